@@ -1,0 +1,77 @@
+"""cffi build script (out-of-line API mode) for ``sentry._native``.
+
+Only :mod:`sentry.platform.hybrid.native` imports the result.  The cdef mirrors
+``native/include/rt.h``; ``tests/native`` checks the struct layout.
+"""
+
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+
+ffibuilder = FFI()
+ffibuilder.cdef(
+    """
+    #define RT_EV_NOTIF 1
+    #define RT_EV_PTRACE 2
+    #define RT_EV_FD 3
+    #define RT_EV_TIMEOUT 4
+    #define RT_EV_ERROR 5
+    #define RT_FD_READ 1
+    #define RT_FD_WRITE 2
+    #define RT_FD_SEEK 4
+    #define RT_FD_STAT 8
+    struct rt_event {
+        int32_t kind; int32_t err;
+        uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; uint32_t _pad;
+        uint64_t ip; uint64_t args[6];
+        int32_t wpid; int32_t wstatus;
+        uint64_t token; uint32_t events; uint32_t _pad2;
+    };
+    int rt_spawn_init(int stub_fd, const void *bpf, int bpf_len, int stdio_keep,
+                      int nsflags, int *out_pid, int *out_listener);
+    int rt_loop_init(int listener);
+    int rt_loop_add_fd(int fd, uint32_t events, uint64_t token);
+    int rt_loop_mod_fd(int fd, uint32_t events, uint64_t token);
+    int rt_loop_del_fd(int fd);
+    int rt_next_event(struct rt_event *ev, int timeout_ms);
+    int rt_respond(uint64_t id, int64_t val, int32_t error, uint32_t flags);
+    int rt_notif_id_valid(uint64_t id);
+    void rt_set_fast(int nr, int on);
+    int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
+    int rt_task_del(int host_tid);
+    int rt_fd_set(int fdt, int fd, int host_fd, int kinds);
+    int rt_fd_clear(int fdt, int fd);
+    int rt_fdt_clear(int fdt);
+    int rt_closed_pop(int *fdt, int *fd);
+    uint64_t rt_stat_fast(void);
+    uint64_t rt_stat_slow(void);
+    int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
+    int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n);
+    int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n);
+    int rt_seize(int pid, int options);
+    int rt_cont(int pid, int sig);
+    int rt_syscall_cont(int pid, int sig);
+    int rt_getregs(int pid, uint64_t *regs27);
+    int rt_setregs(int pid, const uint64_t *regs27);
+    long rt_geteventmsg(int pid);
+    int rt_getsiginfo(int pid, void *buf128);
+    int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *args6, int64_t *result,
+                  int *other_sig);
+    int rt_waitpid(int pid, int *status, int flags);
+    int rt_pidfd_getfd(int pid, int targetfd);
+    int rt_tgkill(int tgid, int tid, int sig);
+    int rt_sigqueue(int tgid, int tid, int sig, int code, int spid, int suid);
+    """
+)
+ffibuilder.set_source(
+    "sentry._native",
+    '#include "rt.h"',
+    sources=[str(Path("native/src/rt.c"))],
+    include_dirs=[str(Path("native/include"))],
+    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,609 @@
+/* runsc-py native runtime.
+ *
+ * - rt_spawn_init: start the sandbox's first task (namespaces, empty root,
+ *   seccomp filter with a user-notification listener, exec of the stub).
+ * - rt_next_event: the event loop.  One epoll over the seccomp listener, a
+ *   signalfd(SIGCHLD) for ptrace events and the sentry's host fds.  Trapped
+ *   syscalls with a C fast handler are answered here; everything else is
+ *   returned to Python.  cffi releases the GIL around every call.
+ * - ptrace, register and memory helpers, syscall injection.
+ *
+ * The sentry is single-threaded: every function here runs on the loop thread,
+ * so the tables need no locks.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+#ifndef PTRACE_EVENT_SECCOMP
+#define PTRACE_EVENT_SECCOMP 7
+#endif
+
+/* The host fd under which every workload process holds the stub image. */
+#define STUB_FD 1000
+
+/* ------------------------------------------------------------ task start */
+
+static int write_all(int fd, const void *b, size_t n)
+{
+    const char *p = b;
+    while (n) {
+        ssize_t r = write(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        p += r; n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Runs in the child between clone and exec: raw syscalls only. Exit codes
+ * 100+step say which step failed (rt_spawn_init reports them). */
+static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog)
+{
+    static const char *const dirs[] = {"/mnt", "/tmp", "/run", "/var", NULL};
+    char c;
+    int i;
+
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(101);
+    /* Wait until the sentry has attached; EOF means it died. */
+    if (read(syncfd, &c, 1) != 1) _exit(102);
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) _exit(103);
+    for (i = 0; dirs[i]; i++)
+        if (mount("none", dirs[i], "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=0555") == 0)
+            break;
+    if (!dirs[i]) _exit(104);
+    if (chdir(dirs[i]) < 0) _exit(105);
+    if (syscall(SYS_pivot_root, ".", ".") < 0) _exit(106);
+    if (umount2(".", MNT_DETACH) < 0) _exit(107);
+    if (chdir("/") < 0) _exit(108);
+    if (mount("none", "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+        _exit(109);
+    if (dup2(stub_fd, STUB_FD) < 0) _exit(110);
+    if (syscall(SYS_close_range, 0, STUB_FD - 1, 0) < 0) _exit(111);
+    if (syscall(SYS_close_range, STUB_FD + 1, ~0U, 0) < 0) _exit(112);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(113);
+    long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                       SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                       prog);
+    if (lfd < 0) _exit(114);
+    /* The filter traces execveat: the sentry sees this stop, takes the
+     * listener from r9 with pidfd_getfd, and lets the exec of the stub run. */
+    syscall(SYS_execveat, STUB_FD, "", NULL, NULL, AT_EMPTY_PATH, lfd);
+    _exit(115);
+}
+
+int rt_spawn_init(int stub_fd, const void *bpf, int bpf_len, int stdio_keep, int nsflags,
+                  int *out_pid, int *out_listener)
+{
+    struct sock_fprog prog;
+    int sync[2], st, pid, err;
+    struct user_regs_struct regs;
+    (void)stdio_keep;
+
+    if (bpf_len <= 0 || bpf_len % (int)sizeof(struct sock_filter)) return -EINVAL;
+    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)bpf;
+    if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
+
+    pid = (int)syscall(SYS_clone, (unsigned long)(nsflags | SIGCHLD), 0, 0, 0, 0);
+    if (pid < 0) { err = -errno; close(sync[0]); close(sync[1]); return err; }
+    if (pid == 0) {
+        close(sync[1]);
+        child_setup(sync[0], stub_fd, &prog);
+    }
+    close(sync[0]);
+    if (ptrace(PTRACE_SEIZE, pid, 0,
+               PTRACE_O_EXITKILL | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE |
+               PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC) < 0) {
+        err = -errno;
+        kill(pid, SIGKILL); close(sync[1]); waitpid(pid, NULL, __WALL);
+        return err;
+    }
+    if (write_all(sync[1], "g", 1) < 0) { err = -EIO; goto fail; }
+    close(sync[1]);
+    sync[1] = -1;
+
+    /* 1: the execveat seccomp stop. */
+    if (waitpid(pid, &st, __WALL) != pid) { err = -errno; goto fail; }
+    if (!WIFSTOPPED(st) || (st >> 8) != (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8))) {
+        err = WIFEXITED(st) ? -(1000 + WEXITSTATUS(st)) : -EPROTO;
+        goto fail;
+    }
+    if (ptrace(PTRACE_GETREGS, pid, 0, &regs) < 0) { err = -errno; goto fail; }
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) { err = -errno; goto fail; }
+    int lfd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)regs.r9, 0);
+    err = -errno;
+    close(pidfd);
+    if (lfd < 0) goto fail;
+    /* Same-CPU hand-off between the workload and the sentry. */
+    if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) < 0) {
+        err = -errno; close(lfd); goto fail;
+    }
+    if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) { err = -errno; close(lfd); goto fail; }
+    /* 2: the exec event of the stub; the loader takes it from here. */
+    if (waitpid(pid, &st, __WALL) != pid) { err = -errno; close(lfd); goto fail; }
+    if (!WIFSTOPPED(st) || (st >> 8) != (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
+        err = WIFEXITED(st) ? -(1000 + WEXITSTATUS(st)) : -EPROTO;
+        close(lfd);
+        goto fail;
+    }
+    *out_pid = pid;
+    *out_listener = lfd;
+    return 0;
+fail:
+    if (sync[1] >= 0) close(sync[1]);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, __WALL);
+    return err;
+}
+
+/* ------------------------------------------------------------ fast tables */
+
+#define TASK_SLOTS 65536            /* open addressing, host tids */
+struct task_slot { int32_t host; struct rt_task_info info; };
+static struct task_slot tasks[TASK_SLOTS];
+
+#define MAX_FDT 4096
+#define FDT_SIZE 1024
+struct fd_slot { int32_t host_fd; int32_t kinds; };
+static struct fd_slot *fdts[MAX_FDT];
+
+#define CLOSED_RING 256
+static struct { int fdt, fd; } closed_ring[CLOSED_RING];
+static unsigned closed_head, closed_tail;
+
+static unsigned char fast_on[512];
+static uint64_t n_fast, n_slow;
+
+static struct task_slot *task_find(int host, int create)
+{
+    unsigned h = ((unsigned)host * 2654435761u) & (TASK_SLOTS - 1);
+    struct task_slot *tomb = NULL;
+    for (unsigned i = 0; i < TASK_SLOTS; i++) {
+        struct task_slot *s = &tasks[(h + i) & (TASK_SLOTS - 1)];
+        if (s->host == host) return s;
+        if (s->host == -1 && !tomb) tomb = s;
+        if (s->host == 0) {
+            if (!create) return NULL;
+            return tomb ? tomb : s;
+        }
+    }
+    return create ? tomb : NULL;
+}
+
+int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt)
+{
+    struct task_slot *s;
+    if (host_tid <= 0) return -EINVAL;
+    s = task_find(host_tid, 1);
+    if (!s) return -ENOSPC;
+    s->host = host_tid;
+    s->info.tid = tid; s->info.tgid = tgid; s->info.ppid = ppid; s->info.fdt = fdt;
+    return 0;
+}
+
+int rt_task_del(int host_tid)
+{
+    struct task_slot *s = task_find(host_tid, 0);
+    if (!s) return -ENOENT;
+    s->host = -1;   /* tombstone keeps probe chains intact */
+    return 0;
+}
+
+int rt_fd_set(int fdt, int fd, int host_fd, int kinds)
+{
+    if (fdt < 0 || fdt >= MAX_FDT || fd < 0) return -EINVAL;
+    if (fd >= FDT_SIZE) return 0;   /* served by Python */
+    if (!fdts[fdt]) {
+        fdts[fdt] = calloc(FDT_SIZE, sizeof(struct fd_slot));
+        if (!fdts[fdt]) return -ENOMEM;
+    }
+    fdts[fdt][fd].host_fd = host_fd;
+    fdts[fdt][fd].kinds = kinds;
+    return 0;
+}
+
+int rt_fd_clear(int fdt, int fd)
+{
+    if (fdt < 0 || fdt >= MAX_FDT || fd < 0 || fd >= FDT_SIZE || !fdts[fdt]) return 0;
+    fdts[fdt][fd].kinds = 0;
+    fdts[fdt][fd].host_fd = 0;
+    return 0;
+}
+
+int rt_fdt_clear(int fdt)
+{
+    if (fdt < 0 || fdt >= MAX_FDT) return -EINVAL;
+    free(fdts[fdt]);
+    fdts[fdt] = NULL;
+    return 0;
+}
+
+int rt_closed_pop(int *fdt, int *fd)
+{
+    if (closed_head == closed_tail) return 0;
+    *fdt = closed_ring[closed_tail % CLOSED_RING].fdt;
+    *fd = closed_ring[closed_tail % CLOSED_RING].fd;
+    closed_tail++;
+    return 1;
+}
+
+void rt_set_fast(int nr, int on)
+{
+    if (nr >= 0 && nr < 512) fast_on[nr] = (unsigned char)(on != 0);
+}
+
+uint64_t rt_stat_fast(void) { return n_fast; }
+uint64_t rt_stat_slow(void) { return n_slow; }
+
+/* ------------------------------------------------------------ memory */
+
+int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n)
+{
+    struct iovec l = {buf, n}, r = {(void *)(uintptr_t)addr, n};
+    ssize_t got = process_vm_readv(pid, &l, 1, &r, 1, 0);
+    return got < 0 ? -errno : got;
+}
+
+int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n)
+{
+    struct iovec l = {(void *)buf, n}, r = {(void *)(uintptr_t)addr, n};
+    ssize_t put = process_vm_writev(pid, &l, 1, &r, 1, 0);
+    return put < 0 ? -errno : put;
+}
+
+/* ------------------------------------------------------------ fast handlers
+ * Each has a Python twin in sentry/syscalls/linux (same semantics; the tests
+ * run both).  A handler returns 0 to hand the call to Python. */
+
+#define SCRATCH (1 << 20)
+static char *scratch;
+
+static struct fd_slot *fd_find(const struct rt_task_info *t, uint64_t fdarg, int kind)
+{
+    int fd = (int)fdarg;     /* the kernel reads an int */
+    if (t->fdt < 0 || t->fdt >= MAX_FDT || !fdts[t->fdt] || fd < 0 || fd >= FDT_SIZE) return NULL;
+    struct fd_slot *s = &fdts[t->fdt][fd];
+    return (s->kinds & kind) ? s : NULL;
+}
+
+/* copy r bytes of scratch out; on a fault undo the offset change */
+static int64_t copy_out_read(uint32_t pid, uint64_t addr, int host_fd, ssize_t r, int undo)
+{
+    if (r <= 0) return r;
+    int64_t w = rt_mem_write((int)pid, addr, scratch, (uint64_t)r);
+    if (w == r) return r;
+    if (w < 0) w = 0;
+    if (undo) lseek(host_fd, -(off_t)(r - w), SEEK_CUR);
+    return w > 0 ? w : -EFAULT;
+}
+
+int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
+{
+    struct task_slot *ts = task_find((int)pid, 0);
+    struct fd_slot *f;
+    ssize_t r;
+    if (!ts) return 0;
+    const struct rt_task_info *t = &ts->info;
+    if (!scratch && !(scratch = malloc(SCRATCH))) return 0;
+
+    switch (nr) {
+    case SYS_getpid: *ret = t->tgid; return 1;
+    case SYS_gettid: *ret = t->tid; return 1;
+    case SYS_getppid: *ret = t->ppid; return 1;
+    case SYS_read:
+        if (!(f = fd_find(t, a[0], RT_FD_READ)) || a[2] > SCRATCH) return 0;
+        r = read(f->host_fd, scratch, a[2]);
+        if (r < 0) { if (errno == EAGAIN || errno == EINTR) return 0; *ret = -errno; return 1; }
+        *ret = copy_out_read(pid, a[1], f->host_fd, r, 1);
+        return 1;
+    case SYS_pread64:
+        if (!(f = fd_find(t, a[0], RT_FD_READ)) || a[2] > SCRATCH) return 0;
+        r = pread(f->host_fd, scratch, a[2], (off_t)a[3]);
+        if (r < 0) { if (errno == EAGAIN || errno == EINTR) return 0; *ret = -errno; return 1; }
+        *ret = copy_out_read(pid, a[1], f->host_fd, r, 0);
+        return 1;
+    case SYS_write: {
+        if (!(f = fd_find(t, a[0], RT_FD_WRITE)) || a[2] > SCRATCH) return 0;
+        if (a[2] == 0) { *ret = 0; return 1; }
+        int64_t got = rt_mem_read((int)pid, a[1], scratch, a[2]);
+        if (got <= 0) { *ret = -EFAULT; return 1; }
+        r = write(f->host_fd, scratch, (size_t)got);
+        if (r < 0) { if (errno == EAGAIN || errno == EINTR) return 0; *ret = -errno; return 1; }
+        *ret = r;
+        return 1;
+    }
+    case SYS_lseek:
+        if (!(f = fd_find(t, a[0], RT_FD_SEEK))) return 0;
+        r = lseek(f->host_fd, (off_t)a[1], (int)a[2]);
+        *ret = r < 0 ? -errno : r;
+        return 1;
+    case SYS_fstat: {
+        struct stat st;
+        if (!(f = fd_find(t, a[0], RT_FD_STAT))) return 0;
+        if (fstat(f->host_fd, &st) < 0) { *ret = -errno; return 1; }
+        *ret = rt_mem_write((int)pid, a[1], &st, sizeof st) == (int64_t)sizeof st ? 0 : -EFAULT;
+        return 1;
+    }
+    case SYS_close: {
+        if (!(f = fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT))) return 0;
+        if (closed_head - closed_tail >= CLOSED_RING) return 0;
+        closed_ring[closed_head % CLOSED_RING].fdt = t->fdt;
+        closed_ring[closed_head % CLOSED_RING].fd = (int)a[0];
+        closed_head++;
+        f->kinds = 0;
+        f->host_fd = 0;
+        /* The description (and its host fd) is released by Python, which
+         * drains the ring before it handles anything else. */
+        *ret = 0;
+        return 1;
+    }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ loop */
+
+static int ep = -1, sigfd = -1, listener = -1, reap_pending;
+static struct epoll_event evq[64];
+static int evq_n, evq_i;
+
+#define TOK_LISTENER (~0ULL)
+#define TOK_SIGCHLD (~0ULL - 1)
+
+int rt_loop_init(int lfd)
+{
+    sigset_t set;
+    struct epoll_event e;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) return -errno;
+    if (sigfd < 0 && (sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) return -errno;
+    if (ep < 0 && (ep = epoll_create1(EPOLL_CLOEXEC)) < 0) return -errno;
+    e.events = EPOLLIN;
+    e.data.u64 = TOK_SIGCHLD;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, sigfd, &e) < 0 && errno != EEXIST) return -errno;
+    if (lfd >= 0) {
+        listener = lfd;
+        e.events = EPOLLIN;
+        e.data.u64 = TOK_LISTENER;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e) < 0) return -errno;
+    }
+    memset(tasks, 0, sizeof tasks);
+    reap_pending = 1;
+    return 0;
+}
+
+int rt_loop_add_fd(int fd, uint32_t events, uint64_t token)
+{
+    struct epoll_event e = {.events = events, .data.u64 = token};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
+}
+
+int rt_loop_mod_fd(int fd, uint32_t events, uint64_t token)
+{
+    struct epoll_event e = {.events = events, .data.u64 = token};
+    return epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e) < 0 ? -errno : 0;
+}
+
+int rt_loop_del_fd(int fd)
+{
+    /* drop queued events of this fd too */
+    for (int i = evq_i; i < evq_n; i++)
+        if (evq[i].data.u64 != TOK_LISTENER && evq[i].data.u64 != TOK_SIGCHLD)
+            evq[i].events = 0;
+    return epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+}
+
+int rt_respond(uint64_t id, int64_t val, int32_t error, uint32_t flags)
+{
+    struct seccomp_notif_resp resp = {.id = id, .val = val, .error = error, .flags = flags};
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) return -errno;
+    return 0;
+}
+
+int rt_notif_id_valid(uint64_t id)
+{
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+int rt_next_event(struct rt_event *ev, int timeout_ms)
+{
+    struct seccomp_notif req;
+    int st;
+    for (;;) {
+        if (reap_pending) {
+            int w = waitpid(-1, &st, WNOHANG | __WALL);
+            if (w > 0) {
+                ev->kind = RT_EV_PTRACE; ev->wpid = w; ev->wstatus = st;
+                return 0;
+            }
+            reap_pending = 0;
+        }
+        if (evq_i < evq_n) {
+            struct epoll_event *e = &evq[evq_i++];
+            if (!e->events) continue;
+            if (e->data.u64 == TOK_SIGCHLD) {
+                struct signalfd_siginfo si;
+                while (read(sigfd, &si, sizeof si) == sizeof si) {}
+                reap_pending = 1;
+                continue;
+            }
+            if (e->data.u64 == TOK_LISTENER) {
+                memset(&req, 0, sizeof req);
+                if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+                    if (errno == EINTR || errno == ENOENT || errno == EAGAIN) continue;
+                    ev->kind = RT_EV_ERROR; ev->err = errno;
+                    return 0;
+                }
+                if (req.data.nr >= 0 && req.data.nr < 512 && fast_on[req.data.nr]) {
+                    int64_t ret;
+                    if (rt_fast_call(req.pid, req.data.nr, (const uint64_t *)req.data.args, &ret)) {
+                        struct seccomp_notif_resp resp = {.id = req.id};
+                        if (ret < 0) resp.error = (int32_t)ret; else resp.val = ret;
+                        n_fast++;
+                        /* ENOENT: the task died meanwhile; nothing to answer. */
+                        ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+                        continue;
+                    }
+                }
+                n_slow++;
+                ev->kind = RT_EV_NOTIF;
+                ev->id = req.id; ev->pid = req.pid; ev->nr = req.data.nr;
+                ev->arch = req.data.arch; ev->ip = req.data.instruction_pointer;
+                memcpy(ev->args, req.data.args, sizeof ev->args);
+                return 0;
+            }
+            ev->kind = RT_EV_FD; ev->token = e->data.u64; ev->events = e->events;
+            return 0;
+        }
+        evq_i = evq_n = 0;
+        int n = epoll_wait(ep, evq, 64, timeout_ms);
+        if (n < 0) {
+            /* A signal for the sentry itself: let Python run its handler. */
+            if (errno == EINTR) { ev->kind = RT_EV_TIMEOUT; return 0; }
+            ev->kind = RT_EV_ERROR; ev->err = errno;
+            return 0;
+        }
+        if (n == 0) { ev->kind = RT_EV_TIMEOUT; return 0; }
+        evq_n = n;
+    }
+}
+
+/* ------------------------------------------------------------ ptrace */
+
+int rt_seize(int pid, int options)
+{
+    return ptrace(PTRACE_SEIZE, pid, 0, options) < 0 ? -errno : 0;
+}
+
+int rt_cont(int pid, int sig)
+{
+    return ptrace(PTRACE_CONT, pid, 0, sig) < 0 ? -errno : 0;
+}
+
+int rt_syscall_cont(int pid, int sig)
+{
+    return ptrace(PTRACE_SYSCALL, pid, 0, sig) < 0 ? -errno : 0;
+}
+
+int rt_getregs(int pid, uint64_t *r)
+{
+    _Static_assert(sizeof(struct user_regs_struct) == 27 * 8, "user_regs_struct");
+    return ptrace(PTRACE_GETREGS, pid, 0, r) < 0 ? -errno : 0;
+}
+
+int rt_setregs(int pid, const uint64_t *r)
+{
+    return ptrace(PTRACE_SETREGS, pid, 0, r) < 0 ? -errno : 0;
+}
+
+long rt_geteventmsg(int pid)
+{
+    unsigned long msg = 0;
+    if (ptrace(PTRACE_GETEVENTMSG, pid, 0, &msg) < 0) return -errno;
+    return (long)msg;
+}
+
+int rt_getsiginfo(int pid, void *buf)
+{
+    return ptrace(PTRACE_GETSIGINFO, pid, 0, buf) < 0 ? -errno : 0;
+}
+
+int rt_waitpid(int pid, int *status, int flags)
+{
+    int w = waitpid(pid, status, flags | __WALL);
+    return w < 0 ? -errno : w;
+}
+
+/* Run one host syscall in a ptrace-stopped task (which must be outside any
+ * syscall: a signal-delivery stop).  nr < 0: only run to the int3 after the
+ * gadget's syscall, leaving a syscall-exit context.  Signals that arrive
+ * meanwhile are suppressed and the last one reported in *other_sig. */
+int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *a, int64_t *result,
+              int *other_sig)
+{
+    struct user_regs_struct r;
+    int st;
+    if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
+    if (nr < 0) {
+        r.rip = gadget + 2;       /* the int3 */
+    } else {
+        r.rip = gadget;
+        r.rax = (uint64_t)nr;
+        r.orig_rax = (uint64_t)-1;
+        r.rdi = a[0]; r.rsi = a[1]; r.rdx = a[2]; r.r10 = a[3]; r.r8 = a[4]; r.r9 = a[5];
+    }
+    if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0) return -errno;
+    if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
+    for (;;) {
+        if (waitpid(pid, &st, __WALL) != pid) return -errno;
+        if (!WIFSTOPPED(st)) return -ESRCH;
+        int sig = WSTOPSIG(st);
+        if (sig == SIGTRAP && (st >> 16) == 0) break;
+        if ((st >> 16) == 0 && other_sig) *other_sig = sig;
+        if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
+    }
+    if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
+    if (result) *result = (int64_t)r.rax;
+    return 0;
+}
+
+int rt_pidfd_getfd(int pid, int targetfd)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) return -errno;
+    int fd = (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, 0);
+    int err = errno;
+    close(pidfd);
+    return fd < 0 ? -err : fd;
+}
+
+int rt_tgkill(int tgid, int tid, int sig)
+{
+    return syscall(SYS_tgkill, tgid, tid, sig) < 0 ? -errno : 0;
+}
+
+int rt_sigqueue(int tgid, int tid, int sig, int code, int spid, int suid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = sig;
+    si.si_code = code;
+    si.si_pid = spid;
+    si.si_uid = (uid_t)suid;
+    return syscall(SYS_rt_tgsigqueueinfo, tgid, tid, sig, &si) < 0 ? -errno : 0;
+}

@@ -1,0 +1,71 @@
+"""Linux errors as values, and the internal signals for blocking and interruption.
+
+Handlers raise :class:`LinuxError` (use :func:`err`, which returns a preallocated
+instance) and the dispatcher turns it into ``-errno``.  A handler that must wait
+raises :class:`WouldBlock`; the dispatcher parks the trapped syscall and runs the
+handler again from the start when one of the named wait queues fires, the
+deadline passes, or a signal interrupts it.  Handlers are therefore written so
+that a retry before success has no side effects.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from sentry.kernel.waiter import WaitQueue
+
+# Kernel-internal restart codes (include/linux/errno.h).  Returned to a trapped
+# thread only when a host signal is pending on it, so the host kernel's signal
+# code turns them into EINTR or a restart exactly as Linux would.
+ERESTARTSYS = 512
+ERESTARTNOINTR = 513
+ERESTARTNOHAND = 514
+ERESTART_RESTARTBLOCK = 516
+
+
+class LinuxError(Exception):
+    """A syscall failure: the handler's result is ``-self.errno``."""
+
+    __slots__ = ("errno",)
+
+    def __init__(self, errno: int) -> None:
+        super().__init__(errno)
+        self.errno = errno
+
+    def __repr__(self) -> str:
+        return f"LinuxError({_errno.errorcode.get(self.errno, self.errno)})"
+
+
+_PREALLOCATED = {e: LinuxError(e) for e in _errno.errorcode}
+
+
+def err(errno: int) -> LinuxError:
+    """Return the shared :class:`LinuxError` for *errno* (raise it)."""
+    e = _PREALLOCATED.get(errno)
+    return e if e is not None else LinuxError(errno)
+
+
+class WouldBlock(Exception):
+    """The call cannot complete now; park it.
+
+    :param queues: ``(queue, event_mask)`` pairs; a notification on any of them
+        with an overlapping mask re-runs the handler.
+    :param deadline: absolute ``time.monotonic()`` at which the handler is run
+        again with ``timed_out`` set on the context (``None``: no deadline).
+    :param restart: the code used when a signal interrupts the wait:
+        ``ERESTARTSYS`` (restart under ``SA_RESTART``), ``ERESTARTNOHAND``
+        (restart only if no handler runs, e.g. poll), or ``EINTR`` (never).
+    """
+
+    def __init__(
+        self,
+        queues: Sequence[Tuple["WaitQueue", int]] = (),
+        deadline: Optional[float] = None,
+        restart: int = ERESTARTSYS,
+    ) -> None:
+        super().__init__()
+        self.queues = queues
+        self.deadline = deadline
+        self.restart = restart

@@ -1,0 +1,216 @@
+"""Boot a sandbox: gofer, mount tree, first task, event loop.
+
+:func:`run_sandbox` is what the CLI calls.  It runs the sentry in the calling
+process and returns the exit status (the workload's, or 128+N when it was
+killed by signal N).  Host resources the sentry takes at boot, before it serves
+any syscall (listed in ARCHITECTURE.md): a ``/proc`` directory fd (to read
+``status``/``maps`` of its own tracees and open their ``mem``), the caller's
+stdio, the stub image as a sealed memfd, and the gofer's socket.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import signal
+import stat
+import sys
+from importlib import resources
+from typing import List, Optional, Tuple
+
+from sentry.config import BootConfig
+
+log = logging.getLogger("sentry")
+
+
+class BootError(Exception):
+    """A user-caused failure to start the sandbox (one line, non-zero exit)."""
+
+
+F_ADD_SEALS = 1033
+F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 1, 2, 4, 8
+
+
+def _stub_memfd() -> Tuple[int, int]:
+    """The stub as a sealed memfd, and its gadget address."""
+    data = resources.files("sentry").joinpath("stub.bin").read_bytes()
+    entry = int.from_bytes(data[24:32], "little")
+    fd = os.memfd_create("runsc-py-stub", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.write(fd, data)
+    fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
+    return fd, entry + 2
+
+
+def _setup_logging(cfg: BootConfig) -> Optional[logging.Handler]:
+    if not (cfg.debug or cfg.debug_log or cfg.strace):
+        log.setLevel(logging.WARNING)
+        return None
+    handler: logging.Handler
+    if cfg.debug_log:
+        handler = logging.FileHandler(cfg.debug_log)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if cfg.debug else logging.INFO)
+    log.propagate = False
+    return handler
+
+
+def _lookup_path(vfs, t, argv0: str, env: List[str]) -> bytes:
+    """Resolve the program like execvp in the container (runc does the same)."""
+    if "/" in argv0:
+        return argv0.encode()
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for e in env:
+        if e.startswith("PATH="):
+            path = e[5:]
+    for d in path.split(":"):
+        cand = (d or ".").rstrip("/") + "/" + argv0
+        try:
+            desc, _ = vfs.open_exec(t, cand.encode())
+        except Exception:
+            continue
+        desc.decref()
+        return cand.encode()
+    raise BootError(f"executable file not found in $PATH: {argv0!r}")
+
+
+def run_sandbox(cfg: BootConfig) -> int:
+    """Run one sandbox to completion; returns its exit status.
+
+    :raises BootError: the workload could not be started (bad cwd, missing program ...).
+    """
+    from gofer.client import GoferClient
+    from gofer.server import spawn as spawn_gofer
+    from sentry.kernel.kernel import Kernel
+    from sentry.kernel.task import Credentials, Task, ThreadGroup
+    from sentry.mm.memory import FakeMemory
+    from sentry.platform.hybrid.fastfd import FastFDTable
+    from sentry.platform.hybrid.filter import build_filter
+    from sentry.vfs.fscontext import FSContext
+    from sentry.vfs.mount_tree import build_mount_tree
+
+    handler = _setup_logging(cfg)
+    if not cfg.argv:
+        raise BootError("no command to run")
+    roots = [(cfg.root_path, True if cfg.overlay else cfg.root_readonly)]
+    roots += [(m.source, m.readonly) for m in cfg.mounts if m.type == "bind"]
+    for path, _ro in roots:
+        if not os.path.isdir(path) and not os.path.exists(path):
+            raise BootError(f"mount source {path!r} does not exist")
+    gofer_pid, sock = spawn_gofer(roots)
+    procfd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    stub_fd, gadget = _stub_memfd()
+    kernel = Kernel(cfg)
+    kernel.procfd = procfd
+    stdio: List[int] = []
+    old_handlers = {}
+    try:
+        gofer = GoferClient(sock)
+        kernel.gofer = gofer
+        vfs = build_mount_tree(cfg, gofer, kernel)
+        kernel.vfs = vfs
+        kernel.open_exec = vfs.open_exec
+        creds = Credentials(cfg.uid, cfg.gid, cfg.uid, cfg.gid, cfg.uid, cfg.gid, cfg.uid,
+                            cfg.gid, list(cfg.additional_gids))
+        root = vfs.root()
+        fs = FSContext(root, root)
+        # A task-shaped context for boot-time lookups (cwd, PATH), before any task exists.
+        boot_tg = ThreadGroup(kernel, 0, 0)
+        boot_task = Task(kernel, boot_tg, 0, 0, creds, None, fs, FakeMemory(16))
+        try:
+            cwd = vfs.resolve(boot_task, -100, cfg.cwd.encode(), follow=True)
+            vfs.chdir(boot_task, cwd)
+        except Exception as e:
+            raise BootError(f"chdir to cwd ({cfg.cwd!r}) set in config.json failed: "
+                            f"{getattr(e, 'strerror', None) or _errname(e)}") from None
+        path = _lookup_path(vfs, boot_task, cfg.argv[0], cfg.env)
+        fdtable = FastFDTable(kernel)
+        for i, hfd in enumerate(cfg.stdio):
+            desc = kernel_stdio(kernel, hfd)
+            if desc is not None:
+                fdtable.install_at(i, desc)
+                stdio.append(i)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            old_handlers[sig] = signal.signal(sig, lambda s, f: _forward(kernel, s))
+        if os.isatty(cfg.stdio[0]) if cfg.stdio else False:
+            # The terminal's SIGINT/SIGQUIT reach the workload directly (same
+            # process group); the sentry must outlive them.
+            for sig in (signal.SIGINT, signal.SIGQUIT):
+                old_handlers[sig] = signal.signal(sig, signal.SIG_IGN)
+        try:
+            kernel.start_init(stub_fd, gadget, build_filter(), creds, fdtable, fs,
+                              [a.encode() for a in cfg.argv], [e.encode() for e in cfg.env],
+                              path)
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.ENOENT, errno.ENOEXEC):
+                raise BootError(f"cannot start {cfg.argv[0]!r}: {os.strerror(e.errno)}") from None
+            raise
+        except Exception as e:
+            en = getattr(e, "errno", None)
+            if en:
+                raise BootError(f"cannot start {cfg.argv[0]!r}: {os.strerror(en)}") from None
+            raise
+        return kernel.run()
+    finally:
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
+        kernel.shutdown()
+        try:
+            sock.close()
+        except OSError:
+            pass
+        try:
+            os.kill(gofer_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(gofer_pid, 0)
+        except ChildProcessError:
+            pass
+        os.close(stub_fd)
+        os.close(procfd)
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()
+
+
+def _errname(e: Exception) -> str:
+    en = getattr(e, "errno", None)
+    return os.strerror(en) if en else str(e)
+
+
+def _forward(kernel, signo: int) -> None:
+    """SIGTERM/SIGHUP to the sentry go to the sandbox's init, as from outside."""
+    tg = kernel.init_tg
+    if tg is not None and not tg.zombie:
+        kernel.signal_group(tg, signo, from_outside=True)
+
+
+def kernel_stdio(kernel, host_fd: int):
+    """A description for a donated stdio fd, made safe for the single-threaded sentry.
+
+    Pipes and terminals are re-opened through ``/proc/self/fd`` (a new open file
+    description of the same object) so the sentry can make its copy non-blocking
+    without changing the caller's.  Regular files keep the caller's description,
+    so offsets are shared as with a real fork.
+    """
+    from sentry.fsimpl.host.host import HostFileDescription
+
+    try:
+        st = os.fstat(host_fd)
+    except OSError:
+        return None
+    mode = st.st_mode
+    acc = fcntl.fcntl(host_fd, fcntl.F_GETFL) & os.O_ACCMODE
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        try:
+            fd = os.open(f"/proc/self/fd/{host_fd}", acc | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError:
+            fd = os.dup(host_fd)
+    else:
+        fd = fcntl.fcntl(host_fd, fcntl.F_DUPFD_CLOEXEC, 0)
+    return HostFileDescription.for_stdio(kernel, fd, acc)

@@ -1,0 +1,63 @@
+"""What the CLI hands the sentry: one sandbox's boot configuration.
+
+The CLI (``runsc_py``) validates the OCI spec or the ``do`` flags and builds a
+:class:`BootConfig`; :func:`sentry.boot.run_sandbox` runs it and returns the
+exit status (the workload's, or 128+N when it was killed by signal N).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+
+@dataclass
+class MountSpec:
+    """One mount in the sandbox's mount tree.
+
+    :param destination: absolute path inside the sandbox.
+    :param type: ``"bind"`` (served by the gofer from *source*), ``"tmpfs"``, ``"proc"``,
+        ``"devtmpfs"``-like ``"dev"`` (the sentry's /dev), ``"sysfs"``.
+    :param source: host path for ``bind``; ignored otherwise.
+    :param readonly: the ``ro`` option.
+    :param options: the remaining OCI options, kept for the record.
+    """
+
+    destination: str
+    type: str
+    source: str = ""
+    readonly: bool = False
+    options: List[str] = field(default_factory=list)
+
+
+@dataclass
+class BootConfig:
+    """Everything the sentry needs to start a sandbox's first process.
+
+    :param root_path: host path of the root filesystem (served by the gofer only).
+    :param root_readonly: ``root.readonly`` in the spec: the root is mounted read-only
+        in the sandbox (no overlay writes either).
+    :param overlay: ``/`` is an overlay with a sentry tmpfs upper layer over the gofer's
+        read-only lower layer, so the host rootfs is never modified.
+    :param stdio: host fds (in the calling process) donated as the workload's 0, 1, 2.
+    """
+
+    argv: List[str]
+    env: List[str]
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: List[int] = field(default_factory=list)
+    hostname: str = "runsc-py"
+    root_path: str = "/"
+    root_readonly: bool = False
+    overlay: bool = True
+    mounts: List[MountSpec] = field(default_factory=list)
+    stdio: Tuple[int, int, int] = (0, 1, 2)
+    container_id: str = ""
+    debug: bool = False
+    debug_log: Optional[str] = None
+    strace: bool = False
+    # Force every syscall through the Python handlers (C fast path off).
+    python_only: bool = False
+    platform: str = "hybrid"

@@ -1,0 +1,172 @@
+"""Running handlers for trapped syscalls: answer, park, retry, interrupt.
+
+A trapped syscall is a seccomp notification: the thread sleeps in the host
+kernel until the sentry answers.  :class:`Dispatcher` runs the table's handler;
+the result becomes the answer, or the call is *parked* (the handler raised
+:class:`WouldBlock`) and retried when a wait queue fires, its deadline passes,
+or answered with a restart code when a signal interrupts it.
+
+Answer kinds a handler may return besides an int: :data:`CONTINUE` (let the
+host run the call with its original registers; ``observe`` policy).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+from sentry.abi.linux.errors import LinuxError, WouldBlock
+from sentry.syscalls.linux import linux64
+from sentry.syscalls.linux.args import SyscallArgs
+
+if TYPE_CHECKING:
+    from sentry.kernel.kernel import Kernel
+    from sentry.kernel.task import Task
+
+log = logging.getLogger("sentry")
+
+SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
+
+
+class _Continue(int):
+    """Marker result: let the host execute the call (``observe``)."""
+
+
+CONTINUE = _Continue(0)
+
+
+class Parked:
+    """One parked syscall."""
+
+    __slots__ = ("task", "notif_id", "args", "handler", "keys", "deadline", "restart", "ready")
+
+    def __init__(self, task: "Task", notif_id: int, args: SyscallArgs,
+                 handler: Callable[..., int]) -> None:
+        self.task = task
+        self.notif_id = notif_id
+        self.args = args
+        self.handler = handler
+        self.keys: List[Any] = []
+        self.deadline: Optional[float] = None
+        self.restart = 0
+        self.ready = False
+
+
+class Dispatcher:
+    def __init__(self, kernel: "Kernel", respond: Callable[[int, int, int, int], int]) -> None:
+        self.kernel = kernel
+        self._respond = respond
+        self.ready: List[Parked] = []
+        self.timed: Dict[int, Parked] = {}
+        self.unsupported_seen: set = set()
+        self.strace = kernel.cfg.strace
+
+    # -- answering --------------------------------------------------------
+
+    def answer(self, t: "Task", notif_id: int, nr: int, ret: int, args: SyscallArgs) -> None:
+        if self.strace:
+            self.kernel.strace_log(t, nr, args, ret)
+        if isinstance(ret, _Continue):
+            self._respond(notif_id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+        elif ret < 0:
+            self._respond(notif_id, 0, ret, 0)
+        else:
+            self._respond(notif_id, ret, 0, 0)
+
+    # -- running ----------------------------------------------------------
+
+    def syscall(self, t: "Task", notif_id: int, nr: int, raw: tuple) -> None:
+        args = SyscallArgs(nr, raw)
+        e = linux64.entry(nr)
+        handler = e.handler if e is not None else None
+        if handler is None:
+            self._unsupported(t, nr)
+            self.answer(t, notif_id, nr, -errno.ENOSYS, args)
+            return
+        self._run(t, notif_id, args, handler)
+
+    def _run(self, t: "Task", notif_id: int, args: SyscallArgs,
+             handler: Callable[..., int]) -> None:
+        try:
+            ret = handler(t, args)
+        except LinuxError as ex:
+            ret = -ex.errno
+        except WouldBlock as wb:
+            self._park(t, notif_id, args, handler, wb)
+            return
+        except Exception:  # a sentry bug: fail this call only
+            log.exception("handler %s failed for %r", getattr(handler, "__name__", handler), t)
+            ret = -errno.EFAULT
+        self.answer(t, notif_id, args.nr, ret, args)
+
+    def _park(self, t: "Task", notif_id: int, args: SyscallArgs,
+              handler: Callable[..., int], wb: WouldBlock) -> None:
+        p = Parked(t, notif_id, args, handler)
+        p.restart = wb.restart
+        p.deadline = wb.deadline
+        for q, mask in wb.queues:
+            def wake(events: int, p: Parked = p) -> None:
+                if not p.ready:
+                    p.ready = True
+                    self.ready.append(p)
+            p.keys.append((q, q.subscribe(mask, wake)))
+        if p.deadline is not None:
+            self.timed[id(p)] = p
+        t.parked = p
+        if self.strace:
+            self.kernel.strace_log(t, args.nr, args, None)
+
+    def _unpark(self, p: Parked) -> None:
+        for q, key in p.keys:
+            q.unsubscribe(key)
+        p.keys = []
+        self.timed.pop(id(p), None)
+        if p.task.parked is p:
+            p.task.parked = None
+
+    def run_ready(self) -> None:
+        """Retry parked calls whose queues fired or whose deadline passed."""
+        now = time.monotonic()
+        for p in list(self.timed.values()):
+            if p.deadline is not None and p.deadline <= now and not p.ready:
+                p.ready = True
+                p.args.timed_out = True
+                self.ready.append(p)
+        while self.ready:
+            batch, self.ready = self.ready, []
+            for p in batch:
+                if p.task.parked is not p:
+                    continue
+                self._unpark(p)
+                p.ready = False
+                p.args.attempt += 1
+                self._run(p.task, p.notif_id, p.args, p.handler)
+
+    def next_deadline(self) -> Optional[float]:
+        ds = [p.deadline for p in self.timed.values() if p.deadline is not None]
+        return min(ds) if ds else None
+
+    def interrupt(self, t: "Task") -> bool:
+        """A handled signal is pending on *t*: end its parked call with the restart code."""
+        p = t.parked
+        if p is None:
+            return False
+        self._unpark(p)
+        self.answer(t, p.notif_id, p.args.nr, -p.restart, p.args)
+        return True
+
+    def drop(self, t: "Task") -> None:
+        """*t* is gone: forget its parked call."""
+        if t.parked is not None:
+            self._unpark(t.parked)
+
+    def _unsupported(self, t: "Task", nr: int) -> None:
+        key = (nr, t.tg.exe_path)
+        if key in self.unsupported_seen:
+            return
+        self.unsupported_seen.add(key)
+        name = linux64.NAMES.get(nr, str(nr))
+        self.kernel.counters["unsupported"] = self.kernel.counters.get("unsupported", 0) + 1
+        log.warning("unsupported syscall %d (%s) by %s", nr, name, t.tg.exe_path or "?")

@@ -1,0 +1,606 @@
+"""The sentry's kernel object and its event loop.
+
+One :class:`Kernel` per sandbox.  It owns every task and thread group, the
+dispatcher of trapped syscalls, and the ptrace side of the platform
+(process creation, exec, exit, signal-delivery stops).  Everything runs on one
+thread: handlers never block, they park (see :mod:`sentry.kernel.dispatch`).
+
+Host pids: the sentry lives outside the sandbox's pid namespace, so it names
+tasks by their *host* tid (``Task.host_tid``); the sandbox tid is the same
+thread's pid inside the namespace (read from ``/proc/PID/status`` ``NSpid``).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from sentry.config import BootConfig
+from sentry.kernel.dispatch import Dispatcher
+from sentry.kernel.task import Credentials, Task, ThreadGroup
+from sentry.kernel.waiter import WaitQueue
+from sentry.loader import loader
+from sentry.mm.mm import AddressSpace
+from sentry.platform.hybrid import native as N
+from sentry.platform.hybrid.memory import HostMemory
+from sentry.syscalls.linux import linux64
+
+log = logging.getLogger("sentry")
+
+PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE, PTRACE_EVENT_EXEC = 1, 2, 3, 4
+PTRACE_EVENT_SECCOMP, PTRACE_EVENT_STOP = 7, 128
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x4000, 0x8000, 0x10000
+SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
+AT_EMPTY_PATH = 0x1000
+AT_SYMLINK_NOFOLLOW = 0x100
+STUB_FD = 1000
+U64 = (1 << 64) - 1
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x4000000, 0x8000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+
+
+def _signed(v: int) -> int:
+    v &= U64
+    return v - (1 << 64) if v >> 63 else v
+
+
+class SandboxExit(BaseException):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class Kernel:
+    def __init__(self, cfg: BootConfig) -> None:
+        self.cfg = cfg
+        self.hostname = cfg.hostname
+        self.domainname = "(none)"
+        self.boot_time = time.monotonic()
+        self.tasks: Dict[int, Task] = {}          # host tid → task
+        self.by_tid: Dict[int, Task] = {}         # sandbox tid → task
+        self.thread_groups: Dict[int, ThreadGroup] = {}
+        self.counters: Dict[str, int] = {}
+        self.vfs: Any = None                      # set by boot: the sandbox's VirtualFilesystem
+        self.open_exec: Optional[Callable[..., Any]] = None
+        self.procfd = -1                          # host /proc, opened at boot (see ARCHITECTURE.md)
+        self.gadget = 0
+        self.dispatcher = Dispatcher(self, N.respond)
+        self.fd_handlers: Dict[int, Callable[[int], None]] = {}
+        self.init_tg: Optional[ThreadGroup] = None
+        self._early_stops: Dict[int, int] = {}    # host tid → status of a child seen before its parent's event
+        self._next_fdt = 0
+        self.exit_status: Optional[int] = None
+        self.timers: Dict[int, Any] = {}          # tgid → ITIMER_REAL state
+        self.strace_out: Optional[Callable[[str], None]] = None
+        self.python_only = cfg.python_only
+        self.max_tasks = 4096
+        self.fdtables_by_id: Dict[int, Any] = {}
+        self.gofer: Any = None
+
+    # -- host facts -------------------------------------------------------
+
+    def host_file(self, name: str) -> bytes:
+        """The host's ``/proc/<name>`` (meminfo, cpuinfo, loadavg, uptime, stat)."""
+        fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.procfd)
+        try:
+            out = b""
+            while True:
+                b = os.read(fd, 65536)
+                if not b:
+                    return out
+                out += b
+        finally:
+            os.close(fd)
+
+    def host_task_status(self, host_tid: int) -> Dict[str, str]:
+        """Fields of the host's ``/proc/<tid>/status`` of a sandbox thread."""
+        try:
+            raw = self.host_file(f"{host_tid}/status")
+        except OSError:
+            return {}
+        out = {}
+        for line in raw.decode("utf-8", "replace").splitlines():
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+        return out
+
+    def host_task_stat(self, host_tid: int) -> List[str]:
+        """The fields of the host's ``/proc/<tid>/stat`` after the command name."""
+        try:
+            raw = self.host_file(f"{host_tid}/stat").decode()
+        except OSError:
+            return []
+        return raw[raw.rfind(")") + 2:].split()
+
+    def open_mem(self, host_pid: int) -> int:
+        return os.open(f"{host_pid}/mem", os.O_RDWR | os.O_CLOEXEC, dir_fd=self.procfd)
+
+    # -- tasks ------------------------------------------------------------
+
+    def _sandbox_tid(self, host_tid: int) -> int:
+        st = self.host_task_status(host_tid)
+        ns = st.get("NSpid", "").split()
+        if not ns:
+            raise OSError(errno.ESRCH, f"no NSpid for {host_tid}")
+        return int(ns[-1])
+
+    def new_fdt_id(self) -> int:
+        self._next_fdt += 1
+        return self._next_fdt
+
+    def register(self, t: Task) -> None:
+        self.tasks[t.host_tid] = t
+        self.by_tid[t.tid] = t
+        t.tg.tasks[t.tid] = t
+        self.thread_groups[t.tgid] = t.tg
+        self.sync_fast(t)
+
+    def sync_fast(self, t: Task) -> None:
+        fdt_id = getattr(t.fdtable, "fast_id", -1)
+        N.task_set(t.host_tid, t.tid, t.tgid, t.ppid, fdt_id)
+
+    def task_by_tid(self, tid: int) -> Optional[Task]:
+        return self.by_tid.get(tid)
+
+    def host_pid_alive(self, host_pid: int) -> bool:
+        """Whether the host still has the process (a zombie counts; a reaped one does not)."""
+        try:
+            os.stat(str(host_pid), dir_fd=self.procfd)
+            return True
+        except OSError:
+            return False
+
+    def forget_thread_group(self, tg: ThreadGroup) -> None:
+        """A zombie was reaped by its parent's (host-run) wait."""
+        self.thread_groups.pop(tg.tgid, None)
+        if tg.parent is not None:
+            tg.parent.children.pop(tg.tgid, None)
+        if tg.mm is not None:
+            tg.mm.release()
+        tg.reaped = True
+
+    def prune_reaped(self) -> None:
+        for tg in list(self.thread_groups.values()):
+            if tg.zombie and not self.host_pid_alive(tg.host_tgid):
+                self.forget_thread_group(tg)
+
+    # -- timers -------------------------------------------------------------
+
+    def set_real_timer(self, tg: ThreadGroup, value: float, interval: float) -> None:
+        """ITIMER_REAL: SIGALRM to *tg* after *value* seconds, then every *interval*."""
+        if value <= 0:
+            self.timers.pop(tg.tgid, None)
+        else:
+            self.timers[tg.tgid] = (time.monotonic() + value, interval)
+
+    def _fire_timers(self) -> None:
+        now = time.monotonic()
+        for tgid, (deadline, interval) in list(self.timers.items()):
+            if deadline > now:
+                continue
+            if interval > 0:
+                self.timers[tgid] = (deadline + interval * max(1, int((now - deadline) / interval) + 1),
+                                     interval)
+            else:
+                del self.timers[tgid]
+            tg = self.thread_groups.get(tgid)
+            if tg is not None and not tg.zombie:
+                self.signal_group(tg, signal.SIGALRM)
+
+    def _next_deadline(self) -> Optional[float]:
+        ds = [d for d, _ in self.timers.values()]
+        dl = self.dispatcher.next_deadline()
+        if dl is not None:
+            ds.append(dl)
+        return min(ds) if ds else None
+
+    # -- signals ----------------------------------------------------------
+
+    def _sigmask_bits(self, t: Task, field: str) -> int:
+        v = self.host_task_status(t.host_tid).get(field, "0")
+        try:
+            return int(v, 16)
+        except ValueError:
+            return 0
+
+    def signal_task(self, t: Task, signo: int) -> None:
+        """Queue *signo* on thread *t* as a host signal; interrupt its parked call if handled."""
+        if N.tgkill(t.tg.host_tgid, t.host_tid, signo) < 0:
+            return
+        self.after_signal(t, signo)
+
+    def after_signal(self, t: Task, signo: int) -> None:
+        """A host signal is pending on *t*: a parked call ends if a handler will run."""
+        if t.parked is None or signo in (signal.SIGKILL, signal.SIGSTOP):
+            return
+        bit = 1 << (signo - 1)
+        if self._sigmask_bits(t, "SigBlk") & bit:
+            return
+        if self._sigmask_bits(t, "SigCgt") & bit:
+            self.dispatcher.interrupt(t)
+
+    def pick_thread(self, tg: ThreadGroup, signo: int) -> Optional[Task]:
+        """The thread Linux would deliver a process-directed signal to."""
+        bit = 1 << (signo - 1)
+        cands = sorted(tg.tasks.values(), key=lambda x: x.tid != tg.tgid)
+        for t in cands:
+            if not t.exited and not self._sigmask_bits(t, "SigBlk") & bit:
+                return t
+        return cands[0] if cands else None
+
+    def init_has_handler(self, signo: int) -> bool:
+        tg = self.init_tg
+        leader = None if tg is None else (tg.leader or next(iter(tg.tasks.values()), None))
+        return leader is not None and bool(self._sigmask_bits(leader, "SigCgt") & (1 << (signo - 1)))
+
+    def signal_group(self, tg: ThreadGroup, signo: int, sender: Optional[Task] = None,
+                     from_outside: bool = False) -> None:
+        """kill(2) semantics for a thread group."""
+        if tg is self.init_tg and not from_outside and signo != 0:
+            # The pid namespace's init only gets the signals it has a handler
+            # for from inside the namespace, SIGKILL and SIGSTOP included.
+            if not self.init_has_handler(signo):
+                return
+        t = self.pick_thread(tg, signo)
+        if t is None:
+            return
+        if signo in (signal.SIGKILL,):
+            os.kill(tg.host_tgid, signo)
+            return
+        self.signal_task(t, signo)
+
+    # -- boot -------------------------------------------------------------
+
+    def start_init(self, stub_fd: int, gadget: int, bpf: bytes, creds: Credentials,
+                   fdtable: Any, fs: Any, argv: List[bytes], envp: List[bytes],
+                   path: bytes) -> None:
+        nsflags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET
+        self.gadget = gadget
+        host_pid, listener = N.spawn_init(stub_fd, bpf, nsflags)
+        self.loop = N.Loop(listener)
+        self.listener = listener
+        for nr in (39, 110, 186) if not self.python_only else ():
+            N.set_fast(nr, True)
+        if not self.python_only:
+            for nr in (0, 1, 3, 5, 8, 17):
+                N.set_fast(nr, True)
+        tg = ThreadGroup(self, 1, host_pid)
+        tg.mm = AddressSpace(self, tg)
+        t = Task(self, tg, 1, host_pid, creds, fdtable, fs, HostMemory(host_pid))
+        self.init_tg = tg
+        self.register(t)
+        try:
+            plan = loader.prepare(t, path, argv, envp, self._open_exec)
+        except Exception:
+            os.kill(host_pid, signal.SIGKILL)
+            N.waitpid(host_pid)
+            raise
+        t.pending_exec = plan
+        self._do_exec(t, host_pid)
+
+    def _open_exec(self, t: Task, path: bytes):
+        assert self.open_exec is not None
+        return self.open_exec(t, path)
+
+    # -- the loop ---------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve the sandbox until its init exits; returns the exit status."""
+        try:
+            while True:
+                dl = self._next_deadline()
+                timeout = -1 if dl is None else max(0, int((dl - time.monotonic()) * 1000) + 1)
+                ev = self.loop.next_event(timeout)
+                kind = ev.kind
+                self._drain_fast_closes()
+                if kind == N.EV_NOTIF:
+                    self._on_notif(ev)
+                elif kind == N.EV_PTRACE:
+                    self._on_wait(ev.wpid, ev.wstatus)
+                elif kind == N.EV_FD:
+                    h = self.fd_handlers.get(ev.token)
+                    if h is not None:
+                        h(ev.events)
+                elif kind == N.EV_ERROR:
+                    raise OSError(ev.err, "sentry event loop: " + os.strerror(ev.err))
+                if self.timers:
+                    self._fire_timers()
+                self.dispatcher.run_ready()
+        except SandboxExit as e:
+            return e.status
+
+    def _drain_fast_closes(self) -> None:
+        while True:
+            c = N.closed_pop()
+            if c is None:
+                return
+            fdt_id, fd = c
+            table = self.fdtables_by_id.get(fdt_id)
+            if table is not None:
+                table.close_from_fast(fd)
+
+    def _on_notif(self, ev: Any) -> None:
+        t = self.tasks.get(ev.pid)
+        if t is None:
+            # A thread the sentry does not know cannot be served.
+            N.respond(ev.id, 0, -errno.ENOSYS, 0)
+            return
+        self.dispatcher.syscall(t, ev.id, ev.nr, tuple(ev.args))
+
+    # -- ptrace events ----------------------------------------------------
+
+    def handle_wait_status(self, pid: int, status: int) -> None:
+        """A wait status collected outside the loop (during a synchronous ptrace exchange)."""
+        self._on_wait(pid, status)
+
+    def _on_wait(self, pid: int, status: int) -> None:
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            self._on_exit(pid, status)
+            return
+        if not os.WIFSTOPPED(status):
+            return
+        sig = os.WSTOPSIG(status)
+        event = status >> 16
+        t = self.tasks.get(pid)
+        if t is None:
+            # A new child stopped before its parent's fork event was handled.
+            self._early_stops[pid] = status
+            return
+        if event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
+            self._on_clone(t, event)
+            N.cont(pid, 0)
+        elif event == PTRACE_EVENT_EXEC:
+            self._on_exec_event(t, pid)
+        elif event == PTRACE_EVENT_SECCOMP:
+            self._on_seccomp_stop(t)
+        elif event == PTRACE_EVENT_STOP:
+            # Group stop or the initial stop of an auto-attached child: resume.
+            N.cont(pid, 0)
+        else:
+            # Signal-delivery stop: deliver the signal natively.
+            N.cont(pid, sig)
+
+    def _on_clone(self, parent: Task, event: int) -> None:
+        child_host = N.geteventmsg(parent.host_tid)
+        flags = parent.pending_clone
+        parent.pending_clone = None
+        if flags is None:
+            flags = {PTRACE_EVENT_FORK: signal.SIGCHLD,
+                     PTRACE_EVENT_VFORK: CLONE_VM | CLONE_VFORK | signal.SIGCHLD}.get(event, 0)
+        tid = self._sandbox_tid(child_host)
+        if flags & CLONE_THREAD:
+            tg = parent.tg
+            fdtable, fs = parent.fdtable, parent.fs
+        else:
+            tg = ThreadGroup(self, tid, child_host)
+            ptg = parent.tg.parent if flags & CLONE_PARENT and parent.tg.parent else parent.tg
+            tg.parent = ptg
+            ptg.children[tid] = tg
+            tg.exit_signal = flags & 0xFF
+            tg.exe_path, tg.argv, tg.envp, tg.comm = (parent.tg.exe_path, parent.tg.argv,
+                                                       parent.tg.envp, parent.tg.comm)
+            tg.arg_range = getattr(parent.tg, "arg_range", (0, 0))
+            tg.pgid, tg.sid = parent.tg.pgid, parent.tg.sid
+            tg.mm = parent.tg.mm.fork(tg) if parent.tg.mm is not None else AddressSpace(self, tg)
+            fdtable = parent.fdtable if flags & CLONE_FILES else parent.fdtable.fork()
+            fs = parent.fs if flags & CLONE_FS else parent.fs.fork()
+            self._attach_fdtable(fdtable)
+        creds = parent.creds if flags & CLONE_THREAD else parent.creds.copy()
+        child = Task(self, tg, tid, child_host, creds, fdtable, fs, HostMemory(child_host))
+        self.register(child)
+        st = self._early_stops.pop(child_host, None)
+        if st is not None:
+            N.cont(child_host, 0)
+
+    def _attach_fdtable(self, fdtable: Any) -> None:
+        hook = getattr(self, "attach_fdtable", None)
+        if hook is not None:
+            hook(fdtable)
+
+    def _on_exit(self, pid: int, status: int) -> None:
+        t = self.tasks.pop(pid, None)
+        N.task_del(pid)
+        if t is None:
+            self._early_stops.pop(pid, None)
+            return
+        t.exited = True
+        self.dispatcher.drop(t)
+        tg = t.tg
+        self.by_tid.pop(t.tid, None)
+        tg.tasks.pop(t.tid, None)
+        if t.tid != tg.tgid:
+            return
+        # The leader's exit, as the tracer sees it, is the process's exit.
+        for other in list(tg.tasks.values()):
+            self.tasks.pop(other.host_tid, None)
+            self.by_tid.pop(other.tid, None)
+            N.task_del(other.host_tid)
+            self.dispatcher.drop(other)
+            other.exited = True
+        tg.tasks.clear()
+        tg.exit_status = status
+        tg.zombie = True
+        if t.fdtable is not None and not any(x.fdtable is t.fdtable for x in self.tasks.values()):
+            t.fdtable.release_all()
+        self.timers.pop(tg.tgid, None)
+        if tg is self.init_tg:
+            self.exit_status = status
+            raise SandboxExit(os.WEXITSTATUS(status) if os.WIFEXITED(status)
+                              else 128 + os.WTERMSIG(status))
+        # Orphans go to init, as the host kernel does in the pid namespace.
+        init = self.init_tg
+        for ctg in list(tg.children.values()):
+            ctg.parent = init
+            if init is not None:
+                init.children[ctg.tgid] = ctg
+            for ct in ctg.tasks.values():
+                self.sync_fast(ct)
+        tg.children.clear()
+        parent = tg.parent
+        if parent is not None:
+            parent.child_events.notify()
+            if tg.exit_signal:
+                pt = self.pick_thread(parent, tg.exit_signal)
+                if pt is not None:
+                    self.after_signal(pt, tg.exit_signal)
+
+    # -- exec ---------------------------------------------------------------
+
+    def _on_seccomp_stop(self, t: Task) -> None:
+        pid = t.host_tid
+        regs = N.getregs(pid)
+        nr = regs[N.ORIG_RAX]
+        if nr in (SYS_EXECVE, SYS_EXECVEAT):
+            if t.tg.pending_exec_rewritten == pid:
+                N.cont(pid, 0)
+                return
+            self._exec_trap(t, regs)
+        elif nr == SYS_MMAP:
+            from sentry.syscalls.linux import sys_mm
+            sys_mm.file_mmap_stop(self, t, regs)
+        else:
+            # Nothing else is traced; fail the call rather than run it blind.
+            regs[N.ORIG_RAX] = U64
+            regs[N.RAX] = (-errno.ENOSYS) & U64
+            N.setregs(pid, regs)
+            N.cont(pid, 0)
+
+    def _exec_trap(self, t: Task, regs: List[int]) -> None:
+        from sentry.abi.linux.errors import LinuxError
+        pid = t.host_tid
+        nr = regs[N.ORIG_RAX]
+        try:
+            if nr == SYS_EXECVE:
+                path_ptr, argv_ptr, envp_ptr = regs[N.RDI], regs[N.RSI], regs[N.RDX]
+                dirfd, flags = -100, 0
+            else:
+                dirfd = _signed(regs[N.RDI]) & 0xFFFFFFFF
+                dirfd = dirfd - (1 << 32) if dirfd >> 31 else dirfd
+                path_ptr, argv_ptr, envp_ptr, flags = regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8]
+            path = t.mem.read_cstring(path_ptr)
+            argv = t.mem.read_string_array(argv_ptr)
+            envp = t.mem.read_string_array(envp_ptr)
+            if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW):
+                raise LinuxError(errno.EINVAL)
+            if dirfd != -100 and (not path.startswith(b"/") or not path):
+                # execveat relative to a directory fd, or of the fd itself.
+                if not path:
+                    if not flags & AT_EMPTY_PATH:
+                        raise LinuxError(errno.ENOENT)
+                    path = self.vfs.describe(t, t.fdtable.get(dirfd))
+                else:
+                    base = self.vfs.path_for_task(t, self.vfs.fd_vd(t, dirfd))
+                    path = base.rstrip(b"/") + b"/" + path
+            plan = loader.prepare(t, path, argv, envp, self._open_exec)
+        except LinuxError as e:
+            regs[N.ORIG_RAX] = U64
+            regs[N.RAX] = (-e.errno) & U64
+            N.setregs(pid, regs)
+            N.cont(pid, 0)
+            if self.cfg.strace:
+                self.strace_raw(t, f"execve(...) = -{errno.errorcode.get(e.errno, e.errno)}")
+            return
+        if self.cfg.strace:
+            self.strace_raw(t, f"execve({plan.execfn!r}, {plan.argv!r}) -> loader")
+        t.tg.pending_exec = plan
+        t.tg.pending_exec_rewritten = pid
+        # Replace the call by execveat(STUB_FD, "", NULL, NULL, AT_EMPTY_PATH): the host
+        # gives the task a fresh address space running the stub.  The "" is the NUL
+        # that ends the path the sentry just read.
+        regs[N.ORIG_RAX] = SYS_EXECVEAT
+        regs[N.RDI] = STUB_FD
+        regs[N.RSI] = path_ptr + len(t.mem.read_cstring(path_ptr))
+        regs[N.RDX] = 0
+        regs[N.R10] = 0
+        regs[N.R8] = AT_EMPTY_PATH
+        N.setregs(pid, regs)
+        N.cont(pid, 0)
+
+    def _on_exec_event(self, t: Task, pid: int) -> None:
+        tg = t.tg
+        former = N.geteventmsg(pid)
+        if former != pid:
+            # A non-leader thread exec'd: it now has the leader's tid.
+            old = self.tasks.pop(former, None)
+            if old is not None:
+                self.by_tid.pop(old.tid, None)
+                tg.tasks.pop(old.tid, None)
+                N.task_del(former)
+        for other in list(tg.tasks.values()):
+            if other.host_tid != pid:
+                self.tasks.pop(other.host_tid, None)
+                self.by_tid.pop(other.tid, None)
+                tg.tasks.pop(other.tid, None)
+                N.task_del(other.host_tid)
+                self.dispatcher.drop(other)
+        t = self.tasks.get(pid) or t
+        plan = tg.pending_exec
+        tg.pending_exec = None
+        tg.pending_exec_rewritten = 0
+        if plan is None:
+            log.error("exec event without a prepared image in %r", t)
+            os.kill(tg.host_tgid, signal.SIGKILL)
+            return
+        self._do_exec(t, pid, plan)
+
+    def _do_exec(self, t: Task, pid: int, plan: Any = None) -> None:
+        if plan is None:
+            plan = t.pending_exec
+            t.pending_exec = None
+        tg = t.tg
+        regs = N.getregs(pid)
+        mem_fd = self.open_mem(pid)
+        try:
+            inj = loader.Injector(pid, self.gadget, mem_fd, N.inject)
+            new = loader.apply(t, plan, inj, regs, lambda a, n: N.mem_read(pid, a, n),
+                               os.urandom(16))
+        except Exception:
+            log.exception("exec of %r failed after the point of no return", plan.path)
+            os.close(mem_fd)
+            os.kill(tg.host_tgid, signal.SIGKILL)
+            return
+        if tg.mm is None:
+            tg.mm = AddressSpace(self, tg)
+        tg.mm.reset(plan.mapped, mem_fd)
+        tg.exe_path = plan.path
+        tg.argv = plan.argv
+        tg.envp = plan.envp
+        tg.comm = os.path.basename(os.fsencode(plan.path))[:15]
+        if t.fdtable is not None:
+            t.fdtable.close_on_exec()
+        N.setregs(pid, new)
+        for sig in inj.signals:
+            N.tgkill(tg.host_tgid, pid, sig)
+        N.cont(pid, 0)
+
+    def shutdown(self) -> None:
+        """Kill whatever is left of the sandbox and release its files."""
+        tg = self.init_tg
+        if tg is not None and not tg.zombie:
+            try:
+                os.kill(tg.host_tgid, signal.SIGKILL)
+                N.waitpid(tg.host_tgid)
+            except OSError:
+                pass
+        for table in list(self.fdtables_by_id.values()):
+            try:
+                table.release_all()
+            except Exception:
+                log.exception("releasing an fd table at shutdown")
+        for g in list(self.thread_groups.values()):
+            if g.mm is not None:
+                g.mm.release()
+
+    # -- strace -------------------------------------------------------------
+
+    def strace_log(self, t: Task, nr: int, args: Any, ret: Optional[int]) -> None:
+        from sentry.kernel.strace import format_call
+        self.strace_raw(t, format_call(t, nr, args, ret))
+
+    def strace_raw(self, t: Task, text: str) -> None:
+        log.info("[%5d] %s", t.tid, text)

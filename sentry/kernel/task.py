@@ -1,0 +1,143 @@
+"""Tasks (threads) and thread groups (processes) as the sentry keeps them.
+
+Every sandbox task is a real host thread in the sandbox's own pid namespace,
+so sandbox tids equal the host tids *inside* that namespace.  The sentry lives
+outside it and talks to the host with ``host_tid`` (its view of the same
+thread).  Ownership: the kernel object owns every task; a task owns references
+to its fd table, fs context and credentials, which ``clone`` shares or copies.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+from sentry.kernel.waiter import WaitQueue
+
+if TYPE_CHECKING:
+    from sentry.kernel.kernel import Kernel
+    from sentry.mm.memory import TaskMemory
+    from sentry.mm.mm import AddressSpace
+
+
+@dataclass
+class Credentials:
+    """Sandbox identities (from ``process.user``); never the host's."""
+
+    uid: int = 0
+    gid: int = 0
+    euid: int = 0
+    egid: int = 0
+    suid: int = 0
+    sgid: int = 0
+    fsuid: int = 0
+    fsgid: int = 0
+    groups: List[int] = field(default_factory=list)
+
+    def copy(self) -> "Credentials":
+        return Credentials(
+            self.uid, self.gid, self.euid, self.egid, self.suid, self.sgid,
+            self.fsuid, self.fsgid, list(self.groups),
+        )
+
+    @property
+    def is_root(self) -> bool:
+        return self.euid == 0
+
+
+class ThreadGroup:
+    """A process: its tasks, its parent and children, its image and exit state."""
+
+    def __init__(self, kernel: "Kernel", tgid: int, host_tgid: int) -> None:
+        self.kernel = kernel
+        self.tgid = tgid
+        self.host_tgid = host_tgid
+        self.tasks: Dict[int, "Task"] = {}
+        self.parent: Optional["ThreadGroup"] = None
+        self.children: Dict[int, "ThreadGroup"] = {}
+        # Wakes wait4/waitid of the parent when a child changes state.
+        self.child_events = WaitQueue()
+        self.pgid = tgid
+        self.sid = tgid
+        # The image (set by the loader at every exec).
+        self.exe_path = ""          # absolute sandbox path of the executable
+        self.argv: List[bytes] = []
+        self.envp: List[bytes] = []
+        self.mm: Optional["AddressSpace"] = None
+        self.comm = b""
+        self.start_time = time.monotonic()
+        # Exit: set when the leader's exit has been seen by the tracer.
+        self.exit_status: Optional[int] = None   # raw wait status
+        self.zombie = False
+        self.reaped = False
+        self.exit_signal = 17  # SIGCHLD
+        # execve in progress: the prepared image, and the host tid whose
+        # syscall the sentry rewrote into the exec of the stub.
+        self.pending_exec: Any = None
+        self.pending_exec_rewritten = 0
+        # [start, end) of argv+envp strings on the initial stack (for /proc).
+        self.arg_range: tuple = (0, 0)
+
+    @property
+    def leader(self) -> Optional["Task"]:
+        return self.tasks.get(self.tgid)
+
+    @property
+    def ppid(self) -> int:
+        """Sandbox pid of the parent; 0 for the sandbox's init."""
+        return self.parent.tgid if self.parent is not None else 0
+
+
+class Task:
+    """One sandbox thread.
+
+    Attributes handlers use:
+
+    - ``tid``, ``tgid`` (sandbox ids), ``host_tid`` (the sentry's view)
+    - ``tg``: the :class:`ThreadGroup`; ``kernel``: the :class:`Kernel`
+    - ``creds``: :class:`Credentials` (shared by the thread group)
+    - ``fdtable``: :class:`sentry.vfs.fdtable.FDTable` (shared with ``CLONE_FILES``)
+    - ``fs``: :class:`sentry.vfs.fscontext.FSContext` (root, cwd, umask; shared with ``CLONE_FS``)
+    - ``mem``: :class:`sentry.mm.memory.TaskMemory`
+    """
+
+    def __init__(
+        self,
+        kernel: "Kernel",
+        tg: ThreadGroup,
+        tid: int,
+        host_tid: int,
+        creds: Credentials,
+        fdtable: Any,
+        fs: Any,
+        mem: "TaskMemory",
+    ) -> None:
+        self.kernel = kernel
+        self.tg = tg
+        self.tid = tid
+        self.host_tid = host_tid
+        self.creds = creds
+        self.fdtable = fdtable
+        self.fs = fs
+        self.mem = mem
+        self.exited = False
+        # Syscall currently parked for this thread (set by the dispatcher).
+        self.parked: Any = None
+        # clone flags recorded when the clone syscall was let through, consumed
+        # at the ptrace fork/clone event.
+        self.pending_clone: Optional[int] = None
+        # Exec prepared at the execve trap, consumed at the exec event.
+        self.pending_exec: Any = None
+        self.clear_child_tid = 0
+
+    @property
+    def tgid(self) -> int:
+        return self.tg.tgid
+
+    @property
+    def ppid(self) -> int:
+        return self.tg.ppid
+
+    def __repr__(self) -> str:
+        return f"<Task tid={self.tid} host={self.host_tid}>"

@@ -1,0 +1,48 @@
+"""Wait queues: how parked syscalls learn that they may make progress.
+
+A :class:`WaitQueue` belongs to whatever can change readiness (a pipe, a task's
+children, a timer).  A parked syscall subscribes a callback with an event mask;
+``notify(mask)`` calls every subscriber whose mask overlaps.  Callbacks run on
+the sentry's single event-loop thread and must not block.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+# Event bits, the poll(2) values so file readiness and wait masks are one thing.
+EVENT_IN = 0x001
+EVENT_PRI = 0x002
+EVENT_OUT = 0x004
+EVENT_ERR = 0x008
+EVENT_HUP = 0x010
+EVENT_NVAL = 0x020
+EVENT_RDHUP = 0x2000
+EVENT_ALL = 0xFFFFFFFF
+
+
+class WaitQueue:
+    """A set of subscribers, each a callback with an event mask."""
+
+    __slots__ = ("_subs", "_next")
+
+    def __init__(self) -> None:
+        self._subs: Dict[int, tuple] = {}
+        self._next = 0
+
+    def subscribe(self, mask: int, callback: Callable[[int], None]) -> int:
+        """Call ``callback(events)`` on each notify overlapping *mask*; returns a key."""
+        self._next += 1
+        self._subs[self._next] = (mask, callback)
+        return self._next
+
+    def unsubscribe(self, key: int) -> None:
+        self._subs.pop(key, None)
+
+    def notify(self, events: int = EVENT_ALL) -> None:
+        for mask, cb in list(self._subs.values()):
+            if mask & events:
+                cb(events)
+
+    def __len__(self) -> int:
+        return len(self._subs)

@@ -1,0 +1,291 @@
+"""execve: build a program image in a task.
+
+Two steps, because the host exec of the stub sits between them:
+
+1. :func:`prepare` runs at the ``execve`` trap, with the old image still alive:
+   it resolves the file through the VFS (``#!`` scripts up to 4 levels), parses
+   the ELF and its interpreter, and reads every segment's bytes.  Any error is
+   the ``execve`` result and the old image keeps running.
+2. :func:`apply` runs at the ``PTRACE_EVENT_EXEC`` stop of the stub, in the
+   fresh host address space: it maps the segments with injected anonymous
+   ``mmap`` calls, writes their bytes through ``/proc/PID/mem`` (which can
+   write read-only pages), builds the stack (argv, envp, auxv), and sets the
+   registers.  No workload path is ever resolved by the host kernel.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
+
+from sentry.abi.linux.errors import err
+from sentry.loader import elf
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
+
+PAGE = 4096
+STACK_SIZE = 8 << 20
+ET_DYN_BASE = 0x555555554000
+
+AT_NULL, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE, AT_FLAGS, AT_ENTRY = 0, 3, 4, 5, 6, 7, 8, 9
+AT_UID, AT_EUID, AT_GID, AT_EGID, AT_PLATFORM, AT_HWCAP, AT_CLKTCK = 11, 12, 13, 14, 15, 16, 17
+AT_SECURE, AT_RANDOM, AT_HWCAP2, AT_EXECFN, AT_SYSINFO_EHDR, AT_MINSIGSTKSZ = 23, 25, 26, 31, 33, 51
+
+SYS_MMAP, SYS_MPROTECT, SYS_MUNMAP = 9, 10, 11
+MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE = 0x02, 0x10, 0x20, 0x4000
+MAP_GROWSDOWN = 0x100
+
+
+def _pd(x: int) -> int:
+    return x & ~(PAGE - 1)
+
+
+def _pu(x: int) -> int:
+    return (x + PAGE - 1) & ~(PAGE - 1)
+
+
+@dataclass
+class Image:
+    """One ELF object to map: its headers and the bytes of each PT_LOAD."""
+
+    path: str
+    info: elf.ElfInfo
+    data: List[bytes]
+
+
+@dataclass
+class ExecPlan:
+    path: str                     # absolute sandbox path of the executable (for /proc/pid/exe)
+    argv: List[bytes]
+    envp: List[bytes]
+    main: Image
+    interp: Optional[Image]
+    execfn: bytes
+    mapped: List[Tuple[int, int, int, str, int]] = field(default_factory=list)
+
+
+def _read_image(t: "Task", desc, path: str) -> Image:
+    def read_at(off: int, n: int) -> bytes:
+        return desc.pread(t, n, off)
+
+    head = read_at(0, 64)
+    info = elf.parse(head, read_at)
+    data = []
+    for s in info.loads:
+        b = read_at(s.offset, s.filesz) if s.filesz else b""
+        if len(b) != s.filesz:
+            raise err(errno.EIO)
+        data.append(b)
+    return Image(path, info, data)
+
+
+def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
+            open_exec: Callable[["Task", bytes], Tuple[object, str]]) -> ExecPlan:
+    """Resolve and read everything execve needs; raises ``LinuxError`` like execve would.
+
+    *open_exec* opens an executable through the VFS: ``(description, absolute path)``.
+    """
+    if not path:
+        raise err(errno.ENOENT)
+    execfn = path
+    for _depth in range(5):
+        desc, abspath = open_exec(t, path)
+        try:
+            head = desc.pread(t, 256, 0)
+            if head[:2] == b"#!":
+                line = head[2:].split(b"\n", 1)[0]
+                if b"\n" not in head[2:] and len(head) == 256:
+                    raise err(errno.ENOEXEC)
+                parts = line.strip(b" \t").split(None, 1)
+                if not parts:
+                    raise err(errno.ENOEXEC)
+                interp = parts[0]
+                new_argv = [interp]
+                if len(parts) > 1:
+                    new_argv.append(parts[1].strip(b" \t"))
+                new_argv.append(path)
+                argv = new_argv + argv[1:]
+                path = interp
+                continue
+            main = _read_image(t, desc, abspath)
+        finally:
+            release = getattr(desc, "decref", None)
+            if release is not None:
+                release()
+        interp_img = None
+        if main.info.interp is not None:
+            idesc, ipath = open_exec(t, main.info.interp)
+            try:
+                interp_img = _read_image(t, idesc, ipath)
+            finally:
+                release = getattr(idesc, "decref", None)
+                if release is not None:
+                    release()
+            if interp_img.info.interp is not None:
+                raise err(errno.ELIBBAD)
+        return ExecPlan(abspath, argv, envp, main, interp_img, execfn)
+    raise err(errno.ELOOP)
+
+
+class Injector:
+    """Host syscalls in a ptrace-stopped task, and writes through /proc/PID/mem."""
+
+    def __init__(self, pid: int, gadget: int, mem_fd: int,
+                 inject: Callable[[int, int, int, tuple], Tuple[int, int]]) -> None:
+        self.pid = pid
+        self.gadget = gadget
+        self.mem_fd = mem_fd
+        self._inject = inject
+        self.signals: List[int] = []
+
+    def call(self, nr: int, *args: int) -> int:
+        ret, sig = self._inject(self.pid, self.gadget, nr, args)
+        if sig:
+            self.signals.append(sig)
+        if -4096 < ret < 0 or ret >= (1 << 63):
+            e = -ret if ret < 0 else (1 << 64) - ret
+            raise err(e if e < 4096 else errno.ENOMEM)
+        return ret
+
+    def mmap(self, addr: int, length: int, prot: int, flags: int) -> int:
+        return self.call(SYS_MMAP, addr, length, prot, flags | MAP_PRIVATE | MAP_ANONYMOUS,
+                         (1 << 64) - 1, 0)
+
+    def write(self, addr: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(self.mem_fd, view, addr)
+            if n <= 0:
+                raise err(errno.EFAULT)
+            view = view[n:]
+            addr += n
+
+
+def _map_image(inj: Injector, img: Image, base_hint: int,
+               mapped: List[Tuple[int, int, int, str, int]]) -> int:
+    """Map *img*; returns the load bias."""
+    loads = img.info.loads
+    lo = _pd(loads[0].vaddr)
+    hi = max(_pu(s.vaddr + s.memsz) for s in loads)
+    if img.info.type == elf.ET_DYN:
+        # Reserve the whole span first so the segments keep their relative layout.
+        start = inj.mmap(base_hint, hi - lo, 0, MAP_NORESERVE)
+        bias = start - lo
+    else:
+        bias = 0
+    for s, data in zip(loads, img.data):
+        seg_lo = _pd(s.vaddr + bias)
+        seg_hi = _pu(s.vaddr + s.memsz + bias)
+        inj.mmap(seg_lo, seg_hi - seg_lo, s.prot, MAP_FIXED)
+        if data:
+            inj.write(s.vaddr + bias, data)
+        mapped.append((seg_lo, seg_hi, s.prot, img.path, _pd(s.offset)))
+    return bias
+
+
+def _auxv_from_stub(mem_read: Callable[[int, int], bytes], rsp: int) -> dict:
+    """The kernel's auxv for the stub (vDSO address, hwcaps): copied to the new image."""
+    raw = mem_read(rsp, 4096)
+    words = struct.unpack(f"<{len(raw) // 8}Q", raw[: len(raw) // 8 * 8])
+    argc = words[0]
+    i = 1 + argc + 1
+    while i < len(words) and words[i] != 0:
+        i += 1
+    i += 1
+    aux = {}
+    while i + 1 < len(words) and words[i] != AT_NULL:
+        aux[words[i]] = words[i + 1]
+        i += 2
+    return aux
+
+
+def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
+          mem_read: Callable[[int, int], bytes], rand16: bytes) -> List[int]:
+    """Build the image in the stopped task; returns the registers to start it with."""
+    from sentry.platform.hybrid import native as N
+
+    stub_aux = _auxv_from_stub(mem_read, regs[N.RSP])
+    # Leave the exec syscall's return path, so the injected calls start clean.
+    inj.call(-1)
+    mapped = plan.mapped
+    main_bias = _map_image(inj, plan.main, ET_DYN_BASE, mapped)
+    info = plan.main.info
+    entry = info.entry + main_bias
+    interp_bias = 0
+    if plan.interp is not None:
+        interp_bias = _map_image(inj, plan.interp, 0, mapped)
+        start_ip = plan.interp.info.entry + interp_bias
+    else:
+        start_ip = entry
+    phdr = None
+    for s in info.segments:
+        if s.type == elf.PT_PHDR:
+            phdr = s.vaddr + main_bias
+    if phdr is None:
+        for s in info.loads:
+            if s.offset <= info.phoff < s.offset + s.filesz:
+                phdr = s.vaddr + (info.phoff - s.offset) + main_bias
+                break
+    stack_lo = inj.mmap(0, STACK_SIZE, elf.PROT_READ | elf.PROT_WRITE, MAP_NORESERVE)
+    top = stack_lo + STACK_SIZE
+    creds = t.creds
+
+    # Strings at the top of the stack, then the pointer block below them.
+    blob = bytearray()
+    offsets = {}
+
+    def put(key: str, s: bytes) -> None:
+        offsets[key] = len(blob)
+        blob.extend(s)
+
+    put("random", rand16)
+    put("platform", b"x86_64\0")
+    put("execfn", plan.execfn + b"\0")
+    for i, a in enumerate(plan.argv):
+        put(f"a{i}", a + b"\0")
+    for i, e in enumerate(plan.envp):
+        put(f"e{i}", e + b"\0")
+    strings_at = (top - len(blob) - 16) & ~15
+
+    def addr(key: str) -> int:
+        return strings_at + offsets[key]
+
+    aux = [
+        (AT_PHDR, phdr or 0), (AT_PHENT, info.phentsize), (AT_PHNUM, info.phnum),
+        (AT_PAGESZ, PAGE), (AT_BASE, interp_bias if plan.interp else 0), (AT_FLAGS, 0),
+        (AT_ENTRY, entry), (AT_UID, creds.uid), (AT_EUID, creds.euid), (AT_GID, creds.gid),
+        (AT_EGID, creds.egid), (AT_SECURE, 0), (AT_RANDOM, addr("random")),
+        (AT_HWCAP, stub_aux.get(AT_HWCAP, 0)), (AT_HWCAP2, stub_aux.get(AT_HWCAP2, 0)),
+        (AT_CLKTCK, 100), (AT_PLATFORM, addr("platform")), (AT_EXECFN, addr("execfn")),
+    ]
+    if AT_SYSINFO_EHDR in stub_aux:
+        aux.append((AT_SYSINFO_EHDR, stub_aux[AT_SYSINFO_EHDR]))
+    if AT_MINSIGSTKSZ in stub_aux:
+        aux.append((AT_MINSIGSTKSZ, stub_aux[AT_MINSIGSTKSZ]))
+    aux.append((AT_NULL, 0))
+    words = [len(plan.argv)]
+    words += [addr(f"a{i}") for i in range(len(plan.argv))] + [0]
+    words += [addr(f"e{i}") for i in range(len(plan.envp))] + [0]
+    for k, v in aux:
+        words += [k, v]
+    block = struct.pack(f"<{len(words)}Q", *words)
+    sp = (strings_at - len(block)) & ~15
+    inj.write(sp, block)
+    inj.write(strings_at, bytes(blob))
+    mapped.append((stack_lo, top, elf.PROT_READ | elf.PROT_WRITE, "[stack]", 0))
+
+    new = [0] * 27
+    for k in (N.CS, N.SS, N.DS, N.ES, N.FS, N.GS):
+        new[k] = regs[k]
+    new[N.EFLAGS] = 0x202
+    new[N.RIP] = start_ip
+    new[N.RSP] = sp
+    new[N.ORIG_RAX] = (1 << 64) - 1
+    t.tg.arg_range = (addr("a0") if plan.argv else strings_at,
+                      addr(f"e{len(plan.envp) - 1}") + len(plan.envp[-1]) + 1 if plan.envp
+                      else strings_at + len(blob))
+    return new

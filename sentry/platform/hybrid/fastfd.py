@@ -1,0 +1,101 @@
+"""The fd table mirrored into the C fast path.
+
+:class:`FastFDTable` is the sentry's :class:`~sentry.vfs.fdtable.FDTable` plus a
+copy, in C, of the fds whose descriptions are backed by a host fd with the
+sandbox's semantics (``read``/``write``/``lseek``/``fstat`` can go straight to
+the host fd).  Every mutation of the table updates the copy.  A ``close`` the C
+side served is queued there and applied here (:meth:`close_from_fast`) before
+Python handles anything else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from sentry.abi.linux.errors import LinuxError
+from sentry.platform.hybrid import native as N
+from sentry.vfs.fdtable import NOFILE_LIMIT, FDTable
+from sentry.vfs.file import FileDescription
+
+if TYPE_CHECKING:
+    from sentry.kernel.kernel import Kernel
+
+
+def fast_kinds(desc: FileDescription) -> int:
+    """Which calls the C side may serve for *desc* (``N.FD_*`` bits; 0: none).
+
+    A description opts in with a ``fast_kinds()`` method; the gofer's regular
+    files are served for read/write/lseek (their fstat carries sandbox device
+    numbers, so it stays in Python).
+    """
+    if desc.host_fd is None:
+        return 0
+    own = getattr(desc, "fast_kinds", None)
+    if own is not None:
+        return int(own())
+    from sentry.fsimpl.gofer.regular_file import GoferFileDescription
+
+    if isinstance(desc, GoferFileDescription):
+        k = N.FD_SEEK
+        if desc.readable():
+            k |= N.FD_READ
+        if desc.writable():
+            k |= N.FD_WRITE
+        return k
+    return 0
+
+
+class FastFDTable(FDTable):
+    def __init__(self, kernel: "Kernel", limit: int = NOFILE_LIMIT) -> None:
+        super().__init__(limit)
+        self.kernel = kernel
+        self.fast_id = kernel.new_fdt_id()
+        kernel.fdtables_by_id[self.fast_id] = self
+
+    def _mirror(self, fd: int, desc: FileDescription) -> None:
+        k = 0 if self.kernel.python_only else fast_kinds(desc)
+        if k:
+            N.fd_set(self.fast_id, fd, desc.host_fd or 0, k)
+        else:
+            N.fd_clear(self.fast_id, fd)
+
+    def install(self, desc: FileDescription, cloexec: bool = False, minfd: int = 0) -> int:
+        fd = super().install(desc, cloexec, minfd)
+        self._mirror(fd, desc)
+        return fd
+
+    def install_at(self, fd: int, desc: FileDescription, cloexec: bool = False,
+                   lock_owner: Any = None) -> Optional[FileDescription]:
+        old = super().install_at(fd, desc, cloexec, lock_owner)
+        self._mirror(fd, desc)
+        return old
+
+    def close(self, fd: int, lock_owner: Any = None) -> FileDescription:
+        d = super().close(fd, lock_owner)
+        N.fd_clear(self.fast_id, fd)
+        return d
+
+    def close_from_fast(self, fd: int) -> None:
+        owner = None
+        for t in self.kernel.tasks.values():
+            if t.fdtable is self:
+                owner = t.tg
+                break
+        try:
+            super().close(fd, owner)
+        except LinuxError:
+            pass
+
+    def fork(self) -> "FastFDTable":
+        new = FastFDTable(self.kernel, self.limit)
+        new._fds = dict(self._fds)
+        new._cloexec = set(self._cloexec)
+        for fd, d in new._fds.items():
+            d.incref()
+            new._mirror(fd, d)
+        return new
+
+    def release_all(self, lock_owner: Any = None) -> None:
+        super().release_all(lock_owner)
+        N.fdt_clear(self.fast_id)
+        self.kernel.fdtables_by_id.pop(self.fast_id, None)

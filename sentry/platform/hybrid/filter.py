@@ -1,0 +1,56 @@
+"""The workload's seccomp filter, generated from the syscall table.
+
+- ``pass`` rows → ``SECCOMP_RET_ALLOW`` (with the row's argument check, if any);
+- ``trace`` rows → ``SECCOMP_RET_TRACE`` (a ptrace stop for the sentry);
+- ``deny`` rows → ``SECCOMP_RET_ERRNO(EPERM)``;
+- everything else, including numbers the table does not know →
+  ``SECCOMP_RET_USER_NOTIF`` (the sentry answers, ``-ENOSYS`` if unsupported);
+- a foreign architecture (``int 0x80``, ia32) or an x32 number → ``KILL_PROCESS``.
+"""
+
+from __future__ import annotations
+
+import errno
+import tempfile
+
+import pyseccomp as sc
+
+from sentry.syscalls.linux import linux64
+
+X32_SYSCALL_BIT = 0x40000000
+
+
+def _action(policy: str) -> int:
+    if policy == linux64.PASS:
+        return sc.ALLOW
+    if policy == linux64.TRACE:
+        return sc.TRACE(0)
+    if policy == linux64.DENY:
+        return sc.ERRNO(errno.EPERM)
+    return sc.NOTIFY
+
+
+def build_filter() -> bytes:
+    """The classic-BPF program (array of ``struct sock_filter``) the workload runs under."""
+    f = sc.SyscallFilter(sc.NOTIFY)
+    # Only x86_64 is in the filter; libseccomp kills any other arch and x32 numbers
+    # with the bad-arch action.
+    f.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)
+    for e in linux64.TABLE:
+        if e is None:
+            continue
+        act = _action(e.policy)
+        if act == sc.NOTIFY and e.policy != linux64.DENY:
+            continue  # the default action
+        if e.arg_check is not None:
+            idx, mask, val = e.arg_check
+            f.add_rule(act, e.nr, sc.Arg(idx, sc.MASKED_EQ, mask, val))
+            other = _action(e.else_policy)
+            if other != sc.NOTIFY:
+                f.add_rule(other, e.nr, sc.Arg(idx, sc.MASKED_EQ, mask, (~val) & mask))
+        else:
+            f.add_rule(act, e.nr)
+    with tempfile.TemporaryFile() as tf:
+        f.export_bpf(tf)
+        tf.seek(0)
+        return tf.read()

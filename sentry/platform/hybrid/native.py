@@ -1,0 +1,176 @@
+"""The only module that touches the cffi extension ``sentry._native``.
+
+Everything else calls these thin wrappers, which turn negative errno returns
+into ``OSError``.  ``RUNSC_PY_PYTHON_ONLY=1`` (or ``BootConfig.python_only``)
+turns the C fast handlers off; the loop itself is always C.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Sequence, Tuple
+
+from sentry._native import ffi, lib  # type: ignore[import-not-found]
+
+EV_NOTIF = lib.RT_EV_NOTIF
+EV_PTRACE = lib.RT_EV_PTRACE
+EV_FD = lib.RT_EV_FD
+EV_TIMEOUT = lib.RT_EV_TIMEOUT
+EV_ERROR = lib.RT_EV_ERROR
+FD_READ, FD_WRITE, FD_SEEK, FD_STAT = lib.RT_FD_READ, lib.RT_FD_WRITE, lib.RT_FD_SEEK, lib.RT_FD_STAT
+
+# struct user_regs_struct indexes (x86_64)
+R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8, RAX, RCX, RDX, RSI, RDI, ORIG_RAX, RIP, CS, \
+    EFLAGS, RSP, SS, FS_BASE, GS_BASE, DS, ES, FS, GS = range(27)
+
+
+def _check(ret: int) -> int:
+    if ret < 0:
+        raise OSError(-ret, os.strerror(-ret))
+    return ret
+
+
+def spawn_init(stub_fd: int, bpf: bytes, nsflags: int) -> Tuple[int, int]:
+    """Start the first task; returns (host pid, listener fd), the task stopped at its exec event."""
+    pid = ffi.new("int *")
+    lfd = ffi.new("int *")
+    ret = lib.rt_spawn_init(stub_fd, bpf, len(bpf), 0, nsflags, pid, lfd)
+    if ret <= -1000:
+        raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
+    _check(ret)
+    return pid[0], lfd[0]
+
+
+class Loop:
+    """The C event loop."""
+
+    def __init__(self, listener: int) -> None:
+        _check(lib.rt_loop_init(listener))
+        self.ev = ffi.new("struct rt_event *")
+
+    def next_event(self, timeout_ms: int) -> "ffi.CData":
+        lib.rt_next_event(self.ev, timeout_ms)
+        return self.ev
+
+    @staticmethod
+    def add_fd(fd: int, events: int, token: int) -> None:
+        _check(lib.rt_loop_add_fd(fd, events, token))
+
+    @staticmethod
+    def del_fd(fd: int) -> None:
+        lib.rt_loop_del_fd(fd)
+
+
+def respond(notif_id: int, val: int, error: int, flags: int = 0) -> int:
+    """Answer a notification; returns 0 or -errno (ENOENT: the task is gone)."""
+    return int(lib.rt_respond(notif_id, val, error, flags))
+
+
+def set_fast(nr: int, on: bool) -> None:
+    lib.rt_set_fast(nr, 1 if on else 0)
+
+
+def task_set(host_tid: int, tid: int, tgid: int, ppid: int, fdt: int) -> None:
+    _check(lib.rt_task_set(host_tid, tid, tgid, ppid, fdt))
+
+
+def task_del(host_tid: int) -> None:
+    lib.rt_task_del(host_tid)
+
+
+def fd_set(fdt: int, fd: int, host_fd: int, kinds: int) -> None:
+    _check(lib.rt_fd_set(fdt, fd, host_fd, kinds))
+
+
+def fd_clear(fdt: int, fd: int) -> None:
+    lib.rt_fd_clear(fdt, fd)
+
+
+def fdt_clear(fdt: int) -> None:
+    lib.rt_fdt_clear(fdt)
+
+
+_closed_fdt = ffi.new("int *")
+_closed_fd = ffi.new("int *")
+
+
+def closed_pop() -> Optional[Tuple[int, int]]:
+    if lib.rt_closed_pop(_closed_fdt, _closed_fd):
+        return _closed_fdt[0], _closed_fd[0]
+    return None
+
+
+def fast_stats() -> Tuple[int, int]:
+    return int(lib.rt_stat_fast()), int(lib.rt_stat_slow())
+
+
+def fast_call(pid: int, nr: int, args: Sequence[int]) -> Optional[int]:
+    """Run the C fast handler without answering (tests compare it with the Python twin)."""
+    a = ffi.new("uint64_t[6]", [x & 0xFFFFFFFFFFFFFFFF for x in args])
+    ret = ffi.new("int64_t *")
+    if lib.rt_fast_call(pid, nr, a, ret):
+        return int(ret[0])
+    return None
+
+
+def mem_read(pid: int, addr: int, n: int) -> bytes:
+    buf = ffi.new("char[]", n) if n else ffi.new("char[1]")
+    got = lib.rt_mem_read(pid, addr, buf, n)
+    _check(got)
+    return ffi.unpack(buf, got)
+
+
+def mem_write(pid: int, addr: int, data: bytes) -> int:
+    return _check(lib.rt_mem_write(pid, addr, data, len(data)))
+
+
+def cont(pid: int, sig: int = 0) -> int:
+    return int(lib.rt_cont(pid, sig))
+
+
+def syscall_cont(pid: int, sig: int = 0) -> int:
+    return int(lib.rt_syscall_cont(pid, sig))
+
+
+def getregs(pid: int) -> List[int]:
+    r = ffi.new("uint64_t[27]")
+    _check(lib.rt_getregs(pid, r))
+    return list(r)
+
+
+def setregs(pid: int, regs: Sequence[int]) -> None:
+    r = ffi.new("uint64_t[27]", [x & 0xFFFFFFFFFFFFFFFF for x in regs])
+    _check(lib.rt_setregs(pid, r))
+
+
+def geteventmsg(pid: int) -> int:
+    return _check(lib.rt_geteventmsg(pid))
+
+
+def getsiginfo(pid: int) -> bytes:
+    buf = ffi.new("char[128]")
+    _check(lib.rt_getsiginfo(pid, buf))
+    return ffi.unpack(buf, 128)
+
+
+def inject(pid: int, gadget: int, nr: int, args: Sequence[int] = (0, 0, 0, 0, 0, 0)) -> Tuple[int, int]:
+    """Run host syscall *nr* in a stopped task; returns (raw rax, last suppressed signal)."""
+    a = ffi.new("uint64_t[6]", [x & 0xFFFFFFFFFFFFFFFF for x in list(args) + [0] * (6 - len(args))])
+    res = ffi.new("int64_t *")
+    sig = ffi.new("int *")
+    _check(lib.rt_inject(pid, gadget, nr, a, res, sig))
+    return int(res[0]), int(sig[0])
+
+
+def waitpid(pid: int, flags: int = 0) -> Tuple[int, int]:
+    st = ffi.new("int *")
+    w = _check(lib.rt_waitpid(pid, st, flags))
+    return w, st[0]
+
+
+def pidfd_getfd(pid: int, fd: int) -> int:
+    return _check(lib.rt_pidfd_getfd(pid, fd))
+
+
+def tgkill(tgid: int, tid: int, sig: int) -> int:
+    return int(lib.rt_tgkill(tgid, tid, sig))

@@ -1,0 +1,51 @@
+"""The arguments of one trapped syscall."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+
+def s32(v: int) -> int:
+    """The low 32 bits of *v* as a signed int (how the kernel reads an ``int`` argument)."""
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def s64(v: int) -> int:
+    v &= 0xFFFFFFFFFFFFFFFF
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+class SyscallArgs:
+    """Number and the six raw register arguments (unsigned 64-bit).
+
+    ``a[i]`` is the raw value; :meth:`int` decodes a C ``int`` (fd, flags),
+    :meth:`long` a signed ``long`` (offsets).  ``timed_out`` is set when the
+    dispatcher re-runs a parked call because its deadline passed.
+    """
+
+    __slots__ = ("nr", "_a", "timed_out", "attempt")
+
+    def __init__(self, nr: int, args: Tuple[int, int, int, int, int, int]) -> None:
+        self.nr = nr
+        self._a = args
+        self.timed_out = False
+        self.attempt = 0
+
+    def __getitem__(self, i: int) -> int:
+        return self._a[i]
+
+    def int(self, i: int) -> int:
+        return s32(self._a[i])
+
+    def uint(self, i: int) -> int:
+        return self._a[i] & 0xFFFFFFFF
+
+    def long(self, i: int) -> int:
+        return s64(self._a[i])
+
+    def raw(self) -> Tuple[int, int, int, int, int, int]:
+        return self._a
+
+    def __repr__(self) -> str:
+        return f"SyscallArgs({self.nr}, {', '.join(hex(x) for x in self._a)})"

@@ -1,0 +1,279 @@
+"""The amd64 syscall table: number → name, handler, host policy, support, note.
+
+This table is the spine of the sentry.  The dispatcher indexes :data:`TABLE` by
+number; the seccomp filter is generated from the policies
+(:mod:`sentry.platform.hybrid.filter`); ``runsc-py syscalls`` prints it.
+
+Host policies (design §5):
+
+- ``emulate``: the filter sends the call to the sentry, which implements it.
+- ``pass``: the filter lets the host run it without a stop.  Only calls acting
+  on the caller's own memory or thread state; each row says why it is safe.
+- ``observe``: trapped, booked by the sentry, then run by the host with the same
+  register arguments (``SECCOMP_USER_NOTIF_FLAG_CONTINUE``).  Only for calls
+  whose arguments are all in registers (no time-of-check/time-of-use on memory)
+  and whose host effect stays inside the sandbox's own pid namespace.
+- ``trace``: the filter returns ``RET_TRACE``: the call needs register control
+  (execve for the loader, file mmap), so it pays for one ptrace stop.
+- ``deny``: the filter answers ``-EPERM`` itself.
+
+An unknown or unsupported number returns ``-ENOSYS`` and is logged once per binary.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable, Dict, List, Optional, Tuple
+
+import ptrace.syscall.linux.x86_64 as _ptrace_names
+
+EMULATE, PASS, OBSERVE, TRACE, DENY = "emulate", "pass", "observe", "trace", "deny"
+FULL, PARTIAL, UNSUPPORTED = "full", "partial", "unsupported"
+
+# Highest number this table covers (the filter sends anything above to the sentry).
+MAX_NR = 462
+
+Handler = Callable[..., int]
+
+
+@dataclass(frozen=True)
+class Entry:
+    nr: int
+    name: str
+    handler: Optional[Handler]
+    policy: str
+    support: str
+    note: str = ""
+    # For pass rows that check an argument in the filter: (arg index, mask, value):
+    # the call passes only when (arg & mask) == value, otherwise it is handled
+    # per `else_policy`.
+    arg_check: Optional[Tuple[int, int, int]] = None
+    else_policy: str = EMULATE
+
+
+def _names() -> Dict[int, str]:
+    names = {nr: n for nr, n in _ptrace_names.SYSCALL_NAMES.items() if nr < 512}
+    names.update({
+        441: "epoll_pwait2", 442: "mount_setattr", 443: "quotactl_fd",
+        444: "landlock_create_ruleset", 445: "landlock_add_rule", 446: "landlock_restrict_self",
+        447: "memfd_secret", 448: "process_mrelease", 449: "futex_waitv",
+        450: "set_mempolicy_home_node", 451: "cachestat", 452: "fchmodat2",
+        453: "map_shadow_stack", 454: "futex_wake", 455: "futex_wait", 456: "futex_requeue",
+        457: "statmount", 458: "listmount", 459: "lsm_get_self_attr", 460: "lsm_set_self_attr",
+        461: "lsm_list_modules", 462: "mseal",
+    })
+    return names
+
+
+NAMES: Dict[int, str] = _names()
+NUMBERS: Dict[str, int] = {v: k for k, v in NAMES.items()}
+
+MAP_ANONYMOUS = 0x20
+
+# (module, [(name, policy, support, note), ...]).  Handlers are the module's
+# function of the same name (or the given function name after a colon).
+_ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
+    ("sys_file", [
+        ("read", EMULATE, FULL, "C fast path for host-backed files"),
+        ("write", EMULATE, FULL, "C fast path for host-backed files"),
+        ("pread64", EMULATE, FULL, "C fast path for host-backed files"),
+        ("pwrite64", EMULATE, FULL, ""),
+        ("readv", EMULATE, FULL, ""), ("writev", EMULATE, FULL, ""),
+        ("preadv", EMULATE, FULL, ""), ("pwritev", EMULATE, FULL, ""),
+        ("lseek", EMULATE, FULL, "C fast path for host-backed files"),
+        ("open", EMULATE, FULL, ""), ("openat", EMULATE, FULL, ""), ("creat", EMULATE, FULL, ""),
+        ("close", EMULATE, FULL, "C fast path for host-backed files"),
+        ("dup", EMULATE, FULL, ""), ("dup2", EMULATE, FULL, ""), ("dup3", EMULATE, FULL, ""),
+        ("fcntl", EMULATE, PARTIAL, "dup, fd/fl flags, record locks incl. OFD, pipe size"),
+        ("flock", EMULATE, FULL, ""),
+        ("ioctl", EMULATE, PARTIAL, "TCGETS/TIOCGWINSZ on ttys, FIONREAD, FIOCLEX, FIONBIO"),
+        ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, ""),
+        ("fsync", EMULATE, FULL, ""), ("fdatasync", EMULATE, FULL, ""),
+        ("fallocate", EMULATE, PARTIAL, ""),
+        ("sendfile", EMULATE, FULL, ""), ("copy_file_range", EMULATE, PARTIAL, ""),
+        ("close_range", EMULATE, FULL, ""),
+    ]),
+    ("sys_stat", [
+        ("stat", EMULATE, FULL, ""), ("lstat", EMULATE, FULL, ""),
+        ("fstat", EMULATE, FULL, "C fast path for host-backed files"),
+        ("newfstatat", EMULATE, FULL, ""), ("statx", EMULATE, FULL, ""),
+        ("access", EMULATE, FULL, ""), ("faccessat", EMULATE, FULL, ""),
+        ("faccessat2", EMULATE, FULL, ""),
+        ("readlink", EMULATE, FULL, ""), ("readlinkat", EMULATE, FULL, ""),
+        ("statfs", EMULATE, PARTIAL, ""), ("fstatfs", EMULATE, PARTIAL, ""),
+    ]),
+    ("sys_fs", [
+        ("getcwd", EMULATE, FULL, ""), ("chdir", EMULATE, FULL, ""), ("fchdir", EMULATE, FULL, ""),
+        ("chroot", EMULATE, FULL, ""),
+        ("mkdir", EMULATE, FULL, ""), ("mkdirat", EMULATE, FULL, ""),
+        ("mknod", EMULATE, PARTIAL, "FIFOs and regular files; no device nodes"),
+        ("mknodat", EMULATE, PARTIAL, "FIFOs and regular files; no device nodes"),
+        ("unlink", EMULATE, FULL, ""), ("unlinkat", EMULATE, FULL, ""), ("rmdir", EMULATE, FULL, ""),
+        ("rename", EMULATE, FULL, ""), ("renameat", EMULATE, FULL, ""),
+        ("renameat2", EMULATE, PARTIAL, "RENAME_NOREPLACE, RENAME_EXCHANGE; no RENAME_WHITEOUT"),
+        ("symlink", EMULATE, FULL, ""), ("symlinkat", EMULATE, FULL, ""),
+        ("link", EMULATE, FULL, ""), ("linkat", EMULATE, FULL, ""),
+        ("chmod", EMULATE, FULL, ""), ("fchmod", EMULATE, FULL, ""), ("fchmodat", EMULATE, FULL, ""),
+        ("chown", EMULATE, FULL, ""), ("fchown", EMULATE, FULL, ""), ("lchown", EMULATE, FULL, ""),
+        ("fchownat", EMULATE, FULL, ""),
+        ("utimensat", EMULATE, FULL, ""), ("utime", EMULATE, FULL, ""), ("utimes", EMULATE, FULL, ""),
+        ("futimesat", EMULATE, FULL, ""),
+        ("umask", EMULATE, FULL, ""),
+        ("getdents64", EMULATE, FULL, ""), ("getdents", EMULATE, FULL, ""),
+        ("sync", EMULATE, FULL, ""), ("syncfs", EMULATE, FULL, ""),
+    ]),
+    ("sys_pipe", [("pipe", EMULATE, FULL, ""), ("pipe2", EMULATE, FULL, "")]),
+    ("sys_poll", [
+        ("poll", EMULATE, FULL, ""), ("ppoll", EMULATE, FULL, ""),
+        ("select", EMULATE, FULL, ""), ("pselect6", EMULATE, FULL, ""),
+    ]),
+    ("sys_process", [
+        ("getpid", EMULATE, FULL, "C fast path"), ("getppid", EMULATE, FULL, "C fast path"),
+        ("gettid", EMULATE, FULL, "C fast path"),
+        ("clone", OBSERVE, PARTIAL,
+         "flags checked (no namespaces), then run by the host; the child is attached by ptrace"),
+        ("fork", OBSERVE, FULL, "run by the host; the child is attached by ptrace"),
+        ("vfork", OBSERVE, FULL, "run by the host; the child is attached by ptrace"),
+        ("clone3", EMULATE, UNSUPPORTED,
+         "ENOSYS: its arguments live in memory (no safe check); libc falls back to clone"),
+        ("exit", PASS, FULL, "ends the calling thread; the sentry sees it as a ptrace exit"),
+        ("exit_group", PASS, FULL, "ends the calling process; the sentry sees it as a ptrace exit"),
+        ("wait4", OBSERVE, FULL,
+         "blocking and child choice in the sentry; the host reaps a child the sentry saw exit"),
+        ("waitid", OBSERVE, FULL,
+         "blocking and child choice in the sentry; the host reaps a child the sentry saw exit"),
+        ("getpgid", EMULATE, FULL, ""), ("setpgid", EMULATE, PARTIAL, "sentry book-keeping"),
+        ("getpgrp", EMULATE, FULL, ""), ("getsid", EMULATE, FULL, ""),
+        ("setsid", EMULATE, PARTIAL, "sentry book-keeping"),
+        ("set_tid_address", PASS, FULL, "the caller's own clear_child_tid pointer"),
+        ("prctl", EMULATE, PARTIAL, "PR_SET_NAME/GET_NAME, PDEATHSIG, DUMPABLE, NO_NEW_PRIVS"),
+        ("arch_prctl", PASS, FULL, "the caller's own FS/GS base and CPUID faulting"),
+        ("set_robust_list", PASS, FULL, "the caller's own robust futex list"),
+        ("getrlimit", PASS, FULL, "reads the caller's own limits"),
+        ("prlimit64", EMULATE, PARTIAL, "own process: host values; others: sandbox pids"),
+        ("setrlimit", EMULATE, PARTIAL, "own process only"),
+        ("getrusage", EMULATE, PARTIAL, ""),
+        ("sched_getaffinity", EMULATE, PARTIAL, "all host CPUs"),
+        ("sched_setaffinity", EMULATE, PARTIAL, "accepted, no effect"),
+        ("sched_yield", PASS, FULL, "yields the caller's CPU"),
+        ("getcpu", PASS, FULL, "reads the caller's CPU number"),
+        ("execve", TRACE, FULL, "the sentry's loader builds the image (one ptrace stop)"),
+        ("execveat", TRACE, FULL, "the sentry's loader builds the image (one ptrace stop)"),
+    ]),
+    ("sys_identity", [
+        ("getuid", EMULATE, FULL, ""), ("geteuid", EMULATE, FULL, ""), ("getgid", EMULATE, FULL, ""),
+        ("getegid", EMULATE, FULL, ""), ("getresuid", EMULATE, FULL, ""),
+        ("getresgid", EMULATE, FULL, ""), ("getgroups", EMULATE, FULL, ""),
+        ("setuid", EMULATE, FULL, ""), ("setgid", EMULATE, FULL, ""),
+        ("setreuid", EMULATE, FULL, ""), ("setregid", EMULATE, FULL, ""),
+        ("setresuid", EMULATE, FULL, ""), ("setresgid", EMULATE, FULL, ""),
+        ("setgroups", EMULATE, FULL, ""), ("setfsuid", EMULATE, FULL, ""),
+        ("setfsgid", EMULATE, FULL, ""), ("capget", EMULATE, PARTIAL, ""),
+    ]),
+    ("sys_signal", [
+        ("rt_sigaction", PASS, FULL,
+         "the caller's own dispositions; delivery is native (the sentry reads them from the host)"),
+        ("rt_sigprocmask", PASS, FULL, "the caller's own mask"),
+        ("rt_sigreturn", PASS, FULL, "returns from the caller's own handler frame"),
+        ("sigaltstack", PASS, FULL, "the caller's own alternate stack"),
+        ("rt_sigpending", PASS, FULL, "the caller's own pending set"),
+        ("rt_sigsuspend", PASS, FULL, "waits for a host signal, which the sentry queues"),
+        ("rt_sigtimedwait", PASS, FULL, "waits for a host signal, which the sentry queues"),
+        ("pause", PASS, FULL, "waits for a host signal, which the sentry queues"),
+        ("kill", EMULATE, FULL, "sandbox pids; delivered as a host signal"),
+        ("tkill", EMULATE, FULL, ""), ("tgkill", EMULATE, FULL, ""),
+        ("rt_sigqueueinfo", EMULATE, PARTIAL, "delivered as a plain signal"),
+        ("rt_tgsigqueueinfo", EMULATE, PARTIAL, "delivered as a plain signal"),
+    ]),
+    ("sys_time", [
+        ("clock_gettime", PASS, FULL, "reads a clock (also in the vDSO)"),
+        ("clock_getres", PASS, FULL, "reads a clock"),
+        ("gettimeofday", PASS, FULL, "reads a clock (also in the vDSO)"),
+        ("time", PASS, FULL, "reads a clock (also in the vDSO)"),
+        ("nanosleep", PASS, FULL, "sleeps the caller; host signals interrupt it natively"),
+        ("clock_nanosleep", PASS, FULL, "sleeps the caller; host signals interrupt it natively"),
+        ("times", EMULATE, PARTIAL, ""),
+        ("alarm", EMULATE, FULL, "sentry timer; SIGALRM queued by the sentry"),
+        ("setitimer", EMULATE, PARTIAL, "ITIMER_REAL only"),
+        ("getitimer", EMULATE, PARTIAL, "ITIMER_REAL only"),
+    ]),
+    ("sys_sys", [
+        ("uname", EMULATE, FULL, "sandbox hostname, fixed kernel release"),
+        ("sethostname", EMULATE, FULL, ""), ("setdomainname", EMULATE, FULL, ""),
+        ("sysinfo", EMULATE, PARTIAL, ""),
+        ("getrandom", PASS, FULL, "fills the caller's own buffer"),
+    ]),
+    ("sys_mm", [
+        ("mmap", PASS, PARTIAL,
+         "anonymous: host; file-backed: one ptrace stop, MAP_PRIVATE copy of the file's bytes"),
+        ("munmap", PASS, FULL, "the caller's own address space"),
+        ("mprotect", PASS, FULL, "the caller's own address space"),
+        ("madvise", PASS, FULL, "the caller's own address space"),
+        ("mremap", PASS, FULL, "the caller's own address space"),
+        ("brk", PASS, FULL, "the caller's own heap"),
+        ("mincore", PASS, FULL, "the caller's own address space"),
+        ("msync", PASS, FULL, "private mappings only, so no host file is written"),
+        ("mlock", PASS, FULL, "the caller's own address space"),
+        ("munlock", PASS, FULL, "the caller's own address space"),
+        ("membarrier", PASS, FULL, "orders the caller's own threads"),
+        ("futex", PASS, FULL, "the caller's own memory (private and shared-anonymous words)"),
+        ("rseq", PASS, FULL, "the caller's own restartable sequences"),
+        ("get_robust_list", DENY, UNSUPPORTED, "could read another process's list"),
+    ]),
+]
+
+_DENIED = [
+    "ptrace", "kexec_load", "kexec_file_load", "bpf", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "perf_event_open", "userfaultfd", "init_module", "finit_module",
+    "delete_module", "reboot", "swapon", "swapoff", "mount", "umount2", "pivot_root",
+    "process_vm_readv", "process_vm_writev", "kcmp", "setns", "unshare", "seccomp",
+    "open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "iopl", "ioperm",
+    "add_key", "request_key", "keyctl", "acct", "quotactl", "settimeofday", "clock_settime",
+    "adjtimex", "clock_adjtime", "fsopen", "fsconfig", "fsmount", "fspick", "open_tree",
+    "move_mount", "mount_setattr", "pidfd_getfd", "process_madvise", "memfd_secret",
+    "vhangup", "modify_ldt", "uselib", "personality",
+]
+
+_NOTES_DENY = "host-dangerous; the filter answers EPERM"
+
+
+def _build() -> List[Optional[Entry]]:
+    table: List[Optional[Entry]] = [None] * (MAX_NR + 1)
+    for modname, rows in _ROWS:
+        mod: Optional[ModuleType]
+        try:
+            mod = importlib.import_module(f"sentry.syscalls.linux.{modname}")
+        except ImportError:
+            mod = None
+        for name, policy, support, note in rows:
+            nr = NUMBERS[name]
+            handler = getattr(mod, name, None) if mod is not None else None
+            if policy in (EMULATE, OBSERVE, TRACE) and handler is None:
+                support, note = UNSUPPORTED, f"no handler ({modname}.{name} missing)"
+            arg_check = None
+            else_policy = EMULATE
+            if name == "mmap":
+                arg_check, else_policy = (3, MAP_ANONYMOUS, MAP_ANONYMOUS), TRACE
+            table[nr] = Entry(nr, name, handler, policy, support, note, arg_check, else_policy)
+    for name in _DENIED:
+        nr = NUMBERS[name]
+        if table[nr] is None:
+            table[nr] = Entry(nr, name, None, DENY, UNSUPPORTED, _NOTES_DENY)
+    for nr, name in NAMES.items():
+        if nr <= MAX_NR and table[nr] is None:
+            table[nr] = Entry(nr, name, None, EMULATE, UNSUPPORTED, "ENOSYS")
+    return table
+
+
+TABLE: List[Optional[Entry]] = _build()
+
+
+def host_allowlist() -> List[Entry]:
+    """The entries the seccomp filter lets through without a stop (``pass``)."""
+    return [e for e in TABLE if e is not None and e.policy == PASS]
+
+
+def entry(nr: int) -> Optional[Entry]:
+    return TABLE[nr] if 0 <= nr <= MAX_NR else None

@@ -1,0 +1,218 @@
+"""Credentials: the sandbox's identities from ``process.user``, never the host's."""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import TYPE_CHECKING
+
+from sentry.abi.linux.errors import err
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
+    from sentry.syscalls.linux.args import SyscallArgs
+
+NGROUPS_MAX = 65536
+_KEEP = 0xFFFFFFFF  # (uid_t)-1: leave unchanged
+
+
+def getuid(t: "Task", a: "SyscallArgs") -> int:
+    """getuid(2)."""
+    return t.creds.uid
+
+
+def geteuid(t: "Task", a: "SyscallArgs") -> int:
+    """geteuid(2)."""
+    return t.creds.euid
+
+
+def getgid(t: "Task", a: "SyscallArgs") -> int:
+    """getgid(2)."""
+    return t.creds.gid
+
+
+def getegid(t: "Task", a: "SyscallArgs") -> int:
+    """getegid(2)."""
+    return t.creds.egid
+
+
+def getresuid(t: "Task", a: "SyscallArgs") -> int:
+    """getresuid(2)."""
+    c = t.creds
+    for ptr, v in ((a[0], c.uid), (a[1], c.euid), (a[2], c.suid)):
+        t.mem.write(ptr, struct.pack("<I", v))
+    return 0
+
+
+def getresgid(t: "Task", a: "SyscallArgs") -> int:
+    """getresgid(2)."""
+    c = t.creds
+    for ptr, v in ((a[0], c.gid), (a[1], c.egid), (a[2], c.sgid)):
+        t.mem.write(ptr, struct.pack("<I", v))
+    return 0
+
+
+def getgroups(t: "Task", a: "SyscallArgs") -> int:
+    """getgroups(2)."""
+    size = a.int(0)
+    groups = t.creds.groups
+    if size < 0:
+        raise err(errno.EINVAL)
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        raise err(errno.EINVAL)
+    if groups:
+        t.mem.write(a[1], struct.pack(f"<{len(groups)}I", *groups))
+    return len(groups)
+
+
+def setgroups(t: "Task", a: "SyscallArgs") -> int:
+    """setgroups(2)."""
+    size = a.int(0)
+    if not 0 <= size <= NGROUPS_MAX:
+        raise err(errno.EINVAL)
+    if t.creds.euid != 0:
+        raise err(errno.EPERM)
+    raw = t.mem.read(a[1], size * 4) if size else b""
+    t.creds.groups = list(struct.unpack(f"<{size}I", raw))
+    return 0
+
+
+def _setres(t: "Task", kind: str, r: int, e: int, s: int) -> int:
+    c = t.creds
+    cur = (c.uid, c.euid, c.suid) if kind == "u" else (c.gid, c.egid, c.sgid)
+    privileged = c.euid == 0
+    for v in (r, e, s):
+        if v != _KEEP and not privileged and v not in cur:
+            raise err(errno.EPERM)
+    nr = cur[0] if r == _KEEP else r
+    ne = cur[1] if e == _KEEP else e
+    ns = cur[2] if s == _KEEP else s
+    if kind == "u":
+        c.uid, c.euid, c.suid, c.fsuid = nr, ne, ns, ne
+    else:
+        c.gid, c.egid, c.sgid, c.fsgid = nr, ne, ns, ne
+    return 0
+
+
+def setresuid(t: "Task", a: "SyscallArgs") -> int:
+    """setresuid(2)."""
+    return _setres(t, "u", a.uint(0), a.uint(1), a.uint(2))
+
+
+def setresgid(t: "Task", a: "SyscallArgs") -> int:
+    """setresgid(2)."""
+    return _setres(t, "g", a.uint(0), a.uint(1), a.uint(2))
+
+
+def setreuid(t: "Task", a: "SyscallArgs") -> int:
+    """setreuid(2)."""
+    r, e = a.uint(0), a.uint(1)
+    c = t.creds
+    s = _KEEP
+    if r != _KEEP or (e != _KEEP and e != c.uid):
+        s = e if e != _KEEP else c.euid
+    if c.euid != 0:
+        if r != _KEEP and r not in (c.uid, c.euid):
+            raise err(errno.EPERM)
+        if e != _KEEP and e not in (c.uid, c.euid, c.suid):
+            raise err(errno.EPERM)
+    return _setres(t, "u", r, e, s) if c.euid != 0 else _setres_priv(t, "u", r, e, s)
+
+
+def setregid(t: "Task", a: "SyscallArgs") -> int:
+    """setregid(2)."""
+    r, e = a.uint(0), a.uint(1)
+    c = t.creds
+    s = _KEEP
+    if r != _KEEP or (e != _KEEP and e != c.gid):
+        s = e if e != _KEEP else c.egid
+    if c.euid != 0:
+        if r != _KEEP and r not in (c.gid, c.egid):
+            raise err(errno.EPERM)
+        if e != _KEEP and e not in (c.gid, c.egid, c.sgid):
+            raise err(errno.EPERM)
+    return _setres_priv(t, "g", r, e, s)
+
+
+def _setres_priv(t: "Task", kind: str, r: int, e: int, s: int) -> int:
+    c = t.creds
+    cur = (c.uid, c.euid, c.suid) if kind == "u" else (c.gid, c.egid, c.sgid)
+    nr = cur[0] if r == _KEEP else r
+    ne = cur[1] if e == _KEEP else e
+    ns = cur[2] if s == _KEEP else s
+    if kind == "u":
+        c.uid, c.euid, c.suid, c.fsuid = nr, ne, ns, ne
+    else:
+        c.gid, c.egid, c.sgid, c.fsgid = nr, ne, ns, ne
+    return 0
+
+
+def setuid(t: "Task", a: "SyscallArgs") -> int:
+    """setuid(2)."""
+    uid = a.uint(0)
+    if uid == _KEEP:
+        raise err(errno.EINVAL)
+    if t.creds.euid == 0:
+        return _setres_priv(t, "u", uid, uid, uid)
+    if uid not in (t.creds.uid, t.creds.suid):
+        raise err(errno.EPERM)
+    return _setres_priv(t, "u", _KEEP, uid, _KEEP)
+
+
+def setgid(t: "Task", a: "SyscallArgs") -> int:
+    """setgid(2)."""
+    gid = a.uint(0)
+    if gid == _KEEP:
+        raise err(errno.EINVAL)
+    if t.creds.euid == 0:
+        return _setres_priv(t, "g", gid, gid, gid)
+    if gid not in (t.creds.gid, t.creds.sgid):
+        raise err(errno.EPERM)
+    return _setres_priv(t, "g", _KEEP, gid, _KEEP)
+
+
+def setfsuid(t: "Task", a: "SyscallArgs") -> int:
+    """setfsuid(2): returns the previous fsuid."""
+    old = t.creds.fsuid
+    uid = a.uint(0)
+    c = t.creds
+    if uid != _KEEP and (c.euid == 0 or uid in (c.uid, c.euid, c.suid, c.fsuid)):
+        c.fsuid = uid
+    return old
+
+
+def setfsgid(t: "Task", a: "SyscallArgs") -> int:
+    """setfsgid(2): returns the previous fsgid."""
+    old = t.creds.fsgid
+    gid = a.uint(0)
+    c = t.creds
+    if gid != _KEEP and (c.euid == 0 or gid in (c.gid, c.egid, c.sgid, c.fsgid)):
+        c.fsgid = gid
+    return old
+
+
+_LINUX_CAPABILITY_VERSION_1, _V2, _V3 = 0x19980330, 0x20071026, 0x20080522
+_FULL_CAPS = (1 << 41) - 1
+
+
+def capget(t: "Task", a: "SyscallArgs") -> int:
+    """capget(2): root in the sandbox has every capability, others none."""
+    version, pid = struct.unpack("<Ii", t.mem.read(a[0], 8))
+    if version not in (_LINUX_CAPABILITY_VERSION_1, _V2, _V3):
+        t.mem.write(a[0], struct.pack("<I", _V3))
+        if a[1] == 0:
+            return 0
+        raise err(errno.EINVAL)
+    if pid < 0:
+        raise err(errno.EINVAL)
+    if a[1] == 0:
+        return 0
+    caps = _FULL_CAPS if t.creds.euid == 0 else 0
+    lo, hi = caps & 0xFFFFFFFF, caps >> 32
+    if version == _LINUX_CAPABILITY_VERSION_1:
+        t.mem.write(a[1], struct.pack("<III", lo, lo, lo))
+    else:
+        t.mem.write(a[1], struct.pack("<IIIIII", lo, lo, lo, hi, hi, hi))
+    return 0

@@ -1,0 +1,397 @@
+"""Process syscalls: ids, clone/fork/vfork, wait, process groups, prctl, limits."""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import struct
+from typing import TYPE_CHECKING, List
+
+from sentry.abi.linux.errors import WouldBlock, err
+from sentry.kernel.dispatch import CONTINUE
+from sentry.kernel.waiter import EVENT_ALL
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task, ThreadGroup
+    from sentry.syscalls.linux.args import SyscallArgs
+
+CSIGNAL = 0xFF
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT = 0x1000, 0x2000, 0x4000, 0x8000
+CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_SETTLS = 0x10000, 0x20000, 0x40000, 0x80000
+CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_DETACHED = 0x100000, 0x200000, 0x400000
+CLONE_UNTRACED, CLONE_CHILD_SETTID, CLONE_NEWCGROUP = 0x800000, 0x1000000, 0x2000000
+CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x4000000, 0x8000000, 0x10000000, 0x20000000
+CLONE_NEWNET, CLONE_IO = 0x40000000, 0x80000000
+
+_NS_FLAGS = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
+    CLONE_NEWPID | CLONE_NEWNET
+_ALLOWED = CSIGNAL | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_PTRACE | \
+    CLONE_VFORK | CLONE_PARENT | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS | \
+    CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_DETACHED | CLONE_CHILD_SETTID | CLONE_IO
+
+WNOHANG, WUNTRACED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 4, 8, 0x01000000
+__WNOTHREAD, __WALL, __WCLONE = 0x20000000, 0x40000000, 0x80000000
+P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
+
+
+def getpid(t: "Task", a: "SyscallArgs") -> int:
+    """getpid(2).  Python twin of the C fast handler."""
+    return t.tgid
+
+
+def gettid(t: "Task", a: "SyscallArgs") -> int:
+    """gettid(2).  Python twin of the C fast handler."""
+    return t.tid
+
+
+def getppid(t: "Task", a: "SyscallArgs") -> int:
+    """getppid(2).  Python twin of the C fast handler."""
+    return t.ppid
+
+
+# -- clone ------------------------------------------------------------------
+
+def _clone(t: "Task", flags: int) -> int:
+    if flags & _NS_FLAGS:
+        raise err(errno.EPERM)
+    if flags & ~_ALLOWED:
+        # CLONE_UNTRACED would start a task the sentry cannot see; CLONE_PIDFD
+        # would hand out a host pidfd.
+        raise err(errno.EINVAL)
+    if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
+        raise err(errno.EINVAL)
+    if flags & CLONE_SIGHAND and not flags & CLONE_VM:
+        raise err(errno.EINVAL)
+    if len(t.kernel.thread_groups) >= t.kernel.max_tasks and not flags & CLONE_THREAD:
+        raise err(errno.EAGAIN)
+    # Booked here, consumed at the ptrace fork/clone event of this thread: the
+    # thread cannot start another syscall in between.
+    t.pending_clone = flags
+    return CONTINUE
+
+
+def clone(t: "Task", a: "SyscallArgs") -> int:
+    """clone(2).  Flags are a register argument, so checking then continuing is safe."""
+    return _clone(t, a[0] & 0xFFFFFFFF)
+
+
+def fork(t: "Task", a: "SyscallArgs") -> int:
+    """fork(2)."""
+    return _clone(t, 17)
+
+
+def vfork(t: "Task", a: "SyscallArgs") -> int:
+    """vfork(2)."""
+    return _clone(t, CLONE_VM | CLONE_VFORK | 17)
+
+
+def clone3(t: "Task", a: "SyscallArgs") -> int:
+    """clone3(2): its arguments are in workload memory, which the host would re-read."""
+    raise err(errno.ENOSYS)
+
+
+# -- wait -------------------------------------------------------------------
+
+def _prune_reaped(t: "Task") -> None:
+    """Forget children the host already reaped (after an earlier continued wait)."""
+    k = t.kernel
+    for ctg in list(t.tg.children.values()):
+        if ctg.zombie and not k.host_pid_alive(ctg.host_tgid):
+            k.forget_thread_group(ctg)
+
+
+def _wait_children(t: "Task", match) -> List["ThreadGroup"]:
+    _prune_reaped(t)
+    out = [c for c in t.tg.children.values() if match(c)]
+    return out
+
+
+def _wait(t: "Task", match, options: int) -> int:
+    kids = _wait_children(t, match)
+    if not kids:
+        raise err(errno.ECHILD)
+    if options & WNOHANG or any(c.zombie for c in kids):
+        # The host's wait runs on the same children the sentry sees (the
+        # sandbox's pid namespace holds nothing else).
+        return CONTINUE
+    raise WouldBlock([(t.tg.child_events, EVENT_ALL)])
+
+
+def _pid_matcher(t: "Task", pid: int):
+    if pid > 0:
+        return lambda c: c.tgid == pid
+    if pid == 0:
+        pg = t.tg.pgid
+        return lambda c: c.pgid == pg
+    if pid == -1:
+        return lambda c: True
+    return lambda c: c.pgid == -pid
+
+
+def wait4(t: "Task", a: "SyscallArgs") -> int:
+    """wait4(2)."""
+    options = a.uint(2)
+    if options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WALL | __WCLONE):
+        raise err(errno.EINVAL)
+    return _wait(t, _pid_matcher(t, a.int(0)), options)
+
+
+def waitid(t: "Task", a: "SyscallArgs") -> int:
+    """waitid(2)."""
+    idtype, ident, options = a.int(0), a.int(1), a.uint(3)
+    if options & ~(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WNOTHREAD | __WALL
+                   | __WCLONE) or not options & (WEXITED | WSTOPPED | WCONTINUED):
+        raise err(errno.EINVAL)
+    if idtype == P_ALL:
+        match = _pid_matcher(t, -1)
+    elif idtype == P_PID:
+        if ident <= 0:
+            raise err(errno.EINVAL)
+        match = _pid_matcher(t, ident)
+    elif idtype == P_PGID:
+        if ident < 0:
+            raise err(errno.EINVAL)
+        match = _pid_matcher(t, -ident if ident else 0)
+    else:
+        raise err(errno.EINVAL)
+    return _wait(t, match, options)
+
+
+WSTOPPED = WUNTRACED
+
+
+# -- process groups and sessions ---------------------------------------------
+
+def _tg_of(t: "Task", pid: int) -> "ThreadGroup":
+    if pid == 0:
+        return t.tg
+    tg = t.kernel.thread_groups.get(pid)
+    if tg is None or tg.zombie:
+        raise err(errno.ESRCH)
+    return tg
+
+
+def getpgid(t: "Task", a: "SyscallArgs") -> int:
+    """getpgid(2)."""
+    return _tg_of(t, a.int(0)).pgid
+
+
+def getpgrp(t: "Task", a: "SyscallArgs") -> int:
+    """getpgrp(2)."""
+    return t.tg.pgid
+
+
+def getsid(t: "Task", a: "SyscallArgs") -> int:
+    """getsid(2)."""
+    return _tg_of(t, a.int(0)).sid
+
+
+def setpgid(t: "Task", a: "SyscallArgs") -> int:
+    """setpgid(2)."""
+    pid, pgid = a.int(0), a.int(1)
+    if pgid < 0:
+        raise err(errno.EINVAL)
+    tg = _tg_of(t, pid)
+    if tg is not t.tg and tg.parent is not t.tg:
+        raise err(errno.ESRCH)
+    if tg.sid == tg.tgid:
+        raise err(errno.EPERM)
+    if tg.sid != t.tg.sid:
+        raise err(errno.EPERM)
+    target = pgid or tg.tgid
+    if target != tg.tgid and not any(
+        x.pgid == target and x.sid == t.tg.sid and not x.zombie
+        for x in t.kernel.thread_groups.values()
+    ):
+        raise err(errno.EPERM)
+    tg.pgid = target
+    return 0
+
+
+def setsid(t: "Task", a: "SyscallArgs") -> int:
+    """setsid(2)."""
+    tg = t.tg
+    if any(x.pgid == tg.tgid and x is not tg and not x.zombie
+           for x in t.kernel.thread_groups.values()) or tg.pgid == tg.tgid:
+        raise err(errno.EPERM)
+    tg.sid = tg.pgid = tg.tgid
+    return tg.sid
+
+
+# -- prctl ------------------------------------------------------------------
+
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 4
+PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP, PR_CAPBSET_READ = 15, 16, 21, 23
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
+PR_GET_TID_ADDRESS = 40
+PR_SET_THP_DISABLE, PR_GET_THP_DISABLE = 41, 42
+CAP_LAST_CAP = 40
+
+
+def prctl(t: "Task", a: "SyscallArgs") -> int:
+    """prctl(2)."""
+    op = a.int(0)
+    if op == PR_SET_NAME:
+        name = t.mem.read_partial(a[1], 16).split(b"\0", 1)[0][:15]
+        if t.tid == t.tgid:
+            t.tg.comm = name
+        t.comm = name
+        return 0
+    if op == PR_GET_NAME:
+        name = getattr(t, "comm", None) or t.tg.comm
+        t.mem.write(a[1], name[:15].ljust(16, b"\0"))
+        return 0
+    if op == PR_SET_PDEATHSIG:
+        sig = a.int(1)
+        if not 0 <= sig <= 64:
+            raise err(errno.EINVAL)
+        t.pdeathsig = sig
+        return 0
+    if op == PR_GET_PDEATHSIG:
+        t.mem.write_i32(a[1], getattr(t, "pdeathsig", 0))
+        return 0
+    if op == PR_GET_DUMPABLE:
+        return getattr(t.tg, "dumpable", 1)
+    if op == PR_SET_DUMPABLE:
+        if a[1] not in (0, 1):
+            raise err(errno.EINVAL)
+        t.tg.dumpable = a[1]
+        return 0
+    if op == PR_SET_NO_NEW_PRIVS:
+        if a[1] != 1:
+            raise err(errno.EINVAL)
+        return 0
+    if op == PR_GET_NO_NEW_PRIVS:
+        return 1
+    if op == PR_GET_SECCOMP:
+        return 2
+    if op == PR_CAPBSET_READ:
+        cap = a.int(1)
+        if not 0 <= cap <= CAP_LAST_CAP:
+            raise err(errno.EINVAL)
+        return 1 if t.creds.euid == 0 else 0
+    if op == PR_SET_CHILD_SUBREAPER:
+        t.tg.subreaper = bool(a[1])
+        return 0
+    if op == PR_GET_CHILD_SUBREAPER:
+        t.mem.write_i32(a[1], int(getattr(t.tg, "subreaper", False)))
+        return 0
+    if op == PR_GET_THP_DISABLE:
+        return 0
+    raise err(errno.EINVAL)
+
+
+# -- limits -----------------------------------------------------------------
+
+RLIMIT_NOFILE = 7
+RLIM_INFINITY = (1 << 64) - 1
+_RLIM = struct.Struct("<QQ")
+
+
+def _host_rlimit(host_pid: int, res: int, new=None):
+    lim = resource.prlimit(host_pid, res) if new is None else resource.prlimit(host_pid, res, new)
+    return tuple(RLIM_INFINITY if v == resource.RLIM_INFINITY else v for v in lim)
+
+
+def _rlimit(t: "Task", res: int, new_ptr: int, old_ptr: int) -> int:
+    if not 0 <= res < 16:
+        raise err(errno.EINVAL)
+    new = None
+    if new_ptr:
+        cur, mx = _RLIM.unpack(t.mem.read(new_ptr, 16))
+        if cur > mx:
+            raise err(errno.EINVAL)
+        new = (cur, mx)
+    if res == RLIMIT_NOFILE:
+        table = t.fdtable
+        old = (table.limit, getattr(table, "hard_limit", table.limit))
+        if new is not None:
+            if new[1] > old[1] and t.creds.euid != 0:
+                raise err(errno.EPERM)
+            if new[1] > 1 << 20:
+                raise err(errno.EPERM)
+            table.limit = min(new[0], 1 << 20)
+            table.hard_limit = new[1]
+    else:
+        try:
+            old = _host_rlimit(t.tg.host_tgid, res)
+            if new is not None:
+                conv = tuple(resource.RLIM_INFINITY if v == RLIM_INFINITY else v for v in new)
+                _host_rlimit(t.tg.host_tgid, res, conv)
+        except OSError as e:
+            raise err(e.errno or errno.EPERM) from None
+        except ValueError:
+            raise err(errno.EINVAL) from None
+    if old_ptr:
+        t.mem.write(old_ptr, _RLIM.pack(*old))
+    return 0
+
+
+def prlimit64(t: "Task", a: "SyscallArgs") -> int:
+    """prlimit64(2)."""
+    pid = a.int(0)
+    target = t
+    if pid not in (0, t.tgid):
+        tg = t.kernel.thread_groups.get(pid)
+        if tg is None or tg.zombie or tg.leader is None:
+            raise err(errno.ESRCH)
+        target = tg.leader
+    return _rlimit(target, a.int(1), a[2], a[3])
+
+
+def setrlimit(t: "Task", a: "SyscallArgs") -> int:
+    """setrlimit(2)."""
+    return _rlimit(t, a.int(0), a[1], 0)
+
+
+def getrusage(t: "Task", a: "SyscallArgs") -> int:
+    """getrusage(2): times and max RSS from the host's accounting of the sandbox threads."""
+    who = a.int(0)
+    k = t.kernel
+    fields = k.host_task_stat(t.tg.host_tgid)
+    tick = os.sysconf("SC_CLK_TCK")
+    if who == 0 or who == 1:  # RUSAGE_SELF, RUSAGE_THREAD
+        ut, st = (int(fields[11]), int(fields[12])) if fields else (0, 0)
+        status = k.host_task_status(t.tg.host_tgid)
+        maxrss = int(status.get("VmHWM", "0 kB").split()[0])
+    elif who == -1:  # RUSAGE_CHILDREN
+        ut, st = (int(fields[13]), int(fields[14])) if fields else (0, 0)
+        maxrss = 0
+    else:
+        raise err(errno.EINVAL)
+
+    def tv(ticks: int):
+        us = ticks * 1_000_000 // tick
+        return us // 1_000_000, us % 1_000_000
+
+    data = struct.pack("<qqqq", *tv(ut), *tv(st)) + struct.pack("<14q", maxrss, *([0] * 13))
+    t.mem.write(a[1], data)
+    return 0
+
+
+def sched_getaffinity(t: "Task", a: "SyscallArgs") -> int:
+    """sched_getaffinity(2): every host CPU the sentry may use."""
+    pid, size = a.int(0), a[1]
+    if pid and t.kernel.task_by_tid(pid) is None:
+        raise err(errno.ESRCH)
+    ncpu = os.cpu_count() or 1
+    need = max(8, ((ncpu + 63) // 64) * 8)
+    if size < need or size & 7:
+        raise err(errno.EINVAL)
+    mask = 0
+    for c in os.sched_getaffinity(0):
+        mask |= 1 << c
+    t.mem.write(a[2], mask.to_bytes(need, "little"))
+    return need
+
+
+def sched_setaffinity(t: "Task", a: "SyscallArgs") -> int:
+    """sched_setaffinity(2): accepted; CPU placement stays with the host."""
+    pid = a.int(0)
+    if pid and t.kernel.task_by_tid(pid) is None:
+        raise err(errno.ESRCH)
+    t.mem.read(a[2], min(a[1], 128))
+    return 0
