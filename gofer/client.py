@@ -1,0 +1,270 @@
+"""The sentry's side of the gofer protocol.
+
+Every method sends one request and waits for its reply (one request in flight
+per channel; a lock makes that hold if the caller ever has threads).  Failures
+come back as :class:`OSError` with the errno the server reported; a reply that
+does not fit the protocol raises EPROTO and leaves the channel unusable, since
+the two ends can no longer agree on where a message starts.  Host fds received
+from the gofer are close-on-exec and owned by the caller.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import os
+import socket
+import stat
+import threading
+from typing import TypeVar
+
+from gofer.protocol import (
+    MAX_MESSAGE,
+    MAX_WALK,
+    PROTOCOL_VERSION,
+    Message,
+    ProtocolError,
+    Rattach,
+    Rclose,
+    Rcreate,
+    Rerror,
+    Rlink,
+    Rmkdir,
+    Ropen,
+    Rreaddir,
+    Rreadlink,
+    Rrename,
+    Rsetattr,
+    Rstat,
+    Rstatfs,
+    Rsymlink,
+    Runlink,
+    Rversion,
+    Rwalk,
+    Stat,
+    Tattach,
+    Tclose,
+    Tcreate,
+    Tlink,
+    Tmkdir,
+    Topen,
+    Treaddir,
+    Treadlink,
+    Trename,
+    Tsetattr,
+    Tstat,
+    Tstatfs,
+    Tsymlink,
+    Tunlink,
+    Tversion,
+    Twalk,
+    decode,
+    encode,
+)
+
+R = TypeVar("R", bound=Message)
+_ANC_SPACE = socket.CMSG_SPACE(4 * 4)
+
+
+def _oserror(code: int, what: str) -> OSError:
+    return OSError(code, f"gofer {what}: {os.strerror(code)}")
+
+
+class GoferClient:
+    """A connection to one gofer over a SOCK_SEQPACKET socket.
+
+    :param sock: the sentry's end of the channel (from :func:`gofer.server.spawn`).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+        self._broken = False
+
+    # ---- transport ----------------------------------------------------------
+
+    def _recv(self) -> tuple[Message, list[int]]:
+        data, anc, flags, _ = self._sock.recvmsg(MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC)
+        fds: list[int] = []
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                a = array.array("i")
+                a.frombytes(payload[: len(payload) - len(payload) % a.itemsize])
+                fds.extend(a)
+        if not data and not fds:
+            self._broken = True
+            raise _oserror(errno.ECONNRESET, "closed the channel")
+        try:
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise ProtocolError("truncated reply")
+            return decode(data), fds
+        except ProtocolError:
+            for fd in fds:
+                os.close(fd)
+            self._broken = True
+            raise _oserror(errno.EPROTO, "sent a malformed reply") from None
+
+    def _expect(self, what: str, rtype: type[R], msg: Message, fds: list[int],
+                want_fd: bool) -> tuple[R, int]:
+        """Check a reply's type; returns it and its fd (-1 if none)."""
+        fd = -1
+        if want_fd and fds and isinstance(msg, rtype):
+            fd = fds.pop(0)
+        for extra in fds:
+            os.close(extra)
+        if isinstance(msg, Rerror):
+            raise _oserror(msg.errno, what)
+        if not isinstance(msg, rtype) or (want_fd and fd < 0):
+            if fd >= 0:
+                os.close(fd)
+            self._broken = True
+            raise _oserror(errno.EPROTO, f"{what} got an unexpected reply")
+        return msg, fd
+
+    def _send(self, req: Message) -> None:
+        if self._broken:
+            raise _oserror(errno.EPROTO, "channel is unusable after a protocol error")
+        try:
+            data = encode(req)
+        except ProtocolError:
+            raise _oserror(errno.EINVAL, f"{type(req).__name__} argument out of range") from None
+        self._sock.sendmsg([data])
+
+    def _call(self, req: Message, rtype: type[R]) -> R:
+        with self._lock:
+            self._send(req)
+            msg, fds = self._recv()
+            return self._expect(type(req).__name__, rtype, msg, fds, False)[0]
+
+    def _call_fd(self, req: Message, rtype: type[R]) -> tuple[R, int]:
+        with self._lock:
+            self._send(req)
+            msg, fds = self._recv()
+            return self._expect(type(req).__name__, rtype, msg, fds, True)
+
+    # ---- operations ---------------------------------------------------------
+
+    def version(self) -> int:
+        """Negotiate the protocol; must be the first call.  Returns the server's version.
+
+        :raises OSError: EPROTONOSUPPORT if the server speaks another version.
+        """
+        return self._call(Tversion(PROTOCOL_VERSION), Rversion).version
+
+    def attach(self, root_index: int) -> tuple[int, Stat]:
+        """A handle on root ``root_index``.
+
+        :raises OSError: ENOENT for a root index the gofer does not serve.
+        """
+        r = self._call(Tattach(root_index), Rattach)
+        return r.handle, r.stat
+
+    def walk(self, handle: int, names: list[bytes]) -> list[tuple[int, Stat]]:
+        """Look up ``names`` one component at a time beneath ``handle``.
+
+        The result is the longest prefix that could be walked: it stops after a
+        missing component, after a symlink (returned, not followed) and after a
+        non-directory.  Every returned handle must be closed.
+
+        :raises OSError: if the first name cannot be walked (ENOENT if missing);
+            EINVAL if any name is empty, '.', '..' or contains '/'.
+        """
+        remaining = [os.fsencode(n) for n in names]
+        out: list[tuple[int, Stat]] = []
+        cur = handle
+        while True:
+            chunk = remaining[:MAX_WALK]
+            try:
+                entries = self._call(Twalk(cur, chunk), Rwalk).entries
+            except OSError:
+                if out:
+                    return out
+                raise
+            out.extend(entries)
+            if len(entries) < len(chunk) or len(remaining) <= MAX_WALK:
+                return out
+            if not stat.S_ISDIR(entries[-1][1].mode):
+                return out
+            remaining = remaining[MAX_WALK:]
+            cur = entries[-1][0]
+
+    def stat(self, handle: int) -> Stat:
+        """Attributes of ``handle``'s inode (a symlink's own)."""
+        return self._call(Tstat(handle), Rstat).stat
+
+    def open(self, handle: int, flags: int) -> int:
+        """A host fd for I/O on a regular file or directory (O_DIRECTORY for getdents).
+
+        :raises OSError: ELOOP for a symlink, EACCES for devices, FIFOs and
+            sockets, EROFS for write access or O_TRUNC on a read-only root.
+        """
+        return self._call_fd(Topen(handle, flags), Ropen)[1]
+
+    def readlink(self, handle: int) -> bytes:
+        """The target of the symlink ``handle``; EINVAL if it is not a symlink."""
+        return self._call(Treadlink(handle), Rreadlink).target
+
+    def readdir(self, handle: int) -> list[tuple[bytes, int, int]]:
+        """(name, inode, d_type) of every entry but '.' and '..'."""
+        with self._lock:
+            self._send(Treaddir(handle))
+            out: list[tuple[bytes, int, int]] = []
+            while True:
+                msg, fds = self._recv()
+                batch = self._expect("Treaddir", Rreaddir, msg, fds, False)[0]
+                out.extend(batch.entries)
+                if batch.last:
+                    return out
+
+    def create(self, dir_handle: int, name: bytes, flags: int, mode: int, uid: int,
+               gid: int) -> tuple[int, Stat, int]:
+        """Create a regular file (O_CREAT|O_EXCL) owned by uid:gid; returns (handle, Stat, fd)."""
+        r, fd = self._call_fd(Tcreate(dir_handle, os.fsencode(name), flags, mode, uid, gid),
+                              Rcreate)
+        return r.handle, r.stat, fd
+
+    def mkdir(self, dir_handle: int, name: bytes, mode: int, uid: int,
+              gid: int) -> tuple[int, Stat]:
+        r = self._call(Tmkdir(dir_handle, os.fsencode(name), mode, uid, gid), Rmkdir)
+        return r.handle, r.stat
+
+    def symlink(self, dir_handle: int, name: bytes, target: bytes, uid: int,
+                gid: int) -> tuple[int, Stat]:
+        r = self._call(
+            Tsymlink(dir_handle, os.fsencode(name), os.fsencode(target), uid, gid), Rsymlink
+        )
+        return r.handle, r.stat
+
+    def link(self, dir_handle: int, name: bytes, target_handle: int) -> tuple[int, Stat]:
+        """Hard-link ``target_handle``'s inode as ``name`` (a symlink is linked, not followed)."""
+        r = self._call(Tlink(dir_handle, os.fsencode(name), target_handle), Rlink)
+        return r.handle, r.stat
+
+    def unlink(self, dir_handle: int, name: bytes, flags: int = 0) -> None:
+        """Remove ``name``; ``flags`` is 0 or AT_REMOVEDIR."""
+        self._call(Tunlink(dir_handle, os.fsencode(name), flags), Runlink)
+
+    def rename(self, old_dir: int, old_name: bytes, new_dir: int, new_name: bytes,
+               flags: int = 0) -> None:
+        """renameat2(2); ``flags`` may be RENAME_NOREPLACE or RENAME_EXCHANGE."""
+        self._call(
+            Trename(old_dir, os.fsencode(old_name), new_dir, os.fsencode(new_name), flags),
+            Rrename,
+        )
+
+    def setattr(self, handle: int, mode: int | None = None, uid: int | None = None,
+                gid: int | None = None, size: int | None = None,
+                atime_ns: int | None = None, mtime_ns: int | None = None) -> None:
+        """Change the given attributes; a time of -1 means now.
+
+        :raises OSError: EOPNOTSUPP for a mode on a symlink; EROFS on a read-only root.
+        """
+        self._call(Tsetattr(handle, mode, uid, gid, size, atime_ns, mtime_ns), Rsetattr)
+
+    def statfs(self, handle: int) -> dict[str, int]:
+        """statfs(2) of the file system holding ``handle``."""
+        return self._call(Tstatfs(handle), Rstatfs).as_dict()
+
+    def close(self, handle: int) -> None:
+        """Release ``handle``."""
+        self._call(Tclose(handle), Rclose)

@@ -1,0 +1,784 @@
+"""The gofer wire protocol: versioned, binary, handle based.
+
+One message is one SOCK_SEQPACKET datagram: a 4-byte header (``<HH``: message
+id, reserved) followed by the message body, all little-endian.  The reserved
+field is 0 today; it is where a request tag goes if channels ever carry more
+than one request in flight.  Requests are ``T*`` messages, replies ``R*``; every
+request is answered by its ``R*`` message or by :class:`Rerror`.  ``Tversion``
+must be the first request on a channel and its layout never changes.
+
+Handles are u32 names of server-side O_PATH fds.  Host fds (from ``Topen`` and
+``Tcreate``) travel as SCM_RIGHTS ancillary data on the reply.  ``Treaddir`` is
+answered by a sequence of ``Rreaddir`` messages, the last one flagged.
+
+Every message is a dataclass with ``pack() -> bytes`` (body) and
+``unpack(body) -> message``; :func:`encode` and :func:`decode` add and parse
+the header.  Malformed input raises :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from dataclasses import dataclass
+from typing import ClassVar, Self
+
+PROTOCOL_VERSION = 1
+
+#: Largest datagram either side sends or accepts.
+MAX_MESSAGE = 65536
+#: Most names one Twalk may carry (the client splits longer walks).
+MAX_WALK = 128
+NAME_MAX = 255
+PATH_MAX = 4096
+
+
+class ProtocolError(ValueError):
+    """A message that does not decode: the server answers it with EINVAL."""
+
+
+class MsgId(enum.IntEnum):
+    TVERSION = 1
+    RVERSION = 2
+    TATTACH = 3
+    RATTACH = 4
+    TWALK = 5
+    RWALK = 6
+    TSTAT = 7
+    RSTAT = 8
+    TOPEN = 9
+    ROPEN = 10
+    TREADLINK = 11
+    RREADLINK = 12
+    TREADDIR = 13
+    RREADDIR = 14
+    TCREATE = 15
+    RCREATE = 16
+    TMKDIR = 17
+    RMKDIR = 18
+    TSYMLINK = 19
+    RSYMLINK = 20
+    TLINK = 21
+    RLINK = 22
+    TUNLINK = 23
+    RUNLINK = 24
+    TRENAME = 25
+    RRENAME = 26
+    TSETATTR = 27
+    RSETATTR = 28
+    TSTATFS = 29
+    RSTATFS = 30
+    TCLOSE = 31
+    RCLOSE = 32
+    RERROR = 255
+
+
+HEADER = struct.Struct("<HH")
+_U8 = struct.Struct("<B")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_I64 = struct.Struct("<q")
+
+
+class _Reader:
+    """Sequential decoder over one body; every short read is a ProtocolError."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._off = 0
+
+    def _take(self, s: struct.Struct) -> int:
+        if self._off + s.size > len(self._data):
+            raise ProtocolError("message too short")
+        (v,) = s.unpack_from(self._data, self._off)
+        self._off += s.size
+        return int(v)
+
+    def u8(self) -> int:
+        return self._take(_U8)
+
+    def u16(self) -> int:
+        return self._take(_U16)
+
+    def u32(self) -> int:
+        return self._take(_U32)
+
+    def u64(self) -> int:
+        return self._take(_U64)
+
+    def i64(self) -> int:
+        return self._take(_I64)
+
+    def raw(self, n: int) -> bytes:
+        if self._off + n > len(self._data):
+            raise ProtocolError("message too short")
+        v = bytes(self._data[self._off:self._off + n])
+        self._off += n
+        return v
+
+    def name(self) -> bytes:
+        return self.raw(self.u16())
+
+    def stat(self) -> Stat:
+        return Stat.unpack(self.raw(Stat.STRUCT.size))
+
+    def end(self) -> None:
+        if self._off != len(self._data):
+            raise ProtocolError("trailing bytes in message")
+
+
+def _name(b: bytes) -> bytes:
+    if len(b) > 0xFFFF:
+        raise ProtocolError("name too long to encode")
+    return _U16.pack(len(b)) + b
+
+
+@dataclass
+class Stat:
+    """File attributes as the host's stat(2) reports them."""
+
+    dev: int
+    ino: int
+    mode: int
+    nlink: int
+    uid: int
+    gid: int
+    rdev: int
+    size: int
+    blksize: int
+    blocks: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+
+    STRUCT: ClassVar[struct.Struct] = struct.Struct("<QQIQIIQqqqqqq")
+
+    def pack(self) -> bytes:
+        return self.STRUCT.pack(
+            self.dev, self.ino, self.mode, self.nlink, self.uid, self.gid, self.rdev,
+            self.size, self.blksize, self.blocks, self.atime_ns, self.mtime_ns, self.ctime_ns,
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Stat:
+        if len(data) != cls.STRUCT.size:
+            raise ProtocolError("bad Stat size")
+        return cls(*cls.STRUCT.unpack(data))
+
+    @classmethod
+    def from_os(cls, st: os.stat_result) -> Stat:
+        """Build from an :class:`os.stat_result`."""
+        return cls(
+            st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_rdev,
+            st.st_size, st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns,
+            st.st_ctime_ns,
+        )
+
+
+
+
+class Message:
+    """Base of every message; subclasses are dataclasses with a MSG_ID."""
+
+    MSG_ID: ClassVar[MsgId]
+
+    def pack(self) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Self:
+        raise NotImplementedError
+
+
+# ---- messages with no body -------------------------------------------------
+
+
+class _Empty(Message):
+    def pack(self) -> bytes:
+        return b""
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Self:
+        if body:
+            raise ProtocolError("unexpected body")
+        return cls()
+
+
+@dataclass
+class Ropen(_Empty):
+    """The opened fd rides along as SCM_RIGHTS."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.ROPEN
+
+
+@dataclass
+class Runlink(_Empty):
+    MSG_ID: ClassVar[MsgId] = MsgId.RUNLINK
+
+
+@dataclass
+class Rrename(_Empty):
+    MSG_ID: ClassVar[MsgId] = MsgId.RRENAME
+
+
+@dataclass
+class Rsetattr(_Empty):
+    MSG_ID: ClassVar[MsgId] = MsgId.RSETATTR
+
+
+@dataclass
+class Rclose(_Empty):
+    MSG_ID: ClassVar[MsgId] = MsgId.RCLOSE
+
+
+# ---- messages naming one handle --------------------------------------------
+
+
+class _HandleOnly(Message):
+    handle: int
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.handle)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Self:
+        r = _Reader(body)
+        msg = cls(r.u32())  # type: ignore[call-arg]
+        r.end()
+        return msg
+
+
+@dataclass
+class Tstat(_HandleOnly):
+    MSG_ID: ClassVar[MsgId] = MsgId.TSTAT
+    handle: int
+
+
+@dataclass
+class Treadlink(_HandleOnly):
+    MSG_ID: ClassVar[MsgId] = MsgId.TREADLINK
+    handle: int
+
+
+@dataclass
+class Treaddir(_HandleOnly):
+    MSG_ID: ClassVar[MsgId] = MsgId.TREADDIR
+    handle: int
+
+
+@dataclass
+class Tstatfs(_HandleOnly):
+    MSG_ID: ClassVar[MsgId] = MsgId.TSTATFS
+    handle: int
+
+
+@dataclass
+class Tclose(_HandleOnly):
+    MSG_ID: ClassVar[MsgId] = MsgId.TCLOSE
+    handle: int
+
+
+# ---- replies carrying a new handle and its attributes ----------------------
+
+
+class _HandleStat(Message):
+    handle: int
+    stat: Stat
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.handle) + self.stat.pack()
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Self:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.stat())  # type: ignore[call-arg]
+        r.end()
+        return msg
+
+
+@dataclass
+class Rattach(_HandleStat):
+    MSG_ID: ClassVar[MsgId] = MsgId.RATTACH
+    handle: int
+    stat: Stat
+
+
+@dataclass
+class Rcreate(_HandleStat):
+    """The opened fd rides along as SCM_RIGHTS."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.RCREATE
+    handle: int
+    stat: Stat
+
+
+@dataclass
+class Rmkdir(_HandleStat):
+    MSG_ID: ClassVar[MsgId] = MsgId.RMKDIR
+    handle: int
+    stat: Stat
+
+
+@dataclass
+class Rsymlink(_HandleStat):
+    MSG_ID: ClassVar[MsgId] = MsgId.RSYMLINK
+    handle: int
+    stat: Stat
+
+
+@dataclass
+class Rlink(_HandleStat):
+    MSG_ID: ClassVar[MsgId] = MsgId.RLINK
+    handle: int
+    stat: Stat
+
+
+# ---- the rest ---------------------------------------------------------------
+
+
+@dataclass
+class Tversion(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TVERSION
+    version: int
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.version)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tversion:
+        r = _Reader(body)
+        msg = cls(r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Rversion(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.RVERSION
+    version: int
+    max_message: int
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.version) + _U32.pack(self.max_message)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rversion:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Rerror(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.RERROR
+    errno: int
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.errno)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rerror:
+        r = _Reader(body)
+        msg = cls(r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Tattach(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TATTACH
+    root: int
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.root)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tattach:
+        r = _Reader(body)
+        msg = cls(r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Twalk(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TWALK
+    handle: int
+    names: list[bytes]
+
+    def pack(self) -> bytes:
+        return (_U32.pack(self.handle) + _U16.pack(len(self.names))
+                + b"".join(_name(n) for n in self.names))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Twalk:
+        r = _Reader(body)
+        handle = r.u32()
+        count = r.u16()
+        if count > MAX_WALK:
+            raise ProtocolError("too many names in walk")
+        names = [r.name() for _ in range(count)]
+        r.end()
+        return cls(handle, names)
+
+
+@dataclass
+class Rwalk(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.RWALK
+    entries: list[tuple[int, Stat]]
+
+    def pack(self) -> bytes:
+        return _U16.pack(len(self.entries)) + b"".join(
+            _U32.pack(h) + st.pack() for h, st in self.entries
+        )
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rwalk:
+        r = _Reader(body)
+        entries = [(r.u32(), r.stat()) for _ in range(r.u16())]
+        r.end()
+        return cls(entries)
+
+
+@dataclass
+class Rstat(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.RSTAT
+    stat: Stat
+
+    def pack(self) -> bytes:
+        return self.stat.pack()
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rstat:
+        return cls(Stat.unpack(body))
+
+
+@dataclass
+class Topen(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TOPEN
+    handle: int
+    flags: int
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.handle) + _U32.pack(self.flags)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Topen:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Rreadlink(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.RREADLINK
+    target: bytes
+
+    def pack(self) -> bytes:
+        return _name(self.target)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rreadlink:
+        r = _Reader(body)
+        msg = cls(r.name())
+        r.end()
+        return msg
+
+
+@dataclass
+class Rreaddir(Message):
+    """One batch of directory entries; ``last`` marks the final batch."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.RREADDIR
+    entries: list[tuple[bytes, int, int]]
+    last: bool
+
+    ENTRY_OVERHEAD: ClassVar[int] = 8 + 1 + 2
+
+    def pack(self) -> bytes:
+        return _U8.pack(1 if self.last else 0) + _U32.pack(len(self.entries)) + b"".join(
+            _U64.pack(ino) + _U8.pack(dtype) + _name(name) for name, ino, dtype in self.entries
+        )
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rreaddir:
+        r = _Reader(body)
+        last = r.u8()
+        if last > 1:
+            raise ProtocolError("bad flag")
+        entries = []
+        for _ in range(r.u32()):
+            ino = r.u64()
+            dtype = r.u8()
+            entries.append((r.name(), ino, dtype))
+        r.end()
+        return cls(entries, bool(last))
+
+
+@dataclass
+class Tcreate(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TCREATE
+    dir_handle: int
+    name: bytes
+    flags: int
+    mode: int
+    uid: int
+    gid: int
+
+    def pack(self) -> bytes:
+        return (_U32.pack(self.dir_handle) + _name(self.name)
+                + struct.pack("<IIII", self.flags, self.mode, self.uid, self.gid))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tcreate:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.name(), r.u32(), r.u32(), r.u32(), r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Tmkdir(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TMKDIR
+    dir_handle: int
+    name: bytes
+    mode: int
+    uid: int
+    gid: int
+
+    def pack(self) -> bytes:
+        return (_U32.pack(self.dir_handle) + _name(self.name)
+                + struct.pack("<III", self.mode, self.uid, self.gid))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tmkdir:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.name(), r.u32(), r.u32(), r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Tsymlink(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TSYMLINK
+    dir_handle: int
+    name: bytes
+    target: bytes
+    uid: int
+    gid: int
+
+    def pack(self) -> bytes:
+        return (_U32.pack(self.dir_handle) + _name(self.name) + _name(self.target)
+                + struct.pack("<II", self.uid, self.gid))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tsymlink:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.name(), r.name(), r.u32(), r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Tlink(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TLINK
+    dir_handle: int
+    name: bytes
+    target_handle: int
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.dir_handle) + _name(self.name) + _U32.pack(self.target_handle)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tlink:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.name(), r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Tunlink(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TUNLINK
+    dir_handle: int
+    name: bytes
+    flags: int
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.dir_handle) + _name(self.name) + _U32.pack(self.flags)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tunlink:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.name(), r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Trename(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.TRENAME
+    old_dir: int
+    old_name: bytes
+    new_dir: int
+    new_name: bytes
+    flags: int
+
+    def pack(self) -> bytes:
+        return (_U32.pack(self.old_dir) + _name(self.old_name) + _U32.pack(self.new_dir)
+                + _name(self.new_name) + _U32.pack(self.flags))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Trename:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.name(), r.u32(), r.name(), r.u32())
+        r.end()
+        return msg
+
+
+# Tsetattr validity bits.
+SETATTR_MODE = 1 << 0
+SETATTR_UID = 1 << 1
+SETATTR_GID = 1 << 2
+SETATTR_SIZE = 1 << 3
+SETATTR_ATIME = 1 << 4
+SETATTR_MTIME = 1 << 5
+_SETATTR_ALL = (SETATTR_MODE | SETATTR_UID | SETATTR_GID | SETATTR_SIZE
+                | SETATTR_ATIME | SETATTR_MTIME)
+#: A time of -1 in Tsetattr means "now" (UTIME_NOW).
+TIME_NOW = -1
+
+
+@dataclass
+class Tsetattr(Message):
+    """Change attributes; a field left None is not changed."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.TSETATTR
+    handle: int
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    atime_ns: int | None = None
+    mtime_ns: int | None = None
+
+    _BODY: ClassVar[struct.Struct] = struct.Struct("<IIIIIQqq")
+
+    def pack(self) -> bytes:
+        valid = 0
+        for bit, v in ((SETATTR_MODE, self.mode), (SETATTR_UID, self.uid),
+                       (SETATTR_GID, self.gid), (SETATTR_SIZE, self.size),
+                       (SETATTR_ATIME, self.atime_ns), (SETATTR_MTIME, self.mtime_ns)):
+            if v is not None:
+                valid |= bit
+        return self._BODY.pack(
+            self.handle, valid, self.mode or 0, self.uid or 0, self.gid or 0,
+            self.size or 0, self.atime_ns or 0, self.mtime_ns or 0,
+        )
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tsetattr:
+        if len(body) != cls._BODY.size:
+            raise ProtocolError("bad Tsetattr size")
+        handle, valid, mode, uid, gid, size, atime, mtime = cls._BODY.unpack(body)
+        if valid & ~_SETATTR_ALL:
+            raise ProtocolError("unknown setattr bits")
+        return cls(
+            handle,
+            mode if valid & SETATTR_MODE else None,
+            uid if valid & SETATTR_UID else None,
+            gid if valid & SETATTR_GID else None,
+            size if valid & SETATTR_SIZE else None,
+            atime if valid & SETATTR_ATIME else None,
+            mtime if valid & SETATTR_MTIME else None,
+        )
+
+
+STATFS_FIELDS = ("f_type", "f_bsize", "f_blocks", "f_bfree", "f_bavail", "f_files",
+                 "f_ffree", "f_namelen", "f_frsize", "f_flags")
+
+
+@dataclass
+class Rstatfs(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.RSTATFS
+    f_type: int
+    f_bsize: int
+    f_blocks: int
+    f_bfree: int
+    f_bavail: int
+    f_files: int
+    f_ffree: int
+    f_namelen: int
+    f_frsize: int
+    f_flags: int
+
+    _BODY: ClassVar[struct.Struct] = struct.Struct("<qqQQQQQqqq")
+
+    def pack(self) -> bytes:
+        return self._BODY.pack(*(getattr(self, f) for f in STATFS_FIELDS))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rstatfs:
+        if len(body) != cls._BODY.size:
+            raise ProtocolError("bad Rstatfs size")
+        return cls(*cls._BODY.unpack(body))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f: getattr(self, f) for f in STATFS_FIELDS}
+
+
+MESSAGES: dict[MsgId, type[Message]] = {
+    cls.MSG_ID: cls
+    for cls in (
+        Tversion, Rversion, Tattach, Rattach, Twalk, Rwalk, Tstat, Rstat, Topen, Ropen,
+        Treadlink, Rreadlink, Treaddir, Rreaddir, Tcreate, Rcreate, Tmkdir, Rmkdir,
+        Tsymlink, Rsymlink, Tlink, Rlink, Tunlink, Runlink, Trename, Rrename,
+        Tsetattr, Rsetattr, Tstatfs, Rstatfs, Tclose, Rclose, Rerror,
+    )
+}
+assert len(MESSAGES) == len(MsgId)
+
+
+def encode(msg: Message) -> bytes:
+    """Header plus body of ``msg``.
+
+    :raises ProtocolError: if a field does not fit its wire type, or the
+        message exceeds :data:`MAX_MESSAGE`.
+    """
+    try:
+        data = HEADER.pack(msg.MSG_ID, 0) + msg.pack()
+    except struct.error as e:
+        raise ProtocolError(str(e)) from None
+    if len(data) > MAX_MESSAGE:
+        raise ProtocolError("message too large")
+    return data
+
+
+def decode(data: bytes) -> Message:
+    """Parse one datagram.
+
+    :raises ProtocolError: on an unknown id, a non-zero reserved field or a
+        malformed body.
+    """
+    if len(data) < HEADER.size:
+        raise ProtocolError("message shorter than its header")
+    raw_id, reserved = HEADER.unpack_from(data)
+    if reserved != 0:
+        raise ProtocolError("reserved header field is not zero")
+    try:
+        msg_id = MsgId(raw_id)
+    except ValueError:
+        raise ProtocolError(f"unknown message id {raw_id}") from None
+    return MESSAGES[msg_id].unpack(bytes(data[HEADER.size:]))
+
+
+__all__ = [
+    "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "NAME_MAX", "PATH_MAX", "ProtocolError",
+    "MsgId", "Stat", "Message", "encode", "decode", "MESSAGES", "STATFS_FIELDS",
+    "SETATTR_MODE", "SETATTR_UID", "SETATTR_GID", "SETATTR_SIZE", "SETATTR_ATIME",
+    "SETATTR_MTIME", "TIME_NOW",
+] + [cls.__name__ for cls in MESSAGES.values()]

@@ -1,0 +1,810 @@
+"""The gofer server: the only process that touches the container's files on the host.
+
+Start-up (:func:`main`, run as ``python3 -m gofer``): arm PR_SET_PDEATHSIG, close
+every inherited fd but the channel, take a detached clone of each root's mount
+tree (``open_tree``) with nosuid/nodev (and rdonly for read-only roots) set on
+the clone, then unshare the mount and network namespaces and chroot into an
+empty read-only tmpfs that has no host directory at all (``fsmount``).  After
+:func:`confine` returns, the process can reach host files only through its root
+fds, and every lookup is ``openat2`` of a single component beneath a handle with
+RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS.  A seccomp
+filter, when added, is one more step at the end of :func:`confine`.
+
+Serving (:class:`GoferServer`): single-threaded, one request at a time.  A
+handle names a :class:`_Node` (an O_PATH fd plus the parent node and name it
+was found under, so it can be re-opened for I/O by name and checked with fstat
+against the handle's inode).  Nodes are reference counted: one count per
+client handle and one per child node, so a parent's fd outlives its handle
+while a child still needs it.  Everything runs in the one thread; there are no
+locks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import errno
+import fcntl
+import os
+import resource
+import select
+import signal
+import socket
+import stat
+import struct
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gofer import linux
+from gofer.protocol import (
+    MAX_MESSAGE,
+    NAME_MAX,
+    PATH_MAX,
+    PROTOCOL_VERSION,
+    Message,
+    MsgId,
+    ProtocolError,
+    Rattach,
+    Rclose,
+    Rcreate,
+    Rerror,
+    Rlink,
+    Rmkdir,
+    Ropen,
+    Rreaddir,
+    Rreadlink,
+    Rrename,
+    Rsetattr,
+    Rstat,
+    Rstatfs,
+    Rsymlink,
+    Runlink,
+    Rversion,
+    Rwalk,
+    Stat,
+    Tattach,
+    Tclose,
+    Tcreate,
+    Tlink,
+    Tmkdir,
+    Topen,
+    Treaddir,
+    Treadlink,
+    Trename,
+    Tsetattr,
+    Tstat,
+    Tstatfs,
+    Tsymlink,
+    Tunlink,
+    Tversion,
+    Twalk,
+    decode,
+    encode,
+)
+
+RESOLVE = linux.RESOLVE_BENEATH | linux.RESOLVE_NO_MAGICLINKS | linux.RESOLVE_NO_SYMLINKS
+_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK keeps a FIFO swapped in under a name from blocking the open; it is
+# cleared again once fstat has shown the fd is the handle's regular file or dir.
+_IO_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK
+_OPEN_ALLOWED = (os.O_ACCMODE | os.O_TRUNC | os.O_APPEND | os.O_DIRECTORY | os.O_CLOEXEC
+                 | os.O_NOFOLLOW | os.O_NOCTTY | os.O_LARGEFILE)
+_CREATE_ALLOWED = (os.O_ACCMODE | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+                   | os.O_NOCTTY | os.O_LARGEFILE | os.O_CREAT | os.O_EXCL)
+_ANC_SPACE = socket.CMSG_SPACE(64 * 4)
+_DIRENT_HEAD = struct.Struct("<QqHB")
+# Room left in a readdir batch for the header and the batch's own fields.
+_READDIR_BUDGET = MAX_MESSAGE - 64
+
+
+class _Node:
+    """One looked-up inode: an O_PATH fd and how to find it again by name."""
+
+    __slots__ = ("fd", "key", "name", "parent", "refs", "root")
+
+    def __init__(self, fd: int, parent: _Node | None, name: bytes, root: int,
+                 key: tuple[int, int]) -> None:
+        self.fd = fd
+        self.parent = parent
+        self.name = name
+        self.root = root
+        self.key = key
+        self.refs = 0
+
+
+@dataclass
+class _Reply:
+    """A handler's answer when it is more than one message or carries an fd."""
+
+    msgs: list[Message]
+    fd: int = -1
+
+
+_Handler = Callable[[Message], Message | _Reply]
+
+
+def _err(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+def _check_name(name: bytes) -> None:
+    # '..' is the sentry's business (its own mount tree and chroot); the gofer
+    # only ever steps one real component down.
+    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+        raise _err(errno.EINVAL)
+    if len(name) > NAME_MAX:
+        raise _err(errno.ENAMETOOLONG)
+
+
+def _ns_to_timespec(ns: int | None) -> tuple[int, int]:
+    if ns is None:
+        return (0, linux.UTIME_OMIT)
+    if ns == -1:
+        return (0, linux.UTIME_NOW)
+    sec, nsec = divmod(ns, 1_000_000_000)
+    return (sec, nsec)
+
+
+class GoferServer:
+    """Serves one channel over roots that are already open.
+
+    :param sock: the server's end of a SOCK_SEQPACKET socketpair.
+    :param roots: (directory fd, read-only) per root index.
+    """
+
+    def __init__(self, sock: socket.socket, roots: list[tuple[int, bool]]) -> None:
+        self._sock = sock
+        self._readonly = [ro for _, ro in roots]
+        self._roots: list[_Node] = []
+        self._nodes: set[_Node] = set()
+        self._handles: dict[int, _Node] = {}
+        self._next_handle = 1
+        self._versioned = False
+        self._dirent_buf = ctypes.create_string_buffer(65536)
+        for i, (fd, _) in enumerate(roots):
+            st = os.fstat(fd)
+            node = self._new_node(fd, None, b".", i, (st.st_dev, st.st_ino))
+            node.refs = 1  # held by the server for its whole life
+            self._roots.append(node)
+        self._handlers: dict[MsgId, _Handler] = {
+            MsgId.TVERSION: self._version,
+            MsgId.TATTACH: self._attach,
+            MsgId.TWALK: self._walk,
+            MsgId.TSTAT: self._stat,
+            MsgId.TOPEN: self._open,
+            MsgId.TREADLINK: self._readlink,
+            MsgId.TREADDIR: self._readdir,
+            MsgId.TCREATE: self._create,
+            MsgId.TMKDIR: self._mkdir,
+            MsgId.TSYMLINK: self._symlink,
+            MsgId.TLINK: self._link,
+            MsgId.TUNLINK: self._unlink,
+            MsgId.TRENAME: self._rename,
+            MsgId.TSETATTR: self._setattr,
+            MsgId.TSTATFS: self._statfs,
+            MsgId.TCLOSE: self._close,
+        }
+
+    # ---- the loop -----------------------------------------------------------
+
+    def serve(self) -> int:
+        """Answer requests until the client hangs up; returns the exit status."""
+        while True:
+            try:
+                data, anc, flags, _ = self._sock.recvmsg(
+                    MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC
+                )
+            except (ConnectionResetError, BrokenPipeError):
+                return 0
+            except OSError as e:
+                print(f"gofer: channel receive failed: {e}", file=sys.stderr)
+                return 1
+            received_fds = self._close_received_fds(anc)
+            if not data and not received_fds and self._peer_gone():
+                return 0
+            if received_fds or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                reply: Message | _Reply = Rerror(errno.EINVAL)
+            else:
+                reply = self.dispatch(data)
+            if not self._send(reply):
+                return 0
+
+    def _peer_gone(self) -> bool:
+        # A 0-byte read is both EOF and an empty datagram on SOCK_SEQPACKET;
+        # only a hang-up sets POLLRDHUP.
+        p = select.poll()
+        p.register(self._sock, select.POLLRDHUP)
+        return any(ev & (select.POLLRDHUP | select.POLLHUP) for _, ev in p.poll(0))
+
+    @staticmethod
+    def _close_received_fds(anc: list[tuple[int, int, bytes]]) -> bool:
+        # The client has no reason to send fds; close any so a hostile one
+        # cannot fill the fd table.
+        got = False
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                n = len(payload) // 4
+                for fd in struct.unpack(f"<{n}i", payload[: n * 4]):
+                    got = True
+                    os.close(fd)
+        return got
+
+    def _send(self, reply: Message | _Reply) -> bool:
+        if isinstance(reply, Message):
+            reply = _Reply([reply])
+        try:
+            for i, msg in enumerate(reply.msgs):
+                try:
+                    data = encode(msg)
+                except ProtocolError:
+                    data = encode(Rerror(errno.EIO))
+                if i == 0 and reply.fd >= 0:
+                    self._sock.sendmsg(
+                        [data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("<i", reply.fd))]
+                    )
+                else:
+                    self._sock.sendmsg([data])
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        except OSError as e:
+            # The reply cannot be delivered, so the client can no longer tell
+            # which reply is whose: the channel is lost either way.
+            print(f"gofer: channel send failed: {e}", file=sys.stderr)
+            return False
+        finally:
+            if reply.fd >= 0:
+                os.close(reply.fd)
+        return True
+
+    def dispatch(self, data: bytes) -> Message | _Reply:
+        """Decode one request and run its handler; never raises."""
+        try:
+            msg = decode(data)
+        except ProtocolError:
+            return Rerror(errno.EINVAL)
+        handler = self._handlers.get(msg.MSG_ID)
+        if handler is None:
+            return Rerror(errno.EINVAL)
+        if not self._versioned and msg.MSG_ID != MsgId.TVERSION:
+            return Rerror(errno.EPROTO)
+        try:
+            return handler(msg)
+        except OSError as e:
+            return Rerror(e.errno or errno.EIO)
+        except (ValueError, OverflowError):
+            # Embedded NULs, out-of-range numbers: bad arguments, not bugs.
+            return Rerror(errno.EINVAL)
+        except Exception:  # noqa: BLE001 - a handler bug fails one request, not the gofer
+            traceback.print_exc(file=sys.stderr)
+            return Rerror(errno.EIO)
+
+    # ---- nodes and handles --------------------------------------------------
+
+    def _new_node(self, fd: int, parent: _Node | None, name: bytes, root: int,
+                  key: tuple[int, int]) -> _Node:
+        node = _Node(fd, parent, name, root, key)
+        if parent is not None:
+            parent.refs += 1
+        self._nodes.add(node)
+        return node
+
+    def _decref(self, node: _Node | None) -> None:
+        while node is not None:
+            node.refs -= 1
+            if node.refs > 0:
+                return
+            self._nodes.discard(node)
+            os.close(node.fd)
+            node = node.parent
+
+    def _register(self, node: _Node) -> int:
+        while self._next_handle in self._handles or self._next_handle == 0:
+            self._next_handle = (self._next_handle + 1) & 0xFFFFFFFF
+        h = self._next_handle
+        self._next_handle = (h + 1) & 0xFFFFFFFF
+        node.refs += 1
+        self._handles[h] = node
+        return h
+
+    def _get(self, handle: int) -> _Node:
+        node = self._handles.get(handle)
+        if node is None:
+            raise _err(errno.EBADF)
+        return node
+
+    def _writable(self, node: _Node) -> None:
+        if self._readonly[node.root]:
+            raise _err(errno.EROFS)
+
+    def _lookup(self, parent: _Node, name: bytes) -> tuple[_Node, os.stat_result]:
+        """A new node for ``name`` beneath ``parent``; a symlink is not followed."""
+        fd = linux.openat2(parent.fd, name, _PATH_FLAGS, RESOLVE)
+        try:
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return self._new_node(fd, parent, name, parent.root, (st.st_dev, st.st_ino)), st
+
+    def _reopen(self, node: _Node, flags: int) -> int:
+        """An I/O fd for the node's regular file or directory, checked to be that inode.
+
+        :raises OSError: ELOOP for a symlink, EACCES for anything that is not a
+            regular file or directory, ESTALE if the name is gone or now names
+            another inode.
+        """
+        mode = os.fstat(node.fd).st_mode
+        if stat.S_ISLNK(mode):
+            raise _err(errno.ELOOP)
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise _err(errno.EACCES)
+        if node.parent is None:
+            fd = linux.openat2(node.fd, b".", flags | _IO_FLAGS, RESOLVE)
+        else:
+            try:
+                fd = linux.openat2(node.parent.fd, node.name, flags | _IO_FLAGS, RESOLVE)
+            except OSError as e:
+                # A name that went away or now names something else (a symlink
+                # gives ELOOP, or ENOTDIR with O_DIRECTORY) means the handle is stale.
+                if e.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR) and self._moved(node):
+                    raise _err(errno.ESTALE) from None
+                raise
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != node.key:
+                raise _err(errno.ESTALE)
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                raise _err(errno.EACCES)
+            fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+            fcntl.fcntl(fd, fcntl.F_SETFL, fl & ~os.O_NONBLOCK)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @staticmethod
+    def _moved(node: _Node) -> bool:
+        """Whether the node's parent+name no longer names the node's inode."""
+        assert node.parent is not None
+        try:
+            st = os.stat(node.name, dir_fd=node.parent.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return True
+        return (st.st_dev, st.st_ino) != node.key
+
+    def _new_entry(self, parent: _Node, name: bytes, want: Callable[[int], bool],
+                   uid: int, gid: int) -> tuple[int, Stat]:
+        """Register a just-created entry, chown it, and return (handle, Stat).
+
+        On failure the entry is removed again, as long as the name still names
+        an inode of the expected type.
+        """
+        try:
+            node, st = self._lookup(parent, name)
+        except BaseException:
+            self._remove_created(parent, name, want)
+            raise
+        node.refs += 1  # held until registered or abandoned below
+        try:
+            if not want(st.st_mode):
+                raise _err(errno.ESTALE)
+            linux.fchown_path_fd(node.fd, uid, gid)
+            st = os.fstat(node.fd)
+            handle = self._register(node)
+        except BaseException:
+            self._remove_created(parent, name, want)
+            self._decref(node)
+            raise
+        self._decref(node)
+        return handle, Stat.from_os(st)
+
+    @staticmethod
+    def _remove_created(parent: _Node, name: bytes, want: Callable[[int], bool]) -> None:
+        try:
+            mode = os.stat(name, dir_fd=parent.fd, follow_symlinks=False).st_mode
+            if want(mode):
+                if stat.S_ISDIR(mode):
+                    os.rmdir(name, dir_fd=parent.fd)
+                else:
+                    os.unlink(name, dir_fd=parent.fd)
+        except OSError:
+            pass
+
+    # ---- handlers -----------------------------------------------------------
+
+    def _version(self, msg: Message) -> Message:
+        assert isinstance(msg, Tversion)
+        if msg.version != PROTOCOL_VERSION:
+            raise _err(errno.EPROTONOSUPPORT)
+        self._versioned = True
+        return Rversion(PROTOCOL_VERSION, MAX_MESSAGE)
+
+    def _attach(self, msg: Message) -> Message:
+        assert isinstance(msg, Tattach)
+        if msg.root >= len(self._roots):
+            raise _err(errno.ENOENT)
+        node = self._roots[msg.root]
+        return Rattach(self._register(node), Stat.from_os(os.fstat(node.fd)))
+
+    def _walk(self, msg: Message) -> Message:
+        assert isinstance(msg, Twalk)
+        cur = self._get(msg.handle)
+        for name in msg.names:
+            _check_name(name)
+        entries: list[tuple[int, Stat]] = []
+        for i, name in enumerate(msg.names):
+            try:
+                node, st = self._lookup(cur, name)
+            except OSError:
+                # Only the first component's failure is reported; later ones end
+                # the walk and the caller learns the errno by walking on.
+                if i == 0:
+                    raise
+                break
+            entries.append((self._register(node), Stat.from_os(st)))
+            if not stat.S_ISDIR(st.st_mode):
+                break
+            cur = node
+        return Rwalk(entries)
+
+    def _stat(self, msg: Message) -> Message:
+        assert isinstance(msg, Tstat)
+        return Rstat(Stat.from_os(os.fstat(self._get(msg.handle).fd)))
+
+    def _open(self, msg: Message) -> _Reply:
+        assert isinstance(msg, Topen)
+        node = self._get(msg.handle)
+        flags = msg.flags
+        if flags & ~_OPEN_ALLOWED or flags & os.O_ACCMODE == os.O_ACCMODE:
+            raise _err(errno.EINVAL)
+        if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
+            self._writable(node)
+        return _Reply([Ropen()], self._reopen(node, flags))
+
+    def _readlink(self, msg: Message) -> Message:
+        assert isinstance(msg, Treadlink)
+        node = self._get(msg.handle)
+        if not stat.S_ISLNK(os.fstat(node.fd).st_mode):
+            raise _err(errno.EINVAL)
+        # readlinkat(fd, "") reads the very symlink the O_PATH handle holds,
+        # so there is no window in which the name could be swapped.
+        target = os.readlink(b"", dir_fd=node.fd)
+        return Rreadlink(target)
+
+    def _readdir(self, msg: Message) -> _Reply:
+        assert isinstance(msg, Treaddir)
+        node = self._get(msg.handle)
+        if not stat.S_ISDIR(os.fstat(node.fd).st_mode):
+            raise _err(errno.ENOTDIR)
+        fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            entries = self._read_entries(fd)
+        finally:
+            os.close(fd)
+        msgs: list[Message] = []
+        batch: list[tuple[bytes, int, int]] = []
+        size = 0
+        for ent in entries:
+            esize = Rreaddir.ENTRY_OVERHEAD + len(ent[0])
+            if batch and size + esize > _READDIR_BUDGET:
+                msgs.append(Rreaddir(batch, False))
+                batch, size = [], 0
+            batch.append(ent)
+            size += esize
+        msgs.append(Rreaddir(batch, True))
+        return _Reply(msgs)
+
+    def _read_entries(self, fd: int) -> list[tuple[bytes, int, int]]:
+        buf = self._dirent_buf
+        out: list[tuple[bytes, int, int]] = []
+        while True:
+            n = linux.getdents64(fd, buf)
+            if n == 0:
+                return out
+            data = buf.raw[:n]
+            off = 0
+            while off < n:
+                ino, _, reclen, dtype = _DIRENT_HEAD.unpack_from(data, off)
+                start = off + _DIRENT_HEAD.size
+                end = data.index(b"\0", start, off + reclen)
+                name = data[start:end]
+                off += reclen
+                if name in (b".", b".."):
+                    continue
+                if dtype == linux.DT_UNKNOWN:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    dtype = stat.S_IFMT(st.st_mode) >> 12
+                out.append((name, ino, dtype))
+
+    def _create(self, msg: Message) -> _Reply:
+        assert isinstance(msg, Tcreate)
+        parent = self._get(msg.dir_handle)
+        _check_name(msg.name)
+        flags = msg.flags
+        if flags & ~_CREATE_ALLOWED or flags & os.O_ACCMODE == os.O_ACCMODE:
+            raise _err(errno.EINVAL)
+        self._writable(parent)
+        mode = msg.mode & 0o7777
+        fd = linux.openat2(
+            parent.fd, msg.name,
+            flags | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY,
+            RESOLVE, mode,
+        )
+        try:
+            handle, st = self._new_entry(parent, msg.name, stat.S_ISREG, msg.uid, msg.gid)
+            created = os.fstat(fd)
+            if (created.st_dev, created.st_ino) != (st.dev, st.ino):
+                self._close_handle(handle)
+                raise _err(errno.ESTALE)
+            if mode & (stat.S_ISUID | stat.S_ISGID):
+                # chown of a regular file clears its set-id bits; put them back.
+                os.fchmod(fd, mode)
+                st = Stat.from_os(os.fstat(fd))
+        except BaseException:
+            os.close(fd)
+            raise
+        return _Reply([Rcreate(handle, st)], fd)
+
+    def _mkdir(self, msg: Message) -> Message:
+        assert isinstance(msg, Tmkdir)
+        parent = self._get(msg.dir_handle)
+        _check_name(msg.name)
+        self._writable(parent)
+        os.mkdir(msg.name, msg.mode & 0o7777, dir_fd=parent.fd)
+        handle, st = self._new_entry(parent, msg.name, stat.S_ISDIR, msg.uid, msg.gid)
+        return Rmkdir(handle, st)
+
+    def _symlink(self, msg: Message) -> Message:
+        assert isinstance(msg, Tsymlink)
+        parent = self._get(msg.dir_handle)
+        _check_name(msg.name)
+        if not msg.target or b"\0" in msg.target:
+            raise _err(errno.ENOENT if not msg.target else errno.EINVAL)
+        if len(msg.target) >= PATH_MAX:
+            raise _err(errno.ENAMETOOLONG)
+        self._writable(parent)
+        os.symlink(msg.target, msg.name, dir_fd=parent.fd)
+        handle, st = self._new_entry(parent, msg.name, stat.S_ISLNK, msg.uid, msg.gid)
+        return Rsymlink(handle, st)
+
+    def _link(self, msg: Message) -> Message:
+        assert isinstance(msg, Tlink)
+        parent = self._get(msg.dir_handle)
+        target = self._get(msg.target_handle)
+        _check_name(msg.name)
+        if target.root != parent.root:
+            raise _err(errno.EXDEV)
+        self._writable(parent)
+        if target.parent is None or stat.S_ISDIR(os.fstat(target.fd).st_mode):
+            raise _err(errno.EPERM)
+        cur = os.stat(target.name, dir_fd=target.parent.fd, follow_symlinks=False)
+        if (cur.st_dev, cur.st_ino) != target.key:
+            raise _err(errno.ESTALE)
+        # flags 0: a symlink target is linked itself, never followed.
+        linux.linkat(target.parent.fd, target.name, parent.fd, msg.name, 0)
+        node, st = self._lookup(parent, msg.name)
+        if (st.st_dev, st.st_ino) != target.key:
+            self._decref_unregistered(node)
+            os.unlink(msg.name, dir_fd=parent.fd)
+            raise _err(errno.ESTALE)
+        return Rlink(self._register(node), Stat.from_os(st))
+
+    def _decref_unregistered(self, node: _Node) -> None:
+        node.refs += 1
+        self._decref(node)
+
+    def _unlink(self, msg: Message) -> Message:
+        assert isinstance(msg, Tunlink)
+        parent = self._get(msg.dir_handle)
+        _check_name(msg.name)
+        if msg.flags not in (0, linux.AT_REMOVEDIR):
+            raise _err(errno.EINVAL)
+        self._writable(parent)
+        if msg.flags == linux.AT_REMOVEDIR:
+            os.rmdir(msg.name, dir_fd=parent.fd)
+        else:
+            os.unlink(msg.name, dir_fd=parent.fd)
+        return Runlink()
+
+    def _rename(self, msg: Message) -> Message:
+        assert isinstance(msg, Trename)
+        old_dir = self._get(msg.old_dir)
+        new_dir = self._get(msg.new_dir)
+        _check_name(msg.old_name)
+        _check_name(msg.new_name)
+        allowed = linux.RENAME_NOREPLACE | linux.RENAME_EXCHANGE
+        if msg.flags & ~allowed or msg.flags == allowed:
+            raise _err(errno.EINVAL)
+        # Linux checks for a mount crossing before the mount's read-only flag.
+        if old_dir.root != new_dir.root:
+            raise _err(errno.EXDEV)
+        self._writable(old_dir)
+        linux.renameat2(old_dir.fd, msg.old_name, new_dir.fd, msg.new_name, msg.flags)
+        self._renamed(old_dir, msg.old_name, new_dir, msg.new_name,
+                      bool(msg.flags & linux.RENAME_EXCHANGE))
+        return Rrename()
+
+    def _renamed(self, old_dir: _Node, old_name: bytes, new_dir: _Node, new_name: bytes,
+                 exchange: bool) -> None:
+        """Point live nodes at the names their inodes now have."""
+        moved = [n for n in self._nodes
+                 if n.parent is not None and n.parent.key == old_dir.key and n.name == old_name]
+        swapped = []
+        if exchange:
+            swapped = [n for n in self._nodes
+                       if n.parent is not None and n.parent.key == new_dir.key
+                       and n.name == new_name]
+        for nodes, dest, name in ((moved, new_dir, new_name), (swapped, old_dir, old_name)):
+            for n in nodes:
+                dest.refs += 1
+                old_parent = n.parent
+                n.parent = dest
+                n.name = name
+                self._decref(old_parent)
+
+    def _setattr(self, msg: Message) -> Message:
+        assert isinstance(msg, Tsetattr)
+        node = self._get(msg.handle)
+        fields = (msg.mode, msg.uid, msg.gid, msg.size, msg.atime_ns, msg.mtime_ns)
+        if all(v is None for v in fields):
+            return Rsetattr()
+        self._writable(node)
+        mode = os.fstat(node.fd).st_mode
+        if msg.mode is not None and stat.S_ISLNK(mode):
+            raise _err(errno.EOPNOTSUPP)
+        # Size first, times last: truncation and chown both touch the times,
+        # and chown of a regular file clears set-id bits the mode may set.
+        if msg.size is not None:
+            if stat.S_ISDIR(mode):
+                raise _err(errno.EISDIR)
+            if not stat.S_ISREG(mode):
+                raise _err(errno.EINVAL)
+            fd = self._reopen(node, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, msg.size)
+            finally:
+                os.close(fd)
+        if msg.uid is not None or msg.gid is not None:
+            linux.fchown_path_fd(node.fd, -1 if msg.uid is None else msg.uid,
+                                 -1 if msg.gid is None else msg.gid)
+        if msg.mode is not None:
+            linux.fchmod_path_fd(node.fd, msg.mode & 0o7777)
+        if msg.atime_ns is not None or msg.mtime_ns is not None:
+            linux.utimens_path_fd(node.fd, _ns_to_timespec(msg.atime_ns),
+                                  _ns_to_timespec(msg.mtime_ns))
+        return Rsetattr()
+
+    def _statfs(self, msg: Message) -> Message:
+        assert isinstance(msg, Tstatfs)
+        s = linux.fstatfs(self._get(msg.handle).fd)
+        return Rstatfs(s.f_type, s.f_bsize, s.f_blocks, s.f_bfree, s.f_bavail, s.f_files,
+                       s.f_ffree, s.f_namelen, s.f_frsize, s.f_flags)
+
+    def _close(self, msg: Message) -> Message:
+        assert isinstance(msg, Tclose)
+        self._get(msg.handle)
+        self._close_handle(msg.handle)
+        return Rclose()
+
+    def _close_handle(self, handle: int) -> None:
+        self._decref(self._handles.pop(handle))
+
+
+# ---- process start-up -------------------------------------------------------
+
+
+def confine(roots: list[tuple[bytes, bool]]) -> list[int]:
+    """Open the roots, then cut this process off from every other host path.
+
+    Returns one directory fd per root: a detached clone of the mount tree at
+    that path, nosuid and nodev (device nodes cannot be opened even if a check
+    above is wrong), read-only at the mount level for read-only roots.
+
+    :raises OSError: if any step fails; the caller must then exit.
+    """
+    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    fds = []
+    for path, readonly in roots:
+        dfd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = linux.open_tree_clone(dfd)
+        finally:
+            os.close(dfd)
+        attrs = linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV
+        if readonly:
+            attrs |= linux.MOUNT_ATTR_RDONLY
+        linux.mount_setattr_recursive(fd, attrs)
+        fds.append(fd)
+    linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWNET)
+    linux.mount(None, b"/", None, linux.MS_REC | linux.MS_PRIVATE)
+    empty = linux.fsmount_tmpfs(
+        b"4k",
+        linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV
+        | linux.MOUNT_ATTR_NOEXEC,
+    )
+    os.fchdir(empty)
+    os.chroot(".")
+    os.chdir("/")
+    os.close(empty)
+    return fds
+
+
+def _parse_root(spec: str) -> tuple[bytes, bool]:
+    path, sep, mode = spec.rpartition(":")
+    if sep and mode in ("ro", "rw"):
+        return os.fsencode(path), mode == "ro"
+    return os.fsencode(spec), False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python3 -m gofer``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="gofer")
+    parser.add_argument("--sock-fd", type=int, required=True)
+    parser.add_argument("--root", action="append", required=True, metavar="PATH[:ro]")
+    parser.add_argument("--parent-pid", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    # The parent may have died before PDEATHSIG was armed.
+    if args.parent_pid and os.getppid() != args.parent_pid:
+        return 1
+    sock_fd: int = args.sock_fd
+    os.closerange(3, sock_fd)
+    os.closerange(sock_fd + 1, 1 << 20)
+    sock = socket.socket(fileno=sock_fd)
+    if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_SEQPACKET:
+        print("gofer: --sock-fd is not a unix seqpacket socket", file=sys.stderr)
+        return 2
+    os.umask(0)  # the sentry applies the workload's umask itself
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        root_fds = confine([_parse_root(r) for r in args.root])
+    except OSError as e:
+        print(f"gofer: confinement failed: {e}", file=sys.stderr)
+        return 1
+    roots = [(fd, _parse_root(spec)[1]) for fd, spec in zip(root_fds, args.root, strict=True)]
+    return GoferServer(sock, roots).serve()
+
+
+# The channel's fd number in the gofer; dup2 in the spawn clears its CLOEXEC.
+_CHILD_SOCK_FD = 3
+
+
+def spawn(roots: list[tuple[str, bool]]) -> tuple[int, socket.socket]:
+    """Start a gofer serving ``roots`` (host path, read-only); root i is ``attach(i)``.
+
+    Returns (pid, the sentry's end of the channel).  The caller reaps the pid.
+    The gofer dies with the thread that called this (PR_SET_PDEATHSIG tracks the
+    creating thread) and exits when the channel is closed.
+
+    :raises OSError: if the process cannot be started.
+    """
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    argv = [sys.executable, "-P", "-s", "-m", "gofer", "--sock-fd", str(_CHILD_SOCK_FD),
+            "--parent-pid", str(os.getpid())]
+    for path, readonly in roots:
+        argv += ["--root", f"{os.fspath(path)}:{'ro' if readonly else 'rw'}"]
+    env = {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    actions: list[tuple[int, ...]] = []
+    try:
+        if child.fileno() == _CHILD_SOCK_FD:
+            os.set_inheritable(child.fileno(), True)
+        else:
+            actions.append((os.POSIX_SPAWN_DUP2, child.fileno(), _CHILD_SOCK_FD))
+        # The gofer has no use for the caller's stdin (it may be a terminal).
+        actions.append((os.POSIX_SPAWN_CLOSE, 0))
+        pid = os.posix_spawn(
+            sys.executable, argv, env,
+            file_actions=actions,
+            setsigmask=(),
+            setsigdef=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
+        )
+    except BaseException:
+        parent.close()
+        raise
+    finally:
+        child.close()
+    return pid, parent

@@ -1,0 +1,51 @@
+"""Helpers shared by the gofer tests: a running gofer and a patient reaper."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from gofer.client import GoferClient
+from gofer.server import spawn
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def wait_exit(pid: int, timeout: float = 5.0) -> int | None:
+    """Reap ``pid``; returns its wait status, or None if it is still running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.01)
+
+
+class Gofer:
+    """One running gofer: its pid, the sentry's socket and a versioned client."""
+
+    def __init__(self, roots: list[tuple[str, bool]]) -> None:
+        self.pid, self.sock = spawn(roots)
+        self.client = GoferClient(self.sock)
+        self.reaped = False
+
+    def stop(self) -> int | None:
+        if self.reaped:
+            return None
+        self.sock.close()
+        status = wait_exit(self.pid)
+        if status is None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        self.reaped = True
+        return status
+
+
+def socketpair() -> tuple[socket.socket, socket.socket]:
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -1,0 +1,428 @@
+"""Round trips of every gofer operation against a temporary tree."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from gofer_testlib import Gofer
+
+from gofer import linux
+from gofer.client import GoferClient
+from gofer.protocol import PROTOCOL_VERSION
+
+
+def _walk1(c: GoferClient, h: int, *names: bytes) -> int:
+    entries = c.walk(h, list(names))
+    assert len(entries) == len(names)
+    return entries[-1][0]
+
+
+def test_version_and_attach(client: GoferClient, tree: Path) -> None:
+    assert client.version() == PROTOCOL_VERSION
+    _, st = client.attach(0)
+    host = os.stat(tree)
+    assert (st.dev, st.ino, st.mode) == (host.st_dev, host.st_ino, host.st_mode)
+    with pytest.raises(OSError) as e:
+        client.attach(1)
+    assert e.value.errno == errno.ENOENT
+
+
+def test_walk_and_stat(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    entries = client.walk(root, [b"d", b"f"])
+    assert [stat.S_IFMT(st.mode) for _, st in entries] == [stat.S_IFDIR, stat.S_IFREG]
+    host = os.stat(tree / "d" / "f")
+    st = client.stat(entries[1][0])
+    assert (st.ino, st.size, st.nlink, st.mtime_ns) == (
+        host.st_ino,
+        6,
+        host.st_nlink,
+        host.st_mtime_ns,
+    )
+    assert client.walk(root, []) == []
+
+
+def test_walk_stopping_rules(client: GoferClient) -> None:
+    root, _ = client.attach(0)
+    with pytest.raises(OSError) as e:
+        client.walk(root, [b"missing", b"x"])
+    assert e.value.errno == errno.ENOENT
+    # a later missing component shortens the result
+    assert len(client.walk(root, [b"d", b"missing", b"x"])) == 1
+    # a symlink is returned and not followed
+    entries = client.walk(root, [b"lnk", b"anything"])
+    assert len(entries) == 1 and stat.S_ISLNK(entries[0][1].mode)
+    # a non-directory ends the walk
+    entries = client.walk(root, [b"file", b"x"])
+    assert len(entries) == 1 and stat.S_ISREG(entries[0][1].mode)
+    # walking from a non-directory handle is ENOTDIR
+    with pytest.raises(OSError) as e:
+        client.walk(entries[0][0], [b"x"])
+    assert e.value.errno == errno.ENOTDIR
+
+
+def test_walk_longer_than_one_message(client: GoferClient, tree: Path) -> None:
+    names = [b"n%d" % i for i in range(300)]
+    os.makedirs(tree.joinpath(*[n.decode() for n in names]))
+    root, _ = client.attach(0)
+    entries = client.walk(root, names)
+    assert len(entries) == 300
+    assert (
+        entries[-1][1].ino
+        == os.stat(tree.joinpath(*[n.decode() for n in names])).st_ino
+    )
+    # a gap after the first message's worth still returns the prefix
+    assert len(client.walk(root, names[:200] + [b"missing"] + names[200:])) == 200
+
+
+def test_open_read_write_append_trunc(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    h = _walk1(client, root, b"file")
+    fd = client.open(h, os.O_RDONLY)
+    try:
+        assert os.read(fd, 100) == b"0123456789"
+        assert os.get_inheritable(fd) is False
+        assert not fcntl_flags(fd) & os.O_NONBLOCK
+    finally:
+        os.close(fd)
+    fd = client.open(h, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"ab")
+    os.close(fd)
+    assert (tree / "file").read_bytes() == b"0123456789ab"
+    fd = client.open(h, os.O_RDWR | os.O_TRUNC)
+    os.write(fd, b"xy")
+    os.close(fd)
+    assert (tree / "file").read_bytes() == b"xy"
+    with pytest.raises(OSError) as e:
+        client.open(h, os.O_RDWR | os.O_CREAT)
+    assert e.value.errno == errno.EINVAL
+    with pytest.raises(OSError) as e:
+        client.open(h, os.O_ACCMODE)
+    assert e.value.errno == errno.EINVAL
+
+
+def fcntl_flags(fd: int) -> int:
+    return fcntl.fcntl(fd, fcntl.F_GETFL)
+
+
+def test_open_directory(client: GoferClient) -> None:
+    root, _ = client.attach(0)
+    fd = client.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert sorted(os.listdir(fd)) == ["d", "file", "lnk"]
+    finally:
+        os.close(fd)
+    d = _walk1(client, root, b"d")
+    with pytest.raises(OSError) as e:
+        client.open(d, os.O_WRONLY)
+    assert e.value.errno == errno.EISDIR
+    f = _walk1(client, root, b"file")
+    with pytest.raises(OSError) as e:
+        client.open(f, os.O_RDONLY | os.O_DIRECTORY)
+    assert e.value.errno == errno.ENOTDIR
+
+
+def test_readlink(client: GoferClient) -> None:
+    root, _ = client.attach(0)
+    assert client.readlink(_walk1(client, root, b"lnk")) == b"d/f"
+    with pytest.raises(OSError) as e:
+        client.readlink(_walk1(client, root, b"file"))
+    assert e.value.errno == errno.EINVAL
+
+
+def test_readdir(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    got = {name: (ino, dt) for name, ino, dt in client.readdir(root)}
+    assert got == {
+        b"d": (os.lstat(tree / "d").st_ino, 4),
+        b"file": (os.lstat(tree / "file").st_ino, 8),
+        b"lnk": (os.lstat(tree / "lnk").st_ino, 10),
+    }
+    assert client.readdir(_walk1(client, root, b"d", b"e")) == []
+    with pytest.raises(OSError) as e:
+        client.readdir(_walk1(client, root, b"file"))
+    assert e.value.errno == errno.ENOTDIR
+
+
+def test_readdir_5000_entries(client: GoferClient, tree: Path) -> None:
+    big = tree / "big"
+    big.mkdir()
+    names = {f"{i:04d}-{'x' * 40}".encode() for i in range(5000)}
+    # hard links: creating 5000 inodes costs seconds on this VM's disk
+    for n in names:
+        os.link(tree / "file", big / n.decode())
+    root, _ = client.attach(0)
+    entries = client.readdir(_walk1(client, root, b"big"))
+    assert len(entries) == 5000
+    assert {n for n, _, _ in entries} == names
+    ino = os.stat(tree / "file").st_ino
+    assert all(i == ino and dt == 8 for _, i, dt in entries)
+
+
+def test_create(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    h, st, fd = client.create(root, b"new", os.O_RDWR, 0o4640, 1234, 5678)
+    try:
+        os.write(fd, b"data")
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert os.read(fd, 10) == b"data"
+    finally:
+        os.close(fd)
+    host = os.stat(tree / "new")
+    assert (host.st_uid, host.st_gid, stat.S_IMODE(host.st_mode)) == (
+        1234,
+        5678,
+        0o4640,
+    )
+    assert (st.ino, st.uid, st.gid, stat.S_IMODE(st.mode)) == (
+        host.st_ino,
+        1234,
+        5678,
+        0o4640,
+    )
+    assert client.stat(h).size == 4
+    for name, code in ((b"new", errno.EEXIST), (b"lnk", errno.EEXIST)):
+        with pytest.raises(OSError) as e:
+            client.create(root, name, os.O_WRONLY, 0o644, 0, 0)
+        assert e.value.errno == code
+    with pytest.raises(OSError) as e:
+        client.create(root, b"x", os.O_WRONLY | os.O_DIRECTORY, 0o644, 0, 0)
+    assert e.value.errno == errno.EINVAL
+
+
+def test_mkdir(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    h, st = client.mkdir(root, b"nd", 0o1750, 7, 8)
+    host = os.stat(tree / "nd")
+    assert stat.S_ISDIR(host.st_mode) and stat.S_IMODE(host.st_mode) == 0o1750
+    assert (host.st_uid, host.st_gid, st.ino) == (7, 8, host.st_ino)
+    os.close(client.create(h, b"inside", os.O_WRONLY, 0o600, 0, 0)[2])
+    assert (tree / "nd" / "inside").exists()
+    with pytest.raises(OSError) as e:
+        client.mkdir(root, b"d", 0o755, 0, 0)
+    assert e.value.errno == errno.EEXIST
+
+
+def test_symlink(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    h, st = client.symlink(root, b"s", b"/nowhere/../x", 9, 10)
+    assert os.readlink(tree / "s") == "/nowhere/../x"
+    host = os.lstat(tree / "s")
+    assert stat.S_ISLNK(st.mode) and (host.st_uid, host.st_gid) == (9, 10)
+    assert client.readlink(h) == b"/nowhere/../x"
+    with pytest.raises(OSError) as e:
+        client.symlink(root, b"s2", b"", 0, 0)
+    assert e.value.errno == errno.ENOENT
+
+
+def test_link(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    f = _walk1(client, root, b"file")
+    _, st = client.link(root, b"hard", f)
+    assert (
+        st.nlink == 2 and os.stat(tree / "hard").st_ino == os.stat(tree / "file").st_ino
+    )
+    # a symlink is linked itself, not its target
+    lh = _walk1(client, root, b"lnk")
+    _, lst = client.link(root, b"hardlnk", lh)
+    assert stat.S_ISLNK(lst.mode) and os.readlink(tree / "hardlnk") == "d/f"
+    with pytest.raises(OSError) as e:
+        client.link(root, b"dirlink", _walk1(client, root, b"d"))
+    assert e.value.errno == errno.EPERM
+    with pytest.raises(OSError) as e:
+        client.link(root, b"hard", f)
+    assert e.value.errno == errno.EEXIST
+
+
+def test_unlink(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    client.unlink(root, b"file", 0)
+    assert not (tree / "file").exists()
+    client.unlink(root, b"lnk")
+    assert (tree / "d" / "f").exists() and not os.path.lexists(tree / "lnk")
+    d = _walk1(client, root, b"d")
+    with pytest.raises(OSError) as e:
+        client.unlink(d, b"e", 0)
+    assert e.value.errno == errno.EISDIR
+    with pytest.raises(OSError) as e:
+        client.unlink(d, b"f", linux.AT_REMOVEDIR)
+    assert e.value.errno == errno.ENOTDIR
+    with pytest.raises(OSError) as e:
+        client.unlink(root, b"d", linux.AT_REMOVEDIR)
+    assert e.value.errno == errno.ENOTEMPTY
+    client.unlink(d, b"e", linux.AT_REMOVEDIR)
+    assert not (tree / "d" / "e").exists()
+    with pytest.raises(OSError) as e:
+        client.unlink(d, b"f", 0x1)
+    assert e.value.errno == errno.EINVAL
+
+
+def test_rename(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    d = _walk1(client, root, b"d")
+    f = _walk1(client, root, b"file")
+    client.rename(root, b"file", d, b"moved")
+    assert (tree / "d" / "moved").read_bytes() == b"0123456789"
+    # the handle follows its inode to the new name
+    fd = client.open(f, os.O_RDONLY)
+    assert os.read(fd, 3) == b"012"
+    os.close(fd)
+    with pytest.raises(OSError) as e:
+        client.rename(d, b"moved", d, b"f", linux.RENAME_NOREPLACE)
+    assert e.value.errno == errno.EEXIST
+    df = _walk1(client, d, b"f")
+    client.rename(d, b"moved", d, b"f", linux.RENAME_EXCHANGE)
+    assert (tree / "d" / "f").read_bytes() == b"0123456789"
+    assert (tree / "d" / "moved").read_bytes() == b"hello\n"
+    for h, want in ((f, b"0123456789"), (df, b"hello\n")):
+        fd = client.open(h, os.O_RDONLY)
+        assert os.read(fd, 100) == want
+        os.close(fd)
+    with pytest.raises(OSError) as e:
+        client.rename(d, b"f", d, b"g", linux.RENAME_EXCHANGE | linux.RENAME_NOREPLACE)
+    assert e.value.errno == errno.EINVAL
+    with pytest.raises(OSError) as e:
+        client.rename(d, b"f", d, b"g", linux.RENAME_WHITEOUT)
+    assert e.value.errno == errno.EINVAL
+
+
+def test_setattr(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    f = _walk1(client, root, b"file")
+    client.setattr(f, mode=0o2751)
+    assert stat.S_IMODE(os.stat(tree / "file").st_mode) == 0o2751
+    client.setattr(f, uid=42)
+    client.setattr(f, gid=43)
+    host = os.stat(tree / "file")
+    assert (host.st_uid, host.st_gid) == (42, 43)
+    client.setattr(f, size=3)
+    assert (tree / "file").read_bytes() == b"012"
+    client.setattr(f, size=10000)
+    assert os.stat(tree / "file").st_size == 10000
+    client.setattr(f, atime_ns=1_000_000_001, mtime_ns=2_000_000_002)
+    host = os.stat(tree / "file")
+    assert (host.st_atime_ns, host.st_mtime_ns) == (1_000_000_001, 2_000_000_002)
+    client.setattr(f, mtime_ns=-1)
+    host = os.stat(tree / "file")
+    assert host.st_atime_ns == 1_000_000_001 and host.st_mtime_ns > 2_000_000_002
+    client.setattr(f)  # nothing to change
+    d = _walk1(client, root, b"d")
+    with pytest.raises(OSError) as e:
+        client.setattr(d, size=0)
+    assert e.value.errno == errno.EISDIR
+    client.setattr(d, mode=0o700, uid=1, gid=2)
+    host = os.stat(tree / "d")
+    assert (stat.S_IMODE(host.st_mode), host.st_uid, host.st_gid) == (0o700, 1, 2)
+    client.setattr(root, mode=0o711)
+    assert stat.S_IMODE(os.stat(tree).st_mode) == 0o711
+
+
+def test_setattr_symlink_never_follows(client: GoferClient, tree: Path) -> None:
+    target = tree / "d" / "f"
+    before = os.stat(target)
+    root, _ = client.attach(0)
+    s = _walk1(client, root, b"lnk")
+    with pytest.raises(OSError) as e:
+        client.setattr(s, mode=0o777)
+    assert e.value.errno == errno.EOPNOTSUPP
+    with pytest.raises(OSError) as e:
+        client.setattr(s, size=0)
+    assert e.value.errno == errno.EINVAL
+    client.setattr(s, uid=77, gid=78, mtime_ns=5_000_000_000)
+    link = os.lstat(tree / "lnk")
+    assert (link.st_uid, link.st_gid, link.st_mtime_ns) == (77, 78, 5_000_000_000)
+    after = os.stat(target)
+    assert (
+        after.st_mode,
+        after.st_uid,
+        after.st_gid,
+        after.st_mtime_ns,
+        after.st_size,
+    ) == (
+        before.st_mode,
+        before.st_uid,
+        before.st_gid,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+
+
+def test_statfs(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    s = client.statfs(root)
+    host = os.statvfs(tree)
+    assert s["f_bsize"] == host.f_bsize and s["f_namelen"] == host.f_namemax
+    assert s["f_blocks"] == host.f_blocks and s["f_files"] == host.f_files
+    assert s["f_type"] != 0
+    # the gofer's clone of the root's mount is nosuid and nodev
+    assert s["f_flags"] & os.ST_NOSUID and s["f_flags"] & os.ST_NODEV
+    assert not s["f_flags"] & os.ST_RDONLY
+
+
+def test_close(client: GoferClient) -> None:
+    root, _ = client.attach(0)
+    d = _walk1(client, root, b"d")
+    f = _walk1(client, d, b"f")
+    client.close(d)
+    client.close(root)
+    # a child outlives its parent's handle: its reopen still needs the parent fd
+    fd = client.open(f, os.O_RDONLY)
+    assert os.read(fd, 10) == b"hello\n"
+    os.close(fd)
+    client.close(f)
+    for op in (
+        client.stat,
+        client.close,
+        client.readdir,
+        client.readlink,
+        client.statfs,
+    ):
+        with pytest.raises(OSError) as e:
+            op(f)
+        assert e.value.errno == errno.EBADF
+
+
+def test_handles_do_not_leak_fds(gofer: Gofer, client: GoferClient) -> None:
+    root, _ = client.attach(0)
+    client.close(root)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    for _ in range(50):
+        root, _ = client.attach(0)
+        handles = [h for h, _ in client.walk(root, [b"d", b"e"])]
+        fd = client.open(handles[-1], os.O_RDONLY | os.O_DIRECTORY)
+        os.close(fd)
+        client.readdir(handles[0])
+        h, _, fd = client.create(handles[-1], b"t", os.O_WRONLY, 0o600, 0, 0)
+        os.close(fd)
+        client.unlink(handles[-1], b"t")
+        for x in [h, *handles, root]:
+            client.close(x)
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def test_client_is_thread_safe(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    f = _walk1(client, root, b"file")
+    ino = os.stat(tree / "file").st_ino
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(200):
+                assert client.stat(f).ino == ino
+                assert len(client.readdir(root)) == 3
+        except BaseException as e:  # noqa: BLE001 - reported to the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -1,0 +1,146 @@
+"""Wire format: every message packs and unpacks to itself; malformed input is refused."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from gofer import protocol as p
+
+
+def _stat(seed: int = 1) -> p.Stat:
+    return p.Stat(
+        dev=seed,
+        ino=2**63 + seed,
+        mode=0o100644,
+        nlink=3,
+        uid=1000,
+        gid=2**32 - 2,
+        rdev=0x0103,
+        size=2**40,
+        blksize=4096,
+        blocks=16,
+        atime_ns=-5,
+        mtime_ns=1_700_000_000_123_456_789,
+        ctime_ns=7,
+    )
+
+
+SAMPLES: list[p.Message] = [
+    p.Tversion(p.PROTOCOL_VERSION),
+    p.Rversion(1, p.MAX_MESSAGE),
+    p.Tattach(2),
+    p.Rattach(7, _stat()),
+    p.Twalk(9, [b"a", b"\xff\xfebytes", b"x" * 255]),
+    p.Twalk(9, []),
+    p.Rwalk([(1, _stat(1)), (2, _stat(2))]),
+    p.Rwalk([]),
+    p.Tstat(4),
+    p.Rstat(_stat(3)),
+    p.Topen(4, 0o2 | 0o1000),
+    p.Ropen(),
+    p.Treadlink(5),
+    p.Rreadlink(b"../../etc/passwd"),
+    p.Treaddir(6),
+    p.Rreaddir([(b"a", 1, 4), (b"bb", 2**64 - 1, 8)], False),
+    p.Rreaddir([], True),
+    p.Tcreate(1, b"new", 0o101, 0o4755, 1000, 1001),
+    p.Rcreate(11, _stat(4)),
+    p.Tmkdir(1, b"dir", 0o1777, 0, 0),
+    p.Rmkdir(12, _stat(5)),
+    p.Tsymlink(1, b"s", b"/abs/target", 5, 6),
+    p.Rsymlink(13, _stat(6)),
+    p.Tlink(1, b"hard", 13),
+    p.Rlink(14, _stat(7)),
+    p.Tunlink(1, b"gone", 0x200),
+    p.Runlink(),
+    p.Trename(1, b"old", 2, b"new", 2),
+    p.Rrename(),
+    p.Tsetattr(3),
+    p.Tsetattr(3, mode=0o644, uid=1, gid=2, size=0, atime_ns=-1, mtime_ns=123),
+    p.Tsetattr(3, size=2**40, mtime_ns=-1),
+    p.Rsetattr(),
+    p.Tstatfs(3),
+    p.Rstatfs(0xEF53, 4096, 1, 2, 3, 4, 5, 255, 4096, 0x1026),
+    p.Tclose(3),
+    p.Rclose(),
+    p.Rerror(13),
+]
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: type(m).__name__)
+def test_round_trip(msg: p.Message) -> None:
+    data = p.encode(msg)
+    assert struct.unpack_from("<HH", data) == (msg.MSG_ID, 0)
+    assert p.decode(data) == msg
+    assert type(msg).unpack(msg.pack()) == msg
+
+
+def test_every_message_has_a_sample() -> None:
+    assert {type(m) for m in SAMPLES} == set(p.MESSAGES.values())
+    assert set(p.MESSAGES) == set(p.MsgId)
+
+
+def test_stat_pack_unpack() -> None:
+    st = _stat(9)
+    assert p.Stat.unpack(st.pack()) == st
+    with pytest.raises(p.ProtocolError):
+        p.Stat.unpack(st.pack()[:-1])
+
+
+def test_setattr_none_fields_stay_none() -> None:
+    msg = p.decode(p.encode(p.Tsetattr(3, uid=0, atime_ns=0)))
+    assert isinstance(msg, p.Tsetattr)
+    assert (msg.mode, msg.uid, msg.gid, msg.size, msg.atime_ns, msg.mtime_ns) == (
+        None,
+        0,
+        None,
+        None,
+        0,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x01",
+        struct.pack("<HH", 999, 0),  # unknown id
+        struct.pack("<HH", p.MsgId.TSTAT, 1) + b"\0" * 4,  # reserved field set
+        struct.pack("<HH", p.MsgId.TSTAT, 0) + b"\0" * 3,  # short body
+        struct.pack("<HH", p.MsgId.TSTAT, 0) + b"\0" * 5,  # trailing byte
+        struct.pack("<HHIH", p.MsgId.TWALK, 0, 1, 1)
+        + struct.pack("<H", 10)
+        + b"abc",  # short name
+        struct.pack("<HHIH", p.MsgId.TWALK, 0, 1, p.MAX_WALK + 1)
+        + b"".join(struct.pack("<H", 1) + b"a" for _ in range(p.MAX_WALK + 1)),
+        struct.pack("<HH", p.MsgId.RREADDIR, 0) + struct.pack("<BI", 2, 0),  # bad flag
+        struct.pack("<HH", p.MsgId.TSETATTR, 0)
+        + struct.pack("<IIIIIQqq", 1, 1 << 9, 0, 0, 0, 0, 0, 0),
+        struct.pack("<HH", p.MsgId.ROPEN, 0) + b"x",
+    ],
+)
+def test_malformed_is_refused(data: bytes) -> None:
+    with pytest.raises(p.ProtocolError):
+        p.decode(data)
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        p.Tstat(-1),
+        p.Tattach(2**32),
+        p.Twalk(1, [b"x" * 70000]),
+        p.Tcreate(1, b"a", 0, 0, -5, 0),
+    ],
+)
+def test_unencodable_is_refused(msg: p.Message) -> None:
+    with pytest.raises(p.ProtocolError):
+        p.encode(msg)
+
+
+def test_oversized_message_is_refused() -> None:
+    with pytest.raises(p.ProtocolError):
+        p.encode(p.Rreaddir([(b"n" * 255, 1, 8)] * 300, True))
