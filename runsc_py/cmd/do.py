@@ -1,0 +1,94 @@
+"""``do``: run one command in a sandbox over the host's root filesystem (writes stay in
+memory), like ``runsc do``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+
+import click
+
+from runsc_py import spec
+from runsc_py.container import lifecycle
+from runsc_py.context import GlobalOptions, pass_options
+from runsc_py.errors import UserError
+
+_ID_RANGE = click.IntRange(0, spec.MAX_ID)
+
+
+@click.command(
+    "do",
+    # Everything after the command name belongs to the command: `do ls -l` works without `--`.
+    context_settings={"allow_interspersed_args": False},
+)
+@click.option(
+    "--cwd",
+    default=None,
+    metavar="DIR",
+    help="Working directory (default: the current one).",
+)
+@click.option(
+    "--env",
+    "env_vars",
+    multiple=True,
+    metavar="K=V",
+    help="Set a variable (repeatable).",
+)
+@click.option(
+    "--clear-env",
+    is_flag=True,
+    help="Start from an empty environment, then apply --env.",
+)
+@click.option(
+    "--uid", type=_ID_RANGE, default=None, help="User id (default: the caller's)."
+)
+@click.option(
+    "--gid", type=_ID_RANGE, default=None, help="Group id (default: the caller's)."
+)
+@click.option("--hostname", default=None, help="Hostname (default: the host's).")
+@click.argument("command", nargs=-1, required=True, metavar="-- CMD [ARGS]...")
+@pass_options
+@click.pass_context
+def do(
+    ctx: click.Context,
+    opts: GlobalOptions,
+    cwd: str | None,
+    env_vars: tuple[str, ...],
+    clear_env: bool,
+    uid: int | None,
+    gid: int | None,
+    hostname: str | None,
+    command: tuple[str, ...],
+) -> None:
+    """Run CMD sandboxed against the host's / (read-only, writes kept in memory)."""
+    if cwd is None:
+        try:
+            cwd = os.getcwd()
+        except OSError as e:
+            raise UserError(
+                f"cannot determine the current directory: {e.strerror}"
+            ) from None
+    env = {} if clear_env else dict(os.environ)
+    for entry in spec.validate_env(list(env_vars), "--env", host_bytes=True):
+        key, _, value = entry.partition("=")
+        env[key] = value
+    cfg = spec.host_root_config(
+        list(command),
+        env=[f"{k}={v}" for k, v in env.items()],
+        cwd=os.path.abspath(cwd),
+        uid=os.getuid() if uid is None else uid,
+        gid=os.getgid() if gid is None else gid,
+        hostname=socket.gethostname() if hostname is None else hostname,
+        container_id="do-" + secrets.token_hex(6),
+    )
+    status = lifecycle.run_foreground(
+        opts.root,
+        opts.apply(cfg),
+        bundle="",
+        config_path=None,
+        annotations={},
+        pid_file=None,
+        keep_when_stopped=False,
+    )
+    ctx.exit(status)

@@ -1,0 +1,209 @@
+"""Container lifecycle operations behind the commands: run in the foreground, state, list,
+delete. ``run`` and ``do`` share :func:`run_foreground`."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+
+from runsc_py.container import process
+from runsc_py.container.state import (
+    CREATED,
+    RUNNING,
+    STOPPED,
+    ContainerState,
+    CorruptState,
+    StateStore,
+    validate_id,
+)
+from runsc_py.errors import ContainerNotFound, StateError, UserError, WrongState, quote
+from runsc_py.log import logger, rfc3339
+from sentry.config import BootConfig
+
+RunSandbox = Callable[[BootConfig], int]
+
+
+def sandbox_entry() -> tuple[RunSandbox, tuple[type[Exception], ...]]:
+    """The sentry's entry point and the exception types it raises for user-caused start
+    failures (``sentry.boot.BootError``, if defined).
+
+    Imported only when a sandbox is about to start, so that the other commands never load
+    the sentry.
+    """
+    module = importlib.import_module("sentry.boot")
+    entry: RunSandbox = module.run_sandbox
+    boot_error = getattr(module, "BootError", None)
+    if isinstance(boot_error, type) and issubclass(boot_error, Exception):
+        return entry, (boot_error,)
+    return entry, ()
+
+
+def write_pid_file(path: str, pid: int) -> str:
+    """Write *pid* to *path* atomically (a reader never sees a partial number), as runc does.
+
+    :returns: the absolute path written.
+    :raises StateError: it cannot be written.
+    """
+    path = os.path.abspath(path)
+    tmp = os.path.join(
+        os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}"
+    )
+    try:
+        fd = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
+            0o644,
+        )
+        try:
+            os.write(fd, str(pid).encode("ascii"))
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise StateError(f"cannot write pid file {path}: {e.strerror}") from None
+    return path
+
+
+def _unlink_quietly(path: str | None) -> None:
+    if path is None:
+        return
+    try:
+        os.unlink(path)
+    except OSError as e:
+        logger.debug("cannot remove %s: %s", path, e.strerror)
+
+
+def run_foreground(
+    root: str,
+    cfg: BootConfig,
+    *,
+    bundle: str,
+    config_path: str | None,
+    annotations: dict[str, str],
+    pid_file: str | None,
+    keep_when_stopped: bool,
+) -> int:
+    """Record the container, then run the sandbox in this process until the workload exits.
+
+    This process is the sandbox process: its pid is the container's, and its exit status is
+    the workload's. Any failure before the sandbox starts leaves no state directory and no pid
+    file behind.
+
+    :param keep_when_stopped: leave the state (status ``stopped``, exit status recorded) for a
+        later ``delete``; otherwise remove it once the sandbox has exited.
+    :returns: the workload's exit status (128+N if it was killed by signal N).
+    :raises UserError: invalid id, id in use, state or pid file not writable, or the sentry
+        refused the configuration.
+    """
+    container_id = validate_id(cfg.container_id)
+    run_sandbox, boot_errors = sandbox_entry()
+    store = StateStore(root)
+    me = os.getpid()
+    state = ContainerState(
+        id=container_id,
+        bundle=bundle,
+        rootfs=cfg.root_path,
+        status=CREATED,
+        pid=me,
+        created=rfc3339(),
+        sandbox_pid=me,
+        sandbox_start_time=process.start_time(me),
+        control_socket=store.control_socket(container_id),
+        config_path=config_path,
+        annotations=dict(annotations),
+    )
+    store.create(state)
+    written: str | None = None
+    try:
+        if pid_file is not None:
+            written = write_pid_file(pid_file, me)
+        with store.locked(container_id) as locked:
+            locked.state.status = RUNNING
+            locked.state.started = rfc3339()
+            locked.save()
+        logger.debug("container %s: starting sandbox in process %d", container_id, me)
+        status = run_sandbox(cfg)
+    except BaseException as e:
+        # No exit status to report: the sandbox never started or the sentry failed; a
+        # half-recorded container would only confuse the next create of this id.
+        store.discard(container_id)
+        _unlink_quietly(written)
+        if isinstance(e, boot_errors):
+            raise UserError(str(e)) from None
+        raise
+    if (
+        not isinstance(status, int)
+        or isinstance(status, bool)
+        or not 0 <= status <= 255
+    ):
+        store.discard(container_id)
+        raise RuntimeError(f"run_sandbox returned {status!r}, not an exit status 0-255")
+    logger.debug("container %s: exited with status %d", container_id, status)
+    if keep_when_stopped:
+        try:
+            with store.locked(container_id) as locked:
+                locked.state.status = STOPPED
+                locked.state.exit_status = status
+                locked.state.finished = rfc3339()
+                locked.save()
+        except ContainerNotFound:
+            logger.debug("container %s: state removed while it ran", container_id)
+    else:
+        store.discard(container_id)
+    return status
+
+
+def state(root: str, container_id: str) -> dict[str, object]:
+    """The OCI state of one container.
+
+    :raises ContainerNotFound: no such container.
+    """
+    store = StateStore(root)
+    return store.load(container_id).oci_state(store.owner(container_id))
+
+
+def list_states(root: str) -> list[tuple[ContainerState, dict[str, object]]]:
+    """Every container under *root*, with its OCI state."""
+    store = StateStore(root)
+    return [(s, s.oci_state(store.owner(s.id))) for s in store.list()]
+
+
+def delete(root: str, container_id: str, force: bool) -> None:
+    """Remove a stopped container; with *force*, kill a running one first.
+
+    A ``created`` container is killed without *force*, as runc does.
+
+    :raises ContainerNotFound: no such container (never with *force*).
+    :raises WrongState: it is running (or paused) and *force* is not set.
+    """
+    store = StateStore(root)
+    try:
+        with store.locked(container_id) as locked:
+            st = locked.state
+            status = st.current_status()
+            if status != STOPPED:
+                if status != CREATED and not force:
+                    raise WrongState(
+                        f"cannot delete container {container_id} that is not stopped: {status}"
+                    )
+                logger.debug(
+                    "container %s: killing sandbox process %d",
+                    container_id,
+                    st.sandbox_pid,
+                )
+                process.kill_and_wait(st.sandbox_pid, st.sandbox_start_time)
+            locked.destroy()
+    except ContainerNotFound:
+        if force:
+            return
+        raise
+    except CorruptState as e:
+        if not force:
+            raise StateError(f"{e}; delete --force removes it") from None
+        logger.debug("removing unreadable state of %s: %s", quote(container_id), e)
+        store.remove_unreadable(container_id)

@@ -1,0 +1,668 @@
+"""OCI runtime spec handling: read a bundle's config.json, validate it, build a BootConfig.
+
+config.json comes from whoever can write the bundle, so it is treated as hostile input: size
+capped, strict UTF-8, nesting bounded by the JSON parser's recursion limit, every field
+type-checked before use. Each problem is an :class:`~runsc_py.errors.InvalidSpec` whose one-line
+message names the field. Fields that ask for something this runtime cannot do are refused
+(:class:`~runsc_py.errors.Unsupported`) instead of being silently dropped; fields that have no
+meaning inside a user-space kernel are logged at debug level.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import json
+import os
+import posixpath
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from runsc_py.errors import InvalidSpec, Unsupported, quote
+from runsc_py.log import logger
+from sentry.config import BootConfig, MountSpec
+
+OCI_VERSION = "1.1.0"
+CONFIG_NAME = "config.json"
+MAX_CONFIG_SIZE = 4 * 1024 * 1024
+HOST_NAME_MAX = 64
+# (uid_t)-1 means "unchanged" to setresuid(2) and friends, so it is not a valid identity.
+MAX_ID = 2**32 - 2
+
+# Mount types with no counterpart in the sandbox: the sentry emulates the pty, message queues
+# and cgroup view itself, so these are dropped (with a debug line) rather than refused.
+SKIPPED_MOUNT_TYPES = frozenset({"devpts", "mqueue", "cgroup", "cgroup2"})
+
+# Fields that describe host-kernel confinement of the container's processes. The sentry is the
+# workload's kernel, so they do not apply as written; logged so a reader of the debug log knows.
+_NOT_APPLIED_PROCESS = (
+    "capabilities",
+    "rlimits",
+    "noNewPrivileges",
+    "apparmorProfile",
+    "selinuxLabel",
+    "oomScoreAdj",
+    "consoleSize",
+    "ioPriority",
+    "scheduler",
+)
+_NOT_APPLIED_LINUX = (
+    "namespaces",
+    "uidMappings",
+    "gidMappings",
+    "resources",
+    "cgroupsPath",
+    "seccomp",
+    "sysctl",
+    "maskedPaths",
+    "readonlyPaths",
+    "devices",
+    "rootfsPropagation",
+    "mountLabel",
+    "personality",
+    "intelRdt",
+    "timeOffsets",
+)
+_HOOK_KINDS = (
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+)
+
+
+@dataclass
+class BundleSpec:
+    """The validated parts of a bundle's config.json that the runtime acts on.
+
+    Paths are absolute on the host (``rootfs``, bind ``source``) or in the sandbox
+    (``cwd``, mount destinations).
+    """
+
+    bundle: str
+    config_path: str
+    oci_version: str
+    args: list[str]
+    env: list[str]
+    cwd: str
+    uid: int
+    gid: int
+    additional_gids: list[int]
+    hostname: str | None
+    rootfs: str
+    root_readonly: bool
+    mounts: list[MountSpec]
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def boot_config(self, container_id: str) -> BootConfig:
+        """The sentry's view: rootfs as an overlay so the bundle is never modified."""
+        cfg = BootConfig(
+            argv=list(self.args),
+            env=list(self.env),
+            cwd=self.cwd,
+            uid=self.uid,
+            gid=self.gid,
+            additional_gids=list(self.additional_gids),
+            root_path=self.rootfs,
+            root_readonly=self.root_readonly,
+            overlay=True,
+            mounts=copy.deepcopy(self.mounts),
+            stdio=(0, 1, 2),
+            container_id=container_id,
+        )
+        if self.hostname is not None:
+            cfg.hostname = self.hostname
+        return cfg
+
+
+def _fail(where: str, msg: str) -> NoReturn:
+    raise InvalidSpec(f"{where}: {msg}")
+
+
+def _required(obj: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in obj:
+        _fail(where, "missing")
+    return obj[key]
+
+
+def _check_text(value: str, where: str, *, host_bytes: bool = False) -> str:
+    """Refuse NUL (unrepresentable in execve and paths) and, unless the string came from the
+    host as undecodable bytes (``host_bytes``: PEP 383 surrogate escapes), lone surrogates."""
+    if "\0" in value:
+        _fail(where, "contains a NUL byte")
+    try:
+        value.encode("utf-8", "surrogateescape" if host_bytes else "strict")
+    except UnicodeEncodeError:
+        _fail(where, "is not valid Unicode (lone surrogate escape)")
+    return value
+
+
+def _string(
+    value: object, where: str, *, nonempty: bool = False, host_bytes: bool = False
+) -> str:
+    if not isinstance(value, str):
+        _fail(where, f"must be a string, not {_json_type(value)}")
+    if nonempty and not value:
+        _fail(where, "must not be empty")
+    return _check_text(value, where, host_bytes=host_bytes)
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        _fail(where, f"must be true or false, not {_json_type(value)}")
+    return value
+
+
+def _object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        _fail(where, f"must be an object, not {_json_type(value)}")
+    return value
+
+
+def _list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        _fail(where, f"must be a list, not {_json_type(value)}")
+    return value
+
+
+def _string_list(value: object, where: str) -> list[str]:
+    return [
+        _string(item, f"{where}[{i}]") for i, item in enumerate(_list(value, where))
+    ]
+
+
+def _id(value: object, where: str) -> int:
+    # bool is an int subclass in Python but never a valid JSON number here.
+    if not isinstance(value, int) or isinstance(value, bool):
+        _fail(where, f"must be an integer, not {_json_type(value)}")
+    if not 0 <= value <= MAX_ID:
+        _fail(where, f"must be between 0 and {MAX_ID}, not {value}")
+    return value
+
+
+def _absolute(value: object, where: str, *, host_bytes: bool = False) -> str:
+    path = _string(value, where, nonempty=True, host_bytes=host_bytes)
+    if not path.startswith("/"):
+        _fail(where, f"must be an absolute path, not {quote(path)}")
+    return path
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """Read and parse config.json without trusting its size, type or encoding.
+
+    :raises InvalidSpec: missing, not a regular file, larger than :data:`MAX_CONFIG_SIZE`,
+        not UTF-8, not JSON, nested too deeply, or not a JSON object.
+    """
+    try:
+        # O_NONBLOCK: a FIFO planted as config.json must not hang the runtime.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise InvalidSpec(f"{path} does not exist") from None
+    except OSError as e:
+        raise InvalidSpec(f"cannot open {path}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidSpec(f"{path} is not a regular file")
+        if st.st_size > MAX_CONFIG_SIZE:
+            raise InvalidSpec(f"{path} is larger than {MAX_CONFIG_SIZE} bytes")
+        chunks: list[bytes] = []
+        total = 0
+        # Read past the size fstat reported: the file may be growing under us.
+        while total <= MAX_CONFIG_SIZE:
+            chunk = os.read(fd, MAX_CONFIG_SIZE + 1 - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > MAX_CONFIG_SIZE:
+            raise InvalidSpec(f"{path} is larger than {MAX_CONFIG_SIZE} bytes")
+    except OSError as e:
+        raise InvalidSpec(f"cannot read {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+    return parse_config(b"".join(chunks))
+
+
+def parse_config(data: bytes) -> dict[str, Any]:
+    """Parse config.json bytes into a dict.
+
+    :raises InvalidSpec: not UTF-8, not JSON, nested too deeply, or not an object.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidSpec(f"{CONFIG_NAME}: not valid UTF-8 at byte {e.start}") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidSpec(
+            f"{CONFIG_NAME}: malformed JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
+    except RecursionError:
+        raise InvalidSpec(f"{CONFIG_NAME}: malformed JSON: nested too deeply") from None
+    except ValueError as e:
+        # e.g. an integer literal longer than CPython's int conversion limit.
+        raise InvalidSpec(f"{CONFIG_NAME}: malformed JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise InvalidSpec(
+            f"{CONFIG_NAME}: must be a JSON object, not {_json_type(obj)}"
+        )
+    return obj
+
+
+def validate_env(
+    entries: Sequence[str], where: str, *, host_bytes: bool = False
+) -> list[str]:
+    """Check ``KEY=value`` strings (key non-empty, no NUL).
+
+    :param host_bytes: entries come from the host (argv, os.environ) and may carry PEP 383
+        surrogate escapes for bytes that are not UTF-8.
+    :raises InvalidSpec: a malformed entry.
+    """
+    out = []
+    for i, entry in enumerate(entries):
+        _check_text(entry, f"{where}[{i}]", host_bytes=host_bytes)
+        key, sep, _ = entry.partition("=")
+        if not sep or not key:
+            _fail(f"{where}[{i}]", f"must be KEY=value, not {quote(entry)}")
+        out.append(entry)
+    return out
+
+
+def validate_hostname(value: object, where: str) -> str:
+    """A hostname the sentry can report from uname(2).
+
+    :raises InvalidSpec: not a string, contains NUL, or longer than HOST_NAME_MAX bytes.
+    """
+    name = _string(value, where)
+    if len(name.encode("utf-8")) > HOST_NAME_MAX:
+        _fail(where, f"longer than {HOST_NAME_MAX} bytes")
+    return name
+
+
+def _split_ro(options: list[str]) -> tuple[bool, list[str]]:
+    readonly = False
+    rest = []
+    for opt in options:
+        # mount(8) semantics: the last of ro/rw wins.
+        if opt == "ro":
+            readonly = True
+        elif opt == "rw":
+            readonly = False
+        else:
+            rest.append(opt)
+    return readonly, rest
+
+
+def _mount(value: object, i: int, bundle: str) -> MountSpec | None:
+    where = f"mounts[{i}]"
+    m = _object(value, where)
+    raw_dest = _absolute(
+        _required(m, "destination", f"{where}.destination"), f"{where}.destination"
+    )
+    dest = posixpath.normpath(raw_dest)
+    if dest.startswith("//"):
+        dest = "/" + dest.lstrip("/")
+    if dest == "/":
+        _fail(f"{where}.destination", "cannot mount over /")
+    options = _string_list(m.get("options", []), f"{where}.options")
+    mtype = _string(m["type"], f"{where}.type") if "type" in m else ""
+    source = _string(m["source"], f"{where}.source") if "source" in m else ""
+    readonly, rest = _split_ro(options)
+
+    # runc treats any mount with a bind option as a bind mount, whatever its type says
+    # (docker writes "type": "bind", containerd "type": "none" or omits it).
+    if "bind" in options or "rbind" in options or mtype == "bind":
+        if not source:
+            _fail(f"{where}.source", "a bind mount needs a source")
+        host = source if source.startswith("/") else os.path.join(bundle, source)
+        host = os.path.abspath(host)
+        if not os.path.exists(host):
+            _fail(f"{where}.source", f"{quote(host)} does not exist")
+        rest = [o for o in rest if o not in ("bind", "rbind")]
+        return MountSpec(
+            destination=dest, type="bind", source=host, readonly=readonly, options=rest
+        )
+    if not mtype:
+        _fail(f"{where}.type", "missing (and no bind option)")
+    if mtype in SKIPPED_MOUNT_TYPES:
+        logger.debug("mount %s of type %s skipped: emulated by the sentry", dest, mtype)
+        return None
+    if mtype == "tmpfs":
+        # The OCI /dev tmpfs is where runc populates device nodes; the sentry has its own /dev.
+        kind = "dev" if dest == "/dev" else "tmpfs"
+        return MountSpec(
+            destination=dest, type=kind, source="", readonly=readonly, options=rest
+        )
+    if mtype in ("proc", "sysfs"):
+        return MountSpec(
+            destination=dest, type=mtype, source="", readonly=readonly, options=rest
+        )
+    raise Unsupported(f"{where}.type: unsupported mount type {quote(mtype)}")
+
+
+def _note_not_applied(
+    section: Mapping[str, Any], keys: Sequence[str], prefix: str
+) -> None:
+    for key in keys:
+        if key in section:
+            logger.debug(
+                "%s.%s not applied: the sentry is the workload's kernel", prefix, key
+            )
+
+
+def validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec:
+    """Check a parsed config.json against what the runtime needs.
+
+    :param bundle: absolute bundle directory (relative paths in the spec are resolved in it).
+    :raises InvalidSpec: a field is missing, of the wrong type or out of range; the rootfs or a
+        bind source does not exist.
+    :raises Unsupported: the spec asks for something not implemented (terminal, hooks,
+        an unknown mount type).
+    """
+    try:
+        return _validate(spec, bundle, config_path)
+    except Unsupported as e:
+        raise Unsupported(f"{CONFIG_NAME}: {e.msg}") from None
+    except InvalidSpec as e:
+        raise InvalidSpec(f"{CONFIG_NAME}: {e.msg}") from None
+
+
+def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec:
+    version = _string(
+        _required(spec, "ociVersion", "ociVersion"), "ociVersion", nonempty=True
+    )
+    proc = _object(_required(spec, "process", "process"), "process")
+    if "terminal" in proc and _bool(proc["terminal"], "process.terminal"):
+        raise Unsupported(
+            "process.terminal: true is not supported (no console support); set it to false"
+        )
+    args = _string_list(_required(proc, "args", "process.args"), "process.args")
+    if not args:
+        _fail("process.args", "must not be empty")
+    if not args[0]:
+        _fail("process.args[0]", "must not be empty")
+    env = validate_env(_string_list(proc.get("env", []), "process.env"), "process.env")
+    cwd = _absolute(_required(proc, "cwd", "process.cwd"), "process.cwd")
+
+    uid = gid = 0
+    groups: list[int] = []
+    if "user" in proc:
+        user = _object(proc["user"], "process.user")
+        uid = _id(_required(user, "uid", "process.user.uid"), "process.user.uid")
+        gid = _id(_required(user, "gid", "process.user.gid"), "process.user.gid")
+        groups = [
+            _id(g, f"process.user.additionalGids[{i}]")
+            for i, g in enumerate(
+                _list(user.get("additionalGids", []), "process.user.additionalGids")
+            )
+        ]
+        if "umask" in user:
+            _id(user["umask"], "process.user.umask")
+            logger.debug("process.user.umask not applied")
+    _note_not_applied(proc, _NOT_APPLIED_PROCESS, "process")
+
+    root = _object(_required(spec, "root", "root"), "root")
+    root_path = _string(
+        _required(root, "path", "root.path"), "root.path", nonempty=True
+    )
+    readonly = _bool(root["readonly"], "root.readonly") if "readonly" in root else False
+    rootfs = os.path.abspath(os.path.join(bundle, root_path))
+    try:
+        st = os.stat(rootfs)
+    except FileNotFoundError:
+        _fail("root.path", f"rootfs {quote(rootfs)} does not exist")
+    except OSError as e:
+        _fail("root.path", f"rootfs {quote(rootfs)}: {e.strerror}")
+    if not stat.S_ISDIR(st.st_mode):
+        _fail("root.path", f"rootfs {quote(rootfs)} is not a directory")
+
+    hostname = (
+        validate_hostname(spec["hostname"], "hostname") if "hostname" in spec else None
+    )
+
+    mounts: list[MountSpec] = []
+    for i, m in enumerate(_list(spec.get("mounts", []), "mounts")):
+        ms = _mount(m, i, bundle)
+        if ms is not None:
+            mounts.append(ms)
+
+    annotations: dict[str, str] = {}
+    for key, value in _object(spec.get("annotations", {}), "annotations").items():
+        _check_text(key, "annotations")
+        annotations[key] = _string(value, f"annotations[{quote(key)}]")
+
+    hooks = _object(spec.get("hooks", {}), "hooks")
+    for kind in _HOOK_KINDS:
+        if kind in hooks and _list(hooks[kind], f"hooks.{kind}"):
+            raise Unsupported(f"hooks.{kind}: OCI hooks are not supported")
+
+    if "linux" in spec:
+        _note_not_applied(_object(spec["linux"], "linux"), _NOT_APPLIED_LINUX, "linux")
+
+    return BundleSpec(
+        bundle=bundle,
+        config_path=config_path,
+        oci_version=version,
+        args=args,
+        env=env,
+        cwd=cwd,
+        uid=uid,
+        gid=gid,
+        additional_gids=groups,
+        hostname=hostname,
+        rootfs=rootfs,
+        root_readonly=readonly,
+        mounts=mounts,
+        annotations=annotations,
+    )
+
+
+def load_bundle(bundle: str) -> BundleSpec:
+    """Read and validate ``<bundle>/config.json``.
+
+    :raises InvalidSpec: the bundle or its config is missing or invalid.
+    :raises Unsupported: the config asks for something not implemented.
+    """
+    bundle = os.path.abspath(bundle)
+    if not os.path.isdir(bundle):
+        raise InvalidSpec(f"bundle {quote(bundle)} is not a directory")
+    config_path = os.path.join(bundle, CONFIG_NAME)
+    return validate(read_config(config_path), bundle, config_path)
+
+
+def host_root_config(
+    argv: Sequence[str],
+    *,
+    env: Sequence[str],
+    cwd: str,
+    uid: int,
+    gid: int,
+    hostname: str,
+    container_id: str,
+) -> BootConfig:
+    """The BootConfig of ``do``: the host's / as an in-memory overlay, fresh proc, dev and /tmp.
+
+    :raises InvalidSpec: a malformed environment entry, cwd or hostname.
+    """
+    if not argv:
+        raise InvalidSpec("no command given")
+    for i, arg in enumerate(argv):
+        _check_text(arg, f"command argument {i}", host_bytes=True)
+    return BootConfig(
+        argv=list(argv),
+        env=validate_env(list(env), "environment", host_bytes=True),
+        cwd=_absolute(cwd, "--cwd", host_bytes=True),
+        uid=_id(uid, "--uid"),
+        gid=_id(gid, "--gid"),
+        hostname=validate_hostname(hostname, "--hostname"),
+        root_path="/",
+        root_readonly=False,
+        overlay=True,
+        mounts=[
+            MountSpec(destination="/proc", type="proc"),
+            MountSpec(destination="/dev", type="dev"),
+            MountSpec(destination="/tmp", type="tmpfs"),
+        ],
+        stdio=(0, 1, 2),
+        container_id=container_id,
+    )
+
+
+def default_spec() -> dict[str, Any]:
+    """The config.json ``spec`` writes: runc's template, adjusted for this runtime.
+
+    ``terminal`` is false because there is no console support; the hostname is fixed so the
+    sandbox does not learn the host's.
+    """
+    return {
+        "ociVersion": OCI_VERSION,
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=xterm",
+            ],
+            "cwd": "/",
+            "capabilities": {
+                kind: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+                for kind in ("bounding", "effective", "permitted", "ambient")
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "runsc-py",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": [
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
+            },
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+            {
+                "destination": "/dev/mqueue",
+                "type": "mqueue",
+                "source": "mqueue",
+                "options": ["nosuid", "noexec", "nodev"],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
+            {
+                "destination": "/sys/fs/cgroup",
+                "type": "cgroup",
+                "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
+            },
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [
+                {"type": ns}
+                for ns in ("pid", "network", "ipc", "uts", "mount", "cgroup")
+            ],
+            "maskedPaths": [
+                "/proc/acpi",
+                "/proc/asound",
+                "/proc/kcore",
+                "/proc/keys",
+                "/proc/latency_stats",
+                "/proc/timer_list",
+                "/proc/timer_stats",
+                "/proc/sched_debug",
+                "/sys/firmware",
+                "/proc/scsi",
+            ],
+            "readonlyPaths": [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ],
+        },
+    }
+
+
+def write_default_spec(bundle: str) -> str:
+    """Create ``<bundle>/config.json`` from :func:`default_spec`, never overwriting.
+
+    :returns: the path written.
+    :raises InvalidSpec: the bundle is not a directory or config.json already exists.
+    """
+    bundle = os.path.abspath(bundle)
+    path = os.path.join(bundle, CONFIG_NAME)
+    if not os.path.isdir(bundle):
+        raise InvalidSpec(f"bundle {quote(bundle)} is not a directory")
+    data = (json.dumps(default_spec(), indent=2) + "\n").encode("utf-8")
+    try:
+        # O_EXCL closes the race with another writer; O_NOFOLLOW refuses a dangling symlink.
+        fd = os.open(
+            path,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644,
+        )
+    except FileExistsError:
+        raise InvalidSpec(f"{path} already exists; remove it first") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise InvalidSpec(f"{path} already exists; remove it first") from None
+        raise InvalidSpec(f"cannot create {path}: {e.strerror}") from None
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+    except OSError as e:
+        os.close(fd)
+        os.unlink(path)
+        raise InvalidSpec(f"cannot write {path}: {e.strerror}") from None
+    os.close(fd)
+    return path

@@ -1,0 +1,78 @@
+"""Shared helpers of the OCI CLI tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sentry.config import BootConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def minimal_config() -> dict[str, Any]:
+    return {
+        "ociVersion": "1.1.0",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["/bin/true"],
+            "env": ["PATH=/bin"],
+            "cwd": "/",
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "box",
+    }
+
+
+@dataclass
+class FakeSandbox:
+    """Records each BootConfig handed to run_sandbox and returns ``status`` (or runs
+    ``action``, which may raise, to stand for a sentry that fails)."""
+
+    status: int = 0
+    calls: list[BootConfig] = field(default_factory=list)
+    action: Callable[[BootConfig], Any] | None = None
+
+    def __call__(self, cfg: BootConfig) -> int:
+        self.calls.append(cfg)
+        if self.action is not None:
+            result = self.action(cfg)
+            if result is not None:
+                return int(result)
+        return self.status
+
+
+def run_subprocess(
+    *args: str, fake_status: int | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real program in a child; with *fake_status*, sentry.boot is replaced by a
+    stand-in returning it (the child cannot be monkeypatched from here)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    if fake_status is None:
+        argv = [sys.executable, "-m", "runsc_py", *args]
+    else:
+        code = (
+            "import sys, types\n"
+            "m = types.ModuleType('sentry.boot')\n"
+            f"m.run_sandbox = lambda cfg: {int(fake_status)}\n"
+            "sys.modules['sentry.boot'] = m\n"
+            "from runsc_py.cli import main\n"
+            "main(prog_name='runsc-py')\n"
+        )
+        argv = [sys.executable, "-c", code, *args]
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=str(cwd or REPO),
+        timeout=60,
+    )
