@@ -106,10 +106,10 @@ def run_sandbox(cfg: BootConfig) -> int:
     stub_fd, gadget = _stub_memfd()
     kernel = Kernel(cfg)
     kernel.procfd = procfd
-    stdio: List[int] = []
     old_handlers = {}
     try:
         gofer = GoferClient(sock)
+        gofer.version()
         kernel.gofer = gofer
         vfs = build_mount_tree(cfg, gofer, kernel)
         kernel.vfs = vfs
@@ -129,11 +129,12 @@ def run_sandbox(cfg: BootConfig) -> int:
                             f"{getattr(e, 'strerror', None) or _errname(e)}") from None
         path = _lookup_path(vfs, boot_task, cfg.argv[0], cfg.env)
         fdtable = FastFDTable(kernel)
+        stdio_descs = []
         for i, hfd in enumerate(cfg.stdio):
             desc = kernel_stdio(kernel, hfd)
             if desc is not None:
                 fdtable.install_at(i, desc)
-                stdio.append(i)
+                stdio_descs.append(desc)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             old_handlers[sig] = signal.signal(sig, lambda s, f: _forward(kernel, s))
         if os.isatty(cfg.stdio[0]) if cfg.stdio else False:
@@ -154,6 +155,8 @@ def run_sandbox(cfg: BootConfig) -> int:
             if en:
                 raise BootError(f"cannot start {cfg.argv[0]!r}: {os.strerror(en)}") from None
             raise
+        for desc in stdio_descs:
+            kernel.watch_host_fd(desc.host_fd, desc.host_wait_queue())
         return kernel.run()
     finally:
         for sig, h in old_handlers.items():

@@ -342,7 +342,12 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         int64_t got = rt_mem_read((int)pid, a[1], scratch, a[2]);
         if (got <= 0) { *ret = -EFAULT; return 1; }
         r = write(f->host_fd, scratch, (size_t)got);
-        if (r < 0) { if (errno == EAGAIN || errno == EINTR) return 0; *ret = -errno; return 1; }
+        /* EPIPE: Python raises SIGPIPE in the task as well. */
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR || errno == EPIPE) return 0;
+            *ret = -errno;
+            return 1;
+        }
         *ret = r;
         return 1;
     }

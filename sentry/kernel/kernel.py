@@ -27,7 +27,6 @@ from sentry.loader import loader
 from sentry.mm.mm import AddressSpace
 from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
-from sentry.syscalls.linux import linux64
 
 log = logging.getLogger("sentry")
 
@@ -40,6 +39,7 @@ AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
 U64 = (1 << 64) - 1
+EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLET = 0x1, 0x4, 0x2000, 1 << 31
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x4000000, 0x8000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 
@@ -72,7 +72,8 @@ class Kernel:
         self.dispatcher = Dispatcher(self, N.respond)
         self.fd_handlers: Dict[int, Callable[[int], None]] = {}
         self.init_tg: Optional[ThreadGroup] = None
-        self._early_stops: Dict[int, int] = {}    # host tid → status of a child seen before its parent's event
+        # host tid → wait status of a new child seen before its parent's fork event
+        self._early_stops: Dict[int, int] = {}
         self._next_fdt = 0
         self.exit_status: Optional[int] = None
         self.timers: Dict[int, Any] = {}          # tgid → ITIMER_REAL state
@@ -286,6 +287,20 @@ class Kernel:
     def _open_exec(self, t: Task, path: bytes):
         assert self.open_exec is not None
         return self.open_exec(t, path)
+
+    def watch_host_fd(self, fd: int, queue: WaitQueue) -> None:
+        """Notify *queue* on every readiness edge of host fd *fd* (EPOLLET)."""
+        try:
+            self.loop.add_fd(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, fd)
+        except OSError as e:
+            if e.errno == errno.EPERM:  # regular files are always ready
+                return
+            raise
+        self.fd_handlers[fd] = queue.notify
+
+    def unwatch_host_fd(self, fd: int) -> None:
+        if self.fd_handlers.pop(fd, None) is not None:
+            N.Loop.del_fd(fd)
 
     # -- the loop ---------------------------------------------------------
 

@@ -177,7 +177,7 @@ def _map_image(inj: Injector, img: Image, base_hint: int,
         bias = start - lo
     else:
         bias = 0
-    for s, data in zip(loads, img.data):
+    for s, data in zip(loads, img.data, strict=True):
         seg_lo = _pd(s.vaddr + bias)
         seg_hi = _pu(s.vaddr + s.memsz + bias)
         inj.mmap(seg_lo, seg_hi - seg_lo, s.prot, MAP_FIXED)

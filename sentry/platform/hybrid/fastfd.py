@@ -34,6 +34,15 @@ def fast_kinds(desc: FileDescription) -> int:
     if own is not None:
         return int(own())
     from sentry.fsimpl.gofer.regular_file import GoferFileDescription
+    from sentry.fsimpl.host.host import HostFileDescription
+
+    if isinstance(desc, HostFileDescription):
+        k = N.FD_SEEK if desc.seekable else 0
+        if desc.readable():
+            k |= N.FD_READ
+        if desc.writable():
+            k |= N.FD_WRITE
+        return k
 
     if isinstance(desc, GoferFileDescription):
         k = N.FD_SEEK

@@ -249,8 +249,13 @@ def _build() -> List[Optional[Entry]]:
             mod = None
         for name, policy, support, note in rows:
             nr = NUMBERS[name]
-            handler = getattr(mod, name, None) if mod is not None else None
-            if policy in (EMULATE, OBSERVE, TRACE) and handler is None:
+            handler = None
+            if policy in (EMULATE, OBSERVE) and mod is not None:
+                handler = getattr(mod, name, None)
+                if not callable(handler):
+                    handler = None
+            # TRACE rows are served at their ptrace stop by the kernel, not by a handler.
+            if policy in (EMULATE, OBSERVE) and handler is None:
                 support, note = UNSUPPORTED, f"no handler ({modname}.{name} missing)"
             arg_check = None
             else_policy = EMULATE

@@ -59,7 +59,7 @@ def _file_bytes(t: "Task", fd: int, length: int, off: int, prot: int, flags: int
 def file_mmap_stop(k: "Kernel", t: "Task", regs: List[int]) -> None:
     """The traced ``mmap`` of a file: run it as an anonymous mapping filled by the sentry."""
     pid = t.host_tid
-    addr, length, prot, flags = regs[N.RDI], regs[N.RSI], regs[N.RDX] & 0xFFFFFFFF, regs[N.R10]
+    length, prot, flags = regs[N.RSI], regs[N.RDX] & 0xFFFFFFFF, regs[N.R10]
     fd = regs[N.R8] & 0xFFFFFFFF
     fd = fd - (1 << 32) if fd >> 31 else fd
     off = regs[N.R9]

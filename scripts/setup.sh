@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up runsc-py on a fresh Debian 12 machine (run as root): system packages,
+# a virtualenv in .venv, and the project installed in it (builds the C
+# extension and the stub).  Safe to run again.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+PKGS=(gcc libc6-dev libseccomp2 python3 python3-venv python3-dev busybox-static strace)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
