@@ -17,7 +17,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from sentry.abi.linux.errors import LinuxError, WouldBlock
+from sentry.abi.linux.errors import CONTINUE, LinuxError, WouldBlock, _Continue
 from sentry.syscalls.linux import linux64
 from sentry.syscalls.linux.args import SyscallArgs
 
@@ -30,11 +30,6 @@ log = logging.getLogger("sentry")
 SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
 
 
-class _Continue(int):
-    """Marker result: let the host execute the call (``observe``)."""
-
-
-CONTINUE = _Continue(0)
 
 
 class Parked:

@@ -69,3 +69,11 @@ class WouldBlock(Exception):
         self.queues = queues
         self.deadline = deadline
         self.restart = restart
+
+
+class _Continue(int):
+    """Marker result: let the host execute the call with its own registers (``observe``)."""
+
+
+#: A handler returns this to have the host run the call (``SECCOMP_USER_NOTIF_FLAG_CONTINUE``).
+CONTINUE = _Continue(0)

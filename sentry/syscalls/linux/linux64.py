@@ -242,11 +242,7 @@ _NOTES_DENY = "host-dangerous; the filter answers EPERM"
 def _build() -> List[Optional[Entry]]:
     table: List[Optional[Entry]] = [None] * (MAX_NR + 1)
     for modname, rows in _ROWS:
-        mod: Optional[ModuleType]
-        try:
-            mod = importlib.import_module(f"sentry.syscalls.linux.{modname}")
-        except ImportError:
-            mod = None
+        mod: Optional[ModuleType] = importlib.import_module(f"sentry.syscalls.linux.{modname}")
         for name, policy, support, note in rows:
             nr = NUMBERS[name]
             handler = None

@@ -8,8 +8,7 @@ import resource
 import struct
 from typing import TYPE_CHECKING, List
 
-from sentry.abi.linux.errors import WouldBlock, err
-from sentry.kernel.dispatch import CONTINUE
+from sentry.abi.linux.errors import CONTINUE, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ALL
 
 if TYPE_CHECKING:
