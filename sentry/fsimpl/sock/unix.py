@@ -1,0 +1,263 @@
+"""Unix-domain sockets, held in sentry memory (always emulated, design §6).
+
+What exists today: connected pairs from ``socketpair(2)`` of every type
+(``SOCK_STREAM``: a byte stream each way; ``SOCK_DGRAM``/``SOCK_SEQPACKET``:
+message boundaries kept), and unconnected sockets from ``socket(AF_UNIX)``
+whose ``connect`` finds no listener (path-named sockets, ``bind``/``listen``/
+``accept`` and ``SCM_RIGHTS`` come with the networking issue).
+
+Semantics (unix(7)): a send to a peer that closed or shut down reading gives
+``EPIPE`` and ``SIGPIPE`` (unless ``MSG_NOSIGNAL``); a stream read after the
+peer's write side is gone returns EOF; each direction holds
+:data:`BUFFER` bytes before a sender blocks.  Single-threaded, no locks.
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+from collections import deque
+from typing import Any, Deque, Optional, Tuple
+
+from sentry.abi.linux.errors import WouldBlock, err
+from sentry.kernel.waiter import EVENT_ALL, EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_RDHUP, \
+    WaitQueue
+from sentry.vfs import abi
+from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.file import FileDescription
+from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS, now_ns
+
+AF_UNIX = 1
+SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET = 1, 2, 5
+BUFFER = 212992  # net.core.wmem_default
+MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 0x2, 0x40, 0x100, 0x4000
+SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
+SOCKFS_MAGIC = 0x534F434B
+
+
+class SockFilesystem(Filesystem):
+    """The internal file system of sockets (never mounted in the tree)."""
+
+    fstype = "sockfs"
+    magic = SOCKFS_MAGIC
+
+    def root_inode(self) -> Inode:
+        return SockInode(self, 0, 0)
+
+    def statfs(self, t: Any) -> StatFS:
+        return StatFS(type=self.magic, fsid=self.dev)
+
+
+class SockInode(Inode):
+    def __init__(self, fs: Filesystem, uid: int, gid: int) -> None:
+        super().__init__(fs, fs.next_ino(), abi.S_IFSOCK | 0o777, uid, gid)
+        self.t_ns = now_ns()
+
+    def open(self, t: Any, vd: VirtualDentry, flags: int) -> FileDescription:
+        # Opening a socket through /proc/PID/fd is ENXIO on Linux too.
+        raise err(errno.ENXIO)
+
+    def stat(self) -> Stat:
+        return Stat(
+            dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=1, uid=self.uid, gid=self.gid,
+            rdev=0, size=0, blksize=4096, blocks=0, atime_ns=self.t_ns, mtime_ns=self.t_ns,
+            ctime_ns=self.t_ns,
+        )
+
+
+_FS: Optional[Tuple[SockFilesystem, Mount]] = None
+
+
+def _sockfs() -> Tuple[SockFilesystem, Mount]:
+    global _FS
+    if _FS is None:
+        fs = SockFilesystem()
+        mount = Mount(fs, Dentry(b"", None, fs.root_inode()), None, None, False, "sockfs", "")
+        _FS = (fs, mount)
+    return _FS
+
+
+class Channel:
+    """One direction of a connection: bytes (stream) or messages (dgram/seqpacket)."""
+
+    def __init__(self, stream: bool) -> None:
+        self.stream = stream
+        self.data = bytearray()
+        self.msgs: Deque[bytes] = deque()
+        self.size = 0
+        self.closed_write = False   # the sender will send no more (close/SHUT_WR)
+        self.closed_read = False    # the receiver will read no more (close/SHUT_RD)
+
+    @property
+    def empty(self) -> bool:
+        return not self.data if self.stream else not self.msgs
+
+
+class UnixSocket(FileDescription):
+    """One end of a unix socket."""
+
+    def __init__(self, vd: VirtualDentry, inode: Inode, stype: int, flags: int) -> None:
+        super().__init__(vd, inode, abi.O_RDWR | (flags & abi.O_NONBLOCK))
+        self.stype = stype
+        self.peer: Optional["UnixSocket"] = None
+        self.rx: Optional[Channel] = None
+        self.tx: Optional[Channel] = None
+        self.queue = WaitQueue()
+        self.anon_name = b"socket:[%d]" % inode.ino
+
+    # -- connection state ------------------------------------------------------
+    def wait_queue(self) -> WaitQueue:
+        return self.queue
+
+    def _notify_both(self, events: int = EVENT_ALL) -> None:
+        self.queue.notify(events)
+        if self.peer is not None:
+            self.peer.queue.notify(events)
+
+    def shutdown(self, how: int) -> None:
+        if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+            raise err(errno.EINVAL)
+        if self.peer is None:
+            raise err(errno.ENOTCONN)
+        assert self.rx is not None and self.tx is not None
+        if how in (SHUT_RD, SHUT_RDWR):
+            self.rx.closed_read = True
+        if how in (SHUT_WR, SHUT_RDWR):
+            self.tx.closed_write = True
+        self._notify_both()
+
+    def release(self) -> None:
+        if self.rx is not None:
+            self.rx.closed_read = True
+        if self.tx is not None:
+            self.tx.closed_write = True
+        self._notify_both()
+
+    # -- data --------------------------------------------------------------------
+    def send(self, t: Any, data: bytes, flags: int) -> int:
+        ch = self.tx
+        if ch is None:
+            raise err(errno.ENOTCONN if self.stype != SOCK_DGRAM else errno.EDESTADDRREQ)
+        if ch.closed_write or ch.closed_read:
+            if not flags & MSG_NOSIGNAL and t is not None:
+                t.kernel.signal_task(t, signal.SIGPIPE)
+            raise err(errno.EPIPE)
+        n = len(data)
+        free = BUFFER - ch.size
+        if ch.stream:
+            if n == 0:
+                return 0
+            if free <= 0:
+                self._block(flags, EVENT_OUT)
+            k = min(n, free)
+            ch.data += data[:k]
+            ch.size += k
+        else:
+            if n > BUFFER:
+                raise err(errno.EMSGSIZE)
+            if free < n:
+                self._block(flags, EVENT_OUT)
+            ch.msgs.append(bytes(data))
+            ch.size += n
+            k = n
+        if self.peer is not None:
+            self.peer.queue.notify(EVENT_IN)
+        return k
+
+    def recv(self, t: Any, n: int, flags: int) -> Tuple[bytes, int]:
+        """Returns (data, full message length) — the latter for ``MSG_TRUNC``."""
+        ch = self.rx
+        if ch is None:
+            if self.stype == SOCK_STREAM or self.stype == SOCK_SEQPACKET:
+                raise err(errno.EINVAL if self.stype == SOCK_STREAM else errno.ENOTCONN)
+            self._block(flags, EVENT_IN)
+            raise AssertionError("unreachable")
+        if ch.empty:
+            if ch.closed_write or ch.closed_read:
+                return b"", 0
+            self._block(flags, EVENT_IN)
+        peek = bool(flags & MSG_PEEK)
+        if ch.stream:
+            out = bytes(ch.data[:n])
+            if not peek:
+                del ch.data[: len(out)]
+                ch.size -= len(out)
+            full = len(out)
+        else:
+            msg = ch.msgs[0]
+            out = msg[:n]
+            full = len(msg)
+            if not peek:
+                ch.msgs.popleft()
+                ch.size -= len(msg)
+        if not peek and self.peer is not None:
+            self.peer.queue.notify(EVENT_OUT)
+        return out, full
+
+    def _block(self, flags: int, mask: int) -> None:
+        if self.nonblocking or flags & MSG_DONTWAIT:
+            raise err(errno.EAGAIN)
+        raise WouldBlock([(self.queue, mask | EVENT_HUP | EVENT_ERR)])
+
+    def read(self, t: Any, n: int) -> bytes:
+        return self.recv(t, n, 0)[0]
+
+    def write(self, t: Any, data: bytes) -> int:
+        return self.send(t, data, 0)
+
+    def pread(self, t: Any, n: int, off: int) -> bytes:
+        raise err(errno.ESPIPE)
+
+    def pwrite(self, t: Any, data: bytes, off: int) -> int:
+        raise err(errno.ESPIPE)
+
+    def seek(self, t: Any, off: int, whence: int) -> int:
+        raise err(errno.ESPIPE)
+
+    def readiness(self, mask: int) -> int:
+        r = 0
+        if self.rx is not None:
+            if not self.rx.empty:
+                r |= EVENT_IN
+            if self.rx.closed_write:
+                r |= EVENT_IN | EVENT_RDHUP
+        if self.tx is not None:
+            if self.tx.closed_read:
+                r |= EVENT_OUT | EVENT_ERR
+            elif BUFFER - self.tx.size > 0 and not self.tx.closed_write:
+                r |= EVENT_OUT
+        if self.rx is not None and self.tx is not None and self.rx.closed_write and \
+                (self.tx.closed_write or self.tx.closed_read):
+            r |= EVENT_HUP
+        if self.peer is None and self.stype != SOCK_DGRAM:
+            r |= EVENT_OUT | EVENT_HUP
+        return r & (mask | EVENT_HUP | EVENT_ERR)
+
+    def ioctl(self, t: Any, cmd: int, arg: int) -> int:
+        if cmd == 0x541B:  # FIONREAD
+            n = 0
+            if self.rx is not None:
+                n = len(self.rx.data) if self.rx.stream else (len(self.rx.msgs[0]) if self.rx.msgs else 0)
+            t.mem.write_i32(arg, n)
+            return 0
+        raise err(errno.ENOTTY)
+
+
+def new_socket(t: Any, stype: int, flags: int) -> UnixSocket:
+    fs, mount = _sockfs()
+    uid, gid = (t.creds.euid, t.creds.egid) if t is not None else (0, 0)
+    inode = SockInode(fs, uid, gid)
+    vd = VirtualDentry(mount, Dentry(b"socket:[%d]" % inode.ino, None, inode))
+    return UnixSocket(vd, inode, stype, flags)
+
+
+def new_pair(t: Any, stype: int, flags: int) -> Tuple[UnixSocket, UnixSocket]:
+    """socketpair(2): two connected ends."""
+    a = new_socket(t, stype, flags)
+    b = new_socket(t, stype, flags)
+    stream = stype == SOCK_STREAM
+    ab, ba = Channel(stream), Channel(stream)
+    a.peer, b.peer = b, a
+    a.tx, b.rx = ab, ab
+    b.tx, a.rx = ba, ba
+    return a, b

@@ -1,0 +1,242 @@
+"""Socket syscalls: unix-domain sockets emulated in the sentry.
+
+Only ``AF_UNIX`` exists today (``socketpair`` fully; ``socket`` + ``connect``
+finds no listener).  Other families are ``EAFNOSUPPORT``, which is what a
+kernel built without them answers, so programs fall back cleanly.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import Any, List, Tuple
+
+from sentry.abi.linux.errors import err
+from sentry.fsimpl.sock.unix import (
+    AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_WAITALL, SOCK_DGRAM, SOCK_SEQPACKET,
+    SOCK_STREAM, UnixSocket, new_pair, new_socket,
+)
+from sentry.syscalls.linux.args import SyscallArgs
+from sentry.vfs import abi
+
+SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
+MSG_TRUNC, MSG_CMSG_CLOEXEC = 0x20, 0x40000000
+SOL_SOCKET = 1
+SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_DOMAIN, SO_PASSCRED, SO_PEERCRED = 3, 4, 7, 8, 39, 16, 17
+SO_ACCEPTCONN, SO_PROTOCOL = 30, 38
+_SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL | 0x8000 | 0x800  # | MSG_MORE | MSG_EOR
+_RECV_FLAGS = MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_TRUNC | MSG_CMSG_CLOEXEC
+
+
+def _decode_type(raw: int) -> Tuple[int, int, bool]:
+    stype = raw & 0xF
+    if raw & ~(0xF | SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise err(errno.EINVAL)
+    if stype not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+        raise err(errno.ESOCKTNOSUPPORT if stype in (3, 4, 6, 10) else errno.EINVAL)
+    return stype, abi.O_NONBLOCK if raw & SOCK_NONBLOCK else 0, bool(raw & SOCK_CLOEXEC)
+
+
+def _sock(t: Any, fd: int) -> UnixSocket:
+    d = t.fdtable.get(fd)
+    if not isinstance(d, UnixSocket):
+        raise err(errno.ENOTSOCK)
+    return d
+
+
+def socketpair(t: Any, a: SyscallArgs) -> int:
+    """socketpair(2): ``AF_UNIX`` of every type."""
+    domain, raw, proto = a.int(0), a.int(1), a.int(2)
+    if domain != AF_UNIX:
+        raise err(errno.EAFNOSUPPORT if domain not in (2, 10) else errno.EOPNOTSUPP)
+    stype, flags, cloexec = _decode_type(raw)
+    if proto not in (0, AF_UNIX):
+        raise err(errno.EPROTONOSUPPORT)
+    table = t.fdtable
+    if len(table) + 2 > table.limit:
+        raise err(errno.EMFILE)
+    x, y = new_pair(t, stype, flags)
+    fx = table.install(x, cloexec)
+    fy = table.install(y, cloexec)
+    try:
+        t.mem.write(a[3], struct.pack("<ii", fx, fy))
+    except Exception:
+        table.close(fx)
+        table.close(fy)
+        raise
+    return 0
+
+
+def socket(t: Any, a: SyscallArgs) -> int:
+    """socket(2): ``AF_UNIX`` only."""
+    domain, raw, proto = a.int(0), a.int(1), a.int(2)
+    if domain != AF_UNIX:
+        raise err(errno.EAFNOSUPPORT)
+    stype, flags, cloexec = _decode_type(raw)
+    if proto != 0:
+        raise err(errno.EPROTONOSUPPORT)
+    return t.fdtable.install(new_socket(t, stype, flags), cloexec)
+
+
+def connect(t: Any, a: SyscallArgs) -> int:
+    """connect(2): no path-named unix sockets exist yet, so nothing is listening."""
+    s = _sock(t, a.int(0))
+    addrlen = a.int(2)
+    if addrlen < 2 or addrlen > 110:
+        raise err(errno.EINVAL)
+    fam = struct.unpack("<H", t.mem.read(a[1], 2))[0]
+    if fam != AF_UNIX:
+        raise err(errno.EAFNOSUPPORT if fam != 0 else errno.EINVAL)
+    if s.peer is not None:
+        raise err(errno.EISCONN)
+    raise err(errno.ENOENT)
+
+
+def _send(t: Any, fd: int, data: bytes, flags: int) -> int:
+    s = _sock(t, fd)
+    if flags & ~_SEND_FLAGS:
+        raise err(errno.EOPNOTSUPP)
+    return s.send(t, data, flags)
+
+
+def _recv(t: Any, fd: int, n: int, flags: int) -> Tuple[bytes, int]:
+    s = _sock(t, fd)
+    if flags & ~_RECV_FLAGS:
+        raise err(errno.EOPNOTSUPP)
+    if n < 0:
+        raise err(errno.EINVAL)
+    return s.recv(t, n, flags)
+
+
+def sendto(t: Any, a: SyscallArgs) -> int:
+    """sendto(2) on a connected unix socket (a destination address is EISCONN)."""
+    n = a[2]
+    if n > 1 << 30:
+        raise err(errno.EMSGSIZE)
+    data = t.mem.read(a[1], n)
+    if a[4]:
+        raise err(errno.EISCONN)
+    return _send(t, a.int(0), data, a.int(3))
+
+
+def recvfrom(t: Any, a: SyscallArgs) -> int:
+    """recvfrom(2): the peer of an unnamed unix socket has no address (``addrlen`` = 0)."""
+    data, full = _recv(t, a.int(0), min(a[2], 1 << 26), a.int(3))
+    if data:
+        t.mem.write(a[1], data)
+    if a[4] and a[5]:
+        t.mem.write(a[5], struct.pack("<I", 0))
+    return full if a.int(3) & MSG_TRUNC else len(data)
+
+
+_MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
+
+
+def _iovecs(t: Any, iov: int, iovlen: int) -> List[Tuple[int, int]]:
+    if iovlen > 1024:
+        raise err(errno.EMSGSIZE)
+    raw = t.mem.read(iov, 16 * iovlen) if iovlen else b""
+    out = [struct.unpack_from("<QQ", raw, i * 16) for i in range(iovlen)]
+    if sum(n for _, n in out) > 1 << 31:
+        raise err(errno.EINVAL)
+    return out
+
+
+def sendmsg(t: Any, a: SyscallArgs) -> int:
+    """sendmsg(2): no ancillary data (``SCM_RIGHTS`` is not emulated yet → EOPNOTSUPP)."""
+    name, _nl, iov, iovlen, control, controllen, _f = _MSGHDR.unpack(t.mem.read(a[1], _MSGHDR.size))
+    if controllen:
+        raise err(errno.EOPNOTSUPP)
+    if name:
+        raise err(errno.EISCONN)
+    data = b"".join(t.mem.read(base, n) for base, n in _iovecs(t, iov, iovlen))
+    return _send(t, a.int(0), data, a.int(2))
+
+
+def recvmsg(t: Any, a: SyscallArgs) -> int:
+    """recvmsg(2): data into the iovecs; no ancillary data."""
+    hdr = t.mem.read(a[1], _MSGHDR.size)
+    name, namelen, iov, iovlen, control, controllen, _f = _MSGHDR.unpack(hdr)
+    vecs = _iovecs(t, iov, iovlen)
+    flags = a.int(2)
+    data, full = _recv(t, a.int(0), sum(n for _, n in vecs), flags)
+    pos = 0
+    for base, n in vecs:
+        if pos >= len(data):
+            break
+        chunk = data[pos:pos + n]
+        t.mem.write(base, chunk)
+        pos += len(chunk)
+    out_flags = MSG_TRUNC if full > len(data) else 0
+    t.mem.write(a[1], _MSGHDR.pack(name, 0, iov, iovlen, control, 0, out_flags))
+    return full if flags & MSG_TRUNC else len(data)
+
+
+def shutdown(t: Any, a: SyscallArgs) -> int:
+    """shutdown(2)."""
+    _sock(t, a.int(0)).shutdown(a.int(1))
+    return 0
+
+
+def _put_opt(t: Any, optval: int, optlen_ptr: int, value: bytes) -> int:
+    have = struct.unpack("<i", t.mem.read(optlen_ptr, 4))[0]
+    if have < 0:
+        raise err(errno.EINVAL)
+    out = value[:have]
+    t.mem.write(optval, out)
+    t.mem.write(optlen_ptr, struct.pack("<i", len(out)))
+    return 0
+
+
+def getsockopt(t: Any, a: SyscallArgs) -> int:
+    """getsockopt(2): the SOL_SOCKET options programs ask of unix sockets."""
+    s = _sock(t, a.int(0))
+    level, opt = a.int(1), a.int(2)
+    if level != SOL_SOCKET:
+        raise err(errno.EOPNOTSUPP)
+    ints = {SO_TYPE: s.stype, SO_ERROR: 0, SO_SNDBUF: 212992, SO_RCVBUF: 212992,
+            SO_DOMAIN: AF_UNIX, SO_PASSCRED: 0, SO_ACCEPTCONN: 0, SO_PROTOCOL: 0}
+    if opt in ints:
+        return _put_opt(t, a[3], a[4], struct.pack("<i", ints[opt]))
+    if opt == SO_PEERCRED:
+        peer = s.peer
+        if peer is None:
+            return _put_opt(t, a[3], a[4], struct.pack("<iII", 0, 0xFFFFFFFF, 0xFFFFFFFF))
+        c = t.creds
+        return _put_opt(t, a[3], a[4], struct.pack("<iII", t.tgid, c.euid, c.egid))
+    raise err(errno.ENOPROTOOPT)
+
+
+def setsockopt(t: Any, a: SyscallArgs) -> int:
+    """setsockopt(2): buffer sizes and SO_PASSCRED are accepted and have no effect."""
+    _sock(t, a.int(0))
+    level, opt = a.int(1), a.int(2)
+    if level != SOL_SOCKET:
+        raise err(errno.ENOPROTOOPT)
+    if opt in (SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, 32, 33):  # + SO_SNDBUFFORCE/RCVBUFFORCE
+        t.mem.read(a[3], min(a.int(4), 64)) if a.int(4) > 0 else b""
+        return 0
+    raise err(errno.ENOPROTOOPT)
+
+
+def getsockname(t: Any, a: SyscallArgs) -> int:
+    """getsockname(2): unnamed unix sockets report just the family."""
+    _sock(t, a.int(0))
+    return _put_addr(t, a[1], a[2])
+
+
+def getpeername(t: Any, a: SyscallArgs) -> int:
+    """getpeername(2)."""
+    s = _sock(t, a.int(0))
+    if s.peer is None:
+        raise err(errno.ENOTCONN)
+    return _put_addr(t, a[1], a[2])
+
+
+def _put_addr(t: Any, addr: int, lenp: int) -> int:
+    have = struct.unpack("<i", t.mem.read(lenp, 4))[0]
+    if have < 0:
+        raise err(errno.EINVAL)
+    t.mem.write(addr, struct.pack("<H", AF_UNIX)[:have])
+    t.mem.write(lenp, struct.pack("<i", 2))
+    return 0
