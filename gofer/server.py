@@ -99,6 +99,37 @@ _DIRENT_HEAD = struct.Struct("<QqHB")
 _READDIR_BUDGET = MAX_MESSAGE - 64
 
 
+# File systems that expose the host kernel's state rather than files: the gofer
+# never serves them, even when a root's mount tree contains them (the host's
+# /proc, /sys, ... under a `do` root). The sandbox has its own /proc and /dev.
+KERNEL_FS_MAGICS = frozenset({
+    0x9FA0,        # proc
+    0x62656572,    # sysfs
+    0x1CD1,        # devpts
+    0x64626720,    # debugfs
+    0x73636673,    # securityfs
+    0x27E0EB,      # cgroup
+    0x63677270,    # cgroup2
+    0x74726163,    # tracefs
+    0xCAFE4A11,    # bpf
+    0x62656570,    # configfs
+    0xDE5E81E4,    # efivarfs
+    0x65735543,    # fusectl
+    0x19800202,    # mqueue
+    0x6E736673,    # nsfs
+    0x67596969,    # binfmt_misc
+    0x42494E4D,    # binfmt_misc (BINFMTFS_MAGIC)
+    0x50495045,    # pipefs
+    0x534F434B,    # sockfs
+})
+
+
+def _refuse_kernel_fs(fd: int) -> None:
+    """:raises OSError: EACCES if *fd* is on a kernel-state file system."""
+    if linux.fstatfs(fd).f_type in KERNEL_FS_MAGICS:
+        raise _err(errno.EACCES)
+
+
 class _Node:
     """One looked-up inode: an O_PATH fd and how to find it again by name."""
 
@@ -323,6 +354,8 @@ class GoferServer:
         fd = linux.openat2(parent.fd, name, _PATH_FLAGS, RESOLVE)
         try:
             st = os.fstat(fd)
+            if st.st_dev != parent.key[0] and stat.S_ISDIR(st.st_mode):
+                _refuse_kernel_fs(fd)
         except BaseException:
             os.close(fd)
             raise
@@ -709,6 +742,7 @@ def confine(roots: list[tuple[bytes, bool]]) -> list[int]:
     for path, readonly in roots:
         dfd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
+            _refuse_kernel_fs(dfd)
             fd = linux.open_tree_clone(dfd)
         finally:
             os.close(dfd)
