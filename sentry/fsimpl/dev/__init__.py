@@ -1,0 +1,1 @@
+"""dev file system (see the modules of this package)."""

@@ -1,0 +1,131 @@
+"""``/dev``: a tmpfs with the sentry's character devices.
+
+Contents: ``null`` (1:3), ``zero`` (1:5), ``full`` (1:7), ``random`` (1:8),
+``urandom`` (1:9), ``tty`` (5:0, ``ENXIO``: no controlling terminal is
+emulated), the symlinks ``fd`` → ``/proc/self/fd`` and ``stdin``/``stdout``/
+``stderr`` → ``/proc/self/fd/0..2``, ``ptmx`` → ``pts/ptmx``, and the
+directories ``pts/`` and ``shm/`` (``/dev/shm`` gets its own tmpfs mount from
+:func:`sentry.vfs.mount_tree.build_mount_tree`).
+
+``zero``, ``full`` and the random devices serve at most :data:`MAX_READ`
+bytes per read (a short read, which callers handle) so a huge read cannot
+make the sentry allocate without bound.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any, Callable, Dict, Tuple
+
+from sentry.abi.linux.errors import err
+from sentry.fsimpl.tmpfs.directory import TmpfsDir
+from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
+from sentry.fsimpl.tmpfs.tmpfs import TmpfsSpecial, TmpfsSymlink
+from sentry.vfs import abi
+from sentry.vfs.file import FileDescription
+from sentry.vfs.inode import Inode
+
+MAX_READ = 1 << 20
+
+
+class _CharDevice(FileDescription):
+    """Common part: seekable to nowhere (``lseek`` returns 0 like Linux)."""
+
+    def seek(self, t: Any, off: int, whence: int) -> int:
+        return 0
+
+    def pread(self, t: Any, n: int, off: int) -> bytes:
+        return self.read(t, n)
+
+    def pwrite(self, t: Any, data: bytes, off: int) -> int:
+        return self.write(t, data)
+
+
+class NullDevice(_CharDevice):
+    """``/dev/null``: EOF on read, swallows writes."""
+
+    def read(self, t: Any, n: int) -> bytes:
+        return b""
+
+    def write(self, t: Any, data: bytes) -> int:
+        return len(data)
+
+
+class ZeroDevice(_CharDevice):
+    """``/dev/zero``: zeros; writes are swallowed."""
+
+    def read(self, t: Any, n: int) -> bytes:
+        return bytes(min(n, MAX_READ))
+
+    def write(self, t: Any, data: bytes) -> int:
+        return len(data)
+
+
+class FullDevice(ZeroDevice):
+    """``/dev/full``: zeros; writes fail with ``ENOSPC``."""
+
+    def write(self, t: Any, data: bytes) -> int:
+        raise err(errno.ENOSPC)
+
+
+class RandomDevice(_CharDevice):
+    """``/dev/random`` and ``/dev/urandom`` (never block, like Linux ≥ 5.6)."""
+
+    def read(self, t: Any, n: int) -> bytes:
+        return os.urandom(min(n, MAX_READ))
+
+    def write(self, t: Any, data: bytes) -> int:
+        return len(data)
+
+
+def _tty(t: Any, inode: Inode, vd: Any, flags: int) -> FileDescription:
+    raise err(errno.ENXIO)
+
+
+def _simple(cls: type) -> Callable[[Any, Inode, Any, int], FileDescription]:
+    def opener(t: Any, inode: Inode, vd: Any, flags: int) -> FileDescription:
+        return cls(vd, inode, flags)
+
+    return opener
+
+
+#: (major, minor) → opener(t, inode, vd, flags).
+DEVICES: Dict[Tuple[int, int], Callable[[Any, Inode, Any, int], FileDescription]] = {
+    (1, 3): _simple(NullDevice),
+    (1, 5): _simple(ZeroDevice),
+    (1, 7): _simple(FullDevice),
+    (1, 8): _simple(RandomDevice),
+    (1, 9): _simple(RandomDevice),
+    (5, 0): _tty,
+}
+
+
+class DevFilesystem(TmpfsFilesystem):
+    """The sentry's ``/dev``."""
+
+    fstype = "tmpfs"
+
+    def __init__(self) -> None:
+        super().__init__(root_mode=0o755, size_limit=64 << 20)
+        root = self.root_inode()
+        assert isinstance(root, TmpfsDir)
+        for name, (major, minor) in (
+            (b"null", (1, 3)), (b"zero", (1, 5)), (b"full", (1, 7)),
+            (b"random", (1, 8)), (b"urandom", (1, 9)), (b"tty", (5, 0)),
+        ):
+            root.add(name, TmpfsSpecial(self, abi.S_IFCHR | 0o666, 0, 0, os.makedev(major, minor)))
+        for name, target in (
+            (b"fd", b"/proc/self/fd"), (b"stdin", b"/proc/self/fd/0"),
+            (b"stdout", b"/proc/self/fd/1"), (b"stderr", b"/proc/self/fd/2"),
+            (b"ptmx", b"pts/ptmx"),
+        ):
+            root.add(name, TmpfsSymlink(self, target, 0, 0))
+        root.add(b"pts", TmpfsDir(self, 0o755, 0, 0))
+        root.add(b"shm", TmpfsDir(self, 0o1777, 0, 0))
+
+    def open_device(self, t: Any, inode: Any, vd: Any, flags: int) -> FileDescription:
+        opener = DEVICES.get((os.major(inode.rdev), os.minor(inode.rdev)))
+        if opener is None:
+            raise err(errno.ENXIO)
+        return opener(t, inode, vd, flags)

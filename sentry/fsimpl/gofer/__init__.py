@@ -1,0 +1,1 @@
+"""gofer file system (see the modules of this package)."""

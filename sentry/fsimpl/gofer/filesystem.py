@@ -1,0 +1,209 @@
+"""Files served by the gofer: the root file system's lower layer and bind mounts.
+
+Every inode holds a gofer handle (from ``attach``/``walk``/``create``...) and
+the attributes the gofer last reported.  A read-only file system (the root's
+lower layer, ``ro`` binds) trusts that cache; a writable one asks the gofer
+again on every ``stat``.  Regular files are read and written through the host
+fd ``open`` returns (:mod:`sentry.fsimpl.gofer.regular_file`); directories are
+listed with ``readdir``.  Nothing here opens a host path.
+
+Handles of looked-up files stay open while their dentry is cached (the VFS
+cache does not evict), so a walk over a large tree holds one gofer handle per
+file it saw.
+
+Errors: :class:`OSError` from the client becomes :class:`LinuxError` with the
+same errno.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as _st
+from typing import Any, Callable, List, Optional, TypeVar
+
+from sentry.abi.linux.errors import err
+from sentry.fsimpl.tmpfs.filesystem import owner_of
+from sentry.vfs import abi
+from sentry.vfs.file import DirectoryDescription, FileDescription
+from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
+
+T = TypeVar("T")
+
+
+def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Run a gofer client call, turning :class:`OSError` into :class:`LinuxError`."""
+    try:
+        return fn(*args, **kw)
+    except OSError as e:
+        raise err(e.errno or errno.EIO) from None
+
+
+class GoferFilesystem(Filesystem):
+    """One gofer root (``attach(root_index)``).
+
+    :param client: a connected :class:`gofer.client.GoferClient` (``version`` done).
+    """
+
+    fstype = "9p"
+    magic = abi.V9FS_MAGIC
+
+    def __init__(self, client: Any, root_index: int, readonly: bool, source: str = "") -> None:
+        super().__init__(readonly)
+        self.client = client
+        self.root_index = root_index
+        self.source = source
+        handle, st = call(client.attach, root_index)
+        self._root = GoferInode(self, handle, st)
+
+    def root_inode(self) -> Inode:
+        return self._root
+
+    def statfs(self, t: Any) -> StatFS:
+        d = call(self.client.statfs, self._root.handle)
+        flags = abi.ST_VALID | (abi.ST_RDONLY if self.readonly else 0)
+        return StatFS(
+            type=self.magic, bsize=d["f_bsize"], blocks=d["f_blocks"], bfree=d["f_bfree"],
+            bavail=d["f_bavail"], files=d["f_files"], ffree=d["f_ffree"], fsid=self.dev,
+            namelen=d["f_namelen"], frsize=d["f_frsize"], flags=flags,
+        )
+
+
+class GoferInode(Inode):
+    """A file behind a gofer handle."""
+
+    fs: GoferFilesystem
+
+    def __init__(self, fs: GoferFilesystem, handle: int, st: Any) -> None:
+        super().__init__(fs, st.ino, st.mode, st.uid, st.gid)
+        self.handle = handle
+        self._st = st
+        self._pending_fd: Optional[tuple] = None
+
+    @property
+    def client(self) -> Any:
+        return self.fs.client
+
+    def _refresh(self) -> Any:
+        st = call(self.client.stat, self.handle)
+        self._st = st
+        self.mode, self.uid, self.gid = st.mode, st.uid, st.gid
+        return st
+
+    def stat(self) -> Stat:
+        st = self._st if self.fs.readonly else self._refresh()
+        return Stat(
+            dev=self.fs.dev, ino=st.ino, mode=st.mode, nlink=st.nlink, uid=st.uid, gid=st.gid,
+            rdev=st.rdev, size=st.size, blksize=st.blksize, blocks=st.blocks,
+            atime_ns=st.atime_ns, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
+        )
+
+    def setattr(self, t: Any, attr: SetAttr) -> None:
+        self.fs.check_writable()
+        call(
+            self.client.setattr, self.handle, mode=attr.mode, uid=attr.uid, gid=attr.gid,
+            size=attr.size, atime_ns=attr.atime_ns, mtime_ns=attr.mtime_ns,
+        )
+        self._refresh()
+
+    # -- directories -------------------------------------------------------
+    def lookup(self, t: Any, name: bytes) -> Optional[Inode]:
+        if not self.is_dir:
+            raise err(errno.ENOTDIR)
+        try:
+            res = self.client.walk(self.handle, [name])
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise err(e.errno or errno.EIO) from None
+        if not res:
+            return None
+        h, st = res[0]
+        return GoferInode(self.fs, h, st)
+
+    def iterdir(self, t: Any) -> List[DirEntry]:
+        if not self.is_dir:
+            raise err(errno.ENOTDIR)
+        return [(n, ino, dt) for n, ino, dt in call(self.client.readdir, self.handle)]
+
+    def create(self, t: Any, name: bytes, mode: int, flags: int) -> Inode:
+        self.fs.check_writable()
+        uid, gid = owner_of(t)
+        h, st, fd = call(
+            self.client.create, self.handle, name, flags & (abi.O_ACCMODE | abi.O_APPEND),
+            mode & 0o7777, uid, gid,
+        )
+        child = GoferInode(self.fs, h, st)
+        child._pending_fd = (fd, flags & abi.O_ACCMODE)
+        return child
+
+    def mknod(self, t: Any, name: bytes, mode: int, rdev: int) -> Inode:
+        if not _st.S_ISREG(mode):
+            raise err(errno.EPERM)
+        child = self.create(t, name, mode, abi.O_RDONLY)
+        assert isinstance(child, GoferInode) and child._pending_fd is not None
+        os.close(child._pending_fd[0])
+        child._pending_fd = None
+        return child
+
+    def mkdir(self, t: Any, name: bytes, mode: int) -> Inode:
+        self.fs.check_writable()
+        uid, gid = owner_of(t)
+        h, st = call(self.client.mkdir, self.handle, name, mode & 0o7777, uid, gid)
+        return GoferInode(self.fs, h, st)
+
+    def symlink(self, t: Any, name: bytes, target: bytes) -> Inode:
+        self.fs.check_writable()
+        uid, gid = owner_of(t)
+        h, st = call(self.client.symlink, self.handle, name, target, uid, gid)
+        return GoferInode(self.fs, h, st)
+
+    def link(self, t: Any, name: bytes, target: Inode) -> Inode:
+        self.fs.check_writable()
+        if not isinstance(target, GoferInode) or target.fs is not self.fs:
+            raise err(errno.EXDEV)
+        h, st = call(self.client.link, self.handle, name, target.handle)
+        return GoferInode(self.fs, h, st)
+
+    def unlink(self, t: Any, name: bytes, child: Inode) -> None:
+        self.fs.check_writable()
+        call(self.client.unlink, self.handle, name, 0)
+
+    def rmdir(self, t: Any, name: bytes, child: Inode) -> None:
+        self.fs.check_writable()
+        call(self.client.unlink, self.handle, name, abi.AT_REMOVEDIR)
+
+    def rename(
+        self, t: Any, old_name: bytes, child: Inode, new_dir: Inode, new_name: bytes,
+        replaced: Optional[Inode], flags: int,
+    ) -> None:
+        self.fs.check_writable()
+        if not isinstance(new_dir, GoferInode) or new_dir.fs is not self.fs:
+            raise err(errno.EXDEV)
+        call(self.client.rename, self.handle, old_name, new_dir.handle, new_name, flags)
+
+    # -- symlinks ----------------------------------------------------------
+    def readlink(self, t: Any) -> bytes:
+        if not self.is_symlink:
+            raise err(errno.EINVAL)
+        return call(self.client.readlink, self.handle)
+
+    # -- open --------------------------------------------------------------
+    def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
+        if self.is_dir:
+            return DirectoryDescription(vd, self, flags)
+        if _st.S_ISFIFO(self.mode):
+            return open_special(t, self, vd, flags)
+        if not self.is_reg:
+            raise err(errno.EACCES if _st.S_ISCHR(self.mode) or _st.S_ISBLK(self.mode) else errno.ENXIO)
+        from sentry.fsimpl.gofer.regular_file import GoferFileDescription
+
+        acc = flags & abi.O_ACCMODE
+        pending, self._pending_fd = self._pending_fd, None
+        if pending is not None and pending[1] == acc:
+            fd = pending[0]
+        else:
+            if pending is not None:
+                os.close(pending[0])
+            fd = call(self.client.open, self.handle, acc | (flags & abi.O_APPEND))
+        return GoferFileDescription(vd, self, flags, fd)

@@ -1,0 +1,1 @@
+"""host file system (see the modules of this package)."""

@@ -1,0 +1,269 @@
+"""Descriptions wrapping a host fd donated to the sandbox (the caller's stdio).
+
+The lead hands over a host fd that is safe to use without blocking the sentry:
+either a regular file, or a pipe/socket/tty with ``O_NONBLOCK`` set on the
+sentry's copy.  A read or write that gets ``EAGAIN`` from the host parks the
+call on :meth:`HostFileDescription.host_wait_queue` (unless the *sandbox*
+description is ``O_NONBLOCK``: then ``EAGAIN``).  The event loop registers
+:attr:`host_fd` with epoll and calls ``host_wait_queue().notify(events)`` when
+it becomes ready.
+
+Terminal ioctls forwarded to the host fd: ``TCGETS``, ``TCSETS``/``TCSETSW``/
+``TCSETSF``, ``TIOCGWINSZ``, ``TIOCSWINSZ``, ``FIONREAD``.  The foreground
+process group (``TIOCGPGRP``/``TIOCSPGRP``) and ``TIOCGSID`` are kept in the
+sentry in sandbox pids (the host's must not leak); job-control signals from
+the terminal are not emulated.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import signal
+import stat as _st
+from typing import Any, Optional
+
+from sentry.abi.linux.errors import WouldBlock, err
+from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
+from sentry.vfs import abi
+from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.file import FileDescription
+from sentry.vfs.inode import Filesystem, Inode, Stat
+
+TCGETS = 0x5401
+TCSETS = 0x5402
+TCSETSW = 0x5403
+TCSETSF = 0x5404
+TIOCGPGRP = 0x540F
+TIOCSPGRP = 0x5410
+TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
+FIONREAD = 0x541B
+TIOCGSID = 0x5429
+_TERMIOS_SIZE = 60
+_WINSZ_SIZE = 8
+
+
+class HostFilesystem(Filesystem):
+    """The pseudo file system of donated host fds (device number only)."""
+
+    fstype = "host"
+
+    def root_inode(self) -> Inode:
+        raise err(errno.ENOENT)
+
+
+_HOSTFS: Optional[HostFilesystem] = None
+
+
+def _hostfs() -> HostFilesystem:
+    global _HOSTFS
+    if _HOSTFS is None:
+        _HOSTFS = HostFilesystem()
+    return _HOSTFS
+
+
+def _host(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except BlockingIOError:
+        raise
+    except OSError as e:
+        raise err(e.errno or errno.EIO) from None
+
+
+class HostInode(Inode):
+    """The inode of a donated fd: attributes from ``fstat`` of the host fd."""
+
+    def __init__(self, fd: int) -> None:
+        st = os.fstat(fd)
+        super().__init__(_hostfs(), st.st_ino, st.st_mode, 0, 0)
+        self.fd = fd
+
+    def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
+        """Re-open (``/proc/<pid>/fd/N``): a new description on a dup of the host fd."""
+        desc = HostFileDescription(_host(os.dup, self.fd), self.uid, self.gid)
+        desc.flags = (desc.flags & ~os.O_ACCMODE) | (flags & os.O_ACCMODE) | (flags & abi.O_NONBLOCK)
+        return desc
+
+    def stat(self) -> Stat:
+        st = _host(os.fstat, self.fd)
+        return Stat(
+            dev=self.fs.dev, ino=st.st_ino, mode=st.st_mode, nlink=st.st_nlink, uid=self.uid,
+            gid=self.gid, rdev=st.st_rdev, size=st.st_size, blksize=st.st_blksize,
+            blocks=st.st_blocks, atime_ns=st.st_atime_ns, mtime_ns=st.st_mtime_ns,
+            ctime_ns=st.st_ctime_ns,
+        )
+
+
+_HOST_MOUNT: Optional[Mount] = None
+
+
+def anon_vd(inode: Inode, name: bytes) -> VirtualDentry:
+    """A place for a donated fd's inode, so ``/proc/<pid>/fd/N`` can be reopened."""
+    global _HOST_MOUNT
+    fs = _hostfs()
+    if _HOST_MOUNT is None:
+        _HOST_MOUNT = Mount(fs, Dentry(b"", None, inode), None, None, source="host")
+    return VirtualDentry(_HOST_MOUNT, Dentry(name, None, inode))
+
+
+class HostFileDescription(FileDescription):
+    """A donated host fd.  The sentry owns the fd and closes it on release.
+
+    :param fd: the sentry's host fd.
+    :param uid: owner reported by ``fstat`` (the sandbox user; the host's ids must not show).
+    """
+
+    def __init__(self, fd: int, uid: int = 0, gid: int = 0) -> None:
+        inode = HostInode(fd)
+        inode.uid, inode.gid = uid, gid
+        acc = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+        host_flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        super().__init__(None, inode, acc | (host_flags & os.O_APPEND))
+        self.host_fd = fd
+        self._fd = fd
+        self._hq = WaitQueue()
+        mode = inode.mode
+        self.seekable = _st.S_ISREG(mode) or _st.S_ISBLK(mode)
+        self.is_tty = os.isatty(fd)
+        self.fg_pgrp: Optional[int] = None
+        if _st.S_ISFIFO(mode):
+            self.anon_name = b"pipe:[%d]" % inode.ino
+        elif _st.S_ISSOCK(mode):
+            self.anon_name = b"socket:[%d]" % inode.ino
+        elif self.is_tty:
+            self.anon_name = b"/dev/console"
+        else:
+            self.anon_name = b"host:[%d]" % inode.ino
+
+    @classmethod
+    def for_stdio(cls, kernel: Any, fd: int, acc: int) -> "HostFileDescription":
+        """A description for a donated stdio fd (the sentry's copy *fd*, access mode *acc*).
+
+        The owner ``fstat`` reports is the sandbox's user (``kernel.cfg.uid/gid``).
+        """
+        cfg = getattr(kernel, "cfg", None)
+        desc = cls(fd, getattr(cfg, "uid", 0), getattr(cfg, "gid", 0))
+        desc.flags = (desc.flags & ~os.O_ACCMODE) | (acc & os.O_ACCMODE)
+        return desc
+
+    def host_wait_queue(self) -> WaitQueue:
+        """The queue the event loop notifies when :attr:`host_fd` becomes ready."""
+        return self._hq
+
+    def wait_queue(self) -> WaitQueue:
+        return self._hq
+
+    def _block(self, mask: int) -> None:
+        if self.nonblocking:
+            raise err(errno.EAGAIN)
+        raise WouldBlock([(self._hq, mask)])
+
+    def read(self, t: Any, n: int) -> bytes:
+        try:
+            return _host(os.read, self._fd, n)
+        except BlockingIOError:
+            self._block(EVENT_IN)
+            raise AssertionError("unreachable") from None
+
+    def write(self, t: Any, data: bytes) -> int:
+        try:
+            return _host(os.write, self._fd, data)
+        except BlockingIOError:
+            self._block(EVENT_OUT)
+            raise AssertionError("unreachable") from None
+        except Exception as e:
+            if getattr(e, "errno", None) == errno.EPIPE and t is not None:
+                t.kernel.signal_task(t, signal.SIGPIPE)
+            raise
+
+    def pread(self, t: Any, n: int, off: int) -> bytes:
+        if not self.seekable:
+            raise err(errno.ESPIPE)
+        return _host(os.pread, self._fd, n, off)
+
+    def pwrite(self, t: Any, data: bytes, off: int) -> int:
+        if not self.seekable:
+            raise err(errno.ESPIPE)
+        return _host(os.pwrite, self._fd, data, off)
+
+    def seek(self, t: Any, off: int, whence: int) -> int:
+        if not self.seekable:
+            raise err(errno.ESPIPE)
+        return _host(os.lseek, self._fd, off, whence)
+
+    @property  # type: ignore[override]
+    def offset(self) -> int:
+        return os.lseek(self._fd, 0, os.SEEK_CUR) if self.seekable else 0
+
+    @offset.setter
+    def offset(self, v: int) -> None:
+        if self.seekable:
+            os.lseek(self._fd, v, os.SEEK_SET)
+
+    def readiness(self, mask: int) -> int:
+        p = select.poll()
+        p.register(self._fd, mask & 0xFFFF)
+        ev = 0
+        for _, e in p.poll(0):
+            ev |= e
+        return ev & (mask | 0x18)
+
+    def truncate(self, t: Any, size: int) -> None:
+        if not _st.S_ISREG(self.inode.mode if self.inode else 0):
+            raise err(errno.EINVAL)
+        _host(os.ftruncate, self._fd, size)
+
+    def fsync(self, t: Any) -> None:
+        if self.seekable:
+            _host(os.fsync, self._fd)
+
+    def ioctl(self, t: Any, cmd: int, arg: int) -> int:
+        if cmd == FIONREAD:
+            buf = _host(fcntl.ioctl, self._fd, FIONREAD, b"\0" * 4)
+            t.mem.write(arg, buf)
+            return 0
+        if not self.is_tty:
+            raise err(errno.ENOTTY)
+        if cmd == TCGETS:
+            t.mem.write(arg, _host(fcntl.ioctl, self._fd, TCGETS, b"\0" * _TERMIOS_SIZE))
+            return 0
+        if cmd in (TCSETS, TCSETSW, TCSETSF):
+            _host(fcntl.ioctl, self._fd, cmd, t.mem.read(arg, _TERMIOS_SIZE))
+            return 0
+        if cmd == TIOCGWINSZ:
+            t.mem.write(arg, _host(fcntl.ioctl, self._fd, TIOCGWINSZ, b"\0" * _WINSZ_SIZE))
+            return 0
+        if cmd == TIOCSWINSZ:
+            _host(fcntl.ioctl, self._fd, TIOCSWINSZ, t.mem.read(arg, _WINSZ_SIZE))
+            return 0
+        if cmd == TIOCGPGRP:
+            t.mem.write_i32(arg, self.fg_pgrp if self.fg_pgrp is not None else t.tg.pgid)
+            return 0
+        if cmd == TIOCSPGRP:
+            pgrp = t.mem.read_i32(arg)
+            if pgrp < 0:
+                raise err(errno.EINVAL)
+            self.fg_pgrp = pgrp
+            return 0
+        if cmd == TIOCGSID:
+            t.mem.write_i32(arg, t.tg.sid)
+            return 0
+        raise err(errno.ENOTTY)
+
+    def set_status_flags(self, flags: int) -> None:
+        # O_NONBLOCK is the sandbox's view only; the host fd stays non-blocking.
+        super().set_status_flags(flags)
+        cur = _host(fcntl.fcntl, self._fd, fcntl.F_GETFL)
+        want = (cur & ~os.O_APPEND) | (os.O_APPEND if self.flags & abi.O_APPEND else 0)
+        if want != cur:
+            _host(fcntl.fcntl, self._fd, fcntl.F_SETFL, want)
+
+    def release(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass

@@ -1,0 +1,1 @@
+"""overlay file system (see the modules of this package)."""

@@ -1,0 +1,1 @@
+"""pipe file system (see the modules of this package)."""

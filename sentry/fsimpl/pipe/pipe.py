@@ -1,0 +1,270 @@
+"""Pipes and FIFOs, held in sentry memory.
+
+A :class:`Pipe` is a byte buffer (64 KiB by default, ``F_SETPIPE_SZ`` up to
+1 MiB) with reader and writer counts and one :class:`WaitQueue`.  Anonymous
+pipes (pipe(2)) live in an internal ``pipefs``; a FIFO inode of any file
+system owns a :class:`Pipe` created on its first open (:func:`open_fifo`).
+
+Semantics (pipe(7)):
+
+- read: data → up to *n* bytes; empty and no writer → EOF; empty otherwise →
+  ``EAGAIN`` (``O_NONBLOCK``) or block.
+- write: no reader → ``SIGPIPE`` (``t.kernel.signal_task``) and ``EPIPE``;
+  up to ``PIPE_BUF`` bytes are written atomically or not at all (block /
+  ``EAGAIN``); a larger write writes what fits and returns that count, so a
+  blocking writer may see a short write where Linux would have slept in the
+  middle (the sentry answers a call only once, with its side effects).
+- FIFO open: ``O_RDONLY`` waits for a writer and ``O_WRONLY`` for a reader
+  unless ``O_NONBLOCK`` (then a writer gets ``ENXIO``); ``O_RDWR`` never waits.
+  A waiting opener is recorded by tid so the other side can proceed (the one
+  side effect before blocking, harmless on a retry).
+
+Ownership: descriptions own a reader/writer count each, released in
+:meth:`PipeDescription.release`.  Single-threaded, no locks.
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+from typing import Any, Dict, Optional, Tuple
+
+from sentry.abi.linux.errors import WouldBlock, err
+from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_ALL, WaitQueue
+from sentry.vfs import abi
+from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.file import FileDescription
+from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS, now_ns
+
+PIPE_BUF = 4096
+DEFAULT_CAPACITY = 65536
+#: /proc/sys/fs/pipe-max-size.
+MAX_CAPACITY = 1 << 20
+
+FIONREAD = 0x541B
+
+
+class PipeFilesystem(Filesystem):
+    """The internal file system of anonymous pipes (never mounted in the tree)."""
+
+    fstype = "pipefs"
+    magic = abi.PIPEFS_MAGIC
+
+    def root_inode(self) -> Inode:
+        return PipeInode(self, 0, 0)
+
+    def statfs(self, t: Any) -> StatFS:
+        return StatFS(type=self.magic, fsid=self.dev)
+
+
+class PipeInode(Inode):
+    """The inode of an anonymous pipe (``S_IFIFO``, mode 0600)."""
+
+    def __init__(self, fs: Filesystem, uid: int, gid: int) -> None:
+        super().__init__(fs, fs.next_ino(), abi.S_IFIFO | 0o600, uid, gid)
+        self.t_ns = now_ns()
+
+    def open(self, t: Any, vd: VirtualDentry, flags: int) -> FileDescription:
+        """Re-opening through ``/proc/<pid>/fd/N`` opens the same pipe, like a FIFO."""
+        pipe = getattr(self, "pipe", None)
+        if pipe is None:
+            raise err(errno.ENXIO)
+        desc = open_fifo(t, pipe, vd, flags)
+        desc.anon_name = b"pipe:[%d]" % self.ino
+        return desc
+
+    def stat(self) -> Stat:
+        return Stat(
+            dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=1, uid=self.uid,
+            gid=self.gid, rdev=0, size=0, blksize=4096, blocks=0,
+            atime_ns=self.t_ns, mtime_ns=self.t_ns, ctime_ns=self.t_ns,
+        )
+
+
+_PIPEFS: Optional[PipeFilesystem] = None
+_PIPE_MOUNT: Optional[Mount] = None
+
+
+def _pipefs() -> Tuple[PipeFilesystem, Mount]:
+    global _PIPEFS, _PIPE_MOUNT
+    if _PIPEFS is None or _PIPE_MOUNT is None:
+        _PIPEFS = PipeFilesystem()
+        root = Dentry(b"", None, _PIPEFS.root_inode())
+        _PIPE_MOUNT = Mount(_PIPEFS, root, None, None, source="pipefs")
+    return _PIPEFS, _PIPE_MOUNT
+
+
+class Pipe:
+    """The shared state of a pipe or FIFO."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.capacity = DEFAULT_CAPACITY
+        self.readers = 0
+        self.writers = 0
+        # Opens of each side so far (Linux r_counter/w_counter): a FIFO reader
+        # that never saw a writer does not report POLLHUP.
+        self.r_counter = 0
+        self.w_counter = 0
+        self.queue = WaitQueue()
+        self.waiting_readers: Dict[int, int] = {}
+        self.waiting_writers: Dict[int, int] = {}
+
+    @property
+    def free(self) -> int:
+        return self.capacity - len(self.buf)
+
+
+class PipeDescription(FileDescription):
+    """One end (or both, for a FIFO opened ``O_RDWR``) of a pipe."""
+
+    def __init__(
+        self, pipe: Pipe, vd: VirtualDentry, inode: Inode, flags: int, fifo: bool = False
+    ) -> None:
+        super().__init__(vd, inode, flags)
+        self.pipe = pipe
+        self.is_reader = self.readable()
+        self.is_writer = self.writable()
+        if self.is_reader:
+            pipe.readers += 1
+            pipe.r_counter += 1
+        if self.is_writer:
+            pipe.writers += 1
+            pipe.w_counter += 1
+        # Anonymous pipes always had a writer (Linux: f_version 0 vs w_counter 1).
+        self._w_seen = pipe.w_counter if fifo else -1
+        if not fifo:
+            self.anon_name = b"pipe:[%d]" % inode.ino
+        pipe.queue.notify(EVENT_ALL)
+
+    def wait_queue(self) -> WaitQueue:
+        return self.pipe.queue
+
+    def read(self, t: Any, n: int) -> bytes:
+        p = self.pipe
+        if n == 0:
+            return b""
+        if p.buf:
+            out = bytes(p.buf[:n])
+            del p.buf[:n]
+            p.queue.notify(EVENT_OUT)
+            return out
+        if p.writers == 0:
+            return b""
+        if self.nonblocking:
+            raise err(errno.EAGAIN)
+        raise WouldBlock([(p.queue, EVENT_IN | EVENT_HUP)])
+
+    def write(self, t: Any, data: bytes) -> int:
+        p = self.pipe
+        if p.readers == 0:
+            if t is not None:
+                t.kernel.signal_task(t, signal.SIGPIPE)
+            raise err(errno.EPIPE)
+        n = len(data)
+        if n == 0:
+            return 0
+        free = p.free
+        if (n <= PIPE_BUF and free < n) or free == 0:
+            if self.nonblocking:
+                raise err(errno.EAGAIN)
+            raise WouldBlock([(p.queue, EVENT_OUT | EVENT_ERR)])
+        k = min(n, free)
+        p.buf += data[:k]
+        p.queue.notify(EVENT_IN)
+        return k
+
+    def readiness(self, mask: int) -> int:
+        p = self.pipe
+        r = 0
+        if self.is_reader:
+            if p.buf:
+                r |= EVENT_IN
+            if p.writers == 0 and p.w_counter != self._w_seen:
+                r |= EVENT_HUP
+        if self.is_writer:
+            if p.free >= PIPE_BUF or not p.buf:
+                r |= EVENT_OUT
+            if p.readers == 0:
+                r |= EVENT_ERR
+        return r & (mask | EVENT_HUP | EVENT_ERR)
+
+    def ioctl(self, t: Any, cmd: int, arg: int) -> int:
+        if cmd == FIONREAD:
+            t.mem.write_i32(arg, len(self.pipe.buf))
+            return 0
+        raise err(errno.ENOTTY)
+
+    def get_pipe_size(self) -> int:
+        """``F_GETPIPE_SZ``."""
+        return self.pipe.capacity
+
+    def set_pipe_size(self, t: Any, size: int) -> int:
+        """``F_SETPIPE_SZ``: round up to a power-of-two number of pages.
+
+        :raises LinuxError: ``EINVAL`` (size too large for an int), ``EPERM``
+            past the maximum for a non-root task, ``EBUSY`` if data would not fit.
+        """
+        if size < 0 or size > (1 << 31):
+            raise err(errno.EINVAL)
+        cap = PIPE_BUF
+        while cap < size:
+            cap <<= 1
+        if cap > MAX_CAPACITY and (t is None or t.creds.euid != 0):
+            raise err(errno.EPERM)
+        if cap < len(self.pipe.buf):
+            raise err(errno.EBUSY)
+        self.pipe.capacity = cap
+        self.pipe.queue.notify(EVENT_OUT)
+        return cap
+
+    def release(self) -> None:
+        p = self.pipe
+        if self.is_reader:
+            p.readers -= 1
+        if self.is_writer:
+            p.writers -= 1
+        p.queue.notify(EVENT_ALL)
+
+
+def new_pipe(t: Any, flags: int) -> Tuple[PipeDescription, PipeDescription]:
+    """pipe2(2): a read end and a write end (status flags from *flags*)."""
+    fs, mount = _pipefs()
+    uid, gid = (t.creds.euid, t.creds.egid) if t is not None else (0, 0)
+    inode = PipeInode(fs, uid, gid)
+    vd = VirtualDentry(mount, Dentry(b"pipe:[%d]" % inode.ino, None, inode))
+    pipe = Pipe()
+    inode.pipe = pipe  # type: ignore[attr-defined]
+    extra = flags & abi.O_NONBLOCK
+    r = PipeDescription(pipe, vd, inode, abi.O_RDONLY | extra)
+    w = PipeDescription(pipe, vd, inode, abi.O_WRONLY | extra)
+    return r, w
+
+
+def open_fifo(t: Any, pipe: Pipe, vd: VirtualDentry, flags: int) -> PipeDescription:
+    """open(2) of a FIFO; see the module docstring for when it waits."""
+    acc = flags & abi.O_ACCMODE
+    tid = t.tid if t is not None else 0
+    nonblock = bool(flags & abi.O_NONBLOCK)
+    if acc == abi.O_RDONLY:
+        seen = pipe.waiting_readers.get(tid)
+        if (
+            not nonblock and pipe.writers == 0 and not pipe.waiting_writers
+            and (seen is None or seen == pipe.w_counter)
+        ):
+            pipe.waiting_readers[tid] = pipe.w_counter
+            pipe.queue.notify(EVENT_ALL)
+            raise WouldBlock([(pipe.queue, EVENT_ALL)])
+        pipe.waiting_readers.pop(tid, None)
+    elif acc == abi.O_WRONLY:
+        seen = pipe.waiting_writers.get(tid)
+        if pipe.readers == 0 and not pipe.waiting_readers and (
+            seen is None or seen == pipe.r_counter
+        ):
+            if nonblock:
+                raise err(errno.ENXIO)
+            pipe.waiting_writers[tid] = pipe.r_counter
+            pipe.queue.notify(EVENT_ALL)
+            raise WouldBlock([(pipe.queue, EVENT_ALL)])
+        pipe.waiting_writers.pop(tid, None)
+    return PipeDescription(pipe, vd, vd.dentry.inode, flags, fifo=True)

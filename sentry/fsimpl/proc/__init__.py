@@ -1,0 +1,1 @@
+"""procfs (see :mod:`sentry.fsimpl.proc.filesystem` and :mod:`sentry.fsimpl.proc.proc`)."""

@@ -1,0 +1,176 @@
+"""procfs: synthetic directories, files and symlinks generated from sentry state.
+
+Every lookup builds fresh inodes (``cache_dentries`` is false): processes come
+and go, and what a file shows depends on who reads it (``/proc/self``).  File
+contents are generated when the file is opened and served from that
+snapshot.  Inode numbers are stable per path for the life of the sandbox.
+
+Only sandbox state is shown: thread groups from ``kernel.thread_groups``,
+sandbox pids and credentials; host facts pass through
+``kernel.host_file``/``kernel.host_task_status`` filtered to what does not
+identify the host's processes.  The contents live in :mod:`.proc`.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any, Callable, Dict, List, Optional
+
+from sentry.abi.linux.errors import err
+from sentry.vfs import abi
+from sentry.vfs.dentry import VirtualDentry
+from sentry.vfs.file import DirectoryDescription, FileDescription
+from sentry.vfs.inode import DirEntry, Filesystem, Inode, Stat, StatFS, now_ns
+
+#: name → factory of the child inode.
+Children = Dict[bytes, Callable[[], Inode]]
+
+
+class ProcFilesystem(Filesystem):
+    """One procfs instance.
+
+    :param kernel: the sentry kernel (``thread_groups``, ``hostname``,
+        ``host_file``, ``host_task_status``).
+    :param vfs: the sandbox VFS (paths of fds, cwd, mounts).
+    """
+
+    fstype = "proc"
+    magic = abi.PROC_SUPER_MAGIC
+    cache_dentries = False
+
+    def __init__(self, kernel: Any, vfs: Any) -> None:
+        super().__init__(readonly=False)
+        self.kernel = kernel
+        self.vfs = vfs
+        self._inos: Dict[bytes, int] = {}
+        self.t0 = now_ns()
+        from sentry.fsimpl.proc.proc import root_children
+
+        self._root = ProcDir(self, b"/", lambda t: root_children(self, t))
+
+    def ino_for(self, path: bytes) -> int:
+        """A stable inode number for *path*."""
+        ino = self._inos.get(path)
+        if ino is None:
+            ino = self._inos[path] = self.next_ino()
+        return ino
+
+    def root_inode(self) -> Inode:
+        return self._root
+
+    def statfs(self, t: Any) -> StatFS:
+        return StatFS(type=self.magic, fsid=self.dev)
+
+
+class ProcInode(Inode):
+    """Common part: fixed mode, owner, and the file system's creation time."""
+
+    fs: ProcFilesystem
+
+    def __init__(self, fs: ProcFilesystem, path: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
+        super().__init__(fs, fs.ino_for(path), mode, uid, gid)
+        self.path = path
+
+    def _size(self) -> int:
+        return 0
+
+    def stat(self) -> Stat:
+        t0 = self.fs.t0
+        return Stat(
+            dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=2 if self.is_dir else 1,
+            uid=self.uid, gid=self.gid, rdev=0, size=self._size(), blksize=1024, blocks=0,
+            atime_ns=t0, mtime_ns=t0, ctime_ns=t0,
+        )
+
+
+class ProcDir(ProcInode):
+    """A directory whose entries come from ``children(t)``."""
+
+    def __init__(
+        self, fs: ProcFilesystem, path: bytes, children: Callable[[Any], Children],
+        mode: int = 0o555, uid: int = 0, gid: int = 0,
+    ) -> None:
+        super().__init__(fs, path, abi.S_IFDIR | mode, uid, gid)
+        self.children = children
+
+    def lookup(self, t: Any, name: bytes) -> Optional[Inode]:
+        f = self.children(t).get(name)
+        return f() if f is not None else None
+
+    def iterdir(self, t: Any) -> List[DirEntry]:
+        out = []
+        for name, f in self.children(t).items():
+            i = f()
+            out.append((name, i.ino, abi.dtype_of_mode(i.mode)))
+        return out
+
+    def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
+        return DirectoryDescription(vd, self, flags)
+
+
+class ProcFile(ProcInode):
+    """A read-only file with generated contents (``content(t)``)."""
+
+    def __init__(
+        self, fs: ProcFilesystem, path: bytes, content: Callable[[Any], bytes],
+        mode: int = 0o444, uid: int = 0, gid: int = 0, check: Optional[Callable[[Any], None]] = None,
+    ) -> None:
+        super().__init__(fs, path, abi.S_IFREG | mode, uid, gid)
+        self.content = content
+        self.check = check
+
+    def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
+        if self.check is not None:
+            self.check(t)
+        return ProcFileDescription(vd, self, flags, self.content(t))
+
+
+class ProcFileDescription(FileDescription):
+    """A snapshot of a proc file taken at open."""
+
+    def __init__(self, vd: Any, inode: Inode, flags: int, data: bytes) -> None:
+        super().__init__(vd, inode, flags)
+        self.data = data
+
+    def read(self, t: Any, n: int) -> bytes:
+        out = self.data[self.offset : self.offset + n]
+        self.offset += len(out)
+        return out
+
+    def pread(self, t: Any, n: int, off: int) -> bytes:
+        return self.data[off : off + n]
+
+    def seek(self, t: Any, off: int, whence: int) -> int:
+        return self.generic_seek(off, whence)
+
+    def size(self) -> int:
+        return len(self.data)
+
+
+class ProcSymlink(ProcInode):
+    """A symlink with a generated target; ``jump(t)`` makes it a magic link."""
+
+    def __init__(
+        self, fs: ProcFilesystem, path: bytes, target: Callable[[Any], bytes],
+        jump: Optional[Callable[[Any], Optional[VirtualDentry]]] = None,
+        uid: int = 0, gid: int = 0, check: Optional[Callable[[Any], None]] = None,
+    ) -> None:
+        super().__init__(fs, path, abi.S_IFLNK | 0o777, uid, gid)
+        self.target = target
+        self.jump = jump
+        self.check = check
+
+    def readlink(self, t: Any) -> bytes:
+        if self.check is not None:
+            self.check(t)
+        return self.target(t)
+
+    def get_link(self, t: Any) -> Optional[VirtualDentry]:
+        if self.jump is None:
+            return None
+        if self.check is not None:
+            self.check(t)
+        vd = self.jump(t)
+        if vd is None:
+            raise err(errno.ENOENT)
+        return vd

@@ -1,0 +1,407 @@
+"""The contents of ``/proc``: the root, ``/proc/<pid>``, ``/proc/<pid>/task/<tid>``
+and ``/proc/sys``.
+
+The kernel version the sandbox reports is :data:`KERNEL_RELEASE` (like gVisor,
+a fixed sandbox version, never the host's).  Access to another process's
+``fd/``, ``environ`` and ``exe``/``cwd``/``root`` links needs the same
+effective uid or sandbox root (``EACCES``), as ptrace access checks do.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Optional
+
+from sentry.abi.linux.errors import err
+from sentry.fsimpl.proc.filesystem import Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink
+from sentry.vfs.dentry import VirtualDentry
+from sentry.vfs.inode import Inode
+
+KERNEL_RELEASE = "6.1.0-runsc-py"
+KERNEL_VERSION = b"Linux version %s (runsc-py@sandbox) (gcc) #1 SMP Sun Jan 10 15:06:54 PST 2016\n" % (
+    KERNEL_RELEASE.encode()
+)
+FILESYSTEMS = b"".join(
+    b"nodev\t%s\n" % n for n in (b"sysfs", b"tmpfs", b"proc", b"devpts", b"mqueue", b"overlay",
+                                 b"9p", b"pipefs")
+)
+#: Capability sets shown for sandbox root (Docker's default set) and others.
+ROOT_CAPS = "00000000a80425fb"
+NO_CAPS = "0000000000000000"
+
+
+def _b(s: str) -> bytes:
+    return s.encode()
+
+
+def _leader(tg: Any) -> Any:
+    t = tg.leader
+    if t is None and tg.tasks:
+        t = next(iter(tg.tasks.values()))
+    return t
+
+
+def _may_inspect(reader: Any, target: Any) -> Callable[[Any], None]:
+    """A check raising ``EACCES`` unless the reader is root or has the target's euid."""
+
+    def check(t: Any) -> None:
+        if t is None or target is None:
+            return
+        if t.creds.euid != 0 and t.creds.euid != target.creds.euid:
+            raise err(errno.EACCES)
+
+    return check
+
+
+# ---------------------------------------------------------------- the root
+def root_children(fs: ProcFilesystem, t: Any) -> Children:
+    k = fs.kernel
+    c: Children = {}
+
+    def self_target(r: Any) -> bytes:
+        if r is None:
+            raise err(errno.ENOENT)
+        return b"%d" % r.tgid
+
+    def thread_self(r: Any) -> bytes:
+        if r is None:
+            raise err(errno.ENOENT)
+        return b"%d/task/%d" % (r.tgid, r.tid)
+
+    c[b"self"] = lambda: ProcSymlink(fs, b"/self", self_target)
+    c[b"thread-self"] = lambda: ProcSymlink(fs, b"/thread-self", thread_self)
+    for tgid, tg in sorted(k.thread_groups.items()):
+        if getattr(tg, "reaped", False) or not tg.tasks:
+            continue
+        c[b"%d" % tgid] = (lambda tg=tg: pid_dir(fs, tg))
+    files: Dict[bytes, Callable[[Any], bytes]] = {
+        b"meminfo": lambda r: k.host_file("meminfo"),
+        b"cpuinfo": lambda r: k.host_file("cpuinfo"),
+        b"uptime": lambda r: _uptime(k),
+        b"loadavg": lambda r: _loadavg(k),
+        b"version": lambda r: KERNEL_VERSION,
+        b"stat": lambda r: _stat(k),
+        b"filesystems": lambda r: FILESYSTEMS,
+    }
+    for name, fn in files.items():
+        c[name] = (lambda name=name, fn=fn: ProcFile(fs, b"/" + name, fn))
+    c[b"mounts"] = lambda: ProcSymlink(fs, b"/mounts", lambda r: b"self/mounts")
+    c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _SYS_TREE))
+    return c
+
+
+def _uptime(k: Any) -> bytes:
+    boot = getattr(k, "boot_time", None)
+    up = time.monotonic() - boot if boot is not None else 0.0
+    return b"%.2f %.2f\n" % (up, up)
+
+
+def _task_count(k: Any) -> int:
+    return sum(len(tg.tasks) for tg in k.thread_groups.values())
+
+
+def _loadavg(k: Any) -> bytes:
+    host = k.host_file("loadavg").split()
+    avgs = b" ".join(host[:3]) if len(host) >= 3 else b"0.00 0.00 0.00"
+    last = max(k.thread_groups) if k.thread_groups else 0
+    return b"%s 1/%d %d\n" % (avgs, _task_count(k), last)
+
+
+def _stat(k: Any) -> bytes:
+    out = []
+    for line in k.host_file("stat").splitlines():
+        key = line.split(b" ", 1)[0]
+        if key.startswith(b"cpu") or key in (b"intr", b"ctxt", b"btime", b"softirq"):
+            out.append(line)
+    out.append(b"processes %d" % len(k.thread_groups))
+    out.append(b"procs_running 1")
+    out.append(b"procs_blocked 0")
+    return b"\n".join(out) + b"\n"
+
+
+# ---------------------------------------------------------------- /proc/sys
+_SYS_TREE: Dict[bytes, Any] = {
+    b"kernel": {
+        b"hostname": lambda k: _b(k.hostname) + b"\n",
+        b"domainname": lambda k: _b(getattr(k, "domainname", "(none)")) + b"\n",
+        b"ostype": lambda k: b"Linux\n",
+        b"osrelease": lambda k: _b(KERNEL_RELEASE) + b"\n",
+        b"version": lambda k: b"#1 SMP Sun Jan 10 15:06:54 PST 2016\n",
+        b"pid_max": lambda k: b"4194304\n",
+        b"ngroups_max": lambda k: b"65536\n",
+        b"cap_last_cap": lambda k: b"40\n",
+        b"random": {
+            b"boot_id": lambda k: _boot_id(k),
+            b"uuid": lambda k: _b(str(uuid.uuid4())) + b"\n",
+        },
+    },
+    b"vm": {
+        b"overcommit_memory": lambda k: b"0\n",
+        b"max_map_count": lambda k: b"65530\n",
+    },
+    b"fs": {
+        b"pipe-max-size": lambda k: b"1048576\n",
+        b"nr_open": lambda k: b"1048576\n",
+    },
+}
+
+
+def _boot_id(k: Any) -> bytes:
+    bid = getattr(k, "_proc_boot_id", None)
+    if bid is None:
+        bid = str(uuid.uuid4())
+        try:
+            k._proc_boot_id = bid
+        except AttributeError:
+            pass
+    return _b(bid) + b"\n"
+
+
+def sys_children(fs: ProcFilesystem, path: bytes, tree: Dict[bytes, Any]) -> Children:
+    k = fs.kernel
+    c: Children = {}
+    for name, v in tree.items():
+        p = path + b"/" + name
+        if isinstance(v, dict):
+            c[name] = (lambda p=p, v=v: ProcDir(fs, p, lambda r: sys_children(fs, p, v)))
+        else:
+            c[name] = (lambda p=p, v=v: ProcFile(fs, p, lambda r: v(k)))
+    return c
+
+
+# ---------------------------------------------------------------- /proc/<pid>
+def pid_dir(fs: ProcFilesystem, tg: Any) -> Inode:
+    leader = _leader(tg)
+    uid, gid = (leader.creds.euid, leader.creds.egid) if leader is not None else (0, 0)
+    path = b"/%d" % tg.tgid
+    return ProcDir(fs, path, lambda r: task_children(fs, path, tg, leader, True), uid=uid, gid=gid)
+
+
+def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_process: bool) -> Children:
+    k = fs.kernel
+    vfs = fs.vfs
+    uid, gid = (task.creds.euid, task.creds.egid) if task is not None else (0, 0)
+    check = _may_inspect(None, task)
+    c: Children = {}
+
+    def f(name: bytes, fn: Callable[[Any], bytes], mode: int = 0o444,
+          chk: Optional[Callable[[Any], None]] = None) -> None:
+        c[name] = (lambda: ProcFile(fs, path + b"/" + name, fn, mode, uid, gid, chk))
+
+    f(b"stat", lambda r: _pid_stat(k, tg, task))
+    f(b"status", lambda r: _pid_status(k, tg, task))
+    f(b"cmdline", lambda r: b"".join(a + b"\0" for a in tg.argv))
+    f(b"environ", lambda r: b"".join(e + b"\0" for e in tg.envp), 0o400, check)
+    f(b"comm", lambda r: _comm(tg) + b"\n", 0o644)
+    f(b"maps", lambda r: _maps(tg))
+    f(b"mounts", lambda r: _mounts(vfs, task))
+    f(b"mountinfo", lambda r: _mountinfo(vfs, task))
+    f(b"limits", lambda r: _limits())
+
+    def exe_target(r: Any) -> bytes:
+        if not tg.exe_path:
+            raise err(errno.ENOENT)
+        return _b(tg.exe_path) if isinstance(tg.exe_path, str) else tg.exe_path
+
+    c[b"exe"] = lambda: ProcSymlink(fs, path + b"/exe", exe_target, uid=uid, gid=gid, check=check)
+    for name in (b"cwd", b"root"):
+        c[name] = (lambda name=name: ProcSymlink(
+            fs, path + b"/" + name,
+            lambda r, name=name: vfs.path_for_task(r, _fs_vd(task, name)),
+            lambda r, name=name: _fs_vd(task, name), uid=uid, gid=gid, check=check,
+        ))
+    c[b"fd"] = lambda: ProcDir(fs, path + b"/fd", lambda r: fd_children(fs, path, task),
+                               0o500, uid, gid)
+    c[b"fdinfo"] = lambda: ProcDir(fs, path + b"/fdinfo", lambda r: fdinfo_children(fs, path, task),
+                                   0o500, uid, gid)
+    if is_process:
+        c[b"task"] = lambda: ProcDir(fs, path + b"/task", lambda r: _threads(fs, path, tg))
+    return c
+
+
+def _threads(fs: ProcFilesystem, path: bytes, tg: Any) -> Children:
+    c: Children = {}
+    for tid, task in sorted(tg.tasks.items()):
+        p = path + b"/task/%d" % tid
+        c[b"%d" % tid] = (lambda p=p, task=task: ProcDir(
+            fs, p, lambda r: task_children(fs, p, tg, task, False),
+            uid=task.creds.euid, gid=task.creds.egid,
+        ))
+    return c
+
+
+def _fs_vd(task: Any, which: bytes) -> VirtualDentry:
+    if task is None or task.fs is None:
+        raise err(errno.ENOENT)
+    return task.fs.cwd if which == b"cwd" else task.fs.root
+
+
+def _desc_vd(desc: Any) -> Optional[VirtualDentry]:
+    if desc.vd is not None:
+        return desc.vd
+    if desc.inode is not None:
+        from sentry.fsimpl.host.host import anon_vd
+
+        return anon_vd(desc.inode, desc.anon_name or b"anon")
+    return None
+
+
+def fd_children(fs: ProcFilesystem, path: bytes, task: Any) -> Children:
+    c: Children = {}
+    if task is None or task.fdtable is None:
+        return c
+    check = _may_inspect(None, task)
+    for fd, desc in task.fdtable:
+        c[b"%d" % fd] = (lambda fd=fd, desc=desc: ProcSymlink(
+            fs, path + b"/fd/%d" % fd,
+            lambda r, desc=desc: fs.vfs.describe(r, desc),
+            lambda r, desc=desc: _desc_vd(desc),
+            uid=task.creds.euid, gid=task.creds.egid, check=check,
+        ))
+    return c
+
+
+def fdinfo_children(fs: ProcFilesystem, path: bytes, task: Any) -> Children:
+    c: Children = {}
+    if task is None or task.fdtable is None:
+        return c
+    for fd, desc in task.fdtable:
+        def info(r: Any, fd: int = fd, desc: Any = desc) -> bytes:
+            try:
+                pos = desc.offset
+            except Exception:
+                pos = 0
+            cloexec = 0o2000000 if task.fdtable.lookup(fd) is desc and task.fdtable.get_cloexec(fd) else 0
+            mnt = desc.vd.mount.id if desc.vd is not None else 0
+            ino = desc.inode.ino if desc.inode is not None else 0
+            return b"pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n" % (pos, desc.flags | cloexec, mnt, ino)
+
+        c[b"%d" % fd] = (lambda fd=fd, info=info: ProcFile(
+            fs, path + b"/fdinfo/%d" % fd, info, 0o400, task.creds.euid, task.creds.egid))
+    return c
+
+
+def _comm(tg: Any) -> bytes:
+    if tg.comm:
+        return tg.comm[:15]
+    exe = tg.exe_path if isinstance(tg.exe_path, bytes) else _b(tg.exe_path or "")
+    return os.path.basename(exe)[:15]
+
+
+def _maps(tg: Any) -> bytes:
+    mm = tg.mm
+    if mm is None:
+        return b""
+    text = mm.maps_text()
+    return text.encode() if isinstance(text, str) else text
+
+
+def _state(k: Any, task: Any) -> str:
+    if task is None:
+        return "Z (zombie)"
+    return k.host_task_status(task.host_tid).get("State", "S (sleeping)")
+
+
+def _pid_status(k: Any, tg: Any, task: Any) -> bytes:
+    host = k.host_task_status(task.host_tid) if task is not None else {}
+    cr = task.creds if task is not None else None
+    tid = task.tid if task is not None else tg.tgid
+    lines: List[str] = [
+        f"Name:\t{_comm(tg).decode(errors='replace')}",
+        f"Umask:\t{task.fs.umask:04o}" if task is not None and task.fs is not None else "Umask:\t0022",
+        f"State:\t{_state(k, task)}",
+        f"Tgid:\t{tg.tgid}",
+        "Ngid:\t0",
+        f"Pid:\t{tid}",
+        f"PPid:\t{tg.ppid}",
+        "TracerPid:\t0",
+    ]
+    if cr is not None:
+        lines.append(f"Uid:\t{cr.uid}\t{cr.euid}\t{cr.suid}\t{cr.fsuid}")
+        lines.append(f"Gid:\t{cr.gid}\t{cr.egid}\t{cr.sgid}\t{cr.fsgid}")
+        lines.append("FDSize:\t%d" % (task.fdtable.limit if task.fdtable is not None else 64))
+        lines.append("Groups:\t" + " ".join(str(g) for g in cr.groups))
+    lines += [f"NStgid:\t{tg.tgid}", f"NSpid:\t{tid}", f"NSpgid:\t{tg.pgid}", f"NSsid:\t{tg.sid}"]
+    for key in ("VmPeak", "VmSize", "VmLck", "VmPin", "VmHWM", "VmRSS", "RssAnon", "RssFile",
+                "RssShmem", "VmData", "VmStk", "VmExe", "VmLib", "VmPTE", "VmSwap"):
+        if key in host:
+            lines.append(f"{key}:\t{host[key]}")
+    lines.append(f"Threads:\t{len(tg.tasks)}")
+    for key in ("SigQ", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"):
+        if key in host:
+            lines.append(f"{key}:\t{host[key]}")
+    caps = ROOT_CAPS if cr is not None and cr.euid == 0 else NO_CAPS
+    lines += ["CapInh:\t" + NO_CAPS, "CapPrm:\t" + caps, "CapEff:\t" + caps,
+              "CapBnd:\t" + ROOT_CAPS, "CapAmb:\t" + NO_CAPS]
+    for key in ("NoNewPrivs", "Seccomp", "Cpus_allowed", "Cpus_allowed_list",
+                "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+        if key in host:
+            lines.append(f"{key}:\t{host[key]}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _pid_stat(k: Any, tg: Any, task: Any) -> bytes:
+    host: List[str] = []
+    if task is not None and hasattr(k, "host_task_stat"):
+        host = list(k.host_task_stat(task.host_tid))
+    # Fields after "(comm)": 50 of them (fs/proc/array.c do_task_stat).
+    f = host + ["0"] * (50 - len(host)) if len(host) < 50 else host[:50]
+    state = _state(k, task)[:1]
+    f[0] = state
+    f[1] = str(tg.ppid)
+    f[2] = str(tg.pgid)
+    f[3] = str(tg.sid)
+    f[4] = "0"            # tty_nr
+    f[5] = "-1"           # tpgid
+    f[17] = str(len(tg.tasks))
+    boot = getattr(k, "boot_time", None)
+    f[19] = str(int(max(0.0, tg.start_time - boot) * 100)) if boot is not None else "0"
+    for i in (25, 26, 27, 28, 29, 42, 43, 44, 45, 46, 47, 48):
+        f[i] = "0"  # code/stack addresses: not the sentry's to reveal here
+    tid = task.tid if task is not None else tg.tgid
+    return b"%d (%s) %s\n" % (tid, _comm(tg), " ".join(f).encode())
+
+
+def _limits() -> bytes:
+    rows = [
+        ("Max cpu time", "unlimited", "unlimited", "seconds"),
+        ("Max file size", "unlimited", "unlimited", "bytes"),
+        ("Max data size", "unlimited", "unlimited", "bytes"),
+        ("Max stack size", "8388608", "unlimited", "bytes"),
+        ("Max core file size", "0", "unlimited", "bytes"),
+        ("Max open files", "1024", "1024", "files"),
+    ]
+    out = "Limit                     Soft Limit           Hard Limit           Units     \n"
+    for name, soft, hard, unit in rows:
+        out += f"{name:<26}{soft:<21}{hard:<21}{unit:<10}\n"
+    return out.encode()
+
+
+def _mount_opts(m: Any) -> bytes:
+    opts = b"ro" if m.readonly or m.fs.readonly else b"rw"
+    opts += b",relatime"
+    if m.options:
+        opts += b"," + m.options.encode()
+    return opts
+
+
+def _mounts(vfs: Any, task: Any) -> bytes:
+    out = []
+    for m, path in vfs.mount_entries(task):
+        out.append(b"%s %s %s %s 0 0\n" % (m.source.encode() or b"none", path,
+                                          m.fs.fstype.encode(), _mount_opts(m)))
+    return b"".join(out)
+
+
+def _mountinfo(vfs: Any, task: Any) -> bytes:
+    out = []
+    for m, path in vfs.mount_entries(task):
+        parent = m.parent.id if m.parent is not None else m.id
+        out.append(b"%d %d 0:%d / %s %s - %s %s %s\n" % (
+            m.id, parent, m.fs.dev, path, _mount_opts(m), m.fs.fstype.encode(),
+            m.source.encode() or b"none", b"ro" if m.readonly or m.fs.readonly else b"rw",
+        ))
+    return b"".join(out)

@@ -1,0 +1,1 @@
+"""tmpfs: files in sentry memory (see :mod:`sentry.fsimpl.tmpfs.filesystem`)."""

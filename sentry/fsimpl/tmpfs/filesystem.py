@@ -1,0 +1,105 @@
+"""tmpfs: a file system held in sentry memory.
+
+Used for ``tmpfs`` mounts, the upper layer of the root overlay, ``/dev`` and
+``/dev/shm``.  Inodes own their data (regular files: a ``bytearray``;
+directories: a name → inode dict), so hard links are the same object under
+two names.  Sizes are accounted per file system: past ``size_limit`` bytes a
+write fails with ``ENOSPC`` (the sentry's memory is the sandbox's memory).
+
+Ownership and locking: inodes belong to the file system; single-threaded, no
+locks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from sentry.vfs import abi
+from sentry.vfs.inode import Filesystem, Inode, SimpleStatMixin, StatFS
+
+#: Default size limit of one tmpfs instance.
+DEFAULT_SIZE_LIMIT = 512 << 20
+
+
+def owner_of(t: Any) -> tuple:
+    """(uid, gid) a new file of *t* gets (fs ids; root for the sentry's own calls)."""
+    if t is None:
+        return 0, 0
+    return t.creds.fsuid, t.creds.fsgid
+
+
+class TmpfsFilesystem(Filesystem):
+    """One tmpfs instance.
+
+    :param ino_base: first inode number (the overlay's upper layer starts high
+        so its numbers never collide with the lower layer's).
+    :param root_mode: permission bits of the root directory.
+    """
+
+    fstype = "tmpfs"
+    magic = abi.TMPFS_MAGIC
+
+    def __init__(
+        self,
+        readonly: bool = False,
+        size_limit: int = DEFAULT_SIZE_LIMIT,
+        ino_base: int = 0,
+        root_mode: int = 0o1777,
+        root_uid: int = 0,
+        root_gid: int = 0,
+    ) -> None:
+        super().__init__(readonly)
+        self.size_limit = size_limit
+        self.used = 0
+        self._ino_base = ino_base
+        from sentry.fsimpl.tmpfs.directory import TmpfsDir
+
+        self._root = TmpfsDir(self, root_mode, root_uid, root_gid)
+
+    def next_ino(self) -> int:
+        return self._ino_base + super().next_ino()
+
+    def root_inode(self) -> Inode:
+        return self._root
+
+    def statfs(self, t: Any) -> StatFS:
+        s = super().statfs(t)
+        s.blocks = self.size_limit // 4096
+        s.bfree = s.bavail = max(0, self.size_limit - self.used) // 4096
+        s.files = s.ffree = 1 << 20
+        return s
+
+    def open_device(self, t: Any, inode: Inode, vd: Any, flags: int) -> Any:
+        """Open a character device node; plain tmpfs backs none (``ENXIO``)."""
+        from sentry.abi.linux.errors import err
+        import errno
+
+        raise err(errno.ENXIO)
+
+
+class TmpfsInode(SimpleStatMixin, Inode):
+    """Common part of tmpfs inodes: attributes kept in the object."""
+
+    fs: TmpfsFilesystem
+
+    def __init__(self, fs: TmpfsFilesystem, mode: int, uid: int, gid: int, rdev: int = 0) -> None:
+        Inode.__init__(self, fs, fs.next_ino(), mode, uid, gid)
+        self.nlink = 1
+        self.rdev = rdev
+        self._init_times()
+
+    def setattr(self, t: Any, attr: Any) -> None:
+        from sentry.abi.linux.errors import err
+        import errno
+
+        self.fs.check_writable()
+        if attr.size is not None:
+            raise err(errno.EINVAL)
+        self.apply_setattr(attr)
+
+
+def parent_gid(parent: Optional[Inode], gid: int) -> int:
+    """The group of a new file: the directory's if it is set-group-ID."""
+    if parent is not None and parent.mode & abi.S_ISGID:
+        return parent.gid
+    return gid

@@ -1,0 +1,559 @@
+"""File I/O and fd syscalls: read/write family, open, close, dup, fcntl, locks, ioctl.
+
+Every handler decodes its arguments explicitly, copies workload memory once,
+and works on the task's fd table (``t.fdtable``) and the sandbox VFS
+(``t.kernel.vfs``).  One call moves at most :data:`MAX_IO` bytes (a short
+read or write, which callers handle), so a workload cannot make the sentry
+allocate without bound.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import Any, List, Tuple
+
+from sentry.abi.linux.errors import WouldBlock, err
+from sentry.kernel.waiter import EVENT_ALL, EVENT_OUT
+from sentry.syscalls.linux.args import SyscallArgs
+from sentry.vfs import abi
+from sentry.vfs import locks
+from sentry.vfs.file import FileDescription
+
+MAX_IO = 4 << 20
+UIO_MAXIOV = 1024
+MAX_RW_COUNT = 0x7FFFF000
+
+F_DUPFD = 0
+F_GETFD = 1
+F_SETFD = 2
+F_GETFL = 3
+F_SETFL = 4
+F_GETLK = 5
+F_SETLK = 6
+F_SETLKW = 7
+F_SETOWN = 8
+F_GETOWN = 9
+F_OFD_GETLK = 36
+F_OFD_SETLK = 37
+F_OFD_SETLKW = 38
+F_DUPFD_CLOEXEC = 1030
+F_SETPIPE_SZ = 1031
+F_GETPIPE_SZ = 1032
+FD_CLOEXEC = 1
+
+FIONBIO = 0x5421
+FIONREAD = 0x541B
+FIONCLEX = 0x5450
+FIOCLEX = 0x5451
+
+CLOSE_RANGE_UNSHARE = 2
+CLOSE_RANGE_CLOEXEC = 4
+
+_FLOCK = struct.Struct("<hh4xqqi4x")
+
+
+def vfs_of(t: Any) -> Any:
+    """The sandbox's :class:`~sentry.vfs.vfs.VirtualFilesystem`."""
+    return t.kernel.vfs
+
+
+def read_path(t: Any, addr: int) -> bytes:
+    """The path string at *addr*.  :raises LinuxError: ``EFAULT``, ``ENAMETOOLONG``."""
+    return t.mem.read_cstring(addr)
+
+
+def _readable(t: Any, fd: int) -> FileDescription:
+    d = t.fdtable.get(fd)
+    if not d.readable():
+        raise err(errno.EBADF)
+    return d
+
+
+def _writable(t: Any, fd: int) -> FileDescription:
+    d = t.fdtable.get(fd)
+    if not d.writable():
+        raise err(errno.EBADF)
+    return d
+
+
+def _count(a: SyscallArgs, i: int) -> int:
+    n = a[i]
+    if n > (1 << 63) - 1:
+        raise err(errno.EINVAL)
+    return min(n, MAX_IO)
+
+
+def read_iovecs(t: Any, addr: int, cnt: int) -> List[Tuple[int, int]]:
+    """The ``struct iovec`` array at *addr*.  :raises LinuxError: ``EINVAL``, ``EFAULT``."""
+    if cnt < 0 or cnt > UIO_MAXIOV:
+        raise err(errno.EINVAL)
+    if cnt == 0:
+        return []
+    raw = t.mem.read(addr, 16 * cnt)
+    out = []
+    total = 0
+    for i in range(cnt):
+        base, ln = struct.unpack_from("<QQ", raw, 16 * i)
+        if ln > (1 << 63) - 1:
+            raise err(errno.EINVAL)
+        total += ln
+        if total > (1 << 63) - 1:
+            raise err(errno.EINVAL)
+        out.append((base, ln))
+    return out
+
+
+def _scatter(t: Any, iov: List[Tuple[int, int]], data: bytes) -> None:
+    pos = 0
+    for base, ln in iov:
+        if pos >= len(data):
+            break
+        chunk = data[pos : pos + ln]
+        if chunk:
+            t.mem.write(base, chunk)
+        pos += len(chunk)
+
+
+def _gather(t: Any, iov: List[Tuple[int, int]]) -> bytes:
+    out = bytearray()
+    for base, ln in iov:
+        room = MAX_IO - len(out)
+        if room <= 0:
+            break
+        if ln:
+            out += t.mem.read(base, min(ln, room))
+    return bytes(out)
+
+
+# ---------------------------------------------------------------- read/write
+def read(t: Any, a: SyscallArgs) -> int:
+    """read(2)."""
+    d = _readable(t, a.int(0))
+    n = _count(a, 2)
+    data = d.read(t, n)
+    if data:
+        t.mem.write(a[1], data)
+    return len(data)
+
+
+def write(t: Any, a: SyscallArgs) -> int:
+    """write(2)."""
+    d = _writable(t, a.int(0))
+    n = _count(a, 2)
+    data = t.mem.read(a[1], n) if n else b""
+    return d.write(t, data)
+
+
+def pread64(t: Any, a: SyscallArgs) -> int:
+    """pread64(2)."""
+    d = _readable(t, a.int(0))
+    off = a.long(3)
+    if off < 0:
+        raise err(errno.EINVAL)
+    data = d.pread(t, _count(a, 2), off)
+    if data:
+        t.mem.write(a[1], data)
+    return len(data)
+
+
+def pwrite64(t: Any, a: SyscallArgs) -> int:
+    """pwrite64(2)."""
+    d = _writable(t, a.int(0))
+    off = a.long(3)
+    if off < 0:
+        raise err(errno.EINVAL)
+    n = _count(a, 2)
+    return d.pwrite(t, t.mem.read(a[1], n) if n else b"", off)
+
+
+def readv(t: Any, a: SyscallArgs) -> int:
+    """readv(2)."""
+    d = _readable(t, a.int(0))
+    iov = read_iovecs(t, a[1], a.int(2))
+    total = min(sum(ln for _, ln in iov), MAX_IO)
+    data = d.read(t, total)
+    _scatter(t, iov, data)
+    return len(data)
+
+
+def writev(t: Any, a: SyscallArgs) -> int:
+    """writev(2)."""
+    d = _writable(t, a.int(0))
+    iov = read_iovecs(t, a[1], a.int(2))
+    return d.write(t, _gather(t, iov))
+
+
+def preadv(t: Any, a: SyscallArgs) -> int:
+    """preadv(2) (on x86_64 the whole offset is in ``pos_l``)."""
+    d = _readable(t, a.int(0))
+    iov = read_iovecs(t, a[1], a.int(2))
+    off = a.long(3)
+    if off < 0:
+        raise err(errno.EINVAL)
+    total = min(sum(ln for _, ln in iov), MAX_IO)
+    data = d.pread(t, total, off)
+    _scatter(t, iov, data)
+    return len(data)
+
+
+def pwritev(t: Any, a: SyscallArgs) -> int:
+    """pwritev(2)."""
+    d = _writable(t, a.int(0))
+    iov = read_iovecs(t, a[1], a.int(2))
+    off = a.long(3)
+    if off < 0:
+        raise err(errno.EINVAL)
+    return d.pwrite(t, _gather(t, iov), off)
+
+
+def lseek(t: Any, a: SyscallArgs) -> int:
+    """lseek(2)."""
+    d = t.fdtable.get(a.int(0))
+    if d.is_path:
+        raise err(errno.EBADF)
+    return d.seek(t, a.long(1), a.int(2))
+
+
+# ------------------------------------------------------------------ open/close
+def _openat(t: Any, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
+    path = read_path(t, path_addr)
+    table = t.fdtable
+    if len(table) >= table.limit:
+        raise err(errno.EMFILE)
+    desc = vfs_of(t).open_at(t, dirfd, path, flags | abi.O_LARGEFILE, mode)
+    try:
+        return table.install(desc, cloexec=bool(flags & abi.O_CLOEXEC))
+    except Exception:
+        desc.decref()
+        raise
+
+
+def open(t: Any, a: SyscallArgs) -> int:  # noqa: A001 - the syscall's name
+    """open(2)."""
+    return _openat(t, abi.AT_FDCWD, a[0], a.int(1), a.uint(2))
+
+
+def openat(t: Any, a: SyscallArgs) -> int:
+    """openat(2)."""
+    return _openat(t, a.int(0), a[1], a.int(2), a.uint(3))
+
+
+def creat(t: Any, a: SyscallArgs) -> int:
+    """creat(2)."""
+    return _openat(t, abi.AT_FDCWD, a[0], abi.O_CREAT | abi.O_WRONLY | abi.O_TRUNC, a.uint(1))
+
+
+def close(t: Any, a: SyscallArgs) -> int:
+    """close(2)."""
+    t.fdtable.close(a.int(0), lock_owner=t.tg)
+    return 0
+
+
+def close_range(t: Any, a: SyscallArgs) -> int:
+    """close_range(2).  ``CLOSE_RANGE_UNSHARE`` is refused with ``EINVAL``
+    (unsharing the table is the kernel's clone machinery, not done here)."""
+    first, last, flags = a.uint(0), a.uint(1), a.uint(2)
+    if flags & ~CLOSE_RANGE_CLOEXEC or first > last:
+        raise err(errno.EINVAL)
+    t.fdtable.close_range(first, last, bool(flags & CLOSE_RANGE_CLOEXEC), lock_owner=t.tg)
+    return 0
+
+
+def dup(t: Any, a: SyscallArgs) -> int:
+    """dup(2)."""
+    d = t.fdtable.get(a.int(0))
+    d.incref()
+    try:
+        return t.fdtable.install(d)
+    except Exception:
+        d.decref()
+        raise
+
+
+def _dup3(t: Any, old: int, new: int, cloexec: bool) -> int:
+    d = t.fdtable.get(old)
+    if new < 0 or new >= t.fdtable.limit:
+        raise err(errno.EBADF)
+    d.incref()
+    t.fdtable.install_at(new, d, cloexec, lock_owner=t.tg)
+    return new
+
+
+def dup2(t: Any, a: SyscallArgs) -> int:
+    """dup2(2)."""
+    old, new = a.int(0), a.int(1)
+    if old == new:
+        t.fdtable.get(old)
+        return new
+    return _dup3(t, old, new, False)
+
+
+def dup3(t: Any, a: SyscallArgs) -> int:
+    """dup3(2)."""
+    old, new, flags = a.int(0), a.int(1), a.int(2)
+    if flags & ~abi.O_CLOEXEC or old == new:
+        raise err(errno.EINVAL)
+    return _dup3(t, old, new, bool(flags & abi.O_CLOEXEC))
+
+
+# ------------------------------------------------------------------- fcntl
+def _lock_range(d: FileDescription, whence: int, start: int, length: int) -> Tuple[int, int]:
+    if whence == abi.SEEK_SET:
+        base = 0
+    elif whence == abi.SEEK_CUR:
+        base = d.offset
+    elif whence == abi.SEEK_END:
+        base = d.stat(None).size
+    else:
+        raise err(errno.EINVAL)
+    s = base + start
+    if length > 0:
+        e = s + length - 1
+    elif length == 0:
+        e = locks.OFFSET_MAX
+    else:
+        s, e = s + length, s - 1
+    if s < 0:
+        raise err(errno.EINVAL)
+    return s, min(e, locks.OFFSET_MAX)
+
+
+def _fcntl_lock(t: Any, d: FileDescription, cmd: int, addr: int) -> int:
+    ltype, whence, start, length, pid = _FLOCK.unpack(t.mem.read(addr, _FLOCK.size))
+    ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
+    if ofd and pid != 0:
+        raise err(errno.EINVAL)
+    if ltype not in (locks.F_RDLCK, locks.F_WRLCK, locks.F_UNLCK):
+        raise err(errno.EINVAL)
+    if d.inode is None or d.is_path:
+        raise err(errno.EBADF)
+    s, e = _lock_range(d, whence, start, length)
+    owner: Any = d if ofd else t.tg
+    if cmd in (F_GETLK, F_OFD_GETLK):
+        if ltype == locks.F_UNLCK:
+            raise err(errno.EINVAL)
+        c = locks.test_lock(d.inode, owner, ltype, s, e)
+        if c is None:
+            out = _FLOCK.pack(locks.F_UNLCK, whence, start, length, pid)
+        else:
+            ln = 0 if c.end >= locks.OFFSET_MAX else c.end - c.start + 1
+            out = _FLOCK.pack(c.type, abi.SEEK_SET, c.start, ln, -1 if c.ofd else c.pid)
+        t.mem.write(addr, out)
+        return 0
+    if ltype == locks.F_RDLCK and not d.readable():
+        raise err(errno.EBADF)
+    if ltype == locks.F_WRLCK and not d.writable():
+        raise err(errno.EBADF)
+    if locks.set_lock(d.inode, owner, t.tgid, ltype, s, e, ofd):
+        return 0
+    if cmd in (F_SETLKW, F_OFD_SETLKW):
+        raise WouldBlock([(locks.state_of(d.inode).queue, EVENT_ALL)])
+    raise err(errno.EAGAIN)
+
+
+def fcntl(t: Any, a: SyscallArgs) -> int:
+    """fcntl(2): dup, fd and status flags, record locks (classic and OFD), pipe size.
+
+    ``F_GETOWN`` reports 0 (no owner can be set: ``F_SETOWN``, ``F_SETSIG``,
+    leases, notifications and seals are refused with ``EINVAL``).
+    """
+    fd, cmd = a.int(0), a.int(1)
+    d = t.fdtable.get(fd)
+    if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
+        minfd = a.int(2)
+        if minfd < 0:
+            raise err(errno.EINVAL)
+        d.incref()
+        try:
+            return t.fdtable.install(d, cloexec=cmd == F_DUPFD_CLOEXEC, minfd=minfd)
+        except Exception:
+            d.decref()
+            raise
+    if cmd == F_GETFD:
+        return FD_CLOEXEC if t.fdtable.get_cloexec(fd) else 0
+    if cmd == F_SETFD:
+        t.fdtable.set_cloexec(fd, bool(a.int(2) & FD_CLOEXEC))
+        return 0
+    if cmd == F_GETFL:
+        return d.flags
+    if cmd == F_SETFL:
+        if d.is_path:
+            raise err(errno.EBADF)
+        d.set_status_flags(a.int(2))
+        return 0
+    if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
+        return _fcntl_lock(t, d, cmd, a[2])
+    if cmd == F_GETOWN:
+        return 0
+    if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ):
+        getter = getattr(d, "get_pipe_size", None)
+        if getter is None:
+            raise err(errno.EBADF)
+        if cmd == F_GETPIPE_SZ:
+            return getter()
+        return d.set_pipe_size(t, a.int(2))  # type: ignore[attr-defined]
+    raise err(errno.EINVAL)
+
+
+def flock(t: Any, a: SyscallArgs) -> int:
+    """flock(2)."""
+    d = t.fdtable.get(a.int(0))
+    op = a.int(1)
+    if d.is_path or d.inode is None:
+        raise err(errno.EBADF)
+    if locks.flock(d.inode, d, op):
+        return 0
+    if op & locks.LOCK_NB:
+        raise err(errno.EWOULDBLOCK)
+    raise WouldBlock([(locks.state_of(d.inode).queue, EVENT_ALL)])
+
+
+def ioctl(t: Any, a: SyscallArgs) -> int:
+    """ioctl(2): FIOCLEX/FIONCLEX, FIONBIO, FIONREAD, then the file's own (ttys, pipes)."""
+    fd, cmd, arg = a.int(0), a.uint(1), a[2]
+    d = t.fdtable.get(fd)
+    if d.is_path:
+        raise err(errno.EBADF)
+    if cmd == FIOCLEX:
+        t.fdtable.set_cloexec(fd, True)
+        return 0
+    if cmd == FIONCLEX:
+        t.fdtable.set_cloexec(fd, False)
+        return 0
+    if cmd == FIONBIO:
+        on = t.mem.read_i32(arg)
+        flags = d.flags | abi.O_NONBLOCK if on else d.flags & ~abi.O_NONBLOCK
+        d.set_status_flags(flags & abi.SETFL_MASK)
+        return 0
+    if cmd == FIONREAD and d.inode is not None and d.inode.is_reg:
+        t.mem.write_i32(arg, max(0, min(d.size() - d.offset, 0x7FFFFFFF)))
+        return 0
+    return d.ioctl(t, cmd, arg)
+
+
+# ------------------------------------------------------------ sizes, sync
+def ftruncate(t: Any, a: SyscallArgs) -> int:
+    """ftruncate(2)."""
+    d = t.fdtable.get(a.int(0))
+    length = a.long(1)
+    if d.is_path:
+        raise err(errno.EBADF)
+    if length < 0 or not d.writable() or d.inode is None or not d.inode.is_reg:
+        raise err(errno.EINVAL)
+    d.truncate(t, length)
+    return 0
+
+
+def truncate(t: Any, a: SyscallArgs) -> int:
+    """truncate(2)."""
+    path = read_path(t, a[0])
+    length = a.long(1)
+    if length < 0:
+        raise err(errno.EINVAL)
+    vfs = vfs_of(t)
+    vfs.truncate(t, vfs.resolve(t, abi.AT_FDCWD, path, follow=True), length)
+    return 0
+
+
+def fsync(t: Any, a: SyscallArgs) -> int:
+    """fsync(2)."""
+    d = t.fdtable.get(a.int(0))
+    if d.is_path:
+        raise err(errno.EBADF)
+    d.fsync(t)
+    return 0
+
+
+def fdatasync(t: Any, a: SyscallArgs) -> int:
+    """fdatasync(2)."""
+    return fsync(t, a)
+
+
+def fallocate(t: Any, a: SyscallArgs) -> int:
+    """fallocate(2) (``EOPNOTSUPP`` where the file system cannot)."""
+    d = t.fdtable.get(a.int(0))
+    mode, off, length = a.int(1), a.long(2), a.long(3)
+    if off < 0 or length <= 0:
+        raise err(errno.EINVAL)
+    if not d.writable():
+        raise err(errno.EBADF)
+    if d.inode is not None and d.inode.is_dir:
+        raise err(errno.EISDIR)
+    if d.inode is None or not d.inode.is_reg:
+        if getattr(d, "get_pipe_size", None) is not None:
+            raise err(errno.ESPIPE)
+        raise err(errno.ENODEV)
+    d.fallocate(t, mode, off, length)
+    return 0
+
+
+# ------------------------------------------------------------- copies
+def sendfile(t: Any, a: SyscallArgs) -> int:
+    """sendfile(2): one chunk of up to :data:`MAX_IO` bytes per call."""
+    out_d = _writable(t, a.int(0))
+    in_d = _readable(t, a.int(1))
+    off_addr, count = a[2], _count(a, 3)
+    if out_d.flags & abi.O_APPEND:
+        raise err(errno.EINVAL)
+    if count == 0:
+        return 0
+    # Wait for room first, so that no input is consumed by a call that then parks.
+    if not out_d.readiness(EVENT_OUT) & EVENT_OUT:
+        out_d.ready_or_block(EVENT_OUT)
+    if off_addr:
+        off = struct.unpack("<q", t.mem.read(off_addr, 8))[0]
+        if off < 0:
+            raise err(errno.EINVAL)
+        data = in_d.pread(t, count, off)
+    else:
+        data = in_d.read(t, count)
+    if not data:
+        return 0
+    n = out_d.write(t, data)
+    if off_addr:
+        t.mem.write(off_addr, struct.pack("<q", off + n))
+    elif n < len(data) and in_d.inode is not None and in_d.inode.is_reg:
+        in_d.offset = in_d.offset - (len(data) - n)
+    return n
+
+
+def copy_file_range(t: Any, a: SyscallArgs) -> int:
+    """copy_file_range(2) between regular files, through the sentry.
+
+    Never ``EXDEV`` (any two regular files can be copied this way); one chunk
+    of up to :data:`MAX_IO` bytes per call, which callers loop over.
+    """
+    in_d = _readable(t, a.int(0))
+    out_d = _writable(t, a.int(2))
+    off_in_addr, off_out_addr, length, flags = a[1], a[3], _count(a, 4), a.uint(5)
+    if flags:
+        raise err(errno.EINVAL)
+    for d in (in_d, out_d):
+        if d.inode is None:
+            raise err(errno.EINVAL)
+        if d.inode.is_dir:
+            raise err(errno.EISDIR)
+        if not d.inode.is_reg:
+            raise err(errno.EINVAL)
+    if out_d.flags & abi.O_APPEND:
+        raise err(errno.EBADF)
+    off_in = struct.unpack("<q", t.mem.read(off_in_addr, 8))[0] if off_in_addr else in_d.offset
+    off_out = struct.unpack("<q", t.mem.read(off_out_addr, 8))[0] if off_out_addr else out_d.offset
+    if off_in < 0 or off_out < 0:
+        raise err(errno.EINVAL)
+    if in_d.inode is out_d.inode and off_in < off_out + length and off_out < off_in + length:
+        raise err(errno.EINVAL)
+    if length == 0:
+        return 0
+    data = in_d.pread(t, length, off_in)
+    n = out_d.pwrite(t, data, off_out) if data else 0
+    if off_in_addr:
+        t.mem.write(off_in_addr, struct.pack("<q", off_in + n))
+    else:
+        in_d.offset = off_in + n
+    if off_out_addr:
+        t.mem.write(off_out_addr, struct.pack("<q", off_out + n))
+    else:
+        out_d.offset = off_out + n
+    return n

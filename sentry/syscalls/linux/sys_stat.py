@@ -1,0 +1,136 @@
+"""File status syscalls: stat family, statx, access, readlink, statfs.
+
+Structures are packed by :mod:`sentry.vfs.abi` (x86_64 layouts).
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any, Tuple
+
+from sentry.abi.linux.errors import err
+from sentry.syscalls.linux.args import SyscallArgs
+from sentry.syscalls.linux.sys_file import read_path, vfs_of
+from sentry.vfs import abi
+from sentry.vfs.inode import Stat
+
+_STAT_FLAGS = abi.AT_SYMLINK_NOFOLLOW | abi.AT_EMPTY_PATH | abi.AT_NO_AUTOMOUNT
+
+
+def _stat_at(t: Any, dirfd: int, path_addr: int, flags: int) -> Tuple[Stat, int]:
+    """The attributes and mount id of what (dirfd, path, flags) names."""
+    path = b"" if (path_addr == 0 and flags & abi.AT_EMPTY_PATH) else read_path(t, path_addr)
+    if not path and flags & abi.AT_EMPTY_PATH and dirfd != abi.AT_FDCWD:
+        d = t.fdtable.get(dirfd)
+        return d.stat(t), d.vd.mount.id if d.vd is not None else 0
+    vd = vfs_of(t).resolve(
+        t, dirfd, path, follow=not flags & abi.AT_SYMLINK_NOFOLLOW,
+        empty_path=bool(flags & abi.AT_EMPTY_PATH),
+    )
+    return vd.dentry.inode.stat(), vd.mount.id
+
+
+def stat(t: Any, a: SyscallArgs) -> int:
+    """stat(2)."""
+    st, _ = _stat_at(t, abi.AT_FDCWD, a[0], 0)
+    t.mem.write(a[1], abi.pack_stat(st))
+    return 0
+
+
+def lstat(t: Any, a: SyscallArgs) -> int:
+    """lstat(2)."""
+    st, _ = _stat_at(t, abi.AT_FDCWD, a[0], abi.AT_SYMLINK_NOFOLLOW)
+    t.mem.write(a[1], abi.pack_stat(st))
+    return 0
+
+
+def fstat(t: Any, a: SyscallArgs) -> int:
+    """fstat(2)."""
+    d = t.fdtable.get(a.int(0))
+    t.mem.write(a[1], abi.pack_stat(d.stat(t)))
+    return 0
+
+
+def newfstatat(t: Any, a: SyscallArgs) -> int:
+    """newfstatat(2)."""
+    flags = a.int(3)
+    if flags & ~_STAT_FLAGS:
+        raise err(errno.EINVAL)
+    st, _ = _stat_at(t, a.int(0), a[1], flags)
+    t.mem.write(a[2], abi.pack_stat(st))
+    return 0
+
+
+def statx(t: Any, a: SyscallArgs) -> int:
+    """statx(2): every basic field is filled in, ``stx_mask`` says so."""
+    dirfd, path_addr, flags, mask, buf = a.int(0), a[1], a.int(2), a.uint(3), a[4]
+    if flags & ~(_STAT_FLAGS | abi.AT_STATX_SYNC_TYPE):
+        raise err(errno.EINVAL)
+    if flags & abi.AT_STATX_SYNC_TYPE == abi.AT_STATX_SYNC_TYPE:
+        raise err(errno.EINVAL)
+    if mask & abi.STATX__RESERVED:
+        raise err(errno.EINVAL)
+    st, mnt_id = _stat_at(t, dirfd, path_addr, flags)
+    t.mem.write(buf, abi.pack_statx(st, mask, mnt_id))
+    return 0
+
+
+def _access(t: Any, dirfd: int, path_addr: int, mode: int, flags: int) -> int:
+    path = b"" if (path_addr == 0 and flags & abi.AT_EMPTY_PATH) else read_path(t, path_addr)
+    vfs_of(t).access_at(t, dirfd, path, mode, flags)
+    return 0
+
+
+def access(t: Any, a: SyscallArgs) -> int:
+    """access(2)."""
+    return _access(t, abi.AT_FDCWD, a[0], a.int(1), 0)
+
+
+def faccessat(t: Any, a: SyscallArgs) -> int:
+    """faccessat(2) (the syscall has no flags argument)."""
+    return _access(t, a.int(0), a[1], a.int(2), 0)
+
+
+def faccessat2(t: Any, a: SyscallArgs) -> int:
+    """faccessat2(2)."""
+    return _access(t, a.int(0), a[1], a.int(2), a.int(3))
+
+
+def _readlink(t: Any, dirfd: int, path_addr: int, buf: int, size: int) -> int:
+    if size <= 0:
+        raise err(errno.EINVAL)
+    path = read_path(t, path_addr)
+    target = vfs_of(t).readlink_at(t, dirfd, path)[:size]
+    t.mem.write(buf, target)
+    return len(target)
+
+
+def readlink(t: Any, a: SyscallArgs) -> int:
+    """readlink(2)."""
+    return _readlink(t, abi.AT_FDCWD, a[0], a[1], a.int(2))
+
+
+def readlinkat(t: Any, a: SyscallArgs) -> int:
+    """readlinkat(2)."""
+    return _readlink(t, a.int(0), a[1], a[2], a.int(3))
+
+
+def statfs(t: Any, a: SyscallArgs) -> int:
+    """statfs(2)."""
+    vfs = vfs_of(t)
+    vd = vfs.resolve(t, abi.AT_FDCWD, read_path(t, a[0]), follow=True)
+    t.mem.write(a[1], abi.pack_statfs(vfs.statfs(t, vd)))
+    return 0
+
+
+def fstatfs(t: Any, a: SyscallArgs) -> int:
+    """fstatfs(2)."""
+    d = t.fdtable.get(a.int(0))
+    if d.vd is not None:
+        s = vfs_of(t).statfs(t, d.vd)
+    elif d.inode is not None:
+        s = d.inode.fs.statfs(t)
+    else:
+        raise err(errno.EBADF)
+    t.mem.write(a[1], abi.pack_statfs(s))
+    return 0

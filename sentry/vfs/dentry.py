@@ -1,0 +1,93 @@
+"""Dentries, mounts and virtual dentries.
+
+A :class:`Dentry` is a name of an inode in its file system's tree; the VFS
+caches them (children by name) so repeated walks do not ask the file system
+again, and so mount points and cwds have a stable identity.  A :class:`Mount`
+places a file system's root dentry at a dentry of another mount.  A
+:class:`VirtualDentry` is the pair (mount, dentry): the same dentry reached
+through two bind mounts is two different places (``..`` differs).
+
+Ownership: a dentry owns its cached children and its inode reference; mounts
+are owned by the :class:`~sentry.vfs.vfs.VirtualFilesystem`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional
+
+if TYPE_CHECKING:
+    from sentry.vfs.inode import Filesystem, Inode
+
+
+class Dentry:
+    """A named inode in a file-system tree.
+
+    :ivar name: the last path component (``b""`` for a file-system root).
+    :ivar parent: the parent dentry (``None`` for a file-system root or an
+        anonymous file such as a pipe).
+    :ivar children: cached lookups, by name.
+    :ivar mounts: how many mounts sit on this dentry (0: skip the mount table).
+    :ivar dead: unlinked; paths of it are reported with `` (deleted)``.
+    """
+
+    __slots__ = ("name", "parent", "inode", "children", "mounts", "dead")
+
+    def __init__(self, name: bytes, parent: Optional["Dentry"], inode: "Inode") -> None:
+        self.name = name
+        self.parent = parent
+        self.inode = inode
+        self.children: Dict[bytes, "Dentry"] = {}
+        self.mounts = 0
+        self.dead = False
+
+    def __repr__(self) -> str:
+        return f"<Dentry {self.name!r} {self.inode!r}>"
+
+
+_mount_ids = itertools.count(1)
+
+
+class Mount:
+    """A file system mounted somewhere.
+
+    :ivar parent: the mount this one sits in (``None`` for the root mount).
+    :ivar mountpoint: the dentry of *parent* it covers.
+    :ivar readonly: the mount's ``ro`` flag (``EROFS`` for changes through it).
+    :ivar source: the source column of ``/proc/mounts``.
+    :ivar options: extra text for the options column (e.g. ``"mode=755"``).
+    """
+
+    def __init__(
+        self,
+        fs: "Filesystem",
+        root: Dentry,
+        parent: Optional["Mount"],
+        mountpoint: Optional[Dentry],
+        readonly: bool = False,
+        source: str = "none",
+        options: str = "",
+    ) -> None:
+        self.id = next(_mount_ids)
+        self.fs = fs
+        self.root = root
+        self.parent = parent
+        self.mountpoint = mountpoint
+        self.readonly = readonly
+        self.source = source
+        self.options = options
+        self.children: List["Mount"] = []
+
+    def __repr__(self) -> str:
+        return f"<Mount {self.id} {self.fs.fstype}>"
+
+
+class VirtualDentry(NamedTuple):
+    """A place in the mount tree: a dentry as reached through a mount."""
+
+    mount: Mount
+    dentry: Dentry
+
+    @property
+    def inode(self) -> "Inode":
+        return self.dentry.inode

@@ -1,0 +1,293 @@
+"""Open file descriptions.
+
+A :class:`FileDescription` is what an fd number refers to (``struct file``):
+an offset, status flags and the file it was opened on.  fd tables hold
+references to it (``dup``, ``fork`` and ``SCM_RIGHTS`` share one description);
+:meth:`FileDescription.release` runs when the last reference goes.
+
+Errno rules of the base class, which every implementation keeps:
+
+- ``read``/``write`` on a description not open for it: ``EBADF`` (checked by
+  the handler with :meth:`readable`/:meth:`writable` before calling);
+- ``read``/``write`` not supported by the file: ``EINVAL``;
+- ``pread``/``pwrite``/``seek`` on a stream (pipe, socket, tty): ``ESPIPE``;
+- negative resulting offset in ``seek``: ``EINVAL``; ``pread`` with a negative
+  offset: ``EINVAL`` (checked by the handler);
+- ``getdents`` on a non-directory: ``ENOTDIR``;
+- ``ioctl`` the file does not know: ``ENOTTY``;
+- ``truncate`` of anything but a regular file: ``EINVAL``;
+- ``fallocate`` not supported: ``EOPNOTSUPP``; on a pipe: ``ESPIPE``;
+- a read or write that would block raises :class:`WouldBlock` on
+  :meth:`wait_queue` unless ``O_NONBLOCK`` is set, then ``EAGAIN``.
+
+Readiness: :meth:`readiness` returns the ready subset of a poll mask
+(``EVENT_*`` of :mod:`sentry.kernel.waiter`) without side effects, and
+:meth:`wait_queue` is notified whenever it may have changed.
+
+Host fds: :attr:`host_fd` is set when the description is backed by a host fd
+held by the sentry whose host behaviour equals the sandbox behaviour for
+``read``/``write``/``pread64``/``pwrite64``/``lseek`` (a file the gofer opened:
+its host offset *is* the description's offset).  A fast path may then serve
+those calls directly on it; if the host call returns ``EAGAIN`` (a
+non-blocking host fd standing for a blocking description, see
+:class:`sentry.fsimpl.host.host.HostFileDescription`) the fast path must fall
+back to the Python handler, which parks the call.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+
+from sentry.abi.linux.errors import err
+from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
+from sentry.vfs import abi
+
+if TYPE_CHECKING:
+    from sentry.vfs.dentry import VirtualDentry
+    from sentry.vfs.inode import Inode, Stat
+
+#: One directory entry as descriptions return them: ``(ino, d_type, name)``.
+Dirent = Tuple[int, int, bytes]
+
+
+class FileDescription:
+    """Base open file description.
+
+    :ivar vd: where it was opened (``None`` for anonymous files set up
+        without a mount; pipes and sockets have an anonymous mount).
+    :ivar inode: the file (``vd.dentry.inode`` for path-opened files).
+    :ivar flags: access mode and status flags (``O_APPEND``, ``O_NONBLOCK`` ...);
+        never ``O_CLOEXEC`` (a per-fd flag) or the open-time-only flags.
+    :ivar offset: the file offset for seekable files.
+    :ivar host_fd: see the module docstring.
+    :ivar refs: fd-table references; :meth:`release` runs at 0.
+    """
+
+    #: ``anon_inode:[...]``-style name for /proc/pid/fd when there is no path.
+    anon_name: Optional[bytes] = None
+
+    def __init__(self, vd: Optional["VirtualDentry"], inode: Optional["Inode"], flags: int) -> None:
+        self.vd = vd
+        self.inode = inode
+        self.flags = flags & ~(
+            abi.O_CREAT | abi.O_EXCL | abi.O_NOCTTY | abi.O_TRUNC | abi.O_CLOEXEC
+        )
+        self._offset = 0
+        self.host_fd: Optional[int] = None
+        self.refs = 1
+        self._queue: Optional[WaitQueue] = None
+
+    # -- references --------------------------------------------------------
+    def incref(self) -> None:
+        self.refs += 1
+
+    def decref(self) -> None:
+        """Drop one reference; :meth:`release` on the last."""
+        self.refs -= 1
+        if self.refs == 0:
+            from sentry.vfs.locks import release_description
+
+            release_description(self)
+            self.release()
+
+    def release(self) -> None:
+        """Free what the description holds (its last reference went)."""
+
+    # -- flags ---------------------------------------------------------------
+    @property
+    def is_path(self) -> bool:
+        """Opened with ``O_PATH``: no I/O at all (``EBADF``)."""
+        return bool(self.flags & abi.O_PATH)
+
+    def readable(self) -> bool:
+        """Open for reading (not ``O_WRONLY``, not ``O_PATH``)."""
+        return not self.is_path and (self.flags & abi.O_ACCMODE) in (abi.O_RDONLY, abi.O_RDWR)
+
+    def writable(self) -> bool:
+        """Open for writing (``O_WRONLY`` or ``O_RDWR``, not ``O_PATH``)."""
+        return not self.is_path and (self.flags & abi.O_ACCMODE) in (abi.O_WRONLY, abi.O_RDWR)
+
+    @property
+    def nonblocking(self) -> bool:
+        return bool(self.flags & abi.O_NONBLOCK)
+
+    def set_status_flags(self, flags: int) -> None:
+        """``F_SETFL``: replace the changeable status flags (``abi.SETFL_MASK``).
+
+        :raises LinuxError: ``EINVAL`` for ``O_ASYNC`` (no SIGIO emulation).
+        """
+        if flags & abi.O_ASYNC:
+            raise err(errno.EINVAL)
+        self.flags = (self.flags & ~abi.SETFL_MASK) | (flags & abi.SETFL_MASK)
+
+    # -- offset ------------------------------------------------------------
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    @offset.setter
+    def offset(self, v: int) -> None:
+        self._offset = v
+
+    # -- I/O -----------------------------------------------------------------
+    def read(self, t: Any, n: int) -> bytes:
+        """Read up to *n* bytes at the offset (advancing it); ``b""`` at EOF."""
+        raise err(errno.EINVAL)
+
+    def pread(self, t: Any, n: int, off: int) -> bytes:
+        """Read up to *n* bytes at *off* without moving the offset."""
+        raise err(errno.ESPIPE)
+
+    def write(self, t: Any, data: bytes) -> int:
+        """Write *data* at the offset (or the end with ``O_APPEND``); returns the count."""
+        raise err(errno.EINVAL)
+
+    def pwrite(self, t: Any, data: bytes, off: int) -> int:
+        """Write *data* at *off* without moving the offset."""
+        raise err(errno.ESPIPE)
+
+    def seek(self, t: Any, off: int, whence: int) -> int:
+        """``lseek``: returns the new offset."""
+        raise err(errno.ESPIPE)
+
+    def size(self) -> int:
+        """The size ``SEEK_END`` is relative to."""
+        return self.stat(None).size
+
+    def generic_seek(self, off: int, whence: int) -> int:
+        """``lseek`` for a seekable file of :meth:`size` bytes."""
+        if whence == abi.SEEK_SET:
+            new = off
+        elif whence == abi.SEEK_CUR:
+            new = self.offset + off
+        elif whence == abi.SEEK_END:
+            new = self.size() + off
+        elif whence in (abi.SEEK_DATA, abi.SEEK_HOLE):
+            size = self.size()
+            if off < 0 or off >= size:
+                raise err(errno.ENXIO)
+            new = off if whence == abi.SEEK_DATA else size
+        else:
+            raise err(errno.EINVAL)
+        if new < 0:
+            raise err(errno.EINVAL)
+        self.offset = new
+        return new
+
+    def stat(self, t: Any) -> "Stat":
+        """``fstat``."""
+        if self.inode is None:
+            raise err(errno.EBADF)
+        return self.inode.stat()
+
+    def getdents(self, t: Any) -> List[Dirent]:
+        """All entries of a directory, ``.`` and ``..`` first; the handler
+        serves them from index :attr:`offset` and advances it."""
+        raise err(errno.ENOTDIR)
+
+    def ioctl(self, t: Any, cmd: int, arg: int) -> int:
+        """A device-specific ioctl (the handler serves the generic ones)."""
+        raise err(errno.ENOTTY)
+
+    def truncate(self, t: Any, size: int) -> None:
+        """``ftruncate`` (the handler checked :meth:`writable`)."""
+        raise err(errno.EINVAL)
+
+    def fsync(self, t: Any) -> None:
+        """``fsync``/``fdatasync``: data of memory file systems needs no flushing."""
+
+    def fallocate(self, t: Any, mode: int, off: int, length: int) -> None:
+        """``fallocate``."""
+        raise err(errno.EOPNOTSUPP)
+
+    # -- readiness -----------------------------------------------------------
+    def readiness(self, mask: int) -> int:
+        """The ready events among *mask*; files that never block are always ready."""
+        return mask & (EVENT_IN | EVENT_OUT)
+
+    def wait_queue(self) -> WaitQueue:
+        """The queue notified when :meth:`readiness` may have changed."""
+        if self._queue is None:
+            self._queue = WaitQueue()
+        return self._queue
+
+    def ready_or_block(self, mask: int) -> None:
+        """Raise ``EAGAIN`` or :class:`WouldBlock` unless some of *mask* is ready."""
+        if self.readiness(mask) & mask:
+            return
+        if self.nonblocking:
+            raise err(errno.EAGAIN)
+        from sentry.abi.linux.errors import WouldBlock
+
+        raise WouldBlock([(self.wait_queue(), mask)])
+
+    # -- naming ------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} flags={self.flags:o}>"
+
+
+class PathDescription(FileDescription):
+    """An ``O_PATH`` description: a handle on a place, no I/O (``EBADF``)."""
+
+    def read(self, t: Any, n: int) -> bytes:
+        raise err(errno.EBADF)
+
+    def write(self, t: Any, data: bytes) -> int:
+        raise err(errno.EBADF)
+
+    def getdents(self, t: Any) -> List[Dirent]:
+        raise err(errno.EBADF)
+
+    def ioctl(self, t: Any, cmd: int, arg: int) -> int:
+        raise err(errno.EBADF)
+
+    def seek(self, t: Any, off: int, whence: int) -> int:
+        raise err(errno.EBADF)
+
+
+class DirectoryDescription(FileDescription):
+    """A directory opened for reading: ``getdents`` from :meth:`Inode.iterdir`.
+
+    The listing is taken when the offset is 0 (open, ``rewinddir``), as Linux
+    readdir sees a consistent listing for one pass.
+    """
+
+    def __init__(self, vd: "VirtualDentry", inode: "Inode", flags: int) -> None:
+        super().__init__(vd, inode, flags)
+        self._listing: Optional[List[Dirent]] = None
+
+    def getdents(self, t: Any) -> List[Dirent]:
+        if self._listing is None or self.offset == 0:
+            self._listing = self.list_entries(t)
+        return self._listing
+
+    def list_entries(self, t: Any) -> List[Dirent]:
+        """``.``, ``..`` and the directory's entries."""
+        assert self.inode is not None and self.vd is not None
+        d = self.vd.dentry
+        parent = d.parent.inode if d.parent is not None else self.inode
+        out: List[Dirent] = [
+            (self.inode.ino, abi.DT_DIR, b"."),
+            (parent.ino, abi.DT_DIR, b".."),
+        ]
+        out.extend((ino, dt, name) for name, ino, dt in self.inode.iterdir(t))
+        return out
+
+    def read(self, t: Any, n: int) -> bytes:
+        raise err(errno.EISDIR)
+
+    def pread(self, t: Any, n: int, off: int) -> bytes:
+        raise err(errno.EISDIR)
+
+    def seek(self, t: Any, off: int, whence: int) -> int:
+        if whence == abi.SEEK_SET:
+            new = off
+        elif whence == abi.SEEK_CUR:
+            new = self.offset + off
+        else:
+            raise err(errno.EINVAL)
+        if new < 0:
+            raise err(errno.EINVAL)
+        self.offset = new
+        return new

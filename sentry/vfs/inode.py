@@ -1,0 +1,362 @@
+"""The file-system side of the VFS: :class:`Filesystem` and :class:`Inode`.
+
+A file system implementation (``sentry/fsimpl/<fs>/``) subclasses both.  The
+VFS (:mod:`sentry.vfs.vfs`) owns path resolution, the dentry cache, mounts and
+every check that does not depend on the file system: permissions, read-only
+mounts, the type checks of each syscall (``EISDIR``, ``ENOTDIR``, ``ENOTEMPTY``
+for non-empty targets, ``EXDEV`` across mounts, ``EBUSY`` on mount points).
+An inode method is therefore called only when the operation is legal in the
+VFS's view; it raises :class:`~sentry.abi.linux.errors.LinuxError` for
+what only the file system can know (``ENOSPC``, ``EROFS`` of a read-only
+layer, ``EPERM`` for an operation it does not support).
+
+Errno rules of the base methods (what an implementation that does not
+override them returns):
+
+- directory operations on a non-directory: ``ENOTDIR``;
+- creating in a directory of a file system that cannot create: ``EPERM``;
+- ``readlink`` of a non-symlink: ``EINVAL``;
+- ``setattr`` on a file system that cannot change metadata: ``EPERM``;
+- ``open``: ``ENXIO`` (no way to open this kind of file).
+
+Ownership: an inode belongs to its file system; dentries (``sentry.vfs.dentry``)
+hold inodes, open file descriptions hold a dentry.  Everything runs on the
+sentry's single event-loop thread, so there are no locks.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import stat as _st
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+from sentry.abi.linux.errors import err
+from sentry.vfs import abi
+
+if TYPE_CHECKING:
+    from sentry.vfs.dentry import VirtualDentry
+    from sentry.vfs.file import FileDescription
+    from sentry.vfs.locks import LockState
+
+# Dev minor numbers for sentry file systems (major 0, like Linux anonymous
+# block devices).  Starts high enough not to look like the host's.
+_dev_counter = itertools.count(0x40)
+
+
+def now_ns() -> int:
+    """Current wall-clock time in nanoseconds (file timestamps)."""
+    return time.time_ns()
+
+
+@dataclass
+class Stat:
+    """What ``stat`` reports about a file (the fields of ``struct stat``)."""
+
+    dev: int
+    ino: int
+    mode: int
+    nlink: int
+    uid: int
+    gid: int
+    rdev: int
+    size: int
+    blksize: int
+    blocks: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+    btime_ns: Optional[int] = None
+
+    def copy(self, **changes: Any) -> "Stat":
+        return replace(self, **changes)
+
+
+@dataclass
+class StatFS:
+    """What ``statfs`` reports (the fields of ``struct statfs``)."""
+
+    type: int
+    bsize: int = 4096
+    blocks: int = 0
+    bfree: int = 0
+    bavail: int = 0
+    files: int = 0
+    ffree: int = 0
+    fsid: int = 0
+    namelen: int = 255
+    frsize: int = 4096
+    flags: int = abi.ST_VALID
+
+
+@dataclass
+class SetAttr:
+    """A metadata change; ``None`` fields are left alone.
+
+    Timestamps are absolute nanoseconds (the VFS resolves ``UTIME_NOW``).
+    """
+
+    mode: Optional[int] = None  # permission bits only (07777)
+    uid: Optional[int] = None
+    gid: Optional[int] = None
+    size: Optional[int] = None
+    atime_ns: Optional[int] = None
+    mtime_ns: Optional[int] = None
+
+    def empty(self) -> bool:
+        return all(
+            v is None for v in (self.mode, self.uid, self.gid, self.size, self.atime_ns, self.mtime_ns)
+        )
+
+
+#: One directory entry as inodes report them: ``(name, ino, d_type)``.
+DirEntry = Tuple[bytes, int, int]
+
+
+class Filesystem:
+    """One mounted file system instance.
+
+    :ivar fstype: the name in ``/proc/mounts`` (``"tmpfs"``, ``"proc"`` ...).
+    :ivar magic: ``f_type`` of ``statfs``.
+    :ivar dev: the device number reported in ``st_dev`` (allocated per instance).
+    :ivar readonly: the file system itself refuses changes (``EROFS``), whatever
+        the mount says.
+    :ivar cache_dentries: the VFS may cache lookups (false for synthetic file
+        systems whose entries come and go, e.g. ``/proc``).
+    """
+
+    fstype = "none"
+    magic = 0
+    cache_dentries = True
+
+    def __init__(self, readonly: bool = False) -> None:
+        self.dev = next(_dev_counter)
+        self.readonly = readonly
+        self._next_ino = itertools.count(1)
+
+    def next_ino(self) -> int:
+        """A fresh inode number in this file system."""
+        return next(self._next_ino)
+
+    def statfs(self, t: Any) -> StatFS:
+        """``statfs`` of this file system."""
+        flags = abi.ST_VALID | (abi.ST_RDONLY if self.readonly else 0)
+        return StatFS(type=self.magic, fsid=self.dev, flags=flags)
+
+    def root_inode(self) -> "Inode":
+        """The root directory."""
+        raise NotImplementedError
+
+    def check_writable(self) -> None:
+        """:raises LinuxError: ``EROFS`` if the file system is read-only."""
+        if self.readonly:
+            raise err(errno.EROFS)
+
+
+class Inode:
+    """A file in a :class:`Filesystem`.
+
+    Subclasses keep ``mode`` (type and permission bits), ``uid`` and ``gid``
+    current, since the VFS reads them on every path walk; everything else is
+    reported by :meth:`stat`.
+    """
+
+    def __init__(self, fs: Filesystem, ino: int, mode: int, uid: int = 0, gid: int = 0) -> None:
+        self.fs = fs
+        self.ino = ino
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        # Record locks and flock(2) state (sentry.vfs.locks), created lazily.
+        self.locks: Optional["LockState"] = None
+
+    # -- type helpers ------------------------------------------------------
+    @property
+    def is_dir(self) -> bool:
+        return _st.S_ISDIR(self.mode)
+
+    @property
+    def is_reg(self) -> bool:
+        return _st.S_ISREG(self.mode)
+
+    @property
+    def is_symlink(self) -> bool:
+        return _st.S_ISLNK(self.mode)
+
+    # -- metadata ------------------------------------------------------------
+    def stat(self) -> Stat:
+        """The file's attributes."""
+        raise NotImplementedError
+
+    def setattr(self, t: Any, attr: SetAttr) -> None:
+        """Change metadata (the VFS has checked permission).
+
+        A size change on a non-regular file is refused by the VFS before this.
+        :raises LinuxError: ``EPERM`` unless overridden.
+        """
+        raise err(errno.EPERM)
+
+    # -- directories -------------------------------------------------------
+    def lookup(self, t: Any, name: bytes) -> Optional["Inode"]:
+        """The child *name* (never ``.``/``..``), or ``None`` if absent."""
+        raise err(errno.ENOTDIR)
+
+    def iterdir(self, t: Any) -> List[DirEntry]:
+        """All entries except ``.`` and ``..``."""
+        raise err(errno.ENOTDIR)
+
+    def is_empty_dir(self, t: Any) -> bool:
+        """True if the directory has no entries besides ``.`` and ``..``."""
+        return not self.iterdir(t)
+
+    def create(self, t: Any, name: bytes, mode: int, flags: int) -> "Inode":
+        """Create regular file *name* (absent) with permission bits *mode*.
+
+        *flags* are the open flags of the ``open`` that follows, which a file
+        system may use to open the file in the same round trip.
+        """
+        raise err(errno.EPERM)
+
+    def mkdir(self, t: Any, name: bytes, mode: int) -> "Inode":
+        """Create directory *name* (absent)."""
+        raise err(errno.EPERM)
+
+    def mknod(self, t: Any, name: bytes, mode: int, rdev: int) -> "Inode":
+        """Create a FIFO, socket or device node (*mode* includes the type)."""
+        raise err(errno.EPERM)
+
+    def symlink(self, t: Any, name: bytes, target: bytes) -> "Inode":
+        """Create symlink *name* -> *target*."""
+        raise err(errno.EPERM)
+
+    def link(self, t: Any, name: bytes, target: "Inode") -> "Inode":
+        """Create hard link *name* to *target* (same file system, not a directory).
+
+        :returns: the inode now reachable as *name* (the same object where the
+            file system can share it).
+        """
+        raise err(errno.EPERM)
+
+    def unlink(self, t: Any, name: bytes, child: "Inode") -> None:
+        """Remove non-directory *name* (whose inode is *child*)."""
+        raise err(errno.EPERM)
+
+    def rmdir(self, t: Any, name: bytes, child: "Inode") -> None:
+        """Remove empty directory *name*."""
+        raise err(errno.EPERM)
+
+    def rename(
+        self,
+        t: Any,
+        old_name: bytes,
+        child: "Inode",
+        new_dir: "Inode",
+        new_name: bytes,
+        replaced: Optional["Inode"],
+        flags: int,
+    ) -> None:
+        """Move *old_name* of this directory to *new_name* in *new_dir*.
+
+        The VFS has checked every type rule, ``RENAME_NOREPLACE`` and the
+        emptiness of a replaced directory; with ``RENAME_EXCHANGE`` *replaced*
+        is the other file and both names swap.
+        """
+        raise err(errno.EPERM)
+
+    # -- symlinks ----------------------------------------------------------
+    def readlink(self, t: Any) -> bytes:
+        """The symlink's target.  :raises LinuxError: ``EINVAL`` if not a symlink."""
+        raise err(errno.EINVAL)
+
+    def get_link(self, t: Any) -> Optional["VirtualDentry"]:
+        """For "magic" links (``/proc/self/fd/N``): the file to jump to, else ``None``."""
+        return None
+
+    # -- opening -----------------------------------------------------------
+    def open(self, t: Any, vd: "VirtualDentry", flags: int) -> "FileDescription":
+        """A new description (the VFS has checked permissions and types).
+
+        ``O_TRUNC`` has already been applied and is not in *flags*.
+        """
+        raise err(errno.ENXIO)
+
+    def fifo_pipe(self) -> Any:
+        """The sentry pipe behind a FIFO inode (created on first use)."""
+        pipe = getattr(self, "_fifo", None)
+        if pipe is None:
+            from sentry.fsimpl.pipe.pipe import Pipe
+
+            pipe = Pipe()
+            self._fifo = pipe
+        return pipe
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} ino={self.ino} mode={self.mode:o}>"
+
+
+def open_special(t: Any, inode: Inode, vd: "VirtualDentry", flags: int) -> "FileDescription":
+    """Open a FIFO (the sentry pipe of the inode), or refuse another special file.
+
+    Sockets give ``ENXIO`` (as Linux does for a socket inode); device nodes
+    that no sentry device backs give ``ENXIO`` too.
+    """
+    if _st.S_ISFIFO(inode.mode):
+        from sentry.fsimpl.pipe.pipe import open_fifo
+
+        return open_fifo(t, inode.fifo_pipe(), vd, flags)
+    raise err(errno.ENXIO)
+
+
+class SimpleStatMixin:
+    """Stat fields kept in the inode itself (tmpfs, proc, dev)."""
+
+    fs: Filesystem
+    ino: int
+    mode: int
+    uid: int
+    gid: int
+    nlink: int
+    rdev: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+    btime_ns: int
+
+    def _init_times(self) -> None:
+        n = now_ns()
+        self.atime_ns = self.mtime_ns = self.ctime_ns = self.btime_ns = n
+
+    def data_size(self) -> int:
+        return 0
+
+    def stat(self) -> Stat:
+        size = self.data_size()
+        return Stat(
+            dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=self.nlink,
+            uid=self.uid, gid=self.gid, rdev=self.rdev, size=size,
+            blksize=4096, blocks=(size + 511) // 512,
+            atime_ns=self.atime_ns, mtime_ns=self.mtime_ns, ctime_ns=self.ctime_ns,
+            btime_ns=self.btime_ns,
+        )
+
+    def apply_setattr(self, attr: SetAttr) -> None:
+        """Apply the metadata part of *attr* (size is the caller's business)."""
+        n = now_ns()
+        if attr.mode is not None:
+            self.mode = (self.mode & abi.S_IFMT) | (attr.mode & 0o7777)
+        if attr.uid is not None:
+            self.uid = attr.uid
+        if attr.gid is not None:
+            self.gid = attr.gid
+        if attr.atime_ns is not None:
+            self.atime_ns = attr.atime_ns
+        if attr.mtime_ns is not None:
+            self.mtime_ns = attr.mtime_ns
+        self.ctime_ns = n
+
+
+def dirents_of(entries: Dict[bytes, Inode]) -> List[DirEntry]:
+    """``(name, ino, d_type)`` for a name → inode map, in insertion order."""
+    return [(n, i.ino, abi.dtype_of_mode(i.mode)) for n, i in entries.items()]

@@ -1,0 +1,878 @@
+"""The virtual file system of one sandbox: mount tree, path resolution and the
+file operations the syscall handlers call.
+
+Path resolution (:meth:`VirtualFilesystem.resolve`) follows Linux's
+``fs/namei.c``:
+
+- an absolute path, and an absolute symlink target, start at the task's root
+  (``t.fs.root``, which ``chroot`` moves); ``..`` at that root stays there, so
+  a walk never leaves it;
+- ``..`` at the root of a mount continues from the mount point, and every
+  step onto a mount point enters the mount on top (both directions cross);
+- at most :data:`MAXSYMLINKS` (40) symlinks per resolution, then ``ELOOP``;
+  an empty symlink target is ``ENOENT``;
+- "magic" links (``/proc/<pid>/fd/N``, ``/proc/<pid>/cwd``) jump to the file
+  itself instead of resolving their text (:meth:`Inode.get_link`);
+- search permission is checked on every directory walked through;
+- a trailing slash requires a directory and makes a final symlink be
+  followed; ``O_NOFOLLOW``/``AT_SYMLINK_NOFOLLOW`` leave a final symlink
+  alone; ``AT_EMPTY_PATH`` with ``""`` names the dirfd itself.
+
+Every handler that takes a path calls one method here; the VFS checks what is
+independent of the file system (types, permissions, read-only mounts,
+``EXDEV``, ``EBUSY``) and calls the inode (:mod:`sentry.vfs.inode`).
+
+The dentry cache never evicts; entries go away on unlink/rmdir/rename.  File
+systems whose contents change behind the sentry's back would need
+revalidation: only rw bind mounts can, and the sandbox then sees its cached
+view of names (file contents are always read from the host).
+"""
+
+from __future__ import annotations
+
+import errno
+import stat as _st
+from typing import Any, Dict, List, Optional, Tuple
+
+from sentry.abi.linux.errors import LinuxError, err
+from sentry.vfs import abi
+from sentry.vfs import permissions as perm
+from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.file import FileDescription, PathDescription
+from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, now_ns
+
+MAXSYMLINKS = 40
+
+
+class _RootCreds:
+    """Credentials for the sentry's own operations (building the mount tree)."""
+
+    uid = gid = euid = egid = suid = sgid = fsuid = fsgid = 0
+    groups: List[int] = []
+
+
+ROOT_CREDS = _RootCreds()
+
+
+def creds_of(t: Any) -> Any:
+    """``t.creds``, or full privileges for the sentry's own calls (``t`` None)."""
+    return ROOT_CREDS if t is None else t.creds
+
+
+class MountpointInode(Inode):
+    """An empty directory that exists only as a mount point in the sentry.
+
+    Made when a mount's destination is missing in a file system the sentry
+    cannot (or must not) write, as runc would create it.
+    """
+
+    def __init__(self, fs: Filesystem, directory: bool = True) -> None:
+        mode = abi.S_IFDIR | 0o755 if directory else abi.S_IFREG | 0o644
+        super().__init__(fs, (1 << 62) + fs.next_ino(), mode)
+        self._t = now_ns()
+
+    def stat(self) -> Stat:
+        return Stat(
+            dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=2 if self.is_dir else 1,
+            uid=0, gid=0, rdev=0, size=0, blksize=4096, blocks=0,
+            atime_ns=self._t, mtime_ns=self._t, ctime_ns=self._t,
+        )
+
+    def lookup(self, t: Any, name: bytes) -> Optional[Inode]:
+        return None
+
+    def iterdir(self, t: Any) -> list:
+        return []
+
+    def open(self, t: Any, vd: VirtualDentry, flags: int) -> FileDescription:
+        from sentry.vfs.file import DirectoryDescription
+
+        if not self.is_dir:
+            raise err(errno.ENXIO)
+        return DirectoryDescription(vd, self, flags)
+
+
+def _split(path: bytes) -> List[bytes]:
+    return [p for p in path.split(b"/") if p]
+
+
+class VirtualFilesystem:
+    """The mount tree and file operations of one sandbox."""
+
+    def __init__(self) -> None:
+        self.mounts: List[Mount] = []
+        self._covering: Dict[VirtualDentry, Mount] = {}
+        self.root_mount: Optional[Mount] = None
+
+    # ------------------------------------------------------------------ mounts
+    def mount(
+        self,
+        fs: Filesystem,
+        at: Optional[VirtualDentry],
+        readonly: bool = False,
+        source: str = "none",
+        options: str = "",
+        root: Optional[Inode] = None,
+    ) -> Mount:
+        """Mount *fs* (its root, or the directory *root* for a bind) at *at*.
+
+        ``at=None`` makes the root mount.  Mounting on an already covered place
+        stacks on top of the mount that is there.
+        """
+        rdentry = Dentry(b"", None, root if root is not None else fs.root_inode())
+        if at is None:
+            m = Mount(fs, rdentry, None, None, readonly, source, options)
+            self.root_mount = m
+        else:
+            at = self._follow_mounts(at)
+            m = Mount(fs, rdentry, at.mount, at.dentry, readonly, source, options)
+            at.mount.children.append(m)
+            at.dentry.mounts += 1
+            self._covering[at] = m
+        self.mounts.append(m)
+        return m
+
+    def root(self) -> VirtualDentry:
+        """The root of the mount tree (the initial root of every task)."""
+        assert self.root_mount is not None
+        return VirtualDentry(self.root_mount, self.root_mount.root)
+
+    def _follow_mounts(self, vd: VirtualDentry) -> VirtualDentry:
+        while vd.dentry.mounts:
+            m = self._covering.get(vd)
+            if m is None:
+                break
+            vd = VirtualDentry(m, m.root)
+        return vd
+
+    def ensure_mountpoint(self, t: Any, path: bytes, directory: bool = True) -> VirtualDentry:
+        """The place at absolute *path* for a mount, creating missing components.
+
+        A missing component is made with ``mkdir`` (or, for the last one of a
+        file mount, *directory* false, ``create``) where the file system and
+        mount are writable (for the root overlay that is the sentry's tmpfs
+        upper layer), else as a sentry-only :class:`MountpointInode`.
+        Symlinks on the way are followed inside the sandbox's root.
+        """
+        cur = self.root()
+        parts = _split(path)
+        for i, name in enumerate(parts):
+            want_dir = directory or i < len(parts) - 1
+            nxt = self._lookup(t, cur, name, follow_mounts=True)
+            if nxt is None:
+                fs = cur.mount.fs
+                inode: Optional[Inode] = None
+                if not fs.readonly and not cur.mount.readonly:
+                    try:
+                        if want_dir:
+                            inode = cur.dentry.inode.mkdir(t, name, 0o755)
+                        else:
+                            inode = cur.dentry.inode.create(t, name, 0o644, abi.O_RDONLY)
+                            inode.open(t, VirtualDentry(cur.mount, Dentry(name, cur.dentry, inode)),
+                                       abi.O_RDONLY).decref()
+                    except LinuxError:
+                        inode = None
+                if inode is None:
+                    inode = MountpointInode(fs, want_dir)
+                d = Dentry(name, cur.dentry, inode)
+                cur.dentry.children[name] = d
+                nxt = VirtualDentry(cur.mount, d)
+            elif nxt.inode.is_symlink:
+                nxt = self._walk(t, cur, name, True, self.root())
+            if want_dir and not nxt.inode.is_dir:
+                raise err(errno.ENOTDIR)
+            cur = nxt
+        return cur
+
+    # -------------------------------------------------------------- path names
+    def path_of(self, vd: VirtualDentry, root: VirtualDentry) -> Tuple[bytes, bool]:
+        """The absolute path of *vd* as seen from *root*, and whether it is reachable.
+
+        An unreachable place (outside *root*) gets the path from the global root.
+        """
+        parts: List[bytes] = []
+        cur = vd
+        reachable = True
+        while cur != root:
+            m, d = cur
+            if d is m.root:
+                if m.parent is None or m.mountpoint is None:
+                    reachable = False
+                    break
+                cur = VirtualDentry(m.parent, m.mountpoint)
+                continue
+            if d.parent is None:
+                reachable = False
+                break
+            parts.append(d.name)
+            cur = VirtualDentry(m, d.parent)
+        return b"/" + b"/".join(reversed(parts)), reachable
+
+    def path_for_task(self, t: Any, vd: VirtualDentry) -> bytes:
+        """The path of *vd* as ``/proc/<pid>/fd`` and friends show it to *t*."""
+        path, reachable = self.path_of(vd, t.fs.root if t is not None else self.root())
+        if vd.dentry.dead:
+            path += b" (deleted)"
+        return path
+
+    def describe(self, t: Any, desc: FileDescription) -> bytes:
+        """The link text of ``/proc/<pid>/fd/N`` for *desc*."""
+        if desc.anon_name is not None:
+            return desc.anon_name
+        if desc.vd is None:
+            return b"anon_inode:[unknown]"
+        return self.path_for_task(t, desc.vd)
+
+    def getcwd(self, t: Any) -> bytes:
+        """getcwd(2)'s string.  :raises LinuxError: ``ENOENT`` if the cwd was removed."""
+        cwd = t.fs.cwd
+        if cwd.dentry.dead:
+            raise err(errno.ENOENT)
+        path, reachable = self.path_of(cwd, t.fs.root)
+        return path if reachable else b"(unreachable)" + path
+
+    # ---------------------------------------------------------- walking steps
+    def _may_search(self, t: Any, vd: VirtualDentry) -> None:
+        if t is not None:
+            perm.check(t.creds, vd.dentry.inode, perm.MAY_EXEC)
+
+    def _lookup_dentry(self, t: Any, vd: VirtualDentry, name: bytes) -> Optional[Dentry]:
+        d = vd.dentry
+        child = d.children.get(name)
+        if child is not None:
+            return child
+        inode = d.inode.lookup(t, name)
+        if inode is None:
+            return None
+        child = Dentry(name, d, inode)
+        if vd.mount.fs.cache_dentries:
+            d.children[name] = child
+        return child
+
+    def _lookup(
+        self, t: Any, vd: VirtualDentry, name: bytes, follow_mounts: bool = True
+    ) -> Optional[VirtualDentry]:
+        child = self._lookup_dentry(t, vd, name)
+        if child is None:
+            return None
+        out = VirtualDentry(vd.mount, child)
+        return self._follow_mounts(out) if follow_mounts else out
+
+    def _parent(self, vd: VirtualDentry, root: VirtualDentry) -> VirtualDentry:
+        while True:
+            if vd == root:
+                return vd
+            m, d = vd
+            if d is m.root:
+                if m.parent is None or m.mountpoint is None:
+                    return vd
+                vd = VirtualDentry(m.parent, m.mountpoint)
+                continue
+            break
+        parent = d.parent if d.parent is not None else d
+        return self._follow_mounts(VirtualDentry(vd.mount, parent))
+
+    def _walk(
+        self,
+        t: Any,
+        start: VirtualDentry,
+        path: bytes,
+        follow_last: bool,
+        root: VirtualDentry,
+        links: Optional[List[int]] = None,
+    ) -> VirtualDentry:
+        """Resolve *path* from *start*; see the module docstring."""
+        if links is None:
+            links = [0]
+        cur = root if path.startswith(b"/") else start
+        stack = list(reversed(_split(path)))
+        trailing = path.endswith(b"/")
+        while stack:
+            name = stack.pop()
+            last = not stack
+            if not cur.dentry.inode.is_dir:
+                raise err(errno.ENOTDIR)
+            self._may_search(t, cur)
+            if name == b".":
+                continue
+            if name == b"..":
+                cur = self._parent(cur, root)
+                continue
+            if len(name) > 255:
+                raise err(errno.ENAMETOOLONG)
+            child = self._lookup(t, cur, name)
+            if child is None:
+                raise err(errno.ENOENT)
+            if child.dentry.inode.is_symlink and (not last or follow_last or trailing):
+                links[0] += 1
+                if links[0] > MAXSYMLINKS:
+                    raise err(errno.ELOOP)
+                magic = child.dentry.inode.get_link(t)
+                if magic is not None:
+                    cur = magic
+                    continue
+                target = child.dentry.inode.readlink(t)
+                if not target:
+                    raise err(errno.ENOENT)
+                if target.startswith(b"/"):
+                    cur = root
+                if last and target.endswith(b"/"):
+                    trailing = True
+                stack.extend(reversed(_split(target)))
+                continue
+            cur = child
+        if trailing and not cur.dentry.inode.is_dir:
+            raise err(errno.ENOTDIR)
+        return cur
+
+    def fd_vd(self, t: Any, dirfd: int) -> VirtualDentry:
+        """The place *dirfd* names (``AT_FDCWD``: the cwd).  :raises LinuxError: ``EBADF``."""
+        if dirfd == abi.AT_FDCWD:
+            return t.fs.cwd
+        desc = t.fdtable.get(dirfd)
+        if desc.vd is None:
+            raise err(errno.ENOTDIR)
+        return desc.vd
+
+    def _start(self, t: Any, dirfd: int, path: bytes) -> VirtualDentry:
+        if path.startswith(b"/"):
+            return t.fs.root
+        vd = self.fd_vd(t, dirfd)
+        if not vd.dentry.inode.is_dir:
+            raise err(errno.ENOTDIR)
+        return vd
+
+    def resolve(
+        self, t: Any, dirfd: int, path: bytes, follow: bool = True, empty_path: bool = False
+    ) -> VirtualDentry:
+        """The place *path* names relative to *dirfd*.
+
+        :param follow: follow a final symlink (not ``AT_SYMLINK_NOFOLLOW``).
+        :param empty_path: ``AT_EMPTY_PATH``: ``b""`` names *dirfd* itself.
+        :raises LinuxError: ``ENOENT`` (also for ``b""`` without *empty_path*),
+            ``ENOTDIR``, ``ELOOP``, ``EACCES``, ``EBADF``, ``ENAMETOOLONG``.
+        """
+        if not path:
+            if empty_path:
+                return self.fd_vd(t, dirfd)
+            raise err(errno.ENOENT)
+        return self._walk(t, self._start(t, dirfd, path), path, follow, t.fs.root)
+
+    def resolve_parent(self, t: Any, dirfd: int, path: bytes) -> Tuple[VirtualDentry, bytes, bool]:
+        """The directory that would hold *path*'s last component, that name, and
+        whether *path* had a trailing slash.  The name may be ``b""`` (path
+        ``/``), ``b"."`` or ``b".."``: callers give their syscall's errno.
+        """
+        if not path:
+            raise err(errno.ENOENT)
+        parts = _split(path)
+        trailing = path.endswith(b"/")
+        start = self._start(t, dirfd, path)
+        if not parts:
+            return t.fs.root, b"", trailing
+        name = parts[-1]
+        head = b"/".join(parts[:-1])
+        if path.startswith(b"/"):
+            head = b"/" + head
+        parent = self._walk(t, start, head, True, t.fs.root) if head else start
+        if not parent.dentry.inode.is_dir:
+            raise err(errno.ENOTDIR)
+        self._may_search(t, parent)
+        if len(name) > 255:
+            raise err(errno.ENAMETOOLONG)
+        return parent, name, trailing
+
+    # ---------------------------------------------------------------- checks
+    @staticmethod
+    def check_writable(vd: VirtualDentry) -> None:
+        """:raises LinuxError: ``EROFS`` for a read-only mount or file system."""
+        if vd.mount.readonly or vd.mount.fs.readonly:
+            raise err(errno.EROFS)
+
+    def _may_modify_dir(self, t: Any, vd: VirtualDentry) -> None:
+        self.check_writable(vd)
+        if t is not None:
+            perm.check(t.creds, vd.dentry.inode, perm.MAY_WRITE | perm.MAY_EXEC)
+
+    @staticmethod
+    def _add_child(parent: VirtualDentry, name: bytes, inode: Inode) -> VirtualDentry:
+        d = Dentry(name, parent.dentry, inode)
+        if parent.mount.fs.cache_dentries:
+            parent.dentry.children[name] = d
+        return VirtualDentry(parent.mount, d)
+
+    @staticmethod
+    def _drop_child(parent: VirtualDentry, name: bytes) -> None:
+        d = parent.dentry.children.pop(name, None)
+        if d is not None:
+            d.dead = True
+
+    # ------------------------------------------------------------------ open
+    def open_at(self, t: Any, dirfd: int, path: bytes, flags: int, mode: int) -> FileDescription:
+        """openat(2) without the fd table: the new description.
+
+        :raises LinuxError: the errnos of open(2); ``EOPNOTSUPP`` for ``O_TMPFILE``.
+        """
+        if flags & abi.O_TMPFILE == abi.O_TMPFILE:
+            raise err(errno.EOPNOTSUPP)
+        if flags & abi.O_PATH:
+            flags &= abi.O_PATH | abi.O_CLOEXEC | abi.O_DIRECTORY | abi.O_NOFOLLOW
+        created = False
+        if flags & abi.O_CREAT:
+            parent, name, trailing = self.resolve_parent(t, dirfd, path)
+            vd, created = self._open_create(t, parent, name, trailing, flags, mode)
+        else:
+            vd = self.resolve(t, dirfd, path, follow=not flags & abi.O_NOFOLLOW)
+        return self.open_vd(t, vd, flags, created)
+
+    def _open_create(
+        self, t: Any, parent: VirtualDentry, name: bytes, trailing: bool, flags: int, mode: int
+    ) -> Tuple[VirtualDentry, bool]:
+        links = [0]
+        while True:
+            if trailing or name in (b"", b".", b".."):
+                raise err(errno.EISDIR)
+            child = self._lookup(t, parent, name)
+            if child is None:
+                self._may_modify_dir(t, parent)
+                perms = mode & 0o7777 & ~(t.fs.umask if t is not None else 0)
+                inode = parent.dentry.inode.create(t, name, perms, flags)
+                return self._add_child(parent, name, inode), True
+            if flags & abi.O_EXCL:
+                raise err(errno.EEXIST)
+            if not child.dentry.inode.is_symlink:
+                return child, False
+            if flags & abi.O_NOFOLLOW:
+                raise err(errno.ELOOP)
+            links[0] += 1
+            if links[0] > MAXSYMLINKS:
+                raise err(errno.ELOOP)
+            magic = child.dentry.inode.get_link(t)
+            if magic is not None:
+                return magic, False
+            target = child.dentry.inode.readlink(t)
+            if not target:
+                raise err(errno.ENOENT)
+            parts = _split(target)
+            start = t.fs.root if target.startswith(b"/") else parent
+            if not parts:
+                return start, False
+            head = b"/".join(parts[:-1])
+            parent = self._walk(t, start, head, True, t.fs.root, links) if head else start
+            if not parent.dentry.inode.is_dir:
+                raise err(errno.ENOTDIR)
+            self._may_search(t, parent)
+            name = parts[-1]
+            trailing = target.endswith(b"/")
+
+    def open_vd(self, t: Any, vd: VirtualDentry, flags: int, created: bool = False) -> FileDescription:
+        """Open the file at *vd* (resolved already) with open(2) *flags*."""
+        inode = vd.dentry.inode
+        if flags & abi.O_PATH:
+            if flags & abi.O_DIRECTORY and not inode.is_dir:
+                raise err(errno.ENOTDIR)
+            return PathDescription(vd, inode, flags)
+        if inode.is_symlink:
+            raise err(errno.ELOOP)
+        if flags & abi.O_DIRECTORY and not inode.is_dir:
+            raise err(errno.ENOTDIR)
+        acc = flags & abi.O_ACCMODE
+        if acc == abi.O_ACCMODE:
+            raise err(errno.EINVAL)
+        want = 0
+        if acc in (abi.O_RDONLY, abi.O_RDWR):
+            want |= perm.MAY_READ
+        if acc in (abi.O_WRONLY, abi.O_RDWR) or flags & abi.O_TRUNC:
+            want |= perm.MAY_WRITE
+        if inode.is_dir and (want & perm.MAY_WRITE or flags & abi.O_CREAT):
+            raise err(errno.EISDIR)
+        if want & perm.MAY_WRITE and (inode.is_reg or inode.is_dir):
+            self.check_writable(vd)
+        if not created and t is not None:
+            perm.check(t.creds, inode, want)
+        if flags & abi.O_TRUNC and inode.is_reg and not created:
+            inode.setattr(t, SetAttr(size=0, mtime_ns=now_ns()))
+        return inode.open(t, vd, flags & ~abi.O_TRUNC)
+
+    def open_path(self, t: Any, path: bytes, flags: int) -> FileDescription:
+        """Open *path* relative to *t*'s cwd, following symlinks (for the loader)."""
+        return self.open_at(t, abi.AT_FDCWD, path, flags, 0)
+
+    def open_exec(self, t: Any, path: bytes) -> Tuple[FileDescription, bytes]:
+        """Open an executable for execve: a read-only description and its absolute path.
+
+        :raises LinuxError: the resolution errnos, ``EACCES`` if the file is not
+            a regular file or not executable by *t*.  (``ENOEXEC`` is the
+            loader's to decide.)
+        """
+        vd = self.resolve(t, abi.AT_FDCWD, path, follow=True)
+        inode = vd.dentry.inode
+        if not inode.is_reg:
+            raise err(errno.EACCES)
+        perm.check(creds_of(t), inode, perm.MAY_EXEC)
+        desc = self.open_vd(t, vd, abi.O_RDONLY)
+        return desc, self.path_for_task(t, vd)
+
+    def may_exec(self, t: Any, vd: VirtualDentry) -> bool:
+        """Whether *t* may execute the file at *vd* (regular and permitted)."""
+        inode = vd.dentry.inode
+        return inode.is_reg and perm.mode_allows(
+            creds_of(t), inode.mode, inode.uid, inode.gid, perm.MAY_EXEC
+        )
+
+    # -------------------------------------------------------------- creation
+    def mkdir_at(self, t: Any, dirfd: int, path: bytes, mode: int) -> None:
+        """mkdirat(2)."""
+        parent, name, _ = self.resolve_parent(t, dirfd, path)
+        if name in (b"", b".", b".."):
+            raise err(errno.EEXIST)
+        if self._lookup(t, parent, name) is not None:
+            raise err(errno.EEXIST)
+        self._may_modify_dir(t, parent)
+        perms = mode & 0o1777 & ~t.fs.umask
+        inode = parent.dentry.inode.mkdir(t, name, perms)
+        self._add_child(parent, name, inode)
+
+    def mknod_at(self, t: Any, dirfd: int, path: bytes, mode: int, rdev: int) -> None:
+        """mknodat(2) for regular files, FIFOs and sockets (devices: ``EPERM``)."""
+        ftype = mode & abi.S_IFMT
+        if ftype == 0:
+            ftype = abi.S_IFREG
+        if ftype in (abi.S_IFCHR, abi.S_IFBLK):
+            raise err(errno.EPERM)
+        if ftype not in (abi.S_IFREG, abi.S_IFIFO, abi.S_IFSOCK):
+            raise err(errno.EINVAL)
+        parent, name, trailing = self.resolve_parent(t, dirfd, path)
+        if name in (b"", b".", b".."):
+            raise err(errno.EEXIST)
+        if self._lookup(t, parent, name) is not None:
+            raise err(errno.EEXIST)
+        if trailing:
+            raise err(errno.ENOENT)
+        self._may_modify_dir(t, parent)
+        perms = mode & 0o7777 & ~t.fs.umask
+        inode = parent.dentry.inode.mknod(t, name, ftype | perms, 0)
+        self._add_child(parent, name, inode)
+
+    def symlink_at(self, t: Any, target: bytes, dirfd: int, path: bytes) -> None:
+        """symlinkat(2)."""
+        if not target:
+            raise err(errno.ENOENT)
+        parent, name, trailing = self.resolve_parent(t, dirfd, path)
+        if name in (b"", b".", b".."):
+            raise err(errno.EEXIST)
+        if self._lookup(t, parent, name) is not None:
+            raise err(errno.EEXIST)
+        if trailing:
+            raise err(errno.ENOENT)
+        self._may_modify_dir(t, parent)
+        inode = parent.dentry.inode.symlink(t, name, target)
+        self._add_child(parent, name, inode)
+
+    def link_at(
+        self, t: Any, olddirfd: int, oldpath: bytes, newdirfd: int, newpath: bytes, flags: int
+    ) -> None:
+        """linkat(2).  :raises LinuxError: ``EINVAL`` for unknown flags."""
+        if flags & ~(abi.AT_SYMLINK_FOLLOW | abi.AT_EMPTY_PATH):
+            raise err(errno.EINVAL)
+        old = self.resolve(
+            t, olddirfd, oldpath, follow=bool(flags & abi.AT_SYMLINK_FOLLOW),
+            empty_path=bool(flags & abi.AT_EMPTY_PATH),
+        )
+        if old.dentry.inode.is_dir:
+            raise err(errno.EPERM)
+        parent, name, trailing = self.resolve_parent(t, newdirfd, newpath)
+        if name in (b"", b".", b".."):
+            raise err(errno.EEXIST)
+        if self._lookup(t, parent, name) is not None:
+            raise err(errno.EEXIST)
+        if trailing:
+            raise err(errno.ENOENT)
+        if old.mount is not parent.mount:
+            raise err(errno.EXDEV)
+        self._may_modify_dir(t, parent)
+        if old.dentry.dead and old.dentry.inode.stat().nlink == 0:
+            raise err(errno.ENOENT)
+        inode = parent.dentry.inode.link(t, name, old.dentry.inode)
+        self._add_child(parent, name, inode)
+
+    # --------------------------------------------------------------- removal
+    def unlink_at(self, t: Any, dirfd: int, path: bytes, flags: int) -> None:
+        """unlinkat(2) (``AT_REMOVEDIR``: rmdir).  :raises LinuxError: ``EINVAL`` for other flags."""
+        if flags & ~abi.AT_REMOVEDIR:
+            raise err(errno.EINVAL)
+        rmdir = bool(flags & abi.AT_REMOVEDIR)
+        parent, name, trailing = self.resolve_parent(t, dirfd, path)
+        if rmdir:
+            if name == b".":
+                raise err(errno.EINVAL)
+            if name == b"..":
+                raise err(errno.ENOTEMPTY)
+            if name == b"":
+                raise err(errno.EBUSY)
+        elif name in (b"", b".", b".."):
+            raise err(errno.EISDIR)
+        child = self._lookup(t, parent, name, follow_mounts=False)
+        if child is None:
+            raise err(errno.ENOENT)
+        inode = child.dentry.inode
+        if rmdir:
+            if not inode.is_dir:
+                raise err(errno.ENOTDIR)
+        else:
+            if inode.is_dir:
+                raise err(errno.EISDIR)
+            if trailing:
+                raise err(errno.ENOTDIR)
+        self._may_modify_dir(t, parent)
+        if child.dentry.mounts:
+            raise err(errno.EBUSY)
+        if rmdir:
+            if not inode.is_empty_dir(t):
+                raise err(errno.ENOTEMPTY)
+            parent.dentry.inode.rmdir(t, name, inode)
+        else:
+            parent.dentry.inode.unlink(t, name, inode)
+        self._drop_child(parent, name)
+        child.dentry.dead = True
+
+    def rename_at(
+        self, t: Any, olddirfd: int, oldpath: bytes, newdirfd: int, newpath: bytes, flags: int
+    ) -> None:
+        """renameat2(2).  ``RENAME_WHITEOUT`` is refused (``EINVAL``)."""
+        if flags & ~(abi.RENAME_NOREPLACE | abi.RENAME_EXCHANGE):
+            raise err(errno.EINVAL)
+        if flags & abi.RENAME_NOREPLACE and flags & abi.RENAME_EXCHANGE:
+            raise err(errno.EINVAL)
+        op, oname, otrail = self.resolve_parent(t, olddirfd, oldpath)
+        np, nname, ntrail = self.resolve_parent(t, newdirfd, newpath)
+        if oname in (b"", b".", b"..") or nname in (b"", b".", b".."):
+            raise err(errno.EBUSY)
+        if op.mount is not np.mount:
+            raise err(errno.EXDEV)
+        src = self._lookup(t, op, oname, follow_mounts=False)
+        if src is None:
+            raise err(errno.ENOENT)
+        dst = self._lookup(t, np, nname, follow_mounts=False)
+        exchange = bool(flags & abi.RENAME_EXCHANGE)
+        if exchange and dst is None:
+            raise err(errno.ENOENT)
+        if flags & abi.RENAME_NOREPLACE and dst is not None:
+            raise err(errno.EEXIST)
+        sinode = src.dentry.inode
+        if not sinode.is_dir and (otrail or ntrail):
+            if not exchange or dst is None or not dst.dentry.inode.is_dir:
+                raise err(errno.ENOTDIR)
+        self._may_modify_dir(t, op)
+        self._may_modify_dir(t, np)
+        if dst is not None and dst.dentry is src.dentry:
+            return
+        if dst is not None and dst.dentry.inode is sinode:
+            return  # Two links of one file: rename does nothing (rename(2)).
+        if src.dentry.mounts or (dst is not None and dst.dentry.mounts):
+            raise err(errno.EBUSY)
+        if sinode.is_dir and self._is_ancestor(src.dentry, np.dentry):
+            raise err(errno.EINVAL)
+        dinode = dst.dentry.inode if dst is not None else None
+        if exchange:
+            assert dinode is not None
+            if dinode.is_dir and self._is_ancestor(dst.dentry, op.dentry):  # type: ignore[union-attr]
+                raise err(errno.EINVAL)
+        elif dinode is not None:
+            if dinode.is_dir and self._is_ancestor(dst.dentry, op.dentry):  # type: ignore[union-attr]
+                raise err(errno.ENOTEMPTY)
+            if sinode.is_dir and not dinode.is_dir:
+                raise err(errno.ENOTDIR)
+            if not sinode.is_dir and dinode.is_dir:
+                raise err(errno.EISDIR)
+            if dinode.is_dir and not dinode.is_empty_dir(t):
+                raise err(errno.ENOTEMPTY)
+        if t is not None and op.dentry is not np.dentry:
+            # Moving a directory rewrites its "..": Linux wants write access to it.
+            if sinode.is_dir:
+                perm.check(t.creds, sinode, perm.MAY_WRITE)
+            if exchange and dinode is not None and dinode.is_dir:
+                perm.check(t.creds, dinode, perm.MAY_WRITE)
+        op.dentry.inode.rename(t, oname, sinode, np.dentry.inode, nname, dinode, flags)
+        self._rename_dentries(op, oname, src.dentry, np, nname, dst.dentry if dst else None, exchange)
+
+    @staticmethod
+    def _is_ancestor(a: Dentry, d: Optional[Dentry]) -> bool:
+        while d is not None:
+            if d is a:
+                return True
+            d = d.parent
+        return False
+
+    @staticmethod
+    def _rename_dentries(
+        op: VirtualDentry, oname: bytes, src: Dentry, np: VirtualDentry, nname: bytes,
+        dst: Optional[Dentry], exchange: bool,
+    ) -> None:
+        odir, ndir = op.dentry, np.dentry
+        odir.children.pop(oname, None)
+        ndir.children.pop(nname, None)
+        src.name, src.parent = nname, ndir
+        if op.mount.fs.cache_dentries:
+            ndir.children[nname] = src
+        if dst is not None:
+            if exchange:
+                dst.name, dst.parent = oname, odir
+                if op.mount.fs.cache_dentries:
+                    odir.children[oname] = dst
+            else:
+                dst.dead = True
+
+    # -------------------------------------------------------------- metadata
+    def readlink_at(self, t: Any, dirfd: int, path: bytes) -> bytes:
+        """readlinkat(2)'s target (``b""`` path: the dirfd itself, an ``O_PATH`` symlink)."""
+        vd = self.resolve(t, dirfd, path, follow=False, empty_path=True)
+        inode = vd.dentry.inode
+        if not inode.is_symlink:
+            raise err(errno.EINVAL if path else errno.ENOENT)
+        return inode.readlink(t)
+
+    def setattr(self, t: Any, vd: VirtualDentry, attr: SetAttr) -> None:
+        """Apply *attr* to the file at *vd* after the read-only check."""
+        self.check_writable(vd)
+        vd.dentry.inode.setattr(t, attr)
+
+    def chmod(self, t: Any, vd: VirtualDentry, mode: int) -> None:
+        """chmod(2) family.  :raises LinuxError: ``EPERM`` unless owner or root."""
+        inode = vd.dentry.inode
+        creds = creds_of(t)
+        if not perm.is_owner_or_root(creds, inode):
+            raise err(errno.EPERM)
+        mode &= 0o7777
+        if creds.fsuid != 0 and not inode.is_dir and not perm.in_group(creds, inode.gid):
+            mode &= ~abi.S_ISGID
+        self.setattr(t, vd, SetAttr(mode=mode))
+
+    def chown(self, t: Any, vd: VirtualDentry, uid: int, gid: int) -> None:
+        """chown(2) family; ``-1`` leaves an id alone.
+
+        :raises LinuxError: ``EPERM`` for a change only root may make.
+        """
+        inode = vd.dentry.inode
+        creds = creds_of(t)
+        new_uid = None if uid == -1 else uid
+        new_gid = None if gid == -1 else gid
+        if creds.fsuid != 0:
+            owner = creds.fsuid == inode.uid
+            if new_uid is not None and not (owner and new_uid == inode.uid):
+                raise err(errno.EPERM)
+            if new_gid is not None and not (
+                owner and (new_gid == inode.gid or perm.in_group(creds, new_gid))
+            ):
+                raise err(errno.EPERM)
+        attr = SetAttr(uid=new_uid, gid=new_gid)
+        if not inode.is_dir and (new_uid is not None or new_gid is not None):
+            # chown clears set-user-ID and (if group-executable) set-group-ID.
+            mode = inode.mode & 0o7777
+            cleared = mode & ~abi.S_ISUID
+            if mode & 0o010:
+                cleared &= ~abi.S_ISGID
+            if cleared != mode:
+                attr.mode = cleared
+        if attr.empty():
+            self.check_writable(vd)
+            return
+        self.setattr(t, vd, attr)
+
+    def utimens(self, t: Any, vd: VirtualDentry, atime: Optional[int], mtime: Optional[int],
+                explicit: bool) -> None:
+        """utimensat(2) on *vd*: times in ns, ``None`` to omit, ``abi.UTIME_NOW``.
+
+        :param explicit: some time was given explicitly (not NULL or
+            ``UTIME_NOW``): only the owner or root may do that (``EPERM``);
+            otherwise write permission suffices (``EACCES``).
+        """
+        inode = vd.dentry.inode
+        creds = creds_of(t)
+        if not perm.is_owner_or_root(creds, inode):
+            if explicit:
+                raise err(errno.EPERM)
+            self.check_writable(vd)
+            perm.check(creds, inode, perm.MAY_WRITE)
+        n = now_ns()
+        a = n if atime == abi.UTIME_NOW else atime
+        m = n if mtime == abi.UTIME_NOW else mtime
+        if a is None and m is None:
+            return
+        self.setattr(t, vd, SetAttr(atime_ns=a, mtime_ns=m))
+
+    def truncate(self, t: Any, vd: VirtualDentry, size: int) -> None:
+        """truncate(2) on a path.  :raises LinuxError: ``EISDIR``, ``EINVAL``, ``EACCES``."""
+        inode = vd.dentry.inode
+        if inode.is_dir:
+            raise err(errno.EISDIR)
+        if not inode.is_reg:
+            raise err(errno.EINVAL)
+        if size < 0:
+            raise err(errno.EINVAL)
+        self.check_writable(vd)
+        perm.check(creds_of(t), inode, perm.MAY_WRITE)
+        inode.setattr(t, SetAttr(size=size, mtime_ns=now_ns()))
+
+    def access_at(self, t: Any, dirfd: int, path: bytes, mode: int, flags: int) -> None:
+        """faccessat2(2).  :raises LinuxError: ``EINVAL`` for bad *mode* or *flags*."""
+        if mode & ~7:
+            raise err(errno.EINVAL)
+        if flags & ~(abi.AT_EACCESS | abi.AT_SYMLINK_NOFOLLOW | abi.AT_EMPTY_PATH):
+            raise err(errno.EINVAL)
+        vd = self.resolve(
+            t, dirfd, path, follow=not flags & abi.AT_SYMLINK_NOFOLLOW,
+            empty_path=bool(flags & abi.AT_EMPTY_PATH),
+        )
+        inode = vd.dentry.inode
+        if mode & abi.W_OK and (inode.is_reg or inode.is_dir or inode.is_symlink):
+            self.check_writable(vd)
+        if not perm.mode_allows(
+            t.creds, inode.mode, inode.uid, inode.gid, mode, use_real=not flags & abi.AT_EACCESS
+        ):
+            raise err(errno.EACCES)
+
+    def statfs(self, t: Any, vd: VirtualDentry) -> Any:
+        """statfs of the file system at *vd*, with the mount's read-only flag."""
+        s = vd.mount.fs.statfs(t)
+        if vd.mount.readonly:
+            s.flags |= abi.ST_RDONLY
+        return s
+
+    # ------------------------------------------------------------- cwd/root
+    def chdir(self, t: Any, vd: VirtualDentry) -> None:
+        """Make *vd* the cwd.  :raises LinuxError: ``ENOTDIR``, ``EACCES``."""
+        if not vd.dentry.inode.is_dir:
+            raise err(errno.ENOTDIR)
+        self._may_search(t, vd)
+        t.fs.cwd = vd
+
+    def chroot(self, t: Any, vd: VirtualDentry) -> None:
+        """Make *vd* the root.  :raises LinuxError: ``ENOTDIR``, ``EACCES``, ``EPERM`` (not root)."""
+        if not vd.dentry.inode.is_dir:
+            raise err(errno.ENOTDIR)
+        self._may_search(t, vd)
+        if t.creds.euid != 0:
+            raise err(errno.EPERM)
+        t.fs.root = vd
+
+    # -------------------------------------------------------------- /proc
+    def mount_entries(self, t: Any) -> List[Tuple[Mount, bytes]]:
+        """Mounts visible from *t*'s root with their mount-point paths (``/proc/mounts``)."""
+        root = t.fs.root if t is not None else self.root()
+        out = []
+        for m in self.mounts:
+            if m.parent is None or m.mountpoint is None:
+                vd = VirtualDentry(m, m.root)
+            else:
+                vd = VirtualDentry(m.parent, m.mountpoint)
+            path, reachable = self.path_of(vd, root)
+            if m is root.mount and root.dentry is not m.root:
+                continue
+            if reachable:
+                out.append((m, path))
+        return out
+
+
+def is_dir_mode(mode: int) -> bool:
+    return _st.S_ISDIR(mode)
