@@ -183,7 +183,7 @@ def _map_image(inj: Injector, img: Image, base_hint: int,
         inj.mmap(seg_lo, seg_hi - seg_lo, s.prot, MAP_FIXED)
         if data:
             inj.write(s.vaddr + bias, data)
-        mapped.append((seg_lo, seg_hi, s.prot, img.path, _pd(s.offset)))
+        mapped.append((seg_lo, seg_hi, s.prot, os.fsdecode(img.path), _pd(s.offset)))
     return bias
 
 

@@ -158,7 +158,14 @@ class VirtualFilesystem:
         parts = _split(path)
         for i, name in enumerate(parts):
             want_dir = directory or i < len(parts) - 1
-            nxt = self._lookup(t, cur, name, follow_mounts=True)
+            try:
+                nxt = self._lookup(t, cur, name, follow_mounts=True)
+            except LinuxError as e:
+                # The gofer refuses to serve what is there (e.g. the host's
+                # /proc under a `do` root): the mount covers it.
+                if e.errno != errno.EACCES:
+                    raise
+                nxt = None
             if nxt is None:
                 fs = cur.mount.fs
                 inode: Optional[Inode] = None
