@@ -169,31 +169,18 @@ def test_name_swapped_under_handle_is_stale(client: GoferClient, tree: Path) -> 
 
 def test_proc_magic_links_unreachable(start_gofer: Callable[..., Gofer], tree: Path) -> None:
     os.symlink("/proc/self/root", tree / "magic")
-    g = start_gofer((tree, False), ("/proc", True))
+    g = start_gofer((tree, False))
     c = g.client
     root, _ = c.attach(0)
     entries = c.walk(root, [b"magic", b"etc"])
     assert len(entries) == 1 and stat.S_ISLNK(entries[0][1].mode)
-    # /proc itself served as a root: magic links are returned as links, never followed
-    proc, _ = c.attach(1)
-    entries = c.walk(proc, [b"self", b"root", b"etc"])
-    assert len(entries) == 1 and stat.S_ISLNK(entries[0][1].mode)
-    pid = str(os.getpid()).encode()
-    # (names, how many are walked: the walk ends on the magic link)
-    for names, walked in (([pid, b"root", b"etc", b"passwd"], 2), ([pid, b"cwd", b"x"], 2),
-                          ([pid, b"fd", b"0", b"x"], 3), ([b"1", b"root", b"etc"], 2),
-                          ([b"thread-self", b"root"], 1)):
-        entries = c.walk(proc, names)
-        assert len(entries) == walked, names
-        h, st = entries[-1]
-        assert stat.S_ISLNK(st.mode)
-        for flags in (os.O_RDONLY, os.O_RDONLY | os.O_DIRECTORY):
-            with pytest.raises(OSError) as e:
-                c.open(h, flags)
-            assert e.value.errno == errno.ELOOP
+    h = entries[0][0]
+    for flags in (os.O_RDONLY, os.O_RDONLY | os.O_DIRECTORY):
         with pytest.raises(OSError) as e:
-            c.walk(h, [b"etc"])
-        assert e.value.errno == errno.ENOTDIR
+            c.open(h, flags)
+        assert e.value.errno in (errno.ELOOP, errno.ENOTDIR)
+    # /proc itself can never be a root (test_gofer_kernelfs), so its magic links
+    # are not reachable at all.
 
 
 def test_gofer_sees_no_host(gofer: Gofer) -> None:
