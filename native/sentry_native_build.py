@@ -53,6 +53,8 @@ ffibuilder.cdef(
     int rt_seize(int pid, int options);
     int rt_cont(int pid, int sig);
     int rt_syscall_cont(int pid, int sig);
+    int rt_listen(int pid);
+    int rt_sigqueue_raw(int tgid, int tid, int sig, const void *info128);
     int rt_getregs(int pid, uint64_t *regs27);
     int rt_setregs(int pid, const uint64_t *regs27);
     long rt_geteventmsg(int pid);

@@ -502,7 +502,10 @@ def host_root_config(
     hostname: str,
     container_id: str,
 ) -> BootConfig:
-    """The BootConfig of ``do``: the host's / as an in-memory overlay, fresh proc, dev and /tmp.
+    """The BootConfig of ``do``: the host's / as an in-memory overlay, fresh proc and dev.
+
+    ``/tmp`` stays the host's, seen through the overlay like the rest of ``/``, so a
+    caller's cwd or files under it are there; writes still stay in sentry memory.
 
     :raises InvalidSpec: a malformed environment entry, cwd or hostname.
     """
@@ -523,7 +526,6 @@ def host_root_config(
         mounts=[
             MountSpec(destination="/proc", type="proc"),
             MountSpec(destination="/dev", type="dev"),
-            MountSpec(destination="/tmp", type="tmpfs"),
         ],
         stdio=(0, 1, 2),
         container_id=container_id,

@@ -44,8 +44,12 @@ def _stub_memfd() -> Tuple[int, int]:
 
 
 def _setup_logging(cfg: BootConfig) -> Optional[logging.Handler]:
+    # The sentry's messages never go to the workload's stderr unless asked for.
+    log.propagate = False
     if not (cfg.debug or cfg.debug_log or cfg.strace):
         log.setLevel(logging.WARNING)
+        if not log.handlers:
+            log.addHandler(logging.NullHandler())
         return None
     handler: logging.Handler
     if cfg.debug_log:

@@ -520,6 +520,16 @@ int rt_cont(int pid, int sig)
     return ptrace(PTRACE_CONT, pid, 0, sig) < 0 ? -errno : 0;
 }
 
+int rt_listen(int pid)
+{
+    return ptrace(PTRACE_LISTEN, pid, 0, 0) < 0 ? -errno : 0;
+}
+
+int rt_sigqueue_raw(int tgid, int tid, int sig, const void *info128)
+{
+    return syscall(SYS_rt_tgsigqueueinfo, tgid, tid, sig, info128) < 0 ? -errno : 0;
+}
+
 int rt_syscall_cont(int pid, int sig)
 {
     return ptrace(PTRACE_SYSCALL, pid, 0, sig) < 0 ? -errno : 0;

@@ -17,7 +17,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from sentry.abi.linux.errors import CONTINUE, LinuxError, WouldBlock, _Continue
+from sentry.abi.linux.errors import LinuxError, WouldBlock, _Continue
 from sentry.syscalls.linux import linux64
 from sentry.syscalls.linux.args import SyscallArgs
 

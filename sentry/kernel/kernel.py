@@ -16,6 +16,7 @@ import errno
 import logging
 import os
 import signal
+import struct
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -39,6 +40,7 @@ AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
 U64 = (1 << 64) - 1
+STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLET = 0x1, 0x4, 0x2000, 1 << 31
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x4000000, 0x8000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
@@ -209,9 +211,21 @@ class Kernel:
         except ValueError:
             return 0
 
-    def signal_task(self, t: Task, signo: int) -> None:
-        """Queue *signo* on thread *t* as a host signal; interrupt its parked call if handled."""
-        if N.tgkill(t.tg.host_tgid, t.host_tid, signo) < 0:
+    def signal_task(self, t: Task, signo: int, sender: Optional[Task] = None,
+                    info: Optional[bytes] = None) -> None:
+        """Queue *signo* on thread *t* as a host signal; interrupt its parked call if handled.
+
+        *info* is a complete siginfo from ``rt_sigqueueinfo`` (its value reaches the
+        target).  The host zeroes ``si_pid`` of any signal the sentry queues (it is
+        outside the sandbox's pid namespace), and plain signals arrive as
+        ``SI_TKILL``: the host lets no other process forge ``SI_USER``.
+        """
+        if info is not None:
+            info = struct.pack("<i", signo) + info[4:128].ljust(124, b"\0")
+            ret = N.sigqueue(t.tg.host_tgid, t.host_tid, signo, info)
+        else:
+            ret = N.tgkill(t.tg.host_tgid, t.host_tid, signo)
+        if ret < 0:
             return
         self.after_signal(t, signo)
 
@@ -235,9 +249,21 @@ class Kernel:
         return cands[0] if cands else None
 
     def init_has_handler(self, signo: int) -> bool:
+        """Whether the namespace's init takes *signo* from inside the sandbox.
+
+        Linux drops such a signal when init has no handler for it, unless it is
+        blocked (the handler may change before it is unblocked).
+        """
         tg = self.init_tg
-        leader = None if tg is None else (tg.leader or next(iter(tg.tasks.values()), None))
-        return leader is not None and bool(self._sigmask_bits(leader, "SigCgt") & (1 << (signo - 1)))
+        if tg is None:
+            return False
+        bit = 1 << (signo - 1)
+        for t in tg.tasks.values():
+            if self._sigmask_bits(t, "SigCgt") & bit:
+                return True
+            if self._sigmask_bits(t, "SigBlk") & bit:
+                return True
+        return False
 
     def signal_group(self, tg: ThreadGroup, signo: int, sender: Optional[Task] = None,
                      from_outside: bool = False) -> None:
@@ -253,7 +279,7 @@ class Kernel:
         if signo in (signal.SIGKILL,):
             os.kill(tg.host_tgid, signo)
             return
-        self.signal_task(t, signo)
+        self.signal_task(t, signo, sender)
 
     # -- boot -------------------------------------------------------------
 
@@ -374,11 +400,36 @@ class Kernel:
         elif event == PTRACE_EVENT_SECCOMP:
             self._on_seccomp_stop(t)
         elif event == PTRACE_EVENT_STOP:
-            # Group stop or the initial stop of an auto-attached child: resume.
-            N.cont(pid, 0)
+            if sig in STOP_SIGNALS:
+                # A group stop (job control): the task stays stopped, and
+                # PTRACE_LISTEN keeps its events coming (SIGCONT, SIGKILL).
+                N.listen(pid)
+                self._group_stopped(t.tg, True)
+            else:
+                # The first stop of an auto-attached child, or the end of a
+                # group stop (SIGCONT): run on.
+                if t.tg.stopped:
+                    self._group_stopped(t.tg, False)
+                N.cont(pid, 0)
         else:
             # Signal-delivery stop: deliver the signal natively.
             N.cont(pid, sig)
+
+    def _group_stopped(self, tg: ThreadGroup, stopped: bool) -> None:
+        """Book a job-control stop or continue for wait(WUNTRACED/WCONTINUED)."""
+        if tg.stopped == stopped:
+            return
+        tg.stopped = stopped
+        if stopped:
+            tg.stop_pending, tg.cont_pending = True, False
+        else:
+            tg.stop_pending, tg.cont_pending = False, True
+        parent = tg.parent
+        if parent is not None:
+            parent.child_events.notify()
+            pt = self.pick_thread(parent, signal.SIGCHLD)
+            if pt is not None:
+                self.after_signal(pt, signal.SIGCHLD)
 
     def _on_clone(self, parent: Task, event: int) -> None:
         child_host = N.geteventmsg(parent.host_tid)

@@ -72,6 +72,10 @@ class ThreadGroup:
         self.zombie = False
         self.reaped = False
         self.exit_signal = 17  # SIGCHLD
+        # Job control: stopped now; a stop / continue not yet reported to wait().
+        self.stopped = False
+        self.stop_pending = False
+        self.cont_pending = False
         # execve in progress: the prepared image, and the host tid whose
         # syscall the sentry rewrote into the exec of the stub.
         self.pending_exec: Any = None

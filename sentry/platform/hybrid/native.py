@@ -128,6 +128,16 @@ def cont(pid: int, sig: int = 0) -> int:
     return int(lib.rt_cont(pid, sig))
 
 
+def listen(pid: int) -> int:
+    """PTRACE_LISTEN: leave a group-stopped tracee stopped, still reporting events."""
+    return int(lib.rt_listen(pid))
+
+
+def sigqueue(tgid: int, tid: int, sig: int, info: bytes) -> int:
+    """rt_tgsigqueueinfo with a prepared 128-byte siginfo (si_code must be < 0)."""
+    return int(lib.rt_sigqueue_raw(tgid, tid, sig, info))
+
+
 def syscall_cont(pid: int, sig: int = 0) -> int:
     return int(lib.rt_syscall_cont(pid, sig))
 

@@ -107,13 +107,22 @@ def _wait_children(t: "Task", match) -> List["ThreadGroup"]:
     return out
 
 
-def _wait(t: "Task", match, options: int) -> int:
+def _wait(t: "Task", match, options: int, exited: bool = True) -> int:
     kids = _wait_children(t, match)
     if not kids:
         raise err(errno.ECHILD)
-    if options & WNOHANG or any(c.zombie for c in kids):
+    ready = [c for c in kids if (exited and c.zombie)
+             or (options & WUNTRACED and c.stop_pending)
+             or (options & WCONTINUED and c.cont_pending)]
+    if options & WNOHANG or ready:
         # The host's wait runs on the same children the sentry sees (the
-        # sandbox's pid namespace holds nothing else).
+        # sandbox's pid namespace holds nothing else) and reports what the
+        # sentry saw; a reported stop/continue is consumed unless WNOWAIT.
+        if not options & WNOWAIT:
+            for c in ready:
+                if not c.zombie:
+                    c.stop_pending = c.cont_pending = False
+                    break
         return CONTINUE
     raise WouldBlock([(t.tg.child_events, EVENT_ALL)])
 
@@ -155,7 +164,7 @@ def waitid(t: "Task", a: "SyscallArgs") -> int:
         match = _pid_matcher(t, -ident if ident else 0)
     else:
         raise err(errno.EINVAL)
-    return _wait(t, match, options)
+    return _wait(t, match, options, exited=bool(options & WEXITED))
 
 
 WSTOPPED = WUNTRACED

@@ -9,6 +9,7 @@ permissions) and ends a parked syscall of the receiving thread.
 from __future__ import annotations
 
 import errno
+import struct
 from typing import TYPE_CHECKING, List
 
 from sentry.abi.linux.errors import err
@@ -38,7 +39,8 @@ def _may_signal(t: "Task", tg: "ThreadGroup") -> bool:
 
 def _targets(t: "Task", pid: int) -> List["ThreadGroup"]:
     k = t.kernel
-    live = [tg for tg in k.thread_groups.values() if not tg.zombie and tg.tasks]
+    # Zombies are still there for kill(2) (signal 0 succeeds, others are no-ops).
+    live = [tg for tg in k.thread_groups.values() if not tg.reaped]
     if pid > 0:
         return [tg for tg in live if tg.tgid == pid]
     if pid == 0:
@@ -62,7 +64,8 @@ def kill(t: "Task", a: "SyscallArgs") -> int:
         raise err(errno.EPERM)
     if sig:
         for tg in allowed:
-            t.kernel.signal_group(tg, sig, sender=t)
+            if not tg.zombie and tg.tasks:
+                t.kernel.signal_group(tg, sig, sender=t)
     return 0
 
 
@@ -78,7 +81,7 @@ def _thread(t: "Task", tgid: int, tid: int, sig: int) -> int:
     if sig:
         if target.tg is t.kernel.init_tg and not t.kernel.init_has_handler(sig):
             return 0
-        t.kernel.signal_task(target, sig)
+        t.kernel.signal_task(target, sig, t)
     return 0
 
 
@@ -92,13 +95,48 @@ def tkill(t: "Task", a: "SyscallArgs") -> int:
     return _thread(t, -1, a.int(0), a.int(1))
 
 
+SI_TKILL = -6
+
+
+def _queue_info(t: "Task", ptr: int, to_self: bool) -> bytes:
+    info = t.mem.read(ptr, 128)
+    code = struct.unpack_from("<i", info, 8)[0]
+    # Only the kernel may send SI_USER/SI_KERNEL-style codes to another process.
+    if (code >= 0 or code == SI_TKILL) and not to_self:
+        raise err(errno.EPERM)
+    return info
+
+
 def rt_sigqueueinfo(t: "Task", a: "SyscallArgs") -> int:
-    """rt_sigqueueinfo(2): delivered as a plain signal (the siginfo payload is not kept)."""
-    t.mem.read(a[2], 128)
-    return kill(t, a)
+    """rt_sigqueueinfo(2): the siginfo (and its value) reach the target."""
+    pid, sig = a.int(0), a.int(1)
+    _check_sig(sig)
+    info = _queue_info(t, a[2], pid == t.tgid)
+    tg = t.kernel.thread_groups.get(pid)
+    if tg is None or tg.reaped:
+        raise err(errno.ESRCH)
+    if not _may_signal(t, tg):
+        raise err(errno.EPERM)
+    if sig and not tg.zombie and tg.tasks:
+        target = t.kernel.pick_thread(tg, sig)
+        if target is not None and not (tg is t.kernel.init_tg and
+                                       not t.kernel.init_has_handler(sig)):
+            t.kernel.signal_task(target, sig, t, info)
+    return 0
 
 
 def rt_tgsigqueueinfo(t: "Task", a: "SyscallArgs") -> int:
-    """rt_tgsigqueueinfo(2): delivered as a plain signal (the siginfo payload is not kept)."""
-    t.mem.read(a[3], 128)
-    return _thread(t, a.int(0), a.int(1), a.int(2))
+    """rt_tgsigqueueinfo(2): the siginfo (and its value) reach the thread."""
+    tgid, tid, sig = a.int(0), a.int(1), a.int(2)
+    _check_sig(sig)
+    info = _queue_info(t, a[3], tgid == t.tgid)
+    if tid <= 0 or tgid <= 0:
+        raise err(errno.EINVAL)
+    target = t.kernel.task_by_tid(tid)
+    if target is None or target.exited or target.tgid != tgid:
+        raise err(errno.ESRCH)
+    if not _may_signal(t, target.tg):
+        raise err(errno.EPERM)
+    if sig and not (target.tg is t.kernel.init_tg and not t.kernel.init_has_handler(sig)):
+        t.kernel.signal_task(target, sig, t, info)
+    return 0
