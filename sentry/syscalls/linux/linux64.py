@@ -129,6 +129,12 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("poll", EMULATE, FULL, ""), ("ppoll", EMULATE, FULL, ""),
         ("select", EMULATE, FULL, ""), ("pselect6", EMULATE, FULL, ""),
     ]),
+    ("sys_xattr", [
+        (n, EMULATE, PARTIAL, "no attributes are kept: get ENODATA, list empty, set EOPNOTSUPP")
+        for n in ("getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
+                  "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+                  "fremovexattr")
+    ]),
     ("sys_socket", [
         ("socketpair", EMULATE, PARTIAL, "AF_UNIX, every type; no SCM_RIGHTS yet"),
         ("socket", EMULATE, PARTIAL, "AF_UNIX only; other families EAFNOSUPPORT"),
