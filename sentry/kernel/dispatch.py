@@ -35,7 +35,8 @@ SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
 class Parked:
     """One parked syscall."""
 
-    __slots__ = ("task", "notif_id", "args", "handler", "keys", "deadline", "restart", "ready")
+    __slots__ = ("task", "notif_id", "args", "handler", "keys", "deadline", "restart", "ready",
+                 "interrupted")
 
     def __init__(self, task: "Task", notif_id: int, args: SyscallArgs,
                  handler: Callable[..., int]) -> None:
@@ -47,6 +48,9 @@ class Parked:
         self.deadline: Optional[float] = None
         self.restart = 0
         self.ready = False
+        # A signal came while the call was ready to be retried: the retry goes
+        # first (Linux completes a wait whose event is there), then the signal.
+        self.interrupted = False
 
 
 class Dispatcher:
@@ -138,6 +142,9 @@ class Dispatcher:
                 p.ready = False
                 p.args.attempt += 1
                 self._run(p.task, p.notif_id, p.args, p.handler)
+                again = p.task.parked
+                if p.interrupted and again is not None and again.notif_id == p.notif_id:
+                    self.interrupt(p.task)
 
     def next_deadline(self) -> Optional[float]:
         ds = [p.deadline for p in self.timed.values() if p.deadline is not None]
@@ -148,6 +155,9 @@ class Dispatcher:
         p = t.parked
         if p is None:
             return False
+        if p.ready:
+            p.interrupted = True
+            return True
         self._unpark(p)
         self.answer(t, p.notif_id, p.args.nr, -p.restart, p.args)
         return True

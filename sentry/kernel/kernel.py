@@ -28,6 +28,7 @@ from sentry.loader import loader
 from sentry.mm.mm import AddressSpace
 from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
+from sentry.syscalls.linux import linux64
 
 log = logging.getLogger("sentry")
 
@@ -36,6 +37,7 @@ PTRACE_EVENT_SECCOMP, PTRACE_EVENT_STOP = 7, 128
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x4000, 0x8000, 0x10000
 SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
+SYS_CLONE, SYS_FORK, SYS_VFORK = 56, 57, 58
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -529,6 +531,18 @@ class Kernel:
         elif nr == SYS_MMAP:
             from sentry.syscalls.linux import sys_mm
             sys_mm.file_mmap_stop(self, t, regs)
+        elif nr in (SYS_CLONE, SYS_FORK, SYS_VFORK):
+            from sentry.abi.linux.errors import LinuxError
+            from sentry.syscalls.linux import sys_process
+            try:
+                sys_process.clone_stop(t, nr, regs[N.RDI])
+            except LinuxError as e:
+                regs[N.ORIG_RAX] = U64
+                regs[N.RAX] = (-e.errno) & U64
+                N.setregs(pid, regs)
+            if self.cfg.strace:
+                self.strace_raw(t, f"{linux64.NAMES[nr]}({regs[N.RDI]:#x}) -> host")
+            N.cont(pid, 0)
         else:
             # Nothing else is traced; fail the call rather than run it blind.
             regs[N.ORIG_RAX] = U64
@@ -636,7 +650,9 @@ class Kernel:
         tg.exe_path = plan.path
         tg.argv = plan.argv
         tg.envp = plan.envp
-        tg.comm = os.path.basename(os.fsencode(plan.path))[:15]
+        # Linux names the task after the path given to execve, not the resolved
+        # file (a busybox applet run as /bin/sh is "sh").
+        tg.comm = os.path.basename(plan.execfn)[:15]
         if t.fdtable is not None:
             t.fdtable.close_on_exec()
         N.setregs(pid, new)

@@ -151,10 +151,11 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ("sys_process", [
         ("getpid", EMULATE, FULL, "C fast path"), ("getppid", EMULATE, FULL, "C fast path"),
         ("gettid", EMULATE, FULL, "C fast path"),
-        ("clone", OBSERVE, PARTIAL,
-         "flags checked (no namespaces), then run by the host; the child is attached by ptrace"),
-        ("fork", OBSERVE, FULL, "run by the host; the child is attached by ptrace"),
-        ("vfork", OBSERVE, FULL, "run by the host; the child is attached by ptrace"),
+        ("clone", TRACE, PARTIAL,
+         "flags checked at a ptrace stop (no namespaces), then run by the host; the child is "
+         "attached by ptrace. Traced, not notified: a fork must restart, never fail with EINTR"),
+        ("fork", TRACE, FULL, "as clone"),
+        ("vfork", TRACE, FULL, "as clone"),
         ("clone3", EMULATE, UNSUPPORTED,
          "ENOSYS: its arguments live in memory (no safe check); libc falls back to clone"),
         ("exit", PASS, FULL, "ends the calling thread; the sentry sees it as a ptrace exit"),

@@ -52,7 +52,7 @@ def getppid(t: "Task", a: "SyscallArgs") -> int:
 
 # -- clone ------------------------------------------------------------------
 
-def _clone(t: "Task", flags: int) -> int:
+def _clone(t: "Task", flags: int) -> None:
     if flags & _NS_FLAGS:
         raise err(errno.EPERM)
     if flags & ~_ALLOWED:
@@ -68,22 +68,31 @@ def _clone(t: "Task", flags: int) -> int:
     # Booked here, consumed at the ptrace fork/clone event of this thread: the
     # thread cannot start another syscall in between.
     t.pending_clone = flags
-    return CONTINUE
 
 
-def clone(t: "Task", a: "SyscallArgs") -> int:
-    """clone(2).  Flags are a register argument, so checking then continuing is safe."""
-    return _clone(t, a[0] & 0xFFFFFFFF)
+SYS_CLONE, SYS_FORK, SYS_VFORK = 56, 57, 58
 
 
-def fork(t: "Task", a: "SyscallArgs") -> int:
-    """fork(2)."""
-    return _clone(t, 17)
+def clone_flags(nr: int, rdi: int) -> int:
+    """The clone flags of a traced clone/fork/vfork (a register, so no TOCTOU)."""
+    if nr == SYS_FORK:
+        return 17
+    if nr == SYS_VFORK:
+        return CLONE_VM | CLONE_VFORK | 17
+    return rdi & 0xFFFFFFFF
 
 
-def vfork(t: "Task", a: "SyscallArgs") -> int:
-    """vfork(2)."""
-    return _clone(t, CLONE_VM | CLONE_VFORK | 17)
+def clone_stop(t: "Task", nr: int, rdi: int) -> None:
+    """clone(2), fork(2), vfork(2) at their ``RET_TRACE`` stop: check and book.
+
+    They are traced rather than notified: a signal that arrives before the
+    sentry receives a notification ends the wait with ``ERESTARTSYS`` (``EINTR``
+    without ``SA_RESTART``), while Linux always restarts a fork
+    (``ERESTARTNOINTR``); in a ptrace stop no signal interrupts.
+
+    :raises LinuxError: the errno the call fails with.
+    """
+    _clone(t, clone_flags(nr, rdi))
 
 
 def clone3(t: "Task", a: "SyscallArgs") -> int:
