@@ -1,0 +1,83 @@
+/*
+ * check.h -- shared reporting for the differential syscall programs.
+ *
+ * Every program prints one line per check, "label: value", where value is
+ * deterministic: a return value that is stable (byte counts, fds, 0), "ok",
+ * "yes"/"no", or "-1 ENAME" on failure. The same binary is run natively and in
+ * the sandbox and the two outputs must be identical.
+ */
+#ifndef CHECK_H
+#define CHECK_H
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline const char *en(int e)
+{
+    const char *n = strerrorname_np(e);
+    return n ? n : "E?";
+}
+
+/* report a return value: "label: N" or "label: -1 ENAME" */
+#define R(label, expr)                                                   \
+    do {                                                                 \
+        errno = 0;                                                       \
+        long r_ = (long)(expr);                                          \
+        if (r_ < 0)                                                      \
+            printf("%s: -1 %s\n", (label), en(errno));                   \
+        else                                                             \
+            printf("%s: %ld\n", (label), r_);                            \
+    } while (0)
+
+/* report success without the (unstable) value: "label: ok" */
+#define OK(label, expr)                                                  \
+    do {                                                                 \
+        errno = 0;                                                       \
+        long r_ = (long)(expr);                                          \
+        if (r_ < 0)                                                      \
+            printf("%s: -1 %s\n", (label), en(errno));                   \
+        else                                                             \
+            printf("%s: ok\n", (label));                                 \
+    } while (0)
+
+/* report a condition */
+#define T(label, cond) printf("%s: %s\n", (label), (cond) ? "yes" : "no")
+
+/* setup that must not fail */
+#define MUST(expr)                                                       \
+    do {                                                                 \
+        if ((long)(expr) < 0) {                                          \
+            printf("FATAL %s:%d: %s: %s\n", __FILE__, __LINE__, #expr,  \
+                   en(errno));                                           \
+            fflush(stdout);                                              \
+            exit(99);                                                    \
+        }                                                                \
+    } while (0)
+
+static inline void out_init(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+/* enter the work directory given as argv[1] (tests make a fresh empty one) */
+static inline void enter_workdir(int argc, char **argv)
+{
+    out_init();
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
+        exit(2);
+    }
+    MUST(chdir(argv[1]));
+}
+
+static inline void msleep(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) && errno == EINTR)
+        ;
+}
+#endif

@@ -1,0 +1,205 @@
+/* file_io.c -- open/read/write/pread/pwrite/lseek/fstat/readv/writev/
+ * ftruncate/O_APPEND/O_EXCL/dup family/fcntl. Usage: file_io WORKDIR */
+#include "check.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+static void show_read(const char *label, int fd, size_t n)
+{
+    char buf[256];
+    if (n > sizeof buf - 1)
+        n = sizeof buf - 1;
+    errno = 0;
+    ssize_t r = read(fd, buf, n);
+    if (r < 0) {
+        printf("%s: -1 %s\n", label, en(errno));
+        return;
+    }
+    printf("%s: %zd \"", label, r);
+    for (ssize_t i = 0; i < r; i++)
+        printf(buf[i] >= 32 && buf[i] < 127 ? "%c" : "\\x%02x", (unsigned char)buf[i]);
+    printf("\"\n");
+}
+
+static long fsize(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) ? -1 : (long)st.st_size;
+}
+
+int main(int argc, char **argv)
+{
+    enter_workdir(argc, argv);
+    umask(022);
+    int fd = open("f", O_CREAT | O_WRONLY | O_TRUNC, 0666);
+    R("open creat", fd);
+    R("write", write(fd, "hello world\n", 12));
+    R("read on O_WRONLY", read(fd, (char[4]){0}, 4));
+    R("close", close(fd));
+    R("close again", close(fd));
+
+    fd = open("f", O_RDONLY);
+    R("open rdonly", fd);
+    show_read("read 5", fd, 5);
+    R("lseek cur", lseek(fd, 0, SEEK_CUR));
+    R("lseek end", lseek(fd, 0, SEEK_END));
+    R("lseek set 6", lseek(fd, 6, SEEK_SET));
+    show_read("read rest", fd, 100);
+    show_read("read at eof", fd, 100);
+    R("lseek negative", lseek(fd, -100, SEEK_SET));
+    R("lseek bad whence", lseek(fd, 0, 42));
+    R("write on O_RDONLY", write(fd, "x", 1));
+    char pb[16] = {0};
+    R("pread 5 at 6", pread(fd, pb, 5, 6));
+    printf("pread data: %s\n", pb);
+    R("offset after pread", lseek(fd, 0, SEEK_CUR));
+    R("pread negative offset", pread(fd, pb, 5, -1));
+
+    struct stat st;
+    R("fstat", fstat(fd, &st));
+    T("S_ISREG", S_ISREG(st.st_mode));
+    printf("mode: %o\n", st.st_mode & 07777);
+    R("st_size", st.st_size);
+    R("st_nlink", st.st_nlink);
+    R("st_uid", st.st_uid);
+    R("st_gid", st.st_gid);
+    close(fd);
+
+    fd = open("f", O_RDWR);
+    R("pwrite at 100", pwrite(fd, "END", 3, 100));
+    R("size after pwrite", fsize(fd));
+    R("offset after pwrite", lseek(fd, 0, SEEK_CUR));
+    char hole[8];
+    R("pread hole", pread(fd, hole, 8, 50));
+    T("hole is zeros", !memcmp(hole, "\0\0\0\0\0\0\0\0", 8));
+    R("ftruncate 3", ftruncate(fd, 3));
+    R("size after ftruncate", fsize(fd));
+    R("ftruncate negative", ftruncate(fd, -1));
+    R("truncate path 10", truncate("f", 10));
+    R("size after truncate", fsize(fd));
+    R("lseek set 0", lseek(fd, 0, SEEK_SET));
+    show_read("read truncated", fd, 100);
+
+    struct iovec wv[3] = {{"abc", 3}, {"", 0}, {"defgh", 5}};
+    R("lseek 0 for writev", lseek(fd, 0, SEEK_SET));
+    R("writev", writev(fd, wv, 3));
+    char r1[2], r2[4], r3[10];
+    struct iovec rv[3] = {{r1, 2}, {r2, 4}, {r3, 10}};
+    R("lseek 0 for readv", lseek(fd, 0, SEEK_SET));
+    R("readv", readv(fd, rv, 3));
+    printf("readv parts: %.2s|%.4s|%.4s\n", r1, r2, r3);
+    R("writev iovcnt -1", writev(fd, wv, -1));
+    R("preadv at 2", preadv(fd, rv, 2, 2));
+    printf("preadv parts: %.2s|%.4s\n", r1, r2);
+    R("fsync", fsync(fd));
+    R("fdatasync", fdatasync(fd));
+    close(fd);
+
+    R("O_EXCL on existing", open("f", O_CREAT | O_EXCL | O_WRONLY, 0600));
+    int e = open("g", O_CREAT | O_EXCL | O_WRONLY, 0600);
+    R("O_EXCL new", e);
+    fstat(e, &st);
+    printf("g mode: %o\n", st.st_mode & 07777);
+    close(e);
+    R("open missing", open("missing", O_RDONLY));
+    R("open missing dir component", open("nodir/x", O_RDONLY));
+    R("open file as dir", open("f/x", O_RDONLY));
+    R("O_DIRECTORY on file", open("f", O_RDONLY | O_DIRECTORY));
+
+    fd = open("app", O_CREAT | O_WRONLY | O_APPEND, 0644);
+    R("open append", fd);
+    R("write 1", write(fd, "one\n", 4));
+    R("lseek 0 on append", lseek(fd, 0, SEEK_SET));
+    R("write 2", write(fd, "two\n", 4));
+    R("append offset", lseek(fd, 0, SEEK_CUR));
+    int fl = fcntl(fd, F_GETFL);
+    T("F_GETFL O_APPEND", fl & O_APPEND);
+    T("F_GETFL O_WRONLY", (fl & O_ACCMODE) == O_WRONLY);
+    R("F_SETFL clear append+nonblock", fcntl(fd, F_SETFL, O_NONBLOCK));
+    fl = fcntl(fd, F_GETFL);
+    T("F_GETFL O_APPEND after clear", fl & O_APPEND);
+    T("F_GETFL O_NONBLOCK", fl & O_NONBLOCK);
+    R("lseek 0 after clear", lseek(fd, 0, SEEK_SET));
+    R("overwrite", write(fd, "ONE\n", 4));
+    close(fd);
+    fd = open("app", O_RDONLY);
+    show_read("app content", fd, 100);
+
+    /* dup family: fds 0-2 are the only ones open here besides fd */
+    int d = dup(fd);
+    R("dup", d);
+    R("lseek via fd", lseek(fd, 2, SEEK_SET));
+    R("offset shared via dup", lseek(d, 0, SEEK_CUR));
+    R("dup2 to 10", dup2(fd, 10));
+    R("dup2 same fd", dup2(fd, fd));
+    R("dup2 bad old", dup2(77, 11));
+    R("dup3 to 11 cloexec", dup3(fd, 11, O_CLOEXEC));
+    R("F_GETFD 11", fcntl(11, F_GETFD));
+    R("F_GETFD 10", fcntl(10, F_GETFD));
+    R("dup3 same fd", dup3(fd, fd, 0));
+    R("dup3 bad flags", dup3(fd, 12, 0x1));
+    R("F_DUPFD 20", fcntl(fd, F_DUPFD, 20));
+    R("F_DUPFD 20 again", fcntl(fd, F_DUPFD, 20));
+    int c = fcntl(fd, F_DUPFD_CLOEXEC, 30);
+    R("F_DUPFD_CLOEXEC 30", c);
+    R("F_GETFD 30", fcntl(c, F_GETFD));
+    R("F_SETFD 30 0", fcntl(c, F_SETFD, 0));
+    R("F_GETFD 30 after", fcntl(c, F_GETFD));
+    R("dup lowest", dup(fd));
+    R("fcntl bad cmd", fcntl(fd, 9999));
+    R("fcntl bad fd", fcntl(99, F_GETFD));
+    for (int i = 3; i < 40; i++)
+        close(i);
+
+    /* O_TRUNC, O_CREAT mode with umask, openat, directories */
+    fd = open("f", O_WRONLY | O_TRUNC);
+    R("size after O_TRUNC", fsize(fd));
+    close(fd);
+    R("mkdir dir", mkdir("dir", 0777));
+    int dfd = open("dir", O_RDONLY | O_DIRECTORY);
+    R("open dir", dfd);
+    R("read on dir", read(dfd, (char[8]){0}, 8));
+    R("open dir O_WRONLY", open("dir", O_WRONLY));
+    int af = openat(dfd, "inner", O_CREAT | O_RDWR, 0640);
+    R("openat relative", af);
+    R("write inner", write(af, "in", 2));
+    close(af);
+    R("fstatat inner", fstatat(dfd, "inner", &st, 0));
+    printf("inner mode: %o size %ld\n", st.st_mode & 07777, (long)st.st_size);
+    R("openat bad dirfd", openat(99, "inner", O_RDONLY));
+    R("openat dirfd of file", openat(0, "inner", O_RDONLY) >= 0 ? 0 : -1);
+    close(dfd);
+
+    /* big file round trip */
+    fd = open("big", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    static char big[1 << 20];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 7 + i / 4096);
+    R("write 1MiB", write(fd, big, sizeof big));
+    R("lseek 0", lseek(fd, 0, SEEK_SET));
+    static char back[1 << 20];
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(fd, back + got, sizeof back - got)) > 0)
+        got += r;
+    R("read back bytes", got);
+    T("content equal", !memcmp(big, back, sizeof big));
+    close(fd);
+
+    /* devices */
+    fd = open("/dev/null", O_RDWR);
+    R("read /dev/null", read(fd, back, 10));
+    R("write /dev/null", write(fd, "xyz", 3));
+    close(fd);
+    fd = open("/dev/zero", O_RDONLY);
+    memset(back, 1, 16);
+    R("read /dev/zero", read(fd, back, 16));
+    T("zeros", !memcmp(back, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16));
+    close(fd);
+    int p[2];
+    MUST(pipe(p));
+    R("lseek on pipe", lseek(p[0], 0, SEEK_SET));
+    R("pread on pipe", pread(p[0], back, 1, 0));
+    return 0;
+}
