@@ -17,7 +17,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from sentry.abi.linux.errors import LinuxError, WouldBlock, _Continue
+from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, WouldBlock, _Continue
 from sentry.syscalls.linux import linux64
 from sentry.syscalls.linux.args import SyscallArgs
 
@@ -36,7 +36,7 @@ class Parked:
     """One parked syscall."""
 
     __slots__ = ("task", "notif_id", "args", "handler", "keys", "deadline", "restart", "ready",
-                 "interrupted")
+                 "interrupted", "signo")
 
     def __init__(self, task: "Task", notif_id: int, args: SyscallArgs,
                  handler: Callable[..., int]) -> None:
@@ -51,6 +51,7 @@ class Parked:
         # A signal came while the call was ready to be retried: the retry goes
         # first (Linux completes a wait whose event is there), then the signal.
         self.interrupted = False
+        self.signo = 0
 
 
 class Dispatcher:
@@ -144,22 +145,31 @@ class Dispatcher:
                 self._run(p.task, p.notif_id, p.args, p.handler)
                 again = p.task.parked
                 if p.interrupted and again is not None and again.notif_id == p.notif_id:
-                    self.interrupt(p.task)
+                    self.interrupt(p.task, p.signo)
 
     def next_deadline(self) -> Optional[float]:
         ds = [p.deadline for p in self.timed.values() if p.deadline is not None]
         return min(ds) if ds else None
 
-    def interrupt(self, t: "Task") -> bool:
-        """A handled signal is pending on *t*: end its parked call with the restart code."""
+    def interrupt(self, t: "Task", signo: int = 0) -> bool:
+        """A handled signal is pending on *t*: end its parked call with the restart code.
+
+        The host runs every workload handler with ``SA_RESTART`` (see
+        :mod:`sentry.syscalls.linux.sys_signal`), so a call that Linux would restart
+        only under ``SA_RESTART`` gets ``EINTR`` here unless the workload asked for it.
+        """
         p = t.parked
         if p is None:
             return False
         if p.ready:
             p.interrupted = True
+            p.signo = signo
             return True
         self._unpark(p)
-        self.answer(t, p.notif_id, p.args.nr, -p.restart, p.args)
+        code = p.restart
+        if code == ERESTARTSYS and signo and signo not in t.tg.sa_restart:
+            code = errno.EINTR
+        self.answer(t, p.notif_id, p.args.nr, -code, p.args)
         return True
 
     def drop(self, t: "Task") -> None:

@@ -38,6 +38,7 @@ CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x4000, 0x8000, 0x10000
 SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
 SYS_CLONE, SYS_FORK, SYS_VFORK = 56, 57, 58
+SYS_RT_SIGACTION = 13
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -239,7 +240,7 @@ class Kernel:
         if self._sigmask_bits(t, "SigBlk") & bit:
             return
         if self._sigmask_bits(t, "SigCgt") & bit:
-            self.dispatcher.interrupt(t)
+            self.dispatcher.interrupt(t, signo)
 
     def pick_thread(self, tg: ThreadGroup, signo: int) -> Optional[Task]:
         """The thread Linux would deliver a process-directed signal to."""
@@ -454,6 +455,7 @@ class Kernel:
                                                        parent.tg.envp, parent.tg.comm)
             tg.arg_range = getattr(parent.tg, "arg_range", (0, 0))
             tg.pgid, tg.sid = parent.tg.pgid, parent.tg.sid
+            tg.sa_restart = set(parent.tg.sa_restart)
             tg.mm = parent.tg.mm.fork(tg) if parent.tg.mm is not None else AddressSpace(self, tg)
             fdtable = parent.fdtable if flags & CLONE_FILES else parent.fdtable.fork()
             fs = parent.fs if flags & CLONE_FS else parent.fs.fork()
@@ -531,6 +533,9 @@ class Kernel:
         elif nr == SYS_MMAP:
             from sentry.syscalls.linux import sys_mm
             sys_mm.file_mmap_stop(self, t, regs)
+        elif nr == SYS_RT_SIGACTION:
+            from sentry.syscalls.linux import sys_signal
+            sys_signal.sigaction_stop(self, t, regs)
         elif nr in (SYS_CLONE, SYS_FORK, SYS_VFORK):
             from sentry.abi.linux.errors import LinuxError
             from sentry.syscalls.linux import sys_process
@@ -549,6 +554,32 @@ class Kernel:
             regs[N.RAX] = (-errno.ENOSYS) & U64
             N.setregs(pid, regs)
             N.cont(pid, 0)
+
+    def run_to_syscall_exit(self, t: Task) -> Optional[int]:
+        """From a seccomp stop, run the (possibly rewritten) call to its exit stop.
+
+        Returns the raw ``rax``, the task still stopped; ``None`` if it died.
+        Signals that arrive meanwhile are re-queued after the caller resumes it.
+        """
+        pid = t.host_tid
+        N.syscall_cont(pid, 0)
+        while True:
+            _w, status = N.waitpid(pid)
+            if not os.WIFSTOPPED(status):
+                self.handle_wait_status(pid, status)
+                return None
+            sig = os.WSTOPSIG(status)
+            if sig == signal.SIGTRAP and status >> 16 == 0:
+                return N.getregs(pid)[N.RAX]
+            t.requeue_signals.append(sig)
+            N.syscall_cont(pid, 0)
+
+    def resume_after_stop(self, t: Task) -> None:
+        """Resume a task stopped by the sentry, re-queueing signals it held back."""
+        N.cont(t.host_tid, 0)
+        sigs, t.requeue_signals = t.requeue_signals, []
+        for sig in sigs:
+            N.tgkill(t.tg.host_tgid, t.host_tid, sig)
 
     def _exec_trap(self, t: Task, regs: List[int]) -> None:
         from sentry.abi.linux.errors import LinuxError
@@ -648,6 +679,7 @@ class Kernel:
             tg.mm = AddressSpace(self, tg)
         tg.mm.reset(plan.mapped, mem_fd)
         tg.exe_path = plan.path
+        tg.sa_restart = set()  # exec resets every handler
         tg.argv = plan.argv
         tg.envp = plan.envp
         # Linux names the task after the path given to execve, not the resolved

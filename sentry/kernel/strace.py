@@ -51,11 +51,31 @@ def format_result(ret: Optional[int]) -> str:
     return str(ret) if ret < 4096 else hex(ret)
 
 
+# Calls whose buffer argument (index 1, length index 2) is data worth showing,
+# like strace does: before the call for writes, after it for reads.
+_OUT_BUF = {"write", "pwrite64", "sendto"}
+_IN_BUF = {"read", "pread64", "recvfrom"}
+_SHOW = 48
+
+
+def _buf(t: "Task", addr: int, n: int) -> str:
+    try:
+        data = t.mem.read(addr, min(n, _SHOW))
+    except Exception:
+        return hex(addr)
+    return repr(data) + ("..." if n > _SHOW else "")
+
+
 def format_call(t: "Task", nr: int, args: Any, ret: Optional[int]) -> str:
     name = linux64.NAMES.get(nr, f"syscall_{nr}")
     proto = SYSCALL_PROTOTYPES.get(name)
     if proto is None:
-        shown = ", ".join(hex(args[i]) for i in range(6))
+        shown = [hex(args[i]) for i in range(6)]
     else:
-        shown = ", ".join(_fmt_arg(t, ctype, an, args[i]) for i, (ctype, an) in enumerate(proto[1]))
-    return f"{name}({shown}) = {format_result(ret)}"
+        shown = [_fmt_arg(t, ctype, an, args[i]) for i, (ctype, an) in enumerate(proto[1])]
+    if name in _OUT_BUF and len(shown) > 2:
+        shown[1] = _buf(t, args[1], args[2])
+    elif name in _IN_BUF and len(shown) > 2 and isinstance(ret, int) and ret > 0 \
+            and type(ret).__name__ != "_Continue":
+        shown[1] = _buf(t, args[1], ret)
+    return f"{name}({', '.join(shown)}) = {format_result(ret)}"

@@ -193,8 +193,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("setfsgid", EMULATE, FULL, ""), ("capget", EMULATE, PARTIAL, ""),
     ]),
     ("sys_signal", [
-        ("rt_sigaction", PASS, FULL,
-         "the caller's own dispositions; delivery is native (the sentry reads them from the host)"),
+        ("rt_sigaction", TRACE, FULL,
+         "run by the host at a ptrace stop with SA_RESTART added to every handler, so a signal "
+         "that ends a trapped call before the sentry received it restarts it; the sentry "
+         "keeps the workload's own SA_RESTART and answers parked calls by it"),
         ("rt_sigprocmask", PASS, FULL, "the caller's own mask"),
         ("rt_sigreturn", PASS, FULL, "returns from the caller's own handler frame"),
         ("sigaltstack", PASS, FULL, "the caller's own alternate stack"),
@@ -202,8 +204,12 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("rt_sigsuspend", PASS, FULL, "waits for a host signal, which the sentry queues"),
         ("rt_sigtimedwait", PASS, FULL, "waits for a host signal, which the sentry queues"),
         ("pause", PASS, FULL, "waits for a host signal, which the sentry queues"),
-        ("kill", EMULATE, FULL, "sandbox pids; delivered as a host signal"),
-        ("tkill", EMULATE, FULL, ""), ("tgkill", EMULATE, FULL, ""),
+        ("kill", EMULATE, FULL,
+         "sandbox pids, permissions and pid-1 rules in the sentry; queued as a host signal "
+         "(si_pid reads 0: the host hides the sentry's pid). A single-threaded process "
+         "signalling itself is run by the host, so its siginfo is exact"),
+        ("tkill", EMULATE, FULL, "as tgkill"),
+        ("tgkill", EMULATE, FULL, "as kill; a thread signalling itself is run by the host"),
         ("rt_sigqueueinfo", EMULATE, PARTIAL, "delivered as a plain signal"),
         ("rt_tgsigqueueinfo", EMULATE, PARTIAL, "delivered as a plain signal"),
     ]),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import signal
 from typing import TYPE_CHECKING, List
 
 from sentry.abi.linux.errors import LinuxError, err
@@ -75,19 +74,9 @@ def file_mmap_stop(k: "Kernel", t: "Task", regs: List[int]) -> None:
     regs[N.R8] = U64
     regs[N.R9] = 0
     N.setregs(pid, regs)
-    N.syscall_cont(pid, 0)
-    pending: List[int] = []
-    while True:
-        w, status = N.waitpid(pid)
-        if not os.WIFSTOPPED(status):
-            k.handle_wait_status(pid, status)
-            return
-        sig = os.WSTOPSIG(status)
-        if sig == signal.SIGTRAP and status >> 16 == 0:
-            break
-        pending.append(sig)
-        N.syscall_cont(pid, 0)
-    res = N.getregs(pid)[N.RAX]
+    res = k.run_to_syscall_exit(t)
+    if res is None:
+        return
     if res < (1 << 63) and data:
         mm = t.tg.mm
         try:
@@ -102,6 +91,4 @@ def file_mmap_stop(k: "Kernel", t: "Task", regs: List[int]) -> None:
             log.exception("filling a file mapping of %r failed", t)
         if mm is not None:
             mm.add((res, res + ((length + PAGE - 1) & ~(PAGE - 1)), prot, path, off))
-    N.cont(pid, 0)
-    for sig in pending:
-        N.tgkill(t.tg.host_tgid, pid, sig)
+    k.resume_after_stop(t)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, Any, List
 
-from sentry.abi.linux.errors import err
+from sentry.abi.linux.errors import CONTINUE, err
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task, ThreadGroup
@@ -56,6 +56,11 @@ def kill(t: "Task", a: "SyscallArgs") -> int:
     _check_sig(sig)
     if pid == -(1 << 31):
         raise err(errno.ESRCH)
+    if pid == t.tgid and len(t.tg.tasks) == 1:
+        # To itself: the host sends it from the caller, so siginfo (SI_USER,
+        # the sender's pid) and the pid-1 rules are exactly Linux's.  With one
+        # thread the receiver is the caller, so no parked call needs ending.
+        return CONTINUE
     targets = _targets(t, pid)
     if not targets:
         raise err(errno.ESRCH)
@@ -73,6 +78,9 @@ def _thread(t: "Task", tgid: int, tid: int, sig: int) -> int:
     _check_sig(sig)
     if tid <= 0 or tgid == 0 or tgid < -1:
         raise err(errno.EINVAL)
+    if tid == t.tid and tgid in (-1, t.tgid):
+        # raise(): the caller itself receives it (see kill).
+        return CONTINUE
     target = t.kernel.task_by_tid(tid)
     if target is None or target.exited or (tgid > 0 and target.tgid != tgid):
         raise err(errno.ESRCH)
@@ -140,3 +148,67 @@ def rt_tgsigqueueinfo(t: "Task", a: "SyscallArgs") -> int:
     if sig and not (target.tg is t.kernel.init_tg and not t.kernel.init_has_handler(sig)):
         t.kernel.signal_task(target, sig, t, info)
     return 0
+
+
+# -- rt_sigaction -------------------------------------------------------------
+
+SA_RESTART = 0x10000000
+_KSIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
+SIGKILL, SIGSTOP = 9, 19
+# Below the x86-64 red zone (128 bytes) of the thread's stack: free at a syscall.
+_SCRATCH_BELOW_SP = 512
+
+
+def sigaction_stop(k: Any, t: "Task", regs: List[int]) -> None:
+    """rt_sigaction(2) at its ``RET_TRACE`` stop; the host runs it.
+
+    A trapped call that a signal ends before the sentry has received it returns
+    ``ERESTARTSYS`` from the host's seccomp wait: ``EINTR`` without
+    ``SA_RESTART``, where Linux would not have failed at all (``dup2`` does not
+    return ``EINTR``).  So every handler is installed on the host with
+    ``SA_RESTART``, which makes those restarts invisible; the workload's own flag
+    is kept in ``tg.sa_restart``, shown back through ``oldact``, and used when
+    the sentry ends a parked call (:meth:`Dispatcher.interrupt`).
+    """
+    from sentry.platform.hybrid import native as N
+
+    sig = regs[N.RDI] & 0xFFFFFFFF
+    act, oact, size = regs[N.RSI], regs[N.RDX], regs[N.R10]
+    valid = 1 <= sig <= NSIG and size == 8 and sig not in (SIGKILL, SIGSTOP)
+    new_restart = None
+    if act and valid:
+        try:
+            handler, flags, restorer, mask = _KSIGACTION.unpack(t.mem.read(act, 32))
+        except Exception:
+            handler = None  # the host reports EFAULT itself
+        if handler is not None:
+            new_restart = handler > 1 and bool(flags & SA_RESTART)
+            if handler > 1 and not flags & SA_RESTART:
+                scratch = (regs[N.RSP] - _SCRATCH_BELOW_SP) & ~15
+                try:
+                    t.mem.write(scratch, _KSIGACTION.pack(handler, flags | SA_RESTART, restorer, mask))
+                    regs[N.RSI] = scratch
+                    N.setregs(t.host_tid, regs)
+                except Exception:
+                    pass  # no stack room: install it as asked
+    old_restart = sig in t.tg.sa_restart
+    ok = valid
+    if oact and valid:
+        res = k.run_to_syscall_exit(t)
+        if res is None:
+            return
+        ok = res == 0
+        if ok:
+            try:
+                h, f, r, m = _KSIGACTION.unpack(t.mem.read(oact, 32))
+                if h > 1:  # a handler: show the workload's own SA_RESTART
+                    f = (f | SA_RESTART) if old_restart else (f & ~SA_RESTART)
+                    t.mem.write(oact, _KSIGACTION.pack(h, f, r, m))
+            except Exception:
+                pass
+    if ok and new_restart is not None:
+        if new_restart:
+            t.tg.sa_restart.add(sig)
+        else:
+            t.tg.sa_restart.discard(sig)
+    k.resume_after_stop(t)

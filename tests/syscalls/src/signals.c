@@ -1,11 +1,11 @@
 /* signals.c -- sigaction, sigprocmask blocking/pending/unblock delivery, kill
  * to self, coalescing vs queued RT signals, SIGCHLD on child exit, EINTR with
- * and without SA_RESTART, sigsuspend, sigtimedwait, signalfd, itimer, and the
- * pid-1 rule (the program is pid 1 natively and in the sandbox). */
+ * and without SA_RESTART, sigsuspend, sigtimedwait, itimer, and the pid-1 rule
+ * (the program is pid 1 natively and in the sandbox). signalfd belongs with the
+ * epoll/eventfd/timerfd family and is tested with it. */
 #include "check.h"
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -194,14 +194,6 @@ int main(void)
     T("si_pid is self", si.si_pid == getpid());
     R("sigtimedwait timeout", sigtimedwait(&w, &si, &(struct timespec){0, 30000000}));
 
-    /* signalfd */
-    int sfd = signalfd(-1, &w, SFD_CLOEXEC);
-    R("signalfd", sfd >= 0 ? 0 : -1);
-    kill(getpid(), SIGUSR1);
-    struct signalfd_siginfo ssi;
-    R("signalfd read", read(sfd, &ssi, sizeof ssi));
-    R("ssi_signo", ssi.ssi_signo);
-    close(sfd);
     block(SIG_UNBLOCK, SIGUSR1);
 
     /* interval timer */
