@@ -102,9 +102,9 @@ def run_sandbox(cfg: BootConfig) -> int:
         raise BootError("no command to run")
     roots = [(cfg.root_path, True if cfg.overlay else cfg.root_readonly)]
     roots += [(m.source, m.readonly) for m in cfg.mounts if m.type == "bind"]
-    for path, _ro in roots:
-        if not os.path.isdir(path) and not os.path.exists(path):
-            raise BootError(f"mount source {path!r} does not exist")
+    for src, _ro in roots:
+        if not os.path.exists(src):
+            raise BootError(f"mount source {src!r} does not exist")
     gofer_pid, sock = spawn_gofer(roots)
     procfd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     stub_fd, gadget = _stub_memfd()

@@ -74,6 +74,8 @@ class ThreadGroup:
         self.exit_signal = 17  # SIGCHLD
         # Job control: stopped now; a stop / continue not yet reported to wait().
         self.stopped = False
+        self.dumpable = 1
+        self.subreaper = False
         # Signals whose handler the workload installed with SA_RESTART (the host
         # always has it; see sys_signal.sigaction_stop).
         self.sa_restart: set = set()
@@ -137,6 +139,8 @@ class Task:
         # Exec prepared at the execve trap, consumed at the exec event.
         self.pending_exec: Any = None
         self.clear_child_tid = 0
+        self.comm = b""           # PR_SET_NAME of this thread ("" : the group's)
+        self.pdeathsig = 0
         # Signals that arrived while the sentry held the thread in a ptrace stop.
         self.requeue_signals: List[int] = []
 

@@ -19,7 +19,7 @@ import errno
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.loader import elf
@@ -52,14 +52,14 @@ def _pu(x: int) -> int:
 class Image:
     """One ELF object to map: its headers and the bytes of each PT_LOAD."""
 
-    path: str
+    path: bytes
     info: elf.ElfInfo
     data: List[bytes]
 
 
 @dataclass
 class ExecPlan:
-    path: str                     # absolute sandbox path of the executable (for /proc/pid/exe)
+    path: bytes                   # absolute sandbox path of the executable (for /proc/pid/exe)
     argv: List[bytes]
     envp: List[bytes]
     main: Image
@@ -68,7 +68,7 @@ class ExecPlan:
     mapped: List[Tuple[int, int, int, str, int]] = field(default_factory=list)
 
 
-def _read_image(t: "Task", desc, path: str) -> Image:
+def _read_image(t: "Task", desc, path: bytes) -> Image:
     def read_at(off: int, n: int) -> bytes:
         return desc.pread(t, n, off)
 
@@ -84,7 +84,7 @@ def _read_image(t: "Task", desc, path: str) -> Image:
 
 
 def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
-            open_exec: Callable[["Task", bytes], Tuple[object, str]]) -> ExecPlan:
+            open_exec: Callable[["Task", bytes], Tuple[Any, bytes]]) -> ExecPlan:
     """Resolve and read everything execve needs; raises ``LinuxError`` like execve would.
 
     *open_exec* opens an executable through the VFS: ``(description, absolute path)``.

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.vfs.file import FileDescription
-from sentry.vfs.locks import release_owner
+from sentry.vfs.locks import release_dead_owners, release_owner
 
 #: RLIMIT_NOFILE of every sandbox process (the soft and hard limit).
 NOFILE_LIMIT = 1024
@@ -135,9 +135,19 @@ class FDTable:
                 self.close(fd, lock_owner)
 
     def release_all(self, lock_owner: Any = None) -> None:
-        """Close everything (the last task using the table exited)."""
+        """Close everything (the last task using the table exited).
+
+        The record locks of processes that exited go too (with *lock_owner*
+        None the caller is the exit path, whose thread group is a zombie by
+        now), so that waiters for them wake up.
+        """
         for fd in sorted(self._fds):
+            d = self._fds.get(fd)
+            if d is None:
+                continue
+            inode = d.inode
             self.close(fd, lock_owner)
+            release_dead_owners(inode)
 
     def __iter__(self) -> Iterator[Tuple[int, FileDescription]]:
         """``(fd, description)`` in fd order (``/proc/pid/fd``)."""

@@ -7,6 +7,11 @@ thread group for classic ``F_SETLK`` locks and the description for
 flock(2) locks belong to the description.  Blocking requests wait on the
 state's :class:`WaitQueue`, which is notified on every release.
 
+A classic owner that exited (``owner.zombie``: the thread group's leader is
+gone) holds nothing: its records are dropped the next time the state is
+looked at, and :func:`release_dead_owners` drops them (waking waiters) when
+the exiting process's fd table is released.
+
 Not emulated: deadlock detection (``EDEADLK``) between blocked ``F_SETLKW``
 callers, and mandatory locking.
 """
@@ -65,11 +70,33 @@ def _overlaps(a: RecordLock, start: int, end: int) -> bool:
     return a.start <= end and start <= a.end
 
 
+def _dead(owner: Any) -> bool:
+    """A classic-lock owner (thread group) that exited."""
+    return getattr(owner, "zombie", False) is True
+
+
+def _prune(st: LockState) -> bool:
+    """Drop the records of exited owners; True if any went (waiters were woken)."""
+    live = [lk for lk in st.records if not _dead(lk.owner)]
+    if len(live) == len(st.records):
+        return False
+    st.records = live
+    st.queue.notify()
+    return True
+
+
+def release_dead_owners(inode: Any) -> None:
+    """Drop the record locks of exited owners on *inode*, waking waiters."""
+    if inode is not None and inode.locks is not None:
+        _prune(inode.locks)
+
+
 def test_lock(inode: Any, owner: Any, ltype: int, start: int, end: int) -> Optional[RecordLock]:
     """The first lock of another owner that conflicts with the request, or ``None``."""
     st = inode.locks
     if st is None:
         return None
+    _prune(st)
     for lk in st.records:
         if lk.owner is owner or not _overlaps(lk, start, end):
             continue
@@ -100,6 +127,7 @@ def set_lock(
 ) -> bool:
     """Apply a lock or unlock; returns False (nothing changed) on a conflict."""
     st = state_of(inode)
+    _prune(st)
     if ltype == F_UNLCK:
         if _remove_range(st, owner, start, end):
             st.queue.notify()
@@ -147,13 +175,18 @@ def flock(inode: Any, desc: Any, op: int) -> bool:
         return True
     if kind not in (LOCK_SH, LOCK_EX):
         raise err(errno.EINVAL)
+    prev = st.flocks.get(key)
+    if prev is not None:
+        if prev[1] == kind:
+            return True
+        # A conversion is not atomic (flock(2)): the old lock goes first, and
+        # stays gone if the new one conflicts.
+        del st.flocks[key]
+        st.queue.notify()
     for k, (_, held) in st.flocks.items():
         if k != key and (kind == LOCK_EX or held == LOCK_EX):
             return False
-    prev = st.flocks.get(key)
     st.flocks[key] = (desc, kind)
-    if prev is not None and prev[1] == LOCK_EX and kind == LOCK_SH:
-        st.queue.notify()
     return True
 
 

@@ -58,7 +58,7 @@ def test_ps_in_bundle_lists_only_the_container(sandbox, busybox_bundle):
     """§7.5: ``ps`` in a container shows the container's processes only, init is pid 1."""
     res = sandbox.run_bundle(busybox_bundle, ["sh", "-c", "ps -o pid,args; echo ---; ls /proc"])
     assert res.rc == 0, res.describe()
-    pids, cmds = ps_commands(res.stdout.split("---")[0])
+    pids, cmds = ps_commands(res.stdout.split("\n---\n")[0])
     assert 1 in pids and len(cmds) == 2, res.describe()
     assert all("sh -c" in c or c.startswith("ps") for c in cmds), cmds
     assert os.getpid() not in _numeric(res.stdout)
@@ -157,6 +157,9 @@ def test_killing_the_sentry_kills_every_workload_process(runsc_root):
         if cli.poll() is None:
             os.killpg(cli.pid, signal.SIGKILL)
             cli.wait()
+        # The killed sandbox's state stays (stopped) until deleted, as with runc.
+        for entry in runsc_root.iterdir():
+            runsc(["delete", "--force", entry.name], root=runsc_root, env=BASE_ENV, timeout=30)
 
 
 def test_unknown_syscall_is_enosys_and_logged_once(sandbox, c_program, tmp_path, runsc_root):
@@ -315,3 +318,4 @@ def test_duplicate_id_is_refused_and_original_survives(sandbox, busybox_bundle, 
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
+        runsc(["delete", "--force", "dup"], root=runsc_root, env=BASE_ENV, timeout=30)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Tuple
 
+# SyscallArgs has a method named "int"; annotations inside the class use this.
+_Int = int
+
 
 def s32(v: int) -> int:
     """The low 32 bits of *v* as a signed int (how the kernel reads an ``int`` argument)."""
@@ -26,25 +29,25 @@ class SyscallArgs:
 
     __slots__ = ("nr", "_a", "timed_out", "attempt")
 
-    def __init__(self, nr: int, args: Tuple[int, int, int, int, int, int]) -> None:
+    def __init__(self, nr: _Int, args: Tuple[_Int, _Int, _Int, _Int, _Int, _Int]) -> None:
         self.nr = nr
         self._a = args
         self.timed_out = False
         self.attempt = 0
 
-    def __getitem__(self, i: int) -> int:
+    def __getitem__(self, i: _Int) -> _Int:
         return self._a[i]
 
-    def int(self, i: int) -> int:
+    def int(self, i: _Int) -> _Int:
         return s32(self._a[i])
 
-    def uint(self, i: int) -> int:
+    def uint(self, i: _Int) -> _Int:
         return self._a[i] & 0xFFFFFFFF
 
-    def long(self, i: int) -> int:
+    def long(self, i: _Int) -> _Int:
         return s64(self._a[i])
 
-    def raw(self) -> Tuple[int, int, int, int, int, int]:
+    def raw(self) -> Tuple[_Int, _Int, _Int, _Int, _Int, _Int]:
         return self._a
 
     def __repr__(self) -> str:

@@ -299,6 +299,11 @@ def dup3(t: Any, a: SyscallArgs) -> int:
 
 # ------------------------------------------------------------------- fcntl
 def _lock_range(d: FileDescription, whence: int, start: int, length: int) -> Tuple[int, int]:
+    """The inclusive byte range of a ``struct flock`` (``flock64_to_posix_lock``).
+
+    :raises LinuxError: ``EINVAL`` for a bad *whence* or a negative start,
+        ``EOVERFLOW`` for a range past :data:`locks.OFFSET_MAX`.
+    """
     if whence == abi.SEEK_SET:
         base = 0
     elif whence == abi.SEEK_CUR:
@@ -307,16 +312,20 @@ def _lock_range(d: FileDescription, whence: int, start: int, length: int) -> Tup
         base = d.stat(None).size
     else:
         raise err(errno.EINVAL)
+    if start > locks.OFFSET_MAX - base:
+        raise err(errno.EOVERFLOW)
     s = base + start
-    if length > 0:
-        e = s + length - 1
-    elif length == 0:
-        e = locks.OFFSET_MAX
-    else:
-        s, e = s + length, s - 1
     if s < 0:
         raise err(errno.EINVAL)
-    return s, min(e, locks.OFFSET_MAX)
+    if length > 0:
+        if length - 1 > locks.OFFSET_MAX - s:
+            raise err(errno.EOVERFLOW)
+        return s, s + length - 1
+    if length < 0:
+        if s + length < 0:
+            raise err(errno.EINVAL)
+        return s + length, s - 1
+    return s, locks.OFFSET_MAX
 
 
 def _fcntl_lock(t: Any, d: FileDescription, cmd: int, addr: int) -> int:
