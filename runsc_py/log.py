@@ -77,7 +77,8 @@ class TextFormatter(logging.Formatter):
     """logrus' TextFormatter: ``time="..." level=... msg="..."``; tracebacks follow the line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f'time="{rfc3339(record.created)}" level={_level_name(record.levelno)} msg={json.dumps(record.getMessage(), ensure_ascii=False)}'
+        msg = json.dumps(record.getMessage(), ensure_ascii=False)
+        line = f'time="{rfc3339(record.created)}" level={_level_name(record.levelno)} msg={msg}'
         if record.exc_info:
             line = line + "\n" + self.formatException(record.exc_info)
         return line

@@ -17,8 +17,8 @@ _REPO = str(Path(__file__).resolve().parents[2])
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
-from runsc_py.cli import main
-from tests.oci.oci_helpers import FakeSandbox, minimal_config
+from runsc_py.cli import main  # noqa: E402
+from tests.oci.oci_helpers import FakeSandbox, minimal_config  # noqa: E402
 
 
 @pytest.fixture
