@@ -63,7 +63,7 @@ int rt_notif_id_valid(uint64_t id);
 void rt_set_fast(int nr, int on);
 int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
 int rt_task_del(int host_tid);
-int rt_fd_set(int fdt, int fd, int host_fd, int kinds);
+int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
 int rt_fd_clear(int fdt, int fd);
 int rt_fdt_clear(int fdt);
 int rt_closed_pop(int *fdt, int *fd);

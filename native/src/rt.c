@@ -77,6 +77,18 @@ static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog)
     int i;
 
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(101);
+    /* The workload starts like a container's init: default dispositions (the
+     * sentry, a Python process, ignores SIGPIPE, and ignored signals survive
+     * exec) and an empty mask (the sentry blocks SIGCHLD for its signalfd). */
+    for (int sig = 1; sig < 65; sig++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) _exit(116);
     /* Wait until the sentry has attached; EOF means it died. */
     if (read(syncfd, &c, 1) != 1) _exit(102);
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) _exit(103);
@@ -178,7 +190,9 @@ static struct task_slot tasks[TASK_SLOTS];
 
 #define MAX_FDT 4096
 #define FDT_SIZE 1024
-struct fd_slot { int32_t host_fd; int32_t kinds; };
+/* dev/uid/gid: what the sandbox's fstat shows instead of the host's (the
+ * sentry's device number, the sandbox owner); the rest is the host fd's. */
+struct fd_slot { int32_t host_fd; int32_t kinds; uint64_t dev; uint32_t uid, gid; };
 static struct fd_slot *fdts[MAX_FDT];
 
 #define CLOSED_RING 256
@@ -223,7 +237,7 @@ int rt_task_del(int host_tid)
     return 0;
 }
 
-int rt_fd_set(int fdt, int fd, int host_fd, int kinds)
+int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid)
 {
     if (fdt < 0 || fdt >= MAX_FDT || fd < 0) return -EINVAL;
     if (fd >= FDT_SIZE) return 0;   /* served by Python */
@@ -233,6 +247,9 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds)
     }
     fdts[fdt][fd].host_fd = host_fd;
     fdts[fdt][fd].kinds = kinds;
+    fdts[fdt][fd].dev = dev;
+    fdts[fdt][fd].uid = uid;
+    fdts[fdt][fd].gid = gid;
     return 0;
 }
 
@@ -360,6 +377,9 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         struct stat st;
         if (!(f = fd_find(t, a[0], RT_FD_STAT))) return 0;
         if (fstat(f->host_fd, &st) < 0) { *ret = -errno; return 1; }
+        st.st_dev = f->dev;
+        st.st_uid = f->uid;
+        st.st_gid = f->gid;
         *ret = rt_mem_write((int)pid, a[1], &st, sizeof st) == (int64_t)sizeof st ? 0 : -EFAULT;
         return 1;
     }

@@ -24,34 +24,40 @@ if TYPE_CHECKING:
 def fast_kinds(desc: FileDescription) -> int:
     """Which calls the C side may serve for *desc* (``N.FD_*`` bits; 0: none).
 
-    A description opts in with a ``fast_kinds()`` method; the gofer's regular
-    files are served for read/write/lseek (their fstat carries sandbox device
-    numbers, so it stays in Python).
+    Host-backed descriptions whose Python handlers do exactly the host call:
+    donated stdio (``HostFileDescription``) and the gofer's regular files.
+    ``fstat`` is served when the Python stat is the host's ``fstat`` with the
+    sandbox's device number and owner, which the C side substitutes
+    (:func:`stat_overrides`): always for stdio, and for gofer files on
+    read-only mounts, whose owner cannot change under an open description.
     """
     if desc.host_fd is None:
         return 0
-    own = getattr(desc, "fast_kinds", None)
-    if own is not None:
-        return int(own())
     from sentry.fsimpl.gofer.regular_file import GoferFileDescription
     from sentry.fsimpl.host.host import HostFileDescription
 
     if isinstance(desc, HostFileDescription):
-        k = N.FD_SEEK if desc.seekable else 0
-        if desc.readable():
-            k |= N.FD_READ
-        if desc.writable():
-            k |= N.FD_WRITE
-        return k
-
-    if isinstance(desc, GoferFileDescription):
+        k = N.FD_STAT | (N.FD_SEEK if desc.seekable else 0)
+    elif isinstance(desc, GoferFileDescription):
         k = N.FD_SEEK
-        if desc.readable():
-            k |= N.FD_READ
-        if desc.writable():
-            k |= N.FD_WRITE
-        return k
-    return 0
+        vd = desc.vd
+        if vd is not None and (vd.mount.readonly or vd.mount.fs.readonly):
+            k |= N.FD_STAT
+    else:
+        return 0
+    if desc.readable():
+        k |= N.FD_READ
+    if desc.writable():
+        k |= N.FD_WRITE
+    return k
+
+
+def stat_overrides(desc: FileDescription) -> tuple:
+    """(dev, uid, gid) the sandbox's fstat of *desc* shows."""
+    inode = desc.inode
+    if inode is None:
+        return 0, 0, 0
+    return inode.fs.dev, inode.uid, inode.gid
 
 
 class FastFDTable(FDTable):
@@ -64,7 +70,7 @@ class FastFDTable(FDTable):
     def _mirror(self, fd: int, desc: FileDescription) -> None:
         k = 0 if self.kernel.python_only else fast_kinds(desc)
         if k:
-            N.fd_set(self.fast_id, fd, desc.host_fd or 0, k)
+            N.fd_set(self.fast_id, fd, desc.host_fd or 0, k, *stat_overrides(desc))
         else:
             N.fd_clear(self.fast_id, fd)
 

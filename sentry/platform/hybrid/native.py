@@ -78,8 +78,9 @@ def task_del(host_tid: int) -> None:
     lib.rt_task_del(host_tid)
 
 
-def fd_set(fdt: int, fd: int, host_fd: int, kinds: int) -> None:
-    _check(lib.rt_fd_set(fdt, fd, host_fd, kinds))
+def fd_set(fdt: int, fd: int, host_fd: int, kinds: int, dev: int = 0, uid: int = 0,
+           gid: int = 0) -> None:
+    _check(lib.rt_fd_set(fdt, fd, host_fd, kinds, dev, uid, gid))
 
 
 def fd_clear(fdt: int, fd: int) -> None:

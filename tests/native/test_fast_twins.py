@@ -1,0 +1,146 @@
+"""Every C fast handler and its Python twin give the same result on the same state.
+
+The test process plays the workload: its own memory is the task's memory
+(process_vm_readv/writev on itself), and the C tables map its pid to a task.
+Each call runs once through the C handler (``rt_fast_call``, which does not
+answer anything) on one description and once through the Python handler on a
+twin description of the same file, and results, buffers and offsets must agree.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Iterator, Tuple
+
+import pytest
+
+from sentry.config import BootConfig
+from sentry.fsimpl.host.host import HostFileDescription
+from sentry.kernel.kernel import Kernel
+from sentry.kernel.task import Credentials, Task, ThreadGroup
+from sentry.platform.hybrid import native as N
+from sentry.platform.hybrid.fastfd import FastFDTable
+from sentry.platform.hybrid.memory import HostMemory
+from sentry.syscalls.linux import sys_file, sys_process, sys_stat
+from sentry.syscalls.linux.args import SyscallArgs
+
+SYS_READ, SYS_WRITE, SYS_CLOSE, SYS_FSTAT, SYS_LSEEK, SYS_PREAD64 = 0, 1, 3, 5, 8, 17
+SYS_GETPID, SYS_GETPPID, SYS_GETTID = 39, 110, 186
+C_FD, PY_FD = 5, 6
+BAD = 1  # an address that is never mapped
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[Tuple[Task, Path]]:
+    kernel = Kernel(BootConfig(argv=["x"], env=[]))
+    table = FastFDTable(kernel)
+    tg = ThreadGroup(kernel, 7, os.getpid())
+    t = Task(kernel, tg, 9, os.getpid(), Credentials(), table, None, HostMemory(os.getpid()))
+    parent = ThreadGroup(kernel, 3, 0)
+    tg.parent = parent
+    N.task_set(os.getpid(), t.tid, t.tgid, t.ppid, table.fast_id)
+    f = tmp_path / "data"
+    f.write_bytes(bytes(range(256)) * 40)
+    for fd in (C_FD, PY_FD):
+        table.install_at(fd, HostFileDescription(os.open(f, os.O_RDWR | os.O_CLOEXEC), 1000, 1001))
+    yield t, f
+    table.release_all()
+    N.task_del(os.getpid())
+
+
+def _buf(n: int) -> Tuple[ctypes.Array, int]:
+    b = ctypes.create_string_buffer(n)
+    return b, ctypes.addressof(b)
+
+
+def _c(nr: int, *args: int) -> int:
+    r = N.fast_call(os.getpid(), nr, list(args) + [0] * (6 - len(args)))
+    assert r is not None, f"C fast handler {nr} declined"
+    return r
+
+
+def _py(t: Task, handler, nr: int, *args: int) -> int:
+    try:
+        return handler(t, SyscallArgs(nr, tuple(list(args) + [0] * (6 - len(args)))))
+    except Exception as e:  # LinuxError
+        return -e.errno  # type: ignore[attr-defined]
+
+
+def _offsets(t: Task) -> Tuple[int, int]:
+    return tuple(os.lseek(t.fdtable.get(fd).host_fd, 0, os.SEEK_CUR) for fd in (C_FD, PY_FD))
+
+
+def test_ids(world: Tuple[Task, Path]) -> None:
+    t, _ = world
+    for nr, handler in ((SYS_GETPID, sys_process.getpid), (SYS_GETTID, sys_process.gettid),
+                        (SYS_GETPPID, sys_process.getppid)):
+        assert _c(nr) == _py(t, handler, nr)
+    assert (_c(SYS_GETPID), _c(SYS_GETTID), _c(SYS_GETPPID)) == (7, 9, 3)
+
+
+@pytest.mark.parametrize("n", [0, 1, 100, 4096, 20000])
+def test_read(world: Tuple[Task, Path], n: int) -> None:
+    t, _ = world
+    for _ in range(3):
+        b1, a1 = _buf(max(n, 1))
+        b2, a2 = _buf(max(n, 1))
+        assert _c(SYS_READ, C_FD, a1, n) == _py(t, sys_file.read, SYS_READ, PY_FD, a2, n)
+        assert b1.raw == b2.raw
+        o1, o2 = _offsets(t)
+        assert o1 == o2
+
+
+def test_read_into_a_bad_buffer(world: Tuple[Task, Path]) -> None:
+    t, _ = world
+    assert _c(SYS_READ, C_FD, BAD, 10) == _py(t, sys_file.read, SYS_READ, PY_FD, BAD, 10) == -14
+    assert _offsets(t) == (0, 0)
+
+
+def test_pread_and_lseek(world: Tuple[Task, Path]) -> None:
+    t, _ = world
+    for off in (0, 7, 10239, 10240, 20000):
+        b1, a1 = _buf(64)
+        b2, a2 = _buf(64)
+        assert _c(SYS_PREAD64, C_FD, a1, 64, off) == \
+            _py(t, sys_file.pread64, SYS_PREAD64, PY_FD, a2, 64, off)
+        assert b1.raw == b2.raw
+    for off, whence in ((5, 0), (3, 1), (-10, 2), (0, 3), (-1, 0), (0, 9)):
+        assert _c(SYS_LSEEK, C_FD, off & (2**64 - 1), whence) == \
+            _py(t, sys_file.lseek, SYS_LSEEK, PY_FD, off & (2**64 - 1), whence)
+
+
+def test_write(world: Tuple[Task, Path]) -> None:
+    t, f = world
+    payload = ctypes.create_string_buffer(b"hello, twins", 12)
+    addr = ctypes.addressof(payload)
+    assert _c(SYS_WRITE, C_FD, addr, 12) == _py(t, sys_file.write, SYS_WRITE, PY_FD, addr, 12) == 12
+    assert _offsets(t) == (12, 12)
+    assert _c(SYS_WRITE, C_FD, BAD, 5) == _py(t, sys_file.write, SYS_WRITE, PY_FD, BAD, 5)
+    assert f.read_bytes()[:12] == b"hello, twins"
+
+
+def test_fstat(world: Tuple[Task, Path]) -> None:
+    t, _ = world
+    b1, a1 = _buf(144)
+    b2, a2 = _buf(144)
+    assert _c(SYS_FSTAT, C_FD, a1) == _py(t, sys_stat.fstat, SYS_FSTAT, PY_FD, a2) == 0
+    # same file: only st_ino may not differ either; the whole struct must match
+    assert b1.raw == b2.raw
+    uid, gid = int.from_bytes(b1.raw[28:32], "little"), int.from_bytes(b1.raw[32:36], "little")
+    assert (uid, gid) == (1000, 1001)  # the sandbox owner, not the host's
+    assert _c(SYS_FSTAT, C_FD, BAD) == _py(t, sys_stat.fstat, SYS_FSTAT, PY_FD, BAD) == -14
+
+
+def test_close(world: Tuple[Task, Path]) -> None:
+    t, _ = world
+    assert _c(SYS_CLOSE, C_FD) == 0
+    # queued for the Python table, which the loop drains before anything else
+    assert N.closed_pop() == (t.fdtable.fast_id, C_FD)
+    t.fdtable.close_from_fast(C_FD)
+    assert _py(t, sys_file.close, SYS_CLOSE, PY_FD) == 0
+    assert C_FD not in t.fdtable and PY_FD not in t.fdtable
+    # both now EBADF: C declines (Python answers), Python says EBADF
+    assert N.fast_call(os.getpid(), SYS_CLOSE, [C_FD, 0, 0, 0, 0, 0]) is None
+    assert _py(t, sys_file.close, SYS_CLOSE, C_FD) == -9
