@@ -86,8 +86,9 @@ def test_readonly_root_refuses_writes(sandbox, busybox_bundle, tmp_path):
 
 def test_process_user_is_the_identity(sandbox, busybox_bundle, tmp_path):
     """process.user sets the ids, and permissions follow them (as under runc)."""
+    script = "id -u; id -g; echo x > /data/out || echo denied; echo ok > /dev/null && echo dev-ok"
     data, _ = _bundle(busybox_bundle, tmp_path, readonly_root=False, uid=1000, gid=1001,
-                      script="id -u; id -g; echo x > /data/out || echo denied; echo ok > /dev/null && echo dev-ok")
+                      script=script)
     res = sandbox.run_bundle(busybox_bundle, timeout=60)
     assert res.stdout.splitlines() == ["1000", "1001", "denied", "dev-ok"], res.describe()
     assert not (data / "out").exists()
