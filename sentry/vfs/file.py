@@ -139,6 +139,13 @@ class FileDescription:
         """Read up to *n* bytes at *off* without moving the offset."""
         raise err(errno.ESPIPE)
 
+    def unread(self, t: Any, data: bytes) -> None:
+        """Take back *data*, the tail of what the last :meth:`read` returned,
+        which could not be copied to the workload (Linux consumes only what
+        it copied out).  Files with an offset move it back; pipes keep the
+        bytes.  The default (devices, host streams) cannot: the bytes are lost.
+        """
+
     def write(self, t: Any, data: bytes) -> int:
         """Write *data* at the offset (or the end with ``O_APPEND``); returns the count."""
         raise err(errno.EINVAL)

@@ -161,7 +161,13 @@ class Inode:
     Subclasses keep ``mode`` (type and permission bits), ``uid`` and ``gid``
     current, since the VFS reads them on every path walk; everything else is
     reported by :meth:`stat`.
+
+    :cvar dead_dir: set by the VFS on a directory that was removed (``rmdir``,
+        or replaced by ``rename``): nothing can be looked up, created or
+        listed in it any more (``ENOENT``, Linux's ``IS_DEADDIR``).
     """
+
+    dead_dir = False
 
     def __init__(self, fs: Filesystem, ino: int, mode: int, uid: int = 0, gid: int = 0) -> None:
         self.fs = fs

@@ -245,6 +245,8 @@ class VirtualFilesystem:
 
     def _lookup_dentry(self, t: Any, vd: VirtualDentry, name: bytes) -> Optional[Dentry]:
         d = vd.dentry
+        if d.inode.dead_dir:
+            return None  # A removed directory has no entries (IS_DEADDIR).
         child = d.children.get(name)
         if child is not None:
             return child
@@ -397,6 +399,8 @@ class VirtualFilesystem:
             raise err(errno.EROFS)
 
     def _may_modify_dir(self, t: Any, vd: VirtualDentry) -> None:
+        if vd.dentry.inode.dead_dir:
+            raise err(errno.ENOENT)
         self.check_writable(vd)
         if t is not None:
             perm.check(t.creds, vd.dentry.inode, perm.MAY_WRITE | perm.MAY_EXEC)
@@ -638,6 +642,7 @@ class VirtualFilesystem:
             if not inode.is_empty_dir(t):
                 raise err(errno.ENOTEMPTY)
             parent.dentry.inode.rmdir(t, name, inode)
+            inode.dead_dir = True
         else:
             parent.dentry.inode.unlink(t, name, inode)
         self._drop_child(parent, name)
@@ -701,6 +706,8 @@ class VirtualFilesystem:
             if exchange and dinode is not None and dinode.is_dir:
                 perm.check(t.creds, dinode, perm.MAY_WRITE)
         op.dentry.inode.rename(t, oname, sinode, np.dentry.inode, nname, dinode, flags)
+        if dinode is not None and dinode.is_dir and not exchange:
+            dinode.dead_dir = True
         self._rename_dentries(op, oname, src.dentry, np, nname, dst.dentry if dst else None, exchange)
 
     @staticmethod

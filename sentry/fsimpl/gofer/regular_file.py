@@ -44,6 +44,10 @@ class GoferFileDescription(FileDescription):
     def read(self, t: Any, n: int) -> bytes:
         return _host(os.read, self._fd, n)
 
+    def unread(self, t: Any, data: bytes) -> None:
+        if data:
+            _host(os.lseek, self._fd, -len(data), os.SEEK_CUR)
+
     def pread(self, t: Any, n: int, off: int) -> bytes:
         return _host(os.pread, self._fd, n, off)
 

@@ -180,6 +180,10 @@ class HostFileDescription(FileDescription):
                 t.kernel.signal_task(t, signal.SIGPIPE)
             raise
 
+    def unread(self, t: Any, data: bytes) -> None:
+        if self.seekable and data:
+            _host(os.lseek, self._fd, -len(data), os.SEEK_CUR)
+
     def pread(self, t: Any, n: int, off: int) -> bytes:
         if not self.seekable:
             raise err(errno.ESPIPE)

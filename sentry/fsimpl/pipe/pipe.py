@@ -155,6 +155,11 @@ class PipeDescription(FileDescription):
             raise err(errno.EAGAIN)
         raise WouldBlock([(p.queue, EVENT_IN | EVENT_HUP)])
 
+    def unread(self, t: Any, data: bytes) -> None:
+        if data:
+            self.pipe.buf[:0] = data
+            self.pipe.queue.notify(EVENT_IN)
+
     def write(self, t: Any, data: bytes) -> int:
         p = self.pipe
         if p.readers == 0:

@@ -137,6 +137,9 @@ class ProcFileDescription(FileDescription):
         self.offset += len(out)
         return out
 
+    def unread(self, t: Any, data: bytes) -> None:
+        self.offset -= len(data)
+
     def pread(self, t: Any, n: int, off: int) -> bytes:
         return self.data[off : off + n]
 

@@ -75,6 +75,9 @@ class TmpfsFileDescription(FileDescription):
         self.offset += len(out)
         return out
 
+    def unread(self, t: Any, data: bytes) -> None:
+        self.offset -= len(data)
+
     def pread(self, t: Any, n: int, off: int) -> bytes:
         data = self.inode.data
         return bytes(data[off : off + n]) if off < len(data) else b""

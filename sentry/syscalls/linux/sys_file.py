@@ -13,7 +13,7 @@ import errno
 import struct
 from typing import Any, List, Tuple
 
-from sentry.abi.linux.errors import WouldBlock, err
+from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ALL, EVENT_OUT
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
@@ -23,6 +23,8 @@ from sentry.vfs.file import FileDescription
 MAX_IO = 4 << 20
 UIO_MAXIOV = 1024
 MAX_RW_COUNT = 0x7FFFF000
+#: Highest end of a user buffer ``access_ok`` accepts (x86-64, 4-level paging).
+TASK_SIZE_MAX = (1 << 47) - 4096
 
 F_DUPFD = 0
 F_GETFD = 1
@@ -84,8 +86,32 @@ def _count(a: SyscallArgs, i: int) -> int:
     return min(n, MAX_IO)
 
 
+def access_ok(addr: int, n: int) -> bool:
+    """Linux's ``access_ok(addr, n)``: the range ends inside the user address space."""
+    return addr + n <= TASK_SIZE_MAX
+
+
+def _io_count(a: SyscallArgs, buf: int, cnt: int) -> int:
+    """The byte count of a read/write-family call with buffer arg *buf* and count
+    arg *cnt*, clamped like ``vfs_read``/``vfs_write`` (then to :data:`MAX_IO`).
+
+    :raises LinuxError: ``EFAULT`` if the buffer does not fit in the user
+        address space (checked before the count, as Linux does).
+    """
+    n = a[cnt]
+    if not access_ok(a[buf], n):
+        raise err(errno.EFAULT)
+    return min(n, MAX_RW_COUNT, MAX_IO)
+
+
 def read_iovecs(t: Any, addr: int, cnt: int) -> List[Tuple[int, int]]:
-    """The ``struct iovec`` array at *addr*.  :raises LinuxError: ``EINVAL``, ``EFAULT``."""
+    """The ``struct iovec`` array at *addr*, as ``import_iovec`` checks it.
+
+    Each segment must fit in the user address space; the total is clamped
+    to :data:`MAX_RW_COUNT` (later segments shortened or emptied).
+
+    :raises LinuxError: ``EINVAL`` (more than :data:`UIO_MAXIOV`), ``EFAULT``.
+    """
     if cnt < 0 or cnt > UIO_MAXIOV:
         raise err(errno.EINVAL)
     if cnt == 0:
@@ -95,86 +121,163 @@ def read_iovecs(t: Any, addr: int, cnt: int) -> List[Tuple[int, int]]:
     total = 0
     for i in range(cnt):
         base, ln = struct.unpack_from("<QQ", raw, 16 * i)
-        if ln > (1 << 63) - 1:
-            raise err(errno.EINVAL)
+        if not access_ok(base, ln):
+            raise err(errno.EFAULT)
+        ln = min(ln, MAX_RW_COUNT - total)
         total += ln
-        if total > (1 << 63) - 1:
-            raise err(errno.EINVAL)
         out.append((base, ln))
     return out
 
 
-def _scatter(t: Any, iov: List[Tuple[int, int]], data: bytes) -> None:
+def _iov_total(iov: List[Tuple[int, int]]) -> int:
+    return min(sum(ln for _, ln in iov), MAX_IO)
+
+
+def copy_out(t: Any, addr: int, data: bytes) -> int:
+    """Copy *data* to workload memory at *addr*, as far as it is writable.
+
+    :returns: the bytes copied before the first fault (a short copy).
+    :raises LinuxError: ``EFAULT`` if nothing could be copied.
+    """
+    if not data:
+        return 0
+    try:
+        t.mem.write(addr, data)
+        return len(data)
+    except LinuxError as e:
+        if e.errno != errno.EFAULT:
+            raise
+    done = 0
+    while done < len(data):
+        step = min(len(data) - done, 4096 - ((addr + done) & 4095))
+        try:
+            t.mem.write(addr + done, data[done : done + step])
+        except LinuxError:
+            break
+        done += step
+    if done == 0:
+        raise err(errno.EFAULT)
+    return done
+
+
+def _scatter(t: Any, iov: List[Tuple[int, int]], data: bytes) -> int:
+    """Copy *data* over the segments; the count copied before the first fault.
+
+    :raises LinuxError: ``EFAULT`` if nothing could be copied.
+    """
     pos = 0
     for base, ln in iov:
         if pos >= len(data):
             break
         chunk = data[pos : pos + ln]
-        if chunk:
-            t.mem.write(base, chunk)
-        pos += len(chunk)
+        if not chunk:
+            continue
+        try:
+            k = copy_out(t, base, chunk)
+        except LinuxError:
+            if pos == 0:
+                raise
+            return pos
+        pos += k
+        if k < len(chunk):
+            break
+    return pos
 
 
 def _gather(t: Any, iov: List[Tuple[int, int]]) -> bytes:
+    """The bytes of the segments up to the first fault (at most :data:`MAX_IO`).
+
+    :raises LinuxError: ``EFAULT`` if there was something to copy and nothing could be.
+    """
     out = bytearray()
+    want = 0
     for base, ln in iov:
         room = MAX_IO - len(out)
         if room <= 0:
             break
-        if ln:
-            out += t.mem.read(base, min(ln, room))
+        if not ln:
+            continue
+        want += min(ln, room)
+        chunk = t.mem.read_partial(base, min(ln, room))
+        out += chunk
+        if len(chunk) < min(ln, room):
+            break
+    if want and not out:
+        raise err(errno.EFAULT)
     return bytes(out)
+
+
+def _copy_in(t: Any, addr: int, n: int) -> bytes:
+    """Up to *n* bytes at *addr*, stopping at the first fault (a short write).
+
+    :raises LinuxError: ``EFAULT`` if *n* > 0 and nothing is readable.
+    """
+    if n == 0:
+        return b""
+    data = t.mem.read_partial(addr, n)
+    if not data:
+        raise err(errno.EFAULT)
+    return data
+
+
+def _deliver(t: Any, d: FileDescription, data: bytes, copy: Any) -> int:
+    """Copy what a read returned with *copy*; give back what could not be copied.
+
+    Linux never consumes bytes it failed to copy: the offset of a file stays
+    (or moves by the short count) and a pipe keeps them.
+    """
+    try:
+        k = copy(data)
+    except LinuxError:
+        d.unread(t, data)
+        raise
+    if k < len(data):
+        d.unread(t, data[k:])
+    return k
 
 
 # ---------------------------------------------------------------- read/write
 def read(t: Any, a: SyscallArgs) -> int:
     """read(2)."""
     d = _readable(t, a.int(0))
-    n = _count(a, 2)
+    n = _io_count(a, 1, 2)
     data = d.read(t, n)
-    if data:
-        t.mem.write(a[1], data)
-    return len(data)
+    return _deliver(t, d, data, lambda b: copy_out(t, a[1], b))
 
 
 def write(t: Any, a: SyscallArgs) -> int:
     """write(2)."""
     d = _writable(t, a.int(0))
-    n = _count(a, 2)
-    data = t.mem.read(a[1], n) if n else b""
-    return d.write(t, data)
+    n = _io_count(a, 1, 2)
+    return d.write(t, _copy_in(t, a[1], n))
 
 
 def pread64(t: Any, a: SyscallArgs) -> int:
     """pread64(2)."""
-    d = _readable(t, a.int(0))
     off = a.long(3)
-    if off < 0:
+    if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
-    data = d.pread(t, _count(a, 2), off)
-    if data:
-        t.mem.write(a[1], data)
-    return len(data)
+    d = _readable(t, a.int(0))
+    data = d.pread(t, _io_count(a, 1, 2), off)
+    return copy_out(t, a[1], data)
 
 
 def pwrite64(t: Any, a: SyscallArgs) -> int:
     """pwrite64(2)."""
-    d = _writable(t, a.int(0))
     off = a.long(3)
-    if off < 0:
+    if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
-    n = _count(a, 2)
-    return d.pwrite(t, t.mem.read(a[1], n) if n else b"", off)
+    d = _writable(t, a.int(0))
+    n = _io_count(a, 1, 2)
+    return d.pwrite(t, _copy_in(t, a[1], n), off)
 
 
 def readv(t: Any, a: SyscallArgs) -> int:
     """readv(2)."""
     d = _readable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
-    total = min(sum(ln for _, ln in iov), MAX_IO)
-    data = d.read(t, total)
-    _scatter(t, iov, data)
-    return len(data)
+    data = d.read(t, _iov_total(iov))
+    return _deliver(t, d, data, lambda b: _scatter(t, iov, b))
 
 
 def writev(t: Any, a: SyscallArgs) -> int:
@@ -186,24 +289,22 @@ def writev(t: Any, a: SyscallArgs) -> int:
 
 def preadv(t: Any, a: SyscallArgs) -> int:
     """preadv(2) (on x86_64 the whole offset is in ``pos_l``)."""
+    off = a.long(3)
+    if off < 0:  # checked before the fd, as Linux does
+        raise err(errno.EINVAL)
     d = _readable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
-    off = a.long(3)
-    if off < 0:
-        raise err(errno.EINVAL)
-    total = min(sum(ln for _, ln in iov), MAX_IO)
-    data = d.pread(t, total, off)
-    _scatter(t, iov, data)
-    return len(data)
+    data = d.pread(t, _iov_total(iov), off)
+    return _scatter(t, iov, data)
 
 
 def pwritev(t: Any, a: SyscallArgs) -> int:
     """pwritev(2)."""
+    off = a.long(3)
+    if off < 0:  # checked before the fd, as Linux does
+        raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
-    off = a.long(3)
-    if off < 0:
-        raise err(errno.EINVAL)
     return d.pwrite(t, _gather(t, iov), off)
 
 

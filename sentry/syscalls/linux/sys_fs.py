@@ -297,6 +297,8 @@ def _getdents(t: Any, a: SyscallArgs, old_layout: bool) -> int:
         raise err(errno.EBADF)
     buf, count = a[1], a.uint(2)
     entries = d.getdents(t)
+    if d.inode is not None and d.inode.dead_dir:
+        raise err(errno.ENOENT)  # iterate_dir() on a removed directory
     i = d.offset
     out = bytearray()
     pack = abi.pack_dirent if old_layout else abi.pack_dirent64
