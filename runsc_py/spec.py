@@ -529,6 +529,7 @@ def host_root_config(
         ],
         stdio=(0, 1, 2),
         container_id=container_id,
+        exit_on_unhandled_signal=True,
     )
 
 

@@ -139,13 +139,13 @@ def run_sandbox(cfg: BootConfig) -> int:
             if desc is not None:
                 fdtable.install_at(i, desc)
                 stdio_descs.append(desc)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            old_handlers[sig] = signal.signal(sig, lambda s, f: _forward(kernel, s))
-        if os.isatty(cfg.stdio[0]) if cfg.stdio else False:
-            # The terminal's SIGINT/SIGQUIT reach the workload directly (same
-            # process group); the sentry must outlive them.
-            for sig in (signal.SIGINT, signal.SIGQUIT):
-                old_handlers[sig] = signal.signal(sig, signal.SIG_IGN)
+        tty = bool(cfg.stdio) and os.isatty(cfg.stdio[0])
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+            # A terminal's SIGINT/SIGQUIT also reached the workload itself (same
+            # process group); a kill(1) of the sentry reached only the sentry.
+            from_tty = tty and sig in (signal.SIGINT, signal.SIGQUIT)
+            old_handlers[sig] = signal.signal(
+                sig, lambda s, f, from_tty=from_tty: kernel.host_signal(s, from_tty))
         try:
             kernel.start_init(stub_fd, gadget, build_filter(), creds, fdtable, fs,
                               [a.encode() for a in cfg.argv], [e.encode() for e in cfg.env],
@@ -188,13 +188,6 @@ def run_sandbox(cfg: BootConfig) -> int:
 def _errname(e: Exception) -> str:
     en = getattr(e, "errno", None)
     return os.strerror(en) if en else str(e)
-
-
-def _forward(kernel, signo: int) -> None:
-    """SIGTERM/SIGHUP to the sentry go to the sandbox's init, as from outside."""
-    tg = kernel.init_tg
-    if tg is not None and not tg.zombie:
-        kernel.signal_group(tg, signo, from_outside=True)
 
 
 def kernel_stdio(kernel, host_fd: int):

@@ -58,6 +58,10 @@ class BootConfig:
     debug: bool = False
     debug_log: Optional[str] = None
     strace: bool = False
+    # SIGTERM/SIGHUP/SIGINT/SIGQUIT to the sentry that the sandbox's init does not
+    # handle end the sandbox with 128+N (``do``, like a plain command); otherwise they
+    # are only forwarded, and init ignores them as a container's init does (``run``).
+    exit_on_unhandled_signal: bool = False
     # Force every syscall through the Python handlers (C fast path off).
     python_only: bool = False
     platform: str = "hybrid"

@@ -44,6 +44,8 @@ AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
 U64 = (1 << 64) - 1
 STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+FAULT_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGSYS,
+                 signal.SIGTRAP)
 EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLET = 0x1, 0x4, 0x2000, 1 << 31
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x4000000, 0x8000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
@@ -280,7 +282,7 @@ class Kernel:
         if t is None:
             return
         if signo in (signal.SIGKILL,):
-            os.kill(tg.host_tgid, signo)
+            self._kill_group(tg)
             return
         self.signal_task(t, signo, sender)
 
@@ -416,7 +418,53 @@ class Kernel:
                 N.cont(pid, 0)
         else:
             # Signal-delivery stop: deliver the signal natively.
+            if sig in FAULT_SIGNALS and t.tg is self.init_tg and self._init_fault(t, sig):
+                return
             N.cont(pid, sig)
+
+    def _init_fault(self, t: Task, sig: int) -> bool:
+        """A fault (SIGSEGV…) in the namespace's init that no handler takes.
+
+        Linux kills an init that faults, but not one that is being traced (the
+        tracer might fix it up): the signal would be dropped and the fault
+        repeat forever.  So the sentry ends it, and reports the fault signal.
+        """
+        try:
+            code = struct.unpack_from("<i", N.getsiginfo(t.host_tid), 8)[0]
+        except OSError:
+            return False
+        if code <= 0:  # sent by a process, not a fault: init's rules apply
+            return False
+        bit = 1 << (sig - 1)
+        handled = self._sigmask_bits(t, "SigCgt") & bit
+        blocked = self._sigmask_bits(t, "SigBlk") & bit
+        if handled and not blocked:
+            return False
+        t.tg.fatal_signal = sig
+        self._kill_group(t.tg)
+        return True
+
+    @staticmethod
+    def _kill_group(tg: ThreadGroup) -> None:
+        try:
+            os.kill(tg.host_tgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # already gone; its exit is on the way
+
+    def host_signal(self, signo: int, from_tty: bool) -> None:
+        """A signal to the sentry process (kill(1), the terminal): the sandbox's share."""
+        tg = self.init_tg
+        if tg is None or tg.zombie:
+            return
+        if self.init_has_handler(signo):
+            if not from_tty:  # the terminal already delivered it to the workload
+                self.signal_group(tg, signo, from_outside=True)
+            return
+        if self.cfg.exit_on_unhandled_signal:
+            tg.fatal_signal = signo
+            self._kill_group(tg)
+        elif not from_tty:
+            self.signal_group(tg, signo, from_outside=True)
 
     def _group_stopped(self, tg: ThreadGroup, stopped: bool) -> None:
         """Book a job-control stop or continue for wait(WUNTRACED/WCONTINUED)."""
@@ -496,10 +544,12 @@ class Kernel:
         tg.exit_status = status
         tg.zombie = True
         if t.fdtable is not None and not any(x.fdtable is t.fdtable for x in self.tasks.values()):
-            t.fdtable.release_all()
+            t.fdtable.release_all(tg)
         self.timers.pop(tg.tgid, None)
         if tg is self.init_tg:
             self.exit_status = status
+            if tg.fatal_signal:
+                raise SandboxExit(128 + tg.fatal_signal)
             raise SandboxExit(os.WEXITSTATUS(status) if os.WIFEXITED(status)
                               else 128 + os.WTERMSIG(status))
         # Orphans go to init, as the host kernel does in the pid namespace.
@@ -655,7 +705,7 @@ class Kernel:
         tg.pending_exec_rewritten = 0
         if plan is None:
             log.error("exec event without a prepared image in %r", t)
-            os.kill(tg.host_tgid, signal.SIGKILL)
+            self._kill_group(tg)
             return
         self._do_exec(t, pid, plan)
 
@@ -673,7 +723,7 @@ class Kernel:
         except Exception:
             log.exception("exec of %r failed after the point of no return", plan.path)
             os.close(mem_fd)
-            os.kill(tg.host_tgid, signal.SIGKILL)
+            self._kill_group(tg)
             return
         if tg.mm is None:
             tg.mm = AddressSpace(self, tg)
@@ -686,7 +736,7 @@ class Kernel:
         # file (a busybox applet run as /bin/sh is "sh").
         tg.comm = os.path.basename(plan.execfn)[:15]
         if t.fdtable is not None:
-            t.fdtable.close_on_exec()
+            t.fdtable.close_on_exec(tg)
         N.setregs(pid, new)
         for sig in inj.signals:
             N.tgkill(tg.host_tgid, pid, sig)

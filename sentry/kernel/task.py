@@ -75,6 +75,9 @@ class ThreadGroup:
         # Job control: stopped now; a stop / continue not yet reported to wait().
         self.stopped = False
         self.dumpable = 1
+        # The signal the sentry ended this process for (an unhandled fault in
+        # init, or a signal to the sentry in `do` mode): its exit status.
+        self.fatal_signal = 0
         self.subreaper = False
         # Signals whose handler the workload installed with SA_RESTART (the host
         # always has it; see sys_signal.sigaction_stop).
