@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -144,8 +145,7 @@ def run_sandbox(cfg: BootConfig) -> int:
             # A terminal's SIGINT/SIGQUIT also reached the workload itself (same
             # process group); a kill(1) of the sentry reached only the sentry.
             from_tty = tty and sig in (signal.SIGINT, signal.SIGQUIT)
-            old_handlers[sig] = signal.signal(
-                sig, lambda s, f, from_tty=from_tty: kernel.host_signal(s, from_tty))
+            old_handlers[sig] = signal.signal(sig, functools.partial(_on_host_signal, kernel, from_tty))
         try:
             kernel.start_init(stub_fd, gadget, build_filter(), creds, fdtable, fs,
                               [a.encode() for a in cfg.argv], [e.encode() for e in cfg.env],
@@ -183,6 +183,10 @@ def run_sandbox(cfg: BootConfig) -> int:
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
+
+
+def _on_host_signal(kernel, from_tty: bool, signo: int, _frame: object) -> None:
+    kernel.host_signal(signo, from_tty)
 
 
 def _errname(e: Exception) -> str:

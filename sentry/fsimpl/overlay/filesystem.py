@@ -103,20 +103,20 @@ class OverlayInode(Inode):
         assert layer is not None
         return layer
 
-    @property  # type: ignore[override]
-    def mode(self) -> int:
+    @property
+    def mode(self) -> int:  # type: ignore[override]
         return self.layer.mode
 
-    @property  # type: ignore[override]
-    def uid(self) -> int:
+    @property
+    def uid(self) -> int:  # type: ignore[override]
         return self.layer.uid
 
-    @property  # type: ignore[override]
-    def gid(self) -> int:
+    @property
+    def gid(self) -> int:  # type: ignore[override]
         return self.layer.gid
 
-    @property  # type: ignore[override]
-    def ino(self) -> int:
+    @property
+    def ino(self) -> int:  # type: ignore[override]
         if self.lower is not None and (self.upper is None or _st.S_ISDIR(self.mode)):
             return self.lower.ino
         return self.layer.ino

@@ -76,7 +76,7 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
     for tgid, tg in sorted(k.thread_groups.items()):
         if getattr(tg, "reaped", False) or not tg.tasks:
             continue
-        c[b"%d" % tgid] = (lambda tg=tg: pid_dir(fs, tg))
+        c[b"%d" % tgid] = (lambda tg=tg: pid_dir(fs, tg))  # type: ignore[misc]
     files: Dict[bytes, Callable[[Any], bytes]] = {
         b"meminfo": lambda r: k.host_file("meminfo"),
         b"cpuinfo": lambda r: k.host_file("cpuinfo"),
@@ -87,7 +87,7 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
         b"filesystems": lambda r: FILESYSTEMS,
     }
     for name, fn in files.items():
-        c[name] = (lambda name=name, fn=fn: ProcFile(fs, b"/" + name, fn))
+        c[name] = (lambda name=name, fn=fn: ProcFile(fs, b"/" + name, fn))  # type: ignore[misc]
     c[b"mounts"] = lambda: ProcSymlink(fs, b"/mounts", lambda r: b"self/mounts")
     c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _SYS_TREE))
     return c
@@ -166,9 +166,9 @@ def sys_children(fs: ProcFilesystem, path: bytes, tree: Dict[bytes, Any]) -> Chi
     for name, v in tree.items():
         p = path + b"/" + name
         if isinstance(v, dict):
-            c[name] = (lambda p=p, v=v: ProcDir(fs, p, lambda r: sys_children(fs, p, v)))
+            c[name] = (lambda p=p, v=v: ProcDir(fs, p, lambda r: sys_children(fs, p, v)))  # type: ignore[misc]
         else:
-            c[name] = (lambda p=p, v=v: ProcFile(fs, p, lambda r: v(k)))
+            c[name] = (lambda p=p, v=v: ProcFile(fs, p, lambda r: v(k)))  # type: ignore[misc]
     return c
 
 
@@ -208,10 +208,10 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
 
     c[b"exe"] = lambda: ProcSymlink(fs, path + b"/exe", exe_target, uid=uid, gid=gid, check=check)
     for name in (b"cwd", b"root"):
-        c[name] = (lambda name=name: ProcSymlink(
+        c[name] = (lambda name=name: ProcSymlink(  # type: ignore[misc]
             fs, path + b"/" + name,
-            lambda r, name=name: vfs.path_for_task(r, _fs_vd(task, name)),
-            lambda r, name=name: _fs_vd(task, name), uid=uid, gid=gid, check=check,
+            lambda r, name=name: vfs.path_for_task(r, _fs_vd(task, name)),  # type: ignore[misc]
+            lambda r, name=name: _fs_vd(task, name), uid=uid, gid=gid, check=check,  # type: ignore[misc]
         ))
     c[b"fd"] = lambda: ProcDir(fs, path + b"/fd", lambda r: fd_children(fs, path, task),
                                0o500, uid, gid)
@@ -226,7 +226,7 @@ def _threads(fs: ProcFilesystem, path: bytes, tg: Any) -> Children:
     c: Children = {}
     for tid, task in sorted(tg.tasks.items()):
         p = path + b"/task/%d" % tid
-        c[b"%d" % tid] = (lambda p=p, task=task: ProcDir(
+        c[b"%d" % tid] = (lambda p=p, task=task: ProcDir(  # type: ignore[misc]
             fs, p, lambda r: task_children(fs, p, tg, task, False),
             uid=task.creds.euid, gid=task.creds.egid,
         ))
@@ -255,10 +255,10 @@ def fd_children(fs: ProcFilesystem, path: bytes, task: Any) -> Children:
         return c
     check = _may_inspect(None, task)
     for fd, desc in task.fdtable:
-        c[b"%d" % fd] = (lambda fd=fd, desc=desc: ProcSymlink(
+        c[b"%d" % fd] = (lambda fd=fd, desc=desc: ProcSymlink(  # type: ignore[misc]
             fs, path + b"/fd/%d" % fd,
-            lambda r, desc=desc: fs.vfs.describe(r, desc),
-            lambda r, desc=desc: _desc_vd(desc),
+            lambda r, desc=desc: fs.vfs.describe(r, desc),  # type: ignore[misc]
+            lambda r, desc=desc: _desc_vd(desc),  # type: ignore[misc]
             uid=task.creds.euid, gid=task.creds.egid, check=check,
         ))
     return c
@@ -279,7 +279,7 @@ def fdinfo_children(fs: ProcFilesystem, path: bytes, task: Any) -> Children:
             ino = desc.inode.ino if desc.inode is not None else 0
             return b"pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n" % (pos, desc.flags | cloexec, mnt, ino)
 
-        c[b"%d" % fd] = (lambda fd=fd, info=info: ProcFile(
+        c[b"%d" % fd] = (lambda fd=fd, info=info: ProcFile(  # type: ignore[misc]
             fs, path + b"/fdinfo/%d" % fd, info, 0o400, task.creds.euid, task.creds.egid))
     return c
 
