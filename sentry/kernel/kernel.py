@@ -85,7 +85,8 @@ class Kernel:
         self.exit_status: Optional[int] = None
         self.timers: Dict[int, Any] = {}          # tgid → ITIMER_REAL state
         self.strace_out: Optional[Callable[[str], None]] = None
-        self.python_only = cfg.python_only
+        # --strace logs every call, so none may be answered in C.
+        self.python_only = cfg.python_only or cfg.strace
         self.max_tasks = 4096
         self.fdtables_by_id: Dict[int, Any] = {}
         self.gofer: Any = None
