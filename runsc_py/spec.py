@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import posixpath
+import resource
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -530,6 +531,8 @@ def host_root_config(
         stdio=(0, 1, 2),
         container_id=container_id,
         exit_on_unhandled_signal=True,
+        # Like a command run by the caller: its open-files limit.
+        nofile=resource.getrlimit(resource.RLIMIT_NOFILE),
     )
 
 

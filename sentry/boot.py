@@ -133,7 +133,9 @@ def run_sandbox(cfg: BootConfig) -> int:
             raise BootError(f"chdir to cwd ({cfg.cwd!r}) set in config.json failed: "
                             f"{getattr(e, 'strerror', None) or _errname(e)}") from None
         path = _lookup_path(vfs, boot_task, cfg.argv[0], cfg.env)
-        fdtable = FastFDTable(kernel)
+        soft, hard = cfg.nofile or (1024, 1024)
+        fdtable = FastFDTable(kernel, limit=min(soft, 1 << 20))
+        fdtable.hard_limit = min(hard, 1 << 20)
         stdio_descs = []
         for i, hfd in enumerate(cfg.stdio):
             desc = kernel_stdio(kernel, hfd)

@@ -58,6 +58,8 @@ class BootConfig:
     debug: bool = False
     debug_log: Optional[str] = None
     strace: bool = False
+    # RLIMIT_NOFILE (soft, hard) of the sandbox's fd tables; None: 1024/1024 (runc's default).
+    nofile: Optional[Tuple[int, int]] = None
     # SIGTERM/SIGHUP/SIGINT/SIGQUIT to the sentry that the sandbox's init does not
     # handle end the sandbox with 128+N (``do``, like a plain command); otherwise they
     # are only forwarded, and init ignores them as a container's init does (``run``).

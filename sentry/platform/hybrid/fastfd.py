@@ -63,6 +63,7 @@ def stat_overrides(desc: FileDescription) -> tuple:
 class FastFDTable(FDTable):
     def __init__(self, kernel: "Kernel", limit: int = NOFILE_LIMIT) -> None:
         super().__init__(limit)
+        self.hard_limit = limit
         self.kernel = kernel
         self.fast_id = kernel.new_fdt_id()
         kernel.fdtables_by_id[self.fast_id] = self
@@ -103,6 +104,7 @@ class FastFDTable(FDTable):
 
     def fork(self) -> "FastFDTable":
         new = FastFDTable(self.kernel, self.limit)
+        new.hard_limit = self.hard_limit
         new._fds = dict(self._fds)
         new._cloexec = set(self._cloexec)
         for fd, d in new._fds.items():

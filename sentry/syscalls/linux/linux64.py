@@ -126,8 +126,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ]),
     ("sys_pipe", [("pipe", EMULATE, FULL, ""), ("pipe2", EMULATE, FULL, "")]),
     ("sys_poll", [
-        ("poll", EMULATE, FULL, ""), ("ppoll", EMULATE, FULL, ""),
-        ("select", EMULATE, FULL, ""), ("pselect6", EMULATE, FULL, ""),
+        ("poll", EMULATE, FULL, ""),
+        ("ppoll", EMULATE, PARTIAL, "the signal mask argument is checked, not applied during the wait"),
+        ("select", EMULATE, FULL, ""),
+        ("pselect6", EMULATE, PARTIAL, "the signal mask argument is checked, not applied during the wait"),
     ]),
     ("sys_xattr", [
         (n, EMULATE, PARTIAL, "no attributes are kept: get ENODATA, list empty, set EOPNOTSUPP")
@@ -171,7 +173,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("prctl", EMULATE, PARTIAL, "PR_SET_NAME/GET_NAME, PDEATHSIG, DUMPABLE, NO_NEW_PRIVS"),
         ("arch_prctl", PASS, FULL, "the caller's own FS/GS base and CPUID faulting"),
         ("set_robust_list", PASS, FULL, "the caller's own robust futex list"),
-        ("getrlimit", PASS, FULL, "reads the caller's own limits"),
+        ("getrlimit", EMULATE, FULL, "as prlimit64 (RLIMIT_NOFILE is the sandbox fd table's)"),
         ("prlimit64", EMULATE, PARTIAL, "own process: host values; others: sandbox pids"),
         ("setrlimit", EMULATE, PARTIAL, "own process only"),
         ("getrusage", EMULATE, PARTIAL, ""),

@@ -359,6 +359,11 @@ def prlimit64(t: "Task", a: "SyscallArgs") -> int:
     return _rlimit(target, a.int(1), a[2], a[3])
 
 
+def getrlimit(t: "Task", a: "SyscallArgs") -> int:
+    """getrlimit(2)."""
+    return _rlimit(t, a.int(0), 0, a[1])
+
+
 def setrlimit(t: "Task", a: "SyscallArgs") -> int:
     """setrlimit(2)."""
     return _rlimit(t, a.int(0), a[1], 0)
