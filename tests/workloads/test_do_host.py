@@ -31,6 +31,7 @@ HOST_CASES: dict[str, dict] = {
     },
     "find_sort_head": {"cmd": ["/bin/sh", "-c", "find /usr/share/doc/bash -type f | sort | head"]},
     "os_release": {"cmd": ["cat", "/etc/os-release"]},
+    "limits_and_ids": {"cmd": ["/bin/sh", "-c", "ulimit -n; ulimit -Hn; ulimit -s; id; umask"]},
     "stat_md5": {
         "cmd": [
             "/bin/sh",
