@@ -7,14 +7,26 @@ places a file system's root dentry at a dentry of another mount.  A
 :class:`VirtualDentry` is the pair (mount, dentry): the same dentry reached
 through two bind mounts is two different places (``..`` differs).
 
-Ownership: a dentry owns its cached children and its inode reference; mounts
-are owned by the :class:`~sentry.vfs.vfs.VirtualFilesystem`.
+Ownership and lifetime: a dentry holds its inode and its parent; a parent
+maps its cached children *weakly*.  So a dentry stays cached exactly while
+something live refers to it: an open file description (its ``vd``), a task's
+cwd or root (:class:`~sentry.vfs.fscontext.FSContext`), a mount (its root or
+mount point), a cached child (through ``parent``), or its file system's LRU of
+recently used dentries (:meth:`Filesystem.touch_dentry
+<sentry.vfs.inode.Filesystem.touch_dentry>`, bounded by
+:data:`~sentry.vfs.inode.DENTRY_CACHE_SIZE`).  When the last reference goes
+the dentry, and then its inode, are freed; a file system whose inodes hold
+host or gofer resources releases them then (see
+:class:`sentry.fsimpl.gofer.filesystem.GoferInode`).  The next walk of the
+name looks it up again.  Mounts are owned by the
+:class:`~sentry.vfs.vfs.VirtualFilesystem`.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional
+import weakref
+from typing import TYPE_CHECKING, List, NamedTuple, Optional
 
 if TYPE_CHECKING:
     from sentry.vfs.inode import Filesystem, Inode
@@ -26,18 +38,18 @@ class Dentry:
     :ivar name: the last path component (``b""`` for a file-system root).
     :ivar parent: the parent dentry (``None`` for a file-system root or an
         anonymous file such as a pipe).
-    :ivar children: cached lookups, by name.
+    :ivar children: cached lookups, by name (weak: see the module docstring).
     :ivar mounts: how many mounts sit on this dentry (0: skip the mount table).
     :ivar dead: unlinked; paths of it are reported with `` (deleted)``.
     """
 
-    __slots__ = ("name", "parent", "inode", "children", "mounts", "dead")
+    __slots__ = ("name", "parent", "inode", "children", "mounts", "dead", "__weakref__")
 
     def __init__(self, name: bytes, parent: Optional["Dentry"], inode: "Inode") -> None:
         self.name = name
         self.parent = parent
         self.inode = inode
-        self.children: Dict[bytes, "Dentry"] = {}
+        self.children: "weakref.WeakValueDictionary[bytes, Dentry]" = weakref.WeakValueDictionary()
         self.mounts = 0
         self.dead = False
 

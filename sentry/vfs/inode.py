@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+from collections import OrderedDict
 import stat as _st
 import time
 from dataclasses import dataclass, replace
@@ -37,13 +38,17 @@ from sentry.abi.linux.errors import err
 from sentry.vfs import abi
 
 if TYPE_CHECKING:
-    from sentry.vfs.dentry import VirtualDentry
+    from sentry.vfs.dentry import Dentry, VirtualDentry
     from sentry.vfs.file import FileDescription
     from sentry.vfs.locks import LockState
 
 # Dev minor numbers for sentry file systems (major 0, like Linux anonymous
 # block devices).  Starts high enough not to look like the host's.
 _dev_counter = itertools.count(0x40)
+
+#: How many recently used dentries each file system keeps cached although
+#: nothing else refers to them (see :meth:`Filesystem.touch_dentry`).
+DENTRY_CACHE_SIZE = 4096
 
 
 def now_ns() -> int:
@@ -135,6 +140,27 @@ class Filesystem:
         self.dev = next(_dev_counter)
         self.readonly = readonly
         self._next_ino = itertools.count(1)
+        # Recently used dentries of this file system, oldest first (values unused).
+        self._dentry_lru: "OrderedDict[Dentry, None]" = OrderedDict()
+
+    def touch_dentry(self, d: "Dentry") -> None:
+        """Keep *d* cached as the most recently used dentry of this file system.
+
+        Beyond :data:`DENTRY_CACHE_SIZE` the least recently used one is
+        dropped from the LRU; it stays cached only while something else refers
+        to it (see :mod:`sentry.vfs.dentry`).
+        """
+        lru = self._dentry_lru
+        if d in lru:
+            lru.move_to_end(d)
+            return
+        lru[d] = None
+        while len(lru) > DENTRY_CACHE_SIZE:
+            lru.popitem(last=False)
+
+    def forget_dentry(self, d: "Dentry") -> None:
+        """Drop *d* from the LRU (it was removed from the tree)."""
+        self._dentry_lru.pop(d, None)
 
     def next_ino(self) -> int:
         """A fresh inode number in this file system."""

@@ -22,10 +22,15 @@ Every handler that takes a path calls one method here; the VFS checks what is
 independent of the file system (types, permissions, read-only mounts,
 ``EXDEV``, ``EBUSY``) and calls the inode (:mod:`sentry.vfs.inode`).
 
-The dentry cache never evicts; entries go away on unlink/rmdir/rename.  File
-systems whose contents change behind the sentry's back would need
-revalidation: only rw bind mounts can, and the sandbox then sees its cached
-view of names (file contents are always read from the host).
+The dentry cache keeps a dentry while something live refers to it (an open
+description, a cwd or root, a mount, a cached child) and, per file system,
+the :data:`~sentry.vfs.inode.DENTRY_CACHE_SIZE` most recently walked ones
+(:meth:`Filesystem.touch_dentry`, called on every lookup); anything else is
+evicted and looked up again on the next walk (see :mod:`sentry.vfs.dentry`).
+Removed names leave the cache at once (unlink/rmdir/rename).  File systems
+whose contents change behind the sentry's back would need revalidation: only
+rw bind mounts can, and the sandbox then sees its cached view of names while
+they stay cached (file contents are always read from the host).
 """
 
 from __future__ import annotations
@@ -247,15 +252,18 @@ class VirtualFilesystem:
         d = vd.dentry
         if d.inode.dead_dir:
             return None  # A removed directory has no entries (IS_DEADDIR).
+        fs = vd.mount.fs
         child = d.children.get(name)
         if child is not None:
+            fs.touch_dentry(child)
             return child
         inode = d.inode.lookup(t, name)
         if inode is None:
             return None
         child = Dentry(name, d, inode)
-        if vd.mount.fs.cache_dentries:
+        if fs.cache_dentries:
             d.children[name] = child
+            fs.touch_dentry(child)
         return child
 
     def _lookup(
@@ -410,6 +418,7 @@ class VirtualFilesystem:
         d = Dentry(name, parent.dentry, inode)
         if parent.mount.fs.cache_dentries:
             parent.dentry.children[name] = d
+            parent.mount.fs.touch_dentry(d)
         return VirtualDentry(parent.mount, d)
 
     @staticmethod
@@ -417,6 +426,7 @@ class VirtualFilesystem:
         d = parent.dentry.children.pop(name, None)
         if d is not None:
             d.dead = True
+            parent.mount.fs.forget_dentry(d)
 
     # ------------------------------------------------------------------ open
     def open_at(self, t: Any, dirfd: int, path: bytes, flags: int, mode: int) -> FileDescription:
@@ -647,6 +657,7 @@ class VirtualFilesystem:
             parent.dentry.inode.unlink(t, name, inode)
         self._drop_child(parent, name)
         child.dentry.dead = True
+        parent.mount.fs.forget_dentry(child.dentry)
 
     def rename_at(
         self, t: Any, olddirfd: int, oldpath: bytes, newdirfd: int, newpath: bytes, flags: int
@@ -724,18 +735,22 @@ class VirtualFilesystem:
         dst: Optional[Dentry], exchange: bool,
     ) -> None:
         odir, ndir = op.dentry, np.dentry
+        fs = op.mount.fs
         odir.children.pop(oname, None)
         ndir.children.pop(nname, None)
         src.name, src.parent = nname, ndir
-        if op.mount.fs.cache_dentries:
+        if fs.cache_dentries:
             ndir.children[nname] = src
+            fs.touch_dentry(src)
         if dst is not None:
             if exchange:
                 dst.name, dst.parent = oname, odir
-                if op.mount.fs.cache_dentries:
+                if fs.cache_dentries:
                     odir.children[oname] = dst
+                    fs.touch_dentry(dst)
             else:
                 dst.dead = True
+                fs.forget_dentry(dst)
 
     # -------------------------------------------------------------- metadata
     def readlink_at(self, t: Any, dirfd: int, path: bytes) -> bytes:

@@ -7,9 +7,15 @@ again on every ``stat``.  Regular files are read and written through the host
 fd ``open`` returns (:mod:`sentry.fsimpl.gofer.regular_file`); directories are
 listed with ``readdir``.  Nothing here opens a host path.
 
-Handles of looked-up files stay open while their dentry is cached (the VFS
-cache does not evict), so a walk over a large tree holds one gofer handle per
-file it saw.
+Handle lifetime: a :class:`GoferInode` owns its handle.  The inode lives as
+long as something refers to it: a cached dentry (the VFS cache evicts
+unreferenced dentries beyond a bounded LRU, see :mod:`sentry.vfs.dentry`), an
+open description, an overlay inode using it as its lower layer.  When the
+inode is freed its handle is queued on the file system and closed
+(``Tclose``) before the file system's next gofer request: closing from the
+finalizer itself could run in the middle of another request on the channel.
+Each handle belongs to exactly one inode, so it is closed exactly once, and
+never while an inode that could use it is alive.
 
 Errors: :class:`OSError` from the client becomes :class:`LinuxError` with the
 same errno.
@@ -53,11 +59,27 @@ class GoferFilesystem(Filesystem):
         self.client = client
         self.root_index = root_index
         self.source = source
+        # Handles of freed inodes, closed by release_handles().
+        self._released: List[int] = []
         handle, st = call(client.attach, root_index)
         self._root = GoferInode(self, handle, st)
 
     def root_inode(self) -> Inode:
         return self._root
+
+    def handle_released(self, handle: int) -> None:
+        """Queue *handle* (its inode was freed) for closing."""
+        self._released.append(handle)
+
+    def release_handles(self) -> None:
+        """Close the handles of freed inodes (between two gofer requests)."""
+        released = self._released
+        while released:
+            h = released.pop()
+            try:
+                self.client.close(h)
+            except OSError:
+                pass  # A broken channel: nothing is left to release.
 
     def statfs(self, t: Any) -> StatFS:
         d = call(self.client.statfs, self._root.handle)
@@ -79,6 +101,18 @@ class GoferInode(Inode):
         self.handle = handle
         self._st = st
         self._pending_fd: Optional[tuple] = None
+
+    def __del__(self) -> None:
+        # Only bookkeeping here: see the module docstring.
+        pending = self.__dict__.get("_pending_fd")
+        if pending is not None:
+            try:
+                os.close(pending[0])
+            except OSError:
+                pass
+        handle = self.__dict__.get("handle")
+        if handle is not None:
+            self.fs.handle_released(handle)
 
     @property
     def client(self) -> Any:
@@ -110,6 +144,7 @@ class GoferInode(Inode):
     def lookup(self, t: Any, name: bytes) -> Optional[Inode]:
         if not self.is_dir:
             raise err(errno.ENOTDIR)
+        self.fs.release_handles()
         try:
             res = self.client.walk(self.handle, [name])
         except OSError as e:
@@ -118,12 +153,15 @@ class GoferInode(Inode):
             raise err(e.errno or errno.EIO) from None
         if not res:
             return None
+        for extra, _ in res[1:]:
+            self.fs.handle_released(extra)
         h, st = res[0]
         return GoferInode(self.fs, h, st)
 
     def iterdir(self, t: Any) -> List[DirEntry]:
         if not self.is_dir:
             raise err(errno.ENOTDIR)
+        self.fs.release_handles()
         return [(n, ino, dt) for n, ino, dt in call(self.client.readdir, self.handle)]
 
     def create(self, t: Any, name: bytes, mode: int, flags: int) -> Inode:
@@ -198,6 +236,7 @@ class GoferInode(Inode):
             raise err(errno.EACCES if _st.S_ISCHR(self.mode) or _st.S_ISBLK(self.mode) else errno.ENXIO)
         from sentry.fsimpl.gofer.regular_file import GoferFileDescription
 
+        self.fs.release_handles()
         acc = flags & abi.O_ACCMODE
         pending, self._pending_fd = self._pending_fd, None
         if pending is not None and pending[1] == acc:

@@ -20,15 +20,23 @@ root 0) is never written; every change lands in the sentry's tmpfs.
   number, so ``fstat`` of an open layer file agrees with ``stat``).
 - Hard links in the lower layer are copied up separately (no index).
 
-Ownership: each overlay inode caches its looked-up children (so the VFS's
-dentries and the overlay agree on which object was copied up); the cache
-follows creates, removals and renames.
+Ownership: each overlay inode maps its looked-up children *weakly*, so there
+is at most one live overlay inode per name (the VFS's dentries and the overlay
+agree on which object was copied up) while the VFS's dentry cache alone
+decides how long one lives (see :mod:`sentry.vfs.dentry`); the map follows
+creates, removals and renames.  A child holds its parent.  An overlay inode
+holds no state of its own: the upper layer (the tmpfs) keeps every change,
+copied-up files, whiteouts and opaque directories, so a freed child is rebuilt
+identically from its layers by the next lookup, with the same ``st_ino``
+(the lower file's number comes from the host).  Freeing one frees its lower
+inode, and so the gofer handle behind it.
 """
 
 from __future__ import annotations
 
 import errno
 import stat as _st
+import weakref
 from typing import Any, Dict, List, Optional
 
 from sentry.abi.linux.errors import err
@@ -94,7 +102,9 @@ class OverlayInode(Inode):
         self.name = name
         self.upper = upper
         self.lower = lower
-        self._children: Dict[bytes, "OverlayInode"] = {}
+        self._children: "weakref.WeakValueDictionary[bytes, OverlayInode]" = (
+            weakref.WeakValueDictionary()
+        )
 
     # -- attributes follow the layer that holds the file ------------------
     @property
@@ -223,9 +233,11 @@ class OverlayInode(Inode):
         if up is not None and is_whiteout(up):
             return None
         lo = None
-        if self._lower_visible() and self.lower is not None and (up is None or up.is_dir):
+        if self._lower_visible() and self.lower is not None and (
+            up is None or (up.is_dir and not getattr(up, "opaque", False))
+        ):
             lo = self.lower.lookup(t, name)
-            if up is not None and (lo is None or not lo.is_dir or getattr(up, "opaque", False)):
+            if up is not None and (lo is None or not lo.is_dir):
                 lo = None
         if up is None and lo is None:
             return None
@@ -237,19 +249,24 @@ class OverlayInode(Inode):
         if not self.is_dir:
             raise err(errno.ENOTDIR)
         out: List[DirEntry] = []
-        seen = set()
+        lower: Dict[bytes, DirEntry] = {}
+        if self._lower_visible() and self.lower is not None:
+            lower = {e[0]: e for e in self.lower.iterdir(t)}
         if self.upper is not None:
-            for name, _, dt in self.upper.iterdir(t):
-                seen.add(name)
+            for name, ino, dt in self.upper.iterdir(t):
                 child = self.upper.lookup(t, name)
                 if child is None or is_whiteout(child):
+                    lower.pop(name, None)
                     continue
-                c = self.lookup(t, name)
-                out.append((name, c.ino if c is not None else 0, dt))
-        if self._lower_visible() and self.lower is not None:
-            for name, ino, dt in self.lower.iterdir(t):
-                if name not in seen:
-                    out.append((name, ino, dt))
+                lo = lower.pop(name, None)
+                c = self._children.get(name)
+                if c is None and (child.is_dir and not getattr(child, "opaque", False)
+                                  and lo is not None and lo[2] == abi.DT_DIR):
+                    c = self.lookup(t, name)  # A merged directory: the lower's st_ino.
+                if c is not None:
+                    ino = c.ino
+                out.append((name, ino, dt))
+        out.extend(lower.values())
         return out
 
     def is_empty_dir(self, t: Any) -> bool:
