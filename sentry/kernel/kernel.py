@@ -44,6 +44,7 @@ AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
 U64 = (1 << 64) - 1
 STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+DEFAULT_IGNORED = (signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH)
 FAULT_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGSYS,
                  signal.SIGTRAP)
 EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLET = 0x1, 0x4, 0x2000, 1 << 31
@@ -236,14 +237,32 @@ class Kernel:
         self.after_signal(t, signo)
 
     def after_signal(self, t: Task, signo: int) -> None:
-        """A host signal is pending on *t*: a parked call ends if a handler will run."""
-        if t.parked is None or signo in (signal.SIGKILL, signal.SIGSTOP):
+        """A host signal is pending on *t*: end its parked call if the signal acts now.
+
+        - a handler will run: the call ends with EINTR or a restart (``SA_RESTART``);
+        - the default action kills or stops: the call ends with a restart code so
+          the thread reaches the signal.  Linux turns a fatal signal into SIGKILL,
+          which ends any killable wait, but not for a traced process, so a parked
+          thread would never see it;
+        - blocked, ignored, or ignored by default: nothing happens.
+        """
+        if t.parked is None or signo == signal.SIGKILL:
             return
         bit = 1 << (signo - 1)
-        if self._sigmask_bits(t, "SigBlk") & bit:
+        status = self.host_task_status(t.host_tid)
+
+        def mask(field: str) -> int:
+            try:
+                return int(status.get(field, "0"), 16)
+            except ValueError:
+                return 0
+
+        if mask("SigBlk") & bit and signo != signal.SIGSTOP:
             return
-        if self._sigmask_bits(t, "SigCgt") & bit:
+        if mask("SigCgt") & bit:
             self.dispatcher.interrupt(t, signo)
+        elif not mask("SigIgn") & bit and signo not in DEFAULT_IGNORED:
+            self.dispatcher.interrupt(t, 0)
 
     def pick_thread(self, tg: ThreadGroup, signo: int) -> Optional[Task]:
         """The thread Linux would deliver a process-directed signal to."""
