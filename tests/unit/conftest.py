@@ -1,11 +1,12 @@
-"""Shared fixtures: a sandbox-like VFS over a temporary host tree."""
+"""Shared fixtures of the vfs, fsimpl and syscalls unit tests: a sandbox-like VFS over a
+temporary host tree."""
 
 import os
 import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "vfs"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "vfs"))
 
 from vfs_testlib import Env  # noqa: E402
 
