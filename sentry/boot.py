@@ -162,7 +162,7 @@ def run_sandbox(cfg: BootConfig) -> int:
                 raise BootError(f"cannot start {cfg.argv[0]!r}: {os.strerror(en)}") from None
             raise
         for desc in stdio_descs:
-            kernel.watch_host_fd(desc.host_fd, desc.host_wait_queue())
+            desc.watch(kernel)
         return kernel.run()
     finally:
         for sig, h in old_handlers.items():

@@ -527,18 +527,12 @@ class Kernel:
             tg.mm = parent.tg.mm.fork(tg) if parent.tg.mm is not None else AddressSpace(self, tg)
             fdtable = parent.fdtable if flags & CLONE_FILES else parent.fdtable.fork()
             fs = parent.fs if flags & CLONE_FS else parent.fs.fork()
-            self._attach_fdtable(fdtable)
         creds = parent.creds if flags & CLONE_THREAD else parent.creds.copy()
         child = Task(self, tg, tid, child_host, creds, fdtable, fs, HostMemory(child_host))
         self.register(child)
         st = self._early_stops.pop(child_host, None)
         if st is not None:
             N.cont(child_host, 0)
-
-    def _attach_fdtable(self, fdtable: Any) -> None:
-        hook = getattr(self, "attach_fdtable", None)
-        if hook is not None:
-            hook(fdtable)
 
     def _on_exit(self, pid: int, status: int) -> None:
         t = self.tasks.pop(pid, None)

@@ -83,10 +83,44 @@ class HostInode(Inode):
         self.fd = fd
 
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
-        """Re-open (``/proc/<pid>/fd/N``): a new description on a dup of the host fd."""
-        desc = HostFileDescription(_host(os.dup, self.fd), self.uid, self.gid)
-        desc.flags = (desc.flags & ~os.O_ACCMODE) | (flags & os.O_ACCMODE) | (flags & abi.O_NONBLOCK)
+        """Re-open (``/proc/<pid>/fd/N``, ``/dev/stdout``): a new open file description.
+
+        As on Linux, re-opening gives its own offset and status flags (``>>`` must
+        not make the original append, ``< /dev/stdin`` starts at 0), so the sentry
+        re-opens its own fd through the host's procfs (``self/fd/N`` under the
+        ``/proc`` fd it took at boot) rather than dup'ing it.  Pipes and terminals
+        are opened non-blocking on the host, as the donated originals are.
+        """
+        acc = flags & os.O_ACCMODE
+        host_flags = acc | (flags & os.O_APPEND) | os.O_CLOEXEC | os.O_NOCTTY
+        if _st.S_ISFIFO(self.mode) or _st.S_ISCHR(self.mode):
+            host_flags |= os.O_NONBLOCK
+        if _st.S_ISSOCK(self.mode):
+            raise err(errno.ENXIO)  # Linux cannot re-open a socket either
+        procfd = getattr(getattr(t, "kernel", None), "procfd", -1)
+        if procfd >= 0:
+            fd = _host(lambda: os.open(f"self/fd/{self.fd}", host_flags, dir_fd=procfd))
+        else:
+            fd = _host(os.dup, self.fd)  # no kernel (unit tests): same file, shared offset
+        desc = HostFileDescription(fd, self.uid, self.gid)
+        desc.flags = (desc.flags & ~os.O_ACCMODE) | acc | (flags & abi.O_NONBLOCK) | (flags & os.O_APPEND)
+        if t is not None and getattr(t.kernel, "loop", None) is not None:
+            desc.watch(t.kernel)
         return desc
+
+    def setattr(self, t: Any, attr: Any) -> None:
+        """Size and times go to the donated file (the caller handed it over, as a
+        shell redirection does: ``> /dev/stdout`` truncates it natively too); owner
+        and mode stay the host's business (``EPERM``)."""
+        if attr.mode is not None or attr.uid is not None or attr.gid is not None:
+            raise err(errno.EPERM)
+        if attr.size is not None:
+            _host(os.ftruncate, self.fd, attr.size)
+        if attr.atime_ns is not None or attr.mtime_ns is not None:
+            st = _host(os.fstat, self.fd)
+            times = (attr.atime_ns if attr.atime_ns is not None else st.st_atime_ns,
+                     attr.mtime_ns if attr.mtime_ns is not None else st.st_mtime_ns)
+            _host(lambda: os.utime(self.fd, ns=times))
 
     def stat(self) -> Stat:
         st = _host(os.fstat, self.fd)
@@ -126,6 +160,7 @@ class HostFileDescription(FileDescription):
         self.host_fd = fd
         self._fd = fd
         self._hq = WaitQueue()
+        self.watcher: Any = None
         mode = inode.mode
         self.seekable = _st.S_ISREG(mode) or _st.S_ISBLK(mode)
         self.is_tty = os.isatty(fd)
@@ -149,6 +184,11 @@ class HostFileDescription(FileDescription):
         desc = cls(fd, getattr(cfg, "uid", 0), getattr(cfg, "gid", 0))
         desc.flags = (desc.flags & ~os.O_ACCMODE) | (acc & os.O_ACCMODE)
         return desc
+
+    def watch(self, kernel: Any) -> None:
+        """Have *kernel*'s event loop notify :meth:`host_wait_queue` on readiness edges."""
+        kernel.watch_host_fd(self._fd, self._hq)
+        self.watcher = kernel
 
     def host_wait_queue(self) -> WaitQueue:
         """The queue the event loop notifies when :attr:`host_fd` becomes ready."""
@@ -267,6 +307,10 @@ class HostFileDescription(FileDescription):
             _host(fcntl.fcntl, self._fd, fcntl.F_SETFL, want)
 
     def release(self) -> None:
+        # Stop the event loop's readiness watch before the fd number can be reused.
+        if self.watcher is not None:
+            self.watcher.unwatch_host_fd(self._fd)
+            self.watcher = None
         try:
             os.close(self._fd)
         except OSError:
