@@ -68,6 +68,23 @@ PY_SCRIPTS: dict[str, str] = {
         print("uname", os.uname().sysname, os.uname().machine)
         print("ids", os.getuid(), os.geteuid(), os.getgid())
     """,
+    "threads_subprocess_signals": """
+        import os, signal, subprocess, threading, time
+        res = []
+        def w(i):
+            res.append(subprocess.run(["/bin/sh", "-c", f"exit {i}"]).returncode)
+        ts = [threading.Thread(target=w, args=(i,)) for i in range(6)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        print("codes", sorted(res))
+        signal.signal(signal.SIGALRM, lambda s, f: print("alarm"))
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        time.sleep(0.2)
+        p = subprocess.Popen(["sleep", "5"])
+        time.sleep(0.1)
+        p.terminate()
+        print("terminated", p.wait())
+    """,
     "json": """
         import json
         data = {"a": [1, 2.5, None, True], "b": {"c": "\\u00e9"}, "n": 10**20}
@@ -152,7 +169,7 @@ PY_SCRIPTS: dict[str, str] = {
         print(a.recv(100))
     """,
 }
-PY_PYTHON_ONLY = ["os_basics", "subprocess", "socketpair"]
+PY_PYTHON_ONLY = ["os_basics", "subprocess", "socketpair", "threads_subprocess_signals"]
 
 
 def _env(extra: dict | None) -> dict[str, str]:

@@ -201,6 +201,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "keeps the workload's own SA_RESTART and answers parked calls by it"),
         ("rt_sigprocmask", PASS, FULL, "the caller's own mask"),
         ("rt_sigreturn", PASS, FULL, "returns from the caller's own handler frame"),
+        ("restart_syscall", PASS, FULL,
+         "resumes the caller's own interrupted host call (futex/nanosleep with a timeout "
+         "after a signal stop); it acts only on the thread's kernel restart block"),
         ("sigaltstack", PASS, FULL, "the caller's own alternate stack"),
         ("rt_sigpending", PASS, FULL, "the caller's own pending set"),
         ("rt_sigsuspend", PASS, FULL, "waits for a host signal, which the sentry queues"),
