@@ -363,12 +363,16 @@ class SimpleStatMixin:
     def data_size(self) -> int:
         return 0
 
+    def data_blocks(self, size: int) -> int:
+        """``st_blocks`` (512-byte units) for *size* bytes of data."""
+        return (size + 511) // 512
+
     def stat(self) -> Stat:
         size = self.data_size()
         return Stat(
             dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=self.nlink,
             uid=self.uid, gid=self.gid, rdev=self.rdev, size=size,
-            blksize=4096, blocks=(size + 511) // 512,
+            blksize=4096, blocks=self.data_blocks(size),
             atime_ns=self.atime_ns, mtime_ns=self.mtime_ns, ctime_ns=self.ctime_ns,
             btime_ns=self.btime_ns,
         )

@@ -27,7 +27,11 @@ class TmpfsDir(TmpfsInode):
         self.opaque = False
 
     def data_size(self) -> int:
-        return 4096
+        # Linux tmpfs: BOGO_DIRENT_SIZE (20) per entry, "." and ".." included; no blocks.
+        return (len(self.entries) + 2) * 20
+
+    def data_blocks(self, size: int) -> int:
+        return 0
 
     def _touch(self) -> None:
         self.mtime_ns = self.ctime_ns = now_ns()

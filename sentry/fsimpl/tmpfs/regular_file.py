@@ -28,6 +28,10 @@ class TmpfsFile(TmpfsInode):
     def data_size(self) -> int:
         return len(self.data)
 
+    def data_blocks(self, size: int) -> int:
+        # Linux tmpfs counts whole pages.
+        return (size + 4095) // 4096 * 8
+
     def resize(self, size: int) -> None:
         """Set the length (zero-filling growth).  :raises LinuxError: ``ENOSPC``, ``EFBIG``."""
         if size > MAX_FILE_SIZE:

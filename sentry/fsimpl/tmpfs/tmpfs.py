@@ -35,6 +35,10 @@ class TmpfsSymlink(TmpfsInode):
     def data_size(self) -> int:
         return len(self.target)
 
+    def data_blocks(self, size: int) -> int:
+        # Linux tmpfs keeps targets shorter than 128 bytes in the inode, longer ones in a page.
+        return 0 if size < 128 else 8
+
     def readlink(self, t: Any) -> bytes:
         return self.target
 
