@@ -144,11 +144,8 @@ def pressure_tree(lower):
 
 @pytest.fixture
 def gofer(lower, tmp_path, monkeypatch, pressure_tree):
-    try:
-        from gofer.client import GoferClient
-        from gofer.server import spawn
-    except ImportError:
-        pytest.skip("gofer not available")
+    from gofer.client import GoferClient
+    from gofer.server import spawn
     from sentry.config import BootConfig
     from sentry.vfs.mount_tree import build_mount_tree
 

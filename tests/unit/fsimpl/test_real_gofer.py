@@ -11,11 +11,8 @@ from vfs_testlib import FakeKernel, make_task
 
 @pytest.fixture
 def real(lower, tmp_path):
-    try:
-        from gofer.client import GoferClient
-        from gofer.server import spawn
-    except ImportError:
-        pytest.skip("gofer not available")
+    from gofer.client import GoferClient
+    from gofer.server import spawn
     from sentry.config import BootConfig
     from sentry.vfs.mount_tree import build_mount_tree
 
