@@ -54,6 +54,10 @@ ffibuilder.cdef(
     int rt_cont(int pid, int sig);
     int rt_syscall_cont(int pid, int sig);
     int rt_listen(int pid);
+    int rt_interrupt(int pid);
+    int rt_singlestep(int pid, int sig);
+    int rt_getsigmask(int pid, uint64_t *mask);
+    int rt_setsigmask(int pid, uint64_t mask);
     int rt_sigqueue_raw(int tgid, int tid, int sig, const void *info128);
     int rt_getregs(int pid, uint64_t *regs27);
     int rt_setregs(int pid, const uint64_t *regs27);

@@ -545,6 +545,26 @@ int rt_listen(int pid)
     return ptrace(PTRACE_LISTEN, pid, 0, 0) < 0 ? -errno : 0;
 }
 
+int rt_interrupt(int pid)
+{
+    return ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0 ? -errno : 0;
+}
+
+int rt_singlestep(int pid, int sig)
+{
+    return ptrace(PTRACE_SINGLESTEP, pid, 0, sig) < 0 ? -errno : 0;
+}
+
+int rt_getsigmask(int pid, uint64_t *mask)
+{
+    return ptrace(PTRACE_GETSIGMASK, pid, sizeof *mask, mask) < 0 ? -errno : 0;
+}
+
+int rt_setsigmask(int pid, uint64_t mask)
+{
+    return ptrace(PTRACE_SETSIGMASK, pid, sizeof mask, &mask) < 0 ? -errno : 0;
+}
+
 int rt_sigqueue_raw(int tgid, int tid, int sig, const void *info128)
 {
     return syscall(SYS_rt_tgsigqueueinfo, tgid, tid, sig, info128) < 0 ? -errno : 0;

@@ -36,7 +36,7 @@ class Parked:
     """One parked syscall."""
 
     __slots__ = ("task", "notif_id", "args", "handler", "keys", "deadline", "restart", "ready",
-                 "interrupted", "signo")
+                 "interrupted", "signo", "sigmask")
 
     def __init__(self, task: "Task", notif_id: int, args: SyscallArgs,
                  handler: Callable[..., int]) -> None:
@@ -52,6 +52,8 @@ class Parked:
         # first (Linux completes a wait whose event is there), then the signal.
         self.interrupted = False
         self.signo = 0
+        # ppoll/pselect6: the mask that decides which signals end the wait.
+        self.sigmask: Optional[int] = None
 
 
 class Dispatcher:
@@ -106,6 +108,7 @@ class Dispatcher:
         p = Parked(t, notif_id, args, handler)
         p.restart = wb.restart
         p.deadline = wb.deadline
+        p.sigmask = wb.sigmask
         for q, mask in wb.queues:
             def wake(events: int, p: Parked = p) -> None:
                 if not p.ready:
@@ -117,6 +120,9 @@ class Dispatcher:
         t.parked = p
         if self.strace:
             self.kernel.strace_log(t, args.nr, args, None)
+        if p.sigmask is not None and self.kernel.pending_acts(t, p.sigmask):
+            # A signal the call's mask unblocks was already pending.
+            self.interrupt(t, 0)
 
     def _unpark(self, p: Parked) -> None:
         for q, key in p.keys:
@@ -166,6 +172,17 @@ class Dispatcher:
             p.signo = signo
             return True
         self._unpark(p)
+        if p.args.done:
+            # A stream write that moved some bytes returns their count.
+            self.answer(t, p.notif_id, p.args.nr, p.args.done, p.args)
+            return True
+        if p.sigmask is not None:
+            # ppoll/pselect6: the host must run the handler under the call's
+            # mask, then restore the thread's own; the kernel steers the thread
+            # there, and the call restarts if no handler runs after all.
+            self.kernel.end_wait_with_mask(t, p.sigmask)
+            self.answer(t, p.notif_id, p.args.nr, -p.restart, p.args)
+            return True
         code = p.restart
         if code == ERESTARTSYS and signo and signo not in t.tg.sa_restart:
             code = errno.EINTR

@@ -43,8 +43,28 @@ AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
 U64 = (1 << 64) - 1
+# Offset of uc_sigmask in the x86-64 rt_sigframe at the handler's entry rsp:
+# pretcode (8), then ucontext: uc_flags (8), uc_link (8), uc_stack (24),
+# uc_mcontext (struct sigcontext, 256).
+_UC_SIGMASK_OFFSET = 8 + 8 + 8 + 24 + 256
+
+
+class _MaskWait:
+    """State of :meth:`Kernel.end_wait_with_mask` for one thread."""
+
+    __slots__ = ("mask", "own", "frame_pending")
+
+    def __init__(self, mask: int) -> None:
+        self.mask = mask
+        self.own: Optional[int] = None    # the thread's mask, once the call's is installed
+        self.frame_pending = False       # single-stepping into the handler
+
+
 STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 DEFAULT_IGNORED = (signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH)
+_KILLS_BY_DEFAULT = ((1 << 64) - 1) & ~sum(1 << (x - 1) for x in (
+    signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH,
+    signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
 FAULT_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGSYS,
                  signal.SIGTRAP)
 EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLET = 0x1, 0x4, 0x2000, 1 << 31
@@ -257,19 +277,115 @@ class Kernel:
             except ValueError:
                 return 0
 
-        if mask("SigBlk") & bit and signo != signal.SIGSTOP:
+        blocked = t.parked.sigmask
+        if blocked is None:
+            blocked = mask("SigBlk")
+        if blocked & bit and signo != signal.SIGSTOP:
             return
         if mask("SigCgt") & bit:
             self.dispatcher.interrupt(t, signo)
         elif not mask("SigIgn") & bit and signo not in DEFAULT_IGNORED:
             self.dispatcher.interrupt(t, 0)
 
+    # -- waits with their own signal mask (ppoll, pselect6) ---------------
+
+    def pending_acts(self, t: Task, sigmask: int) -> bool:
+        """Whether a signal pending on *t* would end a wait under *sigmask*.
+
+        It does if the mask lets it through and it is caught, or its default
+        action kills (stop signals and ignored ones leave the wait alone).
+        """
+        st = self.host_task_status(t.host_tid)
+
+        def bits(field: str) -> int:
+            try:
+                return int(st.get(field, "0"), 16)
+            except ValueError:
+                return 0
+
+        act = (bits("SigPnd") | bits("ShdPnd")) & ~sigmask & ~bits("SigIgn")
+        if act & bits("SigCgt"):
+            return True
+        # The namespace's init is not killed by a default action.
+        return t.tg is not self.init_tg and bool(act & _KILLS_BY_DEFAULT)
+
+    def end_wait_with_mask(self, t: Task, sigmask: int) -> None:
+        """A ppoll/pselect6 wait ends for a signal: deliver it under the call's mask.
+
+        Linux installs the call's mask for the wait and, when a handler runs,
+        saves the thread's own mask in the signal frame so that ``sigreturn``
+        brings it back.  The host holds the mask here, so the sentry does the
+        same in three ptrace steps (the caller answers the call with
+        ``ERESTARTNOHAND`` right after this):
+
+        1. ``PTRACE_INTERRUPT`` before the answer: the thread stops on its way
+           back to user mode (``PTRACE_EVENT_STOP``), before it takes a signal;
+        2. there, if a signal still acts under *sigmask* (:meth:`pending_acts`),
+           the thread's mask becomes *sigmask* (``PTRACE_SETSIGMASK``) and its
+           own is kept; otherwise the call simply restarts;
+        3. at the signal-delivery stop, a caught signal is delivered with
+           ``PTRACE_SINGLESTEP``, which stops the thread at the handler's first
+           instruction with the frame built; the frame's ``uc_sigmask`` gets the
+           thread's own mask.  The handler runs under *sigmask* plus its
+           ``sa_mask``, ``ERESTARTNOHAND`` became ``EINTR``, and ``sigreturn``
+           restores the old mask, as on Linux.  A fatal signal just kills.
+        """
+        if N.interrupt(t.host_tid) == 0:
+            t.mask_wait = _MaskWait(sigmask)
+
+    def _mask_wait_stop(self, t: Task) -> None:
+        """Step 2 of :meth:`end_wait_with_mask` (the thread is in its EVENT_STOP)."""
+        mw = t.mask_wait
+        pid = t.host_tid
+        if self.pending_acts(t, mw.mask):
+            mw.own = N.getsigmask(pid)
+            N.setsigmask(pid, mw.mask)
+        else:
+            t.mask_wait = None
+        N.cont(pid, 0)
+
+    def _mask_wait_deliver(self, t: Task, sig: int) -> None:
+        """Step 3: *sig* is about to be delivered under the call's mask."""
+        mw = t.mask_wait
+        pid = t.host_tid
+        if self._sigmask_bits(t, "SigCgt") & (1 << (sig - 1)):
+            mw.frame_pending = True
+            N.singlestep(pid, sig)
+            return
+        t.mask_wait = None
+        bit = 1 << (sig - 1)
+        if t.tg is self.init_tg or not bit & _KILLS_BY_DEFAULT or self._sigmask_bits(t, "SigIgn") & bit:
+            # It will not kill after all: the thread's own mask again (the host
+            # re-queues the signal if that blocks it; the call restarts).
+            N.setsigmask(pid, mw.own)
+        # Otherwise it kills: the mask no longer matters, and restoring a mask
+        # that blocks it would make the host re-queue it instead.
+        N.cont(pid, sig)
+
+    def _mask_wait_frame(self, t: Task) -> None:
+        """The handler's first instruction: put the thread's own mask in its frame."""
+        mw = t.mask_wait
+        t.mask_wait = None
+        pid = t.host_tid
+        frame = N.getregs(pid)[N.RSP]
+        try:
+            t.mem.write(frame + _UC_SIGMASK_OFFSET, struct.pack("<Q", mw.own))
+        except Exception:
+            log.warning("cannot restore the signal mask in %r's frame", t)
+        N.cont(pid, 0)
+
     def pick_thread(self, tg: ThreadGroup, signo: int) -> Optional[Task]:
         """The thread Linux would deliver a process-directed signal to."""
         bit = 1 << (signo - 1)
         cands = sorted(tg.tasks.values(), key=lambda x: x.tid != tg.tgid)
         for t in cands:
-            if not t.exited and not self._sigmask_bits(t, "SigBlk") & bit:
+            if t.exited:
+                continue
+            p = t.parked
+            blocked = p.sigmask if p is not None and p.sigmask is not None else None
+            if blocked is None:
+                blocked = self._sigmask_bits(t, "SigBlk")
+            if not blocked & bit:
                 return t
         return cands[0] if cands else None
 
@@ -425,7 +541,9 @@ class Kernel:
         elif event == PTRACE_EVENT_SECCOMP:
             self._on_seccomp_stop(t)
         elif event == PTRACE_EVENT_STOP:
-            if sig in STOP_SIGNALS:
+            if sig not in STOP_SIGNALS and t.mask_wait is not None and t.mask_wait.own is None:
+                self._mask_wait_stop(t)
+            elif sig in STOP_SIGNALS:
                 # A group stop (job control): the task stays stopped, and
                 # PTRACE_LISTEN keeps its events coming (SIGCONT, SIGKILL).
                 N.listen(pid)
@@ -436,6 +554,11 @@ class Kernel:
                 if t.tg.stopped:
                     self._group_stopped(t.tg, False)
                 N.cont(pid, 0)
+        elif t.mask_wait is not None and t.mask_wait.own is not None:
+            if t.mask_wait.frame_pending and sig == signal.SIGTRAP:
+                self._mask_wait_frame(t)
+            else:
+                self._mask_wait_deliver(t, sig)
         else:
             # Signal-delivery stop: deliver the signal natively.
             if sig in FAULT_SIGNALS and t.tg is self.init_tg and self._init_fault(t, sig):

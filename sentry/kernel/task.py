@@ -146,6 +146,9 @@ class Task:
         self.pdeathsig = 0
         # Signals that arrived while the sentry held the thread in a ptrace stop.
         self.requeue_signals: List[int] = []
+        # A ppoll/pselect6 wait ended by a signal, on its way to the handler
+        # with the call's signal mask (see Kernel.end_wait_with_mask).
+        self.mask_wait: Any = None
 
     @property
     def tgid(self) -> int:

@@ -66,6 +66,10 @@ class FileDescription:
 
     #: ``anon_inode:[...]``-style name for /proc/pid/fd when there is no path.
     anon_name: Optional[bytes] = None
+    #: A byte stream (pipe, stream socket, tty): a blocking write of more than
+    #: fits sleeps until all of it is written, and a short count from
+    #: :meth:`write` means "full for now", not "no more room ever".
+    stream = False
 
     def __init__(self, vd: Optional["VirtualDentry"], inode: Optional["Inode"], flags: int) -> None:
         self.vd = vd

@@ -57,6 +57,8 @@ class WouldBlock(Exception):
     :param restart: the code used when a signal interrupts the wait:
         ``ERESTARTSYS`` (restart under ``SA_RESTART``), ``ERESTARTNOHAND``
         (restart only if no handler runs, e.g. poll), or ``EINTR`` (never).
+    :param sigmask: the signal mask in force during the wait (``ppoll``,
+        ``pselect6``); ``None``: the thread's own.
     """
 
     def __init__(
@@ -64,11 +66,13 @@ class WouldBlock(Exception):
         queues: Sequence[Tuple["WaitQueue", int]] = (),
         deadline: Optional[float] = None,
         restart: int = ERESTARTSYS,
+        sigmask: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.queues = queues
         self.deadline = deadline
         self.restart = restart
+        self.sigmask = sigmask
 
 
 class _Continue(int):

@@ -164,6 +164,7 @@ class HostFileDescription(FileDescription):
         mode = inode.mode
         self.seekable = _st.S_ISREG(mode) or _st.S_ISBLK(mode)
         self.is_tty = os.isatty(fd)
+        self.stream = _st.S_ISFIFO(mode) or _st.S_ISSOCK(mode) or self.is_tty
         self.fg_pgrp: Optional[int] = None
         if _st.S_ISFIFO(mode):
             self.anon_name = b"pipe:[%d]" % inode.ino

@@ -11,9 +11,11 @@ Semantics (pipe(7)):
   ``EAGAIN`` (``O_NONBLOCK``) or block.
 - write: no reader → ``SIGPIPE`` (``t.kernel.signal_task``) and ``EPIPE``;
   up to ``PIPE_BUF`` bytes are written atomically or not at all (block /
-  ``EAGAIN``); a larger write writes what fits and returns that count, so a
-  blocking writer may see a short write where Linux would have slept in the
-  middle (the sentry answers a call only once, with its side effects).
+  ``EAGAIN``); a larger write writes what fits and returns that count.  The
+  syscall layer (:func:`sentry.syscalls.linux.sys_file.stream_write`) turns
+  that into Linux's blocking behaviour: it parks with the progress kept and
+  goes on until all is written, answering the partial count if a signal
+  interrupts.
 - FIFO open: ``O_RDONLY`` waits for a writer and ``O_WRONLY`` for a reader
   unless ``O_NONBLOCK`` (then a writer gets ``ENXIO``); ``O_RDWR`` never waits.
   A waiting opener is recorded by tid so the other side can proceed (the one
@@ -117,6 +119,8 @@ class Pipe:
 
 class PipeDescription(FileDescription):
     """One end (or both, for a FIFO opened ``O_RDWR``) of a pipe."""
+
+    stream = True
 
     def __init__(
         self, pipe: Pipe, vd: VirtualDentry, inode: Inode, flags: int, fifo: bool = False

@@ -99,6 +99,7 @@ class UnixSocket(FileDescription):
     def __init__(self, vd: VirtualDentry, inode: Inode, stype: int, flags: int) -> None:
         super().__init__(vd, inode, abi.O_RDWR | (flags & abi.O_NONBLOCK))
         self.stype = stype
+        self.stream = stype == SOCK_STREAM
         self.peer: Optional["UnixSocket"] = None
         self.rx: Optional[Channel] = None
         self.tx: Optional[Channel] = None

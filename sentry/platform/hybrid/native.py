@@ -134,6 +134,27 @@ def listen(pid: int) -> int:
     return int(lib.rt_listen(pid))
 
 
+def interrupt(pid: int) -> int:
+    """PTRACE_INTERRUPT: a ``PTRACE_EVENT_STOP`` at the tracee's next return to user mode."""
+    return int(lib.rt_interrupt(pid))
+
+
+def singlestep(pid: int, sig: int = 0) -> int:
+    """PTRACE_SINGLESTEP; with a signal, the tracee stops again at its handler's first instruction."""
+    return int(lib.rt_singlestep(pid, sig))
+
+
+def getsigmask(pid: int) -> int:
+    """The blocked-signal mask of a stopped tracee (bit ``signo - 1``)."""
+    m = ffi.new("uint64_t *")
+    _check(lib.rt_getsigmask(pid, m))
+    return int(m[0])
+
+
+def setsigmask(pid: int, mask: int) -> None:
+    _check(lib.rt_setsigmask(pid, mask & 0xFFFFFFFFFFFFFFFF))
+
+
 def sigqueue(tgid: int, tid: int, sig: int, info: bytes) -> int:
     """rt_tgsigqueueinfo with a prepared 128-byte siginfo (si_code must be < 0)."""
     return int(lib.rt_sigqueue_raw(tgid, tid, sig, info))

@@ -24,16 +24,21 @@ class SyscallArgs:
 
     ``a[i]`` is the raw value; :meth:`int` decodes a C ``int`` (fd, flags),
     :meth:`long` a signed ``long`` (offsets).  ``timed_out`` is set when the
-    dispatcher re-runs a parked call because its deadline passed.
+    dispatcher re-runs a parked call because its deadline passed; ``done`` is
+    the progress of a blocking stream write that parked midway.
     """
 
-    __slots__ = ("nr", "_a", "timed_out", "attempt")
+    __slots__ = ("nr", "_a", "timed_out", "attempt", "done")
 
     def __init__(self, nr: _Int, args: Tuple[_Int, _Int, _Int, _Int, _Int, _Int]) -> None:
         self.nr = nr
         self._a = args
         self.timed_out = False
         self.attempt = 0
+        # Bytes a blocking stream write already moved before it parked: kept
+        # across retries, and the answer if a signal ends the wait (Linux
+        # returns the partial count rather than EINTR).
+        self.done = 0
 
     def __getitem__(self, i: _Int) -> _Int:
         return self._a[i]

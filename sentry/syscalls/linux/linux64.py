@@ -127,9 +127,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ("sys_pipe", [("pipe", EMULATE, FULL, ""), ("pipe2", EMULATE, FULL, "")]),
     ("sys_poll", [
         ("poll", EMULATE, FULL, ""),
-        ("ppoll", EMULATE, PARTIAL, "the signal mask argument is checked, not applied during the wait"),
+        ("ppoll", EMULATE, FULL, "the signal mask holds for the wait; a handler runs under it"),
         ("select", EMULATE, FULL, ""),
-        ("pselect6", EMULATE, PARTIAL, "the signal mask argument is checked, not applied during the wait"),
+        ("pselect6", EMULATE, FULL, "the signal mask holds for the wait; a handler runs under it"),
     ]),
     ("sys_xattr", [
         (n, EMULATE, PARTIAL, "no attributes are kept: get ENODATA, list empty, set EOPNOTSUPP")

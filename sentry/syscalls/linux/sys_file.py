@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ALL, EVENT_OUT
@@ -245,10 +245,37 @@ def read(t: Any, a: SyscallArgs) -> int:
     return _deliver(t, d, data, lambda b: copy_out(t, a[1], b))
 
 
+def stream_write(t: Any, a: SyscallArgs, total: int, rest: Callable[[int], bytes],
+                 put: Callable[[bytes], int]) -> int:
+    """A blocking write of *total* bytes to a byte stream: sleep while it is full.
+
+    ``rest(off)`` gives the caller's bytes from *off* on (fewer after a fault),
+    ``put`` writes some of them or raises :class:`WouldBlock`.  Progress lives
+    in ``a.done`` across parks, so a retry goes on where the last attempt
+    stopped, and a signal that ends the wait gets the partial count
+    (:meth:`Dispatcher.interrupt`).  An error after some bytes went (``EPIPE``,
+    a fault) returns the count, as Linux's ``pipe_write`` does.
+    """
+    while a.done < total:
+        try:
+            chunk = rest(a.done)
+            if not chunk:
+                break
+            a.done += put(chunk)
+        except LinuxError:
+            if a.done:
+                break
+            raise
+    return a.done
+
+
 def write(t: Any, a: SyscallArgs) -> int:
     """write(2)."""
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
+    if d.stream and not d.nonblocking and n:
+        return stream_write(t, a, n, lambda off: _copy_in(t, a[1] + off, n - off),
+                            lambda b: d.write(t, b))
     return d.write(t, _copy_in(t, a[1], n))
 
 
@@ -284,7 +311,10 @@ def writev(t: Any, a: SyscallArgs) -> int:
     """writev(2)."""
     d = _writable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
-    return d.write(t, _gather(t, iov))
+    data = _gather(t, iov)
+    if d.stream and not d.nonblocking and data:
+        return stream_write(t, a, len(data), lambda off: data[off:], lambda b: d.write(t, b))
+    return d.write(t, data)
 
 
 def preadv(t: Any, a: SyscallArgs) -> int:

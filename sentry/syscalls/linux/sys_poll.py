@@ -8,9 +8,12 @@ by the task and holding the very ``SyscallArgs`` of the call) so a retry does
 not extend the timeout.  ``poll``/``ppoll`` restart with ``ERESTARTNOHAND``;
 select/pselect6 too (Linux's ``poll_select_finish`` does the same).
 
-Signal masks: ``ppoll``'s and ``pselect6``'s mask arguments are validated
-(size 8, readable) and otherwise left to the kernel's signal code, which must
-install the mask for the duration of the wait; the handler does not apply it.
+Signal masks: ``ppoll``'s and ``pselect6``'s mask is in force for the wait
+only.  The parked call carries it (``WouldBlock(sigmask=...)``): it decides
+which signals end the wait, and a signal that does is delivered under it with
+the thread's own mask restored by ``sigreturn``
+(:meth:`sentry.kernel.kernel.Kernel.end_wait_with_mask`).  A call that
+completes without waiting never touches the thread's mask, as on Linux.
 
 Remaining time is written back for ``select`` (timeval), ``pselect6`` and
 ``ppoll`` (timespec), as the Linux syscalls do.
@@ -60,11 +63,16 @@ def _remaining(dl: Optional[float]) -> float:
     return 0.0 if dl is None else max(0.0, dl - time.monotonic())
 
 
-def _sigmask_ok(t: Any, addr: int, size: int) -> None:
-    if addr:
-        if size != 8:
-            raise err(errno.EINVAL)
-        t.mem.read(addr, 8)
+_UNBLOCKABLE = (1 << (9 - 1)) | (1 << (19 - 1))  # SIGKILL, SIGSTOP
+
+
+def _sigmask(t: Any, addr: int, size: int) -> Optional[int]:
+    """The call's signal mask (``None``: no mask argument)."""
+    if not addr:
+        return None
+    if size != 8:
+        raise err(errno.EINVAL)
+    return struct.unpack("<Q", t.mem.read(addr, 8))[0] & ~_UNBLOCKABLE
 
 
 def _timespec(t: Any, addr: int) -> Optional[float]:
@@ -83,7 +91,8 @@ def _write_timespec(t: Any, addr: int, secs: float) -> None:
 
 # ------------------------------------------------------------------ poll
 def _do_poll(
-    t: Any, a: SyscallArgs, fds_addr: int, nfds: int, timeout: Optional[float]
+    t: Any, a: SyscallArgs, fds_addr: int, nfds: int, timeout: Optional[float],
+    sigmask: Optional[int] = None,
 ) -> Tuple[int, Optional[float]]:
     """Returns (ready count, deadline); raises WouldBlock while waiting."""
     if nfds < 0 or nfds > t.fdtable.limit:
@@ -109,7 +118,7 @@ def _do_poll(
         if rev:
             count += 1
     if count == 0 and timeout != 0 and not a.timed_out:
-        raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND)
+        raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND, sigmask=sigmask)
     _done(t)
     if nfds:
         t.mem.write(fds_addr, bytes(raw))
@@ -126,8 +135,8 @@ def poll(t: Any, a: SyscallArgs) -> int:
 def ppoll(t: Any, a: SyscallArgs) -> int:
     """ppoll(2) (see the module docstring for the signal mask)."""
     timeout = _timespec(t, a[2])
-    _sigmask_ok(t, a[3], a[4])
-    count, dl = _do_poll(t, a, a[0], a.uint(1), timeout)
+    mask = _sigmask(t, a[3], a[4])
+    count, dl = _do_poll(t, a, a[0], a.uint(1), timeout, mask)
     if a[2]:
         _write_timespec(t, a[2], _remaining(dl))
     return count
@@ -141,7 +150,8 @@ def _read_set(t: Any, addr: int, nbytes: int) -> int:
 
 
 def _do_select(
-    t: Any, a: SyscallArgs, nfds: int, addrs: Tuple[int, int, int], timeout: Optional[float]
+    t: Any, a: SyscallArgs, nfds: int, addrs: Tuple[int, int, int], timeout: Optional[float],
+    sigmask: Optional[int] = None,
 ) -> Tuple[int, Optional[float]]:
     if nfds < 0:
         raise err(errno.EINVAL)
@@ -175,7 +185,7 @@ def _do_select(
         if not hit:
             queues.append((d.wait_queue(), want | EVENT_ERR | EVENT_HUP))
     if count == 0 and timeout != 0 and not a.timed_out:
-        raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND)
+        raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND, sigmask=sigmask)
     _done(t)
     for k, addr in enumerate(addrs):
         if addr and nbytes:
@@ -202,10 +212,11 @@ def select(t: Any, a: SyscallArgs) -> int:
 def pselect6(t: Any, a: SyscallArgs) -> int:
     """pselect6(2) (see the module docstring for the signal mask)."""
     timeout = _timespec(t, a[4])
+    mask = None
     if a[5]:
         ss, ss_len = struct.unpack("<QQ", t.mem.read(a[5], 16))
-        _sigmask_ok(t, ss, ss_len)
-    count, dl = _do_select(t, a, a.int(0), (a[1], a[2], a[3]), timeout)
+        mask = _sigmask(t, ss, ss_len)
+    count, dl = _do_select(t, a, a.int(0), (a[1], a[2], a[3]), timeout, mask)
     if a[4]:
         _write_timespec(t, a[4], _remaining(dl))
     return count

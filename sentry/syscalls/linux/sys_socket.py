@@ -17,6 +17,7 @@ from sentry.fsimpl.sock.unix import (
     SOCK_STREAM, UnixSocket, new_pair, new_socket,
 )
 from sentry.syscalls.linux.args import SyscallArgs
+from sentry.syscalls.linux.sys_file import stream_write
 from sentry.vfs import abi
 
 SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
@@ -92,10 +93,12 @@ def connect(t: Any, a: SyscallArgs) -> int:
     raise err(errno.ENOENT)
 
 
-def _send(t: Any, fd: int, data: bytes, flags: int) -> int:
+def _send(t: Any, a: SyscallArgs, fd: int, data: bytes, flags: int) -> int:
     s = _sock(t, fd)
     if flags & ~_SEND_FLAGS:
         raise err(errno.EOPNOTSUPP)
+    if s.stream and data and not (s.nonblocking or flags & MSG_DONTWAIT):
+        return stream_write(t, a, len(data), lambda off: data[off:], lambda b: s.send(t, b, flags))
     return s.send(t, data, flags)
 
 
@@ -116,7 +119,7 @@ def sendto(t: Any, a: SyscallArgs) -> int:
     data = t.mem.read(a[1], n)
     if a[4]:
         raise err(errno.EISCONN)
-    return _send(t, a.int(0), data, a.int(3))
+    return _send(t, a, a.int(0), data, a.int(3))
 
 
 def recvfrom(t: Any, a: SyscallArgs) -> int:
@@ -150,7 +153,7 @@ def sendmsg(t: Any, a: SyscallArgs) -> int:
     if name:
         raise err(errno.EISCONN)
     data = b"".join(t.mem.read(base, n) for base, n in _iovecs(t, iov, iovlen))
-    return _send(t, a.int(0), data, a.int(2))
+    return _send(t, a, a.int(0), data, a.int(2))
 
 
 def recvmsg(t: Any, a: SyscallArgs) -> int:
