@@ -598,6 +598,11 @@ int rt_getsiginfo(int pid, void *buf)
     return ptrace(PTRACE_GETSIGINFO, pid, 0, buf) < 0 ? -errno : 0;
 }
 
+int rt_setsiginfo(int pid, const void *buf)
+{
+    return ptrace(PTRACE_SETSIGINFO, pid, 0, buf) < 0 ? -errno : 0;
+}
+
 int rt_waitpid(int pid, int *status, int flags)
 {
     int w = waitpid(pid, status, flags | __WALL);

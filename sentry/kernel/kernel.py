@@ -12,6 +12,7 @@ thread's pid inside the namespace (read from ``/proc/PID/status`` ``NSpid``).
 
 from __future__ import annotations
 
+import collections
 import errno
 import logging
 import os
@@ -43,6 +44,12 @@ AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
 U64 = (1 << 64) - 1
+SI_USER, SI_KERNEL, SI_TKILL = 0, 0x80, -6
+SIGRTMIN_KERNEL = 32
+# Sentry-queued siginfo kept per real-time signal and thread (the host's own
+# queue limit, RLIMIT_SIGPENDING, is far above what a workload gets through).
+_MAX_SENT_INFO = 4096
+
 # Offset of uc_sigmask in the x86-64 rt_sigframe at the handler's entry rsp:
 # pretcode (8), then ucontext: uc_flags (8), uc_link (8), uc_stack (24),
 # uc_mcontext (struct sigcontext, 256).
@@ -239,22 +246,85 @@ class Kernel:
             return 0
 
     def signal_task(self, t: Task, signo: int, sender: Optional[Task] = None,
-                    info: Optional[bytes] = None) -> None:
+                    info: Optional[bytes] = None, code: Optional[int] = None) -> None:
         """Queue *signo* on thread *t* as a host signal; interrupt its parked call if handled.
 
-        *info* is a complete siginfo from ``rt_sigqueueinfo`` (its value reaches the
-        target).  The host zeroes ``si_pid`` of any signal the sentry queues (it is
-        outside the sandbox's pid namespace), and plain signals arrive as
-        ``SI_TKILL``: the host lets no other process forge ``SI_USER``.
+        The siginfo the workload sees is the sandbox's: *info* (a complete siginfo
+        from ``rt_sigqueueinfo``), else ``si_code`` *code* (default ``SI_USER``
+        from a *sender*, ``SI_KERNEL`` without one) with the sender's pid and uid.
+        The host cannot carry it (it zeroes ``si_pid`` of a signal from outside
+        the pid namespace, and lets nobody forge ``SI_USER``), so it is recorded
+        on the thread and put in place at the signal-delivery stop
+        (:meth:`_sandbox_siginfo`).
         """
+        forged = info is None
         if info is not None:
             info = struct.pack("<i", signo) + info[4:128].ljust(124, b"\0")
-            ret = N.sigqueue(t.tg.host_tgid, t.host_tid, signo, info)
         else:
+            if code is None:
+                code = SI_USER if sender is not None else SI_KERNEL
+            pid, uid = (sender.tgid, sender.creds.uid) if sender is not None else (0, 0)
+            info = struct.pack("<iiiiiI", signo, 0, code, 0, pid, uid).ljust(128, b"\0")
+        self._record_siginfo(t, signo, info)
+        if forged:
             ret = N.tgkill(t.tg.host_tgid, t.host_tid, signo)
+        else:
+            ret = N.sigqueue(t.tg.host_tgid, t.host_tid, signo, info)
         if ret < 0:
             return
         self.after_signal(t, signo)
+
+    def _record_siginfo(self, t: Task, signo: int, info: bytes) -> None:
+        """Keep *info* for the delivery of *signo* to *t*.
+
+        A standard signal already pending is not queued again (Linux keeps the
+        first one's siginfo); real-time signals queue, each with its own.
+        """
+        if signo < SIGRTMIN_KERNEL:
+            if self._sigmask_bits(t, "SigPnd") & (1 << (signo - 1)):
+                return
+            t.sent_info[signo] = collections.deque((info,))
+        else:
+            q = t.sent_info.setdefault(signo, collections.deque(maxlen=_MAX_SENT_INFO))
+            q.append(info)
+
+    def _sandbox_siginfo(self, t: Task, sig: int) -> None:
+        """At *sig*'s delivery stop: give the handler the siginfo the sentry recorded.
+
+        Only a signal the sentry queued is touched: the host shows it with
+        ``si_pid == 0`` and a negative ``si_code``; signals the host made for
+        the workload itself (SIGCHLD, faults, a process signalling itself) carry
+        their own, exact siginfo.  A real-time signal is matched by its value,
+        so a record whose signal was taken another way (``sigtimedwait``) is
+        dropped rather than given to the next one.
+        """
+        q = t.sent_info.get(sig)
+        if not q:
+            return
+        pid = t.host_tid
+        try:
+            host = N.getsiginfo(pid)
+        except OSError:
+            return
+        h_code, h_pid = struct.unpack_from("<i", host, 8)[0], struct.unpack_from("<i", host, 16)[0]
+        if h_pid != 0 or h_code >= 0:
+            return
+        rec = None
+        if sig < SIGRTMIN_KERNEL:
+            rec = q.popleft()
+        else:
+            while q:
+                r = q.popleft()
+                if r[24:32] == host[24:32]:
+                    rec = r
+                    break
+        if not q:
+            t.sent_info.pop(sig, None)
+        if rec is not None:
+            try:
+                N.setsiginfo(pid, rec)
+            except OSError:
+                pass
 
     def after_signal(self, t: Task, signo: int) -> None:
         """A host signal is pending on *t*: end its parked call if the signal acts now.
@@ -407,7 +477,7 @@ class Kernel:
         return False
 
     def signal_group(self, tg: ThreadGroup, signo: int, sender: Optional[Task] = None,
-                     from_outside: bool = False) -> None:
+                     from_outside: bool = False, code: Optional[int] = None) -> None:
         """kill(2) semantics for a thread group."""
         if tg is self.init_tg and not from_outside and signo != 0:
             # The pid namespace's init only gets the signals it has a handler
@@ -420,7 +490,7 @@ class Kernel:
         if signo in (signal.SIGKILL,):
             self._kill_group(tg)
             return
-        self.signal_task(t, signo, sender)
+        self.signal_task(t, signo, sender, code=code)
 
     # -- boot -------------------------------------------------------------
 
@@ -558,9 +628,13 @@ class Kernel:
             if t.mask_wait.frame_pending and sig == signal.SIGTRAP:
                 self._mask_wait_frame(t)
             else:
+                if t.sent_info:
+                    self._sandbox_siginfo(t, sig)
                 self._mask_wait_deliver(t, sig)
         else:
             # Signal-delivery stop: deliver the signal natively.
+            if t.sent_info:
+                self._sandbox_siginfo(t, sig)
             if sig in FAULT_SIGNALS and t.tg is self.init_tg and self._init_fault(t, sig):
                 return
             N.cont(pid, sig)
@@ -601,13 +675,13 @@ class Kernel:
             return
         if self.init_has_handler(signo):
             if not from_tty:  # the terminal already delivered it to the workload
-                self.signal_group(tg, signo, from_outside=True)
+                self.signal_group(tg, signo, from_outside=True, code=SI_USER)
             return
         if self.cfg.exit_on_unhandled_signal:
             tg.fatal_signal = signo
             self._kill_group(tg)
         elif not from_tty:
-            self.signal_group(tg, signo, from_outside=True)
+            self.signal_group(tg, signo, from_outside=True, code=SI_USER)
 
     def _group_stopped(self, tg: ThreadGroup, stopped: bool) -> None:
         """Book a job-control stop or continue for wait(WUNTRACED/WCONTINUED)."""

@@ -149,6 +149,8 @@ class Task:
         # A ppoll/pselect6 wait ended by a signal, on its way to the handler
         # with the call's signal mask (see Kernel.end_wait_with_mask).
         self.mask_wait: Any = None
+        # siginfo of signals the sentry queued, by signal, until delivered.
+        self.sent_info: Dict[int, Any] = {}
 
     @property
     def tgid(self) -> int:

@@ -218,7 +218,7 @@ class HostFileDescription(FileDescription):
             raise AssertionError("unreachable") from None
         except Exception as e:
             if getattr(e, "errno", None) == errno.EPIPE and t is not None:
-                t.kernel.signal_task(t, signal.SIGPIPE)
+                t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
             raise
 
     def unread(self, t: Any, data: bytes) -> None:

@@ -168,7 +168,7 @@ class PipeDescription(FileDescription):
         p = self.pipe
         if p.readers == 0:
             if t is not None:
-                t.kernel.signal_task(t, signal.SIGPIPE)
+                t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
             raise err(errno.EPIPE)
         n = len(data)
         if n == 0:

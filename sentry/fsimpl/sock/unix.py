@@ -141,7 +141,7 @@ class UnixSocket(FileDescription):
             raise err(errno.ENOTCONN if self.stype != SOCK_DGRAM else errno.EDESTADDRREQ)
         if ch.closed_write or ch.closed_read:
             if not flags & MSG_NOSIGNAL and t is not None:
-                t.kernel.signal_task(t, signal.SIGPIPE)
+                t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
             raise err(errno.EPIPE)
         n = len(data)
         free = BUFFER - ch.size

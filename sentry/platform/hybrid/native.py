@@ -185,6 +185,12 @@ def getsiginfo(pid: int) -> bytes:
     return ffi.unpack(buf, 128)
 
 
+def setsiginfo(pid: int, info: bytes) -> None:
+    """PTRACE_SETSIGINFO at a signal-delivery stop: the siginfo the handler gets."""
+    buf = ffi.new("char[128]", info[:128].ljust(128, b"\0"))
+    _check(lib.rt_setsiginfo(pid, buf))
+
+
 def inject(pid: int, gadget: int, nr: int, args: Sequence[int] = (0, 0, 0, 0, 0, 0)) -> Tuple[int, int]:
     """Run host syscall *nr* in a stopped task; returns (raw rax, last suppressed signal)."""
     a = ffi.new("uint64_t[6]", [x & 0xFFFFFFFFFFFFFFFF for x in list(args) + [0] * (6 - len(args))])

@@ -89,7 +89,7 @@ def _thread(t: "Task", tgid: int, tid: int, sig: int) -> int:
     if sig:
         if target.tg is t.kernel.init_tg and not t.kernel.init_has_handler(sig):
             return 0
-        t.kernel.signal_task(target, sig, t)
+        t.kernel.signal_task(target, sig, t, code=SI_TKILL)
     return 0
 
 
