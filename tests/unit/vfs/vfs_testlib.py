@@ -190,7 +190,8 @@ class FakeKernel:
         self.thread_groups: Dict[int, ThreadGroup] = {}
         self.signals: List[Tuple[int, int]] = []
 
-    def signal_task(self, t: Any, signo: int) -> None:
+    def signal_task(self, t: Any, signo: int, sender: Any = None, info: Any = None,
+                    code: Any = None) -> None:
         self.signals.append((t.tid, signo))
 
     def host_task_status(self, host_tid: int) -> Dict[str, str]:
