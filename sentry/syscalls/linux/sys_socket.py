@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
-from sentry.abi.linux.errors import err
+from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.sock.unix import (
     AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_WAITALL, SOCK_DGRAM, SOCK_SEQPACKET,
     SOCK_STREAM, UnixSocket, new_pair, new_socket,
@@ -111,6 +111,33 @@ def _recv(t: Any, fd: int, n: int, flags: int) -> Tuple[bytes, int]:
     return s.recv(t, n, flags)
 
 
+def _recv_waitall(t: Any, a: SyscallArgs, fd: int, n: int, flags: int,
+                  put: Callable[[int, bytes], None]) -> Optional[int]:
+    """``MSG_WAITALL`` on a blocking stream socket: receive until *n* bytes.
+
+    Returns ``None`` when the flag does not apply (datagrams, ``MSG_PEEK``,
+    non-blocking); the caller then receives once.  ``put(off, data)`` copies a
+    chunk out at *off*.  Progress is in ``a.done`` across parks; end of stream,
+    an error after some bytes, or a signal ending the wait (the dispatcher)
+    returns the count so far, as Linux's ``unix_stream_read_generic`` does.
+    """
+    s = _sock(t, fd)
+    if not (flags & MSG_WAITALL and s.stream) or flags & (MSG_PEEK | MSG_DONTWAIT) or s.nonblocking:
+        return None
+    while a.done < n:
+        try:
+            data, _full = _recv(t, fd, n - a.done, flags & ~MSG_WAITALL)
+        except LinuxError:
+            if a.done:
+                break
+            raise
+        if not data:
+            break
+        put(a.done, data)
+        a.done += len(data)
+    return a.done
+
+
 def sendto(t: Any, a: SyscallArgs) -> int:
     """sendto(2) on a connected unix socket (a destination address is EISCONN)."""
     n = a[2]
@@ -124,7 +151,13 @@ def sendto(t: Any, a: SyscallArgs) -> int:
 
 def recvfrom(t: Any, a: SyscallArgs) -> int:
     """recvfrom(2): the peer of an unnamed unix socket has no address (``addrlen`` = 0)."""
-    data, full = _recv(t, a.int(0), min(a[2], 1 << 26), a.int(3))
+    n = min(a[2], 1 << 26)
+    got = _recv_waitall(t, a, a.int(0), n, a.int(3), lambda off, b: t.mem.write(a[1] + off, b))
+    if got is not None:
+        if a[4] and a[5]:
+            t.mem.write(a[5], struct.pack("<I", 0))
+        return got
+    data, full = _recv(t, a.int(0), n, a.int(3))
     if data:
         t.mem.write(a[1], data)
     if a[4] and a[5]:
@@ -156,20 +189,33 @@ def sendmsg(t: Any, a: SyscallArgs) -> int:
     return _send(t, a, a.int(0), data, a.int(2))
 
 
+def _scatter_at(t: Any, vecs: List[Tuple[int, int]], off: int, data: bytes) -> None:
+    """Copy *data* into the iovecs *vecs*, starting *off* bytes into them."""
+    for base, n in vecs:
+        if not data:
+            break
+        if off >= n:
+            off -= n
+            continue
+        chunk = data[: n - off]
+        t.mem.write(base + off, chunk)
+        data = data[len(chunk):]
+        off = 0
+
+
 def recvmsg(t: Any, a: SyscallArgs) -> int:
     """recvmsg(2): data into the iovecs; no ancillary data."""
     hdr = t.mem.read(a[1], _MSGHDR.size)
     name, namelen, iov, iovlen, control, controllen, _f = _MSGHDR.unpack(hdr)
     vecs = _iovecs(t, iov, iovlen)
     flags = a.int(2)
-    data, full = _recv(t, a.int(0), sum(n for _, n in vecs), flags)
-    pos = 0
-    for base, n in vecs:
-        if pos >= len(data):
-            break
-        chunk = data[pos:pos + n]
-        t.mem.write(base, chunk)
-        pos += len(chunk)
+    total = sum(n for _, n in vecs)
+    got = _recv_waitall(t, a, a.int(0), total, flags, lambda off, b: _scatter_at(t, vecs, off, b))
+    if got is not None:
+        t.mem.write(a[1], _MSGHDR.pack(name, 0, iov, iovlen, control, 0, 0))
+        return got
+    data, full = _recv(t, a.int(0), total, flags)
+    _scatter_at(t, vecs, 0, data)
     out_flags = MSG_TRUNC if full > len(data) else 0
     t.mem.write(a[1], _MSGHDR.pack(name, 0, iov, iovlen, control, 0, out_flags))
     return full if flags & MSG_TRUNC else len(data)

@@ -1,6 +1,8 @@
 /* streams.c -- blocking writes larger than a stream's buffer (pipe write and
  * writev, socketpair send) sleep until all is written; a signal that ends
  * such a write midway gets the partial count, with or without SA_RESTART;
+ * recv/recvmsg with MSG_WAITALL wait for the whole count (partial at EOF or
+ * on a signal);
  * ppoll and pselect6 install their signal mask for the wait only: a signal
  * the mask unblocks ends the wait with EINTR and its handler runs, one it
  * blocks does not, and the thread's own mask is back afterwards. */
@@ -137,6 +139,51 @@ int main(void)
     R("socketpair send 1MiB in one call", send(sv[0], big, BIG, 0));
     close(sv[0]);
     waitpid(c, &st, 0);
+
+    /* MSG_WAITALL: the whole count from three sends */
+    MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    fflush(stdout);
+    c = fork();
+    MUST(c);
+    if (c == 0) {
+        for (int i = 0; i < 3; i++) {
+            msleep(30);
+            (void)!send(sv[1], big + i * 1000, 1000, 0);
+        }
+        msleep(30);
+        (void)!send(sv[1], big, 10, 0);
+        _exit(0);
+    }
+    close(sv[1]);
+    static char rb[4000];
+    R("recv MSG_WAITALL 3000", recv(sv[0], rb, 3000, MSG_WAITALL));
+    T("bytes in order", memcmp(rb, big, 3000) == 0);
+    struct iovec riov[2] = {{rb, 4}, {rb + 4, 100}};
+    struct msghdr mh = {.msg_iov = riov, .msg_iovlen = 2};
+    R("recvmsg MSG_WAITALL at EOF", recvmsg(sv[0], &mh, MSG_WAITALL));
+    T("bytes in order", memcmp(rb, big, 10) == 0);
+    waitpid(c, NULL, 0);
+    close(sv[0]);
+
+    /* MSG_WAITALL ended by a signal: what arrived so far */
+    set(SIGUSR1, h_usr1, SA_RESTART);
+    MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    fflush(stdout);
+    pid_t parent = getpid();
+    c = fork();
+    MUST(c);
+    if (c == 0) {
+        (void)!send(sv[1], big, 700, 0);
+        msleep(100);
+        kill(parent, SIGUSR1);
+        msleep(100);
+        _exit(0);
+    }
+    R("recv MSG_WAITALL interrupted", recv(sv[0], rb, 3000, MSG_WAITALL));
+    waitpid(c, NULL, 0);
+    close(sv[0]);
+    close(sv[1]);
+    n_usr1 = 0;
 
     /* a signal ends a blocked big write: the partial count, not EINTR */
     set(SIGUSR1, h_usr1, 0);
