@@ -117,7 +117,34 @@ class BundleSpec:
         )
         if self.hostname is not None:
             cfg.hostname = self.hostname
+        if _wants_tmp_tmpfs(self.rootfs, self.mounts):
+            cfg.mounts.insert(0, MountSpec(destination="/tmp", type="tmpfs", source="tmpfs"))
         return cfg
+
+
+def _wants_tmp_tmpfs(rootfs: str, mounts: list[MountSpec]) -> bool:
+    """Whether a container gets a private tmpfs at ``/tmp`` (gVisor's rule).
+
+    Yes unless config.json mounts something at ``/tmp`` itself, or the image's ``/tmp``
+    holds files (a tmpfs would hide them) or is not a plain directory. A read-only root
+    then still has a writable ``/tmp``, in memory, as programs expect.
+    """
+    if any(os.path.normpath(m.destination) == "/tmp" for m in mounts):
+        return False
+    path = os.path.join(rootfs, "tmp")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    try:
+        with os.scandir(path) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
 
 
 def _fail(where: str, msg: str) -> NoReturn:
@@ -503,10 +530,11 @@ def host_root_config(
     hostname: str,
     container_id: str,
 ) -> BootConfig:
-    """The BootConfig of ``do``: the host's / as an in-memory overlay, fresh proc and dev.
+    """The BootConfig of ``do``: the host's / as an in-memory overlay, fresh proc, dev, sys.
 
-    ``/tmp`` stays the host's, seen through the overlay like the rest of ``/``, so a
-    caller's cwd or files under it are there; writes still stay in sentry memory.
+    ``/tmp`` stays the host's, seen through the overlay like the rest of ``/`` (the host's
+    is not empty, so gVisor's rule mounts no tmpfs there either), so a caller's cwd or
+    files under it are there; writes still stay in sentry memory.
 
     :raises InvalidSpec: a malformed environment entry, cwd or hostname.
     """
@@ -527,6 +555,7 @@ def host_root_config(
         mounts=[
             MountSpec(destination="/proc", type="proc"),
             MountSpec(destination="/dev", type="dev"),
+            MountSpec(destination="/sys", type="sysfs"),
         ],
         stdio=(0, 1, 2),
         container_id=container_id,

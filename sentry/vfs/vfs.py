@@ -163,18 +163,21 @@ class VirtualFilesystem:
         parts = _split(path)
         for i, name in enumerate(parts):
             want_dir = directory or i < len(parts) - 1
+            refused = False
             try:
                 nxt = self._lookup(t, cur, name, follow_mounts=True)
             except LinuxError as e:
                 # The gofer refuses to serve what is there (e.g. the host's
-                # /proc under a `do` root): the mount covers it.
+                # /proc under a `do` root): the mount covers it, on a
+                # sentry-only mount point (the name is listed from below).
                 if e.errno != errno.EACCES:
                     raise
                 nxt = None
+                refused = True
             if nxt is None:
                 fs = cur.mount.fs
                 inode: Optional[Inode] = None
-                if not fs.readonly and not cur.mount.readonly:
+                if not refused and not fs.readonly and not cur.mount.readonly:
                     try:
                         if want_dir:
                             inode = cur.dentry.inode.mkdir(t, name, 0o755)

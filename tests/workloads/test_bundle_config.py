@@ -92,3 +92,25 @@ def test_process_user_is_the_identity(sandbox, busybox_bundle, tmp_path):
     res = sandbox.run_bundle(busybox_bundle, timeout=60)
     assert res.stdout.splitlines() == ["1000", "1001", "denied", "dev-ok"], res.describe()
     assert not (data / "out").exists()
+
+
+def test_tmp_is_a_private_tmpfs_unless_the_image_has_files_there(sandbox, busybox_bundle, tmp_path):
+    """gVisor's rule: no /tmp mount in config.json and an empty /tmp in the image → a tmpfs,
+    so a read-only root still has a writable /tmp; files the image keeps in /tmp stay visible."""
+    script = "echo hi > /tmp/x && cat /tmp/x; ls /tmp; grep ' /tmp ' /proc/mounts | cut -d' ' -f3"
+    edit_config(busybox_bundle, args=["sh", "-c", script], readonly=True,
+                mounts=[{"destination": "/proc", "type": "proc", "source": "proc"}])
+    tmp = busybox_bundle / "rootfs" / "tmp"
+    tmp.mkdir(exist_ok=True)
+    for f in tmp.iterdir():
+        f.unlink()
+    res = sandbox.run_bundle(busybox_bundle, timeout=60)
+    assert res.rc == 0, res.describe()
+    assert res.stdout.splitlines() == ["hi", "x", "tmpfs"], res.describe()
+    assert not (tmp / "x").exists()
+
+    (tmp / "kept").write_text("from the image\n")
+    edit_config(busybox_bundle, args=["sh", "-c", "cat /tmp/kept; echo hi > /tmp/x || echo ro"])
+    res = sandbox.run_bundle(busybox_bundle, timeout=60)
+    assert res.stdout.splitlines()[0] == "from the image", res.describe()
+    assert "ro" in res.stdout.splitlines()[1:], res.describe()

@@ -49,6 +49,16 @@ HOST_CASES: dict[str, dict] = {
         ]
     },
     "cwd_carried": {"cmd": ["/bin/pwd"], "cwd": "/usr/share/doc"},
+    # The root and /etc as the host has them (sizes, links, times of merged directories);
+    # /dev, /proc, /sys are the sandbox's own, /tmp changes under concurrent tests.
+    "ls_root_etc": {
+        "cmd": [
+            "/bin/sh",
+            "-c",
+            "ls -la / | grep -v -e '^total' -e ' dev$' -e ' proc$' -e ' sys$' -e ' tmp$';"
+            " ls -la /etc; stat -c '%n %s %h %Y' / /etc /usr",
+        ]
+    },
     "missing_command": {"cmd": ["/bin/sh", "-c", "/no/such/program; echo rc=$?"]},
 }
 HOST_PYTHON_ONLY = ["ls_la", "sort_stdin", "shell_builtins"]

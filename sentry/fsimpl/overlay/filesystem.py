@@ -39,7 +39,7 @@ import stat as _st
 import weakref
 from typing import Any, Dict, List, Optional
 
-from sentry.abi.linux.errors import err
+from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.tmpfs.directory import TmpfsDir
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
 from sentry.fsimpl.tmpfs.tmpfs import TmpfsSpecial, TmpfsSymlink, is_whiteout
@@ -70,6 +70,9 @@ class OverlayFilesystem(Filesystem):
         assert isinstance(up_root, TmpfsDir)
         up_root.mode = lo_root.mode
         up_root.uid, up_root.gid = lo_root.uid, lo_root.gid
+        lo_st = lo_root.stat()
+        up_root.atime_ns, up_root.mtime_ns, up_root.ctime_ns = (
+            lo_st.atime_ns, lo_st.mtime_ns, lo_st.ctime_ns)
         self._root = OverlayInode(self, None, b"", up_root, lo_root)
 
     def root_inode(self) -> Inode:
@@ -135,6 +138,13 @@ class OverlayInode(Inode):
         s = self.layer.stat()
         s.dev = self.fs.dev
         s.ino = self.ino
+        if self.upper is not None and self.lower is not None and self._lower_visible() \
+                and _st.S_ISDIR(s.mode):
+            # A merged directory: its size, blocks and links are the lower
+            # directory's (the upper one is a tmpfs shell holding changes);
+            # owner, mode and times are the upper's, which started as copies.
+            lo = self.lower.stat()
+            s.size, s.blocks, s.blksize, s.nlink = lo.size, lo.blocks, lo.blksize, lo.nlink
         return s
 
     # -- layer helpers ---------------------------------------------------------
@@ -201,7 +211,11 @@ class OverlayInode(Inode):
             up = TmpfsSpecial(pup.fs, st.mode, st.uid, st.gid, st.rdev)
         assert hasattr(up, "atime_ns")
         up.atime_ns, up.mtime_ns = st.atime_ns, st.mtime_ns  # type: ignore[attr-defined]
+        up.ctime_ns = st.ctime_ns  # type: ignore[attr-defined]
+        # Copy-up is not a change of the directory: keep its times (overlayfs does).
+        times = (pup.atime_ns, pup.mtime_ns, pup.ctime_ns)  # type: ignore[attr-defined]
         pup.add(self.name, up)
+        pup.atime_ns, pup.mtime_ns, pup.ctime_ns = times  # type: ignore[attr-defined]
         self.upper = up
 
     def copy_up_tree(self, t: Any) -> None:
@@ -262,7 +276,10 @@ class OverlayInode(Inode):
                 c = self._children.get(name)
                 if c is None and (child.is_dir and not getattr(child, "opaque", False)
                                   and lo is not None and lo[2] == abi.DT_DIR):
-                    c = self.lookup(t, name)  # A merged directory: the lower's st_ino.
+                    try:
+                        c = self.lookup(t, name)  # A merged directory: the lower's st_ino.
+                    except LinuxError:
+                        ino = lo[1]  # the gofer refuses what is below (a kernel file system)
                 if c is not None:
                     ino = c.ino
                 out.append((name, ino, dt))
