@@ -49,6 +49,9 @@ HOST_CASES: dict[str, dict] = {
         ]
     },
     "cwd_carried": {"cmd": ["/bin/pwd"], "cwd": "/usr/share/doc"},
+    # A proc file is generated when read: opened by the shell's child before exec, read by
+    # the program it became.
+    "proc_read_after_exec": {"cmd": ["/bin/sh", "-c", "xargs -0 -n1 echo < /proc/self/cmdline"]},
     # The root and /etc as the host has them (sizes, links, times of merged directories);
     # /dev, /proc, /sys are the sandbox's own, /tmp changes under concurrent tests.
     "ls_root_etc": {

@@ -122,18 +122,32 @@ class ProcFile(ProcInode):
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
         if self.check is not None:
             self.check(t)
-        return ProcFileDescription(vd, self, flags, self.content(t))
+        return ProcFileDescription(vd, self, flags, self.content, t)
 
 
 class ProcFileDescription(FileDescription):
-    """A snapshot of a proc file taken at open."""
+    """An open proc file: contents generated when read, as Linux's seq_file does.
 
-    def __init__(self, vd: Any, inode: Inode, flags: int, data: bytes) -> None:
+    A read at offset 0 generates the contents afresh (``lseek(fd, 0)`` then
+    ``read`` is how monitors refresh ``/proc/loadavg`` or ``/proc/PID/stat``,
+    and a file opened before an ``exec`` shows the new image); reads further on
+    continue in the same generation, so one file read in chunks is consistent.
+    """
+
+    def __init__(self, vd: Any, inode: Inode, flags: int, content: Callable[[Any], bytes],
+                 opener: Any) -> None:
         super().__init__(vd, inode, flags)
-        self.data = data
+        self._content = content
+        self._opener = opener
+        self.data: Optional[bytes] = None
+
+    def _at(self, t: Any, off: int) -> bytes:
+        if self.data is None or off == 0:
+            self.data = self._content(t if t is not None else self._opener)
+        return self.data
 
     def read(self, t: Any, n: int) -> bytes:
-        out = self.data[self.offset : self.offset + n]
+        out = self._at(t, self.offset)[self.offset : self.offset + n]
         self.offset += len(out)
         return out
 
@@ -141,13 +155,13 @@ class ProcFileDescription(FileDescription):
         self.offset -= len(data)
 
     def pread(self, t: Any, n: int, off: int) -> bytes:
-        return self.data[off : off + n]
+        return self._at(t, off)[off : off + n]
 
     def seek(self, t: Any, off: int, whence: int) -> int:
         return self.generic_seek(off, whence)
 
     def size(self) -> int:
-        return len(self.data)
+        return len(self._at(None, -1))
 
 
 class ProcSymlink(ProcInode):
