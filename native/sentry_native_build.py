@@ -38,6 +38,7 @@ ffibuilder.cdef(
     int rt_next_event(struct rt_event *ev, int timeout_ms);
     int rt_respond(uint64_t id, int64_t val, int32_t error, uint32_t flags);
     int rt_notif_id_valid(uint64_t id);
+    int rt_addfd(uint64_t id, int srcfd, int newfd, uint32_t newfd_flags);
     void rt_set_fast(int nr, int on);
     int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
     int rt_task_del(int host_tid);

@@ -58,6 +58,7 @@ int rt_loop_del_fd(int fd);
 int rt_next_event(struct rt_event *ev, int timeout_ms);
 int rt_respond(uint64_t id, int64_t val, int32_t error, uint32_t flags);
 int rt_notif_id_valid(uint64_t id);
+int rt_addfd(uint64_t id, int srcfd, int newfd, uint32_t newfd_flags);
 
 /* fast path tables */
 void rt_set_fast(int nr, int on);

@@ -460,6 +460,16 @@ int rt_respond(uint64_t id, int64_t val, int32_t error, uint32_t flags)
     return 0;
 }
 
+int rt_addfd(uint64_t id, int srcfd, int newfd, uint32_t newfd_flags)
+{
+    struct seccomp_notif_addfd a = {
+        .id = id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (uint32_t)srcfd,
+        .newfd = (uint32_t)newfd, .newfd_flags = newfd_flags,
+    };
+    int r = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+    return r < 0 ? -errno : r;
+}
+
 int rt_notif_id_valid(uint64_t id)
 {
     return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;

@@ -81,6 +81,7 @@ class Dispatcher:
 
     def syscall(self, t: "Task", notif_id: int, nr: int, raw: tuple) -> None:
         args = SyscallArgs(nr, raw)
+        args.notif_id = notif_id
         e = linux64.entry(nr)
         handler = e.handler if e is not None else None
         if handler is None:

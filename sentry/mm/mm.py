@@ -9,7 +9,7 @@ mappings) so that ``/proc/PID/maps`` can name them, and keeps the
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -27,10 +27,14 @@ class AddressSpace:
         self.tg = tg
         self.mappings: List[Mapping] = []
         self.mem_fd: Optional[int] = None
+        # Shared file mappings run on the host: the host's (dev, ino) of the
+        # mapped fd → the sandbox path, to name them in /proc/PID/maps.
+        self.shared_names: Dict[Tuple[str, str], str] = {}
 
     def fork(self, tg: "ThreadGroup") -> "AddressSpace":
         child = AddressSpace(self.kernel, tg)
         child.mappings = list(self.mappings)
+        child.shared_names = dict(self.shared_names)
         return child
 
     def reset(self, mappings: List[Mapping], mem_fd: int) -> None:
@@ -87,7 +91,13 @@ class AddressSpace:
             if STUB_BASE <= lo < STUB_END:
                 continue
             host_name = parts[5] if len(parts) > 5 else ""
-            name, off = self._name_for(lo, hi)
+            if parts[1].endswith("s"):
+                # A shared mapping runs on the host: named by the file's host
+                # identity (never the host's path; a shared anonymous one has none).
+                shared = self.shared_names.get((parts[3], parts[4])) if parts[4] != "0" else None
+                name, off = (shared, int(parts[2], 16)) if shared is not None else ("", 0)
+            else:
+                name, off = self._name_for(lo, hi)
             if host_name in ("[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[heap]"):
                 name, off = host_name, 0
             elif not name:

@@ -162,6 +162,13 @@ class FileDescription:
         """``lseek``: returns the new offset."""
         raise err(errno.ESPIPE)
 
+    def shared_mapping_fd(self, t: Any) -> int:
+        """A host fd whose ``MAP_SHARED`` mapping is this file's (the sentry keeps it).
+
+        :raises LinuxError: ``ENODEV``: the file cannot be mapped shared.
+        """
+        raise err(errno.ENODEV)
+
     def size(self) -> int:
         """The size ``SEEK_END`` is relative to."""
         return self.stat(None).size

@@ -45,6 +45,7 @@ def test_do_defaults(
     assert [(m.destination, m.type) for m in boot.mounts] == [
         ("/proc", "proc"),
         ("/dev", "dev"),
+        ("/sys", "sysfs"),
     ]
     # While it runs, the sandbox is a container like any other; afterwards it is gone.
     assert during["entries"] == [boot.container_id]

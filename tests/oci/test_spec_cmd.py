@@ -88,7 +88,9 @@ def test_default_spec_runs(
     assert boot.argv == ["sh"]
     assert boot.root_readonly is True and boot.overlay is True
     assert boot.hostname == "runsc-py"
+    # The image has no /tmp and config.json mounts none there: a private tmpfs, first.
     assert [(m.destination, m.type, m.readonly) for m in boot.mounts] == [
+        ("/tmp", "tmpfs", False),
         ("/proc", "proc", False),
         ("/dev", "dev", False),
         ("/dev/shm", "tmpfs", False),

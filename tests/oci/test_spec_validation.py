@@ -383,7 +383,7 @@ def test_bind_source_relative_to_bundle(
     (bundle / "data").mkdir()
     result = cli("run", "-b", str(bundle), "c1")
     assert result.exit_code == 0, result.output
-    mounts = fake_sandbox.calls[0].mounts
+    mounts = [m for m in fake_sandbox.calls[0].mounts if m.destination != "/tmp"]
     assert [(m.destination, m.type, m.source, m.readonly) for m in mounts] == [
         ("/data", "bind", str(bundle / "data"), True),
         ("/rw", "bind", str(bundle / "data"), False),

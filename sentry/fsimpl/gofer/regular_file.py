@@ -75,6 +75,11 @@ class GoferFileDescription(FileDescription):
     def size(self) -> int:
         return _host(os.fstat, self._fd).st_size
 
+    def shared_mapping_fd(self, t: Any) -> int:
+        """The gofer's host fd itself: its access mode is the sandbox's (the host refuses
+        ``PROT_WRITE`` on a read-only one), and writes reach the file as on Linux."""
+        return self._fd
+
     def set_status_flags(self, flags: int) -> None:
         super().set_status_flags(flags)
         # Keep the host fd's O_APPEND equal to ours (the fast path writes on it).

@@ -1,9 +1,16 @@
-"""tmpfs regular files: data in a ``bytearray``, descriptions with an offset."""
+"""tmpfs regular files: data in a ``bytearray``, descriptions with an offset.
+
+A file mapped ``MAP_SHARED`` moves its data into a memfd the sentry holds
+(:meth:`TmpfsFile.shared_fd`): the task maps the memfd, and from then on the
+sentry reads and writes the memfd too, so both views are the same pages.
+"""
 
 from __future__ import annotations
 
 import errno
-from typing import Any
+import os
+import weakref
+from typing import Any, Optional
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem, TmpfsInode
@@ -24,22 +31,57 @@ class TmpfsFile(TmpfsInode):
     def __init__(self, fs: TmpfsFilesystem, mode: int, uid: int, gid: int) -> None:
         super().__init__(fs, abi.S_IFREG | (mode & 0o7777), uid, gid)
         self.data = bytearray()
+        # Once shared-mapped: the memfd holding the data (``data`` is then unused).
+        self.memfd: Optional[int] = None
+        self._size = 0
 
     def data_size(self) -> int:
-        return len(self.data)
+        return self._size if self.memfd is not None else len(self.data)
 
     def data_blocks(self, size: int) -> int:
         # Linux tmpfs counts whole pages.
         return (size + 4095) // 4096 * 8
 
+    def read_at(self, off: int, n: int) -> bytes:
+        """Up to *n* bytes at *off* (``b""`` past the end)."""
+        if self.memfd is not None:
+            n = min(n, self._size - off)
+            return os.pread(self.memfd, n, off) if n > 0 else b""
+        return bytes(self.data[off : off + n]) if off < len(self.data) else b""
+
+    def shared_fd(self) -> int:
+        """The memfd for ``MAP_SHARED`` (the data moves there on the first call)."""
+        if self.memfd is None:
+            fd = os.memfd_create("runsc-py-tmpfs", os.MFD_CLOEXEC)
+            try:
+                os.ftruncate(fd, len(self.data))
+                view = memoryview(self.data)
+                pos = 0
+                while pos < len(view):
+                    pos += os.pwrite(fd, view[pos:], pos)
+            except OSError:
+                os.close(fd)
+                raise err(errno.ENOMEM) from None
+            self._size = len(self.data)
+            self.data = bytearray()
+            self.memfd = fd
+            weakref.finalize(self, os.close, fd)
+        return self.memfd
+
     def resize(self, size: int) -> None:
         """Set the length (zero-filling growth).  :raises LinuxError: ``ENOSPC``, ``EFBIG``."""
         if size > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
-        delta = size - len(self.data)
-        if delta > 0:
-            if self.fs.used + delta > self.fs.size_limit:
-                raise err(errno.ENOSPC)
+        delta = size - self.data_size()
+        if delta > 0 and self.fs.used + delta > self.fs.size_limit:
+            raise err(errno.ENOSPC)
+        if self.memfd is not None:
+            try:
+                os.ftruncate(self.memfd, size)
+            except OSError as e:
+                raise err(e.errno or errno.ENOSPC) from None
+            self._size = size
+        elif delta > 0:
             self.data.extend(bytes(delta))
         elif delta < 0:
             del self.data[size:]
@@ -53,11 +95,28 @@ class TmpfsFile(TmpfsInode):
         end = off + len(data)
         if end > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
-        if end > len(self.data):
+        if end > self.data_size():
             self.resize(end)
-        self.data[off:end] = data
+        if self.memfd is not None:
+            view = memoryview(data)
+            pos = 0
+            while pos < len(view):
+                pos += os.pwrite(self.memfd, view[pos:], off + pos)
+        else:
+            self.data[off:end] = data
         self.mtime_ns = self.ctime_ns = now_ns()
         return len(data)
+
+    def zero_range(self, off: int, end: int) -> None:
+        """Zero ``[off, end)`` within the file (``FALLOC_FL_PUNCH_HOLE``)."""
+        stop = min(end, self.data_size())
+        if off >= stop:
+            return
+        if self.memfd is not None:
+            os.pwrite(self.memfd, bytes(stop - off), off)
+        else:
+            self.data[off:stop] = bytes(stop - off)
+        self.mtime_ns = self.ctime_ns = now_ns()
 
     def setattr(self, t: Any, attr: SetAttr) -> None:
         self.fs.check_writable()
@@ -83,12 +142,11 @@ class TmpfsFileDescription(FileDescription):
         self.offset -= len(data)
 
     def pread(self, t: Any, n: int, off: int) -> bytes:
-        data = self.inode.data
-        return bytes(data[off : off + n]) if off < len(data) else b""
+        return self.inode.read_at(off, n)
 
     def write(self, t: Any, data: bytes) -> int:
         if self.flags & abi.O_APPEND:
-            self.offset = len(self.inode.data)
+            self.offset = self.inode.data_size()
         n = self.inode.write_at(self.offset, data)
         self.offset += n
         return n
@@ -96,14 +154,17 @@ class TmpfsFileDescription(FileDescription):
     def pwrite(self, t: Any, data: bytes, off: int) -> int:
         # pwrite on an O_APPEND file appends (a Linux bug kept for compatibility).
         if self.flags & abi.O_APPEND:
-            off = len(self.inode.data)
+            off = self.inode.data_size()
         return self.inode.write_at(off, data)
 
     def seek(self, t: Any, off: int, whence: int) -> int:
         return self.generic_seek(off, whence)
 
     def size(self) -> int:
-        return len(self.inode.data)
+        return self.inode.data_size()
+
+    def shared_mapping_fd(self, t: Any) -> int:
+        return self.inode.shared_fd()
 
     def truncate(self, t: Any, size: int) -> None:
         self.inode.setattr(t, SetAttr(size=size, mtime_ns=now_ns()))
@@ -115,19 +176,15 @@ class TmpfsFileDescription(FileDescription):
         if end > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
         if mode == 0:
-            if end > len(self.inode.data):
+            if end > self.inode.data_size():
                 self.inode.resize(end)
                 self.inode.ctime_ns = now_ns()
             return
         if mode == FALLOC_FL_KEEP_SIZE:
-            if self.inode.fs.used + max(0, end - len(self.inode.data)) > self.inode.fs.size_limit:
+            if self.inode.fs.used + max(0, end - self.inode.data_size()) > self.inode.fs.size_limit:
                 raise err(errno.ENOSPC)
             return
         if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE:
-            data = self.inode.data
-            stop = min(end, len(data))
-            if off < stop:
-                data[off:stop] = bytes(stop - off)
-                self.inode.mtime_ns = self.inode.ctime_ns = now_ns()
+            self.inode.zero_range(off, end)
             return
         raise err(errno.EOPNOTSUPP)

@@ -47,7 +47,8 @@ def build_filter() -> bytes:
             f.add_rule(act, e.nr, sc.Arg(idx, sc.MASKED_EQ, mask, val))
             other = _action(e.else_policy)
             if other != sc.NOTIFY:
-                f.add_rule(other, e.nr, sc.Arg(idx, sc.MASKED_EQ, mask, (~val) & mask))
+                idx, mask, val = e.else_check or (idx, mask, (~val) & mask)
+                f.add_rule(other, e.nr, sc.Arg(idx, sc.MASKED_EQ, mask, val))
         else:
             f.add_rule(act, e.nr)
     with tempfile.TemporaryFile() as tf:

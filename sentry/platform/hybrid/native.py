@@ -66,6 +66,11 @@ def respond(notif_id: int, val: int, error: int, flags: int = 0) -> int:
     return int(lib.rt_respond(notif_id, val, error, flags))
 
 
+def addfd(notif_id: int, srcfd: int, newfd: int, cloexec: bool = True) -> int:
+    """SECCOMP_IOCTL_NOTIF_ADDFD: install the sentry's *srcfd* as *newfd* in the notifying task."""
+    return _check(lib.rt_addfd(notif_id, srcfd, newfd, os.O_CLOEXEC if cloexec else 0))
+
+
 def set_fast(nr: int, on: bool) -> None:
     lib.rt_set_fast(nr, 1 if on else 0)
 

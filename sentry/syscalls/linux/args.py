@@ -28,7 +28,7 @@ class SyscallArgs:
     the progress of a blocking stream write that parked midway.
     """
 
-    __slots__ = ("nr", "_a", "timed_out", "attempt", "done")
+    __slots__ = ("nr", "_a", "timed_out", "attempt", "done", "notif_id")
 
     def __init__(self, nr: _Int, args: Tuple[_Int, _Int, _Int, _Int, _Int, _Int]) -> None:
         self.nr = nr
@@ -39,6 +39,8 @@ class SyscallArgs:
         # across retries, and the answer if a signal ends the wait (Linux
         # returns the partial count rather than EINTR).
         self.done = 0
+        # The seccomp notification being answered (for SECCOMP_IOCTL_NOTIF_ADDFD).
+        self.notif_id = 0
 
     def __getitem__(self, i: _Int) -> _Int:
         return self._a[i]

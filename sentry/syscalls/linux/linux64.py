@@ -51,6 +51,9 @@ class Entry:
     # per `else_policy`.
     arg_check: Optional[Tuple[int, int, int]] = None
     else_policy: str = EMULATE
+    # The argument check of `else_policy` ((arg & mask) == value); None: the
+    # complement of `arg_check`.  Calls matching neither are notified.
+    else_check: Optional[Tuple[int, int, int]] = None
 
 
 def _names() -> Dict[int, str]:
@@ -71,6 +74,7 @@ NAMES: Dict[int, str] = _names()
 NUMBERS: Dict[str, int] = {v: k for k, v in NAMES.items()}
 
 MAP_ANONYMOUS = 0x20
+MAP_SHARED = 0x01
 
 # (module, [(name, policy, support, note), ...]).  Handlers are the module's
 # function of the same name (or the given function name after a colon).
@@ -237,8 +241,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("getrandom", PASS, FULL, "fills the caller's own buffer"),
     ]),
     ("sys_mm", [
-        ("mmap", PASS, PARTIAL,
-         "anonymous: host; file-backed: one ptrace stop, MAP_PRIVATE copy of the file's bytes"),
+        ("mmap", PASS, FULL,
+         "anonymous: host; private file: one ptrace stop, a copy of the file's bytes; "
+         "shared file: the file's host fd (memfd for tmpfs) installed in the task"),
         ("munmap", PASS, FULL, "the caller's own address space"),
         ("mprotect", PASS, FULL, "the caller's own address space"),
         ("madvise", PASS, FULL, "the caller's own address space"),
@@ -284,11 +289,18 @@ def _build() -> List[Optional[Entry]]:
             # TRACE rows are served at their ptrace stop by the kernel, not by a handler.
             if policy in (EMULATE, OBSERVE) and handler is None:
                 support, note = UNSUPPORTED, f"no handler ({modname}.{name} missing)"
-            arg_check = None
+            arg_check = else_check = None
             else_policy = EMULATE
             if name == "mmap":
+                # Anonymous: the host. A private file mapping: one ptrace stop (the
+                # sentry fills an anonymous mapping). A shared one: notified
+                # (sys_mm.mmap hands the task the file's host fd).
                 arg_check, else_policy = (3, MAP_ANONYMOUS, MAP_ANONYMOUS), TRACE
-            table[nr] = Entry(nr, name, handler, policy, support, note, arg_check, else_policy)
+                else_check = (3, MAP_ANONYMOUS | MAP_SHARED, 0)
+                assert mod is not None
+                handler = mod.mmap_shared
+            table[nr] = Entry(nr, name, handler, policy, support, note, arg_check, else_policy,
+                              else_check)
     for name in _DENIED:
         nr = NUMBERS[name]
         if table[nr] is None:

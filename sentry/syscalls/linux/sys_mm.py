@@ -5,9 +5,17 @@ Anonymous memory is the host's (``pass`` rows).  A file ``mmap`` is traced
 file's bytes through the VFS, rewrites the call into an anonymous private
 mapping with the requested protection, lets the host run it, and writes the
 bytes in through ``/proc/PID/mem`` (which can write read-only pages).  So a
-mapping never names a host file.  ``MAP_SHARED`` of a file is served as a
-private copy when it cannot be written through (read-only), and refused with
-``ENODEV`` when it could (shared writable file mappings are not supported yet).
+private mapping never names a host file.
+
+``MAP_SHARED`` of a file is notified (:func:`mmap_shared`): after the checks
+Linux makes, the sentry installs the file's host fd in the task *at the
+sandbox fd's number* (``SECCOMP_IOCTL_NOTIF_ADDFD`` with ``SETFD``) and lets
+the host run the call unchanged (``CONTINUE``), so every process mapping the
+file shares its pages, as futexes and semaphores in shared files need.  The
+host fd is the gofer's for a gofer file (its access mode is the sandbox's) and
+a memfd for a tmpfs file (:meth:`TmpfsFile.shared_fd`).  It stays in the
+task's host fd table (close-on-exec) until replaced; the workload cannot reach
+it, since no syscall that takes an fd runs on the host except this mmap.
 """
 
 from __future__ import annotations
@@ -15,14 +23,15 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, Any, List
 
-from sentry.abi.linux.errors import LinuxError, err
+from sentry.abi.linux.errors import CONTINUE, LinuxError, err
 from sentry.platform.hybrid import native as N
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
+    from sentry.syscalls.linux.args import SyscallArgs
 
 log = logging.getLogger("sentry")
 
@@ -53,6 +62,38 @@ def _file_bytes(t: "Task", fd: int, length: int, off: int, prot: int, flags: int
     want = min(length, max(0, st.size - off))
     data = desc.pread(t, want, off) if want else b""
     return data, os.fsdecode(t.kernel.vfs.describe(t, desc))
+
+
+def mmap_shared(t: "Task", a: "SyscallArgs") -> Any:
+    """mmap(2) of a file with ``MAP_SHARED`` (anonymous and private ones never come here)."""
+    from sentry.kernel.kernel import STUB_FD
+
+    # The filter sends only MAP_SHARED/MAP_SHARED_VALIDATE without MAP_ANONYMOUS here;
+    # the host validates the other flags when it runs the call.
+    length, prot, fd, off = a[1], a.uint(2), a.int(4), a[5]
+    if length == 0 or off & (PAGE - 1):
+        raise err(errno.EINVAL)
+    desc = t.fdtable.get(fd)
+    if not desc.readable():
+        raise err(errno.EACCES)
+    if prot & PROT_WRITE and not desc.writable():
+        raise err(errno.EACCES)
+    host_fd = desc.shared_mapping_fd(t)
+    if fd == STUB_FD:
+        raise err(errno.ENODEV)  # that host fd number holds the stub
+    try:
+        N.addfd(a.notif_id, host_fd, fd)
+    except OSError as e:
+        raise err(e.errno or errno.ENODEV) from None
+    mm = t.tg.mm
+    if mm is not None:
+        try:
+            st = os.fstat(host_fd)
+            key = (f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}", str(st.st_ino))
+            mm.shared_names[key] = os.fsdecode(t.kernel.vfs.describe(t, desc))
+        except OSError:
+            pass
+    return CONTINUE
 
 
 def file_mmap_stop(k: "Kernel", t: "Task", regs: List[int]) -> None:
