@@ -36,7 +36,7 @@ class Parked:
     """One parked syscall."""
 
     __slots__ = ("task", "notif_id", "args", "handler", "keys", "deadline", "restart", "ready",
-                 "interrupted", "signo", "sigmask")
+                 "interrupted", "signo", "sigmask", "on_interrupt")
 
     def __init__(self, task: "Task", notif_id: int, args: SyscallArgs,
                  handler: Callable[..., int]) -> None:
@@ -54,6 +54,7 @@ class Parked:
         self.signo = 0
         # ppoll/pselect6: the mask that decides which signals end the wait.
         self.sigmask: Optional[int] = None
+        self.on_interrupt: Optional[Callable[[], None]] = None
 
 
 class Dispatcher:
@@ -110,6 +111,7 @@ class Dispatcher:
         p.restart = wb.restart
         p.deadline = wb.deadline
         p.sigmask = wb.sigmask
+        p.on_interrupt = wb.on_interrupt
         for q, mask in wb.queues:
             def wake(events: int, p: Parked = p) -> None:
                 if not p.ready:
@@ -177,6 +179,11 @@ class Dispatcher:
             # A stream write that moved some bytes returns their count.
             self.answer(t, p.notif_id, p.args.nr, p.args.done, p.args)
             return True
+        if p.on_interrupt is not None:
+            try:
+                p.on_interrupt()
+            except LinuxError:
+                pass  # Linux ignores a failed write-back too
         if p.sigmask is not None:
             # ppoll/pselect6: the host must run the handler under the call's
             # mask, then restore the thread's own; the kernel steers the thread

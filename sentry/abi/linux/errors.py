@@ -11,7 +11,7 @@ that a retry before success has no side effects.
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
     from sentry.kernel.waiter import WaitQueue
@@ -59,6 +59,8 @@ class WouldBlock(Exception):
         (restart only if no handler runs, e.g. poll), or ``EINTR`` (never).
     :param sigmask: the signal mask in force during the wait (``ppoll``,
         ``pselect6``); ``None``: the thread's own.
+    :param on_interrupt: run when a signal ends the wait, before the answer
+        (``select``-family calls write the time left back, as Linux does).
     """
 
     def __init__(
@@ -67,8 +69,10 @@ class WouldBlock(Exception):
         deadline: Optional[float] = None,
         restart: int = ERESTARTSYS,
         sigmask: Optional[int] = None,
+        on_interrupt: Optional[Callable[[], None]] = None,
     ) -> None:
         super().__init__()
+        self.on_interrupt = on_interrupt
         self.queues = queues
         self.deadline = deadline
         self.restart = restart

@@ -16,7 +16,8 @@ the thread's own mask restored by ``sigreturn``
 completes without waiting never touches the thread's mask, as on Linux.
 
 Remaining time is written back for ``select`` (timeval), ``pselect6`` and
-``ppoll`` (timespec), as the Linux syscalls do.
+``ppoll`` (timespec), as the Linux syscalls do, also when a signal ends the
+wait (so a restarted or re-issued call waits only for what is left).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import errno
 import struct
 import time
 import weakref
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux.errors import ERESTARTNOHAND, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_NVAL, EVENT_OUT, EVENT_PRI
@@ -92,7 +93,7 @@ def _write_timespec(t: Any, addr: int, secs: float) -> None:
 # ------------------------------------------------------------------ poll
 def _do_poll(
     t: Any, a: SyscallArgs, fds_addr: int, nfds: int, timeout: Optional[float],
-    sigmask: Optional[int] = None,
+    sigmask: Optional[int] = None, writeback: Optional[Callable[[Optional[float]], None]] = None,
 ) -> Tuple[int, Optional[float]]:
     """Returns (ready count, deadline); raises WouldBlock while waiting."""
     if nfds < 0 or nfds > t.fdtable.limit:
@@ -118,7 +119,8 @@ def _do_poll(
         if rev:
             count += 1
     if count == 0 and timeout != 0 and not a.timed_out:
-        raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND, sigmask=sigmask)
+        raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND, sigmask=sigmask,
+                         on_interrupt=None if writeback is None else lambda: writeback(dl))
     _done(t)
     if nfds:
         t.mem.write(fds_addr, bytes(raw))
@@ -136,9 +138,13 @@ def ppoll(t: Any, a: SyscallArgs) -> int:
     """ppoll(2) (see the module docstring for the signal mask)."""
     timeout = _timespec(t, a[2])
     mask = _sigmask(t, a[3], a[4])
-    count, dl = _do_poll(t, a, a[0], a.uint(1), timeout, mask)
-    if a[2]:
-        _write_timespec(t, a[2], _remaining(dl))
+
+    def writeback(dl: Optional[float]) -> None:
+        if a[2]:
+            _write_timespec(t, a[2], _remaining(dl))
+
+    count, dl = _do_poll(t, a, a[0], a.uint(1), timeout, mask, writeback)
+    writeback(dl)
     return count
 
 
@@ -151,7 +157,7 @@ def _read_set(t: Any, addr: int, nbytes: int) -> int:
 
 def _do_select(
     t: Any, a: SyscallArgs, nfds: int, addrs: Tuple[int, int, int], timeout: Optional[float],
-    sigmask: Optional[int] = None,
+    sigmask: Optional[int] = None, writeback: Optional[Callable[[Optional[float]], None]] = None,
 ) -> Tuple[int, Optional[float]]:
     if nfds < 0:
         raise err(errno.EINVAL)
@@ -185,7 +191,8 @@ def _do_select(
         if not hit:
             queues.append((d.wait_queue(), want | EVENT_ERR | EVENT_HUP))
     if count == 0 and timeout != 0 and not a.timed_out:
-        raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND, sigmask=sigmask)
+        raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND, sigmask=sigmask,
+                         on_interrupt=None if writeback is None else lambda: writeback(dl))
     _done(t)
     for k, addr in enumerate(addrs):
         if addr and nbytes:
@@ -202,10 +209,13 @@ def select(t: Any, a: SyscallArgs) -> int:
         if sec < 0 or usec < 0:
             raise err(errno.EINVAL)
         timeout = sec + usec / 1e6
-    count, dl = _do_select(t, a, a.int(0), (a[1], a[2], a[3]), timeout)
-    if tv:
-        us = int(_remaining(dl) * 1e6)
-        t.mem.write(tv, struct.pack("<qq", us // 1_000_000, us % 1_000_000))
+    def writeback(dl: Optional[float]) -> None:
+        if tv:
+            us = int(_remaining(dl) * 1e6)
+            t.mem.write(tv, struct.pack("<qq", us // 1_000_000, us % 1_000_000))
+
+    count, dl = _do_select(t, a, a.int(0), (a[1], a[2], a[3]), timeout, None, writeback)
+    writeback(dl)
     return count
 
 
@@ -216,7 +226,10 @@ def pselect6(t: Any, a: SyscallArgs) -> int:
     if a[5]:
         ss, ss_len = struct.unpack("<QQ", t.mem.read(a[5], 16))
         mask = _sigmask(t, ss, ss_len)
-    count, dl = _do_select(t, a, a.int(0), (a[1], a[2], a[3]), timeout, mask)
-    if a[4]:
-        _write_timespec(t, a[4], _remaining(dl))
+    def writeback(dl: Optional[float]) -> None:
+        if a[4]:
+            _write_timespec(t, a[4], _remaining(dl))
+
+    count, dl = _do_select(t, a, a.int(0), (a[1], a[2], a[3]), timeout, mask, writeback)
+    writeback(dl)
     return count

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/select.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -282,6 +283,16 @@ int main(void)
       pselect(p[0] + 1, &rs, NULL, NULL, &(struct timespec){5, 0}, &only_usr2));
     R("handler ran", n_usr1 - before);
     T("thread's mask back", blocked(SIGUSR1) && !blocked(SIGUSR2));
+    waitpid(c, NULL, 0);
+
+    /* select ended by a signal: EINTR, and the timeval holds the time left */
+    mask_one(SIG_UNBLOCK, SIGUSR1);
+    FD_ZERO(&rs);
+    FD_SET(p[0], &rs);
+    struct timeval tv = {2, 0};
+    c = poke(SIGUSR1, 100);
+    R("select interrupted", select(p[0] + 1, &rs, NULL, NULL, &tv));
+    T("timeval holds the time left", tv.tv_sec == 1 && tv.tv_usec > 0);
     waitpid(c, NULL, 0);
 
     /* a fatal signal the call's mask unblocks kills the waiter */
