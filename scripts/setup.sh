@@ -22,3 +22,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
+# Byte-compile the project now: an editable install leaves that to the first import,
+# which never happens where PYTHONDONTWRITEBYTECODE is set (every start would then
+# compile the sentry's ~100 modules again, and so would every gofer).
+.venv/bin/python -m compileall -q sentry gofer runsc_py >/dev/null

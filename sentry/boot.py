@@ -88,15 +88,7 @@ def run_sandbox(cfg: BootConfig) -> int:
 
     :raises BootError: the workload could not be started (bad cwd, missing program ...).
     """
-    from gofer.client import GoferClient
     from gofer.server import spawn as spawn_gofer
-    from sentry.kernel.kernel import Kernel
-    from sentry.kernel.task import Credentials, Task, ThreadGroup
-    from sentry.mm.memory import FakeMemory
-    from sentry.platform.hybrid.fastfd import FastFDTable
-    from sentry.platform.hybrid.filter import build_filter
-    from sentry.vfs.fscontext import FSContext
-    from sentry.vfs.mount_tree import build_mount_tree
 
     handler = _setup_logging(cfg)
     if not cfg.argv:
@@ -106,7 +98,17 @@ def run_sandbox(cfg: BootConfig) -> int:
     for src, _ro in roots:
         if not os.path.exists(src):
             raise BootError(f"mount source {src!r} does not exist")
+    # The gofer (a fresh interpreter) starts up while the sentry imports its kernel.
     gofer_pid, sock = spawn_gofer(roots)
+
+    from gofer.client import GoferClient
+    from sentry.kernel.kernel import Kernel
+    from sentry.kernel.task import Credentials, Task, ThreadGroup
+    from sentry.mm.memory import FakeMemory
+    from sentry.platform.hybrid.fastfd import FastFDTable
+    from sentry.platform.hybrid.filter import build_filter
+    from sentry.vfs.fscontext import FSContext
+    from sentry.vfs.mount_tree import build_mount_tree
     procfd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     stub_fd, gadget = _stub_memfd()
     kernel = Kernel(cfg)
