@@ -44,6 +44,11 @@ from sentry.vfs import abi
 from sentry.vfs.vfs import VirtualFilesystem
 
 
+#: What /proc/mounts shows as the source of a gofer mount (gVisor shows the same): the
+#: host path behind it is none of the workload's business.
+GOFER_SOURCE = "none"
+
+
 class SysFilesystem(TmpfsFilesystem):
     """Placeholder ``/sys``: empty and read-only."""
 
@@ -80,13 +85,13 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
     vfs = VirtualFilesystem()
     if cfg.root_readonly:
         lower = GoferFilesystem(gofer, 0, readonly=True, source=cfg.root_path)
-        vfs.mount(lower, None, readonly=True, source=cfg.root_path)
+        vfs.mount(lower, None, readonly=True, source=GOFER_SOURCE)
     elif cfg.overlay:
         lower = GoferFilesystem(gofer, 0, readonly=True, source=cfg.root_path)
         vfs.mount(OverlayFilesystem(lower), None, source="overlay")
     else:
         vfs.mount(GoferFilesystem(gofer, 0, readonly=False, source=cfg.root_path), None,
-                  source=cfg.root_path)
+                  source=GOFER_SOURCE)
     bind_index = 1
     for m in cfg.mounts:
         dest = os.fsencode(m.destination)
@@ -98,7 +103,7 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
                 bind_index += 1
                 is_dir = _st.S_ISDIR(fs.root_inode().mode)
                 at = vfs.ensure_mountpoint(None, dest, directory=is_dir)
-                vfs.mount(fs, at, readonly=m.readonly, source=m.source)
+                vfs.mount(fs, at, readonly=m.readonly, source=GOFER_SOURCE)
                 continue
             at = vfs.ensure_mountpoint(None, dest)
             if m.type == "tmpfs":

@@ -229,6 +229,22 @@ def test_rootfs_escape_attempts_fail(sandbox, busybox_bundle, native_rootfs, tmp
     assert secret.read_text() == token + "\n"
 
 
+def test_mount_table_names_no_host_path(sandbox, busybox_bundle, tmp_path):
+    """§7.4: the sandbox's mount table does not reveal where the rootfs or a bind mount's
+    source lives on the host (gofer mounts read ``none``, as in gVisor)."""
+    data = tmp_path / "bind-source-dir"
+    data.mkdir()
+    edit_config(busybox_bundle, mounts=[
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "ro"]},
+    ])
+    res = sandbox.run_bundle(busybox_bundle, ["sh", "-c", "cat /proc/mounts /proc/self/mountinfo"])
+    assert res.rc == 0, res.describe()
+    assert " /data " in res.stdout, res.describe()
+    for host_path in (str(busybox_bundle), str(data), str(tmp_path)):
+        assert host_path not in res.stdout, f"{host_path} leaks:\n{res.stdout}"
+
+
 def test_device_nodes_in_the_rootfs_are_not_opened(sandbox, busybox_bundle):
     """§7.4: the gofer refuses device nodes found in the image (a planted char device must not
     give access to the host device); the container's own /dev/zero still works."""
