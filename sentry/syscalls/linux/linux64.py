@@ -81,10 +81,13 @@ MAP_SHARED = 0x01
 _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ("sys_file", [
         ("read", EMULATE, FULL, "C fast path for host-backed files"),
-        ("write", EMULATE, FULL, "C fast path for host-backed files"),
+        ("write", EMULATE, FULL, "C fast path for host-backed files; a blocking stream (pipe, "
+         "socket) takes all bytes, or a partial count when a signal comes"),
         ("pread64", EMULATE, FULL, "C fast path for host-backed files"),
         ("pwrite64", EMULATE, FULL, ""),
-        ("readv", EMULATE, FULL, ""), ("writev", EMULATE, FULL, ""),
+        ("readv", EMULATE, FULL, ""),
+        ("writev", EMULATE, FULL, "a blocking stream (pipe, socket) takes all bytes, or a partial "
+         "count when a signal comes"),
         ("preadv", EMULATE, FULL, ""), ("pwritev", EMULATE, FULL, ""),
         ("lseek", EMULATE, FULL, "C fast path for host-backed files"),
         ("open", EMULATE, FULL, ""), ("openat", EMULATE, FULL, ""), ("creat", EMULATE, FULL, ""),
@@ -132,7 +135,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ("sys_poll", [
         ("poll", EMULATE, FULL, ""),
         ("ppoll", EMULATE, FULL, "the signal mask holds for the wait; a handler runs under it"),
-        ("select", EMULATE, FULL, ""),
+        ("select", EMULATE, FULL, "the timeval gets the time left, also on EINTR"),
         ("pselect6", EMULATE, FULL, "the signal mask holds for the wait; a handler runs under it"),
     ]),
     ("sys_xattr", [
@@ -146,7 +149,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("socket", EMULATE, PARTIAL, "AF_UNIX only; other families EAFNOSUPPORT"),
         ("connect", EMULATE, PARTIAL, "no path-named unix sockets yet: ENOENT"),
         ("sendto", EMULATE, PARTIAL, "connected unix sockets"),
-        ("recvfrom", EMULATE, PARTIAL, "connected unix sockets"),
+        ("recvfrom", EMULATE, PARTIAL, "connected unix sockets (MSG_WAITALL waits for the count)"),
         ("sendmsg", EMULATE, PARTIAL, "no ancillary data"),
         ("recvmsg", EMULATE, PARTIAL, "no ancillary data"),
         ("shutdown", EMULATE, FULL, ""),
@@ -211,16 +214,17 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("sigaltstack", PASS, FULL, "the caller's own alternate stack"),
         ("rt_sigpending", PASS, FULL, "the caller's own pending set"),
         ("rt_sigsuspend", PASS, FULL, "waits for a host signal, which the sentry queues"),
-        ("rt_sigtimedwait", PASS, FULL, "waits for a host signal, which the sentry queues"),
+        ("rt_sigtimedwait", PASS, FULL,
+         "waits for a host signal, which the sentry queues (a sentry-queued one shows si_pid 0)"),
         ("pause", PASS, FULL, "waits for a host signal, which the sentry queues"),
         ("kill", EMULATE, FULL,
-         "sandbox pids, permissions and pid-1 rules in the sentry; queued as a host signal "
-         "(si_pid reads 0: the host hides the sentry's pid). A single-threaded process "
-         "signalling itself is run by the host, so its siginfo is exact"),
+         "sandbox pids, permissions and pid-1 rules in the sentry; queued as a host signal, "
+         "the sandbox siginfo (SI_USER, sender pid/uid) set at delivery. A single-threaded "
+         "process signalling itself is run by the host"),
         ("tkill", EMULATE, FULL, "as tgkill"),
         ("tgkill", EMULATE, FULL, "as kill; a thread signalling itself is run by the host"),
-        ("rt_sigqueueinfo", EMULATE, PARTIAL, "delivered as a plain signal"),
-        ("rt_tgsigqueueinfo", EMULATE, PARTIAL, "delivered as a plain signal"),
+        ("rt_sigqueueinfo", EMULATE, FULL, "the caller's siginfo reaches the handler"),
+        ("rt_tgsigqueueinfo", EMULATE, FULL, "the caller's siginfo reaches the handler"),
     ]),
     ("sys_time", [
         ("clock_gettime", PASS, FULL, "reads a clock (also in the vDSO)"),
@@ -250,7 +254,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("mremap", PASS, FULL, "the caller's own address space"),
         ("brk", PASS, FULL, "the caller's own heap"),
         ("mincore", PASS, FULL, "the caller's own address space"),
-        ("msync", PASS, FULL, "private mappings only, so no host file is written"),
+        ("msync", PASS, FULL, "the caller's own mappings (a shared one writes the file it maps)"),
         ("mlock", PASS, FULL, "the caller's own address space"),
         ("munlock", PASS, FULL, "the caller's own address space"),
         ("membarrier", PASS, FULL, "orders the caller's own threads"),

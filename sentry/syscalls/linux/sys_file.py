@@ -261,7 +261,10 @@ def stream_write(t: Any, a: SyscallArgs, total: int, rest: Callable[[int], bytes
             chunk = rest(a.done)
             if not chunk:
                 break
-            a.done += put(chunk)
+            k = put(chunk)
+            if k <= 0:
+                break  # no progress and no wait: never spin
+            a.done += k
         except LinuxError:
             if a.done:
                 break
