@@ -19,6 +19,7 @@ import threading
 from typing import TypeVar
 
 from gofer.protocol import (
+    CLIENT_SPIN,
     MAX_MESSAGE,
     MAX_WALK,
     PROTOCOL_VERSION,
@@ -60,6 +61,7 @@ from gofer.protocol import (
     Twalk,
     decode,
     encode,
+    recvmsg_polling,
 )
 
 R = TypeVar("R", bound=Message)
@@ -84,7 +86,8 @@ class GoferClient:
     # ---- transport ----------------------------------------------------------
 
     def _recv(self) -> tuple[Message, list[int]]:
-        data, anc, flags, _ = self._sock.recvmsg(MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC)
+        data, anc, flags, _ = recvmsg_polling(self._sock, MAX_MESSAGE, _ANC_SPACE,
+                                              socket.MSG_CMSG_CLOEXEC, CLIENT_SPIN)
         fds: list[int] = []
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:

@@ -43,6 +43,7 @@ from gofer.protocol import (
     NAME_MAX,
     PATH_MAX,
     PROTOCOL_VERSION,
+    SERVER_SPIN,
     Message,
     MsgId,
     ProtocolError,
@@ -82,6 +83,7 @@ from gofer.protocol import (
     Twalk,
     decode,
     encode,
+    recvmsg_polling,
 )
 
 RESOLVE = linux.RESOLVE_BENEATH | linux.RESOLVE_NO_MAGICLINKS | linux.RESOLVE_NO_SYMLINKS
@@ -224,8 +226,8 @@ class GoferServer:
         """Answer requests until the client hangs up; returns the exit status."""
         while True:
             try:
-                data, anc, flags, _ = self._sock.recvmsg(
-                    MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC
+                data, anc, flags, _ = recvmsg_polling(
+                    self._sock, MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC, SERVER_SPIN
                 )
             except (ConnectionResetError, BrokenPipeError):
                 return 0
