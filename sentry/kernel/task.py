@@ -64,6 +64,7 @@ class ThreadGroup:
         self.exe_path = ""          # absolute sandbox path of the executable
         self.argv: List[bytes] = []
         self.envp: List[bytes] = []
+        self.auxv = b""  # the image's auxiliary vector, as /proc/PID/auxv shows it
         self.mm: Optional["AddressSpace"] = None
         self.comm = b""
         self.start_time = time.monotonic()

@@ -267,6 +267,7 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     if AT_MINSIGSTKSZ in stub_aux:
         aux.append((AT_MINSIGSTKSZ, stub_aux[AT_MINSIGSTKSZ]))
     aux.append((AT_NULL, 0))
+    t.tg.auxv = struct.pack(f"<{2 * len(aux)}Q", *(x for kv in aux for x in kv))
     words = [len(plan.argv)]
     words += [addr(f"a{i}") for i in range(len(plan.argv))] + [0]
     words += [addr(f"e{i}") for i in range(len(plan.envp))] + [0]

@@ -67,6 +67,15 @@ HOST_CASES: dict[str, dict] = {
 HOST_PYTHON_ONLY = ["ls_la", "sort_stdin", "shell_builtins"]
 
 PY_SCRIPTS: dict[str, str] = {
+    "proc_self_files": """
+        import struct
+        raw = open("/proc/self/auxv", "rb").read()
+        aux = dict(struct.iter_unpack("<QQ", raw))
+        # page size, uid, euid, gid, secure, clock ticks: the same as the kernel's
+        print([aux.get(k) for k in (6, 11, 12, 13, 23, 17)], raw[-16:] == bytes(16))
+        print(len(open("/proc/self/statm").read().split()))
+        print(all(int(x) >= 0 for x in open("/proc/self/statm").read().split()))
+    """,
     "os_basics": """
         import os, sys
         print("pid", os.getpid(), "ppid", os.getppid())

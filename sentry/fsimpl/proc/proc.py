@@ -200,6 +200,10 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
     f(b"mounts", lambda r: _mounts(vfs, task))
     f(b"mountinfo", lambda r: _mountinfo(vfs, task))
     f(b"limits", lambda r: _limits())
+    f(b"auxv", lambda r: tg.auxv, 0o400, check)
+    f(b"statm", lambda r: _statm(k, tg))
+    # One cgroup v2 hierarchy, the container at its root (what gVisor shows too).
+    f(b"cgroup", lambda r: b"0::/\n")
 
     def exe_target(r: Any) -> bytes:
         if not tg.exe_path:
@@ -220,6 +224,17 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
     if is_process:
         c[b"task"] = lambda: ProcDir(fs, path + b"/task", lambda r: _threads(fs, path, tg))
     return c
+
+
+def _statm(k: Any, tg: Any) -> bytes:
+    """The host's page counts of the process (sizes only: nothing of the host shows)."""
+    leader = tg.leader or next(iter(tg.tasks.values()), None)
+    if leader is None or tg.zombie:
+        return b"0 0 0 0 0 0 0\n"
+    try:
+        return k.host_file(f"{leader.host_tid}/statm")
+    except OSError:
+        return b"0 0 0 0 0 0 0\n"
 
 
 def _threads(fs: ProcFilesystem, path: bytes, tg: Any) -> Children:
