@@ -178,29 +178,36 @@ def fchmodat(t: Any, a: SyscallArgs) -> int:
     return 0
 
 
+def _owner(v: int) -> int:
+    """A uid_t/gid_t argument: ``(uid_t)-1`` leaves the id alone (the VFS's -1); any other
+    32-bit value is an id, 2**31 and above included."""
+    v &= 0xFFFFFFFF
+    return -1 if v == 0xFFFFFFFF else v
+
+
 def chown(t: Any, a: SyscallArgs) -> int:
     """chown(2)."""
-    vfs_of(t).chown(t, _at(t, abi.AT_FDCWD, a[0], 0, 0), a.int(1), a.int(2))
+    vfs_of(t).chown(t, _at(t, abi.AT_FDCWD, a[0], 0, 0), _owner(a[1]), _owner(a[2]))
     return 0
 
 
 def lchown(t: Any, a: SyscallArgs) -> int:
     """lchown(2)."""
     vd = _at(t, abi.AT_FDCWD, a[0], abi.AT_SYMLINK_NOFOLLOW, abi.AT_SYMLINK_NOFOLLOW)
-    vfs_of(t).chown(t, vd, a.int(1), a.int(2))
+    vfs_of(t).chown(t, vd, _owner(a[1]), _owner(a[2]))
     return 0
 
 
 def fchown(t: Any, a: SyscallArgs) -> int:
     """fchown(2)."""
-    vfs_of(t).chown(t, _fd_vd(t, a.int(0)), a.int(1), a.int(2))
+    vfs_of(t).chown(t, _fd_vd(t, a.int(0)), _owner(a[1]), _owner(a[2]))
     return 0
 
 
 def fchownat(t: Any, a: SyscallArgs) -> int:
     """fchownat(2)."""
     vd = _at(t, a.int(0), a[1], a.int(4), abi.AT_SYMLINK_NOFOLLOW | abi.AT_EMPTY_PATH)
-    vfs_of(t).chown(t, vd, a.int(2), a.int(3))
+    vfs_of(t).chown(t, vd, _owner(a[2]), _owner(a[3]))
     return 0
 
 
