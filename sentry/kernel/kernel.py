@@ -718,6 +718,7 @@ class Kernel:
             tg.exit_signal = flags & 0xFF
             tg.exe_path, tg.argv, tg.envp, tg.comm = (parent.tg.exe_path, parent.tg.argv,
                                                        parent.tg.envp, parent.tg.comm)
+            tg.auxv = parent.tg.auxv
             tg.arg_range = getattr(parent.tg, "arg_range", (0, 0))
             tg.pgid, tg.sid = parent.tg.pgid, parent.tg.sid
             tg.sa_restart = set(parent.tg.sa_restart)
@@ -726,6 +727,7 @@ class Kernel:
             fs = parent.fs if flags & CLONE_FS else parent.fs.fork()
         creds = parent.creds if flags & CLONE_THREAD else parent.creds.copy()
         child = Task(self, tg, tid, child_host, creds, fdtable, fs, HostMemory(child_host))
+        child.nice, child.sched_policy = parent.nice, parent.sched_policy
         self.register(child)
         st = self._early_stops.pop(child_host, None)
         if st is not None:

@@ -150,6 +150,9 @@ class Task:
         # A ppoll/pselect6 wait ended by a signal, on its way to the handler
         # with the call's signal mask (see Kernel.end_wait_with_mask).
         self.mask_wait: Any = None
+        # getpriority/setpriority and sched_getscheduler/sched_setscheduler (inherited).
+        self.nice = 0
+        self.sched_policy = 0
         # siginfo of signals the sentry queued, by signal, until delivered.
         self.sent_info: Dict[int, Any] = {}
 

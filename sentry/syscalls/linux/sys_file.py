@@ -631,6 +631,17 @@ def fallocate(t: Any, a: SyscallArgs) -> int:
     return 0
 
 
+def fadvise64(t: Any, a: SyscallArgs) -> int:
+    """fadvise64(2): advice is checked and taken; caching stays the host's business."""
+    d = t.fdtable.get(a.int(0))
+    length, advice = a.long(2), a.int(3)
+    if d.inode is None or d.stream or getattr(d, "get_pipe_size", None) is not None:
+        raise err(errno.ESPIPE)
+    if not 0 <= advice <= 5 or length < 0:
+        raise err(errno.EINVAL)
+    return 0
+
+
 # ------------------------------------------------------------- copies
 def sendfile(t: Any, a: SyscallArgs) -> int:
     """sendfile(2): one chunk of up to :data:`MAX_IO` bytes per call."""

@@ -394,26 +394,53 @@ def getrusage(t: "Task", a: "SyscallArgs") -> int:
     return 0
 
 
-def sched_getaffinity(t: "Task", a: "SyscallArgs") -> int:
-    """sched_getaffinity(2): every host CPU the sentry may use."""
-    pid, size = a.int(0), a[1]
-    if pid and t.kernel.task_by_tid(pid) is None:
+def _affinity_target(t: "Task", pid: int) -> "Task | None":
+    """None: the caller's own thread (the host runs the call, CONTINUE); else the sandbox
+    thread *pid*, whose host thread the sentry acts on itself (a call that names another
+    process never runs on the host with the workload's arguments)."""
+    if pid == 0 or pid == t.tid:
+        return None
+    if pid < 0:
         raise err(errno.ESRCH)
+    target = t.kernel.task_by_tid(pid)
+    if target is None or target.exited:
+        raise err(errno.ESRCH)
+    return target
+
+
+def sched_getaffinity(t: "Task", a: "SyscallArgs") -> int:
+    """sched_getaffinity(2): the thread's host CPU mask."""
+    target = _affinity_target(t, a.int(0))
+    if target is None:
+        return CONTINUE
+    size = a[1]
     ncpu = os.cpu_count() or 1
     need = max(8, ((ncpu + 63) // 64) * 8)
     if size < need or size & 7:
         raise err(errno.EINVAL)
+    try:
+        cpus = os.sched_getaffinity(target.host_tid)
+    except OSError:
+        raise err(errno.ESRCH) from None
     mask = 0
-    for c in os.sched_getaffinity(0):
+    for c in cpus:
         mask |= 1 << c
     t.mem.write(a[2], mask.to_bytes(need, "little"))
     return need
 
 
 def sched_setaffinity(t: "Task", a: "SyscallArgs") -> int:
-    """sched_setaffinity(2): accepted; CPU placement stays with the host."""
-    pid = a.int(0)
-    if pid and t.kernel.task_by_tid(pid) is None:
-        raise err(errno.ESRCH)
-    t.mem.read(a[2], min(a[1], 128))
+    """sched_setaffinity(2): CPU placement of a sandbox thread, applied on the host."""
+    target = _affinity_target(t, a.int(0))
+    if target is None:
+        return CONTINUE
+    if t.creds.euid != 0 and t.creds.euid not in (target.creds.uid, target.creds.euid):
+        raise err(errno.EPERM)
+    raw = t.mem.read(a[2], min(a[1], 128))
+    mask = int.from_bytes(raw, "little")
+    cpus = [i for i in range(len(raw) * 8) if mask >> i & 1]
+    try:
+        os.sched_setaffinity(target.host_tid, cpus)
+    except OSError as e:
+        raise err(e.errno or errno.EINVAL) from None
     return 0

@@ -8,13 +8,14 @@ import struct
 import time
 from typing import TYPE_CHECKING, Tuple
 
-from sentry.abi.linux.errors import err
+from sentry.abi.linux.errors import CONTINUE, err
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 
 ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
+_CPU_TIMERS = (ITIMER_VIRTUAL, ITIMER_PROF)
 _TV = struct.Struct("<qq")
 
 
@@ -53,8 +54,10 @@ def alarm(t: "Task", a: "SyscallArgs") -> int:
 
 
 def getitimer(t: "Task", a: "SyscallArgs") -> int:
-    """getitimer(2): ITIMER_REAL only."""
+    """getitimer(2): ITIMER_REAL is the sentry's; the CPU-time timers are the host's."""
     which = a.int(0)
+    if which in _CPU_TIMERS:
+        return CONTINUE
     if which != ITIMER_REAL:
         raise err(errno.EINVAL)
     left, interval = _remaining(t)
@@ -63,8 +66,17 @@ def getitimer(t: "Task", a: "SyscallArgs") -> int:
 
 
 def setitimer(t: "Task", a: "SyscallArgs") -> int:
-    """setitimer(2): ITIMER_REAL only (virtual/profiling timers are EINVAL)."""
+    """setitimer(2).
+
+    ``ITIMER_REAL`` is a sentry timer (wall-clock time, SIGALRM through the
+    sentry's signal code).  ``ITIMER_VIRTUAL``/``ITIMER_PROF`` count the
+    caller's own CPU time and signal only the caller, so the host runs them:
+    they cannot expire while a thread is parked in the sentry, because a
+    parked thread uses no CPU.
+    """
     which = a.int(0)
+    if which in _CPU_TIMERS:
+        return CONTINUE
     if which != ITIMER_REAL:
         raise err(errno.EINVAL)
     raw = t.mem.read(a[1], 32) if a[1] else bytes(32)
