@@ -40,6 +40,18 @@ class FDTable:
         """The description of *fd*, or ``None``."""
         return self._fds.get(fd)
 
+    def free_below_limit(self, n: int = 1) -> bool:
+        """Whether *n* fds could be installed now: Linux's test is the lowest free numbers
+        against RLIMIT_NOFILE, not the count of open fds (fds above a lowered limit stay)."""
+        fd = 0
+        for _ in range(n):
+            while fd in self._fds:
+                fd += 1
+            if fd >= self.limit:
+                return False
+            fd += 1
+        return True
+
     def install(self, desc: FileDescription, cloexec: bool = False, minfd: int = 0) -> int:
         """Install *desc* (taking over one reference) at the lowest free fd >= *minfd*.
 

@@ -353,7 +353,7 @@ def lseek(t: Any, a: SyscallArgs) -> int:
 def _openat(t: Any, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
     path = read_path(t, path_addr)
     table = t.fdtable
-    if len(table) >= table.limit:
+    if not table.free_below_limit():
         raise err(errno.EMFILE)
     desc = vfs_of(t).open_at(t, dirfd, path, flags | abi.O_LARGEFILE, mode)
     try:

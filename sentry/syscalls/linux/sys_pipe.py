@@ -19,7 +19,7 @@ def _pipe2(t: Any, addr: int, flags: int) -> int:
         # Packet-mode pipes are not emulated.
         raise err(errno.EINVAL)
     table = t.fdtable
-    if len(table) + 2 > table.limit:
+    if not table.free_below_limit(2):
         raise err(errno.EMFILE)
     r, w = new_pipe(t, flags)
     cloexec = bool(flags & abi.O_CLOEXEC)

@@ -54,7 +54,7 @@ def socketpair(t: Any, a: SyscallArgs) -> int:
     if proto not in (0, AF_UNIX):
         raise err(errno.EPROTONOSUPPORT)
     table = t.fdtable
-    if len(table) + 2 > table.limit:
+    if not table.free_below_limit(2):
         raise err(errno.EMFILE)
     x, y = new_pair(t, stype, flags)
     fx = table.install(x, cloexec)

@@ -222,5 +222,37 @@ int main(int argc, char **argv)
 
     struct rlimit rl;
     R("getrlimit NOFILE", getrlimit(RLIMIT_NOFILE, &rl));
+
+    /* RLIMIT_NOFILE bounds fd numbers, not the count of open fds: fds above a
+     * lowered limit stay, and a new one takes the lowest free number below it */
+    int hi[30];
+    for (int i = 0; i < 30; i++)
+        MUST(hi[i] = open("/dev/null", O_RDONLY));
+    for (int i = 0; i < 15; i++)
+        close(hi[i]);
+    struct rlimit low = {20, rl.rlim_max};
+    R("lower NOFILE to 20", setrlimit(RLIMIT_NOFILE, &low));
+    int o = open("/dev/null", O_RDONLY);
+    T("open below the limit with fds above it", o >= 0 && o < 20);
+    int pp[2];
+    R("pipe below the limit", pipe(pp));
+    R("dup2 to the limit", dup2(o, 20));
+    R("F_DUPFD from the limit", fcntl(o, F_DUPFD, 20));
+    int n = 0;
+    while (open("/dev/null", O_RDONLY) >= 0)
+        n++;
+    printf("EMFILE once full: %s\n", en(errno));
+    T("filled up to the limit", n > 0);
+    fflush(stdout);
+    pid_t ch = fork();
+    MUST(ch);
+    if (ch == 0) {
+        /* the fds above the limit are still usable, and survive exec */
+        char b;
+        _exit(read(hi[29], &b, 1) == 0 ? 0 : 1);
+    }
+    waitpid(ch, &st, 0);
+    show_status("fd above the limit readable in a child", st);
+    setrlimit(RLIMIT_NOFILE, &rl);
     return 0;
 }
