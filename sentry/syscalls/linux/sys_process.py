@@ -309,8 +309,13 @@ _RLIM = struct.Struct("<QQ")
 
 
 def _host_rlimit(host_pid: int, res: int, new=None):
-    lim = resource.prlimit(host_pid, res) if new is None else resource.prlimit(host_pid, res, new)
-    return tuple(RLIM_INFINITY if v == resource.RLIM_INFINITY else v for v in lim)
+    """prlimit on the host.  Python's resource module takes and gives rlim_t as a signed
+    64-bit value (RLIM_INFINITY is -1, 2**64-2 is -2); the sandbox's are unsigned."""
+    if new is None:
+        lim = resource.prlimit(host_pid, res)
+    else:
+        lim = resource.prlimit(host_pid, res, tuple(v - (1 << 64) if v >> 63 else v for v in new))
+    return tuple(v + (1 << 64) if v < 0 else v for v in lim)
 
 
 def _rlimit(t: "Task", res: int, new_ptr: int, old_ptr: int) -> int:
@@ -336,8 +341,7 @@ def _rlimit(t: "Task", res: int, new_ptr: int, old_ptr: int) -> int:
         try:
             old = _host_rlimit(t.tg.host_tgid, res)
             if new is not None:
-                conv = tuple(resource.RLIM_INFINITY if v == RLIM_INFINITY else v for v in new)
-                _host_rlimit(t.tg.host_tgid, res, conv)
+                _host_rlimit(t.tg.host_tgid, res, new)
         except OSError as e:
             raise err(e.errno or errno.EPERM) from None
         except ValueError:

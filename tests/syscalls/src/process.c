@@ -223,6 +223,14 @@ int main(int argc, char **argv)
     struct rlimit rl;
     R("getrlimit NOFILE", getrlimit(RLIMIT_NOFILE, &rl));
 
+    /* rlim_t is unsigned: 2^64-2 is a (huge) finite limit, not an error */
+    struct rlimit as0, big = {RLIM_INFINITY - 1, RLIM_INFINITY - 1}, back;
+    MUST(getrlimit(RLIMIT_AS, &as0));
+    R("setrlimit AS to 2^64-2", setrlimit(RLIMIT_AS, &big));
+    MUST(getrlimit(RLIMIT_AS, &back));
+    T("AS reads back 2^64-2", back.rlim_cur == RLIM_INFINITY - 1 && back.rlim_max == RLIM_INFINITY - 1);
+    R("setrlimit AS back", setrlimit(RLIMIT_AS, &as0));
+
     /* RLIMIT_NOFILE bounds fd numbers, not the count of open fds: fds above a
      * lowered limit stay, and a new one takes the lowest free number below it */
     int hi[30];
