@@ -93,7 +93,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("open", EMULATE, FULL, ""), ("openat", EMULATE, FULL, ""), ("creat", EMULATE, FULL, ""),
         ("close", EMULATE, FULL, "C fast path for host-backed files"),
         ("dup", EMULATE, FULL, ""), ("dup2", EMULATE, FULL, ""), ("dup3", EMULATE, FULL, ""),
-        ("fcntl", EMULATE, PARTIAL, "dup, fd/fl flags, record locks incl. OFD, pipe size"),
+        ("fcntl", EMULATE, PARTIAL, "dup, fd/fl flags, record locks incl. OFD, pipe size; "
+         "no F_NOTIFY (dnotify), leases or F_SETOWN/SIGIO (EINVAL)"),
         ("flock", EMULATE, FULL, ""),
         ("ioctl", EMULATE, PARTIAL, "TCGETS/TIOCGWINSZ on ttys, FIONREAD, FIOCLEX, FIONBIO"),
         ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, ""),
