@@ -609,6 +609,11 @@ int rt_getsiginfo(int pid, void *buf)
     return ptrace(PTRACE_GETSIGINFO, pid, 0, buf) < 0 ? -errno : 0;
 }
 
+int rt_fallocate(int fd, int mode, int64_t off, int64_t len)
+{
+    return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+}
+
 int rt_setsiginfo(int pid, const void *buf)
 {
     return ptrace(PTRACE_SETSIGINFO, pid, 0, buf) < 0 ? -errno : 0;

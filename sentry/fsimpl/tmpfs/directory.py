@@ -121,9 +121,9 @@ class TmpfsDir(TmpfsInode):
         # The data stays while descriptions are open, but it no longer counts
         # against the file system once the last name is gone (like the page
         # cache charge moving to the open file).
-        data = getattr(child, "data", None)
-        if data is not None:
-            child.fs.used -= len(data)
+        uncharge = getattr(child, "uncharge", None)
+        if uncharge is not None:
+            uncharge()
 
     def unlink(self, t: Any, name: bytes, child: Inode) -> None:
         self._remove(name)

@@ -1,8 +1,9 @@
-"""tmpfs regular files: data in a ``bytearray``, descriptions with an offset.
+"""tmpfs regular files: data in a ``bytearray`` or a memfd, descriptions with an offset.
 
 A file mapped ``MAP_SHARED`` moves its data into a memfd the sentry holds
 (:meth:`TmpfsFile.shared_fd`): the task maps the memfd, and from then on the
 sentry reads and writes the memfd too, so both views are the same pages.
+Large files move there too, so that sparse files cost only what is written.
 """
 
 from __future__ import annotations
@@ -23,24 +24,53 @@ MAX_FILE_SIZE = (1 << 63) - 1
 
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
+#: A file longer than this moves from a bytearray into a memfd (sparse, page-granular).
+DENSE_MAX = 8 << 20
 
 
 class TmpfsFile(TmpfsInode):
-    """A regular file held in memory."""
+    """A regular file held in memory.
+
+    Small files are a ``bytearray``.  A file that is mapped ``MAP_SHARED``, or
+    grows past :data:`DENSE_MAX`, moves into a memfd (:meth:`shared_fd`): the
+    host then keeps its pages, sparse like Linux's tmpfs (a 4 GiB file with one
+    byte written costs one page).  What a file costs the file system
+    (``fs.used``, against ``size_limit``) is its length while dense and its
+    allocated pages in a memfd; a file with no name left costs nothing.
+    """
 
     def __init__(self, fs: TmpfsFilesystem, mode: int, uid: int, gid: int) -> None:
         super().__init__(fs, abi.S_IFREG | (mode & 0o7777), uid, gid)
         self.data = bytearray()
-        # Once shared-mapped: the memfd holding the data (``data`` is then unused).
+        # Once moved: the memfd holding the data (``data`` is then unused).
         self.memfd: Optional[int] = None
         self._size = 0
+        self.charged = 0  # bytes this file counts in fs.used
 
     def data_size(self) -> int:
         return self._size if self.memfd is not None else len(self.data)
 
     def data_blocks(self, size: int) -> int:
+        if self.memfd is not None:
+            return os.fstat(self.memfd).st_blocks
         # Linux tmpfs counts whole pages.
         return (size + 4095) // 4096 * 8
+
+    def _recharge(self) -> None:
+        if self.nlink <= 0:
+            return
+        cost = os.fstat(self.memfd).st_blocks * 512 if self.memfd is not None else len(self.data)
+        self.fs.used += cost - self.charged
+        self.charged = cost
+
+    def uncharge(self) -> None:
+        """The last name is gone: the data stays while open but no longer counts."""
+        self.fs.used -= self.charged
+        self.charged = 0
+
+    def _room(self, more: int) -> None:
+        if more > 0 and self.fs.used + more > self.fs.size_limit:
+            raise err(errno.ENOSPC)
 
     def read_at(self, off: int, n: int) -> bytes:
         """Up to *n* bytes at *off* (``b""`` past the end)."""
@@ -50,7 +80,7 @@ class TmpfsFile(TmpfsInode):
         return bytes(self.data[off : off + n]) if off < len(self.data) else b""
 
     def shared_fd(self) -> int:
-        """The memfd for ``MAP_SHARED`` (the data moves there on the first call)."""
+        """The memfd holding the data (the data moves there on the first call)."""
         if self.memfd is None:
             fd = os.memfd_create("runsc-py-tmpfs", os.MFD_CLOEXEC)
             try:
@@ -66,27 +96,29 @@ class TmpfsFile(TmpfsInode):
             self.data = bytearray()
             self.memfd = fd
             weakref.finalize(self, os.close, fd)
+            self._recharge()
         return self.memfd
 
     def resize(self, size: int) -> None:
         """Set the length (zero-filling growth).  :raises LinuxError: ``ENOSPC``, ``EFBIG``."""
         if size > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
-        delta = size - self.data_size()
-        if delta > 0 and self.fs.used + delta > self.fs.size_limit:
-            raise err(errno.ENOSPC)
+        if self.memfd is None and size > DENSE_MAX:
+            self.shared_fd()
         if self.memfd is not None:
             try:
-                os.ftruncate(self.memfd, size)
+                os.ftruncate(self.memfd, size)  # growth allocates nothing
             except OSError as e:
                 raise err(e.errno or errno.ENOSPC) from None
             self._size = size
-        elif delta > 0:
-            self.data.extend(bytes(delta))
-        elif delta < 0:
-            del self.data[size:]
-        if self.nlink > 0:
-            self.fs.used += delta
+        else:
+            delta = size - len(self.data)
+            self._room(delta)
+            if delta > 0:
+                self.data.extend(bytes(delta))
+            elif delta < 0:
+                del self.data[size:]
+        self._recharge()
 
     def write_at(self, off: int, data: bytes) -> int:
         """Write *data* at *off*, growing the file; returns ``len(data)``."""
@@ -95,6 +127,8 @@ class TmpfsFile(TmpfsInode):
         end = off + len(data)
         if end > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
+        if self.memfd is not None or end > DENSE_MAX:
+            self._room(len(data))  # at most this many new pages' worth
         if end > self.data_size():
             self.resize(end)
         if self.memfd is not None:
@@ -102,18 +136,25 @@ class TmpfsFile(TmpfsInode):
             pos = 0
             while pos < len(view):
                 pos += os.pwrite(self.memfd, view[pos:], off + pos)
+            self._recharge()
         else:
             self.data[off:end] = data
         self.mtime_ns = self.ctime_ns = now_ns()
         return len(data)
 
     def zero_range(self, off: int, end: int) -> None:
-        """Zero ``[off, end)`` within the file (``FALLOC_FL_PUNCH_HOLE``)."""
+        """Zero ``[off, end)`` within the file (``FALLOC_FL_PUNCH_HOLE``: pages are freed)."""
         stop = min(end, self.data_size())
         if off >= stop:
             return
         if self.memfd is not None:
-            os.pwrite(self.memfd, bytes(stop - off), off)
+            from sentry.platform.hybrid import native as N
+
+            try:
+                N.fallocate(self.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, stop - off)
+            except OSError as e:
+                raise err(e.errno or errno.EIO) from None
+            self._recharge()
         else:
             self.data[off:stop] = bytes(stop - off)
         self.mtime_ns = self.ctime_ns = now_ns()

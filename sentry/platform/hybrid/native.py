@@ -190,6 +190,11 @@ def getsiginfo(pid: int) -> bytes:
     return ffi.unpack(buf, 128)
 
 
+def fallocate(fd: int, mode: int, off: int, length: int) -> None:
+    """fallocate(2) with a mode (Python's os.posix_fallocate has none)."""
+    _check(lib.rt_fallocate(fd, mode, off, length))
+
+
 def setsiginfo(pid: int, info: bytes) -> None:
     """PTRACE_SETSIGINFO at a signal-delivery stop: the siginfo the handler gets."""
     buf = ffi.new("char[128]", info[:128].ljust(128, b"\0"))

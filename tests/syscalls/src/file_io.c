@@ -201,5 +201,26 @@ int main(int argc, char **argv)
     MUST(pipe(p));
     R("lseek on pipe", lseek(p[0], 0, SEEK_SET));
     R("pread on pipe", pread(p[0], back, 1, 0));
+
+    /* sparse files: a byte written at 3 GiB costs a page, not 3 GiB */
+    fd = open("sparse", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    MUST(fd);
+    off_t far = 3LL << 30;
+    R("pwrite at 3 GiB", pwrite(fd, "Z", 1, far));
+    struct stat sst;
+    MUST(fstat(fd, &sst));
+    printf("size: %lld\n", (long long)sst.st_size);
+    T("few blocks allocated", sst.st_blocks < 1024);
+    char z = 1;
+    R("pread in the hole", pread(fd, &z, 1, 1LL << 30));
+    R("hole reads zero", z);
+    R("pread the byte", pread(fd, &z, 1, far));
+    printf("byte: %c\n", z);
+    R("ftruncate to 4 KiB", ftruncate(fd, 4096));
+    MUST(fstat(fd, &sst));
+    printf("size after truncate: %lld\n", (long long)sst.st_size);
+    R("SEEK_END", lseek(fd, 0, SEEK_END));
+    close(fd);
+    unlink("sparse");
     return 0;
 }
