@@ -165,6 +165,9 @@ def run_sandbox(cfg: BootConfig) -> int:
             raise
         for desc in stdio_descs:
             desc.watch(kernel)
+        early, kernel.early_host_signals = kernel.early_host_signals, []
+        for signo in early:
+            kernel.host_signal(signo, False)
         return kernel.run()
     finally:
         for sig, h in old_handlers.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 from collections.abc import Callable
 
 from runsc_py.container import process
@@ -102,6 +103,46 @@ def run_foreground(
     """
     container_id = validate_id(cfg.container_id)
     run_sandbox, boot_errors = sandbox_entry()
+    # Until the sentry takes the terminating signals over (when the workload starts), one
+    # of them aborts the start: the state is removed and the status is 128+N, as for a
+    # command interrupted before it ran. Left to the default action, it would kill this
+    # process and leave the state directory behind.
+    previous = {sig: signal.signal(sig, _abort_start) for sig in _TERMINATING}
+    try:
+        return _run_foreground(run_sandbox, boot_errors, root, cfg, container_id, bundle=bundle,
+                               config_path=config_path, annotations=annotations,
+                               pid_file=pid_file, keep_when_stopped=keep_when_stopped)
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+_TERMINATING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+
+
+class _StartAborted(BaseException):
+    def __init__(self, signo: int) -> None:
+        super().__init__(signo)
+        self.signo = signo
+
+
+def _abort_start(signo: int, _frame: object) -> None:
+    raise _StartAborted(signo)
+
+
+def _run_foreground(
+    run_sandbox: Callable[[BootConfig], int],
+    boot_errors: type[BaseException] | tuple[type[BaseException], ...],
+    root: str,
+    cfg: BootConfig,
+    container_id: str,
+    *,
+    bundle: str,
+    config_path: str | None,
+    annotations: dict[str, str],
+    pid_file: str | None,
+    keep_when_stopped: bool,
+) -> int:
     store = StateStore(root)
     me = os.getpid()
     state = ContainerState(
@@ -128,11 +169,17 @@ def run_foreground(
             locked.save()
         logger.debug("container %s: starting sandbox in process %d", container_id, me)
         status = run_sandbox(cfg)
+        # The workload is gone; the bookkeeping below is not to be cut short.
+        for sig in _TERMINATING:
+            signal.signal(sig, signal.SIG_IGN)
     except BaseException as e:
         # No exit status to report: the sandbox never started or the sentry failed; a
         # half-recorded container would only confuse the next create of this id.
         store.discard(container_id)
         _unlink_quietly(written)
+        if isinstance(e, _StartAborted):
+            logger.debug("container %s: start aborted by signal %d", container_id, e.signo)
+            return 128 + e.signo
         if isinstance(e, boot_errors):
             raise UserError(str(e)) from None
         raise

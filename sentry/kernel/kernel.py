@@ -107,6 +107,8 @@ class Kernel:
         self.dispatcher = Dispatcher(self, N.respond)
         self.fd_handlers: Dict[int, Callable[[int], None]] = {}
         self.init_tg: Optional[ThreadGroup] = None
+        # Signals to the sentry process that came before the workload started.
+        self.early_host_signals: List[int] = []
         # host tid → wait status of a new child seen before its parent's fork event
         self._early_stops: Dict[int, int] = {}
         self._next_fdt = 0
@@ -671,7 +673,11 @@ class Kernel:
     def host_signal(self, signo: int, from_tty: bool) -> None:
         """A signal to the sentry process (kill(1), the terminal): the sandbox's share."""
         tg = self.init_tg
-        if tg is None or tg.zombie:
+        if tg is None:
+            # Before the workload exists: it gets the signal as soon as it does.
+            self.early_host_signals.append(signo)
+            return
+        if tg.zombie:
             return
         if self.init_has_handler(signo):
             if not from_tty:  # the terminal already delivered it to the workload

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -127,3 +128,23 @@ def test_do_usage_errors(cli: Callable[..., Result], fake_sandbox: FakeSandbox) 
     assert cli("do").exit_code == 2
     assert cli("do", "--uid", "-1", "true").exit_code == 2
     assert fake_sandbox.calls == []
+
+
+@pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT])
+def test_signal_before_the_workload_starts_aborts_cleanly(
+    cli: Callable[..., Result], root: Path, fake_sandbox: FakeSandbox, signo: int,
+) -> None:
+    """A terminating signal that arrives while the sandbox is still starting (the sentry
+    has not taken the signals over yet) ends the start with 128+N and leaves no state,
+    instead of killing the process with the state directory in place."""
+    def starting(cfg: BootConfig) -> int:
+        assert [p.name for p in root.iterdir()] == [cfg.container_id]
+        os.kill(os.getpid(), signo)
+        raise AssertionError("the signal did not interrupt the start")
+
+    fake_sandbox.action = starting
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    result = cli("do", "--", "true")
+    assert result.exit_code == 128 + signo, result.output
+    assert list(root.iterdir()) == []
+    assert {s: signal.getsignal(s) for s in before} == before
