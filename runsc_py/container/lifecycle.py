@@ -3,10 +3,11 @@ delete. ``run`` and ``do`` share :func:`run_foreground`."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from runsc_py.container import process
 from runsc_py.container.state import (
@@ -79,6 +80,33 @@ def _unlink_quietly(path: str | None) -> None:
         logger.debug("cannot remove %s: %s", path, e.strerror)
 
 
+_TERMINATING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+
+
+class _StartAborted(BaseException):
+    def __init__(self, signo: int) -> None:
+        super().__init__(signo)
+        self.signo = signo
+
+
+def _abort_start(signo: int, _frame: object) -> None:
+    raise _StartAborted(signo)
+
+
+@contextlib.contextmanager
+def _signals_abort_start() -> Iterator[None]:
+    """Until the sentry takes the terminating signals over (when the workload starts), one
+    of them aborts the start: the state is removed and the status is 128+N, as for a
+    command interrupted before it ran. Left to the default action, it would kill this
+    process and leave the state directory behind."""
+    previous = {sig: signal.signal(sig, _abort_start) for sig in _TERMINATING}
+    try:
+        yield
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
 def run_foreground(
     root: str,
     cfg: BootConfig,
@@ -103,106 +131,67 @@ def run_foreground(
     """
     container_id = validate_id(cfg.container_id)
     run_sandbox, boot_errors = sandbox_entry()
-    # Until the sentry takes the terminating signals over (when the workload starts), one
-    # of them aborts the start: the state is removed and the status is 128+N, as for a
-    # command interrupted before it ran. Left to the default action, it would kill this
-    # process and leave the state directory behind.
-    previous = {sig: signal.signal(sig, _abort_start) for sig in _TERMINATING}
-    try:
-        return _run_foreground(run_sandbox, boot_errors, root, cfg, container_id, bundle=bundle,
-                               config_path=config_path, annotations=annotations,
-                               pid_file=pid_file, keep_when_stopped=keep_when_stopped)
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
-
-
-_TERMINATING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
-
-
-class _StartAborted(BaseException):
-    def __init__(self, signo: int) -> None:
-        super().__init__(signo)
-        self.signo = signo
-
-
-def _abort_start(signo: int, _frame: object) -> None:
-    raise _StartAborted(signo)
-
-
-def _run_foreground(
-    run_sandbox: Callable[[BootConfig], int],
-    boot_errors: type[BaseException] | tuple[type[BaseException], ...],
-    root: str,
-    cfg: BootConfig,
-    container_id: str,
-    *,
-    bundle: str,
-    config_path: str | None,
-    annotations: dict[str, str],
-    pid_file: str | None,
-    keep_when_stopped: bool,
-) -> int:
-    store = StateStore(root)
-    me = os.getpid()
-    state = ContainerState(
-        id=container_id,
-        bundle=bundle,
-        rootfs=cfg.root_path,
-        status=CREATED,
-        pid=me,
-        created=rfc3339(),
-        sandbox_pid=me,
-        sandbox_start_time=process.start_time(me),
-        control_socket=store.control_socket(container_id),
-        config_path=config_path,
-        annotations=dict(annotations),
-    )
-    store.create(state)
-    written: str | None = None
-    try:
-        if pid_file is not None:
-            written = write_pid_file(pid_file, me)
-        with store.locked(container_id) as locked:
-            locked.state.status = RUNNING
-            locked.state.started = rfc3339()
-            locked.save()
-        logger.debug("container %s: starting sandbox in process %d", container_id, me)
-        status = run_sandbox(cfg)
-        # The workload is gone; the bookkeeping below is not to be cut short.
-        for sig in _TERMINATING:
-            signal.signal(sig, signal.SIG_IGN)
-    except BaseException as e:
-        # No exit status to report: the sandbox never started or the sentry failed; a
-        # half-recorded container would only confuse the next create of this id.
-        store.discard(container_id)
-        _unlink_quietly(written)
-        if isinstance(e, _StartAborted):
-            logger.debug("container %s: start aborted by signal %d", container_id, e.signo)
-            return 128 + e.signo
-        if isinstance(e, boot_errors):
-            raise UserError(str(e)) from None
-        raise
-    if (
-        not isinstance(status, int)
-        or isinstance(status, bool)
-        or not 0 <= status <= 255
-    ):
-        store.discard(container_id)
-        raise RuntimeError(f"run_sandbox returned {status!r}, not an exit status 0-255")
-    logger.debug("container %s: exited with status %d", container_id, status)
-    if keep_when_stopped:
+    with _signals_abort_start():
+        store = StateStore(root)
+        me = os.getpid()
+        state = ContainerState(
+            id=container_id,
+            bundle=bundle,
+            rootfs=cfg.root_path,
+            status=CREATED,
+            pid=me,
+            created=rfc3339(),
+            sandbox_pid=me,
+            sandbox_start_time=process.start_time(me),
+            control_socket=store.control_socket(container_id),
+            config_path=config_path,
+            annotations=dict(annotations),
+        )
+        written: str | None = None
+        store.create(state)
         try:
+            if pid_file is not None:
+                written = write_pid_file(pid_file, me)
             with store.locked(container_id) as locked:
-                locked.state.status = STOPPED
-                locked.state.exit_status = status
-                locked.state.finished = rfc3339()
+                locked.state.status = RUNNING
+                locked.state.started = rfc3339()
                 locked.save()
-        except ContainerNotFound:
-            logger.debug("container %s: state removed while it ran", container_id)
-    else:
-        store.discard(container_id)
-    return status
+            logger.debug("container %s: starting sandbox in process %d", container_id, me)
+            status = run_sandbox(cfg)
+            # The workload is gone; the bookkeeping below is not to be cut short.
+            for sig in _TERMINATING:
+                signal.signal(sig, signal.SIG_IGN)
+        except BaseException as e:
+            # No exit status to report: the sandbox never started or the sentry failed; a
+            # half-recorded container would only confuse the next create of this id.
+            store.discard(container_id)
+            _unlink_quietly(written)
+            if isinstance(e, _StartAborted):
+                logger.debug("container %s: start aborted by signal %d", container_id, e.signo)
+                return 128 + e.signo
+            if isinstance(e, boot_errors):
+                raise UserError(str(e)) from None
+            raise
+        if (
+            not isinstance(status, int)
+            or isinstance(status, bool)
+            or not 0 <= status <= 255
+        ):
+            store.discard(container_id)
+            raise RuntimeError(f"run_sandbox returned {status!r}, not an exit status 0-255")
+        logger.debug("container %s: exited with status %d", container_id, status)
+        if keep_when_stopped:
+            try:
+                with store.locked(container_id) as locked:
+                    locked.state.status = STOPPED
+                    locked.state.exit_status = status
+                    locked.state.finished = rfc3339()
+                    locked.save()
+            except ContainerNotFound:
+                logger.debug("container %s: state removed while it ran", container_id)
+        else:
+            store.discard(container_id)
+        return status
 
 
 def state(root: str, container_id: str) -> dict[str, object]:

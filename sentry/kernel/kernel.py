@@ -56,6 +56,14 @@ _MAX_SENT_INFO = 4096
 _UC_SIGMASK_OFFSET = 8 + 8 + 8 + 24 + 256
 
 
+def _status_mask(status: Dict[str, str], field: str) -> int:
+    """A signal-set field of /proc/TID/status (SigBlk, SigPnd, …) as an int (0 if unreadable)."""
+    try:
+        return int(status.get(field, "0"), 16)
+    except ValueError:
+        return 0
+
+
 class _MaskWait:
     """State of :meth:`Kernel.end_wait_with_mask` for one thread."""
 
@@ -241,11 +249,7 @@ class Kernel:
     # -- signals ----------------------------------------------------------
 
     def _sigmask_bits(self, t: Task, field: str) -> int:
-        v = self.host_task_status(t.host_tid).get(field, "0")
-        try:
-            return int(v, 16)
-        except ValueError:
-            return 0
+        return _status_mask(self.host_task_status(t.host_tid), field)
 
     def signal_task(self, t: Task, signo: int, sender: Optional[Task] = None,
                     info: Optional[bytes] = None, code: Optional[int] = None) -> None:
@@ -344,10 +348,7 @@ class Kernel:
         status = self.host_task_status(t.host_tid)
 
         def mask(field: str) -> int:
-            try:
-                return int(status.get(field, "0"), 16)
-            except ValueError:
-                return 0
+            return _status_mask(status, field)
 
         blocked = t.parked.sigmask
         if blocked is None:
@@ -370,10 +371,7 @@ class Kernel:
         st = self.host_task_status(t.host_tid)
 
         def bits(field: str) -> int:
-            try:
-                return int(st.get(field, "0"), 16)
-            except ValueError:
-                return 0
+            return _status_mask(st, field)
 
         act = (bits("SigPnd") | bits("ShdPnd")) & ~sigmask & ~bits("SigIgn")
         if act & bits("SigCgt"):
