@@ -18,6 +18,7 @@ the header.  Malformed input raises :class:`ProtocolError`.
 
 from __future__ import annotations
 
+import abc
 import enum
 import os
 import socket
@@ -181,17 +182,19 @@ class Stat:
 
 
 
-class Message:
+class Message(abc.ABC):
     """Base of every message; subclasses are dataclasses with a MSG_ID."""
 
     MSG_ID: ClassVar[MsgId]
 
+    @abc.abstractmethod
     def pack(self) -> bytes:
-        raise NotImplementedError
+        """The message body."""
 
     @classmethod
+    @abc.abstractmethod
     def unpack(cls, body: bytes) -> Self:
-        raise NotImplementedError
+        """The message a body encodes.  :raises ProtocolError: malformed."""
 
 
 # ---- messages with no body -------------------------------------------------

@@ -11,6 +11,7 @@ same workload memory twice for one decision (design invariant 7).
 
 from __future__ import annotations
 
+import abc
 import struct
 from typing import List
 
@@ -22,14 +23,16 @@ PATH_MAX = 4096
 MAX_ARG_STRLEN = 131072
 
 
-class TaskMemory:
+class TaskMemory(abc.ABC):
     """Abstract task memory.  All methods raise ``LinuxError(EFAULT)`` on a bad address."""
 
+    @abc.abstractmethod
     def read(self, addr: int, n: int) -> bytes:
-        raise NotImplementedError
+        """*n* bytes at *addr*."""
 
+    @abc.abstractmethod
     def write(self, addr: int, data: bytes) -> None:
-        raise NotImplementedError
+        """Write *data* at *addr*."""
 
     def read_partial(self, addr: int, n: int) -> bytes:
         """Read up to *n* bytes, stopping at the first unreadable page (may return b'')."""

@@ -26,6 +26,7 @@ sentry's single event-loop thread, so there are no locks.
 
 from __future__ import annotations
 
+import abc
 import errno
 import itertools
 from collections import OrderedDict
@@ -120,7 +121,7 @@ class SetAttr:
 DirEntry = Tuple[bytes, int, int]
 
 
-class Filesystem:
+class Filesystem(abc.ABC):
     """One mounted file system instance.
 
     :ivar fstype: the name in ``/proc/mounts`` (``"tmpfs"``, ``"proc"`` ...).
@@ -171,9 +172,9 @@ class Filesystem:
         flags = abi.ST_VALID | (abi.ST_RDONLY if self.readonly else 0)
         return StatFS(type=self.magic, fsid=self.dev, flags=flags)
 
+    @abc.abstractmethod
     def root_inode(self) -> "Inode":
         """The root directory."""
-        raise NotImplementedError
 
     def check_writable(self) -> None:
         """:raises LinuxError: ``EROFS`` if the file system is read-only."""
@@ -181,7 +182,7 @@ class Filesystem:
             raise err(errno.EROFS)
 
 
-class Inode:
+class Inode(abc.ABC):
     """A file in a :class:`Filesystem`.
 
     Subclasses keep ``mode`` (type and permission bits), ``uid`` and ``gid``
@@ -218,9 +219,9 @@ class Inode:
         return _st.S_ISLNK(self.mode)
 
     # -- metadata ------------------------------------------------------------
+    @abc.abstractmethod
     def stat(self) -> Stat:
         """The file's attributes."""
-        raise NotImplementedError
 
     def setattr(self, t: Any, attr: SetAttr) -> None:
         """Change metadata (the VFS has checked permission).

@@ -10,6 +10,7 @@
 #define CHECK_H
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,25 @@ static inline void enter_workdir(int argc, char **argv)
         exit(2);
     }
     MUST(chdir(argv[1]));
+}
+
+/* install handler h for sig with sa_flags flags and an empty sa_mask */
+static inline void set_handler(int sig, void (*h)(int), int flags)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = h;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    MUST(sigaction(sig, &sa, NULL));
+}
+
+/* sigprocmask(how) with the one signal sig */
+static inline void mask_signal(int how, int sig)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    MUST(sigprocmask(how, &s, NULL));
 }
 
 static inline void msleep(long ms)

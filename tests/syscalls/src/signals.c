@@ -30,22 +30,7 @@ static void h_chld(int s, siginfo_t *si, void *u)
     chld_status = si->si_status;
 }
 
-static void set(int sig, void (*h)(int), int flags)
-{
-    struct sigaction sa = {0};
-    sa.sa_handler = h;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    MUST(sigaction(sig, &sa, NULL));
-}
 
-static void block(int how, int sig)
-{
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, sig);
-    MUST(sigprocmask(how, &s, NULL));
-}
 
 /* fork a child that sends sig to the parent after ms, then writes to fd after another ms */
 static pid_t poke_later(int sig, long ms, int fd, long ms2)
@@ -74,7 +59,7 @@ int main(void)
     T("SIGUSR1 default", old.sa_handler == SIG_DFL);
     R("sigaction SIGKILL", sigaction(SIGKILL, &(struct sigaction){.sa_handler = h_usr1}, NULL));
     R("sigaction bad signal", sigaction(65, &(struct sigaction){.sa_handler = h_usr1}, NULL));
-    set(SIGUSR1, h_usr1, 0);
+    set_handler(SIGUSR1, h_usr1, 0);
     R("sigaction query after set", sigaction(SIGUSR1, NULL, &old));
     T("handler installed", old.sa_handler == h_usr1);
 
@@ -86,7 +71,7 @@ int main(void)
     R("kill bad signal", kill(getpid(), 99));
     R("kill no such pid", kill(99999, SIGUSR1));
 
-    block(SIG_BLOCK, SIGUSR1);
+    mask_signal(SIG_BLOCK, SIGUSR1);
     sigset_t cur;
     sigprocmask(SIG_BLOCK, NULL, &cur);
     T("mask has SIGUSR1", sigismember(&cur, SIGUSR1));
@@ -97,7 +82,7 @@ int main(void)
     sigpending(&pend);
     T("SIGUSR1 pending", sigismember(&pend, SIGUSR1));
     T("SIGUSR2 not pending", !sigismember(&pend, SIGUSR2));
-    block(SIG_UNBLOCK, SIGUSR1);
+    mask_signal(SIG_UNBLOCK, SIGUSR1);
     R("count after unblock (coalesced)", n_usr1);
     sigpending(&pend);
     T("nothing pending", !sigismember(&pend, SIGUSR1));
@@ -115,11 +100,11 @@ int main(void)
     sa.sa_sigaction = h_rt;
     sa.sa_flags = SA_SIGINFO;
     MUST(sigaction(SIGRTMIN, &sa, NULL));
-    block(SIG_BLOCK, SIGRTMIN);
+    mask_signal(SIG_BLOCK, SIGRTMIN);
     for (int i = 1; i <= 3; i++)
         R("sigqueue RT", sigqueue(getpid(), SIGRTMIN, (union sigval){.sival_int = i * 10}));
     R("RT count while blocked", n_rt);
-    block(SIG_UNBLOCK, SIGRTMIN);
+    mask_signal(SIG_UNBLOCK, SIGRTMIN);
     R("RT count after unblock", n_rt);
     printf("RT values: %d %d %d\n", rt_vals[0], rt_vals[1], rt_vals[2]);
 
@@ -151,21 +136,21 @@ int main(void)
     /* EINTR: a child kills us with SIGUSR2 while we block in read() */
     int p[2];
     MUST(pipe(p));
-    set(SIGUSR2, h_usr2, 0);
+    set_handler(SIGUSR2, h_usr2, 0);
     char b;
     c = poke_later(SIGUSR2, 100, p[1], 150);
     R("read interrupted (no SA_RESTART)", read(p[0], &b, 1));
     R("SIGUSR2 handler count", n_usr2);
     R("read after interruption", read(p[0], &b, 1));
     waitpid(c, NULL, 0);
-    set(SIGUSR2, h_usr2, SA_RESTART);
+    set_handler(SIGUSR2, h_usr2, SA_RESTART);
     c = poke_later(SIGUSR2, 100, p[1], 150);
     R("read restarted (SA_RESTART)", read(p[0], &b, 1));
     R("SIGUSR2 handler count", n_usr2);
     waitpid(c, NULL, 0);
 
     /* nanosleep is never restarted: EINTR */
-    set(SIGUSR2, h_usr2, SA_RESTART);
+    set_handler(SIGUSR2, h_usr2, SA_RESTART);
     c = poke_later(SIGUSR2, 100, -1, 0);
     struct timespec ts = {5, 0}, rem = {0, 0};
     R("nanosleep interrupted", nanosleep(&ts, &rem));
@@ -173,7 +158,7 @@ int main(void)
     waitpid(c, NULL, 0);
 
     /* sigsuspend */
-    block(SIG_BLOCK, SIGUSR1);
+    mask_signal(SIG_BLOCK, SIGUSR1);
     c = poke_later(SIGUSR1, 50, -1, 0);
     sigset_t empty;
     sigemptyset(&empty);
@@ -194,10 +179,10 @@ int main(void)
     T("si_pid is self", si.si_pid == getpid());
     R("sigtimedwait timeout", sigtimedwait(&w, &si, &(struct timespec){0, 30000000}));
 
-    block(SIG_UNBLOCK, SIGUSR1);
+    mask_signal(SIG_UNBLOCK, SIGUSR1);
 
     /* interval timer */
-    set(SIGALRM, h_alrm, 0);
+    set_handler(SIGALRM, h_alrm, 0);
     struct itimerval it = {{0, 0}, {0, 50000}};
     R("setitimer 50ms", setitimer(ITIMER_REAL, &it, NULL));
     R("pause", pause());

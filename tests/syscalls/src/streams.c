@@ -31,22 +31,7 @@ static void h_usr1(int s)
 }
 static void h_usr2(int s) { (void)s; n_usr2++; }
 
-static void set(int sig, void (*h)(int), int flags)
-{
-    struct sigaction sa = {0};
-    sa.sa_handler = h;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    MUST(sigaction(sig, &sa, NULL));
-}
 
-static void mask_one(int how, int sig)
-{
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, sig);
-    MUST(sigprocmask(how, &s, NULL));
-}
 
 static int blocked(int sig)
 {
@@ -76,21 +61,8 @@ static pid_t drainer(int fd, int other)
     return c;
 }
 
-/* a child that sends sig to the parent after ms */
-static pid_t poke(int sig, long ms)
-{
-    pid_t parent = getpid();
-    fflush(stdout);
-    pid_t c = fork();
-    MUST(c);
-    if (c == 0) {
-        msleep(ms);
-        kill(parent, sig);
-        _exit(0);
-    }
-    return c;
-}
-
+/* a child that sends sig to the parent after ms, then (fd >= 0) writes a byte to fd
+ * after another ms2 */
 static pid_t poke_then_write(int sig, long ms, int fd, long ms2)
 {
     pid_t parent = getpid();
@@ -100,12 +72,16 @@ static pid_t poke_then_write(int sig, long ms, int fd, long ms2)
     if (c == 0) {
         msleep(ms);
         kill(parent, sig);
-        msleep(ms2);
-        (void)!write(fd, "x", 1);
+        if (fd >= 0) {
+            msleep(ms2);
+            (void)!write(fd, "x", 1);
+        }
         _exit(0);
     }
     return c;
 }
+
+static pid_t poke(int sig, long ms) { return poke_then_write(sig, ms, -1, 0); }
 
 int main(void)
 {
@@ -167,7 +143,7 @@ int main(void)
     close(sv[0]);
 
     /* MSG_WAITALL ended by a signal: what arrived so far */
-    set(SIGUSR1, h_usr1, SA_RESTART);
+    set_handler(SIGUSR1, h_usr1, SA_RESTART);
     MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
     fflush(stdout);
     pid_t parent = getpid();
@@ -187,7 +163,7 @@ int main(void)
     n_usr1 = 0;
 
     /* a signal ends a blocked big write: the partial count, not EINTR */
-    set(SIGUSR1, h_usr1, 0);
+    set_handler(SIGUSR1, h_usr1, 0);
     MUST(pipe(p));
     c = poke(SIGUSR1, 100);
     R("pipe write interrupted (no SA_RESTART)", write(p[1], big, 200000));
@@ -195,7 +171,7 @@ int main(void)
     waitpid(c, NULL, 0);
     close(p[0]);
     close(p[1]);
-    set(SIGUSR1, h_usr1, SA_RESTART);
+    set_handler(SIGUSR1, h_usr1, SA_RESTART);
     MUST(pipe(p));
     c = poke(SIGUSR1, 100);
     R("pipe write interrupted (SA_RESTART)", write(p[1], big, 200000));
@@ -224,9 +200,9 @@ int main(void)
 
     /* ppoll: SIGUSR1 blocked by the thread, unblocked by the call's mask */
     n_usr1 = 0;
-    set(SIGUSR1, h_usr1, 0);
-    set(SIGUSR2, h_usr2, 0);
-    mask_one(SIG_BLOCK, SIGUSR1);
+    set_handler(SIGUSR1, h_usr1, 0);
+    set_handler(SIGUSR2, h_usr2, 0);
+    mask_signal(SIG_BLOCK, SIGUSR1);
     MUST(pipe(p));
     struct pollfd pf = {p[0], POLLIN, 0};
     sigset_t only_usr2;
@@ -257,7 +233,7 @@ int main(void)
     sigset_t pend;
     sigpending(&pend);
     T("signal still pending", sigismember(&pend, SIGUSR1));
-    mask_one(SIG_UNBLOCK, SIGUSR1);
+    mask_signal(SIG_UNBLOCK, SIGUSR1);
     R("handler ran once unblocked", n_usr1);
     char ch;
     MUST(read(p[0], &ch, 1));
@@ -273,7 +249,7 @@ int main(void)
     MUST(read(p[0], &ch, 1));
 
     /* pselect6, same as the first ppoll case */
-    mask_one(SIG_BLOCK, SIGUSR1);
+    mask_signal(SIG_BLOCK, SIGUSR1);
     fd_set rs;
     FD_ZERO(&rs);
     FD_SET(p[0], &rs);
@@ -286,7 +262,7 @@ int main(void)
     waitpid(c, NULL, 0);
 
     /* select ended by a signal: EINTR, and the timeval holds the time left */
-    mask_one(SIG_UNBLOCK, SIGUSR1);
+    mask_signal(SIG_UNBLOCK, SIGUSR1);
     FD_ZERO(&rs);
     FD_SET(p[0], &rs);
     struct timeval tv = {2, 0};
@@ -300,7 +276,7 @@ int main(void)
     c = fork();
     MUST(c);
     if (c == 0) {
-        mask_one(SIG_BLOCK, SIGTERM);
+        mask_signal(SIG_BLOCK, SIGTERM);
         sigset_t none;
         sigemptyset(&none);
         struct pollfd q = {p[0], POLLIN, 0};
