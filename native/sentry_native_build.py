@@ -24,21 +24,23 @@ ffibuilder.cdef(
     #define RT_FD_STAT 8
     struct rt_event {
         int32_t kind; int32_t err;
-        uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; uint32_t _pad;
+        uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; int32_t listener;
         uint64_t ip; uint64_t args[6];
         int32_t wpid; int32_t wstatus;
         uint64_t token; uint32_t events; uint32_t _pad2;
     };
-    int rt_spawn_init(int stub_fd, const void *bpf, int bpf_len, int stdio_keep,
-                      int nsflags, int *out_pid, int *out_listener);
-    int rt_loop_init(int listener);
+    #define RT_JOIN_NS 5
+    int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags,
+                      const int *join_fds, int *out_pid, int *out_listener);
+    int rt_loop_init(void);
+    int rt_loop_add_listener(int listener);
     int rt_loop_add_fd(int fd, uint32_t events, uint64_t token);
     int rt_loop_mod_fd(int fd, uint32_t events, uint64_t token);
     int rt_loop_del_fd(int fd);
     int rt_next_event(struct rt_event *ev, int timeout_ms);
-    int rt_respond(uint64_t id, int64_t val, int32_t error, uint32_t flags);
-    int rt_notif_id_valid(uint64_t id);
-    int rt_addfd(uint64_t id, int srcfd, int newfd, uint32_t newfd_flags);
+    int rt_respond(int listener, uint64_t id, int64_t val, int32_t error, uint32_t flags);
+    int rt_notif_id_valid(int listener, uint64_t id);
+    int rt_addfd(int listener, uint64_t id, int srcfd, int newfd, uint32_t newfd_flags);
     void rt_set_fast(int nr, int on);
     int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
     int rt_task_del(int host_tid);

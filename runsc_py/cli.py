@@ -14,11 +14,16 @@ from typing import Any
 import click
 
 from runsc_py import log
+from runsc_py.cmd.create import create
 from runsc_py.cmd.delete import delete
 from runsc_py.cmd.do import do
+from runsc_py.cmd.exec import exec_cmd
+from runsc_py.cmd.kill import kill
 from runsc_py.cmd.list import list_
+from runsc_py.cmd.ps import ps
 from runsc_py.cmd.run import run
 from runsc_py.cmd.spec import spec
+from runsc_py.cmd.start import start
 from runsc_py.cmd.state import state
 from runsc_py.cmd.syscalls import syscalls
 from runsc_py.container.state import DEFAULT_ROOT
@@ -148,5 +153,7 @@ def main(
 
 
 # The hidden internal commands (boot, gofer) are registered next to these.
-for _command in (do, spec, run, state, list_, delete, syscalls):
+for _command in (
+    do, spec, run, create, start, state, kill, exec_cmd, ps, list_, delete, syscalls
+):
     main.add_command(_command)

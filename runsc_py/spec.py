@@ -400,6 +400,68 @@ def _note_not_applied(
             )
 
 
+@dataclass
+class ProcessSpec:
+    """A validated OCI ``process`` object (config.json's, or ``exec --process``'s)."""
+
+    args: list[str]
+    env: list[str]
+    cwd: str
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    umask: int | None = None
+    terminal: bool = False
+
+    def to_control(self) -> dict[str, Any]:
+        """What the sentry's control server takes for ``exec``."""
+        return {
+            "argv": self.args,
+            "env": self.env,
+            "cwd": self.cwd,
+            "uid": self.uid,
+            "gid": self.gid,
+            "additional_gids": self.additional_gids,
+            "umask": 0o022 if self.umask is None else self.umask,
+        }
+
+
+def validate_process(value: object, where: str) -> ProcessSpec:
+    """Check an OCI ``process`` object.
+
+    :raises InvalidSpec: a field is missing, of the wrong type or out of range.
+    :raises Unsupported: ``terminal: true``.
+    """
+    proc = _object(value, where)
+    terminal = "terminal" in proc and _bool(proc["terminal"], f"{where}.terminal")
+    if terminal:
+        raise Unsupported(
+            f"{where}.terminal: true is not supported (no console support); set it to false"
+        )
+    args = _string_list(_required(proc, "args", f"{where}.args"), f"{where}.args")
+    if not args:
+        _fail(f"{where}.args", "must not be empty")
+    if not args[0]:
+        _fail(f"{where}.args[0]", "must not be empty")
+    env = validate_env(_string_list(proc.get("env", []), f"{where}.env"), f"{where}.env")
+    cwd = _absolute(_required(proc, "cwd", f"{where}.cwd"), f"{where}.cwd")
+    out = ProcessSpec(args=args, env=env, cwd=cwd, terminal=terminal)
+    if "user" in proc:
+        user = _object(proc["user"], f"{where}.user")
+        out.uid = _id(_required(user, "uid", f"{where}.user.uid"), f"{where}.user.uid")
+        out.gid = _id(_required(user, "gid", f"{where}.user.gid"), f"{where}.user.gid")
+        out.additional_gids = [
+            _id(g, f"{where}.user.additionalGids[{i}]")
+            for i, g in enumerate(
+                _list(user.get("additionalGids", []), f"{where}.user.additionalGids")
+            )
+        ]
+        if "umask" in user:
+            out.umask = _id(user["umask"], f"{where}.user.umask") & 0o777
+    _note_not_applied(proc, _NOT_APPLIED_PROCESS, where)
+    return out
+
+
 def validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec:
     """Check a parsed config.json against what the runtime needs.
 
@@ -421,35 +483,9 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
     version = _string(
         _required(spec, "ociVersion", "ociVersion"), "ociVersion", nonempty=True
     )
-    proc = _object(_required(spec, "process", "process"), "process")
-    if "terminal" in proc and _bool(proc["terminal"], "process.terminal"):
-        raise Unsupported(
-            "process.terminal: true is not supported (no console support); set it to false"
-        )
-    args = _string_list(_required(proc, "args", "process.args"), "process.args")
-    if not args:
-        _fail("process.args", "must not be empty")
-    if not args[0]:
-        _fail("process.args[0]", "must not be empty")
-    env = validate_env(_string_list(proc.get("env", []), "process.env"), "process.env")
-    cwd = _absolute(_required(proc, "cwd", "process.cwd"), "process.cwd")
-
-    uid = gid = 0
-    groups: list[int] = []
-    if "user" in proc:
-        user = _object(proc["user"], "process.user")
-        uid = _id(_required(user, "uid", "process.user.uid"), "process.user.uid")
-        gid = _id(_required(user, "gid", "process.user.gid"), "process.user.gid")
-        groups = [
-            _id(g, f"process.user.additionalGids[{i}]")
-            for i, g in enumerate(
-                _list(user.get("additionalGids", []), "process.user.additionalGids")
-            )
-        ]
-        if "umask" in user:
-            _id(user["umask"], "process.user.umask")
-            logger.debug("process.user.umask not applied")
-    _note_not_applied(proc, _NOT_APPLIED_PROCESS, "process")
+    process = validate_process(_required(spec, "process", "process"), "process")
+    args, env, cwd = process.args, process.env, process.cwd
+    uid, gid, groups = process.uid, process.gid, process.additional_gids
 
     root = _object(_required(spec, "root", "root"), "root")
     root_path = _string(

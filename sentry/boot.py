@@ -19,7 +19,7 @@ import signal
 import stat
 import sys
 from importlib import resources
-from typing import List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.config import BootConfig
 
@@ -83,8 +83,12 @@ def _lookup_path(vfs, t, argv0: str, env: List[str]) -> bytes:
     raise BootError(f"executable file not found in $PATH: {argv0!r}")
 
 
-def run_sandbox(cfg: BootConfig) -> int:
+def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None) -> int:
     """Run one sandbox to completion; returns its exit status.
+
+    With ``cfg.hold_init`` (``create``) init is loaded but held before its first
+    instruction until the control server's ``start``.  *on_ready* is called once init
+    exists and the control socket (``cfg.control_socket``) listens.
 
     :raises BootError: the workload could not be started (bad cwd, missing program ...).
     """
@@ -105,7 +109,6 @@ def run_sandbox(cfg: BootConfig) -> int:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Credentials, Task, ThreadGroup
     from sentry.mm.memory import FakeMemory
-    from sentry.platform.hybrid.fastfd import FastFDTable
     from sentry.platform.hybrid.filter import build_filter
     from sentry.vfs.fscontext import FSContext
     from sentry.vfs.mount_tree import build_mount_tree
@@ -114,6 +117,7 @@ def run_sandbox(cfg: BootConfig) -> int:
     kernel = Kernel(cfg)
     kernel.procfd = procfd
     old_handlers = {}
+    control: Any = None
     try:
         gofer = GoferClient(sock)
         gofer.version()
@@ -135,15 +139,7 @@ def run_sandbox(cfg: BootConfig) -> int:
             raise BootError(f"chdir to cwd ({cfg.cwd!r}) set in config.json failed: "
                             f"{getattr(e, 'strerror', None) or _errname(e)}") from None
         path = _lookup_path(vfs, boot_task, cfg.argv[0], cfg.env)
-        soft, hard = cfg.nofile or (1024, 1024)
-        fdtable = FastFDTable(kernel, limit=min(soft, 1 << 20))
-        fdtable.hard_limit = min(hard, 1 << 20)
-        stdio_descs = []
-        for i, hfd in enumerate(cfg.stdio):
-            desc = kernel_stdio(kernel, hfd)
-            if desc is not None:
-                fdtable.install_at(i, desc)
-                stdio_descs.append(desc)
+        fdtable, stdio_descs = _fd_table(kernel, cfg.stdio)
         tty = bool(cfg.stdio) and os.isatty(cfg.stdio[0])
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
             # A terminal's SIGINT/SIGQUIT also reached the workload itself (same
@@ -153,7 +149,7 @@ def run_sandbox(cfg: BootConfig) -> int:
         try:
             kernel.start_init(stub_fd, gadget, build_filter(), creds, fdtable, fs,
                               [a.encode() for a in cfg.argv], [e.encode() for e in cfg.env],
-                              path)
+                              path, hold=cfg.hold_init)
         except OSError as e:
             if e.errno in (errno.EACCES, errno.ENOENT, errno.ENOEXEC):
                 raise BootError(f"cannot start {cfg.argv[0]!r}: {os.strerror(e.errno)}") from None
@@ -165,6 +161,12 @@ def run_sandbox(cfg: BootConfig) -> int:
             raise
         for desc in stdio_descs:
             desc.watch(kernel)
+        if cfg.control_socket:
+            from sentry.control.server import ControlServer
+            control = ControlServer(kernel, cfg.control_socket,
+                                    functools.partial(_start_exec, kernel, creds))
+        if on_ready is not None:
+            on_ready()
         early, kernel.early_host_signals = kernel.early_host_signals, []
         for signo in early:
             kernel.host_signal(signo, False)
@@ -172,6 +174,8 @@ def run_sandbox(cfg: BootConfig) -> int:
     finally:
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
+        if control is not None:
+            control.close()
         kernel.shutdown()
         try:
             sock.close()
@@ -190,6 +194,68 @@ def run_sandbox(cfg: BootConfig) -> int:
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
+
+
+def _fd_table(kernel, stdio) -> Tuple[Any, List[Any]]:
+    """A new process's fd table with the donated host fds *stdio* as 0, 1, 2."""
+    from sentry.platform.hybrid.fastfd import FastFDTable
+
+    soft, hard = kernel.cfg.nofile or (1024, 1024)
+    fdtable = FastFDTable(kernel, limit=min(soft, 1 << 20))
+    fdtable.hard_limit = min(hard, 1 << 20)
+    descs = []
+    for i, hfd in enumerate(stdio):
+        desc = kernel_stdio(kernel, hfd)
+        if desc is not None:
+            fdtable.install_at(i, desc)
+            descs.append(desc)
+    return fdtable, descs
+
+
+def _start_exec(kernel, init_creds, process: Dict[str, Any], fds: List[int]):
+    """Start the process an ``exec`` asked for (:mod:`sentry.control.server`).
+
+    *process* is what the CLI validated: ``argv``, ``env``, ``cwd``, ``uid``, ``gid``,
+    ``additional_gids``, ``umask``; *fds* its stdio (the sentry keeps its own copies).
+
+    :raises OSError: the cwd or the program cannot be used (errno as chdir/execve).
+    """
+    from sentry.kernel.task import Credentials, Task, ThreadGroup
+    from sentry.mm.memory import FakeMemory
+    from sentry.vfs.fscontext import FSContext
+
+    argv = [str(a) for a in process["argv"]]
+    env = [str(e) for e in process["env"]]
+    uid, gid = int(process["uid"]), int(process["gid"])
+    creds = Credentials(uid, gid, uid, gid, uid, gid, uid, gid,
+                        [int(g) for g in process.get("additional_gids", [])])
+    vfs = kernel.vfs
+    root = vfs.root()
+    fs = FSContext(root, root, int(process.get("umask", 0o022)))
+    probe = Task(kernel, ThreadGroup(kernel, 0, 0), 0, 0, creds, None, fs, FakeMemory(16))
+    try:
+        vfs.chdir(probe, vfs.resolve(probe, -100, str(process["cwd"]).encode(), follow=True))
+    except OSError:
+        raise
+    except Exception as e:
+        raise OSError(getattr(e, "errno", errno.ENOENT), f"cwd {process['cwd']!r}") from None
+    try:
+        path = _lookup_path(vfs, probe, argv[0], env)
+    except BootError:
+        raise OSError(errno.ENOENT, f"executable file not found in $PATH: {argv[0]!r}") from None
+    fdtable, descs = _fd_table(kernel, fds)
+    try:
+        tg = kernel.spawn_process(creds, fdtable, fs, [a.encode() for a in argv],
+                                  [e.encode() for e in env], path)
+    except Exception as e:
+        fdtable.release_all()
+        en = getattr(e, "errno", None)
+        if isinstance(e, OSError) or en:
+            raise OSError(en or errno.EIO, os.strerror(en or errno.EIO)) from None
+        raise
+    for desc in descs:
+        desc.watch(kernel)
+    return tg
 
 
 def _on_host_signal(kernel, from_tty: bool, signo: int, _frame: object) -> None:

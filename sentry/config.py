@@ -67,3 +67,7 @@ class BootConfig:
     # Force every syscall through the Python handlers (C fast path off).
     python_only: bool = False
     platform: str = "hybrid"
+    # create: init is held before its first instruction until the control server's start.
+    hold_init: bool = False
+    # Where the control server listens (the container's state directory); None: no server.
+    control_socket: Optional[str] = None

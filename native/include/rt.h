@@ -22,7 +22,7 @@ struct rt_event {
     uint32_t pid;          /* host tid, in the sentry's pid namespace */
     int32_t nr;
     uint32_t arch;
-    uint32_t _pad;
+    int32_t listener;      /* the listener fd to answer on */
     uint64_t ip;
     uint64_t args[6];
     /* RT_EV_PTRACE */
@@ -46,19 +46,22 @@ struct rt_task_info {
 #define RT_FD_SEEK   4     /* lseek goes to the host fd */
 #define RT_FD_STAT   8     /* fstat is the host fd's fstat */
 
-/* task start */
-int rt_spawn_init(int stub_fd, const void *bpf, int bpf_len, int stdio_keep,
-                  int nsflags, int *out_pid, int *out_listener);
+/* task start: fresh namespaces (nsflags), or join_fds = the sandbox's pid,
+ * ipc, uts, net and mnt namespace fds (NULL for fresh ones) */
+#define RT_JOIN_NS 5
+int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags,
+                  const int *join_fds, int *out_pid, int *out_listener);
 
 /* loop */
-int rt_loop_init(int listener);
+int rt_loop_init(void);
+int rt_loop_add_listener(int listener);
 int rt_loop_add_fd(int fd, uint32_t events, uint64_t token);
 int rt_loop_mod_fd(int fd, uint32_t events, uint64_t token);
 int rt_loop_del_fd(int fd);
 int rt_next_event(struct rt_event *ev, int timeout_ms);
-int rt_respond(uint64_t id, int64_t val, int32_t error, uint32_t flags);
-int rt_notif_id_valid(uint64_t id);
-int rt_addfd(uint64_t id, int srcfd, int newfd, uint32_t newfd_flags);
+int rt_respond(int listener, uint64_t id, int64_t val, int32_t error, uint32_t flags);
+int rt_notif_id_valid(int listener, uint64_t id);
+int rt_addfd(int listener, uint64_t id, int srcfd, int newfd, uint32_t newfd_flags);
 
 /* fast path tables */
 void rt_set_fast(int nr, int on);

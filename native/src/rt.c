@@ -1,7 +1,8 @@
 /* runsc-py native runtime.
  *
- * - rt_spawn_init: start the sandbox's first task (namespaces, empty root,
- *   seccomp filter with a user-notification listener, exec of the stub).
+ * - rt_spawn_task: start a task, the sandbox's first (fresh namespaces, empty
+ *   root) or one joining it (exec), with its own seccomp filter and
+ *   user-notification listener, and exec of the stub.
  * - rt_next_event: the event loop.  One epoll over the seccomp listener, a
  *   signalfd(SIGCHLD) for ptrace events and the sentry's host fds.  Trapped
  *   syscalls with a C fast handler are answered here; everything else is
@@ -70,8 +71,8 @@ static int write_all(int fd, const void *b, size_t n)
 }
 
 /* Runs in the child between clone and exec: raw syscalls only. Exit codes
- * 100+step say which step failed (rt_spawn_init reports them). */
-static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog)
+ * 100+step say which step failed (rt_spawn_task reports them). */
+static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog, int joined)
 {
     static const char *const dirs[] = {"/mnt", "/tmp", "/run", "/var", NULL};
     char c;
@@ -92,6 +93,9 @@ static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog)
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) _exit(116);
     /* Wait until the sentry has attached; EOF means it died. */
     if (read(syncfd, &c, 1) != 1) _exit(102);
+    /* A process joining a running sandbox already has its empty root (setns
+     * into init's mount namespace made it the root and the cwd). */
+    if (joined) goto root_done;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) _exit(103);
     for (i = 0; dirs[i]; i++)
         if (mount("none", dirs[i], "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=0555") == 0)
@@ -103,6 +107,7 @@ static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog)
     if (chdir("/") < 0) _exit(108);
     if (mount("none", "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
         _exit(109);
+root_done:
     if (dup2(stub_fd, STUB_FD) < 0) _exit(110);
     if (syscall(SYS_close_range, 0, STUB_FD - 1, 0) < 0) _exit(111);
     if (syscall(SYS_close_range, STUB_FD + 1, ~0U, 0) < 0) _exit(112);
@@ -117,26 +122,64 @@ static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog)
     _exit(115);
 }
 
-int rt_spawn_init(int stub_fd, const void *bpf, int bpf_len, int stdio_keep, int nsflags,
+/* The namespaces a joining process enters, in this order: the pid namespace
+ * applies to its children only, the mount namespace comes last (it changes
+ * root and cwd). */
+static const int join_types[RT_JOIN_NS] = {
+    CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWNS,
+};
+
+/* Start a task: in fresh namespaces (nsflags), or, when join_fds is given, in
+ * the namespaces of a running sandbox (pid, ipc, uts, net, mnt fds), as a
+ * child of the caller all the same: an intermediate process enters the
+ * namespaces and makes the task with CLONE_PARENT, so the task is the
+ * sentry's child inside the sandbox's pid namespace (its getppid() is 0
+ * there, like a runc exec'd process). */
+static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd,
+                       struct sock_fprog *prog)
+{
+    if (!join_fds) {
+        int pid = (int)syscall(SYS_clone, (unsigned long)(nsflags | SIGCHLD), 0, 0, 0, 0);
+        if (pid == 0) child_setup(syncfd, stub_fd, prog, 0);
+        return pid < 0 ? -errno : pid;
+    }
+    int pp[2], mid, st, task = -1;
+    if (pipe2(pp, O_CLOEXEC) < 0) return -errno;
+    mid = (int)syscall(SYS_clone, (unsigned long)SIGCHLD, 0, 0, 0, 0);
+    if (mid < 0) { int err = -errno; close(pp[0]); close(pp[1]); return err; }
+    if (mid == 0) {
+        close(pp[0]);
+        for (int i = 0; i < RT_JOIN_NS; i++)
+            if (setns(join_fds[i], join_types[i]) < 0) _exit(120 + i);
+        int pid = (int)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, 0, 0, 0);
+        if (pid == 0) { close(pp[1]); child_setup(syncfd, stub_fd, prog, 1); }
+        if (pid < 0 || write_all(pp[1], &pid, sizeof pid) < 0) _exit(119);
+        _exit(0);
+    }
+    close(pp[1]);
+    if (read(pp[0], &task, sizeof task) != sizeof task) task = -1;
+    close(pp[0]);
+    while (waitpid(mid, &st, __WALL) < 0 && errno == EINTR) {}
+    if (task <= 0)
+        return WIFEXITED(st) && WEXITSTATUS(st) ? -(1000 + WEXITSTATUS(st)) : -EPROTO;
+    return task;
+}
+
+int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const int *join_fds,
                   int *out_pid, int *out_listener)
 {
     struct sock_fprog prog;
     int sync[2], st, pid, err;
     struct user_regs_struct regs;
-    (void)stdio_keep;
 
     if (bpf_len <= 0 || bpf_len % (int)sizeof(struct sock_filter)) return -EINVAL;
     prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
     prog.filter = (struct sock_filter *)bpf;
     if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
 
-    pid = (int)syscall(SYS_clone, (unsigned long)(nsflags | SIGCHLD), 0, 0, 0, 0);
-    if (pid < 0) { err = -errno; close(sync[0]); close(sync[1]); return err; }
-    if (pid == 0) {
-        close(sync[1]);
-        child_setup(sync[0], stub_fd, &prog);
-    }
+    pid = spawn_child(nsflags, join_fds, sync[0], stub_fd, &prog);
     close(sync[0]);
+    if (pid < 0) { close(sync[1]); return pid; }
     if (ptrace(PTRACE_SEIZE, pid, 0,
                PTRACE_O_EXITKILL | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE |
                PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC) < 0) {
@@ -403,14 +446,21 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
 
 /* ------------------------------------------------------------ loop */
 
-static int ep = -1, sigfd = -1, listener = -1, reap_pending;
+static int ep = -1, sigfd = -1, reap_pending;
 static struct epoll_event evq[64];
 static int evq_n, evq_i;
 
-#define TOK_LISTENER (~0ULL)
-#define TOK_SIGCHLD (~0ULL - 1)
+/* Every task started by rt_spawn_task has its own filter and so its own
+ * listener (an exec'd process cannot share init's): tokens TOK_LISTENER - i. */
+#define MAX_LISTENERS 1024
+static int listeners[MAX_LISTENERS];
+static int n_listeners;
 
-int rt_loop_init(int lfd)
+#define TOK_SIGCHLD (~0ULL)
+#define TOK_LISTENER (~0ULL - 1)
+#define IS_LISTENER_TOK(t) ((t) <= TOK_LISTENER && (t) > TOK_LISTENER - MAX_LISTENERS)
+
+int rt_loop_init(void)
 {
     sigset_t set;
     struct epoll_event e;
@@ -422,14 +472,24 @@ int rt_loop_init(int lfd)
     e.events = EPOLLIN;
     e.data.u64 = TOK_SIGCHLD;
     if (epoll_ctl(ep, EPOLL_CTL_ADD, sigfd, &e) < 0 && errno != EEXIST) return -errno;
-    if (lfd >= 0) {
-        listener = lfd;
-        e.events = EPOLLIN;
-        e.data.u64 = TOK_LISTENER;
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e) < 0) return -errno;
-    }
+    for (int i = 0; i < MAX_LISTENERS; i++) listeners[i] = -1;
+    n_listeners = 0;
     memset(tasks, 0, sizeof tasks);
     reap_pending = 1;
+    return 0;
+}
+
+/* Serve a listener from now on.  The loop closes it when the kernel reports
+ * it hung up (every task under its filter is gone). */
+int rt_loop_add_listener(int lfd)
+{
+    int i;
+    for (i = 0; i < MAX_LISTENERS && listeners[i] >= 0; i++) {}
+    if (i == MAX_LISTENERS) return -EMFILE;
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = TOK_LISTENER - (uint64_t)i};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e) < 0) return -errno;
+    listeners[i] = lfd;
+    if (i >= n_listeners) n_listeners = i + 1;
     return 0;
 }
 
@@ -449,31 +509,31 @@ int rt_loop_del_fd(int fd)
 {
     /* drop queued events of this fd too */
     for (int i = evq_i; i < evq_n; i++)
-        if (evq[i].data.u64 != TOK_LISTENER && evq[i].data.u64 != TOK_SIGCHLD)
+        if (evq[i].data.u64 < TOK_LISTENER - MAX_LISTENERS)
             evq[i].events = 0;
     return epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
 }
 
-int rt_respond(uint64_t id, int64_t val, int32_t error, uint32_t flags)
+int rt_respond(int lfd, uint64_t id, int64_t val, int32_t error, uint32_t flags)
 {
     struct seccomp_notif_resp resp = {.id = id, .val = val, .error = error, .flags = flags};
-    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) return -errno;
+    if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) return -errno;
     return 0;
 }
 
-int rt_addfd(uint64_t id, int srcfd, int newfd, uint32_t newfd_flags)
+int rt_addfd(int lfd, uint64_t id, int srcfd, int newfd, uint32_t newfd_flags)
 {
     struct seccomp_notif_addfd a = {
         .id = id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (uint32_t)srcfd,
         .newfd = (uint32_t)newfd, .newfd_flags = newfd_flags,
     };
-    int r = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+    int r = ioctl(lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
     return r < 0 ? -errno : r;
 }
 
-int rt_notif_id_valid(uint64_t id)
+int rt_notif_id_valid(int lfd, uint64_t id)
 {
-    return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+    return ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
 int rt_next_event(struct rt_event *ev, int timeout_ms)
@@ -498,7 +558,16 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
                 reap_pending = 1;
                 continue;
             }
-            if (e->data.u64 == TOK_LISTENER) {
+            if (IS_LISTENER_TOK(e->data.u64)) {
+                int slot = (int)(TOK_LISTENER - e->data.u64), listener = listeners[slot];
+                if (listener < 0) continue;
+                if (!(e->events & EPOLLIN) && (e->events & (EPOLLHUP | EPOLLERR))) {
+                    /* No task is left under this filter. */
+                    epoll_ctl(ep, EPOLL_CTL_DEL, listener, NULL);
+                    close(listener);
+                    listeners[slot] = -1;
+                    continue;
+                }
                 memset(&req, 0, sizeof req);
                 if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
                     if (errno == EINTR || errno == ENOENT || errno == EAGAIN) continue;
@@ -518,6 +587,7 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
                 }
                 n_slow++;
                 ev->kind = RT_EV_NOTIF;
+                ev->listener = listener;
                 ev->id = req.id; ev->pid = req.pid; ev->nr = req.data.nr;
                 ev->arch = req.data.arch; ev->ip = req.data.instruction_pointer;
                 memcpy(ev->args, req.data.args, sizeof ev->args);

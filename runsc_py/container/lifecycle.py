@@ -1,5 +1,10 @@
-"""Container lifecycle operations behind the commands: run in the foreground, state, list,
-delete. ``run`` and ``do`` share :func:`run_foreground`."""
+"""Container lifecycle operations behind the commands: create and start, run in the
+foreground, state, list, kill, ps, delete. ``run`` and ``do`` share :func:`run_foreground`.
+
+After ``create`` the sandbox process (the sentry, parent of the gofer and of every workload
+process) outlives the CLI: it is the pid in ``--pid-file`` and exits with the workload's
+status. Later commands reach it through its control socket (:mod:`.control`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 
-from runsc_py.container import process
+from runsc_py.container import control, process
 from runsc_py.container.state import (
     CREATED,
+    CREATING,
     RUNNING,
     STOPPED,
     ContainerState,
@@ -20,6 +26,7 @@ from runsc_py.container.state import (
     validate_id,
 )
 from runsc_py.errors import ContainerNotFound, StateError, UserError, WrongState, quote
+from runsc_py import log
 from runsc_py.log import logger, rfc3339
 from sentry.config import BootConfig
 
@@ -223,7 +230,7 @@ def delete(root: str, container_id: str, force: bool) -> None:
             st = locked.state
             status = st.current_status()
             if status != STOPPED:
-                if status != CREATED and not force:
+                if status not in (CREATED, CREATING) and not force:
                     raise WrongState(
                         f"cannot delete container {container_id} that is not stopped: {status}"
                     )
@@ -243,3 +250,187 @@ def delete(root: str, container_id: str, force: bool) -> None:
             raise StateError(f"{e}; delete --force removes it") from None
         logger.debug("removing unreadable state of %s: %s", quote(container_id), e)
         store.remove_unreadable(container_id)
+
+
+def create(
+    root: str,
+    cfg: BootConfig,
+    *,
+    bundle: str,
+    config_path: str | None,
+    annotations: dict[str, str],
+    pid_file: str | None,
+) -> int:
+    """Start the sandbox process with init loaded and held before its first instruction.
+
+    The sandbox process is a child of this one (so it inherits the container's stdio and is
+    reaped by whoever reaps this process's orphans: containerd's shim and conmon are
+    subreapers), in a session of its own. Returns once init exists and the control socket
+    listens, or the sandbox failed: then nothing is left behind.
+
+    :returns: the sandbox process's pid.
+    :raises UserError: invalid id, id in use, state or pid file not writable, or the sentry
+        refused the configuration (its one-line reason).
+    """
+    container_id = validate_id(cfg.container_id)
+    store = StateStore(root)
+    with _signals_abort_start():
+        me = os.getpid()
+        state = ContainerState(
+            id=container_id,
+            bundle=bundle,
+            rootfs=cfg.root_path,
+            status=CREATING,
+            pid=me,
+            created=rfc3339(),
+            sandbox_pid=me,
+            sandbox_start_time=process.start_time(me),
+            control_socket=store.control_socket(container_id),
+            config_path=config_path,
+            annotations=dict(annotations),
+        )
+        store.create(state)
+        child = -1
+        written: str | None = None
+        try:
+            cfg.hold_init = True
+            cfg.control_socket = state.control_socket
+            child, failure = _fork_sandbox(cfg)
+            if failure is not None:
+                raise UserError(failure)
+            if pid_file is not None:
+                written = write_pid_file(pid_file, child)
+            with store.locked(container_id) as locked:
+                locked.state.status = CREATED
+                locked.state.pid = child
+                locked.state.sandbox_pid = child
+                locked.state.sandbox_start_time = process.start_time(child)
+                locked.save()
+        except BaseException as e:
+            if child > 0:
+                process.kill_and_wait(child, None)
+                _reap_quietly(child)
+            store.discard(container_id)
+            _unlink_quietly(written)
+            if isinstance(e, _StartAborted):
+                raise UserError(f"create aborted by signal {e.signo}", 128 + e.signo) from None
+            raise
+        logger.debug("container %s: sandbox process %d created", container_id, child)
+        return child
+
+
+def _reap_quietly(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _fork_sandbox(cfg: BootConfig) -> tuple[int, str | None]:
+    """Fork the sandbox process; wait until it is ready or has failed.
+
+    :returns: its pid, and None or the one-line reason it failed (it has exited then).
+    """
+    run_sandbox, boot_errors = sandbox_entry()
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # the sandbox process; never returns
+        os.close(r)
+        _sandbox_main(cfg, w, run_sandbox, boot_errors)
+    os.close(w)
+    chunks = []
+    with open(r, "rb") as f:
+        while chunk := f.read(4096):
+            chunks.append(chunk)
+    report = b"".join(chunks).decode("utf-8", "replace")
+    if report == "ok":
+        return pid, None
+    _reap_quietly(pid)
+    return pid, report or "the sandbox process exited during start"
+
+
+def _sandbox_main(
+    cfg: BootConfig,
+    ready_fd: int,
+    run_sandbox: Callable[..., int],
+    boot_errors: tuple[type[Exception], ...],
+) -> None:
+    status = 1
+    reported = False
+
+    def ready() -> None:
+        nonlocal reported
+        os.write(ready_fd, b"ok")
+        os.close(ready_fd)
+        reported = True
+
+    try:
+        # Its own session: the caller's terminal and process group signals are not its.
+        os.setsid()
+        for sig in _TERMINATING:
+            signal.signal(sig, signal.SIG_DFL)
+        status = run_sandbox(cfg, ready)
+    except BaseException as e:  # noqa: BLE001 - the child must always exit here
+        if not reported:
+            msg = str(e) if isinstance(e, (UserError, *boot_errors)) else (
+                f"internal error: {type(e).__name__}: {e}"
+            )
+            logger.debug("sandbox process failed", exc_info=True)
+            try:
+                os.write(ready_fd, msg.encode("utf-8", "replace")[:4000] or b"failed")
+            except OSError:
+                pass
+        else:
+            logger.error("sandbox failed: %s", e, exc_info=True)
+        status = 1 if not isinstance(e, SystemExit) else int(e.code or 0)
+    finally:
+        log.close()
+        os._exit(status)
+
+
+def _live_state(root: str, container_id: str) -> tuple[StateStore, ContainerState, str]:
+    store = StateStore(root)
+    st = store.load(container_id)
+    return store, st, st.current_status()
+
+
+def start(root: str, container_id: str) -> None:
+    """Let a created container's init run.
+
+    :raises WrongState: it is not ``created``.
+    """
+    store = StateStore(root)
+    with store.locked(container_id) as locked:
+        st = locked.state
+        status = st.current_status()
+        if status == STOPPED:
+            raise WrongState("cannot start a container that has stopped")
+        if status != CREATED:
+            raise WrongState(f"cannot start an already {status} container")
+        control.request(st.control_socket, container_id, {"cmd": "start"})
+        st.status = RUNNING
+        st.started = rfc3339()
+        locked.save()
+
+
+def kill(root: str, container_id: str, signo: int, all_: bool) -> None:
+    """Send *signo* to the container's init (or, with *all_*, to every process).
+
+    :raises WrongState: it is not running (runc's "container not running").
+    """
+    _store, st, status = _live_state(root, container_id)
+    if status in (STOPPED, CREATING):
+        raise WrongState("container not running")
+    control.request(
+        st.control_socket, container_id, {"cmd": "signal", "signo": signo, "all": all_}
+    )
+
+
+def ps(root: str, container_id: str) -> list[dict[str, object]]:
+    """The container's processes (from the sentry's process table)."""
+    _store, st, status = _live_state(root, container_id)
+    if status in (STOPPED, CREATING):
+        raise WrongState("container not running")
+    reply = control.request(st.control_socket, container_id, {"cmd": "ps"})
+    procs = reply.get("processes")
+    return procs if isinstance(procs, list) else []

@@ -50,11 +50,12 @@ MAX_ID_LENGTH = 255
 # '+'..'.', which also admits ','.
 _ID_RE = re.compile(r"[A-Za-z0-9_+,\-.]+", re.ASCII)
 
+CREATING = "creating"
 CREATED = "created"
 RUNNING = "running"
 PAUSED = "paused"
 STOPPED = "stopped"
-STATUSES = (CREATED, RUNNING, PAUSED, STOPPED)
+STATUSES = (CREATING, CREATED, RUNNING, PAUSED, STOPPED)
 
 
 class CorruptState(StateError):

@@ -58,7 +58,8 @@ class Parked:
 
 
 class Dispatcher:
-    def __init__(self, kernel: "Kernel", respond: Callable[[int, int, int, int], int]) -> None:
+    def __init__(self, kernel: "Kernel",
+                 respond: Callable[[int, int, int, int, int], int]) -> None:
         self.kernel = kernel
         self._respond = respond
         self.ready: List[Parked] = []
@@ -72,11 +73,11 @@ class Dispatcher:
         if self.strace:
             self.kernel.strace_log(t, nr, args, ret)
         if isinstance(ret, _Continue):
-            self._respond(notif_id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+            self._respond(t.tg.listener, notif_id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE)
         elif ret < 0:
-            self._respond(notif_id, 0, ret, 0)
+            self._respond(t.tg.listener, notif_id, 0, ret, 0)
         else:
-            self._respond(notif_id, ret, 0, 0)
+            self._respond(t.tg.listener, notif_id, ret, 0, 0)
 
     # -- running ----------------------------------------------------------
 

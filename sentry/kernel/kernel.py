@@ -128,6 +128,10 @@ class Kernel:
         self.max_tasks = 4096
         self.fdtables_by_id: Dict[int, Any] = {}
         self.gofer: Any = None
+        self.stub_fd = -1
+        self.bpf = b""
+        # init's pid, ipc, uts, net and mnt namespaces, for processes that join (exec).
+        self.ns_fds: List[int] = []
 
     # -- host facts -------------------------------------------------------
 
@@ -496,30 +500,90 @@ class Kernel:
 
     def start_init(self, stub_fd: int, gadget: int, bpf: bytes, creds: Credentials,
                    fdtable: Any, fs: Any, argv: List[bytes], envp: List[bytes],
-                   path: bytes) -> None:
+                   path: bytes, hold: bool = False) -> None:
+        """Start the sandbox's init in fresh namespaces and load its program.
+
+        :param hold: leave it stopped before its first instruction until
+            :meth:`release_init` (``create``, then ``start``).
+        """
         nsflags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET
         self.gadget = gadget
-        host_pid, listener = N.spawn_init(stub_fd, bpf, nsflags)
-        self.loop = N.Loop(listener)
-        self.listener = listener
+        self.stub_fd, self.bpf = stub_fd, bpf
+        self.loop = N.Loop()
         for nr in (39, 110, 186) if not self.python_only else ():
             N.set_fast(nr, True)
         if not self.python_only:
             for nr in (0, 1, 3, 5, 8, 17):
                 N.set_fast(nr, True)
+        host_pid, listener = N.spawn_task(stub_fd, bpf, nsflags)
+        try:
+            # What a process joining the sandbox later (exec) enters, in rt.c's order.
+            self.ns_fds = [os.open(f"{host_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC,
+                                   dir_fd=self.procfd)
+                           for ns in ("pid", "ipc", "uts", "net", "mnt")]
+        except OSError:
+            os.close(listener)
+            os.kill(host_pid, signal.SIGKILL)
+            N.waitpid(host_pid)
+            raise
         tg = ThreadGroup(self, 1, host_pid)
-        tg.mm = AddressSpace(self, tg)
-        t = Task(self, tg, 1, host_pid, creds, fdtable, fs, HostMemory(host_pid))
         self.init_tg = tg
+        self._start_process(tg, listener, creds, fdtable, fs, argv, envp, path, hold)
+
+    def release_init(self) -> None:
+        """Let a held init run its first instruction (``start``)."""
+        tg = self.init_tg
+        assert tg is not None and tg.held
+        tg.held = False
+        N.cont(tg.host_tgid, 0)
+
+    def spawn_process(self, creds: Credentials, fdtable: Any, fs: Any, argv: List[bytes],
+                      envp: List[bytes], path: bytes) -> ThreadGroup:
+        """Start a new process in the running sandbox (``exec``): same pid, mount, ipc,
+        uts and net namespaces as init, no parent inside the sandbox (its ppid is 0),
+        its own session.  Its exit runs the thread group's ``on_exit`` callbacks.
+
+        :raises OSError: the process could not be made or its program not loaded (the
+            errno is the execve's).
+        """
+        host_pid, listener = N.spawn_task(self.stub_fd, self.bpf, 0, self.ns_fds)
+        tg = ThreadGroup(self, self._sandbox_tid(host_pid), host_pid)
+        self._start_process(tg, listener, creds, fdtable, fs, argv, envp, path, False)
+        return tg
+
+    def _start_process(self, tg: ThreadGroup, listener: int, creds: Credentials,
+                       fdtable: Any, fs: Any, argv: List[bytes], envp: List[bytes],
+                       path: bytes, hold: bool) -> None:
+        host_pid = tg.host_tgid
+        tg.listener = listener
+        tg.mm = AddressSpace(self, tg)
+        t = Task(self, tg, tg.tgid, host_pid, creds, fdtable, fs, HostMemory(host_pid))
+        try:
+            N.Loop.add_listener(listener)
+        except OSError:
+            os.close(listener)
+            os.kill(host_pid, signal.SIGKILL)
+            N.waitpid(host_pid)
+            raise
         self.register(t)
         try:
             plan = loader.prepare(t, path, argv, envp, self._open_exec)
         except Exception:
             os.kill(host_pid, signal.SIGKILL)
             N.waitpid(host_pid)
+            self._forget_unstarted(t)
             raise
         t.pending_exec = plan
-        self._do_exec(t, host_pid)
+        tg.held = hold
+        self._do_exec(t, host_pid, resume=not hold)
+
+    def _forget_unstarted(self, t: Task) -> None:
+        self.tasks.pop(t.host_tid, None)
+        self.by_tid.pop(t.tid, None)
+        N.task_del(t.host_tid)
+        self.thread_groups.pop(t.tgid, None)
+        if t.tg.mm is not None:
+            t.tg.mm.release()
 
     def _open_exec(self, t: Task, path: bytes):
         assert self.open_exec is not None
@@ -536,6 +600,15 @@ class Kernel:
         self.fd_handlers[fd] = queue.notify
 
     def unwatch_host_fd(self, fd: int) -> None:
+        if self.fd_handlers.pop(fd, None) is not None:
+            N.Loop.del_fd(fd)
+
+    def add_fd_handler(self, fd: int, events: int, handler: Callable[[int], None]) -> None:
+        """Call *handler(events)* from the loop whenever host fd *fd* is ready (level)."""
+        self.loop.add_fd(fd, events, fd)
+        self.fd_handlers[fd] = handler
+
+    def remove_fd_handler(self, fd: int) -> None:
         if self.fd_handlers.pop(fd, None) is not None:
             N.Loop.del_fd(fd)
 
@@ -580,7 +653,7 @@ class Kernel:
         t = self.tasks.get(ev.pid)
         if t is None:
             # A thread the sentry does not know cannot be served.
-            N.respond(ev.id, 0, -errno.ENOSYS, 0)
+            N.respond(ev.listener, ev.id, 0, -errno.ENOSYS, 0)
             return
         self.dispatcher.syscall(t, ev.id, ev.nr, tuple(ev.args))
 
@@ -716,6 +789,7 @@ class Kernel:
             fdtable, fs = parent.fdtable, parent.fs
         else:
             tg = ThreadGroup(self, tid, child_host)
+            tg.listener = parent.tg.listener
             ptg = parent.tg.parent if flags & CLONE_PARENT and parent.tg.parent else parent.tg
             tg.parent = ptg
             ptg.children[tid] = tg
@@ -769,6 +843,12 @@ class Kernel:
                 raise SandboxExit(128 + tg.fatal_signal)
             raise SandboxExit(os.WEXITSTATUS(status) if os.WIFEXITED(status)
                               else 128 + os.WTERMSIG(status))
+        if tg.parent is None:
+            # An exec'd process: the sentry is its host parent and has reaped it.
+            self.forget_thread_group(tg)
+        for cb in tg.on_exit:
+            cb(status)
+        tg.on_exit.clear()
         # Orphans go to init, as the host kernel does in the pid namespace.
         init = self.init_tg
         for ctg in list(tg.children.values()):
@@ -926,7 +1006,7 @@ class Kernel:
             return
         self._do_exec(t, pid, plan)
 
-    def _do_exec(self, t: Task, pid: int, plan: Any = None) -> None:
+    def _do_exec(self, t: Task, pid: int, plan: Any = None, resume: bool = True) -> None:
         if plan is None:
             plan = t.pending_exec
             t.pending_exec = None
@@ -957,7 +1037,8 @@ class Kernel:
         N.setregs(pid, new)
         for sig in inj.signals:
             N.tgkill(tg.host_tgid, pid, sig)
-        N.cont(pid, 0)
+        if resume:
+            N.cont(pid, 0)
 
     def shutdown(self) -> None:
         """Kill whatever is left of the sandbox and release its files."""
@@ -968,6 +1049,9 @@ class Kernel:
                 N.waitpid(tg.host_tgid)
             except OSError:
                 pass
+        for fd in self.ns_fds:
+            os.close(fd)
+        self.ns_fds = []
         for table in list(self.fdtables_by_id.values()):
             try:
                 table.release_all()

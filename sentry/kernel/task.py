@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from sentry.kernel.waiter import WaitQueue
 
@@ -53,6 +53,13 @@ class ThreadGroup:
         self.kernel = kernel
         self.tgid = tgid
         self.host_tgid = host_tgid
+        # The seccomp listener its notifications come on (the filter is inherited by
+        # fork and clone and kept across exec; every started process has its own).
+        self.listener = -1
+        # Stopped before its first instruction until released (``create`` → ``start``).
+        self.held = False
+        # Called with the wait status when the process exits (exec'd processes).
+        self.on_exit: List[Callable[[int], None]] = []
         self.tasks: Dict[int, "Task"] = {}
         self.parent: Optional["ThreadGroup"] = None
         self.children: Dict[int, "ThreadGroup"] = {}

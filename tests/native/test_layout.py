@@ -12,7 +12,7 @@ class _Event(ctypes.Structure):
     _fields_ = [
         ("kind", ctypes.c_int32), ("err", ctypes.c_int32),
         ("id", ctypes.c_uint64), ("pid", ctypes.c_uint32), ("nr", ctypes.c_int32),
-        ("arch", ctypes.c_uint32), ("_pad", ctypes.c_uint32),
+        ("arch", ctypes.c_uint32), ("listener", ctypes.c_int32),
         ("ip", ctypes.c_uint64), ("args", ctypes.c_uint64 * 6),
         ("wpid", ctypes.c_int32), ("wstatus", ctypes.c_int32),
         ("token", ctypes.c_uint64), ("events", ctypes.c_uint32), ("_pad2", ctypes.c_uint32),

@@ -30,11 +30,21 @@ def _check(ret: int) -> int:
     return ret
 
 
-def spawn_init(stub_fd: int, bpf: bytes, nsflags: int) -> Tuple[int, int]:
-    """Start the first task; returns (host pid, listener fd), the task stopped at its exec event."""
+def spawn_task(stub_fd: int, bpf: bytes, nsflags: int,
+               join_fds: Optional[Sequence[int]] = None) -> Tuple[int, int]:
+    """Start a task in fresh namespaces (*nsflags*), or in a running sandbox's namespaces
+    (*join_fds*: its pid, ipc, uts, net and mnt namespace fds), as the caller's child.
+
+    :returns: (host pid, listener fd), the task stopped at the exec event of the stub.
+    """
     pid = ffi.new("int *")
     lfd = ffi.new("int *")
-    ret = lib.rt_spawn_init(stub_fd, bpf, len(bpf), 0, nsflags, pid, lfd)
+    join = ffi.NULL
+    if join_fds is not None:
+        if len(join_fds) != lib.RT_JOIN_NS:
+            raise ValueError("join_fds: pid, ipc, uts, net, mnt")
+        join = ffi.new("int[]", list(join_fds))
+    ret = lib.rt_spawn_task(stub_fd, bpf, len(bpf), nsflags, join, pid, lfd)
     if ret <= -1000:
         raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
     _check(ret)
@@ -44,9 +54,14 @@ def spawn_init(stub_fd: int, bpf: bytes, nsflags: int) -> Tuple[int, int]:
 class Loop:
     """The C event loop."""
 
-    def __init__(self, listener: int) -> None:
-        _check(lib.rt_loop_init(listener))
+    def __init__(self) -> None:
+        _check(lib.rt_loop_init())
         self.ev = ffi.new("struct rt_event *")
+
+    @staticmethod
+    def add_listener(listener: int) -> None:
+        """Serve *listener* (a task's seccomp notification fd); the loop owns it from now on."""
+        _check(lib.rt_loop_add_listener(listener))
 
     def next_event(self, timeout_ms: int) -> "ffi.CData":
         lib.rt_next_event(self.ev, timeout_ms)
@@ -61,14 +76,15 @@ class Loop:
         lib.rt_loop_del_fd(fd)
 
 
-def respond(notif_id: int, val: int, error: int, flags: int = 0) -> int:
+def respond(listener: int, notif_id: int, val: int, error: int, flags: int = 0) -> int:
     """Answer a notification; returns 0 or -errno (ENOENT: the task is gone)."""
-    return int(lib.rt_respond(notif_id, val, error, flags))
+    return int(lib.rt_respond(listener, notif_id, val, error, flags))
 
 
-def addfd(notif_id: int, srcfd: int, newfd: int, cloexec: bool = True) -> int:
+def addfd(listener: int, notif_id: int, srcfd: int, newfd: int, cloexec: bool = True) -> int:
     """SECCOMP_IOCTL_NOTIF_ADDFD: install the sentry's *srcfd* as *newfd* in the notifying task."""
-    return _check(lib.rt_addfd(notif_id, srcfd, newfd, os.O_CLOEXEC if cloexec else 0))
+    return _check(lib.rt_addfd(listener, notif_id, srcfd, newfd,
+                               os.O_CLOEXEC if cloexec else 0))
 
 
 def set_fast(nr: int, on: bool) -> None:

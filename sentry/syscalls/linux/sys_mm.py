@@ -82,7 +82,7 @@ def mmap_shared(t: "Task", a: "SyscallArgs") -> Any:
     if fd == STUB_FD:
         raise err(errno.ENODEV)  # that host fd number holds the stub
     try:
-        N.addfd(a.notif_id, host_fd, fd)
+        N.addfd(t.tg.listener, a.notif_id, host_fd, fd)
     except OSError as e:
         raise err(e.errno or errno.ENODEV) from None
     mm = t.tg.mm
