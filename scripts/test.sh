@@ -3,6 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 bash scripts/setup.sh
+# Test-only Debian packages: the container engines of tests/clients and the tools that build
+# their image without a registry.
+TEST_PKGS=(containerd runc umoci skopeo podman)
+missing=()
+for p in "${TEST_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 .venv/bin/ruff check sentry gofer runsc_py native tests benchmarks
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
