@@ -17,15 +17,19 @@ from runsc_py import log
 from runsc_py.cmd.create import create
 from runsc_py.cmd.delete import delete
 from runsc_py.cmd.do import do
+from runsc_py.cmd.events import events
 from runsc_py.cmd.exec import exec_cmd
+from runsc_py.cmd.features import features
 from runsc_py.cmd.kill import kill
 from runsc_py.cmd.list import list_
+from runsc_py.cmd.pause import pause, resume
 from runsc_py.cmd.ps import ps
 from runsc_py.cmd.run import run
 from runsc_py.cmd.spec import spec
 from runsc_py.cmd.start import start
 from runsc_py.cmd.state import state
 from runsc_py.cmd.syscalls import syscalls
+from runsc_py.cmd.update import update
 from runsc_py.container.state import DEFAULT_ROOT
 from runsc_py.context import GlobalOptions
 from runsc_py.errors import EXIT_INTERNAL, UserError, one_line
@@ -154,6 +158,7 @@ def main(
 
 # The hidden internal commands (boot, gofer) are registered next to these.
 for _command in (
-    do, spec, run, create, start, state, kill, exec_cmd, ps, list_, delete, syscalls
+    do, spec, run, create, start, state, kill, exec_cmd, ps, pause, resume, events, update,
+    features, list_, delete, syscalls,
 ):
     main.add_command(_command)

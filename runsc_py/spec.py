@@ -53,8 +53,6 @@ _NOT_APPLIED_LINUX = (
     "namespaces",
     "uidMappings",
     "gidMappings",
-    "resources",
-    "cgroupsPath",
     "seccomp",
     "sysctl",
     "maskedPaths",
@@ -98,6 +96,8 @@ class BundleSpec:
     root_readonly: bool
     mounts: list[MountSpec]
     annotations: dict[str, str] = field(default_factory=dict)
+    cgroups_path: str | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
 
     def boot_config(self, container_id: str) -> BootConfig:
         """The sentry's view: rootfs as an overlay so the bundle is never modified."""
@@ -522,8 +522,15 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
         if kind in hooks and _list(hooks[kind], f"hooks.{kind}"):
             raise Unsupported(f"hooks.{kind}: OCI hooks are not supported")
 
+    cgroups_path: str | None = None
+    resources: dict[str, Any] = {}
     if "linux" in spec:
-        _note_not_applied(_object(spec["linux"], "linux"), _NOT_APPLIED_LINUX, "linux")
+        linux = _object(spec["linux"], "linux")
+        _note_not_applied(linux, _NOT_APPLIED_LINUX, "linux")
+        if "cgroupsPath" in linux:
+            cgroups_path = _string(linux["cgroupsPath"], "linux.cgroupsPath")
+        if "resources" in linux:
+            resources = validate_resources(linux["resources"], "linux.resources")
 
     return BundleSpec(
         bundle=bundle,
@@ -540,7 +547,40 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
         root_readonly=readonly,
         mounts=mounts,
         annotations=annotations,
+        cgroups_path=cgroups_path,
+        resources=resources,
     )
+
+
+# linux.resources fields applied to the cgroup (runtime-spec config-linux.md), each an
+# integer (cpus/mems: strings).
+_RESOURCE_INTS = {
+    "memory": ("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness"),
+    "cpu": ("shares", "quota", "period", "realtimeRuntime", "realtimePeriod"),
+    "pids": ("limit",),
+}
+
+
+def validate_resources(value: object, where: str) -> dict[str, Any]:
+    """Check ``linux.resources`` (or ``update``'s JSON): the parts that are applied must
+    have the spec's types; the rest (devices, blockIO, hugepage, network) is kept as is.
+
+    :raises InvalidSpec: a value of the wrong type.
+    """
+    res = _object(value, where)
+    for section, keys in _RESOURCE_INTS.items():
+        if section not in res or res[section] is None:
+            continue
+        sec = _object(res[section], f"{where}.{section}")
+        for key in keys:
+            v = sec.get(key)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                _fail(f"{where}.{section}.{key}", f"must be an integer, not {_json_type(v)}")
+        if section == "cpu":
+            for key in ("cpus", "mems"):
+                if sec.get(key) is not None:
+                    _string(sec[key], f"{where}.cpu.{key}")
+    return res
 
 
 def load_bundle(bundle: str) -> BundleSpec:

@@ -53,9 +53,11 @@ def git_commit() -> str | None:
 
 
 def version_text() -> str:
+    """runc's shape exactly: go-runc (containerd) and podman read the version from the
+    first line's ``runc version`` prefix; the runtime's own name follows the number."""
     return "\n".join(
         [
-            f"runsc-py version {__version__}",
+            f"runc version {__version__} (runsc-py)",
             f"commit: {git_commit() or 'unknown'}",
             f"spec: {OCI_VERSION}",
         ]

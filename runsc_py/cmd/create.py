@@ -60,4 +60,6 @@ def create(
         config_path=loaded.config_path,
         annotations=loaded.annotations,
         pid_file=pid_file,
+        cgroups_path=loaded.cgroups_path,
+        resources=loaded.resources,
     )

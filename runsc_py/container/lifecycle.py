@@ -13,11 +13,14 @@ import importlib
 import os
 import signal
 from collections.abc import Callable, Iterator
+from typing import Any
 
+from runsc_py.cgroups import Cgroup, cgroup_path
 from runsc_py.container import control, process
 from runsc_py.container.state import (
     CREATED,
     CREATING,
+    PAUSED,
     RUNNING,
     STOPPED,
     ContainerState,
@@ -240,6 +243,8 @@ def delete(root: str, container_id: str, force: bool) -> None:
                     st.sandbox_pid,
                 )
                 process.kill_and_wait(st.sandbox_pid, st.sandbox_start_time)
+            if st.cgroup_path is not None:
+                Cgroup(st.cgroup_path).destroy()
             locked.destroy()
     except ContainerNotFound:
         if force:
@@ -260,6 +265,8 @@ def create(
     config_path: str | None,
     annotations: dict[str, str],
     pid_file: str | None,
+    cgroups_path: str | None = None,
+    resources: dict[str, Any] | None = None,
 ) -> int:
     """Start the sandbox process with init loaded and held before its first instruction.
 
@@ -274,6 +281,7 @@ def create(
     """
     container_id = validate_id(cfg.container_id)
     store = StateStore(root)
+    cg = Cgroup(cgroup_path(cgroups_path, container_id))
     with _signals_abort_start():
         me = os.getpid()
         state = ContainerState(
@@ -288,14 +296,17 @@ def create(
             control_socket=store.control_socket(container_id),
             config_path=config_path,
             annotations=dict(annotations),
+            cgroup_path=cg.path,
         )
         store.create(state)
         child = -1
         written: str | None = None
         try:
+            cg.create()
+            cg.apply(resources or {})
             cfg.hold_init = True
             cfg.control_socket = state.control_socket
-            child, failure = _fork_sandbox(cfg)
+            child, failure = _fork_sandbox(cfg, cg)
             if failure is not None:
                 raise UserError(failure)
             if pid_file is not None:
@@ -310,6 +321,7 @@ def create(
             if child > 0:
                 process.kill_and_wait(child, None)
                 _reap_quietly(child)
+            cg.destroy()
             store.discard(container_id)
             _unlink_quietly(written)
             if isinstance(e, _StartAborted):
@@ -326,7 +338,7 @@ def _reap_quietly(pid: int) -> None:
         pass
 
 
-def _fork_sandbox(cfg: BootConfig) -> tuple[int, str | None]:
+def _fork_sandbox(cfg: BootConfig, cg: Cgroup) -> tuple[int, str | None]:
     """Fork the sandbox process; wait until it is ready or has failed.
 
     :returns: its pid, and None or the one-line reason it failed (it has exited then).
@@ -336,7 +348,7 @@ def _fork_sandbox(cfg: BootConfig) -> tuple[int, str | None]:
     pid = os.fork()
     if pid == 0:  # the sandbox process; never returns
         os.close(r)
-        _sandbox_main(cfg, w, run_sandbox, boot_errors)
+        _sandbox_main(cfg, cg, w, run_sandbox, boot_errors)
     os.close(w)
     chunks = []
     with open(r, "rb") as f:
@@ -351,6 +363,7 @@ def _fork_sandbox(cfg: BootConfig) -> tuple[int, str | None]:
 
 def _sandbox_main(
     cfg: BootConfig,
+    cg: Cgroup,
     ready_fd: int,
     run_sandbox: Callable[..., int],
     boot_errors: tuple[type[Exception], ...],
@@ -367,6 +380,8 @@ def _sandbox_main(
     try:
         # Its own session: the caller's terminal and process group signals are not its.
         os.setsid()
+        # Everything it starts (gofer, workload) is born in the container's cgroup.
+        cg.join(0)
         for sig in _TERMINATING:
             signal.signal(sig, signal.SIG_DFL)
         status = run_sandbox(cfg, ready)
@@ -424,6 +439,45 @@ def kill(root: str, container_id: str, signo: int, all_: bool) -> None:
     control.request(
         st.control_socket, container_id, {"cmd": "signal", "signo": signo, "all": all_}
     )
+
+
+def pause(root: str, container_id: str, paused: bool) -> None:
+    """Stop (or continue) every workload thread; the sentry does it (``Kernel.pause``).
+
+    :raises WrongState: pause of a container that is not running, resume of one that is
+        not paused (runc's words).
+    """
+    store = StateStore(root)
+    with store.locked(container_id) as locked:
+        st = locked.state
+        status = st.current_status()
+        if paused and status != RUNNING:
+            raise WrongState("container not running")
+        if not paused and status != PAUSED:
+            raise WrongState("container not paused")
+        control.request(
+            st.control_socket, container_id, {"cmd": "pause" if paused else "resume"}
+        )
+        st.status = PAUSED if paused else RUNNING
+        locked.save()
+
+
+def stats(root: str, container_id: str) -> dict[str, Any]:
+    """cpu, memory and pids of the container's cgroup (``events --stats``'s data)."""
+    _store, st, status = _live_state(root, container_id)
+    if status == STOPPED:
+        raise WrongState("container not running")
+    return Cgroup(st.cgroup_path).stats() if st.cgroup_path else {}
+
+
+def update(root: str, container_id: str, resources: dict[str, Any]) -> None:
+    """Apply new ``linux.resources`` to the container's cgroup."""
+    _store, st, status = _live_state(root, container_id)
+    if status == STOPPED:
+        raise WrongState("container not running")
+    if st.cgroup_path is None:
+        raise WrongState("container has no cgroup")
+    Cgroup(st.cgroup_path).apply(resources)
 
 
 def ps(root: str, container_id: str) -> list[dict[str, object]]:

@@ -104,6 +104,7 @@ class ContainerState:
     exit_status: int | None = None
     started: str | None = None
     finished: str | None = None
+    cgroup_path: str | None = None
 
     def current_status(self) -> str:
         """The status, corrected for a sandbox process that died without recording it."""
@@ -147,6 +148,7 @@ class ContainerState:
                 "exit_status": self.exit_status,
                 "started": self.started,
                 "finished": self.finished,
+                "cgroup_path": self.cgroup_path,
             },
         }
 
@@ -175,6 +177,7 @@ class ContainerState:
             exit_status=_typed(own, "exit_status", int, optional=True),
             started=_typed(own, "started", str, optional=True),
             finished=_typed(own, "finished", str, optional=True),
+            cgroup_path=_typed(own, "cgroup_path", str, optional=True),
         )
         if state.status not in STATUSES:
             raise ValueError(f"unknown status {state.status!r}")

@@ -12,6 +12,8 @@ Commands:
   namespace's init: only signals it handles, and SIGKILL/SIGSTOP), or with ``all`` to every
   process.
 - ``ps``: the sandbox's processes.
+- ``pause``, ``resume``: stop and continue every workload thread
+  (:meth:`~sentry.kernel.kernel.Kernel.pause`).
 - ``exec {process}`` + stdio fds: a new process in the sandbox.  The connection stays open:
   the reply ``{"pid", "host_pid"}`` comes when it started, ``{"exit": wait status}`` when it
   exits; ``{"cmd": "signal", "signo"}`` on the same connection signals it, and a connection
@@ -191,9 +193,16 @@ class ControlServer:
             return {}
         if cmd == "ps":
             return {"processes": self._ps()}
+        if cmd in ("pause", "resume"):
+            if k.init_tg is None or k.init_tg.zombie:
+                raise ControlError("container not running")
+            k.pause() if cmd == "pause" else k.resume()
+            return {}
         if cmd == "exec":
             if conn.exec_tg is not None:
                 raise ControlError("one exec per connection")
+            if k.paused:
+                raise ControlError("cannot exec in a paused container")
             process = msg.get("process")
             if not isinstance(process, dict):
                 raise ControlError("exec: no process")

@@ -132,6 +132,10 @@ class Kernel:
         self.bpf = b""
         # init's pid, ipc, uts, net and mnt namespaces, for processes that join (exec).
         self.ns_fds: List[int] = []
+        # pause: ptrace stops and notifications kept until resume.
+        self.paused = False
+        self._paused_stops: List[Any] = []
+        self._paused_notifs: List[Any] = []
 
     # -- host facts -------------------------------------------------------
 
@@ -624,7 +628,11 @@ class Kernel:
                 kind = ev.kind
                 self._drain_fast_closes()
                 if kind == N.EV_NOTIF:
-                    self._on_notif(ev)
+                    notif = (ev.listener, ev.id, ev.pid, ev.nr, tuple(ev.args))
+                    if self.paused:
+                        self._paused_notifs.append(notif)
+                    else:
+                        self._on_notif(*notif)
                 elif kind == N.EV_PTRACE:
                     self._on_wait(ev.wpid, ev.wstatus)
                 elif kind == N.EV_FD:
@@ -633,11 +641,42 @@ class Kernel:
                         h(ev.events)
                 elif kind == N.EV_ERROR:
                     raise OSError(ev.err, "sentry event loop: " + os.strerror(ev.err))
+                if self.paused:
+                    continue
                 if self.timers:
                     self._fire_timers()
                 self.dispatcher.run_ready()
         except SandboxExit as e:
             return e.status
+
+    # -- pause ----------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop every workload thread (``pause``), invisibly to the workload.
+
+        A thread in user mode or in a host syscall is stopped by ``PTRACE_INTERRUPT``; a
+        thread waiting for the sentry gets no answer, and stops on its way back to user
+        mode if a C fast handler answered it.  Every ptrace stop and notification that
+        comes meanwhile is kept and handled at :meth:`resume`; timers and parked calls
+        wait too.  The sentry itself runs on (the control server answers).
+        """
+        if self.paused:
+            return
+        self.paused = True
+        for t in list(self.tasks.values()):
+            N.interrupt(t.host_tid)
+
+    def resume(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        stops, self._paused_stops = self._paused_stops, []
+        notifs, self._paused_notifs = self._paused_notifs, []
+        for pid, status in stops:
+            self._on_wait(pid, status)
+        for notif in notifs:
+            self._on_notif(*notif)
+        self.dispatcher.run_ready()
 
     def _drain_fast_closes(self) -> None:
         while True:
@@ -649,13 +688,13 @@ class Kernel:
             if table is not None:
                 table.close_from_fast(fd)
 
-    def _on_notif(self, ev: Any) -> None:
-        t = self.tasks.get(ev.pid)
+    def _on_notif(self, listener: int, notif_id: int, pid: int, nr: int, args: tuple) -> None:
+        t = self.tasks.get(pid)
         if t is None:
             # A thread the sentry does not know cannot be served.
-            N.respond(ev.listener, ev.id, 0, -errno.ENOSYS, 0)
+            N.respond(listener, notif_id, 0, -errno.ENOSYS, 0)
             return
-        self.dispatcher.syscall(t, ev.id, ev.nr, tuple(ev.args))
+        self.dispatcher.syscall(t, notif_id, nr, args)
 
     # -- ptrace events ----------------------------------------------------
 
@@ -668,6 +707,9 @@ class Kernel:
             self._on_exit(pid, status)
             return
         if not os.WIFSTOPPED(status):
+            return
+        if self.paused:
+            self._paused_stops.append((pid, status))
             return
         sig = os.WSTOPSIG(status)
         event = status >> 16

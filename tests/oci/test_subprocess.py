@@ -16,7 +16,7 @@ def test_version(cli: Callable[..., Result]) -> None:
     proc = run_subprocess("--version")
     assert proc.returncode == 0
     assert re.fullmatch(
-        r"runsc-py version 0\.1\.0\ncommit: ([0-9a-f]{40}|[0-9a-f]{64}|unknown)\nspec: 1\.1\.0\n",
+        r"runc version 0\.1\.0 \(runsc-py\)\ncommit: ([0-9a-f]{40}|[0-9a-f]{64}|unknown)\nspec: 1\.1\.0\n",
         proc.stdout,
     ), proc.stdout
     assert cli("--version").stdout == proc.stdout
