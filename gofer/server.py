@@ -837,6 +837,8 @@ def spawn(roots: list[tuple[str, bool]]) -> tuple[int, socket.socket]:
             file_actions=actions,
             setsigmask=(),
             setsigdef=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
+            # Its own process group: a terminal's ^C for the sandbox is not the gofer's.
+            setpgroup=0,
         )
     except BaseException:
         parent.close()

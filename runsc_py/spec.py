@@ -45,7 +45,6 @@ _NOT_APPLIED_PROCESS = (
     "apparmorProfile",
     "selinuxLabel",
     "oomScoreAdj",
-    "consoleSize",
     "ioPriority",
     "scheduler",
 )
@@ -98,6 +97,8 @@ class BundleSpec:
     annotations: dict[str, str] = field(default_factory=dict)
     cgroups_path: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None
 
     def boot_config(self, container_id: str) -> BootConfig:
         """The sentry's view: rootfs as an overlay so the bundle is never modified."""
@@ -412,6 +413,7 @@ class ProcessSpec:
     additional_gids: list[int] = field(default_factory=list)
     umask: int | None = None
     terminal: bool = False
+    console_size: tuple[int, int] | None = None  # rows, columns
 
     def to_control(self) -> dict[str, Any]:
         """What the sentry's control server takes for ``exec``."""
@@ -430,14 +432,9 @@ def validate_process(value: object, where: str) -> ProcessSpec:
     """Check an OCI ``process`` object.
 
     :raises InvalidSpec: a field is missing, of the wrong type or out of range.
-    :raises Unsupported: ``terminal: true``.
     """
     proc = _object(value, where)
     terminal = "terminal" in proc and _bool(proc["terminal"], f"{where}.terminal")
-    if terminal:
-        raise Unsupported(
-            f"{where}.terminal: true is not supported (no console support); set it to false"
-        )
     args = _string_list(_required(proc, "args", f"{where}.args"), f"{where}.args")
     if not args:
         _fail(f"{where}.args", "must not be empty")
@@ -446,6 +443,14 @@ def validate_process(value: object, where: str) -> ProcessSpec:
     env = validate_env(_string_list(proc.get("env", []), f"{where}.env"), f"{where}.env")
     cwd = _absolute(_required(proc, "cwd", f"{where}.cwd"), f"{where}.cwd")
     out = ProcessSpec(args=args, env=env, cwd=cwd, terminal=terminal)
+    if proc.get("consoleSize") is not None:
+        size = _object(proc["consoleSize"], f"{where}.consoleSize")
+        out.console_size = (
+            _id(_required(size, "height", f"{where}.consoleSize.height"),
+                f"{where}.consoleSize.height"),
+            _id(_required(size, "width", f"{where}.consoleSize.width"),
+                f"{where}.consoleSize.width"),
+        )
     if "user" in proc:
         user = _object(proc["user"], f"{where}.user")
         out.uid = _id(_required(user, "uid", f"{where}.user.uid"), f"{where}.user.uid")
@@ -484,6 +489,7 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
         _required(spec, "ociVersion", "ociVersion"), "ociVersion", nonempty=True
     )
     process = validate_process(_required(spec, "process", "process"), "process")
+    terminal, console_size = process.terminal, process.console_size
     args, env, cwd = process.args, process.env, process.cwd
     uid, gid, groups = process.uid, process.gid, process.additional_gids
 
@@ -549,6 +555,8 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
         annotations=annotations,
         cgroups_path=cgroups_path,
         resources=resources,
+        terminal=terminal,
+        console_size=console_size,
     )
 
 

@@ -10,7 +10,7 @@ from runsc_py import spec
 from runsc_py.container import lifecycle
 from runsc_py.container.state import validate_id
 from runsc_py.context import GlobalOptions, pass_options
-from runsc_py.errors import Unsupported
+from runsc_py.errors import InvalidSpec, Unsupported
 
 
 @click.command("create")
@@ -50,8 +50,10 @@ def create(
     if preserve_fds:
         raise Unsupported("--preserve-fds is not supported")
     loaded = spec.load_bundle(bundle if bundle is not None else os.getcwd())
-    if console_socket is not None:
-        raise Unsupported("--console-socket: process.terminal is not supported yet")
+    if loaded.terminal and console_socket is None:
+        raise InvalidSpec("process.terminal is true: --console-socket is required")
+    if console_socket is not None and not loaded.terminal:
+        raise InvalidSpec("--console-socket given but process.terminal is false")
     cfg = opts.apply(loaded.boot_config(container_id))
     lifecycle.create(
         opts.root,
@@ -62,4 +64,5 @@ def create(
         pid_file=pid_file,
         cgroups_path=loaded.cgroups_path,
         resources=loaded.resources,
+        console=(console_socket, loaded.console_size) if console_socket else None,
     )

@@ -7,6 +7,7 @@ import json
 import click
 
 from runsc_py import spec
+from runsc_py.console import open_console
 from runsc_py.container import exec as exec_
 from runsc_py.container.state import StateStore
 from runsc_py.context import GlobalOptions, pass_options
@@ -80,8 +81,6 @@ def exec_cmd(
     """Run COMMAND (or the --process JSON) in container ID."""
     if preserve_fds:
         raise Unsupported("--preserve-fds is not supported")
-    if tty or console_socket is not None:
-        raise Unsupported("exec --tty: terminals are not supported yet")
     if process_file is not None:
         proc = _load_process(process_file)
     else:
@@ -103,7 +102,18 @@ def exec_cmd(
                 proc.gid = gid
         proc.additional_gids = list(additional_gids)
         proc.env = spec.validate_env(proc.env + list(env), "--env")
-    exec_.exec_process(opts.root, container_id, proc, detach=detach, pid_file=pid_file)
+        proc.terminal = tty
+    stdio: tuple[int, int, int] = (0, 1, 2)
+    if proc.terminal:
+        if console_socket is None:
+            raise InvalidSpec("a terminal (--tty or process.terminal) needs --console-socket")
+        replica = open_console(console_socket, proc.console_size)
+        stdio = (replica, replica, replica)
+    elif console_socket is not None:
+        raise InvalidSpec("--console-socket given without a terminal (--tty)")
+    exec_.exec_process(
+        opts.root, container_id, proc, detach=detach, pid_file=pid_file, stdio=stdio
+    )
 
 
 def _container_spec(root: str, container_id: str) -> spec.BundleSpec | None:

@@ -22,12 +22,13 @@ from runsc_py.context import GlobalOptions, pass_options
 def ps(opts: GlobalOptions, fmt: str, container_id: str, ps_args: tuple[str, ...]) -> None:
     """List the processes of container ID.
 
-    ``--format json`` prints their host pids (what runc prints and containerd's shim
-    matches against the pids it knows); the table shows the sandbox's own pids too.
+    ``--format json`` prints the host pids clients know the processes by (what containerd's
+    shim matches against its own): the sandbox process for init, the waiter for an exec'd
+    process, the host pid of any other; the table shows the sandbox's own pids too.
     """
     procs = lifecycle.ps(opts.root, container_id)
     if fmt == "json":
-        click.echo(json.dumps([p["host_pid"] for p in procs]))
+        click.echo(json.dumps([p.get("client_pid", p["host_pid"]) for p in procs]))
         return
     now = time.monotonic()
     click.echo(f"{'UID':>6} {'PID':>7} {'PPID':>7} {'HOST-PID':>9} {'ELAPSED':>9} CMD")

@@ -43,6 +43,11 @@ def run(
         raise Unsupported("run --detach is not supported; run in the foreground")
     validate_id(container_id)
     loaded = spec.load_bundle(bundle if bundle is not None else os.getcwd())
+    if loaded.terminal:
+        raise Unsupported(
+            "process.terminal: run in the foreground has no terminal of its own; "
+            "use create --console-socket, or set it to false"
+        )
     cfg = opts.apply(loaded.boot_config(container_id))
     status = lifecycle.run_foreground(
         opts.root,

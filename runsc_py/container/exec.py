@@ -30,7 +30,13 @@ STATUS_SANDBOX_GONE = 128 + signal.SIGKILL
 
 
 def exec_process(
-    root: str, container_id: str, proc: ProcessSpec, *, detach: bool, pid_file: str | None
+    root: str,
+    container_id: str,
+    proc: ProcessSpec,
+    *,
+    detach: bool,
+    pid_file: str | None,
+    stdio: tuple[int, int, int] = (0, 1, 2),
 ) -> int:
     """Start *proc* in the container; with *detach*, return once it runs (its waiter's pid
     in *pid_file*), otherwise wait for it and exit this process with its status.
@@ -47,14 +53,14 @@ def exec_process(
     request: dict[str, Any] = {"cmd": "exec", "process": proc.to_control()}
     if not detach:
         conn = control.Connection(st.control_socket, container_id)
-        reply = conn.request(request, (0, 1, 2))
+        reply = conn.request(request, stdio)
         logger.debug("exec: pid %s in the sandbox", reply.get("pid"))
         _wait(conn)
     r, w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _detached_waiter(st.control_socket, container_id, request, w)
+        _detached_waiter(st.control_socket, container_id, request, stdio, w)
     os.close(w)
     with open(r, "rb") as f:
         report = f.read().decode("utf-8", "replace")
@@ -69,17 +75,21 @@ def exec_process(
     return pid
 
 
-def _detached_waiter(path: str, container_id: str, request: dict[str, Any], w: int) -> NoReturn:
+def _detached_waiter(
+    path: str, container_id: str, request: dict[str, Any], stdio: tuple[int, int, int], w: int
+) -> NoReturn:
     try:
         os.setsid()
         conn = control.Connection(path, container_id)
-        conn.request(request, (0, 1, 2))
+        conn.request(request, stdio)
         # The process has its own copies of the stdio; holding ours would keep a pipe's
         # reader from seeing the end of its output.
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
+        for fd in set(stdio) - {0, 1, 2}:
+            os.close(fd)
         os.write(w, b"ok")
         os.close(w)
     except BaseException as e:  # noqa: BLE001 - the child must always exit here

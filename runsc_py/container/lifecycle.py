@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from runsc_py.cgroups import Cgroup, cgroup_path
+from runsc_py.console import make_controlling, open_console
 from runsc_py.container import control, process
 from runsc_py.container.state import (
     CREATED,
@@ -267,6 +268,7 @@ def create(
     pid_file: str | None,
     cgroups_path: str | None = None,
     resources: dict[str, Any] | None = None,
+    console: tuple[str, tuple[int, int] | None] | None = None,
 ) -> int:
     """Start the sandbox process with init loaded and held before its first instruction.
 
@@ -306,7 +308,14 @@ def create(
             cg.apply(resources or {})
             cfg.hold_init = True
             cfg.control_socket = state.control_socket
-            child, failure = _fork_sandbox(cfg, cg)
+            replica = open_console(*console) if console is not None else None
+            if replica is not None:
+                cfg.stdio = (replica, replica, replica)
+            try:
+                child, failure = _fork_sandbox(cfg, cg)
+            finally:
+                if replica is not None:
+                    os.close(replica)
             if failure is not None:
                 raise UserError(failure)
             if pid_file is not None:
@@ -380,6 +389,8 @@ def _sandbox_main(
     try:
         # Its own session: the caller's terminal and process group signals are not its.
         os.setsid()
+        if cfg.stdio[0] != 0:  # a console: the session's controlling terminal
+            make_controlling(cfg.stdio[0])
         # Everything it starts (gofer, workload) is born in the container's cgroup.
         cg.join(0)
         for sig in _TERMINATING:

@@ -33,6 +33,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 if TYPE_CHECKING:
@@ -138,6 +139,8 @@ class ControlServer:
         self.kernel = kernel
         self.path = path
         self.start_exec = start_exec
+        # sandbox pid of an exec'd process → host pid of the waiter that stands for it
+        self.waiters: Dict[int, int] = {}
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         old = os.umask(0o177)
         try:
@@ -213,12 +216,17 @@ class ControlServer:
                     f"exec failed: {e.strerror or os.strerror(e.errno or errno.EIO)}"
                 ) from None
             conn.exec_tg = tg
-            tg.on_exit.append(lambda status: self._exec_exited(conn, status))
+            # The process that stands for it on the host (the exec's waiter).
+            creds = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                         struct.calcsize("3i"))
+            self.waiters[tg.tgid] = struct.unpack("3i", creds)[0]
+            tg.on_exit.append(lambda status: self._exec_exited(conn, tg, status))
             return {"pid": tg.tgid, "host_pid": tg.host_tgid}
         raise ControlError(f"unknown control command {cmd!r}")
 
-    def _exec_exited(self, conn: _Conn, status: int) -> None:
+    def _exec_exited(self, conn: _Conn, tg: "ThreadGroup", status: int) -> None:
         conn.exec_tg = None
+        self.waiters.pop(tg.tgid, None)
         conn.send({"exit": status})
 
     def _signal(self, signo: int, all_: bool) -> None:
@@ -235,6 +243,8 @@ class ControlServer:
             k.signal_group(tg, signo, from_outside=True)
 
     def _ps(self) -> List[Dict[str, Any]]:
+        """Every live process; ``client_pid`` is the host pid a client knows it by: the
+        sandbox process for init (the container's pid), the waiter for an exec'd one."""
         out = []
         for tg in sorted(self.kernel.thread_groups.values(), key=lambda g: g.tgid):
             if tg.zombie or not tg.tasks:
@@ -243,6 +253,8 @@ class ControlServer:
             out.append({
                 "pid": tg.tgid,
                 "host_pid": tg.host_tgid,
+                "client_pid": (os.getpid() if tg is self.kernel.init_tg
+                               else self.waiters.get(tg.tgid, tg.host_tgid)),
                 "ppid": tg.parent.tgid if tg.parent is not None else 0,
                 "uid": leader.creds.euid,
                 "start": tg.start_time,

@@ -40,8 +40,11 @@ class WaitQueue:
         self._subs.pop(key, None)
 
     def notify(self, events: int = EVENT_ALL) -> None:
+        # Hang-up and error concern every waiter (poll(2) reports them unasked): a read
+        # waiting for data must see the writers' end.
+        always = events & (EVENT_ERR | EVENT_HUP)
         for mask, cb in list(self._subs.values()):
-            if mask & events:
+            if mask & events or always:
                 cb(events)
 
     def __len__(self) -> int:

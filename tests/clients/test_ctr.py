@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import subprocess
 
-from .helpers import TIMEOUT, Containerd, Ctr, describe, run_on_pty, strip_tty
+import pytest
+
+from .helpers import TIMEOUT, TTY_RUNTIMES, Containerd, Ctr, describe, run_on_pty, strip_tty
 
 
 def test_exit_status_and_stdout(ctr: Ctr) -> None:
@@ -120,6 +122,7 @@ def test_detached_lifecycle(ctr: Ctr) -> None:
     assert cid not in ctr.containerd.containers()
 
 
+@pytest.mark.parametrize("runtime_name", TTY_RUNTIMES, indirect=True)
 def test_tty(ctr: Ctr) -> None:
     """``ctr run --rm -t`` on a pty: an interactive shell reads a line and answers."""
     argv = ctr.argv(*ctr.run_args("tty", ["sh"], "--rm", "-t"))
