@@ -45,7 +45,7 @@ def run(
     loaded = spec.load_bundle(bundle if bundle is not None else os.getcwd())
     if loaded.terminal:
         raise Unsupported(
-            "process.terminal: run in the foreground has no terminal of its own; "
+            "config.json: process.terminal: run in the foreground has no terminal of its own; "
             "use create --console-socket, or set it to false"
         )
     cfg = opts.apply(loaded.boot_config(container_id))

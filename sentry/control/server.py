@@ -212,8 +212,10 @@ class ControlServer:
             try:
                 tg = self.start_exec(process, fds)
             except OSError as e:
+                argv = process.get("argv") or ["?"]
                 raise ControlError(
-                    f"exec failed: {e.strerror or os.strerror(e.errno or errno.EIO)}"
+                    f"exec: {json.dumps(str(argv[0]))}: "
+                    f"{e.strerror or os.strerror(e.errno or errno.EIO)}"
                 ) from None
             conn.exec_tg = tg
             # The process that stands for it on the host (the exec's waiter).

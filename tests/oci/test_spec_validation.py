@@ -110,7 +110,7 @@ CASES = [
     (
         "terminal",
         _with("process.terminal", True),
-        "process.terminal: true is not supported",
+        "process.terminal: run in the foreground has no terminal of its own",
     ),
     (
         "terminal type",
