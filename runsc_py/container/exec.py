@@ -60,6 +60,12 @@ def exec_process(
     pid = os.fork()
     if pid == 0:
         os.close(r)
+        if st.cgroup_path is not None:
+            # The process that stands for the exec is in the container's cgroup, as
+            # runc's exec'd process is.
+            from runsc_py.cgroups import Cgroup
+
+            Cgroup(st.cgroup_path).join(0)
         _detached_waiter(st.control_socket, container_id, request, stdio, w)
     os.close(w)
     with open(r, "rb") as f:
