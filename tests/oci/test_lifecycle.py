@@ -661,7 +661,9 @@ def test_exec_detach_stdout(lc: Lifecycle) -> None:
 
 
 def test_ps_lists_init_pid(lc: Lifecycle) -> None:
-    pid, _ = lc.run_detached("c1", ["sh", "-c", LOOP])
+    # A workload that forks no short-lived children, so every listed pid is still alive
+    # when the test looks (a LOOP's `sleep 0.1` may exit in between).
+    pid, _ = lc.run_detached("c1", ["sleep", "1000"])
     pids = lc.ps_json("c1")
     assert pids, "ps --format json lists no process"
     assert all(procs.alive(p) for p in pids), pids
