@@ -144,30 +144,17 @@ def run_foreground(
     run_sandbox, boot_errors = sandbox_entry()
     with _signals_abort_start():
         store = StateStore(root)
-        me = os.getpid()
-        state = ContainerState(
-            id=container_id,
-            bundle=bundle,
-            rootfs=cfg.root_path,
-            status=CREATED,
-            pid=me,
-            created=rfc3339(),
-            sandbox_pid=me,
-            sandbox_start_time=process.start_time(me),
-            control_socket=store.control_socket(container_id),
-            config_path=config_path,
-            annotations=dict(annotations),
-        )
+        state = _new_state(store, cfg, CREATED, bundle, config_path, annotations)
         written: str | None = None
         store.create(state)
         try:
             if pid_file is not None:
-                written = write_pid_file(pid_file, me)
+                written = write_pid_file(pid_file, state.pid)
             with store.locked(container_id) as locked:
                 locked.state.status = RUNNING
                 locked.state.started = rfc3339()
                 locked.save()
-            logger.debug("container %s: starting sandbox in process %d", container_id, me)
+            logger.debug("container %s: starting sandbox in process %d", container_id, state.pid)
             status = run_sandbox(cfg)
             # The workload is gone; the bookkeeping below is not to be cut short.
             for sig in _TERMINATING:
@@ -258,6 +245,31 @@ def delete(root: str, container_id: str, force: bool) -> None:
         store.remove_unreadable(container_id)
 
 
+def _new_state(
+    store: StateStore,
+    cfg: BootConfig,
+    status: str,
+    bundle: str,
+    config_path: str | None,
+    annotations: dict[str, str],
+) -> ContainerState:
+    """The first state of a container whose sandbox process is, for now, this one."""
+    me = os.getpid()
+    return ContainerState(
+        id=cfg.container_id,
+        bundle=bundle,
+        rootfs=cfg.root_path,
+        status=status,
+        pid=me,
+        created=rfc3339(),
+        sandbox_pid=me,
+        sandbox_start_time=process.start_time(me),
+        control_socket=store.control_socket(cfg.container_id),
+        config_path=config_path,
+        annotations=dict(annotations),
+    )
+
+
 def create(
     root: str,
     cfg: BootConfig,
@@ -285,21 +297,8 @@ def create(
     store = StateStore(root)
     cg = Cgroup(cgroup_path(cgroups_path, container_id))
     with _signals_abort_start():
-        me = os.getpid()
-        state = ContainerState(
-            id=container_id,
-            bundle=bundle,
-            rootfs=cfg.root_path,
-            status=CREATING,
-            pid=me,
-            created=rfc3339(),
-            sandbox_pid=me,
-            sandbox_start_time=process.start_time(me),
-            control_socket=store.control_socket(container_id),
-            config_path=config_path,
-            annotations=dict(annotations),
-            cgroup_path=cg.path,
-        )
+        state = _new_state(store, cfg, CREATING, bundle, config_path, annotations)
+        state.cgroup_path = cg.path
         store.create(state)
         child = -1
         written: str | None = None
