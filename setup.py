@@ -35,7 +35,11 @@ setup(
     python_requires=">=3.11",
     setup_requires=["cffi>=1.15"],
     install_requires=["cffi>=1.15", "click>=8.0", "python-ptrace>=0.9.8", "pyseccomp>=0.1.2"],
-    extras_require={"test": ["pytest>=7", "mypy", "ruff"]},
+    # grpcio/grpcio-tools/protobuf: the tests drive containerd's CRI plugin over gRPC as
+    # kubelet does (crictl is not packaged for Debian 12).
+    extras_require={
+        "test": ["pytest>=7", "mypy", "ruff", "grpcio>=1.60", "grpcio-tools>=1.60", "protobuf>=4.25"]
+    },
     cffi_modules=["native/sentry_native_build.py:ffibuilder"],
     cmdclass={"build_ext": BuildWithStub},
     entry_points={"console_scripts": ["runsc-py = runsc_py.cli:main"]},
