@@ -49,7 +49,6 @@ _NOT_APPLIED_PROCESS = (
     "scheduler",
 )
 _NOT_APPLIED_LINUX = (
-    "namespaces",
     "uidMappings",
     "gidMappings",
     "seccomp",
@@ -71,6 +70,64 @@ _HOOK_KINDS = (
     "poststart",
     "poststop",
 )
+
+
+@dataclass
+class Hook:
+    """One OCI hook: ``path`` run with ``args`` (argv, argv[0] included) and ``env``."""
+
+    path: str
+    args: list[str]
+    env: list[str]
+    timeout: int | None = None
+
+
+def _hook(value: object, where: str) -> Hook:
+    h = _object(value, where)
+    path = _absolute(_required(h, "path", f"{where}.path"), f"{where}.path")
+    args = _string_list(h["args"], f"{where}.args") if "args" in h else [path]
+    env = validate_env(_string_list(h["env"], f"{where}.env"), f"{where}.env") if "env" in h else []
+    timeout = None
+    if "timeout" in h:
+        t = h["timeout"]
+        if not isinstance(t, int) or isinstance(t, bool) or t <= 0:
+            _fail(f"{where}.timeout", "must be a positive integer (seconds)")
+        timeout = t
+    return Hook(path=path, args=args, env=env, timeout=timeout)
+
+
+def _namespaces(value: object) -> str | None:
+    """Check ``linux.namespaces``; return the network namespace :attr:`BundleSpec.network`.
+
+    Every sandbox has its own pid/ipc/uts/mount/cgroup namespaces inside the sentry, so a
+    path for those is not joined (logged); a network path is, since sockets that reach the
+    host's network are made in the sandbox process's network namespace.
+    """
+    netns: str | None = None
+    seen: set[str] = set()
+    for i, ns in enumerate(_list(value, "linux.namespaces")):
+        where = f"linux.namespaces[{i}]"
+        ns = _object(ns, where)
+        kind = _string(_required(ns, "type", f"{where}.type"), f"{where}.type")
+        if kind not in _NAMESPACE_TYPES:
+            _fail(f"{where}.type", f"unknown namespace type {quote(kind)}")
+        if kind in seen:
+            _fail(f"{where}.type", f"namespace type {quote(kind)} given twice")
+        seen.add(kind)
+        if "path" not in ns:
+            if kind == "network":
+                netns = ""
+            continue
+        path = _absolute(ns["path"], f"{where}.path")
+        if kind == "network":
+            netns = path
+        else:
+            logger.debug("%s: the sandbox keeps its own %s namespace, %s not joined",
+                         where, kind, path)
+    return netns
+
+
+_NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
 
 @dataclass
@@ -99,6 +156,12 @@ class BundleSpec:
     resources: dict[str, Any] = field(default_factory=dict)
     terminal: bool = False
     console_size: tuple[int, int] | None = None
+    # hooks[kind] in config order (runtime-spec config.md "POSIX-platform Hooks").
+    hooks: dict[str, list[Hook]] = field(default_factory=dict)
+    # The sandbox process's network namespace (where sockets to the host's network are
+    # made): None: the runtime's own (no "network" in linux.namespaces, as --net=host);
+    # "": a new one; a path: join it (CRI gives every container of a pod the pod's).
+    network: str | None = None
 
     def boot_config(self, container_id: str) -> BootConfig:
         """The sentry's view: rootfs as an overlay so the bundle is never modified."""
@@ -523,13 +586,18 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
         _check_text(key, "annotations")
         annotations[key] = _string(value, f"annotations[{quote(key)}]")
 
-    hooks = _object(spec.get("hooks", {}), "hooks")
+    hooks: dict[str, list[Hook]] = {}
+    hooks_obj = _object(spec.get("hooks", {}), "hooks")
     for kind in _HOOK_KINDS:
-        if kind in hooks and _list(hooks[kind], f"hooks.{kind}"):
-            raise Unsupported(f"hooks.{kind}: OCI hooks are not supported")
+        if kind in hooks_obj:
+            hooks[kind] = [
+                _hook(h, f"hooks.{kind}[{i}]")
+                for i, h in enumerate(_list(hooks_obj[kind], f"hooks.{kind}"))
+            ]
 
     cgroups_path: str | None = None
     resources: dict[str, Any] = {}
+    network: str | None = None
     if "linux" in spec:
         linux = _object(spec["linux"], "linux")
         _note_not_applied(linux, _NOT_APPLIED_LINUX, "linux")
@@ -537,6 +605,8 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
             cgroups_path = _string(linux["cgroupsPath"], "linux.cgroupsPath")
         if "resources" in linux:
             resources = validate_resources(linux["resources"], "linux.resources")
+        if "namespaces" in linux:
+            network = _namespaces(linux["namespaces"])
 
     return BundleSpec(
         bundle=bundle,
@@ -557,6 +627,8 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
         resources=resources,
         terminal=terminal,
         console_size=console_size,
+        hooks=hooks,
+        network=network,
     )
 
 

@@ -83,12 +83,14 @@ def _lookup_path(vfs, t, argv0: str, env: List[str]) -> bytes:
     raise BootError(f"executable file not found in $PATH: {argv0!r}")
 
 
-def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None) -> int:
+def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
+                on_started: Optional[Callable[[], None]] = None) -> int:
     """Run one sandbox to completion; returns its exit status.
 
     With ``cfg.hold_init`` (``create``) init is loaded but held before its first
     instruction until the control server's ``start``.  *on_ready* is called once init
-    exists and the control socket (``cfg.control_socket``) listens.
+    exists and the control socket (``cfg.control_socket``) listens.  With *on_started*
+    (``run``'s hooks) a held init is released right after *on_ready*, then it is called.
 
     :raises BootError: the workload could not be started (bad cwd, missing program ...).
     """
@@ -167,6 +169,10 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None) 
                                     functools.partial(_start_exec, kernel, creds))
         if on_ready is not None:
             on_ready()
+        if on_started is not None:
+            if cfg.hold_init:
+                kernel.release_init()
+            on_started()
         early, kernel.early_host_signals = kernel.early_host_signals, []
         for signo in early:
             kernel.host_signal(signo, False)

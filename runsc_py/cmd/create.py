@@ -65,4 +65,6 @@ def create(
         cgroups_path=loaded.cgroups_path,
         resources=loaded.resources,
         console=(console_socket, loaded.console_size) if console_socket else None,
+        hooks=loaded.hooks,
+        network=loaded.network,
     )

@@ -57,5 +57,7 @@ def run(
         annotations=loaded.annotations,
         pid_file=pid_file,
         keep_when_stopped=True,
+        hooks=loaded.hooks,
+        network=loaded.network,
     )
     ctx.exit(status)

@@ -17,7 +17,7 @@ from typing import Any
 
 from runsc_py.cgroups import Cgroup, cgroup_path
 from runsc_py.console import make_controlling, open_console
-from runsc_py.container import control, process
+from runsc_py.container import control, netns, process
 from runsc_py.container.state import (
     CREATED,
     CREATING,
@@ -31,10 +31,12 @@ from runsc_py.container.state import (
 )
 from runsc_py.errors import ContainerNotFound, StateError, UserError, WrongState, quote
 from runsc_py import log
+from runsc_py.hooks import run_hooks, run_hooks_logged
 from runsc_py.log import logger, rfc3339
+from runsc_py.spec import Hook
 from sentry.config import BootConfig
 
-RunSandbox = Callable[[BootConfig], int]
+RunSandbox = Callable[..., int]
 
 
 def sandbox_entry() -> tuple[RunSandbox, tuple[type[Exception], ...]]:
@@ -127,6 +129,8 @@ def run_foreground(
     annotations: dict[str, str],
     pid_file: str | None,
     keep_when_stopped: bool,
+    hooks: dict[str, list[Hook]] | None = None,
+    network: str | None = None,
 ) -> int:
     """Record the container, then run the sandbox in this process until the workload exits.
 
@@ -135,7 +139,10 @@ def run_foreground(
     file behind.
 
     :param keep_when_stopped: leave the state (status ``stopped``, exit status recorded) for a
-        later ``delete``; otherwise remove it once the sandbox has exited.
+        later ``delete`` (which runs the poststop hooks); otherwise remove it once the
+        sandbox has exited.
+    :param hooks: config.json's hooks: init is held until the ones before start have run.
+    :param network: the network namespace (:func:`.netns.enter`).
     :returns: the workload's exit status (128+N if it was killed by signal N).
     :raises UserError: invalid id, id in use, state or pid file not writable, or the sentry
         refused the configuration.
@@ -145,17 +152,29 @@ def run_foreground(
     with _signals_abort_start():
         store = StateStore(root)
         state = _new_state(store, cfg, CREATED, bundle, config_path, annotations)
+        state.hooks = dict(hooks or {})
         written: str | None = None
         store.create(state)
         try:
+            netns.enter(network)
             if pid_file is not None:
                 written = write_pid_file(pid_file, state.pid)
-            with store.locked(container_id) as locked:
-                locked.state.status = RUNNING
-                locked.state.started = rfc3339()
-                locked.save()
+
+            def before_start() -> None:
+                for kind in _CREATE_HOOKS:
+                    run_hooks(kind, state.hooks, _hook_state(state, CREATING))
+                run_hooks("startContainer", state.hooks, _hook_state(state, CREATED))
+
+            def started() -> None:
+                with store.locked(container_id) as locked:
+                    locked.state.status = RUNNING
+                    locked.state.started = rfc3339()
+                    locked.save()
+                run_hooks_logged("poststart", state.hooks, _hook_state(state, RUNNING))
+
             logger.debug("container %s: starting sandbox in process %d", container_id, state.pid)
-            status = run_sandbox(cfg)
+            cfg.hold_init = True
+            status = run_sandbox(cfg, before_start, started)
             # The workload is gone; the bookkeeping below is not to be cut short.
             for sig in _TERMINATING:
                 signal.signal(sig, signal.SIG_IGN)
@@ -188,8 +207,26 @@ def run_foreground(
             except ContainerNotFound:
                 logger.debug("container %s: state removed while it ran", container_id)
         else:
+            run_hooks_logged("poststop", state.hooks, _hook_state(state, STOPPED))
             store.discard(container_id)
         return status
+
+
+# Run by create, in this order (runtime-spec: prestart is the deprecated createRuntime and
+# runs first).
+_CREATE_HOOKS = ("prestart", "createRuntime", "createContainer")
+
+
+def _hook_state(st: ContainerState, status: str) -> dict[str, object]:
+    """The state a hook reads on stdin (runtime-spec runtime.md "State")."""
+    return {
+        "ociVersion": st.oci_state()["ociVersion"],
+        "id": st.id,
+        "status": status,
+        "pid": 0 if status == STOPPED else st.pid,
+        "bundle": st.bundle,
+        "annotations": dict(st.annotations),
+    }
 
 
 def state(root: str, container_id: str) -> dict[str, object]:
@@ -233,6 +270,7 @@ def delete(root: str, container_id: str, force: bool) -> None:
                 process.kill_and_wait(st.sandbox_pid, st.sandbox_start_time)
             if st.cgroup_path is not None:
                 Cgroup(st.cgroup_path).destroy()
+            run_hooks_logged("poststop", st.hooks, _hook_state(st, STOPPED))
             locked.destroy()
     except ContainerNotFound:
         if force:
@@ -281,6 +319,8 @@ def create(
     cgroups_path: str | None = None,
     resources: dict[str, Any] | None = None,
     console: tuple[str, tuple[int, int] | None] | None = None,
+    hooks: dict[str, list[Hook]] | None = None,
+    network: str | None = None,
 ) -> int:
     """Start the sandbox process with init loaded and held before its first instruction.
 
@@ -289,9 +329,13 @@ def create(
     subreapers), in a session of its own. Returns once init exists and the control socket
     listens, or the sandbox failed: then nothing is left behind.
 
+    The prestart, createRuntime and createContainer hooks run once the sandbox process
+    exists (in its network namespace, *network*: :func:`.netns.enter`); the others are kept
+    in the state for start and delete.
+
     :returns: the sandbox process's pid.
-    :raises UserError: invalid id, id in use, state or pid file not writable, or the sentry
-        refused the configuration (its one-line reason).
+    :raises UserError: invalid id, id in use, state or pid file not writable, the sentry
+        refused the configuration (its one-line reason), or a hook failed.
     """
     container_id = validate_id(cfg.container_id)
     store = StateStore(root)
@@ -299,6 +343,7 @@ def create(
     with _signals_abort_start():
         state = _new_state(store, cfg, CREATING, bundle, config_path, annotations)
         state.cgroup_path = cg.path
+        state.hooks = dict(hooks or {})
         store.create(state)
         child = -1
         written: str | None = None
@@ -311,19 +356,25 @@ def create(
             if replica is not None:
                 cfg.stdio = (replica, replica, replica)
             try:
-                child, failure = _fork_sandbox(cfg, cg)
+                child, failure = _fork_sandbox(cfg, cg, network)
             finally:
                 if replica is not None:
                     os.close(replica)
             if failure is not None:
                 raise UserError(failure)
+            with store.locked(container_id) as locked:
+                locked.state.pid = child
+                locked.state.sandbox_pid = child
+                locked.state.sandbox_start_time = process.start_time(child)
+                locked.save()
+                for kind in _CREATE_HOOKS:
+                    # createContainer runs where the container is (its network namespace).
+                    run_hooks(kind, state.hooks, _hook_state(locked.state, CREATING),
+                              netns_pid=child if kind == "createContainer" else None)
             if pid_file is not None:
                 written = write_pid_file(pid_file, child)
             with store.locked(container_id) as locked:
                 locked.state.status = CREATED
-                locked.state.pid = child
-                locked.state.sandbox_pid = child
-                locked.state.sandbox_start_time = process.start_time(child)
                 locked.save()
         except BaseException as e:
             if child > 0:
@@ -346,7 +397,7 @@ def _reap_quietly(pid: int) -> None:
         pass
 
 
-def _fork_sandbox(cfg: BootConfig, cg: Cgroup) -> tuple[int, str | None]:
+def _fork_sandbox(cfg: BootConfig, cg: Cgroup, network: str | None) -> tuple[int, str | None]:
     """Fork the sandbox process; wait until it is ready or has failed.
 
     :returns: its pid, and None or the one-line reason it failed (it has exited then).
@@ -356,7 +407,7 @@ def _fork_sandbox(cfg: BootConfig, cg: Cgroup) -> tuple[int, str | None]:
     pid = os.fork()
     if pid == 0:  # the sandbox process; never returns
         os.close(r)
-        _sandbox_main(cfg, cg, w, run_sandbox, boot_errors)
+        _sandbox_main(cfg, cg, network, w, run_sandbox, boot_errors)
     os.close(w)
     chunks = []
     with open(r, "rb") as f:
@@ -372,6 +423,7 @@ def _fork_sandbox(cfg: BootConfig, cg: Cgroup) -> tuple[int, str | None]:
 def _sandbox_main(
     cfg: BootConfig,
     cg: Cgroup,
+    network: str | None,
     ready_fd: int,
     run_sandbox: Callable[..., int],
     boot_errors: tuple[type[Exception], ...],
@@ -392,6 +444,7 @@ def _sandbox_main(
             make_controlling(cfg.stdio[0])
         # Everything it starts (gofer, workload) is born in the container's cgroup.
         cg.join(0)
+        netns.enter(network)
         for sig in _TERMINATING:
             signal.signal(sig, signal.SIG_DFL)
         status = run_sandbox(cfg, ready)
@@ -432,10 +485,17 @@ def start(root: str, container_id: str) -> None:
             raise WrongState("cannot start a container that has stopped")
         if status != CREATED:
             raise WrongState(f"cannot start an already {status} container")
+        try:
+            run_hooks("startContainer", st.hooks, _hook_state(st, CREATED), netns_pid=st.pid)
+        except UserError:
+            # runtime-spec: a failed startContainer hook stops the container.
+            process.kill_and_wait(st.sandbox_pid, st.sandbox_start_time)
+            raise
         control.request(st.control_socket, container_id, {"cmd": "start"})
         st.status = RUNNING
         st.started = rfc3339()
         locked.save()
+        run_hooks_logged("poststart", st.hooks, _hook_state(st, RUNNING))
 
 
 def kill(root: str, container_id: str, signo: int, all_: bool) -> None:

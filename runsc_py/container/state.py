@@ -15,6 +15,7 @@ for the lock then finds no state and reports the container as gone.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import errno
 import fcntl
 import json
@@ -36,6 +37,7 @@ from runsc_py.errors import (
     quote,
 )
 from runsc_py.log import logger
+from runsc_py.spec import Hook
 
 OCI_VERSION = "1.1.0"
 DEFAULT_ROOT = "/run/runsc-py"
@@ -105,6 +107,9 @@ class ContainerState:
     started: str | None = None
     finished: str | None = None
     cgroup_path: str | None = None
+    # config.json's hooks as given at create (startContainer, poststart and poststop run
+    # later, from the config the container was created with).
+    hooks: dict[str, list[Hook]] = field(default_factory=dict)
 
     def current_status(self) -> str:
         """The status, corrected for a sandbox process that died without recording it."""
@@ -149,6 +154,10 @@ class ContainerState:
                 "started": self.started,
                 "finished": self.finished,
                 "cgroup_path": self.cgroup_path,
+                "hooks": {
+                    kind: [dataclasses.asdict(h) for h in hooks]
+                    for kind, hooks in self.hooks.items()
+                },
             },
         }
 
@@ -178,6 +187,10 @@ class ContainerState:
             started=_typed(own, "started", str, optional=True),
             finished=_typed(own, "finished", str, optional=True),
             cgroup_path=_typed(own, "cgroup_path", str, optional=True),
+            hooks={
+                kind: [Hook(**h) for h in hooks]
+                for kind, hooks in (_typed(own, "hooks", dict, optional=True) or {}).items()
+            },
         )
         if state.status not in STATUSES:
             raise ValueError(f"unknown status {state.status!r}")

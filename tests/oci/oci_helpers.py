@@ -39,8 +39,18 @@ class FakeSandbox:
     calls: list[BootConfig] = field(default_factory=list)
     action: Callable[[BootConfig], Any] | None = None
 
-    def __call__(self, cfg: BootConfig) -> int:
+    def __call__(
+        self,
+        cfg: BootConfig,
+        on_ready: Callable[[], None] | None = None,
+        on_started: Callable[[], None] | None = None,
+    ) -> int:
         self.calls.append(cfg)
+        # As the sentry does: ready once init exists, then (run) started.
+        if on_ready is not None:
+            on_ready()
+        if on_started is not None:
+            on_started()
         if self.action is not None:
             result = self.action(cfg)
             if result is not None:
@@ -61,7 +71,7 @@ def run_subprocess(
         code = (
             "import sys, types\n"
             "m = types.ModuleType('sentry.boot')\n"
-            f"m.run_sandbox = lambda cfg: {int(fake_status)}\n"
+            f"m.run_sandbox = lambda cfg, *cbs: [*(c() for c in cbs), {int(fake_status)}][-1]\n"
             "sys.modules['sentry.boot'] = m\n"
             "from runsc_py.cli import main\n"
             "main(prog_name='runsc-py')\n"

@@ -220,9 +220,10 @@ class Lifecycle:
     # bundles and containers
 
     def bundle(self, cid: str, args: Sequence[str], *, resources: dict[str, Any] | None = None,
-               host_mount: bool = True) -> Path:
+               host_mount: bool = True,
+               edit: Callable[[dict[str, Any]], None] | None = None) -> Path:
         """A bundle running *args*, with the test's host dir bind-mounted at /host and the
-        cgroup ``<parent>/<cid>``."""
+        cgroup ``<parent>/<cid>``; *edit* changes its config last."""
         self._n += 1
         bundle = self.work / f"bundle-{cid}-{self._n}"
         bundle.mkdir()
@@ -238,6 +239,8 @@ class Lifecycle:
         linux["cgroupsPath"] = self.cgroup_path(cid)
         if resources is not None:
             linux.setdefault("resources", {}).update(resources)
+        if edit is not None:
+            edit(cfg)
         (bundle / "config.json").write_text(json.dumps(cfg, indent=2))
         return bundle
 
@@ -806,3 +809,160 @@ def test_features_and_version(lc: Lifecycle) -> None:
     res = lc.ok("--version")
     assert res.stdout.splitlines()[0].startswith("runc version "), res.stdout
     assert any(line.startswith("spec: ") for line in res.stdout.splitlines()), res.stdout
+
+
+# -- hooks and the network namespace ---------------------------------------------------------
+
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+              "poststop")
+
+
+def _recording_hook(out: Path, kind: str, **extra: Any) -> dict[str, Any]:
+    """A host hook that saves its stdin (the state), environment and network namespace
+    (and that of the state's pid) under *out*, and appends *kind* to ``out/order``."""
+    script = (
+        f'cat > "{out}/{kind}.json"; env > "{out}/{kind}.env"; '
+        f'readlink /proc/self/ns/net > "{out}/{kind}.netns"; '
+        f'echo "$1" >> "{out}/order"'
+    )
+    return {"path": "/bin/sh", "args": ["sh", "-c", script, "hook", kind],
+            "env": [f"HOOK_KIND={kind}"], **extra}
+
+
+def _ns(pid: int | str) -> str:
+    return os.readlink(f"/proc/{pid}/ns/net")
+
+
+def test_hooks_order_state_env_netns(lc: Lifecycle) -> None:
+    out = lc.work / "hooks"
+    out.mkdir()
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["hooks"] = {kind: [_recording_hook(out, kind)] for kind in HOOK_KINDS}
+        cfg["annotations"] = {"org.example/key": "v"}
+
+    pid, _ = lc.create("c1", ["sh", "-c", LOOP], edit=edit)
+    order = lambda: (out / "order").read_text().split()  # noqa: E731
+    assert order() == ["prestart", "createRuntime", "createContainer"]
+    for kind in ("prestart", "createRuntime", "createContainer"):
+        st = json.loads((out / f"{kind}.json").read_text())
+        assert st["status"] == "creating" and st["pid"] == pid and st["id"] == "c1", st
+        assert st["annotations"] == {"org.example/key": "v"}
+        assert Path(st["bundle"]).is_dir()
+        env = (out / f"{kind}.env").read_text().splitlines()
+        # Exactly the hook's env (sh adds PWD/SHLVL/_ of its own), nothing of ours.
+        assert f"HOOK_KIND={kind}" in env and not any(e.startswith("HOME=") for e in env), env
+    # The sandbox has a network namespace of its own (config.json lists "network"); the
+    # hooks that runc runs in the container's namespaces run in it.
+    assert _ns(pid) != _ns("self")
+    assert (out / "createContainer.netns").read_text().strip() == _ns(pid)
+    assert (out / "createRuntime.netns").read_text().strip() == _ns("self")
+
+    lc.ok("start", "c1")
+    assert order()[3:] == ["startContainer", "poststart"]
+    assert json.loads((out / "startContainer.json").read_text())["status"] == "created"
+    assert json.loads((out / "poststart.json").read_text())["status"] == "running"
+    assert (out / "startContainer.netns").read_text().strip() == _ns(pid)
+
+    lc.ok("kill", "c1", "KILL")
+    lc.wait_child(pid)
+    lc.ok("delete", "c1")
+    assert order()[5:] == ["poststop"]
+    st = json.loads((out / "poststop.json").read_text())
+    assert st["status"] == "stopped" and st["pid"] == 0
+
+
+@pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer"])
+def test_failing_create_hook_destroys_container(lc: Lifecycle, kind: str) -> None:
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["hooks"] = {kind: [{"path": "/bin/sh",
+                                "args": ["sh", "-c", "echo no-network >&2; exit 4"]}]}
+
+    bundle = lc.bundle("c1", ["sh", "-c", "echo ran > /host/ran"], edit=edit)
+    res = lc.cli("create", "--bundle", str(bundle), "c1")
+    assert res.rc != 0
+    assert f"error running {kind} hook #0" in res.stderr, res.stderr
+    assert "exit status 4" in res.stderr and "no-network" in res.stderr, res.stderr
+    assert "does not exist" in lc.cli("state", "c1").stderr
+    assert not lc.my_processes()
+    assert not any(d.exists() for d in all_cgroup_dirs(lc.cgroup_path("c1")))
+    assert not (lc.host / "ran").exists()
+
+
+def test_hook_timeout(lc: Lifecycle) -> None:
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"],
+                                           "timeout": 1}]}
+
+    bundle = lc.bundle("c1", ["true"], edit=edit)
+    t0 = time.monotonic()
+    res = lc.cli("create", "--bundle", str(bundle), "c1")
+    assert res.rc != 0 and "timeout after 1s" in res.stderr, res.stderr
+    assert time.monotonic() - t0 < 15
+    assert "does not exist" in lc.cli("state", "c1").stderr
+
+
+def test_failing_start_hook_stops_container_poststart_failure_does_not(lc: Lifecycle) -> None:
+    fail = {"path": "/bin/false", "args": ["false"]}
+    pid, _ = lc.create("c1", ["sh", "-c", LOOP],
+                       edit=lambda cfg: cfg.update(hooks={"startContainer": [fail]}))
+    res = lc.cli("start", "c1")
+    assert res.rc != 0 and "error running startContainer hook #0" in res.stderr, res.stderr
+    lc.wait_child(pid)
+    assert lc.status("c1") == "stopped"
+
+    pid, _ = lc.create("c2", ["sh", "-c", LOOP],
+                       edit=lambda cfg: cfg.update(hooks={"poststart": [fail]}))
+    lc.ok("start", "c2")
+    assert lc.status("c2") == "running"
+    lc.ok("kill", "c2", "KILL")
+    lc.wait_child(pid)
+
+
+def test_hooks_with_run(lc: Lifecycle) -> None:
+    out = lc.host / "hooks"
+    out.mkdir()
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["hooks"] = {kind: [_recording_hook(out, kind)] for kind in HOOK_KINDS}
+
+    bundle = lc.bundle("c1", ["sh", "-c", "cat /host/hooks/order > /host/seen; exit 5"],
+                       edit=edit)
+    lc.ids.append("c1")
+    assert lc.cli("run", "--bundle", str(bundle), "c1").rc == 5
+    # init ran only after the hooks before start.
+    assert (lc.host / "seen").read_text().split()[:4] == list(HOOK_KINDS[:4])
+    lc.ok("delete", "c1")
+    assert (out / "order").read_text().split() == list(HOOK_KINDS)
+
+
+def test_network_namespace_path_joined(lc: Lifecycle) -> None:
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "60"])
+    try:
+        wait_for(lambda: _ns(holder.pid) != _ns("self"), WAIT_TIMEOUT, "unshare")
+        path = f"/proc/{holder.pid}/ns/net"
+
+        def join(cfg: dict[str, Any]) -> None:
+            cfg["linux"]["namespaces"] = [
+                {"type": t} for t in ("pid", "ipc", "uts", "mount")
+            ] + [{"type": "network", "path": path}]
+
+        pid, _ = lc.create("c1", ["sh", "-c", LOOP], edit=join)
+        assert _ns(pid) == _ns(holder.pid)
+
+        def host_net(cfg: dict[str, Any]) -> None:
+            cfg["linux"]["namespaces"] = [{"type": "pid"}, {"type": "mount"}]
+
+        pid2, _ = lc.create("c2", ["sh", "-c", LOOP], edit=host_net)
+        assert _ns(pid2) == _ns("self")
+
+        def not_net(cfg: dict[str, Any]) -> None:
+            cfg["linux"]["namespaces"] = [{"type": "network", "path": "/proc/self/ns/uts"}]
+
+        bundle = lc.bundle("c3", ["true"], edit=not_net)
+        res = lc.cli("create", "--bundle", str(bundle), "c3")
+        assert res.rc != 0 and "not a network namespace" in res.stderr, res.stderr
+        assert "does not exist" in lc.cli("state", "c3").stderr
+    finally:
+        holder.kill()
+        holder.wait()

@@ -178,9 +178,19 @@ CASES = [
         'annotations["a"]: must be a string',
     ),
     (
-        "hooks",
-        _with("hooks", {"prestart": [{"path": "/bin/true"}]}),
-        "hooks.prestart: OCI hooks are not supported",
+        "hook path",
+        _with("hooks", {"prestart": [{"path": "bin/true"}]}),
+        "hooks.prestart[0].path: must be an absolute path",
+    ),
+    (
+        "hook timeout",
+        _with("hooks", {"poststop": [{"path": "/bin/true", "timeout": 0}]}),
+        "hooks.poststop[0].timeout: must be a positive integer",
+    ),
+    (
+        "namespace type",
+        _with("linux", {"namespaces": [{"type": "net"}]}),
+        'linux.namespaces[0].type: unknown namespace type "net"',
     ),
     ("linux not object", _with("linux", []), "linux: must be an object"),
 ]
