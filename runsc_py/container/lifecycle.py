@@ -442,6 +442,10 @@ def _sandbox_main(
         os.setsid()
         if cfg.stdio[0] != 0:  # a console: the session's controlling terminal
             make_controlling(cfg.stdio[0])
+            # The workload's stdio is the console; the CLI's own (which runc's clients
+            # read to its end: containerd's shim reads create's output until EOF) is not
+            # the sandbox's to keep.
+            _stdio_to_devnull()
         # Everything it starts (gofer, workload) is born in the container's cgroup.
         cg.join(0)
         netns.enter(network)
@@ -464,6 +468,13 @@ def _sandbox_main(
     finally:
         log.close()
         os._exit(status)
+
+
+def _stdio_to_devnull() -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 def _live_state(root: str, container_id: str) -> tuple[StateStore, ContainerState, str]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-import pytest
-
-from .helpers import TIMEOUT, TTY_RUNTIMES, Containerd, Ctr, describe, run_on_pty, strip_tty
+from .helpers import TIMEOUT, Containerd, Ctr, describe, run_on_pty, strip_tty
 
 
 def test_exit_status_and_stdout(ctr: Ctr) -> None:
@@ -122,7 +120,6 @@ def test_detached_lifecycle(ctr: Ctr) -> None:
     assert cid not in ctr.containerd.containers()
 
 
-@pytest.mark.parametrize("runtime_name", TTY_RUNTIMES, indirect=True)
 def test_tty(ctr: Ctr) -> None:
     """``ctr run --rm -t`` on a pty: an interactive shell reads a line and answers."""
     argv = ctr.argv(*ctr.run_args("tty", ["sh"], "--rm", "-t"))
@@ -130,6 +127,21 @@ def test_tty(ctr: Ctr) -> None:
     text = strip_tty(out)
     assert re.search(r"(?m)^42$", text), f"rc={rc} output: {out!r}"
     assert rc == 5, f"rc={rc} output: {out!r}"
+
+
+def test_exec_tty(ctr: Ctr) -> None:
+    """``ctr task exec -t`` into a running task: its own terminal, of the caller's size."""
+    res = ctr.run("bg", ["sh", "-c", "while :; do sleep 1; done"], "-d")
+    assert res.returncode == 0, describe(res)
+    argv = ctr.argv(
+        "tasks", "exec", "--fifo-dir", str(ctr.containerd.fifo_dir), "--exec-id", "e1", "-t",
+        "bg", "sh",
+    )  # fmt: skip
+    rc, out = run_on_pty(argv, [(b"# ", b"stty size; echo $((6*7)); exit 6\r")])
+    text = strip_tty(out)
+    assert re.search(r"(?m)^42$", text), f"rc={rc} output: {out!r}"
+    assert re.search(r"(?m)^24 80$", text), f"rc={rc} output: {out!r}"
+    assert rc == 6, f"rc={rc} output: {out!r}"
 
 
 def test_cri_plugin_loads(containerd_cri: Containerd) -> None:
