@@ -34,7 +34,7 @@ import stat
 import struct
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gofer import linux
@@ -185,9 +185,13 @@ class GoferServer:
 
     :param sock: the server's end of a SOCK_SEQPACKET socketpair.
     :param roots: (directory fd, read-only) per root index.
+    :param files: for a root that is one regular file (a file bind mount), its name in
+        that root's directory; the root is then the file, and the directory (never
+        handed out) only the way to re-open it by name.
     """
 
-    def __init__(self, sock: socket.socket, roots: list[tuple[int, bool]]) -> None:
+    def __init__(self, sock: socket.socket, roots: list[tuple[int, bool]],
+                 files: Sequence[bytes | None] = ()) -> None:
         self._sock = sock
         self._readonly = [ro for _, ro in roots]
         self._roots: list[_Node] = []
@@ -200,6 +204,16 @@ class GoferServer:
             st = os.fstat(fd)
             node = self._new_node(fd, None, b".", i, (st.st_dev, st.st_ino))
             node.refs = 1  # held by the server for its whole life
+            name = files[i] if i < len(files) else None
+            if name is not None:
+                node.refs = 0  # held through its file
+                file_fd = linux.openat2(fd, name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                        RESOLVE)
+                st = os.fstat(file_fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise _err(errno.EACCES)
+                node = self._new_node(file_fd, node, name, i, (st.st_dev, st.st_ino))
+                node.refs = 1
             self._roots.append(node)
         self._handlers: dict[MsgId, _Handler] = {
             MsgId.TVERSION: self._version,
@@ -730,18 +744,27 @@ class GoferServer:
 # ---- process start-up -------------------------------------------------------
 
 
-def confine(roots: list[tuple[bytes, bool]]) -> list[int]:
+def confine(roots: list[tuple[bytes, bool]]) -> list[tuple[int, bytes | None]]:
     """Open the roots, then cut this process off from every other host path.
 
     Returns one directory fd per root: a detached clone of the mount tree at
     that path, nosuid and nodev (device nodes cannot be opened even if a check
-    above is wrong), read-only at the mount level for read-only roots.
+    above is wrong), read-only at the mount level for read-only roots.  A root
+    that is a regular file (a file bind mount: /etc/resolv.conf, /etc/hosts) is
+    its directory's clone and its name there (:class:`GoferServer`'s *files*).
 
-    :raises OSError: if any step fails; the caller must then exit.
+    :raises OSError: if any step fails; the caller must then exit (EINVAL: a
+        root is neither a directory nor a regular file).
     """
     linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-    fds = []
+    fds: list[tuple[int, bytes | None]] = []
     for path, readonly in roots:
+        name: bytes | None = None
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            path, name = os.path.split(os.path.realpath(path))
+        elif not stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.EINVAL, "not a directory or a regular file", path)
         dfd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             _refuse_kernel_fs(dfd)
@@ -752,7 +775,7 @@ def confine(roots: list[tuple[bytes, bool]]) -> list[int]:
         if readonly:
             attrs |= linux.MOUNT_ATTR_RDONLY
         linux.mount_setattr_recursive(fd, attrs)
-        fds.append(fd)
+        fds.append((fd, name))
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWNET)
     linux.mount(None, b"/", None, linux.MS_REC | linux.MS_PRIVATE)
     empty = linux.fsmount_tmpfs(
@@ -801,8 +824,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"gofer: confinement failed: {e}", file=sys.stderr)
         return 1
-    roots = [(fd, _parse_root(spec)[1]) for fd, spec in zip(root_fds, args.root, strict=True)]
-    return GoferServer(sock, roots).serve()
+    roots = [(fd, _parse_root(spec)[1]) for (fd, _), spec in zip(root_fds, args.root, strict=True)]
+    return GoferServer(sock, roots, [name for _, name in root_fds]).serve()
 
 
 # The channel's fd number in the gofer; dup2 in the spawn clears its CLOEXEC.

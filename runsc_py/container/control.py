@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runsc_py.errors import UserError
+from sentry.control.sockpath import short_path
 
 MAX_MSG = 1 << 20
 TIMEOUT = 10.0
@@ -29,7 +30,8 @@ class Connection:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         self.sock.settimeout(timeout)
         try:
-            self.sock.connect(path)
+            with short_path(path) as short:
+                self.sock.connect(short)
         except OSError:
             self.sock.close()
             raise ControlUnavailable("container not running") from None

@@ -36,6 +36,8 @@ import socket
 import struct
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
+from sentry.control.sockpath import short_path
+
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import ThreadGroup
@@ -144,7 +146,8 @@ class ControlServer:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         old = os.umask(0o177)
         try:
-            self.sock.bind(path)
+            with short_path(path) as short:
+                self.sock.bind(short)
         finally:
             os.umask(old)
         self.sock.listen(64)

@@ -966,3 +966,52 @@ def test_network_namespace_path_joined(lc: Lifecycle) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+# -- engines' shapes ------------------------------------------------------------------------
+
+
+def test_long_state_path_control_socket(lc: Lifecycle) -> None:
+    """The control socket's path exceeds sun_path's 108 bytes (docker: a 64-digit id under
+    /run/docker/runtime-NAME/moby/); every command still reaches the sandbox."""
+    cid = "c" + "0123456789abcdef" * 7
+    pid, _ = lc.run_detached(cid, ["sh", "-c", LOOP])
+    assert len(str(lc.root / cid / "control.sock")) > 108
+    res = lc.ok("exec", cid, "sh", "-c", "echo via-long-path")
+    assert res.stdout == "via-long-path\n"
+    assert pid in lc.ps_json(cid)
+    lc.ok("kill", cid, "KILL")
+    assert lc.wait_child(pid) == 137
+
+
+def test_file_bind_mounts(lc: Lifecycle) -> None:
+    """Bind mounts of single files (engines' /etc/hosts, /etc/resolv.conf, /etc/hostname):
+    read-write writes through, read-only refuses, neither can be renamed away."""
+    rw = lc.work / "resolv"
+    rw.write_text("nameserver 192.0.2.1\n")
+    ro = lc.work / "hostname"
+    ro.write_text("from-host\n")
+
+    def binds(cfg: dict[str, Any]) -> None:
+        cfg["mounts"] += [
+            {"destination": "/etc/resolv.conf", "type": "bind", "source": str(rw),
+             "options": ["rbind", "rprivate"]},
+            {"destination": "/etc/hostname", "type": "bind", "source": str(ro),
+             "options": ["bind", "ro"]},
+        ]
+
+    script = (
+        "cat /etc/resolv.conf /etc/hostname; echo nameserver 192.0.2.2 >> /etc/resolv.conf; "
+        "echo x > /etc/hostname || echo ro-refused; mv /etc/resolv.conf /etc/r2 || echo busy; "
+        "ls /etc/hostname/ 2>/dev/null || echo not-a-dir"
+    )
+    bundle = lc.bundle("c1", ["sh", "-c", script], edit=binds)
+    lc.ids.append("c1")
+    res = lc.cli("run", "--bundle", str(bundle), "c1")
+    assert res.rc == 0, res.describe()
+    assert res.stdout.split("\n")[:5] == [
+        "nameserver 192.0.2.1", "from-host", "ro-refused", "busy", "not-a-dir"
+    ], res.stdout
+    assert "Read-only file system" in res.stderr and "busy" in res.stderr, res.stderr
+    assert rw.read_text() == "nameserver 192.0.2.1\nnameserver 192.0.2.2\n"
+    assert ro.read_text() == "from-host\n"

@@ -90,9 +90,40 @@ def test_bad_root_fails_closed(tmp_path: Path) -> None:
     assert status is not None and os.waitstatus_to_exitcode(status) == 1
 
 
-def test_file_root_refused(tmp_path: Path) -> None:
-    (tmp_path / "f").write_bytes(b"")
-    pid, sock = spawn([(str(tmp_path / "f"), False)])
+def test_file_root_is_the_file_alone(tmp_path: Path) -> None:
+    """A regular file as a root (a file bind mount) is served; nothing beside it is."""
+    (tmp_path / "f").write_bytes(b"resolv")
+    (tmp_path / "secret").write_bytes(b"x")
+    pid, sock = spawn([(str(tmp_path / "f"), False), (str(tmp_path / "f"), True)])
+    client = GoferClient(sock)
+    try:
+        client.version()
+        handle, st = client.attach(0)
+        assert st.size == 6 and st.ino == (tmp_path / "f").stat().st_ino
+        for name in (b"secret", b"f"):
+            with pytest.raises(OSError) as e:
+                client.walk(handle, [name])
+            assert e.value.errno == errno.ENOTDIR
+        with pytest.raises(OSError):
+            client.readdir(handle)
+        fd = client.open(handle, os.O_RDWR)
+        try:
+            os.pwrite(fd, b"R", 0)
+        finally:
+            os.close(fd)
+        assert (tmp_path / "f").read_bytes() == b"Resolv"
+        ro, _ = client.attach(1)
+        with pytest.raises(OSError) as e:
+            client.open(ro, os.O_RDWR)
+        assert e.value.errno == errno.EROFS
+    finally:
+        sock.close()
+    assert wait_exit(pid) is not None
+
+
+def test_fifo_root_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "p")
+    pid, sock = spawn([(str(tmp_path / "p"), False)])
     with pytest.raises(OSError):
         GoferClient(sock).version()
     sock.close()
