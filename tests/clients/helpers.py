@@ -15,6 +15,15 @@ Nothing here talks to a registry or touches the host's engine state:
 - :class:`Ctr` (the ``ctr`` fixture) binds that to one runtime binary: ``ctr.run_args`` builds
   ``ctr run --runtime io.containerd.runc.v2 --runc-binary BIN --runc-root DIR --fifo-dir DIR
   --cgroup PARENT/ID ...`` and :meth:`Ctr.cleanup` kills and removes every task and container.
+- With ``cri=True`` the daemon also runs its CRI plugin (what kubelet talks to; the client is
+  ``cri.py``): one runtime handler per entry of :data:`RUNTIMES`, images in namespace
+  ``k8s.io``, the sandbox ("pause") image :data:`PAUSE_REF` built like the busybox one (its
+  entrypoint a long sleep), and a private CNI setup in ``<base>/cni``: a loopback-only pod
+  network (see :func:`write_cni_setup`), so every pod gets a network namespace of its own
+  (mounted under the daemon's state directory) and no host interface, route or firewall rule
+  is touched. libcni keeps a cache in ``/var/lib/cni``, so the daemon's mount namespace has
+  an overlay on ``/var/lib`` whose upper layer is ``<base>/varlib``: nothing is written to
+  the host's.
 
 Runtimes under test: :data:`RUNTIMES`, name -> absolute path of a runc-compatible binary. Every
 test that takes the ``runtime_binary`` fixture runs once per entry. Adding a runtime is one line.
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import pty
 import re
@@ -57,6 +67,14 @@ TTY_RUNTIMES = ("runc",)
 
 NAMESPACE = "runsc-test"
 IMAGE_REF = "docker.io/runsc-test/busybox:latest"
+#: The CRI plugin's sandbox image: busybox with a long sleep as its entrypoint (no registry, so
+#: no registry.k8s.io/pause).
+PAUSE_REF = "docker.io/runsc-test/pause:latest"
+PAUSE_ENTRYPOINT = ("sleep", "2147483647")
+#: The containerd namespace of the CRI plugin's images, pods and containers.
+CRI_NAMESPACE = "k8s.io"
+#: Debian's containernetworking-plugins.
+CNI_PLUGIN_DIR = Path("/usr/lib/cni")
 #: The shim every test uses; ``--runc-binary`` picks the runtime it calls.
 SHIM_RUNTIME = "io.containerd.runc.v2"
 
@@ -68,6 +86,8 @@ LIVE_DAEMON_PIDS: set[int] = set()
 
 #: Host paths a private containerd must never create.
 HOST_ENGINE_PATHS = ("/run/containerd", "/var/lib/containerd", "/opt/containerd")
+#: ... and, with the CRI plugin, the default homes of libcni's cache and of pod netns mounts.
+HOST_CNI_PATHS = ("/var/lib/cni", "/run/netns")
 
 IMAGE_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"]
 
@@ -132,8 +152,17 @@ class ImageArchive:
     ref: str  # the name ctr images import gives it
 
 
-def build_busybox_image(workdir: Path, ref: str = IMAGE_REF) -> ImageArchive:
-    """Build the busybox image in *workdir* (which must exist and be empty); see the module doc."""
+def build_busybox_image(
+    workdir: Path,
+    ref: str = IMAGE_REF,
+    *,
+    entrypoint: Sequence[str] = (),
+    cmd: Sequence[str] = ("sh",),
+) -> ImageArchive:
+    """Build the busybox image in *workdir* (which must exist and be empty); see the module doc.
+
+    The image config has *entrypoint* (none by default) and *cmd* (``sh``) and :data:`IMAGE_ENV`.
+    """
     umoci = require_tool("umoci")
     skopeo = require_tool("skopeo")
     layout = workdir / "oci"
@@ -145,7 +174,11 @@ def build_busybox_image(workdir: Path, ref: str = IMAGE_REF) -> ImageArchive:
     # bin/busybox + a symlink per applet, /etc/passwd and /etc/group with root, /tmp, /root, ...
     build_busybox_rootfs(bundle / "rootfs")
     run([umoci, "repack", "--image", image, str(bundle)], check=True)
-    config = [umoci, "config", "--image", image, "--config.cmd", "sh", "--config.workingdir", "/"]
+    config = [umoci, "config", "--image", image, "--config.workingdir", "/"]
+    for arg in entrypoint:
+        config += ["--config.entrypoint", arg]
+    for arg in cmd:
+        config += ["--config.cmd", arg]
     for kv in IMAGE_ENV:
         config += ["--config.env", kv]
     run(config, check=True)
@@ -155,6 +188,12 @@ def build_busybox_image(workdir: Path, ref: str = IMAGE_REF) -> ImageArchive:
     shutil.rmtree(bundle)
     shutil.rmtree(layout)
     return ImageArchive(archive, ref)
+
+
+def build_pause_image(workdir: Path) -> ImageArchive:
+    """The CRI sandbox image :data:`PAUSE_REF` in *workdir* (existing, empty): busybox whose
+    entrypoint sleeps "forever", as the pause container does (stopping a pod SIGKILLs it)."""
+    return build_busybox_image(workdir, PAUSE_REF, entrypoint=PAUSE_ENTRYPOINT, cmd=())
 
 
 # --------------------------------------------------------------------------- containerd
@@ -174,7 +213,54 @@ def _toml_str(s: str | Path) -> str:
     return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def containerd_config(base: Path, *, cri: bool, runtimes: dict[str, str | None]) -> str:
+#: The pod network of the CRI tests: loopback only. CNI_STUB_PLUGIN follows the loopback
+#: plugin because the CRI plugin refuses a pod whose CNI result has no address on ``eth0``
+#: ("failed to find network info for sandbox"), and a loopback result names ``lo``.
+CNI_NETWORK = "lo-only"
+CNI_STUB_PLUGIN = "lo-as-eth0"
+
+#: CNI_STUB_PLUGIN: creates nothing; ADD answers that ``eth0`` has 127.0.0.1/8 (the pod's
+#: loopback address, so the pod IP the CRI reports is 127.0.0.1). DEL and CHECK succeed.
+_CNI_STUB_SCRIPT = r"""#!/bin/sh
+# A CNI plugin that creates nothing (see tests/clients/helpers.py, CNI_STUB_PLUGIN).
+cat >/dev/null
+case "$CNI_COMMAND" in
+ADD)
+  printf '{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","sandbox":"%s"}],' "$CNI_NETNS"
+  printf '"ips":[{"version":"4","address":"127.0.0.1/8","interface":0}],"dns":{}}\n'
+  ;;
+VERSION)
+  printf '{"cniVersion":"0.4.0","supportedVersions":["0.3.0","0.3.1","0.4.0"]}\n'
+  ;;
+esac
+exit 0
+"""
+
+
+def write_cni_setup(bin_dir: Path, conf_dir: Path) -> None:
+    """The CRI plugin's CNI directories (existing): *conf_dir* gets the one network,
+    :data:`CNI_NETWORK` (``loopback`` then :data:`CNI_STUB_PLUGIN`); *bin_dir* gets a link to
+    Debian's ``loopback`` plugin and the stub script."""
+    loopback = CNI_PLUGIN_DIR / "loopback"
+    if not os.access(loopback, os.X_OK):
+        raise ToolMissing(
+            f"{loopback} is not installed: scripts/test.sh installs containernetworking-plugins"
+        )
+    (bin_dir / "loopback").symlink_to(loopback)
+    stub = bin_dir / CNI_STUB_PLUGIN
+    stub.write_text(_CNI_STUB_SCRIPT)
+    stub.chmod(0o755)
+    conflist = {
+        "cniVersion": "0.4.0",
+        "name": CNI_NETWORK,
+        "plugins": [{"type": "loopback"}, {"type": CNI_STUB_PLUGIN}],
+    }
+    (conf_dir / f"10-{CNI_NETWORK}.conflist").write_text(json.dumps(conflist, indent=2) + "\n")
+
+
+def containerd_config(
+    base: Path, *, cri: bool, runtimes: dict[str, str | None], sandbox_image: str = PAUSE_REF
+) -> str:
     """config.toml of a private containerd living in *base*."""
     disabled = list(_DISABLED_PLUGINS) if cri else [*_DISABLED_PLUGINS, CRI_PLUGIN]
     lines = [
@@ -207,10 +293,15 @@ def containerd_config(base: Path, *, cri: bool, runtimes: dict[str, str | None])
             "  restrict_oom_score_adj = true",
             '  stream_server_address = "127.0.0.1"',
             '  stream_server_port = "0"',
-            f"  sandbox_image = {_toml_str(IMAGE_REF)}",
+            f"  sandbox_image = {_toml_str(sandbox_image)}",
+            # never load an AppArmor profile into the host's kernel
+            "  disable_apparmor = true",
+            # pod network namespaces under <base>/state, not /var/run/netns
+            "  netns_mounts_under_state_dir = true",
             f"[{cri_key}.cni]",
             f"  bin_dir = {_toml_str(base / 'cni' / 'bin')}",
             f"  conf_dir = {_toml_str(base / 'cni' / 'net.d')}",
+            "  max_conf_num = 1",
             f"[{cri_key}.containerd]",
             '  default_runtime_name = "runc"',
         ]
@@ -226,9 +317,9 @@ def containerd_config(base: Path, *, cri: bool, runtimes: dict[str, str | None])
     return "\n".join(lines) + "\n"
 
 
-def _read_mountpoints() -> list[str]:
+def _read_mountpoints(mountinfo: str = "/proc/self/mountinfo") -> list[str]:
     out = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+    for line in Path(mountinfo).read_text().splitlines():
         mp = line.split()[4]
         for esc, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
             mp = mp.replace(esc, ch)
@@ -335,6 +426,8 @@ class Containerd:
     cri: bool = False
     runtimes: dict[str, str | None] = field(default_factory=lambda: dict(RUNTIMES))
     namespace: str = NAMESPACE
+    #: the CRI plugin's ``sandbox_image`` (with ``cri``)
+    sandbox_image: str = PAUSE_REF
     proc: subprocess.Popen[bytes] | None = None
     _before: set[int] = field(default_factory=set)
     _host_paths_before: dict[str, bool] = field(default_factory=dict)
@@ -360,6 +453,27 @@ class Containerd:
         """``--runc-root`` of the runtime *name* (the shim passes it to the runtime as --root)."""
         return self.base / "rt" / name
 
+    def cri_runtime_root(self, name: str) -> Path:
+        """The ``Root`` option of the CRI runtime handler *name*: its shims run the runtime with
+        ``--root <it>/k8s.io``."""
+        return self.base / "cri-rt" / name
+
+    @property
+    def cri_state_dir(self) -> Path:
+        """The CRI plugin's state (volatile) directory: pods' ``shm`` and ``netns`` mounts."""
+        return self.base / "state" / CRI_PLUGIN
+
+    def daemon_mounts_under(self, path: Path) -> list[str]:
+        """Mount points at or below *path* in containerd's private mount namespace."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        p = str(path).rstrip("/")
+        try:
+            mountpoints = _read_mountpoints(f"/proc/{self.proc.pid}/mountinfo")
+        except OSError:
+            return []
+        return [m for m in mountpoints if m == p or m.startswith(p + "/")]
+
     # ---- lifecycle
 
     def start(self, timeout: float = 30.0) -> None:
@@ -367,16 +481,33 @@ class Containerd:
         require_tool("ctr")
         require_tool("containerd-shim-runc-v2")
         unshare = require_tool("unshare")
-        self._host_paths_before = {p: os.path.lexists(p) for p in HOST_ENGINE_PATHS}
+        host_paths = HOST_ENGINE_PATHS + (HOST_CNI_PATHS if self.cri else ())
+        self._host_paths_before = {p: os.path.lexists(p) for p in host_paths}
         for d in ("root", "state", "run", "opt", "fifo", "rt", "cni/bin", "cni/net.d"):
             (self.base / d).mkdir(parents=True, exist_ok=True)
         cfg = self.base / "config.toml"
-        cfg.write_text(containerd_config(self.base, cri=self.cri, runtimes=self.runtimes))
+        cfg.write_text(
+            containerd_config(
+                self.base, cri=self.cri, runtimes=self.runtimes, sandbox_image=self.sandbox_image
+            )
+        )
+        # In the daemon's own mount namespace: the base's run/ on /run (see the module doc) and,
+        # for the CRI plugin, an overlay on /var/lib that keeps libcni's cache in the base.
+        script = 'mount --bind "$0" /run'
+        extra: list[str] = []
+        if self.cri:
+            write_cni_setup(self.base / "cni" / "bin", self.base / "cni" / "net.d")
+            upper, work = self.base / "varlib" / "upper", self.base / "varlib" / "work"
+            upper.mkdir(parents=True)
+            work.mkdir()
+            script += ' && mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$1,workdir=$2" /var/lib'
+            script += " && shift 2"
+            extra = [str(upper), str(work)]
         self._before = procs.descendants(os.getpid())
         # unshare and sh exec: the Popen's pid is containerd's.
         argv = [
             unshare, "--mount", "--propagation", "private", "--",
-            "sh", "-c", 'mount --bind "$0" /run && exec "$@"', str(self.base / "run"),
+            "sh", "-c", script + ' && exec "$@"', str(self.base / "run"), *extra,
             containerd, "--config", str(cfg),
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
