@@ -59,5 +59,6 @@ def run(
         keep_when_stopped=True,
         hooks=loaded.hooks,
         network=loaded.network,
+        cgroup=(loaded.cgroups_path, loaded.resources),
     )
     ctx.exit(status)

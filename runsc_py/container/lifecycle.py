@@ -131,6 +131,7 @@ def run_foreground(
     keep_when_stopped: bool,
     hooks: dict[str, list[Hook]] | None = None,
     network: str | None = None,
+    cgroup: tuple[str | None, dict[str, Any]] | None = None,
 ) -> int:
     """Record the container, then run the sandbox in this process until the workload exits.
 
@@ -143,6 +144,9 @@ def run_foreground(
         sandbox has exited.
     :param hooks: config.json's hooks: init is held until the ones before start have run.
     :param network: the network namespace (:func:`.netns.enter`).
+    :param cgroup: (``linux.cgroupsPath``, ``linux.resources``): this process joins that
+        cgroup before the sandbox starts, as create's sandbox process does (``delete``
+        removes it; without *keep_when_stopped*, this function does).
     :returns: the workload's exit status (128+N if it was killed by signal N).
     :raises UserError: invalid id, id in use, state or pid file not writable, or the sentry
         refused the configuration.
@@ -153,9 +157,15 @@ def run_foreground(
         store = StateStore(root)
         state = _new_state(store, cfg, CREATED, bundle, config_path, annotations)
         state.hooks = dict(hooks or {})
+        cg = Cgroup(cgroup_path(cgroup[0], container_id)) if cgroup is not None else None
+        state.cgroup_path = cg.path if cg is not None else None
         written: str | None = None
         store.create(state)
         try:
+            if cg is not None:
+                cg.create()
+                cg.apply(cgroup[1] if cgroup is not None else {})
+                cg.join(0)
             netns.enter(network)
             if pid_file is not None:
                 written = write_pid_file(pid_file, state.pid)
@@ -181,6 +191,9 @@ def run_foreground(
         except BaseException as e:
             # No exit status to report: the sandbox never started or the sentry failed; a
             # half-recorded container would only confuse the next create of this id.
+            if cg is not None:
+                cg.leave()
+                cg.destroy()
             store.discard(container_id)
             _unlink_quietly(written)
             if isinstance(e, _StartAborted):
@@ -189,6 +202,9 @@ def run_foreground(
             if isinstance(e, boot_errors):
                 raise UserError(str(e)) from None
             raise
+        if cg is not None and not keep_when_stopped:
+            cg.leave()
+            cg.destroy()
         if (
             not isinstance(status, int)
             or isinstance(status, bool)

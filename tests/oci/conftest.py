@@ -18,7 +18,8 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from runsc_py.cli import main  # noqa: E402
-from tests.oci.oci_helpers import FakeSandbox, minimal_config  # noqa: E402
+from runsc_py.container import lifecycle  # noqa: E402
+from tests.oci.oci_helpers import FakeCgroup, FakeSandbox, minimal_config  # noqa: E402
 
 
 @pytest.fixture
@@ -73,4 +74,6 @@ def fake_sandbox(monkeypatch: pytest.MonkeyPatch) -> FakeSandbox:
     module = types.ModuleType("sentry.boot")
     module.run_sandbox = fake  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "sentry.boot", module)
+    # run in-process would make the test process itself join the container's cgroup.
+    monkeypatch.setattr(lifecycle, "Cgroup", FakeCgroup)
     return fake

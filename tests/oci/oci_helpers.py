@@ -58,6 +58,28 @@ class FakeSandbox:
         return self.status
 
 
+class FakeCgroup:
+    """Stands for :class:`runsc_py.cgroups.Cgroup` where the sandbox is the test process."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def create(self) -> None:
+        pass
+
+    def apply(self, resources: dict[str, Any]) -> None:
+        pass
+
+    def join(self, pid: int) -> None:
+        pass
+
+    def leave(self) -> None:
+        pass
+
+    def destroy(self) -> None:
+        pass
+
+
 def run_subprocess(
     *args: str, fake_status: int | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -1015,3 +1015,39 @@ def test_file_bind_mounts(lc: Lifecycle) -> None:
     assert "Read-only file system" in res.stderr and "busy" in res.stderr, res.stderr
     assert rw.read_text() == "nameserver 192.0.2.1\nnameserver 192.0.2.2\n"
     assert ro.read_text() == "from-host\n"
+
+
+def test_run_joins_cgroup(lc: Lifecycle) -> None:
+    """run places the sandbox (this CLI process) in linux.cgroupsPath with its resources
+    before the workload runs, as create does; delete removes it; a failed run leaves none."""
+    seen = lc.work / "cgroup"
+    probe = (
+        "import json, sys; pid = json.load(sys.stdin)['pid']; "
+        f"open('{seen}', 'w').write(open(f'/proc/{{pid}}/cgroup').read())"
+    )
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["hooks"] = {"poststart": [{"path": "/usr/bin/python3",
+                                       "args": ["python3", "-c", probe]}]}
+
+    bundle = lc.bundle("c1", ["sh", "-c", "exit 4"], resources={"pids": {"limit": 64}},
+                       edit=edit)
+    lc.ids.append("c1")
+    assert lc.cli("run", "--bundle", str(bundle), "c1").rc == 4
+    assert proc_cgroup_text_has(seen.read_text(), lc.cgroup_path("c1"))
+    if has_v1("pids"):
+        assert (controller_dir("pids", lc.cgroup_path("c1")) / "pids.max").read_text() == "64\n"
+    lc.ok("delete", "c1")
+    assert not any(d.exists() for d in all_cgroup_dirs(lc.cgroup_path("c1")))
+
+    bad = lc.bundle("c2", ["/no/such/program"])
+    res = lc.cli("run", "--bundle", str(bad), "c2")
+    assert res.rc != 0 and "no/such/program" in res.stderr, res.stderr
+    assert not any(d.exists() for d in all_cgroup_dirs(lc.cgroup_path("c2")))
+
+
+def proc_cgroup_text_has(text: str, path: str) -> bool:
+    """Whether every line of a /proc/PID/cgroup text with a known hierarchy names *path*."""
+    lines = [line.split(":", 2) for line in text.splitlines()]
+    relevant = [p for _n, ctrls, p in lines if ctrls == "" or "pids" in ctrls.split(",")]
+    return bool(relevant) and all(p == path for p in relevant)

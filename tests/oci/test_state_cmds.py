@@ -243,3 +243,4 @@ def test_racing_runs_of_one_id(root: Path, make_bundle: Callable[..., Path]) -> 
     for r in results:
         assert r.stderr in ("", "runsc-py: container with id exists: c1\n")
     assert [p.name for p in root.iterdir()] == ["c1"]
+    assert run_subprocess("--root", str(root), "delete", "c1").returncode == 0

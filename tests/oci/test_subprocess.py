@@ -110,6 +110,8 @@ def test_duplicate_id(root: Path, make_bundle: Callable[..., Path]) -> None:
     )
     assert proc.returncode == 1
     assert proc.stderr == "runsc-py: container with id exists: c1\n"
+    # The first is intact, and its delete removes its cgroup too.
+    assert run_subprocess("--root", str(root), "delete", "c1").returncode == 0
 
 
 def test_spec_refuses_overwrite(tmp_path: Path) -> None:
