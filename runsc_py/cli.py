@@ -38,8 +38,13 @@ from runsc_py.version import version_text
 
 
 def _report(msg: str) -> None:
-    click.echo(f"runsc-py: {msg}", err=True)
+    # The log first: engines read it, and stderr may not be writable (containerd's shim
+    # gives a pod's sandbox container /dev/null opened read-only as fds 0-2).
     logger.error("%s", msg, extra={"echoed": True})
+    try:
+        click.echo(f"runsc-py: {msg}", err=True)
+    except OSError:
+        pass
 
 
 class RunscGroup(click.Group):

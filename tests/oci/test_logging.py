@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
 
 from runsc_py.log import resolve_debug_log
-from tests.oci.oci_helpers import FakeSandbox, minimal_config
+from tests.oci.oci_helpers import REPO, FakeSandbox, minimal_config
 
 
 def test_json_log_lines(
@@ -130,3 +133,23 @@ def test_resolve_debug_log_patterns(tmp_path: Path) -> None:
     assert re.fullmatch(
         re.escape(str(tmp_path)) + r"/x-run-\d{8}-\d{6}\.\d{6}\.txt", path
     )
+
+
+def test_error_logged_when_stderr_is_read_only(tmp_path: Path) -> None:
+    """containerd's shim gives a pod's sandbox container /dev/null opened read-only as fds
+    0-2: the error must still reach --log, where containerd reads it."""
+    log = tmp_path / "log.json"
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "runsc_py", "--root", str(tmp_path / "root"), "--log",
+             str(log), "--log-format", "json", "create", "--bundle",
+             str(tmp_path / "missing"), "c1"],
+            stdin=null, stdout=null, stderr=null, cwd=str(REPO), timeout=60, check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+    finally:
+        os.close(null)
+    assert proc.returncode == 1
+    (record,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert record["level"] == "error" and "is not a directory" in record["msg"], record
