@@ -27,7 +27,7 @@ import signal
 import subprocess
 from collections.abc import Iterable, Mapping
 
-from runsc_py.container import netns
+from runsc_py.container import hostns
 from runsc_py.errors import UserError
 from runsc_py.log import logger
 from runsc_py.spec import Hook
@@ -78,7 +78,7 @@ def _run_one(kind: str, i: int, hook: Hook, data: bytes, netns_pid: int | None) 
 
     def enter_netns() -> None:  # in the child, before exec
         if netns_fd is not None:
-            netns.setns(netns_fd, netns.CLONE_NEWNET)
+            hostns.setns(netns_fd, hostns.CLONE_NEWNET)
 
     try:
         proc = subprocess.Popen(

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from runsc_py.container.hostns import HostNamespaces
 from runsc_py.errors import InvalidSpec, Unsupported, quote
 from runsc_py.log import logger
 from sentry.config import BootConfig, MountSpec
@@ -96,14 +97,14 @@ def _hook(value: object, where: str) -> Hook:
     return Hook(path=path, args=args, env=env, timeout=timeout)
 
 
-def _namespaces(value: object) -> str | None:
-    """Check ``linux.namespaces``; return the network namespace :attr:`BundleSpec.network`.
+def _namespaces(value: object) -> HostNamespaces:
+    """Check ``linux.namespaces``; return what the sandbox process does with its network
+    and UTS namespaces (:mod:`runsc_py.container.hostns`).
 
-    Every sandbox has its own pid/ipc/uts/mount/cgroup namespaces inside the sentry, so a
-    path for those is not joined (logged); a network path is, since sockets that reach the
-    host's network are made in the sandbox process's network namespace.
+    Every sandbox has its own pid/ipc/mount/cgroup namespaces inside the sentry, so a path
+    for those is not joined (logged).
     """
-    netns: str | None = None
+    out = HostNamespaces()
     seen: set[str] = set()
     for i, ns in enumerate(_list(value, "linux.namespaces")):
         where = f"linux.namespaces[{i}]"
@@ -114,17 +115,15 @@ def _namespaces(value: object) -> str | None:
         if kind in seen:
             _fail(f"{where}.type", f"namespace type {quote(kind)} given twice")
         seen.add(kind)
-        if "path" not in ns:
-            if kind == "network":
-                netns = ""
-            continue
-        path = _absolute(ns["path"], f"{where}.path")
+        path = _absolute(ns["path"], f"{where}.path") if "path" in ns else ""
         if kind == "network":
-            netns = path
-        else:
+            out.network = path
+        elif kind == "uts":
+            out.uts = path
+        elif path:
             logger.debug("%s: the sandbox keeps its own %s namespace, %s not joined",
                          where, kind, path)
-    return netns
+    return out
 
 
 _NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -158,10 +157,8 @@ class BundleSpec:
     console_size: tuple[int, int] | None = None
     # hooks[kind] in config order (runtime-spec config.md "POSIX-platform Hooks").
     hooks: dict[str, list[Hook]] = field(default_factory=dict)
-    # The sandbox process's network namespace (where sockets to the host's network are
-    # made): None: the runtime's own (no "network" in linux.namespaces, as --net=host);
-    # "": a new one; a path: join it (CRI gives every container of a pod the pod's).
-    network: str | None = None
+    # The sandbox process's network and UTS namespaces (runsc_py.container.hostns).
+    host_namespaces: HostNamespaces = field(default_factory=HostNamespaces)
 
     def boot_config(self, container_id: str) -> BootConfig:
         """The sentry's view: rootfs as an overlay so the bundle is never modified."""
@@ -597,7 +594,7 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
 
     cgroups_path: str | None = None
     resources: dict[str, Any] = {}
-    network: str | None = None
+    host_ns = HostNamespaces()
     if "linux" in spec:
         linux = _object(spec["linux"], "linux")
         _note_not_applied(linux, _NOT_APPLIED_LINUX, "linux")
@@ -606,7 +603,8 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
         if "resources" in linux:
             resources = validate_resources(linux["resources"], "linux.resources")
         if "namespaces" in linux:
-            network = _namespaces(linux["namespaces"])
+            host_ns = _namespaces(linux["namespaces"])
+    host_ns.hostname = hostname
 
     return BundleSpec(
         bundle=bundle,
@@ -628,7 +626,7 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
         terminal=terminal,
         console_size=console_size,
         hooks=hooks,
-        network=network,
+        host_namespaces=host_ns,
     )
 
 

@@ -66,5 +66,5 @@ def create(
         resources=loaded.resources,
         console=(console_socket, loaded.console_size) if console_socket else None,
         hooks=loaded.hooks,
-        network=loaded.network,
+        namespaces=loaded.host_namespaces,
     )

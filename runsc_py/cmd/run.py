@@ -58,7 +58,7 @@ def run(
         pid_file=pid_file,
         keep_when_stopped=True,
         hooks=loaded.hooks,
-        network=loaded.network,
+        namespaces=loaded.host_namespaces,
         cgroup=(loaded.cgroups_path, loaded.resources),
     )
     ctx.exit(status)

@@ -17,7 +17,8 @@ from typing import Any
 
 from runsc_py.cgroups import Cgroup, cgroup_path
 from runsc_py.console import make_controlling, open_console
-from runsc_py.container import control, netns, process
+from runsc_py.container import control, process
+from runsc_py.container.hostns import HostNamespaces
 from runsc_py.container.state import (
     CREATED,
     CREATING,
@@ -130,7 +131,7 @@ def run_foreground(
     pid_file: str | None,
     keep_when_stopped: bool,
     hooks: dict[str, list[Hook]] | None = None,
-    network: str | None = None,
+    namespaces: HostNamespaces | None = None,
     cgroup: tuple[str | None, dict[str, Any]] | None = None,
 ) -> int:
     """Record the container, then run the sandbox in this process until the workload exits.
@@ -143,7 +144,7 @@ def run_foreground(
         later ``delete`` (which runs the poststop hooks); otherwise remove it once the
         sandbox has exited.
     :param hooks: config.json's hooks: init is held until the ones before start have run.
-    :param network: the network namespace (:func:`.netns.enter`).
+    :param namespaces: the host namespaces to enter (:mod:`.hostns`).
     :param cgroup: (``linux.cgroupsPath``, ``linux.resources``): this process joins that
         cgroup before the sandbox starts, as create's sandbox process does (``delete``
         removes it; without *keep_when_stopped*, this function does).
@@ -166,7 +167,7 @@ def run_foreground(
                 cg.create()
                 cg.apply(cgroup[1] if cgroup is not None else {})
                 cg.join(0)
-            netns.enter(network)
+            _enter_namespaces(cfg, namespaces)
             if pid_file is not None:
                 written = write_pid_file(pid_file, state.pid)
 
@@ -336,7 +337,7 @@ def create(
     resources: dict[str, Any] | None = None,
     console: tuple[str, tuple[int, int] | None] | None = None,
     hooks: dict[str, list[Hook]] | None = None,
-    network: str | None = None,
+    namespaces: HostNamespaces | None = None,
 ) -> int:
     """Start the sandbox process with init loaded and held before its first instruction.
 
@@ -346,7 +347,7 @@ def create(
     listens, or the sandbox failed: then nothing is left behind.
 
     The prestart, createRuntime and createContainer hooks run once the sandbox process
-    exists (in its network namespace, *network*: :func:`.netns.enter`); the others are kept
+    exists (its host namespaces are *namespaces*: :mod:`.hostns`); the others are kept
     in the state for start and delete.
 
     :returns: the sandbox process's pid.
@@ -372,7 +373,7 @@ def create(
             if replica is not None:
                 cfg.stdio = (replica, replica, replica)
             try:
-                child, failure = _fork_sandbox(cfg, cg, network)
+                child, failure = _fork_sandbox(cfg, cg, namespaces)
             finally:
                 if replica is not None:
                     os.close(replica)
@@ -413,7 +414,9 @@ def _reap_quietly(pid: int) -> None:
         pass
 
 
-def _fork_sandbox(cfg: BootConfig, cg: Cgroup, network: str | None) -> tuple[int, str | None]:
+def _fork_sandbox(
+    cfg: BootConfig, cg: Cgroup, namespaces: HostNamespaces | None
+) -> tuple[int, str | None]:
     """Fork the sandbox process; wait until it is ready or has failed.
 
     :returns: its pid, and None or the one-line reason it failed (it has exited then).
@@ -423,7 +426,7 @@ def _fork_sandbox(cfg: BootConfig, cg: Cgroup, network: str | None) -> tuple[int
     pid = os.fork()
     if pid == 0:  # the sandbox process; never returns
         os.close(r)
-        _sandbox_main(cfg, cg, network, w, run_sandbox, boot_errors)
+        _sandbox_main(cfg, cg, namespaces, w, run_sandbox, boot_errors)
     os.close(w)
     chunks = []
     with open(r, "rb") as f:
@@ -439,7 +442,7 @@ def _fork_sandbox(cfg: BootConfig, cg: Cgroup, network: str | None) -> tuple[int
 def _sandbox_main(
     cfg: BootConfig,
     cg: Cgroup,
-    network: str | None,
+    namespaces: HostNamespaces | None,
     ready_fd: int,
     run_sandbox: Callable[..., int],
     boot_errors: tuple[type[Exception], ...],
@@ -464,7 +467,7 @@ def _sandbox_main(
             _stdio_to_devnull()
         # Everything it starts (gofer, workload) is born in the container's cgroup.
         cg.join(0)
-        netns.enter(network)
+        _enter_namespaces(cfg, namespaces)
         for sig in _TERMINATING:
             signal.signal(sig, signal.SIG_DFL)
         status = run_sandbox(cfg, ready)
@@ -484,6 +487,15 @@ def _sandbox_main(
     finally:
         log.close()
         os._exit(status)
+
+
+def _enter_namespaces(cfg: BootConfig, namespaces: HostNamespaces | None) -> None:
+    """The sandbox process enters its host namespaces; the hostname may come from a
+    joined UTS namespace (a CRI pod's)."""
+    if namespaces is not None:
+        hostname = namespaces.enter()
+        if hostname is not None:
+            cfg.hostname = hostname
 
 
 def _stdio_to_devnull() -> None:

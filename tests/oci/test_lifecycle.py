@@ -1051,3 +1051,29 @@ def proc_cgroup_text_has(text: str, path: str) -> bool:
     lines = [line.split(":", 2) for line in text.splitlines()]
     relevant = [p for _n, ctrls, p in lines if ctrls == "" or "pids" in ctrls.split(",")]
     return bool(relevant) and all(p == path for p in relevant)
+
+
+def test_pod_uts_namespace_gives_hostname(lc: Lifecycle) -> None:
+    """As a CRI pod: the sandbox container names the host (new UTS namespace + hostname),
+    another container gets only that namespace's path and reports the same hostname."""
+
+    def pod(cfg: dict[str, Any]) -> None:
+        cfg["hostname"] = "pod-host"
+        cfg["linux"]["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+
+    pause, _ = lc.run_detached("pause", ["sh", "-c", LOOP], edit=pod)
+    uts = f"/proc/{pause}/ns/uts"
+    assert os.readlink(uts) != os.readlink("/proc/self/ns/uts")
+
+    def member(cfg: dict[str, Any]) -> None:
+        cfg.pop("hostname", None)
+        cfg["linux"]["namespaces"] = [{"type": t} for t in ("pid", "mount")] + [
+            {"type": "uts", "path": uts}
+        ]
+
+    bundle = lc.bundle("app", ["hostname"], edit=member)
+    lc.ids.append("app")
+    res = lc.cli("run", "--bundle", str(bundle), "app")
+    assert (res.rc, res.stdout) == (0, "pod-host\n"), res.describe()
+    lc.ok("kill", "pause", "KILL")
+    lc.wait_child(pause)
