@@ -161,6 +161,11 @@ def test_two_containers_in_a_pod(cri: CriSession) -> None:
     for cid, who in ((alpha, "alpha"), (beta, "beta")):
         res = exec_until_ok(cri, cid, sh('cat /tmp/marker && echo "$WHO"'))
         assert (res.exit_code, res.stdout) == (0, f"{who}\n{who}\n".encode()), describe_exec(res)
+    # the pod's hostname, though containerd gives it only to the pod's sandbox container
+    # (the others get its UTS namespace path)
+    for cid in (alpha, beta):
+        res = client.exec_sync(cid, ["hostname"])
+        assert (res.exit_code, res.stdout) == (0, b"pair\n"), describe_exec(res)
     # a file one container writes is not in the other's root
     res = client.exec_sync(alpha, sh("echo only-alpha > /tmp/alpha-only"))
     assert res.exit_code == 0, describe_exec(res)
