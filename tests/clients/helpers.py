@@ -60,11 +60,6 @@ RUNTIMES: dict[str, str | None] = {
     "runc": shutil.which("runc"),
     "runsc-py": str(REPO / ".venv" / "bin" / "runsc-py"),
 }
-#: The runtimes ``ctr run -t`` is tested with. runsc-py is not among them yet: the shim gets
-#: its pty master and ``create`` succeeds, but ``start`` never comes (open in issue 5);
-#: ``create --console-socket`` itself is tested in tests/oci.
-TTY_RUNTIMES = ("runc",)
-
 NAMESPACE = "runsc-test"
 IMAGE_REF = "docker.io/runsc-test/busybox:latest"
 #: The CRI plugin's sandbox image: busybox with a long sleep as its entrypoint (no registry, so
