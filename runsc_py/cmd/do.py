@@ -11,6 +11,7 @@ import click
 
 from runsc_py import spec
 from runsc_py.container import lifecycle
+from runsc_py.container.hostns import HostNamespaces
 from runsc_py.context import GlobalOptions, pass_options
 from runsc_py.errors import UserError
 
@@ -47,6 +48,13 @@ _ID_RANGE = click.IntRange(0, spec.MAX_ID)
     "--gid", type=_ID_RANGE, default=None, help="Group id (default: the caller's)."
 )
 @click.option("--hostname", default=None, help="Hostname (default: the host's).")
+@click.option(
+    "--network",
+    type=click.Choice(["none", "host"]),
+    default="none",
+    show_default=True,
+    help="none: a network namespace of its own with only loopback; host: the caller's.",
+)
 @click.argument("command", nargs=-1, required=True, metavar="-- CMD [ARGS]...")
 @pass_options
 @click.pass_context
@@ -59,6 +67,7 @@ def do(
     uid: int | None,
     gid: int | None,
     hostname: str | None,
+    network: str,
     command: tuple[str, ...],
 ) -> None:
     """Run CMD sandboxed against the host's / (read-only, writes kept in memory)."""
@@ -90,5 +99,6 @@ def do(
         annotations={},
         pid_file=None,
         keep_when_stopped=False,
+        namespaces=HostNamespaces(network="" if network == "none" else None),
     )
     ctx.exit(status)

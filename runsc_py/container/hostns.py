@@ -5,9 +5,10 @@ are the container namespaces that are host ones:
 
 - network: sockets that reach a network are made by the sandbox process, in its network
   namespace. As runc: no ``network`` entry keeps the runtime's namespace (``--net=host``),
-  an entry without a path makes a new, empty one (only a down ``lo``; docker's
-  ``libnetwork-setkey`` hook and CNI configure it through ``/proc/PID/ns/net``), and a path
-  is joined (every container of a CRI pod joins the pod's).
+  an entry without a path makes a new one, whose ``lo`` is brought up (as gVisor's and
+  docker's are; docker's ``libnetwork-setkey`` hook and CNI configure the rest through
+  ``/proc/PID/ns/net``), and a path is joined (every container of a CRI pod joins the
+  pod's).
 - UTS: the hostname the sentry reports is its own (config.json's ``hostname``), but a CRI
   pod names it only once, in its sandbox container, and gives the pod's other containers
   the sandbox's UTS namespace path instead. So a new UTS namespace gets the container's
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import socket
+import struct
 from dataclasses import dataclass
 
 from runsc_py.errors import InvalidSpec, quote
@@ -52,6 +55,22 @@ def sethostname(name: str) -> None:
     """:raises OSError: sethostname(2) failed."""
     data = name.encode()
     _check(_libc.sethostname(data, len(data)))
+
+
+SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
+IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in the caller's network namespace (a new one has it down).
+
+    :raises OSError: the ioctl failed.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack_from("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
+        if not flags & IFF_UP:
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
 def _join(path: str, nstype: int, kind: str) -> None:
@@ -91,6 +110,7 @@ class HostNamespaces:
         """
         if self.network == "":
             unshare(CLONE_NEWNET)
+            loopback_up()
         elif self.network is not None:
             _join(self.network, CLONE_NEWNET, "network")
         if self.uts == "":

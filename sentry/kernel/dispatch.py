@@ -94,6 +94,9 @@ class Dispatcher:
 
     def _run(self, t: "Task", notif_id: int, args: SyscallArgs,
              handler: Callable[..., int]) -> None:
+        # The call being served (descriptions that keep per-call state, e.g. a socket's
+        # timeout deadline, read it).
+        t.syscall_args = args
         try:
             ret = handler(t, args)
         except LinuxError as ex:

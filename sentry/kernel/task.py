@@ -144,6 +144,8 @@ class Task:
         self.exited = False
         # Syscall currently parked for this thread (set by the dispatcher).
         self.parked: Any = None
+        # The SyscallArgs of the call being served (set by the dispatcher).
+        self.syscall_args: Any = None
         # clone flags recorded when the clone syscall was let through, consumed
         # at the ptrace fork/clone event.
         self.pending_clone: Optional[int] = None

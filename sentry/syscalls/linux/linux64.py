@@ -148,15 +148,28 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ]),
     ("sys_socket", [
         ("socketpair", EMULATE, PARTIAL, "AF_UNIX, every type; no SCM_RIGHTS yet"),
-        ("socket", EMULATE, PARTIAL, "AF_UNIX only; other families EAFNOSUPPORT"),
-        ("connect", EMULATE, PARTIAL, "no path-named unix sockets yet: ENOENT"),
-        ("sendto", EMULATE, PARTIAL, "connected unix sockets"),
-        ("recvfrom", EMULATE, PARTIAL, "connected unix sockets (MSG_WAITALL waits for the count)"),
+        ("socket", EMULATE, PARTIAL,
+         "AF_UNIX; AF_INET/AF_INET6 TCP and UDP over host sockets the sentry holds, in the "
+         "sandbox's network namespace; raw EPERM; other families EAFNOSUPPORT"),
+        ("connect", EMULATE, PARTIAL,
+         "inet: the host's (a blocking connect parks until done); no path-named unix "
+         "sockets yet: ENOENT"),
+        ("bind", EMULATE, PARTIAL, "inet: the host's; unix names not yet: EOPNOTSUPP"),
+        ("listen", EMULATE, PARTIAL, "inet stream sockets; unix: EOPNOTSUPP"),
+        ("accept", EMULATE, PARTIAL, "inet stream sockets (parks until a connection)"),
+        ("accept4", EMULATE, PARTIAL, "inet stream sockets; SOCK_NONBLOCK/SOCK_CLOEXEC"),
+        ("sendto", EMULATE, PARTIAL, "inet (with a destination); connected unix sockets"),
+        ("recvfrom", EMULATE, PARTIAL,
+         "inet with the source address; connected unix sockets (MSG_WAITALL waits for "
+         "the count)"),
         ("sendmsg", EMULATE, PARTIAL, "no ancillary data"),
         ("recvmsg", EMULATE, PARTIAL, "no ancillary data"),
         ("shutdown", EMULATE, FULL, ""),
-        ("getsockopt", EMULATE, PARTIAL, "SOL_SOCKET basics, SO_PEERCRED"),
-        ("setsockopt", EMULATE, PARTIAL, "buffer sizes accepted, no effect"),
+        ("getsockopt", EMULATE, PARTIAL,
+         "unix: SOL_SOCKET basics, SO_PEERCRED; inet: an allowlist of socket/TCP/IP/IPv6 "
+         "options from the host socket, SO_RCVTIMEO/SNDTIMEO kept by the sentry"),
+        ("setsockopt", EMULATE, PARTIAL,
+         "unix: buffer sizes accepted, no effect; inet: the allowlist, others ENOPROTOOPT"),
         ("getsockname", EMULATE, PARTIAL, ""), ("getpeername", EMULATE, PARTIAL, ""),
     ]),
     ("sys_process", [

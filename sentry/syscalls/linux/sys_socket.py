@@ -1,8 +1,10 @@
-"""Socket syscalls: unix-domain sockets emulated in the sentry.
+"""Socket syscalls: unix-domain sockets emulated in the sentry, inet sockets over host
+sockets the sentry holds (:mod:`sentry.fsimpl.sock.inet`).
 
-Only ``AF_UNIX`` exists today (``socketpair`` fully; ``socket`` + ``connect``
-finds no listener).  Other families are ``EAFNOSUPPORT``, which is what a
-kernel built without them answers, so programs fall back cleanly.
+``AF_UNIX``: ``socketpair`` fully; ``socket`` + ``connect`` finds no listener (no
+path-named sockets yet: ``bind``/``listen``/``accept`` are ``EOPNOTSUPP``).
+``AF_INET``/``AF_INET6``: TCP and UDP.  Other families are ``EAFNOSUPPORT``, which is what
+a kernel built without them answers, so programs fall back cleanly.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import struct
 from typing import Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux.errors import LinuxError, err
+from sentry.fsimpl.sock.inet import AF_INET, AF_INET6, InetSocket, decode_addr, encode_addr
 from sentry.fsimpl.sock.unix import (
     AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_WAITALL, SOCK_DGRAM, SOCK_SEQPACKET,
     SOCK_STREAM, UnixSocket, new_pair, new_socket,
@@ -69,8 +72,17 @@ def socketpair(t: Any, a: SyscallArgs) -> int:
 
 
 def socket(t: Any, a: SyscallArgs) -> int:
-    """socket(2): ``AF_UNIX`` only."""
+    """socket(2): ``AF_UNIX``, and TCP/UDP over ``AF_INET``/``AF_INET6``."""
     domain, raw, proto = a.int(0), a.int(1), a.int(2)
+    if domain in (AF_INET, AF_INET6):
+        if raw & ~(0xF | SOCK_NONBLOCK | SOCK_CLOEXEC):
+            raise err(errno.EINVAL)
+        if not t.fdtable.free_below_limit(1):
+            raise err(errno.EMFILE)
+        s = InetSocket.create(t, domain, raw & 0xF, proto)
+        if raw & SOCK_NONBLOCK:
+            s.flags |= abi.O_NONBLOCK
+        return t.fdtable.install(s, bool(raw & SOCK_CLOEXEC))
     if domain != AF_UNIX:
         raise err(errno.EAFNOSUPPORT)
     stype, flags, cloexec = _decode_type(raw)
@@ -79,8 +91,26 @@ def socket(t: Any, a: SyscallArgs) -> int:
     return t.fdtable.install(new_socket(t, stype, flags), cloexec)
 
 
+def _any_sock(t: Any, fd: int) -> Any:
+    d = t.fdtable.get(fd)
+    if not isinstance(d, (UnixSocket, InetSocket)):
+        raise err(errno.ENOTSOCK)
+    return d
+
+
+def _inet_addr(t: Any, s: InetSocket, addr: int, addrlen: int) -> Tuple[Any, ...]:
+    if addrlen < 0 or addrlen > 128:
+        raise err(errno.EINVAL)
+    return decode_addr(s.family, t.mem.read(addr, addrlen))
+
+
 def connect(t: Any, a: SyscallArgs) -> int:
-    """connect(2): no path-named unix sockets exist yet, so nothing is listening."""
+    """connect(2): inet sockets through the host; no path-named unix sockets exist yet,
+    so nothing is listening."""
+    d = _any_sock(t, a.int(0))
+    if isinstance(d, InetSocket):
+        d.connect(t, _inet_addr(t, d, a[1], a.int(2)))
+        return 0
     s = _sock(t, a.int(0))
     addrlen = a.int(2)
     if addrlen < 2 or addrlen > 110:
@@ -91,6 +121,54 @@ def connect(t: Any, a: SyscallArgs) -> int:
     if s.peer is not None:
         raise err(errno.EISCONN)
     raise err(errno.ENOENT)
+
+
+def bind(t: Any, a: SyscallArgs) -> int:
+    """bind(2): inet sockets; unix names are not emulated yet (EOPNOTSUPP)."""
+    d = _any_sock(t, a.int(0))
+    if not isinstance(d, InetSocket):
+        raise err(errno.EOPNOTSUPP)
+    addr = _inet_addr(t, d, a[1], a.int(2))
+    try:
+        d.sock.bind(addr)
+    except OSError as e:
+        raise err(e.errno or errno.EIO) from None
+    return 0
+
+
+def listen(t: Any, a: SyscallArgs) -> int:
+    """listen(2): inet stream sockets."""
+    d = _any_sock(t, a.int(0))
+    if not isinstance(d, InetSocket) or not d.stream:
+        raise err(errno.EOPNOTSUPP)
+    try:
+        d.sock.listen(max(0, min(a.int(1), 4096)))
+    except OSError as e:
+        raise err(e.errno or errno.EIO) from None
+    return 0
+
+
+def accept4(t: Any, a: SyscallArgs) -> int:
+    """accept4(2) (and accept(2): flags 0): inet stream sockets."""
+    flags = a.int(3) if a.nr == 288 else 0
+    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise err(errno.EINVAL)
+    d = _any_sock(t, a.int(0))
+    if not isinstance(d, InetSocket) or not d.stream:
+        raise err(errno.EOPNOTSUPP)
+    if not t.fdtable.free_below_limit(1):
+        raise err(errno.EMFILE)
+    conn, addr = d.accept(t)
+    if flags & SOCK_NONBLOCK:
+        conn.flags |= abi.O_NONBLOCK
+    fd = t.fdtable.install(conn, bool(flags & SOCK_CLOEXEC))
+    if a[1]:
+        _put_bytes(t, a[1], a[2], encode_addr(d.family, addr))
+    return fd
+
+
+def accept(t: Any, a: SyscallArgs) -> int:
+    return accept4(t, a)
 
 
 def _send(t: Any, a: SyscallArgs, fd: int, data: bytes, flags: int) -> int:
@@ -139,10 +217,15 @@ def _recv_waitall(t: Any, a: SyscallArgs, fd: int, n: int, flags: int,
 
 
 def sendto(t: Any, a: SyscallArgs) -> int:
-    """sendto(2) on a connected unix socket (a destination address is EISCONN)."""
+    """sendto(2): inet sockets (with a destination or connected); connected unix sockets
+    (a destination address is EISCONN)."""
     n = a[2]
     if n > 1 << 30:
         raise err(errno.EMSGSIZE)
+    d = _any_sock(t, a.int(0))
+    if isinstance(d, InetSocket):
+        dest = _inet_addr(t, d, a[4], a.int(5)) if a[4] else None
+        return d.send(t, t.mem.read(a[1], n), a.int(3), dest)
     data = t.mem.read(a[1], n)
     if a[4]:
         raise err(errno.EISCONN)
@@ -150,8 +233,13 @@ def sendto(t: Any, a: SyscallArgs) -> int:
 
 
 def recvfrom(t: Any, a: SyscallArgs) -> int:
-    """recvfrom(2): the peer of an unnamed unix socket has no address (``addrlen`` = 0)."""
+    """recvfrom(2): inet sockets give the source address; the peer of an unnamed unix
+    socket has none (``addrlen`` = 0)."""
     n = min(a[2], 1 << 26)
+    d = _any_sock(t, a.int(0))
+    if isinstance(d, InetSocket):
+        return _inet_recv(t, a, d, n, a.int(3), lambda off, b: t.mem.write(a[1] + off, b),
+                          a[4], a[5])[0]
     got = _recv_waitall(t, a, a.int(0), n, a.int(3), lambda off, b: t.mem.write(a[1] + off, b))
     if got is not None:
         if a[4] and a[5]:
@@ -163,6 +251,38 @@ def recvfrom(t: Any, a: SyscallArgs) -> int:
     if a[4] and a[5]:
         t.mem.write(a[5], struct.pack("<I", 0))
     return full if a.int(3) & MSG_TRUNC else len(data)
+
+
+def _inet_recv(t: Any, a: SyscallArgs, d: InetSocket, n: int, flags: int,
+               put: Callable[[int, bytes], None], addr: int, lenp: int) -> Tuple[int, bool]:
+    """One receive on an inet socket (``MSG_WAITALL`` on a blocking stream: until *n*
+    bytes, progress in ``a.done`` across parks); the source address to *addr*.
+
+    :returns: the call's result, and whether a datagram was cut short.
+    """
+    waitall = (flags & MSG_WAITALL and d.stream and not flags & (MSG_PEEK | MSG_DONTWAIT)
+               and not d.nonblocking)
+    # Datagrams: the host reports the real length with MSG_TRUNC (udp(7)).
+    host_flags = (flags & ~MSG_WAITALL) | (0 if d.stream else MSG_TRUNC)
+    while True:
+        try:
+            data, count, src = d.recv(t, n - a.done, host_flags)
+        except LinuxError:
+            if waitall and a.done:
+                return a.done, False
+            raise
+        put(a.done, data)
+        if not waitall:
+            break
+        a.done += len(data)
+        if not data or a.done >= n:
+            return a.done, False
+    if addr and lenp:
+        if src is None:
+            t.mem.write(lenp, struct.pack("<I", 0))
+        else:
+            _put_bytes(t, addr, lenp, encode_addr(d.family, src))
+    return (count if flags & MSG_TRUNC else len(data)), count > len(data)
 
 
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
@@ -180,12 +300,17 @@ def _iovecs(t: Any, iov: int, iovlen: int) -> List[Tuple[int, int]]:
 
 def sendmsg(t: Any, a: SyscallArgs) -> int:
     """sendmsg(2): no ancillary data (``SCM_RIGHTS`` is not emulated yet → EOPNOTSUPP)."""
-    name, _nl, iov, iovlen, control, controllen, _f = _MSGHDR.unpack(t.mem.read(a[1], _MSGHDR.size))
+    name, namelen, iov, iovlen, control, controllen, _f = _MSGHDR.unpack(
+        t.mem.read(a[1], _MSGHDR.size))
     if controllen:
         raise err(errno.EOPNOTSUPP)
+    d = _any_sock(t, a.int(0))
+    data = b"".join(t.mem.read(base, n) for base, n in _iovecs(t, iov, iovlen))
+    if isinstance(d, InetSocket):
+        dest = _inet_addr(t, d, name, namelen) if name else None
+        return d.send(t, data, a.int(2), dest)
     if name:
         raise err(errno.EISCONN)
-    data = b"".join(t.mem.read(base, n) for base, n in _iovecs(t, iov, iovlen))
     return _send(t, a, a.int(0), data, a.int(2))
 
 
@@ -210,6 +335,16 @@ def recvmsg(t: Any, a: SyscallArgs) -> int:
     vecs = _iovecs(t, iov, iovlen)
     flags = a.int(2)
     total = sum(n for _, n in vecs)
+    d = _any_sock(t, a.int(0))
+    if isinstance(d, InetSocket):
+        lenp = a[1] + 8  # msg_namelen, an int inside the header
+        ret, cut = _inet_recv(t, a, d, min(total, 1 << 26), flags,
+                              lambda off, b: _scatter_at(t, vecs, off, b), name,
+                              lenp if name else 0)
+        namelen = struct.unpack("<I", t.mem.read(lenp, 4))[0] if name else 0
+        t.mem.write(a[1], _MSGHDR.pack(name, namelen, iov, iovlen, control, 0,
+                                       MSG_TRUNC if cut else 0))
+        return ret
     got = _recv_waitall(t, a, a.int(0), total, flags, lambda off, b: _scatter_at(t, vecs, off, b))
     if got is not None:
         t.mem.write(a[1], _MSGHDR.pack(name, 0, iov, iovlen, control, 0, 0))
@@ -223,6 +358,16 @@ def recvmsg(t: Any, a: SyscallArgs) -> int:
 
 def shutdown(t: Any, a: SyscallArgs) -> int:
     """shutdown(2)."""
+    d = _any_sock(t, a.int(0))
+    if isinstance(d, InetSocket):
+        how = a.int(1)
+        if how not in (0, 1, 2):
+            raise err(errno.EINVAL)
+        try:
+            d.sock.shutdown(how)
+        except OSError as e:
+            raise err(e.errno or errno.EIO) from None
+        return 0
     _sock(t, a.int(0)).shutdown(a.int(1))
     return 0
 
@@ -238,9 +383,16 @@ def _put_opt(t: Any, optval: int, optlen_ptr: int, value: bytes) -> int:
 
 
 def getsockopt(t: Any, a: SyscallArgs) -> int:
-    """getsockopt(2): the SOL_SOCKET options programs ask of unix sockets."""
-    s = _sock(t, a.int(0))
+    """getsockopt(2): the SOL_SOCKET options programs ask of unix sockets; an allowlist
+    of socket/TCP/IP/IPv6 options of inet sockets, read from the host socket."""
+    d = _any_sock(t, a.int(0))
     level, opt = a.int(1), a.int(2)
+    if isinstance(d, InetSocket):
+        have = struct.unpack("<i", t.mem.read(a[4], 4))[0]
+        if have < 0:
+            raise err(errno.EINVAL)
+        return _put_opt(t, a[3], a[4], d.getsockopt(level, opt, have))
+    s = _sock(t, a.int(0))
     if level != SOL_SOCKET:
         raise err(errno.EOPNOTSUPP)
     ints = {SO_TYPE: s.stype, SO_ERROR: 0, SO_SNDBUF: 212992, SO_RCVBUF: 212992,
@@ -257,9 +409,17 @@ def getsockopt(t: Any, a: SyscallArgs) -> int:
 
 
 def setsockopt(t: Any, a: SyscallArgs) -> int:
-    """setsockopt(2): buffer sizes and SO_PASSCRED are accepted and have no effect."""
-    _sock(t, a.int(0))
+    """setsockopt(2): inet sockets: an allowlist passed to the host socket (timeouts kept
+    by the sentry); unix sockets: buffer sizes and SO_PASSCRED are accepted, no effect."""
+    d = _any_sock(t, a.int(0))
     level, opt = a.int(1), a.int(2)
+    if isinstance(d, InetSocket):
+        n = a.int(4)
+        if n < 0:
+            raise err(errno.EINVAL)
+        d.setsockopt(level, opt, t.mem.read(a[3], min(n, 256)) if n else b"")
+        return 0
+    _sock(t, a.int(0))
     if level != SOL_SOCKET:
         raise err(errno.ENOPROTOOPT)
     if opt in (SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, 32, 33):  # + SO_SNDBUFFORCE/RCVBUFFORCE
@@ -269,17 +429,43 @@ def setsockopt(t: Any, a: SyscallArgs) -> int:
 
 
 def getsockname(t: Any, a: SyscallArgs) -> int:
-    """getsockname(2): unnamed unix sockets report just the family."""
-    _sock(t, a.int(0))
+    """getsockname(2): inet sockets' host address; unnamed unix sockets report just the
+    family."""
+    d = _any_sock(t, a.int(0))
+    if isinstance(d, InetSocket):
+        try:
+            addr = d.sock.getsockname()
+        except OSError as e:
+            raise err(e.errno or errno.EIO) from None
+        return _put_bytes(t, a[1], a[2], encode_addr(d.family, addr))
     return _put_addr(t, a[1], a[2])
 
 
 def getpeername(t: Any, a: SyscallArgs) -> int:
     """getpeername(2)."""
+    d = _any_sock(t, a.int(0))
+    if isinstance(d, InetSocket):
+        try:
+            addr = d.sock.getpeername()
+        except OSError as e:
+            raise err(e.errno or errno.EIO) from None
+        return _put_bytes(t, a[1], a[2], encode_addr(d.family, addr))
     s = _sock(t, a.int(0))
     if s.peer is None:
         raise err(errno.ENOTCONN)
     return _put_addr(t, a[1], a[2])
+
+
+def _put_bytes(t: Any, addr: int, lenp: int, value: bytes) -> int:
+    """Copy a socket address out as Linux does: truncated to the caller's length, the
+    length written back being the full one."""
+    have = struct.unpack("<i", t.mem.read(lenp, 4))[0]
+    if have < 0:
+        raise err(errno.EINVAL)
+    if have:
+        t.mem.write(addr, value[:have])
+    t.mem.write(lenp, struct.pack("<i", len(value)))
+    return 0
 
 
 def _put_addr(t: Any, addr: int, lenp: int) -> int:

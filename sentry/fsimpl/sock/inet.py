@@ -1,0 +1,317 @@
+"""Internet sockets (``AF_INET``, ``AF_INET6``; TCP and UDP): host sockets the sentry holds.
+
+The mechanism is gVisor's "hostinet", reduced to what is safe: each sandbox socket is a
+host socket made by the sentry, in the sandbox process's network namespace (a new one with
+``lo`` up, the one config.json names, or the host's only when asked: see
+``runsc_py/container/hostns.py``), and driven by the sentry: the workload never holds the
+host fd. Every call is the host call made on the sentry's copy, with the sandbox's
+arguments checked and copied (addresses decoded and re-encoded, socket options from an
+allowlist), so the host kernel's TCP/UDP does the protocol work.
+
+The host socket is always non-blocking. A sandbox call that would block parks on the
+description's wait queue, which the event loop notifies on each readiness edge of the host
+fd (:class:`~sentry.fsimpl.host.host.HostFileDescription`); the call then runs again.
+``SO_RCVTIMEO``/``SO_SNDTIMEO`` become the park's deadline (then ``EAGAIN``), as Linux
+times out a blocking call. A blocking ``connect`` parks until the host socket is writable
+and reports ``SO_ERROR``.
+
+Not offered (Linux's answer for a kernel without them): raw and packet sockets
+(``EPERM``/``EAFNOSUPPORT``), ancillary data (``EOPNOTSUPP``), ``SCM_RIGHTS`` of these
+sockets over unix sockets.
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+import socket
+import struct
+import time
+import weakref
+from typing import Any, Dict, Optional, Tuple
+
+from sentry.abi.linux.errors import WouldBlock, err
+from sentry.fsimpl.host.host import HostFileDescription
+from sentry.kernel.waiter import EVENT_IN, EVENT_OUT
+from sentry.vfs import abi
+
+AF_INET, AF_INET6 = 2, 10
+SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
+IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6 = 0, 6, 17, 41
+SOL_SOCKET = 1
+SO_ERROR, SO_TYPE, SO_RCVTIMEO, SO_SNDTIMEO = 4, 3, 20, 21
+SO_DOMAIN, SO_PROTOCOL = 39, 38
+MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL, MSG_TRUNC = 0x2, 0x40, 0x100, 0x4000, 0x20
+MSG_OOB, MSG_MORE, MSG_CONFIRM, MSG_EOR = 0x1, 0x8000, 0x800, 0x80
+SEND_FLAGS = MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_CONFIRM | MSG_EOR
+RECV_FLAGS = MSG_OOB | MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_TRUNC
+
+# (level, option) → value size the sandbox may set and get, passed to the host socket.
+# Options not here are ENOPROTOOPT (none of them reach the host).
+_OPTIONS: Dict[Tuple[int, int], int] = {
+    # SOL_SOCKET: DEBUG, REUSEADDR, DONTROUTE, BROADCAST, SNDBUF, RCVBUF, KEEPALIVE,
+    # OOBINLINE, PRIORITY, LINGER (struct linger), RCVLOWAT, SNDLOWAT, TIMESTAMP,
+    # REUSEPORT, BUSY_POLL, INCOMING_CPU
+    **{(SOL_SOCKET, o): 4 for o in (1, 2, 5, 6, 7, 8, 9, 10, 12, 18, 19, 29, 15, 46, 49)},
+    (SOL_SOCKET, 13): 8,
+    # IPPROTO_TCP: NODELAY, MAXSEG, CORK, KEEPIDLE, KEEPINTVL, KEEPCNT, SYNCNT, LINGER2,
+    # DEFER_ACCEPT, WINDOW_CLAMP, QUICKACK, USER_TIMEOUT, FASTOPEN, NOTSENT_LOWAT
+    **{(IPPROTO_TCP, o): 4 for o in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 18, 23, 25)},
+    # IPPROTO_IP: TOS, TTL, RECVERR, MTU_DISCOVER, MULTICAST_TTL, MULTICAST_LOOP,
+    # FREEBIND, BIND_ADDRESS_NO_PORT
+    **{(IPPROTO_IP, o): 4 for o in (1, 2, 11, 10, 33, 34, 15, 24)},
+    # IPPROTO_IPV6: UNICAST_HOPS, MULTICAST_HOPS, MULTICAST_LOOP, RECVERR, V6ONLY, TCLASS
+    **{(IPPROTO_IPV6, o): 4 for o in (16, 18, 19, 25, 26, 67)},
+}
+# Read-only: TCP_INFO (struct tcp_info), TCP_CONGESTION (name), SO_ACCEPTCONN,
+# SO_BINDTODEVICE (an interface name; setting it is not offered).
+_GET_ONLY: Dict[Tuple[int, int], int] = {
+    (IPPROTO_TCP, 11): 232, (IPPROTO_TCP, 13): 16, (SOL_SOCKET, 30): 4, (SOL_SOCKET, 25): 16,
+}
+
+_SOCKADDR_IN = struct.Struct("!H2s4s8x")  # family (host order, fixed below), port, addr
+_SOCKADDR_IN6 = struct.Struct("!H2sI16sI")
+
+
+def decode_addr(family: int, raw: bytes) -> Tuple[Any, ...]:
+    """A sandbox ``sockaddr`` for *family* as a Python socket address.
+
+    :raises LinuxError: EINVAL (too short), EAFNOSUPPORT (another family).
+    """
+    if len(raw) < 2:
+        raise err(errno.EINVAL)
+    fam = struct.unpack_from("<H", raw)[0]
+    if family == AF_INET:
+        if len(raw) < 16:
+            raise err(errno.EINVAL)
+        if fam != AF_INET:
+            raise err(errno.EAFNOSUPPORT)
+        _, port, addr = _SOCKADDR_IN.unpack_from(raw)
+        return (socket.inet_ntop(socket.AF_INET, addr), struct.unpack("!H", port)[0])
+    if len(raw) < 24:
+        raise err(errno.EINVAL)
+    if fam != AF_INET6:
+        raise err(errno.EAFNOSUPPORT)
+    _, port, flow, addr, scope = _SOCKADDR_IN6.unpack_from(raw.ljust(28, b"\0"))
+    return (socket.inet_ntop(socket.AF_INET6, addr), struct.unpack("!H", port)[0], flow,
+            scope if len(raw) >= 28 else 0)
+
+
+def encode_addr(family: int, addr: Any) -> bytes:
+    """A Python socket address as the sandbox's ``sockaddr_in``/``sockaddr_in6``."""
+    if family == AF_INET:
+        host, port = addr[0], addr[1]
+        return struct.pack("<H", AF_INET) + struct.pack("!H", port) + \
+            socket.inet_pton(socket.AF_INET, host) + b"\0" * 8
+    host, port, flow, scope = addr
+    return struct.pack("<H", AF_INET6) + struct.pack("!HI", port, flow) + \
+        socket.inet_pton(socket.AF_INET6, host.split("%")[0]) + struct.pack("<I", scope)
+
+
+def _host(fn: Any, *args: Any) -> Any:
+    """A host socket call; ``BlockingIOError`` propagates, other errors become the
+    sandbox's errno."""
+    try:
+        return fn(*args)
+    except BlockingIOError:
+        raise
+    except OSError as e:
+        raise err(e.errno or errno.EIO) from None
+
+
+class InetSocket(HostFileDescription):
+    """A sandbox TCP/UDP socket over a non-blocking host socket."""
+
+    def __init__(self, sock: socket.socket, family: int, stype: int, protocol: int,
+                 uid: int = 0, gid: int = 0) -> None:
+        self.sock = sock
+        super().__init__(sock.fileno(), uid, gid)
+        self.flags = (self.flags & ~abi.O_ACCMODE) | abi.O_RDWR
+        self.family, self.stype, self.protocol = family, stype, protocol
+        self.stream = stype == SOCK_STREAM
+        self.connecting = False
+        self.timeouts = {SO_RCVTIMEO: 0.0, SO_SNDTIMEO: 0.0}
+        self._deadlines: "weakref.WeakKeyDictionary[Any, Tuple[int, float]]" = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @classmethod
+    def create(cls, t: Any, family: int, stype: int, protocol: int) -> "InetSocket":
+        """socket(2) for these families.
+
+        :raises LinuxError: EPERM (raw), ESOCKTNOSUPPORT, EPROTONOSUPPORT, host errors.
+        """
+        if stype == SOCK_RAW:
+            raise err(errno.EPERM)  # no CAP_NET_RAW for sandboxes
+        if stype not in (SOCK_STREAM, SOCK_DGRAM):
+            raise err(errno.ESOCKTNOSUPPORT)
+        want = IPPROTO_TCP if stype == SOCK_STREAM else IPPROTO_UDP
+        if protocol not in (0, want):
+            raise err(errno.EPROTONOSUPPORT)
+        sock = _host(socket.socket, family, stype | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                     protocol)
+        return cls.adopt(t, sock, family, stype, want)
+
+    @classmethod
+    def adopt(cls, t: Any, sock: socket.socket, family: int, stype: int,
+              protocol: int) -> "InetSocket":
+        c = t.creds
+        desc = cls(sock, family, stype, protocol, c.euid, c.egid)
+        if getattr(t.kernel, "loop", None) is not None:
+            desc.watch(t.kernel)
+        return desc
+
+    def release(self) -> None:
+        self.sock.detach()  # the description closes the fd itself
+        super().release()
+
+    # -- blocking ------------------------------------------------------------
+
+    def wait(self, t: Any, mask: int, dontwait: bool = False) -> None:
+        """Park the current call until the host socket may be ready for *mask*
+        (``EAGAIN`` for a non-blocking call or once the socket's timeout passed)."""
+        if self.nonblocking or dontwait:
+            raise err(errno.EAGAIN)
+        timeout = self.timeouts[SO_RCVTIMEO if mask & EVENT_IN else SO_SNDTIMEO]
+        if not timeout:
+            raise WouldBlock([(self._hq, mask)])
+        a = getattr(t, "syscall_args", None)
+        if a is None:
+            raise WouldBlock([(self._hq, mask)])
+        if a.timed_out:
+            self._deadlines.pop(t, None)
+            raise err(errno.EAGAIN)
+        prev = self._deadlines.get(t)
+        if prev is None or prev[0] != a.notif_id:
+            prev = (a.notif_id, time.monotonic() + timeout)
+            self._deadlines[t] = prev
+        raise WouldBlock([(self._hq, mask)], deadline=prev[1])
+
+    # -- data ------------------------------------------------------------------
+
+    def read(self, t: Any, n: int) -> bytes:
+        return self.recv(t, n, 0)[0]
+
+    def write(self, t: Any, data: bytes) -> int:
+        return self.send(t, data, 0, None)
+
+    def send(self, t: Any, data: bytes, flags: int, addr: Optional[Tuple[Any, ...]]) -> int:
+        """send/sendto: the host's count; ``EPIPE`` raises ``SIGPIPE`` unless
+        ``MSG_NOSIGNAL``."""
+        if flags & ~SEND_FLAGS:
+            raise err(errno.EOPNOTSUPP)
+        host_flags = (flags & ~MSG_DONTWAIT) | MSG_DONTWAIT | MSG_NOSIGNAL
+        try:
+            if addr is None:
+                return int(self.sock.send(data, host_flags))
+            return int(self.sock.sendto(data, host_flags, addr))
+        except BlockingIOError:
+            self.wait(t, EVENT_OUT, bool(flags & MSG_DONTWAIT))
+            raise AssertionError("unreachable") from None
+        except OSError as e:
+            if e.errno == errno.EPIPE and not flags & MSG_NOSIGNAL and t is not None:
+                t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
+            raise err(e.errno or errno.EIO) from None
+
+    def recv(self, t: Any, n: int, flags: int) -> Tuple[bytes, int, Any]:
+        """recv/recvfrom: (data, the host's count, source address).
+
+        The count is the datagram's real length with ``MSG_TRUNC`` (udp(7)), so it can
+        exceed ``len(data)``.
+        """
+        if flags & ~RECV_FLAGS:
+            raise err(errno.EOPNOTSUPP)
+        host_flags = (flags & ~(MSG_WAITALL | MSG_DONTWAIT)) | MSG_DONTWAIT
+        buf = bytearray(n)
+        try:
+            if self.stream:
+                got = self.sock.recv_into(buf, n, host_flags)
+                return bytes(buf[:got]), got, None
+            got, src = self.sock.recvfrom_into(buf, n, host_flags)
+            return bytes(buf[:min(got, n)]), got, src
+        except BlockingIOError:
+            self.wait(t, EVENT_IN, bool(flags & MSG_DONTWAIT))
+            raise AssertionError("unreachable") from None
+        except OSError as e:
+            raise err(e.errno or errno.EIO) from None
+
+    # -- connections -------------------------------------------------------------
+
+    def connect(self, t: Any, addr: Tuple[Any, ...]) -> None:
+        """connect(2); a blocking stream connect parks until it completes."""
+        if self.connecting:
+            # A retry of a parked (or interrupted and restarted) connect.
+            code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                self.connecting = False
+                raise err(code)
+            if self.readiness(EVENT_OUT) & EVENT_OUT:
+                self.connecting = False
+                return
+            if self.nonblocking:
+                raise err(errno.EALREADY)
+            self.wait(t, EVENT_OUT)
+        try:
+            self.sock.connect(addr)
+        except BlockingIOError:
+            if not self.stream:
+                raise err(errno.EAGAIN) from None
+            self.connecting = True
+            if self.nonblocking:
+                raise err(errno.EINPROGRESS) from None
+            self.wait(t, EVENT_OUT)
+        except OSError as e:
+            if e.errno == errno.EINPROGRESS:
+                self.connecting = True
+                if self.nonblocking:
+                    raise err(errno.EINPROGRESS) from None
+                self.wait(t, EVENT_OUT)
+            raise err(e.errno or errno.EIO) from None
+
+    def accept(self, t: Any) -> Tuple["InetSocket", Any]:
+        """accept(2): a new description for the next connection and its address."""
+        try:
+            conn, addr = self.sock.accept()
+        except BlockingIOError:
+            self.wait(t, EVENT_IN)
+            raise AssertionError("unreachable") from None
+        except OSError as e:
+            raise err(e.errno or errno.EIO) from None
+        conn.setblocking(False)
+        return InetSocket.adopt(t, conn, self.family, self.stype, self.protocol), addr
+
+    # -- options -------------------------------------------------------------------
+
+    def setsockopt(self, level: int, opt: int, value: bytes) -> None:
+        if level == SOL_SOCKET and opt in (SO_RCVTIMEO, SO_SNDTIMEO):
+            if len(value) < 16:
+                raise err(errno.EINVAL)
+            sec, usec = struct.unpack_from("<qq", value)
+            if sec < 0 or not 0 <= usec < 1_000_000:
+                raise err(errno.EDOM)
+            self.timeouts[opt] = sec + usec / 1e6
+            return
+        size = _OPTIONS.get((level, opt))
+        if size is None:
+            raise err(errno.ENOPROTOOPT)
+        if len(value) < min(size, 4):
+            raise err(errno.EINVAL)
+        _host(self.sock.setsockopt, level, opt, value[:size])
+
+    def getsockopt(self, level: int, opt: int, buflen: int) -> bytes:
+        if level == SOL_SOCKET:
+            if opt in (SO_RCVTIMEO, SO_SNDTIMEO):
+                v = self.timeouts[opt]
+                return struct.pack("<qq", int(v), int(round((v - int(v)) * 1e6)))
+            if opt == SO_TYPE:
+                return struct.pack("<i", self.stype)
+            if opt == SO_DOMAIN:
+                return struct.pack("<i", self.family)
+            if opt == SO_PROTOCOL:
+                return struct.pack("<i", self.protocol)
+            if opt == SO_ERROR:
+                return struct.pack("<i", _host(self.sock.getsockopt, level, opt))
+        size = _OPTIONS.get((level, opt)) or _GET_ONLY.get((level, opt))
+        if size is None:
+            raise err(errno.ENOPROTOOPT)
+        return bytes(_host(self.sock.getsockopt, level, opt, max(min(buflen, size), 0) or size))
