@@ -13,23 +13,9 @@ from typing import Any
 
 import click
 
+import importlib
+
 from runsc_py import log
-from runsc_py.cmd.create import create
-from runsc_py.cmd.delete import delete
-from runsc_py.cmd.do import do
-from runsc_py.cmd.events import events
-from runsc_py.cmd.exec import exec_cmd
-from runsc_py.cmd.features import features
-from runsc_py.cmd.kill import kill
-from runsc_py.cmd.list import list_
-from runsc_py.cmd.pause import pause, resume
-from runsc_py.cmd.ps import ps
-from runsc_py.cmd.run import run
-from runsc_py.cmd.spec import spec
-from runsc_py.cmd.start import start
-from runsc_py.cmd.state import state
-from runsc_py.cmd.syscalls import syscalls
-from runsc_py.cmd.update import update
 from runsc_py.container.state import DEFAULT_ROOT
 from runsc_py.context import GlobalOptions
 from runsc_py.errors import EXIT_INTERNAL, UserError, one_line
@@ -47,8 +33,33 @@ def _report(msg: str) -> None:
         pass
 
 
+# Command name → "module:attribute". A command's module (and what it imports: the
+# lifecycle, the spec, the sentry) is imported only when that command runs: engines call
+# the CLI several times per container, and start-up is most of what a cheap command costs.
+COMMANDS = {
+    "do": "do:do", "spec": "spec:spec", "run": "run:run", "create": "create:create",
+    "start": "start:start", "state": "state:state", "kill": "kill:kill",
+    "exec": "exec:exec_cmd", "ps": "ps:ps", "pause": "pause:pause", "resume": "pause:resume",
+    "events": "events:events", "update": "update:update", "features": "features:features",
+    "list": "list:list_", "delete": "delete:delete", "syscalls": "syscalls:syscalls",
+}
+
+
 class RunscGroup(click.Group):
-    """Maps exceptions from any command to one-line messages and exit codes."""
+    """Loads each command on first use; maps exceptions from any command to one-line
+    messages and exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, _, attr = COMMANDS[cmd_name].partition(":")
+        command = getattr(importlib.import_module(f"runsc_py.cmd.{module}"), attr)
+        assert isinstance(command, click.Command) and command.name == cmd_name
+        self.add_command(command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -160,10 +171,3 @@ def main(
     ctx.obj = opts
     opts.debug_log_path = log.configure(opts.log, ctx.invoked_subcommand or "")
 
-
-# The hidden internal commands (boot, gofer) are registered next to these.
-for _command in (
-    do, spec, run, create, start, state, kill, exec_cmd, ps, pause, resume, events, update,
-    features, list_, delete, syscalls,
-):
-    main.add_command(_command)

@@ -26,7 +26,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runsc_py.container import process
 from runsc_py.errors import (
@@ -37,7 +37,9 @@ from runsc_py.errors import (
     quote,
 )
 from runsc_py.log import logger
-from runsc_py.spec import Hook
+
+if TYPE_CHECKING:
+    from runsc_py.spec import Hook
 
 OCI_VERSION = "1.1.0"
 DEFAULT_ROOT = "/run/runsc-py"
@@ -167,6 +169,8 @@ class ContainerState:
         if not isinstance(data, dict) or not isinstance(data.get("runsc_py"), dict):
             raise TypeError("not a state object")
         own = data["runsc_py"]
+        from runsc_py.spec import Hook  # the spec module (and the sentry's config) only here
+
         if own.get("version") != STATE_VERSION:
             raise ValueError(
                 f"state version {own.get('version')!r} is not {STATE_VERSION}"
