@@ -28,6 +28,8 @@ import itertools
 import weakref
 from typing import TYPE_CHECKING, List, NamedTuple, Optional
 
+from sentry.vfs.mount_options import MNT_NODEV, MNT_NOEXEC, MNT_NOSUID, MNT_RELATIME
+
 if TYPE_CHECKING:
     from sentry.vfs.inode import Filesystem, Inode
 
@@ -67,7 +69,10 @@ class Mount:
     :ivar mountpoint: the dentry of *parent* it covers.
     :ivar readonly: the mount's ``ro`` flag (``EROFS`` for changes through it).
     :ivar source: the source column of ``/proc/mounts``.
-    :ivar options: extra text for the options column (e.g. ``"mode=755"``).
+    :ivar options: the file system's options as ``/proc/mounts`` shows them after the
+        per-mount ones (e.g. ``"size=65536k,mode=755"``).
+    :ivar flags: per-mount flags (:mod:`sentry.vfs.mount_options` ``MNT_*``):
+        ``nosuid``, ``nodev``, ``noexec`` are enforced by the VFS and the loader.
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class Mount:
         readonly: bool = False,
         source: str = "none",
         options: str = "",
+        flags: int = MNT_RELATIME,
     ) -> None:
         self.id = next(_mount_ids)
         self.fs = fs
@@ -88,7 +94,20 @@ class Mount:
         self.readonly = readonly
         self.source = source
         self.options = options
+        self.flags = flags
         self.children: List["Mount"] = []
+
+    @property
+    def nosuid(self) -> bool:
+        return bool(self.flags & MNT_NOSUID)
+
+    @property
+    def nodev(self) -> bool:
+        return bool(self.flags & MNT_NODEV)
+
+    @property
+    def noexec(self) -> bool:
+        return bool(self.flags & MNT_NOEXEC)
 
     def __repr__(self) -> str:
         return f"<Mount {self.id} {self.fs.fstype}>"

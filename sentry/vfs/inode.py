@@ -144,6 +144,11 @@ class Filesystem(abc.ABC):
         # Recently used dentries of this file system, oldest first (values unused).
         self._dentry_lru: "OrderedDict[Dentry, None]" = OrderedDict()
 
+    @property
+    def sb_readonly(self) -> bool:
+        """The superblock's ro flag as ``/proc/PID/mountinfo`` shows it."""
+        return self.readonly
+
     def touch_dentry(self, d: "Dentry") -> None:
         """Keep *d* cached as the most recently used dentry of this file system.
 

@@ -45,6 +45,7 @@ from sentry.vfs import permissions as perm
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription, PathDescription
 from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, now_ns
+from sentry.vfs.mount_options import MNT_NOATIME, MNT_NODIRATIME, MNT_RELATIME
 
 MAXSYMLINKS = 40
 
@@ -118,19 +119,25 @@ class VirtualFilesystem:
         source: str = "none",
         options: str = "",
         root: Optional[Inode] = None,
+        flags: int = MNT_RELATIME,
+        root_dentry: Optional[Dentry] = None,
     ) -> Mount:
-        """Mount *fs* (its root, or the directory *root* for a bind) at *at*.
+        """Mount *fs* (its root, the inode *root*, or for a bind mount of a place in the
+        tree its dentry *root_dentry*) at *at*, with per-mount *flags*.
 
         ``at=None`` makes the root mount.  Mounting on an already covered place
         stacks on top of the mount that is there.
         """
-        rdentry = Dentry(b"", None, root if root is not None else fs.root_inode())
+        if root_dentry is not None:
+            rdentry = root_dentry
+        else:
+            rdentry = Dentry(b"", None, root if root is not None else fs.root_inode())
         if at is None:
-            m = Mount(fs, rdentry, None, None, readonly, source, options)
+            m = Mount(fs, rdentry, None, None, readonly, source, options, flags)
             self.root_mount = m
         else:
             at = self._follow_mounts(at)
-            m = Mount(fs, rdentry, at.mount, at.dentry, readonly, source, options)
+            m = Mount(fs, rdentry, at.mount, at.dentry, readonly, source, options, flags)
             at.mount.children.append(m)
             at.dentry.mounts += 1
             self._covering[at] = m
@@ -198,6 +205,18 @@ class VirtualFilesystem:
                 raise err(errno.ENOTDIR)
             cur = nxt
         return cur
+
+    def lookup_existing(self, path: bytes) -> Optional[VirtualDentry]:
+        """The place at absolute *path*, symlinks followed inside the tree, with the
+        sentry's privileges (building the tree); None if it does not exist."""
+        root = self.root()
+        try:
+            return self._walk(None, root, path, True, root)
+        except LinuxError as e:
+            # EACCES: the gofer refuses to serve what is there (a kernel file system).
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
+                return None
+            raise
 
     # -------------------------------------------------------------- path names
     def path_of(self, vd: VirtualDentry, root: VirtualDentry) -> Tuple[bytes, bool]:
@@ -500,6 +519,8 @@ class VirtualFilesystem:
             raise err(errno.ELOOP)
         if flags & abi.O_DIRECTORY and not inode.is_dir:
             raise err(errno.ENOTDIR)
+        if vd.mount.nodev and (inode.mode & abi.S_IFMT) in (abi.S_IFCHR, abi.S_IFBLK):
+            raise err(errno.EACCES)  # may_open_dev
         acc = flags & abi.O_ACCMODE
         if acc == abi.O_ACCMODE:
             raise err(errno.EINVAL)
@@ -526,21 +547,21 @@ class VirtualFilesystem:
         """Open an executable for execve: a read-only description and its absolute path.
 
         :raises LinuxError: the resolution errnos, ``EACCES`` if the file is not
-            a regular file or not executable by *t*.  (``ENOEXEC`` is the
-            loader's to decide.)
+            a regular file, is on a ``noexec`` mount or is not executable by *t*.
+            (``ENOEXEC`` is the loader's to decide.)
         """
         vd = self.resolve(t, abi.AT_FDCWD, path, follow=True)
         inode = vd.dentry.inode
-        if not inode.is_reg:
+        if not inode.is_reg or vd.mount.noexec:
             raise err(errno.EACCES)
         perm.check(creds_of(t), inode, perm.MAY_EXEC)
         desc = self.open_vd(t, vd, abi.O_RDONLY)
         return desc, self.path_for_task(t, vd)
 
     def may_exec(self, t: Any, vd: VirtualDentry) -> bool:
-        """Whether *t* may execute the file at *vd* (regular and permitted)."""
+        """Whether *t* may execute the file at *vd* (regular, permitted, not ``noexec``)."""
         inode = vd.dentry.inode
-        return inode.is_reg and perm.mode_allows(
+        return inode.is_reg and not vd.mount.noexec and perm.mode_allows(
             creds_of(t), inode.mode, inode.uid, inode.gid, perm.MAY_EXEC
         )
 
@@ -865,10 +886,18 @@ class VirtualFilesystem:
             raise err(errno.EACCES)
 
     def statfs(self, t: Any, vd: VirtualDentry) -> Any:
-        """statfs of the file system at *vd*, with the mount's read-only flag."""
-        s = vd.mount.fs.statfs(t)
-        if vd.mount.readonly:
+        """statfs of the file system at *vd*, with the mount's flags (``ST_*``)."""
+        m = vd.mount
+        s = m.fs.statfs(t)
+        if m.readonly:
             s.flags |= abi.ST_RDONLY
+        for mnt_flag, st_flag in ((m.nosuid, abi.ST_NOSUID), (m.nodev, abi.ST_NODEV),
+                                  (m.noexec, abi.ST_NOEXEC),
+                                  (m.flags & MNT_NOATIME, abi.ST_NOATIME),
+                                  (m.flags & MNT_NODIRATIME, abi.ST_NODIRATIME),
+                                  (m.flags & MNT_RELATIME, abi.ST_RELATIME)):
+            if mnt_flag:
+                s.flags |= st_flag
         return s
 
     # ------------------------------------------------------------- cwd/root

@@ -102,12 +102,12 @@ DEVICES: Dict[Tuple[int, int], Callable[[Any, Inode, Any, int], FileDescription]
 
 
 class DevFilesystem(TmpfsFilesystem):
-    """The sentry's ``/dev``."""
+    """The sentry's ``/dev`` (a tmpfs, *root_mode* and *size_limit* as its options say)."""
 
     fstype = "tmpfs"
 
-    def __init__(self) -> None:
-        super().__init__(root_mode=0o755, size_limit=64 << 20)
+    def __init__(self, root_mode: int = 0o755, size_limit: int = 64 << 20) -> None:
+        super().__init__(root_mode=root_mode, size_limit=size_limit)
         root = self.root_inode()
         assert isinstance(root, TmpfsDir)
         for name, (major, minor) in (
@@ -124,8 +124,11 @@ class DevFilesystem(TmpfsFilesystem):
         root.add(b"pts", TmpfsDir(self, 0o755, 0, 0))
         root.add(b"shm", TmpfsDir(self, 0o1777, 0, 0))
 
-    def open_device(self, t: Any, inode: Any, vd: Any, flags: int) -> FileDescription:
-        opener = DEVICES.get((os.major(inode.rdev), os.minor(inode.rdev)))
-        if opener is None:
-            raise err(errno.ENXIO)
-        return opener(t, inode, vd, flags)
+
+def open_device(t: Any, inode: Any, vd: Any, flags: int) -> FileDescription:
+    """Open a character device node of a sentry file system: the emulated device with its
+    numbers, ``ENXIO`` (no driver) for any other."""
+    opener = DEVICES.get((os.major(inode.rdev), os.minor(inode.rdev)))
+    if opener is None:
+        raise err(errno.ENXIO)
+    return opener(t, inode, vd, flags)

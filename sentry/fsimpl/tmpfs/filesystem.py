@@ -70,11 +70,11 @@ class TmpfsFilesystem(Filesystem):
         return s
 
     def open_device(self, t: Any, inode: Inode, vd: Any, flags: int) -> Any:
-        """Open a character device node; plain tmpfs backs none (``ENXIO``)."""
-        from sentry.abi.linux.errors import err
-        import errno
+        """Open a character device node: the sentry's emulation of its device numbers
+        (``linux.devices`` may put nodes on any tmpfs), else ``ENXIO``."""
+        from sentry.fsimpl.dev.dev import open_device
 
-        raise err(errno.ENXIO)
+        return open_device(t, inode, vd, flags)
 
 
 class TmpfsInode(SimpleStatMixin, Inode):

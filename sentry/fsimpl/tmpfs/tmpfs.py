@@ -3,7 +3,7 @@
 ``TmpfsFilesystem`` (filesystem.py) is the file system; this module adds the
 non-regular, non-directory inodes: symlinks, FIFOs (a sentry pipe per inode),
 sockets and character devices (opened through
-:meth:`TmpfsFilesystem.open_device`, which ``/dev`` overrides), and the
+:meth:`TmpfsFilesystem.open_device`: the sentry's emulated devices), and the
 overlay whiteout (a 0/0 character device, as Linux overlayfs marks them).
 """
 

@@ -42,6 +42,12 @@ PAGE = 4096
 U64 = (1 << 64) - 1
 
 
+def _check_noexec(desc: Any, prot: int) -> None:
+    """An executable mapping of a file on a ``noexec`` mount is ``EPERM`` (do_mmap)."""
+    if prot & PROT_EXEC and desc.vd is not None and desc.vd.mount.noexec:
+        raise err(errno.EPERM)
+
+
 def _file_bytes(t: "Task", fd: int, length: int, off: int, prot: int, flags: int) -> tuple:
     if length == 0 or off & (PAGE - 1) or off < 0:
         raise err(errno.EINVAL)
@@ -51,6 +57,7 @@ def _file_bytes(t: "Task", fd: int, length: int, off: int, prot: int, flags: int
     desc = t.fdtable.get(fd)
     if not desc.readable():
         raise err(errno.EACCES)
+    _check_noexec(desc, prot)
     if kind != MAP_PRIVATE and prot & PROT_WRITE:
         if not desc.writable():
             raise err(errno.EACCES)
@@ -78,6 +85,7 @@ def mmap_shared(t: "Task", a: "SyscallArgs") -> Any:
         raise err(errno.EACCES)
     if prot & PROT_WRITE and not desc.writable():
         raise err(errno.EACCES)
+    _check_noexec(desc, prot)
     host_fd = desc.shared_mapping_fd(t)
     if fd == STUB_FD:
         raise err(errno.ENODEV)  # that host fd number holds the stub
