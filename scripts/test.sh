@@ -5,7 +5,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 bash scripts/setup.sh
 # Test-only Debian packages: the container engines of tests/clients and the tools that build
 # their image without a registry.
-TEST_PKGS=(containerd runc umoci skopeo podman containernetworking-plugins)
+TEST_PKGS=(containerd runc umoci skopeo podman containernetworking-plugins docker.io)
 missing=()
 for p in "${TEST_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
