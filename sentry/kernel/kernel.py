@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from sentry.config import BootConfig
 from sentry.kernel.dispatch import Dispatcher
+from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.kernel.waiter import WaitQueue
 from sentry.loader import loader
@@ -122,6 +123,7 @@ class Kernel:
         self._next_fdt = 0
         self.exit_status: Optional[int] = None
         self.timers: Dict[int, Any] = {}          # tgid → ITIMER_REAL state
+        self.ktimers = TimerQueue()               # callbacks at deadlines (timerfd)
         self.strace_out: Optional[Callable[[str], None]] = None
         # --strace logs every call, so none may be answered in C.
         self.python_only = cfg.python_only or cfg.strace
@@ -249,9 +251,9 @@ class Kernel:
 
     def _next_deadline(self) -> Optional[float]:
         ds = [d for d, _ in self.timers.values()]
-        dl = self.dispatcher.next_deadline()
-        if dl is not None:
-            ds.append(dl)
+        for dl in (self.dispatcher.next_deadline(), self.ktimers.next_deadline()):
+            if dl is not None:
+                ds.append(dl)
         return min(ds) if ds else None
 
     # -- signals ----------------------------------------------------------
@@ -645,6 +647,7 @@ class Kernel:
                     continue
                 if self.timers:
                     self._fire_timers()
+                self.ktimers.fire()
                 self.dispatcher.run_ready()
         except SandboxExit as e:
             return e.status
