@@ -22,7 +22,9 @@ Errno rules of the base class, which every implementation keeps:
 
 Readiness: :meth:`readiness` returns the ready subset of a poll mask
 (``EVENT_*`` of :mod:`sentry.kernel.waiter`) without side effects, and
-:meth:`wait_queue` is notified whenever it may have changed.
+:meth:`wait_queue` is notified whenever it may have changed.  Only files with
+:attr:`FileDescription.pollable` set may join an epoll set (Linux: the file has
+a ``poll`` operation; regular files and directories do not, ``EPERM``).
 
 Host fds: :attr:`host_fd` is set when the description is backed by a host fd
 held by the sentry whose host behaviour equals the sandbox behaviour for
@@ -37,7 +39,7 @@ back to the Python handler, which parks the call.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
@@ -70,6 +72,12 @@ class FileDescription:
     #: fits sleeps until all of it is written, and a short count from
     #: :meth:`write` means "full for now", not "no more room ever".
     stream = False
+    #: ``epoll_ctl`` may watch it (see the module docstring).
+    pollable = False
+    #: Run with the description when its last reference goes, before :meth:`release`
+    #: (epoll sets drop their interest in it, as Linux's ``eventpoll_release``).
+    #: Keyed by the owner, which adds and removes its own entry.
+    release_hooks: Optional[Dict[Any, Callable[["FileDescription"], None]]] = None
 
     def __init__(self, vd: Optional["VirtualDentry"], inode: Optional["Inode"], flags: int) -> None:
         self.vd = vd
@@ -93,6 +101,11 @@ class FileDescription:
             from sentry.vfs.locks import release_description
 
             release_description(self)
+            hooks = self.release_hooks
+            if hooks:
+                self.release_hooks = None
+                for hook in list(hooks.values()):
+                    hook(self)
             self.release()
 
     def release(self) -> None:
@@ -241,6 +254,10 @@ class FileDescription:
         raise WouldBlock([(self.wait_queue(), mask)])
 
     # -- naming ------------------------------------------------------------
+    def fdinfo(self) -> bytes:
+        """The file's own lines of ``/proc/<pid>/fdinfo/<fd>`` after the common ones."""
+        return b""
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} flags={self.flags:o}>"
 

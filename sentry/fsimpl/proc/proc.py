@@ -292,7 +292,8 @@ def fdinfo_children(fs: ProcFilesystem, path: bytes, task: Any) -> Children:
             cloexec = 0o2000000 if task.fdtable.lookup(fd) is desc and task.fdtable.get_cloexec(fd) else 0
             mnt = desc.vd.mount.id if desc.vd is not None else 0
             ino = desc.inode.ino if desc.inode is not None else 0
-            return b"pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n" % (pos, desc.flags | cloexec, mnt, ino)
+            return b"pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n" % (
+                pos, desc.flags | cloexec, mnt, ino) + desc.fdinfo()
 
         c[b"%d" % fd] = (lambda fd=fd, info=info: ProcFile(  # type: ignore[misc]
             fs, path + b"/fdinfo/%d" % fd, info, 0o400, task.creds.euid, task.creds.egid))
