@@ -99,6 +99,8 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
     handler = _setup_logging(cfg)
     if not cfg.argv:
         raise BootError("no command to run")
+    # Before the gofer and init exist, so that they inherit it.
+    oom_score_adj, host_oom = _own_oom_score_adj(cfg.oom_score_adj)
     roots = [(cfg.root_path, True if cfg.overlay else cfg.root_readonly)]
     roots += [(m.source, m.readonly) for m in cfg.mounts if m.type == "bind"]
     for src, _ro in roots:
@@ -108,16 +110,20 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
     gofer_pid, sock = spawn_gofer(roots)
 
     from gofer.client import GoferClient
-    from sentry.kernel.kernel import Kernel
-    from sentry.kernel.task import Credentials, Task, ThreadGroup
+    from sentry.kernel.kernel import Kernel, ProcessSetup, ProcessSetupError
+    from sentry.kernel.task import Task, ThreadGroup
     from sentry.mm.memory import FakeMemory
     from sentry.platform.hybrid.filter import build_filter
     from sentry.vfs.fscontext import FSContext
-    from sentry.vfs.mount_tree import build_mount_tree
+    from sentry.fsimpl.proc.sysctl import sysctl_table
+    from sentry.vfs.mount_tree import MountError, apply_config_view, build_mount_tree
     procfd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     stub_fd, gadget = _stub_memfd()
     kernel = Kernel(cfg)
     kernel.procfd = procfd
+    kernel.host_oom_floor = host_oom
+    kernel.sysctl = sysctl_table(cfg.sysctl)
+    kernel.domainname = kernel.sysctl.pop("kernel.domainname")
     old_handlers = {}
     control: Any = None
     try:
@@ -125,12 +131,22 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
         gofer.version()
         kernel.gofer = gofer
         vfs = build_mount_tree(cfg, gofer, kernel)
+        try:
+            apply_config_view(vfs, cfg)
+        except MountError as e:
+            raise BootError(str(e)) from None
         kernel.vfs = vfs
         kernel.open_exec = vfs.open_exec
-        creds = Credentials(cfg.uid, cfg.gid, cfg.uid, cfg.gid, cfg.uid, cfg.gid, cfg.uid,
-                            cfg.gid, list(cfg.additional_gids))
+        creds = process_credentials(cfg.uid, cfg.gid, cfg.additional_gids, cfg.capabilities)
+        setup = ProcessSetup(
+            no_new_privs=cfg.no_new_privileges, rlimits=list(cfg.rlimits),
+            oom_score_adj=oom_score_adj,
+            oom_score_adj_min=oom_score_adj if cfg.oom_score_adj is not None
+            else min(oom_score_adj, 0),
+        )
+        kernel.init_setup = setup
         root = vfs.root()
-        fs = FSContext(root, root)
+        fs = FSContext(root, root, cfg.umask)
         # A task-shaped context for boot-time lookups (cwd, PATH), before any task exists.
         boot_tg = ThreadGroup(kernel, 0, 0)
         boot_task = Task(kernel, boot_tg, 0, 0, creds, None, fs, FakeMemory(16))
@@ -151,7 +167,9 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
         try:
             kernel.start_init(stub_fd, gadget, build_filter(), creds, fdtable, fs,
                               [a.encode() for a in cfg.argv], [e.encode() for e in cfg.env],
-                              path, hold=cfg.hold_init)
+                              path, hold=cfg.hold_init, setup=setup)
+        except ProcessSetupError as e:
+            raise BootError(f"cannot start {cfg.argv[0]!r}: {e.strerror}") from None
         except OSError as e:
             if e.errno in (errno.EACCES, errno.ENOENT, errno.ENOEXEC):
                 raise BootError(f"cannot start {cfg.argv[0]!r}: {os.strerror(e.errno)}") from None
@@ -202,11 +220,48 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
             handler.close()
 
 
-def _fd_table(kernel, stdio) -> Tuple[Any, List[Any]]:
-    """A new process's fd table with the donated host fds *stdio* as 0, 1, 2."""
+def process_credentials(uid: int, gid: int, groups: List[int], caps: Any) -> Any:
+    """The credentials a process starts with, before its program's execve (which turns
+    them into what it runs with: :func:`sentry.kernel.credentials.exec_credentials`):
+    ``process.user`` and, as runc applies them, ``process.capabilities`` (an ambient
+    capability needs to be permitted and inheritable, else runc skips it)."""
+    from sentry.kernel.credentials import Credentials
+
+    if caps is None:
+        return Credentials(uid, gid, uid, gid, uid, gid, uid, gid, list(groups))
+    return Credentials(uid, gid, uid, gid, uid, gid, uid, gid, list(groups),
+                       cap_inheritable=caps.inheritable, cap_permitted=caps.permitted,
+                       cap_effective=caps.effective, cap_bounding=caps.bounding,
+                       cap_ambient=caps.ambient & caps.permitted & caps.inheritable)
+
+
+def _own_oom_score_adj(value: Optional[int]) -> Tuple[int, int]:
+    """Give the sandbox process ``process.oomScoreAdj`` (the gofer and every workload
+    process inherit it).  Returns the sandbox's value and the host's.  The host may refuse a value
+    below the current one (no ``CAP_SYS_RESOURCE``): the sandbox's own view keeps the
+    configured value, the host keeps its own, and the log says so."""
+    path = "/proc/self/oom_score_adj"
+    if value is not None:
+        try:
+            with open(path, "w") as f:
+                f.write(str(value))
+        except OSError as e:
+            log.warning("oom_score_adj %d not applied to the sandbox's host processes: %s",
+                        value, e.strerror)
+    try:
+        with open(path) as f:
+            current = int(f.read())
+    except (OSError, ValueError):
+        current = 0
+    return (current if value is None else value), current
+
+
+def _fd_table(kernel, stdio, nofile: Optional[Tuple[int, int]] = None) -> Tuple[Any, List[Any]]:
+    """A new process's fd table with the donated host fds *stdio* as 0, 1, 2, and
+    RLIMIT_NOFILE *nofile* (default: the container's)."""
     from sentry.platform.hybrid.fastfd import FastFDTable
 
-    soft, hard = kernel.cfg.nofile or (1024, 1024)
+    soft, hard = nofile or kernel.cfg.nofile or (1024, 1024)
     fdtable = FastFDTable(kernel, limit=min(soft, 1 << 20))
     fdtable.hard_limit = min(hard, 1 << 20)
     descs = []
@@ -222,19 +277,37 @@ def _start_exec(kernel, init_creds, process: Dict[str, Any], fds: List[int]):
     """Start the process an ``exec`` asked for (:mod:`sentry.control.server`).
 
     *process* is what the CLI validated: ``argv``, ``env``, ``cwd``, ``uid``, ``gid``,
-    ``additional_gids``, ``umask``; *fds* its stdio (the sentry keeps its own copies).
+    ``additional_gids``, ``umask`` and, when the exec gives them (else the container's,
+    as runc does), ``capabilities`` (masks by set name), ``no_new_privileges``,
+    ``rlimits`` ([resource, soft, hard]), ``nofile`` ([soft, hard]), ``oom_score_adj``;
+    *fds* its stdio (the sentry keeps its own copies).
 
     :raises OSError: the cwd or the program cannot be used (errno as chdir/execve).
     """
-    from sentry.kernel.task import Credentials, Task, ThreadGroup
+    from sentry.config import Capabilities
+    from sentry.kernel.kernel import ProcessSetup, ProcessSetupError
+    from sentry.kernel.task import Task, ThreadGroup
     from sentry.mm.memory import FakeMemory
     from sentry.vfs.fscontext import FSContext
 
+    cfg = kernel.cfg
     argv = [str(a) for a in process["argv"]]
     env = [str(e) for e in process["env"]]
     uid, gid = int(process["uid"]), int(process["gid"])
-    creds = Credentials(uid, gid, uid, gid, uid, gid, uid, gid,
-                        [int(g) for g in process.get("additional_gids", [])])
+    caps = cfg.capabilities
+    if isinstance(process.get("capabilities"), dict):
+        caps = Capabilities(**{k: int(v) for k, v in process["capabilities"].items()
+                               if k in ("bounding", "effective", "permitted", "inheritable",
+                                        "ambient")})
+    creds = process_credentials(uid, gid, [int(g) for g in process.get("additional_gids", [])],
+                                caps)
+    base = kernel.init_setup or ProcessSetup()
+    setup = ProcessSetup(
+        no_new_privs=bool(process.get("no_new_privileges", cfg.no_new_privileges)),
+        rlimits=[(int(r), int(s), int(h)) for r, s, h in process.get("rlimits", cfg.rlimits)],
+        oom_score_adj=int(process.get("oom_score_adj", base.oom_score_adj)),
+        oom_score_adj_min=base.oom_score_adj_min,
+    )
     vfs = kernel.vfs
     root = vfs.root()
     fs = FSContext(root, root, int(process.get("umask", 0o022)))
@@ -249,10 +322,14 @@ def _start_exec(kernel, init_creds, process: Dict[str, Any], fds: List[int]):
         path = _lookup_path(vfs, probe, argv[0], env)
     except BootError:
         raise OSError(errno.ENOENT, f"executable file not found in $PATH: {argv[0]!r}") from None
-    fdtable, descs = _fd_table(kernel, fds)
+    nofile = process.get("nofile")
+    fdtable, descs = _fd_table(kernel, fds, (int(nofile[0]), int(nofile[1])) if nofile else None)
     try:
         tg = kernel.spawn_process(creds, fdtable, fs, [a.encode() for a in argv],
-                                  [e.encode() for e in env], path)
+                                  [e.encode() for e in env], path, setup)
+    except ProcessSetupError:
+        fdtable.release_all()
+        raise
     except Exception as e:
         fdtable.release_all()
         en = getattr(e, "errno", None)

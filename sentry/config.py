@@ -8,7 +8,7 @@ exit status (the workload's, or 128+N when it was killed by signal N).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 
 @dataclass
@@ -20,7 +20,9 @@ class MountSpec:
         ``"devtmpfs"``-like ``"dev"`` (the sentry's /dev), ``"sysfs"``.
     :param source: host path for ``bind``; ignored otherwise.
     :param readonly: the ``ro`` option.
-    :param options: the remaining OCI options, kept for the record.
+    :param options: the remaining OCI options: per-mount flags (``nosuid``, ``noexec``,
+        ``strictatime`` …) and the file system's data (``mode=755``, ``size=64m``), see
+        :mod:`sentry.vfs.mount_options`.
     """
 
     destination: str
@@ -28,6 +30,38 @@ class MountSpec:
     source: str = ""
     readonly: bool = False
     options: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Capabilities:
+    """``process.capabilities`` as bit masks (``1 << CAP_*``)."""
+
+    bounding: int = 0
+    effective: int = 0
+    permitted: int = 0
+    inheritable: int = 0
+    ambient: int = 0
+
+
+@dataclass
+class DeviceSpec:
+    """One ``linux.devices`` entry: a node the sentry creates in the sandbox's tree.
+
+    :param kind: ``"c"`` (character device; only ones the sentry emulates), ``"p"``
+        (FIFO).
+    """
+
+    path: str
+    kind: str
+    major: int = 0
+    minor: int = 0
+    mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+
+#: ``/proc/PID/uid_map`` of a sandbox without user namespace mappings.
+IDENTITY_MAP = [(0, 0, 4294967295)]
 
 
 @dataclass
@@ -60,6 +94,25 @@ class BootConfig:
     strace: bool = False
     # RLIMIT_NOFILE (soft, hard) of the sandbox's fd tables; None: 1024/1024 (runc's default).
     nofile: Optional[Tuple[int, int]] = None
+    # process.rlimits other than RLIMIT_NOFILE: (resource, soft, hard), set on init's
+    # host process (the host enforces them) and so inherited by every process.
+    rlimits: List[Tuple[int, int, int]] = field(default_factory=list)
+    # process.capabilities; None: every capability for uid 0, none otherwise (do mode).
+    capabilities: Optional[Capabilities] = None
+    no_new_privileges: bool = False
+    umask: int = 0o022
+    # process.oomScoreAdj; None: the value the sandbox process inherited.
+    oom_score_adj: Optional[int] = None
+    # linux.uidMappings / gidMappings as (container id, host id, size): the sandbox's
+    # /proc/PID/uid_map view.
+    uid_map: List[Tuple[int, int, int]] = field(default_factory=lambda: list(IDENTITY_MAP))
+    gid_map: List[Tuple[int, int, int]] = field(default_factory=lambda: list(IDENTITY_MAP))
+    # linux.maskedPaths / readonlyPaths (paths inside the sandbox; missing ones skipped).
+    masked_paths: List[str] = field(default_factory=list)
+    readonly_paths: List[str] = field(default_factory=list)
+    # linux.sysctl, validated: dotted key → value, shown under /proc/sys.
+    sysctl: Dict[str, str] = field(default_factory=dict)
+    devices: List[DeviceSpec] = field(default_factory=list)
     # SIGTERM/SIGHUP/SIGINT/SIGQUIT to the sentry that the sandbox's init does not
     # handle end the sandbox with 128+N (``do``, like a plain command); otherwise they
     # are only forwarded, and init ignores them as a container's init does (``run``).

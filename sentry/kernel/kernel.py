@@ -16,12 +16,15 @@ import collections
 import errno
 import logging
 import os
+import resource
 import signal
 import struct
 import time
-from typing import Any, Callable, Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.config import BootConfig
+from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
@@ -93,6 +96,22 @@ def _signed(v: int) -> int:
     return v - (1 << 64) if v >> 63 else v
 
 
+@dataclass
+class ProcessSetup:
+    """What a process the sentry starts (init, an exec) gets before its program loads:
+    ``process.noNewPrivileges``, ``process.rlimits`` (resource, soft, hard; set on the
+    host process, which enforces them) and ``process.oomScoreAdj``."""
+
+    no_new_privs: bool = False
+    rlimits: List[Tuple[int, int, int]] = field(default_factory=list)
+    oom_score_adj: int = 0
+    oom_score_adj_min: int = 0
+
+
+class ProcessSetupError(OSError):
+    """The host refused part of a :class:`ProcessSetup` (``strerror`` says which)."""
+
+
 class SandboxExit(BaseException):
     def __init__(self, status: int) -> None:
         super().__init__(status)
@@ -104,6 +123,15 @@ class Kernel:
         self.cfg = cfg
         self.hostname = cfg.hostname
         self.domainname = "(none)"
+        # /proc/PID/uid_map and gid_map: linux.uidMappings/gidMappings or the identity.
+        self.uid_map = list(cfg.uid_map)
+        self.gid_map = list(cfg.gid_map)
+        # The sandbox's namespaced sysctls (/proc/sys), from sentry.fsimpl.proc.sysctl.
+        self.sysctl: Dict[str, str] = {}
+        # The lowest oom_score_adj a workload process may give its host process.
+        self.host_oom_floor = 0
+        # What init got (ProcessSetup); an exec'd process gets the same unless it asks.
+        self.init_setup: Optional[ProcessSetup] = None
         self.boot_time = time.monotonic()
         self.tasks: Dict[int, Task] = {}          # host tid → task
         self.by_tid: Dict[int, Task] = {}         # sandbox tid → task
@@ -173,6 +201,21 @@ class Kernel:
         except OSError:
             return []
         return raw[raw.rfind(")") + 2:].split()
+
+    def set_host_oom_score_adj(self, tg: ThreadGroup, value: int) -> None:
+        """Make the host's OOM killer see *tg*'s process as the sandbox does, never less
+        likely to be chosen than the sandbox itself (:attr:`host_oom_floor`)."""
+        try:
+            fd = os.open(f"{tg.host_tgid}/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC,
+                         dir_fd=self.procfd)
+        except OSError:
+            return
+        try:
+            os.write(fd, b"%d" % max(value, self.host_oom_floor))
+        except OSError as e:
+            log.debug("oom_score_adj of host process %d: %s", tg.host_tgid, e)
+        finally:
+            os.close(fd)
 
     def open_mem(self, host_pid: int) -> int:
         return os.open(f"{host_pid}/mem", os.O_RDWR | os.O_CLOEXEC, dir_fd=self.procfd)
@@ -506,11 +549,13 @@ class Kernel:
 
     def start_init(self, stub_fd: int, gadget: int, bpf: bytes, creds: Credentials,
                    fdtable: Any, fs: Any, argv: List[bytes], envp: List[bytes],
-                   path: bytes, hold: bool = False) -> None:
+                   path: bytes, hold: bool = False, setup: Optional[ProcessSetup] = None) -> None:
         """Start the sandbox's init in fresh namespaces and load its program.
 
         :param hold: leave it stopped before its first instruction until
             :meth:`release_init` (``create``, then ``start``).
+        :param setup: what the process gets before its program is loaded
+            (``no_new_privs``, resource limits, ``oom_score_adj``).
         """
         nsflags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET
         self.gadget = gadget
@@ -534,7 +579,7 @@ class Kernel:
             raise
         tg = ThreadGroup(self, 1, host_pid)
         self.init_tg = tg
-        self._start_process(tg, listener, creds, fdtable, fs, argv, envp, path, hold)
+        self._start_process(tg, listener, creds, fdtable, fs, argv, envp, path, hold, setup)
 
     def release_init(self) -> None:
         """Let a held init run its first instruction (``start``)."""
@@ -544,7 +589,8 @@ class Kernel:
         N.cont(tg.host_tgid, 0)
 
     def spawn_process(self, creds: Credentials, fdtable: Any, fs: Any, argv: List[bytes],
-                      envp: List[bytes], path: bytes) -> ThreadGroup:
+                      envp: List[bytes], path: bytes,
+                      setup: Optional[ProcessSetup] = None) -> ThreadGroup:
         """Start a new process in the running sandbox (``exec``): same pid, mount, ipc,
         uts and net namespaces as init, no parent inside the sandbox (its ppid is 0),
         its own session.  Its exit runs the thread group's ``on_exit`` callbacks.
@@ -554,16 +600,19 @@ class Kernel:
         """
         host_pid, listener = N.spawn_task(self.stub_fd, self.bpf, 0, self.ns_fds)
         tg = ThreadGroup(self, self._sandbox_tid(host_pid), host_pid)
-        self._start_process(tg, listener, creds, fdtable, fs, argv, envp, path, False)
+        self._start_process(tg, listener, creds, fdtable, fs, argv, envp, path, False, setup)
         return tg
 
     def _start_process(self, tg: ThreadGroup, listener: int, creds: Credentials,
                        fdtable: Any, fs: Any, argv: List[bytes], envp: List[bytes],
-                       path: bytes, hold: bool) -> None:
+                       path: bytes, hold: bool, setup: Optional[ProcessSetup] = None) -> None:
         host_pid = tg.host_tgid
         tg.listener = listener
         tg.mm = AddressSpace(self, tg)
         t = Task(self, tg, tg.tgid, host_pid, creds, fdtable, fs, HostMemory(host_pid))
+        if setup is not None:
+            t.no_new_privs = setup.no_new_privs
+            tg.oom_score_adj, tg.oom_score_adj_min = setup.oom_score_adj, setup.oom_score_adj_min
         try:
             N.Loop.add_listener(listener)
         except OSError:
@@ -573,6 +622,16 @@ class Kernel:
             raise
         self.register(t)
         try:
+            if setup is not None:
+                # Limits go on the host process before its program exists (the host
+                # enforces them; fork passes them on), as runc sets them before exec.
+                for res, soft, hard in setup.rlimits:
+                    try:
+                        resource.prlimit(host_pid, res, (_signed(soft), _signed(hard)))
+                    except OSError as e:
+                        raise ProcessSetupError(
+                            e.errno, f"setting resource limit {res} ({soft}, {hard}): "
+                                     f"{os.strerror(e.errno or errno.EPERM)}") from None
             plan = loader.prepare(t, path, argv, envp, self._open_exec)
         except Exception:
             os.kill(host_pid, signal.SIGKILL)
@@ -845,12 +904,15 @@ class Kernel:
             tg.arg_range = getattr(parent.tg, "arg_range", (0, 0))
             tg.pgid, tg.sid = parent.tg.pgid, parent.tg.sid
             tg.sa_restart = set(parent.tg.sa_restart)
+            tg.oom_score_adj = parent.tg.oom_score_adj
+            tg.oom_score_adj_min = parent.tg.oom_score_adj_min
             tg.mm = parent.tg.mm.fork(tg) if parent.tg.mm is not None else AddressSpace(self, tg)
             fdtable = parent.fdtable if flags & CLONE_FILES else parent.fdtable.fork()
             fs = parent.fs if flags & CLONE_FS else parent.fs.fork()
         creds = parent.creds if flags & CLONE_THREAD else parent.creds.copy()
         child = Task(self, tg, tid, child_host, creds, fdtable, fs, HostMemory(child_host))
         child.nice, child.sched_policy = parent.nice, parent.sched_policy
+        child.no_new_privs = parent.no_new_privs
         self.register(child)
         st = self._early_stops.pop(child_host, None)
         if st is not None:
@@ -1056,6 +1118,8 @@ class Kernel:
             plan = t.pending_exec
             t.pending_exec = None
         tg = t.tg
+        if plan.creds is not None:
+            self._exec_creds(t, plan)
         regs = N.getregs(pid)
         mem_fd = self.open_mem(pid)
         try:
@@ -1084,6 +1148,20 @@ class Kernel:
             N.tgkill(tg.host_tgid, pid, sig)
         if resume:
             N.cont(pid, 0)
+
+    @staticmethod
+    def _exec_creds(t: Task, plan: Any) -> None:
+        """Install the credentials execve computed (fs/exec.c ``begin_new_exec`` and
+        ``commit_creds``): a process whose ids or privileges change stops being dumpable
+        and loses its parent-death signal."""
+        old, new = t.creds, plan.creds
+        t.creds = new
+        t.tg.dumpable = 0 if old.euid != old.uid or old.egid != old.gid else 1
+        if privilege_changed(new, old):
+            t.tg.dumpable = 0
+            t.pdeathsig = 0
+        if plan.secure:
+            t.pdeathsig = 0
 
     def shutdown(self) -> None:
         """Kill whatever is left of the sandbox and release its files."""

@@ -10,40 +10,15 @@ to its fd table, fs context and credentials, which ``clone`` shares or copies.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
+from sentry.kernel.credentials import Credentials
 from sentry.kernel.waiter import WaitQueue
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.mm.memory import TaskMemory
     from sentry.mm.mm import AddressSpace
-
-
-@dataclass
-class Credentials:
-    """Sandbox identities (from ``process.user``); never the host's."""
-
-    uid: int = 0
-    gid: int = 0
-    euid: int = 0
-    egid: int = 0
-    suid: int = 0
-    sgid: int = 0
-    fsuid: int = 0
-    fsgid: int = 0
-    groups: List[int] = field(default_factory=list)
-
-    def copy(self) -> "Credentials":
-        return Credentials(
-            self.uid, self.gid, self.euid, self.egid, self.suid, self.sgid,
-            self.fsuid, self.fsgid, list(self.groups),
-        )
-
-    @property
-    def is_root(self) -> bool:
-        return self.euid == 0
 
 
 class ThreadGroup:
@@ -98,6 +73,10 @@ class ThreadGroup:
         self.pending_exec_rewritten = 0
         # [start, end) of argv+envp strings on the initial stack (for /proc).
         self.arg_range: tuple = (0, 0)
+        # /proc/PID/oom_score_adj (process.oomScoreAdj), and the value below which only
+        # CAP_SYS_RESOURCE may go (the kernel's oom_score_adj_min).
+        self.oom_score_adj = 0
+        self.oom_score_adj_min = 0
 
     @property
     def leader(self) -> Optional["Task"]:
@@ -154,6 +133,8 @@ class Task:
         self.clear_child_tid = 0
         self.comm = b""           # PR_SET_NAME of this thread ("" : the group's)
         self.pdeathsig = 0
+        # prctl(PR_SET_NO_NEW_PRIVS) / process.noNewPrivileges; inherited, never cleared.
+        self.no_new_privs = False
         # Signals that arrived while the sentry held the thread in a ptrace stop.
         self.requeue_signals: List[int] = []
         # A ppoll/pselect6 wait ended by a signal, on its way to the handler

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux.errors import err
+from sentry.kernel.credentials import Credentials, exec_credentials
 from sentry.loader import elf
 
 if TYPE_CHECKING:
@@ -66,6 +67,9 @@ class ExecPlan:
     interp: Optional[Image]
     execfn: bytes
     mapped: List[Tuple[int, int, int, str, int]] = field(default_factory=list)
+    # The credentials after the exec (set-ID bits, capabilities), and AT_SECURE.
+    creds: Optional[Credentials] = None
+    secure: bool = False
 
 
 def _read_image(t: "Task", desc, path: bytes) -> Image:
@@ -112,6 +116,7 @@ def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
                 path = interp
                 continue
             main = _read_image(t, desc, abspath)
+            creds, secure = _exec_creds(t, desc)
         finally:
             release = getattr(desc, "decref", None)
             if release is not None:
@@ -127,8 +132,20 @@ def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
                     release()
             if interp_img.info.interp is not None:
                 raise err(errno.ELIBBAD)
-        return ExecPlan(abspath, argv, envp, main, interp_img, execfn)
+        return ExecPlan(abspath, argv, envp, main, interp_img, execfn, creds=creds,
+                        secure=secure)
     raise err(errno.ELOOP)
+
+
+def _exec_creds(t: "Task", desc: Any) -> Tuple[Credentials, bool]:
+    """The credentials the program in *desc* runs with (its set-ID bits count unless its
+    mount is ``nosuid`` or the task has ``no_new_privs``; a script's own bits never do,
+    as on Linux: *desc* is the ELF file, the interpreter of any ``#!`` chain)."""
+    inode = desc.inode
+    mount = desc.vd.mount if desc.vd is not None else None
+    return exec_credentials(t.creds, inode.mode, inode.uid, inode.gid,
+                            nosuid=mount is not None and mount.nosuid,
+                            no_new_privs=t.no_new_privs)
 
 
 class Injector:
@@ -258,7 +275,7 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
         (AT_PHDR, phdr or 0), (AT_PHENT, info.phentsize), (AT_PHNUM, info.phnum),
         (AT_PAGESZ, PAGE), (AT_BASE, interp_bias if plan.interp else 0), (AT_FLAGS, 0),
         (AT_ENTRY, entry), (AT_UID, creds.uid), (AT_EUID, creds.euid), (AT_GID, creds.gid),
-        (AT_EGID, creds.egid), (AT_SECURE, 0), (AT_RANDOM, addr("random")),
+        (AT_EGID, creds.egid), (AT_SECURE, int(plan.secure)), (AT_RANDOM, addr("random")),
         (AT_HWCAP, stub_aux.get(AT_HWCAP, 0)), (AT_HWCAP2, stub_aux.get(AT_HWCAP2, 0)),
         (AT_CLKTCK, 100), (AT_PLATFORM, addr("platform")), (AT_EXECFN, addr("execfn")),
     ]

@@ -34,13 +34,24 @@ from __future__ import annotations
 
 import os
 import stat as _st
-from typing import Any
+from typing import Any, List, Tuple
 
+from sentry.abi.linux.errors import LinuxError
 from sentry.fsimpl.dev.dev import DevFilesystem
 from sentry.fsimpl.gofer.filesystem import GoferFilesystem
 from sentry.fsimpl.overlay.filesystem import OverlayFilesystem
-from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
+from sentry.fsimpl.tmpfs.filesystem import DEFAULT_SIZE_LIMIT, TmpfsFilesystem
 from sentry.vfs import abi
+from sentry.vfs.dentry import Dentry, VirtualDentry
+from sentry.vfs.inode import SetAttr
+from sentry.vfs.mount_options import (
+    MNT_NODEV,
+    MNT_NOEXEC,
+    MNT_NOSUID,
+    MNT_RELATIME,
+    TmpfsSettings,
+)
+from sentry.vfs.mount_options import parse as parse_options
 from sentry.vfs.vfs import VirtualFilesystem
 
 
@@ -57,10 +68,15 @@ class SysFilesystem(TmpfsFilesystem):
 
 
 class DevptsFilesystem(TmpfsFilesystem):
-    """Placeholder ``/dev/pts``: empty and read-only."""
+    """Placeholder ``/dev/pts``: empty, nothing can be created in it (``EROFS``), shown
+    read-write as devpts is."""
 
     fstype = "devpts"
     magic = 0x1CD1
+
+    @property
+    def sb_readonly(self) -> bool:
+        return False
 
 
 class MqueueFilesystem(TmpfsFilesystem):
@@ -72,6 +88,17 @@ class MqueueFilesystem(TmpfsFilesystem):
 
 class MountError(Exception):
     """The boot configuration asks for a mount the sentry cannot make."""
+
+
+def _devpts_options(data: List[str]) -> str:
+    """devpts's mountinfo options (devpts_show_options): uid/gid if given, mode, ptmxmode."""
+    opts = parse_options(data)
+    uid, gid = opts.datum("uid"), opts.datum("gid")
+    mode = int(opts.datum("mode") or "600", 8)
+    ptmx = int(opts.datum("ptmxmode") or "0", 8)
+    out = [f"uid={uid}"] if uid is not None else []
+    out += [f"gid={gid}"] if gid is not None else []
+    return ",".join(out + [f"mode={mode:03o}", f"ptmxmode={ptmx:03o}"])
 
 
 def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
@@ -92,43 +119,66 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
     else:
         vfs.mount(GoferFilesystem(gofer, 0, readonly=False, source=cfg.root_path), None,
                   source=GOFER_SOURCE)
+    destinations = {os.path.normpath(m.destination) for m in cfg.mounts}
     bind_index = 1
     for m in cfg.mounts:
         dest = os.fsencode(m.destination)
         if not dest.startswith(b"/"):
             raise MountError(f"mount destination {m.destination!r} is not absolute")
+        opts = parse_options(m.options)
         try:
             if m.type == "bind":
                 fs: Any = GoferFilesystem(gofer, bind_index, readonly=m.readonly, source=m.source)
                 bind_index += 1
                 is_dir = _st.S_ISDIR(fs.root_inode().mode)
                 at = vfs.ensure_mountpoint(None, dest, directory=is_dir)
-                vfs.mount(fs, at, readonly=m.readonly, source=GOFER_SOURCE)
+                vfs.mount(fs, at, readonly=m.readonly, source=GOFER_SOURCE, flags=opts.flags)
                 continue
+            before = vfs.lookup_existing(dest)
             at = vfs.ensure_mountpoint(None, dest)
+            source = m.source or m.type
             if m.type == "tmpfs":
-                vfs.mount(TmpfsFilesystem(), at, readonly=m.readonly, source="tmpfs")
+                ts = TmpfsSettings(opts.data, default_size=DEFAULT_SIZE_LIMIT)
+                # runc gives a tmpfs mounted over an existing directory that
+                # directory's mode (its "mode=" shows in mountinfo all the same).
+                mode = ts.mode
+                if before is not None and before.inode.is_dir:
+                    mode = before.inode.mode & 0o7777
+                vfs.mount(TmpfsFilesystem(size_limit=ts.size, root_mode=mode,
+                                          root_uid=ts.uid, root_gid=ts.gid),
+                          at, readonly=m.readonly, source=source, options=ts.shown,
+                          flags=opts.flags)
             elif m.type == "proc":
                 from sentry.fsimpl.proc.filesystem import ProcFilesystem
 
-                vfs.mount(ProcFilesystem(kernel, vfs), at, readonly=m.readonly, source="proc")
+                vfs.mount(ProcFilesystem(kernel, vfs), at, readonly=m.readonly, source="proc",
+                          flags=opts.flags)
             elif m.type == "dev":
-                dm = vfs.mount(DevFilesystem(), at, readonly=m.readonly, source="tmpfs",
-                               options="mode=755")
-                shm_at = vfs.ensure_mountpoint(None, dest.rstrip(b"/") + b"/shm")
-                assert shm_at.mount is dm
-                vfs.mount(TmpfsFilesystem(), shm_at, source="shm")
+                ts = TmpfsSettings(opts.data or ["mode=755"], default_size=64 << 20)
+                dm = vfs.mount(DevFilesystem(ts.mode, ts.size), at, readonly=m.readonly,
+                               source=m.source or "tmpfs", options=ts.shown, flags=opts.flags)
+                # The sentry's /dev has a /dev/shm; config.json usually mounts its own.
+                shm = dest.rstrip(b"/") + b"/shm"
+                if os.fsdecode(shm) not in destinations:
+                    shm_at = vfs.ensure_mountpoint(None, shm)
+                    assert shm_at.mount is dm
+                    vfs.mount(TmpfsFilesystem(), shm_at, source="shm",
+                              flags=MNT_NOSUID | MNT_NODEV | MNT_NOEXEC | MNT_RELATIME)
             elif m.type == "sysfs":
                 vfs.mount(SysFilesystem(readonly=True, root_mode=0o555), at, readonly=True,
-                          source="sysfs")
+                          source=source, flags=opts.flags)
             elif m.type == "devpts":
-                vfs.mount(DevptsFilesystem(readonly=True, root_mode=0o755), at, readonly=True,
-                          source="devpts")
+                vfs.mount(DevptsFilesystem(readonly=True, root_mode=0o755), at,
+                          readonly=m.readonly, source=source,
+                          options=_devpts_options(m.options), flags=opts.flags)
             elif m.type == "mqueue":
-                vfs.mount(MqueueFilesystem(), at, readonly=m.readonly, source="mqueue")
+                vfs.mount(MqueueFilesystem(), at, readonly=m.readonly, source=source,
+                          flags=opts.flags)
             else:
                 raise MountError(f"unsupported mount type {m.type!r} at {m.destination}")
         except OSError as e:
+            raise MountError(f"cannot mount {m.destination}: {e}") from None
+        except ValueError as e:
             raise MountError(f"cannot mount {m.destination}: {e}") from None
         except MountError:
             raise
@@ -137,3 +187,92 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
                 raise
             raise MountError(f"cannot mount {m.destination}: {os.strerror(e.errno)}") from None  # type: ignore[attr-defined]
     return vfs
+
+
+def apply_config_view(vfs: VirtualFilesystem, cfg: Any) -> None:
+    """``linux.devices``, ``linux.maskedPaths`` and ``linux.readonlyPaths``, in runc's
+    order, on the finished mount tree.  A masked or read-only path that does not exist in
+    the sandbox is skipped, as runc skips one missing in the container.
+
+    :raises MountError: a device the sentry cannot make there.
+    """
+    for dev in cfg.devices:
+        make_device(vfs, dev)
+    for path in cfg.readonly_paths:
+        readonly_path(vfs, os.fsencode(path))
+    for path in cfg.masked_paths:
+        mask_path(vfs, os.fsencode(path))
+
+
+def _pin(vd: VirtualDentry) -> None:
+    """Keep the dentries from *vd* up to its mount's root in their parents' caches, so a
+    mount on *vd* is found by every later walk (procfs builds fresh dentries otherwise)."""
+    d = vd.dentry
+    while d.parent is not None and d is not vd.mount.root:
+        d.parent.children[d.name] = d
+        d = d.parent
+
+
+def _dev_null(vfs: VirtualFilesystem) -> Tuple[Any, Any]:
+    """The ``/dev/null`` to bind over a masked file: the sandbox's (its dentry and mount,
+    as runc binds the container's), or a detached device file system's."""
+    vd = vfs.lookup_existing(b"/dev/null")
+    if vd is not None and isinstance(vd.mount.fs, DevFilesystem):
+        return vd.dentry, vd.mount
+    fs = DevFilesystem()
+    null = fs.root_inode().lookup(None, b"null")
+    assert null is not None
+    return Dentry(b"null", None, null), None
+
+
+def mask_path(vfs: VirtualFilesystem, path: bytes) -> None:
+    """runc's ``maskPath``: ``/dev/null`` bound over a file, an empty read-only tmpfs over a
+    directory; nothing for a path that does not exist."""
+    vd = vfs.lookup_existing(path)
+    if vd is None:
+        return
+    _pin(vd)
+    if vd.inode.is_dir:
+        vfs.mount(TmpfsFilesystem(readonly=True, root_mode=0o1777), vd, readonly=True,
+                  source="tmpfs")
+        return
+    null, dev_mount = _dev_null(vfs)
+    if dev_mount is None:
+        vfs.mount(null.inode.fs, vd, source="tmpfs", root_dentry=null)
+    else:
+        vfs.mount(dev_mount.fs, vd, readonly=dev_mount.readonly, source=dev_mount.source,
+                  options=dev_mount.options, flags=dev_mount.flags, root_dentry=null)
+
+
+def readonly_path(vfs: VirtualFilesystem, path: bytes) -> None:
+    """runc's ``readonlyPath``: the place bound onto itself, read-only, with the flags of
+    the mount it is in; nothing for a path that does not exist."""
+    vd = vfs.lookup_existing(path)
+    if vd is None:
+        return
+    _pin(vd)
+    m = vd.mount
+    vfs.mount(m.fs, vd, readonly=True, source=m.source, options=m.options, flags=m.flags,
+              root_dentry=vd.dentry)
+
+
+def make_device(vfs: VirtualFilesystem, dev: Any) -> None:
+    """Create one ``linux.devices`` node (missing parents as 0755 directories, the mode
+    as given with no umask, then the owner), as runc's ``createDeviceNode``; an existing
+    file at the path is left alone, as runc leaves it.
+
+    :raises MountError: the node's directory is not one the sentry keeps (a gofer file
+        system cannot hold device nodes).
+    """
+    path = os.fsencode(dev.path)
+    if vfs.lookup_existing(path) is not None:
+        return
+    parent_path, name = os.path.split(path.rstrip(b"/"))
+    try:
+        parent = vfs.ensure_mountpoint(None, parent_path or b"/")
+        kind = abi.S_IFIFO if dev.kind == "p" else abi.S_IFCHR
+        inode = parent.inode.mknod(None, name, kind | (dev.mode & 0o7777),
+                                   os.makedev(dev.major, dev.minor))
+        inode.setattr(None, SetAttr(uid=dev.uid, gid=dev.gid))
+    except LinuxError as e:
+        raise MountError(f"cannot create device {dev.path}: {os.strerror(e.errno)}") from None

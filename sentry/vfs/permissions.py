@@ -1,9 +1,9 @@
 """Discretionary access checks (fs/namei.c ``generic_permission``).
 
-The sandbox credentials (``t.creds``) decide, never the host's.  A task with
-``fsuid`` 0 stands for a holder of ``CAP_DAC_OVERRIDE`` and
-``CAP_DAC_READ_SEARCH``: it may read and write anything and search any
-directory, and may execute a file if any execute bit is set.
+The sandbox credentials (``t.creds``) decide, never the host's.  The mode bits
+for the fs uid/gid come first; then ``CAP_DAC_READ_SEARCH`` allows reading any
+file and reading and searching any directory, and ``CAP_DAC_OVERRIDE`` allows
+anything except executing a file with no execute bit at all.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import errno
 import stat as _st
 from typing import Any
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 
 MAY_EXEC = 1
@@ -27,12 +28,17 @@ def in_group(creds: Any, gid: int) -> bool:
 def mode_allows(creds: Any, mode: int, uid: int, gid: int, want: int, use_real: bool = False) -> bool:
     """Whether *creds* may access a file with *mode*/*uid*/*gid* for *want* (MAY_* bits).
 
-    :param use_real: use the real uid/gid (``access(2)`` without ``AT_EACCESS``).
+    :param use_real: use the real uid/gid (``access(2)`` without ``AT_EACCESS``), and
+        the permitted set for root, no capability otherwise (``do_faccessat``).
     """
     if want == 0:
         return True
-    fsuid = creds.uid if use_real else creds.fsuid
-    fsgid = creds.gid if use_real else creds.fsgid
+    if use_real:
+        fsuid, fsgid = creds.uid, creds.gid
+        caps = creds.permitted if creds.uid == 0 else 0
+    else:
+        fsuid, fsgid = creds.fsuid, creds.fsgid
+        caps = creds.effective
     if fsuid == uid:
         bits = (mode >> 6) & 7
     elif gid == fsgid or gid in creds.groups:
@@ -41,11 +47,13 @@ def mode_allows(creds: Any, mode: int, uid: int, gid: int, want: int, use_real: 
         bits = mode & 7
     if want & ~bits == 0:
         return True
-    if fsuid == 0:
-        if not want & MAY_EXEC or _st.S_ISDIR(mode):
-            return True
-        return bool(mode & 0o111)
-    return False
+    read_search = caps >> cap.CAP_DAC_READ_SEARCH & 1
+    override = caps >> cap.CAP_DAC_OVERRIDE & 1
+    if _st.S_ISDIR(mode):
+        return bool(override or (read_search and not want & MAY_WRITE))
+    if want == MAY_READ and read_search:
+        return True
+    return bool(override and (not want & MAY_EXEC or mode & 0o111))
 
 
 def check(creds: Any, inode: Any, want: int, use_real: bool = False) -> None:
@@ -55,5 +63,5 @@ def check(creds: Any, inode: Any, want: int, use_real: bool = False) -> None:
 
 
 def is_owner_or_root(creds: Any, inode: Any) -> bool:
-    """``inode_owner_or_capable``: the fs uid owns the file, or is root."""
-    return creds.fsuid == 0 or creds.fsuid == inode.uid
+    """``inode_owner_or_capable``: the fs uid owns the file, or has ``CAP_FOWNER``."""
+    return creds.fsuid == inode.uid or creds.capable(cap.CAP_FOWNER)

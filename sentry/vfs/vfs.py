@@ -39,7 +39,9 @@ import errno
 import stat as _st
 from typing import Any, Dict, List, Optional, Tuple
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
+from sentry.kernel.credentials import Credentials
 from sentry.vfs import abi
 from sentry.vfs import permissions as perm
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
@@ -50,14 +52,8 @@ from sentry.vfs.mount_options import MNT_NOATIME, MNT_NODIRATIME, MNT_RELATIME
 MAXSYMLINKS = 40
 
 
-class _RootCreds:
-    """Credentials for the sentry's own operations (building the mount tree)."""
-
-    uid = gid = euid = egid = suid = sgid = fsuid = fsgid = 0
-    groups: List[int] = []
-
-
-ROOT_CREDS = _RootCreds()
+#: Credentials for the sentry's own operations (building the mount tree): every privilege.
+ROOT_CREDS = Credentials()
 
 
 def creds_of(t: Any) -> Any:
@@ -797,20 +793,21 @@ class VirtualFilesystem:
         if not perm.is_owner_or_root(creds, inode):
             raise err(errno.EPERM)
         mode &= 0o7777
-        if creds.fsuid != 0 and not inode.is_dir and not perm.in_group(creds, inode.gid):
+        if (not inode.is_dir and not perm.in_group(creds, inode.gid)
+                and not creds.capable(cap.CAP_FSETID)):
             mode &= ~abi.S_ISGID
         self.setattr(t, vd, SetAttr(mode=mode))
 
     def chown(self, t: Any, vd: VirtualDentry, uid: int, gid: int) -> None:
         """chown(2) family; ``-1`` leaves an id alone.
 
-        :raises LinuxError: ``EPERM`` for a change only root may make.
+        :raises LinuxError: ``EPERM`` for a change only ``CAP_CHOWN`` may make.
         """
         inode = vd.dentry.inode
         creds = creds_of(t)
         new_uid = None if uid == -1 else uid
         new_gid = None if gid == -1 else gid
-        if creds.fsuid != 0:
+        if not creds.capable(cap.CAP_CHOWN):
             owner = creds.fsuid == inode.uid
             if new_uid is not None and not (owner and new_uid == inode.uid):
                 raise err(errno.EPERM)
@@ -909,11 +906,14 @@ class VirtualFilesystem:
         t.fs.cwd = vd
 
     def chroot(self, t: Any, vd: VirtualDentry) -> None:
-        """Make *vd* the root.  :raises LinuxError: ``ENOTDIR``, ``EACCES``, ``EPERM`` (not root)."""
+        """Make *vd* the root.
+
+        :raises LinuxError: ``ENOTDIR``, ``EACCES``, ``EPERM`` (no ``CAP_SYS_CHROOT``).
+        """
         if not vd.dentry.inode.is_dir:
             raise err(errno.ENOTDIR)
         self._may_search(t, vd)
-        if t.creds.euid != 0:
+        if not t.creds.capable(cap.CAP_SYS_CHROOT):
             raise err(errno.EPERM)
         t.fs.root = vd
 

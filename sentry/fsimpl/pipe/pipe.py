@@ -31,6 +31,7 @@ import errno
 import signal
 from typing import Any, Dict, Optional, Tuple
 
+from sentry.abi.linux.capability import CAP_SYS_RESOURCE
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_ALL, WaitQueue
 from sentry.vfs import abi
@@ -219,7 +220,7 @@ class PipeDescription(FileDescription):
         cap = PIPE_BUF
         while cap < size:
             cap <<= 1
-        if cap > MAX_CAPACITY and (t is None or t.creds.euid != 0):
+        if cap > MAX_CAPACITY and (t is None or not t.creds.capable(CAP_SYS_RESOURCE)):
             raise err(errno.EPERM)
         if cap < len(self.pipe.buf):
             raise err(errno.EBUSY)

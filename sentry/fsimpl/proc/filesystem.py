@@ -74,6 +74,12 @@ class ProcInode(Inode):
     def _size(self) -> int:
         return 0
 
+    def setattr(self, t: Any, attr: Any) -> None:
+        """``proc_setattr``: a mode or owner change is ``EPERM``; the truncation of an
+        ``open(O_TRUNC)`` (``echo 1 > /proc/...``) does nothing."""
+        if attr.mode is not None or attr.uid is not None or attr.gid is not None:
+            raise err(errno.EPERM)
+
     def stat(self) -> Stat:
         t0 = self.fs.t0
         return Stat(
@@ -114,15 +120,17 @@ class ProcFile(ProcInode):
     def __init__(
         self, fs: ProcFilesystem, path: bytes, content: Callable[[Any], bytes],
         mode: int = 0o444, uid: int = 0, gid: int = 0, check: Optional[Callable[[Any], None]] = None,
+        write: Optional[Callable[[Any, bytes], int]] = None,
     ) -> None:
         super().__init__(fs, path, abi.S_IFREG | mode, uid, gid)
         self.content = content
         self.check = check
+        self.write = write
 
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
         if self.check is not None:
             self.check(t)
-        return ProcFileDescription(vd, self, flags, self.content, t)
+        return ProcFileDescription(vd, self, flags, self.content, t, self.write)
 
 
 class ProcFileDescription(FileDescription):
@@ -135,10 +143,11 @@ class ProcFileDescription(FileDescription):
     """
 
     def __init__(self, vd: Any, inode: Inode, flags: int, content: Callable[[Any], bytes],
-                 opener: Any) -> None:
+                 opener: Any, write: Optional[Callable[[Any, bytes], int]] = None) -> None:
         super().__init__(vd, inode, flags)
         self._content = content
         self._opener = opener
+        self._write = write
         self.data: Optional[bytes] = None
 
     def _at(self, t: Any, off: int) -> bytes:
@@ -162,6 +171,16 @@ class ProcFileDescription(FileDescription):
 
     def size(self) -> int:
         return len(self._at(None, -1))
+
+    def write(self, t: Any, data: bytes) -> int:
+        """A write to a file that takes one (a tunable such as ``oom_score_adj``): the
+        whole buffer is one value, as the kernel's ``proc_write`` handlers parse it."""
+        if self._write is None:
+            raise err(errno.EINVAL)
+        return self._write(t if t is not None else self._opener, data)
+
+    def pwrite(self, t: Any, data: bytes, off: int) -> int:
+        return self.write(t, data)
 
 
 class ProcSymlink(ProcInode):

@@ -15,10 +15,12 @@ import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.proc.filesystem import Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink
 from sentry.vfs.dentry import VirtualDentry
 from sentry.vfs.inode import Inode
+from sentry.vfs.mount_options import show as show_mount_flags
 
 KERNEL_RELEASE = "6.1.0-runsc-py"
 KERNEL_VERSION = b"Linux version %s (runsc-py@sandbox) (gcc) #1 SMP Sun Jan 10 15:06:54 PST 2016\n" % (
@@ -28,9 +30,19 @@ FILESYSTEMS = b"".join(
     b"nodev\t%s\n" % n for n in (b"sysfs", b"tmpfs", b"proc", b"devpts", b"mqueue", b"overlay",
                                  b"9p", b"pipefs")
 )
-#: Capability sets shown for sandbox root (Docker's default set) and others.
-ROOT_CAPS = "00000000a80425fb"
-NO_CAPS = "0000000000000000"
+#: /proc/PID/limits rows by resource number (fs/proc/base.c ``lnames``).
+LIMIT_NAMES = (
+    ("Max cpu time", "seconds"), ("Max file size", "bytes"), ("Max data size", "bytes"),
+    ("Max stack size", "bytes"), ("Max core file size", "bytes"),
+    ("Max resident set", "bytes"), ("Max processes", "processes"),
+    ("Max open files", "files"), ("Max locked memory", "bytes"),
+    ("Max address space", "bytes"), ("Max file locks", "locks"),
+    ("Max pending signals", "signals"), ("Max msgqueue size", "bytes"),
+    ("Max nice priority", ""), ("Max realtime priority", ""), ("Max realtime timeout", "us"),
+)
+RLIM_INFINITY = (1 << 64) - 1
+OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX = -1000, 1000
+OOM_DISABLE, OOM_ADJUST_MAX = -17, 15
 
 
 def _b(s: str) -> bytes:
@@ -50,7 +62,7 @@ def _may_inspect(reader: Any, target: Any) -> Callable[[Any], None]:
     def check(t: Any) -> None:
         if t is None or target is None:
             return
-        if t.creds.euid != 0 and t.creds.euid != target.creds.euid:
+        if t.creds.euid != target.creds.euid and not t.creds.capable(cap.CAP_SYS_PTRACE):
             raise err(errno.EACCES)
 
     return check
@@ -89,7 +101,7 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
     for name, fn in files.items():
         c[name] = (lambda name=name, fn=fn: ProcFile(fs, b"/" + name, fn))  # type: ignore[misc]
     c[b"mounts"] = lambda: ProcSymlink(fs, b"/mounts", lambda r: b"self/mounts")
-    c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _SYS_TREE))
+    c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _sys_tree(k)))
     return c
 
 
@@ -160,6 +172,23 @@ def _boot_id(k: Any) -> bytes:
     return _b(bid) + b"\n"
 
 
+def _sys_tree(k: Any) -> Dict[bytes, Any]:
+    """The /proc/sys tree: the fixed entries and the sandbox's namespaced sysctls
+    (``kernel.sysctl``, leaves ``("sysctl", key)``)."""
+
+    def copy(tree: Dict[bytes, Any]) -> Dict[bytes, Any]:
+        return {n: copy(v) if isinstance(v, dict) else v for n, v in tree.items()}
+
+    out = copy(_SYS_TREE)
+    for key in getattr(k, "sysctl", {}):
+        parts = key.encode().split(b".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = ("sysctl", key)
+    return out
+
+
 def sys_children(fs: ProcFilesystem, path: bytes, tree: Dict[bytes, Any]) -> Children:
     k = fs.kernel
     c: Children = {}
@@ -167,9 +196,23 @@ def sys_children(fs: ProcFilesystem, path: bytes, tree: Dict[bytes, Any]) -> Chi
         p = path + b"/" + name
         if isinstance(v, dict):
             c[name] = (lambda p=p, v=v: ProcDir(fs, p, lambda r: sys_children(fs, p, v)))  # type: ignore[misc]
+        elif isinstance(v, tuple):
+            c[name] = (lambda p=p, key=v[1]: ProcFile(  # type: ignore[misc]
+                fs, p, lambda r: _b(k.sysctl[key]) + b"\n", 0o644,
+                write=lambda r, data: _write_sysctl(k, key, data)))
         else:
             c[name] = (lambda p=p, v=v: ProcFile(fs, p, lambda r: v(k)))  # type: ignore[misc]
     return c
+
+
+def _write_sysctl(k: Any, key: str, data: bytes) -> int:
+    from sentry.fsimpl.proc.sysctl import SysctlError, writer
+
+    try:
+        writer(k.sysctl, key)(data.decode())
+    except (SysctlError, UnicodeDecodeError):
+        raise err(errno.EINVAL) from None
+    return len(data)
 
 
 # ---------------------------------------------------------------- /proc/<pid>
@@ -199,11 +242,22 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
     f(b"maps", lambda r: _maps(tg))
     f(b"mounts", lambda r: _mounts(vfs, task))
     f(b"mountinfo", lambda r: _mountinfo(vfs, task))
-    f(b"limits", lambda r: _limits())
+    f(b"limits", lambda r: _limits(task))
     f(b"auxv", lambda r: tg.auxv, 0o400, check)
     f(b"statm", lambda r: _statm(k, tg))
     # One cgroup v2 hierarchy, the container at its root (what gVisor shows too).
     f(b"cgroup", lambda r: b"0::/\n")
+    c[b"oom_score_adj"] = lambda: ProcFile(
+        fs, path + b"/oom_score_adj", lambda r: b"%d\n" % tg.oom_score_adj, 0o644, uid, gid,
+        write=lambda r, data: _write_oom(k, r, tg, data, legacy=False))
+    c[b"oom_adj"] = lambda: ProcFile(
+        fs, path + b"/oom_adj", lambda r: b"%d\n" % _oom_adj(tg.oom_score_adj), 0o644, uid, gid,
+        write=lambda r, data: _write_oom(k, r, tg, data, legacy=True))
+    f(b"oom_score", lambda r: _oom_score(k, tg))
+    # The identity mapping of a sandbox with no user namespace, or linux.uidMappings.
+    f(b"uid_map", lambda r: _id_map(k.uid_map))
+    f(b"gid_map", lambda r: _id_map(k.gid_map))
+    f(b"setgroups", lambda r: b"allow\n")
 
     def exe_target(r: Any) -> bytes:
         if not tg.exe_path:
@@ -349,10 +403,12 @@ def _pid_status(k: Any, tg: Any, task: Any) -> bytes:
     for key in ("SigQ", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"):
         if key in host:
             lines.append(f"{key}:\t{host[key]}")
-    caps = ROOT_CAPS if cr is not None and cr.euid == 0 else NO_CAPS
-    lines += ["CapInh:\t" + NO_CAPS, "CapPrm:\t" + caps, "CapEff:\t" + caps,
-              "CapBnd:\t" + ROOT_CAPS, "CapAmb:\t" + NO_CAPS]
-    for key in ("NoNewPrivs", "Seccomp", "Cpus_allowed", "Cpus_allowed_list",
+    if cr is not None:
+        lines += [f"CapInh:\t{cr.inheritable:016x}", f"CapPrm:\t{cr.permitted:016x}",
+                  f"CapEff:\t{cr.effective:016x}", f"CapBnd:\t{cr.bounding:016x}",
+                  f"CapAmb:\t{cr.ambient:016x}"]
+    lines.append(f"NoNewPrivs:\t{int(task is not None and task.no_new_privs)}")
+    for key in ("Seccomp", "Cpus_allowed", "Cpus_allowed_list",
                 "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
         if key in host:
             lines.append(f"{key}:\t{host[key]}")
@@ -381,43 +437,105 @@ def _pid_stat(k: Any, tg: Any, task: Any) -> bytes:
     return b"%d (%s) %s\n" % (tid, _comm(tg), " ".join(f).encode())
 
 
-def _limits() -> bytes:
-    rows = [
-        ("Max cpu time", "unlimited", "unlimited", "seconds"),
-        ("Max file size", "unlimited", "unlimited", "bytes"),
-        ("Max data size", "unlimited", "unlimited", "bytes"),
-        ("Max stack size", "8388608", "unlimited", "bytes"),
-        ("Max core file size", "0", "unlimited", "bytes"),
-        ("Max open files", "1024", "1024", "files"),
-    ]
+def _limits(task: Any) -> bytes:
+    from sentry.syscalls.linux.sys_process import get_rlimit
+
+    def fmt(v: int) -> str:
+        return "unlimited" if v >= RLIM_INFINITY else str(v)
+
     out = "Limit                     Soft Limit           Hard Limit           Units     \n"
-    for name, soft, hard, unit in rows:
-        out += f"{name:<26}{soft:<21}{hard:<21}{unit:<10}\n"
+    for res, (name, unit) in enumerate(LIMIT_NAMES):
+        try:
+            soft, hard = get_rlimit(task, res) if task is not None else (0, 0)
+        except OSError:
+            soft = hard = 0
+        out += f"{name:<26}{fmt(soft):<21}{fmt(hard):<21}"
+        out += f"{unit:<10}\n" if unit else "\n"
     return out.encode()
 
 
-def _mount_opts(m: Any) -> bytes:
-    opts = b"ro" if m.readonly or m.fs.readonly else b"rw"
-    opts += b",relatime"
-    if m.options:
-        opts += b"," + m.options.encode()
-    return opts
+def _oom_adj(score_adj: int) -> int:
+    """The legacy ``oom_adj`` view of ``oom_score_adj`` (C division, toward zero)."""
+    if score_adj == OOM_SCORE_ADJ_MAX:
+        return OOM_ADJUST_MAX
+    return int(score_adj * -OOM_DISABLE / OOM_SCORE_ADJ_MAX)
+
+
+def _write_oom(k: Any, t: Any, tg: Any, data: bytes, legacy: bool) -> int:
+    """A write to oom_score_adj (or the legacy oom_adj): the sandbox's value, checked as
+    ``__set_oom_adj`` does, and the workload's host process follows it, never below the
+    value the sandbox started with (the engine's choice for the host's OOM killer)."""
+    try:
+        value = int(data.strip().decode("ascii"), 0)
+    except (UnicodeDecodeError, ValueError):
+        raise err(errno.EINVAL) from None
+    if legacy:
+        if not OOM_DISABLE <= value <= OOM_ADJUST_MAX:
+            raise err(errno.EINVAL)
+        value = (OOM_SCORE_ADJ_MAX if value == OOM_ADJUST_MAX
+                 else int(value * OOM_SCORE_ADJ_MAX / -OOM_DISABLE))
+    elif not OOM_SCORE_ADJ_MIN <= value <= OOM_SCORE_ADJ_MAX:
+        raise err(errno.EINVAL)
+    privileged = t is not None and t.creds.capable(cap.CAP_SYS_RESOURCE)
+    if value < tg.oom_score_adj_min and not privileged:
+        raise err(errno.EACCES)
+    tg.oom_score_adj = value
+    if privileged and not legacy:
+        tg.oom_score_adj_min = value
+    k.set_host_oom_score_adj(tg, value)
+    return len(data)
+
+
+def _oom_score(k: Any, tg: Any) -> bytes:
+    leader = _leader(tg)
+    if leader is None or tg.zombie:
+        return b"0\n"
+    try:
+        return k.host_file(f"{leader.host_tid}/oom_score")
+    except OSError:
+        return b"0\n"
+
+
+def _id_map(extents: Any) -> bytes:
+    return b"".join(b"%10u %10u %10u\n" % tuple(e) for e in extents)
+
+
+def _fs_options(m: Any) -> bytes:
+    return b"," + m.options.encode() if m.options else b""
 
 
 def _mounts(vfs: Any, task: Any) -> bytes:
+    """/proc/PID/mounts (show_vfsmnt): ro/rw of mount or file system, the per-mount
+    flags, the file system's options."""
     out = []
     for m, path in vfs.mount_entries(task):
-        out.append(b"%s %s %s %s 0 0\n" % (m.source.encode() or b"none", path,
-                                          m.fs.fstype.encode(), _mount_opts(m)))
+        opts = show_mount_flags(m.readonly or m.fs.sb_readonly, m.flags).encode()
+        out.append(b"%s %s %s %s%s 0 0\n" % (m.source.encode() or b"none", path,
+                                            m.fs.fstype.encode(), opts, _fs_options(m)))
     return b"".join(out)
 
 
+def _fs_root(m: Any) -> bytes:
+    """The mount's root as a path inside its file system (``/sys`` for a bind of
+    /proc/sys onto itself); ``/`` for a whole file system."""
+    parts = []
+    d = m.root
+    while d.parent is not None:
+        parts.append(d.name)
+        d = d.parent
+    return b"/" + b"/".join(reversed(parts))
+
+
 def _mountinfo(vfs: Any, task: Any) -> bytes:
+    """/proc/PID/mountinfo (show_mountinfo): the per-mount options, then after ``-`` the
+    file system's type, source and superblock options."""
     out = []
     for m, path in vfs.mount_entries(task):
         parent = m.parent.id if m.parent is not None else m.id
-        out.append(b"%d %d 0:%d / %s %s - %s %s %s\n" % (
-            m.id, parent, m.fs.dev, path, _mount_opts(m), m.fs.fstype.encode(),
-            m.source.encode() or b"none", b"ro" if m.readonly or m.fs.readonly else b"rw",
+        sb = b"ro" if m.fs.sb_readonly else b"rw"
+        out.append(b"%d %d 0:%d %s %s %s - %s %s %s%s\n" % (
+            m.id, parent, m.fs.dev, _fs_root(m), path,
+            show_mount_flags(m.readonly, m.flags).encode(), m.fs.fstype.encode(),
+            m.source.encode() or b"none", sb, _fs_options(m),
         ))
     return b"".join(out)

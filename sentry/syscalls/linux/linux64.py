@@ -115,7 +115,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ]),
     ("sys_fs", [
         ("getcwd", EMULATE, FULL, ""), ("chdir", EMULATE, FULL, ""), ("fchdir", EMULATE, FULL, ""),
-        ("chroot", EMULATE, FULL, ""),
+        ("chroot", EMULATE, FULL, "needs CAP_SYS_CHROOT"),
         ("mkdir", EMULATE, FULL, ""), ("mkdirat", EMULATE, FULL, ""),
         ("mknod", EMULATE, PARTIAL, "FIFOs and regular files; no device nodes"),
         ("mknodat", EMULATE, PARTIAL, "FIFOs and regular files; no device nodes"),
@@ -192,12 +192,17 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("getpgrp", EMULATE, FULL, ""), ("getsid", EMULATE, FULL, ""),
         ("setsid", EMULATE, PARTIAL, "sentry book-keeping"),
         ("set_tid_address", PASS, FULL, "the caller's own clear_child_tid pointer"),
-        ("prctl", EMULATE, PARTIAL, "PR_SET_NAME/GET_NAME, PDEATHSIG, DUMPABLE, NO_NEW_PRIVS"),
+        ("prctl", EMULATE, PARTIAL,
+         "PR_SET_NAME/GET_NAME, PDEATHSIG, DUMPABLE, NO_NEW_PRIVS, KEEPCAPS, CAPBSET_READ/"
+         "DROP, CAP_AMBIENT, SECUREBITS, CHILD_SUBREAPER (sandbox credentials)"),
         ("arch_prctl", PASS, FULL, "the caller's own FS/GS base and CPUID faulting"),
         ("set_robust_list", PASS, FULL, "the caller's own robust futex list"),
         ("getrlimit", EMULATE, FULL, "as prlimit64 (RLIMIT_NOFILE is the sandbox fd table's)"),
-        ("prlimit64", EMULATE, PARTIAL, "own process: host values; others: sandbox pids"),
-        ("setrlimit", EMULATE, PARTIAL, "own process only"),
+        ("prlimit64", EMULATE, PARTIAL,
+         "RLIMIT_NOFILE: the sandbox fd table's; others: the host process's (process.rlimits "
+         "are set there); a higher hard limit needs CAP_SYS_RESOURCE; other processes by "
+         "sandbox pid; RLIMIT_NPROC also counted by the sentry at clone"),
+        ("setrlimit", EMULATE, PARTIAL, "own process only; as prlimit64"),
         ("getrusage", EMULATE, PARTIAL, ""),
         ("sched_getaffinity", EMULATE, FULL,
          "own thread: the host (CONTINUE); another sandbox thread: the sentry reads its mask"),
@@ -205,7 +210,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "own thread: the host (CONTINUE); another sandbox thread: the sentry sets it"),
         ("sched_yield", PASS, FULL, "yields the caller's CPU"),
         ("getcpu", PASS, FULL, "reads the caller's CPU number"),
-        ("execve", TRACE, FULL, "the sentry's loader builds the image (one ptrace stop)"),
+        ("execve", TRACE, FULL,
+         "the sentry's loader builds the image (one ptrace stop); credentials as Linux: "
+         "set-ID bits (not on nosuid mounts or with no_new_privs), capability sets; "
+         "EACCES on noexec mounts"),
         ("execveat", TRACE, FULL, "the sentry's loader builds the image (one ptrace stop)"),
     ]),
     ("sys_sched", [
@@ -223,11 +231,15 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("getuid", EMULATE, FULL, ""), ("geteuid", EMULATE, FULL, ""), ("getgid", EMULATE, FULL, ""),
         ("getegid", EMULATE, FULL, ""), ("getresuid", EMULATE, FULL, ""),
         ("getresgid", EMULATE, FULL, ""), ("getgroups", EMULATE, FULL, ""),
-        ("setuid", EMULATE, FULL, ""), ("setgid", EMULATE, FULL, ""),
-        ("setreuid", EMULATE, FULL, ""), ("setregid", EMULATE, FULL, ""),
-        ("setresuid", EMULATE, FULL, ""), ("setresgid", EMULATE, FULL, ""),
-        ("setgroups", EMULATE, FULL, ""), ("setfsuid", EMULATE, FULL, ""),
-        ("setfsgid", EMULATE, FULL, ""), ("capget", EMULATE, PARTIAL, ""),
+        ("setuid", EMULATE, FULL, "CAP_SETUID; capability sets follow uid changes"),
+        ("setgid", EMULATE, FULL, "CAP_SETGID"),
+        ("setreuid", EMULATE, FULL, "as setuid"), ("setregid", EMULATE, FULL, "as setgid"),
+        ("setresuid", EMULATE, FULL, "as setuid"), ("setresgid", EMULATE, FULL, "as setgid"),
+        ("setgroups", EMULATE, FULL, "CAP_SETGID"),
+        ("setfsuid", EMULATE, FULL, "as setuid (the fs capability fixup)"),
+        ("setfsgid", EMULATE, FULL, "as setgid"),
+        ("capget", EMULATE, FULL, "sandbox credentials (process.capabilities)"),
+        ("capset", EMULATE, FULL, "own thread, cap_capset's rules"),
     ]),
     ("sys_signal", [
         ("rt_sigaction", TRACE, FULL,
@@ -269,14 +281,16 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ]),
     ("sys_sys", [
         ("uname", EMULATE, FULL, "sandbox hostname, fixed kernel release"),
-        ("sethostname", EMULATE, FULL, ""), ("setdomainname", EMULATE, FULL, ""),
+        ("sethostname", EMULATE, FULL, "needs CAP_SYS_ADMIN"),
+        ("setdomainname", EMULATE, FULL, "needs CAP_SYS_ADMIN"),
         ("sysinfo", EMULATE, PARTIAL, ""),
         ("getrandom", PASS, FULL, "fills the caller's own buffer"),
     ]),
     ("sys_mm", [
         ("mmap", PASS, FULL,
          "anonymous: host; private file: one ptrace stop, a copy of the file's bytes; "
-         "shared file: the file's host fd (memfd for tmpfs) installed in the task"),
+         "shared file: the file's host fd (memfd for tmpfs) installed in the task; "
+         "PROT_EXEC of a file on a noexec mount EPERM"),
         ("munmap", PASS, FULL, "the caller's own address space"),
         ("mprotect", PASS, FULL, "the caller's own address space"),
         ("madvise", PASS, FULL, "the caller's own address space"),

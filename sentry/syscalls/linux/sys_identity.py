@@ -1,4 +1,8 @@
-"""Credentials: the sandbox's identities from ``process.user``, never the host's."""
+"""Credentials: the sandbox's identities from ``process.user`` and capabilities from
+``process.capabilities``, never the host's.  Changing ids needs ``CAP_SETUID`` /
+``CAP_SETGID``; the capability sets follow uid changes as on Linux
+(:mod:`sentry.kernel.credentials`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
+from sentry.kernel.credentials import fix_setfsuid, fix_setuid
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -72,28 +78,25 @@ def setgroups(t: "Task", a: "SyscallArgs") -> int:
     size = a.int(0)
     if not 0 <= size <= NGROUPS_MAX:
         raise err(errno.EINVAL)
-    if t.creds.euid != 0:
+    if not t.creds.capable(cap.CAP_SETGID):
         raise err(errno.EPERM)
     raw = t.mem.read(a[1], size * 4) if size else b""
     t.creds.groups = list(struct.unpack(f"<{size}I", raw))
     return 0
 
 
+def _privileged(t: "Task", kind: str) -> bool:
+    return t.creds.capable(cap.CAP_SETUID if kind == "u" else cap.CAP_SETGID)
+
+
 def _setres(t: "Task", kind: str, r: int, e: int, s: int) -> int:
     c = t.creds
     cur = (c.uid, c.euid, c.suid) if kind == "u" else (c.gid, c.egid, c.sgid)
-    privileged = c.euid == 0
+    privileged = _privileged(t, kind)
     for v in (r, e, s):
         if v != _KEEP and not privileged and v not in cur:
             raise err(errno.EPERM)
-    nr = cur[0] if r == _KEEP else r
-    ne = cur[1] if e == _KEEP else e
-    ns = cur[2] if s == _KEEP else s
-    if kind == "u":
-        c.uid, c.euid, c.suid, c.fsuid = nr, ne, ns, ne
-    else:
-        c.gid, c.egid, c.sgid, c.fsgid = nr, ne, ns, ne
-    return 0
+    return _setres_priv(t, kind, r, e, s)
 
 
 def setresuid(t: "Task", a: "SyscallArgs") -> int:
@@ -113,12 +116,12 @@ def setreuid(t: "Task", a: "SyscallArgs") -> int:
     s = _KEEP
     if r != _KEEP or (e != _KEEP and e != c.uid):
         s = e if e != _KEEP else c.euid
-    if c.euid != 0:
+    if not _privileged(t, "u"):
         if r != _KEEP and r not in (c.uid, c.euid):
             raise err(errno.EPERM)
         if e != _KEEP and e not in (c.uid, c.euid, c.suid):
             raise err(errno.EPERM)
-    return _setres(t, "u", r, e, s) if c.euid != 0 else _setres_priv(t, "u", r, e, s)
+    return _setres_priv(t, "u", r, e, s)
 
 
 def setregid(t: "Task", a: "SyscallArgs") -> int:
@@ -128,7 +131,7 @@ def setregid(t: "Task", a: "SyscallArgs") -> int:
     s = _KEEP
     if r != _KEEP or (e != _KEEP and e != c.gid):
         s = e if e != _KEEP else c.egid
-    if c.euid != 0:
+    if not _privileged(t, "g"):
         if r != _KEEP and r not in (c.gid, c.egid):
             raise err(errno.EPERM)
         if e != _KEEP and e not in (c.gid, c.egid, c.sgid):
@@ -143,7 +146,9 @@ def _setres_priv(t: "Task", kind: str, r: int, e: int, s: int) -> int:
     ne = cur[1] if e == _KEEP else e
     ns = cur[2] if s == _KEEP else s
     if kind == "u":
+        old = c.copy()
         c.uid, c.euid, c.suid, c.fsuid = nr, ne, ns, ne
+        fix_setuid(c, old)
     else:
         c.gid, c.egid, c.sgid, c.fsgid = nr, ne, ns, ne
     return 0
@@ -154,7 +159,7 @@ def setuid(t: "Task", a: "SyscallArgs") -> int:
     uid = a.uint(0)
     if uid == _KEEP:
         raise err(errno.EINVAL)
-    if t.creds.euid == 0:
+    if _privileged(t, "u"):
         return _setres_priv(t, "u", uid, uid, uid)
     if uid not in (t.creds.uid, t.creds.suid):
         raise err(errno.EPERM)
@@ -166,7 +171,7 @@ def setgid(t: "Task", a: "SyscallArgs") -> int:
     gid = a.uint(0)
     if gid == _KEEP:
         raise err(errno.EINVAL)
-    if t.creds.euid == 0:
+    if _privileged(t, "g"):
         return _setres_priv(t, "g", gid, gid, gid)
     if gid not in (t.creds.gid, t.creds.sgid):
         raise err(errno.EPERM)
@@ -178,8 +183,10 @@ def setfsuid(t: "Task", a: "SyscallArgs") -> int:
     old = t.creds.fsuid
     uid = a.uint(0)
     c = t.creds
-    if uid != _KEEP and (c.euid == 0 or uid in (c.uid, c.euid, c.suid, c.fsuid)):
+    if uid != _KEEP and uid != old and (_privileged(t, "u")
+                                         or uid in (c.uid, c.euid, c.suid, c.fsuid)):
         c.fsuid = uid
+        fix_setfsuid(c, old)
     return old
 
 
@@ -188,31 +195,70 @@ def setfsgid(t: "Task", a: "SyscallArgs") -> int:
     old = t.creds.fsgid
     gid = a.uint(0)
     c = t.creds
-    if gid != _KEEP and (c.euid == 0 or gid in (c.gid, c.egid, c.sgid, c.fsgid)):
+    if gid != _KEEP and (_privileged(t, "g") or gid in (c.gid, c.egid, c.sgid, c.fsgid)):
         c.fsgid = gid
     return old
 
 
-_LINUX_CAPABILITY_VERSION_1, _V2, _V3 = 0x19980330, 0x20071026, 0x20080522
-_FULL_CAPS = (1 << 41) - 1
+_CAP_VERSIONS = (cap.LINUX_CAPABILITY_VERSION_1, cap.LINUX_CAPABILITY_VERSION_2,
+                 cap.LINUX_CAPABILITY_VERSION_3)
 
 
-def capget(t: "Task", a: "SyscallArgs") -> int:
-    """capget(2): root in the sandbox has every capability, others none."""
+def _cap_header(t: "Task", a: "SyscallArgs") -> tuple:
+    """The header's (version, pid); an unknown version is answered with the preferred
+    one written back, and ``EINVAL`` unless the data pointer is NULL (a probe)."""
     version, pid = struct.unpack("<Ii", t.mem.read(a[0], 8))
-    if version not in (_LINUX_CAPABILITY_VERSION_1, _V2, _V3):
-        t.mem.write(a[0], struct.pack("<I", _V3))
+    if version not in _CAP_VERSIONS:
+        t.mem.write(a[0], struct.pack("<I", cap.LINUX_CAPABILITY_VERSION_3))
         if a[1] == 0:
-            return 0
+            return None, pid
         raise err(errno.EINVAL)
     if pid < 0:
         raise err(errno.EINVAL)
+    return version, pid
+
+
+def capget(t: "Task", a: "SyscallArgs") -> int:
+    """capget(2): the effective, permitted and inheritable sets of a sandbox thread."""
+    version, pid = _cap_header(t, a)
+    if version is None:
+        return 0
+    target = t
+    if pid not in (0, t.tid):
+        found = t.kernel.task_by_tid(pid)
+        if found is None or found.exited:
+            raise err(errno.ESRCH)
+        target = found
     if a[1] == 0:
         return 0
-    caps = _FULL_CAPS if t.creds.euid == 0 else 0
-    lo, hi = caps & 0xFFFFFFFF, caps >> 32
-    if version == _LINUX_CAPABILITY_VERSION_1:
-        t.mem.write(a[1], struct.pack("<III", lo, lo, lo))
+    c = target.creds
+    sets = (c.effective, c.permitted, c.inheritable)
+    if version == cap.LINUX_CAPABILITY_VERSION_1:
+        t.mem.write(a[1], struct.pack("<III", *(s & 0xFFFFFFFF for s in sets)))
     else:
-        t.mem.write(a[1], struct.pack("<IIIIII", lo, lo, lo, hi, hi, hi))
+        t.mem.write(a[1], struct.pack("<IIIIII", *(w for s in sets
+                                                   for w in (s & 0xFFFFFFFF, s >> 32))))
+    return 0
+
+
+def capset(t: "Task", a: "SyscallArgs") -> int:
+    """capset(2): the caller's own sets, within what ``cap_capset`` allows."""
+    version, pid = _cap_header(t, a)
+    if version is None:
+        raise err(errno.EINVAL)
+    if pid not in (0, t.tid):
+        raise err(errno.EPERM)
+    n = 1 if version == cap.LINUX_CAPABILITY_VERSION_1 else 2
+    words = struct.unpack(f"<{3 * n}I", t.mem.read(a[1], 12 * n))
+    eff, prm, inh = ((words[i] | (words[3 + i] << 32 if n == 2 else 0)) & cap.ALL_CAPS
+                     for i in range(3))
+    c = t.creds
+    if not c.capable(cap.CAP_SETPCAP) and inh & ~(c.inheritable | c.permitted):
+        raise err(errno.EPERM)
+    if inh & ~(c.inheritable | c.bounding):
+        raise err(errno.EPERM)
+    if prm & ~c.permitted or eff & ~prm:
+        raise err(errno.EPERM)
+    c.cap_effective, c.cap_permitted, c.cap_inheritable = eff, prm, inh
+    c.cap_ambient = c.ambient & prm & inh
     return 0

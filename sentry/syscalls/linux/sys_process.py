@@ -8,6 +8,7 @@ import resource
 import struct
 from typing import TYPE_CHECKING, List
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ALL
 
@@ -65,6 +66,7 @@ def _clone(t: "Task", flags: int) -> None:
         raise err(errno.EINVAL)
     if len(t.kernel.thread_groups) >= t.kernel.max_tasks and not flags & CLONE_THREAD:
         raise err(errno.EAGAIN)
+    _check_nproc(t)
     # Booked here, consumed at the ptrace fork/clone event of this thread: the
     # thread cannot start another syscall in between.
     t.pending_clone = flags
@@ -237,15 +239,36 @@ def setsid(t: "Task", a: "SyscallArgs") -> int:
     return tg.sid
 
 
+def _check_nproc(t: "Task") -> None:
+    """RLIMIT_NPROC (copy_process): a user other than root may not own more tasks than
+    its soft limit unless it has CAP_SYS_RESOURCE or CAP_SYS_ADMIN.  The sentry counts:
+    the host sees every workload thread as its own root, whom the limit never binds."""
+    c = t.creds
+    if c.uid == 0 or c.capable(cap.CAP_SYS_RESOURCE) or c.capable(cap.CAP_SYS_ADMIN):
+        return
+    try:
+        limit = _host_rlimit(t.tg.host_tgid, RLIMIT_NPROC)[0]
+    except OSError:
+        return
+    if limit >= 1 << 63:
+        return
+    if sum(1 for x in t.kernel.tasks.values() if x.creds.uid == c.uid) >= limit:
+        raise err(errno.EAGAIN)
+
+
 # -- prctl ------------------------------------------------------------------
 
 PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 4
-PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP, PR_CAPBSET_READ = 15, 16, 21, 23
+PR_GET_KEEPCAPS, PR_SET_KEEPCAPS = 7, 8
+PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP, PR_CAPBSET_READ, PR_CAPBSET_DROP = 15, 16, 21, 23, 24
+PR_GET_SECUREBITS, PR_SET_SECUREBITS = 27, 28
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
 PR_GET_TID_ADDRESS = 40
 PR_SET_THP_DISABLE, PR_GET_THP_DISABLE = 41, 42
-CAP_LAST_CAP = 40
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_IS_SET, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_LOWER = 1, 2, 3
+PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 
 def prctl(t: "Task", a: "SyscallArgs") -> int:
@@ -278,18 +301,18 @@ def prctl(t: "Task", a: "SyscallArgs") -> int:
         t.tg.dumpable = a[1]
         return 0
     if op == PR_SET_NO_NEW_PRIVS:
-        if a[1] != 1:
+        if a[1] != 1 or a[2] or a[3] or a[4]:
             raise err(errno.EINVAL)
+        t.no_new_privs = True
         return 0
     if op == PR_GET_NO_NEW_PRIVS:
-        return 1
+        if a[1] or a[2] or a[3] or a[4]:
+            raise err(errno.EINVAL)
+        return int(t.no_new_privs)
     if op == PR_GET_SECCOMP:
         return 2
-    if op == PR_CAPBSET_READ:
-        cap = a.int(1)
-        if not 0 <= cap <= CAP_LAST_CAP:
-            raise err(errno.EINVAL)
-        return 1 if t.creds.euid == 0 else 0
+    if op in _CAP_OPS:
+        return _CAP_OPS[op](t, a)
     if op == PR_SET_CHILD_SUBREAPER:
         t.tg.subreaper = bool(a[1])
         return 0
@@ -301,9 +324,96 @@ def prctl(t: "Task", a: "SyscallArgs") -> int:
     raise err(errno.EINVAL)
 
 
+def _capbset_read(t: "Task", a: "SyscallArgs") -> int:
+    c = a.int(1)
+    if not cap.valid(c):
+        raise err(errno.EINVAL)
+    return t.creds.bounding >> c & 1
+
+
+def _capbset_drop(t: "Task", a: "SyscallArgs") -> int:
+    c = a.int(1)
+    if not cap.valid(c):
+        raise err(errno.EINVAL)
+    if not t.creds.capable(cap.CAP_SETPCAP):
+        raise err(errno.EPERM)
+    t.creds.cap_bounding = t.creds.bounding & ~(1 << c)
+    return 0
+
+
+def _get_keepcaps(t: "Task", a: "SyscallArgs") -> int:
+    return int(t.creds.has_keep_caps())
+
+
+def _set_keepcaps(t: "Task", a: "SyscallArgs") -> int:
+    if a[1] > 1:
+        raise err(errno.EINVAL)
+    c = t.creds
+    if c.securebits & (cap.SECBIT_KEEP_CAPS << 1):  # locked
+        raise err(errno.EPERM)
+    c.securebits = (c.securebits & ~cap.SECBIT_KEEP_CAPS) | (cap.SECBIT_KEEP_CAPS * a[1])
+    return 0
+
+
+def _get_securebits(t: "Task", a: "SyscallArgs") -> int:
+    return t.creds.securebits
+
+
+def _set_securebits(t: "Task", a: "SyscallArgs") -> int:
+    """PR_SET_SECUREBITS (``cap_prctl``'s rules): only with CAP_SETPCAP, only known bits,
+    a locked bit keeps its value, and a lock, once set, stays."""
+    bits = a[1]
+    c = t.creds
+    locked = (c.securebits & cap.SECURE_ALL_LOCKS) >> 1
+    if ((c.securebits ^ bits) & locked or (c.securebits & ~bits) & cap.SECURE_ALL_LOCKS
+            or bits & ~(cap.SECURE_ALL_BITS | cap.SECURE_ALL_LOCKS)
+            or not c.capable(cap.CAP_SETPCAP)):
+        raise err(errno.EPERM)
+    c.securebits = bits
+    return 0
+
+
+def _cap_ambient(t: "Task", a: "SyscallArgs") -> int:
+    sub, c_num = a[1], a.int(2)
+    c = t.creds
+    if sub == PR_CAP_AMBIENT_CLEAR_ALL:
+        if a[2] or a[3] or a[4]:
+            raise err(errno.EINVAL)
+        c.cap_ambient = 0
+        return 0
+    if a[3] or a[4] or not cap.valid(c_num):
+        raise err(errno.EINVAL)
+    bit = 1 << c_num
+    if sub == PR_CAP_AMBIENT_IS_SET:
+        return int(bool(c.ambient & bit))
+    if sub == PR_CAP_AMBIENT_LOWER:
+        c.cap_ambient = c.ambient & ~bit
+        return 0
+    if sub == PR_CAP_AMBIENT_RAISE:
+        if (not c.permitted & bit or not c.inheritable & bit
+                or c.securebits & cap.SECBIT_NO_CAP_AMBIENT_RAISE):
+            raise err(errno.EPERM)
+        c.cap_ambient = c.ambient | bit
+        return 0
+    raise err(errno.EINVAL)
+
+
+_CAP_OPS = {
+    PR_CAPBSET_READ: _capbset_read,
+    PR_CAPBSET_DROP: _capbset_drop,
+    PR_GET_KEEPCAPS: _get_keepcaps,
+    PR_SET_KEEPCAPS: _set_keepcaps,
+    PR_GET_SECUREBITS: _get_securebits,
+    PR_SET_SECUREBITS: _set_securebits,
+    PR_CAP_AMBIENT: _cap_ambient,
+}
+
+
 # -- limits -----------------------------------------------------------------
 
-RLIMIT_NOFILE = 7
+RLIMIT_NPROC, RLIMIT_NOFILE = 6, 7
+# fs.nr_open: the largest RLIMIT_NOFILE (and fd number) the sandbox allows.
+NR_OPEN = 1 << 20
 RLIM_INFINITY = (1 << 64) - 1
 _RLIM = struct.Struct("<QQ")
 
@@ -318,36 +428,48 @@ def _host_rlimit(host_pid: int, res: int, new=None):
     return tuple(v + (1 << 64) if v < 0 else v for v in lim)
 
 
-def _rlimit(t: "Task", res: int, new_ptr: int, old_ptr: int) -> int:
+def get_rlimit(t: "Task", res: int) -> tuple:
+    """(soft, hard) of resource *res* for *t*'s process (unsigned; 2**64-1: unlimited).
+
+    RLIMIT_NOFILE is the sandbox fd table's; the others are the host process's, which
+    the host enforces (and the sentry for RLIMIT_NPROC, :func:`_clone`).
+    """
+    if res == RLIMIT_NOFILE:
+        table = t.fdtable
+        return table.limit, getattr(table, "hard_limit", table.limit)
+    return _host_rlimit(t.tg.host_tgid, res)
+
+
+def _rlimit(caller: "Task", t: "Task", res: int, new_ptr: int, old_ptr: int) -> int:
     if not 0 <= res < 16:
         raise err(errno.EINVAL)
     new = None
     if new_ptr:
-        cur, mx = _RLIM.unpack(t.mem.read(new_ptr, 16))
+        cur, mx = _RLIM.unpack(caller.mem.read(new_ptr, 16))
         if cur > mx:
             raise err(errno.EINVAL)
         new = (cur, mx)
-    if res == RLIMIT_NOFILE:
-        table = t.fdtable
-        old = (table.limit, getattr(table, "hard_limit", table.limit))
-        if new is not None:
-            if new[1] > old[1] and t.creds.euid != 0:
-                raise err(errno.EPERM)
-            if new[1] > 1 << 20:
-                raise err(errno.EPERM)
-            table.limit = min(new[0], 1 << 20)
-            table.hard_limit = new[1]
-    else:
-        try:
-            old = _host_rlimit(t.tg.host_tgid, res)
-            if new is not None:
+    try:
+        old = get_rlimit(t, res)
+    except OSError as e:
+        raise err(e.errno or errno.ESRCH) from None
+    if new is not None:
+        if res == RLIMIT_NOFILE and new[1] > NR_OPEN:
+            raise err(errno.EPERM)
+        if new[1] > old[1] and not caller.creds.capable(cap.CAP_SYS_RESOURCE):
+            raise err(errno.EPERM)
+        if res == RLIMIT_NOFILE:
+            t.fdtable.limit = min(new[0], NR_OPEN)
+            t.fdtable.hard_limit = new[1]
+        else:
+            try:
                 _host_rlimit(t.tg.host_tgid, res, new)
-        except OSError as e:
-            raise err(e.errno or errno.EPERM) from None
-        except ValueError:
-            raise err(errno.EINVAL) from None
+            except OSError as e:
+                raise err(e.errno or errno.EPERM) from None
+            except ValueError:
+                raise err(errno.EINVAL) from None
     if old_ptr:
-        t.mem.write(old_ptr, _RLIM.pack(*old))
+        caller.mem.write(old_ptr, _RLIM.pack(*old))
     return 0
 
 
@@ -360,17 +482,22 @@ def prlimit64(t: "Task", a: "SyscallArgs") -> int:
         if tg is None or tg.zombie or tg.leader is None:
             raise err(errno.ESRCH)
         target = tg.leader
-    return _rlimit(target, a.int(1), a[2], a[3])
+        c, tc = t.creds, target.creds
+        # check_prlimit_permission
+        same = (c.uid == tc.uid == tc.euid == tc.suid and c.gid == tc.gid == tc.egid == tc.sgid)
+        if not same and not c.capable(cap.CAP_SYS_RESOURCE):
+            raise err(errno.EPERM)
+    return _rlimit(t, target, a.int(1), a[2], a[3])
 
 
 def getrlimit(t: "Task", a: "SyscallArgs") -> int:
     """getrlimit(2)."""
-    return _rlimit(t, a.int(0), 0, a[1])
+    return _rlimit(t, t, a.int(0), 0, a[1])
 
 
 def setrlimit(t: "Task", a: "SyscallArgs") -> int:
     """setrlimit(2)."""
-    return _rlimit(t, a.int(0), a[1], 0)
+    return _rlimit(t, t, a.int(0), a[1], 0)
 
 
 def getrusage(t: "Task", a: "SyscallArgs") -> int:
@@ -438,7 +565,8 @@ def sched_setaffinity(t: "Task", a: "SyscallArgs") -> int:
     target = _affinity_target(t, a.int(0))
     if target is None:
         return CONTINUE
-    if t.creds.euid != 0 and t.creds.euid not in (target.creds.uid, target.creds.euid):
+    if (t.creds.euid not in (target.creds.uid, target.creds.euid)
+            and not t.creds.capable(cap.CAP_SYS_NICE)):
         raise err(errno.EPERM)
     raw = t.mem.read(a[2], min(a[1], 128))
     mask = int.from_bytes(raw, "little")

@@ -6,17 +6,19 @@ what a program can read back: each thread's policy (``SCHED_OTHER``,
 ``SCHED_BATCH`` or ``SCHED_IDLE``; the real-time ones need a privilege the
 sandbox does not grant, so they are ``EPERM`` as for an unprivileged process) and
 each thread's nice value for ``getpriority``/``setpriority``, which the sentry
-also applies to the host thread.  Lowering a nice value needs sandbox root
-(``CAP_SYS_NICE``), as on Linux.
+also applies to the host thread.  Lowering a nice value needs ``CAP_SYS_NICE`` or
+room under ``RLIMIT_NICE``, as on Linux.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import resource
 import struct
 from typing import TYPE_CHECKING, Any, List
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 
 if TYPE_CHECKING:
@@ -129,6 +131,15 @@ def _targets(t: "Task", which: int, who: int) -> List[Any]:
     raise err(errno.EINVAL)
 
 
+def _rlimit_nice(t: "Task") -> int:
+    """RLIMIT_NICE of *t*'s process (the host holds it): ``20 - nice`` it may reach."""
+    try:
+        soft = resource.prlimit(t.tg.host_tgid, resource.RLIMIT_NICE)[0]
+    except OSError:
+        return 0
+    return soft if soft >= 0 else 40
+
+
 def getpriority(t: "Task", a: "SyscallArgs") -> int:
     """getpriority(2): the raw syscall returns ``20 - nice`` of the highest-priority target."""
     targets = _targets(t, a.int(0), a.int(1))
@@ -144,9 +155,10 @@ def setpriority(t: "Task", a: "SyscallArgs") -> int:
         raise err(errno.ESRCH)
     nice = max(-20, min(19, a.int(2)))
     for x in targets:
-        if x.creds.euid != t.creds.euid and x.creds.uid != t.creds.euid and t.creds.euid != 0:
+        privileged = t.creds.capable(cap.CAP_SYS_NICE)
+        if x.creds.euid != t.creds.euid and x.creds.uid != t.creds.euid and not privileged:
             raise err(errno.EPERM)
-        if nice < x.nice and t.creds.euid != 0:
+        if nice < x.nice and not privileged and 20 - nice > _rlimit_nice(x):
             raise err(errno.EACCES)
     for x in targets:
         x.nice = nice

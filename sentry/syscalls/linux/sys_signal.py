@@ -12,6 +12,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING, Any, List
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, err
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def _check_sig(sig: int) -> None:
 
 def _may_signal(t: "Task", tg: "ThreadGroup") -> bool:
     c = t.creds
-    if c.euid == 0:
+    if c.capable(cap.CAP_KILL):
         return True
     leader = tg.leader or next(iter(tg.tasks.values()), None)
     if leader is None:

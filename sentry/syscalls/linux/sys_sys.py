@@ -7,6 +7,7 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def _setname(t: "Task", a: "SyscallArgs") -> str:
     n = a.int(1)
     if not 0 <= n <= HOST_NAME_MAX:
         raise err(errno.EINVAL)
-    if t.creds.euid != 0:
+    if not t.creds.capable(cap.CAP_SYS_ADMIN):
         raise err(errno.EPERM)
     return t.mem.read(a[0], n).decode("latin-1")
 
