@@ -140,6 +140,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("select", EMULATE, FULL, "the timeval gets the time left, also on EINTR"),
         ("pselect6", EMULATE, FULL, "the signal mask holds for the wait; a handler runs under it"),
     ]),
+    ("sys_eventfd", [
+        ("eventfd", EMULATE, FULL, ""),
+        ("eventfd2", EMULATE, FULL, "EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC"),
+    ]),
     ("sys_xattr", [
         (n, EMULATE, PARTIAL, "no attributes are kept: get ENODATA, list empty, set EOPNOTSUPP")
         for n in ("getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",

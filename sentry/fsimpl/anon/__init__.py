@@ -1,0 +1,1 @@
+"""anon_inodefs: the one inode behind epoll, eventfd and timerfd files."""

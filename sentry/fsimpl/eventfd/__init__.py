@@ -1,0 +1,1 @@
+"""eventfd file descriptions (see the module of this package)."""
