@@ -59,6 +59,7 @@ class Entry:
 def _names() -> Dict[int, str]:
     names = {nr: n for nr, n in _ptrace_names.SYSCALL_NAMES.items() if nr < 512}
     names.update({
+        283: "timerfd_create",  # python-ptrace says "timerfd"
         441: "epoll_pwait2", 442: "mount_setattr", 443: "quotactl_fd",
         444: "landlock_create_ruleset", 445: "landlock_add_rule", 446: "landlock_restrict_self",
         447: "memfd_secret", 448: "process_mrelease", 449: "futex_waitv",
@@ -143,6 +144,16 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ("sys_eventfd", [
         ("eventfd", EMULATE, FULL, ""),
         ("eventfd2", EMULATE, FULL, "EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC"),
+    ]),
+    ("sys_timerfd", [
+        ("timerfd_create", EMULATE, PARTIAL,
+         "every clock Linux takes (ALARM ones need CAP_WAKE_ALARM) on sentry timers; BOOTTIME "
+         "runs as MONOTONIC and ALARM clocks cannot wake a suspended host"),
+        ("timerfd_settime", EMULATE, PARTIAL,
+         "an absolute REALTIME time is fixed when set (a later host clock change does not "
+         "move it); TFD_TIMER_CANCEL_ON_SET accepted, never cancels (the sandbox cannot set "
+         "the clock)"),
+        ("timerfd_gettime", EMULATE, FULL, ""),
     ]),
     ("sys_xattr", [
         (n, EMULATE, PARTIAL, "no attributes are kept: get ENODATA, list empty, set EOPNOTSUPP")

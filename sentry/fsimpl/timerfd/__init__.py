@@ -1,0 +1,1 @@
+"""timerfd file descriptions (see the module of this package)."""
