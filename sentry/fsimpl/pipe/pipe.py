@@ -45,6 +45,7 @@ DEFAULT_CAPACITY = 65536
 MAX_CAPACITY = 1 << 20
 
 FIONREAD = 0x541B
+_RDNORM, _WRNORM = 0x040, 0x100
 
 
 class PipeFilesystem(Filesystem):
@@ -122,6 +123,7 @@ class PipeDescription(FileDescription):
     """One end (or both, for a FIFO opened ``O_RDWR``) of a pipe."""
 
     stream = True
+    pollable = True
 
     def __init__(
         self, pipe: Pipe, vd: VirtualDentry, inode: Inode, flags: int, fifo: bool = False
@@ -150,9 +152,13 @@ class PipeDescription(FileDescription):
         if n == 0:
             return b""
         if p.buf:
+            # Linux wakes writers only when the pipe was full (pipe_read's was_full):
+            # an EPOLLET watcher of the write end sees no event for other reads.
+            was_full = p.free < PIPE_BUF
             out = bytes(p.buf[:n])
             del p.buf[:n]
-            p.queue.notify(EVENT_OUT)
+            if was_full:
+                p.queue.notify(EVENT_OUT)
             return out
         if p.writers == 0:
             return b""
@@ -189,12 +195,12 @@ class PipeDescription(FileDescription):
         r = 0
         if self.is_reader:
             if p.buf:
-                r |= EVENT_IN
+                r |= EVENT_IN | _RDNORM
             if p.writers == 0 and p.w_counter != self._w_seen:
                 r |= EVENT_HUP
         if self.is_writer:
             if p.free >= PIPE_BUF or not p.buf:
-                r |= EVENT_OUT
+                r |= EVENT_OUT | _WRNORM
             if p.readers == 0:
                 r |= EVENT_ERR
         return r & (mask | EVENT_HUP | EVENT_ERR)

@@ -33,6 +33,7 @@ BUFFER = 212992  # net.core.wmem_default
 MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 0x2, 0x40, 0x100, 0x4000
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 SOCKFS_MAGIC = 0x534F434B
+_RDNORM, _WRNORM, _WRBAND = 0x040, 0x100, 0x200
 
 
 class SockFilesystem(Filesystem):
@@ -95,6 +96,8 @@ class Channel:
 
 class UnixSocket(FileDescription):
     """One end of a unix socket."""
+
+    pollable = True
 
     def __init__(self, vd: VirtualDentry, inode: Inode, stype: int, flags: int) -> None:
         super().__init__(vd, inode, abi.O_RDWR | (flags & abi.O_NONBLOCK))
@@ -216,22 +219,25 @@ class UnixSocket(FileDescription):
         raise err(errno.ESPIPE)
 
     def readiness(self, mask: int) -> int:
+        """Linux's ``unix_poll``: ``RDHUP`` once nothing more can be received, ``HUP``
+        once nothing can be sent either (or never connected), ``OUT`` while this end's
+        unread bytes stay under a quarter of the buffer (``unix_writable``), whatever
+        the shutdown state.  No ``ERR``: Linux sets it only for a peer that closed with
+        data unread (``ECONNRESET``), which is not tracked."""
+        rx, tx = self.rx, self.tx
         r = 0
-        if self.rx is not None:
-            if not self.rx.empty:
-                r |= EVENT_IN
-            if self.rx.closed_write:
-                r |= EVENT_IN | EVENT_RDHUP
-        if self.tx is not None:
-            if self.tx.closed_read:
-                r |= EVENT_OUT | EVENT_ERR
-            elif BUFFER - self.tx.size > 0 and not self.tx.closed_write:
-                r |= EVENT_OUT
-        if self.rx is not None and self.tx is not None and self.rx.closed_write and \
-                (self.tx.closed_write or self.tx.closed_read):
-            r |= EVENT_HUP
+        rcv_shut = rx is not None and (rx.closed_write or rx.closed_read)
+        snd_shut = tx is not None and (tx.closed_write or tx.closed_read)
+        if rcv_shut:
+            r |= EVENT_IN | _RDNORM | EVENT_RDHUP
+            if snd_shut:
+                r |= EVENT_HUP
+        if rx is not None and not rx.empty:
+            r |= EVENT_IN | _RDNORM
         if self.peer is None and self.stype != SOCK_DGRAM:
-            r |= EVENT_OUT | EVENT_HUP
+            r |= EVENT_HUP
+        if tx is None or tx.size * 4 <= BUFFER:
+            r |= EVENT_OUT | _WRNORM | _WRBAND
         return r & (mask | EVENT_HUP | EVENT_ERR)
 
     def ioctl(self, t: Any, cmd: int, arg: int) -> int:
