@@ -72,6 +72,11 @@ class FullDevice(ZeroDevice):
 class RandomDevice(_CharDevice):
     """``/dev/random`` and ``/dev/urandom`` (never block, like Linux ≥ 5.6)."""
 
+    @property
+    def pollable(self) -> bool:  # type: ignore[override]
+        # Linux gives /dev/random a poll operation and /dev/urandom none.
+        return os.minor(getattr(self.inode, "rdev", 0)) == 8
+
     def read(self, t: Any, n: int) -> bytes:
         return os.urandom(min(n, MAX_READ))
 

@@ -164,6 +164,7 @@ class HostFileDescription(FileDescription):
         self._fd = fd
         self._hq = WaitQueue()
         self.watcher: Any = None
+        self._pollable: Optional[bool] = None
         mode = inode.mode
         self.seekable = _st.S_ISREG(mode) or _st.S_ISBLK(mode)
         self.is_tty = os.isatty(fd)
@@ -188,6 +189,20 @@ class HostFileDescription(FileDescription):
         desc = cls(fd, getattr(cfg, "uid", 0), getattr(cfg, "gid", 0))
         desc.flags = (desc.flags & ~os.O_ACCMODE) | (acc & os.O_ACCMODE)
         return desc
+
+    @property
+    def pollable(self) -> bool:  # type: ignore[override]
+        """Whether the host file has a poll operation (epoll takes it), asked of the host."""
+        if self._pollable is None:
+            ep = select.epoll()
+            try:
+                ep.register(self._fd, 0)
+                self._pollable = True
+            except OSError:
+                self._pollable = False
+            finally:
+                ep.close()
+        return self._pollable
 
     def watch(self, kernel: Any) -> None:
         """Have *kernel*'s event loop notify :meth:`host_wait_queue` on readiness edges."""

@@ -141,6 +141,16 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("select", EMULATE, FULL, "the timeval gets the time left, also on EINTR"),
         ("pselect6", EMULATE, FULL, "the signal mask holds for the wait; a handler runs under it"),
     ]),
+    ("sys_epoll", [
+        ("epoll_create", EMULATE, FULL, ""), ("epoll_create1", EMULATE, FULL, ""),
+        ("epoll_ctl", EMULATE, PARTIAL,
+         "level, EPOLLET, EPOLLONESHOT, nesting (ELOOP) as Linux; EPOLLEXCLUSIVE accepted but "
+         "every waiter is woken; EPOLLWAKEUP dropped (no wakeup sources, as without "
+         "CONFIG_PM_SLEEP); no wakeup-path limits (reverse_path_check)"),
+        ("epoll_wait", EMULATE, FULL, "parks on the epoll set; a signal ends it with EINTR"),
+        ("epoll_pwait", EMULATE, FULL, "the signal mask holds for the wait; a handler runs under it"),
+        ("epoll_pwait2", EMULATE, FULL, "the signal mask holds for the wait; a handler runs under it"),
+    ]),
     ("sys_eventfd", [
         ("eventfd", EMULATE, FULL, ""),
         ("eventfd2", EMULATE, FULL, "EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC"),

@@ -1,0 +1,1 @@
+"""epoll instances (see the module of this package)."""
