@@ -530,10 +530,18 @@ def start(root: str, container_id: str) -> None:
             # runtime-spec: a failed startContainer hook stops the container.
             process.kill_and_wait(st.sandbox_pid, st.sandbox_start_time)
             raise
-        control.request(st.control_socket, container_id, {"cmd": "start"})
+        # The bookkeeping first: once init runs, the caller (docker sets the terminal's
+        # size when start returns) should hear back at once, as from runc's start.
         st.status = RUNNING
         st.started = rfc3339()
         locked.save()
+        try:
+            control.request(st.control_socket, container_id, {"cmd": "start"})
+        except BaseException:
+            st.status = CREATED
+            st.started = None
+            locked.save()
+            raise
         run_hooks_logged("poststart", st.hooks, _hook_state(st, RUNNING))
 
 
