@@ -24,7 +24,10 @@ from typing import Any, NoReturn
 from runsc_py.container.hostns import HostNamespaces
 from runsc_py.errors import InvalidSpec, Unsupported, quote
 from runsc_py.log import logger
-from sentry.config import BootConfig, MountSpec
+from sentry.abi.linux import capability
+from sentry.config import BootConfig, Capabilities, DeviceSpec, MountSpec
+from sentry.fsimpl.proc import sysctl as sysctls
+from sentry.vfs import mount_options
 
 OCI_VERSION = "1.1.0"
 CONFIG_NAME = "config.json"
@@ -33,30 +36,20 @@ HOST_NAME_MAX = 64
 # (uid_t)-1 means "unchanged" to setresuid(2) and friends, so it is not a valid identity.
 MAX_ID = 2**32 - 2
 
-# Mount types with no counterpart in the sandbox: the sentry emulates the pty, message queues
-# and cgroup view itself, so these are dropped (with a debug line) rather than refused.
-SKIPPED_MOUNT_TYPES = frozenset({"devpts", "mqueue", "cgroup", "cgroup2"})
+# Mount types with no counterpart in the sandbox: the sentry shows the container its own
+# cgroup view, so these are dropped (with a debug line) rather than refused.
+SKIPPED_MOUNT_TYPES = frozenset({"cgroup", "cgroup2"})
 
 # Fields that describe host-kernel confinement of the container's processes. The sentry is the
 # workload's kernel, so they do not apply as written; logged so a reader of the debug log knows.
 _NOT_APPLIED_PROCESS = (
-    "capabilities",
-    "rlimits",
-    "noNewPrivileges",
     "apparmorProfile",
     "selinuxLabel",
-    "oomScoreAdj",
     "ioPriority",
     "scheduler",
 )
 _NOT_APPLIED_LINUX = (
-    "uidMappings",
-    "gidMappings",
     "seccomp",
-    "sysctl",
-    "maskedPaths",
-    "readonlyPaths",
-    "devices",
     "rootfsPropagation",
     "mountLabel",
     "personality",
@@ -159,6 +152,18 @@ class BundleSpec:
     hooks: dict[str, list[Hook]] = field(default_factory=dict)
     # The sandbox process's network and UTS namespaces (runsc_py.container.hostns).
     host_namespaces: HostNamespaces = field(default_factory=HostNamespaces)
+    umask: int | None = None
+    # process.capabilities; absent in config.json: none at all (what runc then gives).
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    no_new_privileges: bool = False
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    oom_score_adj: int | None = None
+    uid_map: list[tuple[int, int, int]] | None = None
+    gid_map: list[tuple[int, int, int]] | None = None
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    sysctl: dict[str, str] = field(default_factory=dict)
+    devices: list[DeviceSpec] = field(default_factory=list)
 
     def boot_config(self, container_id: str) -> BootConfig:
         """The sentry's view: rootfs as an overlay so the bundle is never modified."""
@@ -178,6 +183,22 @@ class BundleSpec:
         )
         if self.hostname is not None:
             cfg.hostname = self.hostname
+        cfg.capabilities = copy.copy(self.capabilities)
+        cfg.no_new_privileges = self.no_new_privileges
+        if self.umask is not None:
+            cfg.umask = self.umask
+        cfg.rlimits = [(r, s, h) for r, (s, h) in self.rlimits.items() if r != RLIMIT_NOFILE]
+        if RLIMIT_NOFILE in self.rlimits:
+            cfg.nofile = self.rlimits[RLIMIT_NOFILE]
+        cfg.oom_score_adj = self.oom_score_adj
+        if self.uid_map is not None:
+            cfg.uid_map = list(self.uid_map)
+        if self.gid_map is not None:
+            cfg.gid_map = list(self.gid_map)
+        cfg.masked_paths = list(self.masked_paths)
+        cfg.readonly_paths = list(self.readonly_paths)
+        cfg.sysctl = dict(self.sysctl)
+        cfg.devices = copy.deepcopy(self.devices)
         if _wants_tmp_tmpfs(self.rootfs, self.mounts):
             cfg.mounts.insert(0, MountSpec(destination="/tmp", type="tmpfs", source="tmpfs"))
         return cfg
@@ -430,6 +451,11 @@ def _mount(value: object, i: int, bundle: str) -> MountSpec | None:
         if not os.path.exists(host):
             _fail(f"{where}.source", f"{quote(host)} does not exist")
         rest = [o for o in rest if o not in ("bind", "rbind")]
+        if not mount_options.has_flag_options(options):
+            # runc remounts a bind mount only to set flags; without any, it keeps those of
+            # the host mount it copies (a nosuid host mount stays nosuid inside).
+            readonly, inherited = _host_mount_flags(host)
+            rest = inherited + rest
         return MountSpec(
             destination=dest, type="bind", source=host, readonly=readonly, options=rest
         )
@@ -441,14 +467,110 @@ def _mount(value: object, i: int, bundle: str) -> MountSpec | None:
     if mtype == "tmpfs":
         # The OCI /dev tmpfs is where runc populates device nodes; the sentry has its own /dev.
         kind = "dev" if dest == "/dev" else "tmpfs"
+        try:
+            mount_options.TmpfsSettings(mount_options.parse(rest).data)
+        except ValueError as e:
+            _fail(f"{where}.options", str(e))
         return MountSpec(
-            destination=dest, type=kind, source="", readonly=readonly, options=rest
+            destination=dest, type=kind, source=source, readonly=readonly, options=rest
         )
-    if mtype in ("proc", "sysfs"):
+    if mtype in ("proc", "sysfs", "devpts", "mqueue"):
         return MountSpec(
-            destination=dest, type=mtype, source="", readonly=readonly, options=rest
+            destination=dest, type=mtype, source=source, readonly=readonly, options=rest
         )
     raise Unsupported(f"{where}.type: unsupported mount type {quote(mtype)}")
+
+
+def _host_mount_flags(path: str) -> tuple[bool, list[str]]:
+    """Whether the host mount holding *path* is read-only, and its other per-mount flags
+    as mount options (statvfs)."""
+    try:
+        flags = os.statvfs(path).f_flag
+    except OSError:
+        return False, []
+    out = [name for bit, name in ((os.ST_NOSUID, "nosuid"), (os.ST_NODEV, "nodev"),
+                                  (os.ST_NOEXEC, "noexec"), (os.ST_NOATIME, "noatime"),
+                                  (os.ST_NODIRATIME, "nodiratime")) if flags & bit]
+    if not flags & (os.ST_NOATIME | os.ST_RELATIME):
+        out.append("strictatime")
+    return bool(flags & os.ST_RDONLY), out
+
+
+_CAP_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+#: RLIMIT_* names (config.json's "type") → resource numbers.
+RLIMITS = {name: num for num, name in enumerate((
+    "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
+    "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
+    "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+))}
+RLIMIT_NOFILE = RLIMITS["RLIMIT_NOFILE"]
+#: The sandbox's fs.nr_open: the largest RLIMIT_NOFILE it takes.
+NR_OPEN = 1 << 20
+U64_MAX = 2**64 - 1
+
+
+def _capabilities(value: object, where: str) -> Capabilities:
+    """``process.capabilities``: names to masks.  Unknown names are skipped with a
+    warning (runc: "ignoring unknown or unavailable capabilities"); sets runc could not
+    apply (capset(2) would refuse them) are refused here."""
+    caps = Capabilities()
+    if value is None:
+        return caps
+    obj = _object(value, where)
+    unknown: list[str] = []
+    for name in _CAP_SETS:
+        raw = obj.get(name)
+        names = [] if raw is None else _string_list(raw, f"{where}.{name}")
+        mask, bad = capability.mask_of(names)
+        unknown += [b for b in bad if b not in unknown]
+        setattr(caps, name, mask)
+    if unknown:
+        logger.warning("%s: ignoring unknown or unavailable capabilities: %s", where,
+                       " ".join(unknown))
+    for sub, sup in (("effective", "permitted"), ("inheritable", "bounding")):
+        extra = getattr(caps, sub) & ~getattr(caps, sup)
+        if extra:
+            listed = ", ".join(capability.NAMES[c]
+                               for c in range(capability.CAP_LAST_CAP + 1) if extra >> c & 1)
+            _fail(f"{where}.{sub}", f"{listed} not in {where}.{sup} (capset(2) refuses "
+                                    "such sets)")
+    return caps
+
+
+def _uint64(value: object, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        _fail(where, f"must be an integer, not {_json_type(value)}")
+    if not 0 <= value <= U64_MAX:
+        _fail(where, f"must be between 0 and {U64_MAX}, not {value}")
+    return value
+
+
+def _rlimits(value: object, where: str) -> dict[int, tuple[int, int]]:
+    """``process.rlimits``: resource → (soft, hard); a later entry of a type wins, as
+    runc applies them in order."""
+    out: dict[int, tuple[int, int]] = {}
+    for i, item in enumerate(_list(value, where)):
+        w = f"{where}[{i}]"
+        r = _object(item, w)
+        kind = _string(_required(r, "type", f"{w}.type"), f"{w}.type")
+        if kind not in RLIMITS:
+            _fail(f"{w}.type", f"wrong rlimit value: {kind}")
+        soft = _uint64(_required(r, "soft", f"{w}.soft"), f"{w}.soft")
+        hard = _uint64(_required(r, "hard", f"{w}.hard"), f"{w}.hard")
+        if soft > hard:
+            _fail(w, f"{kind}: soft limit {soft} is above the hard limit {hard}")
+        if RLIMITS[kind] == RLIMIT_NOFILE and hard > NR_OPEN:
+            _fail(w, f"{kind}: hard limit {hard} is above fs.nr_open ({NR_OPEN})")
+        out[RLIMITS[kind]] = (soft, hard)
+    return out
+
+
+def _oom_score_adj(value: object, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        _fail(where, f"must be an integer, not {_json_type(value)}")
+    if not -1000 <= value <= 1000:
+        _fail(where, f"must be between -1000 and 1000, not {value}")
+    return value
 
 
 def _note_not_applied(
@@ -474,10 +596,15 @@ class ProcessSpec:
     umask: int | None = None
     terminal: bool = False
     console_size: tuple[int, int] | None = None  # rows, columns
+    # None: not given (an exec then gets the container's, as with runc exec).
+    capabilities: Capabilities | None = None
+    no_new_privileges: bool | None = None
+    rlimits: dict[int, tuple[int, int]] | None = None
+    oom_score_adj: int | None = None
 
     def to_control(self) -> dict[str, Any]:
         """What the sentry's control server takes for ``exec``."""
-        return {
+        out: dict[str, Any] = {
             "argv": self.args,
             "env": self.env,
             "cwd": self.cwd,
@@ -486,6 +613,18 @@ class ProcessSpec:
             "additional_gids": self.additional_gids,
             "umask": 0o022 if self.umask is None else self.umask,
         }
+        if self.capabilities is not None:
+            out["capabilities"] = {s: getattr(self.capabilities, s) for s in _CAP_SETS}
+        if self.no_new_privileges is not None:
+            out["no_new_privileges"] = self.no_new_privileges
+        if self.rlimits is not None:
+            out["rlimits"] = [[r, s, h] for r, (s, h) in self.rlimits.items()
+                              if r != RLIMIT_NOFILE]
+            if RLIMIT_NOFILE in self.rlimits:
+                out["nofile"] = list(self.rlimits[RLIMIT_NOFILE])
+        if self.oom_score_adj is not None:
+            out["oom_score_adj"] = self.oom_score_adj
+        return out
 
 
 def validate_process(value: object, where: str) -> ProcessSpec:
@@ -523,6 +662,14 @@ def validate_process(value: object, where: str) -> ProcessSpec:
         ]
         if "umask" in user:
             out.umask = _id(user["umask"], f"{where}.user.umask") & 0o777
+    if "capabilities" in proc:
+        out.capabilities = _capabilities(proc["capabilities"], f"{where}.capabilities")
+    if "noNewPrivileges" in proc:
+        out.no_new_privileges = _bool(proc["noNewPrivileges"], f"{where}.noNewPrivileges")
+    if proc.get("rlimits") is not None:
+        out.rlimits = _rlimits(proc["rlimits"], f"{where}.rlimits")
+    if proc.get("oomScoreAdj") is not None:
+        out.oom_score_adj = _oom_score_adj(proc["oomScoreAdj"], f"{where}.oomScoreAdj")
     _note_not_applied(proc, _NOT_APPLIED_PROCESS, where)
     return out
 
@@ -595,6 +742,7 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
     cgroups_path: str | None = None
     resources: dict[str, Any] = {}
     host_ns = HostNamespaces()
+    view = _LinuxView()
     if "linux" in spec:
         linux = _object(spec["linux"], "linux")
         _note_not_applied(linux, _NOT_APPLIED_LINUX, "linux")
@@ -604,6 +752,7 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
             resources = validate_resources(linux["resources"], "linux.resources")
         if "namespaces" in linux:
             host_ns = _namespaces(linux["namespaces"])
+        view = _linux_view(linux, host_ns)
     host_ns.hostname = hostname
 
     return BundleSpec(
@@ -627,7 +776,120 @@ def _validate(spec: dict[str, Any], bundle: str, config_path: str) -> BundleSpec
         console_size=console_size,
         hooks=hooks,
         host_namespaces=host_ns,
+        umask=process.umask,
+        capabilities=process.capabilities or Capabilities(),
+        no_new_privileges=bool(process.no_new_privileges),
+        rlimits=process.rlimits or {},
+        oom_score_adj=process.oom_score_adj,
+        uid_map=view.uid_map,
+        gid_map=view.gid_map,
+        masked_paths=view.masked_paths,
+        readonly_paths=view.readonly_paths,
+        sysctl=view.sysctl,
+        devices=view.devices,
     )
+
+
+@dataclass
+class _LinuxView:
+    """The parts of ``linux`` that make the sandbox's view (see :func:`_linux_view`)."""
+
+    uid_map: list[tuple[int, int, int]] | None = None
+    gid_map: list[tuple[int, int, int]] | None = None
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    sysctl: dict[str, str] = field(default_factory=dict)
+    devices: list[DeviceSpec] = field(default_factory=list)
+
+
+def _linux_view(linux: dict[str, Any], host_ns: HostNamespaces) -> _LinuxView:
+    """``linux.uidMappings``/``gidMappings``, ``maskedPaths``, ``readonlyPaths``,
+    ``sysctl`` and ``devices``, checked as runc checks them."""
+    view = _LinuxView()
+    kinds = {ns.get("type") for ns in linux.get("namespaces") or [] if isinstance(ns, dict)}
+    maps = {key: _id_mappings(linux[key], f"linux.{key}")
+            for key in ("uidMappings", "gidMappings") if linux.get(key)}
+    if "user" in kinds:
+        for key, what in (("uidMappings", "uid"), ("gidMappings", "gid")):
+            if key not in maps:
+                _fail(f"linux.{key}", f"User namespaces enabled, but no {what} mappings found.")
+        view.uid_map, view.gid_map = maps["uidMappings"], maps["gidMappings"]
+    elif maps:
+        # runc too: without a user namespace the mappings mean nothing.
+        logger.debug("linux.uidMappings/gidMappings ignored: no user namespace")
+    for key, attr in (("maskedPaths", "masked_paths"), ("readonlyPaths", "readonly_paths")):
+        if linux.get(key) is not None:
+            setattr(view, attr, [_absolute(p, f"linux.{key}[{i}]")
+                                 for i, p in enumerate(_list(linux[key], f"linux.{key}"))])
+    if linux.get("sysctl") is not None:
+        view.sysctl = _sysctl(linux["sysctl"], kinds, host_ns)
+    if linux.get("devices") is not None:
+        view.devices = [_device(d, f"linux.devices[{i}]")
+                        for i, d in enumerate(_list(linux["devices"], "linux.devices"))]
+    return view
+
+
+def _id_mappings(value: object, where: str) -> list[tuple[int, int, int]]:
+    out = []
+    for i, item in enumerate(_list(value, where)):
+        w = f"{where}[{i}]"
+        m = _object(item, w)
+        cid = _id(_required(m, "containerID", f"{w}.containerID"), f"{w}.containerID")
+        hid = _id(_required(m, "hostID", f"{w}.hostID"), f"{w}.hostID")
+        size = _uint64(_required(m, "size", f"{w}.size"), f"{w}.size")
+        if not 1 <= size <= 2**32 - 1 or cid + size > 2**32 or hid + size > 2**32:
+            _fail(w, f"size {size} does not fit the id range")
+        out.append((cid, hid, size))
+    return out
+
+
+def _sysctl(value: object, kinds: set[Any], host_ns: HostNamespaces) -> dict[str, str]:
+    """``linux.sysctl``: runc's rule for which keys (:func:`sysctls.check_allowed`), and
+    each value as the kernel would take it."""
+    out: dict[str, str] = {}
+    for raw_key, raw in _object(value, "linux.sysctl").items():
+        where = f"linux.sysctl[{quote(raw_key)}]"
+        _check_text(raw_key, where)
+        text = _string(raw, where)
+        key = sysctls.normalize(raw_key)
+        try:
+            sysctls.check_allowed(key, ipc="ipc" in kinds, uts="uts" in kinds,
+                                  netns=host_ns.network is not None)
+        except sysctls.SysctlError as e:
+            _fail("linux.sysctl", str(e))
+        out[key] = text
+    try:
+        sysctls.sysctl_table(out)
+    except sysctls.SysctlError as e:
+        _fail("linux.sysctl", str(e))
+    return out
+
+
+def _device(value: object, where: str) -> DeviceSpec:
+    """One ``linux.devices`` entry: a FIFO, or a character device the sentry emulates."""
+    from sentry.fsimpl.dev.dev import DEVICES
+
+    d = _object(value, where)
+    path = _absolute(_required(d, "path", f"{where}.path"), f"{where}.path")
+    kind = _string(_required(d, "type", f"{where}.type"), f"{where}.type")
+    if kind not in ("c", "u", "b", "p"):
+        _fail(f"{where}.type", f"unknown device type {quote(kind)}")
+    dev = DeviceSpec(path=posixpath.normpath(path), kind="p" if kind == "p" else "c")
+    if kind != "p":
+        dev.major = _id(_required(d, "major", f"{where}.major"), f"{where}.major")
+        dev.minor = _id(_required(d, "minor", f"{where}.minor"), f"{where}.minor")
+        if kind == "b" or (dev.major, dev.minor) not in DEVICES:
+            raise Unsupported(
+                f"{where}: device {path} ({kind} {dev.major}:{dev.minor}) is not one the "
+                "sandbox emulates (it has "
+                + ", ".join(f"c {a}:{b}" for a, b in sorted(DEVICES)) + ")")
+    if d.get("fileMode") is not None:
+        dev.mode = _id(d["fileMode"], f"{where}.fileMode") & 0o7777
+    if d.get("uid") is not None:
+        dev.uid = _id(d["uid"], f"{where}.uid")
+    if d.get("gid") is not None:
+        dev.gid = _id(d["gid"], f"{where}.gid")
+    return dev
 
 
 # linux.resources fields applied to the cgroup (runtime-spec config-linux.md), each an

@@ -74,7 +74,7 @@ def test_info_is_not_debug(
     fake_sandbox: FakeSandbox,
 ) -> None:
     cfg = minimal_config()
-    cfg["mounts"] = [{"destination": "/dev/pts", "type": "devpts"}]
+    cfg["mounts"] = [{"destination": "/sys/fs/cgroup", "type": "cgroup"}]
     log = tmp_path / "log.json"
     assert (
         cli(
@@ -105,7 +105,7 @@ def test_info_is_not_debug(
         == 0
     )
     debug = [json.loads(line) for line in log.read_text().splitlines()]
-    assert any(r["level"] == "debug" and "devpts" in r["msg"] for r in debug)
+    assert any(r["level"] == "debug" and "cgroup" in r["msg"] for r in debug)
 
 
 def test_debug_without_log_goes_to_stderr_once(cli: Callable[..., Result]) -> None:

@@ -93,6 +93,8 @@ def test_default_spec_runs(
         ("/tmp", "tmpfs", False),
         ("/proc", "proc", False),
         ("/dev", "dev", False),
+        ("/dev/pts", "devpts", False),
         ("/dev/shm", "tmpfs", False),
+        ("/dev/mqueue", "mqueue", False),
         ("/sys", "sysfs", True),
     ]
