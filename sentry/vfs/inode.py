@@ -201,6 +201,10 @@ class Inode(abc.ABC):
 
     dead_dir = False
 
+    #: Owner and group are ids of the sandbox (a user namespace mapping may leave a
+    #: host file's unmapped: then no capability overrides its permissions).
+    ids_mapped = True
+
     def __init__(self, fs: Filesystem, ino: int, mode: int, uid: int = 0, gid: int = 0) -> None:
         self.fs = fs
         self.ino = ino

@@ -41,6 +41,7 @@ from sentry.fsimpl.dev.dev import DevFilesystem
 from sentry.fsimpl.gofer.filesystem import GoferFilesystem
 from sentry.fsimpl.overlay.filesystem import OverlayFilesystem
 from sentry.fsimpl.tmpfs.filesystem import DEFAULT_SIZE_LIMIT, TmpfsFilesystem
+from sentry.kernel.idmap import IdMap
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, VirtualDentry
 from sentry.vfs.inode import SetAttr
@@ -110,15 +111,17 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
     :raises MountError: unknown mount type or an impossible destination.
     """
     vfs = VirtualFilesystem()
+    uid_map, gid_map = IdMap(cfg.uid_map), IdMap(cfg.gid_map)
+    idmaps = None if uid_map.identity and gid_map.identity else (uid_map, gid_map)
     if cfg.root_readonly:
-        lower = GoferFilesystem(gofer, 0, readonly=True, source=cfg.root_path)
+        lower = GoferFilesystem(gofer, 0, readonly=True, source=cfg.root_path, idmaps=idmaps)
         vfs.mount(lower, None, readonly=True, source=GOFER_SOURCE)
     elif cfg.overlay:
-        lower = GoferFilesystem(gofer, 0, readonly=True, source=cfg.root_path)
+        lower = GoferFilesystem(gofer, 0, readonly=True, source=cfg.root_path, idmaps=idmaps)
         vfs.mount(OverlayFilesystem(lower), None, source="overlay")
     else:
-        vfs.mount(GoferFilesystem(gofer, 0, readonly=False, source=cfg.root_path), None,
-                  source=GOFER_SOURCE)
+        vfs.mount(GoferFilesystem(gofer, 0, readonly=False, source=cfg.root_path,
+                                  idmaps=idmaps), None, source=GOFER_SOURCE)
     destinations = {os.path.normpath(m.destination) for m in cfg.mounts}
     bind_index = 1
     for m in cfg.mounts:
@@ -128,7 +131,8 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
         opts = parse_options(m.options)
         try:
             if m.type == "bind":
-                fs: Any = GoferFilesystem(gofer, bind_index, readonly=m.readonly, source=m.source)
+                fs: Any = GoferFilesystem(gofer, bind_index, readonly=m.readonly, source=m.source,
+                                          idmaps=idmaps)
                 bind_index += 1
                 is_dir = _st.S_ISDIR(fs.root_inode().mode)
                 at = vfs.ensure_mountpoint(None, dest, directory=is_dir)

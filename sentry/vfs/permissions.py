@@ -25,11 +25,14 @@ def in_group(creds: Any, gid: int) -> bool:
     return gid == creds.fsgid or gid in creds.groups
 
 
-def mode_allows(creds: Any, mode: int, uid: int, gid: int, want: int, use_real: bool = False) -> bool:
+def mode_allows(creds: Any, mode: int, uid: int, gid: int, want: int, use_real: bool = False,
+                mapped: bool = True) -> bool:
     """Whether *creds* may access a file with *mode*/*uid*/*gid* for *want* (MAY_* bits).
 
     :param use_real: use the real uid/gid (``access(2)`` without ``AT_EACCESS``), and
         the permitted set for root, no capability otherwise (``do_faccessat``).
+    :param mapped: the file's owner and group are mapped ids (``Inode.ids_mapped``);
+        if not, no capability overrides (``capable_wrt_inode_uidgid``).
     """
     if want == 0:
         return True
@@ -47,6 +50,8 @@ def mode_allows(creds: Any, mode: int, uid: int, gid: int, want: int, use_real: 
         bits = mode & 7
     if want & ~bits == 0:
         return True
+    if not mapped:
+        return False
     read_search = caps >> cap.CAP_DAC_READ_SEARCH & 1
     override = caps >> cap.CAP_DAC_OVERRIDE & 1
     if _st.S_ISDIR(mode):
@@ -58,10 +63,12 @@ def mode_allows(creds: Any, mode: int, uid: int, gid: int, want: int, use_real: 
 
 def check(creds: Any, inode: Any, want: int, use_real: bool = False) -> None:
     """:raises LinuxError: ``EACCES`` unless *creds* may access *inode* for *want*."""
-    if not mode_allows(creds, inode.mode, inode.uid, inode.gid, want, use_real):
+    if not mode_allows(creds, inode.mode, inode.uid, inode.gid, want, use_real,
+                       inode.ids_mapped):
         raise err(errno.EACCES)
 
 
 def is_owner_or_root(creds: Any, inode: Any) -> bool:
-    """``inode_owner_or_capable``: the fs uid owns the file, or has ``CAP_FOWNER``."""
-    return creds.fsuid == inode.uid or creds.capable(cap.CAP_FOWNER)
+    """``inode_owner_or_capable``: the fs uid owns the file, or has ``CAP_FOWNER`` (and
+    the file's ids are mapped)."""
+    return creds.fsuid == inode.uid or (inode.ids_mapped and creds.capable(cap.CAP_FOWNER))

@@ -558,7 +558,8 @@ class VirtualFilesystem:
         """Whether *t* may execute the file at *vd* (regular, permitted, not ``noexec``)."""
         inode = vd.dentry.inode
         return inode.is_reg and not vd.mount.noexec and perm.mode_allows(
-            creds_of(t), inode.mode, inode.uid, inode.gid, perm.MAY_EXEC
+            creds_of(t), inode.mode, inode.uid, inode.gid, perm.MAY_EXEC,
+            mapped=inode.ids_mapped,
         )
 
     # -------------------------------------------------------------- creation
@@ -794,7 +795,7 @@ class VirtualFilesystem:
             raise err(errno.EPERM)
         mode &= 0o7777
         if (not inode.is_dir and not perm.in_group(creds, inode.gid)
-                and not creds.capable(cap.CAP_FSETID)):
+                and not (inode.ids_mapped and creds.capable(cap.CAP_FSETID))):
             mode &= ~abi.S_ISGID
         self.setattr(t, vd, SetAttr(mode=mode))
 
@@ -807,7 +808,7 @@ class VirtualFilesystem:
         creds = creds_of(t)
         new_uid = None if uid == -1 else uid
         new_gid = None if gid == -1 else gid
-        if not creds.capable(cap.CAP_CHOWN):
+        if not (inode.ids_mapped and creds.capable(cap.CAP_CHOWN)):
             owner = creds.fsuid == inode.uid
             if new_uid is not None and not (owner and new_uid == inode.uid):
                 raise err(errno.EPERM)
@@ -878,7 +879,8 @@ class VirtualFilesystem:
         if mode & abi.W_OK and (inode.is_reg or inode.is_dir or inode.is_symlink):
             self.check_writable(vd)
         if not perm.mode_allows(
-            t.creds, inode.mode, inode.uid, inode.gid, mode, use_real=not flags & abi.AT_EACCESS
+            t.creds, inode.mode, inode.uid, inode.gid, mode, use_real=not flags & abi.AT_EACCESS,
+            mapped=inode.ids_mapped,
         ):
             raise err(errno.EACCES)
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 import errno
 import os
 import stat as _st
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, Callable, List, Optional, Tuple, TypeVar
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
+from sentry.kernel.idmap import OVERFLOW_ID, IdMap
 from sentry.vfs import abi
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
@@ -49,16 +50,20 @@ class GoferFilesystem(Filesystem):
     """One gofer root (``attach(root_index)``).
 
     :param client: a connected :class:`gofer.client.GoferClient` (``version`` done).
+    :param idmaps: the sandbox's (uid, gid) :class:`~sentry.kernel.idmap.IdMap` when
+        ``linux.uidMappings`` are in force: owners go through them both ways.
     """
 
     fstype = "9p"
     magic = abi.V9FS_MAGIC
 
-    def __init__(self, client: Any, root_index: int, readonly: bool, source: str = "") -> None:
+    def __init__(self, client: Any, root_index: int, readonly: bool, source: str = "",
+                 idmaps: Optional[Tuple[IdMap, IdMap]] = None) -> None:
         super().__init__(readonly)
         self.client = client
         self.root_index = root_index
         self.source = source
+        self.idmaps = idmaps
         # Handles of freed inodes, closed by release_handles().
         self._released: List[int] = []
         handle, st = call(client.attach, root_index)
@@ -70,6 +75,28 @@ class GoferFilesystem(Filesystem):
     def handle_released(self, handle: int) -> None:
         """Queue *handle* (its inode was freed) for closing."""
         self._released.append(handle)
+
+    def sandbox_ids(self, st: Any) -> Tuple[int, int, bool]:
+        """A host stat's owner and group as the sandbox sees them, and whether both are
+        mapped (an unmapped one shows as the overflow id)."""
+        if self.idmaps is None:
+            return st.uid, st.gid, True
+        uid, gid = self.idmaps[0].to_sandbox(st.uid), self.idmaps[1].to_sandbox(st.gid)
+        return (OVERFLOW_ID if uid is None else uid, OVERFLOW_ID if gid is None else gid,
+                uid is not None and gid is not None)
+
+    def host_ids(self, uid: Optional[int], gid: Optional[int], err_no: int) -> Tuple[Any, Any]:
+        """Sandbox owner ids as host ones (None stays None).
+
+        :raises LinuxError: *err_no* for an id the mapping does not cover.
+        """
+        if self.idmaps is None:
+            return uid, gid
+        hu = None if uid is None else self.idmaps[0].to_host(uid)
+        hg = None if gid is None else self.idmaps[1].to_host(gid)
+        if (uid is not None and hu is None) or (gid is not None and hg is None):
+            raise err(err_no)
+        return hu, hg
 
     def release_handles(self) -> None:
         """Close the handles of freed inodes (between two gofer requests)."""
@@ -97,7 +124,9 @@ class GoferInode(Inode):
     fs: GoferFilesystem
 
     def __init__(self, fs: GoferFilesystem, handle: int, st: Any) -> None:
-        super().__init__(fs, st.ino, st.mode, st.uid, st.gid)
+        uid, gid, mapped = fs.sandbox_ids(st)
+        super().__init__(fs, st.ino, st.mode, uid, gid)
+        self.ids_mapped = mapped
         self.handle = handle
         self._st = st
         self._pending_fd: Optional[tuple] = None
@@ -121,21 +150,23 @@ class GoferInode(Inode):
     def _refresh(self) -> Any:
         st = call(self.client.stat, self.handle)
         self._st = st
-        self.mode, self.uid, self.gid = st.mode, st.uid, st.gid
+        self.mode = st.mode
+        self.uid, self.gid, self.ids_mapped = self.fs.sandbox_ids(st)
         return st
 
     def stat(self) -> Stat:
         st = self._st if self.fs.readonly else self._refresh()
         return Stat(
-            dev=self.fs.dev, ino=st.ino, mode=st.mode, nlink=st.nlink, uid=st.uid, gid=st.gid,
+            dev=self.fs.dev, ino=st.ino, mode=st.mode, nlink=st.nlink, uid=self.uid, gid=self.gid,
             rdev=st.rdev, size=st.size, blksize=st.blksize, blocks=st.blocks,
             atime_ns=st.atime_ns, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
         )
 
     def setattr(self, t: Any, attr: SetAttr) -> None:
         self.fs.check_writable()
+        uid, gid = self.fs.host_ids(attr.uid, attr.gid, errno.EINVAL)
         call(
-            self.client.setattr, self.handle, mode=attr.mode, uid=attr.uid, gid=attr.gid,
+            self.client.setattr, self.handle, mode=attr.mode, uid=uid, gid=gid,
             size=attr.size, atime_ns=attr.atime_ns, mtime_ns=attr.mtime_ns,
         )
         self._refresh()
@@ -167,6 +198,7 @@ class GoferInode(Inode):
     def create(self, t: Any, name: bytes, mode: int, flags: int) -> Inode:
         self.fs.check_writable()
         uid, gid = owner_of(t)
+        uid, gid = self.fs.host_ids(uid, gid, errno.EOVERFLOW)
         h, st, fd = call(
             self.client.create, self.handle, name, flags & (abi.O_ACCMODE | abi.O_APPEND),
             mode & 0o7777, uid, gid,
@@ -187,12 +219,14 @@ class GoferInode(Inode):
     def mkdir(self, t: Any, name: bytes, mode: int) -> Inode:
         self.fs.check_writable()
         uid, gid = owner_of(t)
+        uid, gid = self.fs.host_ids(uid, gid, errno.EOVERFLOW)
         h, st = call(self.client.mkdir, self.handle, name, mode & 0o7777, uid, gid)
         return GoferInode(self.fs, h, st)
 
     def symlink(self, t: Any, name: bytes, target: bytes) -> Inode:
         self.fs.check_writable()
         uid, gid = owner_of(t)
+        uid, gid = self.fs.host_ids(uid, gid, errno.EOVERFLOW)
         h, st = call(self.client.symlink, self.handle, name, target, uid, gid)
         return GoferInode(self.fs, h, st)
 

@@ -129,6 +129,10 @@ class OverlayInode(Inode):
         return self.layer.gid
 
     @property
+    def ids_mapped(self) -> bool:  # type: ignore[override]
+        return self.layer.ids_mapped
+
+    @property
     def ino(self) -> int:  # type: ignore[override]
         if self.lower is not None and (self.upper is None or _st.S_ISDIR(self.mode)):
             return self.lower.ino
@@ -212,6 +216,8 @@ class OverlayInode(Inode):
         assert hasattr(up, "atime_ns")
         up.atime_ns, up.mtime_ns = st.atime_ns, st.mtime_ns  # type: ignore[attr-defined]
         up.ctime_ns = st.ctime_ns  # type: ignore[attr-defined]
+        if not lo.ids_mapped:
+            up.ids_mapped = False  # type: ignore[misc]  # still the unmapped owner's
         # Copy-up is not a change of the directory: keep its times (overlayfs does).
         times = (pup.atime_ns, pup.mtime_ns, pup.ctime_ns)  # type: ignore[attr-defined]
         pup.add(self.name, up)

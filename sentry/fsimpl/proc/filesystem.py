@@ -26,6 +26,15 @@ from sentry.vfs.inode import DirEntry, Filesystem, Inode, Stat, StatFS, now_ns
 Children = Dict[bytes, Callable[[], Inode]]
 
 
+def _inside(extents: Any) -> int:
+    from sentry.kernel.idmap import OVERFLOW_ID, IdMap
+
+    if not extents:
+        return 0
+    inside = IdMap(extents).to_sandbox(0)
+    return OVERFLOW_ID if inside is None else inside
+
+
 class ProcFilesystem(Filesystem):
     """One procfs instance.
 
@@ -44,6 +53,10 @@ class ProcFilesystem(Filesystem):
         self.vfs = vfs
         self._inos: Dict[bytes, int] = {}
         self.t0 = now_ns()
+        # The owner of the kernel's own entries: host root, through linux.uidMappings
+        # (the overflow id when they leave it unmapped, as in a user namespace).
+        self.global_root = (_inside(getattr(kernel, "uid_map", None)),
+                            _inside(getattr(kernel, "gid_map", None)))
         from sentry.fsimpl.proc.proc import root_children
 
         self._root = ProcDir(self, b"/", lambda t: root_children(self, t))
@@ -67,8 +80,12 @@ class ProcInode(Inode):
 
     fs: ProcFilesystem
 
-    def __init__(self, fs: ProcFilesystem, path: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
-        super().__init__(fs, fs.ino_for(path), mode, uid, gid)
+    def __init__(self, fs: ProcFilesystem, path: bytes, mode: int, uid: Optional[int] = None,
+                 gid: Optional[int] = None) -> None:
+        # No owner given: the kernel's (global root), as the sandbox's id mapping shows it.
+        ruid, rgid = fs.global_root
+        super().__init__(fs, fs.ino_for(path), mode, ruid if uid is None else uid,
+                         rgid if gid is None else gid)
         self.path = path
 
     def _size(self) -> int:
@@ -94,7 +111,7 @@ class ProcDir(ProcInode):
 
     def __init__(
         self, fs: ProcFilesystem, path: bytes, children: Callable[[Any], Children],
-        mode: int = 0o555, uid: int = 0, gid: int = 0,
+        mode: int = 0o555, uid: Optional[int] = None, gid: Optional[int] = None,
     ) -> None:
         super().__init__(fs, path, abi.S_IFDIR | mode, uid, gid)
         self.children = children
@@ -119,7 +136,8 @@ class ProcFile(ProcInode):
 
     def __init__(
         self, fs: ProcFilesystem, path: bytes, content: Callable[[Any], bytes],
-        mode: int = 0o444, uid: int = 0, gid: int = 0, check: Optional[Callable[[Any], None]] = None,
+        mode: int = 0o444, uid: Optional[int] = None, gid: Optional[int] = None,
+        check: Optional[Callable[[Any], None]] = None,
         write: Optional[Callable[[Any, bytes], int]] = None,
     ) -> None:
         super().__init__(fs, path, abi.S_IFREG | mode, uid, gid)
@@ -189,7 +207,8 @@ class ProcSymlink(ProcInode):
     def __init__(
         self, fs: ProcFilesystem, path: bytes, target: Callable[[Any], bytes],
         jump: Optional[Callable[[Any], Optional[VirtualDentry]]] = None,
-        uid: int = 0, gid: int = 0, check: Optional[Callable[[Any], None]] = None,
+        uid: Optional[int] = None, gid: Optional[int] = None,
+        check: Optional[Callable[[Any], None]] = None,
     ) -> None:
         super().__init__(fs, path, abi.S_IFLNK | 0o777, uid, gid)
         self.target = target
