@@ -7,7 +7,7 @@ subprocess through pipes, a signal through asyncio's wakeup fd; ``os.eventfd`` a
 through ctypes. Each runs natively (pid 1 of a fresh pid namespace) and in the sandbox, with
 the C fast path and without; stdout and the exit status must match.
 
-Run: ``python3 -m pytest tests/workloads/test_event_files.py``.
+Run: ``python3 -m pytest tests/workloads/test_python_event_loops.py``.
 """
 
 from __future__ import annotations
