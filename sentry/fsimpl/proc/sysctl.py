@@ -197,7 +197,7 @@ def sysctl_table(overrides: Dict[str, str]) -> Dict[str, str]:
     """Every namespaced sysctl's value: the defaults with *overrides* (validated keys)."""
     table = {k: default for k, (_kind, default) in NAMESPACED.items()}
     for key, value in overrides.items():
-        table[key] = parse(key, value, table[key])
+        table[key] = parse(key, value, table.get(key))
     _check_ports(table)
     return table
 

@@ -236,8 +236,9 @@ def capget(t: "Task", a: "SyscallArgs") -> int:
     if version == cap.LINUX_CAPABILITY_VERSION_1:
         t.mem.write(a[1], struct.pack("<III", *(s & 0xFFFFFFFF for s in sets)))
     else:
-        t.mem.write(a[1], struct.pack("<IIIIII", *(w for s in sets
-                                                   for w in (s & 0xFFFFFFFF, s >> 32))))
+        # Two __user_cap_data_struct: the low 32 capabilities of each set, then the high.
+        t.mem.write(a[1], struct.pack("<IIIIII", *(s & 0xFFFFFFFF for s in sets),
+                                      *(s >> 32 for s in sets)))
     return 0
 
 
