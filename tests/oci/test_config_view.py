@@ -311,6 +311,7 @@ echo "== hostname"; hostname other 2>&1; echo "rc=$?"
 echo "== chroot"; chroot / true 2>&1; echo "rc=$?"
 echo "== mknod"; mknod /tmp/p p 2>&1; echo "rc=$?"
 echo "== kill"; credprobe kill
+echo "== bind"; credprobe bind 80; credprobe bind 8080
 echo "== setuid"; credprobe setuid
 """
 
@@ -338,8 +339,10 @@ def _caps_bundle(caps: list[str]) -> Callable[[Path], dict[str, Any]]:
     "caps",
     [
         pytest.param(DOCKER_CAPS, id="docker-default"),
-        pytest.param(["CAP_AUDIT_WRITE", "CAP_NET_BIND_SERVICE"], id="almost-none"),
+        pytest.param(["CAP_AUDIT_WRITE"], id="almost-none"),
         pytest.param(DOCKER_CAPS + ["CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH"], id="more"),
+        pytest.param([c for c in DOCKER_CAPS if c not in ("CAP_KILL", "CAP_DAC_OVERRIDE")],
+                     id="no-kill-no-dac-override"),
     ],
 )
 def test_capabilities_decide_what_root_may_do(pair: Pair, caps: list[str]) -> None:
@@ -352,6 +355,14 @@ def test_capabilities_decide_what_root_may_do(pair: Pair, caps: list[str]) -> No
         assert denied == {"hostname"}, want  # no CAP_SYS_ADMIN
     elif "CAP_SYS_ADMIN" in caps:
         assert not denied, want
+    elif "CAP_SETUID" in caps:
+        assert denied == {"dac", "search", "hostname"}, want
+    else:
+        assert denied == {"chown", "dac", "search", "fowner", "hostname", "chroot"}, want
+        assert want["bind"] == ["bind 80=Permission denied", "bind 8080=ok"], want
+        assert want["kill"][0] == "child-setresuid=failed", want
+    if "CAP_SETUID" in caps and "CAP_KILL" not in caps:
+        assert want["kill"][1] == "kill=Operation not permitted", want
 
 
 # -- set-user-ID programs: nosuid mounts and noNewPrivileges ------------------------------------

@@ -13,6 +13,7 @@ import errno
 import struct
 from typing import Any, Callable, List, Optional, Tuple
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.sock.inet import AF_INET, AF_INET6, InetSocket, decode_addr, encode_addr
 from sentry.fsimpl.sock.unix import (
@@ -129,6 +130,13 @@ def bind(t: Any, a: SyscallArgs) -> int:
     if not isinstance(d, InetSocket):
         raise err(errno.EOPNOTSUPP)
     addr = _inet_addr(t, d, a[1], a.int(2))
+    # inet_bind: a port below net.ipv4.ip_unprivileged_port_start (the sandbox's own
+    # sysctl) needs CAP_NET_BIND_SERVICE; the host socket is the sentry's, which may.
+    port = addr[1]
+    start = int(getattr(t.kernel, "sysctl", {}).get("net.ipv4.ip_unprivileged_port_start",
+                                                       "1024"))
+    if port and port < start and not t.creds.capable(cap.CAP_NET_BIND_SERVICE):
+        raise err(errno.EACCES)
     try:
         d.sock.bind(addr)
     except OSError as e:

@@ -3,6 +3,7 @@
  *   credprobe ids        ids, AT_SECURE, no_new_privs and capget's sets
  *   credprobe setuid     setuid(65534), then ids
  *   credprobe kill       kill a child that became uid 65534 (needs CAP_KILL)
+ *   credprobe bind PORT  bind a TCP socket to 0.0.0.0:PORT (below 1024: CAP_NET_BIND_SERVICE)
  *
  * Every result is printed (errors as strerror text), so the same static binary run under
  * runc and under runsc-py gives comparable output.
@@ -10,12 +11,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/capability.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,6 +64,12 @@ int main(int argc, char **argv) {
         int st;
         waitpid(pid, &st, 0);
         printf("child=%s\n", WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exited");
+    } else if (!strcmp(cmd, "bind") && argc > 2) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
+        sin.sin_addr.s_addr = htonl(INADDR_ANY);
+        printf("bind %s=%s\n", argv[2],
+               s < 0 ? strerror(errno) : result(bind(s, (struct sockaddr *)&sin, sizeof sin)));
     } else {
         fprintf(stderr, "unknown command %s\n", cmd);
         return 2;
