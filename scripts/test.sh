@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 bash scripts/setup.sh
 # Test-only Debian packages: the container engines of tests/clients and the tools that build
-# their image without a registry.
-TEST_PKGS=(containerd runc umoci skopeo podman containernetworking-plugins docker.io)
+# their image without a registry; the servers tests/workloads runs in the sandbox.
+TEST_PKGS=(containerd runc umoci skopeo podman containernetworking-plugins docker.io
+           nginx-light redis-server nodejs curl)
 missing=()
 for p in "${TEST_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

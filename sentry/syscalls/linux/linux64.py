@@ -94,10 +94,12 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("open", EMULATE, FULL, ""), ("openat", EMULATE, FULL, ""), ("creat", EMULATE, FULL, ""),
         ("close", EMULATE, FULL, "C fast path for host-backed files"),
         ("dup", EMULATE, FULL, ""), ("dup2", EMULATE, FULL, ""), ("dup3", EMULATE, FULL, ""),
-        ("fcntl", EMULATE, PARTIAL, "dup, fd/fl flags, record locks incl. OFD, pipe size; "
-         "no F_NOTIFY (dnotify), leases or F_SETOWN/SIGIO (EINVAL)"),
+        ("fcntl", EMULATE, PARTIAL, "dup, fd/fl flags, record locks incl. OFD, pipe size, "
+         "O_ASYNC with F_SETOWN(_EX)/F_GETOWN(_EX) (SIGIO on readiness); no F_SETSIG, "
+         "F_NOTIFY (dnotify) or leases (EINVAL)"),
         ("flock", EMULATE, FULL, ""),
-        ("ioctl", EMULATE, PARTIAL, "TCGETS/TIOCGWINSZ on ttys, FIONREAD, FIOCLEX, FIONBIO"),
+        ("ioctl", EMULATE, PARTIAL, "TCGETS/TIOCGWINSZ on ttys, FIONREAD, FIOCLEX, FIONBIO, "
+         "FIOASYNC, FIOSETOWN/FIOGETOWN, SIOCSPGRP/SIOCGPGRP"),
         ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, ""),
         ("fsync", EMULATE, FULL, ""), ("fdatasync", EMULATE, FULL, ""),
         ("fallocate", EMULATE, PARTIAL, ""),

@@ -17,7 +17,7 @@ from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ALL, EVENT_OUT
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
-from sentry.vfs import locks
+from sentry.vfs import fasync, locks
 from sentry.vfs.file import FileDescription
 
 MAX_IO = 4 << 20
@@ -36,6 +36,8 @@ F_SETLK = 6
 F_SETLKW = 7
 F_SETOWN = 8
 F_GETOWN = 9
+F_SETOWN_EX = 15
+F_GETOWN_EX = 16
 F_OFD_GETLK = 36
 F_OFD_SETLK = 37
 F_OFD_SETLKW = 38
@@ -48,6 +50,8 @@ FIONBIO = 0x5421
 FIONREAD = 0x541B
 FIONCLEX = 0x5450
 FIOCLEX = 0x5451
+FIOASYNC = 0x5452
+FIOSETOWN, SIOCSPGRP, FIOGETOWN, SIOCGPGRP = 0x8901, 0x8902, 0x8903, 0x8904
 
 CLOSE_RANGE_UNSHARE = 2
 CLOSE_RANGE_CLOEXEC = 4
@@ -496,10 +500,10 @@ def _fcntl_lock(t: Any, d: FileDescription, cmd: int, addr: int) -> int:
 
 
 def fcntl(t: Any, a: SyscallArgs) -> int:
-    """fcntl(2): dup, fd and status flags, record locks (classic and OFD), pipe size.
+    """fcntl(2): dup, fd and status flags (``O_ASYNC`` too), record locks (classic and
+    OFD), pipe size, the ``SIGIO`` owner (:mod:`sentry.vfs.fasync`).
 
-    ``F_GETOWN`` reports 0 (no owner can be set: ``F_SETOWN``, ``F_SETSIG``,
-    leases, notifications and seals are refused with ``EINVAL``).
+    ``F_SETSIG``, leases, notifications and seals are refused with ``EINVAL``.
     """
     fd, cmd = a.int(0), a.int(1)
     d = t.fdtable.get(fd)
@@ -523,11 +527,23 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
     if cmd == F_SETFL:
         if d.is_path:
             raise err(errno.EBADF)
-        d.set_status_flags(a.int(2))
+        flags = a.int(2)
+        d.set_status_flags(flags & ~abi.O_ASYNC)
+        if bool(flags & abi.O_ASYNC) != bool(d.flags & abi.O_ASYNC):
+            fasync.set_async(t, d, bool(flags & abi.O_ASYNC))
         return 0
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _fcntl_lock(t, d, cmd, a[2])
     if cmd == F_GETOWN:
+        return fasync.get_owner(d)
+    if cmd == F_SETOWN:
+        fasync.set_owner(t, d, a.int(2))
+        return 0
+    if cmd == F_GETOWN_EX:
+        t.mem.write(a[2], fasync.get_owner_ex(d))
+        return 0
+    if cmd == F_SETOWN_EX:
+        fasync.set_owner_ex(t, d, t.mem.read(a[2], 8))
         return 0
     if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ):
         getter = getattr(d, "get_pipe_size", None)
@@ -568,6 +584,15 @@ def ioctl(t: Any, a: SyscallArgs) -> int:
         on = t.mem.read_i32(arg)
         flags = d.flags | abi.O_NONBLOCK if on else d.flags & ~abi.O_NONBLOCK
         d.set_status_flags(flags & abi.SETFL_MASK)
+        return 0
+    if cmd == FIOASYNC:
+        fasync.set_async(t, d, bool(t.mem.read_i32(arg)))
+        return 0
+    if cmd in (FIOSETOWN, SIOCSPGRP):
+        fasync.set_owner(t, d, t.mem.read_i32(arg))
+        return 0
+    if cmd in (FIOGETOWN, SIOCGPGRP):
+        t.mem.write_i32(arg, fasync.get_owner(d))
         return 0
     if cmd == FIONREAD and d.inode is not None and d.inode.is_reg:
         t.mem.write_i32(arg, max(0, min(d.size() - d.offset, 0x7FFFFFFF)))

@@ -1,0 +1,143 @@
+"""``O_ASYNC``: ``SIGIO`` to a file description's owner when it becomes ready.
+
+fcntl(2) ``F_SETOWN``/``F_GETOWN`` (and ``F_SETOWN_EX``/``F_GETOWN_EX``), ioctl(2)
+``FIOASYNC``, ``FIOSETOWN``/``SIOCSPGRP`` and ``FIOGETOWN``/``SIOCGPGRP``, and ``O_ASYNC``
+through ``F_SETFL``.  The owner (a process, or a process group as a negative number) is
+kept per open file description, as Linux keeps ``f_owner``.  While ``O_ASYNC`` is set and
+there is an owner, a notification of the description's wait queue (new data, buffer space,
+hang-up, error) sends ``SIGIO`` to the owner, with ``si_code`` ``SI_KERNEL`` as Linux's
+default ``send_sigio`` does.  ``F_SETSIG`` (another signal, with ``si_fd``/``si_band``)
+is not emulated (``EINVAL``).
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+import struct
+import weakref
+from typing import Any, List, Optional
+
+from sentry.abi.linux.errors import err
+from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_PRI
+from sentry.vfs import abi
+
+SI_KERNEL = 0x80
+F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP = 0, 1, 2
+_EVENTS = EVENT_IN | EVENT_OUT | EVENT_PRI | EVENT_ERR | EVENT_HUP
+
+
+class _Async:
+    __slots__ = ("owner", "owner_type", "key", "kernel", "__weakref__")
+
+    def __init__(self) -> None:
+        self.owner = 0  # F_SETOWN's value: pid > 0, -pgid < 0, 0: nobody
+        self.owner_type = F_OWNER_PID
+        self.key: Optional[int] = None
+        self.kernel: Any = None
+
+
+_STATE: "weakref.WeakKeyDictionary[Any, _Async]" = weakref.WeakKeyDictionary()
+_HOOK = "fasync"  # this module's key in FileDescription.release_hooks
+
+
+def _state(d: Any) -> _Async:
+    st = _STATE.get(d)
+    if st is None:
+        st = _STATE[d] = _Async()
+    return st
+
+
+def _groups(kernel: Any, owner: int) -> List[Any]:
+    live = [tg for tg in kernel.thread_groups.values() if not tg.reaped and not tg.zombie]
+    if owner > 0:
+        return [tg for tg in live if tg.tgid == owner]
+    return [tg for tg in live if tg.pgid == -owner]
+
+
+def get_owner(d: Any) -> int:
+    """``F_GETOWN``: the owner (0: none; a process group is negative)."""
+    st = _STATE.get(d)
+    return st.owner if st is not None else 0
+
+
+def set_owner(t: Any, d: Any, owner: int, owner_type: Optional[int] = None) -> None:
+    """``F_SETOWN``: *owner* > 0 a process, < 0 a process group, 0 nobody.
+
+    :raises LinuxError: ``EINVAL`` (INT_MIN), ``ESRCH`` (no such process or group).
+    """
+    if owner == -(1 << 31):
+        raise err(errno.EINVAL)
+    if owner and not _groups(t.kernel, owner):
+        raise err(errno.ESRCH)
+    st = _state(d)
+    st.owner = owner
+    st.owner_type = owner_type if owner_type is not None else (
+        F_OWNER_PGRP if owner < 0 else F_OWNER_PID)
+    st.kernel = t.kernel
+
+
+def get_owner_ex(d: Any) -> bytes:
+    """``F_GETOWN_EX``'s ``struct f_owner_ex``."""
+    st = _STATE.get(d)
+    if st is None or not st.owner:
+        return struct.pack("<ii", F_OWNER_PID, 0)
+    return struct.pack("<ii", st.owner_type, abs(st.owner))
+
+
+def set_owner_ex(t: Any, d: Any, raw: bytes) -> None:
+    """``F_SETOWN_EX``: a thread's owner is its process (signals go to the group).
+
+    :raises LinuxError: ``EINVAL`` (unknown type), ``ESRCH``.
+    """
+    kind, pid = struct.unpack("<ii", raw)
+    if kind not in (F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP) or pid < 0:
+        raise err(errno.EINVAL)
+    if kind == F_OWNER_TID and pid:
+        tg = next((tg for tg in t.kernel.thread_groups.values()
+                   if any(x.tid == pid for x in tg.tasks)), None)
+        if tg is None:
+            raise err(errno.ESRCH)
+        set_owner(t, d, tg.tgid, F_OWNER_TID)
+        _state(d).owner_type = F_OWNER_TID
+        return
+    set_owner(t, d, -pid if kind == F_OWNER_PGRP else pid, kind)
+
+
+def set_async(t: Any, d: Any, on: bool) -> None:
+    """Turn ``O_ASYNC`` on or off for *d*."""
+    st = _state(d)
+    st.kernel = t.kernel
+    if on:
+        d.flags |= abi.O_ASYNC
+        if st.key is None:
+            queue = d.wait_queue()
+            ref = weakref.ref(d)
+            st.key = queue.subscribe(_EVENTS, lambda events: _fire(ref))
+            if d.release_hooks is None:
+                d.release_hooks = {}
+            d.release_hooks[_HOOK] = lambda desc: _off(desc, queue)
+    else:
+        d.flags &= ~abi.O_ASYNC
+        if st.key is not None:
+            _off(d, d.wait_queue())
+
+
+def _off(d: Any, queue: Any) -> None:
+    st = _STATE.get(d)
+    if st is not None and st.key is not None:
+        queue.unsubscribe(st.key)
+        st.key = None
+    if d.release_hooks:
+        d.release_hooks.pop(_HOOK, None)
+
+
+def _fire(ref: "weakref.ref[Any]") -> None:
+    d = ref()
+    if d is None:
+        return
+    st = _STATE.get(d)
+    if st is None or not st.owner or not d.flags & abi.O_ASYNC:
+        return
+    for tg in _groups(st.kernel, st.owner):
+        st.kernel.signal_group(tg, signal.SIGIO, code=SI_KERNEL)
