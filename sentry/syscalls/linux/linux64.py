@@ -181,7 +181,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("connect", EMULATE, PARTIAL,
          "inet: the host's (a blocking connect parks until done); no path-named unix "
          "sockets yet: ENOENT"),
-        ("bind", EMULATE, PARTIAL, "inet: the host's; unix names not yet: EOPNOTSUPP"),
+        ("bind", EMULATE, PARTIAL,
+         "inet: the host's (a port below net.ipv4.ip_unprivileged_port_start needs "
+         "CAP_NET_BIND_SERVICE); unix names not yet: EOPNOTSUPP"),
         ("listen", EMULATE, PARTIAL, "inet stream sockets; unix: EOPNOTSUPP"),
         ("accept", EMULATE, PARTIAL, "inet stream sockets (parks until a connection)"),
         ("accept4", EMULATE, PARTIAL, "inet stream sockets; SOCK_NONBLOCK/SOCK_CLOEXEC"),
