@@ -526,7 +526,7 @@ def _capabilities(value: object, where: str) -> Capabilities:
         setattr(caps, name, mask)
     if unknown:
         logger.warning("%s: ignoring unknown or unavailable capabilities: %s", where,
-                       " ".join(unknown))
+                       " ".join(quote(u) for u in unknown))
     for sub, sup in (("effective", "permitted"), ("inheritable", "bounding")):
         extra = getattr(caps, sub) & ~getattr(caps, sup)
         if extra:

@@ -165,22 +165,10 @@ class TmpfsSettings:
             key, _, value = d.partition("=")
             if key not in TMPFS_OPTIONS:
                 raise ValueError(f"tmpfs takes no option {d!r}")
-            if key == "size":
-                self.size = parse_size(value, total)
-                shown["size"] = f"{self.size // 1024}k"
-            elif key == "nr_blocks":
-                self.size = number(value) * 4096
-                shown["size"] = f"{self.size // 1024}k"
-            elif key == "nr_inodes":
-                shown["nr_inodes"] = str(number(value))
-            elif key == "mode":
-                self.mode = int(value, 8) & 0o7777
-            elif key == "uid":
-                self.uid = number(value)
-            elif key == "gid":
-                self.gid = number(value)
-            elif key == "inode64":
-                shown["inode64"] = ""
+            try:
+                self._take(key, value, total, shown)
+            except ValueError:
+                raise ValueError(f"tmpfs option {d!r} has a bad value") from None
         if self.mode != 0o1777:
             shown["mode"] = f"{self.mode:03o}"
         if self.uid:
@@ -190,3 +178,22 @@ class TmpfsSettings:
         order = ("size", "nr_inodes", "mode", "uid", "gid", "inode64")  # shmem_show_options
         self.shown = ",".join(k + ("=" + shown[k] if shown[k] else "") for k in order
                               if k in shown)
+
+    def _take(self, key: str, value: str, total: int, shown: Dict[str, str]) -> None:
+        """Apply one ``key=value`` option.  :raises ValueError: a malformed value."""
+        if key == "size":
+            self.size = parse_size(value, total)
+            shown["size"] = f"{self.size // 1024}k"
+        elif key == "nr_blocks":
+            self.size = number(value) * 4096
+            shown["size"] = f"{self.size // 1024}k"
+        elif key == "nr_inodes":
+            shown["nr_inodes"] = str(number(value))
+        elif key == "mode":
+            self.mode = int(value, 8) & 0o7777
+        elif key == "uid":
+            self.uid = number(value)
+        elif key == "gid":
+            self.gid = number(value)
+        elif key == "inode64":
+            shown["inode64"] = ""
