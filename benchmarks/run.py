@@ -17,6 +17,8 @@ dynamic loader's own syscalls are not in the way. Options: ``--reps`` (median of
 
 ``--only oci`` (not in the default: root, containerd, about 50 s) runs ``oci.py``:
 container start-up and idle memory of runsc-py vs runc, through containerd and alone.
+``--only servers`` (not in the default: root, nginx, redis, wrk, about 2 minutes) runs
+``servers.py``: nginx and redis throughput and socket ping-pong latency, sandbox vs native.
 """
 
 from __future__ import annotations
@@ -129,11 +131,12 @@ def main() -> int:
     ap.add_argument("--only", default="getppid,read,python,fork")
     opts = ap.parse_args()
     only = set(opts.only.split(","))
-    if "oci" in only:  # its own tables, options and prerequisites
-        rc = subprocess.run([sys.executable, str(HERE / "oci.py")], check=False).returncode
-        only.discard("oci")
-        if rc or not only:
-            return rc
+    for name in ("oci", "servers"):  # their own tables, options and prerequisites
+        if name in only:
+            rc = subprocess.run([sys.executable, str(HERE / f"{name}.py")], check=False).returncode
+            only.discard(name)
+            if rc or not only:
+                return rc
 
     def n(x: int) -> str:
         return str(max(100, int(x * opts.scale)))
