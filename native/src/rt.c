@@ -507,9 +507,11 @@ int rt_loop_mod_fd(int fd, uint32_t events, uint64_t token)
 
 int rt_loop_del_fd(int fd)
 {
-    /* drop queued events of this fd too */
+    /* Drop the queued events of this fd (its token is the fd: the kernel's
+     * watch_host_fd and add_fd_handler), and only those: host fds are watched
+     * edge-triggered, so another fd's event dropped here would never come back. */
     for (int i = evq_i; i < evq_n; i++)
-        if (evq[i].data.u64 < TOK_LISTENER - MAX_LISTENERS)
+        if (evq[i].data.u64 == (uint64_t)fd)
             evq[i].events = 0;
     return epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
 }

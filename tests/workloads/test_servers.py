@@ -214,3 +214,55 @@ def test_sigio_differential(runsc_root: Path, tmp_path: Path, python_only: bool)
                           python_only=python_only)
     assert sandbox.rc == 0, sandbox.describe()
     assert sandbox.stdout == native.stdout
+
+
+# Many connections closed at once while the server's level-triggered epoll watches them:
+# every EOF must be reported. (The event loop once dropped the queued events of every host
+# fd when one was closed; host sockets are watched edge-triggered, so those never came back.)
+LOST_WAKEUPS = textwrap.dedent("""
+    import os, select, socket, sys
+    K, ROUNDS = 50, 30
+    srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(512); srv.setblocking(False)
+    port = srv.getsockname()[1]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        for _ in range(ROUNDS):
+            cs = [socket.create_connection(("127.0.0.1", port)) for _ in range(K)]
+            for c in cs: c.sendall(b"ping")
+            for c in cs: c.recv(4)
+            for c in cs: c.close()
+            os.write(w, b"r")
+        os._exit(0)
+    os.close(w)
+    ep = select.epoll(); ep.register(srv.fileno(), select.EPOLLIN); ep.register(r, select.EPOLLIN)
+    conns, done, closed = {}, 0, 0
+    while done < ROUNDS or conns:
+        evs = ep.poll(5)
+        if not evs:
+            print("lost wakeup: round", done, "open", len(conns)); os.kill(pid, 9); break
+        for fd, ev in evs:
+            if fd == srv.fileno():
+                while True:
+                    try: c, _ = srv.accept()
+                    except BlockingIOError: break
+                    c.setblocking(False); conns[c.fileno()] = c; ep.register(c.fileno(), select.EPOLLIN)
+            elif fd == r:
+                done += len(os.read(r, 100))
+            else:
+                c = conns[fd]
+                if c.recv(100): c.sendall(b"pong")
+                else: ep.unregister(fd); del conns[fd]; c.close(); closed += 1
+    os.waitpid(pid, 0)
+    print("EOFs reported", closed)
+""")
+
+
+@pytest.mark.parametrize("python_only", [False, True], ids=["fast", "python-only"])
+def test_no_lost_wakeups(runsc_root: Path, tmp_path: Path, python_only: bool) -> None:
+    script = tmp_path / "eofs.py"
+    script.write_text(LOST_WAKEUPS)
+    res = run_sandbox([SYSTEM_PYTHON, "-I", str(script)], root=runsc_root, env=BASE_ENV,
+                      cwd=tmp_path, python_only=python_only, timeout=120)
+    assert (res.rc, res.stdout) == (0, "EOFs reported 1500\n"), res.describe()
