@@ -159,10 +159,15 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
         path = _lookup_path(vfs, boot_task, cfg.argv[0], cfg.env)
         fdtable, stdio_descs = _fd_table(kernel, cfg.stdio)
         tty = bool(cfg.stdio) and os.isatty(cfg.stdio[0])
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
-            # A terminal's SIGINT/SIGQUIT also reached the workload itself (same
-            # process group); a kill(1) of the sentry reached only the sentry.
-            from_tty = tty and sig in (signal.SIGINT, signal.SIGQUIT)
+        kernel.console = next((d for d in stdio_descs if getattr(d, "is_tty", False)), None)
+        tty_signals = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGWINCH)
+        host_signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+        for sig in host_signals + (tty_signals[2:] if kernel.console is not None else ()):
+            # The workload's host processes are in a process group of their own, so a
+            # terminal's signals (^C, ^\, ^Z, a resize) reach only the sentry, which
+            # gives them to the sandbox's foreground process group of that terminal; a
+            # kill(1) of the sentry is the sandbox's (its init's).
+            from_tty = tty and sig in tty_signals
             old_handlers[sig] = signal.signal(sig, functools.partial(_on_host_signal, kernel, from_tty))
         try:
             kernel.start_init(stub_fd, gadget, build_filter(), creds, fdtable, fs,

@@ -79,6 +79,9 @@ static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog, int jo
     int i;
 
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(101);
+    /* A host process group of its own: a terminal's ^C reaches the sentry only,
+     * which passes it to the sandbox's foreground group (Kernel._terminal_signal). */
+    if (setpgid(0, 0) < 0) _exit(117);
     /* The workload starts like a container's init: default dispositions (the
      * sentry, a Python process, ignores SIGPIPE, and ignored signals survive
      * exec) and an empty mask (the sentry blocks SIGCHLD for its signalfd). */

@@ -146,6 +146,9 @@ class Kernel:
         self.init_tg: Optional[ThreadGroup] = None
         # Signals to the sentry process that came before the workload started.
         self.early_host_signals: List[int] = []
+        # The donated terminal (a console's replica) whose job-control signals the sentry
+        # passes on to the sandbox's foreground process group (boot sets it).
+        self.console: Any = None
         # host tid → wait status of a new child seen before its parent's fork event
         self._early_stops: Dict[int, int] = {}
         self._next_fdt = 0
@@ -849,10 +852,15 @@ class Kernel:
         """A signal to the sentry process (kill(1), the terminal): the sandbox's share."""
         tg = self.init_tg
         if tg is None:
-            # Before the workload exists: it gets the signal as soon as it does.
-            self.early_host_signals.append(signo)
+            # Before the workload exists: it gets the signal as soon as it does (a
+            # terminal's resize or ^Z then means nothing: init reads the size itself).
+            if signo not in (signal.SIGWINCH, signal.SIGTSTP):
+                self.early_host_signals.append(signo)
             return
         if tg.zombie:
+            return
+        if from_tty and self.console is not None:
+            self._terminal_signal(signo)
             return
         if self.init_has_handler(signo):
             if not from_tty:  # the terminal already delivered it to the workload
@@ -863,6 +871,17 @@ class Kernel:
             self._kill_group(tg)
         elif not from_tty:
             self.signal_group(tg, signo, from_outside=True, code=SI_USER)
+
+    def _terminal_signal(self, signo: int) -> None:
+        """A signal of the console's (^C, ^\\, ^Z, SIGWINCH of a resize) to the sandbox's
+        foreground process group of the terminal (TIOCSPGRP's, else init's), as the line
+        discipline's kill_pgrp: the pid namespace's init only takes it with a handler."""
+        init = self.init_tg
+        fg = getattr(self.console, "fg_pgrp", None)
+        pgrp = fg if fg is not None else (init.pgid if init is not None else 1)
+        for tg in list(self.thread_groups.values()):
+            if tg.pgid == pgrp and not tg.zombie and not tg.reaped and tg.tasks:
+                self.signal_group(tg, signo, code=SI_KERNEL)
 
     def _group_stopped(self, tg: ThreadGroup, stopped: bool) -> None:
         """Book a job-control stop or continue for wait(WUNTRACED/WCONTINUED)."""

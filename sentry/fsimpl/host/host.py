@@ -23,7 +23,7 @@ import os
 import select
 import signal
 import stat as _st
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
@@ -46,6 +46,9 @@ TIOCGSID = 0x5429
 # bytes; glibc's 60-byte one never crosses the syscall boundary. Writing 60 smashed
 # tcgetattr's stack.
 _TERMIOS_SIZE = 36
+# Terminal (device number) → the sandbox's foreground process group on it. One sandbox
+# per sentry process, so a module-level table is the sandbox's.
+_FG_PGRP: Dict[int, int] = {}
 _WINSZ_SIZE = 8
 
 
@@ -169,7 +172,7 @@ class HostFileDescription(FileDescription):
         self.seekable = _st.S_ISREG(mode) or _st.S_ISBLK(mode)
         self.is_tty = os.isatty(fd)
         self.stream = _st.S_ISFIFO(mode) or _st.S_ISSOCK(mode) or self.is_tty
-        self.fg_pgrp: Optional[int] = None
+        self._rdev = os.fstat(fd).st_rdev if self.is_tty else 0
         if _st.S_ISFIFO(mode):
             self.anon_name = b"pipe:[%d]" % inode.ino
         elif _st.S_ISSOCK(mode):
@@ -178,6 +181,19 @@ class HostFileDescription(FileDescription):
             self.anon_name = b"/dev/console"
         else:
             self.anon_name = b"host:[%d]" % inode.ino
+
+    @property
+    def fg_pgrp(self) -> Optional[int]:
+        """The sandbox's foreground process group of this terminal (``TIOCSPGRP``),
+        shared by every description of the same terminal, as it is the tty's."""
+        return _FG_PGRP.get(self._rdev) if self.is_tty else None
+
+    @fg_pgrp.setter
+    def fg_pgrp(self, pgrp: Optional[int]) -> None:
+        if pgrp is None:
+            _FG_PGRP.pop(self._rdev, None)
+        else:
+            _FG_PGRP[self._rdev] = pgrp
 
     @classmethod
     def for_stdio(cls, kernel: Any, fd: int, acc: int) -> "HostFileDescription":
