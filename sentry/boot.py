@@ -160,6 +160,11 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
         fdtable, stdio_descs = _fd_table(kernel, cfg.stdio)
         tty = bool(cfg.stdio) and os.isatty(cfg.stdio[0])
         kernel.console = next((d for d in stdio_descs if getattr(d, "is_tty", False)), None)
+        if kernel.console is not None:
+            from sentry.fsimpl.dev.dev import DevFilesystem
+
+            for devfs in list(DevFilesystem.instances):
+                devfs.add_console(kernel.console.inode)
         tty_signals = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGWINCH)
         host_signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
         for sig in host_signals + (tty_signals[2:] if kernel.console is not None else ()):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import weakref
 from typing import Any, Callable, Dict, Tuple
 
 from sentry.abi.linux.errors import err
@@ -128,6 +129,22 @@ class DevFilesystem(TmpfsFilesystem):
             root.add(name, TmpfsSymlink(self, target, 0, 0))
         root.add(b"pts", TmpfsDir(self, 0o755, 0, 0))
         root.add(b"shm", TmpfsDir(self, 0o1777, 0, 0))
+        DevFilesystem.instances.add(self)
+
+    #: Every /dev of this sentry (one sandbox per process), for :meth:`add_console`.
+    instances: "weakref.WeakSet[DevFilesystem]" = weakref.WeakSet()
+
+    def add_console(self, inode: Inode) -> None:
+        """Show the sandbox's console (the donated terminal's inode) as ``console``.
+
+        runc binds the container's pty there; ``ttyname(3)`` finds the terminal of fd 0
+        by reading ``/proc/self/fd/0`` (``/dev/console``) and comparing the node's
+        device and inode numbers with ``fstat(0)``'s, which this inode's are.
+        """
+        root = self.root_inode()
+        assert isinstance(root, TmpfsDir)
+        if root.lookup(None, b"console") is None:
+            root.add(b"console", inode)
 
 
 def open_device(t: Any, inode: Any, vd: Any, flags: int) -> FileDescription:
