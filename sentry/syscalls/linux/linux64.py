@@ -173,6 +173,11 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
                   "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
                   "fremovexattr")
     ]),
+    ("sys_memfd", [
+        ("memfd_create", EMULATE, PARTIAL,
+         "an unnamed file of a private tmpfs (MAP_SHARED shares its pages); no sealing: "
+         "MFD_ALLOW_SEALING and MFD_HUGETLB are EINVAL"),
+    ]),
     ("sys_socket", [
         ("socketpair", EMULATE, PARTIAL, "AF_UNIX, every type; no SCM_RIGHTS yet"),
         ("socket", EMULATE, PARTIAL,

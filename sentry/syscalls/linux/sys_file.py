@@ -44,6 +44,8 @@ F_OFD_SETLKW = 38
 F_DUPFD_CLOEXEC = 1030
 F_SETPIPE_SZ = 1031
 F_GETPIPE_SZ = 1032
+F_ADD_SEALS = 1033
+F_GET_SEALS = 1034
 FD_CLOEXEC = 1
 
 FIONBIO = 0x5421
@@ -545,6 +547,16 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
     if cmd == F_SETOWN_EX:
         fasync.set_owner_ex(t, d, t.mem.read(a[2], 8))
         return 0
+    if cmd in (F_ADD_SEALS, F_GET_SEALS):
+        # Only memfds take seals; ours are made without MFD_ALLOW_SEALING, so they carry
+        # F_SEAL_SEAL (no more seals), as Linux's are then.
+        from sentry.syscalls.linux.sys_memfd import F_SEAL_SEAL, is_memfd
+
+        if not is_memfd(d):
+            raise err(errno.EINVAL)
+        if cmd == F_GET_SEALS:
+            return F_SEAL_SEAL
+        raise err(errno.EPERM)
     if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ):
         getter = getattr(d, "get_pipe_size", None)
         if getter is None:
