@@ -17,9 +17,9 @@ from __future__ import annotations
 import errno
 import signal
 from collections import deque
-from typing import Any, Deque, Optional, Tuple
+from typing import Any, Deque, Dict, Optional, Tuple
 
-from sentry.abi.linux.errors import WouldBlock, err
+from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ALL, EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_RDHUP, \
     WaitQueue
 from sentry.vfs import abi
@@ -108,6 +108,17 @@ class UnixSocket(FileDescription):
         self.tx: Optional[Channel] = None
         self.queue = WaitQueue()
         self.anon_name = b"socket:[%d]" % inode.ino
+        # Names (sun_path bytes; abstract ones start with NUL): this end's, its peer's.
+        self.name: Optional[bytes] = None
+        self.peer_name: Optional[bytes] = None
+        self.bound_key: Optional[Tuple[int, int]] = None  # the socket node's (dev, ino)
+        # SO_PEERCRED: (pid, uid, gid) of the peer when the connection was made.
+        self.peer_cred: Optional[Tuple[int, int, int]] = None
+        self.listen_cred: Tuple[int, int, int] = (0, 0, 0)
+        self.listening = False
+        self.backlog = 0
+        self.pending: Deque["UnixSocket"] = deque()
+        self.flag_opts: Dict[int, int] = {}  # setsockopt flags with no effect (SO_REUSEADDR…)
 
     # -- connection state ------------------------------------------------------
     def wait_queue(self) -> WaitQueue:
@@ -131,6 +142,12 @@ class UnixSocket(FileDescription):
         self._notify_both()
 
     def release(self) -> None:
+        if self.bound_key is not None and _BOUND.get(self.bound_key) is self:
+            del _BOUND[self.bound_key]
+        if self.name is not None and self.name[:1] == b"\0" and _ABSTRACT.get(self.name) is self:
+            del _ABSTRACT[self.name]
+        while self.pending:  # connections never accepted: their clients see the end
+            self.pending.popleft().release()
         if self.rx is not None:
             self.rx.closed_read = True
         if self.tx is not None:
@@ -234,6 +251,8 @@ class UnixSocket(FileDescription):
                 r |= EVENT_HUP
         if rx is not None and not rx.empty:
             r |= EVENT_IN | _RDNORM
+        if self.listening:
+            return (EVENT_IN | _RDNORM if self.pending else 0) & (mask | EVENT_HUP | EVENT_ERR)
         if self.peer is None and self.stype != SOCK_DGRAM:
             r |= EVENT_HUP
         if tx is None or tx.size * 4 <= BUFFER:
@@ -248,6 +267,114 @@ class UnixSocket(FileDescription):
             t.mem.write_i32(arg, n)
             return 0
         raise err(errno.ENOTTY)
+
+
+# Bound names of this sandbox: path names by their socket node's (dev, ino), abstract ones
+# (the sandbox's own namespace) by name. One sandbox per sentry process.
+_BOUND: Dict[Tuple[int, int], "UnixSocket"] = {}
+_ABSTRACT: Dict[bytes, "UnixSocket"] = {}
+_autobind = [0]
+
+
+def _cred(t: Any) -> Tuple[int, int, int]:
+    return (t.tgid, t.creds.euid, t.creds.egid) if t is not None else (0, 0, 0)
+
+
+def bind(t: Any, s: UnixSocket, name: bytes) -> None:
+    """bind(2): *name* is sun_path as given (empty: autobind an abstract name).
+
+    A path name makes a socket node in the sandbox's file system (``EADDRINUSE`` if the
+    name exists); an abstract one lives in the sandbox's own namespace.
+    """
+    if s.name is not None:
+        raise err(errno.EINVAL)
+    if not name:
+        _autobind[0] += 1
+        name = b"\0%05x" % _autobind[0]
+    if name[:1] == b"\0":
+        if name in _ABSTRACT:
+            raise err(errno.EADDRINUSE)
+        _ABSTRACT[name] = s
+        s.name = name
+        return
+    vfs = t.kernel.vfs
+    try:
+        vfs.mknod_at(t, abi.AT_FDCWD, name, abi.S_IFSOCK | 0o777, 0)
+    except LinuxError as e:
+        raise err(errno.EADDRINUSE if e.errno == errno.EEXIST else e.errno) from None
+    st = vfs.resolve(t, abi.AT_FDCWD, name, follow=False).dentry.inode.stat()
+    s.bound_key = (st.dev, st.ino)
+    _BOUND[s.bound_key] = s
+    s.name = name
+
+
+def listen(t: Any, s: UnixSocket, backlog: int) -> None:
+    if s.stype == SOCK_DGRAM:
+        raise err(errno.EOPNOTSUPP)
+    if s.name is None or s.peer is not None:
+        raise err(errno.EINVAL)
+    s.listening = True
+    s.backlog = max(0, min(backlog, 4096))
+    s.listen_cred = _cred(t)
+    s.queue.notify(EVENT_OUT)
+
+
+def lookup(t: Any, name: bytes) -> UnixSocket:
+    """The socket bound to *name* (``ECONNREFUSED`` if none; path errors as open's)."""
+    if name[:1] == b"\0":
+        target = _ABSTRACT.get(name)
+    else:
+        from sentry.vfs import permissions as perm
+
+        inode = t.kernel.vfs.resolve(t, abi.AT_FDCWD, name, follow=True).dentry.inode
+        if (inode.mode & abi.S_IFMT) != abi.S_IFSOCK:
+            raise err(errno.ECONNREFUSED)
+        perm.check(t.creds, inode, perm.MAY_WRITE)
+        st = inode.stat()
+        target = _BOUND.get((st.dev, st.ino))
+    if target is None:
+        raise err(errno.ECONNREFUSED)
+    return target
+
+
+def connect(t: Any, s: UnixSocket, name: bytes) -> None:
+    """connect(2) of a stream or seqpacket socket to a listening one: a new connected
+    end is queued for its accept."""
+    target = lookup(t, name)
+    if s.peer is not None or s.listening:
+        raise err(errno.EISCONN)
+    if not target.listening:
+        raise err(errno.ECONNREFUSED)
+    if target.stype != s.stype:
+        # A path finds the socket, then its type is wrong; an abstract name is looked up
+        # per type, so there is none (Linux's unix_find_other).
+        raise err(errno.ECONNREFUSED if name[:1] == b"\0" else errno.EPROTOTYPE)
+    if len(target.pending) > target.backlog:
+        if s.nonblocking:
+            raise err(errno.EAGAIN)
+        raise WouldBlock([(target.queue, EVENT_OUT | EVENT_HUP)])
+    server = new_socket(t, s.stype, 0)
+    stream = s.stype == SOCK_STREAM
+    cs, sc = Channel(stream), Channel(stream)
+    s.peer, server.peer = server, s
+    s.tx, server.rx = cs, cs
+    server.tx, s.rx = sc, sc
+    server.name = target.name
+    s.peer_name, server.peer_name = target.name, s.name
+    s.peer_cred, server.peer_cred = target.listen_cred, _cred(t)
+    target.pending.append(server)
+    target.queue.notify(EVENT_IN)
+    s.queue.notify(EVENT_OUT)
+
+
+def accept(t: Any, s: UnixSocket) -> UnixSocket:
+    if not s.listening:
+        raise err(errno.EINVAL)
+    if not s.pending:
+        s._block(0, EVENT_IN)
+    conn = s.pending.popleft()
+    s.queue.notify(EVENT_OUT)  # room in the backlog
+    return conn
 
 
 def new_socket(t: Any, stype: int, flags: int) -> UnixSocket:

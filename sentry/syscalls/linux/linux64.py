@@ -184,14 +184,15 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "AF_UNIX; AF_INET/AF_INET6 TCP and UDP over host sockets the sentry holds, in the "
          "sandbox's network namespace; raw EPERM; other families EAFNOSUPPORT"),
         ("connect", EMULATE, PARTIAL,
-         "inet: the host's (a blocking connect parks until done); no path-named unix "
-         "sockets yet: ENOENT"),
+         "inet: the host's (a blocking connect parks until done); unix stream/seqpacket: "
+         "to a listening socket by path or abstract name; unix datagrams by name: not yet"),
         ("bind", EMULATE, PARTIAL,
          "inet: the host's (a port below net.ipv4.ip_unprivileged_port_start needs "
-         "CAP_NET_BIND_SERVICE); unix names not yet: EOPNOTSUPP"),
-        ("listen", EMULATE, PARTIAL, "inet stream sockets; unix: EOPNOTSUPP"),
-        ("accept", EMULATE, PARTIAL, "inet stream sockets (parks until a connection)"),
-        ("accept4", EMULATE, PARTIAL, "inet stream sockets; SOCK_NONBLOCK/SOCK_CLOEXEC"),
+         "CAP_NET_BIND_SERVICE); unix: a socket node in the sandbox's file system, an "
+         "abstract name (the sandbox's own), or autobind"),
+        ("listen", EMULATE, PARTIAL, "inet and unix stream/seqpacket sockets"),
+        ("accept", EMULATE, PARTIAL, "inet and unix (parks until a connection)"),
+        ("accept4", EMULATE, PARTIAL, "inet and unix; SOCK_NONBLOCK/SOCK_CLOEXEC"),
         ("sendto", EMULATE, PARTIAL, "inet (with a destination); connected unix sockets"),
         ("recvfrom", EMULATE, PARTIAL,
          "inet with the source address; connected unix sockets (MSG_WAITALL waits for "

@@ -1,8 +1,9 @@
 """Socket syscalls: unix-domain sockets emulated in the sentry, inet sockets over host
 sockets the sentry holds (:mod:`sentry.fsimpl.sock.inet`).
 
-``AF_UNIX``: ``socketpair`` fully; ``socket`` + ``connect`` finds no listener (no
-path-named sockets yet: ``bind``/``listen``/``accept`` are ``EOPNOTSUPP``).
+``AF_UNIX``: ``socketpair`` fully; stream and seqpacket sockets bound to a path (a socket
+node in the sandbox's file system) or an abstract name (the sandbox's own namespace),
+``listen``/``accept``/``connect`` between them; datagrams by name are not done yet.
 ``AF_INET``/``AF_INET6``: TCP and UDP.  Other families are ``EAFNOSUPPORT``, which is what
 a kernel built without them answers, so programs fall back cleanly.
 """
@@ -16,6 +17,7 @@ from typing import Any, Callable, List, Optional, Tuple
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.sock.inet import AF_INET, AF_INET6, InetSocket, decode_addr, encode_addr
+from sentry.fsimpl.sock import unix
 from sentry.fsimpl.sock.unix import (
     AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_WAITALL, SOCK_DGRAM, SOCK_SEQPACKET,
     SOCK_STREAM, UnixSocket, new_pair, new_socket,
@@ -112,6 +114,9 @@ def connect(t: Any, a: SyscallArgs) -> int:
     if isinstance(d, InetSocket):
         d.connect(t, _inet_addr(t, d, a[1], a.int(2)))
         return 0
+    if d.stype != SOCK_DGRAM:
+        unix.connect(t, d, _unix_name(t, a[1], a.int(2), allow_empty=False))
+        return 0
     s = _sock(t, a.int(0))
     addrlen = a.int(2)
     if addrlen < 2 or addrlen > 110:
@@ -125,10 +130,11 @@ def connect(t: Any, a: SyscallArgs) -> int:
 
 
 def bind(t: Any, a: SyscallArgs) -> int:
-    """bind(2): inet sockets; unix names are not emulated yet (EOPNOTSUPP)."""
+    """bind(2): inet sockets through the host; unix names (:func:`unix.bind`)."""
     d = _any_sock(t, a.int(0))
     if not isinstance(d, InetSocket):
-        raise err(errno.EOPNOTSUPP)
+        unix.bind(t, d, _unix_name(t, a[1], a.int(2), allow_empty=True))
+        return 0
     addr = _inet_addr(t, d, a[1], a.int(2))
     # inet_bind: a port below net.ipv4.ip_unprivileged_port_start (the sandbox's own
     # sysctl) needs CAP_NET_BIND_SERVICE; the host socket is the sentry's, which may.
@@ -145,9 +151,12 @@ def bind(t: Any, a: SyscallArgs) -> int:
 
 
 def listen(t: Any, a: SyscallArgs) -> int:
-    """listen(2): inet stream sockets."""
+    """listen(2): inet and unix stream/seqpacket sockets."""
     d = _any_sock(t, a.int(0))
-    if not isinstance(d, InetSocket) or not d.stream:
+    if not isinstance(d, InetSocket):
+        unix.listen(t, d, a.int(1))
+        return 0
+    if not d.stream:
         raise err(errno.EOPNOTSUPP)
     try:
         d.sock.listen(max(0, min(a.int(1), 4096)))
@@ -157,15 +166,25 @@ def listen(t: Any, a: SyscallArgs) -> int:
 
 
 def accept4(t: Any, a: SyscallArgs) -> int:
-    """accept4(2) (and accept(2): flags 0): inet stream sockets."""
+    """accept4(2) (and accept(2): flags 0): inet and unix stream/seqpacket sockets."""
     flags = a.int(3) if a.nr == 288 else 0
     if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
         raise err(errno.EINVAL)
     d = _any_sock(t, a.int(0))
-    if not isinstance(d, InetSocket) or not d.stream:
-        raise err(errno.EOPNOTSUPP)
     if not t.fdtable.free_below_limit(1):
         raise err(errno.EMFILE)
+    if isinstance(d, UnixSocket):
+        if d.stype == SOCK_DGRAM:
+            raise err(errno.EOPNOTSUPP)
+        uconn = unix.accept(t, d)
+        if flags & SOCK_NONBLOCK:
+            uconn.flags |= abi.O_NONBLOCK
+        fd = t.fdtable.install(uconn, bool(flags & SOCK_CLOEXEC))
+        if a[1]:
+            _put_bytes(t, a[1], a[2], _unix_addr(uconn.peer_name))
+        return fd
+    if not d.stream:
+        raise err(errno.EOPNOTSUPP)
     conn, addr = d.accept(t)
     if flags & SOCK_NONBLOCK:
         conn.flags |= abi.O_NONBLOCK
@@ -404,13 +423,18 @@ def getsockopt(t: Any, a: SyscallArgs) -> int:
     if level != SOL_SOCKET:
         raise err(errno.EOPNOTSUPP)
     ints = {SO_TYPE: s.stype, SO_ERROR: 0, SO_SNDBUF: 212992, SO_RCVBUF: 212992,
-            SO_DOMAIN: AF_UNIX, SO_PASSCRED: 0, SO_ACCEPTCONN: 0, SO_PROTOCOL: 0}
+            SO_DOMAIN: AF_UNIX, SO_PASSCRED: 0, SO_ACCEPTCONN: int(s.listening),
+            SO_PROTOCOL: 0}
+    if opt in _UNIX_FLAG_OPTS:
+        return _put_opt(t, a[3], a[4], struct.pack("<i", s.flag_opts.get(opt, 0)))
     if opt in ints:
         return _put_opt(t, a[3], a[4], struct.pack("<i", ints[opt]))
     if opt == SO_PEERCRED:
         peer = s.peer
         if peer is None:
             return _put_opt(t, a[3], a[4], struct.pack("<iII", 0, 0xFFFFFFFF, 0xFFFFFFFF))
+        if s.peer_cred is not None:
+            return _put_opt(t, a[3], a[4], struct.pack("<iII", *s.peer_cred))
         c = t.creds
         return _put_opt(t, a[3], a[4], struct.pack("<iII", t.tgid, c.euid, c.egid))
     raise err(errno.ENOPROTOOPT)
@@ -427,13 +451,23 @@ def setsockopt(t: Any, a: SyscallArgs) -> int:
             raise err(errno.EINVAL)
         d.setsockopt(level, opt, t.mem.read(a[3], min(n, 256)) if n else b"")
         return 0
-    _sock(t, a.int(0))
+    us = _sock(t, a.int(0))
     if level != SOL_SOCKET:
         raise err(errno.ENOPROTOOPT)
     if opt in (SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, 32, 33):  # + SO_SNDBUFFORCE/RCVBUFFORCE
         t.mem.read(a[3], min(a.int(4), 64)) if a.int(4) > 0 else b""
         return 0
+    if opt in _UNIX_FLAG_OPTS:
+        # Kept for getsockopt; they change nothing for unix sockets on Linux either.
+        if a.int(4) < 4:
+            raise err(errno.EINVAL)
+        us.flag_opts[opt] = int(t.mem.read_i32(a[3]) != 0)
+        return 0
     raise err(errno.ENOPROTOOPT)
+
+
+# SO_REUSEADDR, SO_KEEPALIVE, SO_BROADCAST, SO_REUSEPORT
+_UNIX_FLAG_OPTS = (2, 9, 6, 15)
 
 
 def getsockname(t: Any, a: SyscallArgs) -> int:
@@ -446,7 +480,7 @@ def getsockname(t: Any, a: SyscallArgs) -> int:
         except OSError as e:
             raise err(e.errno or errno.EIO) from None
         return _put_bytes(t, a[1], a[2], encode_addr(d.family, addr))
-    return _put_addr(t, a[1], a[2])
+    return _put_bytes(t, a[1], a[2], _unix_addr(d.name))
 
 
 def getpeername(t: Any, a: SyscallArgs) -> int:
@@ -461,7 +495,33 @@ def getpeername(t: Any, a: SyscallArgs) -> int:
     s = _sock(t, a.int(0))
     if s.peer is None:
         raise err(errno.ENOTCONN)
-    return _put_addr(t, a[1], a[2])
+    return _put_bytes(t, a[1], a[2], _unix_addr(s.peer_name))
+
+
+def _unix_name(t: Any, addr: int, addrlen: int, allow_empty: bool) -> bytes:
+    """sun_path of a sandbox ``sockaddr_un``: a path up to its NUL, or an abstract name
+    (leading NUL, exactly ``addrlen - 2`` bytes); empty only for bind's autobind."""
+    if addrlen < 2 or addrlen > 110:
+        raise err(errno.EINVAL)
+    raw = t.mem.read(addr, addrlen)
+    if struct.unpack_from("<H", raw)[0] != AF_UNIX:
+        raise err(errno.EINVAL if not allow_empty else errno.EINVAL)
+    path = raw[2:]
+    if path[:1] == b"\0":
+        return path
+    path = path.split(b"\0", 1)[0]
+    if not path and not allow_empty:
+        raise err(errno.EINVAL)
+    return path
+
+
+def _unix_addr(name: Optional[bytes]) -> bytes:
+    """A ``sockaddr_un`` as getsockname/accept report it (a path with its NUL)."""
+    if name is None:
+        return struct.pack("<H", AF_UNIX)
+    if name[:1] == b"\0":
+        return struct.pack("<H", AF_UNIX) + name
+    return struct.pack("<H", AF_UNIX) + name + b"\0"
 
 
 def _put_bytes(t: Any, addr: int, lenp: int, value: bytes) -> int:
