@@ -564,6 +564,11 @@ def test_exec_gets_the_containers_view(pair: Pair) -> None:
         assert not leftover_cgroups(cid), leftover_cgroups(cid)
     ref, box = outs
     _both_ok(ref, box)
-    assert sections(box.stdout) == sections(ref.stdout), (
-        f"runc:\n{ref.stdout}\nrunsc-py:\n{box.stdout}")
-    assert sections(ref.stdout)["limits"] == ["512", "200"]
+    want, got = sections(ref.stdout), sections(box.stdout)
+    # The limits are the container's (runtime-spec: exec's process has them). runc 1.1.5
+    # here sometimes gives the exec'd process the hard RLIMIT_NOFILE (2048) as its soft
+    # one (seen in one full run out of three), so the container's values are the
+    # reference for that section, not runc's output.
+    assert got.pop("limits") == ["512", "200"], box.stdout
+    want.pop("limits")
+    assert got == want, f"runc:\n{ref.stdout}\nrunsc-py:\n{box.stdout}"
