@@ -1,7 +1,7 @@
 """Unix sockets bound to a path or an abstract name, natively vs sandboxed: bind makes a
 socket node, listen/accept/connect, names both ways, SO_PEERCRED, seqpacket boundaries,
 the errors of a taken name, a removed node, a regular file, a wrong type, autobind, and
-Python's multiprocessing Manager (a unix-socket server process)."""
+Python's multiprocessing Manager (a unix-socket server process); datagrams sent by name."""
 
 from __future__ import annotations
 
@@ -82,5 +82,66 @@ def test_unix_sockets_differential(runsc_root: Path, tmp_path: Path, python_only
     assert "manager [1, 2, 3]" in native.stdout
     sandbox = run_sandbox(argv, root=runsc_root, env=env, cwd=tmp_path,
                           python_only=python_only)
+    assert sandbox.rc == 0, sandbox.describe()
+    assert sandbox.stdout == native.stdout
+
+
+DGRAM_SCRIPT = textwrap.dedent('''
+    import errno, os, socket, tempfile
+    d = tempfile.mkdtemp()
+    srvp, clip = os.path.join(d, "srv"), os.path.join(d, "cli")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(srvp)
+    cli = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    cli.bind(clip)
+    cli.sendto(b"dgram one", srvp)
+    data, src = srv.recvfrom(100)
+    print(data, src == clip)
+    srv.sendto(b"reply", src)
+    print(cli.recvfrom(100)[0])
+    anon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    anon.sendto(b"from unnamed", srvp)
+    print(srv.recvfrom(100))
+    cli.connect(srvp)
+    cli.send(b"connected send")
+    print(srv.recv(100), cli.getpeername() == srvp)
+    cli.sendto(b"x" * 10, srvp)
+    print("trunc", len(srv.recv(4)))
+    cli.sendmsg([b"via ", b"sendmsg"], [], 0, srvp)
+    m = srv.recvmsg(100)
+    print(m[0], m[3] == clip)
+    a = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    a.bind("\\0runsc-test-dgram")
+    anon.sendto(b"abstract", "\\0runsc-test-dgram")
+    print(a.recv(100))
+    try:
+        anon.sendto(b"x", os.path.join(d, "nope"))
+    except OSError as e:
+        print("no such name", errno.errorcode[e.errno])
+    srv.close()
+    try:
+        cli.send(b"gone")
+    except OSError as e:
+        print("receiver closed", errno.errorcode[e.errno])
+    b = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    b.bind(os.path.join(d, "b"))
+    b.setblocking(False)
+    try:
+        b.recv(10)
+    except OSError as e:
+        print("empty", errno.errorcode[e.errno])
+''')
+
+
+@pytest.mark.parametrize("python_only", [False, True], ids=["fast", "python-only"])
+def test_unix_datagrams_by_name(runsc_root: Path, tmp_path: Path, python_only: bool) -> None:
+    script = tmp_path / "dgram.py"
+    script.write_text(DGRAM_SCRIPT)
+    argv = ["/usr/bin/python3", "-I", str(script)]
+    env = {**BASE_ENV, "TMPDIR": str(tmp_path)}
+    native = run_native(["unshare", "--net", *argv], env=env, cwd=tmp_path)
+    assert native.rc == 0, native.describe()
+    assert "receiver closed ECONNREFUSED" in native.stdout
+    sandbox = run_sandbox(argv, root=runsc_root, env=env, cwd=tmp_path, python_only=python_only)
     assert sandbox.rc == 0, sandbox.describe()
     assert sandbox.stdout == native.stdout

@@ -85,6 +85,7 @@ class Channel:
         self.stream = stream
         self.data = bytearray()
         self.msgs: Deque[bytes] = deque()
+        self.srcs: Deque[Optional[bytes]] = deque()  # each message's sender name (datagrams)
         self.size = 0
         self.closed_write = False   # the sender will send no more (close/SHUT_WR)
         self.closed_read = False    # the receiver will read no more (close/SHUT_RD)
@@ -119,6 +120,9 @@ class UnixSocket(FileDescription):
         self.backlog = 0
         self.pending: Deque["UnixSocket"] = deque()
         self.flag_opts: Dict[int, int] = {}  # setsockopt flags with no effect (SO_REUSEADDR…)
+        self.dgram_peer: Optional["UnixSocket"] = None  # a datagram socket's connect() target
+        self.last_src: Optional[bytes] = None  # sender name of the message last received
+        self.released = False
 
     # -- connection state ------------------------------------------------------
     def wait_queue(self) -> WaitQueue:
@@ -142,6 +146,7 @@ class UnixSocket(FileDescription):
         self._notify_both()
 
     def release(self) -> None:
+        self.released = True
         if self.bound_key is not None and _BOUND.get(self.bound_key) is self:
             del _BOUND[self.bound_key]
         if self.name is not None and self.name[:1] == b"\0" and _ABSTRACT.get(self.name) is self:
@@ -157,6 +162,8 @@ class UnixSocket(FileDescription):
     # -- data --------------------------------------------------------------------
     def send(self, t: Any, data: bytes, flags: int) -> int:
         ch = self.tx
+        if ch is None and self.dgram_peer is not None:
+            return deliver(t, self, self.dgram_peer, data, flags)
         if ch is None:
             raise err(errno.ENOTCONN if self.stype != SOCK_DGRAM else errno.EDESTADDRREQ)
         if ch.closed_write or ch.closed_read:
@@ -179,6 +186,7 @@ class UnixSocket(FileDescription):
             if free < n:
                 self._block(flags, EVENT_OUT)
             ch.msgs.append(bytes(data))
+            ch.srcs.append(None)
             ch.size += n
             k = n
         if self.peer is not None:
@@ -208,11 +216,16 @@ class UnixSocket(FileDescription):
             msg = ch.msgs[0]
             out = msg[:n]
             full = len(msg)
+            self.last_src = ch.srcs[0] if ch.srcs else None
             if not peek:
                 ch.msgs.popleft()
+                if ch.srcs:
+                    ch.srcs.popleft()
                 ch.size -= len(msg)
         if not peek and self.peer is not None:
             self.peer.queue.notify(EVENT_OUT)
+        elif not peek and self.stype == SOCK_DGRAM:
+            self.queue.notify(EVENT_OUT)  # room for senders by name
         return out, full
 
     def _block(self, flags: int, mask: int) -> None:
@@ -296,6 +309,7 @@ def bind(t: Any, s: UnixSocket, name: bytes) -> None:
             raise err(errno.EADDRINUSE)
         _ABSTRACT[name] = s
         s.name = name
+        _dgram_inbox(s)
         return
     vfs = t.kernel.vfs
     try:
@@ -306,6 +320,51 @@ def bind(t: Any, s: UnixSocket, name: bytes) -> None:
     s.bound_key = (st.dev, st.ino)
     _BOUND[s.bound_key] = s
     s.name = name
+    _dgram_inbox(s)
+
+
+def _dgram_inbox(s: UnixSocket) -> None:
+    """A bound datagram socket receives what is sent to its name."""
+    if s.stype == SOCK_DGRAM and s.rx is None:
+        s.rx = Channel(False)
+
+
+def _dgram_target(t: Any, name: bytes) -> UnixSocket:
+    target = lookup(t, name)
+    if target.stype != SOCK_DGRAM:
+        raise err(errno.ECONNREFUSED if name[:1] == b"\0" else errno.EPROTOTYPE)
+    return target
+
+
+def connect_dgram(t: Any, s: UnixSocket, name: bytes) -> None:
+    """connect(2) of a datagram socket: the default destination (and the only sender
+    its receives take, as Linux filters them — not emulated: they are taken from all)."""
+    target = _dgram_target(t, name)
+    s.dgram_peer = target
+    s.peer_name = target.name
+
+
+def send_to(t: Any, s: UnixSocket, name: bytes, data: bytes, flags: int) -> int:
+    """sendto(2)/sendmsg(2) of a datagram socket to a name."""
+    return deliver(t, s, _dgram_target(t, name), data, flags)
+
+
+def deliver(t: Any, s: UnixSocket, target: UnixSocket, data: bytes, flags: int) -> int:
+    if target.released or target.rx is None:
+        raise err(errno.ECONNREFUSED)
+    ch = target.rx
+    n = len(data)
+    if n > BUFFER:
+        raise err(errno.EMSGSIZE)
+    if BUFFER - ch.size < n:
+        if s.nonblocking or flags & MSG_DONTWAIT:
+            raise err(errno.EAGAIN)
+        raise WouldBlock([(target.queue, EVENT_OUT)])
+    ch.msgs.append(bytes(data))
+    ch.srcs.append(s.name)
+    ch.size += n
+    target.queue.notify(EVENT_IN)
+    return n
 
 
 def listen(t: Any, s: UnixSocket, backlog: int) -> None:

@@ -185,7 +185,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "sandbox's network namespace; raw EPERM; other families EAFNOSUPPORT"),
         ("connect", EMULATE, PARTIAL,
          "inet: the host's (a blocking connect parks until done); unix stream/seqpacket: "
-         "to a listening socket by path or abstract name; unix datagrams by name: not yet"),
+         "to a listening socket by path or abstract name; unix datagram: the default "
+         "destination (receives are not filtered to it)"),
         ("bind", EMULATE, PARTIAL,
          "inet: the host's (a port below net.ipv4.ip_unprivileged_port_start needs "
          "CAP_NET_BIND_SERVICE); unix: a socket node in the sandbox's file system, an "
@@ -193,10 +194,11 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("listen", EMULATE, PARTIAL, "inet and unix stream/seqpacket sockets"),
         ("accept", EMULATE, PARTIAL, "inet and unix (parks until a connection)"),
         ("accept4", EMULATE, PARTIAL, "inet and unix; SOCK_NONBLOCK/SOCK_CLOEXEC"),
-        ("sendto", EMULATE, PARTIAL, "inet (with a destination); connected unix sockets"),
+        ("sendto", EMULATE, PARTIAL,
+         "inet (with a destination); unix datagrams to a name; connected unix sockets"),
         ("recvfrom", EMULATE, PARTIAL,
-         "inet with the source address; connected unix sockets (MSG_WAITALL waits for "
-         "the count)"),
+         "inet and unix datagrams with the source address; connected unix sockets "
+         "(MSG_WAITALL waits for the count)"),
         ("sendmsg", EMULATE, PARTIAL, "no ancillary data"),
         ("recvmsg", EMULATE, PARTIAL, "no ancillary data"),
         ("shutdown", EMULATE, FULL, ""),

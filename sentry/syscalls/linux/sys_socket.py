@@ -117,6 +117,9 @@ def connect(t: Any, a: SyscallArgs) -> int:
     if d.stype != SOCK_DGRAM:
         unix.connect(t, d, _unix_name(t, a[1], a.int(2), allow_empty=False))
         return 0
+    if d.peer is None:
+        unix.connect_dgram(t, d, _unix_name(t, a[1], a.int(2), allow_empty=False))
+        return 0
     s = _sock(t, a.int(0))
     addrlen = a.int(2)
     if addrlen < 2 or addrlen > 110:
@@ -255,6 +258,11 @@ def sendto(t: Any, a: SyscallArgs) -> int:
         return d.send(t, t.mem.read(a[1], n), a.int(3), dest)
     data = t.mem.read(a[1], n)
     if a[4]:
+        if d.stype == SOCK_DGRAM and d.peer is None:
+            if a.int(3) & ~_SEND_FLAGS:
+                raise err(errno.EOPNOTSUPP)
+            return unix.send_to(t, d, _unix_name(t, a[4], a.int(5), allow_empty=False), data,
+                                a.int(3))
         raise err(errno.EISCONN)
     return _send(t, a, a.int(0), data, a.int(3))
 
@@ -276,7 +284,11 @@ def recvfrom(t: Any, a: SyscallArgs) -> int:
     if data:
         t.mem.write(a[1], data)
     if a[4] and a[5]:
-        t.mem.write(a[5], struct.pack("<I", 0))
+        src = d.last_src if d.stype == SOCK_DGRAM else None
+        if src is None:
+            t.mem.write(a[5], struct.pack("<I", 0))
+        else:
+            _put_bytes(t, a[4], a[5], _unix_addr(src))
     return full if a.int(3) & MSG_TRUNC else len(data)
 
 
@@ -337,6 +349,11 @@ def sendmsg(t: Any, a: SyscallArgs) -> int:
         dest = _inet_addr(t, d, name, namelen) if name else None
         return d.send(t, data, a.int(2), dest)
     if name:
+        if d.stype == SOCK_DGRAM and d.peer is None:
+            if a.int(2) & ~_SEND_FLAGS:
+                raise err(errno.EOPNOTSUPP)
+            return unix.send_to(t, d, _unix_name(t, name, namelen, allow_empty=False), data,
+                                a.int(2))
         raise err(errno.EISCONN)
     return _send(t, a, a.int(0), data, a.int(2))
 
@@ -379,7 +396,13 @@ def recvmsg(t: Any, a: SyscallArgs) -> int:
     data, full = _recv(t, a.int(0), total, flags)
     _scatter_at(t, vecs, 0, data)
     out_flags = MSG_TRUNC if full > len(data) else 0
-    t.mem.write(a[1], _MSGHDR.pack(name, 0, iov, iovlen, control, 0, out_flags))
+    src = d.last_src if d.stype == SOCK_DGRAM else None
+    out_namelen = 0
+    if name and src is not None:
+        sa = _unix_addr(src)
+        t.mem.write(name, sa[:namelen])
+        out_namelen = len(sa)
+    t.mem.write(a[1], _MSGHDR.pack(name, out_namelen, iov, iovlen, control, 0, out_flags))
     return full if flags & MSG_TRUNC else len(data)
 
 
@@ -493,7 +516,7 @@ def getpeername(t: Any, a: SyscallArgs) -> int:
             raise err(e.errno or errno.EIO) from None
         return _put_bytes(t, a[1], a[2], encode_addr(d.family, addr))
     s = _sock(t, a.int(0))
-    if s.peer is None:
+    if s.peer is None and s.dgram_peer is None:
         raise err(errno.ENOTCONN)
     return _put_bytes(t, a[1], a[2], _unix_addr(s.peer_name))
 
