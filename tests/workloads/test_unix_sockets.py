@@ -105,6 +105,10 @@ DGRAM_SCRIPT = textwrap.dedent('''
     cli.connect(srvp)
     cli.send(b"connected send")
     print(srv.recv(100), cli.getpeername() == srvp)
+    try:
+        anon.sendto(b"not its peer", clip)
+    except OSError as e:
+        print("to a connected socket", errno.errorcode[e.errno])
     cli.sendto(b"x" * 10, srvp)
     print("trunc", len(srv.recv(4)))
     cli.sendmsg([b"via ", b"sendmsg"], [], 0, srvp)

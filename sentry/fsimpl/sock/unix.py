@@ -337,8 +337,8 @@ def _dgram_target(t: Any, name: bytes) -> UnixSocket:
 
 
 def connect_dgram(t: Any, s: UnixSocket, name: bytes) -> None:
-    """connect(2) of a datagram socket: the default destination (and the only sender
-    its receives take, as Linux filters them — not emulated: they are taken from all)."""
+    """connect(2) of a datagram socket: the default destination, and the only socket
+    it takes datagrams from from now on (others get ``EPERM``)."""
     target = _dgram_target(t, name)
     s.dgram_peer = target
     s.peer_name = target.name
@@ -352,6 +352,8 @@ def send_to(t: Any, s: UnixSocket, name: bytes, data: bytes, flags: int) -> int:
 def deliver(t: Any, s: UnixSocket, target: UnixSocket, data: bytes, flags: int) -> int:
     if target.released or target.rx is None:
         raise err(errno.ECONNREFUSED)
+    if target.dgram_peer is not None and target.dgram_peer is not s:
+        raise err(errno.EPERM)  # it takes datagrams from its peer only (unix_may_send)
     ch = target.rx
     n = len(data)
     if n > BUFFER:

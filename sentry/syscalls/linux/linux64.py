@@ -186,7 +186,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("connect", EMULATE, PARTIAL,
          "inet: the host's (a blocking connect parks until done); unix stream/seqpacket: "
          "to a listening socket by path or abstract name; unix datagram: the default "
-         "destination (receives are not filtered to it)"),
+         "destination and only sender"),
         ("bind", EMULATE, PARTIAL,
          "inet: the host's (a port below net.ipv4.ip_unprivileged_port_start needs "
          "CAP_NET_BIND_SERVICE); unix: a socket node in the sandbox's file system, an "
