@@ -54,6 +54,9 @@ import pytest
 from helpers import procs
 
 from .helpers import (
+    EngineCli,
+    kill_new_processes,
+    still_running_after_cleanup,
     IMAGE_REF,
     LIVE_DAEMON_PIDS,
     RUNTIMES,
@@ -300,11 +303,7 @@ class DockerEnv:
             procs.kill_all(left)
             procs.wait_gone(left, 5.0)
         if not LIVE_DAEMON_PIDS:
-            left = procs.descendants(os.getpid()) - self._before
-            if left:
-                problems.append("processes left running:\n" + procs.describe(left))
-                procs.kill_all(left)
-                procs.wait_gone(left, 5.0)
+            problems += kill_new_processes(self._before)
         reap_zombie_children(keep=LIVE_DAEMON_PIDS)
         leftover = remove_cgroup_tree(self.cgroup_parent)
         if leftover:
@@ -425,8 +424,10 @@ def private_dockerd(image: ImageArchive) -> Iterator[DockerEnv]:
 # --------------------------------------------------------------------------- per-test client
 
 
-class Docker:
+class Docker(EngineCli):
     """docker bound to one :class:`DockerEnv` and one runtime (the ``docker`` fixture)."""
+
+    name = "docker"
 
     def __init__(self, env: DockerEnv, runtime_name: str, runtime_binary: str) -> None:
         self.env = env
@@ -456,28 +457,6 @@ class Docker:
         self, cmd: Sequence[str], *flags: str, input: str | None = None, timeout: float = TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
         return self(*self.run_args(cmd, *flags), input=input, timeout=timeout)
-
-    def inspect(self, name: str, fmt: str) -> str:
-        res = self("inspect", "--type", "container", "--format", fmt, name)
-        assert res.returncode == 0, f"docker inspect {name}: {describe(res)}"
-        return res.stdout.strip()
-
-    def container_ids(self, *flags: str) -> list[str]:
-        """``docker ps --no-trunc -q FLAGS`` (``-a`` for all)."""
-        res = self("ps", "--no-trunc", "-q", *flags)
-        assert res.returncode == 0, f"docker ps: {describe(res)}"
-        return res.stdout.split()
-
-    def wait_log(self, name: str, text: str, timeout: float = TIMEOUT) -> str:
-        """Poll ``docker logs NAME`` until its stdout contains *text*; return the last stdout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            res = self("logs", name)
-            if text in res.stdout:
-                return res.stdout
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} never in the log of {name}: {describe(res)}")
-            time.sleep(0.1)
 
     def bundle(self, cid: str) -> Path:
         """The OCI bundle containerd made for container *cid* (while it exists as a task)."""
@@ -510,12 +489,7 @@ class Docker:
         if still:
             problems.append(f"containers docker cannot remove: {still}")
         # the shims, the runtime's processes and the workload must all be gone
-        new = procs.descendants(os.getpid()) - self._before
-        alive = procs.wait_gone(new, 10.0)
-        if alive:
-            problems.append("processes left running after cleanup:\n" + procs.describe(alive))
-            procs.kill_all(alive)
-            procs.wait_gone(alive, 5.0)
+        problems += still_running_after_cleanup(self._before)
         reap_zombie_children(keep=LIVE_DAEMON_PIDS)
         for top in cgroup_dirs(self.env.cgroup_parent):
             for child in sorted(p for p in top.iterdir() if p.is_dir()):
@@ -539,6 +513,7 @@ class Docker:
 
 def docker_client(env: DockerEnv, runtime_name: str, runtime_binary: str) -> Iterator[Docker]:
     """Body of a ``docker`` fixture: a :class:`Docker` whose teardown fails on leftovers."""
+
     client = Docker(env, runtime_name, runtime_binary)
     client.start_watch()
     problems: list[str] = []

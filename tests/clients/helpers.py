@@ -31,6 +31,7 @@ test that takes the ``runtime_binary`` fixture runs once per entry. Adding a run
 
 from __future__ import annotations
 
+import abc
 import errno
 import fcntl
 import json
@@ -413,6 +414,64 @@ def remove_cgroup_tree(relpath: str) -> list[str]:
     return leftovers
 
 
+def kill_new_processes(before: set[int]) -> list[str]:
+    """Kill the descendants of the test process that are not in *before* (a daemon's
+    teardown, once no private daemon runs); return the complaint, if any."""
+    left = procs.descendants(os.getpid()) - before
+    if not left:
+        return []
+    problem = "processes left running:\n" + procs.describe(left)
+    procs.kill_all(left)
+    procs.wait_gone(left, 5.0)
+    return [problem]
+
+
+def still_running_after_cleanup(before: set[int]) -> list[str]:
+    """What a test's cleanup left running below the test process (shims, the runtime's
+    processes, the workload), waited for up to 10 s, then killed."""
+    alive = procs.wait_gone(procs.descendants(os.getpid()) - before, 10.0)
+    if not alive:
+        return []
+    problem = "processes left running after cleanup:\n" + procs.describe(alive)
+    procs.kill_all(alive)
+    procs.wait_gone(alive, 5.0)
+    return [problem]
+
+
+class EngineCli(abc.ABC):
+    """What the docker and podman clients of the tests share: ``self(*args)`` runs the
+    engine's command line; *name* is its name in messages."""
+
+    name = "engine"
+
+    @abc.abstractmethod
+    def __call__(
+        self, *args: str, timeout: float = TIMEOUT, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]: ...
+
+    def inspect(self, name: str, fmt: str) -> str:
+        res = self("inspect", "--type", "container", "--format", fmt, name)
+        assert res.returncode == 0, f"{self.name} inspect {name}: {describe(res)}"
+        return res.stdout.strip()
+
+    def container_ids(self, *flags: str) -> list[str]:
+        """``ps --no-trunc -q FLAGS`` (``-a`` for all)."""
+        res = self("ps", "--no-trunc", "-q", *flags)
+        assert res.returncode == 0, f"{self.name} ps: {describe(res)}"
+        return res.stdout.split()
+
+    def wait_log(self, name: str, text: str, timeout: float = TIMEOUT) -> str:
+        """Poll ``logs NAME`` until its stdout contains *text*; return the last stdout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            res = self("logs", name)
+            if text in res.stdout:
+                return res.stdout
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never in the log of {name}: {describe(res)}")
+            time.sleep(0.1)
+
+
 @dataclass
 class Containerd:
     """A private containerd in *base* (see the module doc). Start with :meth:`start`."""
@@ -547,11 +606,7 @@ class Containerd:
         # what the runtime left in the containers' cgroups is killed by remove_cgroup_tree below;
         # anything else new below the test process is ours only if no other daemon is running
         if not LIVE_DAEMON_PIDS:
-            left = procs.descendants(os.getpid()) - self._before
-            if left:
-                problems.append("processes left running:\n" + procs.describe(left))
-                procs.kill_all(left)
-                procs.wait_gone(left, 5.0)
+            problems += kill_new_processes(self._before)
         reap_zombie_children(keep=LIVE_DAEMON_PIDS)
         leftover_cgroups = remove_cgroup_tree(self.cgroup_parent)
         if leftover_cgroups:

@@ -51,6 +51,9 @@ import pytest
 from helpers import procs
 
 from .helpers import (
+    EngineCli,
+    kill_new_processes,
+    still_running_after_cleanup,
     IMAGE_REF,
     LIVE_DAEMON_PIDS,
     TIMEOUT,
@@ -236,11 +239,7 @@ class PodmanEnv:
             if self.holder.stderr is not None:
                 self.holder.stderr.close()
         if not LIVE_DAEMON_PIDS:
-            left = procs.descendants(os.getpid()) - self._before
-            if left:
-                problems.append("processes left running:\n" + procs.describe(left))
-                procs.kill_all(left)
-                procs.wait_gone(left, 5.0)
+            problems += kill_new_processes(self._before)
             reap_zombie_children(keep=LIVE_DAEMON_PIDS)
         leftover = [c for c in remove_cgroup_tree(self.cgroup_parent)
                     if Path(c).name not in PODMAN_OWN_CGROUPS]  # fmt: skip
@@ -353,8 +352,10 @@ def private_podman(image: ImageArchive) -> Iterator[PodmanEnv]:
 # --------------------------------------------------------------------------- per-test client
 
 
-class Podman:
+class Podman(EngineCli):
     """podman bound to one :class:`PodmanEnv` and one runtime binary (the ``podman`` fixture)."""
+
+    name = "podman"
 
     def __init__(self, env: PodmanEnv, runtime_name: str, runtime_binary: str) -> None:
         self.env = env
@@ -388,28 +389,6 @@ class Podman:
     ) -> subprocess.CompletedProcess[str]:
         return self(*self.run_args(cmd, *flags), input=input, timeout=timeout)
 
-    def inspect(self, name: str, fmt: str) -> str:
-        res = self("inspect", "--type", "container", "--format", fmt, name)
-        assert res.returncode == 0, f"podman inspect {name}: {describe(res)}"
-        return res.stdout.strip()
-
-    def container_ids(self, *flags: str) -> list[str]:
-        """``podman ps --no-trunc -q FLAGS`` (``-a`` for all, ``--external`` for storage's too)."""
-        res = self("ps", "--no-trunc", "-q", *flags)
-        assert res.returncode == 0, f"podman ps: {describe(res)}"
-        return res.stdout.split()
-
-    def wait_log(self, name: str, text: str, timeout: float = TIMEOUT) -> str:
-        """Poll ``podman logs NAME`` until its stdout contains *text*; return the last stdout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            res = self("logs", name)
-            if text in res.stdout:
-                return res.stdout
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} never in the log of {name}: {describe(res)}")
-            time.sleep(0.1)
-
     def start_watch(self) -> None:
         self._before = procs.descendants(os.getpid())
 
@@ -428,12 +407,7 @@ class Podman:
         if still:
             problems.append(f"containers podman cannot remove: {still}")
         # conmon, the runtime's processes and the workload must all be gone
-        new = procs.descendants(os.getpid()) - self._before
-        alive = procs.wait_gone(new, 10.0)
-        if alive:
-            problems.append("processes left running after cleanup:\n" + procs.describe(alive))
-            procs.kill_all(alive)
-            procs.wait_gone(alive, 5.0)
+        problems += still_running_after_cleanup(self._before)
         reap_zombie_children(keep=LIVE_DAEMON_PIDS)
         for top in cgroup_dirs(self.env.cgroup_parent):
             for child in sorted(p for p in top.iterdir() if p.is_dir()):
@@ -458,6 +432,7 @@ class Podman:
 
 def podman_client(env: PodmanEnv, runtime_name: str, runtime_binary: str) -> Iterator[Podman]:
     """Body of a ``podman`` fixture: a :class:`Podman` whose teardown fails on leftovers."""
+
     client = Podman(env, runtime_name, runtime_binary)
     client.start_watch()
     problems: list[str] = []
