@@ -879,9 +879,13 @@ class Kernel:
         init = self.init_tg
         fg = getattr(self.console, "fg_pgrp", None)
         pgrp = fg if fg is not None else (init.pgid if init is not None else 1)
-        for tg in list(self.thread_groups.values()):
-            if tg.pgid == pgrp and not tg.zombie and not tg.reaped and tg.tasks:
-                self.signal_group(tg, signo, code=SI_KERNEL)
+        for tg in self.process_group(pgrp):
+            self.signal_group(tg, signo, code=SI_KERNEL)
+
+    def process_group(self, pgid: int) -> List[ThreadGroup]:
+        """The thread groups of process group *pgid* that can still take a signal."""
+        return [tg for tg in self.thread_groups.values()
+                if tg.pgid == pgid and not tg.zombie and not tg.reaped and tg.tasks]
 
     def _group_stopped(self, tg: ThreadGroup, stopped: bool) -> None:
         """Book a job-control stop or continue for wait(WUNTRACED/WCONTINUED)."""

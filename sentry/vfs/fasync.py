@@ -49,10 +49,11 @@ def _state(d: Any) -> _Async:
 
 
 def _groups(kernel: Any, owner: int) -> List[Any]:
-    live = [tg for tg in kernel.thread_groups.values() if not tg.reaped and not tg.zombie]
-    if owner > 0:
-        return [tg for tg in live if tg.tgid == owner]
-    return [tg for tg in live if tg.pgid == -owner]
+    """The thread groups an owner names: a process (> 0) or a process group (< 0)."""
+    if owner < 0:
+        return list(kernel.process_group(-owner))
+    tg = kernel.thread_groups.get(owner)
+    return [tg] if tg is not None and not tg.reaped and not tg.zombie else []
 
 
 def get_owner(d: Any) -> int:
