@@ -4,11 +4,24 @@ A file mapped ``MAP_SHARED`` moves its data into a memfd the sentry holds
 (:meth:`TmpfsFile.shared_fd`): the task maps the memfd, and from then on the
 sentry reads and writes the memfd too, so both views are the same pages.
 Large files move there too, so that sparse files cost only what is written.
+
+File seals (``fcntl(F_ADD_SEALS)``, memfd_create(2)) are kept in
+:attr:`TmpfsFile.seals` and enforced here on ``write``, ``truncate``,
+``fallocate`` and ``chmod`` with Linux's ``EPERM`` (``mm/shmem.c``).  What a
+mapping does is the host kernel's business, so the host memfd carries the
+seals that concern data (``WRITE``, ``FUTURE_WRITE``, ``GROW``, ``SHRINK``):
+the host then refuses a writable shared mapping of a write-sealed file, clears
+``VM_MAYWRITE`` of read-only ones (``mprotect(PROT_WRITE)`` is ``EACCES``),
+refuses hole punching through ``madvise(MADV_REMOVE)``, and answers
+``F_SEAL_WRITE`` with ``EBUSY`` while any process has a writable shared
+mapping.  A read-only description lends a read-only host fd (the memfd
+re-opened through ``/proc/self/fd``), so its mapping can never become writable.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import weakref
 from typing import Any, Optional
@@ -27,6 +40,13 @@ FALLOC_FL_PUNCH_HOLE = 0x02
 #: A file longer than this moves from a bytearray into a memfd (sparse, page-granular).
 DENSE_MAX = 8 << 20
 
+F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 0x1, 0x2, 0x4, 0x8
+F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = 0x10, 0x20
+F_ALL_SEALS = 0x3F
+#: The seals the host memfd carries (F_SEAL_EXEC is about the sandbox's mode, not the host's).
+_HOST_SEALS = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
+_PAGE = 4096
+
 
 class TmpfsFile(TmpfsInode):
     """A regular file held in memory.
@@ -37,7 +57,12 @@ class TmpfsFile(TmpfsInode):
     byte written costs one page).  What a file costs the file system
     (``fs.used``, against ``size_limit``) is its length while dense and its
     allocated pages in a memfd; a file with no name left costs nothing.
+
+    :ivar seals: ``F_SEAL_*``; every tmpfs file starts with ``F_SEAL_SEAL`` (no
+        sealing) except a memfd made with ``MFD_ALLOW_SEALING``.
     """
+
+    seals = F_SEAL_SEAL
 
     def __init__(self, fs: TmpfsFilesystem, mode: int, uid: int, gid: int) -> None:
         super().__init__(fs, abi.S_IFREG | (mode & 0o7777), uid, gid)
@@ -46,6 +71,8 @@ class TmpfsFile(TmpfsInode):
         self.memfd: Optional[int] = None
         self._size = 0
         self.charged = 0  # bytes this file counts in fs.used
+        # The memfd re-opened read-only, lent for mappings of read-only descriptions.
+        self._memfd_ro: Optional[int] = None
 
     def data_size(self) -> int:
         return self._size if self.memfd is not None else len(self.data)
@@ -82,13 +109,20 @@ class TmpfsFile(TmpfsInode):
     def shared_fd(self) -> int:
         """The memfd holding the data (the data moves there on the first call)."""
         if self.memfd is None:
-            fd = os.memfd_create("runsc-py-tmpfs", os.MFD_CLOEXEC)
+            # A file that may ever be sealed gets a sealable memfd; the seals are
+            # added once the data is in.
+            sealable = self.seals != F_SEAL_SEAL
+            fd = os.memfd_create("runsc-py-tmpfs", os.MFD_CLOEXEC | (
+                os.MFD_ALLOW_SEALING if sealable else 0))
             try:
                 os.ftruncate(fd, len(self.data))
                 view = memoryview(self.data)
                 pos = 0
                 while pos < len(view):
                     pos += os.pwrite(fd, view[pos:], pos)
+                if sealable:
+                    fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                                self.seals & (_HOST_SEALS | F_SEAL_SEAL))
             except OSError:
                 os.close(fd)
                 raise err(errno.ENOMEM) from None
@@ -98,6 +132,63 @@ class TmpfsFile(TmpfsInode):
             weakref.finalize(self, os.close, fd)
             self._recharge()
         return self.memfd
+
+    def shared_fd_for(self, t: Any, writable: bool) -> int:
+        """The host fd to lend for a shared mapping through a description that is
+        *writable* or not: the memfd, or for a read-only one the memfd re-opened
+        read-only, whose mappings the host never lets become writable."""
+        fd = self.shared_fd()
+        if writable:
+            return fd
+        if self._memfd_ro is None:
+            try:
+                ro = os.open(f"self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC,
+                             dir_fd=t.kernel.procfd)
+            except OSError as e:
+                raise err(e.errno or errno.ENOMEM) from None
+            self._memfd_ro = ro
+            weakref.finalize(self, os.close, ro)
+        return self._memfd_ro
+
+    # -- seals (memfd_create(2), fcntl(2) F_ADD_SEALS) -------------------------
+    def add_seals(self, seals: int) -> None:
+        """``F_ADD_SEALS`` of *seals* (the caller checked the description is writable).
+
+        :raises LinuxError: ``EINVAL`` for unknown seals, ``EPERM`` once
+            ``F_SEAL_SEAL`` is set, ``EBUSY`` for ``F_SEAL_WRITE`` while a process
+            has a writable shared mapping (the host's count of the memfd's).
+        """
+        if seals & ~F_ALL_SEALS:
+            raise err(errno.EINVAL)
+        if self.seals & F_SEAL_SEAL:
+            raise err(errno.EPERM)
+        # F_SEAL_EXEC on an executable file seals it against writing too
+        # (memfd_add_seals: W^X from the start), before the mapping check.
+        if seals & F_SEAL_EXEC and self.mode & 0o111:
+            seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
+        host = seals & _HOST_SEALS
+        if self.memfd is not None and host & ~self.seals:
+            try:
+                fcntl.fcntl(self.memfd, fcntl.F_ADD_SEALS, host)
+            except OSError as e:
+                raise err(e.errno or errno.EBUSY) from None
+        self.seals |= seals
+
+    def _check_write(self, off: int, n: int) -> int:
+        """How many of *n* bytes at *off* the seals let a write store (``EPERM``: none).
+
+        With ``F_SEAL_GROW`` Linux writes page by page and stops at the first
+        page-sized chunk that would grow the file (``shmem_write_begin``).
+        """
+        if self.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE):
+            raise err(errno.EPERM)
+        size = self.data_size()
+        if self.seals & F_SEAL_GROW and off + n > size:
+            allowed = (size & ~(_PAGE - 1)) - off
+            if allowed <= 0:
+                raise err(errno.EPERM)
+            return allowed
+        return n
 
     def resize(self, size: int) -> None:
         """Set the length (zero-filling growth).  :raises LinuxError: ``ENOSPC``, ``EFBIG``."""
@@ -121,9 +212,13 @@ class TmpfsFile(TmpfsInode):
         self._recharge()
 
     def write_at(self, off: int, data: bytes) -> int:
-        """Write *data* at *off*, growing the file; returns ``len(data)``."""
+        """Write *data* at *off*, growing the file; returns the count (short only
+        when ``F_SEAL_GROW`` stops it).  :raises LinuxError: ``EPERM`` (seals)."""
         if not data:
             return 0
+        if self.seals != F_SEAL_SEAL:
+            n = self._check_write(off, len(data))
+            data = data[:n]
         end = off + len(data)
         if end > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
@@ -161,6 +256,15 @@ class TmpfsFile(TmpfsInode):
 
     def setattr(self, t: Any, attr: SetAttr) -> None:
         self.fs.check_writable()
+        if self.seals != F_SEAL_SEAL:
+            if (self.seals & F_SEAL_EXEC and attr.mode is not None
+                    and (self.mode ^ attr.mode) & 0o111):
+                raise err(errno.EPERM)
+            if attr.size is not None:
+                size = self.data_size()
+                if (attr.size < size and self.seals & F_SEAL_SHRINK
+                        or attr.size > size and self.seals & F_SEAL_GROW):
+                    raise err(errno.EPERM)
         if attr.size is not None:
             self.resize(attr.size)
         self.apply_setattr(attr)
@@ -205,7 +309,7 @@ class TmpfsFileDescription(FileDescription):
         return self.inode.data_size()
 
     def shared_mapping_fd(self, t: Any) -> int:
-        return self.inode.shared_fd()
+        return self.inode.shared_fd_for(t, self.writable())
 
     def truncate(self, t: Any, size: int) -> None:
         self.inode.setattr(t, SetAttr(size=size, mtime_ns=now_ns()))
@@ -216,6 +320,15 @@ class TmpfsFileDescription(FileDescription):
         end = off + length
         if end > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
+        seals = self.inode.seals
+        if seals != F_SEAL_SEAL and mode in (0, FALLOC_FL_KEEP_SIZE,
+                                             FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE):
+            # shmem_fallocate: a punched hole is a write; growth (even KEEP_SIZE) is growth.
+            if mode & FALLOC_FL_PUNCH_HOLE:
+                if seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE):
+                    raise err(errno.EPERM)
+            elif seals & F_SEAL_GROW and end > self.inode.data_size():
+                raise err(errno.EPERM)
         if mode == 0:
             if end > self.inode.data_size():
                 self.inode.resize(end)

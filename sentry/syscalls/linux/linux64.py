@@ -95,8 +95,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("close", EMULATE, FULL, "C fast path for host-backed files"),
         ("dup", EMULATE, FULL, ""), ("dup2", EMULATE, FULL, ""), ("dup3", EMULATE, FULL, ""),
         ("fcntl", EMULATE, PARTIAL, "dup, fd/fl flags, record locks incl. OFD, pipe size, "
-         "O_ASYNC with F_SETOWN(_EX)/F_GETOWN(_EX) (SIGIO on readiness); no F_SETSIG, "
-         "F_NOTIFY (dnotify) or leases (EINVAL)"),
+         "O_ASYNC with F_SETOWN(_EX)/F_GETOWN(_EX) (SIGIO on readiness), F_ADD_SEALS/"
+         "F_GET_SEALS (memfds and tmpfs files); no F_SETSIG, F_NOTIFY (dnotify) or leases "
+         "(EINVAL)"),
         ("flock", EMULATE, FULL, ""),
         ("ioctl", EMULATE, PARTIAL, "TCGETS/TIOCGWINSZ on ttys, FIONREAD, FIOCLEX, FIONBIO, "
          "FIOASYNC, FIOSETOWN/FIOGETOWN, SIOCSPGRP/SIOCGPGRP"),
@@ -175,8 +176,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ]),
     ("sys_memfd", [
         ("memfd_create", EMULATE, PARTIAL,
-         "an unnamed file of a private tmpfs (MAP_SHARED shares its pages); no sealing: "
-         "MFD_ALLOW_SEALING and MFD_HUGETLB are EINVAL"),
+         "an unnamed file of a private tmpfs (MAP_SHARED shares its pages); seals as Linux "
+         "6.x (MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL/MFD_EXEC, vm.memfd_noexec 0), carried by "
+         "the host memfd for mappings; MFD_HUGETLB is EINVAL"),
     ]),
     ("sys_socket", [
         ("socketpair", EMULATE, PARTIAL, "AF_UNIX, every type; no SCM_RIGHTS yet"),

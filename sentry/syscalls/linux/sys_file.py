@@ -505,7 +505,8 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
     """fcntl(2): dup, fd and status flags (``O_ASYNC`` too), record locks (classic and
     OFD), pipe size, the ``SIGIO`` owner (:mod:`sentry.vfs.fasync`).
 
-    ``F_SETSIG``, leases, notifications and seals are refused with ``EINVAL``.
+    File seals: :mod:`sentry.syscalls.linux.sys_memfd`.  ``F_SETSIG``, leases and
+    notifications are refused with ``EINVAL``.
     """
     fd, cmd = a.int(0), a.int(1)
     d = t.fdtable.get(fd)
@@ -548,15 +549,9 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
         fasync.set_owner_ex(t, d, t.mem.read(a[2], 8))
         return 0
     if cmd in (F_ADD_SEALS, F_GET_SEALS):
-        # Only memfds take seals; ours are made without MFD_ALLOW_SEALING, so they carry
-        # F_SEAL_SEAL (no more seals), as Linux's are then.
-        from sentry.syscalls.linux.sys_memfd import F_SEAL_SEAL, is_memfd
+        from sentry.syscalls.linux.sys_memfd import add_seals, get_seals
 
-        if not is_memfd(d):
-            raise err(errno.EINVAL)
-        if cmd == F_GET_SEALS:
-            return F_SEAL_SEAL
-        raise err(errno.EPERM)
+        return get_seals(d) if cmd == F_GET_SEALS else add_seals(d, a.uint(2))
     if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ):
         getter = getattr(d, "get_pipe_size", None)
         if getter is None:

@@ -1,11 +1,17 @@
-"""memfd_create(2): an anonymous tmpfs file of the sentry's.
+"""memfd_create(2) and file seals (``fcntl`` ``F_ADD_SEALS``/``F_GET_SEALS``).
 
-The file lives on a private tmpfs instance that is never mounted (as Linux's memfds live
+A memfd is a file of a private tmpfs instance that is never mounted (as Linux's memfds live
 on an internal shm mount), so it has no name in any directory: ``/proc/PID/fd`` shows
 ``/memfd:NAME (deleted)``, it is as big as what is written, and ``MAP_SHARED`` mappings
-share its pages like any tmpfs file's (its host memfd).  File sealing is not emulated:
-``MFD_ALLOW_SEALING`` is ``EINVAL``, and the file reports ``F_SEAL_SEAL`` as a memfd made
-without that flag does.  ``MFD_HUGETLB`` is ``EINVAL`` (no hugetlbfs).
+share its pages like any tmpfs file's (its host memfd).
+
+Seals follow Linux 6.x (``mm/memfd.c``): a memfd made without ``MFD_ALLOW_SEALING``
+starts with ``F_SEAL_SEAL``, as every other tmpfs file does; ``MFD_NOEXEC_SEAL`` makes the
+mode 0666 and adds ``F_SEAL_EXEC`` and, on this kernel, allows further seals;
+``MFD_EXEC`` (the default: the sandbox's ``vm.memfd_noexec`` is 0) keeps 0777.  The seals
+themselves are enforced by the file (:class:`~sentry.fsimpl.tmpfs.regular_file.TmpfsFile`)
+and, for mappings, by the host memfd that carries them.  ``MFD_HUGETLB`` is ``EINVAL``
+(no hugetlbfs).
 """
 
 from __future__ import annotations
@@ -15,15 +21,15 @@ from typing import Any, Optional, Tuple
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
-from sentry.fsimpl.tmpfs.regular_file import TmpfsFile
+from sentry.fsimpl.tmpfs.regular_file import F_SEAL_EXEC, F_SEAL_SEAL, TmpfsFile
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.file import FileDescription
 
 MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB = 0x1, 0x2, 0x4
 MFD_NOEXEC_SEAL, MFD_EXEC = 0x8, 0x10
 _NAME_MAX = 249  # NAME_MAX - strlen("memfd:")
-F_SEAL_SEAL = 0x1
 
 _FS: Optional[Tuple[TmpfsFilesystem, Mount]] = None
 
@@ -47,7 +53,7 @@ def memfd_create(t: Any, a: SyscallArgs) -> int:
     flags = a.uint(1)
     if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC):
         raise err(errno.EINVAL)
-    if flags & (MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL):
+    if flags & MFD_HUGETLB or flags & MFD_EXEC and flags & MFD_NOEXEC_SEAL:
         raise err(errno.EINVAL)
     try:
         name = t.mem.read_cstring(a[0], _NAME_MAX)
@@ -57,9 +63,49 @@ def memfd_create(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EMFILE)
     fs, mount = _memfs()
     c = t.creds
-    inode = TmpfsFile(fs, 0o777, c.euid, c.egid)
+    inode = TmpfsFile(fs, 0o666 if flags & MFD_NOEXEC_SEAL else 0o777, c.euid, c.egid)
+    if flags & MFD_NOEXEC_SEAL:
+        inode.seals = F_SEAL_EXEC
+    elif flags & MFD_ALLOW_SEALING:
+        inode.seals = 0
     label = b"memfd:" + name + b" (deleted)"
     vd = VirtualDentry(mount, Dentry(label, None, inode))
     desc = inode.open(t, vd, abi.O_RDWR | abi.O_LARGEFILE)
     desc.anon_name = b"/" + label  # /proc/PID/fd/N and maps show Linux's text
     return int(t.fdtable.install(desc, bool(flags & MFD_CLOEXEC)))
+
+
+def _shmem_file(d: FileDescription) -> Optional[TmpfsFile]:
+    """The tmpfs file behind *d* if Linux would call it a shmem file (a memfd, or a
+    file of a tmpfs mount: not the overlay's upper layer, which stands for a disk)."""
+    inode = d.inode
+    if not isinstance(inode, TmpfsFile) or d.vd is None:
+        return None
+    return inode if isinstance(d.vd.mount.fs, TmpfsFilesystem) else None
+
+
+def get_seals(d: FileDescription) -> int:
+    """``fcntl(F_GET_SEALS)``.  :raises LinuxError: ``EINVAL`` for a file that is not shmem."""
+    if d.is_path:
+        raise err(errno.EBADF)
+    inode = _shmem_file(d)
+    if inode is None:
+        raise err(errno.EINVAL)
+    return inode.seals
+
+
+def add_seals(d: FileDescription, seals: int) -> int:
+    """``fcntl(F_ADD_SEALS)``: Linux checks the access mode first (``EPERM``, even for a
+    file that takes no seals), then the seals and the file (``EINVAL``)."""
+    if d.is_path:
+        raise err(errno.EBADF)
+    if not d.writable():
+        raise err(errno.EPERM)
+    inode = _shmem_file(d)
+    if seals & ~0x3F or inode is None:
+        raise err(errno.EINVAL)
+    inode.add_seals(seals)
+    return 0
+
+
+__all__ = ["F_SEAL_SEAL", "add_seals", "get_seals", "is_memfd", "memfd_create"]
