@@ -19,11 +19,14 @@ Then ``cfg.mounts`` in order:
 - ``bind``: the next gofer root (``readonly`` honoured); a file source is
   mounted on a file;
 - ``proc``: procfs (:mod:`sentry.fsimpl.proc`);
-- ``dev``: the sentry's ``/dev`` with a tmpfs on ``<dest>/shm``;
+- ``dev``: the sentry's ``/dev`` with a tmpfs on ``<dest>/shm`` and, unless the
+  configuration mounts one there, a devpts on ``<dest>/pts`` with a host's options
+  (``gid=5,mode=620,ptmxmode=000``; ``/dev/ptmx`` is then a 5:2 node, as on a
+  host, rather than runc's symlink to ``pts/ptmx``);
 - ``sysfs``: for now an empty read-only tmpfs reported as ``sysfs`` (programs
   that probe /sys find nothing rather than the host's);
-- ``devpts``: an empty read-only tmpfs reported as ``devpts`` (no pty emulation
-  here yet); ``mqueue``: an empty tmpfs reported as ``mqueue``.
+- ``devpts``: a new devpts instance (:mod:`sentry.fsimpl.devpts`);
+  ``mqueue``: an empty tmpfs reported as ``mqueue``.
 
 A destination missing in the file system below is created as a mount point:
 in the overlay's upper layer (sentry memory) when that is writable, else as a
@@ -34,10 +37,11 @@ from __future__ import annotations
 
 import os
 import stat as _st
-from typing import Any, List, Tuple
+from typing import Any, Tuple
 
 from sentry.abi.linux.errors import LinuxError
 from sentry.fsimpl.dev.dev import DevFilesystem
+from sentry.fsimpl.devpts.devpts import DevptsFilesystem
 from sentry.fsimpl.gofer.filesystem import GoferFilesystem
 from sentry.fsimpl.overlay.filesystem import OverlayFilesystem
 from sentry.fsimpl.tmpfs.filesystem import DEFAULT_SIZE_LIMIT, TmpfsFilesystem
@@ -68,18 +72,6 @@ class SysFilesystem(TmpfsFilesystem):
     magic = abi.SYSFS_MAGIC
 
 
-class DevptsFilesystem(TmpfsFilesystem):
-    """Placeholder ``/dev/pts``: empty, nothing can be created in it (``EROFS``), shown
-    read-write as devpts is."""
-
-    fstype = "devpts"
-    magic = 0x1CD1
-
-    @property
-    def sb_readonly(self) -> bool:
-        return False
-
-
 class MqueueFilesystem(TmpfsFilesystem):
     """Placeholder ``/dev/mqueue``: an empty tmpfs."""
 
@@ -91,15 +83,8 @@ class MountError(Exception):
     """The boot configuration asks for a mount the sentry cannot make."""
 
 
-def _devpts_options(data: List[str]) -> str:
-    """devpts's mountinfo options (devpts_show_options): uid/gid if given, mode, ptmxmode."""
-    opts = parse_options(data)
-    uid, gid = opts.datum("uid"), opts.datum("gid")
-    mode = int(opts.datum("mode") or "600", 8)
-    ptmx = int(opts.datum("ptmxmode") or "0", 8)
-    out = [f"uid={uid}"] if uid is not None else []
-    out += [f"gid={gid}"] if gid is not None else []
-    return ",".join(out + [f"mode={mode:03o}", f"ptmxmode={ptmx:03o}"])
+#: The devpts a ``dev`` mount gets when the configuration mounts none (a host's).
+HOST_DEVPTS_OPTIONS = ["gid=5", "mode=620", "ptmxmode=000"]
 
 
 def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
@@ -159,8 +144,11 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
                           flags=opts.flags)
             elif m.type == "dev":
                 ts = TmpfsSettings(opts.data or ["mode=755"], default_size=64 << 20)
-                dm = vfs.mount(DevFilesystem(ts.mode, ts.size), at, readonly=m.readonly,
-                               source=m.source or "tmpfs", options=ts.shown, flags=opts.flags)
+                pts = dest.rstrip(b"/") + b"/pts"
+                own_pts = os.fsdecode(pts) not in destinations
+                dm = vfs.mount(DevFilesystem(ts.mode, ts.size, ptmx_node=own_pts), at,
+                               readonly=m.readonly, source=m.source or "tmpfs",
+                               options=ts.shown, flags=opts.flags)
                 # The sentry's /dev has a /dev/shm; config.json usually mounts its own.
                 shm = dest.rstrip(b"/") + b"/shm"
                 if os.fsdecode(shm) not in destinations:
@@ -168,13 +156,18 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
                     assert shm_at.mount is dm
                     vfs.mount(TmpfsFilesystem(), shm_at, source="shm",
                               flags=MNT_NOSUID | MNT_NODEV | MNT_NOEXEC | MNT_RELATIME)
+                if own_pts:
+                    pfs = DevptsFilesystem.from_options(HOST_DEVPTS_OPTIONS)
+                    vfs.mount(pfs, vfs.ensure_mountpoint(None, pts), source="devpts",
+                              options=pfs.shown_options(),
+                              flags=MNT_NOSUID | MNT_NOEXEC | MNT_RELATIME)
             elif m.type == "sysfs":
                 vfs.mount(SysFilesystem(readonly=True, root_mode=0o555), at, readonly=True,
                           source=source, flags=opts.flags)
             elif m.type == "devpts":
-                vfs.mount(DevptsFilesystem(readonly=True, root_mode=0o755), at,
-                          readonly=m.readonly, source=source,
-                          options=_devpts_options(m.options), flags=opts.flags)
+                pfs = DevptsFilesystem.from_options(m.options)
+                vfs.mount(pfs, at, readonly=m.readonly, source=source,
+                          options=pfs.shown_options(), flags=opts.flags)
             elif m.type == "mqueue":
                 vfs.mount(MqueueFilesystem(), at, readonly=m.readonly, source=source,
                           flags=opts.flags)

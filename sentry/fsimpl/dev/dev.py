@@ -1,10 +1,12 @@
 """``/dev``: a tmpfs with the sentry's character devices.
 
 Contents: ``null`` (1:3), ``zero`` (1:5), ``full`` (1:7), ``random`` (1:8),
-``urandom`` (1:9), ``tty`` (5:0, ``ENXIO``: no controlling terminal is
-emulated), the symlinks ``fd`` → ``/proc/self/fd`` and ``stdin``/``stdout``/
-``stderr`` → ``/proc/self/fd/0..2``, ``ptmx`` → ``pts/ptmx``, and the
-directories ``pts/`` and ``shm/`` (``/dev/shm`` gets its own tmpfs mount from
+``urandom`` (1:9), ``tty`` (5:0: the opener's controlling terminal, a pty's
+replica; ``ENXIO`` without one), the symlinks ``fd`` → ``/proc/self/fd`` and
+``stdin``/``stdout``/``stderr`` → ``/proc/self/fd/0..2``, ``ptmx`` (the symlink
+``pts/ptmx`` as runc makes it, or a 5:2 node as devtmpfs has it: both give a new
+pty of the devpts mounted on ``pts``), and the directories ``pts/`` and ``shm/``
+(``/dev/pts`` and ``/dev/shm`` get their own mounts from
 :func:`sentry.vfs.mount_tree.build_mount_tree`).
 
 ``zero``, ``full`` and the random devices serve at most :data:`MAX_READ`
@@ -86,7 +88,21 @@ class RandomDevice(_CharDevice):
 
 
 def _tty(t: Any, inode: Inode, vd: Any, flags: int) -> FileDescription:
-    raise err(errno.ENXIO)
+    """``/dev/tty``: a new description of the caller's controlling terminal (never
+    made one by this open)."""
+    from sentry.fsimpl.devpts.replica import ReplicaFileDescription
+    from sentry.fsimpl.devpts.terminal import ctty_of
+
+    term = ctty_of(t) if t is not None else None
+    if term is None:
+        raise err(errno.ENXIO)
+    return ReplicaFileDescription.open(t, term, vd, inode, flags | os.O_NOCTTY)
+
+
+def _ptmx(t: Any, inode: Inode, vd: Any, flags: int) -> FileDescription:
+    from sentry.fsimpl.devpts.devpts import open_ptmx_device
+
+    return open_ptmx_device(t, inode, vd, flags)
 
 
 def _simple(cls: type) -> Callable[[Any, Inode, Any, int], FileDescription]:
@@ -104,6 +120,7 @@ DEVICES: Dict[Tuple[int, int], Callable[[Any, Inode, Any, int], FileDescription]
     (1, 8): _simple(RandomDevice),
     (1, 9): _simple(RandomDevice),
     (5, 0): _tty,
+    (5, 2): _ptmx,
 }
 
 
@@ -112,7 +129,9 @@ class DevFilesystem(TmpfsFilesystem):
 
     fstype = "tmpfs"
 
-    def __init__(self, root_mode: int = 0o755, size_limit: int = 64 << 20) -> None:
+    def __init__(self, root_mode: int = 0o755, size_limit: int = 64 << 20,
+                 ptmx_node: bool = False) -> None:
+        """:param ptmx_node: ``ptmx`` is a 5:2 node (0666), not a symlink."""
         super().__init__(root_mode=root_mode, size_limit=size_limit)
         root = self.root_inode()
         assert isinstance(root, TmpfsDir)
@@ -124,9 +143,12 @@ class DevFilesystem(TmpfsFilesystem):
         for name, target in (
             (b"fd", b"/proc/self/fd"), (b"stdin", b"/proc/self/fd/0"),
             (b"stdout", b"/proc/self/fd/1"), (b"stderr", b"/proc/self/fd/2"),
-            (b"ptmx", b"pts/ptmx"),
         ):
             root.add(name, TmpfsSymlink(self, target, 0, 0))
+        if ptmx_node:
+            root.add(b"ptmx", TmpfsSpecial(self, abi.S_IFCHR | 0o666, 0, 0, os.makedev(5, 2)))
+        else:
+            root.add(b"ptmx", TmpfsSymlink(self, b"pts/ptmx", 0, 0))
         root.add(b"pts", TmpfsDir(self, 0o755, 0, 0))
         root.add(b"shm", TmpfsDir(self, 0o1777, 0, 0))
         DevFilesystem.instances.add(self)

@@ -1,0 +1,1 @@
+"""devpts: pseudo-terminals (pty(7))."""
