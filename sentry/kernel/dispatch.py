@@ -66,6 +66,9 @@ class Dispatcher:
         self.timed: Dict[int, Parked] = {}
         self.unsupported_seen: set = set()
         self.strace = kernel.cfg.strace
+        # The task whose handler is running (Linux's ``current``): files whose
+        # readiness depends on who asks (signalfd) read it.  None between calls.
+        self.current: Optional["Task"] = None
 
     # -- answering --------------------------------------------------------
 
@@ -97,16 +100,19 @@ class Dispatcher:
         # The call being served (descriptions that keep per-call state, e.g. a socket's
         # timeout deadline, read it).
         t.syscall_args = args
+        self.current = t
         try:
             ret = handler(t, args)
         except LinuxError as ex:
             ret = -ex.errno
         except WouldBlock as wb:
+            self.current = None
             self._park(t, notif_id, args, handler, wb)
             return
         except Exception:  # a sentry bug: fail this call only
             log.exception("handler %s failed for %r", getattr(handler, "__name__", handler), t)
             ret = -errno.EFAULT
+        self.current = None
         self.answer(t, notif_id, args.nr, ret, args)
 
     def _park(self, t: "Task", notif_id: int, args: SyscallArgs,

@@ -28,7 +28,7 @@ from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
-from sentry.kernel.waiter import WaitQueue
+from sentry.kernel.waiter import EVENT_IN, WaitQueue
 from sentry.loader import loader
 from sentry.mm.mm import AddressSpace
 from sentry.platform.hybrid import native as N
@@ -360,17 +360,29 @@ class Kernel:
         so a record whose signal was taken another way (``sigtimedwait``) is
         dropped rather than given to the next one.
         """
-        q = t.sent_info.get(sig)
-        if not q:
+        if not t.sent_info.get(sig):
             return
         pid = t.host_tid
         try:
             host = N.getsiginfo(pid)
         except OSError:
             return
+        rec = self.sandbox_siginfo(t, sig, host)
+        if rec is not None:
+            try:
+                N.setsiginfo(pid, rec)
+            except OSError:
+                pass
+
+    def sandbox_siginfo(self, t: Task, sig: int, host: bytes) -> Optional[bytes]:
+        """The siginfo the sentry recorded for *sig* taken off *t* with *host*'s siginfo
+        (None: the host's is the right one); the record is used up."""
+        q = t.sent_info.get(sig)
+        if not q:
+            return None
         h_code, h_pid = struct.unpack_from("<i", host, 8)[0], struct.unpack_from("<i", host, 16)[0]
         if h_pid != 0 or h_code >= 0:
-            return
+            return None
         rec = None
         if sig < SIGRTMIN_KERNEL:
             rec = q.popleft()
@@ -382,11 +394,12 @@ class Kernel:
                     break
         if not q:
             t.sent_info.pop(sig, None)
-        if rec is not None:
-            try:
-                N.setsiginfo(pid, rec)
-            except OSError:
-                pass
+        return rec
+
+    def signalfd_notify(self, tg: ThreadGroup) -> None:
+        """A signal became pending in *tg*: wake its signalfd readers and watchers
+        (Linux's ``signalfd_notify``, a wake-up of every waiter on each signal)."""
+        tg.signalfd_queue.notify(EVENT_IN)
 
     def after_signal(self, t: Task, signo: int) -> None:
         """A host signal is pending on *t*: end its parked call if the signal acts now.
@@ -398,6 +411,9 @@ class Kernel:
           thread would never see it;
         - blocked, ignored, or ignored by default: nothing happens.
         """
+        # First, so that a parked signalfd read of the signal is retried (and takes
+        # it) before the interruption below, as Linux's read dequeues it.
+        self.signalfd_notify(t.tg)
         if t.parked is None or signo == signal.SIGKILL:
             return
         bit = 1 << (signo - 1)
@@ -791,7 +807,10 @@ class Kernel:
         elif event == PTRACE_EVENT_SECCOMP:
             self._on_seccomp_stop(t)
         elif event == PTRACE_EVENT_STOP:
-            if sig not in STOP_SIGNALS and t.mask_wait is not None and t.mask_wait.own is None:
+            hook, t.stop_hook = t.stop_hook, None
+            if sig not in STOP_SIGNALS and hook is not None and hook(t):
+                pass  # the stop the hook asked for; it resumed the thread
+            elif sig not in STOP_SIGNALS and t.mask_wait is not None and t.mask_wait.own is None:
                 self._mask_wait_stop(t)
             elif sig in STOP_SIGNALS:
                 # A group stop (job control): the task stays stopped, and

@@ -40,6 +40,9 @@ class ThreadGroup:
         self.children: Dict[int, "ThreadGroup"] = {}
         # Wakes wait4/waitid of the parent when a child changes state.
         self.child_events = WaitQueue()
+        # Notified when a signal becomes pending on one of its threads (Linux's
+        # sighand->signalfd_wqh): signalfd reads and polls wait on it.
+        self.signalfd_queue = WaitQueue()
         self.pgid = tgid
         self.sid = tgid
         # The image (set by the loader at every exec).
@@ -140,6 +143,10 @@ class Task:
         # A ppoll/pselect6 wait ended by a signal, on its way to the handler
         # with the call's signal mask (see Kernel.end_wait_with_mask).
         self.mask_wait: Any = None
+        # Offered the thread's next PTRACE_EVENT_STOP, which the sentry asked for with
+        # PTRACE_INTERRUPT (a signalfd read's dequeue); True: it was the hook's, and
+        # the hook resumed the thread.  Dropped at any stop.
+        self.stop_hook: Optional[Callable[["Task"], bool]] = None
         # getpriority/setpriority and sched_getscheduler/sched_setscheduler (inherited).
         self.nice = 0
         self.sched_policy = 0

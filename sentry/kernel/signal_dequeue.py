@@ -1,0 +1,220 @@
+"""Taking pending signals off a thread's host queues for the sentry (signalfd reads).
+
+Signals are host signals (ARCHITECTURE.md): what is pending on a sandbox thread is
+pending on its host thread, in its own queue (``SigPnd`` of ``/proc/TID/status``) or its
+process's shared one (``ShdPnd``).  A signalfd read takes them with Linux's
+``dequeue_signal(current, mask)``: the thread's own queue first, then the shared one;
+synchronous faults first, then the lowest number; real-time signals in the order they
+were queued, each with its own siginfo.  On the host only the thread itself can do that,
+so the sentry has it do so:
+
+1. the read handler calls :func:`start`: ``PTRACE_INTERRUPT`` asks for a
+   ``PTRACE_EVENT_STOP``, and the call is answered with ``-ERESTARTNOINTR`` (should
+   nothing else happen, the read restarts and decides again);
+2. that stop comes on the thread's way back to user mode, before it takes any signal
+   (``get_signal`` runs job-control traps first).  There :func:`_at_stop` blocks every
+   signal but SIGTRAP (so none is delivered meanwhile; SIGTRAP ends each injected call),
+   injects ``rt_sigtimedwait(mask, info, {0, 0})`` through the stub's ``syscall; int3``
+   once per record that fits (the same ``dequeue_signal``), turns each siginfo into a
+   ``struct signalfd_siginfo`` with the siginfo the sandbox sent where the host lost it
+   (:meth:`Kernel.sandbox_siginfo`), copies it out, restores the mask and makes the byte
+   count the read's result.
+
+The stop is checked to be the one asked for (the read's number, ``-ERESTARTNOINTR`` in
+``rax``); anything else (the thread was stopped for something else first, another thread
+took the signals meanwhile) lets the read restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+from sentry.abi.linux.errors import ERESTARTNOINTR, LinuxError
+
+if TYPE_CHECKING:
+    from sentry.kernel.kernel import Kernel
+    from sentry.kernel.task import Task
+
+log = logging.getLogger("sentry")
+
+SYS_RT_SIGTIMEDWAIT = 128
+SIGTRAP = 5
+U64 = (1 << 64) - 1
+#: ``struct signalfd_siginfo`` (and ``siginfo_t``) size.
+SIGINFO_SIZE = 128
+
+
+def _bits(*sigs: int) -> int:
+    return sum(1 << (s - 1) for s in sigs)
+
+
+# SIGCHLD, SIGCONT, SIGURG, SIGWINCH: ignored when their action is SIG_DFL.
+_IGNORED_BY_DEFAULT = _bits(17, 18, 23, 28)
+# Every signal whose default action is not to ignore or stop (real-time ones included).
+_KILLS_BY_DEFAULT = U64 & ~(_IGNORED_BY_DEFAULT | _bits(19, 20, 21, 22))
+
+
+def _status_bits(status: Dict[str, str], field: str) -> int:
+    try:
+        return int(status.get(field, "0"), 16)
+    except ValueError:
+        return 0
+
+
+def takeable(k: "Kernel", t: "Task", mask: int) -> int:
+    """The signals of *mask* a dequeue by *t* would take now.
+
+    Those pending on the host, less what Linux would never have queued: a traced
+    thread's host queues even an unblocked signal that is ignored (``SIG_IGN``, or
+    ``SIG_DFL`` of SIGCHLD and the like), for the tracer, and drops it at delivery;
+    and an unblocked signal whose default action kills ends the process before any
+    read could see it (the pid namespace's init is never sent one).
+    """
+    st = k.host_task_status(t.host_tid)
+    pending = _status_bits(st, "SigPnd") | _status_bits(st, "ShdPnd")
+    blocked, ign = _status_bits(st, "SigBlk"), _status_bits(st, "SigIgn")
+    dfl = ~(ign | _status_bits(st, "SigCgt"))
+    excluded = ~blocked & (ign | (dfl & (_IGNORED_BY_DEFAULT | _KILLS_BY_DEFAULT)))
+    return pending & mask & ~excluded & U64
+
+
+class Destination:
+    """Where a read's records go: the buffer segments (one for ``read``, the iovecs of
+    ``readv``), written record by record."""
+
+    def __init__(self, t: "Task", segments: Any) -> None:
+        self.t = t
+        self.segments = [(base, ln) for base, ln in segments if ln]
+
+    def slot(self, off: int) -> Optional[int]:
+        """The address of bytes [off, off + 128) if they are contiguous."""
+        for base, ln in self.segments:
+            if off < ln:
+                return base + off if off + SIGINFO_SIZE <= ln else None
+            off -= ln
+        return None
+
+    def write_at(self, off: int, data: bytes) -> None:
+        """:raises LinuxError: ``EFAULT`` (some bytes may have been written)."""
+        for base, ln in self.segments:
+            if not data:
+                return
+            if off >= ln:
+                off -= ln
+                continue
+            chunk = data[: ln - off]
+            self.t.mem.write(base + off, chunk)
+            data = data[len(chunk):]
+            off = 0
+
+
+class _Request:
+    __slots__ = ("nr", "mask", "count", "dest", "convert")
+
+    def __init__(self, nr: int, mask: int, count: int, dest: Destination,
+                 convert: Callable[[bytes], bytes]) -> None:
+        self.nr = nr
+        self.mask = mask
+        self.count = count
+        self.dest = dest
+        self.convert = convert
+
+
+def start(t: "Task", mask: int, count: int, dest: Destination,
+          convert: Callable[[bytes], bytes]) -> LinuxError:
+    """Steer *t*, whose read is being served, to a stop where up to *count* signals of
+    *mask* are taken, each ``convert``\\ ed (from a ``siginfo_t``) to a record written to
+    *dest*; returns the error the handler raises now (``ERESTARTNOINTR``).
+    """
+    from sentry.platform.hybrid import native as N
+
+    nr = t.syscall_args.nr
+    if N.interrupt(t.host_tid) == 0:
+        req = _Request(nr, mask, count, dest, convert)
+        t.stop_hook = lambda task: _at_stop(task, req)
+    return LinuxError(ERESTARTNOINTR)
+
+
+def _at_stop(t: "Task", req: _Request) -> bool:
+    """The thread's interrupt stop: take the signals if it is the read's (True)."""
+    from sentry.platform.hybrid import native as N
+
+    k = t.kernel
+    pid = t.host_tid
+    try:
+        regs = N.getregs(pid)
+    except OSError:
+        return True  # gone; its exit is on the way
+    if regs[N.ORIG_RAX] != req.nr or regs[N.RAX] != (-ERESTARTNOINTR) & U64:
+        return False  # another stop (the read already restarted): not ours
+    mask = takeable(k, t, req.mask)
+    if not mask:
+        N.cont(pid, 0)  # taken meanwhile: the read restarts
+        return True
+    try:
+        total, err, others = _dequeue(t, req, mask, regs[N.RSP])
+    except OSError:
+        return True  # the thread died under the injection
+    if total:
+        regs[N.RAX] = total
+    elif err:
+        regs[N.RAX] = (-err) & U64
+    N.setregs(pid, regs)
+    N.cont(pid, 0)
+    for sig in others:
+        N.tgkill(t.tg.host_tgid, pid, sig)
+    if k.cfg.strace:
+        k.strace_raw(t, f"signalfd read: {total or -err or 'restart'}")
+    return True
+
+
+def _dequeue(t: "Task", req: _Request, mask: int, rsp: int) -> Tuple[int, int, List[int]]:
+    """Up to ``req.count`` records out: (bytes written, errno if none, signals seen)."""
+    from sentry.platform.hybrid import native as N
+
+    k = t.kernel
+    pid = t.host_tid
+    # Below the red zone: free at a syscall.  Used when a record's place in the
+    # buffer is split between iovecs.
+    scratch = (rsp - 128 - 2 * SIGINFO_SIZE) & ~15
+    own = N.getsigmask(pid)
+    N.setsigmask(pid, U64 & ~(1 << (SIGTRAP - 1)))
+    total, err = 0, 0
+    others: List[int] = []
+    try:
+        for i in range(req.count):
+            off = i * SIGINFO_SIZE
+            slot = req.dest.slot(off)
+            if slot is None:
+                slot = scratch
+            # The set, then a zero timeout; the siginfo comes back over both (the
+            # call reads its arguments before it writes).
+            try:
+                t.mem.write(slot, struct.pack("<Qqq", mask, 0, 0))
+            except LinuxError as e:
+                err = e.errno
+                break
+            ret, other = N.inject(pid, k.gadget, SYS_RT_SIGTIMEDWAIT, (slot, slot, slot + 8, 8))
+            if other:
+                others.append(other)
+            if ret <= 0:
+                if -ret != 11:  # EAGAIN: no more
+                    err = -ret
+                break
+            try:
+                host = t.mem.read(slot, SIGINFO_SIZE)
+            except LinuxError as e:
+                err = e.errno
+                break
+            info = k.sandbox_siginfo(t, ret, host) or host
+            try:
+                req.dest.write_at(off, req.convert(info))
+            except LinuxError as e:
+                err = e.errno  # the signal is lost, as on Linux (dequeued, then the copy failed)
+                break
+            total += SIGINFO_SIZE
+    finally:
+        N.setsigmask(pid, own)
+    return total, err, others
