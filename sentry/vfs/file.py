@@ -74,6 +74,10 @@ class FileDescription:
     stream = False
     #: ``epoll_ctl`` may watch it (see the module docstring).
     pollable = False
+    #: The file has Linux's ``fasync``: ``O_ASYNC`` makes it send ``SIGIO``
+    #: (:mod:`sentry.vfs.fasync`).  Without it ``F_SETFL`` drops ``O_ASYNC`` and
+    #: ``FIOASYNC`` fails with ``ENOTTY``.
+    has_fasync = True
     #: Run with the description when its last reference goes, before :meth:`release`
     #: (epoll sets drop their interest in it, as Linux's ``eventpoll_release``).
     #: Keyed by the owner, which adds and removes its own entry.

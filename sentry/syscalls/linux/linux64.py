@@ -168,6 +168,15 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "the clock)"),
         ("timerfd_gettime", EMULATE, FULL, ""),
     ]),
+    ("sys_signalfd", [
+        ("signalfd", EMULATE, PARTIAL, "as signalfd4 without flags"),
+        ("signalfd4", EMULATE, PARTIAL,
+         "a read takes the reader's host signals at a ptrace stop (rt_sigtimedwait run in "
+         "the thread), with the sandbox's siginfo. A process-directed signal the sentry "
+         "sends is queued on the one thread Linux would wake, so a sibling thread's read "
+         "does not see it; epoll hears of the signals the sentry sends or sees, not of "
+         "ITIMER_VIRTUAL/PROF's (host timers)"),
+    ]),
     ("sys_xattr", [
         (n, EMULATE, PARTIAL, "no attributes are kept: get ENODATA, list empty, set EOPNOTSUPP")
         for n in ("getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",

@@ -532,7 +532,7 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
             raise err(errno.EBADF)
         flags = a.int(2)
         d.set_status_flags(flags & ~abi.O_ASYNC)
-        if bool(flags & abi.O_ASYNC) != bool(d.flags & abi.O_ASYNC):
+        if d.has_fasync and bool(flags & abi.O_ASYNC) != bool(d.flags & abi.O_ASYNC):
             fasync.set_async(t, d, bool(flags & abi.O_ASYNC))
         return 0
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
@@ -593,7 +593,12 @@ def ioctl(t: Any, a: SyscallArgs) -> int:
         d.set_status_flags(flags & abi.SETFL_MASK)
         return 0
     if cmd == FIOASYNC:
-        fasync.set_async(t, d, bool(t.mem.read_i32(arg)))
+        on = bool(t.mem.read_i32(arg))
+        if not d.has_fasync:
+            if on != bool(d.flags & abi.O_ASYNC):
+                raise err(errno.ENOTTY)
+            return 0
+        fasync.set_async(t, d, on)
         return 0
     if cmd in (FIOSETOWN, SIOCSPGRP):
         fasync.set_owner(t, d, t.mem.read_i32(arg))

@@ -61,6 +61,8 @@ def kill(t: "Task", a: "SyscallArgs") -> int:
         # To itself: the host sends it from the caller, so siginfo (SI_USER,
         # the sender's pid) and the pid-1 rules are exactly Linux's.  With one
         # thread the receiver is the caller, so no parked call needs ending.
+        if sig:
+            t.kernel.signalfd_notify(t.tg)
         return CONTINUE
     targets = _targets(t, pid)
     if not targets:
@@ -81,6 +83,8 @@ def _thread(t: "Task", tgid: int, tid: int, sig: int) -> int:
         raise err(errno.EINVAL)
     if tid == t.tid and tgid in (-1, t.tgid):
         # raise(): the caller itself receives it (see kill).
+        if sig:
+            t.kernel.signalfd_notify(t.tg)
         return CONTINUE
     target = t.kernel.task_by_tid(tid)
     if target is None or target.exited or (tgid > 0 and target.tgid != tgid):

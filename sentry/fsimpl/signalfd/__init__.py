@@ -1,0 +1,1 @@
+"""signalfd file descriptions (see the module of this package)."""
