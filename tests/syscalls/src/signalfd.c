@@ -4,12 +4,13 @@
  * from another process), several records in one read, the order of standard and
  * real-time signals, mask updates, EAGAIN and EINVAL, blocking reads woken by a
  * signal, poll/select/epoll readiness (nested too, and the fork quirk signalfd(2)
- * documents), the child's own signals after fork, inheritance across exec, and
- * signals that are not blocked (delivered as usual, or taken by a read in progress,
+ * documents), the child's own signals after fork, a thread's own signals,
+ * inheritance across exec, and signals that are not blocked (delivered as usual, or taken by a read in progress,
  * or fatal). */
 #include "check.h"
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -186,6 +187,16 @@ static void on_sig(int s)
 {
     (void)s;
     handled++;
+}
+
+static int thread_fd;
+static struct signalfd_siginfo thread_got;
+static void *reader_thread(void *arg)
+{
+    (void)arg;
+    if (read(thread_fd, &thread_got, SSI) != (ssize_t)SSI)
+        memset(&thread_got, 0, SSI);
+    return NULL;
 }
 
 /* the exec'd image: read the signalfd it inherited */
@@ -463,6 +474,17 @@ int main(int argc, char **argv)
     close(fq);
     close(ep2);
     close(ep);
+
+    /* -- threads: a thread reads the signals sent to it -------------------------------- */
+    thread_fd = fd;
+    pthread_t th;
+    MUST(pthread_create(&th, NULL, reader_thread, NULL) ? -1 : 0);
+    msleep(50);
+    T("main: poll, nothing for it", readable(fd) == 0);
+    pthread_kill(th, SIGUSR1);
+    pthread_join(th, NULL);
+    show_rec("thread read", &thread_got);
+    T("main: poll after", readable(fd) == 0);
 
     /* -- exec --------------------------------------------------------------------------- */
     fflush(stdout);

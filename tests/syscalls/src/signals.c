@@ -1,8 +1,8 @@
 /* signals.c -- sigaction, sigprocmask blocking/pending/unblock delivery, kill
  * to self, coalescing vs queued RT signals, SIGCHLD on child exit, EINTR with
  * and without SA_RESTART, sigsuspend, sigtimedwait, itimer, and the pid-1 rule
- * (the program is pid 1 natively and in the sandbox). signalfd belongs with the
- * epoll/eventfd/timerfd family and is tested with it. */
+ * (the program is pid 1 natively and in the sandbox). signalfd has its own
+ * program, signalfd.c. */
 #include "check.h"
 #include <fcntl.h>
 #include <signal.h>
