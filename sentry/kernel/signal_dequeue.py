@@ -23,11 +23,15 @@ so the sentry has it do so:
 The stop is checked to be the one asked for (the read's number, ``-ERESTARTNOINTR`` in
 ``rax``); anything else (the thread was stopped for something else first, another thread
 took the signals meanwhile) lets the read restart.
+
+One trace is left: the ``int3`` raises SIGTRAP with ``force_sig``, which resets an
+ignored SIGTRAP to ``SIG_DFL`` (``force_sig_info_to_task``), so a workload that ignores
+SIGTRAP no longer does after a signalfd read returned something.
 """
 
 from __future__ import annotations
 
-import logging
+import errno
 import struct
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
@@ -36,8 +40,6 @@ from sentry.abi.linux.errors import ERESTARTNOINTR, LinuxError
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
-
-log = logging.getLogger("sentry")
 
 SYS_RT_SIGTIMEDWAIT = 128
 SIGTRAP = 5
@@ -200,7 +202,7 @@ def _dequeue(t: "Task", req: _Request, mask: int, rsp: int) -> Tuple[int, int, L
             if other:
                 others.append(other)
             if ret <= 0:
-                if -ret != 11:  # EAGAIN: no more
+                if -ret != errno.EAGAIN:  # EAGAIN: nothing more pending
                     err = -ret
                 break
             try:
