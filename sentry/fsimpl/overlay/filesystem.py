@@ -90,6 +90,9 @@ class OverlayInode(Inode):
     """A file of the overlay: its upper and/or lower inode."""
 
     fs: OverlayFilesystem
+    #: Its name was removed while only the lower layer had it (a whiteout now stands
+    #: there): the file is gone for the overlay although the lower one still has a link.
+    removed = False
 
     def __init__(
         self,
@@ -149,6 +152,8 @@ class OverlayInode(Inode):
             # owner, mode and times are the upper's, which started as copies.
             lo = self.lower.stat()
             s.size, s.blocks, s.blksize, s.nlink = lo.size, lo.blocks, lo.blksize, lo.nlink
+        if self.removed:
+            s.nlink = 0
         return s
 
     # -- layer helpers ---------------------------------------------------------
@@ -331,7 +336,11 @@ class OverlayInode(Inode):
         self.copy_up(t)
         self._clear_whiteout(name)
         assert target.upper is not None
-        return self._new(name, self._upper_dir().link(t, name, target.upper))
+        self._upper_dir().link(t, name, target.upper)
+        # One overlay inode for both names while it lives (as overlayfs hashes its
+        # inodes by the upper one), so e.g. inotify watches of it see both.
+        self._children[name] = target
+        return target
 
     def _remove(self, t: Any, name: bytes, child: Inode, rmdir: bool) -> None:
         self.copy_up(t)
@@ -348,6 +357,8 @@ class OverlayInode(Inode):
                 up.unlink(t, name, child.upper)
         if lower_has:
             self._whiteout(name)
+            if child.upper is None:
+                child.removed = True
         self._children.pop(name, None)
 
     def unlink(self, t: Any, name: bytes, child: Inode) -> None:
