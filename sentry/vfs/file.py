@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
-from sentry.vfs import abi
+from sentry.vfs import abi, fsnotify
 
 if TYPE_CHECKING:
     from sentry.vfs.dentry import VirtualDentry
@@ -78,6 +78,9 @@ class FileDescription:
     #: (:mod:`sentry.vfs.fasync`).  Without it ``F_SETFL`` drops ``O_ASYNC`` and
     #: ``FIOASYNC`` fails with ``ENOTTY``.
     has_fasync = True
+    #: The inode a path open made this description on (:mod:`sentry.vfs.fsnotify`:
+    #: its events and open count); ``None`` for anonymous files and ``O_PATH``.
+    notify_inode: Optional["Inode"] = None
     #: Run with the description when its last reference goes, before :meth:`release`
     #: (epoll sets drop their interest in it, as Linux's ``eventpoll_release``).
     #: Keyed by the owner, which adds and removes its own entry.
@@ -104,6 +107,8 @@ class FileDescription:
         if self.refs == 0:
             from sentry.vfs.locks import release_description
 
+            if self.notify_inode is not None:
+                fsnotify.closed(self)
             release_description(self)
             hooks = self.release_hooks
             if hooks:

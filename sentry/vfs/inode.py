@@ -201,6 +201,13 @@ class Inode(abc.ABC):
 
     dead_dir = False
 
+    #: inotify watches (:mod:`sentry.vfs.fsnotify`), ``None`` while there are none.
+    watches: Optional[List[Any]] = None
+    #: Descriptions opened by path and not yet released (``IN_DELETE_SELF`` waits for 0).
+    opens = 0
+    #: The last name went while descriptions were open: ``IN_DELETE_SELF`` at the last close.
+    delete_pending = False
+
     #: Owner and group are ids of the sandbox (a user namespace mapping may leave a
     #: host file's unmapped: then no capability overrides its permissions).
     ids_mapped = True

@@ -42,7 +42,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.credentials import Credentials
-from sentry.vfs import abi
+from sentry.vfs import abi, fsnotify
 from sentry.vfs import permissions as perm
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription, PathDescription
@@ -476,6 +476,8 @@ class VirtualFilesystem:
                 self._may_modify_dir(t, parent)
                 perms = mode & 0o7777 & ~(t.fs.umask if t is not None else 0)
                 inode = parent.dentry.inode.create(t, name, perms, flags)
+                if fsnotify.active:
+                    fsnotify.created(parent.dentry, name, inode)
                 return self._add_child(parent, name, inode), True
             if flags & abi.O_EXCL:
                 raise err(errno.EEXIST)
@@ -531,9 +533,12 @@ class VirtualFilesystem:
             self.check_writable(vd)
         if not created and t is not None:
             perm.check(t.creds, inode, want)
-        if flags & abi.O_TRUNC and inode.is_reg and not created:
+        truncate = bool(flags & abi.O_TRUNC and inode.is_reg and not created)
+        if truncate:
             inode.setattr(t, SetAttr(size=0, mtime_ns=now_ns()))
-        return inode.open(t, vd, flags & ~abi.O_TRUNC)
+        desc = inode.open(t, vd, flags & ~abi.O_TRUNC)
+        fsnotify.opened(desc, inode, truncate)
+        return desc
 
     def open_path(self, t: Any, path: bytes, flags: int) -> FileDescription:
         """Open *path* relative to *t*'s cwd, following symlinks (for the loader)."""
@@ -573,6 +578,8 @@ class VirtualFilesystem:
         self._may_modify_dir(t, parent)
         perms = mode & 0o1777 & ~t.fs.umask
         inode = parent.dentry.inode.mkdir(t, name, perms)
+        if fsnotify.active:
+            fsnotify.created(parent.dentry, name, inode)
         self._add_child(parent, name, inode)
 
     def mknod_at(self, t: Any, dirfd: int, path: bytes, mode: int, rdev: int) -> None:
@@ -594,6 +601,8 @@ class VirtualFilesystem:
         self._may_modify_dir(t, parent)
         perms = mode & 0o7777 & ~t.fs.umask
         inode = parent.dentry.inode.mknod(t, name, ftype | perms, 0)
+        if fsnotify.active:
+            fsnotify.created(parent.dentry, name, inode)
         self._add_child(parent, name, inode)
 
     def symlink_at(self, t: Any, target: bytes, dirfd: int, path: bytes) -> None:
@@ -609,6 +618,8 @@ class VirtualFilesystem:
             raise err(errno.ENOENT)
         self._may_modify_dir(t, parent)
         inode = parent.dentry.inode.symlink(t, name, target)
+        if fsnotify.active:
+            fsnotify.created(parent.dentry, name, inode)
         self._add_child(parent, name, inode)
 
     def link_at(
@@ -636,6 +647,8 @@ class VirtualFilesystem:
         if old.dentry.dead and old.dentry.inode.stat().nlink == 0:
             raise err(errno.ENOENT)
         inode = parent.dentry.inode.link(t, name, old.dentry.inode)
+        if fsnotify.active:
+            fsnotify.linked(parent.dentry, name, old.dentry.inode)
         self._add_child(parent, name, inode)
 
     # --------------------------------------------------------------- removal
@@ -679,6 +692,8 @@ class VirtualFilesystem:
         self._drop_child(parent, name)
         child.dentry.dead = True
         parent.mount.fs.forget_dentry(child.dentry)
+        if fsnotify.active:
+            fsnotify.removed(parent.dentry, name, inode, rmdir)
 
     def rename_at(
         self, t: Any, olddirfd: int, oldpath: bytes, newdirfd: int, newpath: bytes, flags: int
@@ -741,6 +756,8 @@ class VirtualFilesystem:
         if dinode is not None and dinode.is_dir and not exchange:
             dinode.dead_dir = True
         self._rename_dentries(op, oname, src.dentry, np, nname, dst.dentry if dst else None, exchange)
+        if fsnotify.active:
+            fsnotify.moved(op.dentry, oname, np.dentry, nname, sinode, dinode, exchange)
 
     @staticmethod
     def _is_ancestor(a: Dentry, d: Optional[Dentry]) -> bool:
@@ -786,6 +803,8 @@ class VirtualFilesystem:
         """Apply *attr* to the file at *vd* after the read-only check."""
         self.check_writable(vd)
         vd.dentry.inode.setattr(t, attr)
+        if fsnotify.active:
+            fsnotify.attr_changed(vd.dentry, attr)
 
     def chmod(self, t: Any, vd: VirtualDentry, mode: int) -> None:
         """chmod(2) family.  :raises LinuxError: ``EPERM`` unless owner or root."""
@@ -863,7 +882,10 @@ class VirtualFilesystem:
             raise err(errno.EINVAL)
         self.check_writable(vd)
         perm.check(creds_of(t), inode, perm.MAY_WRITE)
-        inode.setattr(t, SetAttr(size=size, mtime_ns=now_ns()))
+        attr = SetAttr(size=size, mtime_ns=now_ns())
+        inode.setattr(t, attr)
+        if fsnotify.active:
+            fsnotify.attr_changed(vd.dentry, attr)
 
     def access_at(self, t: Any, dirfd: int, path: bytes, mode: int, flags: int) -> None:
         """faccessat2(2).  :raises LinuxError: ``EINVAL`` for bad *mode* or *flags*."""

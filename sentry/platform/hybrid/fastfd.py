@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from sentry.abi.linux.errors import LinuxError
 from sentry.platform.hybrid import native as N
+from sentry.vfs import fsnotify
 from sentry.vfs.fdtable import NOFILE_LIMIT, FDTable
 from sentry.vfs.file import FileDescription
 
@@ -33,6 +34,8 @@ def fast_kinds(desc: FileDescription) -> int:
     """
     if desc.host_fd is None:
         return 0
+    if fsnotify.active and desc.notify_inode is not None:
+        return 0  # its reads, writes and close make inotify events: Python serves them
     from sentry.fsimpl.gofer.regular_file import GoferFileDescription
     from sentry.fsimpl.host.host import HostFileDescription
 
@@ -50,6 +53,14 @@ def fast_kinds(desc: FileDescription) -> int:
     if desc.writable():
         k |= N.FD_WRITE
     return k
+
+
+def remirror_all(kernel: "Kernel", on: bool = True) -> None:
+    """Decide again, for every fd of every table, whether the C side serves it (inotify
+    watches came or went: :data:`sentry.vfs.fsnotify.on_active_change`)."""
+    for table in list(kernel.fdtables_by_id.values()):
+        for fd, desc in list(table._fds.items()):
+            table._mirror(fd, desc)
 
 
 def stat_overrides(desc: FileDescription) -> tuple:

@@ -183,6 +183,15 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
                   "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
                   "fremovexattr")
     ]),
+    ("sys_inotify", [
+        ("inotify_init", EMULATE, FULL, ""),
+        ("inotify_init1", EMULATE, FULL, "IN_NONBLOCK, IN_CLOEXEC"),
+        ("inotify_add_watch", EMULATE, PARTIAL,
+         "events of what the sandbox does through the sentry's VFS on any of its file "
+         "systems (a host-side change to a bind mount is not seen); no IN_UNMOUNT; "
+         "watch/instance limits are the sandbox's (65536/128), not per user"),
+        ("inotify_rm_watch", EMULATE, FULL, ""),
+    ]),
     ("sys_memfd", [
         ("memfd_create", EMULATE, PARTIAL,
          "an unnamed file of a private tmpfs (MAP_SHARED shares its pages); seals as Linux "

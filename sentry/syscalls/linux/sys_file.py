@@ -17,8 +17,9 @@ from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ALL, EVENT_OUT
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
-from sentry.vfs import fasync, locks
+from sentry.vfs import fasync, fsnotify, locks
 from sentry.vfs.file import FileDescription
+from sentry.vfs.fsnotify import IN_ACCESS, IN_MODIFY
 
 MAX_IO = 4 << 20
 UIO_MAXIOV = 1024
@@ -248,7 +249,10 @@ def read(t: Any, a: SyscallArgs) -> int:
     d = _readable(t, a.int(0))
     n = _io_count(a, 1, 2)
     data = d.read(t, n)
-    return _deliver(t, d, data, lambda b: copy_out(t, a[1], b))
+    k = _deliver(t, d, data, lambda b: copy_out(t, a[1], b))
+    if fsnotify.active and k:
+        fsnotify.file_event(d, IN_ACCESS)
+    return k
 
 
 def stream_write(t: Any, a: SyscallArgs, total: int, rest: Callable[[int], bytes],
@@ -283,9 +287,13 @@ def write(t: Any, a: SyscallArgs) -> int:
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
     if d.stream and not d.nonblocking and n:
-        return stream_write(t, a, n, lambda off: _copy_in(t, a[1] + off, n - off),
-                            lambda b: d.write(t, b))
-    return d.write(t, _copy_in(t, a[1], n))
+        k = stream_write(t, a, n, lambda off: _copy_in(t, a[1] + off, n - off),
+                         lambda b: d.write(t, b))
+    else:
+        k = d.write(t, _copy_in(t, a[1], n))
+    if fsnotify.active and k:
+        fsnotify.file_event(d, IN_MODIFY)
+    return k
 
 
 def pread64(t: Any, a: SyscallArgs) -> int:
@@ -295,7 +303,10 @@ def pread64(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _readable(t, a.int(0))
     data = d.pread(t, _io_count(a, 1, 2), off)
-    return copy_out(t, a[1], data)
+    k = copy_out(t, a[1], data)
+    if fsnotify.active and k:
+        fsnotify.file_event(d, IN_ACCESS)
+    return k
 
 
 def pwrite64(t: Any, a: SyscallArgs) -> int:
@@ -305,7 +316,10 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
-    return d.pwrite(t, _copy_in(t, a[1], n), off)
+    k = d.pwrite(t, _copy_in(t, a[1], n), off)
+    if fsnotify.active and k:
+        fsnotify.file_event(d, IN_MODIFY)
+    return k
 
 
 def readv(t: Any, a: SyscallArgs) -> int:
@@ -313,7 +327,10 @@ def readv(t: Any, a: SyscallArgs) -> int:
     d = _readable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
     data = d.read(t, _iov_total(iov))
-    return _deliver(t, d, data, lambda b: _scatter(t, iov, b))
+    k = _deliver(t, d, data, lambda b: _scatter(t, iov, b))
+    if fsnotify.active:  # vfs_readv: even for 0 bytes
+        fsnotify.file_event(d, IN_ACCESS)
+    return k
 
 
 def writev(t: Any, a: SyscallArgs) -> int:
@@ -322,8 +339,12 @@ def writev(t: Any, a: SyscallArgs) -> int:
     iov = read_iovecs(t, a[1], a.int(2))
     data = _gather(t, iov)
     if d.stream and not d.nonblocking and data:
-        return stream_write(t, a, len(data), lambda off: data[off:], lambda b: d.write(t, b))
-    return d.write(t, data)
+        k = stream_write(t, a, len(data), lambda off: data[off:], lambda b: d.write(t, b))
+    else:
+        k = d.write(t, data)
+    if fsnotify.active and k:
+        fsnotify.file_event(d, IN_MODIFY)
+    return k
 
 
 def preadv(t: Any, a: SyscallArgs) -> int:
@@ -334,7 +355,10 @@ def preadv(t: Any, a: SyscallArgs) -> int:
     d = _readable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
     data = d.pread(t, _iov_total(iov), off)
-    return _scatter(t, iov, data)
+    k = _scatter(t, iov, data)
+    if fsnotify.active:  # vfs_readv: even for 0 bytes
+        fsnotify.file_event(d, IN_ACCESS)
+    return k
 
 
 def pwritev(t: Any, a: SyscallArgs) -> int:
@@ -344,7 +368,10 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
-    return d.pwrite(t, _gather(t, iov), off)
+    k = d.pwrite(t, _gather(t, iov), off)
+    if fsnotify.active and k:
+        fsnotify.file_event(d, IN_MODIFY)
+    return k
 
 
 def lseek(t: Any, a: SyscallArgs) -> int:
@@ -622,6 +649,8 @@ def ftruncate(t: Any, a: SyscallArgs) -> int:
     if length < 0 or not d.writable() or d.inode is None or not d.inode.is_reg:
         raise err(errno.EINVAL)
     d.truncate(t, length)
+    if fsnotify.active:
+        fsnotify.file_event(d, IN_MODIFY)
     return 0
 
 
@@ -665,6 +694,8 @@ def fallocate(t: Any, a: SyscallArgs) -> int:
             raise err(errno.ESPIPE)
         raise err(errno.ENODEV)
     d.fallocate(t, mode, off, length)
+    if fsnotify.active:
+        fsnotify.file_event(d, IN_MODIFY)
     return 0
 
 
@@ -706,6 +737,9 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
         t.mem.write(off_addr, struct.pack("<q", off + n))
     elif n < len(data) and in_d.inode is not None and in_d.inode.is_reg:
         in_d.offset = in_d.offset - (len(data) - n)
+    if fsnotify.active and n:
+        fsnotify.file_event(in_d, IN_ACCESS)
+        fsnotify.file_event(out_d, IN_MODIFY)
     return n
 
 
@@ -747,4 +781,7 @@ def copy_file_range(t: Any, a: SyscallArgs) -> int:
         t.mem.write(off_out_addr, struct.pack("<q", off_out + n))
     else:
         out_d.offset = off_out + n
+    if fsnotify.active and n:
+        fsnotify.file_event(in_d, IN_ACCESS)
+        fsnotify.file_event(out_d, IN_MODIFY)
     return n

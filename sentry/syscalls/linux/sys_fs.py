@@ -10,7 +10,7 @@ from typing import Any, Optional, Tuple
 from sentry.abi.linux.errors import err
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import read_path, vfs_of
-from sentry.vfs import abi
+from sentry.vfs import abi, fsnotify
 from sentry.vfs.dentry import VirtualDentry
 
 
@@ -306,6 +306,8 @@ def _getdents(t: Any, a: SyscallArgs, old_layout: bool) -> int:
     entries = d.getdents(t)
     if d.inode is not None and d.inode.dead_dir:
         raise err(errno.ENOENT)  # iterate_dir() on a removed directory
+    if fsnotify.active:  # iterate_dir: every call, even one that then fails
+        fsnotify.file_event(d, fsnotify.IN_ACCESS)
     i = d.offset
     out = bytearray()
     pack = abi.pack_dirent if old_layout else abi.pack_dirent64

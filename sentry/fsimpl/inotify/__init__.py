@@ -1,0 +1,1 @@
+"""inotify instances (see the module of this package)."""
