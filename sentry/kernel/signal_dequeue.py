@@ -13,25 +13,26 @@ so the sentry has it do so:
    nothing else happen, the read restarts and decides again);
 2. that stop comes on the thread's way back to user mode, before it takes any signal
    (``get_signal`` runs job-control traps first).  There :func:`_at_stop` blocks every
-   signal but SIGTRAP (so none is delivered meanwhile; SIGTRAP ends each injected call),
-   injects ``rt_sigtimedwait(mask, info, {0, 0})`` through the stub's ``syscall; int3``
-   once per record that fits (the same ``dequeue_signal``), turns each siginfo into a
-   ``struct signalfd_siginfo`` with the siginfo the sandbox sent where the host lost it
-   (:meth:`Kernel.sandbox_siginfo`), copies it out, restores the mask and makes the byte
-   count the read's result.
+   signal (none is delivered meanwhile) and has the thread run, at the stub's
+   ``syscall`` instruction, ``rt_sigtimedwait(mask, info, {0, 0})`` once per record that
+   fits (the same ``dequeue_signal``), each to its syscall-exit stop
+   (``PTRACE_SYSCALL``; the stub's ``int3`` would raise a SIGTRAP, and ``force_sig``
+   resets an ignored one to ``SIG_DFL``).  Each siginfo becomes a ``struct
+   signalfd_siginfo``, with the siginfo the sandbox sent where the host lost it
+   (:meth:`Kernel.sandbox_siginfo`), and is copied out.  A last ``rt_sigprocmask``
+   restores the thread's mask (the host recomputes what is pending for it, which
+   ``PTRACE_SETSIGMASK`` does not), and the thread leaves with the byte count as the
+   read's result.
 
 The stop is checked to be the one asked for (the read's number, ``-ERESTARTNOINTR`` in
 ``rax``); anything else (the thread was stopped for something else first, another thread
 took the signals meanwhile) lets the read restart.
-
-One trace is left: the ``int3`` raises SIGTRAP with ``force_sig``, which resets an
-ignored SIGTRAP to ``SIG_DFL`` (``force_sig_info_to_task``), so a workload that ignores
-SIGTRAP no longer does after a signalfd read returned something.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import struct
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 
-SYS_RT_SIGTIMEDWAIT = 128
+SYS_RT_SIGPROCMASK, SYS_RT_SIGTIMEDWAIT = 14, 128
+SIG_SETMASK = 2
 SIGTRAP = 5
 U64 = (1 << 64) - 1
 #: ``struct signalfd_siginfo`` (and ``siginfo_t``) size.
@@ -156,35 +158,70 @@ def _at_stop(t: "Task", req: _Request) -> bool:
         N.cont(pid, 0)  # taken meanwhile: the read restarts
         return True
     try:
-        total, err, others = _dequeue(t, req, mask, regs[N.RSP])
+        total, err = _dequeue(t, req, mask, regs)
     except OSError:
-        return True  # the thread died under the injection
+        return True  # the thread died meanwhile
     if total:
         regs[N.RAX] = total
     elif err:
         regs[N.RAX] = (-err) & U64
+    else:
+        # Nothing after all: restart the read, as the kernel would have done for
+        # ERESTARTNOINTR had the thread not left the syscall's return path.
+        regs[N.RIP] -= 2
+        regs[N.RAX] = regs[N.ORIG_RAX]
     N.setregs(pid, regs)
-    N.cont(pid, 0)
-    for sig in others:
-        N.tgkill(t.tg.host_tgid, pid, sig)
+    k.resume_after_stop(t)
     if k.cfg.strace:
         k.strace_raw(t, f"signalfd read: {total or -err or 'restart'}")
     return True
 
 
-def _dequeue(t: "Task", req: _Request, mask: int, rsp: int) -> Tuple[int, int, List[int]]:
-    """Up to ``req.count`` records out: (bytes written, errno if none, signals seen)."""
+def _call(t: "Task", regs: List[int], nr: int, *args: int) -> int:
+    """Run host syscall *nr* in *t* at the stub's ``syscall``, to its exit stop.
+
+    :raises OSError: the thread died.
+    """
+    from sentry.platform.hybrid import native as N
+
+    pid = t.host_tid
+    r = list(regs)
+    r[N.RIP] = t.kernel.gadget
+    r[N.RAX] = nr
+    r[N.ORIG_RAX] = U64  # not in a syscall: no restart on the way out
+    for i, v in zip((N.RDI, N.RSI, N.RDX, N.R10, N.R8, N.R9), args, strict=False):
+        r[i] = v
+    N.setregs(pid, r)
+    for _ in ("entry", "exit"):
+        N.syscall_cont(pid, 0)
+        while True:
+            _w, status = N.waitpid(pid)
+            if not os.WIFSTOPPED(status):
+                t.kernel.handle_wait_status(pid, status)
+                raise OSError(errno.ESRCH, "thread gone")
+            sig = os.WSTOPSIG(status)
+            if sig == SIGTRAP and status >> 16 == 0:
+                break  # the syscall stop (every signal is blocked)
+            # SIGSTOP's group stop, which blocking cannot hold off: sent again once
+            # the thread is on its way (Kernel.resume_after_stop's list).
+            t.requeue_signals.append(sig)
+            N.syscall_cont(pid, 0)
+    ret = N.getregs(pid)[N.RAX]
+    return ret - (1 << 64) if ret >> 63 else ret
+
+
+def _dequeue(t: "Task", req: _Request, mask: int, regs: List[int]) -> Tuple[int, int]:
+    """Up to ``req.count`` records out: (bytes written, errno if none)."""
     from sentry.platform.hybrid import native as N
 
     k = t.kernel
     pid = t.host_tid
     # Below the red zone: free at a syscall.  Used when a record's place in the
-    # buffer is split between iovecs.
-    scratch = (rsp - 128 - 2 * SIGINFO_SIZE) & ~15
+    # buffer is split between iovecs, and for the mask restored at the end.
+    scratch = (regs[N.RSP] - 128 - 2 * SIGINFO_SIZE) & ~15
     own = N.getsigmask(pid)
-    N.setsigmask(pid, U64 & ~(1 << (SIGTRAP - 1)))
+    N.setsigmask(pid, U64)
     total, err = 0, 0
-    others: List[int] = []
     try:
         for i in range(req.count):
             off = i * SIGINFO_SIZE
@@ -198,9 +235,7 @@ def _dequeue(t: "Task", req: _Request, mask: int, rsp: int) -> Tuple[int, int, L
             except LinuxError as e:
                 err = e.errno
                 break
-            ret, other = N.inject(pid, k.gadget, SYS_RT_SIGTIMEDWAIT, (slot, slot, slot + 8, 8))
-            if other:
-                others.append(other)
+            ret = _call(t, regs, SYS_RT_SIGTIMEDWAIT, slot, slot, slot + 8, 8)
             if ret <= 0:
                 if -ret != errno.EAGAIN:  # EAGAIN: nothing more pending
                     err = -ret
@@ -218,5 +253,21 @@ def _dequeue(t: "Task", req: _Request, mask: int, rsp: int) -> Tuple[int, int, L
                 break
             total += SIGINFO_SIZE
     finally:
-        N.setsigmask(pid, own)
-    return total, err, others
+        _restore_mask(t, regs, own, scratch)
+    return total, err
+
+
+def _restore_mask(t: "Task", regs: List[int], own: int, scratch: int) -> None:
+    """The thread's own mask again, by ``rt_sigprocmask`` in the thread, so that the host
+    marks a signal it now lets through as pending (``recalc_sigpending``)."""
+    from sentry.platform.hybrid import native as N
+
+    try:
+        t.mem.write(scratch, struct.pack("<Q", own))
+        if _call(t, regs, SYS_RT_SIGPROCMASK, SIG_SETMASK, scratch, 0, 8) == 0:
+            return
+    except LinuxError:
+        pass
+    # No stack room: the mask at least (a signal it lets through waits for the
+    # thread's next wake-up).
+    N.setsigmask(t.host_tid, own)

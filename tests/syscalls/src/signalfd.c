@@ -306,6 +306,13 @@ int main(int argc, char **argv)
     close(d);
     raise(SIGUSR1);
     rd("blocking fd with a signal pending", fd, 1);
+    signal(SIGTRAP, SIG_IGN);
+    raise(SIGUSR2);
+    rd("with SIGTRAP ignored", fn, 1);
+    struct sigaction sa;
+    MUST(sigaction(SIGTRAP, NULL, &sa));
+    T("SIGTRAP still ignored", sa.sa_handler == SIG_IGN);
+    signal(SIGTRAP, SIG_DFL);
 
     /* -- mask updates ------------------------------------------------------------------- */
     sigset_t only2 = set_of(SIGUSR2, 0, 0);
