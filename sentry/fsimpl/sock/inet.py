@@ -16,8 +16,9 @@ times out a blocking call. A blocking ``connect`` parks until the host socket is
 and reports ``SO_ERROR``.
 
 Not offered (Linux's answer for a kernel without them): raw and packet sockets
-(``EPERM``/``EAFNOSUPPORT``), ancillary data (``EOPNOTSUPP``), ``SCM_RIGHTS`` of these
-sockets over unix sockets.
+(``EPERM``/``EAFNOSUPPORT``), ancillary data (``EOPNOTSUPP``).  Passed over a unix socket
+(``SCM_RIGHTS``), an inet socket is the same sentry description in the receiver, so it
+stays behind the sentry.
 """
 
 from __future__ import annotations

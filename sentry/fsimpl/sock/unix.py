@@ -1,15 +1,27 @@
 """Unix-domain sockets, held in sentry memory (always emulated, design §6).
 
-What exists today: connected pairs from ``socketpair(2)`` of every type
-(``SOCK_STREAM``: a byte stream each way; ``SOCK_DGRAM``/``SOCK_SEQPACKET``:
-message boundaries kept), and unconnected sockets from ``socket(AF_UNIX)``
-whose ``connect`` finds no listener (path-named sockets, ``bind``/``listen``/
-``accept`` and ``SCM_RIGHTS`` come with the networking issue).
+Every type (``SOCK_STREAM``: a byte stream each way; ``SOCK_DGRAM``/
+``SOCK_SEQPACKET``: message boundaries kept), from ``socketpair(2)`` or named
+(a path: a socket node in the sandbox's file system; an abstract name: the
+sandbox's own namespace) with ``listen``/``accept``/``connect``.
 
-Semantics (unix(7)): a send to a peer that closed or shut down reading gives
-``EPIPE`` and ``SIGPIPE`` (unless ``MSG_NOSIGNAL``); a stream read after the
-peer's write side is gone returns EOF; each direction holds
-:data:`BUFFER` bytes before a sender blocks.  Single-threaded, no locks.
+Semantics (unix(7)): a stream or seqpacket send to a peer that closed or shut
+down reading gives ``EPIPE`` (and ``SIGPIPE`` for a stream, unless
+``MSG_NOSIGNAL``); a read after the peer's write side is gone returns EOF; each
+direction holds :data:`BUFFER` bytes before a sender blocks.  A datagram socket,
+paired or not, has an inbox of its own and a default destination
+(``dgram_peer``): a peer's close is seen at the next send (``ECONNREFUSED``, then
+disconnected), never as end of file, and ``shutdown`` is its own end's only.
+Single-threaded, no locks.
+
+Ancillary data rides with what it was sent with (:class:`Anc`): the sender's
+credentials always (``SCM_CREDENTIALS``, given to a receiver with
+``SO_PASSCRED``), and passed descriptions (``SCM_RIGHTS``), each holding one
+reference while in flight.  On a stream, a read glues segments together but
+stops after one that carried descriptions, and (with ``SO_PASSCRED``) between
+senders, as Linux's ``unix_stream_read_generic``.  A cycle of sockets that only
+messages in flight refer to (a socket sent over itself, closed) is found and
+freed by :func:`collect`, Linux's ``unix_gc``.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ from __future__ import annotations
 import errno
 import signal
 from collections import deque
-from typing import Any, Deque, Dict, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ALL, EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_RDHUP, \
@@ -78,21 +90,77 @@ def _sockfs() -> Tuple[SockFilesystem, Mount]:
     return _FS
 
 
+Cred = Tuple[int, int, int]  # (pid, uid, gid)
+#: What a receiver with SO_PASSCRED is told of a message sent with no credentials (neither
+#: end passed them at the time: pid 0, the overflow uid and gid), and at end of stream.
+NO_CRED: Cred = (0, 65534, 65534)
+EOF_CRED: Cred = (0, 0, 0)
+#: SCM_MAX_FD: descriptions one message may carry.
+MAX_FDS = 253
+
+
+class Anc:
+    """What rides with a message or stream segment: the sender's credentials, the
+    descriptions passed with it (one reference each while in flight), and the user
+    they count against (Linux's ``unix_inflight``)."""
+
+    __slots__ = ("cred", "fds", "user")
+
+    def __init__(self, cred: Optional[Cred], fds: Optional[List[FileDescription]] = None,
+                 user: int = 0) -> None:
+        self.cred = cred
+        self.fds = fds
+        self.user = user
+
+
 class Channel:
-    """One direction of a connection: bytes (stream) or messages (dgram/seqpacket)."""
+    """One direction of a connection: bytes (stream) or messages (dgram/seqpacket).
+
+    A stream holds segments ``[bytes, Anc]``; a send with no descriptions from the
+    sender of the last segment (which carries none) is appended to it, so plain
+    traffic stays one buffer.  Datagrams are ``(bytes, sender name, Anc)``.
+    """
 
     def __init__(self, stream: bool) -> None:
         self.stream = stream
-        self.data = bytearray()
-        self.msgs: Deque[bytes] = deque()
-        self.srcs: Deque[Optional[bytes]] = deque()  # each message's sender name (datagrams)
+        self.segs: Deque[List[Any]] = deque()
+        self.msgs: Deque[Tuple[bytes, Optional[bytes], Anc]] = deque()
         self.size = 0
         self.closed_write = False   # the sender will send no more (close/SHUT_WR)
         self.closed_read = False    # the receiver will read no more (close/SHUT_RD)
 
     @property
     def empty(self) -> bool:
-        return not self.data if self.stream else not self.msgs
+        return not self.segs if self.stream else not self.msgs
+
+    def first_len(self) -> int:
+        """FIONREAD: bytes queued (stream) or the next datagram's length."""
+        if self.stream:
+            return self.size
+        return len(self.msgs[0][0]) if self.msgs else 0
+
+    def put(self, data: bytes, anc: Anc, src: Optional[bytes] = None) -> None:
+        self.size += len(data)
+        if anc.fds:
+            _in_flight(anc, +1)
+        if not self.stream:
+            self.msgs.append((bytes(data), src, anc))
+            return
+        last = self.segs[-1] if self.segs else None
+        if last is not None and anc.fds is None and last[1].fds is None \
+                and last[1].cred == anc.cred:
+            last[0] += data
+        else:
+            self.segs.append([bytearray(data), anc])
+
+    def purge(self) -> None:
+        """Drop everything queued; descriptions in flight lose their reference."""
+        ancs = [seg[1] for seg in self.segs] + [m[2] for m in self.msgs]
+        self.segs.clear()
+        self.msgs.clear()
+        self.size = 0
+        for anc in ancs:
+            drop_fds(anc)
 
 
 class UnixSocket(FileDescription):
@@ -122,7 +190,13 @@ class UnixSocket(FileDescription):
         self.flag_opts: Dict[int, int] = {}  # setsockopt flags with no effect (SO_REUSEADDR…)
         self.dgram_peer: Optional["UnixSocket"] = None  # a datagram socket's connect() target
         self.last_src: Optional[bytes] = None  # sender name of the message last received
+        self.passcred = False  # SO_PASSCRED
+        self.inflight = 0  # messages in flight that carry this socket (garbage collection)
+        self.shut_rd = False  # shutdown(2) of this end (datagram sockets keep only these)
+        self.shut_wr = False
         self.released = False
+        if stype == SOCK_DGRAM:
+            self.rx = Channel(False)  # its inbox
 
     # -- connection state ------------------------------------------------------
     def wait_queue(self) -> WaitQueue:
@@ -134,16 +208,24 @@ class UnixSocket(FileDescription):
             self.peer.queue.notify(events)
 
     def shutdown(self, how: int) -> None:
+        """shutdown(2): this end, and a connected peer's opposite side (Linux's
+        ``unix_shutdown``; no ``ENOTCONN``)."""
         if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
             raise err(errno.EINVAL)
-        if self.peer is None:
-            raise err(errno.ENOTCONN)
-        assert self.rx is not None and self.tx is not None
         if how in (SHUT_RD, SHUT_RDWR):
-            self.rx.closed_read = True
+            self.shut_rd = True
+            if self.peer is not None and self.rx is not None:
+                self.rx.closed_read = True
         if how in (SHUT_WR, SHUT_RDWR):
-            self.tx.closed_write = True
+            self.shut_wr = True
+            if self.tx is not None:
+                self.tx.closed_write = True
         self._notify_both()
+
+    def decref(self) -> None:
+        super().decref()
+        if self.inflight and self.refs == self.inflight:
+            collect()  # only messages in flight refer to it now: perhaps a garbage cycle
 
     def release(self) -> None:
         self.released = True
@@ -155,46 +237,61 @@ class UnixSocket(FileDescription):
             self.pending.popleft().release()
         if self.rx is not None:
             self.rx.closed_read = True
+            self.rx.purge()  # unix_release_sock: what was sent to it is gone
         if self.tx is not None:
             self.tx.closed_write = True
         self._notify_both()
 
     # -- data --------------------------------------------------------------------
-    def send(self, t: Any, data: bytes, flags: int) -> int:
+    def send(self, t: Any, data: bytes, flags: int, fds: Optional[List[FileDescription]] = None,
+             cred: Optional[Cred] = None) -> int:
+        """Send *data*, with *fds* passed (``SCM_RIGHTS``) and *cred* (``SCM_CREDENTIALS``,
+        checked by the caller; the sender's own by default)."""
+        if self.stype == SOCK_DGRAM:
+            if self.dgram_peer is None:
+                raise err(errno.EPIPE if self.shut_wr else errno.ENOTCONN)
+            return deliver(t, self, self.dgram_peer, data, flags, fds, cred)
         ch = self.tx
-        if ch is None and self.dgram_peer is not None:
-            return deliver(t, self, self.dgram_peer, data, flags)
         if ch is None:
-            raise err(errno.ENOTCONN if self.stype != SOCK_DGRAM else errno.EDESTADDRREQ)
+            raise err(errno.EPIPE if self.shut_wr else errno.ENOTCONN)
         if ch.closed_write or ch.closed_read:
-            if not flags & MSG_NOSIGNAL and t is not None:
+            # Only a stream raises SIGPIPE: seqpacket sends are unix_dgram_sendmsg's.
+            if self.stream and not flags & MSG_NOSIGNAL and t is not None:
                 t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
             raise err(errno.EPIPE)
         n = len(data)
         free = BUFFER - ch.size
         if ch.stream:
             if n == 0:
-                return 0
-            if free <= 0:
+                return 0  # no segment, so nothing rides (unix_stream_sendmsg)
+            if free <= 0 or len(ch.segs) >= MAX_ENTRIES:
                 self._block(flags, EVENT_OUT)
             k = min(n, free)
-            ch.data += data[:k]
-            ch.size += k
+            ch.put(data[:k], _anc(t, fds, cred, self, self.peer))
         else:
             if n > BUFFER:
                 raise err(errno.EMSGSIZE)
-            if free < n:
+            if free < n or len(ch.msgs) >= MAX_ENTRIES:
                 self._block(flags, EVENT_OUT)
-            ch.msgs.append(bytes(data))
-            ch.srcs.append(None)
-            ch.size += n
+            ch.put(data, _anc(t, fds, cred, self, self.peer))
             k = n
         if self.peer is not None:
             self.peer.queue.notify(EVENT_IN)
         return k
 
     def recv(self, t: Any, n: int, flags: int) -> Tuple[bytes, int]:
-        """Returns (data, full message length) — the latter for ``MSG_TRUNC``."""
+        """Returns (data, full message length) — the latter for ``MSG_TRUNC``.  Passed
+        descriptions are dropped (closed), as for a receive with no control buffer."""
+        data, full, _cred, fds = self.recv_anc(t, n, flags)
+        if fds:
+            drop_refs(fds)
+        return data, full
+
+    def recv_anc(self, t: Any, n: int, flags: int
+                 ) -> Tuple[bytes, int, Optional[Cred], Optional[List[FileDescription]]]:
+        """A receive with its ancillary data: (data, full length, the sender's credentials
+        (:data:`NO_CRED` if none rode; ``None`` for a stream read by a socket without
+        ``SO_PASSCRED``), the passed descriptions, one reference each now the caller's)."""
         ch = self.rx
         if ch is None:
             if self.stype == SOCK_STREAM or self.stype == SOCK_SEQPACKET:
@@ -203,30 +300,34 @@ class UnixSocket(FileDescription):
             raise AssertionError("unreachable")
         if ch.empty:
             if ch.closed_write or ch.closed_read:
-                return b"", 0
+                return b"", 0, EOF_CRED if self.stream else None, None
+            if self.shut_rd and self.stype == SOCK_DGRAM and not (
+                    self.nonblocking or flags & MSG_DONTWAIT):
+                return b"", 0, None, None  # a blocking wait ends; a non-blocking one EAGAINs
             self._block(flags, EVENT_IN)
         peek = bool(flags & MSG_PEEK)
+        fds: Optional[List[FileDescription]] = None
+        cred: Optional[Cred] = None
         if ch.stream:
-            out = bytes(ch.data[:n])
-            if not peek:
-                del ch.data[: len(out)]
-                ch.size -= len(out)
+            out, cred, fds = _stream_take(ch, n, peek, self.passcred)
             full = len(out)
         else:
-            msg = ch.msgs[0]
+            msg, src, anc = ch.msgs[0]
             out = msg[:n]
             full = len(msg)
-            self.last_src = ch.srcs[0] if ch.srcs else None
-            if not peek:
+            self.last_src = src
+            cred = anc.cred or NO_CRED
+            if peek:
+                fds = peek_fds(anc)
+            else:
                 ch.msgs.popleft()
-                if ch.srcs:
-                    ch.srcs.popleft()
                 ch.size -= len(msg)
+                fds = take_fds(anc)
         if not peek and self.peer is not None:
             self.peer.queue.notify(EVENT_OUT)
         elif not peek and self.stype == SOCK_DGRAM:
             self.queue.notify(EVENT_OUT)  # room for senders by name
-        return out, full
+        return out, full, cred, fds
 
     def _block(self, flags: int, mask: int) -> None:
         if self.nonblocking or flags & MSG_DONTWAIT:
@@ -256,6 +357,8 @@ class UnixSocket(FileDescription):
         data unread (``ECONNRESET``), which is not tracked."""
         rx, tx = self.rx, self.tx
         r = 0
+        if self.stype == SOCK_DGRAM:
+            return self._dgram_readiness() & (mask | EVENT_HUP | EVENT_ERR)
         rcv_shut = rx is not None and (rx.closed_write or rx.closed_read)
         snd_shut = tx is not None and (tx.closed_write or tx.closed_read)
         if rcv_shut:
@@ -272,14 +375,198 @@ class UnixSocket(FileDescription):
             r |= EVENT_OUT | _WRNORM | _WRBAND
         return r & (mask | EVENT_HUP | EVENT_ERR)
 
+    def _dgram_readiness(self) -> int:
+        """``unix_dgram_poll``: this end's shutdown, its inbox, and ``OUT`` unless the
+        default destination is not connected back and its queue is full."""
+        r = 0
+        if self.shut_rd:
+            r |= EVENT_IN | _RDNORM | EVENT_RDHUP
+            if self.shut_wr:
+                r |= EVENT_HUP
+        if self.rx is not None and not self.rx.empty:
+            r |= EVENT_IN | _RDNORM
+        other = self.dgram_peer
+        if other is None or other.released or other.dgram_peer is self or other.rx is None \
+                or len(other.rx.msgs) <= MAX_DGRAM_QLEN:
+            r |= EVENT_OUT | _WRNORM | _WRBAND
+        return r
+
     def ioctl(self, t: Any, cmd: int, arg: int) -> int:
         if cmd == 0x541B:  # FIONREAD
-            n = 0
-            if self.rx is not None:
-                n = len(self.rx.data) if self.rx.stream else (len(self.rx.msgs[0]) if self.rx.msgs else 0)
-            t.mem.write_i32(arg, n)
+            t.mem.write_i32(arg, self.rx.first_len() if self.rx is not None else 0)
             return 0
         raise err(errno.ENOTTY)
+
+
+def _stream_take(ch: Channel, n: int, peek: bool, passcred: bool
+                 ) -> Tuple[bytes, Optional[Cred], Optional[List[FileDescription]]]:
+    """Up to *n* bytes from a stream, gluing segments as ``unix_stream_read_generic``:
+    never past a segment that carried descriptions, nor (*passcred*) across senders.
+    The descriptions are taken with the first byte of their segment."""
+    out = bytearray()
+    first = True
+    cred: Optional[Cred] = None
+    fds: Optional[List[FileDescription]] = None
+    segs = ch.segs
+    i = 0
+    while i < len(segs):
+        buf, anc = segs[i]
+        if passcred:
+            if first:
+                cred = anc.cred
+            elif anc.cred != cred:
+                break  # never glue what different writers sent
+        first = False
+        chunk = bytes(buf[: n - len(out)])
+        out += chunk
+        if anc.fds:
+            fds = peek_fds(anc) if peek else take_fds(anc)
+        if peek:
+            i += 1
+        else:
+            ch.size -= len(chunk)
+            if len(chunk) < len(buf):
+                del buf[: len(chunk)]
+                break
+            segs.popleft()
+        if fds is not None or len(out) >= n:
+            break
+    return bytes(out), (cred or NO_CRED) if passcred else None, fds
+
+
+#: Messages (or stream segments) one direction holds, whatever their size: zero-length
+#: datagrams cost the sentry memory too (Linux charges each skb's truesize).
+MAX_ENTRIES = BUFFER // 512
+
+
+def _anc(t: Any, fds: Optional[List[FileDescription]], cred: Optional[Cred],
+         sender: UnixSocket, receiver: Optional[UnixSocket]) -> Anc:
+    """Credentials ride when given, or when either end passes them (Linux's
+    ``unix_maybe_add_creds``)."""
+    if cred is None and (sender.passcred or (receiver is not None and receiver.passcred)):
+        cred = _cred(t)
+    return Anc(cred, fds or None, t.creds.uid if t is not None else 0)
+
+
+# -- descriptions in flight ------------------------------------------------------
+_USER_INFLIGHT: Dict[int, int] = {}  # real uid -> descriptions it has in flight
+_INFLIGHT_SOCKS: Set[UnixSocket] = set()  # unix sockets carried by some message
+
+
+def _in_flight(anc: Anc, delta: int) -> None:
+    """Account *anc*'s descriptions entering (+1: a reference each) or leaving flight."""
+    fds = anc.fds or []
+    for f in fds:
+        if delta > 0:
+            f.incref()
+        if isinstance(f, UnixSocket):
+            f.inflight += delta
+            if f.inflight:
+                _INFLIGHT_SOCKS.add(f)
+            else:
+                _INFLIGHT_SOCKS.discard(f)
+    left = _USER_INFLIGHT.get(anc.user, 0) + delta * len(fds)
+    if left:
+        _USER_INFLIGHT[anc.user] = left
+    else:
+        _USER_INFLIGHT.pop(anc.user, None)
+
+
+def too_many_in_flight(t: Any) -> bool:
+    """Linux's ``too_many_unix_fds``: the sender's user has more descriptions in flight
+    than its RLIMIT_NOFILE, and neither CAP_SYS_RESOURCE nor CAP_SYS_ADMIN."""
+    from sentry.abi.linux import capability as cap
+
+    return (_USER_INFLIGHT.get(t.creds.uid, 0) > t.fdtable.limit
+            and not t.creds.capable(cap.CAP_SYS_RESOURCE)
+            and not t.creds.capable(cap.CAP_SYS_ADMIN))
+
+
+def take_fds(anc: Anc) -> Optional[List[FileDescription]]:
+    """The descriptions *anc* carries, their references handed to the caller."""
+    fds = anc.fds
+    if fds:
+        _in_flight(anc, -1)
+        anc.fds = None
+    return fds
+
+
+def peek_fds(anc: Anc) -> Optional[List[FileDescription]]:
+    """``MSG_PEEK``: new references to the descriptions, which stay in flight."""
+    if not anc.fds:
+        return None
+    for f in anc.fds:
+        f.incref()
+    return list(anc.fds)
+
+
+def drop_fds(anc: Anc) -> None:
+    fds = take_fds(anc)
+    if fds:
+        drop_refs(fds)
+
+
+_DROPS: List[FileDescription] = []
+_dropping = [False]
+
+
+def drop_refs(fds: List[FileDescription]) -> None:
+    """Drop one reference of each.  Iterative: a socket released here may drop the ones it
+    carried, and so on down a chain a workload built as long as it liked."""
+    _DROPS.extend(fds)
+    if _dropping[0]:
+        return
+    _dropping[0] = True
+    try:
+        while _DROPS:
+            _DROPS.pop().decref()
+    finally:
+        _dropping[0] = False
+
+
+def _carried(s: UnixSocket) -> List[UnixSocket]:
+    """Unix sockets in flight in messages that *s* (or, listening, its unaccepted
+    connections) would receive."""
+    out: List[UnixSocket] = []
+    for sock in [s, *s.pending]:
+        ch = sock.rx
+        if ch is None:
+            continue
+        for anc in [seg[1] for seg in ch.segs] + [m[2] for m in ch.msgs]:
+            out.extend(f for f in anc.fds or () if isinstance(f, UnixSocket))
+    return out
+
+
+def collect() -> None:
+    """Free cycles of sockets that only messages in flight refer to (Linux's ``unix_gc``).
+
+    Candidates are sockets all of whose references are in flight.  Each reference from a
+    candidate's own queue is taken off; a candidate with references left is reachable
+    from outside, and so is all it carries.  The rest can never be received: their queues
+    are purged, which drops the last references.
+    """
+    if _dropping[0]:
+        return  # references are being dropped: the counts settle, and decref calls again
+    cands = {s for s in _INFLIGHT_SOCKS if s.refs == s.inflight}
+    if not cands:
+        return
+    left = {s: s.inflight for s in cands}
+    for c in cands:
+        for x in _carried(c):
+            if x in left:
+                left[x] -= 1
+    reachable = [s for s in cands if left[s] > 0]
+    seen = set(reachable)
+    while reachable:
+        for x in _carried(reachable.pop()):
+            if x in cands and x not in seen:
+                seen.add(x)
+                reachable.append(x)
+    garbage = [s for s in cands if s not in seen]
+    for s in garbage:
+        for sock in [s, *s.pending]:
+            if sock.rx is not None:
+                sock.rx.purge()
 
 
 # Bound names of this sandbox: path names by their socket node's (dev, ino), abstract ones
@@ -309,7 +596,6 @@ def bind(t: Any, s: UnixSocket, name: bytes) -> None:
             raise err(errno.EADDRINUSE)
         _ABSTRACT[name] = s
         s.name = name
-        _dgram_inbox(s)
         return
     vfs = t.kernel.vfs
     try:
@@ -320,13 +606,6 @@ def bind(t: Any, s: UnixSocket, name: bytes) -> None:
     s.bound_key = (st.dev, st.ino)
     _BOUND[s.bound_key] = s
     s.name = name
-    _dgram_inbox(s)
-
-
-def _dgram_inbox(s: UnixSocket) -> None:
-    """A bound datagram socket receives what is sent to its name."""
-    if s.stype == SOCK_DGRAM and s.rx is None:
-        s.rx = Channel(False)
 
 
 def _dgram_target(t: Any, name: bytes) -> UnixSocket:
@@ -344,27 +623,46 @@ def connect_dgram(t: Any, s: UnixSocket, name: bytes) -> None:
     s.peer_name = target.name
 
 
-def send_to(t: Any, s: UnixSocket, name: bytes, data: bytes, flags: int) -> int:
+def send_to(t: Any, s: UnixSocket, name: bytes, data: bytes, flags: int,
+            fds: Optional[List[FileDescription]] = None, cred: Optional[Cred] = None) -> int:
     """sendto(2)/sendmsg(2) of a datagram socket to a name."""
-    return deliver(t, s, _dgram_target(t, name), data, flags)
+    return deliver(t, s, _dgram_target(t, name), data, flags, fds, cred)
 
 
-def deliver(t: Any, s: UnixSocket, target: UnixSocket, data: bytes, flags: int) -> int:
+#: net.unix.max_dgram_qlen: datagrams queued for a socket that is not connected back to
+#: the sender before further sends wait.
+MAX_DGRAM_QLEN = 10
+
+
+def deliver(t: Any, s: UnixSocket, target: UnixSocket, data: bytes, flags: int,
+            fds: Optional[List[FileDescription]] = None, cred: Optional[Cred] = None) -> int:
+    if s.shut_wr:
+        raise err(errno.EPIPE)
     if target.released or target.rx is None:
+        if s.dgram_peer is target:
+            # unix_dgram_disconnected: the dead peer is forgotten, and so is what was queued.
+            s.dgram_peer = None
+            s.peer_name = None
+            assert s.rx is not None
+            s.rx.purge()
         raise err(errno.ECONNREFUSED)
     if target.dgram_peer is not None and target.dgram_peer is not s:
         raise err(errno.EPERM)  # it takes datagrams from its peer only (unix_may_send)
+    if target.shut_rd:
+        raise err(errno.EPIPE)
     ch = target.rx
     n = len(data)
     if n > BUFFER:
         raise err(errno.EMSGSIZE)
-    if BUFFER - ch.size < n:
+    full = len(ch.msgs) > MAX_DGRAM_QLEN if target.dgram_peer is not s else \
+        len(ch.msgs) >= MAX_ENTRIES
+    if BUFFER - ch.size < n or full:
         if s.nonblocking or flags & MSG_DONTWAIT:
             raise err(errno.EAGAIN)
         raise WouldBlock([(target.queue, EVENT_OUT)])
-    ch.msgs.append(bytes(data))
-    ch.srcs.append(s.name)
-    ch.size += n
+    if s.passcred and s.name is None:
+        bind(t, s, b"")  # a sender that passes credentials gets a name (unix_autobind)
+    ch.put(data, _anc(t, fds, cred, s, target), s.name)
     target.queue.notify(EVENT_IN)
     return n
 
@@ -414,7 +712,10 @@ def connect(t: Any, s: UnixSocket, name: bytes) -> None:
         if s.nonblocking:
             raise err(errno.EAGAIN)
         raise WouldBlock([(target.queue, EVENT_OUT | EVENT_HUP)])
+    if s.passcred and s.name is None:
+        bind(t, s, b"")  # unix_stream_connect autobinds a socket that passes credentials
     server = new_socket(t, s.stype, 0)
+    server.passcred = target.passcred
     stream = s.stype == SOCK_STREAM
     cs, sc = Channel(stream), Channel(stream)
     s.peer, server.peer = server, s
@@ -450,6 +751,10 @@ def new_pair(t: Any, stype: int, flags: int) -> Tuple[UnixSocket, UnixSocket]:
     """socketpair(2): two connected ends."""
     a = new_socket(t, stype, flags)
     b = new_socket(t, stype, flags)
+    a.peer_cred = b.peer_cred = _cred(t)  # init_peercred: the creator's, for both
+    if stype == SOCK_DGRAM:
+        a.dgram_peer, b.dgram_peer = b, a
+        return a, b
     stream = stype == SOCK_STREAM
     ab, ba = Channel(stream), Channel(stream)
     a.peer, b.peer = b, a

@@ -199,7 +199,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "the host memfd for mappings; MFD_HUGETLB is EINVAL"),
     ]),
     ("sys_socket", [
-        ("socketpair", EMULATE, PARTIAL, "AF_UNIX, every type; no SCM_RIGHTS yet"),
+        ("socketpair", EMULATE, FULL, "AF_UNIX, every type"),
         ("socket", EMULATE, PARTIAL,
          "AF_UNIX; AF_INET/AF_INET6 TCP and UDP over host sockets the sentry holds, in the "
          "sandbox's network namespace; raw EPERM; other families EAFNOSUPPORT"),
@@ -219,14 +219,26 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("recvfrom", EMULATE, PARTIAL,
          "inet and unix datagrams with the source address; connected unix sockets "
          "(MSG_WAITALL waits for the count)"),
-        ("sendmsg", EMULATE, PARTIAL, "no ancillary data"),
-        ("recvmsg", EMULATE, PARTIAL, "no ancillary data"),
+        ("sendmsg", EMULATE, PARTIAL,
+         "unix: SCM_RIGHTS (any sandbox file, 253 a message, ETOOMANYREFS past RLIMIT_NOFILE "
+         "in flight without CAP_SYS_RESOURCE/ADMIN), SCM_CREDENTIALS (checked as Linux); "
+         "inet: no ancillary data (EOPNOTSUPP)"),
+        ("recvmsg", EMULATE, PARTIAL,
+         "unix: passed files installed (MSG_CMSG_CLOEXEC, MSG_CTRUNC and the rest closed "
+         "when the buffer or fd table is short), SCM_CREDENTIALS with SO_PASSCRED; "
+         "cycles of sockets in flight are collected as Linux's unix_gc"),
+        ("sendmmsg", EMULATE, PARTIAL, "as sendmsg for each; a blocking stream message "
+         "that only partly fits ends the call"),
+        ("recvmmsg", EMULATE, PARTIAL, "as recvmsg for each; MSG_WAITFORONE; with a timeout, "
+         "a datagram not there yet after the first ends the call (Linux waits out the "
+         "timeout); no MSG_WAITALL on inet"),
         ("shutdown", EMULATE, FULL, ""),
         ("getsockopt", EMULATE, PARTIAL,
          "unix: SOL_SOCKET basics, SO_PEERCRED; inet: an allowlist of socket/TCP/IP/IPv6 "
          "options from the host socket, SO_RCVTIMEO/SNDTIMEO kept by the sentry"),
         ("setsockopt", EMULATE, PARTIAL,
-         "unix: buffer sizes accepted, no effect; inet: the allowlist, others ENOPROTOOPT"),
+         "unix: SO_PASSCRED; buffer sizes accepted, no effect; inet: the allowlist, others "
+         "ENOPROTOOPT"),
         ("getsockname", EMULATE, PARTIAL, ""), ("getpeername", EMULATE, PARTIAL, ""),
     ]),
     ("sys_process", [

@@ -1,11 +1,12 @@
 """Socket syscalls: unix-domain sockets emulated in the sentry, inet sockets over host
 sockets the sentry holds (:mod:`sentry.fsimpl.sock.inet`).
 
-``AF_UNIX``: ``socketpair`` fully; stream and seqpacket sockets bound to a path (a socket
-node in the sandbox's file system) or an abstract name (the sandbox's own namespace),
-``listen``/``accept``/``connect`` between them; datagrams by name are not done yet.
-``AF_INET``/``AF_INET6``: TCP and UDP.  Other families are ``EAFNOSUPPORT``, which is what
-a kernel built without them answers, so programs fall back cleanly.
+``AF_UNIX``: ``socketpair`` of every type; sockets bound to a path (a socket node in the
+sandbox's file system) or an abstract name (the sandbox's own namespace), ``listen``/
+``accept``/``connect`` between them, datagrams by name; ``SCM_RIGHTS`` (any sandbox file)
+and ``SCM_CREDENTIALS``.  ``AF_INET``/``AF_INET6``: TCP and UDP.  Other families are
+``EAFNOSUPPORT``, which is what a kernel built without them answers, so programs fall back
+cleanly.
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ from sentry.fsimpl.sock.unix import (
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import stream_write
 from sentry.vfs import abi
+from sentry.vfs.file import FileDescription
 
 SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
 MSG_TRUNC, MSG_CMSG_CLOEXEC = 0x20, 0x40000000
 SOL_SOCKET = 1
 SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_DOMAIN, SO_PASSCRED, SO_PEERCRED = 3, 4, 7, 8, 39, 16, 17
 SO_ACCEPTCONN, SO_PROTOCOL = 30, 38
+SCM_RIGHTS, SCM_CREDENTIALS = 1, 2
+MSG_CTRUNC = 0x8
+#: net.core.optmem_max: the largest control buffer sendmsg takes (else ENOBUFS).
+OPTMEM_MAX = 131072
+_CMSGHDR = struct.Struct("<QII")  # cmsg_len, cmsg_level, cmsg_type
 _SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL | 0x8000 | 0x800  # | MSG_MORE | MSG_EOR
 _RECV_FLAGS = MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_TRUNC | MSG_CMSG_CLOEXEC
 
@@ -116,20 +123,9 @@ def connect(t: Any, a: SyscallArgs) -> int:
         return 0
     if d.stype != SOCK_DGRAM:
         unix.connect(t, d, _unix_name(t, a[1], a.int(2), allow_empty=False))
-        return 0
-    if d.peer is None:
+    else:
         unix.connect_dgram(t, d, _unix_name(t, a[1], a.int(2), allow_empty=False))
-        return 0
-    s = _sock(t, a.int(0))
-    addrlen = a.int(2)
-    if addrlen < 2 or addrlen > 110:
-        raise err(errno.EINVAL)
-    fam = struct.unpack("<H", t.mem.read(a[1], 2))[0]
-    if fam != AF_UNIX:
-        raise err(errno.EAFNOSUPPORT if fam != 0 else errno.EINVAL)
-    if s.peer is not None:
-        raise err(errno.EISCONN)
-    raise err(errno.ENOENT)
+    return 0
 
 
 def bind(t: Any, a: SyscallArgs) -> int:
@@ -337,25 +333,100 @@ def _iovecs(t: Any, iov: int, iovlen: int) -> List[Tuple[int, int]]:
     return out
 
 
+def _cmsg_align(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def _parse_control(t: Any, control: int, controllen: int
+                   ) -> Tuple[List[FileDescription], Optional[unix.Cred], bool]:
+    """A sendmsg control buffer (``__scm_send``): the descriptions of ``SCM_RIGHTS``, the
+    credentials of ``SCM_CREDENTIALS`` (checked as ``scm_check_creds``), and whether
+    there was any message at all.  Levels other than ``SOL_SOCKET`` are ignored."""
+    fds: List[FileDescription] = []
+    cred: Optional[unix.Cred] = None
+    if controllen > OPTMEM_MAX:
+        raise err(errno.ENOBUFS)
+    raw = t.mem.read(control, controllen) if controllen >= _CMSGHDR.size else b""
+    off, seen = 0, False
+    while off + _CMSGHDR.size <= len(raw):
+        clen, level, ctype = _CMSGHDR.unpack_from(raw, off)
+        if clen < _CMSGHDR.size or clen > len(raw) - off:
+            raise err(errno.EINVAL)
+        seen = True
+        if level == SOL_SOCKET:
+            body = raw[off + _CMSGHDR.size: off + clen]
+            if ctype == SCM_RIGHTS:
+                num = len(body) // 4
+                if len(fds) + num > unix.MAX_FDS:
+                    raise err(errno.EINVAL)
+                for fd in struct.unpack_from("<%di" % num, body):
+                    fds.append(t.fdtable.get(fd))  # EBADF
+            elif ctype == SCM_CREDENTIALS:
+                if len(body) != 12:
+                    raise err(errno.EINVAL)
+                cred = _check_creds(t, *struct.unpack("<iII", body))
+            else:
+                raise err(errno.EINVAL)
+        off += _cmsg_align(clen)
+    return fds, cred, seen
+
+
+def _check_creds(t: Any, pid: int, uid: int, gid: int) -> unix.Cred:
+    """``SCM_CREDENTIALS`` a sender may claim: its own pid, uid and gid (real, effective
+    or saved), or others with CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID."""
+    if uid == 0xFFFFFFFF or gid == 0xFFFFFFFF:
+        raise err(errno.EINVAL)
+    c = t.creds
+    if not ((pid == t.tgid or c.capable(cap.CAP_SYS_ADMIN))
+            and (uid in (c.uid, c.euid, c.suid) or c.capable(cap.CAP_SETUID))
+            and (gid in (c.gid, c.egid, c.sgid) or c.capable(cap.CAP_SETGID))):
+        raise err(errno.EPERM)
+    if pid != t.tgid and t.kernel.task_by_tid(pid) is None:
+        raise err(errno.ESRCH)
+    return (pid, uid, gid)
+
+
 def sendmsg(t: Any, a: SyscallArgs) -> int:
-    """sendmsg(2): no ancillary data (``SCM_RIGHTS`` is not emulated yet → EOPNOTSUPP)."""
+    """sendmsg(2): ancillary data of unix sockets (``SCM_RIGHTS``, ``SCM_CREDENTIALS``);
+    inet sockets take none."""
+    return _sendmsg_one(t, a, a.int(0), a[1], a.int(2), whole=True)
+
+
+def _sendmsg_one(t: Any, a: SyscallArgs, fd: int, hdr: int, flags: int, whole: bool) -> int:
+    """One message; *whole*: a blocking stream send sleeps until all of it went (progress
+    in ``a.done``), else one attempt (sendmmsg keeps its own progress)."""
     name, namelen, iov, iovlen, control, controllen, _f = _MSGHDR.unpack(
-        t.mem.read(a[1], _MSGHDR.size))
-    if controllen:
-        raise err(errno.EOPNOTSUPP)
-    d = _any_sock(t, a.int(0))
-    data = b"".join(t.mem.read(base, n) for base, n in _iovecs(t, iov, iovlen))
+        t.mem.read(hdr, _MSGHDR.size))
+    d = _any_sock(t, fd)
+    vecs = _iovecs(t, iov, iovlen)
     if isinstance(d, InetSocket):
+        if controllen:
+            _fds, _cred, seen = _parse_control(t, control, controllen)
+            if seen:  # IP_PKTINFO, IP_TTL… are not offered; SOL_SOCKET ones are EINVAL
+                raise err(errno.EOPNOTSUPP if not _fds and _cred is None else errno.EINVAL)
+        data = b"".join(t.mem.read(base, n) for base, n in vecs)
         dest = _inet_addr(t, d, name, namelen) if name else None
-        return d.send(t, data, a.int(2), dest)
+        return d.send(t, data, flags, dest)
+    if flags & ~_SEND_FLAGS:
+        raise err(errno.EOPNOTSUPP)
+    fds: List[FileDescription] = []
+    cred: Optional[unix.Cred] = None
+    if controllen and a.done == 0:
+        fds, cred, _seen = _parse_control(t, control, controllen)
+        if fds and unix.too_many_in_flight(t):
+            raise err(errno.ETOOMANYREFS)
+    data = b"".join(t.mem.read(base, n) for base, n in vecs)
     if name:
         if d.stype == SOCK_DGRAM and d.peer is None:
-            if a.int(2) & ~_SEND_FLAGS:
-                raise err(errno.EOPNOTSUPP)
             return unix.send_to(t, d, _unix_name(t, name, namelen, allow_empty=False), data,
-                                a.int(2))
+                                flags, fds, cred)
         raise err(errno.EISCONN)
-    return _send(t, a, a.int(0), data, a.int(2))
+    if whole and d.stream and data and not (d.nonblocking or flags & MSG_DONTWAIT):
+        # Descriptions and credentials ride with the first part (Linux's first skb).
+        return stream_write(t, a, len(data), lambda off: data[off:],
+                            lambda b: d.send(t, b, flags, fds if a.done == 0 else None,
+                                             cred if a.done == 0 else None))
+    return d.send(t, data, flags, fds, cred)
 
 
 def _scatter_at(t: Any, vecs: List[Tuple[int, int]], off: int, data: bytes) -> None:
@@ -373,37 +444,169 @@ def _scatter_at(t: Any, vecs: List[Tuple[int, int]], off: int, data: bytes) -> N
 
 
 def recvmsg(t: Any, a: SyscallArgs) -> int:
-    """recvmsg(2): data into the iovecs; no ancillary data."""
-    hdr = t.mem.read(a[1], _MSGHDR.size)
-    name, namelen, iov, iovlen, control, controllen, _f = _MSGHDR.unpack(hdr)
+    """recvmsg(2): data into the iovecs; unix sockets' ancillary data (passed descriptions,
+    the sender's credentials with ``SO_PASSCRED``)."""
+    return _recvmsg_one(t, a, a.int(0), a[1], a.int(2), waitall=True)
+
+
+def _recvmsg_one(t: Any, a: SyscallArgs, fd: int, hdr: int, flags: int, waitall: bool) -> int:
+    name, namelen, iov, iovlen, control, controllen, _f = _MSGHDR.unpack(
+        t.mem.read(hdr, _MSGHDR.size))
     vecs = _iovecs(t, iov, iovlen)
-    flags = a.int(2)
     total = sum(n for _, n in vecs)
-    d = _any_sock(t, a.int(0))
+    d = _any_sock(t, fd)
     if isinstance(d, InetSocket):
-        lenp = a[1] + 8  # msg_namelen, an int inside the header
-        ret, cut = _inet_recv(t, a, d, min(total, 1 << 26), flags,
+        lenp = hdr + 8  # msg_namelen, an int inside the header
+        ret, cut = _inet_recv(t, a, d, min(total, 1 << 26),
+                              flags if waitall else flags & ~MSG_WAITALL,
                               lambda off, b: _scatter_at(t, vecs, off, b), name,
                               lenp if name else 0)
         namelen = struct.unpack("<I", t.mem.read(lenp, 4))[0] if name else 0
-        t.mem.write(a[1], _MSGHDR.pack(name, namelen, iov, iovlen, control, 0,
-                                       MSG_TRUNC if cut else 0))
+        t.mem.write(hdr, _MSGHDR.pack(name, namelen, iov, iovlen, control, 0,
+                                      MSG_TRUNC if cut else 0))
         return ret
-    got = _recv_waitall(t, a, a.int(0), total, flags, lambda off, b: _scatter_at(t, vecs, off, b))
-    if got is not None:
-        t.mem.write(a[1], _MSGHDR.pack(name, 0, iov, iovlen, control, 0, 0))
-        return got
-    data, full = _recv(t, a.int(0), total, flags)
+    if flags & ~_RECV_FLAGS:
+        raise err(errno.EOPNOTSUPP)
+    if waitall and flags & MSG_WAITALL and d.stream and not flags & (MSG_PEEK | MSG_DONTWAIT) \
+            and not d.nonblocking:
+        return _recvmsg_waitall(t, a, d, hdr, vecs, total, flags)
+    data, full, cred, fds = d.recv_anc(t, min(total, 1 << 26), flags)
     _scatter_at(t, vecs, 0, data)
     out_flags = MSG_TRUNC if full > len(data) else 0
+    used, ctrunc = _put_control(t, d, control, controllen, flags, cred, fds)
     src = d.last_src if d.stype == SOCK_DGRAM else None
     out_namelen = 0
     if name and src is not None:
         sa = _unix_addr(src)
         t.mem.write(name, sa[:namelen])
         out_namelen = len(sa)
-    t.mem.write(a[1], _MSGHDR.pack(name, out_namelen, iov, iovlen, control, 0, out_flags))
+    t.mem.write(hdr, _MSGHDR.pack(name, out_namelen, iov, iovlen, control, used,
+                                  out_flags | ctrunc))
     return full if flags & MSG_TRUNC else len(data)
+
+
+def _recvmsg_waitall(t: Any, a: SyscallArgs, d: UnixSocket, hdr: int,
+                     vecs: List[Tuple[int, int]], total: int, flags: int) -> int:
+    """``MSG_WAITALL`` on a blocking unix stream: until *total* bytes, the end of the
+    stream, or a part that carried descriptions (whose control is the call's)."""
+    name, _nl, iov, iovlen, control, controllen, _f = _MSGHDR.unpack(
+        t.mem.read(hdr, _MSGHDR.size))
+    used, ctrunc = 0, 0
+    while a.done < total:
+        try:
+            data, _full, cred, fds = d.recv_anc(t, total - a.done, flags & ~MSG_WAITALL)
+        except LinuxError:
+            if a.done:
+                break
+            raise
+        _scatter_at(t, vecs, a.done, data)
+        a.done += len(data)
+        if fds or (cred is not None and not used):
+            used, ctrunc = _put_control(t, d, control, controllen, flags, cred, fds)
+        if not data or fds:
+            break
+    t.mem.write(hdr, _MSGHDR.pack(name, 0, iov, iovlen, control, used, ctrunc))
+    return a.done
+
+
+def _put_control(t: Any, d: UnixSocket, control: int, controllen: int, flags: int,
+                 cred: Optional[unix.Cred], fds: Optional[List[FileDescription]]
+                 ) -> Tuple[int, int]:
+    """Ancillary data out, as Linux's ``scm_recv``: the credentials (``SO_PASSCRED``),
+    then as many passed descriptions as the buffer holds and the fd table takes, the
+    rest closed.  Returns (bytes of control used, ``MSG_CTRUNC`` or 0)."""
+    used, trunc = 0, 0
+    room = max(controllen, 0)
+    if d.passcred:
+        body = struct.pack("<iII", *(cred if cred is not None else unix.NO_CRED))
+        if room < _CMSGHDR.size:
+            trunc = MSG_CTRUNC
+        else:
+            cmlen = _CMSGHDR.size + len(body)
+            if room < cmlen:
+                trunc = MSG_CTRUNC
+                cmlen = room
+            t.mem.write(control, (_CMSGHDR.pack(cmlen, SOL_SOCKET, SCM_CREDENTIALS) + body)[:cmlen])
+            used = min(_cmsg_align(cmlen), room)  # the padding is skipped, not written
+    if fds:
+        space = room - used
+        fdmax = min(len(fds), (space - _CMSGHDR.size) // 4) if space > _CMSGHDR.size else 0
+        cloexec = bool(flags & MSG_CMSG_CLOEXEC)
+        got: List[int] = []
+        for f in fds[:fdmax]:
+            try:
+                got.append(t.fdtable.install(f, cloexec))
+            except LinuxError:
+                break
+        if got:
+            cmlen = _CMSGHDR.size + 4 * len(got)
+            t.mem.write(control + used, _CMSGHDR.pack(cmlen, SOL_SOCKET, SCM_RIGHTS)
+                        + struct.pack("<%di" % len(got), *got))
+            used += min(_cmsg_align(cmlen), space)
+        if len(got) < len(fds):
+            trunc = MSG_CTRUNC
+            unix.drop_refs(fds[len(got):])
+    return used, trunc
+
+
+_MMSGHDR = 64  # struct mmsghdr: a msghdr and msg_len, padded
+
+
+def sendmmsg(t: Any, a: SyscallArgs) -> int:
+    """sendmmsg(2): each message as sendmsg, ``msg_len`` filled in; progress in
+    ``a.done`` (messages sent) across parks, so an error or a signal after some messages
+    returns their count."""
+    fd, vec, vlen, flags = a.int(0), a[1], min(a.uint(2), 1024), a.int(3)
+    _any_sock(t, fd)
+    while a.done < vlen:
+        hdr = vec + a.done * _MMSGHDR
+        try:
+            n = _sendmsg_one(t, _Progress(a), fd, hdr, flags, whole=False)
+        except LinuxError:
+            if a.done:
+                break
+            raise
+        t.mem.write(hdr + _MSGHDR.size, struct.pack("<I", n))
+        a.done += 1
+    return a.done
+
+
+MSG_WAITFORONE = 0x10000
+
+
+def recvmmsg(t: Any, a: SyscallArgs) -> int:
+    """recvmmsg(2): each message as recvmsg, ``msg_len`` filled in.  ``MSG_WAITFORONE``
+    waits for the first only.  A timeout is taken as Linux checks it, after each
+    datagram; here a datagram that is not there yet once one was received ends the call
+    (Linux waits on until the timeout has passed)."""
+    fd, vec, vlen, flags = a.int(0), a[1], min(a.uint(2), 1024), a.int(3)
+    if a[4]:
+        sec, nsec = struct.unpack("<qq", t.mem.read(a[4], 16))
+        if sec < 0 or not 0 <= nsec < 1_000_000_000:
+            raise err(errno.EINVAL)
+    _any_sock(t, fd)
+    while a.done < vlen:
+        hdr = vec + a.done * _MMSGHDR
+        f = flags & ~MSG_WAITFORONE
+        if a.done and (flags & MSG_WAITFORONE or a[4]):
+            f |= MSG_DONTWAIT
+        try:
+            n = _recvmsg_one(t, _Progress(a), fd, hdr, f, waitall=False)
+        except LinuxError:
+            if a.done:
+                break
+            raise
+        t.mem.write(hdr + _MSGHDR.size, struct.pack("<I", n))
+        a.done += 1
+    return a.done
+
+
+class _Progress(SyscallArgs):
+    """The arguments of one message of sendmmsg/recvmmsg: the call's own ``done`` counts
+    messages, so each message starts from nothing."""
+
+    def __init__(self, a: SyscallArgs) -> None:
+        super().__init__(a.nr, a.raw())
 
 
 def shutdown(t: Any, a: SyscallArgs) -> int:
@@ -446,26 +649,22 @@ def getsockopt(t: Any, a: SyscallArgs) -> int:
     if level != SOL_SOCKET:
         raise err(errno.EOPNOTSUPP)
     ints = {SO_TYPE: s.stype, SO_ERROR: 0, SO_SNDBUF: 212992, SO_RCVBUF: 212992,
-            SO_DOMAIN: AF_UNIX, SO_PASSCRED: 0, SO_ACCEPTCONN: int(s.listening),
+            SO_DOMAIN: AF_UNIX, SO_PASSCRED: int(s.passcred), SO_ACCEPTCONN: int(s.listening),
             SO_PROTOCOL: 0}
     if opt in _UNIX_FLAG_OPTS:
         return _put_opt(t, a[3], a[4], struct.pack("<i", s.flag_opts.get(opt, 0)))
     if opt in ints:
         return _put_opt(t, a[3], a[4], struct.pack("<i", ints[opt]))
     if opt == SO_PEERCRED:
-        peer = s.peer
-        if peer is None:
-            return _put_opt(t, a[3], a[4], struct.pack("<iII", 0, 0xFFFFFFFF, 0xFFFFFFFF))
-        if s.peer_cred is not None:
-            return _put_opt(t, a[3], a[4], struct.pack("<iII", *s.peer_cred))
-        c = t.creds
-        return _put_opt(t, a[3], a[4], struct.pack("<iII", t.tgid, c.euid, c.egid))
+        # Set by connect/accept and socketpair (init_peercred); none: pid 0, uid/gid -1.
+        cred = s.peer_cred if s.peer_cred is not None else (0, 0xFFFFFFFF, 0xFFFFFFFF)
+        return _put_opt(t, a[3], a[4], struct.pack("<iII", *cred))
     raise err(errno.ENOPROTOOPT)
 
 
 def setsockopt(t: Any, a: SyscallArgs) -> int:
     """setsockopt(2): inet sockets: an allowlist passed to the host socket (timeouts kept
-    by the sentry); unix sockets: buffer sizes and SO_PASSCRED are accepted, no effect."""
+    by the sentry); unix sockets: SO_PASSCRED; buffer sizes accepted, no effect."""
     d = _any_sock(t, a.int(0))
     level, opt = a.int(1), a.int(2)
     if isinstance(d, InetSocket):
@@ -477,7 +676,12 @@ def setsockopt(t: Any, a: SyscallArgs) -> int:
     us = _sock(t, a.int(0))
     if level != SOL_SOCKET:
         raise err(errno.ENOPROTOOPT)
-    if opt in (SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, 32, 33):  # + SO_SNDBUFFORCE/RCVBUFFORCE
+    if opt == SO_PASSCRED:
+        if a.int(4) < 4:
+            raise err(errno.EINVAL)
+        us.passcred = t.mem.read_i32(a[3]) != 0
+        return 0
+    if opt in (SO_SNDBUF, SO_RCVBUF, 32, 33):  # + SO_SNDBUFFORCE/RCVBUFFORCE
         t.mem.read(a[3], min(a.int(4), 64)) if a.int(4) > 0 else b""
         return 0
     if opt in _UNIX_FLAG_OPTS:
