@@ -179,6 +179,64 @@ def test_python_servers_differential(runsc_root: Path, tmp_path: Path) -> None:
     assert sandbox.stdout == native.stdout
 
 
+MULTIPROCESSING_SCRIPT = textwrap.dedent('''
+    import asyncio, multiprocessing as mp, os, socket
+
+    def square(d, k):
+        d[k] = k * k
+
+    async def unix_server(path):
+        async def echo(r, w):
+            w.write(b"unix: " + await r.read(100))
+            await w.drain()
+            w.close()
+        srv = await asyncio.start_unix_server(echo, path)
+        r, w = await asyncio.open_unix_connection(path)
+        w.write(b"asyncio")
+        print(await r.read(100))
+        w.close()
+        srv.close()
+        await srv.wait_closed()
+
+    if __name__ == "__main__":
+        asyncio.run(unix_server(os.path.join(os.environ["WWW"], "asyncio.sock")))
+        # A Manager: a server process reached over a unix socket.
+        with mp.Manager() as m:
+            d = m.dict()
+            ps = [mp.Process(target=square, args=(d, i)) for i in range(3)]
+            for p in ps:
+                p.start()
+            for p in ps:
+                p.join()
+            print("manager", sorted(d.items()), [p.exitcode for p in ps])
+        # forkserver: every worker's pipes reach it over a unix socket with SCM_RIGHTS.
+        with mp.get_context("forkserver").Pool(2) as pool:
+            print("forkserver pool", pool.map(abs, [-1, -2, 3]))
+        a, b = socket.socketpair()
+        r, w = os.pipe()
+        socket.send_fds(a, [b"fd"], [w])
+        msg, fds, flags, addr = socket.recv_fds(b, 10, 1)
+        os.write(fds[0], b"through a passed fd")
+        os.close(fds[0])
+        os.close(w)
+        print(msg, os.read(r, 100), os.read(r, 100))
+''')
+
+
+def test_python_multiprocessing_differential(runsc_root: Path, tmp_path: Path) -> None:
+    """Unix sockets by path and SCM_RIGHTS as Python's standard library uses them."""
+    script = tmp_path / "mp.py"
+    script.write_text(MULTIPROCESSING_SCRIPT)
+    env = {**BASE_ENV, "WWW": str(tmp_path)}
+    argv = [SYSTEM_PYTHON, "-I", str(script)]
+    native = run_native(argv, env=env, cwd=tmp_path)
+    assert native.rc == 0, native.describe()
+    assert "forkserver pool [1, 2, 3]" in native.stdout
+    sandbox = run_sandbox(argv, root=runsc_root, env=env, cwd=tmp_path, timeout=120)
+    assert sandbox.rc == 0, sandbox.describe()
+    assert sandbox.stdout == native.stdout
+
+
 SIGIO_SCRIPT = textwrap.dedent('''
     import fcntl, os, signal, socket, struct, termios
     got = []
