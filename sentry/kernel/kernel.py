@@ -42,7 +42,7 @@ PTRACE_EVENT_SECCOMP, PTRACE_EVENT_STOP = 7, 128
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x4000, 0x8000, 0x10000
 SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
-SYS_CLONE, SYS_FORK, SYS_VFORK = 56, 57, 58
+SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3 = 56, 57, 58, 435
 SYS_RT_SIGACTION = 13
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -799,6 +799,13 @@ class Kernel:
             # A new child stopped before its parent's fork event was handled.
             self._early_stops[pid] = status
             return
+        if t.clone3_saved is not None and t.pending_clone is None and event not in (
+                PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
+            # The first stop of a child of a clone3 run as clone (it has run no code yet).
+            from sentry.syscalls.linux.sys_process import restore_clone3_regs
+
+            restore_clone3_regs(pid, t.clone3_saved)
+            t.clone3_saved = None
         if event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
             self._on_clone(t, event)
             N.cont(pid, 0)
@@ -926,6 +933,12 @@ class Kernel:
         child_host = N.geteventmsg(parent.host_tid)
         flags = parent.pending_clone
         parent.pending_clone = None
+        saved, parent.clone3_saved = parent.clone3_saved, None
+        if saved is not None:
+            # A clone3 run as clone: both threads get back the registers it changed.
+            from sentry.syscalls.linux.sys_process import restore_clone3_regs
+
+            restore_clone3_regs(parent.host_tid, saved)
         if flags is None:
             flags = {PTRACE_EVENT_FORK: signal.SIGCHLD,
                      PTRACE_EVENT_VFORK: CLONE_VM | CLONE_VFORK | signal.SIGCHLD}.get(event, 0)
@@ -957,6 +970,11 @@ class Kernel:
         child.no_new_privs = parent.no_new_privs
         self.register(child)
         st = self._early_stops.pop(child_host, None)
+        if saved is not None:
+            if st is not None:
+                restore_clone3_regs(child_host, saved)
+            else:
+                child.clone3_saved = saved  # put back at its first stop (_on_wait)
         if st is not None:
             N.cont(child_host, 0)
 
@@ -1032,11 +1050,16 @@ class Kernel:
         elif nr == SYS_RT_SIGACTION:
             from sentry.syscalls.linux import sys_signal
             sys_signal.sigaction_stop(self, t, regs)
-        elif nr in (SYS_CLONE, SYS_FORK, SYS_VFORK):
+        elif nr in (SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3):
             from sentry.abi.linux.errors import LinuxError
             from sentry.syscalls.linux import sys_process
             try:
-                sys_process.clone_stop(t, nr, regs[N.RDI])
+                if nr == SYS_CLONE3:
+                    t.clone3_saved = sys_process.clone3_stop(t, regs)
+                    N.setregs(pid, regs)  # now a clone(2) with its arguments in registers
+                else:
+                    t.clone3_saved = None
+                    sys_process.clone_stop(t, nr, regs[N.RDI])
             except LinuxError as e:
                 regs[N.ORIG_RAX] = U64
                 regs[N.RAX] = (-e.errno) & U64

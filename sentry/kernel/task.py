@@ -10,7 +10,7 @@ to its fd table, fs context and credentials, which ``clone`` shares or copies.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.kernel.credentials import Credentials
 from sentry.kernel.waiter import WaitQueue
@@ -131,6 +131,8 @@ class Task:
         # clone flags recorded when the clone syscall was let through, consumed
         # at the ptrace fork/clone event.
         self.pending_clone: Optional[int] = None
+        # Registers a clone3 rewritten into clone must get back (sys_process.clone3_stop).
+        self.clone3_saved: Optional[Tuple[int, ...]] = None
         # Exec prepared at the execve trap, consumed at the exec event.
         self.pending_exec: Any = None
         self.clear_child_tid = 0

@@ -249,8 +249,11 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "attached by ptrace. Traced, not notified: a fork must restart, never fail with EINTR"),
         ("fork", TRACE, FULL, "as clone"),
         ("vfork", TRACE, FULL, "as clone"),
-        ("clone3", EMULATE, UNSUPPORTED,
-         "ENOSYS: its arguments live in memory (no safe check); libc falls back to clone"),
+        ("clone3", TRACE, PARTIAL,
+         "at a ptrace stop its arguments are read once and the call becomes a clone(2) with "
+         "them in registers (no re-read the workload could race); the registers clone used "
+         "are put back in parent and child (not in the parent if the host's clone fails); "
+         "CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, set_tid: ENOSYS, so callers fall back"),
         ("exit", PASS, FULL, "ends the calling thread; the sentry sees it as a ptrace exit"),
         ("exit_group", PASS, FULL, "ends the calling process; the sentry sees it as a ptrace exit"),
         ("wait4", OBSERVE, FULL,

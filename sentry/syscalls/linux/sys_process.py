@@ -6,11 +6,12 @@ import errno
 import os
 import resource
 import struct
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, List, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ALL
+from sentry.platform.hybrid import native as N
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task, ThreadGroup
@@ -97,9 +98,64 @@ def clone_stop(t: "Task", nr: int, rdi: int) -> None:
     _clone(t, clone_flags(nr, rdi))
 
 
-def clone3(t: "Task", a: "SyscallArgs") -> int:
-    """clone3(2): its arguments are in workload memory, which the host would re-read."""
-    raise err(errno.ENOSYS)
+SYS_CLONE3 = 435
+_CLONE_ARGS = struct.Struct("<11Q")  # struct clone_args up to CLONE_ARGS_SIZE_VER2
+CLONE_ARGS_SIZE_VER0 = 64
+
+
+def clone3_stop(t: "Task", regs: List[int]) -> Tuple[int, ...]:
+    """clone3(2) at its ``RET_TRACE`` stop: the arguments are read once and the call is
+    rewritten into clone(2) with them in registers, so the host never reads workload
+    memory that another thread could change after the check.
+
+    Returns the registers clone took over (rdi, rsi, rdx, r10, r8), which the caller
+    puts back in the parent at its clone event and in the child at its first stop, as
+    a clone3 would have left them.  What clone cannot say (``CLONE_CLEAR_SIGHAND``,
+    ``CLONE_INTO_CGROUP``, ``set_tid``) is ``ENOSYS``, so a caller falls back to clone.
+
+    :raises LinuxError: the errno the call fails with.
+    """
+    addr, size = regs[N.RDI], regs[N.RSI]
+    if size < CLONE_ARGS_SIZE_VER0:
+        raise err(errno.EINVAL)
+    if size > 4096:
+        raise err(errno.E2BIG)
+    raw = t.mem.read(addr, size)
+    if any(raw[_CLONE_ARGS.size:]):
+        raise err(errno.E2BIG)  # a newer struct whose extra fields are set
+    (flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+     set_tid_size, cgroup) = _CLONE_ARGS.unpack(raw[:_CLONE_ARGS.size].ljust(_CLONE_ARGS.size,
+                                                                          b"\0"))
+    if exit_signal & ~0xFF or exit_signal > 64:
+        raise err(errno.EINVAL)
+    if flags & 0xFF & ~0x80:  # CSIGNAL bits (but CLONE_NEWTIME): exit_signal is a field
+        raise err(errno.EINVAL)
+    if (stack == 0) != (stack_size == 0):
+        raise err(errno.EINVAL)
+    if (set_tid == 0) != (set_tid_size == 0):
+        raise err(errno.EINVAL)
+    if flags >> 32 or set_tid_size or cgroup:
+        raise err(errno.ENOSYS)
+    if flags & (CLONE_THREAD | CLONE_PARENT) and exit_signal:
+        raise err(errno.EINVAL)
+    cflags = flags | exit_signal
+    _clone(t, cflags)
+    saved = (regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8])
+    regs[N.ORIG_RAX] = SYS_CLONE
+    regs[N.RDI] = cflags
+    regs[N.RSI] = (stack + stack_size) & 0xFFFFFFFFFFFFFFFF if stack else 0
+    regs[N.RDX] = parent_tid
+    regs[N.R10] = child_tid
+    regs[N.R8] = tls
+    return saved
+
+
+def restore_clone3_regs(host_tid: int, saved: Tuple[int, ...]) -> None:
+    """Put back the registers a rewritten clone3 used (the thread is in a ptrace stop)."""
+    regs = N.getregs(host_tid)
+    regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8] = saved
+    N.setregs(host_tid, regs)
+
 
 
 # -- wait -------------------------------------------------------------------
