@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import socket
 import subprocess
 import textwrap
@@ -235,3 +236,105 @@ def test_server_in_own_namespace(runsc_root: Path, tmp_path: Path) -> None:
         _stop(proc)
     assert proc.returncode == 0
     assert not procs.alive(proc.pid)
+
+
+NETLINK_SCRIPT = textwrap.dedent(r'''
+    import errno, fcntl, os, socket, struct, subprocess
+
+    def run(*argv):
+        p = subprocess.run(argv, capture_output=True, text=True)
+        print("$", " ".join(argv), "->", p.returncode)
+        print(p.stdout, end="")
+        print(p.stderr, end="")
+
+    print("if_nameindex", socket.if_nameindex())
+    print("if_nametoindex", socket.if_nametoindex("lo"))
+    run("ip", "-o", "link")
+    run("ip", "-o", "addr")
+    run("ip", "route")
+    run("ip", "-6", "route")
+    # Changing the network needs CAP_NET_ADMIN: without it (bounding set), EPERM.
+    run("setpriv", "--bounding-set=-net_admin", "ip", "link", "set", "lo", "mtu", "1000")
+    run("setpriv", "--bounding-set=-net_admin", "ip", "addr", "add", "10.9.9.9/32", "dev", "lo")
+    run("ip", "-o", "addr")
+
+    # A raw RTM_GETLINK dump: replies carry the socket's own port id and the request's seq.
+    nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    nl.bind((0, 0))
+    port = nl.getsockname()[0]
+    print("autobound to our pid", port == os.getpid(), "peer", nl.getpeername())
+    req = struct.pack("<IHHII", 32, 18, 0x301, 7, 0) + struct.pack("<BxHiII", 0, 0, 0, 0, 0)
+    nl.send(req)
+    msgs = []
+    while True:
+        data, src = nl.recvfrom(65536)
+        print("from", src)
+        off, done = 0, False
+        while off < len(data):
+            ln, typ, flags, seq, pid = struct.unpack_from("<IHHII", data, off)
+            msgs.append((typ, seq, pid == port))
+            done = done or typ == 3
+            off += (ln + 3) & ~3
+        if done:
+            break
+    print("dump", msgs)
+    try:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE).bind((port, 0))
+    except OSError as e:
+        print("same port", errno.errorcode[e.errno])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r = fcntl.ioctl(s, 0x8915, struct.pack("16s24x", b"lo"))  # SIOCGIFADDR
+    print("SIOCGIFADDR lo", socket.inet_ntoa(r[20:24]))
+''')
+
+
+def test_netlink_differential(tmp_path: Path, runsc_root: Path) -> None:
+    """Reading the network through route netlink and netdevice ioctls (glibc, iproute2, a
+    raw dump), natively in a fresh network namespace vs in the sandbox's own; changing it
+    without CAP_NET_ADMIN fails in both."""
+    for tool in ("ip", "setpriv", "unshare"):
+        assert shutil.which(tool, path=BASE_ENV["PATH"]), f"{tool} is not installed"
+    path = tmp_path / "netlink.py"
+    path.write_text(NETLINK_SCRIPT)
+    native = run_native(["unshare", "-n", "sh", "-c",
+                         f"ip link set lo up && exec {SYSTEM_PYTHON} -I {path}"],
+                        env=BASE_ENV, cwd="/")
+    assert native.rc == 0, native.describe()
+    assert "RTNETLINK answers: Operation not permitted" in native.stdout, native.stdout
+    assert "inet 127.0.0.1/8" in native.stdout
+    sandbox = run_sandbox([SYSTEM_PYTHON, "-I", str(path)], root=runsc_root, env=BASE_ENV,
+                          cwd="/")
+    assert sandbox.rc == 0, sandbox.describe()
+    assert sandbox.stdout == native.stdout
+
+
+def test_netlink_limits(runsc_root: Path) -> None:
+    """What the sandbox does not offer fails as a kernel without it: other netlink
+    protocols, messages to anyone but the kernel, changes even with CAP_NET_ADMIN."""
+    script = textwrap.dedent(r'''
+        import errno, socket, struct
+        for proto in (15, 9, 16):  # uevents, audit, generic
+            try:
+                socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, proto)
+            except OSError as e:
+                print(proto, errno.errorcode[e.errno])
+        nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        for dest in ((1, 0), (0, 1)):
+            try:
+                nl.sendto(b"\0" * 16, dest)
+            except OSError as e:
+                print("to", dest, errno.errorcode[e.errno])
+        # RTM_NEWLINK with an ack request: the answer is an NLMSG_ERROR -EPERM echoing it
+        req = struct.pack("<IHHII", 32, 16, 0x5, 9, 0) + bytes(16)
+        print("sent", nl.send(req))
+        data = nl.recv(100)
+        ln, typ, flags, seq, pid = struct.unpack_from("<IHHII", data)
+        print("reply", typ, seq, struct.unpack_from("<i", data, 16)[0], len(data))
+    ''')
+    res = run_sandbox([SYSTEM_PYTHON, "-I", "-c", script], root=runsc_root, env=BASE_ENV,
+                      cwd="/")
+    assert res.rc == 0, res.describe()
+    assert res.stdout.splitlines() == [
+        "15 EPROTONOSUPPORT", "9 EPROTONOSUPPORT", "16 EPROTONOSUPPORT",
+        "to (1, 0) EPERM", "to (0, 1) EPERM", "sent 32", "reply 2 9 -1 52",
+    ]

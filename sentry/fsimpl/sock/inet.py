@@ -24,19 +24,20 @@ stays behind the sentry.
 from __future__ import annotations
 
 import errno
+import fcntl
 import signal
 import socket
 import struct
 import time
 import weakref
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.host.host import HostFileDescription
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT
 from sentry.vfs import abi
 
-AF_INET, AF_INET6 = 2, 10
+AF_INET, AF_INET6, AF_NETLINK = 2, 10, 16
 SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
 IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6 = 0, 6, 17, 41
 SOL_SOCKET = 1
@@ -70,6 +71,17 @@ _GET_ONLY: Dict[Tuple[int, int], int] = {
     (IPPROTO_TCP, 11): 232, (IPPROTO_TCP, 13): 16, (SOL_SOCKET, 30): 4, (SOL_SOCKET, 25): 16,
 }
 
+# netdevice(7): ifreq queries that only read (GIFNAME, GIFFLAGS, GIFADDR, GIFDSTADDR,
+# GIFBRDADDR, GIFNETMASK, GIFMETRIC, GIFMTU, GIFHWADDR, GIFMAP, GIFINDEX, GIFTXQLEN); the
+# SIOCSIF* range changes interfaces.
+_IFREQ_GET = frozenset({0x8910, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921,
+                        0x8927, 0x8970, 0x8933, 0x8942})
+_IFREQ_SIZE = 40
+SIOCGIFCONF = 0x8912
+_SIOCSIF_FIRST, _SIOCSIF_LAST = 0x8914, 0x8960
+# FIONREAD/SIOCINQ, TIOCOUTQ/SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK
+_QUEUE_IOCTLS = frozenset({0x541B, 0x5411, 0x894B, 0x8905})
+
 _SOCKADDR_IN = struct.Struct("!H2s4s8x")  # family (host order, fixed below), port, addr
 _SOCKADDR_IN6 = struct.Struct("!H2sI16sI")
 
@@ -82,6 +94,10 @@ def decode_addr(family: int, raw: bytes) -> Tuple[Any, ...]:
     if len(raw) < 2:
         raise err(errno.EINVAL)
     fam = struct.unpack_from("<H", raw)[0]
+    if family == AF_NETLINK:
+        if len(raw) < 12 or fam != AF_NETLINK:
+            raise err(errno.EINVAL)
+        return struct.unpack_from("<II", raw, 4)  # (port id, groups)
     if family == AF_INET:
         if len(raw) < 16:
             raise err(errno.EINVAL)
@@ -99,7 +115,10 @@ def decode_addr(family: int, raw: bytes) -> Tuple[Any, ...]:
 
 
 def encode_addr(family: int, addr: Any) -> bytes:
-    """A Python socket address as the sandbox's ``sockaddr_in``/``sockaddr_in6``."""
+    """A Python socket address as the sandbox's ``sockaddr_in``/``sockaddr_in6`` (or
+    ``sockaddr_nl``)."""
+    if family == AF_NETLINK:
+        return struct.pack("<HHII", AF_NETLINK, 0, addr[0] & 0xFFFFFFFF, addr[1] & 0xFFFFFFFF)
     if family == AF_INET:
         host, port = addr[0], addr[1]
         return struct.pack("<H", AF_INET) + struct.pack("!H", port) + \
@@ -107,6 +126,53 @@ def encode_addr(family: int, addr: Any) -> bytes:
     host, port, flow, scope = addr
     return struct.pack("<H", AF_INET6) + struct.pack("!HI", port, flow) + \
         socket.inet_pton(socket.AF_INET6, host.split("%")[0]) + struct.pack("<I", scope)
+
+
+_NETDEV_SOCK: List[socket.socket] = []
+
+
+def netdev_ioctl(t: Any, cmd: int, arg: int) -> Optional[int]:
+    """netdevice(7) on any socket (glibc's ``if_nametoindex`` asks a unix socket): the
+    queries that only read (``SIOCGIF*``, ``SIOCGIFCONF``) are asked of the host in the
+    sandbox's network namespace, through a datagram socket of the sentry's; the ones that
+    change an interface or a route are ``EPERM``, as without ``CAP_NET_ADMIN``.  ``None``:
+    not one of these."""
+    if cmd in _IFREQ_GET:
+        req = t.mem.read(arg, _IFREQ_SIZE)
+        t.mem.write(arg, _host(fcntl.ioctl, _netdev_fd(), cmd, req))
+        return 0
+    if cmd == SIOCGIFCONF:
+        return _ifconf(t, arg)
+    if _SIOCSIF_FIRST <= cmd <= _SIOCSIF_LAST or cmd in (0x890B, 0x890C):  # + SIOCADD/DELRT
+        raise err(errno.EPERM)
+    return None
+
+
+def _netdev_fd() -> int:
+    if not _NETDEV_SOCK:
+        _NETDEV_SOCK.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC))
+    return _NETDEV_SOCK[0].fileno()
+
+
+def _ifconf(t: Any, arg: int) -> int:
+    """SIOCGIFCONF: ``struct ifconf`` holds a pointer, so the sentry builds the records
+    (one per interface with an IPv4 address) and copies out what fits the caller's
+    buffer, or only the size needed for a NULL buffer."""
+    length, buf = struct.unpack("<i4xQ", t.mem.read(arg, 16))
+    if length < 0:
+        raise err(errno.EINVAL)
+    out = bytearray()
+    for _i, name in socket.if_nameindex():
+        try:
+            out += fcntl.ioctl(_netdev_fd(), 0x8915,  # SIOCGIFADDR
+                               struct.pack("16s24x", name.encode()))
+        except OSError:
+            continue
+    if buf:
+        out = out[: length - length % _IFREQ_SIZE]
+        t.mem.write(buf, bytes(out))
+    t.mem.write(arg, struct.pack("<i", len(out)))
+    return 0
 
 
 def _host(fn: Any, *args: Any) -> Any:
@@ -280,6 +346,19 @@ class InetSocket(HostFileDescription):
             raise err(e.errno or errno.EIO) from None
         conn.setblocking(False)
         return InetSocket.adopt(t, conn, self.family, self.stype, self.protocol), addr
+
+    # -- ioctls ----------------------------------------------------------------------
+
+    def ioctl(self, t: Any, cmd: int, arg: int) -> int:
+        """The socket's queues (``FIONREAD``, ``SIOCOUTQ``…) from the host socket, and
+        the interface queries of netdevice(7) (:func:`netdev_ioctl`)."""
+        if cmd in _QUEUE_IOCTLS:
+            t.mem.write(arg, _host(fcntl.ioctl, self.sock.fileno(), cmd, b"\0" * 4))
+            return 0
+        r = netdev_ioctl(t, cmd, arg)
+        if r is not None:
+            return r
+        return super().ioctl(t, cmd, arg)
 
     # -- options -------------------------------------------------------------------
 

@@ -395,6 +395,11 @@ class UnixSocket(FileDescription):
         if cmd == 0x541B:  # FIONREAD
             t.mem.write_i32(arg, self.rx.first_len() if self.rx is not None else 0)
             return 0
+        from sentry.fsimpl.sock.inet import netdev_ioctl
+
+        r = netdev_ioctl(t, cmd, arg)  # interface queries work on any socket
+        if r is not None:
+            return r
         raise err(errno.ENOTTY)
 
 

@@ -100,7 +100,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "(EINVAL)"),
         ("flock", EMULATE, FULL, ""),
         ("ioctl", EMULATE, PARTIAL, "TCGETS/TIOCGWINSZ on ttys, FIONREAD, FIOCLEX, FIONBIO, "
-         "FIOASYNC, FIOSETOWN/FIOGETOWN, SIOCSPGRP/SIOCGPGRP"),
+         "FIOASYNC, FIOSETOWN/FIOGETOWN, SIOCSPGRP/SIOCGPGRP; sockets: SIOCINQ/OUTQ, the "
+         "netdevice SIOCGIF* queries and SIOCGIFCONF (the sandbox's network namespace), "
+         "SIOCSIF*/SIOCADDRT EPERM"),
         ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, ""),
         ("fsync", EMULATE, FULL, ""), ("fdatasync", EMULATE, FULL, ""),
         ("fallocate", EMULATE, PARTIAL, ""),
@@ -202,7 +204,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("socketpair", EMULATE, FULL, "AF_UNIX, every type"),
         ("socket", EMULATE, PARTIAL,
          "AF_UNIX; AF_INET/AF_INET6 TCP and UDP over host sockets the sentry holds, in the "
-         "sandbox's network namespace; raw EPERM; other families EAFNOSUPPORT"),
+         "sandbox's network namespace; AF_NETLINK NETLINK_ROUTE read-only (RTM_GET* to the "
+         "host, changes answered -EPERM; other protocols EPROTONOSUPPORT); raw EPERM; other "
+         "families EAFNOSUPPORT"),
         ("connect", EMULATE, PARTIAL,
          "inet: the host's (a blocking connect parks until done); unix stream/seqpacket: "
          "to a listening socket by path or abstract name; unix datagram: the default "

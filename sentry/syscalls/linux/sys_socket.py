@@ -19,6 +19,7 @@ from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.sock.inet import AF_INET, AF_INET6, InetSocket, decode_addr, encode_addr
 from sentry.fsimpl.sock import unix
+from sentry.fsimpl.sock.netlink import AF_NETLINK, NetlinkSocket
 from sentry.fsimpl.sock.unix import (
     AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_WAITALL, SOCK_DGRAM, SOCK_SEQPACKET,
     SOCK_STREAM, UnixSocket, new_pair, new_socket,
@@ -93,6 +94,15 @@ def socket(t: Any, a: SyscallArgs) -> int:
         if raw & SOCK_NONBLOCK:
             s.flags |= abi.O_NONBLOCK
         return t.fdtable.install(s, bool(raw & SOCK_CLOEXEC))
+    if domain == AF_NETLINK:
+        if raw & ~(0xF | SOCK_NONBLOCK | SOCK_CLOEXEC):
+            raise err(errno.EINVAL)
+        if not t.fdtable.free_below_limit(1):
+            raise err(errno.EMFILE)
+        nl = NetlinkSocket.create_nl(t, raw & 0xF, proto)
+        if raw & SOCK_NONBLOCK:
+            nl.flags |= abi.O_NONBLOCK
+        return t.fdtable.install(nl, bool(raw & SOCK_CLOEXEC))
     if domain != AF_UNIX:
         raise err(errno.EAFNOSUPPORT)
     stype, flags, cloexec = _decode_type(raw)
@@ -118,6 +128,9 @@ def connect(t: Any, a: SyscallArgs) -> int:
     """connect(2): inet sockets through the host; no path-named unix sockets exist yet,
     so nothing is listening."""
     d = _any_sock(t, a.int(0))
+    if isinstance(d, NetlinkSocket):
+        d.connect_nl(t, *_inet_addr(t, d, a[1], a.int(2)))
+        return 0
     if isinstance(d, InetSocket):
         d.connect(t, _inet_addr(t, d, a[1], a.int(2)))
         return 0
@@ -135,6 +148,9 @@ def bind(t: Any, a: SyscallArgs) -> int:
         unix.bind(t, d, _unix_name(t, a[1], a.int(2), allow_empty=True))
         return 0
     addr = _inet_addr(t, d, a[1], a.int(2))
+    if isinstance(d, NetlinkSocket):
+        d.bind_nl(t, *addr)
+        return 0
     # inet_bind: a port below net.ipv4.ip_unprivileged_port_start (the sandbox's own
     # sysctl) needs CAP_NET_BIND_SERVICE; the host socket is the sentry's, which may.
     port = addr[1]
@@ -701,6 +717,8 @@ def getsockname(t: Any, a: SyscallArgs) -> int:
     """getsockname(2): inet sockets' host address; unnamed unix sockets report just the
     family."""
     d = _any_sock(t, a.int(0))
+    if isinstance(d, NetlinkSocket):
+        return _put_bytes(t, a[1], a[2], d.name())
     if isinstance(d, InetSocket):
         try:
             addr = d.sock.getsockname()
@@ -713,6 +731,8 @@ def getsockname(t: Any, a: SyscallArgs) -> int:
 def getpeername(t: Any, a: SyscallArgs) -> int:
     """getpeername(2)."""
     d = _any_sock(t, a.int(0))
+    if isinstance(d, NetlinkSocket):
+        return _put_bytes(t, a[1], a[2], encode_addr(AF_NETLINK, (0, 0)))  # the kernel
     if isinstance(d, InetSocket):
         try:
             addr = d.sock.getpeername()

@@ -1,0 +1,287 @@
+"""Route netlink (``AF_NETLINK``, ``NETLINK_ROUTE``), read-only, over a host socket.
+
+What glibc (``getifaddrs``, ``if_nameindex``), iproute2's ``ip addr``/``ip link``/``ip
+route`` and language runtimes need is to *read* the interfaces, addresses and routes of
+the sandbox's network namespace.  Like :mod:`sentry.fsimpl.sock.inet`, each sandbox socket
+is a host socket the sentry made in that namespace and drives; the workload never holds
+it.  The host socket is the sentry's, whose credentials would let it change the network,
+so every message the workload sends is checked first:
+
+- requests of the ``RTM_GET*`` kinds below go to the host, except ones naming another
+  network namespace (``IFLA_TARGET_NETNSID``, ``IFLA_NET_NS_PID``/``FD``,
+  ``IFA_TARGET_NETNSID``);
+- any other request (``RTM_NEWLINK``, ``RTM_NEWADDR``, ``RTM_DELROUTE``…) is answered by
+  the sentry with the ``NLMSG_ERROR`` ``-EPERM`` a process without ``CAP_NET_ADMIN`` gets
+  (``sendmsg`` itself succeeds, as on Linux);
+- messages go to the kernel only: a destination or ``connect`` with another port or with
+  multicast groups is ``EPERM``.
+
+Port ids are the sandbox's: ``bind`` and ``getsockname`` see the id the workload chose or
+was given (its pid first, as Linux's autobind), and the host's own id in a reply's
+``nlmsg_pid`` is rewritten to it (glibc drops replies whose ``nlmsg_pid`` is not its
+socket's).  Other netlink protocols are ``EPROTONOSUPPORT``, a kernel without them.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from collections import deque
+from typing import Any, Deque, Dict, Optional, Tuple
+
+from sentry.abi.linux.errors import err
+from sentry.fsimpl.sock.inet import InetSocket, _host
+from sentry.kernel.waiter import EVENT_IN
+
+AF_NETLINK = 16
+NETLINK_ROUTE = 0
+SOCK_DGRAM, SOCK_RAW = 2, 3
+SOL_NETLINK = 270
+NLMSG_ERROR = 2
+NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
+NLM_F_CAPPED = 0x100
+NLMSG_MIN_TYPE = 0x10
+_NLMSGHDR = struct.Struct("<IHHII")  # len, type, flags, seq, pid
+_SOCKADDR_NL = struct.Struct("<HHII")  # family, pad, pid, groups
+MSG_PEEK, MSG_DONTWAIT, MSG_TRUNC = 0x2, 0x40, 0x20
+
+# RTM_GET* requests that only read: link, addr, route, neigh, rule, qdisc, tclass,
+# tfilter, multicast, anycast, neightbl, addrlabel, netconf, stats, nexthop.
+READ_ONLY = frozenset({18, 22, 26, 30, 34, 38, 42, 46, 58, 62, 66, 74, 82, 94, 106})
+RTM_GETLINK, RTM_GETADDR = 18, 22
+# Attributes that point a request at another network namespace: (type, header size, attrs).
+_OTHER_NS_ATTRS = {
+    RTM_GETLINK: (16, {19, 28, 46}),  # ifinfomsg; IFLA_NET_NS_PID/FD, IFLA_TARGET_NETNSID
+    RTM_GETADDR: (8, {10}),           # ifaddrmsg; IFA_TARGET_NETNSID
+}
+# Options a netlink socket may set and get: NETLINK_ADD/DROP_MEMBERSHIP, PKTINFO,
+# BROADCAST_ERROR, NO_ENOBUFS, CAP_ACK, EXT_ACK, GET_STRICT_CHK (not LISTEN_ALL_NSID,
+# which would show other namespaces' events).
+_NL_OPTS = frozenset({1, 2, 3, 4, 5, 10, 11, 12})
+# SOL_SOCKET: SNDBUF, RCVBUF, PASSCRED, TIMESTAMP, RCVBUFFORCE, SNDBUFFORCE.
+_SOCK_OPTS = frozenset({7, 8, 16, 29, 32, 33})
+
+# Port ids bound in this sandbox (one sandbox per sentry process).
+_PORTS: Dict[int, "NetlinkSocket"] = {}
+_rover = [-4096]
+
+
+def decode_nl(raw: bytes) -> Tuple[int, int]:
+    """A sandbox ``sockaddr_nl``: (port id, groups).  :raises LinuxError: EINVAL."""
+    if len(raw) < _SOCKADDR_NL.size:
+        raise err(errno.EINVAL)
+    fam, _pad, pid, groups = _SOCKADDR_NL.unpack_from(raw)
+    if fam != AF_NETLINK:
+        raise err(errno.EINVAL)
+    return pid, groups
+
+
+def encode_nl(pid: int, groups: int) -> bytes:
+    return _SOCKADDR_NL.pack(AF_NETLINK, 0, pid & 0xFFFFFFFF, groups & 0xFFFFFFFF)
+
+
+class NetlinkSocket(InetSocket):
+    """A sandbox ``NETLINK_ROUTE`` socket (see the module docstring)."""
+
+    def __init__(self, sock: socket.socket, stype: int, uid: int = 0, gid: int = 0) -> None:
+        super().__init__(sock, AF_NETLINK, stype, NETLINK_ROUTE, uid, gid)
+        self.port = 0  # the sandbox's port id (0: not bound yet)
+        self.groups = 0
+        self.cap_ack = False
+        self.local: Deque[bytes] = deque()  # the sentry's own replies, read first
+
+    @classmethod
+    def create_nl(cls, t: Any, stype: int, protocol: int) -> "NetlinkSocket":
+        if stype not in (SOCK_RAW, SOCK_DGRAM):
+            raise err(errno.ESOCKTNOSUPPORT)
+        if protocol != NETLINK_ROUTE:
+            raise err(errno.EPROTONOSUPPORT)
+        sock = _host(socket.socket, socket.AF_NETLINK,
+                     stype | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+        _host(sock.bind, (0, 0))  # a host port id of the kernel's choosing
+        c = t.creds
+        desc = cls(sock, stype, c.euid, c.egid)
+        if getattr(t.kernel, "loop", None) is not None:
+            desc.watch(t.kernel)
+        return desc
+
+    def release(self) -> None:
+        if self.port and _PORTS.get(self.port) is self:
+            del _PORTS[self.port]
+        super().release()
+
+    # -- addresses -------------------------------------------------------------
+
+    def bind_nl(self, t: Any, pid: int, groups: int) -> None:
+        """bind(2): a port id (0: the kernel's choice) and multicast groups (read-only
+        notifications of this namespace)."""
+        if self.port and pid and pid != self.port:
+            raise err(errno.EINVAL)
+        self._join(groups)
+        if not self.port:
+            if pid:
+                if pid in _PORTS:
+                    raise err(errno.EADDRINUSE)
+                self._claim(pid)
+            else:
+                self._autobind(t)
+        self.groups = groups
+
+    def _join(self, groups: int) -> None:
+        old = self.groups
+        for bit in range(32):
+            mask = 1 << bit
+            if groups & mask and not old & mask:
+                _host(self.sock.setsockopt, SOL_NETLINK, 1, bit + 1)
+            elif old & mask and not groups & mask:
+                _host(self.sock.setsockopt, SOL_NETLINK, 2, bit + 1)
+
+    def _claim(self, pid: int) -> None:
+        self.port = pid & 0xFFFFFFFF
+        _PORTS[self.port] = self
+
+    def _autobind(self, t: Any) -> None:
+        """netlink_autobind: the process's pid if free, else a negative id."""
+        pid = t.tgid if t is not None else 0
+        if pid in _PORTS or not pid:
+            while (_rover[0] & 0xFFFFFFFF) in _PORTS:
+                _rover[0] -= 1
+            pid = _rover[0]
+            _rover[0] -= 1
+        self._claim(pid)
+
+    def name(self) -> bytes:
+        return encode_nl(self.port, self.groups)
+
+    def connect_nl(self, t: Any, pid: int, groups: int) -> None:
+        if pid or groups:
+            raise err(errno.EPERM)  # only the kernel is reachable
+        if not self.port:
+            self._autobind(t)
+
+    # -- data ------------------------------------------------------------------
+
+    def send(self, t: Any, data: bytes, flags: int, addr: Optional[Tuple[Any, ...]]) -> int:
+        """Check each message; pass the reading ones to the host, answer the rest."""
+        if addr is not None and (addr[0] or addr[1]):
+            raise err(errno.EPERM)
+        if not self.port:
+            self._autobind(t)
+        passed = bytearray()
+        off = 0
+        while off + _NLMSGHDR.size <= len(data):
+            mlen, mtype, mflags, seq, _pid = _NLMSGHDR.unpack_from(data, off)
+            if mlen < _NLMSGHDR.size or off + mlen > len(data):
+                break  # the kernel stops at a malformed header too
+            msg = data[off: off + mlen]
+            if not mflags & NLM_F_REQUEST or mtype < NLMSG_MIN_TYPE or self._allowed(mtype, msg):
+                passed += msg + bytes((-mlen) % 4)
+            else:
+                self._reply_error(msg, mtype, mflags, seq, -errno.EPERM)
+            off += (mlen + 3) & ~3
+        if passed:
+            try:
+                _host(self.sock.send, bytes(passed), MSG_DONTWAIT)
+            except BlockingIOError:
+                self.wait(t, 0x4, bool(flags & MSG_DONTWAIT))
+        return len(data)
+
+    @staticmethod
+    def _allowed(mtype: int, msg: bytes) -> bool:
+        if mtype not in READ_ONLY:
+            return False
+        spec = _OTHER_NS_ATTRS.get(mtype)
+        if spec is None:
+            return True
+        off = _NLMSGHDR.size + spec[0]
+        while off + 4 <= len(msg):
+            alen, atype = struct.unpack_from("<HH", msg, off)
+            if alen < 4:
+                break
+            if atype & 0x3FFF in spec[1]:
+                return False
+            off += (alen + 3) & ~3
+        return True
+
+    def _reply_error(self, msg: bytes, mtype: int, mflags: int, seq: int, error: int) -> None:
+        """netlink_ack: an ``nlmsgerr`` echoing the request (only its header with
+        ``NETLINK_CAP_ACK``)."""
+        echo = msg[:_NLMSGHDR.size] if self.cap_ack else msg
+        body = struct.pack("<i", error) + echo
+        out_flags = NLM_F_CAPPED if self.cap_ack else 0
+        rep = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), NLMSG_ERROR, out_flags, seq,
+                             self.port) + body
+        self.local.append(rep)
+        self._hq.notify(EVENT_IN)
+
+    def recv(self, t: Any, n: int, flags: int) -> Tuple[bytes, int, Any]:
+        if self.local:
+            msg = self.local[0] if flags & MSG_PEEK else self.local.popleft()
+            return msg[:n], len(msg), (0, 0)
+        buf = bytearray(max(n, 0))
+        try:
+            got, src = self.sock.recvfrom_into(buf, n, (flags & (MSG_PEEK | MSG_TRUNC))
+                                               | MSG_DONTWAIT)
+        except BlockingIOError:
+            self.wait(t, EVENT_IN, bool(flags & MSG_DONTWAIT))
+            raise AssertionError("unreachable") from None
+        except OSError as e:
+            raise err(e.errno or errno.EIO) from None
+        data = self._own_port(bytes(buf[:min(got, n)]))
+        return data, got, src
+
+    def _own_port(self, data: bytes) -> bytes:
+        """Replies carry the host socket's port id; the sandbox knows its own."""
+        host_port = self.sock.getsockname()[0]
+        out = bytearray(data)
+        off = 0
+        while off + _NLMSGHDR.size <= len(out):
+            mlen = struct.unpack_from("<I", out, off)[0]
+            if struct.unpack_from("<I", out, off + 12)[0] == host_port:
+                struct.pack_into("<I", out, off + 12, self.port)
+            if mlen < _NLMSGHDR.size:
+                break
+            off += (mlen + 3) & ~3
+        return bytes(out)
+
+    def readiness(self, mask: int) -> int:
+        r = super().readiness(mask)
+        if self.local:
+            r |= EVENT_IN & mask
+        return r
+
+    # -- options ---------------------------------------------------------------
+
+    def setsockopt(self, level: int, opt: int, value: bytes) -> None:
+        if level == SOL_NETLINK:
+            if opt not in _NL_OPTS:
+                raise err(errno.ENOPROTOOPT)
+            if len(value) < 4:
+                raise err(errno.EINVAL)
+            v = struct.unpack_from("<I", value)[0]
+            if opt in (1, 2) and not 0 < v <= 32:
+                raise err(errno.EINVAL)  # groups of NETLINK_ROUTE: 1..32 (RTNLGRP_MAX > 32
+                # exists, but only these are offered)
+            _host(self.sock.setsockopt, level, opt, value[:4])
+            if opt == 10:
+                self.cap_ack = v != 0
+            if opt in (1, 2):
+                bit = 1 << (v - 1)
+                self.groups = self.groups | bit if opt == 1 else self.groups & ~bit
+            return
+        if level == 1 and opt in _SOCK_OPTS:
+            if len(value) < 4:
+                raise err(errno.EINVAL)
+            _host(self.sock.setsockopt, level, opt, value[:4])
+            return
+        super().setsockopt(level, opt, value)
+
+    def getsockopt(self, level: int, opt: int, buflen: int) -> bytes:
+        if level == SOL_NETLINK:
+            if opt not in _NL_OPTS or opt in (1, 2):
+                raise err(errno.ENOPROTOOPT)
+            return bytes(_host(self.sock.getsockopt, level, opt, 4))
+        if level == 1 and opt in _SOCK_OPTS:
+            return bytes(_host(self.sock.getsockopt, level, opt, 4))
+        return super().getsockopt(level, opt, buflen)
