@@ -194,6 +194,14 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "watch/instance limits are the sandbox's (65536/128), not per user"),
         ("inotify_rm_watch", EMULATE, FULL, ""),
     ]),
+    ("sys_splice", [
+        ("splice", EMULATE, PARTIAL,
+         "a copy through the sentry (its pipes are sentry buffers), Linux's rules: one end a "
+         "pipe, offsets, waits and SPLICE_F_NONBLOCK, nothing taken before the output has "
+         "room; at most a pipe's worth a call"),
+        ("tee", EMULATE, FULL, "between two sandbox pipes"),
+        ("vmsplice", EMULATE, PARTIAL, "a copy into or out of a pipe (no page gifting)"),
+    ]),
     ("sys_memfd", [
         ("memfd_create", EMULATE, PARTIAL,
          "an unnamed file of a private tmpfs (MAP_SHARED shares its pages); seals as Linux "

@@ -1,0 +1,124 @@
+/* splice.c -- splice(2), tee(2), vmsplice(2): pipe to file and back with and without
+ * offsets, pipe to pipe, sockets on either side, tee leaving its input, vmsplice both
+ * ways, the waits that SPLICE_F_NONBLOCK or O_NONBLOCK turn into EAGAIN, end of file,
+ * EPIPE, and the argument errors. */
+#include "check.h"
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+
+static void show_pipe(const char *label, int rfd)
+{
+    char buf[128] = {0};
+    int n = 0;
+    MUST(ioctl(rfd, FIONREAD, &n));
+    ssize_t r = n ? read(rfd, buf, sizeof buf - 1) : 0;
+    printf("%s: %zd \"%s\"\n", label, r, buf);
+}
+
+int main(int argc, char **argv)
+{
+    enter_workdir(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    int p[2], q[2];
+    MUST(pipe(p));
+    MUST(pipe(q));
+    int f = open("file", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    MUST(f);
+    MUST(write(f, "0123456789abcdef", 16));
+
+    /* file -> pipe */
+    loff_t off = 4;
+    R("file->pipe at offset 4, 6 bytes", splice(f, &off, p[1], NULL, 6, 0));
+    R("  offset after", off);
+    R("  file offset unchanged", lseek(f, 0, SEEK_CUR));
+    show_pipe("  pipe holds", p[0]);
+    MUST(lseek(f, 10, SEEK_SET));
+    R("file->pipe at the file offset", splice(f, NULL, p[1], NULL, 100, 0));
+    R("  file offset after", lseek(f, 0, SEEK_CUR));
+    R("file->pipe at EOF", splice(f, NULL, p[1], NULL, 100, 0));
+    show_pipe("  pipe holds", p[0]);
+
+    /* pipe -> file */
+    MUST(write(p[1], "XYZ", 3));
+    off = 2;
+    R("pipe->file at offset 2", splice(p[0], NULL, f, &off, 10, 0));
+    R("  offset after", off);
+    char buf[32] = {0};
+    MUST(pread(f, buf, 16, 0));
+    printf("  file: %s\n", buf);
+    MUST(write(p[1], "tail", 4));
+    MUST(lseek(f, 0, SEEK_END));
+    R("pipe->file at the file offset, fewer than asked", splice(p[0], NULL, f, NULL, 10, 0));
+    R("  file size", lseek(f, 0, SEEK_END));
+
+    /* pipe -> pipe, tee */
+    MUST(write(p[1], "through", 7));
+    R("tee", tee(p[0], q[1], 100, 0));
+    show_pipe("  copy", q[0]);
+    R("pipe->pipe", splice(p[0], NULL, q[1], NULL, 4, 0));
+    show_pipe("  moved", q[0]);
+    show_pipe("  left", p[0]);
+
+    /* nonblocking waits and end of file */
+    R("empty pipe, SPLICE_F_NONBLOCK", splice(p[0], NULL, f, NULL, 10, SPLICE_F_NONBLOCK));
+    R("tee from an empty pipe, SPLICE_F_NONBLOCK", tee(p[0], q[1], 10, SPLICE_F_NONBLOCK));
+    MUST(fcntl(q[1], F_SETFL, O_NONBLOCK));
+    int filled = 0;
+    while (write(q[1], "................................", 32) > 0)
+        filled++;
+    R("file->full pipe, O_NONBLOCK pipe", splice(f, &(loff_t){0}, q[1], NULL, 10, 0));
+    MUST(fcntl(q[1], F_SETFL, 0));
+    R("file->full pipe, SPLICE_F_NONBLOCK", splice(f, &(loff_t){0}, q[1], NULL, 10,
+                                                   SPLICE_F_NONBLOCK));
+    close(q[0]);
+    R("to a pipe without readers", splice(f, &(loff_t){0}, q[1], NULL, 10, 0));
+    close(q[1]);
+    MUST(pipe(q));
+    close(q[1]);
+    R("from a pipe without writers", splice(q[0], NULL, f, NULL, 10, 0));
+    close(q[0]);
+
+    /* sockets */
+    int sv[2];
+    MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    MUST(write(p[1], "to the socket", 13));
+    R("pipe->socket", splice(p[0], NULL, sv[0], NULL, 100, 0));
+    memset(buf, 0, sizeof buf);
+    R("  socket reads", read(sv[1], buf, sizeof buf));
+    printf("  %s\n", buf);
+    MUST(write(sv[1], "from the socket", 15));
+    R("socket->pipe", splice(sv[0], NULL, p[1], NULL, 100, 0));
+    show_pipe("  pipe holds", p[0]);
+    R("empty socket->pipe, SPLICE_F_NONBLOCK", splice(sv[0], NULL, p[1], NULL, 100,
+                                                      SPLICE_F_NONBLOCK));
+    R("offset for a socket", splice(sv[0], &(loff_t){0}, p[1], NULL, 100, 0));
+
+    /* vmsplice */
+    struct iovec iov[2] = {{"vm", 2}, {"splice", 6}};
+    R("vmsplice into a pipe", vmsplice(p[1], iov, 2, 0));
+    char a[3] = {0}, b[16] = {0};
+    struct iovec out[2] = {{a, 2}, {b, sizeof b - 1}};
+    R("vmsplice out of a pipe", vmsplice(p[0], out, 2, 0));
+    printf("  %s|%s\n", a, b);
+    R("vmsplice from an empty pipe, nonblocking", vmsplice(p[0], out, 2, SPLICE_F_NONBLOCK));
+    R("vmsplice on a file", vmsplice(f, iov, 2, 0));
+
+    /* errors */
+    int g = open("other", O_RDWR | O_CREAT, 0644);
+    MUST(g);
+    R("neither end a pipe", splice(f, NULL, g, NULL, 10, 0));
+    R("offset for a pipe", splice(p[0], &(loff_t){0}, f, NULL, 10, 0));
+    R("bad flags", splice(p[0], NULL, f, NULL, 10, 0x100));
+    R("a closed fd", splice(99, NULL, p[1], NULL, 10, 0));
+    R("into the read end", splice(f, &(loff_t){0}, p[0], NULL, 10, 0));
+    int ap = open("append", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    MUST(write(p[1], "x", 1));
+    R("to an O_APPEND file", splice(p[0], NULL, ap, NULL, 10, 0));
+    R("the same pipe", splice(p[0], NULL, p[1], NULL, 10, 0));
+    R("tee of the same pipe", tee(p[0], p[1], 10, 0));
+    R("tee from a file", tee(f, p[1], 10, 0));
+    R("length 0", splice(p[0], NULL, f, NULL, 0, 0));
+    return 0;
+}
