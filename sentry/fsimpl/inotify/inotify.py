@@ -14,7 +14,7 @@ packed as ``struct inotify_event`` with the name NUL-padded to a multiple of
 - At :data:`MAX_QUEUED_EVENTS` events (``fs.inotify.max_queued_events``) one
   ``IN_Q_OVERFLOW`` (wd -1) goes at the end and further events are lost until it
   is read, so a queue holds at most that many plus one: its memory is bounded.
-- readiness: ``IN`` while an event is queued; every queued event notifies.
+- readiness: ``IN|RDNORM`` while an event is queued; every queued event notifies.
 - ``ioctl``: ``FIONREAD`` (the bytes queued), ``INOTIFY_IOC_SETNEXTWD``.
 - ``/proc/PID/fdinfo`` has Linux's ``inotify wd:… ino:… sdev:… mask:…`` lines
   (without the file handle).
@@ -49,6 +49,8 @@ INT_MAX = 2**31 - 1
 
 FIONREAD = 0x541B
 INOTIFY_IOC_SETNEXTWD = 0x40044900
+#: ``EPOLLRDNORM``: inotify_poll reports it with ``EPOLLIN``.
+_RDNORM = 0x040
 
 _EVENT = struct.Struct("<iIII")
 _OVERFLOW = _EVENT.pack(-1, IN_Q_OVERFLOW, 0, 0)
@@ -182,7 +184,7 @@ class InotifyFileDescription(AnonFileDescription):
         self._last_read = []
 
     def readiness(self, mask: int) -> int:
-        return mask & EVENT_IN if self.events else 0
+        return mask & (EVENT_IN | _RDNORM) if self.events else 0
 
     def ioctl(self, t: Any, cmd: int, arg: int) -> int:
         if cmd == FIONREAD:
