@@ -4,6 +4,14 @@ A :class:`Pipe` is a byte buffer (64 KiB by default, ``F_SETPIPE_SZ`` up to
 1 MiB) with reader and writer counts and one :class:`WaitQueue`.  Anonymous
 pipes (pipe(2)) live in an internal ``pipefs``; a FIFO inode of any file
 system owns a :class:`Pipe` created on its first open (:func:`open_fifo`).
+Its data goes when the last description of either side is closed (Linux frees
+the ``pipe_inode_info``), so a FIFO opened again starts empty.
+
+Fullness is Linux's: the buffer is a ring of page-sized slots (capacity / 4 KiB
+of them), a write fills new slots after merging its sub-page remainder into the
+last slot if that fits, and a read frees a slot only once it is drained.  So a
+full pipe stays unwritable (no ``POLLOUT``, ``EAGAIN``) until a whole slot is
+read, however many bytes are free (fs/pipe.c: ``pipe_write``, ``pipe_poll``).
 
 Semantics (pipe(7)):
 
@@ -11,7 +19,8 @@ Semantics (pipe(7)):
   ``EAGAIN`` (``O_NONBLOCK``) or block.
 - write: no reader → ``SIGPIPE`` (``t.kernel.signal_task``) and ``EPIPE``;
   up to ``PIPE_BUF`` bytes are written atomically or not at all (block /
-  ``EAGAIN``); a larger write writes what fits and returns that count.  The
+  ``EAGAIN``), as they fit in the last slot or in one new slot; a larger write
+  writes what fits and returns that count.  The
   syscall layer (:func:`sentry.syscalls.linux.sys_file.stream_write`) turns
   that into Linux's blocking behaviour: it parks with the progress kept and
   goes on until all is written, answering the partial count if a signal
@@ -29,7 +38,8 @@ from __future__ import annotations
 
 import errno
 import signal
-from typing import Any, Dict, Optional, Tuple
+from collections import deque
+from typing import Any, Deque, Dict, Optional, Tuple
 
 from sentry.abi.linux.capability import CAP_SYS_RESOURCE
 from sentry.abi.linux.errors import WouldBlock, err
@@ -40,6 +50,8 @@ from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS, now_ns
 
 PIPE_BUF = 4096
+#: The size of one slot of the ring (a page).
+PAGE = 4096
 DEFAULT_CAPACITY = 65536
 #: /proc/sys/fs/pipe-max-size.
 MAX_CAPACITY = 1 << 20
@@ -103,6 +115,8 @@ class Pipe:
 
     def __init__(self) -> None:
         self.buf = bytearray()
+        # The bytes of each occupied slot, oldest first (they add up to len(buf)).
+        self.slots: Deque[int] = deque()
         self.capacity = DEFAULT_CAPACITY
         self.readers = 0
         self.writers = 0
@@ -116,7 +130,65 @@ class Pipe:
 
     @property
     def free(self) -> int:
-        return self.capacity - len(self.buf)
+        """The bytes a write would take now, whole: the last slot's tail room and
+        the free slots (a write of at most this many bytes is never cut short)."""
+        tail = PAGE - self.slots[-1] if self.slots else 0
+        return tail + max(0, self.capacity // PAGE - len(self.slots)) * PAGE
+
+    @property
+    def full(self) -> bool:
+        """Every slot is occupied (Linux's ``pipe_full``)."""
+        return len(self.slots) >= self.capacity // PAGE
+
+    def push(self, data: bytes) -> int:
+        """Store what fits of *data* as ``pipe_write`` does; the count stored.
+
+        The sub-page remainder goes into the last slot first if it fits there
+        whole, the rest into new slots a page at a time while slots are free.
+        """
+        n = len(data)
+        done = 0
+        part = n & (PAGE - 1)
+        if part and self.slots and self.slots[-1] + part <= PAGE:
+            self.slots[-1] += part
+            done = part
+        while done < n and not self.full:
+            k = min(PAGE, n - done)
+            self.slots.append(k)
+            done += k
+        self.buf += data[:done]
+        return done
+
+    def pop(self, n: int) -> bytes:
+        """Take up to *n* bytes from the front, freeing the slots drained."""
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        k = len(out)
+        while k:
+            if self.slots[0] <= k:
+                k -= self.slots.popleft()
+            else:
+                self.slots[0] -= k
+                k = 0
+        return out
+
+    def unpop(self, data: bytes) -> None:
+        """Put back bytes just taken by :meth:`pop` (their copy-out failed)."""
+        self.buf[:0] = data
+        k = len(data)
+        if self.slots and self.slots[0] + k <= PAGE:
+            self.slots[0] += k
+            return
+        while k:
+            c = k % PAGE or PAGE
+            self.slots.appendleft(c)
+            k -= c
+
+    def discard(self) -> None:
+        """The last description is gone: drop the data, back to the default size."""
+        self.buf.clear()
+        self.slots.clear()
+        self.capacity = DEFAULT_CAPACITY
 
 
 class PipeDescription(FileDescription):
@@ -154,9 +226,8 @@ class PipeDescription(FileDescription):
         if p.buf:
             # Linux wakes writers only when the pipe was full (pipe_read's was_full):
             # an EPOLLET watcher of the write end sees no event for other reads.
-            was_full = p.free < PIPE_BUF
-            out = bytes(p.buf[:n])
-            del p.buf[:n]
+            was_full = p.full
+            out = p.pop(n)
             if was_full:
                 p.queue.notify(EVENT_OUT)
             return out
@@ -168,7 +239,7 @@ class PipeDescription(FileDescription):
 
     def unread(self, t: Any, data: bytes) -> None:
         if data:
-            self.pipe.buf[:0] = data
+            self.pipe.unpop(data)
             self.pipe.queue.notify(EVENT_IN)
 
     def write(self, t: Any, data: bytes) -> int:
@@ -180,13 +251,11 @@ class PipeDescription(FileDescription):
         n = len(data)
         if n == 0:
             return 0
-        free = p.free
-        if (n <= PIPE_BUF and free < n) or free == 0:
+        k = p.push(data)
+        if k == 0:
             if self.nonblocking:
                 raise err(errno.EAGAIN)
             raise WouldBlock([(p.queue, EVENT_OUT | EVENT_ERR)])
-        k = min(n, free)
-        p.buf += data[:k]
         p.queue.notify(EVENT_IN)
         return k
 
@@ -199,7 +268,7 @@ class PipeDescription(FileDescription):
             if p.writers == 0 and p.w_counter != self._w_seen:
                 r |= EVENT_HUP
         if self.is_writer:
-            if p.free >= PIPE_BUF or not p.buf:
+            if not p.full:
                 r |= EVENT_OUT | _WRNORM
             if p.readers == 0:
                 r |= EVENT_ERR
@@ -219,7 +288,8 @@ class PipeDescription(FileDescription):
         """``F_SETPIPE_SZ``: round up to a power-of-two number of pages.
 
         :raises LinuxError: ``EINVAL`` (size too large for an int), ``EPERM``
-            past the maximum for a non-root task, ``EBUSY`` if data would not fit.
+            past the maximum for a non-root task, ``EBUSY`` if the occupied
+            slots would not fit.
         """
         if size < 0 or size > (1 << 31):
             raise err(errno.EINVAL)
@@ -228,7 +298,7 @@ class PipeDescription(FileDescription):
             cap <<= 1
         if cap > MAX_CAPACITY and (t is None or not t.creds.capable(CAP_SYS_RESOURCE)):
             raise err(errno.EPERM)
-        if cap < len(self.pipe.buf):
+        if cap // PAGE < len(self.pipe.slots):
             raise err(errno.EBUSY)
         self.pipe.capacity = cap
         self.pipe.queue.notify(EVENT_OUT)
@@ -240,6 +310,8 @@ class PipeDescription(FileDescription):
             p.readers -= 1
         if self.is_writer:
             p.writers -= 1
+        if p.readers == 0 and p.writers == 0 and not p.waiting_readers and not p.waiting_writers:
+            p.discard()
         p.queue.notify(EVENT_ALL)
 
 
