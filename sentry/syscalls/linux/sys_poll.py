@@ -90,6 +90,19 @@ def _write_timespec(t: Any, addr: int, secs: float) -> None:
     t.mem.write(addr, struct.pack("<qq", ns // 1_000_000_000, ns % 1_000_000_000))
 
 
+def _waits(t: Any, a: SyscallArgs, timeout: Optional[float], sigmask: Optional[int]) -> bool:
+    """Whether a call that found nothing ready parks.
+
+    It does until its timeout; Linux's ``do_poll``/``do_select`` also check for a
+    pending signal before they give up on a zero or expired timeout, so a ppoll or
+    pselect6 whose mask opens a pending signal ends with it (parking ends the wait
+    at once) even with a zero timeout.
+    """
+    if timeout != 0 and not a.timed_out:
+        return True
+    return sigmask is not None and bool(t.kernel.pending_acts(t, sigmask))
+
+
 # ------------------------------------------------------------------ poll
 def _do_poll(
     t: Any, a: SyscallArgs, fds_addr: int, nfds: int, timeout: Optional[float],
@@ -118,7 +131,7 @@ def _do_poll(
         struct.pack_into("<h", raw, 8 * i + 6, rev if rev < 0x8000 else rev - 0x10000)
         if rev:
             count += 1
-    if count == 0 and timeout != 0 and not a.timed_out:
+    if count == 0 and _waits(t, a, timeout, sigmask):
         raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND, sigmask=sigmask,
                          on_interrupt=None if writeback is None else lambda: writeback(dl))
     _done(t)
@@ -190,7 +203,7 @@ def _do_select(
                 hit = True
         if not hit:
             queues.append((d.wait_queue(), want | EVENT_ERR | EVENT_HUP))
-    if count == 0 and timeout != 0 and not a.timed_out:
+    if count == 0 and _waits(t, a, timeout, sigmask):
         raise WouldBlock(queues, deadline=dl, restart=ERESTARTNOHAND, sigmask=sigmask,
                          on_interrupt=None if writeback is None else lambda: writeback(dl))
     _done(t)
