@@ -183,6 +183,7 @@ class LineDiscipline:
                 continue
             for c in chunk:
                 self._receive_char(c)
+            self._flush_echoes()
 
     def _raw_input(self) -> bool:
         """No input processing at all (``cfmakeraw``): bytes go in as they are."""

@@ -395,6 +395,8 @@ class Terminal:
             return 0
         if master:
             return self._master_ioctl(t, cmd, arg)
+        if cmd == T.TIOCGPTPEER:
+            raise err(errno.EIO)  # ptm_open_peer: not a master
         raise err(errno.ENOTTY)
 
     def _inq(self, master: bool) -> int:
