@@ -42,9 +42,20 @@ _PREALLOCATED = {e: LinuxError(e) for e in _errno.errorcode}
 
 
 def err(errno: int) -> LinuxError:
-    """Return the shared :class:`LinuxError` for *errno* (raise it)."""
+    """Return the shared :class:`LinuxError` for *errno* (raise it).
+
+    Raising an exception object that already has a traceback prepends to it, so a shared
+    instance would collect every frame it was ever raised through (with their locals) —
+    memory without bound, one chain per failed syscall.  Its traceback and context are
+    cleared first: each raise holds only its own frames, until the next one.
+    """
     e = _PREALLOCATED.get(errno)
-    return e if e is not None else LinuxError(errno)
+    if e is None:
+        return LinuxError(errno)
+    e.__traceback__ = None
+    e.__context__ = None
+    e.__cause__ = None
+    return e
 
 
 class WouldBlock(Exception):
