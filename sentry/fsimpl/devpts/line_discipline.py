@@ -23,8 +23,8 @@ Every bound above is Linux's, so a workload cannot make the sentry hold more tha
 ~70 KiB per direction and pty.  Nothing here blocks: callers see what fits and park.
 
 The owner supplies :attr:`on_signal` (``ISIG``: the signal for the foreground process
-group) and :attr:`on_flush_output` (``ISIG`` without ``NOFLSH`` also discards what the
-master has not read yet).  Single-threaded, no locks.
+group) and :attr:`on_flush` (``ISIG`` without ``NOFLSH`` discarded the input and what
+the master had not read yet: packet mode reports it).  Single-threaded, no locks.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class LineDiscipline:
         self.stopped = False        # output stopped (IXON ^S, TCOOFF)
         self.last_input = 0.0       # monotonic time of the last byte into rbuf (VTIME)
         self.on_signal: Callable[[int], None] = lambda sig: None
-        self.on_flush_output: Callable[[], None] = lambda: None
+        self.on_flush: Callable[[], None] = lambda: None
         #: Called when output (or echo) was queued for the master, and when input room
         #: appeared or input became readable: the owner notifies wait queues.
         self.on_output: Callable[[], None] = lambda: None
@@ -310,8 +310,9 @@ class LineDiscipline:
         self.on_signal(sig)
         if not self._l(T.NOFLSH):
             self.echo_pending.clear()
-            self.on_flush_output()
+            self.flush_output()
             self.flush_input()
+            self.on_flush()
         if self._i(T.IXON):
             self.start_output()
         if self._l(T.ECHO):

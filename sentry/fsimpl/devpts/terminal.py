@@ -62,7 +62,10 @@ def _cttys(kernel: Any) -> Dict[int, "Terminal"]:
 
 
 def ctty_of(t: Any) -> Optional["Terminal"]:
-    """The controlling terminal of *t*'s process (``current->signal->tty``)."""
+    """The controlling terminal of *t*'s process (``current->signal->tty``; none for
+    the sentry's own calls)."""
+    if t is None:
+        return None
     term = _cttys(t.kernel).get(t.tg.sid)
     if term is None or t.tg.tgid in term.detached:
         return None
@@ -108,7 +111,7 @@ class Terminal:
         self.mount = mount
         self.ld = LineDiscipline()
         self.ld.on_signal = self._isig
-        self.ld.on_flush_output = self._flushed_output
+        self.ld.on_flush = self._isig_flushed
         self.ld.on_input = self._input_changed
         self.ld.on_output = self._output_changed
         self.winsize = T.Winsize()
@@ -137,9 +140,8 @@ class Terminal:
         self.master_queue.notify(EVENT_IN)
         self.replica_queue.notify(EVENT_OUT)
 
-    def _flushed_output(self) -> None:
-        self.ld.flush_output()
-        self._packet_status(T.TIOCPKT_FLUSHWRITE)
+    def _isig_flushed(self) -> None:
+        self._packet_status(T.TIOCPKT_FLUSHREAD | T.TIOCPKT_FLUSHWRITE)
 
     def _packet_status(self, bit: int) -> None:
         if self.packet:
@@ -156,8 +158,6 @@ class Terminal:
 
     def _isig(self, sig: int) -> None:
         self.kill_pgrp(self.pgrp, sig)
-        if not self.ld.termios.lflag & T.NOFLSH:
-            self._packet_status(T.TIOCPKT_FLUSHREAD)
 
     def job_control(self, t: Any, sig: int) -> None:
         """``__tty_check_change``: may *t* read (``SIGTTIN``) or change (``SIGTTOU``) this
