@@ -46,7 +46,7 @@ from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
 from sentry.vfs import abi, fsnotify
 
 #: ``EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM`` (include/linux/poll.h).
-_DEFAULT_POLLMASK = EVENT_IN | EVENT_OUT | 0x040 | 0x100
+DEFAULT_POLLMASK = EVENT_IN | EVENT_OUT | 0x040 | 0x100
 
 if TYPE_CHECKING:
     from sentry.vfs.dentry import VirtualDentry
@@ -248,7 +248,7 @@ class FileDescription:
     def readiness(self, mask: int) -> int:
         """The ready events among *mask*; files that never block are always ready
         (Linux's ``DEFAULT_POLLMASK`` for a file without a ``poll`` operation)."""
-        return mask & _DEFAULT_POLLMASK
+        return mask & DEFAULT_POLLMASK
 
     def wait_queue(self) -> WaitQueue:
         """The queue notified when :meth:`readiness` may have changed."""

@@ -80,6 +80,11 @@ class RandomDevice(_CharDevice):
         # Linux gives /dev/random a poll operation and /dev/urandom none.
         return os.minor(getattr(self.inode, "rdev", 0)) == 8
 
+    def readiness(self, mask: int) -> int:
+        # random_poll: IN|RDNORM once the pool is ready (always, here); urandom has no
+        # poll operation, so DEFAULT_POLLMASK.
+        return mask & (0x001 | 0x040) if self.pollable else super().readiness(mask)
+
     def read(self, t: Any, n: int) -> bytes:
         return os.urandom(min(n, MAX_READ))
 

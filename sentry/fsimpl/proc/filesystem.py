@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional
 from sentry.abi.linux.errors import err
 from sentry.vfs import abi
 from sentry.vfs.dentry import VirtualDentry
-from sentry.vfs.file import DirectoryDescription, FileDescription
+from sentry.vfs.file import DEFAULT_POLLMASK, DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, Stat, StatFS, now_ns
 
 #: name → factory of the child inode.
@@ -139,11 +139,16 @@ class ProcFile(ProcInode):
         mode: int = 0o444, uid: Optional[int] = None, gid: Optional[int] = None,
         check: Optional[Callable[[Any], None]] = None,
         write: Optional[Callable[[Any, bytes], int]] = None,
+        poll: Optional[int] = None,
     ) -> None:
         super().__init__(fs, path, abi.S_IFREG | mode, uid, gid)
         self.content = content
         self.check = check
         self.write = write
+        # The events of the file's poll operation (None: it has none, so epoll_ctl
+        # refuses it): Linux's proc_create entries and sysctls have one
+        # (DEFAULT_POLLMASK), /proc/PID/mounts its own, other /proc/PID files none.
+        self.poll = poll
 
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
         if self.check is not None:
@@ -167,6 +172,11 @@ class ProcFileDescription(FileDescription):
         self._opener = opener
         self._write = write
         self.data: Optional[bytes] = None
+        self._poll: Optional[int] = getattr(inode, "poll", None)
+        self.pollable = self._poll is not None
+
+    def readiness(self, mask: int) -> int:
+        return mask & (DEFAULT_POLLMASK if self._poll is None else self._poll)
 
     def _at(self, t: Any, off: int) -> bytes:
         if self.data is None or off == 0:

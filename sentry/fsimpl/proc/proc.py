@@ -19,6 +19,7 @@ from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.proc.filesystem import Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink
 from sentry.vfs.dentry import VirtualDentry
+from sentry.vfs.file import DEFAULT_POLLMASK
 from sentry.vfs.inode import Inode
 from sentry.vfs.mount_options import show as show_mount_flags
 
@@ -41,6 +42,8 @@ LIMIT_NAMES = (
     ("Max nice priority", ""), ("Max realtime priority", ""), ("Max realtime timeout", "us"),
 )
 RLIM_INFINITY = (1 << 64) - 1
+#: ``EPOLLIN | EPOLLRDNORM``.
+_POLL_IN = 0x001 | 0x040
 OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX = -1000, 1000
 OOM_DISABLE, OOM_ADJUST_MAX = -17, 15
 
@@ -99,7 +102,8 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
         b"filesystems": lambda r: FILESYSTEMS,
     }
     for name, fn in files.items():
-        c[name] = (lambda name=name, fn=fn: ProcFile(fs, b"/" + name, fn))  # type: ignore[misc]
+        c[name] = (lambda name=name, fn=fn: ProcFile(  # type: ignore[misc]
+            fs, b"/" + name, fn, poll=DEFAULT_POLLMASK))
     c[b"mounts"] = lambda: ProcSymlink(fs, b"/mounts", lambda r: b"self/mounts")
     c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _sys_tree(k)))
     return c
@@ -199,9 +203,10 @@ def sys_children(fs: ProcFilesystem, path: bytes, tree: Dict[bytes, Any]) -> Chi
         elif isinstance(v, tuple):
             c[name] = (lambda p=p, key=v[1]: ProcFile(  # type: ignore[misc]
                 fs, p, lambda r: _b(k.sysctl[key]) + b"\n", 0o644,
-                write=lambda r, data: _write_sysctl(k, key, data)))
+                write=lambda r, data: _write_sysctl(k, key, data), poll=DEFAULT_POLLMASK))
         else:
-            c[name] = (lambda p=p, v=v: ProcFile(fs, p, lambda r: v(k)))  # type: ignore[misc]
+            c[name] = (lambda p=p, v=v: ProcFile(  # type: ignore[misc]
+                fs, p, lambda r: v(k), poll=DEFAULT_POLLMASK))
     return c
 
 
@@ -240,8 +245,12 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
     f(b"environ", lambda r: b"".join(e + b"\0" for e in tg.envp), 0o400, check)
     f(b"comm", lambda r: _comm(tg) + b"\n", 0o644)
     f(b"maps", lambda r: _maps(tg))
-    f(b"mounts", lambda r: _mounts(vfs, task))
-    f(b"mountinfo", lambda r: _mountinfo(vfs, task))
+    # mounts_poll: IN|RDNORM (ERR|PRI once the mount table changed, not tracked).
+    c[b"mounts"] = lambda: ProcFile(fs, path + b"/mounts", lambda r: _mounts(vfs, task),
+                                    uid=uid, gid=gid, poll=_POLL_IN)
+    c[b"mountinfo"] = lambda: ProcFile(fs, path + b"/mountinfo",
+                                       lambda r: _mountinfo(vfs, task), uid=uid, gid=gid,
+                                       poll=_POLL_IN)
     f(b"limits", lambda r: _limits(task))
     f(b"auxv", lambda r: tg.auxv, 0o400, check)
     f(b"statm", lambda r: _statm(k, tg))

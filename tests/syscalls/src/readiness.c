@@ -559,6 +559,18 @@ static void plain_files(void)
     MUST(f);
     show("/proc directory", f);
     close(f);
+    static const char *more[] = {"/proc/meminfo", "/proc/version", "/proc/self/mounts",
+                                 "/proc/sys/kernel/hostname", "/dev/random", "/dev/urandom",
+                                 "/dev/full", "/dev/tty"};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+        f = open(more[i], O_RDONLY | O_NOCTTY);
+        if (f < 0) {
+            printf("%s: open -1 %s\n", more[i], en(errno));
+            continue;
+        }
+        show(more[i], f);
+        close(f);
+    }
 }
 
 /* ------------------------------------------------------------------ ptys */
