@@ -5,7 +5,9 @@
  * refused) and UDP, eventfd, timerfd, signalfd, epoll, inotify, memfd, regular
  * files, directories, /dev/null, /dev/zero, /proc files, ptys; then the edges of the
  * calls themselves: fds at or past nfds, POLLNVAL, EBADF, negative fds, events=0,
- * and the signal masks of ppoll/pselect6/epoll_pwait with a zero timeout. */
+ * and the signal masks of ppoll/pselect6/epoll_pwait with a zero timeout; last, each
+ * call blocked in a child on each kind until the parent, running meanwhile, makes the
+ * fd ready. */
 #include "check.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -610,6 +612,116 @@ static void ptys(void)
     close(s);
 }
 
+/* ------------------------------------------------------------------ blocking waits */
+enum { W_POLL, W_PPOLL, W_SELECT, W_PSELECT, W_EPOLL, W_NCALLS };
+static const char *wname[] = {"poll", "ppoll", "select", "pselect", "epoll_wait"};
+
+/* block in call on fd (readable) for at most 5 s and print what ended the wait */
+static void wait_readable(const char *label, int call, int fd)
+{
+    int n = -1;
+    unsigned ev = 0;
+    errno = 0;
+    if (call == W_POLL || call == W_PPOLL) {
+        struct pollfd p = {fd, POLLIN, 0};
+        struct timespec ts = {5, 0};
+        n = call == W_POLL ? poll(&p, 1, 5000) : ppoll(&p, 1, &ts, NULL);
+        ev = (uint16_t)p.revents;
+    } else if (call == W_SELECT || call == W_PSELECT) {
+        fd_set r;
+        FD_ZERO(&r);
+        FD_SET(fd, &r);
+        struct timeval tv = {5, 0};
+        struct timespec ts = {5, 0};
+        n = call == W_SELECT ? select(fd + 1, &r, NULL, NULL, &tv)
+                             : pselect(fd + 1, &r, NULL, NULL, &ts, NULL);
+        ev = FD_ISSET(fd, &r) ? POLLIN : 0;
+    } else {
+        int ep = epoll_create1(0);
+        struct epoll_event e = {.events = EPOLLIN}, out;
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+        n = epoll_wait(ep, &out, 1, 5000);
+        ev = n > 0 ? out.events : 0;
+        close(ep);
+    }
+    if (n < 0)
+        printf("%s %s: -1 %s\n", label, wname[call], en(errno));
+    else
+        printf("%s %s: %d %s\n", label, wname[call], n, evname(ev));
+}
+
+/* a child blocks in each call on the read side of a kind; the parent, which the blocked
+ * call must not hold up, makes it readable 30 ms later */
+static void blocking(void)
+{
+    static const char *kinds[] = {"pipe", "eventfd", "unix stream", "tcp", "udp", "timerfd"};
+    for (int k = 0; k < 6; k++) {
+        for (int call = 0; call < W_NCALLS; call++) {
+            int rd = -1, wr = -1, extra = -1;
+            struct sockaddr_in a;
+            socklen_t len = sizeof a;
+            if (k == 0) {
+                int p[2];
+                MUST(pipe(p));
+                rd = p[0], wr = p[1];
+            } else if (k == 1) {
+                rd = wr = eventfd(0, 0);
+                MUST(rd);
+            } else if (k == 2) {
+                int s[2];
+                MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, s));
+                rd = s[0], wr = s[1];
+            } else if (k == 3) {
+                extra = tcp_listener(&a);
+                wr = socket(AF_INET, SOCK_STREAM, 0);
+                MUST(wr);
+                MUST(connect(wr, (struct sockaddr *)&a, sizeof a));
+                await(extra, POLLIN);
+                rd = accept(extra, NULL, NULL);
+                MUST(rd);
+            } else if (k == 4) {
+                a = (struct sockaddr_in){.sin_family = AF_INET,
+                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                rd = socket(AF_INET, SOCK_DGRAM, 0);
+                MUST(rd);
+                MUST(bind(rd, (struct sockaddr *)&a, sizeof a));
+                MUST(getsockname(rd, (struct sockaddr *)&a, &len));
+                wr = socket(AF_INET, SOCK_DGRAM, 0);
+                MUST(wr);
+                MUST(connect(wr, (struct sockaddr *)&a, sizeof a));
+            } else {
+                rd = timerfd_create(CLOCK_MONOTONIC, 0);
+                MUST(rd);
+                struct itimerspec its = {.it_value = {0, 30 * 1000000}};
+                MUST(timerfd_settime(rd, 0, &its, NULL));
+            }
+            pid_t c = fork();
+            MUST(c);
+            if (c == 0) {
+                wait_readable(kinds[k], call, rd);
+                fflush(stdout);
+                _exit(0);
+            }
+            msleep(30);
+            for (int i = 0; i < 100; i++)
+                getppid();
+            if (k == 1) {
+                uint64_t one = 1;
+                MUST(write(wr, &one, 8));
+            } else if (k != 5) {
+                MUST(write(wr, "x", 1));
+            }
+            int st;
+            MUST(waitpid(c, &st, 0));
+            close(rd);
+            if (wr != rd && wr >= 0)
+                close(wr);
+            if (extra >= 0)
+                close(extra);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ the calls' edges */
 static volatile sig_atomic_t got;
 static void on_sig(int s) { (void)s; got++; }
@@ -786,6 +898,7 @@ int main(int argc, char **argv)
     event_files();
     plain_files();
     edges();
+    blocking();
     ptys();
     return 0;
 }
