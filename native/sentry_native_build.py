@@ -31,7 +31,9 @@ ffibuilder.cdef(
     };
     #define RT_JOIN_NS 5
     int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags,
-                      const int *join_fds, int *out_pid, int *out_listener);
+                      const int *join_fds, unsigned int host_id,
+                      const uint64_t *rlimits, int nrlimits, int *out_pid,
+                      int *out_listener, int *out_bad_rlimit);
     int rt_loop_init(void);
     int rt_loop_add_listener(int listener);
     int rt_loop_add_fd(int fd, uint32_t events, uint64_t token);

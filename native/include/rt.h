@@ -47,10 +47,15 @@ struct rt_task_info {
 #define RT_FD_STAT   8     /* fstat is the host fd's fstat */
 
 /* task start: fresh namespaces (nsflags), or join_fds = the sandbox's pid,
- * ipc, uts, net and mnt namespace fds (NULL for fresh ones) */
+ * ipc, uts, net and mnt namespace fds (NULL for fresh ones); the task runs as
+ * host uid/gid host_id with no capabilities, after its resource limits
+ * (nrlimits resource, soft, hard triples) are set; *out_bad_rlimit is the
+ * index of one the host refused (the error is returned). */
 #define RT_JOIN_NS 5
 int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags,
-                  const int *join_fds, int *out_pid, int *out_listener);
+                  const int *join_fds, unsigned int host_id,
+                  const uint64_t *rlimits, int nrlimits, int *out_pid,
+                  int *out_listener, int *out_bad_rlimit);
 
 /* loop */
 int rt_loop_init(void);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -28,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <time.h>
 #include <sys/signalfd.h>
@@ -70,9 +72,45 @@ static int write_all(int fd, const void *b, size_t n)
     return 0;
 }
 
+/* Give up every host privilege for good: the workload's host process runs as
+ * host_id:host_id (an id no host user has, see Kernel.host_id), in no
+ * supplementary group, with empty capability sets, bounding set included, so
+ * a process that got past the filter holds nothing root would.  The sandbox's
+ * own credentials are the sentry's books, not these.  The caller has done
+ * everything that needs privilege (mounts, pivot_root, setns); the sentry,
+ * host root, still traces it and sets its limits from outside.  Raw
+ * syscalls: the child of a raw clone must not go through libc's setxid
+ * broadcast to other threads. */
+static void drop_privileges(unsigned int host_id)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+    if (host_id == 0) _exit(125);
+    /* The bounding set first (dropping needs CAP_SETPCAP): past the last
+     * capability the kernel knows, PR_CAPBSET_DROP says EINVAL. */
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+        if (errno == EINVAL) break;
+        _exit(125);
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) _exit(126);
+    if (syscall(SYS_setgroups, 0, NULL) < 0) _exit(127);
+    if (syscall(SYS_setresgid, host_id, host_id, host_id) < 0) _exit(128);
+    /* Leaving uid 0 clears the permitted, effective and ambient sets; the
+     * inheritable one stays, so capset empties all three. */
+    if (syscall(SYS_setresuid, host_id, host_id, host_id) < 0) _exit(129);
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &hdr, data) < 0) _exit(130);
+    /* No way back. */
+    if (syscall(SYS_setresuid, 0, 0, 0) == 0 || syscall(SYS_setresgid, 0, 0, 0) == 0)
+        _exit(131);
+}
+
 /* Runs in the child between clone and exec: raw syscalls only. Exit codes
  * 100+step say which step failed (rt_spawn_task reports them). */
-static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog, int joined)
+static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog, int joined,
+                        unsigned int host_id)
 {
     static const char *const dirs[] = {"/mnt", "/tmp", "/run", "/var", NULL};
     char c;
@@ -114,6 +152,7 @@ root_done:
     if (dup2(stub_fd, STUB_FD) < 0) _exit(110);
     if (syscall(SYS_close_range, 0, STUB_FD - 1, 0) < 0) _exit(111);
     if (syscall(SYS_close_range, STUB_FD + 1, ~0U, 0) < 0) _exit(112);
+    drop_privileges(host_id);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(113);
     long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                        SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
@@ -139,11 +178,11 @@ static const int join_types[RT_JOIN_NS] = {
  * sentry's child inside the sandbox's pid namespace (its getppid() is 0
  * there, like a runc exec'd process). */
 static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd,
-                       struct sock_fprog *prog)
+                       struct sock_fprog *prog, unsigned int host_id)
 {
     if (!join_fds) {
         int pid = (int)syscall(SYS_clone, (unsigned long)(nsflags | SIGCHLD), 0, 0, 0, 0);
-        if (pid == 0) child_setup(syncfd, stub_fd, prog, 0);
+        if (pid == 0) child_setup(syncfd, stub_fd, prog, 0, host_id);
         return pid < 0 ? -errno : pid;
     }
     int pp[2], mid, st, task = -1;
@@ -155,7 +194,7 @@ static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd
         for (int i = 0; i < RT_JOIN_NS; i++)
             if (setns(join_fds[i], join_types[i]) < 0) _exit(120 + i);
         int pid = (int)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, 0, 0, 0);
-        if (pid == 0) { close(pp[1]); child_setup(syncfd, stub_fd, prog, 1); }
+        if (pid == 0) { close(pp[1]); child_setup(syncfd, stub_fd, prog, 1, host_id); }
         if (pid < 0 || write_all(pp[1], &pid, sizeof pid) < 0) _exit(119);
         _exit(0);
     }
@@ -169,7 +208,8 @@ static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd
 }
 
 int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const int *join_fds,
-                  int *out_pid, int *out_listener)
+                  unsigned int host_id, const uint64_t *rlimits, int nrlimits,
+                  int *out_pid, int *out_listener, int *out_bad_rlimit)
 {
     struct sock_fprog prog;
     int sync[2], st, pid, err;
@@ -180,7 +220,7 @@ int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const 
     prog.filter = (struct sock_filter *)bpf;
     if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
 
-    pid = spawn_child(nsflags, join_fds, sync[0], stub_fd, &prog);
+    pid = spawn_child(nsflags, join_fds, sync[0], stub_fd, &prog, host_id);
     close(sync[0]);
     if (pid < 0) { close(sync[1]); return pid; }
     if (ptrace(PTRACE_SEIZE, pid, 0,
@@ -189,6 +229,18 @@ int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const 
         err = -errno;
         kill(pid, SIGKILL); close(sync[1]); waitpid(pid, NULL, __WALL);
         return err;
+    }
+    /* Resource limits (resource, soft, hard triples) go on while the child is
+     * still root like the sentry: once it has dropped to host_id, a prlimit on
+     * it would need CAP_SYS_RESOURCE in the sentry. */
+    *out_bad_rlimit = -1;
+    for (int i = 0; i < nrlimits; i++) {
+        struct rlimit64 lim = {rlimits[3 * i + 1], rlimits[3 * i + 2]};
+        if (prlimit64(pid, (int)rlimits[3 * i], &lim, NULL) < 0) {
+            err = -errno;
+            *out_bad_rlimit = i;
+            goto fail;
+        }
     }
     if (write_all(sync[1], "g", 1) < 0) { err = -EIO; goto fail; }
     close(sync[1]);

@@ -48,11 +48,19 @@ AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
 U64 = (1 << 64) - 1
-SI_USER, SI_KERNEL, SI_TKILL = 0, 0x80, -6
+SI_USER, SI_KERNEL, SI_QUEUE, SI_TKILL = 0, 0x80, -1, -6
+_CLD_LAST = 6  # CLD_EXITED … CLD_CONTINUED
+_OVERFLOW_UID = 65534
 SIGRTMIN_KERNEL = 32
 # Sentry-queued siginfo kept per real-time signal and thread (the host's own
 # queue limit, RLIMIT_SIGPENDING, is far above what a workload gets through).
 _MAX_SENT_INFO = 4096
+
+# Host uid and gid of a sandbox's workload processes: this base plus the sentry's pid,
+# so no two sandboxes share one (pids stay below 2**22).  The range is one that
+# systemd's allocation rules leave unused (1879048192…2147352575: above the container
+# ranges, below the foreign-image one); useradd's subordinate ranges end far below it.
+WORKLOAD_HOST_ID_BASE = 0x70000000
 
 # Offset of uc_sigmask in the x86-64 rt_sigframe at the handler's entry rsp:
 # pretcode (8), then ucontext: uc_flags (8), uc_link (8), uc_stack (24),
@@ -94,6 +102,39 @@ CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 def _signed(v: int) -> int:
     v &= U64
     return v - (1 << 64) if v >> 63 else v
+
+
+RLIMIT_NPROC, RLIMIT_NOFILE, RLIM_NLIMITS = 6, 7, 16
+
+
+def _start_rlimits(setup: Optional["ProcessSetup"]) -> Tuple[Dict[int, Tuple[int, int]],
+                                                            List[Tuple[int, int, int]]]:
+    """The resource limits a process the sentry starts has (unsigned; RLIMIT_NOFILE is
+    its fd table's): the sentry's own, which the host process inherits, with
+    ``process.rlimits`` over them; and those of them the host process gets set.
+    RLIMIT_NPROC stays in the sentry's books (:func:`sys_process._check_nproc`): the
+    host would count every workload task, whatever its sandbox uid, as one user's."""
+    books = {}
+    for res in range(RLIM_NLIMITS):
+        if res != RLIMIT_NOFILE:
+            books[res] = tuple(v & U64 for v in resource.getrlimit(res))
+    host = []
+    for res, soft, hard in setup.rlimits if setup is not None else ():
+        books[res] = (soft, hard)
+        if res != RLIMIT_NPROC:
+            host.append((res, soft, hard))
+    return books, host
+
+
+def _spawn(k: "Kernel", nsflags: int, join_fds: Optional[List[int]],
+           rlimits: List[Tuple[int, int, int]]) -> Tuple[int, int]:
+    try:
+        return N.spawn_task(k.stub_fd, k.bpf, nsflags, k.host_id, join_fds, rlimits)
+    except N.RlimitError as e:
+        res, soft, hard = rlimits[e.index]
+        raise ProcessSetupError(
+            e.errno, f"setting resource limit {res} ({soft}, {hard}): "
+                     f"{os.strerror(e.errno or errno.EPERM)}") from None
 
 
 @dataclass
@@ -163,6 +204,9 @@ class Kernel:
         self.gofer: Any = None
         self.stub_fd = -1
         self.bpf = b""
+        # The unprivileged host uid/gid every workload process runs under (rt.c
+        # drop_privileges); the sandbox's own identities are Task.creds.
+        self.host_id = WORKLOAD_HOST_ID_BASE + os.getpid()
         # init's pid, ipc, uts, net and mnt namespaces, for processes that join (exec).
         self.ns_fds: List[int] = []
         # pause: ptrace stops and notifications kept until resume.
@@ -351,17 +395,16 @@ class Kernel:
             q.append(info)
 
     def _sandbox_siginfo(self, t: Task, sig: int) -> None:
-        """At *sig*'s delivery stop: give the handler the siginfo the sentry recorded.
+        """At *sig*'s delivery stop: give the handler the sandbox's siginfo.
 
-        Only a signal the sentry queued is touched: the host shows it with
-        ``si_pid == 0`` and a negative ``si_code``; signals the host made for
-        the workload itself (SIGCHLD, faults, a process signalling itself) carry
-        their own, exact siginfo.  A real-time signal is matched by its value,
-        so a record whose signal was taken another way (``sigtimedwait``) is
-        dropped rather than given to the next one.
+        A signal the sentry queued gets the siginfo the sentry recorded: the host
+        shows it with ``si_pid == 0`` and a negative ``si_code``.  A real-time
+        signal is matched by its value, so a record whose signal was taken another
+        way is dropped rather than given to the next one.  Signals the host made
+        for the workload itself (SIGCHLD, faults, a process signalling itself)
+        carry their own siginfo, but with the sender's host uid in ``si_uid``,
+        which becomes its sandbox uid.
         """
-        if not t.sent_info.get(sig):
-            return
         pid = t.host_tid
         try:
             host = N.getsiginfo(pid)
@@ -375,12 +418,22 @@ class Kernel:
                 pass
 
     def sandbox_siginfo(self, t: Task, sig: int, host: bytes) -> Optional[bytes]:
-        """The siginfo the sentry recorded for *sig* taken off *t* with *host*'s siginfo
-        (None: the host's is the right one); the record is used up."""
+        """The siginfo the sandbox sees for *sig* taken off *t* with *host*'s siginfo
+        (None: the host's is the right one): the one the sentry recorded (the record
+        is used up), or the host's with the sender's host uid made its sandbox uid.
+
+        The workload's host processes all run as :attr:`host_id`, so a siginfo the
+        host made from one (a SIGCHLD's, a ``kill`` a process ran on the host) names
+        that id in ``si_uid``; the sandbox sees the sender's own uid instead.
+        """
+        h_code, h_pid = struct.unpack_from("<i", host, 8)[0], struct.unpack_from("<i", host, 16)[0]
+        if h_pid != 0 and struct.unpack_from("<I", host, 20)[0] == self.host_id and (
+                (sig == signal.SIGCHLD and 0 < h_code <= _CLD_LAST)
+                or h_code in (SI_USER, SI_QUEUE, SI_TKILL)):
+            return host[:20] + struct.pack("<I", self.sandbox_uid(h_pid)) + host[24:]
         q = t.sent_info.get(sig)
         if not q:
             return None
-        h_code, h_pid = struct.unpack_from("<i", host, 8)[0], struct.unpack_from("<i", host, 16)[0]
         if h_pid != 0 or h_code >= 0:
             return None
         rec = None
@@ -395,6 +448,17 @@ class Kernel:
         if not q:
             t.sent_info.pop(sig, None)
         return rec
+
+    def sandbox_uid(self, tgid: int) -> int:
+        """The sandbox uid of process *tgid* (a zombie's at its exit; the overflow uid
+        for one the sentry no longer knows)."""
+        tg = self.thread_groups.get(tgid)
+        if tg is None:
+            return _OVERFLOW_UID
+        t = tg.leader or next(iter(tg.tasks.values()), None)
+        if t is not None:
+            return t.creds.uid
+        return tg.exit_uid if tg.exit_uid is not None else _OVERFLOW_UID
 
     def signalfd_notify(self, tg: ThreadGroup) -> None:
         """A signal became pending in *tg*: wake its signalfd readers and watchers
@@ -585,7 +649,8 @@ class Kernel:
         if not self.python_only:
             for nr in (0, 1, 3, 5, 8, 17):
                 N.set_fast(nr, True)
-        host_pid, listener = N.spawn_task(stub_fd, bpf, nsflags)
+        books, host_limits = _start_rlimits(setup)
+        host_pid, listener = _spawn(self, nsflags, None, host_limits)
         try:
             # What a process joining the sandbox later (exec) enters, in rt.c's order.
             self.ns_fds = [os.open(f"{host_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC,
@@ -597,6 +662,7 @@ class Kernel:
             N.waitpid(host_pid)
             raise
         tg = ThreadGroup(self, 1, host_pid)
+        tg.rlimits = books
         self.init_tg = tg
         self._start_process(tg, listener, creds, fdtable, fs, argv, envp, path, hold, setup)
 
@@ -617,8 +683,10 @@ class Kernel:
         :raises OSError: the process could not be made or its program not loaded (the
             errno is the execve's).
         """
-        host_pid, listener = N.spawn_task(self.stub_fd, self.bpf, 0, self.ns_fds)
+        books, host_limits = _start_rlimits(setup)
+        host_pid, listener = _spawn(self, 0, self.ns_fds, host_limits)
         tg = ThreadGroup(self, self._sandbox_tid(host_pid), host_pid)
+        tg.rlimits = books
         self._start_process(tg, listener, creds, fdtable, fs, argv, envp, path, False, setup)
         return tg
 
@@ -641,16 +709,8 @@ class Kernel:
             raise
         self.register(t)
         try:
-            if setup is not None:
-                # Limits go on the host process before its program exists (the host
-                # enforces them; fork passes them on), as runc sets them before exec.
-                for res, soft, hard in setup.rlimits:
-                    try:
-                        resource.prlimit(host_pid, res, (_signed(soft), _signed(hard)))
-                    except OSError as e:
-                        raise ProcessSetupError(
-                            e.errno, f"setting resource limit {res} ({soft}, {hard}): "
-                                     f"{os.strerror(e.errno or errno.EPERM)}") from None
+            # The limits are on the host process already (rt_spawn_task: before its
+            # program exists, as runc sets them before exec; fork passes them on).
             plan = loader.prepare(t, path, argv, envp, self._open_exec)
         except Exception:
             os.kill(host_pid, signal.SIGKILL)
@@ -834,13 +894,11 @@ class Kernel:
             if t.mask_wait.frame_pending and sig == signal.SIGTRAP:
                 self._mask_wait_frame(t)
             else:
-                if t.sent_info:
-                    self._sandbox_siginfo(t, sig)
+                self._sandbox_siginfo(t, sig)
                 self._mask_wait_deliver(t, sig)
         else:
             # Signal-delivery stop: deliver the signal natively.
-            if t.sent_info:
-                self._sandbox_siginfo(t, sig)
+            self._sandbox_siginfo(t, sig)
             if sig in FAULT_SIGNALS and t.tg is self.init_tg and self._init_fault(t, sig):
                 return
             N.cont(pid, sig)
@@ -961,6 +1019,7 @@ class Kernel:
             tg.sa_restart = set(parent.tg.sa_restart)
             tg.oom_score_adj = parent.tg.oom_score_adj
             tg.oom_score_adj_min = parent.tg.oom_score_adj_min
+            tg.rlimits = dict(parent.tg.rlimits)
             tg.mm = parent.tg.mm.fork(tg) if parent.tg.mm is not None else AddressSpace(self, tg)
             fdtable = parent.fdtable if flags & CLONE_FILES else parent.fdtable.fork()
             fs = parent.fs if flags & CLONE_FS else parent.fs.fork()
@@ -999,6 +1058,7 @@ class Kernel:
             self.dispatcher.drop(other)
             other.exited = True
         tg.tasks.clear()
+        tg.exit_uid = t.creds.uid
         tg.exit_status = status
         tg.zombie = True
         if t.fdtable is not None and not any(x.fdtable is t.fdtable for x in self.tasks.values()):

@@ -45,6 +45,9 @@ class ThreadGroup:
         self.signalfd_queue = WaitQueue()
         self.pgid = tgid
         self.sid = tgid
+        # Resource limits (soft, hard), unsigned, but RLIMIT_NOFILE (the fd table's).
+        # The host process has the same ones, except RLIMIT_NPROC (sentry-counted).
+        self.rlimits: Dict[int, Tuple[int, int]] = {}
         # The image (set by the loader at every exec).
         self.exe_path = ""          # absolute sandbox path of the executable
         self.argv: List[bytes] = []
@@ -55,6 +58,7 @@ class ThreadGroup:
         self.start_time = time.monotonic()
         # Exit: set when the leader's exit has been seen by the tracer.
         self.exit_status: Optional[int] = None   # raw wait status
+        self.exit_uid: Optional[int] = None      # the leader's sandbox uid at its exit
         self.zombie = False
         self.reaped = False
         self.exit_signal = 17  # SIGCHLD

@@ -30,23 +30,40 @@ def _check(ret: int) -> int:
     return ret
 
 
-def spawn_task(stub_fd: int, bpf: bytes, nsflags: int,
-               join_fds: Optional[Sequence[int]] = None) -> Tuple[int, int]:
+class RlimitError(OSError):
+    """The host refused a resource limit for a new task (``index`` in the list given)."""
+
+    def __init__(self, err: int, index: int) -> None:
+        super().__init__(err, os.strerror(err))
+        self.index = index
+
+
+def spawn_task(stub_fd: int, bpf: bytes, nsflags: int, host_id: int,
+               join_fds: Optional[Sequence[int]] = None,
+               rlimits: Sequence[Tuple[int, int, int]] = ()) -> Tuple[int, int]:
     """Start a task in fresh namespaces (*nsflags*), or in a running sandbox's namespaces
-    (*join_fds*: its pid, ipc, uts, net and mnt namespace fds), as the caller's child.
+    (*join_fds*: its pid, ipc, uts, net and mnt namespace fds), as the caller's child,
+    with resource limits *rlimits* (resource, soft, hard; unsigned), running as host uid
+    and gid *host_id* with no capabilities.
 
     :returns: (host pid, listener fd), the task stopped at the exec event of the stub.
+    :raises RlimitError: the host refused one of *rlimits*.
     """
     pid = ffi.new("int *")
     lfd = ffi.new("int *")
+    bad = ffi.new("int *")
     join = ffi.NULL
     if join_fds is not None:
         if len(join_fds) != lib.RT_JOIN_NS:
             raise ValueError("join_fds: pid, ipc, uts, net, mnt")
         join = ffi.new("int[]", list(join_fds))
-    ret = lib.rt_spawn_task(stub_fd, bpf, len(bpf), nsflags, join, pid, lfd)
+    lims = ffi.new("uint64_t[]", [v for lim in rlimits for v in lim] or [0])
+    ret = lib.rt_spawn_task(stub_fd, bpf, len(bpf), nsflags, join, host_id, lims,
+                            len(rlimits), pid, lfd, bad)
     if ret <= -1000:
         raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
+    if ret < 0 and bad[0] >= 0:
+        raise RlimitError(-ret, bad[0])
     _check(ret)
     return pid[0], lfd[0]
 

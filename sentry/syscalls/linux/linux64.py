@@ -339,12 +339,13 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("rt_sigpending", PASS, FULL, "the caller's own pending set"),
         ("rt_sigsuspend", PASS, FULL, "waits for a host signal, which the sentry queues"),
         ("rt_sigtimedwait", PASS, FULL,
-         "waits for a host signal, which the sentry queues (a sentry-queued one shows si_pid 0)"),
+         "waits for a host signal, which the sentry queues (a sentry-queued one shows si_pid "
+         "0; a host-made one, SIGCHLD or a process's signal to itself, the host uid)"),
         ("pause", PASS, FULL, "waits for a host signal, which the sentry queues"),
         ("kill", EMULATE, FULL,
          "sandbox pids, permissions and pid-1 rules in the sentry; queued as a host signal, "
          "the sandbox siginfo (SI_USER, sender pid/uid) set at delivery. A single-threaded "
-         "process signalling itself is run by the host"),
+         "process signalling itself is run by the host (its si_uid made the sandbox's)"),
         ("tkill", EMULATE, FULL, "as tgkill"),
         ("tgkill", EMULATE, FULL, "as kill; a thread signalling itself is run by the host"),
         ("rt_sigqueueinfo", EMULATE, FULL, "the caller's siginfo reaches the handler"),

@@ -298,14 +298,12 @@ def setsid(t: "Task", a: "SyscallArgs") -> int:
 def _check_nproc(t: "Task") -> None:
     """RLIMIT_NPROC (copy_process): a user other than root may not own more tasks than
     its soft limit unless it has CAP_SYS_RESOURCE or CAP_SYS_ADMIN.  The sentry counts:
-    the host sees every workload thread as its own root, whom the limit never binds."""
+    the host sees every workload thread as one unprivileged host user, whatever its
+    sandbox uid, so the host process keeps the sentry's own RLIMIT_NPROC."""
     c = t.creds
     if c.uid == 0 or c.capable(cap.CAP_SYS_RESOURCE) or c.capable(cap.CAP_SYS_ADMIN):
         return
-    try:
-        limit = _host_rlimit(t.tg.host_tgid, RLIMIT_NPROC)[0]
-    except OSError:
-        return
+    limit = get_rlimit(t, RLIMIT_NPROC)[0]
     if limit >= 1 << 63:
         return
     if sum(1 for x in t.kernel.tasks.values() if x.creds.uid == c.uid) >= limit:
@@ -487,13 +485,14 @@ def _host_rlimit(host_pid: int, res: int, new=None):
 def get_rlimit(t: "Task", res: int) -> tuple:
     """(soft, hard) of resource *res* for *t*'s process (unsigned; 2**64-1: unlimited).
 
-    RLIMIT_NOFILE is the sandbox fd table's; the others are the host process's, which
-    the host enforces (and the sentry for RLIMIT_NPROC, :func:`_clone`).
+    RLIMIT_NOFILE is the sandbox fd table's; the others are the sentry's books
+    (``ThreadGroup.rlimits``), which the host process mirrors and enforces, but
+    RLIMIT_NPROC, which the sentry enforces (:func:`_check_nproc`).
     """
     if res == RLIMIT_NOFILE:
         table = t.fdtable
         return table.limit, getattr(table, "hard_limit", table.limit)
-    return _host_rlimit(t.tg.host_tgid, res)
+    return t.tg.rlimits.get(res, (RLIM_INFINITY, RLIM_INFINITY))
 
 
 def _rlimit(caller: "Task", t: "Task", res: int, new_ptr: int, old_ptr: int) -> int:
@@ -505,10 +504,8 @@ def _rlimit(caller: "Task", t: "Task", res: int, new_ptr: int, old_ptr: int) -> 
         if cur > mx:
             raise err(errno.EINVAL)
         new = (cur, mx)
-    try:
-        old = get_rlimit(t, res)
-    except OSError as e:
-        raise err(e.errno or errno.ESRCH) from None
+    old = get_rlimit(t, res)
+    result = 0
     if new is not None:
         if res == RLIMIT_NOFILE and new[1] > NR_OPEN:
             raise err(errno.EPERM)
@@ -517,16 +514,33 @@ def _rlimit(caller: "Task", t: "Task", res: int, new_ptr: int, old_ptr: int) -> 
         if res == RLIMIT_NOFILE:
             t.fdtable.limit = min(new[0], NR_OPEN)
             t.fdtable.hard_limit = new[1]
-        else:
-            try:
-                _host_rlimit(t.tg.host_tgid, res, new)
-            except OSError as e:
-                raise err(e.errno or errno.EPERM) from None
-            except ValueError:
-                raise err(errno.EINVAL) from None
+        elif res != RLIMIT_NPROC:
+            result = _set_host_rlimit(caller, t, res, old, new)
+        if res != RLIMIT_NOFILE:
+            t.tg.rlimits[res] = new
     if old_ptr:
         caller.mem.write(old_ptr, _RLIM.pack(*old))
-    return 0
+    return result
+
+
+def _set_host_rlimit(caller: "Task", t: "Task", res: int, old: tuple, new: tuple) -> int:
+    """Give *t*'s host process the new limit: 0 when the sentry did, ``CONTINUE`` when
+    the caller's own call must (the host runs it on the caller's own process).
+
+    The workload's host processes run as an unprivileged host uid (rt.c
+    ``drop_privileges``), so the sentry's prlimit on them needs the host's
+    CAP_SYS_RESOURCE.  Without it a process still sets its own limits, as any
+    process may, but cannot raise a hard one.
+    """
+    try:
+        _host_rlimit(t.tg.host_tgid, res, new)
+        return 0
+    except ValueError:
+        raise err(errno.EINVAL) from None
+    except OSError as e:
+        if e.errno != errno.EPERM or caller.tg is not t.tg or new[1] > old[1]:
+            raise err(e.errno or errno.EPERM) from None
+    return CONTINUE
 
 
 def prlimit64(t: "Task", a: "SyscallArgs") -> int:

@@ -132,12 +132,11 @@ def _targets(t: "Task", which: int, who: int) -> List[Any]:
 
 
 def _rlimit_nice(t: "Task") -> int:
-    """RLIMIT_NICE of *t*'s process (the host holds it): ``20 - nice`` it may reach."""
-    try:
-        soft = resource.prlimit(t.tg.host_tgid, resource.RLIMIT_NICE)[0]
-    except OSError:
-        return 0
-    return soft if soft >= 0 else 40
+    """RLIMIT_NICE of *t*'s process: ``20 - nice`` it may reach."""
+    from sentry.syscalls.linux.sys_process import get_rlimit
+
+    soft = get_rlimit(t, resource.RLIMIT_NICE)[0]
+    return soft if soft < 1 << 63 else 40
 
 
 def getpriority(t: "Task", a: "SyscallArgs") -> int:

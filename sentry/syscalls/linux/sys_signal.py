@@ -59,7 +59,9 @@ def kill(t: "Task", a: "SyscallArgs") -> int:
         raise err(errno.ESRCH)
     if pid == t.tgid and len(t.tg.tasks) == 1:
         # To itself: the host sends it from the caller, so siginfo (SI_USER,
-        # the sender's pid) and the pid-1 rules are exactly Linux's.  With one
+        # the sender's pid) and the pid-1 rules are exactly Linux's, but for
+        # si_uid, the host uid the workload runs as, which the sentry makes the
+        # sandbox's where it sees the siginfo (Kernel.sandbox_siginfo).  With one
         # thread the receiver is the caller, so no parked call needs ending.
         if sig:
             t.kernel.signalfd_notify(t.tg)
