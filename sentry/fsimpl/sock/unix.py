@@ -192,6 +192,7 @@ class UnixSocket(FileDescription):
         self.last_src: Optional[bytes] = None  # sender name of the message last received
         self.passcred = False  # SO_PASSCRED
         self.inflight = 0  # messages in flight that carry this socket (garbage collection)
+        self.so_error = 0  # a pending error (SO_ERROR): ECONNRESET when the peer dropped data
         self.shut_rd = False  # shutdown(2) of this end (datagram sockets keep only these)
         self.shut_wr = False
         self.released = False
@@ -225,7 +226,7 @@ class UnixSocket(FileDescription):
     def decref(self) -> None:
         super().decref()
         if self.inflight and self.refs == self.inflight:
-            collect()  # only messages in flight refer to it now: perhaps a garbage cycle
+            maybe_collect()  # only messages in flight refer to it now: perhaps garbage
 
     def release(self) -> None:
         self.released = True
@@ -235,12 +236,17 @@ class UnixSocket(FileDescription):
             del _ABSTRACT[self.name]
         while self.pending:  # connections never accepted: their clients see the end
             self.pending.popleft().release()
+        peer = self.peer
+        if peer is not None and self.rx is not None and not self.rx.empty:
+            peer.so_error = errno.ECONNRESET  # it sent what nobody will read (unix_release_sock)
         if self.rx is not None:
             self.rx.closed_read = True
             self.rx.purge()  # unix_release_sock: what was sent to it is gone
         if self.tx is not None:
             self.tx.closed_write = True
         self._notify_both()
+        if _INFLIGHT_SOCKS:
+            maybe_collect()  # Linux runs its collector at each release while any is in flight
 
     # -- data --------------------------------------------------------------------
     def send(self, t: Any, data: bytes, flags: int, fds: Optional[List[FileDescription]] = None,
@@ -298,6 +304,11 @@ class UnixSocket(FileDescription):
                 raise err(errno.EINVAL if self.stype == SOCK_STREAM else errno.ENOTCONN)
             self._block(flags, EVENT_IN)
             raise AssertionError("unreachable")
+        if self.so_error and (ch.empty or not self.stream):
+            # Reported once: a stream's after the data queued, a seqpacket's before it
+            # (unix_dgram_recvmsg checks the socket's error first).
+            e, self.so_error = self.so_error, 0
+            raise err(e)
         if ch.empty:
             if ch.closed_write or ch.closed_read:
                 return b"", 0, EOF_CRED if self.stream else None, None
@@ -367,6 +378,8 @@ class UnixSocket(FileDescription):
                 r |= EVENT_HUP
         if rx is not None and not rx.empty:
             r |= EVENT_IN | _RDNORM
+        if self.so_error:
+            r |= EVENT_ERR
         if self.listening:
             return (EVENT_IN | _RDNORM if self.pending else 0) & (mask | EVENT_HUP | EVENT_ERR)
         if self.peer is None and self.stype != SOCK_DGRAM:
@@ -540,6 +553,21 @@ def _carried(s: UnixSocket) -> List[UnixSocket]:
         for anc in [seg[1] for seg in ch.segs] + [m[2] for m in ch.msgs]:
             out.extend(f for f in anc.fds or () if isinstance(f, UnixSocket))
     return out
+
+
+_gc_ticks = [0]
+
+
+def maybe_collect() -> None:
+    """Run :func:`collect` once enough sockets were closed since the last run: as many as
+    half the sockets in flight.  A closed socket that is in flight makes one more
+    candidate, so collecting at each such close would cost the square of a chain's length;
+    this way each close costs O(1) amortized, and garbage stays within a constant factor
+    of what is in flight."""
+    _gc_ticks[0] += 1
+    if _gc_ticks[0] * 2 >= len(_INFLIGHT_SOCKS):
+        _gc_ticks[0] = 0
+        collect()
 
 
 def collect() -> None:

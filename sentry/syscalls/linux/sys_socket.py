@@ -664,7 +664,10 @@ def getsockopt(t: Any, a: SyscallArgs) -> int:
     s = _sock(t, a.int(0))
     if level != SOL_SOCKET:
         raise err(errno.EOPNOTSUPP)
-    ints = {SO_TYPE: s.stype, SO_ERROR: 0, SO_SNDBUF: 212992, SO_RCVBUF: 212992,
+    if opt == SO_ERROR:
+        e, s.so_error = s.so_error, 0  # read once, as sock_error
+        return _put_opt(t, a[3], a[4], struct.pack("<i", e))
+    ints = {SO_TYPE: s.stype, SO_SNDBUF: 212992, SO_RCVBUF: 212992,
             SO_DOMAIN: AF_UNIX, SO_PASSCRED: int(s.passcred), SO_ACCEPTCONN: int(s.listening),
             SO_PROTOCOL: 0}
     if opt in _UNIX_FLAG_OPTS:

@@ -83,6 +83,32 @@ int main(int argc, char **argv)
     printf("SIGPIPEs: %d\n", sigpipes);
     close(sv[0]);
 
+    /* a peer that closes with what we sent unread: ECONNRESET, once, before the end */
+    for (int type = SOCK_STREAM; type <= SOCK_SEQPACKET; type += SOCK_SEQPACKET - SOCK_STREAM) {
+        const char *n = type == SOCK_STREAM ? "stream" : "seqpacket";
+        char label[96];
+        MUST(socketpair(AF_UNIX, type, 0, sv));
+        MUST(send(sv[0], "unread", 6, 0));
+        MUST(send(sv[1], "for us", 6, 0));
+        close(sv[1]);
+        snprintf(label, sizeof label, "%s: peer closed with our data unread", n);
+        show_poll(label, sv[0]);
+        R("  recv what it sent first", recv(sv[0], b, sizeof b, MSG_DONTWAIT));
+        int e = 0;
+        socklen_t el = sizeof e;
+        MUST(getsockopt(sv[0], SOL_SOCKET, SO_ERROR, &e, &el));
+        printf("  SO_ERROR: %s\n", e ? en(e) : "0");
+        show_poll("  after SO_ERROR", sv[0]);
+        R("  recv", recv(sv[0], b, sizeof b, MSG_DONTWAIT));
+        close(sv[0]);
+        MUST(socketpair(AF_UNIX, type, 0, sv));
+        MUST(send(sv[0], "unread", 6, 0));
+        close(sv[1]);
+        R("  recv, the error first", recv(sv[0], b, sizeof b, MSG_DONTWAIT));
+        R("  then", recv(sv[0], b, sizeof b, MSG_DONTWAIT));
+        close(sv[0]);
+    }
+
     MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
     close(sv[1]);
     R("stream send to a closed peer", send(sv[0], "x", 1, 0));

@@ -31,7 +31,7 @@ def test_context_is_not_kept() -> None:
         try:
             raise KeyError("x")
         except KeyError:
-            raise err(2)
+            raise err(2)  # noqa: B904 -- the implicit context is what is tested
     except LinuxError:
         pass
     assert err(2).__context__ is None
