@@ -99,8 +99,12 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "F_GET_SEALS (memfds and tmpfs files); no F_SETSIG, F_NOTIFY (dnotify) or leases "
          "(EINVAL)"),
         ("flock", EMULATE, FULL, ""),
-        ("ioctl", EMULATE, PARTIAL, "TCGETS/TIOCGWINSZ on ttys, FIONREAD, FIOCLEX, FIONBIO, "
-         "FIOASYNC, FIOSETOWN/FIOGETOWN, SIOCSPGRP/SIOCGPGRP; sockets: SIOCINQ/OUTQ, the "
+        ("ioctl", EMULATE, PARTIAL, "FIONREAD, FIOCLEX, FIONBIO, FIOASYNC, FIOSETOWN/"
+         "FIOGETOWN, SIOCSPGRP/SIOCGPGRP; ptys: tty_ioctl(4) (termios incl. TCGETS2/TCGETA, "
+         "window size, process group, session, TIOCSCTTY/TIOCNOTTY, TCFLSH, TCXONC, TIOCPKT, "
+         "TIOCSTI, TIOCSIG, TIOCGPTN/TIOCSPTLCK/TIOCGPTPEER; no modem lines, TIOCGSERIAL, "
+         "TIOCCONS: ENOTTY); a donated terminal: termios, window size, TIOCGPGRP/TIOCSPGRP/"
+         "TIOCGSID in the sentry; sockets: SIOCINQ/OUTQ, the "
          "netdevice SIOCGIF* queries and SIOCGIFCONF (the sandbox's network namespace), "
          "SIOCSIF*/SIOCADDRT EPERM"),
         ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, ""),
