@@ -665,6 +665,28 @@ static int hup_body(void)
            (fd == -1 && e3 == ENXIO ? 16 : 0);
 }
 
+/* the leader exits: its foreground group (here a child of it) gets SIGHUP */
+static int exit_body(void)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return 1;
+    pid_t gc = fork();
+    if (gc == 0) {
+        set_handler(SIGHUP, h_hup, 0);
+        close(p[0]);
+        close(p[1]);
+        say("child ready\n");
+        for (int i = 0; i < 500 && !n_hup; i++)
+            msleep(10);
+        _exit(n_hup ? 33 : 34);
+    }
+    close(p[1]);
+    char x;
+    (void)!read(p[0], &x, 1); /* EOF: the child's handler is in place */
+    return 0;
+}
+
 static int notty_body(void)
 {
     signal(SIGHUP, SIG_IGN);
@@ -788,6 +810,22 @@ static void hangups(void)
     printf("hup child: SIGHUP=%d SIGCONT=%d read-0=%d write-EIO=%d no-ctty=%d\n",
            WEXITSTATUS(st) & 1, !!(WEXITSTATUS(st) & 2), !!(WEXITSTATUS(st) & 4),
            !!(WEXITSTATUS(st) & 8), !!(WEXITSTATUS(st) & 16));
+
+    /* the session leader exits: SIGHUP to the foreground group; its orphan comes to us */
+    m = leader(&c, exit_body, &keep);
+    k = until(m, buf, sizeof buf, "child ready\r\n");
+    show("exit child", buf, k);
+    waitpid(c, &st, 0);
+    R("leader exit", WEXITSTATUS(st));
+    pid_t orphan = wait(&st);
+    R("orphan reaped", orphan > 0 ? 0 : -1);
+    R("orphan got SIGHUP", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    pg = -1;
+    R("TIOCGPGRP on master after", ioctl(m, TIOCGPGRP, &pg));
+    R("foreground after", pg);
+    R("TIOCGSID on master after", ioctl(m, TIOCGSID, &pg));
+    close(keep);
+    close(m);
 }
 
 static void packet(void)
