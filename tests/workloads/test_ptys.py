@@ -24,8 +24,10 @@ if pid == 0:
     line = input()
     print("got", repr(line), flush=True)
     os._exit(3)
-os.write(fd, b"hello\x7f\x7fp\n")
 out = b""
+while not out.endswith(b"\r\n"):  # the child's first line, then its input
+    out += os.read(fd, 1024)
+os.write(fd, b"hello\x7f\x7fp\n")
 while True:
     try:
         d = os.read(fd, 1024)
