@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 from sentry.abi.linux import tty as T
 from sentry.abi.linux.capability import CAP_SYS_ADMIN
 from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, err
-from sentry.fsimpl.devpts.line_discipline import LineDiscipline
+from sentry.fsimpl.devpts.line_discipline import FLIP_MAX, OUT_MAX, LineDiscipline
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, EVENT_PRI, WaitQueue
 
 if TYPE_CHECKING:
@@ -380,10 +380,12 @@ class Terminal:
             if ctty_of(t) is not self and not t.creds.capable(CAP_SYS_ADMIN):
                 raise err(errno.EPERM)
             ch = mem.read(arg, 1)
+            # Straight to the line discipline, as receive_buf: dropped when it is full.
             if master:
-                ld.obuf += ch  # the master's own input: what the replica writes
-                self._output_changed()
-            else:
+                if len(ld.obuf) < OUT_MAX:
+                    ld.obuf += ch  # the master's own input: what the replica writes
+                    self._output_changed()
+            elif len(ld.flip) < FLIP_MAX:
                 ld.flip[:0] = ch
                 ld.process_input()
                 self._input_changed()
@@ -493,7 +495,7 @@ class Terminal:
                 ld.receive(bytes((ch,)))
             else:
                 ch = ld.termios.cc[T.VSTOP if arg == T.TCIOFF else T.VSTART]
-                if ch:
+                if ch and len(ld.obuf) < OUT_MAX:
                     ld.obuf += bytes((ch,))
                     self._output_changed()
         else:

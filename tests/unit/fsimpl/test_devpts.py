@@ -159,3 +159,44 @@ def test_termios_structs_round_trip():
     assert back == t
     t.cflag = (t.cflag & ~T.CBAUD) | 0o15  # B9600
     assert T.Termios.unpack(t.pack()).ospeed == 9600
+
+
+class _Mem:
+    def read(self, addr, n):
+        return b"z" * n
+
+
+class _Creds:
+    def capable(self, cap):
+        return True
+
+
+class _Kernel:
+    thread_groups: dict = {}
+
+    def process_group(self, pgid):
+        return []
+
+
+class _TG:
+    tgid = sid = pgid = 7
+
+
+class _Task:
+    def __init__(self):
+        self.mem, self.creds, self.kernel, self.tg = _Mem(), _Creds(), _Kernel(), _TG()
+
+
+def test_faked_input_is_bounded_too():
+    fs, mount = _fs()
+    m = _open_master(fs, mount)
+    m.term.locked = False
+    r = _open_replica(fs, mount, 0)
+    t = _Task()
+    m.term.ld.termios.lflag &= ~(T.ICANON | T.ECHO)
+    for _ in range(L.FLIP_MAX + L.N_TTY_BUF_SIZE + 100):
+        r.ioctl(t, T.TIOCSTI, 0)
+        m.ioctl(t, T.TIOCSTI, 0)
+    ld = m.term.ld
+    assert len(ld.flip) == L.FLIP_MAX and len(ld.obuf) == L.OUT_MAX
+    assert len(ld.rbuf) == L.N_TTY_BUF_SIZE - 1
