@@ -49,14 +49,13 @@ SIGINT, SIGQUIT, SIGTSTP = 2, 3, 20
 _INPUT_PROCESSING = (T.ISTRIP | T.IUCLC | T.IXON | T.ICRNL | T.INLCR | T.IGNCR | T.PARMRK
                      | T.IXANY)
 #: Bytes output processing may change or count differently.
-_OUTPUT_SPECIAL = re.compile(rb"[\x00-\x1f\x7f-\x9f]")
-_CNTRL = bytes(c for c in range(256) if c < 32 or 127 <= c < 160)
+_OUTPUT_SPECIAL = re.compile(rb"[\x00-\x1f\x7f]")
 _UTF8_CONT = bytes(range(0x80, 0xC0))
 
 
 def iscntrl(c: int) -> bool:
-    """The kernel's ``iscntrl`` (lib/ctype.c: 0-31, 127 and 128-159 are control)."""
-    return c < 32 or 127 <= c < 160
+    """The kernel's ``iscntrl`` (lib/ctype.c: 0-31 and 127; 128-159 are nothing)."""
+    return c < 32 or c == 127
 
 
 def isalnum(c: int) -> bool:

@@ -378,6 +378,80 @@ static void echo_and_output(void)
     close(m);
 }
 
+/* the rarer editing and output flags */
+static void more_editing(void)
+{
+    int s, m = new_pty(&s);
+    char buf[512];
+    struct termios t;
+    line_in("reprint", m, s, "ab\x12" "c\n", 100);
+    MUST(tcgetattr(s, &t));
+    t.c_lflag |= ECHOPRT;
+    MUST(tcsetattr(s, TCSANOW, &t));
+    line_in("ECHOPRT", m, s, "abc\x7f\x7f" "d\n", 100);
+    t.c_lflag &= ~ECHOPRT;
+    t.c_iflag |= IUTF8;
+    MUST(tcsetattr(s, TCSANOW, &t));
+    line_in("IUTF8 erase", m, s, "a\xc3\xa9\xe2\x82\xac\x7f\x7f" "b\n", 100);
+    t.c_iflag &= ~IUTF8;
+    MUST(tcsetattr(s, TCSANOW, &t));
+    line_in("byte erase", m, s, "a\xc3\xa9\x7f" "b\n", 100);
+    line_in("word erase after punctuation", m, s, "foo.bar  \x17x\n", 100);
+    line_in("high bytes", m, s, "\xc4\x81\x9b\n", 100);
+    t.c_cc[VEOL] = ';';
+    t.c_cc[VEOL2] = '#';
+    MUST(tcsetattr(s, TCSANOW, &t));
+    line_in("VEOL", m, s, "x;y#", 100);
+    long k = read(s, buf, 100);
+    show("VEOL2", buf, k);
+    t.c_cc[VEOL] = t.c_cc[VEOL2] = 0;
+    t.c_iflag |= ISTRIP;
+    MUST(tcsetattr(s, TCSANOW, &t));
+    line_in("ISTRIP", m, s, "\xe1" "b\n", 100);
+    t.c_iflag &= ~ISTRIP;
+    t.c_iflag |= INLCR | IGNCR;
+    MUST(tcsetattr(s, TCSANOW, &t));
+    line_in("INLCR IGNCR", m, s, "a\rb\n\x04", 100);
+    t.c_iflag &= ~(INLCR | IGNCR);
+    t.c_lflag &= ~ICANON;
+    MUST(tcsetattr(s, TCSANOW, &t));
+    MUST(write(m, "a\nb\r", 4));
+    show_poll("poll non-canonical", s, POLLIN, 1000);
+    msleep(50);
+    k = read(s, buf, 100);
+    show("non-canonical newline", buf, k);
+    k = drain(m, buf, sizeof buf, 300);
+    show("echo so far", buf, k);
+    t.c_lflag |= ICANON;
+    t.c_oflag |= XTABS | OLCUC;
+    MUST(tcsetattr(s, TCSANOW, &t));
+    MUST(write(s, "ab\tc\n", 5));
+    k = drain(m, buf, sizeof buf, 300);
+    show("XTABS OLCUC", buf, k);
+    t.c_oflag &= ~(XTABS | OLCUC);
+    t.c_oflag |= ONOCR | ONLRET;
+    MUST(tcsetattr(s, TCSANOW, &t));
+    MUST(write(s, "\rq\r\n", 4));
+    k = drain(m, buf, sizeof buf, 300);
+    show("ONOCR ONLRET", buf, k);
+    /* ^S stops the replica's output (a nonblocking write: EAGAIN), ^Q starts it */
+    MUST(write(m, "\x13", 1));
+    msleep(100);
+    fcntl(s, F_SETFL, O_NONBLOCK);
+    R("write while stopped", write(s, "held", 4));
+    fcntl(s, F_SETFL, 0);
+    MUST(write(m, "\x11", 1));
+    msleep(100);
+    R("write after start", write(s, "go", 2));
+    k = drain(m, buf, sizeof buf, 300);
+    show("after start", buf, k);
+    MUST(write(m, "zz\x1c", 3));
+    k = drain(m, buf, sizeof buf, 300);
+    show("quit echo", buf, k);
+    close(s);
+    close(m);
+}
+
 static void raw_mode(void)
 {
     int s, m = new_pty(&s);
@@ -894,6 +968,7 @@ int main(void)
     defaults();
     canonical();
     echo_and_output();
+    more_editing();
     raw_mode();
     run_leader("ctty", ctty_body, NULL);
     run_leader("isig", isig_body, drive_isig);
