@@ -153,6 +153,10 @@ class ProcessSetupError(OSError):
     """The host refused part of a :class:`ProcessSetup` (``strerror`` says which)."""
 
 
+# The longest one wait of the event loop (it recomputes the next deadline after it).
+_MAX_WAIT_MS = 1 << 30
+
+
 class SandboxExit(BaseException):
     def __init__(self, status: int) -> None:
         super().__init__(status)
@@ -763,7 +767,9 @@ class Kernel:
         try:
             while True:
                 dl = self._next_deadline()
-                timeout = -1 if dl is None else max(0, int((dl - time.monotonic()) * 1000) + 1)
+                # A deadline may be years away (alarm(UINT_MAX)); the wait takes an int of ms.
+                timeout = -1 if dl is None else min(max(0, int((dl - time.monotonic()) * 1000) + 1),
+                                                    _MAX_WAIT_MS)
                 ev = self.loop.next_event(timeout)
                 kind = ev.kind
                 self._drain_fast_closes()
@@ -1294,9 +1300,20 @@ class Kernel:
         if tg is not None and not tg.zombie:
             try:
                 os.kill(tg.host_tgid, signal.SIGKILL)
-                N.waitpid(tg.host_tgid)
             except OSError:
                 pass
+            else:
+                # Every task is the sentry's tracee, so an exited one waits for the
+                # sentry's wait before its parent can reap it, and a dying init waits
+                # (zap_pid_ns_processes) until all of them are reaped: reap them all,
+                # not only init, or both sides wait forever.
+                while True:
+                    try:
+                        w, _st = N.waitpid(-1)
+                    except OSError:
+                        break
+                    if w == tg.host_tgid:
+                        break
         for fd in self.ns_fds:
             os.close(fd)
         self.ns_fds = []
