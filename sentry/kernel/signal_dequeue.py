@@ -32,9 +32,12 @@ took the signals meanwhile) lets the read restart.
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import signal
 import struct
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Tuple
 
 from sentry.abi.linux.errors import ERESTARTNOINTR, LinuxError
 
@@ -48,6 +51,17 @@ SIGTRAP = 5
 U64 = (1 << 64) - 1
 #: ``struct signalfd_siginfo`` (and ``siginfo_t``) size.
 SIGINFO_SIZE = 128
+#: The stub's gadget: ``syscall`` (then ``int3``).
+_SYSCALL_INSN = b"\x0f\x05"
+#: Synchronous faults: forced even while every signal is blocked.
+_FAULTS = frozenset((signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
+                     signal.SIGTRAP, signal.SIGSYS))
+#: How long a thread may take to reach the stub's syscall, and how many group stops
+#: may come first, before the sentry takes the stub for broken.
+_STUB_TIMEOUT = 1.0
+_MAX_OTHER_STOPS = 64
+
+log = logging.getLogger("sentry")
 
 
 def _bits(*sigs: int) -> int:
@@ -180,13 +194,27 @@ def _at_stop(t: "Task", req: _Request) -> bool:
 def _call(t: "Task", regs: List[int], nr: int, *args: int) -> int:
     """Run host syscall *nr* in *t* at the stub's ``syscall``, to its exit stop.
 
-    :raises OSError: the thread died.
+    The stub's page is in the workload's address space, which the workload may unmap,
+    protect or map over (``munmap``/``mprotect``/``mmap`` pass to the host).  So the
+    instruction is checked first, every stop must be the syscall's, at the instruction
+    after it, and the thread must get there in time: a thread that faults there or
+    spins instead has broken its image, and its process is killed as a fault there
+    would kill it, rather than the sentry waiting for it forever.
+
+    :raises OSError: the thread died, or it broke the stub and its process was killed.
     """
     from sentry.platform.hybrid import native as N
 
     pid = t.host_tid
+    gadget = t.kernel.gadget
+    try:
+        intact = t.mem.read(gadget, 2) == _SYSCALL_INSN
+    except LinuxError:
+        intact = False
+    if not intact:
+        _stub_broken(t, "its syscall instruction is gone")
     r = list(regs)
-    r[N.RIP] = t.kernel.gadget
+    r[N.RIP] = gadget
     r[N.RAX] = nr
     r[N.ORIG_RAX] = U64  # not in a syscall: no restart on the way out
     for i, v in zip((N.RDI, N.RSI, N.RDX, N.R10, N.R8, N.R9), args, strict=False):
@@ -194,20 +222,58 @@ def _call(t: "Task", regs: List[int], nr: int, *args: int) -> int:
     N.setregs(pid, r)
     for _ in ("entry", "exit"):
         N.syscall_cont(pid, 0)
-        while True:
-            _w, status = N.waitpid(pid)
-            if not os.WIFSTOPPED(status):
-                t.kernel.handle_wait_status(pid, status)
-                raise OSError(errno.ESRCH, "thread gone")
+        for _stops in range(_MAX_OTHER_STOPS):
+            status = _wait_stop(t)
             sig = os.WSTOPSIG(status)
             if sig == SIGTRAP and status >> 16 == 0:
+                # A syscall stop, or the SIGTRAP of an int3 mapped over the stub:
+                # only the former is after the syscall instruction.
+                if N.getregs(pid)[N.RIP] != gadget + len(_SYSCALL_INSN):
+                    _stub_broken(t, "a trap instead of its syscall")
                 break  # the syscall stop (every signal is blocked)
+            if sig in _FAULTS or status >> 16:
+                _stub_broken(t, f"signal {sig} instead of its syscall")
             # SIGSTOP's group stop, which blocking cannot hold off: sent again once
             # the thread is on its way (Kernel.resume_after_stop's list).
             t.requeue_signals.append(sig)
             N.syscall_cont(pid, 0)
+        else:
+            _stub_broken(t, "no syscall stop")
     ret = N.getregs(pid)[N.RAX]
     return ret - (1 << 64) if ret >> 63 else ret
+
+
+def _wait_stop(t: "Task") -> int:
+    """The next stop of *t*; a thread that does not stop in time is interrupted.
+
+    :raises OSError: it died.
+    """
+    from sentry.platform.hybrid import native as N
+
+    pid = t.host_tid
+    deadline = time.monotonic() + _STUB_TIMEOUT
+    while True:
+        w, status = N.waitpid(pid, os.WNOHANG)
+        if w == 0 and time.monotonic() < deadline:
+            continue  # rt_waitpid polls ~100 µs per call: the stop comes within one
+        if w == 0:
+            N.interrupt(pid)  # a PTRACE_EVENT_STOP, which the caller refuses
+            _w, status = N.waitpid(pid)
+        if not os.WIFSTOPPED(status):
+            t.kernel.handle_wait_status(pid, status)
+            raise OSError(errno.ESRCH, "thread gone")
+        return status
+
+
+def _stub_broken(t: "Task", why: str) -> NoReturn:
+    """The workload changed the stub's page: kill its process (the sentry cannot run
+    the call, and the thread was left somewhere it cannot come back from)."""
+    log.warning("killing %r: %s at the stub's syscall", t, why)
+    try:
+        os.kill(t.tg.host_tgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    raise OSError(errno.ESRCH, "stub broken")
 
 
 def _dequeue(t: "Task", req: _Request, mask: int, regs: List[int]) -> Tuple[int, int]:
