@@ -5,12 +5,14 @@
 - ``deny`` rows → ``SECCOMP_RET_ERRNO(EPERM)``;
 - everything else, including numbers the table does not know →
   ``SECCOMP_RET_USER_NOTIF`` (the sentry answers, ``-ENOSYS`` if unsupported);
-- a foreign architecture (``int 0x80``, ia32) or an x32 number → ``KILL_PROCESS``.
+- a foreign architecture (``int 0x80``, ia32) or an x32 number → ``KILL_PROCESS``;
+- number -1 → ``SECCOMP_RET_ERRNO(ENOSYS)``, before anything else (see :func:`build_filter`).
 """
 
 from __future__ import annotations
 
 import errno
+import struct
 import tempfile
 
 import pyseccomp as sc
@@ -18,6 +20,15 @@ import pyseccomp as sc
 from sentry.syscalls.linux import linux64
 
 X32_SYSCALL_BIT = 0x40000000
+_SECCOMP_RET_ERRNO = 0x00050000
+
+# ``if (nr == -1) return ERRNO(ENOSYS)`` as ``struct sock_filter``s (code, jt, jf, k):
+# ld [0] (seccomp_data.nr); jeq #-1, 0, 1; ret #ERRNO|ENOSYS.
+_NR_MINUS_ONE = b"".join(struct.pack("=HBBI", *insn) for insn in (
+    (0x20, 0, 0, 0),
+    (0x15, 0, 1, 0xFFFFFFFF),
+    (0x06, 0, 0, _SECCOMP_RET_ERRNO | errno.ENOSYS),
+))
 
 
 def _action(policy: str) -> int:
@@ -54,4 +65,9 @@ def build_filter() -> bytes:
     with tempfile.TemporaryFile() as tf:
         f.export_bpf(tf)
         tf.seek(0)
-        return tf.read()
+        # Number -1 is "no syscall" to the kernel: a notification for it that a signal
+        # interrupts before the sentry answers is not restarted, and ERESTARTSYS (512)
+        # would reach the workload, so it is answered here as Linux answers it (on any
+        # architecture).  libseccomp takes no rule for a negative number; BPF jumps are
+        # relative, so the program can go first.
+        return _NR_MINUS_ONE + tf.read()
