@@ -15,6 +15,7 @@ import fcntl
 import functools
 import logging
 import os
+import select
 import signal
 import stat
 import sys
@@ -126,6 +127,7 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
     kernel.domainname = kernel.sysctl.pop("kernel.domainname")
     old_handlers = {}
     control: Any = None
+    wakeup: Optional[Tuple[int, int]] = None
     try:
         gofer = GoferClient(sock)
         gofer.version()
@@ -191,6 +193,7 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
             raise
         for desc in stdio_descs:
             desc.watch(kernel)
+        wakeup = _signal_wakeup(kernel)
         if cfg.control_socket:
             from sentry.control.server import ControlServer
             control = ControlServer(kernel, cfg.control_socket,
@@ -206,6 +209,10 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
             kernel.host_signal(signo, False)
         return kernel.run()
     finally:
+        if wakeup is not None:
+            signal.set_wakeup_fd(-1)
+            os.close(wakeup[0])
+            os.close(wakeup[1])
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
         if control is not None:
@@ -353,6 +360,28 @@ def _start_exec(kernel, init_creds, process: Dict[str, Any], fds: List[int]):
 
 def _on_host_signal(kernel, from_tty: bool, signo: int, _frame: object) -> None:
     kernel.host_signal(signo, from_tty)
+
+
+def _signal_wakeup(kernel) -> Tuple[int, int]:
+    """Make a host signal end the loop's wait.
+
+    Python runs a signal handler only between bytecodes; a signal that lands after the
+    loop last looked and before its ``epoll_wait`` starts would wait for the next event
+    (forever, in an idle sandbox: a SIGTERM that does nothing).  Python's C-level handler
+    writes the signal number to the wakeup fd, which is in the loop's epoll set.
+    """
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+
+    def drain(_events: int) -> None:
+        try:
+            while os.read(r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    kernel.add_fd_handler(r, select.EPOLLIN, drain)
+    return r, w
 
 
 def _errname(e: Exception) -> str:
