@@ -197,6 +197,7 @@ class Kernel:
         # host tid → wait status of a new child seen before its parent's fork event
         self._early_stops: Dict[int, int] = {}
         self._next_fdt = 0
+        self._free_fdt_ids: List[int] = []
         self.exit_status: Optional[int] = None
         self.timers: Dict[int, Any] = {}          # tgid → ITIMER_REAL state
         self.ktimers = TimerQueue()               # callbacks at deadlines (timerfd)
@@ -281,8 +282,15 @@ class Kernel:
         return int(ns[-1])
 
     def new_fdt_id(self) -> int:
+        # The C side keeps a bounded number of tables (MAX_FDT in rt.c): the ids of
+        # released tables are used again, or a sandbox that forks often would run out.
+        if self._free_fdt_ids:
+            return self._free_fdt_ids.pop()
         self._next_fdt += 1
         return self._next_fdt
+
+    def free_fdt_id(self, fdt_id: int) -> None:
+        self._free_fdt_ids.append(fdt_id)
 
     def register(self, t: Task) -> None:
         self.tasks[t.host_tid] = t

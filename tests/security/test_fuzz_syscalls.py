@@ -129,12 +129,12 @@ def test_filter_answers_nr_minus_one_itself():
     assert bpf.run(prog, bpf.seccomp_data(0)) == bpf.SECCOMP_RET_USER_NOTIF
 
 
-@pytest.mark.parametrize("case", ["far-timers", "stub", "nr-minus-1"])
+@pytest.mark.parametrize("case", ["far-timers", "stub", "nr-minus-1", "forks"])
 def test_fuzz_regression(case, runsc_root, c_program, tmp_path):
     exe = c_program(SRC / "fuzz_regress.c")
     log = tmp_path / "debug.log"
     res = runsc(["do", "--", str(exe), case], root=runsc_root, env=BASE_ENV, cwd=tmp_path,
-                timeout=60, debug_log=str(log))
+                timeout=120, debug_log=str(log))
     assert res.rc == 0 and f"ok {case}" in res.stdout, res.describe()
     check_log(log)
 

@@ -82,7 +82,10 @@ class FastFDTable(FDTable):
     def _mirror(self, fd: int, desc: FileDescription) -> None:
         k = 0 if self.kernel.python_only else fast_kinds(desc)
         if k:
-            N.fd_set(self.fast_id, fd, desc.host_fd or 0, k, *stat_overrides(desc))
+            try:
+                N.fd_set(self.fast_id, fd, desc.host_fd or 0, k, *stat_overrides(desc))
+            except OSError:
+                pass  # more live tables than the C side holds: Python serves this one
         else:
             N.fd_clear(self.fast_id, fd)
 
@@ -125,5 +128,10 @@ class FastFDTable(FDTable):
 
     def release_all(self, lock_owner: Any = None) -> None:
         super().release_all(lock_owner)
-        N.fdt_clear(self.fast_id)
-        self.kernel.fdtables_by_id.pop(self.fast_id, None)
+        if self.kernel.fdtables_by_id.get(self.fast_id) is self:
+            try:
+                N.fdt_clear(self.fast_id)
+            except OSError:
+                pass  # an id past the C side's tables: nothing there
+            del self.kernel.fdtables_by_id[self.fast_id]
+            self.kernel.free_fdt_id(self.fast_id)

@@ -16,6 +16,9 @@
  *               to wait for the next event (about 1 in 6 times here).  The children
  *               die with init, as the sentry's tracees (their exits wait for its wait
  *               while the dying init waits for them).
+ *   forks       5000 forks, one after the other, with host-backed fds open (stdio):
+ *               each child's fd table took a new id for the C fast path's mirror,
+ *               never given back, and past 4095 the sentry died at the next fork.
  * Prints "ok CASE" when the sandbox is still answering. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -137,6 +140,19 @@ static int zombie(void)
     return 0;
 }
 
+static int forks(void)
+{
+    for (int i = 0; i < 5000; i++) {
+        pid_t c = fork();
+        if (c == 0) _exit(0);
+        if (c < 0 || waitpid(c, NULL, 0) != c) {
+            printf("fork %d failed\n", i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *c = argc > 1 ? argv[1] : "";
@@ -145,6 +161,7 @@ int main(int argc, char **argv)
     else if (!strcmp(c, "stub")) rc = stub();
     else if (!strcmp(c, "nr-minus-1")) rc = nr_minus_1();
     else if (!strcmp(c, "zombie")) rc = zombie();
+    else if (!strcmp(c, "forks")) rc = forks();
     else return 2;
     if (rc == 0) printf("ok %s\n", c);
     return rc;
