@@ -4,9 +4,10 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 bash scripts/setup.sh
 # Test-only Debian packages: the container engines of tests/clients and the tools that build
-# their image without a registry; the servers tests/workloads runs in the sandbox.
+# their image without a registry; the servers tests/workloads runs in the sandbox; trinity,
+# which benchmarks/fuzz.py runs inside the sandbox (never on the host).
 TEST_PKGS=(containerd runc umoci skopeo podman containernetworking-plugins docker.io
-           nginx-light redis-server nodejs curl)
+           nginx-light redis-server nodejs curl trinity)
 missing=()
 for p in "${TEST_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
