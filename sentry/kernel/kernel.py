@@ -114,10 +114,11 @@ def _start_rlimits(setup: Optional["ProcessSetup"]) -> Tuple[Dict[int, Tuple[int
     ``process.rlimits`` over them; and those of them the host process gets set.
     RLIMIT_NPROC stays in the sentry's books (:func:`sys_process._check_nproc`): the
     host would count every workload task, whatever its sandbox uid, as one user's."""
-    books = {}
+    books: Dict[int, Tuple[int, int]] = {}
     for res in range(RLIM_NLIMITS):
         if res != RLIMIT_NOFILE:
-            books[res] = tuple(v & U64 for v in resource.getrlimit(res))
+            soft, hard = resource.getrlimit(res)
+            books[res] = (soft & U64, hard & U64)
     host = []
     for res, soft, hard in setup.rlimits if setup is not None else ():
         books[res] = (soft, hard)
