@@ -568,16 +568,17 @@ def _put_control(t: Any, d: UnixSocket, control: int, controllen: int, flags: in
 _MMSGHDR = 64  # struct mmsghdr: a msghdr and msg_len, padded
 
 
-def sendmmsg(t: Any, a: SyscallArgs) -> int:
-    """sendmmsg(2): each message as sendmsg, ``msg_len`` filled in; progress in
-    ``a.done`` (messages sent) across parks, so an error or a signal after some messages
-    returns their count."""
-    fd, vec, vlen, flags = a.int(0), a[1], min(a.uint(2), 1024), a.int(3)
-    _any_sock(t, fd)
+def _each_message(t: Any, a: SyscallArgs, one: Callable[[SyscallArgs, int, int], int],
+                  flags_for: Callable[[int], int]) -> int:
+    """sendmmsg/recvmmsg: *one(args, header, flags)* for each ``struct mmsghdr``, its
+    ``msg_len`` filled in.  ``a.done`` counts the messages done, across parks, so an error
+    or a signal after some messages returns their count; each message gets arguments of
+    its own (its own ``done``)."""
+    vec, vlen = a[1], min(a.uint(2), 1024)
     while a.done < vlen:
         hdr = vec + a.done * _MMSGHDR
         try:
-            n = _sendmsg_one(t, _Progress(a), fd, hdr, flags, whole=False)
+            n = one(SyscallArgs(a.nr, a.raw()), hdr, flags_for(a.done))
         except LinuxError:
             if a.done:
                 break
@@ -585,44 +586,33 @@ def sendmmsg(t: Any, a: SyscallArgs) -> int:
         t.mem.write(hdr + _MSGHDR.size, struct.pack("<I", n))
         a.done += 1
     return a.done
+
+
+def sendmmsg(t: Any, a: SyscallArgs) -> int:
+    """sendmmsg(2): each message as sendmsg."""
+    fd, flags = a.int(0), a.int(3)
+    _any_sock(t, fd)
+    return _each_message(t, a, lambda m, hdr, f: _sendmsg_one(t, m, fd, hdr, f, whole=False),
+                         lambda _i: flags)
 
 
 MSG_WAITFORONE = 0x10000
 
 
 def recvmmsg(t: Any, a: SyscallArgs) -> int:
-    """recvmmsg(2): each message as recvmsg, ``msg_len`` filled in.  ``MSG_WAITFORONE``
-    waits for the first only.  A timeout is taken as Linux checks it, after each
-    datagram; here a datagram that is not there yet once one was received ends the call
-    (Linux waits on until the timeout has passed)."""
-    fd, vec, vlen, flags = a.int(0), a[1], min(a.uint(2), 1024), a.int(3)
+    """recvmmsg(2): each message as recvmsg.  ``MSG_WAITFORONE`` waits for the first only.
+    A timeout is taken as Linux checks it, after each datagram; here a datagram that is
+    not there yet once one was received ends the call (Linux waits on until the timeout
+    has passed)."""
+    fd, flags = a.int(0), a.int(3)
     if a[4]:
         sec, nsec = struct.unpack("<qq", t.mem.read(a[4], 16))
         if sec < 0 or not 0 <= nsec < 1_000_000_000:
             raise err(errno.EINVAL)
     _any_sock(t, fd)
-    while a.done < vlen:
-        hdr = vec + a.done * _MMSGHDR
-        f = flags & ~MSG_WAITFORONE
-        if a.done and (flags & MSG_WAITFORONE or a[4]):
-            f |= MSG_DONTWAIT
-        try:
-            n = _recvmsg_one(t, _Progress(a), fd, hdr, f, waitall=False)
-        except LinuxError:
-            if a.done:
-                break
-            raise
-        t.mem.write(hdr + _MSGHDR.size, struct.pack("<I", n))
-        a.done += 1
-    return a.done
-
-
-class _Progress(SyscallArgs):
-    """The arguments of one message of sendmmsg/recvmmsg: the call's own ``done`` counts
-    messages, so each message starts from nothing."""
-
-    def __init__(self, a: SyscallArgs) -> None:
-        super().__init__(a.nr, a.raw())
+    later = MSG_DONTWAIT if flags & MSG_WAITFORONE or a[4] else 0
+    return _each_message(t, a, lambda m, hdr, f: _recvmsg_one(t, m, fd, hdr, f, waitall=False),
+                         lambda i: flags & ~MSG_WAITFORONE | (later if i else 0))
 
 
 def shutdown(t: Any, a: SyscallArgs) -> int:
