@@ -27,6 +27,20 @@ from sentry.config import BootConfig
 log = logging.getLogger("sentry")
 
 
+def _gofer_gone(pid: int, _events: int) -> None:
+    """The gofer's end of its socket closed: it died (it never closes it while serving).
+    The sandbox stops as if its init had been killed (status 137)."""
+    from sentry.kernel.kernel import SandboxExit
+
+    log.error("the gofer (host pid %d) is gone; stopping the sandbox", pid)
+    try:
+        sys.stderr.write(f"runsc-py: the gofer (pid {pid}) died; the sandbox is stopped\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    raise SandboxExit(128 + signal.SIGKILL)
+
+
 class BootError(Exception):
     """A user-caused failure to start the sandbox (one line, non-zero exit)."""
 
@@ -194,6 +208,10 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
         for desc in stdio_descs:
             desc.watch(kernel)
         wakeup = _signal_wakeup(kernel)
+        # The gofer is the sandbox's only way to its files: if it dies, so does the sandbox
+        # (rather than running on with every file operation failing).
+        kernel.add_fd_handler(sock.fileno(), select.EPOLLRDHUP,
+                              functools.partial(_gofer_gone, gofer_pid))
         if cfg.control_socket:
             from sentry.control.server import ControlServer
             control = ControlServer(kernel, cfg.control_socket,
