@@ -201,7 +201,8 @@ class Cgroup:
         if cpu.get("mems"):
             writes.append((self._dir("cpuset"), "cpuset.mems", str(cpu["mems"])))
         pids = resources.get("pids") or {}
-        if pids.get("limit") is not None:
+        # 0 is runc's "not set" (a pids.max of 0 would refuse every fork).
+        if pids.get("limit"):
             writes.append((self._dir("pids"), "pids.max", _v2max(int(pids["limit"]))))
         for d, name, value in writes:
             if d is None:

@@ -199,6 +199,14 @@ class BundleSpec:
         cfg.readonly_paths = list(self.readonly_paths)
         cfg.sysctl = dict(self.sysctl)
         cfg.devices = copy.deepcopy(self.devices)
+        # The cgroup's limits are the sentry's too: it counts tasks itself (EAGAIN at the
+        # pids limit, with or without a pids cgroup) and bounds what it holds in memory.
+        pids = (self.resources.get("pids") or {}).get("limit")
+        if pids is not None:
+            cfg.pids_limit = int(pids) if pids > 0 else 0
+        mem = (self.resources.get("memory") or {}).get("limit")
+        if mem is not None and mem > 0:
+            cfg.memory_limit = int(mem)
         if _wants_tmp_tmpfs(self.rootfs, self.mounts):
             cfg.mounts.insert(0, MountSpec(destination="/tmp", type="tmpfs", source="tmpfs"))
         return cfg

@@ -60,6 +60,10 @@ class DeviceSpec:
     gid: int = 0
 
 
+#: The pids limit of a sandbox whose configuration sets none: far below the host's
+#: ``kernel.pid_max`` (32768 by default), so that one fork bomb cannot take every host pid.
+DEFAULT_PIDS_LIMIT = 4096
+
 #: ``/proc/PID/uid_map`` of a sandbox without user namespace mappings.
 IDENTITY_MAP = [(0, 0, 4294967295)]
 
@@ -97,6 +101,13 @@ class BootConfig:
     # process.rlimits other than RLIMIT_NOFILE: (resource, soft, hard), set on init's
     # host process (the host enforces them) and so inherited by every process.
     rlimits: List[Tuple[int, int, int]] = field(default_factory=list)
+    # The most tasks (threads included, zombies until reaped) the sandbox holds at once,
+    # counted as the pids cgroup counts them: linux.resources.pids.limit, ``do
+    # --pids-limit``; None: DEFAULT_PIDS_LIMIT; 0 or less: no limit but the host's.
+    pids_limit: Optional[int] = None
+    # linux.resources.memory.limit (bytes): bounds what the sentry holds for the sandbox
+    # (tmpfs data of every instance); None: half the host's memory (sentry.kernel.memacct).
+    memory_limit: Optional[int] = None
     # process.capabilities; None: every capability for uid 0, none otherwise (do mode).
     capabilities: Optional[Capabilities] = None
     no_new_privileges: bool = False

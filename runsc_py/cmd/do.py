@@ -7,6 +7,8 @@ import os
 import secrets
 import socket
 
+from typing import Any
+
 import click
 
 from runsc_py import spec
@@ -14,6 +16,8 @@ from runsc_py.container import lifecycle
 from runsc_py.container.hostns import HostNamespaces
 from runsc_py.context import GlobalOptions, pass_options
 from runsc_py.errors import UserError
+from sentry.config import DEFAULT_PIDS_LIMIT
+from sentry.vfs.mount_options import parse_size
 
 _ID_RANGE = click.IntRange(0, spec.MAX_ID)
 
@@ -55,6 +59,20 @@ _ID_RANGE = click.IntRange(0, spec.MAX_ID)
     show_default=True,
     help="none: a network namespace of its own with only loopback; host: the caller's.",
 )
+@click.option(
+    "--pids-limit",
+    type=int,
+    default=DEFAULT_PIDS_LIMIT,
+    show_default=True,
+    help="Most tasks (threads included) the sandbox may hold; 0: no limit but the host's.",
+)
+@click.option(
+    "--memory-limit",
+    default=None,
+    metavar="SIZE",
+    help="Run the sandbox in a cgroup of its own with this memory limit (bytes, or "
+    "k/m/g); it also bounds what the sentry holds for it (tmpfs, pipes).",
+)
 @click.argument("command", nargs=-1, required=True, metavar="-- CMD [ARGS]...")
 @pass_options
 @click.pass_context
@@ -68,6 +86,8 @@ def do(
     gid: int | None,
     hostname: str | None,
     network: str,
+    pids_limit: int,
+    memory_limit: str | None,
     command: tuple[str, ...],
 ) -> None:
     """Run CMD sandboxed against the host's / (read-only, writes kept in memory)."""
@@ -91,6 +111,21 @@ def do(
         hostname=socket.gethostname() if hostname is None else hostname,
         container_id="do-" + secrets.token_hex(6),
     )
+    cfg.pids_limit = max(0, pids_limit)
+    cgroup = None
+    if memory_limit is not None:
+        try:
+            limit = parse_size(memory_limit, 0)
+        except ValueError:
+            raise UserError(f"--memory-limit {memory_limit!r}: not a size") from None
+        if limit <= 0:
+            raise UserError("--memory-limit must be above 0")
+        cfg.memory_limit = limit
+        resources: dict[str, Any] = {"memory": {"limit": limit}}
+        if pids_limit > 0:
+            # The host's count includes the sentry and the gofer.
+            resources["pids"] = {"limit": pids_limit + 64}
+        cgroup = (None, resources)
     status = lifecycle.run_foreground(
         opts.root,
         opts.apply(cfg),
@@ -100,5 +135,6 @@ def do(
         pid_file=None,
         keep_when_stopped=False,
         namespaces=HostNamespaces(network="" if network == "none" else None),
+        cgroup=cgroup,
     )
     ctx.exit(status)

@@ -85,6 +85,9 @@ class Dispatcher:
     # -- running ----------------------------------------------------------
 
     def syscall(self, t: "Task", notif_id: int, nr: int, raw: tuple) -> None:
+        if t.pending_clone is not None:
+            # Its clone failed on the host (no fork event came): it holds no pid.
+            t.pending_clone = None
         args = SyscallArgs(nr, raw)
         args.notif_id = notif_id
         e = linux64.entry(nr)
@@ -105,6 +108,10 @@ class Dispatcher:
             ret = handler(t, args)
         except LinuxError as ex:
             ret = -ex.errno
+            # The shared instance would keep this call's frames (its descriptions,
+            # inodes, buffers) alive until the next raise of the same errno: an
+            # unlinked file's data would stay charged after its last close.
+            ex.__traceback__ = None
         except WouldBlock as wb:
             self.current = None
             self._park(t, notif_id, args, handler, wb)

@@ -23,9 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from sentry.config import BootConfig
+from sentry.config import DEFAULT_PIDS_LIMIT, BootConfig
 from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
+from sentry.kernel import memacct
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.kernel.waiter import EVENT_IN, WaitQueue
@@ -205,7 +206,10 @@ class Kernel:
         self.strace_out: Optional[Callable[[str], None]] = None
         # --strace logs every call, so none may be answered in C.
         self.python_only = cfg.python_only or cfg.strace
-        self.max_tasks = 4096
+        # The pids limit (config.pids_limit; 0: none): see check_pids.
+        limit = DEFAULT_PIDS_LIMIT if cfg.pids_limit is None else cfg.pids_limit
+        self.pids_limit = max(0, limit)
+        memacct.configure(cfg.memory_limit)
         self.fdtables_by_id: Dict[int, Any] = {}
         self.gofer: Any = None
         self.stub_fd = -1
@@ -323,6 +327,38 @@ class Kernel:
         if tg.mm is not None:
             tg.mm.release()
         tg.reaped = True
+
+    def pids_in_use(self) -> int:
+        """Tasks that hold a pid, as the pids cgroup counts them: live threads, zombie
+        processes not yet reaped, and clones checked but not yet seen to happen."""
+        n = len(self.tasks)
+        for tg in self.thread_groups.values():
+            if tg.zombie:
+                n += 1
+        for t in self.tasks.values():
+            if t.pending_clone is not None:
+                n += 1
+        return n
+
+    def check_pids(self) -> None:
+        """Refuse a new task at the pids limit, as the pids cgroup makes fork/clone fail
+        with ``EAGAIN`` (``pids_can_fork``).  Zombies the host has reaped behind the
+        sentry's back are dropped first, so they do not count.
+
+        :raises LinuxError: ``EAGAIN``.
+        """
+        limit = self.pids_limit
+        # A bound of pids_in_use first: the exact count walks every task.
+        if not limit or 2 * len(self.tasks) + len(self.thread_groups) < limit:
+            return
+        if self.pids_in_use() < limit:
+            return
+        self.prune_reaped()
+        if self.pids_in_use() >= limit:
+            from sentry.abi.linux.errors import err
+
+            self.counters["pids_limit_hits"] = self.counters.get("pids_limit_hits", 0) + 1
+            raise err(errno.EAGAIN)
 
     def prune_reaped(self) -> None:
         for tg in list(self.thread_groups.values()):
@@ -694,8 +730,12 @@ class Kernel:
         its own session.  Its exit runs the thread group's ``on_exit`` callbacks.
 
         :raises OSError: the process could not be made or its program not loaded (the
-            errno is the execve's).
+            errno is the execve's), or the sandbox is at its pids limit (``EAGAIN``).
         """
+        if self.pids_limit:
+            self.prune_reaped()
+            if self.pids_in_use() >= self.pids_limit:
+                raise OSError(errno.EAGAIN, "the sandbox is at its pids limit")
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, 0, self.ns_fds, host_limits)
         tg = ThreadGroup(self, self._sandbox_tid(host_pid), host_pid)

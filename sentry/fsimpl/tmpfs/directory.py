@@ -109,21 +109,13 @@ class TmpfsDir(TmpfsInode):
             self.nlink -= 1
             child.nlink = 0
         else:
+            # The data stays, and counts, while descriptions are open: the inode
+            # gives it back when it is freed (TmpfsFile.__del__), as Linux's tmpfs
+            # frees its pages at eviction.
             child.nlink -= 1
-            if child.nlink == 0:
-                self._free(child)
         child.ctime_ns = now_ns()
         self._touch()
         return child
-
-    @staticmethod
-    def _free(child: TmpfsInode) -> None:
-        # The data stays while descriptions are open, but it no longer counts
-        # against the file system once the last name is gone (like the page
-        # cache charge moving to the open file).
-        uncharge = getattr(child, "uncharge", None)
-        if uncharge is not None:
-            uncharge()
 
     def unlink(self, t: Any, name: bytes, child: Inode) -> None:
         self._remove(name)

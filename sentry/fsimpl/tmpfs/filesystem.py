@@ -4,7 +4,10 @@ Used for ``tmpfs`` mounts, the upper layer of the root overlay, ``/dev`` and
 ``/dev/shm``.  Inodes own their data (regular files: a ``bytearray``;
 directories: a name → inode dict), so hard links are the same object under
 two names.  Sizes are accounted per file system: past ``size_limit`` bytes a
-write fails with ``ENOSPC`` (the sentry's memory is the sandbox's memory).
+write fails with ``ENOSPC`` (the sentry's memory is the sandbox's memory).  Every
+instance also charges the sandbox's one account (:mod:`sentry.kernel.memacct`): its
+file data and a fixed cost per inode, so many small instances or many empty files
+cannot grow the sentry past the sandbox's memory either.
 
 Ownership and locking: inodes belong to the file system; single-threaded, no
 locks.
@@ -12,8 +15,11 @@ locks.
 
 from __future__ import annotations
 
+import errno
 from typing import Any, Optional
 
+from sentry.abi.linux.errors import err
+from sentry.kernel.memacct import ACCOUNT, INODE_COST
 from sentry.vfs import abi
 from sentry.vfs.inode import Filesystem, Inode, SimpleStatMixin, StatFS
 
@@ -59,6 +65,16 @@ class TmpfsFilesystem(Filesystem):
     def next_ino(self) -> int:
         return self._ino_base + super().next_ino()
 
+    def has_room(self, more: int) -> bool:
+        """Whether *more* bytes of file data fit, in this instance and in the sandbox."""
+        return more <= 0 or (self.used + more <= self.size_limit and ACCOUNT.room(more))
+
+    def charge(self, delta: int) -> None:
+        """Count *delta* bytes more (or fewer) of file data (checked by :meth:`has_room`
+        where a write could be refused)."""
+        self.used += delta
+        ACCOUNT.add(delta)
+
     def root_inode(self) -> Inode:
         return self._root
 
@@ -82,16 +98,23 @@ class TmpfsInode(SimpleStatMixin, Inode):
 
     fs: TmpfsFilesystem
 
+    # What this inode holds of the sandbox's memory account (0 until charged).
+    _acct = 0
+
     def __init__(self, fs: TmpfsFilesystem, mode: int, uid: int, gid: int, rdev: int = 0) -> None:
+        # An inode is sentry memory for as long as it lives (linked, open or cached).
+        if not ACCOUNT.charge(INODE_COST):
+            raise err(errno.ENOSPC)
+        self._acct = INODE_COST
         Inode.__init__(self, fs, fs.next_ino(), mode, uid, gid)
         self.nlink = 1
         self.rdev = rdev
         self._init_times()
 
-    def setattr(self, t: Any, attr: Any) -> None:
-        from sentry.abi.linux.errors import err
-        import errno
+    def __del__(self) -> None:
+        ACCOUNT.uncharge(self._acct)
 
+    def setattr(self, t: Any, attr: Any) -> None:
         self.fs.check_writable()
         if attr.size is not None:
             raise err(errno.EINVAL)

@@ -55,8 +55,9 @@ class TmpfsFile(TmpfsInode):
     grows past :data:`DENSE_MAX`, moves into a memfd (:meth:`shared_fd`): the
     host then keeps its pages, sparse like Linux's tmpfs (a 4 GiB file with one
     byte written costs one page).  What a file costs the file system
-    (``fs.used``, against ``size_limit``) is its length while dense and its
-    allocated pages in a memfd; a file with no name left costs nothing.
+    (``fs.used``, against ``size_limit``, and the sandbox's memory account) is
+    its length while dense and its allocated pages in a memfd, for as long as the
+    inode lives: an unlinked file still open keeps its data, as on Linux.
 
     :ivar seals: ``F_SEAL_*``; every tmpfs file starts with ``F_SEAL_SEAL`` (no
         sealing) except a memfd made with ``MFD_ALLOW_SEALING``.
@@ -84,19 +85,18 @@ class TmpfsFile(TmpfsInode):
         return (size + 4095) // 4096 * 8
 
     def _recharge(self) -> None:
-        if self.nlink <= 0:
-            return
         cost = os.fstat(self.memfd).st_blocks * 512 if self.memfd is not None else len(self.data)
-        self.fs.used += cost - self.charged
+        self.fs.charge(cost - self.charged)
         self.charged = cost
 
-    def uncharge(self) -> None:
-        """The last name is gone: the data stays while open but no longer counts."""
-        self.fs.used -= self.charged
+    def __del__(self) -> None:
+        # The inode is gone (no name, no description, no cached dentry): so is its data.
+        self.fs.charge(-self.charged)
         self.charged = 0
+        super().__del__()
 
     def _room(self, more: int) -> None:
-        if more > 0 and self.fs.used + more > self.fs.size_limit:
+        if not self.fs.has_room(more):
             raise err(errno.ENOSPC)
 
     def read_at(self, off: int, n: int) -> bytes:
@@ -335,7 +335,7 @@ class TmpfsFileDescription(FileDescription):
                 self.inode.ctime_ns = now_ns()
             return
         if mode == FALLOC_FL_KEEP_SIZE:
-            if self.inode.fs.used + max(0, end - self.inode.data_size()) > self.inode.fs.size_limit:
+            if not self.inode.fs.has_room(end - self.inode.data_size()):
                 raise err(errno.ENOSPC)
             return
         if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE:

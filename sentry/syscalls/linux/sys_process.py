@@ -65,9 +65,8 @@ def _clone(t: "Task", flags: int) -> None:
         raise err(errno.EINVAL)
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise err(errno.EINVAL)
-    if len(t.kernel.thread_groups) >= t.kernel.max_tasks and not flags & CLONE_THREAD:
-        raise err(errno.EAGAIN)
     _check_nproc(t)
+    t.kernel.check_pids()
     # Booked here, consumed at the ptrace fork/clone event of this thread: the
     # thread cannot start another syscall in between.
     t.pending_clone = flags

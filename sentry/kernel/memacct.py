@@ -1,0 +1,84 @@
+"""The sandbox's memory account: what the sentry holds in its own memory for the workload.
+
+Anonymous memory is the workload's host processes' own and the cgroup limits it. What
+the sentry keeps for the sandbox is sentry memory, which the workload makes grow by
+syscalls: tmpfs file data (every instance: ``tmpfs`` mounts, the overlay's upper layer,
+``/dev``) and tmpfs inodes.  gVisor charges its tmpfs to the sandbox's memory; here each
+of these is charged to one account per sandbox (one sentry process is one sandbox), so a
+workload that fills it gets ``ENOSPC`` before the sentry outgrows the cgroup's limit and
+the OOM killer picks the sentry.
+
+The limit comes from ``linux.resources.memory.limit``, less what the sentry, the gofer
+and the workload's own processes need beside it (:data:`RESERVE`, at least an eighth of
+the limit left); without one, half the host's memory (Linux's default tmpfs size).
+
+Single-threaded, like the rest of the sentry.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+#: What a memory limit keeps back for the sentry's own heap, the gofer and the
+#: workload's processes.
+RESERVE = 64 << 20
+
+#: What one tmpfs inode costs the account: the sentry's objects for a file (inode,
+#: dentry, its name in the directory), measured with benchmarks/limits.py.
+INODE_COST = 1024
+
+
+def _host_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 1 << 30
+
+
+def budget(memory_limit: Optional[int]) -> int:
+    """The account's limit for a sandbox with *memory_limit* (None: none)."""
+    if memory_limit is None or memory_limit <= 0:
+        return _host_memory() // 2
+    return max(memory_limit // 8, memory_limit - RESERVE)
+
+
+class MemoryAccount:
+    """Bytes charged against a limit.  Callers refuse what :meth:`charge` refuses with
+    their own errno (tmpfs: ``ENOSPC``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+
+    def charge(self, n: int) -> bool:
+        """Charge *n* bytes; False (nothing charged) if that would pass the limit."""
+        if n > 0 and self.used + n > self.limit:
+            return False
+        self.used += n
+        if self.used > self.peak:
+            self.peak = self.used
+        return True
+
+    def room(self, n: int) -> bool:
+        """Whether *n* more bytes would fit."""
+        return n <= 0 or self.used + n <= self.limit
+
+    def add(self, n: int) -> None:
+        """Count *n* bytes (negative: give back) that the caller checked with :meth:`room`."""
+        self.used += n
+        if self.used > self.peak:
+            self.peak = self.used
+
+    def uncharge(self, n: int) -> None:
+        self.used -= n
+
+
+#: The sentry's one account (set up by the kernel from the boot configuration).
+ACCOUNT = MemoryAccount(budget(None))
+
+
+def configure(memory_limit: Optional[int]) -> None:
+    """Set the account's limit from the sandbox's memory limit (what is charged stays)."""
+    ACCOUNT.limit = budget(memory_limit)
