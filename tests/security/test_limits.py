@@ -1,0 +1,173 @@
+"""Invariant 6: limits hold, and a workload that runs into one hurts only itself.
+
+- pids: a fork bomb stops at the sandbox's pids limit (``do --pids-limit``, config.json's
+  ``linux.resources.pids.limit``) with ``EAGAIN``, threads count as the pids cgroup
+  counts them, and once the bomb is killed the sandbox forks and runs a program again;
+- memory: a workload filling tmpfs gets ``ENOSPC`` at the sandbox's memory account (from
+  ``--memory-limit``/``linux.resources.memory.limit``), an unlinked file still open keeps
+  counting, and the space comes back when its last reference goes; a workload allocating
+  anonymous memory without end is OOM-killed inside the sandbox's cgroup, and the sandbox
+  goes on;
+- open files: ``EMFILE`` at RLIMIT_NOFILE, raising the soft limit to the hard one works,
+  raising the hard one without CAP_SYS_RESOURCE is ``EPERM``.
+
+The bomb runs only inside the sandbox; each run has a timeout, and the ``runsc_root``
+fixture fails the test if any process is left behind. Cgroups made here are checked gone.
+
+Run: ``python3 -m pytest tests/security/test_limits.py`` (as root: cgroups; needs a C
+compiler and ``/usr/bin/python3``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers.runner import BASE_ENV, runsc
+
+SRC = "tests/security/src/limits.c"
+PYTHON = "/usr/bin/python3"
+
+# Writes 1 MiB blocks to a file (unlinked first with a second argument) until a write
+# fails; prints where it stopped.
+TMPFS_HOG = r'''
+import errno, os, sys
+path = sys.argv[1]
+fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+if len(sys.argv) > 2:
+    os.unlink(path)
+buf = b"x" * (1 << 20)
+n = 0
+try:
+    while n < 4096:
+        os.write(fd, buf)
+        n += 1
+    print("no limit")
+except OSError as e:
+    print(errno.errorcode[e.errno], n)
+'''
+
+ANON_HOG = r'''
+a = []
+while True:
+    a.append(bytearray(16 << 20))
+'''
+
+
+def _do(root: Path, flags: list[str], cmd: list[str], cwd: Path, timeout: float = 60):
+    return runsc(["do", *flags, "--", *cmd], root=root, env=BASE_ENV, cwd=cwd, timeout=timeout)
+
+
+def _cgroup_dirs(prefix: str) -> list[str]:
+    base = Path("/sys/fs/cgroup")
+    found = []
+    for h in base.iterdir() if base.is_dir() else []:
+        found += [str(p) for p in h.glob(prefix + "*") if p.is_dir()]
+    return found
+
+
+@pytest.fixture
+def limits_bin(c_program, tmp_path: Path) -> Path:
+    # A world-readable copy: the nofile case runs as nobody.
+    out = tmp_path / "bin"
+    out.mkdir()
+    out.chmod(0o755)
+    dst = out / "limits"
+    shutil.copy(c_program(SRC), dst)
+    dst.chmod(0o755)
+    return dst
+
+
+def test_fork_bomb_stops_at_pids_limit_and_sandbox_goes_on(runsc_root, limits_bin):
+    res = _do(runsc_root, ["--pids-limit", "40"], [str(limits_bin), "forkbomb"],
+              limits_bin.parent)
+    assert res.rc == 0, res.describe()
+    lines = res.stdout.splitlines()
+    assert lines[0] == "fork failed: EAGAIN", res.describe()
+    procs_at_limit = int(lines[1].split(": ")[1])
+    # Every process of the sandbox is in its /proc; none but these 40 could exist.
+    assert 30 <= procs_at_limit <= 40, res.describe()
+    assert lines[2:] == ["processes after: 1", "ok after"], res.describe()
+
+
+def test_threads_count_against_pids_limit(runsc_root, limits_bin):
+    res = _do(runsc_root, ["--pids-limit", "24"], [str(limits_bin), "threads"],
+              limits_bin.parent)
+    assert res.rc == 0, res.describe()
+    # The main thread and 23 more: 24 tasks.
+    assert res.stdout.strip() == "pthread_create failed: EAGAIN after 23 threads", res.describe()
+
+
+def test_bundle_pids_limit_from_config(runsc_root, busybox_bundle, c_program):
+    cid = f"lim{os.getpid()}"
+    shutil.copy(c_program(SRC, static=True), busybox_bundle / "rootfs" / "limits")
+    cfg = json.loads((busybox_bundle / "config.json").read_text())
+    cfg["process"]["args"] = ["/limits", "forkbomb"]
+    cfg["process"]["terminal"] = False
+    cfg.setdefault("linux", {})["resources"] = {"pids": {"limit": 32}}
+    cfg["linux"]["cgroupsPath"] = "/" + cid
+    (busybox_bundle / "config.json").write_text(json.dumps(cfg))
+    try:
+        res = runsc(["run", "--bundle", str(busybox_bundle), cid], root=runsc_root,
+                    env=BASE_ENV, timeout=60)
+    finally:
+        runsc(["delete", "--force", cid], root=runsc_root, env=BASE_ENV)
+    assert res.rc == 0, res.describe()
+    lines = res.stdout.splitlines()
+    assert lines[0] == "fork failed: EAGAIN", res.describe()
+    assert int(lines[1].split(": ")[1]) <= 32, res.describe()
+    # `echo` of the busybox rootfs ran after the bomb was killed.
+    assert lines[-1] == "ok after", res.describe()
+    assert not _cgroup_dirs(cid)
+
+
+def test_tmpfs_hog_gets_enospc_and_space_comes_back(runsc_root, tmp_path):
+    before = _cgroup_dirs("do-")
+    script = tmp_path / "hog.py"
+    script.write_text(TMPFS_HOG)
+    # In /dev (a sentry tmpfs) and in the root overlay's upper layer: the first hog's
+    # file is unlinked while open (it keeps counting), then closed; the second's is
+    # removed by name; each time the next hog gets the space again.
+    sh = (f"{PYTHON} {script} /dev/hog unlink; {PYTHON} {script} /dev/hog; rm /dev/hog; "
+          f"{PYTHON} {script} /var/tmp/hog; echo end")
+    res = _do(runsc_root, ["--memory-limit", "96m"], ["/bin/sh", "-c", sh], tmp_path)
+    assert res.rc == 0, res.describe()
+    lines = res.stdout.splitlines()
+    assert lines[-1] == "end", res.describe()
+    counts = []
+    for line in lines[:-1]:
+        name, n = line.split()
+        assert name == "ENOSPC", res.describe()
+        counts.append(int(n))
+    # 96 MiB less the 64 MiB the sentry and the workload keep: ~32 MiB of files.
+    assert all(20 <= n <= 32 for n in counts), res.describe()
+    assert max(counts) - min(counts) <= 1, res.describe()
+    assert set(_cgroup_dirs("do-")) <= set(before)
+
+
+def test_anonymous_memory_hog_is_oom_killed_alone(runsc_root, tmp_path):
+    before = _cgroup_dirs("do-")
+    script = tmp_path / "hog.py"
+    script.write_text(ANON_HOG)
+    sh = f"{PYTHON} {script}; echo status $?; echo ok"
+    res = _do(runsc_root, ["--memory-limit", "128m"], ["/bin/sh", "-c", sh], tmp_path)
+    assert res.rc == 0, res.describe()
+    assert res.stdout.splitlines() == ["status 137", "ok"], res.describe()
+    assert set(_cgroup_dirs("do-")) <= set(before)
+
+
+def test_open_files_stop_at_rlimit_nofile(runsc_root, limits_bin):
+    res = _do(runsc_root, [], [str(limits_bin), "nofile"], limits_bin.parent)
+    assert res.rc == 0, res.describe()
+    assert res.stdout.splitlines() == [
+        "open: EMFILE at soft limit 200 (197 opened)",
+        "pipe: EMFILE",
+        "dup: EMFILE",
+        "open: EMFILE at hard limit 400 (397 opened)",
+        "above hard: EPERM",
+        "above nr_open: EPERM",
+        "after close: ok",
+    ], res.describe()
