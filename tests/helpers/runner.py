@@ -93,7 +93,16 @@ def run(
         out, err = proc.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        out, err = proc.communicate()
+        try:
+            out, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            # A process outside the group holds the pipes (a sandbox process is in a
+            # session of its own): stop reading rather than wait for it.
+            for f in (proc.stdin, proc.stdout, proc.stderr):
+                if f is not None:
+                    f.close()
+            proc.wait()
+            out, err = b"", b"(output not collected: the pipes are held by another process)"
         raise CommandTimeout(
             f"timeout after {timeout}s: {list(argv)!r}\n--- stdout ---\n"
             f"{out.decode(errors='replace')}\n--- stderr ---\n{err.decode(errors='replace')}"

@@ -100,6 +100,16 @@ def _cgroup_dirs(path: str) -> list[Path]:
 
 
 def _remove_cgroup_tree(path: str) -> None:
+    """Kill whatever is left in cgroup *path* and below, then remove the directories."""
+    left = set()
+    for top in _cgroup_dirs(path):
+        for procs_file in top.rglob("cgroup.procs"):
+            try:
+                left |= {int(p) for p in procs_file.read_text().split()}
+            except OSError:
+                pass
+    procs.kill_all(left)
+    procs.wait_gone(left, 5.0)
     for top in _cgroup_dirs(path):
         for d in sorted((d for d in top.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)) + [top]:
             for _ in range(100):
