@@ -360,6 +360,16 @@ class Kernel:
             self.counters["pids_limit_hits"] = self.counters.get("pids_limit_hits", 0) + 1
             raise err(errno.EAGAIN)
 
+    @staticmethod
+    def release_exe(tg: ThreadGroup) -> None:
+        """The process no longer runs its program, nor will it run the one it was about
+        to exec: give back their ``deny_write_access`` (Linux's ``exe_file``)."""
+        vd, tg.exe_vd = tg.exe_vd, None
+        if vd is not None:
+            vd.dentry.inode.allow_write_access()
+        if tg.pending_exec is not None:
+            tg.pending_exec.release_exe()
+
     def prune_reaped(self) -> None:
         for tg in list(self.thread_groups.values()):
             if tg.zombie and not self.host_pid_alive(tg.host_tgid):
@@ -1068,6 +1078,9 @@ class Kernel:
             tg.exit_signal = flags & 0xFF
             tg.exe_path, tg.argv, tg.envp, tg.comm = (parent.tg.exe_path, parent.tg.argv,
                                                        parent.tg.envp, parent.tg.comm)
+            tg.exe_vd = parent.tg.exe_vd  # the copied mm runs the same file
+            if tg.exe_vd is not None:
+                tg.exe_vd.dentry.inode.deny_write_access()
             tg.auxv = parent.tg.auxv
             tg.arg_range = getattr(parent.tg, "arg_range", (0, 0))
             tg.pgid, tg.sid = parent.tg.pgid, parent.tg.sid
@@ -1116,6 +1129,7 @@ class Kernel:
         tg.exit_uid = t.creds.uid
         tg.exit_status = status
         tg.zombie = True
+        self.release_exe(tg)  # exit_mm: the program is writable again
         if t.fdtable is not None and not any(x.fdtable is t.fdtable for x in self.tasks.values()):
             t.fdtable.release_all(tg)
         self.timers.pop(tg.tgid, None)
@@ -1252,6 +1266,8 @@ class Kernel:
             return
         if self.cfg.strace:
             self.strace_raw(t, f"execve({plan.execfn!r}, {plan.argv!r}) -> loader")
+        if t.tg.pending_exec is not None:
+            t.tg.pending_exec.release_exe()
         t.tg.pending_exec = plan
         t.tg.pending_exec_rewritten = pid
         # Replace the call by execveat(STUB_FD, "", NULL, NULL, AT_EMPTY_PATH): the host
@@ -1309,12 +1325,15 @@ class Kernel:
         except Exception:
             log.exception("exec of %r failed after the point of no return", plan.path)
             os.close(mem_fd)
+            plan.release_exe()
             self._kill_group(tg)
             return
         if tg.mm is None:
             tg.mm = AddressSpace(self, tg)
         tg.mm.reset(plan.mapped, mem_fd)
         tg.exe_path = plan.path
+        self.release_exe(tg)  # the old image's program
+        tg.exe_vd, plan.exe_vd = plan.exe_vd, None
         tg.sa_restart = set()  # exec resets every handler
         tg.argv = plan.argv
         tg.envp = plan.envp

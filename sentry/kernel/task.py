@@ -50,6 +50,9 @@ class ThreadGroup:
         self.rlimits: Dict[int, Tuple[int, int]] = {}
         # The image (set by the loader at every exec).
         self.exe_path = ""          # absolute sandbox path of the executable
+        # Where the executable is (a VirtualDentry); the process holds its inode's
+        # deny_write_access until it exits or execs (Kernel.release_exe).
+        self.exe_vd: Any = None
         self.argv: List[bytes] = []
         self.envp: List[bytes] = []
         self.auxv = b""  # the image's auxiliary vector, as /proc/PID/auxv shows it

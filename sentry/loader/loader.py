@@ -70,6 +70,16 @@ class ExecPlan:
     # The credentials after the exec (set-ID bits, capabilities), and AT_SECURE.
     creds: Optional[Credentials] = None
     secure: bool = False
+    # Where the executable is (a VirtualDentry): the plan holds its inode's
+    # deny_write_access, which the process takes over at the exec (Linux's
+    # mm->exe_file); whoever drops the plan gives it back (release_exe).
+    exe_vd: Any = None
+
+    def release_exe(self) -> None:
+        """Give back the executable's deny_write_access (a plan that is not run)."""
+        vd, self.exe_vd = self.exe_vd, None
+        if vd is not None:
+            vd.dentry.inode.allow_write_access()
 
 
 def _read_image(t: "Task", desc, path: bytes) -> Image:
@@ -117,6 +127,7 @@ def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
                 continue
             main = _read_image(t, desc, abspath)
             creds, secure = _exec_creds(t, desc)
+            exe_vd = desc.vd
         finally:
             release = getattr(desc, "decref", None)
             if release is not None:
@@ -132,8 +143,11 @@ def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
                     release()
             if interp_img.info.interp is not None:
                 raise err(errno.ELIBBAD)
+        # The program (not a #! script, not ld.so) stays unwritable while it runs.
+        if exe_vd is not None:
+            exe_vd.dentry.inode.deny_write_access()
         return ExecPlan(abspath, argv, envp, main, interp_img, execfn, creds=creds,
-                        secure=secure)
+                        secure=secure, exe_vd=exe_vd)
     raise err(errno.ELOOP)
 
 

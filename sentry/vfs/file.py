@@ -88,6 +88,10 @@ class FileDescription:
     #: (epoll sets drop their interest in it, as Linux's ``eventpoll_release``).
     #: Keyed by the owner, which adds and removes its own entry.
     release_hooks: Optional[Dict[Any, Callable[["FileDescription"], None]]] = None
+    #: The inode whose write access this description holds (opened for writing by
+    #: path: :meth:`Inode.get_write_access <sentry.vfs.inode.Inode.get_write_access>`),
+    #: given back at the last reference.
+    write_inode: Optional["Inode"] = None
 
     def __init__(self, vd: Optional["VirtualDentry"], inode: Optional["Inode"], flags: int) -> None:
         self.vd = vd
@@ -112,6 +116,9 @@ class FileDescription:
 
             if self.notify_inode is not None:
                 fsnotify.closed(self)
+            if self.write_inode is not None:
+                self.write_inode.put_write_access()
+                self.write_inode = None
             release_description(self)
             hooks = self.release_hooks
             if hooks:

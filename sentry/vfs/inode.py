@@ -207,6 +207,11 @@ class Inode(abc.ABC):
     opens = 0
     #: The last name went while descriptions were open: ``IN_DELETE_SELF`` at the last close.
     delete_pending = False
+    #: Linux's ``i_writecount``: descriptions open for writing (> 0), or processes
+    #: running the file as their program (< 0, one each): each refuses the other
+    #: with ``ETXTBSY``.  Counted on the VFS's inode (an overlay's, not a layer's),
+    #: which a running process keeps alive by holding its dentry.
+    write_count = 0
 
     #: Owner and group are ids of the sandbox (a user namespace mapping may leave a
     #: host file's unmapped: then no capability overrides its permissions).
@@ -220,6 +225,27 @@ class Inode(abc.ABC):
         self.gid = gid
         # Record locks and flock(2) state (sentry.vfs.locks), created lazily.
         self.locks: Optional["LockState"] = None
+
+    # -- write access against execution (fs/namei.c, fs/exec.c) ---------------
+    def get_write_access(self) -> None:
+        """A description opens the file for writing.  :raises LinuxError: ``ETXTBSY``
+        while a process runs it."""
+        if self.write_count < 0:
+            raise err(errno.ETXTBSY)
+        self.write_count += 1
+
+    def put_write_access(self) -> None:
+        self.write_count -= 1
+
+    def deny_write_access(self) -> None:
+        """A process runs the file.  :raises LinuxError: ``ETXTBSY`` while it is open
+        for writing."""
+        if self.write_count > 0:
+            raise err(errno.ETXTBSY)
+        self.write_count -= 1
+
+    def allow_write_access(self) -> None:
+        self.write_count += 1
 
     # -- type helpers ------------------------------------------------------
     @property

@@ -534,9 +534,15 @@ class VirtualFilesystem:
         if not created and t is not None:
             perm.check(t.creds, inode, want)
         truncate = bool(flags & abi.O_TRUNC and inode.is_reg and not created)
+        writer = acc != abi.O_RDONLY and inode.is_reg
+        if (writer or truncate) and inode.write_count < 0:
+            raise err(errno.ETXTBSY)  # a running program (do_dentry_open, handle_truncate)
         if truncate:
             inode.setattr(t, SetAttr(size=0, mtime_ns=now_ns()))
         desc = inode.open(t, vd, flags & ~abi.O_TRUNC)
+        if writer:
+            inode.get_write_access()
+            desc.write_inode = inode
         fsnotify.opened(desc, inode, truncate)
         return desc
 
@@ -548,7 +554,8 @@ class VirtualFilesystem:
         """Open an executable for execve: a read-only description and its absolute path.
 
         :raises LinuxError: the resolution errnos, ``EACCES`` if the file is not
-            a regular file, is on a ``noexec`` mount or is not executable by *t*.
+            a regular file, is on a ``noexec`` mount or is not executable by *t*,
+            ``ETXTBSY`` if it is open for writing.
             (``ENOEXEC`` is the loader's to decide.)
         """
         vd = self.resolve(t, abi.AT_FDCWD, path, follow=True)
@@ -556,6 +563,8 @@ class VirtualFilesystem:
         if not inode.is_reg or vd.mount.noexec:
             raise err(errno.EACCES)
         perm.check(creds_of(t), inode, perm.MAY_EXEC)
+        if inode.write_count > 0:
+            raise err(errno.ETXTBSY)  # open for writing (do_open_execat)
         desc = self.open_vd(t, vd, abi.O_RDONLY)
         return desc, self.path_for_task(t, vd)
 
@@ -882,6 +891,8 @@ class VirtualFilesystem:
             raise err(errno.EINVAL)
         self.check_writable(vd)
         perm.check(creds_of(t), inode, perm.MAY_WRITE)
+        if inode.write_count < 0:
+            raise err(errno.ETXTBSY)  # a running program (vfs_truncate)
         attr = SetAttr(size=size, mtime_ns=now_ns())
         inode.setattr(t, attr)
         if fsnotify.active:

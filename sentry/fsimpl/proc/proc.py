@@ -269,11 +269,16 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
     f(b"setgroups", lambda r: b"allow\n")
 
     def exe_target(r: Any) -> bytes:
+        if tg.exe_vd is not None:  # " (deleted)" once replaced or removed
+            return vfs.path_for_task(r, tg.exe_vd)
         if not tg.exe_path:
             raise err(errno.ENOENT)
         return _b(tg.exe_path) if isinstance(tg.exe_path, str) else tg.exe_path
 
-    c[b"exe"] = lambda: ProcSymlink(fs, path + b"/exe", exe_target, uid=uid, gid=gid, check=check)
+    # A magic link to the file the process runs (renamed or replaced, it is still
+    # the one whose writes fail with ETXTBSY).
+    c[b"exe"] = lambda: ProcSymlink(fs, path + b"/exe", exe_target, jump=lambda r: tg.exe_vd,
+                                    uid=uid, gid=gid, check=check)
     for name in (b"cwd", b"root"):
         c[name] = (lambda name=name: ProcSymlink(  # type: ignore[misc]
             fs, path + b"/" + name,

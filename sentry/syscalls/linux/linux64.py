@@ -77,6 +77,9 @@ NUMBERS: Dict[str, int] = {v: k for k, v in NAMES.items()}
 MAP_ANONYMOUS = 0x20
 MAP_SHARED = 0x01
 
+# Writing a running program (deny_write_access: what a process exec'd, while it runs).
+_TXTBSY = "ETXTBSY when writing (or O_TRUNC of) a running program"
+
 # (module, [(name, policy, support, note), ...]).  Handlers are the module's
 # function of the same name (or the given function name after a colon).
 _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
@@ -91,7 +94,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "count when a signal comes"),
         ("preadv", EMULATE, FULL, ""), ("pwritev", EMULATE, FULL, ""),
         ("lseek", EMULATE, FULL, "C fast path for host-backed files"),
-        ("open", EMULATE, FULL, ""), ("openat", EMULATE, FULL, ""), ("creat", EMULATE, FULL, ""),
+        ("open", EMULATE, FULL, _TXTBSY), ("openat", EMULATE, FULL, _TXTBSY),
+        ("creat", EMULATE, FULL, _TXTBSY),
         ("close", EMULATE, FULL, "C fast path for host-backed files"),
         ("dup", EMULATE, FULL, ""), ("dup2", EMULATE, FULL, ""), ("dup3", EMULATE, FULL, ""),
         ("fcntl", EMULATE, PARTIAL, "dup, fd/fl flags, record locks incl. OFD, pipe size, "
@@ -107,7 +111,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "TIOCGSID in the sentry; sockets: SIOCINQ/OUTQ, the "
          "netdevice SIOCGIF* queries and SIOCGIFCONF (the sandbox's network namespace), "
          "SIOCSIF*/SIOCADDRT EPERM"),
-        ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, ""),
+        ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, _TXTBSY),
         ("fsync", EMULATE, FULL, ""), ("fdatasync", EMULATE, FULL, ""),
         ("fallocate", EMULATE, PARTIAL, ""),
         ("fadvise64", EMULATE, FULL, "advice checked and accepted; caching is the host's"),
@@ -301,7 +305,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("execve", TRACE, FULL,
          "the sentry's loader builds the image (one ptrace stop); credentials as Linux: "
          "set-ID bits (not on nosuid mounts or with no_new_privs), capability sets; "
-         "EACCES on noexec mounts"),
+         "EACCES on noexec mounts; ETXTBSY for a file open for writing, and the program "
+         "stays unwritable while it runs"),
         ("execveat", TRACE, FULL, "the sentry's loader builds the image (one ptrace stop)"),
     ]),
     ("sys_sched", [
