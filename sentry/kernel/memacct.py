@@ -3,10 +3,11 @@
 Anonymous memory is the workload's host processes' own and the cgroup limits it. What
 the sentry keeps for the sandbox is sentry memory, which the workload makes grow by
 syscalls: tmpfs file data (every instance: ``tmpfs`` mounts, the overlay's upper layer,
-``/dev``) and tmpfs inodes.  gVisor charges its tmpfs to the sandbox's memory; here each
-of these is charged to one account per sandbox (one sentry process is one sandbox), so a
-workload that fills it gets ``ENOSPC`` before the sentry outgrows the cgroup's limit and
-the OOM killer picks the sentry.
+``/dev``), tmpfs inodes and pipe buffers.  gVisor charges its tmpfs to the sandbox's
+memory; here each of these is charged to one account per sandbox (one sentry process is
+one sandbox), so a workload that fills it gets ``ENOSPC`` (tmpfs) or ``ENOMEM`` (a pipe
+write, as Linux's failed page allocation) before the sentry outgrows the cgroup's limit
+and the OOM killer picks the sentry.
 
 The limit comes from ``linux.resources.memory.limit``, less what the sentry, the gofer
 and the workload's own processes need beside it (:data:`RESERVE`, at least an eighth of

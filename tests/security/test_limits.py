@@ -5,7 +5,8 @@
   counts them, and once the bomb is killed the sandbox forks and runs a program again;
 - memory: a workload filling tmpfs gets ``ENOSPC`` at the sandbox's memory account (from
   ``--memory-limit``/``linux.resources.memory.limit``), an unlinked file still open keeps
-  counting, and the space comes back when its last reference goes; a workload allocating
+  counting, and the space comes back when its last reference goes; pipe buffers count
+  too (``ENOMEM``, as a pipe write whose page allocation fails); a workload allocating
   anonymous memory without end is OOM-killed inside the sandbox's cgroup, and the sandbox
   goes on;
 - open files: ``EMFILE`` at RLIMIT_NOFILE, raising the soft limit to the hard one works,
@@ -48,6 +49,32 @@ try:
     print("no limit")
 except OSError as e:
     print(errno.errorcode[e.errno], n)
+'''
+
+# Fills 1 MiB pipes until a write fails otherwise than by a full pipe, closes them all,
+# and does it again; prints the errno and the MiB stored each time.
+PIPE_HOG = r'''
+import errno, fcntl, os
+def fill():
+    ends, total, why = [], 0, "none"
+    for i in range(400):
+        r, w = os.pipe()
+        ends += [r, w]
+        fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+        os.set_blocking(w, False)
+        try:
+            while True:
+                total += os.write(w, b"x" * 65536)
+        except BlockingIOError:
+            continue
+        except OSError as e:
+            why = errno.errorcode[e.errno]
+            break
+    for fd in ends:
+        os.close(fd)
+    return why, total >> 20
+print(*fill())
+print(*fill())
 '''
 
 ANON_HOG = r'''
@@ -146,6 +173,17 @@ def test_tmpfs_hog_gets_enospc_and_space_comes_back(runsc_root, tmp_path):
     assert all(20 <= n <= 32 for n in counts), res.describe()
     assert max(counts) - min(counts) <= 1, res.describe()
     assert set(_cgroup_dirs("do-")) <= set(before)
+
+
+def test_pipe_hog_gets_enomem_and_memory_comes_back(runsc_root, tmp_path):
+    script = tmp_path / "hog.py"
+    script.write_text(PIPE_HOG)
+    res = _do(runsc_root, ["--memory-limit", "96m"], [PYTHON, str(script)], tmp_path)
+    assert res.rc == 0, res.describe()
+    first, second = res.stdout.splitlines()
+    assert first == second, res.describe()
+    why, mib = first.split()
+    assert why == "ENOMEM" and 20 <= int(mib) <= 32, res.describe()
 
 
 def test_anonymous_memory_hog_is_oom_killed_alone(runsc_root, tmp_path):

@@ -12,6 +12,9 @@ of them), a write fills new slots after merging its sub-page remainder into the
 last slot if that fits, and a read frees a slot only once it is drained.  So a
 full pipe stays unwritable (no ``POLLOUT``, ``EAGAIN``) until a whole slot is
 read, however many bytes are free (fs/pipe.c: ``pipe_write``, ``pipe_poll``).
+Each occupied slot is a page of the sandbox's memory account
+(:mod:`sentry.kernel.memacct`), as Linux charges pipe pages to the memory cgroup: with
+the account spent a write that stored nothing fails with ``ENOMEM``.
 
 Semantics (pipe(7)):
 
@@ -43,6 +46,7 @@ from typing import Any, Deque, Dict, Optional, Tuple
 
 from sentry.abi.linux.capability import CAP_SYS_RESOURCE
 from sentry.abi.linux.errors import WouldBlock, err
+from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_ALL, WaitQueue
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
@@ -153,6 +157,10 @@ class Pipe:
             self.slots[-1] += part
             done = part
         while done < n and not self.full:
+            # Each page is the sandbox's memory (Linux charges pipe pages to the
+            # memory cgroup); none left stops the write here.
+            if not ACCOUNT.charge(PAGE):
+                break
             k = min(PAGE, n - done)
             self.slots.append(k)
             done += k
@@ -167,6 +175,7 @@ class Pipe:
         while k:
             if self.slots[0] <= k:
                 k -= self.slots.popleft()
+                ACCOUNT.uncharge(PAGE)
             else:
                 self.slots[0] -= k
                 k = 0
@@ -182,13 +191,18 @@ class Pipe:
         while k:
             c = k % PAGE or PAGE
             self.slots.appendleft(c)
+            ACCOUNT.add(PAGE)
             k -= c
 
     def discard(self) -> None:
         """The last description is gone: drop the data, back to the default size."""
         self.buf.clear()
+        ACCOUNT.uncharge(len(self.slots) * PAGE)
         self.slots.clear()
         self.capacity = DEFAULT_CAPACITY
+
+    def __del__(self) -> None:
+        ACCOUNT.uncharge(len(self.slots) * PAGE)
 
 
 class PipeDescription(FileDescription):
@@ -253,6 +267,9 @@ class PipeDescription(FileDescription):
             return 0
         k = p.push(data)
         if k == 0:
+            if not p.full:
+                # The sandbox's memory account is spent (pipe_write's failed alloc_page).
+                raise err(errno.ENOMEM)
             if self.nonblocking:
                 raise err(errno.EAGAIN)
             raise WouldBlock([(p.queue, EVENT_OUT | EVENT_ERR)])
