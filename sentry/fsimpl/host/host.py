@@ -87,6 +87,15 @@ class HostInode(Inode):
         st = os.fstat(fd)
         super().__init__(_hostfs(), st.st_ino, st.st_mode, 0, 0)
         self.fd = fd
+        # What the caller handed over.  A re-open is done by the sentry, whose host
+        # credentials would get it any access to the file: it gets only this one.
+        self.access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+
+    def _may(self, acc: int) -> None:
+        """:raises LinuxError: ``EACCES`` for access the donated fd does not have."""
+        if (acc != os.O_WRONLY and self.access == os.O_WRONLY) or (
+                acc != os.O_RDONLY and self.access == os.O_RDONLY):
+            raise err(errno.EACCES)
 
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
         """Re-open (``/proc/<pid>/fd/N``, ``/dev/stdout``): a new open file description.
@@ -95,9 +104,12 @@ class HostInode(Inode):
         not make the original append, ``< /dev/stdin`` starts at 0), so the sentry
         re-opens its own fd through the host's procfs (``self/fd/N`` under the
         ``/proc`` fd it took at boot) rather than dup'ing it.  Pipes and terminals
-        are opened non-blocking on the host, as the donated originals are.
+        are opened non-blocking on the host, as the donated originals are.  Only
+        with the donated fd's own access (``EACCES`` otherwise): the sentry's host
+        credentials must not turn a read-only stdin into a writable host file.
         """
         acc = flags & os.O_ACCMODE
+        self._may(acc)
         host_flags = acc | (flags & os.O_APPEND) | os.O_CLOEXEC | os.O_NOCTTY
         if _st.S_ISFIFO(self.mode) or _st.S_ISCHR(self.mode):
             host_flags |= os.O_NONBLOCK
@@ -121,6 +133,7 @@ class HostInode(Inode):
         if attr.mode is not None or attr.uid is not None or attr.gid is not None:
             raise err(errno.EPERM)
         if attr.size is not None:
+            self._may(os.O_WRONLY)
             _host(os.ftruncate, self.fd, attr.size)
         if attr.atime_ns is not None or attr.mtime_ns is not None:
             st = _host(os.fstat, self.fd)
