@@ -7,7 +7,8 @@
   ``..`` beyond ``/`` and beyond a bind mount's root, absolute and relative symlinks (planted
   in the image and made at run time), ``/proc/self/root``, ``/proc/PID/root`` and ``cwd``,
   ``/proc/self/fd`` magic links and directory fds, ``openat2`` without ``RESOLVE_*`` flags,
-  hard links, ``chroot`` + ``chdir ..`` and ``chroot`` + ``fchdir``, and races between a
+  hard links, ``chroot`` + ``chdir ..`` and ``chroot`` + ``fchdir``, writes to a read-only bind
+  mount (also through ``/proc/self/fd`` re-opens, and after a remount), and races between a
   path's check and its use from another thread (a symlink swapped by ``rename``, a directory
   exchanged with a symlink, a directory moved while a walk climbs out of it);
 - forbidden host surfaces: ``mount``, io_uring, bpf, ``perf_event_open``, userfaultfd,
@@ -22,7 +23,8 @@
   writing): ``ETXTBSY`` as on Linux;
 - a host file handed over read-only as stdin, re-opened for writing through
   ``/proc/self/fd/0`` or ``/dev/stdin``;
-- host identities: the first process's pid, a host pid in ``/proc`` or to ``kill``, the uid.
+- host identities: the first process's pid and parent, a host pid in ``/proc`` or to ``kill``,
+  the uid, host paths in ``/proc/self`` (mountinfo, mounts, cgroup, maps).
 
 The program first runs natively, as root, in a chroot of a scratch copy of the same rootfs
 with the host's ``/proc`` and ``/dev`` and the same bind mount in it (a private mount
@@ -67,6 +69,8 @@ R=$1; D=$2; shift 2
 mount --bind /proc "$R/proc"
 mount --bind /dev "$R/dev"
 mount --bind "$D" "$R/data"
+mount --bind "$D.ro" "$R/ro"
+mount -o remount,bind,ro "$R/ro"
 exec CHROOT "$R" "$@"
 """.replace("CHROOT", CHROOT)
 
@@ -117,6 +121,10 @@ def _plant(rootfs: Path, secret: Path, data: Path, exe: Path) -> socket.socket:
     (rootfs / "data").mkdir()
     data.mkdir()
     (data / "up").symlink_to("../secret.txt")
+    (rootfs / "ro").mkdir()
+    ro = data.with_name(data.name + ".ro")  # the read-only bind mount's source
+    ro.mkdir()
+    (ro / "file.txt").write_text("read-only\n")
     shutil.copy2(exe, rootfs / "escapes")
     return _listen(socket.AF_UNIX, str(data / "host.sock"))
 
@@ -219,8 +227,9 @@ def test_escape_probes_escape_natively_and_are_blocked_in_the_sandbox(
     cfg["process"]["user"] = {"uid": 0, "gid": 0}
     cfg["process"]["env"] = [*cfg["process"]["env"], f"ESCAPES_TCP_PORT={port}"]
     cfg["process"]["capabilities"] = {s: ALL_CAPS for s in ("bounding", "effective", "permitted")}
-    cfg["mounts"] = [m for m in cfg.get("mounts", []) if m["destination"] != "/data"] + [
+    cfg["mounts"] = [m for m in cfg.get("mounts", []) if m["destination"] not in ("/data", "/ro")] + [
         {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "rw"]},
+        {"destination": "/ro", "type": "bind", "source": f"{data}.ro", "options": ["rbind", "ro"]},
     ]
     (busybox_bundle / "config.json").write_text(json.dumps(cfg))
     res = sandbox.run_bundle(busybox_bundle, timeout=60)
@@ -230,6 +239,8 @@ def test_escape_probes_escape_natively_and_are_blocked_in_the_sandbox(
         print("\n" + _table(native, boxed))
     _check_sandboxed(native, boxed, "run")
     assert secret.read_text() == token + "\n"
+    assert sorted(p.name for p in Path(f"{data}.ro").iterdir()) == ["file.txt"]
+    assert Path(f"{data}.ro/file.txt").read_text() == "read-only\n"
     assert hashlib.sha256((busybox_bundle / "rootfs" / "escapes").read_bytes()).digest() == exe_hash
 
     # do mode: the host's root read-only below an in-memory overlay

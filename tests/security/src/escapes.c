@@ -9,8 +9,9 @@
  * TOKEN is the content of a secret file that lies next to the container's root
  * directory, at SECRET_ABS on the host ("../secret.txt" seen from the root).
  * The container has /planted-abs -> SECRET_ABS, /planted-rel -> ../secret.txt,
- * /inside.txt, and at /data a bind mount of a host directory that lies next to
- * the secret too, holding up -> ../secret.txt. HOST_PID is a process outside the container,
+ * /inside.txt, at /data a bind mount of a host directory that lies next to
+ * the secret too, holding up -> ../secret.txt, and at /ro a read-only bind
+ * mount of another one, holding file.txt. HOST_PID is a process outside the container,
  * HANDLE the hex file handle of the secret ("-" for none), EXPECT_UID the uid
  * the container's config gives, BLKDEV "major:minor" of the disk holding it.
  *
@@ -59,7 +60,7 @@
 #endif
 
 static const char *token, *secret_abs, *handle_hex;
-static pid_t host_pid, init_pid;
+static pid_t host_pid, init_pid, init_ppid;
 static uid_t expect_uid;
 static unsigned blk_major, blk_minor;
 static char self_exe[4096];
@@ -195,6 +196,43 @@ static void p_bind_mount_dotdot(void)
     if (holds_secret(AT_FDCWD, "../secret.txt") || holds_secret(AT_FDCWD, "up"))
         ESCAPED("from a cwd in the bind mount");
     try_paths(AT_FDCWD, p);
+}
+
+static void p_ro_bind_write(void)
+{
+    /* /ro is a read-only bind mount of a host directory holding file.txt */
+    const char *f = "/ro/file.txt";
+    int fd = open(f, O_WRONLY | O_APPEND);
+    if (fd >= 0 && write(fd, "x", 1) == 1)
+        ESCAPED("wrote %s", f);
+    int e = errno;
+    int rfd = open(f, O_RDONLY), pfd = open(f, O_PATH);
+    char a[64], b[64];
+    snprintf(a, sizeof a, "/proc/self/fd/%d", rfd);
+    snprintf(b, sizeof b, "/proc/self/fd/%d", pfd);
+    const char *reopen[] = {a, b, NULL};
+    for (const char *const *p = reopen; *p; p++) {
+        fd = open(*p, O_RDWR | O_APPEND);
+        if (fd >= 0 && write(fd, "x", 1) == 1)
+            ESCAPED("wrote %s through %s", f, *p);
+    }
+    if (truncate(f, 0) == 0)
+        ESCAPED("truncated %s", f);
+    if (chmod(f, 0666) == 0)
+        ESCAPED("chmod %s", f);
+    if (unlink(f) == 0)
+        ESCAPED("removed %s", f);
+    if (rename(f, "/ro/moved") == 0)
+        ESCAPED("renamed %s", f);
+    if (mkdir("/ro/newdir", 0755) == 0)
+        ESCAPED("made /ro/newdir");
+    /* a root that may mount can make it writable again */
+    if (mount(NULL, "/ro", NULL, MS_REMOUNT | MS_BIND, NULL) == 0) {
+        fd = open(f, O_WRONLY | O_APPEND);
+        if (fd >= 0 && write(fd, "x", 1) == 1)
+            ESCAPED("remounted /ro writable and wrote %s", f);
+    }
+    BLOCKED("%s", ename(e));
 }
 
 static void p_proc_self_root(void)
@@ -881,6 +919,41 @@ static void p_host_pid_getpid(void)
     BLOCKED("pid 1");
 }
 
+static void p_host_ppid(void)
+{
+    /* the first process's parent is outside the pid namespace: 0 */
+    if (init_ppid != 0)
+        ESCAPED("the first process's parent is pid %d", init_ppid);
+    BLOCKED("ppid 0");
+}
+
+static void p_host_paths(void)
+{
+    /* where the container's files lie on the host */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", secret_abs);
+    *strrchr(dir, '/') = 0;
+    const char *files[] = {"/proc/self/mountinfo", "/proc/self/mounts", "/proc/self/cgroup",
+                           "/proc/self/maps", "/proc/1/mountinfo", NULL};
+    for (const char *const *f = files; *f; f++) {
+        static char buf[1 << 20];
+        int fd = open(*f, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n, len = 0;
+        while (len < (ssize_t)sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+            len += n;
+        close(fd);
+        buf[len] = 0;
+        for (ssize_t i = 0; i < len; i++)
+            if (!buf[i])
+                buf[i] = ' ';
+        if (strstr(buf, dir))
+            ESCAPED("%s names %s", *f, dir);
+    }
+    BLOCKED("no host path in /proc/self");
+}
+
 static void p_host_pid_proc(void)
 {
     char p[64];
@@ -940,6 +1013,7 @@ static const struct probe PROBES[] = {
     {"path-abs-symlink", p_abs_symlink},
     {"path-rel-symlink", p_rel_symlink},
     {"path-bind-mount-dotdot", p_bind_mount_dotdot},
+    {"path-ro-bind-write", p_ro_bind_write},
     {"path-proc-self-root", p_proc_self_root},
     {"path-proc-pid-root", p_proc_pid_root},
     {"path-proc-cwd", p_proc_cwd},
@@ -983,7 +1057,9 @@ static const struct probe PROBES[] = {
     {"exe-exec-busy", p_exe_exec_busy},
     {"stdio-reopen-stdin-for-writing", p_stdin_reopen},
     {"id-host-pid-getpid", p_host_pid_getpid},
+    {"id-host-ppid", p_host_ppid},
     {"id-host-pid-proc", p_host_pid_proc},
+    {"id-host-paths", p_host_paths},
     {"id-host-pid-kill", p_host_pid_kill},
     {"id-host-uid", p_host_uid},
 };
@@ -1062,6 +1138,7 @@ int main(int argc, char **argv)
     if (sscanf(argv[6], "%u:%u", &blk_major, &blk_minor) != 2)
         return 2;
     init_pid = getpid();
+    init_ppid = getppid();
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
     if (n > 0)
         self_exe[n] = 0;
