@@ -15,6 +15,8 @@ _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
 
 # x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl).
+SYS_CAPGET = 125
+SYS_CAPSET = 126
 SYS_GETDENTS64 = 217
 SYS_FCHOWNAT = 260
 SYS_LINKAT = 265
@@ -63,7 +65,14 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# include/uapi/linux/capability.h: 64-bit sets as two u32 words.
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 DT_UNKNOWN = 0
 
@@ -86,6 +95,22 @@ class MountAttr(ctypes.Structure):
         ("attr_clr", ctypes.c_uint64),
         ("propagation", ctypes.c_uint64),
         ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+class CapHeader(ctypes.Structure):
+    """``struct __user_cap_header_struct``."""
+
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class CapData(ctypes.Structure):
+    """``struct __user_cap_data_struct``; version 3 takes two (capabilities 0-31, 32-63)."""
+
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
     ]
 
 
@@ -300,12 +325,40 @@ def mount(source: bytes | None, target: bytes, fstype: bytes | None, flags: int)
     )
 
 
-def prctl(option: int, arg2: int) -> None:
-    """prctl(2) with one argument.
+def prctl(option: int, arg2: int) -> int:
+    """prctl(2) with one argument; returns the call's result.
 
     :raises OSError: with the kernel's errno.
     """
-    _check(
+    return _check(
         _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(0),
                     ctypes.c_ulong(0), ctypes.c_ulong(0))
     )
+
+
+def capget() -> tuple[int, int, int]:
+    """This process's (effective, permitted, inheritable) capability sets as bit masks.
+
+    :raises OSError: with the kernel's errno.
+    """
+    hdr = CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (CapData * 2)()
+    _check(_syscall(_L(SYS_CAPGET), ctypes.byref(hdr), data))
+    return tuple(  # type: ignore[return-value]
+        getattr(data[0], f) | getattr(data[1], f) << 32
+        for f in ("effective", "permitted", "inheritable")
+    )
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set this process's capability sets (bit masks of capability numbers).
+
+    :raises OSError: with the kernel's errno (EPERM: a set grows).
+    """
+    hdr = CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (CapData * 2)()
+    for i in range(2):
+        data[i].effective = (effective >> 32 * i) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> 32 * i) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> 32 * i) & 0xFFFFFFFF
+    _check(_syscall(_L(SYS_CAPSET), ctypes.byref(hdr), data))

@@ -4,11 +4,13 @@ Start-up (:func:`main`, run as ``python3 -m gofer``): arm PR_SET_PDEATHSIG, clos
 every inherited fd but the channel, take a detached clone of each root's mount
 tree (``open_tree``) with nosuid/nodev (and rdonly for read-only roots) set on
 the clone, then unshare the mount and network namespaces and chroot into an
-empty read-only tmpfs that has no host directory at all (``fsmount``).  After
-:func:`confine` returns, the process can reach host files only through its root
-fds, and every lookup is ``openat2`` of a single component beneath a handle with
-RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS.  A seccomp
-filter, when added, is one more step at the end of :func:`confine`.
+empty read-only tmpfs that has no host directory at all (``fsmount``), keep only
+the capabilities it uses and install its seccomp filter (:mod:`gofer.filter`).
+After :func:`confine` returns, the process can reach host files only through its
+root fds, and every lookup is ``openat2`` of a single component beneath a handle
+with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS.  Everything
+it will ever import is imported before that: a lazy import after it would be a
+path lookup, which the filter answers by killing the process.
 
 Serving (:class:`GoferServer`): single-threaded, one request at a time.  A
 handle names a :class:`_Node` (an O_PATH fd plus the parent node and name it
@@ -37,6 +39,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from gofer import filter as gofer_filter
 from gofer import linux
 from gofer.protocol import (
     MAX_MESSAGE,
@@ -169,6 +172,22 @@ def _check_name(name: bytes) -> None:
         raise _err(errno.EINVAL)
     if len(name) > NAME_MAX:
         raise _err(errno.ENAMETOOLONG)
+
+
+def _report_bug(e: BaseException) -> None:
+    """Print a handler's exception and where it came from on stderr.
+
+    Not :func:`traceback.print_exc`: its source lines come from linecache, which
+    stats and opens the source files by path, and the filter kills a confined
+    gofer for that.
+    """
+    lines = ["gofer: request failed (a bug):\n"]
+    for frame, lineno in traceback.walk_tb(e.__traceback__):
+        code = frame.f_code
+        lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
+    lines.append(f"{type(e).__name__}: {e}\n")
+    sys.stderr.write("".join(lines))
+    sys.stderr.flush()
 
 
 def _ns_to_timespec(ns: int | None) -> tuple[int, int]:
@@ -323,8 +342,8 @@ class GoferServer:
         except (ValueError, OverflowError):
             # Embedded NULs, out-of-range numbers: bad arguments, not bugs.
             return Rerror(errno.EINVAL)
-        except Exception:  # noqa: BLE001 - a handler bug fails one request, not the gofer
-            traceback.print_exc(file=sys.stderr)
+        except Exception as e:  # noqa: BLE001 - a handler bug fails one request, not the gofer
+            _report_bug(e)
             return Rerror(errno.EIO)
 
     # ---- nodes and handles --------------------------------------------------
@@ -744,14 +763,16 @@ class GoferServer:
 # ---- process start-up -------------------------------------------------------
 
 
-def confine(roots: list[tuple[bytes, bool]]) -> list[tuple[int, bytes | None]]:
-    """Open the roots, then cut this process off from every other host path.
+def confine(roots: list[tuple[bytes, bool]], channel_fd: int) -> list[tuple[int, bytes | None]]:
+    """Open the roots, then cut this process off from every other host path and call.
 
     Returns one directory fd per root: a detached clone of the mount tree at
     that path, nosuid and nodev (device nodes cannot be opened even if a check
     above is wrong), read-only at the mount level for read-only roots.  A root
     that is a regular file (a file bind mount: /etc/resolv.conf, /etc/hosts) is
     its directory's clone and its name there (:class:`GoferServer`'s *files*).
+    Last, the process keeps only :data:`gofer.filter.KEEP_CAPS` and installs the
+    seccomp filter, whose channel rows name *channel_fd*.
 
     :raises OSError: if any step fails; the caller must then exit (EINVAL: a
         root is neither a directory nor a regular file).
@@ -787,6 +808,8 @@ def confine(roots: list[tuple[bytes, bool]]) -> list[tuple[int, bytes | None]]:
     os.chroot(".")
     os.chdir("/")
     os.close(empty)
+    gofer_filter.drop_capabilities()
+    gofer_filter.install(channel_fd)
     return fds
 
 
@@ -817,15 +840,28 @@ def main(argv: list[str] | None = None) -> int:
         print("gofer: --sock-fd is not a unix seqpacket socket", file=sys.stderr)
         return 2
     os.umask(0)  # the sentry applies the workload's umask itself
+    # No Python-level signal handler: running one ends in rt_sigreturn, and the
+    # KeyboardInterrupt traceback reads source files; the filter allows neither.
+    # The gofer is in a process group of its own, so no terminal sends it SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    try:
-        root_fds = confine([_parse_root(r) for r in args.root])
-    except OSError as e:
-        print(f"gofer: confinement failed: {e}", file=sys.stderr)
-        return 1
-    roots = [(fd, _parse_root(spec)[1]) for (fd, _), spec in zip(root_fds, args.root, strict=True)]
-    return GoferServer(sock, roots, [name for _, name in root_fds]).serve()
+    with sock:
+        try:
+            root_fds = confine([_parse_root(r) for r in args.root], sock_fd)
+        except OSError as e:
+            print(f"gofer: confinement failed: {e}", file=sys.stderr)
+            return 1
+        roots = [(fd, _parse_root(spec)[1])
+                 for (fd, _), spec in zip(root_fds, args.root, strict=True)]
+        try:
+            server = GoferServer(sock, roots, [name for _, name in root_fds])
+        except OSError as e:
+            print(f"gofer: bad root: {e}", file=sys.stderr)
+            return 1
+        # Closed here rather than by the interpreter's clean-up, whose warning about
+        # an unclosed socket would call getsockname/getpeername.
+        return server.serve()
 
 
 # The channel's fd number in the gofer; dup2 in the spawn clears its CLOEXEC.

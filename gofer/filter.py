@@ -1,0 +1,220 @@
+"""What the confined gofer may still ask of the host: syscalls and capabilities.
+
+The gofer is host root holding the container's roots; a compromised sentry (or a
+bug in the server) is in its threat model.  Once :func:`gofer.server.confine`
+has opened the roots and chrooted into an empty tmpfs, it gives up every
+capability but :data:`KEEP_CAPS` and installs a seccomp filter built from
+:data:`ALLOWED`, one declared allowlist (as gVisor's runsc/fsgofer/filter):
+
+- file calls on fds the gofer holds: every ``*at`` call must name a real dirfd,
+  never ``AT_FDCWD`` (the chroot makes such paths reach only an empty tmpfs
+  anyway; the filter makes it certain);
+- ``sendmsg``/``recvmsg`` on the channel's fd only, with the flags the server uses;
+- the memory calls of CPython's and glibc's allocators, never executable memory;
+- ``write`` to stderr (error reports), ``exit_group``.
+
+Anything else kills the process (``SECCOMP_RET_KILL_PROCESS``): no ``execve``, no
+socket, ``ptrace``, mount, namespace, ``prctl``, capability or id change, no
+``openat``/``open_by_handle_at``, no ``ioctl``.  The sentry sees the channel
+close and the sandbox stops: fail closed.
+
+The list was taken from ``strace -f`` of gofers serving the gofer unit tests and
+sandboxes running the file-heavy differential, busybox, host-program and OCI
+tests, then narrowed with argument checks; every row says why it is needed.
+What BPF cannot check (``openat2``'s ``struct open_how`` is a pointer) the
+server checks itself (RESOLVE_BENEATH on every lookup).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import mmap
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+
+import pyseccomp as seccomp
+
+from gofer import linux
+
+#: A mask/value pair on one syscall argument: ``(args[index] & mask) == value``.
+ArgCheck = tuple[int, int, int]
+
+#: Placeholder value in an :data:`ArgCheck`: the channel's fd, known at install time.
+CHANNEL = -1
+
+_LOW32 = 0xFFFFFFFF
+_AT_FDCWD_SIGN = 0x80000000  # an int dirfd < 0 (AT_FDCWD) has bit 31 set
+_PROT_EXEC = mmap.PROT_EXEC
+_MAP_ANONYMOUS = mmap.MAP_ANONYMOUS
+_F_GETFL = fcntl.F_GETFL
+_F_SETFL = fcntl.F_SETFL
+_CLOCK_MONOTONIC = time.CLOCK_MONOTONIC
+_MSG_DONTWAIT = socket.MSG_DONTWAIT
+_MSG_CMSG_CLOEXEC = socket.MSG_CMSG_CLOEXEC
+
+
+def _dirfd(index: int) -> ArgCheck:
+    """Argument *index* is a real fd (>= 0), so a path is resolved beneath it."""
+    return (index, _AT_FDCWD_SIGN, 0)
+
+
+def _eq(index: int, value: int) -> ArgCheck:
+    """The int argument *index* (its low 32 bits) equals *value*."""
+    return (index, _LOW32, value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One allowlisted syscall.
+
+    :param name: the syscall's name (libseccomp resolves it for x86-64).
+    :param alternatives: sets of :data:`ArgCheck` ANDed together; the call is allowed if
+        any set holds.  Empty: allowed with any arguments.
+    :param why: what in the gofer makes the call.
+    """
+
+    name: str
+    alternatives: tuple[tuple[ArgCheck, ...], ...]
+    why: str
+
+    @property
+    def nr(self) -> int:
+        return int(seccomp.resolve_syscall(seccomp.Arch.NATIVE, self.name))
+
+
+def _any(name: str, why: str) -> Rule:
+    return Rule(name, (), why)
+
+
+ALLOWED: tuple[Rule, ...] = (
+    # ---- the channel
+    Rule("recvmsg", ((_eq(0, CHANNEL), _eq(2, _MSG_CMSG_CLOEXEC)),
+                     (_eq(0, CHANNEL), _eq(2, _MSG_CMSG_CLOEXEC | _MSG_DONTWAIT))),
+         "requests (recvmsg_polling: non-blocking polls, then a blocking wait)"),
+    Rule("sendmsg", ((_eq(0, CHANNEL), _eq(2, 0)),),
+         "replies, with an fd as SCM_RIGHTS"),
+    _any("poll", "the channel's POLLRDHUP after an empty datagram (_peer_gone)"),
+    # ---- files beneath the fds the gofer holds
+    Rule("openat2", ((_dirfd(0),),),
+         "every lookup and open (RESOLVE_BENEATH|NO_MAGICLINKS|NO_SYMLINKS, checked by "
+         "the server: struct open_how is a pointer)"),
+    Rule("newfstatat", ((_dirfd(0),),),
+         "fstat (AT_EMPTY_PATH) of handles and opened fds; lstat of a name beneath a "
+         "dirfd (stale-handle checks, readdir's DT_UNKNOWN)"),
+    _any("fstatfs", "kernel file systems are refused; Tstatfs"),
+    Rule("readlinkat", ((_dirfd(0),),), "Treadlink (readlinkat(fd, \"\"))"),
+    _any("getdents64", "Treaddir"),
+    Rule("mkdirat", ((_dirfd(0),),), "Tmkdir"),
+    Rule("symlinkat", ((_dirfd(1),),), "Tsymlink"),
+    Rule("linkat", ((_dirfd(0), _dirfd(2), _eq(4, 0)),),
+         "Tlink: by name, flags 0 (never AT_EMPTY_PATH or AT_SYMLINK_FOLLOW)"),
+    Rule("unlinkat", ((_dirfd(0),),), "Tunlink, and undoing a failed create"),
+    Rule("renameat2", ((_dirfd(0), _dirfd(2)),), "Trename"),
+    Rule("fchownat", ((_dirfd(0),),), "owners of new entries; Tsetattr uid/gid"),
+    Rule("fchmodat2", ((_dirfd(0),),), "Tsetattr mode (on an O_PATH fd)"),
+    Rule("utimensat", ((_dirfd(0),),), "Tsetattr times (on an O_PATH fd)"),
+    _any("fchmod", "set-id bits of a new file after its chown cleared them"),
+    _any("ftruncate", "Tsetattr size"),
+    Rule("fcntl", ((_eq(1, _F_GETFL),), (_eq(1, _F_SETFL),)),
+         "clearing O_NONBLOCK on a re-opened fd"),
+    _any("close", "handles, re-opened fds after sending, fds a client sends"),
+    # ---- memory (CPython's arenas and glibc malloc; never executable)
+    Rule("mmap", (((2, _PROT_EXEC, 0), (3, _MAP_ANONYMOUS, _MAP_ANONYMOUS)),),
+         "pymalloc arenas and large malloc chunks: anonymous, not executable"),
+    _any("munmap", "freeing them"),
+    _any("mremap", "glibc realloc of an mmap'd chunk (a large list or bytes growing)"),
+    _any("brk", "glibc malloc's main heap"),
+    # ---- the process
+    Rule("write", ((_eq(0, 2),),), "error reports on stderr"),
+    Rule("clock_gettime", ((_eq(0, _CLOCK_MONOTONIC),),),
+         "time.perf_counter in recvmsg_polling, when the vDSO falls back to the syscall "
+         "(a clock source without vDSO support)"),
+    _any("exit_group", "the end"),
+)
+
+
+#: Capabilities the gofer keeps after confinement (numbers from linux/capability.h), and
+#: why.  Every other one leaves the effective, permitted, inheritable, ambient and
+#: bounding sets.  Unlike gVisor's gofer it keeps neither CAP_DAC_READ_SEARCH (only
+#: open_by_handle_at and linkat(AT_EMPTY_PATH) would use it; DAC_OVERRIDE already grants
+#: read and search) nor CAP_SYS_CHROOT (the chroot is done before the drop).
+KEEP_CAPS: dict[int, tuple[str, str]] = {
+    0: ("CAP_CHOWN", "new entries get the sandbox's owner; Tsetattr uid/gid"),
+    1: ("CAP_DAC_OVERRIDE", "the sentry checks permissions itself; host modes must not "
+                            "stop an open, a lookup or a create it allowed"),
+    3: ("CAP_FOWNER", "chmod/utimes of files the gofer does not own, unlink and rename "
+                      "in sticky directories, hard links to others' files"),
+    4: ("CAP_FSETID", "keep set-id bits where the sandbox's caller may (chmod of a file "
+                      "of another group, truncation by open)"),
+}
+_CAP_SETPCAP = 8
+
+
+def _value(v: int, channel_fd: int) -> int:
+    return channel_fd if v == CHANNEL else v
+
+
+def build(channel_fd: int) -> seccomp.SyscallFilter:
+    """The filter for a gofer whose channel is *channel_fd*; not loaded yet."""
+    f = seccomp.SyscallFilter(seccomp.KILL_PROCESS)
+    # libseccomp's bad-arch action: int 0x80 / ia32 and x32 numbers are killed too.
+    f.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)
+    for rule in ALLOWED:
+        if not rule.alternatives:
+            f.add_rule(seccomp.ALLOW, rule.nr)
+        for checks in rule.alternatives:
+            f.add_rule(seccomp.ALLOW, rule.nr, *(
+                seccomp.Arg(i, seccomp.MASKED_EQ, mask, _value(v, channel_fd))
+                for i, mask, v in checks))
+    return f
+
+
+def export_bpf(channel_fd: int) -> bytes:
+    """The classic-BPF program :func:`install` loads (for tests and inspection)."""
+    with tempfile.TemporaryFile() as tf:
+        build(channel_fd).export_bpf(tf)
+        tf.seek(0)
+        return tf.read()
+
+
+def install(channel_fd: int) -> None:
+    """Load the filter into this (single-threaded) process; there is no way back.
+
+    :raises OSError: if the kernel refuses it.
+    """
+    build(channel_fd).load()
+
+
+def drop_capabilities() -> int:
+    """Keep only :data:`KEEP_CAPS` (those this process has); returns the mask kept.
+
+    The bounding set is emptied of the rest first, while CAP_SETPCAP is still
+    effective (without it, as for a gofer that is not root, there is nothing to
+    drop from a set that no exec could use: the filter refuses execve).
+
+    :raises OSError: if a drop fails.
+    """
+    effective, permitted, _ = linux.capget()
+    keep = sum(1 << c for c in KEEP_CAPS) & permitted
+    if effective & (1 << _CAP_SETPCAP):
+        cap = 0
+        while True:
+            try:
+                in_bounding = linux.prctl(linux.PR_CAPBSET_READ, cap)
+            except OSError as e:
+                if e.errno == errno.EINVAL:  # past the last capability this kernel knows
+                    break
+                raise
+            if in_bounding and not keep & (1 << cap):
+                linux.prctl(linux.PR_CAPBSET_DROP, cap)
+            cap += 1
+    linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+    linux.capset(keep, keep, 0)
+    return keep
+
+
+__all__ = ["ALLOWED", "KEEP_CAPS", "Rule", "build", "export_bpf", "install",
+           "drop_capabilities"]
