@@ -8,7 +8,8 @@
   in the image and made at run time), ``/proc/self/root``, ``/proc/PID/root`` and ``cwd``,
   ``/proc/self/fd`` magic links and directory fds, ``openat2`` without ``RESOLVE_*`` flags,
   hard links, ``chroot`` + ``chdir ..`` and ``chroot`` + ``fchdir``, writes to a read-only bind
-  mount (also through ``/proc/self/fd`` re-opens, and after a remount), and races between a
+  mount (also through ``/proc/self/fd`` re-opens, and after a remount), a procfs of the host
+  mounted under the root (do mode: the gofer must not serve it), and races between a
   path's check and its use from another thread (a symlink swapped by ``rename``, a directory
   exchanged with a symlink, a directory moved while a walk climbs out of it);
 - forbidden host surfaces: ``mount``, io_uring, bpf, ``perf_event_open``, userfaultfd,
@@ -62,7 +63,7 @@ CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 LINE = re.compile(r"^([a-z0-9-]+): (ESCAPED|blocked|error) \((.*)\)$")
 
 # The probes the do-mode run repeats: those that need no planted rootfs or secret.
-DO_MODE = "surface- abi- mem- exe- stdio- id-"
+DO_MODE = "path-foreign-procfs surface- abi- mem- exe- stdio- id-"
 
 _NATIVE = r"""set -e
 R=$1; D=$2; shift 2
@@ -202,7 +203,8 @@ def test_escape_probes_escape_natively_and_are_blocked_in_the_sandbox(
             *_probe_args(escapes_exe, token, n_secret)]  # fmt: skip
     victim = tmp_path / "stdin.txt"  # handed over read-only as stdin
     victim.write_text("stdin\n")
-    native = _parse(_run_with_stdin(argv, victim, dict(BASE_ENV, ESCAPES_TCP_PORT=port)))
+    env = dict(BASE_ENV, ESCAPES_TCP_PORT=port, ESCAPES_HOSTPROC="/proc")
+    native = _parse(_run_with_stdin(argv, victim, env))
     assert not [n for n, v in native.items() if v[0] == "error"], native
     escaped = sorted(n for n, v in native.items() if v[0] == "ESCAPED")
     # The probes are real: as root in a chroot most of them get out, but for the path
@@ -248,9 +250,15 @@ def test_escape_probes_escape_natively_and_are_blocked_in_the_sandbox(
     work.mkdir()
     exe = work / "escapes"
     shutil.copy2(escapes_exe, exe)
-    env = {"PATH": "/usr/bin:/bin", "ESCAPES_ONLY": DO_MODE, "ESCAPES_TCP_PORT": port}
+    # with a procfs of the host's mounted under the root, where the gofer must not serve it
+    hostproc = work / "hostproc"
+    hostproc.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "ESCAPES_ONLY": DO_MODE, "ESCAPES_TCP_PORT": port,
+           "ESCAPES_HOSTPROC": str(hostproc)}
     victim.write_text("stdin\n")
-    argv = [*runsc_argv(), "--root", str(sandbox.root), "do", "--", str(exe),
+    argv = [UNSHARE, "--mount", "--propagation", "private", "/bin/sh", "-c",
+            'mount -t proc proc "$0" && exec "$@"', str(hostproc),
+            *runsc_argv(), "--root", str(sandbox.root), "do", "--", str(exe),
             *_probe_args(escapes_exe, token, secret)]  # fmt: skip
     res = _run_with_stdin(argv, victim, env, cwd=work)
     do_boxed = _parse(res)

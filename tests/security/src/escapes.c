@@ -235,6 +235,27 @@ static void p_ro_bind_write(void)
     BLOCKED("%s", ename(e));
 }
 
+static void p_foreign_procfs(void)
+{
+    /* a procfs of the host mounted somewhere under the root (ESCAPES_HOSTPROC):
+     * its magic links lead anywhere, its pids are the host's */
+    const char *hp = getenv("ESCAPES_HOSTPROC");
+    if (!hp)
+        BLOCKED("no host procfs given");
+    char a[4096], b[4096], c[256];
+    snprintf(a, sizeof a, "%s/%d/root%s", hp, host_pid, secret_abs);
+    snprintf(b, sizeof b, "%s/1/root%s", hp, secret_abs);
+    const char *p[] = {a, b, NULL};
+    for (const char *const *q = p; *q; q++)
+        if (holds_secret(AT_FDCWD, *q))
+            ESCAPED("read the secret through %s", *q);
+    int e = errno;
+    snprintf(c, sizeof c, "%s/%d/status", hp, host_pid);
+    if (holds_secret(AT_FDCWD, c) || errno == 0)
+        ESCAPED("read %s", c);
+    BLOCKED("%s", ename(e));
+}
+
 static void p_proc_self_root(void)
 {
     const char *p[] = {"/proc/self/root/../secret.txt", "/proc/self/root/../../secret.txt",
@@ -1014,6 +1035,7 @@ static const struct probe PROBES[] = {
     {"path-rel-symlink", p_rel_symlink},
     {"path-bind-mount-dotdot", p_bind_mount_dotdot},
     {"path-ro-bind-write", p_ro_bind_write},
+    {"path-foreign-procfs", p_foreign_procfs},
     {"path-proc-self-root", p_proc_self_root},
     {"path-proc-pid-root", p_proc_pid_root},
     {"path-proc-cwd", p_proc_cwd},
