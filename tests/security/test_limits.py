@@ -5,8 +5,9 @@
   counts them, and once the bomb is killed the sandbox forks and runs a program again;
 - memory: a workload filling tmpfs gets ``ENOSPC`` at the sandbox's memory account (from
   ``--memory-limit``/``linux.resources.memory.limit``), an unlinked file still open keeps
-  counting, and the space comes back when its last reference goes; pipe buffers count
-  too (``ENOMEM``, as a pipe write whose page allocation fails); a workload allocating
+  counting, and the space comes back when its last reference goes; pipe and unix socket
+  buffers count too (``ENOMEM``/``ENOBUFS``, as when Linux cannot allocate the page or
+  the skb); a workload allocating
   anonymous memory without end is OOM-killed inside the sandbox's cgroup, and the sandbox
   goes on;
 - open files: ``EMFILE`` at RLIMIT_NOFILE, raising the soft limit to the hard one works,
@@ -51,16 +52,20 @@ except OSError as e:
     print(errno.errorcode[e.errno], n)
 '''
 
-# Fills 1 MiB pipes until a write fails otherwise than by a full pipe, closes them all,
-# and does it again; prints the errno and the MiB stored each time.
-PIPE_HOG = r'''
-import errno, fcntl, os
+# Fills 1 MiB pipes (or unix stream socket pairs) until a write fails otherwise than by
+# a full buffer, closes them all, and does it again; prints the errno and the MiB stored
+# each time.
+BUFFER_HOG = r'''
+import errno, fcntl, os, socket, sys
 def fill():
     ends, total, why = [], 0, "none"
     for i in range(400):
-        r, w = os.pipe()
+        if sys.argv[1] == "pipe":
+            r, w = os.pipe()
+            fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+        else:
+            r, w = (s.detach() for s in socket.socketpair())
         ends += [r, w]
-        fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
         os.set_blocking(w, False)
         try:
             while True:
@@ -175,15 +180,16 @@ def test_tmpfs_hog_gets_enospc_and_space_comes_back(runsc_root, tmp_path):
     assert set(_cgroup_dirs("do-")) <= set(before)
 
 
-def test_pipe_hog_gets_enomem_and_memory_comes_back(runsc_root, tmp_path):
+@pytest.mark.parametrize("kind,errname", [("pipe", "ENOMEM"), ("unix", "ENOBUFS")])
+def test_buffer_hog_is_refused_and_memory_comes_back(runsc_root, tmp_path, kind, errname):
     script = tmp_path / "hog.py"
-    script.write_text(PIPE_HOG)
-    res = _do(runsc_root, ["--memory-limit", "96m"], [PYTHON, str(script)], tmp_path)
+    script.write_text(BUFFER_HOG)
+    res = _do(runsc_root, ["--memory-limit", "96m"], [PYTHON, str(script), kind], tmp_path)
     assert res.rc == 0, res.describe()
     first, second = res.stdout.splitlines()
     assert first == second, res.describe()
     why, mib = first.split()
-    assert why == "ENOMEM" and 20 <= int(mib) <= 32, res.describe()
+    assert why == errname and 20 <= int(mib) <= 32, res.describe()
 
 
 def test_anonymous_memory_hog_is_oom_killed_alone(runsc_root, tmp_path):

@@ -32,6 +32,7 @@ from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
+from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_ALL, EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_RDHUP, \
     WaitQueue
 from sentry.vfs import abi
@@ -113,6 +114,13 @@ class Anc:
         self.user = user
 
 
+def _room(n: int) -> None:
+    """Queued bytes are the sandbox's memory: with its account spent a send fails
+    with ``ENOBUFS``, as when ``sock_alloc_send_pskb`` cannot allocate."""
+    if not ACCOUNT.room(n):
+        raise err(errno.ENOBUFS)
+
+
 class Channel:
     """One direction of a connection: bytes (stream) or messages (dgram/seqpacket).
 
@@ -121,6 +129,8 @@ class Channel:
     traffic stays one buffer.  Datagrams are ``(bytes, sender name, Anc)``.
     """
 
+    _size = 0
+
     def __init__(self, stream: bool) -> None:
         self.stream = stream
         self.segs: Deque[List[Any]] = deque()
@@ -128,6 +138,20 @@ class Channel:
         self.size = 0
         self.closed_write = False   # the sender will send no more (close/SHUT_WR)
         self.closed_read = False    # the receiver will read no more (close/SHUT_RD)
+
+    @property
+    def size(self) -> int:
+        """Bytes queued; they count in the sandbox's memory account
+        (:mod:`sentry.kernel.memacct`; senders check :func:`_room` first)."""
+        return self._size
+
+    @size.setter
+    def size(self, value: int) -> None:
+        ACCOUNT.add(value - self._size)
+        self._size = value
+
+    def __del__(self) -> None:
+        ACCOUNT.uncharge(self._size)
 
     @property
     def empty(self) -> bool:
@@ -273,12 +297,14 @@ class UnixSocket(FileDescription):
             if free <= 0 or len(ch.segs) >= MAX_ENTRIES:
                 self._block(flags, EVENT_OUT)
             k = min(n, free)
+            _room(k)
             ch.put(data[:k], _anc(t, fds, cred, self, self.peer))
         else:
             if n > BUFFER:
                 raise err(errno.EMSGSIZE)
             if free < n or len(ch.msgs) >= MAX_ENTRIES:
                 self._block(flags, EVENT_OUT)
+            _room(n)
             ch.put(data, _anc(t, fds, cred, self, self.peer))
             k = n
         if self.peer is not None:
@@ -693,6 +719,7 @@ def deliver(t: Any, s: UnixSocket, target: UnixSocket, data: bytes, flags: int,
         if s.nonblocking or flags & MSG_DONTWAIT:
             raise err(errno.EAGAIN)
         raise WouldBlock([(target.queue, EVENT_OUT)])
+    _room(n)
     if s.passcred and s.name is None:
         bind(t, s, b"")  # a sender that passes credentials gets a name (unix_autobind)
     ch.put(data, _anc(t, fds, cred, s, target), s.name)
