@@ -846,6 +846,22 @@ static void p_exe_path_rdwr(void) { exe_open(self_exe, O_RDWR); }
 
 static void p_exe_path_rdonly_trunc(void) { exe_open(self_exe, O_RDONLY | O_TRUNC); }
 
+static void p_exe_hardlink(void)
+{
+    /* another name of the same file */
+    char other[4200];
+    snprintf(other, sizeof other, "%s-link", self_exe);
+    unlink(other);
+    if (link(self_exe, other) < 0)
+        BLOCKED("link: %s", ename(errno));
+    int fd = open(other, O_WRONLY);
+    int e = errno;
+    unlink(other);
+    if (fd >= 0)
+        ESCAPED("opened %s for writing", other);
+    BLOCKED("%s", ename(e));
+}
+
 static void p_exe_truncate(void)
 {
     if (truncate(self_exe, 0) == 0)
@@ -1075,6 +1091,7 @@ static const struct probe PROBES[] = {
     {"exe-path-rdwr", p_exe_path_rdwr},
     {"exe-path-rdonly-trunc", p_exe_path_rdonly_trunc},
     {"exe-truncate", p_exe_truncate},
+    {"exe-hardlink", p_exe_hardlink},
     {"exe-other-task", p_exe_other_task},
     {"exe-exec-busy", p_exe_exec_busy},
     {"stdio-reopen-stdin-for-writing", p_stdin_reopen},
