@@ -75,6 +75,8 @@ echo "$ID $(cat /tmp/who) $(hostname) $(ls /tmp | tr '\n' ' ')$i"
 
 # A workload with children: init (sh) and two sleeps.
 FAMILY = "echo ready; sleep 100 & sleep 100 & wait"
+# The same, reading files through the gofer all the time (its death comes mid-request).
+FAMILY_IO = "echo ready; sleep 100 & while :; do cat /etc/passwd >/dev/null; sleep 0.05; done & wait"
 # A bystander of the bundle kind: waits for /tmp/go (made by an exec after the kills).
 BUNDLE_KEEPER = "echo ready; while [ ! -e /tmp/go ]; do sleep 0.2; done; echo done $(cat /tmp/go)"
 # A bystander of the do kind: waits for a line on stdin.
@@ -199,17 +201,6 @@ def _reap_strays(keep: set[int]) -> None:
                 pass
 
 
-def _wait_gone(pids: set[int], keep: set[int], timeout: float) -> set[int]:
-    """Wait until none of *pids* is alive, reaping strays; return those still alive."""
-    deadline = time.monotonic() + timeout
-    left = {p for p in pids if procs.alive(p)}
-    while left and time.monotonic() < deadline:
-        _reap_strays(keep)
-        time.sleep(0.02)
-        left = {p for p in left if procs.alive(p)}
-    return left
-
-
 def _text(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
@@ -332,9 +323,9 @@ def test_kill9_of_a_sentry_or_gofer_stops_only_its_sandbox(
                                          tmp_path / f"{how}-{victim or 'keep'}")
         for how, victim, script in [
             ("create", "sandbox", FAMILY), ("create", "sentry", FAMILY),
-            ("create", "gofer", FAMILY), ("create", "", BUNDLE_KEEPER),
+            ("create", "gofer", FAMILY_IO), ("create", "", BUNDLE_KEEPER),
             ("run", "sentry", FAMILY), ("run", "gofer", FAMILY),
-            ("do", "sentry", FAMILY), ("do", "gofer", FAMILY), ("do", "", DO_KEEPER),
+            ("do", "sentry", FAMILY), ("do", "gofer", FAMILY_IO), ("do", "", DO_KEEPER),
         ]
     }
     killed = [box for box in boxes.values() if box.victim]
@@ -392,14 +383,19 @@ def test_kill9_of_a_sentry_or_gofer_stops_only_its_sandbox(
         t0 = time.monotonic()
         for box in killed:
             os.kill(getattr(box, box.victim), signal.SIGKILL)
-        timings = {}
         # Statuses this test reads itself: sandbox processes and waiters, its children.
         keep = {p for box in boxes.values() for p in (box.sandbox, box.waiter) if p}
+        timings: dict[str, float] = {}
+        while len(timings) < len(killed) and time.monotonic() < t0 + GONE_TIMEOUT:
+            _reap_strays(keep)
+            for box in killed:
+                if box.name not in timings and not any(procs.alive(p) for p in box.pieces()):
+                    timings[box.name] = time.monotonic() - t0
+            time.sleep(0.01)
         for box in killed:
-            left = _wait_gone(box.pieces(), keep, GONE_TIMEOUT)
+            left = {p for p in box.pieces() if procs.alive(p)}
             assert not left, (f"{box.name}: alive {GONE_TIMEOUT}s after the kill:\n"
                               + procs.describe(left))
-            timings[box.name] = time.monotonic() - t0
 
         # What the process a client reaps says: 137 (killed, or exited 137).
         for box in killed:
