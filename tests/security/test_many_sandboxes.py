@@ -6,7 +6,8 @@ hurts only itself), across sandboxes:
 - Twenty sandboxes (``do`` and ``run`` of bundles, different ids) run a mixed workload at
   the same time: each writes and reads back its own files, binds the same TCP port on its
   own loopback and sees its own hostname; none sees another's.
-- ``kill -9`` of a sandbox's sentry, or of its gofer, stops exactly that sandbox, for every
+- ``kill -9`` of a sandbox process (the pid its client knows), of its sentry (the tracer of
+  its workload: the same process today) or of its gofer stops exactly that sandbox, for every
   way a sandbox is started (``create``/``start``, ``run``, ``do``): every workload process
   (children and an exec'd process included) and the gofer are gone, the exit status is what
   a client reaping the sandbox process gets (137), ``state`` says stopped, ``kill`` says
