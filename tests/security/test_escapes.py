@@ -16,7 +16,8 @@
   ``name_to_handle_at``/``open_by_handle_at`` (reading the secret by its file handle),
   keyrings, module loading, raw devices, ``mknod`` of a device, raw sockets, ``ioperm``,
   ``ptrace``, ``process_vm_readv``, namespaces, a listening host unix socket in a bind
-  mount and in the abstract namespace, a TCP listener on the host's loopback;
+  mount and in the abstract namespace, a TCP listener on the host's loopback, ``/proc/kcore``
+  and its kin, a host device node in a bind mount;
 - foreign ABIs (ia32 ``int 0x80``, x32);
 - ``/proc/self/mem`` writes to read-only text and to where the sandbox's stub lies;
 - writing a running program (``/proc/self/exe``, its path with ``O_WRONLY``, ``O_RDWR``,
@@ -51,6 +52,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +124,7 @@ def _plant(rootfs: Path, secret: Path, data: Path, exe: Path) -> socket.socket:
     (rootfs / "data").mkdir()
     data.mkdir()
     (data / "up").symlink_to("../secret.txt")
+    os.mknod(data / "kmsg-node", 0o600 | stat.S_IFCHR, os.makedev(1, 11))  # the host's log
     (rootfs / "ro").mkdir()
     ro = data.with_name(data.name + ".ro")  # the read-only bind mount's source
     ro.mkdir()

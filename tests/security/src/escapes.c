@@ -671,13 +671,53 @@ static void p_raw_devices(void)
     BLOCKED("%s", ename(last));
 }
 
+static void p_proc_kernel_files(void)
+{
+    /* the host kernel's memory, log and magic keys: opened only (a read of
+     * /proc/kmsg would take messages from the host's log reader); kcore and
+     * kallsyms are read, which changes nothing */
+    const char *open_only[] = {"/proc/kmsg", "/proc/sysrq-trigger", NULL};
+    int last = ENOENT;
+    char buf[64];
+    int fd = open("/proc/kcore", O_RDONLY);
+    if (fd >= 0 && read(fd, buf, sizeof buf) > 0)
+        ESCAPED("read /proc/kcore");
+    if (fd < 0 && errno != ENOENT)
+        last = errno;
+    fd = open("/proc/kallsyms", O_RDONLY);
+    if (fd >= 0 && read(fd, buf, 16) == 16 && strncmp(buf, "0000000000000000", 16))
+        ESCAPED("kernel addresses in /proc/kallsyms");
+    for (const char *const *f = open_only; *f; f++) {
+        fd = open(*f, (strcmp(*f, "/proc/kmsg") ? O_WRONLY : O_RDONLY) | O_NONBLOCK);
+        if (fd >= 0) {
+            close(fd);
+            ESCAPED("opened %s", *f);
+        }
+        if (errno != ENOENT)
+            last = errno;
+    }
+    BLOCKED("%s", ename(last));
+}
+
+static void p_planted_device(void)
+{
+    /* a host device node (1:11, the kernel log) in the bind-mounted directory */
+    static char buf[8192]; /* /dev/kmsg: EINVAL for a record longer than this */
+    int fd = open("/data/kmsg-node", O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
+        BLOCKED("%s", ename(errno));
+    if (read(fd, buf, sizeof buf) > 0)
+        ESCAPED("read the host kernel log through /data/kmsg-node");
+    BLOCKED("opened, read %s", ename(errno));
+}
+
 static void p_mknod(void)
 {
     /* the host's kernel log (1:11) and the disk, made in the scratch /tmp */
     const char *node = "/tmp/esc-node";
     unlink(node);
     int e1 = 0, e2 = 0;
-    char buf[512];
+    static char buf[8192];
     if (mknod(node, S_IFCHR | 0600, makedev(1, 11)) == 0) {
         int fd = open(node, O_RDONLY | O_NONBLOCK);
         ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
@@ -1075,6 +1115,8 @@ static const struct probe PROBES[] = {
     {"surface-keyrings", p_keyrings},
     {"surface-module-loading", p_module_loading},
     {"surface-raw-devices", p_raw_devices},
+    {"surface-proc-kernel-files", p_proc_kernel_files},
+    {"surface-planted-device", p_planted_device},
     {"surface-mknod", p_mknod},
     {"surface-raw-socket", p_raw_socket},
     {"surface-ioperm", p_ioperm},
