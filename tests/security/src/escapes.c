@@ -423,8 +423,8 @@ static void race(struct flip *f, const char *path, double seconds)
     if (got)
         ESCAPED("read the secret through %s after %ld tries", path, tries);
     if (!opened)
-        BLOCKED("no open succeeded in %ld tries", tries);
-    BLOCKED("%ld opens, %ld of them of the harmless target, never the secret", tries, opened);
+        BLOCKED("%ld tries, none opened", tries);
+    BLOCKED("%ld tries, %ld opened the harmless target, none the secret", tries, opened);
 }
 
 static void p_race_symlink_swap(void)
@@ -481,6 +481,43 @@ static void p_race_rename_dotdot(void)
             if (dfd >= 0)
                 got = holds_secret(dfd, "../../../../../../../../secret.txt");
         }
+        tries++;
+    }
+    stop = 1;
+    pthread_join(th, NULL);
+    if (got)
+        ESCAPED("after %ld tries", tries);
+    BLOCKED("%ld tries", tries);
+}
+
+static char flip_buf[256];
+
+static void *arg_flipper(void *arg)
+{
+    volatile int *stop = arg;
+    char other[256];
+    snprintf(other, sizeof other, "%s", secret_abs);
+    for (unsigned i = 0; !*stop; i++) {
+        /* the path a call reads from memory changes under it */
+        const char *src = i & 1 ? other : "/inside.txt";
+        memcpy(flip_buf, src, strlen(src) + 1);
+    }
+    return NULL;
+}
+
+static void p_race_arg_flip(void)
+{
+    /* the path argument itself changes in memory while the call runs: it
+     * must be read once, and resolved where it was read */
+    volatile int stop = 0;
+    pthread_t th;
+    strcpy(flip_buf, "/inside.txt");
+    pthread_create(&th, NULL, arg_flipper, (void *)&stop);
+    long tries = 0;
+    int got = 0;
+    double end = now() + 0.5;
+    while (now() < end && !got) {
+        got = holds_secret(AT_FDCWD, flip_buf) || holds_secret(AT_FDCWD, "/planted-abs");
         tries++;
     }
     stop = 1;
@@ -1103,6 +1140,7 @@ static const struct probe PROBES[] = {
     {"path-race-symlink-swap", p_race_symlink_swap},
     {"path-race-dir-swap", p_race_dir_swap},
     {"path-race-rename-dotdot", p_race_rename_dotdot},
+    {"path-race-arg-flip", p_race_arg_flip},
     {"surface-mount", p_mount},
     {"surface-host-unix-socket", p_host_unix_socket},
     {"surface-host-loopback", p_host_loopback},
