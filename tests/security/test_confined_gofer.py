@@ -38,8 +38,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import bpf
-from helpers.runner import REPO
+from helpers import bpf, procs
+from helpers.runner import BASE_ENV, REPO, runsc_argv
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -411,6 +411,33 @@ def test_what_the_gofer_needs_still_works_confined(tree: Path, what: str):
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     if what == "a handler bug fails one request":
         assert b"RuntimeError: bug" in r.stderr and b'in boom' in r.stderr
+
+
+def test_a_gofer_killed_by_its_filter_stops_the_sandbox(runsc_root: Path, tmp_path: Path):
+    """§7.2 fail closed: a gofer that dies of SIGSYS (what its filter does to a forbidden call)
+    stops the sandbox with a clear message, status 137, instead of leaving it running on
+    with every file failing, or hanging."""
+    proc = subprocess.Popen(
+        [*runsc_argv(), "--root", str(runsc_root), "do", "--", "/bin/sh", "-c",
+         "echo up; sleep 30; echo never"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=BASE_ENV, cwd=tmp_path, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+        gofers = [pid for pid in procs.descendants(proc.pid)
+                  if " -m gofer " in procs.cmdline(pid)]
+        assert len(gofers) == 1, [procs.cmdline(pid) for pid in procs.descendants(proc.pid)]
+        assert _status(gofers[0])["Seccomp"].strip() == "2"
+        t0 = time.monotonic()
+        os.kill(gofers[0], signal.SIGSYS)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert time.monotonic() - t0 < 10
+    assert proc.returncode == 137 and b"never" not in out, (proc.returncode, out, err)
+    assert f"the gofer (pid {gofers[0]}) died".encode() in err, err
 
 
 # ---------------------------------------------------------------- a hostile sentry
