@@ -44,6 +44,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -803,6 +804,26 @@ static void p_ioperm(void)
     BLOCKED("%s", ename(errno));
 }
 
+static void p_modify_ldt(void)
+{
+    /* reading the LDT: the way to 16- and 32-bit code segments */
+    char buf[64];
+    long r = syscall(SYS_modify_ldt, 0, buf, sizeof buf);
+    if (r >= 0)
+        ESCAPED("modify_ldt read %ld bytes", r);
+    BLOCKED("%s", ename(errno));
+}
+
+static void p_swap(void)
+{
+    /* a name that does not exist: the host answers ENOENT if it gets the call */
+    if (swapoff("/tmp/esc-no-such-swap") == 0)
+        ESCAPED("swapoff succeeded?");
+    if (errno != EPERM && errno != ENOSYS)
+        ESCAPED("swapoff reached the host: %s", ename(errno));
+    BLOCKED("%s", ename(errno));
+}
+
 static pid_t sleeper(void)
 {
     pid_t c = fork();
@@ -1096,6 +1117,38 @@ static void p_host_pid_kill(void)
     BLOCKED("%s", ename(e));
 }
 
+static void p_host_pid_calls(void)
+{
+    /* every call that names a process, on a host pid (read-only ones) */
+    struct rlimit rl;
+    cpu_set_t set;
+    struct sched_param sp;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_code = SI_QUEUE;
+    si.si_pid = getpid();
+    long r;
+    if ((r = syscall(SYS_pidfd_open, host_pid, 0)) >= 0)
+        ESCAPED("pidfd_open(%d)", host_pid);
+    if (syscall(SYS_tgkill, host_pid, host_pid, 0) == 0)
+        ESCAPED("tgkill(%d, 0)", host_pid);
+    if (syscall(SYS_rt_sigqueueinfo, host_pid, 0, &si) == 0)
+        ESCAPED("rt_sigqueueinfo(%d, 0)", host_pid);
+    if (prlimit(host_pid, RLIMIT_NOFILE, NULL, &rl) == 0)
+        ESCAPED("prlimit(%d)", host_pid);
+    if (sched_getaffinity(host_pid, sizeof set, &set) == 0)
+        ESCAPED("sched_getaffinity(%d)", host_pid);
+    if (sched_getparam(host_pid, &sp) == 0)
+        ESCAPED("sched_getparam(%d)", host_pid);
+    if (getpgid(host_pid) >= 0)
+        ESCAPED("getpgid(%d)", host_pid);
+    if (getsid(host_pid) >= 0)
+        ESCAPED("getsid(%d)", host_pid);
+    if (syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, host_pid) >= 0)
+        ESCAPED("ioprio_get(%d)", host_pid);
+    BLOCKED("%s", ename(errno));
+}
+
 static void p_host_uid(void)
 {
     uid_t r, e, s;
@@ -1158,6 +1211,8 @@ static const struct probe PROBES[] = {
     {"surface-mknod", p_mknod},
     {"surface-raw-socket", p_raw_socket},
     {"surface-ioperm", p_ioperm},
+    {"surface-modify-ldt", p_modify_ldt},
+    {"surface-swap", p_swap},
     {"surface-ptrace", p_ptrace},
     {"surface-process-vm", p_process_vm},
     {"surface-namespaces", p_namespaces},
@@ -1180,6 +1235,7 @@ static const struct probe PROBES[] = {
     {"id-host-pid-proc", p_host_pid_proc},
     {"id-host-paths", p_host_paths},
     {"id-host-pid-kill", p_host_pid_kill},
+    {"id-host-pid-calls", p_host_pid_calls},
     {"id-host-uid", p_host_uid},
 };
 
