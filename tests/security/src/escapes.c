@@ -927,6 +927,29 @@ static void p_proc_mem_stub(void)
     BLOCKED("pwrite: %s", ename(errno));
 }
 
+static void p_stub_fd_takeover(void)
+{
+    /* the sandbox's host stub image is host fd 1000 of every workload
+     * process: a shared mapping of a sandbox fd 1000 must not put another
+     * file there, which the host would then run at the next execve */
+    int fd = memfd_create("esc-stub", 0);
+    static const char junk[4096] = "\x7f" "ELF not really";
+    if (fd < 0 || write(fd, junk, sizeof junk) != sizeof junk || dup2(fd, 1000) < 0)
+        BLOCKED("setup: %s", ename(errno));
+    void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, 1000, 0);
+    int e = m == MAP_FAILED ? errno : 0;
+    pid_t c = fork();
+    if (c == 0) {
+        execl(self_exe, self_exe, "--exit", NULL);
+        _exit(errno);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 42)
+        ESCAPED("execve after mapping fd 1000: status %#x", st);
+    BLOCKED("execve still runs the program (mmap %s)", ename(e));
+}
+
 /* ------------------------------------------------------------ running executables */
 
 static void exe_open(const char *path, int flags)
@@ -1220,6 +1243,7 @@ static const struct probe PROBES[] = {
     {"abi-x32", p_abi_x32},
     {"mem-proc-self-mem-text", p_proc_mem_text},
     {"mem-proc-self-mem-stub", p_proc_mem_stub},
+    {"mem-stub-fd-takeover", p_stub_fd_takeover},
     {"exe-proc-self-exe", p_exe_proc},
     {"exe-path", p_exe_path},
     {"exe-path-trunc", p_exe_path_trunc},
