@@ -64,6 +64,7 @@ class TmpfsFile(TmpfsInode):
     """
 
     seals = F_SEAL_SEAL
+    charged = 0  # bytes this file counts in fs.used and the sandbox's account
 
     def __init__(self, fs: TmpfsFilesystem, mode: int, uid: int, gid: int) -> None:
         super().__init__(fs, abi.S_IFREG | (mode & 0o7777), uid, gid)
@@ -71,7 +72,6 @@ class TmpfsFile(TmpfsInode):
         # Once moved: the memfd holding the data (``data`` is then unused).
         self.memfd: Optional[int] = None
         self._size = 0
-        self.charged = 0  # bytes this file counts in fs.used
         # The memfd re-opened read-only, lent for mappings of read-only descriptions.
         self._memfd_ro: Optional[int] = None
 
@@ -91,8 +91,10 @@ class TmpfsFile(TmpfsInode):
 
     def __del__(self) -> None:
         # The inode is gone (no name, no description, no cached dentry): so is its data.
-        self.fs.charge(-self.charged)
-        self.charged = 0
+        # (charged is 0 on an object whose construction failed: no fs then.)
+        if self.charged:
+            self.fs.charge(-self.charged)
+            self.charged = 0
         super().__del__()
 
     def _room(self, more: int) -> None:
