@@ -107,8 +107,23 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
     exists and the control socket (``cfg.control_socket``) listens.  With *on_started*
     (``run``'s hooks) a held init is released right after *on_ready*, then it is called.
 
+    This process stays on the host side as the supervisor; the sentry is its child and
+    confines itself once the workload may run (:mod:`sentry.supervisor`,
+    :mod:`sentry.confine`).  The callbacks run here, in the supervisor.
+
     :raises BootError: the workload could not be started (bad cwd, missing program ...).
     """
+    from sentry import supervisor
+
+    body = functools.partial(_run_sentry, cfg, on_started is not None)
+    return supervisor.run(body, on_ready, on_started, BootError,
+                          keep_fds=sorted({0, 1, 2, *cfg.stdio}))
+
+
+def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
+    """The sentry: boot the sandbox, tell the supervisor (*link*,
+    :class:`sentry.supervisor.SentryLink`) when init is ready and, with *release*, let it
+    run and say it started; confine this process; serve the workload until it exits."""
     from gofer.server import spawn as spawn_gofer
 
     handler = _setup_logging(cfg)
@@ -132,9 +147,11 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
     from sentry.vfs.fscontext import FSContext
     from sentry.fsimpl.proc.sysctl import sysctl_table
     from sentry.vfs.mount_tree import MountError, apply_config_view, build_mount_tree
+    from sentry.confine import confine_sentry
     procfd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     stub_fd, gadget = _stub_memfd()
     kernel = Kernel(cfg)
+    kernel.sandbox_pid = os.getppid()
     kernel.procfd = procfd
     kernel.host_oom_floor = host_oom
     kernel.sysctl = sysctl_table(cfg.sysctl)
@@ -190,6 +207,7 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
             # kill(1) of the sentry is the sandbox's (its init's).
             from_tty = tty and sig in tty_signals
             old_handlers[sig] = signal.signal(sig, functools.partial(_on_host_signal, kernel, from_tty))
+        link.signals(list(old_handlers))
         try:
             kernel.start_init(stub_fd, gadget, build_filter(), creds, fdtable, fs,
                               [a.encode() for a in cfg.argv], [e.encode() for e in cfg.env],
@@ -216,12 +234,14 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
             from sentry.control.server import ControlServer
             control = ControlServer(kernel, cfg.control_socket,
                                     functools.partial(_start_exec, kernel, creds))
-        if on_ready is not None:
-            on_ready()
-        if on_started is not None:
+        link.ready(stub_fd, kernel.bpf, kernel.host_id, kernel.ns_fds)
+        if release:
             if cfg.hold_init:
                 kernel.release_init()
-            on_started()
+            link.started()
+        # From here on the workload runs: the sentry gives up the host (and starts exec'd
+        # processes through the supervisor).
+        confine_sentry(kernel, link)
         early, kernel.early_host_signals = kernel.early_host_signals, []
         for signo in early:
             kernel.host_signal(signo, False)
@@ -242,7 +262,9 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
             pass
         try:
             os.kill(gofer_pid, signal.SIGKILL)
-        except ProcessLookupError:
+        except OSError:
+            # Confined, the sentry may not signal the gofer (host root): its socket
+            # closed above, it exits on its own.
             pass
         try:
             os.waitpid(gofer_pid, 0)

@@ -56,6 +56,10 @@ int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags,
                   const int *join_fds, unsigned int host_id,
                   const uint64_t *rlimits, int nrlimits, int *out_pid,
                   int *out_listener, int *out_bad_rlimit);
+int rt_spawn_prepare(int stub_fd, const void *bpf, int bpf_len, const int *join_fds,
+                     unsigned int host_id, const uint64_t *rlimits, int nrlimits,
+                     int *out_pid, int *out_sync, int *out_bad_rlimit);
+int rt_spawn_attach(int pid, int syncfd, int *out_listener);
 
 /* loop */
 int rt_loop_init(void);

@@ -110,7 +110,7 @@ static void drop_privileges(unsigned int host_id)
 /* Runs in the child between clone and exec: raw syscalls only. Exit codes
  * 100+step say which step failed (rt_spawn_task reports them). */
 static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog, int joined,
-                        unsigned int host_id)
+                        unsigned int host_id, int early_drop, int ackfd)
 {
     static const char *const dirs[] = {"/mnt", "/tmp", "/run", "/var", NULL};
     char c;
@@ -132,6 +132,17 @@ static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog, int jo
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) _exit(116);
+    if (early_drop) {
+        /* Made by the supervisor for a sentry that has confined itself: the
+         * sentry, host_id without capabilities, can seize only a process of
+         * its own uid that is dumpable. */
+        drop_privileges(host_id);
+        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) _exit(118);
+        /* A change of credentials clears the parent-death signal. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(101);
+        /* Only now may the sentry try to seize it. */
+        if (write_all(ackfd, "d", 1) < 0) _exit(119);
+    }
     /* Wait until the sentry has attached; EOF means it died. */
     if (read(syncfd, &c, 1) != 1) _exit(102);
     /* A process joining a running sandbox already has its empty root (setns
@@ -152,7 +163,10 @@ root_done:
     if (dup2(stub_fd, STUB_FD) < 0) _exit(110);
     if (syscall(SYS_close_range, 0, STUB_FD - 1, 0) < 0) _exit(111);
     if (syscall(SYS_close_range, STUB_FD + 1, ~0U, 0) < 0) _exit(112);
-    drop_privileges(host_id);
+    if (!early_drop) {
+        drop_privileges(host_id);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(101);
+    }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(113);
     long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                        SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
@@ -178,11 +192,12 @@ static const int join_types[RT_JOIN_NS] = {
  * sentry's child inside the sandbox's pid namespace (its getppid() is 0
  * there, like a runc exec'd process). */
 static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd,
-                       struct sock_fprog *prog, unsigned int host_id)
+                       struct sock_fprog *prog, unsigned int host_id, int early_drop,
+                       int ackfd)
 {
     if (!join_fds) {
         int pid = (int)syscall(SYS_clone, (unsigned long)(nsflags | SIGCHLD), 0, 0, 0, 0);
-        if (pid == 0) child_setup(syncfd, stub_fd, prog, 0, host_id);
+        if (pid == 0) child_setup(syncfd, stub_fd, prog, 0, host_id, early_drop, ackfd);
         return pid < 0 ? -errno : pid;
     }
     int pp[2], mid, st, task = -1;
@@ -194,7 +209,7 @@ static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd
         for (int i = 0; i < RT_JOIN_NS; i++)
             if (setns(join_fds[i], join_types[i]) < 0) _exit(120 + i);
         int pid = (int)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, 0, 0, 0);
-        if (pid == 0) { close(pp[1]); child_setup(syncfd, stub_fd, prog, 1, host_id); }
+        if (pid == 0) { close(pp[1]); child_setup(syncfd, stub_fd, prog, 1, host_id, early_drop, ackfd); }
         if (pid < 0 || write_all(pp[1], &pid, sizeof pid) < 0) _exit(119);
         _exit(0);
     }
@@ -207,44 +222,33 @@ static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd
     return task;
 }
 
-int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const int *join_fds,
-                  unsigned int host_id, const uint64_t *rlimits, int nrlimits,
-                  int *out_pid, int *out_listener, int *out_bad_rlimit)
+static int set_rlimits(int pid, const uint64_t *rlimits, int nrlimits, int *out_bad_rlimit)
 {
-    struct sock_fprog prog;
-    int sync[2], st, pid, err;
-    struct user_regs_struct regs;
-
-    if (bpf_len <= 0 || bpf_len % (int)sizeof(struct sock_filter)) return -EINVAL;
-    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
-    prog.filter = (struct sock_filter *)bpf;
-    if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
-
-    pid = spawn_child(nsflags, join_fds, sync[0], stub_fd, &prog, host_id);
-    close(sync[0]);
-    if (pid < 0) { close(sync[1]); return pid; }
-    if (ptrace(PTRACE_SEIZE, pid, 0,
-               PTRACE_O_EXITKILL | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE |
-               PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC) < 0) {
-        err = -errno;
-        kill(pid, SIGKILL); close(sync[1]); waitpid(pid, NULL, __WALL);
-        return err;
-    }
-    /* Resource limits (resource, soft, hard triples) go on while the child is
-     * still root like the sentry: once it has dropped to host_id, a prlimit on
-     * it would need CAP_SYS_RESOURCE in the sentry. */
     *out_bad_rlimit = -1;
     for (int i = 0; i < nrlimits; i++) {
         struct rlimit64 lim = {rlimits[3 * i + 1], rlimits[3 * i + 2]};
         if (prlimit64(pid, (int)rlimits[3 * i], &lim, NULL) < 0) {
-            err = -errno;
             *out_bad_rlimit = i;
-            goto fail;
+            return -errno;
         }
     }
-    if (write_all(sync[1], "g", 1) < 0) { err = -EIO; goto fail; }
-    close(sync[1]);
-    sync[1] = -1;
+    return 0;
+}
+
+#define SEIZE_OPTIONS (PTRACE_O_EXITKILL | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | \
+                       PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC)
+
+/* The tracer's half, once the child is seized: let it go on, take its
+ * listener at the execveat stop, and leave it at the exec event of the stub.
+ * Closes syncfd; on failure kills the child. */
+static int attach_tail(int pid, int syncfd, int *out_listener)
+{
+    int st, err;
+    struct user_regs_struct regs;
+
+    if (write_all(syncfd, "g", 1) < 0) { err = -EIO; goto fail; }
+    close(syncfd);
+    syncfd = -1;
 
     /* 1: the execveat seccomp stop. */
     if (waitpid(pid, &st, __WALL) != pid) { err = -errno; goto fail; }
@@ -271,14 +275,105 @@ int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const 
         close(lfd);
         goto fail;
     }
-    *out_pid = pid;
     *out_listener = lfd;
     return 0;
 fail:
-    if (sync[1] >= 0) close(sync[1]);
+    if (syncfd >= 0) close(syncfd);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, __WALL);
     return err;
+}
+
+int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const int *join_fds,
+                  unsigned int host_id, const uint64_t *rlimits, int nrlimits,
+                  int *out_pid, int *out_listener, int *out_bad_rlimit)
+{
+    struct sock_fprog prog;
+    int sync[2], pid, err;
+
+    *out_bad_rlimit = -1;
+    if (bpf_len <= 0 || bpf_len % (int)sizeof(struct sock_filter)) return -EINVAL;
+    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)bpf;
+    if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
+
+    pid = spawn_child(nsflags, join_fds, sync[0], stub_fd, &prog, host_id, 0, -1);
+    close(sync[0]);
+    if (pid < 0) { close(sync[1]); return pid; }
+    if (ptrace(PTRACE_SEIZE, pid, 0, SEIZE_OPTIONS) < 0) {
+        err = -errno;
+        kill(pid, SIGKILL); close(sync[1]); waitpid(pid, NULL, __WALL);
+        return err;
+    }
+    /* Resource limits (resource, soft, hard triples) go on while the child is
+     * still root like the sentry: once it has dropped to host_id, a prlimit on
+     * it would need CAP_SYS_RESOURCE in the sentry. */
+    err = set_rlimits(pid, rlimits, nrlimits, out_bad_rlimit);
+    if (err < 0) {
+        close(sync[1]); kill(pid, SIGKILL); waitpid(pid, NULL, __WALL);
+        return err;
+    }
+    err = attach_tail(pid, sync[1], out_listener);
+    if (err < 0) return err;
+    *out_pid = pid;
+    return 0;
+}
+
+/* The supervisor's half of starting a task that joins a running sandbox
+ * (exec) for a sentry that has confined itself: the task is the caller's
+ * child, already host_id and dumpable, with its resource limits, waiting on
+ * *out_sync for the sentry to seize it (rt_spawn_attach). */
+int rt_spawn_prepare(int stub_fd, const void *bpf, int bpf_len, const int *join_fds,
+                     unsigned int host_id, const uint64_t *rlimits, int nrlimits,
+                     int *out_pid, int *out_sync, int *out_bad_rlimit)
+{
+    struct sock_fprog prog;
+    int sync[2], ack[2], pid, err;
+    char c;
+    ssize_t n;
+
+    *out_bad_rlimit = -1;
+    if (!join_fds) return -EINVAL;
+    if (bpf_len <= 0 || bpf_len % (int)sizeof(struct sock_filter)) return -EINVAL;
+    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)bpf;
+    if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
+    if (pipe2(ack, O_CLOEXEC) < 0) { err = -errno; close(sync[0]); close(sync[1]); return err; }
+    pid = spawn_child(0, join_fds, sync[0], stub_fd, &prog, host_id, 1, ack[1]);
+    close(sync[0]);
+    close(ack[1]);
+    if (pid < 0) { close(ack[0]); close(sync[1]); return pid; }
+    /* The sentry may seize it once it has dropped to host_id (EOF: it died). */
+    while ((n = read(ack[0], &c, 1)) < 0 && errno == EINTR) {}
+    close(ack[0]);
+    if (n != 1) {
+        close(sync[1]); kill(pid, SIGKILL);
+        if (waitpid(pid, &err, __WALL) == pid && WIFEXITED(err) && WEXITSTATUS(err))
+            return -(1000 + WEXITSTATUS(err));
+        return -EPROTO;
+    }
+    err = set_rlimits(pid, rlimits, nrlimits, out_bad_rlimit);
+    if (err < 0) {
+        close(sync[1]); kill(pid, SIGKILL); waitpid(pid, NULL, __WALL);
+        return err;
+    }
+    *out_pid = pid;
+    *out_sync = sync[1];
+    return 0;
+}
+
+/* The sentry's half: seize the task rt_spawn_prepare made, let it go on
+ * (closes syncfd) and take its listener; the task is then stopped at the exec
+ * event of the stub, as after rt_spawn_task. */
+int rt_spawn_attach(int pid, int syncfd, int *out_listener)
+{
+    if (ptrace(PTRACE_SEIZE, pid, 0, SEIZE_OPTIONS) < 0) {
+        int err = -errno;
+        close(syncfd);
+        kill(pid, SIGKILL);
+        return err;
+    }
+    return attach_tail(pid, syncfd, out_listener);
 }
 
 /* ------------------------------------------------------------ fast tables */

@@ -258,7 +258,7 @@ class ControlServer:
             out.append({
                 "pid": tg.tgid,
                 "host_pid": tg.host_tgid,
-                "client_pid": (os.getpid() if tg is self.kernel.init_tg
+                "client_pid": (self.kernel.sandbox_pid if tg is self.kernel.init_tg
                                else self.waiters.get(tg.tgid, tg.host_tgid)),
                 "ppid": tg.parent.tgid if tg.parent is not None else 0,
                 "uid": leader.creds.euid,

@@ -131,6 +131,10 @@ def _start_rlimits(setup: Optional["ProcessSetup"]) -> Tuple[Dict[int, Tuple[int
 def _spawn(k: "Kernel", nsflags: int, join_fds: Optional[List[int]],
            rlimits: List[Tuple[int, int, int]]) -> Tuple[int, int]:
     try:
+        if join_fds is not None and k.spawner is not None:
+            # A confined sentry: the supervisor makes the process, the sentry seizes it.
+            pid, sync = k.spawner(rlimits)
+            return pid, N.spawn_attach(pid, sync)
         return N.spawn_task(k.stub_fd, k.bpf, nsflags, k.host_id, join_fds, rlimits)
     except N.RlimitError as e:
         res, soft, hard = rlimits[e.index]
@@ -217,8 +221,12 @@ class Kernel:
         # The unprivileged host uid/gid every workload process runs under (rt.c
         # drop_privileges); the sandbox's own identities are Task.creds.
         self.host_id = WORKLOAD_HOST_ID_BASE + os.getpid()
+        # The host pid clients know the sandbox by (the container's pid): the supervisor's.
+        self.sandbox_pid = os.getpid()
         # init's pid, ipc, uts, net and mnt namespaces, for processes that join (exec).
         self.ns_fds: List[int] = []
+        # Once the sentry is confined: makes a joining process, (rlimits) -> (pid, sync fd).
+        self.spawner: Optional[Callable[[List[Tuple[int, int, int]]], Tuple[int, int]]] = None
         # pause: ptrace stops and notifications kept until resume.
         self.paused = False
         self._paused_stops: List[Any] = []

@@ -68,6 +68,46 @@ def spawn_task(stub_fd: int, bpf: bytes, nsflags: int, host_id: int,
     return pid[0], lfd[0]
 
 
+def spawn_prepare(stub_fd: int, bpf: bytes, host_id: int, join_fds: Sequence[int],
+                  rlimits: Sequence[Tuple[int, int, int]] = ()) -> Tuple[int, int]:
+    """The supervisor's half of :func:`spawn_task` for a process joining a running
+    sandbox (*join_fds*) whose sentry has confined itself: the task is the caller's child,
+    runs as host uid and gid *host_id*, dumpable, with *rlimits*, and waits until
+    :func:`spawn_attach` (in the sentry) seizes it.
+
+    :returns: (host pid, the fd that lets it go on).
+    :raises RlimitError: the host refused one of *rlimits*.
+    """
+    pid = ffi.new("int *")
+    sync = ffi.new("int *")
+    bad = ffi.new("int *")
+    if len(join_fds) != lib.RT_JOIN_NS:
+        raise ValueError("join_fds: pid, ipc, uts, net, mnt")
+    join = ffi.new("int[]", list(join_fds))
+    lims = ffi.new("uint64_t[]", [v for lim in rlimits for v in lim] or [0])
+    ret = lib.rt_spawn_prepare(stub_fd, bpf, len(bpf), join, host_id, lims, len(rlimits),
+                               pid, sync, bad)
+    if ret <= -1000:
+        raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
+    if ret < 0 and bad[0] >= 0:
+        raise RlimitError(-ret, bad[0])
+    _check(ret)
+    return pid[0], sync[0]
+
+
+def spawn_attach(pid: int, sync_fd: int) -> int:
+    """Seize the task :func:`spawn_prepare` made and let it go on (*sync_fd* is closed).
+
+    :returns: its listener fd; the task is stopped at the exec event of the stub.
+    """
+    lfd = ffi.new("int *")
+    ret = lib.rt_spawn_attach(pid, sync_fd, lfd)
+    if ret <= -1000:
+        raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
+    _check(ret)
+    return lfd[0]
+
+
 class Loop:
     """The C event loop."""
 

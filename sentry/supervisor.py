@@ -1,0 +1,361 @@
+"""The sandbox process and its sentry: two processes, so that the sentry can confine itself.
+
+The process the caller knows (the pid of ``create``, ``run`` and ``do``; the pid file's) is
+the *supervisor*.  It forks the sentry at once and, from then on, does only what needs the
+host after the sentry has given it up:
+
+- runs the caller's callbacks (``on_ready``: create's hooks; ``on_started``: the state
+  file, poststart hooks) when the sentry asks, and, once the sentry has exited, returns its
+  status to the caller (which records it, runs poststop hooks, removes the cgroup);
+- starts the processes ``exec`` adds (:func:`sentry.platform.hybrid.native.spawn_prepare`):
+  entering the sandbox's namespaces needs privileges the sentry no longer has.  It holds
+  the stub, the workload's filter and the namespace fds the sentry gave it while it was
+  still trusted (before the workload ran one instruction); a request names only resource
+  limits, so a compromised sentry can get no more than another workload process;
+- passes on the host signals the sentry takes (``kill`` of the sandbox process), except
+  those a terminal sent to its whole foreground group, which the sentry already got;
+- reaps the processes it started once the sentry (their tracer) has seen them exit.
+
+If the supervisor dies the sentry does (parent-death signal), and with it every workload
+process; if the sentry dies the supervisor returns 128+its signal.  The two talk over a
+seqpacket socket pair: one JSON object per message, fds alongside (:class:`SentryLink`).
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+log = logging.getLogger("sentry")
+
+_MAX_MSG = 1 << 16
+_MAX_FDS = 8
+SI_KERNEL = 0x80
+
+Body = Callable[["SentryLink"], int]
+
+
+class SentryFailed(Exception):
+    """The sentry failed before the workload ran (not a user error)."""
+
+
+def _send(sock: socket.socket, msg: Dict[str, Any], fds: Sequence[int] = ()) -> None:
+    data = json.dumps(msg).encode()
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())] if fds else []
+    sock.sendmsg([data], anc)
+
+
+def _recv(sock: socket.socket) -> Tuple[Optional[Dict[str, Any]], List[int]]:
+    """One message and its fds; (None, []) at end of file."""
+    fds = array.array("i")
+    data, anc, _flags, _addr = sock.recvmsg(_MAX_MSG, socket.CMSG_SPACE(_MAX_FDS * fds.itemsize))
+    for level, kind, raw in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(raw[:len(raw) - len(raw) % fds.itemsize])
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    return json.loads(data), list(fds)
+
+
+class SentryLink:
+    """The sentry's end: requests to the supervisor, each answered before it returns."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def call(self, msg: Dict[str, Any], fds: Sequence[int] = ()) -> Tuple[Dict[str, Any], List[int]]:
+        _send(self.sock, msg, fds)
+        reply, rfds = _recv(self.sock)
+        if reply is None:
+            raise OSError("the supervisor is gone")
+        if "error" in reply:
+            for fd in rfds:
+                os.close(fd)
+            raise SentryFailed(reply["error"])
+        return reply, rfds
+
+    def ready(self, stub_fd: int, bpf: bytes, host_id: int, ns_fds: Sequence[int]) -> None:
+        """Init exists (held) and the control socket listens: hand over what exec needs
+        and run the caller's ``on_ready``."""
+        self.call({"op": "ready", "bpf": bpf.hex(), "host_id": host_id}, [stub_fd, *ns_fds])
+
+    def started(self) -> None:
+        self.call({"op": "started"})
+
+    def signals(self, sigs: Sequence[int]) -> None:
+        """The sentry handles *sigs* now: the supervisor passes them on."""
+        self.call({"op": "signals", "sigs": list(sigs)})
+
+    def spawn(self, rlimits: Sequence[Tuple[int, int, int]]) -> Tuple[int, int]:
+        """A process joining the sandbox (see :func:`~sentry.platform.hybrid.native.spawn_prepare`).
+
+        :returns: (host pid, sync fd).
+        :raises OSError: with the host's errno (RlimitError for a refused limit).
+        """
+        from sentry.platform.hybrid import native as N
+
+        _send(self.sock, {"op": "spawn", "rlimits": [list(r) for r in rlimits]})
+        reply, fds = _recv(self.sock)
+        if reply is None:
+            raise OSError("the supervisor is gone")
+        if "errno" in reply:
+            for fd in fds:
+                os.close(fd)
+            if reply.get("bad", -1) >= 0:
+                raise N.RlimitError(reply["errno"], reply["bad"])
+            raise OSError(reply["errno"], reply.get("msg") or os.strerror(reply["errno"]))
+        return reply["pid"], fds[0]
+
+    def failed(self, kind: str, msg: str) -> None:
+        try:
+            _send(self.sock, {"op": kind, "msg": msg})
+        except OSError:
+            pass
+
+
+def run(body: Body, on_ready: Optional[Callable[[], None]],
+        on_started: Optional[Callable[[], None]], boot_error: type,
+        keep_fds: Sequence[int] = (0, 1, 2)) -> int:
+    """Fork the sentry, which runs *body*; serve it until it exits.
+
+    The sentry keeps only *keep_fds* of this process's fds (the rest point to
+    ``/dev/null`` there): a pipe the caller waits to see closed (create's report) is
+    the caller's business, and the sentry holds nothing it was not given.
+
+    :returns: the sentry's exit status (128+N if it was killed by signal N).
+    :raises boot_error: the sentry reported a user-caused start failure.
+    :raises SentryFailed: it failed otherwise before the workload ran.
+    Whatever *on_ready* or *on_started* raise is raised here, the sentry killed.
+    """
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    me = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        _drop_fds(set(keep_fds) | {child.fileno()})
+        _sentry_main(body, SentryLink(child), me, boot_error)
+    child.close()
+    sup = _Supervisor(pid, parent, on_ready, on_started)
+    try:
+        return sup.serve(boot_error)
+    finally:
+        sup.close()
+
+
+def _drop_fds(keep: set) -> None:
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd in keep or fd == null:
+                continue
+            try:
+                # dup2, not close: an object still holding the number cannot reach a
+                # file opened later under it.
+                os.dup2(null, fd, inheritable=False)
+            except OSError:
+                pass
+    finally:
+        os.close(null)
+
+
+def _sentry_main(body: Body, link: SentryLink, parent: int, boot_error: type) -> None:
+    status = 1
+    try:
+        # The sentry's terminating signals are the supervisor's until it takes them.
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_IGN)
+        from gofer import linux
+
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+        status = body(link)
+    except BaseException as e:  # noqa: BLE001 - this process must end here
+        if isinstance(e, boot_error):
+            link.failed("boot_error", str(e))
+        elif isinstance(e, SystemExit):
+            status = e.code if isinstance(e.code, int) else 1
+        else:
+            log.error("sentry failed", exc_info=True)
+            link.failed("failed", f"{type(e).__name__}: {e}")
+        status = status if isinstance(e, SystemExit) else 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
+
+
+class _Supervisor:
+    def __init__(self, pid: int, sock: socket.socket, on_ready: Optional[Callable[[], None]],
+                 on_started: Optional[Callable[[], None]]) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.on_ready = on_ready
+        self.on_started = on_started
+        self.status: Optional[int] = None
+        self.stub_fd = -1
+        self.ns_fds: List[int] = []
+        self.bpf = b""
+        self.host_id = 0
+        self.blocked: List[int] = []
+        self.old_chld: Any = None
+
+    # -- the loop ---------------------------------------------------------
+
+    def serve(self, boot_error: type) -> int:
+        self.old_chld = signal.signal(signal.SIGCHLD, self._on_chld)
+        failure: Optional[Tuple[str, str]] = None
+        done = False
+        try:
+            while True:
+                msg, fds = _recv(self.sock)
+                if msg is None:
+                    break
+                op = msg.get("op")
+                if op in ("boot_error", "failed"):
+                    failure = (op, str(msg.get("msg", "")))
+                    continue
+                try:
+                    reply, rfds = self._handle(op, msg, fds)
+                except OSError as e:
+                    reply, rfds = {"errno": e.errno or 5, "msg": e.strerror,
+                                   "bad": getattr(e, "index", -1)}, []
+                try:
+                    _send(self.sock, reply, rfds)
+                except OSError:
+                    pass
+                finally:
+                    for fd in rfds:
+                        os.close(fd)
+            done = True
+        finally:
+            if not done:
+                # on_ready/on_started raised, or a signal aborted the start.
+                self._kill()
+                self._wait(quiet=True)
+        status = self._wait()
+        if failure is not None:
+            if failure[0] == "boot_error":
+                raise boot_error(failure[1])
+            raise SentryFailed(failure[1])
+        return status
+
+    def _handle(self, op: Any, msg: Dict[str, Any], fds: List[int]) -> Tuple[Dict[str, Any], List[int]]:
+        if op == "ready":
+            if self.stub_fd >= 0 or len(fds) != 6:
+                for fd in fds:
+                    os.close(fd)
+                return {"error": "bad ready message"}, []
+            self.stub_fd, self.ns_fds = fds[0], fds[1:]
+            self.bpf = bytes.fromhex(msg["bpf"])
+            self.host_id = int(msg["host_id"])
+            if self.on_ready is not None:
+                self.on_ready()
+            return {}, []
+        for fd in fds:
+            os.close(fd)
+        if op == "started":
+            if self.on_started is not None:
+                self.on_started()
+            return {}, []
+        if op == "signals":
+            self._forward([int(s) for s in msg.get("sigs", ())])
+            return {}, []
+        if op == "spawn":
+            return self._spawn(msg.get("rlimits", []))
+        return {"error": f"unknown request {op!r}"}, []
+
+    def _spawn(self, raw: Any) -> Tuple[Dict[str, Any], List[int]]:
+        from sentry.platform.hybrid import native as N
+
+        if self.stub_fd < 0:
+            return {"errno": 1, "msg": "not ready"}, []
+        rlimits: List[Tuple[int, int, int]] = []
+        for item in raw if isinstance(raw, list) else ():
+            res, soft, hard = (int(v) for v in item)
+            if not (0 <= res < 16 and 0 <= soft < 1 << 64 and 0 <= hard < 1 << 64):
+                return {"errno": 22, "msg": "bad resource limit"}, []
+            rlimits.append((res, soft, hard))
+        pid, sync = N.spawn_prepare(self.stub_fd, self.bpf, self.host_id, self.ns_fds, rlimits)
+        return {"pid": pid}, [sync]
+
+    # -- signals and children ---------------------------------------------
+
+    def _forward(self, sigs: List[int]) -> None:
+        """Pass *sigs* on to the sentry from now on, but not the ones a terminal sent to its
+        foreground group (the sentry, in that group too, has its own copy)."""
+        sigs = [s for s in sigs if s not in self.blocked]
+        if not sigs:
+            return
+        self.blocked += sigs
+        signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        threading.Thread(target=self._forwarder, args=(set(sigs),), daemon=True,
+                         name="signals").start()
+
+    def _forwarder(self, sigs: set) -> None:
+        while True:
+            info = signal.sigwaitinfo(sigs)
+            if info.si_code == SI_KERNEL:
+                continue
+            try:
+                os.kill(self.pid, info.si_signo)
+            except OSError:
+                return
+
+    def _on_chld(self, _signo: int, _frame: Any) -> None:
+        self._reap(0)
+
+    def _reap(self, flags: int) -> None:
+        while True:
+            try:
+                pid, st = os.waitpid(-1, os.WNOHANG | flags)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.pid:
+                self.status = os.waitstatus_to_exitcode(st)
+
+    def _kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def _wait(self, quiet: bool = False) -> int:
+        while self.status is None:
+            try:
+                pid, st = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                break
+            if pid == self.pid:
+                self.status = os.waitstatus_to_exitcode(st)
+        self._reap(0)
+        st = self.status if self.status is not None else 1
+        if st < 0 and not quiet:
+            sys.stderr.write(f"runsc-py: the sentry was killed by signal {-st}; "
+                             "the sandbox is stopped\n")
+        return 128 - st if st < 0 else st
+
+    def close(self) -> None:
+        signal.signal(signal.SIGCHLD, self.old_chld)
+        if self.blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, self.blocked)
+        for fd in [self.stub_fd, *self.ns_fds]:
+            if fd >= 0:
+                os.close(fd)
+        self.sock.close()
