@@ -37,10 +37,14 @@ def _host_memory() -> int:
         return 1 << 30
 
 
+# Asked once, at import (boot): a confined sentry makes no host calls it need not.
+HOST_MEMORY = _host_memory()
+
+
 def budget(memory_limit: Optional[int]) -> int:
     """The account's limit for a sandbox with *memory_limit* (None: none)."""
     if memory_limit is None or memory_limit <= 0:
-        return _host_memory() // 2
+        return HOST_MEMORY // 2
     return max(memory_limit // 8, memory_limit - RESERVE)
 
 
