@@ -11,7 +11,8 @@
   anonymous memory without end is OOM-killed inside the sandbox's cgroup, and the sandbox
   goes on;
 - open files: ``EMFILE`` at RLIMIT_NOFILE, raising the soft limit to the hard one works,
-  raising the hard one without CAP_SYS_RESOURCE is ``EPERM``.
+  raising the hard one without CAP_SYS_RESOURCE is ``EPERM``, and past ``fs.nr_open``
+  even with it.
 
 The bomb runs only inside the sandbox; each run has a timeout, and the ``runsc_root``
 fixture fails the test if any process is left behind. Cgroups made here are checked gone.
@@ -207,6 +208,7 @@ def test_open_files_stop_at_rlimit_nofile(runsc_root, limits_bin):
     res = _do(runsc_root, [], [str(limits_bin), "nofile"], limits_bin.parent)
     assert res.rc == 0, res.describe()
     assert res.stdout.splitlines() == [
+        "root above nr_open: EPERM",
         "open: EMFILE at soft limit 200 (197 opened)",
         "pipe: EMFILE",
         "dup: EMFILE",

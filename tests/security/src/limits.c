@@ -3,8 +3,9 @@
  *   limits forkbomb   every process forks until a fork fails; then the bomb is killed
  *                     and a fork + exec of echo must work again
  *   limits threads    one process starts threads until pthread_create fails
- *   limits nofile     open fds until EMFILE; raise the soft limit to the hard one and
- *                     go on; above the hard limit and past fs.nr_open is EPERM
+ *   limits nofile     past fs.nr_open is EPERM even for root; then as nobody: open fds
+ *                     until EMFILE, raise the soft limit to the hard one and go on;
+ *                     above the hard limit is EPERM
  *
  * Each prints what failed and how, then "ok" lines; the exit status is 0 unless a step
  * went wrong.  Never run it outside a sandbox: the bomb is bounded only by the limits.
@@ -120,6 +121,10 @@ static int open_until_fail(int *n) {
 }
 
 static int nofile(void) {
+    /* not even root goes past fs.nr_open */
+    struct rlimit huge = {(1 << 20) + 1, (1 << 20) + 1};
+    printf("root above nr_open: %s\n",
+           setrlimit(RLIMIT_NOFILE, &huge) < 0 && errno == EPERM ? "EPERM" : "other");
     /* an unprivileged process: no CAP_SYS_RESOURCE to raise a hard limit */
     if (getuid() == 0 && (setgid(65534) || setuid(65534))) return 1;
     /* small limits, so that the test opens few files (lowering needs no privilege) */
@@ -138,7 +143,6 @@ static int nofile(void) {
            (unsigned long long)r.rlim_max, n);
     struct rlimit above = {r.rlim_max + 1, r.rlim_max + 1};
     printf("above hard: %s\n", setrlimit(RLIMIT_NOFILE, &above) < 0 && errno == EPERM ? "EPERM" : "other");
-    struct rlimit huge = {(1 << 20) + 1, (1 << 20) + 1};
     printf("above nr_open: %s\n", setrlimit(RLIMIT_NOFILE, &huge) < 0 && errno == EPERM ? "EPERM" : "other");
     for (int fd = 3; fd < n + 3; fd++) close(fd);
     int fd = open("/dev/null", O_RDONLY);
