@@ -217,6 +217,15 @@ static void p_ro_bind_write(void)
         if (fd >= 0 && write(fd, "x", 1) == 1)
             ESCAPED("wrote %s through %s", f, *p);
     }
+    /* a shared mapping of the read-only file, made writable */
+    char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, rfd, 0);
+    if (m != MAP_FAILED && mprotect(m, 4096, PROT_READ | PROT_WRITE) == 0) {
+        m[0] = 'X';
+        msync(m, 4096, MS_SYNC);
+        ESCAPED("wrote %s through a shared mapping", f);
+    }
+    if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0) != MAP_FAILED)
+        ESCAPED("mapped %s shared and writable", f);
     if (truncate(f, 0) == 0)
         ESCAPED("truncated %s", f);
     if (chmod(f, 0666) == 0)
