@@ -11,6 +11,8 @@ workload) are read then:
   root overlay's upper layer (``/var/tmp``);
 - ``parked``: 10,000 threads each blocked in ``read(2)`` on an empty pipe: 10,000 calls
   parked in the sentry (``--pids-limit`` raised to let the threads exist);
+- ``churn``: 10^3 and 4*10^3 short-lived children (a thread each) made and reaped one
+  after another: the same memory both times, as nothing of a reaped process stays;
 - ``walk``: stat of every entry under ``/usr/include`` (gofer files, seen through the
   overlay) plus one lookup of a missing name beside each, again and again, until 5*10^4
   and until 2*10^5 lookups: the same memory both times, as the dentry cache keeps
@@ -18,7 +20,7 @@ workload) are read then:
   cached; and the same over a tmpfs tree of 10^4 files until 10^6 lookups (the tree's
   own cost is the ``files`` line's; lookups add nothing).
 
-Options: ``--only idle,files,parked,walk``, ``--scale`` (multiplies every N).
+Options: ``--only idle,files,parked,churn,walk``, ``--scale`` (multiplies every N).
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def measure(exe: Path, root: str, flags: list[str], args: list[str]) -> tuple[st
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", default="idle,files,parked,walk")
+    ap.add_argument("--only", default="idle,files,parked,churn,walk")
     ap.add_argument("--scale", type=float, default=1.0)
     opts = ap.parse_args()
     only = set(opts.only.split(","))
@@ -143,6 +145,9 @@ def main() -> int:
             k = n(10000)
             loads.append(("parked read(2) calls", ["--pids-limit", str(k + 100)],
                           ["parked", str(k)], k))
+        if "churn" in only:
+            for k in (n(1000), n(4000)):
+                loads.append(("process churn", [], ["churn", str(k)], k))
         if "walk" in only:
             # Through the gofer a lookup is a round trip or more (~1 ms here): 5*10^4 and
             # 2*10^5 of them (walks of a tree four times the dentry cache and more), 10^6

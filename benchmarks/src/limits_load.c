@@ -4,6 +4,7 @@
  *
  *   limits_load files N DIR     create N empty files in DIR (100 subdirectories)
  *   limits_load parked N        N threads, each blocked in read(2) on one pipe
+ *   limits_load churn N         N children (with a thread each) made and reaped in turn
  *   limits_load walk N DIR [T]  stat every entry under DIR, again and again, and as
  *                               many lookups of names that do not exist, until N
  *                               lookups were made (first T files made there, as above)
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void wait_line(void) {
@@ -84,6 +86,26 @@ static int parked(long n) {
     return 0;
 }
 
+/* n children made and reaped one after another, each running a thread too */
+static void *nothing(void *arg) { return arg; }
+
+static int churn(long n) {
+    for (long i = 0; i < n; i++) {
+        pid_t c = fork();
+        if (c < 0) { perror("fork"); return 1; }
+        if (c == 0) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, nothing, NULL) == 0) pthread_join(t, NULL);
+            _exit(0);
+        }
+        if (waitpid(c, NULL, 0) < 0) { perror("waitpid"); return 1; }
+    }
+    printf("READY %ld processes made and reaped\n", n);
+    fflush(stdout);
+    wait_line();
+    return 0;
+}
+
 static long lookups;
 
 static void walk(const char *dir, long limit) {
@@ -125,6 +147,7 @@ int main(int argc, char **argv) {
     long n = atol(argv[2]);
     if (!strcmp(argv[1], "files") && argc > 3) return files(n, argv[3]);
     if (!strcmp(argv[1], "parked")) return parked(n);
+    if (!strcmp(argv[1], "churn")) return churn(n);
     if (!strcmp(argv[1], "walk") && argc > 3) return walks(n, argv[3], argc > 4 ? atol(argv[4]) : 0);
     return 2;
 }
