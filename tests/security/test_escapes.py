@@ -217,9 +217,13 @@ def test_escape_probes_escape_natively_and_are_blocked_in_the_sandbox(
     attempts = [n for n in native if not n.startswith("exe-")]
     assert len(escaped) * 2 >= len(attempts), f"few probes escape natively:\n{native}"
     assert "path-chroot-dotdot" in escaped, native["path-chroot-dotdot"]
-    for name, (verdict, detail) in native.items():
-        if name.startswith("exe-"):
-            assert (verdict, detail) == ("blocked", "ETXTBSY"), (name, verdict, detail)
+    # Linux refuses to write a running program (ETXTBSY). On a host kernel that does not,
+    # only this comparison is lost: the sandbox is still held to Linux's rule below.
+    native_exe = {n: v for n, v in native.items() if n.startswith("exe-")}
+    if any(v[0] == "ESCAPED" for v in native_exe.values()):
+        print(f"this host kernel lets a running program be written: {native_exe}")
+    else:
+        assert all(v == ("blocked", "ETXTBSY") for v in native_exe.values()), native_exe
     assert native["stdio-reopen-stdin-for-writing"][0] == "ESCAPED", native
 
     # in the sandbox: the bundle's rootfs, its secret and /data's source next to it
