@@ -101,7 +101,9 @@ def _run_with_stdin(argv: list[str], stdin: Path, env: dict[str, str], cwd: Path
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    return Result(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+    rc = proc.returncode
+    return Result(128 - rc if rc < 0 else rc, out.decode(errors="replace"),
+                  err.decode(errors="replace"))
 
 
 def _parse(res: Result) -> dict[str, tuple[str, str]]:
@@ -141,12 +143,15 @@ def _listen(family: int, addr: object) -> socket.socket:
 
 
 @pytest.fixture
-def host_sockets(request: pytest.FixtureRequest) -> Iterator[list[socket.socket]]:
-    """Host listeners the probes try to reach (closed at the end of the test)."""
+def host_sockets(tmp_path: Path) -> Iterator[list[socket.socket]]:
+    """Host listeners the probes try to reach (closed at the end of the test); the device
+    nodes the test made are removed then too."""
     socks: list[socket.socket] = []
     yield socks
     for s in socks:
         s.close()
+    for node in tmp_path.rglob("kmsg-node"):
+        node.unlink()
 
 
 def _probe_args(exe: Path, token: str, secret: Path) -> list[str]:
