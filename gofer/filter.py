@@ -70,7 +70,7 @@ def _eq(index: int, value: int) -> ArgCheck:
 class Rule:
     """One allowlisted syscall.
 
-    :param name: the syscall's name (libseccomp resolves it for x86-64).
+    :param name: the syscall's name; its x86-64 number is in :data:`SYSCALL_NUMBERS`.
     :param alternatives: sets of :data:`ArgCheck` ANDed together; the call is allowed if
         any set holds.  Empty: allowed with any arguments.
     :param why: what in the gofer makes the call.
@@ -82,7 +82,19 @@ class Rule:
 
     @property
     def nr(self) -> int:
-        return int(seccomp.resolve_syscall(seccomp.Arch.NATIVE, self.name))
+        return SYSCALL_NUMBERS[self.name]
+
+
+#: x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the allowlisted calls, given
+#: here rather than looked up by name so that a libseccomp older than a call it has no name
+#: for (fchmodat2 is Linux 6.6) still builds the filter.
+SYSCALL_NUMBERS: dict[str, int] = {
+    "write": 1, "close": 3, "poll": 7, "mmap": 9, "munmap": 11, "brk": 12, "mremap": 25,
+    "sendmsg": 46, "recvmsg": 47, "fcntl": 72, "ftruncate": 77, "fchmod": 91, "fstatfs": 138,
+    "getdents64": 217, "clock_gettime": 228, "exit_group": 231, "mkdirat": 258,
+    "fchownat": 260, "newfstatat": 262, "unlinkat": 263, "linkat": 265, "symlinkat": 266,
+    "readlinkat": 267, "utimensat": 280, "renameat2": 316, "openat2": 437, "fchmodat2": 452,
+}
 
 
 def _any(name: str, why: str) -> Rule:
