@@ -388,6 +388,10 @@ static struct task_slot tasks[TASK_SLOTS];
  * sentry's device number, the sandbox owner); the rest is the host fd's. */
 struct fd_slot { int32_t host_fd; int32_t kinds; uint64_t dev; uint32_t uid, gid; };
 static struct fd_slot *fdts[MAX_FDT];
+/* Slots each table has: grown to the highest fd mirrored (64 at first, doubling up to
+ * FDT_SIZE), so a process with a few fds costs a few KiB, not 24 (a fork bomb's
+ * thousands of tables were most of the sentry's memory). */
+static int fdt_cap[MAX_FDT];
 
 #define CLOSED_RING 256
 static struct { int fdt, fd; } closed_ring[CLOSED_RING];
@@ -435,9 +439,14 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
 {
     if (fdt < 0 || fdt >= MAX_FDT || fd < 0) return -EINVAL;
     if (fd >= FDT_SIZE) return 0;   /* served by Python */
-    if (!fdts[fdt]) {
-        fdts[fdt] = calloc(FDT_SIZE, sizeof(struct fd_slot));
-        if (!fdts[fdt]) return -ENOMEM;
+    if (!fdts[fdt] || fd >= fdt_cap[fdt]) {
+        int cap = fdt_cap[fdt] ? fdt_cap[fdt] : 64;
+        while (cap <= fd) cap *= 2;
+        struct fd_slot *grown = realloc(fdts[fdt], (size_t)cap * sizeof(struct fd_slot));
+        if (!grown) return -ENOMEM;
+        memset(grown + fdt_cap[fdt], 0, (size_t)(cap - fdt_cap[fdt]) * sizeof(struct fd_slot));
+        fdts[fdt] = grown;
+        fdt_cap[fdt] = cap;
     }
     fdts[fdt][fd].host_fd = host_fd;
     fdts[fdt][fd].kinds = kinds;
@@ -449,7 +458,7 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
 
 int rt_fd_clear(int fdt, int fd)
 {
-    if (fdt < 0 || fdt >= MAX_FDT || fd < 0 || fd >= FDT_SIZE || !fdts[fdt]) return 0;
+    if (fdt < 0 || fdt >= MAX_FDT || fd < 0 || fd >= fdt_cap[fdt] || !fdts[fdt]) return 0;
     fdts[fdt][fd].kinds = 0;
     fdts[fdt][fd].host_fd = 0;
     return 0;
@@ -460,6 +469,7 @@ int rt_fdt_clear(int fdt)
     if (fdt < 0 || fdt >= MAX_FDT) return -EINVAL;
     free(fdts[fdt]);
     fdts[fdt] = NULL;
+    fdt_cap[fdt] = 0;
     return 0;
 }
 
@@ -506,7 +516,8 @@ static char *scratch;
 static struct fd_slot *fd_find(const struct rt_task_info *t, uint64_t fdarg, int kind)
 {
     int fd = (int)fdarg;     /* the kernel reads an int */
-    if (t->fdt < 0 || t->fdt >= MAX_FDT || !fdts[t->fdt] || fd < 0 || fd >= FDT_SIZE) return NULL;
+    if (t->fdt < 0 || t->fdt >= MAX_FDT || !fdts[t->fdt] || fd < 0 || fd >= fdt_cap[t->fdt])
+        return NULL;
     struct fd_slot *s = &fdts[t->fdt][fd];
     return (s->kinds & kind) ? s : NULL;
 }
