@@ -26,7 +26,7 @@ from __future__ import annotations
 import errno
 import os
 import stat as _st
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
@@ -36,6 +36,13 @@ from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
 
 T = TypeVar("T")
+
+#: ``Inode.write_count`` of gofer files, by host identity ``(st_dev, st_ino)``: every
+#: name (hard links) and every mount of one host file counts together, as Linux's
+#: ``i_writecount`` is the inode's.  An entry is live only while some inode holds a
+#: handle of the file (a writer's description, a running program's dentry), so the host
+#: cannot reuse the inode number meanwhile.
+_WRITE_COUNTS: Dict[Tuple[int, int], int] = {}
 
 
 def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -146,6 +153,18 @@ class GoferInode(Inode):
     @property
     def client(self) -> Any:
         return self.fs.client
+
+    @property
+    def write_count(self) -> int:
+        return _WRITE_COUNTS.get((self._st.dev, self._st.ino), 0)
+
+    @write_count.setter
+    def write_count(self, n: int) -> None:
+        key = (self._st.dev, self._st.ino)
+        if n:
+            _WRITE_COUNTS[key] = n
+        else:
+            _WRITE_COUNTS.pop(key, None)
 
     def _refresh(self) -> Any:
         st = call(self.client.stat, self.handle)
