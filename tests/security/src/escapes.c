@@ -992,6 +992,50 @@ static void p_exe_hardlink(void)
     BLOCKED("%s", ename(e));
 }
 
+static void p_exe_copy_hardlink(void)
+{
+    /* a copy run by another process, written through a hard link made before
+     * it ran, in the writable bind mount when there is one (files served by
+     * the gofer) */
+    const char *dir = access("/data", W_OK) == 0 ? "/data" : "/tmp";
+    char copy[64], other[64];
+    snprintf(copy, sizeof copy, "%s/esc-prog", dir);
+    snprintf(other, sizeof other, "%s/esc-prog-link", dir);
+    unlink(copy);
+    unlink(other);
+    int in = open(self_exe, O_RDONLY), out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        write(out, buf, n);
+    close(in);
+    close(out);
+    if (link(copy, other) < 0)
+        BLOCKED("link: %s", ename(errno));
+    int pfd[2];
+    pipe(pfd);
+    pid_t c = fork();
+    if (c == 0) {
+        dup2(pfd[1], 3);
+        execl(copy, copy, "--wait", NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char ch;
+    int ran = read(pfd[0], &ch, 1) == 1;
+    int fd = open(other, O_WRONLY);
+    int e = errno;
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    unlink(copy);
+    unlink(other);
+    if (!ran)
+        BLOCKED("the copy did not run");
+    if (fd >= 0)
+        ESCAPED("opened %s for writing while %s ran", other, copy);
+    BLOCKED("%s", ename(e));
+}
+
 static void p_exe_truncate(void)
 {
     if (truncate(self_exe, 0) == 0)
@@ -1261,6 +1305,7 @@ static const struct probe PROBES[] = {
     {"exe-truncate", p_exe_truncate},
     {"exe-hardlink", p_exe_hardlink},
     {"exe-other-task", p_exe_other_task},
+    {"exe-copy-hardlink", p_exe_copy_hardlink},
     {"exe-exec-busy", p_exe_exec_busy},
     {"stdio-reopen-stdin-for-writing", p_stdin_reopen},
     {"id-host-pid-getpid", p_host_pid_getpid},
