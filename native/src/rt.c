@@ -699,10 +699,25 @@ int rt_notif_id_valid(int lfd, uint64_t id)
     return ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
+/* Fast calls one rt_next_event answers before it returns to Python anyway: the
+ * sentry's signal handlers run only between calls into C, so a workload making
+ * nothing but fast calls (a getpid spin) must not keep them waiting for ever. */
+#define FAST_BURST 4096
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* timeout_ms is a deadline (the sentry's next timer), not an idle time: it is
+ * reported as RT_EV_TIMEOUT when it passes, also while fast calls keep coming. */
 int rt_next_event(struct rt_event *ev, int timeout_ms)
 {
     struct seccomp_notif req;
-    int st;
+    int st, burst = 0;
+    int64_t deadline = timeout_ms >= 0 ? mono_ns() + (int64_t)timeout_ms * 1000000 : 0;
     for (;;) {
         if (reap_pending) {
             int w = waitpid(-1, &st, WNOHANG | __WALL);
@@ -745,6 +760,10 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
                         n_fast++;
                         /* ENOENT: the task died meanwhile; nothing to answer. */
                         ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+                        if (++burst >= FAST_BURST || (timeout_ms >= 0 && mono_ns() >= deadline)) {
+                            ev->kind = RT_EV_TIMEOUT;
+                            return 0;
+                        }
                         continue;
                     }
                 }
@@ -760,7 +779,12 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
             return 0;
         }
         evq_i = evq_n = 0;
-        int n = epoll_wait(ep, evq, 64, timeout_ms);
+        int wait_ms = timeout_ms;
+        if (timeout_ms >= 0) {
+            int64_t left = deadline - mono_ns();
+            wait_ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+        }
+        int n = epoll_wait(ep, evq, 64, wait_ms);
         if (n < 0) {
             /* A signal for the sentry itself: let Python run its handler. */
             if (errno == EINTR) { ev->kind = RT_EV_TIMEOUT; return 0; }
