@@ -83,7 +83,8 @@ SYSCALLS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     )),
     ("signals", (
         "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending",
-        "rt_sigtimedwait", "rt_sigqueueinfo", "sigaltstack", "restart_syscall",
+        "rt_sigtimedwait", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack",
+        "restart_syscall",
     )),
     ("facts", (
         "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid",
