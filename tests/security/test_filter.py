@@ -161,6 +161,24 @@ def test_filter_traps_everything_else():
     assert {bpf.action(r) for r in bpf.actions_for(insns, 39)} == {bpf.SECCOMP_RET_USER_NOTIF}
 
 
+def test_deny_rows_answer_their_errno():
+    """§5: a denied call gets its row's errno from the filter, whatever its arguments:
+    ``EPERM``, and ``EACCES`` for ``perf_event_open`` (what a host whose
+    ``perf_event_paranoid`` forbids it answers; trinity retries any other errno for ever)."""
+    build_filter, _ = _sentry_import()
+    from sentry.syscalls.linux import linux64
+
+    insns = bpf.parse(build_filter())
+    denied = [e for e in linux64.TABLE if e is not None and e.policy == linux64.DENY]
+    assert denied
+    for e in denied:
+        want = {bpf.SECCOMP_RET_ERRNO | e.deny_errno}
+        assert bpf.actions_for(insns, e.nr) == want, e.name
+    perf = linux64.entry(linux64.NUMBERS["perf_event_open"])
+    assert perf is not None and perf.deny_errno == errno.EACCES
+    assert bpf.actions_for(insns, perf.nr) == {bpf.SECCOMP_RET_ERRNO | errno.EACCES}
+
+
 def _names(obj) -> set[str]:
     out: set[str] = set()
     if isinstance(obj, dict):

@@ -2,7 +2,7 @@
 
 - ``pass`` rows → ``SECCOMP_RET_ALLOW`` (with the row's argument check, if any);
 - ``trace`` rows → ``SECCOMP_RET_TRACE`` (a ptrace stop for the sentry);
-- ``deny`` rows → ``SECCOMP_RET_ERRNO(EPERM)``;
+- ``deny`` rows → ``SECCOMP_RET_ERRNO`` with the row's errno (``EPERM`` mostly);
 - everything else, including numbers the table does not know →
   ``SECCOMP_RET_USER_NOTIF`` (the sentry answers, ``-ENOSYS`` if unsupported);
 - a foreign architecture (``int 0x80``, ia32) or an x32 number → ``KILL_PROCESS``;
@@ -31,13 +31,13 @@ _NR_MINUS_ONE = b"".join(struct.pack("=HBBI", *insn) for insn in (
 ))
 
 
-def _action(policy: str) -> int:
+def _action(policy: str, deny_errno: int = errno.EPERM) -> int:
     if policy == linux64.PASS:
         return sc.ALLOW
     if policy == linux64.TRACE:
         return sc.TRACE(0)
     if policy == linux64.DENY:
-        return sc.ERRNO(errno.EPERM)
+        return sc.ERRNO(deny_errno)
     return sc.NOTIFY
 
 
@@ -50,7 +50,7 @@ def build_filter() -> bytes:
     for e in linux64.TABLE:
         if e is None:
             continue
-        act = _action(e.policy)
+        act = _action(e.policy, e.deny_errno)
         if act == sc.NOTIFY and e.policy != linux64.DENY:
             continue  # the default action
         if e.arg_check is not None:

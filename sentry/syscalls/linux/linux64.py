@@ -15,13 +15,15 @@ Host policies (design §5):
   and whose host effect stays inside the sandbox's own pid namespace.
 - ``trace``: the filter returns ``RET_TRACE``: the call needs register control
   (execve for the loader, file mmap), so it pays for one ptrace stop.
-- ``deny``: the filter answers ``-EPERM`` itself.
+- ``deny``: the filter answers an errno itself: ``-EPERM``, or the row's
+  ``deny_errno`` where Linux refuses an unprivileged caller otherwise.
 
 An unknown or unsupported number returns ``-ENOSYS`` and is logged once per binary.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
@@ -54,6 +56,8 @@ class Entry:
     # The argument check of `else_policy` ((arg & mask) == value); None: the
     # complement of `arg_check`.  Calls matching neither are notified.
     else_check: Optional[Tuple[int, int, int]] = None
+    # The errno a deny row's filter answers.
+    deny_errno: int = errno.EPERM
 
 
 def _names() -> Dict[int, str]:
@@ -415,6 +419,15 @@ _DENIED = [
 
 _NOTES_DENY = "host-dangerous; the filter answers EPERM"
 
+#: Denied calls Linux refuses with another errno when the facility is not allowed to
+#: the caller: programs take their "not permitted" path on that errno only.
+_DENY_ERRNO = {
+    # kernel.perf_event_paranoid forbidding the event (perf_event_open(2)); trinity, for
+    # one, counts only EACCES as refusal and retries any other errno for ever.
+    "perf_event_open": (errno.EACCES, "host-dangerous; the filter answers EACCES, as a host "
+                        "whose perf_event_paranoid forbids it"),
+}
+
 
 def _build() -> List[Optional[Entry]]:
     table: List[Optional[Entry]] = [None] * (MAX_NR + 1)
@@ -445,7 +458,8 @@ def _build() -> List[Optional[Entry]]:
     for name in _DENIED:
         nr = NUMBERS[name]
         if table[nr] is None:
-            table[nr] = Entry(nr, name, None, DENY, UNSUPPORTED, _NOTES_DENY)
+            err, note = _DENY_ERRNO.get(name, (errno.EPERM, _NOTES_DENY))
+            table[nr] = Entry(nr, name, None, DENY, UNSUPPORTED, note, deny_errno=err)
     for nr, name in NAMES.items():
         if nr <= MAX_NR and table[nr] is None:
             table[nr] = Entry(nr, name, None, EMULATE, UNSUPPORTED, "ENOSYS")
