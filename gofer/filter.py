@@ -13,6 +13,10 @@ capability but :data:`KEEP_CAPS` and installs a seccomp filter built from
 - the memory calls of CPython's and glibc's allocators, never executable memory;
 - ``write`` to stderr (error reports), ``exit_group``.
 
+A gofer whose roots are all read-only (the rootfs under the default overlay, ``do``
+mode) also goes without the rows and capabilities only changes need (``Rule.writes``,
+``Cap.writes``): it answers every change with EROFS before making any call.
+
 Anything else kills the process (``SECCOMP_RET_KILL_PROCESS``): no ``execve``, no
 socket, ``ptrace``, mount, namespace, ``prctl``, capability or id change, no
 ``openat``/``open_by_handle_at``, no ``ioctl``.  The sentry sees the channel
@@ -34,6 +38,7 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyseccomp as seccomp
 
@@ -74,11 +79,14 @@ class Rule:
     :param alternatives: sets of :data:`ArgCheck` ANDed together; the call is allowed if
         any set holds.  Empty: allowed with any arguments.
     :param why: what in the gofer makes the call.
+    :param writes: only a gofer with a writable root makes it (a gofer whose roots are all
+        read-only answers every change with EROFS before any call).
     """
 
     name: str
     alternatives: tuple[tuple[ArgCheck, ...], ...]
     why: str
+    writes: bool = False
 
     @property
     def nr(self) -> int:
@@ -97,8 +105,8 @@ SYSCALL_NUMBERS: dict[str, int] = {
 }
 
 
-def _any(name: str, why: str) -> Rule:
-    return Rule(name, (), why)
+def _any(name: str, why: str, writes: bool = False) -> Rule:
+    return Rule(name, (), why, writes)
 
 
 ALLOWED: tuple[Rule, ...] = (
@@ -119,17 +127,17 @@ ALLOWED: tuple[Rule, ...] = (
     _any("fstatfs", "kernel file systems are refused; Tstatfs"),
     Rule("readlinkat", ((_dirfd(0),),), "Treadlink (readlinkat(fd, \"\"))"),
     _any("getdents64", "Treaddir"),
-    Rule("mkdirat", ((_dirfd(0),),), "Tmkdir"),
-    Rule("symlinkat", ((_dirfd(1),),), "Tsymlink"),
+    Rule("mkdirat", ((_dirfd(0),),), "Tmkdir", writes=True),
+    Rule("symlinkat", ((_dirfd(1),),), "Tsymlink", writes=True),
     Rule("linkat", ((_dirfd(0), _dirfd(2), _eq(4, 0)),),
-         "Tlink: by name, flags 0 (never AT_EMPTY_PATH or AT_SYMLINK_FOLLOW)"),
-    Rule("unlinkat", ((_dirfd(0),),), "Tunlink, and undoing a failed create"),
-    Rule("renameat2", ((_dirfd(0), _dirfd(2)),), "Trename"),
-    Rule("fchownat", ((_dirfd(0),),), "owners of new entries; Tsetattr uid/gid"),
-    Rule("fchmodat2", ((_dirfd(0),),), "Tsetattr mode (on an O_PATH fd)"),
-    Rule("utimensat", ((_dirfd(0),),), "Tsetattr times (on an O_PATH fd)"),
-    _any("fchmod", "set-id bits of a new file after its chown cleared them"),
-    _any("ftruncate", "Tsetattr size"),
+         "Tlink: by name, flags 0 (never AT_EMPTY_PATH or AT_SYMLINK_FOLLOW)", writes=True),
+    Rule("unlinkat", ((_dirfd(0),),), "Tunlink, and undoing a failed create", writes=True),
+    Rule("renameat2", ((_dirfd(0), _dirfd(2)),), "Trename", writes=True),
+    Rule("fchownat", ((_dirfd(0),),), "owners of new entries; Tsetattr uid/gid", writes=True),
+    Rule("fchmodat2", ((_dirfd(0),),), "Tsetattr mode (on an O_PATH fd)", writes=True),
+    Rule("utimensat", ((_dirfd(0),),), "Tsetattr times (on an O_PATH fd)", writes=True),
+    _any("fchmod", "set-id bits of a new file after its chown cleared them", writes=True),
+    _any("ftruncate", "Tsetattr size", writes=True),
     Rule("fcntl", ((_eq(1, _F_GETFL),), (_eq(1, _F_SETFL),)),
          "clearing O_NONBLOCK on a re-opened fd"),
     _any("close", "handles, re-opened fds after sending, fds a client sends"),
@@ -148,20 +156,36 @@ ALLOWED: tuple[Rule, ...] = (
 )
 
 
-#: Capabilities the gofer keeps after confinement (numbers from linux/capability.h), and
-#: why.  Every other one leaves the effective, permitted, inheritable, ambient and
-#: bounding sets.  Unlike gVisor's gofer it keeps neither CAP_DAC_READ_SEARCH (only
-#: open_by_handle_at and linkat(AT_EMPTY_PATH) would use it; DAC_OVERRIDE already grants
-#: read and search) nor CAP_SYS_CHROOT (the chroot is done before the drop).
-KEEP_CAPS: dict[int, tuple[str, str]] = {
-    0: ("CAP_CHOWN", "new entries get the sandbox's owner; Tsetattr uid/gid"),
-    1: ("CAP_DAC_OVERRIDE", "the sentry checks permissions itself; host modes must not "
-                            "stop an open, a lookup or a create it allowed"),
-    3: ("CAP_FOWNER", "chmod/utimes of files the gofer does not own, unlink and rename "
-                      "in sticky directories, hard links to others' files"),
-    4: ("CAP_FSETID", "keep set-id bits where the sandbox's caller may (chmod of a file "
-                      "of another group, truncation by open)"),
+class Cap(NamedTuple):
+    """A capability the gofer keeps: its name, why, and whether only writes need it."""
+
+    name: str
+    why: str
+    writes: bool
+
+
+#: Capabilities the gofer keeps after confinement (numbers from linux/capability.h).  Every
+#: other one leaves the effective, permitted, inheritable, ambient and bounding sets, and a
+#: gofer whose roots are all read-only keeps only those reads need.  Unlike gVisor's gofer
+#: it keeps neither CAP_DAC_READ_SEARCH (only open_by_handle_at and linkat(AT_EMPTY_PATH)
+#: would use it; DAC_OVERRIDE already grants read and search) nor CAP_SYS_CHROOT (the
+#: chroot is done before the drop).
+KEEP_CAPS: dict[int, Cap] = {
+    0: Cap("CAP_CHOWN", "new entries get the sandbox's owner; Tsetattr uid/gid", True),
+    1: Cap("CAP_DAC_OVERRIDE", "the sentry checks permissions itself; host modes must not "
+                               "stop an open, a lookup or a create it allowed", False),
+    3: Cap("CAP_FOWNER", "chmod/utimes of files the gofer does not own, unlink and rename "
+                         "in sticky directories, hard links to others' files", True),
+    4: Cap("CAP_FSETID", "keep set-id bits where the sandbox's caller may (chmod of a file "
+                         "of another group, truncation by open)", True),
 }
+
+
+def kept_caps(writable: bool) -> int:
+    """The mask of :data:`KEEP_CAPS` a gofer with (or without) a writable root keeps."""
+    return sum(1 << n for n, c in KEEP_CAPS.items() if writable or not c.writes)
+
+
 _CAP_SETPCAP = 8
 
 
@@ -169,12 +193,17 @@ def _value(v: int, channel_fd: int) -> int:
     return channel_fd if v == CHANNEL else v
 
 
-def build(channel_fd: int) -> seccomp.SyscallFilter:
+def allowed(writable: bool) -> list[Rule]:
+    """The rows of :data:`ALLOWED` a gofer with (or without) a writable root needs."""
+    return [r for r in ALLOWED if writable or not r.writes]
+
+
+def build(channel_fd: int, writable: bool) -> seccomp.SyscallFilter:
     """The filter for a gofer whose channel is *channel_fd*; not loaded yet."""
     f = seccomp.SyscallFilter(seccomp.KILL_PROCESS)
     # libseccomp's bad-arch action: int 0x80 / ia32 and x32 numbers are killed too.
     f.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)
-    for rule in ALLOWED:
+    for rule in allowed(writable):
         if not rule.alternatives:
             f.add_rule(seccomp.ALLOW, rule.nr)
         for checks in rule.alternatives:
@@ -184,24 +213,24 @@ def build(channel_fd: int) -> seccomp.SyscallFilter:
     return f
 
 
-def export_bpf(channel_fd: int) -> bytes:
+def export_bpf(channel_fd: int, writable: bool) -> bytes:
     """The classic-BPF program :func:`install` loads (for tests and inspection)."""
     with tempfile.TemporaryFile() as tf:
-        build(channel_fd).export_bpf(tf)
+        build(channel_fd, writable).export_bpf(tf)
         tf.seek(0)
         return tf.read()
 
 
-def install(channel_fd: int) -> None:
+def install(channel_fd: int, writable: bool) -> None:
     """Load the filter into this (single-threaded) process; there is no way back.
 
     :raises OSError: if the kernel refuses it.
     """
-    build(channel_fd).load()
+    build(channel_fd, writable).load()
 
 
-def drop_capabilities() -> int:
-    """Keep only :data:`KEEP_CAPS` (those this process has); returns the mask kept.
+def drop_capabilities(writable: bool) -> int:
+    """Keep only :func:`kept_caps` (those this process has); returns the mask kept.
 
     The bounding set is emptied of the rest first, while CAP_SETPCAP is still
     effective (without it, as for a gofer that is not root, there is nothing to
@@ -210,7 +239,7 @@ def drop_capabilities() -> int:
     :raises OSError: if a drop fails.
     """
     effective, permitted, _ = linux.capget()
-    keep = sum(1 << c for c in KEEP_CAPS) & permitted
+    keep = kept_caps(writable) & permitted
     if effective & (1 << _CAP_SETPCAP):
         cap = 0
         while True:
@@ -228,5 +257,5 @@ def drop_capabilities() -> int:
     return keep
 
 
-__all__ = ["ALLOWED", "KEEP_CAPS", "Rule", "build", "export_bpf", "install",
-           "drop_capabilities"]
+__all__ = ["ALLOWED", "KEEP_CAPS", "Cap", "Rule", "allowed", "build", "drop_capabilities",
+           "export_bpf", "install", "kept_caps"]

@@ -772,7 +772,8 @@ def confine(roots: list[tuple[bytes, bool]], channel_fd: int) -> list[tuple[int,
     that is a regular file (a file bind mount: /etc/resolv.conf, /etc/hosts) is
     its directory's clone and its name there (:class:`GoferServer`'s *files*).
     Last, the process keeps only :data:`gofer.filter.KEEP_CAPS` and installs the
-    seccomp filter, whose channel rows name *channel_fd*.
+    seccomp filter, whose channel rows name *channel_fd*; with no writable root,
+    only what reads need of both.
 
     :raises OSError: if any step fails; the caller must then exit (EINVAL: a
         root is neither a directory nor a regular file).
@@ -808,8 +809,9 @@ def confine(roots: list[tuple[bytes, bool]], channel_fd: int) -> list[tuple[int,
     os.chroot(".")
     os.chdir("/")
     os.close(empty)
-    gofer_filter.drop_capabilities()
-    gofer_filter.install(channel_fd)
+    writable = any(not readonly for _, readonly in roots)
+    gofer_filter.drop_capabilities(writable)
+    gofer_filter.install(channel_fd, writable)
     return fds
 
 

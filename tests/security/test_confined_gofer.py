@@ -11,6 +11,9 @@ for anything else. Each test names the rule it protects:
   (``helpers.bpf`` interprets the program for concrete and all argument values);
 - a confined process (``confine`` in a child, as the gofer does) that makes a forbidden call
   dies of SIGSYS, while the calls the server and CPython's allocator need still work;
+- a gofer with only read-only roots has neither the change calls nor the capabilities only
+  changes need, and answers change requests with EROFS;
+- a gofer that dies of SIGSYS stops its sandbox;
 - hostile protocol traffic (handles after close, too many names, magic links, links and
   renames across roots, flags the server refuses, fds sent to it, fd exhaustion, random
   bytes) gets an error reply and never a file outside the roots; the gofer keeps serving.
@@ -153,21 +156,23 @@ def _errno(call: Callable[..., object], *args: object) -> int:
 # ---------------------------------------------------------------- the running gofer
 
 
-def test_running_gofer_is_filtered_with_declared_capabilities(tree: Path,
+@pytest.mark.parametrize("readonly", [False, True], ids=["rw", "ro"])
+def test_running_gofer_is_filtered_with_declared_capabilities(tree: Path, readonly: bool,
                                                               start_gofer: Callable[..., Gofer]):
     """§6 Gofer: seccomp filter mode, no_new_privs, and exactly KEEP_CAPS in the effective and
-    permitted sets; nothing inheritable or ambient; the bounding set holds no more, so no exec
-    could bring another capability back."""
-    g = start_gofer((tree, False))
+    permitted sets (with only read-only roots, only CAP_DAC_OVERRIDE); nothing inheritable or
+    ambient; the bounding set holds no more, so no exec could bring another one back."""
+    g = start_gofer((tree, readonly))
     st = _status(g.pid)
-    keep = sum(1 << c for c in gofer_filter.KEEP_CAPS)
+    keep = gofer_filter.kept_caps(not readonly)
+    assert keep == (0b11011 if not readonly else 0b10)  # CHOWN DAC_OVERRIDE FOWNER FSETID
     assert st["Seccomp"].strip() == "2" and st["Seccomp_filters"].strip() == "1"
     assert st["NoNewPrivs"].strip() == "1"
     assert int(st["CapEff"], 16) == keep
     assert int(st["CapPrm"], 16) == keep
     assert int(st["CapBnd"], 16) == keep
     assert int(st["CapInh"], 16) == 0 and int(st["CapAmb"], 16) == 0
-    names = {n for n, _ in gofer_filter.KEEP_CAPS.values()}
+    names = {c.name for c in gofer_filter.KEEP_CAPS.values()}
     assert names == {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID"}
     _serving(g, tree)
 
@@ -206,12 +211,17 @@ def test_each_kept_capability_is_used(tree: Path, start_gofer: Callable[..., Gof
 # ---------------------------------------------------------------- the filter as data
 
 
-def test_filter_allows_exactly_the_declared_syscalls():
+@pytest.mark.parametrize("writable", [True, False], ids=["rw", "ro"])
+def test_filter_allows_exactly_the_declared_syscalls(writable: bool):
     """§6 Gofer: the allowlist is one table; interpreting the BPF for every number finds that
-    table and nothing else, and every row says why it is there."""
-    prog = gofer_filter.export_bpf(CHANNEL_FD)
-    declared = {r.nr for r in gofer_filter.ALLOWED}
-    assert len(declared) == len(gofer_filter.ALLOWED)
+    table and nothing else (less its write rows for a gofer with only read-only roots), and
+    every row says why it is there."""
+    prog = gofer_filter.export_bpf(CHANNEL_FD, writable)
+    declared = {r.nr for r in gofer_filter.allowed(writable)}
+    assert len({r.nr for r in gofer_filter.ALLOWED}) == len(gofer_filter.ALLOWED)
+    writes = {r.name for r in gofer_filter.ALLOWED if r.writes}
+    assert writes == {"mkdirat", "symlinkat", "linkat", "unlinkat", "renameat2", "fchownat",
+                      "fchmodat2", "utimensat", "fchmod", "ftruncate"}
     assert bpf.allowed_set(prog, range(NR_MAX)) == declared
     assert all(r.why for r in gofer_filter.ALLOWED)
     for nr in range(NR_MAX):
@@ -245,12 +255,12 @@ def test_forbidden_syscall_is_killed_whatever_its_arguments(name: str):
     import pyseccomp
 
     nr = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
-    assert bpf.actions_for(gofer_filter.export_bpf(CHANNEL_FD), nr) == {KILL}
+    assert bpf.actions_for(gofer_filter.export_bpf(CHANNEL_FD, True), nr) == {KILL}
 
 
 def test_foreign_abi_is_killed():
     """§6 Gofer: int 0x80 (i386) and x32 numbers are killed like any forbidden call."""
-    prog = gofer_filter.export_bpf(CHANNEL_FD)
+    prog = gofer_filter.export_bpf(CHANNEL_FD, True)
     openat2 = gofer_filter.Rule("openat2", (), "").nr
     assert bpf.run(prog, bpf.seccomp_data(openat2, args=(5,))) == ALLOW
     assert bpf.run(prog, bpf.seccomp_data(openat2 | 0x40000000, args=(5,))) == KILL
@@ -305,7 +315,7 @@ def test_argument_checks(name: str, args: dict[int, int], allowed: bool):
     executable or file mapping, stderr only."""
     import pyseccomp
 
-    prog = gofer_filter.export_bpf(CHANNEL_FD)
+    prog = gofer_filter.export_bpf(CHANNEL_FD, True)
     nr = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
     base = {"recvmsg": {0: CHANNEL_FD, 2: socket.MSG_CMSG_CLOEXEC},
             "sendmsg": {0: CHANNEL_FD}, "write": {0: 2}, "fcntl": {1: 3},
@@ -334,7 +344,7 @@ libc.realloc.restype = ctypes.c_void_p
 libc.realloc.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
 libc.free.argtypes = (ctypes.c_void_p,)
 other, chan = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-(fd, _), = server.confine([(sys.argv[1].encode(), False)], chan.fileno())
+(fd, _), = server.confine([(sys.argv[1].encode(), sys.argv[3] == "ro")], chan.fileno())
 try:
     exec(code)
 except BaseException as e:  # a traceback would read source files: report it by hand
@@ -344,9 +354,11 @@ os._exit(0)
 """
 
 
-def _confined(root: Path, attempt: str) -> subprocess.CompletedProcess[bytes]:
+def _confined(root: Path, attempt: str, readonly: bool = False
+              ) -> subprocess.CompletedProcess[bytes]:
     """Run *attempt* in a fresh process right after ``confine`` (roots open, filter loaded)."""
-    return subprocess.run([sys.executable, "-P", "-s", "-c", _CHILD, str(root), attempt],
+    return subprocess.run([sys.executable, "-P", "-s", "-c", _CHILD, str(root), attempt,
+                           "ro" if readonly else "rw"],
                           env={"PYTHONPATH": str(REPO)}, capture_output=True, timeout=30,
                           check=False)
 
@@ -448,6 +460,49 @@ def test_a_gofer_killed_by_its_filter_stops_the_sandbox(runsc_root: Path, tmp_pa
     assert time.monotonic() - t0 < 10
     assert proc.returncode == 137 and b"never" not in out, (proc.returncode, out, err)
     assert f"the gofer (pid {gofers[0]}) died".encode() in err, err
+
+
+READ_ONLY_KILLED = {
+    "mkdir": "os.mkdir('x', dir_fd=fd)",
+    "unlink": "os.unlink('file', dir_fd=fd)",
+    "rename": "linux.renameat2(fd, b'file', fd, b'moved', 0)",
+    "chown": "linux.fchown_path_fd(fd, 0, 0)",
+    "utimes": "linux.utimens_path_fd(fd, (0, linux.UTIME_NOW), (0, linux.UTIME_NOW))",
+}
+
+
+@pytest.mark.parametrize("what", sorted(READ_ONLY_KILLED))
+def test_read_only_gofer_cannot_change_anything(tree: Path, what: str):
+    """§6 Gofer: with only read-only roots the change calls are not on the allowlist at all
+    (the mount is read-only too; this is the layer under it)."""
+    before = sorted(os.listdir(tree))
+    r = _confined(tree, READ_ONLY_KILLED[what], readonly=True)
+    assert r.returncode == -signal.SIGSYS, (r.returncode, r.stderr[-2000:])
+    assert sorted(os.listdir(tree)) == before
+    # the same call is allowed to a gofer with a writable root
+    r = _confined(tree, READ_ONLY_KILLED[what], readonly=False)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+
+
+def test_read_only_gofer_answers_changes_with_erofs(tree: Path,
+                                                    start_gofer: Callable[..., Gofer]):
+    """§6 Gofer: a read-only gofer refuses every change before making a call, so a sentry's
+    write requests get EROFS and never a call its filter would kill it for."""
+    g = start_gofer((tree, True))
+    c = g.client
+    root, _ = c.attach(0)
+    (f, _), = c.walk(root, [b"file"])
+    for call, args in ((c.create, (root, b"n", os.O_WRONLY, 0o644, 0, 0)),
+                       (c.mkdir, (root, b"n", 0o755, 0, 0)),
+                       (c.symlink, (root, b"n", b"t", 0, 0)),
+                       (c.link, (root, b"n", f)), (c.unlink, (root, b"file")),
+                       (c.rename, (root, b"file", root, b"n")),
+                       (c.setattr, (f, 0o600)), (c.setattr, (f, None, 5)),
+                       (c.setattr, (f, None, None, None, 0)), (c.open, (f, os.O_RDWR)),
+                       (c.open, (f, os.O_RDONLY | os.O_TRUNC))):
+        assert _errno(call, *args) == errno.EROFS, call
+    assert _status(g.pid)["Seccomp"].strip() == "2"
+    _serving(g, tree)
 
 
 # ---------------------------------------------------------------- a hostile sentry
