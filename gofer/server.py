@@ -36,6 +36,7 @@ import stat
 import struct
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -174,20 +175,39 @@ def _check_name(name: bytes) -> None:
         raise _err(errno.ENAMETOOLONG)
 
 
-def _report_bug(e: BaseException) -> None:
-    """Print a handler's exception and where it came from on stderr.
+def _report_bug(e: BaseException, what: str = "request failed (a bug)") -> None:
+    """Print an exception and where it came from on stderr.
 
     Not :func:`traceback.print_exc`: its source lines come from linecache, which
     stats and opens the source files by path, and the filter kills a confined
     gofer for that.
     """
-    lines = ["gofer: request failed (a bug):\n"]
+    lines = [f"gofer: {what}:\n"]
     for frame, lineno in traceback.walk_tb(e.__traceback__):
         code = frame.f_code
         lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
     lines.append(f"{type(e).__name__}: {e}\n")
     sys.stderr.write("".join(lines))
     sys.stderr.flush()
+
+
+def report_without_sources() -> None:
+    """Make the interpreter's own reports (an uncaught exception, a warning) read no file.
+
+    Its default hooks print the source line of each frame, looked up by path, which
+    a confined gofer may not do; these print file names and line numbers only.
+    """
+
+    def excepthook(_type: type[BaseException], e: BaseException, _tb: object) -> None:
+        _report_bug(e, "uncaught exception")
+
+    def showwarning(message: Warning | str, category: type[Warning], filename: str,
+                    lineno: int, file: object = None, line: str | None = None) -> None:
+        sys.stderr.write(f"gofer: {filename}:{lineno}: {category.__name__}: {message}\n")
+        sys.stderr.flush()
+
+    sys.excepthook = excepthook
+    warnings.showwarning = showwarning
 
 
 def _ns_to_timespec(ns: int | None) -> tuple[int, int]:
@@ -846,6 +866,7 @@ def main(argv: list[str] | None = None) -> int:
     # KeyboardInterrupt traceback reads source files; the filter allows neither.
     # The gofer is in a process group of its own, so no terminal sends it SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    report_without_sources()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with sock:

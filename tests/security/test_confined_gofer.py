@@ -414,6 +414,15 @@ ALLOWED_WORK = {
         "libc.free(a)"),
     "CPython's arenas and the heap": "x = [bytes(1000) for _ in range(50000)]\ndel x",
     "a report on stderr": "print('gofer: a report', file=sys.stderr)",
+    # frames and warnings in real source files: the default hooks would read them
+    "the interpreter's own reports": (
+        "import warnings\n"
+        "server.report_without_sources()\n"
+        "warnings.warn_explicit('odd', RuntimeWarning, server.__file__, 10)\n"
+        "try:\n"
+        "    linux.openat2(fd, b'missing', os.O_PATH, 0)\n"
+        "except OSError as e:\n"
+        "    sys.excepthook(OSError, e, e.__traceback__)"),
     "a handler bug fails one request": (
         "srv = server.GoferServer(chan, [(fd, False)])\n"
         "def boom(msg):\n"
@@ -433,6 +442,8 @@ def test_what_the_gofer_needs_still_works_confined(tree: Path, what: str):
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     if what == "a handler bug fails one request":
         assert b"RuntimeError: bug" in r.stderr and b'in boom' in r.stderr
+    if what == "the interpreter's own reports":
+        assert b"RuntimeWarning: odd" in r.stderr and b"FileNotFoundError" in r.stderr
 
 
 def test_a_gofer_killed_by_its_filter_stops_the_sandbox(runsc_root: Path, tmp_path: Path):
