@@ -660,8 +660,11 @@ def getsockopt(t: Any, a: SyscallArgs) -> int:
     ints = {SO_TYPE: s.stype, SO_SNDBUF: 212992, SO_RCVBUF: 212992,
             SO_DOMAIN: AF_UNIX, SO_PASSCRED: int(s.passcred), SO_ACCEPTCONN: int(s.listening),
             SO_PROTOCOL: 0}
-    if opt in _UNIX_FLAG_OPTS:
+    if opt in _UNIX_FLAG_OPTS or opt in _UNIX_ADMIN_OPTS:
         return _put_opt(t, a[3], a[4], struct.pack("<i", s.flag_opts.get(opt, 0)))
+    if opt == SO_LINGER:
+        linger = (s.flag_opts.get(SO_LINGER, 0), s.flag_opts.get(_LINGER_SECS, 0))
+        return _put_opt(t, a[3], a[4], struct.pack("<ii", *linger))
     if opt in ints:
         return _put_opt(t, a[3], a[4], struct.pack("<i", ints[opt]))
     if opt == SO_PEERCRED:
@@ -673,7 +676,8 @@ def getsockopt(t: Any, a: SyscallArgs) -> int:
 
 def setsockopt(t: Any, a: SyscallArgs) -> int:
     """setsockopt(2): inet sockets: an allowlist passed to the host socket (timeouts kept
-    by the sentry); unix sockets: SO_PASSCRED; buffer sizes accepted, no effect."""
+    by the sentry); unix sockets: SO_PASSCRED; buffer sizes, SO_LINGER and the socket
+    flags and marks Linux keeps but never consults for them, accepted with no effect."""
     d = _any_sock(t, a.int(0))
     level, opt = a.int(1), a.int(2)
     if isinstance(d, InetSocket):
@@ -684,26 +688,47 @@ def setsockopt(t: Any, a: SyscallArgs) -> int:
         return 0
     us = _sock(t, a.int(0))
     if level != SOL_SOCKET:
-        raise err(errno.ENOPROTOOPT)
+        raise err(errno.EOPNOTSUPP)  # unix sockets have no protocol options
+    # sk_setsockopt: an int at least (optlen is unsigned), read before the option is looked at.
+    if a[4] & 0xFFFFFFFF < 4:
+        raise err(errno.EINVAL)
+    val = t.mem.read_i32(a[3])
     if opt == SO_PASSCRED:
-        if a.int(4) < 4:
-            raise err(errno.EINVAL)
-        us.passcred = t.mem.read_i32(a[3]) != 0
+        us.passcred = val != 0
         return 0
     if opt in (SO_SNDBUF, SO_RCVBUF, 32, 33):  # + SO_SNDBUFFORCE/RCVBUFFORCE
-        t.mem.read(a[3], min(a.int(4), 64)) if a.int(4) > 0 else b""
         return 0
     if opt in _UNIX_FLAG_OPTS:
         # Kept for getsockopt; they change nothing for unix sockets on Linux either.
-        if a.int(4) < 4:
+        us.flag_opts[opt] = int(val != 0)
+        return 0
+    if opt in _UNIX_ADMIN_OPTS:
+        # SO_DEBUG on, SO_PRIORITY outside 0..6, any SO_MARK: CAP_NET_ADMIN (EACCES for
+        # SO_DEBUG, EPERM for the others); no effect on a unix socket either way.
+        admin = t.creds.capable(cap.CAP_NET_ADMIN)
+        if opt == SO_DEBUG and val and not admin:
+            raise err(errno.EACCES)
+        if ((opt == SO_PRIORITY and not 0 <= val <= 6) or opt == SO_MARK) and not admin:
+            raise err(errno.EPERM)
+        us.flag_opts[opt] = int(val != 0) if opt == SO_DEBUG else val
+        return 0
+    if opt == SO_LINGER:
+        if a[4] & 0xFFFFFFFF < 8:
             raise err(errno.EINVAL)
-        us.flag_opts[opt] = int(t.mem.read_i32(a[3]) != 0)
+        secs = t.mem.read_i32(a[3] + 4)
+        us.flag_opts[SO_LINGER] = int(val != 0)
+        if val:  # turning it off keeps the time, as Linux does
+            us.flag_opts[_LINGER_SECS] = secs
         return 0
     raise err(errno.ENOPROTOOPT)
 
 
-# SO_REUSEADDR, SO_KEEPALIVE, SO_BROADCAST, SO_REUSEPORT
-_UNIX_FLAG_OPTS = (2, 9, 6, 15)
+# SO_REUSEADDR, SO_KEEPALIVE, SO_BROADCAST, SO_DONTROUTE, SO_REUSEPORT, SO_NO_CHECK,
+# SO_WIFI_STATUS, SO_NOFCS, SO_SELECT_ERR_QUEUE: socket flags unix sockets never consult.
+_UNIX_FLAG_OPTS = (2, 9, 6, 5, 15, 11, 41, 43, 45)
+SO_DEBUG, SO_PRIORITY, SO_LINGER, SO_MARK = 1, 12, 13, 36
+_UNIX_ADMIN_OPTS = (SO_DEBUG, SO_PRIORITY, SO_MARK)
+_LINGER_SECS = -SO_LINGER  # flag_opts key of l_linger (SO_LINGER's is l_onoff)
 
 
 def getsockname(t: Any, a: SyscallArgs) -> int:
