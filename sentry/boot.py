@@ -245,7 +245,13 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         early, kernel.early_host_signals = kernel.early_host_signals, []
         for signo in early:
             kernel.host_signal(signo, False)
-        return kernel.run()
+        status = kernel.run()
+        from sentry.platform.hybrid import native
+
+        fast, slow = native.fast_stats()
+        log.info("exit status %d; the sentry answered %d workload syscalls (%d on the C fast "
+                 "path), besides those the host ran", status, fast + slow, fast)
+        return status
     finally:
         if wakeup is not None:
             signal.set_wakeup_fd(-1)

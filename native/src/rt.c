@@ -699,9 +699,9 @@ int rt_notif_id_valid(int lfd, uint64_t id)
     return ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
-/* Fast calls one rt_next_event answers before it returns to Python anyway: the
- * sentry's signal handlers run only between calls into C, so a workload making
- * nothing but fast calls (a getpid spin) must not keep them waiting for ever. */
+/* Fast calls one rt_next_event answers at most before it returns to Python anyway,
+ * whatever the deadline: a workload making nothing but fast calls (a getpid spin)
+ * still lets the Python loop take its turn that often. */
 #define FAST_BURST 4096
 
 static int64_t mono_ns(void)
