@@ -104,6 +104,45 @@ def mmap_shared(t: "Task", a: "SyscallArgs") -> Any:
     return CONTINUE
 
 
+def fill_mem(fd_mem: int, addr: int, data: bytes) -> None:
+    """Write all of *data* at *addr* through a ``/proc/PID/mem`` fd.
+
+    A write of 0 bytes means the address space is gone (the task was killed after its
+    call returned: ``mem_rw`` finds no users left); it would be 0 again for ever, so it is
+    an error, not a reason to try again.
+
+    :raises OSError: the write failed or stopped short.
+    """
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd_mem, view, addr)
+        if n <= 0:
+            raise OSError(errno.EIO, f"{len(view)} bytes left unwritten at {addr:#x}")
+        view = view[n:]
+        addr += n
+
+
+def host_task_exiting(procfd: int, pid: int) -> bool:
+    """Whether host task *pid* is gone or on its way out (``PF_EXITING`` in its stat).
+
+    A task killed (SIGKILL) while the sentry held it stopped exits as soon as it is
+    let go of, and its memory goes with it.
+    """
+    try:
+        fd = os.open(f"{pid}/stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=procfd)
+        try:
+            stat = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+    except OSError:
+        return True
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return len(fields) < 7 or fields[0] in (b"Z", b"X") or bool(int(fields[6]) & _PF_EXITING)
+
+
+_PF_EXITING = 0x4
+
+
 def file_mmap_stop(k: "Kernel", t: "Task", regs: List[int]) -> None:
     """The traced ``mmap`` of a file: run it as an anonymous mapping filled by the sentry."""
     pid = t.host_tid
@@ -130,14 +169,10 @@ def file_mmap_stop(k: "Kernel", t: "Task", regs: List[int]) -> None:
         mm = t.tg.mm
         try:
             fd_mem = mm.mem_fd if mm is not None and mm.mem_fd is not None else k.open_mem(pid)
-            view = memoryview(data)
-            pos = res
-            while view:
-                n = os.pwrite(fd_mem, view, pos)
-                view = view[n:]
-                pos += n
-        except OSError:
-            log.exception("filling a file mapping of %r failed", t)
+            fill_mem(fd_mem, res, data)
+        except OSError as e:
+            if not host_task_exiting(k.procfd, pid):
+                log.error("filling a file mapping of %r at %#x failed: %s", t, res, e)
         if mm is not None:
             mm.add((res, res + ((length + PAGE - 1) & ~(PAGE - 1)), prot, path, off))
     k.resume_after_stop(t)
