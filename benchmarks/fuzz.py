@@ -26,7 +26,9 @@
    refuses it with EACCES: test_filter.py); the confined sentry was killed by its own
    filter at the first ``sigqueue`` (``rt_tgsigqueueinfo`` was missing from its
    allowlist: siginfo.c); unix sockets refused SOL_SOCKET options Linux keeps
-   (unix_sockopt.c).
+   (unix_sockopt.c); and a child killed right after its file ``mmap`` returned left the
+   sentry writing the mapping's bytes into an address space that was gone, for ever
+   (tests/unit/syscalls/test_mm_fill.py).
 
 Exit status 0 when both held. The 10^5-call CI version is
 ``tests/security/test_fuzz_syscalls.py``.
