@@ -173,13 +173,32 @@ def _wait_children(t: "Task", match) -> List["ThreadGroup"]:
     return out
 
 
+def _one_zombie_left(t: "Task", zombies: List["ThreadGroup"]) -> bool:
+    """Whether one of *zombies* is still the host's to reap; the ones the host reaped
+    already are forgotten on the way.  In children order, the order the host reaps
+    ``-1`` waits in, so the first one is usually there: O(1) a wait, where checking
+    every zombie made init reaping N orphans O(N^2)."""
+    k = t.kernel
+    for c in zombies:
+        if k.host_pid_alive(c.host_tgid):
+            return True
+        k.forget_thread_group(c)
+    return False
+
+
 def _wait(t: "Task", match, options: int, exited: bool = True) -> int:
-    kids = _wait_children(t, match)
-    if not kids:
-        raise err(errno.ECHILD)
+    kids = [c for c in t.tg.children.values() if match(c)]
     ready = [c for c in kids if (exited and c.zombie)
              or (options & WUNTRACED and c.stop_pending)
              or (options & WCONTINUED and c.cont_pending)]
+    # A zombie in the books may be one the host reaped already (an earlier continued
+    # wait): make sure one that can be reported is left before letting the host wait.
+    if ready and all(c.zombie for c in ready) and not _one_zombie_left(t, ready):
+        ready = []
+    if not ready:
+        kids = _wait_children(t, match)
+    if not kids:
+        raise err(errno.ECHILD)
     if options & WNOHANG or ready:
         # The host's wait runs on the same children the sentry sees (the
         # sandbox's pid namespace holds nothing else) and reports what the
