@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """How much the sentry's own memory grows with what a workload makes it hold.
 
-Run on demand (root; a few minutes): ``python3 benchmarks/limits.py``.  Each load runs in
+Run on demand (root; about 15 minutes, 10 of them the lookups through the gofer, at
+~2 ms each): ``python3 benchmarks/limits.py``.  Each load runs in
 ``runsc-py do`` (``src/limits_load.c``), stops when its work is done, and the sentry's
 ``VmRSS``/``VmHWM`` (the host's ``/proc/PID/status`` of the sentry, the tracer of the
 workload) are read then:
