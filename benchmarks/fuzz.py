@@ -14,10 +14,11 @@
    only (``-a64``: the filter kills a foreign ABI by design), ``-C`` children, for
    ``--trinity-seconds`` (``timeout -s KILL`` inside the sandbox), its socket fds left out
    (:data:`TRINITY_FLAGS`). Reported: the seconds trinity ran (the sandbox's clock), the
-   syscalls the sentry answered (its debug log's last line) and a second sandbox started
-   halfway through. Trinity must be killed by its time limit, the sandbox must end by
-   itself within a grace period after that, with no traceback in the debug log, no
-   process left and nothing written to the host.
+   syscalls it made (its own progress line, every 10,000), those the sentry answered (its
+   debug log's last line) and a second sandbox started halfway through. Trinity must be
+   killed by its time limit, the sandbox must end by itself within a grace period after
+   that, with no traceback in the debug log, no process left and nothing written to the
+   host.
 
    What trinity found: the sandbox used to hang at "Generating file descriptors". The C
    loop answered trinity's getpid spin on its fast path and never returned to Python, so
@@ -190,6 +191,11 @@ def trinity(work: Path, opts: argparse.Namespace) -> list[str]:
     if ran is not None:
         print(f"  trinity ran {ran:.1f} s; timeout's status {marks.get('status')} "
               f"(137: it killed trinity at the limit)")
+    progress = re.findall(r"(\d+) iterations\. \[F:(\d+) S:(\d+)", out)
+    if progress:  # trinity's main prints one every 10,000 calls of its children
+        n, failed, ok = (int(x) for x in progress[-1])
+        print(f"  trinity's last progress line: {n:,} fuzzed syscalls ({failed:,} failed, "
+              f"{ok:,} succeeded)")
     if served:
         print(f"  the sentry answered {int(served[1]):,} syscalls ({int(served[2]):,} on the C "
               f"fast path): {int(served[1]) / max(ran or secs, 1e-3):,.0f}/s; the host ran the "
