@@ -147,6 +147,7 @@ def confine_sentry(kernel: Any, link: Any) -> None:
     :raises OSError: a step failed; the caller must not go on serving the workload.
     """
     kernel.spawner = link.spawn
+    kernel.reopen = link.reopen
     preload()
     empty_root()
     drop_privileges(kernel.host_id, kernel.sandbox_pid)

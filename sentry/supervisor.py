@@ -24,11 +24,14 @@ seqpacket socket pair: one JSON object per message, fds alongside (:class:`Sentr
 from __future__ import annotations
 
 import array
+import errno
+import fcntl
 import json
 import logging
 import os
 import signal
 import socket
+import stat
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -115,6 +118,23 @@ class SentryLink:
             raise OSError(reply["errno"], reply.get("msg") or os.strerror(reply["errno"]))
         return reply["pid"], fds[0]
 
+    def reopen(self, fd: int, flags: int) -> int:
+        """A new open file description of what *fd* (a pipe, terminal or regular file
+        the caller donated) is, with *flags*: the supervisor opens it, as the caller's
+        uid the confined sentry no longer has.
+
+        :raises OSError: with the host's errno (EACCES beyond *fd*'s own access).
+        """
+        _send(self.sock, {"op": "reopen", "flags": flags}, [fd])
+        reply, fds = _recv(self.sock)
+        if reply is None:
+            raise OSError(errno.EIO, "the supervisor is gone")
+        if "errno" in reply:
+            for f in fds:
+                os.close(f)
+            raise OSError(reply["errno"], os.strerror(reply["errno"]))
+        return fds[0]
+
     def failed(self, kind: str, msg: str) -> None:
         try:
             _send(self.sock, {"op": kind, "msg": msg})
@@ -199,6 +219,27 @@ def _sentry_main(body: Body, link: SentryLink, parent: int, boot_error: type) ->
             os._exit(status)
 
 
+_REOPEN_FLAGS = os.O_ACCMODE | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
+
+def _reopen(fd: int, flags: Any) -> Tuple[Dict[str, Any], List[int]]:
+    """Open what *fd* is again with *flags*: only a pipe, terminal or regular file, not
+    an O_PATH fd, and never more access than *fd* has (the sentry asks for what the
+    workload opens through /dev/stdout, /proc/self/fd/N ...)."""
+    if fd < 0 or not isinstance(flags, int) or flags & ~_REOPEN_FLAGS:
+        return {"errno": errno.EINVAL}, []
+    st = os.fstat(fd)
+    have = fcntl.fcntl(fd, fcntl.F_GETFL)
+    if have & getattr(os, "O_PATH", 0o10000000) or not (
+            stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        return {"errno": errno.ENXIO}, []
+    acc, have_acc = flags & os.O_ACCMODE, have & os.O_ACCMODE
+    if acc == 3 or (acc != os.O_WRONLY and have_acc == os.O_WRONLY) or (
+            acc != os.O_RDONLY and have_acc == os.O_RDONLY):
+        return {"errno": errno.EACCES}, []
+    return {}, [os.open(f"/proc/self/fd/{fd}", flags | os.O_CLOEXEC)]
+
+
 class _Supervisor:
     def __init__(self, pid: int, sock: socket.socket, on_ready: Optional[Callable[[], None]],
                  on_started: Optional[Callable[[], None]]) -> None:
@@ -266,6 +307,12 @@ class _Supervisor:
             if self.on_ready is not None:
                 self.on_ready()
             return {}, []
+        if op == "reopen":
+            try:
+                return _reopen(fds[0] if len(fds) == 1 else -1, msg.get("flags"))
+            finally:
+                for fd in fds:
+                    os.close(fd)
         for fd in fds:
             os.close(fd)
         if op == "started":

@@ -227,6 +227,8 @@ class Kernel:
         self.ns_fds: List[int] = []
         # Once the sentry is confined: makes a joining process, (rlimits) -> (pid, sync fd).
         self.spawner: Optional[Callable[[List[Tuple[int, int, int]]], Tuple[int, int]]] = None
+        # Likewise: re-opens a donated host fd, (fd, flags) -> new fd (HostInode.open).
+        self.reopen: Optional[Callable[[int, int], int]] = None
         # pause: ptrace stops and notifications kept until resume.
         self.paused = False
         self._paused_stops: List[Any] = []
