@@ -254,6 +254,7 @@ class _Supervisor:
         self.host_id = 0
         self.blocked: List[int] = []
         self.old_chld: Any = None
+        self.closed = False
 
     # -- the loop ---------------------------------------------------------
 
@@ -356,6 +357,8 @@ class _Supervisor:
     def _forwarder(self, sigs: set) -> None:
         while True:
             info = signal.sigwaitinfo(sigs)
+            if self.closed:
+                return  # the sentry is reaped: its pid may be someone else's now
             if info.si_code == SI_KERNEL:
                 continue
             try:
@@ -375,7 +378,7 @@ class _Supervisor:
             if pid == 0:
                 return
             if pid == self.pid:
-                self.status = os.waitstatus_to_exitcode(st)
+                self.status, self.closed = os.waitstatus_to_exitcode(st), True
 
     def _kill(self) -> None:
         try:
@@ -390,7 +393,7 @@ class _Supervisor:
             except ChildProcessError:
                 break
             if pid == self.pid:
-                self.status = os.waitstatus_to_exitcode(st)
+                self.status, self.closed = os.waitstatus_to_exitcode(st), True
         self._reap(0)
         st = self.status if self.status is not None else 1
         if st < 0 and not quiet:
@@ -399,6 +402,7 @@ class _Supervisor:
         return 128 - st if st < 0 else st
 
     def close(self) -> None:
+        self.closed = True
         signal.signal(signal.SIGCHLD, self.old_chld)
         if self.blocked:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, self.blocked)
