@@ -138,7 +138,10 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
             raise BootError(f"mount source {src!r} does not exist")
     # The gofer (a fresh interpreter) starts up while the sentry imports its kernel.
     gofer_pid, sock = spawn_gofer(roots)
+    from sentry.confine import confine_sentry, preload
 
+    # Everything the confined sentry may import, while the gofer starts up.
+    preload()
     from gofer.client import GoferClient
     from sentry.kernel.kernel import Kernel, ProcessSetup, ProcessSetupError
     from sentry.kernel.task import Task, ThreadGroup
@@ -147,7 +150,6 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     from sentry.vfs.fscontext import FSContext
     from sentry.fsimpl.proc.sysctl import sysctl_table
     from sentry.vfs.mount_tree import MountError, apply_config_view, build_mount_tree
-    from sentry.confine import confine_sentry
     procfd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     stub_fd, gadget = _stub_memfd()
     kernel = Kernel(cfg)

@@ -156,10 +156,18 @@ def confine_sentry(kernel: Any, link: Any) -> None:
               kernel.host_id, len(allowed_calls()))
 
 
+_preloaded = False
+
+
 def preload() -> None:
     """Import every module of the sentry and the gofer client now: with an empty root, a
-    function-level import would fail later."""
+    function-level import would fail later.  Boot calls it while the gofer starts."""
+    global _preloaded
+    if _preloaded:
+        return
+    _preloaded = True
     import gofer
+    import pyseccomp  # noqa: F401 - build_filters runs after the root is gone
     import sentry
 
     for pkg in (sentry, gofer):
