@@ -38,7 +38,7 @@ import os
 import pkgutil
 import signal
 import time
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 log = logging.getLogger("sentry")
 
@@ -51,12 +51,12 @@ SYSCALLS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
         "fsync", "fdatasync", "fchmod", "fchown", "sendfile", "splice", "tee", "vmsplice",
         "copy_file_range", "memfd_create", "pipe2", "flock",
     )),
-    ("paths under a directory fd (see _FDCWD_CALLS)", (
+    ("paths under a directory fd it holds", (
         "openat", "newfstatat", "statx", "readlinkat", "faccessat", "faccessat2",
         "unlinkat", "mkdirat", "renameat2", "fchownat", "fchmodat", "utimensat", "linkat",
         "symlinkat", "mknodat",
     )),
-    ("paths without a directory fd: always refused (see _CWD_CALLS)", (
+    ("paths without a directory fd", (
         "open", "creat", "stat", "lstat", "access", "readlink", "unlink", "rmdir", "mkdir",
         "rename", "link", "symlink", "chmod", "chown", "lchown", "mknod", "utimes",
     )),
@@ -241,6 +241,25 @@ def drop_privileges(host_id: int, supervisor: int) -> None:
 
 def allowed_calls() -> List[str]:
     return [name for _, names in SYSCALLS for name in names]
+
+
+def describe() -> List[Dict[str, Any]]:
+    """The allowlist as ``runsc-py syscalls --sentry`` prints it: number, name, what the
+    sentry makes the call for, and the argument check on it, if any."""
+    import pyseccomp as sc
+
+    checks = {name: "AT_FDCWD: EACCES" for name in _FDCWD_CALLS}
+    checks.update({name: "AT_FDCWD: EACCES" for name, _a, _b in _FDCWD_PAIRS})
+    checks.update({name: "always EACCES" for name in _CWD_CALLS})
+    checks["ioctl"] = "TIOCSTI, TIOCLINUX: EPERM"
+    checks["socket"] = "AF_UNIX, AF_INET, AF_INET6, AF_NETLINK/NETLINK_ROUTE only"
+    out = []
+    for why, names in SYSCALLS:
+        for name in names:
+            note = why + (f"; {checks[name]}" if name in checks else "")
+            out.append({"nr": sc.resolve_syscall(sc.Arch.NATIVE, name), "name": name,
+                        "note": note})
+    return sorted(out, key=lambda e: e["nr"])
 
 
 def build_filters() -> List[Any]:

@@ -14,6 +14,27 @@ from runsc_py.errors import one_line
 _TABLE_MODULE = "sentry.syscalls.linux.linux64"
 
 
+def confinement_rows(which: str) -> list[dict[str, Any]]:
+    """The host calls the confined sentry or gofer may make, in number order."""
+    if which == "sentry":
+        rows_: list[dict[str, Any]] = importlib.import_module("sentry.confine").describe()
+        return rows_
+    rules = importlib.import_module("gofer.filter").allowed(True)
+    return sorted(
+        (
+            {
+                "nr": r.nr,
+                "name": r.name,
+                "note": r.why
+                + ("; argument checks" if r.alternatives else "")
+                + ("; writable roots only" if r.writes else ""),
+            }
+            for r in rules
+        ),
+        key=lambda e: int(e["nr"]),
+    )
+
+
 def rows(host: bool) -> list[dict[str, Any]]:
     """The table's entries in syscall-number order, as plain dicts."""
     table = importlib.import_module(_TABLE_MODULE)
@@ -38,6 +59,12 @@ def rows(host: bool) -> list[dict[str, Any]]:
     "--host", is_flag=True, help="Only the syscalls the host executes without a stop."
 )
 @click.option(
+    "--sentry", is_flag=True, help="The host calls the confined sentry may make (its filter)."
+)
+@click.option(
+    "--gofer", is_flag=True, help="The host calls the confined gofer may make (its filter)."
+)
+@click.option(
     "--format",
     "-f",
     "fmt",
@@ -45,9 +72,15 @@ def rows(host: bool) -> list[dict[str, Any]]:
     default="table",
     help="Output format.",
 )
-def syscalls(host: bool, fmt: str) -> None:
-    """Print the syscall compatibility table."""
-    entries = rows(host)
+def syscalls(host: bool, sentry: bool, gofer: bool, fmt: str) -> None:
+    """Print the syscall compatibility table (or an allowlist: --host, --sentry, --gofer)."""
+    if host + sentry + gofer > 1:
+        raise click.UsageError("--host, --sentry and --gofer exclude each other")
+    if sentry or gofer:
+        entries = confinement_rows("sentry" if sentry else "gofer")
+        host = True  # the same columns
+    else:
+        entries = rows(host)
     if fmt == "json":
         click.echo(json.dumps(entries, indent=2))
         return

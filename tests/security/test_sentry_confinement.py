@@ -290,3 +290,25 @@ def test_forbidden_call_in_a_bundle_leaves_it_stopped(runsc_root, busybox_bundle
     finally:
         cli("delete", "--force", cid, check=False)
     assert cli("state", cid, check=False).returncode != 0
+
+
+def test_cli_prints_the_allowlists():
+    """``syscalls --sentry`` and ``--gofer`` print the tables the filters are built from."""
+    from sentry import confine
+
+    def cli(*args: str) -> list[dict[str, object]]:
+        r = subprocess.run(runsc_argv() + ["syscalls", *args, "-f", "json"], env=BASE_ENV,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    sentry = cli("--sentry")
+    assert sorted(e["name"] for e in sentry) == sorted(confine.allowed_calls())
+    names = {e["name"] for e in sentry}
+    assert not names & {"execve", "execveat", "clone", "clone3", "fork", "vfork", "mount",
+                        "setns", "unshare", "bpf", "ptrace_traceme", "io_uring_setup"}
+    by_name = {e["name"]: e for e in sentry}
+    assert by_name["openat"]["nr"] == 257 and "AT_FDCWD" in str(by_name["openat"]["note"])
+    gofer = cli("--gofer")
+    assert {e["name"] for e in gofer} >= {"openat2", "recvmsg", "sendmsg"}
+    assert "execve" not in {e["name"] for e in gofer}
