@@ -115,9 +115,33 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
     """
     from sentry import supervisor
 
-    body = functools.partial(_run_sentry, cfg, on_started is not None)
+    body: Callable[[Any], int] = functools.partial(_run_sentry, cfg, on_started is not None)
+    if cfg.profile:
+        body = functools.partial(_profiled, cfg.profile, body)
     return supervisor.run(body, on_ready, on_started, BootError,
                           keep_fds=sorted({0, 1, 2, *cfg.stdio}))
+
+
+def _profiled(path: str, body: Callable[[Any], int], link: Any) -> int:
+    """Run the sentry's *body* under cProfile and write its statistics (pstats' format) to
+    *path* when it returns.  The file is opened now: once confined, the sentry can open
+    no path, but it may write to an fd it holds."""
+    import cProfile
+    import marshal
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise BootError(f"--profile {path}: {e.strerror}") from None
+    prof = cProfile.Profile()
+    try:
+        return prof.runcall(body, link)
+    finally:
+        prof.create_stats()
+        data = memoryview(marshal.dumps(prof.stats))  # what Profile.dump_stats writes
+        while data:
+            data = data[os.write(fd, data):]
+        os.close(fd)
 
 
 def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:

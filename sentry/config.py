@@ -96,6 +96,8 @@ class BootConfig:
     debug: bool = False
     debug_log: Optional[str] = None
     strace: bool = False
+    # ``do --profile FILE``: cProfile statistics of the sentry, written to FILE at its exit.
+    profile: Optional[str] = None
     # RLIMIT_NOFILE (soft, hard) of the sandbox's fd tables; None: 1024/1024 (runc's default).
     nofile: Optional[Tuple[int, int]] = None
     # process.rlimits other than RLIMIT_NOFILE: (resource, soft, hard), set on init's

@@ -73,6 +73,13 @@ _ID_RANGE = click.IntRange(0, spec.MAX_ID)
     help="Run the sandbox in a cgroup of its own with this memory limit (bytes, or "
     "k/m/g); it also bounds what the sentry holds for it (tmpfs, pipes).",
 )
+@click.option(
+    "--profile",
+    default=None,
+    metavar="FILE",
+    help="Debugging: write cProfile statistics of the sentry to FILE when it exits "
+    "(read them with `python3 -m pstats FILE`).",
+)
 @click.argument("command", nargs=-1, required=True, metavar="-- CMD [ARGS]...")
 @pass_options
 @click.pass_context
@@ -88,6 +95,7 @@ def do(
     network: str,
     pids_limit: int,
     memory_limit: str | None,
+    profile: str | None,
     command: tuple[str, ...],
 ) -> None:
     """Run CMD sandboxed against the host's / (read-only, writes kept in memory)."""
@@ -112,6 +120,7 @@ def do(
         container_id="do-" + secrets.token_hex(6),
     )
     cfg.pids_limit = max(0, pids_limit)
+    cfg.profile = None if profile is None else os.path.abspath(profile)
     cgroup = None
     if memory_limit is not None:
         try:
