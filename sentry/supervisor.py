@@ -38,7 +38,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 log = logging.getLogger("sentry")
 
-_MAX_MSG = 1 << 16
 _MAX_FDS = 8
 SI_KERNEL = 0x80
 
@@ -57,16 +56,9 @@ def _send(sock: socket.socket, msg: Dict[str, Any], fds: Sequence[int] = ()) -> 
 
 def _recv(sock: socket.socket) -> Tuple[Optional[Dict[str, Any]], List[int]]:
     """One message and its fds; (None, []) at end of file."""
-    fds = array.array("i")
-    data, anc, _flags, _addr = sock.recvmsg(_MAX_MSG, socket.CMSG_SPACE(_MAX_FDS * fds.itemsize))
-    for level, kind, raw in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(raw[:len(raw) - len(raw) % fds.itemsize])
-    if not data:
-        for fd in fds:
-            os.close(fd)
-        return None, []
-    return json.loads(data), list(fds)
+    from sentry.control.server import recv_message
+
+    return recv_message(sock, _MAX_FDS)
 
 
 class SentryLink:
@@ -98,42 +90,38 @@ class SentryLink:
         """The sentry handles *sigs* now: the supervisor passes them on."""
         self.call({"op": "signals", "sigs": list(sigs)})
 
-    def spawn(self, rlimits: Sequence[Tuple[int, int, int]]) -> Tuple[int, int]:
-        """A process joining the sandbox (see :func:`~sentry.platform.hybrid.native.spawn_prepare`).
+    def _ask(self, msg: Dict[str, Any], fds: Sequence[int] = ()) -> Tuple[Dict[str, Any], List[int]]:
+        """A request the supervisor answers with a result or an errno.
 
-        :returns: (host pid, sync fd).
         :raises OSError: with the host's errno (RlimitError for a refused limit).
         """
         from sentry.platform.hybrid import native as N
 
-        _send(self.sock, {"op": "spawn", "rlimits": [list(r) for r in rlimits]})
-        reply, fds = _recv(self.sock)
+        _send(self.sock, msg, fds)
+        reply, rfds = _recv(self.sock)
         if reply is None:
-            raise OSError("the supervisor is gone")
+            raise OSError(errno.EIO, "the supervisor is gone")
         if "errno" in reply:
-            for fd in fds:
+            for fd in rfds:
                 os.close(fd)
             if reply.get("bad", -1) >= 0:
                 raise N.RlimitError(reply["errno"], reply["bad"])
             raise OSError(reply["errno"], reply.get("msg") or os.strerror(reply["errno"]))
+        return reply, rfds
+
+    def spawn(self, rlimits: Sequence[Tuple[int, int, int]]) -> Tuple[int, int]:
+        """A process joining the sandbox (see :func:`~sentry.platform.hybrid.native.spawn_prepare`).
+
+        :returns: (host pid, sync fd).
+        """
+        reply, fds = self._ask({"op": "spawn", "rlimits": [list(r) for r in rlimits]})
         return reply["pid"], fds[0]
 
     def reopen(self, fd: int, flags: int) -> int:
         """A new open file description of what *fd* (a pipe, terminal or regular file
         the caller donated) is, with *flags*: the supervisor opens it, as the caller's
-        uid the confined sentry no longer has.
-
-        :raises OSError: with the host's errno (EACCES beyond *fd*'s own access).
-        """
-        _send(self.sock, {"op": "reopen", "flags": flags}, [fd])
-        reply, fds = _recv(self.sock)
-        if reply is None:
-            raise OSError(errno.EIO, "the supervisor is gone")
-        if "errno" in reply:
-            for f in fds:
-                os.close(f)
-            raise OSError(reply["errno"], os.strerror(reply["errno"]))
-        return fds[0]
+        uid the confined sentry no longer has (EACCES beyond *fd*'s own access)."""
+        return self._ask({"op": "reopen", "flags": flags}, [fd])[1][0]
 
     def failed(self, kind: str, msg: str) -> None:
         try:

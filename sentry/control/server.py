@@ -55,13 +55,15 @@ class ControlError(Exception):
     """A request the sandbox refuses; its message goes back to the CLI."""
 
 
-def recv_message(sock: socket.socket) -> tuple[Optional[Dict[str, Any]], List[int]]:
-    """One message and the fds that came with it; (None, []) at end of stream.
+def recv_message(sock: socket.socket,
+                 max_fds: int = MAX_FDS) -> tuple[Optional[Dict[str, Any]], List[int]]:
+    """One message and the fds that came with it (up to *max_fds*); (None, []) at end of
+    stream.
 
     :raises ControlError: not a JSON object.
     """
     fds = array.array("i")
-    data, anc, _flags, _addr = sock.recvmsg(MAX_MSG, socket.CMSG_SPACE(MAX_FDS * fds.itemsize))
+    data, anc, _flags, _addr = sock.recvmsg(MAX_MSG, socket.CMSG_SPACE(max_fds * fds.itemsize))
     for level, kind, payload in anc:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
