@@ -21,6 +21,9 @@ container start-up and idle memory of runsc-py vs runc, through containerd and a
 ``servers.py``: nginx and redis throughput and socket ping-pong latency, sandbox vs native.
 ``--only fuzz`` (not in the default: about 5 minutes) runs ``fuzz.py``: 10^6 fuzzed syscalls
 and Debian's trinity inside the sandbox; it prints calls/s and any invariant that broke.
+``--only files`` (not in the default: about 5 minutes) runs ``files.py``: file-heavy programs
+(tree walks, imports, tar, gcc, git status) and start-up, native vs proot vs ``runsc-py do``,
+with a cProfile of the sentry on the slowest.
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ def main() -> int:
     ap.add_argument("--only", default="getppid,read,python,fork")
     opts = ap.parse_args()
     only = set(opts.only.split(","))
-    for name in ("oci", "servers", "fuzz"):  # their own tables, options and prerequisites
+    for name in ("oci", "servers", "fuzz", "files"):  # their own tables, options and prerequisites
         if name in only:
             rc = subprocess.run([sys.executable, str(HERE / f"{name}.py")], check=False).returncode
             only.discard(name)
