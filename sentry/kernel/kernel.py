@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from sentry.config import DEFAULT_PIDS_LIMIT, BootConfig
 from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
-from sentry.kernel import memacct
+from sentry.kernel import memacct, posix_timers
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.kernel.waiter import EVENT_IN, WaitQueue
@@ -420,6 +420,16 @@ class Kernel:
     def _sigmask_bits(self, t: Task, field: str) -> int:
         return _status_mask(self.host_task_status(t.host_tid), field)
 
+    sigmask_bits = _sigmask_bits
+
+    def queue_signal_info(self, t: Task, signo: int, info: bytes) -> bool:
+        """Queue *signo* on *t* with a siginfo the kernel makes (a timer's ``SI_TIMER``):
+        the host keeps it as given, so nothing is recorded for the delivery stop."""
+        if N.sigqueue(t.tg.host_tgid, t.host_tid, signo, info) < 0:
+            return False
+        self.after_signal(t, signo)
+        return True
+
     def signal_task(self, t: Task, signo: int, sender: Optional[Task] = None,
                     info: Optional[bytes] = None, code: Optional[int] = None) -> None:
         """Queue *signo* on thread *t* as a host signal; interrupt its parked call if handled.
@@ -479,7 +489,11 @@ class Kernel:
             host = N.getsiginfo(pid)
         except OSError:
             return
-        rec = self.sandbox_siginfo(t, sig, host)
+        rec = None
+        if struct.unpack_from("<i", host, 8)[0] == posix_timers.SI_TIMER:
+            rec = posix_timers.on_delivery(self, t, host)
+        if rec is None:
+            rec = self.sandbox_siginfo(t, sig, host)
         if rec is not None:
             try:
                 N.setsiginfo(pid, rec)
@@ -679,7 +693,26 @@ class Kernel:
                 return True
             if self._sigmask_bits(t, "SigBlk") & bit:
                 return True
+            if self._sigwait_set(t) & bit:
+                return True
         return False
+
+    def _sigwait_set(self, t: Task) -> int:
+        """The set *t* waits for in ``rt_sigtimedwait`` (0 if it does not).
+
+        The wait takes the set out of the thread's blocked mask (``SigBlk``) and keeps
+        the mask it had in ``real_blocked``, which Linux's ``sig_ignored`` also looks
+        at and ``/proc`` does not show: a signal being waited for counts as blocked.
+        """
+        from sentry.abi.linux.errors import LinuxError
+
+        try:
+            f = self.host_file(f"{t.host_tid}/syscall").split()
+            if len(f) < 2 or f[0] != b"128":
+                return 0
+            return int(struct.unpack("<Q", t.mem.read(int(f[1], 16), 8))[0])
+        except (OSError, ValueError, LinuxError):
+            return 0
 
     def signal_group(self, tg: ThreadGroup, signo: int, sender: Optional[Task] = None,
                      from_outside: bool = False, code: Optional[int] = None) -> None:
@@ -1143,6 +1176,7 @@ class Kernel:
         if t.fdtable is not None and not any(x.fdtable is t.fdtable for x in self.tasks.values()):
             t.fdtable.release_all(tg)
         self.timers.pop(tg.tgid, None)
+        posix_timers.delete_all(tg)
         if tg is self.init_tg:
             self.exit_status = status
             if tg.fatal_signal:
@@ -1345,6 +1379,7 @@ class Kernel:
         self.release_exe(tg)  # the old image's program
         tg.exe_vd, plan.exe_vd = plan.exe_vd, None
         tg.sa_restart = set()  # exec resets every handler
+        posix_timers.delete_all(tg)  # exit_itimers
         tg.argv = plan.argv
         tg.envp = plan.envp
         # Linux names the task after the path given to execve, not the resolved

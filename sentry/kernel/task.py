@@ -87,6 +87,9 @@ class ThreadGroup:
         # CAP_SYS_RESOURCE may go (the kernel's oom_score_adj_min).
         self.oom_score_adj = 0
         self.oom_score_adj_min = 0
+        # POSIX timers by id (sentry.kernel.posix_timers) and the next id to try.
+        self.posix_timers: Dict[int, Any] = {}
+        self.next_timer_id = 0
 
     @property
     def leader(self) -> Optional["Task"]:

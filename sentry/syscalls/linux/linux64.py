@@ -377,6 +377,25 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "ITIMER_REAL: a sentry timer; ITIMER_VIRTUAL/PROF (the caller's CPU time): the host"),
         ("getitimer", EMULATE, FULL, "as setitimer"),
     ]),
+    ("sys_timer", [
+        ("timer_create", EMULATE, PARTIAL,
+         "per process (not inherited by fork, deleted at exec), Linux's ids; REALTIME/"
+         "MONOTONIC/BOOTTIME/TAI on sentry timers (an absolute REALTIME time is fixed when "
+         "set; BOOTTIME runs as MONOTONIC); PROCESS/THREAD_CPUTIME_ID and pid CPU clocks from "
+         "the host's accounting, looked at when the time left could have been used (expiry "
+         "late by up to a few ms, PROF/VIRT clocks count as SCHED); ALARM clocks EOPNOTSUPP "
+         "(no RTC); SIGEV_SIGNAL/THREAD/THREAD_ID with Linux's siginfo (SI_TIMER, "
+         "si_timerid, si_value), SIGEV_NONE"),
+        ("timer_settime", EMULATE, PARTIAL,
+         "relative, TIMER_ABSTIME, periods, old value; expirations while its signal is "
+         "pending are overruns, counted into si_overrun at delivery (a signal taken with "
+         "sigwaitinfo shows si_overrun 0); a signal already queued stays pending after a "
+         "re-arm or delete (Linux drops it)"),
+        ("timer_gettime", EMULATE, FULL, ""),
+        ("timer_getoverrun", EMULATE, PARTIAL, "the overruns of the last signal delivered "
+         "to a handler (or seen taken at the next expiry)"),
+        ("timer_delete", EMULATE, FULL, ""),
+    ]),
     ("sys_sys", [
         ("uname", EMULATE, FULL, "sandbox hostname, fixed kernel release"),
         ("sethostname", EMULATE, FULL, "needs CAP_SYS_ADMIN"),
