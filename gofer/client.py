@@ -22,6 +22,7 @@ from gofer.protocol import (
     CLIENT_SPIN,
     MAX_MESSAGE,
     MAX_WALK,
+    MAX_CLOSE,
     PROTOCOL_VERSION,
     Message,
     ProtocolError,
@@ -45,6 +46,7 @@ from gofer.protocol import (
     Stat,
     Tattach,
     Tclose,
+    Tclosemany,
     Tcreate,
     Tlink,
     Tmkdir,
@@ -271,3 +273,11 @@ class GoferClient:
     def close(self, handle: int) -> None:
         """Release ``handle``."""
         self._call(Tclose(handle), Rclose)
+
+    def close_many(self, handles: list[int]) -> None:
+        """Release ``handles``, MAX_CLOSE per round trip.
+
+        :raises OSError: EBADF if one was not open (the others are closed all the same).
+        """
+        for i in range(0, len(handles), MAX_CLOSE):
+            self._call(Tclosemany(handles[i:i + MAX_CLOSE]), Rclose)

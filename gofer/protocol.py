@@ -33,6 +33,7 @@ PROTOCOL_VERSION = 1
 MAX_MESSAGE = 65536
 #: Most names one Twalk may carry (the client splits longer walks).
 MAX_WALK = 128
+MAX_CLOSE = 256
 NAME_MAX = 255
 PATH_MAX = 4096
 
@@ -74,6 +75,7 @@ class MsgId(enum.IntEnum):
     RSTATFS = 30
     TCLOSE = 31
     RCLOSE = 32
+    TCLOSEMANY = 33
     RERROR = 255
 
 
@@ -283,6 +285,27 @@ class Tstatfs(_HandleOnly):
 class Tclose(_HandleOnly):
     MSG_ID: ClassVar[MsgId] = MsgId.TCLOSE
     handle: int
+
+
+@dataclass
+class Tclosemany(Message):
+    """Release several handles in one round trip (answered by :class:`Rclose`)."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.TCLOSEMANY
+    handles: list[int]
+
+    def pack(self) -> bytes:
+        return _U16.pack(len(self.handles)) + b"".join(_U32.pack(h) for h in self.handles)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tclosemany:
+        r = _Reader(body)
+        count = r.u16()
+        if count > MAX_CLOSE:
+            raise ProtocolError("too many handles in close")
+        handles = [r.u32() for _ in range(count)]
+        r.end()
+        return cls(handles)
 
 
 # ---- replies carrying a new handle and its attributes ----------------------
@@ -742,7 +765,7 @@ MESSAGES: dict[MsgId, type[Message]] = {
         Tversion, Rversion, Tattach, Rattach, Twalk, Rwalk, Tstat, Rstat, Topen, Ropen,
         Treadlink, Rreadlink, Treaddir, Rreaddir, Tcreate, Rcreate, Tmkdir, Rmkdir,
         Tsymlink, Rsymlink, Tlink, Rlink, Tunlink, Runlink, Trename, Rrename,
-        Tsetattr, Rsetattr, Tstatfs, Rstatfs, Tclose, Rclose, Rerror,
+        Tsetattr, Rsetattr, Tstatfs, Rstatfs, Tclose, Rclose, Tclosemany, Rerror,
     )
 }
 assert len(MESSAGES) == len(MsgId)
@@ -782,7 +805,8 @@ def decode(data: bytes) -> Message:
 
 
 __all__ = [
-    "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "NAME_MAX", "PATH_MAX", "ProtocolError",
+    "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "MAX_CLOSE", "NAME_MAX", "PATH_MAX",
+    "ProtocolError",
     "MsgId", "Stat", "Message", "encode", "decode", "MESSAGES", "STATFS_FIELDS",
     "SETATTR_MODE", "SETATTR_UID", "SETATTR_GID", "SETATTR_SIZE", "SETATTR_ATIME",
     "SETATTR_MTIME", "TIME_NOW",

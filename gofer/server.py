@@ -71,6 +71,7 @@ from gofer.protocol import (
     Stat,
     Tattach,
     Tclose,
+    Tclosemany,
     Tcreate,
     Tlink,
     Tmkdir,
@@ -271,6 +272,7 @@ class GoferServer:
             MsgId.TSETATTR: self._setattr,
             MsgId.TSTATFS: self._statfs,
             MsgId.TCLOSE: self._close,
+            MsgId.TCLOSEMANY: self._close_many,
         }
 
     # ---- the loop -----------------------------------------------------------
@@ -774,6 +776,19 @@ class GoferServer:
         assert isinstance(msg, Tclose)
         self._get(msg.handle)
         self._close_handle(msg.handle)
+        return Rclose()
+
+    def _close_many(self, msg: Message) -> Message:
+        """Close every handle named; EBADF (after closing the others) if one is not open."""
+        assert isinstance(msg, Tclosemany)
+        unknown = False
+        for handle in msg.handles:
+            if handle in self._handles:
+                self._close_handle(handle)
+            else:
+                unknown = True
+        if unknown:
+            raise _err(errno.EBADF)
         return Rclose()
 
     def _close_handle(self, handle: int) -> None:

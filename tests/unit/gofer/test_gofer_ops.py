@@ -426,3 +426,24 @@ def test_client_is_thread_safe(client: GoferClient, tree: Path) -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_close_many(client: GoferClient) -> None:
+    """Several handles released in one request; one that is not open gives EBADF after
+    the others are closed all the same."""
+    from gofer.protocol import MAX_CLOSE
+
+    root, _ = client.attach(0)
+    handles = [_walk1(client, root, b"d") for _ in range(MAX_CLOSE + 3)]
+    client.close_many(handles[:-1])  # two requests
+    for h in handles[:-1]:
+        with pytest.raises(OSError) as e:
+            client.stat(h)
+        assert e.value.errno == errno.EBADF
+    with pytest.raises(OSError) as e:
+        client.close_many([handles[-1], handles[0]])
+    assert e.value.errno == errno.EBADF
+    with pytest.raises(OSError) as e:
+        client.stat(handles[-1])
+    assert e.value.errno == errno.EBADF
+    client.close(root)

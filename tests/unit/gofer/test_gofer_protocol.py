@@ -65,6 +65,8 @@ SAMPLES: list[p.Message] = [
     p.Rstatfs(0xEF53, 4096, 1, 2, 3, 4, 5, 255, 4096, 0x1026),
     p.Tclose(3),
     p.Rclose(),
+    p.Tclosemany([]),
+    p.Tclosemany([3, 4, 2**32 - 1]),
     p.Rerror(13),
 ]
 
@@ -144,3 +146,10 @@ def test_unencodable_is_refused(msg: p.Message) -> None:
 def test_oversized_message_is_refused() -> None:
     with pytest.raises(p.ProtocolError):
         p.encode(p.Rreaddir([(b"n" * 255, 1, 8)] * 300, True))
+
+
+def test_closemany_has_a_bound() -> None:
+    body = struct.pack("<H", p.MAX_CLOSE + 1) + b"\0\0\0\0" * (p.MAX_CLOSE + 1)
+    data = struct.pack("<HH", p.MsgId.TCLOSEMANY, 0) + body
+    with pytest.raises(p.ProtocolError):
+        p.decode(data)
