@@ -1137,6 +1137,16 @@ class Kernel:
         creds = parent.creds if flags & CLONE_THREAD else parent.creds.copy()
         child = Task(self, tg, tid, child_host, creds, fdtable, fs, HostMemory(child_host))
         child.nice, child.sched_policy = parent.nice, parent.sched_policy
+        child.ioprio, child.personality = parent.ioprio, parent.personality
+        if parent.sched_reset_on_fork:
+            # SCHED_FLAG_RESET_ON_FORK: the child starts with nice 0 or more (sched_fork;
+            # the sandbox's policies are all normal ones, which it keeps).
+            if parent.nice < 0:
+                child.nice = 0
+                try:
+                    os.setpriority(os.PRIO_PROCESS, child_host, 0)
+                except OSError:
+                    pass
         child.no_new_privs = parent.no_new_privs
         self.register(child)
         st = self._early_stops.pop(child_host, None)
@@ -1406,6 +1416,7 @@ class Kernel:
             t.pdeathsig = 0
         if plan.secure:
             t.pdeathsig = 0
+            t.personality &= ~0x0740000  # PER_CLEAR_ON_SETID
 
     def shutdown(self) -> None:
         """Kill whatever is left of the sandbox and release its files."""

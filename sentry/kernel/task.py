@@ -162,6 +162,12 @@ class Task:
         # getpriority/setpriority and sched_getscheduler/sched_setscheduler (inherited).
         self.nice = 0
         self.sched_policy = 0
+        # ioprio_set(2)'s value (0: none set, IOPRIO_CLASS_NONE); inherited.
+        self.ioprio = 0
+        # sched_setattr(2)'s SCHED_FLAG_RESET_ON_FORK.
+        self.sched_reset_on_fork = False
+        # personality(2) (inherited, kept at exec but for PER_CLEAR_ON_SETID at a set-ID one).
+        self.personality = 0
         # siginfo of signals the sentry queued, by signal, until delivered.
         self.sent_info: Dict[int, Any] = {}
 

@@ -97,6 +97,15 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("writev", EMULATE, FULL, "a blocking stream (pipe, socket) takes all bytes, or a partial "
          "count when a signal comes"),
         ("preadv", EMULATE, FULL, ""), ("pwritev", EMULATE, FULL, ""),
+        ("preadv2", EMULATE, PARTIAL,
+         "offset -1 (the file position), RWF_HIPRI (a hint), RWF_NOWAIT (EAGAIN where it "
+         "would wait; accepted on every file), RWF_NOSIGNAL (no effect on a read); "
+         "RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
+        ("pwritev2", EMULATE, PARTIAL,
+         "offset -1, RWF_HIPRI, RWF_DSYNC/SYNC (the file synced after the write), RWF_APPEND/"
+         "NOAPPEND; RWF_NOWAIT on streams EAGAIN where it would wait, on a regular file "
+         "EOPNOTSUPP (a buffered write, as ext4); RWF_NOSIGNAL on files (no effect), on "
+         "streams EOPNOTSUPP (SIGPIPE not suppressed); RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
         ("lseek", EMULATE, FULL, "C fast path for host-backed files"),
         ("open", EMULATE, FULL, _TXTBSY), ("openat", EMULATE, FULL, _TXTBSY),
         ("creat", EMULATE, FULL, _TXTBSY),
@@ -323,6 +332,17 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("sched_rr_get_interval", EMULATE, PARTIAL, "a fixed 3 ms slice"),
         ("getpriority", EMULATE, FULL, "nice values kept per thread (sandbox pids, pgrps, uids)"),
         ("setpriority", EMULATE, FULL, "checked with sandbox creds, applied to the host threads"),
+        ("ioprio_get", EMULATE, FULL,
+         "kept per thread (inherited); unset: 0 (IOPRIO_CLASS_NONE), as Linux"),
+        ("ioprio_set", EMULATE, PARTIAL,
+         "Linux's checks; the value is kept and read back, the host's I/O scheduling is "
+         "unchanged"),
+        ("sched_getattr", EMULATE, FULL, "policy, nice, SCHED_FLAG_RESET_ON_FORK; utilization "
+         "clamps read as 0/1024"),
+        ("sched_setattr", EMULATE, PARTIAL,
+         "normal policies with nice (applied to the host thread), RESET_ON_FORK, KEEP_POLICY/"
+         "KEEP_PARAMS; real-time and deadline EPERM as sched_setscheduler; utilization clamps "
+         "EOPNOTSUPP"),
     ]),
     ("sys_identity", [
         ("getuid", EMULATE, FULL, ""), ("geteuid", EMULATE, FULL, ""), ("getgid", EMULATE, FULL, ""),
@@ -401,6 +421,14 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("sethostname", EMULATE, FULL, "needs CAP_SYS_ADMIN"),
         ("setdomainname", EMULATE, FULL, "needs CAP_SYS_ADMIN"),
         ("sysinfo", EMULATE, PARTIAL, ""),
+        ("personality", EMULATE, PARTIAL,
+         "PER_LINUX (and PER_BSD, as gVisor) with ADDR_NO_RANDOMIZE, ADDR_COMPAT_LAYOUT, "
+         "SHORT_INODE, WHOLE_SECONDS: kept per thread, inherited, read back (the loader's "
+         "layout does not change); flags the host would have to honour (READ_IMPLIES_EXEC, "
+         "address limits, MMAP_PAGE_ZERO, UNAME26, STICKY_TIMEOUTS) and other personas EINVAL"),
+        ("syslog", EMULATE, PARTIAL,
+         "an empty kernel log (reads return 0 bytes, a blocking READ too); every action "
+         "needs CAP_SYSLOG or CAP_SYS_ADMIN (dmesg_restrict 1)"),
         ("getrandom", PASS, FULL, "fills the caller's own buffer"),
     ]),
     ("sys_mm", [
@@ -420,7 +448,11 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("membarrier", PASS, FULL, "orders the caller's own threads"),
         ("futex", PASS, FULL, "the caller's own memory (private and shared-anonymous words)"),
         ("rseq", PASS, FULL, "the caller's own restartable sequences"),
-        ("get_robust_list", DENY, UNSUPPORTED, "could read another process's list"),
+    ]),
+    ("sys_futex", [
+        ("get_robust_list", EMULATE, FULL,
+         "sandbox pids and ptrace read permission checked by the sentry, then the host reads "
+         "the head set_robust_list gave it (CONTINUE)"),
     ]),
 ]
 
@@ -433,7 +465,7 @@ _DENIED = [
     "add_key", "request_key", "keyctl", "acct", "quotactl", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "fsopen", "fsconfig", "fsmount", "fspick", "open_tree",
     "move_mount", "mount_setattr", "pidfd_getfd", "process_madvise", "memfd_secret",
-    "vhangup", "modify_ldt", "uselib", "personality",
+    "vhangup", "modify_ldt", "uselib",
 ]
 
 _NOTES_DENY = "host-dangerous; the filter answers EPERM"

@@ -166,3 +166,155 @@ def setpriority(t: "Task", a: "SyscallArgs") -> int:
         except OSError:
             pass  # a thread that just exited; the book keeps the value
     return 0
+
+
+# -- I/O priorities (block/ioprio.c) -------------------------------------------
+
+IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
+IOPRIO_CLASS_NONE, IOPRIO_CLASS_RT, IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE = 0, 1, 2, 3
+_IOPRIO_CLASS_SHIFT = 13
+
+
+def _ioprio_targets(t: "Task", which: int, who: int) -> List[Any]:
+    if which not in (IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER):
+        raise err(errno.EINVAL)
+    return _targets(t, which - 1, who)
+
+
+def _task_ioprio(x: Any) -> int:
+    """What ioprio_get reports for *x*: the value it set, 0 (``IOPRIO_CLASS_NONE``,
+    the scheduler's choice from the nice value) if none."""
+    return int(x.ioprio)
+
+
+def _ioprio_best(p: int, q: int) -> int:
+    pc, qc = p >> _IOPRIO_CLASS_SHIFT or IOPRIO_CLASS_BE, q >> _IOPRIO_CLASS_SHIFT or IOPRIO_CLASS_BE
+    if pc == qc:
+        return min(p, q)
+    return q if pc > qc else p
+
+
+def ioprio_get(t: "Task", a: "SyscallArgs") -> int:
+    """ioprio_get(2): the best priority of the targets (kept per thread by the sentry)."""
+    targets = _ioprio_targets(t, a.int(0), a.int(1))
+    if not targets:
+        raise err(errno.ESRCH)
+    best = _task_ioprio(targets[0])
+    for x in targets[1:]:
+        best = _ioprio_best(best, _task_ioprio(x))
+    return best
+
+
+def ioprio_set(t: "Task", a: "SyscallArgs") -> int:
+    """ioprio_set(2): Linux's checks (the real-time class needs ``CAP_SYS_NICE`` or
+    ``CAP_SYS_ADMIN``; another user's threads ``CAP_SYS_NICE``); the value is kept and
+    read back, the host's I/O scheduling is not changed."""
+    which, who, prio = a.int(0), a.int(1), a.int(2)
+    cls, level = (prio >> _IOPRIO_CLASS_SHIFT) & 7, prio & 7
+    if prio < 0 or prio > 0xFFFF:
+        raise err(errno.EINVAL)
+    if cls == IOPRIO_CLASS_RT:
+        if not (t.creds.capable(cap.CAP_SYS_NICE) or t.creds.capable(cap.CAP_SYS_ADMIN)):
+            raise err(errno.EPERM)
+    elif cls == IOPRIO_CLASS_NONE:
+        if level:
+            raise err(errno.EINVAL)
+    elif cls not in (IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE):
+        raise err(errno.EINVAL)
+    targets = _ioprio_targets(t, which, who)
+    if not targets:
+        raise err(errno.ESRCH)
+    for x in targets:
+        if (x.creds.uid not in (t.creds.euid, t.creds.uid)
+                and not t.creds.capable(cap.CAP_SYS_NICE)):
+            raise err(errno.EPERM)
+        x.ioprio = prio
+    return 0
+
+
+# -- sched_getattr/sched_setattr (kernel/sched/syscalls.c) -------------------
+
+SCHED_ATTR_SIZE_VER0, SCHED_ATTR_SIZE_VER1 = 48, 56
+SCHED_FLAG_RESET_ON_FORK, SCHED_FLAG_KEEP_POLICY, SCHED_FLAG_KEEP_PARAMS = 0x01, 0x08, 0x10
+SCHED_FLAG_UTIL_CLAMP = 0x20 | 0x40
+SCHED_FLAG_ALL = 0x7F
+_PAGE = 4096
+_ATTR = struct.Struct("<IIQiIQQQII")  # sched_attr, VER1
+
+
+def sched_getattr(t: "Task", a: "SyscallArgs") -> int:
+    """sched_getattr(2): the policy and nice value the sentry keeps (utilization clamps
+    read as the unclamped 0 and 1024)."""
+    pid, addr, usize, flags = a.int(0), a[1], a.uint(2), a.uint(3)
+    if not addr or pid < 0 or usize > _PAGE or usize < SCHED_ATTR_SIZE_VER0 or flags:
+        raise err(errno.EINVAL)
+    x = _task(t, pid)
+    size = min(usize, _ATTR.size)
+    sflags = SCHED_FLAG_RESET_ON_FORK if x.sched_reset_on_fork else 0
+    data = _ATTR.pack(size, x.sched_policy, sflags, x.nice, 0, 0, 0, 0, 0, 1024)
+    t.mem.write(addr, data[:size])
+    return 0
+
+
+def sched_setattr(t: "Task", a: "SyscallArgs") -> int:
+    """sched_setattr(2): normal policies with a nice value (applied to the host thread as
+    ``setpriority`` does), ``SCHED_FLAG_RESET_ON_FORK``/``KEEP_POLICY``/``KEEP_PARAMS``;
+    real-time and deadline policies ``EPERM`` as for sched_setscheduler; utilization
+    clamps ``EOPNOTSUPP`` (as a kernel without ``CONFIG_UCLAMP_TASK``)."""
+    pid, addr, flags = a.int(0), a[1], a.uint(2)
+    if not addr or pid < 0 or flags:
+        raise err(errno.EINVAL)
+    size = struct.unpack("<I", t.mem.read(addr, 4))[0] or SCHED_ATTR_SIZE_VER0
+    if size < SCHED_ATTR_SIZE_VER0 or size > _PAGE:
+        t.mem.write(addr, struct.pack("<I", _ATTR.size))
+        raise err(errno.E2BIG)
+    raw = t.mem.read(addr, size)
+    if any(raw[_ATTR.size:]):
+        t.mem.write(addr, struct.pack("<I", _ATTR.size))
+        raise err(errno.E2BIG)
+    (_, policy, sflags, nice, prio, runtime, deadline, period, umin,
+     umax) = _ATTR.unpack(raw[:_ATTR.size].ljust(_ATTR.size, b"\0"))
+    if sflags & SCHED_FLAG_UTIL_CLAMP and size < SCHED_ATTR_SIZE_VER1:
+        raise err(errno.EINVAL)
+    nice = max(-20, min(19, nice))
+    if policy & 0x80000000:
+        raise err(errno.EINVAL)
+    x = _task(t, pid)
+    if sflags & SCHED_FLAG_KEEP_POLICY:
+        policy = x.sched_policy
+    if sflags & SCHED_FLAG_KEEP_PARAMS:
+        nice, prio = x.nice, 0
+    if policy not in _NORMAL + _REALTIME + (SCHED_DEADLINE,) or sflags & ~SCHED_FLAG_ALL:
+        raise err(errno.EINVAL)
+    if prio > 99 or (policy in _REALTIME) != (prio != 0):
+        raise err(errno.EINVAL)
+    if policy == SCHED_DEADLINE and (deadline == 0 or runtime > deadline
+                                     or (period and deadline > period)):
+        raise err(errno.EINVAL)
+    reset = x.sched_reset_on_fork if sflags & SCHED_FLAG_KEEP_POLICY else bool(
+        sflags & SCHED_FLAG_RESET_ON_FORK)
+    privileged = t.creds.capable(cap.CAP_SYS_NICE)
+    if policy not in _NORMAL:
+        raise err(errno.EPERM)
+    if not privileged:
+        if nice < x.nice and 20 - nice > _rlimit_nice(x):
+            raise err(errno.EPERM)
+        if x.sched_policy == SCHED_IDLE and policy != SCHED_IDLE and 20 - x.nice > _rlimit_nice(x):
+            raise err(errno.EPERM)
+        if x.creds.euid != t.creds.euid and x.creds.uid != t.creds.euid:
+            raise err(errno.EPERM)
+        if x.sched_reset_on_fork and not reset:
+            raise err(errno.EPERM)
+    if sflags & SCHED_FLAG_UTIL_CLAMP:
+        if umin > 1024 or umax > 1024 or umin > umax:
+            raise err(errno.EINVAL)
+        raise err(errno.EOPNOTSUPP)
+    x.sched_policy = policy
+    x.sched_reset_on_fork = reset
+    if nice != x.nice:
+        x.nice = nice
+        try:
+            os.setpriority(os.PRIO_PROCESS, x.host_tid, nice)
+        except OSError:
+            pass
+    return 0

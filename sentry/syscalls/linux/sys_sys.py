@@ -76,3 +76,68 @@ def sysinfo(t: "Task", a: "SyscallArgs") -> int:
     )
     t.mem.write(a[0], data.ljust(112, b"\0"))
     return 0
+
+
+# personality(2): the persona (low byte) and the flags the sandbox keeps.
+PER_LINUX, PER_BSD = 0x0000, 0x0006
+ADDR_NO_RANDOMIZE, ADDR_COMPAT_LAYOUT = 0x0040000, 0x0200000
+SHORT_INODE, WHOLE_SECONDS = 0x1000000, 0x2000000
+READ_IMPLIES_EXEC, MMAP_PAGE_ZERO = 0x0400000, 0x0100000
+# What a set-ID exec clears (include/uapi/linux/personality.h PER_CLEAR_ON_SETID).
+PER_CLEAR_ON_SETID = READ_IMPLIES_EXEC | ADDR_NO_RANDOMIZE | ADDR_COMPAT_LAYOUT | MMAP_PAGE_ZERO
+_PERSONAS = (PER_LINUX, PER_BSD)
+# Flags that change nothing here or only the layout choice (the loader's layout is
+# fixed anyway); those the host would have to honour (READ_IMPLIES_EXEC, the address
+# limits, MMAP_PAGE_ZERO, UNAME26, STICKY_TIMEOUTS) are refused.
+_PERSONALITY_FLAGS = ADDR_NO_RANDOMIZE | ADDR_COMPAT_LAYOUT | SHORT_INODE | WHOLE_SECONDS
+
+
+def personality(t: "Task", a: "SyscallArgs") -> int:
+    """personality(2): ``0xffffffff`` reads the calling thread's; a persona the sandbox
+    does not run is ``EINVAL`` (as gVisor); the old value otherwise."""
+    persona = a.uint(0)
+    old = t.personality
+    if persona == 0xFFFFFFFF:
+        return old
+    if persona & 0xFF not in _PERSONAS or persona & ~0xFF & ~_PERSONALITY_FLAGS:
+        raise err(errno.EINVAL)
+    t.personality = persona
+    return old
+
+
+# syslog(2) actions (include/linux/syslog.h).
+SYSLOG_ACTION_CLOSE, SYSLOG_ACTION_OPEN, SYSLOG_ACTION_READ = 0, 1, 2
+SYSLOG_ACTION_READ_ALL, SYSLOG_ACTION_READ_CLEAR, SYSLOG_ACTION_CLEAR = 3, 4, 5
+SYSLOG_ACTION_CONSOLE_OFF, SYSLOG_ACTION_CONSOLE_ON, SYSLOG_ACTION_CONSOLE_LEVEL = 6, 7, 8
+SYSLOG_ACTION_SIZE_UNREAD, SYSLOG_ACTION_SIZE_BUFFER = 9, 10
+# The size of the (empty) kernel log buffer the sandbox reports: Linux's default
+# (1 << CONFIG_LOG_BUF_SHIFT, 17 on x86_64 defconfig).
+LOG_BUF_LEN = 1 << 17
+
+
+def syslog(t: "Task", a: "SyscallArgs") -> int:
+    """syslog(2): the sandbox's kernel log, which is empty.
+
+    Permission as Linux with ``kernel.dmesg_restrict`` = 1 (the sandbox's, as Debian's
+    and most distributions' default): every action needs ``CAP_SYSLOG`` (or
+    ``CAP_SYS_ADMIN``) in the sandbox's credentials.  A blocking ``READ`` of the empty
+    log would wait for ever on Linux; here it returns 0 bytes.
+    """
+    action, buf, length = a.int(0), a[1], a.int(2)
+    if not (t.creds.capable(cap.CAP_SYSLOG) or t.creds.capable(cap.CAP_SYS_ADMIN)):
+        raise err(errno.EPERM)
+    if action in (SYSLOG_ACTION_CLOSE, SYSLOG_ACTION_OPEN, SYSLOG_ACTION_CLEAR,
+                  SYSLOG_ACTION_CONSOLE_OFF, SYSLOG_ACTION_CONSOLE_ON,
+                  SYSLOG_ACTION_SIZE_UNREAD):
+        return 0
+    if action in (SYSLOG_ACTION_READ, SYSLOG_ACTION_READ_ALL, SYSLOG_ACTION_READ_CLEAR):
+        if not buf or length < 0:
+            raise err(errno.EINVAL)
+        return 0
+    if action == SYSLOG_ACTION_CONSOLE_LEVEL:
+        if not 1 <= length <= 8:
+            raise err(errno.EINVAL)
+        return 0
+    if action == SYSLOG_ACTION_SIZE_BUFFER:
+        return LOG_BUF_LEN
+    raise err(errno.EINVAL)
