@@ -29,7 +29,7 @@ from sentry.kernel.dispatch import Dispatcher
 from sentry.kernel import memacct, posix_timers
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
-from sentry.kernel.waiter import EVENT_IN, WaitQueue
+from sentry.kernel.waiter import EVENT_HUP, EVENT_IN, WaitQueue
 from sentry.loader import loader
 from sentry.mm.mm import AddressSpace
 from sentry.platform.hybrid import native as N
@@ -41,7 +41,7 @@ log = logging.getLogger("sentry")
 PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE, PTRACE_EVENT_EXEC = 1, 2, 3, 4
 PTRACE_EVENT_SECCOMP, PTRACE_EVENT_STOP = 7, 128
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
-CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x4000, 0x8000, 0x10000
+CLONE_VFORK, CLONE_PARENT, CLONE_THREAD, CLONE_PIDFD = 0x4000, 0x8000, 0x10000, 0x1000
 SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
 SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3 = 56, 57, 58, 435
 SYS_RT_SIGACTION = 13
@@ -337,6 +337,7 @@ class Kernel:
         if tg.mm is not None:
             tg.mm.release()
         tg.reaped = True
+        tg.pidfd_queue.notify(EVENT_IN | EVENT_HUP)
 
     def pids_in_use(self) -> int:
         """Tasks that hold a pid, as the pids cgroup counts them: live threads, zombie
@@ -451,7 +452,10 @@ class Kernel:
             pid, uid = (sender.tgid, sender.creds.uid) if sender is not None else (0, 0)
             info = struct.pack("<iiiiiI", signo, 0, code, 0, pid, uid).ljust(128, b"\0")
         self._record_siginfo(t, signo, info)
-        if forged:
+        si_code = struct.unpack_from("<i", info, 8)[0]
+        # The host lets no other process queue a kernel-made code (a process's own
+        # siginfo to itself may have one): the record carries it to the delivery.
+        if forged or si_code >= 0 or si_code == SI_TKILL:
             ret = N.tgkill(t.tg.host_tgid, t.host_tid, signo)
         else:
             ret = N.sigqueue(t.tg.host_tgid, t.host_tid, signo, info)
@@ -1149,6 +1153,10 @@ class Kernel:
                     pass
         child.no_new_privs = parent.no_new_privs
         self.register(child)
+        if flags & CLONE_PIDFD:
+            from sentry.syscalls.linux.sys_process import clone_pidfd
+
+            clone_pidfd(parent, child)
         st = self._early_stops.pop(child_host, None)
         if saved is not None:
             if st is not None:
@@ -1170,6 +1178,7 @@ class Kernel:
         self.by_tid.pop(t.tid, None)
         tg.tasks.pop(t.tid, None)
         if t.tid != tg.tgid:
+            tg.pidfd_queue.notify(EVENT_IN | EVENT_HUP)  # a thread pidfd's thread is reaped
             return
         # The leader's exit, as the tracer sees it, is the process's exit.
         for other in list(tg.tasks.values()):
@@ -1182,6 +1191,7 @@ class Kernel:
         tg.exit_uid = t.creds.uid
         tg.exit_status = status
         tg.zombie = True
+        tg.pidfd_queue.notify(EVENT_IN)
         self.release_exe(tg)  # exit_mm: the program is writable again
         if t.fdtable is not None and not any(x.fdtable is t.fdtable for x in self.tasks.values()):
             t.fdtable.release_all(tg)
@@ -1242,7 +1252,10 @@ class Kernel:
                     N.setregs(pid, regs)  # now a clone(2) with its arguments in registers
                 else:
                     t.clone3_saved = None
-                    sys_process.clone_stop(t, nr, regs[N.RDI])
+                    sys_process.clone_stop(t, nr, regs[N.RDI], regs[N.RDX])
+                    if nr == SYS_CLONE and regs[N.RDI] & sys_process.CLONE_PIDFD:
+                        regs[N.RDI] &= ~sys_process.CLONE_PIDFD  # the sentry's pidfd
+                        N.setregs(pid, regs)
             except LinuxError as e:
                 regs[N.ORIG_RAX] = U64
                 regs[N.RAX] = (-e.errno) & U64

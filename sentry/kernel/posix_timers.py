@@ -113,6 +113,9 @@ class PosixTimer:
         self.queued_at = 0
         self.overrun = 0
         self.overrun_last = 0
+        # Its pending signal belongs to an earlier arming: Linux drops it at delivery
+        # (unless an expiry of the new arming comes first and takes it over).
+        self.stale = False
 
     # -- clocks -----------------------------------------------------------
 
@@ -131,7 +134,7 @@ class PosixTimer:
         self._cancel()
         self.overrun = 0
         self.overrun_last = 0
-        self.queued_task = None
+        self._forget_signal()
         if value == 0:
             self.armed = False
             self.interval = 0
@@ -190,9 +193,22 @@ class PosixTimer:
             self.kernel.ktimers.cancel(self._ktimer)
             self._ktimer = None
 
+    def _forget_signal(self) -> None:
+        """Re-armed or deleted: a signal still pending is stale."""
+        self.stale = self.queued_task is not None and self._still_pending()
+        if not self.stale:
+            self.queued_task = None
+
     def delete(self) -> None:
         self._cancel()
         self.armed = False
+        self._forget_signal()
+        if self.stale:
+            dropped = self.tg.posix_timers_dropped
+            if len(dropped) >= 64:
+                for tid in [i for i, tm in dropped.items() if not tm._still_pending()]:
+                    del dropped[tid]
+            dropped[self.id] = self
 
     # -- expiry -------------------------------------------------------------
 
@@ -241,11 +257,19 @@ class PosixTimer:
     def _signal(self, at: int, missed: int) -> None:
         if self.queued_task is not None:
             if self._still_pending():
-                self.overrun += 1 + missed
+                if self.stale:
+                    # The new arming's expiry takes over the pending signal.
+                    self.stale = False
+                    self.queued_at = at
+                    self.overrun = missed
+                else:
+                    self.overrun += 1 + missed
                 return
             # Taken without a delivery stop (sigwaitinfo): what it missed meanwhile.
-            self.overrun_last = min(self.overrun, _DELAYTIMER_MAX)
+            if not self.stale:
+                self.overrun_last = min(self.overrun, _DELAYTIMER_MAX)
             self.queued_task = None
+            self.stale = False
         k = self.kernel
         tg = self.tg
         if self.notify & SIGEV_THREAD_ID:
@@ -277,13 +301,25 @@ class PosixTimer:
         return n
 
 
+#: :func:`on_delivery`'s answer for a signal Linux drops.
+DROP = b""
+
+
 def on_delivery(kernel: "Kernel", t: "Task", host_info: bytes) -> Optional[bytes]:
     """At a signal-delivery stop with an ``SI_TIMER`` siginfo: the siginfo with the
-    timer's overrun count (None: not one of this process's timers)."""
+    timer's overrun count, :data:`DROP` for the signal of a timer re-armed or deleted
+    since it was queued (Linux 6.13+ drops it), None: not one of this process's."""
     timer_id = struct.unpack_from("<i", host_info, 16)[0]
     tm = t.tg.posix_timers.get(timer_id)
-    if tm is None or tm.queued_task is None:
+    if tm is None:
+        dead = t.tg.posix_timers_dropped.pop(timer_id, None)
+        return DROP if dead is not None and dead.queued_task is t else None
+    if tm.queued_task is None:
         return None
+    if tm.stale:
+        tm.stale = False
+        tm.queued_task = None
+        return DROP
     n = tm.delivered(time.monotonic_ns())
     return host_info[:20] + struct.pack("<i", n) + host_info[24:]
 
@@ -291,6 +327,8 @@ def on_delivery(kernel: "Kernel", t: "Task", host_info: bytes) -> Optional[bytes
 def delete_all(tg: "ThreadGroup") -> None:
     """exec and exit: the process's timers go."""
     timers: Dict[int, PosixTimer] = tg.posix_timers
-    for tm in timers.values():
+    for tm in list(timers.values()):
         tm.delete()
     timers.clear()
+    if tg.zombie:
+        tg.posix_timers_dropped.clear()

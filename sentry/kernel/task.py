@@ -43,6 +43,9 @@ class ThreadGroup:
         # Notified when a signal becomes pending on one of its threads (Linux's
         # sighand->signalfd_wqh): signalfd reads and polls wait on it.
         self.signalfd_queue = WaitQueue()
+        # Notified when one of its threads exits and when it is reaped: its pidfds'
+        # readiness (Linux's pid->wait_pidfd).
+        self.pidfd_queue = WaitQueue()
         self.pgid = tgid
         self.sid = tgid
         # Resource limits (soft, hard), unsigned, but RLIMIT_NOFILE (the fd table's).
@@ -141,6 +144,8 @@ class Task:
         # clone flags recorded when the clone syscall was let through, consumed
         # at the ptrace fork/clone event.
         self.pending_clone: Optional[int] = None
+        # Where a booked CLONE_PIDFD clone stores the pidfd (sys_process.clone_pidfd).
+        self.pending_pidfd_addr = 0
         # Registers a clone3 rewritten into clone must get back (sys_process.clone3_stop).
         self.clone3_saved: Optional[Tuple[int, ...]] = None
         # Exec prepared at the execve trap, consumed at the exec event.

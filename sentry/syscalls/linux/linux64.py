@@ -279,20 +279,24 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("gettid", EMULATE, FULL, "C fast path"),
         ("clone", TRACE, PARTIAL,
          "flags checked at a ptrace stop (no namespaces), then run by the host; the child is "
-         "attached by ptrace. Traced, not notified: a fork must restart, never fail with EINTR"),
+         "attached by ptrace. Traced, not notified: a fork must restart, never fail with EINTR. "
+         "CLONE_PIDFD: the sentry's pidfd (the host's clone runs without the flag)"),
         ("fork", TRACE, FULL, "as clone"),
         ("vfork", TRACE, FULL, "as clone"),
         ("clone3", TRACE, PARTIAL,
          "at a ptrace stop its arguments are read once and the call becomes a clone(2) with "
          "them in registers (no re-read the workload could race); the registers clone used "
          "are put back in parent and child (not in the parent if the host's clone fails); "
-         "CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, set_tid: ENOSYS, so callers fall back"),
+         "CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, set_tid: ENOSYS, so callers fall back; "
+         "CLONE_PIDFD as clone's"),
         ("exit", PASS, FULL, "ends the calling thread; the sentry sees it as a ptrace exit"),
         ("exit_group", PASS, FULL, "ends the calling process; the sentry sees it as a ptrace exit"),
         ("wait4", OBSERVE, FULL,
          "blocking and child choice in the sentry; the host reaps a child the sentry saw exit"),
         ("waitid", OBSERVE, FULL,
-         "blocking and child choice in the sentry; the host reaps a child the sentry saw exit"),
+         "blocking and child choice in the sentry; the host reaps a child the sentry saw exit; "
+         "P_PIDFD: a host pidfd of the child is put at the sandbox fd's number for the host's "
+         "call"),
         ("getpgid", EMULATE, FULL, ""), ("setpgid", EMULATE, PARTIAL, "sentry book-keeping"),
         ("getpgrp", EMULATE, FULL, ""), ("getsid", EMULATE, FULL, ""),
         ("setsid", EMULATE, PARTIAL, "sentry book-keeping"),
@@ -321,6 +325,18 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "EACCES on noexec mounts; ETXTBSY for a file open for writing, and the program "
          "stays unwritable while it runs"),
         ("execveat", TRACE, FULL, "the sentry's loader builds the image (one ptrace stop)"),
+    ]),
+    ("sys_pidfd", [
+        ("pidfd_open", EMULATE, FULL,
+         "a sandbox process (PIDFD_THREAD: thread) by the sentry's books; PIDFD_NONBLOCK; "
+         "poll/epoll readable at exit, HUP once reaped; fdinfo Pid/NSpid; the fd link reads "
+         "anon_inode:[pidfd] (Linux 6.9+: pidfd:[ino])"),
+        ("pidfd_send_signal", EMULATE, FULL,
+         "as kill(2) (sandbox permissions, pid-1 rules, the sandbox's siginfo); scope flags "
+         "THREAD/THREAD_GROUP/PROCESS_GROUP; a caller's siginfo with Linux's checks"),
+        ("pidfd_getfd", EMULATE, FULL,
+         "dups the target's sandbox description (close-on-exec); ptrace access checked on "
+         "sandbox credentials (same ids and dumpable, or CAP_SYS_PTRACE)"),
     ]),
     ("sys_sched", [
         ("sched_getscheduler", EMULATE, FULL, "SCHED_OTHER unless set (threads stay the host's)"),
@@ -464,7 +480,7 @@ _DENIED = [
     "open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "iopl", "ioperm",
     "add_key", "request_key", "keyctl", "acct", "quotactl", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "fsopen", "fsconfig", "fsmount", "fspick", "open_tree",
-    "move_mount", "mount_setattr", "pidfd_getfd", "process_madvise", "memfd_secret",
+    "move_mount", "mount_setattr", "process_madvise", "memfd_secret",
     "vhangup", "modify_ldt", "uselib",
 ]
 

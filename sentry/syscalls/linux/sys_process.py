@@ -54,22 +54,50 @@ def getppid(t: "Task", a: "SyscallArgs") -> int:
 
 # -- clone ------------------------------------------------------------------
 
-def _clone(t: "Task", flags: int) -> None:
+def _clone(t: "Task", flags: int, pidfd_addr: int = 0) -> None:
+    """Check and book a clone.  ``CLONE_PIDFD`` is the sentry's: the host's clone runs
+    without it (the caller strips it), and a sandbox pidfd of the child is installed
+    in the parent and stored at *pidfd_addr* at the clone event (:func:`clone_pidfd`).
+    """
     if flags & _NS_FLAGS:
         raise err(errno.EPERM)
-    if flags & ~_ALLOWED:
-        # CLONE_UNTRACED would start a task the sentry cannot see; CLONE_PIDFD
-        # would hand out a host pidfd.
+    if flags & ~(_ALLOWED | CLONE_PIDFD):
+        # CLONE_UNTRACED would start a task the sentry cannot see.
         raise err(errno.EINVAL)
     if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
         raise err(errno.EINVAL)
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise err(errno.EINVAL)
+    if flags & CLONE_PIDFD and flags & CLONE_DETACHED:
+        raise err(errno.EINVAL)
     _check_nproc(t)
     t.kernel.check_pids()
+    if flags & CLONE_PIDFD and not t.fdtable.free_below_limit():
+        raise err(errno.EMFILE)
     # Booked here, consumed at the ptrace fork/clone event of this thread: the
     # thread cannot start another syscall in between.
     t.pending_clone = flags
+    t.pending_pidfd_addr = pidfd_addr
+
+
+def clone_pidfd(parent: "Task", child: "Task") -> None:
+    """``CLONE_PIDFD`` at the clone event: the child's pidfd (a thread pidfd for
+    ``CLONE_THREAD``, as Linux 6.9+) in the parent, close-on-exec, its number stored
+    at the booked address (a fault there is not reported: the child exists)."""
+    from sentry.fsimpl.pidfd.pidfd import PIDFD_THREAD, PidfdDescription
+
+    addr, parent.pending_pidfd_addr = parent.pending_pidfd_addr, 0
+    thread = child.tid != child.tg.tgid
+    d = PidfdDescription(child.tg, child if thread else None, PIDFD_THREAD if thread else 0)
+    try:
+        fd = parent.fdtable.install(d, True)
+    except Exception:
+        d.decref()
+        return
+    try:
+        parent.mem.write(addr, struct.pack("<i", fd))
+    except Exception:
+        pass
 
 
 SYS_CLONE, SYS_FORK, SYS_VFORK = 56, 57, 58
@@ -84,7 +112,7 @@ def clone_flags(nr: int, rdi: int) -> int:
     return rdi & 0xFFFFFFFF
 
 
-def clone_stop(t: "Task", nr: int, rdi: int) -> None:
+def clone_stop(t: "Task", nr: int, rdi: int, pidfd_addr: int = 0) -> None:
     """clone(2), fork(2), vfork(2) at their ``RET_TRACE`` stop: check and book.
 
     They are traced rather than notified: a signal that arrives before the
@@ -94,7 +122,11 @@ def clone_stop(t: "Task", nr: int, rdi: int) -> None:
 
     :raises LinuxError: the errno the call fails with.
     """
-    _clone(t, clone_flags(nr, rdi))
+    flags = clone_flags(nr, rdi)
+    # clone(2)'s CLONE_PIDFD stores the pidfd where CLONE_PARENT_SETTID stores the tid.
+    if flags & CLONE_PIDFD and flags & CLONE_PARENT_SETTID:
+        raise err(errno.EINVAL)
+    _clone(t, flags, pidfd_addr)
 
 
 SYS_CLONE3 = 435
@@ -122,7 +154,7 @@ def clone3_stop(t: "Task", regs: List[int]) -> Tuple[int, ...]:
     raw = t.mem.read(addr, size)
     if any(raw[_CLONE_ARGS.size:]):
         raise err(errno.E2BIG)  # a newer struct whose extra fields are set
-    (flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+    (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
      set_tid_size, cgroup) = _CLONE_ARGS.unpack(raw[:_CLONE_ARGS.size].ljust(_CLONE_ARGS.size,
                                                                           b"\0"))
     if exit_signal & ~0xFF or exit_signal > 64:
@@ -137,8 +169,11 @@ def clone3_stop(t: "Task", regs: List[int]) -> Tuple[int, ...]:
         raise err(errno.ENOSYS)
     if flags & (CLONE_THREAD | CLONE_PARENT) and exit_signal:
         raise err(errno.EINVAL)
+    if flags & CLONE_PIDFD and flags & CLONE_PARENT_SETTID and pidfd == parent_tid:
+        raise err(errno.EINVAL)
     cflags = flags | exit_signal
-    _clone(t, cflags)
+    _clone(t, cflags, pidfd)
+    cflags &= ~CLONE_PIDFD
     saved = (regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8])
     regs[N.ORIG_RAX] = SYS_CLONE
     regs[N.RDI] = cflags
@@ -247,9 +282,44 @@ def waitid(t: "Task", a: "SyscallArgs") -> int:
         if ident < 0:
             raise err(errno.EINVAL)
         match = _pid_matcher(t, -ident if ident else 0)
+    elif idtype == P_PIDFD:
+        if ident < 0:
+            raise err(errno.EINVAL)
+        return _waitid_pidfd(t, a, ident, options)
     else:
         raise err(errno.EINVAL)
     return _wait(t, match, options, exited=bool(options & WEXITED))
+
+
+def _waitid_pidfd(t: "Task", a: "SyscallArgs", fd: int, options: int) -> int:
+    """waitid(P_PIDFD): the child the pidfd names.  The sentry decides as for
+    ``P_PID``; the host runs the call on a host pidfd of the child installed in the
+    task at the sandbox fd's number (as ``mmap_shared`` does), opened with the
+    sandbox pidfd's ``O_NONBLOCK``: without ``WNOHANG`` a non-blocking pidfd of a
+    child not ready is ``EAGAIN``."""
+    from sentry.fsimpl.pidfd.pidfd import pidfd_of
+    from sentry.kernel.kernel import STUB_FD
+
+    d = pidfd_of(t.fdtable.get(fd))
+    tg = d.tg
+    # A thread pidfd of a thread other than a leader names no child (PIDTYPE_PID).
+    target = None if d.task is not None else tg
+    if d.nonblocking:
+        options |= WNOHANG
+    ret = _wait(t, lambda c: c is target, options, exited=bool(options & WEXITED))
+    if fd == STUB_FD or tg.reaped:
+        raise err(errno.ECHILD)
+    try:
+        host = os.pidfd_open(tg.host_tgid, os.O_NONBLOCK if d.nonblocking else 0)
+    except OSError:
+        raise err(errno.ECHILD) from None
+    try:
+        N.addfd(t.tg.listener, a.notif_id, host, fd)
+    except OSError as e:
+        raise err(e.errno or errno.ECHILD) from None
+    finally:
+        os.close(host)
+    return ret
 
 
 WSTOPPED = WUNTRACED

@@ -3,7 +3,8 @@
  * while the signal is blocked (counted in a wide range), gettime of armed, periodic and
  * expired timers, settime's old value, SIGEV_NONE, TIMER_ABSTIME (future and past),
  * SIGEV_THREAD_ID to another thread, glibc's SIGEV_THREAD, sigwaitinfo of a real-time
- * timer signal, CPU-time clocks, timer ids per process across fork and exec, deletion,
+ * timer signal, the pending signal of a re-armed or deleted timer (dropped at delivery),
+ * CPU-time clocks, timer ids per process across fork and exec, deletion,
  * and the argument errors. */
 #include "check.h"
 #include <pthread.h>
@@ -160,6 +161,30 @@ int main(int argc, char **argv)
     msleep(40);
     R("signals after delete", got - before);
     R("gettime deleted", timer_gettime(t1, &its));
+
+    /* a signal still pending when its timer is re-armed or deleted */
+    R("create", timer_create(CLOCK_MONOTONIC, &ev, &t1));
+    ov_timer = 0;
+    mask_signal(SIG_BLOCK, SIGUSR1);
+    got = 0;
+    R("settime 10ms", arm(t1, 0, 10 * MS, 0, NULL));
+    msleep(50);
+    R("disarm while pending", arm(t1, 0, 0, 0, NULL));
+    mask_signal(SIG_UNBLOCK, SIGUSR1);
+    R("signals after unblock", got);
+    mask_signal(SIG_BLOCK, SIGUSR1);
+    R("settime 10ms", arm(t1, 0, 10 * MS, 0, NULL));
+    msleep(50);
+    R("re-arm 20ms while pending", arm(t1, 0, 20 * MS, 0, NULL));
+    msleep(80);
+    mask_signal(SIG_UNBLOCK, SIGUSR1);
+    R("signals after unblock", got);
+    mask_signal(SIG_BLOCK, SIGUSR1);
+    R("settime 10ms", arm(t1, 0, 10 * MS, 0, NULL));
+    msleep(50);
+    R("delete while pending", timer_delete(t1));
+    mask_signal(SIG_UNBLOCK, SIGUSR1);
+    R("signals after unblock", got);
 
     /* SIGEV_NONE */
     memset(&ev, 0, sizeof ev);

@@ -1,0 +1,1 @@
+"""pidfd file descriptions (see the module of this package)."""
