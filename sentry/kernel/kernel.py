@@ -477,8 +477,9 @@ class Kernel:
             q = t.sent_info.setdefault(signo, collections.deque(maxlen=_MAX_SENT_INFO))
             q.append(info)
 
-    def _sandbox_siginfo(self, t: Task, sig: int) -> None:
-        """At *sig*'s delivery stop: give the handler the sandbox's siginfo.
+    def _sandbox_siginfo(self, t: Task, sig: int) -> bool:
+        """At *sig*'s delivery stop: give the handler the sandbox's siginfo; False: drop
+        the signal (a POSIX timer's, re-armed or deleted since it was queued).
 
         A signal the sentry queued gets the siginfo the sentry recorded: the host
         shows it with ``si_pid == 0`` and a negative ``si_code``.  A real-time
@@ -492,10 +493,12 @@ class Kernel:
         try:
             host = N.getsiginfo(pid)
         except OSError:
-            return
+            return True
         rec = None
         if struct.unpack_from("<i", host, 8)[0] == posix_timers.SI_TIMER:
             rec = posix_timers.on_delivery(self, t, host)
+            if rec == posix_timers.DROP:
+                return False
         if rec is None:
             rec = self.sandbox_siginfo(t, sig, host)
         if rec is not None:
@@ -503,6 +506,7 @@ class Kernel:
                 N.setsiginfo(pid, rec)
             except OSError:
                 pass
+        return True
 
     def sandbox_siginfo(self, t: Task, sig: int, host: bytes) -> Optional[bytes]:
         """The siginfo the sandbox sees for *sig* taken off *t* with *host*'s siginfo
@@ -1010,7 +1014,9 @@ class Kernel:
                 self._mask_wait_deliver(t, sig)
         else:
             # Signal-delivery stop: deliver the signal natively.
-            self._sandbox_siginfo(t, sig)
+            if not self._sandbox_siginfo(t, sig):
+                N.cont(pid, 0)
+                return
             if sig in FAULT_SIGNALS and t.tg is self.init_tg and self._init_fault(t, sig):
                 return
             N.cont(pid, sig)

@@ -92,6 +92,8 @@ class ThreadGroup:
         self.oom_score_adj_min = 0
         # POSIX timers by id (sentry.kernel.posix_timers) and the next id to try.
         self.posix_timers: Dict[int, Any] = {}
+        # Deleted timers whose signal is still pending (dropped at its delivery).
+        self.posix_timers_dropped: Dict[int, Any] = {}
         self.next_timer_id = 0
 
     @property

@@ -425,8 +425,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("timer_settime", EMULATE, PARTIAL,
          "relative, TIMER_ABSTIME, periods, old value; expirations while its signal is "
          "pending are overruns, counted into si_overrun at delivery (a signal taken with "
-         "sigwaitinfo shows si_overrun 0); a signal already queued stays pending after a "
-         "re-arm or delete (Linux drops it)"),
+         "sigwaitinfo shows si_overrun 0); the pending signal of an earlier arming is dropped "
+         "at delivery as by Linux 6.13+, but sigwaitinfo still takes it"),
         ("timer_gettime", EMULATE, FULL, ""),
         ("timer_getoverrun", EMULATE, PARTIAL, "the overruns of the last signal delivered "
          "to a handler (or seen taken at the next expiry)"),
