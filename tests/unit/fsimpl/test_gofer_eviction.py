@@ -9,14 +9,16 @@ import pytest
 import sentry.vfs.inode as vfs_inode
 from sentry.abi.linux.errors import LinuxError
 from sentry.config import MountSpec
+from sentry.fsimpl.gofer.filesystem import RELEASE_BATCH
 from sentry.vfs import abi
 from vfs_testlib import FakeKernel, make_task
 
 #: A small LRU bound for the tests (the production one is DENTRY_CACHE_SIZE).
 BOUND = 128
 #: Handles that may be live beyond the bound: roots, directories above the
-#: cached files, and handles freed since the last request (closed lazily).
-SLACK = 64
+#: cached files, and handles freed but not closed yet (closed RELEASE_BATCH at a time,
+#: per file system).
+SLACK = 64 + 2 * RELEASE_BATCH
 #: Two gofer-backed file systems are walked (the root overlay's lower layer and
 #: the rw bind), each with its own LRU.
 LIMIT = 2 * BOUND + SLACK
@@ -123,6 +125,15 @@ class CountingClient:
         self.live.discard(h)
         self.closed.add(h)
 
+    def close_many(self, hs):
+        assert len(set(hs)) == len(hs), f"handles closed twice in one request: {hs}"
+        for h in hs:
+            assert h not in self.closed, f"handle {h} closed twice"
+            self._use(h)
+        self._c.close_many(hs)
+        self.live.difference_update(hs)
+        self.closed.update(hs)
+
 
 def _fill(root, ndirs, nfiles, prefix="f"):
     paths = []
@@ -216,7 +227,7 @@ def test_open_description_survives_pressure(gofer, pressure_tree):
 
 
 def test_unlinked_open_file_closes_handle_on_last_release(gofer, pressure_tree):
-    vfs, t, client, _, bind, _ = gofer
+    vfs, t, client, _, bind, bind_paths = gofer
     w = vfs.open_at(t, abi.AT_FDCWD, b"/mnt/rw/gone", abi.O_RDWR | abi.O_CREAT, 0o644)
     w.write(t, b"still here")
     h = w.inode.handle
@@ -232,7 +243,8 @@ def test_unlinked_open_file_closes_handle_on_last_release(gofer, pressure_tree):
     assert h in client.live
     w.decref()
     del w
-    vfs.resolve(t, abi.AT_FDCWD, b"/mnt/rw/many")  # the next request closes it
+    # Closed with the next batch of freed handles of its file system.
+    _press(vfs, t, client, bind_paths)
     assert h not in client.live and h in client.closed
 
 
