@@ -18,6 +18,12 @@ Path resolution (:meth:`VirtualFilesystem.resolve`) follows Linux's
   followed; ``O_NOFOLLOW``/``AT_SYMLINK_NOFOLLOW`` leave a final symlink
   alone; ``AT_EMPTY_PATH`` with ``""`` names the dirfd itself.
 
+openat2(2)'s ``RESOLVE_*`` flags (:class:`Resolve`) act inside the walk, at the
+step Linux's ``namei.c`` checks them, never on its result: the walk is one step of
+the sentry's event loop, so no rename or mount runs between a check and the next
+step (Linux re-checks with ``rename_lock``/``mount_lock`` and fails with
+``EAGAIN``; here nothing can move).
+
 Every handler that takes a path calls one method here; the VFS checks what is
 independent of the file system (types, permissions, read-only mounts,
 ``EXDEV``, ``EBUSY``) and calls the inode (:mod:`sentry.vfs.inode`).
@@ -50,6 +56,73 @@ from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, now_ns
 from sentry.vfs.mount_options import MNT_NOATIME, MNT_NODIRATIME, MNT_RELATIME
 
 MAXSYMLINKS = 40
+
+
+# openat2(2)'s how->resolve (include/uapi/linux/openat2.h).
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+RESOLVE_VALID = 0x3F
+
+
+class Resolve:
+    """The ``RESOLVE_*`` flags of one walk (openat2(2)), checked at each step:
+
+    - ``NO_XDEV``: any step onto another mount (a mount point, ``..`` out of a
+      mount, an absolute symlink or magic link landing elsewhere): ``EXDEV``;
+      an absolute path argument starts on the root's mount and is allowed;
+    - ``NO_SYMLINKS``: following any symlink: ``ELOOP``; ``NO_MAGICLINKS``:
+      following a magic link (``/proc/PID/fd/N``): ``ELOOP``;
+    - ``BENEATH``: the walk's root is the dirfd; an absolute path or symlink, ``..``
+      at the dirfd and any magic link: ``EXDEV``;
+    - ``IN_ROOT``: the dirfd is the walk's root (absolute paths and symlinks start
+      there, ``..`` stays there); a magic link: ``EXDEV``;
+    - ``CACHED``: a name not in the dentry cache: ``EAGAIN``.
+    """
+
+    __slots__ = ("flags", "anchor", "mount")
+
+    def __init__(self, flags: int, anchor: VirtualDentry) -> None:
+        self.flags = flags
+        self.anchor = anchor
+        self.mount: Optional[Mount] = None  # the NO_XDEV walk's mount, set at its start
+
+    @property
+    def scoped(self) -> bool:
+        return bool(self.flags & (RESOLVE_BENEATH | RESOLVE_IN_ROOT))
+
+    def start(self, cur: VirtualDentry) -> None:
+        if self.mount is None:
+            self.mount = cur.mount
+
+    def jump_root(self, cur: VirtualDentry, root: VirtualDentry) -> None:
+        """An absolute symlink from *cur* to *root* (Linux's ``nd_jump_root``)."""
+        if self.flags & RESOLVE_BENEATH:
+            raise err(errno.EXDEV)
+        if self.flags & RESOLVE_NO_XDEV and cur.mount is not root.mount:
+            raise err(errno.EXDEV)
+
+    def symlink(self) -> None:
+        """A symlink is about to be followed."""
+        if self.flags & RESOLVE_NO_SYMLINKS:
+            raise err(errno.ELOOP)
+
+    def magic(self, cur: VirtualDentry, to: VirtualDentry) -> None:
+        """A magic link from *cur* to *to* (Linux's ``nd_jump_link``)."""
+        if self.flags & RESOLVE_NO_MAGICLINKS:
+            raise err(errno.ELOOP)
+        if self.flags & RESOLVE_NO_XDEV and cur.mount is not to.mount:
+            raise err(errno.EXDEV)
+        if self.scoped:
+            raise err(errno.EXDEV)
+
+    def dotdot_at_root(self) -> None:
+        if self.flags & RESOLVE_BENEATH:
+            raise err(errno.EXDEV)
+
+    def moved(self, cur: VirtualDentry) -> None:
+        """The walk is now at *cur* (after a lookup or ``..``)."""
+        if self.flags & RESOLVE_NO_XDEV and cur.mount is not self.mount:
+            raise err(errno.EXDEV)
 
 
 #: Credentials for the sentry's own operations (building the mount tree): every privilege.
@@ -266,7 +339,8 @@ class VirtualFilesystem:
         if t is not None:
             perm.check(t.creds, vd.dentry.inode, perm.MAY_EXEC)
 
-    def _lookup_dentry(self, t: Any, vd: VirtualDentry, name: bytes) -> Optional[Dentry]:
+    def _lookup_dentry(self, t: Any, vd: VirtualDentry, name: bytes,
+                       cached: bool = False) -> Optional[Dentry]:
         d = vd.dentry
         if d.inode.dead_dir:
             return None  # A removed directory has no entries (IS_DEADDIR).
@@ -275,6 +349,8 @@ class VirtualFilesystem:
         if child is not None:
             fs.touch_dentry(child)
             return child
+        if cached:
+            raise err(errno.EAGAIN)  # RESOLVE_CACHED: it would take a lookup
         inode = d.inode.lookup(t, name)
         if inode is None:
             return None
@@ -285,13 +361,18 @@ class VirtualFilesystem:
         return child
 
     def _lookup(
-        self, t: Any, vd: VirtualDentry, name: bytes, follow_mounts: bool = True
+        self, t: Any, vd: VirtualDentry, name: bytes, follow_mounts: bool = True,
+        res: Optional[Resolve] = None,
     ) -> Optional[VirtualDentry]:
-        child = self._lookup_dentry(t, vd, name)
+        cached = res is not None and bool(res.flags & RESOLVE_CACHED)
+        child = self._lookup_dentry(t, vd, name, cached)
         if child is None:
             return None
         out = VirtualDentry(vd.mount, child)
-        return self._follow_mounts(out) if follow_mounts else out
+        out = self._follow_mounts(out) if follow_mounts else out
+        if res is not None:
+            res.moved(out)
+        return out
 
     def _parent(self, vd: VirtualDentry, root: VirtualDentry) -> VirtualDentry:
         while True:
@@ -315,11 +396,15 @@ class VirtualFilesystem:
         follow_last: bool,
         root: VirtualDentry,
         links: Optional[List[int]] = None,
+        res: Optional[Resolve] = None,
     ) -> VirtualDentry:
-        """Resolve *path* from *start*; see the module docstring."""
+        """Resolve *path* from *start*; see the module docstring.  *res*: openat2's
+        resolve flags, whose scoped root (``BENEATH``/``IN_ROOT``) is *root*."""
         if links is None:
             links = [0]
         cur = root if path.startswith(b"/") else start
+        if res is not None:
+            res.start(cur)
         stack = list(reversed(_split(path)))
         trailing = path.endswith(b"/")
         while stack:
@@ -331,25 +416,37 @@ class VirtualFilesystem:
             if name == b".":
                 continue
             if name == b"..":
+                if res is not None:
+                    if cur == root:
+                        res.dotdot_at_root()
+                    cur = self._parent(cur, root)
+                    res.moved(cur)
+                    continue
                 cur = self._parent(cur, root)
                 continue
             if len(name) > 255:
                 raise err(errno.ENAMETOOLONG)
-            child = self._lookup(t, cur, name)
+            child = self._lookup(t, cur, name, res=res)
             if child is None:
                 raise err(errno.ENOENT)
             if child.dentry.inode.is_symlink and (not last or follow_last or trailing):
+                if res is not None:
+                    res.symlink()
                 links[0] += 1
                 if links[0] > MAXSYMLINKS:
                     raise err(errno.ELOOP)
                 magic = child.dentry.inode.get_link(t)
                 if magic is not None:
+                    if res is not None:
+                        res.magic(cur, magic)
                     cur = magic
                     continue
                 target = child.dentry.inode.readlink(t)
                 if not target:
                     raise err(errno.ENOENT)
                 if target.startswith(b"/"):
+                    if res is not None:
+                        res.jump_root(cur, root)
                     cur = root
                 if last and target.endswith(b"/"):
                     trailing = True
@@ -369,16 +466,39 @@ class VirtualFilesystem:
             raise err(errno.ENOTDIR)
         return desc.vd
 
-    def _start(self, t: Any, dirfd: int, path: bytes) -> VirtualDentry:
+    def _start(self, t: Any, dirfd: int, path: bytes, res: Optional[Resolve] = None) -> VirtualDentry:
         if path.startswith(b"/"):
-            return t.fs.root
+            if res is None or not res.scoped:
+                return t.fs.root
+            if res.flags & RESOLVE_BENEATH:
+                raise err(errno.EXDEV)
+            if not res.anchor.dentry.inode.is_dir:
+                raise err(errno.ENOTDIR)
+            return res.anchor
         vd = self.fd_vd(t, dirfd)
         if not vd.dentry.inode.is_dir:
             raise err(errno.ENOTDIR)
         return vd
 
+    def resolve_flags(self, t: Any, dirfd: int, path: bytes, flags: int) -> Resolve:
+        """A :class:`Resolve` for openat2's *flags* relative to *dirfd* (its anchor for
+        ``BENEATH``/``IN_ROOT``).
+
+        :raises LinuxError: ``EBADF``, ``ENOTDIR`` for a scoped walk's dirfd.
+        """
+        if flags & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) and not (
+                path.startswith(b"/") and flags & RESOLVE_BENEATH):
+            anchor = self.fd_vd(t, dirfd)
+        else:
+            anchor = t.fs.root
+        return Resolve(flags, anchor)
+
+    def _root_for(self, t: Any, res: Optional[Resolve]) -> VirtualDentry:
+        return res.anchor if res is not None and res.scoped else t.fs.root
+
     def resolve(
-        self, t: Any, dirfd: int, path: bytes, follow: bool = True, empty_path: bool = False
+        self, t: Any, dirfd: int, path: bytes, follow: bool = True, empty_path: bool = False,
+        res: Optional[Resolve] = None,
     ) -> VirtualDentry:
         """The place *path* names relative to *dirfd*.
 
@@ -391,9 +511,11 @@ class VirtualFilesystem:
             if empty_path:
                 return self.fd_vd(t, dirfd)
             raise err(errno.ENOENT)
-        return self._walk(t, self._start(t, dirfd, path), path, follow, t.fs.root)
+        return self._walk(t, self._start(t, dirfd, path, res), path, follow,
+                          self._root_for(t, res), res=res)
 
-    def resolve_parent(self, t: Any, dirfd: int, path: bytes) -> Tuple[VirtualDentry, bytes, bool]:
+    def resolve_parent(self, t: Any, dirfd: int, path: bytes,
+                       res: Optional[Resolve] = None) -> Tuple[VirtualDentry, bytes, bool]:
         """The directory that would hold *path*'s last component, that name, and
         whether *path* had a trailing slash.  The name may be ``b""`` (path
         ``/``), ``b"."`` or ``b".."``: callers give their syscall's errno.
@@ -402,14 +524,17 @@ class VirtualFilesystem:
             raise err(errno.ENOENT)
         parts = _split(path)
         trailing = path.endswith(b"/")
-        start = self._start(t, dirfd, path)
+        start = self._start(t, dirfd, path, res)
+        root = self._root_for(t, res)
         if not parts:
-            return t.fs.root, b"", trailing
+            return root, b"", trailing
         name = parts[-1]
         head = b"/".join(parts[:-1])
         if path.startswith(b"/"):
             head = b"/" + head
-        parent = self._walk(t, start, head, True, t.fs.root) if head else start
+        if res is not None:
+            res.start(start)
+        parent = self._walk(t, start, head, True, root, res=res) if head else start
         if not parent.dentry.inode.is_dir:
             raise err(errno.ENOTDIR)
         self._may_search(t, parent)
@@ -447,8 +572,10 @@ class VirtualFilesystem:
             parent.mount.fs.forget_dentry(d)
 
     # ------------------------------------------------------------------ open
-    def open_at(self, t: Any, dirfd: int, path: bytes, flags: int, mode: int) -> FileDescription:
-        """openat(2) without the fd table: the new description.
+    def open_at(self, t: Any, dirfd: int, path: bytes, flags: int, mode: int,
+                res: Optional[Resolve] = None) -> FileDescription:
+        """openat(2) without the fd table: the new description; *res*: openat2's
+        resolve flags.
 
         :raises LinuxError: the errnos of open(2); ``EOPNOTSUPP`` for ``O_TMPFILE``.
         """
@@ -458,20 +585,22 @@ class VirtualFilesystem:
             flags &= abi.O_PATH | abi.O_CLOEXEC | abi.O_DIRECTORY | abi.O_NOFOLLOW
         created = False
         if flags & abi.O_CREAT:
-            parent, name, trailing = self.resolve_parent(t, dirfd, path)
-            vd, created = self._open_create(t, parent, name, trailing, flags, mode)
+            parent, name, trailing = self.resolve_parent(t, dirfd, path, res)
+            vd, created = self._open_create(t, parent, name, trailing, flags, mode, res)
         else:
-            vd = self.resolve(t, dirfd, path, follow=not flags & abi.O_NOFOLLOW)
+            vd = self.resolve(t, dirfd, path, follow=not flags & abi.O_NOFOLLOW, res=res)
         return self.open_vd(t, vd, flags, created)
 
     def _open_create(
-        self, t: Any, parent: VirtualDentry, name: bytes, trailing: bool, flags: int, mode: int
+        self, t: Any, parent: VirtualDentry, name: bytes, trailing: bool, flags: int, mode: int,
+        res: Optional[Resolve] = None,
     ) -> Tuple[VirtualDentry, bool]:
         links = [0]
+        root = self._root_for(t, res)
         while True:
             if trailing or name in (b"", b".", b".."):
                 raise err(errno.EISDIR)
-            child = self._lookup(t, parent, name)
+            child = self._lookup(t, parent, name, res=res)
             if child is None:
                 self._may_modify_dir(t, parent)
                 perms = mode & 0o7777 & ~(t.fs.umask if t is not None else 0)
@@ -485,21 +614,30 @@ class VirtualFilesystem:
                 return child, False
             if flags & abi.O_NOFOLLOW:
                 raise err(errno.ELOOP)
+            if res is not None:
+                res.symlink()
             links[0] += 1
             if links[0] > MAXSYMLINKS:
                 raise err(errno.ELOOP)
             magic = child.dentry.inode.get_link(t)
             if magic is not None:
+                if res is not None:
+                    res.magic(parent, magic)
                 return magic, False
             target = child.dentry.inode.readlink(t)
             if not target:
                 raise err(errno.ENOENT)
             parts = _split(target)
-            start = t.fs.root if target.startswith(b"/") else parent
+            if target.startswith(b"/"):
+                if res is not None:
+                    res.jump_root(parent, root)
+                start = root
+            else:
+                start = parent
             if not parts:
                 return start, False
             head = b"/".join(parts[:-1])
-            parent = self._walk(t, start, head, True, t.fs.root, links) if head else start
+            parent = self._walk(t, start, head, True, root, links, res) if head else start
             if not parent.dentry.inode.is_dir:
                 raise err(errno.ENOTDIR)
             self._may_search(t, parent)

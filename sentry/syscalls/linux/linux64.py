@@ -108,6 +108,11 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "streams EOPNOTSUPP (SIGPIPE not suppressed); RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
         ("lseek", EMULATE, FULL, "C fast path for host-backed files"),
         ("open", EMULATE, FULL, _TXTBSY), ("openat", EMULATE, FULL, _TXTBSY),
+        ("openat2", EMULATE, FULL,
+         "open_how checked as Linux (E2BIG/EINVAL); RESOLVE_NO_XDEV, NO_MAGICLINKS, "
+         "NO_SYMLINKS, BENEATH, IN_ROOT applied at each step of the sentry's walk (no race: "
+         "nothing moves during a walk); RESOLVE_CACHED: EAGAIN for a name not in the "
+         "dentry cache. " + _TXTBSY),
         ("creat", EMULATE, FULL, _TXTBSY),
         ("close", EMULATE, FULL, "C fast path for host-backed files"),
         ("dup", EMULATE, FULL, ""), ("dup2", EMULATE, FULL, ""), ("dup3", EMULATE, FULL, ""),

@@ -484,6 +484,64 @@ def _openat(t: Any, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
         raise
 
 
+# struct open_how (include/uapi/linux/openat2.h): flags, mode, resolve.
+_OPEN_HOW = struct.Struct("<QQQ")
+_PAGE_SIZE = 4096
+#: VALID_OPEN_FLAGS: openat2 refuses anything else (open/openat ignore it).
+_OPENAT2_VALID = abi.O_VALID
+#: What O_PATH may come with (O_PATH_FLAGS).
+_O_PATH_FLAGS = abi.O_DIRECTORY | abi.O_NOFOLLOW | abi.O_PATH | abi.O_CLOEXEC
+_O_TMPFILE_BIT = abi.O_TMPFILE & ~abi.O_DIRECTORY
+
+
+def openat2(t: Any, a: SyscallArgs) -> int:
+    """openat2(2): ``struct open_how`` checked as Linux's ``build_open_flags`` (every
+    unknown bit ``EINVAL``), the ``RESOLVE_*`` flags applied by the VFS walk."""
+    from sentry.vfs.vfs import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, RESOLVE_VALID
+
+    dirfd, path_addr, how_addr, usize = a.int(0), a[1], a[2], a[3]
+    if usize < _OPEN_HOW.size:
+        raise err(errno.EINVAL)
+    if usize > _PAGE_SIZE:
+        raise err(errno.E2BIG)
+    raw = t.mem.read(how_addr, usize)
+    if any(raw[_OPEN_HOW.size:]):
+        raise err(errno.E2BIG)  # a newer struct whose extra fields are set
+    flags, mode, resolve = _OPEN_HOW.unpack_from(raw)
+    if flags & ~_OPENAT2_VALID or resolve & ~RESOLVE_VALID:
+        raise err(errno.EINVAL)
+    if resolve & RESOLVE_BENEATH and resolve & RESOLVE_IN_ROOT:
+        raise err(errno.EINVAL)
+    if flags & (abi.O_CREAT | _O_TMPFILE_BIT):
+        if mode & ~0o7777:
+            raise err(errno.EINVAL)
+    elif mode:
+        raise err(errno.EINVAL)
+    if flags & (abi.O_DIRECTORY | abi.O_CREAT) == abi.O_DIRECTORY | abi.O_CREAT:
+        raise err(errno.EINVAL)
+    if flags & _O_TMPFILE_BIT:
+        if not flags & abi.O_DIRECTORY or flags & abi.O_ACCMODE == abi.O_RDONLY:
+            raise err(errno.EINVAL)
+    if flags & abi.O_PATH and flags & ~_O_PATH_FLAGS:
+        raise err(errno.EINVAL)
+    if resolve & RESOLVE_CACHED and flags & (abi.O_TRUNC | abi.O_CREAT | _O_TMPFILE_BIT):
+        raise err(errno.EAGAIN)
+    path = read_path(t, path_addr)
+    table = t.fdtable
+    if not table.free_below_limit():
+        raise err(errno.EMFILE)
+    vfs = vfs_of(t)
+    res = vfs.resolve_flags(t, dirfd, path, resolve) if resolve and path else None
+    if not flags & abi.O_PATH:
+        flags |= abi.O_LARGEFILE
+    desc = vfs.open_at(t, dirfd, path, flags, mode, res)
+    try:
+        return table.install(desc, cloexec=bool(flags & abi.O_CLOEXEC))
+    except Exception:
+        desc.decref()
+        raise
+
+
 def open(t: Any, a: SyscallArgs) -> int:  # noqa: A001 - the syscall's name
     """open(2)."""
     return _openat(t, abi.AT_FDCWD, a[0], a.int(1), a.uint(2))
