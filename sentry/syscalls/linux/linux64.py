@@ -343,6 +343,12 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "dups the target's sandbox description (close-on-exec); ptrace access checked on "
          "sandbox credentials (same ids and dumpable, or CAP_SYS_PTRACE)"),
     ]),
+    ("sys_fhandle", [
+        ("name_to_handle_at", EMULATE, UNSUPPORTED,
+         "EOPNOTSUPP, as gVisor: no sandbox file system hands out file handles"),
+        ("open_by_handle_at", EMULATE, UNSUPPORTED,
+         "EPERM without CAP_DAC_READ_SEARCH in the sandbox, else EOPNOTSUPP, as gVisor"),
+    ]),
     ("sys_sched", [
         ("sched_getscheduler", EMULATE, FULL, "SCHED_OTHER unless set (threads stay the host's)"),
         ("sched_setscheduler", EMULATE, PARTIAL, "normal policies kept; real-time ones EPERM"),
@@ -482,7 +488,7 @@ _DENIED = [
     "io_uring_register", "perf_event_open", "userfaultfd", "init_module", "finit_module",
     "delete_module", "reboot", "swapon", "swapoff", "mount", "umount2", "pivot_root",
     "process_vm_readv", "process_vm_writev", "kcmp", "setns", "unshare", "seccomp",
-    "open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "iopl", "ioperm",
+    "lookup_dcookie", "iopl", "ioperm",
     "add_key", "request_key", "keyctl", "acct", "quotactl", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "fsopen", "fsconfig", "fsmount", "fspick", "open_tree",
     "move_mount", "mount_setattr", "process_madvise", "memfd_secret",
