@@ -954,9 +954,13 @@ class VirtualFilesystem:
             fsnotify.attr_changed(vd.dentry, attr)
 
     def chmod(self, t: Any, vd: VirtualDentry, mode: int) -> None:
-        """chmod(2) family.  :raises LinuxError: ``EPERM`` unless owner or root."""
+        """chmod(2) family.  :raises LinuxError: ``EOPNOTSUPP`` for a symlink (Linux
+            6.6's ``notify_change``, after ``EROFS``), ``EPERM`` unless owner or root."""
         inode = vd.dentry.inode
         creds = creds_of(t)
+        if inode.is_symlink:
+            self.check_writable(vd)
+            raise err(errno.EOPNOTSUPP)
         if not perm.is_owner_or_root(creds, inode):
             raise err(errno.EPERM)
         mode &= 0o7777

@@ -157,6 +157,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("symlink", EMULATE, FULL, ""), ("symlinkat", EMULATE, FULL, ""),
         ("link", EMULATE, FULL, ""), ("linkat", EMULATE, FULL, ""),
         ("chmod", EMULATE, FULL, ""), ("fchmod", EMULATE, FULL, ""), ("fchmodat", EMULATE, FULL, ""),
+        ("fchmodat2", EMULATE, FULL,
+         "AT_SYMLINK_NOFOLLOW (a symlink: EOPNOTSUPP, as Linux 6.6+), AT_EMPTY_PATH"),
         ("chown", EMULATE, FULL, ""), ("fchown", EMULATE, FULL, ""), ("lchown", EMULATE, FULL, ""),
         ("fchownat", EMULATE, FULL, ""),
         ("utimensat", EMULATE, FULL, ""), ("utime", EMULATE, FULL, ""), ("utimes", EMULATE, FULL, ""),

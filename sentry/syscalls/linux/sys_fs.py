@@ -178,6 +178,14 @@ def fchmodat(t: Any, a: SyscallArgs) -> int:
     return 0
 
 
+def fchmodat2(t: Any, a: SyscallArgs) -> int:
+    """fchmodat2(2) (Linux 6.6): ``AT_SYMLINK_NOFOLLOW`` (a symlink's mode cannot change:
+    ``EOPNOTSUPP``), ``AT_EMPTY_PATH``."""
+    vd = _at(t, a.int(0), a[1], a.int(3), abi.AT_SYMLINK_NOFOLLOW | abi.AT_EMPTY_PATH)
+    vfs_of(t).chmod(t, vd, a.uint(2))
+    return 0
+
+
 def _owner(v: int) -> int:
     """A uid_t/gid_t argument: ``(uid_t)-1`` leaves the id alone (the VFS's -1); any other
     32-bit value is an id, 2**31 and above included."""
