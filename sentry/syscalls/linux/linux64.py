@@ -334,10 +334,12 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("execveat", TRACE, FULL, "the sentry's loader builds the image (one ptrace stop)"),
     ]),
     ("sys_pidfd", [
-        ("pidfd_open", EMULATE, FULL,
+        ("pidfd_open", EMULATE, PARTIAL,
          "a sandbox process (PIDFD_THREAD: thread) by the sentry's books; PIDFD_NONBLOCK; "
          "poll/epoll readable at exit, HUP once reaped; fdinfo Pid/NSpid; the fd link reads "
-         "anon_inode:[pidfd] (Linux 6.9+: pidfd:[ino])"),
+         "anon_inode:[pidfd]. fstat shows the one anon inode (mode 0600), not Linux 6.9+'s "
+         "pidfs inode per process (mode 0700, st_ino naming the process); no pidfd ioctls "
+         "(PIDFD_GET_INFO, namespaces): ENOTTY"),
         ("pidfd_send_signal", EMULATE, FULL,
          "as kill(2) (sandbox permissions, pid-1 rules, the sandbox's siginfo); scope flags "
          "THREAD/THREAD_GROUP/PROCESS_GROUP; a caller's siginfo with Linux's checks"),
