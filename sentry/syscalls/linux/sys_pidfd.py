@@ -48,10 +48,11 @@ def pidfd_open(t: "Task", a: "SyscallArgs") -> int:
     if tg is None and task is None:
         raise err(errno.ESRCH)
     if tg is None:
-        # A thread that is not a process's leader: only a thread pidfd names it.
+        # A thread that is not a process's leader: only a thread pidfd names it
+        # (ENOENT, as Linux 6.18 answers; older kernels said EINVAL).
         assert task is not None
         if not flags & PIDFD_THREAD:
-            raise err(errno.EINVAL)
+            raise err(errno.ENOENT)
         d = PidfdDescription(task.tg, task, flags)
     else:
         d = PidfdDescription(tg, None, flags)

@@ -4,6 +4,7 @@
 #include "check.h"
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -57,6 +58,25 @@ static void on_info(int sig, siginfo_t *si, void *uc)
     got_code = si->si_code;
     got_val = si->si_value.sival_int;
     got_pid = si->si_pid;
+}
+
+static volatile pid_t thr_tid, thr_got;
+static int thr_pipe[2];
+
+static void on_thr(int sig)
+{
+    (void)sig;
+    thr_got = gettid();
+}
+
+static void *thr_main(void *arg)
+{
+    (void)arg;
+    char x;
+    thr_tid = gettid();
+    while (read(thr_pipe[0], &x, 1) < 0 && errno == EINTR)
+        ;
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -309,6 +329,44 @@ int main(int argc, char **argv)
     MUST(waitpid(c, NULL, 0));
     close(got);
     close(cfd);
+
+    /* a thread: only PIDFD_THREAD names it; thread-directed signals; readable at its exit */
+    MUST(pipe(thr_pipe));
+    set_handler(SIGUSR1, on_thr, 0);
+    pthread_t th_;
+    MUST(-pthread_create(&th_, NULL, thr_main, NULL));
+    while (!thr_tid)
+        msleep(1);
+    R("thread open", popen_(thr_tid, 0));
+    int tfd = popen_(thr_tid, PIDFD_THREAD);
+    R("thread open PIDFD_THREAD", tfd >= 0 ? 0 : -1);
+    T("thread fdinfo", fdinfo_pid(tfd) == thr_tid);
+    R("thread poll live", poll_in(tfd, 0));
+    R("thread send", psend(tfd, SIGUSR1, NULL, 0));
+    while (!thr_got)
+        msleep(1);
+    T("thread got it", thr_got == thr_tid);
+    R("thread getfd", pgetfd(tfd, thr_pipe[1], 0) >= 0 ? 0 : -1);
+    R("thread waitid", waitid(P_PIDFD, tfd, &si, WEXITED | WNOHANG));
+    write(thr_pipe[1], "x", 1);
+    pthread_join(th_, NULL);
+    {
+        struct pollfd pf = {tfd, POLLIN, 0};
+        R("thread poll exit", poll(&pf, 1, 5000));
+        T("thread poll in", pf.revents & POLLIN); /* HUP too once released: racy */
+        msleep(100);
+        pf.revents = 0;
+        R("thread poll released", poll(&pf, 1, 0));
+        printf("thread poll released revents: %#x\n", pf.revents);
+    }
+    R("thread send gone", psend(tfd, 0, NULL, 0));
+    R("thread open gone", popen_(thr_tid, PIDFD_THREAD));
+    int leader_t = popen_(getpid(), PIDFD_THREAD);
+    R("leader thread pidfd poll", poll_in(leader_t, 0));
+    close(leader_t);
+    close(tfd);
+    close(thr_pipe[0]);
+    close(thr_pipe[1]);
 
     /* CLONE_PIDFD: clone3's pidfd field and clone(2)'s parent_tid slot */
     int pfd = -1;
