@@ -303,7 +303,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("waitid", OBSERVE, FULL,
          "blocking and child choice in the sentry; the host reaps a child the sentry saw exit; "
          "P_PIDFD: a host pidfd of the child is put at the sandbox fd's number for the host's "
-         "call"),
+         "call (a pidfd at fd 1000, the stub's host fd, is ECHILD)"),
         ("getpgid", EMULATE, FULL, ""), ("setpgid", EMULATE, PARTIAL, "sentry book-keeping"),
         ("getpgrp", EMULATE, FULL, ""), ("getsid", EMULATE, FULL, ""),
         ("setsid", EMULATE, PARTIAL, "sentry book-keeping"),
