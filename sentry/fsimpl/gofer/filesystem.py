@@ -144,6 +144,7 @@ class GoferInode(Inode):
         self.handle = handle
         self._st = st
         self._pending_fd: Optional[tuple] = None
+        self._target: Optional[bytes] = None  # a symlink's, once read
 
     def __del__(self) -> None:
         # Only bookkeeping here: see the module docstring.
@@ -284,7 +285,11 @@ class GoferInode(Inode):
     def readlink(self, t: Any) -> bytes:
         if not self.is_symlink:
             raise err(errno.EINVAL)
-        return call(self.client.readlink, self.handle)
+        # A symlink's target never changes (another target is another inode): one round
+        # trip per inode, not one per path walk through it (/bin -> usr/bin at every exec).
+        if self._target is None:
+            self._target = call(self.client.readlink, self.handle)
+        return self._target
 
     # -- open --------------------------------------------------------------
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:

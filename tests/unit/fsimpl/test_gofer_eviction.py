@@ -35,6 +35,7 @@ class CountingClient:
         self.live = set()
         self.closed = set()
         self.peak = 0
+        self.readlinks = 0
 
     def _new(self, h):
         assert h not in self.live, f"handle {h} handed out twice"
@@ -69,6 +70,7 @@ class CountingClient:
         return self._c.open(h, flags)
 
     def readlink(self, h):
+        self.readlinks += 1
         self._use(h)
         return self._c.readlink(h)
 
@@ -322,3 +324,17 @@ def test_overlay_state_survives_pressure(gofer, pressure_tree, lower):
     assert b"a" not in names and {b"b", b"sub"} <= names
     with open(os.path.join(lower, "etc/passwd"), "rb") as h:
         assert h.read().startswith(b"root:")  # the lower layer was never written
+
+
+def test_symlink_target_read_once(gofer, lower):
+    """A symlink's target is read from the gofer once per inode (it cannot change: another
+    target is another inode), not at every walk through it."""
+    vfs, t, client, _, bind, _ = gofer
+    os.symlink("many", os.path.join(lower, "link"))
+    os.symlink("many", os.path.join(bind, "link"))
+    for path in (b"/link", b"/mnt/rw/link"):
+        before = client.readlinks
+        for _ in range(3):
+            assert vfs.resolve(t, abi.AT_FDCWD, path + b"/d0", follow=True).inode.is_dir
+            assert vfs.readlink_at(t, abi.AT_FDCWD, path) == b"many"
+        assert client.readlinks - before == 1, path
