@@ -101,6 +101,21 @@ class GoferFileDescription(FileDescription):
         _host(os.posix_fallocate, self._fd, off, length)
 
     def release(self) -> None:
+        # Keep a read-only host fd for the inode's next read-only open: every exec opens
+        # the same program and libraries again, and each open is a gofer round trip.
+        # A fresh open's state: offset 0, no status flags (locks are the sentry's own).
+        from sentry.fsimpl.gofer.filesystem import GoferInode
+
+        inode = self.inode
+        if (self.flags & abi.O_ACCMODE == abi.O_RDONLY and isinstance(inode, GoferInode)
+                and inode._pending_fd is None):
+            try:
+                os.lseek(self._fd, 0, os.SEEK_SET)
+                fcntl.fcntl(self._fd, fcntl.F_SETFL, 0)
+                inode._pending_fd = (self._fd, abi.O_RDONLY)
+                return
+            except OSError:
+                pass
         try:
             os.close(self._fd)
         except OSError:
