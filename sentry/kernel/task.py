@@ -188,3 +188,21 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<Task tid={self.tid} host={self.host_tid}>"
+
+
+def ptrace_may_access(t: Task, target: Task) -> bool:
+    """Linux's ``__ptrace_may_access`` with ``PTRACE_MODE_REALCREDS`` on the sandbox's
+    credentials (read and attach modes differ only in LSMs the sandbox has none of): the
+    same process; else the caller's real uid and gid are all of the target's ids, the
+    target is dumpable and its permitted capabilities are the caller's
+    (``cap_ptrace_access_check``); ``CAP_SYS_PTRACE`` overrides all three."""
+    from sentry.abi.linux import capability as cap
+
+    if target.tg is t.tg:
+        return True
+    c, tc = t.creds, target.creds
+    if c.capable(cap.CAP_SYS_PTRACE):
+        return True
+    return (c.uid == tc.euid == tc.suid == tc.uid and c.gid == tc.egid == tc.sgid == tc.gid
+            and target.tg.dumpable == 1
+            and not (tc.cap_permitted or 0) & ~(c.cap_permitted or 0))

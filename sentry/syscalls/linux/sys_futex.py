@@ -13,28 +13,12 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, err
+from sentry.kernel.task import ptrace_may_access
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
-
-
-def _may_read(t: "Task", target: "Task") -> bool:
-    """Linux's ``__ptrace_may_access`` with ``PTRACE_MODE_READ_REALCREDS``."""
-    if target.tg is t.tg:
-        return True
-    c, tc = t.creds, target.creds
-    same = (c.uid == tc.euid == tc.suid == tc.uid) and (c.gid == tc.egid == tc.sgid == tc.gid)
-    if not same and not c.capable(cap.CAP_SYS_PTRACE):
-        return False
-    if target.tg.dumpable != 1 and not c.capable(cap.CAP_SYS_PTRACE):
-        return False
-    # cap_ptrace_access_check: the target's permitted capabilities must be the caller's.
-    if (tc.cap_permitted or 0) & ~(c.cap_permitted or 0) and not c.capable(cap.CAP_SYS_PTRACE):
-        return False
-    return True
 
 
 def get_robust_list(t: "Task", a: "SyscallArgs") -> int:
@@ -45,6 +29,6 @@ def get_robust_list(t: "Task", a: "SyscallArgs") -> int:
         target = t.kernel.task_by_tid(pid)
         if target is None or target.exited:
             raise err(errno.ESRCH)
-        if not _may_read(t, target):
+        if not ptrace_may_access(t, target):
             raise err(errno.EPERM)
     return CONTINUE

@@ -15,8 +15,8 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
-from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
+from sentry.kernel.task import ptrace_may_access
 from sentry.fsimpl.pidfd.pidfd import PIDFD_THREAD, PidfdDescription, pidfd_of
 from sentry.syscalls.linux import sys_signal
 from sentry.vfs import abi
@@ -132,20 +132,6 @@ def _signal_pgrp(t: "Task", pgid: int, sig: int, info: "bytes | None") -> int:
             if dest is not None and not (tg is k.init_tg and not k.init_has_handler(sig)):
                 k.signal_task(dest, sig, t, info)
     return 0
-
-
-def ptrace_may_access(t: "Task", target: "Task") -> bool:
-    """Linux's ``__ptrace_may_access`` with ``PTRACE_MODE_ATTACH_REALCREDS`` on the
-    sandbox's credentials: the same process; else the caller's real uid and gid are
-    all of the target's ids, and the target is dumpable; ``CAP_SYS_PTRACE`` overrides."""
-    if target.tg is t.tg:
-        return True
-    c, tc = t.creds, target.creds
-    if c.capable(cap.CAP_SYS_PTRACE):
-        return True
-    if not (c.uid == tc.uid == tc.euid == tc.suid and c.gid == tc.gid == tc.egid == tc.sgid):
-        return False
-    return target.tg.dumpable == 1
 
 
 def pidfd_getfd(t: "Task", a: "SyscallArgs") -> int:
