@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.task import ptrace_may_access
@@ -102,13 +102,21 @@ def pidfd_send_signal(t: "Task", a: "SyscallArgs") -> int:
         if tg is k.init_tg and not k.init_has_handler(sig):
             return 0
         k.signal_task(target, sig, t, info, code=None if info else SI_TKILL)
-    elif info is None:
-        k.signal_group(tg, sig, sender=t)
     else:
-        dest = k.pick_thread(tg, sig)
-        if dest is not None and not (tg is k.init_tg and not k.init_has_handler(sig)):
-            k.signal_task(dest, sig, t, info)
+        _signal_group(t, tg, sig, info)
     return 0
+
+
+def _signal_group(t: "Task", tg: Any, sig: int, info: "bytes | None") -> None:
+    """kill(2) of *tg*, with the caller's siginfo if it gave one (delivered to the thread
+    the signal picks, as ``kill_pid_info`` does; pid 1 only a signal it handles)."""
+    k = t.kernel
+    if info is None:
+        k.signal_group(tg, sig, sender=t)
+        return
+    dest = k.pick_thread(tg, sig)
+    if dest is not None and not (tg is k.init_tg and not k.init_has_handler(sig)):
+        k.signal_task(dest, sig, t, info)
 
 
 def _signal_pgrp(t: "Task", pgid: int, sig: int, info: "bytes | None") -> int:
@@ -125,12 +133,7 @@ def _signal_pgrp(t: "Task", pgid: int, sig: int, info: "bytes | None") -> int:
     for tg in allowed:
         if not sig or tg.zombie or not tg.tasks:
             continue
-        if info is None:
-            k.signal_group(tg, sig, sender=t)
-        else:
-            dest = k.pick_thread(tg, sig)
-            if dest is not None and not (tg is k.init_tg and not k.init_has_handler(sig)):
-                k.signal_task(dest, sig, t, info)
+        _signal_group(t, tg, sig, info)
     return 0
 
 
