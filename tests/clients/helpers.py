@@ -45,11 +45,12 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers import procs
+from helpers.procs import reap_zombie_children  # noqa: F401 - the clients tests import it from here
 from helpers.bundle import build_busybox_rootfs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -349,22 +350,6 @@ def pids_with_arg(needle: str) -> set[int]:
         if needle.encode() in argv and procs.alive(int(entry)):
             out.add(int(entry))
     return out
-
-
-def reap_zombie_children(keep: Iterable[int]) -> None:
-    """Reap our zombie children except *keep* (pids owned by live Popen objects).
-
-    The test process is a child subreaper, so the shims containerd daemonises end up as its
-    children; they become zombies here when they exit.
-    """
-    keep = set(keep)
-    me = os.getpid()
-    for pid, (ppid, state) in procs.all_processes().items():
-        if ppid == me and state == "Z" and pid not in keep:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")

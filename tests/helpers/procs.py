@@ -11,6 +11,7 @@ import ctypes
 import os
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -92,6 +93,24 @@ def reap_orphans() -> None:
             return
         if pid == 0:
             return
+
+
+def reap_zombie_children(keep: Iterable[int] = ()) -> None:
+    """Reap this process's zombie children except *keep* (pids a live Popen owns).
+
+    A test process is a child subreaper: what it adopts (containerd's shims, workload
+    processes whose sandbox died) becomes a zombie here, and a pid-namespace init cannot
+    finish exiting until every other process of its namespace is reaped. containerd's
+    shim and conmon reap whatever they adopt; so do the tests.
+    """
+    keep = set(keep)
+    me = os.getpid()
+    for pid, (ppid, state) in all_processes().items():
+        if ppid == me and state == "Z" and pid not in keep:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
 
 
 def kill_all(pids: set[int]) -> None:

@@ -124,23 +124,6 @@ def exit_status(wait_status: int) -> int:
     return os.WEXITSTATUS(wait_status)
 
 
-def reap_strays(keep: set[int]) -> None:
-    """Reap zombie children of this process other than *keep* (whose statuses a test
-    reads).
-
-    Workload processes are host children of the sandbox process; when it dies they are
-    reparented to this subreaper, and the workload's init (a pid-namespace init) cannot
-    finish exiting until they are reaped, as under containerd's shim, which reaps them.
-    """
-    me = os.getpid()
-    for pid, (ppid, state) in procs.all_processes().items():
-        if ppid == me and state == "Z" and pid not in keep:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-
-
 def waitid_alive(pid: int) -> bool:
     """Whether child *pid* has not exited yet (without reaping it)."""
     info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -301,7 +284,7 @@ class Lifecycle:
                 raise AssertionError(
                     f"process {pid} ({procs.cmdline(pid)}) still alive after {timeout}s"
                 )
-            reap_strays(self.pids)
+            procs.reap_zombie_children(self.pids)
             time.sleep(0.02)
 
     def wait_gone(self, pids: set[int], timeout: float = 5.0) -> set[int]:
@@ -309,7 +292,7 @@ class Lifecycle:
         deadline = time.monotonic() + timeout
         left = {p for p in pids if procs.alive(p)}
         while left and time.monotonic() < deadline:
-            reap_strays(self.pids)
+            procs.reap_zombie_children(self.pids)
             time.sleep(0.05)
             left = {p for p in left if procs.alive(p)}
         return left

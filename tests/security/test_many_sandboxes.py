@@ -185,23 +185,6 @@ def _wait_status(pid: int, timeout: float) -> int:
         time.sleep(0.02)
 
 
-def _reap_strays(keep: set[int]) -> None:
-    """Reap zombie children of this process other than *keep*.
-
-    Workload processes whose sentry died are reparented to this subreaper (an exec'd
-    process's host parent is the sentry), and the pid namespace's init cannot finish
-    exiting until every other process of the namespace is reaped: containerd's shim and
-    conmon reap whatever they adopt, and so does this test.
-    """
-    me = os.getpid()
-    for pid, (ppid, state) in procs.all_processes().items():
-        if ppid == me and state == "Z" and pid not in keep:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-
-
 def _text(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
@@ -388,7 +371,7 @@ def test_kill9_of_a_sentry_or_gofer_stops_only_its_sandbox(
         keep = {p for box in boxes.values() for p in (box.sandbox, box.waiter) if p}
         timings: dict[str, float] = {}
         while len(timings) < len(killed) and time.monotonic() < t0 + GONE_TIMEOUT:
-            _reap_strays(keep)
+            procs.reap_zombie_children(keep)
             for box in killed:
                 if box.name not in timings and not any(procs.alive(p) for p in box.pieces()):
                     timings[box.name] = time.monotonic() - t0
@@ -457,4 +440,4 @@ def test_kill9_of_a_sentry_or_gofer_stops_only_its_sandbox(
             _cli(runsc_root, "delete", "--force", cid)
         for entry in runsc_root.iterdir():
             _cli(runsc_root, "delete", "--force", entry.name)
-        _reap_strays({box.proc.pid for box in boxes.values() if box.proc is not None})
+        procs.reap_zombie_children({box.proc.pid for box in boxes.values() if box.proc is not None})
