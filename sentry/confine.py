@@ -38,7 +38,7 @@ import os
 import pkgutil
 import signal
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 log = logging.getLogger("sentry")
 
@@ -243,20 +243,38 @@ def allowed_calls() -> List[str]:
     return [name for _, names in SYSCALLS for name in names]
 
 
+#: (family, protocol or None for any): what ``socket`` may create.
+_SOCKETS = ((_AF_UNIX, None), (_AF_INET, None), (_AF_INET6, None), (_AF_NETLINK, _NETLINK_ROUTE))
+
+
+def _refusals() -> Iterator[Tuple[str, int, Optional[Tuple[int, int]], str]]:
+    """The argument checks: (call, errno, (argument, value) compared on its low 32 bits,
+    or None for any arguments, and how ``syscalls --sentry`` says it)."""
+    for name in _FDCWD_CALLS:
+        yield name, errno.EACCES, (0, _AT_FDCWD), "AT_FDCWD: EACCES"
+    for name, a, b in _FDCWD_PAIRS:
+        for arg in sorted({a, b}):
+            yield name, errno.EACCES, (arg, _AT_FDCWD), "AT_FDCWD: EACCES"
+    for name in _CWD_CALLS:
+        yield name, errno.EACCES, None, "always EACCES"
+    yield "ioctl", errno.EPERM, (1, _TIOCSTI), "TIOCSTI: EPERM"
+    yield "ioctl", errno.EPERM, (1, _TIOCLINUX), "TIOCLINUX: EPERM"
+
+
 def describe() -> List[Dict[str, Any]]:
     """The allowlist as ``runsc-py syscalls --sentry`` prints it: number, name, what the
-    sentry makes the call for, and the argument check on it, if any."""
+    sentry makes the call for, and the argument checks on it, if any."""
     import pyseccomp as sc
 
-    checks = {name: "AT_FDCWD: EACCES" for name in _FDCWD_CALLS}
-    checks.update({name: "AT_FDCWD: EACCES" for name, _a, _b in _FDCWD_PAIRS})
-    checks.update({name: "always EACCES" for name in _CWD_CALLS})
-    checks["ioctl"] = "TIOCSTI, TIOCLINUX: EPERM"
-    checks["socket"] = "AF_UNIX, AF_INET, AF_INET6, AF_NETLINK/NETLINK_ROUTE only"
+    checks: Dict[str, List[str]] = {"socket": ["AF_UNIX, AF_INET, AF_INET6, "
+                                               "AF_NETLINK/NETLINK_ROUTE only"]}
+    for name, _errno, _cond, text in _refusals():
+        if text not in checks.setdefault(name, []):
+            checks[name].append(text)
     out = []
     for why, names in SYSCALLS:
         for name in names:
-            note = why + (f"; {checks[name]}" if name in checks else "")
+            note = "; ".join([why, *checks.get(name, [])])
             out.append({"nr": sc.resolve_syscall(sc.Arch.NATIVE, name), "name": name,
                         "note": note})
     return sorted(out, key=lambda e: e["nr"])
@@ -264,33 +282,27 @@ def describe() -> List[Dict[str, Any]]:
 
 def build_filters() -> List[Any]:
     """The two filters :func:`install_filter` loads: the allowlist (anything else kills
-    the process), then the argument checks (a denied case fails with EACCES or EPERM).
-    Two, because libseccomp lets an unconditional rule override conditional ones of the
-    same call; the kernel applies the stricter answer of the two."""
+    the process), then the argument checks (:func:`_refusals`: a refused case fails with
+    its errno).  Two, because libseccomp lets an unconditional rule override conditional
+    ones of the same call; the kernel applies the stricter answer of the two."""
     import pyseccomp as sc
 
     allow = sc.SyscallFilter(defaction=sc.KILL_PROCESS)
     for name in allowed_calls():
-        if name == "socket":
-            continue
-        allow.add_rule(sc.ALLOW, name)
-    for family in (_AF_UNIX, _AF_INET, _AF_INET6):
-        allow.add_rule(sc.ALLOW, "socket", sc.Arg(0, sc.MASKED_EQ, _LOW32, family))
-    allow.add_rule(sc.ALLOW, "socket", sc.Arg(0, sc.MASKED_EQ, _LOW32, _AF_NETLINK),
-                   sc.Arg(2, sc.MASKED_EQ, _LOW32, _NETLINK_ROUTE))
+        if name != "socket":
+            allow.add_rule(sc.ALLOW, name)
+    for family, protocol in _SOCKETS:
+        conds = [sc.Arg(0, sc.MASKED_EQ, _LOW32, family)]
+        if protocol is not None:
+            conds.append(sc.Arg(2, sc.MASKED_EQ, _LOW32, protocol))
+        allow.add_rule(sc.ALLOW, "socket", *conds)
 
     args = sc.SyscallFilter(defaction=sc.ALLOW)
-    eacces = sc.ERRNO(errno.EACCES)
-    for name in _FDCWD_CALLS:
-        args.add_rule(eacces, name, sc.Arg(0, sc.MASKED_EQ, _LOW32, _AT_FDCWD))
-    for name in _CWD_CALLS:
-        args.add_rule(eacces, name)
-    for name, a, b in _FDCWD_PAIRS:
-        args.add_rule(eacces, name, sc.Arg(a, sc.MASKED_EQ, _LOW32, _AT_FDCWD))
-        if b != a:
-            args.add_rule(eacces, name, sc.Arg(b, sc.MASKED_EQ, _LOW32, _AT_FDCWD))
-    for cmd in (_TIOCSTI, _TIOCLINUX):
-        args.add_rule(sc.ERRNO(errno.EPERM), "ioctl", sc.Arg(1, sc.MASKED_EQ, _LOW32, cmd))
+    for name, err_no, cond, _text in _refusals():
+        if cond is None:
+            args.add_rule(sc.ERRNO(err_no), name)
+        else:
+            args.add_rule(sc.ERRNO(err_no), name, sc.Arg(cond[0], sc.MASKED_EQ, _LOW32, cond[1]))
     return [allow, args]
 
 
