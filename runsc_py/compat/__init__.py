@@ -1,0 +1,1 @@
+"""Conformance scoring: run suites natively and sandboxed and compare."""
