@@ -56,6 +56,7 @@ ffibuilder.cdef(
     int rt_closed_pop(int *fdt, int *fd);
     uint64_t rt_stat_fast(void);
     uint64_t rt_stat_slow(void);
+    int rt_stat_fast_nr(uint64_t *out, int n);
     int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
     int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n);
     int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n);

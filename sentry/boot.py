@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
+import json
 import logging
 import os
 import select
@@ -144,6 +145,34 @@ def _profiled(path: str, body: Callable[[Any], int], link: Any) -> int:
         os.close(fd)
 
 
+def _open_report(path: Optional[str], flag: str) -> Optional[int]:
+    if not path:
+        return None
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise BootError(f"{flag} {path}: {e.strerror}") from None
+
+
+def _write_report(fd: int, kernel: Any, status: int, fast_counts: List[int]) -> None:
+    """The compat report (:meth:`sentry.kernel.compat.CompatRecorder.report`) and how
+    init ended: ``exit_code`` or ``signal`` (from its wait status, or the fatal signal
+    the sentry gave its thread group)."""
+    report = kernel.compat.report(fast_counts)
+    raw = kernel.exit_status
+    init_tg = kernel.init_tg
+    signo = getattr(init_tg, "fatal_signal", 0) or 0
+    if not signo and raw is not None and os.WIFSIGNALED(raw):
+        signo = os.WTERMSIG(raw)
+    exit_code = None
+    if not signo and raw is not None and os.WIFEXITED(raw):
+        exit_code = os.WEXITSTATUS(raw)
+    report.update(status=status, exit_code=exit_code, signal=signo or None)
+    data = memoryview(json.dumps(report).encode())
+    while data:
+        data = data[os.write(fd, data):]
+
+
 def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     """The sentry: boot the sandbox, tell the supervisor (*link*,
     :class:`sentry.supervisor.SentryLink`) when init is ready and, with *release*, let it
@@ -153,6 +182,8 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     handler = _setup_logging(cfg)
     if not cfg.argv:
         raise BootError("no command to run")
+    # Opened now: once confined, the sentry can open no path.
+    report_fd = _open_report(cfg.compat_report, "--compat-report")
     # Before the gofer and init exist, so that they inherit it.
     oom_score_adj, host_oom = _own_oom_score_adj(cfg.oom_score_adj)
     roots = [(cfg.root_path, True if cfg.overlay else cfg.root_readonly)]
@@ -277,8 +308,12 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         fast, slow = native.fast_stats()
         log.info("exit status %d; the sentry answered %d workload syscalls (%d on the C fast "
                  "path), besides those the host ran", status, fast + slow, fast)
+        if report_fd is not None:
+            _write_report(report_fd, kernel, status, native.fast_counts())
         return status
     finally:
+        if report_fd is not None:
+            os.close(report_fd)
         if wakeup is not None:
             signal.set_wakeup_fd(-1)
             os.close(wakeup[0])

@@ -98,6 +98,9 @@ class BootConfig:
     strace: bool = False
     # ``do --profile FILE``: cProfile statistics of the sentry, written to FILE at its exit.
     profile: Optional[str] = None
+    # ``do --compat-report FILE``: per-syscall counts and refused variants (JSON,
+    # sentry.kernel.compat), written to FILE when the workload has exited.
+    compat_report: Optional[str] = None
     # RLIMIT_NOFILE (soft, hard) of the sandbox's fd tables; None: 1024/1024 (runc's default).
     nofile: Optional[Tuple[int, int]] = None
     # process.rlimits other than RLIMIT_NOFILE: (resource, soft, hard), set on init's

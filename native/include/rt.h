@@ -82,6 +82,7 @@ int rt_fdt_clear(int fdt);
 int rt_closed_pop(int *fdt, int *fd);
 uint64_t rt_stat_fast(void);
 uint64_t rt_stat_slow(void);
+int rt_stat_fast_nr(uint64_t *out, int n);
 /* run one C fast handler on a notification-like request, without answering:
  * returns 1 and sets *ret when handled (tests compare with the Python twin) */
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);

@@ -80,6 +80,14 @@ _ID_RANGE = click.IntRange(0, spec.MAX_ID)
     help="Debugging: write cProfile statistics of the sentry to FILE when it exits "
     "(read them with `python3 -m pstats FILE`).",
 )
+@click.option(
+    "--compat-report",
+    default=None,
+    metavar="FILE",
+    hidden=True,
+    help="Write the workload's per-syscall counts and refused variants (JSON) to FILE "
+    "when it exits (what `compat` reads).",
+)
 @click.argument("command", nargs=-1, required=True, metavar="-- CMD [ARGS]...")
 @pass_options
 @click.pass_context
@@ -96,6 +104,7 @@ def do(
     pids_limit: int,
     memory_limit: str | None,
     profile: str | None,
+    compat_report: str | None,
     command: tuple[str, ...],
 ) -> None:
     """Run CMD sandboxed against the host's / (read-only, writes kept in memory)."""
@@ -121,6 +130,7 @@ def do(
     )
     cfg.pids_limit = max(0, pids_limit)
     cfg.profile = None if profile is None else os.path.abspath(profile)
+    cfg.compat_report = None if compat_report is None else os.path.abspath(compat_report)
     cgroup = None
     if memory_limit is not None:
         try:

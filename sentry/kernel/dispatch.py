@@ -64,7 +64,6 @@ class Dispatcher:
         self._respond = respond
         self.ready: List[Parked] = []
         self.timed: Dict[int, Parked] = {}
-        self.unsupported_seen: set = set()
         self.strace = kernel.cfg.strace
         # The task whose handler is running (Linux's ``current``): files whose
         # readiness depends on who asks (signalfd) read it.  None between calls.
@@ -88,6 +87,7 @@ class Dispatcher:
         if t.pending_clone is not None:
             # Its clone failed on the host (no fork event came): it holds no pid.
             t.pending_clone = None
+        self.kernel.compat.count(nr)
         args = SyscallArgs(nr, raw)
         args.notif_id = notif_id
         e = linux64.entry(nr)
@@ -220,10 +220,7 @@ class Dispatcher:
             self._unpark(t.parked)
 
     def _unsupported(self, t: "Task", nr: int) -> None:
-        key = (nr, t.tg.exe_path)
-        if key in self.unsupported_seen:
-            return
-        self.unsupported_seen.add(key)
-        name = linux64.NAMES.get(nr, str(nr))
-        self.kernel.counters["unsupported"] = self.kernel.counters.get("unsupported", 0) + 1
-        log.warning("unsupported syscall %d (%s) by %s", nr, name, t.tg.exe_path or "?")
+        name = linux64.NAMES.get(nr)
+        detail = f"{nr} ({name})" if name else str(nr)
+        if self.kernel.note_unsupported(t, "syscall", detail):
+            self.kernel.counters["unsupported"] = self.kernel.counters.get("unsupported", 0) + 1

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.config import DEFAULT_PIDS_LIMIT, BootConfig
+from sentry.kernel.compat import CompatRecorder
 from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
 from sentry.kernel import memacct, posix_timers
@@ -188,6 +189,8 @@ class Kernel:
         self.by_tid: Dict[int, Task] = {}         # sandbox tid → task
         self.thread_groups: Dict[int, ThreadGroup] = {}
         self.counters: Dict[str, int] = {}
+        # Per-syscall counts and refused variants (the compat report; always kept).
+        self.compat = CompatRecorder()
         self.vfs: Any = None                      # set by boot: the sandbox's VirtualFilesystem
         self.open_exec: Optional[Callable[..., Any]] = None
         self.procfd = -1                          # host /proc, opened at boot (see ARCHITECTURE.md)
@@ -870,6 +873,12 @@ class Kernel:
         if self.fd_handlers.pop(fd, None) is not None:
             N.Loop.del_fd(fd)
 
+    def note_unsupported(self, t: Task, family: str, detail: str) -> bool:
+        """*t* asked for something the sentry does not implement where Linux would have
+        done it (an ioctl request, an fcntl command, a socket family …): count it for the
+        compat report and log it once per (family, detail, binary).  True the first time."""
+        return self.compat.note(t.tg.exe_path, family, detail)
+
     # -- the loop ---------------------------------------------------------
 
     def run(self) -> int:
@@ -1238,6 +1247,8 @@ class Kernel:
         pid = t.host_tid
         regs = N.getregs(pid)
         nr = regs[N.ORIG_RAX]
+        if not (nr in (SYS_EXECVE, SYS_EXECVEAT) and t.tg.pending_exec_rewritten == pid):
+            self.compat.count(nr)  # (a rewritten exec's second stop is the same call)
         if nr in (SYS_EXECVE, SYS_EXECVEAT):
             if t.tg.pending_exec_rewritten == pid:
                 N.cont(pid, 0)

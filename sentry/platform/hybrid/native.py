@@ -183,6 +183,13 @@ def fast_stats() -> Tuple[int, int]:
     return int(lib.rt_stat_fast()), int(lib.rt_stat_slow())
 
 
+def fast_counts() -> List[int]:
+    """The calls the C fast handlers answered, indexed by syscall number."""
+    buf = ffi.new("uint64_t[512]")
+    n = lib.rt_stat_fast_nr(buf, 512)
+    return [int(buf[i]) for i in range(n)]
+
+
 def fast_call(pid: int, nr: int, args: Sequence[int]) -> Optional[int]:
     """Run the C fast handler without answering (tests compare it with the Python twin)."""
     a = ffi.new("uint64_t[6]", [x & 0xFFFFFFFFFFFFFFFF for x in args])

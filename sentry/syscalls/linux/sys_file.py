@@ -14,6 +14,7 @@ import struct
 from typing import Any, Callable, List, Tuple
 
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
+from sentry.kernel import compat
 from sentry.kernel.waiter import EVENT_ALL, EVENT_OUT
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
@@ -732,6 +733,7 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
         if cmd == F_GETPIPE_SZ:
             return getter()
         return d.set_pipe_size(t, a.int(2))  # type: ignore[attr-defined]
+    t.kernel.note_unsupported(t, "fcntl", compat.fcntl_name(cmd))
     raise err(errno.EINVAL)
 
 
@@ -782,7 +784,13 @@ def ioctl(t: Any, a: SyscallArgs) -> int:
     if cmd == FIONREAD and d.inode is not None and d.inode.is_reg:
         t.mem.write_i32(arg, max(0, min(d.size() - d.offset, 0x7FFFFFFF)))
         return 0
-    return d.ioctl(t, cmd, arg)
+    try:
+        return d.ioctl(t, cmd, arg)
+    except LinuxError as e:
+        if e.errno == errno.ENOTTY and not compat.ioctl_refused_by_linux(d, cmd):
+            t.kernel.note_unsupported(
+                t, "ioctl", f"{compat.ioctl_name(cmd)} on {compat.file_kind(d)}")
+        raise
 
 
 # ------------------------------------------------------------ sizes, sync

@@ -463,6 +463,9 @@ def prctl(t: "Task", a: "SyscallArgs") -> int:
         return 0
     if op == PR_GET_THP_DISABLE:
         return 0
+    from sentry.kernel import compat
+
+    t.kernel.note_unsupported(t, "prctl", compat.prctl_name(op))
     raise err(errno.EINVAL)
 
 

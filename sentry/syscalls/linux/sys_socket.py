@@ -17,6 +17,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
+from sentry.kernel import compat
 from sentry.fsimpl.sock.inet import AF_INET, AF_INET6, InetSocket, decode_addr, encode_addr
 from sentry.fsimpl.sock import unix
 from sentry.fsimpl.sock.netlink import AF_NETLINK, NetlinkSocket
@@ -84,6 +85,21 @@ def socketpair(t: Any, a: SyscallArgs) -> int:
 
 def socket(t: Any, a: SyscallArgs) -> int:
     """socket(2): ``AF_UNIX``, and TCP/UDP over ``AF_INET``/``AF_INET6``."""
+    try:
+        return _socket(t, a)
+    except LinuxError as e:
+        if e.errno in _NOT_OFFERED or (e.errno == errno.EPERM and a.int(1) & 0xF == 3):
+            t.kernel.note_unsupported(
+                t, "socket", compat.socket_name(a.int(0), a.int(1), a.int(2)))
+        raise
+
+
+# socket(2)'s answers for a family, type or protocol the sandbox does not offer (a raw
+# socket is EPERM, as without CAP_NET_RAW).
+_NOT_OFFERED = (errno.EAFNOSUPPORT, errno.ESOCKTNOSUPPORT, errno.EPROTONOSUPPORT)
+
+
+def _socket(t: Any, a: SyscallArgs) -> int:
     domain, raw, proto = a.int(0), a.int(1), a.int(2)
     if domain in (AF_INET, AF_INET6):
         if raw & ~(0xF | SOCK_NONBLOCK | SOCK_CLOEXEC):
@@ -644,6 +660,21 @@ def _put_opt(t: Any, optval: int, optlen_ptr: int, value: bytes) -> int:
 def getsockopt(t: Any, a: SyscallArgs) -> int:
     """getsockopt(2): the SOL_SOCKET options programs ask of unix sockets; an allowlist
     of socket/TCP/IP/IPv6 options of inet sockets, read from the host socket."""
+    try:
+        return _getsockopt(t, a)
+    except LinuxError as e:
+        if e.errno == errno.ENOPROTOOPT:
+            _note_sockopt(t, a, "getsockopt")
+        raise
+
+
+def _note_sockopt(t: Any, a: SyscallArgs, which: str) -> None:
+    d = t.fdtable.get(a.int(0))
+    family = getattr(d, "family", AF_UNIX)
+    t.kernel.note_unsupported(t, which, compat.sockopt_name(a.int(1), a.int(2), family))
+
+
+def _getsockopt(t: Any, a: SyscallArgs) -> int:
     d = _any_sock(t, a.int(0))
     level, opt = a.int(1), a.int(2)
     if isinstance(d, InetSocket):
@@ -678,6 +709,15 @@ def setsockopt(t: Any, a: SyscallArgs) -> int:
     """setsockopt(2): inet sockets: an allowlist passed to the host socket (timeouts kept
     by the sentry); unix sockets: SO_PASSCRED; buffer sizes, SO_LINGER and the socket
     flags and marks Linux keeps but never consults for them, accepted with no effect."""
+    try:
+        return _setsockopt(t, a)
+    except LinuxError as e:
+        if e.errno == errno.ENOPROTOOPT:
+            _note_sockopt(t, a, "setsockopt")
+        raise
+
+
+def _setsockopt(t: Any, a: SyscallArgs) -> int:
     d = _any_sock(t, a.int(0))
     level, opt = a.int(1), a.int(2)
     if isinstance(d, InetSocket):
