@@ -19,8 +19,8 @@ CPython's regression tests are plain commands in a list file, one module a line:
 Every unit (a source, or one gtest case) runs twice, each in a fresh temporary working
 directory that is also ``$TMPDIR``, stdin ``/dev/null``:
 
-- natively, as pid 1 of a fresh pid namespace with its own ``/proc`` (``unshare --pid --fork
-  --kill-child --mount-proc``; without root, directly);
+- natively, as pid 1 of a fresh pid namespace with its own ``/proc``, IPC and UTS namespaces
+  (``unshare --pid --fork --kill-child --mount-proc --ipc --uts``; without root, directly);
 - sandboxed, behind the sandbox prefix: by default ``runsc-py --root R --debug-log L do --``
   run by this interpreter (R and L private to the run; the log's "unsupported syscall" lines
   become the reason of a failure), or ``--runtime-prefix CMD`` to score another runtime.
@@ -235,14 +235,16 @@ class ProcessKeeper:
     """The runs in flight, and the leftovers of finished ones.
 
     The runner is a child subreaper (when the kernel allows), so an orphan of a run becomes
-    its child; :meth:`sweep` kills and reaps every child that is not a run in flight.
-    Starting a run and sweeping hold one lock, so a just-forked run is never taken for an
-    orphan.
+    its child; :meth:`sweep` kills and reaps every child that is neither a run in flight nor
+    one the process had before (the runner may be embedded in a process with children of its
+    own). Starting a run and sweeping hold one lock, so a just-forked run is never taken for
+    an orphan.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._live: set[int] = set()
+        self._before = _children()
         self.stopping = False
 
     @staticmethod
@@ -287,9 +289,8 @@ class ProcessKeeper:
 
     def sweep(self) -> None:
         """Kill and reap this process's children that are not runs in flight."""
-        me = os.getpid()
         with self._lock:
-            strays = {p for p, (pp, _s) in _processes().items() if pp == me} - self._live
+            strays = _children() - self._live - self._before
             for pid in strays:
                 for p in (*_descendants(pid), pid):
                     try:
@@ -317,6 +318,11 @@ def _processes() -> dict[int, tuple[int, str]]:
         rest = data[data.rindex(")") + 2 :].split()
         out[int(entry)] = (int(rest[1]), rest[0])
     return out
+
+
+def _children() -> set[int]:
+    me = os.getpid()
+    return {p for p, (pp, _s) in _processes().items() if pp == me}
 
 
 def _descendants(root: int) -> set[int]:
@@ -609,20 +615,18 @@ class CaseResult:
     reason: str = ""
 
 
-def _tap_cases(unit: Unit, nat: dict[str, Any], box: dict[str, Any] | None) -> Iterator[CaseResult]:
+def _tap_cases(unit: Unit, nat: dict[str, Any], box: dict[str, Any]) -> Iterator[CaseResult]:
     tap = nat["tap"]
     numbers = {str(i) for i in range(1, tap["plan"] + 1)} | set(tap["cases"])
-    btap = (box or {}).get("tap") or {"cases": {}}
+    btap = box.get("tap") or {"cases": {}}
     for num in sorted(numbers, key=int):
         n_status, desc = tap["cases"].get(num, [MISSING, ""])
-        if box is None:
-            b_status = MISSING
-        elif num in btap["cases"]:
+        if num in btap["cases"]:
             b_status = btap["cases"][num][0]
         else:
             b_status = TIMEOUT if box["status"] == TIMEOUT else MISSING
         name = f"{unit.key}::{num}" + (f" {desc}" if desc else "")
-        reason = "" if b_status == PASS else (box or {}).get("reason", "") or f"TAP: {b_status}"
+        reason = "" if b_status == PASS else box["reason"] or f"TAP: {b_status}"
         yield CaseResult(name, unit.source.name, n_status, b_status, reason)
 
 
@@ -634,19 +638,13 @@ def collect(
     for u in units:
         nat = state.get(u, NATIVE, NATIVE)
         box = state.get(u, SANDBOX, rt.sandbox_id)
-        if nat is None:
-            continue  # interrupted before it ran
+        if nat is None or box is None:
+            continue  # interrupted before both halves ran: not a result yet
         if u.kind == "whole" and "tap" in nat:
             out += _tap_cases(u, nat, box)
             continue
-        b_status = MISSING if box is None else box["status"]
-        reason = "" if box is None else box["reason"]
-        if (
-            compare_stdout
-            and b_status == PASS
-            and box is not None
-            and box["stdout_sha256"] != nat["stdout_sha256"]
-        ):
+        b_status, reason = box["status"], box["reason"]
+        if compare_stdout and b_status == PASS and box["stdout_sha256"] != nat["stdout_sha256"]:
             b_status, reason = FAIL, "stdout differs from the native run's"
         out.append(CaseResult(u.key, u.source.name, nat["status"], b_status, reason))
     return out
@@ -729,7 +727,7 @@ def render_text(summary: dict[str, Any], sandbox_id: str) -> str:
 def _native_prefix() -> list[str]:
     unshare = shutil.which("unshare")
     if os.geteuid() == 0 and unshare:
-        return [unshare, "--pid", "--fork", "--kill-child", "--mount-proc", "--"]
+        return [unshare, "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--uts", "--"]
     return []
 
 
