@@ -5,9 +5,10 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 bash scripts/setup.sh
 # Test-only Debian packages: the container engines of tests/clients and the tools that build
 # their image without a registry; the servers tests/workloads runs in the sandbox; trinity,
-# which benchmarks/fuzz.py runs inside the sandbox (never on the host).
+# which benchmarks/fuzz.py runs inside the sandbox (never on the host); CPython's test suite
+# and stress-ng, which benchmarks/compat_scores.py scores the sandbox with.
 TEST_PKGS=(containerd runc umoci skopeo podman containernetworking-plugins docker.io
-           nginx-light redis-server nodejs curl trinity)
+           nginx-light redis-server nodejs curl trinity libpython3.11-testsuite stress-ng)
 missing=()
 for p in "${TEST_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
