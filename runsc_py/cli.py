@@ -42,6 +42,7 @@ COMMANDS = {
     "exec": "exec:exec_cmd", "ps": "ps:ps", "pause": "pause:pause", "resume": "pause:resume",
     "events": "events:events", "update": "update:update", "features": "features:features",
     "list": "list:list_", "delete": "delete:delete", "syscalls": "syscalls:syscalls",
+    "compat": "compat:compat",
 }
 
 

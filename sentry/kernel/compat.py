@@ -193,10 +193,16 @@ _KINDS = {0o100000: "regular file", 0o040000: "directory", 0o020000: "character 
 def ioctl_refused_by_linux(d: Any, cmd: int) -> bool:
     """Whether Linux answers ``ENOTTY`` to *cmd* on this kind of file too: a terminal
     request ('T') on anything but a terminal (isatty(3) on a file), a socket request
-    (0x89xx) on anything but a socket."""
+    (0x89xx) on anything but a socket, anything but the generic requests (which the
+    handler serves) on a pipe or a character device other than a terminal or random(4)."""
     typ = (cmd >> 8) & 0xFF
-    if typ == 0x54:
-        return not _is_terminal(d)
+    kind = file_kind(d)
+    if typ == 0x54 and kind != "terminal":
+        return kind != "TimerFileDescription"  # TFD_IOC_SET_TICKS is _IOW('T', 0, u64)
     if typ == 0x89:
-        return file_kind(d) != "socket" and not hasattr(d, "family")
+        return kind != "socket" and not hasattr(d, "family")
+    if kind == "pipe":
+        return True
+    if kind == "character device":
+        return typ != 0x52  # random(4)'s RNDGETENTCNT ...
     return False
