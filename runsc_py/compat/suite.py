@@ -22,8 +22,9 @@ directory that is also ``$TMPDIR``, stdin ``/dev/null``:
 - natively, as pid 1 of a fresh pid namespace with its own ``/proc``, IPC and UTS namespaces
   (``unshare --pid --fork --kill-child --mount-proc --ipc --uts``; without root, directly);
 - sandboxed, behind the sandbox prefix: by default ``runsc-py --root R --debug-log L do --``
-  run by this interpreter (R and L private to the run; the log's "unsupported syscall" lines
-  become the reason of a failure), or ``--runtime-prefix CMD`` to score another runtime.
+  run by this interpreter from this module's checkout (R and L private to the run; the log's
+  "unsupported syscall" lines become the reason of a failure), or ``--runtime-prefix CMD`` to
+  score another runtime.
 
 Process hygiene: each run is its own session, started through ``setpriv --pdeathsig KILL``
 so that it dies with the runner; on a timeout its process group and every descendant are
@@ -403,6 +404,15 @@ def _unsupported(log: Path) -> list[str]:
     return found
 
 
+def _this_runsc() -> list[str]:
+    """This interpreter running the runsc-py this module belongs to (not whichever one
+    ``python -m runsc_py`` would find: a checkout being scored scores its own sandbox)."""
+    top = str(Path(__file__).resolve().parents[2])
+    boot = (f"import sys, runpy; sys.path.insert(0, {top!r}); "
+            "runpy.run_module('runsc_py', run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", boot]
+
+
 def run_command(keeper: ProcessKeeper, rt: Runtime, mode: str, argv: list[str]) -> RunOutcome:
     """Run *argv* natively or sandboxed in a fresh work directory; kill it at the timeout."""
     scratch = Path(tempfile.mkdtemp(prefix="cs", dir="/tmp"))
@@ -415,8 +425,8 @@ def run_command(keeper: ProcessKeeper, rt: Runtime, mode: str, argv: list[str]) 
         elif rt.sandbox_prefix is not None:
             prefix = rt.sandbox_prefix
         else:
-            prefix = [sys.executable, "-m", "runsc_py", "--root", str(scratch / "r"),
-                      "--debug-log", str(log), "do", "--"]
+            prefix = [*_this_runsc(), "--root", str(scratch / "r"), "--debug-log", str(log),
+                      "do", "--"]
         full = ["setpriv", "--pdeathsig", "KILL", "--", *prefix, *argv]
         env = dict(rt.env, TMPDIR=str(work))
         t0 = time.monotonic()
