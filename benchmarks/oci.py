@@ -184,8 +184,7 @@ def short_cmd(pid: int) -> str:
 def measure_memory(pids: set[int], init_pid: int, runtime: str) -> list[ProcMem]:
     rows = []
     for pid in sorted(pids):
-        cmd = procs.cmdline(pid)
-        if " -m gofer" in cmd:
+        if procs.is_gofer(pid):
             role = "gofer"
         elif pid == init_pid and runtime == "runsc-py":
             role = "sandbox (sentry)"

@@ -864,12 +864,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", action="append", required=True, metavar="PATH[:ro]")
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
+    return run(args.sock_fd, args.root, args.parent_pid)
 
+
+def run(sock_fd: int, root_specs: list[str], parent_pid: int) -> int:
+    """Serve the channel *sock_fd* (every other fd above 2 is closed) for the roots
+    ``PATH[:ro]`` until it closes; returns the exit status.  What ``python3 -m gofer``
+    runs, and a gofer forked from the sentry (:func:`gofer.launch.fork`)."""
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     # The parent may have died before PDEATHSIG was armed.
-    if args.parent_pid and os.getppid() != args.parent_pid:
+    if parent_pid and os.getppid() != parent_pid:
         return 1
-    sock_fd: int = args.sock_fd
     os.closerange(3, sock_fd)
     os.closerange(sock_fd + 1, 1 << 20)
     sock = socket.socket(fileno=sock_fd)
@@ -886,12 +891,12 @@ def main(argv: list[str] | None = None) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with sock:
         try:
-            root_fds = confine([_parse_root(r) for r in args.root], sock_fd)
+            root_fds = confine([_parse_root(r) for r in root_specs], sock_fd)
         except OSError as e:
             print(f"gofer: confinement failed: {e}", file=sys.stderr)
             return 1
         roots = [(fd, _parse_root(spec)[1])
-                 for (fd, _), spec in zip(root_fds, args.root, strict=True)]
+                 for (fd, _), spec in zip(root_fds, root_specs, strict=True)]
         try:
             server = GoferServer(sock, roots, [name for _, name in root_fds])
         except OSError as e:

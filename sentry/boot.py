@@ -177,7 +177,7 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     """The sentry: boot the sandbox, tell the supervisor (*link*,
     :class:`sentry.supervisor.SentryLink`) when init is ready and, with *release*, let it
     run and say it started; confine this process; serve the workload until it exits."""
-    from gofer.server import spawn as spawn_gofer
+    from gofer.launch import fork as start_gofer
 
     handler = _setup_logging(cfg)
     if not cfg.argv:
@@ -191,8 +191,9 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     for src, _ro in roots:
         if not os.path.exists(src):
             raise BootError(f"mount source {src!r} does not exist")
-    # The gofer (a fresh interpreter) starts up while the sentry imports its kernel.
-    gofer_pid, sock = spawn_gofer(roots)
+    # The gofer (a fork of this process, which holds nothing yet) imports its server and
+    # confines itself while the sentry imports its kernel.
+    gofer_pid, sock = start_gofer(roots)
     from sentry.confine import confine_sentry, preload
 
     # Everything the confined sentry may import, while the gofer starts up.

@@ -51,6 +51,16 @@ def cmdline(pid: int) -> str:
         return "<gone>"
 
 
+def is_gofer(pid: int) -> bool:
+    """A gofer: forked by a sentry (its name says so) or ``python3 -m gofer``."""
+    try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "runsc-py-gofer":
+            return True
+    except OSError:
+        return False
+    return " -m gofer" in cmdline(pid)
+
+
 def tracer_of(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -457,8 +457,7 @@ def test_a_gofer_killed_by_its_filter_stops_the_sandbox(runsc_root: Path, tmp_pa
         env=BASE_ENV, cwd=tmp_path, start_new_session=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
-        gofers = [pid for pid in procs.descendants(proc.pid)
-                  if " -m gofer " in procs.cmdline(pid)]
+        gofers = [pid for pid in procs.descendants(proc.pid) if procs.is_gofer(pid)]
         assert len(gofers) == 1, [procs.cmdline(pid) for pid in procs.descendants(proc.pid)]
         assert _status(gofers[0])["Seccomp"].strip() == "2"
         t0 = time.monotonic()

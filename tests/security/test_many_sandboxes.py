@@ -196,7 +196,7 @@ def _pieces(sandbox: int) -> tuple[int, set[int], int]:
     tracer = {pid: procs.tracer_of(pid) for pid in tree}
     sentry = next((t for t in tracer.values() if t in tree), 0)
     workload = {pid for pid, t in tracer.items() if sentry and t == sentry}
-    gofer = next((pid for pid in tree if "-m gofer" in procs.cmdline(pid)), 0)
+    gofer = next((pid for pid in tree if procs.is_gofer(pid)), 0)
     return sentry, workload, gofer
 
 

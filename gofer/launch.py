@@ -1,0 +1,90 @@
+"""Start a gofer by forking the calling process (the sentry, before it holds anything).
+
+A fresh interpreter (:func:`gofer.server.spawn`, ``python3 -m gofer``) costs ~40 ms of
+interpreter start-up and its own imports before the gofer can serve; the sentry's first
+file request waits for that.  A fork of the sentry right after it starts costs ~2 ms,
+and the gofer imports its server while the sentry imports its kernel, on the other CPU.
+
+What the child could inherit and must not keep: fds (every one above 2 but the channel is
+closed, stdin too, as :func:`~gofer.server.spawn` does), the sentry's signal dispositions
+and mask (reset as ``posix_spawn`` does), its profiler hook (``do --profile``), and its
+objects.  The sentry forks it before it opens anything of its own (the /proc fd, the stub,
+the gofer socket come after), so what is in its memory is the CLI's parsed configuration,
+which the sentry will give the gofer's client anyway.  Objects inherited from the sentry
+are frozen (``gc.freeze``): none is ever collected here, so no finalizer closes a number
+that names one of the gofer's own fds by then; the child ends with ``os._exit``, never
+the interpreter's clean-up (which would flush the sentry's log handlers to closed fds, a
+call the filter kills).
+
+This module imports nothing heavy: the server is imported by the child, after the fork.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import socket
+import sys
+
+#: The channel's fd number in the gofer, as in a spawned one.
+CHILD_SOCK_FD = 3
+#: The forked gofer's process name (``/proc/PID/comm``, at most 15 bytes).
+COMM = "runsc-py-gofer"
+
+
+def fork(roots: list[tuple[str, bool]]) -> tuple[int, socket.socket]:
+    """Start a gofer serving ``roots`` (host path, read-only) in a child of this process;
+    root i is ``attach(i)``.  As :func:`gofer.server.spawn`: returns (pid, the caller's
+    end of the channel); the caller reaps the pid; the gofer dies with the calling thread
+    (PR_SET_PDEATHSIG) and exits when the channel closes.
+
+    Call it while this process is single-threaded.
+
+    :raises OSError: if the process cannot be started.
+    """
+    specs = [f"{os.fspath(path)}:{'ro' if readonly else 'rw'}" for path, readonly in roots]
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    me = os.getpid()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+    except BaseException:
+        parent.close()
+        child.close()
+        raise
+    if pid == 0:
+        _child(child.fileno(), specs, me)  # never returns
+    child.close()
+    return pid, parent
+
+
+def _child(fd: int, specs: list[str], parent_pid: int) -> None:
+    status = 1
+    try:
+        sys.setprofile(None)
+        gc.freeze()
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        # Its own process group: a terminal's ^C for the sandbox is not the gofer's.
+        os.setpgid(0, 0)
+        # Its command line is the CLI's; ps and the tests tell it by its name.
+        with open("/proc/self/comm", "w") as f:
+            f.write(COMM)
+        if fd != CHILD_SOCK_FD:
+            os.dup2(fd, CHILD_SOCK_FD)
+        # The gofer has no use for the caller's stdin (it may be a terminal).
+        os.close(0)
+        from gofer.server import run
+
+        status = run(CHILD_SOCK_FD, specs, parent_pid)
+    except BaseException as e:  # noqa: BLE001 - this process must end here
+        try:
+            sys.stderr.write(f"gofer: start-up failed: {type(e).__name__}: {e}\n")
+            sys.stderr.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(status)
