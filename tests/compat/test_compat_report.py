@@ -1,0 +1,180 @@
+"""``compat CMD``: one command natively and sandboxed, compared.
+
+Real runs through the CLI: a command that behaves the same (exit 0); a C program asking for
+an ioctl and an fcntl command the sandbox does not implement (both refused variants appear,
+with the program as their binary); per-syscall counts that include the calls the C fast path
+answers; a death by signal on both sides; the default pid normalisation and a user rule;
+the JSON schema; the self-contained HTML page; could-not-run exit codes; ``compat suite``
+reaching the suite command.
+"""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from helpers.runner import BASE_ENV, Result, runsc
+
+ENV = dict(BASE_ENV)
+
+
+def compat(args: list[str], root: Path, cwd: Path, **kw: Any) -> Result:
+    return runsc(["compat", *args], root=root, env=ENV, cwd=cwd, timeout=120, **kw)
+
+
+def compat_json(args: list[str], root: Path, cwd: Path, **kw: Any) -> tuple[int, dict[str, Any]]:
+    res = compat(["--json", *args], root, cwd, **kw)
+    assert res.stdout.strip(), res.describe()
+    return res.rc, json.loads(res.stdout)
+
+
+def test_same_command_is_same_and_counts_its_syscalls(runsc_root: Path, tmp_path: Path) -> None:
+    script = "echo hello; echo oops >&2; /bin/true; exit 0"
+    rc, r = compat_json(["--", "sh", "-c", script], runsc_root, tmp_path)
+    assert rc == 0, r
+    assert r["schema"] == 1 and r["verdict"] == "same" and r["reasons"] == []
+    assert r["command"] == ["sh", "-c", script]
+    for side in ("native", "sandbox"):
+        assert r[side]["exit_code"] == 0 and r[side]["signal"] is None, r[side]
+        assert r[side]["timed_out"] is False
+    assert r["output"]["stdout"] == {"same": True, "diff": "", "native_bytes": 6,
+                                     "sandbox_bytes": 6}
+    assert r["output"]["stderr"]["same"] is True
+    by_name = {s["name"]: s for s in r["syscalls"]}
+    # sh writes "hello" and "oops" and runs /bin/true: an execve, served at a ptrace stop.
+    assert by_name["write"]["count"] >= 2 and by_name["write"]["family"] == "file"
+    assert by_name["execve"]["count"] >= 1 and by_name["execve"]["family"] == "process"
+    for s in r["syscalls"]:
+        assert set(s) == {"nr", "name", "family", "count", "fast", "support", "policy", "note"}
+        assert s["count"] >= s["fast"] >= 0 and s["count"] > 0
+    assert r["totals"]["calls"] == sum(s["count"] for s in r["syscalls"])
+    assert r["unsupported"] == []
+    assert "futex" in r["not_counted"]  # the host runs it without a stop
+    fams = {f["family"] for f in r["families"]}
+    assert {"file", "process"} <= fams
+
+
+def test_unsupported_ioctl_and_fcntl_are_reported_with_their_binary(
+    runsc_root: Path, tmp_path: Path, c_program: Any
+) -> None:
+    exe = c_program("tests/compat/src/compat_refused.c")
+    target = tmp_path / "file"
+    target.write_text("x")
+    res = compat(["--", str(exe), str(target), str(tmp_path)], runsc_root, tmp_path)
+    assert res.rc == 1, res.describe()
+    assert res.stdout.startswith("compat: DIFFERS"), res.describe()
+    # Missing pieces come first: the refused variants table before the syscall table.
+    assert res.stdout.index("FS_IOC_GETFLAGS") < res.stdout.index("Every syscall")
+
+    rc, r = compat_json(["--", str(exe), str(target), str(tmp_path)], runsc_root, tmp_path)
+    assert rc == 1 and r["verdict"] == "differs"
+    found = {(u["family"], u["detail"].split(" ")[0]): u for u in r["unsupported"]}
+    ioctl = found[("ioctl", "FS_IOC_GETFLAGS")]
+    assert ioctl["binary"] == str(exe) and ioctl["count"] == 1
+    assert ioctl["detail"].endswith("on regular file"), ioctl
+    fcntl = found[("fcntl", "F_NOTIFY")]
+    assert fcntl["binary"] == str(exe) and fcntl["count"] == 1
+    assert any("unsupported variant" in why for why in r["reasons"]), r["reasons"]
+    # Natively both calls work (the program says so); the sandbox's output says otherwise.
+    assert "+FS_IOC_GETFLAGS: Inappropriate ioctl for device" in r["output"]["stdout"]["diff"]
+
+
+def test_fast_path_calls_are_counted(runsc_root: Path, tmp_path: Path, c_program: Any) -> None:
+    exe = c_program("tests/compat/src/compat_getppid.c")
+    for python_only in (False, True):
+        rc, r = compat_json(["--", str(exe), "300"], runsc_root, tmp_path, python_only=python_only)
+        assert rc == 0, r
+        getppid = next(s for s in r["syscalls"] if s["name"] == "getppid")
+        assert getppid["count"] >= 300, getppid
+        if python_only:
+            assert getppid["fast"] == 0
+        else:
+            assert getppid["fast"] >= 300, getppid
+
+
+def test_death_by_signal_on_both_sides(runsc_root: Path, tmp_path: Path, c_program: Any) -> None:
+    exe = c_program("tests/compat/src/compat_segv.c")
+    rc, r = compat_json(["--", str(exe)], runsc_root, tmp_path)
+    for side in ("native", "sandbox"):
+        assert r[side]["signal"] == 11 and r[side]["signal_name"] == "SIGSEGV", r[side]
+        assert r[side]["exit_code"] is None
+    assert rc == 0 and r["verdict"] == "same", r["reasons"]
+
+
+PID_SCRIPT = 'echo "child pid $(od -An -N4 -tu4 /dev/urandom | tr -d " ")"; echo done'
+
+
+def test_default_normalisation_hides_pids(runsc_root: Path, tmp_path: Path) -> None:
+    """A pid-like value that differs from run to run: equal after the default rules,
+    different without them."""
+    rc, r = compat_json(["--", "sh", "-c", PID_SCRIPT], runsc_root, tmp_path)
+    assert rc == 0 and r["output"]["stdout"]["same"], r["output"]
+    assert any(n["name"] == "pid" for n in r["normalize"])
+
+    rc, r = compat_json(["--no-default-normalize", "--", "sh", "-c", PID_SCRIPT], runsc_root, tmp_path)
+    assert rc == 1 and r["verdict"] == "differs" and r["normalize"] == []
+    assert r["reasons"] == ["stdout differs"], r["reasons"]
+    assert "-child pid " in r["output"]["stdout"]["diff"]
+
+
+def test_user_normalisation_rule(runsc_root: Path, tmp_path: Path) -> None:
+    script = 'echo "token $(od -An -N8 -tx8 /dev/urandom | tr -d " ")"'
+    rc, r = compat_json(["--normalize", r"token [0-9a-f]+", "sh", "-c", script], runsc_root, tmp_path)
+    assert rc == 0 and r["verdict"] == "same", r["output"]
+    assert r["normalize"][-1] == {"name": "user-1", "pattern": "token [0-9a-f]+",
+                                  "replacement": "<*>"}
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += attrs
+
+
+def test_html_page_is_self_contained(runsc_root: Path, tmp_path: Path, c_program: Any) -> None:
+    exe = c_program("tests/compat/src/compat_refused.c")
+    target = tmp_path / "file"
+    target.write_text("x")
+    page = tmp_path / "report.html"
+    res = compat(["--html", str(page), "--", str(exe), str(target), str(tmp_path)],
+                 runsc_root, tmp_path)
+    assert res.rc == 1, res.describe()
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text
+    parser = _Page()
+    parser.feed(text)
+    parser.close()
+    assert "script" not in parser.tags and "link" not in parser.tags
+    assert not [a for a in parser.attrs if a[0] in ("src", "href")]
+    assert "svg" in parser.tags and parser.tags.count("rect") >= 1  # the family chart
+    assert text.index("DIFFERS") < text.index("FS_IOC_GETFLAGS") < text.index("Every syscall")
+    assert "<style>" in text
+
+
+def test_could_not_run_exit_codes(runsc_root: Path, tmp_path: Path) -> None:
+    res = compat(["--", "/nonexistent/program"], runsc_root, tmp_path)
+    assert res.rc == 3, res.describe()
+    assert "COULD NOT RUN" in res.stdout and "not found" in res.stdout
+    rc, r = compat_json(["no-such-command-anywhere"], runsc_root, tmp_path)
+    assert rc == 3 and r["verdict"] == "could not run", r
+    # The native run works, the sandbox refuses to start (do's own error is the reason).
+    rc, r = compat_json(["--memory-limit", "lots", "--", "true"], runsc_root, tmp_path)
+    assert rc == 3 and r["verdict"] == "could not run", r
+    assert r["reasons"][0].startswith("sandbox: ") and "lots" in r["reasons"][0], r
+    # A usage error stays click's 2.
+    res = compat(["--timeout", "-1", "--", "true"], runsc_root, tmp_path)
+    assert res.rc == 2, res.describe()
+
+
+def test_suite_is_the_suite_command(runsc_root: Path, tmp_path: Path) -> None:
+    res = compat(["suite", "--help"], runsc_root, tmp_path)
+    assert res.rc == 0 and "conformance suite" in res.stdout, res.describe()
+    res = compat(["--help"], runsc_root, tmp_path)
+    assert res.rc == 0 and "suite" in res.stdout and "CMD" in res.stdout, res.describe()
