@@ -169,7 +169,9 @@ def render(r: dict[str, Any]) -> str:
                  f"<td>{escape(x['policy'])}</td><td class='note'>{escape(x['note'])}</td></tr>")
     h.append("</table>")
     h.append('<p class="muted">Not counted (the host runs them without a stop): '
-             + escape(", ".join(r["not_counted"])) + ".</p>")
+             + escape(", ".join(r["not_counted"])) + ". Denied by the filter before the "
+             "sentry sees them (not counted either): "
+             + escape(", ".join(r["denied_by_filter"])) + ".</p>")
 
     h.append("<h2>Output</h2>")
     for stream in ("stdout", "stderr"):

@@ -382,6 +382,10 @@ def build(s: RunSettings, native: RunResult, sandbox: RunResult,
         # Rows with an argument check (anonymous mmap) are counted when it fails.
         "not_counted": sorted(e.name + (" (partly)" if e.arg_check else "")
                               for e in table_mod.host_allowlist()),
+        # Answered by the filter (EPERM …) before the sentry sees them: a program using
+        # one (unshare, mount, ptrace …) is not told apart from one that does not.
+        "denied_by_filter": sorted(e.name for e in table_mod.TABLE
+                                   if e is not None and e.policy == "deny"),
     }
 
 
@@ -447,6 +451,8 @@ def render_text(r: dict[str, Any]) -> str:
                      f"{extra})")
     lines += ["", "Every syscall (calls the host runs without a stop are not counted: "
               + ", ".join(r["not_counted"]) + "):"]
+    lines.append("(Denied by the filter, never seen: " + ", ".join(r["denied_by_filter"])
+                 + ".)")
     rows = [["NR", "SYSCALL", "FAMILY", "CALLS", "FAST", "SUPPORT"]]
     rows += [[str(x["nr"]), x["name"], x["family"], str(x["count"]), str(x["fast"]),
               x["support"]] for x in r["syscalls"]]

@@ -54,12 +54,23 @@ def getppid(t: "Task", a: "SyscallArgs") -> int:
 
 # -- clone ------------------------------------------------------------------
 
+def _ns_names(flags: int) -> str:
+    names = {CLONE_NEWNS: "CLONE_NEWNS", CLONE_NEWCGROUP: "CLONE_NEWCGROUP",
+             CLONE_NEWUTS: "CLONE_NEWUTS", CLONE_NEWIPC: "CLONE_NEWIPC",
+             CLONE_NEWUSER: "CLONE_NEWUSER", CLONE_NEWPID: "CLONE_NEWPID",
+             CLONE_NEWNET: "CLONE_NEWNET"}
+    return "|".join(n for bit, n in names.items() if flags & bit)
+
+
 def _clone(t: "Task", flags: int, pidfd_addr: int = 0) -> None:
     """Check and book a clone.  ``CLONE_PIDFD`` is the sentry's: the host's clone runs
     without it (the caller strips it), and a sandbox pidfd of the child is installed
     in the parent and stored at *pidfd_addr* at the clone event (:func:`clone_pidfd`).
     """
     if flags & _NS_FLAGS:
+        if flags & CLONE_NEWUSER or t.creds.capable(cap.CAP_SYS_ADMIN):
+            # Linux would make the namespaces (compat report).
+            t.kernel.note_unsupported(t, "clone", "namespace flags " + _ns_names(flags))
         raise err(errno.EPERM)
     if flags & ~(_ALLOWED | CLONE_PIDFD):
         # CLONE_UNTRACED would start a task the sentry cannot see.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from sentry.abi.linux.errors import err
+from sentry.abi.linux.errors import LinuxError, err
 from sentry.syscalls.linux.args import SyscallArgs
 
 AT_FDCWD = -100
@@ -32,10 +32,21 @@ def _fd(t: Any, fd: int) -> None:
         raise err(errno.EBADF)
 
 
-def _name(t: Any, ptr: int) -> None:
+def _name(t: Any, ptr: int) -> bytes:
     name = t.mem.read_cstring(ptr, XATTR_NAME_MAX + 1)
     if not name or len(name) > XATTR_NAME_MAX:
         raise err(errno.ERANGE)
+    return bytes(name)
+
+
+def _refused(t: Any, a: SyscallArgs, name: bytes) -> LinuxError:
+    """EOPNOTSUPP for setting or removing *name*, which ext4 and tmpfs keep (compat report:
+    the call and the attribute's namespace, ``user.*``)."""
+    space = name.split(b".", 1)[0].decode(errors="replace")
+    call = {188: "setxattr", 189: "lsetxattr", 190: "fsetxattr", 197: "removexattr",
+            198: "lremovexattr", 199: "fremovexattr"}.get(a.nr, "xattr")
+    t.kernel.note_unsupported(t, "xattr", f"{call} {space}.*")
+    return err(errno.EOPNOTSUPP)
 
 
 def _get(t: Any, a: SyscallArgs) -> int:
@@ -80,10 +91,10 @@ def flistxattr(t: Any, a: SyscallArgs) -> int:
 
 
 def _set(t: Any, a: SyscallArgs) -> int:
-    _name(t, a[1])
+    name = _name(t, a[1])
     if a[3] > XATTR_SIZE_MAX:
         raise err(errno.E2BIG)
-    raise err(errno.EOPNOTSUPP)
+    raise _refused(t, a, name)
 
 
 def setxattr(t: Any, a: SyscallArgs) -> int:
@@ -107,19 +118,16 @@ def fsetxattr(t: Any, a: SyscallArgs) -> int:
 def removexattr(t: Any, a: SyscallArgs) -> int:
     """removexattr(2)."""
     _path(t, a[0], True)
-    _name(t, a[1])
-    raise err(errno.EOPNOTSUPP)
+    raise _refused(t, a, _name(t, a[1]))
 
 
 def lremovexattr(t: Any, a: SyscallArgs) -> int:
     """lremovexattr(2)."""
     _path(t, a[0], False)
-    _name(t, a[1])
-    raise err(errno.EOPNOTSUPP)
+    raise _refused(t, a, _name(t, a[1]))
 
 
 def fremovexattr(t: Any, a: SyscallArgs) -> int:
     """fremovexattr(2)."""
     _fd(t, a.int(0))
-    _name(t, a[1])
-    raise err(errno.EOPNOTSUPP)
+    raise _refused(t, a, _name(t, a[1]))

@@ -1,12 +1,18 @@
-/* Asks for two things Linux does and the sandbox refuses: the inode flags of a regular
- * file (FS_IOC_GETFLAGS) and directory notification (fcntl F_NOTIFY). */
+/* Asks for things Linux does and the sandbox refuses: the inode flags of a regular file
+ * (FS_IOC_GETFLAGS), directory notification (fcntl F_NOTIFY), a user extended attribute,
+ * a child in a new user namespace (clone CLONE_NEWUSER). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -20,5 +26,12 @@ int main(int argc, char **argv)
     printf("FS_IOC_GETFLAGS: %s\n", r < 0 ? strerror(errno) : "ok");
     r = fcntl(d, F_NOTIFY, DN_MODIFY);
     printf("F_NOTIFY: %s\n", r < 0 ? strerror(errno) : "ok");
+    r = setxattr(argv[1], "user.compat", "v", 1, 0);
+    printf("setxattr: %s\n", r < 0 ? strerror(errno) : "ok");
+    fflush(stdout);
+    long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) _exit(0);
+    if (pid > 0) waitpid((pid_t)pid, NULL, 0);
+    printf("clone CLONE_NEWUSER: %s\n", pid < 0 ? strerror(errno) : "ok");
     return 0;
 }
