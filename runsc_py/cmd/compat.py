@@ -79,7 +79,8 @@ count}], syscalls [{nr, name, family, count, fast (answered on the C fast path),
 support (full|partial|unsupported|denied), policy, note}] (missing first), totals
 {calls, distinct, fast}, families [{family, calls, syscalls, calls_by_support,
 refused_variants?}], not_counted [syscalls the host runs without a stop],
-denied_by_filter [syscalls the seccomp filter refuses before the sentry sees them].""",
+denied_by_filter [syscalls the seccomp filter refuses before the sentry sees them].
+When a run could not start, only schema, command, verdict and reasons.""",
 )
 @click.option("--cwd", default=None, metavar="DIR",
               help="Working directory of both runs (default: the current one).")
