@@ -23,7 +23,7 @@ directory that is also ``$TMPDIR``, stdin ``/dev/null``:
   (``unshare --pid --fork --kill-child --mount-proc --ipc --uts``; without root, directly);
 - sandboxed, behind the sandbox prefix: by default ``runsc-py --root R --debug-log L do --``
   run by this interpreter from this module's checkout (R and L private to the run; the log's
-  "unsupported syscall" lines become the reason of a failure), or ``--runtime-prefix CMD`` to
+  "unsupported ..." warnings become the reason of a failure), or ``--runtime-prefix CMD`` to
   score another runtime.
 
 Process hygiene: each run is its own session, started through ``setpriv --pdeathsig KILL``
@@ -391,14 +391,15 @@ def _reason(rc: int | None, stderr: str, stdout: str) -> str:
 
 
 def _unsupported(log: Path) -> list[str]:
-    """"shmget (29)" for each unsupported-syscall warning in a sentry debug log."""
+    """What the sentry refused, from its "unsupported ..." warnings in a debug log: e.g.
+    "syscall 29 (shmget)", "fcntl F_NOTIFY"."""
     found: list[str] = []
     try:
         text = log.read_text(errors="replace")
     except OSError:
         return found
-    for m in re.finditer(r"unsupported syscall (\d+) \(([^)]*)\)", text):
-        item = f"{m.group(2)} ({m.group(1)})"
+    for m in re.finditer(r"WARNING unsupported (.+?) by ", text):
+        item = m.group(1)
         if item not in found:
             found.append(item)
     return found
@@ -461,7 +462,7 @@ def run_command(keeper: ProcessKeeper, rt: Runtime, mode: str, argv: list[str]) 
         else:
             status, reason = FAIL, f"exit {rc}: {_reason(rc, stderr, stdout)}"
         if unsupported:
-            reason = f"unsupported syscall {', '.join(unsupported)}; {reason}"
+            reason = f"unsupported: {', '.join(unsupported)}; {reason}"
         return RunOutcome(status, None if timed_out else rc, seconds, stdout, reason, unsupported)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
