@@ -3,6 +3,7 @@
     python3 benchmarks/compat_scores.py cpython [--modules core|all|test_a,test_b] [--out DIR]
     python3 benchmarks/compat_scores.py stress [--out DIR]
     python3 benchmarks/compat_scores.py ctests [--out DIR]
+    python3 benchmarks/compat_scores.py report [--out DIR]     # markdown of all three
 
 Each part writes a list file and runs ``compat suite --list`` on it (niced) with a state file
 in DIR (default ``/tmp/runsc-py-compat``), so an interrupted run resumes where it stopped and a
@@ -26,6 +27,7 @@ as JSON beside the state.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -192,9 +194,64 @@ def ctests(args: argparse.Namespace) -> int:
     return run_suite(args.out, "ctests", lines, args, ["--compare-stdout"])
 
 
+def report(args: argparse.Namespace) -> int:
+    """Markdown of every part in DIR, from its state alone: the units both runs finished
+    (a part interrupted at a deadline is reported as far as it got)."""
+    for part in ("cpython", "stress", "ctests"):
+        state = args.out / f"{part}.state.jsonl"
+        if not state.exists():
+            continue
+        runs: dict[str, set[str]] = {}
+        for line in state.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            runs.setdefault(rec["source"], set()).add(rec["mode"])
+        done = [src for src, modes in runs.items() if modes == {"native", "sandbox"}]
+        lst = args.out / f"{part}.done.list"
+        lst.write_text("\n".join(done) + "\n")
+        cmd = [sys.executable, "-c", "from runsc_py.compat.suite import suite; suite()",
+               "--list", str(lst), "--state", str(state), "--json",
+               *(["--compare-stdout"] if part == "ctests" else [])]
+        out = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             check=False).stdout
+        rep = json.loads(out)
+        t = rep["total"]
+        short = {s["source"]: _short(s["source"]) for s in rep["sources"]}
+        print(f"\n## {part}: {t['cases']} cases\n")
+        print("| | cases | pass natively | pass sandboxed | sandboxed, of the native passes |")
+        print("|---|---|---|---|---|")
+        print(f"| total | {t['cases']} | {t['native_pass']} ({_pc(t['native_rate'])}) | "
+              f"{t['sandbox_pass']} ({_pc(t['sandbox_rate'])}) | "
+              f"{t['native_pass_sandbox_pass']}/{t['native_pass']} "
+              f"({_pc(t['sandbox_rate_of_native_pass'])}) |")
+        print(f"\nskipped natively: {t['native_skip']}; pass only sandboxed: "
+              f"{t['sandbox_only_pass']}\n")
+        print("Work list (passes natively, not sandboxed):\n")
+        for w in rep["work_list"]:
+            print(f"- `{_short(w['case'])}`: {w['sandbox']} — {w['reason'][:200]}")
+        print(f"\nRan: {' '.join(sorted(short.values()))}")
+    return 0
+
+
+def _short(source: str) -> str:
+    """test_os for a regrtest line, the stressor for a stress-ng one, the program's name."""
+    words = shlex.split(source)
+    if "regrtest_case.py" in source:
+        return words[-1]
+    if words[0] == "stress-ng":
+        return words[1].lstrip("-")
+    return Path(words[0]).name
+
+
+def _pc(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("part", choices=["cpython", "stress", "ctests"])
+    ap.add_argument("part", choices=["cpython", "stress", "ctests", "report"])
     ap.add_argument("--out", type=Path, default=Path("/tmp/runsc-py-compat"))
     ap.add_argument("--modules", default="core", help="core, all, or a comma-separated list")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -202,7 +259,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.part == "stress" and args.timeout == 600.0:
         args.timeout = 60.0
-    return {"cpython": cpython, "stress": stress, "ctests": ctests}[args.part](args)
+    parts = {"cpython": cpython, "stress": stress, "ctests": ctests, "report": report}
+    return parts[args.part](args)
 
 
 if __name__ == "__main__":
