@@ -36,6 +36,7 @@ from sentry.mm.mm import AddressSpace
 from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import linux64
+from sentry.vfs import statcache
 
 log = logging.getLogger("sentry")
 
@@ -46,6 +47,7 @@ CLONE_VFORK, CLONE_PARENT, CLONE_THREAD, CLONE_PIDFD = 0x4000, 0x8000, 0x10000, 
 SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
 SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3 = 56, 57, 58, 435
 SYS_RT_SIGACTION = 13
+SYS_NEWFSTATAT = 262
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -320,6 +322,15 @@ class Kernel:
     def sync_fast(self, t: Task) -> None:
         fdt_id = getattr(t.fdtable, "fast_id", -1)
         N.task_set(t.host_tid, t.tid, t.tgid, t.ppid, fdt_id)
+        if statcache.enabled():
+            N.task_set_fs(t.host_tid, t.fs.key, t.fs.root == self.vfs.root())
+
+    def _sync_fs(self, fs: Any) -> None:
+        """Every task sharing *fs* has its new root and cwd in the stat cache's view."""
+        root_ok = fs.root == self.vfs.root()
+        for t in self.tasks.values():
+            if t.fs is fs:
+                N.task_set_fs(t.host_tid, fs.key, root_ok)
 
     def task_by_tid(self, tid: int) -> Optional[Task]:
         return self.by_tid.get(tid)
@@ -760,8 +771,9 @@ class Kernel:
         for nr in (39, 110, 186) if not self.python_only else ():
             N.set_fast(nr, True)
         if not self.python_only:
-            for nr in (0, 1, 3, 5, 8, 17):
+            for nr in (0, 1, 3, 5, 8, 17, SYS_NEWFSTATAT):
                 N.set_fast(nr, True)
+            statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs)
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, nsflags, None, host_limits)
         try:
@@ -1254,9 +1266,6 @@ class Kernel:
                 N.cont(pid, 0)
                 return
             self._exec_trap(t, regs)
-        elif nr == SYS_MMAP:
-            from sentry.syscalls.linux import sys_mm
-            sys_mm.file_mmap_stop(self, t, regs)
         elif nr == SYS_RT_SIGACTION:
             from sentry.syscalls.linux import sys_signal
             sys_signal.sigaction_stop(self, t, regs)
@@ -1313,6 +1322,12 @@ class Kernel:
         for sig in sigs:
             N.tgkill(t.tg.host_tgid, t.host_tid, sig)
 
+    def _fdtable_shared(self, t: Task) -> bool:
+        """Whether another process uses *t*'s fd table (``CLONE_FILES`` without
+        ``CLONE_THREAD``): its host fd table is shared too."""
+        fdt = t.fdtable
+        return any(x.fdtable is fdt and x.tg is not t.tg for x in self.tasks.values())
+
     def _exec_trap(self, t: Task, regs: List[int]) -> None:
         from sentry.abi.linux.errors import LinuxError
         pid = t.host_tid
@@ -1356,13 +1371,17 @@ class Kernel:
         t.tg.pending_exec_rewritten = pid
         # Replace the call by execveat(STUB_FD, "", NULL, NULL, AT_EMPTY_PATH): the host
         # gives the task a fresh address space running the stub.  The "" is the NUL
-        # that ends the path the sentry just read.
+        # that ends the path the sentry just read.  Marked, the call is notified
+        # (the filter re-runs after this stop) and the loader lends the program's host
+        # fds then; not while another process shares the fd table (it could put another
+        # file at those numbers before the exec).
         regs[N.ORIG_RAX] = SYS_EXECVEAT
         regs[N.RDI] = STUB_FD
         regs[N.RSI] = path_ptr + len(t.mem.read_cstring(path_ptr))
         regs[N.RDX] = 0
         regs[N.R10] = 0
         regs[N.R8] = AT_EMPTY_PATH
+        regs[N.R9] = loader.LEND_MARK if plan.lendable() and not self._fdtable_shared(t) else 0
         N.setregs(pid, regs)
         N.cont(pid, 0)
 
@@ -1401,20 +1420,21 @@ class Kernel:
         if plan.creds is not None:
             self._exec_creds(t, plan)
         regs = N.getregs(pid)
-        mem_fd = self.open_mem(pid)
+        inj = loader.Injector(pid, self.gadget, self.open_mem, N.inject, HostMemory(pid).write)
         try:
-            inj = loader.Injector(pid, self.gadget, mem_fd, N.inject)
             new = loader.apply(t, plan, inj, regs, lambda a, n: N.mem_read(pid, a, n),
                                os.urandom(16))
         except Exception:
             log.exception("exec of %r failed after the point of no return", plan.path)
-            os.close(mem_fd)
             plan.release_exe()
             self._kill_group(tg)
             return
+        finally:
+            inj.close()
+            plan.close_fds()
         if tg.mm is None:
             tg.mm = AddressSpace(self, tg)
-        tg.mm.reset(plan.mapped, mem_fd)
+        tg.mm.reset(plan.mapped, plan.names)
         tg.exe_path = plan.path
         self.release_exe(tg)  # the old image's program
         tg.exe_vd, plan.exe_vd = plan.exe_vd, None

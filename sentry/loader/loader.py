@@ -1,29 +1,41 @@
 """execve: build a program image in a task.
 
-Two steps, because the host exec of the stub sits between them:
+Three steps, because the host exec of the stub sits between them:
 
 1. :func:`prepare` runs at the ``execve`` trap, with the old image still alive:
    it resolves the file through the VFS (``#!`` scripts up to 4 levels), parses
-   the ELF and its interpreter, and reads every segment's bytes.  Any error is
-   the ``execve`` result and the old image keeps running.
-2. :func:`apply` runs at the ``PTRACE_EVENT_EXEC`` stop of the stub, in the
-   fresh host address space: it maps the segments with injected anonymous
-   ``mmap`` calls, writes their bytes through ``/proc/PID/mem`` (which can
-   write read-only pages), builds the stack (argv, envp, auxv), and sets the
+   the ELF and its interpreter (headers parsed once per sandbox: :func:`_parse`),
+   and takes a host fd of each file to map it from (the gofer's read-only fd, a
+   tmpfs file's memfd); a file without one has its segments' bytes read here.
+   Any error is the ``execve`` result and the old image keeps running.
+2. :func:`lend` runs at the notification of the ``execveat`` of the stub that the
+   sentry rewrote the call into (marked with :data:`LEND_MARK`): it installs those
+   host fds in the task at :data:`LEND_FDS` (``SECCOMP_IOCTL_NOTIF_ADDFD``, not
+   close-on-exec, so they survive the host exec).
+3. :func:`apply` runs at the ``PTRACE_EVENT_EXEC`` stop of the stub, in the
+   fresh host address space: it maps each segment from the lent fd with an
+   injected file ``mmap`` (``MAP_PRIVATE|MAP_FIXED``: copy-on-write, as the
+   kernel's ELF loader does), zeroes the bss tail of the last file page and maps
+   anonymous pages for the rest; a file that was not lent is copied instead
+   (anonymous mappings written through ``/proc/PID/mem``, which can write
+   read-only pages).  Then it builds the stack (argv, envp, auxv) and sets the
    registers.  No workload path is ever resolved by the host kernel.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from sentry.abi.linux.errors import err
+from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.credentials import Credentials, exec_credentials
 from sentry.loader import elf
+from sentry.mm.mm import host_file_key
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -40,6 +52,15 @@ SYS_MMAP, SYS_MPROTECT, SYS_MUNMAP = 9, 10, 11
 MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE = 0x02, 0x10, 0x20, 0x4000
 MAP_GROWSDOWN = 0x100
 
+#: Host fd numbers (beside the stub's 1000) at which an exec's program and its
+#: interpreter are lent to the task, from the rewritten execveat to the exec event.
+LEND_MAIN, LEND_INTERP = 1001, 1002
+LEND_FDS = (LEND_MAIN, LEND_INTERP)
+#: The sixth register (unused by execveat) of the execveat the sentry rewrites an
+#: execve into when it lends fds: the filter notifies that call instead of
+#: tracing it, so that SECCOMP_IOCTL_NOTIF_ADDFD can reach the task.
+LEND_MARK = 0x6C656E642D667573
+
 
 def _pd(x: int) -> int:
     return x & ~(PAGE - 1)
@@ -51,11 +72,35 @@ def _pu(x: int) -> int:
 
 @dataclass
 class Image:
-    """One ELF object to map: its headers and the bytes of each PT_LOAD."""
+    """One ELF object to map: its headers, and the host fd to map it from (the
+    plan's own duplicate, -1 if the file has none) or else the bytes of each PT_LOAD."""
 
     path: bytes
     info: elf.ElfInfo
-    data: List[bytes]
+    data: Optional[List[bytes]]
+    host_fd: int = -1
+    host_key: Tuple[str, str] = ("", "")
+    lent_at: int = -1  # the host fd number in the task, once lent
+
+    def close(self) -> None:
+        fd, self.host_fd = self.host_fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def segment_bytes(self) -> List[bytes]:
+        """The PT_LOAD bytes (read from the host fd if they were not read at prepare).
+
+        :raises LinuxError: ``EIO`` if the file is shorter than its headers say.
+        """
+        if self.data is None:
+            data = []
+            for s in self.info.loads:
+                b = os.pread(self.host_fd, s.filesz, s.offset) if s.filesz else b""
+                if len(b) != s.filesz:
+                    raise err(errno.EIO)
+                data.append(b)
+            self.data = data
+        return self.data
 
 
 @dataclass
@@ -67,6 +112,8 @@ class ExecPlan:
     interp: Optional[Image]
     execfn: bytes
     mapped: List[Tuple[int, int, int, str, int]] = field(default_factory=list)
+    # The host (dev, ino) of each file mapped from a lent fd → its sandbox path.
+    names: Dict[Tuple[str, str], str] = field(default_factory=dict)
     # The credentials after the exec (set-ID bits, capabilities), and AT_SECURE.
     creds: Optional[Credentials] = None
     secure: bool = False
@@ -76,21 +123,78 @@ class ExecPlan:
     exe_vd: Any = None
 
     def release_exe(self) -> None:
-        """Give back the executable's deny_write_access (a plan that is not run)."""
+        """Give back the executable's deny_write_access and the host fds (a plan that
+        is not run)."""
         vd, self.exe_vd = self.exe_vd, None
         if vd is not None:
             vd.dentry.inode.allow_write_access()
+        self.close_fds()
+
+    def images(self) -> List[Image]:
+        return [self.main] if self.interp is None else [self.main, self.interp]
+
+    def close_fds(self) -> None:
+        for img in self.images():
+            img.close()
+
+    def lendable(self) -> bool:
+        return any(img.host_fd >= 0 for img in self.images())
 
 
-def _read_image(t: "Task", desc, path: bytes) -> Image:
+#: Parsed ELF headers by the bytes of the file's first page (which hold the ELF
+#: header, the program headers and PT_INTERP in every linker's output): the
+#: loader reads that page at each exec anyway (for ``#!``), and a key made of the
+#: bytes the parse used cannot go stale, whichever path or layer changed the file.
+_ELF_CACHE: "OrderedDict[bytes, elf.ElfInfo]" = OrderedDict()
+_ELF_CACHE_SIZE = 64
+HEAD = 4096
+
+
+def _parse(t: "Task", desc: Any, head: bytes) -> elf.ElfInfo:
+    """The ELF headers of the file *desc*, whose first bytes are *head*.
+
+    :raises LinuxError: ``ENOEXEC`` (see :func:`elf.parse`).
+    """
+    info = _ELF_CACHE.get(head)
+    if info is not None:
+        _ELF_CACHE.move_to_end(head)
+        return info
+    inside = True
+
     def read_at(off: int, n: int) -> bytes:
+        nonlocal inside
+        if off + n <= len(head):
+            return head[off:off + n]
+        inside = False
         return desc.pread(t, n, off)
 
-    head = read_at(0, 64)
     info = elf.parse(head, read_at)
+    if inside:
+        _ELF_CACHE[head] = info
+        if len(_ELF_CACHE) > _ELF_CACHE_SIZE:
+            _ELF_CACHE.popitem(last=False)
+    return info
+
+
+def _read_image(t: "Task", desc: Any, path: bytes, head: bytes) -> Image:
+    from sentry.syscalls.linux.sys_mm import private_mapping_fd
+
+    info = _parse(t, desc, head)
+    try:
+        fd = private_mapping_fd(t, desc)
+        dup = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    except (LinuxError, OSError):
+        dup = -1
+    if dup >= 0:
+        try:
+            st = os.fstat(dup)
+        except OSError:
+            os.close(dup)
+            raise err(errno.EIO) from None
+        return Image(path, info, None, dup, host_file_key(st.st_dev, st.st_ino))
     data = []
     for s in info.loads:
-        b = read_at(s.offset, s.filesz) if s.filesz else b""
+        b = desc.pread(t, s.filesz, s.offset) if s.filesz else b""
         if len(b) != s.filesz:
             raise err(errno.EIO)
         data.append(b)
@@ -109,7 +213,8 @@ def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
     for _depth in range(5):
         desc, abspath = open_exec(t, path)
         try:
-            head = desc.pread(t, 256, 0)
+            page = desc.pread(t, HEAD, 0)
+            head = page[:256]  # BINPRM_BUF_SIZE
             if head[:2] == b"#!":
                 line = head[2:].split(b"\n", 1)[0]
                 if b"\n" not in head[2:] and len(head) == 256:
@@ -125,7 +230,7 @@ def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
                 argv = new_argv + argv[1:]
                 path = interp
                 continue
-            main = _read_image(t, desc, abspath)
+            main = _read_image(t, desc, abspath, page)
             creds, secure = _exec_creds(t, desc)
             exe_vd = desc.vd
         finally:
@@ -134,15 +239,20 @@ def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
                 release()
         interp_img = None
         if main.info.interp is not None:
-            idesc, ipath = open_exec(t, main.info.interp)
             try:
-                interp_img = _read_image(t, idesc, ipath)
-            finally:
-                release = getattr(idesc, "decref", None)
-                if release is not None:
-                    release()
-            if interp_img.info.interp is not None:
-                raise err(errno.ELIBBAD)
+                idesc, ipath = open_exec(t, main.info.interp)
+                try:
+                    interp_img = _read_image(t, idesc, ipath, idesc.pread(t, HEAD, 0))
+                finally:
+                    release = getattr(idesc, "decref", None)
+                    if release is not None:
+                        release()
+                if interp_img.info.interp is not None:
+                    interp_img.close()
+                    raise err(errno.ELIBBAD)
+            except BaseException:
+                main.close()
+                raise
         # The program (not a #! script, not ld.so) stays unwritable while it runs.
         if exe_vd is not None:
             exe_vd.dentry.inode.deny_write_access()
@@ -162,15 +272,36 @@ def _exec_creds(t: "Task", desc: Any) -> Tuple[Credentials, bool]:
                             no_new_privs=t.no_new_privs)
 
 
-class Injector:
-    """Host syscalls in a ptrace-stopped task, and writes through /proc/PID/mem."""
+def lend(t: "Task", plan: ExecPlan, notif_id: int) -> None:
+    """At the notification of the rewritten execveat: install the plan's host fds in the
+    task at :data:`LEND_FDS` (not close-on-exec: they must survive the host exec).  A
+    file the host refuses to take (``RLIMIT_NOFILE`` below 1003) is copied instead."""
+    from sentry.platform.hybrid import native as N
 
-    def __init__(self, pid: int, gadget: int, mem_fd: int,
-                 inject: Callable[[int, int, int, tuple], Tuple[int, int]]) -> None:
+    for img, at in zip(plan.images(), LEND_FDS, strict=False):
+        if img.host_fd < 0:
+            continue
+        try:
+            N.addfd(t.tg.listener, notif_id, img.host_fd, at, cloexec=False)
+            img.lent_at = at
+        except OSError:
+            img.lent_at = -1
+
+
+class Injector:
+    """Host syscalls in a ptrace-stopped task, and writes to its memory: through
+    ``process_vm_writev`` where the pages are writable, else through ``/proc/PID/mem``
+    (opened on first use), which can write read-only pages."""
+
+    def __init__(self, pid: int, gadget: int, open_mem: Callable[[int], int],
+                 inject: Callable[[int, int, int, tuple], Tuple[int, int]],
+                 poke: Callable[[int, bytes], None]) -> None:
         self.pid = pid
         self.gadget = gadget
-        self.mem_fd = mem_fd
+        self._open_mem = open_mem
+        self.mem_fd = -1
         self._inject = inject
+        self.poke = poke
         self.signals: List[int] = []
 
     def call(self, nr: int, *args: int) -> int:
@@ -187,6 +318,9 @@ class Injector:
                          (1 << 64) - 1, 0)
 
     def write(self, addr: int, data: bytes) -> None:
+        """Write *data* at *addr*, read-only pages included."""
+        if self.mem_fd < 0:
+            self.mem_fd = self._open_mem(self.pid)
         view = memoryview(data)
         while view:
             n = os.pwrite(self.mem_fd, view, addr)
@@ -195,9 +329,15 @@ class Injector:
             view = view[n:]
             addr += n
 
+    def close(self) -> None:
+        fd, self.mem_fd = self.mem_fd, -1
+        if fd >= 0:
+            os.close(fd)
+
 
 def _map_image(inj: Injector, img: Image, base_hint: int,
-               mapped: List[Tuple[int, int, int, str, int]]) -> int:
+               mapped: List[Tuple[int, int, int, str, int]],
+               names: Dict[Tuple[str, str], str]) -> int:
     """Map *img*; returns the load bias."""
     loads = img.info.loads
     lo = _pd(loads[0].vaddr)
@@ -208,7 +348,16 @@ def _map_image(inj: Injector, img: Image, base_hint: int,
         bias = start - lo
     else:
         bias = 0
-    for s, data in zip(loads, img.data, strict=True):
+    if img.lent_at >= 0:
+        try:
+            _map_from_fd(inj, img, bias)
+            names[img.host_key] = os.fsdecode(img.path)
+            return bias
+        except LinuxError:
+            # The lent fd is not the file (a thread raced the exec with a pidfd at that
+            # number): copy the bytes over whatever got mapped.
+            img.lent_at = -1
+    for s, data in zip(loads, img.segment_bytes(), strict=True):
         seg_lo = _pd(s.vaddr + bias)
         seg_hi = _pu(s.vaddr + s.memsz + bias)
         inj.mmap(seg_lo, seg_hi - seg_lo, s.prot, MAP_FIXED)
@@ -216,6 +365,26 @@ def _map_image(inj: Injector, img: Image, base_hint: int,
             inj.write(s.vaddr + bias, data)
         mapped.append((seg_lo, seg_hi, s.prot, os.fsdecode(img.path), _pd(s.offset)))
     return bias
+
+
+def _map_from_fd(inj: Injector, img: Image, bias: int) -> None:
+    """Map *img*'s segments from the fd lent at ``img.lent_at``, as fs/binfmt_elf.c's
+    ``elf_load``: the file pages copy-on-write, the rest of the last file page after
+    ``p_filesz`` zeroed if the segment is writable (``padzero``), anonymous pages up to
+    ``p_memsz``."""
+    for s in img.info.loads:
+        seg_lo = _pd(s.vaddr + bias)
+        file_end = s.vaddr + bias + s.filesz
+        map_end = _pu(file_end) if s.filesz else seg_lo
+        seg_hi = _pu(s.vaddr + bias + s.memsz)
+        if map_end > seg_lo:
+            inj.call(SYS_MMAP, seg_lo, map_end - seg_lo, s.prot, MAP_PRIVATE | MAP_FIXED,
+                     img.lent_at, _pd(s.offset))
+        if s.memsz > s.filesz:
+            if s.filesz and file_end & (PAGE - 1) and s.prot & elf.PROT_WRITE:
+                inj.poke(file_end, bytes(PAGE - (file_end & (PAGE - 1))))
+            if seg_hi > map_end:
+                inj.mmap(map_end, seg_hi - map_end, s.prot, MAP_FIXED)
 
 
 def _auxv_from_stub(mem_read: Callable[[int, int], bytes], rsp: int) -> dict:
@@ -243,12 +412,13 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     # Leave the exec syscall's return path, so the injected calls start clean.
     inj.call(-1)
     mapped = plan.mapped
-    main_bias = _map_image(inj, plan.main, ET_DYN_BASE, mapped)
+    names = plan.names
+    main_bias = _map_image(inj, plan.main, ET_DYN_BASE, mapped, names)
     info = plan.main.info
     entry = info.entry + main_bias
     interp_bias = 0
     if plan.interp is not None:
-        interp_bias = _map_image(inj, plan.interp, 0, mapped)
+        interp_bias = _map_image(inj, plan.interp, 0, mapped, names)
         start_ip = plan.interp.info.entry + interp_bias
     else:
         start_ip = entry
@@ -306,8 +476,8 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
         words += [k, v]
     block = struct.pack(f"<{len(words)}Q", *words)
     sp = (strings_at - len(block)) & ~15
-    inj.write(sp, block)
-    inj.write(strings_at, bytes(blob))
+    inj.poke(sp, block)
+    inj.poke(strings_at, bytes(blob))
     mapped.append((stack_lo, top, elf.PROT_READ | elf.PROT_WRITE, "[stack]", 0))
 
     new = [0] * 27

@@ -1,15 +1,16 @@
 """A thread group's address space as the sentry books it.
 
-Anonymous memory is managed by the host (``pass`` policy); the sentry records
-what it mapped itself (the loader's segments, the stack, emulated file
-mappings) so that ``/proc/PID/maps`` can name them, and keeps the
-``/proc/PID/mem`` fd used to write file bytes into read-only mappings.
+Anonymous memory and file mappings are the host's: the sentry lends a host fd
+of the file (sys_mm, the loader).  It records what ``/proc/PID/maps`` needs to
+name each mapping without showing a host path: the host (dev, ino) of every
+file fd it lent, and the address ranges of what the loader made itself (the
+stack, segments copied from files that have no host fd).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Tuple
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -21,33 +22,49 @@ STUB_BASE = 0x7E0000000000
 STUB_END = 0x7E0000002000
 
 
+def host_file_key(dev: int, ino: int) -> Tuple[str, str]:
+    """A host file's identity as /proc/PID/maps prints it: ("maj:min", "ino")."""
+    return f"{os.major(dev):02x}:{os.minor(dev):02x}", str(ino)
+
+
 class AddressSpace:
     def __init__(self, kernel: "Kernel", tg: "ThreadGroup") -> None:
         self.kernel = kernel
         self.tg = tg
         self.mappings: List[Mapping] = []
-        self.mem_fd: Optional[int] = None
-        # Shared file mappings run on the host: the host's (dev, ino) of the
-        # mapped fd → the sandbox path, to name them in /proc/PID/maps.
-        self.shared_names: Dict[Tuple[str, str], str] = {}
+        # File mappings run on the host: the host's (dev, ino) of each fd the
+        # sentry lent → the sandbox path, to name them in /proc/PID/maps.  Shared
+        # with a forked child until either side adds a name (copy on write).
+        self.file_names: Dict[Tuple[str, str], str] = {}
+        self._names_shared = False
 
     def fork(self, tg: "ThreadGroup") -> "AddressSpace":
         child = AddressSpace(self.kernel, tg)
-        child.mappings = list(self.mappings)
-        child.shared_names = dict(self.shared_names)
+        # Both lists are replaced, never changed in place (add, remove, reset).
+        child.mappings = self.mappings
+        child.file_names = self.file_names
+        child._names_shared = self._names_shared = True
         return child
 
-    def reset(self, mappings: List[Mapping], mem_fd: int) -> None:
-        """A new image: forget the old mappings, keep the new image's mem fd."""
-        if self.mem_fd is not None:
-            os.close(self.mem_fd)
+    def reset(self, mappings: List[Mapping], names: Dict[Tuple[str, str], str]) -> None:
+        """A new image: forget the old mappings and names."""
         self.mappings = list(mappings)
-        self.mem_fd = mem_fd
+        self.file_names = dict(names)
+        self._names_shared = False
 
     def release(self) -> None:
-        if self.mem_fd is not None:
-            os.close(self.mem_fd)
-            self.mem_fd = None
+        pass
+
+    def name_host_file(self, host_fd: int, name: str) -> None:
+        """Name the mappings of host fd *host_fd* (lent to the task) *name* in /proc/PID/maps."""
+        st = os.fstat(host_fd)
+        key = host_file_key(st.st_dev, st.st_ino)
+        if self.file_names.get(key) == name:
+            return
+        if self._names_shared:
+            self.file_names = dict(self.file_names)
+            self._names_shared = False
+        self.file_names[key] = name
 
     def add(self, m: Mapping) -> None:
         start, end = m[0], m[1]
@@ -91,11 +108,13 @@ class AddressSpace:
             if STUB_BASE <= lo < STUB_END:
                 continue
             host_name = parts[5] if len(parts) > 5 else ""
-            if parts[1].endswith("s"):
-                # A shared mapping runs on the host: named by the file's host
-                # identity (never the host's path; a shared anonymous one has none).
-                shared = self.shared_names.get((parts[3], parts[4])) if parts[4] != "0" else None
-                name, off = (shared, int(parts[2], 16)) if shared is not None else ("", 0)
+            if parts[4] != "0":
+                # A file mapping runs on the host: named by the file's host identity
+                # (never the host's path).
+                known = self.file_names.get((parts[3], parts[4]))
+                name, off = (known, int(parts[2], 16)) if known is not None else ("", 0)
+            elif parts[1].endswith("s"):
+                name, off = "", 0  # shared anonymous memory
             else:
                 name, off = self._name_for(lo, hi)
             if host_name in ("[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[heap]"):

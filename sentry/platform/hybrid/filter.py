@@ -1,7 +1,8 @@
 """The workload's seccomp filter, generated from the syscall table.
 
 - ``pass`` rows → ``SECCOMP_RET_ALLOW`` (with the row's argument check, if any);
-- ``trace`` rows → ``SECCOMP_RET_TRACE`` (a ptrace stop for the sentry);
+- ``trace`` rows → ``SECCOMP_RET_TRACE`` (a ptrace stop for the sentry), or notified
+  for the one argument value the row names (``notify_if``: the rewritten execveat);
 - ``deny`` rows → ``SECCOMP_RET_ERRNO`` with the row's errno (``EPERM`` mostly);
 - everything else, including numbers the table does not know →
   ``SECCOMP_RET_USER_NOTIF`` (the sentry answers, ``-ENOSYS`` if unsupported);
@@ -31,6 +32,44 @@ _NR_MINUS_ONE = b"".join(struct.pack("=HBBI", *insn) for insn in (
 ))
 
 
+#: Where the stub's gadget (``syscall; int3``) returns to: the instruction pointer the
+#: kernel reports for a call the sentry injects (the stub is linked at 0x7e0000001000,
+#: ``ud2`` first).
+GADGET_RETURN = 0x7E0000001004
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_SYS_MMAP = 9
+
+
+def _loader_mmap_prefix() -> bytes:
+    """``if (arch == x86_64 && nr == mmap && ip == GADGET_RETURN && (int)fd in LEND_FDS)
+    return ALLOW``: the loader's injected file mmaps of the fds it lent.
+
+    Without it they would be notified, and the sentry, which injected them, waits for
+    the task.  The workload can make the same call by jumping to the gadget; then it maps
+    the program or interpreter it exec'd, from a read-only fd (see ARCHITECTURE.md).  The
+    kernel's mmap reads the fd as an ``unsigned int``, so the low word is the one checked.
+    """
+    from sentry.loader.loader import LEND_FDS
+
+    lo, hi = GADGET_RETURN & 0xFFFFFFFF, GADGET_RETURN >> 32
+    a, b = LEND_FDS
+    prog = (
+        (0x20, 0, 0, 4),                         # ld [4]: arch
+        (0x15, 0, 10, _AUDIT_ARCH_X86_64),
+        (0x20, 0, 0, 0),                         # ld [0]: nr
+        (0x15, 0, 8, _SYS_MMAP),
+        (0x20, 0, 0, 8),                         # ld [8]: instruction_pointer, low word
+        (0x15, 0, 6, lo),
+        (0x20, 0, 0, 12),                        # high word
+        (0x15, 0, 4, hi),
+        (0x20, 0, 0, 48),                        # ld [48]: args[4] (fd), low word
+        (0x15, 1, 0, a),
+        (0x15, 0, 1, b),
+        (0x06, 0, 0, 0x7FFF0000),                # ret ALLOW
+    )
+    return b"".join(struct.pack("=HBBI", *insn) for insn in prog)
+
+
 def _action(policy: str, deny_errno: int = errno.EPERM) -> int:
     if policy == linux64.PASS:
         return sc.ALLOW
@@ -53,7 +92,11 @@ def build_filter() -> bytes:
         act = _action(e.policy, e.deny_errno)
         if act == sc.NOTIFY and e.policy != linux64.DENY:
             continue  # the default action
-        if e.arg_check is not None:
+        if e.notify_if is not None:
+            # Traced unless the argument holds the value; then the default: notified.
+            idx, val = e.notify_if
+            f.add_rule(act, e.nr, sc.Arg(idx, sc.NE, val))
+        elif e.arg_check is not None:
             idx, mask, val = e.arg_check
             f.add_rule(act, e.nr, sc.Arg(idx, sc.MASKED_EQ, mask, val))
             other = _action(e.else_policy)
@@ -70,4 +113,4 @@ def build_filter() -> bytes:
         # would reach the workload, so it is answered here as Linux answers it (on any
         # architecture).  libseccomp takes no rule for a negative number; BPF jumps are
         # relative, so the program can go first.
-        return _NR_MINUS_ONE + tf.read()
+        return _NR_MINUS_ONE + _loader_mmap_prefix() + tf.read()

@@ -58,6 +58,9 @@ class Entry:
     else_check: Optional[Tuple[int, int, int]] = None
     # The errno a deny row's filter answers.
     deny_errno: int = errno.EPERM
+    # For trace rows: (arg index, value): the call is notified instead when that
+    # argument equals the value (the handler serves that case).
+    notify_if: Optional[Tuple[int, int]] = None
 
 
 def _names() -> Dict[int, str]:
@@ -331,7 +334,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "set-ID bits (not on nosuid mounts or with no_new_privs), capability sets; "
          "EACCES on noexec mounts; ETXTBSY for a file open for writing, and the program "
          "stays unwritable while it runs"),
-        ("execveat", TRACE, FULL, "the sentry's loader builds the image (one ptrace stop)"),
+        ("execveat", TRACE, FULL,
+         "the sentry's loader builds the image (one ptrace stop); the program's host fds "
+         "are lent at the notification of the rewritten call"),
     ]),
     ("sys_pidfd", [
         ("pidfd_open", EMULATE, PARTIAL,
@@ -464,9 +469,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ]),
     ("sys_mm", [
         ("mmap", PASS, FULL,
-         "anonymous: host; private file: one ptrace stop, a copy of the file's bytes; "
-         "shared file: the file's host fd (memfd for tmpfs) installed in the task; "
-         "PROT_EXEC of a file on a noexec mount EPERM"),
+         "anonymous: host; file: the file's host fd (the gofer's, a memfd for tmpfs; "
+         "read-only for a read-only description) installed in the task and the call run "
+         "by the host, so MAP_PRIVATE is the host's copy-on-write; PROT_EXEC of a file on "
+         "a noexec mount EPERM"),
         ("munmap", PASS, FULL, "the caller's own address space"),
         ("mprotect", PASS, FULL, "the caller's own address space"),
         ("madvise", PASS, FULL, "the caller's own address space"),
@@ -525,18 +531,23 @@ def _build() -> List[Optional[Entry]]:
             # TRACE rows are served at their ptrace stop by the kernel, not by a handler.
             if policy in (EMULATE, OBSERVE) and handler is None:
                 support, note = UNSUPPORTED, f"no handler ({modname}.{name} missing)"
-            arg_check = else_check = None
+            arg_check = else_check = notify_if = None
             else_policy = EMULATE
             if name == "mmap":
-                # Anonymous: the host. A private file mapping: one ptrace stop (the
-                # sentry fills an anonymous mapping). A shared one: notified
-                # (sys_mm.mmap hands the task the file's host fd).
-                arg_check, else_policy = (3, MAP_ANONYMOUS, MAP_ANONYMOUS), TRACE
-                else_check = (3, MAP_ANONYMOUS | MAP_SHARED, 0)
+                # Anonymous: the host. A file mapping: notified (sys_mm.mmap_file hands
+                # the task the file's host fd).
+                arg_check = (3, MAP_ANONYMOUS, MAP_ANONYMOUS)
                 assert mod is not None
-                handler = mod.mmap_shared
+                handler = mod.mmap_file
+            if name == "execveat":
+                # The execveat the sentry rewrote an execve into, marked: notified, so
+                # the loader can lend the program's host fds (sys_exec).
+                from sentry.loader.loader import LEND_MARK
+                from sentry.syscalls.linux.sys_exec import execveat_lend
+
+                notify_if, handler = (5, LEND_MARK), execveat_lend
             table[nr] = Entry(nr, name, handler, policy, support, note, arg_check, else_policy,
-                              else_check)
+                              else_check, notify_if=notify_if)
     for name in _DENIED:
         nr = NUMBERS[name]
         if table[nr] is None:

@@ -1,35 +1,37 @@
 """Memory syscalls.
 
-Anonymous memory is the host's (``pass`` rows).  A file ``mmap`` is traced
-(``RET_TRACE``, one ptrace stop): the sentry checks the descriptor, reads the
-file's bytes through the VFS, rewrites the call into an anonymous private
-mapping with the requested protection, lets the host run it, and writes the
-bytes in through ``/proc/PID/mem`` (which can write read-only pages).  So a
-private mapping never names a host file.
+Anonymous memory is the host's (``pass`` rows).  Every file ``mmap`` is
+notified (:func:`mmap_file`): after the checks Linux makes, the sentry installs
+a host fd of the file in the task *at the sandbox fd's number*
+(``SECCOMP_IOCTL_NOTIF_ADDFD`` with ``SETFD``) and lets the host run the call
+unchanged (``CONTINUE``).  So a ``MAP_SHARED`` mapping shares the file's pages
+with every process (futexes and semaphores in shared files need it), and a
+``MAP_PRIVATE`` one is the host's copy-on-write mapping of the file: nothing is
+copied, and pages the task has not written show the file as it is (as on Linux).
 
-``MAP_SHARED`` of a file is notified (:func:`mmap_shared`): after the checks
-Linux makes, the sentry installs the file's host fd in the task *at the
-sandbox fd's number* (``SECCOMP_IOCTL_NOTIF_ADDFD`` with ``SETFD``) and lets
-the host run the call unchanged (``CONTINUE``), so every process mapping the
-file shares its pages, as futexes and semaphores in shared files need.  The
-host fd is the gofer's for a gofer file (its access mode is the sandbox's) and
-a memfd for a tmpfs file (:meth:`TmpfsFile.shared_fd`).  It stays in the
-task's host fd table (close-on-exec) until replaced; the workload cannot reach
-it, since no syscall that takes an fd runs on the host except this mmap.
+The host fd is the gofer's for a gofer file (its access mode is the
+description's: a read-only description lends a read-only fd) and a memfd for a
+tmpfs file (:meth:`TmpfsFile.shared_fd`, re-opened read-only for a read-only
+description).  A regular file with neither (a /proc or host-backed file) is
+mapped privately from a sealed memfd holding a copy of its bytes.  The lent fd
+stays in the task's host fd table (close-on-exec) until replaced; the workload
+cannot reach it, since no syscall that takes an fd runs on the host except this
+mmap, which always gets the sentry's fd first.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
-from typing import TYPE_CHECKING, Any, List
+import stat as _stat
+from typing import TYPE_CHECKING, Any
 
 from sentry.abi.linux.errors import CONTINUE, LinuxError, err
 from sentry.platform.hybrid import native as N
 
 if TYPE_CHECKING:
-    from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 
@@ -39,7 +41,8 @@ PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE = 1, 2, 3
 MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
 PAGE = 4096
-U64 = (1 << 64) - 1
+_SNAPSHOT_SEALS = (fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
+                   | fcntl.F_SEAL_WRITE)
 
 
 def _check_noexec(desc: Any, prot: int) -> None:
@@ -48,59 +51,80 @@ def _check_noexec(desc: Any, prot: int) -> None:
         raise err(errno.EPERM)
 
 
-def _file_bytes(t: "Task", fd: int, length: int, off: int, prot: int, flags: int) -> tuple:
-    if length == 0 or off & (PAGE - 1) or off < 0:
-        raise err(errno.EINVAL)
-    kind = flags & MAP_SHARED_VALIDATE
-    if kind not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
-        raise err(errno.EINVAL)
-    desc = t.fdtable.get(fd)
-    if not desc.readable():
-        raise err(errno.EACCES)
-    _check_noexec(desc, prot)
-    if kind != MAP_PRIVATE and prot & PROT_WRITE:
-        if not desc.writable():
-            raise err(errno.EACCES)
-        raise err(errno.ENODEV)
-    st = desc.stat(t)
-    import stat as _stat
-    if not _stat.S_ISREG(st.mode):
-        raise err(errno.ENODEV)
-    want = min(length, max(0, st.size - off))
+def snapshot_fd(t: "Task", desc: Any, off: int, length: int) -> int:
+    """A sealed memfd holding what a private mapping of *desc* at *off* shows, for a
+    regular file without a host fd of its own (a /proc file, a host-backed file): its
+    bytes, then zeros to the end of the mapping (as the anonymous copy this replaced).
+    The caller closes it.
+
+    :raises LinuxError: ``ENOMEM`` if the host refuses the memfd.
+    """
+    want = min(length, max(0, desc.stat(t).size - off))
     data = desc.pread(t, want, off) if want else b""
-    return data, os.fsdecode(t.kernel.vfs.describe(t, desc))
+    fd = os.memfd_create("runsc-private-map", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, off + ((length + PAGE - 1) & ~(PAGE - 1)))
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(fd, view, off)
+            view, off = view[n:], off + n
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SNAPSHOT_SEALS)
+    except OSError:
+        os.close(fd)
+        raise err(errno.ENOMEM) from None
+    return fd
 
 
-def mmap_shared(t: "Task", a: "SyscallArgs") -> Any:
-    """mmap(2) of a file with ``MAP_SHARED`` (anonymous and private ones never come here)."""
+def private_mapping_fd(t: "Task", desc: Any) -> int:
+    """The host fd a ``MAP_PRIVATE`` mapping of *desc* is made from, owned by the
+    description or its inode (the caller never closes it): the one a shared mapping
+    uses, read-only for a read-only description (the gofer's fd, a tmpfs file's memfd).
+
+    :raises LinuxError: ``ENODEV``: the file has none (:func:`snapshot_fd`).
+    """
+    return desc.shared_mapping_fd(t)
+
+
+def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
+    """mmap(2) of a file, ``MAP_SHARED`` or ``MAP_PRIVATE`` (anonymous ones pass)."""
     from sentry.kernel.kernel import STUB_FD
+    from sentry.loader.loader import LEND_FDS
 
-    # The filter sends only MAP_SHARED/MAP_SHARED_VALIDATE without MAP_ANONYMOUS here;
-    # the host validates the other flags when it runs the call.
-    length, prot, fd, off = a[1], a.uint(2), a.int(4), a[5]
-    if length == 0 or off & (PAGE - 1):
+    # The filter sends only calls without MAP_ANONYMOUS here; the host validates the
+    # other flags when it runs the call.
+    length, prot, kind, fd, off = a[1], a.uint(2), a.uint(3) & MAP_SHARED_VALIDATE, a.int(4), a[5]
+    if length == 0 or off & (PAGE - 1) or kind == 0:
         raise err(errno.EINVAL)
     desc = t.fdtable.get(fd)
     if not desc.readable():
         raise err(errno.EACCES)
-    if prot & PROT_WRITE and not desc.writable():
+    if kind != MAP_PRIVATE and prot & PROT_WRITE and not desc.writable():
         raise err(errno.EACCES)
     _check_noexec(desc, prot)
-    host_fd = desc.shared_mapping_fd(t)
-    if fd == STUB_FD:
-        raise err(errno.ENODEV)  # that host fd number holds the stub
+    if fd == STUB_FD or (fd in LEND_FDS and t.tg.pending_exec is not None):
+        # That host fd number holds the stub, or (until the exec event) a program file
+        # the loader lent to an exec in flight, which no other thread may replace.
+        raise err(errno.ENODEV)
+    owned = -1
+    if kind == MAP_PRIVATE:
+        try:
+            host_fd = private_mapping_fd(t, desc)
+        except LinuxError as e:
+            if e.errno != errno.ENODEV or not _stat.S_ISREG(desc.stat(t).mode):
+                raise
+            host_fd = owned = snapshot_fd(t, desc, off, length)
+    else:
+        host_fd = desc.shared_mapping_fd(t)
     try:
         N.addfd(t.tg.listener, a.notif_id, host_fd, fd)
+        mm = t.tg.mm
+        if mm is not None:
+            mm.name_host_file(host_fd, os.fsdecode(t.kernel.vfs.describe(t, desc)))
     except OSError as e:
         raise err(e.errno or errno.ENODEV) from None
-    mm = t.tg.mm
-    if mm is not None:
-        try:
-            st = os.fstat(host_fd)
-            key = (f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}", str(st.st_ino))
-            mm.shared_names[key] = os.fsdecode(t.kernel.vfs.describe(t, desc))
-        except OSError:
-            pass
+    finally:
+        if owned >= 0:
+            os.close(owned)
     return CONTINUE
 
 
@@ -141,38 +165,3 @@ def host_task_exiting(procfd: int, pid: int) -> bool:
 
 
 _PF_EXITING = 0x4
-
-
-def file_mmap_stop(k: "Kernel", t: "Task", regs: List[int]) -> None:
-    """The traced ``mmap`` of a file: run it as an anonymous mapping filled by the sentry."""
-    pid = t.host_tid
-    length, prot, flags = regs[N.RSI], regs[N.RDX] & 0xFFFFFFFF, regs[N.R10]
-    fd = regs[N.R8] & 0xFFFFFFFF
-    fd = fd - (1 << 32) if fd >> 31 else fd
-    off = regs[N.R9]
-    try:
-        data, path = _file_bytes(t, fd, length, off, prot, flags & 0xFFFFFFFF)
-    except LinuxError as e:
-        regs[N.ORIG_RAX] = U64
-        regs[N.RAX] = (-e.errno) & U64
-        N.setregs(pid, regs)
-        N.cont(pid, 0)
-        return
-    regs[N.R10] = (flags & ~MAP_SHARED_VALIDATE) | MAP_PRIVATE | MAP_ANONYMOUS
-    regs[N.R8] = U64
-    regs[N.R9] = 0
-    N.setregs(pid, regs)
-    res = k.run_to_syscall_exit(t)
-    if res is None:
-        return
-    if res < (1 << 63) and data:
-        mm = t.tg.mm
-        try:
-            fd_mem = mm.mem_fd if mm is not None and mm.mem_fd is not None else k.open_mem(pid)
-            fill_mem(fd_mem, res, data)
-        except OSError as e:
-            if not host_task_exiting(k.procfd, pid):
-                log.error("filling a file mapping of %r at %#x failed: %s", t, res, e)
-        if mm is not None:
-            mm.add((res, res + ((length + PAGE - 1) & ~(PAGE - 1)), prot, path, off))
-    k.resume_after_stop(t)

@@ -38,9 +38,12 @@ def test_supported_entries_have_handlers() -> None:
         if e.policy in (linux64.EMULATE, linux64.OBSERVE) and e.support != linux64.UNSUPPORTED:
             assert callable(e.handler), e.name
         if e.policy in (linux64.PASS, linux64.DENY, linux64.TRACE):
-            # Only a pass row whose argument check leaves some calls to the default
-            # (notified) action has a handler: mmap's MAP_SHARED file mappings.
-            notified_rest = e.arg_check is not None and e.else_check is not None
+            # Only a row whose argument check leaves some calls to the default (notified)
+            # action has a handler: mmap's file mappings (no else rule), the execveat
+            # the loader marks (notify_if).
+            notified_rest = (e.arg_check is not None and (
+                e.else_check is not None or e.else_policy == linux64.EMULATE)
+            ) or e.notify_if is not None
             assert callable(e.handler) if notified_rest else e.handler is None, e.name
 
 
