@@ -29,5 +29,7 @@ def execveat_lend(t: "Task", a: "SyscallArgs") -> Any:
     plan = tg.pending_exec
     if plan is None or tg.pending_exec_rewritten != t.host_tid:
         raise err(errno.EINVAL)
+    # The sentry's own call: the workload's execve was counted at its trace stop.
+    t.kernel.compat.counts[a.nr] -= 1
     loader.lend(t, plan, a.notif_id)
     return CONTINUE
