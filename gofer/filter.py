@@ -38,11 +38,12 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import pyseccomp as seccomp
+from gofer import bpf, linux
 
-from gofer import linux
+if TYPE_CHECKING:
+    import pyseccomp as seccomp
 
 #: A mask/value pair on one syscall argument: ``(args[index] & mask) == value``.
 ArgCheck = tuple[int, int, int]
@@ -200,6 +201,8 @@ def allowed(writable: bool) -> list[Rule]:
 
 def build(channel_fd: int, writable: bool) -> seccomp.SyscallFilter:
     """The filter for a gofer whose channel is *channel_fd*; not loaded yet."""
+    import pyseccomp as seccomp  # only when the install-time cache has no such program
+
     f = seccomp.SyscallFilter(seccomp.KILL_PROCESS)
     # libseccomp's bad-arch action: int 0x80 / ia32 and x32 numbers are killed too.
     f.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)
@@ -221,12 +224,32 @@ def export_bpf(channel_fd: int, writable: bool) -> bytes:
         return tf.read()
 
 
-def install(channel_fd: int, writable: bool) -> None:
-    """Load the filter into this (single-threaded) process; there is no way back.
+def program(channel_fd: int, writable: bool) -> bytes:
+    """:func:`export_bpf`'s program, from the install-time cache (:mod:`gofer.bpf`) when it
+    was built from this module as it is now."""
+    return bpf.program(program_name(channel_fd, writable), program_key(channel_fd, writable),
+                       lambda: export_bpf(channel_fd, writable))
+
+
+def program_name(channel_fd: int, writable: bool) -> str:
+    return f"gofer-{channel_fd}-{'rw' if writable else 'ro'}"
+
+
+def program_key(channel_fd: int, writable: bool) -> str:
+    return bpf.key(_SOURCE, repr((channel_fd, writable)))
+
+
+#: What the programs are built from (every table and rule is in this module).
+_SOURCE = bpf.source(__file__)
+
+
+def install(prog: bytes) -> None:
+    """Load *prog* (:func:`program`) into this (single-threaded, ``no_new_privs``)
+    process; there is no way back.
 
     :raises OSError: if the kernel refuses it.
     """
-    build(channel_fd, writable).load()
+    bpf.load(prog)
 
 
 def drop_capabilities(writable: bool) -> int:

@@ -814,6 +814,9 @@ def confine(roots: list[tuple[bytes, bool]], channel_fd: int) -> list[tuple[int,
         root is neither a directory nor a regular file).
     """
     linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    writable = any(not readonly for _, readonly in roots)
+    # Now, while files can be read: the install-time cache, or libseccomp.
+    program = gofer_filter.program(channel_fd, writable)
     fds: list[tuple[int, bytes | None]] = []
     for path, readonly in roots:
         name: bytes | None = None
@@ -844,9 +847,8 @@ def confine(roots: list[tuple[bytes, bool]], channel_fd: int) -> list[tuple[int,
     os.chroot(".")
     os.chdir("/")
     os.close(empty)
-    writable = any(not readonly for _, readonly in roots)
     gofer_filter.drop_capabilities(writable)
-    gofer_filter.install(channel_fd, writable)
+    gofer_filter.install(program)
     return fds
 
 

@@ -26,3 +26,6 @@ fi
 # which never happens where PYTHONDONTWRITEBYTECODE is set (every start would then
 # compile the sentry's ~100 modules again, and so would every gofer).
 .venv/bin/python -m compileall -q sentry gofer runsc_py >/dev/null
+# Build every seccomp program now (gofer/seccomp-programs.json): each sandbox would otherwise
+# build them with libseccomp again (sentry/precompute.py).
+.venv/bin/python -m sentry.precompute

@@ -202,7 +202,7 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     from sentry.kernel.kernel import Kernel, ProcessSetup, ProcessSetupError
     from sentry.kernel.task import Task, ThreadGroup
     from sentry.mm.memory import FakeMemory
-    from sentry.platform.hybrid.filter import build_filter
+    from sentry.precompute import workload_filter
     from sentry.vfs.fscontext import FSContext
     from sentry.fsimpl.proc.sysctl import sysctl_table
     from sentry.vfs.mount_tree import MountError, apply_config_view, build_mount_tree
@@ -267,7 +267,7 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
             old_handlers[sig] = signal.signal(sig, functools.partial(_on_host_signal, kernel, from_tty))
         link.signals(list(old_handlers))
         try:
-            kernel.start_init(stub_fd, gadget, build_filter(), creds, fdtable, fs,
+            kernel.start_init(stub_fd, gadget, workload_filter(), creds, fdtable, fs,
                               [a.encode() for a in cfg.argv], [e.encode() for e in cfg.env],
                               path, hold=cfg.hold_init, setup=setup)
         except ProcessSetupError as e:
