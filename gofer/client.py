@@ -34,6 +34,7 @@ from gofer.protocol import (
     Rmkdir,
     Ropen,
     Rreaddir,
+    Rreaddirstat,
     Rreadlink,
     Rrename,
     Rsetattr,
@@ -43,6 +44,7 @@ from gofer.protocol import (
     Runlink,
     Rversion,
     Rwalk,
+    Rwalkopen,
     Stat,
     Tattach,
     Tclose,
@@ -52,6 +54,7 @@ from gofer.protocol import (
     Tmkdir,
     Topen,
     Treaddir,
+    Treaddirstat,
     Treadlink,
     Trename,
     Tsetattr,
@@ -61,6 +64,7 @@ from gofer.protocol import (
     Tunlink,
     Tversion,
     Twalk,
+    Twalkopen,
     decode,
     encode,
     recvmsg_polling,
@@ -220,6 +224,29 @@ class GoferClient:
                 out.extend(batch.entries)
                 if batch.last:
                     return out
+
+    def readdirstat(self, handle: int, names: list[bytes] | None = None,
+                    ) -> list[tuple[bytes, Stat | int]]:
+        """(name, lstat attributes) of every entry but '.' and '..' of the directory
+        ``names`` (at most MAX_WALK; default none) walk to beneath ``handle``, in one
+        request.  Where only a walk may describe an entry (a mount point) its inode
+        number stands instead of attributes; entries removed while listing are left out."""
+        with self._lock:
+            self._send(Treaddirstat(handle, [os.fsencode(n) for n in names or []]))
+            out: list[tuple[bytes, Stat | int]] = []
+            while True:
+                msg, fds = self._recv()
+                batch = self._expect("Treaddirstat", Rreaddirstat, msg, fds, False)[0]
+                out.extend(batch.entries)
+                if batch.last:
+                    return out
+
+    def walkopen(self, handle: int, names: list[bytes], flags: int) -> tuple[int, Stat, int]:
+        """Walk ``names`` (1 to MAX_WALK) beneath ``handle`` and open the last one for I/O
+        (as :meth:`open`) in one round trip; returns its (handle, Stat, fd)."""
+        r, fd = self._call_fd(Twalkopen(handle, [os.fsencode(n) for n in names], flags),
+                              Rwalkopen)
+        return r.handle, r.stat, fd
 
     def create(self, dir_handle: int, name: bytes, flags: int, mode: int, uid: int,
                gid: int) -> tuple[int, Stat, int]:

@@ -76,6 +76,10 @@ class MsgId(enum.IntEnum):
     TCLOSE = 31
     RCLOSE = 32
     TCLOSEMANY = 33
+    TREADDIRSTAT = 34
+    RREADDIRSTAT = 35
+    TWALKOPEN = 36
+    RWALKOPEN = 37
     RERROR = 255
 
 
@@ -276,6 +280,27 @@ class Treaddir(_HandleOnly):
 
 
 @dataclass
+class Treaddirstat(Message):
+    """List the directory ``names`` walks to beneath ``handle`` (``[]``: the handle's
+    own) with each entry's attributes, in Rreaddirstat batches.  The walk registers no
+    handles."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.TREADDIRSTAT
+    handle: int
+    names: list[bytes]
+
+    def pack(self) -> bytes:
+        return _pack_walk(self.handle, self.names)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Treaddirstat:
+        r = _Reader(body)
+        msg = cls(*_unpack_walk(r))
+        r.end()
+        return msg
+
+
+@dataclass
 class Tstatfs(_HandleOnly):
     MSG_ID: ClassVar[MsgId] = MsgId.TSTATFS
     handle: int
@@ -431,6 +456,18 @@ class Tattach(Message):
         return msg
 
 
+def _pack_walk(handle: int, names: list[bytes]) -> bytes:
+    return _U32.pack(handle) + _U16.pack(len(names)) + b"".join(_name(n) for n in names)
+
+
+def _unpack_walk(r: _Reader) -> tuple[int, list[bytes]]:
+    handle = r.u32()
+    count = r.u16()
+    if count > MAX_WALK:
+        raise ProtocolError("too many names in walk")
+    return handle, [r.name() for _ in range(count)]
+
+
 @dataclass
 class Twalk(Message):
     MSG_ID: ClassVar[MsgId] = MsgId.TWALK
@@ -438,19 +475,14 @@ class Twalk(Message):
     names: list[bytes]
 
     def pack(self) -> bytes:
-        return (_U32.pack(self.handle) + _U16.pack(len(self.names))
-                + b"".join(_name(n) for n in self.names))
+        return _pack_walk(self.handle, self.names)
 
     @classmethod
     def unpack(cls, body: bytes) -> Twalk:
         r = _Reader(body)
-        handle = r.u32()
-        count = r.u16()
-        if count > MAX_WALK:
-            raise ProtocolError("too many names in walk")
-        names = [r.name() for _ in range(count)]
+        msg = cls(*_unpack_walk(r))
         r.end()
-        return cls(handle, names)
+        return msg
 
 
 @dataclass
@@ -545,6 +577,76 @@ class Rreaddir(Message):
             entries.append((r.name(), ino, dtype))
         r.end()
         return cls(entries, bool(last))
+
+
+@dataclass
+class Rreaddirstat(Message):
+    """One batch of a directory's entries with their attributes (``lstat``); ``last``
+    marks the final batch.  An entry the server will not describe without a walk (a
+    mount point) has only its directory entry's inode number (an int instead of a
+    Stat): the client walks it for more."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.RREADDIRSTAT
+    entries: list[tuple[bytes, Stat | int]]
+    last: bool
+
+    ENTRY_OVERHEAD: ClassVar[int] = 1 + 2 + Stat.STRUCT.size
+
+    def pack(self) -> bytes:
+        out = [_U8.pack(1 if self.last else 0), _U32.pack(len(self.entries))]
+        for name, st in self.entries:
+            if isinstance(st, Stat):
+                out += [_U8.pack(1), _name(name), st.pack()]
+            else:
+                out += [_U8.pack(0), _name(name), _U64.pack(st)]
+        return b"".join(out)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rreaddirstat:
+        r = _Reader(body)
+        last = r.u8()
+        if last > 1:
+            raise ProtocolError("bad flag")
+        entries: list[tuple[bytes, Stat | int]] = []
+        for _ in range(r.u32()):
+            has = r.u8()
+            if has > 1:
+                raise ProtocolError("bad flag")
+            name = r.name()
+            entries.append((name, r.stat() if has else r.u64()))
+        r.end()
+        return cls(entries, bool(last))
+
+
+@dataclass
+class Twalkopen(Message):
+    """Walk ``names`` beneath ``handle`` and open the last one for I/O in one round trip
+    (Twalk plus Topen); only the last one gets a handle."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.TWALKOPEN
+    handle: int
+    names: list[bytes]
+    flags: int
+
+    def pack(self) -> bytes:
+        return _pack_walk(self.handle, self.names) + _U32.pack(self.flags)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Twalkopen:
+        r = _Reader(body)
+        handle, names = _unpack_walk(r)
+        msg = cls(handle, names, r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Rwalkopen(_HandleStat):
+    """The new handle and its attributes; the fd travels as SCM_RIGHTS."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.RWALKOPEN
+    handle: int
+    stat: Stat
 
 
 @dataclass
@@ -765,7 +867,8 @@ MESSAGES: dict[MsgId, type[Message]] = {
         Tversion, Rversion, Tattach, Rattach, Twalk, Rwalk, Tstat, Rstat, Topen, Ropen,
         Treadlink, Rreadlink, Treaddir, Rreaddir, Tcreate, Rcreate, Tmkdir, Rmkdir,
         Tsymlink, Rsymlink, Tlink, Rlink, Tunlink, Runlink, Trename, Rrename,
-        Tsetattr, Rsetattr, Tstatfs, Rstatfs, Tclose, Rclose, Tclosemany, Rerror,
+        Tsetattr, Rsetattr, Tstatfs, Rstatfs, Tclose, Rclose, Tclosemany, Treaddirstat,
+        Rreaddirstat, Twalkopen, Rwalkopen, Rerror,
     )
 }
 assert len(MESSAGES) == len(MsgId)
@@ -836,3 +939,4 @@ def recvmsg_polling(sock: socket.socket, bufsize: int, ancbufsize: int, flags: i
         except BlockingIOError:
             if time.perf_counter() >= deadline:
                 return sock.recvmsg(bufsize, ancbufsize, flags)
+            os.sched_yield()

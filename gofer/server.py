@@ -77,6 +77,10 @@ from gofer.protocol import (
     Tmkdir,
     Topen,
     Treaddir,
+    Treaddirstat,
+    Rreaddirstat,
+    Twalkopen,
+    Rwalkopen,
     Treadlink,
     Trename,
     Tsetattr,
@@ -273,6 +277,8 @@ class GoferServer:
             MsgId.TSTATFS: self._statfs,
             MsgId.TCLOSE: self._close,
             MsgId.TCLOSEMANY: self._close_many,
+            MsgId.TREADDIRSTAT: self._readdirstat,
+            MsgId.TWALKOPEN: self._walkopen,
         }
 
     # ---- the loop -----------------------------------------------------------
@@ -553,6 +559,42 @@ class GoferServer:
             self._writable(node)
         return _Reply([Ropen()], self._reopen(node, flags))
 
+    def _walk_unregistered(self, node: _Node, names: list[bytes]) -> _Node:
+        """The node ``names`` walk to beneath ``node`` (``node`` itself for ``[]``), the
+        nodes walked through unregistered: the caller registers the last one or frees it
+        with :meth:`_release_walked`."""
+        for name in names:
+            _check_name(name)
+        cur = node
+        try:
+            for name in names:
+                cur = self._lookup(cur, name)[0]
+        except BaseException:
+            self._release_walked(node, cur)
+            raise
+        return cur
+
+    def _release_walked(self, start: _Node, end: _Node) -> None:
+        if end is not start:
+            self._decref_unregistered(end)
+
+    def _walkopen(self, msg: Message) -> _Reply:
+        assert isinstance(msg, Twalkopen)
+        parent = self._get(msg.handle)
+        flags = msg.flags
+        if not msg.names or flags & ~_OPEN_ALLOWED or flags & os.O_ACCMODE == os.O_ACCMODE:
+            raise _err(errno.EINVAL)
+        if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
+            self._writable(parent)
+        node = self._walk_unregistered(parent, msg.names)
+        try:
+            fd = self._reopen(node, flags)
+            st = os.fstat(fd)
+        except BaseException:
+            self._release_walked(parent, node)
+            raise
+        return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)
+
     def _readlink(self, msg: Message) -> Message:
         assert isinstance(msg, Treadlink)
         node = self._get(msg.handle)
@@ -584,6 +626,42 @@ class GoferServer:
             batch.append(ent)
             size += esize
         msgs.append(Rreaddir(batch, True))
+        return _Reply(msgs)
+
+    def _readdirstat(self, msg: Message) -> _Reply:
+        assert isinstance(msg, Treaddirstat)
+        start = self._get(msg.handle)
+        node = self._walk_unregistered(start, msg.names)
+        try:
+            return self._list_with_stats(node)
+        finally:
+            self._release_walked(start, node)
+
+    def _list_with_stats(self, node: _Node) -> _Reply:
+        if not stat.S_ISDIR(os.fstat(node.fd).st_mode):
+            raise _err(errno.ENOTDIR)
+        fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            msgs: list[Message] = []
+            batch: list[tuple[bytes, Stat | int]] = []
+            size = 0
+            for name, ino, _ in self._read_entries(fd):
+                try:
+                    st: Stat | int = Stat.from_os(os.stat(name, dir_fd=fd, follow_symlinks=False))
+                except FileNotFoundError:
+                    continue  # removed since it was listed
+                assert isinstance(st, Stat)
+                if st.dev != node.key[0] and stat.S_ISDIR(st.mode):
+                    st = ino  # a mount point: only a walk decides whether it is served
+                esize = Rreaddirstat.ENTRY_OVERHEAD + len(name)
+                if batch and size + esize > _READDIR_BUDGET:
+                    msgs.append(Rreaddirstat(batch, False))
+                    batch, size = [], 0
+                batch.append((name, st))
+                size += esize
+        finally:
+            os.close(fd)
+        msgs.append(Rreaddirstat(batch, True))
         return _Reply(msgs)
 
     def _read_entries(self, fd: int) -> list[tuple[bytes, int, int]]:

@@ -447,3 +447,74 @@ def test_close_many(client: GoferClient) -> None:
         client.stat(handles[-1])
     assert e.value.errno == errno.EBADF
     client.close(root)
+
+
+def _lstat_fields(st: os.stat_result) -> tuple:
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_size, st.st_mtime_ns)
+
+
+def test_readdirstat(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    got = {n: (s.dev, s.ino, s.mode, s.nlink, s.size, s.mtime_ns)  # type: ignore[union-attr]
+           for n, s in client.readdirstat(root)}
+    # lstat, as a walk reports it: the symlink itself, never its target
+    assert got == {n.encode(): _lstat_fields(os.lstat(tree / n)) for n in ("d", "file", "lnk")}
+    # a listing of a directory walked to by name, without a handle for it
+    sub = client.readdirstat(root, [b"d"])
+    assert {n for n, _ in sub} == {b"e", b"f"}
+    assert client.readdirstat(root, [b"d", b"e"]) == []
+    for names, code in (([b"file"], errno.ENOTDIR), ([b"missing"], errno.ENOENT),
+                        ([b"lnk"], errno.ENOTDIR), ([b".."], errno.EINVAL),
+                        ([b"d/e"], errno.EINVAL)):
+        with pytest.raises(OSError) as e:
+            client.readdirstat(root, names)
+        assert e.value.errno == code, names
+
+
+def test_readdirstat_many_entries(client: GoferClient, tree: Path) -> None:
+    big = tree / "big"
+    big.mkdir()
+    names = {f"{i:04d}-{'y' * 60}".encode() for i in range(3000)}
+    for n in names:
+        os.link(tree / "file", big / n.decode())
+    root, _ = client.attach(0)
+    entries = client.readdirstat(root, [b"big"])  # several replies
+    assert {n for n, _ in entries} == names
+    ino = os.stat(tree / "file").st_ino
+    assert all(s is not None and s.ino == ino for _, s in entries)
+
+
+def test_walkopen(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    h, st, fd = client.walkopen(root, [b"d", b"f"], os.O_RDONLY)
+    try:
+        assert os.read(fd, 100) == b"hello\n"
+        assert (st.dev, st.ino) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
+        assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
+    finally:
+        os.close(fd)
+    # the handle names the file: it can be opened again, and stats as the file
+    assert client.stat(h).ino == os.stat(tree / "d" / "f").st_ino
+    for names, flags, code in (([b"lnk"], os.O_RDONLY, errno.ELOOP),
+                               ([b"missing"], os.O_RDONLY, errno.ENOENT),
+                               ([b"lnk", b"x"], os.O_RDONLY, errno.ENOTDIR),
+                               ([], os.O_RDONLY, errno.EINVAL),
+                               ([b"file"], os.O_RDWR | os.O_WRONLY, errno.EINVAL)):
+        with pytest.raises(OSError) as e:
+            client.walkopen(root, names, flags)
+        assert e.value.errno == code, names
+
+
+def test_walkopen_and_readdirstat_leak_nothing(gofer: Gofer, client: GoferClient) -> None:
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    for _ in range(30):
+        client.readdirstat(root, [b"d", b"e"])
+        with pytest.raises(OSError):
+            client.readdirstat(root, [b"d", b"missing"])
+        with pytest.raises(OSError):
+            client.walkopen(root, [b"d", b"e"], os.O_WRONLY)  # a directory: EISDIR
+        h, _, fd = client.walkopen(root, [b"d", b"f"], os.O_RDONLY)
+        os.close(fd)
+        client.close(h)
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base

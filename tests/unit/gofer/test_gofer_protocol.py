@@ -67,6 +67,12 @@ SAMPLES: list[p.Message] = [
     p.Rclose(),
     p.Tclosemany([]),
     p.Tclosemany([3, 4, 2**32 - 1]),
+    p.Treaddirstat(6, []),
+    p.Treaddirstat(6, [b"a", b"b"]),
+    p.Rreaddirstat([(b"a", _stat(8)), (b"mnt", 2**64 - 1)], False),
+    p.Rreaddirstat([], True),
+    p.Twalkopen(2, [b"dir", b"file"], 0o2000),
+    p.Rwalkopen(15, _stat(9)),
     p.Rerror(13),
 ]
 
