@@ -433,6 +433,25 @@ def _split_ro(options: list[str]) -> tuple[bool, list[str]]:
     return readonly, rest
 
 
+#: A bind mount's option naming its file access policy (:class:`sentry.config.MountSpec`);
+#: runsc-py's own, taken out before the options reach the mount.
+FILE_ACCESS_OPTION = "runsc-py.file-access="
+
+
+def _file_access(options: list[str], where: str) -> tuple[str, list[str]]:
+    """The policy a bind mount's options name (default ``shared``) and the other options."""
+    policy = "shared"
+    rest = []
+    for opt in options:
+        if opt.startswith(FILE_ACCESS_OPTION):
+            policy = opt[len(FILE_ACCESS_OPTION):]
+            if policy not in ("shared", "exclusive"):
+                _fail(where, f"{quote(opt)}: the file access policy is shared or exclusive")
+        else:
+            rest.append(opt)
+    return policy, rest
+
+
 def _mount(value: object, i: int, bundle: str) -> MountSpec | None:
     where = f"mounts[{i}]"
     m = _object(value, where)
@@ -459,13 +478,15 @@ def _mount(value: object, i: int, bundle: str) -> MountSpec | None:
         if not os.path.exists(host):
             _fail(f"{where}.source", f"{quote(host)} does not exist")
         rest = [o for o in rest if o not in ("bind", "rbind")]
+        file_access, rest = _file_access(rest, f"{where}.options")
         if not mount_options.has_flag_options(options):
             # runc remounts a bind mount only to set flags; without any, it keeps those of
             # the host mount it copies (a nosuid host mount stays nosuid inside).
             readonly, inherited = _host_mount_flags(host)
             rest = inherited + rest
         return MountSpec(
-            destination=dest, type="bind", source=host, readonly=readonly, options=rest
+            destination=dest, type="bind", source=host, readonly=readonly, options=rest,
+            file_access=file_access,
         )
     if not mtype:
         _fail(f"{where}.type", "missing (and no bind option)")

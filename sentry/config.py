@@ -23,6 +23,10 @@ class MountSpec:
     :param options: the remaining OCI options: per-mount flags (``nosuid``, ``noexec``,
         ``strictatime`` …) and the file system's data (``mode=755``, ``size=64m``), see
         :mod:`sentry.vfs.mount_options`.
+    :param file_access: a bind mount's policy (gVisor's ``--file-access-mounts``):
+        ``"shared"``, others may change the files, so cached names are looked up again
+        at each walk and attributes at each stat; ``"exclusive"``, only this sandbox
+        changes them, so names and (for ``ro``) attributes stay cached.
     """
 
     destination: str
@@ -30,6 +34,7 @@ class MountSpec:
     source: str = ""
     readonly: bool = False
     options: List[str] = field(default_factory=list)
+    file_access: str = "shared"
 
 
 @dataclass

@@ -131,11 +131,15 @@ class Filesystem(abc.ABC):
         the mount says.
     :ivar cache_dentries: the VFS may cache lookups (false for synthetic file
         systems whose entries come and go, e.g. ``/proc``).
+    :ivar revalidate: others than the sandbox may change names here (a shared bind
+        mount): the VFS looks a cached name up again at every walk through it and keeps
+        the dentry only if :meth:`same_file` says the name still means that file.
     """
 
     fstype = "none"
     magic = 0
     cache_dentries = True
+    revalidate = False
 
     def __init__(self, readonly: bool = False) -> None:
         self.dev = next(_dev_counter)
@@ -163,6 +167,11 @@ class Filesystem(abc.ABC):
         lru[d] = None
         while len(lru) > DENTRY_CACHE_SIZE:
             lru.popitem(last=False)
+
+    def same_file(self, cached: "Inode", fresh: "Inode") -> bool:
+        """Whether *fresh*, just looked up by the name of *cached*, is the same file
+        (only asked when :attr:`revalidate`); if so *cached* may take its attributes."""
+        return cached is fresh
 
     def forget_dentry(self, d: "Dentry") -> None:
         """Drop *d* from the LRU (it was removed from the tree)."""

@@ -117,7 +117,7 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
         try:
             if m.type == "bind":
                 fs: Any = GoferFilesystem(gofer, bind_index, readonly=m.readonly, source=m.source,
-                                          idmaps=idmaps)
+                                          idmaps=idmaps, file_access=m.file_access)
                 bind_index += 1
                 is_dir = _st.S_ISDIR(fs.root_inode().mode)
                 at = vfs.ensure_mountpoint(None, dest, directory=is_dir)

@@ -33,10 +33,11 @@ description, a cwd or root, a mount, a cached child) and, per file system,
 the :data:`~sentry.vfs.inode.DENTRY_CACHE_SIZE` most recently walked ones
 (:meth:`Filesystem.touch_dentry`, called on every lookup); anything else is
 evicted and looked up again on the next walk (see :mod:`sentry.vfs.dentry`).
-Removed names leave the cache at once (unlink/rmdir/rename).  File systems
-whose contents change behind the sentry's back would need revalidation: only
-rw bind mounts can, and the sandbox then sees its cached view of names while
-they stay cached (file contents are always read from the host).
+Removed names leave the cache at once (unlink/rmdir/rename).  A file system others
+may change (``Filesystem.revalidate``: a bind mount with the ``shared`` file access
+policy) has every cached name looked up again at each walk through it, as Linux's
+``d_revalidate``: the dentry stays while the name still means the same file, else the
+fresh lookup replaces it.
 """
 
 from __future__ import annotations
@@ -347,8 +348,12 @@ class VirtualFilesystem:
         fs = vd.mount.fs
         child = d.children.get(name)
         if child is not None:
-            fs.touch_dentry(child)
-            return child
+            if not fs.revalidate or child.mounts:
+                fs.touch_dentry(child)
+                return child
+            if cached:
+                raise err(errno.EAGAIN)  # RESOLVE_CACHED: revalidating takes a lookup
+            return self._revalidate(t, d, name, child, fs)
         if cached:
             raise err(errno.EAGAIN)  # RESOLVE_CACHED: it would take a lookup
         inode = d.inode.lookup(t, name)
@@ -359,6 +364,28 @@ class VirtualFilesystem:
             d.children[name] = child
             fs.touch_dentry(child)
         return child
+
+    @staticmethod
+    def _revalidate(t: Any, d: Dentry, name: bytes, child: Dentry,
+                    fs: Filesystem) -> Optional[Dentry]:
+        """Look *name* up again in a file system others may change (Linux's
+        ``d_revalidate``): the cached dentry stays if the name still means its file;
+        otherwise it leaves the cache (descriptions open through it keep their file)
+        and the fresh result takes its place."""
+        fresh = d.inode.lookup(t, name)
+        if fresh is not None and fs.same_file(child.inode, fresh):
+            fs.touch_dentry(child)
+            return child
+        if d.children.get(name) is child:
+            del d.children[name]
+        fs.forget_dentry(child)
+        if fresh is None:
+            return None
+        new = Dentry(name, d, fresh)
+        d.children[name] = new
+        fs.touch_dentry(new)
+        return new
+
 
     def _lookup(
         self, t: Any, vd: VirtualDentry, name: bytes, follow_mounts: bool = True,

@@ -1,11 +1,16 @@
 """Files served by the gofer: the root file system's lower layer and bind mounts.
 
-Every inode holds a gofer handle (from ``attach``/``walk``/``create``...) and
-the attributes the gofer last reported.  A read-only file system (the root's
-lower layer, ``ro`` binds) trusts that cache; a writable one asks the gofer
-again on every ``stat``.  Regular files are read and written through the host
-fd ``open`` returns (:mod:`sentry.fsimpl.gofer.regular_file`); directories are
-listed with ``readdir``.  Nothing here opens a host path.
+Every inode holds the attributes the gofer last reported and, once something needs
+one, a gofer handle (from ``attach``/``walk``/``create``...).  The file access policy
+(gVisor's) says what may be cached: a *trusted* file system (read-only and
+``exclusive``: the root's lower layer, an ``exclusive`` ``ro`` bind) cannot change at
+all, so a directory is listed once with every entry's attributes (``readdirstat``)
+and later lookups in it, missing names included, cost no request; its inodes get a
+handle only when opened, listed or read as a link.  A ``shared`` one (bind mounts by
+default) may change behind the sentry's back: the VFS looks each cached name up again
+at every walk (``Filesystem.revalidate``) and ``stat`` asks the gofer.  Regular files
+are read and written through the host fd ``open`` returns
+(:mod:`sentry.fsimpl.gofer.regular_file`).  Nothing here opens a host path.
 
 Handle lifetime: a :class:`GoferInode` owns its handle.  The inode lives as
 long as something refers to it: a cached dentry (the VFS cache evicts
@@ -28,6 +33,7 @@ import os
 import stat as _st
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
+from gofer.protocol import MAX_WALK
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
@@ -57,6 +63,18 @@ def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
 #: Freed handles closed together in one request (release_handles).
 RELEASE_BATCH = 64
 
+#: Per-mount file access policies (gVisor's ``--file-access``): ``exclusive``, the
+#: sandbox is the only one that changes the files (the root's lower layer, by default);
+#: ``shared``, others may change them too (bind mounts, by default).
+FILE_ACCESS_EXCLUSIVE, FILE_ACCESS_SHARED = "exclusive", "shared"
+FILE_ACCESS_POLICIES = (FILE_ACCESS_EXCLUSIVE, FILE_ACCESS_SHARED)
+
+#: A directory of a trusted file system is listed with attributes (one request) instead
+#: of walked name by name once lookups that missed the cache outnumber this many per
+#: 4 KiB of directory size (at least 2): cheap for small directories, and the listing of a
+#: large one only pays off after many lookups in it.
+LIST_AFTER_MISSES_PER_BLOCK = 1
+
 class GoferFilesystem(Filesystem):
     """One gofer root (``attach(root_index)``).
 
@@ -69,8 +87,19 @@ class GoferFilesystem(Filesystem):
     magic = abi.V9FS_MAGIC
 
     def __init__(self, client: Any, root_index: int, readonly: bool, source: str = "",
-                 idmaps: Optional[Tuple[IdMap, IdMap]] = None) -> None:
+                 idmaps: Optional[Tuple[IdMap, IdMap]] = None,
+                 file_access: str = FILE_ACCESS_EXCLUSIVE) -> None:
         super().__init__(readonly)
+        if file_access not in FILE_ACCESS_POLICIES:
+            raise ValueError(f"file access policy {file_access!r}")
+        self.file_access = file_access
+        # Nothing but the sandbox changes an exclusive file system, and nothing at all
+        # changes a read-only exclusive one: its names and attributes are cached for as
+        # long as the sentry holds them (directory listings with attributes, handle-less
+        # inodes).  A shared one may change behind the sentry's back: the VFS looks each
+        # cached name up again on every walk (revalidate) and stat asks the gofer.
+        self.trusted = readonly and file_access == FILE_ACCESS_EXCLUSIVE
+        self.revalidate = file_access == FILE_ACCESS_SHARED
         self.client = client
         self.root_index = root_index
         self.source = source
@@ -79,6 +108,26 @@ class GoferFilesystem(Filesystem):
         self._released: List[int] = []
         handle, st = call(client.attach, root_index)
         self._root = GoferInode(self, handle, st)
+
+    def stat_of(self, st: Any, uid: Optional[int] = None, gid: Optional[int] = None) -> Stat:
+        """The sandbox's view of a gofer Stat (owners mapped unless given)."""
+        if uid is None or gid is None:
+            uid, gid, _ = self.sandbox_ids(st)
+        return Stat(
+            dev=self.dev, ino=st.ino, mode=st.mode, nlink=st.nlink, uid=uid, gid=gid,
+            rdev=st.rdev, size=st.size, blksize=st.blksize, blocks=st.blocks,
+            atime_ns=st.atime_ns, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
+        )
+
+    def same_file(self, cached: Inode, fresh: Inode) -> bool:
+        """Whether two inodes are one host file (revalidation); if so *cached* takes
+        *fresh*'s attributes (a chmod on the host shows at once)."""
+        assert isinstance(cached, GoferInode) and isinstance(fresh, GoferInode)
+        a, b = cached._st, fresh._st
+        if (a.dev, a.ino, _st.S_IFMT(a.mode)) != (b.dev, b.ino, _st.S_IFMT(b.mode)):
+            return False
+        cached._set_attrs(b)
+        return True
 
     def root_inode(self) -> Inode:
         return self._root
@@ -123,7 +172,7 @@ class GoferFilesystem(Filesystem):
             pass  # A broken channel: nothing is left to release.
 
     def statfs(self, t: Any) -> StatFS:
-        d = call(self.client.statfs, self._root.handle)
+        d = call(self.client.statfs, self._root.gofer_handle())
         flags = abi.ST_VALID | (abi.ST_RDONLY if self.readonly else 0)
         return StatFS(
             type=self.magic, bsize=d["f_bsize"], blocks=d["f_blocks"], bfree=d["f_bfree"],
@@ -133,18 +182,34 @@ class GoferFilesystem(Filesystem):
 
 
 class GoferInode(Inode):
-    """A file behind a gofer handle."""
+    """A file behind a gofer handle.
+
+    On a trusted file system (read-only and exclusive) an inode may start without a
+    handle: one built from its directory's listing knows its attributes, which cannot
+    change, and gets a handle (a walk of its name beneath its parent, checked to be the
+    same host file) only when something needs one: an open, a listing, a readlink.
+    ``stat`` of a file a program only looked at costs no request, and the gofer holds
+    no fd for it.
+    """
 
     fs: GoferFilesystem
 
-    def __init__(self, fs: GoferFilesystem, handle: int, st: Any) -> None:
+    def __init__(self, fs: GoferFilesystem, handle: Optional[int], st: Any,
+                 parent: Optional["GoferInode"] = None, name: bytes = b"") -> None:
         uid, gid, mapped = fs.sandbox_ids(st)
         super().__init__(fs, st.ino, st.mode, uid, gid)
         self.ids_mapped = mapped
         self.handle = handle
+        # Where to walk for a handle (only while there is none).
+        self._parent = parent if handle is None else None
+        self._name = name
         self._st = st
         self._pending_fd: Optional[tuple] = None
         self._target: Optional[bytes] = None  # a symlink's, once read
+        # A trusted directory's entries with their attributes (an inode number: walk it),
+        # once listed; and how many lookups missed before that.
+        self._listing: Optional[Dict[bytes, Any]] = None
+        self._misses = 0
 
     def __del__(self) -> None:
         # Only bookkeeping here: see the module docstring.
@@ -157,6 +222,55 @@ class GoferInode(Inode):
         handle = self.__dict__.get("handle")
         if handle is not None:
             self.fs.handle_released(handle)
+
+    def _anchor(self) -> Tuple[int, List[bytes], List["GoferInode"]]:
+        """The nearest handle at or above this inode, the names from it down to this
+        inode, and the handle-less inodes they name (top first)."""
+        names: List[bytes] = []
+        chain: List[GoferInode] = []
+        node = self
+        while node.handle is None:
+            if len(names) == MAX_WALK:
+                node.gofer_handle()  # a deeper path than one request walks
+                break
+            names.append(node._name)
+            chain.append(node)
+            assert node._parent is not None
+            node = node._parent
+        names.reverse()
+        chain.reverse()
+        assert node.handle is not None
+        return node.handle, names, chain
+
+    def gofer_handle(self) -> int:
+        """This file's gofer handle, walked for now if the inode has none yet (one walk
+        from the nearest handle above, whose steps the inodes on the way adopt too).
+
+        :raises LinuxError: ``ESTALE`` if a name now names another host file (only
+            the host could have changed a trusted file system), or the walk's error.
+        """
+        if self.handle is not None:
+            return self.handle
+        h, names, chain = self._anchor()
+        self.fs.release_handles()
+        res = call(self.client.walk, h, names)
+        for i, (hh, st) in enumerate(res):
+            if i < len(chain):
+                chain[i]._adopt(hh, st)
+            else:
+                self.fs.handle_released(hh)
+        if self.handle is None:
+            raise err(errno.ESTALE)  # the walk stopped short: the host moved something
+        return self.handle
+
+    def _adopt(self, h: int, st: Any) -> None:
+        """Take *h*, just walked by name, as this inode's handle if it is the same file."""
+        if (st.dev, st.ino, _st.S_IFMT(st.mode)) != (
+                self._st.dev, self._st.ino, _st.S_IFMT(self._st.mode)):
+            self.fs.handle_released(h)
+            raise err(errno.ESTALE)
+        self.handle = h
+        self._parent = None
 
     @property
     def client(self) -> Any:
@@ -175,25 +289,28 @@ class GoferInode(Inode):
             _WRITE_COUNTS.pop(key, None)
 
     def _refresh(self) -> Any:
-        st = call(self.client.stat, self.handle)
+        st = call(self.client.stat, self.gofer_handle())
+        self._set_attrs(st)
+        return st
+
+    def _set_attrs(self, st: Any) -> None:
         self._st = st
         self.mode = st.mode
         self.uid, self.gid, self.ids_mapped = self.fs.sandbox_ids(st)
-        return st
 
     def stat(self) -> Stat:
-        st = self._st if self.fs.readonly else self._refresh()
-        return Stat(
-            dev=self.fs.dev, ino=st.ino, mode=st.mode, nlink=st.nlink, uid=self.uid, gid=self.gid,
-            rdev=st.rdev, size=st.size, blksize=st.blksize, blocks=st.blocks,
-            atime_ns=st.atime_ns, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
-        )
+        st = self._st if self.fs.trusted else self._refresh()
+        return self.fs.stat_of(st, self.uid, self.gid)
+
+    def listed(self) -> Optional[Dict[bytes, Any]]:
+        """A trusted directory's entries with their gofer attributes, if listed already."""
+        return self._listing
 
     def setattr(self, t: Any, attr: SetAttr) -> None:
         self.fs.check_writable()
         uid, gid = self.fs.host_ids(attr.uid, attr.gid, errno.EINVAL)
         call(
-            self.client.setattr, self.handle, mode=attr.mode, uid=uid, gid=gid,
+            self.client.setattr, self.gofer_handle(), mode=attr.mode, uid=uid, gid=gid,
             size=attr.size, atime_ns=attr.atime_ns, mtime_ns=attr.mtime_ns,
         )
         self._refresh()
@@ -202,9 +319,21 @@ class GoferInode(Inode):
     def lookup(self, t: Any, name: bytes) -> Optional[Inode]:
         if not self.is_dir:
             raise err(errno.ENOTDIR)
+        listing = self._listing
+        if listing is None and self.fs.trusted:
+            self._misses += 1
+            if self._misses >= max(2, LIST_AFTER_MISSES_PER_BLOCK * self._st.size // 4096):
+                listing = self._list()
+        if listing is not None:
+            if name not in listing:
+                return None  # a trusted directory's listing is complete
+            st = listing[name]
+            if not isinstance(st, int):
+                return GoferInode(self.fs, None, st, self, name)
+        dir_handle = self.gofer_handle()
         self.fs.release_handles()
         try:
-            res = self.client.walk(self.handle, [name])
+            res = self.client.walk(dir_handle, [name])
         except OSError as e:
             if e.errno == errno.ENOENT:
                 return None
@@ -216,18 +345,40 @@ class GoferInode(Inode):
         h, st = res[0]
         return GoferInode(self.fs, h, st)
 
+    def _list(self) -> Dict[bytes, Any]:
+        """The entries with their attributes, in one request (kept if trusted)."""
+        h, names, _ = self._anchor()
+        self.fs.release_handles()
+        listing = dict(call(self.client.readdirstat, h, names))
+        if self.fs.trusted:
+            self._listing = listing
+        return listing
+
     def iterdir(self, t: Any) -> List[DirEntry]:
         if not self.is_dir:
             raise err(errno.ENOTDIR)
+        if self.fs.trusted:
+            # Listing with attributes costs the gofer an lstat per entry and saves a
+            # request for every later lookup or stat in the directory (ls -l, a tree walk,
+            # Python's import path cache).
+            listing = self._listing if self._listing is not None else self._list()
+            out: List[DirEntry] = []
+            for name, st in listing.items():
+                if isinstance(st, int):  # a mount point: a directory on the host
+                    out.append((name, st, abi.DT_DIR))
+                else:
+                    out.append((name, st.ino, _st.S_IFMT(st.mode) >> 12))
+            return out
+        dir_handle = self.gofer_handle()
         self.fs.release_handles()
-        return [(n, ino, dt) for n, ino, dt in call(self.client.readdir, self.handle)]
+        return [(n, ino, dt) for n, ino, dt in call(self.client.readdir, dir_handle)]
 
     def create(self, t: Any, name: bytes, mode: int, flags: int) -> Inode:
         self.fs.check_writable()
         uid, gid = owner_of(t)
         uid, gid = self.fs.host_ids(uid, gid, errno.EOVERFLOW)
         h, st, fd = call(
-            self.client.create, self.handle, name, flags & (abi.O_ACCMODE | abi.O_APPEND),
+            self.client.create, self.gofer_handle(), name, flags & (abi.O_ACCMODE | abi.O_APPEND),
             mode & 0o7777, uid, gid,
         )
         child = GoferInode(self.fs, h, st)
@@ -247,30 +398,31 @@ class GoferInode(Inode):
         self.fs.check_writable()
         uid, gid = owner_of(t)
         uid, gid = self.fs.host_ids(uid, gid, errno.EOVERFLOW)
-        h, st = call(self.client.mkdir, self.handle, name, mode & 0o7777, uid, gid)
+        h, st = call(self.client.mkdir, self.gofer_handle(), name, mode & 0o7777, uid, gid)
         return GoferInode(self.fs, h, st)
 
     def symlink(self, t: Any, name: bytes, target: bytes) -> Inode:
         self.fs.check_writable()
         uid, gid = owner_of(t)
         uid, gid = self.fs.host_ids(uid, gid, errno.EOVERFLOW)
-        h, st = call(self.client.symlink, self.handle, name, target, uid, gid)
+        h, st = call(self.client.symlink, self.gofer_handle(), name, target, uid, gid)
         return GoferInode(self.fs, h, st)
 
     def link(self, t: Any, name: bytes, target: Inode) -> Inode:
         self.fs.check_writable()
         if not isinstance(target, GoferInode) or target.fs is not self.fs:
             raise err(errno.EXDEV)
-        h, st = call(self.client.link, self.handle, name, target.handle)
+        h, st = call(self.client.link, self.gofer_handle(), name,
+                     target.gofer_handle())
         return GoferInode(self.fs, h, st)
 
     def unlink(self, t: Any, name: bytes, child: Inode) -> None:
         self.fs.check_writable()
-        call(self.client.unlink, self.handle, name, 0)
+        call(self.client.unlink, self.gofer_handle(), name, 0)
 
     def rmdir(self, t: Any, name: bytes, child: Inode) -> None:
         self.fs.check_writable()
-        call(self.client.unlink, self.handle, name, abi.AT_REMOVEDIR)
+        call(self.client.unlink, self.gofer_handle(), name, abi.AT_REMOVEDIR)
 
     def rename(
         self, t: Any, old_name: bytes, child: Inode, new_dir: Inode, new_name: bytes,
@@ -279,7 +431,8 @@ class GoferInode(Inode):
         self.fs.check_writable()
         if not isinstance(new_dir, GoferInode) or new_dir.fs is not self.fs:
             raise err(errno.EXDEV)
-        call(self.client.rename, self.handle, old_name, new_dir.handle, new_name, flags)
+        call(self.client.rename, self.gofer_handle(), old_name, new_dir.gofer_handle(),
+             new_name, flags)
 
     # -- symlinks ----------------------------------------------------------
     def readlink(self, t: Any) -> bytes:
@@ -288,7 +441,7 @@ class GoferInode(Inode):
         # A symlink's target never changes (another target is another inode): one round
         # trip per inode, not one per path walk through it (/bin -> usr/bin at every exec).
         if self._target is None:
-            self._target = call(self.client.readlink, self.handle)
+            self._target = call(self.client.readlink, self.gofer_handle())
         return self._target
 
     # -- open --------------------------------------------------------------
@@ -301,7 +454,6 @@ class GoferInode(Inode):
             raise err(errno.EACCES if _st.S_ISCHR(self.mode) or _st.S_ISBLK(self.mode) else errno.ENXIO)
         from sentry.fsimpl.gofer.regular_file import GoferFileDescription
 
-        self.fs.release_handles()
         acc = flags & abi.O_ACCMODE
         pending, self._pending_fd = self._pending_fd, None
         if pending is not None and pending[1] == acc:
@@ -309,5 +461,21 @@ class GoferInode(Inode):
         else:
             if pending is not None:
                 os.close(pending[0])
-            fd = call(self.client.open, self.handle, acc | (flags & abi.O_APPEND))
+            fd = self._open_fd(acc | (flags & abi.O_APPEND))
         return GoferFileDescription(vd, self, flags, fd)
+
+    def _open_fd(self, flags: int) -> int:
+        """A host fd from the gofer; an inode without a handle walks its name and opens
+        it in one request."""
+        if self.handle is None:
+            anchor, names, _ = self._anchor()
+            self.fs.release_handles()
+            h, st, fd = call(self.client.walkopen, anchor, names, flags)
+            try:
+                self._adopt(h, st)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        self.fs.release_handles()
+        return call(self.client.open, self.handle, flags)

@@ -78,6 +78,16 @@ class CountingClient:
         self._use(h)
         return self._c.readdir(h)
 
+    def readdirstat(self, h, names=None):
+        self._use(h)
+        return self._c.readdirstat(h, names)
+
+    def walkopen(self, h, names, flags):
+        self._use(h)
+        nh, st, fd = self._c.walkopen(h, names, flags)
+        self._new(nh)
+        return nh, st, fd
+
     def statfs(self, h):
         self._use(h)
         return self._c.statfs(h)
@@ -184,6 +194,15 @@ def _gofer_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _queued(vfs):
+    """Handles freed but not closed yet, of every gofer file system."""
+    out = set()
+    for m in vfs.mounts:
+        fs = getattr(m.fs, "lower", m.fs)
+        out.update(getattr(fs, "_released", ()))
+    return out
+
+
 def _press(vfs, t, client, paths, pid=None):
     """Walk every path (stat), checking the live handle count as it goes."""
     for p in paths:
@@ -225,7 +244,9 @@ def test_open_description_survives_pressure(gofer, pressure_tree):
     del d, w
     gc.collect()
     _press(vfs, t, client, pressure_tree + bind_paths)  # both file systems' LRUs
-    assert not any(h in client.live for h in handles)
+    # Freed: closed, or queued for the file system's next batch of closes (a trusted
+    # lower layer's walk from listings frees too few handles to fill a batch).
+    assert all(h not in client.live or h in _queued(vfs) for h in handles)
 
 
 def test_unlinked_open_file_closes_handle_on_last_release(gofer, pressure_tree):
@@ -250,12 +271,18 @@ def test_unlinked_open_file_closes_handle_on_last_release(gofer, pressure_tree):
     assert h not in client.live and h in client.closed
 
 
-def test_cwd_survives_pressure(gofer, pressure_tree, lower):
-    vfs, t, client, _, _, _ = gofer
+@pytest.fixture
+def deep_tree(lower):
+    """/deep/a/b/c/d/leaf in the lower layer, made before the sandbox starts: the
+    lower layer is exclusive (nothing but the sandbox changes it while it runs)."""
     deep = os.path.join(lower, "deep", "a", "b", "c", "d")
     os.makedirs(deep)
     with open(os.path.join(deep, "leaf"), "wb") as f:
         f.write(b"leaf")
+
+
+def test_cwd_survives_pressure(deep_tree, gofer, pressure_tree):
+    vfs, t, client, _, _, _ = gofer
     vfs.chdir(t, vfs.resolve(t, abi.AT_FDCWD, b"/deep/a/b/c/d"))
     _press(vfs, t, client, pressure_tree)
     assert vfs.getcwd(t) == b"/deep/a/b/c/d"
@@ -326,11 +353,15 @@ def test_overlay_state_survives_pressure(gofer, pressure_tree, lower):
         assert h.read().startswith(b"root:")  # the lower layer was never written
 
 
-def test_symlink_target_read_once(gofer, lower):
+@pytest.fixture
+def lower_link(lower):
+    os.symlink("many", os.path.join(lower, "link"))  # before the sandbox starts (exclusive)
+
+
+def test_symlink_target_read_once(lower_link, gofer):
     """A symlink's target is read from the gofer once per inode (it cannot change: another
     target is another inode), not at every walk through it."""
     vfs, t, client, _, bind, _ = gofer
-    os.symlink("many", os.path.join(lower, "link"))
     os.symlink("many", os.path.join(bind, "link"))
     for path in (b"/link", b"/mnt/rw/link"):
         before = client.readlinks

@@ -119,6 +119,24 @@ class FakeGofer:
                 out.append((os.fsencode(e.name), e.inode(), (st.st_mode >> 12) & 0xF))
         return out
 
+    def readdirstat(self, h: int, names: Optional[List[bytes]] = None,
+                    ) -> List[Tuple[bytes, Any]]:
+        self.calls.append("readdirstat")
+        path = self._p(h)[0]
+        for n in names or []:
+            path = os.path.join(path, os.fsdecode(n))
+        with os.scandir(path) as it:
+            return [(os.fsencode(e.name), GStat.of(e.stat(follow_symlinks=False))) for e in it]
+
+    def walkopen(self, h: int, names: List[bytes], flags: int) -> Tuple[int, GStat, int]:
+        self.calls.append("walkopen")
+        path, ro = self._p(h)
+        for n in names:
+            path = os.path.join(path, os.fsdecode(n))
+        wh = self._h(path, ro)
+        fd = self.open(wh, flags)
+        return wh, GStat.of(os.fstat(fd)), fd
+
     def create(self, h: int, name: bytes, flags: int, mode: int, uid: int,
                gid: int) -> Tuple[int, GStat, int]:
         path = os.path.join(self._rw(h), os.fsdecode(name))
