@@ -38,6 +38,9 @@ struct rt_event {
 struct rt_task_info {
     int32_t tid, tgid, ppid;
     int32_t fdt;           /* fd table id, -1: none */
+    uint64_t cwd_key;      /* the stat cache's key of its cwd (rt_task_set_fs) */
+    int32_t root_ok;       /* its root is the sandbox's: the stat cache may answer */
+    int32_t _pad;
 };
 
 /* fd kinds the C fast path serves (Python marks them) */
@@ -76,6 +79,14 @@ int rt_addfd(int listener, uint64_t id, int srcfd, int newfd, uint32_t newfd_fla
 void rt_set_fast(int nr, int on);
 int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
 int rt_task_del(int host_tid);
+int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok);
+
+/* the newfstatat cache (rt.c "stat cache"; sentry/vfs/statcache.py fills it) */
+void rt_statcache_bump(void);
+uint32_t rt_statcache_gen(void);
+uint64_t rt_statcache_hits(void);
+int rt_statcache_put(uint64_t base, int nofollow, const char *path, int len,
+                     const void *st, int err, uint32_t gen);
 int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
 int rt_fd_clear(int fdt, int fd);
 int rt_fdt_clear(int fdt);

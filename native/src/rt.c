@@ -424,8 +424,21 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt)
     if (host_tid <= 0) return -EINVAL;
     s = task_find(host_tid, 1);
     if (!s) return -ENOSPC;
+    if (s->host != host_tid) {        /* a new slot: no stat cache until rt_task_set_fs */
+        s->info.cwd_key = 0;
+        s->info.root_ok = 0;
+    }
     s->host = host_tid;
     s->info.tid = tid; s->info.tgid = tgid; s->info.ppid = ppid; s->info.fdt = fdt;
+    return 0;
+}
+
+int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok)
+{
+    struct task_slot *s = task_find(host_tid, 0);
+    if (!s) return -ENOENT;
+    s->info.cwd_key = cwd_key;
+    s->info.root_ok = root_ok;
     return 0;
 }
 
@@ -497,6 +510,99 @@ int rt_stat_fast_nr(uint64_t *out, int n)
     if (n > 512) n = 512;
     if (n > 0) memcpy(out, n_fast_nr, (size_t)n * sizeof *out);
     return n < 0 ? 0 : n;
+}
+
+/* ------------------------------------------------------------ stat cache
+ * newfstatat results Python computed for paths whose answer cannot change until
+ * the sentry changes something (sentry/vfs/statcache.py decides which): the
+ * struct stat bytes, or a negative errno.  Keyed by (base, nofollow, path):
+ * base 0 for an absolute path, else the cwd key of the task (rt_task_set_fs).
+ * Every entry carries the generation it was made in; rt_statcache_bump (any
+ * change to names, attributes or mounts) makes every entry stale at once.
+ * Direct-mapped: a new entry replaces whatever had its slot. */
+
+#define SC_SLOTS 8192
+#define SC_STAT 144                 /* struct stat on x86-64 */
+struct sc_entry {
+    uint64_t hash, base;
+    uint32_t gen, len;
+    int32_t err, nofollow;
+    char *path;
+    unsigned char st[SC_STAT];
+};
+static struct sc_entry *sc;
+static uint32_t sc_gen = 1;
+static uint64_t sc_hits;
+
+static uint64_t sc_hash(uint64_t base, int nofollow, const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL ^ base ^ ((uint64_t)nofollow << 63);
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+void rt_statcache_bump(void) { sc_gen++; }
+uint32_t rt_statcache_gen(void) { return sc_gen; }
+uint64_t rt_statcache_hits(void) { return sc_hits; }
+
+int rt_statcache_put(uint64_t base, int nofollow, const char *path, int len,
+                     const void *st, int err, uint32_t gen)
+{
+    if (len <= 0 || len >= 4096 || gen != sc_gen) return 0;
+    if (!sc && !(sc = calloc(SC_SLOTS, sizeof *sc))) return -ENOMEM;
+    uint64_t h = sc_hash(base, nofollow != 0, path, (size_t)len);
+    struct sc_entry *e = &sc[h & (SC_SLOTS - 1)];
+    if (!e->path || e->len != (uint32_t)len) {
+        char *p = realloc(e->path, (size_t)len);
+        if (!p) return -ENOMEM;
+        e->path = p;
+    }
+    memcpy(e->path, path, (size_t)len);
+    e->hash = h; e->base = base; e->gen = gen; e->len = (uint32_t)len;
+    e->nofollow = nofollow != 0; e->err = err;
+    if (!err) memcpy(e->st, st, SC_STAT);
+    return 1;
+}
+
+/* A path argument read from the task (up to a NUL; page by page, so that a string
+ * ending just before an unmapped page reads).  Returns its length, or -1: unreadable
+ * or longer than PATH_MAX (Python says how). */
+static int read_path(uint32_t pid, uint64_t addr, char *buf)
+{
+    size_t got = 0;
+    while (got < 4096) {
+        size_t chunk = 4096 - ((addr + got) & 4095);
+        if (chunk > 4096 - got) chunk = 4096 - got;
+        if (rt_mem_read((int)pid, addr + got, buf + got, chunk) != (int64_t)chunk) return -1;
+        char *nul = memchr(buf + got, 0, chunk);
+        if (nul) return (int)(nul - buf);
+        got += chunk;
+    }
+    return -1;
+}
+
+/* newfstatat from the cache; 0: not there (Python answers and may fill it). */
+static int sc_lookup(uint32_t pid, const struct rt_task_info *t, const uint64_t *a, int64_t *ret)
+{
+    char path[4096];
+    int flags = (int)a[3];
+    if (!sc || !t->root_ok || (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT))) return 0;
+    int len = read_path(pid, a[1], path);
+    if (len <= 0) return 0;
+    uint64_t base;
+    if (path[0] == '/') base = 0;
+    else if ((int)a[0] == AT_FDCWD && t->cwd_key) base = t->cwd_key;
+    else return 0;
+    int nofollow = (flags & AT_SYMLINK_NOFOLLOW) != 0;
+    uint64_t h = sc_hash(base, nofollow, path, (size_t)len);
+    struct sc_entry *e = &sc[h & (SC_SLOTS - 1)];
+    if (e->gen != sc_gen || e->hash != h || e->base != base || e->nofollow != nofollow
+        || e->len != (uint32_t)len || memcmp(e->path, path, (size_t)len) != 0)
+        return 0;
+    if (e->err) *ret = e->err;
+    else *ret = rt_mem_write((int)pid, a[2], e->st, SC_STAT) == SC_STAT ? 0 : -EFAULT;
+    sc_hits++;
+    return 1;
 }
 
 /* ------------------------------------------------------------ memory */
@@ -596,6 +702,22 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         st.st_gid = f->gid;
         *ret = rt_mem_write((int)pid, a[1], &st, sizeof st) == (int64_t)sizeof st ? 0 : -EFAULT;
         return 1;
+    }
+    case SYS_newfstatat: {
+        /* glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH): the host fd's, as SYS_fstat */
+        if ((int)a[3] == AT_EMPTY_PATH) {
+            struct stat st;
+            char c;
+            if (rt_mem_read((int)pid, a[1], &c, 1) != 1 || c != 0) return 0;
+            if (!(f = fd_find(t, a[0], RT_FD_STAT))) return 0;
+            if (fstat(f->host_fd, &st) < 0) { *ret = -errno; return 1; }
+            st.st_dev = f->dev;
+            st.st_uid = f->uid;
+            st.st_gid = f->gid;
+            *ret = rt_mem_write((int)pid, a[2], &st, sizeof st) == (int64_t)sizeof st ? 0 : -EFAULT;
+            return 1;
+        }
+        return sc_lookup(pid, t, a, ret);
     }
     case SYS_close: {
         if (!(f = fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT))) return 0;

@@ -37,6 +37,7 @@ from sentry.mm.mm import AddressSpace
 from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import linux64
+from sentry.vfs import statcache
 
 log = logging.getLogger("sentry")
 
@@ -47,6 +48,7 @@ CLONE_VFORK, CLONE_PARENT, CLONE_THREAD, CLONE_PIDFD = 0x4000, 0x8000, 0x10000, 
 SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
 SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3 = 56, 57, 58, 435
 SYS_RT_SIGACTION = 13
+SYS_NEWFSTATAT = 262
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -331,6 +333,15 @@ class Kernel:
     def sync_fast(self, t: Task) -> None:
         fdt_id = getattr(t.fdtable, "fast_id", -1)
         N.task_set(t.host_tid, t.tid, t.tgid, t.ppid, fdt_id)
+        if statcache.enabled():
+            N.task_set_fs(t.host_tid, t.fs.key, t.fs.root == self.vfs.root())
+
+    def _sync_fs(self, fs: Any) -> None:
+        """Every task sharing *fs* has its new root and cwd in the stat cache's view."""
+        root_ok = fs.root == self.vfs.root()
+        for t in self.tasks.values():
+            if t.fs is fs:
+                N.task_set_fs(t.host_tid, fs.key, root_ok)
 
     def task_by_tid(self, tid: int) -> Optional[Task]:
         return self.by_tid.get(tid)
@@ -771,8 +782,9 @@ class Kernel:
         for nr in (39, 110, 186) if not self.python_only else ():
             N.set_fast(nr, True)
         if not self.python_only:
-            for nr in (0, 1, 3, 5, 8, 17):
+            for nr in (0, 1, 3, 5, 8, 17, SYS_NEWFSTATAT):
                 N.set_fast(nr, True)
+            statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs)
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, nsflags, None, host_limits)
         try:

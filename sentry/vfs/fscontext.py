@@ -6,19 +6,28 @@ Shared by ``CLONE_FS`` clones, copied by ``fork`` (:meth:`FSContext.fork`).
 
 from __future__ import annotations
 
+from typing import Optional
+
+from sentry.vfs import statcache
 from sentry.vfs.dentry import VirtualDentry
 
 
 class FSContext:
-    """Root, cwd and umask of a task."""
+    """Root, cwd and umask of a task.
 
-    __slots__ = ("root", "cwd", "umask")
+    :ivar key: names this root and cwd for the C stat cache (:mod:`sentry.vfs.statcache`):
+        a new one at every change, shared by copies that have not changed since.
+    """
 
-    def __init__(self, root: VirtualDentry, cwd: VirtualDentry, umask: int = 0o022) -> None:
+    __slots__ = ("root", "cwd", "umask", "key")
+
+    def __init__(self, root: VirtualDentry, cwd: VirtualDentry, umask: int = 0o022,
+                 key: Optional[int] = None) -> None:
         self.root = root
         self.cwd = cwd
         self.umask = umask & 0o777
+        self.key = statcache.new_key() if key is None else key
 
     def fork(self) -> "FSContext":
         """An independent copy (``fork`` or ``clone`` without ``CLONE_FS``)."""
-        return FSContext(self.root, self.cwd, self.umask)
+        return FSContext(self.root, self.cwd, self.umask, self.key)

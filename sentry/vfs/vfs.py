@@ -49,7 +49,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.credentials import Credentials
-from sentry.vfs import abi, fsnotify
+from sentry.vfs import abi, fsnotify, statcache
 from sentry.vfs import permissions as perm
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription, PathDescription
@@ -198,6 +198,7 @@ class VirtualFilesystem:
         ``at=None`` makes the root mount.  Mounting on an already covered place
         stacks on top of the mount that is there.
         """
+        statcache.invalidate()
         if root_dentry is not None:
             rdentry = root_dentry
         else:
@@ -386,7 +387,6 @@ class VirtualFilesystem:
         fs.touch_dentry(new)
         return new
 
-
     def _lookup(
         self, t: Any, vd: VirtualDentry, name: bytes, follow_mounts: bool = True,
         res: Optional[Resolve] = None,
@@ -424,6 +424,7 @@ class VirtualFilesystem:
         root: VirtualDentry,
         links: Optional[List[int]] = None,
         res: Optional[Resolve] = None,
+        track: Optional[List[VirtualDentry]] = None,
     ) -> VirtualDentry:
         """Resolve *path* from *start*; see the module docstring.  *res*: openat2's
         resolve flags, whose scoped root (``BENEATH``/``IN_ROOT``) is *root*."""
@@ -440,6 +441,8 @@ class VirtualFilesystem:
             if not cur.dentry.inode.is_dir:
                 raise err(errno.ENOTDIR)
             self._may_search(t, cur)
+            if track is not None:
+                track.append(cur)
             if name == b".":
                 continue
             if name == b"..":
@@ -457,6 +460,8 @@ class VirtualFilesystem:
             if child is None:
                 raise err(errno.ENOENT)
             if child.dentry.inode.is_symlink and (not last or follow_last or trailing):
+                if track is not None:
+                    track.append(child)
                 if res is not None:
                     res.symlink()
                 links[0] += 1
@@ -525,12 +530,14 @@ class VirtualFilesystem:
 
     def resolve(
         self, t: Any, dirfd: int, path: bytes, follow: bool = True, empty_path: bool = False,
-        res: Optional[Resolve] = None,
+        res: Optional[Resolve] = None, track: Optional[List[VirtualDentry]] = None,
     ) -> VirtualDentry:
         """The place *path* names relative to *dirfd*.
 
         :param follow: follow a final symlink (not ``AT_SYMLINK_NOFOLLOW``).
         :param empty_path: ``AT_EMPTY_PATH``: ``b""`` names *dirfd* itself.
+        :param track: gets every directory searched and symlink followed, in order
+            (:mod:`sentry.vfs.statcache` decides from them whether the answer may be kept).
         :raises LinuxError: ``ENOENT`` (also for ``b""`` without *empty_path*),
             ``ENOTDIR``, ``ELOOP``, ``EACCES``, ``EBADF``, ``ENAMETOOLONG``.
         """
@@ -539,7 +546,7 @@ class VirtualFilesystem:
                 return self.fd_vd(t, dirfd)
             raise err(errno.ENOENT)
         return self._walk(t, self._start(t, dirfd, path, res), path, follow,
-                          self._root_for(t, res), res=res)
+                          self._root_for(t, res), res=res, track=track)
 
     def resolve_parent(self, t: Any, dirfd: int, path: bytes,
                        res: Optional[Resolve] = None) -> Tuple[VirtualDentry, bytes, bool]:
@@ -1108,6 +1115,7 @@ class VirtualFilesystem:
             raise err(errno.ENOTDIR)
         self._may_search(t, vd)
         t.fs.cwd = vd
+        statcache.fs_changed(t.fs)
 
     def chroot(self, t: Any, vd: VirtualDentry) -> None:
         """Make *vd* the root.
@@ -1120,6 +1128,7 @@ class VirtualFilesystem:
         if not t.creds.capable(cap.CAP_SYS_CHROOT):
             raise err(errno.EPERM)
         t.fs.root = vd
+        statcache.fs_changed(t.fs)
 
     # -------------------------------------------------------------- /proc
     def mount_entries(self, t: Any) -> List[Tuple[Mount, bytes]]:

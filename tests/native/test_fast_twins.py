@@ -144,3 +144,64 @@ def test_close(world: Tuple[Task, Path]) -> None:
     # both now EBADF: C declines (Python answers), Python says EBADF
     assert N.fast_call(os.getpid(), SYS_CLOSE, [C_FD, 0, 0, 0, 0, 0]) is None
     assert _py(t, sys_file.close, SYS_CLOSE, C_FD) == -9
+
+
+SYS_NEWFSTATAT, AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = 262, -100, 0x1000, 0x100
+
+
+def _cstr(s: bytes) -> Tuple[ctypes.Array, int]:
+    b = ctypes.create_string_buffer(s)
+    return b, ctypes.addressof(b)
+
+
+def test_fstatat_empty_path(world: Tuple[Task, Path]) -> None:
+    """glibc's fstat: newfstatat(fd, "", AT_EMPTY_PATH), the same answer as fstat."""
+    t, _ = world
+    empty_buf, empty = _cstr(b"")
+    b1, a1 = _buf(144)
+    b2, a2 = _buf(144)
+    assert _c(SYS_NEWFSTATAT, C_FD, empty, a1, AT_EMPTY_PATH) == \
+        _py(t, sys_stat.newfstatat, SYS_NEWFSTATAT, PY_FD, empty, a2, AT_EMPTY_PATH) == 0
+    assert b1.raw == b2.raw
+    # a non-empty path is not an fstat: only the cache may answer, and it is empty here
+    name_buf, name = _cstr(b"x")
+    assert N.fast_call(os.getpid(), SYS_NEWFSTATAT, [C_FD, name, a1, AT_EMPTY_PATH, 0, 0]) is None
+    del name_buf
+
+
+def test_stat_cache_answers_only_what_it_was_given(world: Tuple[Task, Path]) -> None:
+    """The C stat cache: exact (base, nofollow, path) keys, one generation, tasks whose root
+    is the sandbox's; anything else goes to Python."""
+    st = bytes(range(144))
+    pid = os.getpid()
+    buf, addr = _buf(144)
+    keep = [_cstr(p) for p in (b"/usr/lib/x", b"lib/x", b"/usr/lib/y")]
+    abs_path, rel_path, other = (a for _, a in keep)
+
+    def call(path: int, flags: int = 0, dirfd: int = AT_FDCWD) -> int | None:
+        return N.fast_call(pid, SYS_NEWFSTATAT, [dirfd & (2**64 - 1), path, addr, flags, 0, 0])
+
+    N.task_set_fs(pid, 77, True)
+    gen = N.statcache_gen()
+    N.statcache_put(0, False, b"/usr/lib/x", st, 0, gen)
+    N.statcache_put(77, True, b"lib/x", None, -2, gen)
+    assert call(abs_path) == 0 and buf.raw == st
+    assert call(abs_path, AT_SYMLINK_NOFOLLOW) is None  # another key
+    assert call(other) is None
+    assert call(rel_path, AT_SYMLINK_NOFOLLOW) == -2     # a kept ENOENT
+    assert call(rel_path) is None
+    assert call(rel_path, AT_SYMLINK_NOFOLLOW, dirfd=C_FD) is None  # not the cwd
+    assert call(abs_path, 0x800) == 0                    # AT_NO_AUTOMOUNT changes nothing
+    assert call(abs_path, 0x4000) is None                # any other flag: Python checks it
+    N.task_set_fs(pid, 78, True)                         # chdir: relative names mean others
+    assert call(rel_path, AT_SYMLINK_NOFOLLOW) is None
+    assert call(abs_path) == 0
+    N.task_set_fs(pid, 78, False)                        # chroot: nothing from the cache
+    assert call(abs_path) is None
+    N.task_set_fs(pid, 78, True)
+    assert call(abs_path, 0, dirfd=0) == 0               # dirfd is ignored for an absolute path
+    assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), abs_path, BAD, 0, 0, 0]) == -14
+    N.statcache_bump()                                   # any change: every answer is stale
+    assert call(abs_path) is None
+    N.statcache_put(0, False, b"/usr/lib/x", st, 0, gen)  # made before the change: refused
+    assert call(abs_path) is None

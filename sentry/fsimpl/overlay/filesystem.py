@@ -43,7 +43,7 @@ from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.tmpfs.directory import TmpfsDir
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
 from sentry.fsimpl.tmpfs.tmpfs import TmpfsSpecial, TmpfsSymlink, is_whiteout
-from sentry.vfs import abi
+from sentry.vfs import abi, statcache
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
 
@@ -189,6 +189,7 @@ class OverlayInode(Inode):
         """Give this file an upper copy (parents first).  :raises LinuxError: ``ENOSPC``."""
         if self.upper is not None:
             return
+        statcache.invalidate()
         assert self.parent is not None and self.lower is not None
         self.parent.copy_up(t)
         pup = self.parent._upper_dir()
@@ -243,6 +244,7 @@ class OverlayInode(Inode):
 
     # -- metadata ----------------------------------------------------------
     def setattr(self, t: Any, attr: SetAttr) -> None:
+        statcache.invalidate()
         self.copy_up(t)
         assert self.upper is not None
         self.upper.setattr(t, attr)
@@ -306,11 +308,13 @@ class OverlayInode(Inode):
         return c
 
     def create(self, t: Any, name: bytes, mode: int, flags: int) -> Inode:
+        statcache.invalidate()
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().create(t, name, mode, flags))
 
     def mkdir(self, t: Any, name: bytes, mode: int) -> Inode:
+        statcache.invalidate()
         self.copy_up(t)
         had_whiteout = self._clear_whiteout(name)
         up = self._upper_dir().mkdir(t, name, mode)
@@ -320,16 +324,19 @@ class OverlayInode(Inode):
         return self._new(name, up)
 
     def mknod(self, t: Any, name: bytes, mode: int, rdev: int) -> Inode:
+        statcache.invalidate()
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().mknod(t, name, mode, rdev))
 
     def symlink(self, t: Any, name: bytes, target: bytes) -> Inode:
+        statcache.invalidate()
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().symlink(t, name, target))
 
     def link(self, t: Any, name: bytes, target: Inode) -> Inode:
+        statcache.invalidate()
         if not isinstance(target, OverlayInode) or target.fs is not self.fs:
             raise err(errno.EXDEV)
         target.copy_up(t)
@@ -343,6 +350,7 @@ class OverlayInode(Inode):
         return target
 
     def _remove(self, t: Any, name: bytes, child: Inode, rmdir: bool) -> None:
+        statcache.invalidate()
         self.copy_up(t)
         up = self._upper_dir()
         assert isinstance(child, OverlayInode)
@@ -371,6 +379,7 @@ class OverlayInode(Inode):
         self, t: Any, old_name: bytes, child: Inode, new_dir: Inode, new_name: bytes,
         replaced: Optional[Inode], flags: int,
     ) -> None:
+        statcache.invalidate()
         if not isinstance(new_dir, OverlayInode) or new_dir.fs is not self.fs:
             raise err(errno.EXDEV)
         assert isinstance(child, OverlayInode)

@@ -156,6 +156,29 @@ def task_del(host_tid: int) -> None:
     lib.rt_task_del(host_tid)
 
 
+def task_set_fs(host_tid: int, cwd_key: int, root_ok: bool) -> None:
+    """The stat cache's view of a task's root and cwd (rt.c ``rt_task_set_fs``)."""
+    lib.rt_task_set_fs(host_tid, cwd_key, 1 if root_ok else 0)
+
+
+def statcache_bump() -> None:
+    lib.rt_statcache_bump()
+
+
+def statcache_gen() -> int:
+    return int(lib.rt_statcache_gen())
+
+
+def statcache_hits() -> int:
+    return int(lib.rt_statcache_hits())
+
+
+def statcache_put(base: int, nofollow: bool, path: bytes, st: Optional[bytes], error: int,
+                  gen: int) -> None:
+    lib.rt_statcache_put(base, 1 if nofollow else 0, path, len(path),
+                         st if st is not None else ffi.NULL, error, gen)
+
+
 def fd_set(fdt: int, fd: int, host_fd: int, kinds: int, dev: int = 0, uid: int = 0,
            gid: int = 0) -> None:
     _check(lib.rt_fd_set(fdt, fd, host_fd, kinds, dev, uid, gid))

@@ -10,7 +10,7 @@ from typing import Any, Optional, Tuple
 from sentry.abi.linux.errors import err
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import read_path, vfs_of
-from sentry.vfs import abi, fsnotify
+from sentry.vfs import abi, fsnotify, statcache
 from sentry.vfs.dentry import VirtualDentry
 
 
@@ -311,7 +311,10 @@ def _getdents(t: Any, a: SyscallArgs, old_layout: bool) -> int:
     if d.is_path:
         raise err(errno.EBADF)
     buf, count = a[1], a.uint(2)
+    fresh = d.offset == 0
     entries = d.getdents(t)
+    if fresh and statcache.enabled():
+        statcache.prefill(t, d, vfs_of(t).root())
     if d.inode is not None and d.inode.dead_dir:
         raise err(errno.ENOENT)  # iterate_dir() on a removed directory
     if fsnotify.active:  # iterate_dir: every call, even one that then fails

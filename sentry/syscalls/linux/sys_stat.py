@@ -6,12 +6,12 @@ Structures are packed by :mod:`sentry.vfs.abi` (x86_64 layouts).
 from __future__ import annotations
 
 import errno
-from typing import Any, Tuple
+from typing import Any, List, Tuple
 
-from sentry.abi.linux.errors import err
+from sentry.abi.linux.errors import LinuxError, err
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import read_path, vfs_of
-from sentry.vfs import abi
+from sentry.vfs import abi, statcache
 from sentry.vfs.inode import Stat
 
 _STAT_FLAGS = abi.AT_SYMLINK_NOFOLLOW | abi.AT_EMPTY_PATH | abi.AT_NO_AUTOMOUNT
@@ -52,12 +52,30 @@ def fstat(t: Any, a: SyscallArgs) -> int:
 
 
 def newfstatat(t: Any, a: SyscallArgs) -> int:
-    """newfstatat(2)."""
+    """newfstatat(2).  Answers that cannot change until the sentry changes something are
+    handed to the C fast path, which gives them again without Python
+    (:mod:`sentry.vfs.statcache`)."""
     flags = a.int(3)
     if flags & ~_STAT_FLAGS:
         raise err(errno.EINVAL)
-    st, _ = _stat_at(t, a.int(0), a[1], flags)
-    t.mem.write(a[2], abi.pack_stat(st))
+    if not statcache.enabled() or flags & abi.AT_EMPTY_PATH:
+        st, _ = _stat_at(t, a.int(0), a[1], flags)
+        t.mem.write(a[2], abi.pack_stat(st))
+        return 0
+    dirfd, path = a.int(0), read_path(t, a[1])
+    nofollow = bool(flags & abi.AT_SYMLINK_NOFOLLOW)
+    vfs = vfs_of(t)
+    track: List[Any] = []
+    try:
+        vd = vfs.resolve(t, dirfd, path, follow=not nofollow, track=track)
+    except LinuxError as e:
+        if e.errno == errno.ENOENT:
+            statcache.keep(t, dirfd, path, nofollow, track, None, None, -errno.ENOENT,
+                           vfs.root())
+        raise
+    data = abi.pack_stat(vd.dentry.inode.stat())
+    t.mem.write(a[2], data)
+    statcache.keep(t, dirfd, path, nofollow, track, vd, data, 0, vfs.root())
     return 0
 
 

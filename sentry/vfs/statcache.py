@@ -1,0 +1,178 @@
+"""Which ``newfstatat`` answers the C fast path may give without the sentry's Python, and
+when they go stale.
+
+The C side (native/src/rt.c, "stat cache") keeps answers keyed by (base, nofollow,
+path): base 0 for an absolute path, else the key of the task's cwd.  It answers only
+tasks whose root is the sandbox's (a ``chroot``'d task always comes to Python).  An
+answer is kept (:func:`keep`) only when nothing but the sentry itself could change it:
+
+- every directory the walk searched is on the root overlay (or a trusted gofer root)
+  and searchable by everyone (``x`` for owner, group and others), so the answer is the
+  same whoever asks: credentials never enter the key;
+- every symlink followed and the file itself are on the read-only lower layer (not
+  copied up) of a trusted gofer file system: their attributes cannot change;
+- a missing name (``ENOENT``) under such directories is kept too.
+
+Every change the sentry makes to names, attributes or mounts calls :func:`invalidate`,
+which makes every kept answer stale at once (a generation number): the VFS's name
+operations, ``setattr``, mounts and the overlay's copy-up.  A task's cwd key changes
+with every ``chdir``/``chroot`` (:func:`fs_changed`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, List, Optional
+
+from sentry.vfs.dentry import VirtualDentry
+
+_keys = itertools.count(1)
+
+#: Set by the kernel when the C fast path serves newfstatat (None: nothing to keep).
+_bump: Optional[Callable[[], None]] = None
+_put: Optional[Callable[..., None]] = None
+_gen: Optional[Callable[[], int]] = None
+_sync_fs: Optional[Callable[[Any], None]] = None
+
+
+def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[], int],
+           sync_fs: Callable[[Any], None]) -> None:
+    global _bump, _put, _gen, _sync_fs
+    _bump, _put, _gen, _sync_fs = bump, put, gen, sync_fs
+
+
+def disable() -> None:
+    global _bump, _put, _gen, _sync_fs
+    _bump = _put = _gen = _sync_fs = None
+
+
+def enabled() -> bool:
+    return _put is not None
+
+
+def new_key() -> int:
+    """A cwd key no other cwd state has had."""
+    return next(_keys)
+
+
+def invalidate() -> None:
+    """Something that a kept answer may depend on changed."""
+    if _bump is not None:
+        _bump()
+
+
+def fs_changed(fs: Any) -> None:
+    """*fs* (an FSContext) has a new root or cwd: every task sharing it tells the C side."""
+    fs.key = new_key()
+    if _sync_fs is not None:
+        _sync_fs(fs)
+
+
+def _trusted(inode: Any) -> bool:
+    """A file whose attributes cannot change: the lower layer, not copied up, of a
+    trusted (read-only, exclusive) gofer file system."""
+    from sentry.fsimpl.gofer.filesystem import GoferInode
+    from sentry.fsimpl.overlay.filesystem import OverlayInode
+
+    if isinstance(inode, OverlayInode):
+        if inode.upper is not None or inode.removed:
+            return False
+        inode = inode.lower
+    return isinstance(inode, GoferInode) and inode.fs.trusted
+
+
+def _searchable(inode: Any) -> bool:
+    """A directory of the root overlay or a trusted gofer root that everyone may search."""
+    from sentry.fsimpl.gofer.filesystem import GoferInode
+    from sentry.fsimpl.overlay.filesystem import OverlayInode
+
+    if isinstance(inode, OverlayInode):
+        lower_fs = getattr(inode.fs.lower, "trusted", False)
+        if not lower_fs:
+            return False
+    elif not (isinstance(inode, GoferInode) and inode.fs.trusted):
+        return False
+    return inode.mode & 0o111 == 0o111
+
+
+def keep(t: Any, dirfd: int, path: bytes, nofollow: bool, track: List[VirtualDentry],
+         found: Optional[VirtualDentry], answer: Optional[bytes], error: int,
+         root: VirtualDentry) -> None:
+    """Give the C side (*path*, *nofollow*)'s answer if it may keep it: the packed stat
+    (*answer*) of *found*, or *error* (a negative errno, only ``-ENOENT``)."""
+    if _put is None or _gen is None or not path or t.fs.root != root:
+        return
+    if path.startswith(b"/"):
+        base = 0
+    elif dirfd == -100:  # AT_FDCWD
+        base = t.fs.key
+    else:
+        return
+    for vd in track:
+        inode = vd.dentry.inode
+        if inode.is_dir:
+            if not _searchable(inode):
+                return
+        elif not _trusted(inode):  # a symlink followed
+            return
+    if found is not None and not _trusted(found.dentry.inode):
+        return
+    _put(base, nofollow, path, answer, error, _gen())
+
+
+#: Directories with more entries are not pre-filled: their entries would push the
+#: answers of other directories out of the C table.
+PREFILL_MAX = 1024
+
+
+def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
+    """Give the C side the ``lstat``/``stat`` answers of every entry of the trusted
+    directory *desc* just listed, under the paths a program that walks the tree uses:
+    the directory's absolute path and, below the task's cwd, its relative one.  A tree
+    walk (``os.walk``, ``find``, ``git status``) stats what it lists; each answer here
+    costs the sentry a few microseconds, and the stat then none."""
+    from sentry.fsimpl.gofer.filesystem import GoferInode
+    from sentry.fsimpl.overlay.filesystem import OverlayInode
+    from sentry.vfs import abi
+
+    if _put is None or _gen is None or t.fs.root != root or desc.vd is None:
+        return
+    vd = desc.vd
+    inode = vd.dentry.inode
+    lower = inode.lower if isinstance(inode, OverlayInode) and inode.upper is None else inode
+    if not isinstance(lower, GoferInode) or not lower.fs.trusted or not _searchable(inode):
+        return
+    listing = lower.listed()
+    if listing is None or len(listing) > PREFILL_MAX:
+        return
+    # The directory's path from the root, through directories everyone may search, none
+    # of them covered by a mount (a path naming it would lead elsewhere).
+    names: List[bytes] = []
+    rel: Optional[List[bytes]] = None
+    cwd = t.fs.cwd
+    cur = vd
+    while True:
+        if cur == cwd:
+            rel = list(names)
+        if cur == root:
+            break
+        m, d = cur
+        if d is m.root or d.parent is None or d.mounts or not _searchable(d.parent.inode):
+            return
+        names.append(d.name)
+        cur = VirtualDentry(m, d.parent)
+    prefixes = [(0, b"/" + b"/".join(reversed(names)))]
+    if rel is not None:
+        prefixes.append((t.fs.key, b"/".join(reversed(rel))))
+    gen = _gen()
+    fs = lower.fs
+    for name, st in listing.items():
+        if isinstance(st, int):
+            continue  # a mount point
+        data = abi.pack_stat(fs.stat_of(st))
+        link = st.mode & 0o170000 == 0o120000
+        for base, prefix in prefixes:
+            path = prefix + b"/" + name if prefix and prefix != b"/" else prefix + name
+            _put(base, True, path, data, 0, gen)
+            if not link:
+                _put(base, False, path, data, 0, gen)

@@ -1,0 +1,126 @@
+"""The C fast path's stat cache never answers what the sandbox changed (differential).
+
+A program stats files of a tree that exists before the sandbox starts (the root
+overlay's trusted lower layer, whose answers the cache keeps), changes the tree through
+every kind of operation between two stats of the same names, and prints what each stat
+says. Native execution on a copy of the tree is the reference; the sandbox must print the
+same with the fast path (cache) and without it (--python-only).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+PROGRAM = r'''
+import errno, os, sys
+
+def show(label, path, follow=True):
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+        # (a directory's size is the file system's own: tmpfs and ext4 differ)
+        size = "-" if (st.st_mode >> 12) == 4 else st.st_size
+        what = f"mode={st.st_mode:o} size={size} nlink={st.st_nlink} uid={st.st_uid}"
+    except OSError as e:
+        what = errno.errorcode[e.errno]
+    print(label, path, what)
+
+def twice(label, *paths, follow=True):
+    for p in paths:
+        show(label, p, follow)
+        show(label, p, follow)
+
+os.chdir(sys.argv[1])
+root = os.getcwd()
+twice("start", "f", "d/g", "d/sub/h", "missing", "d/missing", "ln", "d/..//f", root + "/f")
+twice("start-nofollow", "ln", "dirln/g", follow=False)
+# write through the file: copy-up, new size
+with open("f", "a") as fh:
+    fh.write("more\n")
+twice("appended", "f", root + "/f", "./f", "d/../f")
+# rename over a name that was stat'ed
+with open("d/new", "w") as fh:
+    fh.write("brand new contents\n")
+os.rename("d/new", "d/g")
+twice("renamed-over", "d/g", root + "/d/g")
+# a name that was missing appears; one that was there goes
+with open("missing", "w") as fh:
+    fh.write("x\n")
+os.unlink("d/sub/h")
+twice("created-removed", "missing", "d/sub/h", root + "/missing")
+# hard link: both names, one inode
+os.link("d/g", "d/g2")
+twice("linked", "d/g", "d/g2")
+# chmod of a file and a directory
+os.chmod("d/g", 0o600)
+os.chmod("d/sub", 0o700)
+twice("chmod", "d/g", "d/sub")
+# a symlink replaced by a file, a directory renamed away
+os.unlink("ln")
+with open("ln", "w") as fh:
+    fh.write("not a link\n")
+os.rename("d/sub", "d/sub2")
+twice("replaced", "ln", "d/sub", "d/sub2")
+twice("replaced-nofollow", "ln", follow=False)
+# search permission: a directory closed to others, then an unprivileged process
+os.chmod("d", 0o700)
+pid = os.fork()
+if pid == 0:
+    os.setgid(65534)
+    os.setuid(65534)
+    twice("nobody", "d/g", root + "/d/g", "f")
+    os._exit(0)
+os.waitpid(pid, 0)
+os.chmod("d", 0o755)
+# cwd changes: the same relative name means another file
+os.chdir("d")
+twice("in-d", "g", "f", "../f")
+os.chdir("..")
+twice("back", "g", "f")
+# chroot: absolute names start elsewhere
+pid = os.fork()
+if pid == 0:
+    os.chroot("d")
+    twice("chroot", "/g", "/f", "/sub2")
+    os._exit(0)
+os.waitpid(pid, 0)
+twice("after-chroot", "/f", root + "/f")
+'''
+
+
+def _tree(base: Path) -> Path:
+    t = base
+    (t / "d" / "sub").mkdir(parents=True)
+    (t / "f").write_text("file f\n")
+    (t / "d" / "g").write_text("g\n")
+    (t / "d" / "sub" / "h").write_text("h h h\n")
+    (t / "ln").symlink_to("f")
+    (t / "dirln").symlink_to("d")
+    for p in (t, t / "d", t / "d" / "sub"):
+        p.chmod(0o755)
+    return t
+
+
+@pytest.mark.parametrize("python_only", [False, True], ids=["fast-path", "python-only"])
+def test_stat_answers_follow_every_change(sandbox, tmp_path, python_only):
+    import subprocess
+
+    prog = tmp_path / "prog.py"
+    prog.write_text(PROGRAM)
+    native_tree = _tree(tmp_path / "native")
+    boxed_tree = _tree(tmp_path / "boxed")
+    native = subprocess.run([sys.executable, "-I", str(prog), str(native_tree)],
+                            capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0, native.stderr
+    res = sandbox.do(["/usr/bin/python3", "-I", str(prog), str(boxed_tree)], timeout=120,
+                     python_only=python_only)
+    assert res.rc == 0, res.describe()
+    want = native.stdout.replace(str(native_tree), "TREE")
+    got = res.stdout.replace(str(boxed_tree), "TREE")
+    assert got.splitlines() == want.splitlines()
+    # The sandbox wrote its changes to memory: the host tree is as it was.
+    assert (boxed_tree / "f").read_text() == "file f\n"
+    shutil.rmtree(native_tree)
