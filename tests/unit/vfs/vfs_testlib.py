@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from sentry.abi.linux.errors import LinuxError
 from sentry.config import BootConfig, MountSpec
+from sentry.kernel.compat import CompatRecorder
 from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.mm.memory import FakeMemory
 from sentry.syscalls.linux.args import SyscallArgs
@@ -207,6 +208,10 @@ class FakeKernel:
         self.hostname = hostname
         self.thread_groups: Dict[int, ThreadGroup] = {}
         self.signals: List[Tuple[int, int]] = []
+        self.compat = CompatRecorder()
+
+    def note_unsupported(self, t: Any, family: str, detail: str) -> bool:
+        return self.compat.note(t.tg.exe_path, family, detail)
 
     def signal_task(self, t: Any, signo: int, sender: Any = None, info: Any = None,
                     code: Any = None) -> None:

@@ -1,0 +1,87 @@
+"""The compat recorder (sentry/kernel/compat.py) and the handlers that feed it."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+from sentry.kernel import compat
+from sentry.kernel.compat import CompatRecorder
+from sentry.syscalls.linux import sys_file, sys_pipe, sys_process, sys_socket
+from sentry.vfs import abi
+
+AT = abi.AT_FDCWD
+
+
+def test_counts_merge_the_fast_path_counts() -> None:
+    r = CompatRecorder()
+    for nr in (39, 39, 59, 1000, -1):
+        r.count(nr)
+    fast = [0] * 512
+    fast[39], fast[0] = 5, 3
+    calls = r.report(fast)["syscalls"]
+    assert calls == {
+        "0": {"count": 3, "fast": 3},       # answered in C only
+        "39": {"count": 7, "fast": 5},      # both
+        "59": {"count": 1, "fast": 0},
+        "1000": {"count": 1, "fast": 0},    # past the list: ENOSYS, still counted
+        "-1": {"count": 1, "fast": 0},
+    }
+
+
+def test_a_variant_is_counted_per_binary_and_logged_once(caplog) -> None:
+    r = CompatRecorder()
+    with caplog.at_level(logging.WARNING, logger="sentry"):
+        assert r.note(b"/bin/a", "fcntl", "F_NOTIFY") is True
+        assert r.note("/bin/a", "fcntl", "F_NOTIFY") is False
+        assert r.note("/bin/b", "fcntl", "F_NOTIFY") is True
+    assert [m.getMessage() for m in caplog.records] == [
+        "unsupported fcntl F_NOTIFY by /bin/a", "unsupported fcntl F_NOTIFY by /bin/b"]
+    assert r.report([])["unsupported"] == [
+        {"family": "fcntl", "detail": "F_NOTIFY", "binary": "/bin/a", "count": 2},
+        {"family": "fcntl", "detail": "F_NOTIFY", "binary": "/bin/b", "count": 1},
+    ]
+
+
+def test_names() -> None:
+    assert compat.ioctl_name(0x80086601) == "FS_IOC_GETFLAGS (0x80086601)"
+    # _IOR('f', 99, 8): unnamed, decoded from the _IOC bits
+    assert compat.ioctl_name(0x80086663) == "_IOR('f', 99, 8) (0x80086663)"
+    assert compat.ioctl_name(0x4B00) == "_IO('K', 0) (0x4b00)"
+    assert compat.fcntl_name(1026) == "F_NOTIFY" and compat.fcntl_name(7777) == "cmd 7777"
+    assert compat.prctl_name(0x59616D61) == "PR_SET_PTRACER"
+    assert compat.socket_name(17, 3, 768) == "AF_PACKET SOCK_RAW protocol 768"
+    assert compat.sockopt_name(6, 99, 2) == "IPPROTO_TCP option 99 on AF_INET"
+
+
+def _notes(env) -> list[tuple[str, str]]:
+    return [(u["family"], u["detail"]) for u in env.kernel.compat.report([])["unsupported"]]
+
+
+def test_handlers_note_what_they_do_not_implement(env) -> None:
+    fd = env.call(sys_file.openat, AT, env.put(b"/tmp/f"), abi.O_RDWR | abi.O_CREAT, 0o600)
+    assert fd >= 0
+    buf = env.alloc(64)
+    # isatty(3) on a file: ENOTTY on Linux too, so not a gap.
+    assert env.call(sys_file.ioctl, fd, 0x5401, buf) == -errno.ENOTTY
+    assert _notes(env) == []
+    assert env.call(sys_file.ioctl, fd, 0x80086601, buf) == -errno.ENOTTY
+    assert env.call(sys_file.fcntl, fd, 1026, 1) == -errno.EINVAL
+    assert env.call(sys_process.prctl, 0x59616D61, 0) == -errno.EINVAL
+    assert env.call(sys_socket.socket, 17, 3, 0x0300) == -errno.EAFNOSUPPORT
+    assert sorted(_notes(env)) == [
+        ("fcntl", "F_NOTIFY"),
+        ("ioctl", "FS_IOC_GETFLAGS (0x80086601) on regular file"),
+        ("prctl", "PR_SET_PTRACER"),
+        ("socket", "AF_PACKET SOCK_RAW protocol 768"),
+    ]
+
+
+def test_pipes_and_plain_devices_are_not_gaps(env) -> None:
+    fds = env.alloc(8)
+    assert env.call(sys_pipe.pipe2, fds, 0) == 0
+    r = int.from_bytes(env.t.mem.read(fds, 4), "little")
+    assert env.call(sys_file.ioctl, r, 0x80086601, env.alloc(8)) == -errno.ENOTTY
+    null = env.call(sys_file.openat, AT, env.put(b"/dev/null"), abi.O_RDONLY, 0)
+    assert env.call(sys_file.ioctl, null, 0x80086601, env.alloc(8)) == -errno.ENOTTY
+    assert _notes(env) == []
