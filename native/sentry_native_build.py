@@ -54,7 +54,9 @@ ffibuilder.cdef(
     void rt_statcache_bump(void);
     uint32_t rt_statcache_gen(void);
     uint64_t rt_statcache_hits(void);
-    int rt_statcache_put(uint64_t base, int nofollow, const char *path, int len,
+    #define RT_SC_STAT 0
+    #define RT_SC_STATX 1
+    int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
                          const void *st, int err, uint32_t gen);
     int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
     int rt_fd_clear(int fdt, int fd);

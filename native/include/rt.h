@@ -81,11 +81,13 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
 int rt_task_del(int host_tid);
 int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok);
 
-/* the newfstatat cache (rt.c "stat cache"; sentry/vfs/statcache.py fills it) */
+/* the newfstatat/statx cache (rt.c "stat cache"; sentry/vfs/statcache.py fills it) */
 void rt_statcache_bump(void);
 uint32_t rt_statcache_gen(void);
 uint64_t rt_statcache_hits(void);
-int rt_statcache_put(uint64_t base, int nofollow, const char *path, int len,
+#define RT_SC_STAT  0     /* struct stat (newfstatat) */
+#define RT_SC_STATX 1     /* struct statx */
+int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
                      const void *st, int err, uint32_t gen);
 int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
 int rt_fd_clear(int fdt, int fd);

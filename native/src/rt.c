@@ -521,22 +521,23 @@ int rt_stat_fast_nr(uint64_t *out, int n)
  * change to names, attributes or mounts) makes every entry stale at once.
  * Direct-mapped: a new entry replaces whatever had its slot. */
 
-#define SC_SLOTS 8192
+#define SC_SLOTS 16384
 #define SC_STAT 144                 /* struct stat on x86-64 */
+#define SC_STATX 256                /* struct statx */
 struct sc_entry {
     uint64_t hash, base;
     uint32_t gen, len;
-    int32_t err, nofollow;
+    int32_t err, key;               /* key: nofollow | kind << 1 (RT_SC_STAT/RT_SC_STATX) */
     char *path;
-    unsigned char st[SC_STAT];
+    unsigned char st[SC_STATX];
 };
 static struct sc_entry *sc;
 static uint32_t sc_gen = 1;
 static uint64_t sc_hits;
 
-static uint64_t sc_hash(uint64_t base, int nofollow, const char *p, size_t n)
+static uint64_t sc_hash(uint64_t base, int key, const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL ^ base ^ ((uint64_t)nofollow << 63);
+    uint64_t h = (1469598103934665603ULL ^ base) * 1099511628211ULL ^ (uint64_t)key;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
     return h;
 }
@@ -545,12 +546,14 @@ void rt_statcache_bump(void) { sc_gen++; }
 uint32_t rt_statcache_gen(void) { return sc_gen; }
 uint64_t rt_statcache_hits(void) { return sc_hits; }
 
-int rt_statcache_put(uint64_t base, int nofollow, const char *path, int len,
+int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
                      const void *st, int err, uint32_t gen)
 {
-    if (len <= 0 || len >= 4096 || gen != sc_gen) return 0;
+    if (len <= 0 || len >= 4096 || gen != sc_gen || (kind != RT_SC_STAT && kind != RT_SC_STATX))
+        return 0;
     if (!sc && !(sc = calloc(SC_SLOTS, sizeof *sc))) return -ENOMEM;
-    uint64_t h = sc_hash(base, nofollow != 0, path, (size_t)len);
+    int key = (nofollow != 0) | kind << 1;
+    uint64_t h = sc_hash(base, key, path, (size_t)len);
     struct sc_entry *e = &sc[h & (SC_SLOTS - 1)];
     if (!e->path || e->len != (uint32_t)len) {
         char *p = realloc(e->path, (size_t)len);
@@ -559,8 +562,8 @@ int rt_statcache_put(uint64_t base, int nofollow, const char *path, int len,
     }
     memcpy(e->path, path, (size_t)len);
     e->hash = h; e->base = base; e->gen = gen; e->len = (uint32_t)len;
-    e->nofollow = nofollow != 0; e->err = err;
-    if (!err) memcpy(e->st, st, SC_STAT);
+    e->key = key; e->err = err;
+    if (!err) memcpy(e->st, st, kind == RT_SC_STATX ? SC_STATX : SC_STAT);
     return 1;
 }
 
@@ -581,26 +584,27 @@ static int read_path(uint32_t pid, uint64_t addr, char *buf)
     return -1;
 }
 
-/* newfstatat from the cache; 0: not there (Python answers and may fill it). */
-static int sc_lookup(uint32_t pid, const struct rt_task_info *t, const uint64_t *a, int64_t *ret)
+/* newfstatat/statx from the cache; 0: not there (Python answers and may fill it). */
+static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int dirfd,
+                     uint64_t path_addr, int nofollow, uint64_t buf, int64_t *ret)
 {
     char path[4096];
-    int flags = (int)a[3];
-    if (!sc || !t->root_ok || (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT))) return 0;
-    int len = read_path(pid, a[1], path);
+    if (!sc || !t->root_ok) return 0;
+    int len = read_path(pid, path_addr, path);
     if (len <= 0) return 0;
     uint64_t base;
     if (path[0] == '/') base = 0;
-    else if ((int)a[0] == AT_FDCWD && t->cwd_key) base = t->cwd_key;
+    else if (dirfd == AT_FDCWD && t->cwd_key) base = t->cwd_key;
     else return 0;
-    int nofollow = (flags & AT_SYMLINK_NOFOLLOW) != 0;
-    uint64_t h = sc_hash(base, nofollow, path, (size_t)len);
+    int key = nofollow | kind << 1;
+    uint64_t h = sc_hash(base, key, path, (size_t)len);
     struct sc_entry *e = &sc[h & (SC_SLOTS - 1)];
-    if (e->gen != sc_gen || e->hash != h || e->base != base || e->nofollow != nofollow
+    if (e->gen != sc_gen || e->hash != h || e->base != base || e->key != key
         || e->len != (uint32_t)len || memcmp(e->path, path, (size_t)len) != 0)
         return 0;
+    int size = kind == RT_SC_STATX ? SC_STATX : SC_STAT;
     if (e->err) *ret = e->err;
-    else *ret = rt_mem_write((int)pid, a[2], e->st, SC_STAT) == SC_STAT ? 0 : -EFAULT;
+    else *ret = rt_mem_write((int)pid, buf, e->st, (uint64_t)size) == size ? 0 : -EFAULT;
     sc_hits++;
     return 1;
 }
@@ -717,8 +721,20 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
             *ret = rt_mem_write((int)pid, a[2], &st, sizeof st) == (int64_t)sizeof st ? 0 : -EFAULT;
             return 1;
         }
-        return sc_lookup(pid, t, a, ret);
+        if ((int)a[3] & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)) return 0;
+        return sc_lookup(pid, t, RT_SC_STAT, (int)a[0], a[1], ((int)a[3] & AT_SYMLINK_NOFOLLOW) != 0,
+                         a[2], ret);
     }
+    case SYS_statx:
+        /* statx(dirfd, path, flags, mask, buf): the answer does not depend on the mask
+         * (every basic field, always); reserved mask bits and other flags: Python. */
+        if ((int)a[2] & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_FORCE_SYNC
+                          | AT_STATX_DONT_SYNC)
+            || ((int)a[2] & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE
+            || ((uint32_t)a[3] & STATX__RESERVED))
+            return 0;
+        return sc_lookup(pid, t, RT_SC_STATX, (int)a[0], a[1], ((int)a[2] & AT_SYMLINK_NOFOLLOW) != 0,
+                         a[4], ret);
     case SYS_close: {
         if (!(f = fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT))) return 0;
         if (closed_head - closed_tail >= CLOSED_RING) return 0;

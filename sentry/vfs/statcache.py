@@ -95,11 +95,15 @@ def _searchable(inode: Any) -> bool:
     return inode.mode & 0o111 == 0o111
 
 
-def keep(t: Any, dirfd: int, path: bytes, nofollow: bool, track: List[VirtualDentry],
-         found: Optional[VirtualDentry], answer: Optional[bytes], error: int,
-         root: VirtualDentry) -> None:
-    """Give the C side (*path*, *nofollow*)'s answer if it may keep it: the packed stat
-    (*answer*) of *found*, or *error* (a negative errno, only ``-ENOENT``)."""
+#: Answer kinds (rt.h ``RT_SC_*``): ``struct stat`` and ``struct statx``.
+STAT, STATX = 0, 1
+
+
+def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
+         track: List[VirtualDentry], found: Optional[VirtualDentry], answer: Optional[bytes],
+         error: int, root: VirtualDentry) -> None:
+    """Give the C side (*kind*, *path*, *nofollow*)'s answer if it may keep it: the packed
+    stat or statx (*answer*) of *found*, or *error* (a negative errno, only ``-ENOENT``)."""
     if _put is None or _gen is None or not path or t.fs.root != root:
         return
     if path.startswith(b"/"):
@@ -117,7 +121,7 @@ def keep(t: Any, dirfd: int, path: bytes, nofollow: bool, track: List[VirtualDen
             return
     if found is not None and not _trusted(found.dentry.inode):
         return
-    _put(base, nofollow, path, answer, error, _gen())
+    _put(kind, base, nofollow, path, answer, error, _gen())
 
 
 #: Directories with more entries are not pre-filled: their entries would push the
@@ -166,13 +170,20 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
         prefixes.append((t.fs.key, b"/".join(reversed(rel))))
     gen = _gen()
     fs = lower.fs
+    children = vd.dentry.children
+    mnt_id = vd.mount.id
     for name, st in listing.items():
         if isinstance(st, int):
-            continue  # a mount point
-        data = abi.pack_stat(fs.stat_of(st))
+            continue  # a host mount point
+        child = children.get(name)
+        if child is not None and child.mounts:
+            continue  # the sandbox mounted something there: the path leads into it
+        stat = fs.stat_of(st)
+        answers = ((STAT, abi.pack_stat(stat)), (STATX, abi.pack_statx(stat, 0, mnt_id)))
         link = st.mode & 0o170000 == 0o120000
         for base, prefix in prefixes:
             path = prefix + b"/" + name if prefix and prefix != b"/" else prefix + name
-            _put(base, True, path, data, 0, gen)
-            if not link:
-                _put(base, False, path, data, 0, gen)
+            for kind, data in answers:
+                _put(kind, base, True, path, data, 0, gen)
+                if not link:
+                    _put(kind, base, False, path, data, 0, gen)

@@ -183,8 +183,8 @@ def test_stat_cache_answers_only_what_it_was_given(world: Tuple[Task, Path]) -> 
 
     N.task_set_fs(pid, 77, True)
     gen = N.statcache_gen()
-    N.statcache_put(0, False, b"/usr/lib/x", st, 0, gen)
-    N.statcache_put(77, True, b"lib/x", None, -2, gen)
+    N.statcache_put(N.SC_STAT, 0, False, b"/usr/lib/x", st, 0, gen)
+    N.statcache_put(N.SC_STAT, 77, True, b"lib/x", None, -2, gen)
     assert call(abs_path) == 0 and buf.raw == st
     assert call(abs_path, AT_SYMLINK_NOFOLLOW) is None  # another key
     assert call(other) is None
@@ -203,5 +203,29 @@ def test_stat_cache_answers_only_what_it_was_given(world: Tuple[Task, Path]) -> 
     assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), abs_path, BAD, 0, 0, 0]) == -14
     N.statcache_bump()                                   # any change: every answer is stale
     assert call(abs_path) is None
-    N.statcache_put(0, False, b"/usr/lib/x", st, 0, gen)  # made before the change: refused
+    N.statcache_put(N.SC_STAT, 0, False, b"/usr/lib/x", st, 0, gen)  # made before: refused
     assert call(abs_path) is None
+
+
+def test_stat_cache_statx(world: Tuple[Task, Path]) -> None:
+    """statx answers are their own (256-byte struct) and do not depend on the mask."""
+    SYS_STATX = 332
+    pid = os.getpid()
+    N.task_set_fs(pid, 5, True)
+    keep = _cstr(b"/etc/some")
+    buf, addr = _buf(256)
+    gen = N.statcache_gen()
+    blob = bytes(range(256))
+    N.statcache_put(N.SC_STATX, 0, True, b"/etc/some", blob, 0, gen)
+
+    def call(flags: int, mask: int) -> int | None:
+        return N.fast_call(pid, SYS_STATX, [AT_FDCWD & (2**64 - 1), keep[1], flags, mask, addr, 0])
+
+    assert call(AT_SYMLINK_NOFOLLOW, 0x7FF) == 0 and buf.raw == blob
+    assert call(AT_SYMLINK_NOFOLLOW | 0x2000, 0) == 0      # AT_STATX_FORCE_SYNC
+    assert call(AT_SYMLINK_NOFOLLOW | 0x6000, 0) is None   # both sync kinds: EINVAL in Python
+    assert call(AT_SYMLINK_NOFOLLOW, 0x80000000) is None   # STATX__RESERVED: EINVAL in Python
+    assert call(0, 0x7FF) is None                          # follow: another key
+    # the stat answer of the same path is not the statx one
+    assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), keep[1], addr,
+                                             AT_SYMLINK_NOFOLLOW, 0, 0]) is None

@@ -16,7 +16,21 @@ from pathlib import Path
 import pytest
 
 PROGRAM = r'''
-import errno, os, sys
+import ctypes, errno, os, struct, sys
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+SYS_STATX, AT_FDCWD, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS = 332, -100, 0x100, 0x7FF
+
+def statx(path, follow):
+    buf = ctypes.create_string_buffer(256)
+    r = libc.syscall(SYS_STATX, AT_FDCWD, os.fsencode(path), 0 if follow else AT_SYMLINK_NOFOLLOW,
+                     STATX_BASIC_STATS, buf)
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "statx")
+    nlink, uid, _, mode = struct.unpack_from("<IIIH", buf.raw, 16)
+    size, = struct.unpack_from("<Q", buf.raw, 40)
+    return mode, size, nlink, uid
 
 def show(label, path, follow=True):
     try:
@@ -24,6 +38,9 @@ def show(label, path, follow=True):
         # (a directory's size is the file system's own: tmpfs and ext4 differ)
         size = "-" if (st.st_mode >> 12) == 4 else st.st_size
         what = f"mode={st.st_mode:o} size={size} nlink={st.st_nlink} uid={st.st_uid}"
+        x = statx(path, follow)
+        xsize = "-" if (x[0] >> 12) == 4 else x[1]
+        what += f" statx={x[0]:o}/{xsize}/{x[2]}/{x[3]}"
     except OSError as e:
         what = errno.errorcode[e.errno]
     print(label, path, what)
@@ -124,3 +141,28 @@ def test_stat_answers_follow_every_change(sandbox, tmp_path, python_only):
     # The sandbox wrote its changes to memory: the host tree is as it was.
     assert (boxed_tree / "f").read_text() == "file f\n"
     shutil.rmtree(native_tree)
+
+
+def test_listing_does_not_hide_a_mount(sandbox, busybox_bundle):
+    """A listing of a directory pre-fills answers for its entries; an entry the sandbox
+    mounted a file system over must still stat as that file system's root, not as the
+    image's directory below it (and twice: the second stat is the cache's)."""
+    from helpers.bundle import edit_config
+
+    below = busybox_bundle / "rootfs" / "data" / "mnt"
+    below.mkdir(parents=True)
+    (below / "below").write_text("hidden\n")
+    (busybox_bundle / "rootfs" / "data" / "file").write_text("f\n")
+    script = ("ls /data > /dev/null; stat -c '%d %i' /data /data/mnt /data/mnt /data/file; "
+              "stat -c '%d %i' /data/mnt/below 2>/dev/null || echo no-below")
+    edit_config(busybox_bundle, args=["sh", "-c", script], mounts=[
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/data/mnt", "type": "tmpfs", "source": "tmpfs"},
+    ])
+    res = sandbox.run_bundle(busybox_bundle, timeout=60)
+    assert res.rc == 0, res.describe()
+    data, mnt1, mnt2, file, below_line = res.stdout.splitlines()
+    assert mnt1 == mnt2
+    assert mnt1.split()[0] != data.split()[0], res.describe()  # another file system
+    assert file.split()[0] == data.split()[0]
+    assert below_line == "no-below", res.describe()

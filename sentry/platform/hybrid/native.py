@@ -173,9 +173,13 @@ def statcache_hits() -> int:
     return int(lib.rt_statcache_hits())
 
 
-def statcache_put(base: int, nofollow: bool, path: bytes, st: Optional[bytes], error: int,
-                  gen: int) -> None:
-    lib.rt_statcache_put(base, 1 if nofollow else 0, path, len(path),
+#: Answer kinds of the stat cache (rt.h RT_SC_*).
+SC_STAT, SC_STATX = 0, 1
+
+
+def statcache_put(kind: int, base: int, nofollow: bool, path: bytes, st: Optional[bytes],
+                  error: int, gen: int) -> None:
+    lib.rt_statcache_put(kind, base, 1 if nofollow else 0, path, len(path),
                          st if st is not None else ffi.NULL, error, gen)
 
 

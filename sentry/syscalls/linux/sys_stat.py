@@ -6,7 +6,7 @@ Structures are packed by :mod:`sentry.vfs.abi` (x86_64 layouts).
 from __future__ import annotations
 
 import errno
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.syscalls.linux.args import SyscallArgs
@@ -62,7 +62,18 @@ def newfstatat(t: Any, a: SyscallArgs) -> int:
         st, _ = _stat_at(t, a.int(0), a[1], flags)
         t.mem.write(a[2], abi.pack_stat(st))
         return 0
-    dirfd, path = a.int(0), read_path(t, a[1])
+    vd, keep = _stat_kept(t, statcache.STAT, a.int(0), a[1], flags)
+    data = abi.pack_stat(vd.dentry.inode.stat())
+    t.mem.write(a[2], data)
+    keep(data)
+    return 0
+
+
+def _stat_kept(t: Any, kind: int, dirfd: int, path_addr: int,
+               flags: int) -> Tuple[Any, Callable[[bytes], None]]:
+    """Resolve (dirfd, path) for a stat whose answer the C cache may keep: the place, and
+    what hands the packed answer over.  A missing name's ``ENOENT`` is handed over here."""
+    path = read_path(t, path_addr)
     nofollow = bool(flags & abi.AT_SYMLINK_NOFOLLOW)
     vfs = vfs_of(t)
     track: List[Any] = []
@@ -70,13 +81,11 @@ def newfstatat(t: Any, a: SyscallArgs) -> int:
         vd = vfs.resolve(t, dirfd, path, follow=not nofollow, track=track)
     except LinuxError as e:
         if e.errno == errno.ENOENT:
-            statcache.keep(t, dirfd, path, nofollow, track, None, None, -errno.ENOENT,
+            statcache.keep(t, kind, dirfd, path, nofollow, track, None, None, -errno.ENOENT,
                            vfs.root())
         raise
-    data = abi.pack_stat(vd.dentry.inode.stat())
-    t.mem.write(a[2], data)
-    statcache.keep(t, dirfd, path, nofollow, track, vd, data, 0, vfs.root())
-    return 0
+    return vd, lambda data: statcache.keep(t, kind, dirfd, path, nofollow, track, vd, data, 0,
+                                           vfs.root())
 
 
 def statx(t: Any, a: SyscallArgs) -> int:
@@ -88,8 +97,14 @@ def statx(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     if mask & abi.STATX__RESERVED:
         raise err(errno.EINVAL)
-    st, mnt_id = _stat_at(t, dirfd, path_addr, flags)
-    t.mem.write(buf, abi.pack_statx(st, mask, mnt_id))
+    if not statcache.enabled() or flags & abi.AT_EMPTY_PATH:
+        st, mnt_id = _stat_at(t, dirfd, path_addr, flags)
+        t.mem.write(buf, abi.pack_statx(st, mask, mnt_id))
+        return 0
+    vd, keep = _stat_kept(t, statcache.STATX, dirfd, path_addr, flags)
+    data = abi.pack_statx(vd.dentry.inode.stat(), mask, vd.mount.id)
+    t.mem.write(buf, data)
+    keep(data)
     return 0
 
 
