@@ -1,6 +1,6 @@
 """``python3 -m runsc_py``."""
 
-from runsc_py.cli import main
+from runsc_py.cli import entry
 
 if __name__ == "__main__":
-    main(prog_name="runsc-py")
+    entry()

@@ -8,8 +8,10 @@ exception is a bug: its traceback goes to the debug log and the user sees one
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Any
+import sys
+from typing import Any, NoReturn
 
 import click
 
@@ -87,6 +89,40 @@ class RunscGroup(click.Group):
             ctx.exit(EXIT_INTERNAL)
         finally:
             log.close()
+
+
+def entry() -> NoReturn:
+    """The ``runsc-py`` program (console script, ``python3 -m runsc_py``): :data:`main`,
+    then the end of the process without the interpreter's clean-up.
+
+    Engines run the CLI several times per container, and tearing down every module it
+    imported (for ``run``, ``create`` and ``do``: the sentry's boot code too) is a sixth of
+    what a cheap command costs; nothing is left to do by then: ``invoke`` closed the log,
+    and ``run`` and ``do`` have reaped the sandbox and removed what they made.  Output is
+    flushed first.  :data:`main` itself still returns or raises (``CliRunner``).
+    """
+    try:
+        main(prog_name="runsc-py")
+        code: object = 0
+    except SystemExit as e:
+        code = e.code
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        try:
+            print(code, file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    logging.shutdown()
+    os._exit(status & 0xFF)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

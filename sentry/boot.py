@@ -20,7 +20,6 @@ import select
 import signal
 import stat
 import sys
-from importlib import resources
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.config import BootConfig
@@ -52,7 +51,10 @@ F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 1, 2, 4, 8
 
 def _stub_memfd() -> Tuple[int, int]:
     """The stub as a sealed memfd, and its gadget address."""
-    data = resources.files("sentry").joinpath("stub.bin").read_bytes()
+    # A plain read next to this module: importlib.resources would import zipfile,
+    # tempfile and pathlib into every sandbox process for one file of a non-zip package.
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "stub.bin"), "rb") as f:
+        data = f.read()
     entry = int.from_bytes(data[24:32], "little")
     fd = os.memfd_create("runsc-py-stub", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     os.write(fd, data)

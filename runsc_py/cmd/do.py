@@ -4,7 +4,6 @@ memory), like ``runsc do``."""
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 
 from typing import Any
@@ -126,7 +125,8 @@ def do(
         uid=os.getuid() if uid is None else uid,
         gid=os.getgid() if gid is None else gid,
         hostname=socket.gethostname() if hostname is None else hostname,
-        container_id="do-" + secrets.token_hex(6),
+        # os.urandom, not secrets: that imports hmac and OpenSSL for six bytes.
+        container_id="do-" + os.urandom(6).hex(),
     )
     cfg.pids_limit = max(0, pids_limit)
     cfg.profile = None if profile is None else os.path.abspath(profile)
