@@ -22,7 +22,7 @@ with every ``chdir``/``chroot`` (:func:`fs_changed`).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.vfs.dentry import VirtualDentry
 
@@ -122,6 +122,20 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
     if found is not None and not _trusted(found.dentry.inode):
         return
     _put(kind, base, nofollow, path, answer, error, _gen())
+    # A program that stats one file of a directory stats its siblings next (git status,
+    # a build's dependency checks): the directory's other answers go with this one, under
+    # the same prefix, when the walk followed no symlink (so the prefix walks to it).
+    if found is None or not track or not track[-1].dentry.inode.is_dir:
+        return
+    d = found.dentry
+    name = d.name
+    if d.parent is not track[-1].dentry or not (path == name or path.endswith(b"/" + name)):
+        return
+    if any(not vd.dentry.inode.is_dir for vd in track):
+        return
+    lower = _listed(track[-1])
+    if lower is not None:
+        _fill(track[-1], lower, [(base, path[:len(path) - len(name)])])
 
 
 #: Directories with more entries are not pre-filled: their entries would push the
@@ -129,25 +143,73 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
 PREFILL_MAX = 1024
 
 
+def _listed(vd: VirtualDentry) -> Optional[Any]:
+    """The trusted gofer directory behind *vd*, if its listing may pre-fill answers: listed
+    already, not too large, searchable by everyone."""
+    from sentry.fsimpl.gofer.filesystem import GoferInode
+    from sentry.fsimpl.overlay.filesystem import OverlayInode
+
+    inode = vd.dentry.inode
+    lower = inode.lower if isinstance(inode, OverlayInode) and inode.upper is None else inode
+    if not isinstance(lower, GoferInode) or not lower.fs.trusted or not _searchable(inode):
+        return None
+    listing = lower.listed()
+    if listing is None or len(listing) > PREFILL_MAX:
+        return None
+    return lower
+
+
+#: (directory, base, prefix) -> generation of the last pre-fill, so a directory whose
+#: files are stat'ed one by one is pre-filled once per generation.
+_filled: Dict[Tuple[int, int, bytes], int] = {}
+
+
+def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> None:
+    """Hand over the answers of every entry of *vd* (its gofer directory *lower*) under
+    each (base, prefix): the prefix is a string that walks to *vd* ("" or ending in
+    "/")."""
+    from sentry.vfs import abi
+
+    assert _put is not None and _gen is not None
+    gen = _gen()
+    todo = [(b, p) for b, p in prefixes if _filled.get((id(lower), b, p)) != gen]
+    if not todo:
+        return
+    if len(_filled) > 4096:
+        _filled.clear()
+    for b, p in todo:
+        _filled[(id(lower), b, p)] = gen
+    fs = lower.fs
+    children = vd.dentry.children
+    mnt_id = vd.mount.id
+    for name, st in lower.listed().items():
+        if isinstance(st, int):
+            continue  # a host mount point
+        child = children.get(name)
+        if child is not None and child.mounts:
+            continue  # the sandbox mounted something there: the path leads into it
+        stat = fs.stat_of(st)
+        answers = ((STAT, abi.pack_stat(stat)), (STATX, abi.pack_statx(stat, 0, mnt_id)))
+        link = st.mode & 0o170000 == 0o120000
+        for base, prefix in todo:
+            path = prefix + name
+            for kind, data in answers:
+                _put(kind, base, True, path, data, 0, gen)
+                if not link:
+                    _put(kind, base, False, path, data, 0, gen)
+
+
 def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
     """Give the C side the ``lstat``/``stat`` answers of every entry of the trusted
     directory *desc* just listed, under the paths a program that walks the tree uses:
     the directory's absolute path and, below the task's cwd, its relative one.  A tree
-    walk (``os.walk``, ``find``, ``git status``) stats what it lists; each answer here
-    costs the sentry a few microseconds, and the stat then none."""
-    from sentry.fsimpl.gofer.filesystem import GoferInode
-    from sentry.fsimpl.overlay.filesystem import OverlayInode
-    from sentry.vfs import abi
-
-    if _put is None or _gen is None or t.fs.root != root or desc.vd is None:
+    walk (``os.walk``, ``find``) stats what it lists; each answer here costs the sentry a
+    few microseconds, and the stat then none."""
+    if _put is None or t.fs.root != root or desc.vd is None:
         return
     vd = desc.vd
-    inode = vd.dentry.inode
-    lower = inode.lower if isinstance(inode, OverlayInode) and inode.upper is None else inode
-    if not isinstance(lower, GoferInode) or not lower.fs.trusted or not _searchable(inode):
-        return
-    listing = lower.listed()
-    if listing is None or len(listing) > PREFILL_MAX:
+    lower = _listed(vd)
+    if lower is None:
         return
     # The directory's path from the root, through directories everyone may search, none
     # of them covered by a mount (a path naming it would lead elsewhere).
@@ -165,25 +227,9 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
             return
         names.append(d.name)
         cur = VirtualDentry(m, d.parent)
-    prefixes = [(0, b"/" + b"/".join(reversed(names)))]
+    names.reverse()
+    prefixes = [(0, b"/" + b"".join(n + b"/" for n in names))]
     if rel is not None:
-        prefixes.append((t.fs.key, b"/".join(reversed(rel))))
-    gen = _gen()
-    fs = lower.fs
-    children = vd.dentry.children
-    mnt_id = vd.mount.id
-    for name, st in listing.items():
-        if isinstance(st, int):
-            continue  # a host mount point
-        child = children.get(name)
-        if child is not None and child.mounts:
-            continue  # the sandbox mounted something there: the path leads into it
-        stat = fs.stat_of(st)
-        answers = ((STAT, abi.pack_stat(stat)), (STATX, abi.pack_statx(stat, 0, mnt_id)))
-        link = st.mode & 0o170000 == 0o120000
-        for base, prefix in prefixes:
-            path = prefix + b"/" + name if prefix and prefix != b"/" else prefix + name
-            for kind, data in answers:
-                _put(kind, base, True, path, data, 0, gen)
-                if not link:
-                    _put(kind, base, False, path, data, 0, gen)
+        rel.reverse()
+        prefixes.append((t.fs.key, b"".join(n + b"/" for n in rel)))
+    _fill(vd, lower, prefixes)
