@@ -56,12 +56,12 @@ class CompatGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="""\b
 Default normalisation (--no-default-normalize turns it off), applied to stdout and
-stderr of both runs before they are compared:
+stderr of both runs before they are compared, in this order:
+  pids             pid=12, "pid 12", PPid: 3, tid/tgid/pgid/pgrp/sid N -> <pid>;
+                   /proc/12/ -> /proc/<pid>/; name[12] -> name[<pid>]
   dates and times  2026-12-04[T03:17:24.1+00:00] -> <date>; "Fri Dec  4 03:17:24 UTC
                    2026", ls -l's "Dec  4 03:17" -> <date>; 03:17:24 -> <time>;
                    Unix times 1600000000..1999999999 -> <epoch>; 0.25s, 12ms -> <duration>
-  pids             pid=12, "pid 12", PPid: 3, tid/tgid/pgid/pgrp/sid N -> <pid>;
-                   /proc/12/ -> /proc/<pid>/; name[12] -> name[<pid>]
 --normalize REGEX (repeatable) replaces each match with <*>, after the defaults.
 
 \b
@@ -74,8 +74,8 @@ or the sandbox refused something: an unsupported syscall or variant); 3 could no
 reasons [str], command [str], native / sandbox {exit_code, signal, signal_name,
 timed_out, seconds}, output {stdout, stderr: {same, diff (unified, normalised),
 native_bytes, sandbox_bytes}}, normalize [{name, pattern, replacement}], unsupported
-[{family (syscall|ioctl|fcntl|prctl|socket|setsockopt|getsockopt), detail, binary,
-count}], syscalls [{nr, name, family, count, fast (answered on the C fast path),
+[{family (syscall|ioctl|fcntl|prctl|socket|setsockopt|getsockopt|xattr|clone),
+detail, binary, count}], syscalls [{nr, name, family, count, fast (answered on the C fast path),
 support (full|partial|unsupported|denied), policy, note}] (missing first), totals
 {calls, distinct, fast}, families [{family, calls, syscalls, calls_by_support,
 refused_variants?}], not_counted [syscalls the host runs without a stop],
@@ -119,8 +119,16 @@ def compat(**_params: Any) -> None:
     """
 
 
-@click.command(_REPORT, hidden=True, context_settings={"ignore_unknown_options": True})
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+class _Verbatim(click.Command):
+    """Takes every argument as the command to compare: CMD's own options (``-h``,
+    ``--json``) and a ``--`` among them are CMD's, not this program's."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.params["command"] = tuple(args)
+        return []
+
+
+@click.command(_REPORT, cls=_Verbatim, hidden=True, add_help_option=False)
 @click.pass_context
 def report(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Compare one command (the group's flags are in the parent context)."""

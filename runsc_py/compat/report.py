@@ -40,6 +40,11 @@ SAME, DIFFERS, COULD_NOT_RUN = "same", "differs", "could not run"
 
 #: Default output normalisation: (name, pattern, replacement), applied in this order.
 DEFAULT_RULES: list[tuple[str, str, str]] = [
+    # Pids first: "pid 1712345678" is a pid, not a time.
+    # pid=12, "pid 12", PPid:\t3, tid: 4; /proc/12/; name[12]: (syslog style)
+    ("pid", r"(?i)\b(p?pid|tid|tgid|pgid|pgrp|sid)\b([=:]?[ \t]*)\d+", r"\1\2<pid>"),
+    ("proc-pid", r"/proc/\d+(?=/|\b)", "/proc/<pid>"),
+    ("bracket-pid", r"\b([A-Za-z_][\w.-]*)\[\d+\]", r"\1[<pid>]"),
     # 2026-12-04, 2026-12-04T03:17:24.123+00:00, 2026-12-04 03:17
     ("iso-datetime",
      r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
@@ -52,10 +57,6 @@ DEFAULT_RULES: list[tuple[str, str, str]] = [
     ("clock", r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b", "<time>"),
     ("epoch", r"\b1[6-9]\d{8}(?:\.\d+)?\b", "<epoch>"),
     ("duration", r"\b\d+(?:\.\d+)?(?:ns|us|µs|ms|s|sec|secs|seconds)\b", "<duration>"),
-    # pid=12, "pid 12", PPid:\t3, tid: 4; /proc/12/; name[12]: (syslog style)
-    ("pid", r"(?i)\b(p?pid|tid|tgid|pgid|pgrp|sid)\b([=:]?[ \t]*)\d+", r"\1\2<pid>"),
-    ("proc-pid", r"/proc/\d+(?=/|\b)", "/proc/<pid>"),
-    ("bracket-pid", r"\b([A-Za-z_][\w.-]*)\[\d+\]", r"\1[<pid>]"),
 ]
 
 # The table's handler modules grouped into the families the report shows.
@@ -332,8 +333,9 @@ def build(s: RunSettings, native: RunResult, sandbox: RunResult,
     for u in unsupported:
         if u["family"] == "syscall":
             continue
-        fam = {"ioctl": "file", "fcntl": "file", "prctl": "process", "socket": "network",
-               "setsockopt": "network", "getsockopt": "network"}.get(u["family"], OTHER)
+        fam = {"ioctl": "file", "fcntl": "file", "xattr": "file", "prctl": "process",
+               "clone": "process", "socket": "network", "setsockopt": "network",
+               "getsockopt": "network"}.get(u["family"], OTHER)
         f = fams.setdefault(fam, {"family": fam, "calls": 0, "syscalls": 0,
                                   "calls_by_support": {}})
         f["refused_variants"] = f.get("refused_variants", 0) + u["count"]

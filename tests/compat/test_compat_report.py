@@ -121,6 +121,18 @@ def test_default_normalisation_hides_pids(runsc_root: Path, tmp_path: Path) -> N
     assert "-child pid " in r["output"]["stdout"]["diff"]
 
 
+def test_default_rules() -> None:
+    from runsc_py.compat.report import compile_rules, normalize
+
+    rules = compile_rules([], True)
+    text = ("pid 1712345678 PPid:\t3 /proc/42/status sshd[77]: at 2026-12-04T03:17:24.5+00:00\n"
+            "Fri Dec  4 03:17:24 UTC 2026|-rw-r--r-- 1 root root 9 Dec  4 03:17 f|took 0.25s\n")
+    assert normalize(text, rules) == (
+        "pid <pid> PPid:\t<pid> /proc/<pid>/status sshd[<pid>]: at <date>\n"
+        "<date>|-rw-r--r-- 1 root root 9 <date> f|took <duration>\n")
+    assert normalize(text, compile_rules([], False)) == text
+
+
 def test_user_normalisation_rule(runsc_root: Path, tmp_path: Path) -> None:
     script = 'echo "token $(od -An -N8 -tx8 /dev/urandom | tr -d " ")"'
     rc, r = compat_json(["--normalize", r"token [0-9a-f]+", "sh", "-c", script], runsc_root, tmp_path)
@@ -173,6 +185,14 @@ def test_could_not_run_exit_codes(runsc_root: Path, tmp_path: Path) -> None:
     # A usage error stays click's 2.
     res = compat(["--timeout", "-1", "--", "true"], runsc_root, tmp_path)
     assert res.rc == 2, res.describe()
+
+
+def test_the_command_keeps_its_own_options(runsc_root: Path, tmp_path: Path) -> None:
+    """-h, --json and a -- after CMD are CMD's arguments."""
+    argv = ["sh", "-c", 'echo "$@"', "sh", "--", "-h", "--json"]
+    rc, r = compat_json(["--", *argv], runsc_root, tmp_path)
+    assert rc == 0 and r["command"] == argv and r["verdict"] == "same", r
+    assert r["output"]["stdout"]["native_bytes"] == len("-- -h --json\n")
 
 
 def test_suite_is_the_suite_command(runsc_root: Path, tmp_path: Path) -> None:
