@@ -125,7 +125,10 @@ _IOCTLS = {
     0xC0189436: "FIDEDUPERANGE", 0x80125880: "FS_IOC_FSGETXATTR",
     0x401C5820: "FS_IOC_FSSETXATTR", 0x80045A01: "FS_IOC_GETFSLABEL",
     0x80081272: "BLKGETSIZE64", 0x1260: "BLKGETSIZE", 0x127B: "BLKPBSZGET",
-    0x8912: "SIOCGIFCONF", 0x8927: "SIOCGIFHWADDR", 0x8933: "SIOCGIFINDEX",
+    0x8912: "SIOCGIFCONF", 0x8914: "SIOCSIFFLAGS", 0x8916: "SIOCSIFADDR",
+    0x891C: "SIOCSIFNETMASK", 0x8922: "SIOCSIFMTU", 0x8923: "SIOCSIFNAME",
+    0x8924: "SIOCSIFHWADDR", 0x890B: "SIOCADDRT", 0x890C: "SIOCDELRT",
+    0x8927: "SIOCGIFHWADDR", 0x8933: "SIOCGIFINDEX",
     0x894C: "SIOCETHTOOL", 0x8B01: "SIOCGIWNAME", 0x5450: "FIONCLEX", 0x5451: "FIOCLEX",
     0x541B: "FIONREAD", 0x5421: "FIONBIO", 0x5452: "FIOASYNC", 0x4B3A: "KDSETMODE",
     0x4B3B: "KDGETMODE", 0x4B33: "KDGKBTYPE", 0x5603: "VT_GETSTATE", 0x5606: "VT_ACTIVATE",
@@ -159,6 +162,21 @@ def socket_name(family: int, stype: int, proto: int) -> str:
     fam = _FAMILIES.get(family, f"family {family}")
     typ = _TYPES.get(stype & 0xF, f"type {stype & 0xF}")
     return f"{fam} {typ}" + (f" protocol {proto}" if proto else "")
+
+
+_RTM = {16: "RTM_NEWLINK", 17: "RTM_DELLINK", 19: "RTM_SETLINK", 20: "RTM_NEWADDR",
+        21: "RTM_DELADDR", 24: "RTM_NEWROUTE", 25: "RTM_DELROUTE", 28: "RTM_NEWNEIGH",
+        29: "RTM_DELNEIGH", 32: "RTM_NEWRULE", 33: "RTM_DELRULE", 36: "RTM_NEWQDISC",
+        37: "RTM_DELQDISC", 40: "RTM_NEWTFILTER", 44: "RTM_NEWTCLASS"}
+
+
+def rtm_name(mtype: int) -> str:
+    return _RTM.get(mtype, f"message type {mtype}")
+
+
+def cmsg_name(level: int, ctype: int, family: int) -> str:
+    lvl = _LEVELS.get(level, f"level {level}")
+    return f"{lvl} control message type {ctype} on {_FAMILIES.get(family, f'family {family}')}"
 
 
 def sockopt_name(level: int, opt: int, family: int) -> str:

@@ -11,6 +11,9 @@ reaching the suite command.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -81,6 +84,37 @@ def test_unsupported_ioctl_and_fcntl_are_reported_with_their_binary(
     assert any("unsupported variant" in why for why in r["reasons"]), r["reasons"]
     # Natively both calls work (the program says so); the sandbox's output says otherwise.
     assert "+FS_IOC_GETFLAGS: Inappropriate ioctl for device" in r["output"]["stdout"]["diff"]
+
+
+NET_SCRIPT = """
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+ttl = [(socket.IPPROTO_IP, socket.IP_TTL, struct.pack("i", 5))]
+for what, call in (("SIOCSIFMTU", lambda: fcntl.ioctl(s, 0x8922, struct.pack("16si20x", b"lo", 65000))),
+                   ("IP_TTL cmsg", lambda: s.sendmsg([b"x"], ttl, 0, ("127.0.0.1", 9)))):
+    try:
+        call()
+        print(what, "ok")
+    except OSError as e:
+        print(what, e.strerror)
+"""
+
+
+def test_refused_network_changes_are_reported(runsc_root: Path, tmp_path: Path) -> None:
+    """As root (CAP_NET_ADMIN) Linux changes the run's own network namespace; the sandbox
+    refuses (EPERM, EOPNOTSUPP), and says so."""
+    py = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+    ip = shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin")
+    assert ip, "iproute2's ip is needed"
+    script = f'"{py}" -c "$0"; "{ip}" link set lo mtu 65001; echo ip $?'
+    rc, r = compat_json(["--", "sh", "-c", script, NET_SCRIPT], runsc_root, tmp_path)
+    assert rc == 1 and r["verdict"] == "differs", r
+    found = {(u["family"], u["detail"]): u["binary"] for u in r["unsupported"]}
+    assert found.get(("ioctl", "SIOCSIFMTU (0x8922): changes the network")) == os.path.realpath(py)
+    assert found.get(("sendmsg", "IPPROTO_IP control message type 2 on AF_INET")) \
+        == os.path.realpath(py)
+    assert found.get(("netlink", "RTM_NEWLINK")) == os.path.realpath(ip), found
+    assert "-SIOCSIFMTU ok" in r["output"]["stdout"]["diff"]
 
 
 def test_fast_path_calls_are_counted(runsc_root: Path, tmp_path: Path, c_program: Any) -> None:

@@ -32,8 +32,10 @@ import time
 import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.host.host import HostFileDescription
+from sentry.kernel import compat
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT
 from sentry.vfs import abi
 
@@ -144,6 +146,9 @@ def netdev_ioctl(t: Any, cmd: int, arg: int) -> Optional[int]:
     if cmd == SIOCGIFCONF:
         return _ifconf(t, arg)
     if _SIOCSIF_FIRST <= cmd <= _SIOCSIF_LAST or cmd in (0x890B, 0x890C):  # + SIOCADD/DELRT
+        if t.creds.capable(cap.CAP_NET_ADMIN):  # Linux would (compat report)
+            t.kernel.note_unsupported(
+                t, "ioctl", f"{compat.ioctl_name(cmd)}: changes the network")
         raise err(errno.EPERM)
     return None
 

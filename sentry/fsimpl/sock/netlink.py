@@ -30,8 +30,10 @@ import struct
 from collections import deque
 from typing import Any, Deque, Dict, Optional, Tuple
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.sock.inet import InetSocket, _host
+from sentry.kernel import compat
 from sentry.kernel.waiter import EVENT_IN
 
 AF_NETLINK = 16
@@ -178,6 +180,8 @@ class NetlinkSocket(InetSocket):
             if not mflags & NLM_F_REQUEST or mtype < NLMSG_MIN_TYPE or self._allowed(mtype, msg):
                 passed += msg + bytes((-mlen) % 4)
             else:
+                if t.creds.capable(cap.CAP_NET_ADMIN):  # Linux would (compat report)
+                    t.kernel.note_unsupported(t, "netlink", compat.rtm_name(mtype))
                 self._reply_error(msg, mtype, mflags, seq, -errno.EPERM)
             off += (mlen + 3) & ~3
         if passed:

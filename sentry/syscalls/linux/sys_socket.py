@@ -435,7 +435,12 @@ def _sendmsg_one(t: Any, a: SyscallArgs, fd: int, hdr: int, flags: int, whole: b
         if controllen:
             _fds, _cred, seen = _parse_control(t, control, controllen)
             if seen:  # IP_PKTINFO, IP_TTL… are not offered; SOL_SOCKET ones are EINVAL
-                raise err(errno.EOPNOTSUPP if not _fds and _cred is None else errno.EINVAL)
+                if not _fds and _cred is None:
+                    level, ctype = struct.unpack("<ii", t.mem.read(control + 8, 8))
+                    t.kernel.note_unsupported(
+                        t, "sendmsg", compat.cmsg_name(level, ctype, d.family))
+                    raise err(errno.EOPNOTSUPP)
+                raise err(errno.EINVAL)
         data = b"".join(t.mem.read(base, n) for base, n in vecs)
         dest = _inet_addr(t, d, name, namelen) if name else None
         return d.send(t, data, flags, dest)
