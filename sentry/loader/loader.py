@@ -275,7 +275,7 @@ def _exec_creds(t: "Task", desc: Any) -> Tuple[Credentials, bool]:
 def lend(t: "Task", plan: ExecPlan, notif_id: int) -> None:
     """At the notification of the rewritten execveat: install the plan's host fds in the
     task at :data:`LEND_FDS` (not close-on-exec: they must survive the host exec).  A
-    file the host refuses to take (``RLIMIT_NOFILE`` below 1003) is copied instead."""
+    file the host refuses to take is copied at the exec event instead."""
     from sentry.platform.hybrid import native as N
 
     for img, at in zip(plan.images(), LEND_FDS, strict=False):
