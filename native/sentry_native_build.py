@@ -22,6 +22,8 @@ ffibuilder.cdef(
     #define RT_FD_WRITE 2
     #define RT_FD_SEEK 4
     #define RT_FD_STAT 8
+    #define RT_FD_BLOB 16
+    #define RT_FD_EOF 32
     struct rt_event {
         int32_t kind; int32_t err;
         uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; int32_t listener;
@@ -51,6 +53,8 @@ ffibuilder.cdef(
     int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
     int rt_task_del(int host_tid);
     int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok);
+    int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen);
+    int rt_fd_set_eof(int fdt, int fd, int on);
     void rt_statcache_bump(void);
     uint32_t rt_statcache_gen(void);
     uint64_t rt_statcache_hits(void);

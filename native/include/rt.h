@@ -48,6 +48,8 @@ struct rt_task_info {
 #define RT_FD_WRITE  2     /* write goes to the host fd */
 #define RT_FD_SEEK   4     /* lseek goes to the host fd */
 #define RT_FD_STAT   8     /* fstat is the host fd's fstat */
+#define RT_FD_BLOB  16     /* fstat is a stat answer Python left (rt_fd_set_blob) */
+#define RT_FD_EOF   32     /* getdents64 returns 0 (a listing read to its end) */
 
 /* task start: fresh namespaces (nsflags), or join_fds = the sandbox's pid,
  * ipc, uts, net and mnt namespace fds (NULL for fresh ones); the task runs as
@@ -80,6 +82,8 @@ void rt_set_fast(int nr, int on);
 int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
 int rt_task_del(int host_tid);
 int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok);
+int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen);
+int rt_fd_set_eof(int fdt, int fd, int on);
 
 /* the newfstatat/statx cache (rt.c "stat cache"; sentry/vfs/statcache.py fills it) */
 void rt_statcache_bump(void);

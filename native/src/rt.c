@@ -378,6 +378,7 @@ int rt_spawn_attach(int pid, int syncfd, int *out_listener)
 
 /* ------------------------------------------------------------ fast tables */
 
+#define SC_STAT 144                 /* struct stat on x86-64 */
 #define TASK_SLOTS 65536            /* open addressing, host tids */
 struct task_slot { int32_t host; struct rt_task_info info; };
 static struct task_slot tasks[TASK_SLOTS];
@@ -386,7 +387,13 @@ static struct task_slot tasks[TASK_SLOTS];
 #define FDT_SIZE 1024
 /* dev/uid/gid: what the sandbox's fstat shows instead of the host's (the
  * sentry's device number, the sandbox owner); the rest is the host fd's. */
-struct fd_slot { int32_t host_fd; int32_t kinds; uint64_t dev; uint32_t uid, gid; };
+struct fd_slot {
+    int32_t host_fd; int32_t kinds; uint64_t dev; uint32_t uid, gid;
+    /* RT_FD_BLOB/RT_FD_EOF: the stat answer Python made, valid in stat-cache
+     * generation blob_gen only (a directory of the trusted lower layer) */
+    uint32_t blob_gen; int32_t _pad;
+    unsigned char *blob;
+};
 static struct fd_slot *fdts[MAX_FDT];
 /* Slots each table has: grown to the highest fd mirrored (64 at first, doubling up to
  * FDT_SIZE), so a process with a few fds costs a few KiB, not 24 (a fork bomb's
@@ -468,20 +475,52 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
     fdts[fdt][fd].dev = dev;
     fdts[fdt][fd].uid = uid;
     fdts[fdt][fd].gid = gid;
+    fdts[fdt][fd].blob_gen = 0;
     return 0;
+}
+
+static struct fd_slot *fd_slot_of(int fdt, int fd)
+{
+    if (fdt < 0 || fdt >= MAX_FDT || fd < 0 || fd >= fdt_cap[fdt] || !fdts[fdt]) return NULL;
+    return &fdts[fdt][fd];
+}
+
+/* The stat answer of a RT_FD_BLOB slot, for generation gen. */
+int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen)
+{
+    struct fd_slot *s = fd_slot_of(fdt, fd);
+    if (!s || !(s->kinds & RT_FD_BLOB)) return 0;
+    if (!s->blob && !(s->blob = malloc(SC_STAT))) return -ENOMEM;
+    memcpy(s->blob, st, SC_STAT);
+    s->blob_gen = gen;
+    return 1;
+}
+
+/* Turn RT_FD_EOF on or off for a RT_FD_BLOB slot (its description's offset is at the end
+ * of its listing: getdents64 returns 0). */
+int rt_fd_set_eof(int fdt, int fd, int on)
+{
+    struct fd_slot *s = fd_slot_of(fdt, fd);
+    if (!s || !(s->kinds & RT_FD_BLOB)) return 0;
+    if (on) s->kinds |= RT_FD_EOF;
+    else s->kinds &= ~RT_FD_EOF;
+    return 1;
 }
 
 int rt_fd_clear(int fdt, int fd)
 {
-    if (fdt < 0 || fdt >= MAX_FDT || fd < 0 || fd >= fdt_cap[fdt] || !fdts[fdt]) return 0;
-    fdts[fdt][fd].kinds = 0;
-    fdts[fdt][fd].host_fd = 0;
+    struct fd_slot *s = fd_slot_of(fdt, fd);
+    if (!s) return 0;
+    s->kinds = 0;
+    s->host_fd = 0;
+    s->blob_gen = 0;
     return 0;
 }
 
 int rt_fdt_clear(int fdt)
 {
     if (fdt < 0 || fdt >= MAX_FDT) return -EINVAL;
+    for (int i = 0; fdts[fdt] && i < fdt_cap[fdt]; i++) free(fdts[fdt][i].blob);
     free(fdts[fdt]);
     fdts[fdt] = NULL;
     fdt_cap[fdt] = 0;
@@ -522,7 +561,6 @@ int rt_stat_fast_nr(uint64_t *out, int n)
  * Direct-mapped: a new entry replaces whatever had its slot. */
 
 #define SC_SLOTS 16384
-#define SC_STAT 144                 /* struct stat on x86-64 */
 #define SC_STATX 256                /* struct statx */
 struct sc_entry {
     uint64_t hash, base;
@@ -641,6 +679,14 @@ static struct fd_slot *fd_find(const struct rt_task_info *t, uint64_t fdarg, int
     return (s->kinds & kind) ? s : NULL;
 }
 
+/* fstat of a RT_FD_BLOB slot: the answer Python left, while nothing has changed since */
+static int blob_stat(uint32_t pid, struct fd_slot *f, uint64_t buf, int64_t *ret)
+{
+    if (!f->blob || f->blob_gen != sc_gen) return 0;
+    *ret = rt_mem_write((int)pid, buf, f->blob, SC_STAT) == SC_STAT ? 0 : -EFAULT;
+    return 1;
+}
+
 /* copy r bytes of scratch out; on a fault undo the offset change */
 static int64_t copy_out_read(uint32_t pid, uint64_t addr, int host_fd, ssize_t r, int undo)
 {
@@ -699,6 +745,8 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         return 1;
     case SYS_fstat: {
         struct stat st;
+        if ((f = fd_find(t, a[0], RT_FD_BLOB)))
+            return blob_stat(pid, f, a[1], ret);
         if (!(f = fd_find(t, a[0], RT_FD_STAT))) return 0;
         if (fstat(f->host_fd, &st) < 0) { *ret = -errno; return 1; }
         st.st_dev = f->dev;
@@ -713,6 +761,8 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
             struct stat st;
             char c;
             if (rt_mem_read((int)pid, a[1], &c, 1) != 1 || c != 0) return 0;
+            if ((f = fd_find(t, a[0], RT_FD_BLOB)))
+                return blob_stat(pid, f, a[2], ret);
             if (!(f = fd_find(t, a[0], RT_FD_STAT))) return 0;
             if (fstat(f->host_fd, &st) < 0) { *ret = -errno; return 1; }
             st.st_dev = f->dev;
@@ -735,14 +785,21 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
             return 0;
         return sc_lookup(pid, t, RT_SC_STATX, (int)a[0], a[1], ((int)a[2] & AT_SYMLINK_NOFOLLOW) != 0,
                          a[4], ret);
+    case SYS_getdents64:
+        /* a trusted directory read to its end: 0 until Python moves the offset */
+        if (!(f = fd_find(t, a[0], RT_FD_EOF)) || f->blob_gen != sc_gen) return 0;
+        *ret = 0;
+        return 1;
     case SYS_close: {
-        if (!(f = fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT))) return 0;
+        if (!(f = fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT
+                                   | RT_FD_BLOB))) return 0;
         if (closed_head - closed_tail >= CLOSED_RING) return 0;
         closed_ring[closed_head % CLOSED_RING].fdt = t->fdt;
         closed_ring[closed_head % CLOSED_RING].fd = (int)a[0];
         closed_head++;
         f->kinds = 0;
         f->host_fd = 0;
+        f->blob_gen = 0;
         /* The description (and its host fd) is released by Python, which
          * drains the ring before it handles anything else. */
         *ret = 0;

@@ -48,7 +48,7 @@ CLONE_VFORK, CLONE_PARENT, CLONE_THREAD, CLONE_PIDFD = 0x4000, 0x8000, 0x10000, 
 SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
 SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3 = 56, 57, 58, 435
 SYS_RT_SIGACTION = 13
-SYS_NEWFSTATAT = 262
+SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX = 217, 262, 332
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -782,7 +782,7 @@ class Kernel:
         for nr in (39, 110, 186) if not self.python_only else ():
             N.set_fast(nr, True)
         if not self.python_only:
-            for nr in (0, 1, 3, 5, 8, 17, SYS_NEWFSTATAT):
+            for nr in (0, 1, 3, 5, 8, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs)
         books, host_limits = _start_rlimits(setup)

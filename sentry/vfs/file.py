@@ -311,6 +311,9 @@ class DirectoryDescription(FileDescription):
     def __init__(self, vd: "VirtualDentry", inode: "Inode", flags: int) -> None:
         super().__init__(vd, inode, flags)
         self._listing: Optional[List[Dirent]] = None
+        # Undo the marks of fd slots whose C fast path answers getdents at the end of the
+        # listing (sentry.platform.hybrid.fastfd): run when the offset moves.
+        self.end_marks: List[Callable[[], None]] = []
 
     def getdents(self, t: Any) -> List[Dirent]:
         if self._listing is None or self.offset == 0:
@@ -336,6 +339,12 @@ class DirectoryDescription(FileDescription):
         raise err(errno.EISDIR)
 
     def seek(self, t: Any, off: int, whence: int) -> int:
+        for undo in self.end_marks:
+            undo()
+        self.end_marks.clear()
+        return self._seek(off, whence)
+
+    def _seek(self, off: int, whence: int) -> int:
         if whence == abi.SEEK_SET:
             new = off
         elif whence == abi.SEEK_CUR:

@@ -68,7 +68,7 @@ def fs_changed(fs: Any) -> None:
         _sync_fs(fs)
 
 
-def _trusted(inode: Any) -> bool:
+def trusted(inode: Any) -> bool:
     """A file whose attributes cannot change: the lower layer, not copied up, of a
     trusted (read-only, exclusive) gofer file system."""
     from sentry.fsimpl.gofer.filesystem import GoferInode
@@ -117,9 +117,9 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
         if inode.is_dir:
             if not _searchable(inode):
                 return
-        elif not _trusted(inode):  # a symlink followed
+        elif not trusted(inode):  # a symlink followed
             return
-    if found is not None and not _trusted(found.dentry.inode):
+    if found is not None and not trusted(found.dentry.inode):
         return
     _put(kind, base, nofollow, path, answer, error, _gen())
     # A program that stats one file of a directory stats its siblings next (git status,

@@ -105,6 +105,31 @@ if pid == 0:
     os._exit(0)
 os.waitpid(pid, 0)
 twice("after-chroot", "/f", root + "/f")
+# An open directory of the lower layer: fstat, listings to the end and back (listdir(fd)
+# reads a dup of the fd to the end, then rewinds: the shared offset moves), a change.
+fd = os.open(root + "/e", os.O_RDONLY | os.O_DIRECTORY)
+first = os.fstat(fd)
+def fstat_line(label):
+    # (a merged overlay directory keeps the lower one's link count: compare times)
+    st = os.fstat(fd)
+    print(label, f"mode={st.st_mode:o} changed={st.st_mtime_ns != first.st_mtime_ns}")
+fstat_line("open-dir")
+fstat_line("open-dir")
+print("listing", sorted(os.listdir(fd)))
+print("listing", sorted(os.listdir(fd)))
+it = os.scandir(root + "/e")
+print("scandir", sorted(x.name for x in it))
+print("scandir-again", sorted(x.name for x in it))
+it.close()
+os.mkdir(root + "/e/new")
+fstat_line("after-mkdir")
+print("listing", sorted(os.listdir(fd)))
+pid = os.fork()
+if pid == 0:
+    print("child-listing", sorted(os.listdir(fd)))
+    os._exit(0)
+os.waitpid(pid, 0)
+os.close(fd)
 '''
 
 
@@ -116,7 +141,10 @@ def _tree(base: Path) -> Path:
     (t / "d" / "sub" / "h").write_text("h h h\n")
     (t / "ln").symlink_to("f")
     (t / "dirln").symlink_to("d")
-    for p in (t, t / "d", t / "d" / "sub"):
+    (t / "e" / "sub").mkdir(parents=True)
+    for i in range(30):
+        (t / "e" / f"file{i:02d}").write_text("x" * i)
+    for p in (t, t / "d", t / "d" / "sub", t / "e", t / "e" / "sub"):
         p.chmod(0o755)
     return t
 

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from sentry.abi.linux.errors import LinuxError
 from sentry.platform.hybrid import native as N
+from sentry.vfs import abi
 from sentry.vfs import fsnotify
 from sentry.vfs.fdtable import NOFILE_LIMIT, FDTable
-from sentry.vfs.file import FileDescription
+from sentry.vfs import statcache
+from sentry.vfs.file import DirectoryDescription, FileDescription
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -32,10 +34,16 @@ def fast_kinds(desc: FileDescription) -> int:
     (:func:`stat_overrides`): always for stdio, and for gofer files on
     read-only mounts, whose owner cannot change under an open description.
     """
-    if desc.host_fd is None:
-        return 0
     if fsnotify.active and desc.notify_inode is not None:
         return 0  # its reads, writes and close make inotify events: Python serves them
+    if desc.host_fd is None:
+        # A directory of the trusted lower layer: its fstat answer cannot change until
+        # the sentry changes something (the stat cache's generation), and getdents at the
+        # end of its listing is 0 until the offset moves.
+        if isinstance(desc, DirectoryDescription) and statcache.enabled() and \
+                statcache.trusted(desc.inode):
+            return N.FD_BLOB
+        return 0
     from sentry.fsimpl.gofer.regular_file import GoferFileDescription
     from sentry.fsimpl.host.host import HostFileDescription
 
@@ -85,7 +93,11 @@ class FastFDTable(FDTable):
             try:
                 N.fd_set(self.fast_id, fd, desc.host_fd or 0, k, *stat_overrides(desc))
             except OSError:
-                pass  # more live tables than the C side holds: Python serves this one
+                return  # more live tables than the C side holds: Python serves this one
+            if k & N.FD_BLOB:
+                assert desc.inode is not None
+                N.fd_set_blob(self.fast_id, fd, abi.pack_stat(desc.inode.stat()),
+                              N.statcache_gen())
         else:
             N.fd_clear(self.fast_id, fd)
 
@@ -99,6 +111,15 @@ class FastFDTable(FDTable):
         old = super().install_at(fd, desc, cloexec, lock_owner)
         self._mirror(fd, desc)
         return old
+
+    def at_end(self, fd: int, desc: DirectoryDescription) -> None:
+        """*desc* (at *fd*) was read to the end of its listing: the C side answers the
+        next getdents with 0 until the offset moves (a FD_BLOB slot only)."""
+        if self.kernel.python_only:
+            return
+        fdt = self.fast_id
+        N.fd_set_eof(fdt, fd, True)
+        desc.end_marks.append(lambda: N.fd_set_eof(fdt, fd, False))
 
     def close(self, fd: int, lock_owner: Any = None) -> FileDescription:
         d = super().close(fd, lock_owner)

@@ -18,6 +18,7 @@ EV_FD = lib.RT_EV_FD
 EV_TIMEOUT = lib.RT_EV_TIMEOUT
 EV_ERROR = lib.RT_EV_ERROR
 FD_READ, FD_WRITE, FD_SEEK, FD_STAT = lib.RT_FD_READ, lib.RT_FD_WRITE, lib.RT_FD_SEEK, lib.RT_FD_STAT
+FD_BLOB, FD_EOF = lib.RT_FD_BLOB, lib.RT_FD_EOF
 
 # struct user_regs_struct indexes (x86_64)
 R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8, RAX, RCX, RDX, RSI, RDI, ORIG_RAX, RIP, CS, \
@@ -159,6 +160,16 @@ def task_del(host_tid: int) -> None:
 def task_set_fs(host_tid: int, cwd_key: int, root_ok: bool) -> None:
     """The stat cache's view of a task's root and cwd (rt.c ``rt_task_set_fs``)."""
     lib.rt_task_set_fs(host_tid, cwd_key, 1 if root_ok else 0)
+
+
+def fd_set_blob(fdt: int, fd: int, st: bytes, gen: int) -> None:
+    """The fstat answer of a FD_BLOB slot, valid in stat-cache generation *gen*."""
+    lib.rt_fd_set_blob(fdt, fd, st, gen)
+
+
+def fd_set_eof(fdt: int, fd: int, on: bool) -> None:
+    """getdents64 of a FD_BLOB slot returns 0 (on) or goes to Python (off)."""
+    lib.rt_fd_set_eof(fdt, fd, 1 if on else 0)
 
 
 def statcache_bump() -> None:

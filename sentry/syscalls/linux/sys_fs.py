@@ -11,6 +11,7 @@ from sentry.abi.linux.errors import err
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import read_path, vfs_of
 from sentry.vfs import abi, fsnotify, statcache
+from sentry.vfs.file import DirectoryDescription
 from sentry.vfs.dentry import VirtualDentry
 
 
@@ -334,6 +335,10 @@ def _getdents(t: Any, a: SyscallArgs, old_layout: bool) -> int:
     if out:
         t.mem.write(buf, bytes(out))
     d.offset = i
+    if i == len(entries) and isinstance(d, DirectoryDescription):
+        at_end = getattr(t.fdtable, "at_end", None)
+        if at_end is not None:
+            at_end(a.int(0), d)
     return len(out)
 
 
