@@ -231,7 +231,11 @@ def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
                 path = interp
                 continue
             main = _read_image(t, desc, abspath, page)
-            creds, secure = _exec_creds(t, desc)
+            try:
+                creds, secure = _exec_creds(t, desc)
+            except BaseException:
+                main.close()
+                raise
             exe_vd = desc.vd
         finally:
             release = getattr(desc, "decref", None)
