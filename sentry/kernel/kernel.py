@@ -183,6 +183,8 @@ class Kernel:
         self.gid_map = list(cfg.gid_map)
         # The sandbox's namespaced sysctls (/proc/sys), from sentry.fsimpl.proc.sysctl.
         self.sysctl: Dict[str, str] = {}
+        # The System V IPC namespace (sentry.kernel.ipc.namespace makes it at first use).
+        self.ipc: Any = None
         # The lowest oom_score_adj a workload process may give its host process.
         self.host_oom_floor = 0
         # What init got (ProcessSetup); an exec'd process gets the same unless it asks.

@@ -113,6 +113,34 @@ def test_interpreter_rejects_malformed_programs():
 # ---------------------------------------------------------------- runsc-py's filter
 
 
+def _allowed_only_at_gadget(prog: bytes, nr: int, fd_off: int) -> bool:
+    """Every path on which the filter allows *nr* requires the stub gadget's return
+    address and the shmat lend fd in the argument at *fd_off* (and some path does)."""
+    from sentry.platform.hybrid.filter import GADGET_RETURN
+    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD
+
+    need = {(8, GADGET_RETURN & 0xFFFFFFFF), (12, GADGET_RETURN >> 32), (fd_off, SHM_LEND_FD)}
+    paths = [cons for ret, cons in bpf._paths(bpf.parse(prog), nr, bpf.AUDIT_ARCH_X86_64)
+             if bpf.action(ret) == bpf.SECCOMP_RET_ALLOW]
+    return bool(paths) and all(
+        need <= {(off, b) for off, _m, op, b, taken in cons if op == bpf.JEQ and taken}
+        for cons in paths)
+
+
+def test_shm_lend_close_only_at_gadget():
+    """§7.1: the close shmat's stop runs passes for its lent fd at the gadget only."""
+    build_filter, _ = _sentry_import()
+    from sentry.platform.hybrid.filter import GADGET_RETURN
+    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD
+
+    prog = build_filter()
+    allow = bpf.SECCOMP_RET_ALLOW
+    at = bpf.run(prog, bpf.seccomp_data(3, ip=GADGET_RETURN, args=[SHM_LEND_FD]))
+    assert bpf.action(at) == allow
+    for ip, fd in ((GADGET_RETURN, 5), (GADGET_RETURN + 2, SHM_LEND_FD), (0x401000, SHM_LEND_FD)):
+        assert bpf.action(bpf.run(prog, bpf.seccomp_data(3, ip=ip, args=[fd]))) != allow
+
+
 def test_allowlist_equals_installed_filter():
     """§7.1: the set of syscalls the installed filter ALLOWs (for some arguments) is exactly
     the table's host allowlist, and each entry's name matches its number."""
@@ -129,6 +157,10 @@ def test_allowlist_equals_installed_filter():
         assert pyseccomp.resolve_syscall(pyseccomp.Arch.X86_64, nr).decode() == name, (nr, name)
 
     allowed = bpf.allowed_set(prog, range(NR_MAX))
+    # close passes only where shmat's stop runs it: at the stub's gadget, on the fd the
+    # sentry lent there (sys_ipc); not a call the workload's own code gets.
+    assert _allowed_only_at_gadget(prog, 3, 16)
+    allowed.discard(3)
     extra = {n: pyseccomp.resolve_syscall(pyseccomp.Arch.X86_64, n) for n in allowed - set(table)}
     missing = {n: table[n] for n in set(table) - allowed}
     assert not extra, f"filter lets through syscalls the allowlist does not declare: {extra}"

@@ -38,6 +38,7 @@ _NR_MINUS_ONE = b"".join(struct.pack("=HBBI", *insn) for insn in (
 GADGET_RETURN = 0x7E0000001004
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _SYS_MMAP = 9
+_SYS_CLOSE = 3
 
 
 def _loader_mmap_prefix() -> bytes:
@@ -66,6 +67,37 @@ def _loader_mmap_prefix() -> bytes:
         (0x15, 1, 0, a),
         (0x15, 0, 1, b),
         (0x06, 0, 0, 0x7FFF0000),                # ret ALLOW
+    )
+    return b"".join(struct.pack("=HBBI", *insn) for insn in prog)
+
+
+def _shm_lend_prefix() -> bytes:
+    """``if (arch == x86_64 && ip == GADGET_RETURN && ((nr == mmap && (int)fd ==
+    SHM_LEND_FD) || (nr == close && (int)fd == SHM_LEND_FD))) return ALLOW``: the mmap and
+    close a ``shmat`` has the thread run at the stub's gadget (sys_ipc).
+
+    The fd is there only while the sentry holds the thread in that stop; another thread
+    of the process jumping to the gadget then could map the segment the attaching thread
+    was allowed to, with the access it was allowed.
+    """
+    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD
+
+    lo, hi = GADGET_RETURN & 0xFFFFFFFF, GADGET_RETURN >> 32
+    prog = (
+        (0x20, 0, 0, 4),                         # 0 ld [4]: arch
+        (0x15, 0, 12, _AUDIT_ARCH_X86_64),       # 1
+        (0x20, 0, 0, 8),                         # 2 ld [8]: instruction_pointer low
+        (0x15, 0, 10, lo),                       # 3
+        (0x20, 0, 0, 12),                        # 4 high word
+        (0x15, 0, 8, hi),                        # 5
+        (0x20, 0, 0, 0),                         # 6 ld [0]: nr
+        (0x15, 0, 2, _SYS_MMAP),                 # 7 mmap? else 10
+        (0x20, 0, 0, 48),                        # 8 ld [48]: args[4] (fd), low word
+        (0x15, 3, 4, SHM_LEND_FD),               # 9 → 13 allow, else 14
+        (0x15, 0, 3, _SYS_CLOSE),                # 10 close? else 14
+        (0x20, 0, 0, 16),                        # 11 ld [16]: args[0] (fd), low word
+        (0x15, 0, 1, SHM_LEND_FD),               # 12
+        (0x06, 0, 0, 0x7FFF0000),                # 13 ret ALLOW
     )
     return b"".join(struct.pack("=HBBI", *insn) for insn in prog)
 
@@ -113,4 +145,4 @@ def build_filter() -> bytes:
         # would reach the workload, so it is answered here as Linux answers it (on any
         # architecture).  libseccomp takes no rule for a negative number; BPF jumps are
         # relative, so the program can go first.
-        return _NR_MINUS_ONE + _loader_mmap_prefix() + tf.read()
+        return _NR_MINUS_ONE + _loader_mmap_prefix() + _shm_lend_prefix() + tf.read()

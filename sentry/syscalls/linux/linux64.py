@@ -486,6 +486,30 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("futex", PASS, FULL, "the caller's own memory (private and shared-anonymous words)"),
         ("rseq", PASS, FULL, "the caller's own restartable sequences"),
     ]),
+    ("sys_ipc", [
+        ("semget", EMULATE, FULL, "the sandbox's own IPC namespace (sentry); limits from its "
+         "kernel.sem"),
+        ("semop", EMULATE, FULL, "blocking waits park (EINTR on a signal, EIDRM on removal); "
+         "SEM_UNDO applied at process exit"),
+        ("semtimedop", EMULATE, FULL, "as semop; EAGAIN at the timeout"),
+        ("semctl", EMULATE, FULL, "GETVAL/SETVAL/GETALL/SETALL/GETPID/GETNCNT/GETZCNT, "
+         "IPC_STAT/SET/RMID, IPC_INFO/SEM_INFO, SEM_STAT(_ANY)"),
+        ("msgget", EMULATE, FULL, "the sandbox's own IPC namespace (sentry)"),
+        ("msgsnd", EMULATE, FULL, "a full queue parks (IPC_NOWAIT: EAGAIN)"),
+        ("msgrcv", EMULATE, PARTIAL, "msgtyp 0/>0/<0, MSG_EXCEPT, MSG_NOERROR, IPC_NOWAIT; "
+         "MSG_COPY ENOSYS"),
+        ("msgctl", EMULATE, FULL, "IPC_STAT/SET/RMID, IPC_INFO/MSG_INFO, MSG_STAT(_ANY)"),
+        ("shmget", EMULATE, PARTIAL, "a segment is a memfd the sentry holds; SHM_HUGETLB "
+         "EINVAL"),
+        ("shmat", EMULATE, FULL, "the memfd lent at host fd 1003 and mapped MAP_SHARED by an "
+         "mmap the sentry has the thread run at a ptrace stop (then closed); SHM_RND, "
+         "SHM_RDONLY (read-only fd), SHM_REMAP, SHM_EXEC"),
+        ("shmdt", EMULATE, FULL, "the segment's mappings from that address unmapped the same "
+         "way"),
+        ("shmctl", EMULATE, FULL, "IPC_STAT/SET/RMID (destroyed with its last mapping), "
+         "IPC_INFO/SHM_INFO, SHM_STAT(_ANY), SHM_LOCK/UNLOCK (a flag); nattch counted from "
+         "the host's maps"),
+    ]),
     ("sys_futex", [
         ("get_robust_list", EMULATE, FULL,
          "sandbox pids and ptrace read permission checked by the sentry, then the host reads "

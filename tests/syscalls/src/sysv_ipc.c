@@ -1,0 +1,454 @@
+/* sysv_ipc.c -- System V IPC: semaphore sets (semget/semop/semtimedop/semctl: values,
+ * blocking waits woken by another process, GETNCNT/GETZCNT, EIDRM, EINTR, SEM_UNDO at
+ * exit, IPC_NOWAIT, the timeout), message queues (msgget/msgsnd/msgrcv/msgctl: type
+ * selection, MSG_EXCEPT, MSG_NOERROR, E2BIG, a full queue that blocks), shared memory
+ * (shmget/shmat/shmdt/shmctl: pages shared across fork, nattch, address rules,
+ * SHM_RDONLY, removal while attached), keys, IPC_CREAT|IPC_EXCL, and permissions for
+ * an unprivileged process. */
+#include "check.h"
+#include <stdint.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+
+#define KEY_SEM 0x7a5e0101
+#define KEY_MSG 0x7a5e0102
+#define KEY_SHM 0x7a5e0103
+#define KEY_NONE 0x7a5e01ff
+
+union semun {
+    int val;
+    struct semid_ds *buf;
+    unsigned short *array;
+    struct seminfo *__buf;
+};
+
+static void on_usr1(int sig) { (void)sig; }
+
+/* the child's exit status, as "exit N" or "signal N" */
+static void show_wait(const char *label, pid_t pid)
+{
+    int st;
+    MUST(waitpid(pid, &st, 0));
+    if (WIFEXITED(st))
+        printf("%s: exit %d\n", label, WEXITSTATUS(st));
+    else
+        printf("%s: signal %d\n", label, WTERMSIG(st));
+}
+
+/* exit with the errno of a failed call (0 on success) */
+#define CHILD_RESULT(expr) _exit((expr) < 0 ? errno : 0)
+
+static void drop_privileges(void)
+{
+    MUST(setresgid(1000, 1000, 1000));
+    MUST(setresuid(1000, 1000, 1000));
+}
+
+static void sems(void)
+{
+    int id;
+    MUST(id = semget(IPC_PRIVATE, 3, 0600));
+    R("semget nsems 0", semget(IPC_PRIVATE, 0, 0600));
+    R("semget nsems huge", semget(IPC_PRIVATE, 100000, 0600));
+    R("semget no key", semget(KEY_NONE, 1, 0600));
+
+    int old = semget(KEY_SEM, 0, 0);
+    if (old >= 0)
+        semctl(old, 0, IPC_RMID);
+    int kid;
+    MUST(kid = semget(KEY_SEM, 2, IPC_CREAT | IPC_EXCL | 0640));
+    R("semget excl again", semget(KEY_SEM, 2, IPC_CREAT | IPC_EXCL | 0640));
+    T("semget same key", semget(KEY_SEM, 1, 0) == kid);
+    T("semget creat existing", semget(KEY_SEM, 2, IPC_CREAT | 0600) == kid);
+    R("semget more sems", semget(KEY_SEM, 3, 0));
+
+    union semun u;
+    u.val = 5;
+    R("setval", semctl(id, 0, SETVAL, u));
+    R("getval", semctl(id, 0, GETVAL));
+    u.val = 40000;
+    R("setval range", semctl(id, 0, SETVAL, u));
+    u.val = -1;
+    R("setval negative", semctl(id, 1, SETVAL, u));
+    R("getval bad num", semctl(id, 7, GETVAL));
+    T("getpid", semctl(id, 0, GETPID) == getpid());
+    unsigned short all[3] = {1, 2, 3}, got[3] = {0};
+    u.array = all;
+    R("setall", semctl(id, 0, SETALL, u));
+    u.array = got;
+    R("getall", semctl(id, 0, GETALL, u));
+    printf("getall values: %d %d %d\n", got[0], got[1], got[2]);
+
+    struct sembuf op[2] = {{0, -1, IPC_NOWAIT}, {1, 1, 0}};
+    R("semop two", semop(id, op, 2));
+    R("semop then", semctl(id, 0, GETVAL) * 10 + semctl(id, 1, GETVAL));
+    struct sembuf down2 = {0, -2, IPC_NOWAIT};
+    R("semop nowait", semop(id, &down2, 1));
+    T("semop nowait no change", semctl(id, 0, GETVAL) == 0 && semctl(id, 1, GETVAL) == 3);
+    struct sembuf bad = {5, 1, 0};
+    R("semop bad num", semop(id, &bad, 1));
+    R("semop zero ops", semop(id, op, 0));
+    static struct sembuf many[600];
+    R("semop too many", semop(id, many, 600));
+    struct sembuf zero = {1, 0, 0};
+    struct timespec ts = {0, 50 * 1000000L};
+    R("semtimedop timeout", semtimedop(id, &zero, 1, &ts));
+    struct timespec badts = {0, 2000000000L};
+    R("semtimedop bad timespec", semtimedop(id, &zero, 1, &badts));
+    struct sembuf big = {1, 32767, 0};
+    R("semop range", semop(id, &big, 1));
+    struct sembuf seq[2] = {{2, 1, 0}, {2, -2, IPC_NOWAIT}};
+    R("semop sequential", semop(id, seq, 2));  /* 3+1-2 >= 0 */
+    R("semop sequential value", semctl(id, 2, GETVAL));
+
+    /* a blocked decrement, woken by another process */
+    u.val = 0;
+    MUST(semctl(id, 0, SETVAL, u));
+    pid_t c = fork();
+    if (c == 0) {
+        struct sembuf d = {0, -1, 0};
+        CHILD_RESULT(semop(id, &d, 1));
+    }
+    msleep(100);
+    R("getncnt", semctl(id, 0, GETNCNT));
+    R("getzcnt", semctl(id, 0, GETZCNT));
+    struct sembuf up = {0, 1, 0};
+    R("semop wake", semop(id, &up, 1));
+    show_wait("blocked decrement", c);
+    R("after wake", semctl(id, 0, GETVAL));
+    R("getncnt after", semctl(id, 0, GETNCNT));
+
+    /* wait for zero */
+    u.val = 2;
+    MUST(semctl(id, 1, SETVAL, u));
+    c = fork();
+    if (c == 0) {
+        struct sembuf z = {1, 0, 0};
+        CHILD_RESULT(semop(id, &z, 1));
+    }
+    msleep(100);
+    R("getzcnt waiting", semctl(id, 1, GETZCNT));
+    struct sembuf dn2 = {1, -2, 0};
+    R("semop to zero", semop(id, &dn2, 1));
+    show_wait("wait for zero", c);
+
+    /* a signal ends the wait with EINTR, SA_RESTART or not */
+    for (int restart = 0; restart < 2; restart++) {
+        c = fork();
+        if (c == 0) {
+            set_handler(SIGUSR1, on_usr1, restart ? SA_RESTART : 0);
+            struct sembuf d = {0, -1, 0};
+            CHILD_RESULT(semop(id, &d, 1));
+        }
+        msleep(100);
+        kill(c, SIGUSR1);
+        show_wait(restart ? "eintr sa_restart" : "eintr", c);
+    }
+
+    /* SEM_UNDO: the adjustment is undone when the process exits */
+    u.val = 3;
+    MUST(semctl(id, 2, SETVAL, u));
+    c = fork();
+    if (c == 0) {
+        struct sembuf a[2] = {{2, 4, SEM_UNDO}, {2, -1, SEM_UNDO}};
+        MUST(semop(id, a, 2));
+        _exit(semctl(id, 2, GETVAL));
+    }
+    show_wait("undo child saw", c);
+    R("undo after exit", semctl(id, 2, GETVAL));
+    c = fork();
+    if (c == 0) {
+        struct sembuf a = {2, -3, SEM_UNDO};
+        MUST(semop(id, &a, 1));
+        union semun v = {.val = 1};
+        MUST(semctl(id, 2, SETVAL, v)); /* SETVAL clears the adjustment */
+        _exit(0);
+    }
+    show_wait("undo cleared", c);
+    R("undo cleared value", semctl(id, 2, GETVAL));
+
+    /* IPC_STAT / IPC_SET */
+    struct semid_ds ds;
+    u.buf = &ds;
+    R("ipc_stat", semctl(kid, 0, IPC_STAT, u));
+    printf("stat nsems %lu mode %o uid %u cuid %u key %s\n", (unsigned long)ds.sem_nsems,
+           ds.sem_perm.mode, ds.sem_perm.uid, ds.sem_perm.cuid,
+           ds.sem_perm.__key == KEY_SEM ? "same" : "other");
+    ds.sem_perm.mode = 0604;
+    R("ipc_set", semctl(kid, 0, IPC_SET, u));
+    MUST(semctl(kid, 0, IPC_STAT, u));
+    printf("stat mode after set %o\n", ds.sem_perm.mode);
+    struct seminfo si;
+    u.__buf = &si;
+    OK("ipc_info", semctl(0, 0, IPC_INFO, u));
+    printf("seminfo semmsl %d semopm %d semvmx %d\n", si.semmsl, si.semopm, si.semvmx);
+
+    /* an unprivileged process */
+    c = fork();
+    if (c == 0) {
+        drop_privileges();
+        int e1 = semget(KEY_SEM, 1, 0) == kid ? 0 : 1;
+        int e2 = semget(KEY_SEM, 1, 0600) < 0 ? errno : 0;
+        int e3 = semctl(kid, 0, GETVAL) < 0 ? errno : 0;       /* r for others: 4 */
+        union semun v = {.val = 1};
+        int e4 = semctl(kid, 0, SETVAL, v) < 0 ? errno : 0;
+        int e5 = semctl(kid, 0, IPC_RMID) < 0 ? errno : 0;
+        printf("unprivileged: %d %s %s %s %s\n", e1, en(e2), en(e3), en(e4), en(e5));
+        fflush(stdout);
+        _exit(0);
+    }
+    show_wait("unprivileged", c);
+
+    /* removal wakes waiters with EIDRM */
+    c = fork();
+    if (c == 0) {
+        struct sembuf d = {0, -5, 0};
+        CHILD_RESULT(semop(id, &d, 1));
+    }
+    msleep(100);
+    R("rmid", semctl(id, 0, IPC_RMID));
+    show_wait("waiter after rmid", c);
+    R("getval after rmid", semctl(id, 0, GETVAL));
+    R("rmid key", semctl(kid, 0, IPC_RMID));
+    R("semget key after rmid", semget(KEY_SEM, 1, 0));
+}
+
+struct msg {
+    long mtype;
+    char text[64];
+};
+
+static void snd(int q, long type, const char *text)
+{
+    struct msg m = {type, {0}};
+    strcpy(m.text, text);
+    MUST(msgsnd(q, &m, strlen(text), 0));
+}
+
+static void rcv(const char *label, int q, long type, int flags, size_t sz)
+{
+    struct msg m = {0, {0}};
+    errno = 0;
+    ssize_t n = msgrcv(q, &m, sz, type, flags);
+    if (n < 0)
+        printf("%s: -1 %s\n", label, en(errno));
+    else
+        printf("%s: %zd type %ld '%.*s'\n", label, n, m.mtype, (int)n, m.text);
+}
+
+static void msgs(void)
+{
+    int q;
+    MUST(q = msgget(IPC_PRIVATE, 0600));
+    snd(q, 3, "three");
+    snd(q, 1, "one-a");
+    snd(q, 2, "two");
+    snd(q, 1, "one-b");
+    struct msqid_ds ds;
+    R("msg stat", msgctl(q, IPC_STAT, &ds));
+    printf("qnum %lu cbytes %lu qbytes %lu lspid %d lrpid %d\n", (unsigned long)ds.msg_qnum,
+           (unsigned long)ds.__msg_cbytes, (unsigned long)ds.msg_qbytes, ds.msg_lspid,
+           ds.msg_lrpid);
+    rcv("rcv type 1", q, 1, 0, 64);
+    rcv("rcv type -2", q, -2, 0, 64);
+    rcv("rcv except 2", q, 2, MSG_EXCEPT, 64);
+    rcv("rcv e2big", q, 0, 0, 2);
+    rcv("rcv noerror", q, 0, MSG_NOERROR, 2);
+    rcv("rcv empty nowait", q, 0, IPC_NOWAIT, 64);
+    rcv("rcv none of type", q, 9, IPC_NOWAIT, 64);
+    struct msg m = {0, "x"};
+    R("snd type 0", msgsnd(q, &m, 1, 0));
+    m.mtype = 1;
+    R("snd too big", msgsnd(q, &m, 100000, 0));
+    R("snd bad id", msgsnd(q + 1, &m, 1, 0));
+    R("rcv bad size", msgrcv(q, &m, -1, 0, 0));
+    MUST(msgctl(q, IPC_STAT, &ds));
+    printf("after: qnum %lu cbytes %lu lrpid %d\n", (unsigned long)ds.msg_qnum,
+           (unsigned long)ds.__msg_cbytes, ds.msg_lrpid);
+
+    /* a blocked receive, woken by a send */
+    pid_t c = fork();
+    if (c == 0) {
+        struct msg r;
+        ssize_t n = msgrcv(q, &r, sizeof r.text, 7, 0);
+        _exit(n < 0 ? 100 + errno : (int)n * 10 + (int)r.mtype);
+    }
+    msleep(100);
+    snd(q, 5, "other");
+    snd(q, 7, "seven");
+    show_wait("blocked receive", c);
+    rcv("left", q, 0, IPC_NOWAIT, 64);
+
+    /* a full queue: the send blocks until a receive makes room */
+    ds.msg_qbytes = 10;
+    R("set qbytes", msgctl(q, IPC_SET, &ds));
+    snd(q, 1, "12345678");
+    strcpy(m.text, "abcdefgh");
+    R("snd full nowait", msgsnd(q, &m, 8, IPC_NOWAIT));
+    c = fork();
+    if (c == 0)
+        CHILD_RESULT(msgsnd(q, &m, 8, 0));
+    msleep(100);
+    rcv("make room", q, 0, 0, 64);
+    show_wait("blocked send", c);
+    rcv("sent after room", q, 0, IPC_NOWAIT, 64);
+
+    /* keys, and removal waking a receiver with EIDRM */
+    int old = msgget(KEY_MSG, 0);
+    if (old >= 0)
+        msgctl(old, IPC_RMID, NULL);
+    int k;
+    MUST(k = msgget(KEY_MSG, IPC_CREAT | IPC_EXCL | 0600));
+    R("msgget excl", msgget(KEY_MSG, IPC_CREAT | IPC_EXCL | 0600));
+    T("msgget same", msgget(KEY_MSG, 0) == k);
+    c = fork();
+    if (c == 0) {
+        drop_privileges();
+        struct msg r;
+        int e1 = msgget(KEY_MSG, 0400) < 0 ? errno : 0;
+        int e2 = msgrcv(k, &r, 8, 0, IPC_NOWAIT) < 0 ? errno : 0;
+        int e3 = msgctl(k, IPC_RMID, NULL) < 0 ? errno : 0;
+        printf("msg unprivileged: %s %s %s\n", en(e1), en(e2), en(e3));
+        fflush(stdout);
+        _exit(0);
+    }
+    show_wait("msg unprivileged", c);
+    c = fork();
+    if (c == 0) {
+        struct msg r;
+        CHILD_RESULT(msgrcv(k, &r, 8, 0, 0));
+    }
+    msleep(100);
+    R("msg rmid", msgctl(k, IPC_RMID, NULL));
+    show_wait("receiver after rmid", c);
+    R("msg stat after rmid", msgctl(k, IPC_STAT, &ds));
+    struct msginfo mi;
+    OK("msg info", msgctl(0, IPC_INFO, (struct msqid_ds *)&mi));
+    printf("msginfo msgmax %d msgmnb %d\n", mi.msgmax, mi.msgmnb);
+    R("msg rmid private", msgctl(q, IPC_RMID, NULL));
+}
+
+static int nattch(int id)
+{
+    struct shmid_ds ds;
+    if (shmctl(id, IPC_STAT, &ds) < 0)
+        return -errno;
+    return (int)ds.shm_nattch;
+}
+
+static void shm(void)
+{
+    int id;
+    MUST(id = shmget(IPC_PRIVATE, 10000, 0600));
+    struct shmid_ds ds;
+    R("shm stat", shmctl(id, IPC_STAT, &ds));
+    printf("segsz %zu nattch %lu cpid %d mode %o\n", ds.shm_segsz, (unsigned long)ds.shm_nattch,
+           ds.shm_cpid, ds.shm_perm.mode);
+    R("shmget size 0", shmget(IPC_PRIVATE, 0, 0600));
+
+    char *p = shmat(id, NULL, 0);
+    T("shmat", p != (void *)-1);
+    T("shmat page aligned", ((uintptr_t)p & 4095) == 0);
+    T("zero filled", p[0] == 0 && p[9999] == 0 && p[12287] == 0);
+    R("nattch one", nattch(id));
+    strcpy(p, "parent");
+    pid_t c = fork();
+    if (c == 0) {
+        int n = nattch(id);
+        char *q = shmat(id, NULL, 0);
+        if (q == (void *)-1)
+            _exit(100 + errno);
+        int ok = strcmp(q, "parent") == 0;
+        strcpy(q + 100, "child");
+        _exit(ok * 10 + n);
+    }
+    show_wait("child attach", c);
+    printf("child wrote: %s\n", p + 100);
+    R("nattch after child", nattch(id));
+    T("stat lpid", (shmctl(id, IPC_STAT, &ds), ds.shm_lpid) == c);
+
+    /* address rules */
+    R("shmat unaligned", (long)shmat(id, p + 1, 0) == -1 ? -1 : 0);
+    R("shmat remap null", (long)shmat(id, NULL, SHM_REMAP) == -1 ? -1 : 0);
+    R("shmat overlap", (long)shmat(id, p, 0) == -1 ? -1 : 0);
+    char *area = mmap(NULL, 5 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MUST(area == MAP_FAILED ? -1 : 0);
+    R("shmat over a mapping", (long)shmat(id, area + 4096, 0) == -1 ? -1 : 0);
+    MUST(munmap(area, 5 * 4096));
+    char *r = shmat(id, area + 4096 + 17, SHM_RND);
+    T("shmat rnd", r == area + 4096);
+    T("shmat rnd sees data", r != (void *)-1 && strcmp(r, "parent") == 0);
+    char *rr = shmat(id, area + 4096, SHM_REMAP | SHM_RDONLY);
+    T("shmat remap", rr == area + 4096);
+    R("mprotect rdonly write", mprotect(rr, 4096, PROT_READ | PROT_WRITE));
+    R("nattch three", nattch(id));
+    R("shmdt", shmdt(rr));
+    R("shmdt again", shmdt(rr));
+    R("shmdt not attached", shmdt(area));
+    R("shmdt unaligned", shmdt(p + 1));
+    R("nattch two", nattch(id));
+
+    /* keys */
+    int old = shmget(KEY_SHM, 0, 0);
+    if (old >= 0)
+        shmctl(old, IPC_RMID, NULL);
+    int k;
+    MUST(k = shmget(KEY_SHM, 8192, IPC_CREAT | IPC_EXCL | 0640));
+    R("shmget excl", shmget(KEY_SHM, 8192, IPC_CREAT | IPC_EXCL | 0640));
+    R("shmget bigger", shmget(KEY_SHM, 9000, 0));
+    T("shmget smaller", shmget(KEY_SHM, 100, 0) == k);
+    c = fork();
+    if (c == 0) {
+        drop_privileges();
+        int e1 = (long)shmat(k, NULL, 0) == -1 ? errno : 0;
+        int e2 = (long)shmat(k, NULL, SHM_RDONLY) == -1 ? errno : 0;  /* group only */
+        int e3 = shmctl(k, IPC_RMID, NULL) < 0 ? errno : 0;
+        printf("shm unprivileged: %s %s %s\n", en(e1), en(e2), en(e3));
+        fflush(stdout);
+        _exit(0);
+    }
+    show_wait("shm unprivileged", c);
+    R("shm rmid key", shmctl(k, IPC_RMID, NULL));
+    R("shm stat removed", shmctl(k, IPC_STAT, &ds));
+
+    /* removal while attached: the segment lives on until its last detach */
+    R("shm rmid attached", shmctl(id, IPC_RMID, NULL));
+    R("shm stat dest", shmctl(id, IPC_STAT, &ds));
+    printf("dest mode %o key %d nattch %lu\n", ds.shm_perm.mode, ds.shm_perm.__key,
+           (unsigned long)ds.shm_nattch);
+    T("data still there", strcmp(p, "parent") == 0);
+    R("shmdt last", shmdt(p));
+    R("shmdt rnd", shmdt(r));
+    R("shm stat gone", shmctl(id, IPC_STAT, &ds));
+
+    /* detached by exit and by munmap */
+    MUST(id = shmget(IPC_PRIVATE, 4096, 0600));
+    c = fork();
+    if (c == 0) {
+        MUST((long)shmat(id, NULL, 0));
+        _exit(nattch(id));
+    }
+    show_wait("child attached then exited", c);
+    R("nattch after exit", nattch(id));
+    p = shmat(id, NULL, 0);
+    MUST(munmap(p, 4096));
+    R("nattch after munmap", nattch(id));
+    R("shm rmid", shmctl(id, IPC_RMID, NULL));
+    R("shm gone", nattch(id));
+    struct shminfo info;
+    OK("shm info", shmctl(0, IPC_INFO, (struct shmid_ds *)&info));
+    printf("shminfo shmmin %lu shmseg %lu\n", info.shmmin, info.shmseg);
+}
+
+int main(int argc, char **argv)
+{
+    enter_workdir(argc, argv);
+    sems();
+    msgs();
+    shm();
+    return 0;
+}
