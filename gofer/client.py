@@ -74,6 +74,12 @@ R = TypeVar("R", bound=Message)
 _ANC_SPACE = socket.CMSG_SPACE(4 * 4)
 
 
+#: Requests :meth:`GoferClient.readdirstat_many` sends before it reads a reply: small
+#: enough that they all fit in the channel's buffer while the gofer answers the first.
+MAX_PIPELINE = 64
+PIPELINE_BYTES = 32768
+
+
 def _oserror(code: int, what: str) -> OSError:
     return OSError(code, f"gofer {what}: {os.strerror(code)}")
 
@@ -240,6 +246,37 @@ class GoferClient:
                 out.extend(batch.entries)
                 if batch.last:
                     return out
+
+    def readdirstat_many(self, handle: int, paths: list[list[bytes]],
+                         ) -> list[list[tuple[bytes, Stat | int]] | None]:
+        """:meth:`readdirstat` of several directories beneath ``handle`` (at most
+        MAX_PIPELINE), the requests sent back to back and the replies read after: one
+        round trip's wait for all.  A directory that cannot be listed gives None."""
+        reqs = [Treaddirstat(handle, [os.fsencode(n) for n in names]) for names in paths]
+        # Every request must fit in the channel's buffer while the gofer, busy sending the
+        # first replies, reads none: a bound on their number and their bytes.
+        if len(reqs) > MAX_PIPELINE or sum(
+                sum(len(n) + 2 for n in r.names) + 8 for r in reqs) > PIPELINE_BYTES:
+            raise _oserror(errno.EINVAL, "too many listings in one pipeline")
+        with self._lock:
+            for req in reqs:
+                self._send(req)
+            results: list[list[tuple[bytes, Stat | int]] | None] = []
+            for _ in paths:
+                out: list[tuple[bytes, Stat | int]] = []
+                while True:
+                    msg, fds = self._recv()
+                    if isinstance(msg, Rerror):
+                        for fd in fds:
+                            os.close(fd)
+                        results.append(None)
+                        break
+                    batch = self._expect("Treaddirstat", Rreaddirstat, msg, fds, False)[0]
+                    out.extend(batch.entries)
+                    if batch.last:
+                        results.append(out)
+                        break
+            return results
 
     def walkopen(self, handle: int, names: list[bytes], flags: int) -> tuple[int, Stat, int]:
         """Walk ``names`` (1 to MAX_WALK) beneath ``handle`` and open the last one for I/O

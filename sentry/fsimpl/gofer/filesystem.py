@@ -63,6 +63,11 @@ def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
 #: Freed handles closed together in one request (release_handles).
 RELEASE_BATCH = 64
 
+#: Subdirectory listings fetched ahead at most per directory (gofer.client.MAX_PIPELINE),
+#: and the longest path (bytes of its names) below which they are.
+PREFETCH_MAX = 64
+PREFETCH_PATH_MAX = 256
+
 #: Per-mount file access policies (gVisor's ``--file-access``): ``exclusive``, the
 #: sandbox is the only one that changes the files (the root's lower layer, by default);
 #: ``shared``, others may change them too (bind mounts, by default).
@@ -203,6 +208,11 @@ class GoferInode(Inode):
         # Where to walk for a handle (only while there is none).
         self._parent = parent if handle is None else None
         self._name = name
+        # A trusted directory's parent, and listings of its subdirectories fetched ahead
+        # (a tree walk lists them all: _prefetch_subdirs).
+        self._up = parent if fs.trusted else None
+        self._sub: Optional[Dict[bytes, Any]] = None
+        self._asked: Optional[set] = None  # subdirectories listed or fetched ahead
         self._st = st
         self._pending_fd: Optional[tuple] = None
         self._target: Optional[bytes] = None  # a symlink's, once read
@@ -329,7 +339,10 @@ class GoferInode(Inode):
                 return None  # a trusted directory's listing is complete
             st = listing[name]
             if not isinstance(st, int):
-                return GoferInode(self.fs, None, st, self, name)
+                child = GoferInode(self.fs, None, st, self, name)
+                if self._sub is not None and name in self._sub:
+                    child._listing = self._sub.pop(name)
+                return child
         dir_handle = self.gofer_handle()
         self.fs.release_handles()
         try:
@@ -343,7 +356,7 @@ class GoferInode(Inode):
         for extra, _ in res[1:]:
             self.fs.handle_released(extra)
         h, st = res[0]
-        return GoferInode(self.fs, h, st)
+        return GoferInode(self.fs, h, st, self, name)
 
     def _list(self) -> Dict[bytes, Any]:
         """The entries with their attributes, in one request (kept if trusted)."""
@@ -352,7 +365,41 @@ class GoferInode(Inode):
         listing = dict(call(self.client.readdirstat, h, names))
         if self.fs.trusted:
             self._listing = listing
+            up = self._up
+            if up is not None and up._listing is not None:
+                up._prefetch_subdirs(self._name)
         return listing
+
+    def _prefetch_subdirs(self, listed: bytes) -> None:
+        """A subdirectory of this listed directory was listed by a request of its own: a
+        tree walk, which lists the others next.  Fetch the next PREFETCH_MAX of their
+        listings now, every request sent before the first reply is read (one wait for
+        all); the subdirectories' inodes take them when they are looked up."""
+        assert self._listing is not None
+        asked = self._asked if self._asked is not None else set()
+        self._asked = asked
+        asked.add(listed)
+        subdirs = []
+        for n, st in self._listing.items():
+            if not isinstance(st, int) and _st.S_ISDIR(st.mode) and n not in asked:
+                subdirs.append(n)
+                if len(subdirs) == PREFETCH_MAX:
+                    break
+        if not subdirs:
+            return
+        h, names, _ = self._anchor()
+        if sum(len(n) for n in names) > PREFETCH_PATH_MAX:
+            return
+        asked.update(subdirs)
+        try:
+            got = self.client.readdirstat_many(h, [names + [n] for n in subdirs])
+        except OSError:
+            return  # the listings will be asked for one by one
+        sub = self._sub if self._sub is not None else {}
+        self._sub = sub
+        for n, r in zip(subdirs, got, strict=True):
+            if r is not None:
+                sub[n] = dict(r)
 
     def iterdir(self, t: Any) -> List[DirEntry]:
         if not self.is_dir:

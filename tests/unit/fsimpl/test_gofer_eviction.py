@@ -82,6 +82,10 @@ class CountingClient:
         self._use(h)
         return self._c.readdirstat(h, names)
 
+    def readdirstat_many(self, h, paths):
+        self._use(h)
+        return self._c.readdirstat_many(h, paths)
+
     def walkopen(self, h, names, flags):
         self._use(h)
         nh, st, fd = self._c.walkopen(h, names, flags)

@@ -518,3 +518,31 @@ def test_walkopen_and_readdirstat_leak_nothing(gofer: Gofer, client: GoferClient
         os.close(fd)
         client.close(h)
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def test_readdirstat_many_pipelines(gofer: Gofer, client: GoferClient, tree: Path) -> None:
+    """Listings sent back to back: each reply in order, a failed one as None, the
+    channel still in step after it (the next request gets its own reply)."""
+    from gofer.client import MAX_PIPELINE
+
+    for i in range(40):
+        (tree / "d" / f"s{i}").mkdir()
+        for j in range(i % 5):
+            (tree / "d" / f"s{i}" / f"f{j}").write_text("x")
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    paths = [[b"d", f"s{i}".encode()] for i in range(40)]
+    paths.insert(7, [b"d", b"missing"])
+    paths.insert(20, [b"file"])
+    got = client.readdirstat_many(root, paths)
+    assert len(got) == 42 and got[7] is None and got[20] is None
+    for names, listing in zip(paths, got, strict=True):
+        if listing is None:
+            continue
+        want = sorted(os.listdir(tree / os.fsdecode(names[0]) / os.fsdecode(names[1])))
+        assert sorted(os.fsdecode(n) for n, _ in listing) == want
+    assert {n for n, _ in client.readdirstat(root)} == {b"d", b"file", b"lnk"}
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+    with pytest.raises(OSError) as e:
+        client.readdirstat_many(root, [[b"d"]] * (MAX_PIPELINE + 1))
+    assert e.value.errno == errno.EINVAL

@@ -129,6 +129,16 @@ class FakeGofer:
         with os.scandir(path) as it:
             return [(os.fsencode(e.name), GStat.of(e.stat(follow_symlinks=False))) for e in it]
 
+    def readdirstat_many(self, h: int, paths: List[List[bytes]]) -> List[Any]:
+        self.calls.append("readdirstat_many")
+        out: List[Any] = []
+        for names in paths:
+            try:
+                out.append(self.readdirstat(h, names))
+            except OSError:
+                out.append(None)
+        return out
+
     def walkopen(self, h: int, names: List[bytes], flags: int) -> Tuple[int, GStat, int]:
         self.calls.append("walkopen")
         path, ro = self._p(h)
