@@ -76,7 +76,7 @@ SYSCALLS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
         "tgkill", "tkill", "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "prlimit64",
         "getpriority", "setpriority", "sched_getaffinity", "sched_setaffinity",
         "sched_getscheduler", "sched_setscheduler", "sched_getparam", "sched_setparam",
-        "getpgid", "setpgid", "getsid",
+        "getpgid", "setpgid", "getsid", "kcmp",
     )),
     ("sockets", (
         "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect",

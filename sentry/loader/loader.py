@@ -281,12 +281,14 @@ def lend(t: "Task", plan: ExecPlan, notif_id: int) -> None:
     task at :data:`LEND_FDS` (not close-on-exec: they must survive the host exec).  A
     file the host refuses to take is copied at the exec event instead."""
     from sentry.platform.hybrid import native as N
+    from sentry.syscalls.linux.sys_mm import task_holds
 
     for img, at in zip(plan.images(), LEND_FDS, strict=False):
         if img.host_fd < 0:
             continue
         try:
-            N.addfd(t.tg.listener, notif_id, img.host_fd, at, cloexec=False)
+            if not task_holds(t.host_tid, at, img.host_fd):
+                N.addfd(t.tg.listener, notif_id, img.host_fd, at, cloexec=False)
             img.lent_at = at
         except OSError:
             img.lent_at = -1

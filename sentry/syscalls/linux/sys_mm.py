@@ -21,6 +21,7 @@ mmap, which always gets the sentry's fd first.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import logging
@@ -43,6 +44,19 @@ MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
 PAGE = 4096
 _SNAPSHOT_SEALS = (fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
                    | fcntl.F_SEAL_WRITE)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SYS_KCMP, _KCMP_FILE = 312, 0
+_SELF = os.getpid()
+
+
+def task_holds(host_tid: int, task_fd: int, own_fd: int) -> bool:
+    """Whether host fd *task_fd* of the task is already the open file behind the sentry's
+    *own_fd* (``kcmp(KCMP_FILE)``): then lending it again would change nothing.  ld.so
+    maps each library with four or five mmaps of one fd, and each ADDFD wakes the task.
+    False when unsure (an error, a kernel without kcmp)."""
+    return _libc.syscall(_SYS_KCMP, host_tid, _SELF, _KCMP_FILE, task_fd, own_fd) == 0
 
 
 def _check_noexec(desc: Any, prot: int) -> None:
@@ -116,7 +130,8 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
     else:
         host_fd = desc.shared_mapping_fd(t)
     try:
-        N.addfd(t.tg.listener, a.notif_id, host_fd, fd)
+        if owned >= 0 or not task_holds(t.host_tid, fd, host_fd):
+            N.addfd(t.tg.listener, a.notif_id, host_fd, fd)
         mm = t.tg.mm
         if mm is not None:
             mm.name_host_file(host_fd, os.fsdecode(t.kernel.vfs.describe(t, desc)))
