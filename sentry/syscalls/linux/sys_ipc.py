@@ -525,6 +525,8 @@ def shmget(t: "Task", a: "SyscallArgs") -> int:
         pages = (size + PAGE - 1) // PAGE
         if ns.shm_total_pages() + pages > shmall:
             raise err(errno.ENOSPC)
+        if pages * PAGE > (1 << 63) - 1:
+            raise err(errno.EINVAL)  # shmem_file_setup: past MAX_LFS_FILESIZE
         if len(ns.shms.by_index) >= min(shmmni, ipc.SEQ_MULTIPLIER):
             raise err(errno.ENOSPC)
         try:
@@ -533,7 +535,7 @@ def shmget(t: "Task", a: "SyscallArgs") -> int:
             raise err(errno.ENOMEM) from None
         try:
             os.ftruncate(fd, pages * PAGE)
-        except OSError:
+        except (OSError, OverflowError):
             os.close(fd)
             raise err(errno.ENOMEM) from None
         seg = ShmSegment(Perm(key, t, flg), size, fd, t.tgid)
@@ -724,8 +726,10 @@ def _segment_maps(t: "Task", ns: IPCNamespace) -> List[Tuple[int, int, int, Any]
     """(start, end, offset, segment) of each mapping of a segment in *t*'s process."""
     by_key = {s.host_key: s for s in ns.shms.by_index.values()}
     out = []
-    leader = next(iter(t.tg.tasks.values()), t)
-    text = t.kernel.host_file(f"{leader.host_tid}/maps")
+    try:
+        text = t.kernel.host_file(f"{t.host_tid}/maps")
+    except OSError:
+        raise err(errno.EINVAL) from None
     for line in text.splitlines():
         f = line.split(None, 5)
         if len(f) < 5 or f[4] == b"0":
