@@ -111,7 +111,7 @@ def no_leftovers():
         assert not left, "processes left behind:\n" + procs.describe(left)
     finally:
         procs.kill_all(left)
-        procs.reap_orphans()
+        procs.reap_zombie_children()
 
 
 def test_counts_per_case_and_work_list(tmp_path, no_leftovers):
@@ -195,6 +195,7 @@ def test_resume_after_the_runner_is_killed(tmp_path, no_leftovers):
         _script(suite / f"case{i}.sh", "#!/bin/sh\nsleep 0.3\n")
     state = tmp_path / "state.jsonl"
     args = [str(suite), "--state", str(state), "--jobs", "1", "--json"]
+    before = procs.descendants(os.getpid())
     runner = subprocess.Popen(SUITE + args, env=_env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -209,8 +210,8 @@ def test_resume_after_the_runner_is_killed(tmp_path, no_leftovers):
         runner.kill()  # the runner alone: its runs must die with it
         runner.wait()
     # its runs die with it (parent-death signal), nothing is left in flight
-    assert not procs.wait_gone(procs.descendants(os.getpid()), 10.0)
-    procs.reap_orphans()
+    assert not procs.wait_gone(procs.descendants(os.getpid()) - before, 10.0)
+    procs.reap_zombie_children()
 
     first = state.read_text()
     done = [json.loads(x) for x in first.splitlines() if x.strip()]
