@@ -136,6 +136,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("fsync", EMULATE, FULL, ""), ("fdatasync", EMULATE, FULL, ""),
         ("fallocate", EMULATE, PARTIAL, ""),
         ("fadvise64", EMULATE, FULL, "advice checked and accepted; caching is the host's"),
+        ("readahead", EMULATE, FULL, "fd checks (EBADF, EINVAL for a non-regular file), then "
+         "0: caching is the host's"),
+        ("sync_file_range", EMULATE, FULL, "flags and range checked (EINVAL), EBADF, ESPIPE as "
+         "Linux; SYNC_FILE_RANGE_WRITE syncs the file as fdatasync"),
         ("sendfile", EMULATE, FULL, ""), ("copy_file_range", EMULATE, PARTIAL, ""),
         ("close_range", EMULATE, FULL, ""),
     ]),
@@ -480,8 +484,13 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("brk", PASS, FULL, "the caller's own heap"),
         ("mincore", PASS, FULL, "the caller's own address space"),
         ("msync", PASS, FULL, "the caller's own mappings (a shared one writes the file it maps)"),
-        ("mlock", PASS, FULL, "the caller's own address space"),
+        ("mlock", PASS, PARTIAL, "the caller's own address space; the host process has no "
+         "capabilities, so a sandbox CAP_IPC_LOCK does not lift RLIMIT_MEMLOCK"),
+        ("mlock2", PASS, PARTIAL, "as mlock (MLOCK_ONFAULT, flags checked by the host)"),
         ("munlock", PASS, FULL, "the caller's own address space"),
+        ("mlockall", PASS, PARTIAL, "as mlock: MCL_CURRENT/FUTURE/ONFAULT by the host, which "
+         "applies RLIMIT_MEMLOCK (the sandbox's) whatever the sandbox capabilities"),
+        ("munlockall", PASS, FULL, "the caller's own address space"),
         ("membarrier", PASS, FULL, "orders the caller's own threads"),
         ("futex", PASS, FULL, "the caller's own memory (private and shared-anonymous words)"),
         ("rseq", PASS, FULL, "the caller's own restartable sequences"),

@@ -864,6 +864,42 @@ def fadvise64(t: Any, a: SyscallArgs) -> int:
     return 0
 
 
+_S_IFMT, _S_IFREG, _S_IFBLK, _S_IFDIR, _S_IFLNK = 0o170000, 0o100000, 0o060000, 0o040000, 0o120000
+_SYNC_FILE_RANGE_FLAGS = 7  # WAIT_BEFORE | WRITE | WAIT_AFTER
+
+
+def readahead(t: Any, a: SyscallArgs) -> int:
+    """readahead(2): the checks of ``ksys_readahead``; caching is the host's (0)."""
+    d = t.fdtable.get(a.int(0))
+    if d.is_path or not d.readable():
+        raise err(errno.EBADF)
+    if d.stat(t).mode & _S_IFMT not in (_S_IFREG, _S_IFBLK):
+        raise err(errno.EINVAL)
+    if a.long(2) < 0:
+        raise err(errno.EINVAL)  # generic_fadvise: a negative length
+    return 0
+
+
+def sync_file_range(t: Any, a: SyscallArgs) -> int:
+    """sync_file_range(2): Linux's checks, then the file synced as ``fdatasync`` when
+    ``SYNC_FILE_RANGE_WRITE`` asks for writeback (the sentry's files have no range sync)."""
+    fd, off, nbytes, flags = a.int(0), a.long(1), a.long(2), a.uint(3)
+    # The fd first (the syscall's fdget), then sync_file_range()'s own checks.
+    d = t.fdtable.get(fd)
+    if d.is_path:
+        raise err(errno.EBADF)
+    if flags & ~_SYNC_FILE_RANGE_FLAGS:
+        raise err(errno.EINVAL)
+    end = off + nbytes
+    if off < 0 or end < 0 or end > (1 << 63) - 1 or end < off:
+        raise err(errno.EINVAL)
+    if d.stat(t).mode & _S_IFMT not in (_S_IFREG, _S_IFBLK, _S_IFDIR, _S_IFLNK):
+        raise err(errno.ESPIPE)
+    if flags & 2:
+        d.fsync(t)
+    return 0
+
+
 # ------------------------------------------------------------- copies
 def sendfile(t: Any, a: SyscallArgs) -> int:
     """sendfile(2): one chunk of up to :data:`MAX_IO` bytes per call."""
