@@ -42,6 +42,6 @@ setup(
     },
     cffi_modules=["native/sentry_native_build.py:ffibuilder"],
     cmdclass={"build_ext": BuildWithStub},
-    entry_points={"console_scripts": ["runsc-py = runsc_py.cli:entry"]},
+    entry_points={"console_scripts": ["runsc-py = runsc_py.launch:entry"]},
     zip_safe=False,
 )

@@ -122,6 +122,9 @@ def entry() -> NoReturn:
         except (OSError, ValueError):
             pass
     logging.shutdown()
+    supervisor = sys.modules.get("sentry.supervisor")
+    if supervisor is not None:
+        supervisor.discard_prestarted()  # runsc_py.launch's, if nothing used it
     os._exit(status & 0xFF)
 
 

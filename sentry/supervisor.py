@@ -130,6 +130,132 @@ class SentryLink:
             pass
 
 
+class _Prestarted:
+    """A sentry forked before the CLI parsed its command (:func:`prestart`)."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+
+
+_prestarted: Optional[_Prestarted] = None
+
+
+def prestart() -> None:
+    """Fork the sentry now, at the very start of a command that will run a sandbox in
+    this process (``do``), so that it imports the sentry and the gofer server on the other
+    CPU while this process imports the CLI and prepares the container; :func:`run` then
+    gives it its work instead of forking.
+
+    It is forked before this process has opened anything or changed any of its
+    attributes, so it holds less than a sentry forked by :func:`run`; it is told at
+    :func:`run` what to become: its fds (the same ``keep_fds``), the network and UTS
+    namespaces this process is in by then (fds it joins), and the work (pickled *body*).
+    A command that does not get that far calls :func:`discard_prestarted`; if this
+    process dies, it dies (``PDEATHSIG``, and the end of its socket).  Not for a sandbox
+    in a cgroup: what it allocated before joining it would stay charged outside.
+    """
+    global _prestarted
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    me = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = os.fork()
+    except OSError:
+        parent.close()
+        child.close()
+        return
+    if pid == 0:
+        parent.close()
+        _prestarted_main(child, me)  # never returns
+    child.close()
+    _prestarted = _Prestarted(pid, parent)
+
+
+def discard_prestarted() -> None:
+    """Stop a sentry :func:`prestart` made that no :func:`run` used, and reap it."""
+    global _prestarted
+    pre, _prestarted = _prestarted, None
+    if pre is None:
+        return
+    pre.sock.close()
+    try:
+        os.kill(pre.pid, signal.SIGKILL)
+        os.waitpid(pre.pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+_GO_MAX = 1 << 20
+
+
+def _prestarted_main(sock: socket.socket, parent: int) -> None:
+    """The prestarted sentry until :func:`run` hands it its work."""
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_IGN)
+        from gofer import linux
+
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+        from sentry.confine import preload
+
+        preload()
+        import gofer.server  # noqa: F401 - the gofer it forks confines itself at once
+
+        fds = array.array("i")
+        data, anc, _flags, _addr = sock.recvmsg(_GO_MAX, socket.CMSG_SPACE(2 * fds.itemsize))
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+        if not data or len(fds) != 2:
+            os._exit(0)
+        import pickle
+
+        body, boot_error, keep = pickle.loads(data)
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        for fd, nstype in zip(fds, (_CLONE_NEWNET, _CLONE_NEWUTS), strict=True):
+            if libc.setns(fd, nstype) != 0:
+                os._exit(1)
+            os.close(fd)
+        _drop_fds(set(keep) | {sock.fileno()})
+    except BaseException:  # noqa: BLE001 - this process must end here
+        os._exit(1)
+    _sentry_main(body, SentryLink(sock), parent, boot_error)
+
+
+_CLONE_NEWNET, _CLONE_NEWUTS = 0x40000000, 0x04000000
+
+
+def _hand_over(pre: _Prestarted, body: Body, boot_error: type, keep_fds: Sequence[int]) -> bool:
+    """Give the prestarted sentry its work: it becomes what :func:`run`'s fork would be."""
+    import pickle
+
+    try:
+        data = pickle.dumps((body, boot_error, sorted(set(keep_fds))))
+    except Exception:  # noqa: BLE001 - not picklable: fork as usual
+        return False
+    if len(data) > _GO_MAX:
+        return False
+    fds = [os.open(f"/proc/self/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC) for ns in ("net", "uts")]
+    try:
+        _send_raw(pre.sock, data, fds)
+    except OSError:
+        return False
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return True
+
+
+def _send_raw(sock: socket.socket, data: bytes, fds: Sequence[int]) -> None:
+    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())])
+
+
 def run(body: Body, on_ready: Optional[Callable[[], None]],
         on_started: Optional[Callable[[], None]], boot_error: type,
         keep_fds: Sequence[int] = (0, 1, 2)) -> int:
@@ -144,16 +270,24 @@ def run(body: Body, on_ready: Optional[Callable[[], None]],
     :raises SentryFailed: it failed otherwise before the workload ran.
     Whatever *on_ready* or *on_started* raise is raised here, the sentry killed.
     """
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    me = os.getpid()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        parent.close()
-        _drop_fds(set(keep_fds) | {child.fileno()})
-        _sentry_main(body, SentryLink(child), me, boot_error)
-    child.close()
+    global _prestarted
+    pre, _prestarted = _prestarted, None
+    if pre is not None and _hand_over(pre, body, boot_error, keep_fds):
+        pid, parent = pre.pid, pre.sock
+    else:
+        if pre is not None:
+            _prestarted = pre
+            discard_prestarted()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        me = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            parent.close()
+            _drop_fds(set(keep_fds) | {child.fileno()})
+            _sentry_main(body, SentryLink(child), me, boot_error)
+        child.close()
     sup = _Supervisor(pid, parent, on_ready, on_started)
     try:
         return sup.serve(boot_error)

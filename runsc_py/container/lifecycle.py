@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -164,6 +165,11 @@ def run_foreground(
         store.create(state)
         try:
             if cg is not None:
+                # A sentry forked before this cgroup existed (runsc_py.launch) would have
+                # its memory charged outside it: fork one here instead.
+                supervisor = sys.modules.get("sentry.supervisor")
+                if supervisor is not None:
+                    supervisor.discard_prestarted()
                 cg.create()
                 cg.apply(cgroup[1] if cgroup is not None else {})
                 cg.join(0)

@@ -1,0 +1,56 @@
+"""The ``runsc-py`` program's first step, before the CLI (click) is imported.
+
+``do`` runs its sandbox in this process, and its sentry spends its first ~100 ms importing
+the sentry and the gofer server.  So when the command line asks for one, the sentry is
+forked first (:func:`sentry.supervisor.prestart`) and imports while this process imports
+the CLI and prepares the sandbox, on the other CPU.  Only what can be seen from the raw
+arguments: the global flags before the verb (as ``runsc-py --help`` lists them), then
+``do`` without ``--memory-limit`` (a sandbox in a cgroup of its own: a prestarted sentry
+would have allocated outside it).  Anything else, or a ``do`` that fails before it starts
+its sandbox, leaves nothing behind: :func:`runsc_py.cli.entry` discards an unused one.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+#: The global flags that take a value (``--flag VALUE``; ``--flag=VALUE`` is one word).
+_VALUE_FLAGS = frozenset({"--root", "--log", "--log-format", "--debug-log", "--platform"})
+
+
+def prestarts(args: list[str]) -> bool:
+    """Whether *args* (without the program name) run ``do`` in a sandbox of no cgroup."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in _VALUE_FLAGS else 1
+    if i >= len(args) or args[i] != "do":
+        return False
+    for arg in args[i + 1:]:
+        if arg == "--" or not arg.startswith("-"):
+            return True
+        if arg.startswith("--memory-limit") or arg in ("-h", "--help"):
+            return False
+    return True
+
+
+#: What both the CLI and the sentry import (the sentry's boot, the standard library under
+#: click and the syscall table), imported once before the fork rather than by each after it.
+_COMMON = ("sentry.boot", "sentry.supervisor", "sentry.control.server", "logging",
+           "dataclasses", "inspect", "typing", "subprocess", "shutil", "uuid", "datetime",
+           "textwrap", "gettext", "json", "ctypes", "ast", "tokenize")
+
+
+def entry() -> NoReturn:
+    """The console script and ``python3 -m runsc_py``."""
+    if prestarts(sys.argv[1:]):
+        import importlib
+
+        for name in _COMMON:
+            importlib.import_module(name)
+        from sentry import supervisor
+
+        supervisor.prestart()
+    from runsc_py.cli import entry as cli_entry
+
+    cli_entry()
