@@ -233,6 +233,8 @@ class IPCNamespace:
         self.sems = Registry()
         self.msgs = Registry()
         self.shms = Registry()
+        # POSIX message queues by name (sentry.fsimpl.mqueue).
+        self.mqueues: Dict[bytes, Any] = {}
         # SEM_UNDO adjustments: thread group → {(semid, semnum): adjustment}.
         self.undo: Dict[Any, Dict[Tuple[int, int], int]] = {}
 

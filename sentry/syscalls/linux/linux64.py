@@ -519,6 +519,19 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "IPC_INFO/SHM_INFO, SHM_STAT(_ANY), SHM_LOCK/UNLOCK (a flag); nattch counted from "
          "the host's maps"),
     ]),
+    ("sys_mq", [
+        ("mq_open", EMULATE, PARTIAL, "queues in the sandbox's IPC namespace (sentry), limits "
+         "from its fs.mqueue sysctls; not listed in /dev/mqueue; RLIMIT_MSGQUEUE not counted; "
+         "fstat shows an anonymous inode"),
+        ("mq_unlink", EMULATE, FULL, ""),
+        ("mq_timedsend", EMULATE, FULL, "a full queue parks until room, the absolute timeout "
+         "(ETIMEDOUT) or a signal; O_NONBLOCK EAGAIN"),
+        ("mq_timedreceive", EMULATE, FULL, "highest priority first; parks as mq_timedsend"),
+        ("mq_notify", EMULATE, PARTIAL, "SIGEV_NONE and SIGEV_SIGNAL (SI_MESGQ, sender pid/uid, "
+         "sigev_value); SIGEV_THREAD EINVAL (needs netlink); a registration ends at the last "
+         "close of the description it was made through, not at any close by its process"),
+        ("mq_getsetattr", EMULATE, FULL, "O_NONBLOCK of the description"),
+    ]),
     ("sys_futex", [
         ("get_robust_list", EMULATE, FULL,
          "sandbox pids and ptrace read permission checked by the sentry, then the host reads "

@@ -1,0 +1,104 @@
+"""POSIX message queues (``ipc/mqueue.c``, mq_overview(7)): the queue and its descriptions.
+
+A :class:`MessageQueue` is named in the sandbox's IPC namespace
+(:attr:`sentry.kernel.ipc.IPCNamespace.mqueues`) until ``mq_unlink``; each ``mq_open``
+makes a :class:`MQueueDescription` (an fd) on it.  Messages come out highest priority
+first, in order within a priority.  Readiness: ``IN`` while a message is queued, ``OUT``
+while there is room.  ``read`` gives Linux's one status line (``QSIZE:`` …).
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import itertools
+import weakref
+from typing import Any, List, Optional, Tuple
+
+from sentry.abi.linux.errors import err
+from sentry.fsimpl.anon.anon import AnonFileDescription
+from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
+from sentry.vfs import abi
+
+SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
+
+_order = itertools.count()
+
+
+class MessageQueue:
+    """One queue: attributes, owner and mode, messages, the registered notification."""
+
+    def __init__(self, name: bytes, uid: int, gid: int, mode: int, maxmsg: int,
+                 msgsize: int) -> None:
+        self.name = name
+        self.uid, self.gid, self.mode = uid, gid, mode
+        self.maxmsg, self.msgsize = maxmsg, msgsize
+        # (-priority, arrival, data): a sorted list, the next message first.
+        self.msgs: List[Tuple[int, int, bytes]] = []
+        self.qsize = 0
+        self.queue = WaitQueue()
+        # Threads parked in mq_timedreceive (a notification is for nobody waiting).
+        self.receivers: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        # mq_notify: (owner thread group, sigev_notify, signo, sigev_value, the
+        # description it registered through) or None.
+        self.notify: Optional[Tuple[Any, int, int, int, Any]] = None
+
+    def full(self) -> bool:
+        return len(self.msgs) >= self.maxmsg
+
+    def put(self, data: bytes, prio: int) -> None:
+        bisect.insort(self.msgs, (-prio, next(_order), data))
+        self.qsize += len(data)
+        self.queue.notify(EVENT_IN)
+
+    def take(self) -> Tuple[bytes, int]:
+        negprio, _n, data = self.msgs.pop(0)
+        self.qsize -= len(data)
+        self.queue.notify(EVENT_OUT)
+        return data, -negprio
+
+
+class MQueueDescription(AnonFileDescription):
+    """An open message queue (``mqd_t``)."""
+
+    def __init__(self, mq: MessageQueue, flags: int) -> None:
+        super().__init__(b"[mqueue]", flags)
+        self.flags = (self.flags & ~abi.O_ACCMODE) | (flags & abi.O_ACCMODE)
+        self.mq = mq
+        self.anon_name = b"/" + mq.name
+
+    def wait_queue(self) -> WaitQueue:
+        return self.mq.queue
+
+    def readiness(self, mask: int) -> int:
+        r = 0
+        if self.mq.msgs:
+            r |= EVENT_IN
+        if not self.mq.full():
+            r |= EVENT_OUT
+        return r & mask
+
+    def read(self, t: Any, n: int) -> bytes:
+        """The status line, as Linux's ``mqueue_read_file`` (from the file position)."""
+        mq = self.mq
+        notify, signo, pid = 0, 0, 0
+        if mq.notify is not None:
+            owner, notify, sig, _v, _d = mq.notify
+            signo = sig if notify == SIGEV_SIGNAL else 0
+            pid = owner.tgid
+        text = b"QSIZE:%-10d NOTIFY:%-5d SIGNO:%-5d NOTIFY_PID:%-6d\n" % (
+            mq.qsize, notify, signo, pid)
+        off = self._offset
+        out = text[off:off + n]
+        self._offset = off + len(out)
+        return out
+
+    def write(self, t: Any, data: bytes) -> int:
+        raise err(errno.EINVAL)
+
+    def release(self) -> None:
+        # mqueue_flush_file: the owner's registration goes when it closes the queue
+        # (here: at the last close of the description it registered through).
+        n = self.mq.notify
+        if n is not None and n[4] is self:
+            self.mq.notify = None
