@@ -66,7 +66,8 @@ stderr of both runs before they are compared, in this order:
 
 \b
 Exit status: 0 same; 1 differs (exit status or signal, normalised stdout or stderr,
-or the sandbox refused something: an unsupported syscall or variant); 3 could not run
+a run timed out, or the sandbox refused something: an unsupported syscall or
+variant); 3 could not run
 (the command is not found, or either run could not start); 2 usage error.
 
 \b
@@ -103,7 +104,8 @@ When a run could not start, only schema, command, verdict and reasons.""",
 @click.option("--no-default-normalize", is_flag=True,
               help="Compare the outputs without the default rules (dates, times, pids).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-              metavar="SECONDS", help="Kill a run that takes longer (default: no limit).")
+              metavar="SECONDS", help="Stop a run that takes longer (the sandbox gets "
+              "SIGTERM first, so its counts up to then are kept; default: no limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema below).")
 @click.option("--html", "html_file", default=None, metavar="FILE",
               help="Also write the report as one self-contained HTML page.")

@@ -153,11 +153,16 @@ def _signame(signo: int | None) -> str | None:
         return f"SIG{signo}"
 
 
-def _run(argv: list[str], env: dict[str, str] | None, cwd: str,
-         timeout: float | None) -> tuple[int, str, str, float, bool]:
+#: After a timeout, how long a sandbox has to end on SIGTERM (and write its report).
+_GRACE = 10.0
+
+
+def _run(argv: list[str], env: dict[str, str] | None, cwd: str, timeout: float | None,
+         term_first: bool = False) -> tuple[int, str, str, float, bool]:
     """Run *argv* in a session of its own, stdin /dev/null, output into temporary files;
-    kill its process group at the timeout.  Returns (returncode, stdout, stderr, seconds,
-    timed_out)."""
+    at the timeout, SIGTERM it first with *term_first* (``do`` ends the sandbox and the
+    sentry writes its report), then SIGKILL its process group.  Returns (returncode,
+    stdout, stderr, seconds, timed_out)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.monotonic()
         try:
@@ -170,6 +175,12 @@ def _run(argv: list[str], env: dict[str, str] | None, cwd: str,
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
+            if term_first:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=_GRACE)
+                except subprocess.TimeoutExpired:
+                    pass
         finally:
             if proc.returncode is None or timed_out:
                 try:
@@ -218,6 +229,7 @@ def run_native(s: RunSettings) -> RunResult:
 def _result(rc: int, out: str, err: str, secs: float, timed_out: bool,
             sentry: dict[str, Any] | None = None) -> RunResult:
     if timed_out:
+        # The sentry's counts up to the timeout, when it could still write them.
         return RunResult(None, None, out, err, secs, True, sentry)
     if sentry is not None:
         return RunResult(sentry.get("exit_code"), sentry.get("signal"), out, err, secs,
@@ -242,7 +254,8 @@ def run_sandboxed(s: RunSettings) -> RunResult:
             if value is not None:
                 do += [flag, str(value)]
         argv = [sys.executable, "-m", "runsc_py", *s.global_args, *do, "--", *s.argv]
-        rc, out, err, secs, timed_out = _run(argv, dict(os.environ), s.cwd, s.timeout)
+        rc, out, err, secs, timed_out = _run(argv, dict(os.environ), s.cwd, s.timeout,
+                                             term_first=True)
         sentry = None
         try:
             sentry = json.loads(report.read_text())
@@ -348,8 +361,12 @@ def build(s: RunSettings, native: RunResult, sandbox: RunResult,
                           "native_bytes": len(getattr(native, stream).encode()),
                           "sandbox_bytes": len(getattr(sandbox, stream).encode())}
     reasons = []
-    if (native.exit_code, native.signal, native.timed_out) != (
-            sandbox.exit_code, sandbox.signal, sandbox.timed_out):
+    if native.timed_out or sandbox.timed_out:
+        # Nothing to compare an unfinished run with (its output is cut anywhere).
+        which = ("both runs" if native.timed_out and sandbox.timed_out
+                 else "native run" if native.timed_out else "sandboxed run")
+        reasons.append(f"{which} timed out after {s.timeout:g}s")
+    elif (native.exit_code, native.signal) != (sandbox.exit_code, sandbox.signal):
         reasons.append(f"exit: native {_how(native)}, sandbox {_how(sandbox)}")
     for stream in ("stdout", "stderr"):
         if not output[stream]["same"]:

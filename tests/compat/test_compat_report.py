@@ -206,6 +206,16 @@ def test_html_page_is_self_contained(runsc_root: Path, tmp_path: Path, c_program
     assert "<style>" in text
 
 
+def test_timeout_keeps_the_sandbox_counts(runsc_root: Path, tmp_path: Path) -> None:
+    rc, r = compat_json(["--timeout", "1.5", "--", "sh", "-c", "/bin/true; exec sleep 30"],
+                        runsc_root, tmp_path)
+    assert rc == 1 and r["reasons"][0] == "both runs timed out after 1.5s", r["reasons"]
+    assert r["native"]["timed_out"] and r["sandbox"]["timed_out"]
+    # The sentry ended the sandbox on SIGTERM and wrote what it had counted.
+    execve = next(x for x in r["syscalls"] if x["name"] == "execve")
+    assert execve["count"] >= 2, execve
+
+
 def test_could_not_run_exit_codes(runsc_root: Path, tmp_path: Path) -> None:
     res = compat(["--", "/nonexistent/program"], runsc_root, tmp_path)
     assert res.rc == 3, res.describe()
