@@ -24,6 +24,7 @@ import errno
 import os
 import struct
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
@@ -233,6 +234,11 @@ class IPCNamespace:
         self.sems = Registry()
         self.msgs = Registry()
         self.shms = Registry()
+        # shmat in flight: a host fd table (by the sandbox fd table sharing it) → the
+        # thread whose segment is lent at SHM_LEND_FD until its stop maps it; others of
+        # that table wait on attach_queue (sys_ipc.shmat).
+        self.attaching: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+        self.attach_queue = WaitQueue()
         # POSIX message queues by name (sentry.fsimpl.mqueue).
         self.mqueues: Dict[bytes, Any] = {}
         # SEM_UNDO adjustments: thread group → {(semid, semnum): adjustment}.

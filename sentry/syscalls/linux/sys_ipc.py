@@ -648,6 +648,12 @@ def shmat(t: "Task", a: "SyscallArgs") -> int:
     seg: ShmSegment = ns.shms.find(shmid)
     if not ipc.ipcperms(t, seg.perm, acc):
         raise err(errno.EACCES)
+    # One attach at a time per host fd table: the lent fd's number is the same for all.
+    holder = ns.attaching.get(t.fdtable)
+    if holder is not None and holder is not t and not holder.exited:
+        # (Also looked at again every 0.1 s: a holder that dies never notifies.)
+        raise WouldBlock([(ns.attach_queue, EVENT_IN)], deadline=time.monotonic() + 0.1,
+                         restart=ERESTARTNOINTR)
     fd = seg.memfd if prot & PROT_WRITE else _ro_fd(t, seg)
     try:
         N.addfd(t.tg.listener, a.notif_id, fd, SHM_LEND_FD)
@@ -655,7 +661,9 @@ def shmat(t: "Task", a: "SyscallArgs") -> int:
         raise err(errno.EMFILE if e.errno == errno.EBADF else (e.errno or errno.ENOMEM)) from None
     req = _Attach(a.nr, addr, seg.pages * PAGE, prot, flags, seg)
     if N.interrupt(t.host_tid) != 0:
+        _attach_done(ns, t)
         raise err(errno.ENOMEM)
+    ns.attaching[t.fdtable] = t
     t.stop_hook = lambda task: _attach_stop(task, req)
     raise LinuxError(ERESTARTNOINTR)
 
@@ -701,6 +709,12 @@ def _in_stop(t: "Task", nr: int, run: Any) -> bool:
     return True
 
 
+def _attach_done(ns: IPCNamespace, t: "Task") -> None:
+    if ns.attaching.get(t.fdtable) is t:
+        del ns.attaching[t.fdtable]
+        ns.attach_queue.notify(EVENT_IN)
+
+
 def _attach_stop(t: "Task", req: _Attach) -> bool:
     from sentry.kernel.signal_dequeue import _call
 
@@ -719,7 +733,11 @@ def _attach_stop(t: "Task", req: _Attach) -> bool:
                 mm.name_host_file(seg.memfd, f"/SYSV{seg.perm.key & 0xFFFFFFFF:08x} (deleted)")
         return ret
 
-    return _in_stop(t, req.nr, run)
+    try:
+        return _in_stop(t, req.nr, run)
+    finally:
+        # Done, or not its stop (the call restarts and lends again).
+        _attach_done(_ns(t), t)
 
 
 def _segment_maps(t: "Task", ns: IPCNamespace) -> List[Tuple[int, int, int, Any]]:

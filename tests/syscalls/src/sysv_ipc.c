@@ -6,6 +6,7 @@
  * SHM_RDONLY, removal while attached), keys, IPC_CREAT|IPC_EXCL, and permissions for
  * an unprivileged process. */
 #include "check.h"
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
@@ -340,6 +341,21 @@ static int nattch(int id)
     return (int)ds.shm_nattch;
 }
 
+static void show_maps_line(const char *label, const void *addr)
+{
+    char line[512], want[32];
+    snprintf(want, sizeof want, "%lx-", (unsigned long)(uintptr_t)addr);
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, want, strlen(want)) == 0) {
+            char *perms = strchr(line, ' ') + 1, *name = strstr(line, "/SYSV");
+            printf("%s: %.4s %s", label, perms, name ? name : "(no name)\n");
+        }
+    fclose(f);
+}
+
 static void shm(void)
 {
     int id;
@@ -412,6 +428,9 @@ static void shm(void)
         _exit(0);
     }
     show_wait("shm unprivileged", c);
+    char *kp = shmat(k, NULL, SHM_RDONLY);
+    show_maps_line("maps of an attach", kp);
+    R("shmdt key", shmdt(kp));
     R("shm rmid key", shmctl(k, IPC_RMID, NULL));
     R("shm stat removed", shmctl(k, IPC_STAT, &ds));
 
@@ -444,11 +463,53 @@ static void shm(void)
     printf("shminfo shmmin %lu shmseg %lu\n", info.shmmin, info.shmseg);
 }
 
+static int thr_shm, thr_sem;
+
+static void *thread_body(void *arg)
+{
+    long fails = 0;
+    for (int i = 0; i < 40; i++) {
+        char *p = shmat(thr_shm, NULL, 0);
+        if (p == (void *)-1) {
+            fails++;
+            continue;
+        }
+        p[(long)arg] = 1;
+        struct sembuf up = {0, 1, 0};
+        if (semop(thr_sem, &up, 1) < 0 || shmdt(p) < 0)
+            fails++;
+    }
+    return (void *)fails;
+}
+
+/* threads attaching, detaching and counting at once */
+static void threads(void)
+{
+    MUST(thr_shm = shmget(IPC_PRIVATE, 4096, 0600));
+    MUST(thr_sem = semget(IPC_PRIVATE, 1, 0600));
+    pthread_t th[4];
+    for (long i = 0; i < 4; i++)
+        MUST(-pthread_create(&th[i], NULL, thread_body, (void *)i));
+    long fails = 0;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        fails += (long)r;
+    }
+    char *p = shmat(thr_shm, NULL, SHM_RDONLY);
+    printf("threads: fails %ld sem %d marks %d%d%d%d nattch %d\n", fails,
+           semctl(thr_sem, 0, GETVAL), p[0], p[1], p[2], p[3], nattch(thr_shm));
+    MUST(shmdt(p));
+    MUST(shmctl(thr_shm, IPC_RMID, NULL));
+    MUST(semctl(thr_sem, 0, IPC_RMID));
+}
+
 int main(int argc, char **argv)
 {
     enter_workdir(argc, argv);
     sems();
     msgs();
     shm();
+    threads();
     return 0;
 }
