@@ -128,7 +128,8 @@ def _allowed_only_at_gadget(prog: bytes, nr: int, fd_off: int) -> bool:
 
 
 def test_shm_lend_close_only_at_gadget():
-    """§7.1: the close shmat's stop runs passes for its lent fd at the gadget only."""
+    """§7.1: the close and the file mmap shmat's stop runs pass for its lent fd at the
+    gadget only."""
     build_filter, _ = _sentry_import()
     from sentry.platform.hybrid.filter import GADGET_RETURN
     from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD
@@ -139,6 +140,10 @@ def test_shm_lend_close_only_at_gadget():
     assert bpf.action(at) == allow
     for ip, fd in ((GADGET_RETURN, 5), (GADGET_RETURN + 2, SHM_LEND_FD), (0x401000, SHM_LEND_FD)):
         assert bpf.action(bpf.run(prog, bpf.seccomp_data(3, ip=ip, args=[fd]))) != allow
+    # The mmap of the lent fd (a file mapping: no MAP_ANONYMOUS) likewise.
+    mmap_args = [0, 4096, 3, 1, SHM_LEND_FD, 0]
+    assert bpf.action(bpf.run(prog, bpf.seccomp_data(9, ip=GADGET_RETURN, args=mmap_args))) == allow
+    assert bpf.action(bpf.run(prog, bpf.seccomp_data(9, ip=0x401000, args=mmap_args))) != allow
 
 
 def test_allowlist_equals_installed_filter():
