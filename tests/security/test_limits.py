@@ -83,6 +83,48 @@ print(*fill())
 print(*fill())
 '''
 
+# Fills System V message queues (or POSIX ones) until a send fails otherwise than by a
+# full queue, removes them all, and does it again; prints the errno and the MiB queued.
+IPC_HOG = r'''
+import ctypes, errno, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+libc.mq_send.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint]
+msg = ctypes.create_string_buffer(8 + 8192)
+msg[0] = 1  # mtype 1
+def fill():
+    queues, total, why = [], 0, "none"
+    for i in range(5000):
+        if sys.argv[1] == "sysv":
+            q = libc.msgget(0, 0o600)
+        else:
+            q = libc.mq_open(b"/hog%d" % i, 0o4002 | 0o100, 0o600, None)  # O_NONBLOCK|O_RDWR|O_CREAT
+        if q < 0:
+            why = errno.errorcode[ctypes.get_errno()]
+            break
+        queues.append(q)
+        while True:
+            if sys.argv[1] == "sysv":
+                r = libc.msgsnd(q, msg, 8192, 0o4000)  # IPC_NOWAIT
+            else:
+                r = libc.mq_send(q, msg.raw[8:], 8192, 0)
+            if r < 0:
+                break
+            total += 8192
+        if ctypes.get_errno() != errno.EAGAIN:
+            why = errno.errorcode[ctypes.get_errno()]
+            break
+    for i, q in enumerate(queues):
+        if sys.argv[1] == "sysv":
+            libc.msgctl(q, 0, None)  # IPC_RMID
+        else:
+            libc.close(q)
+            libc.mq_unlink(b"/hog%d" % i)
+    return why, total >> 20
+print(*fill())
+print(*fill())
+'''
+
 ANON_HOG = r'''
 a = []
 while True:
@@ -191,6 +233,22 @@ def test_buffer_hog_is_refused_and_memory_comes_back(runsc_root, tmp_path, kind,
     assert first == second, res.describe()
     why, mib = first.split()
     assert why == errname and 20 <= int(mib) <= 32, res.describe()
+
+
+@pytest.mark.parametrize("kind", ["sysv", "posix"])
+def test_message_queue_hog_is_refused_and_memory_comes_back(runsc_root, tmp_path, kind):
+    """§7.6: queued messages are sentry memory: charged to the sandbox's account, so a
+    workload filling queues gets ENOMEM (not the sentry OOM-killed), and removing them
+    gives the memory back."""
+    script = tmp_path / "hog.py"
+    script.write_text(IPC_HOG)
+    res = _do(runsc_root, ["--memory-limit", "96m"], [PYTHON, str(script), kind], tmp_path,
+              timeout=120)
+    assert res.rc == 0, res.describe()
+    first, second = res.stdout.splitlines()
+    assert first == second, res.describe()
+    why, mib = first.split()
+    assert why == "ENOMEM" and 16 <= int(mib) <= 32, res.describe()
 
 
 def test_anonymous_memory_hog_is_oom_killed_alone(runsc_root, tmp_path):

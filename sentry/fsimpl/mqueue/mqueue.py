@@ -17,12 +17,19 @@ from typing import Any, List, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.anon.anon import AnonFileDescription
+from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
 from sentry.vfs import abi
 
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
 
 _order = itertools.count()
+#: What a queued message costs the memory account beside its bytes.
+MSG_COST = 128
+
+
+def _give_back(charged: List[int]) -> None:
+    ACCOUNT.uncharge(charged[0])
 
 
 class MessageQueue:
@@ -42,18 +49,28 @@ class MessageQueue:
         # mq_notify: (owner thread group, sigev_notify, signo, sigev_value, the
         # description it registered through) or None.
         self.notify: Optional[Tuple[Any, int, int, int, Any]] = None
+        # What its messages cost the memory account, given back when the queue goes.
+        self._charged = [0]
+        weakref.finalize(self, _give_back, self._charged)
 
     def full(self) -> bool:
         return len(self.msgs) >= self.maxmsg
 
-    def put(self, data: bytes, prio: int) -> None:
+    def put(self, data: bytes, prio: int) -> bool:
+        """Queue *data*; False if the sandbox's memory account cannot take it."""
+        if not ACCOUNT.charge(len(data) + MSG_COST):
+            return False
+        self._charged[0] += len(data) + MSG_COST
         bisect.insort(self.msgs, (-prio, next(_order), data))
         self.qsize += len(data)
         self.queue.notify(EVENT_IN)
+        return True
 
     def take(self) -> Tuple[bytes, int]:
         negprio, _n, data = self.msgs.pop(0)
         self.qsize -= len(data)
+        self._charged[0] -= len(data) + MSG_COST
+        ACCOUNT.uncharge(len(data) + MSG_COST)
         self.queue.notify(EVENT_OUT)
         return data, -negprio
 

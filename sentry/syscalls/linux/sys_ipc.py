@@ -35,6 +35,7 @@ from sentry.kernel.ipc import (
     PERM, S_IRUGO, S_IWUGO, S_IXUGO, SEMAEM, SEMVMX, SHM_DEST, SHM_LOCKED, IPCNamespace,
     MsgQueue, Perm, SemSet, ShmSegment,
 )
+from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_IN
 from sentry.syscalls.linux.sys_poll import _deadline, _done, _timespec
 
@@ -59,6 +60,11 @@ SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO, SHM_STAT_ANY = 11, 12, 13, 14, 15
 SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
 SHM_HUGETLB = 0o4000
 SHMLBA = PAGE
+RLIMIT_MEMLOCK = 8
+
+#: What a queued message costs the sandbox's memory account beside its bytes (the
+#: sentry's tuple and object headers).
+MSG_COST = 128
 
 #: The host fd number a segment's memfd is lent at, for the one mmap of a shmat.
 SHM_LEND_FD = 1003
@@ -386,6 +392,9 @@ def msgsnd(t: "Task", a: "SyscallArgs") -> int:
             raise err(errno.EAGAIN)
         raise WouldBlock([(q.queue, EVENT_IN)], restart=errno.EINTR,
                          on_interrupt=lambda: _finish(t))
+    if not ACCOUNT.charge(len(text) + MSG_COST):
+        _finish(t)
+        raise err(errno.ENOMEM)
     q.msgs.append((mtype, text))
     q.cbytes += len(text)
     q.lspid = t.tgid
@@ -449,6 +458,7 @@ def msgrcv(t: "Task", a: "SyscallArgs") -> int:
         raise
     del q.msgs[i]
     q.cbytes -= len(text)
+    ACCOUNT.uncharge(len(text) + MSG_COST)
     q.lrpid = t.tgid
     q.rtime = int(time.time())
     _finish(t)
@@ -482,7 +492,9 @@ def msgctl(t: "Task", a: "SyscallArgs") -> int:
     if cmd == IPC_RMID:
         _check_set(t, p)
         ns.msgs.remove(q)
+        ACCOUNT.uncharge(q.cbytes + MSG_COST * len(q.msgs))
         q.msgs.clear()
+        q.cbytes = 0
         q.queue.notify(EVENT_IN)
         return 0
     if cmd == IPC_SET:
@@ -593,7 +605,7 @@ def shmctl(t: "Task", a: "SyscallArgs") -> int:
         if not t.creds.capable(cap.CAP_IPC_LOCK):
             if t.creds.euid not in (p.uid, p.cuid):
                 raise err(errno.EPERM)
-            if cmd == SHM_LOCK and t.tg.rlimits.get(8, (0, 0))[0] == 0:  # RLIMIT_MEMLOCK
+            if cmd == SHM_LOCK and t.tg.rlimits.get(RLIMIT_MEMLOCK, (1, 1))[0] == 0:
                 raise err(errno.EPERM)
         if cmd == SHM_LOCK:
             p.mode |= SHM_LOCKED

@@ -191,7 +191,8 @@ def mq_timedsend(t: "Task", a: "SyscallArgs") -> int:
     _send_done(t)
     # A message to an empty queue that no receiver waits on is what mq_notify reports.
     tell = not mq.msgs and mq.notify is not None and not _receivers(mq)
-    mq.put(data, prio)
+    if not mq.put(data, prio):
+        raise err(errno.ENOMEM)
     if tell:
         _notify(t, mq)
     return 0
