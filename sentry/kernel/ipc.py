@@ -333,6 +333,48 @@ class IPCNamespace:
                 s.close()
 
 
+def proc_shm(k: "Kernel") -> bytes:
+    """``/proc/sysvipc/shm`` (``sysvipc_shm_proc_show``)."""
+    ns = namespace(k)
+    counts = ns.attach_counts()
+    out = [b"       key      shmid perms                  size  cpid  lpid nattch   uid   gid  "
+           b"cuid  cgid      atime      dtime      ctime                   rss                  "
+           b"swap\n"]
+    for _i, s in sorted(ns.shms.by_index.items()):
+        p = s.perm
+        try:
+            rss = os.fstat(s.memfd).st_blocks * 512
+        except OSError:
+            rss = 0
+        out.append(b"%10d %10d  %4o %21d %5d %5d  %5d %5d %5d %5d %5d %10d %10d %10d %21d %21d\n" % (
+            p.key, p.id, p.mode, s.size, s.cpid, s.lpid, counts.get(s.host_key, 0), p.uid,
+            p.gid, p.cuid, p.cgid, s.atime, s.dtime, p.ctime, rss, 0))
+    return b"".join(out)
+
+
+def proc_sem(k: "Kernel") -> bytes:
+    """``/proc/sysvipc/sem``."""
+    out = [b"       key      semid perms      nsems   uid   gid  cuid  cgid      otime      "
+           b"ctime\n"]
+    for _i, s in sorted(namespace(k).sems.by_index.items()):
+        p = s.perm
+        out.append(b"%10d %10d  %4o %10d %5d %5d %5d %5d %10d %10d\n" % (
+            p.key, p.id, p.mode, len(s.vals), p.uid, p.gid, p.cuid, p.cgid, s.otime, p.ctime))
+    return b"".join(out)
+
+
+def proc_msg(k: "Kernel") -> bytes:
+    """``/proc/sysvipc/msg``."""
+    out = [b"       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  "
+           b"cgid      stime      rtime      ctime\n"]
+    for _i, q in sorted(namespace(k).msgs.by_index.items()):
+        p = q.perm
+        out.append(b"%10d %10d  %4o  %10d %10d %5d %5d %5d %5d %5d %5d %10d %10d %10d\n" % (
+            p.key, p.id, p.mode, q.cbytes, len(q.msgs), q.lspid, q.lrpid, p.uid, p.gid,
+            p.cuid, p.cgid, q.stime, q.rtime, p.ctime))
+    return b"".join(out)
+
+
 def namespace(k: "Kernel") -> IPCNamespace:
     """The sandbox's IPC namespace (made at first use)."""
     ns: Optional[IPCNamespace] = k.ipc

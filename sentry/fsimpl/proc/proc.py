@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.proc.filesystem import Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink
+from sentry.kernel import ipc
 from sentry.vfs.dentry import VirtualDentry
 from sentry.vfs.file import DEFAULT_POLLMASK
 from sentry.vfs.inode import Inode
@@ -106,6 +107,8 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
             fs, b"/" + name, fn, poll=DEFAULT_POLLMASK))
     c[b"mounts"] = lambda: ProcSymlink(fs, b"/mounts", lambda r: b"self/mounts")
     c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _sys_tree(k)))
+    c[b"sysvipc"] = lambda: ProcDir(fs, b"/sysvipc", lambda r: sys_children(
+        fs, b"/sysvipc", {b"shm": ipc.proc_shm, b"sem": ipc.proc_sem, b"msg": ipc.proc_msg}))
     return c
 
 

@@ -49,6 +49,29 @@ static void drop_privileges(void)
     MUST(setresuid(1000, 1000, 1000));
 }
 
+/* the columns *cols* (0-based) of the /proc/sysvipc/<file> line of *key* (times vary) */
+static void show_proc(const char *file, int key, const char *cols)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/sysvipc/%s", file);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        printf("%s: -1 %s\n", path, en(errno));
+        return;
+    }
+    while (fgets(line, sizeof line, f)) {
+        if (atoi(line) != key) /* the header reads as key 0 */
+            continue;
+        printf("%s:", path);
+        char *save, *tok = strtok_r(line, " \n", &save);
+        for (int i = 0; tok; i++, tok = strtok_r(NULL, " \n", &save))
+            if (strchr(cols, 'a' + i))
+                printf(" %s", i == 1 ? "id" : tok);
+        printf("\n");
+    }
+    fclose(f);
+}
+
 static void sems(void)
 {
     int id;
@@ -183,6 +206,7 @@ static void sems(void)
     R("ipc_set", semctl(kid, 0, IPC_SET, u));
     MUST(semctl(kid, 0, IPC_STAT, u));
     printf("stat mode after set %o\n", ds.sem_perm.mode);
+    show_proc("sem", KEY_SEM, "abcdefgh");
     struct seminfo si;
     u.__buf = &si;
     OK("ipc_info", semctl(0, 0, IPC_INFO, u));
@@ -306,6 +330,9 @@ static void msgs(void)
     MUST(k = msgget(KEY_MSG, IPC_CREAT | IPC_EXCL | 0600));
     R("msgget excl", msgget(KEY_MSG, IPC_CREAT | IPC_EXCL | 0600));
     T("msgget same", msgget(KEY_MSG, 0) == k);
+    snd(k, 4, "proc");
+    show_proc("msg", KEY_MSG, "abcdefghijk");
+    rcv("proc drain", k, 0, 0, 64);
     c = fork();
     if (c == 0) {
         drop_privileges();
@@ -430,6 +457,7 @@ static void shm(void)
     show_wait("shm unprivileged", c);
     char *kp = shmat(k, NULL, SHM_RDONLY);
     show_maps_line("maps of an attach", kp);
+    show_proc("shm", KEY_SHM, "abcdefghijkopq");
     R("shmdt key", shmdt(kp));
     R("shm rmid key", shmctl(k, IPC_RMID, NULL));
     R("shm stat removed", shmctl(k, IPC_STAT, &ds));
