@@ -628,7 +628,7 @@ class _Attach:
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_FIXED, MAP_FIXED_NOREPLACE = 0x01, 0x10, 0x100000
-SYS_MMAP, SYS_CLOSE, SYS_MUNMAP = 9, 3, 11
+SYS_MMAP, SYS_CLOSE, SYS_MUNMAP, SYS_SHMAT = 9, 3, 11, 30
 
 
 def shmat(t: "Task", a: "SyscallArgs") -> int:
@@ -717,7 +717,11 @@ def _in_stop(t: "Task", nr: int, run: Any) -> bool:
         return True  # the thread died (or broke the stub and was killed)
     regs[N.RAX] = ret & U64
     N.setregs(pid, regs)
-    t.kernel.resume_after_stop(t)
+    k = t.kernel
+    k.resume_after_stop(t)
+    if k.cfg.strace:
+        name = "shmat" if nr == SYS_SHMAT else "shmdt"
+        k.strace_raw(t, f"{name} at its stop: {ret:#x}" if ret >= 0 else f"{name} at its stop: {ret}")
     return True
 
 
