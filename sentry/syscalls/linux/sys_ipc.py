@@ -429,6 +429,7 @@ def msgrcv(t: "Task", a: "SyscallArgs") -> int:
         if msqid < 0 or msgsz < 0:
             raise err(errno.EINVAL)
         if flg & MSG_COPY:
+            t.kernel.note_unsupported(t, "msgrcv", "MSG_COPY")
             raise err(errno.ENOSYS)
         q: MsgQueue = ns.msgs.find(msqid)
         if not ipc.ipcperms(t, q.perm, S_IRUGO):
@@ -533,6 +534,7 @@ def shmget(t: "Task", a: "SyscallArgs") -> int:
         if size < 1 or size > shmmax:
             raise err(errno.EINVAL)
         if flg & SHM_HUGETLB:
+            t.kernel.note_unsupported(t, "shmget", "SHM_HUGETLB")
             raise err(errno.EINVAL)
         pages = (size + PAGE - 1) // PAGE
         if ns.shm_total_pages() + pages > shmall:

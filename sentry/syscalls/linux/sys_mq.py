@@ -271,6 +271,7 @@ def mq_notify(t: "Task", a: "SyscallArgs") -> int:
         if how == SIGEV_SIGNAL and not 0 <= signo <= 64:
             raise err(errno.EINVAL)
         if how == SIGEV_THREAD:
+            t.kernel.note_unsupported(t, "mq_notify", "SIGEV_THREAD")
             raise err(errno.EINVAL)
     d = _desc(t, fd)
     mq = d.mq
