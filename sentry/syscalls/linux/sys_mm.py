@@ -48,7 +48,6 @@ _SNAPSHOT_SEALS = (fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _SYS_KCMP, _KCMP_FILE = 312, 0
-_SELF = os.getpid()
 
 
 def task_holds(host_tid: int, task_fd: int, own_fd: int) -> bool:
@@ -56,7 +55,8 @@ def task_holds(host_tid: int, task_fd: int, own_fd: int) -> bool:
     *own_fd* (``kcmp(KCMP_FILE)``): then lending it again would change nothing.  ld.so
     maps each library with four or five mmaps of one fd, and each ADDFD wakes the task.
     False when unsure (an error, a kernel without kcmp)."""
-    return _libc.syscall(_SYS_KCMP, host_tid, _SELF, _KCMP_FILE, task_fd, own_fd) == 0
+    # getpid now, not at import: the module may be imported before the sentry forks.
+    return _libc.syscall(_SYS_KCMP, host_tid, os.getpid(), _KCMP_FILE, task_fd, own_fd) == 0
 
 
 def _check_noexec(desc: Any, prot: int) -> None:
