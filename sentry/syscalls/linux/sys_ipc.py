@@ -678,8 +678,27 @@ def shmat(t: "Task", a: "SyscallArgs") -> int:
         _attach_done(ns, t)
         raise err(errno.ENOMEM)
     ns.attaching[t.fdtable] = t
+    _reap_at_exit(ns, t.tg)
     t.stop_hook = lambda task: _attach_stop(task, req)
     raise LinuxError(ERESTARTNOINTR)
+
+
+#: Thread groups that destroy removed segments they were the last to map when they exit.
+_REAPS: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _reap_at_exit(ns: IPCNamespace, tg: Any) -> None:
+    """Have *tg*'s exit destroy a removed segment it held the last mapping of (Linux's
+    ``shm_close`` at ``exit_mmap``); a forked child that inherited the mapping and exits
+    last leaves it to the next shm call."""
+    if tg in _REAPS:
+        return
+    _REAPS.add(tg)
+
+    def at_exit(_status: int) -> None:
+        ns.reap_segments()
+
+    tg.on_exit.append(at_exit)
 
 
 def _ro_fd(t: "Task", seg: ShmSegment) -> int:

@@ -486,6 +486,32 @@ static void shm(void)
     R("nattch after munmap", nattch(id));
     R("shm rmid", shmctl(id, IPC_RMID, NULL));
     R("shm gone", nattch(id));
+
+    /* removed while a child holds the only attachment: gone when the child exits */
+    MUST(id = shmget(IPC_PRIVATE, 4096, 0600));
+    int up[2], down[2];
+    MUST(pipe(up));
+    MUST(pipe(down));
+    c = fork();
+    if (c == 0) {
+        char *q = shmat(id, NULL, 0);
+        char b;
+        MUST(write(up[1], "a", 1));
+        MUST(read(down[0], &b, 1));  /* wait until the parent removed it */
+        q[0] = 1;
+        _exit(0);
+    }
+    char b1;
+    MUST(read(up[0], &b1, 1));
+    R("rmid held by child", shmctl(id, IPC_RMID, NULL));
+    R("nattch held by child", nattch(id));
+    MUST(write(down[1], "b", 1));
+    show_wait("holder exits", c);
+    R("stat after holder exit", nattch(id));
+    close(up[0]);
+    close(up[1]);
+    close(down[0]);
+    close(down[1]);
     struct shminfo info;
     OK("shm info", shmctl(0, IPC_INFO, (struct shmid_ds *)&info));
     printf("shminfo shmmin %lu shmseg %lu\n", info.shmmin, info.shmseg);
