@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
 from runsc_py.log import LogOptions
-from sentry.config import BootConfig
+
+if TYPE_CHECKING:  # annotations only: most commands never load the sentry's config
+    from sentry.config import BootConfig
 
 
 @dataclass

@@ -26,11 +26,14 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from runsc_py.container import hostns
 from runsc_py.errors import UserError
 from runsc_py.log import logger
-from runsc_py.spec import Hook
+
+if TYPE_CHECKING:  # annotations only: delete and state need not load the spec
+    from runsc_py.spec import Hook
 
 # Output of a failing hook kept for its error message.
 _OUTPUT_LIMIT = 4096

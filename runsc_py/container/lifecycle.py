@@ -14,12 +14,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runsc_py.cgroups import Cgroup, cgroup_path
 from runsc_py.console import make_controlling, open_console
 from runsc_py.container import control, process
-from runsc_py.container.hostns import HostNamespaces
 from runsc_py.container.state import (
     CREATED,
     CREATING,
@@ -35,8 +34,11 @@ from runsc_py.errors import ContainerNotFound, StateError, UserError, WrongState
 from runsc_py import log
 from runsc_py.hooks import run_hooks, run_hooks_logged
 from runsc_py.log import logger, rfc3339
-from runsc_py.spec import Hook
-from sentry.config import BootConfig
+
+if TYPE_CHECKING:  # annotations only: delete, kill, state need not load the spec
+    from runsc_py.container.hostns import HostNamespaces
+    from runsc_py.spec import Hook
+    from sentry.config import BootConfig
 
 RunSandbox = Callable[..., int]
 
