@@ -67,6 +67,8 @@ RELEASE_BATCH = 64
 #: and the longest path (bytes of its names) below which they are.
 PREFETCH_MAX = 64
 PREFETCH_PATH_MAX = 256
+#: Subdirectories listed one by one before the rest are fetched ahead.
+PREFETCH_AFTER = 3
 
 #: Per-mount file access policies (gVisor's ``--file-access``): ``exclusive``, the
 #: sandbox is the only one that changes the files (the root's lower layer, by default);
@@ -213,6 +215,7 @@ class GoferInode(Inode):
         self._up = parent if fs.trusted else None
         self._sub: Optional[Dict[bytes, Any]] = None
         self._asked: Optional[set] = None  # subdirectories listed or fetched ahead
+        self._own_lists = 0  # subdirectories listed by a request of their own
         self._st = st
         self._pending_fd: Optional[tuple] = None
         self._target: Optional[bytes] = None  # a symlink's, once read
@@ -371,14 +374,19 @@ class GoferInode(Inode):
         return listing
 
     def _prefetch_subdirs(self, listed: bytes) -> None:
-        """A subdirectory of this listed directory was listed by a request of its own: a
-        tree walk, which lists the others next.  Fetch the next PREFETCH_MAX of their
-        listings now, every request sent before the first reply is read (one wait for
-        all); the subdirectories' inodes take them when they are looked up."""
+        """A subdirectory of this listed directory was listed by a request of its own.
+        Once PREFETCH_AFTER of them were, a tree walk is going on, which lists the others
+        next: fetch the next PREFETCH_MAX of their listings now, every request sent
+        before the first reply is read (one wait for all); the subdirectories' inodes
+        take them when they are looked up.  (A program looking for a file in a few
+        directories lists one or two: listing all their siblings would be waste.)"""
         assert self._listing is not None
         asked = self._asked if self._asked is not None else set()
         self._asked = asked
         asked.add(listed)
+        self._own_lists += 1
+        if self._own_lists < PREFETCH_AFTER:
+            return
         subdirs = []
         for n, st in self._listing.items():
             if not isinstance(st, int) and _st.S_ISDIR(st.mode) and n not in asked:
