@@ -17,6 +17,8 @@ dynamic loader's own syscalls are not in the way. Options: ``--reps`` (median of
 
 ``--only oci`` (not in the default: root, containerd, about 50 s) runs ``oci.py``:
 container start-up and idle memory of runsc-py vs runc, through containerd and alone.
+``--only startup`` (not in the default: root, about a minute) runs ``startup.py``: issue 8's
+start-up comparison (run+delete, create+start+delete, do) against runc, one table.
 ``--only servers`` (not in the default: root, nginx, redis, wrk, about 2 minutes) runs
 ``servers.py``: nginx and redis throughput and socket ping-pong latency, sandbox vs native.
 ``--only fuzz`` (not in the default: about 5 minutes) runs ``fuzz.py``: 10^6 fuzzed syscalls
@@ -136,7 +138,7 @@ def main() -> int:
     ap.add_argument("--only", default="getppid,read,python,fork")
     opts = ap.parse_args()
     only = set(opts.only.split(","))
-    for name in ("oci", "servers", "fuzz", "files"):  # their own tables, options and prerequisites
+    for name in ("oci", "startup", "servers", "fuzz", "files"):  # their own tables and options
         if name in only:
             rc = subprocess.run([sys.executable, str(HERE / f"{name}.py")], check=False).returncode
             only.discard(name)
