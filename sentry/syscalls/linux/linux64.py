@@ -494,6 +494,18 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("membarrier", PASS, FULL, "orders the caller's own threads"),
         ("futex", PASS, FULL, "the caller's own memory (private and shared-anonymous words)"),
         ("rseq", PASS, FULL, "the caller's own restartable sequences"),
+        # Protection keys and NUMA policies are the caller's own thread register (PKRU) and
+        # address space: the host answers exactly as it would natively, including "no pkeys"
+        # (on a CPU without PKU: EINVAL for the first pkey_alloc of a process, then ENOSPC).
+        ("pkey_alloc", PASS, FULL, "the caller's own PKRU and address space; without PKU on "
+         "the host no key is available (EINVAL/ENOSPC as the host kernel)"),
+        ("pkey_free", PASS, FULL, "the caller's own keys"),
+        ("pkey_mprotect", PASS, FULL, "as mprotect, with a key of the caller's own"),
+        ("get_mempolicy", PASS, FULL, "the caller's own NUMA policy (the host's nodes)"),
+        ("set_mempolicy", PASS, FULL, "the caller's own NUMA policy (the host's nodes)"),
+        ("mbind", PASS, FULL, "the caller's own address space's NUMA policy (the host's nodes)"),
+        ("set_mempolicy_home_node", PASS, FULL, "the caller's own address space's NUMA "
+         "policy"),
     ]),
     ("sys_ipc", [
         ("semget", EMULATE, FULL, "the sandbox's own IPC namespace (sentry); limits from its "
