@@ -181,7 +181,8 @@ class SemSet:
         # Woken at every change of a value (and at removal): parked semops try again.
         self.queue = WaitQueue()
         # Parked semops: task → (semnum, waits for zero).
-        self.waiters: Dict["Task", Tuple[int, bool]] = {}
+        self.waiters: "weakref.WeakKeyDictionary[Task, Tuple[int, bool]]" = (
+            weakref.WeakKeyDictionary())
 
     def count(self, semnum: int, zero: bool) -> int:
         """``GETNCNT`` / ``GETZCNT``: threads parked on *semnum*."""
