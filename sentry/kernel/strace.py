@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any, Optional
 
-from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
+from sentry.syscalls.linux.ptrace_data import SYSCALL_PROTOTYPES
 
 from sentry.syscalls.linux import linux64
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable, Dict, List, Optional, Tuple
 
-import ptrace.syscall.linux.x86_64 as _ptrace_names
+from sentry.syscalls.linux.ptrace_data import SYSCALL_NAMES as _PTRACE_NAMES
 
 EMULATE, PASS, OBSERVE, TRACE, DENY = "emulate", "pass", "observe", "trace", "deny"
 FULL, PARTIAL, UNSUPPORTED = "full", "partial", "unsupported"
@@ -64,7 +64,7 @@ class Entry:
 
 
 def _names() -> Dict[int, str]:
-    names = {nr: n for nr, n in _ptrace_names.SYSCALL_NAMES.items() if nr < 512}
+    names = {nr: n for nr, n in _PTRACE_NAMES.items() if nr < 512}
     names.update({
         283: "timerfd_create",  # python-ptrace says "timerfd"
         441: "epoll_pwait2", 442: "mount_setattr", 443: "quotactl_fd",
