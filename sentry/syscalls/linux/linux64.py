@@ -145,8 +145,11 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ]),
     ("sys_stat", [
         ("stat", EMULATE, FULL, ""), ("lstat", EMULATE, FULL, ""),
-        ("fstat", EMULATE, FULL, "C fast path for host-backed files"),
-        ("newfstatat", EMULATE, FULL, ""), ("statx", EMULATE, FULL, ""),
+        ("fstat", EMULATE, FULL, "C fast path for host-backed files and directories of the "
+         "read-only lower layer"),
+        ("newfstatat", EMULATE, FULL, "C fast path: answers the sentry kept for paths that "
+         "cannot change until it changes something (the stat cache), and fstat's empty path"),
+        ("statx", EMULATE, FULL, "C fast path from the stat cache, as newfstatat"),
         ("access", EMULATE, FULL, ""), ("faccessat", EMULATE, FULL, ""),
         ("faccessat2", EMULATE, FULL, ""),
         ("readlink", EMULATE, FULL, ""), ("readlinkat", EMULATE, FULL, ""),
@@ -171,7 +174,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("utimensat", EMULATE, FULL, ""), ("utime", EMULATE, FULL, ""), ("utimes", EMULATE, FULL, ""),
         ("futimesat", EMULATE, FULL, ""),
         ("umask", EMULATE, FULL, ""),
-        ("getdents64", EMULATE, FULL, ""), ("getdents", EMULATE, FULL, ""),
+        ("getdents64", EMULATE, FULL, "C fast path at the end of a listing of the read-only "
+         "lower layer"), ("getdents", EMULATE, FULL, ""),
         ("sync", EMULATE, FULL, ""), ("syncfs", EMULATE, FULL, ""),
     ]),
     ("sys_pipe", [("pipe", EMULATE, FULL, ""), ("pipe2", EMULATE, FULL, "")]),
