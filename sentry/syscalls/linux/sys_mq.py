@@ -67,7 +67,9 @@ def _name(t: "Task", addr: int) -> bytes:
     name = t.mem.read_cstring(addr)
     if len(name) > NAME_MAX:
         raise err(errno.ENAMETOOLONG)
-    if not name or b"/" in name or name in (b".", b".."):
+    if not name:
+        raise err(errno.ENOENT)  # getname of ""
+    if b"/" in name or name in (b".", b".."):
         raise err(errno.EACCES)
     return name
 
@@ -75,10 +77,9 @@ def _name(t: "Task", addr: int) -> bytes:
 def mq_open(t: "Task", a: "SyscallArgs") -> int:
     """mq_open(2)."""
     name_addr, oflag, mode, attr_addr = a[0], a.int(1), a.uint(2), a[3]
+    # The attributes are copied first, whatever oflag says (the syscall's own copy).
+    attr = _ATTR.unpack(t.mem.read(attr_addr, _ATTR.size)) if attr_addr else None
     name = _name(t, name_addr)
-    attr = None
-    if oflag & abi.O_CREAT and attr_addr:
-        attr = _ATTR.unpack(t.mem.read(attr_addr, _ATTR.size))
     qs = _queues(t)
     mq = qs.get(name)
     if mq is None:

@@ -72,6 +72,29 @@ static void show_proc(const char *file, int key, const char *cols)
     fclose(f);
 }
 
+/* wait (up to 5 s) until *want* threads wait on semaphore *num* (GETNCNT/GETZCNT) */
+static void wait_count(int id, int num, int cmd, int want)
+{
+    for (int i = 0; i < 500 && semctl(id, num, cmd) != want; i++)
+        msleep(10);
+}
+
+/* signal *pid* until it exits (a signal that comes before it blocks just runs the handler) */
+static void kill_until_exit(const char *label, pid_t pid, int sig)
+{
+    int st;
+    pid_t r;
+    while ((r = waitpid(pid, &st, WNOHANG)) == 0) {
+        kill(pid, sig);
+        msleep(20);
+    }
+    MUST(r);
+    if (WIFEXITED(st))
+        printf("%s: exit %d\n", label, WEXITSTATUS(st));
+    else
+        printf("%s: signal %d\n", label, WTERMSIG(st));
+}
+
 static void sems(void)
 {
     int id;
@@ -137,7 +160,7 @@ static void sems(void)
         struct sembuf d = {0, -1, 0};
         CHILD_RESULT(semop(id, &d, 1));
     }
-    msleep(100);
+    wait_count(id, 0, GETNCNT, 1);
     R("getncnt", semctl(id, 0, GETNCNT));
     R("getzcnt", semctl(id, 0, GETZCNT));
     struct sembuf up = {0, 1, 0};
@@ -154,7 +177,7 @@ static void sems(void)
         struct sembuf z = {1, 0, 0};
         CHILD_RESULT(semop(id, &z, 1));
     }
-    msleep(100);
+    wait_count(id, 1, GETZCNT, 1);
     R("getzcnt waiting", semctl(id, 1, GETZCNT));
     struct sembuf dn2 = {1, -2, 0};
     R("semop to zero", semop(id, &dn2, 1));
@@ -162,16 +185,16 @@ static void sems(void)
 
     /* a signal ends the wait with EINTR, SA_RESTART or not */
     for (int restart = 0; restart < 2; restart++) {
+        set_handler(SIGUSR1, on_usr1, restart ? SA_RESTART : 0);
         c = fork();
         if (c == 0) {
-            set_handler(SIGUSR1, on_usr1, restart ? SA_RESTART : 0);
             struct sembuf d = {0, -1, 0};
             CHILD_RESULT(semop(id, &d, 1));
         }
-        msleep(100);
-        kill(c, SIGUSR1);
-        show_wait(restart ? "eintr sa_restart" : "eintr", c);
+        wait_count(id, 0, GETNCNT, 1);
+        kill_until_exit(restart ? "eintr sa_restart" : "eintr", c, SIGUSR1);
     }
+    signal(SIGUSR1, SIG_DFL);
 
     /* SEM_UNDO: the adjustment is undone when the process exits */
     u.val = 3;
@@ -234,7 +257,7 @@ static void sems(void)
         struct sembuf d = {0, -5, 0};
         CHILD_RESULT(semop(id, &d, 1));
     }
-    msleep(100);
+    wait_count(id, 0, GETNCNT, 1);
     R("rmid", semctl(id, 0, IPC_RMID));
     show_wait("waiter after rmid", c);
     R("getval after rmid", semctl(id, 0, GETVAL));
@@ -350,7 +373,7 @@ static void msgs(void)
         struct msg r;
         CHILD_RESULT(msgrcv(k, &r, 8, 0, 0));
     }
-    msleep(100);
+    msleep(300); /* (nothing counts a queue's waiters) */
     R("msg rmid", msgctl(k, IPC_RMID, NULL));
     show_wait("receiver after rmid", c);
     R("msg stat after rmid", msgctl(k, IPC_STAT, &ds));
