@@ -19,6 +19,7 @@ from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.proc.filesystem import Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink
 from sentry.kernel import ipc
+from sentry.mm.mm import STUB_BASE, STUB_END
 from sentry.vfs.dentry import VirtualDentry
 from sentry.vfs.file import DEFAULT_POLLMASK
 from sentry.vfs.inode import Inode
@@ -133,7 +134,14 @@ def _stat(k: Any) -> bytes:
     out = []
     for line in k.host_file("stat").splitlines():
         key = line.split(b" ", 1)[0]
-        if key.startswith(b"cpu") or key in (b"intr", b"ctxt", b"btime", b"softirq"):
+        if key == b"btime":
+            # The sandbox's boot, as /proc/uptime and the start times (stat field 22) count
+            # from it: ps dates a process btime + starttime.
+            boot = getattr(k, "boot_time", None)
+            if boot is not None:
+                line = b"btime %d" % int(time.time() - (time.monotonic() - boot))
+            out.append(line)
+        elif key.startswith(b"cpu") or key in (b"intr", b"ctxt", b"softirq"):
             out.append(line)
     out.append(b"processes %d" % len(k.thread_groups))
     out.append(b"procs_running 1")
@@ -242,8 +250,8 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
           chk: Optional[Callable[[Any], None]] = None) -> None:
         c[name] = (lambda: ProcFile(fs, path + b"/" + name, fn, mode, uid, gid, chk))
 
-    f(b"stat", lambda r: _pid_stat(k, tg, task))
-    f(b"status", lambda r: _pid_status(k, tg, task))
+    f(b"stat", lambda r: _pid_stat(k, tg, task, r))
+    f(b"status", lambda r: _pid_status(k, tg, task, r))
     f(b"cmdline", lambda r: b"".join(a + b"\0" for a in tg.argv))
     f(b"environ", lambda r: b"".join(e + b"\0" for e in tg.envp), 0o400, check)
     f(b"comm", lambda r: _comm(tg) + b"\n", 0o644)
@@ -298,14 +306,18 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
 
 
 def _statm(k: Any, tg: Any) -> bytes:
-    """The host's page counts of the process (sizes only: nothing of the host shows)."""
+    """The host's page counts of the process (sizes only: nothing of the host shows), the
+    size without the stub's pages (as VmSize)."""
     leader = tg.leader or next(iter(tg.tasks.values()), None)
     if leader is None or tg.zombie:
         return b"0 0 0 0 0 0 0\n"
     try:
-        return k.host_file(f"{leader.host_tid}/statm")
+        fields = k.host_file(f"{leader.host_tid}/statm").split()
     except OSError:
         return b"0 0 0 0 0 0 0\n"
+    if fields and fields[0].isdigit():
+        fields[0] = b"%d" % max(0, int(fields[0]) - (STUB_END - STUB_BASE) // 4096)
+    return b" ".join(fields) + b"\n"
 
 
 def _threads(fs: ProcFilesystem, path: bytes, tg: Any) -> Children:
@@ -386,20 +398,36 @@ def _maps(tg: Any) -> bytes:
     return text.encode() if isinstance(text, str) else text
 
 
-def _state(k: Any, task: Any) -> str:
+def _state(k: Any, task: Any, reader: Any = None) -> str:
     if task is None:
         return "Z (zombie)"
+    if task is reader:
+        # The reader is running (in this read); its host thread waits for the sentry's answer.
+        return "R (running)"
     return k.host_task_status(task.host_tid).get("State", "S (sleeping)")
 
 
-def _pid_status(k: Any, tg: Any, task: Any) -> bytes:
+def _without_stub_kb(value: str) -> str:
+    """A host ``Vm*`` size (``"N kB"``) without the stub's pages, which every workload
+    process maps and /proc/PID/maps does not show."""
+    n, _, unit = value.partition(" ")
+    try:
+        return f"{max(0, int(n) - (STUB_END - STUB_BASE) // 1024)} {unit}"
+    except ValueError:
+        return value
+
+
+def _pid_status(k: Any, tg: Any, task: Any, reader: Any = None) -> bytes:
     host = k.host_task_status(task.host_tid) if task is not None else {}
+    for key in ("VmPeak", "VmSize"):
+        if key in host:
+            host[key] = _without_stub_kb(host[key])
     cr = task.creds if task is not None else None
     tid = task.tid if task is not None else tg.tgid
     lines: List[str] = [
         f"Name:\t{_comm(tg).decode(errors='replace')}",
         f"Umask:\t{task.fs.umask:04o}" if task is not None and task.fs is not None else "Umask:\t0022",
-        f"State:\t{_state(k, task)}",
+        f"State:\t{_state(k, task, reader)}",
         f"Tgid:\t{tg.tgid}",
         "Ngid:\t0",
         f"Pid:\t{tid}",
@@ -432,13 +460,13 @@ def _pid_status(k: Any, tg: Any, task: Any) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _pid_stat(k: Any, tg: Any, task: Any) -> bytes:
+def _pid_stat(k: Any, tg: Any, task: Any, reader: Any = None) -> bytes:
     host: List[str] = []
     if task is not None and hasattr(k, "host_task_stat"):
         host = list(k.host_task_stat(task.host_tid))
     # Fields after "(comm)": 50 of them (fs/proc/array.c do_task_stat).
     f = host + ["0"] * (50 - len(host)) if len(host) < 50 else host[:50]
-    state = _state(k, task)[:1]
+    state = _state(k, task, reader)[:1]
     f[0] = state
     f[1] = str(tg.ppid)
     f[2] = str(tg.pgid)
@@ -448,6 +476,8 @@ def _pid_stat(k: Any, tg: Any, task: Any) -> bytes:
     f[17] = str(len(tg.tasks))
     boot = getattr(k, "boot_time", None)
     f[19] = str(int(max(0.0, tg.start_time - boot) * 100)) if boot is not None else "0"
+    if f[20].isdigit():
+        f[20] = str(max(0, int(f[20]) - (STUB_END - STUB_BASE)))  # vsize, as VmSize
     for i in (25, 26, 27, 28, 29, 42, 43, 44, 45, 46, 47, 48):
         f[i] = "0"  # code/stack addresses: not the sentry's to reveal here
     tid = task.tid if task is not None else tg.tgid
