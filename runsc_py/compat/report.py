@@ -74,14 +74,16 @@ OTHER = "other"
 
 _SUPPORT_RANK = {"unsupported": 0, "denied": 1, "partial": 2, "full": 3}
 
-# Run natively as pid 1 of the new namespaces: bring loopback up, set the hostname and ids,
-# then exec the command with exactly the environment given (a Python started with -I -S
+# Run natively as pid 1 of the new namespaces: lead a new session (as a container's init
+# does, runc's and the sandbox's: ps shows it "Ss"), bring loopback up, set the hostname and
+# ids, then exec the command with exactly the environment given (a Python started with -I -S
 # reads none of it, and its locale coercion must not reach the command).
 _NATIVE_HELPER = r"""
 import fcntl, json, os, socket, struct, sys
 c = json.loads(sys.argv[1])
 argv = sys.argv[2:]
 try:
+    os.setsid()
     if c["lo_up"]:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         fcntl.ioctl(s, 0x8914, struct.pack("16sH22x", b"lo", 0x1 | 0x40))  # SIOCSIFFLAGS

@@ -155,6 +155,19 @@ def test_default_normalisation_hides_pids(runsc_root: Path, tmp_path: Path) -> N
     assert "-child pid " in r["output"]["stdout"]["diff"]
 
 
+def test_ps_shows_the_processes_as_natively(runsc_root: Path, tmp_path: Path) -> None:
+    """procps ps of the run's own processes: init leads a session (as a container's init,
+    natively too), ps itself is running (R) and init sleeping in wait (S), the same process
+    groups, sessions and terminal; nothing refused (get_mempolicy passes to the host)."""
+    ps = shutil.which("ps", path="/usr/bin:/bin")
+    assert ps, "procps' ps is needed"
+    script = f'"{ps}" -o pid,ppid,pgid,sid,tty,stat,cmd; true'
+    rc, r = compat_json(["--", "sh", "-c", script], runsc_root, tmp_path)
+    assert rc == 0 and r["verdict"] == "same", r
+    assert r["unsupported"] == [], r["unsupported"]
+    assert r["output"]["stdout"]["same"], r["output"]["stdout"]
+
+
 def test_default_rules() -> None:
     from runsc_py.compat.report import compile_rules, normalize
 
