@@ -91,6 +91,9 @@ class ProcInode(Inode):
     def _size(self) -> int:
         return 0
 
+    def _nlink(self) -> int:
+        return 2 if self.is_dir else 1
+
     def setattr(self, t: Any, attr: Any) -> None:
         """``proc_setattr``: a mode or owner change is ``EPERM``; the truncation of an
         ``open(O_TRUNC)`` (``echo 1 > /proc/...``) does nothing."""
@@ -100,21 +103,39 @@ class ProcInode(Inode):
     def stat(self) -> Stat:
         t0 = self.fs.t0
         return Stat(
-            dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=2 if self.is_dir else 1,
+            dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=self._nlink(),
             uid=self.uid, gid=self.gid, rdev=0, size=self._size(), blksize=1024, blocks=0,
             atime_ns=t0, mtime_ns=t0, ctime_ns=t0,
         )
 
 
 class ProcDir(ProcInode):
-    """A directory whose entries come from ``children(t)``."""
+    """A directory whose entries come from ``children(t)``.
+
+    Its link count is Linux's for a proc directory: 2 and one for each subdirectory (the
+    root's is ``proc_root``'s subdirectories and the number of processes; ``/proc/PID`` and
+    ``task/TID`` count their directory entries, ``task`` the threads), unless *nlink* is given
+    (sysctl directories have 1).  *size*, if given, is the size ``stat`` shows (``fd``: the
+    number of open descriptors, as Linux since 6.2).
+    """
 
     def __init__(
         self, fs: ProcFilesystem, path: bytes, children: Callable[[Any], Children],
         mode: int = 0o555, uid: Optional[int] = None, gid: Optional[int] = None,
+        nlink: Optional[int] = None, size: Optional[Callable[[], int]] = None,
     ) -> None:
         super().__init__(fs, path, abi.S_IFDIR | mode, uid, gid)
         self.children = children
+        self._fixed_nlink = nlink
+        self._size_of = size
+
+    def _nlink(self) -> int:
+        if self._fixed_nlink is not None:
+            return self._fixed_nlink
+        return 2 + sum(1 for f in self.children(None).values() if f().is_dir)
+
+    def _size(self) -> int:
+        return self._size_of() if self._size_of is not None else 0
 
     def lookup(self, t: Any, name: bytes) -> Optional[Inode]:
         f = self.children(t).get(name)

@@ -107,7 +107,8 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
         c[name] = (lambda name=name, fn=fn: ProcFile(  # type: ignore[misc]
             fs, b"/" + name, fn, poll=DEFAULT_POLLMASK))
     c[b"mounts"] = lambda: ProcSymlink(fs, b"/mounts", lambda r: b"self/mounts")
-    c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _sys_tree(k)))
+    c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _sys_tree(k)),
+                                nlink=1)
     c[b"sysvipc"] = lambda: ProcDir(fs, b"/sysvipc", lambda r: sys_children(
         fs, b"/sysvipc", {b"shm": ipc.proc_shm, b"sem": ipc.proc_sem, b"msg": ipc.proc_msg}))
     return c
@@ -210,7 +211,8 @@ def sys_children(fs: ProcFilesystem, path: bytes, tree: Dict[bytes, Any]) -> Chi
     for name, v in tree.items():
         p = path + b"/" + name
         if isinstance(v, dict):
-            c[name] = (lambda p=p, v=v: ProcDir(fs, p, lambda r: sys_children(fs, p, v)))  # type: ignore[misc]
+            c[name] = (lambda p=p, v=v: ProcDir(  # type: ignore[misc]
+                fs, p, lambda r: sys_children(fs, p, v), nlink=1 if p.startswith(b"/sys/") else None))
         elif isinstance(v, tuple):
             c[name] = (lambda p=p, key=v[1]: ProcFile(  # type: ignore[misc]
                 fs, p, lambda r: _b(k.sysctl[key]) + b"\n", 0o644,
@@ -297,7 +299,7 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
             lambda r, name=name: _fs_vd(task, name), uid=uid, gid=gid, check=check,  # type: ignore[misc]
         ))
     c[b"fd"] = lambda: ProcDir(fs, path + b"/fd", lambda r: fd_children(fs, path, task),
-                               0o500, uid, gid)
+                               0o500, uid, gid, size=lambda: _fd_count(task))
     c[b"fdinfo"] = lambda: ProcDir(fs, path + b"/fdinfo", lambda r: fdinfo_children(fs, path, task),
                                    0o500, uid, gid)
     if is_process:
@@ -345,6 +347,12 @@ def _desc_vd(desc: Any) -> Optional[VirtualDentry]:
 
         return anon_vd(desc.inode, desc.anon_name or b"anon")
     return None
+
+
+def _fd_count(task: Any) -> int:
+    if task is None or task.fdtable is None:
+        return 0
+    return sum(1 for _ in task.fdtable)
 
 
 def fd_children(fs: ProcFilesystem, path: bytes, task: Any) -> Children:

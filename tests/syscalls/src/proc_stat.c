@@ -2,9 +2,13 @@
  * (S) in /proc/PID/stat and status; start times (stat field 22, clock ticks since boot)
  * against /proc/stat btime and /proc/uptime (ps dates a process btime + start/HZ); and
  * the size of the address space, VmSize = stat's vsize = statm's size = the mappings
- * /proc/self/maps lists (but [vsyscall], which is no mapping of the process). */
+ * /proc/self/maps lists (but [vsyscall], which is no mapping of the process); link counts
+ * of proc directories (2 and their subdirectories; the root's also counts every process of
+ * the system, sysctl directories 1) and the size of /proc/PID/fd (its open fds). */
 #include "check.h"
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static char buf[1 << 16];
@@ -45,6 +49,61 @@ static long status_kb(const char *key)
 {
     const char *p = strstr(slurp("/proc/self/status"), key);
     return p ? strtol(p + strlen(key) + 1, NULL, 10) : -1;
+}
+
+/* entries of a directory (not . and ..), and how many of them are directories */
+static int entries(const char *path, int *dirs)
+{
+    DIR *d = opendir(path);
+    MUST(d ? 0 : -1);
+    int n = 0;
+    *dirs = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        n++;
+        if (e->d_type == DT_DIR)
+            (*dirs)++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void links(void)
+{
+    struct stat st;
+    int dirs;
+    char path[64];
+
+    MUST(stat("/proc", &st));
+    entries("/proc", &dirs);
+    T("proc root nlink counts subdirectories and processes", st.st_nlink >= (nlink_t)(2 + dirs));
+    MUST(stat("/proc/self", &st));
+    entries("/proc/self", &dirs);
+    T("/proc/self nlink is 2 + subdirectories", st.st_nlink == (nlink_t)(2 + dirs));
+    MUST(stat("/proc/self/task", &st));
+    int threads = entries("/proc/self/task", &dirs);
+    printf("task nlink - threads: %ld\n", (long)st.st_nlink - threads);
+    snprintf(path, sizeof path, "/proc/self/task/%d", getpid());
+    MUST(stat(path, &st));
+    entries(path, &dirs);
+    T("task/TID nlink is 2 + subdirectories", st.st_nlink == (nlink_t)(2 + dirs));
+    MUST(stat("/proc/sys", &st));
+    printf("/proc/sys nlink: %ld\n", (long)st.st_nlink);
+    MUST(stat("/proc/sys/kernel", &st));
+    printf("/proc/sys/kernel nlink: %ld\n", (long)st.st_nlink);
+    MUST(stat("/proc/sysvipc", &st));
+    printf("/proc/sysvipc nlink: %ld\n", (long)st.st_nlink);
+
+    int extra = open("/dev/null", O_RDONLY);
+    MUST(extra);
+    MUST(stat("/proc/self/fd", &st));
+    long size = (long)st.st_size;
+    int fds = entries("/proc/self/fd", &dirs) - 1; /* less the listing's own fd */
+    T("/proc/self/fd size is its open fds", size == fds);
+    printf("/proc/self/fd nlink: %ld\n", (long)st.st_nlink);
+    close(extra);
 }
 
 static double now_real(void)
@@ -119,5 +178,6 @@ int main(void)
     T("VmSize is statm size", (unsigned long long)vmsize * 1024 == statm_pages * 4096);
     T("VmSize is what maps lists", (unsigned long long)vmsize * 1024 == mapped);
     T("VmPeak at least VmSize", status_kb("VmPeak:") >= vmsize);
+    links();
     return 0;
 }
