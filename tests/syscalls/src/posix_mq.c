@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <mqueue.h>
 #include <poll.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -20,6 +21,20 @@ static void show_wait(const char *label, pid_t pid)
         printf("%s: exit %d\n", label, WEXITSTATUS(st));
     else
         printf("%s: signal %d\n", label, WTERMSIG(st));
+}
+
+/* Names of this run: random, since native runs share the host's mqueue namespace and may
+ * run side by side (no name is printed). */
+static char MQ1[32], MQ2[32], MQ3[32], MQ4[32];
+
+static void pick_names(void)
+{
+    unsigned r;
+    MUST(getrandom(&r, sizeof r, 0));
+    snprintf(MQ1, sizeof MQ1, "/runsc-test-%08x-1", r);
+    snprintf(MQ2, sizeof MQ2, "/runsc-test-%08x-2", r);
+    snprintf(MQ3, sizeof MQ3, "/runsc-test-%08x-3", r);
+    snprintf(MQ4, sizeof MQ4, "/runsc-test-%08x-4", r);
 }
 
 static volatile sig_atomic_t got_code, got_value, got_pid, got_sig;
@@ -56,13 +71,14 @@ static void show_poll(const char *label, mqd_t q)
 int main(int argc, char **argv)
 {
     enter_workdir(argc, argv);
-    mq_unlink("/runsc-test-mq");
-    mq_unlink("/runsc-test-mq2");
-    mq_unlink("/runsc-test-mq4");
+    pick_names();
+    mq_unlink(MQ1);
+    mq_unlink(MQ2);
+    mq_unlink(MQ4);
     umask(022);
 
-    R("open missing", mq_open("/runsc-test-mq", O_RDWR));
-    R("open bad attr without O_CREAT", syscall(SYS_mq_open, "runsc-test-mq", O_RDWR, 0, (void *)8));
+    R("open missing", mq_open(MQ1, O_RDWR));
+    R("open bad attr without O_CREAT", syscall(SYS_mq_open, MQ1 + 1, O_RDWR, 0, (void *)8));
     R("open empty name", syscall(SYS_mq_open, "", O_RDWR | O_CREAT, 0600, NULL));
     R("open dot", syscall(SYS_mq_open, ".", O_RDWR | O_CREAT, 0600, NULL));
     R("open no slash", mq_open("runsc-test-mq", O_RDWR | O_CREAT, 0600, NULL));
@@ -73,28 +89,28 @@ int main(int argc, char **argv)
     longname[299] = 0;
     R("open long name", mq_open(longname, O_RDWR | O_CREAT, 0600, NULL));
     struct mq_attr bad = {0, 0, 100, 0};
-    R("open maxmsg 0", mq_open("/runsc-test-mq", O_RDWR | O_CREAT, 0600, &bad));
+    R("open maxmsg 0", mq_open(MQ1, O_RDWR | O_CREAT, 0600, &bad));
     bad.mq_maxmsg = 4;
     bad.mq_msgsize = 0;
-    R("open msgsize 0", mq_open("/runsc-test-mq", O_RDWR | O_CREAT, 0600, &bad));
+    R("open msgsize 0", mq_open(MQ1, O_RDWR | O_CREAT, 0600, &bad));
     bad.mq_maxmsg = 100000;
     bad.mq_msgsize = 64;
-    R("open maxmsg past hard limit", mq_open("/runsc-test-mq", O_RDWR | O_CREAT, 0600, &bad));
+    R("open maxmsg past hard limit", mq_open(MQ1, O_RDWR | O_CREAT, 0600, &bad));
 
     struct mq_attr attr = {0, 3, 64, 0};
-    mqd_t q = mq_open("/runsc-test-mq", O_RDWR | O_CREAT | O_EXCL, 0666, &attr);
+    mqd_t q = mq_open(MQ1, O_RDWR | O_CREAT | O_EXCL, 0666, &attr);
     MUST(q);
-    R("open excl again", mq_open("/runsc-test-mq", O_RDWR | O_CREAT | O_EXCL, 0600, &attr));
-    R("open accmode 3", mq_open("/runsc-test-mq", 3));
+    R("open excl again", mq_open(MQ1, O_RDWR | O_CREAT | O_EXCL, 0600, &attr));
+    R("open accmode 3", mq_open(MQ1, 3));
     mqd_t ro, wo;
-    MUST(ro = mq_open("/runsc-test-mq", O_RDONLY));
-    MUST(wo = mq_open("/runsc-test-mq", O_WRONLY | O_NONBLOCK));
+    MUST(ro = mq_open(MQ1, O_RDONLY));
+    MUST(wo = mq_open(MQ1, O_WRONLY | O_NONBLOCK));
     struct mq_attr got;
     R("getattr", mq_getattr(q, &got));
     printf("attr flags %ld maxmsg %ld msgsize %ld curmsgs %ld\n", got.mq_flags, got.mq_maxmsg,
            got.mq_msgsize, got.mq_curmsgs);
     mqd_t d;
-    MUST(d = mq_open("/runsc-test-mq2", O_RDWR | O_CREAT, 0600, NULL));
+    MUST(d = mq_open(MQ2, O_RDWR | O_CREAT, 0600, NULL));
     MUST(mq_getattr(d, &got));
     printf("default maxmsg %ld msgsize %ld\n", got.mq_maxmsg, got.mq_msgsize);
     mq_close(d);
@@ -230,14 +246,14 @@ int main(int argc, char **argv)
     if (c == 0) {
         MUST(setresgid(1000, 1000, 1000));
         MUST(setresuid(1000, 1000, 1000));
-        int e1 = mq_open("/runsc-test-mq", O_RDONLY) < 0 ? errno : 0;
-        int e2 = mq_open("/runsc-test-mq", O_WRONLY) < 0 ? errno : 0;
+        int e1 = mq_open(MQ1, O_RDONLY) < 0 ? errno : 0;
+        int e2 = mq_open(MQ1, O_WRONLY) < 0 ? errno : 0;
         struct mq_attr big = {0, 20, 64, 0};
-        int e3 = mq_open("/runsc-test-mq3", O_RDWR | O_CREAT, 0600, &big) < 0 ? errno : 0;
-        int e4 = mq_unlink("/runsc-test-mq") < 0 ? errno : 0;
-        mqd_t own = mq_open("/runsc-test-mq4", O_RDWR | O_CREAT, 0600, NULL);
+        int e3 = mq_open(MQ3, O_RDWR | O_CREAT, 0600, &big) < 0 ? errno : 0;
+        int e4 = mq_unlink(MQ1) < 0 ? errno : 0;
+        mqd_t own = mq_open(MQ4, O_RDWR | O_CREAT, 0600, NULL);
         int e5 = own < 0 ? errno : 0;
-        int e6 = mq_unlink("/runsc-test-mq4") < 0 ? errno : 0;
+        int e6 = mq_unlink(MQ4) < 0 ? errno : 0;
         printf("unprivileged: %s %s %s %s own %s %s\n", en(e1), en(e2), en(e3), en(e4),
                en(e5), en(e6));
         fflush(stdout);
@@ -245,13 +261,13 @@ int main(int argc, char **argv)
     }
     show_wait("unprivileged", c);
 
-    R("unlink", mq_unlink("/runsc-test-mq"));
-    R("unlink again", mq_unlink("/runsc-test-mq"));
-    R("open after unlink", mq_open("/runsc-test-mq", O_RDWR));
+    R("unlink", mq_unlink(MQ1));
+    R("unlink again", mq_unlink(MQ1));
+    R("open after unlink", mq_open(MQ1, O_RDWR));
     R("send after unlink", mq_send(q, "still", 5, 0));
     rcv("receive after unlink", q, 64);
     R("close", mq_close(q));
     R("close again", mq_close(q));
-    R("unlink 2", mq_unlink("/runsc-test-mq2"));
+    R("unlink 2", mq_unlink(MQ2));
     return 0;
 }

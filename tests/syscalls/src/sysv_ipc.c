@@ -11,14 +11,25 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
+#include <sys/random.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
 
-#define KEY_SEM 0x7a5e0101
-#define KEY_MSG 0x7a5e0102
-#define KEY_SHM 0x7a5e0103
-#define KEY_NONE 0x7a5e01ff
+/* Keys of this run: random, since native runs share the host's IPC namespace and may run
+ * side by side (no key is printed). */
+static int KEY_SEM, KEY_MSG, KEY_SHM, KEY_NONE;
+
+static void pick_keys(void)
+{
+    unsigned r;
+    MUST(getrandom(&r, sizeof r, 0));
+    int base = 0x10000000 | (int)(r & 0x0fffff00);
+    KEY_SEM = base + 1;
+    KEY_MSG = base + 2;
+    KEY_SHM = base + 3;
+    KEY_NONE = base + 0xff;
+}
 
 union semun {
     int val;
@@ -66,7 +77,7 @@ static void show_proc(const char *file, int key, const char *cols)
         char *save, *tok = strtok_r(line, " \n", &save);
         for (int i = 0; tok; i++, tok = strtok_r(NULL, " \n", &save))
             if (strchr(cols, 'a' + i))
-                printf(" %s", i == 1 ? "id" : tok);
+                printf(" %s", i == 0 ? "key" : i == 1 ? "id" : tok);
         printf("\n");
     }
     fclose(f);
@@ -391,8 +402,10 @@ static int nattch(int id)
     return (int)ds.shm_nattch;
 }
 
-static void show_maps_line(const char *label, const void *addr)
+static void show_maps_line(const char *label, const void *addr, int key)
 {
+    char expect[40];
+    snprintf(expect, sizeof expect, "/SYSV%08x (deleted)\n", key);
     char line[512], want[32];
     snprintf(want, sizeof want, "%lx-", (unsigned long)(uintptr_t)addr);
     FILE *f = fopen("/proc/self/maps", "r");
@@ -401,7 +414,8 @@ static void show_maps_line(const char *label, const void *addr)
     while (fgets(line, sizeof line, f))
         if (strncmp(line, want, strlen(want)) == 0) {
             char *perms = strchr(line, ' ') + 1, *name = strstr(line, "/SYSV");
-            printf("%s: %.4s %s", label, perms, name ? name : "(no name)\n");
+            printf("%s: %.4s %s\n", label, perms,
+                   !name ? "(no name)" : strcmp(name, expect) ? name : "/SYSV<key> (deleted)");
         }
     fclose(f);
 }
@@ -479,7 +493,7 @@ static void shm(void)
     }
     show_wait("shm unprivileged", c);
     char *kp = shmat(k, NULL, SHM_RDONLY);
-    show_maps_line("maps of an attach", kp);
+    show_maps_line("maps of an attach", kp, KEY_SHM);
     show_proc("shm", KEY_SHM, "abcdefghijkopq");
     R("shmdt key", shmdt(kp));
     R("shm rmid key", shmctl(k, IPC_RMID, NULL));
@@ -584,6 +598,7 @@ static void threads(void)
 int main(int argc, char **argv)
 {
     enter_workdir(argc, argv);
+    pick_keys();
     sems();
     msgs();
     shm();
