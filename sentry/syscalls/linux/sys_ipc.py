@@ -376,6 +376,8 @@ def msgsnd(t: "Task", a: "SyscallArgs") -> int:
         mtype = struct.unpack("<q", t.mem.read(msgp, 8))[0]
         if mtype < 1:
             raise err(errno.EINVAL)
+        if not ACCOUNT.room(msgsz + MSG_COST):
+            raise err(errno.ENOMEM)  # before the copy: the sentry would hold it
         text = t.mem.read(msgp + 8, msgsz) if msgsz else b""
         q: MsgQueue = ns.msgs.find(msqid)
         if not ipc.ipcperms(t, q.perm, S_IWUGO):

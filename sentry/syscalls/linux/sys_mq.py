@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, WouldBlock, err
 from sentry.fsimpl.mqueue.mqueue import (
-    SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD, MessageQueue, MQueueDescription,
+    MSG_COST, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD, MessageQueue, MQueueDescription,
 )
 from sentry.kernel import ipc
+from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.sys_poll import _deadline, _done
 from sentry.vfs import abi
@@ -176,6 +177,8 @@ def mq_timedsend(t: "Task", a: "SyscallArgs") -> int:
             raise err(errno.EBADF)
         if length > d.mq.msgsize:
             raise err(errno.EMSGSIZE)
+        if not ACCOUNT.room(length + MSG_COST):
+            raise err(errno.ENOMEM)  # before the copy: the sentry would hold it
         data = t.mem.read(ptr, length) if length else b""
         _SENDING[t] = (a, (d, data, timeout))
     mq = d.mq
