@@ -251,6 +251,38 @@ def test_message_queue_hog_is_refused_and_memory_comes_back(runsc_root, tmp_path
     assert why == "ENOMEM" and 16 <= int(mib) <= 32, res.describe()
 
 
+SEM_HOG = r'''
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+def fill():
+    ids, why = [], "none"
+    for _ in range(32000):
+        i = libc.semget(0, 32000, 0o600)
+        if i < 0:
+            why = errno.errorcode[ctypes.get_errno()]
+            break
+        ids.append(i)
+    for i in ids:
+        libc.semctl(i, 0, 0)  # IPC_RMID
+    return why, len(ids)
+print(*fill())
+print(*fill())
+'''
+
+
+def test_semaphore_set_hog_is_refused_and_memory_comes_back(runsc_root, tmp_path):
+    """§7.6: semaphore sets are sentry memory (32000 sets of 32000 are within Linux's
+    default limits): charged to the account, ENOMEM past it, given back at removal."""
+    script = tmp_path / "semhog.py"
+    script.write_text(SEM_HOG)
+    res = _do(runsc_root, ["--memory-limit", "96m"], [PYTHON, str(script)], tmp_path)
+    assert res.rc == 0, res.describe()
+    first, second = res.stdout.splitlines()
+    assert first == second, res.describe()
+    why, sets = first.split()
+    assert why == "ENOMEM" and 30 <= int(sets) <= 70, res.describe()
+
+
 def test_anonymous_memory_hog_is_oom_killed_alone(runsc_root, tmp_path):
     before = _cgroup_dirs("do-")
     script = tmp_path / "hog.py"

@@ -66,6 +66,9 @@ RLIMIT_MEMLOCK = 8
 #: sentry's tuple and object headers).
 MSG_COST = 128
 
+#: What a semaphore set costs the memory account beside 16 bytes a semaphore.
+SEM_SET_COST = 512
+
 #: The host fd number a segment's memfd is lent at, for the one mmap of a shmat.
 SHM_LEND_FD = 1003
 
@@ -154,8 +157,17 @@ def semget(t: "Task", a: "SyscallArgs") -> int:
         used = sum(len(s.vals) for s in ns.sems.by_index.values())
         if used + nsems > semmns:
             raise err(errno.ENOSPC)
+        # The sentry's two lists of nsems slots and the set itself (sem_array and its
+        # sems are kernel memory the memory cgroup charges on Linux).
+        cost = SEM_SET_COST + 16 * nsems
+        if not ACCOUNT.charge(cost):
+            raise err(errno.ENOMEM)
         s = SemSet(Perm(key, t, flg), nsems)
-        ns.sems.add(s, semmni)
+        try:
+            ns.sems.add(s, semmni)
+        except LinuxError:
+            ACCOUNT.uncharge(cost)
+            raise
         return s
 
     def check(s: SemSet) -> None:
@@ -288,6 +300,7 @@ def semctl(t: "Task", a: "SyscallArgs") -> int:
     if cmd == IPC_RMID:
         _check_set(t, p)
         ns.sems.remove(s)
+        ACCOUNT.uncharge(SEM_SET_COST + 16 * len(s.vals))
         ns.clear_undo(p.id, None)
         s.queue.notify(EVENT_IN)
         return 0
