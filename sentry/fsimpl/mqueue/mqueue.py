@@ -26,6 +26,9 @@ SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
 _order = itertools.count()
 #: What a queued message costs the memory account beside its bytes.
 MSG_COST = 128
+#: What a queue costs it beside its name (root, with CAP_SYS_RESOURCE, has no
+#: fs.mqueue.queues_max).
+QUEUE_COST = 1024
 
 
 def _give_back(charged: List[int]) -> None:
@@ -52,6 +55,10 @@ class MessageQueue:
         # What its messages cost the memory account, given back when the queue goes.
         self._charged = [0]
         weakref.finalize(self, _give_back, self._charged)
+
+    def add_charge(self, n: int) -> None:
+        """Count *n* bytes the caller charged as the queue's, given back when it goes."""
+        self._charged[0] += n
 
     def full(self) -> bool:
         return len(self.msgs) >= self.maxmsg

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, WouldBlock, err
 from sentry.fsimpl.mqueue.mqueue import (
-    MSG_COST, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD, MessageQueue, MQueueDescription,
+    MSG_COST, QUEUE_COST, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD, MessageQueue, MQueueDescription,
 )
 from sentry.kernel import ipc
 from sentry.kernel.memacct import ACCOUNT
@@ -103,7 +103,10 @@ def mq_open(t: "Task", a: "SyscallArgs") -> int:
         if (len(qs) >= _limit(t, "fs.mqueue.queues_max", 256)
                 and not c.capable(cap.CAP_SYS_RESOURCE)):
             raise err(errno.ENFILE)
+        if not ACCOUNT.charge(QUEUE_COST + len(name)):
+            raise err(errno.ENOMEM)
         mq = MessageQueue(name, c.fsuid, c.fsgid, mode & ~t.fs.umask & 0o7777, maxmsg, msgsize)
+        mq.add_charge(QUEUE_COST + len(name))
         fresh = True
     else:
         if oflag & abi.O_CREAT and oflag & abi.O_EXCL:
