@@ -168,6 +168,37 @@ def test_ps_shows_the_processes_as_natively(runsc_root: Path, tmp_path: Path) ->
     assert r["output"]["stdout"]["same"], r["output"]["stdout"]
 
 
+SS_SCRIPT = """
+import socket, subprocess
+a = socket.socket(); a.bind(("127.0.0.1", 8123)); a.listen(7)
+b = socket.socket(socket.AF_INET6); b.bind(("::", 8124)); b.listen(3)
+v = socket.socket(socket.AF_INET6); v.bind(("::1", 8126)); v.listen(1)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 8125))
+c = socket.socket(); c.bind(("127.0.0.1", 8130)); c.connect(("127.0.0.1", 8123))
+s, _ = a.accept()
+for args, shown in ((["-tln"], ":8123 "), (["-tn"], ":8130 "), (["-uan"], ":8125 "),
+                     (["-ta"], ":8124 "), (["-4tln"], ":8123 "), (["-6tln"], "[::1]:8126 "),
+                     (["-tlnp"], '"python3"')):
+    out = subprocess.run(["ss", *args], capture_output=True, text=True)
+    print(" ".join(args), out.returncode, out.stderr)
+    print("\\n".join(sorted(out.stdout.splitlines())))
+    assert shown in out.stdout, (args, "not listed")
+"""
+
+
+def test_ss_lists_the_sandbox_sockets_as_natively(runsc_root: Path, tmp_path: Path) -> None:
+    """iproute2's ss over NETLINK_SOCK_DIAG, in a network namespace of the run's own: TCP
+    listeners (backlog, v6only), established connections, UDP, per family and state, and
+    the owning process; nothing refused."""
+    ss = shutil.which("ss", path="/usr/sbin:/sbin:/usr/bin:/bin")
+    assert ss, "iproute2's ss is needed"
+    py = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+    rc, r = compat_json(["--network", "none", "--", py, "-c", SS_SCRIPT], runsc_root, tmp_path)
+    assert r["native"]["exit_code"] == 0, r["native"]  # ss listed each socket natively
+    assert rc == 0 and r["verdict"] == "same", r
+    assert r["unsupported"] == [], r["unsupported"]
+
+
 def test_default_rules() -> None:
     from runsc_py.compat.report import compile_rules, normalize
 

@@ -191,6 +191,10 @@ def _host(fn: Any, *args: Any) -> Any:
         raise err(e.errno or errno.EIO) from None
 
 
+#: The sandbox's own TCP/UDP sockets by host inode number (socket diagnostics show only them).
+BY_HOST_INO: "weakref.WeakValueDictionary[int, InetSocket]" = weakref.WeakValueDictionary()
+
+
 class InetSocket(HostFileDescription):
     """A sandbox TCP/UDP socket over a non-blocking host socket."""
 
@@ -198,6 +202,8 @@ class InetSocket(HostFileDescription):
                  uid: int = 0, gid: int = 0) -> None:
         self.sock = sock
         super().__init__(sock.fileno(), uid, gid)
+        if family in (socket.AF_INET, socket.AF_INET6) and self.inode is not None:
+            BY_HOST_INO[self.inode.ino] = self
         self.flags = (self.flags & ~abi.O_ACCMODE) | abi.O_RDWR
         self.family, self.stype, self.protocol = family, stype, protocol
         self.stream = stype == SOCK_STREAM
@@ -234,6 +240,8 @@ class InetSocket(HostFileDescription):
         return desc
 
     def release(self) -> None:
+        if self.inode is not None and BY_HOST_INO.get(self.inode.ino) is self:
+            del BY_HOST_INO[self.inode.ino]
         self.sock.detach()  # the description closes the fd itself
         super().release()
 

@@ -19,7 +19,19 @@ so every message the workload sends is checked first:
 Port ids are the sandbox's: ``bind`` and ``getsockname`` see the id the workload chose or
 was given (its pid first, as Linux's autobind), and the host's own id in a reply's
 ``nlmsg_pid`` is rewritten to it (glibc drops replies whose ``nlmsg_pid`` is not its
-socket's).  Other netlink protocols are ``EPROTONOSUPPORT``, a kernel without them.
+socket's).
+
+``NETLINK_SOCK_DIAG`` (``ss``) is the sentry's own (its host socket is a route socket
+nothing is sent to): ``SOCK_DIAG_BY_FAMILY`` for ``AF_INET``/``AF_INET6`` TCP or UDP
+dumps the sandbox's own inet sockets (addresses from the host sockets, a TCP state from
+``TCP_INFO``, a listener's accept queue and backlog, the sandbox owner and inode), by the
+request's state mask and family; of the attributes only the shutdown state (0: not
+recorded) and ``AF_INET6``'s v6only, none that a request's ``ext`` asks for (memory, TCP
+info, congestion); a request's bytecode filter is not run
+(``ss`` runs its filter itself too).  Other families (unix, netlink, packet) are the
+``ENOENT`` of a kernel without their diag module, looking up one socket (no ``NLM_F_DUMP``)
+is ``EOPNOTSUPP``, ``SOCK_DESTROY`` and multicast groups ``EPERM``.  Other netlink protocols
+are ``EPROTONOSUPPORT``, a kernel without them.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ import errno
 import socket
 import struct
 from collections import deque
-from typing import Any, Deque, Dict, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
@@ -38,6 +50,22 @@ from sentry.kernel.waiter import EVENT_IN
 
 AF_NETLINK = 16
 NETLINK_ROUTE = 0
+NETLINK_SOCK_DIAG = 4
+NLMSG_DONE = 3
+# sock_diag requests: TCPDIAG_GETSOCK, DCCPDIAG_GETSOCK, SOCK_DIAG_BY_FAMILY; SOCK_DESTROY.
+TCPDIAG_GETSOCK, DCCPDIAG_GETSOCK, SOCK_DIAG_BY_FAMILY, SOCK_DESTROY = 18, 19, 20, 21
+_INET_DIAG_REQ_SIZE = 56  # struct inet_diag_req_v2 and the older inet_diag_req
+INET_DIAG_REQ_PROTOCOL = 3
+NLM_F_MULTI, NLM_F_DUMP = 0x2, 0x300
+IPPROTO_TCP, IPPROTO_UDP = 6, 17
+# struct inet_diag_req_v2 up to its states (the socket id after it is not needed for a dump).
+_INET_DIAG_REQ_V2 = struct.Struct("<BBBBI")
+# struct inet_diag_msg: family, state, timer, retrans; the id (ports big-endian, addresses,
+# interface, cookie); expires, rqueue, wqueue, uid, inode.
+_INET_DIAG_MSG = struct.Struct("<BBBBHH16s16sIIIIIIII")
+TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN = 1, 7, 10
+INET_DIAG_SHUTDOWN, INET_DIAG_SKV6ONLY = 8, 11
+_TCP_INFO = 11
 SOCK_DGRAM, SOCK_RAW = 2, 3
 SOL_NETLINK = 270
 NLMSG_ERROR = 2
@@ -86,8 +114,9 @@ def encode_nl(pid: int, groups: int) -> bytes:
 class NetlinkSocket(InetSocket):
     """A sandbox ``NETLINK_ROUTE`` socket (see the module docstring)."""
 
-    def __init__(self, sock: socket.socket, stype: int, uid: int = 0, gid: int = 0) -> None:
-        super().__init__(sock, AF_NETLINK, stype, NETLINK_ROUTE, uid, gid)
+    def __init__(self, sock: socket.socket, stype: int, uid: int = 0, gid: int = 0,
+                 protocol: int = NETLINK_ROUTE) -> None:
+        super().__init__(sock, AF_NETLINK, stype, protocol, uid, gid)
         self.port = 0  # the sandbox's port id (0: not bound yet)
         self.groups = 0
         self.cap_ack = False
@@ -97,13 +126,15 @@ class NetlinkSocket(InetSocket):
     def create_nl(cls, t: Any, stype: int, protocol: int) -> "NetlinkSocket":
         if stype not in (SOCK_RAW, SOCK_DGRAM):
             raise err(errno.ESOCKTNOSUPPORT)
-        if protocol != NETLINK_ROUTE:
+        if protocol not in (NETLINK_ROUTE, NETLINK_SOCK_DIAG):
             raise err(errno.EPROTONOSUPPORT)
+        # A sock_diag socket is served by the sentry: its host socket is a route socket
+        # (the one netlink protocol the sentry's filter lets it make) it sends nothing to.
         sock = _host(socket.socket, socket.AF_NETLINK,
                      stype | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         _host(sock.bind, (0, 0))  # a host port id of the kernel's choosing
         c = t.creds
-        desc = cls(sock, stype, c.euid, c.egid)
+        desc = cls(sock, stype, c.euid, c.egid, protocol)
         if getattr(t.kernel, "loop", None) is not None:
             desc.watch(t.kernel)
         return desc
@@ -120,6 +151,8 @@ class NetlinkSocket(InetSocket):
         notifications of this namespace)."""
         if self.port and pid and pid != self.port:
             raise err(errno.EINVAL)
+        if groups and self.protocol == NETLINK_SOCK_DIAG:
+            raise err(errno.EPERM)  # socket destroy events: not offered
         self._join(groups)
         if not self.port:
             if pid:
@@ -177,7 +210,9 @@ class NetlinkSocket(InetSocket):
             if mlen < _NLMSGHDR.size or off + mlen > len(data):
                 break  # the kernel stops at a malformed header too
             msg = data[off: off + mlen]
-            if not mflags & NLM_F_REQUEST or mtype < NLMSG_MIN_TYPE or self._allowed(mtype, msg):
+            if self.protocol == NETLINK_SOCK_DIAG:
+                self._diag(t, mtype, mflags, seq, msg)
+            elif not mflags & NLM_F_REQUEST or mtype < NLMSG_MIN_TYPE or self._allowed(mtype, msg):
                 passed += msg + bytes((-mlen) % 4)
             else:
                 if t.creds.capable(cap.CAP_NET_ADMIN):  # Linux would (compat report)
@@ -190,6 +225,56 @@ class NetlinkSocket(InetSocket):
             except BlockingIOError:
                 self.wait(t, 0x4, bool(flags & MSG_DONTWAIT))
         return len(data)
+
+    def _diag(self, t: Any, mtype: int, mflags: int, seq: int, msg: bytes) -> None:
+        """Answer one sock_diag request (see the module docstring)."""
+        if not mflags & NLM_F_REQUEST or mtype < NLMSG_MIN_TYPE:
+            return
+        body = msg[_NLMSGHDR.size:]
+        if mtype == SOCK_DESTROY:
+            t.kernel.note_unsupported(t, "netlink", "SOCK_DESTROY")
+            error = errno.EPERM
+        elif mtype == TCPDIAG_GETSOCK and len(body) >= _INET_DIAG_REQ_SIZE:
+            # The older request (struct inet_diag_req): TCP, its states after the id.
+            family, states = body[0], struct.unpack_from("<I", body, 52)[0]
+            error = self._dump(t, family, IPPROTO_TCP, states, mflags, seq)
+        elif mtype == DCCPDIAG_GETSOCK:
+            error = errno.EINVAL  # as Linux since DCCP went
+        elif mtype != SOCK_DIAG_BY_FAMILY or len(body) < _INET_DIAG_REQ_SIZE:
+            error = errno.EINVAL
+        else:
+            family, proto, _ext, _pad, states = _INET_DIAG_REQ_V2.unpack_from(body)
+            a = _INET_DIAG_REQ_SIZE
+            while a + 4 <= len(body):  # INET_DIAG_REQ_PROTOCOL: a protocol past 255 (MPTCP)
+                alen, atype = struct.unpack_from("<HH", body, a)
+                if alen < 4:
+                    break
+                if atype == INET_DIAG_REQ_PROTOCOL and alen >= 8:
+                    proto = struct.unpack_from("<I", body, a + 4)[0]
+                a += (alen + 3) & ~3
+            error = self._dump(t, family, proto, states, mflags, seq)
+        if error:
+            self._reply_error(msg, mtype, mflags, seq, -error)
+
+    def _dump(self, t: Any, family: int, proto: int, states: int, mflags: int,
+              seq: int) -> int:
+        """Queue the dump of the sandbox's sockets a request asks for; or the errno."""
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            t.kernel.note_unsupported(t, "netlink", f"SOCK_DIAG_BY_FAMILY family {family}")
+            return errno.ENOENT  # sock_diag without that family's module
+        if not mflags & NLM_F_DUMP:
+            t.kernel.note_unsupported(t, "netlink", "SOCK_DIAG_BY_FAMILY of one socket")
+            return errno.EOPNOTSUPP
+        # A dump of a protocol with no diag handler (raw, SCTP, DCCP, MPTCP …) ends at once
+        # with ENOENT in its NLMSG_DONE, as Linux's inet_diag dump does.
+        done = 0 if proto in (IPPROTO_TCP, IPPROTO_UDP) else -errno.ENOENT
+        for rec in _inet_diag_records(family, proto, states) if not done else []:
+            self.local.append(_NLMSGHDR.pack(_NLMSGHDR.size + len(rec), SOCK_DIAG_BY_FAMILY,
+                                             NLM_F_MULTI, seq, self.port) + rec)
+        self.local.append(_NLMSGHDR.pack(_NLMSGHDR.size + 4, NLMSG_DONE, NLM_F_MULTI, seq,
+                                         self.port) + struct.pack("<i", done))
+        self._hq.notify(EVENT_IN)
+        return 0
 
     @staticmethod
     def _allowed(mtype: int, msg: bytes) -> bool:
@@ -264,6 +349,8 @@ class NetlinkSocket(InetSocket):
             if len(value) < 4:
                 raise err(errno.EINVAL)
             v = struct.unpack_from("<I", value)[0]
+            if opt == 1 and self.protocol == NETLINK_SOCK_DIAG:
+                raise err(errno.EPERM)  # socket destroy events: not offered
             if opt in (1, 2) and not 0 < v <= 32:
                 raise err(errno.EINVAL)  # groups of NETLINK_ROUTE: 1..32 (RTNLGRP_MAX > 32
                 # exists, but only these are offered)
@@ -289,3 +376,58 @@ class NetlinkSocket(InetSocket):
         if level == 1 and opt in _SOCK_OPTS:
             return bytes(_host(self.sock.getsockopt, level, opt, 4))
         return super().getsockopt(level, opt, buflen)
+
+
+def _inet_diag_records(family: int, proto: int, states: int) -> List[bytes]:
+    """inet_diag_msg bodies of the sandbox's own sockets of *family*/*proto* whose state is
+    in *states* (a bit per TCP state)."""
+    from sentry.fsimpl.sock.inet import BY_HOST_INO
+
+    out = []
+    for ino, s in sorted(BY_HOST_INO.items()):
+        if s.family != family or s.protocol != proto or s.inode is None:
+            continue
+        try:
+            local = s.sock.getsockname()
+        except OSError:
+            continue
+        try:
+            peer = s.sock.getpeername()
+        except OSError:
+            peer = None
+        rq = wq = 0
+        if proto == IPPROTO_TCP:
+            try:
+                info = s.sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
+            except OSError:
+                continue
+            state = info[0]
+            if state == TCP_CLOSE:
+                continue  # in no table a dump walks (not listening nor connected)
+            if state == TCP_LISTEN:
+                # tcp_diag_get_info: a listener's accept queue and backlog
+                rq, wq = struct.unpack_from("<II", info, 24)  # tcpi_unacked, tcpi_sacked
+        elif not local[1]:
+            continue  # an unbound UDP socket is in no table either
+        else:
+            state = TCP_ESTABLISHED if peer is not None else TCP_CLOSE
+        if not states & (1 << state):
+            continue
+        # Attributes Linux always adds: INET_DIAG_SHUTDOWN (none recorded: 0), and for
+        # AF_INET6 INET_DIAG_SKV6ONLY (ss prints a dual-stack listener's peer as "*").
+        attrs = struct.pack("<HHB3x", 5, INET_DIAG_SHUTDOWN, 0)
+        if family == socket.AF_INET6:
+            try:
+                v6only = s.sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+            except OSError:
+                v6only = 0
+            attrs += struct.pack("<HHB3x", 5, INET_DIAG_SKV6ONLY, 1 if v6only else 0)
+        out.append(_INET_DIAG_MSG.pack(
+            family, state, 0, 0, socket.htons(local[1]), socket.htons(peer[1] if peer else 0),
+            _addr(family, local[0]), _addr(family, peer[0]) if peer else bytes(16),
+            0, ino & 0xFFFFFFFF, ino >> 32, 0, rq, wq, s.inode.uid, ino & 0xFFFFFFFF) + attrs)
+    return out
+
+
+def _addr(family: int, host: str) -> bytes:
+    return socket.inet_pton(family, host.split("%")[0]).ljust(16, b"\0")
