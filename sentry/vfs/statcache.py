@@ -97,6 +97,9 @@ def _searchable(inode: Any) -> bool:
 
 #: Answer kinds (rt.h ``RT_SC_*``): ``struct stat`` and ``struct statx``.
 STAT, STATX = 0, 1
+#: Kinds asked for so far (bits): a listing pre-fills statx answers only once a program
+#: of the sandbox has used statx (half the work for the many that never do).
+_kinds_seen = 1 << STAT
 
 
 def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
@@ -104,6 +107,8 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
          error: int, root: VirtualDentry) -> None:
     """Give the C side (*kind*, *path*, *nofollow*)'s answer if it may keep it: the packed
     stat or statx (*answer*) of *found*, or *error* (a negative errno, only ``-ENOENT``)."""
+    global _kinds_seen
+    _kinds_seen |= 1 << kind
     if _put is None or _gen is None or not path or t.fs.root != root:
         return
     if path.startswith(b"/"):
@@ -189,7 +194,9 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
         if child is not None and child.mounts:
             continue  # the sandbox mounted something there: the path leads into it
         stat = fs.stat_of(st)
-        answers = ((STAT, abi.pack_stat(stat)), (STATX, abi.pack_statx(stat, 0, mnt_id)))
+        answers: Tuple[Tuple[int, bytes], ...] = ((STAT, abi.pack_stat(stat)),)
+        if _kinds_seen & (1 << STATX):
+            answers += ((STATX, abi.pack_statx(stat, 0, mnt_id)),)
         link = st.mode & 0o170000 == 0o120000
         for base, prefix in todo:
             path = prefix + name
