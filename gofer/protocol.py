@@ -88,6 +88,8 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _I64 = struct.Struct("<q")
+_LAST_COUNT = struct.Struct("<BI")
+_HAS_LEN = struct.Struct("<BH")
 
 
 class _Reader:
@@ -655,18 +657,37 @@ class Rreaddirstat(Message):
 
     @classmethod
     def unpack(cls, body: bytes) -> Rreaddirstat:
-        r = _Reader(body)
-        last = r.u8()
+        # Written out (no _Reader): a listing has one entry per file, and this runs in
+        # the sentry for every directory a program reads.
+        n = len(body)
+        if n < 5:
+            raise ProtocolError("message too short")
+        last, count = _LAST_COUNT.unpack_from(body, 0)
         if last > 1:
             raise ProtocolError("bad flag")
+        off = 5
         entries: list[tuple[bytes, Stat | int]] = []
-        for _ in range(r.u32()):
-            has = r.u8()
-            if has > 1:
-                raise ProtocolError("bad flag")
-            name = r.name()
-            entries.append((name, r.stat() if has else r.u64()))
-        r.end()
+        stat_unpack, stat_size = Stat.STRUCT.unpack_from, Stat.STRUCT.size
+        try:
+            for _ in range(count):
+                has, ln = _HAS_LEN.unpack_from(body, off)
+                off += 3
+                if has > 1:
+                    raise ProtocolError("bad flag")
+                end = off + ln
+                if end > n:
+                    raise ProtocolError("message too short")
+                name = body[off:end]
+                if has:
+                    entries.append((name, Stat(*stat_unpack(body, end))))
+                    off = end + stat_size
+                else:
+                    entries.append((name, _U64.unpack_from(body, end)[0]))
+                    off = end + 8
+        except struct.error:
+            raise ProtocolError("message too short") from None
+        if off != n:
+            raise ProtocolError("trailing bytes in message")
         return cls(entries, bool(last))
 
 
