@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import struct
-from typing import List
+from typing import Dict, List
 
 from sentry.abi.linux.errors import err
 import errno
@@ -94,17 +94,60 @@ class TaskMemory(abc.ABC):
     def read_string_array(self, addr: int, max_total: int = 2 * 1024 * 1024) -> List[bytes]:
         """A NULL-terminated array of string pointers (argv/envp). NULL *addr* is empty.
 
-        :raises LinuxError: EFAULT, or E2BIG past *max_total* bytes.
+        Each page is copied once (argv and envp strings sit side by side on the stack:
+        a string or a pointer per copy made an execve of a shell's environment cost
+        80 copies), so the strings are one snapshot whatever another thread writes.
+
+        :raises LinuxError: EFAULT, E2BIG past *max_total* bytes, ENAMETOOLONG for a
+            string longer than ``MAX_ARG_STRLEN``.
         """
         out: List[bytes] = []
         if addr == 0:
             return out
+        pages: Dict[int, bytes] = {}
+
+        def page(p: int) -> bytes:
+            b = pages.get(p)
+            if b is None:
+                b = pages[p] = self.read_partial(p, 4096)
+            return b
+
+        def u64(a: int) -> int:
+            p, off = a & ~4095, a & 4095
+            b = page(p)[off:off + 8]
+            if len(b) < 8 and off + 8 > 4096:
+                b += page(p + 4096)[:off + 8 - 4096]
+            if len(b) != 8:
+                raise err(errno.EFAULT)
+            return int.from_bytes(b, "little")
+
+        def cstring(a: int) -> bytes:
+            if a == 0:
+                raise err(errno.EFAULT)
+            buf = bytearray()
+            while len(buf) <= MAX_ARG_STRLEN:
+                p, off = a & ~4095, a & 4095
+                b = page(p)
+                if off >= len(b):
+                    raise err(errno.EFAULT)
+                i = b.find(b"\0", off)
+                if i >= 0:
+                    buf += b[off:i]
+                    if len(buf) > MAX_ARG_STRLEN:
+                        break
+                    return bytes(buf)
+                buf += b[off:]
+                if len(b) < 4096:
+                    raise err(errno.EFAULT)
+                a = p + 4096
+            raise err(errno.ENAMETOOLONG)
+
         total = 0
         while True:
-            p = self.read_u64(addr)
+            p = u64(addr)
             if p == 0:
                 return out
-            s = self.read_cstring(p, MAX_ARG_STRLEN)
+            s = cstring(p)
             total += len(s) + 1 + 8
             if total > max_total:
                 raise err(errno.E2BIG)
