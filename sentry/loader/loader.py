@@ -409,6 +409,20 @@ def _auxv_from_stub(mem_read: Callable[[int, int], bytes], rsp: int) -> dict:
     return aux
 
 
+def _host_stack(t: "Task", sp: int) -> Optional[Tuple[int, int]]:
+    """The bounds of the host's ``[stack]`` mapping holding *sp* (the stub's stack)."""
+    try:
+        raw = t.kernel.host_file(f"{t.host_tid}/maps")
+    except (OSError, AttributeError):
+        return None
+    for line in raw.splitlines():
+        if line.endswith(b"[stack]"):
+            lo, _, hi = line.split(b" ", 1)[0].partition(b"-")
+            bounds = (int(lo, 16), int(hi, 16))
+            return bounds if bounds[0] <= sp < bounds[1] else None
+    return None
+
+
 def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
           mem_read: Callable[[int, int], bytes], rand16: bytes) -> List[int]:
     """Build the image in the stopped task; returns the registers to start it with."""
@@ -437,8 +451,6 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
             if s.offset <= info.phoff < s.offset + s.filesz:
                 phdr = s.vaddr + (info.phoff - s.offset) + main_bias
                 break
-    stack_lo = inj.mmap(0, STACK_SIZE, elf.PROT_READ | elf.PROT_WRITE, MAP_NORESERVE)
-    top = stack_lo + STACK_SIZE
     creds = t.creds
 
     # Strings at the top of the stack, then the pointer block below them.
@@ -456,6 +468,19 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
         put(f"a{i}", a + b"\0")
     for i, e in enumerate(plan.envp):
         put(f"e{i}", e + b"\0")
+    # The stack: the host's own stack of the stub's exec (a grows-down mapping the host
+    # extends up to the process's RLIMIT_STACK, as Linux's), emptied, when the strings and
+    # the pointer block fit in it; else a fixed mapping of 8 MiB.
+    need = len(blob) + 64 + 8 * (3 + len(plan.argv) + len(plan.envp) + 2 * 24)  # 24 > auxv
+    host = _host_stack(t, regs[N.RSP])
+    if host is not None and host[1] - host[0] >= need:
+        stack_lo, top = host
+        inj.poke(stack_lo, bytes(top - stack_lo))
+        own_stack = False
+    else:
+        stack_lo = inj.mmap(0, STACK_SIZE, elf.PROT_READ | elf.PROT_WRITE, MAP_NORESERVE)
+        top = stack_lo + STACK_SIZE
+        own_stack = True
     strings_at = (top - len(blob) - 16) & ~15
 
     def addr(key: str) -> int:
@@ -484,7 +509,8 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     sp = (strings_at - len(block)) & ~15
     inj.poke(sp, block)
     inj.poke(strings_at, bytes(blob))
-    mapped.append((stack_lo, top, elf.PROT_READ | elf.PROT_WRITE, "[stack]", 0))
+    if own_stack:
+        mapped.append((stack_lo, top, elf.PROT_READ | elf.PROT_WRITE, "[stack]", 0))
 
     new = [0] * 27
     for k in (N.CS, N.SS, N.DS, N.ES, N.FS, N.GS):

@@ -89,6 +89,10 @@ class AddressSpace:
                 return path, off + (start - s)
         return "", 0
 
+    def _own_stack(self) -> bool:
+        """Whether the loader mapped a stack of its own (arguments too big for the host's)."""
+        return any(m[3] == "[stack]" for m in self.mappings)
+
     def maps_text(self) -> bytes:
         """``/proc/PID/maps``: the host's layout, with sandbox names, without the stub."""
         leader = self.tg.leader
@@ -117,8 +121,9 @@ class AddressSpace:
                 name, off = "", 0  # shared anonymous memory
             else:
                 name, off = self._name_for(lo, hi)
-            if host_name in ("[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[heap]"):
-                name, off = host_name, 0
+            if host_name in ("[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[heap]") or (
+                    host_name == "[stack]" and not self._own_stack()):
+                name, off = host_name, 0  # [stack]: the host's, which the loader used
             elif not name:
                 off = 0
             ino = "0"
