@@ -475,7 +475,10 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     host = _host_stack(t, regs[N.RSP])
     if host is not None and host[1] - host[0] >= need:
         stack_lo, top = host
-        inj.poke(stack_lo, bytes(top - stack_lo))
+        # Only the kernel's exec wrote it, above the stub's sp (the stub never runs): zero
+        # that, and leave the pages below untouched (not resident, as a native stack's).
+        used = max(stack_lo, regs[N.RSP] & ~(PAGE - 1))
+        inj.poke(used, bytes(top - used))
         own_stack = False
     else:
         stack_lo = inj.mmap(0, STACK_SIZE, elf.PROT_READ | elf.PROT_WRITE, MAP_NORESERVE)
