@@ -40,7 +40,7 @@ struct rt_task_info {
     int32_t fdt;           /* fd table id, -1: none */
     uint64_t cwd_key;      /* the stat cache's key of its cwd (rt_task_set_fs) */
     int32_t root_ok;       /* its root is the sandbox's: the stat cache may answer */
-    int32_t _pad;
+    int32_t search_all;    /* may search any directory (CAP_DAC_*): the cache's key has it */
 };
 
 /* fd kinds the C fast path serves (Python marks them) */
@@ -81,7 +81,7 @@ int rt_addfd(int listener, uint64_t id, int srcfd, int newfd, uint32_t newfd_fla
 void rt_set_fast(int nr, int on);
 int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
 int rt_task_del(int host_tid);
-int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok);
+int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all);
 int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen);
 int rt_fd_set_eof(int fdt, int fd, int on);
 

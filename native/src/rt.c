@@ -434,18 +434,20 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt)
     if (s->host != host_tid) {        /* a new slot: no stat cache until rt_task_set_fs */
         s->info.cwd_key = 0;
         s->info.root_ok = 0;
+        s->info.search_all = 0;
     }
     s->host = host_tid;
     s->info.tid = tid; s->info.tgid = tgid; s->info.ppid = ppid; s->info.fdt = fdt;
     return 0;
 }
 
-int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok)
+int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all)
 {
     struct task_slot *s = task_find(host_tid, 0);
     if (!s) return -ENOENT;
     s->info.cwd_key = cwd_key;
     s->info.root_ok = root_ok;
+    s->info.search_all = search_all;
     return 0;
 }
 
@@ -555,7 +557,8 @@ int rt_stat_fast_nr(uint64_t *out, int n)
  * newfstatat results Python computed for paths whose answer cannot change until
  * the sentry changes something (sentry/vfs/statcache.py decides which): the
  * struct stat bytes, or a negative errno.  Keyed by (base, nofollow, path):
- * base 0 for an absolute path, else the cwd key of the task (rt_task_set_fs).
+ * base 0 for an absolute path, else the cwd key of the task (rt_task_set_fs), with
+ * bit 63 set for tasks that may search any directory.
  * Every entry carries the generation it was made in; rt_statcache_bump (any
  * change to names, attributes or mounts) makes every entry stale at once.
  * Direct-mapped: a new entry replaces whatever had its slot. */
@@ -634,6 +637,9 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
     if (path[0] == '/') base = 0;
     else if (dirfd == AT_FDCWD && t->cwd_key) base = t->cwd_key;
     else return 0;
+    /* answers that searched directories closed to others are kept for tasks that may
+     * search any directory only (statcache.py): a key of their own */
+    if (t->search_all) base |= 1ULL << 63;
     int key = nofollow | kind << 1;
     uint64_t h = sc_hash(base, key, path, (size_t)len);
     struct sc_entry *e = &sc[h & (SC_SLOTS - 1)];

@@ -18,11 +18,16 @@ counts as having none, as on a file system without them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 
 S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o010
+
+
+#: Called with a Credentials whose effective set was assigned (the stat cache keys its
+#: answers by whether the task may search any directory: sentry.vfs.statcache).
+on_effective_change: Optional[Callable[["Credentials"], None]] = None
 
 
 @dataclass
@@ -62,6 +67,11 @@ class Credentials:
             self.cap_effective = self.cap_permitted if self.euid == 0 else 0
         if self.cap_ambient is None:
             self.cap_ambient = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "cap_effective" and on_effective_change is not None:
+            on_effective_change(self)
 
     # The sets are never None after __post_init__; these give them a plain int type.
     @property

@@ -28,7 +28,7 @@ from sentry.config import DEFAULT_PIDS_LIMIT, BootConfig
 from sentry.kernel.compat import CompatRecorder
 from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
-from sentry.kernel import memacct, posix_timers
+from sentry.kernel import credentials, memacct, posix_timers
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.kernel.waiter import EVENT_HUP, EVENT_IN, WaitQueue
@@ -336,14 +336,24 @@ class Kernel:
         fdt_id = getattr(t.fdtable, "fast_id", -1)
         N.task_set(t.host_tid, t.tid, t.tgid, t.ppid, fdt_id)
         if statcache.enabled():
-            N.task_set_fs(t.host_tid, t.fs.key, t.fs.root == self.vfs.root())
+            self._sync_stat_view(t)
+
+    def _sync_stat_view(self, t: Task) -> None:
+        """The stat cache's view of *t*: its cwd key, whether its root is the sandbox's, and
+        whether it may search any directory."""
+        N.task_set_fs(t.host_tid, t.fs.key, t.fs.root == self.vfs.root(), statcache.search_all(t))
 
     def _sync_fs(self, fs: Any) -> None:
         """Every task sharing *fs* has its new root and cwd in the stat cache's view."""
-        root_ok = fs.root == self.vfs.root()
         for t in self.tasks.values():
             if t.fs is fs:
-                N.task_set_fs(t.host_tid, fs.key, root_ok)
+                self._sync_stat_view(t)
+
+    def _sync_creds(self, creds: Any) -> None:
+        """Every task with *creds* has its new effective set in the stat cache's view."""
+        for t in self.tasks.values():
+            if t.creds is creds:
+                self._sync_stat_view(t)
 
     def task_by_tid(self, tid: int) -> Optional[Task]:
         return self.by_tid.get(tid)
@@ -787,6 +797,7 @@ class Kernel:
             for nr in (0, 1, 3, 5, 8, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs)
+            credentials.on_effective_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, nsflags, None, host_limits)
         try:
@@ -1475,6 +1486,8 @@ class Kernel:
         and loses its parent-death signal."""
         old, new = t.creds, plan.creds
         t.creds = new
+        if statcache.enabled():
+            t.kernel._sync_stat_view(t)
         t.tg.dumpable = 0 if old.euid != old.uid or old.egid != old.gid else 1
         if privilege_changed(new, old):
             t.tg.dumpable = 0

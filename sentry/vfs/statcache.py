@@ -8,7 +8,10 @@ answer is kept (:func:`keep`) only when nothing but the sentry itself could chan
 
 - every directory the walk searched is on the root overlay (or a trusted gofer root)
   and searchable by everyone (``x`` for owner, group and others), so the answer is the
-  same whoever asks: credentials never enter the key;
+  same whoever asks; or, for a task that may search any directory (``CAP_DAC_OVERRIDE``
+  or ``CAP_DAC_READ_SEARCH``: root, mostly), whose owner is mapped, and the answer is
+  kept under a key of its own (``SEARCH_ALL``, bit 63 of the base; the C side knows each
+  task's bit, re-sent whenever an effective set is assigned);
 - every symlink followed and the file itself are on the read-only lower layer (not
   copied up) of a trusted gofer file system: their attributes cannot change;
 - a missing name (``ENOENT``) under such directories is kept too.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from sentry.abi.linux import capability as cap
 from sentry.vfs.dentry import VirtualDentry
 
 _keys = itertools.count(1)
@@ -81,8 +85,21 @@ def trusted(inode: Any) -> bool:
     return isinstance(inode, GoferInode) and inode.fs.trusted
 
 
-def _searchable(inode: Any) -> bool:
-    """A directory of the root overlay or a trusted gofer root that everyone may search."""
+#: Bit 63 of a key's base: the answer was made by (and is for) tasks that may search any
+#: directory (rt.c sc_lookup sets it the same way).
+SEARCH_ALL = 1 << 63
+
+
+def search_all(t: Any) -> bool:
+    """Whether *t* may search any directory whose owner is mapped (``CAP_DAC_OVERRIDE`` or
+    ``CAP_DAC_READ_SEARCH`` effective: permissions.mode_allows)."""
+    eff = t.creds.effective
+    return bool(eff >> cap.CAP_DAC_OVERRIDE & 1 or eff >> cap.CAP_DAC_READ_SEARCH & 1)
+
+
+def _searchable(inode: Any, any_dir: bool) -> bool:
+    """A directory of the root overlay or a trusted gofer root that everyone may search,
+    or (*any_dir*: the asking task may search any directory) whose owner is mapped."""
     from sentry.fsimpl.gofer.filesystem import GoferInode
     from sentry.fsimpl.overlay.filesystem import OverlayInode
 
@@ -92,7 +109,7 @@ def _searchable(inode: Any) -> bool:
             return False
     elif not (isinstance(inode, GoferInode) and inode.fs.trusted):
         return False
-    return inode.mode & 0o111 == 0o111
+    return inode.mode & 0o111 == 0o111 or (any_dir and inode.ids_mapped)
 
 
 #: Answer kinds (rt.h ``RT_SC_*``): ``struct stat`` and ``struct statx``.
@@ -117,10 +134,13 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
         base = t.fs.key
     else:
         return
+    any_dir = search_all(t)
+    if any_dir:
+        base |= SEARCH_ALL
     for vd in track:
         inode = vd.dentry.inode
         if inode.is_dir:
-            if not _searchable(inode):
+            if not _searchable(inode, any_dir):
                 return
         elif not trusted(inode):  # a symlink followed
             return
@@ -138,7 +158,7 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
         return
     if any(not vd.dentry.inode.is_dir for vd in track):
         return
-    lower = _listed(track[-1])
+    lower = _listed(track[-1], any_dir)
     if lower is not None:
         _fill(track[-1], lower, [(base, path[:len(path) - len(name)])])
 
@@ -148,15 +168,16 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
 PREFILL_MAX = 1024
 
 
-def _listed(vd: VirtualDentry) -> Optional[Any]:
+def _listed(vd: VirtualDentry, any_dir: bool) -> Optional[Any]:
     """The trusted gofer directory behind *vd*, if its listing may pre-fill answers: listed
-    already, not too large, searchable by everyone."""
+    already, not too large, searchable (_searchable)."""
     from sentry.fsimpl.gofer.filesystem import GoferInode
     from sentry.fsimpl.overlay.filesystem import OverlayInode
 
     inode = vd.dentry.inode
     lower = inode.lower if isinstance(inode, OverlayInode) and inode.upper is None else inode
-    if not isinstance(lower, GoferInode) or not lower.fs.trusted or not _searchable(inode):
+    if not isinstance(lower, GoferInode) or not lower.fs.trusted or \
+            not _searchable(inode, any_dir):
         return None
     listing = lower.listed()
     if listing is None or len(listing) > PREFILL_MAX:
@@ -215,7 +236,8 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
     if _put is None or t.fs.root != root or desc.vd is None:
         return
     vd = desc.vd
-    lower = _listed(vd)
+    any_dir = search_all(t)
+    lower = _listed(vd, any_dir)
     if lower is None:
         return
     # The directory's path from the root, through directories everyone may search, none
@@ -230,13 +252,15 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
         if cur == root:
             break
         m, d = cur
-        if d is m.root or d.parent is None or d.mounts or not _searchable(d.parent.inode):
+        if d is m.root or d.parent is None or d.mounts or \
+                not _searchable(d.parent.inode, any_dir):
             return
         names.append(d.name)
         cur = VirtualDentry(m, d.parent)
     names.reverse()
-    prefixes = [(0, b"/" + b"".join(n + b"/" for n in names))]
+    flag = SEARCH_ALL if any_dir else 0
+    prefixes = [(flag, b"/" + b"".join(n + b"/" for n in names))]
     if rel is not None:
         rel.reverse()
-        prefixes.append((t.fs.key, b"".join(n + b"/" for n in rel)))
+        prefixes.append((t.fs.key | flag, b"".join(n + b"/" for n in rel)))
     _fill(vd, lower, prefixes)

@@ -181,7 +181,7 @@ def test_stat_cache_answers_only_what_it_was_given(world: Tuple[Task, Path]) -> 
     def call(path: int, flags: int = 0, dirfd: int = AT_FDCWD) -> int | None:
         return N.fast_call(pid, SYS_NEWFSTATAT, [dirfd & (2**64 - 1), path, addr, flags, 0, 0])
 
-    N.task_set_fs(pid, 77, True)
+    N.task_set_fs(pid, 77, True, False)
     gen = N.statcache_gen()
     N.statcache_put(N.SC_STAT, 0, False, b"/usr/lib/x", st, 0, gen)
     N.statcache_put(N.SC_STAT, 77, True, b"lib/x", None, -2, gen)
@@ -193,12 +193,12 @@ def test_stat_cache_answers_only_what_it_was_given(world: Tuple[Task, Path]) -> 
     assert call(rel_path, AT_SYMLINK_NOFOLLOW, dirfd=C_FD) is None  # not the cwd
     assert call(abs_path, 0x800) == 0                    # AT_NO_AUTOMOUNT changes nothing
     assert call(abs_path, 0x4000) is None                # any other flag: Python checks it
-    N.task_set_fs(pid, 78, True)                         # chdir: relative names mean others
+    N.task_set_fs(pid, 78, True, False)                         # chdir: relative names mean others
     assert call(rel_path, AT_SYMLINK_NOFOLLOW) is None
     assert call(abs_path) == 0
-    N.task_set_fs(pid, 78, False)                        # chroot: nothing from the cache
+    N.task_set_fs(pid, 78, False, False)                        # chroot: nothing from the cache
     assert call(abs_path) is None
-    N.task_set_fs(pid, 78, True)
+    N.task_set_fs(pid, 78, True, False)
     assert call(abs_path, 0, dirfd=0) == 0               # dirfd is ignored for an absolute path
     assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), abs_path, BAD, 0, 0, 0]) == -14
     N.statcache_bump()                                   # any change: every answer is stale
@@ -211,7 +211,7 @@ def test_stat_cache_statx(world: Tuple[Task, Path]) -> None:
     """statx answers are their own (256-byte struct) and do not depend on the mask."""
     SYS_STATX = 332
     pid = os.getpid()
-    N.task_set_fs(pid, 5, True)
+    N.task_set_fs(pid, 5, True, False)
     keep = _cstr(b"/etc/some")
     buf, addr = _buf(256)
     gen = N.statcache_gen()
@@ -229,3 +229,19 @@ def test_stat_cache_statx(world: Tuple[Task, Path]) -> None:
     # the stat answer of the same path is not the statx one
     assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), keep[1], addr,
                                              AT_SYMLINK_NOFOLLOW, 0, 0]) is None
+
+
+def test_stat_cache_search_all_key(world: Tuple[Task, Path]) -> None:
+    """An answer made by a task that may search any directory is for such tasks only."""
+    pid = os.getpid()
+    keep = _cstr(b"/root/secret")
+    buf, addr = _buf(144)
+    N.statcache_put(N.SC_STAT, 1 << 63, False, b"/root/secret", bytes(144), 0, N.statcache_gen())
+
+    def call() -> int | None:
+        return N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), keep[1], addr, 0, 0, 0])
+
+    N.task_set_fs(pid, 9, True, False)
+    assert call() is None
+    N.task_set_fs(pid, 9, True, True)
+    assert call() == 0

@@ -84,24 +84,42 @@ twice("replaced", "ln", "d/sub", "d/sub2")
 twice("replaced-nofollow", "ln", follow=False)
 # search permission: a directory closed to others, then an unprivileged process
 os.chmod("d", 0o700)
+twice("root-in-closed-dir", "d/g", root + "/d/g")  # kept, for tasks that search any dir
+sys.stdout.flush()
 pid = os.fork()
 if pid == 0:
     os.setgid(65534)
     os.setuid(65534)
     twice("nobody", "d/g", root + "/d/g", "f")
+    sys.stdout.flush()  # os._exit would drop what the child printed
     os._exit(0)
 os.waitpid(pid, 0)
 os.chmod("d", 0o755)
+# the same with a file still on the lower layer: root's answers are not nobody's
+os.chmod("e", 0o700)
+twice("root-in-closed-dir", "e/file01", root + "/e/file01")
+sys.stdout.flush()
+pid = os.fork()
+if pid == 0:
+    os.setgid(65534)
+    os.setuid(65534)
+    twice("nobody", "e/file01", root + "/e/file01")
+    sys.stdout.flush()  # os._exit would drop what the child printed
+    os._exit(0)
+os.waitpid(pid, 0)
+os.chmod("e", 0o755)
 # cwd changes: the same relative name means another file
 os.chdir("d")
 twice("in-d", "g", "f", "../f")
 os.chdir("..")
 twice("back", "g", "f")
 # chroot: absolute names start elsewhere
+sys.stdout.flush()
 pid = os.fork()
 if pid == 0:
     os.chroot("d")
     twice("chroot", "/g", "/f", "/sub2")
+    sys.stdout.flush()  # os._exit would drop what the child printed
     os._exit(0)
 os.waitpid(pid, 0)
 twice("after-chroot", "/f", root + "/f")
@@ -124,9 +142,11 @@ it.close()
 os.mkdir(root + "/e/new")
 fstat_line("after-mkdir")
 print("listing", sorted(os.listdir(fd)))
+sys.stdout.flush()
 pid = os.fork()
 if pid == 0:
     print("child-listing", sorted(os.listdir(fd)))
+    sys.stdout.flush()  # os._exit would drop what the child printed
     os._exit(0)
 os.waitpid(pid, 0)
 os.close(fd)

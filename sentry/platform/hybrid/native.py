@@ -157,9 +157,10 @@ def task_del(host_tid: int) -> None:
     lib.rt_task_del(host_tid)
 
 
-def task_set_fs(host_tid: int, cwd_key: int, root_ok: bool) -> None:
-    """The stat cache's view of a task's root and cwd (rt.c ``rt_task_set_fs``)."""
-    lib.rt_task_set_fs(host_tid, cwd_key, 1 if root_ok else 0)
+def task_set_fs(host_tid: int, cwd_key: int, root_ok: bool, search_all: bool) -> None:
+    """The stat cache's view of a task's root, cwd and whether it may search any directory
+    (rt.c ``rt_task_set_fs``)."""
+    lib.rt_task_set_fs(host_tid, cwd_key, 1 if root_ok else 0, 1 if search_all else 0)
 
 
 def fd_set_blob(fdt: int, fd: int, st: bytes, gen: int) -> None:
