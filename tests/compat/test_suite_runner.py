@@ -2,8 +2,9 @@
 
 The fixtures are tiny suites built in the test: a plain passing and a failing script, a TAP
 script, a fake googletest binary (a shell script that answers ``--gtest_list_tests`` and
-``--gtest_filter``), and a C program making a SysV IPC call the sandbox does not implement
-(chosen from ``runsc-py syscalls``), which passes natively and fails sandboxed: the work list.
+``--gtest_filter``), and a C program making a call the sandbox does not implement (the first
+of :data:`CANDIDATES` that ``runsc-py syscalls`` calls unsupported), which passes natively and
+fails sandboxed: the work list.
 Each runs through the real runner, natively and under ``runsc-py do``.
 """
 
@@ -25,13 +26,20 @@ from helpers.runner import BASE_ENV, REPO
 
 SUITE = [sys.executable, "-c", "from runsc_py.compat.suite import suite; suite()"]
 
-SYSV = r"""
+#: Calls the C program can make, each of which succeeds natively; the test uses the first
+#: one the sandbox's table says is unsupported.
+CANDIDATES = ("shmget", "msgget", "semget", "io_setup", "sysfs")
+
+UNSUPPORTED_CALL = r"""
 #include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/aio_abi.h>
 int main(int argc, char **argv)
 {
     const char *which = argc > 1 ? argv[1] : "shmget";
@@ -42,9 +50,15 @@ int main(int argc, char **argv)
     } else if (strcmp(which, "msgget") == 0) {
         id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
         if (id >= 0) msgctl(id, IPC_RMID, NULL);
-    } else {
+    } else if (strcmp(which, "semget") == 0) {
         id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
         if (id >= 0) semctl(id, 0, IPC_RMID);
+    } else if (strcmp(which, "io_setup") == 0) {
+        aio_context_t ctx = 0;
+        id = syscall(SYS_io_setup, 1, &ctx);
+        if (id >= 0) syscall(SYS_io_destroy, ctx);
+    } else {
+        id = syscall(SYS_sysfs, 3);  /* the number of filesystem types */
     }
     if (id < 0) { perror(which); return 1; }
     return 0;
@@ -96,9 +110,9 @@ def _unsupported_sysv() -> str:
                          text=True, timeout=60, check=True).stdout
     table = json.loads(out)
     for e in table:
-        if e["name"] in ("shmget", "msgget", "semget") and e["support"] == "unsupported":
+        if e["name"] in CANDIDATES and e["support"] == "unsupported":
             return str(e["name"])
-    pytest.skip("the sandbox implements SysV IPC now: pick another unsupported call")
+    pytest.skip(f"the sandbox implements all of {CANDIDATES} now: add another unsupported call")
 
 
 @pytest.fixture
@@ -125,7 +139,7 @@ def test_counts_per_case_and_work_list(tmp_path, no_leftovers):
     _script(suite / "gtest.sh", FAKE_GTEST)
     (suite / "data.txt").write_text("not executable, not a case\n")
     src = tmp_path / "sysv.c"
-    src.write_text(SYSV)
+    src.write_text(UNSUPPORTED_CALL)
     exe = compile_c(src, tmp_path / "bin")
     _script(suite / "sysv.sh", f"#!/bin/sh\nexec {exe} {call}\n")
 
