@@ -244,6 +244,10 @@ class TmpfsFile(TmpfsInode):
         stop = min(end, self.data_size())
         if off >= stop:
             return
+        if self.memfd is None and (off + _PAGE - 1) // _PAGE < stop // _PAGE:
+            # A whole page is freed: Linux's st_blocks drops, which a bytearray
+            # (dense, every page counted) cannot show; the memfd is sparse.
+            self.shared_fd()
         if self.memfd is not None:
             from sentry.platform.hybrid import native as N
 
