@@ -223,13 +223,7 @@ class GoferClient:
         """(name, inode, d_type) of every entry but '.' and '..'."""
         with self._lock:
             self._send(Treaddir(handle))
-            out: list[tuple[bytes, int, int]] = []
-            while True:
-                msg, fds = self._recv()
-                batch = self._expect("Treaddir", Rreaddir, msg, fds, False)[0]
-                out.extend(batch.entries)
-                if batch.last:
-                    return out
+            return self._batches("Treaddir", Rreaddir)
 
     def readdirstat(self, handle: int, names: list[bytes] | None = None,
                     ) -> list[tuple[bytes, Stat | int]]:
@@ -239,13 +233,17 @@ class GoferClient:
         number stands instead of attributes; entries removed while listing are left out."""
         with self._lock:
             self._send(Treaddirstat(handle, [os.fsencode(n) for n in names or []]))
-            out: list[tuple[bytes, Stat | int]] = []
-            while True:
-                msg, fds = self._recv()
-                batch = self._expect("Treaddirstat", Rreaddirstat, msg, fds, False)[0]
-                out.extend(batch.entries)
-                if batch.last:
-                    return out
+            return self._batches("Treaddirstat", Rreaddirstat)
+
+    def _batches(self, what: str, rtype: type[R]) -> list:
+        """The entries of a reply that comes in batches until one marked ``last``."""
+        out: list = []
+        while True:
+            msg, fds = self._recv()
+            batch = self._expect(what, rtype, msg, fds, False)[0]
+            out.extend(batch.entries)  # type: ignore[attr-defined]
+            if batch.last:  # type: ignore[attr-defined]
+                return out
 
     def readdirstat_many(self, handle: int, paths: list[list[bytes]],
                          ) -> list[list[tuple[bytes, Stat | int]] | None]:

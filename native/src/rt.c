@@ -693,6 +693,24 @@ static int blob_stat(uint32_t pid, struct fd_slot *f, uint64_t buf, int64_t *ret
     return 1;
 }
 
+/* fstat of a fd: the answer Python left (a trusted directory), or the host fd's with the
+ * sandbox's device and owner; 0: Python answers */
+static int fd_stat(uint32_t pid, const struct rt_task_info *t, uint64_t fdarg, uint64_t buf,
+                   int64_t *ret)
+{
+    struct fd_slot *f;
+    struct stat st;
+    if ((f = fd_find(t, fdarg, RT_FD_BLOB)))
+        return blob_stat(pid, f, buf, ret);
+    if (!(f = fd_find(t, fdarg, RT_FD_STAT))) return 0;
+    if (fstat(f->host_fd, &st) < 0) { *ret = -errno; return 1; }
+    st.st_dev = f->dev;
+    st.st_uid = f->uid;
+    st.st_gid = f->gid;
+    *ret = rt_mem_write((int)pid, buf, &st, sizeof st) == (int64_t)sizeof st ? 0 : -EFAULT;
+    return 1;
+}
+
 /* copy r bytes of scratch out; on a fault undo the offset change */
 static int64_t copy_out_read(uint32_t pid, uint64_t addr, int host_fd, ssize_t r, int undo)
 {
@@ -749,33 +767,14 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         r = lseek(f->host_fd, (off_t)a[1], (int)a[2]);
         *ret = r < 0 ? -errno : r;
         return 1;
-    case SYS_fstat: {
-        struct stat st;
-        if ((f = fd_find(t, a[0], RT_FD_BLOB)))
-            return blob_stat(pid, f, a[1], ret);
-        if (!(f = fd_find(t, a[0], RT_FD_STAT))) return 0;
-        if (fstat(f->host_fd, &st) < 0) { *ret = -errno; return 1; }
-        st.st_dev = f->dev;
-        st.st_uid = f->uid;
-        st.st_gid = f->gid;
-        *ret = rt_mem_write((int)pid, a[1], &st, sizeof st) == (int64_t)sizeof st ? 0 : -EFAULT;
-        return 1;
-    }
+    case SYS_fstat:
+        return fd_stat(pid, t, a[0], a[1], ret);
     case SYS_newfstatat: {
-        /* glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH): the host fd's, as SYS_fstat */
+        /* glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH): the same as SYS_fstat */
         if ((int)a[3] == AT_EMPTY_PATH) {
-            struct stat st;
             char c;
             if (rt_mem_read((int)pid, a[1], &c, 1) != 1 || c != 0) return 0;
-            if ((f = fd_find(t, a[0], RT_FD_BLOB)))
-                return blob_stat(pid, f, a[2], ret);
-            if (!(f = fd_find(t, a[0], RT_FD_STAT))) return 0;
-            if (fstat(f->host_fd, &st) < 0) { *ret = -errno; return 1; }
-            st.st_dev = f->dev;
-            st.st_uid = f->uid;
-            st.st_gid = f->gid;
-            *ret = rt_mem_write((int)pid, a[2], &st, sizeof st) == (int64_t)sizeof st ? 0 : -EFAULT;
-            return 1;
+            return fd_stat(pid, t, a[0], a[2], ret);
         }
         if ((int)a[3] & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)) return 0;
         return sc_lookup(pid, t, RT_SC_STAT, (int)a[0], a[1], ((int)a[3] & AT_SYMLINK_NOFOLLOW) != 0,
