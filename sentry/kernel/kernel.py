@@ -850,6 +850,9 @@ class Kernel:
         tg.listener = listener
         tg.mm = AddressSpace(self, tg)
         t = Task(self, tg, tg.tgid, host_pid, creds, fdtable, fs, HostMemory(host_pid))
+        # The nice value is the caller's, inherited through the sentry as runc's
+        # container process inherits runc's (OCI has no field for it).
+        t.nice = os.getpriority(os.PRIO_PROCESS, host_pid)
         if setup is not None:
             t.no_new_privs = setup.no_new_privs
             tg.oom_score_adj, tg.oom_score_adj_min = setup.oom_score_adj, setup.oom_score_adj_min
@@ -938,6 +941,7 @@ class Kernel:
                     self._on_wait(ev.wpid, ev.wstatus)
                 elif kind == N.EV_FD:
                     h = self.fd_handlers.get(ev.token)
+                    log.info("DBG EV_FD %d %#x %s", ev.token, ev.events, h is not None)
                     if h is not None:
                         h(ev.events)
                 elif kind == N.EV_ERROR:
