@@ -23,8 +23,10 @@ Then ``cfg.mounts`` in order:
   configuration mounts one there, a devpts on ``<dest>/pts`` with a host's options
   (``gid=5,mode=620,ptmxmode=000``; ``/dev/ptmx`` is then a 5:2 node, as on a
   host, rather than runc's symlink to ``pts/ptmx``);
-- ``sysfs``: for now an empty read-only tmpfs reported as ``sysfs`` (programs
-  that probe /sys find nothing rather than the host's);
+- ``sysfs``: a read-only tmpfs reported as ``sysfs`` holding only
+  ``devices/system/cpu`` (``online``, ``possible``, ``present``, ``offline`` and a
+  ``cpuN`` directory each, for the CPUs of the sentry's affinity mask); programs that
+  probe anything else find nothing rather than the host's;
 - ``devpts``: a new devpts instance (:mod:`sentry.fsimpl.devpts`);
   ``mqueue``: an empty tmpfs reported as ``mqueue``.
 
@@ -66,10 +68,44 @@ GOFER_SOURCE = "none"
 
 
 class SysFilesystem(TmpfsFilesystem):
-    """Placeholder ``/sys``: empty and read-only."""
+    """A minimal read-only ``/sys``: only ``devices/system/cpu`` (:func:`cpu_list`)."""
 
     fstype = "sysfs"
     magic = abi.SYSFS_MAGIC
+
+    def __init__(self, readonly: bool = True, root_mode: int = 0o555) -> None:
+        super().__init__(readonly=readonly, root_mode=root_mode)
+        from sentry.fsimpl.tmpfs.directory import TmpfsDir
+        from sentry.fsimpl.tmpfs.regular_file import TmpfsFile
+
+        d = self.root_inode()
+        assert isinstance(d, TmpfsDir)
+        for name in (b"devices", b"system", b"cpu"):
+            sub = TmpfsDir(self, 0o755, 0, 0)
+            d.add(name, sub)
+            d = sub
+        # The CPUs the sandbox may run on, as sched_getaffinity shows them (host
+        # numbers): online, possible and present alike; none offline.
+        cpus = sorted(os.sched_getaffinity(0))
+        text = cpu_list(cpus).encode() + b"\n"
+        for name, data in ((b"online", text), (b"possible", text), (b"present", text),
+                           (b"offline", b"\n")):
+            f = TmpfsFile(self, 0o444, 0, 0)
+            f.write_at(0, data)
+            d.add(name, f)
+        for n in cpus:
+            d.add(b"cpu%d" % n, TmpfsDir(self, 0o755, 0, 0))
+
+
+def cpu_list(cpus: "list[int]") -> str:
+    """The kernel's cpulist format (``0-3,8,10-11``) of sorted *cpus*."""
+    runs: "list[list[int]]" = []
+    for n in cpus:
+        if runs and runs[-1][1] == n - 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
 class MqueueFilesystem(TmpfsFilesystem):
