@@ -37,19 +37,15 @@ PIDFD_THREAD = abi.O_EXCL
 _RDNORM = 0x040
 
 
-class PidfdDescription(AnonFileDescription):
-    """A pidfd of process *tg*, or of its thread *task* (a thread other than the
-    leader, which only a thread pidfd names).  *flags*: ``PIDFD_NONBLOCK``,
-    ``PIDFD_THREAD``."""
+class PidRef:
+    """The process *tg*, or its thread *task*, as a pidfd names it (Linux: a
+    ``struct pid``); *thread*: signals go to that thread by default."""
 
-    def __init__(self, tg: "ThreadGroup", task: Optional["Task"], flags: int) -> None:
-        super().__init__(b"[pidfd]", flags)
+    def __init__(self, tg: "ThreadGroup", task: Optional["Task"], thread: bool) -> None:
         self.tg = tg
         self.task = task
         self.pid = task.tid if task is not None else tg.tgid
-        self.thread = bool(flags & PIDFD_THREAD)
-        if self.thread:
-            self.flags |= PIDFD_THREAD  # kept in f_flags, as Linux does
+        self.thread = thread
 
     def reaped(self) -> bool:
         """Whether the pid is gone (Linux: the ``struct pid`` has no task)."""
@@ -74,6 +70,18 @@ class PidfdDescription(AnonFileDescription):
         if tg.zombie or tg.reaped:
             return None
         return tg.leader or next(iter(tg.tasks.values()), None)
+
+
+class PidfdDescription(PidRef, AnonFileDescription):
+    """A pidfd of process *tg*, or of its thread *task* (a thread other than the
+    leader, which only a thread pidfd names).  *flags*: ``PIDFD_NONBLOCK``,
+    ``PIDFD_THREAD``."""
+
+    def __init__(self, tg: "ThreadGroup", task: Optional["Task"], flags: int) -> None:
+        AnonFileDescription.__init__(self, b"[pidfd]", flags)
+        PidRef.__init__(self, tg, task, bool(flags & PIDFD_THREAD))
+        if self.thread:
+            self.flags |= PIDFD_THREAD  # kept in f_flags, as Linux does
 
     def wait_queue(self) -> WaitQueue:
         return self.tg.pidfd_queue

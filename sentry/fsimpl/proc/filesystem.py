@@ -126,6 +126,8 @@ class ProcDir(ProcInode):
     ) -> None:
         super().__init__(fs, path, abi.S_IFDIR | mode, uid, gid)
         self.children = children
+        # /proc/PID: the thread group it shows (see proc.pid_dir).
+        self.process: Any = None
         self._fixed_nlink = nlink
         self._size_of = size
 

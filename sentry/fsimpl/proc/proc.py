@@ -238,7 +238,11 @@ def pid_dir(fs: ProcFilesystem, tg: Any) -> Inode:
     leader = _leader(tg)
     uid, gid = (leader.creds.euid, leader.creds.egid) if leader is not None else (0, 0)
     path = b"/%d" % tg.tgid
-    return ProcDir(fs, path, lambda r: task_children(fs, path, tg, leader, True), uid=uid, gid=gid)
+    d = ProcDir(fs, path, lambda r: task_children(fs, path, tg, leader, True), uid=uid, gid=gid)
+    # pidfd_send_signal(2) takes an fd of this directory for the process
+    # (tgid_pidfd_to_pid); not of /proc/PID/task/TID.
+    d.process = tg
+    return d
 
 
 def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_process: bool) -> Children:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.task import ptrace_may_access
-from sentry.fsimpl.pidfd.pidfd import PIDFD_THREAD, PidfdDescription, pidfd_of
+from sentry.fsimpl.pidfd.pidfd import PIDFD_THREAD, PidfdDescription, PidRef, pidfd_of
 from sentry.syscalls.linux import sys_signal
 from sentry.vfs import abi
 
@@ -68,7 +68,7 @@ def pidfd_send_signal(t: "Task", a: "SyscallArgs") -> int:
     fd, sig, info_ptr, flags = a.int(0), a.int(1), a[2], a.uint(3)
     if flags & ~_SCOPES or bin(flags).count("1") > 1:
         raise err(errno.EINVAL)
-    d = pidfd_of(t.fdtable.get(fd))
+    d = _signal_ref(t.fdtable.get(fd))
     if flags:
         scope = flags
     else:
@@ -105,6 +105,21 @@ def pidfd_send_signal(t: "Task", a: "SyscallArgs") -> int:
     else:
         _signal_group(t, tg, sig, info)
     return 0
+
+
+def _signal_ref(desc: Any) -> PidRef:
+    """The process a ``pidfd_send_signal`` fd names (``pidfd_to_pid``): a pidfd, or an
+    fd of a ``/proc/PID`` directory (a process: ``open`` drops ``O_EXCL``, which is
+    ``PIDFD_THREAD``, from ``f_flags``).
+
+    :raises LinuxError: ``EBADF`` for any other file, an ``O_PATH`` one too.
+    """
+    if isinstance(desc, PidfdDescription):
+        return desc
+    tg = getattr(desc.inode, "process", None) if not desc.is_path else None
+    if tg is None:
+        raise err(errno.EBADF)
+    return PidRef(tg, None, False)
 
 
 def _signal_group(t: "Task", tg: Any, sig: int, info: "bytes | None") -> None:

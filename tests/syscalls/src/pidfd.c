@@ -1,5 +1,6 @@
 /* pidfd.c -- pidfd_open (flags, errors, fdinfo, poll/epoll at exit and reap),
- * pidfd_send_signal (scopes, siginfo rules, permissions), pidfd_getfd, and
+ * pidfd_send_signal (scopes, siginfo rules, permissions; an fd of /proc/PID
+ * names the process too, other fds are EBADF), pidfd_getfd, and
  * waitid(P_PIDFD). Usage: pidfd WORKDIR */
 #include "check.h"
 #include <fcntl.h>
@@ -77,6 +78,66 @@ static void *thr_main(void *arg)
     while (read(thr_pipe[0], &x, 1) < 0 && errno == EINTR)
         ;
     return NULL;
+}
+
+/* pidfd_send_signal on an fd of /proc/PID (Linux's tgid_pidfd_to_pid); only a
+ * /proc/PID directory: not task/TID, O_PATH, files or other kinds */
+static void proc_pid_fds(void)
+{
+    char path[64];
+    pid_t c = fork();
+    MUST(c);
+    if (c == 0) {
+        for (;;)
+            pause();
+    }
+    snprintf(path, sizeof path, "/proc/%d", c);
+    int dfd = open(path, O_RDONLY | O_DIRECTORY);
+    MUST(dfd);
+    int opath = open(path, O_PATH | O_DIRECTORY);
+    MUST(opath);
+    R("proc fd sig 0", psend(dfd, 0, NULL, 0));
+    R("proc fd bad flags", psend(dfd, 0, NULL, 8));
+    R("proc fd two scopes", psend(dfd, 0, NULL, 3));
+    R("proc fd thread scope", psend(dfd, 0, NULL, 1));
+    R("proc fd O_PATH", psend(opath, 0, NULL, 0));
+    R("proc fd getfd", pgetfd(dfd, 0, 0));
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    R("proc fd waitid", waitid(P_PIDFD, dfd, &si, WEXITED | WNOHANG));
+    R("proc fd SIGTERM", psend(dfd, SIGTERM, NULL, 0));
+    memset(&si, 0, sizeof si);
+    /* a zombie still takes signal 0 and SIGKILL without effect */
+    MUST(waitid(P_PID, c, &si, WEXITED | WNOWAIT));
+    printf("proc fd child: %d %d\n", si.si_code == CLD_KILLED, si.si_status);
+    R("proc fd zombie sig 0", psend(dfd, 0, NULL, 0));
+    R("proc fd zombie SIGKILL", psend(dfd, SIGKILL, NULL, 0));
+    MUST(waitpid(c, NULL, 0));
+    R("proc fd reaped", psend(dfd, 0, NULL, 0));
+    close(dfd);
+    close(opath);
+
+    int self_dir = open("/proc/self", O_RDONLY | O_DIRECTORY);
+    MUST(self_dir);
+    R("proc self fd sig 0", psend(self_dir, 0, NULL, 0));
+    close(self_dir);
+    snprintf(path, sizeof path, "/proc/%d/task/%d", getpid(), getpid());
+    int task_dir = open(path, O_RDONLY | O_DIRECTORY);
+    MUST(task_dir);
+    R("proc task fd", psend(task_dir, 0, NULL, 0));
+    close(task_dir);
+    snprintf(path, sizeof path, "/proc/%d/stat", getpid());
+    int file = open(path, O_RDONLY);
+    MUST(file);
+    R("proc file fd", psend(file, 0, NULL, 0));
+    R("proc file fd bad flags", psend(file, 0, NULL, 8));
+    close(file);
+    int root = open("/proc", O_RDONLY | O_DIRECTORY);
+    MUST(root);
+    R("proc root fd", psend(root, 0, NULL, 0));
+    close(root);
+    R("closed fd", psend(root, 0, NULL, 0));
+    R("negative fd", psend(-1, 0, NULL, 0));
 }
 
 int main(int argc, char **argv)
@@ -402,6 +463,7 @@ int main(int argc, char **argv)
     ca.flags = CLONE_PIDFD | CLONE_PARENT_SETTID;
     ca.parent_tid = ca.pidfd;
     R("clone3 pidfd=parent_tid", syscall(SYS_clone3, &ca, sizeof ca));
+    proc_pid_fds();
     puts("done");
     return 0;
 }
