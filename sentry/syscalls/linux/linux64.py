@@ -134,7 +134,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "SIOCSIF*/SIOCADDRT EPERM"),
         ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, _TXTBSY),
         ("fsync", EMULATE, FULL, ""), ("fdatasync", EMULATE, FULL, ""),
-        ("fallocate", EMULATE, PARTIAL, ""),
+        ("fallocate", EMULATE, PARTIAL,
+         "tmpfs: 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE (zeros; whole pages freed); gofer files: 0; "
+         "other modes EOPNOTSUPP"),
         ("fadvise64", EMULATE, FULL, "advice checked and accepted; caching is the host's"),
         ("readahead", EMULATE, FULL, "fd checks (EBADF, EINVAL for a non-regular file), then "
          "0: caching is the host's"),
@@ -355,7 +357,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "(PIDFD_GET_INFO, namespaces): ENOTTY"),
         ("pidfd_send_signal", EMULATE, FULL,
          "as kill(2) (sandbox permissions, pid-1 rules, the sandbox's siginfo); scope flags "
-         "THREAD/THREAD_GROUP/PROCESS_GROUP; a caller's siginfo with Linux's checks"),
+         "THREAD/THREAD_GROUP/PROCESS_GROUP; a caller's siginfo with Linux's checks; a "
+         "/proc/PID directory fd names the process as a pidfd does"),
         ("pidfd_getfd", EMULATE, FULL,
          "dups the target's sandbox description (close-on-exec); ptrace access checked on "
          "sandbox credentials (same ids and dumpable, or CAP_SYS_PTRACE)"),
@@ -374,7 +377,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("sched_get_priority_max", EMULATE, FULL, ""),
         ("sched_get_priority_min", EMULATE, FULL, ""),
         ("sched_rr_get_interval", EMULATE, PARTIAL, "a fixed 3 ms slice"),
-        ("getpriority", EMULATE, FULL, "nice values kept per thread (sandbox pids, pgrps, uids)"),
+        ("getpriority", EMULATE, FULL,
+         "nice values kept per thread (sandbox pids, pgrps, uids); init starts at the caller's"),
         ("setpriority", EMULATE, FULL, "checked with sandbox creds, applied to the host threads"),
         ("ioprio_get", EMULATE, FULL,
          "kept per thread (inherited); unset: 0 (IOPRIO_CLASS_NONE), as Linux"),
