@@ -45,6 +45,8 @@ ffibuilder.cdef(
     int rt_loop_add_fd(int fd, uint32_t events, uint64_t token);
     int rt_loop_mod_fd(int fd, uint32_t events, uint64_t token);
     int rt_loop_del_fd(int fd);
+    #define RT_TOK_WATCH 4294967296
+    int rt_loop_take_watched(uint64_t *tokens, uint32_t *events, int max);
     int rt_next_event(struct rt_event *ev, int timeout_ms);
     int rt_respond(int listener, uint64_t id, int64_t val, int32_t error, uint32_t flags);
     int rt_notif_id_valid(int listener, uint64_t id);

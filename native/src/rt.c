@@ -875,15 +875,56 @@ int rt_loop_mod_fd(int fd, uint32_t events, uint64_t token)
     return epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e) < 0 ? -errno : 0;
 }
 
+#define IS_FD_TOK(t) ((t) >> 32 == 0 || (t) >> 32 == RT_TOK_WATCH >> 32)
+
 int rt_loop_del_fd(int fd)
 {
-    /* Drop the queued events of this fd (its token is the fd: the kernel's
-     * watch_host_fd and add_fd_handler), and only those: host fds are watched
+    /* Drop the queued events of this fd (its token is the fd, with RT_TOK_WATCH for
+     * the kernel's watch_host_fd), and only those: host fds are watched
      * edge-triggered, so another fd's event dropped here would never come back. */
     for (int i = evq_i; i < evq_n; i++)
-        if (evq[i].data.u64 == (uint64_t)fd)
+        if (IS_FD_TOK(evq[i].data.u64) && (uint32_t)evq[i].data.u64 == (uint32_t)fd)
             evq[i].events = 0;
     return epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+}
+
+/* The readiness edges of watched host fds (tokens with RT_TOK_WATCH) that already
+ * happened, taken out of the loop's queue now, up to max of them: the ones queued,
+ * then the ones the host has for us meanwhile.  A loopback send makes its peer
+ * readable before it returns, but the loop reports that edge only after the
+ * notifications that were queued ahead of it: a wait that looks at readiness the
+ * sentry was told of (epoll) takes these first, or it would see one of two sockets
+ * that are both ready.  Other events (listeners, SIGCHLD, fds of other handlers)
+ * stay queued in order; a listener already queued is not queued twice (it is
+ * level-triggered, and a second NOTIF_RECV with nothing pending would block). */
+int rt_loop_take_watched(uint64_t *tokens, uint32_t *events, int max)
+{
+    struct epoll_event fresh[64];
+    int k = 0, n;
+    if (evq_i > 0) {
+        memmove(evq, evq + evq_i, (size_t)(evq_n - evq_i) * sizeof evq[0]);
+        evq_n -= evq_i;
+        evq_i = 0;
+    }
+    n = evq_n < 64 ? epoll_wait(ep, fresh, 64 - evq_n, 0) : 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t t = fresh[i].data.u64;
+        int dup = 0;
+        if (!(t & RT_TOK_WATCH) || !IS_FD_TOK(t))
+            for (int j = 0; j < evq_n && !dup; j++)
+                dup = evq[j].data.u64 == t && evq[j].events;
+        if (!dup)
+            evq[evq_n++] = fresh[i];
+    }
+    for (int i = 0; i < evq_n && k < max; i++) {
+        uint64_t t = evq[i].data.u64;
+        if (evq[i].events && IS_FD_TOK(t) && (t & RT_TOK_WATCH)) {
+            tokens[k] = t;
+            events[k++] = evq[i].events;
+            evq[i].events = 0;
+        }
+    }
+    return k;
 }
 
 int rt_respond(int lfd, uint64_t id, int64_t val, int32_t error, uint32_t flags)

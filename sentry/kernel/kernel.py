@@ -891,17 +891,29 @@ class Kernel:
 
     def watch_host_fd(self, fd: int, queue: WaitQueue) -> None:
         """Notify *queue* on every readiness edge of host fd *fd* (EPOLLET)."""
+        token = fd | N.Loop.TOK_WATCH
         try:
-            self.loop.add_fd(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, fd)
+            self.loop.add_fd(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, token)
         except OSError as e:
             if e.errno == errno.EPERM:  # regular files are always ready
                 return
             raise
-        self.fd_handlers[fd] = queue.notify
+        self.fd_handlers[token] = queue.notify
 
     def unwatch_host_fd(self, fd: int) -> None:
-        if self.fd_handlers.pop(fd, None) is not None:
+        if self.fd_handlers.pop(fd | N.Loop.TOK_WATCH, None) is not None:
             N.Loop.del_fd(fd)
+
+    def sync_host_fds(self) -> None:
+        """Tell the watched host fds' queues now of the edges that already happened.
+
+        The loop reports an edge only after the notifications queued ahead of it, so a
+        loopback send's peer, readable when the send returned, would still look idle to
+        a wait that asks right after (epoll's ready list is what it was told)."""
+        for token, events in self.loop.take_watched():
+            h = self.fd_handlers.get(token)
+            if h is not None:
+                h(events)
 
     def add_fd_handler(self, fd: int, events: int, handler: Callable[[int], None]) -> None:
         """Call *handler(events)* from the loop whenever host fd *fd* is ready (level)."""

@@ -53,7 +53,7 @@ import os
 import struct
 from collections import OrderedDict
 from functools import partial
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
@@ -111,11 +111,17 @@ class EpollItem:
 
 
 class EpollInstance(AnonFileDescription):
-    """An epoll set; *uid* is charged for its watches."""
+    """An epoll set; *uid* is charged for its watches.
 
-    def __init__(self, flags: int, uid: int = 0) -> None:
+    :param sync_host: called before the set's readiness is looked at, to hear of the
+        edges of watched host fds that already happened (``Kernel.sync_host_fds``).
+    """
+
+    def __init__(self, flags: int, uid: int = 0,
+                 sync_host: Optional[Callable[[], None]] = None) -> None:
         super().__init__(b"[eventpoll]", flags)
         self.uid = uid
+        self.sync_host = sync_host
         self.items: Dict[Tuple[int, int], EpollItem] = {}
         self.ready: "OrderedDict[EpollItem, None]" = OrderedDict()
         self.queue = WaitQueue()
@@ -150,7 +156,15 @@ class EpollInstance(AnonFileDescription):
             del self.ready[item]
         return False
 
+    def sync(self) -> None:
+        """Have the items of host files hear of what already happened on the host (a
+        loopback send has made its peer readable before it returns; the event loop may
+        not have said so yet)."""
+        if self.sync_host is not None:
+            self.sync_host()
+
     def readiness(self, mask: int) -> int:
+        self.sync()
         return (EPOLLIN | EPOLLRDNORM) & mask if self.ready and self.has_events() else 0
 
     def _link(self, item: EpollItem) -> None:

@@ -115,6 +115,8 @@ class Loop:
     def __init__(self) -> None:
         _check(lib.rt_loop_init())
         self.ev = ffi.new("struct rt_event *")
+        self._tokens = ffi.new("uint64_t[64]")
+        self._events = ffi.new("uint32_t[64]")
 
     @staticmethod
     def add_listener(listener: int) -> None:
@@ -132,6 +134,15 @@ class Loop:
     @staticmethod
     def del_fd(fd: int) -> None:
         lib.rt_loop_del_fd(fd)
+
+    #: Token bit of a watched host fd (:meth:`take_watched`); the fd is the low 32 bits.
+    TOK_WATCH = int(lib.RT_TOK_WATCH)
+
+    def take_watched(self) -> List[Tuple[int, int]]:
+        """(token, events) of the readiness edges of watched host fds that already
+        happened (queued, or pending in the host's epoll), taken out of the loop now."""
+        n = lib.rt_loop_take_watched(self._tokens, self._events, 64)
+        return [(self._tokens[i], self._events[i]) for i in range(n)]
 
 
 def respond(listener: int, notif_id: int, val: int, error: int, flags: int = 0) -> int:

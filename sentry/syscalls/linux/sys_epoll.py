@@ -40,7 +40,7 @@ _WAITING: "weakref.WeakKeyDictionary[Any, Tuple[SyscallArgs, EpollInstance]]" = 
 def _create(t: Any, flags: int) -> int:
     if flags & ~abi.O_CLOEXEC:
         raise err(errno.EINVAL)
-    ep = EpollInstance(0, t.creds.uid)
+    ep = EpollInstance(0, t.creds.uid, t.kernel.sync_host_fds)
     try:
         return t.fdtable.install(ep, bool(flags & abi.O_CLOEXEC))
     except LinuxError:
@@ -115,6 +115,7 @@ def _wait(t: Any, a: SyscallArgs, epfd: int, buf: int, maxevents: int,
         ep = d
         _WAITING[t] = (a, ep)
     dl = _deadline(t, a, timeout)
+    ep.sync()
     if ep.ready:
         n = _copy_events(t, ep, buf, maxevents)
         if n:
