@@ -853,6 +853,9 @@ class Kernel:
         # The nice value is the caller's, inherited through the sentry as runc's
         # container process inherits runc's (OCI has no field for it).
         t.nice = os.getpriority(os.PRIO_PROCESS, host_pid)
+        policy = os.sched_getscheduler(host_pid)  # likewise (chrt -b / -i)
+        if policy in (os.SCHED_BATCH, os.SCHED_IDLE):
+            t.sched_policy = policy
         if setup is not None:
             t.no_new_privs = setup.no_new_privs
             tg.oom_score_adj, tg.oom_score_adj_min = setup.oom_score_adj, setup.oom_score_adj_min

@@ -1,5 +1,6 @@
-"""The sandbox's processes start with the caller's nice value, as a native process
-does and as runc's container process does (it inherits runc's; OCI has no field)."""
+"""The sandbox's processes start with the caller's nice value and SCHED_BATCH/IDLE policy,
+as a native process does and as runc's container process does (it inherits runc's; OCI has
+no field)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,15 @@ def test_bundle_inherits_the_callers_nice(sandbox, runsc_root: Path, busybox_bun
             env=BASE_ENV)
     assert res.rc == 0, res.describe()
     assert res.stdout.split() == ["5", "8"], res.describe()
+
+
+def test_do_inherits_the_callers_batch_policy(sandbox, runsc_root: Path) -> None:
+    script = "chrt -p $$ | sed -n 's/.*policy: //p'"
+    native = run_native(["chrt", "-b", "0", "sh", "-c", script])
+    assert native.stdout.split() == ["SCHED_BATCH"], native.describe()
+    if sandbox.native_only:
+        return
+    boxed = run(["chrt", "-b", "0", *runsc_argv(), *runsc_global_flags(root=runsc_root),
+                 "do", "--", "sh", "-c", script], timeout=60)
+    assert boxed.rc == 0, boxed.describe()
+    assert boxed.stdout.split() == native.stdout.split(), boxed.describe()
