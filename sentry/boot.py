@@ -434,6 +434,7 @@ def _start_exec(kernel, init_creds, process: Dict[str, Any], fds: List[int]):
         rlimits=[(int(r), int(s), int(h)) for r, s, h in process.get("rlimits", cfg.rlimits)],
         oom_score_adj=int(process.get("oom_score_adj", base.oom_score_adj)),
         oom_score_adj_min=base.oom_score_adj_min,
+        nice=int(process["nice"]) if process.get("nice") is not None else None,
     )
     vfs = kernel.vfs
     root = vfs.root()

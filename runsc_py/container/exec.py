@@ -51,6 +51,9 @@ def exec_process(
     if status == PAUSED:
         raise WrongState("cannot exec in a paused container")
     request: dict[str, Any] = {"cmd": "exec", "process": proc.to_control()}
+    # The process runs at this caller's nice value, as runc's exec'd process inherits
+    # runc's (OCI has no field for it).
+    request["process"]["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
     if not detach:
         conn = control.Connection(st.control_socket, container_id)
         reply = conn.request(request, stdio)

@@ -151,12 +151,14 @@ def _spawn(k: "Kernel", nsflags: int, join_fds: Optional[List[int]],
 class ProcessSetup:
     """What a process the sentry starts (init, an exec) gets before its program loads:
     ``process.noNewPrivileges``, ``process.rlimits`` (resource, soft, hard; set on the
-    host process, which enforces them) and ``process.oomScoreAdj``."""
+    host process, which enforces them), ``process.oomScoreAdj`` and, for an exec, the
+    nice value of its caller (``None``: the sentry's, which is the sandbox's creator's)."""
 
     no_new_privs: bool = False
     rlimits: List[Tuple[int, int, int]] = field(default_factory=list)
     oom_score_adj: int = 0
     oom_score_adj_min: int = 0
+    nice: Optional[int] = None
 
 
 class ProcessSetupError(OSError):
@@ -851,7 +853,14 @@ class Kernel:
         tg.mm = AddressSpace(self, tg)
         t = Task(self, tg, tg.tgid, host_pid, creds, fdtable, fs, HostMemory(host_pid))
         # The nice value is the caller's, inherited through the sentry as runc's
-        # container process inherits runc's (OCI has no field for it).
+        # container process inherits runc's (OCI has no field for it); an exec's caller
+        # says its own.
+        if setup is not None and setup.nice is not None:
+            try:
+                os.setpriority(os.PRIO_PROCESS, host_pid, setup.nice)
+            except OSError as e:  # lower than the sentry's: needs the host's CAP_SYS_NICE
+                log.warning("exec: keeping nice %d (the host refused %d: %s)",
+                            os.getpriority(os.PRIO_PROCESS, host_pid), setup.nice, e.strerror)
         t.nice = os.getpriority(os.PRIO_PROCESS, host_pid)
         policy = os.sched_getscheduler(host_pid)  # likewise (chrt -b / -i)
         if policy in (os.SCHED_BATCH, os.SCHED_IDLE):

@@ -591,6 +591,16 @@ def test_exec_env_cwd_user(lc: Lifecycle) -> None:
     assert res.stdout.split() == ["65534", "65534"]
 
 
+def test_exec_takes_its_callers_nice(lc: Lifecycle) -> None:
+    # runc's exec'd process inherits runc exec's nice value, not the container's.
+    lc.run_detached("c1", ["sh", "-c", LOOP])
+    stat_nice = "cut -d' ' -f19 /proc/self/stat; cut -d' ' -f19 /proc/1/stat"
+    argv = [*runsc_argv(), "--root", str(lc.root), "exec", "c1", "sh", "-c", stat_nice]
+    res = run(["nice", "-n", "7", *argv], env=BASE_ENV, timeout=60)
+    assert res.rc == 0, res.describe()
+    assert res.stdout.split() == ["7", "0"], res.describe()
+
+
 def test_exec_process_file(lc: Lifecycle) -> None:
     lc.run_detached("c1", ["sh", "-c", LOOP])
     proc = {
