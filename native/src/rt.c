@@ -1011,7 +1011,12 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
                         n_fast_nr[req.data.nr]++;
                         /* ENOENT: the task died meanwhile; nothing to answer. */
                         ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
-                        if (++burst >= FAST_BURST || (timeout_ms >= 0 && mono_ns() >= deadline)) {
+                        /* A close was queued: Python releases the description now, not
+                         * at the next event, which may never come if what the workload
+                         * waits for is that release (the peer of a socket parked for its
+                         * FIN, while this thread waits in a host futex). */
+                        if (++burst >= FAST_BURST || closed_head != closed_tail
+                            || (timeout_ms >= 0 && mono_ns() >= deadline)) {
                             ev->kind = RT_EV_TIMEOUT;
                             return 0;
                         }
