@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static inline const char *en(int e)
@@ -99,5 +100,17 @@ static inline void msleep(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) && errno == EINTR)
         ;
+}
+/* Reap *pid* and print how it ended: "label: exit N" or "label: signal N". */
+static inline void show_wait(const char *label, pid_t pid)
+{
+    int st, r;
+    while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+        ; /* a handled signal may come while the parent waits */
+    MUST(r);
+    if (WIFEXITED(st))
+        printf("%s: exit %d\n", label, WEXITSTATUS(st));
+    else
+        printf("%s: signal %d\n", label, WTERMSIG(st));
 }
 #endif

@@ -6,6 +6,7 @@
  * by another process, signals (EINTR whatever SA_RESTART says, the pwait mask),
  * timeouts, fdinfo. */
 #include "check.h"
+#include "net.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
@@ -20,25 +21,6 @@
 #include <sys/wait.h>
 
 #define ANON_INODE_FS_MAGIC 0x09041934
-
-static const char *evname(uint32_t e)
-{
-    static char b[160];
-    b[0] = 0;
-    static const struct { uint32_t bit; const char *n; } names[] = {
-        {EPOLLIN, "IN"}, {EPOLLPRI, "PRI"}, {EPOLLOUT, "OUT"}, {EPOLLERR, "ERR"},
-        {EPOLLHUP, "HUP"}, {EPOLLRDNORM, "RDNORM"}, {EPOLLRDBAND, "RDBAND"},
-        {EPOLLWRNORM, "WRNORM"}, {EPOLLWRBAND, "WRBAND"}, {EPOLLRDHUP, "RDHUP"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (e & names[i].bit) {
-            strcat(b, b[0] ? "|" : "");
-            strcat(b, names[i].n);
-        }
-    if (!b[0])
-        strcpy(b, "0");
-    return b;
-}
 
 /* epoll_wait and print "label: n [data events] ..." */
 static int wait_show(const char *label, int ep, int max, int timeout)

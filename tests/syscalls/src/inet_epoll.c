@@ -5,6 +5,7 @@
  * follow reads and more sends, and DEL/MOD (CPython's test_epoll
  * test_control_and_wait); last, many pairs in a row, each expected to report both. */
 #include "check.h"
+#include "net.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,25 +14,6 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
-
-static const char *evname(uint32_t e)
-{
-    static char b[160];
-    b[0] = 0;
-    static const struct { uint32_t bit; const char *n; } names[] = {
-        {EPOLLIN, "IN"}, {EPOLLPRI, "PRI"}, {EPOLLOUT, "OUT"}, {EPOLLERR, "ERR"},
-        {EPOLLHUP, "HUP"}, {EPOLLRDNORM, "RDNORM"}, {EPOLLRDBAND, "RDBAND"},
-        {EPOLLWRNORM, "WRNORM"}, {EPOLLWRBAND, "WRBAND"}, {EPOLLRDHUP, "RDHUP"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (e & names[i].bit) {
-            strcat(b, b[0] ? "|" : "");
-            strcat(b, names[i].n);
-        }
-    if (!b[0])
-        strcpy(b, "0");
-    return b;
-}
 
 /* epoll_wait, then "label: n [data events] ..." sorted by data (two sockets that
  * become ready together may be listed in either order) */
@@ -62,18 +44,6 @@ static int ctl(int ep, int op, int fd, uint32_t events, uint64_t data)
 {
     struct epoll_event e = {.events = events, .data.u64 = data};
     return epoll_ctl(ep, op, fd, &e);
-}
-
-static int listener(struct sockaddr_in *a)
-{
-    socklen_t len = sizeof *a;
-    *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    MUST(l);
-    MUST(bind(l, (struct sockaddr *)a, sizeof *a));
-    MUST(getsockname(l, (struct sockaddr *)a, &len));
-    MUST(listen(l, 16));
-    return l;
 }
 
 /* a connected pair as CPython's test makes it: a non-blocking connect, then accept;

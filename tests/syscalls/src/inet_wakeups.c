@@ -6,24 +6,13 @@
  * else reaches the sandbox); a close of a socket shared with a child process, whose
  * copy keeps the connection open until the child closes it too. */
 #include "check.h"
+#include "net.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-
-static int listener(struct sockaddr_in *a)
-{
-    socklen_t len = sizeof *a;
-    *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    MUST(l);
-    MUST(bind(l, (struct sockaddr *)a, sizeof *a));
-    MUST(getsockname(l, (struct sockaddr *)a, &len));
-    MUST(listen(l, 16));
-    return l;
-}
 
 /* the server end of one connection: answer each 4-byte request with its first byte,
  * count the bytes until end of stream */

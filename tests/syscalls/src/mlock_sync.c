@@ -10,16 +10,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-static void show_wait(const char *label, pid_t pid)
-{
-    int st;
-    MUST(waitpid(pid, &st, 0));
-    if (WIFEXITED(st))
-        printf("%s: exit %d\n", label, WEXITSTATUS(st));
-    else
-        printf("%s: signal %d\n", label, WTERMSIG(st));
-}
-
 static void unprivileged_locks(void)
 {
     /* the rules for a process without CAP_IPC_LOCK, the same natively and on the host */

@@ -11,18 +11,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-static void show_wait(const char *label, pid_t pid)
-{
-    int st, r;
-    while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
-        ; /* the notification signal may come while the parent waits */
-    MUST(r);
-    if (WIFEXITED(st))
-        printf("%s: exit %d\n", label, WEXITSTATUS(st));
-    else
-        printf("%s: signal %d\n", label, WTERMSIG(st));
-}
-
 /* Names of this run: random, since native runs share the host's mqueue namespace and may
  * run side by side (no name is printed). */
 static char MQ1[32], MQ2[32], MQ3[32], MQ4[32];

@@ -51,16 +51,6 @@ static long recurse(long depth)
     return recurse(depth - 1) + frame[0];
 }
 
-static void show_wait(const char *label, pid_t pid)
-{
-    int st;
-    MUST(waitpid(pid, &st, 0));
-    if (WIFEXITED(st))
-        printf("%s: exit %d\n", label, WEXITSTATUS(st));
-    else
-        printf("%s: signal %d\n", label, WTERMSIG(st));
-}
-
 int main(int argc, char **argv)
 {
     out_init();

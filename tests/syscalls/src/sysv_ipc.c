@@ -41,16 +41,6 @@ union semun {
 static void on_usr1(int sig) { (void)sig; }
 
 /* the child's exit status, as "exit N" or "signal N" */
-static void show_wait(const char *label, pid_t pid)
-{
-    int st;
-    MUST(waitpid(pid, &st, 0));
-    if (WIFEXITED(st))
-        printf("%s: exit %d\n", label, WEXITSTATUS(st));
-    else
-        printf("%s: signal %d\n", label, WTERMSIG(st));
-}
-
 /* exit with the errno of a failed call (0 on success) */
 #define CHILD_RESULT(expr) _exit((expr) < 0 ? errno : 0)
 
