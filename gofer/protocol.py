@@ -333,13 +333,21 @@ class Treaddir(_HandleOnly):
     handle: int
 
 
-@dataclass
-class Treaddirstat(Message):
-    """List the directory ``names`` walks to beneath ``handle`` (``[]``: the handle's
-    own) with each entry's attributes, in Rreaddirstat batches.  The walk registers no
-    handles."""
+def _pack_walk(handle: int, names: list[bytes]) -> bytes:
+    return _U32.pack(handle) + _U16.pack(len(names)) + b"".join(_name(n) for n in names)
 
-    MSG_ID: ClassVar[MsgId] = MsgId.TREADDIRSTAT
+
+def _unpack_walk(r: _Reader) -> tuple[int, list[bytes]]:
+    handle = r.u32()
+    count = r.u16()
+    if count > MAX_WALK:
+        raise ProtocolError("too many names in walk")
+    return handle, [r.name() for _ in range(count)]
+
+
+class _HandleNames(Message):
+    """A handle and the names a walk from it takes."""
+
     handle: int
     names: list[bytes]
 
@@ -347,11 +355,22 @@ class Treaddirstat(Message):
         return _pack_walk(self.handle, self.names)
 
     @classmethod
-    def unpack(cls, body: bytes) -> Treaddirstat:
+    def unpack(cls, body: bytes) -> Self:
         r = _Reader(body)
-        msg = cls(*_unpack_walk(r))
+        msg = cls(*_unpack_walk(r))  # type: ignore[call-arg]
         r.end()
         return msg
+
+
+@dataclass
+class Treaddirstat(_HandleNames):
+    """List the directory ``names`` walks to beneath ``handle`` (``[]``: the handle's
+    own) with each entry's attributes, in Rreaddirstat batches.  The walk registers no
+    handles."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.TREADDIRSTAT
+    handle: int
+    names: list[bytes]
 
 
 @dataclass
@@ -510,33 +529,11 @@ class Tattach(Message):
         return msg
 
 
-def _pack_walk(handle: int, names: list[bytes]) -> bytes:
-    return _U32.pack(handle) + _U16.pack(len(names)) + b"".join(_name(n) for n in names)
-
-
-def _unpack_walk(r: _Reader) -> tuple[int, list[bytes]]:
-    handle = r.u32()
-    count = r.u16()
-    if count > MAX_WALK:
-        raise ProtocolError("too many names in walk")
-    return handle, [r.name() for _ in range(count)]
-
-
 @dataclass
-class Twalk(Message):
+class Twalk(_HandleNames):
     MSG_ID: ClassVar[MsgId] = MsgId.TWALK
     handle: int
     names: list[bytes]
-
-    def pack(self) -> bytes:
-        return _pack_walk(self.handle, self.names)
-
-    @classmethod
-    def unpack(cls, body: bytes) -> Twalk:
-        r = _Reader(body)
-        msg = cls(*_unpack_walk(r))
-        r.end()
-        return msg
 
 
 @dataclass
