@@ -19,6 +19,7 @@ import threading
 from typing import TypeVar
 
 from gofer.protocol import (
+    MAX_TREE_SUBDIRS,
     CLIENT_SPIN,
     MAX_MESSAGE,
     MAX_WALK,
@@ -35,6 +36,7 @@ from gofer.protocol import (
     Ropen,
     Rreaddir,
     Rreaddirstat,
+    Rreadtree,
     Rreadlink,
     Rrename,
     Rsetattr,
@@ -55,6 +57,7 @@ from gofer.protocol import (
     Topen,
     Treaddir,
     Treaddirstat,
+    Treadtree,
     Treadlink,
     Trename,
     Tsetattr,
@@ -72,12 +75,6 @@ from gofer.protocol import (
 
 R = TypeVar("R", bound=Message)
 _ANC_SPACE = socket.CMSG_SPACE(4 * 4)
-
-
-#: Requests :meth:`GoferClient.readdirstat_many` sends before it reads a reply: small
-#: enough that they all fit in the channel's buffer while the gofer answers the first.
-MAX_PIPELINE = 64
-PIPELINE_BYTES = 32768
 
 
 def _oserror(code: int, what: str) -> OSError:
@@ -245,36 +242,29 @@ class GoferClient:
             if batch.last:  # type: ignore[attr-defined]
                 return out
 
-    def readdirstat_many(self, handle: int, paths: list[list[bytes]],
-                         ) -> list[list[tuple[bytes, Stat | int]] | None]:
-        """:meth:`readdirstat` of several directories beneath ``handle`` (at most
-        MAX_PIPELINE), the requests sent back to back and the replies read after: one
-        round trip's wait for all.  A directory that cannot be listed gives None."""
-        reqs = [Treaddirstat(handle, [os.fsencode(n) for n in names]) for names in paths]
-        # Every request must fit in the channel's buffer while the gofer, busy sending the
-        # first replies, reads none: a bound on their number and their bytes.
-        if len(reqs) > MAX_PIPELINE or sum(
-                sum(len(n) + 2 for n in r.names) + 8 for r in reqs) > PIPELINE_BYTES:
-            raise _oserror(errno.EINVAL, "too many listings in one pipeline")
+    def readtree(self, handle: int, names: list[bytes], subdirs: list[bytes], budget: int,
+                 ) -> dict[tuple[bytes, ...], list[tuple[bytes, Stat | int]]]:
+        """The listings with attributes (as :meth:`readdirstat`) of the subdirectories
+        *subdirs* of the directory *names* walk to beneath *handle* and of the directories
+        below them, depth first, until about *budget* entries came: a dict from each
+        listed directory's path below that directory (a tuple of names) to its entries,
+        in one round trip.  Directories that could not be listed are absent."""
+        if len(subdirs) > MAX_TREE_SUBDIRS:
+            raise _oserror(errno.EINVAL, "too many subdirectories in one readtree")
+        out: dict[tuple[bytes, ...], list[tuple[bytes, Stat | int]]] = {}
         with self._lock:
-            for req in reqs:
-                self._send(req)
-            results: list[list[tuple[bytes, Stat | int]] | None] = []
-            for _ in paths:
-                out: list[tuple[bytes, Stat | int]] = []
-                while True:
-                    msg, fds = self._recv()
-                    if isinstance(msg, Rerror):
-                        for fd in fds:
-                            os.close(fd)
-                        results.append(None)
-                        break
-                    batch = self._expect("Treaddirstat", Rreaddirstat, msg, fds, False)[0]
-                    out.extend(batch.entries)
-                    if batch.last:
-                        results.append(out)
-                        break
-            return results
+            self._send(Treadtree(handle, [os.fsencode(n) for n in names], subdirs, budget))
+            while True:
+                msg, fds = self._recv()
+                batch = self._expect("Treadtree", Rreadtree, msg, fds, False)[0]
+                if batch.done:
+                    return out
+                key = tuple(batch.path)
+                entries = out.get(key)
+                if entries is None:
+                    out[key] = list(batch.entries)
+                else:
+                    entries.extend(batch.entries)
 
     def walkopen(self, handle: int, names: list[bytes], flags: int) -> tuple[int, Stat, int]:
         """Walk ``names`` (1 to MAX_WALK) beneath ``handle`` and open the last one for I/O

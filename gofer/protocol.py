@@ -79,6 +79,8 @@ class MsgId(enum.IntEnum):
     RREADDIRSTAT = 35
     TWALKOPEN = 36
     RWALKOPEN = 37
+    TREADTREE = 60
+    RREADTREE = 61
     RERROR = 255
 
 
@@ -88,7 +90,6 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _I64 = struct.Struct("<q")
-_LAST_COUNT = struct.Struct("<BI")
 _HAS_LEN = struct.Struct("<BH")
 
 
@@ -130,6 +131,10 @@ class _Reader:
 
     def name(self) -> bytes:
         return self.raw(self.u16())
+
+    @property
+    def offset(self) -> int:
+        return self._off
 
     def stat(self) -> Stat:
         return Stat.unpack(self.raw(Stat.STRUCT.size))
@@ -372,6 +377,42 @@ class Treaddirstat(_HandleNames):
     handle: int
     names: list[bytes]
 
+
+#: Most subdirectories one Treadtree names.
+MAX_TREE_SUBDIRS = 1024
+
+
+@dataclass
+class Treadtree(Message):
+    """Listings with attributes (as Treaddirstat) of the subdirectories ``subdirs`` of
+    the directory ``names`` walks to beneath ``handle`` and of the directories below
+    them, depth first in listing order (the order a tree walk reads them), until about
+    ``budget`` entries were sent: each listed directory's batches are Rreadtree
+    messages naming its path below that directory, the last one marked ``done``.  A
+    directory that cannot be listed, a mount point or a symlink is not descended
+    into; the walk registers no handles."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.TREADTREE
+    handle: int
+    names: list[bytes]
+    subdirs: list[bytes]
+    budget: int
+
+    def pack(self) -> bytes:
+        return (_pack_walk(self.handle, self.names) + _U32.pack(self.budget)
+                + _U16.pack(len(self.subdirs)) + b"".join(_name(n) for n in self.subdirs))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Treadtree:
+        r = _Reader(body)
+        handle, names = _unpack_walk(r)
+        budget = r.u32()
+        count = r.u16()
+        if count > MAX_TREE_SUBDIRS:
+            raise ProtocolError("too many subdirectories in readtree")
+        subdirs = [r.name() for _ in range(count)]
+        r.end()
+        return cls(handle, names, subdirs, budget)
 
 @dataclass
 class Tstatfs(_HandleOnly):
@@ -644,48 +685,91 @@ class Rreaddirstat(Message):
     ENTRY_OVERHEAD: ClassVar[int] = 1 + 2 + Stat.STRUCT.size
 
     def pack(self) -> bytes:
-        out = [_U8.pack(1 if self.last else 0), _U32.pack(len(self.entries))]
-        for name, st in self.entries:
-            if isinstance(st, Stat):
-                out += [_U8.pack(1), _name(name), st.pack()]
-            else:
-                out += [_U8.pack(0), _name(name), _U64.pack(st)]
-        return b"".join(out)
+        return _U8.pack(1 if self.last else 0) + _pack_stat_entries(self.entries)
 
     @classmethod
     def unpack(cls, body: bytes) -> Rreaddirstat:
-        # Written out (no _Reader): a listing has one entry per file, and this runs in
-        # the sentry for every directory a program reads.
-        n = len(body)
-        if n < 5:
+        if len(body) < 1:
             raise ProtocolError("message too short")
-        last, count = _LAST_COUNT.unpack_from(body, 0)
+        last = body[0]
         if last > 1:
             raise ProtocolError("bad flag")
-        off = 5
-        entries: list[tuple[bytes, Stat | int]] = []
-        stat_unpack, stat_size = Stat.STRUCT.unpack_from, Stat.STRUCT.size
-        try:
-            for _ in range(count):
-                has, ln = _HAS_LEN.unpack_from(body, off)
-                off += 3
-                if has > 1:
-                    raise ProtocolError("bad flag")
-                end = off + ln
-                if end > n:
-                    raise ProtocolError("message too short")
-                name = body[off:end]
-                if has:
-                    entries.append((name, Stat(*stat_unpack(body, end))))
-                    off = end + stat_size
-                else:
-                    entries.append((name, _U64.unpack_from(body, end)[0]))
-                    off = end + 8
-        except struct.error:
-            raise ProtocolError("message too short") from None
-        if off != n:
-            raise ProtocolError("trailing bytes in message")
-        return cls(entries, bool(last))
+        return cls(_unpack_stat_entries(body, 1), bool(last))
+
+
+def _pack_stat_entries(entries: list[tuple[bytes, Stat | int]]) -> bytes:
+    out = [_U32.pack(len(entries))]
+    for name, st in entries:
+        if isinstance(st, Stat):
+            out += [_U8.pack(1), _name(name), st.pack()]
+        else:
+            out += [_U8.pack(0), _name(name), _U64.pack(st)]
+    return b"".join(out)
+
+
+def _unpack_stat_entries(body: bytes, off: int) -> list[tuple[bytes, Stat | int]]:
+    """The (name, Stat or inode number) entries from *off* to the end of *body*.
+    Written out (no _Reader): a listing has one entry per file, and this runs in the
+    sentry for every directory a program reads."""
+    n = len(body)
+    if n < off + 4:
+        raise ProtocolError("message too short")
+    (count,) = _U32.unpack_from(body, off)
+    off += 4
+    entries: list[tuple[bytes, Stat | int]] = []
+    stat_unpack, stat_size = Stat.STRUCT.unpack_from, Stat.STRUCT.size
+    try:
+        for _ in range(count):
+            has, ln = _HAS_LEN.unpack_from(body, off)
+            off += 3
+            if has > 1:
+                raise ProtocolError("bad flag")
+            end = off + ln
+            if end > n:
+                raise ProtocolError("message too short")
+            name = body[off:end]
+            if has:
+                entries.append((name, Stat(*stat_unpack(body, end))))
+                off = end + stat_size
+            else:
+                entries.append((name, _U64.unpack_from(body, end)[0]))
+                off = end + 8
+    except struct.error:
+        raise ProtocolError("message too short") from None
+    if off != n:
+        raise ProtocolError("trailing bytes in message")
+    return entries
+
+
+@dataclass
+class Rreadtree(Message):
+    """One batch of a Treadtree reply: entries of the directory ``path`` names below
+    the requested one (as Rreaddirstat's); ``last``: the directory's final batch,
+    ``done``: the reply's final message (which may have no path and no entries)."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.RREADTREE
+    path: list[bytes]
+    entries: list[tuple[bytes, Stat | int]]
+    last: bool
+    done: bool
+
+    def pack(self) -> bytes:
+        flags = (1 if self.last else 0) | (2 if self.done else 0)
+        return (_U8.pack(flags) + _U16.pack(len(self.path))
+                + b"".join(_name(n) for n in self.path) + _pack_stat_entries(self.entries))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rreadtree:
+        r = _Reader(body)
+        flags = r.u8()
+        if flags > 3:
+            raise ProtocolError("bad flag")
+        depth = r.u16()
+        if depth > MAX_WALK:
+            raise ProtocolError("path too deep")
+        path = [r.name() for _ in range(depth)]
+        return cls(path, _unpack_stat_entries(body, r.offset), bool(flags & 1),
+                   bool(flags & 2))
 
 
 @dataclass
@@ -938,7 +1022,7 @@ MESSAGES: dict[MsgId, type[Message]] = {
         Treadlink, Rreadlink, Treaddir, Rreaddir, Tcreate, Rcreate, Tmkdir, Rmkdir,
         Tsymlink, Rsymlink, Tlink, Rlink, Tunlink, Runlink, Trename, Rrename,
         Tsetattr, Rsetattr, Tstatfs, Rstatfs, Tclose, Rclose, Tclosemany, Treaddirstat,
-        Rreaddirstat, Twalkopen, Rwalkopen, Rerror,
+        Rreaddirstat, Twalkopen, Rwalkopen, Treadtree, Rreadtree, Rerror,
     )
 }
 assert len(MESSAGES) == len(MsgId)
@@ -978,7 +1062,7 @@ def decode(data: bytes) -> Message:
 
 
 __all__ = [
-    "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "MAX_CLOSE", "NAME_MAX", "PATH_MAX",
+    "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "MAX_TREE_SUBDIRS", "MAX_CLOSE", "NAME_MAX", "PATH_MAX",
     "ProtocolError",
     "MsgId", "Stat", "Message", "encode", "decode", "MESSAGES", "STATFS_FIELDS",
     "SETATTR_MODE", "SETATTR_UID", "SETATTR_GID", "SETATTR_SIZE", "SETATTR_ATIME",

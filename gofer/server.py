@@ -44,6 +44,7 @@ from gofer import filter as gofer_filter
 from gofer import linux
 from gofer.protocol import (
     MAX_MESSAGE,
+    MAX_WALK,
     NAME_MAX,
     PATH_MAX,
     PROTOCOL_VERSION,
@@ -79,6 +80,8 @@ from gofer.protocol import (
     Treaddir,
     Treaddirstat,
     Rreaddirstat,
+    Rreadtree,
+    Treadtree,
     Twalkopen,
     Rwalkopen,
     Treadlink,
@@ -108,7 +111,10 @@ _ANC_SPACE = socket.CMSG_SPACE(64 * 4)
 _DIRENT_HEAD = struct.Struct("<QqHB")
 # Room left in a readdir batch for the header and the batch's own fields.
 _READDIR_BUDGET = MAX_MESSAGE - 64
-
+#: Most entries one Treadtree reply carries (the client asks for fewer), and the longest
+#: path below the requested directory it descends to (encoded: 2 bytes a name).
+_TREE_BUDGET_MAX = 16384
+_TREE_PATH_MAX = 4096
 
 # File systems that expose the host kernel's state rather than files: the gofer
 # never serves them, even when a root's mount tree contains them (the host's
@@ -279,6 +285,7 @@ class GoferServer:
             MsgId.TCLOSEMANY: self._close_many,
             MsgId.TREADDIRSTAT: self._readdirstat,
             MsgId.TWALKOPEN: self._walkopen,
+            MsgId.TREADTREE: self._readtree,
         }
 
     # ---- the loop -----------------------------------------------------------
@@ -638,11 +645,17 @@ class GoferServer:
             self._release_walked(start, node)
 
     def _list_with_stats(self, node: _Node) -> _Reply:
+        batches = self._stat_batches(node, _READDIR_BUDGET)
+        return _Reply([Rreaddirstat(b, i == len(batches) - 1) for i, b in enumerate(batches)])
+
+    def _stat_batches(self, node: _Node, budget: int) -> list[list[tuple[bytes, Stat | int]]]:
+        """The directory's entries with their lstat attributes (a mount point's only its
+        inode number), in batches of at most *budget* encoded bytes (at least one)."""
         if not stat.S_ISDIR(os.fstat(node.fd).st_mode):
             raise _err(errno.ENOTDIR)
         fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            msgs: list[Message] = []
+            batches: list[list[tuple[bytes, Stat | int]]] = []
             batch: list[tuple[bytes, Stat | int]] = []
             size = 0
             for name, ino, _ in self._read_entries(fd):
@@ -654,15 +667,70 @@ class GoferServer:
                 if st.dev != node.key[0] and stat.S_ISDIR(st.mode):
                     st = ino  # a mount point: only a walk decides whether it is served
                 esize = Rreaddirstat.ENTRY_OVERHEAD + len(name)
-                if batch and size + esize > _READDIR_BUDGET:
-                    msgs.append(Rreaddirstat(batch, False))
+                if batch and size + esize > budget:
+                    batches.append(batch)
                     batch, size = [], 0
                 batch.append((name, st))
                 size += esize
         finally:
             os.close(fd)
-        msgs.append(Rreaddirstat(batch, True))
-        return _Reply(msgs)
+        batches.append(batch)
+        return batches
+
+    def _readtree(self, msg: Message) -> _Reply:
+        assert isinstance(msg, Treadtree)
+        start = self._get(msg.handle)
+        for name in msg.subdirs:
+            _check_name(name)
+        node = self._walk_unregistered(start, msg.names)
+        node.refs += 1  # held while the visits below take and drop references to it
+        try:
+            if not stat.S_ISDIR(os.fstat(node.fd).st_mode):
+                raise _err(errno.ENOTDIR)
+            msgs: list[Message] = []
+            left = [min(msg.budget, _TREE_BUDGET_MAX)]
+            for name in msg.subdirs:
+                if left[0] <= 0:
+                    break
+                self._tree_visit(node, name, [name], len(name) + 2, msgs, left)
+            msgs.append(Rreadtree([], [], True, True))
+            return _Reply(msgs)
+        finally:
+            self._decref(node)
+
+    def _tree_visit(self, parent: _Node, name: bytes, path: list[bytes], path_bytes: int,
+                    msgs: list[Message], left: list[int]) -> None:
+        """Treadtree's depth-first step: list *name* beneath *parent* (a directory on the
+        parent's file system, not a mount point), then its subdirectories while the
+        budget (*left*, entries) lasts.  Whatever cannot be listed is left out: the
+        client asks for it on its own and gets the error then."""
+        try:
+            child, st = self._lookup(parent, name)
+        except OSError:
+            return
+        child.refs += 1  # held while its subdirectories' visits reference it
+        try:
+            if not stat.S_ISDIR(st.st_mode) or st.st_dev != parent.key[0]:
+                return
+            try:
+                batches = self._stat_batches(child, _READDIR_BUDGET - path_bytes)
+            except OSError:
+                return
+            for i, batch in enumerate(batches):
+                msgs.append(Rreadtree(path, batch, i == len(batches) - 1, False))
+                left[0] -= len(batch)
+            if len(path) >= MAX_WALK:
+                return
+            for batch in batches:
+                for sub, est in batch:
+                    if left[0] <= 0:
+                        return
+                    if isinstance(est, Stat) and stat.S_ISDIR(est.mode) and \
+                            path_bytes + len(sub) + 2 <= _TREE_PATH_MAX:
+                        self._tree_visit(child, sub, path + [sub], path_bytes + len(sub) + 2,
+                                         msgs, left)
+        finally:
+            self._decref(child)
 
     def _read_entries(self, fd: int) -> list[tuple[bytes, int, int]]:
         buf = self._dirent_buf

@@ -33,7 +33,7 @@ import os
 import stat as _st
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
-from gofer.protocol import MAX_WALK
+from gofer.protocol import MAX_TREE_SUBDIRS, MAX_WALK
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
@@ -63,12 +63,15 @@ def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
 #: Freed handles closed together in one request (release_handles).
 RELEASE_BATCH = 64
 
-#: Subdirectory listings fetched ahead at most per directory (gofer.client.MAX_PIPELINE),
-#: and the longest path (bytes of its names) below which they are.
-PREFETCH_MAX = 64
+#: The longest path (bytes of its names) below which subdirectories' listings are
+#: fetched ahead.
 PREFETCH_PATH_MAX = 256
 #: Subdirectories listed one by one before the rest are fetched ahead.
 PREFETCH_AFTER = 3
+#: Entries the first fetch ahead below a directory asks for; each later one below the same
+#: directory asks for twice as many, up to PREFETCH_BUDGET_MAX.
+PREFETCH_BUDGET = 4096
+PREFETCH_BUDGET_MAX = 8192
 
 #: Per-mount file access policies (gVisor's ``--file-access``): ``exclusive``, the
 #: sandbox is the only one that changes the files (the root's lower layer, by default);
@@ -216,6 +219,7 @@ class GoferInode(Inode):
         self._sub: Optional[Dict[bytes, Any]] = None
         self._asked: Optional[set] = None  # subdirectories listed or fetched ahead
         self._own_lists = 0  # subdirectories listed by a request of their own
+        self._fetches = 0  # fetches ahead below this directory
         self._st = st
         self._pending_fd: Optional[tuple] = None
         self._target: Optional[bytes] = None  # a symlink's, once read
@@ -344,7 +348,9 @@ class GoferInode(Inode):
             if not isinstance(st, int):
                 child = GoferInode(self.fs, None, st, self, name)
                 if self._sub is not None and name in self._sub:
-                    child._listing = self._sub.pop(name)
+                    child._listing, nested = self._sub.pop(name)
+                    if nested:
+                        child._sub, child._asked = nested, set(nested)
                 return child
         dir_handle = self.gofer_handle()
         self.fs.release_handles()
@@ -362,7 +368,17 @@ class GoferInode(Inode):
         return GoferInode(self.fs, h, st, self, name)
 
     def _list(self) -> Dict[bytes, Any]:
-        """The entries with their attributes, in one request (kept if trusted)."""
+        """The entries with their attributes, in one request (kept if trusted), or fetched
+        ahead by the parent after this inode was made (looked up before the walk got
+        here)."""
+        up = self._up
+        if up is not None and up._sub is not None and self._name in up._sub:
+            listing, nested = up._sub.pop(self._name)
+            self._listing = listing
+            if nested:
+                self._sub = {**nested, **(self._sub or {})}
+                self._asked = set(nested) | (self._asked or set())
+            return listing
         h, names, _ = self._anchor()
         self.fs.release_handles()
         listing = dict(call(self.client.readdirstat, h, names))
@@ -376,10 +392,11 @@ class GoferInode(Inode):
     def _prefetch_subdirs(self, listed: bytes) -> None:
         """A subdirectory of this listed directory was listed by a request of its own.
         Once PREFETCH_AFTER of them were, a tree walk is going on, which lists the others
-        next: fetch the next PREFETCH_MAX of their listings now, every request sent
-        before the first reply is read (one wait for all); the subdirectories' inodes
-        take them when they are looked up.  (A program looking for a file in a few
-        directories lists one or two: listing all their siblings would be waste.)"""
+        and what is below them next: fetch those listings now, depth first, in one
+        request (Treadtree) of PREFETCH_BUDGET entries, twice that the next time; the
+        subdirectories' inodes take them when they are looked up.  (A program looking
+        for a file in a few directories lists one or two: listing all their siblings
+        would be waste.)"""
         assert self._listing is not None
         asked = self._asked if self._asked is not None else set()
         self._asked = asked
@@ -391,23 +408,39 @@ class GoferInode(Inode):
         for n, st in self._listing.items():
             if not isinstance(st, int) and _st.S_ISDIR(st.mode) and n not in asked:
                 subdirs.append(n)
-                if len(subdirs) == PREFETCH_MAX:
+                if len(subdirs) == MAX_TREE_SUBDIRS:
                     break
         if not subdirs:
             return
         h, names, _ = self._anchor()
         if sum(len(n) for n in names) > PREFETCH_PATH_MAX:
             return
-        asked.update(subdirs)
+        budget = min(PREFETCH_BUDGET << self._fetches, PREFETCH_BUDGET_MAX)
+        self._fetches += 1
+        self._own_lists = 0
         try:
-            got = self.client.readdirstat_many(h, [names + [n] for n in subdirs])
+            got = self.client.readtree(h, names, subdirs, budget)
         except OSError:
             return  # the listings will be asked for one by one
+        # {name: [listing, {name: [...], ...} or None]}, built parents first (depth first).
+        tree: Dict[bytes, Any] = {}
+        for path, entries in got.items():
+            level: Optional[Dict[bytes, Any]] = tree
+            for n in path[:-1]:
+                node = level.get(n) if level is not None else None
+                if node is None:
+                    level = None
+                    break
+                if node[1] is None:
+                    node[1] = {}
+                level = node[1]
+            if level is not None:
+                level[path[-1]] = [dict(entries), None]
         sub = self._sub if self._sub is not None else {}
         self._sub = sub
-        for n, r in zip(subdirs, got, strict=True):
-            if r is not None:
-                sub[n] = dict(r)
+        for n, node in tree.items():
+            asked.add(n)
+            sub[n] = node
 
     def iterdir(self, t: Any) -> List[DirEntry]:
         if not self.is_dir:

@@ -82,9 +82,9 @@ class CountingClient:
         self._use(h)
         return self._c.readdirstat(h, names)
 
-    def readdirstat_many(self, h, paths):
+    def readtree(self, h, names, subdirs, budget):
         self._use(h)
-        return self._c.readdirstat_many(h, paths)
+        return self._c.readtree(h, names, subdirs, budget)
 
     def walkopen(self, h, names, flags):
         self._use(h)

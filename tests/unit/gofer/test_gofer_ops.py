@@ -520,29 +520,56 @@ def test_walkopen_and_readdirstat_leak_nothing(gofer: Gofer, client: GoferClient
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
 
 
-def test_readdirstat_many_pipelines(gofer: Gofer, client: GoferClient, tree: Path) -> None:
-    """Listings sent back to back: each reply in order, a failed one as None, the
-    channel still in step after it (the next request gets its own reply)."""
-    from gofer.client import MAX_PIPELINE
-
-    for i in range(40):
-        (tree / "d" / f"s{i}").mkdir()
-        for j in range(i % 5):
-            (tree / "d" / f"s{i}" / f"f{j}").write_text("x")
+def test_readtree_lists_subtrees_depth_first(gofer: Gofer, client: GoferClient,
+                                            tree: Path) -> None:
+    """Treadtree: the named subdirectories and everything below them, depth first in
+    listing order, each directory's entries as readdirstat gives them; symlinks, files
+    and missing names are not descended into; the budget stops it between directories;
+    nothing is leaked, and the channel stays in step."""
+    top = tree / "d"
+    for i in range(6):
+        for j in range(i % 3):
+            (top / f"s{i}" / f"n{j}" / "deep").mkdir(parents=True)
+            (top / f"s{i}" / f"n{j}" / "deep" / "f").write_text("x")
+        (top / f"s{i}").mkdir(exist_ok=True)
+        (top / f"s{i}" / "file").write_text("y")
+    os.symlink("s1", top / "tos1")
     root, _ = client.attach(0)
     base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
-    paths = [[b"d", f"s{i}".encode()] for i in range(40)]
-    paths.insert(7, [b"d", b"missing"])
-    paths.insert(20, [b"file"])
-    got = client.readdirstat_many(root, paths)
-    assert len(got) == 42 and got[7] is None and got[20] is None
-    for names, listing in zip(paths, got, strict=True):
-        if listing is None:
-            continue
-        want = sorted(os.listdir(tree / os.fsdecode(names[0]) / os.fsdecode(names[1])))
-        assert sorted(os.fsdecode(n) for n, _ in listing) == want
+    names = [f"s{i}".encode() for i in range(6)] + [b"tos1", b"f", b"missing"]
+    got = client.readtree(root, [b"d"], names, 100000)
+
+    def native(rel: tuple[bytes, ...]) -> dict[bytes, tuple[int, int]]:
+        path = top.joinpath(*(os.fsdecode(n) for n in rel))
+        return {os.fsencode(e.name): (e.inode(), e.stat(follow_symlinks=False).st_mode)
+                for e in os.scandir(path)}
+
+    want: list[tuple[bytes, ...]] = []
+    for i in range(6):
+        want.append((f"s{i}".encode(),))
+        for j in range(i % 3):
+            want += [(f"s{i}".encode(), f"n{j}".encode()),
+                     (f"s{i}".encode(), f"n{j}".encode(), b"deep")]
+    assert sorted(got) == sorted(want)
+    for rel, entries in got.items():
+        assert {n: (st.ino, st.mode) for n, st in entries} == native(rel), rel
+    # Depth first, in the order the names were given: a parent before its children.
+    order = list(got)
+    for rel in order:
+        if len(rel) > 1:
+            assert order.index(rel[:-1]) < order.index(rel)
+    assert [r for r in order if len(r) == 1] == [(f"s{i}".encode(),) for i in range(6)]
+    # A small budget stops after the directory that used it up.
+    small = client.readtree(root, [b"d"], names, 3)
+    assert list(small) == order[:len(small)] and 1 <= len(small) < len(order)
+    assert client.readtree(root, [b"d"], [], 100) == {}
+    for args, code in (([b"missing"], errno.ENOENT), ([b"file"], errno.ENOTDIR)):
+        with pytest.raises(OSError) as e:
+            client.readtree(root, args, [b"x"], 10)
+        assert e.value.errno == code, args
+    for bad in (b"..", b"s1/n0", b""):
+        with pytest.raises(OSError) as e:
+            client.readtree(root, [b"d"], [bad], 10)
+        assert e.value.errno == errno.EINVAL, bad
     assert {n for n, _ in client.readdirstat(root)} == {b"d", b"file", b"lnk"}
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
-    with pytest.raises(OSError) as e:
-        client.readdirstat_many(root, [[b"d"]] * (MAX_PIPELINE + 1))
-    assert e.value.errno == errno.EINVAL

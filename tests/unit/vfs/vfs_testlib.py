@@ -129,14 +129,29 @@ class FakeGofer:
         with os.scandir(path) as it:
             return [(os.fsencode(e.name), GStat.of(e.stat(follow_symlinks=False))) for e in it]
 
-    def readdirstat_many(self, h: int, paths: List[List[bytes]]) -> List[Any]:
-        self.calls.append("readdirstat_many")
-        out: List[Any] = []
-        for names in paths:
+    def readtree(self, h: int, names: List[bytes], subdirs: List[bytes], budget: int,
+                 ) -> Dict[Tuple[bytes, ...], List[Tuple[bytes, Any]]]:
+        self.calls.append("readtree")
+        out: Dict[Tuple[bytes, ...], List[Tuple[bytes, Any]]] = {}
+        left = [budget]
+
+        def visit(rel: Tuple[bytes, ...]) -> None:
+            n_calls = len(self.calls)
             try:
-                out.append(self.readdirstat(h, names))
+                entries = self.readdirstat(h, list(names) + list(rel))
             except OSError:
-                out.append(None)
+                return
+            finally:
+                del self.calls[n_calls:]
+            out[rel] = entries
+            left[0] -= len(entries)
+            for n, st in entries:
+                if left[0] > 0 and stat.S_ISDIR(st.mode):
+                    visit(rel + (n,))
+
+        for n in subdirs:
+            if left[0] > 0:
+                visit((n,))
         return out
 
     def walkopen(self, h: int, names: List[bytes], flags: int) -> Tuple[int, GStat, int]:
