@@ -127,7 +127,8 @@ ALLOWED: tuple[Rule, ...] = (
          "fstat (AT_EMPTY_PATH) of handles and opened fds; lstat of a name beneath a "
          "dirfd (stale-handle checks, readdir's DT_UNKNOWN)"),
     _any("fstatfs", "kernel file systems are refused; Tstatfs"),
-    Rule("readlinkat", ((_dirfd(0),),), "Treadlink (readlinkat(fd, \"\"))"),
+    Rule("readlinkat", ((_dirfd(0),),),
+         "Treadlink (readlinkat(fd, \"\")); a listing's symlink targets (a name beneath a dirfd)"),
     _any("getdents64", "Treaddir"),
     Rule("mkdirat", ((_dirfd(0),),), "Tmkdir", writes=True),
     Rule("symlinkat", ((_dirfd(1),),), "Tsymlink", writes=True),

@@ -213,7 +213,8 @@ class Stat(_Fields):
     ctime_ns: int
 
     STRUCT: ClassVar[struct.Struct] = struct.Struct("<QQIQIIQqqqqqq")
-
+    #: A symlink's target, where a listing carried it (not part of :meth:`pack`).
+    target: ClassVar[bytes | None] = None
     def __init__(self, dev: int, ino: int, mode: int, nlink: int, uid: int, gid: int,
                  rdev: int, size: int, blksize: int, blocks: int, atime_ns: int,
                  mtime_ns: int, ctime_ns: int) -> None:
@@ -698,10 +699,15 @@ class Rreaddirstat(Message):
 
 
 def _pack_stat_entries(entries: list[tuple[bytes, Stat | int]]) -> bytes:
+    """Each entry: a kind byte (0: an inode number follows, 1: a Stat, 2: a Stat and the
+    symlink's target), the name, then what the kind says."""
     out = [_U32.pack(len(entries))]
     for name, st in entries:
         if isinstance(st, Stat):
-            out += [_U8.pack(1), _name(name), st.pack()]
+            if st.target is None:
+                out += [_U8.pack(1), _name(name), st.pack()]
+            else:
+                out += [_U8.pack(2), _name(name), st.pack(), _name(st.target)]
         else:
             out += [_U8.pack(0), _name(name), _U64.pack(st)]
     return b"".join(out)
@@ -722,15 +728,23 @@ def _unpack_stat_entries(body: bytes, off: int) -> list[tuple[bytes, Stat | int]
         for _ in range(count):
             has, ln = _HAS_LEN.unpack_from(body, off)
             off += 3
-            if has > 1:
+            if has > 2:
                 raise ProtocolError("bad flag")
             end = off + ln
             if end > n:
                 raise ProtocolError("message too short")
             name = body[off:end]
             if has:
-                entries.append((name, Stat(*stat_unpack(body, end))))
+                st = Stat(*stat_unpack(body, end))
                 off = end + stat_size
+                if has == 2:
+                    (tlen,) = _U16.unpack_from(body, off)
+                    off += 2
+                    if off + tlen > n or not (st.mode & 0o170000 == 0o120000):
+                        raise ProtocolError("bad symlink target")
+                    st.target = body[off:off + tlen]
+                    off += tlen
+                entries.append((name, st))
             else:
                 entries.append((name, _U64.unpack_from(body, end)[0]))
                 off = end + 8

@@ -664,9 +664,18 @@ class GoferServer:
                 except FileNotFoundError:
                     continue  # removed since it was listed
                 assert isinstance(st, Stat)
+                esize = Rreaddirstat.ENTRY_OVERHEAD + len(name)
                 if st.dev != node.key[0] and stat.S_ISDIR(st.mode):
                     st = ino  # a mount point: only a walk decides whether it is served
-                esize = Rreaddirstat.ENTRY_OVERHEAD + len(name)
+                elif stat.S_ISLNK(st.mode):
+                    # The target too: a walk through the link needs it next (one round
+                    # trip saved per link; readlinkat's answer is the link's, not a path).
+                    try:
+                        st.target = os.readlink(name, dir_fd=fd)
+                    except OSError:
+                        pass  # replaced since: the client reads it when it needs it
+                    else:
+                        esize += 2 + len(st.target)
                 if batch and size + esize > budget:
                     batches.append(batch)
                     batch, size = [], 0

@@ -222,7 +222,8 @@ class GoferInode(Inode):
         self._fetches = 0  # fetches ahead below this directory
         self._st = st
         self._pending_fd: Optional[tuple] = None
-        self._target: Optional[bytes] = None  # a symlink's, once read
+        # A symlink's, once read (or as the listing it came from carried it).
+        self._target: Optional[bytes] = getattr(st, "target", None)
         # A trusted directory's entries with their attributes (an inode number: walk it),
         # once listed; and how many lookups missed before that.
         self._listing: Optional[Dict[bytes, Any]] = None

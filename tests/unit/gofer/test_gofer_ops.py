@@ -471,6 +471,16 @@ def test_readdirstat(client: GoferClient, tree: Path) -> None:
         assert e.value.errno == code, names
 
 
+def test_readdirstat_carries_symlink_targets(client: GoferClient, tree: Path) -> None:
+    root, _ = client.attach(0)
+    listing = dict(client.readdirstat(root))
+    assert listing[b"lnk"].target == b"d/f"  # type: ignore[union-attr]
+    assert listing[b"file"].target is None  # type: ignore[union-attr]
+    os.symlink("x" * 4000, tree / "d" / "long")
+    got = client.readtree(root, [], [b"d"], 100)
+    assert dict(got[(b"d",)])[b"long"].target == b"x" * 4000  # type: ignore[union-attr]
+
+
 def test_readdirstat_many_entries(client: GoferClient, tree: Path) -> None:
     big = tree / "big"
     big.mkdir()

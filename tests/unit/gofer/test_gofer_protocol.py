@@ -27,6 +27,13 @@ def _stat(seed: int = 1) -> p.Stat:
     )
 
 
+def _link(target: bytes) -> p.Stat:
+    st = _stat(5)
+    st.mode = 0o120777
+    st.target = target
+    return st
+
+
 SAMPLES: list[p.Message] = [
     p.Tversion(p.PROTOCOL_VERSION),
     p.Rversion(1, p.MAX_MESSAGE),
@@ -75,6 +82,7 @@ SAMPLES: list[p.Message] = [
     p.Treadtree(6, [], [], 0),
     p.Rreadtree([b"x", b"sub"], [(b"a", _stat(8)), (b"mnt", 7)], True, False),
     p.Rreadtree([], [], True, True),
+    p.Rreaddirstat([(b"ln", _link(b"target/of/it")), (b"ln0", _link(b""))], True),
     p.Twalkopen(2, [b"dir", b"file"], 0o2000),
     p.Rwalkopen(15, _stat(9)),
     p.Rerror(13),
@@ -87,6 +95,18 @@ def test_round_trip(msg: p.Message) -> None:
     assert struct.unpack_from("<HH", data) == (msg.MSG_ID, 0)
     assert p.decode(data) == msg
     assert type(msg).unpack(msg.pack()) == msg
+
+
+def test_listing_carries_symlink_targets() -> None:
+    msg = p.decode(p.encode(p.Rreaddirstat([(b"ln", _link(b"t")), (b"f", _stat(1))], True)))
+    assert isinstance(msg, p.Rreaddirstat)
+    assert [st.target for _, st in msg.entries] == [b"t", None]  # type: ignore[union-attr]
+    # A target on anything but a symlink is a malformed reply.
+    bad = p.encode(p.Rreaddirstat([(b"ln", _link(b"t"))], True))
+    mode_at = bad.index(struct.pack("<I", 0o120777))
+    bad = bad[:mode_at] + struct.pack("<I", 0o100644) + bad[mode_at + 4:]
+    with pytest.raises(p.ProtocolError):
+        p.decode(bad)
 
 
 def test_every_message_has_a_sample() -> None:
