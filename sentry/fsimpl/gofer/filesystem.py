@@ -368,10 +368,12 @@ class GoferInode(Inode):
         h, st = res[0]
         return GoferInode(self.fs, h, st, self, name)
 
-    def _list(self) -> Dict[bytes, Any]:
+    def _list(self, reading: bool = False) -> Dict[bytes, Any]:
         """The entries with their attributes, in one request (kept if trusted), or fetched
         ahead by the parent after this inode was made (looked up before the walk got
-        here)."""
+        here).  *reading*: for a program that reads the directory (getdents), which in a
+        tree walk its siblings' listings are fetched ahead for (_prefetch_subdirs); a
+        listing for lookups that missed is no sign of a walk."""
         up = self._up
         if up is not None and up._sub is not None and self._name in up._sub:
             listing, nested = up._sub.pop(self._name)
@@ -386,18 +388,18 @@ class GoferInode(Inode):
         if self.fs.trusted:
             self._listing = listing
             up = self._up
-            if up is not None and up._listing is not None:
+            if reading and up is not None and up._listing is not None:
                 up._prefetch_subdirs(self._name)
         return listing
 
     def _prefetch_subdirs(self, listed: bytes) -> None:
-        """A subdirectory of this listed directory was listed by a request of its own.
-        Once PREFETCH_AFTER of them were, a tree walk is going on, which lists the others
-        and what is below them next: fetch those listings now, depth first, in one
-        request (Treadtree) of PREFETCH_BUDGET entries, twice that the next time; the
-        subdirectories' inodes take them when they are looked up.  (A program looking
-        for a file in a few directories lists one or two: listing all their siblings
-        would be waste.)"""
+        """A subdirectory of this listed directory was listed for a program reading it,
+        by a request of its own.  Once PREFETCH_AFTER of them were, a tree walk is going
+        on, which lists the others and what is below them next: fetch those listings now,
+        depth first, in one request (Treadtree) of PREFETCH_BUDGET entries, twice that
+        the next time; the subdirectories' inodes take them when they are looked up.  (A
+        program looking for a file in a few directories lists one or two: listing all
+        their siblings would be waste.)"""
         assert self._listing is not None
         asked = self._asked if self._asked is not None else set()
         self._asked = asked
@@ -450,7 +452,7 @@ class GoferInode(Inode):
             # Listing with attributes costs the gofer an lstat per entry and saves a
             # request for every later lookup or stat in the directory (ls -l, a tree walk,
             # Python's import path cache).
-            listing = self._listing if self._listing is not None else self._list()
+            listing = self._listing if self._listing is not None else self._list(reading=True)
             out: List[DirEntry] = []
             for name, st in listing.items():
                 if isinstance(st, int):  # a mount point: a directory on the host

@@ -364,7 +364,8 @@ def lower_link(lower):
 
 def test_symlink_target_read_once(lower_link, gofer):
     """A symlink's target is read from the gofer once per inode (it cannot change: another
-    target is another inode), not at every walk through it."""
+    target is another inode), not at every walk through it; never where the listing the
+    inode came from carried it (the root's trusted lower layer is listed)."""
     vfs, t, client, _, bind, _ = gofer
     os.symlink("many", os.path.join(bind, "link"))
     for path in (b"/link", b"/mnt/rw/link"):
@@ -372,4 +373,4 @@ def test_symlink_target_read_once(lower_link, gofer):
         for _ in range(3):
             assert vfs.resolve(t, abi.AT_FDCWD, path + b"/d0", follow=True).inode.is_dir
             assert vfs.readlink_at(t, abi.AT_FDCWD, path) == b"many"
-        assert client.readlinks - before == 1, path
+        assert client.readlinks - before == (0 if path == b"/link" else 1), path
