@@ -23,7 +23,6 @@ locks.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import errno
 import fcntl
@@ -1016,6 +1015,8 @@ def _parse_root(spec: str) -> tuple[bytes, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python3 -m gofer``; returns the exit status."""
+    import argparse  # here: the sentry, which forks the gofer, imports this module
+
     parser = argparse.ArgumentParser(prog="gofer")
     parser.add_argument("--sock-fd", type=int, required=True)
     parser.add_argument("--root", action="append", required=True, metavar="PATH[:ro]")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import struct
-import tempfile
 
 import pyseccomp as sc
 
@@ -137,6 +136,8 @@ def build_filter() -> bytes:
                 f.add_rule(other, e.nr, sc.Arg(idx, sc.MASKED_EQ, mask, val))
         else:
             f.add_rule(act, e.nr)
+    import tempfile  # here: a program from the install-time cache needs none of it
+
     with tempfile.TemporaryFile() as tf:
         f.export_bpf(tf)
         tf.seek(0)

@@ -154,6 +154,17 @@ def test_proc_pid_files(env):
     w2.write(t, b"via proc")
     assert r.read(t, 100) == b"via proc"
     assert read_file(env, b"/proc/sys/kernel/hostname") == b"sandbox\n"
+    # Random (version 4) UUIDs in the kernel's text form; boot_id stays, uuid changes.
+    import re
+    import uuid
+
+    ids = [read_file(env, b"/proc/sys/kernel/random/" + n) for n in (b"uuid", b"uuid",
+                                                                    b"boot_id", b"boot_id")]
+    for got in ids:
+        assert re.fullmatch(rb"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\n", got), got
+        u = uuid.UUID(got.strip().decode())
+        assert (u.version, u.variant) == (4, uuid.RFC_4122)
+    assert ids[0] != ids[1] and ids[2] == ids[3]
     assert b"6.1.0-runsc-py" in read_file(env, b"/proc/version")
     assert names(env, b"/proc/self/task") == [b"1"]
     assert b"1" in names(env, b"/proc")
