@@ -654,34 +654,39 @@ class GoferServer:
             raise _err(errno.ENOTDIR)
         fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            batches: list[list[tuple[bytes, Stat | int]]] = []
-            batch: list[tuple[bytes, Stat | int]] = []
-            size = 0
-            for name, ino, _ in self._read_entries(fd):
-                try:
-                    st: Stat | int = Stat.from_os(os.stat(name, dir_fd=fd, follow_symlinks=False))
-                except FileNotFoundError:
-                    continue  # removed since it was listed
-                assert isinstance(st, Stat)
-                esize = Rreaddirstat.ENTRY_OVERHEAD + len(name)
-                if st.dev != node.key[0] and stat.S_ISDIR(st.mode):
-                    st = ino  # a mount point: only a walk decides whether it is served
-                elif stat.S_ISLNK(st.mode):
-                    # The target too: a walk through the link needs it next (one round
-                    # trip saved per link; readlinkat's answer is the link's, not a path).
-                    try:
-                        st.target = os.readlink(name, dir_fd=fd)
-                    except OSError:
-                        pass  # replaced since: the client reads it when it needs it
-                    else:
-                        esize += 2 + len(st.target)
-                if batch and size + esize > budget:
-                    batches.append(batch)
-                    batch, size = [], 0
-                batch.append((name, st))
-                size += esize
+            return self._entry_batches(fd, node.key[0], budget)
         finally:
             os.close(fd)
+
+    def _entry_batches(self, fd: int, dev: int, budget: int,
+                       ) -> list[list[tuple[bytes, Stat | int]]]:
+        """_stat_batches of the directory open as *fd* on the device *dev*."""
+        batches: list[list[tuple[bytes, Stat | int]]] = []
+        batch: list[tuple[bytes, Stat | int]] = []
+        size = 0
+        for name, ino, _ in self._read_entries(fd):
+            try:
+                st: Stat | int = Stat.from_os(os.stat(name, dir_fd=fd, follow_symlinks=False))
+            except FileNotFoundError:
+                continue  # removed since it was listed
+            assert isinstance(st, Stat)
+            esize = Rreaddirstat.ENTRY_OVERHEAD + len(name)
+            if st.dev != dev and stat.S_ISDIR(st.mode):
+                st = ino  # a mount point: only a walk decides whether it is served
+            elif stat.S_ISLNK(st.mode):
+                # The target too: a walk through the link needs it next (one round
+                # trip saved per link; readlinkat's answer is the link's, not a path).
+                try:
+                    st.target = os.readlink(name, dir_fd=fd)
+                except OSError:
+                    pass  # replaced since: the client reads it when it needs it
+                else:
+                    esize += 2 + len(st.target)
+            if batch and size + esize > budget:
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append((name, st))
+            size += esize
         batches.append(batch)
         return batches
 
@@ -700,28 +705,27 @@ class GoferServer:
             for name in msg.subdirs:
                 if left[0] <= 0:
                     break
-                self._tree_visit(node, name, [name], len(name) + 2, msgs, left)
+                self._tree_visit(node.fd, node.key[0], name, [name], len(name) + 2, msgs, left)
             msgs.append(Rreadtree([], [], True, True))
             return _Reply(msgs)
         finally:
             self._decref(node)
 
-    def _tree_visit(self, parent: _Node, name: bytes, path: list[bytes], path_bytes: int,
-                    msgs: list[Message], left: list[int]) -> None:
-        """Treadtree's depth-first step: list *name* beneath *parent* (a directory on the
-        parent's file system, not a mount point), then its subdirectories while the
-        budget (*left*, entries) lasts.  Whatever cannot be listed is left out: the
-        client asks for it on its own and gets the error then."""
+    def _tree_visit(self, parent_fd: int, dev: int, name: bytes, path: list[bytes],
+                    path_bytes: int, msgs: list[Message], left: list[int]) -> None:
+        """Treadtree's depth-first step: list the directory *name* beneath *parent_fd*
+        (on the device *dev*, no mount crossed: RESOLVE_NO_XDEV), then its
+        subdirectories while the budget (*left*, entries) lasts.  Nothing is registered:
+        the directory's own fd is the next level's parent.  Whatever cannot be listed is
+        left out: the client asks for it on its own and gets the error then."""
         try:
-            child, st = self._lookup(parent, name)
+            fd = linux.openat2(parent_fd, name, os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS,
+                               RESOLVE | linux.RESOLVE_NO_XDEV)
         except OSError:
             return
-        child.refs += 1  # held while its subdirectories' visits reference it
         try:
-            if not stat.S_ISDIR(st.st_mode) or st.st_dev != parent.key[0]:
-                return
             try:
-                batches = self._stat_batches(child, _READDIR_BUDGET - path_bytes)
+                batches = self._entry_batches(fd, dev, _READDIR_BUDGET - path_bytes)
             except OSError:
                 return
             for i, batch in enumerate(batches):
@@ -735,10 +739,10 @@ class GoferServer:
                         return
                     if isinstance(est, Stat) and stat.S_ISDIR(est.mode) and \
                             path_bytes + len(sub) + 2 <= _TREE_PATH_MAX:
-                        self._tree_visit(child, sub, path + [sub], path_bytes + len(sub) + 2,
+                        self._tree_visit(fd, dev, sub, path + [sub], path_bytes + len(sub) + 2,
                                          msgs, left)
         finally:
-            self._decref(child)
+            os.close(fd)
 
     def _read_entries(self, fd: int) -> list[tuple[bytes, int, int]]:
         buf = self._dirent_buf
