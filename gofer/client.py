@@ -47,6 +47,10 @@ from gofer.protocol import (
     Rversion,
     Rwalk,
     Rwalkopen,
+    Rgetxattr,
+    Rlistxattr,
+    Rremovexattr,
+    Rsetxattr,
     Stat,
     Tattach,
     Tclose,
@@ -68,6 +72,10 @@ from gofer.protocol import (
     Tversion,
     Twalk,
     Twalkopen,
+    Tgetxattr,
+    Tlistxattr,
+    Tremovexattr,
+    Tsetxattr,
     decode,
     encode,
     recvmsg_polling,
@@ -317,6 +325,30 @@ class GoferClient:
         :raises OSError: EOPNOTSUPP for a mode on a symlink; EROFS on a read-only root.
         """
         self._call(Tsetattr(handle, mode, uid, gid, size, atime_ns, mtime_ns), Rsetattr)
+
+    def listxattr(self, handle: int, names: list[bytes] | None = None) -> list[bytes]:
+        """The ``user.*`` extended attributes' names of the regular file or directory
+        ``names`` (default none) walk to beneath ``handle``; the walk registers no handles.
+        The gofer lists no other namespace."""
+        return self._call(Tlistxattr(handle, [os.fsencode(n) for n in names or []]),
+                          Rlistxattr).names
+
+    def getxattr(self, handle: int, name: bytes) -> bytes:
+        """The value of the ``user.*`` attribute *name* of ``handle``'s regular file or
+        directory.  :raises OSError: ENODATA if it has none (or for another namespace)."""
+        return self._call(Tgetxattr(handle, name), Rgetxattr).value
+
+    def setxattr(self, handle: int, name: bytes, value: bytes, flags: int = 0) -> None:
+        """Set the ``user.*`` attribute *name*; ``flags`` XATTR_CREATE or XATTR_REPLACE.
+
+        :raises OSError: EOPNOTSUPP for another namespace, EROFS on a read-only root,
+            the host's EEXIST, ENODATA, ENOSPC …
+        """
+        self._call(Tsetxattr(handle, name, value, flags), Rsetxattr)
+
+    def removexattr(self, handle: int, name: bytes) -> None:
+        """Remove the ``user.*`` attribute *name*.  :raises OSError: as :meth:`setxattr`."""
+        self._call(Tremovexattr(handle, name), Rremovexattr)
 
     def statfs(self, handle: int) -> dict[str, int]:
         """statfs(2) of the file system holding ``handle``."""

@@ -8,7 +8,8 @@ capability but :data:`KEEP_CAPS` and installs a seccomp filter built from
 
 - file calls on fds the gofer holds: every ``*at`` call must name a real dirfd,
   never ``AT_FDCWD`` (the chroot makes such paths reach only an empty tmpfs
-  anyway; the filter makes it certain);
+  anyway; the filter makes it certain); the extended attribute calls only in their
+  ``f*`` form, on an fd (no path at all);
 - ``sendmsg``/``recvmsg`` on the channel's fd only, with the flags the server uses;
 - the memory calls of CPython's and glibc's allocators, never executable memory;
 - ``write`` to stderr (error reports), ``exit_group``.
@@ -59,10 +60,16 @@ _F_SETFL = fcntl.F_SETFL
 _CLOCK_MONOTONIC = time.CLOCK_MONOTONIC
 _MSG_DONTWAIT = socket.MSG_DONTWAIT
 _MSG_CMSG_CLOEXEC = socket.MSG_CMSG_CLOEXEC
+_XATTR_CREATE, _XATTR_REPLACE = 1, 2  # linux/xattr.h
 
 
 def _dirfd(index: int) -> ArgCheck:
     """Argument *index* is a real fd (>= 0), so a path is resolved beneath it."""
+    return (index, _AT_FDCWD_SIGN, 0)
+
+
+def _fd(index: int) -> ArgCheck:
+    """Argument *index* is a real fd (>= 0)."""
     return (index, _AT_FDCWD_SIGN, 0)
 
 
@@ -102,6 +109,7 @@ SYSCALL_NUMBERS: dict[str, int] = {
     "getdents64": 217, "clock_gettime": 228, "exit_group": 231, "mkdirat": 258,
     "fchownat": 260, "newfstatat": 262, "unlinkat": 263, "linkat": 265, "symlinkat": 266,
     "readlinkat": 267, "utimensat": 280, "renameat2": 316, "openat2": 437, "fchmodat2": 452,
+    "fsetxattr": 190, "fgetxattr": 193, "flistxattr": 196, "fremovexattr": 199,
 }
 
 
@@ -140,6 +148,13 @@ ALLOWED: tuple[Rule, ...] = (
     Rule("utimensat", ((_dirfd(0),),), "Tsetattr times (on an O_PATH fd)", writes=True),
     _any("fchmod", "set-id bits of a new file after its chown cleared them", writes=True),
     _any("ftruncate", "Tsetattr size", writes=True),
+    Rule("flistxattr", ((_fd(0),),),
+         "Tlistxattr, on a re-opened fd (an O_PATH one is EBADF to the f*xattr calls)"),
+    Rule("fgetxattr", ((_fd(0),),), "Tgetxattr"),
+    Rule("fsetxattr", ((_fd(0), (4, _LOW32 & ~(_XATTR_CREATE | _XATTR_REPLACE), 0)),),
+         "Tsetxattr: flags XATTR_CREATE, XATTR_REPLACE or neither (or both: Linux says "
+         "EEXIST or ENODATA)", writes=True),
+    Rule("fremovexattr", ((_fd(0),),), "Tremovexattr", writes=True),
     Rule("fcntl", ((_eq(1, _F_GETFL),), (_eq(1, _F_SETFL),)),
          "clearing O_NONBLOCK on a re-opened fd"),
     _any("close", "handles, re-opened fds after sending, fds a client sends"),

@@ -11,6 +11,12 @@ Handles are u32 names of server-side O_PATH fds.  Host fds (from ``Topen`` and
 ``Tcreate``) travel as SCM_RIGHTS ancillary data on the reply.  ``Treaddir`` is
 answered by a sequence of ``Rreaddir`` messages, the last one flagged.
 
+Extended attributes (``Tlistxattr``, ``Tgetxattr``, ``Tsetxattr``, ``Tremovexattr``,
+lisafs's ``FListXattr`` …) are ``user.*`` only: the server lists no other namespace,
+reads none (``ENODATA``) and sets or removes none (``EOPNOTSUPP``), so a sandbox never
+reads or changes a host file's security labels or trusted attributes.  A message holds
+a value of ``XATTR_SIZE_MAX`` (64 KiB) with its name: :data:`MAX_MESSAGE` leaves room.
+
 Every message is a dataclass with ``pack() -> bytes`` (body) and
 ``unpack(body) -> message``; :func:`encode` and :func:`decode` add and parse
 the header.  Malformed input raises :class:`ProtocolError`.
@@ -26,10 +32,19 @@ import struct
 import time
 from typing import Any, ClassVar, Self, dataclass_transform
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
-#: Largest datagram either side sends or accepts.
-MAX_MESSAGE = 65536
+#: Largest datagram either side sends or accepts: an extended attribute's value of
+#: XATTR_SIZE_MAX with its name and the header fit.
+MAX_MESSAGE = 65536 + 4096
+#: Extended attributes: longest name, largest value, longest list (Linux's limits).
+XATTR_NAME_MAX = 255
+XATTR_SIZE_MAX = 65536
+XATTR_LIST_MAX = 65536
+XATTR_CREATE = 1
+XATTR_REPLACE = 2
+#: The one namespace of extended attributes the gofer serves.
+XATTR_USER_PREFIX = b"user."
 #: Most names one Twalk may carry (the client splits longer walks).
 MAX_WALK = 128
 MAX_CLOSE = 256
@@ -79,6 +94,14 @@ class MsgId(enum.IntEnum):
     RREADDIRSTAT = 35
     TWALKOPEN = 36
     RWALKOPEN = 37
+    TLISTXATTR = 38
+    RLISTXATTR = 39
+    TGETXATTR = 40
+    RGETXATTR = 41
+    TSETXATTR = 42
+    RSETXATTR = 43
+    TREMOVEXATTR = 44
+    RREMOVEXATTR = 45
     TREADTREE = 60
     RREADTREE = 61
     RERROR = 255
@@ -304,6 +327,16 @@ class Rclose(_Empty):
     MSG_ID: ClassVar[MsgId] = MsgId.RCLOSE
 
 
+@dataclass
+class Rsetxattr(_Empty):
+    MSG_ID: ClassVar[MsgId] = MsgId.RSETXATTR
+
+
+@dataclass
+class Rremovexattr(_Empty):
+    MSG_ID: ClassVar[MsgId] = MsgId.RREMOVEXATTR
+
+
 # ---- messages naming one handle --------------------------------------------
 
 
@@ -414,6 +447,112 @@ class Treadtree(Message):
         subdirs = [r.name() for _ in range(count)]
         r.end()
         return cls(handle, names, subdirs, budget)
+
+
+@dataclass
+class Tlistxattr(_HandleNames):
+    """The ``user.*`` extended attributes' names of the file ``names`` walk to beneath
+    ``handle`` (``[]``: the handle's own; the walk registers no handles, as
+    :class:`Treaddirstat`'s: a file known from its directory's listing has none yet)."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.TLISTXATTR
+    handle: int
+    names: list[bytes]
+
+
+@dataclass
+class Rlistxattr(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.RLISTXATTR
+    names: list[bytes]
+
+    def pack(self) -> bytes:
+        return _U16.pack(len(self.names)) + b"".join(_name(n) for n in self.names)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rlistxattr:
+        r = _Reader(body)
+        names = [r.name() for _ in range(r.u16())]
+        r.end()
+        return cls(names)
+
+
+class _HandleXattrName(Message):
+    """A handle and an extended attribute's name."""
+
+    handle: int
+    name: bytes
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.handle) + _name(self.name)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Self:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.name())  # type: ignore[call-arg]
+        r.end()
+        return msg
+
+
+@dataclass
+class Tgetxattr(_HandleXattrName):
+    """The whole value of one ``user.*`` attribute (at most XATTR_SIZE_MAX bytes)."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.TGETXATTR
+    handle: int
+    name: bytes
+
+
+@dataclass
+class Rgetxattr(Message):
+    MSG_ID: ClassVar[MsgId] = MsgId.RGETXATTR
+    value: bytes
+
+    def pack(self) -> bytes:
+        return _U32.pack(len(self.value)) + self.value
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rgetxattr:
+        r = _Reader(body)
+        n = r.u32()
+        if n > XATTR_SIZE_MAX:
+            raise ProtocolError("xattr value too large")
+        msg = cls(r.raw(n))
+        r.end()
+        return msg
+
+
+@dataclass
+class Tsetxattr(Message):
+    """Set one ``user.*`` attribute; ``flags`` XATTR_CREATE, XATTR_REPLACE, neither or both."""
+
+    MSG_ID: ClassVar[MsgId] = MsgId.TSETXATTR
+    handle: int
+    name: bytes
+    value: bytes
+    flags: int
+
+    def pack(self) -> bytes:
+        return (_U32.pack(self.handle) + _name(self.name) + _U32.pack(len(self.value))
+                + self.value + _U32.pack(self.flags))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tsetxattr:
+        r = _Reader(body)
+        handle, name = r.u32(), r.name()
+        n = r.u32()
+        if n > XATTR_SIZE_MAX:
+            raise ProtocolError("xattr value too large")
+        msg = cls(handle, name, r.raw(n), r.u32())
+        r.end()
+        return msg
+
+
+@dataclass
+class Tremovexattr(_HandleXattrName):
+    MSG_ID: ClassVar[MsgId] = MsgId.TREMOVEXATTR
+    handle: int
+    name: bytes
+
 
 @dataclass
 class Tstatfs(_HandleOnly):
@@ -1037,6 +1176,8 @@ MESSAGES: dict[MsgId, type[Message]] = {
         Tsymlink, Rsymlink, Tlink, Rlink, Tunlink, Runlink, Trename, Rrename,
         Tsetattr, Rsetattr, Tstatfs, Rstatfs, Tclose, Rclose, Tclosemany, Treaddirstat,
         Rreaddirstat, Twalkopen, Rwalkopen, Treadtree, Rreadtree, Rerror,
+        Tlistxattr, Rlistxattr, Tgetxattr, Rgetxattr, Tsetxattr, Rsetxattr, Tremovexattr,
+        Rremovexattr,
     )
 }
 assert len(MESSAGES) == len(MsgId)
@@ -1080,7 +1221,8 @@ __all__ = [
     "ProtocolError",
     "MsgId", "Stat", "Message", "encode", "decode", "MESSAGES", "STATFS_FIELDS",
     "SETATTR_MODE", "SETATTR_UID", "SETATTR_GID", "SETATTR_SIZE", "SETATTR_ATIME",
-    "SETATTR_MTIME", "TIME_NOW",
+    "SETATTR_MTIME", "TIME_NOW", "XATTR_NAME_MAX", "XATTR_SIZE_MAX", "XATTR_LIST_MAX",
+    "XATTR_CREATE", "XATTR_REPLACE", "XATTR_USER_PREFIX",
 ] + [cls.__name__ for cls in MESSAGES.values()]
 
 

@@ -68,6 +68,10 @@ from gofer.protocol import (
     Runlink,
     Rversion,
     Rwalk,
+    Rgetxattr,
+    Rlistxattr,
+    Rremovexattr,
+    Rsetxattr,
     Stat,
     Tattach,
     Tclose,
@@ -92,6 +96,16 @@ from gofer.protocol import (
     Tunlink,
     Tversion,
     Twalk,
+    Tgetxattr,
+    Tlistxattr,
+    Tremovexattr,
+    Tsetxattr,
+    XATTR_CREATE,
+    XATTR_LIST_MAX,
+    XATTR_NAME_MAX,
+    XATTR_REPLACE,
+    XATTR_SIZE_MAX,
+    XATTR_USER_PREFIX,
     decode,
     encode,
     recvmsg_polling,
@@ -284,6 +298,10 @@ class GoferServer:
             MsgId.TCLOSEMANY: self._close_many,
             MsgId.TREADDIRSTAT: self._readdirstat,
             MsgId.TWALKOPEN: self._walkopen,
+            MsgId.TLISTXATTR: self._listxattr,
+            MsgId.TGETXATTR: self._getxattr,
+            MsgId.TSETXATTR: self._setxattr,
+            MsgId.TREMOVEXATTR: self._removexattr,
             MsgId.TREADTREE: self._readtree,
         }
 
@@ -923,6 +941,78 @@ class GoferServer:
             linux.utimens_path_fd(node.fd, _ns_to_timespec(msg.atime_ns),
                                   _ns_to_timespec(msg.mtime_ns))
         return Rsetattr()
+
+    # ---- extended attributes: user.* only (see gofer.protocol) ------------------
+
+    @staticmethod
+    def _user_xattr(name: bytes) -> bool:
+        """Whether *name* is one the gofer serves: ``user.`` and more, no NUL."""
+        if len(name) > XATTR_NAME_MAX or b"\0" in name:
+            raise _err(errno.ERANGE)
+        return name.startswith(XATTR_USER_PREFIX) and len(name) > len(XATTR_USER_PREFIX)
+
+    def _xattr_fd(self, node: _Node) -> int:
+        """An fd the f*xattr calls take for the node's regular file or directory (its
+        O_PATH handle is EBADF to them; the chroot has no /proc/self/fd to reach it by)."""
+        return self._reopen(node, os.O_RDONLY)
+
+    def _listxattr(self, msg: Message) -> Message:
+        assert isinstance(msg, Tlistxattr)
+        start = self._get(msg.handle)
+        node = self._walk_unregistered(start, msg.names)
+        try:
+            fd = self._xattr_fd(node)
+        finally:
+            self._release_walked(start, node)
+        try:
+            names = [os.fsencode(n) for n in os.listxattr(fd)]
+        finally:
+            os.close(fd)
+        names = [n for n in names if n.startswith(XATTR_USER_PREFIX)]
+        if sum(len(n) + 1 for n in names) > XATTR_LIST_MAX:
+            raise _err(errno.E2BIG)
+        return Rlistxattr(names)
+
+    def _getxattr(self, msg: Message) -> Message:
+        assert isinstance(msg, Tgetxattr)
+        node = self._get(msg.handle)
+        if not self._user_xattr(msg.name):
+            raise _err(errno.ENODATA)
+        fd = self._xattr_fd(node)
+        try:
+            return Rgetxattr(os.getxattr(fd, msg.name))
+        finally:
+            os.close(fd)
+
+    def _setxattr(self, msg: Message) -> Message:
+        assert isinstance(msg, Tsetxattr)
+        node = self._get(msg.handle)
+        if msg.flags & ~(XATTR_CREATE | XATTR_REPLACE):
+            raise _err(errno.EINVAL)
+        if not self._user_xattr(msg.name):
+            raise _err(errno.EOPNOTSUPP)
+        if len(msg.value) > XATTR_SIZE_MAX:
+            raise _err(errno.E2BIG)
+        self._writable(node)
+        fd = self._xattr_fd(node)
+        try:
+            os.setxattr(fd, msg.name, msg.value, msg.flags)
+        finally:
+            os.close(fd)
+        return Rsetxattr()
+
+    def _removexattr(self, msg: Message) -> Message:
+        assert isinstance(msg, Tremovexattr)
+        node = self._get(msg.handle)
+        if not self._user_xattr(msg.name):
+            raise _err(errno.EOPNOTSUPP)
+        self._writable(node)
+        fd = self._xattr_fd(node)
+        try:
+            os.removexattr(fd, msg.name)
+        finally:
+            os.close(fd)
+        return Rremovexattr()
 
     def _statfs(self, msg: Message) -> Message:
         assert isinstance(msg, Tstatfs)

@@ -221,7 +221,8 @@ def test_filter_allows_exactly_the_declared_syscalls(writable: bool):
     assert len({r.nr for r in gofer_filter.ALLOWED}) == len(gofer_filter.ALLOWED)
     writes = {r.name for r in gofer_filter.ALLOWED if r.writes}
     assert writes == {"mkdirat", "symlinkat", "linkat", "unlinkat", "renameat2", "fchownat",
-                      "fchmodat2", "utimensat", "fchmod", "ftruncate"}
+                      "fchmodat2", "utimensat", "fchmod", "ftruncate", "fsetxattr",
+                      "fremovexattr"}
     assert bpf.allowed_set(prog, range(NR_MAX)) == declared
     assert all(r.why for r in gofer_filter.ALLOWED)
     for nr in range(NR_MAX):
@@ -282,6 +283,18 @@ ARG_CASES = [
           (name, {i: _ZEXT_FDCWD}, False),
           (name, {i: 0xFFFFFFFF}, False),  # -1 (any negative dirfd)
       )],
+    *[case for name in ("flistxattr", "fgetxattr", "fsetxattr", "fremovexattr")
+      for case in (
+          (name, {0: 5}, True),
+          (name, {0: _SEXT_FDCWD}, False),
+          (name, {0: 0xFFFFFFFF}, False),
+      )],
+    ("fsetxattr", {4: 1}, True),  # XATTR_CREATE
+    ("fsetxattr", {4: 2}, True),  # XATTR_REPLACE
+    ("fsetxattr", {4: 3}, True),  # both: EEXIST or ENODATA, as Linux says
+    ("fsetxattr", {4: 4}, False),
+    ("fsetxattr", {4: 0x100}, False),
+    ("fsetxattr", {4: 0xFFFFFFFF}, False),
     ("linkat", {4: 0x1000}, False),  # AT_EMPTY_PATH: link an fd by itself
     ("linkat", {4: 0x400}, False),  # AT_SYMLINK_FOLLOW
     ("recvmsg", {0: CHANNEL_FD, 2: socket.MSG_CMSG_CLOEXEC}, True),
@@ -323,7 +336,7 @@ def test_argument_checks(name: str, args: dict[int, int], allowed: bool):
     argv = [0] * 6
     for i, v in {**base, **args}.items():
         argv[i] = v
-    if name == "linkat" and 4 not in args:
+    if name in ("linkat", "fsetxattr") and 4 not in args:
         argv[4] = 0
     ret = bpf.run(prog, bpf.seccomp_data(nr, args=argv))
     assert ret == (ALLOW if allowed else KILL)
@@ -334,7 +347,7 @@ def test_argument_checks(name: str, args: dict[int, int], allowed: bool):
 _CHILD = r"""
 import ctypes, errno, fcntl, mmap, os, socket, sys
 from gofer import linux, server
-from gofer.protocol import MsgId, Rerror, Tstat, Tversion, decode, encode
+from gofer.protocol import PROTOCOL_VERSION, MsgId, Rerror, Tstat, Tversion, decode, encode
 
 code = compile(sys.argv[2], "<attempt>", "exec")
 libc = ctypes.CDLL(None, use_errno=True)
@@ -415,6 +428,13 @@ ALLOWED_WORK = {
     "CPython's arenas and the heap": "x = [bytes(1000) for _ in range(50000)]\ndel x",
     "a report on stderr": "print('gofer: a report', file=sys.stderr)",
     # frames and warnings in real source files: the default hooks would read them
+    "extended attributes on a re-opened fd": (
+        "g = linux.openat2(fd, b'file', os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, "
+        "server.RESOLVE)\n"
+        "os.setxattr(g, b'user.k', b'v', 1)\n"
+        "assert os.listxattr(g) == ['user.k'] and os.getxattr(g, b'user.k') == b'v'\n"
+        "os.removexattr(g, b'user.k')\n"
+        "os.close(g)"),
     "the interpreter's own reports": (
         "import warnings\n"
         "server.report_without_sources()\n"
@@ -428,7 +448,7 @@ ALLOWED_WORK = {
         "def boom(msg):\n"
         "    raise RuntimeError('bug')\n"
         "srv._handlers[MsgId.TSTAT] = boom\n"
-        "srv.dispatch(encode(Tversion(1)))\n"
+        "srv.dispatch(encode(Tversion(PROTOCOL_VERSION)))\n"
         "assert srv.dispatch(encode(Tstat(1))) == Rerror(errno.EIO)"),
 }
 
@@ -478,6 +498,14 @@ READ_ONLY_KILLED = {
     "rename": "linux.renameat2(fd, b'file', fd, b'moved', 0)",
     "chown": "linux.fchown_path_fd(fd, 0, 0)",
     "utimes": "linux.utimens_path_fd(fd, (0, linux.UTIME_NOW), (0, linux.UTIME_NOW))",
+    "setxattr": ("g = linux.openat2(fd, b'file', os.O_RDONLY | os.O_CLOEXEC, server.RESOLVE)\n"
+                 "os.setxattr(g, b'user.k', b'v')"),
+    "removexattr": ("g = linux.openat2(fd, b'file', os.O_RDONLY | os.O_CLOEXEC, "
+                    "server.RESOLVE)\n"
+                    "try:\n"
+                    "    os.removexattr(g, b'user.k')\n"
+                    "except OSError as e:\n"
+                    "    assert e.errno == errno.ENODATA"),
 }
 
 
@@ -509,13 +537,38 @@ def test_read_only_gofer_answers_changes_with_erofs(tree: Path,
                        (c.rename, (root, b"file", root, b"n")),
                        (c.setattr, (f, 0o600)), (c.setattr, (f, None, 5)),
                        (c.setattr, (f, None, None, None, 0)), (c.open, (f, os.O_RDWR)),
-                       (c.open, (f, os.O_RDONLY | os.O_TRUNC))):
+                       (c.open, (f, os.O_RDONLY | os.O_TRUNC)),
+                       (c.setxattr, (f, b"user.k", b"v")), (c.removexattr, (f, b"user.k"))):
         assert _errno(call, *args) == errno.EROFS, call
     assert _status(g.pid)["Seccomp"].strip() == "2"
     _serving(g, tree)
 
 
 # ---------------------------------------------------------------- a hostile sentry
+
+
+def test_host_security_labels_are_out_of_reach(tree: Path,
+                                               start_gofer: Callable[..., Gofer]):
+    """§7.4: a sandbox never reads or changes a host file's trusted.* or security.*
+    attributes (SELinux labels, file capabilities, overlayfs metadata), whatever a
+    (compromised) sentry sends: only user.* is listed, read, set or removed."""
+    os.setxattr(tree / "file", "trusted.overlay.opaque", b"y")
+    os.setxattr(tree / "file", "security.selinux", b"system_u:object_r:etc_t:s0\0")
+    g = start_gofer((tree, False))
+    c = g.client
+    root, _ = c.attach(0)
+    (f, _), = c.walk(root, [b"file"])
+    assert c.listxattr(f) == []
+    caps = struct.pack("<IIIII", 0x02000001, 1 << 21, 0, 0, 0)  # v2: CAP_SYS_ADMIN
+    for name in (b"trusted.overlay.opaque", b"security.selinux", b"security.capability",
+                 b"system.posix_acl_access"):
+        assert _errno(c.getxattr, f, name) == errno.ENODATA
+        assert _errno(c.setxattr, f, name, caps) == errno.EOPNOTSUPP
+        assert _errno(c.removexattr, f, name) == errno.EOPNOTSUPP
+    assert os.getxattr(tree / "file", "trusted.overlay.opaque") == b"y"
+    assert os.getxattr(tree / "file", "security.selinux").startswith(b"system_u")
+    assert "security.capability" not in os.listxattr(tree / "file")
+    _serving(g, tree)
 
 
 def test_handles_after_close_are_ebadf(tree: Path, start_gofer: Callable[..., Gofer]):

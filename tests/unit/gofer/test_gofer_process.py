@@ -16,6 +16,7 @@ import pytest
 from gofer_testlib import REPO, Gofer, wait_exit
 
 from gofer.client import GoferClient
+from gofer.protocol import PROTOCOL_VERSION
 from gofer.server import spawn
 
 
@@ -61,7 +62,7 @@ def test_dies_with_its_parent(tree: Path) -> None:
         # The test now holds the gofer's channel, so only PDEATHSIG can end it.
         chan = socket.socket(fileno=fds[0])
         c = GoferClient(chan)
-        assert c.version() == 1
+        assert c.version() == PROTOCOL_VERSION
         assert not _gone(gofer_pid)
         helper.kill()
         helper.wait()

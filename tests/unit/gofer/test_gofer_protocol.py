@@ -85,6 +85,18 @@ SAMPLES: list[p.Message] = [
     p.Rreaddirstat([(b"ln", _link(b"target/of/it")), (b"ln0", _link(b""))], True),
     p.Twalkopen(2, [b"dir", b"file"], 0o2000),
     p.Rwalkopen(15, _stat(9)),
+    p.Tlistxattr(2, []),
+    p.Tlistxattr(2, [b"dir", b"file"]),
+    p.Rlistxattr([b"user.a", b"user." + b"x" * 250]),
+    p.Rlistxattr([]),
+    p.Tgetxattr(3, b"user.mime_type"),
+    p.Rgetxattr(b"\0\xff" * 100),
+    p.Rgetxattr(b""),
+    p.Tsetxattr(3, b"user.k", b"v" * p.XATTR_SIZE_MAX, p.XATTR_CREATE),
+    p.Tsetxattr(3, b"user.k", b"", 0),
+    p.Rsetxattr(),
+    p.Tremovexattr(3, b"user.k"),
+    p.Rremovexattr(),
     p.Rerror(13),
 ]
 
@@ -152,6 +164,10 @@ def test_setattr_none_fields_stay_none() -> None:
         struct.pack("<HH", p.MsgId.TSETATTR, 0)
         + struct.pack("<IIIIIQqq", 1, 1 << 9, 0, 0, 0, 0, 0, 0),
         struct.pack("<HH", p.MsgId.ROPEN, 0) + b"x",
+        struct.pack("<HHIH", p.MsgId.TSETXATTR, 0, 1, 6) + b"user.a"
+        + struct.pack("<I", p.XATTR_SIZE_MAX + 1) + b"v" * (p.XATTR_SIZE_MAX + 1)
+        + struct.pack("<I", 0),  # a value longer than Linux takes
+        struct.pack("<HHI", p.MsgId.RGETXATTR, 0, 5) + b"abc",  # short value
     ],
 )
 def test_malformed_is_refused(data: bytes) -> None:
