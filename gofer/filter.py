@@ -37,7 +37,6 @@ import fcntl
 import mmap
 import socket
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from gofer import bpf, linux
@@ -78,8 +77,7 @@ def _eq(index: int, value: int) -> ArgCheck:
     return (index, _LOW32, value)
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One allowlisted syscall.
 
     :param name: the syscall's name; its x86-64 number is in :data:`SYSCALL_NUMBERS`.

@@ -236,8 +236,6 @@ class Stat(_Fields):
     ctime_ns: int
 
     STRUCT: ClassVar[struct.Struct] = struct.Struct("<QQIQIIQqqqqqq")
-    #: A symlink's target, where a listing carried it (not part of :meth:`pack`).
-    target: ClassVar[bytes | None] = None
     def __init__(self, dev: int, ino: int, mode: int, nlink: int, uid: int, gid: int,
                  rdev: int, size: int, blksize: int, blocks: int, atime_ns: int,
                  mtime_ns: int, ctime_ns: int) -> None:
@@ -246,6 +244,8 @@ class Stat(_Fields):
             dev, ino, mode, nlink, uid, gid)
         self.rdev, self.size, self.blksize, self.blocks = rdev, size, blksize, blocks
         self.atime_ns, self.mtime_ns, self.ctime_ns = atime_ns, mtime_ns, ctime_ns
+        #: A symlink's target, where a listing carried it (not a field: not in pack()).
+        self.target: bytes | None = None
 
     def pack(self) -> bytes:
         return self.STRUCT.pack(

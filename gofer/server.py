@@ -37,7 +37,6 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from gofer import filter as gofer_filter
 from gofer import linux
@@ -175,12 +174,14 @@ class _Node:
         self.refs = 0
 
 
-@dataclass
 class _Reply:
     """A handler's answer when it is more than one message or carries an fd."""
 
-    msgs: list[Message]
-    fd: int = -1
+    __slots__ = ("msgs", "fd")
+
+    def __init__(self, msgs: list[Message], fd: int = -1) -> None:
+        self.msgs = msgs
+        self.fd = fd
 
 
 _Handler = Callable[[Message], Message | _Reply]

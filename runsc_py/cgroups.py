@@ -19,7 +19,7 @@ import errno
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from sentry.records import dataclass
 from typing import Any
 
 from runsc_py.errors import InvalidSpec, StateError, quote

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from sentry.records import dataclass, field
 from typing import TYPE_CHECKING
 
 import click

@@ -37,8 +37,8 @@ def prestarts(args: list[str]) -> bool:
 #: What both the CLI and the sentry import (the sentry's boot, the standard library under
 #: click and the syscall table), imported once before the fork rather than by each after it.
 #: Only what both need: the rest is imported by each on its own CPU after the fork.
-_COMMON = ("sentry.boot", "sentry.supervisor", "sentry.control.server", "logging",
-           "dataclasses", "inspect", "typing", "textwrap", "json", "ctypes", "ast", "tokenize")
+_COMMON = ("sentry.boot", "sentry.supervisor", "sentry.control.server", "logging", "typing",
+           "textwrap", "json", "ctypes")
 
 
 def entry() -> NoReturn:

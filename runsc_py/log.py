@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
+from sentry.records import dataclass
 from typing import TextIO
 
 from runsc_py.errors import UserError

@@ -18,7 +18,7 @@ import posixpath
 import resource
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from sentry.records import dataclass, field
 from typing import Any, NoReturn
 
 from runsc_py.container.hostns import HostNamespaces

@@ -7,7 +7,7 @@ exit status (the workload's, or 128+N when it was killed by signal N).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from sentry.records import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 

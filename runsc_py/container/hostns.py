@@ -26,7 +26,7 @@ import fcntl
 import os
 import socket
 import struct
-from dataclasses import dataclass
+from sentry.records import dataclass
 
 from runsc_py.errors import InvalidSpec, quote
 

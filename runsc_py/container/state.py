@@ -15,7 +15,7 @@ for the lock then finds no state and reports the container as gone.
 from __future__ import annotations
 
 import builtins
-import dataclasses
+from sentry import records
 import errno
 import fcntl
 import json
@@ -25,7 +25,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from sentry.records import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runsc_py.container import process
@@ -157,7 +157,7 @@ class ContainerState:
                 "finished": self.finished,
                 "cgroup_path": self.cgroup_path,
                 "hooks": {
-                    kind: [dataclasses.asdict(h) for h in hooks]
+                    kind: [records.asdict(h) for h in hooks]
                     for kind, hooks in self.hooks.items()
                 },
             },

@@ -17,7 +17,7 @@ counts as having none, as on a file system without them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from sentry.records import dataclass, field
 from typing import Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap

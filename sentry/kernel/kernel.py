@@ -21,7 +21,7 @@ import signal
 import struct
 import time
 import weakref
-from dataclasses import dataclass, field
+from sentry.records import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.config import DEFAULT_PIDS_LIMIT, BootConfig

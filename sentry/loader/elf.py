@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import struct
-from dataclasses import dataclass
+from sentry.records import dataclass
 from typing import List, Optional
 
 from sentry.abi.linux.errors import err

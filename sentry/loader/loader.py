@@ -29,7 +29,7 @@ import fcntl
 import os
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from sentry.records import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.abi.linux.errors import LinuxError, err

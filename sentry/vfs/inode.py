@@ -32,7 +32,7 @@ import itertools
 from collections import OrderedDict
 import stat as _st
 import time
-from dataclasses import dataclass, replace
+from sentry.records import dataclass, replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from sentry.abi.linux.errors import err

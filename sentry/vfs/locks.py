@@ -19,7 +19,7 @@ callers, and mandatory locking.
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
+from sentry.records import dataclass
 from typing import Any, Dict, List, Optional
 
 from sentry.abi.linux.errors import err

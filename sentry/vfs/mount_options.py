@@ -12,7 +12,7 @@ system.  ``ro``/``rw`` are split off earlier (:attr:`sentry.config.MountSpec.rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from sentry.records import dataclass, field
 import os
 from typing import Dict, Iterable, List, Optional
 

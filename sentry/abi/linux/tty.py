@@ -10,7 +10,7 @@ characters); ``struct termios2`` adds the input and output speeds (44 bytes); th
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from sentry.records import dataclass, field
 
 # -- ioctl numbers ------------------------------------------------------------
 TCGETS, TCSETS, TCSETSW, TCSETSF = 0x5401, 0x5402, 0x5403, 0x5404

@@ -19,7 +19,7 @@ ARCHITECTURE.md).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from sentry.records import dataclass
 from typing import Callable, Dict, List, Optional
 
 INT_MAX = 2**31 - 1

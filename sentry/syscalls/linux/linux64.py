@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import errno
 import importlib
-from dataclasses import dataclass
+from sentry.records import dataclass
 from types import ModuleType
 from typing import Callable, Dict, List, Optional, Tuple
 
