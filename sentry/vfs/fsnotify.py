@@ -15,6 +15,7 @@ own:
   with one cookie and ``IN_MOVE_SELF`` (rename), ``IN_ATTRIB``/``IN_MODIFY``/
   ``IN_ACCESS`` from a metadata change as ``fsnotify_change`` maps it, ``IN_OPEN``
   (and ``IN_MODIFY`` for ``O_TRUNC``) from :meth:`VirtualFilesystem.open_vd`;
+  ``IN_ATTRIB`` from an extended attribute set or removed (:mod:`sentry.vfs.xattr`);
 - the read and write family of syscalls and ``getdents`` (``IN_ACCESS``,
   ``IN_MODIFY``), with Linux's rules for zero-length transfers;
 - :meth:`FileDescription.decref <sentry.vfs.file.FileDescription.decref>` at the
@@ -231,6 +232,11 @@ def attr_changed(dentry: "Dentry", attr: "SetAttr") -> None:
         mask |= IN_MODIFY
     if mask:
         _event(dentry, dentry.inode, mask)
+
+
+def xattr_changed(dentry: "Dentry") -> None:
+    """An extended attribute was set or removed (``fsnotify_xattr``): ``IN_ATTRIB``."""
+    _event(dentry, dentry.inode, IN_ATTRIB)
 
 
 def created(parent: "Dentry", name: bytes, inode: "Inode") -> None:

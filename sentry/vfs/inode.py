@@ -17,7 +17,11 @@ override them returns):
 - creating in a directory of a file system that cannot create: ``EPERM``;
 - ``readlink`` of a non-symlink: ``EINVAL``;
 - ``setattr`` on a file system that cannot change metadata: ``EPERM``;
-- ``open``: ``ENXIO`` (no way to open this kind of file).
+- ``open``: ``ENXIO`` (no way to open this kind of file);
+- extended attributes on a file system that keeps none (Linux's inode without
+  ``IOP_XATTR``): ``getxattr``/``setxattr``/``removexattr`` ``EOPNOTSUPP``,
+  ``listxattr`` empty.  The VFS (:mod:`sentry.vfs.xattr`) has made the permission
+  and namespace checks before any of them is called.
 
 Ownership: an inode belongs to its file system; dentries (``sentry.vfs.dentry``)
 hold inodes, open file descriptions hold a dentry.  Everything runs on the
@@ -281,6 +285,34 @@ class Inode(abc.ABC):
         :raises LinuxError: ``EPERM`` unless overridden.
         """
         raise err(errno.EPERM)
+
+    # -- extended attributes (fs/xattr.c: the file system's handlers) -------------
+    def getxattr(self, t: Any, name: bytes) -> bytes:
+        """The whole value of *name*.
+
+        :raises LinuxError: ``ENODATA`` if the file has no such attribute,
+            ``EOPNOTSUPP`` for a namespace the file system does not keep, ``EINVAL``
+            for a bare namespace prefix (``user.``).
+        """
+        raise err(errno.EOPNOTSUPP)
+
+    def listxattr(self, t: Any) -> List[bytes]:
+        """Every attribute's name, ``trusted.*`` included (the VFS hides those from
+        callers without ``CAP_SYS_ADMIN``)."""
+        return []
+
+    def setxattr(self, t: Any, name: bytes, value: bytes, flags: int) -> None:
+        """Set *name* to *value*; *flags* ``XATTR_CREATE`` (``EEXIST`` if it exists) or
+        ``XATTR_REPLACE`` (``ENODATA`` if not).  Updates ``st_ctime``.
+
+        :raises LinuxError: as :meth:`getxattr`, and ``ENOSPC``, ``EROFS``.
+        """
+        raise err(errno.EOPNOTSUPP)
+
+    def removexattr(self, t: Any, name: bytes) -> None:
+        """Remove *name*.  :raises LinuxError: ``ENODATA`` if it does not exist, or as
+        :meth:`setxattr`."""
+        raise err(errno.EOPNOTSUPP)
 
     # -- directories -------------------------------------------------------
     def lookup(self, t: Any, name: bytes) -> Optional["Inode"]:

@@ -38,6 +38,7 @@ from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
 from sentry.vfs import abi
+from sentry.vfs import xattr as xa
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
 
@@ -59,6 +60,10 @@ def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         raise err(e.errno or errno.EIO) from None
 
 
+
+#: The namespaces of extended attributes a host file system keeps (ext4's, xfs's); the
+#: sandbox reaches only user.* (see GoferInode.getxattr).
+_HOST_XATTR_PREFIXES = (xa.USER, xa.TRUSTED, xa.SECURITY)
 
 #: Freed handles closed together in one request (release_handles).
 RELEASE_BATCH = 64
@@ -534,6 +539,42 @@ class GoferInode(Inode):
         if self._target is None:
             self._target = call(self.client.readlink, self.gofer_handle())
         return self._target
+
+    # -- extended attributes ----------------------------------------------------
+    # user.* only, through the gofer (lisafs's FGetXattr …); a host file's trusted.* and
+    # security.* attributes are never read (ENODATA) nor changed (EOPNOTSUPP) from the
+    # sandbox, and its POSIX ACLs read as absent.  Names are checked here as the host's
+    # file system would (ext4's namespaces), so the gofer is asked only what it serves.
+
+    def getxattr(self, t: Any, name: bytes) -> bytes:
+        if name not in xa.POSIX_ACLS:
+            xa.resolve(name, _HOST_XATTR_PREFIXES)
+        if not name.startswith(xa.USER) or not (self.is_reg or self.is_dir):
+            raise err(errno.ENODATA)
+        return call(self.client.getxattr, self.gofer_handle(), name)
+
+    def listxattr(self, t: Any) -> List[bytes]:
+        if not (self.is_reg or self.is_dir):
+            return []
+        h, names, _ = self._anchor()
+        self.fs.release_handles()
+        return call(self.client.listxattr, h, names)
+
+    def _xattr_change(self, t: Any, call_name: str, name: bytes) -> int:
+        self.fs.check_writable()
+        if name not in xa.POSIX_ACLS:
+            xa.resolve(name, _HOST_XATTR_PREFIXES)
+        if not name.startswith(xa.USER):
+            raise xa.refused(t, call_name, name)
+        return self.gofer_handle()
+
+    def setxattr(self, t: Any, name: bytes, value: bytes, flags: int) -> None:
+        h = self._xattr_change(t, "setxattr", name)
+        call(self.client.setxattr, h, name, value, flags)
+
+    def removexattr(self, t: Any, name: bytes) -> None:
+        h = self._xattr_change(t, "removexattr", name)
+        call(self.client.removexattr, h, name)
 
     # -- open --------------------------------------------------------------
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:

@@ -19,6 +19,11 @@ root 0) is never written; every change lands in the sentry's tmpfs.
   ``st_dev`` is the overlay's (both layers are given the overlay's device
   number, so ``fstat`` of an open layer file agrees with ``stat``).
 - Hard links in the lower layer are copied up separately (no index).
+- Extended attributes are the layer's that holds the file; a copy-up copies those the
+  lower layer reports (a gofer's: ``user.*``), and setting or removing one copies up
+  first (removing one the lower file lacks is ``ENODATA`` without a copy-up, as
+  ``ovl_xattr_set``).  The root's upper directory takes the lower root's at the first
+  change.
 
 Ownership: each overlay inode maps its looked-up children *weakly*, so there
 is at most one live overlay inode per name (the VFS's dentries and the overlay
@@ -44,6 +49,7 @@ from sentry.fsimpl.tmpfs.directory import TmpfsDir
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
 from sentry.fsimpl.tmpfs.tmpfs import TmpfsSpecial, TmpfsSymlink, is_whiteout
 from sentry.vfs import abi, statcache
+from sentry.vfs import xattr as xa
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
 
@@ -74,6 +80,9 @@ class OverlayFilesystem(Filesystem):
         up_root.atime_ns, up_root.mtime_ns, up_root.ctime_ns = (
             lo_st.atime_ns, lo_st.mtime_ns, lo_st.ctime_ns)
         self._root = OverlayInode(self, None, b"", up_root, lo_root)
+        # The upper root was made here, not copied up: it takes the lower root's
+        # extended attributes at the first change of one (until then they are read there).
+        self.root_xattrs_pending = True
 
     def root_inode(self) -> Inode:
         return self._root
@@ -219,6 +228,7 @@ class OverlayInode(Inode):
             up = TmpfsSymlink(pup.fs, lo.readlink(t), st.uid, st.gid)
         else:
             up = TmpfsSpecial(pup.fs, st.mode, st.uid, st.gid, st.rdev)
+        xa.copy_all(t, lo, up)
         assert hasattr(up, "atime_ns")
         up.atime_ns, up.mtime_ns = st.atime_ns, st.mtime_ns  # type: ignore[attr-defined]
         up.ctime_ns = st.ctime_ns  # type: ignore[attr-defined]
@@ -248,6 +258,38 @@ class OverlayInode(Inode):
         self.copy_up(t)
         assert self.upper is not None
         self.upper.setattr(t, attr)
+
+    # -- extended attributes ---------------------------------------------------
+    def _xattr_layer(self) -> Inode:
+        if self.parent is None and self.fs.root_xattrs_pending and self.lower is not None:
+            return self.lower
+        return self.layer
+
+    def getxattr(self, t: Any, name: bytes) -> bytes:
+        return self._xattr_layer().getxattr(t, name)
+
+    def listxattr(self, t: Any) -> List[bytes]:
+        return self._xattr_layer().listxattr(t)
+
+    def _xattr_copy_up(self, t: Any) -> Inode:
+        # No stat cache answer needs dropping: it keeps only files not copied up, and
+        # copy_up drops them all.
+        self.copy_up(t)
+        assert self.upper is not None
+        if self.parent is None and self.fs.root_xattrs_pending:
+            if self.lower is not None:
+                xa.copy_all(t, self.lower, self.upper)
+            self.fs.root_xattrs_pending = False
+        return self.upper
+
+    def setxattr(self, t: Any, name: bytes, value: bytes, flags: int) -> None:
+        self._xattr_copy_up(t).setxattr(t, name, value, flags)
+
+    def removexattr(self, t: Any, name: bytes) -> None:
+        if self.upper is None:
+            assert self.lower is not None
+            self.lower.getxattr(t, name)  # ENODATA: nothing to copy up for
+        self._xattr_copy_up(t).removexattr(t, name)
 
     # -- directories -----------------------------------------------------------
     def lookup(self, t: Any, name: bytes) -> Optional["OverlayInode"]:

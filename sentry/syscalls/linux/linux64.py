@@ -221,7 +221,14 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "ITIMER_VIRTUAL/PROF's (host timers)"),
     ]),
     ("sys_xattr", [
-        (n, EMULATE, PARTIAL, "no attributes are kept: get ENODATA, list empty, set EOPNOTSUPP")
+        (n, EMULATE, PARTIAL,
+         "tmpfs and the overlay's upper layer keep user.*, trusted.* (CAP_SYS_ADMIN) and "
+         "security.* in memory, with Linux's checks, flags and limits (user.* in the inode "
+         "space, as tmpfs); a copy-up keeps the lower file's. Host files (the lower layer, "
+         "bind mounts) have their user.* attributes only, through the gofer (set EROFS on a "
+         "read-only mount): the sandbox never reads or sets a host file's trusted.* or "
+         "security.* (get ENODATA, list omits, set EOPNOTSUPP). POSIX ACLs are not kept "
+         "(get ENODATA, set EOPNOTSUPP); proc, devpts and anonymous files keep none")
         for n in ("getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
                   "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
                   "fremovexattr")

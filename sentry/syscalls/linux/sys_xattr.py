@@ -1,133 +1,179 @@
-"""Extended attributes: no file system of the sentry keeps any yet.
+"""Extended attributes: getxattr(2), listxattr(2), setxattr(2), removexattr(2) and their
+``l`` (no final symlink followed) and ``f`` (an open description) forms.
 
-Lookups still resolve the path (so a missing file is ``ENOENT``), then report
-no attributes: ``getxattr`` → ``ENODATA``, ``listxattr`` → empty, and setting
-or removing one → ``EOPNOTSUPP``, which is what Linux answers on a file system
-without xattr support.  ``ls -l`` asks for ACLs and SELinux labels this way.
+The handlers decode the arguments and copy the workload's memory in Linux's order
+(``fs/xattr.c``): a set checks its flags (``EINVAL``), the name (``ERANGE`` if empty or
+longer than 255 bytes), the size (``E2BIG`` past 64 KiB) and reads the value before it
+resolves the path; a get, a remove and a list resolve it after the name.  Then
+:mod:`sentry.vfs.xattr` makes the VFS's checks and asks the file's inode: tmpfs (and so
+the overlay's upper layer) keeps attributes in memory, gofer files (the overlay's lower
+layer, bind mounts) have their host file's ``user.*`` ones only.  An ``O_PATH``
+description is ``EBADF``.
 """
 
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import Any, List, Optional, Tuple
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.syscalls.linux.args import SyscallArgs
+from sentry.vfs import xattr as xa
 
 AT_FDCWD = -100
-XATTR_NAME_MAX = 255
-XATTR_SIZE_MAX = 65536
 
 
-def _path(t: Any, ptr: int, follow: bool) -> None:
+def _path(t: Any, ptr: int, follow: bool) -> Tuple[Any, Any]:
+    """The (VirtualDentry, inode) a path argument names."""
     path = t.mem.read_cstring(ptr)
-    if not path:
-        raise err(errno.ENOENT)
-    t.kernel.vfs.resolve(t, AT_FDCWD, path, follow=follow)
+    vd = t.kernel.vfs.resolve(t, AT_FDCWD, path, follow=follow)
+    return vd, vd.dentry.inode
 
 
-def _fd(t: Any, fd: int) -> None:
+def _fd(t: Any, fd: int) -> Tuple[Optional[Any], Any]:
+    """The (VirtualDentry or None, inode) of an fd: for a file opened by path the VFS's
+    inode (an overlay file's, which copies up), else the description's own."""
     d = t.fdtable.get(fd)
     if d.is_path:
         raise err(errno.EBADF)
+    if d.vd is not None:
+        return d.vd, d.vd.dentry.inode
+    return None, d.inode if d.inode is not None else xa.ANONYMOUS
 
 
 def _name(t: Any, ptr: int) -> bytes:
-    name = t.mem.read_cstring(ptr, XATTR_NAME_MAX + 1)
-    if not name or len(name) > XATTR_NAME_MAX:
+    """The attribute's name (``import_xattr_name``).  :raises LinuxError: ``ERANGE``
+    if empty or longer than ``XATTR_NAME_MAX``, ``EFAULT``."""
+    try:
+        name = t.mem.read_cstring(ptr, xa.XATTR_NAME_MAX)
+    except LinuxError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise err(errno.ERANGE) from None
+        raise
+    if not name:
         raise err(errno.ERANGE)
     return bytes(name)
 
 
-def _refused(t: Any, a: SyscallArgs, name: bytes) -> LinuxError:
-    """EOPNOTSUPP for setting or removing *name*, which ext4 and tmpfs keep (compat report:
-    the call and the attribute's namespace, ``user.*``)."""
-    space = name.split(b".", 1)[0].decode(errors="replace")
-    call = {188: "setxattr", 189: "lsetxattr", 190: "fsetxattr", 197: "removexattr",
-            198: "lremovexattr", 199: "fremovexattr"}.get(a.nr, "xattr")
-    t.kernel.note_unsupported(t, "xattr", f"{call} {space}.*")
-    return err(errno.EOPNOTSUPP)
+# ---------------------------------------------------------------- get
 
 
-def _get(t: Any, a: SyscallArgs) -> int:
-    _name(t, a[1])
-    raise err(errno.ENODATA)
+def _get(t: Any, a: SyscallArgs, vd: Optional[Any], inode: Any, name: bytes) -> int:
+    value = xa.get(t, vd, inode, name)
+    size = min(a[3], xa.XATTR_SIZE_MAX)
+    if size == 0:
+        return len(value)
+    if len(value) > size:
+        raise err(errno.E2BIG if size >= xa.XATTR_SIZE_MAX else errno.ERANGE)
+    t.mem.write(a[2], value)
+    return len(value)
 
 
 def getxattr(t: Any, a: SyscallArgs) -> int:
     """getxattr(2)."""
-    _path(t, a[0], True)
-    return _get(t, a)
+    name = _name(t, a[1])
+    return _get(t, a, *_path(t, a[0], True), name)
 
 
 def lgetxattr(t: Any, a: SyscallArgs) -> int:
     """lgetxattr(2)."""
-    _path(t, a[0], False)
-    return _get(t, a)
+    name = _name(t, a[1])
+    return _get(t, a, *_path(t, a[0], False), name)
 
 
 def fgetxattr(t: Any, a: SyscallArgs) -> int:
     """fgetxattr(2)."""
-    _fd(t, a.int(0))
-    return _get(t, a)
+    vd, inode = _fd(t, a.int(0))
+    return _get(t, a, vd, inode, _name(t, a[1]))
+
+
+# ---------------------------------------------------------------- list
+
+
+def _list(t: Any, a: SyscallArgs, inode: Any) -> int:
+    names: List[bytes] = xa.list_names(t, inode)
+    out = b"".join(n + b"\0" for n in names)
+    size = min(a[2], xa.XATTR_LIST_MAX)
+    if size == 0:
+        return len(out)
+    if len(out) > size:
+        raise err(errno.E2BIG if size >= xa.XATTR_LIST_MAX else errno.ERANGE)
+    t.mem.write(a[1], out)
+    return len(out)
 
 
 def listxattr(t: Any, a: SyscallArgs) -> int:
-    """listxattr(2): no attributes."""
-    _path(t, a[0], True)
-    return 0
+    """listxattr(2)."""
+    return _list(t, a, _path(t, a[0], True)[1])
 
 
 def llistxattr(t: Any, a: SyscallArgs) -> int:
-    """llistxattr(2): no attributes."""
-    _path(t, a[0], False)
-    return 0
+    """llistxattr(2)."""
+    return _list(t, a, _path(t, a[0], False)[1])
 
 
 def flistxattr(t: Any, a: SyscallArgs) -> int:
-    """flistxattr(2): no attributes."""
-    _fd(t, a.int(0))
-    return 0
+    """flistxattr(2)."""
+    return _list(t, a, _fd(t, a.int(0))[1])
 
 
-def _set(t: Any, a: SyscallArgs) -> int:
+# ---------------------------------------------------------------- set
+
+
+def _set_args(t: Any, a: SyscallArgs) -> Tuple[bytes, bytes, int]:
+    """(name, value, flags) of a set (``setxattr_copy``), before the file is looked up."""
+    flags = a.int(4)
+    if flags & ~(xa.XATTR_CREATE | xa.XATTR_REPLACE):
+        raise err(errno.EINVAL)
     name = _name(t, a[1])
-    if a[3] > XATTR_SIZE_MAX:
+    size = a[3]
+    if size > xa.XATTR_SIZE_MAX:
         raise err(errno.E2BIG)
-    raise _refused(t, a, name)
+    value = t.mem.read(a[2], size) if size else b""
+    return name, value, flags
 
 
 def setxattr(t: Any, a: SyscallArgs) -> int:
-    """setxattr(2): not supported by the sentry's file systems."""
-    _path(t, a[0], True)
-    return _set(t, a)
+    """setxattr(2)."""
+    name, value, flags = _set_args(t, a)
+    xa.set(t, *_path(t, a[0], True), name, value, flags)
+    return 0
 
 
 def lsetxattr(t: Any, a: SyscallArgs) -> int:
-    """lsetxattr(2): not supported by the sentry's file systems."""
-    _path(t, a[0], False)
-    return _set(t, a)
+    """lsetxattr(2)."""
+    name, value, flags = _set_args(t, a)
+    xa.set(t, *_path(t, a[0], False), name, value, flags)
+    return 0
 
 
 def fsetxattr(t: Any, a: SyscallArgs) -> int:
-    """fsetxattr(2): not supported by the sentry's file systems."""
-    _fd(t, a.int(0))
-    return _set(t, a)
+    """fsetxattr(2)."""
+    vd, inode = _fd(t, a.int(0))
+    name, value, flags = _set_args(t, a)
+    xa.set(t, vd, inode, name, value, flags)
+    return 0
+
+
+# ---------------------------------------------------------------- remove
 
 
 def removexattr(t: Any, a: SyscallArgs) -> int:
     """removexattr(2)."""
-    _path(t, a[0], True)
-    raise _refused(t, a, _name(t, a[1]))
+    name = _name(t, a[1])
+    xa.remove(t, *_path(t, a[0], True), name)
+    return 0
 
 
 def lremovexattr(t: Any, a: SyscallArgs) -> int:
     """lremovexattr(2)."""
-    _path(t, a[0], False)
-    raise _refused(t, a, _name(t, a[1]))
+    name = _name(t, a[1])
+    xa.remove(t, *_path(t, a[0], False), name)
+    return 0
 
 
 def fremovexattr(t: Any, a: SyscallArgs) -> int:
     """fremovexattr(2)."""
-    _fd(t, a.int(0))
-    raise _refused(t, a, _name(t, a[1]))
+    vd, inode = _fd(t, a.int(0))
+    xa.remove(t, vd, inode, _name(t, a[1]))
+    return 0

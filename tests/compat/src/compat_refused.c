@@ -1,6 +1,7 @@
 /* Asks for things Linux does and the sandbox refuses: the inode flags of a regular file
- * (FS_IOC_GETFLAGS), directory notification (fcntl F_NOTIFY), a user extended attribute,
- * a child in a new user namespace (clone CLONE_NEWUSER). */
+ * (FS_IOC_GETFLAGS), directory notification (fcntl F_NOTIFY), a POSIX ACL (the
+ * system.posix_acl_access extended attribute), a child in a new user namespace (clone
+ * CLONE_NEWUSER). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -26,7 +28,11 @@ int main(int argc, char **argv)
     printf("FS_IOC_GETFLAGS: %s\n", r < 0 ? strerror(errno) : "ok");
     r = fcntl(d, F_NOTIFY, DN_MODIFY);
     printf("F_NOTIFY: %s\n", r < 0 ? strerror(errno) : "ok");
-    r = setxattr(argv[1], "user.compat", "v", 1, 0);
+    /* An ACL that says what the mode says (user rw, group r, other r): version 2, then
+     * (tag, permissions, id) entries. */
+    struct { uint32_t version; struct { uint16_t tag, perm; uint32_t id; } e[3]; } acl = {
+        2, {{0x01, 6, 0xffffffff}, {0x04, 4, 0xffffffff}, {0x20, 4, 0xffffffff}}};
+    r = setxattr(argv[1], "system.posix_acl_access", &acl, sizeof acl, 0);
     printf("setxattr: %s\n", r < 0 ? strerror(errno) : "ok");
     fflush(stdout);
     long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);

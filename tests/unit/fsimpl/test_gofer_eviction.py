@@ -100,6 +100,14 @@ class CountingClient:
         self._use(h)
         return self._c.setattr(h, **kw)
 
+    def listxattr(self, h, names=None):
+        self._use(h)
+        return self._c.listxattr(h, names)
+
+    def getxattr(self, h, name):
+        self._use(h)
+        return self._c.getxattr(h, name)
+
     def create(self, h, name, flags, mode, uid, gid):
         self._use(h)
         nh, st, fd = self._c.create(h, name, flags, mode, uid, gid)

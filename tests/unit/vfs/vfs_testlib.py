@@ -214,6 +214,30 @@ class FakeGofer:
                                mtime_ns if mtime_ns is not None else st.st_mtime_ns),
                      follow_symlinks=False)
 
+    # Extended attributes: user.* only, as the gofer serves them.
+    def listxattr(self, h: int, names: Optional[List[bytes]] = None) -> List[bytes]:
+        self.calls.append("listxattr")
+        path = self._p(h)[0]
+        for n in names or []:
+            path = os.path.join(path, os.fsdecode(n))
+        return [os.fsencode(n) for n in os.listxattr(path) if n.startswith("user.")]
+
+    def getxattr(self, h: int, name: bytes) -> bytes:
+        self.calls.append("getxattr")
+        if not name.startswith(b"user."):
+            raise OSError(errno.ENODATA, "not served")
+        return os.getxattr(self._p(h)[0], name)
+
+    def setxattr(self, h: int, name: bytes, value: bytes, flags: int = 0) -> None:
+        if not name.startswith(b"user."):
+            raise OSError(errno.EOPNOTSUPP, "not served")
+        os.setxattr(self._rw(h), name, value, flags)
+
+    def removexattr(self, h: int, name: bytes) -> None:
+        if not name.startswith(b"user."):
+            raise OSError(errno.EOPNOTSUPP, "not served")
+        os.removexattr(self._rw(h), name)
+
     def statfs(self, h: int) -> Dict[str, int]:
         s = os.statvfs(self._p(h)[0])
         return {"f_type": 0xEF53, "f_bsize": s.f_bsize, "f_blocks": s.f_blocks,
