@@ -121,8 +121,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("dup", EMULATE, FULL, ""), ("dup2", EMULATE, FULL, ""), ("dup3", EMULATE, FULL, ""),
         ("fcntl", EMULATE, PARTIAL, "dup, fd/fl flags, record locks incl. OFD, pipe size, "
          "O_ASYNC with F_SETOWN(_EX)/F_GETOWN(_EX) (SIGIO on readiness), F_ADD_SEALS/"
-         "F_GET_SEALS (memfds and tmpfs files); no F_SETSIG, F_NOTIFY (dnotify) or leases "
-         "(EINVAL)"),
+         "F_GET_SEALS (memfds and tmpfs files), F_NOTIFY (dnotify: SIGIO for events on a "
+         "directory's entries; a request ends when its description is released, not at any "
+         "close by its owner); no F_SETSIG or leases (EINVAL)"),
         ("flock", EMULATE, FULL, ""),
         ("ioctl", EMULATE, PARTIAL, "FIONREAD, FIOCLEX, FIONBIO, FIOASYNC, FIOSETOWN/"
          "FIOGETOWN, SIOCSPGRP/SIOCGPGRP; ptys: tty_ioctl(4) (termios incl. TCGETS2/TCGETA, "

@@ -40,6 +40,7 @@ F_SETOWN = 8
 F_GETOWN = 9
 F_SETOWN_EX = 15
 F_GETOWN_EX = 16
+F_NOTIFY = 1026
 F_OFD_GETLK = 36
 F_OFD_SETLK = 37
 F_OFD_SETLKW = 38
@@ -679,8 +680,9 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
     """fcntl(2): dup, fd and status flags (``O_ASYNC`` too), record locks (classic and
     OFD), pipe size, the ``SIGIO`` owner (:mod:`sentry.vfs.fasync`).
 
-    File seals: :mod:`sentry.syscalls.linux.sys_memfd`.  ``F_SETSIG``, leases and
-    notifications are refused with ``EINVAL``.
+    File seals: :mod:`sentry.syscalls.linux.sys_memfd`; directory notifications
+    (``F_NOTIFY``): :mod:`sentry.vfs.dnotify`.  ``F_SETSIG`` and leases are refused with
+    ``EINVAL``.
     """
     fd, cmd = a.int(0), a.int(1)
     d = t.fdtable.get(fd)
@@ -726,6 +728,11 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
         from sentry.syscalls.linux.sys_memfd import add_seals, get_seals
 
         return get_seals(d) if cmd == F_GET_SEALS else add_seals(d, a.uint(2))
+    if cmd == F_NOTIFY:
+        from sentry.vfs import dnotify
+
+        dnotify.notify(t, d, a.uint(2))
+        return 0
     if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ):
         getter = getattr(d, "get_pipe_size", None)
         if getter is None:
