@@ -236,6 +236,7 @@ class Stat(_Fields):
     ctime_ns: int
 
     STRUCT: ClassVar[struct.Struct] = struct.Struct("<QQIQIIQqqqqqq")
+
     def __init__(self, dev: int, ino: int, mode: int, nlink: int, uid: int, gid: int,
                  rdev: int, size: int, blksize: int, blocks: int, atime_ns: int,
                  mtime_ns: int, ctime_ns: int) -> None:

@@ -128,6 +128,7 @@ _READDIR_BUDGET = MAX_MESSAGE - 64
 _TREE_BUDGET_MAX = 16384
 _TREE_PATH_MAX = 4096
 
+
 # File systems that expose the host kernel's state rather than files: the gofer
 # never serves them, even when a root's mount tree contains them (the host's
 # /proc, /sys, ... under a `do` root). The sandbox has its own /proc and /dev.
