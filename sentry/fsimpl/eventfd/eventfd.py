@@ -82,6 +82,12 @@ class EventFileDescription(AnonFileDescription):
         self.queue.notify(EVENT_IN)
         return 8
 
+    def signal(self, n: int = 1) -> None:
+        """``eventfd_signal``: the kernel adds *n* (an AIO completion with
+        ``IOCB_FLAG_RESFD``), never blocking: the counter stops at its maximum."""
+        self.count += min(n, ULLONG_MAX - self.count)
+        self.queue.notify(EVENT_IN)
+
     def readiness(self, mask: int) -> int:
         r = 0
         if self.count > 0:
