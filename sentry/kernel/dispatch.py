@@ -192,15 +192,16 @@ class Dispatcher:
             p.signo = signo
             return True
         self._unpark(p)
-        if p.args.done:
-            # A stream write that moved some bytes returns their count.
-            self.answer(t, p.notif_id, p.args.nr, p.args.done, p.args)
-            return True
         if p.on_interrupt is not None:
             try:
                 p.on_interrupt()
             except LinuxError:
                 pass  # Linux ignores a failed write-back too
+        if p.args.done:
+            # A stream write that moved some bytes returns their count (so do
+            # io_submit and io_getevents: the requests submitted, the events taken).
+            self.answer(t, p.notif_id, p.args.nr, p.args.done, p.args)
+            return True
         if p.sigmask is not None:
             # ppoll/pselect6: the host must run the handler under the call's
             # mask, then restore the thread's own; the kernel steers the thread
