@@ -728,9 +728,11 @@ def _ro_fd(t: "Task", seg: ShmSegment) -> int:
     return seg.ro_fd
 
 
-def _in_stop(t: "Task", nr: int, run: Any) -> bool:
+def _in_stop(t: "Task", nr: int, run: Any, label: str = "") -> bool:
     """At the interrupt stop of call *nr*: block signals, ``run(regs)`` → the call's
-    result, restore the mask, and resume the thread with that result."""
+    result, restore the mask, and resume the thread with that result (*label*: the
+    call's name for strace; shmat's or shmdt's by default; io_setup's and io_destroy's
+    stops are the same, :mod:`sentry.syscalls.linux.sys_aio`)."""
     from sentry.kernel.signal_dequeue import SIGINFO_SIZE, _restore_mask
     from sentry.platform.hybrid import native as N
 
@@ -756,7 +758,7 @@ def _in_stop(t: "Task", nr: int, run: Any) -> bool:
     k = t.kernel
     k.resume_after_stop(t)
     if k.cfg.strace:
-        name = "shmat" if nr == SYS_SHMAT else "shmdt"
+        name = label or ("shmat" if nr == SYS_SHMAT else "shmdt")
         k.strace_raw(t, f"{name} at its stop: {ret:#x}" if ret >= 0 else f"{name} at its stop: {ret}")
     return True
 
