@@ -10,7 +10,7 @@ stack, segments copied from files that have no host fd).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 Mapping = Tuple[int, int, int, str, int]
 STUB_BASE = 0x7E0000000000
 STUB_END = 0x7E0000002000
+#: How /proc/PID/maps names an AIO ring (sentry.kernel.aio), as Linux's aio file.
+AIO_RING_NAME = "/[aio] (deleted)"
+AIO_RING_STRIDE = 1 << 32
 
 
 def host_file_key(dev: int, ino: int) -> Tuple[str, str]:
@@ -37,6 +40,9 @@ class AddressSpace:
         # with a forked child until either side adds a name (copy on write).
         self.file_names: Dict[Tuple[str, str], str] = {}
         self._names_shared = False
+        # Native AIO contexts (sentry.kernel.aio.AioTable), made by the first io_setup;
+        # per address space as Linux's ioctx_table: a forked child starts without.
+        self.aio: Any = None
 
     def fork(self, tg: "ThreadGroup") -> "AddressSpace":
         child = AddressSpace(self.kernel, tg)
@@ -51,9 +57,16 @@ class AddressSpace:
         self.mappings = list(mappings)
         self.file_names = dict(names)
         self._names_shared = False
+        self.drop_aio()
 
     def release(self) -> None:
-        pass
+        self.drop_aio()
+
+    def drop_aio(self) -> None:
+        """Destroy the AIO contexts (``exit_aio``: at exec and at exit)."""
+        table, self.aio = self.aio, None
+        if table is not None:
+            table.release()
 
     def name_host_file(self, host_fd: int, name: str) -> None:
         """Name the mappings of host fd *host_fd* (lent to the task) *name* in /proc/PID/maps."""
@@ -117,6 +130,9 @@ class AddressSpace:
                 # (never the host's path).
                 known = self.file_names.get((parts[3], parts[4]))
                 name, off = (known, int(parts[2], 16)) if known is not None else ("", 0)
+                if known == AIO_RING_NAME:
+                    # The rings share a memfd, 4 GiB apart; on Linux each is its own file.
+                    off &= AIO_RING_STRIDE - 1
             elif parts[1].endswith("s"):
                 name, off = "", 0  # shared anonymous memory
             else:

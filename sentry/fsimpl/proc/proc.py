@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.proc.filesystem import Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink
-from sentry.kernel import ipc
+from sentry.kernel import aio, ipc
 from sentry.mm.mm import STUB_BASE, STUB_END
 from sentry.vfs.dentry import VirtualDentry
 from sentry.vfs.file import DEFAULT_POLLMASK
@@ -172,6 +172,8 @@ _SYS_TREE: Dict[bytes, Any] = {
     b"fs": {
         b"pipe-max-size": lambda k: b"1048576\n",
         b"nr_open": lambda k: b"1048576\n",
+        b"aio-nr": lambda k: b"%d\n" % aio.aio_nr(k),
+        b"aio-max-nr": lambda k: b"%d\n" % aio.AIO_MAX_NR,
     },
 }
 

@@ -560,6 +560,29 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "close of the description it was made through, not at any close by its process"),
         ("mq_getsetattr", EMULATE, FULL, "O_NONBLOCK of the description"),
     ]),
+    ("sys_aio", [
+        ("io_setup", EMULATE, FULL, "Linux's ring (struct aio_ring header, magic 0xa10a10a1, "
+         "io_event slots) in a memfd of the process's, mapped MAP_SHARED by an mmap the "
+         "thread runs at a ptrace stop (as shmat); the sentry keeps head/tail/events up to "
+         "date, so libaio's user-space reaping works; contexts per address space (a forked "
+         "child gets EINVAL); fs.aio-nr/aio-max-nr (65536) are the sandbox's"),
+        ("io_destroy", EMULATE, FULL, "pending polls cancelled, the ring unmapped by the "
+         "thread at a stop"),
+        ("io_submit", EMULATE, PARTIAL, "PREAD/PWRITE/PREADV/PWRITEV done at submit through "
+         "the file's pread/pwrite (RWF flags as preadv2/pwritev2), FSYNC/FDSYNC synced at "
+         "submit, POLL completes when the file is ready; NOOP EINVAL as Linux; a read of an "
+         "empty pipe/socket or a write to a full one blocks in io_submit as on Linux, and a "
+         "signal ends it with that request's -EINTR (or partial count) and the requests "
+         "before it: the later ones are not submitted (Linux goes on); IOCB_FLAG_RESFD "
+         "signals the eventfd"),
+        ("io_cancel", EMULATE, FULL, "a pending IOCB_CMD_POLL: EINPROGRESS and an event with "
+         "res 0; done or unknown requests EINVAL (as Linux, not the man page's EAGAIN)"),
+        ("io_getevents", EMULATE, FULL, "events taken from the ring at its head (which the "
+         "process may move); parks until min_nr or the relative timeout; a signal: EINTR, "
+         "or the count already taken"),
+        ("io_pgetevents", EMULATE, FULL, "io_getevents with a signal mask for the wait, as "
+         "ppoll's"),
+    ]),
     ("sys_futex", [
         ("get_robust_list", EMULATE, FULL,
          "sandbox pids and ptrace read permission checked by the sentry, then the host reads "
