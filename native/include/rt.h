@@ -126,6 +126,7 @@ int rt_setregs(int pid, const uint64_t *regs27);
 long rt_geteventmsg(int pid);
 int rt_getsiginfo(int pid, void *buf128);
 int rt_setsiginfo(int pid, const void *buf128);
+long rt_ptrace(int req, int pid, uint64_t addr, uint64_t data);
 int rt_fallocate(int fd, int mode, int64_t off, int64_t len);
 int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *args6, int64_t *result,
               int *other_sig);

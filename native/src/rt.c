@@ -1132,6 +1132,15 @@ int rt_setsiginfo(int pid, const void *buf)
     return ptrace(PTRACE_SETSIGINFO, pid, 0, buf) < 0 ? -errno : 0;
 }
 
+/* Any ptrace request, as the raw syscall takes it: the PEEK requests store the word at
+ * *data instead of returning it.  The sentry makes a workload tracer's requests with it
+ * (sentry/kernel/ptrace.py), on its own tracees and with its own buffers. */
+long rt_ptrace(int req, int pid, uint64_t addr, uint64_t data)
+{
+    long r = syscall(SYS_ptrace, req, pid, addr, data);
+    return r < 0 ? -errno : r;
+}
+
 /* waitpid for one tracee the sentry just resumed and is about to wait for.
  * On these VMs a sleeping process on another vCPU takes ~35 us to wake, so
  * poll with WNOHANG for up to WAIT_SPIN_NS first: a tracee that only runs a

@@ -320,6 +320,39 @@ def getsiginfo(pid: int) -> bytes:
     return ffi.unpack(buf, 128)
 
 
+def ptrace(req: int, pid: int, addr: int = 0, data: int = 0) -> int:
+    """A ptrace request with plain values (the raw syscall's result).
+
+    :raises OSError: the host's errno.
+    """
+    return _check(int(lib.rt_ptrace(req, pid, addr & 0xFFFFFFFFFFFFFFFF,
+                                    data & 0xFFFFFFFFFFFFFFFF)))
+
+
+def ptrace_get(req: int, pid: int, addr: int, size: int) -> Tuple[int, bytes]:
+    """A ptrace request that writes up to *size* bytes at ``data``: (result, the bytes)."""
+    buf = ffi.new("char[]", max(size, 1))
+    ret = _check(int(lib.rt_ptrace(req, pid, addr & 0xFFFFFFFFFFFFFFFF,
+                                   int(ffi.cast("uintptr_t", buf)))))
+    return ret, ffi.unpack(buf, size)
+
+
+def ptrace_set(req: int, pid: int, addr: int, data: bytes) -> int:
+    """A ptrace request that reads *data* at ``data``."""
+    buf = ffi.new("char[]", data or b"\0")
+    return _check(int(lib.rt_ptrace(req, pid, addr & 0xFFFFFFFFFFFFFFFF,
+                                    int(ffi.cast("uintptr_t", buf)))))
+
+
+def ptrace_regset(req: int, pid: int, nt: int, data: bytes) -> bytes:
+    """PTRACE_GETREGSET/SETREGSET of note type *nt* through an iovec over *data* (its
+    length is the room); returns the bytes the host left there, cut to its ``iov_len``."""
+    buf = ffi.new("char[]", data or b"\0")
+    iov = ffi.new("uint64_t[2]", [int(ffi.cast("uintptr_t", buf)), len(data)])
+    _check(int(lib.rt_ptrace(req, pid, nt, int(ffi.cast("uintptr_t", iov)))))
+    return ffi.unpack(buf, int(iov[1]))
+
+
 def fallocate(fd: int, mode: int, off: int, length: int) -> None:
     """fallocate(2) with a mode (Python's os.posix_fallocate has none)."""
     _check(lib.rt_fallocate(fd, mode, off, length))
