@@ -28,7 +28,7 @@ from sentry.config import DEFAULT_PIDS_LIMIT, BootConfig
 from sentry.kernel.compat import CompatRecorder
 from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
-from sentry.kernel import credentials, memacct, posix_timers
+from sentry.kernel import credentials, memacct, posix_timers, ptrace
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.kernel.waiter import EVENT_HUP, EVENT_IN, WaitQueue
@@ -603,7 +603,8 @@ class Kernel:
           the thread reaches the signal.  Linux turns a fatal signal into SIGKILL,
           which ends any killable wait, but not for a traced process, so a parked
           thread would never see it;
-        - blocked, ignored, or ignored by default: nothing happens.
+        - blocked, ignored, or ignored by default: nothing happens, unless the thread
+          is traced (its tracer sees every signal at a stop).
         """
         # First, so that a parked signalfd read of the signal is retried (and takes
         # it) before the interruption below, as Linux's read dequeues it.
@@ -623,7 +624,9 @@ class Kernel:
             return
         if mask("SigCgt") & bit:
             self.dispatcher.interrupt(t, signo)
-        elif not mask("SigIgn") & bit and signo not in DEFAULT_IGNORED:
+        elif t.ptrace is not None or (not mask("SigIgn") & bit
+                                      and signo not in DEFAULT_IGNORED):
+            # A tracee stops for every signal, ignored ones too (sig_ignored).
             self.dispatcher.interrupt(t, 0)
 
     # -- waits with their own signal mask (ppoll, pselect6) ---------------
@@ -678,7 +681,7 @@ class Kernel:
             N.setsigmask(pid, mw.mask)
         else:
             t.mask_wait = None
-        N.cont(pid, 0)
+        ptrace.host_resume(t)
 
     def _mask_wait_deliver(self, t: Task, sig: int) -> None:
         """Step 3: *sig* is about to be delivered under the call's mask."""
@@ -696,7 +699,7 @@ class Kernel:
             N.setsigmask(pid, mw.own)
         # Otherwise it kills: the mask no longer matters, and restoring a mask
         # that blocks it would make the host re-queue it instead.
-        N.cont(pid, sig)
+        ptrace.host_resume(t, sig)
 
     def _mask_wait_frame(self, t: Task) -> None:
         """The handler's first instruction: put the thread's own mask in its frame."""
@@ -708,7 +711,7 @@ class Kernel:
             t.mem.write(frame + _UC_SIGMASK_OFFSET, struct.pack("<Q", mw.own))
         except Exception:
             log.warning("cannot restore the signal mask in %r's frame", t)
-        N.cont(pid, 0)
+        ptrace.host_resume(t)
 
     def pick_thread(self, tg: ThreadGroup, signo: int) -> Optional[Task]:
         """The thread Linux would deliver a process-directed signal to."""
@@ -1055,9 +1058,20 @@ class Kernel:
 
             restore_clone3_regs(pid, t.clone3_saved)
             t.clone3_saved = None
+        if t.ptrace_leftover and ptrace.leftover_stop(self, t, status):
+            return
         if event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
-            self._on_clone(t, event)
-            N.cont(pid, 0)
+            child = self._on_clone(t, event)
+            if not ptrace.event(self, t, event, child.tid):
+                ptrace.host_resume(t)
+        elif event in (ptrace.PTRACE_EVENT_EXIT, ptrace.PTRACE_EVENT_VFORK_DONE):
+            # Host events only a workload tracer asks for (ptrace._sync_host_options).
+            msg = N.geteventmsg(pid)
+            if event == ptrace.PTRACE_EVENT_VFORK_DONE:
+                c = self.tasks.get(msg)
+                msg = c.tid if c is not None else 0
+            if not ptrace.event(self, t, event, msg):
+                ptrace.host_resume(t)
         elif event == PTRACE_EVENT_EXEC:
             self._on_exec_event(t, pid)
         elif event == PTRACE_EVENT_SECCOMP:
@@ -1065,20 +1079,25 @@ class Kernel:
         elif event == PTRACE_EVENT_STOP:
             hook, t.stop_hook = t.stop_hook, None
             if sig not in STOP_SIGNALS and hook is not None and hook(t):
-                pass  # the stop the hook asked for; it resumed the thread
+                # The stop the hook asked for; it resumed the thread.  A tracer's
+                # PTRACE_INTERRUPT wanted a stop too: it gets the next one.
+                if t.ptrace is not None and t.ptrace.interrupt:
+                    N.interrupt(pid)
             elif sig not in STOP_SIGNALS and t.mask_wait is not None and t.mask_wait.own is None:
                 self._mask_wait_stop(t)
             elif sig in STOP_SIGNALS:
                 # A group stop (job control): the task stays stopped, and
-                # PTRACE_LISTEN keeps its events coming (SIGCONT, SIGKILL).
-                N.listen(pid)
-                self._group_stopped(t.tg, True)
-            else:
+                # PTRACE_LISTEN keeps its events coming (SIGCONT, SIGKILL).  A
+                # tracee stays in it for its tracer, who reports it instead.
+                if not ptrace.on_group_stop(self, t, status):
+                    N.listen(pid)
+                    self.group_stopped(t.tg, True)
+            elif not ptrace.on_event_stop(self, t, status):
                 # The first stop of an auto-attached child, or the end of a
                 # group stop (SIGCONT): run on.
                 if t.tg.stopped:
-                    self._group_stopped(t.tg, False)
-                N.cont(pid, 0)
+                    self.group_stopped(t.tg, False)
+                ptrace.host_resume(t)
         elif t.mask_wait is not None and t.mask_wait.own is not None:
             if t.mask_wait.frame_pending and sig == signal.SIGTRAP:
                 self._mask_wait_frame(t)
@@ -1086,13 +1105,20 @@ class Kernel:
                 self._sandbox_siginfo(t, sig)
                 self._mask_wait_deliver(t, sig)
         else:
-            # Signal-delivery stop: deliver the signal natively.
+            # A syscall stop a workload tracer asked for, or a signal-delivery stop:
+            # deliver the signal natively (a tracee's tracer decides first).
+            if sig == ptrace.SYSCALL_TRAP:
+                if not ptrace.syscall_stop(self, t):
+                    ptrace.host_resume(t)  # (a tracer's, left behind: nobody's now)
+                return
             if not self._sandbox_siginfo(t, sig):
-                N.cont(pid, 0)
+                ptrace.host_resume(t)
+                return
+            if ptrace.signal_stop(self, t, sig):
                 return
             if sig in FAULT_SIGNALS and t.tg is self.init_tg and self._init_fault(t, sig):
                 return
-            N.cont(pid, sig)
+            ptrace.host_resume(t, sig)
 
     def _init_fault(self, t: Task, sig: int) -> bool:
         """A fault (SIGSEGV…) in the namespace's init that no handler takes.
@@ -1122,6 +1148,8 @@ class Kernel:
             os.kill(tg.host_tgid, signal.SIGKILL)
         except ProcessLookupError:
             pass  # already gone; its exit is on the way
+
+    kill_group = _kill_group
 
     def host_signal(self, signo: int, from_tty: bool) -> None:
         """A signal to the sentry process (kill(1), the terminal): the sandbox's share."""
@@ -1162,7 +1190,7 @@ class Kernel:
         return [tg for tg in self.thread_groups.values()
                 if tg.pgid == pgid and not tg.zombie and not tg.reaped and tg.tasks]
 
-    def _group_stopped(self, tg: ThreadGroup, stopped: bool) -> None:
+    def group_stopped(self, tg: ThreadGroup, stopped: bool) -> None:
         """Book a job-control stop or continue for wait(WUNTRACED/WCONTINUED)."""
         if tg.stopped == stopped:
             return
@@ -1178,7 +1206,7 @@ class Kernel:
             if pt is not None:
                 self.after_signal(pt, signal.SIGCHLD)
 
-    def _on_clone(self, parent: Task, event: int) -> None:
+    def _on_clone(self, parent: Task, event: int) -> Task:
         child_host = N.geteventmsg(parent.host_tid)
         flags = parent.pending_clone
         parent.pending_clone = None
@@ -1211,6 +1239,7 @@ class Kernel:
             tg.arg_range = getattr(parent.tg, "arg_range", (0, 0))
             tg.pgid, tg.sid = parent.tg.pgid, parent.tg.sid
             tg.sa_restart = set(parent.tg.sa_restart)
+            tg.sigchld_nocldstop = parent.tg.sigchld_nocldstop
             tg.oom_score_adj = parent.tg.oom_score_adj
             tg.oom_score_adj_min = parent.tg.oom_score_adj_min
             tg.rlimits = dict(parent.tg.rlimits)
@@ -1238,14 +1267,16 @@ class Kernel:
             from sentry.syscalls.linux.sys_process import clone_pidfd
 
             clone_pidfd(parent, child)
+        ptrace.on_clone(self, parent, child, event, flags)
         st = self._early_stops.pop(child_host, None)
         if saved is not None:
             if st is not None:
                 restore_clone3_regs(child_host, saved)
             else:
                 child.clone3_saved = saved  # put back at its first stop (_on_wait)
-        if st is not None:
+        if st is not None and not ptrace.on_event_stop(self, child, st):
             N.cont(child_host, 0)
+        return child
 
     def _on_exit(self, pid: int, status: int) -> None:
         t = self.tasks.pop(pid, None)
@@ -1255,6 +1286,8 @@ class Kernel:
             return
         t.exited = True
         self.dispatcher.drop(t)
+        if t.ptrace is not None or t.ptracees or t.ptrace_zombies:
+            ptrace.on_exit(self, t, status)
         tg = t.tg
         self.by_tid.pop(t.tid, None)
         tg.tasks.pop(t.tid, None)
@@ -1268,6 +1301,8 @@ class Kernel:
             N.task_del(other.host_tid)
             self.dispatcher.drop(other)
             other.exited = True
+            if other.ptrace is not None or other.ptracees or other.ptrace_zombies:
+                ptrace.on_exit(self, other, status)
         tg.tasks.clear()
         tg.exit_uid = t.creds.uid
         tg.exit_status = status
@@ -1317,7 +1352,7 @@ class Kernel:
             self.compat.count(nr)  # (a rewritten exec's second stop is the same call)
         if nr in (SYS_EXECVE, SYS_EXECVEAT):
             if t.tg.pending_exec_rewritten == pid:
-                N.cont(pid, 0)
+                ptrace.host_resume(t)
                 return
             self._exec_trap(t, regs)
         elif nr == SYS_RT_SIGACTION:
@@ -1342,13 +1377,13 @@ class Kernel:
                 N.setregs(pid, regs)
             if self.cfg.strace:
                 self.strace_raw(t, f"{linux64.NAMES[nr]}({regs[N.RDI]:#x}) -> host")
-            N.cont(pid, 0)
+            ptrace.host_resume(t)
         else:
             # Nothing else is traced; fail the call rather than run it blind.
             regs[N.ORIG_RAX] = U64
             regs[N.RAX] = (-errno.ENOSYS) & U64
             N.setregs(pid, regs)
-            N.cont(pid, 0)
+            ptrace.host_resume(t)
 
     def run_to_syscall_exit(self, t: Task) -> Optional[int]:
         """From a seccomp stop, run the (possibly rewritten) call to its exit stop.
@@ -1364,14 +1399,19 @@ class Kernel:
                 self.handle_wait_status(pid, status)
                 return None
             sig = os.WSTOPSIG(status)
-            if sig == signal.SIGTRAP and status >> 16 == 0:
+            if sig in (signal.SIGTRAP, ptrace.SYSCALL_TRAP) and status >> 16 == 0:
                 return N.getregs(pid)[N.RAX]
             t.requeue_signals.append(sig)
             N.syscall_cont(pid, 0)
 
-    def resume_after_stop(self, t: Task) -> None:
-        """Resume a task stopped by the sentry, re-queueing signals it held back."""
-        N.cont(t.host_tid, 0)
+    def resume_after_stop(self, t: Task, syscall_exit: bool = False) -> None:
+        """Resume a task stopped by the sentry, re-queueing signals it held back.
+
+        :param syscall_exit: it is at the exit stop of its own call
+            (:meth:`run_to_syscall_exit`), which its tracer may have asked to see.
+        """
+        if not (syscall_exit and ptrace.syscall_exit(self, t)):
+            ptrace.host_resume(t)
         sigs, t.requeue_signals = t.requeue_signals, []
         for sig in sigs:
             N.tgkill(t.tg.host_tgid, t.host_tid, sig)
@@ -1413,7 +1453,7 @@ class Kernel:
             regs[N.ORIG_RAX] = U64
             regs[N.RAX] = (-e.errno) & U64
             N.setregs(pid, regs)
-            N.cont(pid, 0)
+            ptrace.host_resume(t)
             if self.cfg.strace:
                 self.strace_raw(t, f"execve(...) = -{errno.errorcode.get(e.errno, e.errno)}")
             return
@@ -1437,15 +1477,17 @@ class Kernel:
         regs[N.R8] = AT_EMPTY_PATH
         regs[N.R9] = loader.LEND_MARK if plan.lendable() and not self._fdtable_shared(t) else 0
         N.setregs(pid, regs)
-        N.cont(pid, 0)
+        ptrace.host_resume(t)
 
     def _on_exec_event(self, t: Task, pid: int) -> None:
         tg = t.tg
         former = N.geteventmsg(pid)
+        former_tid = t.tid
         if former != pid:
             # A non-leader thread exec'd: it now has the leader's tid.
             old = self.tasks.pop(former, None)
             if old is not None:
+                former_tid = old.tid
                 self.by_tid.pop(old.tid, None)
                 tg.tasks.pop(old.tid, None)
                 N.task_del(former)
@@ -1456,6 +1498,9 @@ class Kernel:
                 tg.tasks.pop(other.tid, None)
                 N.task_del(other.host_tid)
                 self.dispatcher.drop(other)
+                if other.ptrace is not None or other.ptracees or other.ptrace_zombies:
+                    other.exited = True
+                    ptrace.on_exit(self, other, signal.SIGKILL)
         t = self.tasks.get(pid) or t
         plan = tg.pending_exec
         tg.pending_exec = None
@@ -1464,9 +1509,13 @@ class Kernel:
             log.error("exec event without a prepared image in %r", t)
             self._kill_group(tg)
             return
-        self._do_exec(t, pid, plan)
+        if self._do_exec(t, pid, plan, resume=False) and not ptrace.after_exec(self, t,
+                                                                              former_tid):
+            ptrace.host_resume(t)
 
-    def _do_exec(self, t: Task, pid: int, plan: Any = None, resume: bool = True) -> None:
+    def _do_exec(self, t: Task, pid: int, plan: Any = None, resume: bool = True) -> bool:
+        """Load *plan* into *t* at its exec event; False: it failed and the process is
+        being killed."""
         if plan is None:
             plan = t.pending_exec
             t.pending_exec = None
@@ -1482,7 +1531,7 @@ class Kernel:
             log.exception("exec of %r failed after the point of no return", plan.path)
             plan.release_exe()
             self._kill_group(tg)
-            return
+            return False
         finally:
             inj.close()
             plan.close_fds()
@@ -1493,6 +1542,7 @@ class Kernel:
         self.release_exe(tg)  # the old image's program
         tg.exe_vd, plan.exe_vd = plan.exe_vd, None
         tg.sa_restart = set()  # exec resets every handler
+        tg.sigchld_nocldstop = False
         posix_timers.delete_all(tg)  # exit_itimers
         tg.argv = plan.argv
         tg.envp = plan.envp
@@ -1505,7 +1555,8 @@ class Kernel:
         for sig in inj.signals:
             N.tgkill(tg.host_tgid, pid, sig)
         if resume:
-            N.cont(pid, 0)
+            ptrace.host_resume(t)
+        return True
 
     @staticmethod
     def _exec_creds(t: Task, plan: Any) -> None:

@@ -225,7 +225,8 @@ def _call(t: "Task", regs: List[int], nr: int, *args: int) -> int:
         for _stops in range(_MAX_OTHER_STOPS):
             status = _wait_stop(t)
             sig = os.WSTOPSIG(status)
-            if sig == SIGTRAP and status >> 16 == 0:
+            if sig in (SIGTRAP, SIGTRAP | 0x80) and status >> 16 == 0:
+                # (marked when the thread is a workload tracer's tracee: sentry.kernel.ptrace)
                 # A syscall stop, or the SIGTRAP of an int3 mapped over the stub:
                 # only the former is after the syscall instruction.
                 if N.getregs(pid)[N.RIP] != gadget + len(_SYSCALL_INSN):

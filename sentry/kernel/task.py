@@ -78,6 +78,8 @@ class ThreadGroup:
         # Signals whose handler the workload installed with SA_RESTART (the host
         # always has it; see sys_signal.sigaction_stop).
         self.sa_restart: set = set()
+        # SIGCHLD's SA_NOCLDSTOP (no SIGCHLD for a child's stop, ptrace stops included).
+        self.sigchld_nocldstop = False
         self.stop_pending = False
         self.cont_pending = False
         # execve in progress: the prepared image, and the host tid whose
@@ -177,6 +179,14 @@ class Task:
         self.personality = 0
         # siginfo of signals the sentry queued, by signal, until delivered.
         self.sent_info: Dict[int, Any] = {}
+        # ptrace(2) between sandbox processes (sentry.kernel.ptrace): the traced side (a
+        # Tracee, None when untraced); the tasks this one traces, by tid; the exits of
+        # tracees only this one waits for; a PTRACE_SYSCALL/SINGLESTEP its tracer left
+        # running on the host when it went (the next such stop is swallowed).
+        self.ptrace: Any = None
+        self.ptracees: Dict[int, "Task"] = {}
+        self.ptrace_zombies: List[Any] = []
+        self.ptrace_leftover = False
 
     @property
     def tgid(self) -> int:

@@ -455,7 +455,7 @@ def _pid_status(k: Any, tg: Any, task: Any, reader: Any = None) -> bytes:
         "Ngid:\t0",
         f"Pid:\t{tid}",
         f"PPid:\t{tg.ppid}",
-        "TracerPid:\t0",
+        f"TracerPid:\t{task.ptrace.tracer.tid if task is not None and task.ptrace else 0}",
     ]
     if cr is not None:
         lines.append(f"Uid:\t{cr.uid}\t{cr.euid}\t{cr.suid}\t{cr.fsuid}")

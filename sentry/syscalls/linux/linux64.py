@@ -440,6 +440,19 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("rt_sigqueueinfo", EMULATE, FULL, "the caller's siginfo reaches the handler"),
         ("rt_tgsigqueueinfo", EMULATE, FULL, "the caller's siginfo reaches the handler"),
     ]),
+    ("sys_ptrace", [
+        ("ptrace", EMULATE, PARTIAL,
+         "between sandbox processes, in the sentry's books (every workload thread is the "
+         "sentry's host tracee): a tracee's stops are host stops of the sentry it does not "
+         "resume, its registers, siginfo and memory the host's, reached by the sentry's own "
+         "requests; waits and SIGCHLD (CLD_TRAPPED) by the sentry. TRACEME, ATTACH, SEIZE, "
+         "INTERRUPT, LISTEN, CONT, SYSCALL, SINGLESTEP, KILL, DETACH, PEEK/POKE TEXT/DATA/USER "
+         "(the stub's pages EIO), GET/SETREGS, GET/SETFPREGS, GET/SETREGSET, GET/SETSIGINFO, "
+         "GET/SETSIGMASK, SETOPTIONS (every option but SUSPEND_SECCOMP, EINVAL), GETEVENTMSG, "
+         "GET_SYSCALL_INFO, ARCH_PRCTL; others EIO (SYSEMU, PEEKSIGINFO, SECCOMP_GET_*). No "
+         "Yama. A traced thread's exit, and a non-child tracee's, reach the tracer; the real "
+         "parent of another's tracee may see its exit first"),
+    ]),
     ("sys_time", [
         ("clock_gettime", PASS, FULL, "reads a clock (also in the vDSO)"),
         ("clock_getres", PASS, FULL, "reads a clock"),
@@ -591,7 +604,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
 ]
 
 _DENIED = [
-    "ptrace", "kexec_load", "kexec_file_load", "bpf", "io_uring_setup", "io_uring_enter",
+    "kexec_load", "kexec_file_load", "bpf", "io_uring_setup", "io_uring_enter",
     "io_uring_register", "perf_event_open", "userfaultfd", "init_module", "finit_module",
     "delete_module", "reboot", "swapon", "swapoff", "mount", "umount2", "pivot_root",
     "process_vm_readv", "process_vm_writev", "kcmp", "setns", "unshare", "seccomp",

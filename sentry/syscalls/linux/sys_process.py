@@ -6,10 +6,11 @@ import errno
 import os
 import resource
 import struct
-from typing import TYPE_CHECKING, List, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, WouldBlock, err
+from sentry.kernel import ptrace as kptrace
 from sentry.kernel.waiter import EVENT_ALL
 from sentry.platform.hybrid import native as N
 
@@ -35,6 +36,7 @@ _ALLOWED = CSIGNAL | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_P
 WNOHANG, WUNTRACED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 4, 8, 0x01000000
 __WNOTHREAD, __WALL, __WCLONE = 0x20000000, 0x40000000, 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
+SIGCHLD = 17
 
 
 def getpid(t: "Task", a: "SyscallArgs") -> int:
@@ -232,7 +234,16 @@ def _one_zombie_left(t: "Task", zombies: List["ThreadGroup"]) -> bool:
     return False
 
 
-def _wait(t: "Task", match, options: int, exited: bool = True) -> int:
+def _wait(t: "Task", match, options: int, exited: bool = True, tmatch=None,
+          report: "Optional[Callable[[Optional[kptrace.Report]], int]]" = None) -> int:
+    """Decide a wait on the caller's children that *match* and, with *tmatch*, on its
+    tracees (:mod:`sentry.kernel.ptrace`): those the sentry reports itself with
+    *report* (a stop the host does not know of, or the exit of a tracee that is not a
+    child); a child's exit the host reports (``CONTINUE``)."""
+    if tmatch is not None and report is not None:
+        rep = kptrace.wait_report(t, tmatch, options, exited)
+        if rep is not None:
+            return report(rep)
     kids = [c for c in t.tg.children.values() if match(c)]
     ready = [c for c in kids if (exited and c.zombie)
              or (options & WUNTRACED and c.stop_pending)
@@ -244,7 +255,11 @@ def _wait(t: "Task", match, options: int, exited: bool = True) -> int:
     if not ready:
         kids = _wait_children(t, match)
     if not kids:
-        raise err(errno.ECHILD)
+        if tmatch is None or report is None or not kptrace.has_tracees(t, tmatch, options):
+            raise err(errno.ECHILD)
+        if options & WNOHANG:
+            return report(None)  # the host has no child of the caller to say so
+        raise WouldBlock([(t.tg.child_events, EVENT_ALL)])
     if options & WNOHANG or ready:
         # The host's wait runs on the same children the sentry sees (the
         # sandbox's pid namespace holds nothing else) and reports what the
@@ -269,12 +284,51 @@ def _pid_matcher(t: "Task", pid: int):
     return lambda c: c.pgid == -pid
 
 
+def _tracee_matcher(t: "Task", pid: int):
+    """Which tracees a wait for *pid* names, by (tid, pgid): a thread by its own id."""
+    if pid > 0:
+        return lambda tid, pg: tid == pid
+    if pid == 0:
+        pg0 = t.tg.pgid
+        return lambda tid, pg: pg == pg0
+    if pid == -1:
+        return lambda tid, pg: True
+    return lambda tid, pg: pg == -pid
+
+
+_RUSAGE_SIZE = 144
+
+
+def _wait4_report(t: "Task", a: "SyscallArgs", rep: "Optional[kptrace.Report]") -> int:
+    if rep is None:
+        return 0
+    if a[1]:
+        t.mem.write(a[1], struct.pack("<i", rep.status))
+    if a[3]:
+        t.mem.write(a[3], bytes(_RUSAGE_SIZE))  # (no usage kept for a stop)
+    return rep.tid
+
+
+def _waitid_report(t: "Task", a: "SyscallArgs", rep: "Optional[kptrace.Report]") -> int:
+    if a[2]:
+        if rep is None:
+            t.mem.write(a[2], bytes(28))  # si_signo … si_status, as Linux clears them
+        else:
+            t.mem.write(a[2], struct.pack("<iiiiiIi", SIGCHLD, 0, rep.code, 0, rep.tid,
+                                          rep.uid, rep.si_status))
+    if a[4]:
+        t.mem.write(a[4], bytes(_RUSAGE_SIZE))
+    return 0
+
+
 def wait4(t: "Task", a: "SyscallArgs") -> int:
     """wait4(2)."""
     options = a.uint(2)
     if options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WALL | __WCLONE):
         raise err(errno.EINVAL)
-    return _wait(t, _pid_matcher(t, a.int(0)), options)
+    pid = a.int(0)
+    return _wait(t, _pid_matcher(t, pid), options, tmatch=_tracee_matcher(t, pid),
+                 report=lambda rep: _wait4_report(t, a, rep))
 
 
 def waitid(t: "Task", a: "SyscallArgs") -> int:
@@ -284,22 +338,23 @@ def waitid(t: "Task", a: "SyscallArgs") -> int:
                    | __WCLONE) or not options & (WEXITED | WSTOPPED | WCONTINUED):
         raise err(errno.EINVAL)
     if idtype == P_ALL:
-        match = _pid_matcher(t, -1)
+        pid = -1
     elif idtype == P_PID:
         if ident <= 0:
             raise err(errno.EINVAL)
-        match = _pid_matcher(t, ident)
+        pid = ident
     elif idtype == P_PGID:
         if ident < 0:
             raise err(errno.EINVAL)
-        match = _pid_matcher(t, -ident if ident else 0)
+        pid = -ident if ident else 0
     elif idtype == P_PIDFD:
         if ident < 0:
             raise err(errno.EINVAL)
         return _waitid_pidfd(t, a, ident, options)
     else:
         raise err(errno.EINVAL)
-    return _wait(t, match, options, exited=bool(options & WEXITED))
+    return _wait(t, _pid_matcher(t, pid), options, exited=bool(options & WEXITED),
+                 tmatch=_tracee_matcher(t, pid), report=lambda rep: _waitid_report(t, a, rep))
 
 
 def _waitid_pidfd(t: "Task", a: "SyscallArgs", fd: int, options: int) -> int:

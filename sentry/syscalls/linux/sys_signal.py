@@ -160,6 +160,8 @@ def rt_tgsigqueueinfo(t: "Task", a: "SyscallArgs") -> int:
 # -- rt_sigaction -------------------------------------------------------------
 
 SA_RESTART = 0x10000000
+SA_NOCLDSTOP = 1
+SIGCHLD = 17
 _KSIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
 SIGKILL, SIGSTOP = 9, 19
 # Below the x86-64 red zone (128 bytes) of the thread's stack: free at a syscall.
@@ -183,6 +185,8 @@ def sigaction_stop(k: Any, t: "Task", regs: List[int]) -> None:
     act, oact, size = regs[N.RSI], regs[N.RDX], regs[N.R10]
     valid = 1 <= sig <= NSIG and size == 8 and sig not in (SIGKILL, SIGSTOP)
     new_restart = None
+    handler: Any = None
+    flags = 0
     if act and valid:
         try:
             handler, flags, restorer, mask = _KSIGACTION.unpack(t.mem.read(act, 32))
@@ -200,10 +204,12 @@ def sigaction_stop(k: Any, t: "Task", regs: List[int]) -> None:
                     pass  # no stack room: install it as asked
     old_restart = sig in t.tg.sa_restart
     ok = valid
+    at_exit = False
     if oact and valid:
         res = k.run_to_syscall_exit(t)
         if res is None:
             return
+        at_exit = True
         ok = res == 0
         if ok:
             try:
@@ -218,4 +224,6 @@ def sigaction_stop(k: Any, t: "Task", regs: List[int]) -> None:
             t.tg.sa_restart.add(sig)
         else:
             t.tg.sa_restart.discard(sig)
-    k.resume_after_stop(t)
+    if ok and handler is not None and sig == SIGCHLD:
+        t.tg.sigchld_nocldstop = bool(flags & SA_NOCLDSTOP)
+    k.resume_after_stop(t, syscall_exit=at_exit)
