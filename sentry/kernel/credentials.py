@@ -141,12 +141,16 @@ def fix_setfsuid(new: Credentials, old_fsuid: int) -> None:
 
 
 def exec_credentials(old: Credentials, mode: int, file_uid: int, file_gid: int, *,
-                     nosuid: bool, no_new_privs: bool) -> Tuple[Credentials, bool]:
+                     nosuid: bool, no_new_privs: bool,
+                     unsafe_ptrace: bool = False) -> Tuple[Credentials, bool]:
     """The credentials after ``execve`` of a file with *mode*, *file_uid*, *file_gid*.
 
     :param nosuid: the file is on a ``nosuid`` mount (its set-ID bits are ignored).
     :param no_new_privs: the task's ``no_new_privs`` (set-ID bits ignored, and no
         capability beyond the current permitted set).
+    :param unsafe_ptrace: the task is traced by a tracer without ``CAP_SYS_PTRACE``
+        (``LSM_UNSAFE_PTRACE``): no capability beyond the current permitted set, and the
+        set-ID bits count only for a task that has ``CAP_SETUID``.
     :returns: the new credentials and ``AT_SECURE`` (a privilege-changing exec).
     """
     new = old.copy()
@@ -166,9 +170,10 @@ def exec_credentials(old: Credentials, mode: int, file_uid: int, file_gid: int, 
             effective = True
     gained = permitted & ~old.permitted != 0
     is_setid = new.euid != old.uid or new.egid != old.gid
-    if (is_setid or gained) and no_new_privs:
+    if (is_setid or gained) and (no_new_privs or unsafe_ptrace):
         # The downgrade: no more than the task had.
-        new.euid, new.egid = new.uid, new.gid
+        if no_new_privs or not old.capable(cap.CAP_SETUID):
+            new.euid, new.egid = new.uid, new.gid
         permitted &= old.permitted
     new.suid = new.fsuid = new.euid
     new.sgid = new.fsgid = new.egid

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from sentry.records import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.credentials import Credentials, exec_credentials
 from sentry.loader import elf
@@ -267,13 +268,19 @@ def prepare(t: "Task", path: bytes, argv: List[bytes], envp: List[bytes],
 
 def _exec_creds(t: "Task", desc: Any) -> Tuple[Credentials, bool]:
     """The credentials the program in *desc* runs with (its set-ID bits count unless its
-    mount is ``nosuid`` or the task has ``no_new_privs``; a script's own bits never do,
+    mount is ``nosuid``, the task has ``no_new_privs`` or a tracer that could not trace
+    the privileged program; a script's own bits never do,
     as on Linux: *desc* is the ELF file, the interpreter of any ``#!`` chain)."""
     inode = desc.inode
     mount = desc.vd.mount if desc.vd is not None else None
+    # A tracer without CAP_SYS_PTRACE could take over a program its tracee makes
+    # privileged (ptracer_capable).
+    tracer = t.ptrace.tracer if t.ptrace is not None else None
     return exec_credentials(t.creds, inode.mode, inode.uid, inode.gid,
                             nosuid=mount is not None and mount.nosuid,
-                            no_new_privs=t.no_new_privs)
+                            no_new_privs=t.no_new_privs,
+                            unsafe_ptrace=tracer is not None
+                            and not tracer.creds.capable(cap.CAP_SYS_PTRACE))
 
 
 def lend(t: "Task", plan: ExecPlan, notif_id: int) -> None:

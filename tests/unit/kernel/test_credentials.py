@@ -64,6 +64,18 @@ def test_setuid_root_program(nosuid: bool, nnp: bool, euid: int, eff: int, secur
     assert (new.effective, sec) == (eff, secure)
 
 
+def test_setuid_root_program_under_an_unprivileged_tracer() -> None:
+    """LSM_UNSAFE_PTRACE: a tracer without CAP_SYS_PTRACE makes the exec gain nothing; the
+    set-user-ID bit still counts for a task that could setuid anyway (CAP_SETUID)."""
+    new, sec = exec_credentials(creds(1000), 0o4755, 0, 0, nosuid=False, no_new_privs=False,
+                                unsafe_ptrace=True)
+    assert (new.euid, new.suid, new.effective, new.permitted, sec) == (1000, 1000, 0, 0, True)
+    setuid = 1 << cap.CAP_SETUID
+    new, _ = exec_credentials(creds(1000, prm=setuid, eff=setuid), 0o4755, 0, 0, nosuid=False,
+                              no_new_privs=False, unsafe_ptrace=True)
+    assert (new.euid, new.permitted) == (0, setuid)
+
+
 def test_setgid_needs_group_execute() -> None:
     new, secure = exec_credentials(creds(1000), 0o2755, 0, 50, nosuid=False,
                                    no_new_privs=False)
