@@ -15,11 +15,14 @@
 - forbidden host surfaces: ``mount``, io_uring, bpf, ``perf_event_open``, userfaultfd,
   ``name_to_handle_at``/``open_by_handle_at`` (reading the secret by its file handle),
   keyrings, module loading, raw devices, ``mknod`` of a device, raw sockets, ``ioperm``,
-  ``ptrace``, ``process_vm_readv``, namespaces, a listening host unix socket in a bind
+  ``ptrace`` past the filter (ptrace between the sandbox's processes is its own: the probe
+  rewrites a traced child's call at its syscall-entry stop into ``unshare``),
+  ``process_vm_readv``, namespaces, a listening host unix socket in a bind
   mount and in the abstract namespace, a TCP listener on the host's loopback, ``/proc/kcore``
   and its kin, a host device node in a bind mount;
 - foreign ABIs (ia32 ``int 0x80``, x32);
-- ``/proc/self/mem`` writes to read-only text and to where the sandbox's stub lies;
+- ``/proc/self/mem`` writes to read-only text and to where the sandbox's stub lies, and a
+  tracer's ``PTRACE_POKETEXT`` there;
 - writing a running program (``/proc/self/exe``, its path with ``O_WRONLY``, ``O_RDWR``,
   ``O_TRUNC``, ``truncate``; a copy another process runs; running a file open for
   writing): ``ETXTBSY`` as on Linux;

@@ -48,6 +48,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -843,15 +844,69 @@ static pid_t sleeper(void)
     return c;
 }
 
+/* A child that has asked to be traced and stopped itself (0: it could not). */
+static pid_t traced_child(void)
+{
+    pid_t c = fork();
+    if (c == 0) {
+        if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
+            _exit(3);
+        kill(getpid(), SIGSTOP);
+        long r = syscall(SYS_getppid); /* its tracer may turn this into another call */
+        _exit(r == 0 ? 0 : errno == EPERM ? 1 : 2);
+    }
+    int st = 0;
+    if (c < 0 || waitpid(c, &st, 0) != c || !WIFSTOPPED(st)) {
+        if (c > 0) {
+            kill(c, SIGKILL);
+            waitpid(c, NULL, 0);
+        }
+        return 0;
+    }
+    return c;
+}
+
 static void p_ptrace(void)
 {
-    pid_t c = sleeper();
-    long r = ptrace(PTRACE_SEIZE, c, 0, 0);
+    /* ptrace is the sandbox's own (its processes trace each other), so the probe is the
+     * classic way past a seccomp filter with it: the tracer turns its child's harmless
+     * call, at the call's syscall-entry stop, into one the sandbox forbids; the filter
+     * must judge the call that runs. */
+    pid_t c = traced_child();
+    if (!c)
+        BLOCKED("no traced child: %s", ename(errno));
+    int st = 0, rewritten = 0;
+    while (!rewritten) {
+        struct user_regs_struct regs;
+        if (ptrace(PTRACE_SYSCALL, c, 0, 0) < 0 || waitpid(c, &st, 0) != c || !WIFSTOPPED(st)
+            || ptrace(PTRACE_GETREGS, c, 0, &regs) < 0)
+            break;
+        if (regs.orig_rax == SYS_getppid && (long)regs.rax == -ENOSYS) {
+            regs.orig_rax = SYS_unshare;
+            regs.rdi = CLONE_NEWNS;
+            rewritten = ptrace(PTRACE_SETREGS, c, 0, &regs) == 0;
+        }
+    }
+    ptrace(PTRACE_CONT, c, 0, 0);
+    waitpid(c, &st, 0);
+    if (rewritten && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        ESCAPED("a traced child's getppid rewritten into unshare(CLONE_NEWNS) ran");
+    BLOCKED("%s, the child's status %#x", rewritten ? "rewritten" : "not rewritten", st);
+}
+
+static void p_ptrace_poke_stub(void)
+{
+    /* where the sandbox's host stub lies, in a traced child (nothing there natively) */
+    pid_t c = traced_child();
+    if (!c)
+        BLOCKED("no traced child: %s", ename(errno));
+    errno = 0;
+    long r = ptrace(PTRACE_POKETEXT, c, (void *)0x7e0000001000, (void *)0xccccccccccccccccL);
     int e = errno;
     kill(c, SIGKILL);
     waitpid(c, NULL, 0);
     if (r == 0)
-        ESCAPED("PTRACE_SEIZE of a child");
+        ESCAPED("wrote at 0x7e0000001000 in a traced child");
     BLOCKED("%s", ename(e));
 }
 
@@ -1296,6 +1351,7 @@ static const struct probe PROBES[] = {
     {"abi-x32", p_abi_x32},
     {"mem-proc-self-mem-text", p_proc_mem_text},
     {"mem-proc-self-mem-stub", p_proc_mem_stub},
+    {"mem-ptrace-poke-stub", p_ptrace_poke_stub},
     {"mem-stub-fd-takeover", p_stub_fd_takeover},
     {"exe-proc-self-exe", p_exe_proc},
     {"exe-path", p_exe_path},
