@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat as _st
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, List, Tuple
 
 if TYPE_CHECKING:
     from sentry.vfs.inode import Stat, StatFS
@@ -215,16 +215,31 @@ def pack_statfs(s: "StatFS") -> bytes:
     )
 
 
-def dirent64_size(name: bytes) -> int:
-    """``d_reclen`` of a ``linux_dirent64`` for *name*."""
-    return (_DIRENT64_HEAD.size + len(name) + 1 + 7) & ~7
+_PADS = [bytes(n) for n in range(9)]
 
 
-def pack_dirent64(ino: int, off: int, dtype: int, name: bytes) -> bytes:
-    """One ``linux_dirent64`` record (``d_off`` is the offset of the next entry)."""
-    reclen = dirent64_size(name)
-    rec = _DIRENT64_HEAD.pack(ino, off, reclen, dtype) + name
-    return rec + bytes(reclen - len(rec))
+def pack_dirents64(entries: List[Tuple[int, int, bytes]], start: int, count: int,
+                   ) -> Tuple[bytes, int]:
+    """``linux_dirent64`` records of ``entries[start:]`` (ino, d_type, name) that fit in
+    *count* bytes, ``d_off`` the index of the next entry: (the records, the index after
+    the last one packed).  One pass, no call per entry but the header's pack (a getdents of
+    a listed directory is mostly this)."""
+    head = _DIRENT64_HEAD.pack
+    hsize = _DIRENT64_HEAD.size
+    pads = _PADS
+    parts: List[bytes] = []
+    used = 0
+    i = start
+    n = len(entries)
+    while i < n:
+        ino, dtype, name = entries[i]
+        reclen = (hsize + len(name) + 8) & ~7
+        if used + reclen > count:
+            break
+        i += 1
+        parts += (head(ino, i, reclen, dtype), name, pads[reclen - hsize - len(name)])
+        used += reclen
+    return b"".join(parts), i
 
 
 def dirent_size(name: bytes) -> int:

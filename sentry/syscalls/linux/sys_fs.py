@@ -311,7 +311,7 @@ def _getdents(t: Any, a: SyscallArgs, old_layout: bool) -> int:
     d = t.fdtable.get(a.int(0))
     if d.is_path:
         raise err(errno.EBADF)
-    buf, count = a[1], a.uint(2)
+    addr, count = a[1], a.uint(2)
     fresh = d.offset == 0
     entries = d.getdents(t)
     if fresh and statcache.enabled():
@@ -321,19 +321,21 @@ def _getdents(t: Any, a: SyscallArgs, old_layout: bool) -> int:
     if fsnotify.active:  # iterate_dir: every call, even one that then fails
         fsnotify.file_event(d, fsnotify.IN_ACCESS)
     i = d.offset
-    out = bytearray()
-    pack = abi.pack_dirent if old_layout else abi.pack_dirent64
-    size = abi.dirent_size if old_layout else abi.dirent64_size
-    while i < len(entries):
-        ino, dtype, name = entries[i]
-        if len(out) + size(name) > count:
-            break
-        out += pack(ino, i + 1, dtype, name)
-        i += 1
+    if old_layout:
+        buf = bytearray()
+        while i < len(entries):
+            ino, dtype, name = entries[i]
+            if len(buf) + abi.dirent_size(name) > count:
+                break
+            buf += abi.pack_dirent(ino, i + 1, dtype, name)
+            i += 1
+        out = bytes(buf)
+    else:
+        out, i = abi.pack_dirents64(entries, i, count)
     if not out and i < len(entries):
         raise err(errno.EINVAL)
     if out:
-        t.mem.write(buf, bytes(out))
+        t.mem.write(addr, out)
     d.offset = i
     if i == len(entries) and isinstance(d, DirectoryDescription):
         at_end = getattr(t.fdtable, "at_end", None)
