@@ -29,6 +29,7 @@ from sentry.kernel.compat import CompatRecorder
 from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
 from sentry.kernel import credentials, memacct, posix_timers, ptrace
+from sentry.kernel import keys
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.kernel.waiter import EVENT_HUP, EVENT_IN, WaitQueue
@@ -1262,6 +1263,7 @@ class Kernel:
                 except OSError:
                     pass
         child.no_new_privs = parent.no_new_privs
+        keys.on_clone(parent, child, bool(flags & CLONE_THREAD))
         self.register(child)
         if flags & CLONE_PIDFD:
             from sentry.syscalls.linux.sys_process import clone_pidfd
@@ -1285,6 +1287,7 @@ class Kernel:
             self._early_stops.pop(pid, None)
             return
         t.exited = True
+        keys.on_exit(t)
         self.dispatcher.drop(t)
         if t.ptrace is not None or t.ptracees or t.ptrace_zombies:
             ptrace.on_exit(self, t, status)
@@ -1301,6 +1304,7 @@ class Kernel:
             N.task_del(other.host_tid)
             self.dispatcher.drop(other)
             other.exited = True
+            keys.on_exit(other)
             if other.ptrace is not None or other.ptracees or other.ptrace_zombies:
                 ptrace.on_exit(self, other, status)
         tg.tasks.clear()
@@ -1544,6 +1548,7 @@ class Kernel:
         tg.sa_restart = set()  # exec resets every handler
         tg.sigchld_nocldstop = False
         posix_timers.delete_all(tg)  # exit_itimers
+        keys.on_exec(t)
         tg.argv = plan.argv
         tg.envp = plan.envp
         # Linux names the task after the path given to execve, not the resolved

@@ -187,6 +187,9 @@ class Task:
         self.ptracees: Dict[int, "Task"] = {}
         self.ptrace_zombies: List[Any] = []
         self.ptrace_leftover = False
+        # Its thread, process and session keyrings (sentry.kernel.keys.TaskKeyrings;
+        # None: none yet).
+        self.keyrings: Any = None
 
     @property
     def tgid(self) -> int:

@@ -596,6 +596,21 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("io_pgetevents", EMULATE, FULL, "io_getevents with a signal mask for the wait, as "
          "ppoll's"),
     ]),
+    ("sys_keys", [
+        ("add_key", EMULATE, FULL, "the sandbox's own key service (sentry), never the host's "
+         "keyrings: user, logon (unreadable) and keyring types, create or update in the "
+         "keyring, per-user quotas (kernel.keys.* defaults: EDQUOT)"),
+        ("request_key", EMULATE, PARTIAL, "searches the caller's thread, process and session "
+         "keyrings; no upcall: ENOKEY when not found, and no negative key is left behind "
+         "(Linux without /sbin/request-key leaves one for 60 s)"),
+        ("keyctl", EMULATE, PARTIAL, "GET_KEYRING_ID, JOIN_SESSION_KEYRING, UPDATE, REVOKE, "
+         "CHOWN, SETPERM, DESCRIBE, CLEAR, LINK, UNLINK, SEARCH, READ, SET_REQKEY_KEYRING, "
+         "SET_TIMEOUT, INVALIDATE, GET_SECURITY (no LSM label), MOVE, CAPABILITIES, "
+         "SESSION_TO_PARENT (applied at once); INSTANTIATE/NEGATE/REJECT EPERM and "
+         "ASSUME_AUTHORITY ENOKEY (no upcall ever holds authority); GET_PERSISTENT, "
+         "DH_COMPUTE, PKEY_*, RESTRICT_KEYRING, WATCH_KEY EOPNOTSUPP as a kernel built "
+         "without them"),
+    ]),
     ("sys_futex", [
         ("get_robust_list", EMULATE, FULL,
          "sandbox pids and ptrace read permission checked by the sentry, then the host reads "
@@ -609,7 +624,7 @@ _DENIED = [
     "delete_module", "reboot", "swapon", "swapoff", "mount", "umount2", "pivot_root",
     "process_vm_readv", "process_vm_writev", "kcmp", "setns", "unshare", "seccomp",
     "lookup_dcookie", "iopl", "ioperm",
-    "add_key", "request_key", "keyctl", "acct", "quotactl", "settimeofday", "clock_settime",
+    "acct", "quotactl", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "fsopen", "fsconfig", "fsmount", "fspick", "open_tree",
     "move_mount", "mount_setattr", "process_madvise", "memfd_secret",
     "vhangup", "modify_ldt", "uselib",
