@@ -89,6 +89,69 @@ def _oserror(code: int, what: str) -> OSError:
     return OSError(code, f"gofer {what}: {os.strerror(code)}")
 
 
+class TreeFetch:
+    """A Treadtree reply as it comes (:meth:`GoferClient.readtree_start`): ``results``
+    maps each directory's path below the requested one to its entries once its last batch
+    came; ``done`` once the reply ended (or failed: what came stays)."""
+
+    def __init__(self, client: GoferClient) -> None:
+        self._client = client
+        self.results: dict[tuple[bytes, ...], list[tuple[bytes, Stat | int]]] = {}
+        self._partial: dict[tuple[bytes, ...], list[tuple[bytes, Stat | int]]] = {}
+        self.done = False
+        self.error: OSError | None = None  # the request's, or the channel's
+        self.tops: set[bytes] = set()  # the named subdirectories whose listings came
+
+    def take(self, path: tuple[bytes, ...]) -> list[tuple[bytes, Stat | int]] | None:
+        """The listing of *path* (removed from :attr:`results`), reading the reply until
+        it is there; None if the reply does not have it."""
+        if path not in self.results and not self.done:
+            with self._client._lock:
+                while path not in self.results and not self.done:
+                    self._read_one()
+        return self.results.pop(path, None)
+
+    def wait(self) -> None:
+        """Read the reply to its end."""
+        if not self.done:
+            with self._client._lock:
+                self._read_to_end()
+
+    def _read_to_end(self) -> None:
+        while not self.done:
+            self._read_one()
+
+    def _read_one(self) -> None:
+        """One message of the reply (the caller holds the client's lock)."""
+        c = self._client
+        try:
+            msg, fds = c._recv()
+            batch = c._expect("Treadtree", Rreadtree, msg, fds, False)[0]
+        except OSError as e:
+            self.error = e
+            self._end()
+            return
+        if batch.done:
+            self._end()
+            return
+        key = tuple(batch.path)
+        entries = self._partial.get(key)
+        if entries is None:
+            entries = self._partial[key] = list(batch.entries)
+        else:
+            entries.extend(batch.entries)
+        if batch.last:
+            self.results[key] = self._partial.pop(key)
+            if len(key) == 1:
+                self.tops.add(key[0])
+
+    def _end(self) -> None:
+        self.done = True
+        self._partial.clear()
+        if self._client._tree is self:
+            self._client._tree = None
+
+
 class GoferClient:
     """A connection to one gofer over a SOCK_SEQPACKET socket.
 
@@ -99,6 +162,9 @@ class GoferClient:
         self._sock = sock
         self._lock = threading.Lock()
         self._broken = False
+        # A Treadtree whose reply is still coming (readtree_start): read to its end before
+        # any other request is sent, so that every reply is read as its own.
+        self._tree: TreeFetch | None = None
 
     # ---- transport ----------------------------------------------------------
 
@@ -142,6 +208,8 @@ class GoferClient:
         return msg, fd
 
     def _send(self, req: Message) -> None:
+        if self._tree is not None:
+            self._tree._read_to_end()
         if self._broken:
             raise _oserror(errno.EPROTO, "channel is unusable after a protocol error")
         try:
@@ -257,22 +325,24 @@ class GoferClient:
         below them, depth first, until about *budget* entries came: a dict from each
         listed directory's path below that directory (a tuple of names) to its entries,
         in one round trip.  Directories that could not be listed are absent."""
+        fetch = self.readtree_start(handle, names, subdirs, budget)
+        with self._lock:
+            fetch._read_to_end()
+        if fetch.error is not None:
+            raise fetch.error
+        return fetch.results
+
+    def readtree_start(self, handle: int, names: list[bytes], subdirs: list[bytes],
+                       budget: int) -> TreeFetch:
+        """Send :meth:`readtree`'s request and return at once: the listings are read as
+        they are asked for (:meth:`TreeFetch.take`), in the order the gofer sends them,
+        while it goes on with the next; any other request first reads the rest."""
         if len(subdirs) > MAX_TREE_SUBDIRS:
             raise _oserror(errno.EINVAL, "too many subdirectories in one readtree")
-        out: dict[tuple[bytes, ...], list[tuple[bytes, Stat | int]]] = {}
         with self._lock:
             self._send(Treadtree(handle, [os.fsencode(n) for n in names], subdirs, budget))
-            while True:
-                msg, fds = self._recv()
-                batch = self._expect("Treadtree", Rreadtree, msg, fds, False)[0]
-                if batch.done:
-                    return out
-                key = tuple(batch.path)
-                entries = out.get(key)
-                if entries is None:
-                    out[key] = list(batch.entries)
-                else:
-                    entries.extend(batch.entries)
+            fetch = self._tree = TreeFetch(self)
+        return fetch
 
     def walkopen(self, handle: int, names: list[bytes], flags: int) -> tuple[int, Stat, int]:
         """Walk ``names`` (1 to MAX_WALK) beneath ``handle`` and open the last one for I/O

@@ -36,7 +36,7 @@ import struct
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
 from gofer import filter as gofer_filter
 from gofer import linux
@@ -176,13 +176,17 @@ class _Node:
 
 
 class _Reply:
-    """A handler's answer when it is more than one message or carries an fd."""
+    """A handler's answer when it is more than one message or carries an fd.  *msgs* may
+    be made while they are sent (a generator: Treadtree streams); *done* runs once they
+    were, or could not be."""
 
-    __slots__ = ("msgs", "fd")
+    __slots__ = ("msgs", "fd", "done")
 
-    def __init__(self, msgs: list[Message], fd: int = -1) -> None:
+    def __init__(self, msgs: Iterable[Message], fd: int = -1,
+                 done: Callable[[], None] | None = None) -> None:
         self.msgs = msgs
         self.fd = fd
+        self.done = done
 
 
 _Handler = Callable[[Message], Message | _Reply]
@@ -376,6 +380,8 @@ class GoferServer:
         finally:
             if reply.fd >= 0:
                 os.close(reply.fd)
+            if reply.done is not None:
+                reply.done()
         return True
 
     def dispatch(self, data: bytes) -> Message | _Reply:
@@ -716,23 +722,38 @@ class GoferServer:
         for name in msg.subdirs:
             _check_name(name)
         node = self._walk_unregistered(start, msg.names)
-        node.refs += 1  # held while the visits below take and drop references to it
+        node.refs += 1  # held until the reply was sent (_Reply.done)
         try:
             if not stat.S_ISDIR(os.fstat(node.fd).st_mode):
                 raise _err(errno.ENOTDIR)
-            msgs: list[Message] = []
-            left = [min(msg.budget, _TREE_BUDGET_MAX)]
-            for name in msg.subdirs:
-                if left[0] <= 0:
-                    break
-                self._tree_visit(node.fd, node.key[0], name, [name], len(name) + 2, msgs, left)
-            msgs.append(Rreadtree([], [], True, True))
-            return _Reply(msgs)
-        finally:
+        except BaseException:
+            self._decref(node)
+            raise
+        # Streamed: each directory's batches go out as it is listed, so the client takes
+        # the first listings while the rest are being made.
+        msgs = self._tree_messages(node, msg.subdirs, min(msg.budget, _TREE_BUDGET_MAX))
+
+        def done() -> None:
+            msgs.close()  # a reply cut short: the visits' fds close
             self._decref(node)
 
+        return _Reply(msgs, done=done)
+
+    def _tree_messages(self, node: _Node, subdirs: list[bytes], budget: int,
+                       ) -> Generator[Message, None, None]:
+        left = [budget]
+        try:
+            for name in subdirs:
+                if left[0] <= 0:
+                    break
+                yield from self._tree_visit(node.fd, node.key[0], name, [name], len(name) + 2,
+                                            left)
+        except Exception as e:  # noqa: BLE001 - a bug ends the listing, not the gofer
+            _report_bug(e)
+        yield Rreadtree([], [], True, True)
+
     def _tree_visit(self, parent_fd: int, dev: int, name: bytes, path: list[bytes],
-                    path_bytes: int, msgs: list[Message], left: list[int]) -> None:
+                    path_bytes: int, left: list[int]) -> Iterator[Message]:
         """Treadtree's depth-first step: list the directory *name* beneath *parent_fd*
         (on the device *dev*, no mount crossed: RESOLVE_NO_XDEV), then its
         subdirectories while the budget (*left*, entries) lasts.  Nothing is registered:
@@ -749,8 +770,8 @@ class GoferServer:
             except OSError:
                 return
             for i, batch in enumerate(batches):
-                msgs.append(Rreadtree(path, batch, i == len(batches) - 1, False))
                 left[0] -= len(batch)
+                yield Rreadtree(path, batch, i == len(batches) - 1, False)
             if len(path) >= MAX_WALK:
                 return
             for batch in batches:
@@ -759,8 +780,8 @@ class GoferServer:
                         return
                     if isinstance(est, Stat) and stat.S_ISDIR(est.mode) and \
                             path_bytes + len(sub) + 2 <= _TREE_PATH_MAX:
-                        self._tree_visit(fd, dev, sub, path + [sub], path_bytes + len(sub) + 2,
-                                         msgs, left)
+                        yield from self._tree_visit(fd, dev, sub, path + [sub],
+                                                    path_bytes + len(sub) + 2, left)
         finally:
             os.close(fd)
 

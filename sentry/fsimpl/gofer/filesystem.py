@@ -221,7 +221,12 @@ class GoferInode(Inode):
         # A trusted directory's parent, and listings of its subdirectories fetched ahead
         # (a tree walk lists them all: _prefetch_subdirs).
         self._up = parent if fs.trusted else None
-        self._sub: Optional[Dict[bytes, Any]] = None
+        # The Treadtree reply this directory's subdirectories' listings may come in
+        # (_prefetch_subdirs), this directory's path in it, and (for the directory whose
+        # subdirectories were asked for) which ones were.
+        self._fetch: Any = None
+        self._fetch_path: Tuple[bytes, ...] = ()
+        self._fetch_names: Optional[set] = None
         self._asked: Optional[set] = None  # subdirectories listed or fetched ahead
         self._own_lists = 0  # subdirectories listed by a request of their own
         self._fetches = 0  # fetches ahead below this directory
@@ -344,6 +349,8 @@ class GoferInode(Inode):
             raise err(errno.ENOTDIR)
         listing = self._listing
         if listing is None and self.fs.trusted:
+            listing = self._fetched()
+        if listing is None and self.fs.trusted:
             self._misses += 1
             if self._misses >= max(2, LIST_AFTER_MISSES_PER_BLOCK * self._st.size // 4096):
                 listing = self._list()
@@ -352,12 +359,7 @@ class GoferInode(Inode):
                 return None  # a trusted directory's listing is complete
             st = listing[name]
             if not isinstance(st, int):
-                child = GoferInode(self.fs, None, st, self, name)
-                if self._sub is not None and name in self._sub:
-                    child._listing, nested = self._sub.pop(name)
-                    if nested:
-                        child._sub, child._asked = nested, set(nested)
-                return child
+                return GoferInode(self.fs, None, st, self, name)
         dir_handle = self.gofer_handle()
         self.fs.release_handles()
         try:
@@ -379,14 +381,10 @@ class GoferInode(Inode):
         here).  *reading*: for a program that reads the directory (getdents), which in a
         tree walk its siblings' listings are fetched ahead for (_prefetch_subdirs); a
         listing for lookups that missed is no sign of a walk."""
-        up = self._up
-        if up is not None and up._sub is not None and self._name in up._sub:
-            listing, nested = up._sub.pop(self._name)
-            self._listing = listing
-            if nested:
-                self._sub = {**nested, **(self._sub or {})}
-                self._asked = set(nested) | (self._asked or set())
-            return listing
+        if self.fs.trusted:
+            fetched = self._fetched()
+            if fetched is not None:
+                return fetched
         h, names, _ = self._anchor()
         self.fs.release_handles()
         listing = dict(call(self.client.readdirstat, h, names))
@@ -397,14 +395,32 @@ class GoferInode(Inode):
                 up._prefetch_subdirs(self._name)
         return listing
 
+    def _fetched(self) -> Optional[Dict[bytes, Any]]:
+        """This directory's listing from the Treadtree reply its parent's listing asked for
+        or came in (read up to it if it has not come yet), kept; None if there is none or
+        the reply has not got it."""
+        up = self._up
+        if up is None or up._fetch is None or (
+                up._fetch_names is not None and self._name not in up._fetch_names):
+            return None
+        fetch, path = up._fetch, up._fetch_path + (self._name,)
+        entries = fetch.take(path)
+        if entries is None:
+            return None
+        listing = self._listing = dict(entries)
+        if self._fetch is None:  # its subdirectories' listings may be in the same reply
+            self._fetch, self._fetch_path = fetch, path
+        return listing
+
     def _prefetch_subdirs(self, listed: bytes) -> None:
         """A subdirectory of this listed directory was listed for a program reading it,
         by a request of its own.  Once PREFETCH_AFTER of them were, a tree walk is going
-        on, which lists the others and what is below them next: fetch those listings now,
-        depth first, in one request (Treadtree) of PREFETCH_BUDGET entries, twice that
-        the next time; the subdirectories' inodes take them when they are looked up.  (A
-        program looking for a file in a few directories lists one or two: listing all
-        their siblings would be waste.)"""
+        on, which lists the others and what is below them next: ask for those listings
+        now, depth first, in one request (Treadtree) of PREFETCH_BUDGET entries, twice that
+        the next time.  The reply is read as the subdirectories' inodes ask for their
+        listings (:class:`gofer.client.TreeFetch`): the sentry goes on with the first
+        ones while the gofer lists the rest.  (A program looking for a file in a few
+        directories lists one or two: listing all their siblings would be waste.)"""
         assert self._listing is not None
         asked = self._asked if self._asked is not None else set()
         self._asked = asked
@@ -412,6 +428,10 @@ class GoferInode(Inode):
         self._own_lists += 1
         if self._own_lists < PREFETCH_AFTER:
             return
+        old = self._fetch if self._fetch_names is not None else None
+        if old is not None:
+            old.wait()  # what it brought counts as asked; the rest may be asked again
+            asked.update(old.tops)
         subdirs = []
         for n, st in self._listing.items():
             if not isinstance(st, int) and _st.S_ISDIR(st.mode) and n not in asked:
@@ -427,28 +447,11 @@ class GoferInode(Inode):
         self._fetches += 1
         self._own_lists = 0
         try:
-            got = self.client.readtree(h, names, subdirs, budget)
+            self._fetch = self.client.readtree_start(h, names, subdirs, budget)
         except OSError:
             return  # the listings will be asked for one by one
-        # {name: [listing, {name: [...], ...} or None]}, built parents first (depth first).
-        tree: Dict[bytes, Any] = {}
-        for path, entries in got.items():
-            level: Optional[Dict[bytes, Any]] = tree
-            for n in path[:-1]:
-                node = level.get(n) if level is not None else None
-                if node is None:
-                    level = None
-                    break
-                if node[1] is None:
-                    node[1] = {}
-                level = node[1]
-            if level is not None:
-                level[path[-1]] = [dict(entries), None]
-        sub = self._sub if self._sub is not None else {}
-        self._sub = sub
-        for n, node in tree.items():
-            asked.add(n)
-            sub[n] = node
+        self._fetch_path = ()
+        self._fetch_names = set(subdirs)
 
     def iterdir(self, t: Any) -> List[DirEntry]:
         if not self.is_dir:

@@ -583,3 +583,34 @@ def test_readtree_lists_subtrees_depth_first(gofer: Gofer, client: GoferClient,
         assert e.value.errno == errno.EINVAL, bad
     assert {n for n, _ in client.readdirstat(root)} == {b"d", b"file", b"lnk"}
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None:
+    """readtree_start: listings are taken as they come, before the reply has ended; any
+    other request first reads the rest (every reply stays its request's); a failed one
+    says why."""
+    top = tree / "d"
+    for i in range(60):
+        for j in range(3):
+            (top / f"s{i:02d}" / f"n{j}").mkdir(parents=True)
+            for k in range(40):
+                (top / f"s{i:02d}" / f"n{j}" / f"f{k}").write_text("x")
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    names = [f"s{i:02d}".encode() for i in range(60)]
+    fetch = client.readtree_start(root, [b"d"], names, 100000)
+    first = fetch.take((b"s00",))
+    assert first is not None and {n for n, _ in first} == {b"n0", b"n1", b"n2"}
+    assert not fetch.done  # ~7,400 entries: far more than one channel buffer holds
+    assert fetch.take((b"s00", b"n1")) is not None
+    assert fetch.take((b"s00", b"n1")) is None  # taken already
+    # Another request: the rest of the reply is read first, then its own reply.
+    assert {n for n, _ in client.readdirstat(root)} == {b"d", b"file", b"lnk"}
+    assert fetch.done and fetch.error is None and len(fetch.tops) == 60
+    last = fetch.take((b"s59", b"n2"))
+    assert last is not None and len(last) == 40
+    assert fetch.take((b"nothing",)) is None
+    bad = client.readtree_start(root, [b"missing"], names, 10)
+    assert bad.take((b"s00",)) is None and bad.done
+    assert bad.error is not None and bad.error.errno == errno.ENOENT
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
