@@ -634,3 +634,69 @@ def lookup(t: "Task", kid: int, flags: int, need: int) -> "tuple[Key, bool]":
 
 def capable_admin(t: "Task") -> bool:
     return t.creds.capable(cap.CAP_SYS_ADMIN)
+
+
+# -- /proc/keys, /proc/key-users ----------------------------------------------------------
+
+def _timeout(key: Key, now: int) -> bytes:
+    if not key.expiry:
+        return b"perm"
+    left = key.expiry - now
+    if left <= 0:
+        return b"expd"
+    for limit, div, unit in ((60, 1, b"s"), (3600, 60, b"m"), (86400, 3600, b"h"),
+                             (604800, 86400, b"d")):
+        if left < limit:
+            return b"%d%s" % (left // div, unit)
+    return b"%dw" % (left // 604800)
+
+
+def _usage(s: KeyService) -> Dict[int, int]:
+    """References to each key: links, tasks' keyrings, users' keyrings (Linux's refcount
+    also counts transient holders, which the sentry has none of between calls)."""
+    n: Dict[int, int] = {}
+    for root in s.roots():
+        n[root.serial] = n.get(root.serial, 0) + 1
+    for k in s.keys.values():
+        for serial in k.links:
+            n[serial] = n.get(serial, 0) + 1
+    return n
+
+
+def proc_keys(kernel: Any, reader: Optional["Task"]) -> bytes:
+    """``/proc/keys`` (``proc_keys_show``): the keys the reader may view."""
+    s = service(kernel)
+    if reader is None:
+        return b""
+    now = int(time.time())
+    usage = _usage(s)
+    out = []
+    for serial in sorted(s.keys):
+        key = s.keys[serial]
+        is_possessed = bool(key.perm & KEY_POS_VIEW) and possessed(reader, key)
+        if not permitted(reader, key, is_possessed, NEED_VIEW):
+            continue
+        flags = b"I" + (b"R" if key.revoked else b"-") + b"-Q---"
+        gid = key.gid if key.gid >= 0 else 65534
+        if key.is_keyring:
+            tail = b": %d" % len(key.links) if key.links else b": empty"
+        else:
+            tail = b": %d" % len(key.payload)
+        out.append(b"%08x %s %5d %4s %08x %5d %5d %-9.9s %s%s\n" % (
+            serial, flags, usage.get(serial, 0), _timeout(key, now), key.perm, key.uid, gid,
+            key.type.encode(), key.description, tail))
+    return b"".join(out)
+
+
+def proc_key_users(kernel: Any) -> bytes:
+    """``/proc/key-users``: per user, keys and bytes against the quota."""
+    s = service(kernel)
+    out = []
+    for uid in sorted(s.users):
+        u = s.users[uid]
+        if not u.nkeys:
+            continue
+        maxkeys, maxbytes = s._limits(uid)
+        out.append(b"%5d: %5d %d/%d %d/%d %d/%d\n" % (
+            uid, u.nkeys, u.nkeys, u.nkeys, u.nkeys, maxkeys, u.nbytes, maxbytes))
+    return b"".join(out)

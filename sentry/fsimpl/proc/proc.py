@@ -18,6 +18,7 @@ from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.proc.filesystem import Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink
 from sentry.kernel import aio, ipc
+from sentry.kernel import keys
 from sentry.mm.mm import STUB_BASE, STUB_END
 from sentry.vfs.dentry import VirtualDentry
 from sentry.vfs.file import DEFAULT_POLLMASK
@@ -101,6 +102,8 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
         b"version": lambda r: KERNEL_VERSION,
         b"stat": lambda r: _stat(k),
         b"filesystems": lambda r: FILESYSTEMS,
+        b"keys": lambda r: keys.proc_keys(k, r),
+        b"key-users": lambda r: keys.proc_key_users(k),
     }
     for name, fn in files.items():
         c[name] = (lambda name=name, fn=fn: ProcFile(  # type: ignore[misc]
