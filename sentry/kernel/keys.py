@@ -64,6 +64,7 @@ MAX_DESC = 4096          # KEY_MAX_DESC_SIZE (with the NUL)
 MAX_USER_PAYLOAD = 32767
 MAX_DEPTH = 6            # KEYRING_SEARCH_MAX_DEPTH
 LINK_BYTES = 4           # KEYQUOTA_LINK_BYTES
+NEGATIVE_TIMEOUT = 60    # key_negative_timeout (seconds)
 
 # kernel.keys.* sysctl defaults.
 DEFAULT_LIMITS = {"maxkeys": 200, "maxbytes": 20000,
@@ -76,7 +77,7 @@ class Key:
     """One key (``struct key``): a ``user`` or ``logon`` payload, or a keyring's links."""
 
     __slots__ = ("serial", "type", "description", "uid", "gid", "perm", "payload", "links",
-                 "expiry", "revoked", "dead", "owner", "quotalen", "uid_keyring")
+                 "expiry", "revoked", "dead", "owner", "quotalen", "uid_keyring", "negative")
 
     def __init__(self, serial: int, ktype: str, description: bytes, uid: int, gid: int,
                  perm: int, owner: "KeyUser") -> None:
@@ -93,6 +94,8 @@ class Key:
         self.owner = owner      # whose quota it counts in
         self.quotalen = 0
         self.uid_keyring = False
+        # A negative key's error (request_key's failed construction), else 0.
+        self.negative = 0
 
     @property
     def is_keyring(self) -> bool:
@@ -470,14 +473,14 @@ def search(t: "Task", keyring: Key, is_possessed: bool, ktype: str, desc: bytes,
     """``keyring_search_rcu`` with state checks: the first key of *ktype* and *desc* in
     *keyring* or the keyrings under it the caller may search.
 
-    :raises LinuxError: ENOKEY when none matches; EKEYEXPIRED, EKEYREVOKED or EACCES
-        when the only matches were expired, revoked or not searchable.
+    :raises LinuxError: EAGAIN when nothing matches; else the reason the last match was
+        passed over: EKEYEXPIRED, EKEYREVOKED, EACCES, or ENOKEY for a negative key.
     """
     if not keyring.is_keyring:
         raise err(errno.ENOTDIR)
     if not permitted(t, keyring, is_possessed, NEED_SEARCH):
         raise err(errno.EACCES)
-    result = [errno.ENOKEY]
+    result = [errno.EAGAIN]
     now = int(time.time())
     seen: Set[int] = set()
 
@@ -498,6 +501,9 @@ def search(t: "Task", keyring: Key, is_possessed: bool, ktype: str, desc: bytes,
                 if not permitted(t, k, is_possessed, NEED_SEARCH):
                     result[0] = errno.EACCES
                     continue
+                if k.negative:
+                    result[0] = k.negative
+                    continue
                 return k
             if k.is_keyring:
                 nested.append(k)
@@ -517,7 +523,11 @@ def search(t: "Task", keyring: Key, is_possessed: bool, ktype: str, desc: bytes,
 
 def search_process_keyrings(t: "Task", ktype: str, desc: bytes) -> Key:
     """``search_process_keyrings_rcu``: the thread, process and session (else user
-    session) keyrings in that order; ENOKEY unless a keyring gave a better reason."""
+    session) keyrings in that order.
+
+    :raises LinuxError: as Linux ranks the failures: ENOKEY (a negative key) before
+        EAGAIN (nothing found in a keyring searched) before any other error.
+    """
     kr = rings(t)
     tops = [k for k in (kr.thread, kr.process) if k is not None]
     if kr.session is not None:
@@ -526,18 +536,20 @@ def search_process_keyrings(t: "Task", ktype: str, desc: bytes) -> Key:
         u = service(t.kernel).users.get(t.creds.uid)
         if u is not None and u.session_keyring is not None:
             tops.append(u.session_keyring)
-    best = errno.EAGAIN
+    ret = 0
+    other = errno.EAGAIN
     for top in tops:
         try:
             return search(t, top, True, ktype, desc, skip_expired=True)
         except LinuxError as e:
-            code = e.errno
-            if code in (errno.EKEYREVOKED, errno.EKEYEXPIRED) or (
-                    code == errno.EACCES and best == errno.EAGAIN):
-                best = code
-            elif best == errno.EAGAIN and code != errno.ENOKEY:
-                best = code
-    raise err(errno.ENOKEY if best in (errno.EAGAIN, errno.ENOTDIR) else best)
+            if e.errno == errno.EAGAIN:
+                if not ret:
+                    ret = errno.EAGAIN
+            elif e.errno == errno.ENOKEY:
+                ret = errno.ENOKEY
+            else:
+                other = e.errno
+    raise err(ret or other)
 
 
 # -- lookup_user_key ---------------------------------------------------------------------
@@ -624,6 +636,8 @@ def lookup(t: "Task", kid: int, flags: int, need: int) -> "tuple[Key, bool]":
     if need != NEED_UNLINK:
         if not flags & LOOKUP_PARTIAL:
             if need != DEFER_PERM:
+                if key.negative:  # wait_for_key_construction: the key's error
+                    raise err(key.negative)
                 key.validate()
         elif need != DEFER_PERM:
             key.validate()
@@ -676,10 +690,13 @@ def proc_keys(kernel: Any, reader: Optional["Task"]) -> bytes:
         is_possessed = bool(key.perm & KEY_POS_VIEW) and possessed(reader, key)
         if not permitted(reader, key, is_possessed, NEED_VIEW):
             continue
-        flags = b"I" + (b"R" if key.revoked else b"-") + b"-Q---"
+        flags = (b"I" + (b"R" if key.revoked else b"-") + b"-Q-"
+                 + (b"N" if key.negative else b"-") + b"-")
         gid = key.gid if key.gid >= 0 else 65534
         if key.is_keyring:
             tail = b": %d" % len(key.links) if key.links else b": empty"
+        elif key.negative:
+            tail = b""
         else:
             tail = b": %d" % len(key.payload)
         out.append(b"%08x %s %5d %4s %08x %5d %5d %-9.9s %s%s\n" % (

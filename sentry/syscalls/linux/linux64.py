@@ -600,13 +600,14 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("add_key", EMULATE, FULL, "the sandbox's own key service (sentry), never the host's "
          "keyrings: user, logon (unreadable) and keyring types, create or update in the "
          "keyring, per-user quotas (kernel.keys.* defaults: EDQUOT)"),
-        ("request_key", EMULATE, PARTIAL, "searches the caller's thread, process and session "
-         "keyrings; no upcall: ENOKEY when not found, and no negative key is left behind "
-         "(Linux without /sbin/request-key leaves one for 60 s)"),
+        ("request_key", EMULATE, FULL, "searches the caller's thread, process and session "
+         "keyrings; no upcall, as Linux without /sbin/request-key: ENOKEY when not found, "
+         "with callout info ENOENT and a negative key left for 60 s"),
         ("keyctl", EMULATE, PARTIAL, "GET_KEYRING_ID, JOIN_SESSION_KEYRING, UPDATE, REVOKE, "
          "CHOWN, SETPERM, DESCRIBE, CLEAR, LINK, UNLINK, SEARCH, READ, SET_REQKEY_KEYRING, "
          "SET_TIMEOUT, INVALIDATE, GET_SECURITY (no LSM label), MOVE, CAPABILITIES, "
-         "SESSION_TO_PARENT (applied at once); INSTANTIATE/NEGATE/REJECT EPERM and "
+         "SESSION_TO_PARENT (applied at once; EPERM for init, whose parent is outside); "
+         "INSTANTIATE/NEGATE/REJECT EPERM and "
          "ASSUME_AUTHORITY ENOKEY (no upcall ever holds authority); GET_PERSISTENT, "
          "DH_COMPUTE, PKEY_*, RESTRICT_KEYRING, WATCH_KEY EOPNOTSUPP as a kernel built "
          "without them"),

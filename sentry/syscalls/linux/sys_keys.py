@@ -150,6 +150,7 @@ def _update(s: K.KeyService, key: Key, payload: bytes) -> None:
     s.reserve(key, len(key.description) + 1 + len(payload))
     key.payload = payload
     key.expiry = 0
+    key.negative = 0
 
 
 def request_key(t: "Task", a: "SyscallArgs") -> int:
@@ -164,10 +165,57 @@ def request_key(t: "Task", a: "SyscallArgs") -> int:
     if ktype == "keyring" and callout is not None:
         # A keyring cannot be constructed (it has no request_key support).
         raise err(errno.EPERM)
-    key = K.search_process_keyrings(t, ktype, desc)
+    try:
+        key = K.search_process_keyrings(t, ktype, desc)
+    except LinuxError as e:
+        if e.errno != errno.EAGAIN:
+            raise
+        if callout is None:
+            raise err(errno.ENOKEY) from None
+        _construct_failed(t, ktype, desc, dest)
+        raise err(errno.ENOENT) from None
     if dest is not None:
         K.service(t.kernel).link(dest, key)
     return key.serial
+
+
+def _construct_failed(t: "Task", ktype: str, desc: bytes, dest: Optional[Key]) -> None:
+    """What Linux leaves when it cannot run ``/sbin/request-key`` (``ENOENT``): a negative
+    key, linked into the destination keyring, that answers ``ENOKEY`` for 60 seconds."""
+    s = K.service(t.kernel)
+    if dest is None:
+        dest = _default_dest(t)
+    c = t.creds
+    key = s.alloc(ktype, desc, c.fsuid, c.fsgid, _default_perm(ktype))
+    key.negative = errno.ENOKEY
+    key.expiry = int(time.time()) + K.NEGATIVE_TIMEOUT
+    try:
+        s.link(dest, key)
+    except LinuxError:
+        s.destroy(key)
+        raise
+
+
+def _default_dest(t: "Task") -> Key:
+    """``construct_get_dest_keyring`` for the caller's request_key default."""
+    kr = K.rings(t)
+    d = kr.reqkey_default
+    s = K.service(t.kernel)
+    if d in (K.REQKEY_DEFL_DEFAULT, K.REQKEY_DEFL_REQUESTOR, K.REQKEY_DEFL_THREAD) \
+            and kr.thread is not None:
+        return kr.thread
+    if d in (K.REQKEY_DEFL_DEFAULT, K.REQKEY_DEFL_REQUESTOR, K.REQKEY_DEFL_THREAD,
+             K.REQKEY_DEFL_PROCESS) and kr.process is not None:
+        return kr.process
+    if d in (K.REQKEY_DEFL_DEFAULT, K.REQKEY_DEFL_REQUESTOR, K.REQKEY_DEFL_THREAD,
+             K.REQKEY_DEFL_PROCESS, K.REQKEY_DEFL_SESSION) and kr.session is not None:
+        return kr.session
+    u = s.user_keyrings(t.creds.uid)
+    if d == K.REQKEY_DEFL_USER:
+        assert u.user_keyring is not None
+        return u.user_keyring
+    assert u.session_keyring is not None
+    return u.session_keyring
 
 
 def keyctl(t: "Task", a: "SyscallArgs") -> int:
@@ -316,7 +364,12 @@ def _search(t: "Task", a: "SyscallArgs") -> int:
     if a.int(4):
         dest, _ = K.lookup(t, a.int(4), K.LOOKUP_CREATE, K.NEED_WRITE)
     _known(ktype, errno.ENOKEY)
-    key = K.search(t, ring, ring_possessed, ktype, desc)
+    try:
+        key = K.search(t, ring, ring_possessed, ktype, desc)
+    except LinuxError as e:
+        if e.errno == errno.EAGAIN:
+            raise err(errno.ENOKEY) from None
+        raise
     if dest is not None:
         if not K.permitted(t, key, ring_possessed, K.NEED_LINK):
             raise err(errno.EACCES)

@@ -243,6 +243,15 @@ int main(int argc, char **argv)
     longdesc[4095] = 'd';
     R("request_key long description", request_key("user", longdesc, NULL, 0));
     R("request_key other type", request_key("user", "svc:pw", NULL, THREAD_KR));
+    /* No /sbin/request-key: the helper cannot run, and a negative key stays behind. */
+    R("request_key with callout", request_key("user", "nohelper", "info", PROCESS_KR));
+    R("request_key meets the negative key", request_key("user", "nohelper", "info", 0));
+    R("search meets the negative key", kc(SEARCH, PROCESS_KR, (long)"user", (long)"nohelper", 0));
+    R("request_key keyring with callout", request_key("keyring", "kr", "info", 0));
+    long nk = add_key("user", "nohelper", "p", 1, PROCESS_KR);
+    T("add makes the negative key positive", nk > 0);
+    same("request_key finds it now", request_key("user", "nohelper", "info", 0), nk);
+    OK("invalidate it", kc(INVALIDATE, nk, 0, 0, 0));
     same("request_key logon", request_key("logon", "svc:pw", NULL, THREAD_KR), lk);
     same("linked by request_key", kc(SEARCH, THREAD_KR, (long)"logon", (long)"svc:pw", 0), lk);
 
