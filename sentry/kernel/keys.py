@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
+from sentry.kernel.memacct import ACCOUNT
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -65,6 +66,10 @@ MAX_USER_PAYLOAD = 32767
 MAX_DEPTH = 6            # KEYRING_SEARCH_MAX_DEPTH
 LINK_BYTES = 4           # KEYQUOTA_LINK_BYTES
 NEGATIVE_TIMEOUT = 60    # key_negative_timeout (seconds)
+# What a key costs the sentry besides its quota bytes (the object, its serial's entry),
+# charged to the sandbox's memory account: root's quota alone would let a workload make
+# a million keys.
+KEY_COST = 512
 
 # kernel.keys.* sysctl defaults.
 DEFAULT_LIMITS = {"maxkeys": 200, "maxbytes": 20000,
@@ -177,14 +182,19 @@ class KeyService:
         return u
 
     def reserve(self, key: Key, quotalen: int) -> None:
-        """``key_payload_reserve``: charge the change of *key*'s size to its owner.
+        """``key_payload_reserve``: charge the change of *key*'s size to its owner (and to
+        the sandbox's memory account).
 
-        :raises LinuxError: EDQUOT past the owner's byte quota.
+        :raises LinuxError: EDQUOT past the owner's byte quota, ENOMEM past the account.
         """
         delta = quotalen - key.quotalen
         u = key.owner
         if delta > 0 and u.nbytes + delta > self._limits(u.uid)[1]:
             raise err(errno.EDQUOT)
+        if delta > 0 and not ACCOUNT.charge(delta):
+            raise err(errno.ENOMEM)
+        if delta < 0:
+            ACCOUNT.uncharge(-delta)
         u.nbytes += delta
         key.quotalen = quotalen
 
@@ -195,7 +205,8 @@ class KeyService:
         """``key_alloc``: a new key charged to *uid* (``overrun``: the kernel's own keyrings,
         which may pass the quota).
 
-        :raises LinuxError: EDQUOT past the user's key or byte quota.
+        :raises LinuxError: EDQUOT past the user's key or byte quota, ENOMEM past the
+            sandbox's memory account.
         """
         if self.dirty:
             self.gc()
@@ -204,6 +215,8 @@ class KeyService:
         maxkeys, maxbytes = self._limits(uid)
         if not overrun and (u.nkeys + 1 > maxkeys or u.nbytes + quotalen > maxbytes):
             raise err(errno.EDQUOT)
+        if not ACCOUNT.charge(KEY_COST + quotalen):
+            raise err(errno.ENOMEM)
         while True:
             serial = int.from_bytes(os.urandom(4), "little") >> 1
             if serial >= 3 and serial not in self.keys:
@@ -226,6 +239,7 @@ class KeyService:
             return
         key.dead = True
         self.keys.pop(key.serial, None)
+        ACCOUNT.uncharge(KEY_COST + key.quotalen)
         key.owner.nkeys -= 1
         key.owner.nbytes -= key.quotalen
         key.quotalen = 0

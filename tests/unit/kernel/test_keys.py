@@ -138,3 +138,21 @@ def test_root_quota_comes_from_the_sysctl() -> None:
     _add(t, ses, b"a")
     _add(t, ses, b"b")
     assert _errno(_add, t, ses, b"c") == errno.EDQUOT
+
+
+def test_keys_are_charged_to_the_memory_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentry.kernel.memacct import ACCOUNT
+
+    k = _Kernel()
+    t = _Task(k, 1)
+    base = ACCOUNT.used
+    ses = keys.join_session(t, None)
+    key = _add(t, ses, b"k")
+    assert ACCOUNT.used > base + 2 * keys.KEY_COST
+    monkeypatch.setattr(ACCOUNT, "limit", ACCOUNT.used)
+    assert _errno(_add, t, ses, b"more") == errno.ENOMEM
+    keys.service(k).invalidate(key)
+    keys.on_exit(t)
+    del k.tasks[1]
+    keys.service(k).gc()
+    assert ACCOUNT.used == base
