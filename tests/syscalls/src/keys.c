@@ -76,6 +76,35 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* Keyrings are per thread (struct cred): one made, or joined, by another thread of the
+ * process after this one was cloned is not this one's. */
+static volatile int go;
+static long made_proc;
+
+static void *old_thread_main(void *arg)
+{
+    (void)arg;
+    while (!go)
+        usleep(1000);
+    R("older thread process keyring", kc(GET_KEYRING_ID, PROCESS_KR, 0, 0, 0));
+    same("older thread session unchanged", kc(GET_KEYRING_ID, SESSION_KR, 0, 0, 0), session);
+    return NULL;
+}
+
+static void per_thread_child(void)
+{
+    pthread_t th;
+    pthread_create(&th, NULL, old_thread_main, NULL);
+    usleep(10000);
+    made_proc = kc(GET_KEYRING_ID, PROCESS_KR, 1, 0, 0);
+    T("process keyring made after the thread", made_proc > 0);
+    long s = kc(JOIN, 0, 0, 0, 0);
+    T("new session after the thread", s > 0 && s != session);
+    go = 1;
+    pthread_join(th, NULL);
+    OK("invalidate its session", kc(INVALIDATE, s, 0, 0, 0));
+}
+
 static void unprivileged_child(long parent_key)
 {
     /* A user with no keys: its quota, and keys it does not possess. */
@@ -334,6 +363,14 @@ int main(int argc, char **argv)
     }
     waitpid(pid, &st, 0);
     printf("exec child status: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    pid = fork();
+    MUST(pid);
+    if (pid == 0) {
+        per_thread_child();
+        _exit(0);
+    }
+    waitpid(pid, &st, 0);
+    printf("per-thread child status: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     pid = fork();
     MUST(pid);
     if (pid == 0) {
