@@ -86,8 +86,10 @@ FILE_ACCESS_POLICIES = (FILE_ACCESS_EXCLUSIVE, FILE_ACCESS_SHARED)
 
 #: A directory of a trusted file system is listed with attributes (one request) instead
 #: of walked name by name once lookups that missed the cache outnumber this many per
-#: 4 KiB of directory size (at least 2): cheap for small directories, and the listing of a
-#: large one only pays off after many lookups in it.
+#: 4 KiB of directory size (at least 1: a small directory is listed at the first lookup,
+#: one request like the walk it replaces, and a program that looks up one of its files
+#: looks up its siblings next, as git status does); the listing of a large one only pays
+#: off after many lookups in it.
 LIST_AFTER_MISSES_PER_BLOCK = 1
 
 class GoferFilesystem(Filesystem):
@@ -352,7 +354,7 @@ class GoferInode(Inode):
             listing = self._fetched()
         if listing is None and self.fs.trusted:
             self._misses += 1
-            if self._misses >= max(2, LIST_AFTER_MISSES_PER_BLOCK * self._st.size // 4096):
+            if self._misses >= max(1, LIST_AFTER_MISSES_PER_BLOCK * self._st.size // 4096):
                 listing = self._list()
         if listing is not None:
             if name not in listing:
