@@ -208,22 +208,46 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
     fs = lower.fs
     children = vd.dentry.children
     mnt_id = vd.mount.id
-    for name, st in lower.listed().items():
-        if isinstance(st, int):
-            continue  # a host mount point
+    listing = lower.listed()
+    made: Dict[bytes, Optional[Tuple[Tuple[int, bytes], ...]]] = {}
+
+    def answers_of(name: bytes) -> Optional[Tuple[Tuple[int, bytes], ...]]:
+        """The packed answers for the entry *name*, None if it is not one to keep."""
+        if name in made:
+            return made[name]
+        st = listing.get(name)
+        out: Optional[Tuple[Tuple[int, bytes], ...]] = None
         child = children.get(name)
-        if child is not None and child.mounts:
-            continue  # the sandbox mounted something there: the path leads into it
-        stat = fs.stat_of(st)
-        answers: Tuple[Tuple[int, bytes], ...] = ((STAT, abi.pack_stat(stat)),)
-        if _kinds_seen & (1 << STATX):
-            answers += ((STATX, abi.pack_statx(stat, 0, mnt_id)),)
-        link = st.mode & 0o170000 == 0o120000
+        # (A host mount point, or one the sandbox mounted there: the path leads into it.)
+        if st is not None and not isinstance(st, int) and not (child is not None and child.mounts):
+            stat = fs.stat_of(st)
+            out = ((STAT, abi.pack_stat(stat)),)
+            if _kinds_seen & (1 << STATX):
+                out += ((STATX, abi.pack_statx(stat, 0, mnt_id)),)
+        made[name] = out
+        return out
+
+    for name, st in listing.items():
+        answers = answers_of(name)
+        if answers is None:
+            continue
+        followed: Optional[Tuple[Tuple[int, bytes], ...]] = answers
+        if st.mode & 0o170000 == 0o120000:
+            # A symlink: stat() follows it. Kept only for a link to a sibling that is no
+            # link itself (os.walk's is_dir on a DT_LNK entry, "libfoo -> libfoo-base").
+            target: bytes = getattr(st, "target", None) or b""
+            tst = listing.get(target) if target and b"/" not in target and \
+                target not in (b".", b"..") else None
+            followed = None
+            if tst is not None and not isinstance(tst, int) and \
+                    tst.mode & 0o170000 != 0o120000:
+                followed = answers_of(target)
         for base, prefix in todo:
             path = prefix + name
             for kind, data in answers:
                 _put(kind, base, True, path, data, 0, gen)
-                if not link:
+            if followed is not None:
+                for kind, data in followed:
                     _put(kind, base, False, path, data, 0, gen)
 
 
