@@ -14,7 +14,8 @@
   exchanged with a symlink, a directory moved while a walk climbs out of it);
 - forbidden host surfaces: ``mount``, io_uring, bpf, ``perf_event_open``, userfaultfd,
   ``name_to_handle_at``/``open_by_handle_at`` (reading the secret by its file handle),
-  keyrings, module loading, raw devices, ``mknod`` of a device, raw sockets, ``ioperm``,
+  the host's keyrings (a key the test planted in root's user keyring), module loading, raw
+  devices, ``mknod`` of a device, raw sockets, ``ioperm``,
   ``ptrace`` past the filter (ptrace between the sandbox's processes is its own: the probe
   rewrites a traced child's call at its syscall-entry stop into ``unshare``),
   ``process_vm_readv``, namespaces, a listening host unix socket in a bind
@@ -146,6 +147,27 @@ def _listen(family: int, addr: object) -> socket.socket:
 
 
 @pytest.fixture
+def host_key() -> Iterator[None]:
+    """A key in root's user keyring on the host, which surface-keyrings looks for: found
+    natively (same uid, same kernel), never in the sandbox (its keys are the sentry's).
+    Invalidated at the end."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    sys_add_key, sys_keyctl = 248, 250
+    key = libc.syscall(sys_add_key, b"user", b"runsc-py-escprobe", b"host", 4,
+                       ctypes.c_long(-4))  # KEY_SPEC_USER_KEYRING
+    assert key > 0, os.strerror(ctypes.get_errno())
+    # KEYCTL_SETPERM: the owner (not only a possessor) may find and read it
+    libc.syscall(sys_keyctl, 5, ctypes.c_long(key), ctypes.c_ulong(0x3F3F0000))
+    try:
+        yield
+    finally:
+        libc.syscall(sys_keyctl, 21, ctypes.c_long(key))  # KEYCTL_INVALIDATE
+
+
+@pytest.fixture
 def host_sockets(tmp_path: Path) -> Iterator[list[socket.socket]]:
     """Host listeners the probes try to reach (closed at the end of the test); the device
     nodes the test made are removed then too."""
@@ -192,7 +214,7 @@ def escapes_exe(c_program) -> Path:
 
 
 def test_escape_probes_escape_natively_and_are_blocked_in_the_sandbox(
-    sandbox, busybox_bundle, native_rootfs, escapes_exe, tmp_path, host_sockets
+    sandbox, busybox_bundle, native_rootfs, escapes_exe, tmp_path, host_sockets, host_key
 ):
     """§7.1, §7.4, §7.5: every probe that escapes a root chroot on the host is blocked in
     the sandbox, as is every other; a running program cannot be written (ETXTBSY)."""
