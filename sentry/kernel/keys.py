@@ -445,10 +445,9 @@ def permitted(t: "Task", key: Key, possessed: bool, need: int) -> bool:
     return kperm & need & 0x3F == need
 
 
-def possessed(t: "Task", key: Key) -> bool:
-    """Whether *key* is reachable from the caller's thread, process and session (else
-    user session) keyrings through keyrings it may search, and searchable itself
-    (``search_process_keyrings_rcu`` looking for that key)."""
+def _search_roots(t: "Task") -> List[Key]:
+    """The keyrings a search starts from, in order: the caller's thread and process
+    keyrings, then its session keyring, or its user session keyring without one."""
     kr = rings(t)
     tops = [k for k in (kr.thread, kr.process) if k is not None]
     if kr.session is not None:
@@ -457,6 +456,14 @@ def possessed(t: "Task", key: Key) -> bool:
         u = service(t.kernel).users.get(t.creds.uid)
         if u is not None and u.session_keyring is not None:
             tops.append(u.session_keyring)
+    return tops
+
+
+def possessed(t: "Task", key: Key) -> bool:
+    """Whether *key* is reachable from the caller's thread, process and session (else
+    user session) keyrings through keyrings it may search, and searchable itself
+    (``search_process_keyrings_rcu`` looking for that key)."""
+    tops = _search_roots(t)
     seen: Set[int] = set()
 
     def walk(ring: Key, depth: int) -> bool:
@@ -542,14 +549,7 @@ def search_process_keyrings(t: "Task", ktype: str, desc: bytes) -> Key:
     :raises LinuxError: as Linux ranks the failures: ENOKEY (a negative key) before
         EAGAIN (nothing found in a keyring searched) before any other error.
     """
-    kr = rings(t)
-    tops = [k for k in (kr.thread, kr.process) if k is not None]
-    if kr.session is not None:
-        tops.append(kr.session)
-    else:
-        u = service(t.kernel).users.get(t.creds.uid)
-        if u is not None and u.session_keyring is not None:
-            tops.append(u.session_keyring)
+    tops = _search_roots(t)
     ret = 0
     other = errno.EAGAIN
     for top in tops:
