@@ -58,15 +58,20 @@ def _name(t: Any, ptr: int) -> bytes:
 # ---------------------------------------------------------------- get
 
 
-def _get(t: Any, a: SyscallArgs, vd: Optional[Any], inode: Any, name: bytes) -> int:
-    value = xa.get(t, vd, inode, name)
-    size = min(a[3], xa.XATTR_SIZE_MAX)
+def _copy_out(t: Any, addr: int, size: int, data: bytes, limit: int) -> int:
+    """A get or list's answer: *data*'s length for a size of 0, else *data* written to
+    *addr* if it fits in *size* (capped at *limit*): ERANGE, E2BIG past the limit."""
+    size = min(size, limit)
     if size == 0:
-        return len(value)
-    if len(value) > size:
-        raise err(errno.E2BIG if size >= xa.XATTR_SIZE_MAX else errno.ERANGE)
-    t.mem.write(a[2], value)
-    return len(value)
+        return len(data)
+    if len(data) > size:
+        raise err(errno.E2BIG if size >= limit else errno.ERANGE)
+    t.mem.write(addr, data)
+    return len(data)
+
+
+def _get(t: Any, a: SyscallArgs, vd: Optional[Any], inode: Any, name: bytes) -> int:
+    return _copy_out(t, a[2], a[3], xa.get(t, vd, inode, name), xa.XATTR_SIZE_MAX)
 
 
 def getxattr(t: Any, a: SyscallArgs) -> int:
@@ -92,14 +97,7 @@ def fgetxattr(t: Any, a: SyscallArgs) -> int:
 
 def _list(t: Any, a: SyscallArgs, inode: Any) -> int:
     names: List[bytes] = xa.list_names(t, inode)
-    out = b"".join(n + b"\0" for n in names)
-    size = min(a[2], xa.XATTR_LIST_MAX)
-    if size == 0:
-        return len(out)
-    if len(out) > size:
-        raise err(errno.E2BIG if size >= xa.XATTR_LIST_MAX else errno.ERANGE)
-    t.mem.write(a[1], out)
-    return len(out)
+    return _copy_out(t, a[1], a[2], b"".join(n + b"\0" for n in names), xa.XATTR_LIST_MAX)
 
 
 def listxattr(t: Any, a: SyscallArgs) -> int:
