@@ -82,9 +82,9 @@ class CountingClient:
         self._use(h)
         return self._c.readdirstat(h, names)
 
-    def readtree(self, h, names, subdirs, budget):
+    def readtree_start(self, h, names, subdirs, budget):
         self._use(h)
-        return self._c.readtree(h, names, subdirs, budget)
+        return self._c.readtree_start(h, names, subdirs, budget)
 
     def walkopen(self, h, names, flags):
         self._use(h)

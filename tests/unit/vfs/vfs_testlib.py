@@ -50,6 +50,21 @@ class GStat:
                    st.st_mtime_ns, st.st_ctime_ns)
 
 
+class FakeTreeFetch:
+    """gofer.client.TreeFetch for FakeGofer: the listings, all there."""
+
+    def __init__(self, results: Dict[Tuple[bytes, ...], List[Tuple[bytes, Any]]]) -> None:
+        self.results = results
+        self.tops = {p[0] for p in results if len(p) == 1}
+        self.done, self.error = True, None
+
+    def take(self, path: Tuple[bytes, ...]) -> Optional[List[Tuple[bytes, Any]]]:
+        return self.results.pop(path, None)
+
+    def wait(self) -> None:
+        pass
+
+
 class FakeGofer:
     """GoferClient look-alike over host directories; root i is ``roots[i]``."""
 
@@ -128,6 +143,11 @@ class FakeGofer:
             path = os.path.join(path, os.fsdecode(n))
         with os.scandir(path) as it:
             return [(os.fsencode(e.name), GStat.of(e.stat(follow_symlinks=False))) for e in it]
+
+    def readtree_start(self, h: int, names: List[bytes], subdirs: List[bytes],
+                       budget: int) -> "FakeTreeFetch":
+        """As GoferClient.readtree_start: a fetch whose reply has all come."""
+        return FakeTreeFetch(self.readtree(h, names, subdirs, budget))
 
     def readtree(self, h: int, names: List[bytes], subdirs: List[bytes], budget: int,
                  ) -> Dict[Tuple[bytes, ...], List[Tuple[bytes, Any]]]:
