@@ -969,7 +969,6 @@ class Kernel:
                     self._on_wait(ev.wpid, ev.wstatus)
                 elif kind == N.EV_FD:
                     h = self.fd_handlers.get(ev.token)
-                    log.info("DBG EV_FD %d %#x %s", ev.token, ev.events, h is not None)
                     if h is not None:
                         h(ev.events)
                 elif kind == N.EV_ERROR:
