@@ -30,6 +30,7 @@ from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
 from sentry.kernel import credentials, memacct, posix_timers, ptrace
 from sentry.kernel import keys
+from sentry.fsimpl.sock import netlink_connector as cn_proc
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.kernel.waiter import EVENT_HUP, EVENT_IN, WaitQueue
@@ -1264,6 +1265,7 @@ class Kernel:
         child.no_new_privs = parent.no_new_privs
         keys.on_clone(parent, child, bool(flags & CLONE_THREAD))
         self.register(child)
+        cn_proc.proc_fork(parent, child, flags)
         if flags & CLONE_PIDFD:
             from sentry.syscalls.linux.sys_process import clone_pidfd
 
@@ -1286,6 +1288,7 @@ class Kernel:
             self._early_stops.pop(pid, None)
             return
         t.exited = True
+        cn_proc.proc_exit(t, status)
         keys.on_exit(t)
         self.dispatcher.drop(t)
         if t.ptrace is not None or t.ptracees or t.ptrace_zombies:
@@ -1553,6 +1556,7 @@ class Kernel:
         # Linux names the task after the path given to execve, not the resolved
         # file (a busybox applet run as /bin/sh is "sh").
         tg.comm = os.path.basename(plan.execfn)[:15]
+        cn_proc.proc_exec(t)
         if t.fdtable is not None:
             t.fdtable.close_on_exec(tg)
         N.setregs(pid, new)
@@ -1569,6 +1573,7 @@ class Kernel:
         and loses its parent-death signal."""
         old, new = t.creds, plan.creds
         t.creds = new
+        cn_proc.proc_id(t, old)
         if statcache.enabled():
             t.kernel._sync_stat_view(t)
         t.tg.dumpable = 0 if old.euid != old.uid or old.egid != old.gid else 1

@@ -42,6 +42,7 @@ import struct
 from typing import TYPE_CHECKING, Callable, List, NamedTuple, Optional, Tuple
 
 from sentry.abi.linux.errors import err
+from sentry.fsimpl.sock import netlink_connector as cn_proc
 from sentry.platform.hybrid import native as N
 
 if TYPE_CHECKING:
@@ -574,6 +575,7 @@ def attach(t: "Task", pid: int, seize: bool, addr: int, flags: int) -> int:
     if target.tg is t.tg or target.ptrace is not None or not ptrace_may_access(t, target):
         raise err(errno.EPERM)
     _link(target, t, seize, flags if seize else 0)
+    cn_proc.proc_ptrace(target, t)
     st = target.ptrace
     assert st is not None
     if target.tg.stopped:
@@ -616,6 +618,7 @@ def detach(t: "Task", pid: int, sig: int) -> int:
     if not 0 <= sig <= 64:
         raise err(errno.EIO)
     unlink(t.kernel, target, sig)
+    cn_proc.proc_ptrace(target, None)
     return 0
 
 

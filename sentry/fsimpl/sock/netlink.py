@@ -30,8 +30,14 @@ recorded) and ``AF_INET6``'s v6only, none that a request's ``ext`` asks for (mem
 info, congestion); a request's bytecode filter is not run
 (``ss`` runs its filter itself too).  Other families (unix, netlink, packet) are the
 ``ENOENT`` of a kernel without their diag module, looking up one socket (no ``NLM_F_DUMP``)
-is ``EOPNOTSUPP``, ``SOCK_DESTROY`` and multicast groups ``EPERM``.  Other netlink protocols
-are ``EPROTONOSUPPORT``, a kernel without them.
+is ``EOPNOTSUPP``, ``SOCK_DESTROY`` and multicast groups ``EPERM``.
+
+``NETLINK_CONNECTOR`` (the proc connector, :mod:`.netlink_connector`) and
+``NETLINK_GENERIC`` (nlctrl and TASKSTATS, :mod:`.netlink_genl`) are wholly the sentry's:
+:class:`SentryNetlinkSocket` never has a host netlink socket (its host fd is an unnamed
+``AF_UNIX`` datagram socket nothing can reach, so the description has an inode and a
+readiness like any socket), and everything it reads the sentry queued.  Other netlink
+protocols are ``EPROTONOSUPPORT``, a kernel without them.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from sentry.kernel.waiter import EVENT_IN
 AF_NETLINK = 16
 NETLINK_ROUTE = 0
 NETLINK_SOCK_DIAG = 4
+NETLINK_CONNECTOR, NETLINK_GENERIC = 11, 16
 NLMSG_DONE = 3
 # sock_diag requests: TCPDIAG_GETSOCK, DCCPDIAG_GETSOCK, SOCK_DIAG_BY_FAMILY; SOCK_DESTROY.
 TCPDIAG_GETSOCK, DCCPDIAG_GETSOCK, SOCK_DIAG_BY_FAMILY, SOCK_DESTROY = 18, 19, 20, 21
@@ -75,6 +82,7 @@ NLMSG_MIN_TYPE = 0x10
 _NLMSGHDR = struct.Struct("<IHHII")  # len, type, flags, seq, pid
 _SOCKADDR_NL = struct.Struct("<HHII")  # family, pad, pid, groups
 MSG_PEEK, MSG_DONTWAIT, MSG_TRUNC = 0x2, 0x40, 0x20
+NETLINK_NO_ENOBUFS, NETLINK_CAP_ACK = 5, 10
 
 # RTM_GET* requests that only read: link, addr, route, neigh, rule, qdisc, tclass,
 # tfilter, multicast, anycast, neightbl, addrlabel, netconf, stats, nexthop.
@@ -126,6 +134,8 @@ class NetlinkSocket(InetSocket):
     def create_nl(cls, t: Any, stype: int, protocol: int) -> "NetlinkSocket":
         if stype not in (SOCK_RAW, SOCK_DGRAM):
             raise err(errno.ESOCKTNOSUPPORT)
+        if protocol in (NETLINK_CONNECTOR, NETLINK_GENERIC):
+            return _sentry_family(protocol).create_local(t, stype, protocol)
         if protocol not in (NETLINK_ROUTE, NETLINK_SOCK_DIAG):
             raise err(errno.EPROTONOSUPPORT)
         # A sock_diag socket is served by the sentry: its host socket is a route socket
@@ -376,6 +386,177 @@ class NetlinkSocket(InetSocket):
         if level == 1 and opt in _SOCK_OPTS:
             return bytes(_host(self.sock.getsockopt, level, opt, 4))
         return super().getsockopt(level, opt, buflen)
+
+
+class SentryNetlinkSocket(NetlinkSocket):
+    """A netlink socket whose kernel side is the sentry (see the module docstring).
+
+    Subclasses answer what the workload sends (:meth:`receive`) and queue messages with
+    :meth:`deliver`.  The receive queue is bounded as a socket's receive buffer is
+    (``SO_RCVBUF``, each message charged about an skb's true size): past it a message is
+    dropped and the next receive fails once with ``ENOBUFS`` (``netlink_overrun``), unless
+    ``NETLINK_NO_ENOBUFS``.
+    """
+
+    #: Bytes charged per queued message besides its length (an skb's overhead).
+    SKB_OVERHEAD = 640
+    #: The port id the kernel's messages come from and the groups a receive reports.
+    source: Tuple[int, int] = (0, 0)
+
+    def __init__(self, sock: socket.socket, stype: int, uid: int = 0, gid: int = 0,
+                 protocol: int = NETLINK_ROUTE) -> None:
+        super().__init__(sock, stype, uid, gid, protocol)
+        self.queued_bytes = 0
+        self.rcvbuf = 212992  # net.core.rmem_default
+        self.overrun = False
+        self.opts: Dict[int, int] = {}
+        self.sources: Deque[Tuple[int, int]] = deque()
+
+    @classmethod
+    def create_local(cls, t: Any, stype: int, protocol: int) -> "SentryNetlinkSocket":
+        sock = _host(socket.socket, socket.AF_UNIX,
+                     socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        c = t.creds
+        desc = cls(sock, stype, c.euid, c.egid, protocol)
+        if getattr(t.kernel, "loop", None) is not None:
+            desc.watch(t.kernel)
+        return desc
+
+    # -- what subclasses provide --------------------------------------------------------
+
+    def receive(self, t: Any, data: bytes) -> None:
+        """Act on what the workload sent to the kernel (one ``sendmsg``'s bytes)."""
+        raise NotImplementedError
+
+    def join(self, t: Any, groups: int) -> int:
+        """The multicast groups *groups* as this family keeps them (bits past its
+        groups dropped).  :raises LinuxError: EPERM."""
+        return 0
+
+    # -- queue ---------------------------------------------------------------------
+
+    def deliver(self, msg: bytes, group: int = 0) -> bool:
+        """Queue one message from the kernel side; False if the receive buffer is full."""
+        cost = len(msg) + self.SKB_OVERHEAD
+        if self.queued_bytes + cost > self.rcvbuf:
+            if not self.opts.get(NETLINK_NO_ENOBUFS):
+                self.overrun = True
+                self._hq.notify(EVENT_IN)
+            return False
+        self.queued_bytes += cost
+        self.local.append(msg)
+        self.sources.append((0, group))
+        self._hq.notify(EVENT_IN)
+        return True
+
+    def recv(self, t: Any, n: int, flags: int) -> Tuple[bytes, int, Any]:
+        if self.overrun and not flags & MSG_PEEK:
+            self.overrun = False  # sock_error: reported once, before any queued message
+            raise err(errno.ENOBUFS)
+        if not self.local:
+            self.wait(t, EVENT_IN, bool(flags & MSG_DONTWAIT))
+            raise AssertionError("unreachable")
+        if flags & MSG_PEEK:
+            msg, src = self.local[0], self.sources[0]
+        else:
+            msg, src = self.local.popleft(), self.sources.popleft()
+            self.queued_bytes -= len(msg) + self.SKB_OVERHEAD
+        return msg[:n], len(msg), src
+
+    def readiness(self, mask: int) -> int:
+        r = super().readiness(mask)
+        if self.overrun:
+            r |= EVENT_IN & mask
+        return r
+
+    # -- addresses and data --------------------------------------------------------
+
+    def bind_nl(self, t: Any, pid: int, groups: int) -> None:
+        if self.port and pid and pid != self.port:
+            raise err(errno.EINVAL)
+        groups = self.join(t, groups) if groups else 0
+        if not self.port:
+            if pid:
+                if pid in _PORTS:
+                    raise err(errno.EADDRINUSE)
+                self._claim(pid)
+            else:
+                self._autobind(t)
+        self._set_groups(groups)
+
+    def _set_groups(self, groups: int) -> None:
+        self.groups = groups
+
+    def send(self, t: Any, data: bytes, flags: int, addr: Optional[Tuple[Any, ...]]) -> int:
+        if addr is not None and (addr[0] or addr[1]):
+            raise err(errno.EPERM)  # only the kernel is reachable
+        if not self.port:
+            self._autobind(t)
+        self.receive(t, data)
+        return len(data)
+
+    def reply_ack(self, msg: bytes, error: int) -> None:
+        """netlink_ack: ``NLMSG_ERROR`` with *error* (0: an ack), echoing the request
+        whole on an error unless ``NETLINK_CAP_ACK``, else only its header."""
+        _len, _type, _flags, seq, _pid = _NLMSGHDR.unpack_from(msg)
+        capped = not error or self.opts.get(NETLINK_CAP_ACK, 0)
+        echo = msg[:_NLMSGHDR.size] if capped else msg
+        body = struct.pack("<i", error) + echo
+        self.deliver(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), NLMSG_ERROR,
+                                    NLM_F_CAPPED if capped else 0, seq, self.port) + body)
+
+    # -- options ---------------------------------------------------------------------
+
+    def setsockopt_nl(self, t: Any, level: int, opt: int, value: bytes) -> None:
+        """setsockopt(2), with the caller (group membership checks its privileges)."""
+        if level == SOL_NETLINK:
+            if opt not in _NL_OPTS:
+                raise err(errno.ENOPROTOOPT)
+            if len(value) < 4:
+                raise err(errno.EINVAL)
+            v = struct.unpack_from("<I", value)[0]
+            if opt in (1, 2):  # NETLINK_ADD_MEMBERSHIP, NETLINK_DROP_MEMBERSHIP
+                if not 0 < v <= 32:
+                    raise err(errno.EINVAL)
+                bit = 1 << (v - 1)
+                if opt == 1:
+                    bit = self.join(t, bit)
+                    if not self.port:
+                        self._autobind(t)
+                self._set_groups(self.groups | bit if opt == 1 else self.groups & ~bit)
+                return
+            self.opts[opt] = int(v != 0)
+            return
+        if level == 1 and opt in (8, 33):  # SO_RCVBUF, SO_RCVBUFFORCE: the queue's bound
+            super().setsockopt(level, opt, value)
+            self.rcvbuf = int(_host(self.sock.getsockopt, 1, 8))
+            return
+        super().setsockopt(level, opt, value)
+
+    def getsockopt(self, level: int, opt: int, buflen: int) -> bytes:
+        if level == SOL_NETLINK:
+            if opt not in _NL_OPTS or opt in (1, 2):
+                raise err(errno.ENOPROTOOPT)
+            return struct.pack("<i", self.opts.get(opt, 0))
+        return super().getsockopt(level, opt, buflen)
+
+    def release(self) -> None:
+        self._set_groups(0)
+        super().release()
+
+
+_SENTRY_FAMILIES: Dict[int, Any] = {}
+
+
+def _sentry_family(protocol: int) -> Any:
+    """The socket class of a netlink protocol the sentry serves itself."""
+    if not _SENTRY_FAMILIES:
+        from sentry.fsimpl.sock.netlink_connector import ConnectorSocket
+        from sentry.fsimpl.sock.netlink_genl import GenericSocket
+
+        _SENTRY_FAMILIES.update({NETLINK_CONNECTOR: ConnectorSocket,
+                                 NETLINK_GENERIC: GenericSocket})
+    return _SENTRY_FAMILIES[protocol]
 
 
 def _inet_diag_records(family: int, proto: int, states: int) -> List[bytes]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
+from sentry.fsimpl.sock import netlink_connector as cn_proc
 from sentry.kernel.credentials import fix_setfsuid, fix_setuid
 
 if TYPE_CHECKING:
@@ -145,12 +146,13 @@ def _setres_priv(t: "Task", kind: str, r: int, e: int, s: int) -> int:
     nr = cur[0] if r == _KEEP else r
     ne = cur[1] if e == _KEEP else e
     ns = cur[2] if s == _KEEP else s
+    old = c.copy()
     if kind == "u":
-        old = c.copy()
         c.uid, c.euid, c.suid, c.fsuid = nr, ne, ns, ne
         fix_setuid(c, old)
     else:
         c.gid, c.egid, c.sgid, c.fsgid = nr, ne, ns, ne
+    cn_proc.proc_id(t, old)
     return 0
 
 
@@ -185,8 +187,10 @@ def setfsuid(t: "Task", a: "SyscallArgs") -> int:
     c = t.creds
     if uid != _KEEP and uid != old and (_privileged(t, "u")
                                          or uid in (c.uid, c.euid, c.suid, c.fsuid)):
+        before = c.copy()
         c.fsuid = uid
         fix_setfsuid(c, old)
+        cn_proc.proc_id(t, before)
     return old
 
 
@@ -196,7 +200,9 @@ def setfsgid(t: "Task", a: "SyscallArgs") -> int:
     gid = a.uint(0)
     c = t.creds
     if gid != _KEEP and (_privileged(t, "g") or gid in (c.gid, c.egid, c.sgid, c.fsgid)):
+        before = c.copy()
         c.fsgid = gid
+        cn_proc.proc_id(t, before)
     return old
 
 

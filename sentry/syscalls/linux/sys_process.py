@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, WouldBlock, err
+from sentry.fsimpl.sock import netlink_connector as cn_proc
 from sentry.kernel import ptrace as kptrace
 from sentry.kernel.waiter import EVENT_ALL
 from sentry.platform.hybrid import native as N
@@ -446,6 +447,7 @@ def setsid(t: "Task", a: "SyscallArgs") -> int:
            for x in t.kernel.thread_groups.values()) or tg.pgid == tg.tgid:
         raise err(errno.EPERM)
     tg.sid = tg.pgid = tg.tgid
+    cn_proc.proc_sid(t)
     return tg.sid
 
 
@@ -487,6 +489,7 @@ def prctl(t: "Task", a: "SyscallArgs") -> int:
         if t.tid == t.tgid:
             t.tg.comm = name
         t.comm = name
+        cn_proc.proc_comm(t, name)
         return 0
     if op == PR_GET_NAME:
         name = getattr(t, "comm", None) or t.tg.comm

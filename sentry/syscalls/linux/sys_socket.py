@@ -20,7 +20,7 @@ from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel import compat
 from sentry.fsimpl.sock.inet import AF_INET, AF_INET6, InetSocket, decode_addr, encode_addr
 from sentry.fsimpl.sock import unix
-from sentry.fsimpl.sock.netlink import AF_NETLINK, NetlinkSocket
+from sentry.fsimpl.sock.netlink import AF_NETLINK, NetlinkSocket, SentryNetlinkSocket
 from sentry.fsimpl.sock.unix import (
     AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_WAITALL, SOCK_DGRAM, SOCK_SEQPACKET,
     SOCK_STREAM, UnixSocket, new_pair, new_socket,
@@ -729,7 +729,11 @@ def _setsockopt(t: Any, a: SyscallArgs) -> int:
         n = a.int(4)
         if n < 0:
             raise err(errno.EINVAL)
-        d.setsockopt(level, opt, t.mem.read(a[3], min(n, 256)) if n else b"")
+        value = t.mem.read(a[3], min(n, 256)) if n else b""
+        if isinstance(d, SentryNetlinkSocket):
+            d.setsockopt_nl(t, level, opt, value)  # group membership checks the caller
+        else:
+            d.setsockopt(level, opt, value)
         return 0
     us = _sock(t, a.int(0))
     if level != SOL_SOCKET:
