@@ -16,7 +16,9 @@ dockerd's containerd and of the shims' console live below it, and ``sun_path`` i
   containerd it starts (``base/x/containerd/containerd.toml``, root ``base/data/containerd``,
   state ``base/x/containerd``) puts its shims' sockets in ``/run/containerd/s``, whatever their
   configuration says. The containers' ``/dev/shm`` mounts and libnetwork's netns bind mounts
-  (``base/x/netns/*``) stay in that namespace too. It also has a network namespace of its own
+  (``base/x/netns/*``) stay in that namespace too, where ``/opt`` is read-only: that containerd
+  has no setting for its ``opt`` plugin's directory and would create ``/opt/containerd`` on the
+  host (the plugin fails to load, nothing uses it). It also has a network namespace of its own
   (``unshare --net``): no interface, route or sysctl of the host can change. ``TMPDIR`` is
   ``base/tmp``, so the shims' temporary files (``runc-process*``, ``pty*/pty.sock``) land there.
 - the client is ``/usr/bin/docker -H unix://base/d.sock`` with ``DOCKER_CONFIG=base/cli``
@@ -25,7 +27,7 @@ dockerd's containerd and of the shims' console live below it, and ``sun_path`` i
   containerd. It then fails if any process still mentions *base* (argv or environment: dockerd's
   containerd, a shim, a runtime process), if a container cgroup or a host mount below *base* is
   left, or if the host's ``/var/lib/docker``, ``/run/docker``, ``/etc/docker``,
-  ``/run/containerd``, ``~/.docker``, network interfaces or ``ip_forward`` changed.
+  ``/run/containerd``, ``/opt/containerd``, ``~/.docker``, network interfaces or ``ip_forward`` changed.
 
 :class:`Docker` (the ``docker`` fixture) binds an env to one runtime: ``docker run --runtime
 NAME``. :meth:`Docker.cleanup` removes every container and reports what docker or the runtime
@@ -88,6 +90,7 @@ HOST_DOCKER_PATHS = (
     "/run/docker",
     "/etc/docker",
     "/run/containerd",
+    "/opt/containerd",
     "/run/docker.sock",
     "/run/docker.pid",
     os.path.expanduser("~/.docker"),
@@ -261,11 +264,15 @@ class DockerEnv:
             d.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(json.dumps(self.daemon_config(), indent=2) + "\n")
         self._before = procs.descendants(os.getpid())
-        # unshare and sh exec: the Popen's pid is dockerd's.
+        # unshare and sh exec: the Popen's pid is dockerd's. /opt read-only in its mount
+        # namespace: the containerd dockerd starts has no setting for its "opt" plugin's
+        # directory and would create /opt/containerd on the host (the plugin is skipped).
         argv = [
             unshare, "--mount", "--net", "--propagation", "private", "--",
-            "sh", "-c", 'mount --bind "$0" /run && exec "$@"', str(self.private_run),
-            DOCKERD, *self.dockerd_args(),
+            "sh", "-c",
+            'mount --bind "$0" /run && mount --bind /opt /opt && mount -o remount,bind,ro /opt'
+            ' && exec "$@"',
+            str(self.private_run), DOCKERD, *self.dockerd_args(),
         ]  # fmt: skip
         env = dict(os.environ, TMPDIR=str(self.tmp))
         with open(self.log_path, "ab") as log:
