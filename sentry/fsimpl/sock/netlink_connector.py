@@ -17,7 +17,8 @@ What Linux does and this follows:
   op or the 8-byte ``struct proc_input`` with an event mask) changes the count of
   listeners and the sending socket's filter; without ``CAP_NET_ADMIN`` it changes nothing
   and its ack carries ``EPERM``.  The ack is a ``PROC_EVENT_NONE`` event (``err``, the
-  request's ``seq``, ``ack + 1``) multicast like any event.  Only the first message of a
+  request's ``ack + 1``; its ``seq`` is the event counter's, as ``send_msg`` overwrites
+  the one ``cn_proc_ack`` set) multicast like any event.  Only the first message of a
   send is read and errors are never reported to the sender (``cn_rx_skb``).
 - Events are made only while the count is positive, and a closed socket does not lower
   it (``cn_release``), only ``IGNORE`` does.  A member that never sent a control message
@@ -89,11 +90,9 @@ def _wanted(s: "ConnectorSocket", what: int, exit_code: int) -> bool:
     return bool(s.event_type & what)
 
 
-def _send(what: int, data: bytes, ack: int = 0, seq: Optional[int] = None,
-          exit_code: int = 0) -> None:
-    if seq is None:
-        seq = _state["seq"]
-        _state["seq"] = (seq + 1) & 0xFFFFFFFF
+def _send(what: int, data: bytes, ack: int = 0, exit_code: int = 0) -> None:
+    seq = _state["seq"]  # send_msg: the event counter, an ack's too
+    _state["seq"] = (seq + 1) & 0xFFFFFFFF
     msg = encode_event(what, data, seq, ack)
     for s in list(_MEMBERS):
         if _wanted(s, what, exit_code):
@@ -162,8 +161,7 @@ class ConnectorSocket(SentryNetlinkSocket):
         else:
             return  # neither form: ignored, no ack
         if _active():  # cn_proc_ack: only while someone listens
-            _send(PROC_EVENT_NONE, struct.pack("<I", error), ack=(ack + 1) & 0xFFFFFFFF,
-                  seq=seq)
+            _send(PROC_EVENT_NONE, struct.pack("<I", error), ack=(ack + 1) & 0xFFFFFFFF)
 
 
 # -- events (one call each from the kernel's code paths) ----------------------------------

@@ -262,8 +262,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("socket", EMULATE, PARTIAL,
          "AF_UNIX; AF_INET/AF_INET6 TCP and UDP over host sockets the sentry holds, in the "
          "sandbox's network namespace; AF_NETLINK NETLINK_ROUTE read-only (RTM_GET* to the "
-         "host, changes answered -EPERM; other protocols EPROTONOSUPPORT); raw EPERM; other "
-         "families EAFNOSUPPORT"),
+         "host, changes answered -EPERM), NETLINK_SOCK_DIAG (the sandbox's inet sockets), "
+         "NETLINK_CONNECTOR (the proc connector: the sandbox's process events) and "
+         "NETLINK_GENERIC (nlctrl and TASKSTATS) served by the sentry; other protocols "
+         "EPROTONOSUPPORT; raw EPERM; other families EAFNOSUPPORT"),
         ("connect", EMULATE, PARTIAL,
          "inet: the host's (a blocking connect parks until done); unix stream/seqpacket: "
          "to a listening socket by path or abstract name; unix datagram: the default "
