@@ -21,6 +21,7 @@ from typing import TypeVar
 from gofer.protocol import (
     MAX_TREE_SUBDIRS,
     CLIENT_SPIN,
+    Spin,
     MAX_MESSAGE,
     MAX_WALK,
     MAX_CLOSE,
@@ -162,6 +163,7 @@ class GoferClient:
         self._sock = sock
         self._lock = threading.Lock()
         self._broken = False
+        self._spin = Spin(CLIENT_SPIN)
         # A Treadtree whose reply is still coming (readtree_start): read to its end before
         # any other request is sent, so that every reply is read as its own.
         self._tree: TreeFetch | None = None
@@ -170,7 +172,7 @@ class GoferClient:
 
     def _recv(self) -> tuple[Message, list[int]]:
         data, anc, flags, _ = recvmsg_polling(self._sock, MAX_MESSAGE, _ANC_SPACE,
-                                              socket.MSG_CMSG_CLOEXEC, CLIENT_SPIN)
+                                              socket.MSG_CMSG_CLOEXEC, self._spin)
         fds: list[int] = []
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:

@@ -102,7 +102,7 @@ class Rule(NamedTuple):
 #: here rather than looked up by name so that a libseccomp older than a call it has no name
 #: for (fchmodat2 is Linux 6.6) still builds the filter.
 SYSCALL_NUMBERS: dict[str, int] = {
-    "write": 1, "close": 3, "poll": 7, "sched_yield": 24, "mmap": 9, "munmap": 11, "brk": 12, "mremap": 25,
+    "write": 1, "close": 3, "poll": 7, "mmap": 9, "munmap": 11, "brk": 12, "mremap": 25,
     "sendmsg": 46, "recvmsg": 47, "fcntl": 72, "ftruncate": 77, "fchmod": 91, "fstatfs": 138,
     "getdents64": 217, "clock_gettime": 228, "exit_group": 231, "mkdirat": 258,
     "fchownat": 260, "newfstatat": 262, "unlinkat": 263, "linkat": 265, "symlinkat": 266,
@@ -123,7 +123,6 @@ ALLOWED: tuple[Rule, ...] = (
     Rule("sendmsg", ((_eq(0, CHANNEL), _eq(2, 0)),),
          "replies, with an fd as SCM_RIGHTS"),
     _any("poll", "the channel's POLLRDHUP after an empty datagram (_peer_gone)"),
-    _any("sched_yield", "between two polls of the channel (recvmsg_polling)"),
     # ---- files beneath the fds the gofer holds
     Rule("openat2", ((_dirfd(0),),),
          "every lookup and open (RESOLVE_BENEATH|NO_MAGICLINKS|NO_SYMLINKS, checked by "

@@ -1219,7 +1219,7 @@ def decode(data: bytes) -> Message:
 
 __all__ = [
     "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "MAX_TREE_SUBDIRS", "MAX_CLOSE", "NAME_MAX", "PATH_MAX",
-    "ProtocolError",
+    "ProtocolError", "Spin",
     "MsgId", "Stat", "Message", "encode", "decode", "MESSAGES", "STATFS_FIELDS",
     "SETATTR_MODE", "SETATTR_UID", "SETATTR_GID", "SETATTR_SIZE", "SETATTR_ATIME",
     "SETATTR_MTIME", "TIME_NOW", "XATTR_NAME_MAX", "XATTR_SIZE_MAX", "XATTR_LIST_MAX",
@@ -1229,25 +1229,52 @@ __all__ = [
 
 # ---- transport --------------------------------------------------------------------------
 
-#: How long each side of the channel polls before it sleeps (seconds). On these VMs waking a
-#: process that sleeps on another vCPU costs ~35 µs each way: a Python SEQPACKET ping-pong
-#: between two processes takes ~80 µs per round trip when both sleep and ~7 µs when both poll.
-#: The sentry waits for each reply (it always comes soon unless the disk is slow), and the
-#: gofer waits a little for the next request, which in a path walk or a tree walk follows
-#: within tens of microseconds.
+#: How long each side of the channel polls at most before it sleeps (seconds). On these VMs
+#: waking a process that sleeps on another vCPU costs ~35 µs each way: a Python SEQPACKET
+#: ping-pong between two processes takes ~80 µs per round trip when both sleep and ~7 µs when
+#: both poll. The sentry waits for each reply (it always comes soon unless the disk is slow),
+#: and the gofer waits a little for the next request, which in a path walk or a tree walk
+#: follows within tens of microseconds.
 CLIENT_SPIN = 300e-6
 SERVER_SPIN = 300e-6
 
 
+class Spin:
+    """How long one side polls before it sleeps, adapted to what polling bought lately.
+
+    Polling pays only while the other side has a CPU of its own. Beside a CPU hog it takes
+    the CPU the other side needs and the peer's answer comes late whatever: ``python3 -c
+    pass`` under two busy loops on two vCPUs took 0.53 s polling, 0.27 s sleeping at once.
+    So a wait that ended (polling or sleeping) within *limit* doubles the next poll, up to
+    *limit* (at least 10 us, so that sleeping waits keep probing); a longer one halves it.
+    """
+
+    __slots__ = ("limit", "budget")
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.budget = limit
+
+    def waited(self, seconds: float) -> None:
+        if seconds <= self.limit:
+            self.budget = min(self.limit, max(2 * self.budget, 10e-6))
+        else:
+            self.budget /= 2
+
+
 def recvmsg_polling(sock: socket.socket, bufsize: int, ancbufsize: int, flags: int,
-                    spin: float) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
-    """``sock.recvmsg``, polling without sleeping for up to *spin* seconds first."""
-    deadline = time.perf_counter() + spin
+                    spin: Spin) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
+    """``sock.recvmsg``, polling without sleeping for up to *spin*'s budget first."""
+    start = time.perf_counter()
+    deadline = start + spin.budget
     nowait = flags | socket.MSG_DONTWAIT
     while True:
         try:
-            return sock.recvmsg(bufsize, ancbufsize, nowait)
+            got = sock.recvmsg(bufsize, ancbufsize, nowait)
+            spin.waited(time.perf_counter() - start)
+            return got
         except BlockingIOError:
             if time.perf_counter() >= deadline:
-                return sock.recvmsg(bufsize, ancbufsize, flags)
-            os.sched_yield()
+                got = sock.recvmsg(bufsize, ancbufsize, flags)
+                spin.waited(time.perf_counter() - start)
+                return got

@@ -47,6 +47,7 @@ from gofer.protocol import (
     PATH_MAX,
     PROTOCOL_VERSION,
     SERVER_SPIN,
+    Spin,
     Message,
     MsgId,
     ProtocolError,
@@ -315,10 +316,11 @@ class GoferServer:
 
     def serve(self) -> int:
         """Answer requests until the client hangs up; returns the exit status."""
+        spin = Spin(SERVER_SPIN)
         while True:
             try:
                 data, anc, flags, _ = recvmsg_polling(
-                    self._sock, MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC, SERVER_SPIN
+                    self._sock, MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC, spin
                 )
             except (ConnectionResetError, BrokenPipeError):
                 return 0

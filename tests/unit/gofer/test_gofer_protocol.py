@@ -199,3 +199,45 @@ def test_closemany_has_a_bound() -> None:
     data = struct.pack("<HH", p.MsgId.TCLOSEMANY, 0) + body
     with pytest.raises(p.ProtocolError):
         p.decode(data)
+
+
+def test_spin_budget_follows_what_polling_bought() -> None:
+    """Waits that end within the limit let the next poll grow back to it; waits longer than
+    the limit (the other side had no CPU) halve it, towards sleeping at once."""
+    from gofer.protocol import Spin
+
+    s = Spin(300e-6)
+    assert s.budget == 300e-6
+    for _ in range(20):
+        s.waited(2e-3)
+    assert s.budget < 1e-9
+    s.waited(50e-6)
+    assert s.budget == 10e-6          # a quick answer while sleeping: probe again
+    for _ in range(10):
+        s.waited(5e-6)
+    assert s.budget == 300e-6         # never past the limit
+
+
+def test_recvmsg_polling_sleeps_once_polling_stopped_paying() -> None:
+    """With no budget left the call sleeps in recvmsg at once and still gets the message."""
+    import socket
+    import threading
+    import time
+
+    from gofer.protocol import Spin, recvmsg_polling
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s = Spin(300e-6)
+        s.budget = 0.0
+        threading.Timer(0.02, lambda: b.send(b"late")).start()
+        t0 = time.perf_counter()
+        data, _, _, _ = recvmsg_polling(a, 64, 0, 0, s)
+        assert data == b"late" and time.perf_counter() - t0 >= 0.015
+        assert s.budget == 0.0        # a long wait halves nothing into something
+        b.send(b"now")
+        assert recvmsg_polling(a, 64, 0, 0, s)[0] == b"now"
+        assert s.budget == 10e-6
+    finally:
+        a.close()
+        b.close()
