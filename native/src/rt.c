@@ -554,9 +554,9 @@ int rt_stat_fast_nr(uint64_t *out, int n)
 }
 
 /* ------------------------------------------------------------ stat cache
- * newfstatat results Python computed for paths whose answer cannot change until
- * the sentry changes something (sentry/vfs/statcache.py decides which): the
- * struct stat bytes, or a negative errno.  Keyed by (base, nofollow, path):
+ * newfstatat, statx and readlink results Python computed for paths whose answer
+ * cannot change until the sentry changes something (sentry/vfs/statcache.py decides
+ * which): the struct stat or statx bytes, a symlink's target, or a negative errno.  Keyed by (base, nofollow, path):
  * base 0 for an absolute path, else the cwd key of the task (rt_task_set_fs), with
  * bit 63 set for tasks that may search any directory.
  * Every entry carries the generation it was made in; rt_statcache_bump (any
@@ -574,6 +574,7 @@ struct sc_entry {
     uint32_t gen, len;
     int32_t err, key;               /* key: nofollow | kind << 1 (RT_SC_STAT/RT_SC_STATX) */
     uint32_t used;                  /* sc_clock when last put or found */
+    uint32_t vlen;                  /* RT_SC_LINK: the target's length */
     char *path;
     unsigned char st[SC_STATX];
 };
@@ -616,11 +617,10 @@ void rt_statcache_bump(void) { sc_gen++; }
 uint32_t rt_statcache_gen(void) { return sc_gen; }
 uint64_t rt_statcache_hits(void) { return sc_hits; }
 
-int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
-                     const void *st, int err, uint32_t gen)
+static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int len,
+                  const void *v, uint32_t vlen, int err, uint32_t gen)
 {
-    if (len <= 0 || len >= 4096 || gen != sc_gen || (kind != RT_SC_STAT && kind != RT_SC_STATX))
-        return 0;
+    if (len <= 0 || len >= 4096 || gen != sc_gen || vlen > SC_STATX) return 0;
     if (!sc && !(sc = calloc(SC_SLOTS, sizeof *sc))) return -ENOMEM;
     int key = (nofollow != 0) | kind << 1;
     uint64_t h = sc_hash(base, key, path, (size_t)len);
@@ -634,8 +634,26 @@ int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, in
     memcpy(e->path, path, (size_t)len);
     e->hash = h; e->base = base; e->gen = gen; e->len = (uint32_t)len;
     e->key = key; e->err = err; e->used = ++sc_clock;
-    if (!err) memcpy(e->st, st, kind == RT_SC_STATX ? SC_STATX : SC_STAT);
+    e->vlen = err ? 0 : vlen;
+    if (!err) memcpy(e->st, v, vlen);
     return 1;
+}
+
+int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
+                     const void *st, int err, uint32_t gen)
+{
+    if (kind != RT_SC_STAT && kind != RT_SC_STATX) return 0;
+    return sc_put(kind, base, nofollow, path, len, st, kind == RT_SC_STATX ? SC_STATX : SC_STAT,
+                  err, gen);
+}
+
+/* readlink/readlinkat of a path (the last component not followed): its target (up to
+ * 256 bytes; a longer one is not kept), or -EINVAL (not a symlink), -ENOENT */
+int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,
+                          int tlen, int err, uint32_t gen)
+{
+    if (tlen < 0) return 0;
+    return sc_put(RT_SC_LINK, base, 1, path, len, target, (uint32_t)tlen, err, gen);
 }
 
 /* A path argument read from the task (up to a NUL; page by page, so that a string
@@ -655,9 +673,10 @@ static int read_path(uint32_t pid, uint64_t addr, char *buf)
     return -1;
 }
 
-/* newfstatat/statx from the cache; 0: not there (Python answers and may fill it). */
+/* newfstatat/statx/readlink from the cache; 0: not there (Python answers and may fill
+ * it).  bufsiz: readlink's (positive), else unused. */
 static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int dirfd,
-                     uint64_t path_addr, int nofollow, uint64_t buf, int64_t *ret)
+                     uint64_t path_addr, int nofollow, uint64_t buf, int bufsiz, int64_t *ret)
 {
     char path[4096];
     if (!sc || !t->root_ok) return 0;
@@ -675,9 +694,16 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
     struct sc_entry *e = sc_find(h, base, key, path, len);
     if (!e) return 0;
     e->used = ++sc_clock;
-    int size = kind == RT_SC_STATX ? SC_STATX : SC_STAT;
-    if (e->err) *ret = e->err;
-    else *ret = rt_mem_write((int)pid, buf, e->st, (uint64_t)size) == size ? 0 : -EFAULT;
+    if (e->err) {
+        *ret = e->err;
+    } else if (kind == RT_SC_LINK) {
+        /* readlink: up to bufsiz bytes of the target, no NUL; the count */
+        int n = (int)e->vlen < bufsiz ? (int)e->vlen : bufsiz;
+        *ret = rt_mem_write((int)pid, buf, e->st, (uint64_t)n) == n ? n : -EFAULT;
+    } else {
+        int size = kind == RT_SC_STATX ? SC_STATX : SC_STAT;
+        *ret = rt_mem_write((int)pid, buf, e->st, (uint64_t)size) == size ? 0 : -EFAULT;
+    }
     sc_hits++;
     return 1;
 }
@@ -807,7 +833,7 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         }
         if ((int)a[3] & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)) return 0;
         return sc_lookup(pid, t, RT_SC_STAT, (int)a[0], a[1], ((int)a[3] & AT_SYMLINK_NOFOLLOW) != 0,
-                         a[2], ret);
+                         a[2], 0, ret);
     }
     case SYS_statx:
         /* statx(dirfd, path, flags, mask, buf): the answer does not depend on the mask
@@ -818,7 +844,14 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
             || ((uint32_t)a[3] & STATX__RESERVED))
             return 0;
         return sc_lookup(pid, t, RT_SC_STATX, (int)a[0], a[1], ((int)a[2] & AT_SYMLINK_NOFOLLOW) != 0,
-                         a[4], ret);
+                         a[4], 0, ret);
+    case SYS_readlink:
+        /* readlink(path, buf, bufsiz); bufsiz <= 0 is Python's EINVAL */
+        if ((int)a[2] <= 0) return 0;
+        return sc_lookup(pid, t, RT_SC_LINK, AT_FDCWD, a[0], 1, a[1], (int)a[2], ret);
+    case SYS_readlinkat:
+        if ((int)a[3] <= 0) return 0;
+        return sc_lookup(pid, t, RT_SC_LINK, (int)a[0], a[1], 1, a[2], (int)a[3], ret);
     case SYS_getdents64:
         /* a trusted directory read to its end: 0 until Python moves the offset */
         if (!(f = fd_find(t, a[0], RT_FD_EOF)) || f->blob_gen != sc_gen) return 0;

@@ -51,6 +51,7 @@ SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
 SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3 = 56, 57, 58, 435
 SYS_RT_SIGACTION = 13
 SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX = 217, 262, 332
+SYS_READLINK, SYS_READLINKAT = 89, 267
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -801,7 +802,8 @@ class Kernel:
         for nr in (39, 110, 186) if not self.python_only else ():
             N.set_fast(nr, True)
         if not self.python_only:
-            for nr in (0, 1, 3, 5, 8, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX):
+            for nr in (0, 1, 3, 5, 8, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
+                       SYS_READLINK, SYS_READLINKAT):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs)
             credentials.on_effective_change = self._sync_creds

@@ -112,8 +112,9 @@ def _searchable(inode: Any, any_dir: bool) -> bool:
     return inode.mode & 0o111 == 0o111 or (any_dir and inode.ids_mapped)
 
 
-#: Answer kinds (rt.h ``RT_SC_*``): ``struct stat`` and ``struct statx``.
-STAT, STATX = 0, 1
+#: Answer kinds (rt.h ``RT_SC_*``): ``struct stat``, ``struct statx``, and a symlink's
+#: target (``readlink``, whose last component is never followed).
+STAT, STATX, LINK = 0, 1, 2
 #: Kinds asked for so far (bits): a listing pre-fills statx answers only once a program
 #: of the sandbox has used statx (half the work for the many that never do).
 _kinds_seen = 1 << STAT
@@ -150,7 +151,7 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
     # A program that stats one file of a directory stats its siblings next (git status,
     # a build's dependency checks): the directory's other answers go with this one, under
     # the same prefix, when the walk followed no symlink (so the prefix walks to it).
-    if found is None or not track or not track[-1].dentry.inode.is_dir:
+    if kind == LINK or found is None or not track or not track[-1].dentry.inode.is_dir:
         return
     d = found.dentry
     name = d.name

@@ -260,6 +260,42 @@ def test_stat_cache_statx(world: Tuple[Task, Path]) -> None:
                                              AT_SYMLINK_NOFOLLOW, 0, 0]) is None
 
 
+def test_stat_cache_readlink(world: Tuple[Task, Path]) -> None:
+    """readlink/readlinkat answers: the target cut to bufsiz (no NUL, the count), kept
+    errors, a key of their own (not a stat's), bufsiz <= 0 and other dirfds to Python."""
+    SYS_READLINK, SYS_READLINKAT = 89, 267
+    pid = os.getpid()
+    N.task_set_fs(pid, 5, True, False)
+    buf, addr = _buf(64)
+    gen = N.statcache_gen()
+    N.statcache_put(N.SC_LINK, 0, True, b"/usr/bin/cc", b"gcc-12", 0, gen)
+    N.statcache_put(N.SC_LINK, 5, True, b"lib", None, -22, gen)      # EINVAL: no symlink
+    N.statcache_put(N.SC_LINK, 0, True, b"/long", b"y" * 300, 0, gen)  # not kept
+    cc, lib, long_, other = (_cstr(p) for p in (b"/usr/bin/cc", b"lib", b"/long", b"/x"))
+
+    def rl(path: Tuple[ctypes.Array, int], size: int = 64) -> int | None:
+        return N.fast_call(pid, SYS_READLINK, [path[1], addr, size, 0, 0, 0])
+
+    def rlat(dirfd: int, path: Tuple[ctypes.Array, int], size: int = 64) -> int | None:
+        return N.fast_call(pid, SYS_READLINKAT, [dirfd & (2**64 - 1), path[1], addr, size, 0, 0])
+
+    ctypes.memset(addr, 0x2E, 64)
+    assert rl(cc) == 6 and buf.raw[:7] == b"gcc-12."              # no NUL written
+    ctypes.memset(addr, 0x2E, 64)
+    assert rl(cc, 3) == 3 and buf.raw[:4] == b"gcc."              # cut to bufsiz
+    assert rlat(AT_FDCWD, cc) == 6 and rlat(C_FD, cc) == 6      # absolute: dirfd ignored
+    assert rl(lib) == -22 and rlat(AT_FDCWD, lib) == -22
+    assert rlat(C_FD, lib) is None                              # relative to another fd
+    assert rl(cc, 0) is None and rl(cc, -1) is None             # Python's EINVAL
+    assert rl(long_) is None and rl(other) is None
+    assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), cc[1], addr,
+                                             AT_SYMLINK_NOFOLLOW, 0, 0]) is None
+    assert rl(cc, 64) == 6
+    assert N.fast_call(pid, SYS_READLINK, [cc[1], BAD, 64, 0, 0, 0]) == -14
+    N.statcache_bump()
+    assert rl(cc) is None
+
+
 def test_stat_cache_search_all_key(world: Tuple[Task, Path]) -> None:
     """An answer made by a task that may search any directory is for such tasks only."""
     pid = os.getpid()

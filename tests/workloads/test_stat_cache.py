@@ -43,6 +43,12 @@ def show(label, path, follow=True):
         what += f" statx={x[0]:o}/{xsize}/{x[2]}/{x[3]}"
     except OSError as e:
         what = errno.errorcode[e.errno]
+    # readlink's answers are kept too (the last component never followed)
+    try:
+        link = os.readlink(path)
+        what += f" link={link[:12]}({len(link)})"
+    except OSError as e:
+        what += " link=" + errno.errorcode[e.errno]
     print(label, path, what)
 
 def twice(label, *paths, follow=True):
@@ -53,7 +59,7 @@ def twice(label, *paths, follow=True):
 os.chdir(sys.argv[1])
 root = os.getcwd()
 twice("start", "f", "d/g", "d/sub/h", "missing", "d/missing", "ln", "d/..//f", root + "/f")
-twice("start-nofollow", "ln", "dirln/g", follow=False)
+twice("start-nofollow", "ln", "dirln/g", "longln", "d/newln", "dirln", root + "/ln", follow=False)
 # write through the file: copy-up, new size
 with open("f", "a") as fh:
     fh.write("more\n")
@@ -82,6 +88,11 @@ with open("ln", "w") as fh:
 os.rename("d/sub", "d/sub2")
 twice("replaced", "ln", "d/sub", "d/sub2")
 twice("replaced-nofollow", "ln", follow=False)
+# a symlink where a name was missing, another retargeted
+os.symlink("g", "d/newln")
+os.unlink("dirln")
+os.symlink("e", "dirln")
+twice("new-links", "d/newln", "dirln", root + "/ln", follow=False)
 # search permission: a directory closed to others, then an unprivileged process
 os.chmod("d", 0o700)
 twice("root-in-closed-dir", "d/g", root + "/d/g")  # kept, for tasks that search any dir
@@ -161,6 +172,7 @@ def _tree(base: Path) -> Path:
     (t / "d" / "sub" / "h").write_text("h h h\n")
     (t / "ln").symlink_to("f")
     (t / "dirln").symlink_to("d")
+    (t / "longln").symlink_to("x" * 300)  # longer than the C cache keeps
     (t / "e" / "sub").mkdir(parents=True)
     for i in range(30):
         (t / "e" / f"file{i:02d}").write_text("x" * i)

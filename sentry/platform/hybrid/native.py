@@ -196,12 +196,17 @@ def statcache_hits() -> int:
     return int(lib.rt_statcache_hits())
 
 
-#: Answer kinds of the stat cache (rt.h RT_SC_*).
-SC_STAT, SC_STATX = 0, 1
+#: Answer kinds of the stat cache (rt.h RT_SC_*): struct stat, struct statx, a symlink's
+#: target (readlink; the last component never followed).
+SC_STAT, SC_STATX, SC_LINK = 0, 1, 2
 
 
 def statcache_put(kind: int, base: int, nofollow: bool, path: bytes, st: Optional[bytes],
                   error: int, gen: int) -> None:
+    if kind == SC_LINK:
+        lib.rt_statcache_put_link(base, path, len(path), st if st is not None else ffi.NULL,
+                                  len(st) if st is not None else 0, error, gen)
+        return
     lib.rt_statcache_put(kind, base, 1 if nofollow else 0, path, len(path),
                          st if st is not None else ffi.NULL, error, gen)
 

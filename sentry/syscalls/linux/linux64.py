@@ -155,7 +155,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("statx", EMULATE, FULL, "C fast path from the stat cache, as newfstatat"),
         ("access", EMULATE, FULL, ""), ("faccessat", EMULATE, FULL, ""),
         ("faccessat2", EMULATE, FULL, ""),
-        ("readlink", EMULATE, FULL, ""), ("readlinkat", EMULATE, FULL, ""),
+        ("readlink", EMULATE, FULL, "C fast path from the stat cache (targets up to 256 bytes, "
+         "EINVAL, ENOENT)"),
+        ("readlinkat", EMULATE, FULL, "C fast path from the stat cache, as readlink"),
         ("statfs", EMULATE, PARTIAL, ""), ("fstatfs", EMULATE, PARTIAL, ""),
     ]),
     ("sys_fs", [
