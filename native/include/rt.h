@@ -50,6 +50,7 @@ struct rt_task_info {
 #define RT_FD_STAT   8     /* fstat is the host fd's fstat */
 #define RT_FD_BLOB  16     /* fstat is a stat answer Python left (rt_fd_set_blob) */
 #define RT_FD_EOF   32     /* getdents64 returns 0 (a listing read to its end) */
+#define RT_FD_NOTTY 64     /* a regular file or directory: terminal ioctls are ENOTTY */
 
 /* task start: fresh namespaces (nsflags), or join_fds = the sandbox's pid,
  * ipc, uts, net and mnt namespace fds (NULL for fresh ones); the task runs as

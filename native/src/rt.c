@@ -852,6 +852,13 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
     case SYS_readlinkat:
         if ((int)a[3] <= 0) return 0;
         return sc_lookup(pid, t, RT_SC_LINK, (int)a[0], a[1], 1, a[2], (int)a[3], ret);
+    case SYS_ioctl:
+        /* isatty(3) and a terminal's size on a regular file or directory: ENOTTY, as
+         * Linux answers any terminal request on them (the other requests: Python) */
+        if (((uint32_t)a[1] != TCGETS && (uint32_t)a[1] != TIOCGWINSZ)
+            || !fd_find(t, a[0], RT_FD_NOTTY)) return 0;
+        *ret = -ENOTTY;
+        return 1;
     case SYS_getdents64:
         /* a trusted directory read to its end: 0 until Python moves the offset */
         if (!(f = fd_find(t, a[0], RT_FD_EOF)) || f->blob_gen != sc_gen) return 0;

@@ -802,7 +802,7 @@ class Kernel:
         for nr in (39, 110, 186) if not self.python_only else ():
             N.set_fast(nr, True)
         if not self.python_only:
-            for nr in (0, 1, 3, 5, 8, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
+            for nr in (0, 1, 3, 5, 8, 16, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
                        SYS_READLINK, SYS_READLINKAT):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs)

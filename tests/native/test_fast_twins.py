@@ -146,6 +146,22 @@ def test_close(world: Tuple[Task, Path]) -> None:
     assert _py(t, sys_file.close, SYS_CLOSE, C_FD) == -9
 
 
+def test_terminal_ioctls_on_a_regular_file(world: Tuple[Task, Path]) -> None:
+    """isatty(3) (TCGETS) and TIOCGWINSZ on a FD_NOTTY slot (a regular file or directory)
+    are ENOTTY in C, as Python answers on the same file; any other request goes to Python."""
+    t, _ = world
+    SYS_IOCTL, TCGETS, TIOCGWINSZ, FIONREAD = 16, 0x5401, 0x5413, 0x541B
+    buf, addr = _buf(64)
+    table = t.fdtable
+    d = table.get(C_FD)
+    N.fd_set(table.fast_id, C_FD, d.host_fd, N.FD_READ | N.FD_NOTTY)
+    for cmd in (TCGETS, TIOCGWINSZ):
+        assert _c(SYS_IOCTL, C_FD, cmd, addr) == -25
+        assert _py(t, sys_file.ioctl, SYS_IOCTL, PY_FD, cmd, addr) == -25
+    assert N.fast_call(os.getpid(), SYS_IOCTL, [C_FD, FIONREAD, addr, 0, 0, 0]) is None
+    assert N.fast_call(os.getpid(), SYS_IOCTL, [PY_FD, TCGETS, addr, 0, 0, 0]) is None  # no NOTTY
+
+
 SYS_NEWFSTATAT, AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = 262, -100, 0x1000, 0x100
 
 

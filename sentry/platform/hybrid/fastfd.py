@@ -42,7 +42,7 @@ def fast_kinds(desc: FileDescription) -> int:
         # end of its listing is 0 until the offset moves.
         if isinstance(desc, DirectoryDescription) and statcache.enabled() and \
                 statcache.trusted(desc.inode):
-            return N.FD_BLOB
+            return N.FD_BLOB | N.FD_NOTTY
         return 0
     from sentry.fsimpl.gofer.regular_file import GoferFileDescription
     from sentry.fsimpl.host.host import HostFileDescription
@@ -50,7 +50,8 @@ def fast_kinds(desc: FileDescription) -> int:
     if isinstance(desc, HostFileDescription):
         k = N.FD_STAT | (N.FD_SEEK if desc.seekable else 0)
     elif isinstance(desc, GoferFileDescription):
-        k = N.FD_SEEK
+        # a regular file: isatty(3) is ENOTTY (Python's open() asks of every file)
+        k = N.FD_SEEK | N.FD_NOTTY
         vd = desc.vd
         if vd is not None and (vd.mount.readonly or vd.mount.fs.readonly):
             k |= N.FD_STAT

@@ -132,7 +132,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "TIOCCONS: ENOTTY); a donated terminal: termios, window size, TIOCGPGRP/TIOCSPGRP/"
          "TIOCGSID in the sentry; sockets: SIOCINQ/OUTQ, the "
          "netdevice SIOCGIF* queries and SIOCGIFCONF (the sandbox's network namespace), "
-         "SIOCSIF*/SIOCADDRT EPERM"),
+         "SIOCSIF*/SIOCADDRT EPERM; C fast path: TCGETS/TIOCGWINSZ on a regular file "
+         "or directory (ENOTTY)"),
         ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, _TXTBSY),
         ("fsync", EMULATE, FULL, ""), ("fdatasync", EMULATE, FULL, ""),
         ("fallocate", EMULATE, PARTIAL,
