@@ -67,6 +67,8 @@ ffibuilder.cdef(
                          const void *st, int err, uint32_t gen);
     int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,
                               int tlen, int err, uint32_t gen);
+    int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char *names,
+                             int names_len, uint32_t gen);
     int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
     int rt_fd_clear(int fdt, int fd);
     int rt_fdt_clear(int fdt);

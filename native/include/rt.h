@@ -96,10 +96,13 @@ uint64_t rt_statcache_hits(void);
 #define RT_SC_STAT  0     /* struct stat (newfstatat) */
 #define RT_SC_STATX 1     /* struct statx */
 #define RT_SC_LINK  2     /* a symlink's target (readlink) */
+#define RT_SC_DIR   3     /* the names of a directory whose whole listing Python has */
 int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
                      const void *st, int err, uint32_t gen);
 int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,
                           int tlen, int err, uint32_t gen);
+int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char *names,
+                         int names_len, uint32_t gen);
 int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
 int rt_fd_clear(int fdt, int fd);
 int rt_fdt_clear(int fdt);

@@ -574,12 +574,18 @@ struct sc_entry {
     uint32_t gen, len;
     int32_t err, key;               /* key: nofollow | kind << 1 (RT_SC_STAT/RT_SC_STATX) */
     uint32_t used;                  /* sc_clock when last put or found */
-    uint32_t vlen;                  /* RT_SC_LINK: the target's length */
+    uint32_t vlen;                  /* RT_SC_LINK: the target's length; RT_SC_DIR: names' */
     char *path;
+    char *names;                    /* RT_SC_DIR: every name of the directory, each NUL-ended */
     unsigned char st[SC_STATX];
 };
 static struct sc_entry *sc;
 static uint32_t sc_gen = 1, sc_clock;
+/* Bytes of every RT_SC_DIR entry's names: at most SC_NAMES_BUDGET (a workload listing many
+ * directories gets no more negative answers, not more sentry memory). */
+#define SC_NAMES_MAX 16384
+#define SC_NAMES_BUDGET (4 << 20)
+static size_t sc_names_bytes;
 static uint64_t sc_hits;
 
 /* The way of (h, base, key, path) in its set, or NULL */
@@ -617,26 +623,113 @@ void rt_statcache_bump(void) { sc_gen++; }
 uint32_t rt_statcache_gen(void) { return sc_gen; }
 uint64_t rt_statcache_hits(void) { return sc_hits; }
 
-static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int len,
-                  const void *v, uint32_t vlen, int err, uint32_t gen)
+static void sc_drop_names(struct sc_entry *e)
 {
-    if (len <= 0 || len >= 4096 || gen != sc_gen || vlen > SC_STATX) return 0;
-    if (!sc && !(sc = calloc(SC_SLOTS, sizeof *sc))) return -ENOMEM;
+    if (e->names) {
+        sc_names_bytes -= e->vlen;
+        free(e->names);
+        e->names = NULL;
+    }
+}
+
+static struct sc_entry *sc_slot(int kind, uint64_t base, int nofollow, const char *path, int len)
+{
+    if (!sc && !(sc = calloc(SC_SLOTS, sizeof *sc))) return NULL;
     int key = (nofollow != 0) | kind << 1;
     uint64_t h = sc_hash(base, key, path, (size_t)len);
     struct sc_entry *e = sc_find(h, base, key, path, len);
     if (!e) e = sc_victim(h);
     if (!e->path || e->len != (uint32_t)len) {
-        char *p = realloc(e->path, (size_t)len);
-        if (!p) return -ENOMEM;
+        char *p = realloc(e->path, len ? (size_t)len : 1);
+        if (!p) return NULL;
         e->path = p;
     }
+    sc_drop_names(e);
     memcpy(e->path, path, (size_t)len);
-    e->hash = h; e->base = base; e->gen = gen; e->len = (uint32_t)len;
-    e->key = key; e->err = err; e->used = ++sc_clock;
+    e->hash = h; e->base = base; e->len = (uint32_t)len;
+    e->key = key; e->used = ++sc_clock;
+    return e;
+}
+
+static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int len,
+                  const void *v, uint32_t vlen, int err, uint32_t gen)
+{
+    if (len <= 0 || len >= 4096 || gen != sc_gen || vlen > SC_STATX) return 0;
+    struct sc_entry *e = sc_slot(kind, base, nofollow, path, len);
+    if (!e) return -ENOMEM;
+    e->gen = gen; e->err = err;
     e->vlen = err ? 0 : vlen;
     if (!err) memcpy(e->st, v, vlen);
     return 1;
+}
+
+/* A directory whose whole listing Python has (a trusted one everyone may search, as for
+ * the other answers): *prefix* walks to it ("" the cwd, else ending in "/"), *names*
+ * holds every name, each NUL-ended.  A path through it whose next component is not
+ * there is ENOENT (sc_absent), for stat, readlink and open alike. */
+int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char *names,
+                         int names_len, uint32_t gen)
+{
+    if (len < 0 || len >= 4096 || (len && prefix[len - 1] != '/') || gen != sc_gen
+        || names_len < 0 || names_len > SC_NAMES_MAX
+        || (names_len && names[names_len - 1] != 0))
+        return 0;
+    if (sc_names_bytes + (size_t)names_len > SC_NAMES_BUDGET && sc) {
+        /* the names of stale entries go first (a bump leaves every entry stale) */
+        for (int i = 0; i < SC_SLOTS; i++)
+            if (sc[i].gen != sc_gen) sc_drop_names(&sc[i]);
+    }
+    if (sc_names_bytes + (size_t)names_len > SC_NAMES_BUDGET) return 0;
+    char *copy = malloc(names_len ? (size_t)names_len : 1);
+    if (!copy) return -ENOMEM;
+    struct sc_entry *e = sc_slot(RT_SC_DIR, base, 0, prefix, len);
+    if (!e) {
+        free(copy);
+        return -ENOMEM;
+    }
+    memcpy(copy, names, (size_t)names_len);
+    e->names = copy;
+    e->vlen = (uint32_t)names_len;
+    sc_names_bytes += (size_t)names_len;
+    e->gen = gen; e->err = 0;
+    return 1;
+}
+
+/* Whether a directory rt_statcache_put_dir described lies on *path* with the component
+ * after it missing: the path is ENOENT.  "." and ".." components and "//" end the
+ * search (their prefixes are never keys). */
+static int sc_absent(uint64_t base, const char *path, int len)
+{
+    int key = RT_SC_DIR << 1;
+    if (!sc) return 0;
+    for (int at = path[0] == '/' ? 1 : 0; at < len;) {
+        /* [0, at) is a candidate prefix ("" or ending in '/'); the component follows */
+        int end = at;
+        while (end < len && path[end] != '/') end++;
+        int n = end - at;
+        const char *comp = path + at;
+        if (n == 0 || (n == 1 && comp[0] == '.') || (n == 2 && comp[0] == '.' && comp[1] == '.'))
+            return 0;
+        uint64_t h = sc_hash(base, key, path, (size_t)at);
+        struct sc_entry *e = sc_find(h, base, key, path, at);
+        if (e && e->names) {
+            int found = 0;
+            for (const char *p = e->names, *stop = e->names + e->vlen; p < stop;) {
+                size_t l = strlen(p);
+                if (l == (size_t)n && memcmp(p, comp, (size_t)n) == 0) {
+                    found = 1;
+                    break;
+                }
+                p += l + 1;
+            }
+            if (!found) {
+                e->used = ++sc_clock;
+                return 1;
+            }
+        }
+        at = end + 1;
+    }
+    return 0;
 }
 
 int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
@@ -673,6 +766,31 @@ static int read_path(uint32_t pid, uint64_t addr, char *buf)
     return -1;
 }
 
+/* open/openat of a path the stat cache knows is missing (sc_absent): ENOENT, with flags
+ * that cannot create or fail otherwise first; anything else: Python. */
+#define SC_OPEN_FLAGS (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_DIRECTORY | O_NOFOLLOW \
+                       | O_NOATIME | O_CLOEXEC | 0100000 /* the kernel's O_LARGEFILE */ | O_NOCTTY \
+                       | O_TRUNC)
+
+static int sc_open_missing(uint32_t pid, const struct rt_task_info *t, int dirfd,
+                           uint64_t path_addr, int flags, int64_t *ret)
+{
+    char path[4096];
+    if (!sc || !t->root_ok || (flags & ~SC_OPEN_FLAGS) || (flags & O_ACCMODE) == O_ACCMODE)
+        return 0;
+    int len = read_path(pid, path_addr, path);
+    if (len <= 0) return 0;
+    uint64_t base;
+    if (path[0] == '/') base = 0;
+    else if (dirfd == AT_FDCWD && t->cwd_key) base = t->cwd_key;
+    else return 0;
+    if (t->search_all) base |= 1ULL << 63;
+    if (!sc_absent(base, path, len)) return 0;
+    *ret = -ENOENT;
+    sc_hits++;
+    return 1;
+}
+
 /* newfstatat/statx/readlink from the cache; 0: not there (Python answers and may fill
  * it).  bufsiz: readlink's (positive), else unused. */
 static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int dirfd,
@@ -692,7 +810,12 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
     int key = nofollow | kind << 1;
     uint64_t h = sc_hash(base, key, path, (size_t)len);
     struct sc_entry *e = sc_find(h, base, key, path, len);
-    if (!e) return 0;
+    if (!e) {
+        if (!sc_absent(base, path, len)) return 0;
+        *ret = -ENOENT;
+        sc_hits++;
+        return 1;
+    }
     e->used = ++sc_clock;
     if (e->err) {
         *ret = e->err;
@@ -845,6 +968,10 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
             return 0;
         return sc_lookup(pid, t, RT_SC_STATX, (int)a[0], a[1], ((int)a[2] & AT_SYMLINK_NOFOLLOW) != 0,
                          a[4], 0, ret);
+    case SYS_open:
+        return sc_open_missing(pid, t, AT_FDCWD, a[0], (int)a[1], ret);
+    case SYS_openat:
+        return sc_open_missing(pid, t, (int)a[0], a[1], (int)a[2], ret);
     case SYS_readlink:
         /* readlink(path, buf, bufsiz); bufsiz <= 0 is Python's EINVAL */
         if ((int)a[2] <= 0) return 0;

@@ -51,7 +51,7 @@ SYS_EXECVE, SYS_EXECVEAT, SYS_MMAP = 59, 322, 9
 SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3 = 56, 57, 58, 435
 SYS_RT_SIGACTION = 13
 SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX = 217, 262, 332
-SYS_READLINK, SYS_READLINKAT = 89, 267
+SYS_READLINK, SYS_READLINKAT, SYS_OPENAT = 89, 267, 257
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -802,10 +802,11 @@ class Kernel:
         for nr in (39, 110, 186) if not self.python_only else ():
             N.set_fast(nr, True)
         if not self.python_only:
-            for nr in (0, 1, 3, 5, 8, 16, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
-                       SYS_READLINK, SYS_READLINKAT):
+            for nr in (0, 1, 2, 3, 5, 8, 16, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
+                       SYS_READLINK, SYS_READLINKAT, SYS_OPENAT):
                 N.set_fast(nr, True)
-            statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs)
+            statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
+                             N.statcache_put_dir)
             credentials.on_effective_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, nsflags, None, host_limits)

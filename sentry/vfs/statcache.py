@@ -37,17 +37,21 @@ _bump: Optional[Callable[[], None]] = None
 _put: Optional[Callable[..., None]] = None
 _gen: Optional[Callable[[], int]] = None
 _sync_fs: Optional[Callable[[Any], None]] = None
+#: Hands over a directory's names (base, prefix, NUL-ended names, generation): C answers
+#: ENOENT for a path through it whose next component is not one of them.
+_put_dir: Optional[Callable[[int, bytes, bytes, int], None]] = None
 
 
 def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[], int],
-           sync_fs: Callable[[Any], None]) -> None:
-    global _bump, _put, _gen, _sync_fs
-    _bump, _put, _gen, _sync_fs = bump, put, gen, sync_fs
+           sync_fs: Callable[[Any], None],
+           put_dir: Optional[Callable[[int, bytes, bytes, int], None]] = None) -> None:
+    global _bump, _put, _gen, _sync_fs, _put_dir
+    _bump, _put, _gen, _sync_fs, _put_dir = bump, put, gen, sync_fs, put_dir
 
 
 def disable() -> None:
-    global _bump, _put, _gen, _sync_fs
-    _bump = _put = _gen = _sync_fs = None
+    global _bump, _put, _gen, _sync_fs, _put_dir
+    _bump = _put = _gen = _sync_fs = _put_dir = None
 
 
 def enabled() -> bool:
@@ -148,10 +152,21 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
     if found is not None and not trusted(found.dentry.inode):
         return
     _put(kind, base, nofollow, path, answer, error, _gen())
+    if found is None:
+        # A name missing from a listed directory: the others are asked next (importlib's
+        # candidates for a package, a compiler's include path), and are missing too
+        # unless listed. The directory goes over whole, under the paths that walk to it.
+        where = track[-1] if track else None
+        if where is not None and where.dentry.inode.is_dir:
+            lower = _listed(where, any_dir)
+            prefixes = _prefixes(t, where, root, any_dir) if lower is not None else None
+            if prefixes:
+                _fill(where, lower, prefixes)
+        return
     # A program that stats one file of a directory stats its siblings next (git status,
     # a build's dependency checks): the directory's other answers go with this one, under
     # the same prefix, when the walk followed no symlink (so the prefix walks to it).
-    if kind == LINK or found is None or not track or not track[-1].dentry.inode.is_dir:
+    if kind == LINK or not track or not track[-1].dentry.inode.is_dir:
         return
     d = found.dentry
     name = d.name
@@ -250,6 +265,12 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
             if followed is not None:
                 for kind, data in followed:
                     _put(kind, base, False, path, data, 0, gen)
+    if _put_dir is not None:
+        # the whole listing: every other name is missing (the overlay's upper layer has
+        # nothing here, or _listed would not have given it)
+        names = b"".join(name + b"\0" for name in listing)
+        for base, prefix in todo:
+            _put_dir(base, prefix, names, gen)
 
 
 #: (directory dentry, mount, cwd key, search-all) -> generation of its last prefill().
@@ -278,6 +299,15 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
     lower = _listed(vd, any_dir)
     if lower is None:
         return
+    prefixes = _prefixes(t, vd, root, any_dir)
+    if prefixes:
+        _fill(vd, lower, prefixes)
+
+
+def _prefixes(t: Any, vd: VirtualDentry, root: VirtualDentry,
+              any_dir: bool) -> Optional[List[Tuple[int, bytes]]]:
+    """The (base, prefix) keys of the paths that walk to the directory *vd*: its absolute
+    path, and below the task's cwd its relative one; None if no path can be trusted to."""
     # The directory's path from the root, through directories everyone may search, none
     # of them covered by a mount (a path naming it would lead elsewhere).
     names: List[bytes] = []
@@ -292,7 +322,7 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
         m, d = cur
         if d is m.root or d.parent is None or d.mounts or \
                 not _searchable(d.parent.inode, any_dir):
-            return
+            return None
         names.append(d.name)
         cur = VirtualDentry(m, d.parent)
     names.reverse()
@@ -301,4 +331,4 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
     if rel is not None:
         rel.reverse()
         prefixes.append((t.fs.key | flag, b"".join(n + b"/" for n in rel)))
-    _fill(vd, lower, prefixes)
+    return prefixes

@@ -312,6 +312,52 @@ def test_stat_cache_readlink(world: Tuple[Task, Path]) -> None:
     assert rl(cc) is None
 
 
+def test_stat_cache_missing_names_of_a_listed_directory(world: Tuple[Task, Path]) -> None:
+    """A directory whose names Python handed over: a path through it whose next component
+    is not one of them is ENOENT for stat, readlink and open (without O_CREAT); a present
+    one, ".", "..", "//", another cwd or a later generation go to Python."""
+    SYS_OPEN, SYS_OPENAT, SYS_READLINK = 2, 257, 89
+    O_CREAT, O_DIRECTORY, O_TMPFILE, O_PATH = 0o100, 0o200000, 0o20200000, 0o10000000
+    pid = os.getpid()
+    N.task_set_fs(pid, 7, True, False)
+    buf, addr = _buf(256)
+    gen = N.statcache_gen()
+    N.statcache_put_dir(0, b"/usr/local/include/", b"stdio.h\0bits\0", gen)
+    N.statcache_put_dir(7, b"", b"a.c\0", gen)                      # the cwd
+
+    def stat(p: bytes) -> int | None:
+        c = _cstr(p)
+        return N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), c[1], addr, 0, 0, 0])
+
+    def opn(p: bytes, flags: int = 0, dirfd: int = AT_FDCWD) -> int | None:
+        c = _cstr(p)
+        return N.fast_call(pid, SYS_OPENAT, [dirfd & (2**64 - 1), c[1], flags, 0, 0, 0])
+
+    for p in (b"/usr/local/include/x.h", b"/usr/local/include/sys/types.h",
+              b"/usr/local/include/x.h/", b"b.c", b"sub/b.c"):
+        assert stat(p) == -2, p
+        assert opn(p) == -2 and opn(p, 0o2 | 0o1000000 | 0o4000 | 0o400 | 0o2000000) == -2, p
+    c = _cstr(b"/usr/local/include/nolink")
+    assert N.fast_call(pid, SYS_READLINK, [c[1], addr, 64, 0, 0, 0]) == -2
+    assert N.fast_call(pid, SYS_OPEN, [c[1], 0, 0, 0, 0, 0]) == -2
+    for p in (b"/usr/local/include/stdio.h", b"/usr/local/include/bits/x.h", b"a.c",
+              b"/usr/local/include/./x.h", b"/usr/local/include/../x", b"/usr/local//include/x",
+              b"/usr/x", b"./b.c"):
+        assert stat(p) is None and opn(p) is None, p
+    for flags in (O_CREAT, O_TMPFILE, O_PATH, 3, O_DIRECTORY | O_CREAT):
+        assert opn(b"/usr/local/include/x.h", flags) is None, flags
+    assert opn(b"b.c", 0, dirfd=C_FD) is None                  # relative to another fd
+    N.task_set_fs(pid, 8, True, False)                          # chdir
+    assert stat(b"b.c") is None and stat(b"/usr/local/include/x.h") == -2
+    N.task_set_fs(pid, 8, True, True)                           # may search any directory
+    assert stat(b"/usr/local/include/x.h") is None              # another key
+    N.task_set_fs(pid, 8, True, False)
+    N.statcache_put_dir(0, b"/opt/", b"x" * 20000 + b"\0", gen)     # too many names: refused
+    assert stat(b"/opt/y") is None
+    N.statcache_bump()
+    assert stat(b"/usr/local/include/x.h") is None
+
+
 def test_stat_cache_search_all_key(world: Tuple[Task, Path]) -> None:
     """An answer made by a task that may search any directory is for such tasks only."""
     pid = os.getpid()

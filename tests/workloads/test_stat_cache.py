@@ -49,6 +49,12 @@ def show(label, path, follow=True):
         what += f" link={link[:12]}({len(link)})"
     except OSError as e:
         what += " link=" + errno.errorcode[e.errno]
+    # and a listed directory's missing names are ENOENT for open too
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)))
+        what += " open=ok"
+    except OSError as e:
+        what += " open=" + errno.errorcode[e.errno]
     print(label, path, what)
 
 def twice(label, *paths, follow=True):
@@ -58,7 +64,9 @@ def twice(label, *paths, follow=True):
 
 os.chdir(sys.argv[1])
 root = os.getcwd()
-twice("start", "f", "d/g", "d/sub/h", "missing", "d/missing", "ln", "d/..//f", root + "/f")
+twice("start", "f", "d/g", "d/sub/h", "missing", "d/missing", "ln", "d/..//f", root + "/f",
+      "d/missing/x", "nodir/x/y", "d/sub/./h", "d/sub/../g", root + "/d//g", "e/nothere")
+os.listdir("e")  # listed: every name of e not in it is missing
 twice("start-nofollow", "ln", "dirln/g", "longln", "d/newln", "dirln", root + "/ln", follow=False)
 # write through the file: copy-up, new size
 with open("f", "a") as fh:
@@ -73,7 +81,8 @@ twice("renamed-over", "d/g", root + "/d/g")
 with open("missing", "w") as fh:
     fh.write("x\n")
 os.unlink("d/sub/h")
-twice("created-removed", "missing", "d/sub/h", root + "/missing")
+os.mkdir("e/nothere")
+twice("created-removed", "missing", "d/sub/h", root + "/missing", "e/nothere", "d/missing/x")
 # hard link: both names, one inode
 os.link("d/g", "d/g2")
 twice("linked", "d/g", "d/g2")

@@ -211,6 +211,12 @@ def statcache_put(kind: int, base: int, nofollow: bool, path: bytes, st: Optiona
                          st if st is not None else ffi.NULL, error, gen)
 
 
+def statcache_put_dir(base: int, prefix: bytes, names: bytes, gen: int) -> None:
+    """Every name of the directory *prefix* walks to ("" the cwd, else ending in "/"),
+    each NUL-ended: a path through it whose next component is not there is ENOENT."""
+    lib.rt_statcache_put_dir(base, prefix, len(prefix), names, len(names), gen)
+
+
 def fd_set(fdt: int, fd: int, host_fd: int, kinds: int, dev: int = 0, uid: int = 0,
            gid: int = 0) -> None:
     _check(lib.rt_fd_set(fdt, fd, host_fd, kinds, dev, uid, gid))

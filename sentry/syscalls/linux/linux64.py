@@ -86,6 +86,9 @@ MAP_SHARED = 0x01
 
 # Writing a running program (deny_write_access: what a process exec'd, while it runs).
 _TXTBSY = "ETXTBSY when writing (or O_TRUNC of) a running program"
+#: open/openat answered in C when the stat cache knows the path does not exist.
+_ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only lower "
+            "layer lacks (the stat cache)")
 
 # (module, [(name, policy, support, note), ...]).  Handlers are the module's
 # function of the same name (or the given function name after a colon).
@@ -110,7 +113,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "EOPNOTSUPP (a buffered write, as ext4); RWF_NOSIGNAL on files (no effect), on "
          "streams EOPNOTSUPP (SIGPIPE not suppressed); RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
         ("lseek", EMULATE, FULL, "C fast path for host-backed files"),
-        ("open", EMULATE, FULL, _TXTBSY), ("openat", EMULATE, FULL, _TXTBSY),
+        ("open", EMULATE, FULL, _TXTBSY + _ABSENT), ("openat", EMULATE, FULL, _TXTBSY + _ABSENT),
         ("openat2", EMULATE, FULL,
          "open_how checked as Linux (E2BIG/EINVAL); RESOLVE_NO_XDEV, NO_MAGICLINKS, "
          "NO_SYMLINKS, BENEATH, IN_ROOT applied at each step of the sentry's walk (no race: "
