@@ -41,6 +41,8 @@ struct rt_task_info {
     uint64_t cwd_key;      /* the stat cache's key of its cwd (rt_task_set_fs) */
     int32_t root_ok;       /* its root is the sandbox's: the stat cache may answer */
     int32_t search_all;    /* may search any directory (CAP_DAC_*): the cache's key has it */
+    int32_t ids_ok;        /* uid..egid hold the task's (rt_task_set_ids): getuid & co. */
+    uint32_t uid, euid, gid, egid;
 };
 
 /* fd kinds the C fast path serves (Python marks them) */
@@ -86,6 +88,7 @@ void rt_set_fast(int nr, int on);
 int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
 int rt_task_del(int host_tid);
 int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all);
+int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid);
 int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen);
 int rt_fd_set_eof(int fdt, int fd, int on);
 

@@ -435,6 +435,7 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt)
         s->info.cwd_key = 0;
         s->info.root_ok = 0;
         s->info.search_all = 0;
+        s->info.ids_ok = 0;           /* and getuid & co. go to Python until rt_task_set_ids */
     }
     s->host = host_tid;
     s->info.tid = tid; s->info.tgid = tgid; s->info.ppid = ppid; s->info.fdt = fdt;
@@ -448,6 +449,17 @@ int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all)
     s->info.cwd_key = cwd_key;
     s->info.root_ok = root_ok;
     s->info.search_all = search_all;
+    return 0;
+}
+
+/* The task's real and effective ids, for getuid/geteuid/getgid/getegid: set at every
+ * change Python makes to them (Credentials' fields, a task's new credentials). */
+int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid)
+{
+    struct task_slot *s = task_find(host_tid, 0);
+    if (!s) return -ENOENT;
+    s->info.uid = uid; s->info.euid = euid; s->info.gid = gid; s->info.egid = egid;
+    s->info.ids_ok = 1;
     return 0;
 }
 
@@ -913,6 +925,10 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
     case SYS_getpid: *ret = t->tgid; return 1;
     case SYS_gettid: *ret = t->tid; return 1;
     case SYS_getppid: *ret = t->ppid; return 1;
+    case SYS_getuid: if (!t->ids_ok) return 0; *ret = t->uid; return 1;
+    case SYS_geteuid: if (!t->ids_ok) return 0; *ret = t->euid; return 1;
+    case SYS_getgid: if (!t->ids_ok) return 0; *ret = t->gid; return 1;
+    case SYS_getegid: if (!t->ids_ok) return 0; *ret = t->egid; return 1;
     case SYS_read:
         if (!(f = fd_find(t, a[0], RT_FD_READ)) || a[2] > SCRATCH) return 0;
         r = read(f->host_fd, scratch, a[2]);

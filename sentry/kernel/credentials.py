@@ -25,9 +25,11 @@ from sentry.abi.linux import capability as cap
 S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o010
 
 
-#: Called with a Credentials whose effective set was assigned (the stat cache keys its
-#: answers by whether the task may search any directory: sentry.vfs.statcache).
-on_effective_change: Optional[Callable[["Credentials"], None]] = None
+#: Called with a Credentials whose effective set or a real or effective id was assigned:
+#: the C fast path answers getuid & co. from a copy of the ids, and the stat cache keys
+#: its answers by whether the task may search any directory (sentry.vfs.statcache).
+on_change: Optional[Callable[["Credentials"], None]] = None
+_MIRRORED = frozenset({"cap_effective", "uid", "euid", "gid", "egid"})
 
 
 @dataclass
@@ -70,8 +72,9 @@ class Credentials:
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
-        if name == "cap_effective" and on_effective_change is not None:
-            on_effective_change(self)
+        # (not while __init__ assigns the fields, securebits last: no task has it yet)
+        if name in _MIRRORED and on_change is not None and "securebits" in self.__dict__:
+            on_change(self)
 
     # The sets are never None after __post_init__; these give them a plain int type.
     @property

@@ -52,6 +52,8 @@ SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3 = 56, 57, 58, 435
 SYS_RT_SIGACTION = 13
 SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX = 217, 262, 332
 SYS_READLINK, SYS_READLINKAT, SYS_OPENAT = 89, 267, 257
+#: getuid, getgid, geteuid, getegid: answered in C from the ids _sync_ids mirrors.
+SYS_GETXID = (102, 104, 107, 108)
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -340,8 +342,15 @@ class Kernel:
     def sync_fast(self, t: Task) -> None:
         fdt_id = getattr(t.fdtable, "fast_id", -1)
         N.task_set(t.host_tid, t.tid, t.tgid, t.ppid, fdt_id)
+        self._sync_ids(t)
         if statcache.enabled():
             self._sync_stat_view(t)
+
+    def _sync_ids(self, t: Task) -> None:
+        """*t*'s real and effective ids in C, which answers getuid & co. with them."""
+        if not self.python_only:
+            c = t.creds
+            N.task_set_ids(t.host_tid, c.uid, c.euid, c.gid, c.egid)
 
     def _sync_stat_view(self, t: Task) -> None:
         """The stat cache's view of *t*: its cwd key, whether its root is the sandbox's, and
@@ -355,10 +364,13 @@ class Kernel:
                 self._sync_stat_view(t)
 
     def _sync_creds(self, creds: Any) -> None:
-        """Every task with *creds* has its new effective set in the stat cache's view."""
+        """Every task with *creds* has its new ids in C and its new effective set in the
+        stat cache's view."""
         for t in self.tasks.values():
             if t.creds is creds:
-                self._sync_stat_view(t)
+                self._sync_ids(t)
+                if statcache.enabled():
+                    self._sync_stat_view(t)
 
     def task_by_tid(self, tid: int) -> Optional[Task]:
         return self.by_tid.get(tid)
@@ -803,11 +815,11 @@ class Kernel:
             N.set_fast(nr, True)
         if not self.python_only:
             for nr in (0, 1, 2, 3, 5, 8, 16, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
-                       SYS_READLINK, SYS_READLINKAT, SYS_OPENAT):
+                       SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_GETXID):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
                              N.statcache_put_dir)
-            credentials.on_effective_change = self._sync_creds
+            credentials.on_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, nsflags, None, host_limits)
         try:
@@ -1577,6 +1589,7 @@ class Kernel:
         old, new = t.creds, plan.creds
         t.creds = new
         cn_proc.proc_id(t, old)
+        t.kernel._sync_ids(t)
         if statcache.enabled():
             t.kernel._sync_stat_view(t)
         t.tg.dumpable = 0 if old.euid != old.uid or old.egid != old.gid else 1

@@ -80,6 +80,42 @@ def test_ids(world: Tuple[Task, Path]) -> None:
     assert (_c(SYS_GETPID), _c(SYS_GETTID), _c(SYS_GETPPID)) == (7, 9, 3)
 
 
+def test_user_and_group_ids(world: Tuple[Task, Path]) -> None:
+    """getuid/geteuid/getgid/getegid: Python's until the task's ids are mirrored, then C's,
+    and again C's after each change the credentials' hook reports."""
+    from sentry.kernel import credentials
+    from sentry.syscalls.linux import sys_identity as ident
+
+    t, _ = world
+    calls = ((102, ident.getuid), (107, ident.geteuid), (104, ident.getgid),
+             (108, ident.getegid))
+    pid = os.getpid()
+    N.task_set(pid, t.tid, t.tgid, 3, t.fdtable.fast_id)         # a fresh slot: no ids
+    N.task_del(pid)
+    N.task_set(pid, t.tid, t.tgid, 3, t.fdtable.fast_id)
+    for nr, _h in calls:
+        assert N.fast_call(pid, nr, [0] * 6) is None
+    t.creds = credentials.Credentials(uid=1000, euid=1001, gid=2000, egid=2001)
+    synced = []
+
+    def sync(c: credentials.Credentials) -> None:
+        synced.append(c)
+        N.task_set_ids(pid, c.uid, c.euid, c.gid, c.egid)
+
+    old, credentials.on_change = credentials.on_change, sync
+    try:
+        sync(t.creds)
+        for nr, h in calls:
+            assert _c(nr) == _py(t, h, nr)
+        assert [_c(nr) for nr, _h in calls] == [1000, 1001, 2000, 2001]
+        t.creds.euid = 0                                            # seteuid(0)
+        t.creds.egid = 7
+        assert [_c(nr) for nr, _h in calls] == [1000, 0, 2000, 7]
+        assert all(_c(nr) == _py(t, h, nr) for nr, h in calls)
+    finally:
+        credentials.on_change = old
+
+
 @pytest.mark.parametrize("n", [0, 1, 100, 4096, 20000])
 def test_read(world: Tuple[Task, Path], n: int) -> None:
     t, _ = world

@@ -168,6 +168,11 @@ def task_del(host_tid: int) -> None:
     lib.rt_task_del(host_tid)
 
 
+def task_set_ids(host_tid: int, uid: int, euid: int, gid: int, egid: int) -> None:
+    """A task's real and effective ids, which C gives getuid/geteuid/getgid/getegid."""
+    lib.rt_task_set_ids(host_tid, uid, euid, gid, egid)
+
+
 def task_set_fs(host_tid: int, cwd_key: int, root_ok: bool, search_all: bool) -> None:
     """The stat cache's view of a task's root, cwd and whether it may search any directory
     (rt.c ``rt_task_set_fs``)."""

@@ -86,6 +86,8 @@ MAP_SHARED = 0x01
 
 # Writing a running program (deny_write_access: what a process exec'd, while it runs).
 _TXTBSY = "ETXTBSY when writing (or O_TRUNC of) a running program"
+#: getuid & co.
+_IDS_C = "C fast path (the task's ids mirrored at every change)"
 #: open/openat answered in C when the stat cache knows the path does not exist.
 _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only lower "
             "layer lacks (the stat cache)")
@@ -409,8 +411,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "EOPNOTSUPP"),
     ]),
     ("sys_identity", [
-        ("getuid", EMULATE, FULL, ""), ("geteuid", EMULATE, FULL, ""), ("getgid", EMULATE, FULL, ""),
-        ("getegid", EMULATE, FULL, ""), ("getresuid", EMULATE, FULL, ""),
+        ("getuid", EMULATE, FULL, _IDS_C), ("geteuid", EMULATE, FULL, _IDS_C),
+        ("getgid", EMULATE, FULL, _IDS_C), ("getegid", EMULATE, FULL, _IDS_C),
+        ("getresuid", EMULATE, FULL, ""),
         ("getresgid", EMULATE, FULL, ""), ("getgroups", EMULATE, FULL, ""),
         ("setuid", EMULATE, FULL, "CAP_SETUID; capability sets follow uid changes"),
         ("setgid", EMULATE, FULL, "CAP_SETGID"),
