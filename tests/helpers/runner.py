@@ -4,8 +4,10 @@ Every process is started in its own session; on timeout the whole process group 
 (SIGKILL) and :class:`CommandTimeout` is raised with what was captured so far.
 
 How runsc-py is found: ``$RUNSC_PY`` (a command line, split on spaces) if set; else a
-``runsc-py`` console script next to ``sys.executable``; else one on ``$PATH`` that is not a pyenv
-shim; else ``sys.executable`` running the ``runsc_py`` package from the repository through
+``runsc-py`` console script next to ``sys.executable``; else the repository's own
+(``.venv/bin/runsc-py``, which ``scripts/setup.sh`` installs: the benchmarks run with the
+system's ``python3``); else one on ``$PATH`` that is not a pyenv shim; else ``sys.executable``
+running the ``runsc_py`` package from the repository through
 ``runpy`` (the equivalent of ``python3 -m runsc_py``, but without PYTHONPATH or a changed cwd, so
 that do mode's "caller's env and cwd" stays exactly what the test passed).
 """
@@ -127,9 +129,9 @@ def runsc_argv() -> list[str]:
     override = os.environ.get("RUNSC_PY")
     if override:
         return override.split()
-    beside = Path(sys.executable).parent / "runsc-py"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return [str(beside)]
+    for beside in (Path(sys.executable).parent / "runsc-py", REPO / ".venv" / "bin" / "runsc-py"):
+        if beside.is_file() and os.access(beside, os.X_OK):
+            return [str(beside)]
     found = shutil.which("runsc-py")
     if found and "/shims/" not in found:
         return [found]
