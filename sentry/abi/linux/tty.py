@@ -27,6 +27,7 @@ TCGETS2, TCSETS2, TCSETSW2, TCSETSF2 = 0x802C542A, 0x402C542B, 0x402C542C, 0x402
 TIOCGPTN, TIOCSPTLCK, TIOCGDEV = 0x80045430, 0x40045431, 0x80045432
 TIOCSIG, TIOCVHANGUP, TIOCGPKT, TIOCGPTLCK = 0x40045436, 0x5437, 0x80045438, 0x80045439
 TIOCGEXCL, TIOCGPTPEER = 0x80045440, 0x5441
+TIOCGLCKTRMIOS, TIOCSLCKTRMIOS = 0x5456, 0x5457
 
 # TCFLSH / TCXONC arguments.
 TCIFLUSH, TCOFLUSH, TCIOFLUSH = 0, 1, 2
@@ -102,6 +103,26 @@ class Termios:
     cc: bytearray = field(default_factory=_default_cc)
     ispeed: int = 38400
     ospeed: int = 38400
+
+    @classmethod
+    def locks_none(cls) -> "Termios":
+        """A new terminal's ``termios_locked``: nothing locked."""
+        return cls(0, 0, 0, 0, 0, bytearray(NCCS), 0, 0)
+
+    def keep_locked(self, old: "Termios", locked: "Termios") -> "Termios":
+        """These settings with what *locked* locks taken from *old* (``tty_set_termios``'s
+        ``unset_locked_termios``: flag bits set in *locked*, a non-zero ``c_line`` or
+        control character keep their old values; speeds are not locked)."""
+        new = self.copy()
+        for name in ("iflag", "oflag", "cflag", "lflag"):
+            lk = getattr(locked, name)
+            setattr(new, name, (getattr(self, name) & ~lk) | (getattr(old, name) & lk))
+        if locked.line:
+            new.line = old.line
+        for i in range(NCCS):
+            if locked.cc[i]:
+                new.cc[i] = old.cc[i]
+        return new
 
     def copy(self) -> "Termios":
         return Termios(self.iflag, self.oflag, self.cflag, self.lflag, self.line,

@@ -115,6 +115,9 @@ class Terminal:
         self.ld.on_input = self._input_changed
         self.ld.on_output = self._output_changed
         self.winsize = T.Winsize()
+        # TIOCSLCKTRMIOS: the settings bits TCSETS* cannot change (for both sides: Linux
+        # uses the replica's for a master too)
+        self.termios_locked = T.Termios.locks_none()
         self.locked = True
         self.exclusive = False
         self.master_queue = WaitQueue()
@@ -293,7 +296,15 @@ class Terminal:
                 new = T.Termios.unpack2(mem.read(arg, T.TERMIOS2_SIZE))
             if cmd in (T.TCSETSF, T.TCSETSF2, T.TCSETAF):
                 ld.flush_input()
-            ld.set_termios(new)
+            ld.set_termios(new.keep_locked(ld.termios, self.termios_locked))
+            return 0
+        if cmd == T.TIOCGLCKTRMIOS:
+            mem.write(arg, self.termios_locked.pack())
+            return 0
+        if cmd == T.TIOCSLCKTRMIOS:
+            if not t.creds.capable(CAP_SYS_ADMIN):
+                raise err(errno.EPERM)
+            self.termios_locked = T.Termios.unpack(mem.read(arg, T.TERMIOS_SIZE))
             return 0
         if cmd == T.TIOCGWINSZ:
             mem.write(arg, self.winsize.pack())

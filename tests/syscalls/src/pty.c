@@ -960,12 +960,61 @@ static void with_forkpty(void)
     close(m);
 }
 
+/* TIOCGLCKTRMIOS/TIOCSLCKTRMIOS: locked bits and control characters keep their values
+ * through TCSETS, on either side (the master's are the replica's); EPERM without
+ * CAP_SYS_ADMIN. (The kernel's struct termios, without speeds.) */
+static void locked_settings(void)
+{
+    int s, m = new_pty(&s);
+    struct termios lk, t;
+    memset(&lk, 0x55, sizeof lk);
+    R("TIOCGLCKTRMIOS new", ioctl(s, TIOCGLCKTRMIOS, &lk));
+    printf("locked %o %o %o %o line %d cc0 %d\n", lk.c_iflag, lk.c_oflag, lk.c_cflag,
+           lk.c_lflag, lk.c_line, lk.c_cc[0]);
+    memset(&lk, 0, sizeof lk);
+    lk.c_lflag = ECHO;
+    lk.c_cc[VINTR] = 1;
+    R("TIOCSLCKTRMIOS on master", ioctl(m, TIOCSLCKTRMIOS, &lk));
+    R("tcgetattr", tcgetattr(s, &t));
+    t.c_lflag &= ~(ECHO | ICANON);
+    t.c_cc[VINTR] = 7;
+    t.c_cc[VQUIT] = 8;
+    R("tcsetattr", tcsetattr(s, TCSANOW, &t));
+    R("tcgetattr again", tcgetattr(s, &t));
+    printf("ECHO %d ICANON %d VINTR %d VQUIT %d\n", !!(t.c_lflag & ECHO),
+           !!(t.c_lflag & ICANON), t.c_cc[VINTR], t.c_cc[VQUIT]);
+    memset(&lk, 0x55, sizeof lk);
+    R("TIOCGLCKTRMIOS replica", ioctl(s, TIOCGLCKTRMIOS, &lk));
+    printf("locked lflag %o cc0 %d\n", lk.c_lflag, lk.c_cc[VINTR]);
+    R("TIOCGLCKTRMIOS bad buffer", ioctl(s, TIOCGLCKTRMIOS, (void *)8));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setuid(65534) < 0) _exit(1);
+        R("TIOCSLCKTRMIOS unprivileged", ioctl(s, TIOCSLCKTRMIOS, &lk));
+        R("TIOCGLCKTRMIOS unprivileged", ioctl(s, TIOCGLCKTRMIOS, &lk));
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    memset(&lk, 0, sizeof lk);
+    R("unlock", ioctl(s, TIOCSLCKTRMIOS, &lk));
+    t.c_lflag &= ~ECHO;
+    R("tcsetattr unlocked", tcsetattr(s, TCSANOW, &t));
+    R("tcgetattr unlocked", tcgetattr(s, &t));
+    printf("ECHO %d\n", !!(t.c_lflag & ECHO));
+    close(s);
+    close(m);
+}
+
 int main(void)
 {
     out_init();
     signal(SIGHUP, SIG_IGN);
     names();
     defaults();
+    locked_settings();
     canonical();
     echo_and_output();
     more_editing();
