@@ -568,8 +568,9 @@ int rt_stat_fast_nr(uint64_t *out, int n)
 /* ------------------------------------------------------------ stat cache
  * newfstatat, statx and readlink results Python computed for paths whose answer
  * cannot change until the sentry changes something (sentry/vfs/statcache.py decides
- * which): the struct stat or statx bytes, a symlink's target, or a negative errno.  Keyed by (base, nofollow, path):
- * base 0 for an absolute path, else the cwd key of the task (rt_task_set_fs), with
+ * which): the struct stat or statx bytes, a symlink's target, or a negative errno; and
+ * the names of listed directories (RT_SC_DIR, sc_absent).  Keyed by (base, nofollow,
+ * path): base 0 for an absolute path, else the cwd key of the task (rt_task_set_fs), with
  * bit 63 set for tasks that may search any directory.
  * Every entry carries the generation it was made in; rt_statcache_bump (any
  * change to names, attributes or mounts) makes every entry stale at once.
