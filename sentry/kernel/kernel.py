@@ -473,7 +473,20 @@ class Kernel:
     # -- signals ----------------------------------------------------------
 
     def _sigmask_bits(self, t: Task, field: str) -> int:
-        return _status_mask(self.host_task_status(t.host_tid), field)
+        """One signal-set field of the host's /proc/TID/status (0 if unreadable): found in
+        the bytes, not through :meth:`host_task_status`'s dict of every line (a periodic
+        timer asks at each expiry whether its signal is still pending)."""
+        try:
+            raw = self.host_file(f"{t.host_tid}/status")
+        except OSError:
+            return 0
+        at = raw.find(b"\n" + field.encode() + b":")
+        if at < 0:
+            return 0
+        try:
+            return int(raw[at + len(field) + 2:raw.index(b"\n", at + 1)].strip(), 16)
+        except ValueError:
+            return 0
 
     sigmask_bits = _sigmask_bits
 
