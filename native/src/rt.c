@@ -785,20 +785,31 @@ static int read_path(uint32_t pid, uint64_t addr, char *buf)
                        | O_NOATIME | O_CLOEXEC | 0100000 /* the kernel's O_LARGEFILE */ | O_NOCTTY \
                        | O_TRUNC)
 
+/* The path argument of a call the cache may answer, into path[4096], and its key's base:
+ * 0 for an absolute path, the cwd key for one relative to AT_FDCWD; with bit 63 for a
+ * task that may search any directory (answers that searched directories closed to others
+ * are kept for such tasks only: statcache.py).  Returns the length, 0: Python answers. */
+static int sc_path(uint32_t pid, const struct rt_task_info *t, int dirfd, uint64_t path_addr,
+                   char *path, uint64_t *base)
+{
+    if (!sc || !t->root_ok) return 0;
+    int len = read_path(pid, path_addr, path);
+    if (len <= 0) return 0;
+    if (path[0] == '/') *base = 0;
+    else if (dirfd == AT_FDCWD && t->cwd_key) *base = t->cwd_key;
+    else return 0;
+    if (t->search_all) *base |= 1ULL << 63;
+    return len;
+}
+
 static int sc_open_missing(uint32_t pid, const struct rt_task_info *t, int dirfd,
                            uint64_t path_addr, int flags, int64_t *ret)
 {
     char path[4096];
-    if (!sc || !t->root_ok || (flags & ~SC_OPEN_FLAGS) || (flags & O_ACCMODE) == O_ACCMODE)
-        return 0;
-    int len = read_path(pid, path_addr, path);
-    if (len <= 0) return 0;
     uint64_t base;
-    if (path[0] == '/') base = 0;
-    else if (dirfd == AT_FDCWD && t->cwd_key) base = t->cwd_key;
-    else return 0;
-    if (t->search_all) base |= 1ULL << 63;
-    if (!sc_absent(base, path, len)) return 0;
+    if ((flags & ~SC_OPEN_FLAGS) || (flags & O_ACCMODE) == O_ACCMODE) return 0;
+    int len = sc_path(pid, t, dirfd, path_addr, path, &base);
+    if (!len || !sc_absent(base, path, len)) return 0;
     *ret = -ENOENT;
     sc_hits++;
     return 1;
@@ -810,16 +821,9 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
                      uint64_t path_addr, int nofollow, uint64_t buf, int bufsiz, int64_t *ret)
 {
     char path[4096];
-    if (!sc || !t->root_ok) return 0;
-    int len = read_path(pid, path_addr, path);
-    if (len <= 0) return 0;
     uint64_t base;
-    if (path[0] == '/') base = 0;
-    else if (dirfd == AT_FDCWD && t->cwd_key) base = t->cwd_key;
-    else return 0;
-    /* answers that searched directories closed to others are kept for tasks that may
-     * search any directory only (statcache.py): a key of their own */
-    if (t->search_all) base |= 1ULL << 63;
+    int len = sc_path(pid, t, dirfd, path_addr, path, &base);
+    if (!len) return 0;
     int key = nofollow | kind << 1;
     uint64_t h = sc_hash(base, key, path, (size_t)len);
     struct sc_entry *e = sc_find(h, base, key, path, len);
