@@ -10,8 +10,10 @@ Each runs through the real runner, natively and under ``runsc-py do``.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -210,6 +212,7 @@ def test_resume_after_the_runner_is_killed(tmp_path, no_leftovers):
     state = tmp_path / "state.jsonl"
     args = [str(suite), "--state", str(state), "--jobs", "1", "--json"]
     before = procs.descendants(os.getpid())
+    scratch_before = set(glob.glob("/tmp/cs*"))
     runner = subprocess.Popen(SUITE + args, env=_env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -226,6 +229,12 @@ def test_resume_after_the_runner_is_killed(tmp_path, no_leftovers):
     # its runs die with it (parent-death signal), nothing is left in flight
     assert not procs.wait_gone(procs.descendants(os.getpid()) - before, 10.0)
     procs.reap_zombie_children()
+    # the work directory of the run in flight stays (the runner died before its cleanup):
+    # at most that one, and it goes here
+    left = set(glob.glob("/tmp/cs*")) - scratch_before
+    for d in left:
+        shutil.rmtree(d)
+    assert len(left) <= 1, left
 
     first = state.read_text()
     done = [json.loads(x) for x in first.splitlines() if x.strip()]
@@ -239,6 +248,8 @@ def test_resume_after_the_runner_is_killed(tmp_path, no_leftovers):
     assert len(keys) == len(set(keys)) == 12  # nothing ran twice
     rep = json.loads(r.stdout)
     assert (rep["total"]["cases"], rep["total"]["native_pass"], rep["total"]["sandbox_pass"]) == (6, 6, 6)
+    # a runner that ends removes every work directory it made
+    assert set(glob.glob("/tmp/cs*")) - scratch_before == set()
 
 
 def test_timeout_kills_the_whole_case(tmp_path, no_leftovers):
