@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from runsc_py.cli import main  # noqa: E402
-from runsc_py.container import lifecycle  # noqa: E402
+from runsc_py.container import hostns, lifecycle  # noqa: E402
 from tests.oci.oci_helpers import FakeCgroup, FakeSandbox, minimal_config  # noqa: E402
 
 
@@ -55,15 +56,27 @@ def make_bundle(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def cli(root: Path) -> Callable[..., Result]:
+def cli(root: Path) -> Iterator[Callable[..., Result]]:
     """Invoke the CLI in-process with ``--root`` set to the test's root (global flags may
-    follow in *args* only if they precede the verb)."""
+    follow in *args* only if they precede the verb).
+
+    ``do`` and ``run`` put the calling process into the sandbox's network and UTS
+    namespaces (``hostns.Namespaces.enter``): the test process goes back to its own after
+    the test (it stayed in a loopback-only one, where the proc connector and any later
+    native network test saw another network)."""
+    own = {ns: os.open(f"/proc/self/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+           for ns in ("net", "uts")}
 
     def invoke(*args: str, root_dir: Path | None = None) -> Result:
         base = ["--root", str(root_dir if root_dir is not None else root)]
         return CliRunner().invoke(main, [*base, *args], catch_exceptions=False)
 
-    return invoke
+    try:
+        yield invoke
+    finally:
+        for ns, flag in (("net", hostns.CLONE_NEWNET), ("uts", hostns.CLONE_NEWUTS)):
+            hostns.setns(own[ns], flag)
+            os.close(own[ns])
 
 
 @pytest.fixture
