@@ -105,6 +105,24 @@ _PORTS: Dict[int, "NetlinkSocket"] = {}
 _rover = [-4096]
 
 
+def _nl_opt_value(opt: int, value: bytes) -> int:
+    """A SOL_NETLINK option's int: ENOPROTOOPT for an option not offered, EINVAL for
+    fewer than four bytes."""
+    if opt not in _NL_OPTS:
+        raise err(errno.ENOPROTOOPT)
+    if len(value) < 4:
+        raise err(errno.EINVAL)
+    return int(struct.unpack_from("<I", value)[0])
+
+
+def _nlmsgerr(msg: bytes, seq: int, error: int, capped: bool, port: int) -> bytes:
+    """netlink_ack's ``NLMSG_ERROR``: *error* (0: an ack) and the request, whole or, when
+    *capped*, only its header (``NLM_F_CAPPED``)."""
+    body = struct.pack("<i", error) + (msg[:_NLMSGHDR.size] if capped else msg)
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), NLMSG_ERROR,
+                          NLM_F_CAPPED if capped else 0, seq, port) + body
+
+
 def decode_nl(raw: bytes) -> Tuple[int, int]:
     """A sandbox ``sockaddr_nl``: (port id, groups).  :raises LinuxError: EINVAL."""
     if len(raw) < _SOCKADDR_NL.size:
@@ -164,13 +182,7 @@ class NetlinkSocket(InetSocket):
         if groups and self.protocol == NETLINK_SOCK_DIAG:
             raise err(errno.EPERM)  # socket destroy events: not offered
         self._join(groups)
-        if not self.port:
-            if pid:
-                if pid in _PORTS:
-                    raise err(errno.EADDRINUSE)
-                self._claim(pid)
-            else:
-                self._autobind(t)
+        self._take_port(t, pid)
         self.groups = groups
 
     def _join(self, groups: int) -> None:
@@ -181,6 +193,17 @@ class NetlinkSocket(InetSocket):
                 _host(self.sock.setsockopt, SOL_NETLINK, 1, bit + 1)
             elif old & mask and not groups & mask:
                 _host(self.sock.setsockopt, SOL_NETLINK, 2, bit + 1)
+
+    def _take_port(self, t: Any, pid: int) -> None:
+        """bind's port id: *pid* (EADDRINUSE if another socket has it), or the kernel's
+        choice for 0; nothing if this socket has one already."""
+        if not self.port:
+            if pid:
+                if pid in _PORTS:
+                    raise err(errno.EADDRINUSE)
+                self._claim(pid)
+            else:
+                self._autobind(t)
 
     def _claim(self, pid: int) -> None:
         self.port = pid & 0xFFFFFFFF
@@ -306,12 +329,7 @@ class NetlinkSocket(InetSocket):
     def _reply_error(self, msg: bytes, mtype: int, mflags: int, seq: int, error: int) -> None:
         """netlink_ack: an ``nlmsgerr`` echoing the request (only its header with
         ``NETLINK_CAP_ACK``)."""
-        echo = msg[:_NLMSGHDR.size] if self.cap_ack else msg
-        body = struct.pack("<i", error) + echo
-        out_flags = NLM_F_CAPPED if self.cap_ack else 0
-        rep = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), NLMSG_ERROR, out_flags, seq,
-                             self.port) + body
-        self.local.append(rep)
+        self.local.append(_nlmsgerr(msg, seq, error, self.cap_ack, self.port))
         self._hq.notify(EVENT_IN)
 
     def recv(self, t: Any, n: int, flags: int) -> Tuple[bytes, int, Any]:
@@ -354,11 +372,7 @@ class NetlinkSocket(InetSocket):
 
     def setsockopt(self, level: int, opt: int, value: bytes) -> None:
         if level == SOL_NETLINK:
-            if opt not in _NL_OPTS:
-                raise err(errno.ENOPROTOOPT)
-            if len(value) < 4:
-                raise err(errno.EINVAL)
-            v = struct.unpack_from("<I", value)[0]
+            v = _nl_opt_value(opt, value)
             if opt == 1 and self.protocol == NETLINK_SOCK_DIAG:
                 raise err(errno.EPERM)  # socket destroy events: not offered
             if opt in (1, 2) and not 0 < v <= 32:
@@ -475,13 +489,7 @@ class SentryNetlinkSocket(NetlinkSocket):
         if self.port and pid and pid != self.port:
             raise err(errno.EINVAL)
         groups = self.join(t, groups) if groups else 0
-        if not self.port:
-            if pid:
-                if pid in _PORTS:
-                    raise err(errno.EADDRINUSE)
-                self._claim(pid)
-            else:
-                self._autobind(t)
+        self._take_port(t, pid)
         self._set_groups(groups)
 
     def _set_groups(self, groups: int) -> None:
@@ -499,22 +507,15 @@ class SentryNetlinkSocket(NetlinkSocket):
         """netlink_ack: ``NLMSG_ERROR`` with *error* (0: an ack), echoing the request
         whole on an error unless ``NETLINK_CAP_ACK``, else only its header."""
         _len, _type, _flags, seq, _pid = _NLMSGHDR.unpack_from(msg)
-        capped = not error or self.opts.get(NETLINK_CAP_ACK, 0)
-        echo = msg[:_NLMSGHDR.size] if capped else msg
-        body = struct.pack("<i", error) + echo
-        self.deliver(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), NLMSG_ERROR,
-                                    NLM_F_CAPPED if capped else 0, seq, self.port) + body)
+        capped = not error or bool(self.opts.get(NETLINK_CAP_ACK, 0))
+        self.deliver(_nlmsgerr(msg, seq, error, capped, self.port))
 
     # -- options ---------------------------------------------------------------------
 
     def setsockopt_nl(self, t: Any, level: int, opt: int, value: bytes) -> None:
         """setsockopt(2), with the caller (group membership checks its privileges)."""
         if level == SOL_NETLINK:
-            if opt not in _NL_OPTS:
-                raise err(errno.ENOPROTOOPT)
-            if len(value) < 4:
-                raise err(errno.EINVAL)
-            v = struct.unpack_from("<I", value)[0]
+            v = _nl_opt_value(opt, value)
             if opt in (1, 2):  # NETLINK_ADD_MEMBERSHIP, NETLINK_DROP_MEMBERSHIP
                 if not 0 < v <= 32:
                     raise err(errno.EINVAL)
