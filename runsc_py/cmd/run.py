@@ -27,6 +27,12 @@ from runsc_py.errors import Unsupported
 @click.option(
     "--detach", "-d", is_flag=True, help="Not supported: run stays in the foreground."
 )
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the stopped container's state (and cgroup) for a later `delete`; by default "
+    "they are removed once the workload exits, as runc does.",
+)
 @click.argument("container_id", metavar="ID")
 @pass_options
 @click.pass_context
@@ -36,9 +42,13 @@ def run(
     bundle: str | None,
     pid_file: str | None,
     detach: bool,
+    keep: bool,
     container_id: str,
 ) -> None:
-    """Run a container in the foreground; exits with the workload's status."""
+    """Run a container in the foreground; exits with the workload's status.
+
+    Once the workload has exited the container is deleted (poststop hooks, state, cgroup),
+    as ``runc run`` does, unless ``--keep`` leaves it ``stopped`` for ``delete``."""
     if detach:
         raise Unsupported("run --detach is not supported; run in the foreground")
     validate_id(container_id)
@@ -56,7 +66,7 @@ def run(
         config_path=loaded.config_path,
         annotations=loaded.annotations,
         pid_file=pid_file,
-        keep_when_stopped=True,
+        keep_when_stopped=keep,
         hooks=loaded.hooks,
         namespaces=loaded.host_namespaces,
         cgroup=(loaded.cgroups_path, loaded.resources),

@@ -249,5 +249,6 @@ def run_bundle(
             env=BASE_ENV,
         )
     finally:
-        # The stopped container stays until deleted (as with `runc run --keep`).
+        # run deletes the container it ran (as runc run does); one a timeout cut short
+        # may still be there.
         runsc(["delete", "--force", container_id], root=root, env=BASE_ENV)

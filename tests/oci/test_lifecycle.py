@@ -922,11 +922,17 @@ def test_hooks_with_run(lc: Lifecycle) -> None:
     bundle = lc.bundle("c1", ["sh", "-c", "cat /host/hooks/order > /host/seen; exit 5"],
                        edit=edit)
     lc.ids.append("c1")
-    assert lc.cli("run", "--bundle", str(bundle), "c1").rc == 5
+    assert lc.cli("run", "--keep", "--bundle", str(bundle), "c1").rc == 5
     # init ran only after the hooks before start.
     assert (lc.host / "seen").read_text().split()[:4] == list(HOOK_KINDS[:4])
+    assert (out / "order").read_text().split() == list(HOOK_KINDS[:-1])
     lc.ok("delete", "c1")
     assert (out / "order").read_text().split() == list(HOOK_KINDS)
+    # Without --keep, run deletes the container itself (as runc run): poststop included.
+    (out / "order").unlink()
+    assert lc.cli("run", "--bundle", str(bundle), "c1").rc == 5
+    assert (out / "order").read_text().split() == list(HOOK_KINDS)
+    assert "does not exist" in lc.cli("state", "c1").stderr
 
 
 def test_network_namespace_path_joined(lc: Lifecycle) -> None:
@@ -1026,11 +1032,16 @@ def test_run_joins_cgroup(lc: Lifecycle) -> None:
     bundle = lc.bundle("c1", ["sh", "-c", "exit 4"], resources={"pids": {"limit": 64}},
                        edit=edit)
     lc.ids.append("c1")
-    assert lc.cli("run", "--bundle", str(bundle), "c1").rc == 4
+    assert lc.cli("run", "--keep", "--bundle", str(bundle), "c1").rc == 4
     assert proc_cgroup_text_has(seen.read_text(), lc.cgroup_path("c1"))
     if has_v1("pids"):
         assert (controller_dir("pids", lc.cgroup_path("c1")) / "pids.max").read_text() == "64\n"
     lc.ok("delete", "c1")
+    assert not any(d.exists() for d in all_cgroup_dirs(lc.cgroup_path("c1")))
+    # Without --keep, run removes the cgroup it made once the workload is gone.
+    seen.unlink()
+    assert lc.cli("run", "--bundle", str(bundle), "c1").rc == 4
+    assert proc_cgroup_text_has(seen.read_text(), lc.cgroup_path("c1"))
     assert not any(d.exists() for d in all_cgroup_dirs(lc.cgroup_path("c1")))
 
     bad = lc.bundle("c2", ["/no/such/program"])

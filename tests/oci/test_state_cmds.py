@@ -201,7 +201,7 @@ def test_list_after_runs(
 ) -> None:
     bundle = make_bundle()
     for cid in ("b", "a", "c"):
-        assert cli("run", "-b", str(bundle), cid).exit_code == 0
+        assert cli("run", "--keep", "-b", str(bundle), cid).exit_code == 0
     assert cli("list", "-q").stdout == "a\nb\nc\n"
     listed = json.loads(cli("list", "-f", "json").stdout)
     assert [(c["id"], c["status"], c["pid"], c["bundle"]) for c in listed] == [
@@ -234,7 +234,8 @@ def test_racing_runs_of_one_id(root: Path, make_bundle: Callable[..., Path]) -> 
         results = list(
             pool.map(
                 lambda _: run_subprocess(
-                    "--root", str(root), "run", "-b", str(bundle), "c1", fake_status=0
+                    "--root", str(root), "run", "--keep", "-b", str(bundle), "c1",
+                    fake_status=0,
                 ),
                 range(4),
             )

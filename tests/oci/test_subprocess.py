@@ -78,6 +78,7 @@ def test_run_exit_status(
         "--root",
         str(root),
         "run",
+        "--keep",
         "-b",
         str(bundle),
         "--pid-file",
@@ -97,11 +98,30 @@ def test_run_exit_status(
     assert list(root.iterdir()) == []
 
 
+def test_run_removes_the_container_unless_kept(
+    root: Path, make_bundle: Callable[..., Path], tmp_path: Path
+) -> None:
+    """As ``runc run``: once the workload exited, its status is run's and the container is
+    gone (its id free again); ``--keep`` leaves it stopped for ``delete``."""
+    bundle = make_bundle()
+    pid_file = tmp_path / "pid"
+    for _ in range(2):
+        proc = run_subprocess(
+            "--root", str(root), "run", "-b", str(bundle), "--pid-file", str(pid_file), "c1",
+            fake_status=5,
+        )
+        assert (proc.returncode, proc.stderr) == (5, "")
+        assert list(root.iterdir()) == []
+        assert int(pid_file.read_text()) > 0
+    proc = run_subprocess("--root", str(root), "state", "c1")
+    assert (proc.returncode, proc.stderr) == (1, 'runsc-py: container "c1" does not exist\n')
+
+
 def test_duplicate_id(root: Path, make_bundle: Callable[..., Path]) -> None:
     bundle = make_bundle()
     assert (
         run_subprocess(
-            "--root", str(root), "run", "-b", str(bundle), "c1", fake_status=0
+            "--root", str(root), "run", "--keep", "-b", str(bundle), "c1", fake_status=0
         ).returncode
         == 0
     )
