@@ -815,6 +815,33 @@ static int sc_open_missing(uint32_t pid, const struct rt_task_info *t, int dirfd
     return 1;
 }
 
+/* access/faccessat/faccessat2 from the cache: ENOENT for a path it knows is missing (as
+ * sc_absent or a kept -ENOENT), and 0 for F_OK of a path it kept a stat answer for (the
+ * walk Python made for it found the file with the task's search permission, as access's
+ * own walk does); a permission question (R_OK, W_OK, X_OK), AT_EMPTY_PATH: Python. */
+static int sc_access(uint32_t pid, const struct rt_task_info *t, int dirfd,
+                     uint64_t path_addr, int mode, int flags, int64_t *ret)
+{
+    char path[4096];
+    uint64_t base;
+    if (mode & ~7 || flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW)) return 0;
+    int len = sc_path(pid, t, dirfd, path_addr, path, &base);
+    if (!len) return 0;
+    int key = ((flags & AT_SYMLINK_NOFOLLOW) != 0) | RT_SC_STAT << 1;
+    struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)len), base, key, path, len);
+    if (e) {
+        if (!e->err && mode) return 0;
+        e->used = ++sc_clock;
+        *ret = e->err;
+    } else if (sc_absent(base, path, len)) {
+        *ret = -ENOENT;
+    } else {
+        return 0;
+    }
+    sc_hits++;
+    return 1;
+}
+
 /* newfstatat/statx/readlink from the cache; 0: not there (Python answers and may fill
  * it).  bufsiz: readlink's (positive), else unused. */
 static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int dirfd,
@@ -993,6 +1020,12 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         return sc_open_missing(pid, t, AT_FDCWD, a[0], (int)a[1], ret);
     case SYS_openat:
         return sc_open_missing(pid, t, (int)a[0], a[1], (int)a[2], ret);
+    case SYS_access:
+        return sc_access(pid, t, AT_FDCWD, a[0], (int)a[1], 0, ret);
+    case SYS_faccessat:
+        return sc_access(pid, t, (int)a[0], a[1], (int)a[2], 0, ret);
+    case SYS_faccessat2:
+        return sc_access(pid, t, (int)a[0], a[1], (int)a[2], (int)a[3], ret);
     case SYS_readlink:
         /* readlink(path, buf, bufsiz); bufsiz <= 0 is Python's EINVAL */
         if ((int)a[2] <= 0) return 0;

@@ -54,6 +54,8 @@ SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX = 217, 262, 332
 SYS_READLINK, SYS_READLINKAT, SYS_OPENAT = 89, 267, 257
 #: getuid, getgid, geteuid, getegid: answered in C from the ids _sync_ids mirrors.
 SYS_GETXID = (102, 104, 107, 108)
+#: access, faccessat, faccessat2
+SYS_ACCESS = (21, 269, 439)
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -828,7 +830,7 @@ class Kernel:
             N.set_fast(nr, True)
         if not self.python_only:
             for nr in (0, 1, 2, 3, 5, 8, 16, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
-                       SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_GETXID):
+                       SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
                              N.statcache_put_dir)

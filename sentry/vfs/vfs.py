@@ -1084,6 +1084,11 @@ class VirtualFilesystem:
             t, dirfd, path, follow=not flags & abi.AT_SYMLINK_NOFOLLOW,
             empty_path=bool(flags & abi.AT_EMPTY_PATH),
         )
+        self.access_check(t, vd, mode, flags)
+
+    def access_check(self, t: Any, vd: VirtualDentry, mode: int, flags: int) -> None:
+        """faccessat2(2)'s question about the file at *vd*.  :raises LinuxError:
+        ``EROFS``, ``ETXTBSY``, ``EACCES``."""
         inode = vd.dentry.inode
         if mode & abi.W_OK and (inode.is_reg or inode.is_dir or inode.is_symlink):
             self.check_writable(vd)

@@ -408,3 +408,40 @@ def test_stat_cache_search_all_key(world: Tuple[Task, Path]) -> None:
     assert call() is None
     N.task_set_fs(pid, 9, True, True)
     assert call() == 0
+
+
+def test_stat_cache_access(world: Tuple[Task, Path]) -> None:
+    """access/faccessat/faccessat2: ENOENT for a missing path (kept or of a listed
+    directory), 0 for F_OK of a path with a kept stat answer (the nofollow one for
+    AT_SYMLINK_NOFOLLOW); a permission question, a bad mode or flag, AT_EMPTY_PATH or an
+    unknown path go to Python."""
+    SYS_ACCESS, SYS_FACCESSAT, SYS_FACCESSAT2 = 21, 269, 439
+    AT_EACCESS, R_OK, X_OK = 0x200, 4, 1
+    pid = os.getpid()
+    N.task_set_fs(pid, 11, True, False)
+    gen = N.statcache_gen()
+    N.statcache_put(N.SC_STAT, 0, False, b"/etc/gitconfig", bytes(144), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/etc/link", bytes(144), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, False, b"/etc/gone", None, -2, gen)
+    N.statcache_put_dir(0, b"/etc/", b"gitconfig\0link\0", gen)
+    here, there, link, gone = (_cstr(p) for p in (b"/etc/gitconfig", b"/etc/ld.so.preload",
+                                                  b"/etc/link", b"/etc/gone"))
+    at = AT_FDCWD & (2**64 - 1)
+
+    def call(nr: int, p: int, mode: int = 0, flags: int = 0) -> int | None:
+        args = [p, mode, 0, 0, 0, 0] if nr == SYS_ACCESS else [at, p, mode, flags, 0, 0]
+        return N.fast_call(pid, nr, args)
+
+    for nr in (SYS_ACCESS, SYS_FACCESSAT, SYS_FACCESSAT2):
+        assert call(nr, here[1]) == 0
+        assert call(nr, there[1]) == -2 and call(nr, there[1], R_OK) == -2
+        assert call(nr, gone[1], R_OK | X_OK) == -2
+        assert call(nr, here[1], R_OK) is None          # a permission question
+        assert call(nr, here[1], 8) is None             # EINVAL is Python's
+        assert call(nr, link[1]) is None                # only its nofollow answer is kept
+    assert call(SYS_FACCESSAT2, link[1], 0, AT_SYMLINK_NOFOLLOW) == 0
+    assert call(SYS_FACCESSAT2, here[1], 0, AT_EACCESS) == 0
+    assert call(SYS_FACCESSAT2, here[1], 0, AT_EMPTY_PATH) is None
+    assert call(SYS_FACCESSAT2, here[1], 0, 0x8000) is None
+    N.statcache_bump()
+    assert call(SYS_ACCESS, here[1]) is None and call(SYS_ACCESS, there[1]) is None

@@ -49,6 +49,9 @@ def show(label, path, follow=True):
         what += f" link={link[:12]}({len(link)})"
     except OSError as e:
         what += " link=" + errno.errorcode[e.errno]
+    # access's F_OK and ENOENT answers are kept too (faccessat2 for the nofollow one)
+    what += f" access={int(os.access(path, os.F_OK, follow_symlinks=follow))}"
+    what += f"/{int(os.access(path, os.R_OK | os.X_OK, follow_symlinks=follow))}"
     # and a listed directory's missing names are ENOENT for open too
     try:
         os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)))

@@ -32,7 +32,8 @@ def fast_kinds(desc: FileDescription) -> int:
     ``fstat`` is served when the Python stat is the host's ``fstat`` with the
     sandbox's device number and owner, which the C side substitutes
     (:func:`stat_overrides`): always for stdio, and for gofer files on
-    read-only mounts, whose owner cannot change under an open description.
+    read-only mounts or of the trusted lower layer (an overlay copies such a file
+    up to change it), whose owner cannot change under an open description.
     """
     if fsnotify.active and desc.notify_inode is not None:
         return 0  # its reads, writes and close make inotify events: Python serves them
@@ -53,7 +54,8 @@ def fast_kinds(desc: FileDescription) -> int:
         # a regular file: isatty(3) is ENOTTY (Python's open() asks of every file)
         k = N.FD_SEEK | N.FD_NOTTY
         vd = desc.vd
-        if vd is not None and (vd.mount.readonly or vd.mount.fs.readonly):
+        if vd is not None and (vd.mount.readonly or vd.mount.fs.readonly
+                               or statcache.trusted(desc.inode)):
             k |= N.FD_STAT
     else:
         return 0
