@@ -1270,6 +1270,7 @@ class Kernel:
             tg.arg_range = getattr(parent.tg, "arg_range", (0, 0))
             tg.pgid, tg.sid = parent.tg.pgid, parent.tg.sid
             tg.sa_restart = set(parent.tg.sa_restart)
+            tg.sa_forced = dict(parent.tg.sa_forced)
             tg.sigchld_nocldstop = parent.tg.sigchld_nocldstop
             tg.oom_score_adj = parent.tg.oom_score_adj
             tg.oom_score_adj_min = parent.tg.oom_score_adj_min
@@ -1578,6 +1579,7 @@ class Kernel:
         self.release_exe(tg)  # the old image's program
         tg.exe_vd, plan.exe_vd = plan.exe_vd, None
         tg.sa_restart = set()  # exec resets every handler
+        tg.sa_forced = {}
         tg.sigchld_nocldstop = False
         posix_timers.delete_all(tg)  # exit_itimers
         keys.on_exec(t)

@@ -78,6 +78,10 @@ class ThreadGroup:
         # Signals whose handler the workload installed with SA_RESTART (the host
         # always has it; see sys_signal.sigaction_stop).
         self.sa_restart: set = set()
+        # signal -> (handler, flags, restorer, mask) as the kernel keeps the workload's
+        # action, for the handlers the host holds with an SA_RESTART the workload did not
+        # ask for: a query of one is answered from here (sys_signal.rt_sigaction).
+        self.sa_forced: dict = {}
         # SIGCHLD's SA_NOCLDSTOP (no SIGCHLD for a child's stop, ptrace stops included).
         self.sigchld_nocldstop = False
         self.stop_pending = False

@@ -430,7 +430,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("rt_sigaction", TRACE, FULL,
          "run by the host at a ptrace stop with SA_RESTART added to every handler, so a signal "
          "that ends a trapped call before the sentry received it restarts it; the sentry "
-         "keeps the workload's own SA_RESTART and answers parked calls by it"),
+         "keeps the workload's own SA_RESTART and answers parked calls by it; a query (no "
+         "new action) is notified instead and run by the host (CONTINUE), or answered from "
+         "the sentry's copy of a handler it added SA_RESTART to"),
         ("rt_sigprocmask", PASS, FULL, "the caller's own mask"),
         ("rt_sigreturn", PASS, FULL, "returns from the caller's own handler frame"),
         ("restart_syscall", PASS, FULL,
@@ -684,6 +686,10 @@ def _build() -> List[Optional[Entry]]:
                 from sentry.syscalls.linux.sys_exec import execveat_lend
 
                 notify_if, handler = (5, LEND_MARK), execveat_lend
+            if name == "rt_sigaction":
+                # A query (no new action): notified, not traced (sys_signal.rt_sigaction).
+                assert mod is not None
+                notify_if, handler = (1, 0), mod.rt_sigaction
             table[nr] = Entry(nr, name, handler, policy, support, note, arg_check, else_policy,
                               else_check, notify_if=notify_if)
     for name in _DENIED:

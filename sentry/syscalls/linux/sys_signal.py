@@ -161,11 +161,41 @@ def rt_tgsigqueueinfo(t: "Task", a: "SyscallArgs") -> int:
 
 SA_RESTART = 0x10000000
 SA_NOCLDSTOP = 1
+SA_RESETHAND = 0x80000000
+#: The flags the kernel keeps (UAPI_SA_FLAGS on x86-64: NOCLDSTOP, NOCLDWAIT, SIGINFO,
+#: EXPOSE_TAGBITS, RESTORER, ONSTACK, RESTART, NODEFER, RESETHAND); do_sigaction clears
+#: the rest.
+_UAPI_SA_FLAGS = 0x1 | 0x2 | 0x4 | 0x800 | 0x04000000 | 0x08000000 | 0x10000000 | \
+    0x40000000 | 0x80000000
 SIGCHLD = 17
 _KSIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
 SIGKILL, SIGSTOP = 9, 19
 # Below the x86-64 red zone (128 bytes) of the thread's stack: free at a syscall.
 _SCRATCH_BELOW_SP = 512
+
+
+def rt_sigaction(t: "Task", a: "SyscallArgs") -> Any:
+    """rt_sigaction(2) without a new action (a query), which the filter notifies
+    instead of stopping the thread (a ptrace stop costs several times a notification, and
+    Python alone asks about every signal at start-up).  The host's answer is the
+    workload's except for a handler the sentry installed with a forced SA_RESTART
+    (sigaction_stop): that one is given from the sentry's copy, with the handler gone back
+    to SIG_DFL if SA_RESETHAND reset it on the host at a delivery."""
+    sig, oact = a[0] & 0xFFFFFFFF, a[2]
+    saved = t.tg.sa_forced.get(sig)
+    if saved is None or not oact:
+        return CONTINUE  # the host checks and answers it as Linux does
+    if a[3] != 8:
+        raise err(errno.EINVAL)
+    handler, flags, restorer, mask = saved
+    if flags & SA_RESETHAND:
+        from sentry.kernel.kernel import _status_mask
+
+        caught = _status_mask(t.kernel.host_task_status(t.host_tid), "SigCgt")
+        if not caught >> (sig - 1) & 1:
+            handler = 0  # SIG_DFL
+    t.mem.write(oact, _KSIGACTION.pack(handler, flags, restorer, mask))
+    return 0
 
 
 def sigaction_stop(k: Any, t: "Task", regs: List[int]) -> None:
@@ -224,6 +254,13 @@ def sigaction_stop(k: Any, t: "Task", regs: List[int]) -> None:
             t.tg.sa_restart.add(sig)
         else:
             t.tg.sa_restart.discard(sig)
+        if handler > 1 and not new_restart:
+            # As do_sigaction keeps it: known flags only, SIGKILL and SIGSTOP never
+            # blocked.
+            t.tg.sa_forced[sig] = (handler, flags & _UAPI_SA_FLAGS, restorer,
+                                   mask & ~(1 << (SIGKILL - 1) | 1 << (SIGSTOP - 1)))
+        else:
+            t.tg.sa_forced.pop(sig, None)
     if ok and handler is not None and sig == SIGCHLD:
         t.tg.sigchld_nocldstop = bool(flags & SA_NOCLDSTOP)
     k.resume_after_stop(t, syscall_exit=at_exit)
