@@ -30,6 +30,7 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Iterator
 from typing import Any, ClassVar, Self, dataclass_transform
 
 PROTOCOL_VERSION = 2
@@ -812,6 +813,23 @@ class Rreaddir(Message):
         return cls(entries, bool(last))
 
 
+class PackedEntries:
+    """Entries already in :func:`_pack_stat_entries`' form (the gofer's listing loop in C,
+    native/src/listing.c): *count* of them in *body*, and the names of those that are
+    directories on the listed device (a Treadtree visits them next)."""
+
+    __slots__ = ("count", "body", "subdirs")
+
+    def __init__(self, count: int, body: bytes, subdirs: list[bytes]) -> None:
+        self.count, self.body, self.subdirs = count, body, subdirs
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple[bytes, Stat | int]]:
+        return iter(_unpack_stat_entries(_U32.pack(self.count) + self.body, 0))
+
+
 @dataclass
 class Rreaddirstat(Message):
     """One batch of a directory's entries with their attributes (``lstat``); ``last``
@@ -820,7 +838,7 @@ class Rreaddirstat(Message):
     Stat): the client walks it for more."""
 
     MSG_ID: ClassVar[MsgId] = MsgId.RREADDIRSTAT
-    entries: list[tuple[bytes, Stat | int]]
+    entries: list[tuple[bytes, Stat | int]] | PackedEntries
     last: bool
 
     ENTRY_OVERHEAD: ClassVar[int] = 1 + 2 + Stat.STRUCT.size
@@ -838,9 +856,11 @@ class Rreaddirstat(Message):
         return cls(_unpack_stat_entries(body, 1), bool(last))
 
 
-def _pack_stat_entries(entries: list[tuple[bytes, Stat | int]]) -> bytes:
+def _pack_stat_entries(entries: list[tuple[bytes, Stat | int]] | PackedEntries) -> bytes:
     """Each entry: a kind byte (0: an inode number follows, 1: a Stat, 2: a Stat and the
     symlink's target), the name, then what the kind says."""
+    if isinstance(entries, PackedEntries):
+        return _U32.pack(entries.count) + entries.body
     out = [_U32.pack(len(entries))]
     for name, st in entries:
         if isinstance(st, Stat):
@@ -903,7 +923,7 @@ class Rreadtree(Message):
 
     MSG_ID: ClassVar[MsgId] = MsgId.RREADTREE
     path: list[bytes]
-    entries: list[tuple[bytes, Stat | int]]
+    entries: list[tuple[bytes, Stat | int]] | PackedEntries
     last: bool
     done: bool
 

@@ -82,6 +82,7 @@ from gofer.protocol import (
     Topen,
     Treaddir,
     Treaddirstat,
+    PackedEntries,
     Rreaddirstat,
     Rreadtree,
     Treadtree,
@@ -110,6 +111,17 @@ from gofer.protocol import (
     encode,
     recvmsg_polling,
 )
+
+try:
+    # The listing loop in C (native/src/listing.c), for Treaddirstat and Treadtree.
+    from sentry._native import ffi as _nffi
+    from sentry._native import lib as _nlib
+except ImportError:  # a build without the extension: the Python loop
+    _nffi = _nlib = None
+
+#: A listing's batches: (name, Stat or a mount point's inode number) entries, or the same
+#: already packed by the C loop.
+_Batch = list[tuple[bytes, Stat | int]] | PackedEntries
 
 RESOLVE = linux.RESOLVE_BENEATH | linux.RESOLVE_NO_MAGICLINKS | linux.RESOLVE_NO_SYMLINKS
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -675,7 +687,7 @@ class GoferServer:
         batches = self._stat_batches(node, _READDIR_BUDGET)
         return _Reply([Rreaddirstat(b, i == len(batches) - 1) for i, b in enumerate(batches)])
 
-    def _stat_batches(self, node: _Node, budget: int) -> list[list[tuple[bytes, Stat | int]]]:
+    def _stat_batches(self, node: _Node, budget: int) -> list[_Batch]:
         """The directory's entries with their lstat attributes (a mount point's only its
         inode number), in batches of at most *budget* encoded bytes (at least one)."""
         if not stat.S_ISDIR(os.fstat(node.fd).st_mode):
@@ -686,9 +698,43 @@ class GoferServer:
         finally:
             os.close(fd)
 
-    def _entry_batches(self, fd: int, dev: int, budget: int,
-                       ) -> list[list[tuple[bytes, Stat | int]]]:
-        """_stat_batches of the directory open as *fd* on the device *dev*."""
+    def _entry_batches(self, fd: int, dev: int, budget: int) -> list[_Batch]:
+        """_stat_batches of the directory open as *fd* on the device *dev*: by the C loop
+        (packed), or :meth:`_entry_batches_py`, its twin."""
+        if _nlib is None or self.python_listing:
+            return list(self._entry_batches_py(fd, dev, budget))
+        assert _nffi is not None
+        listing = _nffi.new("struct rt_listing *")
+        err = _nlib.rt_list_stat(fd, dev, listing)
+        if err < 0:
+            raise OSError(-err, os.strerror(-err))
+        try:
+            data = _nffi.unpack(listing.data, listing.len) if listing.len else b""
+            ends = _nffi.unpack(listing.ends, listing.count) if listing.count else []
+            subdirs = (_nffi.unpack(listing.subdirs, listing.subdirs_len).split(b"\0")[:-1]
+                       if listing.subdirs_len else [])
+        finally:
+            _nlib.rt_listing_free(listing)
+        # Batches of at most *budget* bytes (at least one entry each), as the twin's.
+        batches: list[_Batch] = []
+        start = first = 0
+        for i, end in enumerate(ends):
+            if i > first and end - start > budget:
+                prev = ends[i - 1]
+                batches.append(PackedEntries(i - first, data[start:prev], []))
+                start, first = prev, i
+        batches.append(PackedEntries(len(ends) - first, data[start:], []))
+        # The subdirectories go with the first batch (the order of a Treadtree's visits).
+        assert isinstance(batches[0], PackedEntries)
+        batches[0].subdirs = subdirs
+        return batches
+
+    #: Tests set it to compare the two listing loops.
+    python_listing = False
+
+    def _entry_batches_py(self, fd: int, dev: int, budget: int,
+                          ) -> list[list[tuple[bytes, Stat | int]]]:
+        """The Python twin of the C listing loop."""
         batches: list[list[tuple[bytes, Stat | int]]] = []
         batch: list[tuple[bytes, Stat | int]] = []
         size = 0
@@ -776,14 +822,12 @@ class GoferServer:
                 yield Rreadtree(path, batch, i == len(batches) - 1, False)
             if len(path) >= MAX_WALK:
                 return
-            for batch in batches:
-                for sub, est in batch:
-                    if left[0] <= 0:
-                        return
-                    if isinstance(est, Stat) and stat.S_ISDIR(est.mode) and \
-                            path_bytes + len(sub) + 2 <= _TREE_PATH_MAX:
-                        yield from self._tree_visit(fd, dev, sub, path + [sub],
-                                                    path_bytes + len(sub) + 2, left)
+            for sub in _subdirs(batches):
+                if left[0] <= 0:
+                    return
+                if path_bytes + len(sub) + 2 <= _TREE_PATH_MAX:
+                    yield from self._tree_visit(fd, dev, sub, path + [sub],
+                                                path_bytes + len(sub) + 2, left)
         finally:
             os.close(fd)
 
@@ -1225,3 +1269,14 @@ def spawn(roots: list[tuple[str, bool]]) -> tuple[int, socket.socket]:
     finally:
         child.close()
     return pid, parent
+
+
+def _subdirs(batches: list[_Batch]) -> Iterator[bytes]:
+    """The names of a listing's subdirectories on its own device, in listing order."""
+    for batch in batches:
+        if isinstance(batch, PackedEntries):
+            yield from batch.subdirs
+            continue
+        for name, st in batch:
+            if isinstance(st, Stat) and stat.S_ISDIR(st.mode):
+                yield name

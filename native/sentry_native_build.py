@@ -100,6 +100,12 @@ ffibuilder.cdef(
                   int *other_sig);
     int rt_waitpid(int pid, int *status, int flags);
     int rt_pidfd_getfd(int pid, int targetfd);
+    struct rt_listing {
+        char *data; uint64_t len; uint32_t *ends; uint32_t count; uint32_t _pad;
+        char *subdirs; uint64_t subdirs_len;
+    };
+    int rt_list_stat(int fd, uint64_t dev, struct rt_listing *out);
+    void rt_listing_free(struct rt_listing *l);
     int rt_tgkill(int tgid, int tid, int sig);
     int rt_sigqueue(int tgid, int tid, int sig, int code, int spid, int suid);
     """
@@ -107,7 +113,7 @@ ffibuilder.cdef(
 ffibuilder.set_source(
     "sentry._native",
     '#include "rt.h"',
-    sources=[str(Path("native/src/rt.c"))],
+    sources=[str(Path("native/src/rt.c")), str(Path("native/src/listing.c"))],
     include_dirs=[str(Path("native/include"))],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
 )

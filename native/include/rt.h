@@ -145,4 +145,19 @@ int rt_pidfd_getfd(int pid, int targetfd);
 int rt_tgkill(int tgid, int tid, int sig);
 int rt_sigqueue(int tgid, int tid, int sig, int code, int spid, int suid);
 
+/* cffi: the gofer's listing with attributes (native/src/listing.c): the entries of a
+ * directory packed as gofer/protocol.py's _pack_stat_entries body, each entry's end offset
+ * in data, and the names of its subdirectories on the listed device, each NUL-ended. */
+struct rt_listing {
+    char *data;
+    uint64_t len;
+    uint32_t *ends;
+    uint32_t count;
+    uint32_t _pad;
+    char *subdirs;
+    uint64_t subdirs_len;
+};
+int rt_list_stat(int fd, uint64_t dev, struct rt_listing *out);
+void rt_listing_free(struct rt_listing *l);
+
 #endif

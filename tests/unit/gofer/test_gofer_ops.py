@@ -614,3 +614,72 @@ def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None
     assert bad.take((b"s00",)) is None and bad.done
     assert bad.error is not None and bad.error.errno == errno.ENOENT
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def test_listing_loop_in_c_matches_its_python_twin(tmp_path: Path) -> None:
+    """Treaddirstat's and Treadtree's listing loop (native/src/listing.c) gives what the
+    Python loop gives: every kind of entry (files, a FIFO, directories, symlinks with
+    short and PATH_MAX-long targets, a mount point: its inode number only), names up to
+    NAME_MAX, a listing past one batch; each batch within the budget unless it is one
+    entry, and the subdirectories a Treadtree visits next."""
+    import socket
+    import subprocess
+
+    from gofer import server as gs
+    from gofer.protocol import PackedEntries, _pack_stat_entries, _unpack_stat_entries
+
+    if gs._nlib is None:
+        pytest.skip("the native extension is not built")
+    d = tmp_path / "d"
+    (d / "sub" / "inner").mkdir(parents=True)
+    (d / "mnt").mkdir()
+    (d / "file").write_bytes(b"x" * 5000)
+    os.mkfifo(d / "fifo")
+    os.symlink("sub/inner", d / "short")
+    os.symlink("t" * 4095, d / "longest")
+    for i in range(400):
+        (d / (f"{i:03d}" + "n" * 252)).write_bytes(b"")
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(d / "mnt")], check=True)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        srv = gs.GoferServer(a, [])
+        dev = os.stat(d).st_dev
+        budget = 16384
+
+        def run(python: bool) -> list:
+            srv.python_listing = python
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                return srv._entry_batches(fd, dev, budget)
+            finally:
+                os.close(fd)
+
+        c_batches, py_batches = run(False), run(True)
+    finally:
+        subprocess.run(["umount", str(d / "mnt")], check=True)
+        a.close()
+        b.close()
+    assert all(isinstance(x, PackedEntries) for x in c_batches) and len(c_batches) > 1
+
+    def entries(batches: list) -> list:
+        out = []
+        for x in batches:
+            out += _unpack_stat_entries(_pack_stat_entries(x), 0)
+        return out
+
+    got, want = entries(c_batches), entries(py_batches)
+    assert [(n, s.target if not isinstance(s, int) else s) for n, s in got] == \
+        [(n, s.target if not isinstance(s, int) else s) for n, s in want]
+    def fields(s: object) -> object:  # (reading a link's target moves its atime)
+        return s if isinstance(s, int) else (s.dev, s.ino, s.mode, s.nlink, s.uid, s.gid,
+                                             s.rdev, s.size, s.blksize, s.blocks,
+                                             s.mtime_ns, s.ctime_ns)
+
+    assert [(n, fields(s)) for n, s in got] == [(n, fields(s)) for n, s in want]
+    kinds = dict(got)
+    assert isinstance(kinds[b"mnt"], int) and kinds[b"longest"].target == b"t" * 4095
+    for x in c_batches:
+        assert x.count == 1 or len(x.body) <= budget
+    assert list(gs._subdirs(c_batches)) == list(gs._subdirs(py_batches)) == [
+        n for n, s in want if not isinstance(s, int) and stat.S_ISDIR(s.mode)]
+    assert b"sub" in list(gs._subdirs(c_batches))
