@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import struct
-import time
 import weakref
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
@@ -72,8 +71,7 @@ PROT_READ, PROT_WRITE, MAP_SHARED = 1, 2, 1
 
 def io_setup(t: "Task", a: "SyscallArgs") -> int:
     """io_setup(2): a context whose ring the thread maps at a stop (see the module)."""
-    from sentry.platform.hybrid import native as N
-    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD, _ns
+    from sentry.syscalls.linux.sys_ipc import lend_for_stop
 
     nr, ctxp = a.uint(0), a[1]
     if struct.unpack("<Q", t.mem.read(ctxp, 8))[0] != 0 or nr == 0:
@@ -84,20 +82,7 @@ def io_setup(t: "Task", a: "SyscallArgs") -> int:
     table = aio.table_of(t, create=True)
     if table is None:
         raise err(errno.ENOMEM)
-    fd = table.ring_fd()
-    # One lend at a time per host fd table (shmat lends at the same number).
-    ns = _ns(t)
-    holder = ns.attaching.get(t.fdtable)
-    if holder is not None and holder is not t and not holder.exited:
-        raise WouldBlock([(ns.attach_queue, EVENT_IN)], deadline=time.monotonic() + 0.1,
-                         restart=ERESTARTNOINTR)
-    try:
-        N.addfd(t.tg.listener, a.notif_id, fd, SHM_LEND_FD)
-    except OSError as e:
-        raise err(errno.EMFILE if e.errno == errno.EBADF else (e.errno or errno.ENOMEM)) from None
-    if N.interrupt(t.host_tid) != 0:
-        raise err(errno.ENOMEM)
-    ns.attaching[t.fdtable] = t
+    lend_for_stop(t, a, table.ring_fd())
     call = a.nr
     t.stop_hook = lambda task: _setup_stop(task, call, nr, slots, size, ctxp)
     raise LinuxError(ERESTARTNOINTR)

@@ -650,7 +650,6 @@ SYS_MMAP, SYS_CLOSE, SYS_MUNMAP, SYS_SHMAT = 9, 3, 11, 30
 
 def shmat(t: "Task", a: "SyscallArgs") -> int:
     """shmat(2): the segment's memfd mapped by the host at a stop of the thread."""
-    from sentry.platform.hybrid import native as N
 
     ns = _ns(t)
     shmid, addr, flg = a.int(0), a[1], a.int(2)
@@ -677,25 +676,38 @@ def shmat(t: "Task", a: "SyscallArgs") -> int:
     seg: ShmSegment = ns.shms.find(shmid)
     if not ipc.ipcperms(t, seg.perm, acc):
         raise err(errno.EACCES)
-    # One attach at a time per host fd table: the lent fd's number is the same for all.
+    lend_for_stop(t, a, seg.memfd if prot & PROT_WRITE else _ro_fd(t, seg))
+    req = _Attach(a.nr, addr, seg.pages * PAGE, prot, flags, seg)
+    _reap_at_exit(ns, t.tg)
+    t.stop_hook = lambda task: _attach_stop(task, req)
+    raise LinuxError(ERESTARTNOINTR)
+
+
+def lend_for_stop(t: "Task", a: "SyscallArgs", fd: int) -> None:
+    """Lend the sentry's *fd* to the thread of call *a* at :data:`SHM_LEND_FD` and ask for
+    the stop at which it maps it (``shmat``; ``io_setup``, :mod:`sys_aio`; an io_uring
+    ring mapped from elsewhere in its memfd, :func:`sys_mm.mmap_file`); the caller sets
+    ``t.stop_hook`` and answers ``ERESTARTNOINTR``, the hook ends with :func:`_attach_done`.
+
+    :raises WouldBlock: another thread of the host fd table is lending (the number is the
+        same for all: one lend at a time).
+    :raises LinuxError: ``EMFILE``, ``ENOMEM``.
+    """
+    from sentry.platform.hybrid import native as N
+
+    ns = _ns(t)
     holder = ns.attaching.get(t.fdtable)
     if holder is not None and holder is not t and not holder.exited:
         # (Also looked at again every 0.1 s: a holder that dies never notifies.)
         raise WouldBlock([(ns.attach_queue, EVENT_IN)], deadline=time.monotonic() + 0.1,
                          restart=ERESTARTNOINTR)
-    fd = seg.memfd if prot & PROT_WRITE else _ro_fd(t, seg)
     try:
         N.addfd(t.tg.listener, a.notif_id, fd, SHM_LEND_FD)
     except OSError as e:
         raise err(errno.EMFILE if e.errno == errno.EBADF else (e.errno or errno.ENOMEM)) from None
-    req = _Attach(a.nr, addr, seg.pages * PAGE, prot, flags, seg)
     if N.interrupt(t.host_tid) != 0:
-        _attach_done(ns, t)
         raise err(errno.ENOMEM)
     ns.attaching[t.fdtable] = t
-    _reap_at_exit(ns, t.tg)
-    t.stop_hook = lambda task: _attach_stop(task, req)
-    raise LinuxError(ERESTARTNOINTR)
 
 
 #: Thread groups that destroy removed segments they were the last to map when they exit.
