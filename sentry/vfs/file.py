@@ -201,6 +201,15 @@ class FileDescription:
         """
         raise err(errno.ENODEV)
 
+    def mmap_offset(self, off: int, length: int, prot: int) -> int:
+        """Where a mapping of the file at offset *off* starts in the host file of
+        :meth:`shared_mapping_fd`: *off* itself, but for files whose mmap offsets name
+        regions (io_uring's rings).
+
+        :raises LinuxError: the mapping is refused.
+        """
+        return off
+
     def size(self) -> int:
         """The size ``SEEK_END`` is relative to."""
         return self.stat(None).size

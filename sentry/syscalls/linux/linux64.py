@@ -610,6 +610,28 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("io_pgetevents", EMULATE, FULL, "io_getevents with a signal mask for the wait, as "
          "ppoll's"),
     ]),
+    ("sys_io_uring", [
+        ("io_uring_setup", EMULATE, PARTIAL, "the sentry's own rings (the host's io_uring is "
+         "never reached): Linux's struct io_rings layout and offsets in a memfd the sentry "
+         "holds, which the process maps itself at IORING_OFF_SQ_RING/CQ_RING/SQES "
+         "(anon_inode:[io_uring]); CQSIZE, CLAMP, SUBMIT_ALL and the task-run/single-issuer "
+         "hints; SQPOLL, IOPOLL, ATTACH_WQ, R_DISABLED, SQE128, CQE32, NO_MMAP, "
+         "REGISTERED_FD_ONLY, NO_SQARRAY EINVAL (as a kernel without them); features "
+         "SINGLE_MMAP, NODROP, SUBMIT_STABLE, RW_CUR_POS, CUR_PERSONALITY"),
+        ("io_uring_enter", EMULATE, PARTIAL, "SQEs read from the memfd and done at once "
+         "through the syscalls' own code: NOP, READ, WRITE, READV, WRITEV (offset -1: the "
+         "file position), FSYNC (DATASYNC), SYNC_FILE_RANGE, FALLOCATE, FADVISE, STATX, "
+         "OPENAT, CLOSE, SETXATTR, GETXATTR, MADVISE (the hints NORMAL, RANDOM, "
+         "SEQUENTIAL, WILLNEED, COLD, PAGEOUT after madvise's checks; other advice "
+         "-EOPNOTSUPP); other opcodes complete with -EINVAL; "
+         "IO_LINK/HARDLINK chains (-ECANCELED), DRAIN/ASYNC trivially, CQE_SKIP_SUCCESS; "
+         "FIXED_FILE -EBADF (no registered files); CQ overflow kept (NODROP) and flushed "
+         "by GETEVENTS; GETEVENTS waits with the sig mask; a read of an empty pipe or "
+         "socket blocks the call (Linux would poll and return); EXT_ARG, "
+         "REGISTERED_RING EINVAL"),
+        ("io_uring_register", EMULATE, PARTIAL, "IORING_REGISTER_PROBE (the opcodes above); "
+         "buffers, files, eventfds, personalities, restrictions and the rest EINVAL"),
+    ]),
     ("sys_keys", [
         ("add_key", EMULATE, FULL, "the sandbox's own key service (sentry), never the host's "
          "keyrings: user, logon (unreadable) and keyring types, create or update in the "
@@ -634,9 +656,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
 ]
 
 _DENIED = [
-    "kexec_load", "kexec_file_load", "bpf", "io_uring_setup", "io_uring_enter",
-    "io_uring_register", "perf_event_open", "userfaultfd", "init_module", "finit_module",
-    "delete_module", "reboot", "swapon", "swapoff", "mount", "umount2", "pivot_root",
+    "kexec_load", "kexec_file_load", "bpf", "perf_event_open", "userfaultfd", "init_module",
+    "finit_module", "delete_module", "reboot", "swapon", "swapoff", "mount", "umount2", "pivot_root",
     "process_vm_readv", "process_vm_writev", "kcmp", "setns", "unshare", "seccomp",
     "lookup_dcookie", "iopl", "ioperm",
     "acct", "quotactl", "settimeofday", "clock_settime",

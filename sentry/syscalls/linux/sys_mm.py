@@ -119,6 +119,9 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
         # That host fd number holds the stub, or (until the exec event) a program file
         # the loader lent to an exec in flight, which no other thread may replace.
         raise err(errno.ENODEV)
+    host_off = desc.mmap_offset(off, length, prot)
+    if host_off != off:
+        return _map_elsewhere(t, a, desc, host_off)
     owned = -1
     if kind == MAP_PRIVATE:
         try:
@@ -141,6 +144,44 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
         if owned >= 0:
             os.close(owned)
     return CONTINUE
+
+
+def _map_elsewhere(t: "Task", a: "SyscallArgs", desc: Any, host_off: int) -> int:
+    """A mapping of *desc* at another offset of its host file than the one asked for
+    (io_uring's ``IORING_OFF_CQ_RING`` is its SQ ring's pages): the host cannot run the
+    call as it is, so the thread runs it at a ptrace stop with the host fd lent at
+    ``SHM_LEND_FD`` and *host_off*, as ``shmat`` maps a segment
+    (:mod:`sentry.syscalls.linux.sys_ipc`)."""
+    from sentry.abi.linux.errors import ERESTARTNOINTR
+    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD, lend_for_stop
+
+    host_fd = desc.shared_mapping_fd(t)
+    lend_for_stop(t, a, host_fd)
+    call, args = a.nr, (a[0], a[1], a.uint(2), a.uint(3), SHM_LEND_FD, host_off)
+    name = os.fsdecode(t.kernel.vfs.describe(t, desc))
+    t.stop_hook = lambda task: _map_stop(task, call, args, host_fd, name)
+    raise LinuxError(ERESTARTNOINTR)
+
+
+def _map_stop(t: "Task", call: int, args: Any, host_fd: int, name: str) -> bool:
+    from sentry.kernel.signal_dequeue import _call
+    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD, _attach_done, _in_stop, _ns
+
+    def run(regs: Any) -> int:
+        ret = int(_call(t, regs, _SYS_MMAP, *args))
+        _call(t, regs, _SYS_CLOSE, SHM_LEND_FD)
+        mm = t.tg.mm
+        if not -4096 < ret < 0 and mm is not None:
+            mm.name_host_file(host_fd, name)
+        return ret
+
+    try:
+        return _in_stop(t, call, run, "mmap")
+    finally:
+        _attach_done(_ns(t), t)
+
+
+_SYS_MMAP, _SYS_CLOSE = 9, 3
 
 
 def fill_mem(fd_mem: int, addr: int, data: bytes) -> None:
