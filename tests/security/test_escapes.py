@@ -12,7 +12,9 @@
   mounted under the root (do mode: the gofer must not serve it), and races between a
   path's check and its use from another thread (a symlink swapped by ``rename``, a directory
   exchanged with a symlink, a directory moved while a walk climbs out of it);
-- forbidden host surfaces: ``mount``, io_uring, bpf, ``perf_event_open``, userfaultfd,
+- forbidden host surfaces: ``mount``, io_uring (the sandbox serves rings of its own: the
+  probe tries to read the secret through an io_uring ``OPENAT``, and host fds the process's
+  fd table lacks through its ``READ``), bpf, ``perf_event_open``, userfaultfd,
   ``name_to_handle_at``/``open_by_handle_at`` (reading the secret by its file handle),
   the host's keyrings (a key the test planted in root's user keyring), module loading, raw
   devices, ``mknod`` of a device, raw sockets, ``ioperm``,

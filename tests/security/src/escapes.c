@@ -596,11 +596,95 @@ static void p_host_loopback(void)
     BLOCKED("%s", ename(errno));
 }
 
+/* One request through an io_uring: its CQE's res (-errno on failure to submit). */
+struct uring {
+    int fd;
+    struct io_uring_params p;
+    unsigned char *rings;
+    struct io_uring_sqe *sqes;
+};
+
+static int uring_do(struct uring *u, const struct io_uring_sqe *sqe)
+{
+    volatile unsigned *sq_tail = (unsigned *)(u->rings + u->p.sq_off.tail);
+    volatile unsigned *cq_head = (unsigned *)(u->rings + u->p.cq_off.head);
+    volatile unsigned *cq_tail = (unsigned *)(u->rings + u->p.cq_off.tail);
+    unsigned tail = *sq_tail, idx = tail & (u->p.sq_entries - 1);
+    u->sqes[idx] = *sqe;
+    ((unsigned *)(u->rings + u->p.sq_off.array))[idx] = idx;
+    __atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
+    if (syscall(SYS_io_uring_enter, u->fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+        return -errno;
+    unsigned head = *cq_head;
+    if (head == *cq_tail)
+        return -EAGAIN;
+    struct io_uring_cqe *c = (struct io_uring_cqe *)(u->rings + u->p.cq_off.cqes);
+    int res = c[head & (u->p.cq_entries - 1)].res;
+    __atomic_store_n(cq_head, head + 1, __ATOMIC_RELEASE);
+    return res;
+}
+
+/* 1 if the ring's READ of fd gets bytes holding TOKEN (want_token) or any bytes. */
+static int uring_read(struct uring *u, int fd, int want_token)
+{
+    char buf[4096] = {0};
+    struct io_uring_sqe s = {.opcode = IORING_OP_READ, .fd = fd};
+    s.addr = (uintptr_t)buf;
+    s.len = sizeof buf - 1;
+    int n = uring_do(u, &s);
+    if (n <= 0)
+        return 0;
+    return want_token ? strstr(buf, token) != NULL : 1;
+}
+
 static void p_io_uring(void)
 {
-    struct io_uring_params p;
-    memset(&p, 0, sizeof p);
-    fd_result("io_uring_setup", syscall(SYS_io_uring_setup, 4, &p));
+    /* The host kernel's io_uring must be out of reach; an io_uring the sandbox serves may
+     * exist, so the probe tries to get out *through* the ring: OPENAT of the secret by
+     * paths the other probes use (the host's /proc/PID/root among them) and READ of
+     * what opened, then READ of host fds that the process's own fd table lacks (the
+     * stub's 1000..1003, which only the host kernel's io_uring would find). */
+    struct uring u;
+    memset(&u, 0, sizeof u);
+    u.fd = syscall(SYS_io_uring_setup, 4, &u.p);
+    if (u.fd < 0)
+        BLOCKED("io_uring_setup %s", ename(errno));
+    size_t sz = u.p.sq_off.array + u.p.sq_entries * 4;
+    size_t cqsz = u.p.cq_off.cqes + u.p.cq_entries * sizeof(struct io_uring_cqe);
+    u.rings = mmap(NULL, sz > cqsz ? sz : cqsz, PROT_READ | PROT_WRITE, MAP_SHARED, u.fd,
+                   IORING_OFF_SQ_RING);
+    u.sqes = mmap(NULL, u.p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                  MAP_SHARED, u.fd, IORING_OFF_SQES);
+    if (u.rings == MAP_FAILED || u.sqes == MAP_FAILED)
+        BLOCKED("mmap of the rings %s", ename(errno));
+    /* (Paths that climb out of the root: in do mode the host's tree is the sandbox's
+     * root, so the secret's own path, or /proc/1/root's, is no escape there.) */
+    char a[4096];
+    snprintf(a, sizeof a, "/proc/%d/root%s", host_pid, secret_abs);
+    const char *paths[] = {"/../secret.txt", "/../../../../../../../../secret.txt",
+                           "/proc/self/root/../secret.txt", a, NULL};
+    int last = 0;
+    for (const char *const *q = paths; *q; q++) {
+        struct io_uring_sqe s = {.opcode = IORING_OP_OPENAT, .fd = AT_FDCWD};
+        s.addr = (uintptr_t)*q;
+        s.open_flags = O_RDONLY;
+        int fd = uring_do(&u, &s);
+        if (fd < 0) {
+            last = -fd;
+            continue;
+        }
+        int got = uring_read(&u, fd, 1);
+        close(fd);
+        if (got)
+            ESCAPED("read the secret through an io_uring OPENAT of %s", *q);
+    }
+    for (int fd = 1000; fd <= 1003; fd++) {
+        char c;
+        errno = 0;
+        if (read(fd, &c, 0) < 0 && errno == EBADF && uring_read(&u, fd, 0))
+            ESCAPED("an io_uring READ of fd %d, which this process does not have", fd);
+    }
+    BLOCKED("ring served; openat %s, fds 1000-1003 EBADF", ename(last));
 }
 
 static void p_bpf(void)
