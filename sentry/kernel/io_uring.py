@@ -34,7 +34,7 @@ import collections
 import errno
 import os
 import struct
-from typing import Any, Deque, Tuple
+from typing import Any, Deque, Set, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.anon.anon import AnonFileDescription
@@ -112,6 +112,8 @@ class IoUringFile(AnonFileDescription):
         self.cq_tail = 0        # cached_cq_tail: where the next CQE goes
         self.sq_dropped = 0
         self.overflow: Deque[bytes] = collections.deque()
+        #: Requests waiting for their files (sys_io_uring._Polled).
+        self.polled: Set[Any] = set()
         self.queue = WaitQueue()
         self.fd = -1
         if not ACCOUNT.charge(self.charged):
@@ -183,6 +185,10 @@ class IoUringFile(AnonFileDescription):
             ACCOUNT.uncharge(self.charged)
             self.charged = 0
         self.overflow.clear()
+        for req in list(self.polled):
+            req.drop()  # (the ring is gone: their completions would go nowhere)
+            for r in req.chain:
+                r.put_file()
         self.queue.notify(EVENT_IN)
 
     # -- ring memory -----------------------------------------------------------

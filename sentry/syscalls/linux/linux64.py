@@ -626,9 +626,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "-EOPNOTSUPP); other opcodes complete with -EINVAL; "
          "IO_LINK/HARDLINK chains (-ECANCELED), DRAIN/ASYNC trivially, CQE_SKIP_SUCCESS; "
          "FIXED_FILE -EBADF (no registered files); CQ overflow kept (NODROP) and flushed "
-         "by GETEVENTS; GETEVENTS waits with the sig mask; a read of an empty pipe or "
-         "socket blocks the call (Linux would poll and return); EXT_ARG, "
-         "REGISTERED_RING EINVAL"),
+         "by GETEVENTS; GETEVENTS waits with the sig mask; a read or write of a pipe or "
+         "socket that is not ready waits on the file (an armed poll, even O_NONBLOCK, as "
+         "6.18) and is done when it is; EXT_ARG, REGISTERED_RING EINVAL"),
         ("io_uring_register", EMULATE, PARTIAL, "IORING_REGISTER_PROBE (the opcodes above); "
          "buffers, files, eventfds, personalities, restrictions and the rest EINVAL"),
     ]),

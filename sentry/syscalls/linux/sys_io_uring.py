@@ -13,10 +13,9 @@ rest of each chain after them, one link at a time, as Linux's task work runs it 
 failed link, or a short read or write, cancels the rest of its chain with
 ``-ECANCELED`` unless it is a hard link).
 
-A read of an empty pipe or socket, or a write to a full one, parks the whole
-``io_uring_enter`` until the file is ready (Linux would arm a poll and return); a signal
-completes that request with ``-EINTR`` and the requests taken after it with
-``-ECANCELED``.
+A read of an empty pipe or socket, or a write to a full one, waits on the file as
+Linux's armed poll does: ``io_uring_enter`` goes on, and the request (then the rest of
+its chain) is issued again when the file's queue fires.
 """
 
 from __future__ import annotations
@@ -38,10 +37,10 @@ from sentry.syscalls.linux import sys_file, sys_stat, sys_xattr
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_aio import _no_rw_iter, _read, _write
 from sentry.syscalls.linux.sys_file import (
-    MAX_RW_COUNT, RWF_SUPPORTED, UIO_MAXIOV, _deliver, _gather, _iov_total, _scatter,
+    MAX_RW_COUNT, RWF_NOWAIT, RWF_SUPPORTED, UIO_MAXIOV, _deliver, _gather, _iov_total, _scatter,
     access_ok, read_iovecs,
 )
-from sentry.kernel.waiter import EVENT_IN
+from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.sys_poll import _sigmask
 
 if TYPE_CHECKING:
@@ -139,19 +138,35 @@ class _Req:
     """One SQE taken from the ring: its fields, and the result it must reach to keep its
     chain going (a short read or write fails a link)."""
 
-    __slots__ = ("sqe", "expect")
+    __slots__ = ("sqe", "expect", "file")
 
     def __init__(self, sqe: Sqe) -> None:
         self.sqe = sqe
         self.expect: Optional[int] = None
+        self.file: Optional["FileDescription"] = None  # held while the request waits
+
+    def put_file(self) -> None:
+        if self.file is not None:
+            self.file.decref()
+            self.file = None
 
 
 def _file(t: "Task", r: _Req) -> "FileDescription":
+    """The request's file: looked up once (a request that waits keeps it, as Linux's
+    reference does, whatever the process does with the fd meanwhile)."""
+    if r.file is not None:
+        return r.file
     sqe = r.sqe
     if sqe[_FLAGS] & IOSQE_FIXED_FILE:
         raise err(errno.EBADF)  # no registered files
     d: "FileDescription" = t.fdtable.get(sqe[_FD])
     return d
+
+
+def _hold(r: _Req, d: "FileDescription") -> None:
+    if r.file is None:
+        d.incref()
+        r.file = d
 
 
 def _op_nop(t: "Task", r: _Req) -> int:
@@ -185,6 +200,15 @@ def _op_rw(t: "Task", r: _Req) -> int:
         iov = [(addr, n)]
     r.expect = _iov_total(iov)
     off = sqe[_OFF]
+    if d.stream:
+        # A pipe or socket that is not ready: a poll is armed (6.18 does so even for an
+        # O_NONBLOCK file, which supports nowait I/O), unless RWF_NOWAIT asks for EAGAIN.
+        mask = (EVENT_OUT if write else EVENT_IN) | EVENT_ERR | EVENT_HUP
+        if r.expect and not d.readiness(mask) & mask:
+            if rw_flags & RWF_NOWAIT:
+                raise err(errno.EAGAIN)
+            _hold(r, d)
+            raise WouldBlock([(d.wait_queue(), mask)])
     if off == (1 << 64) - 1 or d.stream:
         return _at_position(t, d, iov, write)
     if off >= 1 << 63 or off + r.expect >= 1 << 63:
@@ -370,14 +394,9 @@ _ENTER_FLAGS = IORING_ENTER_GETEVENTS | IORING_ENTER_SQ_WAKEUP | IORING_ENTER_SQ
 _Work = Deque[Tuple[str, List[_Req]]]
 
 
-class _Entering:
-    __slots__ = ("args", "ring", "work")
-
-    def __init__(self, args: SyscallArgs, ring: IoUringFile, work: _Work) -> None:
-        self.args, self.ring, self.work = args, ring, work
-
-
-_ENTERING: "weakref.WeakKeyDictionary[Any, _Entering]" = weakref.WeakKeyDictionary()
+#: Tasks whose io_uring_enter is parked in its wait: the call's args (its submission is
+#: done; a retry only waits).
+_WAITING: "weakref.WeakKeyDictionary[Any, SyscallArgs]" = weakref.WeakKeyDictionary()
 
 
 def _take(ring: IoUringFile, to_submit: int) -> Tuple[int, _Work]:
@@ -414,15 +433,16 @@ def _take(ring: IoUringFile, to_submit: int) -> Tuple[int, _Work]:
 
 
 def _post(ring: IoUringFile, r: _Req, res: int) -> None:
+    r.put_file()
     if res >= 0 and r.sqe[_FLAGS] & IOSQE_CQE_SKIP_SUCCESS:
         return
     ring.post(r.sqe[_USER_DATA], res)
 
 
-def _run(t: "Task", state: _Entering) -> None:
+def _run(t: "Task", ring: IoUringFile, work: _Work) -> None:
     """Each chain's head now; the rest of a chain is queued behind everything already
-    there, as Linux's task work runs it."""
-    ring, work = state.ring, state.work
+    there, as Linux's task work runs it.  A request whose file is not ready waits on the
+    file (:class:`_Polled`) with the rest of its chain."""
     while work:
         kind, chain = work.popleft()
         if kind == "cancel":
@@ -436,9 +456,8 @@ def _run(t: "Task", state: _Entering) -> None:
         try:
             res = _issue(t, head)
         except WouldBlock as wb:
-            work.appendleft((kind, chain))
-            raise WouldBlock(wb.queues, wb.deadline, restart=errno.EINTR,
-                             on_interrupt=lambda: _interrupted(t, state)) from None
+            _Polled(t, ring, chain, wb.queues)
+            continue
         except Exception:  # a sentry bug: this request fails, the rest go on
             log.exception("io_uring: opcode %d", head.sqe[_OPCODE])
             res = -errno.EIO
@@ -448,53 +467,66 @@ def _run(t: "Task", state: _Entering) -> None:
             work.append(("cancel" if _failed(head, res) and not hard else "run", rest))
 
 
-def _interrupted(t: "Task", state: _Entering) -> None:
-    """A signal ended a request blocked on its file: it completes with ``-EINTR``, and
-    every request taken after it with ``-ECANCELED``."""
-    work = state.work
-    first = True
-    while work:
-        _kind, chain = work.popleft()
-        for r in chain:
-            _post(state.ring, r, -errno.EINTR if first else -errno.ECANCELED)
-            first = False
-    if _ENTERING.get(t) is state:
-        del _ENTERING[t]
+class _Polled:
+    """A request whose file would block (Linux's armed poll): it holds its file and is
+    issued again when the file's queue fires, then the rest of its chain runs.  The
+    submitter's exit completes it with ``-ECANCELED``; the ring's release drops it."""
+
+    __slots__ = ("t", "ring", "chain", "keys")
+
+    def __init__(self, t: "Task", ring: IoUringFile, chain: List[_Req], queues: Any) -> None:
+        self.t, self.ring, self.chain = t, ring, chain
+        ring.polled.add(self)
+        self.keys = [(q, q.subscribe(mask | EVENT_ERR | EVENT_HUP, self.wake))
+                     for q, mask in queues]
+
+    def drop(self) -> None:
+        for q, key in self.keys:
+            q.unsubscribe(key)
+        self.keys = []
+        self.ring.polled.discard(self)
+
+    def wake(self, _events: int) -> None:
+        if not self.keys:
+            return  # (already woken by another queue of the same notify)
+        self.drop()
+        work: _Work = collections.deque([("run", self.chain)])
+        if self.t.exited or self.ring.fd < 0:
+            work = collections.deque([("cancel", self.chain)])
+        try:
+            _run(self.t, self.ring, work)
+        except Exception:  # never into the notifier's call
+            log.exception("io_uring: a polled request")
 
 
 def io_uring_enter(t: "Task", a: SyscallArgs) -> int:
     """io_uring_enter(2): the SQEs taken and done, then with ``IORING_ENTER_GETEVENTS``
     a wait for *min_complete* CQEs (with the *sig* mask for the wait, as ppoll's)."""
-    state = _ENTERING.get(t)
-    if state is None or state.args is not a or a.attempt == 0:
-        flags = a.uint(3)
+    flags = a.uint(3)
+    if _WAITING.get(t) is not a or a.attempt == 0:
         if flags & ~_ENTER_FLAGS:
             raise err(errno.EINVAL)
         ring = _ring(t, a.int(0))
         done, work = _take(ring, a.uint(1))
         a.done = done
-        state = _Entering(a, ring, work)
-        _ENTERING[t] = state
-    _run(t, state)
-    ring = state.ring
-    if not a.uint(3) & IORING_ENTER_GETEVENTS:
-        _ENTERING.pop(t, None)
+        _run(t, ring, work)
+    else:
+        ring = _ring(t, a.int(0))
+    _WAITING.pop(t, None)
+    if not flags & IORING_ENTER_GETEVENTS:
         return a.done
     ring.flush_overflow()
     want = min(a.uint(2), ring.cq_entries)
     if ring.cq_ready() >= want or ring.fd < 0:
-        _ENTERING.pop(t, None)
         return a.done
     # (io_cqring_wait looks at the mask only when it has to wait.)
-    return _wait(t, ring, _sigmask(t, a[4], a[5]) if a[4] else None)
+    mask = _sigmask(t, a[4], a[5]) if a[4] else None
+    _WAITING[t] = a
 
-
-def _wait(t: "Task", ring: IoUringFile, mask: Optional[int]) -> int:
-    """``io_cqring_wait``: parked until enough CQEs; a signal ends it with ``EINTR``
-    (or the count submitted), whatever ``SA_RESTART`` says."""
     def interrupted() -> None:
-        _ENTERING.pop(t, None)
+        _WAITING.pop(t, None)
 
+    # A signal ends the wait with EINTR (or the count submitted), whatever SA_RESTART says.
     raise WouldBlock([(ring.queue, EVENT_IN)], restart=errno.EINTR, sigmask=mask,
                      on_interrupt=interrupted)
 

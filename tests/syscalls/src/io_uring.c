@@ -3,7 +3,7 @@
  * (io_sqring_offsets/io_cqring_offsets, ring masks and sizes), the mappings (SQ ring at
  * IORING_OFF_SQ_RING, the same pages at IORING_OFF_CQ_RING, SQEs at IORING_OFF_SQES, an
  * unknown offset, the maps name), NOP, READ/WRITE/READV/WRITEV at offsets of a file and at
- * the file position (offset -1), of pipes, FSYNC, FALLOCATE, FADVISE, MADVISE, STATX,
+ * the file position (offset -1), of pipes (waiting for them), FSYNC, FALLOCATE, FADVISE, MADVISE, STATX,
  * OPENAT, CLOSE, SYNC_FILE_RANGE, SETXATTR/GETXATTR, an unknown opcode, IOSQE_FIXED_FILE without
  * registered files, a linked chain cut by a failure, IORING_REGISTER_PROBE, a wait for
  * min_complete that a signal ends, a full CQ ring (the overflow kept, as NODROP), a forked
@@ -582,6 +582,56 @@ static void drain_checks(void)
     ring_close(&d);
 }
 
+/* requests on a pipe that is not ready wait for it (an armed poll): the enter goes on */
+static void poll_checks(void)
+{
+    for (int nb = 0; nb < 2; nb++) {
+        int p[2];
+        char buf[8] = {0};
+        MUST(pipe2(p, nb ? O_NONBLOCK : 0));
+        unsigned tail = sq_tail(&R);
+        struct io_uring_sqe *s = get_sqe(&R, &tail);
+        s->opcode = IORING_OP_READ;
+        s->fd = p[0];
+        s->addr = (uintptr_t)buf;
+        s->len = 4;
+        s->user_data = 71;
+        s->flags = IOSQE_IO_LINK;
+        s = get_sqe(&R, &tail);
+        s->opcode = IORING_OP_NOP;
+        s->user_data = 72;
+        s = get_sqe(&R, &tail);
+        s->opcode = IORING_OP_NOP;
+        s->user_data = 73;
+        publish(&R, tail);
+        R(nb ? "nonblocking pipe submit" : "pipe submit", enter(R.fd, 3, 0, 0, NULL, 0));
+        reap(&R, "before the write");
+        /* the pipe's read end closed meanwhile: the request holds its file */
+        int rfd = p[0];
+        MUST(dup2(p[1], 100));
+        close(rfd);
+        MUST(write(p[1], "late", 4));
+        R("wait", enter(R.fd, 0, 2, IORING_ENTER_GETEVENTS, NULL, 0));
+        reap(&R, "after the write");
+        printf("polled data %s\n", buf);
+        close(p[1]);
+        close(100);
+    }
+    /* end of file: done at once */
+    int p[2];
+    char buf[8];
+    MUST(pipe(p));
+    close(p[1]);
+    struct io_uring_sqe s;
+    memset(&s, 0, sizeof s);
+    s.opcode = IORING_OP_READ;
+    s.fd = p[0];
+    s.addr = (uintptr_t)buf;
+    s.len = 4;
+    one("read at eof", &s);
+    close(p[0]);
+}
+
 static void on_alarm(int sig) { (void)sig; }
 
 static void wait_checks(void)
@@ -678,6 +728,7 @@ int main(int argc, char **argv)
     MUST(fd = open("f", O_CREAT | O_RDWR | O_TRUNC, 0644));
     io_checks(fd);
     chain_checks(fd);
+    poll_checks();
     wait_checks();
     overflow_checks();
     drain_checks();
