@@ -40,7 +40,7 @@ def test_run_exit_status_state_and_pid_file(
         return 3
 
     fake_sandbox.action = during
-    result = cli("run", "--bundle", str(bundle), "--pid-file", str(pid_file), "c1")
+    result = cli("run", "--keep", "--bundle", str(bundle), "--pid-file", str(pid_file), "c1")
     assert result.exit_code == 3, result.output
     assert result.stderr == ""
 
@@ -184,7 +184,7 @@ def test_duplicate_id(
     fake_sandbox: FakeSandbox,
 ) -> None:
     bundle = make_bundle()
-    assert cli("run", "-b", str(bundle), "c1").exit_code == 0
+    assert cli("run", "--keep", "-b", str(bundle), "c1").exit_code == 0
     before = (root / "c1" / "state.json").read_text()
     result = cli("run", "-b", str(bundle), "c1")
     assert result.exit_code == 1
@@ -216,7 +216,7 @@ def test_invalid_ids(
         assert result.stderr.startswith("runsc-py: invalid container id"), result.stderr
         assert len(result.stderr.splitlines()) == 1
     for good in ("a+b,c-d.e_F9", "x" * 255):
-        assert cli("run", "-b", str(bundle), good).exit_code == 0
+        assert cli("run", "--keep", "-b", str(bundle), good).exit_code == 0
     assert sorted(p.name for p in root.iterdir()) == sorted(["a+b,c-d.e_F9", "x" * 255])
     assert len(fake_sandbox.calls) == 2
 
@@ -347,7 +347,7 @@ def test_root_created_when_missing(
     fake_sandbox: FakeSandbox,
 ) -> None:
     new_root = tmp_path / "a" / "b"
-    result = cli("run", "-b", str(make_bundle()), "c1", root_dir=new_root)
+    result = cli("run", "--keep", "-b", str(make_bundle()), "c1", root_dir=new_root)
     assert result.exit_code == 0, result.output
     assert (new_root / "c1" / "state.json").exists()
     assert oct(new_root.stat().st_mode & 0o777) == "0o700"

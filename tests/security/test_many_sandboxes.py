@@ -333,7 +333,8 @@ def test_kill9_of_a_sentry_or_gofer_stops_only_its_sandbox(
             b = _bundle(tmp_path, busybox_rootfs, f"bundle-{box.name}", box.script,
                         f"{cgroup_parent}/{box.cid}")
             if box.how == "run":
-                box.proc = _spawn(runsc_root, ["run", "--bundle", str(b), box.cid], box.out)
+                box.proc = _spawn(runsc_root, ["run", "--keep", "--bundle", str(b), box.cid],
+                                  box.out)
                 box.sandbox = box.proc.pid
                 continue
             pid_file = tmp_path / f"{box.name}.pid"
