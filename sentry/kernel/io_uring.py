@@ -56,6 +56,9 @@ IORING_SQ_CQ_OVERFLOW = 2
 SQ_HEAD, SQ_TAIL, CQ_HEAD, CQ_TAIL = 0, 4, 8, 12
 SQ_RING_MASK, CQ_RING_MASK, SQ_RING_ENTRIES, CQ_RING_ENTRIES = 16, 20, 24, 28
 SQ_DROPPED, SQ_FLAGS, CQ_FLAGS, CQ_OVERFLOW = 32, 36, 40, 44
+#: What a CQE waiting on the overflow list holds in the sentry (its bytes object and the
+#: deque's slot), charged to the sandbox's account.
+_OVERFLOW_COST = 80
 CQES = 64
 SMP_CACHE_BYTES = 64
 
@@ -111,6 +114,7 @@ class IoUringFile(AnonFileDescription):
         self.sq_head = 0        # cached_sq_head: the next SQE to take
         self.cq_tail = 0        # cached_cq_tail: where the next CQE goes
         self.sq_dropped = 0
+        self.cq_overflow = 0    # CQEs lost (the sentry's account refused to keep them)
         self.overflow: Deque[bytes] = collections.deque()
         #: Requests waiting for their files (sys_io_uring._Polled).
         self.polled: Set[Any] = set()
@@ -184,6 +188,7 @@ class IoUringFile(AnonFileDescription):
         if self.charged:
             ACCOUNT.uncharge(self.charged)
             self.charged = 0
+        ACCOUNT.uncharge(_OVERFLOW_COST * len(self.overflow))
         self.overflow.clear()
         for req in list(self.polled):
             req.drop()  # (the ring is gone: their completions would go nowhere)
@@ -233,6 +238,13 @@ class IoUringFile(AnonFileDescription):
             return
         cqe = CQE.pack(user_data & 0xFFFFFFFFFFFFFFFF, res, flags)
         if self.overflow or self.cq_ready() >= self.cq_entries:
+            if not ACCOUNT.charge(_OVERFLOW_COST):
+                # io_cqring_event_overflow when it cannot allocate: the CQE is lost and
+                # counted (a process that never reaps cannot grow the sentry without end).
+                self.cq_overflow = (self.cq_overflow + 1) & 0xFFFFFFFF
+                self.write_u32(CQ_OVERFLOW, self.cq_overflow)
+                self._set_sq_flags(IORING_SQ_CQ_OVERFLOW)
+                return
             if not self.overflow:
                 self._set_sq_flags(IORING_SQ_CQ_OVERFLOW)
             self.overflow.append(cqe)
@@ -253,6 +265,7 @@ class IoUringFile(AnonFileDescription):
         room = self.cq_entries - self.cq_ready()
         while self.overflow and room > 0:
             self._put(self.overflow.popleft())
+            ACCOUNT.uncharge(_OVERFLOW_COST)
             room -= 1
         if not self.overflow:
             self._set_sq_flags(0)
