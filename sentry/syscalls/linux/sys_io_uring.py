@@ -40,6 +40,7 @@ from sentry.syscalls.linux.sys_file import (
     MAX_RW_COUNT, RWF_NOWAIT, RWF_SUPPORTED, UIO_MAXIOV, _deliver, _gather, _iov_total, _scatter,
     access_ok, read_iovecs,
 )
+from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.sys_poll import _sigmask
 
@@ -456,8 +457,13 @@ def _run(t: "Task", ring: IoUringFile, work: _Work) -> None:
         try:
             res = _issue(t, head)
         except WouldBlock as wb:
-            _Polled(t, ring, chain, wb.queues)
-            continue
+            cost = _POLLED_COST * len(chain)
+            if ACCOUNT.charge(cost):
+                _Polled(t, ring, chain, wb.queues, cost)
+                continue
+            # The sandbox's account refuses to hold another waiting request: it fails
+            # (ENOMEM), as the rest of its chain.
+            res = -errno.ENOMEM
         except Exception:  # a sentry bug: this request fails, the rest go on
             log.exception("io_uring: opcode %d", head.sqe[_OPCODE])
             res = -errno.EIO
@@ -467,15 +473,21 @@ def _run(t: "Task", ring: IoUringFile, work: _Work) -> None:
             work.append(("cancel" if _failed(head, res) and not hard else "run", rest))
 
 
+#: What a request waiting for its file holds in the sentry (its _Req, SQE tuple, the
+#: subscription), per request of its chain; charged to the sandbox's account.
+_POLLED_COST = 512
+
+
 class _Polled:
     """A request whose file would block (Linux's armed poll): it holds its file and is
     issued again when the file's queue fires, then the rest of its chain runs.  The
     submitter's exit completes it with ``-ECANCELED``; the ring's release drops it."""
 
-    __slots__ = ("t", "ring", "chain", "keys")
+    __slots__ = ("t", "ring", "chain", "keys", "cost")
 
-    def __init__(self, t: "Task", ring: IoUringFile, chain: List[_Req], queues: Any) -> None:
-        self.t, self.ring, self.chain = t, ring, chain
+    def __init__(self, t: "Task", ring: IoUringFile, chain: List[_Req], queues: Any,
+                 cost: int) -> None:
+        self.t, self.ring, self.chain, self.cost = t, ring, chain, cost
         ring.polled.add(self)
         self.keys = [(q, q.subscribe(mask | EVENT_ERR | EVENT_HUP, self.wake))
                      for q, mask in queues]
@@ -485,6 +497,8 @@ class _Polled:
             q.unsubscribe(key)
         self.keys = []
         self.ring.polled.discard(self)
+        ACCOUNT.uncharge(self.cost)
+        self.cost = 0
 
     def wake(self, _events: int) -> None:
         if not self.keys:
