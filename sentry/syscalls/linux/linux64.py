@@ -88,6 +88,9 @@ MAP_SHARED = 0x01
 _TXTBSY = "ETXTBSY when writing (or O_TRUNC of) a running program"
 #: getuid & co.
 _IDS_C = "C fast path (the task's ids mirrored at every change)"
+#: access & co. answered in C from the stat cache.
+_ACCESS_C = ("C fast path from the stat cache: ENOENT for a path it knows is absent, 0 for "
+             "F_OK of one it kept a stat answer for; permission questions go to Python")
 #: open/openat answered in C when the stat cache knows the path does not exist.
 _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only lower "
             "layer lacks (the stat cache)")
@@ -155,13 +158,13 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ]),
     ("sys_stat", [
         ("stat", EMULATE, FULL, ""), ("lstat", EMULATE, FULL, ""),
-        ("fstat", EMULATE, FULL, "C fast path for host-backed files and directories of the "
-         "read-only lower layer"),
+        ("fstat", EMULATE, FULL, "C fast path for host-backed files (stdio, gofer files of "
+         "read-only mounts or of the trusted lower layer) and directories of that layer"),
         ("newfstatat", EMULATE, FULL, "C fast path: answers the sentry kept for paths that "
          "cannot change until it changes something (the stat cache), and fstat's empty path"),
         ("statx", EMULATE, FULL, "C fast path from the stat cache, as newfstatat"),
-        ("access", EMULATE, FULL, ""), ("faccessat", EMULATE, FULL, ""),
-        ("faccessat2", EMULATE, FULL, ""),
+        ("access", EMULATE, FULL, _ACCESS_C), ("faccessat", EMULATE, FULL, _ACCESS_C),
+        ("faccessat2", EMULATE, FULL, _ACCESS_C),
         ("readlink", EMULATE, FULL, "C fast path from the stat cache (targets up to 256 bytes, "
          "EINVAL, ENOENT)"),
         ("readlinkat", EMULATE, FULL, "C fast path from the stat cache, as readlink"),
