@@ -67,6 +67,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     procs.become_subreaper()
+    _default_terminal_signals()
+
+
+def _default_terminal_signals() -> None:
+    """Un-ignore SIGINT, SIGQUIT and SIGHUP if the suite was started with them ignored (a
+    background job of a non-interactive shell ignores SIGINT and SIGQUIT, nohup SIGHUP).
+    Ignored dispositions survive exec, so every native reference would inherit them (a ^C
+    sent to a native `sh -i`'s foreground job would stop nothing), while a sandbox's init
+    starts from the defaults."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
+                          else signal.SIG_DFL)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

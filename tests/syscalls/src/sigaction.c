@@ -54,6 +54,13 @@ static void install(int sig, uint64_t flags, uint64_t mask)
 int main(void)
 {
     out_init();
+    /* What the caller ignored is inherited natively (nohup: SIGHUP), not by a sandbox's
+     * init: start from the defaults either way. */
+    for (int s = 1; s <= 64; s++) {
+        struct ksigaction o, d = {0, 0, 0, 0};
+        if (ksa(s, NULL, &o, 8) == 0 && o.handler == (uint64_t)(uintptr_t)SIG_IGN)
+            ksa(s, &d, NULL, 8);
+    }
     int dfl = 0, ign = 0;
     for (int s = 1; s <= 64; s++) {
         struct ksigaction o;
