@@ -85,13 +85,13 @@ class PipeInode(Inode):
         self.t_ns = now_ns()
 
     def open(self, t: Any, vd: VirtualDentry, flags: int) -> FileDescription:
-        """Re-opening through ``/proc/<pid>/fd/N`` opens the same pipe, like a FIFO."""
+        """Re-opening through ``/proc/<pid>/fd/N`` (``/dev/stdin`` of a pipe) opens the same
+        pipe. Linux's fifo_open never waits for a partner nor refuses an O_NONBLOCK writer
+        with ENXIO on pipefs (``is_pipe``): ``echo x | cat /dev/stdin`` reads at once."""
         pipe = getattr(self, "pipe", None)
         if pipe is None:
             raise err(errno.ENXIO)
-        desc = open_fifo(t, pipe, vd, flags)
-        desc.anon_name = b"pipe:[%d]" % self.ino
-        return desc
+        return PipeDescription(pipe, vd, self, flags)
 
     def stat(self) -> Stat:
         return Stat(

@@ -1,6 +1,6 @@
 /* pipes.c -- pipe2, blocking reads from a child writer, EOF, EPIPE/SIGPIPE
  * (handler, SIG_IGN, default), poll and select with timeouts, FIONREAD,
- * capacity. */
+ * capacity, re-opening a pipe through /proc/self/fd. */
 #include "check.h"
 #include <fcntl.h>
 #include <poll.h>
@@ -190,5 +190,36 @@ int main(void)
     tv = (struct timeval){5, 0};
     R("select wakes on child write", select(p[0] + 1, &rs, NULL, NULL, &tv));
     waitpid(c, NULL, 0);
+
+    /* Re-opening a pipe through /proc/self/fd (/dev/stdin of `echo x | cat /dev/stdin`):
+     * on pipefs fifo_open never waits for the other side nor says ENXIO. */
+    int q[2];
+    MUST(pipe(q));
+    char path[64];
+    (void)!write(q[1], "abc", 3);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", q[0]);
+    int r2 = open(path, O_RDONLY | O_CLOEXEC);
+    R("reopen read end", r2 >= 0 ? 0 : -1);
+    R("read through it", read(r2, buf, sizeof buf));
+    close(q[1]);
+    int r3 = open(path, O_RDONLY | O_CLOEXEC);  /* no writer left: no wait either */
+    R("reopen read end, no writer", r3 >= 0 ? 0 : -1);
+    R("read EOF", read(r3, buf, sizeof buf));
+    show_poll("poll reopened, no writer", r3, POLLIN, 0);
+    int q2[2];
+    MUST(pipe(q2));
+    close(q2[0]);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", q2[1]);
+    int w2 = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);  /* no reader: not ENXIO */
+    R("reopen write end nonblock, no reader", w2 >= 0 ? 0 : -1);
+    signal(SIGPIPE, SIG_IGN);
+    R("write there", write(w2, "x", 1));
+    int q3[2];
+    MUST(pipe(q3));
+    snprintf(path, sizeof path, "/proc/self/fd/%d", q3[1]);
+    int w3 = open(path, O_WRONLY | O_CLOEXEC);
+    R("reopen write end", w3 >= 0 ? 0 : -1);
+    R("write through it", write(w3, "xyz", 3));
+    R("read it from the first end", read(q3[0], buf, sizeof buf));
     return 0;
 }
