@@ -35,6 +35,10 @@ def _inside(extents: Any) -> int:
     return OVERFLOW_ID if inside is None else inside
 
 
+
+#: ProcDir.lookup_one's answer for a name that is surely not there.
+ABSENT = object()
+
 class ProcFilesystem(Filesystem):
     """One procfs instance.
 
@@ -57,9 +61,10 @@ class ProcFilesystem(Filesystem):
         # (the overflow id when they leave it unmapped, as in a user namespace).
         self.global_root = (_inside(getattr(kernel, "uid_map", None)),
                             _inside(getattr(kernel, "gid_map", None)))
-        from sentry.fsimpl.proc.proc import root_children
+        from sentry.fsimpl.proc.proc import root_children, root_lookup
 
-        self._root = ProcDir(self, b"/", lambda t: root_children(self, t))
+        self._root = ProcDir(self, b"/", lambda t: root_children(self, t),
+                             lookup_one=lambda t, name: root_lookup(self, t, name))
 
     def ino_for(self, path: bytes) -> int:
         """A stable inode number for *path*."""
@@ -123,9 +128,13 @@ class ProcDir(ProcInode):
         self, fs: ProcFilesystem, path: bytes, children: Callable[[Any], Children],
         mode: int = 0o555, uid: Optional[int] = None, gid: Optional[int] = None,
         nlink: Optional[int] = None, size: Optional[Callable[[], int]] = None,
+        lookup_one: Optional[Callable[[Any, bytes], Any]] = None,
     ) -> None:
         super().__init__(fs, path, abi.S_IFDIR | mode, uid, gid)
         self.children = children
+        # (t, name) -> an entry's factory, ABSENT, or None: ask children (a lookup that
+        # need not make the whole listing).
+        self.lookup_one = lookup_one
         # /proc/PID: the thread group it shows (see proc.pid_dir).
         self.process: Any = None
         self._fixed_nlink = nlink
@@ -140,7 +149,11 @@ class ProcDir(ProcInode):
         return self._size_of() if self._size_of is not None else 0
 
     def lookup(self, t: Any, name: bytes) -> Optional[Inode]:
-        f = self.children(t).get(name)
+        f = self.lookup_one(t, name) if self.lookup_one is not None else None
+        if f is ABSENT:
+            return None
+        if f is None:
+            f = self.children(t).get(name)
         return f() if f is not None else None
 
     def iterdir(self, t: Any) -> List[DirEntry]:

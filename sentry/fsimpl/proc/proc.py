@@ -16,7 +16,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
-from sentry.fsimpl.proc.filesystem import Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink
+from sentry.fsimpl.proc.filesystem import (
+    ABSENT, Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink,
+)
 from sentry.kernel import aio, ipc
 from sentry.kernel import keys
 from sentry.mm.mm import STUB_BASE, STUB_END
@@ -74,24 +76,46 @@ def _may_inspect(reader: Any, target: Any) -> Callable[[Any], None]:
 
 
 # ---------------------------------------------------------------- the root
+def _self_target(r: Any) -> bytes:
+    if r is None:
+        raise err(errno.ENOENT)
+    return b"%d" % r.tgid
+
+
+def _thread_self_target(r: Any) -> bytes:
+    if r is None:
+        raise err(errno.ENOENT)
+    return b"%d/task/%d" % (r.tgid, r.tid)
+
+
+def _listed_process(tg: Any) -> bool:
+    return not getattr(tg, "reaped", False) and bool(tg.tasks)
+
+
+def root_lookup(fs: ProcFilesystem, t: Any, name: bytes) -> Any:
+    """The root's entry *name* without making the whole listing (``readlink
+    /proc/self/exe`` at every busybox applet's start made it twice: 69 us a call): the
+    factory of ``self``, ``thread-self`` or a process's directory, :data:`ABSENT` for a
+    pid that is not listed, None for any other name (:func:`root_children` decides)."""
+    if name == b"self":
+        return lambda: ProcSymlink(fs, b"/self", _self_target)
+    if name == b"thread-self":
+        return lambda: ProcSymlink(fs, b"/thread-self", _thread_self_target)
+    if name.isdigit() and name == b"%d" % int(name):
+        tg = fs.kernel.thread_groups.get(int(name))
+        if tg is None or not _listed_process(tg):
+            return ABSENT
+        return lambda: pid_dir(fs, tg)
+    return None
+
+
 def root_children(fs: ProcFilesystem, t: Any) -> Children:
     k = fs.kernel
     c: Children = {}
-
-    def self_target(r: Any) -> bytes:
-        if r is None:
-            raise err(errno.ENOENT)
-        return b"%d" % r.tgid
-
-    def thread_self(r: Any) -> bytes:
-        if r is None:
-            raise err(errno.ENOENT)
-        return b"%d/task/%d" % (r.tgid, r.tid)
-
-    c[b"self"] = lambda: ProcSymlink(fs, b"/self", self_target)
-    c[b"thread-self"] = lambda: ProcSymlink(fs, b"/thread-self", thread_self)
+    c[b"self"] = lambda: ProcSymlink(fs, b"/self", _self_target)
+    c[b"thread-self"] = lambda: ProcSymlink(fs, b"/thread-self", _thread_self_target)
     for tgid, tg in sorted(k.thread_groups.items()):
-        if getattr(tg, "reaped", False) or not tg.tasks:
+        if not _listed_process(tg):
             continue
         c[b"%d" % tgid] = (lambda tg=tg: pid_dir(fs, tg))  # type: ignore[misc]
     files: Dict[bytes, Callable[[Any], bytes]] = {
