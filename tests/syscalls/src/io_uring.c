@@ -449,6 +449,15 @@ static void io_checks(int fd)
     s.len = 3 * 4096;
     one("madvise over a hole", &s);
     munmap(pg, 3 * 4096);
+    /* a large reservation nothing can read (PROT_NONE): mapped all the same */
+    char *big = mmap(NULL, 1UL << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    MUST(big == MAP_FAILED ? -1 : 0);
+    s.addr = (uintptr_t)big;
+    s.len = 1U << 30;
+    s.fadvise_advice = MADV_RANDOM;
+    one("madvise of 1 GiB PROT_NONE", &s);
+    munmap(big, 1UL << 30);
 
     /* pipes: a read of what is there, a write (an empty one's read would wait, even
      * O_NONBLOCK: 6.18 arms a poll and completes it when data comes) */
