@@ -91,7 +91,7 @@ def io_setup(t: "Task", a: "SyscallArgs") -> int:
 def _setup_stop(t: "Task", call: int, nr: int, slots: int, size: int, ctxp: int) -> bool:
     """At io_setup's stop: the ring written and mapped, the handle stored at *ctxp*."""
     from sentry.kernel.signal_dequeue import _call
-    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD, _attach_done, _in_stop, _ns
+    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD, _attach_done, _in_stop, _ns, map_lent
 
     def run(regs: List[int]) -> int:
         table = aio.table_of(t, create=True)
@@ -103,9 +103,7 @@ def _setup_stop(t: "Task", call: int, nr: int, slots: int, size: int, ctxp: int)
         except LinuxError as e:
             _call(t, regs, SYS_CLOSE, SHM_LEND_FD)
             return -e.errno
-        addr = _call(t, regs, SYS_MMAP, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                     SHM_LEND_FD, ctx.offset)
-        _call(t, regs, SYS_CLOSE, SHM_LEND_FD)
+        addr = map_lent(t, regs, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED, ctx.offset)
         if -4096 < addr < 0:
             table.discard(ctx)
             return addr

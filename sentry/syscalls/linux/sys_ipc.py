@@ -781,13 +781,20 @@ def _attach_done(ns: IPCNamespace, t: "Task") -> None:
         ns.attach_queue.notify(EVENT_IN)
 
 
-def _attach_stop(t: "Task", req: _Attach) -> bool:
+def map_lent(t: "Task", regs: List[int], addr: int, length: int, prot: int, flags: int,
+             off: int) -> int:
+    """At the stop :func:`lend_for_stop` asked for: the thread maps the lent fd at *off*,
+    then closes it; mmap's raw result."""
     from sentry.kernel.signal_dequeue import _call
 
+    ret = int(_call(t, regs, SYS_MMAP, addr, length, prot, flags, SHM_LEND_FD, off))
+    _call(t, regs, SYS_CLOSE, SHM_LEND_FD)
+    return ret
+
+
+def _attach_stop(t: "Task", req: _Attach) -> bool:
     def run(regs: List[int]) -> int:
-        ret = _call(t, regs, SYS_MMAP, req.addr, req.length, req.prot, req.flags,
-                    SHM_LEND_FD, 0)
-        _call(t, regs, SYS_CLOSE, SHM_LEND_FD)
+        ret = map_lent(t, regs, req.addr, req.length, req.prot, req.flags, 0)
         if ret == -errno.EEXIST:
             return -errno.EINVAL  # the range is in use (find_vma_intersection)
         if ret >= 0 or ret < -4095:

@@ -153,23 +153,21 @@ def _map_elsewhere(t: "Task", a: "SyscallArgs", desc: Any, host_off: int) -> int
     ``SHM_LEND_FD`` and *host_off*, as ``shmat`` maps a segment
     (:mod:`sentry.syscalls.linux.sys_ipc`)."""
     from sentry.abi.linux.errors import ERESTARTNOINTR
-    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD, lend_for_stop
+    from sentry.syscalls.linux.sys_ipc import lend_for_stop
 
     host_fd = desc.shared_mapping_fd(t)
     lend_for_stop(t, a, host_fd)
-    call, args = a.nr, (a[0], a[1], a.uint(2), a.uint(3), SHM_LEND_FD, host_off)
+    call, args = a.nr, (a[0], a[1], a.uint(2), a.uint(3), host_off)
     name = os.fsdecode(t.kernel.vfs.describe(t, desc))
     t.stop_hook = lambda task: _map_stop(task, call, args, host_fd, name)
     raise LinuxError(ERESTARTNOINTR)
 
 
 def _map_stop(t: "Task", call: int, args: Any, host_fd: int, name: str) -> bool:
-    from sentry.kernel.signal_dequeue import _call
-    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD, _attach_done, _in_stop, _ns
+    from sentry.syscalls.linux.sys_ipc import _attach_done, _in_stop, _ns, map_lent
 
     def run(regs: Any) -> int:
-        ret = int(_call(t, regs, _SYS_MMAP, *args))
-        _call(t, regs, _SYS_CLOSE, SHM_LEND_FD)
+        ret = map_lent(t, regs, *args)
         mm = t.tg.mm
         if not -4096 < ret < 0 and mm is not None:
             mm.name_host_file(host_fd, name)
@@ -180,8 +178,6 @@ def _map_stop(t: "Task", call: int, args: Any, host_fd: int, name: str) -> bool:
     finally:
         _attach_done(_ns(t), t)
 
-
-_SYS_MMAP, _SYS_CLOSE = 9, 3
 
 
 def fill_mem(fd_mem: int, addr: int, data: bytes) -> None:
