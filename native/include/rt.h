@@ -140,6 +140,8 @@ long rt_ptrace(int req, int pid, uint64_t addr, uint64_t data);
 int rt_fallocate(int fd, int mode, int64_t off, int64_t len);
 int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *args6, int64_t *result,
               int *other_sig);
+int rt_inject_batch(int pid, uint64_t batch_entry, uint64_t table, uint64_t *entries, int n,
+                    int *other_sig);
 int rt_waitpid(int pid, int *status, int flags);
 int rt_pidfd_getfd(int pid, int targetfd);
 int rt_tgkill(int tgid, int tid, int sig);

@@ -1429,8 +1429,9 @@ int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *a, int64_t *
     struct user_regs_struct r;
     int st;
     if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
+    r.r15 = 0;                    /* one call, not a batch (stub.S) */
     if (nr < 0) {
-        r.rip = gadget + 2;       /* the int3 */
+        r.rip = gadget + 2;       /* on to the int3 */
     } else {
         r.rip = gadget;
         r.rax = (uint64_t)nr;
@@ -1449,6 +1450,42 @@ int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *a, int64_t *
     }
     if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
     if (result) *result = (int64_t)r.rax;
+    return 0;
+}
+
+/* Run the n calls of *entries* (8 words each: nr, six arguments, a result slot the caller
+ * filled with a value no call returns) in a stopped task in one stop: the table is
+ * written at *table* in the task's memory, the stub's batch loop (stub.S) makes the calls
+ * through the gadget's syscall instruction, up to the first error, and the result slots
+ * are read back into *entries*.  Starting from a syscall-exit stop (the exec event) is
+ * as good as from the int3: the loop loads rax itself, and orig_rax = -1 keeps the
+ * kernel from restarting anything on the way out.  Returns 0 or -errno (nothing ran:
+ * the table could not be written). */
+int rt_inject_batch(int pid, uint64_t batch_entry, uint64_t table, uint64_t *entries, int n,
+                    int *other_sig)
+{
+    struct user_regs_struct r;
+    int st;
+    uint64_t bytes = (uint64_t)n * 64;
+    if (n <= 0 || n > 64) return -EINVAL;
+    if (rt_mem_write(pid, table, entries, bytes) != (int64_t)bytes) return -EFAULT;
+    if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
+    r.rip = batch_entry;
+    r.orig_rax = (uint64_t)-1;
+    r.r12 = table;
+    r.r13 = (uint64_t)n;
+    r.r15 = 1;
+    if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0) return -errno;
+    if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
+    for (;;) {
+        if (wait_tracee(pid, &st, 0) != pid) return -errno;
+        if (!WIFSTOPPED(st)) return -ESRCH;
+        int sig = WSTOPSIG(st);
+        if (sig == SIGTRAP && (st >> 16) == 0) break;
+        if ((st >> 16) == 0 && other_sig) *other_sig = sig;
+        if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
+    }
+    if (rt_mem_read(pid, table, entries, bytes) != (int64_t)bytes) return -EFAULT;
     return 0;
 }
 

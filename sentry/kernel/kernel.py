@@ -1560,7 +1560,8 @@ class Kernel:
         if plan.creds is not None:
             self._exec_creds(t, plan)
         regs = N.getregs(pid)
-        inj = loader.Injector(pid, self.gadget, self.open_mem, N.inject, HostMemory(pid).write)
+        inj = loader.Injector(pid, self.gadget, self.open_mem, N.inject, HostMemory(pid).write,
+                              N.inject_batch)
         try:
             new = loader.apply(t, plan, inj, regs, lambda a, n: N.mem_read(pid, a, n),
                                os.urandom(16))

@@ -57,6 +57,14 @@ MAP_GROWSDOWN = 0x100
 #: interpreter are lent to the task, from the rewritten execveat to the exec event.
 LEND_MAIN, LEND_INTERP = 1001, 1002
 LEND_FDS = (LEND_MAIN, LEND_INTERP)
+#: The stub's batch loop (native/stub/stub.S ``rt_batch``): its offset from the stub's
+#: first byte, and the most calls one batch makes.
+BATCH_OFFSET = 0x40
+BATCH_MAX = 64
+#: A batch result slot whose call did not run (native.BATCH_NOT_RUN).
+NOT_RUN = (1 << 63) - 1
+#: (pid, batch entry, table address, calls) -> (raw results, last suppressed signal)
+BatchInject = Callable[[int, int, int, List[Tuple[int, ...]]], Tuple[List[int], int]]
 #: The sixth register (unused by execveat) of the execveat the sentry rewrites an
 #: execve into when it lends fds: the filter notifies that call instead of
 #: tracing it, so that SECCOMP_IOCTL_NOTIF_ADDFD can reach the task.
@@ -308,14 +316,55 @@ class Injector:
 
     def __init__(self, pid: int, gadget: int, open_mem: Callable[[int], int],
                  inject: Callable[[int, int, int, tuple], Tuple[int, int]],
-                 poke: Callable[[int, bytes], None]) -> None:
+                 poke: Callable[[int, bytes], None],
+                 inject_batch: Optional[BatchInject] = None) -> None:
         self.pid = pid
         self.gadget = gadget
         self._open_mem = open_mem
         self.mem_fd = -1
         self._inject = inject
+        self._inject_batch = inject_batch
         self.poke = poke
         self.signals: List[int] = []
+        #: Where a batch's table goes in the task (below the stub's stack pointer), 0:
+        #: nowhere (calls are made one at a time); the bytes a batch wrote there.
+        self.table = 0
+        self.table_used = 0
+        #: Whether the task left the exec syscall's return path (:meth:`leave_exec`).
+        self.clean = False
+
+    def leave_exec(self) -> None:
+        """Leave the exec syscall's return path, so that single calls start clean (a batch
+        does not need it: its loop loads every register it uses)."""
+        if not self.clean:
+            self.call(-1)
+            self.clean = True
+
+    def batch(self, calls: List[Tuple[int, ...]]) -> Optional[List[int]]:
+        """Make *calls* ((nr, args...) each) in one stop: the results (a negative errno for
+        the first that failed, :data:`NOT_RUN` for the ones after it), or None if no
+        batch can be made here (nothing ran: make them one at a time)."""
+        if self._inject_batch is None or not self.table or not calls or len(calls) > BATCH_MAX:
+            return None
+        table = (self.table - 64 * len(calls)) & ~63
+        try:
+            raw, sig = self._inject_batch(self.pid, self.gadget - 2 + BATCH_OFFSET, table, calls)
+        except OSError:
+            return None  # the table could not be written (a small RLIMIT_STACK)
+        self.clean = True
+        self.table_used = max(self.table_used, self.table - table)
+        if sig:
+            self.signals.append(sig)
+        out = []
+        for ret in raw:
+            if ret == NOT_RUN:
+                out.append(NOT_RUN)
+            elif -4096 < ret < 0 or ret >= (1 << 63):
+                e = -ret if ret < 0 else (1 << 64) - ret
+                out.append(-(e if e < 4096 else errno.ENOMEM))
+            else:
+                out.append(ret)
+        return out
 
     def call(self, nr: int, *args: int) -> int:
         ret, sig = self._inject(self.pid, self.gadget, nr, args)
@@ -348,19 +397,92 @@ class Injector:
             os.close(fd)
 
 
+def _span(img: Image) -> Tuple[int, int]:
+    """The page range of *img*'s PT_LOAD segments, before the load bias."""
+    loads = img.info.loads
+    return _pd(loads[0].vaddr), max(_pu(s.vaddr + s.memsz) for s in loads)
+
+
+def _reserve_call(img: Image, base_hint: int) -> Optional[Tuple[int, ...]]:
+    """The mmap reserving a position-independent image's whole span (so that its
+    segments keep their layout), None for one with fixed addresses."""
+    if img.info.type != elf.ET_DYN:
+        return None
+    lo, hi = _span(img)
+    return (SYS_MMAP, base_hint, hi - lo, 0, MAP_NORESERVE | MAP_PRIVATE | MAP_ANONYMOUS,
+            (1 << 64) - 1, 0)
+
+
+def _map_images(inj: Injector, images: List[Tuple[Image, int]],
+                mapped: List[Tuple[int, int, int, str, int]],
+                names: Dict[Tuple[str, str], str]) -> List[int]:
+    """Map each (image, base hint); returns their load biases.
+
+    When every image is lent, in two stops rather than a stop a call: one batch reserves
+    the position-independent images' spans, one maps every segment (the second needs the
+    first's addresses).  An image whose segments could not all be mapped that way is
+    mapped again one call at a time (:func:`_map_image`), as is everything when no batch
+    can be made."""
+    biases: List[Optional[int]] = [None] * len(images)
+    if all(img.lent_at >= 0 for img, _ in images):
+        reserve = [_reserve_call(img, hint) for img, hint in images]
+        wanted = [c for c in reserve if c is not None]
+        got = inj.batch(wanted) if wanted else []
+        if got is not None:
+            it = iter(got)
+            for i, (img, _) in enumerate(images):
+                if reserve[i] is None:
+                    biases[i] = 0
+                    continue
+                ret = next(it)
+                if ret == NOT_RUN or ret < 0:
+                    raise err(-ret if ret != NOT_RUN else errno.ENOMEM)
+                biases[i] = ret - _span(img)[0]
+            plans = [_fd_calls(img, b) for (img, _), b in zip(images, biases, strict=True)
+                     if b is not None]
+            calls = [c for p, _ in plans for c in p]
+            done = inj.batch(calls) if calls else []
+            if done is not None:
+                at = 0
+                for i, ((img, _), (p, pokes)) in enumerate(zip(images, plans, strict=True)):
+                    ok = all(r != NOT_RUN and r >= 0 for r in done[at:at + len(p)])
+                    at += len(p)
+                    if ok:
+                        for addr, zeros in pokes:
+                            inj.poke(addr, zeros)
+                        names[img.host_key] = os.fsdecode(img.path)
+                    else:
+                        bias = biases[i]
+                        assert bias is not None
+                        inj.leave_exec()
+                        _map_fixed(inj, img, bias, mapped, names)
+                return [b or 0 for b in biases]
+    inj.leave_exec()
+    out = []
+    for i, (img, hint) in enumerate(images):
+        b = biases[i]
+        out.append(_map_image(inj, img, hint, mapped, names) if b is None
+                   else _map_fixed(inj, img, b, mapped, names))
+    return out
+
+
 def _map_image(inj: Injector, img: Image, base_hint: int,
                mapped: List[Tuple[int, int, int, str, int]],
                names: Dict[Tuple[str, str], str]) -> int:
-    """Map *img*; returns the load bias."""
+    """Map *img*, one call at a time; returns the load bias."""
+    reserve = _reserve_call(img, base_hint)
+    bias = 0
+    if reserve is not None:
+        bias = inj.call(*reserve) - _span(img)[0]
+    return _map_fixed(inj, img, bias, mapped, names)
+
+
+def _map_fixed(inj: Injector, img: Image, bias: int,
+               mapped: List[Tuple[int, int, int, str, int]],
+               names: Dict[Tuple[str, str], str]) -> int:
+    """Map *img*'s segments at *bias* (its span reserved), one call at a time: from the
+    lent fd, else copied; returns *bias*."""
     loads = img.info.loads
-    lo = _pd(loads[0].vaddr)
-    hi = max(_pu(s.vaddr + s.memsz) for s in loads)
-    if img.info.type == elf.ET_DYN:
-        # Reserve the whole span first so the segments keep their relative layout.
-        start = inj.mmap(base_hint, hi - lo, 0, MAP_NORESERVE)
-        bias = start - lo
-    else:
-        bias = 0
     if img.lent_at >= 0:
         try:
             _map_from_fd(inj, img, bias)
@@ -380,24 +502,38 @@ def _map_image(inj: Injector, img: Image, base_hint: int,
     return bias
 
 
-def _map_from_fd(inj: Injector, img: Image, bias: int) -> None:
-    """Map *img*'s segments from the fd lent at ``img.lent_at``, as fs/binfmt_elf.c's
-    ``elf_load``: the file pages copy-on-write, the rest of the last file page after
-    ``p_filesz`` zeroed if the segment is writable (``padzero``), anonymous pages up to
-    ``p_memsz``."""
+def _fd_calls(img: Image, bias: int) -> Tuple[List[Tuple[int, ...]], List[Tuple[int, bytes]]]:
+    """The mmaps of *img*'s segments from the fd lent at ``img.lent_at``, as
+    fs/binfmt_elf.c's ``elf_load``: the file pages copy-on-write and anonymous pages up to
+    ``p_memsz``; and the writes to make after them: the rest of the last file page after
+    ``p_filesz`` zeroed if the segment is writable (``padzero``)."""
+    calls: List[Tuple[int, ...]] = []
+    pokes: List[Tuple[int, bytes]] = []
+    anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED
     for s in img.info.loads:
         seg_lo = _pd(s.vaddr + bias)
         file_end = s.vaddr + bias + s.filesz
         map_end = _pu(file_end) if s.filesz else seg_lo
         seg_hi = _pu(s.vaddr + bias + s.memsz)
         if map_end > seg_lo:
-            inj.call(SYS_MMAP, seg_lo, map_end - seg_lo, s.prot, MAP_PRIVATE | MAP_FIXED,
-                     img.lent_at, _pd(s.offset))
+            calls.append((SYS_MMAP, seg_lo, map_end - seg_lo, s.prot, MAP_PRIVATE | MAP_FIXED,
+                          img.lent_at, _pd(s.offset)))
         if s.memsz > s.filesz:
             if s.filesz and file_end & (PAGE - 1) and s.prot & elf.PROT_WRITE:
-                inj.poke(file_end, bytes(PAGE - (file_end & (PAGE - 1))))
+                pokes.append((file_end, bytes(PAGE - (file_end & (PAGE - 1)))))
             if seg_hi > map_end:
-                inj.mmap(map_end, seg_hi - map_end, s.prot, MAP_FIXED)
+                calls.append((SYS_MMAP, map_end, seg_hi - map_end, s.prot, anon,
+                              (1 << 64) - 1, 0))
+    return calls, pokes
+
+
+def _map_from_fd(inj: Injector, img: Image, bias: int) -> None:
+    """:func:`_fd_calls`'s mmaps, one call at a time, then its writes."""
+    calls, pokes = _fd_calls(img, bias)
+    for c in calls:
+        inj.call(*c)
+    for addr, zeros in pokes:
+        inj.poke(addr, zeros)
 
 
 def _auxv_from_stub(mem_read: Callable[[int, int], bytes], rsp: int) -> dict:
@@ -436,19 +572,25 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     from sentry.platform.hybrid import native as N
 
     stub_aux = _auxv_from_stub(mem_read, regs[N.RSP])
-    # Leave the exec syscall's return path, so the injected calls start clean.
-    inj.call(-1)
+    # A batch's table goes below the stub's stack pointer (its stack, emptied below).
+    inj.table = (regs[N.RSP] - 256) & ~63
     mapped = plan.mapped
     names = plan.names
-    main_bias = _map_image(inj, plan.main, ET_DYN_BASE, mapped, names)
+    images = [(plan.main, ET_DYN_BASE)]
+    if plan.interp is not None:
+        images.append((plan.interp, 0))
+    biases = _map_images(inj, images, mapped, names)
+    main_bias = biases[0]
     info = plan.main.info
     entry = info.entry + main_bias
     interp_bias = 0
     if plan.interp is not None:
-        interp_bias = _map_image(inj, plan.interp, 0, mapped, names)
+        interp_bias = biases[1]
         start_ip = plan.interp.info.entry + interp_bias
     else:
         start_ip = entry
+    if inj.table_used:
+        inj.poke(inj.table - inj.table_used, bytes(inj.table_used))
     phdr = None
     for s in info.segments:
         if s.type == elf.PT_PHDR:

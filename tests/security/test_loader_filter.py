@@ -20,7 +20,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from sentry.loader import elf  # noqa: E402
-from sentry.loader.loader import LEND_FDS, LEND_MARK  # noqa: E402
+from sentry.loader.loader import BATCH_OFFSET, LEND_FDS, LEND_MARK  # noqa: E402
 from sentry.platform.hybrid.filter import GADGET_RETURN, build_filter  # noqa: E402
 
 MMAP, EXECVEAT = 9, 322
@@ -67,10 +67,15 @@ def test_marked_execveat_is_notified():
 def test_gadget_is_the_stubs():
     data = (REPO / "sentry" / "stub.bin").read_bytes()
     info = elf.parse(data[:64], lambda off, n: data[off:off + n])
-    code = None
+    code = b""
     for s in info.loads:
         if s.vaddr <= info.entry < s.vaddr + s.filesz:
-            code = data[s.offset + info.entry - s.vaddr:][:5]
-    # ud2; syscall; int3 -- the filter's address is the one after the syscall
-    assert code == b"\x0f\x0b\x0f\x05\xcc"
+            code = data[s.offset + info.entry - s.vaddr:]
+    # ud2; syscall; test %r15,%r15 -- the filter's address is the one after the syscall
+    assert code[:7] == b"\x0f\x0b\x0f\x05\x4d\x85\xff"
     assert info.entry + 4 == GADGET_RETURN
+    # the batch loop (loader.BATCH_OFFSET): mov (%r12),%rax first, back to the syscall last
+    assert code[BATCH_OFFSET:BATCH_OFFSET + 4] == b"\x49\x8b\x04\x24"
+    back = BATCH_OFFSET + 0x22 + 2 + int.from_bytes(code[BATCH_OFFSET + 0x23:][:1], "little",
+                                                     signed=True)
+    assert code[BATCH_OFFSET + 0x22] == 0xEB and back == 2

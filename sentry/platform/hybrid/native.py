@@ -389,6 +389,27 @@ def inject(pid: int, gadget: int, nr: int, args: Sequence[int] = (0, 0, 0, 0, 0,
     return int(res[0]), int(sig[0])
 
 
+#: The result slot of a batch entry that did not run (no call returns it: not an errno,
+#: and no mmap result, which is page-aligned).
+BATCH_NOT_RUN = (1 << 63) - 1
+
+
+def inject_batch(pid: int, entry: int, table: int,
+                 calls: Sequence[Sequence[int]]) -> Tuple[List[int], int]:
+    """Run *calls* ((nr, arg0, ...) each) in a stopped task in one stop, through the stub's
+    batch loop at *entry*, their table written at *table* in the task; returns the raw
+    results (:data:`BATCH_NOT_RUN` for a call after the first that failed) and the last
+    suppressed signal."""
+    words: List[int] = []
+    for c in calls:
+        a = [x & 0xFFFFFFFFFFFFFFFF for x in c]
+        words += a + [0] * (7 - len(a)) + [BATCH_NOT_RUN]
+    buf = ffi.new("uint64_t[]", words)
+    sig = ffi.new("int *")
+    _check(lib.rt_inject_batch(pid, entry, table, buf, len(calls), sig))
+    return [int(buf[8 * i + 7]) for i in range(len(calls))], int(sig[0])
+
+
 def waitpid(pid: int, flags: int = 0) -> Tuple[int, int]:
     st = ffi.new("int *")
     w = _check(lib.rt_waitpid(pid, st, flags))
