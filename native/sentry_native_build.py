@@ -100,6 +100,8 @@ ffibuilder.cdef(
                   int *other_sig);
     int rt_inject_batch(int pid, uint64_t batch_entry, uint64_t table, uint64_t *entries, int n,
                         int *other_sig);
+    int rt_inject_lend(int pid, int listener, uint64_t batch_entry, uint64_t table, int64_t nr,
+                       const int *fds, const int *targets, int n, int *other_sig);
     int rt_waitpid(int pid, int *status, int flags);
     int rt_pidfd_getfd(int pid, int targetfd);
     struct rt_listing {

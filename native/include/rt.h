@@ -142,6 +142,8 @@ int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *args6, int64
               int *other_sig);
 int rt_inject_batch(int pid, uint64_t batch_entry, uint64_t table, uint64_t *entries, int n,
                     int *other_sig);
+int rt_inject_lend(int pid, int listener, uint64_t batch_entry, uint64_t table, int64_t nr,
+                   const int *fds, const int *targets, int n, int *other_sig);
 int rt_waitpid(int pid, int *status, int flags);
 int rt_pidfd_getfd(int pid, int targetfd);
 int rt_tgkill(int tgid, int tid, int sig);

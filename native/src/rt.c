@@ -19,6 +19,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -1487,6 +1488,79 @@ int rt_inject_batch(int pid, uint64_t batch_entry, uint64_t table, uint64_t *ent
     }
     if (rt_mem_read(pid, table, entries, bytes) != (int64_t)bytes) return -EFAULT;
     return 0;
+}
+
+/* Lend host fds to a task stopped at its exec event whose exec was not notified (a process
+ * the sentry spawned: its first exec is the stub's own).  Through the stub's batch loop
+ * (from the exec event as from an int3) it makes one call *nr*, which its filter notifies
+ * on *listener*; at that notification the fds are installed at *targets* (not
+ * close-on-exec, as at an exec's lend) and the call answered 0, then the task runs to the
+ * int3.  The task is its listener's only one (it was just made), so the notification is
+ * its own; anything else is answered -ENOSYS and nothing is lent.  Returns how many fds
+ * were installed (they go in order: the first failure ends it) or -errno. */
+int rt_inject_lend(int pid, int listener, uint64_t batch_entry, uint64_t table, int64_t nr,
+                   const int *fds, const int *targets, int n, int *other_sig)
+{
+    struct user_regs_struct r;
+    uint64_t entry[8] = {(uint64_t)nr, 0, 0, 0, 0, 0, 0, (uint64_t)-1};
+    int st, lent = -EPROTO, answered = 0;
+    if (rt_mem_write(pid, table, entry, sizeof entry) != (int64_t)sizeof entry) return -EFAULT;
+    if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
+    r.rip = batch_entry;
+    r.orig_rax = (uint64_t)-1;
+    r.r12 = table;
+    r.r13 = 1;
+    r.r15 = 1;
+    if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0) return -errno;
+    if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
+    int64_t deadline = mono_ns() + 5000000000LL;
+    while (!answered) {
+        /* The call's notification; a stop on the way (a signal) is suppressed, as an
+         * inject's. */
+        int w = waitpid(pid, &st, WNOHANG | __WALL);
+        if (w < 0) return -errno;
+        if (w == pid) {
+            if (!WIFSTOPPED(st)) return -ESRCH;
+            if ((st >> 16) == 0 && other_sig) *other_sig = WSTOPSIG(st);
+            if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
+            continue;
+        }
+        struct pollfd pfd = {.fd = listener, .events = POLLIN};
+        int pr = poll(&pfd, 1, 10);
+        if (pr < 0 && errno != EINTR) return -errno;
+        if (pr <= 0 || !(pfd.revents & POLLIN)) {
+            if (pr > 0 && (pfd.revents & (POLLHUP | POLLERR))) return -ESRCH;
+            if (mono_ns() > deadline) return -ETIMEDOUT;
+            continue;
+        }
+        struct seccomp_notif req;
+        memset(&req, 0, sizeof req);
+        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+            if (errno == EINTR || errno == ENOENT) continue;
+            return -errno;
+        }
+        struct seccomp_notif_resp resp = {.id = req.id, .val = 0, .error = 0, .flags = 0};
+        if ((int)req.pid != pid || req.data.nr != nr) {
+            resp.error = -ENOSYS;
+        } else {
+            lent = 0;
+            for (int i = 0; i < n; i++) {
+                if (rt_addfd(listener, req.id, fds[i], targets[i], 0) < 0) break;
+                lent++;
+            }
+        }
+        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) return -errno;
+        answered = 1;
+    }
+    for (;;) {  /* on to the int3 */
+        if (wait_tracee(pid, &st, 0) != pid) return -errno;
+        if (!WIFSTOPPED(st)) return -ESRCH;
+        int sig = WSTOPSIG(st);
+        if (sig == SIGTRAP && (st >> 16) == 0) break;
+        if ((st >> 16) == 0 && other_sig) *other_sig = sig;
+        if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
+    }
+    return lent;
 }
 
 int rt_pidfd_getfd(int pid, int targetfd)

@@ -50,6 +50,7 @@ AT_UID, AT_EUID, AT_GID, AT_EGID, AT_PLATFORM, AT_HWCAP, AT_CLKTCK = 11, 12, 13,
 AT_SECURE, AT_RANDOM, AT_HWCAP2, AT_EXECFN, AT_SYSINFO_EHDR, AT_MINSIGSTKSZ = 23, 25, 26, 31, 33, 51
 
 SYS_MMAP, SYS_MPROTECT, SYS_MUNMAP = 9, 10, 11
+SYS_GETPPID = 110
 MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE = 0x02, 0x10, 0x20, 0x4000
 MAP_GROWSDOWN = 0x100
 
@@ -307,6 +308,34 @@ def lend(t: "Task", plan: ExecPlan, notif_id: int) -> None:
             img.lent_at = at
         except OSError:
             img.lent_at = -1
+
+
+def lend_at_exec_event(t: "Task", plan: ExecPlan, gadget: int,
+                       inject_lend: Callable[..., Tuple[int, int]],
+                       poke: Callable[[int, bytes], None]) -> int:
+    """Lend the plan's host fds to a process the sentry just started, stopped at the exec
+    event of the stub (an exec no notification came before, so :func:`lend` had no
+    chance): the task makes one call its filter notifies (``getppid``, through the stub's
+    batch loop), and at that notification the fds go in at :data:`LEND_FDS` as at an
+    exec's.  What could not be lent is copied by :func:`apply`, as before.  Returns a
+    signal that came meanwhile (held back, as an inject's), or 0."""
+    from sentry.platform.hybrid import native as N
+
+    lend = [(img, at) for img, at in zip(plan.images(), LEND_FDS, strict=False)
+            if img.host_fd >= 0]
+    if not lend:
+        return 0
+    pid = t.host_tid
+    table = (N.getregs(pid)[N.RSP] - 256 - 64) & ~63
+    try:
+        n, sig = inject_lend(pid, t.tg.listener, gadget - 2 + BATCH_OFFSET, table, SYS_GETPPID,
+                             [img.host_fd for img, _ in lend], [at for _, at in lend])
+    except OSError:
+        return 0
+    poke(table, bytes(64))
+    for img, at in lend[:n]:
+        img.lent_at = at
+    return sig
 
 
 class Injector:

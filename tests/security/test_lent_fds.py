@@ -175,3 +175,48 @@ def test_lent_fds_serve_only_their_mapping(sandbox, c_program, tmp_path):
         "own fd 1001 maps: sandbox file",
     ], res.describe()
     assert probe.read_bytes() == before
+
+
+def test_init_is_mapped_from_its_file_too(tmp_path):
+    """A sandbox's first program (its exec is the stub's own, no notification before it)
+    is lent as well: its host mappings are of the program and ld.so, read-only, not
+    anonymous copies; and fd 1001/1002 of its host process are those files."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from helpers import procs
+    from helpers.runner import BASE_ENV, runsc_argv
+
+    sleep = os.path.realpath("/bin/sleep")
+    cli = subprocess.Popen([*runsc_argv(), "--root", str(tmp_path / "state"), "do", "--",
+                            sleep, "60"], env=BASE_ENV, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           start_new_session=True)
+    try:
+        maps, fds = "", {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sleep not in maps:
+            tree = procs.descendants(cli.pid) | {cli.pid}
+            for pid in tree:
+                if procs.tracer_of(pid) not in tree:
+                    continue
+                try:
+                    maps = open(f"/proc/{pid}/maps").read()
+                    fds = {n: os.readlink(f"/proc/{pid}/fd/{n}") for n in (1001, 1002)}
+                except OSError:
+                    continue
+            time.sleep(0.05)
+        text = [ln for ln in maps.splitlines() if ln.split()[1].endswith("xp")]
+        assert any(ln.endswith(sleep) for ln in text), maps
+        assert any("ld-linux" in ln for ln in text), maps
+        assert fds[1001] == sleep and "ld-linux" in fds[1002], fds
+    finally:
+        cli.send_signal(signal.SIGTERM)
+        try:
+            cli.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.wait(timeout=10)
+        cli.stderr.close()

@@ -410,6 +410,19 @@ def inject_batch(pid: int, entry: int, table: int,
     return [int(buf[8 * i + 7]) for i in range(len(calls))], int(sig[0])
 
 
+def inject_lend(pid: int, listener: int, entry: int, table: int, nr: int, fds: Sequence[int],
+                targets: Sequence[int]) -> Tuple[int, int]:
+    """Install host *fds* at *targets* in a task stopped at its exec event, at the
+    notification of call *nr* it makes through the stub's batch loop at *entry* (its one
+    entry written at *table*); returns how many went in (in order) and the last
+    suppressed signal."""
+    f = ffi.new("int[]", list(fds))
+    to = ffi.new("int[]", list(targets))
+    sig = ffi.new("int *")
+    n = _check(lib.rt_inject_lend(pid, listener, entry, table, nr, f, to, len(fds), sig))
+    return n, int(sig[0])
+
+
 def waitpid(pid: int, flags: int = 0) -> Tuple[int, int]:
     st = ffi.new("int *")
     w = _check(lib.rt_waitpid(pid, st, flags))
