@@ -175,6 +175,21 @@ def _write_report(fd: int, kernel: Any, status: int, fast_counts: List[int]) -> 
         data = data[os.write(fd, data):]
 
 
+def _start_failed(cfg: BootConfig, e: Exception) -> Exception:
+    """What starting init's process or program raising *e* is to the caller: a
+    :class:`BootError` saying why, or *e* itself (a bug, not the workload's doing)."""
+    from sentry.kernel.kernel import ProcessSetupError
+
+    if isinstance(e, ProcessSetupError):
+        return BootError(f"cannot start {cfg.argv[0]!r}: {e.strerror}")
+    en = getattr(e, "errno", None)
+    if isinstance(e, OSError) and en not in (errno.EACCES, errno.ENOENT, errno.ENOEXEC):
+        return e
+    if en:
+        return BootError(f"cannot start {cfg.argv[0]!r}: {os.strerror(en)}")
+    return e
+
+
 def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     """The sentry: boot the sandbox, tell the supervisor (*link*,
     :class:`sentry.supervisor.SentryLink`) when init is ready and, with *release*, let it
@@ -201,7 +216,7 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     # Everything the confined sentry may import, while the gofer starts up.
     preload()
     from gofer.client import GoferClient
-    from sentry.kernel.kernel import Kernel, ProcessSetup, ProcessSetupError
+    from sentry.kernel.kernel import Kernel, ProcessSetup
     from sentry.kernel.task import Task, ThreadGroup
     from sentry.mm.memory import FakeMemory
     from sentry.precompute import workload_filter
@@ -220,6 +235,19 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     control: Any = None
     wakeup: Optional[Tuple[int, int]] = None
     try:
+        setup = ProcessSetup(
+            no_new_privs=cfg.no_new_privileges, rlimits=list(cfg.rlimits),
+            oom_score_adj=oom_score_adj,
+            oom_score_adj_min=oom_score_adj if cfg.oom_score_adj is not None
+            else min(oom_score_adj, 0),
+        )
+        kernel.init_setup = setup
+        # init's host process sets itself up (namespaces, root, filter, the stub's exec)
+        # while the gofer does; its program is loaded once the mount tree is there.
+        try:
+            kernel.spawn_init(stub_fd, gadget, workload_filter(), setup)
+        except Exception as e:
+            raise _start_failed(cfg, e) from None
         gofer = GoferClient(sock)
         gofer.version()
         kernel.gofer = gofer
@@ -231,13 +259,6 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         kernel.vfs = vfs
         kernel.open_exec = vfs.open_exec
         creds = process_credentials(cfg.uid, cfg.gid, cfg.additional_gids, cfg.capabilities)
-        setup = ProcessSetup(
-            no_new_privs=cfg.no_new_privileges, rlimits=list(cfg.rlimits),
-            oom_score_adj=oom_score_adj,
-            oom_score_adj_min=oom_score_adj if cfg.oom_score_adj is not None
-            else min(oom_score_adj, 0),
-        )
-        kernel.init_setup = setup
         root = vfs.root()
         fs = FSContext(root, root, cfg.umask)
         # A task-shaped context for boot-time lookups (cwd, PATH), before any task exists.
@@ -272,17 +293,8 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
             kernel.start_init(stub_fd, gadget, workload_filter(), creds, fdtable, fs,
                               [a.encode() for a in cfg.argv], [e.encode() for e in cfg.env],
                               path, hold=cfg.hold_init, setup=setup)
-        except ProcessSetupError as e:
-            raise BootError(f"cannot start {cfg.argv[0]!r}: {e.strerror}") from None
-        except OSError as e:
-            if e.errno in (errno.EACCES, errno.ENOENT, errno.ENOEXEC):
-                raise BootError(f"cannot start {cfg.argv[0]!r}: {os.strerror(e.errno)}") from None
-            raise
         except Exception as e:
-            en = getattr(e, "errno", None)
-            if en:
-                raise BootError(f"cannot start {cfg.argv[0]!r}: {os.strerror(en)}") from None
-            raise
+            raise _start_failed(cfg, e) from None
         for desc in stdio_descs:
             desc.watch(kernel)
         wakeup = _signal_wakeup(kernel)

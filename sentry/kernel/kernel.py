@@ -209,6 +209,9 @@ class Kernel:
         self.open_exec: Optional[Callable[..., Any]] = None
         self.procfd = -1                          # host /proc, opened at boot (see ARCHITECTURE.md)
         self.gadget = 0
+        #: init's host process, its listener and its limits' books, between
+        #: :meth:`spawn_init` and :meth:`start_init`.
+        self._init_spawned: Optional[Tuple[int, int, Any]] = None
         self.dispatcher = Dispatcher(self, N.respond)
         self.fd_handlers: Dict[int, Callable[[int], None]] = {}
         self.init_tg: Optional[ThreadGroup] = None
@@ -812,15 +815,14 @@ class Kernel:
 
     # -- boot -------------------------------------------------------------
 
-    def start_init(self, stub_fd: int, gadget: int, bpf: bytes, creds: Credentials,
-                   fdtable: Any, fs: Any, argv: List[bytes], envp: List[bytes],
-                   path: bytes, hold: bool = False, setup: Optional[ProcessSetup] = None) -> None:
-        """Start the sandbox's init in fresh namespaces and load its program.
+    def spawn_init(self, stub_fd: int, gadget: int, bpf: bytes,
+                   setup: Optional[ProcessSetup] = None) -> None:
+        """Make init's host process (fresh namespaces, empty root, the filter, the stub
+        exec'd: stopped at its exec event) ahead of :meth:`start_init`, which loads its
+        program: boot calls it before the gofer answers, so the two set themselves up at
+        once.  A sentry that never starts it kills it at :meth:`shutdown`.
 
-        :param hold: leave it stopped before its first instruction until
-            :meth:`release_init` (``create``, then ``start``).
-        :param setup: what the process gets before its program is loaded
-            (``no_new_privs``, resource limits, ``oom_score_adj``).
+        :raises ProcessSetupError, OSError: as :meth:`start_init`.
         """
         nsflags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET
         self.gadget = gadget
@@ -847,6 +849,23 @@ class Kernel:
             os.kill(host_pid, signal.SIGKILL)
             N.waitpid(host_pid)
             raise
+        self._init_spawned = (host_pid, listener, books)
+
+    def start_init(self, stub_fd: int, gadget: int, bpf: bytes, creds: Credentials,
+                   fdtable: Any, fs: Any, argv: List[bytes], envp: List[bytes],
+                   path: bytes, hold: bool = False, setup: Optional[ProcessSetup] = None) -> None:
+        """Start the sandbox's init in fresh namespaces (:meth:`spawn_init`, unless it
+        was called already) and load its program.
+
+        :param hold: leave it stopped before its first instruction until
+            :meth:`release_init` (``create``, then ``start``).
+        :param setup: what the process gets before its program is loaded
+            (``no_new_privs``, resource limits, ``oom_score_adj``).
+        """
+        if self._init_spawned is None:
+            self.spawn_init(stub_fd, gadget, bpf, setup)
+        assert self._init_spawned is not None
+        (host_pid, listener, books), self._init_spawned = self._init_spawned, None
         tg = ThreadGroup(self, 1, host_pid)
         tg.rlimits = books
         self.init_tg = tg
@@ -1625,6 +1644,14 @@ class Kernel:
 
     def shutdown(self) -> None:
         """Kill whatever is left of the sandbox and release its files."""
+        if self._init_spawned is not None:  # made, never started (boot failed)
+            (host_pid, listener, _), self._init_spawned = self._init_spawned, None
+            os.close(listener)
+            try:
+                os.kill(host_pid, signal.SIGKILL)
+                N.waitpid(host_pid)
+            except OSError:
+                pass
         tg = self.init_tg
         if tg is not None and not tg.zombie:
             try:
