@@ -21,9 +21,7 @@ _VALUE_FLAGS = frozenset({"--root", "--log", "--log-format", "--debug-log", "--p
 
 def prestarts(args: list[str]) -> bool:
     """Whether *args* (without the program name) run ``do`` in a sandbox of no cgroup."""
-    i = 0
-    while i < len(args) and args[i].startswith("-"):
-        i += 2 if args[i] in _VALUE_FLAGS else 1
+    i = _verb_at(args)
     if i >= len(args) or args[i] != "do":
         return False
     for arg in args[i + 1:]:
@@ -41,8 +39,30 @@ _COMMON = ("sentry.boot", "sentry.supervisor", "sentry.control.server", "logging
            "textwrap", "json", "ctypes")
 
 
+#: The verbs that start a sentry, whose imports the code bundle speeds up.
+_SANDBOX_VERBS = frozenset({"do", "run", "create", "exec"})
+
+
+def _verb_at(args: list[str]) -> int:
+    """Where the verb is in *args*: after the global flags (as ``runsc-py --help`` lists
+    them); ``len(args)`` if there is none."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in _VALUE_FLAGS else 1
+    return min(i, len(args))
+
+
+def _verb(args: list[str]) -> str:
+    i = _verb_at(args)
+    return args[i] if i < len(args) else ""
+
+
 def entry() -> NoReturn:
     """The console script and ``python3 -m runsc_py``."""
+    if _verb(sys.argv[1:]) in _SANDBOX_VERBS:
+        from runsc_py import codebundle
+
+        codebundle.install()
     if prestarts(sys.argv[1:]):
         import importlib
 

@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     path = args[1] if len(args) == 2 and args[0] == "--out" else bpf.CACHE
     built = {name: (k, build()) for name, (k, build) in programs().items()}
     bpf.write_cache(built, path)
+    if path == bpf.CACHE:
+        from runsc_py import codebundle
+
+        codebundle.build()
     return 0
 
 

@@ -1,0 +1,65 @@
+"""The code bundle: the project's modules served from one file while their sources are
+unchanged, and from their files as usual once edited (or without a bundle)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from runsc_py import codebundle
+
+REPO = Path(codebundle.TOP)
+
+_PROBE = """
+import sys
+from runsc_py import codebundle
+f = codebundle.install(sys.argv[1])
+import sentry.vfs.statcache as m, gofer.protocol
+print(f is not None, f.served if f else 0, type(m.__spec__.loader).__name__, m.__file__)
+print(type(gofer.protocol.__spec__.loader).__name__)
+"""
+
+
+def _probe(bundle: Path) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", _PROBE, str(bundle)], cwd=REPO,
+                         capture_output=True, text=True, timeout=60, check=True)
+    return out.stdout.split("\n")
+
+
+def test_unchanged_modules_come_from_the_bundle(tmp_path):
+    bundle = tmp_path / "code.bundle"
+    n = codebundle.build(str(bundle))
+    assert n > 150
+    first, second = _probe(bundle)[:2]
+    ok, served, loader, path = first.split()
+    assert ok == "True" and int(served) >= 2 and loader == "BundleFinder"
+    assert path == str(REPO / "sentry" / "vfs" / "statcache.py")
+    assert second == "BundleFinder"
+
+
+def test_an_edited_module_comes_from_its_file(tmp_path):
+    bundle = tmp_path / "code.bundle"
+    codebundle.build(str(bundle))
+    src = REPO / "sentry" / "vfs" / "statcache.py"
+    st = src.stat()
+    try:
+        os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        first, second = _probe(bundle)[:2]
+    finally:
+        os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert first.split()[2] == "SourceFileLoader"
+    assert second == "BundleFinder"
+
+
+def test_no_bundle_or_a_foreign_one_changes_nothing(tmp_path):
+    assert _probe(tmp_path / "missing")[0].split()[:3] == ["False", "0", "SourceFileLoader"]
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\x00not marshal")
+    assert _probe(junk)[0].split()[0] == "False"
+    import marshal
+
+    other = tmp_path / "other"
+    other.write_bytes(marshal.dumps(("0 cpython-99 9.9", {})))
+    assert _probe(other)[0].split()[0] == "False"
