@@ -60,6 +60,7 @@ ffibuilder.cdef(
     int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen);
     int rt_fd_set_eof(int fdt, int fd, int on);
     void rt_statcache_bump(void);
+    void rt_statcache_bump_missing(void);
     uint32_t rt_statcache_gen(void);
     uint64_t rt_statcache_hits(void);
     #define RT_SC_STAT 0

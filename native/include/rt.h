@@ -94,6 +94,7 @@ int rt_fd_set_eof(int fdt, int fd, int on);
 
 /* the newfstatat/statx cache (rt.c "stat cache"; sentry/vfs/statcache.py fills it) */
 void rt_statcache_bump(void);
+void rt_statcache_bump_missing(void);
 uint32_t rt_statcache_gen(void);
 uint64_t rt_statcache_hits(void);
 #define RT_SC_STAT  0     /* struct stat (newfstatat) */

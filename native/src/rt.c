@@ -586,6 +586,7 @@ int rt_stat_fast_nr(uint64_t *out, int n)
 struct sc_entry {
     uint64_t hash, base;
     uint32_t gen, len;
+    uint32_t ngen;                  /* an error answer's: stale once sc_ngen moves */
     int32_t err, key;               /* key: nofollow | kind << 1 (RT_SC_STAT/RT_SC_STATX) */
     uint32_t used;                  /* sc_clock when last put or found */
     uint32_t vlen;                  /* RT_SC_LINK: the target's length; RT_SC_DIR: names' */
@@ -595,6 +596,15 @@ struct sc_entry {
 };
 static struct sc_entry *sc;
 static uint32_t sc_gen = 1, sc_clock;
+/* Moves when a name appears (rt_statcache_bump_missing): only error answers (ENOENT of a
+ * name, or of a path through it) can go stale then, not the answers about files that
+ * exist (see statcache.invalidate_missing for why). */
+static uint32_t sc_ngen = 1;
+
+static inline int sc_live(const struct sc_entry *e)
+{
+    return e->gen == sc_gen && (e->err == 0 || e->ngen == sc_ngen);
+}
 /* Bytes of every RT_SC_DIR entry's names: at most SC_NAMES_BUDGET (a workload listing many
  * directories gets no more negative answers, not more sentry memory). */
 #define SC_NAMES_MAX 16384
@@ -608,7 +618,7 @@ static struct sc_entry *sc_find(uint64_t h, uint64_t base, int key, const char *
     struct sc_entry *set = &sc[(h & (SC_SLOTS / SC_WAYS - 1)) * SC_WAYS];
     for (int i = 0; i < SC_WAYS; i++) {
         struct sc_entry *e = &set[i];
-        if (e->gen == sc_gen && e->hash == h && e->base == base && e->key == key
+        if (sc_live(e) && e->hash == h && e->base == base && e->key == key
             && e->len == (uint32_t)len && memcmp(e->path, path, (size_t)len) == 0)
             return e;
     }
@@ -620,7 +630,7 @@ static struct sc_entry *sc_victim(uint64_t h)
 {
     struct sc_entry *set = &sc[(h & (SC_SLOTS / SC_WAYS - 1)) * SC_WAYS], *old = set;
     for (int i = 0; i < SC_WAYS; i++) {
-        if (set[i].gen != sc_gen) return &set[i];
+        if (!sc_live(&set[i])) return &set[i];
         if ((int32_t)(set[i].used - old->used) < 0) old = &set[i];
     }
     return old;
@@ -634,6 +644,7 @@ static uint64_t sc_hash(uint64_t base, int key, const char *p, size_t n)
 }
 
 void rt_statcache_bump(void) { sc_gen++; }
+void rt_statcache_bump_missing(void) { sc_ngen++; }
 uint32_t rt_statcache_gen(void) { return sc_gen; }
 uint64_t rt_statcache_hits(void) { return sc_hits; }
 
@@ -671,7 +682,7 @@ static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int l
     if (len <= 0 || len >= 4096 || gen != sc_gen || vlen > SC_STATX) return 0;
     struct sc_entry *e = sc_slot(kind, base, nofollow, path, len);
     if (!e) return -ENOMEM;
-    e->gen = gen; e->err = err;
+    e->gen = gen; e->err = err; e->ngen = sc_ngen;
     e->vlen = err ? 0 : vlen;
     if (!err) memcpy(e->st, v, vlen);
     return 1;

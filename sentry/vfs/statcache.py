@@ -40,18 +40,22 @@ _sync_fs: Optional[Callable[[Any], None]] = None
 #: Hands over a directory's names (base, prefix, NUL-ended names, generation): C answers
 #: ENOENT for a path through it whose next component is not one of them.
 _put_dir: Optional[Callable[[int, bytes, bytes, int], None]] = None
+#: Makes the kept error answers stale, and only those (invalidate_missing).
+_bump_missing: Optional[Callable[[], None]] = None
 
 
 def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[], int],
            sync_fs: Callable[[Any], None],
-           put_dir: Optional[Callable[[int, bytes, bytes, int], None]] = None) -> None:
-    global _bump, _put, _gen, _sync_fs, _put_dir
+           put_dir: Optional[Callable[[int, bytes, bytes, int], None]] = None,
+           bump_missing: Optional[Callable[[], None]] = None) -> None:
+    global _bump, _put, _gen, _sync_fs, _put_dir, _bump_missing
     _bump, _put, _gen, _sync_fs, _put_dir = bump, put, gen, sync_fs, put_dir
+    _bump_missing = bump_missing if bump_missing is not None else bump
 
 
 def disable() -> None:
-    global _bump, _put, _gen, _sync_fs, _put_dir
-    _bump = _put = _gen = _sync_fs = _put_dir = None
+    global _bump, _put, _gen, _sync_fs, _put_dir, _bump_missing
+    _bump = _put = _gen = _sync_fs = _put_dir = _bump_missing = None
 
 
 def enabled() -> bool:
@@ -67,6 +71,20 @@ def invalidate() -> None:
     """Something that a kept answer may depend on changed."""
     if _bump is not None:
         _bump()
+
+
+def invalidate_missing() -> None:
+    """A name appeared in a directory of the root overlay that is copied up already (its
+    creation copied it up otherwise, which :func:`invalidate` s everything), or a name
+    that only the upper layer had went away.  Only kept errors can be wrong now: a
+    kept answer about a file that exists was walked through lower-layer files and
+    directories not copied up (or, for a directory, searched through: the names found
+    there stay), and such a directory's own attributes and names are never kept once
+    it is copied up; so ``ENOENT`` of the new name, or of a path through it, is the
+    only answer to drop.  File creation in /tmp, a lock file: the stat answers of
+    headers, libraries and modules stay."""
+    if _bump_missing is not None:
+        _bump_missing()
 
 
 def fs_changed(fs: Any) -> None:

@@ -259,6 +259,36 @@ def test_stat_cache_answers_only_what_it_was_given(world: Tuple[Task, Path]) -> 
     assert call(abs_path) is None
 
 
+def test_stat_cache_a_new_name_stales_only_errors(world: Tuple[Task, Path]) -> None:
+    """rt_statcache_bump_missing (a name appeared): the kept ENOENTs go, the answers about
+    files that exist and the listed names stay; a full bump takes everything."""
+    st = bytes(range(144))
+    pid = os.getpid()
+    buf, addr = _buf(144)
+    keep = [_cstr(p) for p in (b"/usr/lib/here", b"/tmp/new", b"/usr/share/nope")]
+    here, new, nope = (a for _, a in keep)
+
+    def call(path: int) -> int | None:
+        return N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), path, addr,
+                                                 AT_SYMLINK_NOFOLLOW, 0, 0])
+
+    N.task_set_fs(pid, 9, True, False)
+    gen = N.statcache_gen()
+    N.statcache_put(N.SC_STAT, 0, True, b"/usr/lib/here", st, 0, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/tmp/new", None, -2, gen)
+    N.statcache_put_dir(0, b"/usr/share/", b"doc\0man\0", gen)
+    assert call(here) == 0 and call(new) == -2 and call(nope) == -2
+    N.statcache_bump_missing()
+    assert N.statcache_gen() == gen                   # the answers put with it still count
+    assert call(new) is None                           # the kept error is gone
+    assert call(here) == 0 and buf.raw == st           # what exists stays
+    assert call(nope) == -2                            # a listed directory's names stay
+    N.statcache_put(N.SC_STAT, 0, True, b"/tmp/new", None, -2, gen)  # kept again
+    assert call(new) == -2
+    N.statcache_bump()
+    assert call(here) is None and call(new) is None and call(nope) is None
+
+
 def test_stat_cache_keeps_a_walks_answers(world: Tuple[Task, Path]) -> None:
     """A tree walk's listings hand over thousands of answers before it stats the first
     ones: 8,000 of them (half the table) are all still there, a second put of a path

@@ -350,13 +350,13 @@ class OverlayInode(Inode):
         return c
 
     def create(self, t: Any, name: bytes, mode: int, flags: int) -> Inode:
-        statcache.invalidate()
+        statcache.invalidate_missing()  # a copy-up below: everything
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().create(t, name, mode, flags))
 
     def mkdir(self, t: Any, name: bytes, mode: int) -> Inode:
-        statcache.invalidate()
+        statcache.invalidate_missing()  # a copy-up below: everything
         self.copy_up(t)
         had_whiteout = self._clear_whiteout(name)
         up = self._upper_dir().mkdir(t, name, mode)
@@ -366,19 +366,19 @@ class OverlayInode(Inode):
         return self._new(name, up)
 
     def mknod(self, t: Any, name: bytes, mode: int, rdev: int) -> Inode:
-        statcache.invalidate()
+        statcache.invalidate_missing()  # a copy-up below: everything
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().mknod(t, name, mode, rdev))
 
     def symlink(self, t: Any, name: bytes, target: bytes) -> Inode:
-        statcache.invalidate()
+        statcache.invalidate_missing()  # a copy-up below: everything
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().symlink(t, name, target))
 
     def link(self, t: Any, name: bytes, target: Inode) -> Inode:
-        statcache.invalidate()
+        statcache.invalidate_missing()  # a copy-up below: everything
         if not isinstance(target, OverlayInode) or target.fs is not self.fs:
             raise err(errno.EXDEV)
         target.copy_up(t)
@@ -392,11 +392,17 @@ class OverlayInode(Inode):
         return target
 
     def _remove(self, t: Any, name: bytes, child: Inode, rmdir: bool) -> None:
-        statcache.invalidate()
-        self.copy_up(t)
-        up = self._upper_dir()
         assert isinstance(child, OverlayInode)
         lower_has = self._lower_has(t, name)
+        if child.lower is None and not lower_has:
+            # Only the upper layer had it (the sandbox made it): no answer about it or
+            # below it was kept (they are not the lower layer's), and nothing that was
+            # missing appears.
+            statcache.invalidate_missing()
+        else:
+            statcache.invalidate()
+        self.copy_up(t)
+        up = self._upper_dir()
         if child.upper is not None:
             if rmdir:
                 assert isinstance(child.upper, TmpfsDir)

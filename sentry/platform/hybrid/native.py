@@ -193,6 +193,10 @@ def statcache_bump() -> None:
     lib.rt_statcache_bump()
 
 
+def statcache_bump_missing() -> None:
+    lib.rt_statcache_bump_missing()
+
+
 def statcache_gen() -> int:
     return int(lib.rt_statcache_gen())
 
