@@ -28,6 +28,10 @@ Start-up (root, runc, busybox-static): ``runsc-py run`` + ``delete`` of a busybo
 ``true`` and ``runsc-py do -- /bin/true`` against runc's ``run`` (+ ``delete`` if it kept the
 container) of the same bundle (``oci.py``'s bundle and runtime driver); target <= 3x runc.
 
+``--hog N`` runs the whole measurement beside N busy loops (processes spinning in user
+space, as a CPU-bound neighbour does; started before and killed after), so that the same
+table can be read idle and on busy CPUs.
+
 ``--profile`` (default; ``--no-profile`` skips it) runs the slowest workload under runsc-py once
 more with ``do --profile`` (cProfile of the sentry) and prints its top functions; ``--profile-only
 NAME`` profiles that workload without the table. proot, gcc and git are optional: a missing one
@@ -441,10 +445,13 @@ def main() -> int:
                     help="profile the sentry on the slowest workload")  # fmt: skip
     ap.add_argument("--profile-only", metavar="NAME", help="only profile this workload")
     ap.add_argument("--top", type=int, default=15, help="functions the profile prints")
+    ap.add_argument("--hog", type=int, default=0, metavar="N",
+                    help="measure beside N busy loops (CPU-bound neighbours)")
     opts = ap.parse_args()
     if opts.profile_only:
         opts.only = opts.profile_only
     work = Path(tempfile.mkdtemp(prefix="rfbench"))
+    hogs = [subprocess.Popen([PYTHON, "-c", "while True: pass"]) for _ in range(opts.hog)]
     try:
         wl = workloads(work, opts)
         if opts.profile_only:
@@ -457,7 +464,8 @@ def main() -> int:
         pre = prefixes(work)
         load = os.getloadavg()
         print(f"runsc-py on file-heavy workloads: reps={opts.reps} (median) cpus={os.cpu_count()} "
-              f"loadavg={load[0]:.2f}; wall time of the whole command, and inside the workload")  # fmt: skip
+              f"loadavg={load[0]:.2f} busy loops={opts.hog}; wall time of the whole command, "
+              f"and inside the workload")  # fmt: skip
         if pre["proot"] is None:
             print("proot not installed: apt-get install proot (its column is skipped)")
         cells = measure(wl, pre, opts.reps)
@@ -473,6 +481,9 @@ def main() -> int:
                 profile(max(timed, key=lambda t: t[0] or 0)[1], work, opts.top)
         return 0
     finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
