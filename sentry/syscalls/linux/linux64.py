@@ -368,7 +368,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "stays unwritable while it runs"),
         ("execveat", TRACE, FULL,
          "the sentry's loader builds the image (one ptrace stop); the program's host fds "
-         "are lent at the notification of the rewritten call"),
+         "are lent at the notification of the rewritten call (for a process the sentry "
+         "starts, at a getppid the stub makes), and its segments mapped from them in two "
+         "batches the stub's loop runs"),
     ]),
     ("sys_pidfd", [
         ("pidfd_open", EMULATE, PARTIAL,
