@@ -720,6 +720,47 @@ int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char 
     return 1;
 }
 
+/* A listed directory's answers in one call (statcache._fill; its per-answer twin is
+ * rt_statcache_put): *n* entries named in *names* (each NUL-ended, also handed to
+ * rt_statcache_put_dir), under *prefix* (as put_dir's).  Entry i with has[i] gets the
+ * lstat answer stats[i] (and statxs[i] if statxs is not NULL), and the stat answer of
+ * entry follow[i] (itself; a symlink's sibling target; -1: none, the walk goes to
+ * Python).  Returns put_dir's result. */
+int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const char *names,
+                             int names_len, int n, const unsigned char *stats,
+                             const unsigned char *statxs, const int32_t *follow,
+                             const unsigned char *has, uint32_t gen)
+{
+    if (plen < 0 || plen >= 4096 || gen != sc_gen || n < 0 || names_len < 0) return 0;
+    char path[4096];
+    memcpy(path, prefix, (size_t)plen);
+    const char *p = names, *end = names + names_len;
+    for (int i = 0; i < n && p < end; i++) {
+        size_t l = strnlen(p, (size_t)(end - p));
+        if (p + l >= end) break;    /* not NUL-ended */
+        if (has[i] && (size_t)plen + l < sizeof path) {
+            int len = plen + (int)l;
+            memcpy(path + plen, p, l);
+            int r = sc_put(RT_SC_STAT, base, 1, path, len, stats + (size_t)i * SC_STAT, SC_STAT,
+                           0, gen);
+            if (r < 0) return r;
+            if (statxs)
+                sc_put(RT_SC_STATX, base, 1, path, len, statxs + (size_t)i * SC_STATX, SC_STATX,
+                       0, gen);
+            int f = follow[i];
+            if (f >= 0 && f < n && has[f]) {
+                sc_put(RT_SC_STAT, base, 0, path, len, stats + (size_t)f * SC_STAT, SC_STAT, 0,
+                       gen);
+                if (statxs)
+                    sc_put(RT_SC_STATX, base, 0, path, len, statxs + (size_t)f * SC_STATX,
+                           SC_STATX, 0, gen);
+            }
+        }
+        p += l + 1;
+    }
+    return rt_statcache_put_dir(base, prefix, plen, names, names_len, gen);
+}
+
 /* Whether a directory rt_statcache_put_dir described lies on *path* with the component
  * after it missing: the path is ENOENT.  "." and ".." components and "//" end the
  * search (their prefixes are never keys). */

@@ -165,12 +165,19 @@ def encode_dev(dev: int) -> int:
 
 def pack_stat(s: "Stat") -> bytes:
     """``struct stat`` (144 bytes) for *s*."""
+    return pack_stat_values(s.dev, s.ino, s.nlink, s.mode, s.uid, s.gid, s.rdev, s.size,
+                            s.blksize, s.blocks, s.atime_ns, s.mtime_ns, s.ctime_ns)
+
+
+def pack_stat_values(dev: int, ino: int, nlink: int, mode: int, uid: int, gid: int, rdev: int,
+                     size: int, blksize: int, blocks: int, atime_ns: int, mtime_ns: int,
+                     ctime_ns: int) -> bytes:
+    """``struct stat`` (144 bytes) of these fields (:func:`pack_stat` without a Stat)."""
     return _STAT.pack(
-        s.dev, s.ino, s.nlink, s.mode, s.uid, s.gid, 0, s.rdev, s.size,
-        s.blksize, s.blocks,
-        s.atime_ns // 1_000_000_000, s.atime_ns % 1_000_000_000,
-        s.mtime_ns // 1_000_000_000, s.mtime_ns % 1_000_000_000,
-        s.ctime_ns // 1_000_000_000, s.ctime_ns % 1_000_000_000,
+        dev, ino, nlink, mode, uid, gid, 0, rdev, size, blksize, blocks,
+        atime_ns // 1_000_000_000, atime_ns % 1_000_000_000,
+        mtime_ns // 1_000_000_000, mtime_ns % 1_000_000_000,
+        ctime_ns // 1_000_000_000, ctime_ns % 1_000_000_000,
     )
 
 

@@ -24,6 +24,7 @@ with every ``chdir``/``chroot`` (:func:`fs_changed`).
 
 from __future__ import annotations
 
+import array
 import itertools
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -42,20 +43,27 @@ _sync_fs: Optional[Callable[[Any], None]] = None
 _put_dir: Optional[Callable[[int, bytes, bytes, int], None]] = None
 #: Makes the kept error answers stale, and only those (invalidate_missing).
 _bump_missing: Optional[Callable[[], None]] = None
+#: A listed directory's answers in one call (native.statcache_put_listing); None: one
+#: call an answer through _put and _put_dir.
+_put_listing: Optional[Callable[..., None]] = None
+#: sizeof(struct stat)
+_STAT_SIZE = 144
 
 
 def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[], int],
            sync_fs: Callable[[Any], None],
            put_dir: Optional[Callable[[int, bytes, bytes, int], None]] = None,
-           bump_missing: Optional[Callable[[], None]] = None) -> None:
-    global _bump, _put, _gen, _sync_fs, _put_dir, _bump_missing
+           bump_missing: Optional[Callable[[], None]] = None,
+           put_listing: Optional[Callable[..., None]] = None) -> None:
+    global _bump, _put, _gen, _sync_fs, _put_dir, _bump_missing, _put_listing
     _bump, _put, _gen, _sync_fs, _put_dir = bump, put, gen, sync_fs, put_dir
     _bump_missing = bump_missing if bump_missing is not None else bump
+    _put_listing = put_listing
 
 
 def disable() -> None:
-    global _bump, _put, _gen, _sync_fs, _put_dir, _bump_missing
-    _bump = _put = _gen = _sync_fs = _put_dir = _bump_missing = None
+    global _bump, _put, _gen, _sync_fs, _put_dir, _bump_missing, _put_listing
+    _bump = _put = _gen = _sync_fs = _put_dir = _bump_missing = _put_listing = None
 
 
 def enabled() -> bool:
@@ -243,52 +251,67 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
     children = vd.dentry.children
     mnt_id = vd.mount.id
     listing = lower.listed()
-    made: Dict[bytes, Optional[Tuple[Tuple[int, bytes], ...]]] = {}
-
-    def answers_of(name: bytes) -> Optional[Tuple[Tuple[int, bytes], ...]]:
-        """The packed answers for the entry *name*, None if it is not one to keep."""
-        if name in made:
-            return made[name]
-        st = listing.get(name)
-        out: Optional[Tuple[Tuple[int, bytes], ...]] = None
+    statx = bool(_kinds_seen & (1 << STATX))
+    names = list(listing)
+    index = {name: i for i, name in enumerate(names)}
+    # Each entry's lstat (and statx) answer; None: not one to keep.
+    stats: List[Optional[bytes]] = []
+    statxs: List[Optional[bytes]] = []
+    for name in names:
+        st = listing[name]
         child = children.get(name)
         # (A host mount point, or one the sandbox mounted there: the path leads into it.)
-        if st is not None and not isinstance(st, int) and not (child is not None and child.mounts):
+        if isinstance(st, int) or (child is not None and child.mounts):
+            stats.append(None)
+            statxs.append(None)
+        elif statx:
             stat = fs.stat_of(st)
-            out = ((STAT, abi.pack_stat(stat)),)
-            if _kinds_seen & (1 << STATX):
-                out += ((STATX, abi.pack_statx(stat, 0, mnt_id)),)
-        made[name] = out
-        return out
-
-    for name, st in listing.items():
-        answers = answers_of(name)
-        if answers is None:
+            stats.append(abi.pack_stat(stat))
+            statxs.append(abi.pack_statx(stat, 0, mnt_id))
+        else:
+            stats.append(fs.packed_stat(st))
+            statxs.append(None)
+    # stat() follows a symlink: its answer is kept only for a link to a sibling that is no
+    # link itself (os.walk's is_dir on a DT_LNK entry, "libfoo -> libfoo-base").
+    follow = array.array("i", [-1]) * len(names)
+    for i, name in enumerate(names):
+        if stats[i] is None:
             continue
-        followed: Optional[Tuple[Tuple[int, bytes], ...]] = answers
-        if st.mode & 0o170000 == 0o120000:
-            # A symlink: stat() follows it. Kept only for a link to a sibling that is no
-            # link itself (os.walk's is_dir on a DT_LNK entry, "libfoo -> libfoo-base").
-            target: bytes = getattr(st, "target", None) or b""
-            tst = listing.get(target) if target and b"/" not in target and \
-                target not in (b".", b"..") else None
-            followed = None
-            if tst is not None and not isinstance(tst, int) and \
-                    tst.mode & 0o170000 != 0o120000:
-                followed = answers_of(target)
+        st = listing[name]
+        if st.mode & 0o170000 != 0o120000:
+            follow[i] = i
+            continue
+        target: bytes = getattr(st, "target", None) or b""
+        j = index.get(target, -1) if b"/" not in target else -1
+        if j >= 0 and stats[j] is not None and listing[target].mode & 0o170000 != 0o120000:
+            follow[i] = j
+    # the whole listing goes too: every other name is missing (the overlay's upper layer
+    # has nothing here, or _listed would not have given it)
+    blob = b"".join(name + b"\0" for name in names)
+    if _put_listing is not None:
+        none, nonex = bytes(_STAT_SIZE), bytes(abi.STATX_SIZE_BYTES)
+        has = bytes(a is not None for a in stats)
+        packed = b"".join(a if a is not None else none for a in stats)
+        packedx = b"".join(a if a is not None else nonex for a in statxs) if statx else None
+        for base, prefix in todo:
+            _put_listing(base, prefix, blob, len(names), packed, packedx, follow.tobytes(), has,
+                         gen)
+        return
+    # One call an answer: what rt_statcache_put_listing does, for a C side without it.
+    for i, name in enumerate(names):
+        if stats[i] is None:
+            continue
         for base, prefix in todo:
             path = prefix + name
-            for kind, data in answers:
-                _put(kind, base, True, path, data, 0, gen)
-            if followed is not None:
-                for kind, data in followed:
-                    _put(kind, base, False, path, data, 0, gen)
+            for nofollow, j in ((True, i), (False, follow[i])):
+                if j < 0:
+                    continue
+                _put(STAT, base, nofollow, path, stats[j], 0, gen)
+                if statx:
+                    _put(STATX, base, nofollow, path, statxs[j], 0, gen)
     if _put_dir is not None:
-        # the whole listing: every other name is missing (the overlay's upper layer has
-        # nothing here, or _listed would not have given it)
-        names = b"".join(name + b"\0" for name in listing)
         for base, prefix in todo:
-            _put_dir(base, prefix, names, gen)
+            _put_dir(base, prefix, blob, gen)
 
 
 #: (directory dentry, mount, cwd key, search-all) -> generation of its last prefill().

@@ -289,6 +289,41 @@ def test_stat_cache_a_new_name_stales_only_errors(world: Tuple[Task, Path]) -> N
     assert call(here) is None and call(new) is None and call(nope) is None
 
 
+def test_stat_cache_put_listing(world: Tuple[Task, Path]) -> None:
+    """A listed directory's answers in one call are the ones the per-answer puts give:
+    each kept entry's lstat, the stat of the entry it follows to (itself, a sibling), none
+    for an entry not kept, and the listing's names (a name not there is ENOENT)."""
+    import array
+
+    pid = os.getpid()
+    N.task_set_fs(pid, 11, True, False)
+    buf, addr = _buf(144)
+    gen = N.statcache_gen()
+    names = [b"file", b"link", b"dangling", b"mnt"]
+    stats = [bytes([i + 1]) * 144 for i in range(4)]
+    has = bytes([1, 1, 1, 0])                      # "mnt": a mount point, not kept
+    follow = array.array("i", [0, 0, -1, -1])     # link -> file; dangling: no stat answer
+    N.statcache_put_listing(0, b"/lst/", b"".join(n + b"\0" for n in names), 4,
+                            b"".join(stats), None, follow.tobytes(), has, gen)
+
+    def call(name: bytes, flags: int) -> int | None:
+        c = _cstr(b"/lst/" + name)
+        return N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), c[1], addr, flags, 0, 0])
+
+    for name, i in ((b"file", 0), (b"link", 1), (b"dangling", 2)):
+        assert call(name, AT_SYMLINK_NOFOLLOW) == 0 and buf.raw == stats[i], name
+    assert call(b"file", 0) == 0 and buf.raw == stats[0]
+    assert call(b"link", 0) == 0 and buf.raw == stats[0]         # followed to its sibling
+    assert call(b"dangling", 0) is None                          # Python follows it
+    assert call(b"mnt", AT_SYMLINK_NOFOLLOW) is None             # not kept: Python
+    assert call(b"other", AT_SYMLINK_NOFOLLOW) == -2             # not in the listing
+    N.statcache_put_listing(0, b"/old/", b"x\0", 1, stats[0], None, follow[:1].tobytes(),
+                            b"\1", gen - 1)                       # made before a change
+    old = _cstr(b"/old/x")
+    assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), old[1], addr,
+                                             AT_SYMLINK_NOFOLLOW, 0, 0]) is None
+
+
 def test_stat_cache_keeps_a_walks_answers(world: Tuple[Task, Path]) -> None:
     """A tree walk's listings hand over thousands of answers before it stats the first
     ones: 8,000 of them (half the table) are all still there, a second put of a path

@@ -226,6 +226,17 @@ def statcache_put_dir(base: int, prefix: bytes, names: bytes, gen: int) -> None:
     lib.rt_statcache_put_dir(base, prefix, len(prefix), names, len(names), gen)
 
 
+def statcache_put_listing(base: int, prefix: bytes, names: bytes, n: int, stats: bytes,
+                          statxs: Optional[bytes], follow: bytes, has: bytes, gen: int) -> None:
+    """A listed directory's answers in one call (rt_statcache_put_listing): *n* entries
+    named in *names* (each NUL-ended); entry i has its lstat answer at ``stats[144*i:]``
+    (and statx's at ``statxs[256*i:]``) if ``has[i]``, and the stat answer of entry
+    ``follow[i]`` (native int32 each; -1: none); then :func:`statcache_put_dir`."""
+    lib.rt_statcache_put_listing(base, prefix, len(prefix), names, len(names), n, stats,
+                                 statxs if statxs is not None else ffi.NULL,
+                                 ffi.from_buffer("int32_t[]", follow), has, gen)
+
+
 def fd_set(fdt: int, fd: int, host_fd: int, kinds: int, dev: int = 0, uid: int = 0,
            gid: int = 0) -> None:
     _check(lib.rt_fd_set(fdt, fd, host_fd, kinds, dev, uid, gid))
