@@ -849,8 +849,7 @@ class Kernel:
                        SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
-                             N.statcache_put_dir, N.statcache_bump_missing,
-                             N.statcache_put_listing)
+                             N.statcache_bump_missing, N.statcache_put_listing)
             credentials.on_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, nsflags, None, host_limits)

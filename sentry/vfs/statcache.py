@@ -38,13 +38,11 @@ _bump: Optional[Callable[[], None]] = None
 _put: Optional[Callable[..., None]] = None
 _gen: Optional[Callable[[], int]] = None
 _sync_fs: Optional[Callable[[Any], None]] = None
-#: Hands over a directory's names (base, prefix, NUL-ended names, generation): C answers
-#: ENOENT for a path through it whose next component is not one of them.
-_put_dir: Optional[Callable[[int, bytes, bytes, int], None]] = None
 #: Makes the kept error answers stale, and only those (invalidate_missing).
 _bump_missing: Optional[Callable[[], None]] = None
-#: A listed directory's answers in one call (native.statcache_put_listing); None: one
-#: call an answer through _put and _put_dir.
+#: A listed directory's answers, the stats its symlinks follow to and its names (C answers
+#: ENOENT for a path through it whose next component is not one of them) in one call
+#: (native.statcache_put_listing); None: no pre-filling.
 _put_listing: Optional[Callable[..., None]] = None
 #: sizeof(struct stat)
 _STAT_SIZE = 144
@@ -52,18 +50,17 @@ _STAT_SIZE = 144
 
 def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[], int],
            sync_fs: Callable[[Any], None],
-           put_dir: Optional[Callable[[int, bytes, bytes, int], None]] = None,
            bump_missing: Optional[Callable[[], None]] = None,
            put_listing: Optional[Callable[..., None]] = None) -> None:
-    global _bump, _put, _gen, _sync_fs, _put_dir, _bump_missing, _put_listing
-    _bump, _put, _gen, _sync_fs, _put_dir = bump, put, gen, sync_fs, put_dir
+    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing
+    _bump, _put, _gen, _sync_fs = bump, put, gen, sync_fs
     _bump_missing = bump_missing if bump_missing is not None else bump
     _put_listing = put_listing
 
 
 def disable() -> None:
-    global _bump, _put, _gen, _sync_fs, _put_dir, _bump_missing, _put_listing
-    _bump = _put = _gen = _sync_fs = _put_dir = _bump_missing = _put_listing = None
+    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing
+    _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = None
 
 
 def enabled() -> bool:
@@ -238,7 +235,8 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
     "/")."""
     from sentry.vfs import abi
 
-    assert _put is not None and _gen is not None
+    if _put_listing is None or _gen is None:
+        return  # (an optimisation only)
     gen = _gen()
     todo = [(b, p) for b, p in prefixes if _filled.get((id(lower), b, p)) != gen]
     if not todo:
@@ -288,30 +286,12 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
     # the whole listing goes too: every other name is missing (the overlay's upper layer
     # has nothing here, or _listed would not have given it)
     blob = b"".join(name + b"\0" for name in names)
-    if _put_listing is not None:
-        none, nonex = bytes(_STAT_SIZE), bytes(abi.STATX_SIZE_BYTES)
-        has = bytes(a is not None for a in stats)
-        packed = b"".join(a if a is not None else none for a in stats)
-        packedx = b"".join(a if a is not None else nonex for a in statxs) if statx else None
-        for base, prefix in todo:
-            _put_listing(base, prefix, blob, len(names), packed, packedx, follow.tobytes(), has,
-                         gen)
-        return
-    # One call an answer: what rt_statcache_put_listing does, for a C side without it.
-    for i, name in enumerate(names):
-        if stats[i] is None:
-            continue
-        for base, prefix in todo:
-            path = prefix + name
-            for nofollow, j in ((True, i), (False, follow[i])):
-                if j < 0:
-                    continue
-                _put(STAT, base, nofollow, path, stats[j], 0, gen)
-                if statx:
-                    _put(STATX, base, nofollow, path, statxs[j], 0, gen)
-    if _put_dir is not None:
-        for base, prefix in todo:
-            _put_dir(base, prefix, blob, gen)
+    none, nonex = bytes(_STAT_SIZE), bytes(abi.STATX_SIZE_BYTES)
+    has = bytes(a is not None for a in stats)
+    packed = b"".join(a if a is not None else none for a in stats)
+    packedx = b"".join(a if a is not None else nonex for a in statxs) if statx else None
+    for base, prefix in todo:
+        _put_listing(base, prefix, blob, len(names), packed, packedx, follow.tobytes(), has, gen)
 
 
 #: (directory dentry, mount, cwd key, search-all) -> generation of its last prefill().
