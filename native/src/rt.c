@@ -1476,6 +1476,41 @@ int rt_waitpid(int pid, int *status, int flags)
     return w < 0 ? -errno : w;
 }
 
+/* Wait for a running task to stop at the int3 after the stub's syscall; signals that stop
+ * it on the way are suppressed, the last one in *other_sig. */
+static int wait_int3(int pid, int *other_sig)
+{
+    int st;
+    for (;;) {
+        if (wait_tracee(pid, &st, 0) != pid) return -errno;
+        if (!WIFSTOPPED(st)) return -ESRCH;
+        int sig = WSTOPSIG(st);
+        if (sig == SIGTRAP && (st >> 16) == 0) return 0;
+        if ((st >> 16) == 0 && other_sig) *other_sig = sig;
+        if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
+    }
+}
+
+/* Let a stopped task run to the int3 (wait_int3). */
+static int run_to_int3(int pid, int *other_sig)
+{
+    if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
+    return wait_int3(pid, other_sig);
+}
+
+/* Point a stopped task at the stub's batch loop over the n entries at *table* (stub.S). */
+static int aim_batch(int pid, uint64_t batch_entry, uint64_t table, int n)
+{
+    struct user_regs_struct r;
+    if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
+    r.rip = batch_entry;
+    r.orig_rax = (uint64_t)-1;
+    r.r12 = table;
+    r.r13 = (uint64_t)n;
+    r.r15 = 1;
+    return ptrace(PTRACE_SETREGS, pid, 0, &r) < 0 ? -errno : 0;
+}
+
 /* Run one host syscall in a ptrace-stopped task (which must be outside any
  * syscall: a signal-delivery stop).  nr < 0: only run to the int3 after the
  * gadget's syscall, leaving a syscall-exit context.  Signals that arrive
@@ -1484,7 +1519,6 @@ int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *a, int64_t *
               int *other_sig)
 {
     struct user_regs_struct r;
-    int st;
     if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
     r.r15 = 0;                    /* one call, not a batch (stub.S) */
     if (nr < 0) {
@@ -1496,15 +1530,8 @@ int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *a, int64_t *
         r.rdi = a[0]; r.rsi = a[1]; r.rdx = a[2]; r.r10 = a[3]; r.r8 = a[4]; r.r9 = a[5];
     }
     if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0) return -errno;
-    if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
-    for (;;) {
-        if (wait_tracee(pid, &st, 0) != pid) return -errno;
-        if (!WIFSTOPPED(st)) return -ESRCH;
-        int sig = WSTOPSIG(st);
-        if (sig == SIGTRAP && (st >> 16) == 0) break;
-        if ((st >> 16) == 0 && other_sig) *other_sig = sig;
-        if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
-    }
+    int e = run_to_int3(pid, other_sig);
+    if (e < 0) return e;
     if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
     if (result) *result = (int64_t)r.rax;
     return 0;
@@ -1521,27 +1548,11 @@ int rt_inject(int pid, uint64_t gadget, int64_t nr, const uint64_t *a, int64_t *
 int rt_inject_batch(int pid, uint64_t batch_entry, uint64_t table, uint64_t *entries, int n,
                     int *other_sig)
 {
-    struct user_regs_struct r;
-    int st;
     uint64_t bytes = (uint64_t)n * 64;
     if (n <= 0 || n > 64) return -EINVAL;
     if (rt_mem_write(pid, table, entries, bytes) != (int64_t)bytes) return -EFAULT;
-    if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
-    r.rip = batch_entry;
-    r.orig_rax = (uint64_t)-1;
-    r.r12 = table;
-    r.r13 = (uint64_t)n;
-    r.r15 = 1;
-    if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0) return -errno;
-    if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
-    for (;;) {
-        if (wait_tracee(pid, &st, 0) != pid) return -errno;
-        if (!WIFSTOPPED(st)) return -ESRCH;
-        int sig = WSTOPSIG(st);
-        if (sig == SIGTRAP && (st >> 16) == 0) break;
-        if ((st >> 16) == 0 && other_sig) *other_sig = sig;
-        if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
-    }
+    int e = aim_batch(pid, batch_entry, table, n);
+    if (e < 0 || (e = run_to_int3(pid, other_sig)) < 0) return e;
     if (rt_mem_read(pid, table, entries, bytes) != (int64_t)bytes) return -EFAULT;
     return 0;
 }
@@ -1557,17 +1568,11 @@ int rt_inject_batch(int pid, uint64_t batch_entry, uint64_t table, uint64_t *ent
 int rt_inject_lend(int pid, int listener, uint64_t batch_entry, uint64_t table, int64_t nr,
                    const int *fds, const int *targets, int n, int *other_sig)
 {
-    struct user_regs_struct r;
     uint64_t entry[8] = {(uint64_t)nr, 0, 0, 0, 0, 0, 0, (uint64_t)-1};
     int st, lent = -EPROTO, answered = 0;
     if (rt_mem_write(pid, table, entry, sizeof entry) != (int64_t)sizeof entry) return -EFAULT;
-    if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0) return -errno;
-    r.rip = batch_entry;
-    r.orig_rax = (uint64_t)-1;
-    r.r12 = table;
-    r.r13 = 1;
-    r.r15 = 1;
-    if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0) return -errno;
+    int e = aim_batch(pid, batch_entry, table, 1);
+    if (e < 0) return e;
     if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
     int64_t deadline = mono_ns() + 5000000000LL;
     while (!answered) {
@@ -1608,15 +1613,8 @@ int rt_inject_lend(int pid, int listener, uint64_t batch_entry, uint64_t table, 
         if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) return -errno;
         answered = 1;
     }
-    for (;;) {  /* on to the int3 */
-        if (wait_tracee(pid, &st, 0) != pid) return -errno;
-        if (!WIFSTOPPED(st)) return -ESRCH;
-        int sig = WSTOPSIG(st);
-        if (sig == SIGTRAP && (st >> 16) == 0) break;
-        if ((st >> 16) == 0 && other_sig) *other_sig = sig;
-        if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) return -errno;
-    }
-    return lent;
+    e = wait_int3(pid, other_sig);  /* the answer let it run on */
+    return e < 0 ? e : lent;
 }
 
 int rt_pidfd_getfd(int pid, int targetfd)
