@@ -61,6 +61,7 @@ ffibuilder.cdef(
     int rt_fd_set_eof(int fdt, int fd, int on);
     void rt_statcache_bump(void);
     void rt_statcache_bump_missing(void);
+    int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen);
     int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const char *names,
                                  int names_len, int n, const unsigned char *stats,
                                  const unsigned char *statxs, const int32_t *follow,

@@ -381,7 +381,14 @@ int rt_spawn_attach(int pid, int syncfd, int *out_listener)
 
 #define SC_STAT 144                 /* struct stat on x86-64 */
 #define TASK_SLOTS 65536            /* open addressing, host tids */
-struct task_slot { int32_t host; struct rt_task_info info; };
+/* exe: readlink("/proc/self/exe")'s answer for the task, while neither stat cache
+ * generation has moved since Python gave it (rt_task_set_exe); NULL: Python answers. */
+struct task_slot {
+    int32_t host;
+    struct rt_task_info info;
+    char *exe;
+    uint32_t exe_len, exe_gen, exe_ngen;
+};
 static struct task_slot tasks[TASK_SLOTS];
 
 #define MAX_FDT 4096
@@ -433,6 +440,8 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt)
     s = task_find(host_tid, 1);
     if (!s) return -ENOSPC;
     if (s->host != host_tid) {        /* a new slot: no stat cache until rt_task_set_fs */
+        free(s->exe);
+        s->exe = NULL;
         s->info.cwd_key = 0;
         s->info.root_ok = 0;
         s->info.search_all = 0;
@@ -464,11 +473,14 @@ int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uin
     return 0;
 }
 
+
 int rt_task_del(int host_tid)
 {
     struct task_slot *s = task_find(host_tid, 0);
     if (!s) return -ENOENT;
     s->host = -1;   /* tombstone keeps probe chains intact */
+    free(s->exe);
+    s->exe = NULL;
     return 0;
 }
 
@@ -647,6 +659,24 @@ void rt_statcache_bump(void) { sc_gen++; }
 void rt_statcache_bump_missing(void) { sc_ngen++; }
 uint32_t rt_statcache_gen(void) { return sc_gen; }
 uint64_t rt_statcache_hits(void) { return sc_hits; }
+
+/* readlink("/proc/self/exe")'s answer for the task, as Python made it in generation
+ * *gen* (len 0: none).  Any change of names or mounts since (either generation) leaves
+ * it to Python again; so does a chroot (root_ok).  Returns 1 if kept. */
+int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen)
+{
+    struct task_slot *s = task_find(host_tid, 0);
+    if (!s) return -ENOENT;
+    free(s->exe);
+    s->exe = NULL;
+    if (len <= 0 || len > 4096 || gen != sc_gen) return 0;
+    if (!(s->exe = malloc((size_t)len))) return -ENOMEM;
+    memcpy(s->exe, path, (size_t)len);
+    s->exe_len = (uint32_t)len;
+    s->exe_gen = gen;
+    s->exe_ngen = sc_ngen;
+    return 1;
+}
 
 static void sc_drop_names(struct sc_entry *e)
 {
@@ -904,6 +934,14 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
     uint64_t base;
     int len = sc_path(pid, t, dirfd, path_addr, path, &base);
     if (!len) return 0;
+    if (kind == RT_SC_LINK && len == 14 && memcmp(path, "/proc/self/exe", 14) == 0) {
+        struct task_slot *ts = task_find((int)pid, 0);
+        if (!ts || !ts->exe || ts->exe_gen != sc_gen || ts->exe_ngen != sc_ngen) return 0;
+        int n = (int)ts->exe_len < bufsiz ? (int)ts->exe_len : bufsiz;
+        *ret = rt_mem_write((int)pid, buf, ts->exe, (uint64_t)n) == n ? n : -EFAULT;
+        sc_hits++;
+        return 1;
+    }
     int key = nofollow | kind << 1;
     uint64_t h = sc_hash(base, key, path, (size_t)len);
     struct sc_entry *e = sc_find(h, base, key, path, len);
@@ -1150,7 +1188,10 @@ int rt_loop_init(void)
     /* The table is 4 MB of zero pages nothing has touched in a new sentry: clearing
      * them (again) cost ~2 ms of every start in page faults. */
     static int inited;
-    if (inited) memset(tasks, 0, sizeof tasks);
+    if (inited) {
+        for (int i = 0; i < TASK_SLOTS; i++) free(tasks[i].exe);
+        memset(tasks, 0, sizeof tasks);
+    }
     inited = 1;
     reap_pending = 1;
     return 0;

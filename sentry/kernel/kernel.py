@@ -849,7 +849,8 @@ class Kernel:
                        SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
-                             N.statcache_bump_missing, N.statcache_put_listing)
+                             N.statcache_bump_missing, N.statcache_put_listing,
+                             N.task_set_exe)
             credentials.on_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, nsflags, None, host_limits)
@@ -1627,6 +1628,7 @@ class Kernel:
         # Linux names the task after the path given to execve, not the resolved
         # file (a busybox applet run as /bin/sh is "sh").
         tg.comm = os.path.basename(plan.execfn)[:15]
+        statcache.self_exe_at_exec(t, self.vfs)
         cn_proc.proc_exec(t)
         if t.fdtable is not None:
             t.fdtable.close_on_exec(tg)

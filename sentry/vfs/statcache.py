@@ -51,20 +51,62 @@ _STAT_SIZE = 144
 def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[], int],
            sync_fs: Callable[[Any], None],
            bump_missing: Optional[Callable[[], None]] = None,
-           put_listing: Optional[Callable[..., None]] = None) -> None:
-    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing
+           put_listing: Optional[Callable[..., None]] = None,
+           set_exe: Optional[Callable[[int, bytes, int], None]] = None) -> None:
+    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe
     _bump, _put, _gen, _sync_fs = bump, put, gen, sync_fs
     _bump_missing = bump_missing if bump_missing is not None else bump
-    _put_listing = put_listing
+    _put_listing, _set_exe = put_listing, set_exe
 
 
 def disable() -> None:
-    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing
-    _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = None
+    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe
+    _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
 
 
 def enabled() -> bool:
     return _put is not None
+
+
+#: Gives C a task's readlink("/proc/self/exe") answer (host tid, target, generation).
+_set_exe: Optional[Callable[[int, bytes, int], None]] = None
+#: The generation in which "/proc/self/exe" was last seen to resolve to procfs's link,
+#: and whether it did.
+_proc_checked: List[Any] = [None, False]
+PROC_SELF_EXE = b"/proc/self/exe"
+
+
+def self_exe(t: Any, target: bytes) -> None:
+    """*t*'s ``readlink("/proc/self/exe")`` is *target* (Python just answered it) until a
+    name or a mount changes: C answers it from now on."""
+    if _set_exe is not None and _gen is not None:
+        _set_exe(t.host_tid, target, _gen())
+
+
+def self_exe_at_exec(t: Any, vfs: Any) -> None:
+    """*t*'s process just exec'd: what C answered for its /proc/self/exe is no longer
+    right; the new program's path is, if "/proc/self/exe" leads to procfs's link from
+    the sandbox's root (checked once a generation, by a real walk) and *t* is not
+    chroot'ed (then C does not answer anyway)."""
+    if _set_exe is None or _gen is None:
+        return
+    from sentry.fsimpl.proc.filesystem import ProcFilesystem, ProcSymlink
+
+    gen = _gen()
+    target = b""
+    if t.fs.root == vfs.root() and t.tg.exe_vd is not None:
+        if _proc_checked[0] != gen:
+            ok = False
+            try:
+                vd = vfs.resolve(t, -100, PROC_SELF_EXE, follow=False)
+                ok = isinstance(vd.mount.fs, ProcFilesystem) and \
+                    isinstance(vd.dentry.inode, ProcSymlink)
+            except Exception:  # noqa: BLE001 - no /proc there, a bad mount: Python answers
+                ok = False
+            _proc_checked[:] = [gen, ok]
+        if _proc_checked[1]:
+            target = vfs.path_for_task(t, t.tg.exe_vd)
+    _set_exe(t.host_tid, target, gen)
 
 
 def new_key() -> int:

@@ -324,6 +324,41 @@ def test_stat_cache_put_listing(world: Tuple[Task, Path]) -> None:
                                              AT_SYMLINK_NOFOLLOW, 0, 0]) is None
 
 
+def test_proc_self_exe(world: Tuple[Task, Path]) -> None:
+    """readlink("/proc/self/exe") from the task's own answer (rt_task_set_exe): up to
+    bufsiz bytes; gone with a change of either generation, a chroot, a new answer."""
+    pid = os.getpid()
+    N.task_set_fs(pid, 12, True, False)
+    buf, addr = _buf(64)
+    path = _cstr(b"/proc/self/exe")
+    other = _cstr(b"/proc/self/cwd")
+
+    def call(p: int = path[1], size: int = 64) -> int | None:
+        return N.fast_call(pid, 89, [p, addr, size, 0, 0, 0])  # readlink
+
+    N.statcache_put(N.SC_STAT, 0, True, b"/warm", bytes(144), 0, N.statcache_gen())
+    assert call() is None                             # none given: Python
+    N.task_set_exe(pid, b"/usr/bin/busybox", N.statcache_gen())
+    assert call() == 16 and buf.raw[:16] == b"/usr/bin/busybox"
+    assert call(size=4) == 4 and buf.raw[:4] == b"/usr"
+    assert call(other[1]) is None                     # only that path
+    N.task_set_fs(pid, 12, False, False)              # chroot'ed
+    assert call() is None
+    N.task_set_fs(pid, 12, True, False)
+    assert call() == 16
+    N.statcache_bump_missing()                        # a name appeared (or went)
+    assert call() is None
+    N.task_set_exe(pid, b"/bin/true", N.statcache_gen())
+    assert call() == 9 and buf.raw[:9] == b"/bin/true"
+    N.task_set_exe(pid, b"/bin/true", N.statcache_gen() - 1)  # made before a change
+    assert call() is None
+    N.task_set_exe(pid, b"/bin/true", N.statcache_gen())
+    N.statcache_bump()
+    assert call() is None
+    N.task_set_exe(pid, b"", N.statcache_gen())       # an exec that cannot tell
+    assert call() is None
+
+
 def test_stat_cache_keeps_a_walks_answers(world: Tuple[Task, Path]) -> None:
     """A tree walk's listings hand over thousands of answers before it stats the first
     ones: 8,000 of them (half the table) are all still there, a second put of a path

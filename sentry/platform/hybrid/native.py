@@ -197,6 +197,12 @@ def statcache_bump_missing() -> None:
     lib.rt_statcache_bump_missing()
 
 
+def task_set_exe(host_tid: int, target: bytes, gen: int) -> None:
+    """readlink("/proc/self/exe")'s answer for the task, made in generation *gen*
+    (``b""``: none, Python answers)."""
+    lib.rt_task_set_exe(host_tid, target, len(target), gen)
+
+
 def statcache_gen() -> int:
     return int(lib.rt_statcache_gen())
 

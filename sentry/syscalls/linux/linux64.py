@@ -166,7 +166,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("access", EMULATE, FULL, _ACCESS_C), ("faccessat", EMULATE, FULL, _ACCESS_C),
         ("faccessat2", EMULATE, FULL, _ACCESS_C),
         ("readlink", EMULATE, FULL, "C fast path from the stat cache (targets up to 256 bytes, "
-         "EINVAL, ENOENT)"),
+         "EINVAL, ENOENT), and for /proc/self/exe from the task's program path set at exec"),
         ("readlinkat", EMULATE, FULL, "C fast path from the stat cache, as readlink"),
         ("statfs", EMULATE, PARTIAL, ""), ("fstatfs", EMULATE, PARTIAL, ""),
     ]),

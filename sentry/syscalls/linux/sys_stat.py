@@ -167,6 +167,8 @@ def _readlink(t: Any, dirfd: int, path_addr: int, buf: int, size: int) -> int:
         raise err(errno.EINVAL)
     full = inode.readlink(t)
     statcache.keep(t, statcache.LINK, dirfd, path, True, track, vd, full, 0, vfs.root())
+    if path == statcache.PROC_SELF_EXE and t.fs.root == vfs.root():
+        statcache.self_exe(t, full)  # (a busybox applet's first call, Go's, Rust's)
     target = full[:size]
     t.mem.write(buf, target)
     return len(target)
