@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -143,3 +144,18 @@ def wait_gone(pids: set[int], timeout: float) -> set[int]:
 
 def describe(pids: set[int]) -> str:
     return "\n".join(f"  {p}: {cmdline(p)}" for p in sorted(pids))
+
+
+def stop_cli(cli: subprocess.Popen[bytes]) -> None:
+    """End a runsc-py CLI the way a caller would (SIGTERM: it cleans up), killing its
+    process group if it does not go; then close its pipes."""
+    if cli.poll() is None:
+        cli.send_signal(signal.SIGTERM)
+        try:
+            cli.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.wait(timeout=10)
+    for f in (cli.stdin, cli.stdout, cli.stderr):
+        if f is not None:
+            f.close()

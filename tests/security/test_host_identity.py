@@ -16,7 +16,6 @@ import json
 import os
 import pwd
 import select
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -78,19 +77,7 @@ def _run_and_inspect(argv: list[str], cwd: Path) -> tuple[str, dict[int, dict[st
             time.sleep(0.05)
         return view.decode(), statuses
     finally:
-        _stop(cli)
-        cli.stdout.close()
-        cli.stderr.close()
-
-
-def _stop(cli: subprocess.Popen[bytes]) -> None:
-    """End the sandbox the way a caller would (SIGTERM to runsc-py: it cleans up)."""
-    cli.send_signal(signal.SIGTERM)
-    try:
-        cli.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(cli.pid, signal.SIGKILL)
-        cli.wait(timeout=10)
+        procs.stop_cli(cli)
 
 
 def _assert_unprivileged(statuses: dict[int, dict[str, str]]) -> int:
@@ -161,7 +148,7 @@ def test_two_sandboxes_have_different_host_ids(runsc_root, tmp_path):
             time.sleep(0.05)
         assert first_ids and other not in first_ids, (first_ids, other)
     finally:
-        _stop(first)
+        procs.stop_cli(first)
 
 
 def test_config_user_is_the_sandbox_view_only(runsc_root, busybox_bundle):

@@ -182,7 +182,6 @@ def test_init_is_mapped_from_its_file_too(tmp_path):
     is lent as well: its host mappings are of the program and ld.so, read-only, not
     anonymous copies; and fd 1001/1002 of its host process are those files."""
     import os
-    import signal
     import subprocess
     import time
 
@@ -213,10 +212,4 @@ def test_init_is_mapped_from_its_file_too(tmp_path):
         assert any("ld-linux" in ln for ln in text), maps
         assert fds[1001] == sleep and "ld-linux" in fds[1002], fds
     finally:
-        cli.send_signal(signal.SIGTERM)
-        try:
-            cli.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(cli.pid, signal.SIGKILL)
-            cli.wait(timeout=10)
-        cli.stderr.close()
+        procs.stop_cli(cli)

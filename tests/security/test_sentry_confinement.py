@@ -169,26 +169,13 @@ def _status(pid: int) -> dict[str, str]:
     return out
 
 
-def _stop(cli: subprocess.Popen[bytes]) -> None:
-    if cli.poll() is None:
-        cli.send_signal(signal.SIGTERM)
-        try:
-            cli.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(cli.pid, signal.SIGKILL)
-            cli.wait(timeout=10)
-    for f in (cli.stdout, cli.stderr):
-        if f is not None:
-            f.close()
-
-
 @pytest.fixture
 def running(runsc_root: Path, tmp_path: Path):
     cli = _start_do(runsc_root, tmp_path)
     try:
         yield cli, _sentry_of(cli.pid)
     finally:
-        _stop(cli)
+        procs.stop_cli(cli)
 
 
 def test_sentry_holds_nothing(running):
@@ -249,7 +236,7 @@ def test_forbidden_call_kills_the_sandbox(runsc_root, tmp_path, call):
         assert procs.wait_gone(workload, 10) == set()
         assert procs.descendants(cli.pid, live_only=True) == set()
     finally:
-        _stop(cli)
+        procs.stop_cli(cli)
 
 
 def test_forbidden_call_in_a_bundle_leaves_it_stopped(runsc_root, busybox_bundle, tmp_path):
