@@ -85,6 +85,21 @@ static struct io_uring_sqe *get_sqe(struct ring *r, unsigned *tail)
     return s;
 }
 
+/* a request, the rest zero: opcode, fd, buffer and length, offset, user_data */
+static struct io_uring_sqe sqe_of(int op, int fd, const void *addr, unsigned len,
+                                  unsigned long long off, unsigned long long ud)
+{
+    struct io_uring_sqe s;
+    memset(&s, 0, sizeof s);
+    s.opcode = op;
+    s.fd = fd;
+    s.addr = (uintptr_t)addr;
+    s.len = len;
+    s.off = off;
+    s.user_data = ud;
+    return s;
+}
+
 static void publish(struct ring *r, unsigned tail)
 {
     __atomic_store_n((unsigned *)(r->sq + r->p.sq_off.tail), tail, __ATOMIC_RELEASE);
@@ -252,81 +267,38 @@ static void io_checks(int fd)
     s.user_data = 7;
     one("nop", &s);
 
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_WRITE;
-    s.fd = fd;
-    s.addr = (uintptr_t)"hello, ring";
-    s.len = 11;
-    s.off = 100;
-    s.user_data = 1;
+    s = sqe_of(IORING_OP_WRITE, fd, "hello, ring", 11, 100, 1);
     one("write at 100", &s);
     printf("file size %ld\n", (long)lseek(fd, 0, SEEK_END));
     lseek(fd, 0, SEEK_SET);
 
     memset(buf, 0, sizeof buf);
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_READ;
-    s.fd = fd;
-    s.addr = (uintptr_t)buf;
-    s.len = 20;
-    s.off = 100;
-    s.user_data = 2;
+    s = sqe_of(IORING_OP_READ, fd, buf, 20, 100, 2);
     one("read at 100", &s);
     printf("read data %s\n", buf);
 
     struct iovec iov[2] = {{a, 3}, {b, 4}};
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_WRITEV;
-    s.fd = fd;
-    s.addr = (uintptr_t)iov;
-    s.len = 2;
-    s.off = 4;
-    s.user_data = 3;
+    s = sqe_of(IORING_OP_WRITEV, fd, iov, 2, 4, 3);
     one("writev at 4", &s);
 
     char x[4] = {0}, y[8] = {0};
     struct iovec riov[2] = {{x, 3}, {y, 6}};
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_READV;
-    s.fd = fd;
-    s.addr = (uintptr_t)riov;
-    s.len = 2;
-    s.off = 4;
-    s.user_data = 4;
+    s = sqe_of(IORING_OP_READV, fd, riov, 2, 4, 4);
     one("readv at 4", &s);
     printf("readv data %.3s|%.6s\n", x, y);
 
     /* offset -1: the file position, which moves */
     lseek(fd, 2, SEEK_SET);
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_WRITE;
-    s.fd = fd;
-    s.addr = (uintptr_t)"ZZ";
-    s.len = 2;
-    s.off = -1ULL;
-    s.user_data = 5;
+    s = sqe_of(IORING_OP_WRITE, fd, "ZZ", 2, -1ULL, 5);
     one("write at pos", &s);
     printf("pos after %ld\n", (long)lseek(fd, 0, SEEK_CUR));
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_READ;
-    s.fd = fd;
-    s.addr = (uintptr_t)buf;
-    s.len = 5;
-    s.off = -1ULL;
+    s = sqe_of(IORING_OP_READ, fd, buf, 5, -1ULL, 0);
     one("read at pos", &s);
     printf("pos after %ld\n", (long)lseek(fd, 0, SEEK_CUR));
 
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_READ;
-    s.fd = 999;
-    s.addr = (uintptr_t)buf;
-    s.len = 5;
+    s = sqe_of(IORING_OP_READ, 999, buf, 5, 0, 0);
     one("read bad fd", &s);
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_READ;
-    s.fd = fd;
-    s.addr = 16;
-    s.len = 5;
+    s = sqe_of(IORING_OP_READ, fd, (void *)16, 5, 0, 0);
     one("read efault", &s);
 
     memset(&s, 0, sizeof s);
@@ -465,11 +437,7 @@ static void io_checks(int fd)
     MUST(pipe2(pfd, O_NONBLOCK));
     MUST(write(pfd[1], "pipe", 4));
     memset(buf, 0, sizeof buf);
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_READ;
-    s.fd = pfd[0];
-    s.addr = (uintptr_t)buf;
-    s.len = 16;
+    s = sqe_of(IORING_OP_READ, pfd[0], buf, 16, 0, 0);
     one("read pipe", &s);
     printf("pipe data %s\n", buf);
     s.opcode = IORING_OP_WRITE;
@@ -498,69 +466,44 @@ static void io_checks(int fd)
     one("fixed file unregistered", &s);
 }
 
+/* queue a request: opcode, fd, buffer and length, offset, flags, user_data */
+static struct io_uring_sqe *prep(struct ring *r, unsigned *tail, int op, int fd, void *addr,
+                                 unsigned len, unsigned long long off, unsigned flags,
+                                 unsigned long long ud)
+{
+    struct io_uring_sqe *s = get_sqe(r, tail);
+    *s = sqe_of(op, fd, addr, len, off, ud);
+    s->flags = flags;
+    return s;
+}
+
 static void chain_checks(int fd)
 {
     char buf[16];
     unsigned tail = sq_tail(&R);
-    struct io_uring_sqe *s = get_sqe(&R, &tail);
-    s->opcode = IORING_OP_NOP;
-    s->flags = IOSQE_IO_LINK;
-    s->user_data = 11;
-    s = get_sqe(&R, &tail);
-    s->opcode = IORING_OP_READ;
-    s->fd = 999;
-    s->addr = (uintptr_t)buf;
-    s->len = 4;
-    s->flags = IOSQE_IO_LINK;
-    s->user_data = 12;
-    s = get_sqe(&R, &tail);
-    s->opcode = IORING_OP_NOP;
-    s->flags = IOSQE_IO_LINK;
-    s->user_data = 13;
-    s = get_sqe(&R, &tail);
-    s->opcode = IORING_OP_NOP;
-    s->user_data = 14;
-    s = get_sqe(&R, &tail);
-    s->opcode = IORING_OP_NOP;
-    s->user_data = 15;
+    prep(&R, &tail, IORING_OP_NOP, 0, NULL, 0, 0, IOSQE_IO_LINK, 11);
+    prep(&R, &tail, IORING_OP_READ, 999, buf, 4, 0, IOSQE_IO_LINK, 12);
+    prep(&R, &tail, IORING_OP_NOP, 0, NULL, 0, 0, IOSQE_IO_LINK, 13);
+    prep(&R, &tail, IORING_OP_NOP, 0, NULL, 0, 0, 0, 14);
+    prep(&R, &tail, IORING_OP_NOP, 0, NULL, 0, 0, 0, 15);
     run(&R, "chain", tail, 5);
 
     /* a hard link goes on after a failure */
     tail = sq_tail(&R);
-    s = get_sqe(&R, &tail);
-    s->opcode = IORING_OP_READ;
-    s->fd = 999;
-    s->addr = (uintptr_t)buf;
-    s->len = 4;
-    s->flags = IOSQE_IO_HARDLINK;
-    s->user_data = 21;
-    s = get_sqe(&R, &tail);
-    s->opcode = IORING_OP_NOP;
-    s->user_data = 22;
+    prep(&R, &tail, IORING_OP_READ, 999, buf, 4, 0, IOSQE_IO_HARDLINK, 21);
+    prep(&R, &tail, IORING_OP_NOP, 0, NULL, 0, 0, 0, 22);
     run(&R, "hardlink", tail, 2);
 
     /* a short read breaks a soft link */
     tail = sq_tail(&R);
-    s = get_sqe(&R, &tail);
-    s->opcode = IORING_OP_READ;
-    s->fd = fd;
-    s->addr = (uintptr_t)buf;
-    s->len = 16;
-    s->off = 8190;
-    s->flags = IOSQE_IO_LINK;
-    s->user_data = 31;
-    s = get_sqe(&R, &tail);
-    s->opcode = IORING_OP_NOP;
-    s->user_data = 32;
+    prep(&R, &tail, IORING_OP_READ, fd, buf, 16, 8190, IOSQE_IO_LINK, 31);
+    prep(&R, &tail, IORING_OP_NOP, 0, NULL, 0, 0, 0, 32);
     run(&R, "short read link", tail, 2);
 
     /* submit fewer than prepared: the rest wait */
     tail = sq_tail(&R);
-    for (int i = 0; i < 3; i++) {
-        s = get_sqe(&R, &tail);
-        s->opcode = IORING_OP_NOP;
-        s->user_data = 50 + i;
-    }
+    for (int i = 0; i < 3; i++)
+        prep(&R, &tail, IORING_OP_NOP, 0, NULL, 0, 0, 0, 50 + i);
     publish(&R, tail);
     R("submit 2 of 3", enter(R.fd, 2, 0, 0, NULL, 0));
     printf("sq head %u tail %u\n", U32(R.sq, R.p.sq_off.head), U32(R.sq, R.p.sq_off.tail));
@@ -632,11 +575,7 @@ static void poll_checks(void)
     MUST(pipe(p));
     close(p[1]);
     struct io_uring_sqe s;
-    memset(&s, 0, sizeof s);
-    s.opcode = IORING_OP_READ;
-    s.fd = p[0];
-    s.addr = (uintptr_t)buf;
-    s.len = 4;
+    s = sqe_of(IORING_OP_READ, p[0], buf, 4, 0, 0);
     one("read at eof", &s);
     close(p[0]);
 }
