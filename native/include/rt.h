@@ -126,6 +126,8 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
 /* memory */
 int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n);
 int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n);
+int64_t rt_read_strv(int pid, uint64_t addr, uint64_t max_total, uint64_t max_str,
+                     char *out, uint64_t out_cap, uint32_t *count);
 
 /* ptrace */
 int rt_seize(int pid, int options);

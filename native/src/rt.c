@@ -982,6 +982,102 @@ int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n)
     return put < 0 ? -errno : put;
 }
 
+/* argv/envp of an execve: the NULL-terminated array of string pointers at addr, each
+ * string copied to out (with its NUL) in order; *count gets how many.  Every page is
+ * read once (strv_page), so the strings are one snapshot whatever another thread
+ * writes meanwhile, as memory.py's TaskMemory.read_string_array (its Python twin, same
+ * errors in the same order): -EFAULT for an unreadable pointer or string, -E2BIG for a
+ * string longer than max_str or once the strings, their NULs and their pointers pass
+ * max_total bytes (execve's errors); -ENOSPC if out (out_cap) is too small.
+ * Returns the bytes written to out. */
+#define STRV_SLOTS 2048   /* max_total (2 MiB) of strings and pointers spans ~520 pages */
+struct strv_page { uint64_t page; int len; char *data; };
+struct strv { int pid; int n; struct strv_page slot[STRV_SLOTS]; };
+
+static struct strv_page *strv_page(struct strv *v, uint64_t page)
+{
+    unsigned h = (unsigned)(page >> 12) % STRV_SLOTS;
+    for (unsigned i = 0; i < STRV_SLOTS; i++) {
+        struct strv_page *p = &v->slot[(h + i) % STRV_SLOTS];
+        if (p->data && p->page == page) return p;
+        if (!p->data) {
+            if (v->n >= STRV_SLOTS * 3 / 4 || !(p->data = malloc(4096))) return NULL;
+            v->n++;
+            p->page = page;
+            /* what is readable of the page (0: nothing, a fault on use) */
+            int64_t got = page ? rt_mem_read(v->pid, page, p->data, 4096) : -EFAULT;
+            p->len = got < 0 ? 0 : (int)got;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static int strv_u64(struct strv *v, uint64_t a, uint64_t *out)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++) {
+        struct strv_page *p = strv_page(v, (a + i) & ~4095ULL);
+        if (!p) return -ENOMEM;
+        if ((int)((a + i) & 4095) >= p->len) return -EFAULT;
+        b[i] = (unsigned char)p->data[(a + i) & 4095];
+    }
+    memcpy(out, b, 8);
+    return 0;
+}
+
+int64_t rt_read_strv(int pid, uint64_t addr, uint64_t max_total, uint64_t max_str,
+                     char *out, uint64_t out_cap, uint32_t *count)
+{
+    struct strv *v = calloc(1, sizeof *v);
+    int64_t ret = 0;
+    uint64_t total = 0, used = 0;
+    *count = 0;
+    if (!v) return -ENOMEM;
+    v->pid = pid;
+    while (addr) {
+        uint64_t sp;
+        int e = strv_u64(v, addr, &sp);
+        if (e) { ret = e; goto out; }
+        if (!sp) break;
+        uint64_t len = 0, a = sp;
+        for (;;) {
+            struct strv_page *p = strv_page(v, a & ~4095ULL);
+            if (!p) { ret = -ENOMEM; goto out; }
+            int off = (int)(a & 4095);
+            if (off >= p->len) { ret = -EFAULT; goto out; }
+            char *nul = memchr(p->data + off, 0, (size_t)(p->len - off));
+            uint64_t take = nul ? (uint64_t)(nul - (p->data + off)) : (uint64_t)(p->len - off);
+            if (used + len + take + 1 > out_cap) {
+                /* keep the Python twin's error order: only a string that fits max_str
+                 * and max_total makes a bigger buffer worth asking for */
+                if (len + take <= max_str && total + len + take + 9 <= max_total) {
+                    ret = -ENOSPC;
+                    goto out;
+                }
+            } else {
+                memcpy(out + used + len, p->data + off, take);
+            }
+            len += take;
+            if (len > max_str) { ret = -E2BIG; goto out; }
+            if (nul) break;
+            if (p->len < 4096) { ret = -EFAULT; goto out; }
+            a = (a & ~4095ULL) + 4096;
+        }
+        total += len + 1 + 8;
+        if (total > max_total) { ret = -E2BIG; goto out; }
+        out[used + len] = 0;
+        used += len + 1;
+        (*count)++;
+        addr += 8;
+    }
+    ret = (int64_t)used;
+out:
+    for (int i = 0; i < STRV_SLOTS; i++) free(v->slot[i].data);
+    free(v);
+    return ret;
+}
+
 /* ------------------------------------------------------------ fast handlers
  * Each has a Python twin in sentry/syscalls/linux (same semantics; the tests
  * run both).  A handler returns 0 to hand the call to Python. */

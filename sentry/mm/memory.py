@@ -98,8 +98,9 @@ class TaskMemory(abc.ABC):
         a string or a pointer per copy made an execve of a shell's environment cost
         80 copies), so the strings are one snapshot whatever another thread writes.
 
-        :raises LinuxError: EFAULT, E2BIG past *max_total* bytes, ENAMETOOLONG for a
-            string longer than ``MAX_ARG_STRLEN``.
+        :raises LinuxError: EFAULT; E2BIG for a string longer than ``MAX_ARG_STRLEN``
+            (found as the string is read: before a fault past that length) or past
+            *max_total* bytes of strings, their NULs and pointers, as execve(2).
         """
         out: List[bytes] = []
         if addr == 0:
@@ -140,7 +141,7 @@ class TaskMemory(abc.ABC):
                 if len(b) < 4096:
                     raise err(errno.EFAULT)
                 a = p + 4096
-            raise err(errno.ENAMETOOLONG)
+            raise err(errno.E2BIG)
 
         total = 0
         while True:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import errno
+from typing import List
 
 from sentry.abi.linux.errors import err
-from sentry.mm.memory import TaskMemory
+from sentry.mm.memory import MAX_ARG_STRLEN, TaskMemory
 from sentry.platform.hybrid import native as N
 
 # The highest user address on x86_64 (47-bit address space).
@@ -32,6 +33,14 @@ class HostMemory(TaskMemory):
         if len(b) != n:
             raise err(errno.EFAULT)
         return b
+
+    def read_string_array(self, addr: int, max_total: int = 2 * 1024 * 1024) -> List[bytes]:
+        """As :meth:`TaskMemory.read_string_array` (the same snapshot and errors), in C: an
+        execve's argv and envp (a shell's 40 variables) cost ~80 us in Python."""
+        try:
+            return N.read_strv(self.pid, addr, max_total, MAX_ARG_STRLEN)
+        except OSError as e:
+            raise err(e.errno or errno.EFAULT) from None
 
     def write(self, addr: int, data: bytes) -> None:
         if not data:

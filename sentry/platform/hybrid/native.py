@@ -7,6 +7,7 @@ turns the C fast handlers off; the loop itself is always C.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import List, Optional, Sequence, Tuple
 
@@ -291,6 +292,27 @@ def mem_read(pid: int, addr: int, n: int) -> bytes:
     got = lib.rt_mem_read(pid, addr, buf, n)
     _check(got)
     return ffi.unpack(buf, got)
+
+
+def read_strv(pid: int, addr: int, max_total: int, max_str: int) -> List[bytes]:
+    """argv/envp at *addr* (rt_read_strv: every page copied once).
+
+    :raises OSError: EFAULT, E2BIG (as ``TaskMemory.read_string_array``).
+    """
+    count = ffi.new("uint32_t *")
+    cap = min(max_total, _STRV_FIRST)
+    while True:
+        buf = ffi.new("char[]", cap)
+        n = lib.rt_read_strv(pid, addr, max_total, max_str, buf, cap, count)
+        if n != -errno.ENOSPC or cap >= max_total:
+            break
+        cap = max_total
+    _check(n)
+    return ffi.unpack(buf, n).split(b"\0")[:count[0]]
+
+
+#: The first buffer read_strv offers (an environment larger than this is read again).
+_STRV_FIRST = 16384
 
 
 def mem_write(pid: int, addr: int, data: bytes) -> int:

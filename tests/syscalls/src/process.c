@@ -1,10 +1,12 @@
 /* process.c -- fork, vfork+exec, wait4/waitid statuses, execve errors, argv
- * and envp passing, #! scripts, pthreads with futex join, exit_group from a
- * thread, orphan reparenting to pid 1. Usage: process WORKDIR (argv[0] must
- * be an absolute path: the program re-executes itself). */
+ * and envp passing (and bad, unterminated, too long, too many strings), #! scripts,
+ * pthreads with futex join, exit_group from a thread, orphan reparenting to pid 1.
+ * Usage: process WORKDIR (argv[0] must be an absolute path: the program re-executes
+ * itself). */
 #include "check.h"
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -152,6 +154,37 @@ int main(int argc, char **argv)
             show_status(paths[i], st);
     }
     R("execve NULL path", syscall(SYS_execve, NULL, cargv, cenv));
+    /* argument lists Linux refuses before it looks at the program */
+    char *bad = (char *)1;
+    char *bad_arg[] = {argv[0], bad, NULL};
+    R("execve bad argv string", syscall(SYS_execve, argv[0], bad_arg, cenv));
+    R("execve bad argv array", syscall(SYS_execve, argv[0], (char **)8, cenv));
+    char *bad_env[] = {"K=v", bad, NULL};
+    R("execve bad envp string", syscall(SYS_execve, argv[0], cargv, bad_env));
+    char *open_end = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                          -1, 0);
+    MUST(open_end == MAP_FAILED ? -1 : 0);
+    MUST(munmap(open_end + 4096, 4096));
+    memset(open_end, 'y', 4096);  /* no NUL before the unmapped page */
+    char *unterminated[] = {argv[0], open_end, NULL};
+    R("execve unterminated argv string", syscall(SYS_execve, argv[0], unterminated, cenv));
+    char *long_arg = malloc(200001);
+    MUST(long_arg ? 0 : -1);
+    memset(long_arg, 'x', 200000);  /* past MAX_ARG_STRLEN (128 KiB) */
+    long_arg[200000] = 0;
+    char *too_long[] = {argv[0], long_arg, NULL};
+    R("execve argv string too long", syscall(SYS_execve, argv[0], too_long, cenv));
+    size_t n_many = 400000;  /* 4.4 MB of strings and pointers: past any limit */
+    char **many = malloc((n_many + 2) * sizeof *many);
+    MUST(many ? 0 : -1);
+    many[0] = argv[0];
+    for (size_t i = 1; i <= n_many; i++)
+        many[i] = "0123456789";
+    many[n_many + 1] = NULL;
+    R("execve argv too big", syscall(SYS_execve, argv[0], many, cenv));
+    free(many);
+    free(long_arg);
+    munmap(open_end, 4096);
 
     /* threads */
     pthread_t t[4];
