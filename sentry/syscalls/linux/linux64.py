@@ -362,7 +362,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("sched_yield", PASS, FULL, "yields the caller's CPU"),
         ("getcpu", PASS, FULL, "reads the caller's CPU number"),
         ("execve", TRACE, FULL,
-         "the sentry's loader builds the image (one ptrace stop); credentials as Linux: "
+         "the sentry's loader builds the image (one ptrace stop; argv/envp read in C, each "
+         "page once: E2BIG for a string past MAX_ARG_STRLEN or 2 MiB of arguments, EFAULT); "
+         "credentials as Linux: "
          "set-ID bits (not on nosuid mounts or with no_new_privs), capability sets; "
          "EACCES on noexec mounts; ETXTBSY for a file open for writing, and the program "
          "stays unwritable while it runs"),
