@@ -606,7 +606,17 @@ struct sc_entry {
     char *names;                    /* RT_SC_DIR: every name of the directory, each NUL-ended */
     unsigned char st[SC_STATX];
 };
+/* The entries are a pool, handed out in order; the table proper is SC_SLOTS ways in sets
+ * of SC_WAYS (a hash picks the set), each way holding its entry's hash and pool slot (+1;
+ * 0: none yet), which it keeps for good once it has one.  So the answers of a directory,
+ * put together, land on a few neighbouring pages of the pool rather than on ~100 random
+ * ones of a 5 MiB table, each touched first at a page fault (~3 us on these VMs: ~2,600
+ * of them, 8 ms, in a git status); and a lookup reads one set's ways (two cache lines)
+ * and only the entry whose hash matches. */
+struct sc_way { uint64_t hash; uint32_t slot, pad; };
 static struct sc_entry *sc;
+static struct sc_way *sc_ways;
+static uint32_t sc_pool_used;
 static uint32_t sc_gen = 1, sc_clock;
 /* Moves when a name appears (rt_statcache_bump_missing): only error answers (ENOENT of a
  * name, or of a path through it) can go stale then, not the answers about files that
@@ -624,28 +634,41 @@ static inline int sc_live(const struct sc_entry *e)
 static size_t sc_names_bytes;
 static uint64_t sc_hits;
 
-/* The way of (h, base, key, path) in its set, or NULL */
+static inline struct sc_way *sc_set(uint64_t h)
+{
+    return &sc_ways[(h & (SC_SLOTS / SC_WAYS - 1)) * SC_WAYS];
+}
+
+/* The live entry of (h, base, key, path), or NULL */
 static struct sc_entry *sc_find(uint64_t h, uint64_t base, int key, const char *path, int len)
 {
-    struct sc_entry *set = &sc[(h & (SC_SLOTS / SC_WAYS - 1)) * SC_WAYS];
+    struct sc_way *set = sc_set(h);
     for (int i = 0; i < SC_WAYS; i++) {
-        struct sc_entry *e = &set[i];
-        if (sc_live(e) && e->hash == h && e->base == base && e->key == key
-            && e->len == (uint32_t)len && memcmp(e->path, path, (size_t)len) == 0)
+        if (!set[i].slot || set[i].hash != h) continue;
+        struct sc_entry *e = &sc[set[i].slot - 1];
+        if (sc_live(e) && e->base == base && e->key == key && e->len == (uint32_t)len
+            && memcmp(e->path, path, (size_t)len) == 0)
             return e;
     }
     return NULL;
 }
 
-/* The way a new entry of hash h takes: a stale or empty one, else the least recently used */
-static struct sc_entry *sc_victim(uint64_t h)
+/* The way a new entry of hash h takes: one whose entry is stale, else one with none yet
+ * (it gets the pool's next), else the least recently used */
+static struct sc_way *sc_victim(uint64_t h)
 {
-    struct sc_entry *set = &sc[(h & (SC_SLOTS / SC_WAYS - 1)) * SC_WAYS], *old = set;
+    struct sc_way *set = sc_set(h), *empty = NULL, *old = NULL;
     for (int i = 0; i < SC_WAYS; i++) {
-        if (!sc_live(&set[i])) return &set[i];
-        if ((int32_t)(set[i].used - old->used) < 0) old = &set[i];
+        if (!set[i].slot) {
+            if (!empty) empty = &set[i];
+            continue;
+        }
+        const struct sc_entry *e = &sc[set[i].slot - 1];
+        if (!sc_live(e)) return &set[i];
+        if (!old || (int32_t)(e->used - sc[old->slot - 1].used) < 0) old = &set[i];
     }
-    return old;
+    if (empty) empty->slot = ++sc_pool_used;  /* at most one per way: never past SC_SLOTS */
+    return empty ? empty : old;
 }
 
 static uint64_t sc_hash(uint64_t base, int key, const char *p, size_t n)
@@ -689,11 +712,24 @@ static void sc_drop_names(struct sc_entry *e)
 
 static struct sc_entry *sc_slot(int kind, uint64_t base, int nofollow, const char *path, int len)
 {
-    if (!sc && !(sc = calloc(SC_SLOTS, sizeof *sc))) return NULL;
+    if (!sc) {
+        /* calloc'd: the kernel's zero pages until used (the pool in order) */
+        sc_ways = calloc(SC_SLOTS, sizeof *sc_ways);
+        sc = sc_ways ? calloc(SC_SLOTS, sizeof *sc) : NULL;
+        if (!sc) {
+            free(sc_ways);
+            sc_ways = NULL;
+            return NULL;
+        }
+    }
     int key = (nofollow != 0) | kind << 1;
     uint64_t h = sc_hash(base, key, path, (size_t)len);
     struct sc_entry *e = sc_find(h, base, key, path, len);
-    if (!e) e = sc_victim(h);
+    if (!e) {
+        struct sc_way *w = sc_victim(h);
+        w->hash = h;
+        e = &sc[w->slot - 1];
+    }
     if (!e->path || e->len != (uint32_t)len) {
         char *p = realloc(e->path, len ? (size_t)len : 1);
         if (!p) return NULL;
@@ -731,7 +767,7 @@ int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char 
         return 0;
     if (sc_names_bytes + (size_t)names_len > SC_NAMES_BUDGET && sc) {
         /* the names of stale entries go first (a bump leaves every entry stale) */
-        for (int i = 0; i < SC_SLOTS; i++)
+        for (uint32_t i = 0; i < sc_pool_used; i++)
             if (sc[i].gen != sc_gen) sc_drop_names(&sc[i]);
     }
     if (sc_names_bytes + (size_t)names_len > SC_NAMES_BUDGET) return 0;
