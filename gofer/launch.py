@@ -1,20 +1,22 @@
-"""Start a gofer by forking the calling process (the sentry, before it holds anything).
+"""Start a gofer by forking the calling process: the sandbox's supervisor, just before it
+starts the sentry (``sentry.boot.run_sandbox``).
 
 A fresh interpreter (:func:`gofer.server.spawn`, ``python3 -m gofer``) costs ~40 ms of
 interpreter start-up and its own imports before the gofer can serve; the sentry's first
-file request waits for that.  A fork of the sentry right after it starts costs ~2 ms,
-and the gofer imports its server while the sentry imports its kernel, on the other CPU.
+file request waits for that.  A fork costs ~1 ms, and the gofer imports its server while
+the sentry imports its kernel, on the other CPU.  The supervisor forks it rather than the
+sentry: every page the sentry wrote after forking it was copied first (~640 copy-on-write
+faults during boot, ~3 us each on these VMs), and the sentry waited for it to die at the
+end; the supervisor does nothing with its own pages meanwhile.
 
 What the child could inherit and must not keep: fds (every one above 2 but the channel is
-closed, stdin too, as :func:`~gofer.server.spawn` does), the sentry's signal dispositions
-and mask (reset as ``posix_spawn`` does), its profiler hook (``do --profile``), and its
-objects.  The sentry forks it before it opens anything of its own (the /proc fd, the stub,
-the gofer socket come after), so what is in its memory is the CLI's parsed configuration,
-which the sentry will give the gofer's client anyway.  Objects inherited from the sentry
-are frozen (``gc.freeze``): none is ever collected here, so no finalizer closes a number
-that names one of the gofer's own fds by then; the child ends with ``os._exit``, never
-the interpreter's clean-up (which would flush the sentry's log handlers to closed fds, a
-call the filter kills).
+closed, stdin too, as :func:`~gofer.server.spawn` does), the caller's signal dispositions
+and mask (reset as ``posix_spawn`` does), its profiler hook, and its objects: the CLI's
+parsed configuration, which the sentry will give the gofer's client anyway.  Objects
+inherited from the caller are frozen (``gc.freeze``): none is ever collected here, so no
+finalizer closes a number that names one of the gofer's own fds by then; the child ends
+with ``os._exit``, never the interpreter's clean-up (which would flush the caller's log
+handlers to closed fds, a call the filter kills).
 
 This module imports nothing heavy: the server is imported by the child, after the fork.
 """
@@ -33,11 +35,13 @@ CHILD_SOCK_FD = 3
 COMM = "runsc-py-gofer"
 
 
-def fork(roots: list[tuple[str, bool]]) -> tuple[int, socket.socket]:
+def fork(roots: list[tuple[str, bool]],
+         oom_score_adj: int | None = None) -> tuple[int, socket.socket]:
     """Start a gofer serving ``roots`` (host path, read-only) in a child of this process;
     root i is ``attach(i)``.  As :func:`gofer.server.spawn`: returns (pid, the caller's
     end of the channel); the caller reaps the pid; the gofer dies with the calling thread
-    (PR_SET_PDEATHSIG) and exits when the channel closes.
+    (PR_SET_PDEATHSIG) and exits when the channel closes.  *oom_score_adj*: the sandbox's
+    (``process.oomScoreAdj``), which the gofer takes as its own if the host lets it.
 
     Call it while this process is single-threaded.
 
@@ -55,16 +59,22 @@ def fork(roots: list[tuple[str, bool]]) -> tuple[int, socket.socket]:
         child.close()
         raise
     if pid == 0:
-        _child(child.fileno(), specs, me)  # never returns
+        _child(child.fileno(), specs, me, oom_score_adj)  # never returns
     child.close()
     return pid, parent
 
 
-def _child(fd: int, specs: list[str], parent_pid: int) -> None:
+def _child(fd: int, specs: list[str], parent_pid: int, oom_score_adj: int | None) -> None:
     status = 1
     try:
         sys.setprofile(None)
         gc.freeze()
+        if oom_score_adj is not None:
+            try:
+                with open("/proc/self/oom_score_adj", "w") as f:
+                    f.write(str(oom_score_adj))
+            except OSError:
+                pass  # the host refused a lower one: the sentry logs it for the sandbox
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)

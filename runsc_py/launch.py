@@ -1,7 +1,7 @@
 """The ``runsc-py`` program's first step, before the CLI (click) is imported.
 
 ``do`` runs its sandbox in this process, and its sentry spends its first ~100 ms importing
-the sentry and the gofer server.  So when the command line asks for one, the sentry is
+the sentry.  So when the command line asks for one, the sentry is
 forked first (:func:`sentry.supervisor.prestart`) and imports while this process imports
 the CLI and prepares the sandbox, on the other CPU.  Only what can be seen from the raw
 arguments: the global flags before the verb (as ``runsc-py --help`` lists them), then

@@ -116,13 +116,44 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
 
     :raises BootError: the workload could not be started (bad cwd, missing program ...).
     """
+    from gofer.launch import fork as start_gofer
     from sentry import supervisor
 
-    body: Callable[[Any], int] = functools.partial(_run_sentry, cfg, on_started is not None)
-    if cfg.profile:
-        body = functools.partial(_profiled, cfg.profile, body)
-    return supervisor.run(body, on_ready, on_started, BootError,
-                          keep_fds=sorted({0, 1, 2, *cfg.stdio}))
+    roots = [(cfg.root_path, True if cfg.overlay else cfg.root_readonly)]
+    roots += [(m.source, m.readonly) for m in cfg.mounts if m.type == "bind"]
+    for src, _ro in roots:
+        if not os.path.exists(src):
+            raise BootError(f"mount source {src!r} does not exist")
+    # The gofer is this process's child, not the sentry's (gofer.launch says why); the
+    # sentry asks for its channel (SentryLink.gofer) and closes it when it exits, which
+    # ends the gofer while the sentry ends too.
+    gofer_pid, gofer_sock = start_gofer(roots, cfg.oom_score_adj)
+    gofer_pidfd = os.pidfd_open(gofer_pid)  # before anything could reap it
+    try:
+        body: Callable[[Any], int] = functools.partial(_run_sentry, cfg, on_started is not None)
+        if cfg.profile:
+            body = functools.partial(_profiled, cfg.profile, body)
+        return supervisor.run(body, on_ready, on_started, BootError,
+                              keep_fds=sorted({0, 1, 2, *cfg.stdio}),
+                              gofer=(gofer_pid, gofer_sock))
+    finally:
+        gofer_sock.close()
+        _end_gofer(gofer_pidfd)
+
+
+def _end_gofer(pidfd: int) -> None:
+    """Kill the gofer (it has ended already if the sentry closed its channel) and reap it,
+    unless the supervisor's SIGCHLD handler did (a pidfd: no other process can be hit)."""
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+    except ChildProcessError:
+        pass
+    finally:
+        os.close(pidfd)
 
 
 def _profiled(path: str, body: Callable[[Any], int], link: Any) -> int:
@@ -194,23 +225,16 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     """The sentry: boot the sandbox, tell the supervisor (*link*,
     :class:`sentry.supervisor.SentryLink`) when init is ready and, with *release*, let it
     run and say it started; confine this process; serve the workload until it exits."""
-    from gofer.launch import fork as start_gofer
-
     handler = _setup_logging(cfg)
     if not cfg.argv:
         raise BootError("no command to run")
     # Opened now: once confined, the sentry can open no path.
     report_fd = _open_report(cfg.compat_report, "--compat-report")
-    # Before the gofer and init exist, so that they inherit it.
+    # Before init exists, so that it inherits it (the gofer took it when it started).
     oom_score_adj, host_oom = _own_oom_score_adj(cfg.oom_score_adj)
-    roots = [(cfg.root_path, True if cfg.overlay else cfg.root_readonly)]
-    roots += [(m.source, m.readonly) for m in cfg.mounts if m.type == "bind"]
-    for src, _ro in roots:
-        if not os.path.exists(src):
-            raise BootError(f"mount source {src!r} does not exist")
-    # The gofer (a fork of this process, which holds nothing yet) imports its server and
-    # confines itself while the sentry imports its kernel.
-    gofer_pid, sock = start_gofer(roots)
+    # The gofer the supervisor started imports its server and confines itself while the
+    # sentry imports its kernel.
+    gofer_pid, sock = link.gofer()
     from sentry.confine import confine_sentry, preload
 
     # Everything the confined sentry may import, while the gofer starts up.
@@ -338,19 +362,11 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         if control is not None:
             control.close()
         kernel.shutdown()
+        # The gofer ends when its channel closes, while this process ends (the supervisor,
+        # its parent, reaps it).
         try:
             sock.close()
         except OSError:
-            pass
-        try:
-            os.kill(gofer_pid, signal.SIGKILL)
-        except OSError:
-            # Confined, the sentry may not signal the gofer (host root): its socket
-            # closed above, it exits on its own.
-            pass
-        try:
-            os.waitpid(gofer_pid, 0)
-        except ChildProcessError:
             pass
         os.close(stub_fd)
         os.close(procfd)

@@ -109,6 +109,12 @@ class SentryLink:
             raise OSError(reply["errno"], reply.get("msg") or os.strerror(reply["errno"]))
         return reply, rfds
 
+    def gofer(self) -> Tuple[int, socket.socket]:
+        """The gofer the supervisor started for this sandbox: (its host pid, the sentry's
+        end of its channel).  Given once."""
+        reply, fds = self._ask({"op": "gofer"})
+        return int(reply["pid"]), socket.socket(fileno=fds[0])
+
     def spawn(self, rlimits: Sequence[Tuple[int, int, int]]) -> Tuple[int, int]:
         """A process joining the sandbox (see :func:`~sentry.platform.hybrid.native.spawn_prepare`).
 
@@ -143,8 +149,8 @@ _prestarted: Optional[_Prestarted] = None
 
 def prestart() -> None:
     """Fork the sentry now, at the very start of a command that will run a sandbox in
-    this process (``do``), so that it imports the sentry and the gofer server on the other
-    CPU while this process imports the CLI and prepares the container; :func:`run` then
+    this process (``do``), so that it imports the sentry on the other CPU while this
+    process imports the CLI and prepares the container; :func:`run` then
     gives it its work instead of forking.
 
     It is forked before this process has opened anything or changed any of its
@@ -203,7 +209,6 @@ def _prestarted_main(sock: socket.socket, parent: int) -> None:
         from sentry.confine import preload
 
         preload()
-        import gofer.server  # noqa: F401 - the gofer it forks confines itself at once
 
         fds = array.array("i")
         data, anc, _flags, _addr = sock.recvmsg(_GO_MAX, socket.CMSG_SPACE(2 * fds.itemsize))
@@ -258,12 +263,15 @@ def _send_raw(sock: socket.socket, data: bytes, fds: Sequence[int]) -> None:
 
 def run(body: Body, on_ready: Optional[Callable[[], None]],
         on_started: Optional[Callable[[], None]], boot_error: type,
-        keep_fds: Sequence[int] = (0, 1, 2)) -> int:
+        keep_fds: Sequence[int] = (0, 1, 2),
+        gofer: Optional[Tuple[int, socket.socket]] = None) -> int:
     """Fork the sentry, which runs *body*; serve it until it exits.
 
     The sentry keeps only *keep_fds* of this process's fds (the rest point to
     ``/dev/null`` there): a pipe the caller waits to see closed (create's report) is
-    the caller's business, and the sentry holds nothing it was not given.
+    the caller's business, and the sentry holds nothing it was not given.  *gofer*:
+    (pid, channel) of the gofer the caller started, whose channel the sentry asks for
+    (:meth:`SentryLink.gofer`); this process's end of it is closed once given.
 
     :returns: the sentry's exit status (128+N if it was killed by signal N).
     :raises boot_error: the sentry reported a user-caused start failure.
@@ -288,7 +296,7 @@ def run(body: Body, on_ready: Optional[Callable[[], None]],
             _drop_fds(set(keep_fds) | {child.fileno()})
             _sentry_main(body, SentryLink(child), me, boot_error)
         child.close()
-    sup = _Supervisor(pid, parent, on_ready, on_started)
+    sup = _Supervisor(pid, parent, on_ready, on_started, gofer)
     try:
         return sup.serve(boot_error)
     finally:
@@ -364,9 +372,11 @@ def _reopen(fd: int, flags: Any) -> Tuple[Dict[str, Any], List[int]]:
 
 class _Supervisor:
     def __init__(self, pid: int, sock: socket.socket, on_ready: Optional[Callable[[], None]],
-                 on_started: Optional[Callable[[], None]]) -> None:
+                 on_started: Optional[Callable[[], None]],
+                 gofer: Optional[Tuple[int, socket.socket]] = None) -> None:
         self.pid = pid
         self.sock = sock
+        self.gofer = gofer
         self.on_ready = on_ready
         self.on_started = on_started
         self.status: Optional[int] = None
@@ -447,6 +457,12 @@ class _Supervisor:
             return {}, []
         if op == "spawn":
             return self._spawn(msg.get("rlimits", []))
+        if op == "gofer":
+            gofer, self.gofer = self.gofer, None
+            if gofer is None:
+                return {"errno": errno.EBADF, "msg": "no gofer to give"}, []
+            # Detached: serve() closes the fd once sent, and the socket object must not.
+            return {"pid": gofer[0]}, [gofer[1].detach()]
         return {"error": f"unknown request {op!r}"}, []
 
     def _spawn(self, raw: Any) -> Tuple[Dict[str, Any], List[int]]:
