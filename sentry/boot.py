@@ -128,7 +128,13 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
     # sentry asks for its channel (SentryLink.gofer) and closes it when it exits, which
     # ends the gofer while the sentry ends too.
     gofer_pid, gofer_sock = start_gofer(roots, cfg.oom_score_adj)
-    gofer_pidfd = os.pidfd_open(gofer_pid)  # before anything could reap it
+    try:
+        gofer_pidfd = os.pidfd_open(gofer_pid)  # before anything could reap it
+    except OSError:
+        gofer_sock.close()
+        os.kill(gofer_pid, signal.SIGKILL)
+        os.waitpid(gofer_pid, 0)
+        raise
     try:
         body: Callable[[Any], int] = functools.partial(_run_sentry, cfg, on_started is not None)
         if cfg.profile:
