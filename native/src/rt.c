@@ -1024,8 +1024,9 @@ int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n)
  * writes meanwhile, as memory.py's TaskMemory.read_string_array (its Python twin, same
  * errors in the same order): -EFAULT for an unreadable pointer or string, -E2BIG for a
  * string longer than max_str or once the strings, their NULs and their pointers pass
- * max_total bytes (execve's errors); -ENOSPC if out (out_cap) is too small.
- * Returns the bytes written to out. */
+ * max_total bytes (execve's errors); -ENOSPC if out (out_cap) is too small; -ENOMEM
+ * past 1,536 distinct pages (strings scattered one per page: the sentry's memory for one
+ * execve stays bounded, 6 MiB).  Returns the bytes written to out. */
 #define STRV_SLOTS 2048   /* max_total (2 MiB) of strings and pointers spans ~520 pages */
 struct strv_page { uint64_t page; int len; char *data; };
 struct strv { int pid; int n; struct strv_page slot[STRV_SLOTS]; };
