@@ -24,19 +24,33 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from runsc_py.container import hostns
 from runsc_py.errors import UserError
 from runsc_py.log import logger
+from sentry.records import dataclass
 
-if TYPE_CHECKING:  # annotations only: delete and state need not load the spec
-    from runsc_py.spec import Hook
+if TYPE_CHECKING:
+    import subprocess
 
 # Output of a failing hook kept for its error message.
 _OUTPUT_LIMIT = 4096
+
+
+@dataclass
+class Hook:
+    """One OCI hook: ``path`` run with ``args`` (argv, argv[0] included) and ``env``.
+
+    Here, not with the rest of config.json's checks (:mod:`runsc_py.spec`), because every
+    state load makes them: ``start`` and ``delete`` need not load the spec (and the
+    sentry's configuration under it); and :mod:`subprocess` is imported only when a hook
+    runs."""
+
+    path: str
+    args: list[str]
+    env: list[str]
+    timeout: int | None = None
 
 
 class HookError(UserError):
@@ -76,6 +90,10 @@ def run_hooks_logged(
 
 
 def _run_one(kind: str, i: int, hook: Hook, data: bytes, netns_pid: int | None) -> None:
+    import subprocess
+
+    from runsc_py.container import hostns
+
     what = f"error running {kind} hook #{i} ({hook.path})"
     netns_fd = _open_netns(netns_pid) if netns_pid is not None else None
 
@@ -136,6 +154,8 @@ def _open_netns(pid: int) -> int:
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill the hook and what it started (its own session), then reap it."""
+    import subprocess
+
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:

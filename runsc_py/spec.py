@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 from runsc_py.container.hostns import HostNamespaces
 from runsc_py.errors import InvalidSpec, Unsupported, quote
+from runsc_py.hooks import Hook
 from runsc_py.log import logger
 from sentry.abi.linux import capability
 from sentry.config import BootConfig, Capabilities, DeviceSpec, MountSpec
@@ -64,16 +65,6 @@ _HOOK_KINDS = (
     "poststart",
     "poststop",
 )
-
-
-@dataclass
-class Hook:
-    """One OCI hook: ``path`` run with ``args`` (argv, argv[0] included) and ``env``."""
-
-    path: str
-    args: list[str]
-    env: list[str]
-    timeout: int | None = None
 
 
 def _hook(value: object, where: str) -> Hook:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from runsc_py.cgroups import Cgroup, cgroup_path
-from runsc_py.console import make_controlling, open_console
 from runsc_py.container import control, process
 from runsc_py.container.state import (
     CREATED,
@@ -37,7 +36,7 @@ from runsc_py.log import logger, rfc3339
 
 if TYPE_CHECKING:  # annotations only: delete, kill, state need not load the spec
     from runsc_py.container.hostns import HostNamespaces
-    from runsc_py.spec import Hook
+    from runsc_py.hooks import Hook
     from sentry.config import BootConfig
 
 RunSandbox = Callable[..., int]
@@ -377,7 +376,11 @@ def create(
             cg.apply(resources or {})
             cfg.hold_init = True
             cfg.control_socket = state.control_socket
-            replica = open_console(*console) if console is not None else None
+            replica = None
+            if console is not None:
+                from runsc_py.console import open_console
+
+                replica = open_console(*console)
             if replica is not None:
                 cfg.stdio = (replica, replica, replica)
             try:
@@ -468,6 +471,8 @@ def _sandbox_main(
         # Its own session: the caller's terminal and process group signals are not its.
         os.setsid()
         if cfg.stdio[0] != 0:  # a console: the session's controlling terminal
+            from runsc_py.console import make_controlling
+
             make_controlling(cfg.stdio[0])
             # The workload's stdio is the console; the CLI's own (which runc's clients
             # read to its end: containerd's shim reads create's output until EOF) is not

@@ -22,11 +22,10 @@ import json
 import os
 import pwd
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from sentry.records import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runsc_py.container import process
 from runsc_py.errors import (
@@ -36,10 +35,8 @@ from runsc_py.errors import (
     StateError,
     quote,
 )
+from runsc_py.hooks import Hook
 from runsc_py.log import logger
-
-if TYPE_CHECKING:
-    from runsc_py.spec import Hook
 
 OCI_VERSION = "1.1.0"
 DEFAULT_ROOT = "/run/runsc-py"
@@ -169,8 +166,6 @@ class ContainerState:
         if not isinstance(data, dict) or not isinstance(data.get("runsc_py"), dict):
             raise TypeError("not a state object")
         own = data["runsc_py"]
-        from runsc_py.spec import Hook  # the spec module (and the sentry's config) only here
-
         if own.get("version") != STATE_VERSION:
             raise ValueError(
                 f"state version {own.get('version')!r} is not {STATE_VERSION}"
@@ -276,6 +271,8 @@ class StateStore:
             finally:
                 os.close(fd)
         except BaseException:
+            import shutil  # not for the commands that only read or update a state
+
             shutil.rmtree(directory, ignore_errors=True)
             raise
 
@@ -419,6 +416,8 @@ class StateStore:
                 raise StateError(
                     f"cannot remove state of {container_id}: {e.strerror}"
                 ) from None
+        import shutil  # not for the commands that only read or update a state
+
         errors: list[str] = []
         shutil.rmtree(
             directory, onerror=lambda _f, p, exc: errors.append(f"{p}: {exc[1]}")
