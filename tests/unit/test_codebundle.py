@@ -63,3 +63,19 @@ def test_no_bundle_or_a_foreign_one_changes_nothing(tmp_path):
     other = tmp_path / "other"
     other.write_bytes(marshal.dumps(("0 cpython-99 9.9", {})))
     assert _probe(other)[0].split()[0] == "False"
+    # The right layout for another interpreter: its index's tag is not this one's.
+    index = marshal.dumps(("2 cpython-99 9.9", {}))
+    other.write_bytes(b"RSPYCODE" + len(index).to_bytes(8, "little") + index)
+    assert _probe(other)[0].split()[0] == "False"
+
+
+def test_a_truncated_bundle_is_not_used(tmp_path):
+    """An index naming code past the file's end (a copy cut short) is refused whole: a
+    mapping read past its end would be a SIGBUS, not an ImportError."""
+    bundle = tmp_path / "code.bundle"
+    codebundle.build(str(bundle))
+    data = bundle.read_bytes()
+    bundle.write_bytes(data[: len(data) - 100])
+    assert _probe(bundle)[0].split()[:3] == ["False", "0", "SourceFileLoader"]
+    bundle.write_bytes(data[:20])  # the index itself cut short
+    assert _probe(bundle)[0].split()[:3] == ["False", "0", "SourceFileLoader"]
