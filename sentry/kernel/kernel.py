@@ -182,6 +182,10 @@ class SandboxExit(BaseException):
         self.status = status
 
 
+#: pidfd_open's flag for a pidfd of any thread (Linux 6.9; O_EXCL's value).
+_PIDFD_THREAD = os.O_EXCL
+
+
 class Kernel:
     def __init__(self, cfg: BootConfig) -> None:
         self.cfg = cfg
@@ -313,13 +317,31 @@ class Kernel:
     # -- tasks ------------------------------------------------------------
 
     def _sandbox_tid(self, host_tid: int) -> int:
-        """The sandbox tid of host thread *host_tid*: the last ``NSpid`` of its status
-        (one read: the file is about 1.5 KiB; at every clone)."""
-        fd = os.open(f"{host_tid}/status", os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.procfd)
+        """The sandbox tid of host thread *host_tid* (at every clone): the last ``NSpid``
+        of a pidfd's fdinfo (``/proc/self/fdinfo``: the sentry's own proc entries, made
+        once), else of its ``/proc/TID/status``, whose first read made the new task's
+        proc entries: ~65 us a fork here, against ~20."""
+        raw = b""
         try:
-            raw = os.read(fd, 16384)
-        finally:
-            os.close(fd)
+            pidfd = os.pidfd_open(host_tid, _PIDFD_THREAD)
+        except OSError:
+            pidfd = -1  # a kernel before 6.9 and a thread that is no leader
+        if pidfd >= 0:
+            try:
+                fd = os.open(f"self/fdinfo/{pidfd}", os.O_RDONLY | os.O_CLOEXEC,
+                             dir_fd=self.procfd)
+                try:
+                    raw = os.read(fd, 4096)
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(pidfd)
+        if b"\nNSpid:" not in raw:
+            fd = os.open(f"{host_tid}/status", os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.procfd)
+            try:
+                raw = os.read(fd, 16384)
+            finally:
+                os.close(fd)
         i = raw.find(b"\nNSpid:")
         ns = raw[i + 7:raw.find(b"\n", i + 7)].split() if i >= 0 else []
         if not ns:
@@ -381,12 +403,21 @@ class Kernel:
         return self.by_tid.get(tid)
 
     def host_pid_alive(self, host_pid: int) -> bool:
-        """Whether the host still has the process (a zombie counts; a reaped one does not)."""
+        """Whether the host still has the process (a zombie counts; a reaped one does not).
+
+        ``kill(pid, 0)`` (EPERM: it exists too): ~1.5 us, where a ``stat`` of
+        ``/proc/PID`` took ~25 (the proc entry of a process is made on its first lookup),
+        and init's waits ask it of every child they reap.  Not for 0 or below, which
+        ``kill`` reads as process groups."""
+        if host_pid <= 0:
+            return False
         try:
-            os.stat(str(host_pid), dir_fd=self.procfd)
+            os.kill(host_pid, 0)
+        except PermissionError:
             return True
         except OSError:
             return False
+        return True
 
     def forget_thread_group(self, tg: ThreadGroup) -> None:
         """A zombie was reaped by its parent's (host-run) wait."""
