@@ -36,7 +36,7 @@ class Parked:
     """One parked syscall."""
 
     __slots__ = ("task", "notif_id", "args", "handler", "keys", "deadline", "restart", "ready",
-                 "interrupted", "signo", "sigmask", "on_interrupt")
+                 "interrupted", "signo", "signals", "sigmask", "on_interrupt")
 
     def __init__(self, task: "Task", notif_id: int, args: SyscallArgs,
                  handler: Callable[..., int]) -> None:
@@ -52,6 +52,9 @@ class Parked:
         # first (Linux completes a wait whose event is there), then the signal.
         self.interrupted = False
         self.signo = 0
+        # Host signals that came while it was ready, decided if the retry parks again
+        # (Kernel.after_signal).
+        self.signals: Optional[List[int]] = None
         # ppoll/pselect6: the mask that decides which signals end the wait.
         self.sigmask: Optional[int] = None
         self.on_interrupt: Optional[Callable[[], None]] = None
@@ -170,8 +173,13 @@ class Dispatcher:
                 p.args.attempt += 1
                 self._run(p.task, p.notif_id, p.args, p.handler)
                 again = p.task.parked
-                if p.interrupted and again is not None and again.notif_id == p.notif_id:
-                    self.interrupt(p.task, p.signo)
+                if again is not None and again.notif_id == p.notif_id:
+                    if p.interrupted:
+                        self.interrupt(p.task, p.signo)
+                    for signo in p.signals or ():
+                        if p.task.parked is not again:
+                            break  # ended by the interruption
+                        self.kernel.signal_acts(p.task, signo)
 
     def next_deadline(self) -> Optional[float]:
         ds = [p.deadline for p in self.timed.values() if p.deadline is not None]
