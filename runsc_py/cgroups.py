@@ -106,7 +106,6 @@ class Cgroup:
     def __init__(self, path: str) -> None:
         self.path = path
         self.hierarchies = hierarchies()
-        self._before: list[tuple[Hierarchy, str]] = []
 
     def dirs(self) -> Iterator[tuple[Hierarchy, str]]:
         for h in self.hierarchies:
@@ -142,22 +141,11 @@ class Cgroup:
 
         :raises StateError: it cannot be moved.
         """
-        if pid == 0:
-            self._before = _own_cgroups(self.hierarchies)
         for _h, d in self.dirs():
             try:
                 _write(os.path.join(d, "cgroup.procs"), str(pid))
             except OSError as e:
                 raise StateError(f"cannot join cgroup {d}: {e.strerror}") from None
-
-    def leave(self) -> None:
-        """Move the caller back to the cgroups it had before :meth:`join` (recorded
-        there), so that this one can be removed; never raises."""
-        for h, path in self._before:
-            try:
-                _write(os.path.join(h.mountpoint, path.lstrip("/"), "cgroup.procs"), "0")
-            except OSError as e:
-                logger.debug("cannot leave cgroup %s: %s", self.path, e.strerror)
 
     def apply(self, resources: dict[str, Any]) -> None:
         """Write ``linux.resources`` (memory, cpu, pids) to the controllers.
@@ -277,27 +265,6 @@ class Cgroup:
                         logger.debug("cannot remove cgroup %s: %s", d, e.strerror)
                         break
                     time.sleep(0.01)  # the last process is still being torn down
-
-
-def _own_cgroups(hs: list[Hierarchy]) -> list[tuple[Hierarchy, str]]:
-    """The caller's cgroup path in each of *hs* (/proc/self/cgroup)."""
-    try:
-        with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as f:
-            lines = [line.rstrip("\n").split(":", 2) for line in f]
-    except OSError:
-        return []
-    out = []
-    for h in hs:
-        for parts in lines:
-            if len(parts) != 3:
-                continue
-            _n, ctrls, path = parts
-            if (h.v2 and ctrls == "") or (
-                not h.v2 and h.controllers <= frozenset(ctrls.split(","))
-            ):
-                out.append((h, path))
-                break
-    return out
 
 
 def _write(path: str, value: str) -> None:

@@ -29,7 +29,14 @@ from runsc_py.container.state import (
     StateStore,
     validate_id,
 )
-from runsc_py.errors import ContainerNotFound, StateError, UserError, WrongState, quote
+from runsc_py.errors import (
+    ContainerNotFound,
+    StateError,
+    UserError,
+    WrongState,
+    one_line,
+    quote,
+)
 from runsc_py import log
 from runsc_py.hooks import run_hooks, run_hooks_logged
 from runsc_py.log import logger, rfc3339
@@ -136,19 +143,21 @@ def run_foreground(
     namespaces: HostNamespaces | None = None,
     cgroup: tuple[str | None, dict[str, Any]] | None = None,
 ) -> int:
-    """Record the container, then run the sandbox in this process until the workload exits.
+    """Record the container, then run the sandbox in the foreground until the workload exits.
 
-    This process is the sandbox process: its pid is the container's, and its exit status is
-    the workload's. Any failure before the sandbox starts leaves no state directory and no pid
-    file behind.
+    Without a cgroup (``do``) this process is the sandbox process; with one (``run``, ``do
+    --memory-limit``) the sandbox process is a child of this one (:class:`_SandboxProcess`
+    says why). Either way the sandbox process's pid is the container's, and this process
+    exits with the workload's status. Any failure before the sandbox starts leaves no state
+    directory and no pid file behind.
 
     :param keep_when_stopped: leave the state (status ``stopped``, exit status recorded) for a
         later ``delete`` (which runs the poststop hooks); otherwise remove it once the
         sandbox has exited.
     :param hooks: config.json's hooks: init is held until the ones before start have run.
     :param namespaces: the host namespaces to enter (:mod:`.hostns`).
-    :param cgroup: (``linux.cgroupsPath``, ``linux.resources``): this process joins that
-        cgroup before the sandbox starts, as create's sandbox process does (``delete``
+    :param cgroup: (``linux.cgroupsPath``, ``linux.resources``): the sandbox process is
+        moved into that cgroup before it starts the sandbox, as create's is (``delete``
         removes it; without *keep_when_stopped*, this function does).
     :returns: the workload's exit status (128+N if it was killed by signal N).
     :raises UserError: invalid id, id in use, state or pid file not writable, or the sentry
@@ -163,44 +172,66 @@ def run_foreground(
         cg = Cgroup(cgroup_path(cgroup[0], container_id)) if cgroup is not None else None
         state.cgroup_path = cg.path if cg is not None else None
         written: str | None = None
-        store.create(state)
+
+        def before_start() -> None:
+            for kind in _CREATE_HOOKS:
+                run_hooks(kind, state.hooks, _hook_state(state, CREATING))
+            run_hooks("startContainer", state.hooks, _hook_state(state, CREATED))
+
+        def started() -> None:
+            with store.locked(container_id) as locked:
+                locked.state.status = RUNNING
+                locked.state.started = rfc3339()
+                locked.save()
+            run_hooks_logged("poststart", state.hooks, _hook_state(state, RUNNING))
+
+        cfg.hold_init = True
+        child: _SandboxProcess | None = None
+        if cg is not None:
+            # A sentry forked before this cgroup existed (runsc_py.launch) would have
+            # its memory charged outside it: the sandbox process forks one instead.
+            supervisor = sys.modules.get("sentry.supervisor")
+            if supervisor is not None:
+                supervisor.discard_prestarted()
+
+            def sandbox() -> int:
+                _be_sandbox_process(state, os.getpid())
+                _enter_namespaces(cfg, namespaces)
+                try:
+                    return run_sandbox(cfg, before_start, started)
+                except boot_errors as e:
+                    # Reported as what it is to the user, whether its class pickles or not.
+                    raise UserError(str(e)) from None
+
+            child = _SandboxProcess(sandbox)
+            _be_sandbox_process(state, child.pid)
         try:
-            if cg is not None:
-                # A sentry forked before this cgroup existed (runsc_py.launch) would have
-                # its memory charged outside it: fork one here instead.
-                supervisor = sys.modules.get("sentry.supervisor")
-                if supervisor is not None:
-                    supervisor.discard_prestarted()
+            store.create(state)
+        except BaseException:
+            if child is not None:
+                child.abandon()
+            raise
+        try:
+            if cg is not None and child is not None:
                 cg.create()
                 cg.apply(cgroup[1] if cgroup is not None else {})
-                cg.join(0)
-            _enter_namespaces(cfg, namespaces)
+                cg.join(child.pid)
+            else:
+                _enter_namespaces(cfg, namespaces)
             if pid_file is not None:
                 written = write_pid_file(pid_file, state.pid)
-
-            def before_start() -> None:
-                for kind in _CREATE_HOOKS:
-                    run_hooks(kind, state.hooks, _hook_state(state, CREATING))
-                run_hooks("startContainer", state.hooks, _hook_state(state, CREATED))
-
-            def started() -> None:
-                with store.locked(container_id) as locked:
-                    locked.state.status = RUNNING
-                    locked.state.started = rfc3339()
-                    locked.save()
-                run_hooks_logged("poststart", state.hooks, _hook_state(state, RUNNING))
-
             logger.debug("container %s: starting sandbox in process %d", container_id, state.pid)
-            cfg.hold_init = True
-            status = run_sandbox(cfg, before_start, started)
+            status: object = (child.run() if child is not None
+                              else run_sandbox(cfg, before_start, started))
             # The workload is gone; the bookkeeping below is not to be cut short.
             for sig in _TERMINATING:
                 signal.signal(sig, signal.SIG_IGN)
         except BaseException as e:
             # No exit status to report: the sandbox never started or the sentry failed; a
             # half-recorded container would only confuse the next create of this id.
+            if child is not None:
+                child.abandon()
             if cg is not None:
-                cg.leave()
                 cg.destroy()
             store.discard(container_id)
             _unlink_quietly(written)
@@ -211,7 +242,6 @@ def run_foreground(
                 raise UserError(str(e)) from None
             raise
         if cg is not None and not keep_when_stopped:
-            cg.leave()
             cg.destroy()
         if (
             not isinstance(status, int)
@@ -234,6 +264,165 @@ def run_foreground(
             run_hooks_logged("poststop", state.hooks, _hook_state(state, STOPPED))
             store.discard(container_id)
         return status
+
+
+def _be_sandbox_process(state: ContainerState, pid: int) -> None:
+    """*pid* is the container's sandbox process (and its pid)."""
+    state.pid = state.sandbox_pid = pid
+    state.sandbox_start_time = process.start_time(pid)
+
+
+#: si_code of a signal the kernel sent: a terminal's to its foreground process group.
+_SI_KERNEL = 0x80
+#: Most bytes the sandbox process reports (less than a pipe holds: it reports before it
+#: exits, and the run process reads once it has).
+_REPORT_MAX = 60000
+
+
+class _SandboxProcess:
+    """The sandbox process of a foreground container with a cgroup: a child of the run
+    process, as runc's init is of ``runc run``.
+
+    It must be in the container's cgroup (what it starts is born there), and the cgroup
+    can be removed only once no process is left in it.  When the run process was the
+    sandbox process it joined the cgroup and had to leave it again at the end, and each
+    move between cgroups waits for an RCU grace period (the cgroup v2 hierarchy's at
+    least, whatever the file written: 8-28 ms for the leave here, of a ~190 ms ``run``).
+    Now the run process stays where it is: it moves the child in before the child starts
+    the sandbox, and removes the cgroup once the child has exited.
+
+    The child waits for :meth:`run` before it runs its *body*; it dies with the run
+    process (``PDEATHSIG``), which passes the terminating signals it gets on to it (not
+    a terminal's: the child, in the same foreground group, has its own copy).  What the
+    body returns, or raises, comes back pickled and is returned, or raised, by
+    :meth:`run`, so that the caller's handling of a sandbox in its own process holds.
+    """
+
+    def __init__(self, body: Callable[[], object]) -> None:
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
+        parent = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except BaseException:
+            for fd in (go_r, go_w, report_r, report_w):
+                os.close(fd)
+            raise
+        if pid == 0:
+            os.close(go_w)
+            os.close(report_r)
+            _sandbox_process_main(go_r, report_w, parent, body)  # never returns
+        os.close(go_r)
+        os.close(report_w)
+        self.pid = pid
+        self._go = go_w
+        self._report = report_r
+        self._status: int | None = None  # its wait status, once reaped
+
+    def run(self) -> object:
+        """Let the child run its body and wait for it; what the body returned (or the
+        status the child died with, if it said nothing).
+
+        :raises BaseException: what the body raised.
+        """
+        mask = {*_TERMINATING, signal.SIGCHLD}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, mask)
+        try:
+            os.write(self._go, b"g")
+            self._close_go()
+            while not self._reap(os.WNOHANG):
+                info = signal.sigwaitinfo(mask)
+                if info.si_signo != signal.SIGCHLD and info.si_code != _SI_KERNEL:
+                    os.kill(self.pid, info.si_signo)  # not reaped: still its pid
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        return self._outcome()
+
+    def abandon(self) -> None:
+        """Kill the child (whether it started or not) and reap it; never raises."""
+        self._close_go()
+        if self._status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._reap(0)
+        if self._report >= 0:
+            os.close(self._report)
+            self._report = -1
+
+    def _close_go(self) -> None:
+        if self._go >= 0:
+            os.close(self._go)
+            self._go = -1
+
+    def _reap(self, flags: int) -> bool:
+        if self._status is None:
+            try:
+                pid, st = os.waitpid(self.pid, flags)
+            except ChildProcessError:
+                pid, st = self.pid, 0
+            if pid == 0:
+                return False
+            self._status = st
+        return True
+
+    def _outcome(self) -> object:
+        import pickle
+
+        chunks = []
+        while chunk := os.read(self._report, 65536):
+            chunks.append(chunk)
+        os.close(self._report)
+        self._report = -1
+        if chunks:
+            kind, value = pickle.loads(b"".join(chunks))
+            if kind == "raise":
+                raise value
+            return value
+        code = os.waitstatus_to_exitcode(self._status or 0)
+        return 128 - code if code < 0 else code
+
+
+def _sandbox_process_main(go: int, report: int, parent: int, body: Callable[[], object]) -> None:
+    """The child of :class:`_SandboxProcess`: wait for the go, run *body*, report."""
+    import pickle
+
+    outcome: tuple[str, object]
+    try:
+        try:
+            from gofer import linux
+
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent or os.read(go, 1) != b"g":
+                os._exit(1)  # the run process died, or gave up before the start
+            os.close(go)
+            outcome = ("return", body())
+        except BaseException as e:  # noqa: BLE001 - reported to the run process
+            if not isinstance(e, (UserError, _StartAborted)):
+                logger.debug("sandbox process failed", exc_info=True)
+            outcome = ("raise", e)
+        try:
+            data = pickle.dumps(outcome)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            data = b""
+        if not data or len(data) > _REPORT_MAX:
+            what = outcome[1]
+            text = f"{type(what).__name__}: {one_line(str(what))[:1000]}"
+            data = pickle.dumps(("raise", RuntimeError(f"the sandbox process: {text}")))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(report, view):]
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        log.close()
+        os._exit(0)
 
 
 # Run by create, in this order (runtime-spec: prestart is the deprecated createRuntime and

@@ -80,13 +80,13 @@ def cli(root: Path) -> Iterator[Callable[..., Result]]:
 
 
 @pytest.fixture
-def fake_sandbox(monkeypatch: pytest.MonkeyPatch) -> FakeSandbox:
+def fake_sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeSandbox:
     """Stand in for ``sentry.boot`` (a whole module, so the tests do not depend on the
     sentry's own imports) with a recording ``run_sandbox``."""
-    fake = FakeSandbox()
+    fake = FakeSandbox(tmp_path / "fake-sandbox-calls")
     module = types.ModuleType("sentry.boot")
     module.run_sandbox = fake  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "sentry.boot", module)
-    # run in-process would make the test process itself join the container's cgroup.
+    # No cgroup of the host's: the sandbox process is the test process or its child.
     monkeypatch.setattr(lifecycle, "Cgroup", FakeCgroup)
     return fake

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,29 @@ def minimal_config() -> dict[str, Any]:
     }
 
 
-@dataclass
 class FakeSandbox:
     """Records each BootConfig handed to run_sandbox and returns ``status`` (or runs
-    ``action``, which may raise, to stand for a sentry that fails)."""
+    ``action``, which may raise, to stand for a sentry that fails).
 
-    status: int = 0
-    calls: list[BootConfig] = field(default_factory=list)
-    action: Callable[[BootConfig], Any] | None = None
+    ``run`` calls it in a child process (lifecycle._SandboxProcess), so each call is
+    appended to a file (*record*) as well, and :attr:`calls` reads them back from it."""
+
+    def __init__(self, record: Path) -> None:
+        self.status = 0
+        self.action: Callable[[BootConfig], Any] | None = None
+        self._record = record
+
+    @property
+    def calls(self) -> list[BootConfig]:
+        if not self._record.exists():
+            return []
+        out = []
+        with open(self._record, "rb") as f:
+            while True:
+                try:
+                    out.append(pickle.load(f))
+                except EOFError:
+                    return out
 
     def __call__(
         self,
@@ -45,7 +60,8 @@ class FakeSandbox:
         on_ready: Callable[[], None] | None = None,
         on_started: Callable[[], None] | None = None,
     ) -> int:
-        self.calls.append(cfg)
+        with open(self._record, "ab") as f:
+            pickle.dump(cfg, f)
         # As the sentry does: ready once init exists, then (run) started.
         if on_ready is not None:
             on_ready()
@@ -71,9 +87,6 @@ class FakeCgroup:
         pass
 
     def join(self, pid: int) -> None:
-        pass
-
-    def leave(self) -> None:
         pass
 
     def destroy(self) -> None:

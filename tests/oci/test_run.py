@@ -31,12 +31,17 @@ def test_run_exit_status_state_and_pid_file(
 ) -> None:
     bundle = make_bundle()
     pid_file = tmp_path / "init.pid"
-    seen: dict[str, Any] = {}
+    seen_at = tmp_path / "seen.json"
 
     def during(cfg: BootConfig) -> int:
-        seen["pid_file"] = pid_file.read_text()
-        seen["state"] = _state_file(root, "c1")
-        seen["cli_state"] = json.loads(cli("state", "c1").stdout)
+        # In the sandbox process: run's child (it has a cgroup), as runc's init is.
+        seen_at.write_text(json.dumps({
+            "me": os.getpid(),
+            "parent": os.getppid(),
+            "pid_file": pid_file.read_text(),
+            "state": _state_file(root, "c1"),
+            "cli_state": json.loads(cli("state", "c1").stdout),
+        }))
         return 3
 
     fake_sandbox.action = during
@@ -44,22 +49,27 @@ def test_run_exit_status_state_and_pid_file(
     assert result.exit_code == 3, result.output
     assert result.stderr == ""
 
-    assert seen["pid_file"] == str(os.getpid())
+    seen = json.loads(seen_at.read_text())
+    sandbox = seen["me"]
+    assert seen["parent"] == os.getpid() != sandbox
+    assert seen["pid_file"] == str(sandbox)
     running = seen["state"]
     assert running["status"] == "running"
-    assert running["pid"] == os.getpid()
+    assert running["pid"] == sandbox
     assert running["bundle"] == str(bundle)
-    assert running["runsc_py"]["sandbox_pid"] == os.getpid()
+    assert running["runsc_py"]["sandbox_pid"] == sandbox
     assert running["runsc_py"]["control_socket"] == str(root / "c1" / "control.sock")
     assert running["runsc_py"]["config_path"] == str(bundle / "config.json")
     assert seen["cli_state"]["status"] == "running"
-    assert seen["cli_state"]["pid"] == os.getpid()
+    assert seen["cli_state"]["pid"] == sandbox
 
     stopped = _state_file(root, "c1")
     assert stopped["status"] == "stopped"
     assert stopped["runsc_py"]["exit_status"] == 3
     assert stopped["runsc_py"]["finished"]
-    assert pid_file.read_text() == str(os.getpid())
+    assert pid_file.read_text() == str(sandbox)
+    with pytest.raises(ChildProcessError):  # reaped by run
+        os.waitpid(sandbox, os.WNOHANG)
 
     shown = json.loads(cli("state", "c1").stdout)
     assert shown["status"] == "stopped"
