@@ -1,9 +1,9 @@
 """Container lifecycle operations behind the commands: create and start, run in the
 foreground, state, list, kill, ps, delete. ``run`` and ``do`` share :func:`run_foreground`.
 
-After ``create`` the sandbox process (the sentry, parent of the gofer and of every workload
-process) outlives the CLI: it is the pid in ``--pid-file`` and exits with the workload's
-status. Later commands reach it through its control socket (:mod:`.control`).
+After ``create`` the sandbox process (the supervisor: parent of the sentry, the gofer and
+every workload process) outlives the CLI: it is the pid in ``--pid-file`` and exits with the
+workload's status. Later commands reach it through its control socket (:mod:`.control`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -375,3 +377,35 @@ def test_root_unusable(
     assert result.exit_code == 1
     assert result.stderr.startswith("runsc-py: cannot create state root")
     assert fake_sandbox.calls == []
+
+
+@pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT])
+def test_signal_to_run_before_the_workload_starts_aborts_cleanly(
+    cli: Callable[..., Result],
+    make_bundle: Callable[..., Path],
+    root: Path,
+    tmp_path: Path,
+    fake_sandbox: FakeSandbox,
+    signo: int,
+) -> None:
+    """A terminating signal sent to the run process while its sandbox process (a child of
+    it) is still starting is passed on to the child, whose start ends with 128+N; nothing
+    is left: no state, no pid file, no child."""
+    seen_at = tmp_path / "sandbox.pid"
+
+    def starting(cfg: BootConfig) -> int:
+        seen_at.write_text(str(os.getpid()))
+        os.kill(os.getppid(), signo)  # the run process
+        time.sleep(30)
+        raise AssertionError("the signal did not interrupt the start")
+
+    fake_sandbox.action = starting
+    pid_file = tmp_path / "pid"
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    result = cli("run", "-b", str(make_bundle()), "--pid-file", str(pid_file), "c1")
+    assert result.exit_code == 128 + signo, result.output
+    assert list(root.iterdir()) == []
+    assert not pid_file.exists()
+    assert {s: signal.getsignal(s) for s in before} == before
+    with pytest.raises(ChildProcessError):  # reaped by run
+        os.waitpid(int(seen_at.read_text()), os.WNOHANG)
