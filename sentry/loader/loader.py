@@ -655,21 +655,21 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
                 break
     creds = t.creds
 
-    # Strings at the top of the stack, then the pointer block below them.
-    blob = bytearray()
-    offsets = {}
-
-    def put(key: str, s: bytes) -> None:
-        offsets[key] = len(blob)
-        blob.extend(s)
-
-    put("random", rand16)
-    put("platform", b"x86_64\0")
-    put("execfn", plan.execfn + b"\0")
-    for i, a in enumerate(plan.argv):
-        put(f"a{i}", a + b"\0")
-    for i, e in enumerate(plan.envp):
-        put(f"e{i}", e + b"\0")
+    # Strings at the top of the stack, then the pointer block below them: the random
+    # bytes at offset 0, then the platform, execfn, argv and envp strings (offsets kept).
+    blob = bytearray(rand16)
+    platform_at = len(blob)
+    blob += b"x86_64\0"
+    execfn_at = len(blob)
+    blob += plan.execfn + b"\0"
+    arg_at = []
+    for a in plan.argv:
+        arg_at.append(len(blob))
+        blob += a + b"\0"
+    env_at = []
+    for e in plan.envp:
+        env_at.append(len(blob))
+        blob += e + b"\0"
     # The stack: the host's own stack of the stub's exec (a grows-down mapping the host
     # extends up to the process's RLIMIT_STACK, as Linux's), emptied, when the strings and
     # the pointer block fit in it; else a fixed mapping of 8 MiB.
@@ -688,16 +688,14 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
         own_stack = True
     strings_at = (top - len(blob) - 16) & ~15
 
-    def addr(key: str) -> int:
-        return strings_at + offsets[key]
-
     aux = [
         (AT_PHDR, phdr or 0), (AT_PHENT, info.phentsize), (AT_PHNUM, info.phnum),
         (AT_PAGESZ, PAGE), (AT_BASE, interp_bias if plan.interp else 0), (AT_FLAGS, 0),
         (AT_ENTRY, entry), (AT_UID, creds.uid), (AT_EUID, creds.euid), (AT_GID, creds.gid),
-        (AT_EGID, creds.egid), (AT_SECURE, int(plan.secure)), (AT_RANDOM, addr("random")),
+        (AT_EGID, creds.egid), (AT_SECURE, int(plan.secure)), (AT_RANDOM, strings_at),
         (AT_HWCAP, stub_aux.get(AT_HWCAP, 0)), (AT_HWCAP2, stub_aux.get(AT_HWCAP2, 0)),
-        (AT_CLKTCK, 100), (AT_PLATFORM, addr("platform")), (AT_EXECFN, addr("execfn")),
+        (AT_CLKTCK, 100), (AT_PLATFORM, strings_at + platform_at),
+        (AT_EXECFN, strings_at + execfn_at),
     ]
     if AT_SYSINFO_EHDR in stub_aux:
         aux.append((AT_SYSINFO_EHDR, stub_aux[AT_SYSINFO_EHDR]))
@@ -706,8 +704,8 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     aux.append((AT_NULL, 0))
     t.tg.auxv = struct.pack(f"<{2 * len(aux)}Q", *(x for kv in aux for x in kv))
     words = [len(plan.argv)]
-    words += [addr(f"a{i}") for i in range(len(plan.argv))] + [0]
-    words += [addr(f"e{i}") for i in range(len(plan.envp))] + [0]
+    words += [strings_at + o for o in arg_at] + [0]
+    words += [strings_at + o for o in env_at] + [0]
     for k, v in aux:
         words += [k, v]
     block = struct.pack(f"<{len(words)}Q", *words)
@@ -724,7 +722,6 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     new[N.RIP] = start_ip
     new[N.RSP] = sp
     new[N.ORIG_RAX] = (1 << 64) - 1
-    t.tg.arg_range = (addr("a0") if plan.argv else strings_at,
-                      addr(f"e{len(plan.envp) - 1}") + len(plan.envp[-1]) + 1 if plan.envp
-                      else strings_at + len(blob))
+    # argv's and envp's strings, the blob's last ones (/proc/PID/cmdline and environ).
+    t.tg.arg_range = (strings_at + arg_at[0] if arg_at else strings_at, strings_at + len(blob))
     return new
