@@ -97,13 +97,16 @@ class Credentials:
     def ambient(self) -> int:
         return self.cap_ambient or 0
 
-    def copy(self) -> "Credentials":
-        return Credentials(
-            self.uid, self.gid, self.euid, self.egid, self.suid, self.sgid,
-            self.fsuid, self.fsgid, list(self.groups), self.cap_inheritable,
-            self.cap_permitted, self.cap_effective, self.cap_bounding, self.cap_ambient,
-            self.securebits,
-        )
+    def copy(self, **changes: Any) -> "Credentials":
+        """A new set, the same but for *changes* (field: value).  Made directly, not
+        through ``__init__`` and ``__setattr__``: no task holds it yet, so there is
+        nothing to mirror (a fork and an exec make one each)."""
+        new: Credentials = object.__new__(Credentials)
+        d = new.__dict__
+        d.update(self.__dict__)
+        d["groups"] = list(self.groups)
+        d.update(changes)
+        return new
 
     @property
     def is_root(self) -> bool:
@@ -156,36 +159,34 @@ def exec_credentials(old: Credentials, mode: int, file_uid: int, file_gid: int, 
         set-ID bits count only for a task that has ``CAP_SETUID``.
     :returns: the new credentials and ``AT_SECURE`` (a privilege-changing exec).
     """
-    new = old.copy()
-    # bprm_fill_uid
+    # bprm_fill_uid (the real ids never change)
+    euid, egid = old.euid, old.egid
     if not nosuid and not no_new_privs:
         if mode & S_ISUID:
-            new.euid = file_uid
+            euid = file_uid
         if mode & (S_ISGID | S_IXGRP) == S_ISGID | S_IXGRP:
-            new.egid = file_gid
+            egid = file_gid
     # cap_bprm_creds_from_file, without file capabilities.
     permitted = 0
     effective = False
     if not old.securebits & cap.SECBIT_NOROOT:
-        if new.euid == 0 or new.uid == 0:
+        if euid == 0 or old.uid == 0:
             permitted = old.bounding | old.inheritable
-        if new.euid == 0:
+        if euid == 0:
             effective = True
     gained = permitted & ~old.permitted != 0
-    is_setid = new.euid != old.uid or new.egid != old.gid
+    is_setid = euid != old.uid or egid != old.gid
     if (is_setid or gained) and (no_new_privs or unsafe_ptrace):
         # The downgrade: no more than the task had.
         if no_new_privs or not old.capable(cap.CAP_SETUID):
-            new.euid, new.egid = new.uid, new.gid
+            euid, egid = old.uid, old.gid
         permitted &= old.permitted
-    new.suid = new.fsuid = new.euid
-    new.sgid = new.fsgid = new.egid
     ambient = 0 if is_setid else old.ambient
     permitted |= ambient
-    new.cap_permitted = permitted
-    new.cap_ambient = ambient
-    new.cap_effective = permitted if effective else ambient
-    new.securebits &= ~cap.SECBIT_KEEP_CAPS
+    new = old.copy(euid=euid, suid=euid, fsuid=euid, egid=egid, sgid=egid, fsgid=egid,
+                   cap_permitted=permitted, cap_ambient=ambient,
+                   cap_effective=permitted if effective else ambient,
+                   securebits=old.securebits & ~cap.SECBIT_KEEP_CAPS)
     secure = is_setid or (new.uid != 0 and (effective or permitted & ~ambient != 0))
     return new, secure
 
