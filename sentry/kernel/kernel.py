@@ -344,7 +344,8 @@ class Kernel:
                 os.close(fd)
         i = raw.find(b"\nNSpid:")
         ns = raw[i + 7:raw.find(b"\n", i + 7)].split() if i >= 0 else []
-        if not ns:
+        # (A pidfd's task that died meanwhile shows NSpid -1.)
+        if not ns or int(ns[-1]) <= 0:
             raise OSError(errno.ESRCH, f"no NSpid for {host_tid}")
         return int(ns[-1])
 
@@ -698,6 +699,8 @@ class Kernel:
     def signal_acts(self, t: Task, signo: int) -> None:
         """End *t*'s parked call (not ready) if host signal *signo* acts on it now
         (:meth:`after_signal`)."""
+        if t.parked is None:
+            return
         bit = 1 << (signo - 1)
         blk, cgt, ign = self._sig_sets(t, (b"SigBlk", b"SigCgt", b"SigIgn"))
         blocked = t.parked.sigmask
