@@ -43,6 +43,9 @@ struct rt_task_info {
     int32_t search_all;    /* may search any directory (CAP_DAC_*): the cache's key has it */
     int32_t ids_ok;        /* uid..egid hold the task's (rt_task_set_ids): getuid & co. */
     uint32_t uid, euid, gid, egid;
+    int32_t stack_ok;      /* stack_cur/max hold its RLIMIT_STACK (rt_task_set_stack_limit) */
+    uint32_t _pad3;
+    uint64_t stack_cur, stack_max;
 };
 
 /* fd kinds the C fast path serves (Python marks them) */

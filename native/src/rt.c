@@ -446,6 +446,7 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt)
         s->info.root_ok = 0;
         s->info.search_all = 0;
         s->info.ids_ok = 0;           /* and getuid & co. go to Python until rt_task_set_ids */
+        s->info.stack_ok = 0;         /* and prlimit64 until rt_task_set_stack_limit */
     }
     s->host = host_tid;
     s->info.tid = tid; s->info.tgid = tgid; s->info.ppid = ppid; s->info.fdt = fdt;
@@ -473,6 +474,18 @@ int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uin
     return 0;
 }
 
+/* The task's process's RLIMIT_STACK as the sandbox's books have it (sys_process's
+ * get_rlimit), for prlimit64(0, RLIMIT_STACK, NULL, old), which glibc makes at every
+ * program's start: set when a task is registered and at each change of the limit. */
+int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max)
+{
+    struct task_slot *s = task_find(host_tid, 0);
+    if (!s) return -ENOENT;
+    s->info.stack_cur = cur;
+    s->info.stack_max = max;
+    s->info.stack_ok = 1;
+    return 0;
+}
 
 int rt_task_del(int host_tid)
 {
@@ -1185,6 +1198,16 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
     case SYS_geteuid: if (!t->ids_ok) return 0; *ret = t->euid; return 1;
     case SYS_getgid: if (!t->ids_ok) return 0; *ret = t->gid; return 1;
     case SYS_getegid: if (!t->ids_ok) return 0; *ret = t->egid; return 1;
+    case SYS_prlimit64: {
+        /* Only the query of its own RLIMIT_STACK (the caller's pid or 0, no new limit). */
+        int32_t who = (int32_t)a[0];
+        if (!t->stack_ok || (uint32_t)a[1] != RLIMIT_STACK || a[2] != 0 || a[3] == 0
+            || (who != 0 && who != t->tgid))
+            return 0;
+        uint64_t lim[2] = { t->stack_cur, t->stack_max };
+        *ret = rt_mem_write((int)pid, a[3], lim, sizeof lim) == (int64_t)sizeof lim ? 0 : -EFAULT;
+        return 1;
+    }
     case SYS_read:
         if (!(f = fd_find(t, a[0], RT_FD_READ)) || a[2] > SCRATCH) return 0;
         r = read(f->host_fd, scratch, a[2]);

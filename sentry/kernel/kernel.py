@@ -54,6 +54,8 @@ SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX = 217, 262, 332
 SYS_READLINK, SYS_READLINKAT, SYS_OPENAT = 89, 267, 257
 #: getuid, getgid, geteuid, getegid: answered in C from the ids _sync_ids mirrors.
 SYS_GETXID = (102, 104, 107, 108)
+SYS_PRLIMIT64 = 302
+_RLIM_INFINITY = (1 << 64) - 1  # the books' unlimited (sys_process.get_rlimit)
 #: access, faccessat, faccessat2
 SYS_ACCESS = (21, 269, 439)
 AT_EMPTY_PATH = 0x1000
@@ -371,8 +373,22 @@ class Kernel:
         fdt_id = getattr(t.fdtable, "fast_id", -1)
         N.task_set(t.host_tid, t.tid, t.tgid, t.ppid, fdt_id)
         self._sync_ids(t)
+        self._sync_stack_limit(t)
         if statcache.enabled():
             self._sync_stat_view(t)
+
+    def _sync_stack_limit(self, t: Task) -> None:
+        """*t*'s process's RLIMIT_STACK in C, which answers glibc's query of it at every
+        program's start (``prlimit64(0, RLIMIT_STACK, NULL, old)``)."""
+        if not self.python_only:
+            cur, mx = t.tg.rlimits.get(resource.RLIMIT_STACK, (_RLIM_INFINITY, _RLIM_INFINITY))
+            N.task_set_stack_limit(t.host_tid, cur, mx)
+
+    def sync_rlimits(self, tg: ThreadGroup) -> None:
+        """*tg*'s resource limits changed (``setrlimit``, ``prlimit64``): its tasks' copy
+        in C follows."""
+        for t in tg.tasks.values():
+            self._sync_stack_limit(t)
 
     def _sync_ids(self, t: Task) -> None:
         """*t*'s real and effective ids in C, which answers getuid & co. with them."""
@@ -886,7 +902,8 @@ class Kernel:
             N.set_fast(nr, True)
         if not self.python_only:
             for nr in (0, 1, 2, 3, 5, 8, 16, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
-                       SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID):
+                       SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID,
+                       SYS_PRLIMIT64):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
                              N.statcache_bump_missing, N.statcache_put_listing,

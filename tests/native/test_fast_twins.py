@@ -545,3 +545,38 @@ def test_stat_cache_access(world: Tuple[Task, Path]) -> None:
     assert call(SYS_FACCESSAT2, here[1], 0, 0x8000) is None
     N.statcache_bump()
     assert call(SYS_ACCESS, here[1]) is None and call(SYS_ACCESS, there[1]) is None
+
+
+def test_prlimit64_stack_query(world: Tuple[Task, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """prlimit64(0 or its pid, RLIMIT_STACK, NULL, old): C answers from the limit the
+    kernel mirrored, as Python from the books; after a change the mirror follows; any
+    other form of the call is Python's."""
+    t, _ = world
+    pid = os.getpid()
+    SYS_PRLIMIT64, RLIMIT_STACK, RLIMIT_NOFILE = 302, 3, 7
+    N.task_set(pid, t.tid, t.tgid, t.ppid, t.fdtable.fast_id)
+    assert N.fast_call(pid, SYS_PRLIMIT64, [0, RLIMIT_STACK, 0, 8, 0, 0]) is None  # not mirrored
+    t.tg.tasks[t.tid] = t
+    t.tg.rlimits[RLIMIT_STACK] = (8 << 20, (1 << 64) - 1)
+    t.kernel.sync_rlimits(t.tg)
+    c_buf, c_addr = _buf(16)
+    p_buf, p_addr = _buf(16)
+    for who in (0, t.tgid):
+        assert _c(SYS_PRLIMIT64, who, RLIMIT_STACK, 0, c_addr) == 0
+        assert _py(t, sys_process.prlimit64, SYS_PRLIMIT64, who, RLIMIT_STACK, 0, p_addr) == 0
+        assert c_buf.raw == p_buf.raw == (8 << 20).to_bytes(8, "little") + b"\xff" * 8
+    assert _c(SYS_PRLIMIT64, 0, RLIMIT_STACK, 0, BAD) == _py(
+        t, sys_process.prlimit64, SYS_PRLIMIT64, 0, RLIMIT_STACK, 0, BAD) == -14  # EFAULT
+    # Lowered through Python (the set path): C's copy follows.
+    new_buf, new_addr = _buf(16)
+    new_buf.raw = (1 << 20).to_bytes(8, "little") + (2 << 20).to_bytes(8, "little")
+    # (Not this test process's own host limit: the host part is left out.)
+    monkeypatch.setattr(sys_process, "_set_host_rlimit", lambda *a: 0)
+    assert sys_process._rlimit(t, t, RLIMIT_STACK, new_addr, 0) == 0
+    assert t.tg.rlimits[RLIMIT_STACK] == (1 << 20, 2 << 20)
+    assert _c(SYS_PRLIMIT64, 0, RLIMIT_STACK, 0, c_addr) == 0
+    assert c_buf.raw == new_buf.raw
+    # Python's: another process, another resource, a new limit given, no old buffer.
+    for args in ((t.tgid + 1, RLIMIT_STACK, 0, c_addr), (0, RLIMIT_NOFILE, 0, c_addr),
+                 (0, RLIMIT_STACK, new_addr, c_addr), (0, RLIMIT_STACK, 0, 0)):
+        assert N.fast_call(pid, SYS_PRLIMIT64, [*args, 0, 0]) is None

@@ -174,6 +174,12 @@ def task_set_ids(host_tid: int, uid: int, euid: int, gid: int, egid: int) -> Non
     lib.rt_task_set_ids(host_tid, uid, euid, gid, egid)
 
 
+def task_set_stack_limit(host_tid: int, cur: int, max_: int) -> None:
+    """A task's process's RLIMIT_STACK (the sandbox's books), which C gives
+    ``prlimit64(0, RLIMIT_STACK, NULL, old)``."""
+    lib.rt_task_set_stack_limit(host_tid, cur, max_)
+
+
 def task_set_fs(host_tid: int, cwd_key: int, root_ok: bool, search_all: bool) -> None:
     """The stat cache's view of a task's root, cwd and whether it may search any directory
     (rt.c ``rt_task_set_fs``)."""

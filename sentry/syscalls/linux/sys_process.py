@@ -625,7 +625,7 @@ _CAP_OPS = {
 
 # -- limits -----------------------------------------------------------------
 
-RLIMIT_NPROC, RLIMIT_NOFILE = 6, 7
+RLIMIT_STACK, RLIMIT_NPROC, RLIMIT_NOFILE = 3, 6, 7
 # fs.nr_open: the largest RLIMIT_NOFILE (and fd number) the sandbox allows.
 NR_OPEN = 1 << 20
 RLIM_INFINITY = (1 << 64) - 1
@@ -678,6 +678,8 @@ def _rlimit(caller: "Task", t: "Task", res: int, new_ptr: int, old_ptr: int) -> 
             result = _set_host_rlimit(caller, t, res, old, new)
         if res != RLIMIT_NOFILE:
             t.tg.rlimits[res] = new
+            if res == RLIMIT_STACK:
+                t.kernel.sync_rlimits(t.tg)
     if old_ptr:
         caller.mem.write(old_ptr, _RLIM.pack(*old))
     return result
