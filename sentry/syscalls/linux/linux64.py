@@ -352,7 +352,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("prlimit64", EMULATE, PARTIAL,
          "RLIMIT_NOFILE: the sandbox fd table's; others: the host process's (process.rlimits "
          "are set there); a higher hard limit needs CAP_SYS_RESOURCE; other processes by "
-         "sandbox pid; RLIMIT_NPROC also counted by the sentry at clone"),
+         "sandbox pid; RLIMIT_NPROC also counted by the sentry at clone; the query of the "
+         "caller's own RLIMIT_STACK (glibc's at every start) is answered in C"),
         ("setrlimit", EMULATE, PARTIAL, "own process only; as prlimit64"),
         ("getrusage", EMULATE, PARTIAL, ""),
         ("sched_getaffinity", EMULATE, FULL,
