@@ -58,6 +58,7 @@ ffibuilder.cdef(
     int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all);
     int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid);
     int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max);
+    int rt_task_set_sa_forced(int host_tid, uint64_t mask);
     int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen);
     int rt_fd_set_eof(int fdt, int fd, int on);
     void rt_statcache_bump(void);
@@ -85,6 +86,7 @@ ffibuilder.cdef(
     uint64_t rt_stat_slow(void);
     int rt_stat_fast_nr(uint64_t *out, int n);
     int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
+    #define RT_FAST_CONTINUE 2
     int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n);
     int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n);
     int64_t rt_read_strv(int pid, uint64_t addr, uint64_t max_total, uint64_t max_str,

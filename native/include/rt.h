@@ -44,8 +44,9 @@ struct rt_task_info {
     int32_t ids_ok;        /* uid..egid hold the task's (rt_task_set_ids): getuid & co. */
     uint32_t uid, euid, gid, egid;
     int32_t stack_ok;      /* stack_cur/max hold its RLIMIT_STACK (rt_task_set_stack_limit) */
-    uint32_t _pad3;
+    int32_t sa_ok;         /* sa_forced holds its process's (rt_task_set_sa_forced) */
     uint64_t stack_cur, stack_max;
+    uint64_t sa_forced;    /* bit sig-1: the sentry keeps that handler's copy (SA_RESTART) */
 };
 
 /* fd kinds the C fast path serves (Python marks them) */
@@ -92,6 +93,8 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
 int rt_task_del(int host_tid);
 int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all);
 int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid);
+int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max);
+int rt_task_set_sa_forced(int host_tid, uint64_t mask);
 int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen);
 int rt_fd_set_eof(int fdt, int fd, int on);
 
@@ -123,7 +126,10 @@ uint64_t rt_stat_fast(void);
 uint64_t rt_stat_slow(void);
 int rt_stat_fast_nr(uint64_t *out, int n);
 /* run one C fast handler on a notification-like request, without answering:
- * returns 1 and sets *ret when handled (tests compare with the Python twin) */
+ * returns 1 and sets *ret when handled, RT_FAST_CONTINUE when the host is to run the
+ * call (SECCOMP_USER_NOTIF_FLAG_CONTINUE), 0 when it is Python's (tests compare with the
+ * Python twin) */
+#define RT_FAST_CONTINUE 2
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
 
 /* memory */

@@ -447,6 +447,7 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt)
         s->info.search_all = 0;
         s->info.ids_ok = 0;           /* and getuid & co. go to Python until rt_task_set_ids */
         s->info.stack_ok = 0;         /* and prlimit64 until rt_task_set_stack_limit */
+        s->info.sa_ok = 0;            /* and rt_sigaction queries until rt_task_set_sa_forced */
     }
     s->host = host_tid;
     s->info.tid = tid; s->info.tgid = tgid; s->info.ppid = ppid; s->info.fdt = fdt;
@@ -484,6 +485,17 @@ int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max)
     s->info.stack_cur = cur;
     s->info.stack_max = max;
     s->info.stack_ok = 1;
+    return 0;
+}
+/* The signals whose handler the sentry installed with a forced SA_RESTART and keeps a
+ * copy of (sys_signal.sigaction_stop): a query of one of those is Python's, any other
+ * the host answers. Set at registration and at every change of the process's set. */
+int rt_task_set_sa_forced(int host_tid, uint64_t mask)
+{
+    struct task_slot *s = task_find(host_tid, 0);
+    if (!s) return -ENOENT;
+    s->info.sa_forced = mask;
+    s->info.sa_ok = 1;
     return 0;
 }
 
@@ -1198,6 +1210,15 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
     case SYS_geteuid: if (!t->ids_ok) return 0; *ret = t->euid; return 1;
     case SYS_getgid: if (!t->ids_ok) return 0; *ret = t->gid; return 1;
     case SYS_getegid: if (!t->ids_ok) return 0; *ret = t->egid; return 1;
+    case SYS_rt_sigaction: {
+        /* A query (no new action: the filter notifies only those) is the host's to answer
+         * (CONTINUE), unless the sentry keeps that handler's copy and there is an old
+         * buffer (sys_signal.rt_sigaction). */
+        uint32_t sig = (uint32_t)a[0];
+        if (!t->sa_ok || a[1] != 0) return 0;
+        if (sig >= 1 && sig <= 64 && a[2] && (t->sa_forced >> (sig - 1) & 1)) return 0;
+        return RT_FAST_CONTINUE;
+    }
     case SYS_prlimit64: {
         /* Only the query of its own RLIMIT_STACK (the caller's pid or 0, no new limit). */
         int32_t who = (int32_t)a[0];
@@ -1507,10 +1528,14 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
                     return 0;
                 }
                 if (req.data.nr >= 0 && req.data.nr < 512 && fast_on[req.data.nr]) {
-                    int64_t ret;
-                    if (rt_fast_call(req.pid, req.data.nr, (const uint64_t *)req.data.args, &ret)) {
+                    int64_t ret = 0;
+                    int fast = rt_fast_call(req.pid, req.data.nr,
+                                            (const uint64_t *)req.data.args, &ret);
+                    if (fast) {
                         struct seccomp_notif_resp resp = {.id = req.id};
-                        if (ret < 0) resp.error = (int32_t)ret; else resp.val = ret;
+                        if (fast == RT_FAST_CONTINUE) resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+                        else if (ret < 0) resp.error = (int32_t)ret;
+                        else resp.val = ret;
                         n_fast++;
                         n_fast_nr[req.data.nr]++;
                         /* ENOENT: the task died meanwhile; nothing to answer. */

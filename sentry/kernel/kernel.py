@@ -374,6 +374,7 @@ class Kernel:
         N.task_set(t.host_tid, t.tid, t.tgid, t.ppid, fdt_id)
         self._sync_ids(t)
         self._sync_stack_limit(t)
+        self._sync_sa_forced(t)
         if statcache.enabled():
             self._sync_stat_view(t)
 
@@ -383,6 +384,19 @@ class Kernel:
         if not self.python_only:
             cur, mx = t.tg.rlimits.get(resource.RLIMIT_STACK, (_RLIM_INFINITY, _RLIM_INFINITY))
             N.task_set_stack_limit(t.host_tid, cur, mx)
+
+    def _sync_sa_forced(self, t: Task) -> None:
+        """The signals whose handler copy the sentry keeps for *t*'s process, in C, which
+        lets the host answer a query of any other (``rt_sigaction(sig, NULL, old)``:
+        Python asks it of every signal at its start)."""
+        if not self.python_only:
+            N.task_set_sa_forced(t.host_tid, t.tg.sa_forced)
+
+    def sync_signal_actions(self, tg: ThreadGroup) -> None:
+        """*tg*'s kept handler copies changed (``rt_sigaction``, an exec): its tasks' mask
+        in C follows."""
+        for t in tg.tasks.values():
+            self._sync_sa_forced(t)
 
     def sync_rlimits(self, tg: ThreadGroup) -> None:
         """*tg*'s resource limits changed (``setrlimit``, ``prlimit64``): its tasks' copy
@@ -903,7 +917,7 @@ class Kernel:
         if not self.python_only:
             for nr in (0, 1, 2, 3, 5, 8, 16, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
                        SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID,
-                       SYS_PRLIMIT64):
+                       SYS_PRLIMIT64, SYS_RT_SIGACTION):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
                              N.statcache_bump_missing, N.statcache_put_listing,
@@ -1677,6 +1691,7 @@ class Kernel:
         tg.exe_vd, plan.exe_vd = plan.exe_vd, None
         tg.sa_restart = set()  # exec resets every handler
         tg.sa_forced = {}
+        self.sync_signal_actions(tg)
         tg.sigchld_nocldstop = False
         posix_timers.delete_all(tg)  # exit_itimers
         keys.on_exec(t)

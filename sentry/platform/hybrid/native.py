@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from sentry._native import ffi, lib  # type: ignore[import-not-found]
 
@@ -180,6 +180,16 @@ def task_set_stack_limit(host_tid: int, cur: int, max_: int) -> None:
     lib.rt_task_set_stack_limit(host_tid, cur, max_)
 
 
+def task_set_sa_forced(host_tid: int, sigs: Iterable[int]) -> None:
+    """The signals whose handler copy the sentry keeps (a query of one is Python's; C has
+    the host answer any other: ``rt_sigaction(sig, NULL, old)``)."""
+    mask = 0
+    for sig in sigs:
+        if 1 <= sig <= 64:
+            mask |= 1 << (sig - 1)
+    lib.rt_task_set_sa_forced(host_tid, mask)
+
+
 def task_set_fs(host_tid: int, cwd_key: int, root_ok: bool, search_all: bool) -> None:
     """The stat cache's view of a task's root, cwd and whether it may search any directory
     (rt.c ``rt_task_set_fs``)."""
@@ -284,11 +294,17 @@ def fast_counts() -> List[int]:
     return [int(buf[i]) for i in range(n)]
 
 
-def fast_call(pid: int, nr: int, args: Sequence[int]) -> Optional[int]:
-    """Run the C fast handler without answering (tests compare it with the Python twin)."""
+def fast_call(pid: int, nr: int, args: Sequence[int]) -> Optional[Any]:
+    """Run the C fast handler without answering (tests compare it with the Python twin):
+    its return value, ``CONTINUE`` (the host runs the call), or None (Python's)."""
     a = ffi.new("uint64_t[6]", [x & 0xFFFFFFFFFFFFFFFF for x in args])
     ret = ffi.new("int64_t *")
-    if lib.rt_fast_call(pid, nr, a, ret):
+    handled = lib.rt_fast_call(pid, nr, a, ret)
+    if handled == lib.RT_FAST_CONTINUE:
+        from sentry.abi.linux.errors import CONTINUE
+
+        return CONTINUE
+    if handled:
         return int(ret[0])
     return None
 
