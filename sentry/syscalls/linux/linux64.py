@@ -439,8 +439,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "run by the host at a ptrace stop with SA_RESTART added to every handler, so a signal "
          "that ends a trapped call before the sentry received it restarts it; the sentry "
          "keeps the workload's own SA_RESTART and answers parked calls by it; a query (no "
-         "new action) is notified instead and run by the host (CONTINUE), or answered from "
-         "the sentry's copy of a handler it added SA_RESTART to"),
+         "new action) is notified instead and run by the host (CONTINUE, given in C), or "
+         "answered from the sentry's copy of a handler it added SA_RESTART to"),
         ("rt_sigprocmask", PASS, FULL, "the caller's own mask"),
         ("rt_sigreturn", PASS, FULL, "returns from the caller's own handler frame"),
         ("restart_syscall", PASS, FULL,
