@@ -487,6 +487,7 @@ int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max)
     s->info.stack_ok = 1;
     return 0;
 }
+
 /* The signals whose handler the sentry installed with a forced SA_RESTART and keeps a
  * copy of (sys_signal.sigaction_stop): a query of one of those is Python's, any other
  * the host answers. Set at registration and at every change of the process's set. */
