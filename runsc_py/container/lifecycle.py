@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from runsc_py.cgroups import Cgroup, cgroup_path
-from runsc_py.container import control, process
+# runsc_py.container.control (and socket with it) is imported by the functions that talk
+# to a sandbox: delete, state and list, which a shim runs for every container, need neither.
+from runsc_py.container import process
 from runsc_py.container.state import (
     CREATED,
     CREATING,
@@ -738,6 +740,8 @@ def start(root: str, container_id: str) -> None:
         st.started = rfc3339()
         locked.save()
         try:
+            from runsc_py.container import control
+
             control.request(st.control_socket, container_id, {"cmd": "start"})
         except BaseException:
             st.status = CREATED
@@ -755,6 +759,8 @@ def kill(root: str, container_id: str, signo: int, all_: bool) -> None:
     _store, st, status = _live_state(root, container_id)
     if status in (STOPPED, CREATING):
         raise WrongState("container not running")
+    from runsc_py.container import control
+
     control.request(
         st.control_socket, container_id, {"cmd": "signal", "signo": signo, "all": all_}
     )
@@ -774,6 +780,8 @@ def pause(root: str, container_id: str, paused: bool) -> None:
             raise WrongState("container not running")
         if not paused and status != PAUSED:
             raise WrongState("container not paused")
+        from runsc_py.container import control
+
         control.request(
             st.control_socket, container_id, {"cmd": "pause" if paused else "resume"}
         )
@@ -804,6 +812,8 @@ def ps(root: str, container_id: str) -> list[dict[str, object]]:
     _store, st, status = _live_state(root, container_id)
     if status in (STOPPED, CREATING):
         raise WrongState("container not running")
+    from runsc_py.container import control
+
     reply = control.request(st.control_socket, container_id, {"cmd": "ps"})
     procs = reply.get("processes")
     return procs if isinstance(procs, list) else []
