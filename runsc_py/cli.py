@@ -116,11 +116,7 @@ def entry() -> NoReturn:
         except (OSError, ValueError):
             pass
         status = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    log.flush_stdio()
     logging.shutdown()
     supervisor = sys.modules.get("sentry.supervisor")
     if supervisor is not None:

@@ -188,6 +188,16 @@ def has_debug_destination() -> bool:
     )
 
 
+def flush_stdio() -> None:
+    """Flush stdout and stderr before a process ends with ``os._exit`` (no interpreter
+    clean-up does it); a closed or broken stream is left as it is."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def close() -> None:
     """Detach and close this invocation's handlers (stderr is left open)."""
     for handler in list(logger.handlers):

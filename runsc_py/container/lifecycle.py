@@ -418,11 +418,7 @@ def _sandbox_process_main(go: int, report: int, parent: int, body: Callable[[], 
         while view:
             view = view[os.write(report, view):]
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+        log.flush_stdio()
         log.close()
         os._exit(0)
 
