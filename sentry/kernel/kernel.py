@@ -373,36 +373,25 @@ class Kernel:
         fdt_id = getattr(t.fdtable, "fast_id", -1)
         N.task_set(t.host_tid, t.tid, t.tgid, t.ppid, fdt_id)
         self._sync_ids(t)
-        self._sync_stack_limit(t)
-        self._sync_sa_forced(t)
+        self._sync_process(t)
         if statcache.enabled():
             self._sync_stat_view(t)
 
-    def _sync_stack_limit(self, t: Task) -> None:
-        """*t*'s process's RLIMIT_STACK in C, which answers glibc's query of it at every
-        program's start (``prlimit64(0, RLIMIT_STACK, NULL, old)``)."""
+    def _sync_process(self, t: Task) -> None:
+        """What C answers of *t*'s process in its slot: its RLIMIT_STACK (glibc's
+        ``prlimit64(0, RLIMIT_STACK, NULL, old)`` at every program's start) and the
+        signals whose handler copy the sentry keeps (any other ``rt_sigaction`` query is
+        the host's: Python asks one of every signal at its start)."""
         if not self.python_only:
             cur, mx = t.tg.rlimits.get(resource.RLIMIT_STACK, (_RLIM_INFINITY, _RLIM_INFINITY))
             N.task_set_stack_limit(t.host_tid, cur, mx)
-
-    def _sync_sa_forced(self, t: Task) -> None:
-        """The signals whose handler copy the sentry keeps for *t*'s process, in C, which
-        lets the host answer a query of any other (``rt_sigaction(sig, NULL, old)``:
-        Python asks it of every signal at its start)."""
-        if not self.python_only:
             N.task_set_sa_forced(t.host_tid, t.tg.sa_forced)
 
-    def sync_signal_actions(self, tg: ThreadGroup) -> None:
-        """*tg*'s kept handler copies changed (``rt_sigaction``, an exec): its tasks' mask
-        in C follows."""
+    def sync_process(self, tg: ThreadGroup) -> None:
+        """*tg*'s resource limits or kept handler copies changed (``setrlimit``,
+        ``prlimit64``, ``rt_sigaction``, an exec): its tasks' slots in C follow."""
         for t in tg.tasks.values():
-            self._sync_sa_forced(t)
-
-    def sync_rlimits(self, tg: ThreadGroup) -> None:
-        """*tg*'s resource limits changed (``setrlimit``, ``prlimit64``): its tasks' copy
-        in C follows."""
-        for t in tg.tasks.values():
-            self._sync_stack_limit(t)
+            self._sync_process(t)
 
     def _sync_ids(self, t: Task) -> None:
         """*t*'s real and effective ids in C, which answers getuid & co. with them."""
@@ -1691,7 +1680,7 @@ class Kernel:
         tg.exe_vd, plan.exe_vd = plan.exe_vd, None
         tg.sa_restart = set()  # exec resets every handler
         tg.sa_forced = {}
-        self.sync_signal_actions(tg)
+        self.sync_process(tg)
         tg.sigchld_nocldstop = False
         posix_timers.delete_all(tg)  # exit_itimers
         keys.on_exec(t)

@@ -558,7 +558,7 @@ def test_prlimit64_stack_query(world: Tuple[Task, Path], monkeypatch: pytest.Mon
     assert N.fast_call(pid, SYS_PRLIMIT64, [0, RLIMIT_STACK, 0, 8, 0, 0]) is None  # not mirrored
     t.tg.tasks[t.tid] = t
     t.tg.rlimits[RLIMIT_STACK] = (8 << 20, (1 << 64) - 1)
-    t.kernel.sync_rlimits(t.tg)
+    t.kernel.sync_process(t.tg)
     c_buf, c_addr = _buf(16)
     p_buf, p_addr = _buf(16)
     for who in (0, t.tgid):
@@ -595,21 +595,21 @@ def test_rt_sigaction_query(world: Tuple[Task, Path]) -> None:
     N.task_set(pid, t.tid, t.tgid, t.ppid, t.fdtable.fast_id)
     assert N.fast_call(pid, SYS_RT_SIGACTION, [SIGTERM, 0, 8, 8, 0, 0]) is None  # not mirrored
     t.tg.tasks[t.tid] = t
-    t.kernel.sync_signal_actions(t.tg)
+    t.kernel.sync_process(t.tg)
     buf, addr = _buf(32)
     for sig in (1, SIGUSR1, SIGTERM, 64, 0, 65, 1 << 31):
         for oact in (0, addr):
             assert _c(SYS_RT_SIGACTION, sig, 0, oact, 8) is CONTINUE
             assert _py(t, sys_signal.rt_sigaction, SYS_RT_SIGACTION, sig, 0, oact, 8) is CONTINUE
     t.tg.sa_forced[SIGUSR1] = (0x1234, 0x04000000, 0x5678, 0)
-    t.kernel.sync_signal_actions(t.tg)
+    t.kernel.sync_process(t.tg)
     assert N.fast_call(pid, SYS_RT_SIGACTION, [SIGUSR1, 0, addr, 8, 0, 0]) is None
     assert _py(t, sys_signal.rt_sigaction, SYS_RT_SIGACTION, SIGUSR1, 0, addr, 8) == 0
     assert buf.raw[:8] == (0x1234).to_bytes(8, "little")
     assert _c(SYS_RT_SIGACTION, SIGUSR1, 0, 0, 8) is CONTINUE  # no old buffer
     assert _c(SYS_RT_SIGACTION, SIGTERM, 0, addr, 8) is CONTINUE
     del t.tg.sa_forced[SIGUSR1]
-    t.kernel.sync_signal_actions(t.tg)
+    t.kernel.sync_process(t.tg)
     assert _c(SYS_RT_SIGACTION, SIGUSR1, 0, addr, 8) is CONTINUE
     # A new action is never the fast path's (the filter traces it; C declines it anyway).
     assert N.fast_call(pid, SYS_RT_SIGACTION, [SIGTERM, addr, 0, 8, 0, 0]) is None

@@ -679,7 +679,7 @@ def _rlimit(caller: "Task", t: "Task", res: int, new_ptr: int, old_ptr: int) -> 
         if res != RLIMIT_NOFILE:
             t.tg.rlimits[res] = new
             if res == RLIMIT_STACK:
-                t.kernel.sync_rlimits(t.tg)
+                t.kernel.sync_process(t.tg)
     if old_ptr:
         caller.mem.write(old_ptr, _RLIM.pack(*old))
     return result

@@ -261,7 +261,7 @@ def sigaction_stop(k: Any, t: "Task", regs: List[int]) -> None:
                                    mask & ~(1 << (SIGKILL - 1) | 1 << (SIGSTOP - 1)))
         else:
             t.tg.sa_forced.pop(sig, None)
-        k.sync_signal_actions(t.tg)
+        k.sync_process(t.tg)
     if ok and handler is not None and sig == SIGCHLD:
         t.tg.sigchld_nocldstop = bool(flags & SA_NOCLDSTOP)
     k.resume_after_stop(t, syscall_exit=at_exit)
