@@ -628,6 +628,7 @@ struct sc_entry {
     int32_t err, key;               /* key: nofollow | kind << 1 (RT_SC_STAT/RT_SC_STATX) */
     uint32_t used;                  /* sc_clock when last put or found */
     uint32_t vlen;                  /* RT_SC_LINK: the target's length; RT_SC_DIR: names' */
+    uint32_t cap;                   /* path's allocation */
     char *path;
     char *names;                    /* RT_SC_DIR: every name of the directory, each NUL-ended */
     unsigned char st[SC_STATX];
@@ -697,11 +698,38 @@ static struct sc_way *sc_victim(uint64_t h)
     return empty ? empty : old;
 }
 
+/* Whether a kept stat (or statx) answer is a symlink's */
+static int sc_is_link(const struct sc_entry *e, int kind)
+{
+    uint32_t mode;
+    if (kind == RT_SC_STAT) {
+        memcpy(&mode, e->st + offsetof(struct stat, st_mode), sizeof mode);
+    } else {
+        uint16_t m;
+        memcpy(&m, e->st + offsetof(struct statx, stx_mode), sizeof m);
+        mode = m;
+    }
+    return S_ISLNK(mode);
+}
+
 static uint64_t sc_hash(uint64_t base, int key, const char *p, size_t n)
 {
     uint64_t h = (1469598103934665603ULL ^ base) * 1099511628211ULL ^ (uint64_t)key;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
     return h;
+}
+
+/* The live answer of (kind, base, nofollow, path): a stat or statx that follows the last
+ * component may be its lstat's, kept for a file that is no symlink (the walk to the
+ * last component is the same either way; a listing keeps only that one). */
+static struct sc_entry *sc_get(int kind, uint64_t base, int nofollow, const char *path, int len)
+{
+    int key = nofollow | kind << 1;
+    struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)len), base, key, path, len);
+    if (e || nofollow || (kind != RT_SC_STAT && kind != RT_SC_STATX)) return e;
+    key |= 1;
+    e = sc_find(sc_hash(base, key, path, (size_t)len), base, key, path, len);
+    return e && !e->err && !sc_is_link(e, kind) ? e : NULL;
 }
 
 void rt_statcache_bump(void) { sc_gen++; }
@@ -756,10 +784,13 @@ static struct sc_entry *sc_slot(int kind, uint64_t base, int nofollow, const cha
         w->hash = h;
         e = &sc[w->slot - 1];
     }
-    if (!e->path || e->len != (uint32_t)len) {
-        char *p = realloc(e->path, len ? (size_t)len : 1);
+    if (!e->path || e->cap < (uint32_t)len) {
+        /* in steps of 64: a pool entry takes paths of other lengths without a realloc each */
+        uint32_t cap = ((uint32_t)len + 64) & ~63u;
+        char *p = realloc(e->path, cap);
         if (!p) return NULL;
         e->path = p;
+        e->cap = cap;
     }
     sc_drop_names(e);
     memcpy(e->path, path, (size_t)len);
@@ -840,7 +871,8 @@ int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const 
                 sc_put(RT_SC_STATX, base, 1, path, len, statxs + (size_t)i * SC_STATX, SC_STATX,
                        0, gen);
             int f = follow[i];
-            if (f >= 0 && f < n && has[f]) {
+            /* a file that is no symlink: its lstat answer is its stat answer too (sc_get) */
+            if (f >= 0 && f < n && f != i && has[f]) {
                 sc_put(RT_SC_STAT, base, 0, path, len, stats + (size_t)f * SC_STAT, SC_STAT, 0,
                        gen);
                 if (statxs)
@@ -914,7 +946,10 @@ static int read_path(uint32_t pid, uint64_t addr, char *buf)
 {
     size_t got = 0;
     while (got < 4096) {
+        /* most paths are short: 256 bytes first (not past the page: one that ends just
+         * before an unmapped page reads), then page by page */
         size_t chunk = 4096 - ((addr + got) & 4095);
+        if (got == 0 && chunk > 256) chunk = 256;
         if (chunk > 4096 - got) chunk = 4096 - got;
         if (rt_mem_read((int)pid, addr + got, buf + got, chunk) != (int64_t)chunk) return -1;
         char *nul = memchr(buf + got, 0, chunk);
@@ -972,8 +1007,7 @@ static int sc_access(uint32_t pid, const struct rt_task_info *t, int dirfd,
     if (mode & ~7 || flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW)) return 0;
     int len = sc_path(pid, t, dirfd, path_addr, path, &base);
     if (!len) return 0;
-    int key = ((flags & AT_SYMLINK_NOFOLLOW) != 0) | RT_SC_STAT << 1;
-    struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)len), base, key, path, len);
+    struct sc_entry *e = sc_get(RT_SC_STAT, base, (flags & AT_SYMLINK_NOFOLLOW) != 0, path, len);
     if (e) {
         if (!e->err && mode) return 0;
         e->used = ++sc_clock;
@@ -1004,9 +1038,7 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
         sc_hits++;
         return 1;
     }
-    int key = nofollow | kind << 1;
-    uint64_t h = sc_hash(base, key, path, (size_t)len);
-    struct sc_entry *e = sc_find(h, base, key, path, len);
+    struct sc_entry *e = sc_get(kind, base, nofollow, path, len);
     if (!e) {
         if (!sc_absent(base, path, len)) return 0;
         *ret = -ENOENT;

@@ -289,6 +289,16 @@ def test_stat_cache_a_new_name_stales_only_errors(world: Tuple[Task, Path]) -> N
     assert call(here) is None and call(new) is None and call(nope) is None
 
 
+def _answer(fill: int, mode: int, size: int = 144, mode_at: int = 24, mode_len: int = 4) -> bytes:
+    """A kept stat (or statx: size 256, mode at 28, 2 bytes) answer: *fill* bytes, *mode*."""
+    b = bytearray([fill]) * size
+    b[mode_at:mode_at + mode_len] = mode.to_bytes(mode_len, "little")
+    return bytes(b)
+
+
+S_IFREG, S_IFLNK = 0o100000, 0o120000
+
+
 def test_stat_cache_put_listing(world: Tuple[Task, Path]) -> None:
     """A listed directory's answers in one call are the ones the per-answer puts give:
     each kept entry's lstat, the stat of the entry it follows to (itself, a sibling), none
@@ -300,7 +310,7 @@ def test_stat_cache_put_listing(world: Tuple[Task, Path]) -> None:
     buf, addr = _buf(144)
     gen = N.statcache_gen()
     names = [b"file", b"link", b"dangling", b"mnt"]
-    stats = [bytes([i + 1]) * 144 for i in range(4)]
+    stats = [_answer(i + 1, m) for i, m in enumerate((S_IFREG, S_IFLNK, S_IFLNK, S_IFREG))]
     has = bytes([1, 1, 1, 0])                      # "mnt": a mount point, not kept
     follow = array.array("i", [0, 0, -1, -1])     # link -> file; dangling: no stat answer
     N.statcache_put_listing(0, b"/lst/", b"".join(n + b"\0" for n in names), 4,
@@ -312,7 +322,7 @@ def test_stat_cache_put_listing(world: Tuple[Task, Path]) -> None:
 
     for name, i in ((b"file", 0), (b"link", 1), (b"dangling", 2)):
         assert call(name, AT_SYMLINK_NOFOLLOW) == 0 and buf.raw == stats[i], name
-    assert call(b"file", 0) == 0 and buf.raw == stats[0]
+    assert call(b"file", 0) == 0 and buf.raw == stats[0]         # (its lstat answer)
     assert call(b"link", 0) == 0 and buf.raw == stats[0]         # followed to its sibling
     assert call(b"dangling", 0) is None                          # Python follows it
     assert call(b"mnt", AT_SYMLINK_NOFOLLOW) is None             # not kept: Python
@@ -396,8 +406,10 @@ def test_stat_cache_statx(world: Tuple[Task, Path]) -> None:
     keep = _cstr(b"/etc/some")
     buf, addr = _buf(256)
     gen = N.statcache_gen()
-    blob = bytes(range(256))
+    blob = _answer(7, S_IFREG, 256, 28, 2)
     N.statcache_put(N.SC_STATX, 0, True, b"/etc/some", blob, 0, gen)
+    link = _cstr(b"/etc/link")
+    N.statcache_put(N.SC_STATX, 0, True, b"/etc/link", _answer(8, S_IFLNK, 256, 28, 2), 0, gen)
 
     def call(flags: int, mask: int) -> int | None:
         return N.fast_call(pid, SYS_STATX, [AT_FDCWD & (2**64 - 1), keep[1], flags, mask, addr, 0])
@@ -406,7 +418,9 @@ def test_stat_cache_statx(world: Tuple[Task, Path]) -> None:
     assert call(AT_SYMLINK_NOFOLLOW | 0x2000, 0) == 0      # AT_STATX_FORCE_SYNC
     assert call(AT_SYMLINK_NOFOLLOW | 0x6000, 0) is None   # both sync kinds: EINVAL in Python
     assert call(AT_SYMLINK_NOFOLLOW, 0x80000000) is None   # STATX__RESERVED: EINVAL in Python
-    assert call(0, 0x7FF) is None                          # follow: another key
+    assert call(0, 0x7FF) == 0 and buf.raw == blob         # follow: no symlink, the same
+    assert N.fast_call(pid, SYS_STATX, [AT_FDCWD & (2**64 - 1), link[1], 0, 0x7FF, addr,
+                                        0]) is None        # a symlink's: Python follows it
     # the stat answer of the same path is not the statx one
     assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), keep[1], addr,
                                              AT_SYMLINK_NOFOLLOW, 0, 0]) is None
@@ -521,7 +535,7 @@ def test_stat_cache_access(world: Tuple[Task, Path]) -> None:
     N.task_set_fs(pid, 11, True, False)
     gen = N.statcache_gen()
     N.statcache_put(N.SC_STAT, 0, False, b"/etc/gitconfig", bytes(144), 0, gen)
-    N.statcache_put(N.SC_STAT, 0, True, b"/etc/link", bytes(144), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/etc/link", _answer(0, S_IFLNK), 0, gen)
     N.statcache_put(N.SC_STAT, 0, False, b"/etc/gone", None, -2, gen)
     N.statcache_put_dir(0, b"/etc/", b"gitconfig\0link\0", gen)
     here, there, link, gone = (_cstr(p) for p in (b"/etc/gitconfig", b"/etc/ld.so.preload",
