@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from gofer.protocol import (
     MAX_TREE_SUBDIRS,
+    Entries,
     CLIENT_SPIN,
     Spin,
     MAX_MESSAGE,
@@ -98,7 +99,7 @@ class TreeFetch:
     def __init__(self, client: GoferClient) -> None:
         self._client = client
         self.results: dict[tuple[bytes, ...], list[tuple[bytes, Stat | int]]] = {}
-        self._partial: dict[tuple[bytes, ...], list[tuple[bytes, Stat | int]]] = {}
+        self._partial: dict[tuple[bytes, ...], Entries] = {}
         self.done = False
         self.error: OSError | None = None  # the request's, or the channel's
         self.tops: set[bytes] = set()  # the named subdirectories whose listings came
@@ -136,11 +137,13 @@ class TreeFetch:
             self._end()
             return
         key = tuple(batch.path)
+        got = batch.entries
         entries = self._partial.get(key)
         if entries is None:
-            entries = self._partial[key] = list(batch.entries)
+            entries = self._partial[key] = Entries(got, getattr(got, "wire", b""))
         else:
-            entries.extend(batch.entries)
+            entries.extend(got)
+            entries.wire += getattr(got, "wire", b"")
         if batch.last:
             self.results[key] = self._partial.pop(key)
             if len(key) == 1:
@@ -312,12 +315,16 @@ class GoferClient:
 
     def _batches(self, what: str, rtype: type[R]) -> list:
         """The entries of a reply that comes in batches until one marked ``last``."""
-        out: list = []
+        out = Entries()
+        wire: list[bytes] = []
         while True:
             msg, fds = self._recv()
             batch = self._expect(what, rtype, msg, fds, False)[0]
-            out.extend(batch.entries)  # type: ignore[attr-defined]
+            got = batch.entries  # type: ignore[attr-defined]
+            out.extend(got)
+            wire.append(getattr(got, "wire", b""))
             if batch.last:  # type: ignore[attr-defined]
+                out.wire = b"".join(wire)
                 return out
 
     def readtree(self, handle: int, names: list[bytes], subdirs: list[bytes], budget: int,

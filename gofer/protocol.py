@@ -30,7 +30,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Self, dataclass_transform
 
 PROTOCOL_VERSION = 2
@@ -873,7 +873,19 @@ def _pack_stat_entries(entries: list[tuple[bytes, Stat | int]] | PackedEntries) 
     return b"".join(out)
 
 
-def _unpack_stat_entries(body: bytes, off: int) -> list[tuple[bytes, Stat | int]]:
+class Entries(list):
+    """Decoded stat entries (name, Stat or inode number), and ``wire``: the same entries as
+    they came, without their count (the sentry's C side takes a listing's stat answers
+    from that: native.statcache_put_wire)."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, entries: Iterable[tuple[bytes, Stat | int]] = (), wire: bytes = b"") -> None:
+        super().__init__(entries)
+        self.wire = wire
+
+
+def _unpack_stat_entries(body: bytes, off: int) -> Entries:
     """The (name, Stat or inode number) entries from *off* to the end of *body*.
     Written out (no _Reader): a listing has one entry per file, and this runs in the
     sentry for every directory a program reads."""
@@ -882,7 +894,8 @@ def _unpack_stat_entries(body: bytes, off: int) -> list[tuple[bytes, Stat | int]
         raise ProtocolError("message too short")
     (count,) = _U32.unpack_from(body, off)
     off += 4
-    entries: list[tuple[bytes, Stat | int]] = []
+    first = off
+    entries = Entries()
     stat_unpack, stat_size = Stat.STRUCT.unpack_from, Stat.STRUCT.size
     try:
         for _ in range(count):
@@ -912,6 +925,7 @@ def _unpack_stat_entries(body: bytes, off: int) -> list[tuple[bytes, Stat | int]
         raise ProtocolError("message too short") from None
     if off != n:
         raise ProtocolError("trailing bytes in message")
+    entries.wire = body[first:]
     return entries
 
 
@@ -1239,7 +1253,7 @@ def decode(data: bytes) -> Message:
 
 __all__ = [
     "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "MAX_TREE_SUBDIRS", "MAX_CLOSE", "NAME_MAX", "PATH_MAX",
-    "ProtocolError", "Spin",
+    "ProtocolError", "Spin", "Entries",
     "MsgId", "Stat", "Message", "encode", "decode", "MESSAGES", "STATFS_FIELDS",
     "SETATTR_MODE", "SETATTR_UID", "SETATTR_GID", "SETATTR_SIZE", "SETATTR_ATIME",
     "SETATTR_MTIME", "TIME_NOW", "XATTR_NAME_MAX", "XATTR_SIZE_MAX", "XATTR_LIST_MAX",

@@ -106,6 +106,9 @@ int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const 
                              int names_len, int n, const unsigned char *stats,
                              const unsigned char *statxs, const int32_t *follow,
                              const unsigned char *has, uint32_t gen);
+int rt_statcache_put_wire(uint64_t base, const char *prefix, int plen,
+                          const unsigned char *wire, uint32_t wire_len, int max,
+                          uint64_t dev, const char *skip, int skip_len, uint32_t gen);
 uint32_t rt_statcache_gen(void);
 uint64_t rt_statcache_hits(void);
 #define RT_SC_STAT  0     /* struct stat (newfstatat) */

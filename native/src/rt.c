@@ -885,6 +885,163 @@ int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const 
     return rt_statcache_put_dir(base, prefix, plen, names, names_len, gen);
 }
 
+/* A gofer Stat on the wire (gofer/protocol.py Stat.STRUCT "<QQIQIIQqqqqqq") */
+#define WIRE_STAT 92
+
+static uint64_t wire_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t wire_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint16_t wire_u16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+/* Python's divmod by 10^9 (floor: a time before 1970 has a negative second, positive ns) */
+static struct timespec wire_ts(int64_t ns)
+{
+    int64_t s = ns / 1000000000, r = ns % 1000000000;
+    if (r < 0) { r += 1000000000; s--; }
+    return (struct timespec){.tv_sec = s, .tv_nsec = r};
+}
+
+struct wire_entry {
+    const char *name, *target;
+    uint16_t len, tlen;
+    uint8_t kind, keep;
+    struct stat st;
+};
+
+static int wire_find(const struct wire_entry *e, const int32_t *tab, uint32_t mask,
+                     const char *name, size_t len)
+{
+    uint64_t h = sc_hash(0, 0, name, len);
+    for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+        if (tab[i] < 0) return -1;
+        const struct wire_entry *c = &e[tab[i]];
+        if (c->len == len && memcmp(c->name, name, len) == 0) return tab[i];
+    }
+}
+
+/* A trusted directory's listing as the gofer sent it (gofer/protocol.py's stat entries,
+ * without their count: per entry a kind byte, a u16 name length, the name, then an inode
+ * number (kind 0: a mount point, whose attributes only a walk may give) or a Stat and,
+ * kind 2, a symlink's u16-long target).  Each entry's lstat answer as the sandbox's
+ * newfstatat gives it (the file system's device *dev*, the host's owner: a file system
+ * without an id mapping) and, for a symlink to a sibling that is no symlink, its stat
+ * answer, under *prefix* (as rt_statcache_put_listing's); then the names
+ * (rt_statcache_put_dir).  *skip*: names (each NUL-ended) not to keep (the sandbox
+ * mounted something there).  Returns the number of entries, or -EINVAL if the listing
+ * does not parse or holds more than *max* entries (statcache._fill's twin, which it
+ * replaces for such file systems). */
+int rt_statcache_put_wire(uint64_t base, const char *prefix, int plen,
+                          const unsigned char *wire, uint32_t wire_len, int max,
+                          uint64_t dev, const char *skip, int skip_len, uint32_t gen)
+{
+    if (plen < 0 || plen >= 4096 || (plen && prefix[plen - 1] != '/') || max <= 0
+        || max > 65536 || skip_len < 0 || (skip_len && skip[skip_len - 1] != 0))
+        return -EINVAL;
+    if (gen != sc_gen) return 0;
+    struct wire_entry *e = malloc((size_t)max * sizeof *e);
+    if (!e) return -ENOMEM;
+    int n = 0, links = 0, rc = 0;
+    size_t names_len = 0;
+    for (uint32_t off = 0; off < wire_len;) {
+        if (n == max || wire_len - off < 3) { rc = -EINVAL; goto out; }
+        struct wire_entry *x = &e[n];
+        x->kind = wire[off];
+        x->len = wire_u16(wire + off + 1);
+        off += 3;
+        if (x->kind > 2 || x->len == 0 || wire_len - off < x->len) { rc = -EINVAL; goto out; }
+        x->name = (const char *)wire + off;
+        if (memchr(x->name, 0, x->len) || memchr(x->name, '/', x->len)) { rc = -EINVAL; goto out; }
+        off += x->len;
+        x->target = NULL;
+        x->tlen = 0;
+        x->keep = 0;
+        if (x->kind == 0) {
+            if (wire_len - off < 8) { rc = -EINVAL; goto out; }
+            off += 8;
+        } else {
+            if (wire_len - off < WIRE_STAT) { rc = -EINVAL; goto out; }
+            const unsigned char *w = wire + off;
+            struct stat *st = &x->st;
+            memset(st, 0, sizeof *st);
+            st->st_dev = dev;
+            st->st_ino = wire_u64(w + 8);
+            st->st_mode = wire_u32(w + 16);
+            st->st_nlink = wire_u64(w + 20);
+            st->st_uid = wire_u32(w + 28);
+            st->st_gid = wire_u32(w + 32);
+            st->st_rdev = wire_u64(w + 36);
+            st->st_size = (off_t)wire_u64(w + 44);
+            st->st_blksize = (blksize_t)wire_u64(w + 52);
+            st->st_blocks = (blkcnt_t)wire_u64(w + 60);
+            st->st_atim = wire_ts((int64_t)wire_u64(w + 68));
+            st->st_mtim = wire_ts((int64_t)wire_u64(w + 76));
+            st->st_ctim = wire_ts((int64_t)wire_u64(w + 84));
+            off += WIRE_STAT;
+            if (x->kind == 2) {
+                if (wire_len - off < 2) { rc = -EINVAL; goto out; }
+                x->tlen = wire_u16(wire + off);
+                off += 2;
+                if (wire_len - off < x->tlen || !S_ISLNK(st->st_mode)) { rc = -EINVAL; goto out; }
+                x->target = (const char *)wire + off;
+                off += x->tlen;
+                links++;
+            }
+            x->keep = 1;
+            for (const char *p = skip, *end = skip + skip_len; p < end; p += strlen(p) + 1)
+                if (strlen(p) == x->len && memcmp(p, x->name, x->len) == 0) x->keep = 0;
+        }
+        names_len += (size_t)x->len + 1;
+        n++;
+    }
+    /* a symlink to a sibling: the sibling's index by name */
+    int32_t *tab = NULL;
+    uint32_t mask = 0;
+    if (links) {
+        uint32_t size = 16;
+        while (size < 2 * (uint32_t)n) size *= 2;
+        mask = size - 1;
+        if (!(tab = malloc(size * sizeof *tab))) { rc = -ENOMEM; goto out; }
+        memset(tab, 0xff, size * sizeof *tab);
+        for (int i = 0; i < n; i++) {
+            uint64_t h = sc_hash(0, 0, e[i].name, e[i].len);
+            uint32_t j = (uint32_t)h & mask;
+            while (tab[j] >= 0) j = (j + 1) & mask;
+            tab[j] = i;
+        }
+    }
+    char path[4096];
+    memcpy(path, prefix, (size_t)plen);
+    for (int i = 0; i < n; i++) {
+        struct wire_entry *x = &e[i];
+        if (!x->keep || (size_t)plen + x->len >= sizeof path) continue;
+        int len = plen + x->len;
+        memcpy(path + plen, x->name, x->len);
+        int r = sc_put(RT_SC_STAT, base, 1, path, len, &x->st, SC_STAT, 0, gen);
+        if (r < 0) { rc = r; free(tab); goto out; }
+        if (x->target && x->tlen && !memchr(x->target, '/', x->tlen)) {
+            int j = wire_find(e, tab, mask, x->target, x->tlen);
+            if (j >= 0 && e[j].keep && !S_ISLNK(e[j].st.st_mode))
+                sc_put(RT_SC_STAT, base, 0, path, len, &e[j].st, SC_STAT, 0, gen);
+        }
+    }
+    free(tab);
+    if (names_len <= SC_NAMES_MAX) {
+        char *names = malloc(names_len ? names_len : 1);
+        if (!names) { rc = -ENOMEM; goto out; }
+        size_t at = 0;
+        for (int i = 0; i < n; i++) {
+            memcpy(names + at, e[i].name, e[i].len);
+            at += e[i].len;
+            names[at++] = 0;
+        }
+        rt_statcache_put_dir(base, prefix, plen, names, (int)names_len, gen);
+        free(names);
+    }
+    rc = n;
+out:
+    free(e);
+    return rc;
+}
+
 /* Whether a directory rt_statcache_put_dir described lies on *path* with the component
  * after it missing: the path is ENOENT.  "." and ".." components and "//" end the
  * search (their prefixes are never keys). */

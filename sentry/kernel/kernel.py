@@ -910,7 +910,7 @@ class Kernel:
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
                              N.statcache_bump_missing, N.statcache_put_listing,
-                             N.task_set_exe)
+                             N.task_set_exe, N.statcache_put_wire)
             credentials.on_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, nsflags, None, host_limits)

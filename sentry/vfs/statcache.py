@@ -44,6 +44,9 @@ _bump_missing: Optional[Callable[[], None]] = None
 #: ENOENT for a path through it whose next component is not one of them) in one call
 #: (native.statcache_put_listing); None: no pre-filling.
 _put_listing: Optional[Callable[..., None]] = None
+#: The same from the entries as the gofer sent them (native.statcache_put_wire); None:
+#: the Python loop of _fill only.
+_put_wire: Optional[Callable[..., bool]] = None
 #: sizeof(struct stat)
 _STAT_SIZE = 144
 
@@ -52,16 +55,18 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
            sync_fs: Callable[[Any], None],
            bump_missing: Optional[Callable[[], None]] = None,
            put_listing: Optional[Callable[..., None]] = None,
-           set_exe: Optional[Callable[[int, bytes, int], None]] = None) -> None:
-    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe
+           set_exe: Optional[Callable[[int, bytes, int], None]] = None,
+           put_wire: Optional[Callable[..., bool]] = None) -> None:
+    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
     _bump, _put, _gen, _sync_fs = bump, put, gen, sync_fs
     _bump_missing = bump_missing if bump_missing is not None else bump
-    _put_listing, _set_exe = put_listing, set_exe
+    _put_listing, _set_exe, _put_wire = put_listing, set_exe, put_wire
 
 
 def disable() -> None:
-    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe
+    global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
     _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
+    _put_wire = None
 
 
 def enabled() -> bool:
@@ -292,6 +297,15 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
     mnt_id = vd.mount.id
     listing = lower.listed()
     statx = bool(_kinds_seen & (1 << STATX))
+    put_wire = _put_wire
+    wire = lower.listed_wire() if put_wire is not None and not statx and \
+        fs.idmaps is None else None
+    if put_wire is not None and wire is not None:
+        # C takes the answers from the entries as the gofer sent them (the loop below is
+        # its twin, for statx answers and id-mapped file systems).
+        skip = b"".join(n + b"\0" for n, c in list(children.items()) if c.mounts)
+        if all(put_wire(b, p, wire, len(listing), fs.dev, skip, gen) for b, p in todo):
+            return
     names = list(listing)
     index = {name: i for i, name in enumerate(names)}
     # Each entry's lstat (and statx) answer; None: not one to keep.

@@ -334,6 +334,83 @@ def test_stat_cache_put_listing(world: Tuple[Task, Path]) -> None:
                                              AT_SYMLINK_NOFOLLOW, 0, 0]) is None
 
 
+def test_stat_cache_put_wire(world: Tuple[Task, Path]) -> None:
+    """A listing's answers taken by C from the entries as the gofer sent them are the ones
+    statcache._fill's Python loop hands over (each entry's packed lstat, a symlink to a
+    sibling that is no symlink followed to it, nothing for a mount point or a skipped
+    name, the names); entries that do not parse are refused whole."""
+    import array
+
+    from gofer.protocol import Stat, _pack_stat_entries
+    from sentry.vfs import abi
+
+    pid = os.getpid()
+    N.task_set_fs(pid, 11, True, False)
+    gen = N.statcache_gen()
+    dev = 0x1234
+
+    def st(ino: int, mode: int, target: bytes | None = None, t: int = 1_700_000_000_123_456_789,
+           ) -> Stat:
+        s = Stat(77, ino, mode, 3, 1000, 1001, 0x0102, 4096 + ino, 4096, 8, t, t + 1, -t)
+        s.target = target
+        return s
+
+    entries: list = [
+        (b"file", st(10, 0o100644)),
+        (b"dir", st(11, 0o40755)),
+        (b"to-file", st(12, 0o120777, b"file")),
+        (b"to-link", st(13, 0o120777, b"to-file")),       # a link to a link: Python's
+        (b"away", st(14, 0o120777, b"/etc/passwd")),      # elsewhere: Python's
+        (b"dangling", st(15, 0o120777, b"nothing")),
+        (b"old", st(16, 0o100600, None, -1_500_000_001)),  # before 1970
+        (b"mnt", 99),                                      # a mount point: walked only
+        (b"covered", st(17, 0o40700)),                     # the sandbox mounted on it
+        (b"plain-link", st(18, 0o120777)),                 # its target not carried
+    ]
+    wire = _pack_stat_entries(entries)[4:]
+    assert N.statcache_put_wire(0, b"/w/", wire, len(entries), dev, b"covered\0", gen)
+    # the Python loop's answers, as _fill packs them (fs.packed_stat, follow, has)
+    names = [n for n, _ in entries]
+    index = {n: i for i, n in enumerate(names)}
+    stats = [None if isinstance(x, int) or n == b"covered" else abi.pack_stat_values(
+        dev, x.ino, x.nlink, x.mode, x.uid, x.gid, x.rdev, x.size, x.blksize, x.blocks,
+        x.atime_ns, x.mtime_ns, x.ctime_ns) for n, x in entries]
+    follow = array.array("i", [-1] * len(entries))
+    for i, (_n, x) in enumerate(entries):
+        if stats[i] is None:
+            continue
+        if x.mode & 0o170000 != 0o120000:
+            follow[i] = i
+            continue
+        j = index.get(x.target or b"", -1) if b"/" not in (x.target or b"") else -1
+        if j >= 0 and stats[j] is not None and entries[j][1].mode & 0o170000 != 0o120000:
+            follow[i] = j
+    N.statcache_put_listing(0, b"/p/", b"".join(n + b"\0" for n in names), len(names),
+                            b"".join(a or bytes(144) for a in stats), None, follow.tobytes(),
+                            bytes(a is not None for a in stats), gen)
+    buf, addr = _buf(144)
+
+    def call(prefix: bytes, name: bytes, flags: int) -> Tuple[int | None, bytes]:
+        c = _cstr(prefix + name)
+        r = N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), c[1], addr, flags, 0, 0])
+        return r, buf.raw if r == 0 else b""
+
+    for name in names + [b"missing"]:
+        for flags in (0, AT_SYMLINK_NOFOLLOW):
+            assert call(b"/w/", name, flags) == call(b"/p/", name, flags), (name, flags)
+    assert call(b"/w/", b"file", 0)[0] == 0 and call(b"/w/", b"to-file", 0)[0] == 0
+    assert call(b"/w/", b"away", 0)[0] is None and call(b"/w/", b"mnt", 0)[0] is None
+    assert call(b"/w/", b"missing", 0)[0] == -2
+    # a name with a '/', a short entry, more entries than said: refused, nothing kept
+    bad_name = _pack_stat_entries([(b"a/b", st(1, 0o100644))])[4:]
+    assert not N.statcache_put_wire(0, b"/b1/", bad_name, 1, dev, b"", gen)
+    assert not N.statcache_put_wire(0, b"/b2/", wire[:-3], len(entries), dev, b"", gen)
+    assert not N.statcache_put_wire(0, b"/b3/", wire, len(entries) - 1, dev, b"", gen)
+    for prefix in (b"/b1/", b"/b2/", b"/b3/"):
+        assert call(prefix, b"file", AT_SYMLINK_NOFOLLOW)[0] is None
+        assert call(prefix, b"zzz", AT_SYMLINK_NOFOLLOW)[0] is None  # no names kept either
+
+
 def test_proc_self_exe(world: Tuple[Task, Path]) -> None:
     """readlink("/proc/self/exe") from the task's own answer (rt_task_set_exe): up to
     bufsiz bytes; gone with a change of either generation, a chroot, a new answer."""

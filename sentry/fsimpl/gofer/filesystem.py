@@ -247,6 +247,9 @@ class GoferInode(Inode):
         # A trusted directory's entries with their attributes (an inode number: walk it),
         # once listed; and how many lookups missed before that.
         self._listing: Optional[Dict[bytes, Any]] = None
+        # ... and the same entries as the gofer sent them (the stat cache takes the
+        # listing's answers from these: statcache._fill).
+        self._wire: Optional[bytes] = None
         self._misses = 0
 
     def __del__(self) -> None:
@@ -344,6 +347,10 @@ class GoferInode(Inode):
         """A trusted directory's entries with their gofer attributes, if listed already."""
         return self._listing
 
+    def listed_wire(self) -> Optional[bytes]:
+        """The same listing's entries as the gofer sent them (gofer.protocol.Entries)."""
+        return self._wire
+
     def setattr(self, t: Any, attr: SetAttr) -> None:
         self.fs.check_writable()
         uid, gid = self.fs.host_ids(attr.uid, attr.gid, errno.EINVAL)
@@ -397,9 +404,11 @@ class GoferInode(Inode):
                 return fetched
         h, names, _ = self._anchor()
         self.fs.release_handles()
-        listing = dict(call(self.client.readdirstat, h, names))
+        entries = call(self.client.readdirstat, h, names)
+        listing = dict(entries)
         if self.fs.trusted:
             self._listing = listing
+            self._wire = getattr(entries, "wire", None)
             up = self._up
             if reading and up is not None and up._listing is not None:
                 up._prefetch_subdirs(self._name)
@@ -418,6 +427,7 @@ class GoferInode(Inode):
         if entries is None:
             return None
         listing = self._listing = dict(entries)
+        self._wire = getattr(entries, "wire", None)
         if self._fetch is None:  # its subdirectories' listings may be in the same reply
             self._fetch, self._fetch_path = fetch, path
         return listing

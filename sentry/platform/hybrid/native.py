@@ -249,6 +249,19 @@ def statcache_put_dir(base: int, prefix: bytes, names: bytes, gen: int) -> None:
     lib.rt_statcache_put_dir(base, prefix, len(prefix), names, len(names), gen)
 
 
+def statcache_put_wire(base: int, prefix: bytes, wire: bytes, n: int, dev: int, skip: bytes,
+                       gen: int) -> bool:
+    """A listed directory's answers, and its names, straight from the *n* entries the gofer
+    sent (*wire*: gofer.protocol's stat entries, without their count) of a file system
+    without an id mapping whose device is *dev*; *skip*: names not to keep (each
+    NUL-ended).  False if the entries do not parse (statcache._fill's Python loop then)."""
+    r = lib.rt_statcache_put_wire(base, prefix, len(prefix), wire, len(wire), max(n, 1), dev,
+                                  skip, len(skip), gen)
+    if r == -errno.ENOMEM:
+        raise MemoryError("stat cache")
+    return r >= 0
+
+
 def statcache_put_listing(base: int, prefix: bytes, names: bytes, n: int, stats: bytes,
                           statxs: Optional[bytes], follow: bytes, has: bytes, gen: int) -> None:
     """A listed directory's answers in one call (rt_statcache_put_listing): *n* entries
