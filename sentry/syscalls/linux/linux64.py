@@ -161,7 +161,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("fstat", EMULATE, FULL, "C fast path for host-backed files (stdio, gofer files of "
          "read-only mounts or of the trusted lower layer) and directories of that layer"),
         ("newfstatat", EMULATE, FULL, "C fast path: answers the sentry kept for paths that "
-         "cannot change until it changes something (the stat cache), and fstat's empty path"),
+         "cannot change until it changes something (the stat cache: a stat that follows "
+         "takes the lstat answer of a file that is no symlink), and fstat's empty path"),
         ("statx", EMULATE, FULL, "C fast path from the stat cache, as newfstatat"),
         ("access", EMULATE, FULL, _ACCESS_C), ("faccessat", EMULATE, FULL, _ACCESS_C),
         ("faccessat2", EMULATE, FULL, _ACCESS_C),
