@@ -39,6 +39,7 @@ from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
 from sentry.vfs import abi
 from sentry.vfs import xattr as xa
+from sentry.vfs.statcache import PREFILL_MAX
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
 
@@ -91,6 +92,12 @@ FILE_ACCESS_POLICIES = (FILE_ACCESS_EXCLUSIVE, FILE_ACCESS_SHARED)
 #: looks up its siblings next, as git status does); the listing of a large one only pays
 #: off after many lookups in it.
 LIST_AFTER_MISSES_PER_BLOCK = 1
+
+def _wire_of(entries: Any) -> Optional[bytes]:
+    """The wire form of a listing to keep beside it: only for one the stat cache may be
+    pre-filled from (statcache.PREFILL_MAX entries at most)."""
+    return getattr(entries, "wire", None) if len(entries) <= PREFILL_MAX else None
+
 
 class GoferFilesystem(Filesystem):
     """One gofer root (``attach(root_index)``).
@@ -408,7 +415,7 @@ class GoferInode(Inode):
         listing = dict(entries)
         if self.fs.trusted:
             self._listing = listing
-            self._wire = getattr(entries, "wire", None)
+            self._wire = _wire_of(entries)
             up = self._up
             if reading and up is not None and up._listing is not None:
                 up._prefetch_subdirs(self._name)
@@ -427,7 +434,7 @@ class GoferInode(Inode):
         if entries is None:
             return None
         listing = self._listing = dict(entries)
-        self._wire = getattr(entries, "wire", None)
+        self._wire = _wire_of(entries)
         if self._fetch is None:  # its subdirectories' listings may be in the same reply
             self._fetch, self._fetch_path = fetch, path
         return listing
