@@ -194,6 +194,42 @@ STAT, STATX, LINK = 0, 1, 2
 _kinds_seen = 1 << STAT
 
 
+def generation() -> Optional[int]:
+    """The generation kept answers belong to (None: nothing is kept)."""
+    return _gen() if _gen is not None else None
+
+
+def key_base(t: Any, dirfd: int, path: bytes, root: VirtualDentry) -> Optional[int]:
+    """The base of the key a walk of (*dirfd*, *path*) by *t* is kept under: 0 for an
+    absolute path, the cwd's key for one relative to it, with SEARCH_ALL for a task that
+    may search any directory; None if it cannot be kept (another root, another dirfd)."""
+    if not path or t.fs.root != root:
+        return None
+    if path.startswith(b"/"):
+        base = 0
+    elif dirfd == -100:  # AT_FDCWD
+        base = t.fs.key
+    else:
+        return None
+    return base | SEARCH_ALL if search_all(t) else base
+
+
+def walk_kept(base: int, track: List[VirtualDentry], found: Optional[VirtualDentry]) -> bool:
+    """Whether a walk's result may be kept under a key of *base* (key_base; see the
+    module docstring): the directories it searched (*track*) are searchable by everyone
+    (or, under a SEARCH_ALL key, have a mapped owner), the symlinks it followed and the
+    file it found (if any) cannot change."""
+    any_dir = bool(base & SEARCH_ALL)
+    for vd in track:
+        inode = vd.dentry.inode
+        if inode.is_dir:
+            if not _searchable(inode, any_dir):
+                return False
+        elif not trusted(inode):  # a symlink followed
+            return False
+    return found is None or trusted(found.dentry.inode)
+
+
 def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
          track: List[VirtualDentry], found: Optional[VirtualDentry], answer: Optional[bytes],
          error: int, root: VirtualDentry) -> None:
@@ -201,26 +237,12 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
     stat or statx (*answer*) of *found*, or *error* (a negative errno, only ``-ENOENT``)."""
     global _kinds_seen
     _kinds_seen |= 1 << kind
-    if _put is None or _gen is None or not path or t.fs.root != root:
+    if _put is None or _gen is None:
         return
-    if path.startswith(b"/"):
-        base = 0
-    elif dirfd == -100:  # AT_FDCWD
-        base = t.fs.key
-    else:
+    base = key_base(t, dirfd, path, root)
+    if base is None or not walk_kept(base, track, found):
         return
-    any_dir = search_all(t)
-    if any_dir:
-        base |= SEARCH_ALL
-    for vd in track:
-        inode = vd.dentry.inode
-        if inode.is_dir:
-            if not _searchable(inode, any_dir):
-                return
-        elif not trusted(inode):  # a symlink followed
-            return
-    if found is not None and not trusted(found.dentry.inode):
-        return
+    any_dir = bool(base & SEARCH_ALL)
     _put(kind, base, nofollow, path, answer, error, _gen())
     if found is None:
         # A name missing from a listed directory: the others are asked next (importlib's

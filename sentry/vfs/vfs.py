@@ -168,6 +168,10 @@ class MountpointInode(Inode):
         return DirectoryDescription(vd, self, flags)
 
 
+#: Executables' walks kept (_resolve_exec) before all are forgotten.
+EXEC_WALKS_MAX = 256
+
+
 def _split(path: bytes) -> List[bytes]:
     return [p for p in path.split(b"/") if p]
 
@@ -179,6 +183,8 @@ class VirtualFilesystem:
         self.mounts: List[Mount] = []
         self._covering: Dict[VirtualDentry, Mount] = {}
         self.root_mount: Optional[Mount] = None
+        # (key base, path) -> (stat cache generation, where exec's walk led): _resolve_exec
+        self._exec_walks: Dict[Tuple[int, bytes], Tuple[int, VirtualDentry]] = {}
 
     # ------------------------------------------------------------------ mounts
     def mount(
@@ -730,7 +736,7 @@ class VirtualFilesystem:
             ``ETXTBSY`` if it is open for writing.
             (``ENOEXEC`` is the loader's to decide.)
         """
-        vd = self.resolve(t, abi.AT_FDCWD, path, follow=True)
+        vd = self._resolve_exec(t, path)
         inode = vd.dentry.inode
         if not inode.is_reg or vd.mount.noexec:
             raise err(errno.EACCES)
@@ -739,6 +745,25 @@ class VirtualFilesystem:
             raise err(errno.ETXTBSY)  # open for writing (do_open_execat)
         desc = self.open_vd(t, vd, abi.O_RDONLY)
         return desc, self.path_for_task(t, vd)
+
+    def _resolve_exec(self, t: Any, path: bytes) -> VirtualDentry:
+        """:meth:`resolve` of an executable's path, kept while nothing can change what it
+        walks to (the stat cache's rule and generation, :mod:`sentry.vfs.statcache`): a
+        shell or a build runs the same few programs again and again."""
+        gen = statcache.generation()
+        base = statcache.key_base(t, abi.AT_FDCWD, path, self.root()) if gen is not None \
+            else None
+        if base is not None:
+            hit = self._exec_walks.get((base, path))
+            if hit is not None and hit[0] == gen:
+                return hit[1]
+        track: List[VirtualDentry] = []
+        vd = self.resolve(t, abi.AT_FDCWD, path, follow=True, track=track)
+        if gen is not None and base is not None and statcache.walk_kept(base, track, vd):
+            if len(self._exec_walks) >= EXEC_WALKS_MAX:
+                self._exec_walks.clear()
+            self._exec_walks[(base, path)] = (gen, vd)
+        return vd
 
     def may_exec(self, t: Any, vd: VirtualDentry) -> bool:
         """Whether *t* may execute the file at *vd* (regular, permitted, not ``noexec``)."""
