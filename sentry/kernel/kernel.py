@@ -1571,6 +1571,7 @@ class Kernel:
                 dirfd = dirfd - (1 << 32) if dirfd >> 31 else dirfd
                 path_ptr, argv_ptr, envp_ptr, flags = regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8]
             path = t.mem.read_cstring(path_ptr)
+            path_len = len(path)  # (the stub's exec below names "": the NUL after it)
             argv = t.mem.read_string_array(argv_ptr)
             envp = t.mem.read_string_array(envp_ptr)
             if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW):
@@ -1607,7 +1608,7 @@ class Kernel:
         # file at those numbers before the exec).
         regs[N.ORIG_RAX] = SYS_EXECVEAT
         regs[N.RDI] = STUB_FD
-        regs[N.RSI] = path_ptr + len(t.mem.read_cstring(path_ptr))
+        regs[N.RSI] = path_ptr + path_len
         regs[N.RDX] = 0
         regs[N.R10] = 0
         regs[N.R8] = AT_EMPTY_PATH

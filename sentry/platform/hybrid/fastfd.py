@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from sentry.abi.linux.errors import LinuxError
+from sentry.fsimpl.gofer.regular_file import GoferFileDescription
+from sentry.fsimpl.host.host import HostFileDescription
 from sentry.platform.hybrid import native as N
 from sentry.vfs import abi
 from sentry.vfs import fsnotify
@@ -45,9 +47,6 @@ def fast_kinds(desc: FileDescription) -> int:
                 statcache.trusted(desc.inode):
             return N.FD_BLOB | N.FD_NOTTY
         return 0
-    from sentry.fsimpl.gofer.regular_file import GoferFileDescription
-    from sentry.fsimpl.host.host import HostFileDescription
-
     if isinstance(desc, HostFileDescription):
         k = N.FD_STAT | (N.FD_SEEK if desc.seekable else 0)
     elif isinstance(desc, GoferFileDescription):
