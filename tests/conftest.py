@@ -144,6 +144,35 @@ class Sandbox:
             python_only=python_only,
         )
 
+    def python_on_trees(
+        self,
+        program: str,
+        make_tree: Callable[[Path], Path],
+        scratch: Path,
+        *,
+        python_only: bool = False,
+        timeout: float = 120,
+    ) -> tuple[str, str, Path]:
+        """A differential run of the Python *program*, whose argument is a tree's path:
+        natively on one copy of the tree *make_tree* builds below *scratch*, in the sandbox
+        on another.  Both must exit 0; returns their outputs (each tree's path written
+        ``TREE``) and the sandbox's tree (the native one is removed)."""
+        import subprocess
+
+        prog = scratch / "prog.py"
+        prog.write_text(program)
+        native_tree = make_tree(scratch / "native")
+        boxed_tree = make_tree(scratch / "boxed")
+        native = subprocess.run([sys.executable, "-I", str(prog), str(native_tree)],
+                                capture_output=True, text=True, timeout=timeout)
+        assert native.returncode == 0, native.stderr
+        res = self.do(["/usr/bin/python3", "-I", str(prog), str(boxed_tree)], timeout=timeout,
+                      python_only=python_only)
+        assert res.rc == 0, res.describe()
+        shutil.rmtree(native_tree)
+        return (native.stdout.replace(str(native_tree), "TREE"),
+                res.stdout.replace(str(boxed_tree), "TREE"), boxed_tree)
+
     def run_bundle(
         self,
         bundle: Path,

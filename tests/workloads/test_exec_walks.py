@@ -12,8 +12,6 @@ copy of the tree is the reference; the sandbox must print the same with the fast
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -126,19 +124,9 @@ def _tree(base: Path) -> Path:
 
 @pytest.mark.parametrize("python_only", [False, True], ids=["fast-path", "python-only"])
 def test_exec_finds_what_the_path_names_now(sandbox, tmp_path, python_only):
-    prog = tmp_path / "prog.py"
-    prog.write_text(PROGRAM)
-    native_tree = _tree(tmp_path / "native")
-    boxed_tree = _tree(tmp_path / "boxed")
-    native = subprocess.run([sys.executable, "-I", str(prog), str(native_tree)],
-                            capture_output=True, text=True, timeout=60)
-    assert native.returncode == 0, native.stderr
-    assert "tool-rewritten" in native.stdout and "EACCES" in native.stdout
-    res = sandbox.do(["/usr/bin/python3", "-I", str(prog), str(boxed_tree)], timeout=120,
-                     python_only=python_only)
-    assert res.rc == 0, res.describe()
-    want = native.stdout.replace(str(native_tree), "TREE")
-    got = res.stdout.replace(str(boxed_tree), "TREE")
+    want, got, boxed_tree = sandbox.python_on_trees(PROGRAM, _tree, tmp_path,
+                                                    python_only=python_only)
+    assert "tool-rewritten" in want and "EACCES" in want
     assert got.splitlines() == want.splitlines()
     # The sandbox wrote its changes to memory: the host tree is as it was.
     assert (boxed_tree / "bin" / "tool").read_text() == "#!/bin/sh\necho tool-one\n"

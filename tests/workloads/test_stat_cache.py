@@ -9,8 +9,6 @@ same with the fast path (cache) and without it (--python-only).
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -195,24 +193,11 @@ def _tree(base: Path) -> Path:
 
 @pytest.mark.parametrize("python_only", [False, True], ids=["fast-path", "python-only"])
 def test_stat_answers_follow_every_change(sandbox, tmp_path, python_only):
-    import subprocess
-
-    prog = tmp_path / "prog.py"
-    prog.write_text(PROGRAM)
-    native_tree = _tree(tmp_path / "native")
-    boxed_tree = _tree(tmp_path / "boxed")
-    native = subprocess.run([sys.executable, "-I", str(prog), str(native_tree)],
-                            capture_output=True, text=True, timeout=60)
-    assert native.returncode == 0, native.stderr
-    res = sandbox.do(["/usr/bin/python3", "-I", str(prog), str(boxed_tree)], timeout=120,
-                     python_only=python_only)
-    assert res.rc == 0, res.describe()
-    want = native.stdout.replace(str(native_tree), "TREE")
-    got = res.stdout.replace(str(boxed_tree), "TREE")
+    want, got, boxed_tree = sandbox.python_on_trees(PROGRAM, _tree, tmp_path,
+                                                    python_only=python_only)
     assert got.splitlines() == want.splitlines()
     # The sandbox wrote its changes to memory: the host tree is as it was.
     assert (boxed_tree / "f").read_text() == "file f\n"
-    shutil.rmtree(native_tree)
 
 
 def test_listing_does_not_hide_a_mount(sandbox, busybox_bundle):

@@ -13,8 +13,6 @@ with the C fast path and without it.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -75,19 +73,10 @@ def _tree(base: Path) -> Path:
 
 @pytest.mark.parametrize("python_only", [False, True], ids=["fast-path", "python-only"])
 def test_walk_matches_native(sandbox, tmp_path, python_only):
-    prog = tmp_path / "prog.py"
-    prog.write_text(PROGRAM)
-    native_tree = _tree(tmp_path / "native")
-    boxed_tree = _tree(tmp_path / "boxed")
-    native = subprocess.run([sys.executable, "-I", str(prog), str(native_tree)],
-                            capture_output=True, text=True, timeout=120)
-    assert native.returncode == 0, native.stderr
-    res = sandbox.do(["/usr/bin/python3", "-I", str(prog), str(boxed_tree)], timeout=300,
-                     python_only=python_only)
-    assert res.rc == 0, res.describe()
-    assert res.stdout.splitlines() == native.stdout.splitlines()
-    assert "before entries 6" in res.stdout  # the tree is as big as meant
+    want, got, boxed_tree = sandbox.python_on_trees(PROGRAM, _tree, tmp_path,
+                                                    python_only=python_only, timeout=300)
+    assert got.splitlines() == want.splitlines()
+    assert "before entries 6" in got  # the tree is as big as meant
     # The sandbox's changes stayed in memory.
     assert (boxed_tree / "t20").is_dir() and (boxed_tree / "t10" / "a01" / "f000").exists()
-    shutil.rmtree(native_tree)
     shutil.rmtree(boxed_tree)
