@@ -93,6 +93,7 @@ FILE_ACCESS_POLICIES = (FILE_ACCESS_EXCLUSIVE, FILE_ACCESS_SHARED)
 #: off after many lookups in it.
 LIST_AFTER_MISSES_PER_BLOCK = 1
 
+
 def _wire_of(entries: Any) -> Optional[bytes]:
     """The wire form of a listing to keep beside it: only for one the stat cache may be
     pre-filled from (statcache.PREFILL_MAX entries at most)."""
