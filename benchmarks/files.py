@@ -32,8 +32,10 @@ container) of the same bundle (``oci.py``'s bundle and runtime driver); target <
 space, as a CPU-bound neighbour does; started before and killed after), so that the same
 table can be read idle and on busy CPUs.
 
-``--profile`` (default; ``--no-profile`` skips it) runs the slowest workload under runsc-py once
-more with ``do --profile`` (cProfile of the sentry) and prints its top functions; ``--profile-only
+``--profile`` (default; ``--no-profile`` skips it) runs the slowest workload under runsc-py twice
+more: with ``do --compat-report`` (the sentry's Python time by syscall, the calls the C fast
+path answered) and with ``do --profile`` (cProfile of the sentry), and prints the top syscalls
+and functions; ``--profile-only
 NAME`` profiles that workload without the table. proot, gcc and git are optional: a missing one
 is named and its column or row skipped (``apt-get install proot``). Options: ``--reps``,
 ``--only walk,walk50k,pass,imports,fork,tar,gcc,git,startup``, ``--files`` (the big tree's size).
@@ -417,8 +419,40 @@ def startup(work: Path, reps: int) -> list[str]:
 # --------------------------------------------------------------------------- profile
 
 
+def syscall_times(w: Workload, work: Path, top: int) -> None:
+    """One more run of *w* with a compat report: the syscalls the sentry spent most of
+    its Python time on (and how many of each the C fast path answered)."""
+    import json
+
+    out = work / f"sentry-{w.name}.compat.json"
+    argv = [*runsc_argv(), "--root", str(work / "state"), "do", "--compat-report", str(out),
+            "--", *w.argv]
+    try:
+        wall, _inside, _ = run_once(argv, w.cwd)
+        calls = json.loads(out.read_text())["syscalls"]
+    except (BenchError, OSError, ValueError, KeyError) as e:
+        print(f"\nsyscall times of {w.name}: the run failed: {e}")
+        return
+    try:
+        table_json = subprocess.run([*runsc_argv(), "syscalls", "--format", "json"],
+                                    capture_output=True, text=True, timeout=60).stdout
+        names = {str(e["nr"]): e["name"] for e in json.loads(table_json)}
+    except (OSError, ValueError, KeyError, subprocess.SubprocessError):
+        names = {}
+    rows = sorted(calls.items(), key=lambda kv: -kv[1].get("sentry_us", 0))[:top]
+    total = sum(c.get("sentry_us", 0) for c in calls.values())
+    print(f"\nthe sentry's Python time by syscall, {w.label} (wall {wall:.2f} s, "
+          f"{total / 1000:.1f} ms in all; a fork's and an exec's events count as their call's):")
+    table(("syscall", "calls", "C fast path", "sentry ms", "us a Python call"),
+          [(names.get(nr, nr), str(c["count"]), str(c["fast"]),
+            f"{c.get('sentry_us', 0) / 1000:.1f}",
+            f"{c.get('sentry_us', 0) / max(1, c['count'] - c['fast']):.0f}")
+           for nr, c in rows])
+
+
 def profile(w: Workload, work: Path, top: int) -> None:
     """One more run of *w* under runsc-py with the sentry under cProfile; print its top."""
+    syscall_times(w, work, top)
     out = work / f"sentry-{w.name}.prof"
     argv = [*runsc_argv(), "--root", str(work / "state"), "do", "--profile", str(out), "--", *w.argv]
     try:

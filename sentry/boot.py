@@ -256,6 +256,8 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     procfd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     stub_fd, gadget = _stub_memfd()
     kernel = Kernel(cfg)
+    if report_fd is not None:
+        kernel.compat.time_calls()  # the report says where the sentry's time went
     kernel.sandbox_pid = os.getppid()
     kernel.procfd = procfd
     kernel.host_oom_floor = host_oom

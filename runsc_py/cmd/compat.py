@@ -77,8 +77,9 @@ timed_out, seconds}, output {stdout, stderr: {same, diff (unified, normalised),
 native_bytes, sandbox_bytes}}, normalize [{name, pattern, replacement}], unsupported
 [{family (syscall|ioctl|fcntl|prctl|socket|setsockopt|getsockopt|xattr|clone),
 detail, binary, count}], syscalls [{nr, name, family, count, fast (answered on the C fast path),
-support (full|partial|unsupported|denied), policy, note}] (missing first), totals
-{calls, distinct, fast}, families [{family, calls, syscalls, calls_by_support,
+sentry_us (the sentry's Python time on the others; a fork's and an exec's events count as
+their call's), support (full|partial|unsupported|denied), policy, note}] (missing first),
+totals {calls, distinct, fast, sentry_us}, families [{family, calls, syscalls, calls_by_support,
 refused_variants?}], not_counted [syscalls the host runs without a stop],
 denied_by_filter [syscalls the seccomp filter refuses before the sentry sees them].
 When a run could not start, only schema, command, verdict and reasons.""",

@@ -329,6 +329,8 @@ def build(s: RunSettings, native: RunResult, sandbox: RunResult,
         name = e.name if e is not None else f"syscall_{nr}"
         syscalls.append({
             "nr": nr, "name": name, "count": int(c["count"]), "fast": int(c["fast"]),
+            # the sentry's Python time on them (calls answered in C are not timed)
+            "sentry_us": int(c.get("sentry_us", 0)),
             "family": families.get(name, OTHER), "support": _support(e),
             "policy": e.policy if e is not None else "emulate",
             "note": (e.note if e is not None else "") or "",
@@ -397,6 +399,7 @@ def build(s: RunSettings, native: RunResult, sandbox: RunResult,
         "totals": {
             "calls": sum(r["count"] for r in syscalls),
             "fast": sum(r["fast"] for r in syscalls),
+            "sentry_us": sum(r["sentry_us"] for r in syscalls),
             "distinct": len(syscalls),
         },
         "families": sorted(fams.values(), key=lambda f: (-f["calls"], f["family"])),
@@ -474,9 +477,12 @@ def render_text(r: dict[str, Any]) -> str:
               + ", ".join(r["not_counted"]) + "):"]
     lines.append("(Denied by the filter, never seen: " + ", ".join(r["denied_by_filter"])
                  + ".)")
-    rows = [["NR", "SYSCALL", "FAMILY", "CALLS", "FAST", "SUPPORT"]]
+    lines.append(f"(SENTRY MS: the sentry's Python time on the calls it served, "
+                 f"{t.get('sentry_us', 0) / 1000:.1f} ms in all; a fork's and an exec's "
+                 "events count as their call's; calls answered in C are not timed.)")
+    rows = [["NR", "SYSCALL", "FAMILY", "CALLS", "FAST", "SENTRY MS", "SUPPORT"]]
     rows += [[str(x["nr"]), x["name"], x["family"], str(x["count"]), str(x["fast"]),
-              x["support"]] for x in r["syscalls"]]
+              f"{x.get('sentry_us', 0) / 1000:.1f}", x["support"]] for x in r["syscalls"]]
     lines.append(format_table(rows))
     for stream in ("stdout", "stderr"):
         if r["output"][stream]["diff"]:

@@ -14,6 +14,12 @@ returns, written at the sentry's exit by ``do --compat-report FILE``.
   logged once as a warning.
 
 Always on: a list increment per call, and the refusal path is rare.
+
+- Times (with :meth:`CompatRecorder.time_calls`, which ``--compat-report`` turns on): the
+  wall time the sentry's Python spent on each number's calls: its handler (every retry
+  of a parked call included, not the time parked), its traced stop, and a clone's and
+  an exec's later event (the fork event for clone, clone3, fork or vfork; the exec event
+  for execve).  Calls answered in C are not timed.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ NR_SLOTS = 512
 
 
 class CompatRecorder:
-    __slots__ = ("counts", "other_counts", "variants")
+    __slots__ = ("counts", "other_counts", "variants", "timing", "times")
 
     def __init__(self) -> None:
         # Indexed by number: the calls the Python side served (the C side counts its own).
@@ -40,6 +46,16 @@ class CompatRecorder:
         # Numbers past that (or negative): ENOSYS, counted by number.
         self.other_counts: Dict[int, int] = {}
         self.variants: Dict[Tuple[str, str, str], int] = {}
+        # Seconds of Python by number, once time_calls() was called.
+        self.timing = False
+        self.times: Dict[int, float] = {}
+
+    def time_calls(self) -> None:
+        """From now on, add up how long the sentry's Python spends on each number."""
+        self.timing = True
+
+    def add_time(self, nr: int, seconds: float) -> None:
+        self.times[nr] = self.times.get(nr, 0.0) + seconds
 
     def count(self, nr: int) -> None:
         if 0 <= nr < NR_SLOTS:
@@ -70,6 +86,9 @@ class CompatRecorder:
                 calls[str(nr)] = {"count": fast_counts[nr], "fast": fast_counts[nr]}
         for nr, n in self.other_counts.items():
             calls[str(nr)] = {"count": n, "fast": 0}
+        if self.timing:
+            for key, c in calls.items():
+                c["sentry_us"] = round(self.times.get(int(key), 0.0) * 1e6)
         variants = [
             {"family": f, "detail": d, "binary": exe, "count": n}
             for (f, d, exe), n in sorted(self.variants.items())

@@ -99,6 +99,11 @@ class Dispatcher:
             self._unsupported(t, nr)
             self.answer(t, notif_id, nr, -errno.ENOSYS, args)
             return
+        if self.kernel.compat.timing:
+            t0 = time.perf_counter()
+            self._run(t, notif_id, args, handler)
+            self.kernel.compat.add_time(nr, time.perf_counter() - t0)
+            return
         self._run(t, notif_id, args, handler)
 
     def _run(self, t: "Task", notif_id: int, args: SyscallArgs,
@@ -171,7 +176,12 @@ class Dispatcher:
                 self._unpark(p)
                 p.ready = False
                 p.args.attempt += 1
-                self._run(p.task, p.notif_id, p.args, p.handler)
+                if self.kernel.compat.timing:
+                    t0 = time.perf_counter()
+                    self._run(p.task, p.notif_id, p.args, p.handler)
+                    self.kernel.compat.add_time(p.args.nr, time.perf_counter() - t0)
+                else:
+                    self._run(p.task, p.notif_id, p.args, p.handler)
                 again = p.task.parked
                 if again is not None and again.notif_id == p.notif_id:
                     if p.interrupted:

@@ -1190,6 +1190,22 @@ class Kernel:
             t.clone3_saved = None
         if t.ptrace_leftover and ptrace.leftover_stop(self, t, status):
             return
+        if self.compat.timing and event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK,
+                                            PTRACE_EVENT_CLONE, PTRACE_EVENT_EXEC):
+            # (the compat report's times: a fork's or an exec's event is its call's)
+            if event == PTRACE_EVENT_EXEC:
+                plan = t.tg.pending_exec
+                nr = plan.nr if plan is not None else SYS_EXECVE
+            else:
+                nr = t.clone_nr
+            t0 = time.perf_counter()
+            self._on_event(t, pid, event, sig, status)
+            self.compat.add_time(nr, time.perf_counter() - t0)
+            return
+        self._on_event(t, pid, event, sig, status)
+
+    def _on_event(self, t: Task, pid: int, event: int, sig: int = 0, status: int = 0) -> None:
+        """_on_wait's stop of task *t* (host tid *pid*): *event* (status >> 16), *sig*."""
         if event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
             child = self._on_clone(t, event)
             if not ptrace.event(self, t, event, child.tid):
@@ -1205,7 +1221,12 @@ class Kernel:
         elif event == PTRACE_EVENT_EXEC:
             self._on_exec_event(t, pid)
         elif event == PTRACE_EVENT_SECCOMP:
-            self._on_seccomp_stop(t)
+            if self.compat.timing:
+                t0 = time.perf_counter()
+                nr = self._on_seccomp_stop(t)
+                self.compat.add_time(nr, time.perf_counter() - t0)
+            else:
+                self._on_seccomp_stop(t)
         elif event == PTRACE_EVENT_STOP:
             hook, t.stop_hook = t.stop_hook, None
             if sig not in STOP_SIGNALS and hook is not None and hook(t):
@@ -1480,7 +1501,8 @@ class Kernel:
 
     # -- exec ---------------------------------------------------------------
 
-    def _on_seccomp_stop(self, t: Task) -> None:
+    def _on_seccomp_stop(self, t: Task) -> int:
+        """A traced call's stop; returns its number."""
         pid = t.host_tid
         regs = N.getregs(pid)
         nr = regs[N.ORIG_RAX]
@@ -1489,7 +1511,7 @@ class Kernel:
         if nr in (SYS_EXECVE, SYS_EXECVEAT):
             if t.tg.pending_exec_rewritten == pid:
                 ptrace.host_resume(t)
-                return
+                return SYS_EXECVE if t.tg.pending_exec is None else t.tg.pending_exec.nr
             self._exec_trap(t, regs)
         elif nr == SYS_RT_SIGACTION:
             from sentry.syscalls.linux import sys_signal
@@ -1497,6 +1519,7 @@ class Kernel:
         elif nr in (SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3):
             from sentry.abi.linux.errors import LinuxError
             from sentry.syscalls.linux import sys_process
+            t.clone_nr = nr
             try:
                 if nr == SYS_CLONE3:
                     t.clone3_saved = sys_process.clone3_stop(t, regs)
@@ -1520,6 +1543,7 @@ class Kernel:
             regs[N.RAX] = (-errno.ENOSYS) & U64
             N.setregs(pid, regs)
             ptrace.host_resume(t)
+        return nr
 
     def run_to_syscall_exit(self, t: Task) -> Optional[int]:
         """From a seccomp stop, run the (possibly rewritten) call to its exit stop.
@@ -1586,6 +1610,7 @@ class Kernel:
                     base = self.vfs.path_for_task(t, self.vfs.fd_vd(t, dirfd))
                     path = base.rstrip(b"/") + b"/" + path
             plan = loader.prepare(t, path, argv, envp, self._open_exec)
+            plan.nr = nr
         except LinuxError as e:
             regs[N.ORIG_RAX] = U64
             regs[N.RAX] = (-e.errno) & U64

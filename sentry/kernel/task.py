@@ -156,6 +156,8 @@ class Task:
         self.pending_pidfd_addr = 0
         # Registers a clone3 rewritten into clone must get back (sys_process.clone3_stop).
         self.clone3_saved: Optional[Tuple[int, ...]] = None
+        # The number of its last clone-family call (the compat report's times).
+        self.clone_nr = 56
         # Exec prepared at the execve trap, consumed at the exec event.
         self.pending_exec: Any = None
         self.clear_child_tid = 0

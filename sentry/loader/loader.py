@@ -131,6 +131,8 @@ class ExecPlan:
     # deny_write_access, which the process takes over at the exec (Linux's
     # mm->exe_file); whoever drops the plan gives it back (release_exe).
     exe_vd: Any = None
+    # The call that asked for it (execve or execveat: the compat report's times).
+    nr: int = 59
 
     def release_exe(self) -> None:
         """Give back the executable's deny_write_access and the host fds (a plan that

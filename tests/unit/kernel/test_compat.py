@@ -29,6 +29,24 @@ def test_counts_merge_the_fast_path_counts() -> None:
     }
 
 
+def test_times_are_reported_once_asked_for() -> None:
+    r = CompatRecorder()
+    r.count(39)
+    assert "sentry_us" not in r.report([])["syscalls"]["39"]  # not timed: no field
+    r.time_calls()
+    assert r.timing
+    r.add_time(39, 0.0015)
+    r.add_time(39, 0.0005)
+    r.add_time(1000, 0.000002)
+    r.count(1000)
+    fast = [0] * 512
+    fast[0] = 4
+    calls = r.report(fast)["syscalls"]
+    assert calls["39"] == {"count": 1, "fast": 0, "sentry_us": 2000}
+    assert calls["1000"] == {"count": 1, "fast": 0, "sentry_us": 2}
+    assert calls["0"] == {"count": 4, "fast": 4, "sentry_us": 0}  # C's: not timed
+
+
 def test_a_variant_is_counted_per_binary_and_logged_once(caplog) -> None:
     r = CompatRecorder()
     with caplog.at_level(logging.WARNING, logger="sentry"):
