@@ -240,8 +240,10 @@ def sigaction_stop(k: Any, t: "Task", regs: List[int]) -> None:
         if res is None:
             return
         at_exit = True
-        ok = res == 0
-        if ok:
+        # EFAULT after the new action was read (the sentry read it too) is oact's: Linux
+        # has installed the action by then (rt_sigaction copies oact out last).
+        ok = res == 0 or (res == (-errno.EFAULT) & ((1 << 64) - 1) and handler is not None)
+        if res == 0:
             try:
                 h, f, r, m = _KSIGACTION.unpack(t.mem.read(oact, 32))
                 if h > 1:  # a handler: show the workload's own SA_RESTART

@@ -113,6 +113,27 @@ int main(void)
     show("query SIGKILL", SIGKILL);
     show("query SIGSTOP", SIGSTOP);
 
+    /* a new action with the old one asked for: SIG_IGN (with flags) and SIG_DFL show as
+     * set, a handler without SA_RESTART shows without it, whatever replaces it */
+    struct ksigaction ign_flags = {(uint64_t)(uintptr_t)SIG_IGN, SA_RESTART | SA_NODEFER, 0, 0};
+    struct ksigaction to_dfl = {(uint64_t)(uintptr_t)SIG_DFL, 0, 0, 0};
+    struct ksigaction no_restart = {(uint64_t)(uintptr_t)h, SA_NODEFER, 0, 0};
+    R("ignore", ksa(SIGWINCH, &ign_flags, &old, 8));
+    printf("old winch: %s flags=%#llx\n", old.handler == (uint64_t)(uintptr_t)SIG_DFL ? "dfl"
+           : "other", (unsigned long long)old.flags);
+    R("default", ksa(SIGWINCH, &to_dfl, &old, 8));
+    printf("old winch: %s flags=%#llx\n", old.handler == (uint64_t)(uintptr_t)SIG_IGN ? "ign"
+           : "other", (unsigned long long)old.flags);
+    R("handler", ksa(SIGWINCH, &no_restart, &old, 8));
+    printf("old winch: %s\n", old.handler == (uint64_t)(uintptr_t)SIG_DFL ? "dfl" : "other");
+    R("ignore again", ksa(SIGWINCH, &ign_flags, &old, 8));
+    printf("old winch: %s flags=%#llx\n", old.handler == (uint64_t)(uintptr_t)h ? "handler"
+           : "other", (unsigned long long)old.flags);
+    R("handler, old to a bad pointer", ksa(SIGWINCH, &no_restart, (void *)1, 8));
+    show("winch after", SIGWINCH);
+    R("default, old to a bad pointer", ksa(SIGWINCH, &to_dfl, (void *)1, 8));
+    show("winch after", SIGWINCH);
+
     /* a forked child inherits the actions; its exit status says it saw the same */
     fflush(stdout);
     pid_t c = fork();
