@@ -732,6 +732,17 @@ static struct sc_entry *sc_get(int kind, uint64_t base, int nofollow, const char
     return e && !e->err && !sc_is_link(e, kind) ? e : NULL;
 }
 
+/* readlink of a path with no answer of its own but an lstat answer that is no symlink's:
+ * EINVAL, as the walk to the last component is lstat's (a listing keeps only that) */
+static int sc_not_link(uint64_t base, const char *path, int len)
+{
+    int key = 1 | RT_SC_STAT << 1;
+    struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)len), base, key, path, len);
+    if (!e || e->err || sc_is_link(e, RT_SC_STAT)) return 0;
+    e->used = ++sc_clock;
+    return 1;
+}
+
 void rt_statcache_bump(void) { sc_gen++; }
 void rt_statcache_bump_missing(void) { sc_ngen++; }
 uint32_t rt_statcache_gen(void) { return sc_gen; }
@@ -1197,8 +1208,12 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
     }
     struct sc_entry *e = sc_get(kind, base, nofollow, path, len);
     if (!e) {
-        if (!sc_absent(base, path, len)) return 0;
-        *ret = -ENOENT;
+        if (kind == RT_SC_LINK && sc_not_link(base, path, len))
+            *ret = -EINVAL;
+        else if (sc_absent(base, path, len))
+            *ret = -ENOENT;
+        else
+            return 0;
         sc_hits++;
         return 1;
     }

@@ -505,7 +505,8 @@ def test_stat_cache_statx(world: Tuple[Task, Path]) -> None:
 
 def test_stat_cache_readlink(world: Tuple[Task, Path]) -> None:
     """readlink/readlinkat answers: the target cut to bufsiz (no NUL, the count), kept
-    errors, a key of their own (not a stat's), bufsiz <= 0 and other dirfds to Python."""
+    errors, a key of their own (not a stat's), bufsiz <= 0 and other dirfds to Python;
+    without an answer of its own, EINVAL for a path whose lstat answer is no symlink's."""
     SYS_READLINK, SYS_READLINKAT = 89, 267
     pid = os.getpid()
     N.task_set_fs(pid, 5, True, False)
@@ -535,8 +536,18 @@ def test_stat_cache_readlink(world: Tuple[Task, Path]) -> None:
                                              AT_SYMLINK_NOFOLLOW, 0, 0]) is None
     assert rl(cc, 64) == 6
     assert N.fast_call(pid, SYS_READLINK, [cc[1], BAD, 64, 0, 0, 0]) == -14
+    # a listed file: only its lstat answer (a directory here), a symlink's, a stat's
+    N.statcache_put(N.SC_STAT, 0, True, b"/usr/lib", _answer(1, 0o40000), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/usr/sl", _answer(2, S_IFLNK), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, False, b"/usr/f", _answer(3, S_IFREG), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/usr/gone", None, -2, gen)
+    usr_lib, sl, f, gone = (_cstr(p) for p in (b"/usr/lib", b"/usr/sl", b"/usr/f", b"/usr/gone"))
+    assert rl(usr_lib) == -22 and rlat(AT_FDCWD, usr_lib) == -22
+    assert rl(sl) is None                                       # its target: Python's
+    assert rl(f) is None                                        # a stat follows: not lstat's
+    assert rl(gone) is None                                     # (kept errors are their own)
     N.statcache_bump()
-    assert rl(cc) is None
+    assert rl(cc) is None and rl(usr_lib) is None
 
 
 def test_stat_cache_missing_names_of_a_listed_directory(world: Tuple[Task, Path]) -> None:

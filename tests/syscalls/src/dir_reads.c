@@ -2,8 +2,8 @@
  * host's /usr/bin and /etc: the read-only lower layer, whose listings pre-fill the C
  * fast path's stat answers): several calls a listing, buffers too small or unmapped,
  * offsets shared by dup and fork, lseek to 0 and to a d_off, the end, a change elsewhere
- * in the middle of a listing, and O_PATH; then stat, lstat and access of every entry of
- * a listed directory (files, symlinks to siblings and to elsewhere, directories).
+ * in the middle of a listing, and O_PATH; then stat, lstat, readlink and access of every
+ * entry of a listed directory (files, symlinks to siblings and to elsewhere, directories).
  * Usage: dir_reads WORKDIR */
 #include "check.h"
 #include <fcntl.h>
@@ -257,6 +257,12 @@ int main(int argc, char **argv)
             h = h * 33 + (rs < 0 ? (unsigned long)errno : ino ^ st.st_mode
                           ^ (unsigned long)st.st_size << 7 ^ st.st_nlink << 3);
             h = h * 33 + (rl < 0 ? (unsigned long)errno : (unsigned long)lst.st_ino ^ lst.st_mode);
+            /* readlink: EINVAL for what is no symlink (the C fast path from the lstat
+             * answer the listing left), a symlink's target */
+            char target[4096];
+            ssize_t tl = readlink(p, target, sizeof target);
+            h = h * 33 + (tl < 0 ? (unsigned long)errno : (unsigned long)tl);
+            for (ssize_t j = 0; j < tl; j++) h = h * 33 + (unsigned char)target[j];
             if (rl == 0 && S_ISLNK(lst.st_mode)) links++;
             if (rs == 0 && S_ISDIR(st.st_mode)) dirs++;
             if ((rs == 0) != (rs2 == 0) || (rs == 0 && (a.st_ino != st.st_ino
