@@ -167,7 +167,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("access", EMULATE, FULL, _ACCESS_C), ("faccessat", EMULATE, FULL, _ACCESS_C),
         ("faccessat2", EMULATE, FULL, _ACCESS_C),
         ("readlink", EMULATE, FULL, "C fast path from the stat cache (targets up to 256 bytes, "
-         "EINVAL, ENOENT), and for /proc/self/exe from the task's program path set at exec"),
+         "EINVAL, also for a path whose kept lstat answer is no symlink's, ENOENT), and for "
+         "/proc/self/exe from the task's program path set at exec"),
         ("readlinkat", EMULATE, FULL, "C fast path from the stat cache, as readlink"),
         ("statfs", EMULATE, PARTIAL, ""), ("fstatfs", EMULATE, PARTIAL, ""),
     ]),
