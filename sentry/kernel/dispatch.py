@@ -100,11 +100,16 @@ class Dispatcher:
             self.answer(t, notif_id, nr, -errno.ENOSYS, args)
             return
         if self.kernel.compat.timing:
-            t0 = time.perf_counter()
+            self._run_timed(t, notif_id, args, handler)
+        else:
             self._run(t, notif_id, args, handler)
-            self.kernel.compat.add_time(nr, time.perf_counter() - t0)
-            return
+
+    def _run_timed(self, t: "Task", notif_id: int, args: SyscallArgs,
+                   handler: Callable[..., int]) -> None:
+        """:meth:`_run`, its time added to the compat report's (``--compat-report``)."""
+        t0 = time.perf_counter()
         self._run(t, notif_id, args, handler)
+        self.kernel.compat.add_time(args.nr, time.perf_counter() - t0)
 
     def _run(self, t: "Task", notif_id: int, args: SyscallArgs,
              handler: Callable[..., int]) -> None:
@@ -177,9 +182,7 @@ class Dispatcher:
                 p.ready = False
                 p.args.attempt += 1
                 if self.kernel.compat.timing:
-                    t0 = time.perf_counter()
-                    self._run(p.task, p.notif_id, p.args, p.handler)
-                    self.kernel.compat.add_time(p.args.nr, time.perf_counter() - t0)
+                    self._run_timed(p.task, p.notif_id, p.args, p.handler)
                 else:
                     self._run(p.task, p.notif_id, p.args, p.handler)
                 again = p.task.parked
