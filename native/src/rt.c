@@ -736,8 +736,7 @@ static struct sc_entry *sc_get(int kind, uint64_t base, int nofollow, const char
  * EINVAL, as the walk to the last component is lstat's (a listing keeps only that) */
 static int sc_not_link(uint64_t base, const char *path, int len)
 {
-    int key = 1 | RT_SC_STAT << 1;
-    struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)len), base, key, path, len);
+    struct sc_entry *e = sc_get(RT_SC_STAT, base, 1, path, len);
     if (!e || e->err || sc_is_link(e, RT_SC_STAT)) return 0;
     e->used = ++sc_clock;
     return 1;
