@@ -8,7 +8,6 @@ exception is a bug: its traceback goes to the debug log and the user sees one
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import Any, NoReturn
@@ -117,7 +116,9 @@ def entry() -> NoReturn:
             pass
         status = 1
     log.flush_stdio()
-    logging.shutdown()
+    logging = sys.modules.get("logging")  # the sentry's, in do and run
+    if logging is not None:
+        logging.shutdown()
     supervisor = sys.modules.get("sentry.supervisor")
     if supervisor is not None:
         supervisor.discard_prestarted()  # runsc_py.launch's, if nothing used it

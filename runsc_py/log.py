@@ -11,38 +11,31 @@ several commands (tests drive the CLI in-process).
 
 from __future__ import annotations
 
-import datetime
-import json
-import logging
+import _thread
 import os
 import sys
 import time
 from sentry.records import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from runsc_py.errors import UserError
 
-logger = logging.getLogger("runsc_py")
-logger.propagate = False
-logger.setLevel(logging.DEBUG)
-# Without any handler, logging's last-resort handler would print warnings and errors on
-# stderr a second time.
-logger.addHandler(logging.NullHandler())
+# Not the logging package: it (with the re, traceback, string and threading modules it
+# imports) is a fifth of what a cheap command (start, state, kill, delete: several per
+# container for every engine) costs to start; a few dozen lines do what the CLI needs.
+DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 
 LOG_FORMATS = ("text", "json")
 
 # logrus' level names, which the Go clients parse.
-_LEVEL_NAMES = {
-    logging.DEBUG: "debug",
-    logging.INFO: "info",
-    logging.WARNING: "warning",
-    logging.ERROR: "error",
-    logging.CRITICAL: "fatal",
-}
+_LEVEL_NAMES = {DEBUG: "debug", INFO: "info", WARNING: "warning", ERROR: "error",
+                CRITICAL: "fatal"}
 
 
 def rfc3339(ts: float | None = None) -> str:
     """Local time with its UTC offset, as Go's ``time.RFC3339Nano`` parses it."""
+    import datetime
+
     if ts is None:
         ts = time.time()
     return (
@@ -52,43 +45,94 @@ def rfc3339(ts: float | None = None) -> str:
     )
 
 
-def _level_name(levelno: int) -> str:
-    return _LEVEL_NAMES.get(levelno, logging.getLevelName(levelno).lower())
+def _traceback(exc_info: Any) -> str:
+    import traceback
+
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    return "".join(traceback.format_exception(*exc_info)).rstrip("\n")
 
 
-class JSONFormatter(logging.Formatter):
+def format_json(level: int, msg: str, created: float) -> str:
     """logrus' JSONFormatter: level, msg, time."""
+    import json
 
-    def format(self, record: logging.LogRecord) -> str:
-        msg = record.getMessage()
-        if record.exc_info:
-            msg = msg + "\n" + self.formatException(record.exc_info)
-        return json.dumps(
-            {
-                "level": _level_name(record.levelno),
-                "msg": msg,
-                "time": rfc3339(record.created),
-            },
-            ensure_ascii=False,
-        )
+    return json.dumps({"level": _LEVEL_NAMES[level], "msg": msg, "time": rfc3339(created)},
+                      ensure_ascii=False)
 
 
-class TextFormatter(logging.Formatter):
-    """logrus' TextFormatter: ``time="..." level=... msg="..."``; tracebacks follow the line."""
+def format_text(level: int, msg: str, created: float) -> str:
+    """logrus' TextFormatter: ``time="..." level=... msg="..."``."""
+    import json
 
-    def format(self, record: logging.LogRecord) -> str:
-        msg = json.dumps(record.getMessage(), ensure_ascii=False)
-        line = f'time="{rfc3339(record.created)}" level={_level_name(record.levelno)} msg={msg}'
-        if record.exc_info:
-            line = line + "\n" + self.formatException(record.exc_info)
-        return line
+    return f'time="{rfc3339(created)}" level={_LEVEL_NAMES[level]} ' \
+           f'msg={json.dumps(msg, ensure_ascii=False)}'
 
 
-class _NotEchoed(logging.Filter):
-    """Drops records the CLI already printed on stderr itself (``extra={"echoed": True}``)."""
+class _Handler:
+    """Where records of at least *level* go, one line each (a traceback follows its line
+    in either format); *echoed*: also those the CLI printed on stderr itself."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(record, "echoed", False)
+    __slots__ = ("stream", "level", "fmt", "echoed")
+
+    def __init__(self, stream: TextIO, level: int, fmt: Any, echoed: bool = True) -> None:
+        self.stream = stream
+        self.level = level
+        self.fmt = fmt
+        self.echoed = echoed
+
+
+class Logger:
+    """The CLI's logger (what it needs of :class:`logging.Logger`): ``debug`` ... ``error``
+    and ``exception`` with %-style arguments, ``exc_info`` and ``extra={"echoed": True}``
+    (a record the CLI already printed on stderr: not written to stderr again)."""
+
+    def __init__(self) -> None:
+        self.handlers: list[_Handler] = []
+        self._lock = _thread.allocate_lock()
+
+    def log(self, level: int, msg: object, *args: object, exc_info: Any = None,
+            extra: dict[str, Any] | None = None) -> None:
+        handlers = [h for h in self.handlers if level >= h.level]
+        if not handlers:
+            return
+        text = str(msg) % args if args else str(msg)
+        if exc_info:
+            text = text + "\n" + _traceback(exc_info)
+        echoed = bool(extra and extra.get("echoed"))
+        created = time.time()
+        with self._lock:
+            for h in handlers:
+                if echoed and not h.echoed:
+                    continue
+                try:
+                    h.stream.write(h.fmt(level, text, created) + "\n")
+                    h.stream.flush()
+                except (OSError, ValueError):
+                    pass  # a full disk or a closed stream loses the line, not the command
+
+    def debug(self, msg: object, *args: object, **kw: Any) -> None:
+        self.log(DEBUG, msg, *args, **kw)
+
+    def info(self, msg: object, *args: object, **kw: Any) -> None:
+        self.log(INFO, msg, *args, **kw)
+
+    def warning(self, msg: object, *args: object, **kw: Any) -> None:
+        self.log(WARNING, msg, *args, **kw)
+
+    def error(self, msg: object, *args: object, **kw: Any) -> None:
+        self.log(ERROR, msg, *args, **kw)
+
+    def exception(self, msg: object, *args: object, **kw: Any) -> None:
+        kw.setdefault("exc_info", True)
+        self.log(ERROR, msg, *args, **kw)
+
+
+logger = Logger()
+# A child forked while another thread wrote a line must not inherit its lock taken.
+os.register_at_fork(after_in_child=lambda: setattr(logger, "_lock", _thread.allocate_lock()))
 
 
 @dataclass
@@ -115,6 +159,8 @@ def resolve_debug_log(pattern: str, command: str, now: float | None = None) -> s
     invocation, and ``%TIMESTAMP%`` / ``%COMMAND%`` are substituted, so one static flag in a
     containerd or podman configuration still gives each call its own file.
     """
+    import datetime
+
     if now is None:
         now = time.time()
     stamp = datetime.datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S.%f")
@@ -145,10 +191,8 @@ def configure(opts: LogOptions, command: str) -> str | None:
     :raises UserError: a log file cannot be opened.
     """
     close()
-    level = logging.DEBUG if opts.debug else logging.INFO
-    formatter: logging.Formatter = (
-        JSONFormatter() if opts.log_format == "json" else TextFormatter()
-    )
+    level = DEBUG if opts.debug else INFO
+    fmt = format_json if opts.log_format == "json" else format_text
     debug_path: str | None = None
     if opts.debug_log:
         debug_path = resolve_debug_log(opts.debug_log, command)
@@ -159,33 +203,19 @@ def configure(opts: LogOptions, command: str) -> str | None:
             raise UserError(
                 f"cannot create debug log directory {parent}: {e.strerror}"
             ) from None
-        handler: logging.Handler = logging.StreamHandler(
-            _open_append(debug_path, "debug log")
-        )
-        handler.setLevel(logging.DEBUG)
-        handler.setFormatter(TextFormatter())
-        logger.addHandler(handler)
+        logger.handlers.append(_Handler(_open_append(debug_path, "debug log"), DEBUG,
+                                        format_text))
     if opts.log:
-        handler = logging.StreamHandler(_open_append(opts.log, "log file"))
-        handler.setLevel(level)
-        handler.setFormatter(formatter)
-        logger.addHandler(handler)
+        logger.handlers.append(_Handler(_open_append(opts.log, "log file"), level, fmt))
     elif opts.debug:
         # runc logs to stderr when --log is not given.
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setLevel(logging.DEBUG)
-        handler.setFormatter(formatter)
-        handler.addFilter(_NotEchoed())
-        logger.addHandler(handler)
+        logger.handlers.append(_Handler(sys.stderr, DEBUG, fmt, echoed=False))
     return debug_path
 
 
 def has_debug_destination() -> bool:
     """Whether a debug-level record (a traceback) would be written anywhere."""
-    return any(
-        h.level <= logging.DEBUG and not isinstance(h, logging.NullHandler)
-        for h in logger.handlers
-    )
+    return any(h.level <= DEBUG for h in logger.handlers)
 
 
 def flush_stdio() -> None:
@@ -199,12 +229,10 @@ def flush_stdio() -> None:
 
 
 def close() -> None:
-    """Detach and close this invocation's handlers (stderr is left open)."""
-    for handler in list(logger.handlers):
-        if isinstance(handler, logging.NullHandler):
-            continue
-        logger.removeHandler(handler)
-        handler.flush()
-        handler.close()
+    """Detach this invocation's handlers and close its files (stderr is left open)."""
+    logger.handlers.clear()
     while _opened:
-        _opened.pop().close()
+        try:
+            _opened.pop().close()
+        except OSError:
+            pass
