@@ -57,9 +57,26 @@ def _verb(args: list[str]) -> str:
     return args[i] if i < len(args) else ""
 
 
+#: The verbs engines run several times per container, taken without the CLI framework
+#: when their arguments have the usual form (:mod:`runsc_py.quick`).
+_QUICK_VERBS = frozenset({"state", "start", "kill", "delete"})
+
+
 def entry() -> NoReturn:
     """The console script and ``python3 -m runsc_py``."""
-    if _verb(sys.argv[1:]) in _SANDBOX_VERBS:
+    verb = _verb(sys.argv[1:])
+    if verb in _QUICK_VERBS:
+        from runsc_py import quick
+
+        status = quick.run(sys.argv[1:])
+        if status is not None:
+            import os
+
+            from runsc_py.log import flush_stdio
+
+            flush_stdio()
+            os._exit(status & 0xFF)
+    if verb in _SANDBOX_VERBS:
         from runsc_py import codebundle
 
         codebundle.install()

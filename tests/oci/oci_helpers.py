@@ -121,3 +121,32 @@ def run_subprocess(
         cwd=str(cwd or REPO),
         timeout=60,
     )
+
+
+def record_container(
+    root: Path,
+    cid: str,
+    pid: int,
+    start: int | None,
+    status: str = "running",
+    bundle: str = "/bundle",
+) -> None:
+    """A state record of container *cid* in *root* whose process is *pid* (started at
+    *start*), as create leaves one (no sandbox behind it)."""
+    from runsc_py.container.state import ContainerState, StateStore
+
+    store = StateStore(str(root))
+    store.create(
+        ContainerState(
+            id=cid,
+            bundle=bundle,
+            rootfs=bundle + "/rootfs",
+            status=status,
+            pid=pid,
+            created="2024-01-02T03:04:05.000000+00:00",
+            sandbox_pid=pid,
+            sandbox_start_time=start,
+            control_socket=store.control_socket(cid),
+            annotations={"k": "v"},
+        )
+    )

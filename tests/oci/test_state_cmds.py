@@ -15,33 +15,8 @@ import pytest
 from click.testing import Result
 
 from runsc_py.container import process
-from runsc_py.container.state import ContainerState, StateStore
-from tests.oci.oci_helpers import REPO, FakeSandbox, run_subprocess
-
-
-def _record(
-    root: Path,
-    cid: str,
-    pid: int,
-    start: int | None,
-    status: str = "running",
-    bundle: str = "/bundle",
-) -> None:
-    store = StateStore(str(root))
-    store.create(
-        ContainerState(
-            id=cid,
-            bundle=bundle,
-            rootfs=bundle + "/rootfs",
-            status=status,
-            pid=pid,
-            created="2024-01-02T03:04:05.000000+00:00",
-            sandbox_pid=pid,
-            sandbox_start_time=start,
-            control_socket=store.control_socket(cid),
-            annotations={"k": "v"},
-        )
-    )
+from runsc_py.container.state import StateStore
+from tests.oci.oci_helpers import REPO, FakeSandbox, record_container as _record, run_subprocess
 
 
 @pytest.fixture

@@ -1,0 +1,187 @@
+"""``start``, ``state``, ``kill`` and ``delete`` without the CLI framework
+(:mod:`runsc_py.quick`): for every form engines use, the same exit status, output, stderr,
+``--log`` lines and state left behind as the click CLI's, run side by side on twin
+containers; any other form is left to the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from runsc_py import quick
+from runsc_py.container import process
+from tests.oci.oci_helpers import REPO, record_container
+
+#: The two ways of running the program: its console entry (which takes the quick path),
+#: and the click CLI alone.
+QUICK = [sys.executable, "-m", "runsc_py"]
+CLICK = [sys.executable, "-c", "from runsc_py.cli import entry; entry()"]
+
+
+def _run(argv: list[str], args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([*argv, *args], capture_output=True, text=True, env=env,
+                          cwd=str(REPO), timeout=60, check=False)
+
+
+@pytest.fixture
+def sleepers() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(["sleep", "100"])
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def _dead_pid() -> tuple[int, int | None]:
+    p = subprocess.Popen(["true"])
+    start = process.start_time(p.pid)
+    p.wait()
+    return p.pid, start
+
+
+#: Containers a case starts from: none, a stopped one, a running one (a sleeping process
+#: stands for its sandbox), a created one.
+SCENES = ("none", "stopped", "running", "created")
+
+#: (scene, arguments after the global flags)
+CASES = [
+    ("none", ["state", "c1"]),
+    ("none", ["start", "c1"]),
+    ("none", ["kill", "c1"]),
+    ("none", ["kill", "c1", "9"]),
+    ("none", ["delete", "c1"]),
+    ("none", ["delete", "--force", "c1"]),
+    ("none", ["delete", "-f", "c1"]),
+    ("none", ["state", "../x"]),
+    ("none", ["delete", "--force", "../x"]),
+    ("stopped", ["state", "c1"]),
+    ("stopped", ["start", "c1"]),
+    ("stopped", ["kill", "c1", "15"]),
+    ("stopped", ["kill", "--all", "c1", "9"]),
+    ("stopped", ["delete", "c1"]),
+    ("running", ["state", "c1"]),
+    ("running", ["start", "c1"]),
+    ("running", ["delete", "c1"]),
+    ("running", ["kill", "c1", "SIGNOPE"]),
+    ("running", ["kill", "c1", "0"]),
+    ("running", ["delete", "c1", "--force"]),
+    ("created", ["state", "c1"]),
+    ("created", ["start", "c1"]),
+    ("created", ["kill", "-a", "c1", "KILL"]),
+    ("created", ["delete", "c1"]),
+]
+
+#: Global flags cases run with: an engine's, and the rest of the set.
+GLOBALS = [
+    ["--log", "{log}", "--log-format", "json"],
+    ["--log={log}", "--debug"],
+    ["--debug"],
+    ["--debug-log", "{dir}/"],
+    ["--platform=hybrid", "--strace", "--python-only"],
+]
+
+
+def _scene(root: Path, scene: str, sleepers: Callable[[], subprocess.Popen[bytes]]) -> int:
+    """The container of *scene* in *root*; its process's pid (0: none)."""
+    root.mkdir(parents=True)
+    if scene == "stopped":
+        pid, start = _dead_pid()
+        record_container(root, "c1", pid, start)
+        return pid
+    if scene in ("running", "created"):
+        p = sleepers()
+        record_container(root, "c1", p.pid, process.start_time(p.pid), status=scene)
+        return p.pid
+    return 0
+
+
+_TIME = re.compile(r'time="[^"]*"|"time": "[^"]*"|\d{8}-\d{6}\.\d{6}')
+
+
+def _outcome(base: Path, pid: int, proc: subprocess.CompletedProcess[str],
+             ) -> dict[str, object]:
+    def clean(text: str) -> str:
+        text = _TIME.sub("<time>", text.replace(str(base), "<base>"))
+        return re.sub(rf"\b{pid}\b", "<pid>", text) if pid else text
+
+    logs = {}
+    for f in sorted(base.rglob("*")):
+        if f.is_file() and f.parent.name in ("logs", "debug"):
+            logs[f.parent.name] = sorted(clean(f.read_text()).splitlines())
+    return {
+        "status": proc.returncode,
+        "stdout": clean(proc.stdout),
+        "stderr": clean(proc.stderr),
+        "logs": logs,
+        "left": sorted(p.name for p in (base / "root").iterdir()),
+    }
+
+
+@pytest.mark.parametrize("glob", GLOBALS, ids=lambda g: " ".join(g).replace("{", ""))
+@pytest.mark.parametrize("scene,args", CASES, ids=lambda c: str(c))
+def test_quick_path_is_the_clis(tmp_path: Path, scene: str, args: list[str], glob: list[str],
+                                sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
+    got = {}
+    for name, argv in (("quick", QUICK), ("click", CLICK)):
+        base = tmp_path / name
+        pid = _scene(base / "root", scene, sleepers)
+        (base / "logs").mkdir()
+        flags = [g.format(log=base / "logs" / "log", dir=base / "debug") for g in glob]
+        assert quick.parse([*flags, *args]) is not None
+        proc = _run(argv, ["--root", str(base / "root"), *flags, *args])
+        got[name] = _outcome(base, pid, proc)
+    assert got["quick"] == got["click"]
+
+
+def test_state_output(tmp_path: Path, sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
+    """What the twins compare is real: the state a running container shows."""
+    p = sleepers()
+    record_container(tmp_path, "c1", p.pid, process.start_time(p.pid))
+    proc = _run(QUICK, ["--root", str(tmp_path), "state", "c1"])
+    assert proc.returncode == 0 and proc.stderr == ""
+    shown = json.loads(proc.stdout)
+    assert (shown["id"], shown["pid"], shown["status"]) == ("c1", p.pid, "running")
+    assert proc.stdout == json.dumps(shown, indent=2) + "\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["state"], ["state", "a", "b"], ["kill", "a", "9", "x"], ["delete"],
+    ["--help"], ["state", "--help"], ["state", "-h", "c1"], ["--version"],
+    ["kill", "c1", "-9"], ["delete", "-x", "c1"], ["delete", "-af", "c1"],
+    ["state", "--", "c1"], ["--root", "", "state", "c1"], ["--root"],
+    ["--log-format", "yaml", "state", "c1"], ["--debug=1", "state", "c1"],
+    ["--platform=", "state", "c1"], ["--nope", "state", "c1"], ["list"], ["run", "c1"],
+    ["stat", "c1"], [],
+])
+def test_other_forms_are_the_clis(args: list[str], tmp_path: Path) -> None:
+    """Left to the CLI (its messages and exit codes, not the quick path's guesses)."""
+    assert quick.parse(args) is None
+    root = ["--root", str(tmp_path)]
+    a, b = _run(QUICK, [*root, *args]), _run(CLICK, [*root, *args])
+    assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
+
+
+def test_quick_path_imports_no_cli_framework(tmp_path: Path) -> None:
+    proc = _run([sys.executable, "-X", "importtime", "-m", "runsc_py"],
+                ["--root", str(tmp_path), "state", "nope"])
+    assert proc.returncode == 1
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "runsc_py.quick" in imported and "runsc_py.container.lifecycle" in imported
+    assert not imported & {"click", "logging", "runsc_py.cli"}
