@@ -20,10 +20,13 @@ import os
 import time
 from collections.abc import Iterator
 from sentry.records import dataclass
-from typing import Any
 
 from runsc_py.errors import InvalidSpec, StateError, quote
 from runsc_py.log import logger
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio", "devices")
 _PERIOD_DEFAULT = 100000

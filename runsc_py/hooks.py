@@ -25,11 +25,12 @@ import json
 import os
 import signal
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from runsc_py.errors import UserError
 from runsc_py.log import logger
 from sentry.records import dataclass
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
 
 if TYPE_CHECKING:
     import subprocess

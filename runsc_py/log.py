@@ -16,9 +16,12 @@ import os
 import sys
 import time
 from sentry.records import dataclass
-from typing import Any, TextIO
 
 from runsc_py.errors import UserError
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 # Not the logging package: it (with the re, traceback, string and threading modules it
 # imports) is a fifth of what a cheap command (start, state, kill, delete: several per

@@ -17,9 +17,19 @@ called; ``frozen=True`` refuses assignment and hashes by the fields; :func:`repl
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Tuple, TypeVar, dataclass_transform, overload
+# Not imported at run time (with re, ~3 ms of every CLI command: runsc_py.quick): the
+# annotations are strings, and overload and dataclass_transform only tell type checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Tuple, TypeVar, dataclass_transform, overload
 
-T = TypeVar("T")
+    T = TypeVar("T")
+else:
+    def overload(f: object) -> object:
+        return f
+
+    def dataclass_transform(**_kw: object) -> object:
+        return lambda f: f
 
 _MISSING: Any = object()
 
@@ -133,11 +143,11 @@ def _make(cls: type, frozen: bool) -> type:
 @overload
 def dataclass(cls: type[T], /) -> type[T]: ...
 @overload
-def dataclass(*, frozen: bool = False) -> Callable[[type[T]], type[T]]: ...
+def dataclass(*, frozen: bool = False) -> Callable[[type[T]], type[T]]: ...  # noqa: F811
 
 
 @dataclass_transform(field_specifiers=(field,))
-def dataclass(cls: Any = None, /, *, frozen: bool = False) -> Any:
+def dataclass(cls: Any = None, /, *, frozen: bool = False) -> Any:  # noqa: F811
     """The record decorator: ``@dataclass`` or ``@dataclass(frozen=True)``."""
     if cls is None:
         return lambda c: _make(c, frozen)

@@ -6,10 +6,13 @@ import array
 import json
 import socket
 from collections.abc import Sequence
-from typing import Any
 
 from runsc_py.errors import UserError
 from sentry.control.sockpath import short_path
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_MSG = 1 << 20
 TIMEOUT = 10.0

@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
 
 from runsc_py.cgroups import Cgroup, cgroup_path
 # runsc_py.container.control (and socket with it) is imported by the functions that talk
@@ -43,7 +42,10 @@ from runsc_py import log
 from runsc_py.hooks import run_hooks, run_hooks_logged
 from runsc_py.log import logger, rfc3339
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:  # annotations only: delete, kill, state need not load the spec
+    from typing import Any
+
     from runsc_py.container.hostns import HostNamespaces
     from runsc_py.hooks import Hook
     from sentry.config import BootConfig

@@ -25,7 +25,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from sentry.records import dataclass, field
-from typing import Any
 
 from runsc_py.container import process
 from runsc_py.errors import (
@@ -37,6 +36,10 @@ from runsc_py.errors import (
 )
 from runsc_py.hooks import Hook
 from runsc_py.log import logger
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.1.0"
 DEFAULT_ROOT = "/run/runsc-py"

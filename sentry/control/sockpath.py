@@ -7,9 +7,14 @@ kernel walks the magic link) and always fits. Abstract sockets would fit too, bu
 in the network namespace may connect to those; a path keeps the directory's permissions.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
-from typing import Iterator
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 SUN_PATH_MAX = 107  # bytes, without the terminating NUL
 
