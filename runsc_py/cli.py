@@ -20,6 +20,7 @@ from runsc_py import log
 from runsc_py.container.state import DEFAULT_ROOT
 from runsc_py.context import GlobalOptions
 from runsc_py.errors import EXIT_INTERNAL, UserError, one_line
+from runsc_py.launch import exit_now
 from runsc_py.log import LogOptions, logger
 from runsc_py.version import version_text
 
@@ -92,14 +93,10 @@ class RunscGroup(click.Group):
 
 def entry() -> NoReturn:
     """The ``runsc-py`` program (console script, ``python3 -m runsc_py``): :data:`main`,
-    then the end of the process without the interpreter's clean-up.
-
-    Engines run the CLI several times per container, and tearing down every module it
-    imported (for ``run``, ``create`` and ``do``: the sentry's boot code too) is a sixth of
-    what a cheap command costs; nothing is left to do by then: ``invoke`` closed the log,
-    and ``run`` and ``do`` have reaped the sandbox and removed what they made.  Output is
-    flushed first.  :data:`main` itself still returns or raises (``CliRunner``).
-    """
+    then the end of the process without the interpreter's clean-up
+    (:func:`runsc_py.launch.exit_now`): nothing is left to do by then: ``invoke`` closed
+    the log, and ``run`` and ``do`` have reaped the sandbox and removed what they made.
+    :data:`main` itself still returns or raises (``CliRunner``)."""
     try:
         main(prog_name="runsc-py")
         code: object = 0
@@ -115,14 +112,7 @@ def entry() -> NoReturn:
         except (OSError, ValueError):
             pass
         status = 1
-    log.flush_stdio()
-    logging = sys.modules.get("logging")  # the sentry's, in do and run
-    if logging is not None:
-        logging.shutdown()
-    supervisor = sys.modules.get("sentry.supervisor")
-    if supervisor is not None:
-        supervisor.discard_prestarted()  # runsc_py.launch's, if nothing used it
-    os._exit(status & 0xFF)
+    exit_now(status)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -1,11 +1,9 @@
-"""The global flags, shared by every command through click's context object."""
+"""The global flags, given to every command (by click's context object, or by :mod:`runsc_py.quick`)."""
 
 from __future__ import annotations
 
 from sentry.records import dataclass, field
 from typing import TYPE_CHECKING
-
-import click
 
 from runsc_py.log import LogOptions
 
@@ -37,5 +35,3 @@ class GlobalOptions:
         cfg.python_only = self.python_only
         return cfg
 
-
-pass_options = click.make_pass_decorator(GlobalOptions)

@@ -1,13 +1,14 @@
-"""The commands an engine runs several times per container, without the CLI framework.
+"""The commands an engine runs for every container, without the CLI framework.
 
-containerd's shim, docker and podman call ``start``, ``state``, ``kill`` and ``delete``
-once or more for every container, each a fresh process; click (with what it imports) was
-about a third of what each cost. :func:`run` takes exactly the argument forms they use
-(the global flags as ``runsc-py --help`` lists them, then the verb, its flags and
-arguments) and runs the same :mod:`~runsc_py.container.lifecycle` call as the click
-command, with the same messages, log lines and exit codes (:mod:`runsc_py.cli`'s
-``RunscGroup.invoke``); anything else (``--help``, a flag it does not know, a missing or
-extra argument, ``--``) returns None and the CLI parses it as always, with its own
+containerd's shim, docker and podman call ``create``, ``start``, ``state``, ``kill`` and
+``delete`` once or more for every container, each a fresh process whose cost was mostly
+imports: click (with what it imports) about a third of a cheap command's. :func:`run`
+takes exactly the argument forms they use (the global flags as ``runsc-py --help`` lists
+them, then the verb, its flags and arguments; ``run`` too) and makes the same call as the
+click command (:mod:`runsc_py.verbs`, :mod:`~runsc_py.container.lifecycle`), with the same
+messages, log lines and exit codes (:mod:`runsc_py.cli`'s ``RunscGroup.invoke``); anything
+else (``--help``, a flag it does not know, a missing or extra argument, ``--``, a flag's
+value that starts with ``-``) returns None and the CLI parses it as always, with its own
 messages.
 """
 
@@ -16,21 +17,32 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
+
 #: Global flags that take a value, and those that do not (``runsc-py --help``).
 _VALUE_FLAGS = ("--root", "--log", "--log-format", "--debug-log", "--platform")
 _BOOL_FLAGS = ("--debug", "--strace", "--python-only")
-#: Each verb's flags (all without a value: name -> the keyword they set) and how many
-#: arguments it takes (least, most).
-_VERBS: dict[str, tuple[dict[str, str], int, int]] = {
+#: Each verb's flags (flag -> the keyword it sets and whether it takes a value) and how
+#: many arguments it takes (least, most).
+_BUNDLE = {"--bundle": ("bundle", True), "-b": ("bundle", True),
+           "--pid-file": ("pid_file", True)}
+_VERBS: dict[str, tuple[dict[str, tuple[str, bool]], int, int]] = {
     "state": ({}, 1, 1),
     "start": ({}, 1, 1),
-    "kill": ({"--all": "all_", "-a": "all_"}, 1, 2),
-    "delete": ({"--force": "force", "-f": "force"}, 1, 1),
+    "kill": ({"--all": ("all_", False), "-a": ("all_", False)}, 1, 2),
+    "delete": ({"--force": ("force", False), "-f": ("force", False)}, 1, 1),
+    "create": ({**_BUNDLE, "--console-socket": ("console_socket", True),
+                "--no-pivot": ("no_pivot", False), "--no-new-keyring": ("no_keyring", False)},
+               1, 1),
+    "run": ({**_BUNDLE, "--detach": ("detach", False), "-d": ("detach", False),
+             "--keep": ("keep", False)}, 1, 1),
 }
 
 
-def parse(args: list[str]) -> tuple[dict[str, str | None], set[str], str, dict[str, bool],
-                                    list[str]] | None:
+def parse(args: list[str]) -> tuple[dict[str, str | None], set[str], str,
+                                    dict[str, str | bool | None], list[str]] | None:
     """(global flags with a value, those without, verb, its flags, arguments) of *args*
     (no program name), or None if they are not in a form :func:`run` takes."""
     from runsc_py.container.state import DEFAULT_ROOT
@@ -44,7 +56,7 @@ def parse(args: list[str]) -> tuple[dict[str, str | None], set[str], str, dict[s
         name, eq, value = args[i].partition("=")
         if name in _VALUE_FLAGS:
             if not eq:
-                if i + 1 >= len(args):
+                if i + 1 >= len(args) or args[i + 1].startswith("-"):
                     return None
                 i += 1
                 value = args[i]
@@ -60,15 +72,32 @@ def parse(args: list[str]) -> tuple[dict[str, str | None], set[str], str, dict[s
         return None  # the CLI's own error
     verb = args[i]
     known, least, most = _VERBS[verb]
-    flags = {key: False for key in known.values()}
+    flags: dict[str, str | bool | None] = {}
+    for key, takes in known.values():
+        flags[key] = None if takes else False
     rest: list[str] = []
-    for arg in args[i + 1:]:
-        if arg.startswith("-") and arg != "-":
-            if arg not in known:
-                return None
-            flags[known[arg]] = True
-        else:
+    j = i + 1
+    while j < len(args):
+        arg = args[j]
+        j += 1
+        if not arg.startswith("-") or arg == "-":
             rest.append(arg)
+            continue
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name not in known:
+            return None
+        key, takes = known[name]
+        if not takes:
+            if eq:
+                return None
+            flags[key] = True
+            continue
+        if not eq:
+            if j >= len(args) or args[j].startswith("-"):
+                return None
+            value = args[j]
+            j += 1
+        flags[key] = value
     if not least <= len(rest) <= most:
         return None
     return glob, bools, verb, flags, rest
@@ -84,14 +113,16 @@ def run(args: list[str]) -> int | None:
     from runsc_py.errors import EXIT_INTERNAL, UserError, one_line
 
     try:
-        log.configure(log.LogOptions(log=glob["--log"], log_format=glob["--log-format"] or "",
-                                     debug="--debug" in bools,
-                                     debug_log=glob["--debug-log"]), verb)
-        _call(os.path.abspath(str(glob["--root"])), verb, flags, rest)
-        return 0
+        opts = log.LogOptions(log=glob["--log"], log_format=glob["--log-format"] or "",
+                              debug="--debug" in bools, debug_log=glob["--debug-log"])
+        debug_log_path = log.configure(opts, verb)
+        return _call(glob, bools, opts, debug_log_path, verb, flags, rest)
     except UserError as e:
         _report(e.msg)
         return e.exit_code
+    except (EOFError, KeyboardInterrupt):
+        _echo("\nAborted!\n")  # as click's
+        return 1
     # As the CLI's: a bug is one line, its traceback in the debug log.
     except Exception as e:  # noqa: BLE001
         log.logger.debug("internal error", exc_info=True)
@@ -102,7 +133,24 @@ def run(args: list[str]) -> int | None:
         log.close()
 
 
-def _call(root: str, verb: str, flags: dict[str, bool], rest: list[str]) -> None:
+def _call(glob: dict[str, str | None], bools: set[str], log_opts: Any,
+          debug_log_path: str | None, verb: str, flags: dict[str, str | bool | None],
+          rest: list[str]) -> int:
+    root = os.path.abspath(str(glob["--root"]))
+    if verb in ("create", "run"):
+        from runsc_py import verbs
+        from runsc_py.context import GlobalOptions
+
+        opts = GlobalOptions(root=root, log=log_opts, strace="--strace" in bools,
+                             platform=str(glob["--platform"]),
+                             python_only="--python-only" in bools,
+                             debug_log_path=debug_log_path)
+        bundle, pid_file = _text(flags["bundle"]), _text(flags["pid_file"])
+        if verb == "create":
+            verbs.create(opts, bundle, pid_file, _text(flags["console_socket"]), 0, rest[0])
+            return 0
+        return verbs.run(opts, bundle, pid_file, bool(flags["detach"]), bool(flags["keep"]),
+                         rest[0])
     from runsc_py.container import lifecycle
 
     if verb == "state":
@@ -115,9 +163,14 @@ def _call(root: str, verb: str, flags: dict[str, bool], rest: list[str]) -> None
         from runsc_py.signals import parse_signal
 
         lifecycle.kill(root, rest[0], parse_signal(rest[1] if len(rest) > 1 else "SIGTERM"),
-                       flags["all_"])
+                       bool(flags["all_"]))
     else:
-        lifecycle.delete(root, rest[0], flags["force"])
+        lifecycle.delete(root, rest[0], bool(flags["force"]))
+    return 0
+
+
+def _text(v: str | bool | None) -> str | None:
+    return v if isinstance(v, str) else None
 
 
 def _report(msg: str) -> None:
@@ -125,13 +178,16 @@ def _report(msg: str) -> None:
     from runsc_py.log import logger
 
     logger.error("%s", msg, extra={"echoed": True})
-    line = f"runsc-py: {msg}\n"
+    _echo(f"runsc-py: {msg}\n")
+
+
+def _echo(text: str) -> None:
     try:
-        if "\033" in line and not sys.stderr.isatty():
+        if "\033" in text and not sys.stderr.isatty():
             import re  # as click.echo: no terminal, no colour codes
 
-            line = re.sub(r"\033\[[;?0-9]*[a-zA-Z]", "", line)
-        sys.stderr.write(line)
+            text = re.sub(r"\033\[[;?0-9]*[a-zA-Z]", "", text)
+        sys.stderr.write(text)
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

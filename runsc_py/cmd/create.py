@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from runsc_py import spec
-from runsc_py.container import lifecycle
-from runsc_py.container.state import validate_id
-from runsc_py.context import GlobalOptions, pass_options
-from runsc_py.errors import InvalidSpec, Unsupported
+from runsc_py import verbs
+from runsc_py.cmd import pass_options
+from runsc_py.context import GlobalOptions
 
 
 @click.command("create")
@@ -46,25 +42,4 @@ def create(
     container_id: str,
 ) -> None:
     """Create container ID: the sandbox starts and waits for ``start``."""
-    validate_id(container_id)
-    if preserve_fds:
-        raise Unsupported("--preserve-fds is not supported")
-    loaded = spec.load_bundle(bundle if bundle is not None else os.getcwd())
-    if loaded.terminal and console_socket is None:
-        raise InvalidSpec("process.terminal is true: --console-socket is required")
-    if console_socket is not None and not loaded.terminal:
-        raise InvalidSpec("--console-socket given but process.terminal is false")
-    cfg = opts.apply(loaded.boot_config(container_id))
-    lifecycle.create(
-        opts.root,
-        cfg,
-        bundle=loaded.bundle,
-        config_path=loaded.config_path,
-        annotations=loaded.annotations,
-        pid_file=pid_file,
-        cgroups_path=loaded.cgroups_path,
-        resources=loaded.resources,
-        console=(console_socket, loaded.console_size) if console_socket else None,
-        hooks=loaded.hooks,
-        namespaces=loaded.host_namespaces,
-    )
+    verbs.create(opts, bundle, pid_file, console_socket, preserve_fds, container_id)

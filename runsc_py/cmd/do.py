@@ -13,7 +13,8 @@ import click
 from runsc_py import spec
 from runsc_py.container import lifecycle
 from runsc_py.container.hostns import HostNamespaces
-from runsc_py.context import GlobalOptions, pass_options
+from runsc_py.cmd import pass_options
+from runsc_py.context import GlobalOptions
 from runsc_py.errors import UserError
 from sentry.config import DEFAULT_PIDS_LIMIT
 from sentry.vfs.mount_options import parse_size

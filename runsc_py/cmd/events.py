@@ -10,7 +10,8 @@ import click
 from runsc_py.cgroups import Cgroup
 from runsc_py.container import lifecycle
 from runsc_py.container.state import STOPPED, StateStore
-from runsc_py.context import GlobalOptions, pass_options
+from runsc_py.cmd import pass_options
+from runsc_py.context import GlobalOptions
 
 
 def _event(kind: str, container_id: str, data: object) -> str:

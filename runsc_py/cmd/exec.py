@@ -10,7 +10,8 @@ from runsc_py import spec
 from runsc_py.console import open_console
 from runsc_py.container import exec as exec_
 from runsc_py.container.state import StateStore
-from runsc_py.context import GlobalOptions, pass_options
+from runsc_py.cmd import pass_options
+from runsc_py.context import GlobalOptions
 from runsc_py.errors import InvalidSpec, Unsupported
 
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import click
 
 from runsc_py.container import lifecycle
-from runsc_py.context import GlobalOptions, pass_options
+from runsc_py.cmd import pass_options
+from runsc_py.context import GlobalOptions
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:

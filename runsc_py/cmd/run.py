@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from runsc_py import spec
-from runsc_py.container import lifecycle
-from runsc_py.container.state import validate_id
-from runsc_py.context import GlobalOptions, pass_options
-from runsc_py.errors import Unsupported
+from runsc_py import verbs
+from runsc_py.cmd import pass_options
+from runsc_py.context import GlobalOptions
 
 
 @click.command("run")
@@ -49,26 +45,4 @@ def run(
 
     Once the workload has exited the container is deleted (poststop hooks, state, cgroup),
     as ``runc run`` does, unless ``--keep`` leaves it ``stopped`` for ``delete``."""
-    if detach:
-        raise Unsupported("run --detach is not supported; run in the foreground")
-    validate_id(container_id)
-    loaded = spec.load_bundle(bundle if bundle is not None else os.getcwd())
-    if loaded.terminal:
-        raise Unsupported(
-            "config.json: process.terminal: run in the foreground has no terminal of its own; "
-            "use create --console-socket, or set it to false"
-        )
-    cfg = opts.apply(loaded.boot_config(container_id))
-    status = lifecycle.run_foreground(
-        opts.root,
-        cfg,
-        bundle=loaded.bundle,
-        config_path=loaded.config_path,
-        annotations=loaded.annotations,
-        pid_file=pid_file,
-        keep_when_stopped=keep,
-        hooks=loaded.hooks,
-        namespaces=loaded.host_namespaces,
-        cgroup=(loaded.cgroups_path, loaded.resources),
-    )
-    ctx.exit(status)
+    ctx.exit(verbs.run(opts, bundle, pid_file, detach, keep, container_id))

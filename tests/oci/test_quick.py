@@ -1,7 +1,9 @@
-"""``start``, ``state``, ``kill`` and ``delete`` without the CLI framework
-(:mod:`runsc_py.quick`): for every form engines use, the same exit status, output, stderr,
-``--log`` lines and state left behind as the click CLI's, run side by side on twin
-containers; any other form is left to the CLI."""
+"""``create``, ``start``, ``state``, ``kill``, ``delete`` and ``run`` without the CLI
+framework (:mod:`runsc_py.quick`): for every form engines use, the same exit status,
+output, stderr, ``--log`` lines and state left behind as the click CLI's, run side by side
+on twin containers and bundles; any other form is left to the CLI. (Their successful
+runs with real sandboxes: tests/clients, which drive the program through containerd,
+docker and podman.)"""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 
 from runsc_py import quick
 from runsc_py.container import process
-from tests.oci.oci_helpers import REPO, record_container
+from tests.oci.oci_helpers import REPO, minimal_config, record_container
 
 #: The two ways of running the program: its console entry (which takes the quick path),
 #: and the click CLI alone.
@@ -87,6 +89,38 @@ CASES = [
     ("created", ["delete", "c1"]),
 ]
 
+#: create and run before they start a sandbox: (scene, bundle, arguments); bundles:
+#: "plain" (a config, an empty rootfs), "terminal" (process.terminal), "noconfig",
+#: "norootfs".
+BUNDLE_CASES = [
+    ("none", "terminal", ["create", "--bundle", "{bundle}", "c1"]),
+    ("none", "terminal", ["run", "-b", "{bundle}", "c1"]),
+    ("none", "plain", ["create", "--bundle={bundle}", "--console-socket", "/nope", "c1"]),
+    ("none", "plain", ["run", "--bundle", "{bundle}", "--detach", "c1"]),
+    ("none", "plain", ["run", "-d", "--keep", "--bundle", "{bundle}", "c1"]),
+    ("none", "noconfig", ["create", "-b", "{bundle}", "--pid-file", "{base}/pid", "c1"]),
+    ("none", "noconfig", ["run", "--bundle", "{bundle}", "c1"]),
+    ("none", "norootfs", ["create", "--bundle", "{bundle}", "c1"]),
+    ("none", "norootfs", ["run", "--bundle", "{bundle}", "--pid-file={base}/pid", "c1"]),
+    ("none", "plain", ["create", "--bundle", "{bundle}", "../x"]),
+    ("stopped", "plain", ["create", "--no-pivot", "--no-new-keyring", "-b", "{bundle}",
+                          "c1"]),
+    ("stopped", "plain", ["run", "--bundle", "{bundle}", "c1"]),
+]
+
+
+def _bundle(base: Path, kind: str) -> Path:
+    b = base / "bundle"
+    b.mkdir()
+    if kind != "norootfs":
+        (b / "rootfs").mkdir()
+    cfg = minimal_config()
+    cfg["process"]["terminal"] = kind == "terminal"
+    if kind != "noconfig":
+        (b / "config.json").write_text(json.dumps(cfg))
+    return b
+
+
 #: Global flags cases run with: an engine's, and the rest of the set.
 GLOBALS = [
     ["--log", "{log}", "--log-format", "json"],
@@ -149,6 +183,26 @@ def test_quick_path_is_the_clis(tmp_path: Path, scene: str, args: list[str], glo
     assert got["quick"] == got["click"]
 
 
+@pytest.mark.parametrize("glob", GLOBALS[:2], ids=lambda g: " ".join(g).replace("{", ""))
+@pytest.mark.parametrize("scene,kind,args", BUNDLE_CASES, ids=lambda c: str(c))
+def test_quick_create_and_run_are_the_clis(
+        tmp_path: Path, scene: str, kind: str, args: list[str], glob: list[str],
+        sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
+    got = {}
+    for name, argv in (("quick", QUICK), ("click", CLICK)):
+        base = tmp_path / name
+        pid = _scene(base / "root", scene, sleepers)
+        (base / "logs").mkdir()
+        bundle = _bundle(base, kind)
+        flags = [g.format(log=base / "logs" / "log", dir=base / "debug") for g in glob]
+        verb = [a.format(bundle=bundle, base=base) for a in args]
+        assert quick.parse([*flags, *verb]) is not None
+        proc = _run(argv, ["--root", str(base / "root"), *flags, *verb])
+        assert proc.returncode != 0
+        got[name] = _outcome(base, pid, proc)
+    assert got["quick"] == got["click"]
+
+
 def test_state_output(tmp_path: Path, sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
     """What the twins compare is real: the state a running container shows."""
     p = sleepers()
@@ -166,8 +220,10 @@ def test_state_output(tmp_path: Path, sleepers: Callable[[], subprocess.Popen[by
     ["kill", "c1", "-9"], ["delete", "-x", "c1"], ["delete", "-af", "c1"],
     ["state", "--", "c1"], ["--root", "", "state", "c1"], ["--root"],
     ["--log-format", "yaml", "state", "c1"], ["--debug=1", "state", "c1"],
-    ["--platform=", "state", "c1"], ["--nope", "state", "c1"], ["list"], ["run", "c1"],
-    ["stat", "c1"], [],
+    ["--platform=", "state", "c1"], ["--nope", "state", "c1"], ["list"], ["exec", "c1"],
+    ["stat", "c1"], [], ["create", "--preserve-fds", "3", "c1"], ["create", "-bdir", "c1"],
+    ["create", "--bundle", "c1"], ["create", "--bundle", "-x", "c1"], ["run", "--keep=1", "c1"],
+    ["run", "-b", "b", "--pid-file"], ["create", "--console-socket=/s"],
 ])
 def test_other_forms_are_the_clis(args: list[str], tmp_path: Path) -> None:
     """Left to the CLI (its messages and exit codes, not the quick path's guesses)."""
