@@ -105,6 +105,22 @@ def checked(res: subprocess.CompletedProcess[str], what: str) -> subprocess.Comp
     return res
 
 
+def wait_blocking(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """*proc*'s exit status, waited for in waitpid, killed after *timeout* seconds.
+
+    Not ``subprocess.run(timeout=...)`` without pipes: its wait polls with sleeps that
+    double up to 50 ms, so a create that took 77 ms measured 114 (0.5 + 1 + ... + 32 + 50)
+    and runc's 14 ms one 16 or 32."""
+    import threading
+
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        return proc.wait()
+    finally:
+        timer.cancel()
+
+
 def timed(fn: Callable[..., object], *args: object) -> float:
     """Wall time of fn(*args), ms."""
     t0 = time.perf_counter()
@@ -238,9 +254,9 @@ class Direct:
         # the container keeps create's stdio: a pipe would never see EOF
         with open(self.errlog, "w") as err:
             argv = self.argv("create", "--bundle", str(self.bundle), "--pid-file", str(pidfile), cid)
-            rc = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=TIMEOUT
-            ).returncode
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err)
+            rc = wait_blocking(proc, TIMEOUT)
         if rc != 0:
             raise BenchError(f"{self.name} create: rc={rc}\n{self.errlog.read_text()}")
         pid = int(pidfile.read_text())
