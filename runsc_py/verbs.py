@@ -12,6 +12,17 @@ from runsc_py.container.state import validate_id
 from runsc_py.context import GlobalOptions
 from runsc_py.errors import InvalidSpec, Unsupported
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _from_bundle(loaded: spec.BundleSpec, pid_file: str | None) -> dict[str, Any]:
+    """What create and run both hand the lifecycle from the bundle."""
+    return {"bundle": loaded.bundle, "config_path": loaded.config_path,
+            "annotations": loaded.annotations, "pid_file": pid_file, "hooks": loaded.hooks,
+            "namespaces": loaded.host_namespaces}
+
 
 def create(opts: GlobalOptions, bundle: str | None, pid_file: str | None,
            console_socket: str | None, preserve_fds: int, container_id: str) -> None:
@@ -28,15 +39,10 @@ def create(opts: GlobalOptions, bundle: str | None, pid_file: str | None,
     lifecycle.create(
         opts.root,
         cfg,
-        bundle=loaded.bundle,
-        config_path=loaded.config_path,
-        annotations=loaded.annotations,
-        pid_file=pid_file,
         cgroups_path=loaded.cgroups_path,
         resources=loaded.resources,
         console=(console_socket, loaded.console_size) if console_socket else None,
-        hooks=loaded.hooks,
-        namespaces=loaded.host_namespaces,
+        **_from_bundle(loaded, pid_file),
     )
 
 
@@ -56,12 +62,7 @@ def run(opts: GlobalOptions, bundle: str | None, pid_file: str | None, detach: b
     return lifecycle.run_foreground(
         opts.root,
         cfg,
-        bundle=loaded.bundle,
-        config_path=loaded.config_path,
-        annotations=loaded.annotations,
-        pid_file=pid_file,
         keep_when_stopped=keep,
-        hooks=loaded.hooks,
-        namespaces=loaded.host_namespaces,
         cgroup=(loaded.cgroups_path, loaded.resources),
+        **_from_bundle(loaded, pid_file),
     )

@@ -167,19 +167,29 @@ def _outcome(base: Path, pid: int, proc: subprocess.CompletedProcess[str],
     }
 
 
-@pytest.mark.parametrize("glob", GLOBALS, ids=lambda g: " ".join(g).replace("{", ""))
-@pytest.mark.parametrize("scene,args", CASES, ids=lambda c: str(c))
-def test_quick_path_is_the_clis(tmp_path: Path, scene: str, args: list[str], glob: list[str],
-                                sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
+def _twins(tmp_path: Path, scene: str, kind: str | None, args: list[str], glob: list[str],
+           sleepers: Callable[[], subprocess.Popen[bytes]]) -> dict[str, dict[str, object]]:
+    """*args* (``{bundle}`` and ``{base}`` filled in) run by both paths, each on its own
+    copy of *scene* (and of a bundle of *kind*): their outcomes."""
     got = {}
     for name, argv in (("quick", QUICK), ("click", CLICK)):
         base = tmp_path / name
         pid = _scene(base / "root", scene, sleepers)
         (base / "logs").mkdir()
+        bundle = _bundle(base, kind) if kind is not None else None
         flags = [g.format(log=base / "logs" / "log", dir=base / "debug") for g in glob]
-        assert quick.parse([*flags, *args]) is not None
-        proc = _run(argv, ["--root", str(base / "root"), *flags, *args])
+        verb = [a.format(bundle=bundle, base=base) for a in args]
+        assert quick.parse([*flags, *verb]) is not None
+        proc = _run(argv, ["--root", str(base / "root"), *flags, *verb])
         got[name] = _outcome(base, pid, proc)
+    return got
+
+
+@pytest.mark.parametrize("glob", GLOBALS, ids=lambda g: " ".join(g).replace("{", ""))
+@pytest.mark.parametrize("scene,args", CASES, ids=lambda c: str(c))
+def test_quick_path_is_the_clis(tmp_path: Path, scene: str, args: list[str], glob: list[str],
+                                sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
+    got = _twins(tmp_path, scene, None, args, glob, sleepers)
     assert got["quick"] == got["click"]
 
 
@@ -188,18 +198,8 @@ def test_quick_path_is_the_clis(tmp_path: Path, scene: str, args: list[str], glo
 def test_quick_create_and_run_are_the_clis(
         tmp_path: Path, scene: str, kind: str, args: list[str], glob: list[str],
         sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
-    got = {}
-    for name, argv in (("quick", QUICK), ("click", CLICK)):
-        base = tmp_path / name
-        pid = _scene(base / "root", scene, sleepers)
-        (base / "logs").mkdir()
-        bundle = _bundle(base, kind)
-        flags = [g.format(log=base / "logs" / "log", dir=base / "debug") for g in glob]
-        verb = [a.format(bundle=bundle, base=base) for a in args]
-        assert quick.parse([*flags, *verb]) is not None
-        proc = _run(argv, ["--root", str(base / "root"), *flags, *verb])
-        assert proc.returncode != 0
-        got[name] = _outcome(base, pid, proc)
+    got = _twins(tmp_path, scene, kind, args, glob, sleepers)
+    assert got["quick"]["status"] != 0  # refused before any sandbox started
     assert got["quick"] == got["click"]
 
 
