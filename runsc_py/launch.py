@@ -62,7 +62,7 @@ def _verb(args: list[str]) -> str:
 
 #: The verbs engines run for every container, taken without the CLI framework when their
 #: arguments have the usual form (:mod:`runsc_py.quick`).
-_QUICK_VERBS = frozenset({"create", "start", "state", "kill", "delete", "run"})
+_QUICK_VERBS = frozenset({"create", "start", "state", "kill", "delete", "run", "do"})
 
 
 def entry() -> NoReturn:
@@ -72,12 +72,6 @@ def entry() -> NoReturn:
         from runsc_py import codebundle
 
         codebundle.install()
-    if verb in _QUICK_VERBS:
-        from runsc_py import quick
-
-        status = quick.run(sys.argv[1:])
-        if status is not None:
-            exit_now(status)
     if prestarts(sys.argv[1:]):
         import importlib
 
@@ -86,6 +80,12 @@ def entry() -> NoReturn:
         from sentry import supervisor
 
         supervisor.prestart()
+    if verb in _QUICK_VERBS:
+        from runsc_py import quick
+
+        status = quick.run(sys.argv[1:])
+        if status is not None:
+            exit_now(status)
     from runsc_py.cli import entry as cli_entry
 
     cli_entry()

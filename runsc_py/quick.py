@@ -4,12 +4,12 @@ containerd's shim, docker and podman call ``create``, ``start``, ``state``, ``ki
 ``delete`` once or more for every container, each a fresh process whose cost was mostly
 imports: click (with what it imports) about a third of a cheap command's. :func:`run`
 takes exactly the argument forms they use (the global flags as ``runsc-py --help`` lists
-them, then the verb, its flags and arguments; ``run`` too) and makes the same call as the
-click command (:mod:`runsc_py.verbs`, :mod:`~runsc_py.container.lifecycle`), with the same
-messages, log lines and exit codes (:mod:`runsc_py.cli`'s ``RunscGroup.invoke``); anything
-else (``--help``, a flag it does not know, a missing or extra argument, ``--``, a flag's
-value that starts with ``-``) returns None and the CLI parses it as always, with its own
-messages.
+them, then the verb, its flags and arguments; ``run``, and ``do`` without flags of its
+own, too) and makes the same call as the click command (:mod:`runsc_py.verbs`,
+:mod:`~runsc_py.container.lifecycle`), with the same messages, log lines and exit codes
+(:mod:`runsc_py.cli`'s ``RunscGroup.invoke``); anything else (``--help``, a flag it does
+not know, a missing or extra argument, ``--``, a flag's value that starts with ``-``)
+returns None and the CLI parses it as always, with its own messages.
 """
 
 from __future__ import annotations
@@ -66,6 +66,16 @@ def parse(args: list[str]) -> tuple[dict[str, str | None], set[str], str,
         else:
             return None
         i += 1
+    if i < len(args) and args[i] == "do":
+        # Everything after the verb is the command (as click's, interspersed args off);
+        # do's own flags are click's to parse.
+        command = args[i + 2:] if args[i + 1:i + 2] == ["--"] else args[i + 1:]
+        if not command or (args[i + 1] != "--" and args[i + 1].startswith("-")):
+            return None
+        if not glob["--root"] or not glob["--platform"] or \
+                glob["--log-format"] not in ("text", "json"):
+            return None
+        return glob, bools, "do", {}, command
     if i >= len(args) or args[i] not in _VERBS:
         return None
     if not glob["--root"] or not glob["--platform"] or glob["--log-format"] not in ("text", "json"):
@@ -137,7 +147,7 @@ def _call(glob: dict[str, str | None], bools: set[str], log_opts: Any,
           debug_log_path: str | None, verb: str, flags: dict[str, str | bool | None],
           rest: list[str]) -> int:
     root = os.path.abspath(str(glob["--root"]))
-    if verb in ("create", "run"):
+    if verb in ("create", "run", "do"):
         from runsc_py import verbs
         from runsc_py.context import GlobalOptions
 
@@ -145,6 +155,8 @@ def _call(glob: dict[str, str | None], bools: set[str], log_opts: Any,
                              platform=str(glob["--platform"]),
                              python_only="--python-only" in bools,
                              debug_log_path=debug_log_path)
+        if verb == "do":
+            return verbs.do(opts, rest)
         bundle, pid_file = _text(flags["bundle"]), _text(flags["pid_file"])
         if verb == "create":
             verbs.create(opts, bundle, pid_file, _text(flags["console_socket"]), 0, rest[0])

@@ -1,6 +1,6 @@
-"""What ``create`` and ``run`` do once their arguments are parsed, without the CLI
-framework: the click commands (:mod:`runsc_py.cmd.create`, :mod:`runsc_py.cmd.run`) and
-the quick path (:mod:`runsc_py.quick`) both call these."""
+"""What ``create``, ``run`` and ``do`` do once their arguments are parsed, without the CLI
+framework: the click commands (:mod:`runsc_py.cmd.create`, :mod:`runsc_py.cmd.run`,
+:mod:`runsc_py.cmd.do`) and the quick path (:mod:`runsc_py.quick`) both call these."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import os
 
 from runsc_py import spec
 from runsc_py.container import lifecycle
+from runsc_py.container.hostns import HostNamespaces
 from runsc_py.container.state import validate_id
 from runsc_py.context import GlobalOptions
-from runsc_py.errors import InvalidSpec, Unsupported
+from runsc_py.errors import InvalidSpec, Unsupported, UserError
+from sentry.config import DEFAULT_PIDS_LIMIT
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
@@ -65,4 +67,66 @@ def run(opts: GlobalOptions, bundle: str | None, pid_file: str | None, detach: b
         keep_when_stopped=keep,
         cgroup=(loaded.cgroups_path, loaded.resources),
         **_from_bundle(loaded, pid_file),
+    )
+
+
+def do(opts: GlobalOptions, command: tuple[str, ...] | list[str], *, cwd: str | None = None,
+       env_vars: tuple[str, ...] = (), clear_env: bool = False, uid: int | None = None,
+       gid: int | None = None, hostname: str | None = None, network: str = "none",
+       pids_limit: int = DEFAULT_PIDS_LIMIT, memory_limit: str | None = None,
+       profile: str | None = None, compat_report: str | None = None) -> int:
+    """Run *command* sandboxed against the host's / (``do``'s flags as keywords); the
+    workload's exit status."""
+    import socket
+
+    if cwd is None:
+        try:
+            cwd = os.getcwd()
+        except OSError as e:
+            raise UserError(
+                f"cannot determine the current directory: {e.strerror}"
+            ) from None
+    env = {} if clear_env else dict(os.environ)
+    for entry in spec.validate_env(list(env_vars), "--env", host_bytes=True):
+        key, _, value = entry.partition("=")
+        env[key] = value
+    cfg = spec.host_root_config(
+        list(command),
+        env=[f"{k}={v}" for k, v in env.items()],
+        cwd=os.path.abspath(cwd),
+        uid=os.getuid() if uid is None else uid,
+        gid=os.getgid() if gid is None else gid,
+        hostname=socket.gethostname() if hostname is None else hostname,
+        # os.urandom, not secrets: that imports hmac and OpenSSL for six bytes.
+        container_id="do-" + os.urandom(6).hex(),
+    )
+    cfg.pids_limit = max(0, pids_limit)
+    cfg.profile = None if profile is None else os.path.abspath(profile)
+    cfg.compat_report = None if compat_report is None else os.path.abspath(compat_report)
+    cgroup = None
+    if memory_limit is not None:
+        from sentry.vfs.mount_options import parse_size
+
+        try:
+            limit = parse_size(memory_limit, 0)
+        except ValueError:
+            raise UserError(f"--memory-limit {memory_limit!r}: not a size") from None
+        if limit <= 0:
+            raise UserError("--memory-limit must be above 0")
+        cfg.memory_limit = limit
+        resources: dict[str, Any] = {"memory": {"limit": limit}}
+        if pids_limit > 0:
+            # The host's count includes the sentry and the gofer.
+            resources["pids"] = {"limit": pids_limit + 64}
+        cgroup = (None, resources)
+    return lifecycle.run_foreground(
+        opts.root,
+        opts.apply(cfg),
+        bundle="",
+        config_path=None,
+        annotations={},
+        pid_file=None,
+        keep_when_stopped=False,
+        namespaces=HostNamespaces(network="" if network == "none" else None),
+        cgroup=cgroup,
     )

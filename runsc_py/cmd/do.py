@@ -3,21 +3,12 @@ memory), like ``runsc do``."""
 
 from __future__ import annotations
 
-import os
-import socket
-
-from typing import Any
-
 import click
 
-from runsc_py import spec
-from runsc_py.container import lifecycle
-from runsc_py.container.hostns import HostNamespaces
+from runsc_py import spec, verbs
 from runsc_py.cmd import pass_options
 from runsc_py.context import GlobalOptions
-from runsc_py.errors import UserError
 from sentry.config import DEFAULT_PIDS_LIMIT
-from sentry.vfs.mount_options import parse_size
 
 _ID_RANGE = click.IntRange(0, spec.MAX_ID)
 
@@ -108,53 +99,7 @@ def do(
     command: tuple[str, ...],
 ) -> None:
     """Run CMD sandboxed against the host's / (read-only, writes kept in memory)."""
-    if cwd is None:
-        try:
-            cwd = os.getcwd()
-        except OSError as e:
-            raise UserError(
-                f"cannot determine the current directory: {e.strerror}"
-            ) from None
-    env = {} if clear_env else dict(os.environ)
-    for entry in spec.validate_env(list(env_vars), "--env", host_bytes=True):
-        key, _, value = entry.partition("=")
-        env[key] = value
-    cfg = spec.host_root_config(
-        list(command),
-        env=[f"{k}={v}" for k, v in env.items()],
-        cwd=os.path.abspath(cwd),
-        uid=os.getuid() if uid is None else uid,
-        gid=os.getgid() if gid is None else gid,
-        hostname=socket.gethostname() if hostname is None else hostname,
-        # os.urandom, not secrets: that imports hmac and OpenSSL for six bytes.
-        container_id="do-" + os.urandom(6).hex(),
-    )
-    cfg.pids_limit = max(0, pids_limit)
-    cfg.profile = None if profile is None else os.path.abspath(profile)
-    cfg.compat_report = None if compat_report is None else os.path.abspath(compat_report)
-    cgroup = None
-    if memory_limit is not None:
-        try:
-            limit = parse_size(memory_limit, 0)
-        except ValueError:
-            raise UserError(f"--memory-limit {memory_limit!r}: not a size") from None
-        if limit <= 0:
-            raise UserError("--memory-limit must be above 0")
-        cfg.memory_limit = limit
-        resources: dict[str, Any] = {"memory": {"limit": limit}}
-        if pids_limit > 0:
-            # The host's count includes the sentry and the gofer.
-            resources["pids"] = {"limit": pids_limit + 64}
-        cgroup = (None, resources)
-    status = lifecycle.run_foreground(
-        opts.root,
-        opts.apply(cfg),
-        bundle="",
-        config_path=None,
-        annotations={},
-        pid_file=None,
-        keep_when_stopped=False,
-        namespaces=HostNamespaces(network="" if network == "none" else None),
-        cgroup=cgroup,
-    )
-    ctx.exit(status)
+    ctx.exit(verbs.do(opts, command, cwd=cwd, env_vars=env_vars, clear_env=clear_env, uid=uid,
+                      gid=gid, hostname=hostname, network=network, pids_limit=pids_limit,
+                      memory_limit=memory_limit, profile=profile,
+                      compat_report=compat_report))

@@ -203,6 +203,21 @@ def test_quick_create_and_run_are_the_clis(
     assert got["quick"] == got["click"]
 
 
+@pytest.mark.parametrize("glob", [[], GLOBALS[0]], ids=["no flags", "engine flags"])
+@pytest.mark.parametrize("args,status", [
+    (["do", "--", "/bin/sh", "-c", "echo out; echo err >&2; pwd; id -u; exit 3"], 3),
+    (["do", "/bin/true"], 0),
+    (["do", "sh", "-c", "exit 7"], 7),
+    (["do", "--", "/nonexistent"], 1),
+], ids=lambda a: " ".join(a) if isinstance(a, list) else str(a))
+def test_quick_do_is_the_clis(tmp_path: Path, args: list[str], status: int, glob: list[str],
+                              sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
+    """do without flags of its own, with a real sandbox each way."""
+    got = _twins(tmp_path, "none", None, args, glob, sleepers)
+    assert got["quick"] == got["click"]
+    assert got["quick"]["status"] == status
+
+
 def test_state_output(tmp_path: Path, sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
     """What the twins compare is real: the state a running container shows."""
     p = sleepers()
@@ -224,6 +239,7 @@ def test_state_output(tmp_path: Path, sleepers: Callable[[], subprocess.Popen[by
     ["stat", "c1"], [], ["create", "--preserve-fds", "3", "c1"], ["create", "-bdir", "c1"],
     ["create", "--bundle", "c1"], ["create", "--bundle", "-x", "c1"], ["run", "--keep=1", "c1"],
     ["run", "-b", "b", "--pid-file"], ["create", "--console-socket=/s"],
+    ["do"], ["do", "--"], ["do", "--cwd", "/", "true"], ["do", "-h"],
 ])
 def test_other_forms_are_the_clis(args: list[str], tmp_path: Path) -> None:
     """Left to the CLI (its messages and exit codes, not the quick path's guesses)."""
