@@ -146,11 +146,26 @@ def fs_changed(fs: Any) -> None:
         _sync_fs(fs)
 
 
+_INODE_TYPES: Optional[Tuple[type, type]] = None
+
+
+def _inode_types() -> Tuple[Any, Any]:
+    """(GoferInode, OverlayInode), imported at the first call (they import this module):
+    an import statement costs ~0.5 us even when the module is loaded, and the checks below
+    run a few times a directory level of every prefill and kept walk."""
+    global _INODE_TYPES
+    if _INODE_TYPES is None:
+        from sentry.fsimpl.gofer.filesystem import GoferInode
+        from sentry.fsimpl.overlay.filesystem import OverlayInode
+
+        _INODE_TYPES = (GoferInode, OverlayInode)
+    return _INODE_TYPES
+
+
 def trusted(inode: Any) -> bool:
     """A file whose attributes cannot change: the lower layer, not copied up, of a
     trusted (read-only, exclusive) gofer file system."""
-    from sentry.fsimpl.gofer.filesystem import GoferInode
-    from sentry.fsimpl.overlay.filesystem import OverlayInode
+    GoferInode, OverlayInode = _inode_types()
 
     if isinstance(inode, OverlayInode):
         if inode.upper is not None or inode.removed:
@@ -174,8 +189,7 @@ def search_all(t: Any) -> bool:
 def _searchable(inode: Any, any_dir: bool) -> bool:
     """A directory of the root overlay or a trusted gofer root that everyone may search,
     or (*any_dir*: the asking task may search any directory) whose owner is mapped."""
-    from sentry.fsimpl.gofer.filesystem import GoferInode
-    from sentry.fsimpl.overlay.filesystem import OverlayInode
+    GoferInode, OverlayInode = _inode_types()
 
     if isinstance(inode, OverlayInode):
         lower_fs = getattr(inode.fs.lower, "trusted", False)
@@ -279,8 +293,7 @@ PREFILL_MAX = 1024
 def _listed(vd: VirtualDentry, any_dir: bool) -> Optional[Any]:
     """The trusted gofer directory behind *vd*, if its listing may pre-fill answers: listed
     already, not too large, searchable (_searchable)."""
-    from sentry.fsimpl.gofer.filesystem import GoferInode
-    from sentry.fsimpl.overlay.filesystem import OverlayInode
+    GoferInode, OverlayInode = _inode_types()
 
     inode = vd.dentry.inode
     lower = inode.lower if isinstance(inode, OverlayInode) and inode.upper is None else inode
@@ -325,7 +338,10 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
     if put_wire is not None and wire is not None:
         # C takes the answers from the entries as the gofer sent them (the loop below is
         # its twin, for statx answers and id-mapped file systems).
-        skip = b"".join(n + b"\0" for n, c in list(children.items()) if c.mounts)
+        # (Iterating a WeakValueDictionary costs ~3 us even when it is empty, as it mostly
+        # is here: a directory is listed before its children are walked.)
+        skip = b"".join(n + b"\0" for n, c in list(children.items()) if c.mounts) \
+            if children else b""
         if all(put_wire(b, p, wire, len(listing), fs.dev, skip, gen) for b, p in todo):
             return
     names = list(listing)
