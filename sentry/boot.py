@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
+import gc
 import json
 import logging
 import os
@@ -349,6 +350,13 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         early, kernel.early_host_signals = kernel.early_host_signals, []
         for signo in early:
             kernel.host_signal(signo, False)
+        # The cyclic collector: what boot made (modules, the syscall table, the mount
+        # tree) lives as long as the sentry, so it leaves the collector's generations;
+        # and a young collection every 10,000 allocations instead of 700, since each one
+        # traverses the walk's dentries, inodes and listings that survive it (os.walk
+        # of a 50k-file tree: 122 collections, 36 ms, before; 7, 9 ms, now).
+        gc.freeze()
+        gc.set_threshold(10000, 10, 10)
         status = kernel.run()
         from sentry.platform.hybrid import native
 
