@@ -101,7 +101,10 @@ class Logger:
         handlers = [h for h in self.handlers if level >= h.level]
         if not handlers:
             return
-        text = str(msg) % args if args else str(msg)
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):  # a bad format loses its formatting, not the call
+            text = f"{msg} {args!r}"
         if exc_info:
             text = text + "\n" + _traceback(exc_info)
         echoed = bool(extra and extra.get("echoed"))

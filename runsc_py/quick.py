@@ -66,20 +66,17 @@ def parse(args: list[str]) -> tuple[dict[str, str | None], set[str], str,
         else:
             return None
         i += 1
+    if not glob["--root"] or not glob["--platform"] or glob["--log-format"] not in ("text", "json"):
+        return None  # the CLI's own error
     if i < len(args) and args[i] == "do":
         # Everything after the verb is the command (as click's, interspersed args off);
         # do's own flags are click's to parse.
         command = args[i + 2:] if args[i + 1:i + 2] == ["--"] else args[i + 1:]
         if not command or (args[i + 1] != "--" and args[i + 1].startswith("-")):
             return None
-        if not glob["--root"] or not glob["--platform"] or \
-                glob["--log-format"] not in ("text", "json"):
-            return None
         return glob, bools, "do", {}, command
     if i >= len(args) or args[i] not in _VERBS:
         return None
-    if not glob["--root"] or not glob["--platform"] or glob["--log-format"] not in ("text", "json"):
-        return None  # the CLI's own error
     verb = args[i]
     known, least, most = _VERBS[verb]
     flags: dict[str, str | bool | None] = {}
