@@ -218,6 +218,29 @@ def test_quick_do_is_the_clis(tmp_path: Path, args: list[str], status: int, glob
     assert got["quick"]["status"] == status
 
 
+@pytest.mark.parametrize("flags", [["--log", "{base}/no/such/dir/log"],
+                                   ["--debug-log", "/proc/no/such/dir/"],
+                                   ["--log", "{base}/logdir", "--log-format", "json"]],
+                         ids=["log in no directory", "debug log in /proc", "log is a directory"])
+def test_quick_log_errors_are_the_clis(tmp_path: Path, flags: list[str]) -> None:
+    """A log file that cannot be opened: the same message and status both ways, and
+    nothing made."""
+    got = {}
+    for name, argv in (("quick", QUICK), ("click", CLICK)):
+        base = tmp_path / name
+        (base / "logdir").mkdir(parents=True)
+        args = ["--root", str(base / "root"), *(f.format(base=base) for f in flags),
+                "delete", "--force", "c1"]
+        assert quick.parse(args) is not None
+        proc = _run(argv, args)
+        got[name] = (proc.returncode, proc.stdout,
+                     proc.stderr.replace(str(base), "<base>"),
+                     sorted(p.name for p in base.iterdir()))
+    assert got["quick"] == got["click"]
+    assert got["quick"][0] == 1 and got["quick"][2].startswith("runsc-py: cannot ")
+    assert got["quick"][3] == ["logdir"]
+
+
 def test_state_output(tmp_path: Path, sleepers: Callable[[], subprocess.Popen[bytes]]) -> None:
     """What the twins compare is real: the state a running container shows."""
     p = sleepers()
