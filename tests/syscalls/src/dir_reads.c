@@ -6,26 +6,14 @@
  * entry of a listed directory (files, symlinks to siblings and to elsewhere, directories).
  * Usage: dir_reads WORKDIR */
 #include "check.h"
+#include "dirent64.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-struct linux_dirent64 {
-    unsigned long long d_ino;
-    long long d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
 #define MAXN 8192
 static char *names[MAXN];
 static int nnames;
-
-static int cmpstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static void forget(void)
 {

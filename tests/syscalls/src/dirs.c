@@ -1,24 +1,12 @@
 /* dirs.c -- mkdir/rmdir/rename/unlink/symlink/readlink/link/getdents64/
  * chdir/getcwd/fchdir/access. Usage: dirs WORKDIR */
 #include "check.h"
+#include "dirent64.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-
-struct linux_dirent64 {
-    unsigned long long d_ino;
-    long long d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
-static int cmpstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 /* sorted "name/type" listing of a directory through raw getdents64 */
 static void listing(const char *label, const char *path)
