@@ -113,6 +113,28 @@ def runsc_root() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+#: What :meth:`Sandbox.python_on_trees` puts before its program: ``in_child(fn, uid,
+#: gid)`` runs fn() in a forked child (as uid and gid if given) and waits for it, what it
+#: printed coming before what the parent prints next.
+TREE_PRELUDE = """\
+import os as _os, sys as _sys
+
+def in_child(fn, uid=None, gid=None):
+    _sys.stdout.flush()
+    pid = _os.fork()
+    if pid == 0:
+        if gid is not None:
+            _os.setgid(gid)
+        if uid is not None:
+            _os.setuid(uid)
+        fn()
+        _sys.stdout.flush()  # os._exit would drop what the child printed
+        _os._exit(0)
+    _os.waitpid(pid, 0)
+
+"""
+
+
 class Sandbox:
     """The system under test, bound to one ``--root``; see the module docstring."""
 
@@ -156,11 +178,12 @@ class Sandbox:
         """A differential run of the Python *program*, whose argument is a tree's path:
         natively on one copy of the tree *make_tree* builds below *scratch*, in the sandbox
         on another.  Both must exit 0; returns their outputs (each tree's path written
-        ``TREE``) and the sandbox's tree (the native one is removed)."""
+        ``TREE``) and the sandbox's tree (the native one is removed).  The program may call
+        ``in_child(fn, uid=None, gid=None)`` (:data:`TREE_PRELUDE`)."""
         import subprocess
 
         prog = scratch / "prog.py"
-        prog.write_text(program)
+        prog.write_text(TREE_PRELUDE + program)
         native_tree = make_tree(scratch / "native")
         boxed_tree = make_tree(scratch / "boxed")
         native = subprocess.run([sys.executable, "-I", str(prog), str(native_tree)],

@@ -106,28 +106,12 @@ twice("new-links", "d/newln", "dirln", root + "/ln", follow=False)
 # search permission: a directory closed to others, then an unprivileged process
 os.chmod("d", 0o700)
 twice("root-in-closed-dir", "d/g", root + "/d/g")  # kept, for tasks that search any dir
-sys.stdout.flush()
-pid = os.fork()
-if pid == 0:
-    os.setgid(65534)
-    os.setuid(65534)
-    twice("nobody", "d/g", root + "/d/g", "f")
-    sys.stdout.flush()  # os._exit would drop what the child printed
-    os._exit(0)
-os.waitpid(pid, 0)
+in_child(lambda: twice("nobody", "d/g", root + "/d/g", "f"), uid=65534, gid=65534)
 os.chmod("d", 0o755)
 # the same with a file still on the lower layer: root's answers are not nobody's
 os.chmod("e", 0o700)
 twice("root-in-closed-dir", "e/file01", root + "/e/file01")
-sys.stdout.flush()
-pid = os.fork()
-if pid == 0:
-    os.setgid(65534)
-    os.setuid(65534)
-    twice("nobody", "e/file01", root + "/e/file01")
-    sys.stdout.flush()  # os._exit would drop what the child printed
-    os._exit(0)
-os.waitpid(pid, 0)
+in_child(lambda: twice("nobody", "e/file01", root + "/e/file01"), uid=65534, gid=65534)
 os.chmod("e", 0o755)
 # cwd changes: the same relative name means another file
 os.chdir("d")
@@ -135,14 +119,10 @@ twice("in-d", "g", "f", "../f")
 os.chdir("..")
 twice("back", "g", "f")
 # chroot: absolute names start elsewhere
-sys.stdout.flush()
-pid = os.fork()
-if pid == 0:
+def in_chroot():
     os.chroot("d")
     twice("chroot", "/g", "/f", "/sub2")
-    sys.stdout.flush()  # os._exit would drop what the child printed
-    os._exit(0)
-os.waitpid(pid, 0)
+in_child(in_chroot)
 twice("after-chroot", "/f", root + "/f")
 # An open directory of the lower layer: fstat, listings to the end and back (listdir(fd)
 # reads a dup of the fd to the end, then rewinds: the shared offset moves), a change.
@@ -163,13 +143,7 @@ it.close()
 os.mkdir(root + "/e/new")
 fstat_line("after-mkdir")
 print("listing", sorted(os.listdir(fd)))
-sys.stdout.flush()
-pid = os.fork()
-if pid == 0:
-    print("child-listing", sorted(os.listdir(fd)))
-    sys.stdout.flush()  # os._exit would drop what the child printed
-    os._exit(0)
-os.waitpid(pid, 0)
+in_child(lambda: print("child-listing", sorted(os.listdir(fd))))
 os.close(fd)
 '''
 
