@@ -3,7 +3,8 @@
 Errors a user can cause (:class:`~runsc_py.errors.UserError`) become one line on stderr,
 ``runsc-py: <msg>``, the same message in the ``--log`` file, and their exit code. Any other
 exception is a bug: its traceback goes to the debug log and the user sees one
-``internal error`` line with exit status 2.
+``internal error`` line with exit status 2 (:func:`runsc_py.quick.report`,
+:func:`~runsc_py.quick.report_bug`, which the quick path uses too).
 """
 
 from __future__ import annotations
@@ -19,20 +20,11 @@ import importlib
 from runsc_py import log
 from runsc_py.container.state import DEFAULT_ROOT
 from runsc_py.context import GlobalOptions
-from runsc_py.errors import EXIT_INTERNAL, UserError, one_line
+from runsc_py.errors import EXIT_INTERNAL, UserError
 from runsc_py.launch import exit_now
-from runsc_py.log import LogOptions, logger
+from runsc_py.log import LogOptions
+from runsc_py.quick import report, report_bug
 from runsc_py.version import version_text
-
-
-def _report(msg: str) -> None:
-    # The log first: engines read it, and stderr may not be writable (containerd's shim
-    # gives a pod's sandbox container /dev/null opened read-only as fds 0-2).
-    logger.error("%s", msg, extra={"echoed": True})
-    try:
-        click.echo(f"runsc-py: {msg}", err=True)
-    except OSError:
-        pass
 
 
 # Command name → "module:attribute". A command's module (and what it imports: the
@@ -74,18 +66,10 @@ class RunscGroup(click.Group):
         ):
             raise
         except UserError as e:
-            _report(e.msg)
+            report(e.msg)
             ctx.exit(e.exit_code)
-        # The one place a blind catch is the design: a bug becomes one line plus a traceback
-        # in the debug log, never a traceback on the user's terminal.
-        except Exception as e:  # noqa: BLE001
-            logger.debug("internal error", exc_info=True)
-            hint = (
-                ""
-                if log.has_debug_destination()
-                else " (--debug-log FILE records the traceback)"
-            )
-            _report(f"internal error: {type(e).__name__}: {one_line(str(e))}{hint}")
+        except Exception as e:  # noqa: BLE001 - see runsc_py.quick.report_bug
+            report_bug(e)
             ctx.exit(EXIT_INTERNAL)
         finally:
             log.close()

@@ -88,8 +88,8 @@ class _Handler:
 
 
 class Logger:
-    """The CLI's logger (what it needs of :class:`logging.Logger`): ``debug`` ... ``error``
-    and ``exception`` with %-style arguments, ``exc_info`` and ``extra={"echoed": True}``
+    """The CLI's logger (what it needs of :class:`logging.Logger`): ``debug``, ``warning``
+    and ``error`` with %-style arguments, ``exc_info`` and ``extra={"echoed": True}``
     (a record the CLI already printed on stderr: not written to stderr again)."""
 
     def __init__(self) -> None:
@@ -122,17 +122,10 @@ class Logger:
     def debug(self, msg: object, *args: object, **kw: Any) -> None:
         self.log(DEBUG, msg, *args, **kw)
 
-    def info(self, msg: object, *args: object, **kw: Any) -> None:
-        self.log(INFO, msg, *args, **kw)
-
     def warning(self, msg: object, *args: object, **kw: Any) -> None:
         self.log(WARNING, msg, *args, **kw)
 
     def error(self, msg: object, *args: object, **kw: Any) -> None:
-        self.log(ERROR, msg, *args, **kw)
-
-    def exception(self, msg: object, *args: object, **kw: Any) -> None:
-        kw.setdefault("exc_info", True)
         self.log(ERROR, msg, *args, **kw)
 
 

@@ -117,7 +117,7 @@ def run(args: list[str]) -> int | None:
         return None
     glob, bools, verb, flags, rest = parsed
     from runsc_py import log
-    from runsc_py.errors import EXIT_INTERNAL, UserError, one_line
+    from runsc_py.errors import EXIT_INTERNAL, UserError
 
     try:
         opts = log.LogOptions(log=glob["--log"], log_format=glob["--log-format"] or "",
@@ -125,16 +125,13 @@ def run(args: list[str]) -> int | None:
         debug_log_path = log.configure(opts, verb)
         return _call(glob, bools, opts, debug_log_path, verb, flags, rest)
     except UserError as e:
-        _report(e.msg)
+        report(e.msg)
         return e.exit_code
     except (EOFError, KeyboardInterrupt):
         _echo("\nAborted!\n")  # as click's
         return 1
-    # As the CLI's: a bug is one line, its traceback in the debug log.
-    except Exception as e:  # noqa: BLE001
-        log.logger.debug("internal error", exc_info=True)
-        hint = "" if log.has_debug_destination() else " (--debug-log FILE records the traceback)"
-        _report(f"internal error: {type(e).__name__}: {one_line(str(e))}{hint}")
+    except Exception as e:  # noqa: BLE001 - see report_bug
+        report_bug(e)
         return EXIT_INTERNAL
     finally:
         log.close()
@@ -182,12 +179,26 @@ def _text(v: str | bool | None) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def _report(msg: str) -> None:
-    # As runsc_py.cli._report: the log first (stderr may not be writable).
+def report(msg: str) -> None:
+    """A user's error: the log first (engines read it, and stderr may not be writable:
+    containerd's shim gives a pod's sandbox container /dev/null opened read-only as fds
+    0-2), then ``runsc-py: <msg>`` on stderr. The click CLI reports the same way."""
     from runsc_py.log import logger
 
     logger.error("%s", msg, extra={"echoed": True})
     _echo(f"runsc-py: {msg}\n")
+
+
+def report_bug(e: Exception) -> None:
+    """A bug (any other exception): one ``internal error`` line, its traceback in the
+    debug log, never on the user's terminal. (The one place a blind catch is the design,
+    in both CLI paths.)"""
+    from runsc_py import log
+    from runsc_py.errors import one_line
+
+    log.logger.debug("internal error", exc_info=True)
+    hint = "" if log.has_debug_destination() else " (--debug-log FILE records the traceback)"
+    report(f"internal error: {type(e).__name__}: {one_line(str(e))}{hint}")
 
 
 def _echo(text: str) -> None:
