@@ -103,6 +103,8 @@ class TreeFetch:
         self.done = False
         self.error: OSError | None = None  # the request's, or the channel's
         self.tops: set[bytes] = set()  # the named subdirectories whose listings came
+        self.arrived: list[tuple[bytes, ...]] = []  # every listing's path, as it came
+        self.handed = 0  # how many of them the sentry has handed on (statcache)
 
     def take(self, path: tuple[bytes, ...]) -> list[tuple[bytes, Stat | int]] | None:
         """The listing of *path* (removed from :attr:`results`), reading the reply until
@@ -112,6 +114,13 @@ class TreeFetch:
                 while path not in self.results and not self.done:
                     self._read_one()
         return self.results.pop(path, None)
+
+    def poll(self) -> None:
+        """Read what of the reply has come, without waiting for more."""
+        if not self.done:
+            with self._client._lock:
+                while not self.done and self._read_one(wait=False):
+                    pass
 
     def wait(self) -> None:
         """Read the reply to its end."""
@@ -123,19 +132,22 @@ class TreeFetch:
         while not self.done:
             self._read_one()
 
-    def _read_one(self) -> None:
-        """One message of the reply (the caller holds the client's lock)."""
+    def _read_one(self, wait: bool = True) -> bool:
+        """One message of the reply (the caller holds the client's lock); False if
+        *wait* is false and none has come."""
         c = self._client
         try:
-            msg, fds = c._recv()
-            batch = c._expect("Treadtree", Rreadtree, msg, fds, False)[0]
+            reply = c._recv() if wait else c._recv_nowait()
+            if reply is None:
+                return False
+            batch = c._expect("Treadtree", Rreadtree, reply[0], reply[1], False)[0]
         except OSError as e:
             self.error = e
             self._end()
-            return
+            return True
         if batch.done:
             self._end()
-            return
+            return True
         key = tuple(batch.path)
         got = batch.entries
         entries = self._partial.get(key)
@@ -146,8 +158,10 @@ class TreeFetch:
             entries.wire += getattr(got, "wire", b"")
         if batch.last:
             self.results[key] = self._partial.pop(key)
+            self.arrived.append(key)
             if len(key) == 1:
                 self.tops.add(key[0])
+        return True
 
     def _end(self) -> None:
         self.done = True
@@ -173,9 +187,23 @@ class GoferClient:
 
     # ---- transport ----------------------------------------------------------
 
+    def _recv_nowait(self) -> tuple[Message, list[int]] | None:
+        """:meth:`_recv`, or None if no message has come."""
+        try:
+            got = self._sock.recvmsg(MAX_MESSAGE, _ANC_SPACE,
+                                     socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
+        return self._decode_reply(*got[:3])
+
     def _recv(self) -> tuple[Message, list[int]]:
+        """The next message and the fds that came with it."""
         data, anc, flags, _ = recvmsg_polling(self._sock, MAX_MESSAGE, _ANC_SPACE,
                                               socket.MSG_CMSG_CLOEXEC, self._spin)
+        return self._decode_reply(data, anc, flags)
+
+    def _decode_reply(self, data: bytes, anc: list[tuple[int, int, bytes]],
+                      flags: int) -> tuple[Message, list[int]]:
         fds: list[int] = []
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:

@@ -25,6 +25,7 @@ ffibuilder.cdef(
     #define RT_FD_BLOB 16
     #define RT_FD_EOF 32
     #define RT_FD_NOTTY 64
+    #define RT_FD_DIRC 128
     struct rt_event {
         int32_t kind; int32_t err;
         uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; int32_t listener;
@@ -85,6 +86,18 @@ ffibuilder.cdef(
     int rt_fd_clear(int fdt, int fd);
     int rt_fdt_clear(int fdt);
     int rt_closed_pop(int *fdt, int *fd);
+    int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void *st,
+                              uint64_t parent_ino, uint64_t dev, const unsigned char *wire,
+                              uint32_t wire_len, int count, uint32_t gen);
+    int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen,
+                                    const char *name, int nlen, const unsigned char *wire,
+                                    uint32_t wire_len, int count, uint32_t gen);
+    void rt_dirc_enable(int on);
+    int rt_fd_used(int fdt, int fd, int on);
+    int rt_fdt_set_limit(int fdt, int limit);
+    int rt_opened_pop(int *fdt, int *fd, uint64_t *serial);
+    int rt_dirc_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
+                     uint32_t *index);
     uint64_t rt_stat_fast(void);
     uint64_t rt_stat_slow(void);
     int rt_stat_fast_nr(uint64_t *out, int n);

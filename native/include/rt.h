@@ -57,6 +57,7 @@ struct rt_task_info {
 #define RT_FD_BLOB  16     /* fstat is a stat answer Python left (rt_fd_set_blob) */
 #define RT_FD_EOF   32     /* getdents64 returns 0 (a listing read to its end) */
 #define RT_FD_NOTTY 64     /* a regular file or directory: terminal ioctls are ENOTTY */
+#define RT_FD_DIRC 128     /* a directory C opened: getdents64 from its records, close in C */
 
 /* task start: fresh namespaces (nsflags), or join_fds = the sandbox's pid,
  * ipc, uts, net and mnt namespace fds (NULL for fresh ones); the task runs as
@@ -115,6 +116,19 @@ uint64_t rt_statcache_hits(void);
 #define RT_SC_STATX 1     /* struct statx */
 #define RT_SC_LINK  2     /* a symlink's target (readlink) */
 #define RT_SC_DIR   3     /* the names of a directory whose whole listing Python has */
+#define RT_SC_DIRC  4     /* a directory C may open (its entries as the gofer sent them) */
+int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void *st,
+                          uint64_t parent_ino, uint64_t dev, const unsigned char *wire,
+                          uint32_t wire_len, int count, uint32_t gen);
+int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, const char *name,
+                                int nlen, const unsigned char *wire, uint32_t wire_len,
+                                int count, uint32_t gen);
+void rt_dirc_enable(int on);
+int rt_fd_used(int fdt, int fd, int on);
+int rt_fdt_set_limit(int fdt, int limit);
+int rt_opened_pop(int *fdt, int *fd, uint64_t *serial);
+int rt_dirc_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
+                 uint32_t *index);
 int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
                      const void *st, int err, uint32_t gen);
 int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,

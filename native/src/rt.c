@@ -13,6 +13,7 @@
  * so the tables need no locks.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -395,22 +396,59 @@ static struct task_slot tasks[TASK_SLOTS];
 #define FDT_SIZE 1024
 /* dev/uid/gid: what the sandbox's fstat shows instead of the host's (the
  * sentry's device number, the sandbox owner); the rest is the host fd's. */
+/* A kept directory's getdents64 records, shared by its entry in the stat cache and
+ * every fd C opened it at (refs). */
+struct dirc_recs {
+    uint32_t refs, len;
+    unsigned char data[];
+};
+
+static void recs_unref(struct dirc_recs *r)
+{
+    if (r && --r->refs == 0) free(r);
+}
+
+/* RT_FD_DIRC: a directory C opened (sc_open_dir), which Python has no description of yet:
+ * its getdents64 records, where the reader is, and what Python needs to make the
+ * description when it must (rt_dirc_info). */
+struct dirc {
+    uint64_t serial;               /* its entry in the opened ring */
+    int32_t tid;                   /* the host tid of the task that opened it */
+    int32_t flags;                 /* the open's flags */
+    uint32_t pos, index;           /* the next record's offset and index */
+    int32_t plen;
+    char *path;
+    struct dirc_recs *recs;
+};
 struct fd_slot {
     int32_t host_fd; int32_t kinds; uint64_t dev; uint32_t uid, gid;
     /* RT_FD_BLOB/RT_FD_EOF: the stat answer Python made, valid in stat-cache
      * generation blob_gen only (a directory of the trusted lower layer) */
     uint32_t blob_gen; int32_t _pad;
     unsigned char *blob;
+    struct dirc *dc;               /* RT_FD_DIRC only */
 };
 static struct fd_slot *fdts[MAX_FDT];
 /* Slots each table has: grown to the highest fd mirrored (64 at first, doubling up to
  * FDT_SIZE), so a process with a few fds costs a few KiB, not 24 (a fork bomb's
  * thousands of tables were most of the sentry's memory). */
 static int fdt_cap[MAX_FDT];
+/* Which fds below FDT_SIZE each table has open (Python's and C's), and its RLIMIT_NOFILE
+ * (0: unknown, C opens nothing in it): C's open takes the lowest free one, as Linux. */
+static uint64_t *fdt_used[MAX_FDT];
+static int fdt_limit[MAX_FDT];
 
 #define CLOSED_RING 256
 static struct { int fdt, fd; } closed_ring[CLOSED_RING];
 static unsigned closed_head, closed_tail;
+/* Directories C opened, in order, for Python to make descriptions of before it handles
+ * anything (rt_opened_pop); an entry whose slot no longer has its serial was closed in C
+ * meanwhile and is skipped. */
+#define OPENED_RING 256
+static struct { int fdt, fd; uint64_t serial; } opened_ring[OPENED_RING];
+static unsigned opened_head, opened_tail;
+static uint64_t dirc_serial;
+static int dirc_on;                /* C may open directories (rt_dirc_enable) */
 
 static unsigned char fast_on[512];
 static uint64_t n_fast, n_slow;
@@ -510,6 +548,55 @@ int rt_task_del(int host_tid)
     return 0;
 }
 
+static void dirc_free(struct fd_slot *s)
+{
+    if (s->dc) {
+        free(s->dc->path);
+        recs_unref(s->dc->recs);
+        free(s->dc);
+        s->dc = NULL;
+    }
+}
+
+static void fd_used_set(int fdt, int fd, int on)
+{
+    if (fd < 0 || fd >= FDT_SIZE) return;
+    if (!fdt_used[fdt]) {
+        if (!on || !(fdt_used[fdt] = calloc(FDT_SIZE / 64, sizeof(uint64_t)))) return;
+    }
+    if (on) fdt_used[fdt][fd / 64] |= 1ULL << (fd % 64);
+    else fdt_used[fdt][fd / 64] &= ~(1ULL << (fd % 64));
+}
+
+/* Python's table has fd open (on) or not: kept for C's opens (fd_lowest_free) */
+int rt_fd_used(int fdt, int fd, int on)
+{
+    if (fdt < 0 || fdt >= MAX_FDT || fd < 0) return -EINVAL;
+    fd_used_set(fdt, fd, on);
+    return 0;
+}
+
+/* The table's RLIMIT_NOFILE (0: C opens nothing in it) */
+int rt_fdt_set_limit(int fdt, int limit)
+{
+    if (fdt < 0 || fdt >= MAX_FDT || limit < 0) return -EINVAL;
+    fdt_limit[fdt] = limit;
+    return 0;
+}
+
+static int fd_lowest_free(int fdt)
+{
+    int lim = fdt_limit[fdt] < FDT_SIZE ? fdt_limit[fdt] : FDT_SIZE;
+    const uint64_t *u = fdt_used[fdt];
+    if (!u) return lim > 0 ? 0 : -1;
+    for (int w = 0; w * 64 < lim; w++) {
+        if (u[w] == ~0ULL) continue;
+        int fd = w * 64 + __builtin_ctzll(~u[w]);
+        return fd < lim ? fd : -1;
+    }
+    return -1;
+}
+
 int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid)
 {
     if (fdt < 0 || fdt >= MAX_FDT || fd < 0) return -EINVAL;
@@ -523,6 +610,7 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
         fdts[fdt] = grown;
         fdt_cap[fdt] = cap;
     }
+    dirc_free(&fdts[fdt][fd]);
     fdts[fdt][fd].host_fd = host_fd;
     fdts[fdt][fd].kinds = kinds;
     fdts[fdt][fd].dev = dev;
@@ -564,6 +652,7 @@ int rt_fd_clear(int fdt, int fd)
 {
     struct fd_slot *s = fd_slot_of(fdt, fd);
     if (!s) return 0;
+    dirc_free(s);
     s->kinds = 0;
     s->host_fd = 0;
     s->blob_gen = 0;
@@ -573,12 +662,47 @@ int rt_fd_clear(int fdt, int fd)
 int rt_fdt_clear(int fdt)
 {
     if (fdt < 0 || fdt >= MAX_FDT) return -EINVAL;
-    for (int i = 0; fdts[fdt] && i < fdt_cap[fdt]; i++) free(fdts[fdt][i].blob);
+    for (int i = 0; fdts[fdt] && i < fdt_cap[fdt]; i++) {
+        free(fdts[fdt][i].blob);
+        dirc_free(&fdts[fdt][i]);
+    }
     free(fdts[fdt]);
     fdts[fdt] = NULL;
     fdt_cap[fdt] = 0;
+    free(fdt_used[fdt]);
+    fdt_used[fdt] = NULL;
+    fdt_limit[fdt] = 0;
     return 0;
 }
+
+/* The next directory C opened, in order (rt_dirc_info tells whether it is still open) */
+int rt_opened_pop(int *fdt, int *fd, uint64_t *serial)
+{
+    if (opened_head == opened_tail) return 0;
+    unsigned i = opened_tail++ % OPENED_RING;
+    *fdt = opened_ring[i].fdt;
+    *fd = opened_ring[i].fd;
+    *serial = opened_ring[i].serial;
+    return 1;
+}
+
+/* What Python needs to make the description of the directory C opened at (fdt, fd) as
+ * its entry *serial*: the opener's host tid, the path (into path[4096]), the open's
+ * flags and the index of the next entry.  Returns the path's length, 0 if the slot has
+ * another (the directory was closed since: nothing to make). */
+int rt_dirc_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
+                 uint32_t *index)
+{
+    struct fd_slot *s = fd_slot_of(fdt, fd);
+    if (!s || !s->dc || s->dc->serial != serial) return 0;
+    *tid = s->dc->tid;
+    memcpy(path, s->dc->path, (size_t)s->dc->plen);
+    *flags = s->dc->flags;
+    *index = s->dc->index;
+    return s->dc->plen;
+}
+
+void rt_dirc_enable(int on) { dirc_on = on != 0; }
 
 int rt_closed_pop(int *fdt, int *fd)
 {
@@ -765,10 +889,28 @@ int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen)
     return 1;
 }
 
+/* Bytes of every RT_SC_DIRC entry (a directory's entries as the gofer sent them): at
+ * most SC_DIRC_BUDGET. */
+#define SC_DIRC_BUDGET (32 << 20)
+/* An RT_SC_DIRC entry's names: this head, then the entries (dirc_put) */
+struct dirc_head {
+    unsigned char st[SC_STAT];
+    uint64_t ino, parent_ino, dev;
+    uint32_t count, wire_len, filled_gen, _pad;
+    struct dirc_recs *recs;        /* made at the first open */
+};
+#define SCRATCH_WIRE (1 << 20)     /* the largest entries kept (the scratch buffer's size) */
+static size_t sc_dirc_bytes;
+
 static void sc_drop_names(struct sc_entry *e)
 {
     if (e->names) {
-        sc_names_bytes -= e->vlen;
+        if (e->key >> 1 == RT_SC_DIRC) {
+            sc_dirc_bytes -= e->vlen;
+            recs_unref(((struct dirc_head *)e->names)->recs);
+        } else {
+            sc_names_bytes -= e->vlen;
+        }
         free(e->names);
         e->names = NULL;
     }
@@ -1052,6 +1194,164 @@ out:
     return rc;
 }
 
+/* ---- directories C may open (RT_SC_DIRC)
+ * A trusted directory of the lower layer, not copied up, that everyone may read and
+ * search, with no mount at or below it: under its path (no trailing "/"; "" for the cwd,
+ * a parent only), its struct stat, its and its parent's inode numbers, and its entries
+ * as the gofer sent them.  An open of that path (O_RDONLY, O_DIRECTORY and the flags
+ * that change nothing for a directory) is served in C (sc_open_dir): a fd, records for
+ * getdents64 made from the entries, the entries' stat answers handed over as a listing
+ * of Python's would.  Python puts directories it listed (rt_statcache_put_dirc) and
+ * those a tree fetch brought below one (rt_statcache_put_dirc_child: C takes the
+ * child's attributes from the parent's entries). */
+
+static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
+                    uint64_t ino, uint64_t parent_ino, uint64_t dev,
+                    const unsigned char *wire, uint32_t wire_len, int count, uint32_t gen)
+{
+    uint32_t mode;
+    memcpy(&mode, (const unsigned char *)st + offsetof(struct stat, st_mode), sizeof mode);
+    if (plen < 0 || plen >= 4000 || (plen > 1 && path[plen - 1] == '/') || gen != sc_gen
+        || count < 0 || count > 65536 || wire_len > SCRATCH_WIRE || !S_ISDIR(mode)
+        || (mode & 0555) != 0555)
+        return 0;
+    size_t size = sizeof(struct dirc_head) + wire_len;
+    if (sc_dirc_bytes + size > SC_DIRC_BUDGET && sc) {
+        for (uint32_t i = 0; i < sc_pool_used; i++)
+            if (sc[i].gen != sc_gen && sc[i].key >> 1 == RT_SC_DIRC) sc_drop_names(&sc[i]);
+    }
+    if (sc_dirc_bytes + size > SC_DIRC_BUDGET) return 0;
+    unsigned char *blob = malloc(size);
+    if (!blob) return -ENOMEM;
+    struct dirc_head *h = (struct dirc_head *)blob;
+    memcpy(h->st, st, SC_STAT);
+    h->ino = ino;
+    h->parent_ino = parent_ino;
+    h->dev = dev;
+    h->count = (uint32_t)count;
+    h->wire_len = wire_len;
+    h->filled_gen = 0;
+    h->_pad = 0;
+    h->recs = NULL;
+    memcpy(blob + sizeof *h, wire, wire_len);
+    struct sc_entry *e = sc_slot(RT_SC_DIRC, base, 0, path, plen);
+    if (!e) {
+        free(blob);
+        return -ENOMEM;
+    }
+    e->names = (char *)blob;
+    e->vlen = (uint32_t)size;
+    sc_dirc_bytes += size;
+    e->gen = gen; e->err = 0;
+    return 1;
+}
+
+/* A directory Python listed: *st* its struct stat (its st_ino is "."'s), parent_ino
+ * "..'s", *wire* its entries (count of them), dev the device its entries' answers show. */
+int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void *st,
+                          uint64_t parent_ino, uint64_t dev, const unsigned char *wire,
+                          uint32_t wire_len, int count, uint32_t gen)
+{
+    uint64_t ino;
+    memcpy(&ino, (const unsigned char *)st + offsetof(struct stat, st_ino), sizeof ino);
+    return dirc_put(base, path, plen, st, ino, parent_ino, dev, wire, wire_len, count, gen);
+}
+
+/* The stat of a wire entry (a Stat: kind 1 or 2) as the sandbox sees it */
+static void wire_stat(const unsigned char *w, uint64_t dev, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_dev = dev;
+    st->st_ino = wire_u64(w + 8);
+    st->st_mode = wire_u32(w + 16);
+    st->st_nlink = wire_u64(w + 20);
+    st->st_uid = wire_u32(w + 28);
+    st->st_gid = wire_u32(w + 32);
+    st->st_rdev = wire_u64(w + 36);
+    st->st_size = (off_t)wire_u64(w + 44);
+    st->st_blksize = (blksize_t)wire_u64(w + 52);
+    st->st_blocks = (blkcnt_t)wire_u64(w + 60);
+    st->st_atim = wire_ts((int64_t)wire_u64(w + 68));
+    st->st_mtim = wire_ts((int64_t)wire_u64(w + 76));
+    st->st_ctim = wire_ts((int64_t)wire_u64(w + 84));
+}
+
+/* The next wire entry at *off*: its kind, name (a file name: 1 to 255 bytes, no NUL or
+ * "/") and (kind 1, 2) Stat; the offset after it, or 0 if it does not parse. */
+static uint32_t wire_next(const unsigned char *wire, uint32_t wire_len, uint32_t off, int *kind,
+                          const char **name, int *nlen, const unsigned char **stat,
+                          uint64_t *ino)
+{
+    if (wire_len - off < 3) return 0;
+    *kind = wire[off];
+    *nlen = wire_u16(wire + off + 1);
+    off += 3;
+    if (*kind > 2 || *nlen == 0 || *nlen > 255 || wire_len - off < (uint32_t)*nlen) return 0;
+    *name = (const char *)wire + off;
+    if (memchr(*name, 0, (size_t)*nlen) || memchr(*name, '/', (size_t)*nlen)) return 0;
+    off += (uint32_t)*nlen;
+    if (*kind == 0) {
+        if (wire_len - off < 8) return 0;
+        *stat = NULL;
+        *ino = wire_u64(wire + off);
+        return off + 8;
+    }
+    if (wire_len - off < WIRE_STAT) return 0;
+    *stat = wire + off;
+    *ino = wire_u64(wire + off + 8);
+    off += WIRE_STAT;
+    if (*kind == 2) {
+        if (wire_len - off < 2) return 0;
+        uint32_t tlen = wire_u16(wire + off);
+        off += 2;
+        if (wire_len - off < tlen) return 0;
+        off += tlen;
+    }
+    return off;
+}
+
+/* A subdirectory *name* of the directory kept under *parent* (a tree fetch brought its
+ * entries): kept under parent/name with its attributes from the parent's entries, if
+ * it is a directory everyone may read and search.  Returns 1 if kept. */
+int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, const char *name,
+                                int nlen, const unsigned char *wire, uint32_t wire_len,
+                                int count, uint32_t gen)
+{
+    if (plen < 0 || plen >= 4000 || nlen <= 0 || nlen > 255 || gen != sc_gen || !sc) return 0;
+    int key = RT_SC_DIRC << 1;
+    struct sc_entry *pe = sc_find(sc_hash(base, key, parent, (size_t)plen), base, key, parent,
+                                  plen);
+    if (!pe || !pe->names) return 0;
+    const struct dirc_head *ph = (const struct dirc_head *)pe->names;
+    const unsigned char *pw = (const unsigned char *)pe->names + sizeof *ph;
+    int kind, l;
+    const char *n;
+    const unsigned char *w;
+    uint64_t ino;
+    for (uint32_t off = 0; off < ph->wire_len;) {
+        off = wire_next(pw, ph->wire_len, off, &kind, &n, &l, &w, &ino);
+        if (!off) return 0;
+        if (l != nlen || memcmp(n, name, (size_t)nlen) != 0) continue;
+        if (kind != 1) return 0;
+        struct stat st;
+        wire_stat(w, ph->dev, &st);
+        char path[4096];
+        int len = 0;
+        if (plen && !(plen == 1 && parent[0] == '/')) {
+            memcpy(path, parent, (size_t)plen);
+            len = plen;
+            path[len++] = '/';
+        } else if (plen) {
+            path[len++] = '/';
+        }
+        memcpy(path + len, name, (size_t)nlen);
+        len += nlen;
+        uint64_t parent_ino = ph->ino, dev = ph->dev;
+        return dirc_put(base, path, len, &st, ino, parent_ino, dev, wire, wire_len, count, gen);
+    }
+    return 0;
+}
+
 /* Whether a directory rt_statcache_put_dir described lies on *path* with the component
  * after it missing: the path is ENOENT.  "." and ".." components and "//" end the
  * search (their prefixes are never keys). */
@@ -1149,14 +1449,20 @@ static int sc_path(uint32_t pid, const struct rt_task_info *t, int dirfd, uint64
     return len;
 }
 
-static int sc_open_missing(uint32_t pid, const struct rt_task_info *t, int dirfd,
-                           uint64_t path_addr, int flags, int64_t *ret)
+static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *path, int len,
+                       uint64_t base, int flags, int64_t *ret);
+
+/* open/openat: a kept directory (sc_open_dir), or a path the cache knows is missing */
+static int sc_open(uint32_t pid, const struct rt_task_info *t, int dirfd,
+                   uint64_t path_addr, int flags, int64_t *ret)
 {
     char path[4096];
     uint64_t base;
     if ((flags & ~SC_OPEN_FLAGS) || (flags & O_ACCMODE) == O_ACCMODE) return 0;
     int len = sc_path(pid, t, dirfd, path_addr, path, &base);
-    if (!len || !sc_absent(base, path, len)) return 0;
+    if (!len) return 0;
+    if (sc_open_dir(pid, t, path, len, base, flags, ret)) return 1;
+    if (!sc_absent(base, path, len)) return 0;
     *ret = -ENOENT;
     sc_hits++;
     return 1;
@@ -1397,6 +1703,144 @@ static int64_t copy_out_read(uint32_t pid, uint64_t addr, int host_fd, ssize_t r
     return w > 0 ? w : -EFAULT;
 }
 
+/* getdents64 records of ".", ".." and a kept directory's entries: d_off is the index of
+ * the next record, as Python's (sys_fs.getdents64); NULL if they do not parse. */
+static struct dirc_recs *dirc_records(const struct dirc_head *h, const unsigned char *wire)
+{
+    size_t cap = 2 * 32 + (size_t)h->count * 24 + h->wire_len, len = 0;
+    struct dirc_recs *recs = malloc(sizeof *recs + cap);
+    if (!recs) return NULL;
+    unsigned char *out = recs->data;
+    uint64_t idx = 0;
+    int kind, l;
+    const char *n;
+    const unsigned char *w;
+    uint64_t ino;
+    for (uint32_t off = 0, i = 0; i < h->count + 2; i++) {
+        uint8_t type = DT_DIR;
+        if (i == 0) { n = "."; l = 1; ino = h->ino; }
+        else if (i == 1) { n = ".."; l = 2; ino = h->parent_ino; }
+        else {
+            if (off >= h->wire_len
+                || !(off = wire_next(wire, h->wire_len, off, &kind, &n, &l, &w, &ino))) {
+                free(recs);
+                return NULL;
+            }
+            if (kind) type = (uint8_t)((wire_u32(w + 16) & S_IFMT) >> 12);
+        }
+        uint16_t reclen = (uint16_t)((19 + l + 8) & ~7);
+        if (len + reclen > cap) {
+            free(recs);
+            return NULL;
+        }
+        int64_t next = (int64_t)++idx;
+        unsigned char *r = out + len;
+        memset(r, 0, reclen);
+        memcpy(r, &ino, 8);
+        memcpy(r + 8, &next, 8);
+        memcpy(r + 16, &reclen, 2);
+        r[18] = type;
+        memcpy(r + 19, n, (size_t)l);
+        len += reclen;
+    }
+    recs->refs = 1;
+    recs->len = (uint32_t)len;
+    return recs;
+}
+
+#define DIRC_OPEN_FLAGS (O_DIRECTORY | O_NONBLOCK | O_CLOEXEC | 0100000 | O_NOCTTY | O_NOFOLLOW)
+
+/* open of a directory kept under (base, path) (RT_SC_DIRC), read-only: a fd in the
+ * task's table (the lowest free, under its RLIMIT_NOFILE), which Python makes a
+ * description for only when it handles something (rt_opened_pop, rt_dirc_info); the
+ * entries' stat answers are handed over once a generation.  0: Python opens it. */
+static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *path, int len,
+                       uint64_t base, int flags, int64_t *ret)
+{
+    if (!dirc_on || (flags & ~DIRC_OPEN_FLAGS) || (flags & O_ACCMODE) != O_RDONLY
+        || t->fdt < 0 || t->fdt >= MAX_FDT || opened_head - opened_tail >= OPENED_RING)
+        return 0;
+    int key = RT_SC_DIRC << 1;
+    struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)len), base, key, path, len);
+    if (!e || !e->names) return 0;
+    struct dirc_head *h = (struct dirc_head *)e->names;
+    int fd = fd_lowest_free(t->fdt);
+    if (fd < 0) return 0;
+    if (!h->recs && !(h->recs = dirc_records(h, (unsigned char *)e->names + sizeof *h)))
+        return 0;
+    struct dirc *dc = calloc(1, sizeof *dc);
+    if (!dc || !(dc->path = malloc((size_t)len))) {
+        free(dc);
+        return 0;
+    }
+    memcpy(dc->path, path, (size_t)len);
+    dc->plen = len;
+    dc->tid = (int32_t)pid;
+    dc->flags = flags;
+    dc->serial = ++dirc_serial;
+    if (rt_fd_set(t->fdt, fd, 0, RT_FD_BLOB | RT_FD_NOTTY | RT_FD_DIRC, 0, 0, 0) < 0
+        || rt_fd_set_blob(t->fdt, fd, h->st, sc_gen) != 1) {
+        rt_fd_clear(t->fdt, fd);
+        free(dc->path);
+        free(dc);
+        return 0;
+    }
+    dc->recs = h->recs;
+    dc->recs->refs++;
+    fdts[t->fdt][fd].dc = dc;
+    fd_used_set(t->fdt, fd, 1);
+    unsigned i = opened_head++ % OPENED_RING;
+    opened_ring[i].fdt = t->fdt;
+    opened_ring[i].fd = fd;
+    opened_ring[i].serial = dc->serial;
+    e->used = ++sc_clock;
+    if (h->filled_gen != sc_gen && len < 4095) {
+        /* the entries' answers, from a copy: putting them may reuse e */
+        h->filled_gen = sc_gen;
+        uint32_t wire_len = h->wire_len, count = h->count;
+        uint64_t dev = h->dev;
+        memcpy(scratch, e->names + sizeof *h, wire_len);
+        char prefix[4096];
+        int plen = len;
+        memcpy(prefix, path, (size_t)len);
+        if (!(len == 1 && path[0] == '/')) prefix[plen++] = '/';
+        rt_statcache_put_wire(base, prefix, plen, (unsigned char *)scratch, wire_len,
+                              count ? (int)count : 1, dev, "", 0, sc_gen);
+    }
+    sc_hits++;
+    *ret = fd;
+    return 1;
+}
+
+/* getdents64 of a directory C opened: whole records from where the reader is */
+static int dirc_getdents(uint32_t pid, struct fd_slot *f, uint64_t buf, uint64_t count,
+                         int64_t *ret)
+{
+    struct dirc *dc = f->dc;
+    const unsigned char *recs = dc->recs->data;
+    uint32_t end = dc->pos, index = dc->index, total = dc->recs->len;
+    while (end < total) {
+        uint16_t reclen;
+        memcpy(&reclen, recs + end + 16, 2);
+        if ((uint64_t)(end - dc->pos) + reclen > count) break;
+        end += reclen;
+        index++;
+    }
+    if (end == dc->pos) {
+        *ret = dc->pos < total ? -EINVAL : 0;
+        return 1;
+    }
+    uint32_t n = end - dc->pos;
+    if (rt_mem_write((int)pid, buf, recs + dc->pos, n) != (int64_t)n) {
+        *ret = -EFAULT;
+        return 1;
+    }
+    dc->pos = end;
+    dc->index = index;
+    *ret = n;
+    return 1;
+}
+
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
 {
     struct task_slot *ts = task_find((int)pid, 0);
@@ -1489,9 +1933,9 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         return sc_lookup(pid, t, RT_SC_STATX, (int)a[0], a[1], ((int)a[2] & AT_SYMLINK_NOFOLLOW) != 0,
                          a[4], 0, ret);
     case SYS_open:
-        return sc_open_missing(pid, t, AT_FDCWD, a[0], (int)a[1], ret);
+        return sc_open(pid, t, AT_FDCWD, a[0], (int)a[1], ret);
     case SYS_openat:
-        return sc_open_missing(pid, t, (int)a[0], a[1], (int)a[2], ret);
+        return sc_open(pid, t, (int)a[0], a[1], (int)a[2], ret);
     case SYS_access:
         return sc_access(pid, t, AT_FDCWD, a[0], (int)a[1], 0, ret);
     case SYS_faccessat:
@@ -1513,11 +1957,25 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         *ret = -ENOTTY;
         return 1;
     case SYS_getdents64:
+        if ((f = fd_find(t, a[0], RT_FD_DIRC))) return dirc_getdents(pid, f, a[1], a[2], ret);
         /* a trusted directory read to its end: 0 until Python moves the offset */
         if (!(f = fd_find(t, a[0], RT_FD_EOF)) || f->blob_gen != sc_gen) return 0;
         *ret = 0;
         return 1;
     case SYS_close: {
+        if ((f = fd_find(t, a[0], RT_FD_DIRC))) {
+            /* Python never had it: nothing to release but the slot (and the ring's
+             * entry, when it is the last one: the common open, read, close) */
+            unsigned last = (opened_head - 1) % OPENED_RING;
+            if (opened_head != opened_tail && opened_ring[last].serial == f->dc->serial)
+                opened_head--;
+            dirc_free(f);
+            f->kinds = 0;
+            f->blob_gen = 0;
+            fd_used_set(t->fdt, (int)a[0], 0);
+            *ret = 0;
+            return 1;
+        }
         if (!(f = fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT
                                    | RT_FD_BLOB))) return 0;
         if (closed_head - closed_tail >= CLOSED_RING) return 0;
@@ -1527,6 +1985,7 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         f->kinds = 0;
         f->host_fd = 0;
         f->blob_gen = 0;
+        fd_used_set(t->fdt, (int)a[0], 0);
         /* The description (and its host fd) is released by Python, which
          * drains the ring before it handles anything else. */
         *ret = 0;

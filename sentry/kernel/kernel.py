@@ -39,7 +39,7 @@ from sentry.mm.mm import AddressSpace
 from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import linux64
-from sentry.vfs import statcache
+from sentry.vfs import fsnotify, statcache
 
 log = logging.getLogger("sentry")
 
@@ -910,7 +910,9 @@ class Kernel:
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
                              N.statcache_bump_missing, N.statcache_put_listing,
-                             N.task_set_exe, N.statcache_put_wire)
+                             N.task_set_exe, N.statcache_put_wire, N.statcache_put_dirc,
+                             N.statcache_put_dirc_child)
+            N.dirc_enable(not fsnotify.active)
             credentials.on_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)
         host_pid, listener = _spawn(self, nsflags, None, host_limits)
@@ -1142,14 +1144,25 @@ class Kernel:
         self.dispatcher.run_ready()
 
     def _drain_fast_closes(self) -> None:
+        """Apply what C did to the fd tables since Python last looked: closes, then the
+        directories it opened (a close C served comes back to Python at once, so no
+        open C made later can have reused its number before it is applied)."""
         while True:
             c = N.closed_pop()
             if c is None:
-                return
+                break
             fdt_id, fd = c
             table = self.fdtables_by_id.get(fdt_id)
             if table is not None:
                 table.close_from_fast(fd)
+        while True:
+            o = N.opened_pop()
+            if o is None:
+                return
+            fdt_id, fd, serial = o
+            table = self.fdtables_by_id.get(fdt_id)
+            if table is not None:
+                table.opened_in_fast(fd, serial)
 
     def _on_notif(self, listener: int, notif_id: int, pid: int, nr: int, args: tuple) -> None:
         t = self.tasks.get(pid)

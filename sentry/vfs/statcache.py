@@ -56,17 +56,22 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
            bump_missing: Optional[Callable[[], None]] = None,
            put_listing: Optional[Callable[..., None]] = None,
            set_exe: Optional[Callable[[int, bytes, int], None]] = None,
-           put_wire: Optional[Callable[..., bool]] = None) -> None:
+           put_wire: Optional[Callable[..., bool]] = None,
+           put_dirc: Optional[Callable[..., bool]] = None,
+           put_dirc_child: Optional[Callable[..., bool]] = None) -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
+    global _put_dirc, _put_dirc_child
     _bump, _put, _gen, _sync_fs = bump, put, gen, sync_fs
     _bump_missing = bump_missing if bump_missing is not None else bump
     _put_listing, _set_exe, _put_wire = put_listing, set_exe, put_wire
+    _put_dirc, _put_dirc_child = put_dirc, put_dirc_child
 
 
 def disable() -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
+    global _put_dirc, _put_dirc_child
     _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
-    _put_wire = None
+    _put_wire = _put_dirc = _put_dirc_child = None
 
 
 def enabled() -> bool:
@@ -172,6 +177,12 @@ def trusted(inode: Any) -> bool:
             return False
         inode = inode.lower
     return isinstance(inode, GoferInode) and inode.fs.trusted
+
+
+#: Directories C may open (rt.c ``sc_open_dir``): one Python listed, and one a tree fetch
+#: brought below it (statcache._keep_dirs).
+_put_dirc: Optional[Callable[..., bool]] = None
+_put_dirc_child: Optional[Callable[..., bool]] = None
 
 
 #: Bit 63 of a key's base: the answer was made by (and is for) tasks that may search any
@@ -417,6 +428,94 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
     prefixes = _prefixes(t, vd, root, any_dir)
     if prefixes:
         _fill(vd, lower, prefixes)
+        if _put_dirc is not None:
+            _keep_dirs(t.kernel.vfs, vd, lower, prefixes)
+
+
+#: (generation, the absolute paths of every mount point + "/"): _mounted_below
+_mount_paths: List[Any] = [None, ()]
+
+
+def _mounted_below(vfs: Any, prefix: bytes) -> bool:
+    """Whether something is mounted at or below a path that starts with *prefix* (an
+    absolute directory path ending in "/")."""
+    gen = _gen() if _gen is not None else None
+    if _mount_paths[0] != gen:
+        paths = []
+        root = vfs.root()
+        for m in vfs.mounts:
+            if m.parent is not None and m.mountpoint is not None:
+                path, reachable = vfs.path_of(VirtualDentry(m.parent, m.mountpoint), root)
+                paths.append(path.rstrip(b"/") + b"/" if reachable else b"/")
+        _mount_paths[:] = [gen, tuple(paths)]
+    return any(p.startswith(prefix) for p in _mount_paths[1])
+
+
+def _dir_key(prefix: bytes) -> bytes:
+    """A directory's path from a prefix that walks to it ("/a/b/" -> "/a/b"; "/"; "")."""
+    return prefix[:-1] if len(prefix) > 1 else prefix
+
+
+def _up(prefix: bytes, levels: int) -> Optional[bytes]:
+    """The prefix of the directory *levels* above the one *prefix* walks to; None if it
+    is above the start of a relative prefix."""
+    for _ in range(levels):
+        if prefix in (b"", b"/"):
+            return None
+        cut = prefix.rfind(b"/", 0, len(prefix) - 1)
+        prefix = prefix[:cut + 1] if cut >= 0 else b""
+    return prefix
+
+
+def _keep_dirs(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> None:
+    """Let C open the directory *vd* just listed (its trusted gofer directory *lower*,
+    not copied up) by the paths of *prefixes* (rt.c ``sc_open_dir``: a fd, getdents64,
+    fstat and close without Python), and the directories below it that a tree walk's
+    Treadtree has brought so far: their open, reading and close never reach Python
+    either.  Only a directory everyone may read and search, on a file system without an
+    id mapping, with no mount below it; C checks each fetched one's mode from its
+    parent's entries, and keeps nothing under a parent it does not have."""
+    fs = lower.fs
+    inode = vd.dentry.inode
+    if fs.idmaps is not None or inode.mode & 0o555 != 0o555:
+        return
+    absolute = prefixes[0][1]
+    if _mounted_below(vfs, absolute):
+        return
+    wire = lower.listed_wire()
+    if wire is None:
+        return
+    from sentry.vfs import abi
+
+    put, put_child, gen_of = _put_dirc, _put_dirc_child, _gen
+    if put is None or put_child is None or gen_of is None:
+        return
+    gen = gen_of()
+    d = vd.dentry
+    up = d.parent.inode if d.parent is not None else inode  # as list_entries' ".."
+    st = abi.pack_stat(inode.stat())
+    n = len(lower.listed())
+    for base, prefix in prefixes:
+        put(base, _dir_key(prefix), st, up.ino, fs.dev, wire, n, gen)
+    got = lower.tree_fetch()
+    if got is None:
+        return
+    fetch, depth = got
+    fetch.poll()
+    arrived = fetch.arrived
+    if fetch.handed == len(arrived):
+        return
+    anchors = [(b, a) for b, a in ((b, _up(p, depth)) for b, p in prefixes) if a is not None]
+    results = fetch.results
+    for rel in arrived[fetch.handed:]:
+        entries = results.get(rel)
+        if entries is None:
+            continue  # taken: listed by Python, which kept it then
+        name = rel[-1]
+        for base, anchor in anchors:
+            parent = anchor + b"/".join(rel[:-1]) if len(rel) > 1 else _dir_key(anchor)
+            put_child(base, parent, name, entries.wire, len(entries), gen)
+    fetch.handed = len(arrived)
 
 
 def _prefixes(t: Any, vd: VirtualDentry, root: VirtualDentry,

@@ -715,3 +715,170 @@ def test_rt_sigaction_query(world: Tuple[Task, Path]) -> None:
     assert _c(SYS_RT_SIGACTION, SIGUSR1, 0, addr, 8) is CONTINUE
     # A new action is never the fast path's (the filter traces it; C declines it anyway).
     assert N.fast_call(pid, SYS_RT_SIGACTION, [SIGTERM, addr, 0, 8, 0, 0]) is None
+
+
+def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
+    """A directory kept for C (rt_statcache_put_dirc) is opened at the lowest free fd under
+    the table's limit, its getdents64 records are Python's (".", "..", then the entries
+    with d_off the next index: abi.pack_dirents64) however the buffer cuts them, fstat is
+    the kept stat, and Python learns of the open (rt_opened_pop, rt_dirc_info) unless C
+    closed it first.  Its subdirectories come from its entries (put_dirc_child): only a
+    directory everyone may read and search, under a parent C has."""
+    import random
+
+    from gofer.protocol import Stat, _pack_stat_entries
+    from sentry.vfs import abi
+
+    t, _ = world
+    pid = os.getpid()
+    table = t.fdtable
+    N.task_set_fs(pid, 11, True, False)
+    N.dirc_enable(True)
+    gen = N.statcache_gen()
+    dev = 0x4321
+
+    def st(ino: int, mode: int) -> Stat:
+        return Stat(77, ino, mode, 2, 1000, 1001, 0, 4096, 4096, 8, 10**18, 2 * 10**18, 3)
+
+    entries: list = [(b"f%03d" % i, st(100 + i, 0o100644)) for i in range(60)]
+    entries += [(b"sub", st(7, 0o40755)), (b"closed", st(8, 0o40750)), (b"mnt", 99),
+                (b"a-long-name-" + b"x" * 200, st(9, 0o100600))]
+    wire = _pack_stat_entries(entries)[4:]
+    me = abi.pack_stat_values(dev, 5, 3, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, 2, 3)
+    SYS_OPENAT, SYS_GETDENTS64 = 257, 217
+    O_DIRECTORY, O_CLOEXEC = 0o200000, 0o2000000
+    flags = O_DIRECTORY | O_CLOEXEC
+    try:
+        assert N.statcache_put_dirc(0, b"/kept", me, 4, dev, wire, len(entries), gen)
+        assert not N.statcache_put_dirc(0, b"/stale", me, 4, dev, wire, len(entries), gen - 1)
+        closed = abi.pack_stat_values(dev, 6, 3, 0o40750, 0, 0, 0, 4096, 4096, 8, 1, 2, 3)
+        assert not N.statcache_put_dirc(0, b"/closed", closed, 4, dev, wire, len(entries), gen)
+        path = _cstr(b"/kept")
+        recs, _ = abi.pack_dirents64(
+            [(5, abi.DT_DIR, b"."), (4, abi.DT_DIR, b"..")]
+            + [(x if isinstance(x, int) else x.ino,
+                abi.DT_DIR if isinstance(x, int) else (x.mode & 0o170000) >> 12, n)
+               for n, x in entries], 0, 1 << 20)
+        # Python's fds 5 and 6 are open: the lowest free is 0, then 1
+        assert _c(SYS_OPENAT, AT_FDCWD, path[1], flags) == 0
+        assert _c(SYS_OPENAT, AT_FDCWD, path[1], flags) == 1
+        rnd = random.Random(7)
+        buf, addr = _buf(8192)
+        got = b""
+        while True:
+            n = rnd.choice([64, 100, 300, 4096])
+            r = _c(SYS_GETDENTS64, 0, addr, n)
+            if r == -22:  # the next record does not fit
+                assert recs[len(got) + 16] + 256 * recs[len(got) + 17] > n
+                continue
+            assert r >= 0
+            if r == 0:
+                break
+            got += buf.raw[:r]
+        assert got == recs
+        assert _c(SYS_GETDENTS64, 1, BAD, 4096) == -14  # EFAULT, nothing read
+        fbuf, faddr = _buf(144)
+        assert _c(SYS_FSTAT, 1, faddr) == 0 and fbuf.raw == me
+        # Python learns of fd 1 (still open; fd 0 is closed below first)
+        assert _c(SYS_CLOSE, 0) == 0
+        opened = [N.opened_pop(), N.opened_pop(), N.opened_pop()]
+        assert opened[2] is None
+        (fdt0, fd0, s0), (fdt1, fd1, s1) = opened[0], opened[1]
+        assert (fdt0, fd0, fdt1, fd1) == (table.fast_id, 0, table.fast_id, 1)
+        assert N.dirc_info(fdt0, 0, s0) is None  # closed in C
+        first, _ = abi.pack_dirents64([(5, abi.DT_DIR, b".")], 0, 4096)
+        assert _c(SYS_GETDENTS64, 1, addr, 0) == -22
+        assert N.dirc_info(fdt1, 1, s1) == (pid, b"/kept", flags, 0)
+        assert _c(SYS_CLOSE, 1) == 0
+        assert N.dirc_info(fdt1, 1, s1) is None
+        assert len(first) == 24
+        # what C declines: a write open, O_CREAT, a relative path without a kept cwd,
+        # a directory not kept, one not everyone may read
+        for p, fl in ((b"/kept", 1), (b"/kept", 0o100 | O_DIRECTORY), (b"kept", flags),
+                      (b"/nothing", flags), (b"/closed", flags), (b"/kept/", flags)):
+            c = _cstr(p)
+            assert N.fast_call(pid, SYS_OPENAT, [AT_FDCWD & (2**64 - 1), c[1], fl, 0, 0, 0]) \
+                in (None, -2), p
+        # subdirectories: from the parent's entries
+        sub_wire = _pack_stat_entries([(b"x", st(300, 0o100644))])[4:]
+        assert N.statcache_put_dirc_child(0, b"/kept", b"sub", sub_wire, 1, gen)
+        for name in (b"closed", b"mnt", b"f001", b"nothing"):
+            assert not N.statcache_put_dirc_child(0, b"/kept", name, sub_wire, 1, gen)
+        assert not N.statcache_put_dirc_child(0, b"/other", b"sub", sub_wire, 1, gen)
+        assert not N.statcache_put_dirc_child(11, b"/kept", b"sub", sub_wire, 1, gen)
+        subp = _cstr(b"/kept/sub")
+        fd = _c(SYS_OPENAT, AT_FDCWD, subp[1], O_DIRECTORY)
+        assert fd == 0
+        assert _c(SYS_FSTAT, fd, faddr) == 0
+        assert fbuf.raw == abi.pack_stat_values(dev, 7, 2, 0o40755, 1000, 1001, 0, 4096, 4096,
+                                                8, 10**18, 2 * 10**18, 3)
+        r = _c(SYS_GETDENTS64, fd, addr, 4096)
+        assert buf.raw[:r] == abi.pack_dirents64(
+            [(7, abi.DT_DIR, b"."), (5, abi.DT_DIR, b".."), (300, abi.DT_REG, b"x")], 0, 4096)[0]
+        # its entries' answers were handed over at the open: lstat of /kept/sub/x in C
+        xp = _cstr(b"/kept/sub/x")
+        assert _c(SYS_NEWFSTATAT, AT_FDCWD, xp[1], faddr, AT_SYMLINK_NOFOLLOW) == 0
+        assert _c(SYS_CLOSE, fd) == 0
+        while N.opened_pop() is not None:
+            pass
+        # the table's limit: fds 0..4 taken, 5 and 6 Python's: none below 7
+        table.limit = 7
+        held = [_c(SYS_OPENAT, AT_FDCWD, path[1], flags) for _ in range(5)]
+        assert held == [0, 1, 2, 3, 4]
+        assert N.fast_call(pid, SYS_OPENAT, [AT_FDCWD & (2**64 - 1), path[1], flags, 0, 0, 0]) \
+            is None
+        for fd in held:
+            assert _c(SYS_CLOSE, fd) == 0
+        table.limit = 1024
+        # a generation later nothing is kept
+        N.statcache_bump()
+        assert N.fast_call(pid, SYS_OPENAT, [AT_FDCWD & (2**64 - 1), path[1], flags, 0, 0, 0]) \
+            is None
+    finally:
+        N.dirc_enable(False)
+        while N.opened_pop() is not None:
+            pass
+
+
+def test_dirc_mutated_entries(world: Tuple[Task, Path]) -> None:
+    """Entries that do not parse (a compromised gofer's) make C decline the open, never
+    records past them."""
+    import random
+
+    from gofer.protocol import Stat, _pack_stat_entries
+    from sentry.vfs import abi
+
+    pid = os.getpid()
+    N.task_set_fs(pid, 11, True, False)
+    N.dirc_enable(True)
+    gen = N.statcache_gen()
+    good = _pack_stat_entries([(b"n%d" % i, Stat(1, 10 + i, 0o40755, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1))
+                               for i in range(20)])[4:]
+    me = abi.pack_stat_values(1, 5, 3, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, 2, 3)
+    rnd = random.Random(99)
+    buf, addr = _buf(65536)
+    try:
+        for i in range(500):
+            b = bytearray(good)
+            for _ in range(rnd.randint(1, 4)):
+                at = rnd.randrange(len(b))
+                if rnd.random() < 0.5:
+                    b[at] = rnd.randrange(256)
+                else:
+                    del b[at:]
+                if not b:
+                    b = bytearray(b"\x01")
+            p = b"/mut%d" % i
+            count = rnd.randint(0, 25)
+            assert N.statcache_put_dirc(0, p, me, 4, 1, bytes(b), count, gen)
+            c = _cstr(p)
+            fd = N.fast_call(pid, 257, [AT_FDCWD & (2**64 - 1), c[1], 0o200000, 0, 0, 0])
+            if fd is None:
+                continue
+            r = _c(217, fd, addr, 65536)
+            assert 48 <= r <= 48 + 24 * count + len(b)
+            assert _c(SYS_CLOSE, fd) == 0
+    finally:
+        N.dirc_enable(False)
+        while N.opened_pop() is not None:
+            pass

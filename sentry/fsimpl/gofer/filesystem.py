@@ -355,6 +355,13 @@ class GoferInode(Inode):
         """A trusted directory's entries with their gofer attributes, if listed already."""
         return self._listing
 
+    def tree_fetch(self) -> Optional[Tuple[Any, int]]:
+        """The Treadtree reply this directory's listing came in, or that it asked for its
+        subdirectories, and how many levels below the reply's directory this one is."""
+        if self._fetch is None:
+            return None
+        return self._fetch, len(self._fetch_path)
+
     def listed_wire(self) -> Optional[bytes]:
         """The same listing's entries as the gofer sent them (gofer.protocol.Entries)."""
         return self._wire

@@ -10,6 +10,8 @@ Python handles anything else.
 
 from __future__ import annotations
 
+import errno
+import logging
 from typing import TYPE_CHECKING, Any, Optional
 
 from sentry.abi.linux.errors import LinuxError
@@ -24,6 +26,8 @@ from sentry.vfs.file import DirectoryDescription, FileDescription
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
+
+log = logging.getLogger("sentry")
 
 
 def fast_kinds(desc: FileDescription) -> int:
@@ -67,7 +71,10 @@ def fast_kinds(desc: FileDescription) -> int:
 
 def remirror_all(kernel: "Kernel", on: bool = True) -> None:
     """Decide again, for every fd of every table, whether the C side serves it (inotify
-    watches came or went: :data:`sentry.vfs.fsnotify.on_active_change`)."""
+    watches came or went: :data:`sentry.vfs.fsnotify.on_active_change`); C opens
+    directories only while nothing watches (their opens, reads and closes make events)."""
+    if not kernel.python_only and statcache.enabled():
+        N.dirc_enable(not fsnotify.active)
     for table in list(kernel.fdtables_by_id.values()):
         for fd, desc in list(table._fds.items()):
             table._mirror(fd, desc)
@@ -82,12 +89,26 @@ def stat_overrides(desc: FileDescription) -> tuple:
 
 
 class FastFDTable(FDTable):
+    """Also tells the C side which fds are open and the table's RLIMIT_NOFILE: C opens
+    directories itself (rt.c ``sc_open_dir``) at the lowest free fd, and Python makes
+    their descriptions (:meth:`opened_in_fast`) before it handles anything else."""
+
     def __init__(self, kernel: "Kernel", limit: int = NOFILE_LIMIT) -> None:
-        super().__init__(limit)
-        self.hard_limit = limit
         self.kernel = kernel
         self.fast_id = kernel.new_fdt_id()
+        super().__init__(limit)
+        self.hard_limit = limit
         kernel.fdtables_by_id[self.fast_id] = self
+
+    @property  # type: ignore[override]
+    def limit(self) -> int:
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        self._limit = value
+        if not self.kernel.python_only:
+            N.fdt_set_limit(self.fast_id, value)
 
     def _mirror(self, fd: int, desc: FileDescription) -> None:
         k = 0 if self.kernel.python_only else fast_kinds(desc)
@@ -106,12 +127,14 @@ class FastFDTable(FDTable):
     def install(self, desc: FileDescription, cloexec: bool = False, minfd: int = 0) -> int:
         fd = super().install(desc, cloexec, minfd)
         self._mirror(fd, desc)
+        N.fd_used(self.fast_id, fd, True)
         return fd
 
     def install_at(self, fd: int, desc: FileDescription, cloexec: bool = False,
                    lock_owner: Any = None) -> Optional[FileDescription]:
         old = super().install_at(fd, desc, cloexec, lock_owner)
         self._mirror(fd, desc)
+        N.fd_used(self.fast_id, fd, True)
         return old
 
     def at_end(self, fd: int, desc: DirectoryDescription) -> None:
@@ -126,6 +149,7 @@ class FastFDTable(FDTable):
     def close(self, fd: int, lock_owner: Any = None) -> FileDescription:
         d = super().close(fd, lock_owner)
         N.fd_clear(self.fast_id, fd)
+        N.fd_used(self.fast_id, fd, False)
         return d
 
     def close_from_fast(self, fd: int) -> None:
@@ -139,6 +163,28 @@ class FastFDTable(FDTable):
         except LinuxError:
             pass
 
+    def opened_in_fast(self, fd: int, serial: int) -> None:
+        """C opened a directory at *fd* (its entry *serial* in the opened ring): make its
+        description, as the opening task's ``openat`` would have, at the place in its
+        listing C's getdents64 left it.  Nothing if C closed it since."""
+        info = N.dirc_info(self.fast_id, fd, serial)
+        if info is None:
+            return
+        tid, path, flags, index = info
+        t = self.kernel.tasks.get(tid)
+        try:
+            if t is None or t.fdtable is not self:
+                raise LinuxError(errno.ESRCH)
+            desc = self.kernel.vfs.open_at(t, abi.AT_FDCWD, path, flags | abi.O_LARGEFILE, 0)
+        except LinuxError as e:
+            # The sentry changed nothing since C opened it (it handles this first): a bug.
+            log.error("cannot make the description of fd %d (%r) C opened: %s", fd, path, e)
+            N.fd_clear(self.fast_id, fd)
+            N.fd_used(self.fast_id, fd, False)
+            return
+        desc.offset = index
+        self.install_at(fd, desc, cloexec=bool(flags & abi.O_CLOEXEC))
+
     def fork(self) -> "FastFDTable":
         new = FastFDTable(self.kernel, self.limit)
         new.hard_limit = self.hard_limit
@@ -147,6 +193,7 @@ class FastFDTable(FDTable):
         for fd, d in new._fds.items():
             d.incref()
             new._mirror(fd, d)
+            N.fd_used(new.fast_id, fd, True)
         return new
 
     def release_all(self, lock_owner: Any = None) -> None:

@@ -20,6 +20,7 @@ EV_TIMEOUT = lib.RT_EV_TIMEOUT
 EV_ERROR = lib.RT_EV_ERROR
 FD_READ, FD_WRITE, FD_SEEK, FD_STAT = lib.RT_FD_READ, lib.RT_FD_WRITE, lib.RT_FD_SEEK, lib.RT_FD_STAT
 FD_BLOB, FD_EOF, FD_NOTTY = lib.RT_FD_BLOB, lib.RT_FD_EOF, lib.RT_FD_NOTTY
+FD_DIRC = lib.RT_FD_DIRC
 
 # struct user_regs_struct indexes (x86_64)
 R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8, RAX, RCX, RDX, RSI, RDI, ORIG_RAX, RIP, CS, \
@@ -294,6 +295,69 @@ def closed_pop() -> Optional[Tuple[int, int]]:
     if lib.rt_closed_pop(_closed_fdt, _closed_fd):
         return _closed_fdt[0], _closed_fd[0]
     return None
+
+
+def fd_used(fdt: int, fd: int, on: bool) -> None:
+    """Python's table *fdt* has *fd* open (on) or not (C's opens take the lowest free)."""
+    lib.rt_fd_used(fdt, fd, 1 if on else 0)
+
+
+def fdt_set_limit(fdt: int, limit: int) -> None:
+    """The table's RLIMIT_NOFILE; 0: C opens nothing in it."""
+    lib.rt_fdt_set_limit(fdt, limit)
+
+
+def dirc_enable(on: bool) -> None:
+    """Whether C may open the directories kept for it (rt.c ``sc_open_dir``)."""
+    lib.rt_dirc_enable(1 if on else 0)
+
+
+_opened_serial = ffi.new("uint64_t *")
+
+
+def opened_pop() -> Optional[Tuple[int, int, int]]:
+    """The next directory C opened: (fd table, fd, serial), in order; None: no more."""
+    if lib.rt_opened_pop(_closed_fdt, _closed_fd, _opened_serial):
+        return _closed_fdt[0], _closed_fd[0], int(_opened_serial[0])
+    return None
+
+
+_dirc_tid = ffi.new("int *")
+_dirc_flags = ffi.new("int *")
+_dirc_index = ffi.new("uint32_t *")
+_dirc_path = ffi.new("char[4096]")
+
+
+def dirc_info(fdt: int, fd: int, serial: int) -> Optional[Tuple[int, bytes, int, int]]:
+    """(opener's host tid, path, open flags, index of the next entry) of the directory C
+    opened at *fd* as *serial*; None if it was closed since."""
+    n = lib.rt_dirc_info(fdt, fd, serial, _dirc_tid, _dirc_path, _dirc_flags, _dirc_index)
+    if n <= 0:
+        return None
+    return _dirc_tid[0], ffi.unpack(_dirc_path, n), _dirc_flags[0], int(_dirc_index[0])
+
+
+def statcache_put_dirc(base: int, path: bytes, st: bytes, parent_ino: int, dev: int,
+                       wire: bytes, n: int, gen: int) -> bool:
+    """A listed directory C may open (rt.c ``sc_open_dir``) under (base, *path*): its
+    ``struct stat`` *st*, ``..``'s inode number, its *n* entries as the gofer sent them
+    (*wire*) and the device their answers show.  True if kept."""
+    r = lib.rt_statcache_put_dirc(base, path, len(path), st, parent_ino, dev, wire, len(wire),
+                                  n, gen)
+    if r == -errno.ENOMEM:
+        raise MemoryError("stat cache")
+    return r > 0
+
+
+def statcache_put_dirc_child(base: int, parent: bytes, name: bytes, wire: bytes, n: int,
+                             gen: int) -> bool:
+    """The subdirectory *name* of the directory kept under (base, *parent*), with its *n*
+    entries (*wire*): kept too if it is one C may open.  True if kept."""
+    r = lib.rt_statcache_put_dirc_child(base, parent, len(parent), name, len(name), wire,
+                                        len(wire), n, gen)
+    if r == -errno.ENOMEM:
+        raise MemoryError("stat cache")
+    return r > 0
 
 
 def fast_stats() -> Tuple[int, int]:
