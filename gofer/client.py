@@ -21,6 +21,9 @@ from typing import TypeVar
 from gofer.protocol import (
     MAX_TREE_SUBDIRS,
     Entries,
+    PackedEntries,
+    unpack_entries,
+    unpack_readtree_batch,
     CLIENT_SPIN,
     Spin,
     MAX_MESSAGE,
@@ -94,12 +97,14 @@ def _oserror(code: int, what: str) -> OSError:
 class TreeFetch:
     """A Treadtree reply as it comes (:meth:`GoferClient.readtree_start`): ``results``
     maps each directory's path below the requested one to its entries once its last batch
-    came; ``done`` once the reply ended (or failed: what came stays)."""
+    came, as they came (:class:`PackedEntries`: the sentry hands most of them on to its C
+    side undecoded); :meth:`take` decodes one.  ``done`` once the reply ended (or failed:
+    what came stays)."""
 
     def __init__(self, client: GoferClient) -> None:
         self._client = client
-        self.results: dict[tuple[bytes, ...], list[tuple[bytes, Stat | int]]] = {}
-        self._partial: dict[tuple[bytes, ...], Entries] = {}
+        self.results: dict[tuple[bytes, ...], PackedEntries] = {}
+        self._partial: dict[tuple[bytes, ...], list] = {}  # [count, [entries' bytes]]
         self.done = False
         self.error: OSError | None = None  # the request's, or the channel's
         self.tops: set[bytes] = set()  # the named subdirectories whose listings came
@@ -108,12 +113,22 @@ class TreeFetch:
 
     def take(self, path: tuple[bytes, ...]) -> list[tuple[bytes, Stat | int]] | None:
         """The listing of *path* (removed from :attr:`results`), reading the reply until
-        it is there; None if the reply does not have it."""
+        it is there; None if the reply does not have it.
+
+        :raises OSError: ``EPROTO`` if its entries are malformed (the channel is broken).
+        """
         if path not in self.results and not self.done:
             with self._client._lock:
                 while path not in self.results and not self.done:
                     self._read_one()
-        return self.results.pop(path, None)
+        got = self.results.pop(path, None)
+        if got is None:
+            return None
+        try:
+            return unpack_entries(got.count, got.body)
+        except ProtocolError:
+            self._client._broken = True
+            raise _oserror(errno.EPROTO, "sent a malformed reply") from None
 
     def poll(self) -> None:
         """Read what of the reply has come, without waiting for more."""
@@ -137,27 +152,37 @@ class TreeFetch:
         *wait* is false and none has come."""
         c = self._client
         try:
-            reply = c._recv() if wait else c._recv_nowait()
-            if reply is None:
+            got = c._recv_data(wait)
+            if got is None:
                 return False
-            batch = c._expect("Treadtree", Rreadtree, reply[0], reply[1], False)[0]
+            data, fds = got
+            for fd in fds:  # a listing carries none
+                os.close(fd)
+            try:
+                batch = unpack_readtree_batch(data)
+            except ProtocolError:
+                c._broken = True
+                raise _oserror(errno.EPROTO, "sent a malformed reply") from None
+            if batch is None:  # an error, or a reply of another type
+                c._expect("Treadtree", Rreadtree, c._decode(data, []), [], False)
+                raise _oserror(errno.EPROTO, "Treadtree got an unexpected reply")
         except OSError as e:
             self.error = e
             self._end()
             return True
-        if batch.done:
+        path, count, wire, last, done = batch
+        if done:
             self._end()
             return True
-        key = tuple(batch.path)
-        got = batch.entries
-        entries = self._partial.get(key)
-        if entries is None:
-            entries = self._partial[key] = Entries(got, getattr(got, "wire", b""))
-        else:
-            entries.extend(got)
-            entries.wire += getattr(got, "wire", b"")
-        if batch.last:
-            self.results[key] = self._partial.pop(key)
+        key = tuple(path)
+        part = self._partial.get(key)
+        if part is None:
+            part = self._partial[key] = [0, []]
+        part[0] += count
+        part[1].append(wire)
+        if last:
+            del self._partial[key]
+            self.results[key] = PackedEntries(part[0], b"".join(part[1]), [])
             self.arrived.append(key)
             if len(key) == 1:
                 self.tops.add(key[0])
@@ -187,23 +212,18 @@ class GoferClient:
 
     # ---- transport ----------------------------------------------------------
 
-    def _recv_nowait(self) -> tuple[Message, list[int]] | None:
-        """:meth:`_recv`, or None if no message has come."""
-        try:
-            got = self._sock.recvmsg(MAX_MESSAGE, _ANC_SPACE,
-                                     socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return None
-        return self._decode_reply(*got[:3])
-
-    def _recv(self) -> tuple[Message, list[int]]:
-        """The next message and the fds that came with it."""
-        data, anc, flags, _ = recvmsg_polling(self._sock, MAX_MESSAGE, _ANC_SPACE,
-                                              socket.MSG_CMSG_CLOEXEC, self._spin)
-        return self._decode_reply(data, anc, flags)
-
-    def _decode_reply(self, data: bytes, anc: list[tuple[int, int, bytes]],
-                      flags: int) -> tuple[Message, list[int]]:
+    def _recv_data(self, wait: bool = True) -> tuple[bytes, list[int]] | None:
+        """The next datagram, not decoded, and the fds that came with it; None if *wait*
+        is false and none has come."""
+        if wait:
+            data, anc, flags, _ = recvmsg_polling(self._sock, MAX_MESSAGE, _ANC_SPACE,
+                                                  socket.MSG_CMSG_CLOEXEC, self._spin)
+        else:
+            try:
+                data, anc, flags, _ = self._sock.recvmsg(
+                    MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return None
         fds: list[int] = []
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -213,15 +233,28 @@ class GoferClient:
         if not data and not fds:
             self._broken = True
             raise _oserror(errno.ECONNRESET, "closed the channel")
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            for fd in fds:
+                os.close(fd)
+            self._broken = True
+            raise _oserror(errno.EPROTO, "sent a malformed reply")
+        return data, fds
+
+    def _decode(self, data: bytes, fds: list[int]) -> Message:
         try:
-            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-                raise ProtocolError("truncated reply")
-            return decode(data), fds
+            return decode(data)
         except ProtocolError:
             for fd in fds:
                 os.close(fd)
             self._broken = True
             raise _oserror(errno.EPROTO, "sent a malformed reply") from None
+
+    def _recv(self) -> tuple[Message, list[int]]:
+        """The next message and the fds that came with it."""
+        got = self._recv_data()
+        assert got is not None
+        data, fds = got
+        return self._decode(data, fds), fds
 
     def _expect(self, what: str, rtype: type[R], msg: Message, fds: list[int],
                 want_fd: bool) -> tuple[R, int]:
@@ -367,7 +400,12 @@ class GoferClient:
             fetch._read_to_end()
         if fetch.error is not None:
             raise fetch.error
-        return fetch.results
+        out = {}
+        for path in list(fetch.results):
+            got = fetch.take(path)
+            assert got is not None
+            out[path] = got
+        return out
 
     def readtree_start(self, handle: int, names: list[bytes], subdirs: list[bytes],
                        budget: int) -> TreeFetch:

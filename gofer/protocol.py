@@ -960,6 +960,41 @@ class Rreadtree(Message):
                    bool(flags & 2))
 
 
+def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, bool] | None:
+    """A Rreadtree datagram without decoding its entries (a tree walk's sentry hands most
+    listings to its C side as they came, and decodes only those it looks into:
+    :func:`unpack_entries`): (path, entry count, the entries, last, done); None for any
+    other message (decode it).
+
+    :raises ProtocolError: if the header or the path is malformed.
+    """
+    if len(data) < HEADER.size:
+        raise ProtocolError("message shorter than its header")
+    raw_id, reserved = HEADER.unpack_from(data)
+    if raw_id != MsgId.RREADTREE:
+        return None
+    if reserved != 0:
+        raise ProtocolError("reserved header field is not zero")
+    r = _Reader(memoryview(data)[HEADER.size:])  # type: ignore[arg-type]
+    flags = r.u8()
+    if flags > 3:
+        raise ProtocolError("bad flag")
+    depth = r.u16()
+    if depth > MAX_WALK:
+        raise ProtocolError("path too deep")
+    path = [r.name() for _ in range(depth)]
+    count = r.u32()
+    return path, count, bytes(data[HEADER.size + r.offset:]), bool(flags & 1), bool(flags & 2)
+
+
+def unpack_entries(count: int, wire: bytes) -> Entries:
+    """*count* stat entries as a listing carries them (after their count).
+
+    :raises ProtocolError: if they are malformed.
+    """
+    return _unpack_stat_entries(_U32.pack(count) + wire, 0)
+
+
 @dataclass
 class Twalkopen(Message):
     """Walk ``names`` beneath ``handle`` and open the last one for I/O in one round trip
@@ -1253,7 +1288,7 @@ def decode(data: bytes) -> Message:
 
 __all__ = [
     "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "MAX_TREE_SUBDIRS", "MAX_CLOSE", "NAME_MAX", "PATH_MAX",
-    "ProtocolError", "Spin", "Entries",
+    "ProtocolError", "Spin", "Entries", "unpack_readtree_batch", "unpack_entries",
     "MsgId", "Stat", "Message", "encode", "decode", "MESSAGES", "STATFS_FIELDS",
     "SETATTR_MODE", "SETATTR_UID", "SETATTR_GID", "SETATTR_SIZE", "SETATTR_ATIME",
     "SETATTR_MTIME", "TIME_NOW", "XATTR_NAME_MAX", "XATTR_SIZE_MAX", "XATTR_LIST_MAX",

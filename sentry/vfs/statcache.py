@@ -514,7 +514,7 @@ def _keep_dirs(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int
         name = rel[-1]
         for base, anchor in anchors:
             parent = anchor + b"/".join(rel[:-1]) if len(rel) > 1 else _dir_key(anchor)
-            put_child(base, parent, name, entries.wire, len(entries), gen)
+            put_child(base, parent, name, entries.body, entries.count, gen)
     fetch.handed = len(arrived)
 
 

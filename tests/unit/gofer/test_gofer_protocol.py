@@ -241,3 +241,27 @@ def test_recvmsg_polling_sleeps_once_polling_stopped_paying() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_readtree_batch_undecoded() -> None:
+    """A Rreadtree's path and flags without decoding its entries (the sentry hands most
+    listings on as they came); unpack_entries decodes them as the full decode would."""
+    entries = [(b"a", _stat(8)), (b"mnt", 7), (b"ln", _link(b"a"))]
+    msg = p.Rreadtree([b"x", b"sub"], entries, True, False)
+    got = p.unpack_readtree_batch(p.encode(msg))
+    assert got is not None
+    path, count, wire, last, done = got
+    assert (path, count, last, done) == ([b"x", b"sub"], 3, True, False)
+    assert list(p.unpack_entries(count, wire)) == list(p.decode(p.encode(msg)).entries)  # type: ignore[attr-defined]
+    assert p.unpack_entries(count, wire).wire == wire
+    assert p.unpack_readtree_batch(p.encode(p.Rreadtree([], [], True, True)))[1:] == (
+        0, b"", True, True)  # type: ignore[index]
+    assert p.unpack_readtree_batch(p.encode(p.Rerror(13))) is None
+    data = p.encode(msg)
+    for bad in (data[:3], data[:9], data[:4] + b"\x07" + data[5:]):
+        with pytest.raises(p.ProtocolError):
+            p.unpack_readtree_batch(bad)
+    with pytest.raises(p.ProtocolError):
+        p.unpack_entries(count + 1, wire)
+    with pytest.raises(p.ProtocolError):
+        p.unpack_entries(count, wire[:-1])
