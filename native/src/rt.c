@@ -742,7 +742,7 @@ int rt_stat_fast_nr(uint64_t *out, int n)
  * quarter of the answers an earlier listing had handed over before they were asked:
  * os.walk of /usr/share/doc sent ~300 of its lstats to Python.) */
 
-#define SC_SLOTS 16384
+#define SC_SLOTS 32768
 #define SC_WAYS 8
 #define SC_STATX 256                /* struct statx */
 struct sc_entry {

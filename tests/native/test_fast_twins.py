@@ -448,13 +448,13 @@ def test_proc_self_exe(world: Tuple[Task, Path]) -> None:
 
 def test_stat_cache_keeps_a_walks_answers(world: Tuple[Task, Path]) -> None:
     """A tree walk's listings hand over thousands of answers before it stats the first
-    ones: 8,000 of them (half the table) are all still there, a second put of a path
-    replaces its answer, and the ones used recently survive the next 16,384."""
+    ones: 12,000 of them (over a third of the table) are all still there, a second put of a path
+    replaces its answer, and the ones used recently survive the next 32,768."""
     pid = os.getpid()
     N.task_set_fs(pid, 5, True, False)
     buf, addr = _buf(144)
     gen = N.statcache_gen()
-    paths = [b"/walk/d%d/f%d" % (i // 10, i) for i in range(8000)]
+    paths = [b"/walk/d%d/f%d" % (i // 10, i) for i in range(12000)]
     for i, p in enumerate(paths):
         N.statcache_put(N.SC_STAT, 0, True, p, i.to_bytes(4, "little") * 36, 0, gen)
     N.statcache_put(N.SC_STAT, 0, True, paths[0], b"\xee" * 144, 0, gen)
@@ -465,10 +465,10 @@ def test_stat_cache_keeps_a_walks_answers(world: Tuple[Task, Path]) -> None:
                                                  AT_SYMLINK_NOFOLLOW, 0, 0])
 
     assert call(paths[0]) == 0 and buf.raw == b"\xee" * 144
-    for i in range(1, 8000, 97):
+    for i in range(1, 12000, 97):
         assert call(paths[i]) == 0 and buf.raw == i.to_bytes(4, "little") * 36, paths[i]
-    hot = paths[1:8000:97]
-    for i in range(16384):
+    hot = paths[1:12000:97]
+    for i in range(32768):
         N.statcache_put(N.SC_STAT, 0, True, b"/other/%d" % i, bytes(144), 0, gen)
         if i % 512 == 0:
             for p in hot:
