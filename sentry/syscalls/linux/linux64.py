@@ -93,7 +93,9 @@ _ACCESS_C = ("C fast path from the stat cache: ENOENT for a path it knows is abs
              "F_OK of one it kept a stat answer for; permission questions go to Python")
 #: open/openat answered in C when the stat cache knows the path does not exist.
 _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only lower "
-            "layer lacks (the stat cache)")
+            "layer lacks (the stat cache), and a read-only open of a directory of that layer "
+            "a listing or a tree walk's fetch brought (a fd C hands out; Python makes the "
+            "description before it handles anything else)")
 
 # (module, [(name, policy, support, note), ...]).  Handlers are the module's
 # function of the same name (or the given function name after a colon).
@@ -125,7 +127,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "nothing moves during a walk); RESOLVE_CACHED: EAGAIN for a name not in the "
          "dentry cache. " + _TXTBSY),
         ("creat", EMULATE, FULL, _TXTBSY),
-        ("close", EMULATE, FULL, "C fast path for host-backed files"),
+        ("close", EMULATE, FULL, "C fast path for host-backed files and directories C "
+         "opened"),
         ("dup", EMULATE, FULL, ""), ("dup2", EMULATE, FULL, ""), ("dup3", EMULATE, FULL, ""),
         ("fcntl", EMULATE, PARTIAL, "dup, fd/fl flags, record locks incl. OFD, pipe size, "
          "O_ASYNC with F_SETOWN(_EX)/F_GETOWN(_EX) (SIGIO on readiness), F_ADD_SEALS/"
@@ -191,8 +194,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("utimensat", EMULATE, FULL, ""), ("utime", EMULATE, FULL, ""), ("utimes", EMULATE, FULL, ""),
         ("futimesat", EMULATE, FULL, ""),
         ("umask", EMULATE, FULL, ""),
-        ("getdents64", EMULATE, FULL, "C fast path at the end of a listing of the read-only "
-         "lower layer"), ("getdents", EMULATE, FULL, ""),
+        ("getdents64", EMULATE, FULL, "C fast path for a directory C opened, and at the end of "
+         "a listing of the read-only lower layer"), ("getdents", EMULATE, FULL, ""),
         ("sync", EMULATE, FULL, ""), ("syncfs", EMULATE, FULL, ""),
     ]),
     ("sys_pipe", [("pipe", EMULATE, FULL, ""), ("pipe2", EMULATE, FULL, "")]),
