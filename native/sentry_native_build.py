@@ -60,7 +60,7 @@ ffibuilder.cdef(
     int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid);
     int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max);
     int rt_task_set_sa_forced(int host_tid, uint64_t mask);
-    int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen);
+    int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen, uint32_t mnt_id);
     int rt_fd_set_eof(int fdt, int fd, int on);
     void rt_statcache_bump(void);
     void rt_statcache_bump_missing(void);
@@ -87,8 +87,14 @@ ffibuilder.cdef(
     int rt_fdt_clear(int fdt);
     int rt_closed_pop(int *fdt, int *fd);
     int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void *st,
-                              uint64_t parent_ino, uint64_t dev, const unsigned char *wire,
-                              uint32_t wire_len, int count, uint32_t gen);
+                              uint64_t parent_ino, uint64_t dev, uint64_t mnt_id,
+                              const unsigned char *wire, uint32_t wire_len, int count,
+                              uint32_t gen);
+    int rt_statcache_put_wire_statx(uint64_t base, const char *prefix, int plen,
+                                    const unsigned char *wire, uint32_t wire_len, int max,
+                                    uint64_t dev, const char *skip, int skip_len, uint32_t gen,
+                                    uint64_t mnt_id);
+    void rt_statcache_want_statx(void);
     int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen,
                                     const char *name, int nlen, const unsigned char *wire,
                                     uint32_t wire_len, int count, uint32_t gen);

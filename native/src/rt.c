@@ -36,6 +36,7 @@
 #include <time.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -423,8 +424,9 @@ struct dirc {
 struct fd_slot {
     int32_t host_fd; int32_t kinds; uint64_t dev; uint32_t uid, gid;
     /* RT_FD_BLOB/RT_FD_EOF: the stat answer Python made, valid in stat-cache
-     * generation blob_gen only (a directory of the trusted lower layer) */
-    uint32_t blob_gen; int32_t _pad;
+     * generation blob_gen only (a directory of the trusted lower layer), and its mount's
+     * id (statx) */
+    uint32_t blob_gen; uint32_t blob_mnt;
     unsigned char *blob;
     struct dirc *dc;               /* RT_FD_DIRC only */
 };
@@ -626,14 +628,15 @@ static struct fd_slot *fd_slot_of(int fdt, int fd)
     return &fdts[fdt][fd];
 }
 
-/* The stat answer of a RT_FD_BLOB slot, for generation gen. */
-int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen)
+/* The stat answer of a RT_FD_BLOB slot, for generation gen, and its mount's id. */
+int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen, uint32_t mnt_id)
 {
     struct fd_slot *s = fd_slot_of(fdt, fd);
     if (!s || !(s->kinds & RT_FD_BLOB)) return 0;
     if (!s->blob && !(s->blob = malloc(SC_STAT))) return -ENOMEM;
     memcpy(s->blob, st, SC_STAT);
     s->blob_gen = gen;
+    s->blob_mnt = mnt_id;
     return 1;
 }
 
@@ -895,10 +898,13 @@ int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen)
 /* An RT_SC_DIRC entry's names: this head, then the entries (dirc_put) */
 struct dirc_head {
     unsigned char st[SC_STAT];
-    uint64_t ino, parent_ino, dev;
-    uint32_t count, wire_len, filled_gen, _pad;
+    uint64_t ino, parent_ino, dev, mnt_id;
+    uint32_t count, wire_len, filled_gen, filled_statx;
     struct dirc_recs *recs;        /* made at the first open */
 };
+/* Statx answers are wanted too (a program of the sandbox used statx: statcache.keep) */
+static int sc_statx_wanted;
+void rt_statcache_want_statx(void) { sc_statx_wanted = 1; }
 #define SCRATCH_WIRE (1 << 20)     /* the largest entries kept (the scratch buffer's size) */
 static size_t sc_dirc_bytes;
 
@@ -1076,14 +1082,71 @@ static int wire_find(const struct wire_entry *e, const int32_t *tab, uint32_t ma
  * kind 2, a symlink's u16-long target).  Each entry's lstat answer as the sandbox's
  * newfstatat gives it (the file system's device *dev*, the host's owner: a file system
  * without an id mapping) and, for a symlink to a sibling that is no symlink, its stat
- * answer, under *prefix* (as rt_statcache_put_listing's); then the names
+ * answer, and a symlink's readlink answer, under *prefix* (as rt_statcache_put_listing's);
+ * then the names
  * (rt_statcache_put_dir).  *skip*: names (each NUL-ended) not to keep (the sandbox
  * mounted something there).  Returns the number of entries, or -EINVAL if the listing
  * does not parse or holds more than *max* entries (statcache._fill's twin, which it
- * replaces for such file systems). */
+ * replaces for such file systems).  put_wire_statx: the statx answers as well, with
+ * the mount's id *mnt_id* (abi.pack_statx's: every basic field, no btime). */
+static int put_wire(uint64_t base, const char *prefix, int plen,
+                    const unsigned char *wire, uint32_t wire_len, int max,
+                    uint64_t dev, const char *skip, int skip_len, uint32_t gen,
+                    int statx, uint64_t mnt_id);
+
 int rt_statcache_put_wire(uint64_t base, const char *prefix, int plen,
                           const unsigned char *wire, uint32_t wire_len, int max,
                           uint64_t dev, const char *skip, int skip_len, uint32_t gen)
+{
+    return put_wire(base, prefix, plen, wire, wire_len, max, dev, skip, skip_len, gen, 0, 0);
+}
+
+int rt_statcache_put_wire_statx(uint64_t base, const char *prefix, int plen,
+                                const unsigned char *wire, uint32_t wire_len, int max,
+                                uint64_t dev, const char *skip, int skip_len, uint32_t gen,
+                                uint64_t mnt_id)
+{
+    return put_wire(base, prefix, plen, wire, wire_len, max, dev, skip, skip_len, gen, 1,
+                    mnt_id);
+}
+
+/* struct statx of a struct stat, as abi.pack_statx packs it */
+static void statx_of(const struct stat *st, uint64_t mnt_id, unsigned char out[SC_STATX])
+{
+    uint32_t u32;
+    uint64_t u64;
+    memset(out, 0, SC_STATX);
+#define PUT32(off, v) (u32 = (uint32_t)(v), memcpy(out + (off), &u32, 4))
+#define PUT64(off, v) (u64 = (uint64_t)(v), memcpy(out + (off), &u64, 8))
+    PUT32(0, 0x7ffu | 0x1000u);    /* STATX_BASIC_STATS | STATX_MNT_ID */
+    PUT32(4, st->st_blksize);
+    PUT32(16, st->st_nlink);
+    PUT32(20, st->st_uid);
+    PUT32(24, st->st_gid);
+    uint16_t mode = (uint16_t)st->st_mode;
+    memcpy(out + 28, &mode, 2);
+    PUT64(32, st->st_ino);
+    PUT64(40, st->st_size);
+    PUT64(48, st->st_blocks);
+    const struct timespec *ts[4] = {&st->st_atim, NULL, &st->st_ctim, &st->st_mtim};
+    for (int i = 0; i < 4; i++) {
+        if (!ts[i]) continue;      /* btime: not known, 0 */
+        PUT64(64 + 16 * i, ts[i]->tv_sec);
+        PUT32(72 + 16 * i, ts[i]->tv_nsec);
+    }
+    PUT32(128, major(st->st_rdev));
+    PUT32(132, minor(st->st_rdev));
+    PUT32(136, major(st->st_dev));
+    PUT32(140, minor(st->st_dev));
+    PUT64(144, mnt_id);
+#undef PUT32
+#undef PUT64
+}
+
+static int put_wire(uint64_t base, const char *prefix, int plen,
+                    const unsigned char *wire, uint32_t wire_len, int max,
+                    uint64_t dev, const char *skip, int skip_len, uint32_t gen,
+                    int statx, uint64_t mnt_id)
 {
     if (plen < 0 || plen >= 4096 || (plen && prefix[plen - 1] != '/') || max <= 0
         || max > 65536 || skip_len < 0 || (skip_len && skip[skip_len - 1] != 0))
@@ -1169,10 +1232,22 @@ int rt_statcache_put_wire(uint64_t base, const char *prefix, int plen,
         memcpy(path + plen, x->name, x->len);
         int r = sc_put(RT_SC_STAT, base, 1, path, len, &x->st, SC_STAT, 0, gen);
         if (r < 0) { rc = r; free(tab); goto out; }
+        if (x->target && x->tlen)    /* readlink's answer (a target of up to 256 bytes) */
+            sc_put(RT_SC_LINK, base, 1, path, len, x->target, x->tlen, 0, gen);
+        unsigned char sx[SC_STATX];
+        if (statx) {
+            statx_of(&x->st, mnt_id, sx);
+            sc_put(RT_SC_STATX, base, 1, path, len, sx, SC_STATX, 0, gen);
+        }
         if (x->target && x->tlen && !memchr(x->target, '/', x->tlen)) {
             int j = wire_find(e, tab, mask, x->target, x->tlen);
-            if (j >= 0 && e[j].keep && !S_ISLNK(e[j].st.st_mode))
+            if (j >= 0 && e[j].keep && !S_ISLNK(e[j].st.st_mode)) {
                 sc_put(RT_SC_STAT, base, 0, path, len, &e[j].st, SC_STAT, 0, gen);
+                if (statx) {
+                    statx_of(&e[j].st, mnt_id, sx);
+                    sc_put(RT_SC_STATX, base, 0, path, len, sx, SC_STATX, 0, gen);
+                }
+            }
         }
     }
     free(tab);
@@ -1206,7 +1281,7 @@ out:
  * child's attributes from the parent's entries). */
 
 static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
-                    uint64_t ino, uint64_t parent_ino, uint64_t dev,
+                    uint64_t ino, uint64_t parent_ino, uint64_t dev, uint64_t mnt_id,
                     const unsigned char *wire, uint32_t wire_len, int count, uint32_t gen)
 {
     uint32_t mode;
@@ -1228,10 +1303,11 @@ static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
     h->ino = ino;
     h->parent_ino = parent_ino;
     h->dev = dev;
+    h->mnt_id = mnt_id;
     h->count = (uint32_t)count;
     h->wire_len = wire_len;
     h->filled_gen = 0;
-    h->_pad = 0;
+    h->filled_statx = 0;
     h->recs = NULL;
     memcpy(blob + sizeof *h, wire, wire_len);
     struct sc_entry *e = sc_slot(RT_SC_DIRC, base, 0, path, plen);
@@ -1247,14 +1323,16 @@ static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
 }
 
 /* A directory Python listed: *st* its struct stat (its st_ino is "."'s), parent_ino
- * "..'s", *wire* its entries (count of them), dev the device its entries' answers show. */
+ * "..'s", *wire* its entries (count of them), dev the device and mnt_id the mount id its
+ * entries' answers show. */
 int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void *st,
-                          uint64_t parent_ino, uint64_t dev, const unsigned char *wire,
-                          uint32_t wire_len, int count, uint32_t gen)
+                          uint64_t parent_ino, uint64_t dev, uint64_t mnt_id,
+                          const unsigned char *wire, uint32_t wire_len, int count, uint32_t gen)
 {
     uint64_t ino;
     memcpy(&ino, (const unsigned char *)st + offsetof(struct stat, st_ino), sizeof ino);
-    return dirc_put(base, path, plen, st, ino, parent_ino, dev, wire, wire_len, count, gen);
+    return dirc_put(base, path, plen, st, ino, parent_ino, dev, mnt_id, wire, wire_len, count,
+                    gen);
 }
 
 /* The stat of a wire entry (a Stat: kind 1 or 2) as the sandbox sees it */
@@ -1346,8 +1424,9 @@ int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, con
         }
         memcpy(path + len, name, (size_t)nlen);
         len += nlen;
-        uint64_t parent_ino = ph->ino, dev = ph->dev;
-        return dirc_put(base, path, len, &st, ino, parent_ino, dev, wire, wire_len, count, gen);
+        uint64_t parent_ino = ph->ino, dev = ph->dev, mnt_id = ph->mnt_id;
+        return dirc_put(base, path, len, &st, ino, parent_ino, dev, mnt_id, wire, wire_len,
+                        count, gen);
     }
     return 0;
 }
@@ -1674,6 +1753,51 @@ static int blob_stat(uint32_t pid, struct fd_slot *f, uint64_t buf, int64_t *ret
     return 1;
 }
 
+/* statx(fd, "", AT_EMPTY_PATH) of a RT_FD_BLOB slot: its stat answer as statx packs it
+ * (sys_stat.statx: the description's stat, its mount's id) */
+static int blob_statx(uint32_t pid, const struct rt_task_info *t, uint64_t fdarg, uint64_t buf,
+                      int64_t *ret)
+{
+    struct fd_slot *f = fd_find(t, fdarg, RT_FD_BLOB);
+    if (!f || !f->blob || f->blob_gen != sc_gen) return 0;
+    struct stat st;
+    unsigned char sx[SC_STATX];
+    memcpy(&st, f->blob, sizeof st);
+    statx_of(&st, f->blob_mnt, sx);
+    *ret = rt_mem_write((int)pid, buf, sx, SC_STATX) == SC_STATX ? 0 : -EFAULT;
+    return 1;
+}
+
+/* getxattr/lgetxattr of an attribute no file of the trusted lower layer has (the sentry
+ * shows their user.* ones only: GoferInode.getxattr): ENODATA for a path with a kept
+ * stat answer (the same walk, and such a file).  Other names, and paths the cache does
+ * not know: Python. */
+static int sc_xattr_absent(uint32_t pid, const struct rt_task_info *t, uint64_t path_addr,
+                           uint64_t name_addr, int nofollow, int64_t *ret)
+{
+    static const char *const absent[] = {"security.selinux", "security.capability",
+                                         "system.posix_acl_access", "system.posix_acl_default"};
+    char name[32];
+    int64_t got = rt_mem_read((int)pid, name_addr, name, sizeof name);
+    if (got <= 0) return 0;
+    const char *nul = memchr(name, 0, (size_t)got);
+    if (!nul) return 0;
+    int known = 0;
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
+        if (strcmp(name, absent[i]) == 0) known = 1;
+    if (!known) return 0;
+    char path[4096];
+    uint64_t base;
+    int len = sc_path(pid, t, AT_FDCWD, path_addr, path, &base);
+    if (!len) return 0;
+    struct sc_entry *e = sc_get(RT_SC_STAT, base, nofollow, path, len);
+    if (!e || e->err) return 0;
+    e->used = ++sc_clock;
+    *ret = -ENODATA;
+    sc_hits++;
+    return 1;
+}
+
 /* fstat of a fd: the answer Python left (a trusted directory), or the host fd's with the
  * sandbox's device and owner; 0: Python answers */
 static int fd_stat(uint32_t pid, const struct rt_task_info *t, uint64_t fdarg, uint64_t buf,
@@ -1779,7 +1903,7 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
     dc->flags = flags;
     dc->serial = ++dirc_serial;
     if (rt_fd_set(t->fdt, fd, 0, RT_FD_BLOB | RT_FD_NOTTY | RT_FD_DIRC, 0, 0, 0) < 0
-        || rt_fd_set_blob(t->fdt, fd, h->st, sc_gen) != 1) {
+        || rt_fd_set_blob(t->fdt, fd, h->st, sc_gen, (uint32_t)h->mnt_id) != 1) {
         rt_fd_clear(t->fdt, fd);
         free(dc->path);
         free(dc);
@@ -1794,18 +1918,20 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
     opened_ring[i].fd = fd;
     opened_ring[i].serial = dc->serial;
     e->used = ++sc_clock;
-    if (h->filled_gen != sc_gen && len < 4095) {
+    if ((h->filled_gen != sc_gen || h->filled_statx != (uint32_t)sc_statx_wanted)
+        && len < 4095) {
         /* the entries' answers, from a copy: putting them may reuse e */
         h->filled_gen = sc_gen;
+        h->filled_statx = (uint32_t)sc_statx_wanted;
         uint32_t wire_len = h->wire_len, count = h->count;
-        uint64_t dev = h->dev;
+        uint64_t dev = h->dev, mnt_id = h->mnt_id;
         memcpy(scratch, e->names + sizeof *h, wire_len);
         char prefix[4096];
         int plen = len;
         memcpy(prefix, path, (size_t)len);
         if (!(len == 1 && path[0] == '/')) prefix[plen++] = '/';
-        rt_statcache_put_wire(base, prefix, plen, (unsigned char *)scratch, wire_len,
-                              count ? (int)count : 1, dev, "", 0, sc_gen);
+        put_wire(base, prefix, plen, (unsigned char *)scratch, wire_len, count ? (int)count : 1,
+                 dev, "", 0, sc_gen, sc_statx_wanted, mnt_id);
     }
     sc_hits++;
     *ret = fd;
@@ -1925,10 +2051,20 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
     case SYS_statx:
         /* statx(dirfd, path, flags, mask, buf): the answer does not depend on the mask
          * (every basic field, always); reserved mask bits and other flags: Python. */
-        if ((int)a[2] & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_FORCE_SYNC
-                          | AT_STATX_DONT_SYNC)
-            || ((int)a[2] & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE
+        if (((int)a[2] & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE
             || ((uint32_t)a[3] & STATX__RESERVED))
+            return 0;
+        if ((int)a[2] & AT_EMPTY_PATH) {
+            /* statx(fd, "", AT_EMPTY_PATH): ls reads a directory's inode number so */
+            char c;
+            if ((int)a[2] & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT
+                              | AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC)
+                || rt_mem_read((int)pid, a[1], &c, 1) != 1 || c != 0)
+                return 0;
+            return blob_statx(pid, t, a[0], a[4], ret);
+        }
+        if ((int)a[2] & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_FORCE_SYNC
+                          | AT_STATX_DONT_SYNC))
             return 0;
         return sc_lookup(pid, t, RT_SC_STATX, (int)a[0], a[1], ((int)a[2] & AT_SYMLINK_NOFOLLOW) != 0,
                          a[4], 0, ret);
@@ -1949,6 +2085,10 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
     case SYS_readlinkat:
         if ((int)a[3] <= 0) return 0;
         return sc_lookup(pid, t, RT_SC_LINK, (int)a[0], a[1], 1, a[2], (int)a[3], ret);
+    case SYS_getxattr:
+        return sc_xattr_absent(pid, t, a[0], a[1], 0, ret);
+    case SYS_lgetxattr:
+        return sc_xattr_absent(pid, t, a[0], a[1], 1, ret);
     case SYS_ioctl:
         /* isatty(3) and a terminal's size on a regular file or directory: ENOTTY, as
          * Linux answers any terminal request on them (the other requests: Python) */

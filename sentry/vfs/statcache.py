@@ -58,20 +58,23 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
            set_exe: Optional[Callable[[int, bytes, int], None]] = None,
            put_wire: Optional[Callable[..., bool]] = None,
            put_dirc: Optional[Callable[..., bool]] = None,
-           put_dirc_child: Optional[Callable[..., bool]] = None) -> None:
+           put_dirc_child: Optional[Callable[..., bool]] = None,
+           want_statx: Optional[Callable[[], None]] = None) -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
-    global _put_dirc, _put_dirc_child
+    global _put_dirc, _put_dirc_child, _want_statx
     _bump, _put, _gen, _sync_fs = bump, put, gen, sync_fs
     _bump_missing = bump_missing if bump_missing is not None else bump
     _put_listing, _set_exe, _put_wire = put_listing, set_exe, put_wire
-    _put_dirc, _put_dirc_child = put_dirc, put_dirc_child
+    _put_dirc, _put_dirc_child, _want_statx = put_dirc, put_dirc_child, want_statx
+    if want_statx is not None and _kinds_seen & (1 << STATX):
+        want_statx()
 
 
 def disable() -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
-    global _put_dirc, _put_dirc_child
+    global _put_dirc, _put_dirc_child, _want_statx
     _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
-    _put_wire = _put_dirc = _put_dirc_child = None
+    _put_wire = _put_dirc = _put_dirc_child = _want_statx = None
 
 
 def enabled() -> bool:
@@ -183,6 +186,8 @@ def trusted(inode: Any) -> bool:
 #: brought below it (statcache._keep_dirs).
 _put_dirc: Optional[Callable[..., bool]] = None
 _put_dirc_child: Optional[Callable[..., bool]] = None
+#: Tells C that the answers it hands over from listings should include statx's.
+_want_statx: Optional[Callable[[], None]] = None
 
 
 #: Bit 63 of a key's base: the answer was made by (and is for) tasks that may search any
@@ -261,7 +266,10 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
     """Give the C side (*kind*, *path*, *nofollow*)'s answer if it may keep it: the packed
     stat or statx (*answer*) of *found*, or *error* (a negative errno, only ``-ENOENT``)."""
     global _kinds_seen
-    _kinds_seen |= 1 << kind
+    if not _kinds_seen & (1 << kind):
+        _kinds_seen |= 1 << kind
+        if kind == STATX and _want_statx is not None:
+            _want_statx()
     if _put is None or _gen is None:
         return
     base = key_base(t, dirfd, path, root)
@@ -344,16 +352,16 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
     listing = lower.listed()
     statx = bool(_kinds_seen & (1 << STATX))
     put_wire = _put_wire
-    wire = lower.listed_wire() if put_wire is not None and not statx and \
-        fs.idmaps is None else None
+    wire = lower.listed_wire() if put_wire is not None and fs.idmaps is None else None
     if put_wire is not None and wire is not None:
         # C takes the answers from the entries as the gofer sent them (the loop below is
-        # its twin, for statx answers and id-mapped file systems).
+        # its twin, for id-mapped file systems).
         # (Iterating a WeakValueDictionary costs ~3 us even when it is empty, as it mostly
         # is here: a directory is listed before its children are walked.)
         skip = b"".join(n + b"\0" for n, c in list(children.items()) if c.mounts) \
             if children else b""
-        if all(put_wire(b, p, wire, len(listing), fs.dev, skip, gen) for b, p in todo):
+        mnt = mnt_id if statx else None
+        if all(put_wire(b, p, wire, len(listing), fs.dev, skip, gen, mnt) for b, p in todo):
             return
     names = list(listing)
     index = {name: i for i, name in enumerate(names)}
@@ -496,7 +504,7 @@ def _keep_dirs(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int
     st = abi.pack_stat(inode.stat())
     n = len(lower.listed())
     for base, prefix in prefixes:
-        put(base, _dir_key(prefix), st, up.ino, fs.dev, wire, n, gen)
+        put(base, _dir_key(prefix), st, up.ino, fs.dev, vd.mount.id, wire, n, gen)
     got = lower.tree_fetch()
     if got is None:
         return

@@ -401,6 +401,30 @@ def test_stat_cache_put_wire(world: Tuple[Task, Path]) -> None:
     assert call(b"/w/", b"file", 0)[0] == 0 and call(b"/w/", b"to-file", 0)[0] == 0
     assert call(b"/w/", b"away", 0)[0] is None and call(b"/w/", b"mnt", 0)[0] is None
     assert call(b"/w/", b"missing", 0)[0] == -2
+    # readlink of a symlink whose target the entry carried: the target, from C
+    tbuf, taddr = _buf(64)
+    c = _cstr(b"/w/away")
+    assert N.fast_call(pid, 89, [c[1], taddr, 64, 0, 0, 0]) == len(b"/etc/passwd")
+    assert tbuf.raw[:11] == b"/etc/passwd"
+    c = _cstr(b"/w/plain-link")                                       # not carried
+    assert N.fast_call(pid, 89, [c[1], taddr, 64, 0, 0, 0]) is None
+    c = _cstr(b"/w/file")                                             # no symlink
+    assert N.fast_call(pid, 89, [c[1], taddr, 64, 0, 0, 0]) == -22
+    # getxattr/lgetxattr of what no such file has (ls -l's questions): ENODATA in C, as
+    # GoferInode.getxattr; any other name, or a path without a kept answer: Python
+    SYS_GETXATTR, SYS_LGETXATTR = 191, 192
+    for path, nr, name, want in (
+            (b"/w/file", SYS_GETXATTR, b"security.selinux", -61),
+            (b"/w/file", SYS_LGETXATTR, b"system.posix_acl_access", -61),
+            (b"/w/dir", SYS_GETXATTR, b"system.posix_acl_default", -61),
+            (b"/w/to-file", SYS_LGETXATTR, b"security.capability", -61),
+            (b"/w/to-file", SYS_GETXATTR, b"security.selinux", -61),   # followed: file's
+            (b"/w/away", SYS_GETXATTR, b"security.selinux", None),     # not followed here
+            (b"/w/file", SYS_GETXATTR, b"user.mime_type", None),
+            (b"/w/file", SYS_GETXATTR, b"security.selinuxx", None),
+            (b"/w/missing", SYS_GETXATTR, b"security.selinux", None)):
+        c, n = _cstr(path), _cstr(name)
+        assert N.fast_call(pid, nr, [c[1], n[1], taddr, 64, 0, 0]) == want, (path, name)
     # a name with a '/', a short entry, more entries than said: refused, nothing kept
     bad_name = _pack_stat_entries([(b"a/b", st(1, 0o100644))])[4:]
     assert not N.statcache_put_wire(0, b"/b1/", bad_name, 1, dev, b"", gen)
@@ -749,10 +773,10 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
     O_DIRECTORY, O_CLOEXEC = 0o200000, 0o2000000
     flags = O_DIRECTORY | O_CLOEXEC
     try:
-        assert N.statcache_put_dirc(0, b"/kept", me, 4, dev, wire, len(entries), gen)
-        assert not N.statcache_put_dirc(0, b"/stale", me, 4, dev, wire, len(entries), gen - 1)
+        assert N.statcache_put_dirc(0, b"/kept", me, 4, dev, 9, wire, len(entries), gen)
+        assert not N.statcache_put_dirc(0, b"/stale", me, 4, dev, 9, wire, len(entries), gen - 1)
         closed = abi.pack_stat_values(dev, 6, 3, 0o40750, 0, 0, 0, 4096, 4096, 8, 1, 2, 3)
-        assert not N.statcache_put_dirc(0, b"/closed", closed, 4, dev, wire, len(entries), gen)
+        assert not N.statcache_put_dirc(0, b"/closed", closed, 4, dev, 9, wire, len(entries), gen)
         path = _cstr(b"/kept")
         recs, _ = abi.pack_dirents64(
             [(5, abi.DT_DIR, b"."), (4, abi.DT_DIR, b"..")]
@@ -779,6 +803,19 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
         assert _c(SYS_GETDENTS64, 1, BAD, 4096) == -14  # EFAULT, nothing read
         fbuf, faddr = _buf(144)
         assert _c(SYS_FSTAT, 1, faddr) == 0 and fbuf.raw == me
+        # statx(fd, "", AT_EMPTY_PATH) (ls asks a directory's inode number so): the
+        # kept stat as abi.pack_statx packs it, with the mount's id
+        from sentry.vfs.inode import Stat as VStat
+
+        xbuf, xaddr = _buf(256)
+        empty = _cstr(b"")
+        assert _c(332, 1, empty[1], 0x1000, 0x100, xaddr) == 0
+        assert xbuf.raw == abi.pack_statx(VStat(dev=dev, ino=5, mode=0o40755, nlink=3, uid=0,
+                                                gid=0, rdev=0, size=4096, blksize=4096,
+                                                blocks=8, atime_ns=1, mtime_ns=2, ctime_ns=3),
+                                          0, 9)
+        assert N.fast_call(pid, 332, [1, empty[1], 0x1000 | 0x6000, 0x100, xaddr, 0]) is None
+        assert N.fast_call(pid, 332, [1, empty[1], 0x1000 | 0x400, 0x100, xaddr, 0]) is None
         # Python learns of fd 1 (still open; fd 0 is closed below first)
         assert _c(SYS_CLOSE, 0) == 0
         opened = [N.opened_pop(), N.opened_pop(), N.opened_pop()]
@@ -870,7 +907,7 @@ def test_dirc_mutated_entries(world: Tuple[Task, Path]) -> None:
                     b = bytearray(b"\x01")
             p = b"/mut%d" % i
             count = rnd.randint(0, 25)
-            assert N.statcache_put_dirc(0, p, me, 4, 1, bytes(b), count, gen)
+            assert N.statcache_put_dirc(0, p, me, 4, 1, 9, bytes(b), count, gen)
             c = _cstr(p)
             fd = N.fast_call(pid, 257, [AT_FDCWD & (2**64 - 1), c[1], 0o200000, 0, 0, 0])
             if fd is None:
@@ -878,6 +915,65 @@ def test_dirc_mutated_entries(world: Tuple[Task, Path]) -> None:
             r = _c(217, fd, addr, 65536)
             assert 48 <= r <= 48 + 24 * count + len(b)
             assert _c(SYS_CLOSE, fd) == 0
+    finally:
+        N.dirc_enable(False)
+        while N.opened_pop() is not None:
+            pass
+
+
+def test_stat_cache_put_wire_statx(world: Tuple[Task, Path]) -> None:
+    """With a mount id, the answers C takes from a listing's entries include the statx ones,
+    byte for byte abi.pack_statx's (as statcache._fill's Python loop packs them); and so
+    do the answers a directory C opens hands over, once a program used statx."""
+    from gofer.protocol import Stat, _pack_stat_entries
+    from sentry.vfs import abi
+    from sentry.vfs.inode import Stat as VStat
+
+    SYS_STATX, SYS_OPENAT = 332, 257
+    pid = os.getpid()
+    N.task_set_fs(pid, 11, True, False)
+    gen = N.statcache_gen()
+    dev, mnt = (8 << 8) | 3, 42
+
+    def st(ino: int, mode: int, t: int, rdev: int = 0) -> Stat:
+        return Stat(77, ino, mode, 3, 1000, 1001, rdev, 4096 + ino, 4096, 8, t, t + 7, -t)
+
+    entries: list = [(b"file", st(10, 0o100644, 1_700_000_000_123_456_789)),
+                     (b"old", st(11, 0o100600, -1_500_000_001)),
+                     (b"dev", st(12, 0o20666, 5, (1 << 8) | 3)),
+                     (b"dir", st(13, 0o40755, 0))]
+    wire = _pack_stat_entries(entries)[4:]
+    assert N.statcache_put_wire(0, b"/sx/", wire, len(entries), dev, b"", gen, mnt)
+    buf, addr = _buf(256)
+
+    def statx(path: bytes) -> Tuple[int | None, bytes]:
+        c = _cstr(path)
+        r = N.fast_call(pid, SYS_STATX, [AT_FDCWD & (2**64 - 1), c[1], AT_SYMLINK_NOFOLLOW,
+                                         0x7FF, addr, 0])
+        return r, buf.raw if r == 0 else b""
+
+    for name, x in entries:
+        want = abi.pack_statx(VStat(dev=dev, ino=x.ino, mode=x.mode, nlink=x.nlink, uid=x.uid,
+                                    gid=x.gid, rdev=x.rdev, size=x.size, blksize=x.blksize,
+                                    blocks=x.blocks, atime_ns=x.atime_ns, mtime_ns=x.mtime_ns,
+                                    ctime_ns=x.ctime_ns), 0, mnt)
+        assert statx(b"/sx/" + name) == (0, want), name
+    # without a mount id: stat answers only
+    assert N.statcache_put_wire(0, b"/s0/", wire, len(entries), dev, b"", gen)
+    assert statx(b"/s0/file")[0] is None
+    # a directory C opens hands its entries' statx answers over once they are wanted
+    me = abi.pack_stat_values(dev, 5, 3, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, 2, 3)
+    N.dirc_enable(True)
+    try:
+        for path, want_statx in ((b"/d1", False), (b"/d2", True)):
+            if want_statx:
+                N.statcache_want_statx()
+            assert N.statcache_put_dirc(0, path, me, 4, dev, mnt, wire, len(entries), gen)
+            c = _cstr(path)
+            fd = _c(SYS_OPENAT, AT_FDCWD, c[1], 0o200000)
+            assert _c(SYS_CLOSE, fd) == 0
+            got = statx(path + b"/file")
+            assert (got[0] == 0) is want_statx, path
     finally:
         N.dirc_enable(False)
         while N.opened_pop() is not None:

@@ -120,7 +120,7 @@ class FastFDTable(FDTable):
             if k & N.FD_BLOB:
                 assert desc.inode is not None
                 N.fd_set_blob(self.fast_id, fd, abi.pack_stat(desc.inode.stat()),
-                              N.statcache_gen())
+                              N.statcache_gen(), desc.vd.mount.id if desc.vd is not None else 0)
         else:
             N.fd_clear(self.fast_id, fd)
 

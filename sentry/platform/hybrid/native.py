@@ -197,14 +197,21 @@ def task_set_fs(host_tid: int, cwd_key: int, root_ok: bool, search_all: bool) ->
     lib.rt_task_set_fs(host_tid, cwd_key, 1 if root_ok else 0, 1 if search_all else 0)
 
 
-def fd_set_blob(fdt: int, fd: int, st: bytes, gen: int) -> None:
-    """The fstat answer of a FD_BLOB slot, valid in stat-cache generation *gen*."""
-    lib.rt_fd_set_blob(fdt, fd, st, gen)
+def fd_set_blob(fdt: int, fd: int, st: bytes, gen: int, mnt_id: int) -> None:
+    """The fstat answer of a FD_BLOB slot, valid in stat-cache generation *gen*, and its
+    mount's id (statx)."""
+    lib.rt_fd_set_blob(fdt, fd, st, gen, mnt_id)
 
 
 def fd_set_eof(fdt: int, fd: int, on: bool) -> None:
     """getdents64 of a FD_BLOB slot returns 0 (on) or goes to Python (off)."""
     lib.rt_fd_set_eof(fdt, fd, 1 if on else 0)
+
+
+def statcache_want_statx() -> None:
+    """A program of the sandbox used statx: the answers C hands over from listings
+    include statx's from now on."""
+    lib.rt_statcache_want_statx()
 
 
 def statcache_bump() -> None:
@@ -251,13 +258,18 @@ def statcache_put_dir(base: int, prefix: bytes, names: bytes, gen: int) -> None:
 
 
 def statcache_put_wire(base: int, prefix: bytes, wire: bytes, n: int, dev: int, skip: bytes,
-                       gen: int) -> bool:
+                       gen: int, mnt_id: Optional[int] = None) -> bool:
     """A listed directory's answers, and its names, straight from the *n* entries the gofer
     sent (*wire*: gofer.protocol's stat entries, without their count) of a file system
     without an id mapping whose device is *dev*; *skip*: names not to keep (each
-    NUL-ended).  False if the entries do not parse (statcache._fill's Python loop then)."""
-    r = lib.rt_statcache_put_wire(base, prefix, len(prefix), wire, len(wire), max(n, 1), dev,
-                                  skip, len(skip), gen)
+    NUL-ended).  With *mnt_id* the statx answers too (that mount's id in them).  False if
+    the entries do not parse (statcache._fill's Python loop then)."""
+    if mnt_id is None:
+        r = lib.rt_statcache_put_wire(base, prefix, len(prefix), wire, len(wire), max(n, 1),
+                                      dev, skip, len(skip), gen)
+    else:
+        r = lib.rt_statcache_put_wire_statx(base, prefix, len(prefix), wire, len(wire),
+                                            max(n, 1), dev, skip, len(skip), gen, mnt_id)
     if r == -errno.ENOMEM:
         raise MemoryError("stat cache")
     return r >= 0
@@ -338,12 +350,12 @@ def dirc_info(fdt: int, fd: int, serial: int) -> Optional[Tuple[int, bytes, int,
 
 
 def statcache_put_dirc(base: int, path: bytes, st: bytes, parent_ino: int, dev: int,
-                       wire: bytes, n: int, gen: int) -> bool:
+                       mnt_id: int, wire: bytes, n: int, gen: int) -> bool:
     """A listed directory C may open (rt.c ``sc_open_dir``) under (base, *path*): its
     ``struct stat`` *st*, ``..``'s inode number, its *n* entries as the gofer sent them
-    (*wire*) and the device their answers show.  True if kept."""
-    r = lib.rt_statcache_put_dirc(base, path, len(path), st, parent_ino, dev, wire, len(wire),
-                                  n, gen)
+    (*wire*) and the device and mount id their answers show.  True if kept."""
+    r = lib.rt_statcache_put_dirc(base, path, len(path), st, parent_ino, dev, mnt_id, wire,
+                                  len(wire), n, gen)
     if r == -errno.ENOMEM:
         raise MemoryError("stat cache")
     return r > 0

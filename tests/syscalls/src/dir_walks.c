@@ -1,7 +1,9 @@
 /* dir_walks.c -- tree walks of directories the sandbox cannot change by itself (the host's
  * /usr/share/doc and /usr/lib: the read-only lower layer), which the C fast path opens,
  * reads and closes itself once a listing or a tree walk's fetch brought them: walks by
- * absolute and relative paths with buffers of several sizes, each twice; then what a
+ * absolute and relative paths with buffers of several sizes, each twice, and one that
+ * statx'es every entry and asks for its SELinux label and ACL as ls -l does (their
+ * answers then come from C as well); then what a
  * program may do with such a directory's fd after the open: fstat, a partial read then
  * lseek, dup, fork, fcntl, fchdir, openat beneath it, /proc/self/fd, read, bad buffers,
  * the lowest free fd around other fds and RLIMIT_NOFILE, a change made elsewhere.
@@ -13,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 
 static long gd(int fd, void *buf, size_t n)
 {
@@ -38,6 +41,36 @@ static unsigned long hash(const char *dir, const char *name, unsigned type)
     return h * 33 + type;
 }
 
+/* statx instead of lstat for each entry (coreutils' ls does): its answers must be lstat's */
+static int use_statx;
+
+static int entry_ino(const char *p, unsigned long long *ino)
+{
+    struct stat st;
+    if (!use_statx) {
+        if (lstat(p, &st) < 0)
+            return -1;
+        *ino = st.st_ino;
+        return 0;
+    }
+    struct statx sx;
+    char value[256];
+    if (statx(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0 || lstat(p, &st) < 0)
+        return -1;
+    /* and the attributes ls -l asks for: none (ENODATA) */
+    if (lgetxattr(p, "security.selinux", value, sizeof value) >= 0 || errno != ENODATA
+        || getxattr(p, "system.posix_acl_access", NULL, 0) >= 0 || errno != ENODATA)
+        return -1;
+    if (sx.stx_ino != st.st_ino || sx.stx_mode != st.st_mode
+        || sx.stx_size != (unsigned long long)st.st_size || sx.stx_nlink != st.st_nlink
+        || sx.stx_mtime.tv_sec != st.st_mtim.tv_sec
+        || sx.stx_mtime.tv_nsec != (unsigned)st.st_mtim.tv_nsec || sx.stx_uid != st.st_uid
+        || !(sx.stx_mask & STATX_INO))
+        return -1;
+    *ino = sx.stx_ino;
+    return 0;
+}
+
 static void walk(const char *dir, size_t bufsize, struct walk *w)
 {
     char buf[32768];
@@ -59,9 +92,9 @@ static void walk(const char *dir, size_t bufsize, struct walk *w)
             w->entries++;
             w->sum += hash(dir, d->d_name, d->d_type);
             char p[4096];
-            struct stat st;
+            unsigned long long ino;
             snprintf(p, sizeof p, "%s/%s", dir, d->d_name);
-            if (lstat(p, &st) < 0 || st.st_ino != d->d_ino)
+            if (entry_ino(p, &ino) < 0 || ino != d->d_ino)
                 w->bad_ino++;
             if (d->d_type == DT_DIR && nsubs < 4096)
                 subs[nsubs++] = strdup(p);
@@ -135,6 +168,9 @@ int main(int argc, char **argv)
     MUST(chdir("/usr/share"));
     report("relative doc", "doc", 8192);
     MUST(chdir(work));
+    use_statx = 1;
+    report("doc with statx", doc, 8192);
+    use_statx = 0;
 
     /* a directory the walks listed: what a program may do with its fd */
     char dir[4096] = "";
