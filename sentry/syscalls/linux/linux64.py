@@ -166,11 +166,14 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("newfstatat", EMULATE, FULL, "C fast path: answers the sentry kept for paths that "
          "cannot change until it changes something (the stat cache: a stat that follows "
          "takes the lstat answer of a file that is no symlink), and fstat's empty path"),
-        ("statx", EMULATE, FULL, "C fast path from the stat cache, as newfstatat"),
+        ("statx", EMULATE, FULL, "C fast path from the stat cache, as newfstatat (a "
+         "listing's entries hand their statx answers over once a program used statx), and "
+         "for an fd whose fstat C answers (a directory of the read-only lower layer)"),
         ("access", EMULATE, FULL, _ACCESS_C), ("faccessat", EMULATE, FULL, _ACCESS_C),
         ("faccessat2", EMULATE, FULL, _ACCESS_C),
         ("readlink", EMULATE, FULL, "C fast path from the stat cache (targets up to 256 bytes, "
-         "EINVAL, also for a path whose kept lstat answer is no symlink's, ENOENT), and for "
+         "also those a listing carried; EINVAL, also for a path whose kept lstat answer is "
+         "no symlink's; ENOENT), and for "
          "/proc/self/exe from the task's program path set at exec"),
         ("readlinkat", EMULATE, FULL, "C fast path from the stat cache, as readlink"),
         ("statfs", EMULATE, PARTIAL, ""), ("fstatfs", EMULATE, PARTIAL, ""),
@@ -246,7 +249,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "bind mounts) have their user.* attributes only, through the gofer (set EROFS on a "
          "read-only mount): the sandbox never reads or sets a host file's trusted.* or "
          "security.* (get ENODATA, list omits, set EOPNOTSUPP). POSIX ACLs are not kept "
-         "(get ENODATA, set EOPNOTSUPP); proc, devpts and anonymous files keep none")
+         "(get ENODATA, set EOPNOTSUPP); proc, devpts and anonymous files keep none"
+         + ("; C fast path: ENODATA for security.selinux, security.capability and the "
+            "POSIX ACLs of a path with a kept stat answer (what ls -l asks of every file)"
+            if n in ("getxattr", "lgetxattr") else ""))
         for n in ("getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
                   "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
                   "fremovexattr")
