@@ -949,15 +949,20 @@ class Rreadtree(Message):
     @classmethod
     def unpack(cls, body: bytes) -> Rreadtree:
         r = _Reader(body)
-        flags = r.u8()
-        if flags > 3:
-            raise ProtocolError("bad flag")
-        depth = r.u16()
-        if depth > MAX_WALK:
-            raise ProtocolError("path too deep")
-        path = [r.name() for _ in range(depth)]
+        flags, path = _readtree_head(r)
         return cls(path, _unpack_stat_entries(body, r.offset), bool(flags & 1),
                    bool(flags & 2))
+
+
+def _readtree_head(r: _Reader) -> tuple[int, list[bytes]]:
+    """A Rreadtree's flags and path (the entries follow)."""
+    flags = r.u8()
+    if flags > 3:
+        raise ProtocolError("bad flag")
+    depth = r.u16()
+    if depth > MAX_WALK:
+        raise ProtocolError("path too deep")
+    return flags, [r.name() for _ in range(depth)]
 
 
 def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, bool] | None:
@@ -976,13 +981,7 @@ def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, b
     if reserved != 0:
         raise ProtocolError("reserved header field is not zero")
     r = _Reader(memoryview(data)[HEADER.size:])  # type: ignore[arg-type]
-    flags = r.u8()
-    if flags > 3:
-        raise ProtocolError("bad flag")
-    depth = r.u16()
-    if depth > MAX_WALK:
-        raise ProtocolError("path too deep")
-    path = [r.name() for _ in range(depth)]
+    flags, path = _readtree_head(r)
     count = r.u32()
     return path, count, bytes(data[HEADER.size + r.offset:]), bool(flags & 1), bool(flags & 2)
 

@@ -1058,6 +1058,25 @@ static struct timespec wire_ts(int64_t ns)
     return (struct timespec){.tv_sec = s, .tv_nsec = r};
 }
 
+/* The stat of a wire entry (a Stat: kind 1 or 2) as the sandbox sees it */
+static void wire_stat(const unsigned char *w, uint64_t dev, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_dev = dev;
+    st->st_ino = wire_u64(w + 8);
+    st->st_mode = wire_u32(w + 16);
+    st->st_nlink = wire_u64(w + 20);
+    st->st_uid = wire_u32(w + 28);
+    st->st_gid = wire_u32(w + 32);
+    st->st_rdev = wire_u64(w + 36);
+    st->st_size = (off_t)wire_u64(w + 44);
+    st->st_blksize = (blksize_t)wire_u64(w + 52);
+    st->st_blocks = (blkcnt_t)wire_u64(w + 60);
+    st->st_atim = wire_ts((int64_t)wire_u64(w + 68));
+    st->st_mtim = wire_ts((int64_t)wire_u64(w + 76));
+    st->st_ctim = wire_ts((int64_t)wire_u64(w + 84));
+}
+
 struct wire_entry {
     const char *name, *target;
     uint16_t len, tlen;
@@ -1174,22 +1193,8 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
             off += 8;
         } else {
             if (wire_len - off < WIRE_STAT) { rc = -EINVAL; goto out; }
-            const unsigned char *w = wire + off;
             struct stat *st = &x->st;
-            memset(st, 0, sizeof *st);
-            st->st_dev = dev;
-            st->st_ino = wire_u64(w + 8);
-            st->st_mode = wire_u32(w + 16);
-            st->st_nlink = wire_u64(w + 20);
-            st->st_uid = wire_u32(w + 28);
-            st->st_gid = wire_u32(w + 32);
-            st->st_rdev = wire_u64(w + 36);
-            st->st_size = (off_t)wire_u64(w + 44);
-            st->st_blksize = (blksize_t)wire_u64(w + 52);
-            st->st_blocks = (blkcnt_t)wire_u64(w + 60);
-            st->st_atim = wire_ts((int64_t)wire_u64(w + 68));
-            st->st_mtim = wire_ts((int64_t)wire_u64(w + 76));
-            st->st_ctim = wire_ts((int64_t)wire_u64(w + 84));
+            wire_stat(wire + off, dev, st);
             off += WIRE_STAT;
             if (x->kind == 2) {
                 if (wire_len - off < 2) { rc = -EINVAL; goto out; }
@@ -1333,25 +1338,6 @@ int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void 
     memcpy(&ino, (const unsigned char *)st + offsetof(struct stat, st_ino), sizeof ino);
     return dirc_put(base, path, plen, st, ino, parent_ino, dev, mnt_id, wire, wire_len, count,
                     gen);
-}
-
-/* The stat of a wire entry (a Stat: kind 1 or 2) as the sandbox sees it */
-static void wire_stat(const unsigned char *w, uint64_t dev, struct stat *st)
-{
-    memset(st, 0, sizeof *st);
-    st->st_dev = dev;
-    st->st_ino = wire_u64(w + 8);
-    st->st_mode = wire_u32(w + 16);
-    st->st_nlink = wire_u64(w + 20);
-    st->st_uid = wire_u32(w + 28);
-    st->st_gid = wire_u32(w + 32);
-    st->st_rdev = wire_u64(w + 36);
-    st->st_size = (off_t)wire_u64(w + 44);
-    st->st_blksize = (blksize_t)wire_u64(w + 52);
-    st->st_blocks = (blkcnt_t)wire_u64(w + 60);
-    st->st_atim = wire_ts((int64_t)wire_u64(w + 68));
-    st->st_mtim = wire_ts((int64_t)wire_u64(w + 76));
-    st->st_ctim = wire_ts((int64_t)wire_u64(w + 84));
 }
 
 /* The next wire entry at *off*: its kind, name (a file name: 1 to 255 bytes, no NUL or
