@@ -98,6 +98,8 @@ int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max);
 int rt_task_set_sa_forced(int host_tid, uint64_t mask);
 int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen, uint32_t mnt_id);
 int rt_fd_set_eof(int fdt, int fd, int on);
+int rt_fd_set_dir_key(int fdt, int fd, uint64_t base, const char *prefix, int plen,
+                      uint32_t gen);
 
 /* the newfstatat/statx cache (rt.c "stat cache"; sentry/vfs/statcache.py fills it) */
 void rt_statcache_bump(void);

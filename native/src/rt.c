@@ -429,6 +429,12 @@ struct fd_slot {
     uint32_t blob_gen; uint32_t blob_mnt;
     unsigned char *blob;
     struct dirc *dc;               /* RT_FD_DIRC only */
+    /* RT_FD_BLOB: the stat cache's key prefix of the directory ("/a/b/", base with the
+     * search-all bit of the tasks it was made for), valid in generation dkey_gen only: a
+     * path relative to this fd is looked up as prefix + path (sc_path) */
+    char *dkey;
+    uint64_t dkey_base;
+    uint32_t dkey_len, dkey_gen;
 };
 static struct fd_slot *fdts[MAX_FDT];
 /* Slots each table has: grown to the highest fd mirrored (64 at first, doubling up to
@@ -550,6 +556,18 @@ int rt_task_del(int host_tid)
     return 0;
 }
 
+static void dkey_free(struct fd_slot *s)
+{
+    free(s->dkey);
+    s->dkey = NULL;
+    s->dkey_len = 0;
+}
+
+/* The key prefix of the directory at (fdt, fd) (a RT_FD_BLOB slot), valid in generation
+ * gen: paths relative to it are then looked up in the stat cache. */
+int rt_fd_set_dir_key(int fdt, int fd, uint64_t base, const char *prefix, int plen,
+                      uint32_t gen);
+
 static void dirc_free(struct fd_slot *s)
 {
     if (s->dc) {
@@ -613,6 +631,7 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
         fdt_cap[fdt] = cap;
     }
     dirc_free(&fdts[fdt][fd]);
+    dkey_free(&fdts[fdt][fd]);
     fdts[fdt][fd].host_fd = host_fd;
     fdts[fdt][fd].kinds = kinds;
     fdts[fdt][fd].dev = dev;
@@ -640,6 +659,24 @@ int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen, uint32_t mnt_i
     return 1;
 }
 
+int rt_fd_set_dir_key(int fdt, int fd, uint64_t base, const char *prefix, int plen,
+                      uint32_t gen)
+{
+    struct fd_slot *s = fd_slot_of(fdt, fd);
+    if (!s || !(s->kinds & RT_FD_BLOB) || plen <= 0 || plen >= 4000 || prefix[plen - 1] != '/'
+        || prefix[0] != '/')
+        return 0;
+    char *k = malloc((size_t)plen);
+    if (!k) return -ENOMEM;
+    memcpy(k, prefix, (size_t)plen);
+    dkey_free(s);
+    s->dkey = k;
+    s->dkey_len = (uint32_t)plen;
+    s->dkey_base = base;
+    s->dkey_gen = gen;
+    return 1;
+}
+
 /* Turn RT_FD_EOF on or off for a RT_FD_BLOB slot (its description's offset is at the end
  * of its listing: getdents64 returns 0). */
 int rt_fd_set_eof(int fdt, int fd, int on)
@@ -656,6 +693,7 @@ int rt_fd_clear(int fdt, int fd)
     struct fd_slot *s = fd_slot_of(fdt, fd);
     if (!s) return 0;
     dirc_free(s);
+    dkey_free(s);
     s->kinds = 0;
     s->host_fd = 0;
     s->blob_gen = 0;
@@ -668,6 +706,7 @@ int rt_fdt_clear(int fdt)
     for (int i = 0; fdts[fdt] && i < fdt_cap[fdt]; i++) {
         free(fdts[fdt][i].blob);
         dirc_free(&fdts[fdt][i]);
+        dkey_free(&fdts[fdt][i]);
     }
     free(fdts[fdt]);
     fdts[fdt] = NULL;
@@ -1501,6 +1540,8 @@ static int read_path(uint32_t pid, uint64_t addr, char *buf)
  * 0 for an absolute path, the cwd key for one relative to AT_FDCWD; with bit 63 for a
  * task that may search any directory (answers that searched directories closed to others
  * are kept for such tasks only: statcache.py).  Returns the length, 0: Python answers. */
+static struct fd_slot *fd_find(const struct rt_task_info *t, uint64_t fdarg, int kind);
+
 static int sc_path(uint32_t pid, const struct rt_task_info *t, int dirfd, uint64_t path_addr,
                    char *path, uint64_t *base)
 {
@@ -1509,7 +1550,17 @@ static int sc_path(uint32_t pid, const struct rt_task_info *t, int dirfd, uint64
     if (len <= 0) return 0;
     if (path[0] == '/') *base = 0;
     else if (dirfd == AT_FDCWD && t->cwd_key) *base = t->cwd_key;
-    else return 0;
+    else if (dirfd >= 0) {
+        /* relative to a directory fd whose key Python left (fts: find, du, tar) */
+        struct fd_slot *f = fd_find(t, (uint64_t)dirfd, RT_FD_BLOB);
+        if (!f || !f->dkey || f->dkey_gen != sc_gen || (f->dkey_base >> 63) != (t->search_all != 0)
+            || f->dkey_len + (uint32_t)len >= 4096)
+            return 0;
+        memmove(path + f->dkey_len, path, (size_t)len + 1);
+        memcpy(path, f->dkey, f->dkey_len);
+        *base = f->dkey_base;
+        return len + (int)f->dkey_len;
+    } else return 0;
     if (t->search_all) *base |= 1ULL << 63;
     return len;
 }
@@ -1898,6 +1949,13 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
     dc->recs = h->recs;
     dc->recs->refs++;
     fdts[t->fdt][fd].dc = dc;
+    if (path[0] == '/' && len < 3999) {
+        char key[4000];
+        int klen = len;
+        memcpy(key, path, (size_t)len);
+        if (!(len == 1 && path[0] == '/')) key[klen++] = '/';
+        rt_fd_set_dir_key(t->fdt, fd, base, key, klen, sc_gen);
+    }
     fd_used_set(t->fdt, fd, 1);
     unsigned i = opened_head++ % OPENED_RING;
     opened_ring[i].fdt = t->fdt;
@@ -2096,6 +2154,7 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
             if (opened_head != opened_tail && opened_ring[last].serial == f->dc->serial)
                 opened_head--;
             dirc_free(f);
+            dkey_free(f);
             f->kinds = 0;
             f->blob_gen = 0;
             fd_used_set(t->fdt, (int)a[0], 0);
@@ -2111,6 +2170,7 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         f->kinds = 0;
         f->host_fd = 0;
         f->blob_gen = 0;
+        dkey_free(f);
         fd_used_set(t->fdt, (int)a[0], 0);
         /* The description (and its host fd) is released by Python, which
          * drains the ring before it handles anything else. */

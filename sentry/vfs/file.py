@@ -323,6 +323,9 @@ class DirectoryDescription(FileDescription):
         # Undo the marks of fd slots whose C fast path answers getdents at the end of the
         # listing (sentry.platform.hybrid.fastfd): run when the offset moves.
         self.end_marks: List[Callable[[], None]] = []
+        # The stat cache's key of the directory (base, prefix, generation), once a listing
+        # handed its answers over: C looks paths relative to its fds up under it.
+        self.dir_key: Optional[Tuple[int, bytes, int]] = None
 
     def getdents(self, t: Any) -> List[Dirent]:
         if self._listing is None or self.offset == 0:

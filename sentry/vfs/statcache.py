@@ -407,37 +407,44 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
         _put_listing(base, prefix, blob, len(names), packed, packedx, follow.tobytes(), has, gen)
 
 
-#: (directory dentry, mount, cwd key, search-all) -> generation of its last prefill().
-_prefilled: Dict[Tuple[int, int, int, bool], int] = {}
+#: (directory dentry, mount, cwd key, search-all) -> (generation of its last prefill(), the
+#: prefixes it found).
+_prefilled: Dict[Tuple[int, int, int, bool], Tuple[int, Optional[List[Tuple[int, bytes]]]]] = {}
 
 
-def prefill(t: Any, desc: Any, root: VirtualDentry) -> None:
+def prefill(t: Any, desc: Any, root: VirtualDentry) -> Optional[Tuple[int, bytes]]:
     """Give the C side the ``lstat``/``stat`` answers of every entry of the trusted
     directory *desc* just listed, under the paths a program that walks the tree uses:
     the directory's absolute path and, below the task's cwd, its relative one.  A tree
     walk (``os.walk``, ``find``) stats what it lists; each answer here costs the sentry a
-    few microseconds, and the stat then none."""
+    few microseconds, and the stat then none.  Returns the directory's absolute key
+    (base, prefix) if its answers went over (C then looks paths relative to its fd up
+    under it: FastFDTable.set_dir_key)."""
     if _put is None or _gen is None or t.fs.root != root or desc.vd is None:
-        return
+        return None
     vd = desc.vd
     any_dir = search_all(t)
     # The same directory read again from the same cwd in the same generation: done already
     # (a program that lists one directory over and over paid ~90 us a getdents here).
     seen = (id(vd.dentry), id(vd.mount), t.fs.key, any_dir)
     gen = _gen()
-    if _prefilled.get(seen) == gen:
-        return
+    done = _prefilled.get(seen)
+    if done is not None and done[0] == gen:
+        return done[1][0] if done[1] else None
     if len(_prefilled) > 4096:
         _prefilled.clear()
-    _prefilled[seen] = gen
+    _prefilled[seen] = (gen, None)
     lower = _listed(vd, any_dir)
     if lower is None:
-        return
+        return None
     prefixes = _prefixes(t, vd, root, any_dir)
-    if prefixes:
-        _fill(vd, lower, prefixes)
-        if _put_dirc is not None:
-            _keep_dirs(t.kernel.vfs, vd, lower, prefixes)
+    if not prefixes:
+        return None
+    _fill(vd, lower, prefixes)
+    if _put_dirc is not None:
+        _keep_dirs(t.kernel.vfs, vd, lower, prefixes)
+    _prefilled[seen] = (gen, prefixes)
+    return prefixes[0]
 
 
 #: (generation, the absolute paths of every mount point + "/"): _mounted_below

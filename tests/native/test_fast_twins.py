@@ -803,6 +803,19 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
         assert _c(SYS_GETDENTS64, 1, BAD, 4096) == -14  # EFAULT, nothing read
         fbuf, faddr = _buf(144)
         assert _c(SYS_FSTAT, 1, faddr) == 0 and fbuf.raw == me
+        # a path relative to its fd is looked up under its key ("/kept/"), as fts stats
+        rel, full = _cstr(b"f001"), _cstr(b"/kept/f001")
+        rbuf, raddr = _buf(144)
+        abuf, aaddr = _buf(144)
+        assert _c(SYS_NEWFSTATAT, 1, rel[1], raddr, AT_SYMLINK_NOFOLLOW) == 0
+        assert _c(SYS_NEWFSTATAT, AT_FDCWD, full[1], aaddr, AT_SYMLINK_NOFOLLOW) == 0
+        assert rbuf.raw == abuf.raw
+        missing = _cstr(b"nothing-here")
+        assert _c(SYS_NEWFSTATAT, 1, missing[1], raddr, AT_SYMLINK_NOFOLLOW) == -2
+        for fd_, p_ in ((1, b"./f001"), (1, b"../kept/f001"), (C_FD, b"f001")):
+            c = _cstr(p_)
+            assert N.fast_call(pid, SYS_NEWFSTATAT, [fd_, c[1], raddr, AT_SYMLINK_NOFOLLOW,
+                                                     0, 0]) is None, (fd_, p_)
         # statx(fd, "", AT_EMPTY_PATH) (ls asks a directory's inode number so): the
         # kept stat as abi.pack_statx packs it, with the mount's id
         from sentry.vfs.inode import Stat as VStat
@@ -846,6 +859,15 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
         subp = _cstr(b"/kept/sub")
         fd = _c(SYS_OPENAT, AT_FDCWD, subp[1], O_DIRECTORY)
         assert fd == 0
+        # and relative to its parent's fd (fts's openat): the same directory, in C
+        assert _c(SYS_FSTAT, fd, faddr) == 0
+        sub_stat = fbuf.raw
+        kept = _c(SYS_OPENAT, AT_FDCWD, path[1], O_DIRECTORY)
+        sub_rel = _cstr(b"sub")
+        fd2 = _c(SYS_OPENAT, kept, sub_rel[1], O_DIRECTORY)
+        assert fd2 not in (fd, kept)
+        assert _c(SYS_FSTAT, fd2, faddr) == 0 and fbuf.raw == sub_stat
+        assert _c(SYS_CLOSE, fd2) == 0 and _c(SYS_CLOSE, kept) == 0
         assert _c(SYS_FSTAT, fd, faddr) == 0
         assert fbuf.raw == abi.pack_stat_values(dev, 7, 2, 0o40755, 1000, 1001, 0, 4096, 4096,
                                                 8, 10**18, 2 * 10**18, 3)

@@ -119,8 +119,12 @@ class FastFDTable(FDTable):
                 return  # more live tables than the C side holds: Python serves this one
             if k & N.FD_BLOB:
                 assert desc.inode is not None
-                N.fd_set_blob(self.fast_id, fd, abi.pack_stat(desc.inode.stat()),
-                              N.statcache_gen(), desc.vd.mount.id if desc.vd is not None else 0)
+                gen = N.statcache_gen()
+                N.fd_set_blob(self.fast_id, fd, abi.pack_stat(desc.inode.stat()), gen,
+                              desc.vd.mount.id if desc.vd is not None else 0)
+                key = getattr(desc, "dir_key", None)
+                if key is not None and key[2] == gen:  # a dup of a directory read already
+                    N.fd_set_dir_key(self.fast_id, fd, key[0], key[1], gen)
         else:
             N.fd_clear(self.fast_id, fd)
 
@@ -136,6 +140,23 @@ class FastFDTable(FDTable):
         self._mirror(fd, desc)
         N.fd_used(self.fast_id, fd, True)
         return old
+
+    def set_dir_key(self, fd: int, key: tuple) -> None:
+        """The stat cache's absolute key (base, prefix) of the directory at *fd*, which a
+        getdents64 just handed over (statcache.prefill): C looks paths relative to the fd
+        up under it, and under any other fd of the same description (fts reads a
+        directory through one fd and stats its entries through a dup), in this
+        generation."""
+        if self.kernel.python_only:
+            return
+        desc = self._fds.get(fd)
+        if not isinstance(desc, DirectoryDescription):
+            return
+        gen = N.statcache_gen()
+        desc.dir_key = (key[0], key[1], gen)
+        for other, d in (self._fds.items() if desc.refs > 1 else ((fd, desc),)):
+            if d is desc:
+                N.fd_set_dir_key(self.fast_id, other, key[0], key[1], gen)
 
     def at_end(self, fd: int, desc: DirectoryDescription) -> None:
         """*desc* (at *fd*) was read to the end of its listing: the C side answers the

@@ -203,6 +203,14 @@ def fd_set_blob(fdt: int, fd: int, st: bytes, gen: int, mnt_id: int) -> None:
     lib.rt_fd_set_blob(fdt, fd, st, gen, mnt_id)
 
 
+def fd_set_dir_key(fdt: int, fd: int, base: int, prefix: bytes, gen: int) -> None:
+    """The stat cache's key (*base*, *prefix*: an absolute path ending in "/") of the
+    directory at a FD_BLOB slot, valid in generation *gen*: C looks paths relative to
+    that fd up under it (newfstatat(fd, name), openat(fd, name) ...)."""
+    if lib.rt_fd_set_dir_key(fdt, fd, base, prefix, len(prefix), gen) == -errno.ENOMEM:
+        raise MemoryError("fd key")
+
+
 def fd_set_eof(fdt: int, fd: int, on: bool) -> None:
     """getdents64 of a FD_BLOB slot returns 0 (on) or goes to Python (off)."""
     lib.rt_fd_set_eof(fdt, fd, 1 if on else 0)

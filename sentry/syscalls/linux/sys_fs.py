@@ -315,7 +315,10 @@ def _getdents(t: Any, a: SyscallArgs, old_layout: bool) -> int:
     fresh = d.offset == 0
     entries = d.getdents(t)
     if fresh and statcache.enabled():
-        statcache.prefill(t, d, vfs_of(t).root())
+        key = statcache.prefill(t, d, vfs_of(t).root())
+        set_key = getattr(t.fdtable, "set_dir_key", None)
+        if key is not None and set_key is not None:
+            set_key(a.int(0), key)
     if d.inode is not None and d.inode.dead_dir:
         raise err(errno.ENOENT)  # iterate_dir() on a removed directory
     if fsnotify.active:  # iterate_dir: every call, even one that then fails

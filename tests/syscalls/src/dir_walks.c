@@ -3,7 +3,8 @@
  * reads and closes itself once a listing or a tree walk's fetch brought them: walks by
  * absolute and relative paths with buffers of several sizes, each twice, and one that
  * statx'es every entry and asks for its SELinux label and ACL as ls -l does (their
- * answers then come from C as well); then what a
+ * answers then come from C as well), and fts's way (find, du, tar: openat and fstatat
+ * relative to a directory's fd and a dup of it); then what a
  * program may do with such a directory's fd after the open: fstat, a partial read then
  * lseek, dup, fork, fcntl, fchdir, openat beneath it, /proc/self/fd, read, bad buffers,
  * the lowest free fd around other fds and RLIMIT_NOFILE, a change made elsewhere.
@@ -109,12 +110,57 @@ static void walk(const char *dir, size_t bufsize, struct walk *w)
     }
 }
 
+/* fts's way (find, du, tar): each directory opened relative to its parent's fd, read
+ * through that fd, its entries stat'ed relative to a dup of it */
+static void walk_at(int parent, const char *name, const char *dir, struct walk *w)
+{
+    char buf[32768];
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        w->errors++;
+        return;
+    }
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    w->dirs++;
+    char *subs[4096];
+    int nsubs = 0;
+    long r;
+    while ((r = gd(fd, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < r;) {
+            struct linux_dirent64 *d = (void *)(buf + off);
+            off += d->d_reclen;
+            if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+                continue;
+            w->entries++;
+            w->sum += hash(dir, d->d_name, d->d_type);
+            struct stat st;
+            if (fstatat(dup_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_ino != d->d_ino)
+                w->bad_ino++;
+            if (d->d_type == DT_DIR && nsubs < 4096)
+                subs[nsubs++] = strdup(d->d_name);
+        }
+    }
+    if (r < 0 || dup_fd < 0)
+        w->errors++;
+    for (int i = 0; i < nsubs; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, subs[i]);
+        walk_at(fd, subs[i], p, w);
+        free(subs[i]);
+    }
+    close(dup_fd);
+    close(fd);
+}
+
 static void report(const char *label, const char *dir, size_t bufsize)
 {
     struct walk a = {0}, b = {0};
     char l[256];
-    walk(dir, bufsize, &a);
-    walk(dir, bufsize, &b);
+    walk(dir, bufsize ? bufsize : 8192, &a);  /* 0: the second walk is fts's */
+    if (bufsize)
+        walk(dir, bufsize, &b);
+    else
+        walk_at(AT_FDCWD, dir, dir, &b);
     snprintf(l, sizeof l, "%s: entries", label);
     R(l, a.entries);
     snprintf(l, sizeof l, "%s: directories", label);
@@ -171,6 +217,7 @@ int main(int argc, char **argv)
     use_statx = 1;
     report("doc with statx", doc, 8192);
     use_statx = 0;
+    report("doc relative to fds, as fts", doc, 0);
 
     /* a directory the walks listed: what a program may do with its fd */
     char dir[4096] = "";
