@@ -165,7 +165,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "read-only mounts or of the trusted lower layer) and directories of that layer"),
         ("newfstatat", EMULATE, FULL, "C fast path: answers the sentry kept for paths that "
          "cannot change until it changes something (the stat cache: a stat that follows "
-         "takes the lstat answer of a file that is no symlink), and fstat's empty path"),
+         "takes the lstat answer of a file that is no symlink; absolute, relative to the "
+         "cwd, or to a directory's fd once it was read), and fstat's empty path"),
         ("statx", EMULATE, FULL, "C fast path from the stat cache, as newfstatat (a "
          "listing's entries hand their statx answers over once a program used statx), and "
          "for an fd whose fstat C answers (a directory of the read-only lower layer)"),
