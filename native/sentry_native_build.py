@@ -104,8 +104,9 @@ ffibuilder.cdef(
     int rt_fd_used(int fdt, int fd, int on);
     int rt_fdt_set_limit(int fdt, int limit);
     int rt_opened_pop(int *fdt, int *fd, uint64_t *serial);
-    int rt_dirc_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
-                     uint32_t *index);
+    #define RT_DIRC_FDS 8
+    int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags,
+                     uint32_t *index, int *fds, int *cloexec, int *nfds);
     uint64_t rt_stat_fast(void);
     uint64_t rt_stat_slow(void);
     int rt_stat_fast_nr(uint64_t *out, int n);

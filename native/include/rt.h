@@ -134,8 +134,9 @@ void rt_dirc_enable(int on);
 int rt_fd_used(int fdt, int fd, int on);
 int rt_fdt_set_limit(int fdt, int limit);
 int rt_opened_pop(int *fdt, int *fd, uint64_t *serial);
-int rt_dirc_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
-                 uint32_t *index);
+#define RT_DIRC_FDS 8
+int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uint32_t *index,
+                 int *fds, int *cloexec, int *nfds);
 int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
                      const void *st, int err, uint32_t gen);
 int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,

@@ -412,6 +412,7 @@ static void recs_unref(struct dirc_recs *r)
 /* RT_FD_DIRC: a directory C opened (sc_open_dir), which Python has no description of yet:
  * its getdents64 records, where the reader is, and what Python needs to make the
  * description when it must (rt_dirc_info). */
+#define DIRC_FDS RT_DIRC_FDS       /* fds one such description may have (dups in C) */
 struct dirc {
     uint64_t serial;               /* its entry in the opened ring */
     int32_t tid;                   /* the host tid of the task that opened it */
@@ -420,6 +421,9 @@ struct dirc {
     int32_t plen;
     char *path;
     struct dirc_recs *recs;
+    /* the fds it is open at (F_DUPFD in C shares it), with their close-on-exec flag */
+    int32_t nfds;
+    struct { int32_t fd, cloexec; } fds[DIRC_FDS];
 };
 struct fd_slot {
     int32_t host_fd; int32_t kinds; uint64_t dev; uint32_t uid, gid;
@@ -568,14 +572,31 @@ static void dkey_free(struct fd_slot *s)
 int rt_fd_set_dir_key(int fdt, int fd, uint64_t base, const char *prefix, int plen,
                       uint32_t gen);
 
-static void dirc_free(struct fd_slot *s)
+/* The slot of fd no longer holds its directory: the directory is freed with its last fd
+ * (and taken off the opened ring if it was the last open there). */
+static void dirc_free(struct fd_slot *s, int fd)
 {
-    if (s->dc) {
-        free(s->dc->path);
-        recs_unref(s->dc->recs);
-        free(s->dc);
-        s->dc = NULL;
-    }
+    struct dirc *dc = s->dc;
+    if (!dc) return;
+    s->dc = NULL;
+    for (int i = 0; i < dc->nfds; i++)
+        if (dc->fds[i].fd == fd) {
+            dc->fds[i] = dc->fds[--dc->nfds];
+            break;
+        }
+    if (dc->nfds > 0) return;
+    unsigned last = (opened_head - 1) % OPENED_RING;
+    if (opened_head != opened_tail && opened_ring[last].serial == dc->serial) opened_head--;
+    free(dc->path);
+    recs_unref(dc->recs);
+    free(dc);
+}
+
+static int *dirc_cloexec(struct dirc *dc, int fd)
+{
+    for (int i = 0; i < dc->nfds; i++)
+        if (dc->fds[i].fd == fd) return &dc->fds[i].cloexec;
+    return NULL;
 }
 
 static void fd_used_set(int fdt, int fd, int on)
@@ -604,17 +625,26 @@ int rt_fdt_set_limit(int fdt, int limit)
     return 0;
 }
 
-static int fd_lowest_free(int fdt)
+/* The lowest fd >= from that the table has free, below its limit (and FDT_SIZE); -1 */
+static int fd_lowest_free_from(int fdt, int from)
 {
     int lim = fdt_limit[fdt] < FDT_SIZE ? fdt_limit[fdt] : FDT_SIZE;
     const uint64_t *u = fdt_used[fdt];
-    if (!u) return lim > 0 ? 0 : -1;
-    for (int w = 0; w * 64 < lim; w++) {
-        if (u[w] == ~0ULL) continue;
-        int fd = w * 64 + __builtin_ctzll(~u[w]);
+    if (from < 0 || from >= lim) return -1;
+    if (!u) return from;
+    for (int w = from / 64; w * 64 < lim; w++) {
+        uint64_t free_bits = ~u[w];
+        if (w == from / 64) free_bits &= ~0ULL << (from % 64);
+        if (!free_bits) continue;
+        int fd = w * 64 + __builtin_ctzll(free_bits);
         return fd < lim ? fd : -1;
     }
     return -1;
+}
+
+static int fd_lowest_free(int fdt)
+{
+    return fd_lowest_free_from(fdt, 0);
 }
 
 int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid)
@@ -630,7 +660,7 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
         fdts[fdt] = grown;
         fdt_cap[fdt] = cap;
     }
-    dirc_free(&fdts[fdt][fd]);
+    dirc_free(&fdts[fdt][fd], fd);
     dkey_free(&fdts[fdt][fd]);
     fdts[fdt][fd].host_fd = host_fd;
     fdts[fdt][fd].kinds = kinds;
@@ -692,7 +722,7 @@ int rt_fd_clear(int fdt, int fd)
 {
     struct fd_slot *s = fd_slot_of(fdt, fd);
     if (!s) return 0;
-    dirc_free(s);
+    dirc_free(s, fd);
     dkey_free(s);
     s->kinds = 0;
     s->host_fd = 0;
@@ -705,7 +735,7 @@ int rt_fdt_clear(int fdt)
     if (fdt < 0 || fdt >= MAX_FDT) return -EINVAL;
     for (int i = 0; fdts[fdt] && i < fdt_cap[fdt]; i++) {
         free(fdts[fdt][i].blob);
-        dirc_free(&fdts[fdt][i]);
+        dirc_free(&fdts[fdt][i], i);
         dkey_free(&fdts[fdt][i]);
     }
     free(fdts[fdt]);
@@ -728,20 +758,29 @@ int rt_opened_pop(int *fdt, int *fd, uint64_t *serial)
     return 1;
 }
 
-/* What Python needs to make the description of the directory C opened at (fdt, fd) as
+/* What Python needs to make the description of the directory C opened in table fdt as
  * its entry *serial*: the opener's host tid, the path (into path[4096]), the open's
- * flags and the index of the next entry.  Returns the path's length, 0 if the slot has
- * another (the directory was closed since: nothing to make). */
-int rt_dirc_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
-                 uint32_t *index)
+ * flags, the index of the next entry, and the fds it is open at with their close-on-exec
+ * flags (fds[DIRC_FDS], cloexec[DIRC_FDS], *nfds).  Returns the path's length, 0 if it is
+ * open at no fd any more (closed in C since: nothing to make). */
+int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uint32_t *index,
+                 int *fds, int *cloexec, int *nfds)
 {
-    struct fd_slot *s = fd_slot_of(fdt, fd);
-    if (!s || !s->dc || s->dc->serial != serial) return 0;
-    *tid = s->dc->tid;
-    memcpy(path, s->dc->path, (size_t)s->dc->plen);
-    *flags = s->dc->flags;
-    *index = s->dc->index;
-    return s->dc->plen;
+    if (fdt < 0 || fdt >= MAX_FDT || !fdts[fdt]) return 0;
+    struct dirc *dc = NULL;
+    for (int i = 0; i < fdt_cap[fdt] && !dc; i++)
+        if (fdts[fdt][i].dc && fdts[fdt][i].dc->serial == serial) dc = fdts[fdt][i].dc;
+    if (!dc) return 0;
+    *tid = dc->tid;
+    memcpy(path, dc->path, (size_t)dc->plen);
+    *flags = dc->flags;
+    *index = dc->index;
+    *nfds = dc->nfds;
+    for (int i = 0; i < dc->nfds; i++) {
+        fds[i] = dc->fds[i].fd;
+        cloexec[i] = dc->fds[i].cloexec;
+    }
+    return dc->plen;
 }
 
 void rt_dirc_enable(int on) { dirc_on = on != 0; }
@@ -1939,6 +1978,9 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
     dc->tid = (int32_t)pid;
     dc->flags = flags;
     dc->serial = ++dirc_serial;
+    dc->nfds = 1;
+    dc->fds[0].fd = fd;
+    dc->fds[0].cloexec = (flags & O_CLOEXEC) != 0;
     if (rt_fd_set(t->fdt, fd, 0, RT_FD_BLOB | RT_FD_NOTTY | RT_FD_DIRC, 0, 0, 0) < 0
         || rt_fd_set_blob(t->fdt, fd, h->st, sc_gen, (uint32_t)h->mnt_id) != 1) {
         rt_fd_clear(t->fdt, fd);
@@ -2009,6 +2051,55 @@ static int dirc_getdents(uint32_t pid, struct fd_slot *f, uint64_t buf, uint64_t
     dc->index = index;
     *ret = n;
     return 1;
+}
+
+/* fcntl of a directory C opened (fts asks F_GETFL, sets FD_CLOEXEC and dups the fd):
+ * F_GETFD/F_SETFD from the fd's own flag, F_GETFL as the description's flags
+ * (FileDescription: the open's flags and O_LARGEFILE, without the open-time ones),
+ * F_DUPFD/F_DUPFD_CLOEXEC a new fd sharing the reader (the lowest free from the
+ * argument, under the limit).  Anything else, or a dup C cannot make: Python. */
+static int dirc_fcntl(const struct rt_task_info *t, int fd, struct fd_slot *f, int cmd,
+                      uint64_t arg, int64_t *ret)
+{
+    struct dirc *dc = f->dc;
+    int *cx = dirc_cloexec(dc, fd);
+    if (!cx) return 0;
+    switch (cmd) {
+    case F_GETFD: *ret = *cx ? FD_CLOEXEC : 0; return 1;
+    case F_SETFD: *cx = ((int)arg & FD_CLOEXEC) != 0; *ret = 0; return 1;
+    case F_GETFL:
+        *ret = (dc->flags | 0100000) & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
+        return 1;
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+        int minfd = (int)arg;
+        if (minfd < 0 || dc->nfds >= DIRC_FDS) return 0;
+        int nfd = fd_lowest_free_from(t->fdt, minfd);
+        if (nfd < 0) return 0;
+        unsigned char st[SC_STAT];
+        memcpy(st, f->blob, SC_STAT);
+        uint32_t gen = f->blob_gen, mnt = f->blob_mnt;
+        char key[4000];
+        uint32_t klen = f->dkey && f->dkey_len < sizeof key ? f->dkey_len : 0;
+        uint64_t kbase = f->dkey_base, kgen = f->dkey_gen;
+        if (klen) memcpy(key, f->dkey, klen);
+        /* (rt_fd_set may move the table: f is not used after it) */
+        if (rt_fd_set(t->fdt, nfd, 0, RT_FD_BLOB | RT_FD_NOTTY | RT_FD_DIRC, 0, 0, 0) < 0
+            || rt_fd_set_blob(t->fdt, nfd, st, gen, mnt) != 1) {
+            rt_fd_clear(t->fdt, nfd);
+            return 0;
+        }
+        if (klen) rt_fd_set_dir_key(t->fdt, nfd, kbase, key, (int)klen, (uint32_t)kgen);
+        fdts[t->fdt][nfd].dc = dc;
+        dc->fds[dc->nfds].fd = nfd;
+        dc->fds[dc->nfds].cloexec = cmd == F_DUPFD_CLOEXEC;
+        dc->nfds++;
+        fd_used_set(t->fdt, nfd, 1);
+        *ret = nfd;
+        return 1;
+    }
+    }
+    return 0;
 }
 
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
@@ -2129,6 +2220,9 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
     case SYS_readlinkat:
         if ((int)a[3] <= 0) return 0;
         return sc_lookup(pid, t, RT_SC_LINK, (int)a[0], a[1], 1, a[2], (int)a[3], ret);
+    case SYS_fcntl:
+        if (!(f = fd_find(t, a[0], RT_FD_DIRC)) || !f->blob) return 0;
+        return dirc_fcntl(t, (int)a[0], f, (int)a[1], a[2], ret);
     case SYS_getxattr:
         return sc_xattr_absent(pid, t, a[0], a[1], 0, ret);
     case SYS_lgetxattr:
@@ -2148,12 +2242,10 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         return 1;
     case SYS_close: {
         if ((f = fd_find(t, a[0], RT_FD_DIRC))) {
-            /* Python never had it: nothing to release but the slot (and the ring's
-             * entry, when it is the last one: the common open, read, close) */
-            unsigned last = (opened_head - 1) % OPENED_RING;
-            if (opened_head != opened_tail && opened_ring[last].serial == f->dc->serial)
-                opened_head--;
-            dirc_free(f);
+            /* Python never had it: nothing to release but the slot (and, with its last
+             * fd, the directory and the ring's entry if it is the last one: the common
+             * open, read, close) */
+            dirc_free(f, (int)a[0]);
             dkey_free(f);
             f->kinds = 0;
             f->blob_gen = 0;

@@ -60,6 +60,8 @@ _RLIM_INFINITY = (1 << 64) - 1  # the books' unlimited (sys_process.get_rlimit)
 SYS_ACCESS = (21, 269, 439)
 #: getxattr, lgetxattr: ENODATA in C for names no file of the trusted lower layer has
 SYS_GETXATTRS = (191, 192)
+#: fcntl: F_GETFD, F_SETFD, F_GETFL and F_DUPFD(_CLOEXEC) of a directory C opened
+SYS_FCNTL = 72
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 STUB_FD = 1000
@@ -908,7 +910,7 @@ class Kernel:
         if not self.python_only:
             for nr in (0, 1, 2, 3, 5, 8, 16, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
                        SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID,
-                       SYS_PRLIMIT64, SYS_RT_SIGACTION, *SYS_GETXATTRS):
+                       SYS_PRLIMIT64, SYS_RT_SIGACTION, *SYS_GETXATTRS, SYS_FCNTL):
                 N.set_fast(nr, True)
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
                              N.statcache_bump_missing, N.statcache_put_listing,

@@ -835,13 +835,35 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
         assert opened[2] is None
         (fdt0, fd0, s0), (fdt1, fd1, s1) = opened[0], opened[1]
         assert (fdt0, fd0, fdt1, fd1) == (table.fast_id, 0, table.fast_id, 1)
-        assert N.dirc_info(fdt0, 0, s0) is None  # closed in C
-        first, _ = abi.pack_dirents64([(5, abi.DT_DIR, b".")], 0, 4096)
+        assert N.dirc_info(fdt0, s0) is None  # closed in C
         assert _c(SYS_GETDENTS64, 1, addr, 0) == -22
-        assert N.dirc_info(fdt1, 1, s1) == (pid, b"/kept", flags, 0)
+        assert N.dirc_info(fdt1, s1) == (pid, b"/kept", flags, 0, [(1, True)])
+        # fcntl (fts's): F_GETFD/F_SETFD of the fd, F_GETFL the description's flags as
+        # FileDescription keeps them, F_DUPFD_CLOEXEC a second fd sharing the reader
+        SYS_FCNTL, F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = \
+            72, 0, 1, 2, 3, 4, 1030
+        assert _c(SYS_FCNTL, 1, F_GETFD) == 1
+        assert _c(SYS_FCNTL, 1, F_SETFD, 0) == 0 and _c(SYS_FCNTL, 1, F_GETFD) == 0
+        assert _c(SYS_FCNTL, 1, F_GETFL) == (flags | 0o100000) & ~0o2000000
+        dup = _c(SYS_FCNTL, 1, F_DUPFD_CLOEXEC, 3)
+        assert dup == 3 and _c(SYS_FCNTL, dup, F_GETFD) == 1
+        assert _c(SYS_FCNTL, 1, F_DUPFD, 0) == 0  # the lowest free: 0
+        assert N.dirc_info(fdt1, s1)[4] == [(1, False), (3, True), (0, False)]
+        assert _c(SYS_CLOSE, 0) == 0
+        r1 = _c(SYS_GETDENTS64, 1, addr, 100)
+        got = buf.raw[:r1]
+        while (r := _c(SYS_GETDENTS64, dup, addr, 4096)) > 0:
+            got += buf.raw[:r]
+        assert got == recs and _c(SYS_GETDENTS64, 1, addr, 4096) == 0  # one reader
+        assert _c(SYS_NEWFSTATAT, dup, rel[1], raddr, AT_SYMLINK_NOFOLLOW) == 0  # its key
+        assert rbuf.raw == abuf.raw
+        for args in ((1, F_DUPFD, 1 << 20), (1, F_DUPFD, 2**64 - 1), (1, F_SETFL, 0),
+                     (1, 5, 0)):   # past the limit, negative, F_SETFL, F_GETLK: Python's
+            assert N.fast_call(pid, SYS_FCNTL, [*args, 0, 0, 0]) is None, args
         assert _c(SYS_CLOSE, 1) == 0
-        assert N.dirc_info(fdt1, 1, s1) is None
-        assert len(first) == 24
+        assert N.dirc_info(fdt1, s1)[4] == [(3, True)]  # open at the dup still
+        assert _c(SYS_CLOSE, dup) == 0
+        assert N.dirc_info(fdt1, s1) is None
         # what C declines: a write open, O_CREAT, a relative path without a kept cwd,
         # a directory not kept, one not everyone may read
         for p, fl in ((b"/kept", 1), (b"/kept", 0o100 | O_DIRECTORY), (b"kept", flags),

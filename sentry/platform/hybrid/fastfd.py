@@ -185,13 +185,14 @@ class FastFDTable(FDTable):
             pass
 
     def opened_in_fast(self, fd: int, serial: int) -> None:
-        """C opened a directory at *fd* (its entry *serial* in the opened ring): make its
+        """C opened a directory (at *fd*; its entry *serial* in the opened ring): make its
         description, as the opening task's ``openat`` would have, at the place in its
-        listing C's getdents64 left it.  Nothing if C closed it since."""
-        info = N.dirc_info(self.fast_id, fd, serial)
+        listing C's getdents64 left it, and install it at every fd C has it at (a dup C
+        made shares it), each with its close-on-exec flag.  Nothing if C closed it."""
+        info = N.dirc_info(self.fast_id, serial)
         if info is None:
             return
-        tid, path, flags, index = info
+        tid, path, flags, index, fds = info
         t = self.kernel.tasks.get(tid)
         try:
             if t is None or t.fdtable is not self:
@@ -200,11 +201,15 @@ class FastFDTable(FDTable):
         except LinuxError as e:
             # The sentry changed nothing since C opened it (it handles this first): a bug.
             log.error("cannot make the description of fd %d (%r) C opened: %s", fd, path, e)
-            N.fd_clear(self.fast_id, fd)
-            N.fd_used(self.fast_id, fd, False)
+            for other, _ in fds:
+                N.fd_clear(self.fast_id, other)
+                N.fd_used(self.fast_id, other, False)
             return
         desc.offset = index
-        self.install_at(fd, desc, cloexec=bool(flags & abi.O_CLOEXEC))
+        for i, (other, cloexec) in enumerate(fds):
+            if i:
+                desc.incref()
+            self.install_at(other, desc, cloexec=cloexec)
 
     def fork(self) -> "FastFDTable":
         new = FastFDTable(self.kernel, self.limit)

@@ -278,6 +278,20 @@ int main(int argc, char **argv)
     close(fd2);
     close(fd);
 
+    /* fcntl's dup (fts's): a second fd sharing the offset, its own close-on-exec */
+    MUST(fd = open(dir, O_RDONLY | O_DIRECTORY));
+    part = first_of(fd, 3 * 24);
+    R("F_DUPFD_CLOEXEC from 10", fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 10));
+    R("its F_GETFD", fcntl(fd2, F_GETFD));
+    R("the original's F_GETFD", fcntl(fd, F_GETFD));
+    R("F_SETFD on the dup", fcntl(fd2, F_SETFD, 0));
+    R("its F_GETFD then", fcntl(fd2, F_GETFD));
+    R("F_GETFL of the dup", fcntl(fd2, F_GETFL) & ~0100000);
+    T("F_DUPFD shares the offset", part + rest_of(fd2) == total);
+    R("the original at its end", gd(fd, buf, sizeof buf));
+    close(fd2);
+    close(fd);
+
     int p[2];
     MUST(pipe(p));
     MUST(fd = open(dir, O_RDONLY | O_DIRECTORY));
