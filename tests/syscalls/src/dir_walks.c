@@ -42,6 +42,16 @@ static unsigned long hash(const char *dir, const char *name, unsigned type)
     return h * 33 + type;
 }
 
+/* Count a record of dir's in w; 0 for "." and "..", which are no entries */
+static int account(struct walk *w, const char *dir, const struct linux_dirent64 *d)
+{
+    if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+        return 0;
+    w->entries++;
+    w->sum += hash(dir, d->d_name, d->d_type);
+    return 1;
+}
+
 /* statx instead of lstat for each entry (coreutils' ls does): its answers must be lstat's */
 static int use_statx;
 
@@ -88,10 +98,8 @@ static void walk(const char *dir, size_t bufsize, struct walk *w)
         for (long off = 0; off < r;) {
             struct linux_dirent64 *d = (void *)(buf + off);
             off += d->d_reclen;
-            if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+            if (!account(w, dir, d))
                 continue;
-            w->entries++;
-            w->sum += hash(dir, d->d_name, d->d_type);
             char p[4096];
             unsigned long long ino;
             snprintf(p, sizeof p, "%s/%s", dir, d->d_name);
@@ -129,10 +137,8 @@ static void walk_at(int parent, const char *name, const char *dir, struct walk *
         for (long off = 0; off < r;) {
             struct linux_dirent64 *d = (void *)(buf + off);
             off += d->d_reclen;
-            if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+            if (!account(w, dir, d))
                 continue;
-            w->entries++;
-            w->sum += hash(dir, d->d_name, d->d_type);
             struct stat st;
             if (fstatat(dup_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_ino != d->d_ino)
                 w->bad_ino++;
