@@ -1094,7 +1094,7 @@ class Kernel:
                                                     _MAX_WAIT_MS)
                 ev = self.loop.next_event(timeout)
                 kind = ev.kind
-                self._drain_fast_closes()
+                self._apply_fast_changes()
                 if kind == N.EV_NOTIF:
                     notif = (ev.listener, ev.id, ev.pid, ev.nr, tuple(ev.args))
                     if self.paused:
@@ -1147,7 +1147,7 @@ class Kernel:
             self._on_notif(*notif)
         self.dispatcher.run_ready()
 
-    def _drain_fast_closes(self) -> None:
+    def _apply_fast_changes(self) -> None:
         """Apply what C did to the fd tables since Python last looked: closes, then the
         directories it opened (a close C served comes back to Python at once, so no
         open C made later can have reused its number before it is applied)."""

@@ -456,13 +456,9 @@ def _mounted_below(vfs: Any, prefix: bytes) -> bool:
     absolute directory path ending in "/")."""
     gen = _gen() if _gen is not None else None
     if _mount_paths[0] != gen:
-        paths = []
-        root = vfs.root()
-        for m in vfs.mounts:
-            if m.parent is not None and m.mountpoint is not None:
-                path, reachable = vfs.path_of(VirtualDentry(m.parent, m.mountpoint), root)
-                paths.append(path.rstrip(b"/") + b"/" if reachable else b"/")
-        _mount_paths[:] = [gen, tuple(paths)]
+        paths = tuple(path.rstrip(b"/") + b"/" for m, path in vfs.mount_entries(None)
+                      if m.parent is not None)
+        _mount_paths[:] = [gen, paths]
     return any(p.startswith(prefix) for p in _mount_paths[1])
 
 
