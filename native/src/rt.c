@@ -983,7 +983,7 @@ struct dirc_head {
 /* Statx answers are wanted too (a program of the sandbox used statx: statcache.keep) */
 static int sc_statx_wanted;
 void rt_statcache_want_statx(void) { sc_statx_wanted = 1; }
-#define SCRATCH_WIRE (1 << 20)     /* the largest entries kept (the scratch buffer's size) */
+#define SCRATCH (1 << 20)          /* the scratch buffer; also the most entries kept */
 static size_t sc_dirc_bytes;
 
 static void sc_drop_names(struct sc_entry *e)
@@ -1370,7 +1370,7 @@ static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
     uint32_t mode;
     memcpy(&mode, (const unsigned char *)st + offsetof(struct stat, st_mode), sizeof mode);
     if (plen < 0 || plen >= 4000 || (plen > 1 && path[plen - 1] == '/') || gen != sc_gen
-        || count < 0 || count > 65536 || wire_len > SCRATCH_WIRE || !S_ISDIR(mode)
+        || count < 0 || count > 65536 || wire_len > SCRATCH || !S_ISDIR(mode)
         || (mode & 0555) != 0555)
         return 0;
     size_t size = sizeof(struct dirc_head) + wire_len;
@@ -1809,7 +1809,6 @@ out:
  * Each has a Python twin in sentry/syscalls/linux (same semantics; the tests
  * run both).  A handler returns 0 to hand the call to Python. */
 
-#define SCRATCH (1 << 20)
 static char *scratch;
 
 static struct fd_slot *fd_find(const struct rt_task_info *t, uint64_t fdarg, int kind)
@@ -1991,31 +1990,26 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
     dc->recs = h->recs;
     dc->recs->refs++;
     fdts[t->fdt][fd].dc = dc;
-    if (path[0] == '/' && len < 3999) {
-        char key[4000];
-        int klen = len;
-        memcpy(key, path, (size_t)len);
-        if (!(len == 1 && path[0] == '/')) key[klen++] = '/';
-        rt_fd_set_dir_key(t->fdt, fd, base, key, klen, sc_gen);
-    }
+    /* its prefix (a kept path is shorter than 4000): the key of paths relative to the fd,
+     * and its entries' answers' */
+    char prefix[4000];
+    int plen = len;
+    memcpy(prefix, path, (size_t)len);
+    if (!(len == 1 && path[0] == '/')) prefix[plen++] = '/';
+    if (path[0] == '/') rt_fd_set_dir_key(t->fdt, fd, base, prefix, plen, sc_gen);
     fd_used_set(t->fdt, fd, 1);
     unsigned i = opened_head++ % OPENED_RING;
     opened_ring[i].fdt = t->fdt;
     opened_ring[i].fd = fd;
     opened_ring[i].serial = dc->serial;
     e->used = ++sc_clock;
-    if ((h->filled_gen != sc_gen || h->filled_statx != (uint32_t)sc_statx_wanted)
-        && len < 4095) {
+    if (h->filled_gen != sc_gen || h->filled_statx != (uint32_t)sc_statx_wanted) {
         /* the entries' answers, from a copy: putting them may reuse e */
         h->filled_gen = sc_gen;
         h->filled_statx = (uint32_t)sc_statx_wanted;
         uint32_t wire_len = h->wire_len, count = h->count;
         uint64_t dev = h->dev, mnt_id = h->mnt_id;
         memcpy(scratch, e->names + sizeof *h, wire_len);
-        char prefix[4096];
-        int plen = len;
-        memcpy(prefix, path, (size_t)len);
-        if (!(len == 1 && path[0] == '/')) prefix[plen++] = '/';
         put_wire(base, prefix, plen, (unsigned char *)scratch, wire_len, count ? (int)count : 1,
                  dev, "", 0, sc_gen, sc_statx_wanted, mnt_id);
     }
