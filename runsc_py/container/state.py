@@ -274,9 +274,7 @@ class StateStore:
             finally:
                 os.close(fd)
         except BaseException:
-            import shutil  # not for the commands that only read or update a state
-
-            shutil.rmtree(directory, ignore_errors=True)
+            _remove_tree(directory)
             raise
 
     def load(self, container_id: str) -> ContainerState:
@@ -419,11 +417,78 @@ class StateStore:
                 raise StateError(
                     f"cannot remove state of {container_id}: {e.strerror}"
                 ) from None
-        import shutil  # not for the commands that only read or update a state
-
-        errors: list[str] = []
-        shutil.rmtree(
-            directory, onerror=lambda _f, p, exc: errors.append(f"{p}: {exc[1]}")
-        )
+        errors = _remove_tree(directory)
         if errors and os.path.lexists(directory):
             raise StateError(f"cannot remove {directory}: {errors[0]}")
+
+
+def _remove_tree(directory: str) -> list[str]:
+    """Remove *directory* and everything in it, never following a symlink (each level is
+    opened with ``O_NOFOLLOW`` and read and emptied through its fd, as ``shutil.rmtree``
+    does); returns what could not be removed, as ``"PATH: error"``.
+
+    Not ``shutil``: importing it (with zlib, bz2 and lzma) was ~1.7 ms of every ``do``,
+    ``run`` and ``delete``, for a directory of two or three files.
+    """
+    errors: list[str] = []
+
+    def empty(dir_fd: int, path: str) -> None:
+        try:
+            entries = list(os.scandir(dir_fd))
+        except OSError as e:
+            errors.append(f"{path}: {e}")
+            return
+        for entry in entries:
+            sub = os.path.join(path, entry.name)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                try:
+                    fd = os.open(entry.name, _DIR_FLAGS, dir_fd=dir_fd)
+                except OSError as e:
+                    errors.append(f"{sub}: {e}")
+                    continue
+                try:
+                    empty(fd, sub)
+                finally:
+                    os.close(fd)
+                try:
+                    os.rmdir(entry.name, dir_fd=dir_fd)
+                except OSError as e:
+                    errors.append(f"{sub}: {e}")
+                continue
+            try:
+                os.unlink(entry.name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                errors.append(f"{sub}: {e}")
+
+    try:
+        top = os.open(directory, _DIR_FLAGS)
+    except FileNotFoundError:
+        return errors
+    except OSError as e:
+        if e.errno not in (errno.ENOTDIR, errno.ELOOP):  # a symlink or a file instead
+            return [f"{directory}: {e}"]
+        try:
+            os.unlink(directory)
+        except OSError as e2:
+            errors.append(f"{directory}: {e2}")
+        return errors
+    try:
+        empty(top, directory)
+    finally:
+        os.close(top)
+    try:
+        os.rmdir(directory)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        errors.append(f"{directory}: {e}")
+    return errors
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

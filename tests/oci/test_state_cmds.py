@@ -159,6 +159,37 @@ def test_corrupt_state(cli: Callable[..., Result], root: Path) -> None:
     assert list(root.iterdir()) == []
 
 
+def test_delete_force_removes_what_a_state_dir_holds_without_following_links(
+    cli: Callable[..., Result], root: Path, tmp_path: Path
+) -> None:
+    """``delete --force`` empties a container's directory level by level through fds: a
+    symlink in it (to a directory or a file outside) is removed, never followed, and
+    whatever is nested below goes too."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("k")
+    c = root / "c2"
+    (c / "sub" / "deeper").mkdir(parents=True)
+    (c / "lock").write_text("")
+    (c / "state.json").write_text("{not json")
+    (c / "sub" / "deeper" / "f").write_text("x")
+    (c / "to-dir").symlink_to(outside)
+    (c / "sub" / "to-file").symlink_to(outside / "keep")
+    os.mkfifo(c / "sub" / "fifo")
+    assert cli("delete", "--force", "c2").exit_code == 0
+    assert list(root.iterdir()) == []
+    assert (outside / "keep").read_text() == "k"
+
+
+def test_state_removal_reports_what_stays() -> None:
+    """What cannot be removed is reported with its path, and the rest is removed."""
+    from runsc_py.container.state import _remove_tree
+
+    assert _remove_tree("/nonexistent/runsc-py-state") == []
+    errors = _remove_tree("/proc/self/fd")  # entries procfs refuses to unlink
+    assert errors and all(e.startswith("/proc/self/fd") for e in errors)
+
+
 def test_state_dir_without_state_is_not_a_container(
     cli: Callable[..., Result], root: Path
 ) -> None:
