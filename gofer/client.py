@@ -16,6 +16,7 @@ import os
 import socket
 import stat
 import threading
+from collections.abc import Callable
 from typing import TypeVar
 
 from gofer.protocol import (
@@ -189,10 +190,13 @@ class TreeFetch:
         return True
 
     def _end(self) -> None:
-        self.done = True
+        was_done, self.done = self.done, True
         self._partial.clear()
         if self._client._tree is self:
             self._client._tree = None
+        hook = self._client.on_stream
+        if not was_done and hook is not None:
+            hook(False)
 
 
 class GoferClient:
@@ -209,6 +213,9 @@ class GoferClient:
         # A Treadtree whose reply is still coming (readtree_start): read to its end before
         # any other request is sent, so that every reply is read as its own.
         self._tree: TreeFetch | None = None
+        # Called with True when a Treadtree's reply starts coming, with False when it
+        # ended (the sentry keeps a walking task's CPU meanwhile: sentry.kernel.cpuhold).
+        self.on_stream: Callable[[bool], None] | None = None
 
     # ---- transport ----------------------------------------------------------
 
@@ -417,6 +424,8 @@ class GoferClient:
         with self._lock:
             self._send(Treadtree(handle, [os.fsencode(n) for n in names], subdirs, budget))
             fetch = self._tree = TreeFetch(self)
+        if self.on_stream is not None:
+            self.on_stream(True)
         return fetch
 
     def walkopen(self, handle: int, names: list[bytes], flags: int) -> tuple[int, Stat, int]:

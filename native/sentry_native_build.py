@@ -52,6 +52,7 @@ ffibuilder.cdef(
     int rt_next_event(struct rt_event *ev, int timeout_ms);
     int rt_respond(int listener, uint64_t id, int64_t val, int32_t error, uint32_t flags);
     int rt_notif_id_valid(int listener, uint64_t id);
+    int rt_getcpu(void);
     int rt_addfd(int listener, uint64_t id, int srcfd, int newfd, uint32_t newfd_flags);
     void rt_set_fast(int nr, int on);
     int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);

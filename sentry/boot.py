@@ -284,6 +284,7 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         gofer = GoferClient(sock)
         gofer.version()
         kernel.gofer = gofer
+        gofer.on_stream = kernel.cpu_hold.stream
         vfs = build_mount_tree(cfg, gofer, kernel)
         try:
             apply_config_view(vfs, cfg)

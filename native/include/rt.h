@@ -86,6 +86,8 @@ int rt_loop_take_watched(uint64_t *tokens, uint32_t *events, int max);
 int rt_next_event(struct rt_event *ev, int timeout_ms);
 int rt_respond(int listener, uint64_t id, int64_t val, int32_t error, uint32_t flags);
 int rt_notif_id_valid(int listener, uint64_t id);
+/* The CPU the calling thread runs on (sched_getcpu), -errno if unknown. */
+int rt_getcpu(void);
 int rt_addfd(int listener, uint64_t id, int srcfd, int newfd, uint32_t newfd_flags);
 
 /* fast path tables */

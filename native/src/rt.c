@@ -2409,6 +2409,12 @@ int rt_notif_id_valid(int lfd, uint64_t id)
     return ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
+int rt_getcpu(void)
+{
+    int cpu = sched_getcpu();
+    return cpu < 0 ? -errno : cpu;
+}
+
 /* Fast calls one rt_next_event answers at most before it returns to Python anyway,
  * whatever the deadline: a workload making nothing but fast calls (a getpid spin)
  * still lets the Python loop take its turn that often. */

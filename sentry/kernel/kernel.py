@@ -31,6 +31,7 @@ from sentry.kernel.dispatch import Dispatcher
 from sentry.kernel import credentials, memacct, posix_timers, ptrace
 from sentry.kernel import keys
 from sentry.fsimpl.sock import netlink_connector as cn_proc
+from sentry.kernel.cpuhold import CpuHold
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.kernel.waiter import EVENT_HUP, EVENT_IN, WaitQueue
@@ -152,6 +153,7 @@ def _spawn(k: "Kernel", nsflags: int, join_fds: Optional[List[int]],
             # A confined sentry: the supervisor makes the process, the sentry seizes it.
             pid, sync = k.spawner(rlimits)
             return pid, N.spawn_attach(pid, sync)
+        k.cpu_hold.end("spawn")  # the child would inherit the sentry's held mask
         return N.spawn_task(k.stub_fd, k.bpf, nsflags, k.host_id, join_fds, rlimits)
     except N.RlimitError as e:
         res, soft, hard = rlimits[e.index]
@@ -240,6 +242,8 @@ class Kernel:
         self.exit_status: Optional[int] = None
         self.timers: Dict[int, Any] = {}          # tgid → ITIMER_REAL state
         self.ktimers = TimerQueue()               # callbacks at deadlines (timerfd)
+        # The sentry and a walking task kept on one CPU while the gofer streams a tree.
+        self.cpu_hold = CpuHold(self, N.getcpu)
         self.strace_out: Optional[Callable[[str], None]] = None
         # --strace logs every call, so none may be answered in C.
         self.python_only = cfg.python_only or cfg.strace
@@ -1456,6 +1460,7 @@ class Kernel:
             self._early_stops.pop(pid, None)
             return
         t.exited = True
+        self.cpu_hold.task_exited(t)
         cn_proc.proc_exit(t, status)
         keys.on_exit(t)
         self.dispatcher.drop(t)

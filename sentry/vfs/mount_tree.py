@@ -58,6 +58,7 @@ from sentry.vfs.mount_options import (
     MNT_RELATIME,
     TmpfsSettings,
 )
+from sentry.kernel.cpuhold import own_cpus
 from sentry.vfs.mount_options import parse as parse_options
 from sentry.vfs.vfs import VirtualFilesystem
 
@@ -86,7 +87,7 @@ class SysFilesystem(TmpfsFilesystem):
             d = sub
         # The CPUs the sandbox may run on, as sched_getaffinity shows them (host
         # numbers): online, possible and present alike; none offline.
-        cpus = sorted(os.sched_getaffinity(0))
+        cpus = sorted(own_cpus())
         text = cpu_list(cpus).encode() + b"\n"
         for name, data in ((b"online", text), (b"possible", text), (b"present", text),
                            (b"offline", b"\n")):

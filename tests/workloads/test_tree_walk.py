@@ -80,3 +80,85 @@ def test_walk_matches_native(sandbox, tmp_path, python_only):
     # The sandbox's changes stayed in memory.
     assert (boxed_tree / "t20").is_dir() and (boxed_tree / "t10" / "a01" / "f000").exists()
     shutil.rmtree(boxed_tree)
+
+
+CPU_PROGRAM = r'''
+import os, sys, threading
+
+def status_cpus():
+    with open("/proc/self/status") as f:
+        return next(l.split()[1] for l in f if l.startswith("Cpus_allowed_list:"))
+
+def fork_cpus():
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, repr((sorted(os.sched_getaffinity(0)), status_cpus())).encode())
+        os._exit(0)
+    os.close(w)
+    got = os.read(r, 4096).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    return got
+
+def thread_cpus():
+    out = []
+    t = threading.Thread(target=lambda: out.append(sorted(os.sched_getaffinity(0))))
+    t.start()
+    t.join()
+    return repr(out[0])
+
+CHECKS = [("fork", fork_cpus), ("thread", thread_cpus), ("status", status_cpus),
+          ("affinity", lambda: repr(sorted(os.sched_getaffinity(0))))]
+print("start", sorted(os.sched_getaffinity(0)), status_cpus())
+n = 0
+for top, dirs, files in os.walk(sys.argv[1]):
+    dirs.sort()
+    for name in files:
+        os.lstat(os.path.join(top, name))
+    n += 1
+    # A check after every directory, each kind in turn: a hold (if any) began at the
+    # listing of one of them, and the next check ends it unless the reply ended first.
+    kind, check = CHECKS[n % len(CHECKS)]
+    print(kind, check())
+print("end", sorted(os.sched_getaffinity(0)), status_cpus())
+'''
+
+
+def test_a_walk_keeps_the_programs_cpus(runsc_root, tmp_path):
+    """While the gofer streams a tree's listings the sentry holds the walking task on its
+    CPU (sentry.kernel.cpuhold); nothing the task can see or hand on shows it: its
+    affinity, its /proc status, a forked child's or a new thread's affinity are the
+    task's own, at any point of the walk, and each of those ends a hold first."""
+    import os
+
+    from tests.helpers.runner import runsc
+
+    tree = _tree(tmp_path / "tree")
+    prog = tmp_path / "prog.py"
+    prog.write_text(CPU_PROGRAM)
+    log = tmp_path / "debug.log"
+    res = runsc(["--debug", "do", "--", "/usr/bin/python3", "-I", str(prog), str(tree)],
+                root=runsc_root, debug_log=str(log), timeout=300)
+    assert res.rc == 0, res.describe()
+    lines = res.stdout.splitlines()
+    mine = sorted(os.sched_getaffinity(0))
+    assert lines[0].startswith(f"start {mine} ")
+    want = {"fork": repr((mine, lines[0].split()[-1])), "thread": repr(mine),
+            "status": lines[0].split()[-1], "affinity": repr(mine)}
+    checked = set()
+    for line in lines[1:-1]:
+        kind, got = line.split(" ", 1)
+        assert got == want[kind], line
+        checked.add(kind)
+    assert checked == set(want)
+    assert lines[-1] == lines[0].replace("start", "end", 1)
+    text = log.read_text()
+    if len(mine) < 2:
+        assert "cpu hold:" not in text  # one CPU: nothing to hold
+        return
+    assert "cpu hold:" in text
+    # The checks met holds: each kind ended one (a fork and a thread by their clone).
+    ended = {w for w in ("clone", "/proc status", "affinity") if f"cpu hold ends: {w}" in text}
+    assert ended == {"clone", "/proc status", "affinity"}, text[-3000:]
+    shutil.rmtree(tree)

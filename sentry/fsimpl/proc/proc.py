@@ -468,6 +468,9 @@ def _without_stub_kb(value: str) -> str:
 
 
 def _pid_status(k: Any, tg: Any, task: Any, reader: Any = None) -> bytes:
+    hold = getattr(k, "cpu_hold", None)
+    if hold is not None and task is not None:
+        hold.release_task(task, "/proc status")  # Cpus_allowed: its own mask
     host = k.host_task_status(task.host_tid) if task is not None else {}
     for key in ("VmPeak", "VmSize"):
         if key in host:

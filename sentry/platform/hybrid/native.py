@@ -454,6 +454,12 @@ def listen(pid: int) -> int:
     return int(lib.rt_listen(pid))
 
 
+def getcpu() -> int:
+    """The CPU this thread runs on now (``sched_getcpu``); -1 if the host does not say."""
+    cpu = int(lib.rt_getcpu())
+    return cpu if cpu >= 0 else -1
+
+
 def interrupt(pid: int) -> int:
     """PTRACE_INTERRUPT: a ``PTRACE_EVENT_STOP`` at the tracee's next return to user mode."""
     return int(lib.rt_interrupt(pid))

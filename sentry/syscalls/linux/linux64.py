@@ -370,9 +370,11 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("setrlimit", EMULATE, PARTIAL, "own process only; as prlimit64"),
         ("getrusage", EMULATE, PARTIAL, ""),
         ("sched_getaffinity", EMULATE, FULL,
-         "own thread: the host (CONTINUE); another sandbox thread: the sentry reads its mask"),
+         "own thread: the host (CONTINUE); another sandbox thread: the sentry reads its mask; "
+         "a CPU hold of the thread (a tree walk's) ends first"),
         ("sched_setaffinity", EMULATE, FULL,
-         "own thread: the host (CONTINUE); another sandbox thread: the sentry sets it"),
+         "own thread: the host (CONTINUE); another sandbox thread: the sentry sets it; a CPU "
+         "hold of the thread ends first"),
         ("sched_yield", PASS, FULL, "yields the caller's CPU"),
         ("getcpu", PASS, FULL, "reads the caller's CPU number"),
         ("execve", TRACE, FULL,

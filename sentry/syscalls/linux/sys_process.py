@@ -88,6 +88,8 @@ def _clone(t: "Task", flags: int, pidfd_addr: int = 0) -> None:
     t.kernel.check_pids()
     if flags & CLONE_PIDFD and not t.fdtable.free_below_limit():
         raise err(errno.EMFILE)
+    # A child would inherit the CPU a hold keeps this thread on (sentry.kernel.cpuhold).
+    t.kernel.cpu_hold.release_task(t, "clone")
     # Booked here, consumed at the ptrace fork/clone event of this thread: the
     # thread cannot start another syscall in between.
     t.pending_clone = flags
@@ -762,12 +764,14 @@ def _affinity_target(t: "Task", pid: int) -> "Task | None":
     thread *pid*, whose host thread the sentry acts on itself (a call that names another
     process never runs on the host with the workload's arguments)."""
     if pid == 0 or pid == t.tid:
+        t.kernel.cpu_hold.release_task(t, "affinity")  # its own mask, not a hold's
         return None
     if pid < 0:
         raise err(errno.ESRCH)
     target = t.kernel.task_by_tid(pid)
     if target is None or target.exited:
         raise err(errno.ESRCH)
+    t.kernel.cpu_hold.release_task(target, "affinity")
     return target
 
 
