@@ -21,6 +21,9 @@ from typing import TypeVar
 
 from gofer.protocol import (
     MAX_TREE_SUBDIRS,
+    MSG_CMSG_CLOEXEC,
+    MSG_DONTWAIT,
+    MSG_TRUNCATED,
     Entries,
     PackedEntries,
     unpack_entries,
@@ -224,11 +227,11 @@ class GoferClient:
         is false and none has come."""
         if wait:
             data, anc, flags, _ = recvmsg_polling(self._sock, MAX_MESSAGE, _ANC_SPACE,
-                                                  socket.MSG_CMSG_CLOEXEC, self._spin)
+                                                  MSG_CMSG_CLOEXEC, self._spin)
         else:
             try:
                 data, anc, flags, _ = self._sock.recvmsg(
-                    MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
+                    MAX_MESSAGE, _ANC_SPACE, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)
             except BlockingIOError:
                 return None
         fds: list[int] = []
@@ -240,7 +243,7 @@ class GoferClient:
         if not data and not fds:
             self._broken = True
             raise _oserror(errno.ECONNRESET, "closed the channel")
-        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        if flags & MSG_TRUNCATED:
             for fd in fds:
                 os.close(fd)
             self._broken = True

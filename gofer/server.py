@@ -42,6 +42,8 @@ from gofer import filter as gofer_filter
 from gofer import linux
 from gofer.protocol import (
     MAX_MESSAGE,
+    MSG_CMSG_CLOEXEC,
+    MSG_TRUNCATED,
     MAX_WALK,
     NAME_MAX,
     PATH_MAX,
@@ -332,7 +334,7 @@ class GoferServer:
         while True:
             try:
                 data, anc, flags, _ = recvmsg_polling(
-                    self._sock, MAX_MESSAGE, _ANC_SPACE, socket.MSG_CMSG_CLOEXEC, spin
+                    self._sock, MAX_MESSAGE, _ANC_SPACE, MSG_CMSG_CLOEXEC, spin
                 )
             except (ConnectionResetError, BrokenPipeError):
                 return 0
@@ -342,7 +344,7 @@ class GoferServer:
             received_fds = self._close_received_fds(anc)
             if not data and not received_fds and self._peer_gone():
                 return 0
-            if received_fds or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            if received_fds or flags & MSG_TRUNCATED:
                 reply: Message | _Reply = Rerror(errno.EINVAL)
             else:
                 reply = self.dispatch(data)
