@@ -219,6 +219,7 @@ class GoferClient:
         # Called with True when a Treadtree's reply starts coming, with False when it
         # ended (the sentry keeps a walking task's CPU meanwhile: sentry.kernel.cpuhold).
         self.on_stream: Callable[[bool], None] | None = None
+        self.on_request: Callable[[], None] | None = None
 
     # ---- transport ----------------------------------------------------------
 
@@ -284,6 +285,8 @@ class GoferClient:
         return msg, fd
 
     def _send(self, req: Message) -> None:
+        if self.on_request is not None:
+            self.on_request()
         if self._tree is not None:
             self._tree._read_to_end()
         if self._broken:

@@ -1,26 +1,32 @@
-"""Keeping the sentry and the task it serves on one CPU while the gofer streams a tree.
+"""Keeping the sentry and the task it serves on one CPU while the gofer works for it.
 
 A task and the sentry hand each trapped call back and forth on one CPU
 (``SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP``): the sentry's answer wakes the task on the
 sentry's CPU, and the sentry, preempted by it, runs on there as soon as the task traps
-again.  While the gofer lists a tree for a walk (a ``Treadtree`` reply, tens of
-milliseconds of its CPU, sent a directory at a time), it sleeps and wakes dozens of times,
-and each time a CPU goes idle the scheduler moves whichever of the pair is runnable over
-to it; the pair then wakes each other across CPUs and migrates back, with cold caches.
-With two vCPUs here, os.walk of /usr/share/doc (the gofer streaming its listings
-meanwhile) took 0.145 s with the pair free, 0.120 s with both pinned to one CPU; the
-same walk again in the same process (no gofer work) 0.098 vs 0.092 s. Pinning only the
-sentry did not help: the task was still pulled over to the idle CPU.
+again.  But the sentry sleeps in ``epoll_wait``, which does not carry the listener's
+same-CPU wake-up, and while the gofer works (each request wakes it; a ``Treadtree``
+reply is tens of milliseconds of its CPU, sent a directory at a time, sleeping whenever
+ten messages wait unread) a CPU goes idle and busy again many times: each time the
+scheduler moves whichever of the pair is runnable over to the idle one, and the two then
+wake each other across CPUs and migrate back, with cold caches.  With two vCPUs here,
+pinning both to one CPU (the gofer free): os.walk of /usr/share/doc 0.145 -> 0.120 s
+(the same walk again in the same process, without gofer work, 0.098 -> 0.092), the
+imports 94 -> 78 ms, git status 49.8 -> 45.2 ms.  Pinning only the sentry, or only the
+gofer, or moving the gofer off its CPU while it streams, did not help: the task was
+still pulled over to the idle CPU.
 
-So while such a reply streams, the sentry and the task whose call started it are held
-on the CPU the sentry is on (``sched_setaffinity`` of both to that one CPU), and given
-back their own masks when the reply has been read to its end, or after
-:data:`HOLD_MAX` seconds whatever happens, or at once when anything could see or
-inherit the task's mask: its ``sched_getaffinity``/``sched_setaffinity`` (or another's
-of it), ``/proc/PID/status`` (``Cpus_allowed``), its clone (the child would inherit
-the hold).  Other tasks are never held, so a threaded workload keeps every CPU; a
-sandbox whose host allows one CPU, or a task not allowed on the sentry's CPU, is not
-held at all.
+So while the gofer works for a task's call, the sentry and that task are held on the CPU
+the sentry is on (``sched_setaffinity`` of both to that one CPU): from a request the
+sentry sends while serving the task (:meth:`CpuHold.request`) or the start of a
+``Treadtree`` reply (:meth:`CpuHold.stream`), until :data:`HOLD_IDLE` after the last
+request or the reply's end, and :data:`HOLD_MAX` at most (a later request makes a new
+hold, on the CPU the sentry is on then).  Both get their own masks back then, or at
+once when anything could see or inherit the task's mask: its
+``sched_getaffinity``/``sched_setaffinity`` (or another's of it), ``/proc/PID/status``
+(``Cpus_allowed``), its clone (the child would inherit the hold), a process the sentry
+spawns, its exit (its thread is then left alone: a thread pidfd says whether the number
+is still its).  Other tasks are never held, so a threaded workload keeps every CPU; a
+sentry allowed one CPU, or a task not allowed on the sentry's CPU, holds nothing.
 """
 
 from __future__ import annotations
@@ -36,33 +42,49 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sentry")
 
-#: The longest a hold lasts (a walk that stops reading the reply leaves it unread).
+#: A hold ends this long after the gofer's last request or reply for it (imports: 86 ->
+#: 75 ms at 50 ms, 85 -> 79 at 10).
+HOLD_IDLE = 0.05
+#: The longest one hold lasts: a walk that stops reading a reply leaves it unread, and a
+#: long stream of requests gets a CPU chosen afresh now and then.
 HOLD_MAX = 0.25
 
 
 class CpuHold:
-    """The kernel's one hold (:meth:`begin`, :meth:`end`, :meth:`release_task`)."""
+    """The kernel's one hold (:meth:`request`, :meth:`stream`, :meth:`end`,
+    :meth:`release_task`, :meth:`task_exited`)."""
 
-    def __init__(self, kernel: "Any", getcpu: "Any") -> None:
+    def __init__(self, kernel: "Any", getcpu: "Any", clock: "Any" = time.monotonic) -> None:
         self._kernel = kernel
         self._getcpu = getcpu
+        self._clock = clock
         self._own: "Optional[FrozenSet[int]]" = None  # the sentry's mask while held
         self._task: "Any" = None
         self._task_mask: "Optional[FrozenSet[int]]" = None
         self._pidfd = -1  # the held thread's: its mask is given back only while it lives
         self._timer: "Any" = None
+        self._since = self._last = 0.0  # when the hold began; the last request or reply
+        self._streaming = False  # a Treadtree reply is coming: no idle end meanwhile
         self.holds = 0  # how many were made (tests)
 
     @property
     def held(self) -> bool:
         return self._own is not None
 
+    def request(self) -> None:
+        """The gofer client's ``on_request`` hook: a request is being sent."""
+        self._last = self._clock()
+        if self._own is None:
+            self.begin(self._kernel.dispatcher.current)
+
     def stream(self, started: bool) -> None:
         """The gofer client's ``on_stream`` hook: a tree's reply started or ended."""
-        if started:
+        self._last = self._clock()
+        self._streaming = started
+        if started and self._own is None:
             self.begin(self._kernel.dispatcher.current)
-        else:
-            self.end("the reply ended")
+        elif not started and self._own is not None:
+            self._arm()  # idle from now on
 
     def begin(self, task: "Any") -> None:
         """Hold the sentry and *task* (the task whose call is being served; None: no
@@ -97,11 +119,32 @@ class CpuHold:
         global _held_own
         _held_own = own
         self.holds += 1
-        self._timer = self._kernel.ktimers.add(time.monotonic() + HOLD_MAX, self._expired)
+        self._since = self._last = self._clock()
+        self._arm()
         log.debug("cpu hold: the sentry and host thread %d on CPU %d", task.host_tid, cpu)
 
-    def _expired(self) -> None:
-        self.end("time")
+    def _arm(self) -> None:
+        """(Re)set the hold's timer: its idle end (none while a reply streams) or its
+        longest, whichever comes first."""
+        if self._timer is not None:
+            self._kernel.ktimers.cancel(self._timer)
+        due = self._since + HOLD_MAX
+        if not self._streaming:
+            due = min(due, self._last + HOLD_IDLE)
+        self._timer = self._kernel.ktimers.add(due, self._check)
+
+    def _check(self) -> None:
+        """The hold's timer: end it if idle or too long, else look again later (requests
+        only move the idle end on: no timer is touched per request)."""
+        self._timer = None
+        now = self._clock()
+        # The same sums as _arm's, so that a timer it sets is never already due.
+        if now >= self._since + HOLD_MAX:
+            self.end("time")
+        elif not self._streaming and now >= self._last + HOLD_IDLE:
+            self.end("idle")
+        else:
+            self._arm()
 
     def end(self, why: str = "") -> None:
         """Give the sentry and the held task their masks back (nothing if none is held)."""

@@ -1,5 +1,5 @@
 """The CPU hold (sentry.kernel.cpuhold) on real host threads: what it pins, what it gives
-back, and when it does not pin at all."""
+back and when, and when it does not pin at all."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from sentry.kernel.cpuhold import HOLD_MAX, CpuHold
+from sentry.kernel.cpuhold import HOLD_IDLE, HOLD_MAX, CpuHold
 from sentry.kernel.ktimer import TimerQueue
 from sentry.platform.hybrid import native
 
@@ -24,9 +23,22 @@ class _Task:
         self.exited = False
 
 
+class _Dispatcher:
+    current: object = None
+
+
 class _Kernel:
     def __init__(self) -> None:
         self.ktimers = TimerQueue()
+        self.dispatcher = _Dispatcher()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -44,80 +56,111 @@ def own_mask():
     os.sched_setaffinity(0, CPUS)  # whatever a failing test left
 
 
-def test_hold_pins_both_to_the_current_cpu_and_gives_back_their_masks(child) -> None:
-    mask = sorted(CPUS)
-    os.sched_setaffinity(child.pid, mask)
-    k = _Kernel()
-    hold = CpuHold(k, native.getcpu)
+def _hold(child) -> tuple[CpuHold, _Kernel, _Clock, _Task]:
+    k, clock = _Kernel(), _Clock()
+    hold = CpuHold(k, native.getcpu, clock)
     task = _Task(child.pid)
-    hold.begin(task)
-    if len(CPUS) < 2:
-        assert not hold.held and os.sched_getaffinity(child.pid) == set(mask)
+    k.dispatcher.current = task
+    return hold, k, clock, task
+
+
+def _fire(k: _Kernel, clock: _Clock, at: float) -> None:
+    clock.now = at
+    k.ktimers.fire(at)
+
+
+def test_a_request_pins_both_to_the_sentrys_cpu_until_requests_stop(child) -> None:
+    hold, k, clock, task = _hold(child)
+    hold.request()
+    if len(CPUS) < 2:  # one CPU: nothing to hold
+        assert not hold.held and os.sched_getaffinity(child.pid) == CPUS
         return
     assert hold.held and hold.holds == 1
     mine = os.sched_getaffinity(0)
     assert len(mine) == 1 and os.sched_getaffinity(child.pid) == mine
-    assert k.ktimers.next_deadline() is not None  # the bound
-    hold.begin(task)  # one hold at a time
-    assert hold.holds == 1
-    hold.end()
+    # Requests keep it: each one moves the idle end on.
+    for step in range(1, 5):
+        _fire(k, clock, 1000.0 + step * HOLD_IDLE * 0.9)
+        hold.request()
+        assert hold.held
+    assert hold.holds == 1  # one hold at a time
+    _fire(k, clock, clock.now + HOLD_IDLE)  # idle
     assert not hold.held
-    assert os.sched_getaffinity(0) == CPUS and os.sched_getaffinity(child.pid) == set(mask)
+    assert os.sched_getaffinity(0) == CPUS and os.sched_getaffinity(child.pid) == CPUS
     assert k.ktimers.next_deadline() is None
-    hold.end()  # nothing held: nothing done
+    hold.end("test")  # nothing held: nothing done
 
 
-def test_release_and_the_time_bound(child) -> None:
-    k = _Kernel()
-    hold = CpuHold(k, native.getcpu)
-    task, other = _Task(child.pid), _Task(os.getpid())
-    hold.begin(task)
-    assert hold.held == (len(CPUS) > 1)
+def test_a_stream_holds_until_its_end_and_at_most_hold_max(child) -> None:
+    hold, k, clock, _task = _hold(child)
+    hold.stream(True)
     if not hold.held:
-        return  # one CPU: nothing to hold (test_hold_pins_both... checks that)
-    hold.release_task(other, "test")  # not the held one
+        assert len(CPUS) < 2
+        return
+    _fire(k, clock, 1000.0 + HOLD_IDLE * 3)  # no request meanwhile: the stream keeps it
+    assert hold.held
+    hold.stream(False)
+    _fire(k, clock, clock.now + HOLD_IDLE)
+    assert not hold.held and os.sched_getaffinity(child.pid) == CPUS
+    # However busy, a hold ends after HOLD_MAX; the next request makes a new one.
+    hold.stream(True)
+    start = clock.now
+    while clock.now < start + HOLD_MAX:
+        _fire(k, clock, clock.now + HOLD_IDLE / 2)
+        hold.request()
+    _fire(k, clock, start + HOLD_MAX)
+    hold.request()
+    assert hold.held and hold.holds == 3
+    hold.end("test")
+    assert os.sched_getaffinity(0) == CPUS
+
+
+def test_release_of_the_held_task_only(child) -> None:
+    hold, k, clock, task = _hold(child)
+    hold.request()
+    if not hold.held:
+        return  # one CPU (the first test checks that)
+    hold.release_task(_Task(os.getpid()), "test")  # not the held one
     assert hold.held
     hold.release_task(task, "test")
     assert not hold.held and os.sched_getaffinity(child.pid) == CPUS
-    hold.begin(task)
-    k.ktimers.fire(time.monotonic() + HOLD_MAX + 1)
-    assert not hold.held
-    assert os.sched_getaffinity(0) == CPUS and os.sched_getaffinity(child.pid) == CPUS
+    assert os.sched_getaffinity(0) == CPUS
 
 
 def test_a_dead_task_is_not_touched(child) -> None:
-    k = _Kernel()
-    hold = CpuHold(k, native.getcpu)
-    task = _Task(child.pid)
-    hold.begin(task)
-    assert hold.held == (len(CPUS) > 1)
+    hold, k, clock, task = _hold(child)
+    hold.request()
     if not hold.held:
         return
     child.send_signal(signal.SIGKILL)
     child.wait()  # reaped: its number may be anyone's now
-    hold.end()  # the pidfd says it is gone: only the sentry's mask comes back
+    hold.end("test")  # the pidfd says it is gone: only the sentry's mask comes back
     assert os.sched_getaffinity(0) == CPUS
-    hold.begin(_Task(os.getpid()))  # the main thread stands in for a live one
-    hold.task_exited(hold._task)
+    k.dispatcher.current = _Task(os.getpid())  # the main thread stands in for a live one
+    hold.request()
+    hold.task_exited(k.dispatcher.current)
     assert not hold.held and os.sched_getaffinity(0) == CPUS
 
 
 def test_no_hold_without_a_task_or_a_choice(child) -> None:
-    k = _Kernel()
-    hold = CpuHold(k, native.getcpu)
-    hold.begin(None)  # no call being served
+    hold, k, clock, task = _hold(child)
+    k.dispatcher.current = None  # no call being served (boot, the control server)
+    hold.request()
     assert not hold.held
-    gone = _Task(child.pid)
-    gone.exited = True
-    hold.begin(gone)
+    task.exited = True
+    k.dispatcher.current = task
+    hold.request()
     assert not hold.held
-    cpu = native.getcpu()
+    cpu = min(CPUS)
     others = CPUS - {cpu}
     if others:
         # A task that may not run on the sentry's CPU is left where it may run.
+        fixed = CpuHold(k, lambda: cpu)
         os.sched_setaffinity(child.pid, others)
-        hold.begin(_Task(child.pid))
-        assert not hold.held and os.sched_getaffinity(child.pid) == others
+        k.dispatcher.current = _Task(child.pid)
+        fixed.request()
+        assert not fixed.held and os.sched_getaffinity(child.pid) == others
     os.sched_setaffinity(0, {cpu})  # a sentry allowed one CPU holds nothing
-    hold.begin(_Task(child.pid))
+    k.dispatcher.current = _Task(child.pid)
+    hold.request()
     assert not hold.held
