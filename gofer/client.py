@@ -216,8 +216,9 @@ class GoferClient:
         # A Treadtree whose reply is still coming (readtree_start): read to its end before
         # any other request is sent, so that every reply is read as its own.
         self._tree: TreeFetch | None = None
-        # Called with True when a Treadtree's reply starts coming, with False when it
-        # ended (the sentry keeps a walking task's CPU meanwhile: sentry.kernel.cpuhold).
+        # The sentry's hooks (sentry.kernel.cpuhold: the task the gofer works for keeps
+        # the sentry's CPU meanwhile): on_stream(True) when a Treadtree's reply starts
+        # coming, on_stream(False) when it ended; on_request() before each request.
         self.on_stream: Callable[[bool], None] | None = None
         self.on_request: Callable[[], None] | None = None
 
