@@ -20,13 +20,23 @@ the sentry is on (``sched_setaffinity`` of both to that one CPU): from a request
 sentry sends while serving the task (:meth:`CpuHold.request`) or the start of a
 ``Treadtree`` reply (:meth:`CpuHold.stream`), until :data:`HOLD_IDLE` after the last
 request or the reply's end, and :data:`HOLD_MAX` at most (a later request makes a new
-hold, on the CPU the sentry is on then).  Both get their own masks back then, or at
-once when anything could see or inherit the task's mask: its
-``sched_getaffinity``/``sched_setaffinity`` (or another's of it), ``/proc/PID/status``
-(``Cpus_allowed``), its clone (the child would inherit the hold), a process the sentry
-spawns, its exit (its thread is then left alone: a thread pidfd says whether the number
-is still its).  Other tasks are never held, so a threaded workload keeps every CPU; a
-sentry allowed one CPU, or a task not allowed on the sentry's CPU, holds nothing.
+hold, on the CPU the sentry is on then).
+
+A fork is held too (:meth:`CpuHold.forking`, :meth:`CpuHold.forked`): a new process
+starts on the idle CPU, away from the sentry that serves it, and is pulled back at its
+first answer.  So the parent is held over its fork (if nothing else is), the child is
+born with the held mask, and at the fork event the hold moves to the child (whose own
+mask is the parent's) for :data:`FORK_IDLE` unless it asks the gofer for something.
+200 fork+exec of coreutils' true: 374 -> 348 ms; two busy children side by side:
+158 -> 160 ms.
+
+A hold gives both their own masks back when it ends, and first thing when anything could
+see or inherit the task's mask: its ``sched_getaffinity``/``sched_setaffinity`` (or
+another's of it), ``/proc/PID/status`` (``Cpus_allowed``), its clone of a thread (which
+would inherit the hold), a process the sentry spawns, its exit (its thread is then left
+alone: a thread pidfd says whether the number is still its).  Other tasks are never
+held, so a threaded workload keeps every CPU; a sentry allowed one CPU, or a task not
+allowed on the sentry's CPU, holds nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +58,10 @@ HOLD_IDLE = 0.05
 #: The longest one hold lasts: a walk that stops reading a reply leaves it unread, and a
 #: long stream of requests gets a CPU chosen afresh now and then.
 HOLD_MAX = 0.25
+#: A hold moved to a forked child ends this long after the fork unless the child asks the
+#: gofer for something: a fork+exec's child has exec'd and exited by then, and a busy child
+#: running beside others is not kept from the other CPUs for long.
+FORK_IDLE = 0.005
 
 
 class CpuHold:
@@ -65,6 +79,7 @@ class CpuHold:
         self._timer: "Any" = None
         self._since = self._last = 0.0  # when the hold began; the last request or reply
         self._streaming = False  # a Treadtree reply is coming: no idle end meanwhile
+        self._idle = HOLD_IDLE  # how long this hold lasts without requests
         self.holds = 0  # how many were made (tests)
 
     @property
@@ -74,6 +89,7 @@ class CpuHold:
     def request(self) -> None:
         """The gofer client's ``on_request`` hook: a request is being sent."""
         self._last = self._clock()
+        self._idle = HOLD_IDLE
         if self._own is None:
             self.begin(self._kernel.dispatcher.current)
 
@@ -85,6 +101,35 @@ class CpuHold:
             self.begin(self._kernel.dispatcher.current)
         elif not started and self._own is not None:
             self._arm()  # idle from now on
+
+    def forking(self, task: "Any") -> None:
+        """*task* is about to fork (not a thread): hold it (if nothing is held) so that
+        the child is born on the sentry's CPU, where :meth:`forked` moves the hold to it
+        (a new process otherwise starts on the idle CPU, away from the sentry that serves
+        it, and is pulled back at its first answer)."""
+        if self._own is None:
+            self.begin(task)
+
+    def forked(self, parent: "Any", child: "Any") -> None:
+        """*parent*'s fork made *child*, which inherited the held mask: the hold goes to
+        the child (its own mask the one the parent had), the parent gets its mask back."""
+        if self._own is None or self._task is not parent or child.exited:
+            return
+        mask = self._task_mask
+        assert mask is not None
+        try:
+            pidfd = os.pidfd_open(child.host_tid, _PIDFD_THREAD)
+        except OSError:
+            _set(child.host_tid, mask)  # it is alive: its fork event is being handled
+            self.end("fork")
+            return
+        if not parent.exited and _alive(self._pidfd):
+            _set(parent.host_tid, mask)
+        os.close(self._pidfd)
+        self._task, self._pidfd = child, pidfd
+        self._last = self._clock()
+        self._idle = FORK_IDLE
+        self._arm()
 
     def begin(self, task: "Any") -> None:
         """Hold the sentry and *task* (the task whose call is being served; None: no
@@ -120,6 +165,7 @@ class CpuHold:
         _held_own = own
         self.holds += 1
         self._since = self._last = self._clock()
+        self._idle = HOLD_IDLE
         self._arm()
         log.debug("cpu hold: the sentry and host thread %d on CPU %d", task.host_tid, cpu)
 
@@ -130,7 +176,7 @@ class CpuHold:
             self._kernel.ktimers.cancel(self._timer)
         due = self._since + HOLD_MAX
         if not self._streaming:
-            due = min(due, self._last + HOLD_IDLE)
+            due = min(due, self._last + self._idle)
         self._timer = self._kernel.ktimers.add(due, self._check)
 
     def _check(self) -> None:
@@ -141,7 +187,7 @@ class CpuHold:
         # The same sums as _arm's, so that a timer it sets is never already due.
         if now >= self._since + HOLD_MAX:
             self.end("time")
-        elif not self._streaming and now >= self._last + HOLD_IDLE:
+        elif not self._streaming and now >= self._last + self._idle:
             self.end("idle")
         else:
             self._arm()

@@ -242,7 +242,7 @@ class Kernel:
         self.exit_status: Optional[int] = None
         self.timers: Dict[int, Any] = {}          # tgid → ITIMER_REAL state
         self.ktimers = TimerQueue()               # callbacks at deadlines (timerfd)
-        # The sentry and a walking task kept on one CPU while the gofer streams a tree.
+        # The sentry and the task it serves kept on one CPU while the gofer works for it.
         self.cpu_hold = CpuHold(self, N.getcpu)
         self.strace_out: Optional[Callable[[str], None]] = None
         # --strace logs every call, so none may be answered in C.
@@ -1443,6 +1443,8 @@ class Kernel:
 
             clone_pidfd(parent, child)
         ptrace.on_clone(self, parent, child, event, flags)
+        if not flags & CLONE_THREAD:
+            self.cpu_hold.forked(parent, child)
         st = self._early_stops.pop(child_host, None)
         if saved is not None:
             if st is not None:

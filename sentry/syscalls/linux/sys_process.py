@@ -88,8 +88,12 @@ def _clone(t: "Task", flags: int, pidfd_addr: int = 0) -> None:
     t.kernel.check_pids()
     if flags & CLONE_PIDFD and not t.fdtable.free_below_limit():
         raise err(errno.EMFILE)
-    # A child would inherit the CPU a hold keeps this thread on (sentry.kernel.cpuhold).
-    t.kernel.cpu_hold.release_task(t, "clone")
+    if flags & CLONE_THREAD:
+        # A thread would inherit the CPU a hold keeps this one on (sentry.kernel.cpuhold).
+        t.kernel.cpu_hold.release_task(t, "clone")
+    else:
+        # A process is born on the hold's CPU, and the hold moves to it at the fork event.
+        t.kernel.cpu_hold.forking(t)
     # Booked here, consumed at the ptrace fork/clone event of this thread: the
     # thread cannot start another syscall in between.
     t.pending_clone = flags

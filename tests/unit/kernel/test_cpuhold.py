@@ -164,3 +164,43 @@ def test_no_hold_without_a_task_or_a_choice(child) -> None:
     k.dispatcher.current = _Task(child.pid)
     hold.request()
     assert not hold.held
+
+
+def test_a_fork_moves_the_hold_to_the_child(child) -> None:
+    """The parent is held over its fork; at the fork event the hold moves to the child
+    (born with the held mask), the parent gets its mask back, and the child gets the
+    parent's when the short fork hold ends."""
+    from sentry.kernel.cpuhold import FORK_IDLE
+
+    hold, k, clock, parent = _hold(child)
+    hold.forking(parent)
+    if not hold.held:
+        assert len(CPUS) < 2
+        return
+    mine = os.sched_getaffinity(0)
+    assert os.sched_getaffinity(child.pid) == mine
+    # The "child": a process started now inherits this process's held mask, as a fork's
+    # child inherits its parent's.
+    kid = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert os.sched_getaffinity(kid.pid) == mine
+        son = _Task(kid.pid)
+        hold.forked(parent, son)
+        assert hold.held and os.sched_getaffinity(child.pid) == CPUS
+        assert os.sched_getaffinity(kid.pid) == mine
+        hold.forked(parent, son)  # not the held task any more: nothing happens
+        assert os.sched_getaffinity(kid.pid) == mine
+        _fire(k, clock, clock.now + FORK_IDLE)
+        assert not hold.held
+        assert os.sched_getaffinity(kid.pid) == CPUS and os.sched_getaffinity(0) == CPUS
+        # Held for another task: a fork leaves the hold where it is.
+        k.dispatcher.current = son
+        hold.request()
+        hold.forking(parent)
+        assert hold._task is son
+        hold.forked(parent, _Task(os.getpid()))
+        assert hold._task is son
+        hold.end("test")
+    finally:
+        kid.kill()
+        kid.wait()
