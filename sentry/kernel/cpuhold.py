@@ -65,8 +65,9 @@ FORK_IDLE = 0.005
 
 
 class CpuHold:
-    """The kernel's one hold (:meth:`request`, :meth:`stream`, :meth:`end`,
-    :meth:`release_task`, :meth:`task_exited`)."""
+    """The kernel's one hold: made by :meth:`request`, :meth:`stream` and
+    :meth:`forking` (moved to the child by :meth:`forked`), ended by its timer,
+    :meth:`end`, :meth:`release_task` and :meth:`task_exited`."""
 
     def __init__(self, kernel: "Any", getcpu: "Any", clock: "Any" = time.monotonic) -> None:
         self._kernel = kernel
