@@ -1342,7 +1342,7 @@ def recvmsg_polling(sock: socket.socket, bufsize: int, ancbufsize: int, flags: i
     """``sock.recvmsg``, polling without sleeping for up to *spin*'s budget first."""
     start = time.perf_counter()
     deadline = start + spin.budget
-    nowait = int(flags) | MSG_DONTWAIT
+    nowait = flags | MSG_DONTWAIT
     while True:
         try:
             got = sock.recvmsg(bufsize, ancbufsize, nowait)

@@ -567,11 +567,6 @@ static void dkey_free(struct fd_slot *s)
     s->dkey_len = 0;
 }
 
-/* The key prefix of the directory at (fdt, fd) (a RT_FD_BLOB slot), valid in generation
- * gen: paths relative to it are then looked up in the stat cache. */
-int rt_fd_set_dir_key(int fdt, int fd, uint64_t base, const char *prefix, int plen,
-                      uint32_t gen);
-
 /* The slot of fd no longer holds its directory: the directory is freed with its last fd
  * (and taken off the opened ring if it was the last open there). */
 static void dirc_free(struct fd_slot *s, int fd)
@@ -689,6 +684,8 @@ int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen, uint32_t mnt_i
     return 1;
 }
 
+/* The key prefix of the directory at (fdt, fd) (a RT_FD_BLOB slot), valid in generation
+ * gen: paths relative to it are then looked up in the stat cache. */
 int rt_fd_set_dir_key(int fdt, int fd, uint64_t base, const char *prefix, int plen,
                       uint32_t gen)
 {
@@ -2235,31 +2232,21 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         *ret = 0;
         return 1;
     case SYS_close: {
-        if ((f = fd_find(t, a[0], RT_FD_DIRC))) {
-            /* Python never had it: nothing to release but the slot (and, with its last
-             * fd, the directory and the ring's entry if it is the last one: the common
-             * open, read, close) */
-            dirc_free(f, (int)a[0]);
-            dkey_free(f);
-            f->kinds = 0;
-            f->blob_gen = 0;
-            fd_used_set(t->fdt, (int)a[0], 0);
-            *ret = 0;
-            return 1;
+        /* A directory C opened: Python never had it, so nothing is left to release but
+         * the slot (and, with its last fd, the directory and the ring's entry if it is
+         * the last one: the common open, read, close).  Any other: its description (and
+         * host fd) is released by Python, which drains the ring before it handles
+         * anything else. */
+        if (!fd_find(t, a[0], RT_FD_DIRC)) {
+            if (!fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT
+                                  | RT_FD_BLOB)) return 0;
+            if (closed_head - closed_tail >= CLOSED_RING) return 0;
+            closed_ring[closed_head % CLOSED_RING].fdt = t->fdt;
+            closed_ring[closed_head % CLOSED_RING].fd = (int)a[0];
+            closed_head++;
         }
-        if (!(f = fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT
-                                   | RT_FD_BLOB))) return 0;
-        if (closed_head - closed_tail >= CLOSED_RING) return 0;
-        closed_ring[closed_head % CLOSED_RING].fdt = t->fdt;
-        closed_ring[closed_head % CLOSED_RING].fd = (int)a[0];
-        closed_head++;
-        f->kinds = 0;
-        f->host_fd = 0;
-        f->blob_gen = 0;
-        dkey_free(f);
+        rt_fd_clear(t->fdt, (int)a[0]);
         fd_used_set(t->fdt, (int)a[0], 0);
-        /* The description (and its host fd) is released by Python, which
-         * drains the ring before it handles anything else. */
         *ret = 0;
         return 1;
     }

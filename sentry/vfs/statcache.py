@@ -407,9 +407,9 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
         _put_listing(base, prefix, blob, len(names), packed, packedx, follow.tobytes(), has, gen)
 
 
-#: (directory dentry, mount, cwd key, search-all) -> (generation of its last prefill(), the
-#: prefixes it found).
-_prefilled: Dict[Tuple[int, int, int, bool], Tuple[int, Optional[List[Tuple[int, bytes]]]]] = {}
+#: (directory dentry, mount, cwd key, search-all) -> (generation of its last prefill(), what
+#: it returned).
+_prefilled: Dict[Tuple[int, int, int, bool], Tuple[int, Optional[Tuple[int, bytes]]]] = {}
 
 
 def prefill(t: Any, desc: Any, root: VirtualDentry) -> Optional[Tuple[int, bytes]]:
@@ -430,7 +430,7 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> Optional[Tuple[int, bytes
     gen = _gen()
     done = _prefilled.get(seen)
     if done is not None and done[0] == gen:
-        return done[1][0] if done[1] else None
+        return done[1]
     if len(_prefilled) > 4096:
         _prefilled.clear()
     _prefilled[seen] = (gen, None)
@@ -443,7 +443,7 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> Optional[Tuple[int, bytes
     _fill(vd, lower, prefixes)
     if _put_dirc is not None:
         _keep_dirs(t.kernel.vfs, vd, lower, prefixes)
-    _prefilled[seen] = (gen, prefixes)
+    _prefilled[seen] = (gen, prefixes[0])
     return prefixes[0]
 
 
