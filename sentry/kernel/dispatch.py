@@ -93,8 +93,7 @@ class Dispatcher:
         self.kernel.compat.count(nr)
         args = SyscallArgs(nr, raw)
         args.notif_id = notif_id
-        e = linux64.entry(nr)
-        handler = e.handler if e is not None else None
+        handler = linux64.handler(nr)
         if handler is None:
             self._unsupported(t, nr)
             self.answer(t, notif_id, nr, -errno.ENOSYS, args)

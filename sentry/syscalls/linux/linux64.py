@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import errno
 import importlib
+import logging
 from sentry.records import dataclass
-from types import ModuleType
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.syscalls.linux.ptrace_data import SYSCALL_NAMES as _PTRACE_NAMES
 
@@ -44,7 +44,9 @@ Handler = Callable[..., int]
 class Entry:
     nr: int
     name: str
-    handler: Optional[Handler]
+    #: (handler module below ``sentry.syscalls.linux``, function) or None; the function is
+    #: :attr:`handler`, looked up at its first use (:func:`handler`).
+    ref: Optional[Tuple[str, str]]
     policy: str
     support: str
     note: str = ""
@@ -61,6 +63,12 @@ class Entry:
     # For trace rows: (arg index, value): the call is notified instead when that
     # argument equals the value (the handler serves that case).
     notify_if: Optional[Tuple[int, int]] = None
+
+    @property
+    def handler(self) -> Optional[Handler]:
+        """The function serving this row (None: ``ENOSYS``), its module imported now if
+        no call has needed it yet."""
+        return handler(self.nr)
 
 
 def _names() -> Dict[int, str]:
@@ -97,8 +105,8 @@ _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only
             "a listing or a tree walk's fetch brought (a fd C hands out; Python makes the "
             "description before it handles anything else)")
 
-# (module, [(name, policy, support, note), ...]).  Handlers are the module's
-# function of the same name (or the given function name after a colon).
+# (module, [(name, policy, support, note), ...]).  An emulated or observed row's handler
+# is the module's function of the same name (mmap and execveat say otherwise in _build).
 _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ("sys_file", [
         ("read", EMULATE, FULL, "C fast path for host-backed files"),
@@ -704,37 +712,27 @@ _DENY_ERRNO = {
 def _build() -> List[Optional[Entry]]:
     table: List[Optional[Entry]] = [None] * (MAX_NR + 1)
     for modname, rows in _ROWS:
-        mod: Optional[ModuleType] = importlib.import_module(f"sentry.syscalls.linux.{modname}")
         for name, policy, support, note in rows:
             nr = NUMBERS[name]
-            handler = None
-            if policy in (EMULATE, OBSERVE) and mod is not None:
-                handler = getattr(mod, name, None)
-                if not callable(handler):
-                    handler = None
             # TRACE rows are served at their ptrace stop by the kernel, not by a handler.
-            if policy in (EMULATE, OBSERVE) and handler is None:
-                support, note = UNSUPPORTED, f"no handler ({modname}.{name} missing)"
+            ref = (modname, name) if policy in (EMULATE, OBSERVE) else None
             arg_check = else_check = notify_if = None
             else_policy = EMULATE
             if name == "mmap":
                 # Anonymous: the host. A file mapping: notified (sys_mm.mmap_file hands
                 # the task the file's host fd).
                 arg_check = (3, MAP_ANONYMOUS, MAP_ANONYMOUS)
-                assert mod is not None
-                handler = mod.mmap_file
+                ref = (modname, "mmap_file")
             if name == "execveat":
                 # The execveat the sentry rewrote an execve into, marked: notified, so
                 # the loader can lend the program's host fds (sys_exec).
                 from sentry.loader.loader import LEND_MARK
-                from sentry.syscalls.linux.sys_exec import execveat_lend
 
-                notify_if, handler = (5, LEND_MARK), execveat_lend
+                notify_if, ref = (5, LEND_MARK), ("sys_exec", "execveat_lend")
             if name == "rt_sigaction":
                 # A query (no new action): notified, not traced (sys_signal.rt_sigaction).
-                assert mod is not None
-                notify_if, handler = (1, 0), mod.rt_sigaction
-            table[nr] = Entry(nr, name, handler, policy, support, note, arg_check, else_policy,
+                notify_if, ref = (1, 0), (modname, name)
+            table[nr] = Entry(nr, name, ref, policy, support, note, arg_check, else_policy,
                               else_check, notify_if=notify_if)
     for name in _DENIED:
         nr = NUMBERS[name]
@@ -748,6 +746,40 @@ def _build() -> List[Optional[Entry]]:
 
 
 TABLE: List[Optional[Entry]] = _build()
+
+_UNRESOLVED: Any = object()
+#: Each number's handler once looked up (:func:`handler`).
+_HANDLERS: List[Optional[Handler]] = [_UNRESOLVED] * (MAX_NR + 1)
+
+
+def handler(nr: int) -> Optional[Handler]:
+    """The function serving syscall *nr*; None for a number the sentry does not serve
+    (``ENOSYS``).  The handler modules are imported here, the first time one of their
+    calls comes: a sandbox imports only those its workload uses, after boot
+    (``sentry.confine.preload`` says how that works once the sentry is confined)."""
+    if not 0 <= nr <= MAX_NR:
+        return None
+    h = _HANDLERS[nr]
+    if h is _UNRESOLVED:
+        h = _HANDLERS[nr] = _resolve(TABLE[nr])
+    return h
+
+
+def _resolve(e: Optional[Entry]) -> Optional[Handler]:
+    if e is None or e.ref is None:
+        return None
+    modname, func = e.ref
+    try:
+        h = getattr(importlib.import_module(f"{__package__}.{modname}"), func, None)
+    except Exception:  # a sentry bug (tests/unit/syscalls/test_table.py): ENOSYS, logged
+        logging.getLogger(__name__).exception("syscall table: importing %s for %s failed",
+                                              modname, e.name)
+        return None
+    if not callable(h):
+        logging.getLogger(__name__).error("syscall table: %s.%s, the handler of %s, does "
+                                          "not exist", modname, func, e.name)
+        return None
+    return h  # type: ignore[no-any-return]
 
 
 def host_allowlist() -> List[Entry]:
