@@ -41,15 +41,16 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 #: The repository (or site-packages) directory holding the packages.
 TOP = os.path.dirname(_HERE)
 PATH = os.path.join(_HERE, "code.bundle")
-_FORMAT = 2
+_FORMAT = 3
 #: The file's first bytes, then the index's length (8 bytes, little-endian), the index
 #: (marshalled (tag, entries)) and the modules' code.
 _MAGIC = b"RSPYCODE"
 _HEAD = len(_MAGIC) + 8
 
 #: name -> (is a package, path relative to TOP, source size, source mtime_ns, offset of
-#: its marshalled code after the index, its length)
-Entry = Tuple[bool, str, int, int, int, int]
+#: its marshalled code after the index, its length, the modules outside the project it
+#: imports anywhere in its source (:func:`_outside_imports`))
+Entry = Tuple[bool, str, int, int, int, int, Tuple[str, ...]]
 
 
 def _tag() -> str:
@@ -63,20 +64,24 @@ class BundleFinder:
         self.entries = entries
         self.code = code  # the mapped code section
         self.served = 0
+        #: The modules found up to date by :meth:`importable_later`: served without a stat.
+        self.checked: set = set()
+
+    def _fresh(self, e: Entry) -> bool:
+        try:
+            st = os.stat(os.path.join(TOP, e[1]))
+        except OSError:
+            return False
+        # Edited since the bundle was built: the file's, as usual.
+        return st.st_size == e[2] and st.st_mtime_ns == e[3]
 
     def find_spec(self, name: str, path: Optional[Sequence[str]] = None,
                   target: Optional[ModuleType] = None) -> Optional[ModuleSpec]:
         e = self.entries.get(name)
-        if e is None:
+        if e is None or (name not in self.checked and not self._fresh(e)):
             return None
-        is_pkg, rel, size, mtime_ns, _, _ = e
+        is_pkg, rel = e[0], e[1]
         origin = os.path.join(TOP, rel)
-        try:
-            st = os.stat(origin)
-        except OSError:
-            return None
-        if st.st_size != size or st.st_mtime_ns != mtime_ns:
-            return None  # edited since the bundle was built: the file's, as usual
         # (A loader by duck typing: importlib.abc.Loader would import importlib.resources,
         # 14 ms.)
         spec = ModuleSpec(name, self, origin=origin, is_package=is_pkg)  # type: ignore[arg-type]
@@ -89,10 +94,27 @@ class BundleFinder:
         return None
 
     def exec_module(self, module: ModuleType) -> None:
-        _, _, _, _, offset, length = self.entries[module.__name__]
+        offset, length = self.entries[module.__name__][4:6]
         code = marshal.loads(self.code[offset:offset + length])
         self.served += 1
         exec(code, module.__dict__)
+
+    def importable_later(self, name: str) -> bool:
+        """Whether module *name* can be imported from the bundle later without opening a
+        file, as a confined sentry must (``sentry.confine.preload``): it is in the bundle
+        and up to date (checked now, and not again), and what it imports from outside the
+        project is imported now.  False: it must be imported now, from its file."""
+        e = self.entries.get(name)
+        if e is None or not self._fresh(e):
+            return False
+        for outside in e[6]:
+            if outside not in sys.modules:
+                try:
+                    __import__(outside)
+                except ImportError:
+                    pass  # the module's own import meets the same (an optional one)
+        self.checked.add(name)
+        return True
 
     def get_source(self, name: str) -> Optional[str]:
         """For tracebacks (linecache): the source file, if it can still be read."""
@@ -103,12 +125,20 @@ class BundleFinder:
             return None
 
 
-def install(path: str = PATH) -> Optional[BundleFinder]:
-    """Serve imports from the bundle at *path* from now on (first in ``sys.meta_path``);
-    None if there is none usable."""
+def installed() -> Optional[BundleFinder]:
+    """The bundle :func:`install` put in ``sys.meta_path``, if any."""
     for f in sys.meta_path:
         if isinstance(f, BundleFinder):
             return f
+    return None
+
+
+def install(path: str = PATH) -> Optional[BundleFinder]:
+    """Serve imports from the bundle at *path* from now on (first in ``sys.meta_path``);
+    None if there is none usable."""
+    f = installed()
+    if f is not None:
+        return f
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -164,6 +194,48 @@ def _without_docstrings(src: bytes, filename: str) -> Any:
     return tree
 
 
+def _outside_imports(src: bytes, filename: str) -> Tuple[str, ...]:
+    """The modules outside :data:`PACKAGES` that importing the module *src* imports: its
+    import statements outside functions (a function's own imports run when it is called,
+    as they always did), not those only a type checker reads (``if TYPE_CHECKING:``); for
+    ``from a import b``, ``a`` and, when it is a module, ``a.b``."""
+    import ast
+    import importlib.util
+
+    found: set = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return
+        if isinstance(node, ast.If) and _type_checking(node.test):
+            for other in node.orelse:
+                visit(other)
+            return
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                try:
+                    if importlib.util.find_spec(sub) is not None:
+                        found.add(sub)
+                except (ImportError, ValueError):
+                    pass
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(src, filename))
+    return tuple(sorted(n for n in found if n.split(".")[0] not in PACKAGES))
+
+
+def _type_checking(test: Any) -> bool:
+    import ast
+
+    return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+            or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
 def build(path: str = PATH) -> int:
     """Compile every module of :data:`PACKAGES` into the bundle at *path* (atomically);
     returns how many."""
@@ -194,7 +266,8 @@ def build(path: str = PATH) -> int:
                 if pkg in _NO_DOCSTRINGS:
                     source = _without_docstrings(src, full)
                 code = marshal.dumps(compile(source, full, "exec", dont_inherit=True))
-                entries[name] = (is_pkg, rel, st.st_size, st.st_mtime_ns, offset, len(code))
+                entries[name] = (is_pkg, rel, st.st_size, st.st_mtime_ns, offset, len(code),
+                                 _outside_imports(src, full))
                 blobs.append(code)
                 offset += len(code)
     index = marshal.dumps((_tag(), entries))

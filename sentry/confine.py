@@ -6,7 +6,8 @@ files come from the gofer, memory and registers of tasks it already traces, sock
 calls in the sandbox's network namespace (where it already is), and new processes for
 ``exec`` from the supervisor (:mod:`sentry.supervisor`).  So, in this order:
 
-1. Every module it could import later is imported now (its root is about to be empty).
+1. Every module it could import later is imported now or can be imported from the code
+   bundle without opening a file (its root is about to be empty; :func:`preload`).
 2. A mount namespace of its own whose root is an empty read-only tmpfs (``pivot_root``,
    the old root detached): no host path is left to open.
 3. It becomes the workload's host identity (``Kernel.host_id``: uid and gid, no groups)
@@ -37,6 +38,7 @@ import importlib.machinery
 import logging
 import os
 import signal
+import sys
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -160,27 +162,60 @@ def confine_sentry(kernel: Any, link: Any) -> None:
 
 
 _preloaded = False
+#: The modules :func:`preload` left to be imported at their first use.
+_later: List[str] = []
+
+#: What boot imports (``sentry.boot._run_sentry``), with all they import: the kernel, the
+#: VFS and the file systems of the mount tree, the loader, the gofer client.  Most syscall
+#: handler modules are not among them (``linux64.handler`` imports one at its first call).
+BOOT_MODULES = ("gofer.client", "sentry.kernel.kernel", "sentry.kernel.task",
+                "sentry.mm.memory", "sentry.precompute", "sentry.vfs.fscontext",
+                "sentry.fsimpl.proc.sysctl", "sentry.vfs.mount_tree", "sentry.control.server")
+
+#: Never imported by a sandbox's sentry: the gofer's server; the workload filter's
+#: builder, needed (with pyseccomp) at boot only if the install-time cache has not got its
+#: program (sentry.precompute).
+_NEVER = ("gofer.server", "sentry.platform.hybrid.filter")
 
 
 def preload() -> None:
-    """Import every module of the sentry and the gofer client now: with an empty root, a
-    function-level import would fail later.  Boot calls it while the gofer starts."""
+    """Import what boot needs, and make sure every other module of the sentry and the
+    gofer client can still be imported once the sentry is confined (its root empty): from
+    the code bundle (``runsc_py.codebundle``), checked against its source now and with what
+    it imports from outside the project imported now, or else (no bundle, or a module
+    edited since it was built) imported now from its file.  Boot calls it while the gofer
+    starts; the prestarted sentry, while it waits for its work (and then
+    :func:`import_more`)."""
     global _preloaded
     if _preloaded:
         return
     _preloaded = True
+    for name in BOOT_MODULES:
+        importlib.import_module(name)
+    from runsc_py import codebundle
+
+    finder = codebundle.installed()
     import gofer
     import sentry
 
     for pkg in (sentry, gofer):
         for name in _submodules(pkg.__path__[0], pkg.__name__):
-            # The gofer's server; the workload filter's builder, needed (with pyseccomp) at
-            # boot only if the install-time cache has not got its program (sentry.precompute).
-            if name.endswith("__main__") or name in ("gofer.server",
-                                                     "sentry.platform.hybrid.filter"):
+            if name in sys.modules or name.endswith("__main__") or name in _NEVER:
                 continue
-            importlib.import_module(name)
+            if finder is not None and finder.importable_later(name):
+                _later.append(name)
+            else:
+                importlib.import_module(name)
     time.localtime()  # libc reads the time zone file once
+
+
+def import_more(stop: Callable[[], bool]) -> None:
+    """Import the modules :func:`preload` left for later, one at a time until *stop*
+    says to (the prestarted sentry's work has come)."""
+    while _later and not stop():
+        name = _later.pop(0)
+        if name not in sys.modules:
+            importlib.import_module(name)
 
 
 def _submodules(path: str, prefix: str) -> Iterator[str]:

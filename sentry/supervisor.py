@@ -29,6 +29,7 @@ import fcntl
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import stat
@@ -206,9 +207,12 @@ def _prestarted_main(sock: socket.socket, parent: int) -> None:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(1)
-        from sentry.confine import preload
+        from sentry.confine import import_more, preload
 
         preload()
+        # The rest of the sentry while the work has not come (what is left is imported at
+        # its first use).
+        import_more(lambda: bool(select.select([sock], [], [], 0)[0]))
 
         fds = array.array("i")
         data, anc, _flags, _addr = sock.recvmsg(_GO_MAX, socket.CMSG_SPACE(2 * fds.itemsize))
