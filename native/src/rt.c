@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -194,14 +195,49 @@ static const int join_types[RT_JOIN_NS] = {
  * namespaces and makes the task with CLONE_PARENT, so the task is the
  * sentry's child inside the sandbox's pid namespace (its getppid() is 0
  * there, like a runc exec'd process). */
+struct child_args {
+    int syncfd, stub_fd, early_drop, ackfd;
+    struct sock_fprog *prog;
+    unsigned int host_id;
+};
+
+static int child_main(void *arg)
+{
+    struct child_args *a = arg;
+    child_setup(a->syncfd, a->stub_fd, a->prog, 0, a->host_id, a->early_drop, a->ackfd);
+    return 0;  /* not reached */
+}
+
+/* The stack of a task made with CLONE_VM (spawn_child) until its exec. */
+#define CHILD_STACK (64 * 1024)
+
 static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd,
                        struct sock_fprog *prog, unsigned int host_id, int early_drop,
-                       int ackfd)
+                       int ackfd, void **out_stack)
 {
+    *out_stack = NULL;
     if (!join_fds) {
-        int pid = (int)syscall(SYS_clone, (unsigned long)(nsflags | SIGCHLD), 0, 0, 0, 0);
-        if (pid == 0) child_setup(syncfd, stub_fd, prog, 0, host_id, early_drop, ackfd);
-        return pid < 0 ? -errno : pid;
+        /* CLONE_VM: the child runs in the caller's memory, on a stack of its own, until
+         * its exec of the stub; a fork would copy the page tables of the whole sentry
+         * (tens of MB: most of the clone's time), its exec tear the copy down, and every
+         * page the sentry writes afterwards take a copy-on-write fault.  Not CLONE_VFORK:
+         * the caller must seize the child while it waits on syncfd.  child_setup touches
+         * nothing of the caller's but what it is given (read-only) and makes raw calls or
+         * libc wrappers that set only errno, and only when it then exits. */
+        void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) return -errno;
+        /* The arguments at the stack's far end: this frame is gone when the child reads them. */
+        struct child_args *a = stack;
+        *a = (struct child_args){syncfd, stub_fd, early_drop, ackfd, prog, host_id};
+        int pid = clone(child_main, (char *)stack + CHILD_STACK, CLONE_VM | nsflags | SIGCHLD, a);
+        if (pid < 0) {
+            int err = -errno;
+            munmap(stack, CHILD_STACK);
+            return err;
+        }
+        *out_stack = stack;
+        return pid;
     }
     int pp[2], mid, st, task = -1;
     if (pipe2(pp, O_CLOEXEC) < 0) return -errno;
@@ -293,6 +329,7 @@ int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const 
 {
     struct sock_fprog prog;
     int sync[2], pid, err;
+    void *stack;
 
     *out_bad_rlimit = -1;
     if (bpf_len <= 0 || bpf_len % (int)sizeof(struct sock_filter)) return -EINVAL;
@@ -300,13 +337,13 @@ int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const 
     prog.filter = (struct sock_filter *)bpf;
     if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
 
-    pid = spawn_child(nsflags, join_fds, sync[0], stub_fd, &prog, host_id, 0, -1);
+    pid = spawn_child(nsflags, join_fds, sync[0], stub_fd, &prog, host_id, 0, -1, &stack);
     close(sync[0]);
     if (pid < 0) { close(sync[1]); return pid; }
     if (ptrace(PTRACE_SEIZE, pid, 0, SEIZE_OPTIONS) < 0) {
         err = -errno;
         kill(pid, SIGKILL); close(sync[1]); waitpid(pid, NULL, __WALL);
-        return err;
+        goto out;
     }
     /* Resource limits (resource, soft, hard triples) go on while the child is
      * still root like the sentry: once it has dropped to host_id, a prlimit on
@@ -314,12 +351,14 @@ int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const 
     err = set_rlimits(pid, rlimits, nrlimits, out_bad_rlimit);
     if (err < 0) {
         close(sync[1]); kill(pid, SIGKILL); waitpid(pid, NULL, __WALL);
-        return err;
+        goto out;
     }
     err = attach_tail(pid, sync[1], out_listener);
-    if (err < 0) return err;
-    *out_pid = pid;
-    return 0;
+    if (err == 0) *out_pid = pid;
+out:
+    /* The child has exec'd (its own memory now) or is dead and reaped. */
+    if (stack) munmap(stack, CHILD_STACK);
+    return err;
 }
 
 /* The supervisor's half of starting a task that joins a running sandbox
@@ -342,7 +381,8 @@ int rt_spawn_prepare(int stub_fd, const void *bpf, int bpf_len, const int *join_
     prog.filter = (struct sock_filter *)bpf;
     if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
     if (pipe2(ack, O_CLOEXEC) < 0) { err = -errno; close(sync[0]); close(sync[1]); return err; }
-    pid = spawn_child(0, join_fds, sync[0], stub_fd, &prog, host_id, 1, ack[1]);
+    void *stack;
+    pid = spawn_child(0, join_fds, sync[0], stub_fd, &prog, host_id, 1, ack[1], &stack);
     close(sync[0]);
     close(ack[1]);
     if (pid < 0) { close(ack[0]); close(sync[1]); return pid; }
