@@ -36,10 +36,11 @@ def prestarts(args: list[str]) -> bool:
 
 
 #: What both the CLI and the sentry import (the sentry's boot, the standard library under
-#: click and the syscall table), imported once before the fork rather than by each after it.
+#: click and the syscall table, pickle for the work the CLI hands over), imported once
+#: before the fork rather than by each after it.
 #: Only what both need: the rest is imported by each on its own CPU after the fork.
 _COMMON = ("sentry.boot", "sentry.supervisor", "sentry.control.server", "logging", "typing",
-           "textwrap", "json", "ctypes")
+           "textwrap", "json", "ctypes", "pickle")
 
 
 #: The verbs that start a sentry, whose imports the code bundle speeds up.
