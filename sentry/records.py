@@ -4,8 +4,9 @@
 :mod:`tokenize`: ~14 ms) and builds each class's ``__init__``, ``__repr__``, ``__eq__``
 (and, frozen, ``__setattr__``, ``__delattr__``, ``__hash__``) by compiling source, about
 1 ms a class: together ~30 ms of every sandbox's start, before its workload runs.  Here
-only ``__init__`` is compiled (instances of some records are made on hot paths: a
-``Stat`` per stat call), one ``exec`` a class; the rest are shared functions.
+only ``__init__`` is generated (instances of some records are made on hot paths: a
+``Stat`` per stat call), one ``exec`` a class, its code compiled when the code bundle is
+built (``runsc_py.codebundle``; compiled here without one); the rest are shared functions.
 
 What is kept of the dataclasses contract: fields are the annotated class attributes of
 the class and its record bases, in order (``ClassVar`` ones excluded); a class attribute
@@ -16,6 +17,8 @@ called; ``frozen=True`` refuses assignment and hashes by the fields; :func:`repl
 """
 
 from __future__ import annotations
+
+import sys as _sys
 
 # Not imported at run time (with re, ~3 ms of every CLI command: runsc_py.quick): the
 # annotations are strings, and overload and dataclass_transform only tell type checkers.
@@ -83,6 +86,21 @@ def _frozen_delattr(self: Any, name: str) -> None:
     raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
+#: Every ``__init__`` source :func:`_make` made in this process (the code bundle's
+#: builder imports every module and keeps their code: ``runsc_py.codebundle``).
+sources: set = set()
+
+
+def _compiled(src: str) -> Any:
+    """The code of *src*: from the code bundle if it has it (compiling is ~40 us a small
+    class, ~250 us BootConfig: ~2 ms of every sentry's start), else compiled now."""
+    sources.add(src)
+    bundle = _sys.modules.get("runsc_py.codebundle")
+    finder = bundle.installed() if bundle is not None else None
+    code = finder.generated(src) if finder is not None else None
+    return code if code is not None else compile(src, "<record>", "exec")
+
+
 def _make(cls: type, frozen: bool) -> type:
     names = _fields_of(cls)
     env: Dict[str, Any] = {"_MISSING": _MISSING, "_set": object.__setattr__}
@@ -121,7 +139,7 @@ def _make(cls: type, frozen: bool) -> type:
         body.append("    self.__post_init__()")
     src = f"def __init__(self{''.join(', ' + p for p in params)}):\n" + "\n".join(
         body or ["    pass"])
-    exec(src, env)  # noqa: S102 - source built from the class's own field names
+    exec(_compiled(src), env)  # noqa: S102 - source built from the class's own field names
     init = env["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init  # type: ignore[misc]
