@@ -189,12 +189,6 @@ static const int join_types[RT_JOIN_NS] = {
     CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWNS,
 };
 
-/* Start a task: in fresh namespaces (nsflags), or, when join_fds is given, in
- * the namespaces of a running sandbox (pid, ipc, uts, net, mnt fds), as a
- * child of the caller all the same: an intermediate process enters the
- * namespaces and makes the task with CLONE_PARENT, so the task is the
- * sentry's child inside the sandbox's pid namespace (its getppid() is 0
- * there, like a runc exec'd process). */
 struct child_args {
     int syncfd, stub_fd, early_drop, ackfd;
     struct sock_fprog *prog;
@@ -211,6 +205,12 @@ static int child_main(void *arg)
 /* The stack of a task made with CLONE_VM (spawn_child) until its exec. */
 #define CHILD_STACK (64 * 1024)
 
+/* Start a task: in fresh namespaces (nsflags), or, when join_fds is given, in
+ * the namespaces of a running sandbox (pid, ipc, uts, net, mnt fds), as a
+ * child of the caller all the same: an intermediate process enters the
+ * namespaces and makes the task with CLONE_PARENT, so the task is the
+ * sentry's child inside the sandbox's pid namespace (its getppid() is 0
+ * there, like a runc exec'd process). */
 static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd,
                        struct sock_fprog *prog, unsigned int host_id, int early_drop,
                        int ackfd, void **out_stack)
@@ -230,9 +230,16 @@ static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd
         /* The arguments at the stack's far end: this frame is gone when the child reads them. */
         struct child_args *a = stack;
         *a = (struct child_args){syncfd, stub_fd, early_drop, ackfd, prog, host_id};
+        /* Every signal blocked until child_setup has set the default dispositions (then
+         * it unblocks them): a handler of the caller's (Python's) run by the child would
+         * write to the caller's memory. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         int pid = clone(child_main, (char *)stack + CHILD_STACK, CLONE_VM | nsflags | SIGCHLD, a);
+        int err = -errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (pid < 0) {
-            int err = -errno;
             munmap(stack, CHILD_STACK);
             return err;
         }
