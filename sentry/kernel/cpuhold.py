@@ -162,8 +162,6 @@ class CpuHold:
             _set(0, own)
             return
         self._own, self._task, self._task_mask, self._pidfd = own, task, mask, pidfd
-        global _held_own
-        _held_own = own
         self.holds += 1
         self._since = self._last = self._clock()
         self._idle = HOLD_IDLE
@@ -198,8 +196,6 @@ class CpuHold:
         own, self._own = self._own, None
         if own is None:
             return
-        global _held_own
-        _held_own = None
         log.debug("cpu hold ends: %s", why)
         task, mask, pidfd = self._task, self._task_mask, self._pidfd
         self._task = self._task_mask = None
@@ -224,15 +220,6 @@ class CpuHold:
         if self._own is not None and self._task is task:
             self._task = None
             self.end("the task exited")
-
-
-#: The sentry's own mask while a hold has changed it (one kernel per sentry process).
-_held_own: "Optional[FrozenSet[int]]" = None
-
-
-def own_cpus() -> "set[int]":
-    """The CPUs the sentry may run on, as if no hold were in force (the sandbox's /sys)."""
-    return set(_held_own) if _held_own is not None else os.sched_getaffinity(0)
 
 
 #: pidfd_open's flag for a pidfd of any thread (Linux 6.9).

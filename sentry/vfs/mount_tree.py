@@ -58,7 +58,6 @@ from sentry.vfs.mount_options import (
     MNT_RELATIME,
     TmpfsSettings,
 )
-from sentry.kernel.cpuhold import own_cpus
 from sentry.vfs.mount_options import parse as parse_options
 from sentry.vfs.vfs import VirtualFilesystem
 
@@ -86,8 +85,9 @@ class SysFilesystem(TmpfsFilesystem):
             d.add(name, sub)
             d = sub
         # The CPUs the sandbox may run on, as sched_getaffinity shows them (host
-        # numbers): online, possible and present alike; none offline.
-        cpus = sorted(own_cpus())
+        # numbers): online, possible and present alike; none offline.  Made at boot
+        # (build_mount_tree), before any task exists to hold (sentry.kernel.cpuhold).
+        cpus = sorted(os.sched_getaffinity(0))
         text = cpu_list(cpus).encode() + b"\n"
         for name, data in ((b"online", text), (b"possible", text), (b"present", text),
                            (b"offline", b"\n")):
