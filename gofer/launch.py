@@ -31,6 +31,27 @@ import sys
 
 #: The channel's fd number in the gofer, as in a spawned one.
 CHILD_SOCK_FD = 3
+#: What the gofer's end may have queued, unread, before its sends block (the kernel
+#: doubles the value for its own bookkeeping: 4 MiB).  A Treadtree reply streams its
+#: listings faster than the sentry takes them, and the default (``net.core.wmem_default``,
+#: 208 KiB: ~116 of /usr/share/doc's ~520 messages) stopped the gofer while the walk
+#: caught up: a request the walk then made (a symlink's target outside the tree) waited
+#: for the rest of the reply to be produced (~10 ms) rather than read (~2 ms).  A whole
+#: reply of the largest budget fits; it is kernel memory bounded per sandbox.
+CHANNEL_SNDBUF = 2 << 20
+_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+
+def channel() -> tuple[socket.socket, socket.socket]:
+    """The sentry's end and the gofer's end of a new channel, the gofer's with a send
+    buffer of :data:`CHANNEL_SNDBUF` (past ``net.core.wmem_max`` with CAP_NET_ADMIN;
+    without it, as much as the host allows)."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        child.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, CHANNEL_SNDBUF)
+    except PermissionError:
+        child.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CHANNEL_SNDBUF)
+    return parent, child
 #: The forked gofer's process name (``/proc/PID/comm``, at most 15 bytes).
 COMM = "runsc-py-gofer"
 
@@ -48,7 +69,7 @@ def fork(roots: list[tuple[str, bool]],
     :raises OSError: if the process cannot be started.
     """
     specs = [f"{os.fspath(path)}:{'ro' if readonly else 'rw'}" for path, readonly in roots]
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent, child = channel()
     me = os.getpid()
     try:
         sys.stdout.flush()

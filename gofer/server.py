@@ -40,6 +40,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
 from gofer import filter as gofer_filter
 from gofer import linux
+from gofer.launch import channel
 from gofer.protocol import (
     MAX_MESSAGE,
     MSG_CMSG_CLOEXEC,
@@ -1243,7 +1244,7 @@ def spawn(roots: list[tuple[str, bool]]) -> tuple[int, socket.socket]:
 
     :raises OSError: if the process cannot be started.
     """
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent, child = channel()
     argv = [sys.executable, "-P", "-s", "-m", "gofer", "--sock-fd", str(_CHILD_SOCK_FD),
             "--parent-pid", str(os.getpid())]
     for path, readonly in roots:

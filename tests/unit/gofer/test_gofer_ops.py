@@ -7,6 +7,7 @@ import fcntl
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -614,6 +615,41 @@ def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None
     assert bad.take((b"s00",)) is None and bad.done
     assert bad.error is not None and bad.error.errno == errno.ENOENT
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_readtree_reply_is_sent_whole_unread(gofer: Gofer, client: GoferClient,
+                                             tree: Path) -> None:
+    """The gofer's end of the channel holds a whole Treadtree reply of this size: the
+    gofer sends all of it while the sentry reads none (a walk goes on meanwhile), so that
+    a request the walk makes later waits for the rest to be read, not produced."""
+    top = tree / "d"
+    for i in range(60):
+        for j in range(3):
+            (top / f"s{i:02d}" / f"n{j}").mkdir(parents=True)
+            for k in range(40):
+                (top / f"s{i:02d}" / f"n{j}" / f"f{k:02d}-{'x' * 40}").write_text("x")
+    root, _ = client.attach(0)
+    names = [f"s{i:02d}".encode() for i in range(60)]
+    fetch = client.readtree_start(root, [b"d"], names, 100000)
+    # Wait until the gofer stopped working (no CPU time for a while): done, or stopped
+    # on a full channel.
+    deadline = time.monotonic() + 20
+    last, quiet = _cpu_ticks(gofer.pid), 0
+    while quiet < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = _cpu_ticks(gofer.pid)
+        quiet = quiet + 1 if now == last else 0
+        last = now
+    fetch.poll()  # what has come, without waiting for more
+    assert fetch.done and fetch.error is None and len(fetch.tops) == 60
+    assert len(fetch.results) == 60 * 4
+    assert sum(len(fetch.take((f"s{i:02d}".encode(), b"n0")) or ()) for i in range(60)) == 2400
 
 
 def test_listing_loop_in_c_matches_its_python_twin(tmp_path: Path) -> None:
