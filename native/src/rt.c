@@ -1660,7 +1660,11 @@ static int sc_open(uint32_t pid, const struct rt_task_info *t, int dirfd,
     if ((flags & ~SC_OPEN_FLAGS) || (flags & O_ACCMODE) == O_ACCMODE) return 0;
     int len = sc_path(pid, t, dirfd, path_addr, path, &base);
     if (!len) return 0;
-    if (sc_open_dir(pid, t, path, len, base, flags, ret)) return 1;
+    /* "dir/" names the directory "dir" (opendir of a path with a trailing slash: git's
+     * untracked-file scan); the key of a kept one has none */
+    int dlen = len;
+    while (dlen > 1 && path[dlen - 1] == '/') dlen--;
+    if (sc_open_dir(pid, t, path, dlen, base, flags, ret)) return 1;
     if (!sc_absent(base, path, len)) return 0;
     *ret = -ENOENT;
     sc_hits++;

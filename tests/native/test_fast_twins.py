@@ -867,10 +867,21 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
         # what C declines: a write open, O_CREAT, a relative path without a kept cwd,
         # a directory not kept, one not everyone may read
         for p, fl in ((b"/kept", 1), (b"/kept", 0o100 | O_DIRECTORY), (b"kept", flags),
-                      (b"/nothing", flags), (b"/closed", flags), (b"/kept/", flags)):
+                      (b"/nothing", flags), (b"/closed", flags), (b"/kept/.", flags)):
             c = _cstr(p)
             assert N.fast_call(pid, SYS_OPENAT, [AT_FDCWD & (2**64 - 1), c[1], fl, 0, 0, 0]) \
                 in (None, -2), p
+        # "/kept/" and "/kept//" name it too (opendir("dir/"), git's scan for untracked
+        # files): opened in C, the same directory
+        for p in (b"/kept/", b"/kept//"):
+            c = _cstr(p)
+            fd = _c(SYS_OPENAT, AT_FDCWD, c[1], flags)
+            assert fd >= 0 and _c(SYS_FSTAT, fd, faddr) == 0 and fbuf.raw == me, p
+            r = _c(SYS_GETDENTS64, fd, addr, 1 << 13)
+            assert buf.raw[:r] == recs[:r] and r > 0
+            assert _c(SYS_CLOSE, fd) == 0
+        while N.opened_pop() is not None:
+            pass
         # subdirectories: from the parent's entries
         sub_wire = _pack_stat_entries([(b"x", st(300, 0o100644))])[4:]
         assert N.statcache_put_dirc_child(0, b"/kept", b"sub", sub_wire, 1, gen)
