@@ -2485,8 +2485,11 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
             struct epoll_event *e = &evq[evq_i++];
             if (!e->events) continue;
             if (e->data.u64 == TOK_SIGCHLD) {
-                struct signalfd_siginfo si;
-                while (read(sigfd, &si, sizeof si) == sizeof si) {}
+                /* SIGCHLD is coalesced: one siginfo is pending at most, so one read
+                 * of a few empties the signalfd (a second read, EAGAIN, cost a
+                 * syscall per ptrace stop: ~8 per fork+exec) */
+                struct signalfd_siginfo si[4];
+                while (read(sigfd, si, sizeof si) == (ssize_t)sizeof si) {}
                 reap_pending = 1;
                 continue;
             }
