@@ -52,6 +52,8 @@ def channel() -> tuple[socket.socket, socket.socket]:
     except PermissionError:
         child.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CHANNEL_SNDBUF)
     return parent, child
+
+
 #: The forked gofer's process name (``/proc/PID/comm``, at most 15 bytes).
 COMM = "runsc-py-gofer"
 

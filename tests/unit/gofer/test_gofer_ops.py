@@ -617,10 +617,11 @@ def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
 
 
-def _cpu_ticks(pid: int) -> int:
+def _cpu_ticks(pid: int) -> tuple[str, int]:
+    """A process's state letter and CPU time (utime + stime, in ticks)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
+    return fields[0], int(fields[11]) + int(fields[12])
 
 
 def test_readtree_reply_is_sent_whole_unread(gofer: Gofer, client: GoferClient,
@@ -637,14 +638,14 @@ def test_readtree_reply_is_sent_whole_unread(gofer: Gofer, client: GoferClient,
     root, _ = client.attach(0)
     names = [f"s{i:02d}".encode() for i in range(60)]
     fetch = client.readtree_start(root, [b"d"], names, 100000)
-    # Wait until the gofer stopped working (no CPU time for a while): done, or stopped
-    # on a full channel.
+    # Wait until the gofer stopped working (asleep, no CPU time for 0.4 s): done, or
+    # stopped on a full channel.
     deadline = time.monotonic() + 20
     last, quiet = _cpu_ticks(gofer.pid), 0
-    while quiet < 5 and time.monotonic() < deadline:
+    while quiet < 8 and time.monotonic() < deadline:
         time.sleep(0.05)
         now = _cpu_ticks(gofer.pid)
-        quiet = quiet + 1 if now == last else 0
+        quiet = quiet + 1 if now == last and now[0] == "S" else 0
         last = now
     fetch.poll()  # what has come, without waiting for more
     assert fetch.done and fetch.error is None and len(fetch.tops) == 60
