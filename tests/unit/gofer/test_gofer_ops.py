@@ -586,16 +586,21 @@ def test_readtree_lists_subtrees_depth_first(gofer: Gofer, client: GoferClient,
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
 
 
-def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None:
-    """readtree_start: listings are taken as they come, before the reply has ended; any
-    other request first reads the rest (every reply stays its request's); a failed one
-    says why."""
-    top = tree / "d"
+def _make_tree(top: Path, suffix: str) -> None:
+    """60 directories of 3 of 40 files each (~7,400 entries), the files' names ending
+    in *suffix*."""
     for i in range(60):
         for j in range(3):
             (top / f"s{i:02d}" / f"n{j}").mkdir(parents=True)
             for k in range(40):
-                (top / f"s{i:02d}" / f"n{j}" / f"f{k}").write_text("x")
+                (top / f"s{i:02d}" / f"n{j}" / f"f{k:02d}{suffix}").write_text("x")
+
+
+def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None:
+    """readtree_start: listings are taken as they come, before the reply has ended; any
+    other request first reads the rest (every reply stays its request's); a failed one
+    says why."""
+    _make_tree(tree / "d", "")
     root, _ = client.attach(0)
     base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
     names = [f"s{i:02d}".encode() for i in range(60)]
@@ -629,12 +634,7 @@ def test_readtree_reply_is_sent_whole_unread(gofer: Gofer, client: GoferClient,
     """The gofer's end of the channel holds a whole Treadtree reply of this size: the
     gofer sends all of it while the sentry reads none (a walk goes on meanwhile), so that
     a request the walk makes later waits for the rest to be read, not produced."""
-    top = tree / "d"
-    for i in range(60):
-        for j in range(3):
-            (top / f"s{i:02d}" / f"n{j}").mkdir(parents=True)
-            for k in range(40):
-                (top / f"s{i:02d}" / f"n{j}" / f"f{k:02d}-{'x' * 40}").write_text("x")
+    _make_tree(tree / "d", "-" + "x" * 40)
     root, _ = client.attach(0)
     names = [f"s{i:02d}".encode() for i in range(60)]
     fetch = client.readtree_start(root, [b"d"], names, 100000)
