@@ -24,14 +24,26 @@ def become_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
-def _stat(pid: int) -> tuple[int, str] | None:
-    """(ppid, state) of *pid*, or None if it is gone."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (the state first), or None if
+    it is gone."""
     try:
         data = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    rest = data[data.rindex(")") + 2 :].split()
-    return int(rest[1]), rest[0]
+    return data[data.rindex(")") + 2 :].split()
+
+
+def _stat(pid: int) -> tuple[int, str] | None:
+    """(ppid, state) of *pid*, or None if it is gone."""
+    rest = _stat_fields(pid)
+    return None if rest is None else (int(rest[1]), rest[0])
+
+
+def cpu_time(pid: int) -> tuple[str, int]:
+    """(state, utime + stime in clock ticks) of *pid*; ("X", -1) if it is gone."""
+    rest = _stat_fields(pid)
+    return ("X", -1) if rest is None else (rest[0], int(rest[11]) + int(rest[12]))
 
 
 def all_processes() -> dict[int, tuple[int, str]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from gofer_testlib import Gofer
+from helpers import procs
 
 from gofer import linux
 from gofer.client import GoferClient
@@ -622,13 +623,6 @@ def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
 
 
-def _cpu_ticks(pid: int) -> tuple[str, int]:
-    """A process's state letter and CPU time (utime + stime, in ticks)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return fields[0], int(fields[11]) + int(fields[12])
-
-
 def test_readtree_reply_is_sent_whole_unread(gofer: Gofer, client: GoferClient,
                                              tree: Path) -> None:
     """The gofer's end of the channel holds a whole Treadtree reply of this size: the
@@ -641,10 +635,10 @@ def test_readtree_reply_is_sent_whole_unread(gofer: Gofer, client: GoferClient,
     # Wait until the gofer stopped working (asleep, no CPU time for 0.4 s): done, or
     # stopped on a full channel.
     deadline = time.monotonic() + 20
-    last, quiet = _cpu_ticks(gofer.pid), 0
+    last, quiet = procs.cpu_time(gofer.pid), 0
     while quiet < 8 and time.monotonic() < deadline:
         time.sleep(0.05)
-        now = _cpu_ticks(gofer.pid)
+        now = procs.cpu_time(gofer.pid)
         quiet = quiet + 1 if now == last and now[0] == "S" else 0
         last = now
     fetch.poll()  # what has come, without waiting for more
