@@ -34,7 +34,6 @@ import socket
 import stat
 import struct
 import sys
-import traceback
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
@@ -229,9 +228,11 @@ def _report_bug(e: BaseException, what: str = "request failed (a bug)") -> None:
     gofer for that.
     """
     lines = [f"gofer: {what}:\n"]
-    for frame, lineno in traceback.walk_tb(e.__traceback__):
-        code = frame.f_code
-        lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
+    tb = e.__traceback__
+    while tb is not None:  # traceback.walk_tb, without importing traceback's linecache
+        code = tb.tb_frame.f_code
+        lines.append(f'  File "{code.co_filename}", line {tb.tb_lineno}, in {code.co_name}\n')
+        tb = tb.tb_next
     lines.append(f"{type(e).__name__}: {e}\n")
     sys.stderr.write("".join(lines))
     sys.stderr.flush()

@@ -15,7 +15,6 @@ import fcntl
 import functools
 import gc
 import json
-import logging
 import os
 import select
 import signal
@@ -23,9 +22,10 @@ import stat
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from sentry import logger
 from sentry.config import BootConfig
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 
 def _gofer_gone(pid: int, _events: int) -> None:
@@ -63,14 +63,17 @@ def _stub_memfd() -> Tuple[int, int]:
     return fd, entry + 2
 
 
-def _setup_logging(cfg: BootConfig) -> Optional[logging.Handler]:
-    # The sentry's messages never go to the workload's stderr unless asked for.
-    log.propagate = False
+def _setup_logging(cfg: BootConfig) -> Optional[Any]:
+    """The sentry's log as *cfg* asks (:mod:`sentry.logger`): without a log, nothing is
+    written and :mod:`logging` is not imported; with one, its handler (a
+    ``logging.Handler``, removed at the end)."""
     if not (cfg.debug or cfg.debug_log or cfg.strace):
-        log.setLevel(logging.WARNING)
-        if not log.handlers:
-            log.addHandler(logging.NullHandler())
+        # The sentry's messages never go to the workload's stderr unless asked for.
+        logger.set_threshold(logger.OFF)
         return None
+    import logging
+
+    log = logging.getLogger("sentry")
     handler: logging.Handler
     if cfg.debug_log:
         handler = logging.FileHandler(cfg.debug_log)
@@ -78,8 +81,10 @@ def _setup_logging(cfg: BootConfig) -> Optional[logging.Handler]:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
-    log.setLevel(logging.DEBUG if cfg.debug else logging.INFO)
+    level = logger.DEBUG if cfg.debug else logger.INFO
+    log.setLevel(level)
     log.propagate = False
+    logger.set_threshold(level)
     return handler
 
 
@@ -389,7 +394,9 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         os.close(stub_fd)
         os.close(procfd)
         if handler is not None:
-            log.removeHandler(handler)
+            import logging
+
+            logging.getLogger("sentry").removeHandler(handler)
             handler.close()
 
 

@@ -35,16 +35,16 @@ import ctypes
 import errno
 import importlib
 import importlib.machinery
-import logging
 import os
 import signal
 import sys
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from sentry import logger
 from gofer import bpf
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 #: The host calls the sentry makes after start, by what they are for.
 SYSCALLS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (

@@ -27,7 +27,6 @@ import array
 import errno
 import fcntl
 import json
-import logging
 import os
 import select
 import signal
@@ -37,7 +36,9 @@ import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-log = logging.getLogger("sentry")
+from sentry import logger
+
+log = logger.get("sentry")
 
 _MAX_FDS = 8
 SI_KERNEL = 0x80

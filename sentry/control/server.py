@@ -29,20 +29,20 @@ from __future__ import annotations
 import array
 import errno
 import json
-import logging
 import os
 import signal
 import socket
 import struct
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
+from sentry import logger
 from sentry.control.sockpath import short_path
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import ThreadGroup
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 MAX_MSG = 1 << 20
 MAX_FDS = 3

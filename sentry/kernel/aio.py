@@ -35,12 +35,12 @@ Everything here is plain sentry state, changed only on the event-loop thread.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import struct
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from sentry import logger
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_IN, WaitQueue
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 PAGE = 4096
 AIO_RING_MAGIC = 0xA10A10A1

@@ -24,11 +24,12 @@ Always on: a list increment per call, and the refusal path is rare.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, Dict, List, Tuple, Union
 
-log = logging.getLogger("sentry")
+from sentry import logger
+
+log = logger.get("sentry")
 
 #: The format of :meth:`CompatRecorder.report`; bump it when a field changes meaning.
 REPORT_VERSION = 1

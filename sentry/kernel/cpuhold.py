@@ -41,16 +41,17 @@ allowed on the sentry's CPU, holds nothing.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
+
+from sentry import logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, FrozenSet, Optional
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 #: A hold ends this long after the gofer's last request or reply for it (imports: 86 ->
 #: 75 ms at 50 ms, 85 -> 79 at 10).

@@ -13,10 +13,10 @@ host run the call with its original registers; ``observe`` policy).
 from __future__ import annotations
 
 import errno
-import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
+from sentry import logger
 from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, WouldBlock, _Continue
 from sentry.syscalls.linux import linux64
 from sentry.syscalls.linux.args import SyscallArgs
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
 

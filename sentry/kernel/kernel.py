@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import collections
 import errno
-import logging
 import os
 import resource
 import signal
 import struct
 import time
 import weakref
+from sentry import logger
 from sentry.records import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -42,7 +42,7 @@ from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import linux64
 from sentry.vfs import fsnotify, statcache
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE, PTRACE_EVENT_EXEC = 1, 2, 3, 4
 PTRACE_EVENT_SECCOMP, PTRACE_EVENT_STOP = 7, 128

@@ -24,11 +24,11 @@ the next expiry, and shows ``si_overrun`` 0.
 
 from __future__ import annotations
 
-import logging
 import struct
 import time
 from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
+from sentry import logger
 from sentry.kernel.ktimer import Timer
 from sentry.platform.hybrid import native as N
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task, ThreadGroup
 
-log = logging.getLogger(__name__)
+log = logger.get(__name__)
 
 NSEC = 1_000_000_000
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID = 0, 1, 2, 4

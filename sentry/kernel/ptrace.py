@@ -35,12 +35,12 @@ thread.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
 import struct
 from typing import TYPE_CHECKING, Callable, List, NamedTuple, Optional, Tuple
 
+from sentry import logger
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.sock import netlink_connector as cn_proc
 from sentry.platform.hybrid import native as N
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 # Requests (include/uapi/linux/ptrace.h, arch/x86/include/uapi/asm/ptrace-abi.h).
 PTRACE_TRACEME, PTRACE_PEEKTEXT, PTRACE_PEEKDATA, PTRACE_PEEKUSR = 0, 1, 2, 3

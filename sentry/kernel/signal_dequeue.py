@@ -32,13 +32,13 @@ took the signals meanwhile) lets the read restart.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
 import struct
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Tuple
 
+from sentry import logger
 from sentry.abi.linux.errors import ERESTARTNOINTR, LinuxError
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ _FAULTS = frozenset((signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE
 _STUB_TIMEOUT = 1.0
 _MAX_OTHER_STOPS = 64
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 
 def _bits(*sigs: int) -> int:

@@ -23,8 +23,8 @@ _PROBE = r"""
 import importlib, json, os, posix, sys
 from runsc_py import codebundle
 finder = codebundle.install(sys.argv[1])
-for name in ("sentry.boot", "sentry.supervisor", "sentry.control.server", "logging",
-             "typing", "textwrap", "json", "ctypes"):   # the CLI's, before the fork
+from runsc_py import launch
+for name in launch._COMMON:   # the CLI's, before the fork
     importlib.import_module(name)
 from sentry import confine
 confine.preload()
@@ -52,7 +52,8 @@ from sentry.syscalls.linux import linux64
 unresolved = [e.name for e in linux64.TABLE if e is not None and e.ref is not None
               and e.handler is None]
 print(json.dumps({
-    "bundle": finder is not None, "later": later, "failed": failed, "refused": refused,
+    "bundle": finder is not None, "later": later, "logging": "logging" in before,
+    "failed": failed, "refused": refused,
     "unresolved": unresolved, "imported_late": sorted(set(sys.modules) - before),
     "preloaded": sorted(n for n in before if n.split(".")[0] in ("sentry", "gofer")),
     "loaders": {n: type(sys.modules[n].__spec__.loader).__name__ for n in later
@@ -89,6 +90,8 @@ def test_modules_left_for_later_import_without_a_file(tmp_path):
     assert "sentry.kernel.kernel" not in later and "gofer.client" not in later
     assert set(r["loaders"].values()) == {"BundleFinder"}
     assert later <= set(r["imported_late"]) | set(r["loaders"])
+    # The standard library's logging only when a sandbox asks for a log (sentry.logger).
+    assert not r["logging"]
 
 
 def test_without_a_bundle_everything_is_imported_before(tmp_path):

@@ -11,9 +11,9 @@ Python handles anything else.
 from __future__ import annotations
 
 import errno
-import logging
 from typing import TYPE_CHECKING, Any, Optional
 
+from sentry import logger
 from sentry.abi.linux.errors import LinuxError
 from sentry.fsimpl.gofer.regular_file import GoferFileDescription
 from sentry.fsimpl.host.host import HostFileDescription
@@ -27,7 +27,7 @@ from sentry.vfs.file import DirectoryDescription, FileDescription
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 
 def fast_kinds(desc: FileDescription) -> int:

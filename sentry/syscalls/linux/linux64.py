@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import errno
 import importlib
-import logging
+from sentry import logger
 from sentry.records import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -772,12 +772,12 @@ def _resolve(e: Optional[Entry]) -> Optional[Handler]:
     try:
         h = getattr(importlib.import_module(f"{__package__}.{modname}"), func, None)
     except Exception:  # a sentry bug (tests/unit/syscalls/test_table.py): ENOSYS, logged
-        logging.getLogger(__name__).exception("syscall table: importing %s for %s failed",
-                                              modname, e.name)
+        logger.get(__name__).exception("syscall table: importing %s for %s failed",
+                                       modname, e.name)
         return None
     if not callable(h):
-        logging.getLogger(__name__).error("syscall table: %s.%s, the handler of %s, does "
-                                          "not exist", modname, func, e.name)
+        logger.get(__name__).error("syscall table: %s.%s, the handler of %s, does "
+                                   "not exist", modname, func, e.name)
         return None
     return h  # type: ignore[no-any-return]
 

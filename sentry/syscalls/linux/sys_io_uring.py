@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import collections
 import errno
-import logging
 import struct
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from sentry import logger
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel.io_uring import (
     CQ_FLAGS, CQ_HEAD, CQ_OVERFLOW, CQ_RING_ENTRIES, CQ_RING_MASK, CQ_TAIL, CQES,
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.vfs.file import FileDescription
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 # -- io_uring_setup ------------------------------------------------------------------
 

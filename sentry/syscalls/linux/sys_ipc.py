@@ -20,13 +20,13 @@ plain ``munmap`` count as they do on Linux.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import struct
 import time
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from sentry import logger
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import ERESTARTNOINTR, LinuxError, WouldBlock, err
 from sentry.kernel import ipc
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 U64 = (1 << 64) - 1
 PAGE = 4096

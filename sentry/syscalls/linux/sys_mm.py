@@ -24,11 +24,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import logging
 import os
 import stat as _stat
 from typing import TYPE_CHECKING, Any
 
+from sentry import logger
 from sentry.abi.linux.errors import CONTINUE, LinuxError, err
 from sentry.platform.hybrid import native as N
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 
-log = logging.getLogger("sentry")
+log = logger.get("sentry")
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE = 1, 2, 3
