@@ -38,6 +38,12 @@ ffibuilder.cdef(
                       const int *join_fds, unsigned int host_id,
                       const uint64_t *rlimits, int nrlimits, int *out_pid,
                       int *out_listener, int *out_bad_rlimit);
+    int rt_spawn_begin(int stub_fd, const void *bpf, int bpf_len, int nsflags,
+                       const int *join_fds, unsigned int host_id,
+                       const uint64_t *rlimits, int nrlimits, int *out_pid,
+                       void **out_stack, int *out_bad_rlimit);
+    int rt_spawn_end(int pid, void *stack, int *out_listener);
+    void rt_spawn_abandon(int pid, void *stack);
     int rt_spawn_prepare(int stub_fd, const void *bpf, int bpf_len, const int *join_fds,
                          unsigned int host_id, const uint64_t *rlimits, int nrlimits,
                          int *out_pid, int *out_sync, int *out_bad_rlimit);

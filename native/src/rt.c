@@ -76,6 +76,44 @@ static int write_all(int fd, const void *b, size_t n)
     return 0;
 }
 
+/* A system call without libc, for what a task runs between its clone and its exec
+ * (child_setup).  A task made with CLONE_VM shares the caller's memory, thread-local
+ * storage included: libc's errno and its thread descriptor (which read and write
+ * update around a blocking call) are the caller's, and rt_spawn_begin's caller goes
+ * on running while the task sets itself up.  Returns -errno on failure. */
+static inline long rsys(long nr, long a1, long a2, long a3, long a4, long a5)
+{
+    long ret;
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+#define RSYS(nr, a1, a2, a3, a4, a5) \
+    rsys((nr), (long)(a1), (long)(a2), (long)(a3), (long)(a4), (long)(a5))
+
+/* End the task with exit status code (100+step: which step failed). */
+static __attribute__((noreturn)) void child_exit(int code)
+{
+    for (;;) RSYS(SYS_exit_group, code, 0, 0, 0, 0);
+}
+
+static int child_write_all(int fd, const void *b, size_t n)
+{
+    const char *p = b;
+    while (n) {
+        long r = RSYS(SYS_write, fd, p, n, 0, 0);
+        if (r == -EINTR) continue;
+        if (r <= 0) return -1;
+        p += r; n -= (size_t)r;
+    }
+    return 0;
+}
+
 /* Give up every host privilege for good: the workload's host process runs as
  * host_id:host_id (an id no host user has, see Kernel.host_id), in no
  * supplementary group, with empty capability sets, bounding set included, so
@@ -90,96 +128,111 @@ static void drop_privileges(unsigned int host_id)
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 
-    if (host_id == 0) _exit(125);
+    if (host_id == 0) child_exit(125);
     /* The bounding set first (dropping needs CAP_SETPCAP): past the last
      * capability the kernel knows, PR_CAPBSET_DROP says EINVAL. */
     for (int cap = 0; cap < 64; cap++) {
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
-        if (errno == EINVAL) break;
-        _exit(125);
+        long r = RSYS(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+        if (r == 0) continue;
+        if (r == -EINVAL) break;
+        child_exit(125);
     }
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) _exit(126);
-    if (syscall(SYS_setgroups, 0, NULL) < 0) _exit(127);
-    if (syscall(SYS_setresgid, host_id, host_id, host_id) < 0) _exit(128);
+    if (RSYS(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) child_exit(126);
+    if (RSYS(SYS_setgroups, 0, NULL, 0, 0, 0) < 0) child_exit(127);
+    if (RSYS(SYS_setresgid, host_id, host_id, host_id, 0, 0) < 0) child_exit(128);
     /* Leaving uid 0 clears the permitted, effective and ambient sets; the
      * inheritable one stays, so capset empties all three. */
-    if (syscall(SYS_setresuid, host_id, host_id, host_id) < 0) _exit(129);
+    if (RSYS(SYS_setresuid, host_id, host_id, host_id, 0, 0) < 0) child_exit(129);
     memset(data, 0, sizeof data);
-    if (syscall(SYS_capset, &hdr, data) < 0) _exit(130);
+    if (RSYS(SYS_capset, &hdr, data, 0, 0, 0) < 0) child_exit(130);
     /* No way back. */
-    if (syscall(SYS_setresuid, 0, 0, 0) == 0 || syscall(SYS_setresgid, 0, 0, 0) == 0)
-        _exit(131);
+    if (RSYS(SYS_setresuid, 0, 0, 0, 0, 0) == 0 || RSYS(SYS_setresgid, 0, 0, 0, 0, 0) == 0)
+        child_exit(131);
 }
 
-/* Runs in the child between clone and exec: raw syscalls only. Exit codes
- * 100+step say which step failed (rt_spawn_task reports them). */
+/* Runs in the child between clone and exec: system calls through rsys only (no
+ * libc call that could touch errno or the thread descriptor; memset writes only
+ * the child's stack).  Exit codes 100+step say which step failed (rt_spawn_end
+ * reports them). */
 static void child_setup(int syncfd, int stub_fd, struct sock_fprog *prog, int joined,
                         unsigned int host_id, int early_drop, int ackfd)
 {
     static const char *const dirs[] = {"/mnt", "/tmp", "/run", "/var", NULL};
     char c;
     int i;
+    long r;
 
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(101);
+    if (RSYS(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_exit(101);
     /* A host process group of its own: a terminal's ^C reaches the sentry only,
      * which passes it to the sandbox's foreground group (Kernel._terminal_signal). */
-    if (setpgid(0, 0) < 0) _exit(117);
+    if (RSYS(SYS_setpgid, 0, 0, 0, 0, 0) < 0) child_exit(117);
     /* The workload starts like a container's init: default dispositions (the
      * sentry, a Python process, ignores SIGPIPE, and ignored signals survive
-     * exec) and an empty mask (the sentry blocks SIGCHLD for its signalfd). */
-    for (int sig = 1; sig < 65; sig++) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) _exit(116);
+     * exec) and an empty mask (the sentry blocks SIGCHLD for its signalfd).
+     * The kernel's sigaction: handler, flags, restorer, mask (8 bytes). */
+    struct { unsigned long handler, flags, restorer, mask; } dfl = {0, 0, 0, 0};
+    for (int sig = 1; sig < 65; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            RSYS(SYS_rt_sigaction, sig, &dfl, NULL, 8, 0);
+    unsigned long none = 0;
+    if (RSYS(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8, 0) < 0) child_exit(116);
     if (early_drop) {
         /* Made by the supervisor for a sentry that has confined itself: the
          * sentry, host_id without capabilities, can seize only a process of
          * its own uid that is dumpable. */
         drop_privileges(host_id);
-        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) _exit(118);
+        if (RSYS(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) child_exit(118);
         /* A change of credentials clears the parent-death signal. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(101);
+        if (RSYS(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_exit(101);
         /* Only now may the sentry try to seize it. */
-        if (write_all(ackfd, "d", 1) < 0) _exit(119);
+        if (child_write_all(ackfd, "d", 1) < 0) child_exit(119);
     }
     /* Wait until the sentry has attached; EOF means it died. */
-    if (read(syncfd, &c, 1) != 1) _exit(102);
+    while ((r = RSYS(SYS_read, syncfd, &c, 1, 0, 0)) == -EINTR) {}
+    if (r != 1) child_exit(102);
     /* A process joining a running sandbox already has its empty root (setns
      * into init's mount namespace made it the root and the cwd). */
     if (joined) goto root_done;
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) _exit(103);
+    if (RSYS(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_exit(103);
     for (i = 0; dirs[i]; i++)
-        if (mount("none", dirs[i], "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=0555") == 0)
+        if (RSYS(SYS_mount, "none", dirs[i], "tmpfs", MS_NOSUID | MS_NODEV,
+                 "size=4k,mode=0555") == 0)
             break;
-    if (!dirs[i]) _exit(104);
-    if (chdir(dirs[i]) < 0) _exit(105);
-    if (syscall(SYS_pivot_root, ".", ".") < 0) _exit(106);
-    if (umount2(".", MNT_DETACH) < 0) _exit(107);
-    if (chdir("/") < 0) _exit(108);
-    if (mount("none", "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-        _exit(109);
+    if (!dirs[i]) child_exit(104);
+    if (RSYS(SYS_chdir, dirs[i], 0, 0, 0, 0) < 0) child_exit(105);
+    if (RSYS(SYS_pivot_root, ".", ".", 0, 0, 0) < 0) child_exit(106);
+    if (RSYS(SYS_umount2, ".", MNT_DETACH, 0, 0, 0) < 0) child_exit(107);
+    if (RSYS(SYS_chdir, "/", 0, 0, 0, 0) < 0) child_exit(108);
+    if (RSYS(SYS_mount, "none", "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+             NULL) < 0)
+        child_exit(109);
 root_done:
-    if (dup2(stub_fd, STUB_FD) < 0) _exit(110);
-    if (syscall(SYS_close_range, 0, STUB_FD - 1, 0) < 0) _exit(111);
-    if (syscall(SYS_close_range, STUB_FD + 1, ~0U, 0) < 0) _exit(112);
+    if (RSYS(SYS_dup2, stub_fd, STUB_FD, 0, 0, 0) < 0) child_exit(110);
+    if (RSYS(SYS_close_range, 0, STUB_FD - 1, 0, 0, 0) < 0) child_exit(111);
+    if (RSYS(SYS_close_range, STUB_FD + 1, ~0U, 0, 0, 0) < 0) child_exit(112);
     if (!early_drop) {
         drop_privileges(host_id);
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(101);
+        if (RSYS(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_exit(101);
     }
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(113);
-    long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                       SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
-                       prog);
-    if (lfd < 0) _exit(114);
+    if (RSYS(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_exit(113);
+    long lfd = RSYS(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                    SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                    prog, 0, 0);
+    if (lfd < 0) child_exit(114);
     /* The filter traces execveat: the sentry sees this stop, takes the
-     * listener from r9 with pidfd_getfd, and lets the exec of the stub run. */
-    syscall(SYS_execveat, STUB_FD, "", NULL, NULL, AT_EMPTY_PATH, lfd);
-    _exit(115);
+     * listener from r9 with pidfd_getfd, and lets the exec of the stub run.
+     * (execveat has five arguments; r9 is this task's, read by the sentry.) */
+    register long r9 __asm__("r9") = lfd;
+    long ret;
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = AT_EMPTY_PATH;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"((long)SYS_execveat), "D"((long)STUB_FD), "S"(""), "d"(0L),
+                       "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    (void)ret;
+    child_exit(115);
 }
 
 /* The namespaces a joining process enters, in this order: the pid namespace
@@ -193,6 +246,8 @@ struct child_args {
     int syncfd, stub_fd, early_drop, ackfd;
     struct sock_fprog *prog;
     unsigned int host_id;
+    struct sock_fprog fprog;        /* the filter, copied: see spawn_child */
+    struct sock_filter insns[];
 };
 
 static int child_main(void *arg)
@@ -202,8 +257,11 @@ static int child_main(void *arg)
     return 0;  /* not reached */
 }
 
-/* The stack of a task made with CLONE_VM (spawn_child) until its exec. */
+/* The mapping of a task made with CLONE_VM (spawn_child) until its exec: its arguments
+ * and a copy of its filter (at most BPF_MAXINSNS instructions) at the low end, its stack
+ * (at least CHILD_STACK) above them. */
 #define CHILD_STACK (64 * 1024)
+#define CHILD_MAP (CHILD_STACK + 36 * 1024)
 
 /* Start a task: in fresh namespaces (nsflags), or, when join_fds is given, in
  * the namespaces of a running sandbox (pid, ipc, uts, net, mnt fds), as a
@@ -224,23 +282,28 @@ static int spawn_child(int nsflags, const int *join_fds, int syncfd, int stub_fd
          * the caller must seize the child while it waits on syncfd.  child_setup touches
          * nothing of the caller's but what it is given (read-only) and makes raw calls or
          * libc wrappers that set only errno, and only when it then exits. */
-        void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+        if (prog->len > BPF_MAXINSNS) return -EINVAL;
+        void *stack = mmap(NULL, CHILD_MAP, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (stack == MAP_FAILED) return -errno;
-        /* The arguments at the stack's far end: this frame is gone when the child reads them. */
+        /* The arguments at the stack's far end, the filter with them: this frame (and,
+         * with rt_spawn_begin, the caller's copy of the filter) may be gone when the
+         * child reads them. */
         struct child_args *a = stack;
-        *a = (struct child_args){syncfd, stub_fd, early_drop, ackfd, prog, host_id};
+        *a = (struct child_args){syncfd, stub_fd, early_drop, ackfd, &a->fprog, host_id,
+                                 {prog->len, a->insns}};
+        memcpy(a->insns, prog->filter, prog->len * sizeof(struct sock_filter));
         /* Every signal blocked until child_setup has set the default dispositions (then
          * it unblocks them): a handler of the caller's (Python's) run by the child would
          * write to the caller's memory. */
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        int pid = clone(child_main, (char *)stack + CHILD_STACK, CLONE_VM | nsflags | SIGCHLD, a);
+        int pid = clone(child_main, (char *)stack + CHILD_MAP, CLONE_VM | nsflags | SIGCHLD, a);
         int err = -errno;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (pid < 0) {
-            munmap(stack, CHILD_STACK);
+            munmap(stack, CHILD_MAP);
             return err;
         }
         *out_stack = stack;
@@ -287,14 +350,28 @@ static int set_rlimits(int pid, const uint64_t *rlimits, int nrlimits, int *out_
 /* The tracer's half, once the child is seized: let it go on, take its
  * listener at the execveat stop, and leave it at the exec event of the stub.
  * Closes syncfd; on failure kills the child. */
+static int attach_wait(int pid, int *out_listener);
+
+/* Let the seized task go on (its setup, the exec of the stub) and wait for it there. */
 static int attach_tail(int pid, int syncfd, int *out_listener)
+{
+    int err = write_all(syncfd, "g", 1) < 0 ? -EIO : 0;
+    close(syncfd);
+    if (err < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, __WALL);
+        return err;
+    }
+    return attach_wait(pid, out_listener);
+}
+
+/* Wait for a seized task that was let go on at its two stops: its execveat of the stub
+ * (the filter's listener taken from it) and the exec event.  On failure it is killed
+ * and reaped. */
+static int attach_wait(int pid, int *out_listener)
 {
     int st, err;
     struct user_regs_struct regs;
-
-    if (write_all(syncfd, "g", 1) < 0) { err = -EIO; goto fail; }
-    close(syncfd);
-    syncfd = -1;
 
     /* 1: the execveat seccomp stop. */
     if (waitpid(pid, &st, __WALL) != pid) { err = -errno; goto fail; }
@@ -324,7 +401,6 @@ static int attach_tail(int pid, int syncfd, int *out_listener)
     *out_listener = lfd;
     return 0;
 fail:
-    if (syncfd >= 0) close(syncfd);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, __WALL);
     return err;
@@ -334,11 +410,23 @@ int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const 
                   unsigned int host_id, const uint64_t *rlimits, int nrlimits,
                   int *out_pid, int *out_listener, int *out_bad_rlimit)
 {
+    void *stack;
+    int err = rt_spawn_begin(stub_fd, bpf, bpf_len, nsflags, join_fds, host_id, rlimits,
+                             nrlimits, out_pid, &stack, out_bad_rlimit);
+    if (err < 0) return err;
+    return rt_spawn_end(*out_pid, stack, out_listener);
+}
+
+int rt_spawn_begin(int stub_fd, const void *bpf, int bpf_len, int nsflags, const int *join_fds,
+                   unsigned int host_id, const uint64_t *rlimits, int nrlimits,
+                   int *out_pid, void **out_stack, int *out_bad_rlimit)
+{
     struct sock_fprog prog;
     int sync[2], pid, err;
     void *stack;
 
     *out_bad_rlimit = -1;
+    *out_stack = NULL;
     if (bpf_len <= 0 || bpf_len % (int)sizeof(struct sock_filter)) return -EINVAL;
     prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
     prog.filter = (struct sock_filter *)bpf;
@@ -349,23 +437,40 @@ int rt_spawn_task(int stub_fd, const void *bpf, int bpf_len, int nsflags, const 
     if (pid < 0) { close(sync[1]); return pid; }
     if (ptrace(PTRACE_SEIZE, pid, 0, SEIZE_OPTIONS) < 0) {
         err = -errno;
-        kill(pid, SIGKILL); close(sync[1]); waitpid(pid, NULL, __WALL);
-        goto out;
+        goto fail;
     }
     /* Resource limits (resource, soft, hard triples) go on while the child is
      * still root like the sentry: once it has dropped to host_id, a prlimit on
      * it would need CAP_SYS_RESOURCE in the sentry. */
     err = set_rlimits(pid, rlimits, nrlimits, out_bad_rlimit);
-    if (err < 0) {
-        close(sync[1]); kill(pid, SIGKILL); waitpid(pid, NULL, __WALL);
-        goto out;
-    }
-    err = attach_tail(pid, sync[1], out_listener);
-    if (err == 0) *out_pid = pid;
-out:
-    /* The child has exec'd (its own memory now) or is dead and reaped. */
-    if (stack) munmap(stack, CHILD_STACK);
+    if (err < 0) goto fail;
+    err = write_all(sync[1], "g", 1) < 0 ? -EIO : 0;
+    if (err < 0) goto fail;
+    close(sync[1]);
+    *out_pid = pid;
+    *out_stack = stack;
+    return 0;
+fail:
+    close(sync[1]);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, __WALL);
+    if (stack) munmap(stack, CHILD_MAP);
     return err;
+}
+
+int rt_spawn_end(int pid, void *stack, int *out_listener)
+{
+    int err = attach_wait(pid, out_listener);
+    /* The child has exec'd (its own memory now) or is dead and reaped. */
+    if (stack) munmap(stack, CHILD_MAP);
+    return err;
+}
+
+void rt_spawn_abandon(int pid, void *stack)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, __WALL);
+    if (stack) munmap(stack, CHILD_MAP);
 }
 
 /* The supervisor's half of starting a task that joins a running sandbox

@@ -156,10 +156,14 @@ def _spawn(k: "Kernel", nsflags: int, join_fds: Optional[List[int]],
         k.cpu_hold.end("spawn")  # the child would inherit the sentry's held mask
         return N.spawn_task(k.stub_fd, k.bpf, nsflags, k.host_id, join_fds, rlimits)
     except N.RlimitError as e:
-        res, soft, hard = rlimits[e.index]
-        raise ProcessSetupError(
-            e.errno, f"setting resource limit {res} ({soft}, {hard}): "
-                     f"{os.strerror(e.errno or errno.EPERM)}") from None
+        raise _rlimit_refused(rlimits, e) from None
+
+
+def _rlimit_refused(rlimits: List[Tuple[int, int, int]], e: Any) -> ProcessSetupError:
+    res, soft, hard = rlimits[e.index]
+    return ProcessSetupError(
+        e.errno, f"setting resource limit {res} ({soft}, {hard}): "
+                 f"{os.strerror(e.errno or errno.EPERM)}")
 
 
 @dataclass
@@ -221,9 +225,9 @@ class Kernel:
         self.open_exec: Optional[Callable[..., Any]] = None
         self.procfd = -1                          # host /proc, opened at boot (see ARCHITECTURE.md)
         self.gadget = 0
-        #: init's host process, its listener and its limits' books, between
-        #: :meth:`spawn_init` and :meth:`start_init`.
-        self._init_spawned: Optional[Tuple[int, int, Any]] = None
+        #: init's host process (setting itself up: native.Spawning) and its limits'
+        #: books, between :meth:`spawn_init` and :meth:`start_init`.
+        self._init_spawned: Optional[Tuple[Any, Any]] = None
         self.dispatcher = Dispatcher(self, N.respond)
         self.fd_handlers: Dict[int, Callable[[int], None]] = {}
         self.init_tg: Optional[ThreadGroup] = None
@@ -898,10 +902,11 @@ class Kernel:
 
     def spawn_init(self, stub_fd: int, gadget: int, bpf: bytes,
                    setup: Optional[ProcessSetup] = None) -> None:
-        """Make init's host process (fresh namespaces, empty root, the filter, the stub
-        exec'd: stopped at its exec event) ahead of :meth:`start_init`, which loads its
-        program: boot calls it before the gofer answers, so the two set themselves up at
-        once.  A sentry that never starts it kills it at :meth:`shutdown`.
+        """Start init's host process (fresh namespaces, empty root, the filter, the stub
+        exec'd) ahead of :meth:`start_init`, which waits until it is stopped at its exec
+        event and loads its program: boot calls it before it builds the mount tree, and
+        the process sets itself up on the other CPU meanwhile (~2 ms).  A sentry that
+        never starts it kills it at :meth:`shutdown`.
 
         :raises ProcessSetupError, OSError: as :meth:`start_init`.
         """
@@ -923,18 +928,22 @@ class Kernel:
             N.dirc_enable(not fsnotify.active)
             credentials.on_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)
-        host_pid, listener = _spawn(self, nsflags, None, host_limits)
+        self.cpu_hold.end("spawn")  # the child would inherit the sentry's held mask
+        try:
+            # It sets itself up on the other CPU while boot builds the mount tree
+            # (start_init waits for it).
+            task = N.spawn_begin(stub_fd, bpf, nsflags, self.host_id, host_limits)
+        except N.RlimitError as e:
+            raise _rlimit_refused(host_limits, e) from None
         try:
             # What a process joining the sandbox later (exec) enters, in rt.c's order.
-            self.ns_fds = [os.open(f"{host_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC,
+            self.ns_fds = [os.open(f"{task.pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC,
                                    dir_fd=self.procfd)
                            for ns in ("pid", "ipc", "uts", "net", "mnt")]
         except OSError:
-            os.close(listener)
-            os.kill(host_pid, signal.SIGKILL)
-            N.waitpid(host_pid)
+            N.spawn_abandon(task)
             raise
-        self._init_spawned = (host_pid, listener, books)
+        self._init_spawned = (task, books)
 
     def start_init(self, stub_fd: int, gadget: int, bpf: bytes, creds: Credentials,
                    fdtable: Any, fs: Any, argv: List[bytes], envp: List[bytes],
@@ -950,7 +959,8 @@ class Kernel:
         if self._init_spawned is None:
             self.spawn_init(stub_fd, gadget, bpf, setup)
         assert self._init_spawned is not None
-        (host_pid, listener, books), self._init_spawned = self._init_spawned, None
+        (task, books), self._init_spawned = self._init_spawned, None
+        host_pid, listener = task.pid, N.spawn_end(task)
         tg = ThreadGroup(self, 1, host_pid)
         tg.rlimits = books
         self.init_tg = tg
@@ -1772,13 +1782,8 @@ class Kernel:
     def shutdown(self) -> None:
         """Kill whatever is left of the sandbox and release its files."""
         if self._init_spawned is not None:  # made, never started (boot failed)
-            (host_pid, listener, _), self._init_spawned = self._init_spawned, None
-            os.close(listener)
-            try:
-                os.kill(host_pid, signal.SIGKILL)
-                N.waitpid(host_pid)
-            except OSError:
-                pass
+            (task, _), self._init_spawned = self._init_spawned, None
+            N.spawn_abandon(task)
         tg = self.init_tg
         if tg is not None and not tg.zombie:
             try:

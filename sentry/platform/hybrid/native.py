@@ -71,6 +71,62 @@ def spawn_task(stub_fd: int, bpf: bytes, nsflags: int, host_id: int,
     return pid[0], lfd[0]
 
 
+class Spawning:
+    """A task :func:`spawn_begin` started, setting itself up until :func:`spawn_end`."""
+
+    __slots__ = ("pid", "_stack")
+
+    def __init__(self, pid: int, stack: Any) -> None:
+        self.pid = pid
+        self._stack = stack
+
+    def _take(self) -> Any:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            raise ValueError("spawn already ended")
+        return stack
+
+
+def spawn_begin(stub_fd: int, bpf: bytes, nsflags: int, host_id: int,
+                rlimits: Sequence[Tuple[int, int, int]] = ()) -> Spawning:
+    """:func:`spawn_task`'s first half, for a task in fresh namespaces: the task is
+    made, seized, given its resource limits and let go on with its setup (its root, its
+    filter, the stub's exec) while the caller does something else; :func:`spawn_end`
+    waits for it, :func:`spawn_abandon` kills it.
+
+    :raises RlimitError: the host refused one of *rlimits* (nothing is left running).
+    """
+    pid = ffi.new("int *")
+    stack = ffi.new("void **")
+    bad = ffi.new("int *")
+    lims = ffi.new("uint64_t[]", [v for lim in rlimits for v in lim] or [0])
+    ret = lib.rt_spawn_begin(stub_fd, bpf, len(bpf), nsflags, ffi.NULL, host_id, lims,
+                             len(rlimits), pid, stack, bad)
+    if ret < 0 and bad[0] >= 0:
+        raise RlimitError(-ret, bad[0])
+    _check(ret)
+    return Spawning(pid[0], stack[0])
+
+
+def spawn_end(task: Spawning) -> int:
+    """Wait until the task of :func:`spawn_begin` is stopped at the exec event of the
+    stub, as :func:`spawn_task` returns it; its listener fd.
+
+    :raises OSError: its setup failed (it is dead and reaped then).
+    """
+    lfd = ffi.new("int *")
+    ret = lib.rt_spawn_end(task.pid, task._take(), lfd)
+    if ret <= -1000:
+        raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
+    _check(ret)
+    return int(lfd[0])
+
+
+def spawn_abandon(task: Spawning) -> None:
+    """Kill the task of :func:`spawn_begin` and reap it."""
+    lib.rt_spawn_abandon(task.pid, task._take())
+
+
 def spawn_prepare(stub_fd: int, bpf: bytes, host_id: int, join_fds: Sequence[int],
                   rlimits: Sequence[Tuple[int, int, int]] = ()) -> Tuple[int, int]:
     """The supervisor's half of :func:`spawn_task` for a process joining a running
