@@ -39,17 +39,19 @@ def _build_workload() -> bytes:
 def workload_key() -> str:
     """The key of the workload filter: its builder's source, every table row it reads and
     the host fd numbers its prefixes let mmap (the loader's, shmat's)."""
-    from sentry.loader.loader import LEND_FDS
+    from sentry.loader.loader import LEND_FDS, SHM_LEND_FD
     from sentry.syscalls.linux import linux64
-    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD
 
     rows = [(e.nr, e.policy, e.deny_errno, e.arg_check, e.else_policy, e.else_check)
             for e in linux64.TABLE if e is not None]
     return bpf.key(bpf.source(_WORKLOAD_BUILDER), repr((rows, LEND_FDS, SHM_LEND_FD)))
 
 
+@functools.lru_cache(maxsize=None)
 def workload_filter() -> bytes:
-    """The classic-BPF program every workload process runs under."""
+    """The classic-BPF program every workload process runs under (looked up once per
+    process: its key, the builder's source and ~450 table rows, takes ~1 ms, and boot
+    asks twice)."""
     return bpf.program("workload", workload_key(), _build_workload)
 
 

@@ -58,6 +58,11 @@ MAP_GROWSDOWN = 0x100
 #: interpreter are lent to the task, from the rewritten execveat to the exec event.
 LEND_MAIN, LEND_INTERP = 1001, 1002
 LEND_FDS = (LEND_MAIN, LEND_INTERP)
+#: The host fd number a segment's memfd is lent at, for the one mmap of a shmat (and
+#: AIO's ring): :mod:`sentry.syscalls.linux.sys_ipc`'s, here with the loader's because
+#: the workload filter lets mmap use both (:func:`sentry.precompute.workload_key` reads
+#: them at every boot, without importing the IPC calls).
+SHM_LEND_FD = 1003
 #: The stub's batch loop (native/stub/stub.S ``rt_batch``): its offset from the stub's
 #: first byte, and the most calls one batch makes.
 BATCH_OFFSET = 0x40

@@ -117,7 +117,7 @@ def _allowed_only_at_gadget(prog: bytes, nr: int, fd_off: int) -> bool:
     """Every path on which the filter allows *nr* requires the stub gadget's return
     address and the shmat lend fd in the argument at *fd_off* (and some path does)."""
     from sentry.platform.hybrid.filter import GADGET_RETURN
-    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD
+    from sentry.loader.loader import SHM_LEND_FD
 
     need = {(8, GADGET_RETURN & 0xFFFFFFFF), (12, GADGET_RETURN >> 32), (fd_off, SHM_LEND_FD)}
     paths = [cons for ret, cons in bpf._paths(bpf.parse(prog), nr, bpf.AUDIT_ARCH_X86_64)
@@ -132,7 +132,7 @@ def test_shm_lend_close_only_at_gadget():
     gadget only."""
     build_filter, _ = _sentry_import()
     from sentry.platform.hybrid.filter import GADGET_RETURN
-    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD
+    from sentry.loader.loader import SHM_LEND_FD
 
     prog = build_filter()
     allow = bpf.SECCOMP_RET_ALLOW

@@ -79,7 +79,7 @@ def _shm_lend_prefix() -> bytes:
     of the process jumping to the gadget then could map the segment the attaching thread
     was allowed to, with the access it was allowed.
     """
-    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD
+    from sentry.loader.loader import SHM_LEND_FD
 
     lo, hi = GADGET_RETURN & 0xFFFFFFFF, GADGET_RETURN >> 32
     prog = (

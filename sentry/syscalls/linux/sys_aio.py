@@ -91,7 +91,8 @@ def io_setup(t: "Task", a: "SyscallArgs") -> int:
 def _setup_stop(t: "Task", call: int, nr: int, slots: int, size: int, ctxp: int) -> bool:
     """At io_setup's stop: the ring written and mapped, the handle stored at *ctxp*."""
     from sentry.kernel.signal_dequeue import _call
-    from sentry.syscalls.linux.sys_ipc import SHM_LEND_FD, _attach_done, _in_stop, _ns, map_lent
+    from sentry.loader.loader import SHM_LEND_FD
+    from sentry.syscalls.linux.sys_ipc import _attach_done, _in_stop, _ns, map_lent
 
     def run(regs: List[int]) -> int:
         table = aio.table_of(t, create=True)

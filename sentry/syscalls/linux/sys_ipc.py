@@ -36,6 +36,7 @@ from sentry.kernel.ipc import (
     MsgQueue, Perm, SemSet, ShmSegment,
 )
 from sentry.kernel.memacct import ACCOUNT
+from sentry.loader.loader import SHM_LEND_FD
 from sentry.kernel.waiter import EVENT_IN
 from sentry.syscalls.linux.sys_poll import _deadline, _done, _timespec
 
@@ -69,8 +70,6 @@ MSG_COST = 128
 #: What a semaphore set costs the memory account beside 16 bytes a semaphore.
 SEM_SET_COST = 512
 
-#: The host fd number a segment's memfd is lent at, for the one mmap of a shmat.
-SHM_LEND_FD = 1003
 
 _SEMBUF = struct.Struct("<HhH")  # sem_num, sem_op, sem_flg
 _SEMID_DS = struct.Struct("<48sqQqQQQQ")

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +21,16 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A cache written by ``python -m sentry.precompute --out``, read instead of the real one."""
     path = tmp_path / "programs.json"
     subprocess.run([sys.executable, "-m", "sentry.precompute", "--out", str(path)],
                    cwd=REPO, check=True, timeout=120)
     monkeypatch.setattr(bpf, "CACHE", str(path))
     monkeypatch.setattr(bpf, "_entries", None)
-    return path
+    precompute.workload_filter.cache_clear()  # looked up once per process
+    yield path
+    precompute.workload_filter.cache_clear()
 
 
 def _fresh() -> dict[str, bytes]:
@@ -55,6 +58,7 @@ def test_a_stale_program_is_never_used(cache: Path, monkeypatch: pytest.MonkeyPa
     data["workload"]["bpf"] = wrong
     cache.write_text(json.dumps(data))
     monkeypatch.setattr(bpf, "_entries", None)
+    precompute.workload_filter.cache_clear()
     assert precompute.workload_filter() == _fresh()["workload"]
     assert gofer_filter.program(3, False).hex() == wrong  # what the cache says, keyed right
 
