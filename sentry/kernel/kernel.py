@@ -30,7 +30,7 @@ from sentry.kernel.credentials import privilege_changed
 from sentry.kernel.dispatch import Dispatcher
 from sentry.kernel import credentials, memacct, posix_timers, ptrace
 from sentry.kernel import keys
-from sentry.fsimpl.sock import netlink_connector as cn_proc
+from sentry.kernel import proc_events as cn_proc
 from sentry.kernel.cpuhold import CpuHold
 from sentry.kernel.ktimer import TimerQueue
 from sentry.kernel.task import Credentials, Task, ThreadGroup

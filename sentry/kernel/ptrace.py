@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Callable, List, NamedTuple, Optional, Tuple
 
 from sentry import logger
 from sentry.abi.linux.errors import err
-from sentry.fsimpl.sock import netlink_connector as cn_proc
+from sentry.kernel import proc_events as cn_proc
 from sentry.platform.hybrid import native as N
 
 if TYPE_CHECKING:

@@ -90,8 +90,11 @@ def test_modules_left_for_later_import_without_a_file(tmp_path):
     assert "sentry.kernel.kernel" not in later and "gofer.client" not in later
     assert set(r["loaders"].values()) == {"BundleFinder"}
     assert later <= set(r["imported_late"]) | set(r["loaders"])
-    # The standard library's logging only when a sandbox asks for a log (sentry.logger).
+    # The standard library's logging only when a sandbox asks for a log (sentry.logger),
+    # the netlink and inet sockets with a workload's first socket (sentry.kernel.proc_events).
     assert not r["logging"]
+    assert "sentry.fsimpl.sock.netlink_connector" not in r["preloaded"]
+    assert "sentry.fsimpl.sock.inet" not in r["preloaded"]
 
 
 def test_without_a_bundle_everything_is_imported_before(tmp_path):

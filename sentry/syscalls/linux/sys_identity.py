@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
-from sentry.fsimpl.sock import netlink_connector as cn_proc
+from sentry.kernel import proc_events as cn_proc
 from sentry.kernel.credentials import fix_setfsuid, fix_setuid
 
 if TYPE_CHECKING:

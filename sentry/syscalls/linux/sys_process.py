@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, WouldBlock, err
-from sentry.fsimpl.sock import netlink_connector as cn_proc
+from sentry.kernel import proc_events as cn_proc
 from sentry.kernel import ptrace as kptrace
 from sentry.kernel.waiter import EVENT_ALL
 from sentry.platform.hybrid import native as N
