@@ -36,16 +36,24 @@ _LEVEL_NAMES = {DEBUG: "debug", INFO: "info", WARNING: "warning", ERROR: "error"
 
 
 def rfc3339(ts: float | None = None) -> str:
-    """Local time with its UTC offset, as Go's ``time.RFC3339Nano`` parses it."""
-    import datetime
-
+    """Local time with its UTC offset, as Go's ``time.RFC3339Nano`` parses it: what
+    ``datetime.datetime.fromtimestamp(ts).astimezone().isoformat(timespec="microseconds")``
+    says, without importing :mod:`datetime` (~2 ms of ``create``, ``run`` and ``start``,
+    which record their times).  Microseconds rounded half to even, as ``fromtimestamp``."""
     if ts is None:
         ts = time.time()
-    return (
-        datetime.datetime.fromtimestamp(ts)
-        .astimezone()
-        .isoformat(timespec="microseconds")
-    )
+    whole = int(ts // 1)
+    us = round((ts - whole) * 1e6)
+    if us >= 1_000_000:
+        whole, us = whole + 1, us - 1_000_000
+    lt = time.localtime(whole)
+    off = lt.tm_gmtoff or 0
+    sign = "-" if off < 0 else "+"
+    hh, rest = divmod(abs(off), 3600)
+    mm, ss = divmod(rest, 60)
+    zone = f"{sign}{hh:02d}:{mm:02d}" + (f":{ss:02d}" if ss else "")
+    return (f"{lt.tm_year:04d}-{lt.tm_mon:02d}-{lt.tm_mday:02d}T{lt.tm_hour:02d}:"
+            f"{lt.tm_min:02d}:{lt.tm_sec:02d}.{us:06d}{zone}")
 
 
 def _traceback(exc_info: Any) -> str:
