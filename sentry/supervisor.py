@@ -151,34 +151,34 @@ _prestarted: Optional[_Prestarted] = None
 
 def prestart() -> None:
     """Fork the sentry now, at the very start of a command that will run a sandbox in
-    this process (``do``), so that it imports the sentry on the other CPU while this
-    process imports the CLI and prepares the container; :func:`run` then
-    gives it its work instead of forking.
+    this process, so that it imports the sentry on the other CPU while this process
+    imports the CLI and prepares the container (``do``) or imports what it needs to start
+    the sandbox (the sandbox process of ``run`` and ``create``,
+    :mod:`runsc_py.container.lifecycle`); :func:`run` then gives it its work instead of
+    forking.
 
     It is forked before this process has opened anything or changed any of its
     attributes, so it holds less than a sentry forked by :func:`run`; it is told at
     :func:`run` what to become: its fds (the same ``keep_fds``), the network and UTS
     namespaces this process is in by then (fds it joins), and the work (pickled *body*).
     A command that does not get that far calls :func:`discard_prestarted`; if this
-    process dies, it dies (``PDEATHSIG``, and the end of its socket).  Not for a sandbox
-    in a cgroup: what it allocated before joining it would stay charged outside.
+    process dies, it dies (``PDEATHSIG``, and the end of its socket).  Only from a
+    process in the sandbox's cgroup already, if it has one: what the sentry allocated
+    before joining it would stay charged outside.
     """
+    from sentry import prestart as early
+
+    forked = early.fork()
+    if forked is not None:
+        adopt_prestarted(*forked)
+
+
+def adopt_prestarted(pid: int, sock: socket.socket) -> None:
+    """Take the sentry :func:`sentry.prestart.fork` forked as this process's prestarted
+    sentry (what :func:`prestart` does, for a caller that forked it before importing
+    this module)."""
     global _prestarted
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    me = os.getpid()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        pid = os.fork()
-    except OSError:
-        parent.close()
-        child.close()
-        return
-    if pid == 0:
-        parent.close()
-        _prestarted_main(child, me)  # never returns
-    child.close()
-    _prestarted = _Prestarted(pid, parent)
+    _prestarted = _Prestarted(pid, sock)
 
 
 def discard_prestarted() -> None:
@@ -198,7 +198,7 @@ def discard_prestarted() -> None:
 _GO_MAX = 1 << 20
 
 
-def _prestarted_main(sock: socket.socket, parent: int) -> None:
+def prestarted_main(sock: socket.socket, parent: int) -> None:
     """The prestarted sentry until :func:`run` hands it its work."""
     try:
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):

@@ -168,7 +168,6 @@ def run_foreground(
         refused the configuration.
     """
     container_id = validate_id(cfg.container_id)
-    run_sandbox, boot_errors = sandbox_entry()
     with _signals_abort_start():
         store = StateStore(root)
         state = _new_state(store, cfg, CREATED, bundle, config_path, annotations)
@@ -191,24 +190,32 @@ def run_foreground(
 
         cfg.hold_init = True
         child: _SandboxProcess | None = None
+        run_sandbox: RunSandbox | None = None
+        boot_errors: tuple[type[Exception], ...] = ()
         if cg is not None:
             # A sentry forked before this cgroup existed (runsc_py.launch) would have
-            # its memory charged outside it: the sandbox process forks one instead.
+            # its memory charged outside it: the sandbox process, in the cgroup by then,
+            # prestarts one instead.
             supervisor = sys.modules.get("sentry.supervisor")
             if supervisor is not None:
                 supervisor.discard_prestarted()
 
             def sandbox() -> int:
-                _be_sandbox_process(state, os.getpid())
-                _enter_namespaces(cfg, namespaces)
-                try:
-                    return run_sandbox(cfg, before_start, started)
-                except boot_errors as e:
-                    # Reported as what it is to the user, whether its class pickles or not.
-                    raise UserError(str(e)) from None
+                with _prestarted_sentry():
+                    entry, errors = sandbox_entry()
+                    _be_sandbox_process(state, os.getpid())
+                    _enter_namespaces(cfg, namespaces)
+                    try:
+                        return entry(cfg, before_start, started)
+                    except errors as e:
+                        # Reported as what it is to the user, whether its class pickles
+                        # or not.
+                        raise UserError(str(e)) from None
 
             child = _SandboxProcess(sandbox)
             _be_sandbox_process(state, child.pid)
+        else:
+            run_sandbox, boot_errors = sandbox_entry()
         try:
             store.create(state)
         except BaseException:
@@ -225,8 +232,11 @@ def run_foreground(
             if pid_file is not None:
                 written = write_pid_file(pid_file, state.pid)
             logger.debug("container %s: starting sandbox in process %d", container_id, state.pid)
-            status: object = (child.run() if child is not None
-                              else run_sandbox(cfg, before_start, started))
+            if child is not None:
+                status: object = child.run()
+            else:
+                assert run_sandbox is not None
+                status = run_sandbox(cfg, before_start, started)
             # The workload is gone; the bookkeeping below is not to be cut short.
             for sig in _TERMINATING:
                 signal.signal(sig, signal.SIG_IGN)
@@ -268,6 +278,24 @@ def run_foreground(
             run_hooks_logged("poststop", state.hooks, _hook_state(state, STOPPED))
             store.discard(container_id)
         return status
+
+
+@contextlib.contextmanager
+def _prestarted_sentry() -> Iterator[None]:
+    """In the sandbox process (in its cgroup already): fork the sentry first, so that it
+    imports the sentry while this process imports what starts the sandbox
+    (:func:`sandbox_entry`) and makes the gofer (:func:`sentry.supervisor.prestart`:
+    ``supervisor.run`` hands it its work); stopped if the start fails before that."""
+    from sentry import prestart as early
+
+    forked = early.fork()
+    supervisor = importlib.import_module("sentry.supervisor")
+    if forked is not None:
+        supervisor.adopt_prestarted(*forked)
+    try:
+        yield
+    finally:
+        supervisor.discard_prestarted()  # not handed over: the start failed
 
 
 def _be_sandbox_process(state: ContainerState, pid: int) -> None:
@@ -621,12 +649,11 @@ def _fork_sandbox(
 
     :returns: its pid, and None or the one-line reason it failed (it has exited then).
     """
-    run_sandbox, boot_errors = sandbox_entry()
     r, w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # the sandbox process; never returns
         os.close(r)
-        _sandbox_main(cfg, cg, namespaces, w, run_sandbox, boot_errors)
+        _sandbox_main(cfg, cg, namespaces, w)
     os.close(w)
     chunks = []
     with open(r, "rb") as f:
@@ -644,11 +671,10 @@ def _sandbox_main(
     cg: Cgroup,
     namespaces: HostNamespaces | None,
     ready_fd: int,
-    run_sandbox: Callable[..., int],
-    boot_errors: tuple[type[Exception], ...],
 ) -> None:
     status = 1
     reported = False
+    boot_errors: tuple[type[Exception], ...] = ()
 
     def ready() -> None:
         nonlocal reported
@@ -669,10 +695,12 @@ def _sandbox_main(
             _stdio_to_devnull()
         # Everything it starts (gofer, workload) is born in the container's cgroup.
         cg.join(0)
-        _enter_namespaces(cfg, namespaces)
-        for sig in _TERMINATING:
-            signal.signal(sig, signal.SIG_DFL)
-        status = run_sandbox(cfg, ready)
+        with _prestarted_sentry():
+            run_sandbox, boot_errors = sandbox_entry()
+            _enter_namespaces(cfg, namespaces)
+            for sig in _TERMINATING:
+                signal.signal(sig, signal.SIG_DFL)
+            status = run_sandbox(cfg, ready)
     except BaseException as e:  # noqa: BLE001 - the child must always exit here
         if not reported:
             msg = str(e) if isinstance(e, (UserError, *boot_errors)) else (

@@ -1017,12 +1017,19 @@ def test_file_bind_mounts(lc: Lifecycle) -> None:
 
 
 def test_run_joins_cgroup(lc: Lifecycle) -> None:
-    """run places the sandbox (this CLI process) in linux.cgroupsPath with its resources
-    before the workload runs, as create does; delete removes it; a failed run leaves none."""
+    """run places the sandbox process in linux.cgroupsPath with its resources before the
+    workload runs, as create does, and every host process of the sandbox (the sentry it
+    prestarts, the gofer, the workload's) with it; delete removes it; a failed run
+    leaves none."""
     seen = lc.work / "cgroup"
+    # The sandbox process's /proc/PID/cgroup, then each descendant's (one file, separated).
     probe = (
-        "import json, sys; pid = json.load(sys.stdin)['pid']; "
-        f"open('{seen}', 'w').write(open(f'/proc/{{pid}}/cgroup').read())"
+        "import json, sys; pid = json.load(sys.stdin)['pid']; todo = [pid]; texts = []\n"
+        "while todo:\n"
+        "    p = todo.pop()\n"
+        "    texts.append(open(f'/proc/{p}/cgroup').read())\n"
+        "    todo += [int(c) for c in open(f'/proc/{p}/task/{p}/children').read().split()]\n"
+        f"open('{seen}', 'w').write('\\n--\\n'.join(texts))"
     )
 
     def edit(cfg: dict[str, Any]) -> None:
@@ -1033,7 +1040,9 @@ def test_run_joins_cgroup(lc: Lifecycle) -> None:
                        edit=edit)
     lc.ids.append("c1")
     assert lc.cli("run", "--keep", "--bundle", str(bundle), "c1").rc == 4
-    assert proc_cgroup_text_has(seen.read_text(), lc.cgroup_path("c1"))
+    texts = seen.read_text().split("\n--\n")
+    assert len(texts) >= 4, texts  # the sandbox process, the sentry, the gofer, init
+    assert all(proc_cgroup_text_has(t, lc.cgroup_path("c1")) for t in texts), texts
     if has_v1("pids"):
         assert (controller_dir("pids", lc.cgroup_path("c1")) / "pids.max").read_text() == "64\n"
     lc.ok("delete", "c1")
@@ -1041,7 +1050,9 @@ def test_run_joins_cgroup(lc: Lifecycle) -> None:
     # Without --keep, run removes the cgroup it made once the workload is gone.
     seen.unlink()
     assert lc.cli("run", "--bundle", str(bundle), "c1").rc == 4
-    assert proc_cgroup_text_has(seen.read_text(), lc.cgroup_path("c1"))
+    texts = seen.read_text().split("\n--\n")
+    assert len(texts) >= 4 and all(proc_cgroup_text_has(t, lc.cgroup_path("c1"))
+                                   for t in texts), texts
     assert not any(d.exists() for d in all_cgroup_dirs(lc.cgroup_path("c1")))
 
     bad = lc.bundle("c2", ["/no/such/program"])
