@@ -7,7 +7,8 @@ Everything raised here is reported as one line on stderr (``runsc-py: <msg>``) a
 
 from __future__ import annotations
 
-import json
+from runsc_py import jsonc
+
 
 # runc uses 1 for every runtime error; clients (containerd, podman) only test for non-zero.
 EXIT_USER = 1
@@ -20,8 +21,8 @@ def quote(value: object) -> str:
     JSON string escaping turns newlines and terminal control characters into visible escapes.
     """
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, ensure_ascii=False, default=repr)[:200]
+        return jsonc.dumps(value, ensure_ascii=False)
+    return jsonc.dumps(value, ensure_ascii=False, default=repr)[:200]
 
 
 def one_line(msg: str) -> str:

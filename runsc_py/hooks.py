@@ -21,11 +21,11 @@ when its ``timeout`` (seconds) passes.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterable, Mapping
 
+from runsc_py import jsonc
 from runsc_py.errors import UserError
 from runsc_py.log import logger
 from sentry.records import dataclass
@@ -71,7 +71,7 @@ def run_hooks(
     :param netns_pid: run the hooks in this process's network namespace.
     :raises HookError: a hook failed.
     """
-    data = json.dumps(state).encode()
+    data = jsonc.dumps(state).encode()
     for i, hook in enumerate(hooks.get(kind, ())):
         logger.debug("running %s hook #%d: %s", kind, i, hook.path)
         _run_one(kind, i, hook, data, netns_pid)
@@ -82,7 +82,7 @@ def run_hooks_logged(
 ) -> None:
     """Run every hook of *kind*; a failure is logged and the next hook still runs
     (``poststart``, ``poststop``)."""
-    data = json.dumps(state).encode()
+    data = jsonc.dumps(state).encode()
     for i, hook in enumerate(hooks.get(kind, ())):
         try:
             _run_one(kind, i, hook, data, None)

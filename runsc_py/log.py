@@ -17,6 +17,7 @@ import sys
 import time
 from sentry.records import dataclass
 
+from runsc_py import jsonc
 from runsc_py.errors import UserError
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
@@ -68,18 +69,14 @@ def _traceback(exc_info: Any) -> str:
 
 def format_json(level: int, msg: str, created: float) -> str:
     """logrus' JSONFormatter: level, msg, time."""
-    import json
-
-    return json.dumps({"level": _LEVEL_NAMES[level], "msg": msg, "time": rfc3339(created)},
-                      ensure_ascii=False)
+    return jsonc.dumps({"level": _LEVEL_NAMES[level], "msg": msg, "time": rfc3339(created)},
+                       ensure_ascii=False)
 
 
 def format_text(level: int, msg: str, created: float) -> str:
     """logrus' TextFormatter: ``time="..." level=... msg="..."``."""
-    import json
-
     return f'time="{rfc3339(created)}" level={_LEVEL_NAMES[level]} ' \
-           f'msg={json.dumps(msg, ensure_ascii=False)}'
+           f'msg={jsonc.dumps(msg, ensure_ascii=False)}'
 
 
 class _Handler:

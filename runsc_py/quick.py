@@ -160,9 +160,9 @@ def _call(glob: dict[str, str | None], bools: set[str], log_opts: Any,
     from runsc_py.container import lifecycle
 
     if verb == "state":
-        import json
+        from runsc_py import jsonc
 
-        sys.stdout.write(json.dumps(lifecycle.state(root, rest[0]), indent=2) + "\n")
+        sys.stdout.write(jsonc.dumps(lifecycle.state(root, rest[0]), indent=2) + "\n")
     elif verb == "start":
         lifecycle.start(root, rest[0])
     elif verb == "kill":

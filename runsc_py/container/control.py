@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import array
-import json
 import socket
 from collections.abc import Sequence
 
+from runsc_py import jsonc
 from runsc_py.errors import UserError
 from sentry.control.sockpath import short_path
 
@@ -49,7 +49,7 @@ class Connection:
         self.sock.close()
 
     def send(self, msg: dict[str, Any], fds: Sequence[int] = ()) -> None:
-        data = json.dumps(msg).encode()
+        data = jsonc.dumps(msg).encode()
         anc = []
         if fds:
             anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
@@ -81,7 +81,7 @@ class Connection:
         if not data:
             raise ControlUnavailable("container not running")
         try:
-            reply = json.loads(data)
+            reply = jsonc.loads(data)
         except ValueError:
             reply = None
         if not isinstance(reply, dict):

@@ -18,14 +18,13 @@ import builtins
 from sentry import records
 import errno
 import fcntl
-import json
 import os
 import pwd
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from sentry.records import dataclass, field
 
+from runsc_py import jsonc
 from runsc_py.container import process
 from runsc_py.errors import (
     ContainerExists,
@@ -51,8 +50,9 @@ MAX_STATE_SIZE = 16 * 1024 * 1024
 MAX_ID_LENGTH = 255
 
 # runc's rule is ^[\w+-\.]+$ in Go syntax: \w is ASCII there, and "+-\." is the range
-# '+'..'.', which also admits ','.
-_ID_RE = re.compile(r"[A-Za-z0-9_+,\-.]+", re.ASCII)
+# '+'..'.', which also admits ','.  (A set, not a regular expression: re is ~1 ms of every
+# command.)
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+,-.")
 
 CREATING = "creating"
 CREATED = "created"
@@ -75,7 +75,7 @@ def validate_id(container_id: str) -> str:
         not container_id
         or len(container_id) > MAX_ID_LENGTH
         or container_id in (".", "..")
-        or not _ID_RE.fullmatch(container_id)
+        or not _ID_CHARS.issuperset(container_id)
     ):
         raise InvalidID(f"invalid container id {quote(container_id)}")
     return container_id
@@ -301,7 +301,7 @@ class StateStore:
         try:
             if len(data) > MAX_STATE_SIZE:
                 raise ValueError("too large")
-            state = ContainerState.from_json(json.loads(data.decode("utf-8")))
+            state = ContainerState.from_json(jsonc.loads(data.decode("utf-8")))
             if state.id != container_id:
                 raise ValueError(f"it names container {state.id!r}")
         except (ValueError, TypeError, RecursionError) as e:
@@ -389,7 +389,7 @@ class StateStore:
     def _write(self, state: ContainerState) -> None:
         path = self.path(state.id, STATE_FILE)
         tmp = path + ".tmp"
-        data = json.dumps(state.to_json(), indent=2).encode("ascii") + b"\n"
+        data = jsonc.dumps(state.to_json(), indent=2).encode("ascii") + b"\n"
         try:
             fd = os.open(
                 tmp,
