@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Iterator
 from sentry.records import dataclass
 
 from runsc_py.errors import InvalidSpec, StateError, quote
@@ -26,6 +25,7 @@ from runsc_py.log import logger
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio", "devices")

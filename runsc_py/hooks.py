@@ -22,8 +22,6 @@ when its ``timeout`` (seconds) passes.
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import Iterable, Mapping
 
 from runsc_py import jsonc
 from runsc_py.errors import UserError
@@ -34,6 +32,7 @@ TYPE_CHECKING = False  # (typing: see sentry.records)
 
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Iterable, Mapping
 
 # Output of a failing hook kept for its error message.
 _OUTPUT_LIMIT = 4096
@@ -130,6 +129,8 @@ def _run_one(kind: str, i: int, hook: Hook, data: bytes, netns_pid: int | None) 
         raise
     if proc.returncode != 0:
         if proc.returncode < 0:
+            import signal
+
             why = f"killed by signal {signal.Signals(-proc.returncode).name}"
         else:
             why = f"exit status {proc.returncode}"
@@ -155,6 +156,7 @@ def _open_netns(pid: int) -> int:
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill the hook and what it started (its own session), then reap it."""
+    import signal
     import subprocess
 
     try:

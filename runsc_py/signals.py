@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import signal
+import _signal
 
 from runsc_py.errors import UserError
 
 SIGRTMIN, SIGRTMAX = 34, 64
+
+#: The names signal.Signals has (aliases too), from the C module: without the enum.
+_NAMES = {name: value for name, value in vars(_signal).items()
+          if name.isupper() and name.startswith("SIG") and not name.startswith("SIG_")}
 
 
 def parse_signal(text: str) -> int:
@@ -34,7 +38,6 @@ def parse_signal(text: str) -> int:
                     return v
             raise UserError(f"invalid signal {text!r}")
     try:
-        sig = signal.Signals[name]
+        return int(_NAMES[name])
     except KeyError:
         raise UserError(f"invalid signal {text!r}") from None
-    return int(sig)

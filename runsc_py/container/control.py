@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import array
-import socket
-from collections.abc import Sequence
+import sys
+
+# The C module: socket.py imports enum and selectors (with collections), ~2.5 ms of every
+# start and kill.
+import _socket as socket
 
 from runsc_py import jsonc
 from runsc_py.errors import UserError
@@ -12,6 +14,7 @@ from sentry.control.sockpath import short_path
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 MAX_MSG = 1 << 20
@@ -52,7 +55,8 @@ class Connection:
         data = jsonc.dumps(msg).encode()
         anc = []
         if fds:
-            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                    b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds))]
         try:
             self.sock.sendmsg([data], anc)
         except OSError as e:

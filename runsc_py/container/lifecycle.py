@@ -8,12 +8,13 @@ workload's status. Later commands reach it through its control socket (:mod:`.co
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator
+
+# The C modules: signal.py's enums import enum, functools and collections, ~3 ms of every
+# command that starts nothing (start, kill, delete, state); no contextlib (the context
+# managers here are classes) and no importlib at import, for the same reason.
+import _signal as signal
 
 from runsc_py.cgroups import Cgroup, cgroup_path
 # runsc_py.container.control (and socket with it) is imported by the functions that talk
@@ -44,13 +45,14 @@ from runsc_py.log import logger, rfc3339
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:  # annotations only: delete, kill, state need not load the spec
+    from collections.abc import Callable
     from typing import Any
 
     from runsc_py.container.hostns import HostNamespaces
     from runsc_py.hooks import Hook
     from sentry.config import BootConfig
 
-RunSandbox = Callable[..., int]
+    RunSandbox = Callable[..., int]
 
 
 def sandbox_entry() -> tuple[RunSandbox, tuple[type[Exception], ...]]:
@@ -60,6 +62,8 @@ def sandbox_entry() -> tuple[RunSandbox, tuple[type[Exception], ...]]:
     Imported only when a sandbox is about to start, so that the other commands never load
     the sentry.
     """
+    import importlib
+
     module = importlib.import_module("sentry.boot")
     entry: RunSandbox = module.run_sandbox
     boot_error = getattr(module, "BootError", None)
@@ -120,17 +124,17 @@ def _abort_start(signo: int, _frame: object) -> None:
     raise _StartAborted(signo)
 
 
-@contextlib.contextmanager
-def _signals_abort_start() -> Iterator[None]:
+class _signals_abort_start:  # noqa: N801 - used as a function: with _signals_abort_start()
     """Until the sentry takes the terminating signals over (when the workload starts), one
     of them aborts the start: the state is removed and the status is 128+N, as for a
     command interrupted before it ran. Left to the default action, it would kill this
     process and leave the state directory behind."""
-    previous = {sig: signal.signal(sig, _abort_start) for sig in _TERMINATING}
-    try:
-        yield
-    finally:
-        for sig, h in previous.items():
+
+    def __enter__(self) -> None:
+        self.previous = {sig: signal.signal(sig, _abort_start) for sig in _TERMINATING}
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, h in self.previous.items():
             signal.signal(sig, h)
 
 
@@ -280,22 +284,24 @@ def run_foreground(
         return status
 
 
-@contextlib.contextmanager
-def _prestarted_sentry() -> Iterator[None]:
+class _prestarted_sentry:  # noqa: N801 - used as a function: with _prestarted_sentry()
     """In the sandbox process (in its cgroup already): fork the sentry first, so that it
     imports the sentry while this process imports what starts the sandbox
     (:func:`sandbox_entry`) and makes the gofer (:func:`sentry.supervisor.prestart`:
     ``supervisor.run`` hands it its work); stopped if the start fails before that."""
-    from sentry import prestart as early
 
-    forked = early.fork()
-    supervisor = importlib.import_module("sentry.supervisor")
-    if forked is not None:
-        supervisor.adopt_prestarted(*forked)
-    try:
-        yield
-    finally:
-        supervisor.discard_prestarted()  # not handed over: the start failed
+    def __enter__(self) -> None:
+        from sentry import prestart as early
+
+        forked = early.fork()
+        from sentry import supervisor
+
+        self.supervisor = supervisor
+        if forked is not None:
+            supervisor.adopt_prestarted(*forked)
+
+    def __exit__(self, *exc: object) -> None:
+        self.supervisor.discard_prestarted()  # not handed over: the start failed
 
 
 def _be_sandbox_process(state: ContainerState, pid: int) -> None:

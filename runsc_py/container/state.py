@@ -20,8 +20,6 @@ import errno
 import fcntl
 import os
 import pwd
-from collections.abc import Iterator
-from contextlib import contextmanager
 from sentry.records import dataclass, field
 
 from runsc_py import jsonc
@@ -310,27 +308,14 @@ class StateStore:
             ) from None
         return state
 
-    @contextmanager
-    def locked(self, container_id: str) -> Iterator[LockedState]:
-        """Hold the container's lock and yield its current state.
+    def locked(self, container_id: str) -> _Locked:
+        """``with store.locked(id) as locked``: hold the container's lock and give its
+        current state for the block.
 
         :raises ContainerNotFound: no such container (or it was removed while waiting).
         :raises CorruptState: the state file is unreadable.
         """
-        lock_path = self.path(container_id, LOCK_FILE)
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except (FileNotFoundError, NotADirectoryError):
-            raise ContainerNotFound(
-                f"container {quote(container_id)} does not exist"
-            ) from None
-        except OSError as e:
-            raise StateError(f"cannot open {lock_path}: {e.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield LockedState(self, self.load(container_id))
-        finally:
-            os.close(fd)
+        return _Locked(self, container_id)
 
     def remove_unreadable(self, container_id: str) -> None:
         """Remove a container directory whose state cannot be read (``delete --force``).
@@ -492,3 +477,36 @@ def _remove_tree(directory: str) -> list[str]:
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class _Locked:
+    """:meth:`StateStore.locked`'s context manager (a class, not contextlib's decorator:
+    the CLI's cheap commands do not import contextlib, functools and collections)."""
+
+    def __init__(self, store: StateStore, container_id: str) -> None:
+        self.store = store
+        self.container_id = container_id
+        self._fd = -1
+
+    def __enter__(self) -> LockedState:
+        lock_path = self.store.path(self.container_id, LOCK_FILE)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ContainerNotFound(
+                f"container {quote(self.container_id)} does not exist"
+            ) from None
+        except OSError as e:
+            raise StateError(f"cannot open {lock_path}: {e.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            state = self.store.load(self.container_id)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return LockedState(self.store, state)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
+        self._fd = -1

@@ -272,11 +272,32 @@ def test_other_forms_are_the_clis(args: list[str], tmp_path: Path) -> None:
     assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
 
 
-def test_quick_path_imports_no_cli_framework(tmp_path: Path) -> None:
-    proc = _run([sys.executable, "-X", "importtime", "-m", "runsc_py"],
-                ["--root", str(tmp_path), "state", "nope"])
+#: What the per-container commands leave out: the CLI framework, and the standard
+#: library's pure-Python layers over C modules they use directly (runsc_py.jsonc, _signal,
+#: _socket), each of which pulled in enum, functools, collections or re (~5 ms together).
+_NOT_IMPORTED = {"click", "logging", "runsc_py.cli", "typing", "json", "re", "enum",
+                 "functools", "collections", "contextlib", "signal", "socket", "selectors",
+                 "importlib", "datetime"}
+
+
+@pytest.mark.parametrize("args", [["state", "nope"], ["delete", "nope"], ["kill", "nope", "9"],
+                                  ["start", "nope"]])
+def test_quick_path_imports_no_cli_framework(tmp_path: Path, args: list[str]) -> None:
+    # As the console script starts it (-m would import runpy, and contextlib with it).
+    proc = _run([sys.executable, "-X", "importtime", "-c",
+                 "from runsc_py.launch import entry; entry()"],
+                ["--root", str(tmp_path), *args])
     assert proc.returncode == 1
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
     assert "runsc_py.quick" in imported and "runsc_py.container.lifecycle" in imported
-    assert not imported & {"click", "logging", "runsc_py.cli"}
+    assert not imported & _NOT_IMPORTED
+
+
+def test_control_client_imports_none_of_them() -> None:
+    """What start and kill of a live container add: the control client."""
+    code = ("import sys; import runsc_py.container.control, runsc_py.signals; "
+            "print(sorted(set(sys.modules) & set(sys.argv[1:])))")
+    proc = subprocess.run([sys.executable, "-c", code, *_NOT_IMPORTED], capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert proc.stdout.strip() == "[]"
