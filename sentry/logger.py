@@ -51,25 +51,20 @@ class Logger:
             logging.getLogger(self.name).log(level, msg, *args, **kw)
 
     def debug(self, msg: object, *args: Any, **kw: Any) -> None:
-        if DEBUG >= _threshold:
-            self.log(DEBUG, msg, *args, **kw)
+        self.log(DEBUG, msg, *args, **kw)
 
     def info(self, msg: object, *args: Any, **kw: Any) -> None:
-        if INFO >= _threshold:
-            self.log(INFO, msg, *args, **kw)
+        self.log(INFO, msg, *args, **kw)
 
     def warning(self, msg: object, *args: Any, **kw: Any) -> None:
-        if WARNING >= _threshold:
-            self.log(WARNING, msg, *args, **kw)
+        self.log(WARNING, msg, *args, **kw)
 
     def error(self, msg: object, *args: Any, **kw: Any) -> None:
-        if ERROR >= _threshold:
-            self.log(ERROR, msg, *args, **kw)
+        self.log(ERROR, msg, *args, **kw)
 
     def exception(self, msg: object, *args: Any, exc_info: Any = True, **kw: Any) -> None:
         """An error with the traceback of the exception being handled."""
-        if ERROR >= _threshold:
-            self.log(ERROR, msg, *args, exc_info=exc_info, **kw)
+        self.log(ERROR, msg, *args, exc_info=exc_info, **kw)
 
 
 def get(name: str) -> Logger:

@@ -14,48 +14,28 @@ import sys
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
 _CONNECTOR = "sentry.fsimpl.sock.netlink_connector"
 
 
-def proc_fork(parent: Any, child: Any, flags: int) -> None:
-    cn = sys.modules.get(_CONNECTOR)
-    if cn is not None:
-        cn.proc_fork(parent, child, flags)
+def _passed_on(name: str) -> Callable[..., None]:
+    """The call *name* of the connector module, made only if it has been imported."""
+    def call(*args: Any) -> None:
+        cn = sys.modules.get(_CONNECTOR)
+        if cn is not None:
+            getattr(cn, name)(*args)
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
-def proc_exec(t: Any) -> None:
-    cn = sys.modules.get(_CONNECTOR)
-    if cn is not None:
-        cn.proc_exec(t)
-
-
-def proc_id(t: Any, old: Any) -> None:
-    cn = sys.modules.get(_CONNECTOR)
-    if cn is not None:
-        cn.proc_id(t, old)
-
-
-def proc_sid(t: Any) -> None:
-    cn = sys.modules.get(_CONNECTOR)
-    if cn is not None:
-        cn.proc_sid(t)
-
-
-def proc_comm(t: Any, comm: bytes) -> None:
-    cn = sys.modules.get(_CONNECTOR)
-    if cn is not None:
-        cn.proc_comm(t, comm)
-
-
-def proc_ptrace(target: Any, tracer: Any) -> None:
-    cn = sys.modules.get(_CONNECTOR)
-    if cn is not None:
-        cn.proc_ptrace(target, tracer)
-
-
-def proc_exit(t: Any, status: int) -> None:
-    cn = sys.modules.get(_CONNECTOR)
-    if cn is not None:
-        cn.proc_exit(t, status)
+# copy_process, exec_binprm, commit_creds, setsid, prctl(PR_SET_NAME), ptrace attach and
+# detach, do_exit: each takes the arguments of the connector's function of that name.
+proc_fork = _passed_on("proc_fork")
+proc_exec = _passed_on("proc_exec")
+proc_id = _passed_on("proc_id")
+proc_sid = _passed_on("proc_sid")
+proc_comm = _passed_on("proc_comm")
+proc_ptrace = _passed_on("proc_ptrace")
+proc_exit = _passed_on("proc_exit")
