@@ -63,12 +63,18 @@ def spawn_task(stub_fd: int, bpf: bytes, nsflags: int, host_id: int,
     lims = ffi.new("uint64_t[]", [v for lim in rlimits for v in lim] or [0])
     ret = lib.rt_spawn_task(stub_fd, bpf, len(bpf), nsflags, join, host_id, lims,
                             len(rlimits), pid, lfd, bad)
-    if ret <= -1000:
-        raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
     if ret < 0 and bad[0] >= 0:
         raise RlimitError(-ret, bad[0])
-    _check(ret)
+    _check_spawned(ret)
     return pid[0], lfd[0]
+
+
+def _check_spawned(ret: int) -> None:
+    """:raises OSError: the task's setup failed at step -ret-1000 (it exited with
+    100+step), or the call failed with errno -ret."""
+    if ret <= -1000:
+        raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
+    _check(ret)
 
 
 class Spawning:
@@ -115,10 +121,7 @@ def spawn_end(task: Spawning) -> int:
     :raises OSError: its setup failed (it is dead and reaped then).
     """
     lfd = ffi.new("int *")
-    ret = lib.rt_spawn_end(task.pid, task._take(), lfd)
-    if ret <= -1000:
-        raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
-    _check(ret)
+    _check_spawned(lib.rt_spawn_end(task.pid, task._take(), lfd))
     return int(lfd[0])
 
 
@@ -146,11 +149,9 @@ def spawn_prepare(stub_fd: int, bpf: bytes, host_id: int, join_fds: Sequence[int
     lims = ffi.new("uint64_t[]", [v for lim in rlimits for v in lim] or [0])
     ret = lib.rt_spawn_prepare(stub_fd, bpf, len(bpf), join, host_id, lims, len(rlimits),
                                pid, sync, bad)
-    if ret <= -1000:
-        raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
     if ret < 0 and bad[0] >= 0:
         raise RlimitError(-ret, bad[0])
-    _check(ret)
+    _check_spawned(ret)
     return pid[0], sync[0]
 
 
@@ -160,10 +161,7 @@ def spawn_attach(pid: int, sync_fd: int) -> int:
     :returns: its listener fd; the task is stopped at the exec event of the stub.
     """
     lfd = ffi.new("int *")
-    ret = lib.rt_spawn_attach(pid, sync_fd, lfd)
-    if ret <= -1000:
-        raise OSError(0, f"sandbox child setup failed at step {-ret - 1000}")
-    _check(ret)
+    _check_spawned(lib.rt_spawn_attach(pid, sync_fd, lfd))
     return lfd[0]
 
 
