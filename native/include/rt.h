@@ -115,14 +115,16 @@ int rt_fd_set_dir_key(int fdt, int fd, uint64_t base, const char *prefix, int pl
 /* the newfstatat/statx cache (rt.c "stat cache"; sentry/vfs/statcache.py fills it) */
 void rt_statcache_bump(void);
 void rt_statcache_bump_missing(void);
+void rt_statcache_forget(uint64_t ino);
 int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen);
 int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const char *names,
                              int names_len, int n, const unsigned char *stats,
                              const unsigned char *statxs, const int32_t *follow,
-                             const unsigned char *has, uint32_t gen);
+                             const unsigned char *has, uint32_t gen, uint64_t ino);
 int rt_statcache_put_wire(uint64_t base, const char *prefix, int plen,
                           const unsigned char *wire, uint32_t wire_len, int max,
-                          uint64_t dev, const char *skip, int skip_len, uint32_t gen);
+                          uint64_t dev, const char *skip, int skip_len, uint32_t gen,
+                          uint64_t ino);
 uint32_t rt_statcache_gen(void);
 uint64_t rt_statcache_hits(void);
 #define RT_SC_STAT  0     /* struct stat (newfstatat) */
@@ -136,7 +138,7 @@ int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void 
 int rt_statcache_put_wire_statx(uint64_t base, const char *prefix, int plen,
                                 const unsigned char *wire, uint32_t wire_len, int max,
                                 uint64_t dev, const char *skip, int skip_len, uint32_t gen,
-                                uint64_t mnt_id);
+                                uint64_t mnt_id, uint64_t ino);
 void rt_statcache_want_statx(void);
 int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, const char *name,
                                 int nlen, const unsigned char *wire, uint32_t wire_len,
@@ -153,7 +155,7 @@ int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, in
 int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,
                           int tlen, int err, uint32_t gen);
 int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char *names,
-                         int names_len, uint32_t gen);
+                         int names_len, uint32_t gen, uint64_t ino);
 int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
 int rt_fd_clear(int fdt, int fd);
 int rt_fdt_clear(int fdt);

@@ -998,6 +998,12 @@ struct sc_way { uint64_t hash; uint32_t slot, pad; };
 static struct sc_entry *sc;
 static struct sc_way *sc_ways;
 static uint32_t sc_pool_used;
+/* Each pool entry's file, by inode number: a stat or statx answer's, a listed
+ * directory's (RT_SC_DIR, RT_SC_DIRC; SC_ANY_INO if Python did not say which); 0 for an
+ * error or a readlink answer.  rt_statcache_forget scans these, 8 bytes an entry rather
+ * than the entries' ~350. */
+static uint64_t *sc_inos;
+#define SC_ANY_INO UINT64_MAX
 static uint32_t sc_gen = 1, sc_clock;
 /* Moves when a name appears (rt_statcache_bump_missing): only error answers (ENOENT of a
  * name, or of a path through it) can go stale then, not the answers about files that
@@ -1098,6 +1104,33 @@ static int sc_not_link(uint64_t base, const char *path, int len)
 
 void rt_statcache_bump(void) { sc_gen++; }
 void rt_statcache_bump_missing(void) { sc_ngen++; }
+
+/* The sentry is about to change the file *ino* (the overlay copies it up: from now on
+ * its attributes, and a directory's names, change without a bump; statcache.forget):
+ * every kept answer about it goes, the others stay.  That is its stat and statx answers
+ * under every path (another name of it, a symlink followed to it), its listing (the
+ * names, the entries C opens it with; and every listing whose directory is not known),
+ * and the fstat answer of every fd C answers it for. */
+void rt_statcache_forget(uint64_t ino)
+{
+    if (sc) {
+        for (uint32_t i = 0; i < sc_pool_used; i++)
+            if (sc_inos[i] == ino || sc_inos[i] == SC_ANY_INO) {
+                sc[i].gen = sc_gen - 1;    /* stale: sc_gen only moves on */
+                sc_inos[i] = 0;
+            }
+    }
+    for (int fdt = 0; fdt < MAX_FDT; fdt++) {
+        struct fd_slot *s = fdts[fdt];
+        if (!s) continue;
+        for (int fd = 0; fd < fdt_cap[fdt]; fd++) {
+            uint64_t st_ino;
+            if (!s[fd].blob || s[fd].blob_gen != sc_gen) continue;
+            memcpy(&st_ino, s[fd].blob + offsetof(struct stat, st_ino), sizeof st_ino);
+            if (st_ino == ino) s[fd].blob_gen = sc_gen - 1;
+        }
+    }
+}
 uint32_t rt_statcache_gen(void) { return sc_gen; }
 uint64_t rt_statcache_hits(void) { return sc_hits; }
 
@@ -1154,10 +1187,13 @@ static struct sc_entry *sc_slot(int kind, uint64_t base, int nofollow, const cha
     if (!sc) {
         /* calloc'd: the kernel's zero pages until used (the pool in order) */
         sc_ways = calloc(SC_SLOTS, sizeof *sc_ways);
-        sc = sc_ways ? calloc(SC_SLOTS, sizeof *sc) : NULL;
+        sc_inos = sc_ways ? calloc(SC_SLOTS, sizeof *sc_inos) : NULL;
+        sc = sc_inos ? calloc(SC_SLOTS, sizeof *sc) : NULL;
         if (!sc) {
             free(sc_ways);
+            free(sc_inos);
             sc_ways = NULL;
+            sc_inos = NULL;
             return NULL;
         }
     }
@@ -1193,15 +1229,22 @@ static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int l
     e->gen = gen; e->err = err; e->ngen = sc_ngen;
     e->vlen = err ? 0 : vlen;
     if (!err) memcpy(e->st, v, vlen);
+    uint64_t ino = 0;
+    if (!err && kind == RT_SC_STAT)
+        memcpy(&ino, e->st + offsetof(struct stat, st_ino), sizeof ino);
+    else if (!err && kind == RT_SC_STATX)
+        memcpy(&ino, e->st + offsetof(struct statx, stx_ino), sizeof ino);
+    sc_inos[e - sc] = ino;
     return 1;
 }
 
 /* A directory whose whole listing Python has (a trusted one everyone may search, as for
  * the other answers): *prefix* walks to it ("" the cwd, else ending in "/"), *names*
- * holds every name, each NUL-ended.  A path through it whose next component is not
- * there is ENOENT (sc_absent), for stat, readlink and open alike. */
+ * holds every name, each NUL-ended; *ino* is its inode number (0: not known, and then
+ * rt_statcache_forget of any file drops it).  A path through it whose next component is
+ * not there is ENOENT (sc_absent), for stat, readlink and open alike. */
 int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char *names,
-                         int names_len, uint32_t gen)
+                         int names_len, uint32_t gen, uint64_t ino)
 {
     if (len < 0 || len >= 4096 || (len && prefix[len - 1] != '/') || gen != sc_gen
         || names_len < 0 || names_len > SC_NAMES_MAX
@@ -1225,6 +1268,7 @@ int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char 
     e->vlen = (uint32_t)names_len;
     sc_names_bytes += (size_t)names_len;
     e->gen = gen; e->err = 0;
+    sc_inos[e - sc] = ino ? ino : SC_ANY_INO;
     return 1;
 }
 
@@ -1233,11 +1277,11 @@ int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char 
  * rt_statcache_put_dir), under *prefix* (as put_dir's).  Entry i with has[i] gets the
  * lstat answer stats[i] (and statxs[i] if statxs is not NULL), and the stat answer of
  * entry follow[i] (itself; a symlink's sibling target; -1: none, the walk goes to
- * Python).  Returns put_dir's result. */
+ * Python); *ino* the directory's (put_dir's).  Returns put_dir's result. */
 int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const char *names,
                              int names_len, int n, const unsigned char *stats,
                              const unsigned char *statxs, const int32_t *follow,
-                             const unsigned char *has, uint32_t gen)
+                             const unsigned char *has, uint32_t gen, uint64_t ino)
 {
     if (plen < 0 || plen >= 4096 || gen != sc_gen || n < 0 || names_len < 0) return 0;
     char path[4096];
@@ -1267,7 +1311,7 @@ int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const 
         }
         p += l + 1;
     }
-    return rt_statcache_put_dir(base, prefix, plen, names, names_len, gen);
+    return rt_statcache_put_dir(base, prefix, plen, names, names_len, gen, ino);
 }
 
 /* A gofer Stat on the wire (gofer/protocol.py Stat.STRUCT "<QQIQIIQqqqqqq") */
@@ -1334,26 +1378,29 @@ static int wire_find(const struct wire_entry *e, const int32_t *tab, uint32_t ma
  * mounted something there).  Returns the number of entries, or -EINVAL if the listing
  * does not parse or holds more than *max* entries (statcache._fill's twin, which it
  * replaces for such file systems).  put_wire_statx: the statx answers as well, with
- * the mount's id *mnt_id* (abi.pack_statx's: every basic field, no btime). */
+ * the mount's id *mnt_id* (abi.pack_statx's: every basic field, no btime).  *ino*: the
+ * directory's inode number (put_dir's). */
 static int put_wire(uint64_t base, const char *prefix, int plen,
                     const unsigned char *wire, uint32_t wire_len, int max,
                     uint64_t dev, const char *skip, int skip_len, uint32_t gen,
-                    int statx, uint64_t mnt_id);
+                    int statx, uint64_t mnt_id, uint64_t ino);
 
 int rt_statcache_put_wire(uint64_t base, const char *prefix, int plen,
                           const unsigned char *wire, uint32_t wire_len, int max,
-                          uint64_t dev, const char *skip, int skip_len, uint32_t gen)
+                          uint64_t dev, const char *skip, int skip_len, uint32_t gen,
+                          uint64_t ino)
 {
-    return put_wire(base, prefix, plen, wire, wire_len, max, dev, skip, skip_len, gen, 0, 0);
+    return put_wire(base, prefix, plen, wire, wire_len, max, dev, skip, skip_len, gen, 0, 0,
+                    ino);
 }
 
 int rt_statcache_put_wire_statx(uint64_t base, const char *prefix, int plen,
                                 const unsigned char *wire, uint32_t wire_len, int max,
                                 uint64_t dev, const char *skip, int skip_len, uint32_t gen,
-                                uint64_t mnt_id)
+                                uint64_t mnt_id, uint64_t ino)
 {
     return put_wire(base, prefix, plen, wire, wire_len, max, dev, skip, skip_len, gen, 1,
-                    mnt_id);
+                    mnt_id, ino);
 }
 
 /* struct statx of a struct stat, as abi.pack_statx packs it */
@@ -1392,7 +1439,7 @@ static void statx_of(const struct stat *st, uint64_t mnt_id, unsigned char out[S
 static int put_wire(uint64_t base, const char *prefix, int plen,
                     const unsigned char *wire, uint32_t wire_len, int max,
                     uint64_t dev, const char *skip, int skip_len, uint32_t gen,
-                    int statx, uint64_t mnt_id)
+                    int statx, uint64_t mnt_id, uint64_t ino)
 {
     if (plen < 0 || plen >= 4096 || (plen && prefix[plen - 1] != '/') || max <= 0
         || max > 65536 || skip_len < 0 || (skip_len && skip[skip_len - 1] != 0))
@@ -1492,7 +1539,7 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
             at += e[i].len;
             names[at++] = 0;
         }
-        rt_statcache_put_dir(base, prefix, plen, names, (int)names_len, gen);
+        rt_statcache_put_dir(base, prefix, plen, names, (int)names_len, gen, ino);
         free(names);
     }
     rc = n;
@@ -1551,6 +1598,7 @@ static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
     e->vlen = (uint32_t)size;
     sc_dirc_bytes += size;
     e->gen = gen; e->err = 0;
+    sc_inos[e - sc] = ino ? ino : SC_ANY_INO;
     return 1;
 }
 
@@ -2161,10 +2209,10 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
         h->filled_gen = sc_gen;
         h->filled_statx = (uint32_t)sc_statx_wanted;
         uint32_t wire_len = h->wire_len, count = h->count;
-        uint64_t dev = h->dev, mnt_id = h->mnt_id;
+        uint64_t dev = h->dev, mnt_id = h->mnt_id, ino = h->ino;
         memcpy(scratch, e->names + sizeof *h, wire_len);
         put_wire(base, prefix, plen, (unsigned char *)scratch, wire_len, count ? (int)count : 1,
-                 dev, "", 0, sc_gen, sc_statx_wanted, mnt_id);
+                 dev, "", 0, sc_gen, sc_statx_wanted, mnt_id, ino);
     }
     sc_hits++;
     *ret = fd;

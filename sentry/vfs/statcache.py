@@ -18,8 +18,10 @@ answer is kept (:func:`keep`) only when nothing but the sentry itself could chan
 
 Every change the sentry makes to names, attributes or mounts calls :func:`invalidate`,
 which makes every kept answer stale at once (a generation number): the VFS's name
-operations, ``setattr``, mounts and the overlay's copy-up.  A task's cwd key changes
-with every ``chdir``/``chroot`` (:func:`fs_changed`).
+operations, ``setattr`` and mounts.  The overlay's copy-up of a file changes nothing
+yet, but from then on the file may change without one: it calls :func:`forget`, which
+drops the answers about that file only.  A task's cwd key changes with every
+``chdir``/``chroot`` (:func:`fs_changed`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ _put_listing: Optional[Callable[..., None]] = None
 #: The same from the entries as the gofer sent them (native.statcache_put_wire); None:
 #: the Python loop of _fill only.
 _put_wire: Optional[Callable[..., bool]] = None
+#: Drops every kept answer about one file (native.statcache_forget); None: invalidate.
+_forget: Optional[Callable[[int], None]] = None
 #: sizeof(struct stat)
 _STAT_SIZE = 144
 
@@ -59,10 +63,11 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
            put_wire: Optional[Callable[..., bool]] = None,
            put_dirc: Optional[Callable[..., bool]] = None,
            put_dirc_child: Optional[Callable[..., bool]] = None,
-           want_statx: Optional[Callable[[], None]] = None) -> None:
+           want_statx: Optional[Callable[[], None]] = None,
+           forget: Optional[Callable[[int], None]] = None) -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
-    global _put_dirc, _put_dirc_child, _want_statx
-    _bump, _put, _gen, _sync_fs = bump, put, gen, sync_fs
+    global _put_dirc, _put_dirc_child, _want_statx, _forget
+    _bump, _put, _gen, _sync_fs, _forget = bump, put, gen, sync_fs, forget
     _bump_missing = bump_missing if bump_missing is not None else bump
     _put_listing, _set_exe, _put_wire = put_listing, set_exe, put_wire
     _put_dirc, _put_dirc_child, _want_statx = put_dirc, put_dirc_child, want_statx
@@ -72,9 +77,9 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
 
 def disable() -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
-    global _put_dirc, _put_dirc_child, _want_statx
+    global _put_dirc, _put_dirc_child, _want_statx, _forget
     _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
-    _put_wire = _put_dirc = _put_dirc_child = _want_statx = None
+    _put_wire = _put_dirc = _put_dirc_child = _want_statx = _forget = None
 
 
 def enabled() -> bool:
@@ -130,6 +135,25 @@ def new_key() -> int:
 def invalidate() -> None:
     """Something that a kept answer may depend on changed."""
     if _bump is not None:
+        _bump()
+
+
+def forget(ino: int) -> None:
+    """The overlay is about to copy the file *ino* of its lower layer up: every kept
+    answer about it goes (its stat and statx answers under any path, a directory's names
+    and the entries C opens it with, the fstat answer of a fd open on it), since from now
+    on it may change without an :func:`invalidate` (a file created in a copied-up
+    directory moves its times and names and calls :func:`invalidate_missing` only).  The
+    answers about other files stay, those walked through it included: the copy has the
+    lower directory's names, owner and mode, and a change to any of those invalidates
+    (rename, the removal of a lower-layer name, ``setattr``).  Its parents are copied up
+    first, each forgotten the same way, so every listing that holds this file's entry
+    goes with them.  A git index.lock, a log written in a lower-layer directory: the
+    answers of the rest of the tree stay.  (The answers Python keeps later see the copy:
+    :func:`trusted` and :func:`_listed` refuse a copied-up file.)"""
+    if _forget is not None:
+        _forget(ino)
+    elif _bump is not None:
         _bump()
 
 
@@ -299,9 +323,15 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
         return
     if any(not vd.dentry.inode.is_dir for vd in track):
         return
-    lower = _listed(track[-1], any_dir)
-    if lower is not None:
-        _fill(track[-1], lower, [(base, path[:len(path) - len(name)])])
+    where = track[-1]
+    lower = _listed(where, any_dir)
+    if lower is not None and _fill(where, lower, [(base, path[:len(path) - len(name)])]) \
+            and _put_dirc is not None:
+        # and C may open it (git reads the directories whose files it stat'ed, for
+        # untracked files; a copy-up since, its index.lock, leaves them kept)
+        prefixes = _prefixes(t, where, root, any_dir)
+        if prefixes:
+            _keep_dirs(t.kernel.vfs, where, lower, prefixes)
 
 
 #: Directories with more entries are not pre-filled: their entries would push the
@@ -330,18 +360,18 @@ def _listed(vd: VirtualDentry, any_dir: bool) -> Optional[Any]:
 _filled: Dict[Tuple[int, int, bytes], int] = {}
 
 
-def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> None:
+def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> bool:
     """Hand over the answers of every entry of *vd* (its gofer directory *lower*) under
     each (base, prefix): the prefix is a string that walks to *vd* ("" or ending in
-    "/")."""
+    "/").  False if they went over in this generation already."""
     from sentry.vfs import abi
 
     if _put_listing is None or _gen is None:
-        return  # (an optimisation only)
+        return False  # (an optimisation only)
     gen = _gen()
     todo = [(b, p) for b, p in prefixes if _filled.get((id(lower), b, p)) != gen]
     if not todo:
-        return
+        return False
     if len(_filled) > 4096:
         _filled.clear()
     for b, p in todo:
@@ -361,8 +391,10 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
         skip = b"".join(n + b"\0" for n, c in list(children.items()) if c.mounts) \
             if children else b""
         mnt = mnt_id if statx else None
-        if all(put_wire(b, p, wire, len(listing), fs.dev, skip, gen, mnt) for b, p in todo):
-            return
+        ino = vd.dentry.inode.ino
+        if all(put_wire(b, p, wire, len(listing), fs.dev, skip, gen, mnt, ino)
+               for b, p in todo):
+            return True
     names = list(listing)
     index = {name: i for i, name in enumerate(names)}
     # Each entry's lstat (and statx) answer; None: not one to keep.
@@ -403,8 +435,11 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> N
     has = bytes(a is not None for a in stats)
     packed = b"".join(a if a is not None else none for a in stats)
     packedx = b"".join(a if a is not None else nonex for a in statxs) if statx else None
+    ino = vd.dentry.inode.ino
     for base, prefix in todo:
-        _put_listing(base, prefix, blob, len(names), packed, packedx, follow.tobytes(), has, gen)
+        _put_listing(base, prefix, blob, len(names), packed, packedx, follow.tobytes(), has, gen,
+                     ino)
+    return True
 
 
 #: (directory dentry, mount, cwd key, search-all) -> (generation of its last prefill(), what

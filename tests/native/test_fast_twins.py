@@ -289,6 +289,94 @@ def test_stat_cache_a_new_name_stales_only_errors(world: Tuple[Task, Path]) -> N
     assert call(here) is None and call(new) is None and call(nope) is None
 
 
+def test_stat_cache_forget_drops_one_file(world: Tuple[Task, Path]) -> None:
+    """rt_statcache_forget(ino) (the overlay copies the file up): its stat and statx
+    answers under every path go, with the listing of a directory of that number (names
+    and the directory C opens), every listing whose directory was not said, and the fstat
+    answer of a fd C opened on it; the other answers and the generation stay."""
+    from gofer.protocol import Stat, _pack_stat_entries
+    from sentry.vfs import abi
+    from sentry.vfs.inode import Stat as VStat
+
+    t, _ = world
+    pid = os.getpid()
+    N.task_set_fs(pid, 12, True, False)
+    N.dirc_enable(True)
+    dev, gen = 0x4321, N.statcache_gen()
+
+    def st(ino: int, mode: int = 0o100644) -> bytes:
+        return abi.pack_stat_values(dev, ino, 1, mode, 0, 0, 0, 7, 4096, 8, 1, 2, 3)
+
+    def stx(ino: int) -> bytes:
+        return abi.pack_statx(VStat(dev=dev, ino=ino, mode=0o100644, nlink=1, uid=0, gid=0,
+                                    rdev=0, size=7, blksize=4096, blocks=8, atime_ns=1,
+                                    mtime_ns=2, ctime_ns=3), 0, 9)
+
+    buf, addr = _buf(256)
+    keep: list = []
+
+    def stat(p: bytes, follow: bool = False) -> int | None:
+        keep.append(c := _cstr(p))
+        return N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), c[1], addr,
+                                                 0 if follow else AT_SYMLINK_NOFOLLOW, 0, 0])
+
+    def statx(p: bytes) -> int | None:
+        keep.append(c := _cstr(p))
+        return N.fast_call(pid, 332, [AT_FDCWD & (2**64 - 1), c[1], AT_SYMLINK_NOFOLLOW,
+                                      0x7FF, addr, 0])
+
+    def opendir(p: bytes) -> int | None:
+        keep.append(c := _cstr(p))
+        return N.fast_call(pid, 257, [AT_FDCWD & (2**64 - 1), c[1], 0o200000, 0, 0, 0])
+
+    # /d (ino 20) holds a (10), b (11) and ln -> a; /e's listing is of no known directory,
+    # /f's of 21; /k (5) is kept for C to open, with one entry
+    N.statcache_put(N.SC_STAT, 0, True, b"/d/a", st(10), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/d/b", st(11), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, False, b"/d/ln", st(10), 0, gen)  # followed: a's answer
+    N.statcache_put(N.SC_STATX, 0, True, b"/d/a", stx(10), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/d/gone", None, -2, gen)
+    N.statcache_put_dir(0, b"/d/", b"a\0b\0ln\0", gen, 20)
+    N.statcache_put_dir(0, b"/e/", b"x\0", gen)
+    N.statcache_put_dir(0, b"/f/", b"x\0", gen, 21)
+    wire = _pack_stat_entries([(b"z", Stat(77, 30, 0o100644, 1, 0, 0, 0, 1, 4096, 8, 1, 2,
+                                           3))])[4:]
+    me = abi.pack_stat_values(dev, 5, 2, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, 2, 3)
+    fds: list = []
+    try:
+        assert N.statcache_put_dirc(0, b"/k", me, 4, dev, 9, wire, 1, gen)
+        assert stat(b"/d/a") == 0 and statx(b"/d/a") == 0 and stat(b"/d/ln", True) == 0
+        assert stat(b"/d/b") == 0 and stat(b"/d/gone") == -2 and stat(b"/d/nope") == -2
+        assert stat(b"/e/nope") == -2 and stat(b"/f/nope") == -2
+        fds.append(fd := opendir(b"/k"))
+        assert fd is not None and fd >= 0 and _c(SYS_FSTAT, fd, addr) == 0
+        N.statcache_forget(10)                                    # a: its answers only
+        assert N.statcache_gen() == gen
+        assert stat(b"/d/a") is None and statx(b"/d/a") is None
+        assert stat(b"/d/ln", True) is None                       # a's answer, by another path
+        assert stat(b"/d/b") == 0 and stat(b"/d/gone") == -2      # the rest stays
+        assert stat(b"/d/nope") == -2 and stat(b"/f/nope") == -2  # d's and f's names
+        assert stat(b"/e/nope") is None                           # no directory said: gone
+        assert _c(SYS_FSTAT, fd, addr) == 0 and opendir(b"/k") is not None
+        fds.append(N.fast_call(pid, 257, [AT_FDCWD & (2**64 - 1), keep[-1][1], 0o200000, 0,
+                                          0, 0]))
+        N.statcache_forget(20)                                    # d: its names
+        assert stat(b"/d/nope") is None and stat(b"/d/b") == 0 and stat(b"/f/nope") == -2
+        N.statcache_forget(5)                                     # k: opened in Python now,
+        assert opendir(b"/k") is None                             # and the open fd's fstat
+        assert N.fast_call(pid, SYS_FSTAT, [fd, addr, 0, 0, 0, 0]) is None
+        assert stat(b"/k/z") == 0                                 # its entries' answers stay
+        N.statcache_put(N.SC_STAT, 0, True, b"/d/a", st(10), 0, gen)  # kept again, same gen
+        assert stat(b"/d/a") == 0
+    finally:
+        for fd in fds:
+            if fd is not None and fd >= 0:
+                N.fast_call(pid, SYS_CLOSE, [fd, 0, 0, 0, 0, 0])
+        N.dirc_enable(False)
+        while N.opened_pop() is not None:
+            pass
+
+
 def _answer(fill: int, mode: int, size: int = 144, mode_at: int = 24, mode_len: int = 4) -> bytes:
     """A kept stat (or statx: size 256, mode at 28, 2 bytes) answer: *fill* bytes, *mode*."""
     b = bytearray([fill]) * size

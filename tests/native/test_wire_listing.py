@@ -74,7 +74,7 @@ def test_mutated_listings_are_refused_or_parsed() -> None:
         prefix = b"/wire-%d/" % i
         r = N.lib.rt_statcache_put_wire(0, prefix, len(prefix),
                                         N.ffi.cast("const unsigned char *", addr), len(b),
-                                        rnd.randint(1, 64), 5, b"", 0, gen)
+                                        rnd.randint(1, 64), 5, b"", 0, gen, 0)
         assert r >= 0 or r == -22, r
         ok = r >= 0
         if ok:

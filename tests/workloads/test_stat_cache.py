@@ -145,6 +145,31 @@ fstat_line("after-mkdir")
 print("listing", sorted(os.listdir(fd)))
 in_child(lambda: print("child-listing", sorted(os.listdir(fd))))
 os.close(fd)
+# A copy-up with no new name (a write to a lower-layer file) drops the answers about the
+# file and its directories, and only those: their names and times change from then on
+# with no bump but a created name's (which stales kept errors only).
+cx = root + "/c/x"
+twice("copy-up-before", "c", "c/x", "c/x/y", "c/lnk", "c/x/sub", "c/x/nope", "c/x/new")
+print("c/x listing", sorted(os.listdir("c/x")))
+cfd = os.open(cx, os.O_RDONLY | os.O_DIRECTORY)
+xfirst = os.fstat(cfd).st_mtime_ns
+def x_times(label):
+    for _ in range(2):  # the second from the cache, if anything kept it
+        print(label, "c/x changed:", os.stat("c/x").st_mtime_ns != xfirst,
+              os.stat(cx + "/").st_mtime_ns != xfirst, os.fstat(cfd).st_mtime_ns != xfirst)
+x_times("copy-up-before")
+with open("c/x/y", "a") as fh:
+    fh.write("longer\n")
+twice("copied-up", "c/x/y", "c/lnk", root + "/c/lnk", "c/x", "c/x/sub", "c/x/nope")
+with open("c/x/new", "w") as fh:
+    fh.write("n\n")
+twice("created-in-copied", "c/x/new", root + "/c/x/new", "c/x/nope", "c/x", "c/x/sub", "c")
+x_times("created-in-copied")
+print("c/x listing", sorted(os.listdir("c/x")))
+fd2 = os.open(cx, os.O_RDONLY | os.O_DIRECTORY)
+print("c/x fd listing", sorted(os.listdir(fd2)))
+os.close(fd2)
+os.close(cfd)
 '''
 
 
@@ -160,7 +185,11 @@ def _tree(base: Path) -> Path:
     (t / "e" / "sub").mkdir(parents=True)
     for i in range(30):
         (t / "e" / f"file{i:02d}").write_text("x" * i)
-    for p in (t, t / "d", t / "d" / "sub", t / "e", t / "e" / "sub"):
+    (t / "c" / "x" / "sub").mkdir(parents=True)
+    (t / "c" / "x" / "y").write_text("y\n")
+    (t / "c" / "lnk").symlink_to("x/y")
+    for p in (t, t / "d", t / "d" / "sub", t / "e", t / "e" / "sub", t / "c", t / "c" / "x",
+              t / "c" / "x" / "sub"):
         p.chmod(0o755)
     return t
 

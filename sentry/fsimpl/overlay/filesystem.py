@@ -198,7 +198,7 @@ class OverlayInode(Inode):
         """Give this file an upper copy (parents first).  :raises LinuxError: ``ENOSPC``."""
         if self.upper is not None:
             return
-        statcache.invalidate()
+        statcache.forget(self.ino)
         assert self.parent is not None and self.lower is not None
         self.parent.copy_up(t)
         pup = self.parent._upper_dir()

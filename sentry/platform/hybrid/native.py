@@ -313,39 +313,49 @@ def statcache_put(kind: int, base: int, nofollow: bool, path: bytes, st: Optiona
                          st if st is not None else ffi.NULL, error, gen)
 
 
-def statcache_put_dir(base: int, prefix: bytes, names: bytes, gen: int) -> None:
+def statcache_put_dir(base: int, prefix: bytes, names: bytes, gen: int, ino: int = 0) -> None:
     """Every name of the directory *prefix* walks to ("" the cwd, else ending in "/"),
-    each NUL-ended: a path through it whose next component is not there is ENOENT."""
-    lib.rt_statcache_put_dir(base, prefix, len(prefix), names, len(names), gen)
+    each NUL-ended: a path through it whose next component is not there is ENOENT.
+    *ino*: the directory's inode number (:func:`statcache_forget`; 0: not known)."""
+    lib.rt_statcache_put_dir(base, prefix, len(prefix), names, len(names), gen, ino)
+
+
+def statcache_forget(ino: int) -> None:
+    """Every kept answer about the file *ino* goes (rt_statcache_forget): the overlay is
+    about to copy it up."""
+    lib.rt_statcache_forget(ino)
 
 
 def statcache_put_wire(base: int, prefix: bytes, wire: bytes, n: int, dev: int, skip: bytes,
-                       gen: int, mnt_id: Optional[int] = None) -> bool:
+                       gen: int, mnt_id: Optional[int] = None, ino: int = 0) -> bool:
     """A listed directory's answers, and its names, straight from the *n* entries the gofer
     sent (*wire*: gofer.protocol's stat entries, without their count) of a file system
     without an id mapping whose device is *dev*; *skip*: names not to keep (each
-    NUL-ended).  With *mnt_id* the statx answers too (that mount's id in them).  False if
-    the entries do not parse (statcache._fill's Python loop then)."""
+    NUL-ended).  With *mnt_id* the statx answers too (that mount's id in them).  *ino*: the
+    directory's inode number (:func:`statcache_put_dir`).  False if the entries do not
+    parse (statcache._fill's Python loop then)."""
     if mnt_id is None:
         r = lib.rt_statcache_put_wire(base, prefix, len(prefix), wire, len(wire), max(n, 1),
-                                      dev, skip, len(skip), gen)
+                                      dev, skip, len(skip), gen, ino)
     else:
         r = lib.rt_statcache_put_wire_statx(base, prefix, len(prefix), wire, len(wire),
-                                            max(n, 1), dev, skip, len(skip), gen, mnt_id)
+                                            max(n, 1), dev, skip, len(skip), gen, mnt_id, ino)
     if r == -errno.ENOMEM:
         raise MemoryError("stat cache")
     return r >= 0
 
 
 def statcache_put_listing(base: int, prefix: bytes, names: bytes, n: int, stats: bytes,
-                          statxs: Optional[bytes], follow: bytes, has: bytes, gen: int) -> None:
+                          statxs: Optional[bytes], follow: bytes, has: bytes, gen: int,
+                          ino: int = 0) -> None:
     """A listed directory's answers in one call (rt_statcache_put_listing): *n* entries
     named in *names* (each NUL-ended); entry i has its lstat answer at ``stats[144*i:]``
     (and statx's at ``statxs[256*i:]``) if ``has[i]``, and the stat answer of entry
-    ``follow[i]`` (native int32 each; -1: none); then :func:`statcache_put_dir`."""
+    ``follow[i]`` (native int32 each; -1: none); then :func:`statcache_put_dir` (with
+    *ino*)."""
     lib.rt_statcache_put_listing(base, prefix, len(prefix), names, len(names), n, stats,
                                  statxs if statxs is not None else ffi.NULL,
-                                 ffi.from_buffer("int32_t[]", follow), has, gen)
+                                 ffi.from_buffer("int32_t[]", follow), has, gen, ino)
 
 
 def fd_set(fdt: int, fd: int, host_fd: int, kinds: int, dev: int = 0, uid: int = 0,
