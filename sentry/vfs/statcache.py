@@ -159,14 +159,15 @@ def forget(ino: int) -> None:
 
 def invalidate_missing() -> None:
     """A name appeared in a directory of the root overlay that is copied up already (its
-    creation copied it up otherwise, which :func:`invalidate` s everything), or a name
+    creation copies it up first otherwise, which :func:`forget` s its answers), or a name
     that only the upper layer had went away.  Only kept errors can be wrong now: a
-    kept answer about a file that exists was walked through lower-layer files and
-    directories not copied up (or, for a directory, searched through: the names found
-    there stay), and such a directory's own attributes and names are never kept once
-    it is copied up; so ``ENOENT`` of the new name, or of a path through it, is the
-    only answer to drop.  File creation in /tmp, a lock file: the stat answers of
-    headers, libraries and modules stay."""
+    kept answer about a file that exists is about a lower-layer file not copied up,
+    walked through directories whose names found there stay (a name goes only by a
+    removal of a lower-layer name or a rename, which invalidate), and a copied-up
+    directory's own attributes and names were dropped at its copy-up and are never
+    kept again; so ``ENOENT`` of the new name, or of a path through it, is the only
+    answer to drop.  File creation in /tmp, a lock file: the stat answers of headers,
+    libraries and modules stay."""
     if _bump_missing is not None:
         _bump_missing()
 
