@@ -1137,6 +1137,8 @@ uint64_t rt_statcache_hits(void) { return sc_hits; }
 /* readlink("/proc/self/exe")'s answer for the task, as Python made it in generation
  * *gen* (len 0: none).  Any change of names or mounts since (either generation) leaves
  * it to Python again; so does a chroot (root_ok).  Returns 1 if kept. */
+static int sc_alloc(void);
+
 int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen)
 {
     struct task_slot *s = task_find(host_tid, 0);
@@ -1144,6 +1146,9 @@ int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen)
     free(s->exe);
     s->exe = NULL;
     if (len <= 0 || len > 4096 || gen != sc_gen) return 0;
+    /* the table too: no path is looked up before it exists (sc_path), and a workload that
+     * stats nothing (a shell's loop of execs) would leave every readlink to Python */
+    if (sc_alloc()) return -ENOMEM;
     if (!(s->exe = malloc((size_t)len))) return -ENOMEM;
     memcpy(s->exe, path, (size_t)len);
     s->exe_len = (uint32_t)len;
@@ -1182,21 +1187,27 @@ static void sc_drop_names(struct sc_entry *e)
     }
 }
 
+/* The table, made at the first answer (calloc'd: the kernel's zero pages until used, the
+ * pool in order); 0, or -ENOMEM. */
+static int sc_alloc(void)
+{
+    if (sc) return 0;
+    sc_ways = calloc(SC_SLOTS, sizeof *sc_ways);
+    sc_inos = sc_ways ? calloc(SC_SLOTS, sizeof *sc_inos) : NULL;
+    sc = sc_inos ? calloc(SC_SLOTS, sizeof *sc) : NULL;
+    if (!sc) {
+        free(sc_ways);
+        free(sc_inos);
+        sc_ways = NULL;
+        sc_inos = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static struct sc_entry *sc_slot(int kind, uint64_t base, int nofollow, const char *path, int len)
 {
-    if (!sc) {
-        /* calloc'd: the kernel's zero pages until used (the pool in order) */
-        sc_ways = calloc(SC_SLOTS, sizeof *sc_ways);
-        sc_inos = sc_ways ? calloc(SC_SLOTS, sizeof *sc_inos) : NULL;
-        sc = sc_inos ? calloc(SC_SLOTS, sizeof *sc) : NULL;
-        if (!sc) {
-            free(sc_ways);
-            free(sc_inos);
-            sc_ways = NULL;
-            sc_inos = NULL;
-            return NULL;
-        }
-    }
+    if (sc_alloc()) return NULL;
     int key = (nofollow != 0) | kind << 1;
     uint64_t h = sc_hash(base, key, path, (size_t)len);
     struct sc_entry *e = sc_find(h, base, key, path, len);

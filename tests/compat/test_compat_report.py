@@ -134,6 +134,19 @@ def test_fast_path_calls_are_counted(runsc_root: Path, tmp_path: Path, c_program
             assert getppid["fast"] >= 300, getppid
 
 
+def test_proc_self_exe_is_answered_in_c_before_any_stat(runsc_root: Path,
+                                                         tmp_path: Path) -> None:
+    """busybox reads /proc/self/exe at every start; the C fast path answers it from the
+    task's slot, which each exec sets, even in a sandbox that has stat'ed nothing yet (no
+    PWD: the shell only asks getcwd) and so holds no other answer."""
+    script = "i=0; while [ $i -lt 20 ]; do /bin/busybox true; i=$((i + 1)); done"
+    assert "PWD" not in ENV
+    rc, r = compat_json(["--", "/bin/busybox", "sh", "-c", script], runsc_root, tmp_path)
+    assert rc == 0, r
+    readlink = next(s for s in r["syscalls"] if s["name"] == "readlink")
+    assert readlink["count"] >= 21 and readlink["fast"] >= 20, readlink
+
+
 def test_death_by_signal_on_both_sides(runsc_root: Path, tmp_path: Path, c_program: Any) -> None:
     exe = c_program("tests/compat/src/compat_segv.c")
     rc, r = compat_json(["--", str(exe)], runsc_root, tmp_path)
