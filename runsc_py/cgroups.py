@@ -25,7 +25,7 @@ from runsc_py.log import logger
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio", "devices")
@@ -145,10 +145,44 @@ class Cgroup:
         :raises StateError: it cannot be moved.
         """
         for _h, d in self.dirs():
-            try:
-                _write(os.path.join(d, "cgroup.procs"), str(pid))
-            except OSError as e:
-                raise StateError(f"cannot join cgroup {d}: {e.strerror}") from None
+            _join(d, "cgroup.procs", pid)
+
+    def join_self(self) -> Callable[[list[int]], None]:
+        """Move the calling process into the cgroup: now into every hierarchy that counts
+        or limits it, and into the others by the function returned, which moves the
+        processes given there too (the caller's children made in between, which were
+        born in the rest).
+
+        A move whose writer takes the cgroup core's thread-group lock waits for an RCU
+        grace period when no other move took it lately (~10-25 ms here, the first write
+        of a ``run``): every write to a ``cgroup.procs`` does, and a v1 hierarchy's
+        ``tasks`` written "0" by a single-threaded process does not.  On a "hybrid" host
+        (these machines) the v2 hierarchy has no controller enabled and the v1 ones hold
+        them all (memory, pids): the caller joins those by ``tasks`` and returns, and
+        the v2 move, which only places the processes for the hierarchy's readers
+        (systemd, runc's own bookkeeping), is made once the caller has something to do
+        meanwhile (the sandbox process: a prestarted sentry importing).  Elsewhere (pure
+        v2, a v2 hierarchy with controllers, a threaded caller) everything is joined
+        now and the function returned moves only the processes given.
+
+        :raises StateError: it cannot be moved.
+        """
+        single = len(os.listdir("/proc/self/task")) == 1
+        later: list[str] = []
+        for h, d in self.dirs():
+            if not h.v2 and single:
+                _join(d, "tasks", 0)
+            elif h.v2 and single and not _v2_controllers(d):
+                later.append(d)
+            else:
+                _join(d, "cgroup.procs", 0)
+
+        def rest(pids: list[int]) -> None:
+            for d in later:
+                for pid in (0, *pids):
+                    _join(d, "cgroup.procs", pid)
+
+        return rest
 
     def apply(self, resources: dict[str, Any]) -> None:
         """Write ``linux.resources`` (memory, cpu, pids) to the controllers.
@@ -268,6 +302,23 @@ class Cgroup:
                         logger.debug("cannot remove cgroup %s: %s", d, e.strerror)
                         break
                     time.sleep(0.01)  # the last process is still being torn down
+
+
+def _join(d: str, name: str, pid: int) -> None:
+    try:
+        _write(os.path.join(d, name), str(pid))
+    except OSError as e:
+        raise StateError(f"cannot join cgroup {d}: {e.strerror}") from None
+
+
+def _v2_controllers(d: str) -> str:
+    """The controllers the v2 cgroup *d* has (its ``cgroup.controllers``: those its
+    parent enables); "" on a hybrid host, whose controllers are the v1 hierarchies'."""
+    try:
+        with open(os.path.join(d, "cgroup.controllers"), encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"  # unknown: as if it had some
 
 
 def _write(path: str, value: str) -> None:

@@ -205,7 +205,7 @@ def run_foreground(
                 supervisor.discard_prestarted()
 
             def sandbox() -> int:
-                with _prestarted_sentry():
+                with _prestarted_sentry(cg):
                     entry, errors = sandbox_entry()
                     _be_sandbox_process(state, os.getpid())
                     _enter_namespaces(cfg, namespaces)
@@ -230,7 +230,7 @@ def run_foreground(
             if cg is not None and child is not None:
                 cg.create()
                 cg.apply(cgroup[1] if cgroup is not None else {})
-                cg.join(child.pid)
+                # (the child joins it itself: _prestarted_sentry)
             else:
                 _enter_namespaces(cfg, namespaces)
             if pid_file is not None:
@@ -285,20 +285,34 @@ def run_foreground(
 
 
 class _prestarted_sentry:  # noqa: N801 - used as a function: with _prestarted_sentry()
-    """In the sandbox process (in its cgroup already): fork the sentry first, so that it
-    imports the sentry while this process imports what starts the sandbox
-    (:func:`sandbox_entry`) and makes the gofer (:func:`sentry.supervisor.prestart`:
-    ``supervisor.run`` hands it its work); stopped if the start fails before that."""
+    """In the sandbox process: join the container's cgroup *cg* (if any), then fork the
+    sentry first, so that it imports the sentry while this process imports what starts
+    the sandbox (:func:`sandbox_entry`) and makes the gofer
+    (:func:`sentry.supervisor.prestart`: ``supervisor.run`` hands it its work); stopped
+    if the start fails before that.  The sentry is forked once this process is in every
+    hierarchy that counts or limits it (its memory is the container's); the moves that
+    wait for an RCU grace period and limit nothing (a hybrid host's v2 hierarchy:
+    :meth:`Cgroup.join_self`) are made while it imports, for both."""
+
+    def __init__(self, cg: Cgroup | None = None) -> None:
+        self.cg = cg
 
     def __enter__(self) -> None:
         from sentry import prestart as early
 
+        rest = self.cg.join_self() if self.cg is not None else None
         forked = early.fork()
         from sentry import supervisor
 
         self.supervisor = supervisor
         if forked is not None:
             supervisor.adopt_prestarted(*forked)
+        if rest is not None:
+            try:
+                rest([forked[0]] if forked is not None else [])
+            except BaseException:
+                supervisor.discard_prestarted()
+                raise
 
     def __exit__(self, *exc: object) -> None:
         self.supervisor.discard_prestarted()  # not handed over: the start failed
@@ -699,9 +713,9 @@ def _sandbox_main(
             # read to its end: containerd's shim reads create's output until EOF) is not
             # the sandbox's to keep.
             _stdio_to_devnull()
-        # Everything it starts (gofer, workload) is born in the container's cgroup.
-        cg.join(0)
-        with _prestarted_sentry():
+        # Everything it starts (sentry, gofer, workload) is born in the container's
+        # cgroup, or moved there with it.
+        with _prestarted_sentry(cg):
             run_sandbox, boot_errors = sandbox_entry()
             _enter_namespaces(cfg, namespaces)
             for sig in _TERMINATING:

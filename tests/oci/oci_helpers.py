@@ -89,6 +89,9 @@ class FakeCgroup:
     def join(self, pid: int) -> None:
         pass
 
+    def join_self(self) -> Callable[[list[int]], None]:
+        return lambda pids: None
+
     def destroy(self) -> None:
         pass
 

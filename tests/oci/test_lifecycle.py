@@ -1062,9 +1062,13 @@ def test_run_joins_cgroup(lc: Lifecycle) -> None:
 
 
 def proc_cgroup_text_has(text: str, path: str) -> bool:
-    """Whether every line of a /proc/PID/cgroup text with a known hierarchy names *path*."""
+    """Whether every line of a /proc/PID/cgroup text of a hierarchy the sandbox joins
+    (the v2 one, and each v1 one with a controller runsc-py uses) names *path*."""
+    from runsc_py.cgroups import V1_CONTROLLERS
+
     lines = [line.split(":", 2) for line in text.splitlines()]
-    relevant = [p for _n, ctrls, p in lines if ctrls == "" or "pids" in ctrls.split(",")]
+    relevant = [p for _n, ctrls, p in lines
+                if ctrls == "" or set(ctrls.split(",")) & set(V1_CONTROLLERS)]
     return bool(relevant) and all(p == path for p in relevant)
 
 
