@@ -1134,11 +1134,11 @@ void rt_statcache_forget(uint64_t ino)
 uint32_t rt_statcache_gen(void) { return sc_gen; }
 uint64_t rt_statcache_hits(void) { return sc_hits; }
 
+static int sc_alloc(void);
+
 /* readlink("/proc/self/exe")'s answer for the task, as Python made it in generation
  * *gen* (len 0: none).  Any change of names or mounts since (either generation) leaves
  * it to Python again; so does a chroot (root_ok).  Returns 1 if kept. */
-static int sc_alloc(void);
-
 int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen)
 {
     struct task_slot *s = task_find(host_tid, 0);
