@@ -167,7 +167,10 @@ class Cgroup:
 
         :raises StateError: it cannot be moved.
         """
-        single = len(os.listdir("/proc/self/task")) == 1
+        try:
+            single = len(os.listdir("/proc/self/task")) == 1
+        except OSError:
+            single = False  # not known: every hierarchy now, as join(0)
         later: list[str] = []
         for h, d in self.dirs():
             if not h.v2 and single:
