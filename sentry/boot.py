@@ -107,14 +107,59 @@ def _lookup_path(vfs, t, argv0: str, env: List[str]) -> bytes:
     raise BootError(f"executable file not found in $PATH: {argv0!r}")
 
 
+class Gofer:
+    """The sandbox's gofer, a child of this process (:func:`start_gofer`): its pid, this
+    process's end of its channel and a pidfd of it."""
+
+    def __init__(self, pid: int, sock: Any, pidfd: int) -> None:
+        self.pid, self.sock, self.pidfd = pid, sock, pidfd
+
+    def end(self) -> None:
+        """Close this end of the channel and kill and reap the gofer (it has ended
+        already if the sentry closed its own end)."""
+        self.sock.close()
+        _end_gofer(self.pidfd)
+
+
+def start_gofer(cfg: BootConfig) -> Gofer:
+    """Start the gofer that serves *cfg*'s root and bind mounts.  The gofer is this
+    process's child, not the sentry's (gofer.launch says why); the sentry asks for its
+    channel (SentryLink.gofer) and closes it when it exits, which ends the gofer while
+    the sentry ends too.  Called by :func:`run_sandbox`, or earlier by a caller that has
+    something to wait for meanwhile (the sandbox process of ``run`` and ``create``: its
+    cgroup's v2 move, runsc_py.cgroups.Cgroup.join_self), which passes it on.
+
+    :raises BootError: a mount source does not exist.
+    """
+    from gofer.launch import fork
+
+    roots = [(cfg.root_path, True if cfg.overlay else cfg.root_readonly)]
+    roots += [(m.source, m.readonly) for m in cfg.mounts if m.type == "bind"]
+    for src, _ro in roots:
+        if not os.path.exists(src):
+            raise BootError(f"mount source {src!r} does not exist")
+    pid, sock = fork(roots, cfg.oom_score_adj)
+    try:
+        pidfd = os.pidfd_open(pid)  # before anything could reap it
+    except OSError:
+        sock.close()
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    return Gofer(pid, sock, pidfd)
+
+
 def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
-                on_started: Optional[Callable[[], None]] = None) -> int:
+                on_started: Optional[Callable[[], None]] = None,
+                gofer: Optional[Gofer] = None) -> int:
     """Run one sandbox to completion; returns its exit status.
 
     With ``cfg.hold_init`` (``create``) init is loaded but held before its first
     instruction until the control server's ``start``.  *on_ready* is called once init
     exists and the control socket (``cfg.control_socket``) listens.  With *on_started*
     (``run``'s hooks) a held init is released right after *on_ready*, then it is called.
+    *gofer*: one :func:`start_gofer` started for *cfg* (this function ends it); None:
+    this function starts it.
 
     This process stays on the host side as the supervisor; the sentry is its child and
     confines itself once the workload may run (:mod:`sentry.supervisor`,
@@ -122,35 +167,19 @@ def run_sandbox(cfg: BootConfig, on_ready: Optional[Callable[[], None]] = None,
 
     :raises BootError: the workload could not be started (bad cwd, missing program ...).
     """
-    from gofer.launch import fork as start_gofer
     from sentry import supervisor
 
-    roots = [(cfg.root_path, True if cfg.overlay else cfg.root_readonly)]
-    roots += [(m.source, m.readonly) for m in cfg.mounts if m.type == "bind"]
-    for src, _ro in roots:
-        if not os.path.exists(src):
-            raise BootError(f"mount source {src!r} does not exist")
-    # The gofer is this process's child, not the sentry's (gofer.launch says why); the
-    # sentry asks for its channel (SentryLink.gofer) and closes it when it exits, which
-    # ends the gofer while the sentry ends too.
-    gofer_pid, gofer_sock = start_gofer(roots, cfg.oom_score_adj)
-    try:
-        gofer_pidfd = os.pidfd_open(gofer_pid)  # before anything could reap it
-    except OSError:
-        gofer_sock.close()
-        os.kill(gofer_pid, signal.SIGKILL)
-        os.waitpid(gofer_pid, 0)
-        raise
+    if gofer is None:
+        gofer = start_gofer(cfg)
     try:
         body: Callable[[Any], int] = functools.partial(_run_sentry, cfg, on_started is not None)
         if cfg.profile:
             body = functools.partial(_profiled, cfg.profile, body)
         return supervisor.run(body, on_ready, on_started, BootError,
                               keep_fds=sorted({0, 1, 2, *cfg.stdio}),
-                              gofer=(gofer_pid, gofer_sock))
+                              gofer=(gofer.pid, gofer.sock))
     finally:
-        gofer_sock.close()
-        _end_gofer(gofer_pidfd)
+        gofer.end()
 
 
 def _end_gofer(pidfd: int) -> None:

@@ -205,12 +205,13 @@ def run_foreground(
                 supervisor.discard_prestarted()
 
             def sandbox() -> int:
-                with _prestarted_sentry(cg):
+                with _prestarted_sentry(cg) as moved:
                     entry, errors = sandbox_entry()
                     _be_sandbox_process(state, os.getpid())
                     _enter_namespaces(cfg, namespaces)
                     try:
-                        return entry(cfg, before_start, started)
+                        gofer = _early_gofer(cfg, moved)
+                        return entry(cfg, before_start, started, gofer=gofer)
                     except errors as e:
                         # Reported as what it is to the user, whether its class pickles
                         # or not.
@@ -290,14 +291,16 @@ class _prestarted_sentry:  # noqa: N801 - used as a function: with _prestarted_s
     the sandbox (:func:`sandbox_entry`) and makes the gofer
     (:func:`sentry.supervisor.prestart`: ``supervisor.run`` hands it its work); stopped
     if the start fails before that.  The sentry is forked once this process is in every
-    hierarchy that counts or limits it (its memory is the container's); the moves that
+    hierarchy that counts or limits it (its memory is the container's).  The moves that
     wait for an RCU grace period and limit nothing (a hybrid host's v2 hierarchy:
-    :meth:`Cgroup.join_self`) are made while it imports, for both."""
+    :meth:`Cgroup.join_self`) are left to the function the ``with`` gives, which makes
+    them for this process, the sentry and the processes it is given (the gofer:
+    :func:`_early_gofer`), while the sentry imports."""
 
     def __init__(self, cg: Cgroup | None = None) -> None:
         self.cg = cg
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> Callable[[list[int]], None]:
         from sentry import prestart as early
 
         rest = self.cg.join_self() if self.cg is not None else None
@@ -307,15 +310,38 @@ class _prestarted_sentry:  # noqa: N801 - used as a function: with _prestarted_s
         self.supervisor = supervisor
         if forked is not None:
             supervisor.adopt_prestarted(*forked)
-        if rest is not None:
-            try:
-                rest([forked[0]] if forked is not None else [])
-            except BaseException:
-                supervisor.discard_prestarted()
-                raise
+        mine = [forked[0]] if forked is not None else []
+
+        def moved(pids: list[int]) -> None:
+            if rest is not None:
+                rest(mine + pids)
+
+        return moved
 
     def __exit__(self, *exc: object) -> None:
         self.supervisor.discard_prestarted()  # not handed over: the start failed
+
+
+def _early_gofer(cfg: BootConfig, moved: Callable[[list[int]], None]) -> Any:
+    """In the sandbox process, in its namespaces: start the gofer now, while the
+    prestarted sentry imports (it served its first request ~8 ms after its fork; started
+    by ``run_sandbox`` it was, for ~3 ms of them, what the sentry waited for), then make
+    the cgroup moves left (*moved*, from :class:`_prestarted_sentry`) for the sandbox
+    process, its sentry and the gofer.  Returns the gofer for ``run_sandbox``.
+
+    :raises BootError: as ``run_sandbox`` (a mount source does not exist).
+    """
+    start_gofer = getattr(sys.modules["sentry.boot"], "start_gofer", None)
+    if start_gofer is None:  # a stand-in sentry (tests): it starts nothing
+        moved([])
+        return None
+    gofer = start_gofer(cfg)
+    try:
+        moved([gofer.pid])
+    except BaseException:
+        gofer.end()
+        raise
+    return gofer
 
 
 def _be_sandbox_process(state: ContainerState, pid: int) -> None:
@@ -715,12 +741,13 @@ def _sandbox_main(
             _stdio_to_devnull()
         # Everything it starts (sentry, gofer, workload) is born in the container's
         # cgroup, or moved there with it.
-        with _prestarted_sentry(cg):
+        with _prestarted_sentry(cg) as moved:
             run_sandbox, boot_errors = sandbox_entry()
             _enter_namespaces(cfg, namespaces)
+            gofer = _early_gofer(cfg, moved)
             for sig in _TERMINATING:
                 signal.signal(sig, signal.SIG_DFL)
-            status = run_sandbox(cfg, ready)
+            status = run_sandbox(cfg, ready, gofer=gofer)
     except BaseException as e:  # noqa: BLE001 - the child must always exit here
         if not reported:
             msg = str(e) if isinstance(e, (UserError, *boot_errors)) else (

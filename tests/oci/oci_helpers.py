@@ -59,6 +59,7 @@ class FakeSandbox:
         cfg: BootConfig,
         on_ready: Callable[[], None] | None = None,
         on_started: Callable[[], None] | None = None,
+        gofer: Any = None,
     ) -> int:
         with open(self._record, "ab") as f:
             pickle.dump(cfg, f)
@@ -109,7 +110,8 @@ def run_subprocess(
         code = (
             "import sys, types\n"
             "m = types.ModuleType('sentry.boot')\n"
-            f"m.run_sandbox = lambda cfg, *cbs: [*(c() for c in cbs), {int(fake_status)}][-1]\n"
+            "m.run_sandbox = lambda cfg, *cbs, gofer=None: "
+            f"[*(c() for c in cbs if c), {int(fake_status)}][-1]\n"
             "sys.modules['sentry.boot'] = m\n"
             "from runsc_py.cli import main\n"
             "main(prog_name='runsc-py')\n"
