@@ -63,13 +63,7 @@ def exec_process(
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        if st.cgroup_path is not None:
-            # The process that stands for the exec is in the container's cgroup, as
-            # runc's exec'd process is.
-            from runsc_py.cgroups import Cgroup
-
-            Cgroup(st.cgroup_path).join(0)
-        _detached_waiter(st.control_socket, container_id, request, stdio, w)
+        _detached_waiter(st.control_socket, container_id, request, stdio, w, st.cgroup_path)
     os.close(w)
     with open(r, "rb") as f:
         report = f.read().decode("utf-8", "replace")
@@ -85,12 +79,24 @@ def exec_process(
 
 
 def _detached_waiter(
-    path: str, container_id: str, request: dict[str, Any], stdio: tuple[int, int, int], w: int
+    path: str, container_id: str, request: dict[str, Any], stdio: tuple[int, int, int], w: int,
+    cgroup_path: str | None,
 ) -> NoReturn:
     try:
+        moved = None
+        if cgroup_path is not None:
+            # The process that stands for the exec is in the container's cgroup, as
+            # runc's exec'd process is; a hybrid host's v2 move (an RCU grace period's
+            # wait: Cgroup.join_self) while the sentry starts the process.
+            from runsc_py.cgroups import Cgroup
+
+            moved = Cgroup(cgroup_path).join_self()
         os.setsid()
         conn = control.Connection(path, container_id)
-        conn.request(request, stdio)
+        conn.send(request, stdio)
+        if moved is not None:
+            moved([])
+        conn.receive()
         # The process has its own copies of the stdio; holding ours would keep a pipe's
         # reader from seeing the end of its output.
         null = os.open(os.devnull, os.O_RDWR)

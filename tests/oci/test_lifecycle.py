@@ -760,6 +760,10 @@ def test_cgroups_resources_update_events(lc: Lifecycle) -> None:
             continue
     procs_in_cgroup = {int(x) for x in _read(pids_dir / "cgroup.procs").split()}
     assert pid in procs_in_cgroup
+    # exec --detach's waiter, which stands for its process, is in the container's cgroup
+    # (as runc's exec'd process is), in every hierarchy, by the time exec returns
+    waiter = lc.exec_detached("c1", "sh", "-c", LOOP)
+    assert proc_cgroup_text_has(Path(f"/proc/{waiter}/cgroup").read_text(), path)
 
     lc.ok("update", "--resources", "-", "c1", input=json.dumps({"pids": {"limit": 100}}))
     assert _read(pids_dir / "pids.max") == "100"
@@ -776,6 +780,7 @@ def test_cgroups_resources_update_events(lc: Lifecycle) -> None:
 
     lc.ok("kill", "c1", "KILL")
     assert lc.wait_child(pid) == 137
+    assert lc.wait_child(waiter) == 137
     lc.ok("delete", "c1")
     left = [str(d) for d in all_cgroup_dirs(path) if d.exists()]
     assert not left, f"cgroup directories left after delete: {left}"
