@@ -139,14 +139,6 @@ class Cgroup:
         if self.v2_only:
             _enable_v2_controllers(self.hierarchies[0].mountpoint, self.path)
 
-    def join(self, pid: int) -> None:
-        """Move *pid* (0: the caller) into every hierarchy's cgroup.
-
-        :raises StateError: it cannot be moved.
-        """
-        for _h, d in self.dirs():
-            _join(d, "cgroup.procs", pid)
-
     def join_self(self) -> Callable[[list[int]], None]:
         """Move the calling process into the cgroup: now into every hierarchy that counts
         or limits it, and into the others by the function returned, which moves the
@@ -170,7 +162,7 @@ class Cgroup:
         try:
             single = len(os.listdir("/proc/self/task")) == 1
         except OSError:
-            single = False  # not known: every hierarchy now, as join(0)
+            single = False  # not known: every hierarchy now, by cgroup.procs
         later: list[str] = []
         for h, d in self.dirs():
             if not h.v2 and single:

@@ -87,9 +87,6 @@ class FakeCgroup:
     def apply(self, resources: dict[str, Any]) -> None:
         pass
 
-    def join(self, pid: int) -> None:
-        pass
-
     def join_self(self) -> Callable[[list[int]], None]:
         return lambda pids: None
 
