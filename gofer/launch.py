@@ -92,6 +92,7 @@ def _child(fd: int, specs: list[str], parent_pid: int, oom_score_adj: int | None
     try:
         sys.setprofile(None)
         gc.freeze()
+        gc.enable()  # (a parent that was importing may have had it off)
         if oom_score_adj is not None:
             try:
                 with open("/proc/self/oom_score_adj", "w") as f:

@@ -75,13 +75,19 @@ def entry() -> NoReturn:
 
         codebundle.install()
     if prestarts(sys.argv[1:]):
+        import gc
         import importlib
 
+        # No collection while the sentry's modules are imported: nothing they make is
+        # garbage, and each full collection walked every object made so far
+        # (sentry.prestart.fork keeps it off in the sentry until boot ends).
+        gc.disable()
         for name in _COMMON:
             importlib.import_module(name)
         from sentry import supervisor
 
         supervisor.prestart()
+        gc.enable()
     if verb in _QUICK_VERBS:
         from runsc_py import quick
 
