@@ -9,6 +9,7 @@ exception is a bug: its traceback goes to the debug log and the user sees one
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any, NoReturn
@@ -81,6 +82,7 @@ def entry() -> NoReturn:
     (:func:`runsc_py.launch.exit_now`): nothing is left to do by then: ``invoke`` closed
     the log, and ``run`` and ``do`` have reaped the sandbox and removed what they made.
     :data:`main` itself still returns or raises (``CliRunner``)."""
+    gc.enable()  # off while the command imported (runsc_py.launch.entry)
     try:
         main(prog_name="runsc-py")
         code: object = 0

@@ -12,6 +12,7 @@ its sandbox, leaves nothing behind: :func:`runsc_py.cli.entry` discards an unuse
 
 from __future__ import annotations
 
+import gc
 import sys
 
 TYPE_CHECKING = False  # typing costs ~3 ms of a cheap command (runsc_py.quick)
@@ -69,25 +70,26 @@ _QUICK_VERBS = frozenset({"create", "start", "state", "kill", "delete", "run", "
 
 def entry() -> NoReturn:
     """The console script and ``python3 -m runsc_py``."""
+    # A command is mostly its imports (the sentry's, for a sandbox), which make little
+    # garbage, and the cyclic collector ran all through them: a young collection every
+    # 700 allocations, full ones that walked every object made so far.  It is off until
+    # a process that lives on turns it on: the supervisor (sentry.supervisor.run), a
+    # foreground run's wait, click's commands (runsc_py.cli.entry), the sentry when its
+    # boot ends, the gofer.  (sentry.prestart.fork also freezes what the two hold.)
+    gc.disable()
     verb = _verb(sys.argv[1:])
     if verb in _SANDBOX_VERBS or verb in _QUICK_VERBS:
         from runsc_py import codebundle
 
         codebundle.install()
     if prestarts(sys.argv[1:]):
-        import gc
         import importlib
 
-        # No collection while the sentry's modules are imported: nothing they make is
-        # garbage, and each full collection walked every object made so far
-        # (sentry.prestart.fork keeps it off in the sentry until boot ends).
-        gc.disable()
         for name in _COMMON:
             importlib.import_module(name)
         from sentry import supervisor
 
         supervisor.prestart()
-        gc.enable()
     if verb in _QUICK_VERBS:
         from runsc_py import quick
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import array
 import errno
+import gc
 import fcntl
 import json
 import os
@@ -301,6 +302,7 @@ def run(body: Body, on_ready: Optional[Callable[[], None]],
             _drop_fds(set(keep_fds) | {child.fileno()})
             _sentry_main(body, SentryLink(child), me, boot_error)
         child.close()
+    gc.enable()  # off while the command imported (runsc_py.launch.entry)
     sup = _Supervisor(pid, parent, on_ready, on_started, gofer)
     try:
         return sup.serve(boot_error)

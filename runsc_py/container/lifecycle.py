@@ -8,6 +8,7 @@ workload's status. Later commands reach it through its control socket (:mod:`.co
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -405,6 +406,7 @@ class _SandboxProcess:
 
         :raises BaseException: what the body raised.
         """
+        gc.enable()  # off while the command imported (runsc_py.launch.entry)
         mask = {*_TERMINATING, signal.SIGCHLD}
         old = signal.pthread_sigmask(signal.SIG_BLOCK, mask)
         try:
