@@ -34,6 +34,9 @@ fi
 # whose .pth imports pathlib, urllib and importlib.util into every Python start (~20 ms of
 # each runsc-py command; engines run several per container).
 .venv/bin/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+# .venv/bin/runsc-py: pip's console script, started without the site module (its paths
+# found now): ~1 ms of every command, ~2 of a sandbox's start (scripts/launcher.py).
+.venv/bin/python scripts/launcher.py .venv
 # Byte-compile the project now: an editable install leaves that to the first import,
 # which never happens where PYTHONDONTWRITEBYTECODE is set (every start would then
 # compile the sentry's ~100 modules again, and so would every gofer).

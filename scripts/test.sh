@@ -18,6 +18,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-.venv/bin/ruff check sentry gofer runsc_py native tests benchmarks
+.venv/bin/ruff check sentry gofer runsc_py native tests benchmarks scripts
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
