@@ -25,8 +25,10 @@ from gofer.protocol import (
     MSG_DONTWAIT,
     MSG_TRUNCATED,
     Entries,
+    Listing,
     PackedEntries,
     unpack_entries,
+    unpack_readdirstat_batch,
     unpack_readtree_batch,
     CLIENT_SPIN,
     Spin,
@@ -130,6 +132,22 @@ class TreeFetch:
             return None
         try:
             return unpack_entries(got.count, got.body)
+        except ProtocolError:
+            self._client._broken = True
+            raise _oserror(errno.EPROTO, "sent a malformed reply") from None
+
+    def take_listing(self, path: tuple[bytes, ...]) -> Listing | None:
+        """:meth:`take`'s listing as a :class:`gofer.protocol.Listing` (each entry decoded
+        at its first use)."""
+        if path not in self.results and not self.done:
+            with self._client._lock:
+                while path not in self.results and not self.done:
+                    self._read_one()
+        got = self.results.pop(path, None)
+        if got is None:
+            return None
+        try:
+            return Listing(got.count, got.body)
         except ProtocolError:
             self._client._broken = True
             raise _oserror(errno.EPROTO, "sent a malformed reply") from None
@@ -387,6 +405,37 @@ class GoferClient:
         with self._lock:
             self._send(Treaddirstat(handle, [os.fsencode(n) for n in names or []]))
             return self._batches("Treaddirstat", Rreaddirstat)
+
+    def listing(self, handle: int, names: list[bytes] | None = None) -> Listing:
+        """:meth:`readdirstat`'s entries as a :class:`gofer.protocol.Listing`: checked,
+        indexed by name, each decoded at its first use."""
+        with self._lock:
+            self._send(Treaddirstat(handle, [os.fsencode(n) for n in names or []]))
+            count, wire = 0, []
+            while True:
+                got = self._recv_data()
+                assert got is not None
+                data, fds = got
+                try:
+                    batch = unpack_readdirstat_batch(data)
+                except ProtocolError:
+                    batch = None
+                if batch is None:  # an error, another reply, or a malformed one
+                    self._expect("Treaddirstat", Rreaddirstat, self._decode(data, fds), fds,
+                                 False)
+                    self._broken = True
+                    raise _oserror(errno.EPROTO, "Treaddirstat got an unexpected reply")
+                for fd in fds:  # a listing carries none
+                    os.close(fd)
+                count += batch[0]
+                wire.append(batch[1])
+                if batch[2]:
+                    break
+            try:
+                return Listing(count, b"".join(wire))
+            except ProtocolError:
+                self._broken = True
+                raise _oserror(errno.EPROTO, "sent a malformed reply") from None
 
     def _batches(self, what: str, rtype: type[R]) -> list:
         """The entries of a reply that comes in batches until one marked ``last``."""

@@ -929,6 +929,105 @@ def _unpack_stat_entries(body: bytes, off: int) -> Entries:
     return entries
 
 
+def _index_stat_entries(wire: bytes, count: int) -> dict[bytes, int]:
+    """Each entry's offset in *wire* (the *count* stat entries of a listing, after their
+    count) by its name, the entries checked as :func:`_unpack_stat_entries` checks them
+    but none decoded.
+
+    :raises ProtocolError: if they are malformed.
+    """
+    n = len(wire)
+    at: dict[bytes, int] = {}
+    off = 0
+    has_len, stat_size, u16 = _HAS_LEN.unpack_from, Stat.STRUCT.size, _U16.unpack_from
+    try:
+        for _ in range(count):
+            has, ln = has_len(wire, off)
+            end = off + 3 + ln
+            if has > 2:
+                raise ProtocolError("bad flag")
+            if end > n:
+                raise ProtocolError("message too short")
+            at[wire[off + 3:end]] = off
+            if has == 1:
+                off = end + stat_size
+            elif has == 2:
+                (tlen,) = u16(wire, end + stat_size)
+                # (the mode: a target only for a symlink)
+                if (_U32.unpack_from(wire, end + 16)[0] & 0o170000) != 0o120000:
+                    raise ProtocolError("bad symlink target")
+                off = end + stat_size + 2 + tlen
+            else:
+                off = end + 8
+            if off > n:
+                raise ProtocolError("message too short")
+    except struct.error:
+        raise ProtocolError("message too short") from None
+    if off != n:
+        raise ProtocolError("trailing bytes in message")
+    return at
+
+
+class Listing:
+    """A directory's stat entries as they came (``wire``: a listing's entries without their
+    count, what the sentry's C side takes: native.statcache_put_wire), a read-only mapping
+    from each name to its Stat, or its inode number where only a walk may describe it (as
+    :func:`_unpack_stat_entries` gives them).  Checked whole when made, each entry decoded
+    at its first use: a lookup in a listed directory decodes one entry, not all of them
+    (the sentry lists a directory for its first lookup)."""
+
+    __slots__ = ("wire", "_at", "_got")
+
+    def __init__(self, count: int = 0, wire: bytes = b"") -> None:
+        """:raises ProtocolError: if the entries are malformed."""
+        self.wire = wire
+        self._at = _index_stat_entries(wire, count)
+        self._got: dict[bytes, Stat | int] = {}
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._at
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._at)
+
+    def keys(self) -> Iterable[bytes]:
+        return self._at.keys()
+
+    def __getitem__(self, name: bytes) -> Stat | int:
+        got = self._got.get(name)
+        if got is None:
+            got = self._got[name] = _decode_entry(self.wire, self._at[name])
+        return got
+
+    def get(self, name: bytes, default: Any = None) -> Any:
+        return self[name] if name in self._at else default
+
+    def items(self) -> Iterator[tuple[bytes, Stat | int]]:
+        for name in self._at:
+            yield name, self[name]
+
+    def values(self) -> Iterator[Stat | int]:
+        for name in self._at:
+            yield self[name]
+
+
+def _decode_entry(wire: bytes, off: int) -> Stat | int:
+    """The Stat (or inode number) of the entry at *off* of checked entries."""
+    has, ln = _HAS_LEN.unpack_from(wire, off)
+    end = off + 3 + ln
+    if not has:
+        return int(_U64.unpack_from(wire, end)[0])
+    st = Stat(*Stat.STRUCT.unpack_from(wire, end))
+    if has == 2:
+        at = end + Stat.STRUCT.size
+        (tlen,) = _U16.unpack_from(wire, at)
+        st.target = wire[at + 2:at + 2 + tlen]
+    return st
+
+
 @dataclass
 class Rreadtree(Message):
     """One batch of a Treadtree reply: entries of the directory ``path`` names below
@@ -984,6 +1083,28 @@ def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, b
     flags, path = _readtree_head(r)
     count = r.u32()
     return path, count, bytes(data[HEADER.size + r.offset:]), bool(flags & 1), bool(flags & 2)
+
+
+def unpack_readdirstat_batch(data: bytes) -> tuple[int, bytes, bool] | None:
+    """A Rreaddirstat datagram without decoding its entries (:class:`Listing` checks
+    them): (entry count, the entries, last); None for any other message (decode it).
+
+    :raises ProtocolError: if its header or flag is malformed.
+    """
+    if len(data) < HEADER.size:
+        raise ProtocolError("message shorter than its header")
+    raw_id, reserved = HEADER.unpack_from(data)
+    if raw_id != MsgId.RREADDIRSTAT:
+        return None
+    if reserved != 0:
+        raise ProtocolError("reserved header field is not zero")
+    if len(data) < HEADER.size + 5:
+        raise ProtocolError("message too short")
+    last = data[HEADER.size]
+    if last > 1:
+        raise ProtocolError("bad flag")
+    (count,) = _U32.unpack_from(data, HEADER.size + 1)
+    return count, bytes(data[HEADER.size + 5:]), bool(last)
 
 
 def unpack_entries(count: int, wire: bytes) -> Entries:
@@ -1287,7 +1408,8 @@ def decode(data: bytes) -> Message:
 
 __all__ = [
     "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "MAX_TREE_SUBDIRS", "MAX_CLOSE", "NAME_MAX", "PATH_MAX",
-    "ProtocolError", "Spin", "Entries", "unpack_readtree_batch", "unpack_entries",
+    "ProtocolError", "Spin", "Entries", "Listing", "unpack_readtree_batch", "unpack_entries",
+    "unpack_readdirstat_batch",
     "MsgId", "Stat", "Message", "encode", "decode", "MESSAGES", "STATFS_FIELDS",
     "SETATTR_MODE", "SETATTR_UID", "SETATTR_GID", "SETATTR_SIZE", "SETATTR_ATIME",
     "SETATTR_MTIME", "TIME_NOW", "XATTR_NAME_MAX", "XATTR_SIZE_MAX", "XATTR_LIST_MAX",

@@ -7,7 +7,7 @@ it holds at the fork, the prestarted sentry keeps it off until boot ends, and th
 sentry (which runs for as long as its workload) collects again.  These tests check each
 end of that: the fork's (in a fresh interpreter, whose child reports instead of becoming a
 sentry) and the booted sentry's (its debug log's count of young collections while a
-workload allocates in it).
+workload makes what the sentry keeps).
 """
 
 from __future__ import annotations
@@ -50,15 +50,17 @@ def test_prestart_fork_keeps_the_collector_off_in_the_child_only() -> None:
 
 def test_a_booted_sentry_collects_again(tmp_path: Path) -> None:
     log = tmp_path / "debug.log"
-    # 300 fork+exec: each makes and drops a task, its thread group, fd table and
-    # memory map in the sentry, far more than 10,000 allocations (the young threshold).
-    loop = "i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i + 1)); done"
+    # 3,000 directories the sentry keeps (the overlay's upper layer, in its memory; the
+    # host's /tmp is not written): their dentries and inodes are many more than the
+    # 10,000 net allocations of a young collection.
+    make = "mkdir -p /tmp/gc-probe && cd /tmp/gc-probe && mkdir $(seq 3000) && ls | wc -l"
     proc = subprocess.run(
         [*runsc_argv(), "--root", str(tmp_path / "state"), "--debug-log", str(log), "do",
-         "--", "/bin/busybox", "sh", "-c", loop],
+         "--", "/bin/busybox", "sh", "-c", make],
         env=BASE_ENV, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["3000"]
     m = re.search(r"besides those the host ran; (\d+) young collections", log.read_text())
     assert m, log.read_text()[-2000:]
     assert int(m.group(1)) > 0

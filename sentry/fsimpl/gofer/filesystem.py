@@ -33,7 +33,7 @@ import os
 import stat as _st
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
-from gofer.protocol import MAX_TREE_SUBDIRS, MAX_WALK
+from gofer.protocol import MAX_TREE_SUBDIRS, MAX_WALK, Listing
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
@@ -96,10 +96,10 @@ FILE_ACCESS_POLICIES = (FILE_ACCESS_EXCLUSIVE, FILE_ACCESS_SHARED)
 LIST_AFTER_LOOKUPS_PER_BLOCK = 4
 
 
-def _wire_of(entries: Any) -> Optional[bytes]:
-    """The wire form of a listing to keep beside it: only for one the stat cache may be
-    pre-filled from (statcache.PREFILL_MAX entries at most)."""
-    return getattr(entries, "wire", None) if len(entries) <= PREFILL_MAX else None
+def _wire_of(listing: Listing) -> Optional[bytes]:
+    """A listing's entries as the gofer sent them, for the stat cache to be pre-filled
+    from: only for one of statcache.PREFILL_MAX entries at most."""
+    return listing.wire if len(listing) <= PREFILL_MAX else None
 
 
 class GoferFilesystem(Filesystem):
@@ -256,7 +256,7 @@ class GoferInode(Inode):
         self._target: Optional[bytes] = getattr(st, "target", None)
         # A trusted directory's entries with their attributes (an inode number: walk it),
         # once listed; and how many lookups missed before that.
-        self._listing: Optional[Dict[bytes, Any]] = None
+        self._listing: Optional[Listing] = None
         # ... and the same entries as the gofer sent them (the stat cache takes the
         # listing's answers from these: statcache._fill).
         self._wire: Optional[bytes] = None
@@ -353,7 +353,7 @@ class GoferInode(Inode):
         st = self._st if self.fs.trusted else self._refresh()
         return self.fs.stat_of(st, self.uid, self.gid)
 
-    def listed(self) -> Optional[Dict[bytes, Any]]:
+    def listed(self) -> Optional[Listing]:
         """A trusted directory's entries with their gofer attributes, if listed already."""
         return self._listing
 
@@ -410,7 +410,7 @@ class GoferInode(Inode):
         h, st = res[0]
         return GoferInode(self.fs, h, st, self, name)
 
-    def _list(self, reading: bool = False) -> Dict[bytes, Any]:
+    def _list(self, reading: bool = False) -> Listing:
         """The entries with their attributes, in one request (kept if trusted), or fetched
         ahead by the parent after this inode was made (looked up before the walk got
         here).  *reading*: for a program that reads the directory (getdents), which in a
@@ -422,17 +422,16 @@ class GoferInode(Inode):
                 return fetched
         h, names, _ = self._anchor()
         self.fs.release_handles()
-        entries = call(self.client.readdirstat, h, names)
-        listing = dict(entries)
+        listing = call(self.client.listing, h, names)
         if self.fs.trusted:
             self._listing = listing
-            self._wire = _wire_of(entries)
+            self._wire = _wire_of(listing)
             up = self._up
             if reading and up is not None and up._listing is not None:
                 up._prefetch_subdirs(self._name)
         return listing
 
-    def _fetched(self) -> Optional[Dict[bytes, Any]]:
+    def _fetched(self) -> Optional[Listing]:
         """This directory's listing from the Treadtree reply its parent's listing asked for
         or came in (read up to it if it has not come yet), kept; None if there is none or
         the reply has not got it."""
@@ -441,11 +440,11 @@ class GoferInode(Inode):
                 up._fetch_names is not None and self._name not in up._fetch_names):
             return None
         fetch, path = up._fetch, up._fetch_path + (self._name,)
-        entries = fetch.take(path)
-        if entries is None:
+        listing = fetch.take_listing(path)
+        if listing is None:
             return None
-        listing = self._listing = dict(entries)
-        self._wire = _wire_of(entries)
+        self._listing = listing
+        self._wire = _wire_of(listing)
         if self._fetch is None:  # its subdirectories' listings may be in the same reply
             self._fetch, self._fetch_path = fetch, path
         return listing

@@ -82,6 +82,10 @@ class CountingClient:
         self._use(h)
         return self._c.readdirstat(h, names)
 
+    def listing(self, h, names=None):
+        self._use(h)
+        return self._c.listing(h, names)
+
     def readtree_start(self, h, names, subdirs, budget):
         self._use(h)
         return self._c.readtree_start(h, names, subdirs, budget)

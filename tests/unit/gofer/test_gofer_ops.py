@@ -496,6 +496,27 @@ def test_readdirstat_many_entries(client: GoferClient, tree: Path) -> None:
     assert all(s is not None and s.ino == ino for _, s in entries)
 
 
+def test_listing_is_readdirstat_indexed(client: GoferClient, tree: Path) -> None:
+    """GoferClient.listing (the sentry's) gives readdirstat's entries, batches joined,
+    errors the same."""
+    big = tree / "big"
+    big.mkdir()
+    for i in range(3000):
+        os.link(tree / "file", big / f"{i:04d}-{'y' * 60}")
+    root, _ = client.attach(0)
+    for names in ([], [b"d"], [b"d", b"e"], [b"big"]):  # the last in several replies
+        client.readdirstat(root, names)  # (a symlink's atime moves at its first readlink)
+        want = dict(client.readdirstat(root, names))
+        got = client.listing(root, names)
+        assert dict(got.items()) == want and len(got) == len(want), names
+    assert client.listing(root)[b"lnk"].target == b"d/f"  # type: ignore[union-attr]
+    for names, code in (([b"file"], errno.ENOTDIR), ([b"missing"], errno.ENOENT)):
+        with pytest.raises(OSError) as e:
+            client.listing(root, names)
+        assert e.value.errno == code, names
+    assert dict(client.listing(root, [b"d"]).items()) == dict(client.readdirstat(root, [b"d"]))
+
+
 def test_walkopen(client: GoferClient, tree: Path) -> None:
     root, _ = client.attach(0)
     h, st, fd = client.walkopen(root, [b"d", b"f"], os.O_RDONLY)

@@ -121,6 +121,58 @@ def test_listing_carries_symlink_targets() -> None:
         p.decode(bad)
 
 
+_LISTINGS = [
+    [],
+    [(b"f", _stat(1))],
+    [(b"ln", _link(b"target/of/it")), (b"ln0", _link(b"")), (b"f", _stat(2)), (b"mnt", 2**64 - 1),
+     (b"d" * 255, _stat(3))],
+    [(b"a", _stat(1)), (b"a", _stat(2))],  # a name twice: the last one, as dict() keeps it
+]
+
+
+@pytest.mark.parametrize("entries", _LISTINGS, ids=range(len(_LISTINGS)))
+def test_listing_is_the_decoded_entries(entries: list) -> None:
+    wire = p._pack_stat_entries(entries)
+    decoded = p._unpack_stat_entries(wire, 0)
+    listing = p.Listing(len(entries), wire[4:])
+    assert listing.wire == decoded.wire == wire[4:]
+    want = dict(decoded)
+    assert len(listing) == len(want)
+    assert list(listing) == list(want) == list(listing.keys())
+    assert dict(listing.items()) == want
+    assert list(listing.values()) == list(want.values())
+    for name, st in want.items():
+        assert name in listing
+        assert listing[name] == st and listing.get(name) == st
+        assert getattr(listing[name], "target", None) == getattr(st, "target", None)
+        assert listing[name] is listing[name]  # decoded once
+    assert b"absent" not in listing and listing.get(b"absent") is None
+    with pytest.raises(KeyError):
+        listing[b"absent"]
+
+
+def test_listing_refuses_what_decoding_refuses() -> None:
+    entries = [(b"ln", _link(b"t")), (b"f", _stat(1)), (b"m", 5)]
+    good = p._pack_stat_entries(entries)[4:]
+    mode_at = good.index(struct.pack("<I", 0o120777))
+    bad = {
+        "short": (3, good[:-1]),
+        "trailing": (3, good + b"x"),
+        "fewer said": (2, good),
+        "more said": (4, good),
+        "bad kind": (1, b"\x03" + good[1:]),
+        "name past the end": (1, good[:3]),
+        "target of a file": (3, good[:mode_at] + struct.pack("<I", 0o100644) + good[mode_at + 4:]),
+    }
+    for what, (count, wire) in bad.items():
+        with pytest.raises(p.ProtocolError):
+            p._unpack_stat_entries(struct.pack("<I", count) + wire, 0)
+        with pytest.raises(p.ProtocolError):
+            p.Listing(count, wire)
+        assert p.Listing(3, good), what  # (the good one parses)
+
+
+
 def test_every_message_has_a_sample() -> None:
     assert {type(m) for m in SAMPLES} == set(p.MESSAGES.values())
     assert set(p.MESSAGES) == set(p.MsgId)

@@ -16,6 +16,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from gofer.protocol import Listing, Stat, _pack_stat_entries
 from sentry.abi.linux.errors import LinuxError
 from sentry.config import BootConfig, MountSpec
 from sentry.kernel.compat import CompatRecorder
@@ -50,6 +51,18 @@ class GStat:
                    st.st_mtime_ns, st.st_ctime_ns)
 
 
+def listing_of(entries: List[Tuple[bytes, Any]]) -> Listing:
+    """*entries* (name, GStat or inode number) as the real client gives a listing: packed
+    as the gofer sends them, in a :class:`gofer.protocol.Listing`."""
+    wire = _pack_stat_entries([
+        (n, st if isinstance(st, int) else Stat(
+            st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.size, st.blksize,
+            st.blocks, st.atime_ns, st.mtime_ns, st.ctime_ns))
+        for n, st in entries
+    ])
+    return Listing(len(entries), wire[4:])
+
+
 class FakeTreeFetch:
     """gofer.client.TreeFetch for FakeGofer: the listings, all there."""
 
@@ -60,6 +73,10 @@ class FakeTreeFetch:
 
     def take(self, path: Tuple[bytes, ...]) -> Optional[List[Tuple[bytes, Any]]]:
         return self.results.pop(path, None)
+
+    def take_listing(self, path: Tuple[bytes, ...]) -> Optional[Listing]:
+        got = self.take(path)
+        return listing_of(got) if got is not None else None
 
     def wait(self) -> None:
         pass
@@ -143,6 +160,9 @@ class FakeGofer:
             path = os.path.join(path, os.fsdecode(n))
         with os.scandir(path) as it:
             return [(os.fsencode(e.name), GStat.of(e.stat(follow_symlinks=False))) for e in it]
+
+    def listing(self, h: int, names: Optional[List[bytes]] = None) -> Listing:
+        return listing_of(self.readdirstat(h, names))
 
     def readtree_start(self, h: int, names: List[bytes], subdirs: List[bytes],
                        budget: int) -> "FakeTreeFetch":
