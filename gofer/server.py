@@ -474,14 +474,18 @@ class GoferServer:
             raise
         return self._new_node(fd, parent, name, parent.root, (st.st_dev, st.st_ino)), st
 
-    def _reopen(self, node: _Node, flags: int) -> int:
-        """An I/O fd for the node's regular file or directory, checked to be that inode.
+    def _reopen(self, node: _Node, flags: int, mode: int | None = None,
+                listing: bool = False) -> int:
+        """An I/O fd for the node's regular file or directory, checked to be that inode
+        (*mode*: the node's, if the caller has it).  *listing*: a directory's fd this
+        process lists and closes (O_NONBLOCK, which getdents ignores, is left on).
 
         :raises OSError: ELOOP for a symlink, EACCES for anything that is not a
             regular file or directory, ESTALE if the name is gone or now names
             another inode.
         """
-        mode = os.fstat(node.fd).st_mode
+        if mode is None:
+            mode = os.fstat(node.fd).st_mode
         if stat.S_ISLNK(mode):
             raise _err(errno.ELOOP)
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
@@ -503,8 +507,9 @@ class GoferServer:
                 raise _err(errno.ESTALE)
             if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
                 raise _err(errno.EACCES)
-            fl = fcntl.fcntl(fd, fcntl.F_GETFL)
-            fcntl.fcntl(fd, fcntl.F_SETFL, fl & ~os.O_NONBLOCK)
+            if not listing:
+                fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+                fcntl.fcntl(fd, fcntl.F_SETFL, fl & ~os.O_NONBLOCK)
         except BaseException:
             os.close(fd)
             raise
@@ -658,9 +663,10 @@ class GoferServer:
     def _readdir(self, msg: Message) -> _Reply:
         assert isinstance(msg, Treaddir)
         node = self._get(msg.handle)
-        if not stat.S_ISDIR(os.fstat(node.fd).st_mode):
+        mode = os.fstat(node.fd).st_mode
+        if not stat.S_ISDIR(mode):
             raise _err(errno.ENOTDIR)
-        fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY)
+        fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY, mode, listing=True)
         try:
             entries = self._read_entries(fd)
         finally:
@@ -694,9 +700,10 @@ class GoferServer:
     def _stat_batches(self, node: _Node, budget: int) -> list[_Batch]:
         """The directory's entries with their lstat attributes (a mount point's only its
         inode number), in batches of at most *budget* encoded bytes (at least one)."""
-        if not stat.S_ISDIR(os.fstat(node.fd).st_mode):
+        mode = os.fstat(node.fd).st_mode
+        if not stat.S_ISDIR(mode):
             raise _err(errno.ENOTDIR)
-        fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY)
+        fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY, mode, listing=True)
         try:
             return self._entry_batches(fd, node.key[0], budget)
         finally:
@@ -719,6 +726,8 @@ class GoferServer:
                        if listing.subdirs_len else [])
         finally:
             _nlib.rt_listing_free(listing)
+        if len(data) <= budget:  # (most directories: no loop over the entries)
+            return [PackedEntries(len(ends), data, subdirs)]
         # Batches of at most *budget* bytes (at least one entry each), as the twin's.
         batches: list[_Batch] = []
         start = first = 0
