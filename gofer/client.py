@@ -17,7 +17,6 @@ import socket
 import stat
 import threading
 from collections.abc import Callable
-from typing import TypeVar
 
 from gofer.protocol import (
     MAX_TREE_SUBDIRS,
@@ -92,7 +91,10 @@ from gofer.protocol import (
     recvmsg_polling,
 )
 
-R = TypeVar("R", bound=Message)
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:  # (an annotation only)
+    from typing import TypeVar
+    R = TypeVar("R", bound=Message)
 _ANC_SPACE = socket.CMSG_SPACE(4 * 4)
 
 

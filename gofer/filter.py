@@ -32,16 +32,18 @@ server checks itself (RESOLVE_BENEATH on every lookup).
 
 from __future__ import annotations
 
+import collections
 import errno
 import fcntl
 import mmap
 import socket
 import time
-from typing import TYPE_CHECKING, NamedTuple
 
 from gofer import bpf, linux
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import NamedTuple
     import pyseccomp as seccomp
 
 #: A mask/value pair on one syscall argument: ``(args[index] & mask) == value``.
@@ -77,7 +79,23 @@ def _eq(index: int, value: int) -> ArgCheck:
     return (index, _LOW32, value)
 
 
-class Rule(NamedTuple):
+if TYPE_CHECKING:
+    class _Rule(NamedTuple):
+        name: str
+        alternatives: tuple[tuple[ArgCheck, ...], ...]
+        why: str
+        writes: bool = False
+
+    class _Cap(NamedTuple):
+        name: str
+        why: str
+        writes: bool
+else:  # the same without typing (see sentry.records)
+    _Rule = collections.namedtuple("_Rule", "name alternatives why writes", defaults=(False,))
+    _Cap = collections.namedtuple("_Cap", "name why writes")
+
+
+class Rule(_Rule):
     """One allowlisted syscall.
 
     :param name: the syscall's name; its x86-64 number is in :data:`SYSCALL_NUMBERS`.
@@ -88,10 +106,7 @@ class Rule(NamedTuple):
         read-only answers every change with EROFS before any call).
     """
 
-    name: str
-    alternatives: tuple[tuple[ArgCheck, ...], ...]
-    why: str
-    writes: bool = False
+    __slots__ = ()
 
     @property
     def nr(self) -> int:
@@ -170,12 +185,10 @@ ALLOWED: tuple[Rule, ...] = (
 )
 
 
-class Cap(NamedTuple):
+class Cap(_Cap):
     """A capability the gofer keeps: its name, why, and whether only writes need it."""
 
-    name: str
-    why: str
-    writes: bool
+    __slots__ = ()
 
 
 #: Capabilities the gofer keeps after confinement (numbers from linux/capability.h).  Every

@@ -31,7 +31,13 @@ import socket
 import struct
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar, Self, dataclass_transform
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, Self, dataclass_transform
+else:
+    def dataclass_transform() -> object:  # (tells type checkers only)
+        return lambda f: f
 
 PROTOCOL_VERSION = 2
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sentry.records import dataclass, field
-from typing import TYPE_CHECKING
 
 from runsc_py.log import LogOptions
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:  # annotations only: most commands never load the sentry's config
     from sentry.config import BootConfig
 

@@ -19,7 +19,6 @@ import resource
 import stat
 from collections.abc import Mapping, Sequence
 from sentry.records import dataclass, field
-from typing import Any, NoReturn
 
 from runsc_py.container.hostns import HostNamespaces
 from runsc_py.errors import InvalidSpec, Unsupported, quote
@@ -29,6 +28,10 @@ from sentry.abi.linux import capability
 from sentry.config import BootConfig, Capabilities, DeviceSpec, MountSpec
 from sentry.fsimpl.proc import sysctl as sysctls
 from sentry.vfs import mount_options
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 OCI_VERSION = "1.1.0"
 CONFIG_NAME = "config.json"

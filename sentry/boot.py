@@ -20,10 +20,13 @@ import select
 import signal
 import stat
 import sys
-from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry import logger
 from sentry.config import BootConfig
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 log = logger.get("sentry")
 

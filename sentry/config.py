@@ -8,7 +8,10 @@ exit status (the workload's, or 128+N when it was killed by signal N).
 from __future__ import annotations
 
 from sentry.records import dataclass, field
-from typing import Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 
 @dataclass

@@ -39,10 +39,13 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from sentry import logger
 from gofer import bpf
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 log = logger.get("sentry")
 

@@ -19,10 +19,13 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from typing import Callable, Dict, Tuple
 
 import sentry
 from gofer import bpf
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Tuple
 
 #: The workload filter's builder, read for its key without importing it (it imports
 #: pyseccomp).

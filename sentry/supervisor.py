@@ -35,16 +35,20 @@ import socket
 import stat
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from sentry import logger
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 log = logger.get("sentry")
 
 _MAX_FDS = 8
 SI_KERNEL = 0x80
 
-Body = Callable[["SentryLink"], int]
+if TYPE_CHECKING:  # (an annotation only)
+    Body = Callable[["SentryLink"], int]
 
 
 class SentryFailed(Exception):

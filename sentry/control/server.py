@@ -33,12 +33,13 @@ import os
 import signal
 import socket
 import struct
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from sentry import logger
 from sentry.control.sockpath import short_path
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import ThreadGroup
 
@@ -48,7 +49,8 @@ MAX_MSG = 1 << 20
 MAX_FDS = 3
 EPOLLIN, EPOLLHUP, EPOLLRDHUP = 0x1, 0x10, 0x2000
 
-ExecStarter = Callable[[Dict[str, Any], List[int]], "ThreadGroup"]
+if TYPE_CHECKING:  # (an annotation only)
+    ExecStarter = Callable[[Dict[str, Any], List[int]], "ThreadGroup"]
 
 
 class ControlError(Exception):

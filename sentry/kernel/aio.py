@@ -38,7 +38,6 @@ import errno
 import os
 import struct
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from sentry import logger
 from sentry.abi.linux.errors import LinuxError, err
@@ -46,7 +45,9 @@ from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_IN, WaitQueue
 from sentry.mm.mm import AIO_RING_STRIDE
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 

@@ -25,9 +25,12 @@ Always on: a list increment per call, and the refusal path is rare.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Tuple, Union
 
 from sentry import logger
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Tuple, Union
 
 log = logger.get("sentry")
 

@@ -18,9 +18,12 @@ counts as having none, as on a file system without them.
 from __future__ import annotations
 
 from sentry.records import dataclass, field
-from typing import Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple
 
 S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o010
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import errno
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from sentry import logger
 from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, WouldBlock, _Continue
 from sentry.syscalls.linux import linux64
 from sentry.syscalls.linux.args import SyscallArgs
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 

@@ -10,12 +10,16 @@ permissions on a file whose owner or group is unmapped (``capable_wrt_inode_uidg
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple
 
 #: /proc/sys/kernel/overflowuid (and overflowgid): how an unmapped id is shown.
 OVERFLOW_ID = 65534
 
-Extent = Tuple[int, int, int]
+if TYPE_CHECKING:  # (an annotation only)
+    Extent = Tuple[int, int, int]
 
 
 class IdMap:

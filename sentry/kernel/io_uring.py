@@ -34,12 +34,15 @@ import collections
 import errno
 import os
 import struct
-from typing import Any, Deque, Set, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.anon.anon import AnonFileDescription
 from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Deque, Set, Tuple
 
 PAGE = 4096
 IORING_MAX_ENTRIES = 32768
@@ -69,7 +72,10 @@ SQE = struct.Struct("<BBHiQQIIQHHiQQ")
 CQE = struct.Struct("<QiI")
 assert SQE.size == 64 and CQE.size == 16
 
-Sqe = Tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, int]
+if TYPE_CHECKING:
+    Sqe = Tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, int]
+else:  # (other modules import the name)
+    Sqe = tuple
 
 
 def _roundup_pow2(n: int) -> int:

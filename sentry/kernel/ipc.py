@@ -25,13 +25,14 @@ import os
 import struct
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.kernel.waiter import WaitQueue
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 

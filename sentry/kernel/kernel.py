@@ -22,7 +22,6 @@ import time
 import weakref
 from sentry import logger
 from sentry.records import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.config import DEFAULT_PIDS_LIMIT, BootConfig
 from sentry.kernel.compat import CompatRecorder
@@ -41,6 +40,10 @@ from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import linux64
 from sentry.vfs import fsnotify, statcache
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 log = logger.get("sentry")
 

@@ -23,13 +23,14 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.memacct import ACCOUNT
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional, Set
     from sentry.kernel.task import Task
 
 # Permission bits (include/uapi/linux/keyctl.h, linux/key.h).

@@ -14,7 +14,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from typing import Callable, List, Optional
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional
 
 
 class Timer:

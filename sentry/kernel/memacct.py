@@ -19,7 +19,10 @@ Single-threaded, like the rest of the sentry.
 from __future__ import annotations
 
 import os
-from typing import Optional
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Optional
 
 #: What a memory limit keeps back for the sentry's own heap, the gofer and the
 #: workload's processes.

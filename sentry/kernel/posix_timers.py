@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from sentry import logger
 from sentry.kernel.ktimer import Timer
 from sentry.platform.hybrid import native as N
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task, ThreadGroup
 

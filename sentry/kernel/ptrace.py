@@ -34,18 +34,20 @@ thread.
 
 from __future__ import annotations
 
+import collections
 import errno
 import os
 import signal
 import struct
-from typing import TYPE_CHECKING, Callable, List, NamedTuple, Optional, Tuple
 
 from sentry import logger
 from sentry.abi.linux.errors import err
 from sentry.kernel import proc_events as cn_proc
 from sentry.platform.hybrid import native as N
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Callable, List, NamedTuple, Optional, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 
@@ -147,21 +149,25 @@ class Tracee:
         self.exec_exit = False
 
 
-class Zombie(NamedTuple):
-    """The exit of a tracee that only its tracer waits for (a thread, another's child)."""
+if TYPE_CHECKING:
+    class Zombie(NamedTuple):
+        """The exit of a tracee that only its tracer waits for (a thread, another's
+        child)."""
 
-    tid: int
-    pgid: int
-    uid: int
-    status: int
+        tid: int
+        pgid: int
+        uid: int
+        status: int
 
-
-class Report(NamedTuple):
-    tid: int
-    uid: int
-    code: int            # CLD_*
-    status: int          # wait status
-    si_status: int
+    class Report(NamedTuple):
+        tid: int
+        uid: int
+        code: int            # CLD_*
+        status: int          # wait status
+        si_status: int
+else:  # the same without typing (see sentry.records)
+    Zombie = collections.namedtuple("Zombie", "tid pgid uid status")
+    Report = collections.namedtuple("Report", "tid uid code status si_status")
 
 
 # -- the sentry's resumes ------------------------------------------------------
@@ -481,7 +487,8 @@ def leftover_stop(k: "Kernel", t: "Task", status: int) -> bool:
 
 # -- wait ----------------------------------------------------------------------
 
-Matcher = Callable[[int, int], bool]  # (tid, pgid) -> whether the wait names it
+if TYPE_CHECKING:  # (an annotation only)
+    Matcher = Callable[[int, int], bool]  # (tid, pgid) -> whether the wait names it
 WNOWAIT, WNOTHREAD = 0x01000000, 0x20000000
 
 

@@ -36,12 +36,13 @@ import os
 import signal
 import struct
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Tuple
 
 from sentry import logger
 from sentry.abi.linux.errors import ERESTARTNOINTR, LinuxError
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 

@@ -8,13 +8,14 @@ always reads its own copy).
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, Optional
 
 from sentry.syscalls.linux.ptrace_data import SYSCALL_PROTOTYPES
 
 from sentry.syscalls.linux import linux64
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Optional
     from sentry.kernel.task import Task
 
 _STR_TYPES = ("const char *",)

@@ -10,12 +10,13 @@ to its fd table, fs context and credentials, which ``clone`` shares or copies.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.kernel.credentials import Credentials
 from sentry.kernel.waiter import WaitQueue
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.mm.memory import TaskMemory
     from sentry.mm.mm import AddressSpace

@@ -13,7 +13,10 @@ the others, oldest first (Linux's exclusive waiters, e.g. blocked readers).
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Callable, Dict
 
 # Event bits, the poll(2) values so file readiness and wait masks are one thing.
 EVENT_IN = 0x001

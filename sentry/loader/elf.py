@@ -5,9 +5,12 @@ from __future__ import annotations
 import errno
 import struct
 from sentry.records import dataclass
-from typing import List, Optional
 
 from sentry.abi.linux.errors import err
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 ET_EXEC, ET_DYN = 2, 3
 EM_X86_64 = 62

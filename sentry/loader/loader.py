@@ -30,7 +30,6 @@ import os
 import struct
 from collections import OrderedDict
 from sentry.records import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
@@ -38,7 +37,9 @@ from sentry.kernel.credentials import Credentials, exec_credentials
 from sentry.loader import elf
 from sentry.mm.mm import host_file_key
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
     from sentry.kernel.task import Task
 
 PAGE = 4096
@@ -70,7 +71,8 @@ BATCH_MAX = 64
 #: A batch result slot whose call did not run (native.BATCH_NOT_RUN).
 NOT_RUN = (1 << 63) - 1
 #: (pid, batch entry, table address, calls) -> (raw results, last suppressed signal)
-BatchInject = Callable[[int, int, int, List[Tuple[int, ...]]], Tuple[List[int], int]]
+if TYPE_CHECKING:  # (an annotation only)
+    BatchInject = Callable[[int, int, int, List[Tuple[int, ...]]], Tuple[List[int], int]]
 #: The sixth register (unused by execveat) of the execveat the sentry rewrites an
 #: execve into when it lends fds: the filter notifies that call instead of
 #: tracing it, so that SECCOMP_IOCTL_NOTIF_ADDFD can reach the task.

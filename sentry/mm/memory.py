@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import abc
 import struct
-from typing import Dict, List
 
 from sentry.abi.linux.errors import err
 import errno
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Dict, List
 
 # Longest path a handler will copy (PATH_MAX) and longest argv/envp string.
 PATH_MAX = 4096

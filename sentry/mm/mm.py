@@ -10,14 +10,16 @@ stack, segments copied from files that have no host fd).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import ThreadGroup
 
 # (start, end, prot, path, file offset)
-Mapping = Tuple[int, int, int, str, int]
+if TYPE_CHECKING:  # (an annotation only)
+    Mapping = Tuple[int, int, int, str, int]
 STUB_BASE = 0x7E0000000000
 STUB_END = 0x7E0000002000
 #: How /proc/PID/maps names an AIO ring (sentry.kernel.aio), as Linux's aio file.

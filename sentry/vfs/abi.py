@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import stat as _st
 import struct
-from typing import TYPE_CHECKING, List, Tuple
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import List, Tuple
     from sentry.vfs.inode import Stat, StatFS
 
 # open(2) flags (asm-generic/fcntl.h, x86_64 values).

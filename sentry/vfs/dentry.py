@@ -24,13 +24,15 @@ name looks it up again.  Mounts are owned by the
 
 from __future__ import annotations
 
+import collections
 import itertools
 import weakref
-from typing import TYPE_CHECKING, List, NamedTuple, Optional
 
 from sentry.vfs.mount_options import MNT_NODEV, MNT_NOEXEC, MNT_NOSUID, MNT_RELATIME
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import List, NamedTuple, Optional
     from sentry.vfs.inode import Filesystem, Inode
 
 
@@ -113,11 +115,16 @@ class Mount:
         return f"<Mount {self.id} {self.fs.fstype}>"
 
 
-class VirtualDentry(NamedTuple):
+if TYPE_CHECKING:
+    _VirtualDentry = NamedTuple("_VirtualDentry", [("mount", Mount), ("dentry", Dentry)])
+else:  # the same without typing (see sentry.records)
+    _VirtualDentry = collections.namedtuple("_VirtualDentry", "mount dentry")
+
+
+class VirtualDentry(_VirtualDentry):
     """A place in the mount tree: a dentry as reached through a mount."""
 
-    mount: Mount
-    dentry: Dentry
+    __slots__ = ()
 
     @property
     def inode(self) -> "Inode":

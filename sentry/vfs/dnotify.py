@@ -21,10 +21,13 @@ from __future__ import annotations
 import errno
 import signal
 import weakref
-from typing import Any
 
 from sentry.abi.linux.errors import err
 from sentry.vfs import fasync, fsnotify
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 DN_ACCESS = 0x00000001
 DN_MODIFY = 0x00000002

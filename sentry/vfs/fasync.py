@@ -16,11 +16,14 @@ import errno
 import signal
 import struct
 import weakref
-from typing import Any, List, Optional
 
 from sentry.abi.linux.errors import err
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_PRI
 from sentry.vfs import abi
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
 
 SI_KERNEL = 0x80
 F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP = 0, 1, 2

@@ -11,11 +11,14 @@ Closing an fd also drops the POSIX record locks its process held on the file
 from __future__ import annotations
 
 import errno
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.vfs.file import FileDescription
 from sentry.vfs.locks import release_dead_owners, release_owner
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 #: RLIMIT_NOFILE of every sandbox process (the soft and hard limit).
 NOFILE_LIMIT = 1024

@@ -39,11 +39,14 @@ back to the Python handler, which parks the call.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
 from sentry.vfs import abi, fsnotify
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 #: ``EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM`` (include/linux/poll.h).
 DEFAULT_POLLMASK = EVENT_IN | EVENT_OUT | 0x040 | 0x100
@@ -53,7 +56,8 @@ if TYPE_CHECKING:
     from sentry.vfs.inode import Inode, Stat
 
 #: One directory entry as descriptions return them: ``(ino, d_type, name)``.
-Dirent = Tuple[int, int, bytes]
+if TYPE_CHECKING:  # (an annotation only)
+    Dirent = Tuple[int, int, bytes]
 
 
 class FileDescription:

@@ -6,10 +6,13 @@ Shared by ``CLONE_FS`` clones, copied by ``fork`` (:meth:`FSContext.fork`).
 
 from __future__ import annotations
 
-from typing import Optional
 
 from sentry.vfs import statcache
 from sentry.vfs.dentry import VirtualDentry
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class FSContext:

@@ -36,9 +36,10 @@ open and last close also counts the inode's open descriptions
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional
     from sentry.vfs.dentry import Dentry
     from sentry.vfs.file import FileDescription
     from sentry.vfs.inode import Inode, SetAttr

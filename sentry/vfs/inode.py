@@ -37,12 +37,13 @@ from collections import OrderedDict
 import stat as _st
 import time
 from sentry.records import dataclass, replace
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.vfs import abi
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
     from sentry.vfs.dentry import Dentry, VirtualDentry
     from sentry.vfs.file import FileDescription
     from sentry.vfs.locks import LockState
@@ -122,7 +123,10 @@ class SetAttr:
 
 
 #: One directory entry as inodes report them: ``(name, ino, d_type)``.
-DirEntry = Tuple[bytes, int, int]
+if TYPE_CHECKING:
+    DirEntry = Tuple[bytes, int, int]
+else:  # (other modules import the name)
+    DirEntry = tuple
 
 
 class Filesystem(abc.ABC):

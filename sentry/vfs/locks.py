@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import errno
 from sentry.records import dataclass
-from typing import Any, Dict, List, Optional
 
 from sentry.abi.linux.errors import err
 from sentry.kernel.waiter import WaitQueue
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 F_RDLCK = 0
 F_WRLCK = 1

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from sentry.records import dataclass, field
 import os
-from typing import Dict, Iterable, List, Optional
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional
 
 # Per-mount flags (include/linux/mount.h MNT_*).
 MNT_NOSUID = 0x01

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import os
 import stat as _st
-from typing import Any, Tuple
 
 from sentry.abi.linux.errors import LinuxError
 from sentry.fsimpl.dev.dev import DevFilesystem
@@ -60,6 +59,10 @@ from sentry.vfs.mount_options import (
 )
 from sentry.vfs.mount_options import parse as parse_options
 from sentry.vfs.vfs import VirtualFilesystem
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Tuple
 
 
 #: What /proc/mounts shows as the source of a gofer mount (gVisor shows the same): the

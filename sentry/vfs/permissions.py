@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import errno
 import stat as _st
-from typing import Any
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 MAY_EXEC = 1
 MAY_WRITE = 2

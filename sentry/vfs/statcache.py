@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import array
 import itertools
-from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.vfs.dentry import VirtualDentry
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 _keys = itertools.count(1)
 

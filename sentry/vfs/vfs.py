@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import errno
 import stat as _st
-from typing import Any, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
@@ -55,6 +54,10 @@ from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription, PathDescription
 from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, now_ns
 from sentry.vfs.mount_options import MNT_NOATIME, MNT_NODIRATIME, MNT_RELATIME
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 MAXSYMLINKS = 40
 

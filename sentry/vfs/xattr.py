@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.vfs import fsnotify
 from sentry.vfs import permissions as perm
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
     from sentry.vfs.dentry import VirtualDentry
     from sentry.vfs.inode import Inode
 

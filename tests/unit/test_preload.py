@@ -53,6 +53,7 @@ unresolved = [e.name for e in linux64.TABLE if e is not None and e.ref is not No
               and e.handler is None]
 print(json.dumps({
     "bundle": finder is not None, "later": later, "logging": "logging" in before,
+    "typing": "typing" in before or "typing" in sys.modules,
     "failed": failed, "refused": refused,
     "unresolved": unresolved, "imported_late": sorted(set(sys.modules) - before),
     "preloaded": sorted(n for n in before if n.split(".")[0] in ("sentry", "gofer")),
@@ -93,6 +94,9 @@ def test_modules_left_for_later_import_without_a_file(tmp_path):
     # The standard library's logging only when a sandbox asks for a log (sentry.logger),
     # the netlink and inet sockets with a workload's first socket (sentry.kernel.proc_events).
     assert not r["logging"]
+    # Nor typing, before or after: the sentry's annotations are strings, and what it names
+    # from typing is imported only under TYPE_CHECKING (~2.7 ms of every start).
+    assert not r["typing"]
     assert "sentry.fsimpl.sock.netlink_connector" not in r["preloaded"]
     assert "sentry.fsimpl.sock.inet" not in r["preloaded"]
 

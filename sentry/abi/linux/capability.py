@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Iterable, List, Tuple
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Iterable, List, Tuple
 
 CAP_CHOWN = 0
 CAP_DAC_OVERRIDE = 1

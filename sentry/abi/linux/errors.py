@@ -11,9 +11,10 @@ that a retry before success has no side effects.
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Callable, Optional, Sequence, Tuple
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Callable, Optional, Sequence, Tuple
     from sentry.kernel.waiter import WaitQueue
 
 # Kernel-internal restart codes (include/linux/errno.h).  Returned to a trapped

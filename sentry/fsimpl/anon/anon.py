@@ -15,13 +15,16 @@ epoll set.
 from __future__ import annotations
 
 import errno
-from typing import Any, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
 
 class AnonFilesystem(Filesystem):

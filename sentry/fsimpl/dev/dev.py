@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import os
 import weakref
-from typing import Any, Callable, Dict, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.directory import TmpfsDir
@@ -28,6 +27,10 @@ from sentry.fsimpl.tmpfs.tmpfs import TmpfsSpecial, TmpfsSymlink
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Inode
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Tuple
 
 MAX_READ = 1 << 20
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any, Dict, List, Optional
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.devpts.master import MasterFileDescription
@@ -30,6 +29,10 @@ from sentry.vfs.dentry import VirtualDentry
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SimpleStatMixin
 from sentry.vfs.mount_options import parse as parse_options
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 DEVPTS_SUPER_MAGIC = 0x1CD1
 #: kernel.pty.max (4096) less kernel.pty.reserve (1024), what a new instance may have.

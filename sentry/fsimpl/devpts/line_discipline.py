@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Callable, Optional
 
 from sentry.abi.linux import tty as T
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 #: n_tty's read buffer (a canonical line holds at most N_TTY_BUF_SIZE - 1 bytes).
 N_TTY_BUF_SIZE = 4096

@@ -11,12 +11,15 @@ Closing it hangs the replica up and removes ``/dev/pts/N``.
 from __future__ import annotations
 
 import errno
-from typing import Any, Callable
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.devpts.terminal import Terminal
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_PRI, WaitQueue
 from sentry.vfs.file import FileDescription
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 _RDNORM, _WRNORM = 0x040, 0x100
 

@@ -14,13 +14,16 @@ import errno
 import signal
 import time
 import weakref
-from typing import Any, Optional, Tuple
 
 from sentry.abi.linux import tty as T
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.devpts.terminal import Terminal
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, WaitQueue
 from sentry.vfs.file import FileDescription
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
 _RDNORM, _WRNORM = 0x040, 0x100
 _HUNG_UP = EVENT_IN | EVENT_OUT | EVENT_ERR | EVENT_HUP | _RDNORM | _WRNORM

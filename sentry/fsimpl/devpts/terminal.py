@@ -32,7 +32,6 @@ import os
 import signal
 import struct
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
 from sentry.abi.linux import tty as T
 from sentry.abi.linux.capability import CAP_SYS_ADMIN
@@ -40,7 +39,9 @@ from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, err
 from sentry.fsimpl.devpts.line_discipline import FLIP_MAX, OUT_MAX, LineDiscipline
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, EVENT_PRI, WaitQueue
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Set
     from sentry.vfs.dentry import Mount
     from sentry.vfs.inode import Inode
 

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any, Set
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.anon.anon import AnonFileDescription
 from sentry.kernel.waiter import EVENT_ERR, EVENT_IN, EVENT_OUT, WaitQueue
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Set
 
 EFD_SEMAPHORE = 0o1
 ULLONG_MAX = (1 << 64) - 1

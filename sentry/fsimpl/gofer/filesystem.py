@@ -31,7 +31,6 @@ from __future__ import annotations
 import errno
 import os
 import stat as _st
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from gofer.protocol import MAX_TREE_SUBDIRS, MAX_WALK, Listing
 from sentry.abi.linux.errors import err
@@ -43,7 +42,10 @@ from sentry.vfs.statcache import PREFILL_MAX
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:  # (an annotation only)
+    from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+    T = TypeVar("T")
 
 #: ``Inode.write_count`` of gofer files, by host identity ``(st_dev, st_ino)``: every
 #: name (hard links) and every mount of one host file counts together, as Linux's

@@ -10,12 +10,15 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from typing import Any
 
 from sentry.abi.linux.errors import err
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Inode, Stat
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _host(fn: Any, *args: Any) -> Any:

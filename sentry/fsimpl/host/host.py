@@ -23,7 +23,6 @@ import os
 import select
 import signal
 import stat as _st
-from typing import Any, Dict, Optional
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
@@ -31,6 +30,10 @@ from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, Stat
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 TCGETS = 0x5401
 TCSETS = 0x5402

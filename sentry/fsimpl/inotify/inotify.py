@@ -30,7 +30,6 @@ from __future__ import annotations
 import errno
 import struct
 from collections import deque
-from typing import Any, Deque, Dict, List
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.anon.anon import AnonFileDescription
@@ -41,6 +40,10 @@ from sentry.vfs.fsnotify import (
     IN_ALL_EVENTS, IN_EXCL_UNLINK, IN_IGNORED, IN_MASK_ADD, IN_MASK_CREATE, IN_ONESHOT,
     IN_Q_OVERFLOW, Watch,
 )
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Deque, Dict, List
 
 MAX_QUEUED_EVENTS = 16384
 MAX_USER_INSTANCES = 128

@@ -13,13 +13,16 @@ import bisect
 import errno
 import itertools
 import weakref
-from typing import Any, List, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.anon.anon import AnonFileDescription
 from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
 from sentry.vfs import abi
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import errno
 import stat as _st
 import weakref
-from typing import Any, Dict, List, Optional
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.tmpfs.directory import TmpfsDir
@@ -52,6 +51,10 @@ from sentry.vfs import abi, statcache
 from sentry.vfs import xattr as xa
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 #: First inode number of the upper tmpfs: far above any lower-layer number.
 UPPER_INO_BASE = 1 << 48

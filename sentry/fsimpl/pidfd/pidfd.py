@@ -21,14 +21,15 @@ process is a zombie in the books whose host pid is gone.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, Optional
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.anon.anon import AnonFileDescription
 from sentry.kernel.waiter import EVENT_HUP, EVENT_IN, WaitQueue
 from sentry.vfs import abi
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Optional
     from sentry.kernel.task import Task, ThreadGroup
 
 #: ``PIDFD_THREAD`` (``O_EXCL``): the pidfd names one thread.

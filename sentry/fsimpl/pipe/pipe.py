@@ -42,7 +42,6 @@ from __future__ import annotations
 import errno
 import signal
 from collections import deque
-from typing import Any, Deque, Dict, Optional, Tuple
 
 from sentry.abi.linux.capability import CAP_SYS_RESOURCE
 from sentry.abi.linux.errors import WouldBlock, err
@@ -52,6 +51,10 @@ from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS, now_ns
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Deque, Dict, Optional, Tuple
 
 PIPE_BUF = 4096
 #: The size of one slot of the ring (a page).

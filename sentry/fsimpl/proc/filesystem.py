@@ -14,7 +14,6 @@ identify the host's processes.  The contents live in :mod:`.proc`.
 from __future__ import annotations
 
 import errno
-from typing import Any, Callable, Dict, List, Optional
 
 from sentry.abi.linux.errors import err
 from sentry.vfs import abi
@@ -22,8 +21,14 @@ from sentry.vfs.dentry import VirtualDentry
 from sentry.vfs.file import DEFAULT_POLLMASK, DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, Stat, StatFS, now_ns
 
-#: name → factory of the child inode.
-Children = Dict[bytes, Callable[[], Inode]]
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional
+
+    #: name → factory of the child inode.
+    Children = Dict[bytes, Callable[[], Inode]]
+else:  # (other modules import the name)
+    Children = dict
 
 
 def _inside(extents: Any) -> int:

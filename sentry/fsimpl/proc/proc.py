@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
@@ -26,6 +25,10 @@ from sentry.vfs.dentry import VirtualDentry
 from sentry.vfs.file import DEFAULT_POLLMASK
 from sentry.vfs.inode import Inode
 from sentry.vfs.mount_options import show as show_mount_flags
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional
 
 KERNEL_RELEASE = "6.1.0-runsc-py"
 KERNEL_VERSION = b"Linux version %s (runsc-py@sandbox) (gcc) #1 SMP Sun Jan 10 15:06:54 PST 2016\n" % (

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import json
 from sentry.records import dataclass
-from typing import Callable, Dict, List, Optional
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional
 
 INT_MAX = 2**31 - 1
 INT_MIN = -(2**31)

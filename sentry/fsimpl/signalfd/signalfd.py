@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any, List, Tuple
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.anon.anon import AnonFileDescription
 from sentry.kernel import signal_dequeue
 from sentry.kernel.waiter import EVENT_IN, WaitQueue
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Tuple
 
 SFD_CLOEXEC = 0o2000000
 SFD_NONBLOCK = 0o4000

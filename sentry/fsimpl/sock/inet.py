@@ -30,7 +30,6 @@ import socket
 import struct
 import time
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import WouldBlock, err
@@ -38,6 +37,10 @@ from sentry.fsimpl.host.host import HostFileDescription
 from sentry.kernel import compat
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT
 from sentry.vfs import abi
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 AF_INET, AF_INET6, AF_NETLINK = 2, 10, 16
 SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3

@@ -46,13 +46,16 @@ import errno
 import socket
 import struct
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.sock.inet import InetSocket, _host
 from sentry.kernel import compat
 from sentry.kernel.waiter import EVENT_IN
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Deque, Dict, List, Optional, Tuple
 
 AF_NETLINK = 16
 NETLINK_ROUTE = 0

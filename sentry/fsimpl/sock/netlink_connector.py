@@ -35,11 +35,14 @@ from __future__ import annotations
 import errno
 import struct
 import time
-from typing import Any, List, Optional
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.sock.netlink import NLMSG_DONE, SentryNetlinkSocket, _NLMSGHDR
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
 
 CN_IDX_PROC = CN_VAL_PROC = 1
 #: Groups of the connector (CN_NETLINK_USERS + 0xf); bits past them are dropped at bind.

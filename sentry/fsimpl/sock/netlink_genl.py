@@ -33,13 +33,16 @@ import errno
 import os
 import struct
 import time
-from typing import Any, Dict, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.fsimpl.sock.netlink import (
     NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST, NLMSG_DONE, NLMSG_MIN_TYPE, SentryNetlinkSocket,
     _NLMSGHDR,
 )
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 GENL_HDR = struct.Struct("<BBH")  # cmd, version, reserved
 GENL_ID_CTRL = 0x10

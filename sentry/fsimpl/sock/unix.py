@@ -29,7 +29,6 @@ from __future__ import annotations
 import errno
 import signal
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel.memacct import ACCOUNT
@@ -39,6 +38,10 @@ from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS, now_ns
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 AF_UNIX = 1
 SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET = 1, 2, 5
@@ -91,7 +94,8 @@ def _sockfs() -> Tuple[SockFilesystem, Mount]:
     return _FS
 
 
-Cred = Tuple[int, int, int]  # (pid, uid, gid)
+if TYPE_CHECKING:  # (an annotation only)
+    Cred = Tuple[int, int, int]  # (pid, uid, gid)
 #: What a receiver with SO_PASSCRED is told of a message sent with no credentials (neither
 #: end passed them at the time: pid 0, the overflow uid and gid), and at end of stream.
 NO_CRED: Cred = (0, 65534, 65534)

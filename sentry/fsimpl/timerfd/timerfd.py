@@ -33,12 +33,15 @@ from __future__ import annotations
 import errno
 import struct
 import time
-from typing import Any, Optional, Tuple
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.anon.anon import AnonFileDescription
 from sentry.kernel.ktimer import Timer, TimerQueue
 from sentry.kernel.waiter import EVENT_IN, WaitQueue
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME = 0, 1, 7
 CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM = 8, 9

@@ -8,13 +8,16 @@ mark (an upper directory that hides the lower one).
 from __future__ import annotations
 
 import errno
-from typing import Any, Dict, List, Optional
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem, TmpfsInode, owner_of, parent_gid
 from sentry.vfs import abi
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Inode, dirents_of, now_ns
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 
 class TmpfsDir(TmpfsInode):

@@ -22,13 +22,16 @@ locks.
 from __future__ import annotations
 
 import errno
-from typing import Any, List, Optional
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.memacct import ACCOUNT, INODE_COST
 from sentry.vfs import abi
 from sentry.vfs import xattr as xa
 from sentry.vfs.inode import Filesystem, Inode, SimpleStatMixin, StatFS, now_ns
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
 
 #: Default size limit of one tmpfs instance.
 DEFAULT_SIZE_LIMIT = 512 << 20

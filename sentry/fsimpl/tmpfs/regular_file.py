@@ -24,13 +24,16 @@ import errno
 import fcntl
 import os
 import weakref
-from typing import Any, Optional
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem, TmpfsInode
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import SetAttr, now_ns
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 #: Largest file offset (MAX_LFS_FILESIZE); writes past it: ``EFBIG``.
 MAX_FILE_SIZE = (1 << 63) - 1

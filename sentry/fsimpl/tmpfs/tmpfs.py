@@ -10,7 +10,6 @@ overlay whiteout (a 0/0 character device, as Linux overlayfs marks them).
 from __future__ import annotations
 
 import stat as _st
-from typing import Any
 
 from sentry.fsimpl.tmpfs.directory import TmpfsDir
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem, TmpfsInode
@@ -18,6 +17,10 @@ from sentry.fsimpl.tmpfs.regular_file import TmpfsFile, TmpfsFileDescription
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import open_special
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "TmpfsDir", "TmpfsFile", "TmpfsFileDescription", "TmpfsFilesystem", "TmpfsSpecial",

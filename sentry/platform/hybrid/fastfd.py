@@ -11,7 +11,6 @@ Python handles anything else.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, Optional
 
 from sentry import logger
 from sentry.abi.linux.errors import LinuxError
@@ -24,7 +23,9 @@ from sentry.vfs.fdtable import NOFILE_LIMIT, FDTable
 from sentry.vfs import statcache
 from sentry.vfs.file import DirectoryDescription, FileDescription
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Optional
     from sentry.kernel.kernel import Kernel
 
 log = logger.get("sentry")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import errno
-from typing import List
 
 from sentry.abi.linux.errors import err
 from sentry.mm.memory import MAX_ARG_STRLEN, TaskMemory
 from sentry.platform.hybrid import native as N
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import List
 
 # The highest user address on x86_64 (47-bit address space).
 USER_TOP = 1 << 47

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from sentry._native import ffi, lib  # type: ignore[import-not-found]
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 EV_NOTIF = lib.RT_EV_NOTIF
 EV_PTRACE = lib.RT_EV_PTRACE

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Tuple
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Tuple
 
 # SyscallArgs has a method named "int"; annotations inside the class use this.
 _Int = int

@@ -27,9 +27,12 @@ import errno
 import importlib
 from sentry import logger
 from sentry.records import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sentry.syscalls.linux.ptrace_data import SYSCALL_NAMES as _PTRACE_NAMES
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 EMULATE, PASS, OBSERVE, TRACE, DENY = "emulate", "pass", "observe", "trace", "deny"
 FULL, PARTIAL, UNSUPPORTED = "full", "partial", "unsupported"
@@ -37,7 +40,8 @@ FULL, PARTIAL, UNSUPPORTED = "full", "partial", "unsupported"
 # Highest number this table covers (the filter sends anything above to the sentry).
 MAX_NR = 462
 
-Handler = Callable[..., int]
+if TYPE_CHECKING:  # (an annotation only)
+    Handler = Callable[..., int]
 
 
 @dataclass(frozen=True)

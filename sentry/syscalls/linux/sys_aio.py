@@ -25,7 +25,6 @@ from __future__ import annotations
 import errno
 import struct
 import weakref
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import (
@@ -46,7 +45,9 @@ from sentry.syscalls.linux.sys_file import (
 from sentry.syscalls.linux.sys_poll import _deadline, _done, _sigmask
 from sentry.vfs.file import DirectoryDescription, FileDescription
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import struct
 import weakref
-from typing import Any, Optional, Tuple
 
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.fsimpl.epoll.epoll import (
@@ -30,6 +29,10 @@ from sentry.syscalls.linux.sys_file import access_ok
 from sentry.syscalls.linux.sys_poll import _deadline, _done, _sigmask, _timespec
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
 #: task → (SyscallArgs of its current wait, the instance it waits on).
 _WAITING: "weakref.WeakKeyDictionary[Any, Tuple[SyscallArgs, EpollInstance]]" = (

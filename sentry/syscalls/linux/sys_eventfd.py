@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
-from typing import Any
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.eventfd.eventfd import EFD_SEMAPHORE, EventFileDescription
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EFD_FLAGS = abi.O_CLOEXEC | abi.O_NONBLOCK | EFD_SEMAPHORE
 

@@ -12,12 +12,13 @@ call, and this handler installs the fds in the task before the host runs it.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
 
 from sentry.abi.linux.errors import CONTINUE, err
 from sentry.loader import loader
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

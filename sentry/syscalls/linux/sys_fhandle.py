@@ -11,11 +11,11 @@ there is no handle it could decode.  Neither ever reaches the host.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any, Callable, List, Tuple
 
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel import compat
@@ -21,6 +20,10 @@ from sentry.vfs import abi
 from sentry.vfs import fasync, fsnotify, locks
 from sentry.vfs.file import FileDescription
 from sentry.vfs.fsnotify import IN_ACCESS, IN_MODIFY
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Tuple
 
 MAX_IO = 4 << 20
 UIO_MAXIOV = 1024

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.syscalls.linux.args import SyscallArgs
@@ -13,6 +12,10 @@ from sentry.syscalls.linux.sys_file import read_path, vfs_of
 from sentry.vfs import abi, fsnotify, statcache
 from sentry.vfs.file import DirectoryDescription
 from sentry.vfs.dentry import VirtualDentry
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
 
 # ------------------------------------------------------------ cwd and root

@@ -11,11 +11,11 @@ writes the head and length to the caller's memory.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
 
 from sentry.abi.linux.errors import CONTINUE, err
 from sentry.kernel.task import ptrace_may_access
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import TYPE_CHECKING
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.kernel import proc_events as cn_proc
 from sentry.kernel.credentials import fix_setfsuid, fix_setuid
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs

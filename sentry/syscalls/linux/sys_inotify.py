@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import functools
-from typing import Any
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.inotify import inotify as ino
@@ -21,6 +20,10 @@ from sentry.vfs.fsnotify import (
     IN_ALL_EVENTS, IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN_IGNORED, IN_ISDIR, IN_MASK_ADD,
     IN_MASK_CREATE, IN_ONESHOT, IN_ONLYDIR, IN_Q_OVERFLOW, IN_UNMOUNT,
 )
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 IN_CLOEXEC, IN_NONBLOCK = abi.O_CLOEXEC, abi.O_NONBLOCK
 #: Every bit inotify_add_watch takes (ALL_INOTIFY_BITS).

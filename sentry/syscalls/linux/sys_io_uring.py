@@ -24,7 +24,6 @@ import collections
 import errno
 import struct
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from sentry import logger
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
@@ -44,7 +43,9 @@ from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.sys_poll import _sigmask
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
     from sentry.kernel.task import Task
     from sentry.vfs.file import FileDescription
 
@@ -410,7 +411,8 @@ IORING_ENTER_GETEVENTS, IORING_ENTER_SQ_WAKEUP, IORING_ENTER_SQ_WAIT = 1, 2, 4
 _ENTER_FLAGS = IORING_ENTER_GETEVENTS | IORING_ENTER_SQ_WAKEUP | IORING_ENTER_SQ_WAIT
 
 #: Work of one io_uring_enter: ("run" | "cancel", chain) in the order Linux completes it.
-_Work = Deque[Tuple[str, List[_Req]]]
+if TYPE_CHECKING:  # (an annotation only)
+    _Work = Deque[Tuple[str, List[_Req]]]
 
 
 #: Tasks whose io_uring_enter is parked in its wait: the call's args (its submission is

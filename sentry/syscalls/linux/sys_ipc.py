@@ -24,7 +24,6 @@ import os
 import struct
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from sentry import logger
 from sentry.abi.linux import capability as cap
@@ -40,7 +39,9 @@ from sentry.loader.loader import SHM_LEND_FD
 from sentry.kernel.waiter import EVENT_IN
 from sentry.syscalls.linux.sys_poll import _deadline, _done, _timespec
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

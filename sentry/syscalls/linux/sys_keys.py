@@ -10,13 +10,14 @@ from __future__ import annotations
 import errno
 import struct
 import time
-from typing import TYPE_CHECKING, Optional
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel import keys as K
 from sentry.kernel.keys import Key
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Optional
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

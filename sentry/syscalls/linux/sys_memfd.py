@@ -17,7 +17,6 @@ and, for mappings, by the host memfd that carries them.  ``MFD_HUGETLB`` is ``EI
 from __future__ import annotations
 
 import errno
-from typing import Any, Optional, Tuple
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
@@ -26,6 +25,10 @@ from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
 MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB = 0x1, 0x2, 0x4
 MFD_NOEXEC_SEAL, MFD_EXEC = 0x8, 0x10

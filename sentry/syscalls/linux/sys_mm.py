@@ -26,13 +26,14 @@ import errno
 import fcntl
 import os
 import stat as _stat
-from typing import TYPE_CHECKING, Any
 
 from sentry import logger
 from sentry.abi.linux.errors import CONTINUE, LinuxError, err
 from sentry.platform.hybrid import native as N
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

@@ -16,7 +16,6 @@ import errno
 import struct
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, WouldBlock, err
@@ -29,7 +28,9 @@ from sentry.kernel.waiter import EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.sys_poll import _deadline, _done
 from sentry.vfs import abi
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

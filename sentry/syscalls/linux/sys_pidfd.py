@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import TYPE_CHECKING, Any
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.kernel.task import ptrace_may_access
@@ -21,7 +20,9 @@ from sentry.fsimpl.pidfd.pidfd import PIDFD_THREAD, PidfdDescription, PidRef, pi
 from sentry.syscalls.linux import sys_signal
 from sentry.vfs import abi
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any
 
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.pipe.pipe import new_pipe
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _pipe2(t: Any, addr: int, flags: int) -> int:

@@ -26,11 +26,14 @@ import errno
 import struct
 import time
 import weakref
-from typing import Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux.errors import ERESTARTNOHAND, WouldBlock, err
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_NVAL, EVENT_OUT, EVENT_PRI
 from sentry.syscalls.linux.args import SyscallArgs
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple
 
 POLLRDNORM = 0x040
 POLLRDBAND = 0x080

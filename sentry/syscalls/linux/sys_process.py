@@ -6,7 +6,6 @@ import errno
 import os
 import resource
 import struct
-from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, WouldBlock, err
@@ -15,7 +14,9 @@ from sentry.kernel import ptrace as kptrace
 from sentry.kernel.waiter import EVENT_ALL
 from sentry.platform.hybrid import native as N
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Tuple
     from sentry.kernel.task import Task, ThreadGroup
     from sentry.syscalls.linux.args import SyscallArgs
 

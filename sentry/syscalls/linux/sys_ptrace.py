@@ -4,10 +4,10 @@ sentry makes the host requests itself, on its own tracees, with its own buffers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from sentry.kernel import ptrace as kptrace
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs

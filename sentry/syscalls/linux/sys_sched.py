@@ -16,12 +16,13 @@ import errno
 import os
 import resource
 import struct
-from typing import TYPE_CHECKING, Any, List
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, List
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import TYPE_CHECKING, Any, List
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, err
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Any, List
     from sentry.kernel.task import Task, ThreadGroup
     from sentry.syscalls.linux.args import SyscallArgs
 

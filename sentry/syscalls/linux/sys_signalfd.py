@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.signalfd.signalfd import SFD_CLOEXEC, SFD_NONBLOCK, SignalFileDescription
 from sentry.syscalls.linux.args import SyscallArgs
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 _SIGSET_SIZE = 8
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any, Callable, List, Optional, Tuple
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
@@ -29,6 +28,10 @@ from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import stream_write
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple
 
 SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
 MSG_TRUNC, MSG_CMSG_CLOEXEC = 0x20, 0x40000000

@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import signal
 import struct
-from typing import Any, List, Optional, Tuple
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.pipe.pipe import PipeDescription
@@ -31,6 +30,10 @@ from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import MAX_IO, UIO_MAXIOV
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 SPLICE_F_MOVE, SPLICE_F_NONBLOCK, SPLICE_F_MORE, SPLICE_F_GIFT = 1, 2, 4, 8
 SPLICE_F_ALL = 0xF

@@ -6,13 +6,16 @@ Structures are packed by :mod:`sentry.vfs.abi` (x86_64 layouts).
 from __future__ import annotations
 
 import errno
-from typing import Any, Callable, List, Tuple
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import read_path, vfs_of
 from sentry.vfs import abi, statcache
 from sentry.vfs.inode import Stat
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Tuple
 
 _STAT_FLAGS = abi.AT_SYMLINK_NOFOLLOW | abi.AT_EMPTY_PATH | abi.AT_NO_AUTOMOUNT
 

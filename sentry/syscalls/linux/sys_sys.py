@@ -5,11 +5,11 @@ from __future__ import annotations
 import errno
 import struct
 import time
-from typing import TYPE_CHECKING
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs

@@ -6,11 +6,12 @@ import errno
 import os
 import struct
 import time
-from typing import TYPE_CHECKING, Tuple
 
 from sentry.abi.linux.errors import CONTINUE, err
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Tuple
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import errno
 import signal
 import struct
-from typing import TYPE_CHECKING, Optional, Tuple
 
 from sentry.abi.linux.errors import err
 from sentry.kernel import posix_timers as pt
 
+TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
+    from typing import Optional, Tuple
     from sentry.kernel.task import Task
     from sentry.syscalls.linux.args import SyscallArgs
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any
 
 from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, err
@@ -17,6 +16,10 @@ from sentry.fsimpl.timerfd.timerfd import (
 )
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 _ITS = struct.Struct("<qqqq")  # struct itimerspec: it_interval, it_value
 

@@ -14,11 +14,14 @@ description is ``EBADF``.
 from __future__ import annotations
 
 import errno
-from typing import Any, List, Optional, Tuple
 
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import xattr as xa
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 AT_FDCWD = -100
 
