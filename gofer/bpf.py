@@ -21,9 +21,10 @@ imports nothing heavy, and :func:`load` needs nothing but the ``seccomp`` call.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 from collections.abc import Callable
+
+from runsc_py import jsonc
 
 #: The cache file ``python -m sentry.precompute`` writes (not in the repository).
 CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp-programs.json")
@@ -71,7 +72,7 @@ def _read_cache() -> dict[str, dict[str, str]]:
     if _entries is None:
         try:
             with open(CACHE, encoding="ascii") as f:
-                data = json.load(f)
+                data = jsonc.loads(f.read())
             _entries = data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             _entries = {}
@@ -94,6 +95,8 @@ def program(name: str, program_key: str, build: Callable[[], bytes]) -> bytes:
 
 def write_cache(programs: dict[str, tuple[str, bytes]], path: str = CACHE) -> None:
     """Write *programs* (name -> (key, bytes)) to *path*, atomically."""
+    import json  # (at install time only)
+
     data = {name: {"key": k, "bpf": prog.hex()} for name, (k, prog) in sorted(programs.items())}
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="ascii") as f:

@@ -40,8 +40,7 @@ def prestarts(args: list[str]) -> bool:
 #: click and the syscall table, pickle for the work the CLI hands over), imported once
 #: before the fork rather than by each after it.
 #: Only what both need: the rest is imported by each on its own CPU after the fork.
-_COMMON = ("sentry.boot", "sentry.supervisor", "sentry.control.server", "json", "ctypes",
-           "pickle")
+_COMMON = ("sentry.boot", "sentry.supervisor", "sentry.control.server", "ctypes", "_pickle")
 
 
 #: The verbs that start a sentry, whose imports the code bundle speeds up (the quick verbs'

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import errno
-import json
 import os
 import posixpath
 import resource
@@ -20,6 +19,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from sentry.records import dataclass, field
 
+from runsc_py import jsonc
 from runsc_py.container.hostns import HostNamespaces
 from runsc_py.errors import InvalidSpec, Unsupported, quote
 from runsc_py.hooks import Hook
@@ -366,14 +366,15 @@ def parse_config(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise InvalidSpec(f"{CONFIG_NAME}: not valid UTF-8 at byte {e.start}") from None
     try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InvalidSpec(
-            f"{CONFIG_NAME}: malformed JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from None
+        obj = jsonc.loads(text)
     except RecursionError:
         raise InvalidSpec(f"{CONFIG_NAME}: malformed JSON: nested too deeply") from None
     except ValueError as e:
+        from json import JSONDecodeError  # (an error path: jsonc imported json for it)
+
+        if isinstance(e, JSONDecodeError):
+            raise InvalidSpec(f"{CONFIG_NAME}: malformed JSON: {e.msg} at line {e.lineno} "
+                              f"column {e.colno}") from None
         # e.g. an integer literal longer than CPython's int conversion limit.
         raise InvalidSpec(f"{CONFIG_NAME}: malformed JSON: {e}") from None
     if not isinstance(obj, dict):
@@ -1115,7 +1116,7 @@ def write_default_spec(bundle: str) -> str:
     path = os.path.join(bundle, CONFIG_NAME)
     if not os.path.isdir(bundle):
         raise InvalidSpec(f"bundle {quote(bundle)} is not a directory")
-    data = (json.dumps(default_spec(), indent=2) + "\n").encode("utf-8")
+    data = (jsonc.dumps(default_spec(), indent=2) + "\n").encode("utf-8")
     try:
         # O_EXCL closes the race with another writer; O_NOFOLLOW refuses a dangling symlink.
         fd = os.open(

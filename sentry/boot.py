@@ -14,13 +14,13 @@ import errno
 import fcntl
 import functools
 import gc
-import json
 import os
 import select
 import signal
 import stat
 import sys
 
+from runsc_py import jsonc
 from sentry import logger
 from sentry.config import BootConfig
 
@@ -245,7 +245,7 @@ def _write_report(fd: int, kernel: Any, status: int, fast_counts: List[int]) -> 
     if not signo and raw is not None and os.WIFEXITED(raw):
         exit_code = os.WEXITSTATUS(raw)
     report.update(status=status, exit_code=exit_code, signal=signo or None)
-    data = memoryview(json.dumps(report).encode())
+    data = memoryview(jsonc.dumps(report).encode())
     while data:
         data = data[os.write(fd, data):]
 

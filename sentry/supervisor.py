@@ -27,7 +27,6 @@ import array
 import errno
 import gc
 import fcntl
-import json
 import os
 import select
 import signal
@@ -36,6 +35,7 @@ import stat
 import sys
 import threading
 
+from runsc_py import jsonc
 from sentry import logger
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
@@ -56,7 +56,7 @@ class SentryFailed(Exception):
 
 
 def _send(sock: socket.socket, msg: Dict[str, Any], fds: Sequence[int] = ()) -> None:
-    data = json.dumps(msg).encode()
+    data = jsonc.dumps(msg).encode()
     anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())] if fds else []
     sock.sendmsg([data], anc)
 
@@ -227,9 +227,9 @@ def prestarted_main(sock: socket.socket, parent: int) -> None:
                 fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
         if not data or len(fds) != 2:
             os._exit(0)
-        import pickle
+        import _pickle  # (pickle.py, the same functions, imports re)
 
-        body, boot_error, keep = pickle.loads(data)
+        body, boot_error, keep = _pickle.loads(data)
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
@@ -248,10 +248,10 @@ _CLONE_NEWNET, _CLONE_NEWUTS = 0x40000000, 0x04000000
 
 def _hand_over(pre: _Prestarted, body: Body, boot_error: type, keep_fds: Sequence[int]) -> bool:
     """Give the prestarted sentry its work: it becomes what :func:`run`'s fork would be."""
-    import pickle
+    import _pickle
 
     try:
-        data = pickle.dumps((body, boot_error, sorted(set(keep_fds))))
+        data = _pickle.dumps((body, boot_error, sorted(set(keep_fds))))
     except Exception:  # noqa: BLE001 - not picklable: fork as usual
         return False
     if len(data) > _GO_MAX:

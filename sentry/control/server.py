@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import array
 import errno
-import json
 import os
 import signal
 import socket
 import struct
 
+from runsc_py import jsonc
 from sentry import logger
 from sentry.control.sockpath import short_path
 
@@ -74,7 +74,7 @@ def recv_message(sock: socket.socket,
             os.close(fd)
         return None, []
     try:
-        msg = json.loads(data)
+        msg = jsonc.loads(data)
     except ValueError:
         msg = None
     if not isinstance(msg, dict):
@@ -99,7 +99,7 @@ class _Conn:
         if self.closed:
             return
         try:
-            self.sock.send(json.dumps(reply).encode())
+            self.sock.send(jsonc.dumps(reply).encode())
         except OSError as e:
             log.debug("control: reply dropped: %s", e)
             self.close()
@@ -221,7 +221,7 @@ class ControlServer:
             except OSError as e:
                 argv = process.get("argv") or ["?"]
                 raise ControlError(
-                    f"exec: {json.dumps(str(argv[0]))}: "
+                    f"exec: {jsonc.dumps(str(argv[0]))}: "
                     f"{e.strerror or os.strerror(e.errno or errno.EIO)}"
                 ) from None
             conn.exec_tg = tg

@@ -18,7 +18,7 @@ ARCHITECTURE.md).
 
 from __future__ import annotations
 
-import json
+from runsc_py import jsonc
 from sentry.records import dataclass
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
@@ -114,7 +114,7 @@ class SysctlError(ValueError):
 
 def _q(s: str) -> str:
     """Quoted as runc quotes (Go's %q)."""
-    return json.dumps(s)
+    return jsonc.dumps(s)
 
 
 def normalize(key: str) -> str:
