@@ -13,7 +13,7 @@ from __future__ import annotations
 import array
 import errno
 import os
-import socket
+import _socket as socket
 import stat
 import threading
 from collections.abc import Callable

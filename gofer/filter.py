@@ -36,7 +36,7 @@ import collections
 import errno
 import fcntl
 import mmap
-import socket
+import _socket as socket
 import time
 
 from gofer import bpf, linux

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
-import socket
+import _signal as signal
+import _socket as socket
 import sys
 
 #: The channel's fd number in the gofer, as in a spawned one.

@@ -29,8 +29,8 @@ import fcntl
 import os
 import resource
 import select
-import signal
-import socket
+import _signal as signal
+import _socket as socket
 import stat
 import struct
 import sys
@@ -301,7 +301,7 @@ class GoferServer:
                 node = self._new_node(file_fd, node, name, i, (st.st_dev, st.st_ino))
                 node.refs = 1
             self._roots.append(node)
-        self._handlers: dict[MsgId, _Handler] = {
+        self._handlers: dict[int, _Handler] = {
             MsgId.TVERSION: self._version,
             MsgId.TATTACH: self._attach,
             MsgId.TWALK: self._walk,
@@ -1223,7 +1223,9 @@ def run(sock_fd: int, root_specs: list[str], parent_pid: int) -> int:
     report_without_sources()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    with sock:
+    # Closed here rather than by the interpreter's clean-up, whose warning about an
+    # unclosed socket would call getsockname/getpeername.
+    try:
         try:
             root_fds = confine([_parse_root(r) for r in root_specs], sock_fd)
         except OSError as e:
@@ -1236,9 +1238,9 @@ def run(sock_fd: int, root_specs: list[str], parent_pid: int) -> int:
         except OSError as e:
             print(f"gofer: bad root: {e}", file=sys.stderr)
             return 1
-        # Closed here rather than by the interpreter's clean-up, whose warning about
-        # an unclosed socket would call getsockname/getpeername.
         return server.serve()
+    finally:
+        sock.close()
 
 
 # The channel's fd number in the gofer; dup2 in the spawn clears its CLOEXEC.

@@ -16,7 +16,7 @@ import functools
 import gc
 import os
 import select
-import signal
+import _signal as signal
 import stat
 import sys
 

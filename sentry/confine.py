@@ -36,7 +36,7 @@ import errno
 import importlib
 import importlib.machinery
 import os
-import signal
+import _signal as signal
 import sys
 import time
 

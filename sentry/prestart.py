@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
-import socket
+import _socket as socket
 import sys
 
 TYPE_CHECKING = False  # (typing: see sentry.records)

@@ -29,8 +29,8 @@ import gc
 import fcntl
 import os
 import select
-import signal
-import socket
+import _signal as signal
+import _socket as socket
 import stat
 import sys
 import threading

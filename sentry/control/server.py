@@ -29,8 +29,8 @@ from __future__ import annotations
 import array
 import errno
 import os
-import signal
-import socket
+import _signal as signal
+import _socket as socket
 import struct
 
 from runsc_py import jsonc
@@ -172,7 +172,8 @@ class ControlServer:
     def _accept(self, events: int) -> None:
         while True:
             try:
-                s, _ = self.sock.accept()
+                fd, _ = self.sock._accept()  # type: ignore[attr-defined]  # (socket.py's accept wraps it)
+                s = socket.socket(fileno=fd)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:

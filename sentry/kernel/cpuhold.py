@@ -42,7 +42,7 @@ allowed on the sentry's CPU, holds nothing.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal
 import time
 
 from sentry import logger

@@ -16,7 +16,7 @@ import collections
 import errno
 import os
 import resource
-import signal
+import _signal as signal
 import struct
 import time
 import weakref

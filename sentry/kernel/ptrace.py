@@ -37,7 +37,7 @@ from __future__ import annotations
 import collections
 import errno
 import os
-import signal
+import _signal as signal
 import struct
 
 from sentry import logger

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
+import _signal as signal
 import struct
 import time
 

@@ -19,7 +19,7 @@ descriptor of that description by the process that owns the request (``dnotify_f
 from __future__ import annotations
 
 import errno
-import signal
+import _signal as signal
 import weakref
 
 from sentry.abi.linux.errors import err

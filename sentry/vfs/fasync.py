@@ -13,7 +13,7 @@ is not emulated (``EINVAL``).
 from __future__ import annotations
 
 import errno
-import signal
+import _signal as signal
 import struct
 import weakref
 

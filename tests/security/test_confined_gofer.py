@@ -721,7 +721,7 @@ def test_random_datagrams_never_kill_the_gofer(tree: Path, start_gofer: Callable
     root, _ = g.client.attach(0)
     g.client.walk(root, [b"d", b"sub"])
     rng = random.Random(4242)
-    ids = [int(m) for m in p.MsgId] + [0, 256, 0xFFFF]
+    ids = sorted(p.MSG_IDS) + [0, 256, 0xFFFF]
     r, w = os.pipe()
     try:
         for i in range(1500):

@@ -11,7 +11,7 @@ Blocked calls park on the terminal's replica queue.
 from __future__ import annotations
 
 import errno
-import signal
+import _signal as signal
 import time
 import weakref
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
+import _signal as signal
 import struct
 import weakref
 

@@ -21,7 +21,7 @@ import errno
 import fcntl
 import os
 import select
-import signal
+import _signal as signal
 import stat as _st
 
 from sentry.abi.linux.errors import WouldBlock, err

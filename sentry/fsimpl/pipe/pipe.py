@@ -40,7 +40,7 @@ Ownership: descriptions own a reader/writer count each, released in
 from __future__ import annotations
 
 import errno
-import signal
+import _signal as signal
 from collections import deque
 
 from sentry.abi.linux.capability import CAP_SYS_RESOURCE

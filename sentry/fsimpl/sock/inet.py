@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import signal
-import socket
+import _signal as signal
+import _socket as socket
 import struct
 import time
 import weakref
@@ -354,7 +354,8 @@ class InetSocket(HostFileDescription):
     def accept(self, t: Any) -> Tuple["InetSocket", Any]:
         """accept(2): a new description for the next connection and its address."""
         try:
-            conn, addr = self.sock.accept()
+            fd, addr = self.sock._accept()  # type: ignore[attr-defined]  # (socket.py's accept wraps it)
+            conn = socket.socket(fileno=fd)
         except BlockingIOError:
             self.wait(t, EVENT_IN)
             raise AssertionError("unreachable") from None

@@ -43,7 +43,7 @@ protocols are ``EPROTONOSUPPORT``, a kernel without them.
 from __future__ import annotations
 
 import errno
-import socket
+import _socket as socket
 import struct
 from collections import deque
 

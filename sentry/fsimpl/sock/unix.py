@@ -27,7 +27,7 @@ freed by :func:`collect`, Linux's ``unix_gc``.
 from __future__ import annotations
 
 import errno
-import signal
+import _signal as signal
 from collections import deque
 
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err

@@ -20,7 +20,7 @@ pipe's buffers; callers loop.
 from __future__ import annotations
 
 import errno
-import signal
+import _signal as signal
 import struct
 
 from sentry.abi.linux.errors import WouldBlock, err

@@ -12,7 +12,7 @@ Linux.
 from __future__ import annotations
 
 import errno
-import signal
+import _signal as signal
 import struct
 
 from sentry.abi.linux.errors import err

@@ -175,7 +175,7 @@ def test_listing_refuses_what_decoding_refuses() -> None:
 
 def test_every_message_has_a_sample() -> None:
     assert {type(m) for m in SAMPLES} == set(p.MESSAGES.values())
-    assert set(p.MESSAGES) == set(p.MsgId)
+    assert set(p.MESSAGES) == p.MSG_IDS
 
 
 def test_stat_pack_unpack() -> None:
