@@ -552,7 +552,16 @@ class _Supervisor:
 
     def close(self) -> None:
         self.closed = True
-        signal.signal(signal.SIGCHLD, self.old_chld)
+        # SIGCHLD blocked while its handler goes back: one that came just before would
+        # otherwise find the old disposition when the interpreter gets to it and raise
+        # "OSError: Signal 17 ignored due to race condition" wherever the caller was by
+        # then (the handler of one that came first runs as the block returns; one that
+        # comes during it stays pending, then goes with the restored disposition).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        try:
+            signal.signal(signal.SIGCHLD, self.old_chld)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if self.blocked:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, self.blocked)
         for fd in [self.stub_fd, *self.ns_fds]:
