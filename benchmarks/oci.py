@@ -203,7 +203,9 @@ def measure_memory(pids: set[int], init_pid: int, runtime: str) -> list[ProcMem]
         if procs.is_gofer(pid):
             role = "gofer"
         elif pid == init_pid and runtime == "runsc-py":
-            role = "sandbox (sentry)"
+            role = "sandbox process"  # (the supervisor; the engine's "init" pid)
+        elif runtime == "runsc-py" and comm(pid) == "runsc-py":
+            role = "sentry"
         else:
             role = "workload"
         try:
