@@ -15,7 +15,7 @@ import errno
 import os
 import _socket as socket
 import stat
-import threading
+import _thread
 from collections.abc import Callable
 
 from gofer.protocol import (
@@ -230,7 +230,7 @@ class GoferClient:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()  # (threading.Lock; threading is ~0.7 ms)
         self._broken = False
         self._spin = Spin(CLIENT_SPIN)
         # A Treadtree whose reply is still coming (readtree_start): read to its end before

@@ -33,7 +33,6 @@ import _signal as signal
 import _socket as socket
 import stat
 import sys
-import threading
 
 from runsc_py import jsonc
 from sentry import logger
@@ -500,6 +499,8 @@ class _Supervisor:
             return
         self.blocked += sigs
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        import threading  # (here: the sentry imports this module too, and needs no threads)
+
         threading.Thread(target=self._forwarder, args=(set(sigs),), daemon=True,
                          name="signals").start()
 

@@ -51,7 +51,7 @@ for name in later:
 from sentry.syscalls.linux import linux64
 unresolved = [e.name for e in linux64.TABLE if e is not None and e.ref is not None
               and e.handler is None]
-heavy = ("typing", "re", "json", "pickle", "enum", "socket", "signal", "selectors")
+heavy = ("typing", "re", "json", "pickle", "enum", "socket", "signal", "selectors", "threading")
 heavy_done = sorted(m for m in heavy if m in sys.modules)
 print(repr({  # (not json: it would import json, and no file can be read here)
     "bundle": finder is not None, "later": later, "logging": "logging" in before,
@@ -96,11 +96,12 @@ def test_modules_left_for_later_import_without_a_file(tmp_path):
     # The standard library's logging only when a sandbox asks for a log (sentry.logger),
     # the netlink and inet sockets with a workload's first socket (sentry.kernel.proc_events).
     assert not r["logging"]
-    # Nor typing, re, json, pickle, enum, socket, signal or selectors, before or after
-    # (what the CLI imports for both included): the sentry's annotations are strings and
-    # what it names from typing is imported only under TYPE_CHECKING; JSON goes through
-    # runsc_py.jsonc, the hand-over through _pickle, sockets and signals through _socket
-    # and _signal (socket.py and signal.py make enums of their constants).
+    # Nor typing, re, json, pickle, enum, socket, signal, selectors or threading, before
+    # or after (what the CLI imports for both included): the sentry's annotations are
+    # strings and what it names from typing is imported only under TYPE_CHECKING; JSON
+    # goes through runsc_py.jsonc, the hand-over through _pickle, sockets and signals
+    # through _socket and _signal (socket.py and signal.py make enums of their
+    # constants), the gofer client's lock is _thread's.
     assert r["heavy"] == []
     assert "sentry.fsimpl.sock.netlink_connector" not in r["preloaded"]
     assert "sentry.fsimpl.sock.inet" not in r["preloaded"]
