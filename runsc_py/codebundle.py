@@ -277,6 +277,20 @@ def _generated_sources(entries: Dict[str, Entry]) -> list:
     return sorted(records.sources)
 
 
+def _outside_data_modules(entries: Dict[str, Entry]) -> Dict[str, str]:
+    """Modules from outside the project that a module of it loads from their files under
+    a name of its own (its ``BUNDLE_MODULES``: name -> absolute path; python-ptrace's
+    syscall tables, ``sentry.syscalls.linux.ptrace_data``), to be served from the bundle
+    as the project's are (checked against their file the same way)."""
+    out: Dict[str, str] = {}
+    for name in entries:
+        mod = sys.modules.get(name)
+        extra = getattr(mod, "BUNDLE_MODULES", None) if mod is not None else None
+        if isinstance(extra, dict):
+            out.update({k: v for k, v in extra.items() if os.path.isabs(v)})
+    return out
+
+
 def build(path: str = PATH) -> int:
     """Compile every module of :data:`PACKAGES` into the bundle at *path* (atomically);
     returns how many."""
@@ -311,8 +325,18 @@ def build(path: str = PATH) -> int:
                                  _outside_imports(src, full))
                 blobs.append(code)
                 offset += len(code)
+    sources = _generated_sources(entries)  # (imports every module of the project)
+    for name, full in sorted(_outside_data_modules(entries).items()):
+        st = os.stat(full)
+        with open(full, "rb") as f:
+            src = f.read()
+        code = marshal.dumps(compile(src, full, "exec", dont_inherit=True))
+        entries[name] = (False, full, st.st_size, st.st_mtime_ns, offset, len(code),
+                         _outside_imports(src, full))
+        blobs.append(code)
+        offset += len(code)
     generated: Dict[str, Tuple[int, int]] = {}
-    for src in _generated_sources(entries):
+    for src in sources:
         code = marshal.dumps(compile(src, "<record>", "exec", dont_inherit=True))
         generated[src] = (offset, len(code))
         blobs.append(code)

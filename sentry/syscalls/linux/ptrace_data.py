@@ -9,11 +9,19 @@ every sentry's start for two dicts.  They are loaded here from their files inste
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
 import sys
-from types import ModuleType
+
+from runsc_py import codebundle
+
+TYPE_CHECKING = False  # (typing: see sentry.records)
+if TYPE_CHECKING:
+    from types import ModuleType
+
+#: The modules :func:`_load` loaded from their files (name -> path): the code bundle
+#: keeps them (``runsc_py.codebundle``), and serves them while they are unchanged, without
+#: the package search and importlib.util (~1.8 ms of every start).
+BUNDLE_MODULES: dict = {}
 
 
 def _load(*parts: str) -> ModuleType:
@@ -21,6 +29,14 @@ def _load(*parts: str) -> ModuleType:
     mod = sys.modules.get(name)
     if mod is not None:
         return mod
+    finder = codebundle.installed()
+    if finder is not None and finder.find_spec(name) is not None:
+        import importlib
+
+        BUNDLE_MODULES[name] = finder.entries[name][1]  # (a bundle built here keeps it)
+        return importlib.import_module(name)
+    import importlib.util
+
     spec = importlib.util.find_spec("ptrace")  # finds the package, runs nothing of it
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("python-ptrace is not installed")
@@ -30,6 +46,7 @@ def _load(*parts: str) -> ModuleType:
     mod = importlib.util.module_from_spec(file_spec)
     file_spec.loader.exec_module(mod)
     sys.modules[name] = mod
+    BUNDLE_MODULES[name] = os.path.abspath(path)
     return mod
 
 
