@@ -36,10 +36,11 @@ def prestarts(args: list[str]) -> bool:
     return True
 
 
-#: What both the CLI and the sentry import (the sentry's boot, the standard library under
-#: click and the syscall table, pickle for the work the CLI hands over), imported once
-#: before the fork rather than by each after it.
-#: Only what both need: the rest is imported by each on its own CPU after the fork.
+#: What both the CLI and the sentry import (the sentry's boot and supervisor, ctypes,
+#: _pickle for the work the CLI hands over), imported once before the fork rather than by
+#: each after it.  Only what both need: the rest is imported by each on its own CPU after
+#: the fork.  (No typing, json, pickle.py or re: the sentry imports none of them,
+#: tests/unit/test_preload.py.)
 _COMMON = ("sentry.boot", "sentry.supervisor", "sentry.control.server", "ctypes", "_pickle")
 
 
