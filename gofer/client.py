@@ -92,9 +92,10 @@ from gofer.protocol import (
 )
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
-if TYPE_CHECKING:  # (an annotation only)
+if TYPE_CHECKING:  # (annotations only)
     from typing import TypeVar
     R = TypeVar("R", bound=Message)
+    T = TypeVar("T")
 _ANC_SPACE = socket.CMSG_SPACE(4 * 4)
 
 
@@ -125,22 +126,14 @@ class TreeFetch:
 
         :raises OSError: ``EPROTO`` if its entries are malformed (the channel is broken).
         """
-        if path not in self.results and not self.done:
-            with self._client._lock:
-                while path not in self.results and not self.done:
-                    self._read_one()
-        got = self.results.pop(path, None)
-        if got is None:
-            return None
-        try:
-            return unpack_entries(got.count, got.body)
-        except ProtocolError:
-            self._client._broken = True
-            raise _oserror(errno.EPROTO, "sent a malformed reply") from None
+        return self._take(path, unpack_entries)
 
     def take_listing(self, path: tuple[bytes, ...]) -> Listing | None:
         """:meth:`take`'s listing as a :class:`gofer.protocol.Listing` (each entry decoded
         at its first use)."""
+        return self._take(path, Listing)
+
+    def _take(self, path: tuple[bytes, ...], make: Callable[[int, bytes], T]) -> T | None:
         if path not in self.results and not self.done:
             with self._client._lock:
                 while path not in self.results and not self.done:
@@ -149,7 +142,7 @@ class TreeFetch:
         if got is None:
             return None
         try:
-            return Listing(got.count, got.body)
+            return make(got.count, got.body)
         except ProtocolError:
             self._client._broken = True
             raise _oserror(errno.EPROTO, "sent a malformed reply") from None

@@ -1072,6 +1072,21 @@ def _readtree_head(r: _Reader) -> tuple[int, list[bytes]]:
     return flags, [r.name() for _ in range(depth)]
 
 
+def _is_message(data: bytes, msg_id: int) -> bool:
+    """Whether the datagram *data* is a message *msg_id* (False: another one).
+
+    :raises ProtocolError: if its header is malformed.
+    """
+    if len(data) < HEADER.size:
+        raise ProtocolError("message shorter than its header")
+    raw_id, reserved = HEADER.unpack_from(data)
+    if raw_id != msg_id:
+        return False
+    if reserved != 0:
+        raise ProtocolError("reserved header field is not zero")
+    return True
+
+
 def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, bool] | None:
     """A Rreadtree datagram without decoding its entries (a tree walk's sentry hands most
     listings to its C side as they came, and decodes only those it looks into:
@@ -1080,13 +1095,8 @@ def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, b
 
     :raises ProtocolError: if the header or the path is malformed.
     """
-    if len(data) < HEADER.size:
-        raise ProtocolError("message shorter than its header")
-    raw_id, reserved = HEADER.unpack_from(data)
-    if raw_id != MsgId.RREADTREE:
+    if not _is_message(data, MsgId.RREADTREE):
         return None
-    if reserved != 0:
-        raise ProtocolError("reserved header field is not zero")
     r = _Reader(memoryview(data)[HEADER.size:])  # type: ignore[arg-type]
     flags, path = _readtree_head(r)
     count = r.u32()
@@ -1099,13 +1109,8 @@ def unpack_readdirstat_batch(data: bytes) -> tuple[int, bytes, bool] | None:
 
     :raises ProtocolError: if its header or flag is malformed.
     """
-    if len(data) < HEADER.size:
-        raise ProtocolError("message shorter than its header")
-    raw_id, reserved = HEADER.unpack_from(data)
-    if raw_id != MsgId.RREADDIRSTAT:
+    if not _is_message(data, MsgId.RREADDIRSTAT):
         return None
-    if reserved != 0:
-        raise ProtocolError("reserved header field is not zero")
     if len(data) < HEADER.size + 5:
         raise ProtocolError("message too short")
     last = data[HEADER.size]
