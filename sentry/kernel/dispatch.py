@@ -167,12 +167,13 @@ class Dispatcher:
 
     def run_ready(self) -> None:
         """Retry parked calls whose queues fired or whose deadline passed."""
-        now = time.monotonic()
-        for p in list(self.timed.values()):
-            if p.deadline is not None and p.deadline <= now and not p.ready:
-                p.ready = True
-                p.args.timed_out = True
-                self.ready.append(p)
+        if self.timed:
+            now = time.monotonic()
+            for p in list(self.timed.values()):
+                if p.deadline is not None and p.deadline <= now and not p.ready:
+                    p.ready = True
+                    p.args.timed_out = True
+                    self.ready.append(p)
         while self.ready:
             batch, self.ready = self.ready, []
             for p in batch:

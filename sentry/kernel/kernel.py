@@ -535,6 +535,8 @@ class Kernel:
                 self.signal_group(tg, signal.SIGALRM)
 
     def _next_deadline(self) -> Optional[float]:
+        if not self.timers and not self.dispatcher.timed and not self.ktimers:
+            return None  # (most turns of the loop: nothing is timed)
         ds = [d for d, _ in self.timers.values()]
         for dl in (self.dispatcher.next_deadline(), self.ktimers.next_deadline()):
             if dl is not None:
@@ -1131,7 +1133,8 @@ class Kernel:
                     continue
                 if self.timers:
                     self._fire_timers()
-                self.ktimers.fire()
+                if self.ktimers:
+                    self.ktimers.fire()
                 self.dispatcher.run_ready()
         except SandboxExit as e:
             return e.status

@@ -87,3 +87,8 @@ class TimerQueue:
 
     def __len__(self) -> int:
         return sum(1 for tm in self._heap if tm.active)
+
+    def __bool__(self) -> bool:
+        """Whether any timer is kept (cancelled ones too, until they are dropped): the
+        event loop's test before it looks at the clock (__len__ counts)."""
+        return bool(self._heap)
