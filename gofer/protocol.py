@@ -894,58 +894,26 @@ class Entries(list):
 
 
 def _unpack_stat_entries(body: bytes, off: int) -> Entries:
-    """The (name, Stat or inode number) entries from *off* to the end of *body*.
-    Written out (no _Reader): a listing has one entry per file, and this runs in the
-    sentry for every directory a program reads."""
-    n = len(body)
-    if n < off + 4:
+    """The (name, Stat or inode number) entries from *off* (their count) to the end of
+    *body*, each decoded (:class:`Listing` decodes them as they are asked for)."""
+    if len(body) < off + 4:
         raise ProtocolError("message too short")
     (count,) = _U32.unpack_from(body, off)
-    off += 4
-    first = off
-    entries = Entries()
-    stat_unpack, stat_size = Stat.STRUCT.unpack_from, Stat.STRUCT.size
-    try:
-        for _ in range(count):
-            has, ln = _HAS_LEN.unpack_from(body, off)
-            off += 3
-            if has > 2:
-                raise ProtocolError("bad flag")
-            end = off + ln
-            if end > n:
-                raise ProtocolError("message too short")
-            name = body[off:end]
-            if has:
-                st = Stat(*stat_unpack(body, end))
-                off = end + stat_size
-                if has == 2:
-                    (tlen,) = _U16.unpack_from(body, off)
-                    off += 2
-                    if off + tlen > n or not (st.mode & 0o170000 == 0o120000):
-                        raise ProtocolError("bad symlink target")
-                    st.target = body[off:off + tlen]
-                    off += tlen
-                entries.append((name, st))
-            else:
-                entries.append((name, _U64.unpack_from(body, end)[0]))
-                off = end + 8
-    except struct.error:
-        raise ProtocolError("message too short") from None
-    if off != n:
-        raise ProtocolError("trailing bytes in message")
-    entries.wire = body[first:]
-    return entries
+    wire = body[off + 4:]
+    return Entries([(name, _decode_entry(wire, at))
+                    for name, at in _scan_stat_entries(wire, count)], wire)
 
 
-def _index_stat_entries(wire: bytes, count: int) -> dict[bytes, int]:
-    """Each entry's offset in *wire* (the *count* stat entries of a listing, after their
-    count) by its name, the entries checked as :func:`_unpack_stat_entries` checks them
-    but none decoded.
+def _scan_stat_entries(wire: bytes, count: int) -> list[tuple[bytes, int]]:
+    """The *count* stat entries of a listing (*wire*: after their count) checked, and
+    each one's name and offset, in order; none decoded (:func:`_decode_entry`).  Written
+    out (no _Reader): a listing has one entry per file, and this runs in the sentry for
+    every directory it lists.
 
     :raises ProtocolError: if they are malformed.
     """
     n = len(wire)
-    at: dict[bytes, int] = {}
+    out: list[tuple[bytes, int]] = []
     off = 0
     has_len, stat_size, u16 = _HAS_LEN.unpack_from, Stat.STRUCT.size, _U16.unpack_from
     try:
@@ -956,7 +924,7 @@ def _index_stat_entries(wire: bytes, count: int) -> dict[bytes, int]:
                 raise ProtocolError("bad flag")
             if end > n:
                 raise ProtocolError("message too short")
-            at[wire[off + 3:end]] = off
+            out.append((wire[off + 3:end], off))
             if has == 1:
                 off = end + stat_size
             elif has == 2:
@@ -973,7 +941,7 @@ def _index_stat_entries(wire: bytes, count: int) -> dict[bytes, int]:
         raise ProtocolError("message too short") from None
     if off != n:
         raise ProtocolError("trailing bytes in message")
-    return at
+    return out
 
 
 class Listing:
@@ -989,7 +957,7 @@ class Listing:
     def __init__(self, count: int = 0, wire: bytes = b"") -> None:
         """:raises ProtocolError: if the entries are malformed."""
         self.wire = wire
-        self._at = _index_stat_entries(wire, count)
+        self._at = dict(_scan_stat_entries(wire, count))
         self._got: dict[bytes, Stat | int] = {}
 
     def __len__(self) -> int:
