@@ -23,7 +23,6 @@ from gofer.protocol import (
     MSG_CMSG_CLOEXEC,
     MSG_DONTWAIT,
     MSG_TRUNCATED,
-    Entries,
     Listing,
     PackedEntries,
     unpack_entries,
@@ -397,13 +396,17 @@ class GoferClient:
         ``names`` (at most MAX_WALK; default none) walk to beneath ``handle``, in one
         request.  Where only a walk may describe an entry (a mount point) its inode
         number stands instead of attributes; entries removed while listing are left out."""
-        with self._lock:
-            self._send(Treaddirstat(handle, [os.fsencode(n) for n in names or []]))
-            return self._batches("Treaddirstat", Rreaddirstat)
+        return self._listed(handle, names, unpack_entries)
 
     def listing(self, handle: int, names: list[bytes] | None = None) -> Listing:
         """:meth:`readdirstat`'s entries as a :class:`gofer.protocol.Listing`: checked,
         indexed by name, each decoded at its first use."""
+        return self._listed(handle, names, Listing)
+
+    def _listed(self, handle: int, names: list[bytes] | None,
+                make: Callable[[int, bytes], T]) -> T:
+        """A Treaddirstat's entries, its Rreaddirstat batches read raw and joined, given
+        to *make* (count, entries)."""
         with self._lock:
             self._send(Treaddirstat(handle, [os.fsencode(n) for n in names or []]))
             count, wire = 0, []
@@ -427,23 +430,19 @@ class GoferClient:
                 if batch[2]:
                     break
             try:
-                return Listing(count, b"".join(wire))
+                return make(count, b"".join(wire))
             except ProtocolError:
                 self._broken = True
                 raise _oserror(errno.EPROTO, "sent a malformed reply") from None
 
     def _batches(self, what: str, rtype: type[R]) -> list:
         """The entries of a reply that comes in batches until one marked ``last``."""
-        out = Entries()
-        wire: list[bytes] = []
+        out: list = []
         while True:
             msg, fds = self._recv()
             batch = self._expect(what, rtype, msg, fds, False)[0]
-            got = batch.entries  # type: ignore[attr-defined]
-            out.extend(got)
-            wire.append(getattr(got, "wire", b""))
+            out.extend(batch.entries)  # type: ignore[attr-defined]
             if batch.last:  # type: ignore[attr-defined]
-                out.wire = b"".join(wire)
                 return out
 
     def readtree(self, handle: int, names: list[bytes], subdirs: list[bytes], budget: int,
