@@ -261,7 +261,6 @@ class GoferInode(Inode):
         self._listing: Optional[Listing] = None
         # ... and the same entries as the gofer sent them (the stat cache takes the
         # listing's answers from these: statcache._fill).
-        self._wire: Optional[bytes] = None
         self._lookups = 0
 
     def __del__(self) -> None:
@@ -367,8 +366,9 @@ class GoferInode(Inode):
         return self._fetch, len(self._fetch_path)
 
     def listed_wire(self) -> Optional[bytes]:
-        """The same listing's entries as the gofer sent them (gofer.protocol.Entries)."""
-        return self._wire
+        """The same listing's entries as the gofer sent them (the Listing's wire), if
+        the stat cache may be pre-filled from it (_wire_of)."""
+        return _wire_of(self._listing) if self._listing is not None else None
 
     def setattr(self, t: Any, attr: SetAttr) -> None:
         self.fs.check_writable()
@@ -427,7 +427,6 @@ class GoferInode(Inode):
         listing = call(self.client.listing, h, names)
         if self.fs.trusted:
             self._listing = listing
-            self._wire = _wire_of(listing)
             up = self._up
             if reading and up is not None and up._listing is not None:
                 up._prefetch_subdirs(self._name)
@@ -446,7 +445,6 @@ class GoferInode(Inode):
         if listing is None:
             return None
         self._listing = listing
-        self._wire = _wire_of(listing)
         if self._fetch is None:  # its subdirectories' listings may be in the same reply
             self._fetch, self._fetch_path = fetch, path
         return listing
