@@ -7,6 +7,9 @@ A root whose mount tree contains the host's /proc or /sys (the host's `/` in
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -25,6 +28,12 @@ def test_kernel_fs_under_a_root_is_refused(start_gofer: Callable, name: bytes) -
     with pytest.raises(OSError) as e:
         c.walk(root, [name, b"self"])
     assert e.value.errno == errno.EACCES
+    # A listing walked to by names (one openat2 when it can, which crosses no mount):
+    # the kernel file system is refused as the walk refuses it, at any depth.
+    for names in ([name], [name, b"self"], [name, b"self", b"fd"]):
+        with pytest.raises(OSError) as e:
+            c.readdirstat(root, names)
+        assert e.value.errno == errno.EACCES, names
 
 
 def test_ordinary_mount_crossing_still_works(start_gofer: Callable) -> None:
@@ -34,6 +43,29 @@ def test_ordinary_mount_crossing_still_works(start_gofer: Callable) -> None:
     root, _ = c.attach(0)
     got = c.walk(root, [b"usr", b"bin"])
     assert len(got) == 2
+
+
+
+def test_listing_across_a_mount_point(start_gofer: Callable, tmp_path: Path) -> None:
+    """A listing walked to by names through a mount point (which the one-openat2 path
+    does not cross: RESOLVE_NO_XDEV) lists the mounted file system, as the walk does."""
+    below = tmp_path / "top" / "mnt"
+    below.mkdir(parents=True)
+    (below / "hidden").write_bytes(b"")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "listing-test", str(below)], check=True)
+    try:
+        (below / "sub").mkdir()
+        (below / "sub" / "f").write_bytes(b"x")
+        g = start_gofer((tmp_path, True))
+        c: GoferClient = g.client
+        root, _ = c.attach(0)
+        assert {n for n, _ in c.readdirstat(root, [b"top", b"mnt"])} == {b"sub"}
+        got = dict(c.readdirstat(root, [b"top", b"mnt", b"sub"]))
+        assert list(got) == [b"f"]
+        assert got[b"f"].ino == os.stat(below / "sub" / "f").st_ino  # type: ignore[union-attr]
+        g.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(below)], check=False)
 
 
 def test_kernel_fs_as_a_root_is_refused() -> None:

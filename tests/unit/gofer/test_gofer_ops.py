@@ -465,9 +465,13 @@ def test_readdirstat(client: GoferClient, tree: Path) -> None:
     sub = client.readdirstat(root, [b"d"])
     assert {n for n, _ in sub} == {b"e", b"f"}
     assert client.readdirstat(root, [b"d", b"e"]) == []
+    os.symlink("d", tree / "dlnk")  # a symlink to a directory is never walked through
     for names, code in (([b"file"], errno.ENOTDIR), ([b"missing"], errno.ENOENT),
                         ([b"lnk"], errno.ENOTDIR), ([b".."], errno.EINVAL),
-                        ([b"d/e"], errno.EINVAL)):
+                        ([b"d/e"], errno.EINVAL), ([b"dlnk"], errno.ENOTDIR),
+                        ([b"dlnk", b"e"], errno.ENOTDIR), ([b"d", b"f", b"x"], errno.ENOTDIR),
+                        ([b"d", b"missing", b"e"], errno.ENOENT),
+                        ([b"d", b".."], errno.EINVAL), ([b"d", b""], errno.EINVAL)):
         with pytest.raises(OSError) as e:
             client.readdirstat(root, names)
         assert e.value.errno == code, names
