@@ -115,11 +115,23 @@ from gofer.protocol import (
 )
 
 try:
-    # The listing loop in C (native/src/listing.c), for Treaddirstat and Treadtree.
+    # The listing loop in C (native/src/listing.c), for Treaddirstat and Treadtree, and
+    # openat2.
     from sentry._native import ffi as _nffi
     from sentry._native import lib as _nlib
-except ImportError:  # a build without the extension: the Python loop
+except ImportError:  # a build without the extension: the Python loop, ctypes' openat2
     _nffi = _nlib = None
+
+
+def _openat2(dirfd: int, name: bytes, flags: int, resolve: int, mode: int = 0) -> int:
+    """:func:`gofer.linux.openat2`, through the native module when there is one (a
+    direct call: ~0.6 us against ctypes' ~2 us, and a walk opens a name at a time)."""
+    if _nlib is None:
+        return linux.openat2(dirfd, name, flags, resolve, mode)
+    fd = _nlib.rt_openat2(dirfd, name, flags, mode, resolve)
+    if fd < 0:
+        raise OSError(-fd, os.strerror(-fd))
+    return int(fd)
 
 #: A listing's batches: (name, Stat or a mount point's inode number) entries, or the same
 #: already packed by the C loop.
@@ -293,7 +305,7 @@ class GoferServer:
             name = files[i] if i < len(files) else None
             if name is not None:
                 node.refs = 0  # held through its file
-                file_fd = linux.openat2(fd, name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,
+                file_fd = _openat2(fd, name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,
                                         RESOLVE)
                 st = os.fstat(file_fd)
                 if not stat.S_ISREG(st.st_mode):
@@ -464,7 +476,7 @@ class GoferServer:
 
     def _lookup(self, parent: _Node, name: bytes) -> tuple[_Node, os.stat_result]:
         """A new node for ``name`` beneath ``parent``; a symlink is not followed."""
-        fd = linux.openat2(parent.fd, name, _PATH_FLAGS, RESOLVE)
+        fd = _openat2(parent.fd, name, _PATH_FLAGS, RESOLVE)
         try:
             st = os.fstat(fd)
             if st.st_dev != parent.key[0] and stat.S_ISDIR(st.st_mode):
@@ -491,10 +503,10 @@ class GoferServer:
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise _err(errno.EACCES)
         if node.parent is None:
-            fd = linux.openat2(node.fd, b".", flags | _IO_FLAGS, RESOLVE)
+            fd = _openat2(node.fd, b".", flags | _IO_FLAGS, RESOLVE)
         else:
             try:
-                fd = linux.openat2(node.parent.fd, node.name, flags | _IO_FLAGS, RESOLVE)
+                fd = _openat2(node.parent.fd, node.name, flags | _IO_FLAGS, RESOLVE)
             except OSError as e:
                 # A name that went away or now names something else (a symlink
                 # gives ELOOP, or ENOTDIR with O_DIRECTORY) means the handle is stale.
@@ -641,7 +653,7 @@ class GoferServer:
         for name in names:
             _check_name(name)
         try:
-            return linux.openat2(start.fd, b"/".join(names),
+            return _openat2(start.fd, b"/".join(names),
                                  os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS,
                                  RESOLVE | linux.RESOLVE_NO_XDEV)
         except OSError:
@@ -848,7 +860,7 @@ class GoferServer:
         the directory's own fd is the next level's parent.  Whatever cannot be listed is
         left out: the client asks for it on its own and gets the error then."""
         try:
-            fd = linux.openat2(parent_fd, name, os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS,
+            fd = _openat2(parent_fd, name, os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS,
                                RESOLVE | linux.RESOLVE_NO_XDEV)
         except OSError:
             return
@@ -902,7 +914,7 @@ class GoferServer:
             raise _err(errno.EINVAL)
         self._writable(parent)
         mode = msg.mode & 0o7777
-        fd = linux.openat2(
+        fd = _openat2(
             parent.fd, msg.name,
             flags | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY,
             RESOLVE, mode,

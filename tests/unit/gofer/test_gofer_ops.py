@@ -738,3 +738,35 @@ def test_listing_loop_in_c_matches_its_python_twin(tmp_path: Path) -> None:
     assert list(gs._subdirs(c_batches)) == list(gs._subdirs(py_batches)) == [
         n for n, s in want if not isinstance(s, int) and stat.S_ISDIR(s.mode)]
     assert b"sub" in list(gs._subdirs(c_batches))
+
+
+def test_native_openat2_is_linux_openat2(tree: Path) -> None:
+    """The gofer's openat2 through the native module opens what ctypes' does (the same
+    inode, flags and resolve rules) and fails with the same errno."""
+    from gofer import server
+
+    assert server._nlib is not None  # the build has the extension
+    root = os.open(tree, os.O_PATH | os.O_DIRECTORY)
+    try:
+        cases = [(b"d/f", os.O_RDONLY, server.RESOLVE), (b"d", os.O_PATH, server.RESOLVE),
+                 (b"lnk", os.O_RDONLY, server.RESOLVE), (b"lnk", os.O_PATH | os.O_NOFOLLOW, 0),
+                 (b"../outside/secret", os.O_RDONLY, server.RESOLVE), (b"missing", 0, 0),
+                 (b"file", os.O_RDONLY | os.O_DIRECTORY, 0), (b"d/f", os.O_RDONLY, 1 << 40)]
+        for name, flags, resolve in cases:
+            got = []
+            for fn in (server._openat2, linux.openat2):
+                try:
+                    fd = fn(root, name, flags | os.O_CLOEXEC, resolve)
+                except OSError as e:
+                    got.append(e.errno)
+                    continue
+                st = os.fstat(fd)
+                got.append((st.st_ino, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_LARGEFILE))
+                os.close(fd)
+            assert got[0] == got[1], (name, got)
+        for fn in (server._openat2, linux.openat2):  # a mode without O_CREAT: EINVAL
+            with pytest.raises(OSError) as e:
+                fn(root, b"d", os.O_PATH, server.RESOLVE, 0o600)
+            assert e.value.errno == errno.EINVAL
+    finally:
+        os.close(root)
