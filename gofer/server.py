@@ -133,6 +133,7 @@ def _openat2(dirfd: int, name: bytes, flags: int, resolve: int, mode: int = 0) -
         raise OSError(-fd, os.strerror(-fd))
     return int(fd)
 
+
 #: A listing's batches: (name, Stat or a mount point's inode number) entries, or the same
 #: already packed by the C loop.
 _Batch = list[tuple[bytes, Stat | int]] | PackedEntries
@@ -305,8 +306,7 @@ class GoferServer:
             name = files[i] if i < len(files) else None
             if name is not None:
                 node.refs = 0  # held through its file
-                file_fd = _openat2(fd, name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                        RESOLVE)
+                file_fd = _openat2(fd, name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, RESOLVE)
                 st = os.fstat(file_fd)
                 if not stat.S_ISREG(st.st_mode):
                     raise _err(errno.EACCES)
@@ -653,9 +653,8 @@ class GoferServer:
         for name in names:
             _check_name(name)
         try:
-            return _openat2(start.fd, b"/".join(names),
-                                 os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS,
-                                 RESOLVE | linux.RESOLVE_NO_XDEV)
+            return _openat2(start.fd, b"/".join(names), os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS,
+                            RESOLVE | linux.RESOLVE_NO_XDEV)
         except OSError:
             return -1
 
@@ -721,20 +720,15 @@ class GoferServer:
             fd = self._open_dir_beneath(start, msg.names)
             if fd >= 0:
                 try:
-                    batches = self._entry_batches(fd, os.fstat(fd).st_dev, _READDIR_BUDGET)
+                    return _listing_reply(
+                        self._entry_batches(fd, os.fstat(fd).st_dev, _READDIR_BUDGET))
                 finally:
                     os.close(fd)
-                return _Reply([Rreaddirstat(b, i == len(batches) - 1)
-                               for i, b in enumerate(batches)])
         node = self._walk_unregistered(start, msg.names)
         try:
-            return self._list_with_stats(node)
+            return _listing_reply(self._stat_batches(node, _READDIR_BUDGET))
         finally:
             self._release_walked(start, node)
-
-    def _list_with_stats(self, node: _Node) -> _Reply:
-        batches = self._stat_batches(node, _READDIR_BUDGET)
-        return _Reply([Rreaddirstat(b, i == len(batches) - 1) for i, b in enumerate(batches)])
 
     def _stat_batches(self, node: _Node, budget: int) -> list[_Batch]:
         """The directory's entries with their lstat attributes (a mount point's only its
@@ -861,7 +855,7 @@ class GoferServer:
         left out: the client asks for it on its own and gets the error then."""
         try:
             fd = _openat2(parent_fd, name, os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS,
-                               RESOLVE | linux.RESOLVE_NO_XDEV)
+                          RESOLVE | linux.RESOLVE_NO_XDEV)
         except OSError:
             return
         try:
@@ -1323,6 +1317,11 @@ def spawn(roots: list[tuple[str, bool]]) -> tuple[int, socket.socket]:
     finally:
         child.close()
     return pid, parent
+
+
+def _listing_reply(batches: list[_Batch]) -> _Reply:
+    """A Treaddirstat's reply: one Rreaddirstat a batch, the last marked."""
+    return _Reply([Rreaddirstat(b, i == len(batches) - 1) for i, b in enumerate(batches)])
 
 
 def _subdirs(batches: list[_Batch]) -> Iterator[bytes]:
