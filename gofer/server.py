@@ -128,7 +128,7 @@ def _openat2(dirfd: int, name: bytes, flags: int, resolve: int, mode: int = 0) -
     direct call: ~0.6 us against ctypes' ~2 us, and a walk opens a name at a time)."""
     if _nlib is None:
         return linux.openat2(dirfd, name, flags, resolve, mode)
-    fd = _nlib.rt_openat2(dirfd, name, flags, mode, resolve)
+    fd = _nlib.rt_openat2(dirfd, name, flags, resolve, mode)
     if fd < 0:
         raise OSError(-fd, os.strerror(-fd))
     return int(fd)
@@ -143,6 +143,11 @@ _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK keeps a FIFO swapped in under a name from blocking the open; it is
 # cleared again once fstat has shown the fd is the handle's regular file or dir.
 _IO_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK
+# A directory opened only to be listed by this process, beneath a parent fd by a name or
+# names (Treaddirstat's one open, Treadtree's visits): no mount crossed, so no file system
+# the name-at-a-time walk would have checked (_refuse_kernel_fs) is reached.
+_LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS
+_LIST_RESOLVE = RESOLVE | linux.RESOLVE_NO_XDEV
 _OPEN_ALLOWED = (os.O_ACCMODE | os.O_TRUNC | os.O_APPEND | os.O_DIRECTORY | os.O_CLOEXEC
                  | os.O_NOFOLLOW | os.O_NOCTTY | os.O_LARGEFILE)
 _CREATE_ALLOWED = (os.O_ACCMODE | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -653,8 +658,7 @@ class GoferServer:
         for name in names:
             _check_name(name)
         try:
-            return _openat2(start.fd, b"/".join(names), os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS,
-                            RESOLVE | linux.RESOLVE_NO_XDEV)
+            return _openat2(start.fd, b"/".join(names), _LIST_FLAGS, _LIST_RESOLVE)
         except OSError:
             return -1
 
@@ -691,11 +695,7 @@ class GoferServer:
 
     def _readdir(self, msg: Message) -> _Reply:
         assert isinstance(msg, Treaddir)
-        node = self._get(msg.handle)
-        mode = os.fstat(node.fd).st_mode
-        if not stat.S_ISDIR(mode):
-            raise _err(errno.ENOTDIR)
-        fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY, mode, listing=True)
+        fd = self._open_for_listing(self._get(msg.handle))
         try:
             entries = self._read_entries(fd)
         finally:
@@ -726,25 +726,29 @@ class GoferServer:
                     os.close(fd)
         node = self._walk_unregistered(start, msg.names)
         try:
-            return _listing_reply(self._stat_batches(node, _READDIR_BUDGET))
+            fd = self._open_for_listing(node)
+            try:
+                return _listing_reply(self._entry_batches(fd, node.key[0], _READDIR_BUDGET))
+            finally:
+                os.close(fd)
         finally:
             self._release_walked(start, node)
 
-    def _stat_batches(self, node: _Node, budget: int) -> list[_Batch]:
-        """The directory's entries with their lstat attributes (a mount point's only its
-        inode number), in batches of at most *budget* encoded bytes (at least one)."""
+    def _open_for_listing(self, node: _Node) -> int:
+        """The node's directory opened for this process to list and close.
+
+        :raises OSError: ENOTDIR for anything else, or the re-open's error.
+        """
         mode = os.fstat(node.fd).st_mode
         if not stat.S_ISDIR(mode):
             raise _err(errno.ENOTDIR)
-        fd = self._reopen(node, os.O_RDONLY | os.O_DIRECTORY, mode, listing=True)
-        try:
-            return self._entry_batches(fd, node.key[0], budget)
-        finally:
-            os.close(fd)
+        return self._reopen(node, os.O_RDONLY | os.O_DIRECTORY, mode, listing=True)
 
     def _entry_batches(self, fd: int, dev: int, budget: int) -> list[_Batch]:
-        """_stat_batches of the directory open as *fd* on the device *dev*: by the C loop
-        (packed), or :meth:`_entry_batches_py`, its twin."""
+        """The entries of the directory open as *fd* on the device *dev* with their lstat
+        attributes (a mount point's only its inode number), in batches of at most *budget*
+        encoded bytes (at least one): by the C loop (packed), or
+        :meth:`_entry_batches_py`, its twin."""
         if _nlib is None or self.python_listing:
             return list(self._entry_batches_py(fd, dev, budget))
         assert _nffi is not None
@@ -854,8 +858,7 @@ class GoferServer:
         the directory's own fd is the next level's parent.  Whatever cannot be listed is
         left out: the client asks for it on its own and gets the error then."""
         try:
-            fd = _openat2(parent_fd, name, os.O_RDONLY | os.O_DIRECTORY | _IO_FLAGS,
-                          RESOLVE | linux.RESOLVE_NO_XDEV)
+            fd = _openat2(parent_fd, name, _LIST_FLAGS, _LIST_RESOLVE)
         except OSError:
             return
         try:

@@ -155,7 +155,7 @@ ffibuilder.cdef(
     };
     int rt_list_stat(int fd, uint64_t dev, struct rt_listing *out);
     void rt_listing_free(struct rt_listing *l);
-    int rt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+    int rt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve, uint64_t mode);
     int rt_tgkill(int tgid, int tid, int sig);
     int rt_sigqueue(int tgid, int tid, int sig, int code, int spid, int suid);
     """

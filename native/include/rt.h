@@ -218,5 +218,8 @@ struct rt_listing {
 };
 int rt_list_stat(int fd, uint64_t dev, struct rt_listing *out);
 void rt_listing_free(struct rt_listing *l);
+/* openat2(2) with the open_how fields as arguments: the new fd or -errno (the gofer's
+ * opens, listing.c). */
+int rt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve, uint64_t mode);
 
 #endif

@@ -85,7 +85,7 @@ struct dirent64_head {
 
 /* openat2(2) for the gofer's opens (ctypes' call costs ~1.4 us more, and a walk makes one
  * a name): the new fd, or -errno. */
-int rt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
+int rt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve, uint64_t mode)
 {
     struct { uint64_t flags, mode, resolve; } how = {flags, mode, resolve};
     long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
