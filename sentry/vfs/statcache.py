@@ -383,6 +383,7 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> b
     fs = lower.fs
     children = vd.dentry.children
     mnt_id = vd.mount.id
+    ino = vd.dentry.inode.ino
     listing = lower.listed()
     statx = bool(_kinds_seen & (1 << STATX))
     put_wire = _put_wire
@@ -395,7 +396,6 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> b
         skip = b"".join(n + b"\0" for n, c in list(children.items()) if c.mounts) \
             if children else b""
         mnt = mnt_id if statx else None
-        ino = vd.dentry.inode.ino
         if all(put_wire(b, p, wire, len(listing), fs.dev, skip, gen, mnt, ino)
                for b, p in todo):
             return True
@@ -439,7 +439,6 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> b
     has = bytes(a is not None for a in stats)
     packed = b"".join(a if a is not None else none for a in stats)
     packedx = b"".join(a if a is not None else nonex for a in statxs) if statx else None
-    ino = vd.dentry.inode.ino
     for base, prefix in todo:
         _put_listing(base, prefix, blob, len(names), packed, packedx, follow.tobytes(), has, gen,
                      ino)

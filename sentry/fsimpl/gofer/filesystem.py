@@ -38,7 +38,6 @@ from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
 from sentry.vfs import abi
 from sentry.vfs import xattr as xa
-from sentry.vfs.statcache import PREFILL_MAX
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
 
@@ -96,12 +95,6 @@ FILE_ACCESS_POLICIES = (FILE_ACCESS_EXCLUSIVE, FILE_ACCESS_SHARED)
 #: list, a walk ~60 us; at 1 a block, the ninth lookup of a Python start-up listed it,
 #: for nothing: python3 -I -c pass 88.9 -> 85.6 ms at 4, the imports workload 202 -> 186.)
 LIST_AFTER_LOOKUPS_PER_BLOCK = 4
-
-
-def _wire_of(listing: Listing) -> Optional[bytes]:
-    """A listing's entries as the gofer sent them, for the stat cache to be pre-filled
-    from: only for one of statcache.PREFILL_MAX entries at most."""
-    return listing.wire if len(listing) <= PREFILL_MAX else None
 
 
 class GoferFilesystem(Filesystem):
@@ -259,8 +252,6 @@ class GoferInode(Inode):
         # A trusted directory's entries with their attributes (an inode number: walk it),
         # once listed; and how many lookups missed before that.
         self._listing: Optional[Listing] = None
-        # ... and the same entries as the gofer sent them (the stat cache takes the
-        # listing's answers from these: statcache._fill).
         self._lookups = 0
 
     def __del__(self) -> None:
@@ -367,8 +358,9 @@ class GoferInode(Inode):
 
     def listed_wire(self) -> Optional[bytes]:
         """The same listing's entries as the gofer sent them (the Listing's wire), if
-        the stat cache may be pre-filled from it (_wire_of)."""
-        return _wire_of(self._listing) if self._listing is not None else None
+        listed: what the stat cache's C side takes (statcache._fill and _keep_dirs, for a
+        directory statcache._listed let through, not over PREFILL_MAX entries)."""
+        return self._listing.wire if self._listing is not None else None
 
     def setattr(self, t: Any, attr: SetAttr) -> None:
         self.fs.check_writable()

@@ -276,7 +276,7 @@ class OverlayInode(Inode):
 
     def _xattr_copy_up(self, t: Any) -> Inode:
         # No stat cache answer needs dropping: it keeps only files not copied up, and
-        # copy_up drops them all.
+        # copy_up forgets the answers about each file it copies (statcache.forget).
         self.copy_up(t)
         assert self.upper is not None
         if self.parent is None and self.fs.root_xattrs_pending:
@@ -353,13 +353,13 @@ class OverlayInode(Inode):
         return c
 
     def create(self, t: Any, name: bytes, mode: int, flags: int) -> Inode:
-        statcache.invalidate_missing()  # a copy-up below: everything
+        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().create(t, name, mode, flags))
 
     def mkdir(self, t: Any, name: bytes, mode: int) -> Inode:
-        statcache.invalidate_missing()  # a copy-up below: everything
+        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
         self.copy_up(t)
         had_whiteout = self._clear_whiteout(name)
         up = self._upper_dir().mkdir(t, name, mode)
@@ -369,19 +369,19 @@ class OverlayInode(Inode):
         return self._new(name, up)
 
     def mknod(self, t: Any, name: bytes, mode: int, rdev: int) -> Inode:
-        statcache.invalidate_missing()  # a copy-up below: everything
+        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().mknod(t, name, mode, rdev))
 
     def symlink(self, t: Any, name: bytes, target: bytes) -> Inode:
-        statcache.invalidate_missing()  # a copy-up below: everything
+        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().symlink(t, name, target))
 
     def link(self, t: Any, name: bytes, target: Inode) -> Inode:
-        statcache.invalidate_missing()  # a copy-up below: everything
+        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
         if not isinstance(target, OverlayInode) or target.fs is not self.fs:
             raise err(errno.EXDEV)
         target.copy_up(t)
