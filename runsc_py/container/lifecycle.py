@@ -287,7 +287,7 @@ def run_foreground(
 
 
 class _prestarted_sentry:  # noqa: N801 - used as a function: with _prestarted_sentry()
-    """In the sandbox process: join the container's cgroup *cg* (if any), then fork the
+    """In the sandbox process: join the container's cgroup *cg*, then fork the
     sentry first, so that it imports the sentry while this process imports what starts
     the sandbox (:func:`sandbox_entry`) and makes the gofer
     (:func:`sentry.supervisor.prestart`: ``supervisor.run`` hands it its work); stopped
@@ -298,13 +298,13 @@ class _prestarted_sentry:  # noqa: N801 - used as a function: with _prestarted_s
     them for this process, the sentry and the processes it is given (the gofer:
     :func:`_early_gofer`), while the sentry imports."""
 
-    def __init__(self, cg: Cgroup | None = None) -> None:
+    def __init__(self, cg: Cgroup) -> None:
         self.cg = cg
 
     def __enter__(self) -> Callable[[list[int]], None]:
         from sentry import prestart as early
 
-        rest = self.cg.join_self() if self.cg is not None else None
+        rest = self.cg.join_self()
         forked = early.fork()
         from sentry import supervisor
 
@@ -314,8 +314,7 @@ class _prestarted_sentry:  # noqa: N801 - used as a function: with _prestarted_s
         mine = [forked[0]] if forked is not None else []
 
         def moved(pids: list[int]) -> None:
-            if rest is not None:
-                rest(mine + pids)
+            rest(mine + pids)
 
         return moved
 
@@ -367,8 +366,9 @@ class _SandboxProcess:
     sandbox process it joined the cgroup and had to leave it again at the end, and each
     move between cgroups waits for an RCU grace period (the cgroup v2 hierarchy's at
     least, whatever the file written: 8-28 ms for the leave here, of a ~190 ms ``run``).
-    Now the run process stays where it is: it moves the child in before the child starts
-    the sandbox, and removes the cgroup once the child has exited.
+    Now the run process stays where it is: the child joins the cgroup itself before it
+    starts the sandbox (:class:`_prestarted_sentry`), and the run process removes the
+    cgroup once the child has exited.
 
     The child waits for :meth:`run` before it runs its *body*; it dies with the run
     process (``PDEATHSIG``), which passes the terminating signals it gets on to it (not
