@@ -297,6 +297,21 @@ def build(path: str = PATH) -> int:
     entries: Dict[str, Entry] = {}
     blobs: list = []
     offset = 0
+
+    def add(name: str, is_pkg: bool, where: str, full: str, strip: bool) -> None:
+        """Compile the module *name* from its file *full* (*where*: the entry's path,
+        relative to TOP for the project's); *strip*: without docstrings."""
+        nonlocal offset
+        st = os.stat(full)
+        with open(full, "rb") as f:
+            src = f.read()
+        source: Any = _without_docstrings(src, full) if strip else src
+        code = marshal.dumps(compile(source, full, "exec", dont_inherit=True))
+        entries[name] = (is_pkg, where, st.st_size, st.st_mtime_ns, offset, len(code),
+                         _outside_imports(src, full))
+        blobs.append(code)
+        offset += len(code)
+
     for pkg in PACKAGES:
         for dirpath, dirnames, filenames in os.walk(os.path.join(TOP, pkg)):
             dirnames[:] = sorted(d for d in dirnames if d.isidentifier())
@@ -313,28 +328,10 @@ def build(path: str = PATH) -> int:
                 name = ".".join(parts if is_pkg else parts + [fn[:-3]])
                 if name == __name__:
                     continue  # imported before the bundle is there
-                full = os.path.join(TOP, rel)
-                st = os.stat(full)
-                with open(full, "rb") as f:
-                    src = f.read()
-                source: Any = src
-                if pkg in _NO_DOCSTRINGS:
-                    source = _without_docstrings(src, full)
-                code = marshal.dumps(compile(source, full, "exec", dont_inherit=True))
-                entries[name] = (is_pkg, rel, st.st_size, st.st_mtime_ns, offset, len(code),
-                                 _outside_imports(src, full))
-                blobs.append(code)
-                offset += len(code)
+                add(name, is_pkg, rel, os.path.join(TOP, rel), pkg in _NO_DOCSTRINGS)
     sources = _generated_sources(entries)  # (imports every module of the project)
     for name, full in sorted(_outside_data_modules(entries).items()):
-        st = os.stat(full)
-        with open(full, "rb") as f:
-            src = f.read()
-        code = marshal.dumps(compile(src, full, "exec", dont_inherit=True))
-        entries[name] = (False, full, st.st_size, st.st_mtime_ns, offset, len(code),
-                         _outside_imports(src, full))
-        blobs.append(code)
-        offset += len(code)
+        add(name, False, full, full, False)
     generated: Dict[str, Tuple[int, int]] = {}
     for src in sources:
         code = marshal.dumps(compile(src, "<record>", "exec", dont_inherit=True))
