@@ -1671,14 +1671,16 @@ class Kernel:
         # that ends the path the sentry just read.  Marked, the call is notified
         # (the filter re-runs after this stop) and the loader lends the program's host
         # fds then; not while another process shares the fd table (it could put another
-        # file at those numbers before the exec).
+        # file at those numbers before the exec), nor when the task holds them already.
         regs[N.ORIG_RAX] = SYS_EXECVEAT
         regs[N.RDI] = STUB_FD
         regs[N.RSI] = path_ptr + path_len
         regs[N.RDX] = 0
         regs[N.R10] = 0
         regs[N.R8] = AT_EMPTY_PATH
-        regs[N.R9] = loader.LEND_MARK if plan.lendable() and not self._fdtable_shared(t) else 0
+        lend = (plan.lendable() and not self._fdtable_shared(t)
+                and not loader.held_already(t, plan))
+        regs[N.R9] = loader.LEND_MARK if lend else 0
         N.setregs(pid, regs)
         ptrace.host_resume(t)
 

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 from helpers.bundle import edit_config, load_config
-from helpers.runner import run_native
+from helpers.runner import BASE_ENV, run_native, runsc
 
 EXIT_SRC = "int main(void) { return %d; }\n"
 
@@ -62,6 +62,37 @@ def test_rewritten_program_runs_new_content(sandbox, c_program, tmp_path):
         (work / name).unlink()
     boxed = sandbox.do(cmd, timeout=60)
     assert (boxed.rc, boxed.stdout) == (native.rc, native.stdout), boxed.describe()
+
+
+HELD = textwrap.dedent("""\
+    "$1/true"; echo "a=$?"
+    "$1/three"; echo "b=$?"
+    "$1/false"; echo "c=$?"
+    "$1/three"; echo "d=$?"
+""")
+
+
+def test_exec_of_a_held_program_lends_nothing(runsc_root, c_program, tmp_path):
+    """busybox sh's children inherit busybox at the lent fd: their exec of a busybox
+    applet lends nothing (no notified execveat, which ``--strace`` logs) and runs
+    busybox; a different program is lent and runs its own code, and so is it again after
+    (the shell never held it)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    _programs(c_program, tmp_path, work)
+    for applet in ("true", "false"):
+        (work / applet).symlink_to("/bin/busybox")
+    cmd = ["/bin/busybox", "sh", "-c", HELD, "sh", str(work)]
+    native = run_native(cmd)
+    assert native.stdout == "a=0\nb=3\nc=1\nd=3\n", native.describe()
+    log = tmp_path / "debug.log"
+    res = runsc(["--strace", "do", "--", *cmd], root=runsc_root, env=BASE_ENV, timeout=60,
+                debug_log=str(log))
+    assert (res.rc, res.stdout) == (native.rc, native.stdout), res.describe()
+    execs = [line for line in log.read_text().splitlines() if "] execve" in line]
+    kinds = ["lend" if "execveat(1000" in line else line.split("/")[-1].split("'")[0]
+             for line in execs]
+    assert kinds == ["true", "three", "lend", "false", "three", "lend"], "\n".join(execs)
 
 
 def test_bind_mounts_and_maps_names(sandbox, c_program, busybox_bundle, tmp_path):
