@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from sentry.abi.linux.errors import LinuxError
 from sentry.config import MountSpec
 from sentry.vfs import abi
 from vfs_testlib import FakeKernel, make_task
@@ -46,3 +47,82 @@ def test_real_gofer_roundtrip(real, lower):
     assert not os.path.exists(os.path.join(lower, "etc/newdir"))
     dd = vfs.open_at(t, abi.AT_FDCWD, b"/etc", abi.O_RDONLY | abi.O_DIRECTORY, 0)
     assert {n for _, _, n in dd.getdents(t)} >= {b"passwd", b"newdir"}
+
+
+class _Requests:
+    """A GoferClient that counts the walks and listings asked of it."""
+
+    def __init__(self, client):
+        self._c = client
+        self.walks = []
+        self.listings = []
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+    def walk(self, h, names):
+        self.walks.append(names)
+        return self._c.walk(h, names)
+
+    def listing(self, h, names=None):
+        self.listings.append(names)
+        return self._c.listing(h, names)
+
+
+def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower):
+    """A directory with few entries is listed at the first lookup that misses; one with
+    many subdirectories (/etc, /usr/share/locale: one 4 KiB block on ext4 for all that)
+    only after LIST_AFTER_LOOKUPS_PER_BLOCK lookups per 32 of them, walked until then;
+    its entries are the same either way."""
+    from gofer.client import GoferClient
+    from gofer.server import spawn
+    from sentry.config import BootConfig
+    from sentry.fsimpl.gofer.filesystem import LIST_AFTER_LOOKUPS_PER_BLOCK, SUBDIRS_PER_BLOCK
+    from sentry.vfs.mount_tree import build_mount_tree
+
+    few = os.path.join(lower, "few")
+    wide = os.path.join(lower, "wide")
+    os.mkdir(few)
+    for i in range(3):
+        with open(os.path.join(few, f"f{i}"), "wb") as f:
+            f.write(b"%d" % i)
+    ndirs = 2 * SUBDIRS_PER_BLOCK + 6
+    for i in range(ndirs):
+        os.makedirs(os.path.join(wide, f"d{i:03d}"))
+    pid, sock = spawn([(lower, True)])
+    try:
+        client = _Requests(GoferClient(sock))
+        client.version()
+        k = FakeKernel()
+        vfs = build_mount_tree(BootConfig(argv=["/x"], env=[], root_path=lower, mounts=[]),
+                               client, k)
+        k.vfs = vfs
+        t = make_task(k, vfs)
+        vfs.resolve(t, abi.AT_FDCWD, b"/wide")  # the root's listing
+        client.walks.clear()
+        client.listings.clear()
+        assert vfs.resolve(t, abi.AT_FDCWD, b"/few/f1").dentry.inode.stat().size == 1
+        assert client.listings == [[b"few"]] and client.walks == []
+        with pytest.raises(LinuxError):
+            vfs.resolve(t, abi.AT_FDCWD, b"/few/absent")
+        assert client.listings == [[b"few"]] and client.walks == []
+        client.listings.clear()
+        lookups = LIST_AFTER_LOOKUPS_PER_BLOCK * 2  # 2 blocks of subdirectories
+        for i in range(lookups - 1):
+            st = vfs.resolve(t, abi.AT_FDCWD, b"/wide/d%03d" % i).dentry.inode.stat()
+            assert st.ino == os.stat(os.path.join(wide, f"d{i:03d}")).st_ino
+        assert client.listings == []
+        # (and /wide's own handle, which its entry in the root's listing did not bring)
+        assert [w for w in client.walks if w != [b"wide"]] == \
+            [[b"d%03d" % i] for i in range(lookups - 1)]
+        client.walks.clear()
+        last = b"/wide/d%03d" % (ndirs - 1)
+        assert vfs.resolve(t, abi.AT_FDCWD, last).dentry.inode.stat().ino == \
+            os.stat(os.path.join(lower, last.decode()[1:])).st_ino
+        assert len(client.listings) == 1 and client.walks == []  # (from /wide's handle)
+        with pytest.raises(LinuxError):
+            vfs.resolve(t, abi.AT_FDCWD, b"/wide/absent")
+        assert client.walks == []
+    finally:
+        sock.close()
+        os.waitpid(pid, 0)
