@@ -126,3 +126,65 @@ def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower):
     finally:
         sock.close()
         os.waitpid(pid, 0)
+
+
+def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower, monkeypatch):
+    """Each subdirectory a walk lists by a request of its own (its listing was not fetched
+    ahead: here every fetch fails) goes through the parent's entries for the ones left to
+    fetch: picked out of the listing once, not decoded again at every listing (a find of
+    /usr/share/doc went through its 913 entries ~700 times)."""
+    import gofer.protocol as P
+    from gofer.client import GoferClient
+    from gofer.server import spawn
+    from sentry.config import BootConfig
+    from sentry.fsimpl.gofer.filesystem import PREFETCH_AFTER
+    from sentry.vfs.mount_tree import build_mount_tree
+
+    top = os.path.join(lower, "top")
+    for i in range(20):
+        os.makedirs(os.path.join(top, f"d{i:02d}"))
+        with open(os.path.join(top, f"f{i:02d}"), "wb"):
+            pass
+    pid, sock = spawn([(lower, True)])
+    try:
+        client = _Requests(GoferClient(sock))
+        tree_asks = []
+
+        def no_fetch(h, names, subdirs, budget):
+            tree_asks.append(list(subdirs))
+            raise OSError(5, "no fetch ahead here")
+
+        client.readtree_start = no_fetch
+        client.version()
+        k = FakeKernel()
+        vfs = build_mount_tree(BootConfig(argv=["/x"], env=[], root_path=lower, mounts=[]),
+                               client, k)
+        k.vfs = vfs
+        t = make_task(k, vfs)
+
+        def listdir(path):
+            d = vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY | abi.O_DIRECTORY, 0)
+            try:
+                return sorted(n for _, _, n in d.getdents(t) if n not in (b".", b".."))
+            finally:
+                d.decref()
+
+        assert len(listdir(b"/top")) == 40
+        decoded = []
+        real_items = P.Listing.items
+
+        def counted_items(self):
+            decoded.append(len(self))
+            return real_items(self)
+
+        monkeypatch.setattr(P.Listing, "items", counted_items)
+        for i in range(20):
+            assert listdir(b"/top/d%02d" % i) == []
+        # every PREFETCH_AFTER listings, the rest was asked for ahead (and not fetched)
+        assert [set(a) for a in tree_asks] == [
+            {b"d%02d" % j for j in range(i + 1, 20)}
+            for i in range(PREFETCH_AFTER - 1, 19, PREFETCH_AFTER)]
+        assert decoded.count(40) == 1  # /top's listing, picked out once
+    finally:
+        sock.close()
+        os.waitpid(pid, 0)
