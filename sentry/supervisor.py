@@ -61,20 +61,28 @@ def _send(sock: socket.socket, msg: Dict[str, Any], fds: Sequence[int] = ()) -> 
 
 
 def _recv(sock: socket.socket) -> Tuple[Optional[Dict[str, Any]], List[int]]:
-    """One message and its fds; (None, []) at end of file."""
+    """One message and its fds; (None, []) at end of file, or when the other end closed
+    with an answer of ours unread (a sequenced-packet socket's reader then gets
+    ``ECONNRESET``: a sentry killed, or exited, right after its request)."""
     from sentry.control.server import recv_message
 
-    return recv_message(sock, _MAX_FDS)
+    try:
+        return recv_message(sock, _MAX_FDS)
+    except ConnectionResetError:
+        return None, []
 
 
 class SentryLink:
-    """The sentry's end: requests to the supervisor, each answered before it returns."""
+    """The sentry's end: requests to the supervisor, each answered in order.  All but
+    :meth:`signals` wait for their answer; its answer (the supervisor's work for it, ~1 ms
+    of a start, goes on while the sentry starts init) is read, and an error in it raised,
+    by the next request."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self._unread = 0  # answers to requests sent without waiting, not read yet
 
-    def call(self, msg: Dict[str, Any], fds: Sequence[int] = ()) -> Tuple[Dict[str, Any], List[int]]:
-        _send(self.sock, msg, fds)
+    def _reply(self) -> Tuple[Dict[str, Any], List[int]]:
         reply, rfds = _recv(self.sock)
         if reply is None:
             raise OSError("the supervisor is gone")
@@ -84,17 +92,38 @@ class SentryLink:
             raise SentryFailed(reply["error"])
         return reply, rfds
 
+    def catch_up(self) -> None:
+        """Read the answers of the requests sent without waiting (they carry no fds)."""
+        while self._unread:
+            self._unread -= 1
+            for fd in self._reply()[1]:
+                os.close(fd)
+
+    def _post(self, msg: Dict[str, Any]) -> None:
+        self.catch_up()
+        _send(self.sock, msg)
+        self._unread += 1
+
+    def call(self, msg: Dict[str, Any], fds: Sequence[int] = ()) -> Tuple[Dict[str, Any], List[int]]:
+        self.catch_up()
+        _send(self.sock, msg, fds)
+        return self._reply()
+
     def ready(self, stub_fd: int, bpf: bytes, host_id: int, ns_fds: Sequence[int]) -> None:
         """Init exists (held) and the control socket listens: hand over what exec needs
-        and run the caller's ``on_ready``."""
+        and run the caller's ``on_ready``.  Returns once it ran (and, before it, what
+        :meth:`signals` asked for)."""
         self.call({"op": "ready", "bpf": bpf.hex(), "host_id": host_id}, [stub_fd, *ns_fds])
 
     def started(self) -> None:
+        """Init runs: the caller's ``on_started`` (state, poststart hooks) runs before the
+        sentry serves it."""
         self.call({"op": "started"})
 
     def signals(self, sigs: Sequence[int]) -> None:
-        """The sentry handles *sigs* now: the supervisor passes them on."""
-        self.call({"op": "signals", "sigs": list(sigs)})
+        """The sentry handles *sigs* now: the supervisor passes them on, by the time
+        :meth:`ready` returns (before init may run)."""
+        self._post({"op": "signals", "sigs": list(sigs)})
 
     def _ask(self, msg: Dict[str, Any], fds: Sequence[int] = ()) -> Tuple[Dict[str, Any], List[int]]:
         """A request the supervisor answers with a result or an errno.
@@ -103,6 +132,7 @@ class SentryLink:
         """
         from sentry.platform.hybrid import native as N
 
+        self.catch_up()
         _send(self.sock, msg, fds)
         reply, rfds = _recv(self.sock)
         if reply is None:
@@ -355,6 +385,9 @@ def _sentry_main(body: Body, link: SentryLink, parent: int, boot_error: type) ->
         try:
             sys.stdout.flush()
             sys.stderr.flush()
+            link.catch_up()  # (long answered by now)
+        except BaseException:  # noqa: BLE001 - this process must end here
+            pass
         finally:
             os._exit(status)
 
