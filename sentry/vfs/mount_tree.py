@@ -163,7 +163,9 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
                 at = vfs.ensure_mountpoint(None, dest, directory=is_dir)
                 vfs.mount(fs, at, readonly=m.readonly, source=GOFER_SOURCE, flags=opts.flags)
                 continue
-            before = vfs.lookup_existing(dest)
+            # (Looked up first only where it matters: a walk the gofer refuses, into the
+            # host's /proc or /sys under a `do` root, is not cached and would be made again.)
+            before = vfs.lookup_existing(dest) if m.type == "tmpfs" else None
             at = vfs.ensure_mountpoint(None, dest)
             source = m.source or m.type
             if m.type == "tmpfs":
