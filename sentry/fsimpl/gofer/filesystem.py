@@ -104,6 +104,16 @@ LIST_AFTER_LOOKUPS_PER_BLOCK = 4
 SUBDIRS_PER_BLOCK = 32
 
 
+def _small_leaf(st: Any) -> bool:
+    """Whether a directory entry is a directory with no subdirectories (its link count is
+    2: not on every file system, btrfs gives 1) that takes one 4 KiB block: what a program
+    that looks files up directory by directory lists one after another (git status stats
+    a repository's files in index order, a build checks each source directory), and what
+    costs little to fetch ahead for nothing (it has nothing below it)."""
+    return not isinstance(st, int) and _st.S_ISDIR(st.mode) and st.nlink == 2 \
+        and st.size <= 4096
+
+
 def _blocks(st: Any) -> int:
     """A directory's size in blocks, for LIST_AFTER_LOOKUPS_PER_BLOCK: its own, or its
     subdirectories' count (link count less 2) per SUBDIRS_PER_BLOCK if that is larger."""
@@ -259,6 +269,7 @@ class GoferInode(Inode):
         # Its subdirectories not listed or fetched ahead yet, in listing order, once a walk
         # below it began (_prefetch_subdirs); [] once there are none, or none to fetch.
         self._unfetched: Optional[List[bytes]] = None
+        self._small_leaves: Optional[set] = None  # of them, once lookups asked (_small_leaf)
         self._own_lists = 0  # subdirectories listed by a request of their own
         self._fetches = 0  # fetches ahead below this directory
         self._st = st
@@ -425,7 +436,8 @@ class GoferInode(Inode):
         ahead by the parent after this inode was made (looked up before the walk got
         here).  *reading*: for a program that reads the directory (getdents), which in a
         tree walk its siblings' listings are fetched ahead for (_prefetch_subdirs); a
-        listing for lookups that missed is no sign of a walk."""
+        listing for lookups that missed is no sign of a walk, except among small leaf
+        directories (:func:`_small_leaf`), whose small leaf siblings are fetched ahead."""
         if self.fs.trusted:
             fetched = self._fetched()
             if fetched is not None:
@@ -436,8 +448,8 @@ class GoferInode(Inode):
         if self.fs.trusted:
             self._listing = listing
             up = self._up
-            if reading and up is not None and up._listing is not None:
-                up._prefetch_subdirs(self._name)
+            if up is not None and up._listing is not None:
+                up._prefetch_subdirs(self._name, reading)
         return listing
 
     def _fetched(self) -> Optional[Listing]:
@@ -457,18 +469,25 @@ class GoferInode(Inode):
             self._fetch, self._fetch_path = fetch, path
         return listing
 
-    def _prefetch_subdirs(self, listed: bytes) -> None:
-        """A subdirectory of this listed directory was listed for a program reading it,
-        by a request of its own.  Once PREFETCH_AFTER of them were, a tree walk is going
-        on, which lists the others and what is below them next: ask for those listings
-        now, depth first, in one request (Treadtree) of PREFETCH_BUDGET entries, twice that
-        the next time.  The reply is read as the subdirectories' inodes ask for their
-        listings (:class:`gofer.client.TreeFetch`): the sentry goes on with the first
-        ones while the gofer lists the rest.  (A program looking for a file in a few
-        directories lists one or two: listing all their siblings would be waste.)"""
+    def _prefetch_subdirs(self, listed: bytes, reading: bool = True) -> None:
+        """A subdirectory of this listed directory was listed by a request of its own, for
+        a program reading it (*reading*) or looking names up in it.  Once PREFETCH_AFTER
+        of them were, a tree walk is going on, which lists the others and what is below
+        them next: ask for those listings now, depth first, in one request (Treadtree) of
+        PREFETCH_BUDGET entries, twice that the next time.  The reply is read as the
+        subdirectories' inodes ask for their listings (:class:`gofer.client.TreeFetch`):
+        the sentry goes on with the first ones while the gofer lists the rest.  (A program
+        looking for a file in a few directories lists one or two: listing all their
+        siblings would be waste.)  Lookups count only in small leaf directories
+        (:func:`_small_leaf`), and fetch only those: git status stats a 1,000-file
+        repository's 20 directories' files one directory after another, 20 listings at
+        ~0.3 ms of the sentry each (inside 27.4 -> 26.0 and 27.4 -> 25.2 ms, alternated
+        medians of 21; python3 and gcc fetch nothing more, or next to nothing)."""
         assert self._listing is not None
         if self._unfetched == []:
             return  # every subdirectory was listed or fetched (a walk lists each)
+        if not reading and not _small_leaf(self._listing[listed]):
+            return
         asked = self._asked if self._asked is not None else set()
         self._asked = asked
         asked.add(listed)
@@ -491,7 +510,14 @@ class GoferInode(Inode):
             unfetched = [n for n, st in self._listing.items()
                          if not isinstance(st, int) and _st.S_ISDIR(st.mode)]
         unfetched = self._unfetched = [n for n in unfetched if n not in asked]
-        subdirs = unfetched[:MAX_TREE_SUBDIRS]
+        if reading:
+            subdirs = unfetched[:MAX_TREE_SUBDIRS]
+        else:
+            if self._small_leaves is None:
+                listing = self._listing
+                self._small_leaves = {n for n in unfetched if _small_leaf(listing[n])}
+            leaves = self._small_leaves
+            subdirs = [n for n in unfetched if n in leaves][:MAX_TREE_SUBDIRS]
         if not subdirs:
             return
         budget = min(PREFETCH_BUDGET << self._fetches, PREFETCH_BUDGET_MAX)

@@ -188,3 +188,68 @@ def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower,
     finally:
         sock.close()
         os.waitpid(pid, 0)
+
+
+def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower):
+    """A file looked up in one small leaf directory after another (git status's stats)
+    lists each; from the PREFETCH_AFTER-th on, the small leaf siblings not listed yet are
+    fetched ahead in one request, and their files are then found without one; a sibling
+    with subdirectories or of more than one block is not fetched, and lookups listing
+    those do not count."""
+    from gofer.client import GoferClient
+    from gofer.server import spawn
+    from sentry.config import BootConfig
+    from sentry.fsimpl.gofer.filesystem import PREFETCH_AFTER
+    from sentry.vfs.mount_tree import build_mount_tree
+
+    repo = os.path.join(lower, "repo")
+    for i in range(8):
+        os.makedirs(os.path.join(repo, f"d{i}"))
+        for j in range(5):
+            with open(os.path.join(repo, f"d{i}", f"f{j}"), "wb") as f:
+                f.write(b"%d.%d" % (i, j))
+    os.makedirs(os.path.join(repo, "tree", "below"))
+    with open(os.path.join(repo, "tree", "f0"), "wb"):
+        pass
+    os.makedirs(os.path.join(repo, "big"))
+    for j in range(400):  # past one block
+        with open(os.path.join(repo, "big", f"a-long-file-name-{j:04d}"), "wb"):
+            pass
+    assert os.stat(os.path.join(repo, "big")).st_size > 4096
+    pid, sock = spawn([(lower, True)])
+    try:
+        client = _Requests(GoferClient(sock))
+        trees = []
+        real_start = client._c.readtree_start
+
+        def readtree_start(h, names, subdirs, budget):
+            trees.append(sorted(subdirs))
+            return real_start(h, names, subdirs, budget)
+
+        client.readtree_start = readtree_start
+        client.version()
+        k = FakeKernel()
+        vfs = build_mount_tree(BootConfig(argv=["/x"], env=[], root_path=lower, mounts=[]),
+                               client, k)
+        k.vfs = vfs
+        t = make_task(k, vfs)
+        vfs.resolve(t, abi.AT_FDCWD, b"/repo/tree")  # /repo's listing
+        # lookups listing directories that are not small leaves count for nothing
+        for path in (b"/repo/tree/f0", b"/repo/big/a-long-file-name-0001"):
+            vfs.resolve(t, abi.AT_FDCWD, path)
+        client.listings.clear()
+        for i in range(PREFETCH_AFTER):
+            vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f1" % i)
+        assert len(client.listings) == PREFETCH_AFTER
+        assert trees == [[b"d%d" % i for i in range(PREFETCH_AFTER, 8)]]
+        client.listings.clear()
+        client.walks.clear()
+        for i in range(8):
+            for j in range(5):
+                d = vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f%d" % (i, j))
+                assert d.dentry.inode.stat().size == 3
+        assert client.listings == [] and client.walks == []
+        assert trees == [[b"d%d" % i for i in range(PREFETCH_AFTER, 8)]]
+    finally:
+        sock.close()
+        os.waitpid(pid, 0)
