@@ -267,7 +267,7 @@ class GoferInode(Inode):
         self._fetch_names: Optional[set] = None
         self._asked: Optional[set] = None  # subdirectories listed or fetched ahead
         # Its subdirectories not listed or fetched ahead yet, in listing order, once a walk
-        # below it began (_prefetch_subdirs); [] once there are none, or none to fetch.
+        # below it began (_prefetch_subdirs); [] once there are none.
         self._unfetched: Optional[List[bytes]] = None
         self._small_leaves: Optional[set] = None  # of them, once lookups asked (_small_leaf)
         self._own_lists = 0  # subdirectories listed by a request of their own
@@ -486,7 +486,7 @@ class GoferInode(Inode):
         assert self._listing is not None
         if self._unfetched == []:
             return  # every subdirectory was listed or fetched (a walk lists each)
-        if not reading and not _small_leaf(self._listing[listed]):
+        if not reading and not (listed in self._listing and _small_leaf(self._listing[listed])):
             return
         asked = self._asked if self._asked is not None else set()
         self._asked = asked
@@ -496,8 +496,7 @@ class GoferInode(Inode):
             return
         h, names, _ = self._anchor()
         if sum(len(n) for n in names) > PREFETCH_PATH_MAX:
-            self._unfetched = []
-            return
+            return  # (until a directory on the way has a handle of its own)
         old = self._fetch if self._fetch_names is not None else None
         if old is not None:
             old.wait()  # what it brought counts as asked; the rest may be asked again
