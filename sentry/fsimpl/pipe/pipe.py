@@ -125,6 +125,9 @@ class Pipe:
         # The bytes of each occupied slot, oldest first (they add up to len(buf)).
         self.slots: Deque[int] = deque()
         self.capacity = DEFAULT_CAPACITY
+        # Whether a write may add to the last slot: not a file's page that splice or
+        # sendfile put there (Linux's page-cache buffers lack PIPE_BUF_FLAG_CAN_MERGE).
+        self.tail_merge = True
         self.readers = 0
         self.writers = 0
         # Opens of each side so far (Linux r_counter/w_counter): a FIFO reader
@@ -139,8 +142,15 @@ class Pipe:
     def free(self) -> int:
         """The bytes a write would take now, whole: the last slot's tail room and
         the free slots (a write of at most this many bytes is never cut short)."""
-        tail = PAGE - self.slots[-1] if self.slots else 0
+        tail = PAGE - self.slots[-1] if self.slots and self.tail_merge else 0
         return tail + max(0, self.capacity // PAGE - len(self.slots)) * PAGE
+
+    def page_room(self, file_off: int) -> int:
+        """The bytes of a regular file from *file_off* on that splice or sendfile can put
+        in now: a slot per file page (the first from *file_off* to its page's end), in free
+        slots only (filemap_splice_read)."""
+        free_slots = self.capacity // PAGE - len(self.slots)
+        return free_slots * PAGE - file_off % PAGE if free_slots > 0 else 0
 
     @property
     def full(self) -> bool:
@@ -156,18 +166,39 @@ class Pipe:
         n = len(data)
         done = 0
         part = n & (PAGE - 1)
-        if part and self.slots and self.slots[-1] + part <= PAGE:
+        if part and self.slots and self.tail_merge and self.slots[-1] + part <= PAGE:
             self.slots[-1] += part
             done = part
+        done = self._fill(n, done, PAGE)
+        if done:
+            self.buf += data[:done]
+            self.tail_merge = True
+        return done
+
+    def push_pages(self, data: bytes, file_off: int) -> int:
+        """Store what fits of *data*, a regular file's bytes from *file_off* on, as splice
+        and sendfile do: a new slot per file page, none added to the last slot nor taking
+        more (:attr:`tail_merge`); the count stored."""
+        done = self._fill(len(data), 0, PAGE - file_off % PAGE)
+        if done:
+            self.buf += data[:done]
+            self.tail_merge = False
+        return done
+
+    def _fill(self, n: int, done: int, first: int) -> int:
+        """New slots for bytes *done* to *n* of a write, the first taking up to *first*
+        bytes and each other a page, while slots are free; the count stored in all (the
+        caller adds the bytes to the buffer)."""
+        take = first
         while done < n and not self.full:
             # Each page is the sandbox's memory (Linux charges pipe pages to the
             # memory cgroup); none left stops the write here.
             if not ACCOUNT.charge(PAGE):
                 break
-            k = min(PAGE, n - done)
+            k = min(take, n - done)
             self.slots.append(k)
             done += k
-        self.buf += data[:done]
+            take = PAGE
         return done
 
     def pop(self, n: int) -> bytes:
@@ -186,6 +217,8 @@ class Pipe:
 
     def unpop(self, data: bytes) -> None:
         """Put back bytes just taken by :meth:`pop` (their copy-out failed)."""
+        if not self.slots:
+            self.tail_merge = True
         self.buf[:0] = data
         k = len(data)
         if self.slots and self.slots[0] + k <= PAGE:
@@ -202,6 +235,7 @@ class Pipe:
         self.buf.clear()
         ACCOUNT.uncharge(len(self.slots) * PAGE)
         self.slots.clear()
+        self.tail_merge = True
         self.capacity = DEFAULT_CAPACITY
 
     def __del__(self) -> None:
@@ -260,6 +294,14 @@ class PipeDescription(FileDescription):
             self.pipe.queue.notify(EVENT_IN)
 
     def write(self, t: Any, data: bytes) -> int:
+        return self._store(t, data, -1)
+
+    def write_file_pages(self, t: Any, data: bytes, file_off: int) -> int:
+        """:meth:`write` of a regular file's bytes from *file_off* on, spliced or sent
+        (``sendfile``) into the pipe: a slot per file page (:meth:`Pipe.push_pages`)."""
+        return self._store(t, data, file_off)
+
+    def _store(self, t: Any, data: bytes, file_off: int) -> int:
         p = self.pipe
         if p.readers == 0:
             if t is not None:
@@ -268,7 +310,7 @@ class PipeDescription(FileDescription):
         n = len(data)
         if n == 0:
             return 0
-        k = p.push(data)
+        k = p.push(data) if file_off < 0 else p.push_pages(data, file_off)
         if k == 0:
             if not p.full:
                 # The sandbox's memory account is spent (pipe_write's failed alloc_page).

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <sys/sendfile.h>
 
 static void show_pipe(const char *label, int rfd)
 {
@@ -120,5 +121,57 @@ int main(int argc, char **argv)
     R("tee of the same pipe", tee(p[0], p[1], 10, 0));
     R("tee from a file", tee(f, p[1], 10, 0));
     R("length 0", splice(p[0], NULL, f, NULL, 0, 0));
+
+    /* sendfile into a pipe: a file larger than the pipe goes in a pipe's worth at a
+     * time, the file offset (or the offset given) moving by what went in */
+    int big = open("big", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    MUST(big);
+    static char block[4096];
+    for (int i = 0; i < 75; i++) {  /* 300 KiB, each block numbered */
+        memset(block, 'a' + i % 26, sizeof block);
+        MUST(write(big, block, sizeof block));
+    }
+    MUST(lseek(big, 1000, SEEK_SET));
+    int s[2], n_ready = 0;
+    MUST(pipe2(s, O_NONBLOCK));
+    long total = 0;
+    for (int round = 0; round < 6; round++) {
+        ssize_t n = sendfile(s[1], big, NULL, 300 * 1024);
+        printf("sendfile round %d: %zd, file offset %ld\n", round, n, (long)lseek(big, 0, SEEK_CUR));
+        if (n <= 0)
+            break;
+        static char sink[65536];
+        ssize_t got = 0, r;
+        while ((r = read(s[0], sink + got, sizeof sink - got)) > 0)
+            got += r;
+        long sum = 0;
+        for (ssize_t i = 0; i < got; i++)
+            sum += sink[i];
+        printf("  read back %zd, byte sum %ld, first '%c'\n", got, sum, got ? sink[0] : '-');
+        total += got;
+    }
+    while (write(s[1], block, sizeof block) > 0)
+        ;
+    R("sendfile into a full nonblocking pipe", sendfile(s[1], big, NULL, 4096));
+    R("  file offset unchanged", lseek(big, 0, SEEK_CUR));
+    while (read(s[0], block, sizeof block) > 0)
+        ;
+    off = 4096 * 74 + 100;
+    R("sendfile at an offset", sendfile(s[1], big, &off, 10000));
+    R("  offset after", off);
+    printf("sent in all %ld\n", total);
+
+    /* a file's pages spliced in are slots of their own that a write does not add to:
+     * 15 slots and most of a 16th from a file, then a byte written: the pipe is full */
+    loff_t at = 0;
+    R("splice a file's 16 pages less 100 bytes", splice(big, &at, s[1], NULL, 16 * 4096 - 100, 0));
+    R("  a byte written after them", write(s[1], "x", 1));
+    R("  FIONREAD", (ioctl(s[0], FIONREAD, &n_ready), n_ready));
+    while (read(s[0], block, sizeof block) > 0)
+        ;
+    at = 10;
+    R("splice from an unaligned offset into an empty pipe", splice(big, &at, s[1], NULL, 300 * 1024, 0));
+    R("  offset after", at);
+    R("  a page written after them", write(s[1], block, 4096));
     return 0;
 }
