@@ -26,6 +26,7 @@ ffibuilder.cdef(
     #define RT_FD_EOF 32
     #define RT_FD_NOTTY 64
     #define RT_FD_DIRC 128
+    #define RT_FD_NULL 256
     struct rt_event {
         int32_t kind; int32_t err;
         uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; int32_t listener;

@@ -58,6 +58,7 @@ struct rt_task_info {
 #define RT_FD_EOF   32     /* getdents64 returns 0 (a listing read to its end) */
 #define RT_FD_NOTTY 64     /* a regular file or directory: terminal ioctls are ENOTTY */
 #define RT_FD_DIRC 128     /* a directory C opened: getdents64 from its records, close in C */
+#define RT_FD_NULL 256     /* write swallows the bytes unread: /dev/null, /dev/zero */
 
 /* task start: fresh namespaces (nsflags), or join_fds = the sandbox's pid,
  * ipc, uts, net and mnt namespace fds (NULL for fresh ones); the task runs as

@@ -1171,6 +1171,8 @@ struct dirc_head {
 static int sc_statx_wanted;
 void rt_statcache_want_statx(void) { sc_statx_wanted = 1; }
 #define SCRATCH (1 << 20)          /* the scratch buffer; also the most entries kept */
+#define USER_END 0x7ffffffff000ULL  /* TASK_SIZE_MAX (x86-64, 4-level paging): access_ok */
+#define MAX_RW_COUNT 0x7ffff000ULL  /* what one read or write moves at most */
 static size_t sc_dirc_bytes;
 
 static void sc_drop_names(struct sc_entry *e)
@@ -2357,6 +2359,13 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         *ret = copy_out_read(pid, a[1], f->host_fd, r, 0);
         return 1;
     case SYS_write: {
+        if (fd_find(t, a[0], RT_FD_NULL)) {
+            /* write_null: vfs_write's range check and clamp, and the bytes never read
+             * (sys_file.write's twin) */
+            if (a[1] + a[2] < a[1] || a[1] + a[2] > USER_END) *ret = -EFAULT;
+            else *ret = (int64_t)(a[2] < MAX_RW_COUNT ? a[2] : MAX_RW_COUNT);
+            return 1;
+        }
         if (!(f = fd_find(t, a[0], RT_FD_WRITE)) || a[2] > SCRATCH) return 0;
         if (a[2] == 0) { *ret = 0; return 1; }
         int64_t got = rt_mem_read((int)pid, a[1], scratch, a[2]);

@@ -51,6 +51,8 @@ class _CharDevice(FileDescription):
 class NullDevice(_CharDevice):
     """``/dev/null``: EOF on read, swallows writes."""
 
+    swallows_writes = True
+
     def read(self, t: Any, n: int) -> bytes:
         return b""
 
@@ -61,6 +63,8 @@ class NullDevice(_CharDevice):
 class ZeroDevice(_CharDevice):
     """``/dev/zero``: zeros; writes are swallowed."""
 
+    swallows_writes = True
+
     def read(self, t: Any, n: int) -> bytes:
         return bytes(min(n, MAX_READ))
 
@@ -70,6 +74,8 @@ class ZeroDevice(_CharDevice):
 
 class FullDevice(ZeroDevice):
     """``/dev/full``: zeros; writes fail with ``ENOSPC``."""
+
+    swallows_writes = False
 
     def write(self, t: Any, data: bytes) -> int:
         raise err(errno.ENOSPC)

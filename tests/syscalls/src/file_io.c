@@ -191,6 +191,14 @@ int main(int argc, char **argv)
     fd = open("/dev/null", O_RDWR);
     R("read /dev/null", read(fd, back, 10));
     R("write /dev/null", write(fd, "xyz", 3));
+    /* write_null never reads the bytes: only vfs_write's range check and clamp count */
+    R("write /dev/null from an unmapped address", write(fd, (void *)0x10000, 10));
+    R("write /dev/null, 3 GiB from there", write(fd, (void *)0x10000, 3UL << 30));
+    R("write /dev/null past the user address space", write(fd, (void *)0x7ffffff00000UL, 2UL << 20));
+    R("write /dev/null, nothing", write(fd, NULL, 0));
+    close(fd);
+    fd = open("/dev/zero", O_WRONLY);
+    R("write /dev/zero from an unmapped address", write(fd, (void *)0x10000, 4096));
     close(fd);
     fd = open("/dev/zero", O_RDONLY);
     memset(back, 1, 16);
