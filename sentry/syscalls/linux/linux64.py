@@ -114,7 +114,8 @@ _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only
 _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ("sys_file", [
         ("read", EMULATE, FULL, "C fast path for host-backed files"),
-        ("write", EMULATE, FULL, "C fast path for host-backed files; a blocking stream (pipe, "
+        ("write", EMULATE, FULL, "C fast path for host-backed files and /dev/null, /dev/zero "
+         "(the count, the bytes never read, as write_null); a blocking stream (pipe, "
          "socket) takes all bytes, or a partial count when a signal comes"),
         ("pread64", EMULATE, FULL, "C fast path for host-backed files"),
         ("pwrite64", EMULATE, FULL, ""),
@@ -169,7 +170,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "0: caching is the host's"),
         ("sync_file_range", EMULATE, FULL, "flags and range checked (EINVAL), EBADF, ESPIPE as "
          "Linux; SYNC_FILE_RANGE_WRITE syncs the file as fdatasync"),
-        ("sendfile", EMULATE, FULL, ""), ("copy_file_range", EMULATE, PARTIAL, ""),
+        ("sendfile", EMULATE, FULL, "into a pipe: a slot per file page, only what fits read"),
+        ("copy_file_range", EMULATE, PARTIAL, ""),
         ("close_range", EMULATE, FULL, ""),
     ]),
     ("sys_stat", [
@@ -284,7 +286,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("splice", EMULATE, PARTIAL,
          "a copy through the sentry (its pipes are sentry buffers), Linux's rules: one end a "
          "pipe, offsets, waits and SPLICE_F_NONBLOCK, nothing taken before the output has "
-         "room; at most a pipe's worth a call"),
+         "room; at most a pipe's worth a call, a file's bytes a slot per page"),
         ("tee", EMULATE, FULL, "between two sandbox pipes"),
         ("vmsplice", EMULATE, PARTIAL, "a copy into or out of a pipe (no page gifting)"),
     ]),
