@@ -61,15 +61,16 @@ def _send(sock: socket.socket, msg: Dict[str, Any], fds: Sequence[int] = ()) -> 
 
 
 def _recv(sock: socket.socket) -> Tuple[Optional[Dict[str, Any]], List[int]]:
-    """One message and its fds; (None, []) at end of file, or when the other end closed
-    with an answer of ours unread (a sequenced-packet socket's reader then gets
-    ``ECONNRESET``: a sentry killed, or exited, right after its request)."""
+    """One message and its fds; (None, []) at end of file.  An end closed with a message
+    of ours unread makes the reader's next receive fail once with ``ECONNRESET`` (a
+    sequenced-packet socket; a sentry killed, or exited, right after a request), before
+    what it had sent: the receive is made again, which returns that, then end of file."""
     from sentry.control.server import recv_message
 
     try:
         return recv_message(sock, _MAX_FDS)
     except ConnectionResetError:
-        return None, []
+        return recv_message(sock, _MAX_FDS)
 
 
 class SentryLink:
@@ -93,7 +94,9 @@ class SentryLink:
         return reply, rfds
 
     def catch_up(self) -> None:
-        """Read the answers of the requests sent without waiting (they carry no fds)."""
+        """Read the answers of the requests sent without waiting (they carry no fds): the
+        sentry does before it exits, so that the supervisor reads the end of the link,
+        not ``ECONNRESET`` first."""
         while self._unread:
             self._unread -= 1
             for fd in self._reply()[1]:
@@ -383,11 +386,12 @@ def _sentry_main(body: Body, link: SentryLink, parent: int, boot_error: type) ->
         status = status if isinstance(e, SystemExit) else 1
     finally:
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            link.catch_up()  # (long answered by now)
+            link.catch_up()  # (long answered by now: no reset of the link at the exit)
         except BaseException:  # noqa: BLE001 - this process must end here
             pass
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
         finally:
             os._exit(status)
 

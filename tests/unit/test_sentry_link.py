@@ -55,18 +55,20 @@ def test_an_error_answer_to_signals_is_raised_by_the_next_request(link):
     assert _recv(sup)[0]["op"] == "signals"
 
 
-def test_catch_up_reads_what_is_owed_and_a_closed_end_is_eof(link):
+def test_catch_up_reads_what_is_owed_and_a_reset_link_still_gives_what_was_sent(link):
     lk, sup = link
     lk.signals([15])
     _send(sup, {})
     lk.catch_up()
     lk.catch_up()  # nothing owed: returns at once
     assert _recv(sup)[0] == {"op": "signals", "sigs": [15]}
-    # An end closed with an answer of the other's unread: the other's next receive is
-    # ECONNRESET (a sequenced-packet socket; what it had queued is dropped), the end of
-    # the link for the supervisor rather than an error.
+    # An end that sent a message and closed with an answer unread: the other's next
+    # receive fails with ECONNRESET (a sequenced-packet socket) before it can read that
+    # message; _recv receives again, which gives the message, then the end of the link.
+    _send(lk.sock, {"op": "boot_error", "msg": "no such program"})
     _send(sup, {})
     lk.sock.close()
+    assert supervisor._recv(sup) == ({"op": "boot_error", "msg": "no such program"}, [])
     assert supervisor._recv(sup) == (None, [])
 
 
@@ -74,9 +76,11 @@ class _Failed(Exception):
     pass
 
 
-def test_a_sentry_failing_after_signals_reports_it_before_it_exits():
-    """The sentry reads the answer it still owes before it exits, so its failure report
-    reaches the supervisor (an unread answer would reset the link and drop it)."""
+def test_a_sentry_failing_after_signals_reads_the_answer_before_it_exits():
+    """A sentry that fails after signals reports it, then waits for the answer it owes
+    before it exits (the link ends cleanly, not with ECONNRESET)."""
+    import time
+
     sentry_end, sup = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     me = os.getpid()
     pid = os.fork()
@@ -93,7 +97,9 @@ def test_a_sentry_failing_after_signals_reports_it_before_it_exits():
     try:
         assert _recv(sup)[0] == {"op": "signals", "sigs": [15]}
         assert _recv(sup)[0] == {"op": "boot_error", "msg": "no such program"}
-        _send(sup, {})  # the answer to signals, late
+        time.sleep(0.2)
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0)  # still waiting for its answer
+        _send(sup, {})
         assert _recv(sup) == (None, [])
     finally:
         sup.close()
