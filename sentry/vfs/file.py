@@ -81,8 +81,9 @@ class FileDescription:
     stream = False
     #: ``epoll_ctl`` may watch it (see the module docstring).
     pollable = False
-    #: A write takes the count without reading the bytes (``write_null``: /dev/null,
-    #: /dev/zero), as :func:`sentry.syscalls.linux.sys_file.write` and C serve it.
+    #: ``write(2)`` takes the count without reading the bytes (``write_null``: /dev/null,
+    #: /dev/zero), as :func:`sentry.syscalls.linux.sys_file.write` and C serve it (the
+    #: other writes, ``pwrite64`` and the vectored ones, still read them).
     swallows_writes = False
     #: The file has Linux's ``fasync``: ``O_ASYNC`` makes it send ``SIGIO``
     #: (:mod:`sentry.vfs.fasync`).  Without it ``F_SETFL`` drops ``O_ASYNC`` and

@@ -216,9 +216,8 @@ class Pipe:
         return out
 
     def unpop(self, data: bytes) -> None:
-        """Put back bytes just taken by :meth:`pop` (their copy-out failed)."""
-        if not self.slots:
-            self.tail_merge = True
+        """Put back bytes just taken by :meth:`pop` (their copy-out failed).  The last
+        slot, and so :attr:`tail_merge`, stays what it was."""
         self.buf[:0] = data
         k = len(data)
         if self.slots and self.slots[0] + k <= PAGE:
@@ -301,12 +300,17 @@ class PipeDescription(FileDescription):
         (``sendfile``) into the pipe: a slot per file page (:meth:`Pipe.push_pages`)."""
         return self._store(t, data, file_off)
 
-    def _store(self, t: Any, data: bytes, file_off: int) -> int:
-        p = self.pipe
-        if p.readers == 0:
+    def check_reader(self, t: Any) -> None:
+        """``EPIPE`` (and ``SIGPIPE`` to *t*) if no reader is left: what a write finds
+        first, before it takes anything from its source (sendfile)."""
+        if self.pipe.readers == 0:
             if t is not None:
                 t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
             raise err(errno.EPIPE)
+
+    def _store(self, t: Any, data: bytes, file_off: int) -> int:
+        p = self.pipe
+        self.check_reader(t)
         n = len(data)
         if n == 0:
             return 0

@@ -936,7 +936,9 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     if pages is not None:
         # A file into a pipe goes a page to a slot (Linux splices its pages in), and only
         # what fits is read: busybox tar sends each file whole, and reading all of a
-        # large one for each pipe's worth that went in made it quadratic.
+        # large one for each pipe's worth that went in made it quadratic.  No reader:
+        # EPIPE before the file's offset moves.
+        pages.check_reader(t)
         at = off if off >= 0 else in_d.offset
         count = min(count, pages.pipe.page_room(at))
     if off >= 0:

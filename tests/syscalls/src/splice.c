@@ -173,5 +173,24 @@ int main(int argc, char **argv)
     R("splice from an unaligned offset into an empty pipe", splice(big, &at, s[1], NULL, 300 * 1024, 0));
     R("  offset after", at);
     R("  a page written after them", write(s[1], block, 4096));
+    while (read(s[0], block, sizeof block) > 0)
+        ;
+
+    /* a read that faults puts the bytes back, the last slot still a file page's */
+    for (int i = 0; i < 15; i++)
+        MUST(write(s[1], block, 4096));
+    at = 0;
+    R("15 pages written, then 100 bytes of a file spliced", splice(big, &at, s[1], NULL, 100, 0));
+    R("  a read into an unmapped buffer", read(s[0], (void *)0x10000, 65536));
+    R("  FIONREAD after it", (ioctl(s[0], FIONREAD, &n_ready), n_ready));
+    R("  a byte written after the file's page", write(s[1], "x", 1));
+    while (read(s[0], block, sizeof block) > 0)
+        ;
+
+    /* sendfile into a pipe no one reads: EPIPE, the file offset where it was */
+    MUST(lseek(big, 5, SEEK_SET));
+    close(s[0]);
+    R("sendfile into a pipe without a reader", sendfile(s[1], big, NULL, 100));
+    R("  file offset", lseek(big, 0, SEEK_CUR));
     return 0;
 }
