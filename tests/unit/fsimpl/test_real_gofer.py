@@ -69,16 +69,40 @@ class _Requests:
         return self._c.listing(h, names)
 
 
-def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower):
+@pytest.fixture
+def counted(lower):
+    """A function that starts a gofer over *lower* (once the test made its tree there) and
+    returns the mount tree over it, a task and the counting client; all stopped after."""
+    from gofer.client import GoferClient
+    from gofer.server import spawn
+    from sentry.config import BootConfig
+    from sentry.vfs.mount_tree import build_mount_tree
+
+    started = []
+
+    def start():
+        pid, sock = spawn([(lower, True)])
+        started.append((pid, sock))
+        client = _Requests(GoferClient(sock))
+        client.version()
+        k = FakeKernel()
+        vfs = build_mount_tree(BootConfig(argv=["/x"], env=[], root_path=lower, mounts=[]),
+                               client, k)
+        k.vfs = vfs
+        return vfs, make_task(k, vfs), client
+
+    yield start
+    for pid, sock in started:
+        sock.close()
+        os.waitpid(pid, 0)
+
+
+def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower, counted):
     """A directory with few entries is listed at the first lookup that misses; one with
     many subdirectories (/etc, /usr/share/locale: one 4 KiB block on ext4 for all that)
     only after LIST_AFTER_LOOKUPS_PER_BLOCK lookups per 32 of them, walked until then;
     its entries are the same either way."""
-    from gofer.client import GoferClient
-    from gofer.server import spawn
-    from sentry.config import BootConfig
     from sentry.fsimpl.gofer.filesystem import LIST_AFTER_LOOKUPS_PER_BLOCK, SUBDIRS_PER_BLOCK
-    from sentry.vfs.mount_tree import build_mount_tree
 
     few = os.path.join(lower, "few")
     wide = os.path.join(lower, "wide")
@@ -89,119 +113,90 @@ def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower):
     ndirs = 2 * SUBDIRS_PER_BLOCK + 6
     for i in range(ndirs):
         os.makedirs(os.path.join(wide, f"d{i:03d}"))
-    pid, sock = spawn([(lower, True)])
-    try:
-        client = _Requests(GoferClient(sock))
-        client.version()
-        k = FakeKernel()
-        vfs = build_mount_tree(BootConfig(argv=["/x"], env=[], root_path=lower, mounts=[]),
-                               client, k)
-        k.vfs = vfs
-        t = make_task(k, vfs)
-        vfs.resolve(t, abi.AT_FDCWD, b"/wide")  # the root's listing
-        client.walks.clear()
-        client.listings.clear()
-        assert vfs.resolve(t, abi.AT_FDCWD, b"/few/f1").dentry.inode.stat().size == 1
-        assert client.listings == [[b"few"]] and client.walks == []
-        with pytest.raises(LinuxError):
-            vfs.resolve(t, abi.AT_FDCWD, b"/few/absent")
-        assert client.listings == [[b"few"]] and client.walks == []
-        client.listings.clear()
-        lookups = LIST_AFTER_LOOKUPS_PER_BLOCK * 2  # 2 blocks of subdirectories
-        for i in range(lookups - 1):
-            st = vfs.resolve(t, abi.AT_FDCWD, b"/wide/d%03d" % i).dentry.inode.stat()
-            assert st.ino == os.stat(os.path.join(wide, f"d{i:03d}")).st_ino
-        assert client.listings == []
-        # (and /wide's own handle, which its entry in the root's listing did not bring)
-        assert [w for w in client.walks if w != [b"wide"]] == \
-            [[b"d%03d" % i] for i in range(lookups - 1)]
-        client.walks.clear()
-        last = b"/wide/d%03d" % (ndirs - 1)
-        assert vfs.resolve(t, abi.AT_FDCWD, last).dentry.inode.stat().ino == \
-            os.stat(os.path.join(lower, last.decode()[1:])).st_ino
-        assert len(client.listings) == 1 and client.walks == []  # (from /wide's handle)
-        with pytest.raises(LinuxError):
-            vfs.resolve(t, abi.AT_FDCWD, b"/wide/absent")
-        assert client.walks == []
-    finally:
-        sock.close()
-        os.waitpid(pid, 0)
+    vfs, t, client = counted()
+    vfs.resolve(t, abi.AT_FDCWD, b"/wide")  # the root's listing
+    client.walks.clear()
+    client.listings.clear()
+    assert vfs.resolve(t, abi.AT_FDCWD, b"/few/f1").dentry.inode.stat().size == 1
+    assert client.listings == [[b"few"]] and client.walks == []
+    with pytest.raises(LinuxError):
+        vfs.resolve(t, abi.AT_FDCWD, b"/few/absent")
+    assert client.listings == [[b"few"]] and client.walks == []
+    client.listings.clear()
+    lookups = LIST_AFTER_LOOKUPS_PER_BLOCK * 2  # 2 blocks of subdirectories
+    for i in range(lookups - 1):
+        st = vfs.resolve(t, abi.AT_FDCWD, b"/wide/d%03d" % i).dentry.inode.stat()
+        assert st.ino == os.stat(os.path.join(wide, f"d{i:03d}")).st_ino
+    assert client.listings == []
+    # (and /wide's own handle, which its entry in the root's listing did not bring)
+    assert [w for w in client.walks if w != [b"wide"]] == \
+        [[b"d%03d" % i] for i in range(lookups - 1)]
+    client.walks.clear()
+    last = b"/wide/d%03d" % (ndirs - 1)
+    assert vfs.resolve(t, abi.AT_FDCWD, last).dentry.inode.stat().ino == \
+        os.stat(os.path.join(lower, last.decode()[1:])).st_ino
+    assert len(client.listings) == 1 and client.walks == []  # (from /wide's handle)
+    with pytest.raises(LinuxError):
+        vfs.resolve(t, abi.AT_FDCWD, b"/wide/absent")
+    assert client.walks == []
 
 
-def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower, monkeypatch):
+def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower, counted,
+                                                                         monkeypatch):
     """Each subdirectory a walk lists by a request of its own (its listing was not fetched
     ahead: here every fetch fails) goes through the parent's entries for the ones left to
     fetch: picked out of the listing once, not gone through again at every listing (a
     find of /usr/share/doc went through its 913 entries ~700 times)."""
     import gofer.protocol as P
-    from gofer.client import GoferClient
-    from gofer.server import spawn
-    from sentry.config import BootConfig
     from sentry.fsimpl.gofer.filesystem import PREFETCH_AFTER
-    from sentry.vfs.mount_tree import build_mount_tree
 
     top = os.path.join(lower, "top")
     for i in range(20):
         os.makedirs(os.path.join(top, f"d{i:02d}"))
         with open(os.path.join(top, f"f{i:02d}"), "wb"):
             pass
-    pid, sock = spawn([(lower, True)])
-    try:
-        client = _Requests(GoferClient(sock))
-        tree_asks = []
+    vfs, t, client = counted()
+    tree_asks = []
 
-        def no_fetch(h, names, subdirs, budget):
-            tree_asks.append(list(subdirs))
-            raise OSError(5, "no fetch ahead here")
+    def no_fetch(h, names, subdirs, budget):
+        tree_asks.append(list(subdirs))
+        raise OSError(5, "no fetch ahead here")
 
-        client.readtree_start = no_fetch
-        client.version()
-        k = FakeKernel()
-        vfs = build_mount_tree(BootConfig(argv=["/x"], env=[], root_path=lower, mounts=[]),
-                               client, k)
-        k.vfs = vfs
-        t = make_task(k, vfs)
+    client.readtree_start = no_fetch
 
-        def listdir(path):
-            d = vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY | abi.O_DIRECTORY, 0)
-            try:
-                return sorted(n for _, _, n in d.getdents(t) if n not in (b".", b".."))
-            finally:
-                d.decref()
+    def listdir(path):
+        d = vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY | abi.O_DIRECTORY, 0)
+        try:
+            return sorted(n for _, _, n in d.getdents(t) if n not in (b".", b".."))
+        finally:
+            d.decref()
 
-        assert len(listdir(b"/top")) == 40
-        decoded = []
-        real_items = P.Listing.items
+    assert len(listdir(b"/top")) == 40
+    decoded = []
+    real_items = P.Listing.items
 
-        def counted_items(self):
-            decoded.append(len(self))
-            return real_items(self)
+    def counted_items(self):
+        decoded.append(len(self))
+        return real_items(self)
 
-        monkeypatch.setattr(P.Listing, "items", counted_items)
-        for i in range(20):
-            assert listdir(b"/top/d%02d" % i) == []
-        # every PREFETCH_AFTER listings, the rest was asked for ahead (and not fetched)
-        assert [set(a) for a in tree_asks] == [
-            {b"d%02d" % j for j in range(i + 1, 20)}
-            for i in range(PREFETCH_AFTER - 1, 19, PREFETCH_AFTER)]
-        assert decoded.count(40) == 1  # /top's listing, picked out once
-    finally:
-        sock.close()
-        os.waitpid(pid, 0)
+    monkeypatch.setattr(P.Listing, "items", counted_items)
+    for i in range(20):
+        assert listdir(b"/top/d%02d" % i) == []
+    # every PREFETCH_AFTER listings, the rest was asked for ahead (and not fetched)
+    assert [set(a) for a in tree_asks] == [
+        {b"d%02d" % j for j in range(i + 1, 20)}
+        for i in range(PREFETCH_AFTER - 1, 19, PREFETCH_AFTER)]
+    assert decoded.count(40) == 1  # /top's listing, picked out once
 
 
-def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower):
+def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower, counted):
     """A file looked up in one small leaf directory after another (git status's stats)
     lists each; from the PREFETCH_AFTER-th on, the small leaf siblings not listed yet are
     fetched ahead in one request of LEAF_PREFETCH_BUDGET entries, and their files are then
     found without one; a sibling with subdirectories or of more than one block is not
     fetched, lookups listing those do not count, and neither does a program reading a
     sibling (nor the leaf listings towards a tree walk's fetch)."""
-    from gofer.client import GoferClient
-    from gofer.server import spawn
-    from sentry.config import BootConfig
     from sentry.fsimpl.gofer.filesystem import LEAF_PREFETCH_BUDGET, PREFETCH_AFTER
-    from sentry.vfs.mount_tree import build_mount_tree
 
     repo = os.path.join(lower, "repo")
     for i in range(8):
@@ -220,54 +215,43 @@ def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower
     assert os.stat(os.path.join(repo, "big")).st_size > 4096
     if os.stat(repo).st_nlink != 2 + 11:
         pytest.skip("a file system whose link counts leave subdirectories out (btrfs)")
-    pid, sock = spawn([(lower, True)])
+    vfs, t, client = counted()
+    trees = []
+    real_start = client._c.readtree_start
+
+    def readtree_start(h, names, subdirs, budget):
+        trees.append((sorted(subdirs), budget))
+        return real_start(h, names, subdirs, budget)
+
+    client.readtree_start = readtree_start
+    vfs.resolve(t, abi.AT_FDCWD, b"/repo/tree")  # /repo's listing
+    # lookups listing directories that are not small leaves count for nothing
+    client.listings.clear()
+    vfs.resolve(t, abi.AT_FDCWD, b"/repo/tree/f0")
+    for j in range(64):  # until /repo/big is listed
+        vfs.resolve(t, abi.AT_FDCWD, b"/repo/big/a-long-file-name-%04d" % j)
+        if len(client.listings) == 2:
+            break
+    assert len(client.listings) == 2
+    # nor does a program reading a sibling, for the leaves
+    d = vfs.open_at(t, abi.AT_FDCWD, b"/repo/read", abi.O_RDONLY | abi.O_DIRECTORY, 0)
     try:
-        client = _Requests(GoferClient(sock))
-        trees = []
-        real_start = client._c.readtree_start
-
-        def readtree_start(h, names, subdirs, budget):
-            trees.append((sorted(subdirs), budget))
-            return real_start(h, names, subdirs, budget)
-
-        client.readtree_start = readtree_start
-        client.version()
-        k = FakeKernel()
-        vfs = build_mount_tree(BootConfig(argv=["/x"], env=[], root_path=lower, mounts=[]),
-                               client, k)
-        k.vfs = vfs
-        t = make_task(k, vfs)
-        vfs.resolve(t, abi.AT_FDCWD, b"/repo/tree")  # /repo's listing
-        # lookups listing directories that are not small leaves count for nothing
-        client.listings.clear()
-        vfs.resolve(t, abi.AT_FDCWD, b"/repo/tree/f0")
-        for j in range(64):  # until /repo/big is listed
-            vfs.resolve(t, abi.AT_FDCWD, b"/repo/big/a-long-file-name-%04d" % j)
-            if len(client.listings) == 2:
-                break
-        assert len(client.listings) == 2
-        # nor does a program reading a sibling, for the leaves
-        d = vfs.open_at(t, abi.AT_FDCWD, b"/repo/read", abi.O_RDONLY | abi.O_DIRECTORY, 0)
-        try:
-            assert {n for _, _, n in d.getdents(t)} >= {b"below", b"f0"}
-        finally:
-            d.decref()
-        client.listings.clear()
-        for i in range(PREFETCH_AFTER - 1):
-            vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f1" % i)
-        assert trees == []
-        vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f1" % (PREFETCH_AFTER - 1))
-        assert len(client.listings) == PREFETCH_AFTER
-        fetched = [b"d%d" % i for i in range(PREFETCH_AFTER, 8)]
-        assert trees == [(fetched, LEAF_PREFETCH_BUDGET)]
-        client.listings.clear()
-        client.walks.clear()
-        for i in range(8):
-            for j in range(5):
-                d = vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f%d" % (i, j))
-                assert d.dentry.inode.stat().size == 3
-        assert client.listings == [] and client.walks == []
-        assert trees == [(fetched, LEAF_PREFETCH_BUDGET)]
+        assert {n for _, _, n in d.getdents(t)} >= {b"below", b"f0"}
     finally:
-        sock.close()
-        os.waitpid(pid, 0)
+        d.decref()
+    client.listings.clear()
+    for i in range(PREFETCH_AFTER - 1):
+        vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f1" % i)
+    assert trees == []
+    vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f1" % (PREFETCH_AFTER - 1))
+    assert len(client.listings) == PREFETCH_AFTER
+    fetched = [b"d%d" % i for i in range(PREFETCH_AFTER, 8)]
+    assert trees == [(fetched, LEAF_PREFETCH_BUDGET)]
+    client.listings.clear()
+    client.walks.clear()
+    for i in range(8):
+        for j in range(5):
+            d = vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f%d" % (i, j))
+            assert d.dentry.inode.stat().size == 3
+    assert client.listings == [] and client.walks == []
+    assert trees == [(fetched, LEAF_PREFETCH_BUDGET)]
