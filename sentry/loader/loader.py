@@ -159,6 +159,11 @@ class ExecPlan:
     def lendable(self) -> bool:
         return any(img.host_fd >= 0 for img in self.images())
 
+    def to_lend(self) -> List[Tuple[Image, int]]:
+        """Each image that has a host fd, with the task's fd number it is lent at."""
+        return [(img, at) for img, at in zip(self.images(), LEND_FDS, strict=False)
+                if img.host_fd >= 0]
+
 
 #: Parsed ELF headers by the bytes of the file's first page (which hold the ELF
 #: header, the program headers and PT_INTERP in every linker's output): the
@@ -308,9 +313,7 @@ def lend(t: "Task", plan: ExecPlan, notif_id: int) -> None:
     from sentry.platform.hybrid import native as N
     from sentry.syscalls.linux.sys_mm import task_holds
 
-    for img, at in zip(plan.images(), LEND_FDS, strict=False):
-        if img.host_fd < 0:
-            continue
+    for img, at in plan.to_lend():
         try:
             if not task_holds(t.host_tid, at, img.host_fd):
                 N.addfd(t.tg.listener, notif_id, img.host_fd, at, cloexec=False)
@@ -329,8 +332,7 @@ def held_already(t: "Task", plan: ExecPlan) -> bool:
     between :func:`lend` and the exec."""
     from sentry.syscalls.linux.sys_mm import task_holds
 
-    held = [(img, at) for img, at in zip(plan.images(), LEND_FDS, strict=False)
-            if img.host_fd >= 0]
+    held = plan.to_lend()
     if not all(task_holds(t.host_tid, at, img.host_fd) for img, at in held):
         return False
     for img, at in held:
@@ -349,8 +351,7 @@ def lend_at_exec_event(t: "Task", plan: ExecPlan, gadget: int,
     signal that came meanwhile (held back, as an inject's), or 0."""
     from sentry.platform.hybrid import native as N
 
-    lend = [(img, at) for img, at in zip(plan.images(), LEND_FDS, strict=False)
-            if img.host_fd >= 0]
+    lend = plan.to_lend()
     if not lend:
         return 0
     pid = t.host_tid

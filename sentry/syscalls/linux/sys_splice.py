@@ -24,7 +24,6 @@ full, and from an unaligned offset a pipe takes 64 KiB less the offset in its pa
 from __future__ import annotations
 
 import errno
-import _signal as signal
 import struct
 
 from sentry.abi.linux.errors import WouldBlock, err
@@ -62,10 +61,8 @@ def _wait_data(p: PipeDescription, nonblock: bool) -> bool:
 
 def _wait_room(t: Any, p: PipeDescription, nonblock: bool) -> int:
     """Wait for room in the pipe *p* is the write end of; the free bytes."""
+    p.check_reader(t)
     pipe = p.pipe
-    if pipe.readers == 0:
-        t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
-        raise err(errno.EPIPE)
     if pipe.free > 0:
         return pipe.free
     if nonblock:
