@@ -757,14 +757,16 @@ class GoferServer:
         if err < 0:
             raise OSError(-err, os.strerror(-err))
         try:
+            count = listing.count
             data = _nffi.unpack(listing.data, listing.len) if listing.len else b""
-            ends = _nffi.unpack(listing.ends, listing.count) if listing.count else []
+            # (each entry's end, only to cut a listing past the budget into batches)
+            ends = _nffi.unpack(listing.ends, count) if count and len(data) > budget else []
             subdirs = (_nffi.unpack(listing.subdirs, listing.subdirs_len).split(b"\0")[:-1]
                        if listing.subdirs_len else [])
         finally:
             _nlib.rt_listing_free(listing)
         if len(data) <= budget:  # (most directories: no loop over the entries)
-            return [PackedEntries(len(ends), data, subdirs)]
+            return [PackedEntries(count, data, subdirs)]
         # Batches of at most *budget* bytes (at least one entry each), as the twin's.
         batches: list[_Batch] = []
         start = first = 0

@@ -355,7 +355,9 @@ class InetSocket(HostFileDescription):
         """accept(2): a new description for the next connection and its address."""
         try:
             fd, addr = self.sock._accept()  # type: ignore[attr-defined]  # (socket.py's accept wraps it)
-            conn = socket.socket(fileno=fd)
+            # (family, type and protocol given: _socket asks the host for each otherwise,
+            # three calls an accept)
+            conn = socket.socket(self.family, self.stype, self.protocol, fileno=fd)
         except BlockingIOError:
             self.wait(t, EVENT_IN)
             raise AssertionError("unreachable") from None
