@@ -30,7 +30,7 @@ def _load(*parts: str) -> ModuleType:
     if mod is not None:
         return mod
     finder = codebundle.installed()
-    if finder is not None and finder.find_spec(name) is not None:
+    if finder is not None and finder.importable_later(name):  # (its file stat'ed once)
         import importlib
 
         BUNDLE_MODULES[name] = finder.entries[name][1]  # (a bundle built here keeps it)
