@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers.runner import BASE_ENV, runsc_argv
+from helpers.runner import BASE_ENV, runsc
 
 _PROBE = r"""
 import gc, json, os
@@ -48,19 +48,16 @@ def test_prestart_fork_keeps_the_collector_off_in_the_child_only() -> None:
     assert got["frozen"] > 0  # what the parent held at the fork left its generations
 
 
-def test_a_booted_sentry_collects_again(tmp_path: Path) -> None:
+def test_a_booted_sentry_collects_again(runsc_root: Path, tmp_path: Path) -> None:
     log = tmp_path / "debug.log"
     # 3,000 directories the sentry keeps (the overlay's upper layer, in its memory; the
     # host's /tmp is not written): their dentries and inodes are many more than the
     # 10,000 net allocations of a young collection.
     make = "mkdir -p /tmp/gc-probe && cd /tmp/gc-probe && mkdir $(seq 3000) && ls | wc -l"
-    proc = subprocess.run(
-        [*runsc_argv(), "--root", str(tmp_path / "state"), "--debug-log", str(log), "do",
-         "--", "/bin/busybox", "sh", "-c", make],
-        env=BASE_ENV, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["3000"]
+    res = runsc(["do", "--", "/bin/busybox", "sh", "-c", make], root=runsc_root,
+                env=BASE_ENV, timeout=300, debug_log=str(log))
+    assert res.rc == 0, res.describe()
+    assert res.stdout.split() == ["3000"]
     m = re.search(r"besides those the host ran; (\d+) young collections", log.read_text())
     assert m, log.read_text()[-2000:]
     assert int(m.group(1)) > 0
