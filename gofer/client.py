@@ -33,6 +33,7 @@ from gofer.protocol import (
     MAX_MESSAGE,
     MAX_WALK,
     MAX_CLOSE,
+    WALKOPEN_OR_WALK,
     PROTOCOL_VERSION,
     Message,
     ProtocolError,
@@ -484,6 +485,23 @@ class GoferClient:
         r, fd = self._call_fd(Twalkopen(handle, [os.fsencode(n) for n in names], flags),
                               Rwalkopen)
         return r.handle, r.stat, fd
+
+    def walk_or_open(self, handle: int, name: bytes, flags: int) -> tuple[int, Stat, int]:
+        """Walk ``name`` beneath ``handle`` and open it for I/O if it is a regular file, in
+        one round trip (Twalkopen with :data:`WALKOPEN_OR_WALK`); returns its (handle,
+        Stat, fd), the fd -1 for anything else (walked only, as :meth:`walk`)."""
+        with self._lock:
+            self._send(Twalkopen(handle, [name], flags | WALKOPEN_OR_WALK))
+            msg, fds = self._recv()
+            if not isinstance(msg, Rwalk):
+                r, fd = self._expect("Twalkopen", Rwalkopen, msg, fds, True)
+                return r.handle, r.stat, fd
+            w = self._expect("Twalkopen", Rwalk, msg, fds, False)[0]
+            if len(w.entries) != 1:
+                self._broken = True
+                raise _oserror(errno.EPROTO, "Twalkopen got an unexpected reply")
+            (h, st), = w.entries
+            return h, st, -1
 
     def create(self, dir_handle: int, name: bytes, flags: int, mode: int, uid: int,
                gid: int) -> tuple[int, Stat, int]:

@@ -53,6 +53,10 @@ XATTR_REPLACE = 2
 XATTR_USER_PREFIX = b"user."
 #: Most names one Twalk may carry (the client splits longer walks).
 MAX_WALK = 128
+#: Twalkopen's flag for "open it if it is a regular file, else just walk to it": the
+#: sentry's lookup of a name about to be opened, which may be a symlink, a directory or
+#: a device it then handles as a walked name.  No open(2) flag has this bit.
+WALKOPEN_OR_WALK = 1 << 31
 MAX_CLOSE = 256
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -1099,7 +1103,9 @@ def unpack_entries(count: int, wire: bytes) -> Entries:
 @dataclass
 class Twalkopen(Message):
     """Walk ``names`` beneath ``handle`` and open the last one for I/O in one round trip
-    (Twalk plus Topen); only the last one gets a handle."""
+    (Twalk plus Topen); only the last one gets a handle.  With :data:`WALKOPEN_OR_WALK`
+    in ``flags``, a last one that is not a regular file is not opened but answered as
+    a one-name Twalk would (``Rwalk``, no fd), where it would fail otherwise."""
 
     MSG_ID: ClassVar[int] = MsgId.TWALKOPEN
     handle: int

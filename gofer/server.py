@@ -46,6 +46,7 @@ from gofer.protocol import (
     MSG_TRUNCATED,
     MAX_WALK,
     NAME_MAX,
+    WALKOPEN_OR_WALK,
     PATH_MAX,
     PROTOCOL_VERSION,
     SERVER_SPIN,
@@ -669,14 +670,18 @@ class GoferServer:
     def _walkopen(self, msg: Message) -> _Reply:
         assert isinstance(msg, Twalkopen)
         parent = self._get(msg.handle)
-        flags = msg.flags
+        flags = msg.flags & ~WALKOPEN_OR_WALK
+        or_walk = msg.flags & WALKOPEN_OR_WALK
         if not msg.names or flags & ~_OPEN_ALLOWED or flags & os.O_ACCMODE == os.O_ACCMODE:
             raise _err(errno.EINVAL)
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
             self._writable(parent)
         node = self._walk_unregistered(parent, msg.names)
         try:
-            fd = self._reopen(node, flags)
+            st = os.fstat(node.fd)
+            if or_walk and not stat.S_ISREG(st.st_mode):
+                return _Reply([Rwalk([(self._register(node), Stat.from_os(st))])])
+            fd = self._reopen(node, flags, st.st_mode)
             st = os.fstat(fd)
         except BaseException:
             self._release_walked(parent, node)

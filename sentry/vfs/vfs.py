@@ -175,6 +175,17 @@ class MountpointInode(Inode):
 EXEC_WALKS_MAX = 256
 
 
+#: Flags that make an open more than a read-only open of what exists (create, truncate,
+#: a place but no file, a directory the caller insists on).
+_NOT_A_READ_OPEN = abi.O_CREAT | abi.O_TRUNC | abi.O_PATH | abi.O_DIRECTORY | abi.O_TMPFILE
+
+
+def _opens_for_reading(flags: int) -> bool:
+    """Whether open(2) *flags* open an existing file read-only, for which the last
+    lookup of the path may open it as well (:meth:`Inode.lookup_open`)."""
+    return flags & abi.O_ACCMODE == abi.O_RDONLY and not flags & _NOT_A_READ_OPEN
+
+
 def _split(path: bytes) -> List[bytes]:
     return [p for p in path.split(b"/") if p]
 
@@ -355,7 +366,7 @@ class VirtualFilesystem:
             perm.check(t.creds, inode, perm.MAY_EXEC)
 
     def _lookup_dentry(self, t: Any, vd: VirtualDentry, name: bytes,
-                       cached: bool = False) -> Optional[Dentry]:
+                       cached: bool = False, open_flags: Optional[int] = None) -> Optional[Dentry]:
         d = vd.dentry
         if d.inode.dead_dir:
             return None  # A removed directory has no entries (IS_DEADDIR).
@@ -370,7 +381,8 @@ class VirtualFilesystem:
             return self._revalidate(t, d, name, child, fs)
         if cached:
             raise err(errno.EAGAIN)  # RESOLVE_CACHED: it would take a lookup
-        inode = d.inode.lookup(t, name)
+        inode = (d.inode.lookup(t, name) if open_flags is None
+                 else d.inode.lookup_open(t, name, open_flags))
         if inode is None:
             return None
         child = Dentry(name, d, inode)
@@ -402,10 +414,10 @@ class VirtualFilesystem:
 
     def _lookup(
         self, t: Any, vd: VirtualDentry, name: bytes, follow_mounts: bool = True,
-        res: Optional[Resolve] = None,
+        res: Optional[Resolve] = None, open_flags: Optional[int] = None,
     ) -> Optional[VirtualDentry]:
         cached = res is not None and bool(res.flags & RESOLVE_CACHED)
-        child = self._lookup_dentry(t, vd, name, cached)
+        child = self._lookup_dentry(t, vd, name, cached, open_flags)
         if child is None:
             return None
         out = VirtualDentry(vd.mount, child)
@@ -438,9 +450,12 @@ class VirtualFilesystem:
         links: Optional[List[int]] = None,
         res: Optional[Resolve] = None,
         track: Optional[List[VirtualDentry]] = None,
+        open_flags: Optional[int] = None,
     ) -> VirtualDentry:
         """Resolve *path* from *start*; see the module docstring.  *res*: openat2's
-        resolve flags, whose scoped root (``BENEATH``/``IN_ROOT``) is *root*."""
+        resolve flags, whose scoped root (``BENEATH``/``IN_ROOT``) is *root*.
+        *open_flags*: the last component is about to be opened with them
+        (:meth:`Inode.lookup_open`)."""
         if links is None:
             links = [0]
         cur = root if path.startswith(b"/") else start
@@ -469,7 +484,8 @@ class VirtualFilesystem:
                 continue
             if len(name) > 255:
                 raise err(errno.ENAMETOOLONG)
-            child = self._lookup(t, cur, name, res=res)
+            child = self._lookup(t, cur, name, res=res,
+                                 open_flags=open_flags if last and not trailing else None)
             if child is None:
                 raise err(errno.ENOENT)
             if child.dentry.inode.is_symlink and (not last or follow_last or trailing):
@@ -544,6 +560,7 @@ class VirtualFilesystem:
     def resolve(
         self, t: Any, dirfd: int, path: bytes, follow: bool = True, empty_path: bool = False,
         res: Optional[Resolve] = None, track: Optional[List[VirtualDentry]] = None,
+        open_flags: Optional[int] = None,
     ) -> VirtualDentry:
         """The place *path* names relative to *dirfd*.
 
@@ -551,6 +568,8 @@ class VirtualFilesystem:
         :param empty_path: ``AT_EMPTY_PATH``: ``b""`` names *dirfd* itself.
         :param track: gets every directory searched and symlink followed, in order
             (:mod:`sentry.vfs.statcache` decides from them whether the answer may be kept).
+        :param open_flags: the caller opens what the path names with these flags
+            (read-only, :func:`_opens_for_reading`): the last lookup may open it too.
         :raises LinuxError: ``ENOENT`` (also for ``b""`` without *empty_path*),
             ``ENOTDIR``, ``ELOOP``, ``EACCES``, ``EBADF``, ``ENAMETOOLONG``.
         """
@@ -559,7 +578,7 @@ class VirtualFilesystem:
                 return self.fd_vd(t, dirfd)
             raise err(errno.ENOENT)
         return self._walk(t, self._start(t, dirfd, path, res), path, follow,
-                          self._root_for(t, res), res=res, track=track)
+                          self._root_for(t, res), res=res, track=track, open_flags=open_flags)
 
     def resolve_parent(self, t: Any, dirfd: int, path: bytes,
                        res: Optional[Resolve] = None) -> Tuple[VirtualDentry, bytes, bool]:
@@ -635,7 +654,8 @@ class VirtualFilesystem:
             parent, name, trailing = self.resolve_parent(t, dirfd, path, res)
             vd, created = self._open_create(t, parent, name, trailing, flags, mode, res)
         else:
-            vd = self.resolve(t, dirfd, path, follow=not flags & abi.O_NOFOLLOW, res=res)
+            vd = self.resolve(t, dirfd, path, follow=not flags & abi.O_NOFOLLOW, res=res,
+                              open_flags=flags if _opens_for_reading(flags) else None)
         return self.open_vd(t, vd, flags, created)
 
     def _open_create(
@@ -765,7 +785,8 @@ class VirtualFilesystem:
             if hit is not None and hit[0] == gen:
                 return hit[1]
         track: List[VirtualDentry] = []
-        vd = self.resolve(t, abi.AT_FDCWD, path, follow=True, track=track)
+        vd = self.resolve(t, abi.AT_FDCWD, path, follow=True, track=track,
+                          open_flags=abi.O_RDONLY)
         if gen is not None and base is not None and statcache.walk_kept(base, track, vd):
             if len(self._exec_walks) >= EXEC_WALKS_MAX:
                 self._exec_walks.clear()

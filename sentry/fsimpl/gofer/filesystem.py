@@ -106,6 +106,9 @@ LIST_AFTER_LOOKUPS_PER_BLOCK = 4
 #: git status inside 29.8 -> 27.8 ms (A/B medians of 21), the imports workload the same.
 SUBDIRS_PER_BLOCK = 32
 
+#: What :meth:`GoferInode._walk_open` returns when the gofer would not open the name.
+_NOT_OPENED = object()
+
 
 def _small_leaf(st: Any) -> bool:
     """Whether a directory entry is a directory with no subdirectories (its link count is
@@ -404,6 +407,14 @@ class GoferInode(Inode):
 
     # -- directories -------------------------------------------------------
     def lookup(self, t: Any, name: bytes) -> Optional[Inode]:
+        return self._lookup(name, None)
+
+    def lookup_open(self, t: Any, name: bytes, flags: int) -> Optional[Inode]:
+        return self._lookup(name, flags)
+
+    def _lookup(self, name: bytes, open_flags: Optional[int]) -> Optional[Inode]:
+        """*name*'s inode, from the listing if there is one; else walked to, and opened in
+        the same round trip when *open_flags* say it is about to be (:meth:`_walk_open`)."""
         if not self.is_dir:
             raise err(errno.ENOTDIR)
         listing = self._listing
@@ -422,6 +433,10 @@ class GoferInode(Inode):
                 return GoferInode(self.fs, None, st, self, name)
         dir_handle = self.gofer_handle()
         self.fs.release_handles()
+        if open_flags is not None:
+            opened = self._walk_open(dir_handle, name, open_flags)
+            if opened is not _NOT_OPENED:
+                return opened
         try:
             res = self.client.walk(dir_handle, [name])
         except OSError as e:
@@ -434,6 +449,30 @@ class GoferInode(Inode):
             self.fs.handle_released(extra)
         h, st = res[0]
         return GoferInode(self.fs, h, st, self, name)
+
+    def _walk_open(self, dir_handle: int, name: bytes, flags: int) -> Any:
+        """Walk *name*, and open it with *flags* if it is a regular file, in one request
+        (``Twalkopen`` with ``WALKOPEN_OR_WALK``): its inode, a regular file's holding the
+        fd for the open that follows (``_pending_fd``); None if there is no such name;
+        :data:`_NOT_OPENED` if the request failed otherwise (the walk that follows gives
+        its own errno).  Python's imports, ld.so's libraries, gcc's headers: a lookup
+        and then an open were two round trips each."""
+        acc = flags & abi.O_ACCMODE
+        try:
+            h, st, fd = self.client.walk_or_open(dir_handle, name, acc)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            return _NOT_OPENED
+        try:
+            child = GoferInode(self.fs, h, st, self, name)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            raise
+        if fd >= 0:
+            child._pending_fd = (fd, acc)
+        return child
 
     def _list(self, reading: bool = False) -> Listing:
         """The entries with their attributes, in one request (kept if trusted), or fetched

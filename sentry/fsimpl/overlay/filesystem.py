@@ -296,6 +296,13 @@ class OverlayInode(Inode):
 
     # -- directories -----------------------------------------------------------
     def lookup(self, t: Any, name: bytes) -> Optional["OverlayInode"]:
+        return self._lookup(t, name, None)
+
+    def lookup_open(self, t: Any, name: bytes, flags: int) -> Optional["OverlayInode"]:
+        # A name only the lower layer has is opened there (until a write copies it up).
+        return self._lookup(t, name, flags)
+
+    def _lookup(self, t: Any, name: bytes, open_flags: Optional[int]) -> Optional["OverlayInode"]:
         if not self.is_dir:
             raise err(errno.ENOTDIR)
         c = self._children.get(name)
@@ -308,7 +315,8 @@ class OverlayInode(Inode):
         if self._lower_visible() and self.lower is not None and (
             up is None or (up.is_dir and not getattr(up, "opaque", False))
         ):
-            lo = self.lower.lookup(t, name)
+            lo = (self.lower.lookup(t, name) if up is not None or open_flags is None
+                  else self.lower.lookup_open(t, name, open_flags))
             if up is not None and (lo is None or not lo.is_dir):
                 lo = None
         if up is None and lo is None:

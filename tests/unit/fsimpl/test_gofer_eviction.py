@@ -90,6 +90,12 @@ class CountingClient:
         self._use(h)
         return self._c.readtree_start(h, names, subdirs, budget)
 
+    def walk_or_open(self, h, name, flags):
+        self._use(h)
+        nh, st, fd = self._c.walk_or_open(h, name, flags)
+        self._new(nh)
+        return nh, st, fd
+
     def walkopen(self, h, names, flags):
         self._use(h)
         nh, st, fd = self._c.walkopen(h, names, flags)

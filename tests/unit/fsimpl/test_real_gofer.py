@@ -1,6 +1,8 @@
 """The gofer file system against the real gofer process (skipped if it cannot start)."""
 
+import errno
 import os
+import stat
 
 import pytest
 
@@ -56,6 +58,8 @@ class _Requests:
         self._c = client
         self.walks = []
         self.listings = []
+        self.walk_opens = []
+        self.opens = []
 
     def __getattr__(self, name):
         return getattr(self._c, name)
@@ -67,6 +71,14 @@ class _Requests:
     def listing(self, h, names=None):
         self.listings.append(names)
         return self._c.listing(h, names)
+
+    def walk_or_open(self, h, name, flags):
+        self.walk_opens.append(name)
+        return self._c.walk_or_open(h, name, flags)
+
+    def open(self, h, flags):
+        self.opens.append(flags)
+        return self._c.open(h, flags)
 
 
 @pytest.fixture
@@ -139,6 +151,64 @@ def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower, count
     with pytest.raises(LinuxError):
         vfs.resolve(t, abi.AT_FDCWD, b"/wide/absent")
     assert client.walks == []
+
+
+def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower, counted):
+    """An open whose last name is not cached (in a directory walked, not listed) walks
+    to it and opens it in one request when it is a regular file, and the description
+    reads the file; a symlink, a directory, a FIFO and a name that is not there are
+    answered by the same request as a walk would (no second request for them), and what
+    they name opens as before.  Opens that write or create, or ask for a directory, look
+    the name up as before (a walk, then an open or a copy-up)."""
+    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+
+    wide = os.path.join(lower, "wide")
+    for i in range(4 * SUBDIRS_PER_BLOCK):  # walked, not listed, for its first 16 lookups
+        os.makedirs(os.path.join(wide, f"d{i:03d}"))
+    for name in ("a", "b", "c", "w"):
+        with open(os.path.join(wide, name), "wb") as f:
+            f.write(b"file " + name.encode())
+    os.symlink("b", os.path.join(wide, "link"))
+    os.mkfifo(os.path.join(wide, "fifo"))
+    vfs, t, client = counted()
+    vfs.resolve(t, abi.AT_FDCWD, b"/wide/d000")  # (/wide's handle)
+    client.listings.clear()  # (the root's)
+
+    def opened(path, flags=abi.O_RDONLY):
+        client.walks.clear()
+        client.walk_opens.clear()
+        client.opens.clear()
+        return vfs.open_at(t, abi.AT_FDCWD, path, flags, 0)
+
+    d = opened(b"/wide/a", abi.O_RDONLY | abi.O_CLOEXEC | abi.O_NOFOLLOW)
+    assert d.read(t, 100) == b"file a"
+    assert client.walk_opens == [b"a"] and client.walks == [] and client.opens == []
+    d = opened(b"/wide/link")  # the link walked; its target then opened the same way
+    assert d.read(t, 100) == b"file b"
+    assert client.walk_opens == [b"link", b"b"] and client.walks == [] and client.opens == []
+    d = opened(b"/wide/d001")  # a directory opened without O_DIRECTORY
+    assert d.inode.is_dir and d.inode.lower._pending_fd is None  # (no fd kept for it)
+    assert client.walk_opens == [b"d001"] and client.walks == [] and client.opens == []
+    d = opened(b"/wide/fifo", abi.O_RDONLY | abi.O_NONBLOCK)
+    assert stat.S_ISFIFO(d.inode.mode)
+    assert client.walk_opens == [b"fifo"] and client.walks == [] and client.opens == []
+    with pytest.raises(LinuxError) as e:
+        opened(b"/wide/absent")
+    assert e.value.errno == errno.ENOENT
+    assert client.walk_opens == [b"absent"] and client.walks == []
+    # A name cached already is opened by its handle, as before.
+    assert opened(b"/wide/a").read(t, 100) == b"file a"
+    assert client.walk_opens == [] and client.walks == [] and client.opens == [abi.O_RDONLY]
+    # Not for an open that asks for a directory, nor one that writes.
+    opened(b"/wide/d002", abi.O_RDONLY | abi.O_DIRECTORY)
+    assert client.walk_opens == [] and client.walks == [[b"d002"]]
+    opened(b"/wide/c", abi.O_RDONLY | abi.O_TRUNC)
+    assert client.walk_opens == [] and client.walks == [[b"c"]]
+    opened(b"/wide/w", abi.O_WRONLY)
+    assert client.walk_opens == [] and client.walks == [[b"w"]]
+    with open(os.path.join(wide, "w"), "rb") as f:
+        assert f.read() == b"file w"  # (copied up, the lower file untouched)
+    assert client.listings == []  # (4 blocks of subdirectories: walked all along)
 
 
 def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower, counted,

@@ -541,6 +541,36 @@ def test_walkopen(client: GoferClient, tree: Path) -> None:
         assert e.value.errno == code, names
 
 
+def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
+    """Twalkopen with WALKOPEN_OR_WALK: a regular file is walked to and opened; a
+    symlink, a directory or a FIFO is walked to only (no fd), its handle as a Twalk's;
+    a missing name is ENOENT; bad flags are still EINVAL; nothing leaks."""
+    os.mkfifo(tree / "fifo")
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    for _ in range(3):
+        h, st, fd = client.walk_or_open(root, b"file", os.O_RDONLY)
+        assert fd >= 0 and os.read(fd, 100) == b"0123456789"
+        assert (st.dev, st.ino) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
+        os.close(fd)
+        client.close(h)
+        for name, kind in ((b"lnk", stat.S_ISLNK), (b"d", stat.S_ISDIR),
+                           (b"fifo", stat.S_ISFIFO)):
+            h, st, fd = client.walk_or_open(root, name, os.O_RDONLY)
+            assert fd == -1 and kind(st.mode), name
+            assert client.stat(h).ino == os.lstat(tree / os.fsdecode(name)).st_ino
+            if name == b"lnk":
+                assert client.readlink(h) == b"d/f"
+            client.close(h)
+        with pytest.raises(OSError) as e:
+            client.walk_or_open(root, b"missing", os.O_RDONLY)
+        assert e.value.errno == errno.ENOENT
+        with pytest.raises(OSError) as e:
+            client.walk_or_open(root, b"file", os.O_RDWR | os.O_WRONLY)
+        assert e.value.errno == errno.EINVAL
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
 def test_walkopen_and_readdirstat_leak_nothing(gofer: Gofer, client: GoferClient) -> None:
     root, _ = client.attach(0)
     base = len(os.listdir(f"/proc/{gofer.pid}/fd"))

@@ -194,6 +194,20 @@ class FakeGofer:
                 visit((n,))
         return out
 
+    def walk_or_open(self, h: int, name: bytes, flags: int) -> Tuple[int, GStat, int]:
+        """As GoferClient.walk_or_open: a regular file walked to and opened, anything else
+        walked to (fd -1)."""
+        n_calls = len(self.calls)
+        (wh, st), = self.walk(h, [name])
+        if not stat.S_ISREG(st.mode):
+            del self.calls[n_calls:]
+            self.calls.append("walk_or_open")
+            return wh, st, -1
+        fd = self.open(wh, flags)
+        del self.calls[n_calls:]
+        self.calls.append("walk_or_open")
+        return wh, GStat.of(os.fstat(fd)), fd
+
     def walkopen(self, h: int, names: List[bytes], flags: int) -> Tuple[int, GStat, int]:
         self.calls.append("walkopen")
         path, ro = self._p(h)
