@@ -106,6 +106,10 @@ LIST_AFTER_LOOKUPS_PER_BLOCK = 4
 #: git status inside 29.8 -> 27.8 ms (A/B medians of 21), the imports workload the same.
 SUBDIRS_PER_BLOCK = 32
 
+#: How many names a trusted directory that is not listed remembers it has not got (a
+#: lookup of one asks the gofer again once there are more).
+ABSENT_MAX = 64
+
 #: What :meth:`GoferInode._walk_open` returns when the gofer would not open the name.
 _NOT_OPENED = object()
 
@@ -287,6 +291,9 @@ class GoferInode(Inode):
         # once listed; and how many lookups missed before that.
         self._listing: Optional[Listing] = None
         self._lookups = 0
+        # A trusted directory's names walked to and not there, while it is not listed
+        # (at most ABSENT_MAX of them).
+        self._absent: Optional[set] = None
 
     def __del__(self) -> None:
         # Only bookkeeping here: see the module docstring.
@@ -431,6 +438,8 @@ class GoferInode(Inode):
             st = listing[name]
             if not isinstance(st, int):
                 return GoferInode(self.fs, None, st, self, name)
+        elif self._absent is not None and name in self._absent:
+            return None
         dir_handle = self.gofer_handle()
         self.fs.release_handles()
         if open_flags is not None:
@@ -441,6 +450,7 @@ class GoferInode(Inode):
             res = self.client.walk(dir_handle, [name])
         except OSError as e:
             if e.errno == errno.ENOENT:
+                self._not_there(name)
                 return None
             raise err(e.errno or errno.EIO) from None
         if not res:
@@ -449,6 +459,17 @@ class GoferInode(Inode):
             self.fs.handle_released(extra)
         h, st = res[0]
         return GoferInode(self.fs, h, st, self, name)
+
+    def _not_there(self, name: bytes) -> None:
+        """A walk found no *name* here: in a trusted directory (nothing changes it) the
+        next lookup of it needs no request.  ld.so looks for /etc/ld.so.preload at each
+        program's start, gcc's driver for its programs in the same few directories,
+        Python for the same files beside its executable."""
+        if self.fs.trusted:
+            if self._absent is None:
+                self._absent = set()
+            if len(self._absent) < ABSENT_MAX:
+                self._absent.add(name)
 
     def _walk_open(self, dir_handle: int, name: bytes, flags: int) -> Any:
         """Walk *name*, and open it with *flags* if it is a regular file, in one request
@@ -462,6 +483,7 @@ class GoferInode(Inode):
             h, st, fd = self.client.walk_or_open(dir_handle, name, acc)
         except OSError as e:
             if e.errno == errno.ENOENT:
+                self._not_there(name)
                 return None
             return _NOT_OPENED
         try:

@@ -211,6 +211,54 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
     assert client.listings == []  # (4 blocks of subdirectories: walked all along)
 
 
+def test_a_trusted_directory_remembers_names_it_has_not_got(lower, counted, monkeypatch):
+    """A name walked to and not found in a trusted directory that is not listed is not
+    asked for again (ld.so's /etc/ld.so.preload at every start), nor opened; up to
+    ABSENT_MAX names, past which the gofer is asked each time; a listing made later
+    answers as before."""
+    from sentry.fsimpl.gofer import filesystem
+    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+
+    monkeypatch.setattr(filesystem, "ABSENT_MAX", 5)
+    wide = os.path.join(lower, "wide")
+    for i in range(8 * SUBDIRS_PER_BLOCK):  # walked, not listed, for its first 32 lookups
+        os.makedirs(os.path.join(wide, f"d{i:03d}"))
+    vfs, t, client = counted()
+    vfs.resolve(t, abi.AT_FDCWD, b"/wide/d000")  # (/wide's handle)
+    client.walks.clear()
+    client.walk_opens.clear()
+    for _ in range(3):
+        for path in (b"/wide/ld.so.preload", b"/wide/absent"):
+            with pytest.raises(LinuxError) as e:
+                vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY, 0)
+            assert e.value.errno == errno.ENOENT
+            with pytest.raises(LinuxError) as e:
+                vfs.resolve(t, abi.AT_FDCWD, path)
+            assert e.value.errno == errno.ENOENT
+    assert client.walk_opens == [b"ld.so.preload", b"absent"] and client.walks == []
+    for i in range(filesystem.ABSENT_MAX - 2):
+        with pytest.raises(LinuxError):
+            vfs.resolve(t, abi.AT_FDCWD, b"/wide/x%d" % i)
+    client.walks.clear()
+    for _ in range(2):
+        with pytest.raises(LinuxError):
+            vfs.resolve(t, abi.AT_FDCWD, b"/wide/one-too-many")
+    assert client.walks == [[b"one-too-many"]] * 2
+    assert client.listings == [[]]  # (the root's)
+
+
+def test_a_shared_directory_forgets_names_it_has_not_got(real):
+    """A rw bind mount (shared: others may change it) asks the gofer at every lookup: a
+    file made on the host after a lookup missed is found."""
+    vfs, t, bind = real
+    with pytest.raises(LinuxError):
+        vfs.resolve(t, abi.AT_FDCWD, b"/mnt/rw/later")
+    with open(os.path.join(bind, "later"), "wb") as f:
+        f.write(b"now")
+    d = vfs.open_at(t, abi.AT_FDCWD, b"/mnt/rw/later", abi.O_RDONLY, 0)
+    assert d.read(t, 10) == b"now"
+
+
 def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower, counted,
                                                                          monkeypatch):
     """Each subdirectory a walk lists by a request of its own (its listing was not fetched
