@@ -118,11 +118,12 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "(the count, the bytes never read, as write_null); a blocking stream (pipe, "
          "socket) takes all bytes, or a partial count when a signal comes"),
         ("pread64", EMULATE, FULL, "C fast path for host-backed files"),
-        ("pwrite64", EMULATE, FULL, ""),
+        ("pwrite64", EMULATE, FULL, "to /dev/null, /dev/zero the count, the bytes never read"),
         ("readv", EMULATE, FULL, ""),
         ("writev", EMULATE, FULL, "a blocking stream (pipe, socket) takes all bytes, or a partial "
-         "count when a signal comes"),
-        ("preadv", EMULATE, FULL, ""), ("pwritev", EMULATE, FULL, ""),
+         "count when a signal comes; to /dev/null, /dev/zero the segments' total, never read"),
+        ("preadv", EMULATE, FULL, ""),
+        ("pwritev", EMULATE, FULL, "to /dev/null, /dev/zero the segments' total, never read"),
         ("preadv2", EMULATE, PARTIAL,
          "offset -1 (the file position), RWF_HIPRI (a hint), RWF_NOWAIT (EAGAIN where it "
          "would wait; accepted on every file), RWF_NOSIGNAL (no effect on a read); "

@@ -287,14 +287,26 @@ def stream_write(t: Any, a: SyscallArgs, total: int, rest: Callable[[int], bytes
     return a.done
 
 
+def _swallowed(a: SyscallArgs, cnt: int) -> int:
+    """A write to /dev/null or /dev/zero (``write_null``) of count arg *cnt*, its buffer
+    checked by :func:`_io_count`: the count, clamped as ``vfs_write`` does, the bytes
+    never read (an unmapped buffer in the user range is no ``EFAULT``); C serves write(2)
+    the same way (``RT_FD_NULL``)."""
+    return min(a[cnt], MAX_RW_COUNT)
+
+
+def _swallowed_v(iov: List[Tuple[int, int]]) -> int:
+    """:func:`_swallowed` of a vector (``write_iter_null``): the segments' total as
+    ``import_iovec`` checked and clamped it (:func:`read_iovecs`), none of them read."""
+    return sum(ln for _, ln in iov)
+
+
 def write(t: Any, a: SyscallArgs) -> int:
     """write(2)."""
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
     if d.swallows_writes:
-        # write_null: the count, clamped as vfs_write does, the bytes never read (an
-        # unmapped buffer is no EFAULT); C serves it the same way (RT_FD_NULL).
-        k = min(a[2], MAX_RW_COUNT)
+        k = _swallowed(a, 2)
     elif d.stream and not d.nonblocking and n:
         k = stream_write(t, a, n, lambda off: _copy_in(t, a[1] + off, n - off),
                          lambda b: d.write(t, b))
@@ -325,7 +337,7 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
-    k = d.pwrite(t, _copy_in(t, a[1], n), off)
+    k = _swallowed(a, 2) if d.swallows_writes else d.pwrite(t, _copy_in(t, a[1], n), off)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
     return k
@@ -346,6 +358,11 @@ def writev(t: Any, a: SyscallArgs) -> int:
     """writev(2)."""
     d = _writable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
+    if d.swallows_writes:
+        k = _swallowed_v(iov)
+        if fsnotify.active and k:
+            fsnotify.file_event(d, IN_MODIFY)
+        return k
     data = _gather(t, iov)
     if d.stream and not d.nonblocking and data:
         k = stream_write(t, a, len(data), lambda off: data[off:], lambda b: d.write(t, b))
@@ -377,7 +394,7 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
-    k = d.pwrite(t, _gather(t, iov), off)
+    k = _swallowed_v(iov) if d.swallows_writes else d.pwrite(t, _gather(t, iov), off)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
     return k

@@ -196,6 +196,15 @@ int main(int argc, char **argv)
     R("write /dev/null, 3 GiB from there", write(fd, (void *)0x10000, 3UL << 30));
     R("write /dev/null past the user address space", write(fd, (void *)0x7ffffff00000UL, 2UL << 20));
     R("write /dev/null, nothing", write(fd, NULL, 0));
+    /* and every other write: write_iter_null counts what import_iovec let through */
+    R("pwrite /dev/null from an unmapped address", pwrite(fd, (void *)0x10000, 8UL << 20, 5));
+    R("pwrite /dev/null at a negative offset", pwrite(fd, "x", 1, -1));
+    struct iovec nv[3] = {{(void *)0x10000, 8UL << 20}, {NULL, 0}, {(void *)0x20000, 3UL << 30}};
+    R("writev /dev/null from unmapped addresses", writev(fd, nv, 3));
+    R("pwritev /dev/null from unmapped addresses", pwritev(fd, nv, 2, 0));
+    R("pwritev2 /dev/null from unmapped addresses", pwritev2(fd, nv, 2, -1, RWF_HIPRI));
+    nv[0].iov_base = (void *)0x7ffffff00000UL;
+    R("writev /dev/null past the user address space", writev(fd, nv, 1));
     close(fd);
     fd = open("/dev/zero", O_WRONLY);
     R("write /dev/zero from an unmapped address", write(fd, (void *)0x10000, 4096));
