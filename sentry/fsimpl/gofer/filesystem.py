@@ -107,8 +107,11 @@ LIST_AFTER_LOOKUPS_PER_BLOCK = 4
 SUBDIRS_PER_BLOCK = 32
 
 #: How many names a trusted directory that is not listed remembers it has not got (a
-#: lookup of one asks the gofer again once there are more).
+#: lookup of one asks the gofer again once there are more), and how many all of a file
+#: system's directories remember together: the workload chooses the names, so what it
+#: can make the sentry hold this way is bounded (~1.5 MiB at 255 bytes a name).
 ABSENT_MAX = 64
+ABSENT_TOTAL = 4096
 
 #: What :meth:`GoferInode._walk_open` returns when the gofer would not open the name.
 _NOT_OPENED = object()
@@ -154,6 +157,8 @@ class GoferFilesystem(Filesystem):
         # inodes).  A shared one may change behind the sentry's back: the VFS looks each
         # cached name up again on every walk (revalidate) and stat asks the gofer.
         self.trusted = readonly and file_access == FILE_ACCESS_EXCLUSIVE
+        #: What its directories may still remember of names they have not got.
+        self.absent_left = ABSENT_TOTAL
         self.revalidate = file_access == FILE_ACCESS_SHARED
         self.client = client
         self.root_index = root_index
@@ -306,6 +311,9 @@ class GoferInode(Inode):
         handle = self.__dict__.get("handle")
         if handle is not None:
             self.fs.handle_released(handle)
+        absent = self.__dict__.get("_absent")
+        if absent:
+            self.fs.absent_left += len(absent)
 
     def _anchor(self) -> Tuple[int, List[bytes], List["GoferInode"]]:
         """The nearest handle at or above this inode, the names from it down to this
@@ -465,11 +473,19 @@ class GoferInode(Inode):
         next lookup of it needs no request.  ld.so looks for /etc/ld.so.preload at each
         program's start, gcc's driver for its programs in the same few directories,
         Python for the same files beside its executable."""
-        if self.fs.trusted:
+        fs = self.fs
+        if fs.trusted and fs.absent_left > 0:
             if self._absent is None:
                 self._absent = set()
             if len(self._absent) < ABSENT_MAX:
                 self._absent.add(name)
+                fs.absent_left -= 1
+
+    def _forget_absent(self) -> None:
+        """Listed now: the listing says what is not there."""
+        absent, self._absent = self._absent, None
+        if absent:
+            self.fs.absent_left += len(absent)
 
     def _walk_open(self, dir_handle: int, name: bytes, flags: int) -> Any:
         """Walk *name*, and open it with *flags* if it is a regular file, in one request
@@ -512,6 +528,7 @@ class GoferInode(Inode):
         listing = call(self.client.listing, h, names)
         if self.fs.trusted:
             self._listing = listing
+            self._forget_absent()
             up = self._up
             if up is not None and up._listing is not None:
                 up._prefetch_subdirs(self._name, reading)
@@ -530,6 +547,7 @@ class GoferInode(Inode):
         if listing is None:
             return None
         self._listing = listing
+        self._forget_absent()
         if self._fetch is None:  # its subdirectories' listings may be in the same reply
             self._fetch, self._fetch_path = fetch, path
         return listing

@@ -247,6 +247,35 @@ def test_a_trusted_directory_remembers_names_it_has_not_got(lower, counted, monk
     assert client.listings == [[]]  # (the root's)
 
 
+def test_the_names_remembered_not_there_are_bounded_per_file_system(lower, counted,
+                                                                   monkeypatch):
+    """The workload chooses the names: all of a file system's directories remember at
+    most ABSENT_TOTAL of them; a directory listed since gives its share back."""
+    from sentry.fsimpl.gofer import filesystem
+    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+
+    monkeypatch.setattr(filesystem, "ABSENT_TOTAL", 2)
+    for top in ("a", "b"):
+        for i in range(8 * SUBDIRS_PER_BLOCK):
+            os.makedirs(os.path.join(lower, top, f"d{i:03d}"))
+    vfs, t, client = counted()
+    for top in (b"/a", b"/b"):
+        vfs.resolve(t, abi.AT_FDCWD, top + b"/d000")  # (their handles)
+
+    def misses(path):
+        client.walks.clear()
+        client.walk_opens.clear()
+        for _ in range(2):
+            with pytest.raises(LinuxError):
+                vfs.resolve(t, abi.AT_FDCWD, path)
+        return len(client.walks)
+
+    assert [misses(b"/a/x"), misses(b"/a/y"), misses(b"/a/z"), misses(b"/b/x")] == [1, 1, 2, 2]
+    d = vfs.open_at(t, abi.AT_FDCWD, b"/a", abi.O_RDONLY | abi.O_DIRECTORY, 0)
+    assert len(d.getdents(t)) == 8 * SUBDIRS_PER_BLOCK + 2  # /a listed: its two given back
+    assert [misses(b"/b/y"), misses(b"/b/z"), misses(b"/b/w")] == [1, 1, 2]
+
+
 def test_a_shared_directory_forgets_names_it_has_not_got(real):
     """A rw bind mount (shared: others may change it) asks the gofer at every lookup: a
     file made on the host after a lookup missed is found."""
