@@ -147,6 +147,26 @@ def test_proc_self_exe_is_answered_in_c_before_any_stat(runsc_root: Path,
     assert readlink["count"] >= 21 and readlink["fast"] >= 20, readlink
 
 
+def test_opens_of_missing_names_are_answered_in_c_after_the_first(runsc_root: Path,
+                                                                  tmp_path: Path) -> None:
+    """An open of a name a listed lower-layer directory has not got is ENOENT in C once
+    Python answered one such open there (the directory's names went to the stat cache, as
+    for a stat's ENOENT): gcc's include path search, Python's and ld.so's candidates."""
+    d = tmp_path / "few"
+    d.mkdir()
+    (d / "here").write_text("x")
+    script = ("import os\n"
+              "for i in range(50):\n"
+              "    try:\n"
+              f"        os.open('{d}/m%d' % i, os.O_RDONLY)\n"
+              "    except FileNotFoundError:\n"
+              "        pass\n")
+    rc, r = compat_json(["--", sys.executable, "-I", "-c", script], runsc_root, tmp_path)
+    assert rc == 0, r
+    openat = next(s for s in r["syscalls"] if s["name"] == "openat")
+    assert openat["fast"] >= 49, openat
+
+
 def test_death_by_signal_on_both_sides(runsc_root: Path, tmp_path: Path, c_program: Any) -> None:
     exe = c_program("tests/compat/src/compat_segv.c")
     rc, r = compat_json(["--", str(exe)], runsc_root, tmp_path)
