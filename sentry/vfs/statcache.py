@@ -345,10 +345,13 @@ PREFILL_MAX = 1024
 
 def _listed(vd: VirtualDentry, any_dir: bool) -> Optional[Any]:
     """The trusted gofer directory behind *vd*, if its listing may pre-fill answers: listed
-    already, not too large, searchable (_searchable)."""
+    already, not too large, searchable (_searchable), not removed (a removed cwd's paths
+    would name whatever is made there next)."""
     GoferInode, OverlayInode = _inode_types()
 
     inode = vd.dentry.inode
+    if inode.dead_dir:
+        return None
     lower = inode.lower if isinstance(inode, OverlayInode) and inode.upper is None else inode
     if not isinstance(lower, GoferInode) or not lower.fs.trusted or \
             not _searchable(inode, any_dir):
