@@ -130,8 +130,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
         ("pwritev2", EMULATE, PARTIAL,
          "offset -1, RWF_HIPRI, RWF_DSYNC/SYNC (the file synced after the write), RWF_APPEND/"
-         "NOAPPEND; RWF_NOWAIT on streams EAGAIN where it would wait, on a regular file "
-         "EOPNOTSUPP (a buffered write, as ext4); RWF_NOSIGNAL on files (no effect), on "
+         "NOAPPEND; RWF_NOWAIT on streams EAGAIN where it would wait, on /dev/null and "
+         "/dev/zero the count, on a regular file EOPNOTSUPP (a buffered write, as ext4); "
+         "RWF_NOSIGNAL on files (no effect), on "
          "streams EOPNOTSUPP (SIGPIPE not suppressed); RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
         ("lseek", EMULATE, FULL, "C fast path for host-backed files"),
         ("open", EMULATE, FULL, _TXTBSY + _ABSENT), ("openat", EMULATE, FULL, _TXTBSY + _ABSENT),

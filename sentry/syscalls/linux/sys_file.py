@@ -129,16 +129,34 @@ def read_iovecs(t: Any, addr: int, cnt: int) -> List[Tuple[int, int]]:
     if cnt == 0:
         return []
     raw = t.mem.read(addr, 16 * cnt)
+    segs = [struct.unpack_from("<QQ", raw, 16 * i) for i in range(cnt)]
+    # copy_iovec_from_user: a length that is negative as an ssize_t is EINVAL, before any
+    # address is looked at; one segment is clamped before its check (import_ubuf).
+    if any(ln >> 63 for _, ln in segs):
+        raise err(errno.EINVAL)
     out = []
     total = 0
-    for i in range(cnt):
-        base, ln = struct.unpack_from("<QQ", raw, 16 * i)
+    for base, ln in segs:
+        if cnt == 1:
+            ln = min(ln, MAX_RW_COUNT)
         if not access_ok(base, ln):
             raise err(errno.EFAULT)
         ln = min(ln, MAX_RW_COUNT - total)
         total += ln
         out.append((base, ln))
     return out
+
+
+#: The largest file offset (loff_t).
+_OFF_MAX = (1 << 63) - 1
+
+
+def _verify_area(d: FileDescription, off: int, count: int) -> None:
+    """``rw_verify_area`` of a positional read or write of *count* bytes at *off*
+    (checked >= 0): ``EINVAL`` if the range overflows a file offset, whatever the file
+    (a regular file said ``EFBIG``, /dev/null took the bytes)."""
+    if off + count > _OFF_MAX and not d.stream:
+        raise err(errno.EINVAL)
 
 
 def _iov_total(iov: List[Tuple[int, int]]) -> int:
@@ -323,7 +341,9 @@ def pread64(t: Any, a: SyscallArgs) -> int:
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
     d = _readable(t, a.int(0))
-    data = d.pread(t, _io_count(a, 1, 2), off)
+    n = _io_count(a, 1, 2)
+    _verify_area(d, off, a[2])
+    data = d.pread(t, n, off)
     k = copy_out(t, a[1], data)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_ACCESS)
@@ -337,6 +357,7 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
+    _verify_area(d, off, a[2])
     k = _swallowed(a, 2) if d.swallows_writes else d.pwrite(t, _copy_in(t, a[1], n), off)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
@@ -358,6 +379,8 @@ def writev(t: Any, a: SyscallArgs) -> int:
     """writev(2)."""
     d = _writable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
+    if not any(ln for _, ln in iov):
+        return 0  # vfs_writev: nothing to write is 0, the file not asked (a pipe's reader)
     if d.swallows_writes:
         k = _swallowed_v(iov)
         if fsnotify.active and k:
@@ -380,6 +403,8 @@ def preadv(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _readable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
+    if iov:
+        _verify_area(d, off, sum(ln for _, ln in iov))
     data = d.pread(t, _iov_total(iov), off)
     k = _scatter(t, iov, data)
     if fsnotify.active:  # vfs_readv: even for 0 bytes
@@ -394,6 +419,10 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
+    total = sum(ln for _, ln in iov)
+    if not total:
+        return 0  # (vfs_writev, as writev)
+    _verify_area(d, off, total)
     k = _swallowed_v(iov) if d.swallows_writes else d.pwrite(t, _gather(t, iov), off)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
@@ -416,8 +445,9 @@ def _rwf_check(d: FileDescription, flags: int, write: bool) -> None:
     # No sandbox file does atomic or uncached writes.
     if flags & (RWF_ATOMIC | RWF_DONTCACHE):
         raise err(errno.EOPNOTSUPP)
-    if write and flags & RWF_NOWAIT and not d.stream:
-        # A buffered file write cannot promise not to wait (ext4's answer).
+    if write and flags & RWF_NOWAIT and not d.stream and not d.swallows_writes:
+        # A buffered file write cannot promise not to wait (ext4's answer); /dev/null
+        # and /dev/zero never wait (FMODE_NOWAIT).
         raise err(errno.EOPNOTSUPP)
     if write and flags & RWF_NOSIGNAL and d.stream:
         # Linux 6.15+ keeps SIGPIPE from such a write; not done here, so refused as

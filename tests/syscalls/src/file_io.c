@@ -205,6 +205,23 @@ int main(int argc, char **argv)
     R("pwritev2 /dev/null from unmapped addresses", pwritev2(fd, nv, 2, -1, RWF_HIPRI));
     nv[0].iov_base = (void *)0x7ffffff00000UL;
     R("writev /dev/null past the user address space", writev(fd, nv, 1));
+    /* one segment is clamped to MAX_RW_COUNT before its range check (import_ubuf) */
+    struct iovec one = {(void *)0x7fff00000000UL, 4UL << 30};
+    R("writev /dev/null, one huge segment high up", writev(fd, &one, 1));
+    /* a negative length is EINVAL before any address is checked (copy_iovec_from_user) */
+    struct iovec neg[2] = {{(void *)0x7ffffff00000UL, 8UL << 20}, {(void *)0x10000, -1UL}};
+    R("writev /dev/null, a bad address then a negative length", writev(fd, neg, 2));
+    R("pwritev2 /dev/null RWF_NOWAIT", pwritev2(fd, nv + 1, 1, -1, RWF_NOWAIT));
+    /* rw_verify_area: an offset range past the largest file offset, any file */
+    R("pwrite /dev/null near the largest offset", pwrite(fd, "0123456789", 10, 0x7ffffffffffffffaL));
+    R("pread /dev/null near the largest offset", pread(fd, back, 10, 0x7ffffffffffffffaL));
+    struct iovec ten = {"0123456789", 10};
+    R("pwritev /dev/null near the largest offset", pwritev(fd, &ten, 1, 0x7ffffffffffffffaL));
+    close(fd);
+    fd = open("f", O_RDWR);
+    R("pwrite a file near the largest offset", pwrite(fd, "0123456789", 10, 0x7ffffffffffffffaL));
+    R("pread a file near the largest offset", pread(fd, back, 10, 0x7ffffffffffffffaL));
+    R("preadv a file near the largest offset", preadv(fd, &ten, 1, 0x7ffffffffffffffaL));
     close(fd);
     fd = open("/dev/zero", O_WRONLY);
     R("write /dev/zero from an unmapped address", write(fd, (void *)0x10000, 4096));
@@ -218,6 +235,16 @@ int main(int argc, char **argv)
     MUST(pipe(p));
     R("lseek on pipe", lseek(p[0], 0, SEEK_SET));
     R("pread on pipe", pread(p[0], back, 1, 0));
+    R("pread on pipe near the largest offset", pread(p[0], back, 10, 0x7ffffffffffffffaL));
+    {
+        /* nothing to write is 0 before the pipe is asked: no EPIPE, no SIGPIPE */
+        int q[2];
+        MUST(pipe(q));
+        close(q[0]);
+        struct iovec z = {back, 0};
+        R("writev of nothing to a pipe without a reader", writev(q[1], &z, 1));
+        close(q[1]);
+    }
 
     /* sparse files: a byte written at 3 GiB costs a page, not 3 GiB */
     fd = open("sparse", O_RDWR | O_CREAT | O_TRUNC, 0600);
