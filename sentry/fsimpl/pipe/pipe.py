@@ -310,10 +310,10 @@ class PipeDescription(FileDescription):
 
     def _store(self, t: Any, data: bytes, file_off: int) -> int:
         p = self.pipe
-        self.check_reader(t)
         n = len(data)
         if n == 0:
-            return 0
+            return 0  # pipe_write: a null write succeeds, reader or not
+        self.check_reader(t)
         k = p.push(data) if file_off < 0 else p.push_pages(data, file_off)
         if k == 0:
             if not p.full:

@@ -243,6 +243,7 @@ int main(int argc, char **argv)
         close(q[0]);
         struct iovec z = {back, 0};
         R("writev of nothing to a pipe without a reader", writev(q[1], &z, 1));
+        R("write of nothing to a pipe without a reader", write(q[1], back, 0));
         close(q[1]);
     }
 
