@@ -53,9 +53,11 @@ XATTR_REPLACE = 2
 XATTR_USER_PREFIX = b"user."
 #: Most names one Twalk may carry (the client splits longer walks).
 MAX_WALK = 128
-#: Twalkopen's flag for "open it if it is a regular file, else just walk to it": the
-#: sentry's lookup of a name about to be opened, which may be a symlink, a directory or
-#: a device it then handles as a walked name.  No open(2) flag has this bit.
+#: Twalkopen's flag for "open it if it is a regular file everyone may read, else just
+#: walk to it": the sentry's lookup of a name about to be opened read-only, which may be
+#: a symlink, a directory or a device it then handles as a walked name, or a file only
+#: some may read, which it checks the opener may before asking for the fd (so the gofer
+#: opens nothing on the host that no sandbox user may).  No open(2) flag has this bit.
 WALKOPEN_OR_WALK = 1 << 31
 MAX_CLOSE = 256
 NAME_MAX = 255
@@ -1104,8 +1106,9 @@ def unpack_entries(count: int, wire: bytes) -> Entries:
 class Twalkopen(Message):
     """Walk ``names`` beneath ``handle`` and open the last one for I/O in one round trip
     (Twalk plus Topen); only the last one gets a handle.  With :data:`WALKOPEN_OR_WALK`
-    in ``flags``, a last one that is not a regular file is not opened but answered as
-    a one-name Twalk would (``Rwalk``, no fd), where it would fail otherwise."""
+    in ``flags`` (one name, read-only): the name is opened only if it is a regular file
+    everyone may read, and answered as a one-name Twalk would (``Rwalk``, no fd) if it
+    is anything else or its open fails."""
 
     MSG_ID: ClassVar[int] = MsgId.TWALKOPEN
     handle: int

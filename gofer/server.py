@@ -674,16 +674,27 @@ class GoferServer:
         or_walk = msg.flags & WALKOPEN_OR_WALK
         if not msg.names or flags & ~_OPEN_ALLOWED or flags & os.O_ACCMODE == os.O_ACCMODE:
             raise _err(errno.EINVAL)
+        if or_walk and (len(msg.names) != 1 or flags & (os.O_ACCMODE | os.O_TRUNC)):
+            raise _err(errno.EINVAL)
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
             self._writable(parent)
         node = self._walk_unregistered(parent, msg.names)
+        fd = -1
         try:
             st = os.fstat(node.fd)
-            if or_walk and not stat.S_ISREG(st.st_mode):
+            if not or_walk:
+                fd = self._reopen(node, flags, st.st_mode)
+            elif stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH:
+                try:
+                    fd = self._reopen(node, flags, st.st_mode)
+                except OSError:
+                    pass  # walked only: the open that follows gets the error
+            if fd < 0:
                 return _Reply([Rwalk([(self._register(node), Stat.from_os(st))])])
-            fd = self._reopen(node, flags, st.st_mode)
             st = os.fstat(fd)
         except BaseException:
+            if fd >= 0:
+                os.close(fd)
             self._release_walked(parent, node)
             raise
         return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)

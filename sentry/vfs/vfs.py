@@ -176,8 +176,8 @@ EXEC_WALKS_MAX = 256
 
 
 #: Flags that make an open more than a read-only open of what exists (create, truncate,
-#: a place but no file, a directory the caller insists on).
-_NOT_A_READ_OPEN = abi.O_CREAT | abi.O_TRUNC | abi.O_PATH | abi.O_DIRECTORY | abi.O_TMPFILE
+#: a place but no file, a directory the caller insists on; O_TMPFILE never walks).
+_NOT_A_READ_OPEN = abi.O_CREAT | abi.O_TRUNC | abi.O_PATH | abi.O_DIRECTORY
 
 
 def _opens_for_reading(flags: int) -> bool:

@@ -113,8 +113,6 @@ SUBDIRS_PER_BLOCK = 32
 ABSENT_MAX = 64
 ABSENT_TOTAL = 4096
 
-#: What :meth:`GoferInode._walk_open` returns when the gofer would not open the name.
-_NOT_OPENED = object()
 
 
 def _small_leaf(st: Any) -> bool:
@@ -451,9 +449,7 @@ class GoferInode(Inode):
         dir_handle = self.gofer_handle()
         self.fs.release_handles()
         if open_flags is not None:
-            opened = self._walk_open(dir_handle, name, open_flags)
-            if opened is not _NOT_OPENED:
-                return opened
+            return self._walk_open(dir_handle, name, open_flags)
         try:
             res = self.client.walk(dir_handle, [name])
         except OSError as e:
@@ -474,7 +470,7 @@ class GoferInode(Inode):
         program's start, gcc's driver for its programs in the same few directories,
         Python for the same files beside its executable."""
         fs = self.fs
-        if fs.trusted and fs.absent_left > 0:
+        if fs.trusted and fs.absent_left > 0 and self._listing is None:
             if self._absent is None:
                 self._absent = set()
             if len(self._absent) < ABSENT_MAX:
@@ -487,29 +483,32 @@ class GoferInode(Inode):
         if absent:
             self.fs.absent_left += len(absent)
 
-    def _walk_open(self, dir_handle: int, name: bytes, flags: int) -> Any:
-        """Walk *name*, and open it with *flags* if it is a regular file, in one request
-        (``Twalkopen`` with ``WALKOPEN_OR_WALK``): its inode, a regular file's holding the
-        fd for the open that follows (``_pending_fd``); None if there is no such name;
-        :data:`_NOT_OPENED` if the request failed otherwise (the walk that follows gives
-        its own errno).  Python's imports, ld.so's libraries, gcc's headers: a lookup
-        and then an open were two round trips each."""
-        acc = flags & abi.O_ACCMODE
+    def _walk_open(self, dir_handle: int, name: bytes, flags: int) -> Optional[Inode]:
+        """:meth:`_lookup`'s walk of *name* for a read-only open (*flags*), which opens it
+        in the same request (``Twalkopen`` with ``WALKOPEN_OR_WALK``) if it is a regular
+        file everyone may read: the inode then holds the fd for the open that follows
+        (``_pending_fd``); anything else is walked to only, as by ``Twalk``.  Python's
+        imports, ld.so's libraries, gcc's headers: a lookup and then an open were two
+        round trips each."""
         try:
-            h, st, fd = self.client.walk_or_open(dir_handle, name, acc)
+            h, st, fd = self.client.walk_or_open(dir_handle, name, flags & abi.O_ACCMODE)
         except OSError as e:
             if e.errno == errno.ENOENT:
                 self._not_there(name)
                 return None
-            return _NOT_OPENED
+            raise err(e.errno or errno.EIO) from None
+        if fd >= 0 and not _st.S_ISREG(st.mode):
+            os.close(fd)  # (a gofer that opened what it should not have: not used)
+            fd = -1
         try:
             child = GoferInode(self.fs, h, st, self, name)
         except BaseException:
             if fd >= 0:
                 os.close(fd)
+            self.fs.handle_released(h)
             raise
         if fd >= 0:
-            child._pending_fd = (fd, acc)
+            child._pending_fd = (fd, abi.O_RDONLY)
         return child
 
     def _list(self, reading: bool = False) -> Listing:

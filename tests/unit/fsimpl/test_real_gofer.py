@@ -155,11 +155,12 @@ def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower, count
 
 def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower, counted):
     """An open whose last name is not cached (in a directory walked, not listed) walks
-    to it and opens it in one request when it is a regular file, and the description
-    reads the file; a symlink, a directory, a FIFO and a name that is not there are
-    answered by the same request as a walk would (no second request for them), and what
-    they name opens as before.  Opens that write or create, or ask for a directory, look
-    the name up as before (a walk, then an open or a copy-up)."""
+    to it and opens it in one request when it is a regular file everyone may read, and
+    the description reads the file; a symlink, a directory, a FIFO, a file only its
+    owner may read and a name that is not there are answered by the same request as a
+    walk would (no second walk for them), and what they name opens as before.  Opens
+    that write or create, or ask for a directory, look the name up as before (a walk,
+    then an open or a copy-up)."""
     from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
 
     wide = os.path.join(lower, "wide")
@@ -170,6 +171,9 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
             f.write(b"file " + name.encode())
     os.symlink("b", os.path.join(wide, "link"))
     os.mkfifo(os.path.join(wide, "fifo"))
+    with open(os.path.join(wide, "private"), "wb") as f:
+        f.write(b"mine")
+    os.chmod(os.path.join(wide, "private"), 0o600)
     vfs, t, client = counted()
     vfs.resolve(t, abi.AT_FDCWD, b"/wide/d000")  # (/wide's handle)
     client.listings.clear()  # (the root's)
@@ -189,6 +193,11 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
     d = opened(b"/wide/d001")  # a directory opened without O_DIRECTORY
     assert d.inode.is_dir and d.inode.lower._pending_fd is None  # (no fd kept for it)
     assert client.walk_opens == [b"d001"] and client.walks == [] and client.opens == []
+    # A file not everyone may read: walked, then opened once the opener was let.
+    d = opened(b"/wide/private")
+    assert d.read(t, 100) == b"mine"
+    assert client.walk_opens == [b"private"] and client.walks == [] \
+        and client.opens == [abi.O_RDONLY]
     d = opened(b"/wide/fifo", abi.O_RDONLY | abi.O_NONBLOCK)
     assert stat.S_ISFIFO(d.inode.mode)
     assert client.walk_opens == [b"fifo"] and client.walks == [] and client.opens == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import signal
 import stat
 import threading
 import time
@@ -16,7 +17,7 @@ from helpers import procs
 
 from gofer import linux
 from gofer.client import GoferClient
-from gofer.protocol import PROTOCOL_VERSION
+from gofer.protocol import PROTOCOL_VERSION, WALKOPEN_OR_WALK, Rwalkopen, Twalkopen
 
 
 def _walk1(c: GoferClient, h: int, *names: bytes) -> int:
@@ -542,10 +543,15 @@ def test_walkopen(client: GoferClient, tree: Path) -> None:
 
 
 def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
-    """Twalkopen with WALKOPEN_OR_WALK: a regular file is walked to and opened; a
-    symlink, a directory or a FIFO is walked to only (no fd), its handle as a Twalk's;
-    a missing name is ENOENT; bad flags are still EINVAL; nothing leaks."""
+    """Twalkopen with WALKOPEN_OR_WALK: a regular file everyone may read is walked to
+    and opened; a symlink, a directory, a FIFO, a file only its owner may read and one
+    whose open fails (a write lease held on the host) are walked to only (no fd), each
+    handle as a Twalk's; a missing name is ENOENT; the flag with more than one name or
+    with a write mode is EINVAL; nothing leaks."""
     os.mkfifo(tree / "fifo")
+    (tree / "private").write_bytes(b"mine")
+    os.chmod(tree / "private", 0o600)
+    (tree / "leased").write_bytes(b"lease")
     root, _ = client.attach(0)
     base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
     for _ in range(3):
@@ -555,7 +561,7 @@ def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
         os.close(fd)
         client.close(h)
         for name, kind in ((b"lnk", stat.S_ISLNK), (b"d", stat.S_ISDIR),
-                           (b"fifo", stat.S_ISFIFO)):
+                           (b"fifo", stat.S_ISFIFO), (b"private", stat.S_ISREG)):
             h, st, fd = client.walk_or_open(root, name, os.O_RDONLY)
             assert fd == -1 and kind(st.mode), name
             assert client.stat(h).ino == os.lstat(tree / os.fsdecode(name)).st_ino
@@ -565,9 +571,22 @@ def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
         with pytest.raises(OSError) as e:
             client.walk_or_open(root, b"missing", os.O_RDONLY)
         assert e.value.errno == errno.ENOENT
-        with pytest.raises(OSError) as e:
-            client.walk_or_open(root, b"file", os.O_RDWR | os.O_WRONLY)
-        assert e.value.errno == errno.EINVAL
+        for names, flags in (([b"d", b"f"], os.O_RDONLY), ([b"file"], os.O_WRONLY),
+                             ([b"file"], os.O_RDONLY | os.O_TRUNC)):
+            with pytest.raises(OSError) as e:
+                client._call_fd(Twalkopen(root, names, flags | WALKOPEN_OR_WALK), Rwalkopen)
+            assert e.value.errno == errno.EINVAL, (names, flags)
+    lease = os.open(tree / "leased", os.O_RDONLY)
+    # (the lease break is SIGIO to this process, whose default action ends it)
+    old_handler = signal.signal(signal.SIGIO, signal.SIG_IGN)
+    try:
+        fcntl.fcntl(lease, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        h, st, fd = client.walk_or_open(root, b"leased", os.O_RDONLY)
+        assert fd == -1 and stat.S_ISREG(st.mode)  # (EWOULDBLOCK: the open is the sentry's)
+        client.close(h)
+    finally:
+        os.close(lease)
+        signal.signal(signal.SIGIO, old_handler)
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
 
 

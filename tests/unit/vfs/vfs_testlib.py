@@ -195,18 +195,19 @@ class FakeGofer:
         return out
 
     def walk_or_open(self, h: int, name: bytes, flags: int) -> Tuple[int, GStat, int]:
-        """As GoferClient.walk_or_open: a regular file walked to and opened, anything else
-        walked to (fd -1)."""
+        """As GoferClient.walk_or_open: a regular file everyone may read walked to and
+        opened, anything else (or a failed open) walked to only (fd -1)."""
         n_calls = len(self.calls)
         (wh, st), = self.walk(h, [name])
-        if not stat.S_ISREG(st.mode):
-            del self.calls[n_calls:]
-            self.calls.append("walk_or_open")
-            return wh, st, -1
-        fd = self.open(wh, flags)
         del self.calls[n_calls:]
         self.calls.append("walk_or_open")
-        return wh, GStat.of(os.fstat(fd)), fd
+        if stat.S_ISREG(st.mode) and st.mode & stat.S_IROTH:
+            try:
+                fd = self.open(wh, flags)
+                return wh, GStat.of(os.fstat(fd)), fd
+            except OSError:
+                pass
+        return wh, st, -1
 
     def walkopen(self, h: int, names: List[bytes], flags: int) -> Tuple[int, GStat, int]:
         self.calls.append("walkopen")
