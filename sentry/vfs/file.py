@@ -81,10 +81,13 @@ class FileDescription:
     stream = False
     #: ``epoll_ctl`` may watch it (see the module docstring).
     pollable = False
-    #: ``write(2)`` takes the count without reading the bytes (``write_null``: /dev/null,
-    #: /dev/zero), as :func:`sentry.syscalls.linux.sys_file.write` and C serve it (the
-    #: other writes, ``pwrite64`` and the vectored ones, still read them).
+    #: A write takes the count without reading the bytes (``write_null``: /dev/null,
+    #: /dev/zero), as :mod:`sentry.syscalls.linux.sys_file`'s writes and C serve it.
     swallows_writes = False
+    #: Every write fails with this errno without reading the bytes (``write_full``:
+    #: /dev/full), and, as for a file without ``write_iter``, a ``pwritev2`` flag other
+    #: than ``RWF_HIPRI`` is ``EOPNOTSUPP``; 0: writes are the file's.
+    write_fails = 0
     #: The file has Linux's ``fasync``: ``O_ASYNC`` makes it send ``SIGIO``
     #: (:mod:`sentry.vfs.fasync`).  Without it ``F_SETFL`` drops ``O_ASYNC`` and
     #: ``FIOASYNC`` fails with ``ENOTTY``.

@@ -73,9 +73,11 @@ class ZeroDevice(_CharDevice):
 
 
 class FullDevice(ZeroDevice):
-    """``/dev/full``: zeros; writes fail with ``ENOSPC``."""
+    """``/dev/full``: zeros; writes fail with ``ENOSPC`` (``write_fails``: sys_file never
+    reads their bytes)."""
 
     swallows_writes = False
+    write_fails = errno.ENOSPC
 
     def write(self, t: Any, data: bytes) -> int:
         raise err(errno.ENOSPC)

@@ -323,6 +323,8 @@ def write(t: Any, a: SyscallArgs) -> int:
     """write(2)."""
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
+    if d.write_fails and n:
+        raise err(d.write_fails)
     if d.swallows_writes:
         k = _swallowed(a, 2)
     elif d.stream and not d.nonblocking and n:
@@ -358,6 +360,8 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
     _verify_area(d, off, a[2])
+    if d.write_fails and n:
+        raise err(d.write_fails)
     k = _swallowed(a, 2) if d.swallows_writes else d.pwrite(t, _copy_in(t, a[1], n), off)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
@@ -381,6 +385,8 @@ def writev(t: Any, a: SyscallArgs) -> int:
     iov = read_iovecs(t, a[1], a.int(2))
     if not any(ln for _, ln in iov):
         return 0  # vfs_writev: nothing to write is 0, the file not asked (a pipe's reader)
+    if d.write_fails:
+        raise err(d.write_fails)
     if d.swallows_writes:
         k = _swallowed_v(iov)
         if fsnotify.active and k:
@@ -423,6 +429,8 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
     if not total:
         return 0  # (vfs_writev, as writev)
     _verify_area(d, off, total)
+    if d.write_fails:
+        raise err(d.write_fails)
     k = _swallowed_v(iov) if d.swallows_writes else d.pwrite(t, _gather(t, iov), off)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
@@ -438,6 +446,8 @@ RWF_SUPPORTED = 0x1FF
 
 def _rwf_check(d: FileDescription, flags: int, write: bool) -> None:
     """``kiocb_set_rw_flags``: which RWF_* flags this call may have."""
+    if write and d.write_fails and flags & ~RWF_HIPRI:
+        raise err(errno.EOPNOTSUPP)  # do_loop_readv_writev: no write_iter, no flags
     if flags & ~RWF_SUPPORTED:
         raise err(errno.EOPNOTSUPP)
     if flags & RWF_APPEND and flags & RWF_NOAPPEND:

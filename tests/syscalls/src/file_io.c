@@ -226,6 +226,19 @@ int main(int argc, char **argv)
     fd = open("/dev/zero", O_WRONLY);
     R("write /dev/zero from an unmapped address", write(fd, (void *)0x10000, 4096));
     close(fd);
+    /* write_full: ENOSPC without reading the bytes; no write_iter, so no RWF flags */
+    fd = open("/dev/full", O_WRONLY);
+    R("write /dev/full", write(fd, "x", 1));
+    R("write /dev/full from an unmapped address", write(fd, (void *)0x10000, 4096));
+    R("write /dev/full, nothing", write(fd, "x", 0));
+    R("pwrite /dev/full from an unmapped address", pwrite(fd, (void *)0x10000, 10, 0));
+    struct iovec fv[2] = {{(void *)0x10000, 10}, {"x", 1}};
+    R("writev /dev/full from an unmapped address", writev(fd, fv, 2));
+    R("writev /dev/full, nothing", writev(fd, fv, 0));
+    R("pwritev2 /dev/full RWF_HIPRI", pwritev2(fd, fv, 2, -1, RWF_HIPRI));
+    R("pwritev2 /dev/full RWF_APPEND", pwritev2(fd, fv, 2, -1, RWF_APPEND));
+    R("pwritev2 /dev/full RWF_DSYNC", pwritev2(fd, fv, 2, 0, RWF_DSYNC));
+    close(fd);
     fd = open("/dev/zero", O_RDONLY);
     memset(back, 1, 16);
     R("read /dev/zero", read(fd, back, 16));
