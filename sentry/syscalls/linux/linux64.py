@@ -131,7 +131,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("pwritev2", EMULATE, PARTIAL,
          "offset -1, RWF_HIPRI, RWF_DSYNC/SYNC (the file synced after the write), RWF_APPEND/"
          "NOAPPEND; RWF_NOWAIT on streams EAGAIN where it would wait, on /dev/null and "
-         "/dev/zero the count, on a regular file EOPNOTSUPP (a buffered write, as ext4); "
+         "/dev/zero the count, on a regular file EOPNOTSUPP (a buffered write, as ext4); on "
+         "/dev/full any flag but RWF_HIPRI EOPNOTSUPP (no write_iter); "
          "RWF_NOSIGNAL on files (no effect), on "
          "streams EOPNOTSUPP (SIGPIPE not suppressed); RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
         ("lseek", EMULATE, FULL, "C fast path for host-backed files"),
