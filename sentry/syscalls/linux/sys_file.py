@@ -23,7 +23,7 @@ from sentry.vfs.fsnotify import IN_ACCESS, IN_MODIFY
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, List, Tuple
+    from typing import Any, Callable, List, Optional, Tuple
 
 MAX_IO = 4 << 20
 UIO_MAXIOV = 1024
@@ -305,33 +305,28 @@ def stream_write(t: Any, a: SyscallArgs, total: int, rest: Callable[[int], bytes
     return a.done
 
 
-def _swallowed(a: SyscallArgs, cnt: int) -> int:
-    """A write to /dev/null or /dev/zero (``write_null``) of count arg *cnt*, its buffer
-    checked by :func:`_io_count`: the count, clamped as ``vfs_write`` does, the bytes
-    never read (an unmapped buffer in the user range is no ``EFAULT``); C serves write(2)
-    the same way (``RT_FD_NULL``)."""
-    return min(a[cnt], MAX_RW_COUNT)
-
-
-def _swallowed_v(iov: List[Tuple[int, int]]) -> int:
-    """:func:`_swallowed` of a vector (``write_iter_null``): the segments' total as
-    ``import_iovec`` checked and clamped it (:func:`read_iovecs`), none of them read."""
-    return sum(ln for _, ln in iov)
+def _unread_write(d: FileDescription, count: int) -> Optional[int]:
+    """A write of *count* bytes (its buffer checked, clamped as ``vfs_write`` or
+    ``import_iovec`` clamp it) answered without reading them: /dev/full's errno
+    (``write_full``), /dev/null's and /dev/zero's count (``write_null``: an unmapped
+    buffer in the user range is no ``EFAULT``; C serves write(2) the same way,
+    ``RT_FD_NULL``); None: the file's own write."""
+    if d.write_fails:
+        raise err(d.write_fails)
+    return count if d.swallows_writes else None
 
 
 def write(t: Any, a: SyscallArgs) -> int:
     """write(2)."""
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
-    if d.write_fails and n:
-        raise err(d.write_fails)
-    if d.swallows_writes:
-        k = _swallowed(a, 2)
-    elif d.stream and not d.nonblocking and n:
-        k = stream_write(t, a, n, lambda off: _copy_in(t, a[1] + off, n - off),
-                         lambda b: d.write(t, b))
-    else:
-        k = d.write(t, _copy_in(t, a[1], n))
+    k = _unread_write(d, min(a[2], MAX_RW_COUNT))
+    if k is None:
+        if d.stream and not d.nonblocking and n:
+            k = stream_write(t, a, n, lambda off: _copy_in(t, a[1] + off, n - off),
+                             lambda b: d.write(t, b))
+        else:
+            k = d.write(t, _copy_in(t, a[1], n))
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
     return k
@@ -360,9 +355,9 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
     _verify_area(d, off, a[2])
-    if d.write_fails and n:
-        raise err(d.write_fails)
-    k = _swallowed(a, 2) if d.swallows_writes else d.pwrite(t, _copy_in(t, a[1], n), off)
+    k = _unread_write(d, min(a[2], MAX_RW_COUNT))
+    if k is None:
+        k = d.pwrite(t, _copy_in(t, a[1], n), off)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
     return k
@@ -383,20 +378,16 @@ def writev(t: Any, a: SyscallArgs) -> int:
     """writev(2)."""
     d = _writable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
-    if not any(ln for _, ln in iov):
+    total = sum(ln for _, ln in iov)
+    if not total:
         return 0  # vfs_writev: nothing to write is 0, the file not asked (a pipe's reader)
-    if d.write_fails:
-        raise err(d.write_fails)
-    if d.swallows_writes:
-        k = _swallowed_v(iov)
-        if fsnotify.active and k:
-            fsnotify.file_event(d, IN_MODIFY)
-        return k
-    data = _gather(t, iov)
-    if d.stream and not d.nonblocking and data:
-        k = stream_write(t, a, len(data), lambda off: data[off:], lambda b: d.write(t, b))
-    else:
-        k = d.write(t, data)
+    k = _unread_write(d, total)
+    if k is None:
+        data = _gather(t, iov)
+        if d.stream and not d.nonblocking:
+            k = stream_write(t, a, len(data), lambda off: data[off:], lambda b: d.write(t, b))
+        else:
+            k = d.write(t, data)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
     return k
@@ -409,9 +400,9 @@ def preadv(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _readable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
-    if iov:
-        _verify_area(d, off, sum(ln for _, ln in iov))
-    data = d.pread(t, _iov_total(iov), off)
+    total = sum(ln for _, ln in iov)
+    _verify_area(d, off, total)
+    data = d.pread(t, min(total, MAX_IO), off)
     k = _scatter(t, iov, data)
     if fsnotify.active:  # vfs_readv: even for 0 bytes
         fsnotify.file_event(d, IN_ACCESS)
@@ -429,9 +420,9 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
     if not total:
         return 0  # (vfs_writev, as writev)
     _verify_area(d, off, total)
-    if d.write_fails:
-        raise err(d.write_fails)
-    k = _swallowed_v(iov) if d.swallows_writes else d.pwrite(t, _gather(t, iov), off)
+    k = _unread_write(d, total)
+    if k is None:
+        k = d.pwrite(t, _gather(t, iov), off)
     if fsnotify.active and k:
         fsnotify.file_event(d, IN_MODIFY)
     return k
