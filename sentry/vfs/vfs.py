@@ -57,7 +57,7 @@ from sentry.vfs.mount_options import MNT_NOATIME, MNT_NODIRATIME, MNT_RELATIME
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
 MAXSYMLINKS = 40
 
@@ -639,13 +639,12 @@ class VirtualFilesystem:
 
     # ------------------------------------------------------------------ open
     def open_at(self, t: Any, dirfd: int, path: bytes, flags: int, mode: int,
-                res: Optional[Resolve] = None,
-                on_missing: Optional[Callable[[List[VirtualDentry]], None]] = None,
-                ) -> FileDescription:
+                res: Optional[Resolve] = None) -> FileDescription:
         """openat(2) without the fd table: the new description; *res*: openat2's
-        resolve flags.  *on_missing*: called, for an open without ``O_CREAT`` whose path
-        names nothing, with what :meth:`resolve`'s *track* got (the C stat cache keeps
-        the ``ENOENT`` as a stat's).
+        resolve flags.  An open without ``O_CREAT`` (nor *res*) whose path names nothing
+        hands its ``ENOENT`` to the C stat cache as a stat's would: the listed directory
+        where the walk stopped then answers the next opens of names it has not got
+        (sc_absent: gcc's include path search, Python's and ld.so's candidates).
 
         :raises LinuxError: the errnos of open(2); ``EOPNOTSUPP`` for ``O_TMPFILE``.
         """
@@ -658,14 +657,16 @@ class VirtualFilesystem:
             parent, name, trailing = self.resolve_parent(t, dirfd, path, res)
             vd, created = self._open_create(t, parent, name, trailing, flags, mode, res)
         else:
-            track: Optional[List[VirtualDentry]] = [] if on_missing is not None else None
+            track: Optional[List[VirtualDentry]] = (
+                [] if res is None and t is not None and statcache.enabled() else None)
             try:
                 vd = self.resolve(t, dirfd, path, follow=not flags & abi.O_NOFOLLOW, res=res,
                                   track=track,
                                   open_flags=flags if _opens_for_reading(flags) else None)
             except LinuxError as e:
-                if track is not None and on_missing is not None and e.errno == errno.ENOENT:
-                    on_missing(track)
+                if track is not None and e.errno == errno.ENOENT:
+                    statcache.keep(t, statcache.STAT, dirfd, path, bool(flags & abi.O_NOFOLLOW),
+                                   track, None, None, -errno.ENOENT, self.root())
                 raise
         return self.open_vd(t, vd, flags, created)
 

@@ -17,7 +17,7 @@ from sentry.kernel import compat
 from sentry.kernel.waiter import EVENT_ALL, EVENT_OUT
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
-from sentry.vfs import fasync, fsnotify, locks, statcache
+from sentry.vfs import fasync, fsnotify, locks
 from sentry.vfs.file import FileDescription
 from sentry.vfs.fsnotify import IN_ACCESS, IN_MODIFY
 
@@ -533,17 +533,7 @@ def _openat(t: Any, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
     table = t.fdtable
     if not table.free_below_limit():
         raise err(errno.EMFILE)
-    vfs = vfs_of(t)
-
-    def missing(track: List[Any]) -> None:
-        # As a stat's ENOENT: the directory where the walk stopped, if listed, then
-        # answers the next opens of names it has not got in C (sc_absent: gcc's include
-        # path search, Python's and ld.so's candidates).
-        statcache.keep(t, statcache.STAT, dirfd, path, bool(flags & abi.O_NOFOLLOW), track,
-                       None, None, -errno.ENOENT, vfs.root())
-
-    desc = vfs.open_at(t, dirfd, path, flags | abi.O_LARGEFILE, mode,
-                       on_missing=missing if statcache.enabled() else None)
+    desc = vfs_of(t).open_at(t, dirfd, path, flags | abi.O_LARGEFILE, mode)
     try:
         return table.install(desc, cloexec=bool(flags & abi.O_CLOEXEC))
     except Exception:
