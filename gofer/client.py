@@ -495,6 +495,10 @@ class GoferClient:
             msg, fds = self._recv()
             if not isinstance(msg, Rwalk):
                 r, fd = self._expect("Twalkopen", Rwalkopen, msg, fds, True)
+                if not stat.S_ISREG(r.stat.mode):  # (only a regular file is opened)
+                    os.close(fd)
+                    self._broken = True
+                    raise _oserror(errno.EPROTO, "Twalkopen opened what is no regular file")
                 return r.handle, r.stat, fd
             w = self._expect("Twalkopen", Rwalk, msg, fds, False)[0]
             if len(w.entries) != 1:

@@ -309,9 +309,8 @@ class GoferInode(Inode):
         handle = self.__dict__.get("handle")
         if handle is not None:
             self.fs.handle_released(handle)
-        absent = self.__dict__.get("_absent")
-        if absent:
-            self.fs.absent_left += len(absent)
+        if self.__dict__.get("_absent"):
+            self._forget_absent()
 
     def _anchor(self) -> Tuple[int, List[bytes], List["GoferInode"]]:
         """The nearest handle at or above this inode, the names from it down to this
@@ -427,7 +426,7 @@ class GoferInode(Inode):
 
     def _lookup(self, name: bytes, open_flags: Optional[int]) -> Optional[Inode]:
         """*name*'s inode, from the listing if there is one; else walked to, and opened in
-        the same round trip when *open_flags* say it is about to be (:meth:`_walk_open`)."""
+        the same round trip when *open_flags* say it is about to be."""
         if not self.is_dir:
             raise err(errno.ENOTDIR)
         listing = self._listing
@@ -448,21 +447,37 @@ class GoferInode(Inode):
             return None
         dir_handle = self.gofer_handle()
         self.fs.release_handles()
-        if open_flags is not None:
-            return self._walk_open(dir_handle, name, open_flags)
+        fd = -1
         try:
-            res = self.client.walk(dir_handle, [name])
+            if open_flags is None:
+                res = self.client.walk(dir_handle, [name])
+                if not res:
+                    return None
+                for extra, _ in res[1:]:
+                    self.fs.handle_released(extra)
+                h, st = res[0]
+            else:
+                # About to be opened read-only: the gofer opens it in the same request if
+                # it is a regular file everyone may read (Twalkopen with WALKOPEN_OR_WALK;
+                # else walked only, as by Twalk).  Python's imports, ld.so's libraries,
+                # gcc's headers: a lookup and then an open were two round trips each.
+                h, st, fd = self.client.walk_or_open(dir_handle, name,
+                                                     open_flags & abi.O_ACCMODE)
         except OSError as e:
             if e.errno == errno.ENOENT:
                 self._not_there(name)
                 return None
             raise err(e.errno or errno.EIO) from None
-        if not res:
-            return None
-        for extra, _ in res[1:]:
-            self.fs.handle_released(extra)
-        h, st = res[0]
-        return GoferInode(self.fs, h, st, self, name)
+        try:
+            child = GoferInode(self.fs, h, st, self, name)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            self.fs.handle_released(h)
+            raise
+        if fd >= 0:
+            child._pending_fd = (fd, abi.O_RDONLY)  # for the open that follows
+        return child
 
     def _not_there(self, name: bytes) -> None:
         """A walk found no *name* here: in a trusted directory (nothing changes it) the
@@ -482,34 +497,6 @@ class GoferInode(Inode):
         absent, self._absent = self._absent, None
         if absent:
             self.fs.absent_left += len(absent)
-
-    def _walk_open(self, dir_handle: int, name: bytes, flags: int) -> Optional[Inode]:
-        """:meth:`_lookup`'s walk of *name* for a read-only open (*flags*), which opens it
-        in the same request (``Twalkopen`` with ``WALKOPEN_OR_WALK``) if it is a regular
-        file everyone may read: the inode then holds the fd for the open that follows
-        (``_pending_fd``); anything else is walked to only, as by ``Twalk``.  Python's
-        imports, ld.so's libraries, gcc's headers: a lookup and then an open were two
-        round trips each."""
-        try:
-            h, st, fd = self.client.walk_or_open(dir_handle, name, flags & abi.O_ACCMODE)
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                self._not_there(name)
-                return None
-            raise err(e.errno or errno.EIO) from None
-        if fd >= 0 and not _st.S_ISREG(st.mode):
-            os.close(fd)  # (a gofer that opened what it should not have: not used)
-            fd = -1
-        try:
-            child = GoferInode(self.fs, h, st, self, name)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            self.fs.handle_released(h)
-            raise
-        if fd >= 0:
-            child._pending_fd = (fd, abi.O_RDONLY)
-        return child
 
     def _list(self, reading: bool = False) -> Listing:
         """The entries with their attributes, in one request (kept if trusted), or fetched
