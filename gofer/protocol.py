@@ -907,19 +907,19 @@ def _unpack_stat_entries(body: bytes, off: int) -> Entries:
     (count,) = _U32.unpack_from(body, off)
     wire = body[off + 4:]
     return Entries([(name, _decode_entry(wire, at))
-                    for name, at in _scan_stat_entries(wire, count)], wire)
+                    for name, at in _scan_stat_entries(wire, count).items()], wire)
 
 
-def _scan_stat_entries(wire: bytes, count: int) -> list[tuple[bytes, int]]:
+def _scan_stat_entries(wire: bytes, count: int) -> dict[bytes, int]:
     """The *count* stat entries of a listing (*wire*: after their count) checked, and
-    each one's name and offset, in order; none decoded (:func:`_decode_entry`).  Written
+    each one's name -> offset, in order; none decoded (:func:`_decode_entry`).  Written
     out (no _Reader): a listing has one entry per file, and this runs in the sentry for
     every directory it lists.
 
     :raises ProtocolError: if they are malformed.
     """
     n = len(wire)
-    out: list[tuple[bytes, int]] = []
+    out: dict[bytes, int] = {}
     off = 0
     has_len, stat_size, u16 = _HAS_LEN.unpack_from, Stat.STRUCT.size, _U16.unpack_from
     try:
@@ -930,7 +930,7 @@ def _scan_stat_entries(wire: bytes, count: int) -> list[tuple[bytes, int]]:
                 raise ProtocolError("bad flag")
             if end > n:
                 raise ProtocolError("message too short")
-            out.append((wire[off + 3:end], off))
+            out[wire[off + 3:end]] = off
             if has == 1:
                 off = end + stat_size
             elif has == 2:
@@ -963,7 +963,7 @@ class Listing:
     def __init__(self, count: int = 0, wire: bytes = b"") -> None:
         """:raises ProtocolError: if the entries are malformed."""
         self.wire = wire
-        self._at = dict(_scan_stat_entries(wire, count))
+        self._at = _scan_stat_entries(wire, count)
         self._got: dict[bytes, Stat | int] = {}
 
     def __len__(self) -> int:
