@@ -1678,8 +1678,9 @@ class Kernel:
         regs[N.RDX] = 0
         regs[N.R10] = 0
         regs[N.R8] = AT_EMPTY_PATH
-        lend = (plan.lendable() and not self._fdtable_shared(t)
-                and not loader.held_already(t, plan))
+        to_lend = plan.to_lend()
+        lend = (bool(to_lend) and not self._fdtable_shared(t)
+                and not loader.held_already(t, to_lend))
         regs[N.R9] = loader.LEND_MARK if lend else 0
         N.setregs(pid, regs)
         ptrace.host_resume(t)

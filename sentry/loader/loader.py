@@ -156,9 +156,6 @@ class ExecPlan:
         for img in self.images():
             img.close()
 
-    def lendable(self) -> bool:
-        return any(img.host_fd >= 0 for img in self.images())
-
     def to_lend(self) -> List[Tuple[Image, int]]:
         """Each image that has a host fd, with the task's fd number it is lent at."""
         return [(img, at) for img, at in zip(self.images(), LEND_FDS, strict=False)
@@ -322,17 +319,17 @@ def lend(t: "Task", plan: ExecPlan, notif_id: int) -> None:
             img.lent_at = -1
 
 
-def held_already(t: "Task", plan: ExecPlan) -> bool:
+def held_already(t: "Task", held: List[Tuple[Image, int]]) -> bool:
     """At the exec trap of a task whose fd table no other process shares: whether it holds
-    every file *plan* would lend at its number already (a shell running the same program
-    again: its child inherited the shell's own program at 1001), which marks them lent.
+    every file a plan would lend (*held*: its ``to_lend()``) at its number already (a
+    shell running the same program again: its child inherited the shell's own program at
+    1001), which marks them lent.
     Then the rewritten execveat needs no notification (~75 us of a fork+exec's ~0.7 ms of
     sentry): nothing can put a file that maps at those numbers before the exec event
     (``mmap_file`` refuses them while an exec is in flight, a pidfd does not map), as
     between :func:`lend` and the exec."""
     from sentry.syscalls.linux.sys_mm import task_holds
 
-    held = plan.to_lend()
     if not all(task_holds(t.host_tid, at, img.host_fd) for img, at in held):
         return False
     for img, at in held:
