@@ -538,7 +538,7 @@ class GoferInode(Inode):
             self._fetch, self._fetch_path = fetch, path
         return listing
 
-    def _prefetch_subdirs(self, listed: bytes, reading: bool = True) -> None:
+    def _prefetch_subdirs(self, listed: bytes, reading: bool) -> None:
         """A subdirectory of this listed directory was listed by a request of its own, for
         a program reading it (*reading*) or looking names up in it.  Once PREFETCH_AFTER
         of them were, a tree walk is going on, which lists the others and what is below
