@@ -177,6 +177,13 @@ class FileDescription:
     def offset(self, v: int) -> None:
         self._offset = v
 
+    @property
+    def own_offset(self) -> int:
+        """The offset the sentry keeps: :attr:`offset`, but 0 for a file whose offset is
+        its host fd's (gofer and host files override :attr:`offset`), whose range the
+        host checks itself when the call reaches it (``rw_verify_area``)."""
+        return self._offset
+
     # -- I/O -----------------------------------------------------------------
     def read(self, t: Any, n: int) -> bytes:
         """Read up to *n* bytes at the offset (advancing it); ``b""`` at EOF."""

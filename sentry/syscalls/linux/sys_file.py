@@ -159,6 +159,15 @@ def _verify_area(d: FileDescription, off: int, count: int) -> None:
         raise err(errno.EINVAL)
 
 
+def _verify_at_offset(d: FileDescription, count: int) -> None:
+    """:func:`_verify_area` of a read or write at the file offset (``read``, ``write``,
+    ``readv``, ``writev``, ``sendfile``'s input without an offset): after an ``lseek``
+    near the largest offset a memfd's or tmpfs file's write said ``EFBIG`` and its read
+    0.  A gofer or host file is the host's to check (:attr:`FileDescription.own_offset`)."""
+    if d.own_offset + count > _OFF_MAX and not d.stream:
+        raise err(errno.EINVAL)
+
+
 def _iov_total(iov: List[Tuple[int, int]]) -> int:
     return min(sum(ln for _, ln in iov), MAX_IO)
 
@@ -271,6 +280,7 @@ def read(t: Any, a: SyscallArgs) -> int:
     """read(2)."""
     d = _readable(t, a.int(0))
     n = _io_count(a, 1, 2)
+    _verify_at_offset(d, a[2])
     data = d.read(t, n)
     k = _deliver(t, d, data, lambda b: copy_out(t, a[1], b))
     if fsnotify.active and k:
@@ -320,6 +330,7 @@ def write(t: Any, a: SyscallArgs) -> int:
     """write(2)."""
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
+    _verify_at_offset(d, a[2])
     k = _unread_write(d, min(a[2], MAX_RW_COUNT))
     if k is None:
         if d.stream and not d.nonblocking and n:
@@ -367,7 +378,10 @@ def readv(t: Any, a: SyscallArgs) -> int:
     """readv(2)."""
     d = _readable(t, a.int(0))
     iov = read_iovecs(t, a[1], a.int(2))
-    data = d.read(t, _iov_total(iov))
+    total = sum(ln for _, ln in iov)
+    if total:  # (vfs_readv checks no range for nothing)
+        _verify_at_offset(d, min(total, MAX_RW_COUNT))
+    data = d.read(t, min(total, MAX_IO))
     k = _deliver(t, d, data, lambda b: _scatter(t, iov, b))
     if fsnotify.active:  # vfs_readv: even for 0 bytes
         fsnotify.file_event(d, IN_ACCESS)
@@ -381,6 +395,7 @@ def writev(t: Any, a: SyscallArgs) -> int:
     total = sum(ln for _, ln in iov)
     if not total:
         return 0  # vfs_writev: nothing to write is 0, the file not asked (a pipe's reader)
+    _verify_at_offset(d, min(total, MAX_RW_COUNT))
     k = _unread_write(d, total)
     if k is None:
         data = _gather(t, iov)
@@ -968,6 +983,17 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     out_d = _writable(t, a.int(0))
     in_d = _readable(t, a.int(1))
     off_addr, count = a[2], _count(a, 3)
+    # do_sendfile: the input's range (at the offset given, else the file's), then the
+    # output's at its file offset.
+    off = -1
+    if off_addr:
+        off = struct.unpack("<q", t.mem.read(off_addr, 8))[0]
+        if off < 0:
+            raise err(errno.EINVAL)
+        _verify_area(in_d, off, a[3])
+    else:
+        _verify_at_offset(in_d, a[3])
+    _verify_at_offset(out_d, min(a[3], MAX_RW_COUNT))
     if out_d.flags & abi.O_APPEND:
         raise err(errno.EINVAL)
     if count == 0:
@@ -975,11 +1001,6 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     # Wait for room first, so that no input is consumed by a call that then parks.
     if not out_d.readiness(EVENT_OUT) & EVENT_OUT:
         out_d.ready_or_block(EVENT_OUT)
-    off = -1
-    if off_addr:
-        off = struct.unpack("<q", t.mem.read(off_addr, 8))[0]
-        if off < 0:
-            raise err(errno.EINVAL)
     pages = _file_pages_into(out_d, in_d)
     if pages is not None:
         # A file into a pipe goes a page to a slot (Linux splices its pages in), and only

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/sendfile.h>
+#include <sys/mman.h>
 
 static void show_read(const char *label, int fd, size_t n)
 {
@@ -222,6 +224,26 @@ int main(int argc, char **argv)
     R("pwrite a file near the largest offset", pwrite(fd, "0123456789", 10, 0x7ffffffffffffffaL));
     R("pread a file near the largest offset", pread(fd, back, 10, 0x7ffffffffffffffaL));
     R("preadv a file near the largest offset", preadv(fd, &ten, 1, 0x7ffffffffffffffaL));
+    close(fd);
+    /* ... and at the file offset (read, write, readv, writev, sendfile): a memfd's
+     * offset may go that far (MAX_LFS_FILESIZE), an ext4 file's not */
+    fd = memfd_create("near", 0);
+    R("lseek a memfd near the largest offset", lseek(fd, 0x7ffffffffffffffaL, SEEK_SET) > 0);
+    R("write at that offset", write(fd, "0123456789", 10));
+    R("read at that offset", read(fd, back, 10));
+    R("writev at that offset", writev(fd, &ten, 1));
+    R("readv at that offset", readv(fd, &ten, 1));
+    R("pwritev2 at that offset", pwritev2(fd, &ten, 1, -1, 0));
+    R("preadv2 at that offset", preadv2(fd, &ten, 1, -1, 0));
+    R("write up to the largest offset", write(fd, "01234", 5));
+    R("sendfile from it", sendfile(fd, fd, NULL, 10));
+    {
+        int out = open("f", O_RDWR);
+        R("sendfile from it into a file", sendfile(out, fd, NULL, 10));
+        off_t at = 0x7ffffffffffffffaL;
+        R("sendfile at an offset near the largest", sendfile(out, out, &at, 10));
+        close(out);
+    }
     close(fd);
     fd = open("/dev/zero", O_WRONLY);
     R("write /dev/zero from an unmapped address", write(fd, (void *)0x10000, 4096));
