@@ -2828,12 +2828,26 @@ long rt_ptrace(int req, int pid, uint64_t addr, uint64_t data)
 /* waitpid for one tracee the sentry just resumed and is about to wait for.
  * On these VMs a sleeping process on another vCPU takes ~35 us to wake, so
  * poll with WNOHANG for up to WAIT_SPIN_NS first: a tracee that only runs a
- * syscall to its next stop is back within a few microseconds. */
+ * syscall to its next stop is back within a few microseconds.  Not when the
+ * tracee may run only on the CPU the sentry is on (the CPU hold,
+ * sentry/kernel/cpuhold.py: an exec's injected calls, a new child's): polling
+ * then keeps it from running until the poll ends (an exec's batch of mmaps took
+ * ~60 us of the sentry's CPU, ~9 us sleeping at once).  sched_yield between
+ * polls would let it run, but beside a CPU-bound neighbour hands the CPU to that
+ * for its whole slice (200 fork+exec beside two busy loops: 0.45 -> 0.90 s). */
 #define WAIT_SPIN_NS 100000L
+
+static int held_with_sentry(int pid)
+{
+    cpu_set_t set;
+    int cpu = sched_getcpu();
+    if (cpu < 0 || sched_getaffinity(pid, sizeof set, &set) < 0) return 0;
+    return CPU_COUNT(&set) == 1 && CPU_ISSET(cpu, &set);
+}
 
 static int wait_tracee(int pid, int *status, int flags)
 {
-    if (!(flags & WNOHANG)) {
+    if (!(flags & WNOHANG) && !held_with_sentry(pid)) {
         struct timespec t0, now;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (;;) {
