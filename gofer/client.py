@@ -234,6 +234,9 @@ class GoferClient:
         # coming, on_stream(False) when it ended; on_request() before each request.
         self.on_stream: Callable[[bool], None] | None = None
         self.on_request: Callable[[], None] | None = None
+        # The CPU this process is on (-1: unknown), said in each request's header so that
+        # the gofer keeps off it (gofer.server.GoferServer.keep_off); None: not said.
+        self.cpu: Callable[[], int] | None = None
 
     # ---- transport ----------------------------------------------------------
 
@@ -306,7 +309,7 @@ class GoferClient:
         if self._broken:
             raise _oserror(errno.EPROTO, "channel is unusable after a protocol error")
         try:
-            data = encode(req)
+            data = encode(req, -1 if self.cpu is None else self.cpu())
         except ProtocolError:
             raise _oserror(errno.EINVAL, f"{type(req).__name__} argument out of range") from None
         self._sock.sendmsg([data])

@@ -12,7 +12,8 @@ capability but :data:`KEEP_CAPS` and installs a seccomp filter built from
   ``f*`` form, on an fd (no path at all);
 - ``sendmsg``/``recvmsg`` on the channel's fd only, with the flags the server uses;
 - the memory calls of CPython's and glibc's allocators, never executable memory;
-- ``write`` to stderr (error reports), ``exit_group``.
+- ``write`` to stderr (error reports), ``sched_setaffinity`` of itself (off the
+  sentry's CPU), ``exit_group``.
 
 A gofer whose roots are all read-only (the rootfs under the default overlay, ``do``
 mode) also goes without the rows and capabilities only changes need (``Rule.writes``,
@@ -122,7 +123,7 @@ SYSCALL_NUMBERS: dict[str, int] = {
     "getdents64": 217, "clock_gettime": 228, "exit_group": 231, "mkdirat": 258,
     "fchownat": 260, "newfstatat": 262, "unlinkat": 263, "linkat": 265, "symlinkat": 266,
     "readlinkat": 267, "utimensat": 280, "renameat2": 316, "openat2": 437, "fchmodat2": 452,
-    "fsetxattr": 190, "fgetxattr": 193, "flistxattr": 196, "fremovexattr": 199,
+    "sched_setaffinity": 203, "fsetxattr": 190, "fgetxattr": 193, "flistxattr": 196, "fremovexattr": 199,
 }
 
 
@@ -181,6 +182,8 @@ ALLOWED: tuple[Rule, ...] = (
     Rule("clock_gettime", ((_eq(0, _CLOCK_MONOTONIC),),),
          "time.perf_counter in recvmsg_polling, when the vDSO falls back to the syscall "
          "(a clock source without vDSO support)"),
+    Rule("sched_setaffinity", ((_eq(0, 0),),),
+         "its own CPUs: off the one the sentry is on (GoferServer.keep_off)"),
     _any("exit_group", "the end"),
 )
 

@@ -38,7 +38,7 @@ else:
     def dataclass_transform() -> object:  # (tells type checkers only)
         return lambda f: f
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 #: Largest datagram either side sends or accepts: an extended attribute's value of
 #: XATTR_SIZE_MAX with its name and the header fit.
@@ -122,6 +122,9 @@ class MsgId:
     RERROR = 255
 
 
+#: Every message starts with its id and a field that is 0 in a reply and, in a request,
+#: the CPU the client is on + 1 (0: not said): the gofer keeps off that CPU
+#: (:meth:`gofer.server.GoferServer.keep_off`).
 HEADER = struct.Struct("<HH")
 _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
@@ -1363,16 +1366,20 @@ MESSAGES: dict[int, type[Message]] = {
 #: Every message type id.
 MSG_IDS: frozenset[int] = frozenset(v for k, v in vars(MsgId).items() if k.isupper())
 assert set(MESSAGES) == MSG_IDS
+#: The ids of requests (the client's messages), whose header may carry its CPU.
+REQUEST_IDS: frozenset[int] = frozenset(i for i, cls in MESSAGES.items()
+                                        if cls.__name__.startswith("T"))
 
 
-def encode(msg: Message) -> bytes:
-    """Header plus body of ``msg``.
+def encode(msg: Message, cpu: int = -1) -> bytes:
+    """Header plus body of ``msg``; *cpu*: a request's sender's CPU (-1: not said).
 
     :raises ProtocolError: if a field does not fit its wire type, or the
         message exceeds :data:`MAX_MESSAGE`.
     """
+    hint = cpu + 1 if 0 <= cpu < 0xFFFF and msg.MSG_ID in REQUEST_IDS else 0
     try:
-        data = HEADER.pack(msg.MSG_ID, 0) + msg.pack()
+        data = HEADER.pack(msg.MSG_ID, hint) + msg.pack()
     except struct.error as e:
         raise ProtocolError(str(e)) from None
     if len(data) > MAX_MESSAGE:
@@ -1380,17 +1387,22 @@ def encode(msg: Message) -> bytes:
     return data
 
 
+def sender_cpu(data: bytes) -> int:
+    """The CPU a request's sender said it is on (:data:`HEADER`), -1 if none."""
+    return (HEADER.unpack_from(data)[1] if len(data) >= HEADER.size else 0) - 1
+
+
 def decode(data: bytes) -> Message:
     """Parse one datagram.
 
-    :raises ProtocolError: on an unknown id, a non-zero reserved field or a
+    :raises ProtocolError: on an unknown id, a reply whose CPU field is not zero, or a
         malformed body.
     """
     if len(data) < HEADER.size:
         raise ProtocolError("message shorter than its header")
-    raw_id, reserved = HEADER.unpack_from(data)
-    if reserved != 0:
-        raise ProtocolError("reserved header field is not zero")
+    raw_id, hint = HEADER.unpack_from(data)
+    if hint != 0 and raw_id not in REQUEST_IDS:
+        raise ProtocolError("a reply's CPU field is not zero")
     cls = MESSAGES.get(raw_id)
     if cls is None:
         raise ProtocolError(f"unknown message id {raw_id}")
@@ -1398,7 +1410,8 @@ def decode(data: bytes) -> Message:
 
 
 __all__ = [
-    "PROTOCOL_VERSION", "MAX_MESSAGE", "MAX_WALK", "MAX_TREE_SUBDIRS", "MAX_CLOSE", "NAME_MAX", "PATH_MAX",
+    "PROTOCOL_VERSION", "REQUEST_IDS", "sender_cpu",
+    "MAX_MESSAGE", "MAX_WALK", "MAX_TREE_SUBDIRS", "MAX_CLOSE", "NAME_MAX", "PATH_MAX",
     "ProtocolError", "Spin", "Entries", "Listing", "unpack_readtree_batch", "unpack_entries",
     "unpack_readdirstat_batch",
     "MsgId", "MSG_IDS", "Stat", "Message", "encode", "decode", "MESSAGES", "STATFS_FIELDS",

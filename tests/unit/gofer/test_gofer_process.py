@@ -178,3 +178,50 @@ def test_received_fds_are_cloexec(gofer: Gofer) -> None:
     finally:
         os.close(fd)
 
+
+
+def _allowed_cpus(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/status") as f:
+        line = next(x for x in f if x.startswith("Cpus_allowed_list:"))
+    cpus: set[int] = set()
+    for part in line.split(":", 1)[1].strip().split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def test_keeps_off_the_cpu_its_client_is_on(gofer: Gofer) -> None:
+    """Each request says the client's CPU; the confined gofer (its filter lets it set
+    its own CPUs) moves off it, and back onto it when the client is on another."""
+    start = _allowed_cpus(gofer.pid)
+    c = gofer.client
+    for cpu in sorted(start)[:2]:
+        c.cpu = lambda cpu=cpu: cpu
+        c.attach(0)
+        want = start - {cpu} if len(start) > 1 else start
+        assert _allowed_cpus(gofer.pid) == want
+    c.cpu = lambda: -1  # not said: left as it is
+    c.attach(0)
+    assert _allowed_cpus(gofer.pid) == want
+    assert c.version() == PROTOCOL_VERSION  # alive, served on
+
+
+def test_keep_off() -> None:
+    """GoferServer.keep_off: a call only when the CPU changes and is one of its own,
+    never leaving it no CPU."""
+    from gofer.server import GoferServer
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    calls: list[tuple[int, frozenset[int]]] = []
+    try:
+        srv = GoferServer(a, [], cpus=frozenset({0, 1, 2}),
+                          set_cpus=lambda pid, cpus: calls.append((pid, cpus)))
+        for cpu in (1, 1, -1, 7, 2, 1):
+            srv.keep_off(cpu)
+        assert calls == [(0, frozenset({0, 2})), (0, frozenset({0, 1})), (0, frozenset({0, 2}))]
+        one = GoferServer(a, [], cpus=frozenset({3}), set_cpus=lambda pid, cpus: calls.append((pid, cpus)))
+        one.keep_off(3)
+        assert len(calls) == 3
+    finally:
+        a.close()
+        b.close()

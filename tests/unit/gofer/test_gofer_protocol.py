@@ -204,7 +204,7 @@ def test_setattr_none_fields_stay_none() -> None:
         b"",
         b"\x01",
         struct.pack("<HH", 999, 0),  # unknown id
-        struct.pack("<HH", p.MsgId.TSTAT, 1) + b"\0" * 4,  # reserved field set
+        struct.pack("<HH", p.MsgId.RCLOSE, 1),  # a reply's CPU field set
         struct.pack("<HH", p.MsgId.TSTAT, 0) + b"\0" * 3,  # short body
         struct.pack("<HH", p.MsgId.TSTAT, 0) + b"\0" * 5,  # trailing byte
         struct.pack("<HHIH", p.MsgId.TWALK, 0, 1, 1)
@@ -317,3 +317,17 @@ def test_readtree_batch_undecoded() -> None:
         p.unpack_entries(count + 1, wire)
     with pytest.raises(p.ProtocolError):
         p.unpack_entries(count, wire[:-1])
+
+
+def test_a_request_says_its_senders_cpu() -> None:
+    """The header's second field: a request's sender's CPU + 1, 0 when not said, 0 in
+    every reply (the gofer keeps off that CPU: GoferServer.keep_off)."""
+    data = p.encode(p.Tstat(7), 3)
+    assert struct.unpack_from("<HH", data) == (p.MsgId.TSTAT, 4)
+    assert p.sender_cpu(data) == 3 and p.decode(data) == p.Tstat(7)
+    for cpu in (-1, 0xFFFF, 1 << 20):  # not said, or past the field
+        assert p.sender_cpu(p.encode(p.Tstat(7), cpu)) == -1
+    assert p.sender_cpu(p.encode(p.Tstat(7))) == -1
+    reply = p.encode(p.Rclose(), 3)
+    assert struct.unpack_from("<HH", reply) == (p.MsgId.RCLOSE, 0)
+    assert p.MsgId.TREADTREE in p.REQUEST_IDS and p.MsgId.RREADTREE not in p.REQUEST_IDS
