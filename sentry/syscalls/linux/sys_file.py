@@ -377,7 +377,11 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
 def readv(t: Any, a: SyscallArgs) -> int:
     """readv(2)."""
     d = _readable(t, a.int(0))
-    iov = read_iovecs(t, a[1], a.int(2))
+    return _readv(t, d, read_iovecs(t, a[1], a.int(2)))
+
+
+def _readv(t: Any, d: FileDescription, iov: List[Tuple[int, int]]) -> int:
+    """readv's work (and preadv2's at the file offset), the vector read once."""
     total = sum(ln for _, ln in iov)
     if total:  # (vfs_readv checks no range for nothing)
         _verify_at_offset(d, min(total, MAX_RW_COUNT))
@@ -391,7 +395,11 @@ def readv(t: Any, a: SyscallArgs) -> int:
 def writev(t: Any, a: SyscallArgs) -> int:
     """writev(2)."""
     d = _writable(t, a.int(0))
-    iov = read_iovecs(t, a[1], a.int(2))
+    return _writev(t, a, d, read_iovecs(t, a[1], a.int(2)))
+
+
+def _writev(t: Any, a: SyscallArgs, d: FileDescription, iov: List[Tuple[int, int]]) -> int:
+    """writev's work (and pwritev2's at the file offset), the vector read once."""
     total = sum(ln for _, ln in iov)
     if not total:
         return 0  # vfs_writev: nothing to write is 0, the file not asked (a pipe's reader)
@@ -414,9 +422,13 @@ def preadv(t: Any, a: SyscallArgs) -> int:
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
     d = _readable(t, a.int(0))
-    iov = read_iovecs(t, a[1], a.int(2))
+    return _preadv(t, d, read_iovecs(t, a[1], a.int(2)), off)
+
+
+def _preadv(t: Any, d: FileDescription, iov: List[Tuple[int, int]], off: int) -> int:
+    """preadv's work at *off* (>= 0), the vector read once (preadv2's too)."""
     total = sum(ln for _, ln in iov)
-    _verify_area(d, off, total)
+    _verify_area(d, off, min(total, MAX_RW_COUNT))
     data = d.pread(t, min(total, MAX_IO), off)
     k = _scatter(t, iov, data)
     if fsnotify.active:  # vfs_readv: even for 0 bytes
@@ -430,11 +442,15 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
-    iov = read_iovecs(t, a[1], a.int(2))
+    return _pwritev(t, d, read_iovecs(t, a[1], a.int(2)), off)
+
+
+def _pwritev(t: Any, d: FileDescription, iov: List[Tuple[int, int]], off: int) -> int:
+    """pwritev's work at *off* (>= 0), the vector read once (pwritev2's too)."""
     total = sum(ln for _, ln in iov)
     if not total:
         return 0  # (vfs_writev, as writev)
-    _verify_area(d, off, total)
+    _verify_area(d, off, min(total, MAX_RW_COUNT))
     k = _unread_write(d, total)
     if k is None:
         k = d.pwrite(t, _gather(t, iov), off)
@@ -507,8 +523,8 @@ def preadv2(t: Any, a: SyscallArgs) -> int:
         return 0
     _rwf_check(d, flags, False)
     if off == -1:
-        return _with_flags(d, flags, False, lambda: readv(t, a))
-    return _with_flags(d, flags, False, lambda: preadv(t, a))
+        return _with_flags(d, flags, False, lambda: _readv(t, d, iov))
+    return _with_flags(d, flags, False, lambda: _preadv(t, d, iov, off))
 
 
 def pwritev2(t: Any, a: SyscallArgs) -> int:
@@ -526,9 +542,9 @@ def pwritev2(t: Any, a: SyscallArgs) -> int:
         return 0
     _rwf_check(d, flags, True)
     if off == -1:
-        k = _with_flags(d, flags, True, lambda: writev(t, a))
+        k = _with_flags(d, flags, True, lambda: _writev(t, a, d, iov))
     else:
-        k = _with_flags(d, flags, True, lambda: pwritev(t, a))
+        k = _with_flags(d, flags, True, lambda: _pwritev(t, d, iov, off))
     if k > 0 and flags & (RWF_DSYNC | RWF_SYNC):
         d.fsync(t)
     return k
