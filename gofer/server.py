@@ -528,6 +528,11 @@ class GoferServer:
             regular file or directory, ESTALE if the name is gone or now names
             another inode.
         """
+        return self._reopen_stat(node, flags, mode, listing)[0]
+
+    def _reopen_stat(self, node: _Node, flags: int, mode: int | None = None,
+                     listing: bool = False) -> tuple[int, os.stat_result]:
+        """:meth:`_reopen`, and the opened fd's attributes (its identity check's)."""
         if mode is None:
             mode = os.fstat(node.fd).st_mode
         if stat.S_ISLNK(mode):
@@ -557,7 +562,7 @@ class GoferServer:
         except BaseException:
             os.close(fd)
             raise
-        return fd
+        return fd, st
 
     @staticmethod
     def _moved(node: _Node) -> bool:
@@ -662,16 +667,22 @@ class GoferServer:
         """The node ``names`` walk to beneath ``node`` (``node`` itself for ``[]``), the
         nodes walked through unregistered: the caller registers the last one or frees it
         with :meth:`_release_walked`."""
+        return self._walk_unregistered_stat(node, names)[0]
+
+    def _walk_unregistered_stat(self, node: _Node, names: list[bytes]
+                                ) -> tuple[_Node, os.stat_result | None]:
+        """:meth:`_walk_unregistered`, and the last node's attributes as its lookup found
+        them (None for ``[]``)."""
         for name in names:
             _check_name(name)
-        cur = node
+        cur, st = node, None
         try:
             for name in names:
-                cur = self._lookup(cur, name)[0]
+                cur, st = self._lookup(cur, name)
         except BaseException:
             self._release_walked(node, cur)
             raise
-        return cur
+        return cur, st
 
     @staticmethod
     def _open_dir_beneath(start: _Node, names: list[bytes]) -> int:
@@ -704,20 +715,19 @@ class GoferServer:
             raise _err(errno.EINVAL)
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
             self._writable(parent)
-        node = self._walk_unregistered(parent, msg.names)
+        node, st = self._walk_unregistered_stat(parent, msg.names)
+        assert st is not None  # (names is not empty)
         fd = -1
         try:
-            st = os.fstat(node.fd)
             if not or_walk:
-                fd = self._reopen(node, flags, st.st_mode)
+                fd, st = self._reopen_stat(node, flags, st.st_mode)
             elif stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH:
                 try:
-                    fd = self._reopen(node, flags, st.st_mode)
+                    fd, st = self._reopen_stat(node, flags, st.st_mode)
                 except OSError:
                     pass  # walked only: the open that follows gets the error
             if fd < 0:
                 return _Reply([Rwalk([(self._register(node), Stat.from_os(st))])])
-            st = os.fstat(fd)
         except BaseException:
             if fd >= 0:
                 os.close(fd)
