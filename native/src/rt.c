@@ -2359,14 +2359,15 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         *ret = copy_out_read(pid, a[1], f->host_fd, r, 0);
         return 1;
     case SYS_write: {
-        if (fd_find(t, a[0], RT_FD_NULL)) {
+        if (!(f = fd_find(t, a[0], RT_FD_NULL | RT_FD_WRITE))) return 0;
+        if (f->kinds & RT_FD_NULL) {
             /* write_null: vfs_write's range check and clamp, and the bytes never read
              * (sys_file.write's twin) */
             if (a[1] + a[2] < a[1] || a[1] + a[2] > USER_END) *ret = -EFAULT;
             else *ret = (int64_t)(a[2] < MAX_RW_COUNT ? a[2] : MAX_RW_COUNT);
             return 1;
         }
-        if (!(f = fd_find(t, a[0], RT_FD_WRITE)) || a[2] > SCRATCH) return 0;
+        if (a[2] > SCRATCH) return 0;
         if (a[2] == 0) { *ret = 0; return 1; }
         int64_t got = rt_mem_read((int)pid, a[1], scratch, a[2]);
         if (got <= 0) { *ret = -EFAULT; return 1; }
