@@ -123,7 +123,8 @@ SYSCALL_NUMBERS: dict[str, int] = {
     "getdents64": 217, "clock_gettime": 228, "exit_group": 231, "mkdirat": 258,
     "fchownat": 260, "newfstatat": 262, "unlinkat": 263, "linkat": 265, "symlinkat": 266,
     "readlinkat": 267, "utimensat": 280, "renameat2": 316, "openat2": 437, "fchmodat2": 452,
-    "sched_setaffinity": 203, "fsetxattr": 190, "fgetxattr": 193, "flistxattr": 196, "fremovexattr": 199,
+    "fsetxattr": 190, "fgetxattr": 193, "flistxattr": 196, "fremovexattr": 199,
+    "sched_setaffinity": 203,
 }
 
 

@@ -1,9 +1,9 @@
 """The gofer wire protocol: versioned, binary, handle based.
 
 One message is one SOCK_SEQPACKET datagram: a 4-byte header (``<HH``: message
-id, reserved) followed by the message body, all little-endian.  The reserved
-field is 0 today; it is where a request tag goes if channels ever carry more
-than one request in flight.  Requests are ``T*`` messages, replies ``R*``; every
+id, then the CPU the sender of a request is on + 1, 0 when it does not say and
+in every reply: :data:`HEADER`) followed by the message body, all little-endian.
+Requests are ``T*`` messages, replies ``R*``; every
 request is answered by its ``R*`` message or by :class:`Rerror`.  ``Tversion``
 must be the first request on a channel and its layout never changes.
 
@@ -1056,11 +1056,11 @@ def _is_message(data: bytes, msg_id: int) -> bool:
     """
     if len(data) < HEADER.size:
         raise ProtocolError("message shorter than its header")
-    raw_id, reserved = HEADER.unpack_from(data)
+    raw_id, cpu = HEADER.unpack_from(data)
     if raw_id != msg_id:
         return False
-    if reserved != 0:
-        raise ProtocolError("reserved header field is not zero")
+    if cpu != 0 and raw_id not in REQUEST_IDS:
+        raise ProtocolError("a reply's CPU field is not zero")
     return True
 
 
@@ -1369,6 +1369,7 @@ assert set(MESSAGES) == MSG_IDS
 #: The ids of requests (the client's messages), whose header may carry its CPU.
 REQUEST_IDS: frozenset[int] = frozenset(i for i, cls in MESSAGES.items()
                                         if cls.__name__.startswith("T"))
+assert all(cls.__name__[0] in "TR" for cls in MESSAGES.values())
 
 
 def encode(msg: Message, cpu: int = -1) -> bytes:

@@ -374,7 +374,6 @@ class GoferServer:
             if received_fds or flags & MSG_TRUNCATED:
                 reply: Message | _Reply = Rerror(errno.EINVAL)
             else:
-                self.keep_off(sender_cpu(data))
                 reply = self.dispatch(data)
             if not self._send(reply):
                 return 0
@@ -391,11 +390,11 @@ class GoferServer:
         when the sentry's CPU changes."""
         if cpu == self._off or cpu < 0 or cpu not in self._cpus or len(self._cpus) < 2:
             return
+        self._off = cpu  # (asked once a CPU, whatever the answer)
         try:
             self._set_cpus(0, self._cpus - {cpu})
         except OSError:
-            return  # (a cpuset changed under the gofer: it stays where it may)
-        self._off = cpu
+            pass  # a cpuset changed under the gofer: it stays where it may
 
     def _peer_gone(self) -> bool:
         # A 0-byte read is both EOF and an empty datagram on SOCK_SEQPACKET;
@@ -457,6 +456,7 @@ class GoferServer:
             return Rerror(errno.EINVAL)
         if not self._versioned and msg.MSG_ID != MsgId.TVERSION:
             return Rerror(errno.EPROTO)
+        self.keep_off(sender_cpu(data))
         try:
             return handler(msg)
         except OSError as e:
@@ -1313,9 +1313,9 @@ def run(sock_fd: int, root_specs: list[str], parent_pid: int) -> int:
     report_without_sources()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    cpus = frozenset(os.sched_getaffinity(0))  # (before the filter, which refuses it)
     # Closed here rather than by the interpreter's clean-up, whose warning about an
     # unclosed socket would call getsockname/getpeername.
-    cpus = frozenset(os.sched_getaffinity(0))  # (before the filter, which refuses it)
     try:
         try:
             root_fds = confine([_parse_root(r) for r in root_specs], sock_fd)

@@ -2831,11 +2831,13 @@ long rt_ptrace(int req, int pid, uint64_t addr, uint64_t data)
  * poll with WNOHANG for up to WAIT_SPIN_NS first: a tracee that only runs a
  * syscall to its next stop is back within a few microseconds.  Not when the
  * tracee may run only on the CPU the sentry is on (the CPU hold,
- * sentry/kernel/cpuhold.py: an exec's injected calls, a new child's): polling
- * then keeps it from running until the poll ends (an exec's batch of mmaps took
- * ~60 us of the sentry's CPU, ~9 us sleeping at once).  sched_yield between
- * polls would let it run, but beside a CPU-bound neighbour hands the CPU to that
- * for its whole slice (200 fork+exec beside two busy loops: 0.45 -> 0.90 s). */
+ * sentry/kernel/cpuhold.py: an exec's injected calls, a new child's; or a task
+ * pinned there by its own affinity, or a host with one CPU): polling then keeps
+ * it from running until the poll ends (an exec's batch of mmaps took ~60 us of
+ * the sentry's CPU, ~9 us sleeping at once).  One sched_getaffinity a wait says
+ * so.  sched_yield between polls would let it run, but beside a CPU-bound
+ * neighbour hands the CPU to that for its whole slice (200 fork+exec beside two
+ * busy loops, a series of its own: 0.45 -> 0.90 s). */
 #define WAIT_SPIN_NS 100000L
 
 static int held_with_sentry(int pid)

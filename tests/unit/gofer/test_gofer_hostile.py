@@ -52,8 +52,7 @@ def test_requests_before_version(tree: Path, start_gofer: Callable[..., Gofer]) 
 @pytest.mark.parametrize("data", [
     b"\x00",
     b"\xff\xff\x00\x00",
-    struct.pack("<HH", p.MsgId.RCLOSE, 7),                       # a reply's CPU field set
-    struct.pack("<HH", p.MsgId.TSTAT, 0xFFFF) + b"\0" * 3,          # any CPU: still short
+    struct.pack("<HH", p.MsgId.RATTACH, 7) + b"\0" * 108,       # a reply, its CPU field set
     struct.pack("<HH", p.MsgId.TSTAT, 0),
     struct.pack("<HH", p.MsgId.TWALK, 0) + struct.pack("<IH", 1, 5) + b"\x01\x00a",
     struct.pack("<HH", p.MsgId.RATTACH, 0) + b"\0" * 108,       # a reply sent as a request
