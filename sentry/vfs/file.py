@@ -75,6 +75,10 @@ class FileDescription:
 
     #: ``anon_inode:[...]``-style name for /proc/pid/fd when there is no path.
     anon_name: Optional[bytes] = None
+    #: The offset is the host fd's (gofer and host files, which override :attr:`offset`
+    #: with an ``lseek``): the host checks a call's range itself (``rw_verify_area``)
+    #: for the count the sentry passes on.
+    host_offset = False
     #: A byte stream (pipe, stream socket, tty): a blocking write of more than
     #: fits sleeps until all of it is written, and a short count from
     #: :meth:`write` means "full for now", not "no more room ever".
@@ -176,13 +180,6 @@ class FileDescription:
     @offset.setter
     def offset(self, v: int) -> None:
         self._offset = v
-
-    @property
-    def own_offset(self) -> int:
-        """The offset the sentry keeps: :attr:`offset`, but 0 for a file whose offset is
-        its host fd's (gofer and host files override :attr:`offset`), whose range the
-        host checks itself when the call reaches it (``rw_verify_area``)."""
-        return self._offset
 
     # -- I/O -----------------------------------------------------------------
     def read(self, t: Any, n: int) -> bytes:

@@ -31,6 +31,8 @@ def _host(fn: Any, *args: Any) -> Any:
 class GoferFileDescription(FileDescription):
     """A regular file opened through the gofer."""
 
+    host_offset = True
+
     def __init__(self, vd: Any, inode: Inode, flags: int, fd: int) -> None:
         super().__init__(vd, inode, flags)
         self.host_fd = fd

@@ -179,6 +179,8 @@ class HostFileDescription(FileDescription):
     :param uid: owner reported by ``fstat`` (the sandbox user; the host's ids must not show).
     """
 
+    host_offset = True
+
     def __init__(self, fd: int, uid: int = 0, gid: int = 0) -> None:
         inode = HostInode(fd)
         inode.uid, inode.gid = uid, gid

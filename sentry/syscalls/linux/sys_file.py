@@ -151,7 +151,7 @@ def read_iovecs(t: Any, addr: int, cnt: int) -> List[Tuple[int, int]]:
 _OFF_MAX = (1 << 63) - 1
 
 
-def _verify_area(d: FileDescription, off: int, count: int) -> None:
+def verify_area(d: FileDescription, off: int, count: int) -> None:
     """``rw_verify_area`` of a positional read or write of *count* bytes at *off*
     (checked >= 0): ``EINVAL`` if the range overflows a file offset, whatever the file
     (a regular file said ``EFBIG``, /dev/null took the bytes)."""
@@ -159,12 +159,16 @@ def _verify_area(d: FileDescription, off: int, count: int) -> None:
         raise err(errno.EINVAL)
 
 
-def _verify_at_offset(d: FileDescription, count: int) -> None:
-    """:func:`_verify_area` of a read or write at the file offset (``read``, ``write``,
-    ``readv``, ``writev``, ``sendfile``'s input without an offset): after an ``lseek``
-    near the largest offset a memfd's or tmpfs file's write said ``EFBIG`` and its read
-    0.  A gofer or host file is the host's to check (:attr:`FileDescription.own_offset`)."""
-    if d.own_offset + count > _OFF_MAX and not d.stream:
+def _verify_at_offset(d: FileDescription, count: int, passed_on: int) -> None:
+    """:func:`verify_area` of a read or write of *count* bytes at the file offset
+    (``read``, ``write``, ``readv``, ``writev``, ``sendfile``'s input without an offset
+    and its output): after an ``lseek`` near the largest offset a memfd's or tmpfs
+    file's write said ``EFBIG`` and its read 0.  A file whose offset is its host fd's
+    (:attr:`FileDescription.host_offset`) is the host's to check when the host call
+    gets the whole count (*passed_on*: what it gets; else the offset is asked for)."""
+    if d.stream or not count or (d.host_offset and passed_on >= count):
+        return
+    if d.offset + count > _OFF_MAX:
         raise err(errno.EINVAL)
 
 
@@ -280,7 +284,7 @@ def read(t: Any, a: SyscallArgs) -> int:
     """read(2)."""
     d = _readable(t, a.int(0))
     n = _io_count(a, 1, 2)
-    _verify_at_offset(d, a[2])
+    _verify_at_offset(d, a[2], n)
     data = d.read(t, n)
     k = _deliver(t, d, data, lambda b: copy_out(t, a[1], b))
     if fsnotify.active and k:
@@ -330,7 +334,7 @@ def write(t: Any, a: SyscallArgs) -> int:
     """write(2)."""
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
-    _verify_at_offset(d, a[2])
+    _verify_at_offset(d, a[2], n)
     k = _unread_write(d, min(a[2], MAX_RW_COUNT))
     if k is None:
         if d.stream and not d.nonblocking and n:
@@ -350,7 +354,7 @@ def pread64(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _readable(t, a.int(0))
     n = _io_count(a, 1, 2)
-    _verify_area(d, off, a[2])
+    verify_area(d, off, a[2])
     data = d.pread(t, n, off)
     k = copy_out(t, a[1], data)
     if fsnotify.active and k:
@@ -365,7 +369,7 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
     n = _io_count(a, 1, 2)
-    _verify_area(d, off, a[2])
+    verify_area(d, off, a[2])
     k = _unread_write(d, min(a[2], MAX_RW_COUNT))
     if k is None:
         k = d.pwrite(t, _copy_in(t, a[1], n), off)
@@ -377,14 +381,15 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
 def readv(t: Any, a: SyscallArgs) -> int:
     """readv(2)."""
     d = _readable(t, a.int(0))
-    return _readv(t, d, read_iovecs(t, a[1], a.int(2)))
+    iov = read_iovecs(t, a[1], a.int(2))
+    total = sum(ln for _, ln in iov)  # (at most MAX_RW_COUNT: read_iovecs clamps it)
+    _verify_at_offset(d, total, min(total, MAX_IO))
+    return _readv(t, d, iov, total)
 
 
-def _readv(t: Any, d: FileDescription, iov: List[Tuple[int, int]]) -> int:
-    """readv's work (and preadv2's at the file offset), the vector read once."""
-    total = sum(ln for _, ln in iov)
-    if total:  # (vfs_readv checks no range for nothing)
-        _verify_at_offset(d, min(total, MAX_RW_COUNT))
+def _readv(t: Any, d: FileDescription, iov: List[Tuple[int, int]], total: int) -> int:
+    """readv's read (and preadv2's at the file offset): the vector read once, its range
+    checked."""
     data = d.read(t, min(total, MAX_IO))
     k = _deliver(t, d, data, lambda b: _scatter(t, iov, b))
     if fsnotify.active:  # vfs_readv: even for 0 bytes
@@ -395,15 +400,18 @@ def _readv(t: Any, d: FileDescription, iov: List[Tuple[int, int]]) -> int:
 def writev(t: Any, a: SyscallArgs) -> int:
     """writev(2)."""
     d = _writable(t, a.int(0))
-    return _writev(t, a, d, read_iovecs(t, a[1], a.int(2)))
-
-
-def _writev(t: Any, a: SyscallArgs, d: FileDescription, iov: List[Tuple[int, int]]) -> int:
-    """writev's work (and pwritev2's at the file offset), the vector read once."""
+    iov = read_iovecs(t, a[1], a.int(2))
     total = sum(ln for _, ln in iov)
     if not total:
         return 0  # vfs_writev: nothing to write is 0, the file not asked (a pipe's reader)
-    _verify_at_offset(d, min(total, MAX_RW_COUNT))
+    _verify_at_offset(d, total, total)
+    return _writev(t, a, d, iov, total)
+
+
+def _writev(t: Any, a: SyscallArgs, d: FileDescription, iov: List[Tuple[int, int]],
+            total: int) -> int:
+    """writev's write of *total* (> 0) bytes (and pwritev2's at the file offset): the
+    vector read once, its range checked."""
     k = _unread_write(d, total)
     if k is None:
         data = _gather(t, iov)
@@ -422,13 +430,16 @@ def preadv(t: Any, a: SyscallArgs) -> int:
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
     d = _readable(t, a.int(0))
-    return _preadv(t, d, read_iovecs(t, a[1], a.int(2)), off)
-
-
-def _preadv(t: Any, d: FileDescription, iov: List[Tuple[int, int]], off: int) -> int:
-    """preadv's work at *off* (>= 0), the vector read once (preadv2's too)."""
+    iov = read_iovecs(t, a[1], a.int(2))
     total = sum(ln for _, ln in iov)
-    _verify_area(d, off, min(total, MAX_RW_COUNT))
+    verify_area(d, off, total)
+    return _preadv(t, d, iov, total, off)
+
+
+def _preadv(t: Any, d: FileDescription, iov: List[Tuple[int, int]], total: int,
+            off: int) -> int:
+    """preadv's read at *off* (>= 0; preadv2's too): the vector read once, its range
+    checked."""
     data = d.pread(t, min(total, MAX_IO), off)
     k = _scatter(t, iov, data)
     if fsnotify.active:  # vfs_readv: even for 0 bytes
@@ -442,15 +453,18 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0))
-    return _pwritev(t, d, read_iovecs(t, a[1], a.int(2)), off)
-
-
-def _pwritev(t: Any, d: FileDescription, iov: List[Tuple[int, int]], off: int) -> int:
-    """pwritev's work at *off* (>= 0), the vector read once (pwritev2's too)."""
+    iov = read_iovecs(t, a[1], a.int(2))
     total = sum(ln for _, ln in iov)
     if not total:
         return 0  # (vfs_writev, as writev)
-    _verify_area(d, off, min(total, MAX_RW_COUNT))
+    verify_area(d, off, total)
+    return _pwritev(t, d, iov, total, off)
+
+
+def _pwritev(t: Any, d: FileDescription, iov: List[Tuple[int, int]], total: int,
+             off: int) -> int:
+    """pwritev's write of *total* (> 0) bytes at *off* (pwritev2's too): the vector read
+    once, its range checked."""
     k = _unread_write(d, total)
     if k is None:
         k = d.pwrite(t, _gather(t, iov), off)
@@ -517,14 +531,20 @@ def preadv2(t: Any, a: SyscallArgs) -> int:
     if off >= 0 and d.stream:
         raise err(errno.ESPIPE)
     iov = read_iovecs(t, a[1], a.int(2))
-    if _iov_total(iov) == 0:
+    total = sum(ln for _, ln in iov)
+    if total == 0:
         if fsnotify.active:
             fsnotify.file_event(d, IN_ACCESS)
         return 0
+    # vfs_readv: the range, then the flags (kiocb_set_rw_flags)
+    if off == -1:
+        _verify_at_offset(d, total, min(total, MAX_IO))
+    else:
+        verify_area(d, off, total)
     _rwf_check(d, flags, False)
     if off == -1:
-        return _with_flags(d, flags, False, lambda: _readv(t, d, iov))
-    return _with_flags(d, flags, False, lambda: _preadv(t, d, iov, off))
+        return _with_flags(d, flags, False, lambda: _readv(t, d, iov, total))
+    return _with_flags(d, flags, False, lambda: _preadv(t, d, iov, total, off))
 
 
 def pwritev2(t: Any, a: SyscallArgs) -> int:
@@ -538,13 +558,19 @@ def pwritev2(t: Any, a: SyscallArgs) -> int:
     if off >= 0 and d.stream:
         raise err(errno.ESPIPE)
     iov = read_iovecs(t, a[1], a.int(2))
-    if _iov_total(iov) == 0:
+    total = sum(ln for _, ln in iov)
+    if total == 0:
         return 0
+    # vfs_writev: the range, then the flags (kiocb_set_rw_flags)
+    if off == -1:
+        _verify_at_offset(d, total, total)
+    else:
+        verify_area(d, off, total)
     _rwf_check(d, flags, True)
     if off == -1:
-        k = _with_flags(d, flags, True, lambda: _writev(t, a, d, iov))
+        k = _with_flags(d, flags, True, lambda: _writev(t, a, d, iov, total))
     else:
-        k = _with_flags(d, flags, True, lambda: _pwritev(t, d, iov, off))
+        k = _with_flags(d, flags, True, lambda: _pwritev(t, d, iov, total, off))
     if k > 0 and flags & (RWF_DSYNC | RWF_SYNC):
         d.fsync(t)
     return k
@@ -995,23 +1021,32 @@ def sync_file_range(t: Any, a: SyscallArgs) -> int:
 
 # ------------------------------------------------------------- copies
 def sendfile(t: Any, a: SyscallArgs) -> int:
-    """sendfile(2): one chunk of up to :data:`MAX_IO` bytes per call."""
-    out_d = _writable(t, a.int(0))
-    in_d = _readable(t, a.int(1))
-    off_addr, count = a[2], _count(a, 3)
-    # do_sendfile: the input's range (at the offset given, else the file's), then the
-    # output's at its file offset.
+    """sendfile(2): one chunk of up to :data:`MAX_IO` bytes per call.  Checked in
+    ``do_sendfile``'s order: the offset given, the input (``EBADF``, ``ESPIPE`` with an
+    offset, its range), then the output (``EBADF``; into a file: its range,
+    ``O_APPEND``, an input that is not a regular file)."""
+    off_addr = a[2]
     off = -1
     if off_addr:
         off = struct.unpack("<q", t.mem.read(off_addr, 8))[0]
-        if off < 0:
-            raise err(errno.EINVAL)
-        _verify_area(in_d, off, a[3])
-    else:
-        _verify_at_offset(in_d, a[3])
-    _verify_at_offset(out_d, min(a[3], MAX_RW_COUNT))
-    if out_d.flags & abi.O_APPEND:
+    in_d = _readable(t, a.int(1))
+    if off_addr and in_d.stream:
+        raise err(errno.ESPIPE)  # (no FMODE_PREAD)
+    count = _count(a, 3)
+    if off_addr and off < 0:
         raise err(errno.EINVAL)
+    pos = off if off_addr else in_d.offset  # (one lseek for a file whose offset is the host's)
+    verify_area(in_d, pos, a[3])
+    out_d = _writable(t, a.int(0))
+    from sentry.fsimpl.pipe.pipe import PipeDescription
+
+    if not isinstance(out_d, PipeDescription):
+        # do_splice_direct: the output's range, no O_APPEND, a regular input
+        _verify_at_offset(out_d, min(a[3], MAX_RW_COUNT), 0)
+        if out_d.flags & abi.O_APPEND:
+            raise err(errno.EINVAL)
+        if in_d.inode is None or in_d.inode.mode & _S_IFMT not in (_S_IFREG, _S_IFBLK):
+            raise err(errno.EINVAL)
     if count == 0:
         return 0
     # Wait for room first, so that no input is consumed by a call that then parks.
@@ -1024,7 +1059,7 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
         # large one for each pipe's worth that went in made it quadratic.  No reader:
         # EPIPE before the file's offset moves.
         pages.check_reader(t)
-        at = off if off >= 0 else in_d.offset
+        at = pos
         count = min(count, pages.pipe.page_room(at))
     if off >= 0:
         data = in_d.pread(t, count, off)

@@ -30,7 +30,7 @@ from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.pipe.pipe import PipeDescription
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.args import SyscallArgs
-from sentry.syscalls.linux.sys_file import MAX_IO, UIO_MAXIOV
+from sentry.syscalls.linux.sys_file import MAX_IO, UIO_MAXIOV, verify_area
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
 
@@ -87,21 +87,19 @@ def splice(t: Any, a: SyscallArgs) -> int:
     """splice(2)."""
     fd_in, off_in_addr, fd_out, off_out_addr = a.int(0), a[1], a.int(2), a[3]
     n, flags = min(a[4], MAX_IO), a.uint(5)
+    if n == 0:
+        return 0  # (the syscall's first check: nothing is looked at)
+    if flags & ~SPLICE_F_ALL:
+        raise err(errno.EINVAL)
     in_d = t.fdtable.get(fd_in)
     out_d = t.fdtable.get(fd_out)
     if not in_d.readable() or not out_d.writable():
         raise err(errno.EBADF)
-    if flags & ~SPLICE_F_ALL:
-        raise err(errno.EINVAL)
     ip, op = _pipe(in_d), _pipe(out_d)
     if ip is None and op is None:
         raise err(errno.EINVAL)
     if ip is not None and off_in_addr or op is not None and off_out_addr:
         raise err(errno.ESPIPE)
-    if out_d.flags & abi.O_APPEND:
-        raise err(errno.EINVAL)
-    if n == 0:
-        return 0
     # A pipe's O_NONBLOCK is SPLICE_F_NONBLOCK (both pipes': either one's), as do_splice.
     if ip is not None and in_d.nonblocking or op is not None and out_d.nonblocking:
         flags |= SPLICE_F_NONBLOCK
@@ -116,6 +114,9 @@ def splice(t: Any, a: SyscallArgs) -> int:
         return op.write(t, data)
     if ip is not None:  # pipe -> file or socket
         off = _offset(t, out_d, off_out_addr)
+        if out_d.flags & abi.O_APPEND:
+            raise err(errno.EINVAL)  # (a pipe written from a file or a pipe may be O_APPEND)
+        verify_area(out_d, off if off is not None else out_d.offset, a[4])
         if not _wait_data(ip, nonblock):
             return 0
         if off is None and not out_d.readiness(EVENT_OUT) & EVENT_OUT:
@@ -132,10 +133,12 @@ def splice(t: Any, a: SyscallArgs) -> int:
     assert op is not None  # file or socket -> pipe
     off = _offset(t, in_d, off_in_addr)
     room = _wait_room(t, op, nonblock)
+    pos = off if off is not None else in_d.offset
+    verify_area(in_d, pos, a[4])  # (do_splice_read, once there is room)
     # A regular file's pages go a page to a slot (filemap_splice_read), in free slots.
     at = -1
     if in_d.inode is not None and in_d.inode.is_reg:
-        at = off if off is not None else in_d.offset
+        at = pos
         room = op.pipe.page_room(at)
         if room == 0:  # free bytes in the last slot only: full for a file's pages
             if nonblock:

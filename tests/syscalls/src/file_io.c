@@ -235,13 +235,40 @@ int main(int argc, char **argv)
     R("readv at that offset", readv(fd, &ten, 1));
     R("pwritev2 at that offset", pwritev2(fd, &ten, 1, -1, 0));
     R("preadv2 at that offset", preadv2(fd, &ten, 1, -1, 0));
+    /* the range before the flags (kiocb_set_rw_flags) */
+    R("pwritev2 at that offset, RWF_NOWAIT", pwritev2(fd, &ten, 1, -1, RWF_NOWAIT));
+    R("preadv2 at that offset, an unknown flag", preadv2(fd, &ten, 1, -1, 0x10000));
     R("write up to the largest offset", write(fd, "01234", 5));
     R("sendfile from it", sendfile(fd, fd, NULL, 10));
     {
         int out = open("f", O_RDWR);
         R("sendfile from it into a file", sendfile(out, fd, NULL, 10));
         off_t at = 0x7ffffffffffffffaL;
-        R("sendfile at an offset near the largest", sendfile(out, out, &at, 10));
+        R("sendfile from a memfd at an offset near the largest", sendfile(out, fd, &at, 10));
+        /* do_sendfile's order: the offset pointer, the input (EBADF, ESPIPE, its
+         * range), then the output (EBADF, its range) */
+        R("sendfile to a bad fd from it", sendfile(999, fd, NULL, 10));
+        R("sendfile, a bad offset pointer and bad fds", sendfile(999, 998, (off_t *)8, 10));
+        int q[2];
+        MUST(pipe(q));
+        off_t zero = 0;
+        R("sendfile from a pipe at an offset", sendfile(out, q[0], &zero, 10));
+        R("sendfile from a pipe at an offset, nothing", sendfile(out, q[0], &zero, 0));
+        R("sendfile to a bad fd from a pipe at an offset", sendfile(999, q[0], &zero, 10));
+        int in = open("three", O_RDWR | O_CREAT | O_TRUNC, 0644);
+        MUST(write(in, "abc", 3));
+        MUST(lseek(in, 0, SEEK_SET));
+        R("sendfile into a memfd near the largest offset", sendfile(fd, in, NULL, 10));
+        R("sendfile into it, nothing", sendfile(fd, in, NULL, 0));
+        /* O_APPEND: EINVAL into a file, nothing to a pipe */
+        int app = open("three", O_WRONLY | O_APPEND);
+        R("sendfile into an O_APPEND file", sendfile(app, in, NULL, 3));
+        MUST(fcntl(q[1], F_SETFL, O_APPEND));
+        R("sendfile into an O_APPEND pipe", sendfile(q[1], in, NULL, 3));
+        close(app);
+        close(in);
+        close(q[0]);
+        close(q[1]);
         close(out);
     }
     close(fd);

@@ -3,6 +3,7 @@
  * ways, the waits that SPLICE_F_NONBLOCK or O_NONBLOCK turn into EAGAIN, end of file,
  * EPIPE, and the argument errors. */
 #include "check.h"
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
@@ -192,5 +193,39 @@ int main(int argc, char **argv)
     close(s[0]);
     R("sendfile into a pipe without a reader", sendfile(s[1], big, NULL, 100));
     R("  file offset", lseek(big, 0, SEEK_CUR));
+
+    /* do_splice's checks: nothing to move is 0 before anything else; O_APPEND only for a
+     * file written from a pipe; the file side's range (rw_verify_area) at its offset */
+    {
+        int a[2], b[2];
+        MUST(pipe(a));
+        MUST(pipe(b));
+        R("splice of nothing between bad fds", splice(998, NULL, 999, NULL, 0, 0));
+        MUST(fcntl(b[1], F_SETFL, O_APPEND));
+        MUST(write(a[1], "xyz", 3));
+        R("splice into an O_APPEND pipe from a pipe", splice(a[0], NULL, b[1], NULL, 3, 0));
+        at = 0;
+        R("splice into an O_APPEND pipe from a file", splice(f, &at, b[1], NULL, 3, 0));
+        int m = memfd_create("near", 0);
+        MUST(write(m, "abc", 3));
+        MUST(lseek(m, 0x7ffffffffffffffaL, SEEK_SET));
+        MUST(write(a[1], "0123456789", 10));
+        R("splice from a pipe into a memfd near the largest offset",
+          splice(a[0], NULL, m, NULL, 10, 0));
+        loff_t near = 0x7ffffffffffffffaL;
+        R("  at an offset near it", splice(a[0], NULL, m, &near, 10, 0));
+        R("splice from a memfd near the largest offset into a pipe",
+          splice(m, NULL, b[1], NULL, 10, 0));
+        R("  at an offset near it", splice(m, &near, b[1], NULL, 10, 0));
+        int app = memfd_create("app", 0);
+        MUST(fcntl(app, F_SETFL, O_APPEND));
+        R("splice from a pipe into an O_APPEND file", splice(a[0], NULL, app, NULL, 10, 0));
+        close(app);
+        close(m);
+        close(a[0]);
+        close(a[1]);
+        close(b[0]);
+        close(b[1]);
+    }
     return 0;
 }
