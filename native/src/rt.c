@@ -1005,14 +1005,18 @@ static uint32_t sc_pool_used;
 static uint64_t *sc_inos;
 #define SC_ANY_INO UINT64_MAX
 static uint32_t sc_gen = 1, sc_clock;
-/* Moves when a name appears (rt_statcache_bump_missing): only error answers (ENOENT of a
+/* Moves when a name appears (rt_statcache_bump_missing): only ENOENT answers (of a
  * name, or of a path through it) can go stale then, not the answers about files that
  * exist (see statcache.invalidate_missing for why). */
 static uint32_t sc_ngen = 1;
 
+/* An answer is live in its generation; an ENOENT one only until a name appears.  A
+ * readlink's EINVAL (a file that is no symlink) is about a file that exists, and stays:
+ * a compiler's realpath of every include directory asked them again after each
+ * temporary file it made. */
 static inline int sc_live(const struct sc_entry *e)
 {
-    return e->gen == sc_gen && (e->err == 0 || e->ngen == sc_ngen);
+    return e->gen == sc_gen && (e->err != -ENOENT || e->ngen == sc_ngen);
 }
 /* Bytes of every RT_SC_DIR entry's names: at most SC_NAMES_BUDGET (a workload listing many
  * directories gets no more negative answers, not more sentry memory). */

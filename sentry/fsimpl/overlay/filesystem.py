@@ -257,7 +257,14 @@ class OverlayInode(Inode):
 
     # -- metadata ----------------------------------------------------------
     def setattr(self, t: Any, attr: SetAttr) -> None:
-        statcache.invalidate()
+        if (self.is_dir or self.is_symlink) and (
+                attr.mode is not None or attr.uid is not None or attr.gid is not None):
+            # A directory's mode and owners decide what a walk through it may find: any
+            # kept answer may depend on them (and a symlink's owner on protected_symlinks).
+            statcache.invalidate()
+        # Any other change is this file's own: its copy-up forgets the answers kept about
+        # it (statcache.forget), and none is kept about a file copied up already.  A
+        # build's O_TRUNC and chmod of its output no longer drop every header's answer.
         self.copy_up(t)
         assert self.upper is not None
         self.upper.setattr(t, attr)
