@@ -170,6 +170,19 @@ fd2 = os.open(cx, os.O_RDONLY | os.O_DIRECTORY)
 print("c/x fd listing", sorted(os.listdir(fd2)))
 os.close(fd2)
 os.close(cfd)
+# a directory only the sandbox made, walked through with "..": its removal is only a
+# name going (which stales the kept ENOENTs), so nothing walked through it is kept
+os.mkdir("made")
+twice("through-made", "made/../d/g", "made/../e/file01", "made/../ln")
+os.rmdir("made")
+twice("made-removed", "made/../d/g", "made/../e/file01", "made/../ln")
+# a file's own attributes, asked by its path and through a symlink, kept before
+twice("own-before", "e/file02", "e/file03", "ln")
+os.chmod("e/file02", 0o640)
+os.utime("e/file03", (1, 1))
+os.truncate(root + "/f", 2)
+twice("own-after", "e/file02", "e/file03", "ln", root + "/f")
+print("e/file03 mtime", os.stat("e/file03").st_mtime_ns)
 '''
 
 

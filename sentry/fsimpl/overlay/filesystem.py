@@ -412,10 +412,11 @@ class OverlayInode(Inode):
     def _remove(self, t: Any, name: bytes, child: Inode, rmdir: bool) -> None:
         assert isinstance(child, OverlayInode)
         lower_has = self._lower_has(t, name)
-        if child.lower is None and not lower_has:
-            # Only the upper layer had it (the sandbox made it): no answer about it or
-            # below it was kept (they are not the lower layer's), and nothing that was
-            # missing appears.
+        if child.lower is None and not lower_has and not rmdir:
+            # Only the upper layer had it (the sandbox made it): no answer about it was
+            # kept (it is not the lower layer's), and nothing that was missing appears.
+            # A directory's removal bumps every answer: one walked through it to the
+            # lower layer ("made/../f", a build directory's "../include") was kept.
             statcache.invalidate_missing()
         else:
             statcache.invalidate()

@@ -1024,7 +1024,7 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     """sendfile(2): one chunk of up to :data:`MAX_IO` bytes per call.  Checked in
     ``do_sendfile``'s order: the offset given, the input (``EBADF``, ``ESPIPE`` with an
     offset, its range), then the output (``EBADF``; into a file: its range,
-    ``O_APPEND``, an input that is not a regular file)."""
+    ``O_APPEND``, an input that cannot seek: a pipe, a socket)."""
     off_addr = a[2]
     off = -1
     if off_addr:
@@ -1045,8 +1045,8 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
         _verify_at_offset(out_d, min(a[3], MAX_RW_COUNT), 0)
         if out_d.flags & abi.O_APPEND:
             raise err(errno.EINVAL)
-        if in_d.inode is None or in_d.inode.mode & _S_IFMT not in (_S_IFREG, _S_IFBLK):
-            raise err(errno.EINVAL)
+        if in_d.stream:
+            raise err(errno.EINVAL)  # (splice_direct_to_actor: a seekable input)
     if count == 0:
         return 0
     # Wait for room first, so that no input is consumed by a call that then parks.

@@ -132,9 +132,9 @@ def splice(t: Any, a: SyscallArgs) -> int:
         return k
     assert op is not None  # file or socket -> pipe
     off = _offset(t, in_d, off_in_addr)
-    room = _wait_room(t, op, nonblock)
     pos = off if off is not None else in_d.offset
-    verify_area(in_d, pos, a[4])  # (do_splice_read, once there is room)
+    verify_area(in_d, pos, a[4])  # (before any wait for room, as Linux 6.8+)
+    room = _wait_room(t, op, nonblock)
     # A regular file's pages go a page to a slot (filemap_splice_read), in free slots.
     at = -1
     if in_d.inode is not None and in_d.inode.is_reg:

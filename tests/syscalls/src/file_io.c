@@ -263,6 +263,10 @@ int main(int argc, char **argv)
         /* O_APPEND: EINVAL into a file, nothing to a pipe */
         int app = open("three", O_WRONLY | O_APPEND);
         R("sendfile into an O_APPEND file", sendfile(app, in, NULL, 3));
+        int zero_fd = open("/dev/zero", O_RDONLY);
+        R("sendfile from /dev/zero into a file", sendfile(in, zero_fd, NULL, 8));
+        R("sendfile from a pipe into a file", sendfile(in, q[0], NULL, 8));
+        close(zero_fd);
         MUST(fcntl(q[1], F_SETFL, O_APPEND));
         R("sendfile into an O_APPEND pipe", sendfile(q[1], in, NULL, 3));
         close(app);
