@@ -147,6 +147,13 @@ def test_proc_self_exe_is_answered_in_c_before_any_stat(runsc_root: Path,
     assert readlink["count"] >= 21 and readlink["fast"] >= 20, readlink
 
 
+def _python_call(script: str, name: str, runsc_root: Path, tmp_path: Path) -> Any:
+    """The report's entry for call *name* of ``python3 -I -c script`` in a sandbox."""
+    rc, r = compat_json(["--", sys.executable, "-I", "-c", script], runsc_root, tmp_path)
+    assert rc == 0, r
+    return next(s for s in r["syscalls"] if s["name"] == name)
+
+
 def test_readlink_of_a_file_that_is_no_symlink_stays_in_c_after_a_new_name(
         runsc_root: Path, tmp_path: Path) -> None:
     """readlink's EINVAL for a lower-layer directory is about a file that exists: a name
@@ -155,18 +162,16 @@ def test_readlink_of_a_file_that_is_no_symlink_stays_in_c_after_a_new_name(
     d = tmp_path / "dir"
     d.mkdir()
     script = ("import os\n"
-              f"def ask():\n"
-              f"    try:\n"
+              "def ask():\n"
+              "    try:\n"
               f"        os.readlink('{d}')\n"
-              f"    except OSError:\n"
-              f"        pass\n"
+              "    except OSError:\n"
+              "        pass\n"
               "ask()\n"
               "for i in range(20):\n"
               f"    open('{tmp_path}/new%d' % i, 'w').close()\n"
               "    ask()\n")
-    rc, r = compat_json(["--", sys.executable, "-I", "-c", script], runsc_root, tmp_path)
-    assert rc == 0, r
-    readlink = next(s for s in r["syscalls"] if s["name"] == "readlink")
+    readlink = _python_call(script, "readlink", runsc_root, tmp_path)
     assert readlink["count"] >= 21 and readlink["fast"] >= 20, readlink
 
 
@@ -174,8 +179,7 @@ def test_a_files_truncation_and_chmod_keep_the_other_answers(runsc_root: Path,
                                                              tmp_path: Path) -> None:
     """A regular file's setattr (open with O_TRUNC, chmod) changes only that file, whose
     copy-up forgot its own answers: the answers about other files stay in C (an F_OK
-    access here, which C answers from a stat's).  A
-    directory's chmod still drops them all (its mode decides the walks through it)."""
+    access here, which C answers from a stat's)."""
     kept = tmp_path / "kept"
     kept.write_text("x")
     out = tmp_path / "out"
@@ -187,9 +191,7 @@ def test_a_files_truncation_and_chmod_keep_the_other_answers(runsc_root: Path,
               f"    os.chmod('{out}', 0o600 + i % 2)\n"
               f"    os.access('{kept}', os.F_OK)\n"
               f"assert os.stat('{out}').st_mode & 0o777 == 0o601 and os.stat('{out}').st_size == 0\n")
-    rc, r = compat_json(["--", sys.executable, "-I", "-c", script], runsc_root, tmp_path)
-    assert rc == 0, r
-    access = next(s for s in r["syscalls"] if s["name"] == "access")
+    access = _python_call(script, "access", runsc_root, tmp_path)
     assert access["count"] >= 21 and access["fast"] >= 20, access
 
 
@@ -207,9 +209,7 @@ def test_opens_of_missing_names_are_answered_in_c_after_the_first(runsc_root: Pa
               f"        os.open('{d}/m%d' % i, os.O_RDONLY)\n"
               "    except FileNotFoundError:\n"
               "        pass\n")
-    rc, r = compat_json(["--", sys.executable, "-I", "-c", script], runsc_root, tmp_path)
-    assert rc == 0, r
-    openat = next(s for s in r["syscalls"] if s["name"] == "openat")
+    openat = _python_call(script, "openat", runsc_root, tmp_path)
     assert openat["fast"] >= 49, openat
 
 
