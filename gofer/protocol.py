@@ -1054,14 +1054,7 @@ def _is_message(data: bytes, msg_id: int) -> bool:
 
     :raises ProtocolError: if its header is malformed.
     """
-    if len(data) < HEADER.size:
-        raise ProtocolError("message shorter than its header")
-    raw_id, cpu = HEADER.unpack_from(data)
-    if raw_id != msg_id:
-        return False
-    if cpu != 0 and raw_id not in REQUEST_IDS:
-        raise ProtocolError("a reply's CPU field is not zero")
-    return True
+    return _header(data)[0] == msg_id
 
 
 def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, bool] | None:
@@ -1388,6 +1381,19 @@ def encode(msg: Message, cpu: int = -1) -> bytes:
     return data
 
 
+def _header(data: bytes) -> tuple[int, int]:
+    """A datagram's (message id, CPU field).
+
+    :raises ProtocolError: it is shorter than the header, or a reply's CPU field is not 0.
+    """
+    if len(data) < HEADER.size:
+        raise ProtocolError("message shorter than its header")
+    raw_id, cpu = HEADER.unpack_from(data)
+    if cpu != 0 and raw_id not in REQUEST_IDS:
+        raise ProtocolError("a reply's CPU field is not zero")
+    return raw_id, cpu
+
+
 def sender_cpu(data: bytes) -> int:
     """The CPU a request's sender said it is on (:data:`HEADER`), -1 if none."""
     return (HEADER.unpack_from(data)[1] if len(data) >= HEADER.size else 0) - 1
@@ -1399,11 +1405,7 @@ def decode(data: bytes) -> Message:
     :raises ProtocolError: on an unknown id, a reply whose CPU field is not zero, or a
         malformed body.
     """
-    if len(data) < HEADER.size:
-        raise ProtocolError("message shorter than its header")
-    raw_id, hint = HEADER.unpack_from(data)
-    if hint != 0 and raw_id not in REQUEST_IDS:
-        raise ProtocolError("a reply's CPU field is not zero")
+    raw_id, _ = _header(data)
     cls = MESSAGES.get(raw_id)
     if cls is None:
         raise ProtocolError(f"unknown message id {raw_id}")

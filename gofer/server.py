@@ -301,8 +301,9 @@ class GoferServer:
                  set_cpus: Callable[[int, frozenset[int]], None] = os.sched_setaffinity
                  ) -> None:
         self._sock = sock
-        # The CPUs the gofer may run on, and the one it keeps off (keep_off).
-        self._cpus = cpus
+        # The CPUs the gofer may move between (none if it has one), and the one it keeps
+        # off (keep_off).
+        self._cpus = cpus if len(cpus) > 1 else frozenset()
         self._set_cpus = set_cpus
         self._off = -1
         self._readonly = [ro for _, ro in roots]
@@ -384,13 +385,12 @@ class GoferServer:
 
         A request wakes the gofer, and the host tends to wake it on the sender's CPU,
         where it then competes with the sentry (which polls for the reply, and is held
-        there with the task it serves: sentry.kernel.cpuhold).  Where that happened
-        (git status in a sandbox: about one run in four, every request of the run),
-        each round trip took ~80 us more: 38-40 ms against 25-28 inside.  A call only
-        when the sentry's CPU changes."""
-        if cpu == self._off or cpu < 0 or cpu not in self._cpus or len(self._cpus) < 2:
+        there with the task it serves: sentry.kernel.cpuhold; ARCHITECTURE.md, "The
+        gofer keeps off the sentry's CPU").  A call only when the CPU named changes,
+        whatever the host answered the last time."""
+        if cpu == self._off or cpu < 0 or cpu not in self._cpus:
             return
-        self._off = cpu  # (asked once a CPU, whatever the answer)
+        self._off = cpu
         try:
             self._set_cpus(0, self._cpus - {cpu})
         except OSError:

@@ -323,7 +323,9 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         kernel.gofer = gofer
         gofer.on_stream = kernel.cpu_hold.stream
         gofer.on_request = kernel.cpu_hold.request
-        gofer.cpu = kernel.cpu_hold.getcpu
+        from sentry.platform.hybrid.native import getcpu
+
+        gofer.cpu = getcpu
         vfs = build_mount_tree(cfg, gofer, kernel)
         try:
             apply_config_view(vfs, cfg)

@@ -84,10 +84,6 @@ class CpuHold:
         self._idle = HOLD_IDLE  # how long this hold lasts without requests
         self.holds = 0  # how many were made (tests)
 
-    def getcpu(self) -> int:
-        """The CPU the sentry is on now (-1: the host does not say)."""
-        return int(self._getcpu())
-
     @property
     def held(self) -> bool:
         return self._own is not None

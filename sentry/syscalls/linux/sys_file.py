@@ -388,8 +388,8 @@ def readv(t: Any, a: SyscallArgs) -> int:
 
 
 def _readv(t: Any, d: FileDescription, iov: List[Tuple[int, int]], total: int) -> int:
-    """readv's read (and preadv2's at the file offset): the vector read once, its range
-    checked."""
+    """readv's read (and preadv2's at the file offset) of the vector read once, its
+    range checked by the caller."""
     data = d.read(t, min(total, MAX_IO))
     k = _deliver(t, d, data, lambda b: _scatter(t, iov, b))
     if fsnotify.active:  # vfs_readv: even for 0 bytes
@@ -410,8 +410,8 @@ def writev(t: Any, a: SyscallArgs) -> int:
 
 def _writev(t: Any, a: SyscallArgs, d: FileDescription, iov: List[Tuple[int, int]],
             total: int) -> int:
-    """writev's write of *total* (> 0) bytes (and pwritev2's at the file offset): the
-    vector read once, its range checked."""
+    """writev's write of *total* (> 0) bytes (and pwritev2's at the file offset) of the
+    vector read once, its range checked by the caller."""
     k = _unread_write(d, total)
     if k is None:
         data = _gather(t, iov)
@@ -438,8 +438,8 @@ def preadv(t: Any, a: SyscallArgs) -> int:
 
 def _preadv(t: Any, d: FileDescription, iov: List[Tuple[int, int]], total: int,
             off: int) -> int:
-    """preadv's read at *off* (>= 0; preadv2's too): the vector read once, its range
-    checked."""
+    """preadv's read at *off* (>= 0; preadv2's too) of the vector read once, its range
+    checked by the caller."""
     data = d.pread(t, min(total, MAX_IO), off)
     k = _scatter(t, iov, data)
     if fsnotify.active:  # vfs_readv: even for 0 bytes
@@ -463,8 +463,8 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
 
 def _pwritev(t: Any, d: FileDescription, iov: List[Tuple[int, int]], total: int,
              off: int) -> int:
-    """pwritev's write of *total* (> 0) bytes at *off* (pwritev2's too): the vector read
-    once, its range checked."""
+    """pwritev's write of *total* (> 0) bytes at *off* (pwritev2's too) of the vector
+    read once, its range checked by the caller."""
     k = _unread_write(d, total)
     if k is None:
         k = d.pwrite(t, _gather(t, iov), off)

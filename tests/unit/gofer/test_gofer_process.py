@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from gofer_testlib import REPO, Gofer, wait_exit
+from gofer_testlib import REPO, Gofer, socketpair, wait_exit
 
 from gofer.client import GoferClient
 from gofer.protocol import PROTOCOL_VERSION
@@ -180,20 +180,10 @@ def test_received_fds_are_cloexec(gofer: Gofer) -> None:
 
 
 
-def _allowed_cpus(pid: int) -> set[int]:
-    with open(f"/proc/{pid}/status") as f:
-        line = next(x for x in f if x.startswith("Cpus_allowed_list:"))
-    cpus: set[int] = set()
-    for part in line.split(":", 1)[1].strip().split(","):
-        lo, _, hi = part.partition("-")
-        cpus.update(range(int(lo), int(hi or lo) + 1))
-    return cpus
-
-
 def test_keeps_off_the_cpu_its_client_is_on(gofer: Gofer) -> None:
     """Each request says the client's CPU; the confined gofer (its filter lets it set
     its own CPUs) moves off it, and back onto it when the client is on another."""
-    start = _allowed_cpus(gofer.pid)
+    start = os.sched_getaffinity(gofer.pid)
     c = gofer.client
     want = start
     for cpu in sorted(start)[:2]:
@@ -201,11 +191,11 @@ def test_keeps_off_the_cpu_its_client_is_on(gofer: Gofer) -> None:
         c.attach(0)
         # (with one CPU there is none to move to: it stays, asking nothing of the host)
         want = start - {cpu} if len(start) > 1 else start
-        assert _allowed_cpus(gofer.pid) == want
+        assert os.sched_getaffinity(gofer.pid) == want
     for said in (-1, 65533):  # not said, or not one of its CPUs: left as it is
         c.cpu = lambda said=said: said
         c.attach(0)
-        assert _allowed_cpus(gofer.pid) == want
+        assert os.sched_getaffinity(gofer.pid) == want
     assert c.version() == PROTOCOL_VERSION  # alive, served on
 
 
@@ -214,7 +204,7 @@ def test_keep_off() -> None:
     never leaving it no CPU."""
     from gofer.server import GoferServer
 
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    a, b = socketpair()
     calls: list[tuple[int, frozenset[int]]] = []
     try:
         srv = GoferServer(a, [], cpus=frozenset({0, 1, 2}),
