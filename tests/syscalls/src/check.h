@@ -66,14 +66,20 @@ static inline void out_init(void)
 }
 
 /* enter the work directory given as argv[1] (tests make a fresh empty one) */
-static inline void enter_workdir(int argc, char **argv)
+/* the WORKDIR argument (a usage message and exit 2 without one), the output set up */
+static inline const char *workdir_arg(int argc, char **argv)
 {
     out_init();
     if (argc < 2) {
         fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
         exit(2);
     }
-    MUST(chdir(argv[1]));
+    return argv[1];
+}
+
+static inline void enter_workdir(int argc, char **argv)
+{
+    MUST(chdir(workdir_arg(argc, argv)));
 }
 
 /* install handler h for sig with sa_flags flags and an empty sa_mask */

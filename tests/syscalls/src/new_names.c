@@ -36,9 +36,7 @@ static void look(const char *label, const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return 2;
-    const char *wd = argv[1];
+    const char *wd = workdir_arg(argc, argv);
     static char d[PATH_MAX];
     snprintf(d, sizeof d, "%s/d", wd);
     /* missing, then the first creation (the work directory is copied up) */

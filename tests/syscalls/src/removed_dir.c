@@ -9,9 +9,7 @@
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return 2;
-    const char *wd = argv[1];
+    const char *wd = workdir_arg(argc, argv);
     static char y[PATH_MAX];
     snprintf(y, sizeof y, "%s/y", wd);
     struct stat st;
