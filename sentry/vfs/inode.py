@@ -323,10 +323,10 @@ class Inode(abc.ABC):
         """The child *name* (never ``.``/``..``), or ``None`` if absent."""
         raise err(errno.ENOTDIR)
 
-    def lookup_open(self, t: Any, name: bytes, flags: int) -> Optional["Inode"]:
-        """:meth:`lookup` of a name the caller is about to open with *flags* (read-only,
-        nothing created or truncated): a file system whose lookups are round trips may
-        open the file in the same one (the gofer's ``Twalkopen``)."""
+    def lookup_open(self, t: Any, name: bytes) -> Optional["Inode"]:
+        """:meth:`lookup` of a name the caller is about to open read-only (nothing created
+        or truncated): a file system whose lookups are round trips may open the file in
+        the same one (the gofer's ``Twalkopen``)."""
         return self.lookup(t, name)
 
     def iterdir(self, t: Any) -> List[DirEntry]:

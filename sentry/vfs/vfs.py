@@ -366,7 +366,7 @@ class VirtualFilesystem:
             perm.check(t.creds, inode, perm.MAY_EXEC)
 
     def _lookup_dentry(self, t: Any, vd: VirtualDentry, name: bytes,
-                       cached: bool = False, open_flags: Optional[int] = None) -> Optional[Dentry]:
+                       cached: bool = False, opening: bool = False) -> Optional[Dentry]:
         d = vd.dentry
         if d.inode.dead_dir:
             return None  # A removed directory has no entries (IS_DEADDIR).
@@ -381,8 +381,7 @@ class VirtualFilesystem:
             return self._revalidate(t, d, name, child, fs)
         if cached:
             raise err(errno.EAGAIN)  # RESOLVE_CACHED: it would take a lookup
-        inode = (d.inode.lookup(t, name) if open_flags is None
-                 else d.inode.lookup_open(t, name, open_flags))
+        inode = d.inode.lookup_open(t, name) if opening else d.inode.lookup(t, name)
         if inode is None:
             return None
         child = Dentry(name, d, inode)
@@ -414,10 +413,10 @@ class VirtualFilesystem:
 
     def _lookup(
         self, t: Any, vd: VirtualDentry, name: bytes, follow_mounts: bool = True,
-        res: Optional[Resolve] = None, open_flags: Optional[int] = None,
+        res: Optional[Resolve] = None, opening: bool = False,
     ) -> Optional[VirtualDentry]:
         cached = res is not None and bool(res.flags & RESOLVE_CACHED)
-        child = self._lookup_dentry(t, vd, name, cached, open_flags)
+        child = self._lookup_dentry(t, vd, name, cached, opening)
         if child is None:
             return None
         out = VirtualDentry(vd.mount, child)
@@ -450,11 +449,11 @@ class VirtualFilesystem:
         links: Optional[List[int]] = None,
         res: Optional[Resolve] = None,
         track: Optional[List[VirtualDentry]] = None,
-        open_flags: Optional[int] = None,
+        opening: bool = False,
     ) -> VirtualDentry:
         """Resolve *path* from *start*; see the module docstring.  *res*: openat2's
         resolve flags, whose scoped root (``BENEATH``/``IN_ROOT``) is *root*.
-        *open_flags*: the last component is about to be opened with them
+        *opening*: the last component is about to be opened read-only
         (:meth:`Inode.lookup_open`)."""
         if links is None:
             links = [0]
@@ -485,7 +484,7 @@ class VirtualFilesystem:
             if len(name) > 255:
                 raise err(errno.ENAMETOOLONG)
             child = self._lookup(t, cur, name, res=res,
-                                 open_flags=open_flags if last and not trailing else None)
+                                 opening=opening and last and not trailing)
             if child is None:
                 raise err(errno.ENOENT)
             if child.dentry.inode.is_symlink and (not last or follow_last or trailing):
@@ -560,7 +559,7 @@ class VirtualFilesystem:
     def resolve(
         self, t: Any, dirfd: int, path: bytes, follow: bool = True, empty_path: bool = False,
         res: Optional[Resolve] = None, track: Optional[List[VirtualDentry]] = None,
-        open_flags: Optional[int] = None,
+        opening: bool = False,
     ) -> VirtualDentry:
         """The place *path* names relative to *dirfd*.
 
@@ -568,8 +567,8 @@ class VirtualFilesystem:
         :param empty_path: ``AT_EMPTY_PATH``: ``b""`` names *dirfd* itself.
         :param track: gets every directory searched and symlink followed, in order
             (:mod:`sentry.vfs.statcache` decides from them whether the answer may be kept).
-        :param open_flags: the caller opens what the path names with these flags
-            (read-only, :func:`_opens_for_reading`): the last lookup may open it too.
+        :param opening: the caller opens what the path names read-only
+            (:func:`_opens_for_reading`): the last lookup may open it too.
         :raises LinuxError: ``ENOENT`` (also for ``b""`` without *empty_path*),
             ``ENOTDIR``, ``ELOOP``, ``EACCES``, ``EBADF``, ``ENAMETOOLONG``.
         """
@@ -578,7 +577,7 @@ class VirtualFilesystem:
                 return self.fd_vd(t, dirfd)
             raise err(errno.ENOENT)
         return self._walk(t, self._start(t, dirfd, path, res), path, follow,
-                          self._root_for(t, res), res=res, track=track, open_flags=open_flags)
+                          self._root_for(t, res), res=res, track=track, opening=opening)
 
     def resolve_parent(self, t: Any, dirfd: int, path: bytes,
                        res: Optional[Resolve] = None) -> Tuple[VirtualDentry, bytes, bool]:
@@ -662,7 +661,7 @@ class VirtualFilesystem:
             try:
                 vd = self.resolve(t, dirfd, path, follow=not flags & abi.O_NOFOLLOW, res=res,
                                   track=track,
-                                  open_flags=flags if _opens_for_reading(flags) else None)
+                                  opening=_opens_for_reading(flags))
             except LinuxError as e:
                 if track is not None and e.errno == errno.ENOENT:
                     statcache.keep(t, statcache.STAT, dirfd, path, bool(flags & abi.O_NOFOLLOW),
@@ -798,7 +797,7 @@ class VirtualFilesystem:
                 return hit[1]
         track: List[VirtualDentry] = []
         vd = self.resolve(t, abi.AT_FDCWD, path, follow=True, track=track,
-                          open_flags=abi.O_RDONLY)
+                          opening=True)
         if gen is not None and base is not None and statcache.walk_kept(base, track, vd):
             if len(self._exec_walks) >= EXEC_WALKS_MAX:
                 self._exec_walks.clear()

@@ -419,14 +419,14 @@ class GoferInode(Inode):
 
     # -- directories -------------------------------------------------------
     def lookup(self, t: Any, name: bytes) -> Optional[Inode]:
-        return self._lookup(name, None)
+        return self._lookup(name, False)
 
-    def lookup_open(self, t: Any, name: bytes, flags: int) -> Optional[Inode]:
-        return self._lookup(name, flags)
+    def lookup_open(self, t: Any, name: bytes) -> Optional[Inode]:
+        return self._lookup(name, True)
 
-    def _lookup(self, name: bytes, open_flags: Optional[int]) -> Optional[Inode]:
+    def _lookup(self, name: bytes, opening: bool) -> Optional[Inode]:
         """*name*'s inode, from the listing if there is one; else walked to, and opened in
-        the same round trip when *open_flags* say it is about to be."""
+        the same round trip when it is about to be opened read-only (*opening*)."""
         if not self.is_dir:
             raise err(errno.ENOTDIR)
         listing = self._listing
@@ -449,7 +449,7 @@ class GoferInode(Inode):
         self.fs.release_handles()
         fd = -1
         try:
-            if open_flags is None:
+            if not opening:
                 res = self.client.walk(dir_handle, [name])
                 if not res:
                     return None
@@ -461,8 +461,7 @@ class GoferInode(Inode):
                 # it is a regular file everyone may read (Twalkopen with WALKOPEN_OR_WALK;
                 # else walked only, as by Twalk).  Python's imports, ld.so's libraries,
                 # gcc's headers: a lookup and then an open were two round trips each.
-                h, st, fd = self.client.walk_or_open(dir_handle, name,
-                                                     open_flags & abi.O_ACCMODE)
+                h, st, fd = self.client.walk_or_open(dir_handle, name, abi.O_RDONLY)
         except OSError as e:
             if e.errno == errno.ENOENT:
                 self._not_there(name)

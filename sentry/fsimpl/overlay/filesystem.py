@@ -303,13 +303,13 @@ class OverlayInode(Inode):
 
     # -- directories -----------------------------------------------------------
     def lookup(self, t: Any, name: bytes) -> Optional["OverlayInode"]:
-        return self._lookup(t, name, None)
+        return self._lookup(t, name, False)
 
-    def lookup_open(self, t: Any, name: bytes, flags: int) -> Optional["OverlayInode"]:
+    def lookup_open(self, t: Any, name: bytes) -> Optional["OverlayInode"]:
         # A name only the lower layer has is opened there (until a write copies it up).
-        return self._lookup(t, name, flags)
+        return self._lookup(t, name, True)
 
-    def _lookup(self, t: Any, name: bytes, open_flags: Optional[int]) -> Optional["OverlayInode"]:
+    def _lookup(self, t: Any, name: bytes, opening: bool) -> Optional["OverlayInode"]:
         if not self.is_dir:
             raise err(errno.ENOTDIR)
         c = self._children.get(name)
@@ -322,8 +322,8 @@ class OverlayInode(Inode):
         if self._lower_visible() and self.lower is not None and (
             up is None or (up.is_dir and not getattr(up, "opaque", False))
         ):
-            lo = (self.lower.lookup(t, name) if up is not None or open_flags is None
-                  else self.lower.lookup_open(t, name, open_flags))
+            lo = (self.lower.lookup_open(t, name) if opening and up is None
+                  else self.lower.lookup(t, name))
             if up is not None and (lo is None or not lo.is_dir):
                 lo = None
         if up is None and lo is None:
