@@ -1049,6 +1049,10 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
             raise err(errno.EINVAL)  # (splice_direct_to_actor: a seekable input)
     if count == 0:
         return 0
+    into_pipe = isinstance(out_d, PipeDescription)
+    if into_pipe:
+        # splice_file_to_pipe: no reader is EPIPE before the input gives up anything
+        out_d.check_reader(t)
     # Wait for room first, so that no input is consumed by a call that then parks.
     if not out_d.readiness(EVENT_OUT) & EVENT_OUT:
         out_d.ready_or_block(EVENT_OUT)
@@ -1056,13 +1060,17 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     if pages is not None:
         # A file into a pipe goes a page to a slot (Linux splices its pages in), and only
         # what fits is read: busybox tar sends each file whole, and reading all of a
-        # large one for each pipe's worth that went in made it quadratic.  No reader:
-        # EPIPE before the file's offset moves.
-        pages.check_reader(t)
+        # large one for each pipe's worth that went in made it quadratic.
         at = pos
         count = min(count, pages.pipe.page_room(at))
+    elif into_pipe:
+        # Anything else (a socket, a device) gives up only what the pipe takes: the rest
+        # stays in the input, which may not take it back.
+        count = min(count, out_d.pipe.free)
     if off >= 0:
         data = in_d.pread(t, count, off)
+    elif into_pipe and out_d.nonblocking and hasattr(in_d, "recv"):
+        data = in_d.recv(t, count, _MSG_DONTWAIT)[0]  # (SPLICE_F_NONBLOCK reaches the socket)
     else:
         data = in_d.read(t, count)
     if not data:
@@ -1076,6 +1084,9 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
         fsnotify.file_event(in_d, IN_ACCESS)
         fsnotify.file_event(out_d, IN_MODIFY)
     return n
+
+
+_MSG_DONTWAIT = 0x40
 
 
 def _file_pages_into(out_d: Any, in_d: Any) -> Any:

@@ -194,6 +194,49 @@ int main(int argc, char **argv)
     R("sendfile into a pipe without a reader", sendfile(s[1], big, NULL, 100));
     R("  file offset", lseek(big, 0, SEEK_CUR));
 
+    /* sendfile from a socket into a pipe moves only what fits (splice_file_to_pipe: the
+     * pipe's room bounds the read); the rest stays in the socket, in order.  A pipe no one
+     * reads: EPIPE before the socket gives up anything. */
+    {
+        int u[2], w[2];
+        MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, u));
+        MUST(pipe2(w, O_NONBLOCK));
+        MUST(fcntl(w[1], F_SETPIPE_SZ, 4096));
+        MUST(fcntl(u[0], F_SETFL, O_NONBLOCK));  /* a lost byte: EAGAIN, not a hang */
+        static char pattern[20000], back[20000];
+        for (int i = 0; i < (int)sizeof pattern; i++)
+            pattern[i] = (char)(i * 7 + i / 251);
+        MUST(write(u[1], pattern, sizeof pattern));
+        ssize_t first = sendfile(w[1], u[0], NULL, sizeof pattern);
+        printf("sendfile socket->one-page pipe: %s\n",
+               first > 0 && first <= 4096 ? "at most a page" : "more, or nothing");
+        int left = 0;
+        MUST(ioctl(u[0], FIONREAD, &left));
+        printf("  the socket keeps the rest: %s\n", left == (int)sizeof pattern - first ? "yes" : "no");
+        size_t got = 0;
+        for (int round = 0; round < 1000 && got < sizeof back; round++) {
+            ssize_t r;
+            while ((r = read(w[0], back + got, sizeof back - got)) > 0)
+                got += (size_t)r;
+            if (got < sizeof back && sendfile(w[1], u[0], NULL, sizeof pattern) <= 0)
+                break;
+        }
+        printf("  all %zu bytes through in order: %s\n", sizeof pattern,
+               got == sizeof back && memcmp(back, pattern, sizeof back) == 0 ? "yes" : "no");
+        MUST(fcntl(u[0], F_SETFL, 0));
+        R("sendfile from an empty blocking socket into a nonblocking pipe",
+          sendfile(w[1], u[0], NULL, 100));
+        MUST(write(u[1], "kept", 4));
+        close(w[0]);
+        R("sendfile from a socket into a pipe without a reader",
+          sendfile(w[1], u[0], NULL, 100));
+        MUST(ioctl(u[0], FIONREAD, &left));
+        R("  the socket still holds", left);
+        close(w[1]);
+        close(u[0]);
+        close(u[1]);
+    }
+
     /* do_splice's checks: nothing to move is 0 before anything else; O_APPEND only for a
      * file written from a pipe; the file side's range (rw_verify_area) at its offset */
     {
