@@ -1820,6 +1820,7 @@ static int sc_path(uint32_t pid, const struct rt_task_info *t, int dirfd, uint64
 
 static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *path, int len,
                        uint64_t base, int flags, int64_t *ret);
+static int sc_fill_parent(uint64_t base, const char *path, int len);
 
 /* open/openat: a kept directory (sc_open_dir), or a path the cache knows is missing */
 static int sc_open(uint32_t pid, const struct rt_task_info *t, int dirfd,
@@ -1853,7 +1854,9 @@ static int sc_access(uint32_t pid, const struct rt_task_info *t, int dirfd,
     if (mode & ~7 || flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW)) return 0;
     int len = sc_path(pid, t, dirfd, path_addr, path, &base);
     if (!len) return 0;
-    struct sc_entry *e = sc_get(RT_SC_STAT, base, (flags & AT_SYMLINK_NOFOLLOW) != 0, path, len);
+    int nofollow = (flags & AT_SYMLINK_NOFOLLOW) != 0;
+    struct sc_entry *e = sc_get(RT_SC_STAT, base, nofollow, path, len);
+    if (!e && sc_fill_parent(base, path, len)) e = sc_get(RT_SC_STAT, base, nofollow, path, len);
     if (e) {
         if (!e->err && mode) return 0;
         e->used = ++sc_clock;
@@ -1885,6 +1888,7 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
         return 1;
     }
     struct sc_entry *e = sc_get(kind, base, nofollow, path, len);
+    if (!e && sc_fill_parent(base, path, len)) e = sc_get(kind, base, nofollow, path, len);
     if (!e) {
         if (kind == RT_SC_LINK && sc_not_link(base, path, len))
             *ret = -EINVAL;
@@ -2167,6 +2171,50 @@ static struct dirc_recs *dirc_records(const struct dirc_head *h, const unsigned 
 
 #define DIRC_OPEN_FLAGS (O_DIRECTORY | O_NONBLOCK | O_CLOEXEC | 0100000 | O_NOCTTY | O_NOFOLLOW)
 
+/* Hand over the answers of the entries of the directory kept in *e* (RT_SC_DIRC) under
+ * *prefix* (its path and a "/", or "" for the cwd) if they did not go over in this
+ * generation (and with statx's, once those are wanted): what Python's listing would
+ * have put (put_wire).  Returns 1 if it put them. */
+static int dirc_fill(struct sc_entry *e, uint64_t base, const char *prefix, int plen)
+{
+    struct dirc_head *h = (struct dirc_head *)e->names;
+    if (h->filled_gen == sc_gen && h->filled_statx == (uint32_t)sc_statx_wanted) return 0;
+    /* the entries' answers, from a copy: putting them may reuse e */
+    h->filled_gen = sc_gen;
+    h->filled_statx = (uint32_t)sc_statx_wanted;
+    uint32_t wire_len = h->wire_len, count = h->count;
+    uint64_t dev = h->dev, mnt_id = h->mnt_id, ino = h->ino;
+    memcpy(scratch, e->names + sizeof *h, wire_len);
+    put_wire(base, prefix, plen, (unsigned char *)scratch, wire_len, count ? (int)count : 1,
+             dev, "", 0, sc_gen, sc_statx_wanted, mnt_id, ino);
+    return 1;
+}
+
+/* Directories with more entries are not filled by a lookup of one of them (the twin of
+ * statcache.PREFILL_MAX): a stat of one file would push out the answers of others. */
+#define SC_FILL_MAX 1024
+
+/* A path with no answer whose directory C keeps (RT_SC_DIRC: a tree fetch brought it, or
+ * Python listed it) with its entries' answers not yet handed over: hand them over, as
+ * Python's stat of one of them or C's open of the directory would (git status stats
+ * each directory's files in turn: the first of each was Python's, ~110 us).  1 if it
+ * did: look again. */
+static int sc_fill_parent(uint64_t base, const char *path, int len)
+{
+    int cut = len;
+    while (cut > 0 && path[cut - 1] != '/') cut--;
+    /* the last component's prefix: "" (the cwd's), "/" or "dir/"; "a//b", "a/", ... never
+     * name a kept directory's entry by its key */
+    if (cut == len || (cut > 1 && path[cut - 2] == '/')) return 0;
+    int dlen = cut > 1 ? cut - 1 : cut;
+    int key = RT_SC_DIRC << 1;
+    struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)dlen), base, key, path, dlen);
+    if (!e || !e->names || ((struct dirc_head *)e->names)->count > SC_FILL_MAX) return 0;
+    char prefix[4096];
+    memcpy(prefix, path, (size_t)cut);
+    return dirc_fill(e, base, prefix, cut);
+}
+
 /* open of a directory kept under (base, path) (RT_SC_DIRC), read-only: a fd in the
  * task's table (the lowest free, under its RLIMIT_NOFILE), which Python makes a
  * description for only when it handles something (rt_opened_pop, rt_dirc_info); the
@@ -2221,16 +2269,7 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
     opened_ring[i].fd = fd;
     opened_ring[i].serial = dc->serial;
     e->used = ++sc_clock;
-    if (h->filled_gen != sc_gen || h->filled_statx != (uint32_t)sc_statx_wanted) {
-        /* the entries' answers, from a copy: putting them may reuse e */
-        h->filled_gen = sc_gen;
-        h->filled_statx = (uint32_t)sc_statx_wanted;
-        uint32_t wire_len = h->wire_len, count = h->count;
-        uint64_t dev = h->dev, mnt_id = h->mnt_id, ino = h->ino;
-        memcpy(scratch, e->names + sizeof *h, wire_len);
-        put_wire(base, prefix, plen, (unsigned char *)scratch, wire_len, count ? (int)count : 1,
-                 dev, "", 0, sc_gen, sc_statx_wanted, mnt_id, ino);
-    }
+    dirc_fill(e, base, prefix, plen);
     sc_hits++;
     *ret = fd;
     return 1;

@@ -524,31 +524,12 @@ def _keep_dirs(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int
     not copied up) by the paths of *prefixes* (rt.c ``sc_open_dir``: a fd, getdents64,
     fstat and close without Python), and the directories below it that a tree walk's
     Treadtree has brought so far: their open, reading and close never reach Python
-    either.  Only a directory everyone may read and search, on a file system without an
-    id mapping, with no mount below it; C checks each fetched one's mode from its
-    parent's entries, and keeps nothing under a parent it does not have."""
-    fs = lower.fs
-    inode = vd.dentry.inode
-    if fs.idmaps is not None or inode.mode & 0o555 != 0o555:
+    either, nor a stat under them (``sc_fill_parent``).  Only a directory everyone may
+    read and search, on a file system without an id mapping, with no mount below it; C
+    checks each fetched one's mode from its parent's entries, and keeps nothing under a
+    parent it does not have."""
+    if not _keep_dir(vfs, vd, lower, prefixes):
         return
-    absolute = prefixes[0][1]
-    if _mounted_below(vfs, absolute):
-        return
-    wire = lower.listed_wire()
-    if wire is None:
-        return
-    from sentry.vfs import abi
-
-    put, put_child, gen_of = _put_dirc, _put_dirc_child, _gen
-    if put is None or put_child is None or gen_of is None:
-        return
-    gen = gen_of()
-    d = vd.dentry
-    up = d.parent.inode if d.parent is not None else inode  # as list_entries' ".."
-    st = abi.pack_stat(inode.stat())
-    n = len(lower.listed())
-    for base, prefix in prefixes:
-        put(base, _dir_key(prefix), st, up.ino, fs.dev, vd.mount.id, wire, n, gen)
     got = lower.tree_fetch()
     if got is None:
         return
@@ -558,7 +539,15 @@ def _keep_dirs(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int
     if fetch.handed == len(arrived):
         return
     anchors = [(b, a) for b, a in ((b, _up(p, depth)) for b, p in prefixes) if a is not None]
+    if not fetch.handed and depth:
+        # The directory the fetch started from, which the fetched ones are put under: a
+        # program that stats files directory by directory (git status) never lists it.
+        _keep_anchor(vfs, vd, depth, anchors)
     results = fetch.results
+    put_child, gen_of = _put_dirc_child, _gen
+    if put_child is None or gen_of is None:
+        return
+    gen = gen_of()
     for rel in arrived[fetch.handed:]:
         entries = results.get(rel)
         if entries is None:
@@ -568,6 +557,45 @@ def _keep_dirs(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int
             parent = anchor + b"/".join(rel[:-1]) if len(rel) > 1 else _dir_key(anchor)
             put_child(base, parent, name, entries.body, entries.count, gen)
     fetch.handed = len(arrived)
+
+
+def _keep_dir(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> bool:
+    """Let C open the one directory *vd* (_keep_dirs); False if it may not."""
+    fs = lower.fs
+    inode = vd.dentry.inode
+    if fs.idmaps is not None or inode.mode & 0o555 != 0o555:
+        return False
+    absolute = prefixes[0][1]
+    if _mounted_below(vfs, absolute):
+        return False
+    wire = lower.listed_wire()
+    put, gen_of = _put_dirc, _gen
+    if wire is None or put is None or gen_of is None:
+        return False
+    from sentry.vfs import abi
+
+    gen = gen_of()
+    d = vd.dentry
+    up = d.parent.inode if d.parent is not None else inode  # as list_entries' ".."
+    st = abi.pack_stat(inode.stat())
+    n = len(lower.listed())
+    for base, prefix in prefixes:
+        put(base, _dir_key(prefix), st, up.ino, fs.dev, vd.mount.id, wire, n, gen)
+    return True
+
+
+def _keep_anchor(vfs: Any, vd: VirtualDentry, depth: int, anchors: List[Tuple[int, bytes]]) -> None:
+    """Keep for C the directory *depth* levels above *vd*, whose prefixes are *anchors*,
+    if it may be (listed, trusted, not copied up, searchable: statcache._listed)."""
+    m, d = vd
+    for _ in range(depth):
+        if d is m.root or d.parent is None:
+            return
+        d = d.parent
+    at = VirtualDentry(m, d)
+    lower = _listed(at, bool(anchors and anchors[0][0] & SEARCH_ALL))
+    if lower is not None and anchors and anchors[0][1].startswith(b"/"):
+        _keep_dir(vfs, at, lower, anchors)
 
 
 def _prefixes(t: Any, vd: VirtualDentry, root: VirtualDentry,

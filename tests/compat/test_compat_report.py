@@ -213,6 +213,26 @@ def test_opens_of_missing_names_are_answered_in_c_after_the_first(runsc_root: Pa
     assert openat["fast"] >= 49, openat
 
 
+def test_a_fetched_directorys_first_stat_is_answered_in_c(runsc_root: Path, tmp_path: Path,
+                                                          c_program: Any) -> None:
+    """Small leaf directories stat'ed one after another (git status): once three were
+    listed, their siblings' listings are fetched ahead and kept for C, which hands a
+    directory's answers over at the first stat under it; only the first few directories'
+    first stats are Python's. (A file system whose leaf directories have a link count
+    other than 2, btrfs, fetches nothing ahead: each directory's first stat is Python's.)"""
+    exe = c_program("tests/compat/src/compat_leaf_stats.c")
+    top = tmp_path / "top"
+    for d in range(16):
+        for f in range(4):
+            (top / f"d{d:02d}").mkdir(parents=True, exist_ok=True)
+            (top / f"d{d:02d}" / f"f{f}").write_text("x")
+    in_python = 8 if os.stat(top / "d00").st_nlink == 2 else 16
+    rc, r = compat_json(["--", str(exe), str(top), "16", "4"], runsc_root, tmp_path)
+    assert rc == 0 and r["output"]["stdout"]["same"], r["output"]
+    lstat = next(s for s in r["syscalls"] if s["name"] == "newfstatat")
+    assert lstat["count"] >= 64 and lstat["count"] - lstat["fast"] <= in_python, lstat
+
+
 def test_death_by_signal_on_both_sides(runsc_root: Path, tmp_path: Path, c_program: Any) -> None:
     exe = c_program("tests/compat/src/compat_segv.c")
     rc, r = compat_json(["--", str(exe)], runsc_root, tmp_path)
