@@ -10,7 +10,8 @@ Errno rules of the base class, which every implementation keeps:
 - ``read``/``write`` on a description not open for it: ``EBADF`` (checked by
   the handler with :meth:`readable`/:meth:`writable` before calling);
 - ``read``/``write`` not supported by the file: ``EINVAL``;
-- ``pread``/``pwrite``/``seek`` on a stream (pipe, socket, tty): ``ESPIPE``;
+- ``pread``/``pwrite``/``seek`` on a stream (pipe, socket, tty): ``ESPIPE`` (for
+  ``pread``/``pwrite``, before the access mode: :attr:`FileDescription.positional`);
 - negative resulting offset in ``seek``: ``EINVAL``; ``pread`` with a negative
   offset: ``EINVAL`` (checked by the handler);
 - ``getdents`` on a non-directory: ``ENOTDIR``;
@@ -83,6 +84,11 @@ class FileDescription:
     #: fits sleeps until all of it is written, and a short count from
     #: :meth:`write` means "full for now", not "no more room ever".
     stream = False
+    #: The file takes ``pread``/``pwrite`` at an offset (Linux's ``FMODE_PREAD``/
+    #: ``FMODE_PWRITE``, which pipes, ttys, sockets and anonymous-inode files lack): a
+    #: positioned call on one that does not is ``ESPIPE`` before the fd's access mode
+    #: is looked at (``pread`` of a pipe's write end).
+    positional = True
     #: ``epoll_ctl`` may watch it (see the module docstring).
     pollable = False
     #: A write takes the count without reading the bytes (``write_null``: /dev/null,

@@ -75,6 +75,7 @@ class AnonFileDescription(FileDescription):
     """Base of the anonymous-inode files; *name* is the ``[...]`` of the fd link."""
 
     pollable = True
+    positional = False
 
     def __init__(self, name: bytes, flags: int) -> None:
         inode, vd = anon_place()

@@ -32,6 +32,7 @@ class MasterFileDescription(FileDescription):
     """
 
     stream = True
+    positional = False
     pollable = True
 
     def __init__(self, term: Terminal, vd: Any, inode: Any, flags: int,

@@ -36,6 +36,7 @@ class ReplicaFileDescription(FileDescription):
     """One open of a pty's replica."""
 
     stream = True
+    positional = False
     pollable = True
 
     def __init__(self, term: Terminal, vd: Any, inode: Any, flags: int) -> None:

@@ -245,6 +245,7 @@ class PipeDescription(FileDescription):
     """One end (or both, for a FIFO opened ``O_RDWR``) of a pipe."""
 
     stream = True
+    positional = False
     pollable = True
 
     def __init__(

@@ -195,6 +195,7 @@ class UnixSocket(FileDescription):
     """One end of a unix socket."""
 
     pollable = True
+    positional = False
 
     def __init__(self, vd: VirtualDentry, inode: Inode, stype: int, flags: int) -> None:
         super().__init__(vd, inode, abi.O_RDWR | (flags & abi.O_NONBLOCK))

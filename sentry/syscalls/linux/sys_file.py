@@ -91,6 +91,19 @@ def _writable(t: Any, fd: int) -> FileDescription:
     return d
 
 
+def _positioned(t: Any, fd: int, write: bool) -> FileDescription:
+    """The description of a call at an offset (pread64, preadv, pwritev2 at an offset
+    ≥ 0, ...): ``EBADF`` for no fd (``O_PATH`` included), ``ESPIPE`` for a file without
+    pread/pwrite (``FMODE_PREAD``: a pipe's write end too), then ``EBADF`` for the
+    access mode, in Linux's order."""
+    d = t.fdtable.get(fd)
+    if not d.is_path and not d.positional:
+        raise err(errno.ESPIPE)
+    if not (d.writable() if write else d.readable()):
+        raise err(errno.EBADF)
+    return d
+
+
 def _count(a: SyscallArgs, i: int) -> int:
     n = a[i]
     if n > (1 << 63) - 1:
@@ -352,7 +365,7 @@ def pread64(t: Any, a: SyscallArgs) -> int:
     off = a.long(3)
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
-    d = _readable(t, a.int(0))
+    d = _positioned(t, a.int(0), False)
     n = _io_count(a, 1, 2)
     verify_area(d, off, a[2])
     data = d.pread(t, n, off)
@@ -367,7 +380,7 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
     off = a.long(3)
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
-    d = _writable(t, a.int(0))
+    d = _positioned(t, a.int(0), True)
     n = _io_count(a, 1, 2)
     verify_area(d, off, a[2])
     k = _unread_write(d, min(a[2], MAX_RW_COUNT))
@@ -429,7 +442,7 @@ def preadv(t: Any, a: SyscallArgs) -> int:
     off = a.long(3)
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
-    d = _readable(t, a.int(0))
+    d = _positioned(t, a.int(0), False)
     iov = read_iovecs(t, a[1], a.int(2))
     total = sum(ln for _, ln in iov)
     verify_area(d, off, total)
@@ -452,7 +465,7 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
     off = a.long(3)
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
-    d = _writable(t, a.int(0))
+    d = _positioned(t, a.int(0), True)
     iov = read_iovecs(t, a[1], a.int(2))
     total = sum(ln for _, ln in iov)
     if not total:
@@ -527,7 +540,7 @@ def preadv2(t: Any, a: SyscallArgs) -> int:
     off, flags = a.long(3), a.uint(5)
     if off < -1:
         raise err(errno.EINVAL)
-    d = _readable(t, a.int(0))
+    d = _readable(t, a.int(0)) if off == -1 else _positioned(t, a.int(0), False)
     if off >= 0 and d.stream:
         raise err(errno.ESPIPE)
     iov = read_iovecs(t, a[1], a.int(2))
@@ -554,7 +567,7 @@ def pwritev2(t: Any, a: SyscallArgs) -> int:
     off, flags = a.long(3), a.uint(5)
     if off < -1:
         raise err(errno.EINVAL)
-    d = _writable(t, a.int(0))
+    d = _writable(t, a.int(0)) if off == -1 else _positioned(t, a.int(0), True)
     if off >= 0 and d.stream:
         raise err(errno.ESPIPE)
     iov = read_iovecs(t, a[1], a.int(2))

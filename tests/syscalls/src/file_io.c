@@ -333,5 +333,22 @@ int main(int argc, char **argv)
     R("SEEK_END", lseek(fd, 0, SEEK_END));
     close(fd);
     unlink("sparse");
+
+    /* a file without pread/pwrite (FMODE_PREAD: pipes, anonymous inodes) is ESPIPE
+     * before the fd's access mode is looked at; an offset of -1 (preadv2) is readv's */
+    {
+        int pp[2];
+        MUST(pipe(pp));
+        char c;
+        struct iovec one = {&c, 1};
+        R("pread of a pipe's write end", pread(pp[1], &c, 1, 0));
+        R("pwrite of a pipe's read end", pwrite(pp[0], "x", 1, 0));
+        R("preadv of a pipe's write end", preadv(pp[1], &one, 1, 0));
+        R("pwritev2 at 0 of a pipe's read end", pwritev2(pp[0], &one, 1, 0, 0));
+        R("preadv2 at -1 of a pipe's write end", preadv2(pp[1], &one, 1, -1, 0));
+        R("pread of a closed fd", pread(pp[1] + 100, &c, 1, 0));
+        close(pp[0]);
+        close(pp[1]);
+    }
     return 0;
 }
