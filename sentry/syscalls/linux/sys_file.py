@@ -1062,10 +1062,10 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
             raise err(errno.EINVAL)  # (splice_direct_to_actor: a seekable input)
     if count == 0:
         return 0
-    into_pipe = isinstance(out_d, PipeDescription)
-    if into_pipe:
+    into_pipe = out_d if isinstance(out_d, PipeDescription) else None
+    if into_pipe is not None:
         # splice_file_to_pipe: no reader is EPIPE before the input gives up anything
-        out_d.check_reader(t)
+        into_pipe.check_reader(t)
     # Wait for room first, so that no input is consumed by a call that then parks.
     if not out_d.readiness(EVENT_OUT) & EVENT_OUT:
         out_d.ready_or_block(EVENT_OUT)
@@ -1076,13 +1076,13 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
         # large one for each pipe's worth that went in made it quadratic.
         at = pos
         count = min(count, pages.pipe.page_room(at))
-    elif into_pipe:
+    elif into_pipe is not None:
         # Anything else (a socket, a device) gives up only what the pipe takes: the rest
         # stays in the input, which may not take it back.
-        count = min(count, out_d.pipe.free)
+        count = min(count, into_pipe.pipe.free)
     if off >= 0:
         data = in_d.pread(t, count, off)
-    elif into_pipe and out_d.nonblocking and hasattr(in_d, "recv"):
+    elif into_pipe is not None and out_d.nonblocking and hasattr(in_d, "recv"):
         data = in_d.recv(t, count, _MSG_DONTWAIT)[0]  # (SPLICE_F_NONBLOCK reaches the socket)
     else:
         data = in_d.read(t, count)
