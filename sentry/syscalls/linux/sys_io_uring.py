@@ -36,8 +36,8 @@ from sentry.syscalls.linux import sys_file, sys_stat, sys_xattr
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_aio import _no_rw_iter, _read, _write
 from sentry.syscalls.linux.sys_file import (
-    MAX_RW_COUNT, RWF_NOWAIT, RWF_SUPPORTED, UIO_MAXIOV, _deliver, _gather, _iov_total, _scatter,
-    access_ok, read_iovecs,
+    MAX_IO, MAX_RW_COUNT, RWF_NOWAIT, RWF_SUPPORTED, UIO_MAXIOV, _deliver, _gather, _iov_total,
+    _scatter, _verify_at_offset, access_ok, read_iovecs,
 )
 from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
@@ -214,6 +214,9 @@ def _op_rw(t: "Task", r: _Req) -> int:
             _hold(r, d)
             raise WouldBlock([(d.wait_queue(), mask)])
     if off == (1 << 64) - 1 or d.stream:
+        # rw_verify_area at the file position (a stream has none)
+        count = sum(ln for _, ln in iov)
+        _verify_at_offset(d, count, min(count, MAX_IO))
         return _at_position(t, d, iov, write)
     if off >= 1 << 63 or off + r.expect >= 1 << 63:
         raise err(errno.EINVAL)

@@ -296,6 +296,24 @@ static void io_checks(int fd)
     one("read at pos", &s);
     printf("pos after %ld\n", (long)lseek(fd, 0, SEEK_CUR));
 
+    /* at the file position, its range is checked as read(2)'s (rw_verify_area): a
+     * memfd may lseek near the largest offset */
+    {
+        int m = memfd_create("near", 0);
+        MUST(m);
+        MUST(write(m, "abc", 3));
+        MUST(lseek(m, 0x7ffffffffffffffaL, SEEK_SET));
+        s = sqe_of(IORING_OP_READ, m, buf, 10, -1ULL, 0);
+        one("read at a position near the largest offset", &s);
+        s = sqe_of(IORING_OP_WRITE, m, "0123456789", 10, -1ULL, 0);
+        one("write at a position near the largest offset", &s);
+        struct iovec far[1] = {{buf, 10}};
+        s = sqe_of(IORING_OP_READV, m, far, 1, -1ULL, 0);
+        one("readv at a position near the largest offset", &s);
+        printf("memfd position after %ld\n", (long)lseek(m, 0, SEEK_CUR));
+        close(m);
+    }
+
     s = sqe_of(IORING_OP_READ, 999, buf, 5, 0, 0);
     one("read bad fd", &s);
     s = sqe_of(IORING_OP_READ, fd, (void *)16, 5, 0, 0);
