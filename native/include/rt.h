@@ -135,7 +135,8 @@ uint64_t rt_statcache_hits(void);
 #define RT_SC_DIRC  4     /* a directory C may open (its entries as the gofer sent them) */
 int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void *st,
                           uint64_t parent_ino, uint64_t dev, uint64_t mnt_id,
-                          const unsigned char *wire, uint32_t wire_len, int count, uint32_t gen);
+                          const unsigned char *wire, uint32_t wire_len, int count, uint32_t gen,
+                          int filled);
 int rt_statcache_put_wire_statx(uint64_t base, const char *prefix, int plen,
                                 const unsigned char *wire, uint32_t wire_len, int max,
                                 uint64_t dev, const char *skip, int skip_len, uint32_t gen,

@@ -1621,15 +1621,29 @@ static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
 
 /* A directory Python listed: *st* its struct stat (its st_ino is "."'s), parent_ino
  * "..'s", *wire* its entries (count of them), dev the device and mnt_id the mount id its
- * entries' answers show. */
+ * entries' answers show; *filled*: Python put its entries' answers under this path in
+ * this generation already (with statx's, if wanted), which C's open or a stat under it
+ * then need not put again (dirc_fill). */
 int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void *st,
                           uint64_t parent_ino, uint64_t dev, uint64_t mnt_id,
-                          const unsigned char *wire, uint32_t wire_len, int count, uint32_t gen)
+                          const unsigned char *wire, uint32_t wire_len, int count, uint32_t gen,
+                          int filled)
 {
     uint64_t ino;
     memcpy(&ino, (const unsigned char *)st + offsetof(struct stat, st_ino), sizeof ino);
-    return dirc_put(base, path, plen, st, ino, parent_ino, dev, mnt_id, wire, wire_len, count,
-                    gen);
+    int r = dirc_put(base, path, plen, st, ino, parent_ino, dev, mnt_id, wire, wire_len, count,
+                     gen);
+    if (r == 1 && filled) {
+        int key = RT_SC_DIRC << 1;
+        struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)plen), base, key, path,
+                                     plen);
+        if (e && e->names) {
+            struct dirc_head *h = (struct dirc_head *)e->names;
+            h->filled_gen = gen;
+            h->filled_statx = (uint32_t)sc_statx_wanted;
+        }
+    }
+    return r;
 }
 
 /* The next wire entry at *off*: its kind, name (a file name: 1 to 255 bytes, no NUL or

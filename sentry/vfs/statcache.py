@@ -580,7 +580,9 @@ def _keep_dir(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int,
     st = abi.pack_stat(inode.stat())
     n = len(lower.listed())
     for base, prefix in prefixes:
-        put(base, _dir_key(prefix), st, up.ino, fs.dev, vd.mount.id, wire, n, gen)
+        # (answers _fill put under the same prefix in this generation: C need not again)
+        filled = _filled.get((id(lower), base, prefix)) == gen
+        put(base, _dir_key(prefix), st, up.ino, fs.dev, vd.mount.id, wire, n, gen, filled)
     return True
 
 

@@ -1020,6 +1020,55 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
             pass
 
 
+def test_a_stat_under_a_kept_directory_hands_its_entries_over(world: Tuple[Task, Path]) -> None:
+    """A stat, access or readlink that finds no answer under a directory kept for C
+    (sc_fill_parent) puts the directory's entries' answers as its open would, and answers;
+    not when Python said it put them already (``filled``), nor for a directory of more
+    than 1,024 entries, nor a generation later."""
+    from gofer.protocol import Stat, _pack_stat_entries
+    from sentry.vfs import abi
+
+    t, _ = world
+    pid = os.getpid()
+    N.task_set_fs(pid, 11, True, False)
+    gen = N.statcache_gen()
+    dev = 0x4321
+
+    def st(ino: int, mode: int) -> Stat:
+        return Stat(77, ino, mode, 1, 1000, 1001, 0, 5, 4096, 8, 10**18, 2 * 10**18, 3)
+
+    wire = _pack_stat_entries([(b"f", st(100, 0o100644)), (b"d", st(101, 0o40755))])[4:]
+    me = abi.pack_stat_values(dev, 5, 3, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, 2, 3)
+    big = _pack_stat_entries([(b"f%04d" % i, st(200 + i, 0o100644)) for i in range(1025)])[4:]
+    SYS_ACCESS, SYS_READLINK = 21, 89
+    buf, addr = _buf(144)
+    try:
+        assert N.statcache_put_dirc(0, b"/fill", me, 4, dev, 9, wire, 2, gen)
+        assert N.statcache_put_dirc(0, b"/done", me, 4, dev, 9, wire, 2, gen, filled=True)
+        assert N.statcache_put_dirc(0, b"/big", me, 4, dev, 9, big, 1025, gen)
+        assert N.statcache_put_dirc(0, b"/later", me, 4, dev, 9, wire, 2, gen)
+        f = _cstr(b"/fill/f")
+        assert _c(SYS_NEWFSTATAT, AT_FDCWD, f[1], addr, AT_SYMLINK_NOFOLLOW) == 0
+        assert buf.raw == abi.pack_stat_values(dev, 100, 1, 0o100644, 1000, 1001, 0, 5, 4096, 8,
+                                               10**18, 2 * 10**18, 3)
+        for p, nr, args, want in (
+                (b"/fill/nothing", SYS_NEWFSTATAT, (addr, 0), -2),  # its names went too
+                (b"/fill/d", SYS_ACCESS, (0,), 0),
+                (b"/fill/f", SYS_READLINK, (addr, 100), -22)):
+            c = _cstr(p)
+            assert _c(nr, *(() if nr != SYS_NEWFSTATAT else (AT_FDCWD,)), c[1], *args) == want, p
+        for p in (b"/done/f", b"/big/f0001"):
+            c = _cstr(p)
+            assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), c[1], addr,
+                                                     AT_SYMLINK_NOFOLLOW, 0, 0]) is None, p
+        N.statcache_bump()
+        c = _cstr(b"/later/f")
+        assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), c[1], addr,
+                                                 AT_SYMLINK_NOFOLLOW, 0, 0]) is None
+    finally:
+        N.statcache_bump()
+
+
 def test_dirc_mutated_entries(world: Tuple[Task, Path]) -> None:
     """Entries that do not parse (a compromised gofer's) make C decline the open, never
     records past them."""

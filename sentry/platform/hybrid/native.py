@@ -433,12 +433,13 @@ def dirc_info(fdt: int, serial: int,
 
 
 def statcache_put_dirc(base: int, path: bytes, st: bytes, parent_ino: int, dev: int,
-                       mnt_id: int, wire: bytes, n: int, gen: int) -> bool:
+                       mnt_id: int, wire: bytes, n: int, gen: int, filled: bool = False) -> bool:
     """A listed directory C may open (rt.c ``sc_open_dir``) under (base, *path*): its
     ``struct stat`` *st*, ``..``'s inode number, its *n* entries as the gofer sent them
-    (*wire*) and the device and mount id their answers show.  True if kept."""
+    (*wire*) and the device and mount id their answers show; *filled*: its entries'
+    answers went over under this path in generation *gen* already.  True if kept."""
     r = lib.rt_statcache_put_dirc(base, path, len(path), st, parent_ino, dev, mnt_id, wire,
-                                  len(wire), n, gen)
+                                  len(wire), n, gen, int(filled))
     if r == -errno.ENOMEM:
         raise MemoryError("stat cache")
     return r > 0
