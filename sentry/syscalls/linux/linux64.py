@@ -173,7 +173,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "0: caching is the host's"),
         ("sync_file_range", EMULATE, FULL, "flags and range checked (EINVAL), EBADF, ESPIPE as "
          "Linux; SYNC_FILE_RANGE_WRITE syncs the file as fdatasync"),
-        ("sendfile", EMULATE, FULL, "into a pipe: a slot per file page, only what fits read"),
+        ("sendfile", EMULATE, FULL, "into a pipe: a slot per file page, only what fits read "
+                                    "(from a socket too)"),
         ("copy_file_range", EMULATE, PARTIAL, ""),
         ("close_range", EMULATE, FULL, ""),
     ]),
