@@ -89,6 +89,9 @@ class FileDescription:
     #: positioned call on one that does not is ``ESPIPE`` before the fd's access mode
     #: is looked at (``pread`` of a pipe's write end).
     positional = True
+    #: The file can be a ``splice``/``sendfile`` source (Linux's ``splice_read``, which
+    #: pipes, anonymous-inode files and /dev/null lack: ``EINVAL``).
+    splice_read = True
     #: ``epoll_ctl`` may watch it (see the module docstring).
     pollable = False
     #: A write takes the count without reading the bytes (``write_null``: /dev/null,

@@ -76,6 +76,7 @@ class AnonFileDescription(FileDescription):
 
     pollable = True
     positional = False
+    splice_read = False
 
     def __init__(self, name: bytes, flags: int) -> None:
         inode, vd = anon_place()

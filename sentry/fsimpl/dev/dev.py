@@ -52,6 +52,7 @@ class NullDevice(_CharDevice):
     """``/dev/null``: EOF on read, swallows writes."""
 
     swallows_writes = True
+    splice_read = False  # (null_fops has none)
 
     def read(self, t: Any, n: int) -> bytes:
         return b""

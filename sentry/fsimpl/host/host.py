@@ -196,6 +196,7 @@ class HostFileDescription(FileDescription):
         self.seekable = _st.S_ISREG(mode) or _st.S_ISBLK(mode)
         self.is_tty = os.isatty(fd)
         self.stream = _st.S_ISFIFO(mode) or _st.S_ISSOCK(mode) or self.is_tty
+        self.positional = not self.stream  # (stream_open, nonseekable_open, sockets)
         self._rdev = os.fstat(fd).st_rdev if self.is_tty else 0
         if _st.S_ISFIFO(mode):
             self.anon_name = b"pipe:[%d]" % inode.ino

@@ -88,6 +88,8 @@ class MessageQueue:
 class MQueueDescription(AnonFileDescription):
     """An open message queue (``mqd_t``)."""
 
+    positional = True  # (mq_open's dentry_open: pread reads the status line at an offset)
+
     def __init__(self, mq: MessageQueue, flags: int) -> None:
         super().__init__(b"[mqueue]", flags)
         self.flags = (self.flags & ~abi.O_ACCMODE) | (flags & abi.O_ACCMODE)
@@ -107,6 +109,11 @@ class MQueueDescription(AnonFileDescription):
 
     def read(self, t: Any, n: int) -> bytes:
         """The status line, as Linux's ``mqueue_read_file`` (from the file position)."""
+        out = self.pread(t, n, self._offset)
+        self._offset += len(out)
+        return out
+
+    def pread(self, t: Any, n: int, off: int) -> bytes:
         mq = self.mq
         notify, signo, pid = 0, 0, 0
         if mq.notify is not None:
@@ -115,10 +122,7 @@ class MQueueDescription(AnonFileDescription):
             pid = owner.tgid
         text = b"QSIZE:%-10d NOTIFY:%-5d SIGNO:%-5d NOTIFY_PID:%-6d\n" % (
             mq.qsize, notify, signo, pid)
-        off = self._offset
-        out = text[off:off + n]
-        self._offset = off + len(out)
-        return out
+        return text[off:off + n]
 
     def write(self, t: Any, data: bytes) -> int:
         raise err(errno.EINVAL)

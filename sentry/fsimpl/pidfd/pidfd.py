@@ -78,6 +78,8 @@ class PidfdDescription(PidRef, AnonFileDescription):
     leader, which only a thread pidfd names).  *flags*: ``PIDFD_NONBLOCK``,
     ``PIDFD_THREAD``."""
 
+    positional = True  # (pidfs's dentry_open; nothing to read: EINVAL)
+
     def __init__(self, tg: "ThreadGroup", task: Optional["Task"], flags: int) -> None:
         AnonFileDescription.__init__(self, b"[pidfd]", flags)
         PidRef.__init__(self, tg, task, bool(flags & PIDFD_THREAD))
@@ -86,6 +88,9 @@ class PidfdDescription(PidRef, AnonFileDescription):
 
     def wait_queue(self) -> WaitQueue:
         return self.tg.pidfd_queue
+
+    def pread(self, t: Any, n: int, off: int) -> bytes:
+        raise err(errno.EINVAL)  # (no read operation, as read(2))
 
     def readiness(self, mask: int) -> int:
         if self.reaped():

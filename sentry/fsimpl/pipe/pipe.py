@@ -246,6 +246,7 @@ class PipeDescription(FileDescription):
 
     stream = True
     positional = False
+    splice_read = False
     pollable = True
 
     def __init__(

@@ -1037,13 +1037,15 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     """sendfile(2): one chunk of up to :data:`MAX_IO` bytes per call.  Checked in
     ``do_sendfile``'s order: the offset given, the input (``EBADF``, ``ESPIPE`` with an
     offset, its range), then the output (``EBADF``; into a file: its range,
-    ``O_APPEND``, an input that cannot seek: a pipe, a socket)."""
+    ``O_APPEND``, an input that cannot seek: a pipe, a socket; into a pipe: a reader, then
+    room), then a count of 0, then an input that cannot be spliced from (``EINVAL``:
+    a pipe, an eventfd, /dev/null)."""
     off_addr = a[2]
     off = -1
     if off_addr:
         off = struct.unpack("<q", t.mem.read(off_addr, 8))[0]
     in_d = _readable(t, a.int(1))
-    if off_addr and in_d.stream:
+    if off_addr and not in_d.positional:
         raise err(errno.ESPIPE)  # (no FMODE_PREAD)
     count = _count(a, 3)
     if off_addr and off < 0:
@@ -1053,21 +1055,26 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     out_d = _writable(t, a.int(0))
     from sentry.fsimpl.pipe.pipe import PipeDescription
 
-    if not isinstance(out_d, PipeDescription):
-        # do_splice_direct: the output's range, no O_APPEND, a regular input
+    into_pipe = out_d if isinstance(out_d, PipeDescription) else None
+    if into_pipe is None:
+        # do_splice_direct: the output's range, no O_APPEND, an input that can seek
         _verify_at_offset(out_d, min(a[3], MAX_RW_COUNT), 0)
         if out_d.flags & abi.O_APPEND:
             raise err(errno.EINVAL)
-        if in_d.stream:
-            raise err(errno.EINVAL)  # (splice_direct_to_actor: a seekable input)
-    if count == 0:
-        return 0
-    into_pipe = out_d if isinstance(out_d, PipeDescription) else None
-    if into_pipe is not None:
-        # splice_file_to_pipe: no reader is EPIPE before the input gives up anything
+        if not in_d.positional:
+            raise err(errno.EINVAL)  # (splice_direct_to_actor: FMODE_LSEEK)
+    else:
+        # splice_file_to_pipe: no reader is EPIPE before the input gives up anything, and
+        # it waits for room even for a count of 0
         into_pipe.check_reader(t)
     # Wait for room first, so that no input is consumed by a call that then parks.
-    if not out_d.readiness(EVENT_OUT) & EVENT_OUT:
+    if into_pipe is not None and not out_d.readiness(EVENT_OUT) & EVENT_OUT:
+        out_d.ready_or_block(EVENT_OUT)
+    if count == 0:
+        return 0
+    if not in_d.splice_read:
+        raise err(errno.EINVAL)  # (vfs_splice_read: no splice_read)
+    if into_pipe is None and not out_d.readiness(EVENT_OUT) & EVENT_OUT:
         out_d.ready_or_block(EVENT_OUT)
     pages = _file_pages_into(out_d, in_d)
     if pages is not None:
@@ -1082,8 +1089,9 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
         count = min(count, into_pipe.pipe.free)
     if off >= 0:
         data = in_d.pread(t, count, off)
-    elif into_pipe is not None and out_d.nonblocking and hasattr(in_d, "recv"):
-        data = in_d.recv(t, count, _MSG_DONTWAIT)[0]  # (SPLICE_F_NONBLOCK reaches the socket)
+    elif into_pipe is not None and out_d.nonblocking and hasattr(in_d, "recv") \
+            and splice_nonblock_reaches(in_d):
+        data = in_d.recv(t, count, _MSG_DONTWAIT)[0]
     else:
         data = in_d.read(t, count)
     if not data:
@@ -1100,6 +1108,15 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
 
 
 _MSG_DONTWAIT = 0x40
+
+
+def splice_nonblock_reaches(d: Any) -> bool:
+    """Whether ``SPLICE_F_NONBLOCK`` makes reading *d* into a pipe nonblocking: only a
+    unix stream socket's ``splice_read`` takes it (``MSG_DONTWAIT``); TCP and everything
+    read through ``copy_splice_read`` wait as the file's own ``O_NONBLOCK`` says."""
+    from sentry.fsimpl.sock.unix import UnixSocket
+
+    return isinstance(d, UnixSocket) and d.stream
 
 
 def _file_pages_into(out_d: Any, in_d: Any) -> Any:

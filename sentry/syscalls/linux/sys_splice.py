@@ -30,7 +30,9 @@ from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.pipe.pipe import PipeDescription
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.args import SyscallArgs
-from sentry.syscalls.linux.sys_file import MAX_IO, UIO_MAXIOV, verify_area
+from sentry.syscalls.linux.sys_file import (
+    MAX_IO, UIO_MAXIOV, splice_nonblock_reaches, verify_area,
+)
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
 
@@ -72,10 +74,10 @@ def _wait_room(t: Any, p: PipeDescription, nonblock: bool) -> int:
 
 def _offset(t: Any, d: FileDescription, addr: int) -> Optional[int]:
     """The offset at *addr* for a file that has pread/pwrite (``EINVAL`` otherwise: a
-    socket, a tty; a pipe's offset is ``ESPIPE``, checked before)."""
+    socket, a tty, an eventfd; a pipe's offset is ``ESPIPE``, checked before)."""
     if not addr:
         return None
-    if d.stream:
+    if not d.positional:
         raise err(errno.EINVAL)
     off = struct.unpack("<q", t.mem.read(addr, 8))[0]
     if off < 0:
@@ -135,6 +137,8 @@ def splice(t: Any, a: SyscallArgs) -> int:
     pos = off if off is not None else in_d.offset
     verify_area(in_d, pos, a[4])  # (before any wait for room, as Linux 6.8+)
     room = _wait_room(t, op, nonblock)
+    if not in_d.splice_read:
+        raise err(errno.EINVAL)  # (vfs_splice_read: no splice_read)
     # A regular file's pages go a page to a slot (filemap_splice_read), in free slots.
     at = -1
     if in_d.inode is not None and in_d.inode.is_reg:
@@ -147,7 +151,7 @@ def splice(t: Any, a: SyscallArgs) -> int:
     want = min(n, room)
     if off is not None:
         data = in_d.pread(t, want, off)
-    elif nonblock and hasattr(in_d, "recv"):
+    elif nonblock and splice_nonblock_reaches(in_d):
         data = in_d.recv(t, want, MSG_DONTWAIT)[0]
     else:
         data = in_d.read(t, want)

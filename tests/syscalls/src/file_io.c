@@ -6,6 +6,8 @@
 #include <sys/uio.h>
 #include <sys/sendfile.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <mqueue.h>
 
 static void show_read(const char *label, int fd, size_t n)
 {
@@ -349,6 +351,28 @@ int main(int argc, char **argv)
         R("pread of a closed fd", pread(pp[1] + 100, &c, 1, 0));
         close(pp[0]);
         close(pp[1]);
+        /* a pidfd and a message queue have pread (dentry_open): EINVAL (nothing to
+         * read), the status line at the offset, EBADF for a queue opened write-only */
+        int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        R("pread of a pidfd", pread(pfd, &c, 1, 0));
+        close(pfd);
+        struct mq_attr attr = {0, 4, 16, 0};
+        mqd_t q = mq_open("/file_io_q", O_RDWR | O_CREAT, 0600, &attr);
+        mqd_t qw = mq_open("/file_io_q", O_WRONLY);
+        MUST(mq_unlink("/file_io_q"));
+        char line[8] = {0};
+        R("pread of a message queue at 2", pread(q, line, 5, 2));
+        printf("  read: %s\n", line);
+        R("  its file position after", lseek(q, 0, SEEK_CUR));
+        R("pread of a message queue opened write-only", pread(qw, &c, 1, 0));
+        mq_close(q);
+        mq_close(qw);
+        struct stat so;
+        MUST(fstat(1, &so));
+        if (S_ISFIFO(so.st_mode))
+            R("pread of stdout, a pipe", pread(1, &c, 1, 0));
+        else
+            printf("stdout is no pipe here\n");
     }
     return 0;
 }

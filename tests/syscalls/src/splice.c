@@ -9,6 +9,9 @@
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <sys/sendfile.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <stdint.h>
 
 static void show_pipe(const char *label, int rfd)
 {
@@ -17,6 +20,13 @@ static void show_pipe(const char *label, int rfd)
     MUST(ioctl(rfd, FIONREAD, &n));
     ssize_t r = n ? read(rfd, buf, sizeof buf - 1) : 0;
     printf("%s: %zd \"%s\"\n", label, r, buf);
+}
+
+static void drain(int rfd)
+{
+    char sink[4096];
+    while (read(rfd, sink, sizeof sink) > 0)
+        ;
 }
 
 int main(int argc, char **argv)
@@ -227,14 +237,46 @@ int main(int argc, char **argv)
         R("sendfile from an empty blocking socket into a nonblocking pipe",
           sendfile(w[1], u[0], NULL, 100));
         MUST(write(u[1], "kept", 4));
+        /* inputs Linux cannot splice from (no splice_read) are EINVAL, never read */
+        int pp[2], ev = eventfd(5, 0), tf = timerfd_create(CLOCK_MONOTONIC, 0);
+        int nul = open("/dev/null", O_RDONLY), zero = open("/dev/zero", O_RDONLY);
+        int dg[2];
+        MUST(pipe(pp));
+        MUST(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg));
+        MUST(write(pp[1], "piped", 5));
+        MUST(write(dg[1], "datagram", 8));
+        R("sendfile from a pipe into a pipe", sendfile(w[1], pp[0], NULL, 8));
+        R("sendfile from an eventfd into a pipe", sendfile(w[1], ev, NULL, 8));
+        R("sendfile from an unarmed timerfd into a pipe", sendfile(w[1], tf, NULL, 8));
+        R("sendfile from /dev/null into a pipe", sendfile(w[1], nul, NULL, 8));
+        R("sendfile from /dev/zero into a pipe", sendfile(w[1], zero, NULL, 8));
+        drain(w[0]);
+        R("sendfile from a unix datagram socket into a pipe", sendfile(w[1], dg[0], NULL, 100));
+        drain(w[0]);
+        R("sendfile from a datagram socket into a file", sendfile(f, dg[0], NULL, 100));
+        R("splice from an eventfd at an offset", splice(ev, &(loff_t){0}, w[1], NULL, 8, 0));
+        R("splice from an eventfd into a pipe", splice(ev, NULL, w[1], NULL, 8, 0));
+        uint64_t counter = 0;
+        R("  the eventfd's counter is read whole after", read(ev, &counter, 8));
+        printf("  counter %llu\n", (unsigned long long)counter);
+        drain(w[0]);
         close(w[0]);
         R("sendfile from a socket into a pipe without a reader",
           sendfile(w[1], u[0], NULL, 100));
         MUST(ioctl(u[0], FIONREAD, &left));
         R("  the socket still holds", left);
+        R("sendfile of nothing into a pipe without a reader", sendfile(w[1], u[0], NULL, 0));
         close(w[1]);
         close(u[0]);
         close(u[1]);
+        close(pp[0]);
+        close(pp[1]);
+        close(dg[0]);
+        close(dg[1]);
+        close(ev);
+        close(tf);
+        close(nul);
+        close(zero);
     }
 
     /* do_splice's checks: nothing to move is 0 before anything else; O_APPEND only for a
