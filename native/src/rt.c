@@ -1402,6 +1402,13 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
                     uint64_t dev, const char *skip, int skip_len, uint32_t gen,
                     int statx, uint64_t mnt_id, uint64_t ino);
 
+/* An entry named "." or "..": no listing has one (a gofer that sends one is broken or
+ * hostile, and "dir/.." kept as an answer would name the wrong file) */
+static int wire_dots(const char *name, int len)
+{
+    return name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'));
+}
+
 int rt_statcache_put_wire(uint64_t base, const char *prefix, int plen,
                           const unsigned char *wire, uint32_t wire_len, int max,
                           uint64_t dev, const char *skip, int skip_len, uint32_t gen,
@@ -1474,7 +1481,8 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
         off += 3;
         if (x->kind > 2 || x->len == 0 || wire_len - off < x->len) { rc = -EINVAL; goto out; }
         x->name = (const char *)wire + off;
-        if (memchr(x->name, 0, x->len) || memchr(x->name, '/', x->len)) { rc = -EINVAL; goto out; }
+        if (memchr(x->name, 0, x->len) || memchr(x->name, '/', x->len)
+            || wire_dots(x->name, x->len)) { rc = -EINVAL; goto out; }
         off += x->len;
         x->target = NULL;
         x->tlen = 0;
@@ -1572,9 +1580,10 @@ out:
  * as the gofer sent them.  An open of that path (O_RDONLY, O_DIRECTORY and the flags
  * that change nothing for a directory) is served in C (sc_open_dir): a fd, records for
  * getdents64 made from the entries, the entries' stat answers handed over as a listing
- * of Python's would.  Python puts directories it listed (rt_statcache_put_dirc) and
- * those a tree fetch brought below one (rt_statcache_put_dirc_child: C takes the
- * child's attributes from the parent's entries). */
+ * of Python's would.  Python puts directories it listed (rt_statcache_put_dirc), the
+ * directory a tree fetch started from, and those the fetch brought below it
+ * (rt_statcache_put_dirc_child: C takes the child's attributes from the parent's
+ * entries).  A stat that misses under one puts its entries' answers too (sc_fill_parent). */
 
 static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
                     uint64_t ino, uint64_t parent_ino, uint64_t dev, uint64_t mnt_id,
@@ -1658,7 +1667,8 @@ static uint32_t wire_next(const unsigned char *wire, uint32_t wire_len, uint32_t
     off += 3;
     if (*kind > 2 || *nlen == 0 || *nlen > 255 || wire_len - off < (uint32_t)*nlen) return 0;
     *name = (const char *)wire + off;
-    if (memchr(*name, 0, (size_t)*nlen) || memchr(*name, '/', (size_t)*nlen)) return 0;
+    if (memchr(*name, 0, (size_t)*nlen) || memchr(*name, '/', (size_t)*nlen)
+        || wire_dots(*name, *nlen)) return 0;
     off += (uint32_t)*nlen;
     if (*kind == 0) {
         if (wire_len - off < 8) return 0;
@@ -2224,9 +2234,8 @@ static int sc_fill_parent(uint64_t base, const char *path, int len)
     int key = RT_SC_DIRC << 1;
     struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)dlen), base, key, path, dlen);
     if (!e || !e->names || ((struct dirc_head *)e->names)->count > SC_FILL_MAX) return 0;
-    char prefix[4096];
-    memcpy(prefix, path, (size_t)cut);
-    return dirc_fill(e, base, prefix, cut);
+    e->used = ++sc_clock;
+    return dirc_fill(e, base, path, cut);   /* (put_wire reads the prefix, keeps nothing) */
 }
 
 /* open of a directory kept under (base, path) (RT_SC_DIRC), read-only: a fd in the

@@ -362,9 +362,10 @@ def _listed(vd: VirtualDentry, any_dir: bool) -> Optional[Any]:
     return lower
 
 
-#: (directory, base, prefix) -> generation of the last pre-fill, so a directory whose
-#: files are stat'ed one by one is pre-filled once per generation.
-_filled: Dict[Tuple[int, int, bytes], int] = {}
+#: (directory, base, prefix) -> (generation, with statx answers) of the last pre-fill, so
+#: a directory whose files are stat'ed one by one is pre-filled once per generation (and
+#: again once statx answers are wanted).
+_filled: Dict[Tuple[int, int, bytes], Tuple[int, bool]] = {}
 
 
 def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> bool:
@@ -376,19 +377,19 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> b
     if _put_listing is None or _gen is None:
         return False  # (an optimisation only)
     gen = _gen()
-    todo = [(b, p) for b, p in prefixes if _filled.get((id(lower), b, p)) != gen]
+    statx = bool(_kinds_seen & (1 << STATX))
+    todo = [(b, p) for b, p in prefixes if _filled.get((id(lower), b, p)) != (gen, statx)]
     if not todo:
         return False
     if len(_filled) > 4096:
         _filled.clear()
     for b, p in todo:
-        _filled[(id(lower), b, p)] = gen
+        _filled[(id(lower), b, p)] = (gen, statx)
     fs = lower.fs
     children = vd.dentry.children
     mnt_id = vd.mount.id
     ino = vd.dentry.inode.ino
     listing = lower.listed()
-    statx = bool(_kinds_seen & (1 << STATX))
     put_wire = _put_wire
     wire = lower.listed_wire() if put_wire is not None and fs.idmaps is None else None
     if put_wire is not None and wire is not None:
@@ -522,12 +523,13 @@ def _up(prefix: bytes, levels: int) -> Optional[bytes]:
 def _keep_dirs(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> None:
     """Let C open the directory *vd* just listed (its trusted gofer directory *lower*,
     not copied up) by the paths of *prefixes* (rt.c ``sc_open_dir``: a fd, getdents64,
-    fstat and close without Python), and the directories below it that a tree walk's
-    Treadtree has brought so far: their open, reading and close never reach Python
-    either, nor a stat under them (``sc_fill_parent``).  Only a directory everyone may
-    read and search, on a file system without an id mapping, with no mount below it; C
-    checks each fetched one's mode from its parent's entries, and keeps nothing under a
-    parent it does not have."""
+    fstat and close without Python), and the directories the Treadtree its listing came
+    in (or asked for) has brought so far, with the directory that fetch started from
+    (:func:`_keep_anchor`): their open, reading and close never reach Python either, nor
+    a stat under them (``sc_fill_parent``).  Only a directory everyone may read and
+    search, on a file system without an id mapping, with no mount below it; C checks
+    each fetched one's mode from its parent's entries, and keeps nothing under a parent
+    it does not have."""
     if not _keep_dir(vfs, vd, lower, prefixes):
         return
     got = lower.tree_fetch()
@@ -539,9 +541,10 @@ def _keep_dirs(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int
     if fetch.handed == len(arrived):
         return
     anchors = [(b, a) for b, a in ((b, _up(p, depth)) for b, p in prefixes) if a is not None]
-    if not fetch.handed and depth:
+    if depth and anchors:
         # The directory the fetch started from, which the fetched ones are put under: a
         # program that stats files directory by directory (git status) never lists it.
+        # (Each time: a generation may have moved since the last hand-over.)
         _keep_anchor(vfs, vd, depth, anchors)
     results = fetch.results
     put_child, gen_of = _put_dirc_child, _gen
@@ -579,24 +582,27 @@ def _keep_dir(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int,
     up = d.parent.inode if d.parent is not None else inode  # as list_entries' ".."
     st = abi.pack_stat(inode.stat())
     n = len(lower.listed())
+    done = (gen, bool(_kinds_seen & (1 << STATX)))
     for base, prefix in prefixes:
-        # (answers _fill put under the same prefix in this generation: C need not again)
-        filled = _filled.get((id(lower), base, prefix)) == gen
+        # (answers _fill put under the same prefix in this generation, with statx's if C
+        # wants those too: C need not put them again)
+        filled = _filled.get((id(lower), base, prefix)) == done
         put(base, _dir_key(prefix), st, up.ino, fs.dev, vd.mount.id, wire, n, gen, filled)
     return True
 
 
 def _keep_anchor(vfs: Any, vd: VirtualDentry, depth: int, anchors: List[Tuple[int, bytes]]) -> None:
-    """Keep for C the directory *depth* levels above *vd*, whose prefixes are *anchors*,
-    if it may be (listed, trusted, not copied up, searchable: statcache._listed)."""
+    """Keep for C the directory *depth* levels above *vd*, whose prefixes are *anchors*
+    (its absolute one first), if it may be (listed, trusted, not copied up, searchable:
+    statcache._listed)."""
     m, d = vd
     for _ in range(depth):
         if d is m.root or d.parent is None:
             return
         d = d.parent
     at = VirtualDentry(m, d)
-    lower = _listed(at, bool(anchors and anchors[0][0] & SEARCH_ALL))
-    if lower is not None and anchors and anchors[0][1].startswith(b"/"):
+    lower = _listed(at, bool(anchors[0][0] & SEARCH_ALL))
+    if lower is not None:
         _keep_dir(vfs, at, lower, anchors)
 
 

@@ -1024,7 +1024,8 @@ def test_a_stat_under_a_kept_directory_hands_its_entries_over(world: Tuple[Task,
     """A stat, access or readlink that finds no answer under a directory kept for C
     (sc_fill_parent) puts the directory's entries' answers as its open would, and answers;
     not when Python said it put them already (``filled``), nor for a directory of more
-    than 1,024 entries, nor a generation later."""
+    than 1,024 entries or with an entry named ".." (a gofer's that is broken or hostile:
+    nothing of it), nor a generation later."""
     from gofer.protocol import Stat, _pack_stat_entries
     from sentry.vfs import abi
 
@@ -1040,6 +1041,7 @@ def test_a_stat_under_a_kept_directory_hands_its_entries_over(world: Tuple[Task,
     wire = _pack_stat_entries([(b"f", st(100, 0o100644)), (b"d", st(101, 0o40755))])[4:]
     me = abi.pack_stat_values(dev, 5, 3, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, 2, 3)
     big = _pack_stat_entries([(b"f%04d" % i, st(200 + i, 0o100644)) for i in range(1025)])[4:]
+    dots = _pack_stat_entries([(b"f", st(100, 0o100644)), (b"..", st(1, 0o40755))])[4:]
     SYS_ACCESS, SYS_READLINK = 21, 89
     buf, addr = _buf(144)
     try:
@@ -1047,6 +1049,7 @@ def test_a_stat_under_a_kept_directory_hands_its_entries_over(world: Tuple[Task,
         assert N.statcache_put_dirc(0, b"/done", me, 4, dev, 9, wire, 2, gen, filled=True)
         assert N.statcache_put_dirc(0, b"/big", me, 4, dev, 9, big, 1025, gen)
         assert N.statcache_put_dirc(0, b"/later", me, 4, dev, 9, wire, 2, gen)
+        assert N.statcache_put_dirc(0, b"/dots", me, 4, dev, 9, dots, 2, gen)
         f = _cstr(b"/fill/f")
         assert _c(SYS_NEWFSTATAT, AT_FDCWD, f[1], addr, AT_SYMLINK_NOFOLLOW) == 0
         assert buf.raw == abi.pack_stat_values(dev, 100, 1, 0o100644, 1000, 1001, 0, 5, 4096, 8,
@@ -1057,7 +1060,7 @@ def test_a_stat_under_a_kept_directory_hands_its_entries_over(world: Tuple[Task,
                 (b"/fill/f", SYS_READLINK, (addr, 100), -22)):
             c = _cstr(p)
             assert _c(nr, *(() if nr != SYS_NEWFSTATAT else (AT_FDCWD,)), c[1], *args) == want, p
-        for p in (b"/done/f", b"/big/f0001"):
+        for p in (b"/done/f", b"/big/f0001", b"/dots/f", b"/dots/.."):
             c = _cstr(p)
             assert N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), c[1], addr,
                                                      AT_SYMLINK_NOFOLLOW, 0, 0]) is None, p
