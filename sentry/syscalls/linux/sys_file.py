@@ -986,10 +986,16 @@ def fallocate(t: Any, a: SyscallArgs) -> int:
 
 
 def fadvise64(t: Any, a: SyscallArgs) -> int:
-    """fadvise64(2): advice is checked and taken; caching stays the host's business."""
+    """fadvise64(2): advice is checked and taken; caching stays the host's business.
+    ``ESPIPE`` for a pipe only (``ksys_fadvise64_64``): a socket's, a tty's or an
+    eventfd's advice is checked and does nothing (``generic_fadvise``'s no-op
+    backing device), as a file's here."""
     d = t.fdtable.get(a.int(0))
     length, advice = a.long(2), a.int(3)
-    if d.inode is None or d.stream or getattr(d, "get_pipe_size", None) is not None:
+    if d.is_path:
+        raise err(errno.EBADF)
+    if getattr(d, "get_pipe_size", None) is not None or (
+            d.inode is not None and d.inode.mode & 0o170000 == 0o010000):
         raise err(errno.ESPIPE)
     if not 0 <= advice <= 5 or length < 0:
         raise err(errno.EINVAL)

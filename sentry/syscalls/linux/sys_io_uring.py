@@ -204,6 +204,14 @@ def _op_rw(t: "Task", r: _Req) -> int:
         iov = [(addr, n)]
     r.expect = _iov_total(iov)
     off = sqe[_OFF]
+    # rw_verify_area, before anything is read or a poll armed: of the offset given (a
+    # pipe's or socket's too), or at the file position (a stream has none)
+    count = sum(ln for _, ln in iov)
+    if off != (1 << 64) - 1:
+        if off >= 1 << 63 or off + count >= 1 << 63:
+            raise err(errno.EINVAL)
+    else:
+        _verify_at_offset(d, count, min(count, MAX_IO))
     if d.stream:
         # A pipe or socket that is not ready: a poll is armed (6.18 does so even for an
         # O_NONBLOCK file, which supports nowait I/O), unless RWF_NOWAIT asks for EAGAIN.
@@ -214,12 +222,7 @@ def _op_rw(t: "Task", r: _Req) -> int:
             _hold(r, d)
             raise WouldBlock([(d.wait_queue(), mask)])
     if off == (1 << 64) - 1 or d.stream:
-        # rw_verify_area at the file position (a stream has none)
-        count = sum(ln for _, ln in iov)
-        _verify_at_offset(d, count, min(count, MAX_IO))
         return _at_position(t, d, iov, write)
-    if off >= 1 << 63 or off + r.expect >= 1 << 63:
-        raise err(errno.EINVAL)
     if write:
         return _write(t, d, iov, off, rw_flags, [None, None, 0])
     return _read(t, d, iov, off, rw_flags)

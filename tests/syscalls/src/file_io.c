@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <mqueue.h>
+#include <sys/socket.h>
 
 static void show_read(const char *label, int fd, size_t n)
 {
@@ -367,6 +368,21 @@ int main(int argc, char **argv)
         R("pread of a message queue opened write-only", pread(qw, &c, 1, 0));
         mq_close(q);
         mq_close(qw);
+        /* fadvise: ESPIPE for a pipe only; a socket's advice is checked and does nothing */
+        int fp[2], fs2[2];
+        MUST(pipe(fp));
+        MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, fs2));
+        int opath = open(".", O_PATH);
+        MUST(opath);
+        R("fadvise of a pipe", posix_fadvise(fp[0], 0, 0, POSIX_FADV_NORMAL));
+        R("fadvise of a socket", posix_fadvise(fs2[0], 0, 0, POSIX_FADV_WILLNEED));
+        R("fadvise of a socket, bad advice", posix_fadvise(fs2[0], 0, 0, 99));
+        R("fadvise of an O_PATH fd", posix_fadvise(opath, 0, 0, POSIX_FADV_NORMAL));
+        close(fp[0]);
+        close(fp[1]);
+        close(fs2[0]);
+        close(fs2[1]);
+        close(opath);
         struct stat so;
         MUST(fstat(1, &so));
         if (S_ISFIFO(so.st_mode))

@@ -312,6 +312,18 @@ static void io_checks(int fd)
         one("readv at a position near the largest offset", &s);
         printf("memfd position after %ld\n", (long)lseek(m, 0, SEEK_CUR));
         close(m);
+        /* a pipe has no position, but an offset given is checked (rw_verify_area) */
+        int pp[2];
+        MUST(pipe(pp));
+        MUST(write(pp[1], "pipe", 4));
+        s = sqe_of(IORING_OP_READ, pp[0], buf, 4, 1ULL << 63, 0);
+        one("read of a pipe at offset 2^63", &s);
+        s = sqe_of(IORING_OP_READ, pp[0], buf, 4, 0x7ffffffffffffffeULL, 0);
+        one("read of a pipe at an offset near the largest", &s);
+        s = sqe_of(IORING_OP_READ, pp[0], buf, 4, 12345, 0);
+        one("read of a pipe at offset 12345", &s);
+        close(pp[0]);
+        close(pp[1]);
     }
 
     s = sqe_of(IORING_OP_READ, 999, buf, 5, 0, 0);
