@@ -1402,11 +1402,13 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
                     uint64_t dev, const char *skip, int skip_len, uint32_t gen,
                     int statx, uint64_t mnt_id, uint64_t ino);
 
-/* An entry named "." or "..": no listing has one (a gofer that sends one is broken or
- * hostile, and "dir/.." kept as an answer would name the wrong file) */
-static int wire_dots(const char *name, int len)
+/* Whether a listing entry's name is a file name: no NUL, no "/", not "." or ".." (a
+ * gofer that sends one is broken or hostile, and "dir/.." kept as an answer would name
+ * the wrong file) */
+static int wire_name_ok(const char *name, int len)
 {
-    return name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'));
+    return !memchr(name, 0, (size_t)len) && !memchr(name, '/', (size_t)len)
+        && !(name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')));
 }
 
 int rt_statcache_put_wire(uint64_t base, const char *prefix, int plen,
@@ -1481,8 +1483,7 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
         off += 3;
         if (x->kind > 2 || x->len == 0 || wire_len - off < x->len) { rc = -EINVAL; goto out; }
         x->name = (const char *)wire + off;
-        if (memchr(x->name, 0, x->len) || memchr(x->name, '/', x->len)
-            || wire_dots(x->name, x->len)) { rc = -EINVAL; goto out; }
+        if (!wire_name_ok(x->name, x->len)) { rc = -EINVAL; goto out; }
         off += x->len;
         x->target = NULL;
         x->tlen = 0;
@@ -1587,7 +1588,8 @@ out:
 
 static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
                     uint64_t ino, uint64_t parent_ino, uint64_t dev, uint64_t mnt_id,
-                    const unsigned char *wire, uint32_t wire_len, int count, uint32_t gen)
+                    const unsigned char *wire, uint32_t wire_len, int count, uint32_t gen,
+                    int filled)
 {
     uint32_t mode;
     memcpy(&mode, (const unsigned char *)st + offsetof(struct stat, st_mode), sizeof mode);
@@ -1611,8 +1613,8 @@ static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
     h->mnt_id = mnt_id;
     h->count = (uint32_t)count;
     h->wire_len = wire_len;
-    h->filled_gen = 0;
-    h->filled_statx = 0;
+    h->filled_gen = filled ? gen : 0;
+    h->filled_statx = filled ? (uint32_t)sc_statx_wanted : 0;
     h->recs = NULL;
     memcpy(blob + sizeof *h, wire, wire_len);
     struct sc_entry *e = sc_slot(RT_SC_DIRC, base, 0, path, plen);
@@ -1640,19 +1642,8 @@ int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void 
 {
     uint64_t ino;
     memcpy(&ino, (const unsigned char *)st + offsetof(struct stat, st_ino), sizeof ino);
-    int r = dirc_put(base, path, plen, st, ino, parent_ino, dev, mnt_id, wire, wire_len, count,
-                     gen);
-    if (r == 1 && filled) {
-        int key = RT_SC_DIRC << 1;
-        struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)plen), base, key, path,
-                                     plen);
-        if (e && e->names) {
-            struct dirc_head *h = (struct dirc_head *)e->names;
-            h->filled_gen = gen;
-            h->filled_statx = (uint32_t)sc_statx_wanted;
-        }
-    }
-    return r;
+    return dirc_put(base, path, plen, st, ino, parent_ino, dev, mnt_id, wire, wire_len, count,
+                    gen, filled);
 }
 
 /* The next wire entry at *off*: its kind, name (a file name: 1 to 255 bytes, no NUL or
@@ -1667,8 +1658,7 @@ static uint32_t wire_next(const unsigned char *wire, uint32_t wire_len, uint32_t
     off += 3;
     if (*kind > 2 || *nlen == 0 || *nlen > 255 || wire_len - off < (uint32_t)*nlen) return 0;
     *name = (const char *)wire + off;
-    if (memchr(*name, 0, (size_t)*nlen) || memchr(*name, '/', (size_t)*nlen)
-        || wire_dots(*name, *nlen)) return 0;
+    if (!wire_name_ok(*name, *nlen)) return 0;
     off += (uint32_t)*nlen;
     if (*kind == 0) {
         if (wire_len - off < 8) return 0;
@@ -1698,9 +1688,7 @@ int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, con
                                 int count, uint32_t gen)
 {
     if (plen < 0 || plen >= 4000 || nlen <= 0 || nlen > 255 || gen != sc_gen || !sc) return 0;
-    int key = RT_SC_DIRC << 1;
-    struct sc_entry *pe = sc_find(sc_hash(base, key, parent, (size_t)plen), base, key, parent,
-                                  plen);
+    struct sc_entry *pe = sc_get(RT_SC_DIRC, base, 0, parent, plen);
     if (!pe || !pe->names) return 0;
     const struct dirc_head *ph = (const struct dirc_head *)pe->names;
     const unsigned char *pw = (const unsigned char *)pe->names + sizeof *ph;
@@ -1728,7 +1716,7 @@ int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, con
         len += nlen;
         uint64_t parent_ino = ph->ino, dev = ph->dev, mnt_id = ph->mnt_id;
         return dirc_put(base, path, len, &st, ino, parent_ino, dev, mnt_id, wire, wire_len,
-                        count, gen);
+                        count, gen, 0);
     }
     return 0;
 }
@@ -2198,7 +2186,8 @@ static struct dirc_recs *dirc_records(const struct dirc_head *h, const unsigned 
 /* Hand over the answers of the entries of the directory kept in *e* (RT_SC_DIRC) under
  * *prefix* (its path and a "/", or "" for the cwd) if they did not go over in this
  * generation (and with statx's, once those are wanted): what Python's listing would
- * have put (put_wire).  Returns 1 if it put them. */
+ * have put (put_wire).  Returns 1 if it put them (0 for a listing that does not parse,
+ * which is not tried again in this generation). */
 static int dirc_fill(struct sc_entry *e, uint64_t base, const char *prefix, int plen)
 {
     struct dirc_head *h = (struct dirc_head *)e->names;
@@ -2209,9 +2198,9 @@ static int dirc_fill(struct sc_entry *e, uint64_t base, const char *prefix, int 
     uint32_t wire_len = h->wire_len, count = h->count;
     uint64_t dev = h->dev, mnt_id = h->mnt_id, ino = h->ino;
     memcpy(scratch, e->names + sizeof *h, wire_len);
-    put_wire(base, prefix, plen, (unsigned char *)scratch, wire_len, count ? (int)count : 1,
-             dev, "", 0, sc_gen, sc_statx_wanted, mnt_id, ino);
-    return 1;
+    return put_wire(base, prefix, plen, (unsigned char *)scratch, wire_len,
+                    count ? (int)count : 1, dev, "", 0, sc_gen, sc_statx_wanted, mnt_id,
+                    ino) >= 0;   /* (a listing that does not parse: not again) */
 }
 
 /* Directories with more entries are not filled by a lookup of one of them (the twin of
@@ -2231,8 +2220,7 @@ static int sc_fill_parent(uint64_t base, const char *path, int len)
      * name a kept directory's entry by its key */
     if (cut == len || (cut > 1 && path[cut - 2] == '/')) return 0;
     int dlen = cut > 1 ? cut - 1 : cut;
-    int key = RT_SC_DIRC << 1;
-    struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)dlen), base, key, path, dlen);
+    struct sc_entry *e = sc_get(RT_SC_DIRC, base, 0, path, dlen);
     if (!e || !e->names || ((struct dirc_head *)e->names)->count > SC_FILL_MAX) return 0;
     e->used = ++sc_clock;
     return dirc_fill(e, base, path, cut);   /* (put_wire reads the prefix, keeps nothing) */
@@ -2248,8 +2236,7 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
     if (!dirc_on || (flags & ~DIRC_OPEN_FLAGS) || (flags & O_ACCMODE) != O_RDONLY
         || t->fdt < 0 || t->fdt >= MAX_FDT || opened_head - opened_tail >= OPENED_RING)
         return 0;
-    int key = RT_SC_DIRC << 1;
-    struct sc_entry *e = sc_find(sc_hash(base, key, path, (size_t)len), base, key, path, len);
+    struct sc_entry *e = sc_get(RT_SC_DIRC, base, 0, path, len);
     if (!e || !e->names) return 0;
     struct dirc_head *h = (struct dirc_head *)e->names;
     int fd = fd_lowest_free(t->fdt);
