@@ -120,7 +120,7 @@ def _segments(t: Any, n: int) -> List[Tuple[int, int]]:
     if a.nr == _NR_READ:
         return [(a[1], n)]
     from sentry.syscalls.linux.sys_file import read_iovecs
-    return read_iovecs(t, a[1], a.int(2))
+    return read_iovecs(t, a[1], a.int(2))[0]
 
 
 class SignalFileDescription(AnonFileDescription):

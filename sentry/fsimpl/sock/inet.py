@@ -201,8 +201,6 @@ BY_HOST_INO: "weakref.WeakValueDictionary[int, InetSocket]" = weakref.WeakValueD
 class InetSocket(HostFileDescription):
     """A sandbox TCP/UDP socket over a non-blocking host socket."""
 
-    positional = False
-
     def __init__(self, sock: socket.socket, family: int, stype: int, protocol: int,
                  uid: int = 0, gid: int = 0) -> None:
         self.sock = sock

@@ -266,14 +266,14 @@ def _rw(t: "Task", ctx: Context, d: FileDescription, uiocb: int, data: int, opco
     if _no_rw_iter(d):
         raise err(errno.EINVAL)
     if opcode in (IOCB_CMD_PREADV, IOCB_CMD_PWRITEV):
-        iov = read_iovecs(t, buf, min(nbytes, UIO_MAXIOV + 1))
+        iov, count = read_iovecs(t, buf, min(nbytes, UIO_MAXIOV + 1))
     else:
-        n = min(nbytes, MAX_RW_COUNT)
-        if not access_ok(buf, n):
+        count = min(nbytes, MAX_RW_COUNT)
+        if not access_ok(buf, count):
             raise err(errno.EFAULT)
-        iov = [(buf, n)]
+        iov = [(buf, count)]
     # rw_verify_area
-    if offset < 0 or offset + sum(ln for _, ln in iov) >= 1 << 63:
+    if offset < 0 or offset + count >= 1 << 63:
         raise err(errno.EINVAL)
     try:
         if write:

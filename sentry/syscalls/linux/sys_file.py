@@ -129,8 +129,9 @@ def _io_count(a: SyscallArgs, buf: int, cnt: int) -> int:
     return min(n, MAX_RW_COUNT, MAX_IO)
 
 
-def read_iovecs(t: Any, addr: int, cnt: int) -> List[Tuple[int, int]]:
-    """The ``struct iovec`` array at *addr*, as ``import_iovec`` checks it.
+def read_iovecs(t: Any, addr: int, cnt: int) -> Tuple[List[Tuple[int, int]], int]:
+    """The ``struct iovec`` array at *addr*, as ``import_iovec`` checks it, and its
+    total length.
 
     Each segment must fit in the user address space; the total is clamped
     to :data:`MAX_RW_COUNT` (later segments shortened or emptied).
@@ -140,7 +141,7 @@ def read_iovecs(t: Any, addr: int, cnt: int) -> List[Tuple[int, int]]:
     if cnt < 0 or cnt > UIO_MAXIOV:
         raise err(errno.EINVAL)
     if cnt == 0:
-        return []
+        return [], 0
     raw = t.mem.read(addr, 16 * cnt)
     segs = [struct.unpack_from("<QQ", raw, 16 * i) for i in range(cnt)]
     # copy_iovec_from_user: a length that is negative as an ssize_t is EINVAL, before any
@@ -157,7 +158,7 @@ def read_iovecs(t: Any, addr: int, cnt: int) -> List[Tuple[int, int]]:
         ln = min(ln, MAX_RW_COUNT - total)
         total += ln
         out.append((base, ln))
-    return out
+    return out, total
 
 
 #: The largest file offset (loff_t).
@@ -394,8 +395,7 @@ def pwrite64(t: Any, a: SyscallArgs) -> int:
 def readv(t: Any, a: SyscallArgs) -> int:
     """readv(2)."""
     d = _readable(t, a.int(0))
-    iov = read_iovecs(t, a[1], a.int(2))
-    total = sum(ln for _, ln in iov)  # (at most MAX_RW_COUNT: read_iovecs clamps it)
+    iov, total = read_iovecs(t, a[1], a.int(2))  # (total: at most MAX_RW_COUNT)
     _verify_at_offset(d, total, min(total, MAX_IO))
     return _readv(t, d, iov, total)
 
@@ -413,8 +413,7 @@ def _readv(t: Any, d: FileDescription, iov: List[Tuple[int, int]], total: int) -
 def writev(t: Any, a: SyscallArgs) -> int:
     """writev(2)."""
     d = _writable(t, a.int(0))
-    iov = read_iovecs(t, a[1], a.int(2))
-    total = sum(ln for _, ln in iov)
+    iov, total = read_iovecs(t, a[1], a.int(2))
     if not total:
         return 0  # vfs_writev: nothing to write is 0, the file not asked (a pipe's reader)
     _verify_at_offset(d, total, total)
@@ -443,8 +442,7 @@ def preadv(t: Any, a: SyscallArgs) -> int:
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
     d = _positioned(t, a.int(0), False)
-    iov = read_iovecs(t, a[1], a.int(2))
-    total = sum(ln for _, ln in iov)
+    iov, total = read_iovecs(t, a[1], a.int(2))
     verify_area(d, off, total)
     return _preadv(t, d, iov, total, off)
 
@@ -466,8 +464,7 @@ def pwritev(t: Any, a: SyscallArgs) -> int:
     if off < 0:  # checked before the fd, as Linux does
         raise err(errno.EINVAL)
     d = _positioned(t, a.int(0), True)
-    iov = read_iovecs(t, a[1], a.int(2))
-    total = sum(ln for _, ln in iov)
+    iov, total = read_iovecs(t, a[1], a.int(2))
     if not total:
         return 0  # (vfs_writev, as writev)
     verify_area(d, off, total)
@@ -541,10 +538,7 @@ def preadv2(t: Any, a: SyscallArgs) -> int:
     if off < -1:
         raise err(errno.EINVAL)
     d = _readable(t, a.int(0)) if off == -1 else _positioned(t, a.int(0), False)
-    if off >= 0 and d.stream:
-        raise err(errno.ESPIPE)
-    iov = read_iovecs(t, a[1], a.int(2))
-    total = sum(ln for _, ln in iov)
+    iov, total = read_iovecs(t, a[1], a.int(2))
     if total == 0:
         if fsnotify.active:
             fsnotify.file_event(d, IN_ACCESS)
@@ -568,10 +562,7 @@ def pwritev2(t: Any, a: SyscallArgs) -> int:
     if off < -1:
         raise err(errno.EINVAL)
     d = _writable(t, a.int(0)) if off == -1 else _positioned(t, a.int(0), True)
-    if off >= 0 and d.stream:
-        raise err(errno.ESPIPE)
-    iov = read_iovecs(t, a[1], a.int(2))
-    total = sum(ln for _, ln in iov)
+    iov, total = read_iovecs(t, a[1], a.int(2))
     if total == 0:
         return 0
     # vfs_writev: the range, then the flags (kiocb_set_rw_flags)
@@ -995,7 +986,7 @@ def fadvise64(t: Any, a: SyscallArgs) -> int:
     if d.is_path:
         raise err(errno.EBADF)
     if getattr(d, "get_pipe_size", None) is not None or (
-            d.inode is not None and d.inode.mode & 0o170000 == 0o010000):
+            d.inode is not None and d.inode.mode & _S_IFMT == _S_IFIFO):
         raise err(errno.ESPIPE)
     if not 0 <= advice <= 5 or length < 0:
         raise err(errno.EINVAL)
@@ -1003,6 +994,7 @@ def fadvise64(t: Any, a: SyscallArgs) -> int:
 
 
 _S_IFMT, _S_IFREG, _S_IFBLK, _S_IFDIR, _S_IFLNK = 0o170000, 0o100000, 0o060000, 0o040000, 0o120000
+_S_IFIFO = 0o010000
 _SYNC_FILE_RANGE_FLAGS = 7  # WAIT_BEFORE | WRITE | WAIT_AFTER
 
 

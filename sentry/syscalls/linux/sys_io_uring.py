@@ -196,17 +196,16 @@ def _op_rw(t: "Task", r: _Req) -> int:
     if opcode in (OP_READV, OP_WRITEV):
         if n > UIO_MAXIOV:
             raise err(errno.EINVAL)
-        iov = read_iovecs(t, addr, n)
+        iov, count = read_iovecs(t, addr, n)
     else:
-        n = min(n, MAX_RW_COUNT)
-        if not access_ok(addr, n):
+        count = min(n, MAX_RW_COUNT)
+        if not access_ok(addr, count):
             raise err(errno.EFAULT)
-        iov = [(addr, n)]
-    r.expect = _iov_total(iov)
+        iov = [(addr, count)]
+    r.expect = min(count, MAX_IO)
     off = sqe[_OFF]
     # rw_verify_area, before anything is read or a poll armed: of the offset given (a
     # pipe's or socket's too), or at the file position (a stream has none)
-    count = sum(ln for _, ln in iov)
     if off != (1 << 64) - 1:
         if off >= 1 << 63 or off + count >= 1 << 63:
             raise err(errno.EINVAL)
