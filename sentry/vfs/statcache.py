@@ -368,6 +368,11 @@ def _listed(vd: VirtualDentry, any_dir: bool) -> Optional[Any]:
 _filled: Dict[Tuple[int, int, bytes], Tuple[int, bool]] = {}
 
 
+def _fill_stamp(gen: int) -> Tuple[int, bool]:
+    """What a fill in generation *gen* puts: _filled's value (and C's fill stamp)."""
+    return gen, bool(_kinds_seen & (1 << STATX))
+
+
 def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> bool:
     """Hand over the answers of every entry of *vd* (its gofer directory *lower*) under
     each (base, prefix): the prefix is a string that walks to *vd* ("" or ending in
@@ -377,14 +382,15 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> b
     if _put_listing is None or _gen is None:
         return False  # (an optimisation only)
     gen = _gen()
-    statx = bool(_kinds_seen & (1 << STATX))
-    todo = [(b, p) for b, p in prefixes if _filled.get((id(lower), b, p)) != (gen, statx)]
+    stamp = _fill_stamp(gen)
+    statx = stamp[1]
+    todo = [(b, p) for b, p in prefixes if _filled.get((id(lower), b, p)) != stamp]
     if not todo:
         return False
     if len(_filled) > 4096:
         _filled.clear()
     for b, p in todo:
-        _filled[(id(lower), b, p)] = (gen, statx)
+        _filled[(id(lower), b, p)] = stamp
     fs = lower.fs
     children = vd.dentry.children
     mnt_id = vd.mount.id
@@ -582,7 +588,7 @@ def _keep_dir(vfs: Any, vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int,
     up = d.parent.inode if d.parent is not None else inode  # as list_entries' ".."
     st = abi.pack_stat(inode.stat())
     n = len(lower.listed())
-    done = (gen, bool(_kinds_seen & (1 << STATX)))
+    done = _fill_stamp(gen)
     for base, prefix in prefixes:
         # (answers _fill put under the same prefix in this generation, with statx's if C
         # wants those too: C need not put them again)
@@ -600,10 +606,20 @@ def _keep_anchor(vfs: Any, vd: VirtualDentry, depth: int, anchors: List[Tuple[in
         if d is m.root or d.parent is None:
             return
         d = d.parent
+    gen = _gen() if _gen is not None else None
+    seen = (id(d), tuple(anchors))
+    if _anchored.get(seen) == gen:
+        return  # kept already in this generation (each hand-over of a walk asks)
     at = VirtualDentry(m, d)
     lower = _listed(at, bool(anchors[0][0] & SEARCH_ALL))
-    if lower is not None:
-        _keep_dir(vfs, at, lower, anchors)
+    if lower is not None and _keep_dir(vfs, at, lower, anchors):
+        if len(_anchored) > 4096:
+            _anchored.clear()
+        _anchored[seen] = gen
+
+
+#: (anchor directory's dentry, its prefixes) -> generation it was kept for C in.
+_anchored: Dict[Tuple[int, Tuple[Tuple[int, bytes], ...]], Optional[int]] = {}
 
 
 def _prefixes(t: Any, vd: VirtualDentry, root: VirtualDentry,

@@ -121,12 +121,17 @@ def test_refused_network_changes_are_reported(runsc_root: Path, tmp_path: Path) 
     assert "-SIOCSIFMTU ok" in r["output"]["stdout"]["diff"]
 
 
+def _syscall(r: dict[str, Any], name: str) -> Any:
+    """The report *r*'s entry for the call *name*."""
+    return next(s for s in r["syscalls"] if s["name"] == name)
+
+
 def test_fast_path_calls_are_counted(runsc_root: Path, tmp_path: Path, c_program: Any) -> None:
     exe = c_program("tests/compat/src/compat_getppid.c")
     for python_only in (False, True):
         rc, r = compat_json(["--", str(exe), "300"], runsc_root, tmp_path, python_only=python_only)
         assert rc == 0, r
-        getppid = next(s for s in r["syscalls"] if s["name"] == "getppid")
+        getppid = _syscall(r, "getppid")
         assert getppid["count"] >= 300, getppid
         if python_only:
             assert getppid["fast"] == 0 and getppid["sentry_us"] > 0, getppid
@@ -143,7 +148,7 @@ def test_proc_self_exe_is_answered_in_c_before_any_stat(runsc_root: Path,
     assert "PWD" not in ENV
     rc, r = compat_json(["--", "/bin/busybox", "sh", "-c", script], runsc_root, tmp_path)
     assert rc == 0, r
-    readlink = next(s for s in r["syscalls"] if s["name"] == "readlink")
+    readlink = _syscall(r, "readlink")
     assert readlink["count"] >= 21 and readlink["fast"] >= 20, readlink
 
 
@@ -151,7 +156,7 @@ def _python_call(script: str, name: str, runsc_root: Path, tmp_path: Path) -> An
     """The report's entry for call *name* of ``python3 -I -c script`` in a sandbox."""
     rc, r = compat_json(["--", sys.executable, "-I", "-c", script], runsc_root, tmp_path)
     assert rc == 0, r
-    return next(s for s in r["syscalls"] if s["name"] == name)
+    return _syscall(r, name)
 
 
 def test_readlink_of_a_file_that_is_no_symlink_stays_in_c_after_a_new_name(
@@ -229,7 +234,7 @@ def test_a_fetched_directorys_first_stat_is_answered_in_c(runsc_root: Path, tmp_
     in_python = 8 if os.stat(top / "d00").st_nlink == 2 else 16
     rc, r = compat_json(["--", str(exe), str(top), "16", "4"], runsc_root, tmp_path)
     assert rc == 0 and r["output"]["stdout"]["same"], r["output"]
-    lstat = next(s for s in r["syscalls"] if s["name"] == "newfstatat")
+    lstat = _syscall(r, "newfstatat")
     assert lstat["count"] >= 64 and lstat["count"] - lstat["fast"] <= in_python, lstat
 
 

@@ -65,7 +65,6 @@ static inline void out_init(void)
     setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
-/* enter the work directory given as argv[1] (tests make a fresh empty one) */
 /* the WORKDIR argument (a usage message and exit 2 without one), the output set up */
 static inline const char *workdir_arg(int argc, char **argv)
 {
@@ -77,6 +76,7 @@ static inline const char *workdir_arg(int argc, char **argv)
     return argv[1];
 }
 
+/* enter the work directory given as argv[1] (tests make a fresh empty one) */
 static inline void enter_workdir(int argc, char **argv)
 {
     MUST(chdir(workdir_arg(argc, argv)));

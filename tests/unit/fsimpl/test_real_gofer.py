@@ -109,6 +109,13 @@ def counted(lower):
         os.waitpid(pid, 0)
 
 
+def _subdirs(path: str, n: int) -> None:
+    """*n* empty subdirectories d000, d001, ... of *path* (made too): a directory the
+    sentry walks for its first lookups rather than listing it (SUBDIRS_PER_BLOCK)."""
+    for i in range(n):
+        os.makedirs(os.path.join(path, f"d{i:03d}"))
+
+
 def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower, counted):
     """A directory with few entries is listed at the first lookup that misses; one with
     many subdirectories (/etc, /usr/share/locale: one 4 KiB block on ext4 for all that)
@@ -123,8 +130,7 @@ def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower, count
         with open(os.path.join(few, f"f{i}"), "wb") as f:
             f.write(b"%d" % i)
     ndirs = 2 * SUBDIRS_PER_BLOCK + 6
-    for i in range(ndirs):
-        os.makedirs(os.path.join(wide, f"d{i:03d}"))
+    _subdirs(wide, ndirs)
     vfs, t, client = counted()
     vfs.resolve(t, abi.AT_FDCWD, b"/wide")  # the root's listing
     client.walks.clear()
@@ -164,8 +170,7 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
     from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
 
     wide = os.path.join(lower, "wide")
-    for i in range(4 * SUBDIRS_PER_BLOCK):  # walked, not listed, for its first 16 lookups
-        os.makedirs(os.path.join(wide, f"d{i:03d}"))
+    _subdirs(wide, 4 * SUBDIRS_PER_BLOCK)  # walked, not listed, for its first 16 lookups
     for name in ("a", "b", "c", "w"):
         with open(os.path.join(wide, name), "wb") as f:
             f.write(b"file " + name.encode())
@@ -230,8 +235,7 @@ def test_a_trusted_directory_remembers_names_it_has_not_got(lower, counted, monk
 
     monkeypatch.setattr(filesystem, "ABSENT_MAX", 5)
     wide = os.path.join(lower, "wide")
-    for i in range(8 * SUBDIRS_PER_BLOCK):  # walked, not listed, for its first 32 lookups
-        os.makedirs(os.path.join(wide, f"d{i:03d}"))
+    _subdirs(wide, 8 * SUBDIRS_PER_BLOCK)  # walked, not listed, for its first 32 lookups
     vfs, t, client = counted()
     vfs.resolve(t, abi.AT_FDCWD, b"/wide/d000")  # (/wide's handle)
     client.walks.clear()
@@ -265,8 +269,7 @@ def test_the_names_remembered_not_there_are_bounded_per_file_system(lower, count
 
     monkeypatch.setattr(filesystem, "ABSENT_TOTAL", 2)
     for top in ("a", "b"):
-        for i in range(8 * SUBDIRS_PER_BLOCK):
-            os.makedirs(os.path.join(lower, top, f"d{i:03d}"))
+        _subdirs(os.path.join(lower, top), 8 * SUBDIRS_PER_BLOCK)
     vfs, t, client = counted()
     for top in (b"/a", b"/b"):
         vfs.resolve(t, abi.AT_FDCWD, top + b"/d000")  # (their handles)
