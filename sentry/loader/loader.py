@@ -29,6 +29,7 @@ import fcntl
 import os
 import struct
 from collections import OrderedDict
+from itertools import accumulate
 from sentry.records import dataclass, field
 
 from sentry.abi.linux import capability as cap
@@ -682,62 +683,58 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     creds = t.creds
 
     # Strings at the top of the stack, then the pointer block below them: the random
-    # bytes at offset 0, then the platform, execfn, argv and envp strings (offsets kept).
-    blob = bytearray(rand16)
-    platform_at = len(blob)
-    blob += b"x86_64\0"
-    execfn_at = len(blob)
-    blob += plan.execfn + b"\0"
-    arg_at = []
-    for a in plan.argv:
-        arg_at.append(len(blob))
-        blob += a + b"\0"
-    env_at = []
-    for e in plan.envp:
-        env_at.append(len(blob))
-        blob += e + b"\0"
+    # bytes at offset 0, then the platform, execfn, argv and envp strings (their offsets
+    # summed from their lengths, the strings joined once into the one write below).
+    argv, envp = plan.argv, plan.envp
+    head = b"".join((rand16, b"x86_64\0", plan.execfn, b"\0"))
+    platform_at, execfn_at = len(rand16), len(rand16) + 7
+    arg_at = list(accumulate([len(head)] + [len(a) + 1 for a in argv]))
+    env_at = list(accumulate([arg_at.pop()] + [len(e) + 1 for e in envp]))
+    blob_len = env_at.pop()
     # The stack: the host's own stack of the stub's exec (a grows-down mapping the host
     # extends up to the process's RLIMIT_STACK, as Linux's), emptied, when the strings and
     # the pointer block fit in it; else a fixed mapping of 8 MiB.
-    need = len(blob) + 64 + 8 * (3 + len(plan.argv) + len(plan.envp) + 2 * 24)  # 24 > auxv
+    need = blob_len + 64 + 8 * (3 + len(argv) + len(envp) + 2 * 24)  # 24 > auxv
     host = _host_stack(t, regs[N.RSP], stub_aux, mem_read)
     if host is not None and host[1] - host[0] >= need:
         stack_lo, top = host
         # Only the kernel's exec wrote it, above the stub's sp (the stub never runs): zero
         # that, and leave the pages below untouched (not resident, as a native stack's).
         used = max(stack_lo, regs[N.RSP] & ~(PAGE - 1))
-        inj.poke(used, bytes(top - used))
         own_stack = False
     else:
         stack_lo = inj.mmap(0, STACK_SIZE, elf.PROT_READ | elf.PROT_WRITE, MAP_NORESERVE)
         top = stack_lo + STACK_SIZE
+        used = top  # a fresh mapping: zero already
         own_stack = True
-    strings_at = (top - len(blob) - 16) & ~15
+    strings_at = (top - blob_len - 16) & ~15
 
     aux = [
-        (AT_PHDR, phdr or 0), (AT_PHENT, info.phentsize), (AT_PHNUM, info.phnum),
-        (AT_PAGESZ, PAGE), (AT_BASE, interp_bias if plan.interp else 0), (AT_FLAGS, 0),
-        (AT_ENTRY, entry), (AT_UID, creds.uid), (AT_EUID, creds.euid), (AT_GID, creds.gid),
-        (AT_EGID, creds.egid), (AT_SECURE, int(plan.secure)), (AT_RANDOM, strings_at),
-        (AT_HWCAP, stub_aux.get(AT_HWCAP, 0)), (AT_HWCAP2, stub_aux.get(AT_HWCAP2, 0)),
-        (AT_CLKTCK, 100), (AT_PLATFORM, strings_at + platform_at),
-        (AT_EXECFN, strings_at + execfn_at),
+        AT_PHDR, phdr or 0, AT_PHENT, info.phentsize, AT_PHNUM, info.phnum,
+        AT_PAGESZ, PAGE, AT_BASE, interp_bias if plan.interp else 0, AT_FLAGS, 0,
+        AT_ENTRY, entry, AT_UID, creds.uid, AT_EUID, creds.euid, AT_GID, creds.gid,
+        AT_EGID, creds.egid, AT_SECURE, int(plan.secure), AT_RANDOM, strings_at,
+        AT_HWCAP, stub_aux.get(AT_HWCAP, 0), AT_HWCAP2, stub_aux.get(AT_HWCAP2, 0),
+        AT_CLKTCK, 100, AT_PLATFORM, strings_at + platform_at,
+        AT_EXECFN, strings_at + execfn_at,
     ]
     if AT_SYSINFO_EHDR in stub_aux:
-        aux.append((AT_SYSINFO_EHDR, stub_aux[AT_SYSINFO_EHDR]))
+        aux += (AT_SYSINFO_EHDR, stub_aux[AT_SYSINFO_EHDR])
     if AT_MINSIGSTKSZ in stub_aux:
-        aux.append((AT_MINSIGSTKSZ, stub_aux[AT_MINSIGSTKSZ]))
-    aux.append((AT_NULL, 0))
-    t.tg.auxv = struct.pack(f"<{2 * len(aux)}Q", *(x for kv in aux for x in kv))
-    words = [len(plan.argv)]
-    words += [strings_at + o for o in arg_at] + [0]
-    words += [strings_at + o for o in env_at] + [0]
-    for k, v in aux:
-        words += [k, v]
-    block = struct.pack(f"<{len(words)}Q", *words)
+        aux += (AT_MINSIGSTKSZ, stub_aux[AT_MINSIGSTKSZ])
+    aux += (AT_NULL, 0)
+    t.tg.auxv = struct.pack(f"<{len(aux)}Q", *aux)
+    block = struct.pack(f"<{3 + len(arg_at) + len(env_at)}Q{len(aux) * 8}s", len(argv),
+                        *[strings_at + o for o in arg_at], 0,
+                        *[strings_at + o for o in env_at], 0, t.tg.auxv)
     sp = (strings_at - len(block)) & ~15
-    inj.poke(sp, block)
-    inj.poke(strings_at, bytes(blob))
+    # One write from the pointer block (or the zeroed part, if lower) to the top: the
+    # block, the zeros between it and the strings, the strings, zeros to the top.
+    lo = min(sp, used)
+    inj.poke(lo, b"".join((bytes(sp - lo), block, bytes(strings_at - sp - len(block)), head,
+                           b"\0".join(argv), b"\0" if argv else b"",
+                           b"\0".join(envp), b"\0" if envp else b"",
+                           bytes(top - strings_at - blob_len))))
     if own_stack:
         mapped.append((stack_lo, top, elf.PROT_READ | elf.PROT_WRITE, "[stack]", 0))
 
@@ -749,5 +746,5 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     new[N.RSP] = sp
     new[N.ORIG_RAX] = (1 << 64) - 1
     # argv's and envp's strings, the blob's last ones (/proc/PID/cmdline and environ).
-    t.tg.arg_range = (strings_at + arg_at[0] if arg_at else strings_at, strings_at + len(blob))
+    t.tg.arg_range = (strings_at + arg_at[0] if arg_at else strings_at, strings_at + blob_len)
     return new
