@@ -1425,7 +1425,6 @@ class Kernel:
             if tg.exe_vd is not None:
                 tg.exe_vd.dentry.inode.deny_write_access()
             tg.auxv = parent.tg.auxv
-            tg.arg_range = getattr(parent.tg, "arg_range", (0, 0))
             tg.pgid, tg.sid = parent.tg.pgid, parent.tg.sid
             tg.sa_restart = set(parent.tg.sa_restart)
             tg.sa_forced = dict(parent.tg.sa_forced)

@@ -91,8 +91,6 @@ class ThreadGroup:
         # syscall the sentry rewrote into the exec of the stub.
         self.pending_exec: Any = None
         self.pending_exec_rewritten = 0
-        # [start, end) of argv+envp strings on the initial stack (for /proc).
-        self.arg_range: tuple = (0, 0)
         # /proc/PID/oom_score_adj (process.oomScoreAdj), and the value below which only
         # CAP_SYS_RESOURCE may go (the kernel's oom_score_adj_min).
         self.oom_score_adj = 0

@@ -698,8 +698,9 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     host = _host_stack(t, regs[N.RSP], stub_aux, mem_read)
     if host is not None and host[1] - host[0] >= need:
         stack_lo, top = host
-        # Only the kernel's exec wrote it, above the stub's sp (the stub never runs): zero
-        # that, and leave the pages below untouched (not resident, as a native stack's).
+        # Only the kernel's exec wrote it, above the stub's sp (the stub never runs): the
+        # write below zeros that, and leaves the pages below untouched (not resident, as a
+        # native stack's).
         used = max(stack_lo, regs[N.RSP] & ~(PAGE - 1))
         own_stack = False
     else:
@@ -728,8 +729,8 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
                         *[strings_at + o for o in arg_at], 0,
                         *[strings_at + o for o in env_at], 0, t.tg.auxv)
     sp = (strings_at - len(block)) & ~15
-    # One write from the pointer block (or the zeroed part, if lower) to the top: the
-    # block, the zeros between it and the strings, the strings, zeros to the top.
+    # One write from the lower of the pointer block and the stub's stack page to the top:
+    # zeros up to the block, the block, zeros up to the strings, the strings, zeros.
     lo = min(sp, used)
     inj.poke(lo, b"".join((bytes(sp - lo), block, bytes(strings_at - sp - len(block)), head,
                            b"\0".join(argv), b"\0" if argv else b"",
@@ -745,6 +746,4 @@ def apply(t: "Task", plan: ExecPlan, inj: Injector, regs: List[int],
     new[N.RIP] = start_ip
     new[N.RSP] = sp
     new[N.ORIG_RAX] = (1 << 64) - 1
-    # argv's and envp's strings, the blob's last ones (/proc/PID/cmdline and environ).
-    t.tg.arg_range = (strings_at + arg_at[0] if arg_at else strings_at, strings_at + blob_len)
     return new
