@@ -538,8 +538,17 @@ class _Supervisor:
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
         import threading  # (here: the sentry imports this module too, and needs no threads)
 
-        threading.Thread(target=self._forwarder, args=(set(sigs),), daemon=True,
-                         name="signals").start()
+        # Born with SIGCHLD blocked too: the host could deliver one to this thread, whose
+        # trip of the main thread's handler may then land while close() puts the old
+        # disposition back, which the interpreter reports as "OSError: Signal 17 ignored
+        # due to race condition" wherever the main thread is (close's own block is only
+        # the main thread's).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        try:
+            threading.Thread(target=self._forwarder, args=(set(sigs),), daemon=True,
+                             name="signals").start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _forwarder(self, sigs: set) -> None:
         while True:
