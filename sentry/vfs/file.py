@@ -92,6 +92,11 @@ class FileDescription:
     #: The file can be a ``splice``/``sendfile`` source (Linux's ``splice_read``, which
     #: pipes, anonymous-inode files and /dev/null lack: ``EINVAL``).
     splice_read = True
+    #: ``SPLICE_F_NONBLOCK`` (or sendfile into an ``O_NONBLOCK`` pipe) makes reading it
+    #: into a pipe nonblocking: only a unix stream socket's ``splice_read`` takes it
+    #: (``MSG_DONTWAIT``); TCP and everything read through ``copy_splice_read`` wait as
+    #: the file's own ``O_NONBLOCK`` says.
+    splice_nonblock = False
     #: ``epoll_ctl`` may watch it (see the module docstring).
     pollable = False
     #: A write takes the count without reading the bytes (``write_null``: /dev/null,

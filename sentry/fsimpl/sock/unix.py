@@ -201,6 +201,7 @@ class UnixSocket(FileDescription):
         super().__init__(vd, inode, abi.O_RDWR | (flags & abi.O_NONBLOCK))
         self.stype = stype
         self.stream = stype == SOCK_STREAM
+        self.splice_nonblock = self.stream  # (unix_stream_splice_read)
         self.peer: Optional["UnixSocket"] = None
         self.rx: Optional[Channel] = None
         self.tx: Optional[Channel] = None

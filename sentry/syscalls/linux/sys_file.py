@@ -985,16 +985,14 @@ def fadvise64(t: Any, a: SyscallArgs) -> int:
     length, advice = a.long(2), a.int(3)
     if d.is_path:
         raise err(errno.EBADF)
-    if getattr(d, "get_pipe_size", None) is not None or (
-            d.inode is not None and d.inode.mode & _S_IFMT == _S_IFIFO):
-        raise err(errno.ESPIPE)
+    if d.inode is not None and d.inode.mode & _S_IFMT == abi.S_IFIFO:
+        raise err(errno.ESPIPE)  # (an anonymous pipe's inode is one too)
     if not 0 <= advice <= 5 or length < 0:
         raise err(errno.EINVAL)
     return 0
 
 
 _S_IFMT, _S_IFREG, _S_IFBLK, _S_IFDIR, _S_IFLNK = 0o170000, 0o100000, 0o060000, 0o040000, 0o120000
-_S_IFIFO = 0o010000
 _SYNC_FILE_RANGE_FLAGS = 7  # WAIT_BEFORE | WRITE | WAIT_AFTER
 
 
@@ -1074,7 +1072,8 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)  # (vfs_splice_read: no splice_read)
     if into_pipe is None and not out_d.readiness(EVENT_OUT) & EVENT_OUT:
         out_d.ready_or_block(EVENT_OUT)
-    pages = _file_pages_into(out_d, in_d)
+    # A regular file into a pipe: PipeDescription.write_file_pages.
+    pages = into_pipe if in_d.inode is not None and in_d.inode.is_reg else None
     if pages is not None:
         # A file into a pipe goes a page to a slot (Linux splices its pages in), and only
         # what fits is read: busybox tar sends each file whole, and reading all of a
@@ -1087,9 +1086,8 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
         count = min(count, into_pipe.pipe.free)
     if off >= 0:
         data = in_d.pread(t, count, off)
-    elif into_pipe is not None and out_d.nonblocking and hasattr(in_d, "recv") \
-            and splice_nonblock_reaches(in_d):
-        data = in_d.recv(t, count, _MSG_DONTWAIT)[0]
+    elif into_pipe is not None and out_d.nonblocking and in_d.splice_nonblock:
+        data = in_d.recv(t, count, _MSG_DONTWAIT)[0]  # type: ignore[attr-defined]  # (a unix socket)
     else:
         data = in_d.read(t, count)
     if not data:
@@ -1106,25 +1104,6 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
 
 
 _MSG_DONTWAIT = 0x40
-
-
-def splice_nonblock_reaches(d: Any) -> bool:
-    """Whether ``SPLICE_F_NONBLOCK`` makes reading *d* into a pipe nonblocking: only a
-    unix stream socket's ``splice_read`` takes it (``MSG_DONTWAIT``); TCP and everything
-    read through ``copy_splice_read`` wait as the file's own ``O_NONBLOCK`` says."""
-    from sentry.fsimpl.sock.unix import UnixSocket
-
-    return isinstance(d, UnixSocket) and d.stream
-
-
-def _file_pages_into(out_d: Any, in_d: Any) -> Any:
-    """*out_d* if it is a pipe and *in_d* a regular file (what Linux moves a page to a
-    pipe slot: :meth:`PipeDescription.write_file_pages`), else None."""
-    from sentry.fsimpl.pipe.pipe import PipeDescription
-
-    if isinstance(out_d, PipeDescription) and in_d.inode is not None and in_d.inode.is_reg:
-        return out_d
-    return None
 
 
 def copy_file_range(t: Any, a: SyscallArgs) -> int:

@@ -31,7 +31,7 @@ from sentry.fsimpl.pipe.pipe import PipeDescription
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import (
-    MAX_IO, UIO_MAXIOV, splice_nonblock_reaches, verify_area,
+    MAX_IO, UIO_MAXIOV, verify_area,
 )
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
@@ -151,7 +151,7 @@ def splice(t: Any, a: SyscallArgs) -> int:
     want = min(n, room)
     if off is not None:
         data = in_d.pread(t, want, off)
-    elif nonblock and splice_nonblock_reaches(in_d):
+    elif nonblock and in_d.splice_nonblock:
         data = in_d.recv(t, want, MSG_DONTWAIT)[0]
     else:
         data = in_d.read(t, want)
