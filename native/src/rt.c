@@ -988,16 +988,43 @@ struct sc_entry {
     unsigned char st[SC_STATX];
 };
 /* The entries are a pool, handed out in order; the table proper is SC_SLOTS ways in sets
- * of SC_WAYS (a hash picks the set), each way holding its entry's hash and pool slot (+1;
- * 0: none yet), which it keeps for good once it has one.  So the answers of a directory,
- * put together, land on a few neighbouring pages of the pool rather than on ~100 random
- * ones of a 5 MiB table, each touched first at a page fault (~3 us on these VMs: ~2,600
- * of them, 8 ms, in a git status); and a lookup reads one set's ways (two cache lines)
- * and only the entry whose hash matches. */
-struct sc_way { uint64_t hash; uint32_t slot, pad; };
+ * of SC_WAYS (a hash picks the set), each way holding its entry's hash's top half and pool
+ * slot (+1; 0: none yet), which it keeps for good once it has one.  So the answers of a
+ * directory, put together, land on a few neighbouring pages of the pool rather than on
+ * ~100 random ones of a 5 MiB table, each touched first at a page fault (~3 us on these
+ * VMs: ~2,600 of them, 8 ms, in a git status); and a lookup reads one set's ways (one
+ * cache line) and only the entry whose hash matches.
+ *
+ * Neither is left to fault a page at a time (sc_alloc, sc_pool_grow): a fresh page was
+ * read before it was written (a lookup or the new entry's fields), two faults of ~1 us
+ * each, and a listing's answers land in random sets: the first listing of 67 entries took
+ * ~106 faults and ~175 us, python3 -I -c pass ~280 of them.  The ways (256 KiB) are
+ * populated at once (~35 us) and the pool SC_POOL_CHUNK at a time as it is handed out
+ * (MADV_POPULATE_WRITE, ~0.5 us a page). */
+struct sc_way { uint32_t tag, slot; };
+static inline uint32_t sc_tag(uint64_t h) { return (uint32_t)(h >> 32); }
 static struct sc_entry *sc;
 static struct sc_way *sc_ways;
 static uint32_t sc_pool_used;
+#define SC_POOL_CHUNK (64 << 10)
+static size_t sc_pool_ready;       /* bytes of the pool populated so far */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* The pool's pages up to the entry just handed out populated, SC_POOL_CHUNK at a time (a
+ * kernel without MADV_POPULATE_WRITE: they fault in as before) */
+static void sc_pool_grow(void)
+{
+    size_t need = (size_t)sc_pool_used * sizeof *sc;
+    if (need <= sc_pool_ready) return;
+    size_t total = (size_t)SC_SLOTS * sizeof *sc;
+    size_t len = need - sc_pool_ready + SC_POOL_CHUNK - 1;
+    len -= len % SC_POOL_CHUNK;
+    if (len > total - sc_pool_ready) len = total - sc_pool_ready;
+    madvise((char *)sc + sc_pool_ready, len, MADV_POPULATE_WRITE);
+    sc_pool_ready += len;
+}
 /* Each pool entry's file, by inode number: a stat or statx answer's, a listed
  * directory's (RT_SC_DIR, RT_SC_DIRC; SC_ANY_INO if Python did not say which); 0 for an
  * error or a readlink answer.  rt_statcache_forget scans these, 8 bytes an entry rather
@@ -1035,9 +1062,9 @@ static struct sc_entry *sc_find(uint64_t h, uint64_t base, int key, const char *
 {
     struct sc_way *set = sc_set(h);
     for (int i = 0; i < SC_WAYS; i++) {
-        if (!set[i].slot || set[i].hash != h) continue;
+        if (!set[i].slot || set[i].tag != sc_tag(h)) continue;
         struct sc_entry *e = &sc[set[i].slot - 1];
-        if (sc_live(e) && e->base == base && e->key == key && e->len == (uint32_t)len
+        if (e->hash == h && sc_live(e) && e->base == base && e->key == key && e->len == (uint32_t)len
             && memcmp(e->path, path, (size_t)len) == 0)
             return e;
     }
@@ -1058,7 +1085,10 @@ static struct sc_way *sc_victim(uint64_t h)
         if (!sc_live(e)) return &set[i];
         if (!old || (int32_t)(e->used - sc[old->slot - 1].used) < 0) old = &set[i];
     }
-    if (empty) empty->slot = ++sc_pool_used;  /* at most one per way: never past SC_SLOTS */
+    if (empty) {
+        empty->slot = ++sc_pool_used;  /* at most one per way: never past SC_SLOTS */
+        sc_pool_grow();
+    }
     return empty ? empty : old;
 }
 
@@ -1198,16 +1228,20 @@ static void sc_drop_names(struct sc_entry *e)
 static int sc_alloc(void)
 {
     if (sc) return 0;
-    sc_ways = calloc(SC_SLOTS, sizeof *sc_ways);
-    sc_inos = sc_ways ? calloc(SC_SLOTS, sizeof *sc_inos) : NULL;
-    sc = sc_inos ? calloc(SC_SLOTS, sizeof *sc) : NULL;
-    if (!sc) {
-        free(sc_ways);
-        free(sc_inos);
-        sc_ways = NULL;
-        sc_inos = NULL;
+    /* (page-aligned mappings, for madvise; zero-filled as calloc's) */
+    void *ways = mmap(NULL, SC_SLOTS * sizeof *sc_ways, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    void *pool = ways == MAP_FAILED ? MAP_FAILED
+        : mmap(NULL, SC_SLOTS * sizeof *sc, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    sc_inos = pool == MAP_FAILED ? NULL : calloc(SC_SLOTS, sizeof *sc_inos);
+    if (!sc_inos) {
+        if (pool != MAP_FAILED) munmap(pool, SC_SLOTS * sizeof *sc);
+        if (ways != MAP_FAILED) munmap(ways, SC_SLOTS * sizeof *sc_ways);
         return -ENOMEM;
     }
+    sc_ways = ways;
+    sc = pool;
     return 0;
 }
 
@@ -1219,7 +1253,7 @@ static struct sc_entry *sc_slot(int kind, uint64_t base, int nofollow, const cha
     struct sc_entry *e = sc_find(h, base, key, path, len);
     if (!e) {
         struct sc_way *w = sc_victim(h);
-        w->hash = h;
+        w->tag = sc_tag(h);
         e = &sc[w->slot - 1];
     }
     if (!e->path || e->cap < (uint32_t)len) {
