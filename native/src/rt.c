@@ -1868,6 +1868,16 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
                        uint64_t base, int flags, int64_t *ret);
 static int sc_fill_parent(uint64_t base, const char *path, int len);
 
+/* sc_get, and again once the listing of the path's directory went in if it had not
+ * (sc_fill_parent) */
+static struct sc_entry *sc_get_or_fill(int kind, uint64_t base, int nofollow, const char *path,
+                                       int len)
+{
+    struct sc_entry *e = sc_get(kind, base, nofollow, path, len);
+    if (!e && sc_fill_parent(base, path, len)) e = sc_get(kind, base, nofollow, path, len);
+    return e;
+}
+
 /* open/openat: a kept directory (sc_open_dir), or a path the cache knows is missing */
 static int sc_open(uint32_t pid, const struct rt_task_info *t, int dirfd,
                    uint64_t path_addr, int flags, int64_t *ret)
@@ -1901,8 +1911,7 @@ static int sc_access(uint32_t pid, const struct rt_task_info *t, int dirfd,
     int len = sc_path(pid, t, dirfd, path_addr, path, &base);
     if (!len) return 0;
     int nofollow = (flags & AT_SYMLINK_NOFOLLOW) != 0;
-    struct sc_entry *e = sc_get(RT_SC_STAT, base, nofollow, path, len);
-    if (!e && sc_fill_parent(base, path, len)) e = sc_get(RT_SC_STAT, base, nofollow, path, len);
+    struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, nofollow, path, len);
     if (e) {
         if (!e->err && mode) return 0;
         e->used = ++sc_clock;
@@ -1933,8 +1942,7 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
         sc_hits++;
         return 1;
     }
-    struct sc_entry *e = sc_get(kind, base, nofollow, path, len);
-    if (!e && sc_fill_parent(base, path, len)) e = sc_get(kind, base, nofollow, path, len);
+    struct sc_entry *e = sc_get_or_fill(kind, base, nofollow, path, len);
     if (!e) {
         if (kind == RT_SC_LINK && sc_not_link(base, path, len))
             *ret = -EINVAL;

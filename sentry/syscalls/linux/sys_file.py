@@ -1087,7 +1087,7 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     if off >= 0:
         data = in_d.pread(t, count, off)
     elif into_pipe is not None and out_d.nonblocking and in_d.splice_nonblock:
-        data = in_d.recv(t, count, _MSG_DONTWAIT)[0]  # type: ignore[attr-defined]  # (a unix socket)
+        data = in_d.recv(t, count, MSG_DONTWAIT)[0]  # type: ignore[attr-defined]  # (a unix socket)
     else:
         data = in_d.read(t, count)
     if not data:
@@ -1103,7 +1103,8 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     return n
 
 
-_MSG_DONTWAIT = 0x40
+#: recv's flag, for a unix socket spliced into a pipe without blocking (sendfile, splice)
+MSG_DONTWAIT = 0x40
 
 
 def copy_file_range(t: Any, a: SyscallArgs) -> int:

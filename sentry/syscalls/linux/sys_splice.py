@@ -31,7 +31,7 @@ from sentry.fsimpl.pipe.pipe import PipeDescription
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import (
-    MAX_IO, UIO_MAXIOV, verify_area,
+    MAX_IO, MSG_DONTWAIT, UIO_MAXIOV, verify_area,
 )
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 SPLICE_F_MOVE, SPLICE_F_NONBLOCK, SPLICE_F_MORE, SPLICE_F_GIFT = 1, 2, 4, 8
 SPLICE_F_ALL = 0xF
-MSG_DONTWAIT = 0x40
 
 
 def _pipe(d: FileDescription) -> Optional[PipeDescription]:
