@@ -1223,12 +1223,11 @@ static void sc_drop_names(struct sc_entry *e)
     }
 }
 
-/* The table, made at the first answer (calloc'd: the kernel's zero pages until used, the
- * pool in order); 0, or -ENOMEM. */
+/* The table, made at the first answer: the sets populated, the pool populated as it is
+ * handed out (sc_pool_grow); both zero-filled, page-aligned mappings.  0, or -ENOMEM. */
 static int sc_alloc(void)
 {
     if (sc) return 0;
-    /* (page-aligned mappings, for madvise; zero-filled as calloc's) */
     void *ways = mmap(NULL, SC_SLOTS * sizeof *sc_ways, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     void *pool = ways == MAP_FAILED ? MAP_FAILED
