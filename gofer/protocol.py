@@ -1054,7 +1054,7 @@ def _is_message(data: bytes, msg_id: int) -> bool:
 
     :raises ProtocolError: if its header is malformed.
     """
-    return _header(data)[0] == msg_id
+    return _header(data) == msg_id
 
 
 def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, bool] | None:
@@ -1381,8 +1381,8 @@ def encode(msg: Message, cpu: int = -1) -> bytes:
     return data
 
 
-def _header(data: bytes) -> tuple[int, int]:
-    """A datagram's (message id, CPU field).
+def _header(data: bytes) -> int:
+    """A datagram's message id, its header checked.
 
     :raises ProtocolError: it is shorter than the header, or a reply's CPU field is not 0.
     """
@@ -1391,7 +1391,7 @@ def _header(data: bytes) -> tuple[int, int]:
     raw_id, cpu = HEADER.unpack_from(data)
     if cpu != 0 and raw_id not in REQUEST_IDS:
         raise ProtocolError("a reply's CPU field is not zero")
-    return raw_id, cpu
+    return int(raw_id)
 
 
 def sender_cpu(data: bytes) -> int:
@@ -1405,7 +1405,7 @@ def decode(data: bytes) -> Message:
     :raises ProtocolError: on an unknown id, a reply whose CPU field is not zero, or a
         malformed body.
     """
-    raw_id, _ = _header(data)
+    raw_id = _header(data)
     cls = MESSAGES.get(raw_id)
     if cls is None:
         raise ProtocolError(f"unknown message id {raw_id}")

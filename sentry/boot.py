@@ -323,9 +323,9 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         kernel.gofer = gofer
         gofer.on_stream = kernel.cpu_hold.stream
         gofer.on_request = kernel.cpu_hold.request
-        from sentry.platform.hybrid.native import getcpu
+        from sentry.platform.hybrid import native
 
-        gofer.cpu = getcpu
+        gofer.cpu = native.getcpu
         vfs = build_mount_tree(cfg, gofer, kernel)
         try:
             apply_config_view(vfs, cfg)
@@ -402,8 +402,6 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         gc.enable()  # off since a prestarted sentry's fork (sentry.prestart)
         young = gc.get_stats()[0]["collections"]
         status = kernel.run()
-        from sentry.platform.hybrid import native
-
         fast, slow = native.fast_stats()
         log.info("exit status %d; the sentry answered %d workload syscalls (%d on the C fast "
                  "path), besides those the host ran; %d young collections", status,

@@ -1679,8 +1679,8 @@ int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void 
                     gen, filled);
 }
 
-/* The next wire entry at *off*: its kind, name (a file name: 1 to 255 bytes, no NUL or
- * "/") and (kind 1, 2) Stat; the offset after it, or 0 if it does not parse. */
+/* The next wire entry at *off*: its kind, name (a file name of 1 to 255 bytes:
+ * wire_name_ok) and (kind 1, 2) Stat; the offset after it, or 0 if it does not parse. */
 static uint32_t wire_next(const unsigned char *wire, uint32_t wire_len, uint32_t off, int *kind,
                           const char **name, int *nlen, const unsigned char **stat,
                           uint64_t *ino)
@@ -1759,7 +1759,6 @@ int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, con
  * search (their prefixes are never keys). */
 static int sc_absent(uint64_t base, const char *path, int len)
 {
-    int key = RT_SC_DIR << 1;
     if (!sc) return 0;
     for (int at = path[0] == '/' ? 1 : 0; at < len;) {
         /* [0, at) is a candidate prefix ("" or ending in '/'); the component follows */
@@ -1769,8 +1768,7 @@ static int sc_absent(uint64_t base, const char *path, int len)
         const char *comp = path + at;
         if (n == 0 || (n == 1 && comp[0] == '.') || (n == 2 && comp[0] == '.' && comp[1] == '.'))
             return 0;
-        uint64_t h = sc_hash(base, key, path, (size_t)at);
-        struct sc_entry *e = sc_find(h, base, key, path, at);
+        struct sc_entry *e = sc_get(RT_SC_DIR, base, 0, path, at);
         if (e && e->names) {
             int found = 0;
             for (const char *p = e->names, *stop = e->names + e->vlen; p < stop;) {

@@ -10,8 +10,9 @@ Errno rules of the base class, which every implementation keeps:
 - ``read``/``write`` on a description not open for it: ``EBADF`` (checked by
   the handler with :meth:`readable`/:meth:`writable` before calling);
 - ``read``/``write`` not supported by the file: ``EINVAL``;
-- ``pread``/``pwrite``/``seek`` on a stream (pipe, socket, tty): ``ESPIPE`` (for
-  ``pread``/``pwrite``, before the access mode: :attr:`FileDescription.positional`);
+- ``seek`` on a stream (pipe, socket, tty): ``ESPIPE``; ``pread``/``pwrite`` on a file
+  that takes none (:attr:`FileDescription.positional`: those, and anonymous-inode
+  files): ``ESPIPE``, before the access mode;
 - negative resulting offset in ``seek``: ``EINVAL``; ``pread`` with a negative
   offset: ``EINVAL`` (checked by the handler);
 - ``getdents`` on a non-directory: ``ENOTDIR``;

@@ -606,7 +606,9 @@ def _keep_anchor(vfs: Any, vd: VirtualDentry, depth: int, anchors: List[Tuple[in
         if d is m.root or d.parent is None:
             return
         d = d.parent
-    gen = _gen() if _gen is not None else None
+    if _gen is None:
+        return  # (_keep_dir keeps nothing then)
+    gen = _gen()
     seen = (id(d), tuple(anchors))
     if _anchored.get(seen) == gen:
         return  # kept already in this generation (each hand-over of a walk asks)
@@ -619,7 +621,7 @@ def _keep_anchor(vfs: Any, vd: VirtualDentry, depth: int, anchors: List[Tuple[in
 
 
 #: (anchor directory's dentry, its prefixes) -> generation it was kept for C in.
-_anchored: Dict[Tuple[int, Tuple[Tuple[int, bytes], ...]], Optional[int]] = {}
+_anchored: Dict[Tuple[int, Tuple[Tuple[int, bytes], ...]], int] = {}
 
 
 def _prefixes(t: Any, vd: VirtualDentry, root: VirtualDentry,

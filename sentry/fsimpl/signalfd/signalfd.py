@@ -111,8 +111,8 @@ def signalfd_siginfo(info: bytes) -> bytes:
 def _segments(t: Any, n: int) -> List[Tuple[int, int]]:
     """The buffer of the read being served (``read`` or ``readv``).
 
-    :raises LinuxError: ``EINVAL`` for any other way of reading (``sendfile``,
-        ``splice``: Linux's signalfd has no ``splice_read``).
+    :raises LinuxError: ``EINVAL`` for any other way of reading (aio, io_uring;
+        sendfile and splice stop earlier, at ``splice_read``).
     """
     a = t.syscall_args
     if a is None or a.nr not in (_NR_READ, _NR_READV):

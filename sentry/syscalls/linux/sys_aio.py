@@ -38,8 +38,8 @@ from sentry.kernel.aio import IO_EVENT, Context, Request
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN
 from sentry.mm.mm import AIO_RING_NAME
 from sentry.syscalls.linux.sys_file import (
-    MAX_RW_COUNT, RWF_APPEND, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC, RWF_NOAPPEND, RWF_NOWAIT,
-    RWF_SUPPORTED, RWF_SYNC, UIO_MAXIOV, _deliver, _gather, _iov_total, _scatter, _with_flags,
+    MAX_IO, MAX_RW_COUNT, RWF_APPEND, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC, RWF_NOAPPEND, RWF_NOWAIT,
+    RWF_SUPPORTED, RWF_SYNC, UIO_MAXIOV, _deliver, _gather, _scatter, _with_flags,
     access_ok, read_iovecs,
 )
 from sentry.syscalls.linux.sys_poll import _deadline, _done, _sigmask
@@ -278,7 +278,7 @@ def _rw(t: "Task", ctx: Context, d: FileDescription, uiocb: int, data: int, opco
     try:
         if write:
             return _write(t, d, iov, offset, rw_flags, state)
-        return _read(t, d, iov, offset, rw_flags)
+        return _read(t, d, iov, min(count, MAX_IO), offset, rw_flags)
     except LinuxError as e:
         return -e.errno
     except WouldBlock as wb:
@@ -289,9 +289,9 @@ def _rw(t: "Task", ctx: Context, d: FileDescription, uiocb: int, data: int, opco
                                                            moved)) from None
 
 
-def _read(t: "Task", d: FileDescription, iov: List[Tuple[int, int]], offset: int,
-          rw_flags: int) -> int:
-    total = _iov_total(iov)
+def _read(t: "Task", d: FileDescription, iov: List[Tuple[int, int]], total: int,
+          offset: int, rw_flags: int) -> int:
+    """A read at *offset* of *total* bytes into *iov* (what it holds, at most MAX_IO)."""
     if not d.stream:
         try:
             return _with_flags(d, rw_flags, False, lambda: _pread_into(t, d, iov, total, offset))

@@ -97,7 +97,7 @@ def _positioned(t: Any, fd: int, write: bool) -> FileDescription:
     pread/pwrite (``FMODE_PREAD``: a pipe's write end too), then ``EBADF`` for the
     access mode, in Linux's order."""
     d = t.fdtable.get(fd)
-    if not d.is_path and not d.positional:
+    if not d.positional:  # (an O_PATH description is one: readable()'s EBADF follows)
         raise err(errno.ESPIPE)
     if not (d.writable() if write else d.readable()):
         raise err(errno.EBADF)
@@ -184,10 +184,6 @@ def _verify_at_offset(d: FileDescription, count: int, passed_on: int) -> None:
         return
     if d.offset + count > _OFF_MAX:
         raise err(errno.EINVAL)
-
-
-def _iov_total(iov: List[Tuple[int, int]]) -> int:
-    return min(sum(ln for _, ln in iov), MAX_IO)
 
 
 def copy_out(t: Any, addr: int, data: bytes) -> int:
@@ -1063,17 +1059,17 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
         # splice_file_to_pipe: no reader is EPIPE before the input gives up anything, and
         # it waits for room even for a count of 0
         into_pipe.check_reader(t)
-    # Wait for room first, so that no input is consumed by a call that then parks.
-    if into_pipe is not None and not out_d.readiness(EVENT_OUT) & EVENT_OUT:
+        # Wait for room first, so that no input is consumed by a call that then parks.
         out_d.ready_or_block(EVENT_OUT)
     if count == 0:
         return 0
     if not in_d.splice_read:
         raise err(errno.EINVAL)  # (vfs_splice_read: no splice_read)
-    if into_pipe is None and not out_d.readiness(EVENT_OUT) & EVENT_OUT:
+    if into_pipe is None:
         out_d.ready_or_block(EVENT_OUT)
     # A regular file into a pipe: PipeDescription.write_file_pages.
-    pages = into_pipe if in_d.inode is not None and in_d.inode.is_reg else None
+    from_file = in_d.inode is not None and in_d.inode.is_reg
+    pages = into_pipe if from_file else None
     if pages is not None:
         # A file into a pipe goes a page to a slot (Linux splices its pages in), and only
         # what fits is read: busybox tar sends each file whole, and reading all of a
@@ -1095,7 +1091,7 @@ def sendfile(t: Any, a: SyscallArgs) -> int:
     n = out_d.write(t, data) if pages is None else pages.write_file_pages(t, data, at)
     if off_addr:
         t.mem.write(off_addr, struct.pack("<q", off + n))
-    elif n < len(data) and in_d.inode is not None and in_d.inode.is_reg:
+    elif n < len(data) and from_file:
         in_d.offset = in_d.offset - (len(data) - n)
     if fsnotify.active and n:
         fsnotify.file_event(in_d, IN_ACCESS)

@@ -36,7 +36,7 @@ from sentry.syscalls.linux import sys_file, sys_stat, sys_xattr
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_aio import _no_rw_iter, _read, _write
 from sentry.syscalls.linux.sys_file import (
-    MAX_IO, MAX_RW_COUNT, RWF_NOWAIT, RWF_SUPPORTED, UIO_MAXIOV, _deliver, _gather, _iov_total,
+    MAX_IO, MAX_RW_COUNT, RWF_NOWAIT, RWF_SUPPORTED, UIO_MAXIOV, _deliver, _gather,
     _scatter, _verify_at_offset, access_ok, read_iovecs,
 )
 from sentry.kernel.memacct import ACCOUNT
@@ -210,7 +210,7 @@ def _op_rw(t: "Task", r: _Req) -> int:
         if off >= 1 << 63 or off + count >= 1 << 63:
             raise err(errno.EINVAL)
     else:
-        _verify_at_offset(d, count, min(count, MAX_IO))
+        _verify_at_offset(d, count, r.expect)
     if d.stream:
         # A pipe or socket that is not ready: a poll is armed (6.18 does so even for an
         # O_NONBLOCK file, which supports nowait I/O), unless RWF_NOWAIT asks for EAGAIN.
@@ -221,18 +221,18 @@ def _op_rw(t: "Task", r: _Req) -> int:
             _hold(r, d)
             raise WouldBlock([(d.wait_queue(), mask)])
     if off == (1 << 64) - 1 or d.stream:
-        return _at_position(t, d, iov, write)
+        return _at_position(t, d, iov, r.expect, write)
     if write:
         return _write(t, d, iov, off, rw_flags, [None, None, 0])
-    return _read(t, d, iov, off, rw_flags)
+    return _read(t, d, iov, r.expect, off, rw_flags)
 
 
-def _at_position(t: "Task", d: "FileDescription", iov: List[Tuple[int, int]],
+def _at_position(t: "Task", d: "FileDescription", iov: List[Tuple[int, int]], total: int,
                  write: bool) -> int:
     """``IORING_FEAT_RW_CUR_POS``: the file's own position, which moves."""
     if write:
         return d.write(t, _gather(t, iov))
-    return _deliver(t, d, d.read(t, _iov_total(iov)), lambda b: _scatter(t, iov, b))
+    return _deliver(t, d, d.read(t, total), lambda b: _scatter(t, iov, b))
 
 
 def _no_extra(sqe: Sqe, *fields: int) -> None:
