@@ -101,6 +101,14 @@ static inline void mask_signal(int how, int sig)
     MUST(sigprocmask(how, &s, NULL));
 }
 
+/* read a nonblocking fd until it has nothing more */
+static inline void drain_nonblocking(int fd)
+{
+    char sink[4096];
+    while (read(fd, sink, sizeof sink) > 0)
+        ;
+}
+
 static inline void msleep(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

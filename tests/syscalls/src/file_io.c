@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <mqueue.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 
 static void show_read(const char *label, int fd, size_t n)
 {
@@ -349,7 +350,7 @@ int main(int argc, char **argv)
         R("preadv of a pipe's write end", preadv(pp[1], &one, 1, 0));
         R("pwritev2 at 0 of a pipe's read end", pwritev2(pp[0], &one, 1, 0, 0));
         R("preadv2 at -1 of a pipe's write end", preadv2(pp[1], &one, 1, -1, 0));
-        R("pread of a closed fd", pread(pp[1] + 100, &c, 1, 0));
+        R("pread of an fd not open", pread(pp[1] + 100, &c, 1, 0));
         close(pp[0]);
         close(pp[1]);
         /* a pidfd and a message queue have pread (dentry_open): EINVAL (nothing to
@@ -357,10 +358,17 @@ int main(int argc, char **argv)
         int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
         R("pread of a pidfd", pread(pfd, &c, 1, 0));
         close(pfd);
+        /* (a name of its own: the native run shares the host's queues; none printed) */
         struct mq_attr attr = {0, 4, 16, 0};
-        mqd_t q = mq_open("/file_io_q", O_RDWR | O_CREAT, 0600, &attr);
-        mqd_t qw = mq_open("/file_io_q", O_WRONLY);
-        MUST(mq_unlink("/file_io_q"));
+        unsigned r;
+        char qname[32];
+        MUST(getrandom(&r, sizeof r, 0));
+        snprintf(qname, sizeof qname, "/runsc-test-%08x-io", r);
+        mqd_t q = mq_open(qname, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+        MUST(q);
+        mqd_t qw = mq_open(qname, O_WRONLY);
+        MUST(qw);
+        MUST(mq_unlink(qname));
         char line[8] = {0};
         R("pread of a message queue at 2", pread(q, line, 5, 2));
         printf("  read: %s\n", line);

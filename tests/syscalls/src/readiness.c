@@ -119,13 +119,6 @@ static void fill(int fd)
         ;
 }
 
-static void drain(int fd)
-{
-    char buf[4096];
-    while (read(fd, buf, sizeof buf) > 0)
-        ;
-}
-
 /* ------------------------------------------------------------------ pipes */
 static void pipes(void)
 {
@@ -142,7 +135,7 @@ static void pipes(void)
     show("pipe w full", p[1]);
     MUST(read(p[0], buf, 100));
     show("pipe w full less 100", p[1]);
-    drain(p[0]);
+    drain_nonblocking(p[0]);
     MUST(write(p[1], "x", 1));
     close(p[1]);
     show("pipe r writer closed with data", p[0]);
@@ -210,7 +203,7 @@ static void pipes(void)
     show("fifo reader data", rd);
     close(wr);
     show("fifo reader writer gone with data", rd);
-    drain(rd);
+    drain_nonblocking(rd);
     show("fifo reader writer gone", rd);
     wr = open("fifo", O_WRONLY | O_NONBLOCK);
     MUST(wr);
@@ -593,14 +586,14 @@ static void ptys(void)
     MUST(write(m, "line\n", 5));
     await(s, POLLIN);
     show("pty slave with a line", s);
-    drain(s);
+    drain_nonblocking(s);
     MUST(write(m, "partial", 7));
     msleep(20);
     show("pty slave with a partial line", s);
     MUST(write(s, "out", 3));
     await(m, POLLIN);
     show("pty master with output", m);
-    drain(m);
+    drain_nonblocking(m);
     close(s);
     await(m, 0);
     show("pty master, slave closed", m);

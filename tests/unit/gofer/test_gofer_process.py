@@ -44,7 +44,7 @@ def test_exits_on_eof_before_version(tree: Path) -> None:
 
 def test_dies_with_its_parent(tree: Path) -> None:
     """Invariant 2: nothing outlives the sentry, even with the channel still open."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours, theirs = socketpair()
     script = (
         "import os, socket, sys, time\n"
         "from gofer.server import spawn\n"
@@ -146,7 +146,7 @@ def test_main_rejects_non_seqpacket_fd(tmp_path: Path) -> None:
 
 
 def test_main_exits_if_parent_already_gone(tmp_path: Path) -> None:
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    a, b = socketpair()
     try:
         r = subprocess.run(
             [sys.executable, "-m", "gofer", "--sock-fd", str(b.fileno()), "--root",
