@@ -173,8 +173,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "0: caching is the host's"),
         ("sync_file_range", EMULATE, FULL, "flags and range checked (EINVAL), EBADF, ESPIPE as "
          "Linux; SYNC_FILE_RANGE_WRITE syncs the file as fdatasync"),
-        ("sendfile", EMULATE, FULL, "into a pipe: a slot per file page, only what fits read "
-                                    "(from a socket too)"),
+        ("sendfile", EMULATE, FULL, "into a pipe: only what fits is read (from a file or a "
+                                    "socket), a file a page to a slot"),
         ("copy_file_range", EMULATE, PARTIAL, ""),
         ("close_range", EMULATE, FULL, ""),
     ]),
