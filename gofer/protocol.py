@@ -998,6 +998,29 @@ class Listing:
         for name in self._at:
             yield self[name]
 
+    def dirents(self) -> list[tuple[bytes, int, int]]:
+        """Each entry's (name, inode number, ``d_type``), in order, read from the wire
+        without decoding its Stat (a getdents of a listed directory needs no more: Stat's
+        thirteen fields cost ~2 us an entry, /usr/lib/python3.11's 210 at a Python
+        start-up); an entry with an inode number only is a directory on the host."""
+        wire = self.wire
+        ino_mode, u64 = _INO_MODE.unpack_from, _U64.unpack_from
+        out = []
+        for name, off in self._at.items():
+            end = off + 3 + len(name)
+            if wire[off]:  # (has a Stat: _HAS_LEN's flag)
+                ino, mode = ino_mode(wire, end)
+                out.append((name, ino, (mode & 0o170000) >> 12))
+            else:
+                out.append((name, u64(wire, end)[0], _DT_DIR))
+        return out
+
+
+#: A Stat's inode number and mode as Stat.STRUCT lays them out (after its dev).
+_INO_MODE = struct.Struct("<8xQI")
+#: A directory's ``d_type``.
+_DT_DIR = 4
+
 
 def _decode_entry(wire: bytes, off: int) -> Stat | int:
     """The Stat (or inode number) of the entry at *off* of checked entries."""

@@ -619,13 +619,7 @@ class GoferInode(Inode):
             # request for every later lookup or stat in the directory (ls -l, a tree walk,
             # Python's import path cache).
             listing = self._listing if self._listing is not None else self._list(reading=True)
-            out: List[DirEntry] = []
-            for name, st in listing.items():
-                if isinstance(st, int):  # a mount point: a directory on the host
-                    out.append((name, st, abi.DT_DIR))
-                else:
-                    out.append((name, st.ino, _st.S_IFMT(st.mode) >> 12))
-            return out
+            return listing.dirents()
         dir_handle = self.gofer_handle()
         self.fs.release_handles()
         return [(n, ino, dt) for n, ino, dt in call(self.client.readdir, dir_handle)]

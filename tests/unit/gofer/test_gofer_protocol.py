@@ -141,6 +141,11 @@ def test_listing_is_the_decoded_entries(entries: list) -> None:
     assert list(listing) == list(want) == list(listing.keys())
     assert dict(listing.items()) == want
     assert list(listing.values()) == list(want.values())
+    # getdents's view, read from the wire: what decoding each entry gives (an inode
+    # number alone is a directory on the host: a mount point)
+    assert listing.dirents() == [
+        (name, st, 4) if isinstance(st, int) else (name, st.ino, (st.mode & 0o170000) >> 12)
+        for name, st in want.items()]
     for name, st in want.items():
         assert name in listing
         assert listing[name] == st and listing.get(name) == st
