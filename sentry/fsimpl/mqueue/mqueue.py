@@ -125,6 +125,9 @@ class MQueueDescription(AnonFileDescription):
         return text[off:off + n]
 
     def write(self, t: Any, data: bytes) -> int:
+        raise err(errno.EINVAL)  # (mqueue_file_operations has no write)
+
+    def pwrite(self, t: Any, data: bytes, off: int) -> int:
         raise err(errno.EINVAL)
 
     def release(self) -> None:

@@ -92,6 +92,9 @@ class PidfdDescription(PidRef, AnonFileDescription):
     def pread(self, t: Any, n: int, off: int) -> bytes:
         raise err(errno.EINVAL)  # (no read operation, as read(2))
 
+    def pwrite(self, t: Any, data: bytes, off: int) -> int:
+        raise err(errno.EINVAL)  # (no write operation, as write(2))
+
     def readiness(self, mask: int) -> int:
         if self.reaped():
             r = EVENT_IN | _RDNORM | EVENT_HUP

@@ -353,10 +353,13 @@ int main(int argc, char **argv)
         R("pread of an fd not open", pread(pp[1] + 100, &c, 1, 0));
         close(pp[0]);
         close(pp[1]);
-        /* a pidfd and a message queue have pread (dentry_open): EINVAL (nothing to
-         * read), the status line at the offset, EBADF for a queue opened write-only */
+        /* a pidfd and a message queue have pread and pwrite (dentry_open): EINVAL
+         * (nothing to read, no write operation), the status line at the offset, EBADF
+         * for the access mode the queue was not opened for */
         int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
         R("pread of a pidfd", pread(pfd, &c, 1, 0));
+        R("pwrite of a pidfd", pwrite(pfd, "x", 1, 0));
+        R("pwritev of a pidfd", pwritev(pfd, &one, 1, 0));
         close(pfd);
         /* (a name of its own: the native run shares the host's queues; none printed) */
         struct mq_attr attr = {0, 4, 16, 0};
@@ -368,13 +371,20 @@ int main(int argc, char **argv)
         MUST(q);
         mqd_t qw = mq_open(qname, O_WRONLY);
         MUST(qw);
+        mqd_t qr = mq_open(qname, O_RDONLY);
+        MUST(qr);
         MUST(mq_unlink(qname));
         char line[8] = {0};
         R("pread of a message queue at 2", pread(q, line, 5, 2));
         printf("  read: %s\n", line);
         R("  its file position after", lseek(q, 0, SEEK_CUR));
         R("pread of a message queue opened write-only", pread(qw, &c, 1, 0));
+        R("pwrite of a message queue", pwrite(q, "x", 1, 0));
+        R("pwrite of a message queue opened write-only", pwrite(qw, "x", 1, 0));
+        R("pwritev2 at 0 of a message queue", pwritev2(q, &one, 1, 0, 0));
+        R("pwrite of a message queue opened read-only", pwrite(qr, "x", 1, 0));
         mq_close(q);
+        mq_close(qr);
         mq_close(qw);
         /* fadvise: ESPIPE for a pipe only; a socket's advice is checked and does nothing */
         int fp[2], fs2[2];
