@@ -12,7 +12,8 @@ Errno rules of the base class, which every implementation keeps:
 - ``read``/``write`` not supported by the file: ``EINVAL``;
 - ``seek`` on a stream (pipe, socket, tty): ``ESPIPE``; ``pread``/``pwrite`` on a file
   that takes none (:attr:`FileDescription.positional`: those, and anonymous-inode
-  files): ``ESPIPE``, before the access mode;
+  files): ``ESPIPE``, before the access mode; on a file that takes them but has no
+  read or write operation: ``EINVAL``, as ``read``/``write``;
 - negative resulting offset in ``seek``: ``EINVAL``; ``pread`` with a negative
   offset: ``EINVAL`` (checked by the handler);
 - ``getdents`` on a non-directory: ``ENOTDIR``;
@@ -202,8 +203,9 @@ class FileDescription:
         raise err(errno.EINVAL)
 
     def pread(self, t: Any, n: int, off: int) -> bytes:
-        """Read up to *n* bytes at *off* without moving the offset."""
-        raise err(errno.ESPIPE)
+        """Read up to *n* bytes at *off* without moving the offset (the handler said
+        ``ESPIPE`` first for a file that is not :attr:`positional`)."""
+        raise err(errno.EINVAL)
 
     def unread(self, t: Any, data: bytes) -> None:
         """Take back *data*, the tail of what the last :meth:`read` returned,
@@ -217,8 +219,8 @@ class FileDescription:
         raise err(errno.EINVAL)
 
     def pwrite(self, t: Any, data: bytes, off: int) -> int:
-        """Write *data* at *off* without moving the offset."""
-        raise err(errno.ESPIPE)
+        """Write *data* at *off* without moving the offset (``ESPIPE``: as :meth:`pread`)."""
+        raise err(errno.EINVAL)
 
     def seek(self, t: Any, off: int, whence: int) -> int:
         """``lseek``: returns the new offset."""

@@ -1056,6 +1056,7 @@ def test_a_stat_under_a_kept_directory_hands_its_entries_over(world: Tuple[Task,
         assert N.statcache_put_dirc(0, b"/big", me, 4, dev, 9, big, 1025, gen)
         assert N.statcache_put_dirc(0, b"/later", me, 4, dev, 9, wire, 2, gen)
         assert N.statcache_put_dirc(0, b"/dots", me, 4, dev, 9, dots, 2, gen)
+        assert N.statcache_put_dirc(0, b"/fill2", me, 4, dev, 9, wire, 2, gen)
         f = _cstr(b"/fill/f")
         assert _c(SYS_NEWFSTATAT, AT_FDCWD, f[1], addr, AT_SYMLINK_NOFOLLOW) == 0
         assert buf.raw == abi.pack_stat_values(dev, 100, 1, 0o100644, 1000, 1001, 0, 5, 4096, 8,
@@ -1067,12 +1068,17 @@ def test_a_stat_under_a_kept_directory_hands_its_entries_over(world: Tuple[Task,
             c = _cstr(p)
             assert _c(nr, *(() if nr != SYS_NEWFSTATAT else (AT_FDCWD,)), c[1], *args) == want, p
         for p in (b"/done/f", b"/big/f0001", b"/dots/f", b"/dots/.."):
-            assert _fast_lstat(_cstr(p)[1], addr) is None, p
-        # once a generation: its answers gone (the file changed), the listing is not put again
+            c = _cstr(p)  # (kept alive while C reads it)
+            assert _fast_lstat(c[1], addr) is None, p
+        # once a generation: its answers gone (the file changed), the listing is not put
+        # again; one not put yet in this generation still is (the control)
         N.statcache_forget(100)
         assert _fast_lstat(f[1], addr) is None
+        f2 = _cstr(b"/fill2/f")
+        assert _fast_lstat(f2[1], addr) == 0
         N.statcache_bump()
-        assert _fast_lstat(_cstr(b"/later/f")[1], addr) is None
+        later = _cstr(b"/later/f")
+        assert _fast_lstat(later[1], addr) is None
     finally:
         N.statcache_bump()
 

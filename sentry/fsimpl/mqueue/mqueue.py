@@ -128,7 +128,7 @@ class MQueueDescription(AnonFileDescription):
         raise err(errno.EINVAL)  # (mqueue_file_operations has no write)
 
     def pwrite(self, t: Any, data: bytes, off: int) -> int:
-        raise err(errno.EINVAL)
+        raise err(errno.EINVAL)  # (not AnonFileDescription's ESPIPE: a queue is positional)
 
     def release(self) -> None:
         # mqueue_flush_file: the owner's registration goes when it closes the queue

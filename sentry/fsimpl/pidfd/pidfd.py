@@ -89,6 +89,7 @@ class PidfdDescription(PidRef, AnonFileDescription):
     def wait_queue(self) -> WaitQueue:
         return self.tg.pidfd_queue
 
+    # (AnonFileDescription's pread/pwrite say ESPIPE, which aio takes for "no position")
     def pread(self, t: Any, n: int, off: int) -> bytes:
         raise err(errno.EINVAL)  # (no read operation, as read(2))
 

@@ -357,6 +357,7 @@ int main(int argc, char **argv)
          * (nothing to read, no write operation), the status line at the offset, EBADF
          * for the access mode the queue was not opened for */
         int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        MUST(pfd);
         R("pread of a pidfd", pread(pfd, &c, 1, 0));
         R("pwrite of a pidfd", pwrite(pfd, "x", 1, 0));
         R("pwritev of a pidfd", pwritev(pfd, &one, 1, 0));

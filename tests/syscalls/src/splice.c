@@ -230,12 +230,14 @@ int main(int argc, char **argv)
         R("sendfile from an empty blocking socket into a nonblocking pipe",
           sendfile(w[1], u[0], NULL, 100));
         MUST(write(u[1], "kept", 4));
-        /* inputs Linux cannot splice from (no splice_read) are EINVAL, never read */
-        int pp[2], ev = eventfd(5, 0), tf = timerfd_create(CLOCK_MONOTONIC, 0);
+        /* inputs Linux cannot splice from (no splice_read: eventfd, timerfd, /dev/null)
+         * are EINVAL, never read; a pipe, /dev/zero and a datagram socket are read.  All
+         * nonblocking: a read where Linux reads nothing shows as a difference, not a hang */
+        int pp[2], ev = eventfd(5, EFD_NONBLOCK), tf = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
         int nul = open("/dev/null", O_RDONLY), zero = open("/dev/zero", O_RDONLY);
         int dg[2];
         MUST(pipe(pp));
-        MUST(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg));
+        MUST(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, dg));
         MUST(write(pp[1], "piped", 5));
         MUST(write(dg[1], "datagram", 8));
         R("sendfile from a pipe into a pipe", sendfile(w[1], pp[0], NULL, 8));

@@ -27,6 +27,12 @@ def _stat(seed: int = 1) -> p.Stat:
     )
 
 
+def _dir(seed: int) -> p.Stat:
+    st = _stat(seed)
+    st.mode = 0o40755
+    return st
+
+
 def _link(target: bytes) -> p.Stat:
     st = _stat(5)
     st.mode = 0o120777
@@ -125,7 +131,7 @@ _LISTINGS = [
     [],
     [(b"f", _stat(1))],
     [(b"ln", _link(b"target/of/it")), (b"ln0", _link(b"")), (b"f", _stat(2)), (b"mnt", 2**64 - 1),
-     (b"d" * 255, _stat(3))],
+     (b"d" * 255, _stat(3)), (b"sub", _dir(4))],
     [(b"a", _stat(1)), (b"a", _stat(2))],  # a name twice: the last one, as dict() keeps it
 ]
 
