@@ -91,6 +91,12 @@ class FileDescription:
     #: positioned call on one that does not is ``ESPIPE`` before the fd's access mode
     #: is looked at (``pread`` of a pipe's write end).
     positional = True
+    #: The file has Linux's ``read_iter``/``write_iter`` (not only ``read``/``write``):
+    #: AIO refuses a read or write of a file without (``EINVAL`` at submission).
+    #: Directories, epoll and inotify have neither read, a pidfd neither, a message
+    #: queue and most /proc/PID files only ``read``, an eventfd only ``write``.
+    read_iter = True
+    write_iter = True
     #: The file can be a ``splice``/``sendfile`` source (Linux's ``splice_read``, which
     #: pipes, anonymous-inode files and /dev/null lack: ``EINVAL``).
     splice_read = True
@@ -285,8 +291,18 @@ class FileDescription:
         """``ftruncate`` (the handler checked :meth:`writable`)."""
         raise err(errno.EINVAL)
 
+    #: The file has an ``fsync`` operation (Linux's ``f_op->fsync``): files of file
+    #: systems (regular files, their directories) do; pipes, sockets, devices, the
+    #: anonymous files and procfs's do not, and ``fsync``, ``fdatasync``, aio's and
+    #: io_uring's fsync of them are ``EINVAL``.  A write's ``RWF_DSYNC`` syncs only a
+    #: file that has one (``generic_write_sync`` is the file systems' own call).
+    fsync_op = False
+
     def fsync(self, t: Any) -> None:
-        """``fsync``/``fdatasync``: data of memory file systems needs no flushing."""
+        """``fsync``/``fdatasync``: ``EINVAL`` without :attr:`fsync_op`; a class that
+        sets it flushes its data here (memory file systems need nothing)."""
+        if not self.fsync_op:
+            raise err(errno.EINVAL)
 
     def fallocate(self, t: Any, mode: int, off: int, length: int) -> None:
         """``fallocate``."""
@@ -349,6 +365,8 @@ class DirectoryDescription(FileDescription):
     readdir sees a consistent listing for one pass.
     """
 
+    read_iter = write_iter = False
+
     def __init__(self, vd: "VirtualDentry", inode: "Inode", flags: int) -> None:
         super().__init__(vd, inode, flags)
         self._listing: Optional[List[Dirent]] = None
@@ -358,6 +376,11 @@ class DirectoryDescription(FileDescription):
         # The stat cache's key of the directory (base, prefix, generation), once a listing
         # handed its answers over: C looks paths relative to its fds up under it.
         self.dir_key: Optional[Tuple[int, bytes, int]] = None
+
+    @property
+    def fsync_op(self) -> bool:  # type: ignore[override]
+        """A directory's file system says (procfs's and sysfs's have no ``fsync``)."""
+        return self.inode is not None and self.inode.fs.dir_fsync
 
     def getdents(self, t: Any) -> List[Dirent]:
         if self._listing is None or self.offset == 0:

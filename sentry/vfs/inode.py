@@ -142,12 +142,15 @@ class Filesystem(abc.ABC):
     :ivar revalidate: others than the sandbox may change names here (a shared bind
         mount): the VFS looks a cached name up again at every walk through it and keeps
         the dentry only if :meth:`same_file` says the name still means that file.
+    :ivar dir_fsync: its directories have an ``fsync`` operation (false for procfs and
+        sysfs, whose directory operations have none: ``EINVAL``).
     """
 
     fstype = "none"
     magic = 0
     cache_dentries = True
     revalidate = False
+    dir_fsync = True
 
     def __init__(self, readonly: bool = False) -> None:
         self.dev = next(_dev_counter)

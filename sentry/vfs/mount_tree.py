@@ -75,6 +75,7 @@ class SysFilesystem(TmpfsFilesystem):
 
     fstype = "sysfs"
     magic = abi.SYSFS_MAGIC
+    dir_fsync = False  # (kernfs's directories have none; its files' is a no-op)
 
     def __init__(self, readonly: bool = True, root_mode: int = 0o555) -> None:
         super().__init__(readonly=readonly, root_mode=root_mode)

@@ -7,7 +7,8 @@ Linux backs these files with one shared inode of an internal file system
 ``anon_inode:[<name>]`` and cannot be re-opened (``ENXIO``).
 
 :class:`AnonFileDescription` is the common base: no offset (``lseek`` always
-returns 0, Linux's ``noop_llseek``), ``pread``/``pwrite`` give ``ESPIPE``,
+returns 0, Linux's ``noop_llseek``), not :attr:`positional` (``pread``/``pwrite``
+give ``ESPIPE``, the handlers' first check; a pidfd and a queue have positioned I/O),
 ``read``/``write`` ``EINVAL`` unless the file has them, and it may join an
 epoll set.
 """
@@ -86,9 +87,4 @@ class AnonFileDescription(FileDescription):
     def seek(self, t: Any, off: int, whence: int) -> int:
         return 0
 
-    def pread(self, t: Any, n: int, off: int) -> bytes:
-        raise err(errno.ESPIPE)
-
-    def pwrite(self, t: Any, data: bytes, off: int) -> int:
-        raise err(errno.ESPIPE)
 

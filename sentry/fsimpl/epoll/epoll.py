@@ -120,6 +120,8 @@ class EpollInstance(AnonFileDescription):
         edges of watched host fds that already happened (``Kernel.sync_host_fds``).
     """
 
+    read_iter = write_iter = False
+
     def __init__(self, flags: int, uid: int = 0,
                  sync_host: Optional[Callable[[], None]] = None) -> None:
         super().__init__(b"[eventpoll]", flags)

@@ -49,6 +49,8 @@ def _new_id() -> int:
 class EventFileDescription(AnonFileDescription):
     """One eventfd counter (shared by every fd that refers to the description)."""
 
+    write_iter = False  # (eventfd_fops: read_iter, write)
+
     def __init__(self, initval: int, flags: int) -> None:
         super().__init__(b"[eventfd]", flags)
         self.count = initval

@@ -32,6 +32,7 @@ class GoferFileDescription(FileDescription):
     """A regular file opened through the gofer."""
 
     host_offset = True
+    fsync_op = True
 
     def __init__(self, vd: Any, inode: Inode, flags: int, fd: int) -> None:
         super().__init__(vd, inode, flags)

@@ -197,6 +197,8 @@ class HostFileDescription(FileDescription):
         self.is_tty = os.isatty(fd)
         self.stream = _st.S_ISFIFO(mode) or _st.S_ISSOCK(mode) or self.is_tty
         self.positional = not self.stream  # (stream_open, nonseekable_open, sockets)
+        # A host file system's file or directory; the host says EINVAL for the others.
+        self.fsync_op = self.seekable or _st.S_ISDIR(mode)
         self._rdev = os.fstat(fd).st_rdev if self.is_tty else 0
         if _st.S_ISFIFO(mode):
             self.anon_name = b"pipe:[%d]" % inode.ino
@@ -284,19 +286,24 @@ class HostFileDescription(FileDescription):
         if self.seekable and data:
             _host(os.lseek, self._fd, -len(data), os.SEEK_CUR)
 
+    # Positioned I/O and seeking are the host file's own: a pipe, a socket or a terminal
+    # says ESPIPE (the handlers said so first for the positioned calls), a character
+    # device such as /dev/null reads 0 bytes at any offset and seeks to 0.
     def pread(self, t: Any, n: int, off: int) -> bytes:
-        if not self.seekable:
-            raise err(errno.ESPIPE)
-        return _host(os.pread, self._fd, n, off)
+        try:
+            return _host(os.pread, self._fd, n, off)
+        except BlockingIOError:
+            self._block(EVENT_IN)
+            raise AssertionError("unreachable") from None
 
     def pwrite(self, t: Any, data: bytes, off: int) -> int:
-        if not self.seekable:
-            raise err(errno.ESPIPE)
-        return _host(os.pwrite, self._fd, data, off)
+        try:
+            return _host(os.pwrite, self._fd, data, off)
+        except BlockingIOError:
+            self._block(EVENT_OUT)
+            raise AssertionError("unreachable") from None
 
     def seek(self, t: Any, off: int, whence: int) -> int:
-        if not self.seekable:
-            raise err(errno.ESPIPE)
         return _host(os.lseek, self._fd, off, whence)
 
     @property  # type: ignore[override]
@@ -322,8 +329,8 @@ class HostFileDescription(FileDescription):
         _host(os.ftruncate, self._fd, size)
 
     def fsync(self, t: Any) -> None:
-        if self.seekable:
-            _host(os.fsync, self._fd)
+        super().fsync(t)
+        _host(os.fsync, self._fd)
 
     def ioctl(self, t: Any, cmd: int, arg: int) -> int:
         if cmd == FIONREAD:

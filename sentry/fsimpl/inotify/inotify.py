@@ -74,6 +74,8 @@ def pack_event(wd: int, mask: int, cookie: int, name: bytes) -> bytes:
 class InotifyFileDescription(AnonFileDescription):
     """One inotify instance: its watches (by wd) and its event queue."""
 
+    read_iter = write_iter = False
+
     def __init__(self, flags: int) -> None:
         global instances
         super().__init__(b"inotify", flags)

@@ -18,13 +18,17 @@ from sentry.abi.linux.errors import err
 from sentry.fsimpl.anon.anon import AnonFileDescription
 from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
+from sentry.records import replace
 from sentry.vfs import abi
+from sentry.vfs.inode import Stat
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
     from typing import Any, List, Optional, Tuple
 
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
+#: Every queue inode's size (``ipc/mqueue.c``).
+FILENT_SIZE = 80
 
 _order = itertools.count()
 #: What a queued message costs the memory account beside its bytes.
@@ -88,6 +92,8 @@ class MessageQueue:
 class MQueueDescription(AnonFileDescription):
     """An open message queue (``mqd_t``)."""
 
+    read_iter = write_iter = False
+
     positional = True  # (mq_open's dentry_open: pread reads the status line at an offset)
 
     def __init__(self, mq: MessageQueue, flags: int) -> None:
@@ -95,6 +101,13 @@ class MQueueDescription(AnonFileDescription):
         self.flags = (self.flags & ~abi.O_ACCMODE) | (flags & abi.O_ACCMODE)
         self.mq = mq
         self.anon_name = b"/" + mq.name
+
+    def stat(self, t: Any) -> Stat:
+        """The queue's inode as Linux's ``mqueue_get_inode`` makes it: a regular file
+        with the queue's mode and owner, ``FILENT_SIZE`` (80) bytes long."""
+        mq = self.mq
+        return replace(super().stat(t), mode=abi.S_IFREG | mq.mode, uid=mq.uid, gid=mq.gid,
+                       size=FILENT_SIZE)
 
     def wait_queue(self) -> WaitQueue:
         return self.mq.queue
@@ -126,9 +139,6 @@ class MQueueDescription(AnonFileDescription):
 
     def write(self, t: Any, data: bytes) -> int:
         raise err(errno.EINVAL)  # (mqueue_file_operations has no write)
-
-    def pwrite(self, t: Any, data: bytes, off: int) -> int:
-        raise err(errno.EINVAL)  # (not AnonFileDescription's ESPIPE: a queue is positional)
 
     def release(self) -> None:
         # mqueue_flush_file: the owner's registration goes when it closes the queue

@@ -78,6 +78,8 @@ class PidfdDescription(PidRef, AnonFileDescription):
     leader, which only a thread pidfd names).  *flags*: ``PIDFD_NONBLOCK``,
     ``PIDFD_THREAD``."""
 
+    read_iter = write_iter = False
+
     positional = True  # (pidfs's dentry_open; nothing to read: EINVAL)
 
     def __init__(self, tg: "ThreadGroup", task: Optional["Task"], flags: int) -> None:
@@ -88,13 +90,6 @@ class PidfdDescription(PidRef, AnonFileDescription):
 
     def wait_queue(self) -> WaitQueue:
         return self.tg.pidfd_queue
-
-    # (AnonFileDescription's pread/pwrite say ESPIPE, which aio takes for "no position")
-    def pread(self, t: Any, n: int, off: int) -> bytes:
-        raise err(errno.EINVAL)  # (no read operation, as read(2))
-
-    def pwrite(self, t: Any, data: bytes, off: int) -> int:
-        raise err(errno.EINVAL)  # (no write operation, as write(2))
 
     def readiness(self, mask: int) -> int:
         if self.reaped():

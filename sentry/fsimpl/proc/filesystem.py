@@ -55,6 +55,7 @@ class ProcFilesystem(Filesystem):
     fstype = "proc"
     magic = abi.PROC_SUPER_MAGIC
     cache_dentries = False
+    dir_fsync = False
 
     def __init__(self, kernel: Any, vfs: Any) -> None:
         super().__init__(readonly=False)
@@ -180,7 +181,7 @@ class ProcFile(ProcInode):
         mode: int = 0o444, uid: Optional[int] = None, gid: Optional[int] = None,
         check: Optional[Callable[[Any], None]] = None,
         write: Optional[Callable[[Any, bytes], int]] = None,
-        poll: Optional[int] = None,
+        poll: Optional[int] = None, read_iter: bool = False,
     ) -> None:
         super().__init__(fs, path, abi.S_IFREG | mode, uid, gid)
         self.content = content
@@ -190,6 +191,10 @@ class ProcFile(ProcInode):
         # refuses it): Linux's proc_create entries and sysctls have one
         # (DEFAULT_POLLMASK), /proc/PID/mounts its own, other /proc/PID files none.
         self.poll = poll
+        # Read through read_iter (seq_read_iter: proc_create entries, sysctls,
+        # /proc/PID/mounts and mountinfo; a sysctl's write through write_iter too), not
+        # only read (the other /proc/PID files): AIO refuses the others.
+        self.read_iter = read_iter
 
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
         if self.check is not None:
@@ -215,6 +220,8 @@ class ProcFileDescription(FileDescription):
         self.data: Optional[bytes] = None
         self._poll: Optional[int] = getattr(inode, "poll", None)
         self.pollable = self._poll is not None
+        self.read_iter = getattr(inode, "read_iter", False)
+        self.write_iter = self.read_iter and write is not None
 
     def readiness(self, mask: int) -> int:
         return mask & (DEFAULT_POLLMASK if self._poll is None else self._poll)

@@ -134,7 +134,7 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
     }
     for name, fn in files.items():
         c[name] = (lambda name=name, fn=fn: ProcFile(  # type: ignore[misc]
-            fs, b"/" + name, fn, poll=DEFAULT_POLLMASK))
+            fs, b"/" + name, fn, poll=DEFAULT_POLLMASK, read_iter=True))
     c[b"mounts"] = lambda: ProcSymlink(fs, b"/mounts", lambda r: b"self/mounts")
     c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _sys_tree(k)),
                                 nlink=1)
@@ -257,10 +257,11 @@ def sys_children(fs: ProcFilesystem, path: bytes, tree: Dict[bytes, Any]) -> Chi
         elif isinstance(v, tuple):
             c[name] = (lambda p=p, key=v[1]: ProcFile(  # type: ignore[misc]
                 fs, p, lambda r: _b(k.sysctl[key]) + b"\n", 0o644,
-                write=lambda r, data: _write_sysctl(k, key, data), poll=DEFAULT_POLLMASK))
+                write=lambda r, data: _write_sysctl(k, key, data), poll=DEFAULT_POLLMASK,
+                read_iter=True))
         else:
             c[name] = (lambda p=p, v=v: ProcFile(  # type: ignore[misc]
-                fs, p, lambda r: v(k), poll=DEFAULT_POLLMASK))
+                fs, p, lambda r: v(k), poll=DEFAULT_POLLMASK, read_iter=True))
     return c
 
 
@@ -305,10 +306,10 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
     f(b"maps", lambda r: _maps(tg))
     # mounts_poll: IN|RDNORM (ERR|PRI once the mount table changed, not tracked).
     c[b"mounts"] = lambda: ProcFile(fs, path + b"/mounts", lambda r: _mounts(vfs, task),
-                                    uid=uid, gid=gid, poll=_POLL_IN)
+                                    uid=uid, gid=gid, poll=_POLL_IN, read_iter=True)
     c[b"mountinfo"] = lambda: ProcFile(fs, path + b"/mountinfo",
                                        lambda r: _mountinfo(vfs, task), uid=uid, gid=gid,
-                                       poll=_POLL_IN)
+                                       poll=_POLL_IN, read_iter=True)
     f(b"limits", lambda r: _limits(task))
     f(b"auxv", lambda r: tg.auxv, 0o400, check)
     f(b"statm", lambda r: _statm(k, tg))

@@ -383,11 +383,6 @@ class UnixSocket(FileDescription):
     def write(self, t: Any, data: bytes) -> int:
         return self.send(t, data, 0)
 
-    def pread(self, t: Any, n: int, off: int) -> bytes:
-        raise err(errno.ESPIPE)
-
-    def pwrite(self, t: Any, data: bytes, off: int) -> int:
-        raise err(errno.ESPIPE)
 
     def seek(self, t: Any, off: int, whence: int) -> int:
         raise err(errno.ESPIPE)

@@ -286,6 +286,7 @@ class TmpfsFileDescription(FileDescription):
     """An open tmpfs regular file."""
 
     inode: TmpfsFile
+    fsync_op = True  # (shmem's noop_fsync)
 
     def read(self, t: Any, n: int) -> bytes:
         out = self.pread(t, n, self.offset)

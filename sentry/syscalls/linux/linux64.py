@@ -98,6 +98,9 @@ MAP_SHARED = 0x01
 
 # Writing a running program (deny_write_access: what a process exec'd, while it runs).
 _TXTBSY = "ETXTBSY when writing (or O_TRUNC of) a running program"
+#: fsync & fdatasync.
+_FSYNC = ("EINVAL for a file without an fsync operation (pipes, sockets, devices, anonymous "
+          "files, procfs, sysfs's directories, message queues); gofer and host files synced")
 #: getuid & co.
 _IDS_C = "C fast path (the task's ids mirrored at every change)"
 #: access & co. answered in C from the stat cache.
@@ -164,7 +167,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "SIOCSIF*/SIOCADDRT EPERM; C fast path: TCGETS/TIOCGWINSZ on a regular file "
          "or directory (ENOTTY)"),
         ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, _TXTBSY),
-        ("fsync", EMULATE, FULL, ""), ("fdatasync", EMULATE, FULL, ""),
+        ("fsync", EMULATE, FULL, _FSYNC), ("fdatasync", EMULATE, FULL, _FSYNC),
         ("fallocate", EMULATE, PARTIAL,
          "tmpfs: 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE (zeros; whole pages freed); gofer files: 0; "
          "other modes EOPNOTSUPP"),
@@ -172,7 +175,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("readahead", EMULATE, FULL, "fd checks (EBADF, EINVAL for a non-regular file), then "
          "0: caching is the host's"),
         ("sync_file_range", EMULATE, FULL, "flags and range checked (EINVAL), EBADF, ESPIPE as "
-         "Linux; SYNC_FILE_RANGE_WRITE syncs the file as fdatasync"),
+         "Linux; SYNC_FILE_RANGE_WRITE syncs a file that has fsync as fdatasync"),
         ("sendfile", EMULATE, FULL, "into a pipe: only what fits is read (from a file or a "
                                     "socket), a file a page to a slot"),
         ("copy_file_range", EMULATE, PARTIAL, ""),

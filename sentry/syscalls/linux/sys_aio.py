@@ -30,9 +30,7 @@ from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import (
     ERESTARTNOHAND, ERESTARTNOINTR, LinuxError, WouldBlock, err,
 )
-from sentry.fsimpl.epoll.epoll import EpollInstance
 from sentry.fsimpl.eventfd.eventfd import EventFileDescription
-from sentry.fsimpl.inotify.inotify import InotifyFileDescription
 from sentry.kernel import aio
 from sentry.kernel.aio import IO_EVENT, Context, Request
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN
@@ -43,7 +41,7 @@ from sentry.syscalls.linux.sys_file import (
     access_ok, read_iovecs,
 )
 from sentry.syscalls.linux.sys_poll import _deadline, _done, _sigmask
-from sentry.vfs.file import DirectoryDescription, FileDescription
+from sentry.vfs.file import FileDescription
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
@@ -62,7 +60,6 @@ _KEY_OFF = 8
 KIOCB_KEY = 0
 #: ``struct __aio_sigset``: the mask's address and size.
 _AIO_SIGSET = struct.Struct("<QQ")
-S_IFMT, S_IFREG, S_IFDIR, S_IFBLK = 0o170000, 0o100000, 0o040000, 0o060000
 _IOPRIO_CLASS_SHIFT = 13
 SYS_MMAP, SYS_CLOSE, SYS_MUNMAP = 9, 3, 11
 PROT_READ, PROT_WRITE, MAP_SHARED = 1, 2, 1
@@ -242,11 +239,6 @@ def _ioprio_check(t: "Task", prio: int) -> None:
         raise err(errno.EINVAL)
 
 
-def _no_rw_iter(d: FileDescription) -> bool:
-    """Files Linux has no ``read_iter``/``write_iter`` for (AIO refuses them: ``EINVAL``)."""
-    return isinstance(d, (DirectoryDescription, EpollInstance, InotifyFileDescription))
-
-
 def _rw(t: "Task", ctx: Context, d: FileDescription, uiocb: int, data: int, opcode: int,
         buf: int, nbytes: int, offset: int, rw_flags: int, flags: int, reqprio: int,
         efd: Optional[EventFileDescription], state: List[Any]) -> int:
@@ -263,8 +255,8 @@ def _rw(t: "Task", ctx: Context, d: FileDescription, uiocb: int, data: int, opco
         raise err(errno.EOPNOTSUPP)  # no sandbox file does atomic or uncached writes
     if not (d.writable() if write else d.readable()):
         raise err(errno.EBADF)
-    if _no_rw_iter(d):
-        raise err(errno.EINVAL)
+    if not (d.write_iter if write else d.read_iter):
+        raise err(errno.EINVAL)  # (aio_read/aio_write: no read_iter/write_iter)
     if opcode in (IOCB_CMD_PREADV, IOCB_CMD_PWRITEV):
         iov, count = read_iovecs(t, buf, min(nbytes, UIO_MAXIOV + 1))
     else:
@@ -292,13 +284,9 @@ def _rw(t: "Task", ctx: Context, d: FileDescription, uiocb: int, data: int, opco
 def _read(t: "Task", d: FileDescription, iov: List[Tuple[int, int]], total: int,
           offset: int, rw_flags: int) -> int:
     """A read at *offset* of *total* bytes into *iov* (what it holds, at most MAX_IO)."""
-    if not d.stream:
-        try:
-            return _with_flags(d, rw_flags, False, lambda: _pread_into(t, d, iov, total, offset))
-        except LinuxError as e:
-            if e.errno != errno.ESPIPE:
-                raise
-    elif total == 0:
+    if d.positional:
+        return _with_flags(d, rw_flags, False, lambda: _pread_into(t, d, iov, total, offset))
+    if d.stream and total == 0:
         return 0  # pipe_read of nothing
     # A file without a position (pipe, socket, tty, eventfd): read_iter ignores ki_pos.
     return _with_flags(d, rw_flags, False, lambda: _read_into(t, d, iov, total))
@@ -320,15 +308,8 @@ def _write(t: "Task", d: FileDescription, iov: List[Tuple[int, int]], offset: in
     if rw_flags & RWF_NOWAIT and not d.stream:
         raise err(errno.EOPNOTSUPP)  # a buffered file write cannot promise not to wait
     payload = _gather(t, iov)
-    k = -1
-    if not d.stream:
-        try:
-            k = _with_flags(d, rw_flags, True, lambda: d.pwrite(t, payload, offset))
-        except LinuxError as e:
-            if e.errno != errno.ESPIPE:
-                raise
-    if k >= 0:
-        pass
+    if d.positional:
+        k = _with_flags(d, rw_flags, True, lambda: d.pwrite(t, payload, offset))
     elif d.stream and not d.nonblocking and not rw_flags & RWF_NOWAIT and payload:
         # A blocking stream write takes everything (pipe_write): its progress is kept
         # across parks, and a signal ends it with the count moved.
@@ -345,7 +326,7 @@ def _write(t: "Task", d: FileDescription, iov: List[Tuple[int, int]], offset: in
         k = state[2]
     else:
         k = _with_flags(d, rw_flags, True, lambda: d.write(t, payload))
-    if k > 0 and rw_flags & (RWF_DSYNC | RWF_SYNC):
+    if k > 0 and rw_flags & (RWF_DSYNC | RWF_SYNC) and d.fsync_op:
         d.fsync(t)
     return k
 
@@ -363,11 +344,11 @@ def _interrupted(t: "Task", state: List[Any], ctx: Context, uiocb: int, data: in
 
 def _fsync(t: "Task", d: FileDescription, buf: int, nbytes: int, offset: int,
            rw_flags: int) -> int:
-    """``aio_fsync``: only files with an ``fsync`` (regular files, directories, block
-    devices); the sync is done now."""
+    """``aio_fsync``: only files with an ``fsync`` operation (``aio_prep_fsync``); the
+    sync is done now."""
     if buf or nbytes or offset or rw_flags:
         raise err(errno.EINVAL)
-    if d.stat(t).mode & S_IFMT not in (S_IFREG, S_IFDIR, S_IFBLK):
+    if not d.fsync_op:
         raise err(errno.EINVAL)
     try:
         d.fsync(t)

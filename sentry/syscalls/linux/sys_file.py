@@ -571,7 +571,7 @@ def pwritev2(t: Any, a: SyscallArgs) -> int:
         k = _with_flags(d, flags, True, lambda: _writev(t, a, d, iov, total))
     else:
         k = _with_flags(d, flags, True, lambda: _pwritev(t, d, iov, total, off))
-    if k > 0 and flags & (RWF_DSYNC | RWF_SYNC):
+    if k > 0 and flags & (RWF_DSYNC | RWF_SYNC) and d.fsync_op:
         d.fsync(t)
     return k
 
@@ -939,7 +939,8 @@ def truncate(t: Any, a: SyscallArgs) -> int:
 
 
 def fsync(t: Any, a: SyscallArgs) -> int:
-    """fsync(2)."""
+    """fsync(2): ``EINVAL`` for a file without an fsync operation (a pipe, a socket, a
+    device, an anonymous file, procfs's files and directories)."""
     d = t.fdtable.get(a.int(0))
     if d.is_path:
         raise err(errno.EBADF)
@@ -963,8 +964,8 @@ def fallocate(t: Any, a: SyscallArgs) -> int:
     if d.inode is not None and d.inode.is_dir:
         raise err(errno.EISDIR)
     if d.inode is None or not d.inode.is_reg:
-        if getattr(d, "get_pipe_size", None) is not None:
-            raise err(errno.ESPIPE)
+        if d.inode is not None and d.inode.mode & _S_IFMT == abi.S_IFIFO:
+            raise err(errno.ESPIPE)  # (vfs_fallocate: any FIFO, a donated host one too)
         raise err(errno.ENODEV)
     d.fallocate(t, mode, off, length)
     if fsnotify.active:
@@ -1006,7 +1007,8 @@ def readahead(t: Any, a: SyscallArgs) -> int:
 
 def sync_file_range(t: Any, a: SyscallArgs) -> int:
     """sync_file_range(2): Linux's checks, then the file synced as ``fdatasync`` when
-    ``SYNC_FILE_RANGE_WRITE`` asks for writeback (the sentry's files have no range sync)."""
+    ``SYNC_FILE_RANGE_WRITE`` asks for writeback (the sentry's files have no range sync);
+    a file without an fsync operation (procfs's) has nothing to write back: 0."""
     fd, off, nbytes, flags = a.int(0), a.long(1), a.long(2), a.uint(3)
     # The fd first (the syscall's fdget), then sync_file_range()'s own checks.
     d = t.fdtable.get(fd)
@@ -1019,7 +1021,7 @@ def sync_file_range(t: Any, a: SyscallArgs) -> int:
         raise err(errno.EINVAL)
     if d.stat(t).mode & _S_IFMT not in (_S_IFREG, _S_IFBLK, _S_IFDIR, _S_IFLNK):
         raise err(errno.ESPIPE)
-    if flags & 2:
+    if flags & 2 and d.fsync_op:
         d.fsync(t)
     return 0
 

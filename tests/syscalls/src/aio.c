@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/aio_abi.h>
+#include <mqueue.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -241,6 +242,40 @@ int main(int argc, char **argv)
     R("read a directory", submit1(&cb));
     prep(&cb, IOCB_CMD_PREAD, ep, buf, 4, 0);
     R("read an epoll fd", submit1(&cb));
+    /* Only a file with read_iter (write_iter) is taken: aio_read's EINVAL otherwise */
+    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    MUST(pidfd);
+    prep(&cb, IOCB_CMD_PREAD, pidfd, buf, 8, 0);
+    R("read a pidfd", submit1(&cb));
+    prep(&cb, IOCB_CMD_PWRITE, pidfd, buf, 8, 0);
+    R("write a pidfd", submit1(&cb));
+    close(pidfd);
+    mq_unlink("/aio_c");
+    mqd_t q = mq_open("/aio_c", O_CREAT | O_RDWR, 0600, NULL);
+    MUST(q);
+    prep(&cb, IOCB_CMD_PREAD, q, buf, 64, 0);
+    R("read a message queue (its status line has read only)", submit1(&cb));
+    prep(&cb, IOCB_CMD_PWRITE, q, "x", 1, 0);
+    R("write a message queue", submit1(&cb));
+    mq_close(q);
+    mq_unlink("/aio_c");
+    uint64_t one8 = 1;
+    prep(&cb, IOCB_CMD_PWRITE, efd, &one8, 8, 0);
+    R("write an eventfd (write only, no write_iter)", submit1(&cb));
+    int pst = open("/proc/self/status", O_RDONLY), pmi = open("/proc/self/mountinfo", O_RDONLY),
+        ost = open("/proc/sys/kernel/ostype", O_RDONLY);
+    MUST(pst);
+    MUST(pmi);
+    MUST(ost);
+    prep(&cb, IOCB_CMD_PREAD, pst, buf, 64, 0);
+    R("read /proc/self/status (seq_read only)", submit1(&cb));
+    prep(&cb, IOCB_CMD_PREAD, pmi, buf, 8, 0);
+    one("read /proc/self/mountinfo (seq_read_iter)", &cb);
+    prep(&cb, IOCB_CMD_PREAD, ost, buf, 64, 0);
+    one("read /proc/sys/kernel/ostype (a sysctl)", &cb);
+    close(pst);
+    close(pmi);
+    close(ost);
     prep(&cb, IOCB_CMD_PREADV, f, buf, 2000, 0);
     R("preadv 2000 segments", submit1(&cb));
     prep(&cb, IOCB_CMD_PREADV, f, (void *)8, 1, 0);
@@ -339,6 +374,14 @@ int main(int argc, char **argv)
     MUST(null);
     prep(&cb, IOCB_CMD_FSYNC, null, NULL, 0, 0);
     R("fsync /dev/null", submit1(&cb));
+    int status = open("/proc/self/status", O_RDONLY);
+    MUST(status);
+    prep(&cb, IOCB_CMD_FSYNC, status, NULL, 0, 0);
+    R("fsync a procfs file (a regular file without fsync)", submit1(&cb));
+    int memfd = memfd_create("aio", 0);
+    MUST(memfd);
+    prep(&cb, IOCB_CMD_FDSYNC, memfd, NULL, 0, 0);
+    one("fdatasync a memfd", &cb);
 
     /* eventfd counts completions */
     prep(&cb, IOCB_CMD_PWRITE, f, "a", 1, 0);

@@ -13,6 +13,7 @@
 #include <linux/io_uring.h>
 #include <linux/stat.h>
 #include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -339,6 +340,35 @@ static void io_checks(int fd)
     one("fdatasync", &s);
     s.fsync_flags = 8;
     one("fsync bad flags", &s);
+    {
+        int pp[2];
+        MUST(pipe(pp));
+        memset(&s, 0, sizeof s);
+        s.opcode = IORING_OP_FSYNC;
+        s.fd = pp[1];
+        one("fsync a pipe", &s);
+        close(pp[0]);
+        close(pp[1]);
+        int st = open("/proc/self/status", O_RDONLY);
+        MUST(st);
+        s.fd = st;
+        one("fsync a procfs file", &s);
+        close(st);
+        /* a file without read_iter/write_iter is read or written through its read/write */
+        int dir = open(".", O_RDONLY | O_DIRECTORY), efd = eventfd(2, EFD_NONBLOCK);
+        MUST(dir);
+        MUST(efd);
+        uint64_t v = 5;
+        s = sqe_of(IORING_OP_READ, dir, buf, 16, 0, 0);
+        one("read a directory", &s);
+        s = sqe_of(IORING_OP_WRITE, efd, &v, 8, 0, 0);
+        one("write an eventfd (write only)", &s);
+        s = sqe_of(IORING_OP_READ, efd, &v, 8, 0, 0);
+        one("read an eventfd", &s);
+        printf("eventfd value: %llu\n", (unsigned long long)v);
+        close(dir);
+        close(efd);
+    }
 
     memset(&s, 0, sizeof s);
     s.opcode = IORING_OP_FALLOCATE;
