@@ -922,7 +922,10 @@ def _scan_stat_entries(wire: bytes, count: int) -> dict[bytes, int]:
     """The *count* stat entries of a listing (*wire*: after their count) checked, and
     each one's name -> offset, in order; none decoded (:func:`_decode_entry`).  Written
     out (no _Reader): a listing has one entry per file, and this runs in the sentry for
-    every directory it lists.
+    every directory it lists.  Each name must be a file name (1-255 bytes, no NUL or
+    ``/``, not ``.`` or ``..``), as the gofer's own checks of a request's names: a
+    listing is where getdents gets its names and the stat cache its keys (C's
+    ``wire_name_ok`` refuses the same, a backstop).
 
     :raises ProtocolError: if they are malformed.
     """
@@ -955,6 +958,13 @@ def _scan_stat_entries(wire: bytes, count: int) -> dict[bytes, int]:
         raise ProtocolError("message too short") from None
     if off != n:
         raise ProtocolError("trailing bytes in message")
+    # The names checked at once (a check per entry tripled this function's time):
+    # joined by "/", a name with a "/" shows as one "/" too many.
+    if out:
+        joined = b"/".join(out)
+        if b"\0" in joined or joined.count(b"/") != len(out) - 1 or b"" in out \
+                or b"." in out or b".." in out or max(map(len, out)) > 255:
+            raise ProtocolError("bad name in a listing")
     return out
 
 

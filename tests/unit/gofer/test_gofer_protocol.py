@@ -183,6 +183,21 @@ def test_listing_refuses_what_decoding_refuses() -> None:
             p.Listing(count, wire)
 
 
+@pytest.mark.parametrize("name", [b"", b".", b"..", b"a/b", b"/", b"a\0b", b"\0", b"x" * 256])
+def test_listing_refuses_a_name_that_is_no_file_name(name: bytes) -> None:
+    # What getdents would show and the stat cache keep: a broken or hostile gofer's names
+    # are refused whole, in any place of the listing (C's wire_name_ok does the same).
+    for entries in ([(name, _stat(1))], [(b"a", _stat(1)), (name, 7), (b"b", _dir(2))]):
+        wire = p._pack_stat_entries(entries)
+        with pytest.raises(p.ProtocolError):
+            p._unpack_stat_entries(wire, 0)
+        with pytest.raises(p.ProtocolError):
+            p.Listing(len(entries), wire[4:])
+    # and their neighbours are file names
+    for ok in (b"...", b".a", b"a.", b"x" * 255, b"\xff", b" "):
+        assert ok in p.Listing(2, p._pack_stat_entries([(b"a", 1), (ok, 2)])[4:])
+
+
 
 def test_every_message_has_a_sample() -> None:
     assert {type(m) for m in SAMPLES} == set(p.MESSAGES.values())
