@@ -128,6 +128,7 @@ ffibuilder.cdef(
                          char *out, uint64_t out_cap, uint32_t *count);
     int rt_seize(int pid, int options);
     int rt_cont(int pid, int sig);
+    int64_t rt_tee(int fd_in, int fd_out, uint64_t len, unsigned int flags);
     int rt_syscall_cont(int pid, int sig);
     int rt_listen(int pid);
     int rt_interrupt(int pid);

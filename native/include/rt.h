@@ -178,6 +178,9 @@ int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n);
 int64_t rt_read_strv(int pid, uint64_t addr, uint64_t max_total, uint64_t max_str,
                      char *out, uint64_t out_cap, uint32_t *count);
 
+/* tee(2) between two of the sentry's host pipes: the count, or -errno */
+int64_t rt_tee(int fd_in, int fd_out, uint64_t len, unsigned int flags);
+
 /* ptrace */
 int rt_seize(int pid, int options);
 int rt_cont(int pid, int sig);

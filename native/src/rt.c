@@ -2829,6 +2829,12 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
     }
 }
 
+int64_t rt_tee(int fd_in, int fd_out, uint64_t len, unsigned int flags)
+{
+    ssize_t r = tee(fd_in, fd_out, (size_t)len, flags);
+    return r < 0 ? -errno : r;
+}
+
 /* ------------------------------------------------------------ ptrace */
 
 int rt_seize(int pid, int options)

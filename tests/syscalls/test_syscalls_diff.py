@@ -46,3 +46,25 @@ def test_program_matches_native(prog, variant, c_program, sandbox, tmp_path):
     boxed = sandbox.do(cmd, cwd=_fresh(work), python_only=variant.endswith("python-only"), timeout=30)
     assert boxed.rc == native.rc, f"exit status differs\n{boxed.describe()}"
     assert boxed.stdout.splitlines() == native.stdout.splitlines(), boxed.stderr[-3000:]
+
+
+#: What host_pipes.c reads from its stdin when it is a pipe.
+HOST_PIPE_INPUT = b"hello world, and more to read from the host pipe\n"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_host_pipes_with_stdin_a_pipe(variant, c_program, sandbox, tmp_path):
+    """host_pipes.c again, its stdin a pipe with bytes in it (its stdin half runs): the
+    sandbox's stdin and stdout are then both pipes it was given, as under an engine."""
+    from helpers.runner import run_native
+
+    exe = c_program(SRC / "host_pipes.c", static=variant == "static")
+    work = tmp_path / "work"
+    cmd = [str(exe), str(work)]
+    native = run_native(cmd, cwd=_fresh(work), input=HOST_PIPE_INPUT)
+    assert native.rc == 0 and "stdin is not a pipe" not in native.stdout, native.describe()
+    assert "rest: " in native.stdout
+    boxed = sandbox.do(cmd, cwd=_fresh(work), input=HOST_PIPE_INPUT,
+                       python_only=variant.endswith("python-only"), timeout=30)
+    assert boxed.rc == native.rc, f"exit status differs\n{boxed.describe()}"
+    assert boxed.stdout.splitlines() == native.stdout.splitlines(), boxed.stderr[-3000:]

@@ -74,6 +74,9 @@ def _hostfs() -> HostFilesystem:
     return _HOSTFS
 
 
+_F_SETPIPE_SZ, _F_GETPIPE_SZ = 1031, 1032
+
+
 def _host(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
@@ -195,7 +198,8 @@ class HostFileDescription(FileDescription):
         mode = inode.mode
         self.seekable = _st.S_ISREG(mode) or _st.S_ISBLK(mode)
         self.is_tty = os.isatty(fd)
-        self.stream = _st.S_ISFIFO(mode) or _st.S_ISSOCK(mode) or self.is_tty
+        self.fifo = _st.S_ISFIFO(mode)  # (a pipe: splice, tee and F_GETPIPE_SZ take it)
+        self.stream = self.fifo or _st.S_ISSOCK(mode) or self.is_tty
         self.positional = not self.stream  # (stream_open, nonseekable_open, sockets)
         # A host file system's file or directory; the host says EINVAL for the others.
         self.fsync_op = self.seekable or _st.S_ISDIR(mode)
@@ -314,6 +318,21 @@ class HostFileDescription(FileDescription):
     def offset(self, v: int) -> None:
         if self.seekable:
             os.lseek(self._fd, v, os.SEEK_SET)
+
+    def get_pipe_size(self) -> int:
+        """``F_GETPIPE_SZ`` of a host pipe: the host's (``EBADF`` for any other file)."""
+        if not self.fifo:
+            raise err(errno.EBADF)
+        return int(_host(fcntl.fcntl, self._fd, _F_GETPIPE_SZ))
+
+    def set_pipe_size(self, t: Any, size: int) -> int:
+        """``F_SETPIPE_SZ`` of a host pipe: the sandbox's checks (its task's
+        ``CAP_SYS_RESOURCE``, not the sentry's), then the host's (``EBUSY``)."""
+        if not self.fifo:
+            raise err(errno.EBADF)
+        from sentry.fsimpl.pipe.pipe import pipe_size_for
+
+        return int(_host(fcntl.fcntl, self._fd, _F_SETPIPE_SZ, pipe_size_for(t, size)))
 
     def readiness(self, mask: int) -> int:
         p = select.poll()

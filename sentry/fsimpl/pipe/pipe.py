@@ -117,6 +117,22 @@ def _pipefs() -> Tuple[PipeFilesystem, Mount]:
     return _PIPEFS, _PIPE_MOUNT
 
 
+def pipe_size_for(t: Any, size: int) -> int:
+    """``F_SETPIPE_SZ``'s *size* rounded up to a power-of-two number of pages, checked.
+
+    :raises LinuxError: ``EINVAL`` (too large for an int), ``EPERM`` past the maximum
+        (``fs.pipe-max-size``) for a task without ``CAP_SYS_RESOURCE``.
+    """
+    if size < 0 or size > (1 << 31):
+        raise err(errno.EINVAL)
+    cap = PIPE_BUF
+    while cap < size:
+        cap <<= 1
+    if cap > MAX_CAPACITY and (t is None or not t.creds.capable(CAP_SYS_RESOURCE)):
+        raise err(errno.EPERM)
+    return cap
+
+
 class Pipe:
     """The shared state of a pipe or FIFO."""
 
@@ -359,13 +375,7 @@ class PipeDescription(FileDescription):
             past the maximum for a non-root task, ``EBUSY`` if the occupied
             slots would not fit.
         """
-        if size < 0 or size > (1 << 31):
-            raise err(errno.EINVAL)
-        cap = PIPE_BUF
-        while cap < size:
-            cap <<= 1
-        if cap > MAX_CAPACITY and (t is None or not t.creds.capable(CAP_SYS_RESOURCE)):
-            raise err(errno.EPERM)
+        cap = pipe_size_for(t, size)
         if cap // PAGE < len(self.pipe.slots):
             raise err(errno.EBUSY)
         self.pipe.capacity = cap

@@ -518,6 +518,11 @@ def cont(pid: int, sig: int = 0) -> int:
     return int(lib.rt_cont(pid, sig))
 
 
+def tee(fd_in: int, fd_out: int, n: int, flags: int) -> int:
+    """tee(2) between two host pipes the sentry holds: the count, or -errno."""
+    return int(lib.rt_tee(fd_in, fd_out, n, flags))
+
+
 def listen(pid: int) -> int:
     """PTRACE_LISTEN: leave a group-stopped tracee stopped, still reporting events."""
     return int(lib.rt_listen(pid))

@@ -23,12 +23,16 @@ full, and from an unaligned offset a pipe takes 64 KiB less the offset in its pa
 
 from __future__ import annotations
 
+import _signal as signal
 import errno
+import os
 import struct
 
 from sentry.abi.linux.errors import WouldBlock, err
+from sentry.fsimpl.host.host import HostFileDescription
 from sentry.fsimpl.pipe.pipe import PipeDescription
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
+from sentry.platform.hybrid import native
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import (
     MAX_IO, MSG_DONTWAIT, UIO_MAXIOV, verify_area,
@@ -46,6 +50,106 @@ SPLICE_F_ALL = 0xF
 
 def _pipe(d: FileDescription) -> Optional[PipeDescription]:
     return d if isinstance(d, PipeDescription) else None
+
+
+def _host_pipe(d: FileDescription) -> Optional[HostFileDescription]:
+    """A pipe the sandbox was given (its stdio under a container engine, a FIFO passed
+    in): the bytes are the host's, so moving them is the host's splice or tee where the
+    other end is a host fd too, else a read or write of it on the sandbox's side."""
+    return d if isinstance(d, HostFileDescription) and d.fifo else None
+
+
+def _host_io(fn: Any, nonblock: bool) -> Any:
+    """A host pipe's read or write (*fn*): its park, where it would wait, is ``EAGAIN``
+    for a nonblocking splice (``SPLICE_F_NONBLOCK`` without the pipe's ``O_NONBLOCK``)."""
+    try:
+        return fn()
+    except WouldBlock:
+        if nonblock:
+            raise err(errno.EAGAIN) from None
+        raise
+
+
+def _host_splice(t: Any, in_d: FileDescription, off_in: Optional[int], out_d: FileDescription,
+                 off_out: Optional[int], n: int, hp: HostFileDescription, nonblock: bool) -> int:
+    """Both ends host fds, one of them the host pipe *hp*: the host's splice, never
+    waiting; a wait parks on the end that is not ready."""
+    try:
+        return os.splice(in_d.host_fd, out_d.host_fd, n, off_in, off_out,  # type: ignore[arg-type]
+                         SPLICE_F_NONBLOCK)
+    except BlockingIOError:
+        if nonblock:
+            raise err(errno.EAGAIN) from None
+        other = out_d if hp is in_d else in_d
+        mask = EVENT_IN if hp is in_d else EVENT_OUT
+        if hp.readiness(mask) & mask and isinstance(other, HostFileDescription):
+            other._block(EVENT_OUT if hp is in_d else EVENT_IN)  # (the other end waits)
+        hp._block(mask)
+        raise AssertionError("unreachable") from None
+    except OSError as e:
+        if e.errno == errno.EPIPE:
+            t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
+        raise err(e.errno or errno.EIO) from None
+
+
+def _splice_host_pipe(t: Any, a: SyscallArgs, in_d: FileDescription, out_d: FileDescription,
+                      n: int, nonblock: bool) -> int:
+    """splice with a host pipe at one end or both (the checks of both pipes made)."""
+    ip, op = _pipe(in_d), _pipe(out_d)
+    hin, hout = _host_pipe(in_d), _host_pipe(out_d)
+    if hin is not None and op is not None:  # host pipe -> sandbox pipe: room first
+        room = _wait_room(t, op, nonblock)
+        data = _host_io(lambda: hin.read(t, min(n, room)), nonblock)
+        return op.write(t, data) if data else 0
+    if ip is not None and hout is not None:  # sandbox pipe -> host pipe: what went
+        if not _wait_data(ip, nonblock):
+            return 0
+        k = _host_io(lambda: hout.write(t, bytes(ip.pipe.buf[:n])), nonblock)
+        ip.read(t, k)
+        return k
+    if hin is not None and hout is not None:
+        return _host_splice(t, in_d, None, out_d, None, n, hin, nonblock)
+    if hin is not None:
+        other, off_addr = out_d, a[3]
+    else:
+        other, off_addr = in_d, a[1]
+    off = _offset(t, other, off_addr)
+    pos = off if off is not None else other.offset
+    if other is out_d:
+        if other.flags & abi.O_APPEND:
+            raise err(errno.EINVAL)
+        verify_area(other, pos, a[4])
+    else:
+        verify_area(other, pos, a[4])
+        if not other.splice_read:
+            raise err(errno.EINVAL)
+    hp = hin if hin is not None else hout
+    assert hp is not None
+    if other.host_fd is not None:  # a host pipe, a gofer or host file, a host socket
+        if hin is not None:
+            k = _host_splice(t, in_d, None, out_d, off, n, hp, nonblock)
+        else:
+            k = _host_splice(t, in_d, off, out_d, None, n, hp, nonblock)
+    elif not other.positional:
+        # A sandbox socket or terminal: what it would not take (or give back) cannot be
+        # returned to the host pipe. Not done (Linux can).
+        t.kernel.note_unsupported(t, "splice", "a host pipe and a sandbox stream")
+        raise err(errno.EINVAL)
+    elif hin is not None:  # host pipe -> a sandbox file (which takes all of it)
+        data = _host_io(lambda: hin.read(t, n), nonblock)
+        if not data:
+            return 0
+        k = other.pwrite(t, data, pos) if off is not None else other.write(t, data)
+    else:  # a sandbox file -> host pipe: only what went is read
+        data = other.pread(t, n, pos)
+        if not data:
+            return 0
+        k = _host_io(lambda: hout.write(t, data), nonblock)  # type: ignore[union-attr]
+        if off is None:
+            other.offset = pos + k
+    if off is not None:
+        t.mem.write(off_addr, struct.pack("<q", off + k))
+    return k
 
 
 def _wait_data(p: PipeDescription, nonblock: bool) -> bool:
@@ -97,14 +201,19 @@ def splice(t: Any, a: SyscallArgs) -> int:
     if not in_d.readable() or not out_d.writable():
         raise err(errno.EBADF)
     ip, op = _pipe(in_d), _pipe(out_d)
-    if ip is None and op is None:
+    host_pipes = _host_pipe(in_d) is not None or _host_pipe(out_d) is not None
+    in_pipe = ip is not None or _host_pipe(in_d) is not None
+    out_pipe = op is not None or _host_pipe(out_d) is not None
+    if not in_pipe and not out_pipe:
         raise err(errno.EINVAL)
-    if ip is not None and off_in_addr or op is not None and off_out_addr:
+    if in_pipe and off_in_addr or out_pipe and off_out_addr:
         raise err(errno.ESPIPE)
     # A pipe's O_NONBLOCK is SPLICE_F_NONBLOCK (both pipes': either one's), as do_splice.
-    if ip is not None and in_d.nonblocking or op is not None and out_d.nonblocking:
+    if in_pipe and in_d.nonblocking or out_pipe and out_d.nonblocking:
         flags |= SPLICE_F_NONBLOCK
     nonblock = bool(flags & SPLICE_F_NONBLOCK)
+    if host_pipes:
+        return _splice_host_pipe(t, a, in_d, out_d, n, nonblock)
     if ip is not None and op is not None:
         if ip.pipe is op.pipe:
             raise err(errno.EINVAL)
@@ -171,6 +280,9 @@ def tee(t: Any, a: SyscallArgs) -> int:
     if flags & ~SPLICE_F_ALL:
         raise err(errno.EINVAL)
     ip, op = _pipe(in_d), _pipe(out_d)
+    hin, hout = _host_pipe(in_d), _host_pipe(out_d)
+    if hin is not None or hout is not None:
+        return _tee_host_pipe(t, in_d, out_d, n, flags)
     if ip is None or op is None or not ip.is_reader or not op.is_writer or ip.pipe is op.pipe:
         raise err(errno.EINVAL)
     if n == 0:
@@ -180,6 +292,38 @@ def tee(t: Any, a: SyscallArgs) -> int:
         return 0
     room = _wait_room(t, op, nonblock or out_d.nonblocking)
     return op.write(t, bytes(ip.pipe.buf[:min(n, room)]))
+
+
+def _tee_host_pipe(t: Any, in_d: FileDescription, out_d: FileDescription, n: int,
+                   flags: int) -> int:
+    """tee with a host pipe at one end or both: the host's tee between two host pipes,
+    a sandbox pipe's bytes written to a host pipe (nothing taken from it)."""
+    ip, hin, hout = _pipe(in_d), _host_pipe(in_d), _host_pipe(out_d)
+    if ip is None and hin is None or _pipe(out_d) is None and hout is None \
+            or not in_d.readable() or not out_d.writable():
+        raise err(errno.EINVAL)
+    if n == 0:
+        return 0
+    nonblock = bool(flags & SPLICE_F_NONBLOCK) or in_d.nonblocking or out_d.nonblocking
+    if hin is not None and hout is not None:
+        r = native.tee(hin.host_fd, hout.host_fd, n, SPLICE_F_NONBLOCK)  # type: ignore[arg-type]
+        if r == -errno.EAGAIN:
+            if nonblock:
+                raise err(errno.EAGAIN)
+            if hin.readiness(EVENT_IN) & EVENT_IN:
+                hout._block(EVENT_OUT)
+            hin._block(EVENT_IN)
+        if r < 0:
+            raise err(-r)
+        return r
+    if ip is not None and hout is not None:
+        if not _wait_data(ip, nonblock):
+            return 0
+        return int(_host_io(lambda: hout.write(t, bytes(ip.pipe.buf[:n])), nonblock))
+    # A host pipe's bytes cannot be looked at without taking them but by the host's tee
+    # into another host pipe. Not done (Linux can).
+    t.kernel.note_unsupported(t, "tee", "a host pipe into a sandbox pipe")
+    raise err(errno.EINVAL)
 
 
 def _iovecs(t: Any, addr: int, count: int) -> List[Tuple[int, int]]:
@@ -192,18 +336,49 @@ def _iovecs(t: Any, addr: int, count: int) -> List[Tuple[int, int]]:
     return vecs
 
 
+def _vmsplice_host_pipe(t: Any, hp: HostFileDescription, vecs: List[Tuple[int, int]],
+                        total: int, nonblock: bool) -> int:
+    """vmsplice of a host pipe: a write of the memory into it (its write end), a read out
+    of it (its read end), as much as it takes or has now."""
+    if hp.writable():
+        if total == 0:
+            return 0
+        chunks, want = [], total
+        for base, ln in vecs:
+            if want <= 0:
+                break
+            chunks.append(t.mem.read(base, min(ln, want)))
+            want -= len(chunks[-1])
+        return int(_host_io(lambda: hp.write(t, b"".join(chunks)), nonblock))
+    if not hp.readable():
+        raise err(errno.EBADF)
+    if total == 0:
+        return 0
+    data = _host_io(lambda: hp.read(t, total), nonblock)
+    off = 0
+    for base, ln in vecs:
+        if off >= len(data):
+            break
+        t.mem.write(base, data[off: off + ln])
+        off += min(ln, len(data) - off)
+    return len(data)
+
+
 def vmsplice(t: Any, a: SyscallArgs) -> int:
     """vmsplice(2): user memory into a pipe (its write end) or out of it (its read end)."""
     d = t.fdtable.get(a.int(0))
     flags = a.uint(3)
-    p = _pipe(d)
-    if p is None:
+    p, hp = _pipe(d), _host_pipe(d)
+    if p is None and hp is None:
         raise err(errno.EBADF)
     if flags & ~SPLICE_F_ALL:
         raise err(errno.EINVAL)
     vecs = _iovecs(t, a[1], a.uint(2))
     total = min(sum(ln for _b, ln in vecs), MAX_IO)
     nonblock = bool(flags & SPLICE_F_NONBLOCK) or d.nonblocking
+    if hp is not None:
+        return _vmsplice_host_pipe(t, hp, vecs, total, nonblock)
+    assert p is not None
     if d.writable() and not d.readable() or p.is_writer and not p.is_reader:
         if total == 0:
             return 0
