@@ -109,6 +109,8 @@ class IoUringFile(AnonFileDescription):
     """One ``struct io_ring_ctx``: its memfd, its private heads and tails, its overflow
     list and its waiters (every fd and every process that holds the description)."""
 
+    read_iter = write_iter = False
+
     def __init__(self, sq_entries: int, cq_entries: int, setup_flags: int) -> None:
         super().__init__(b"[io_uring]", 0)
         self.sq_entries, self.cq_entries, self.setup_flags = sq_entries, cq_entries, setup_flags

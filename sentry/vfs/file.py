@@ -91,10 +91,11 @@ class FileDescription:
     #: positioned call on one that does not is ``ESPIPE`` before the fd's access mode
     #: is looked at (``pread`` of a pipe's write end).
     positional = True
-    #: The file has Linux's ``read_iter``/``write_iter`` (not only ``read``/``write``):
-    #: AIO refuses a read or write of a file without (``EINVAL`` at submission).
-    #: Directories, epoll and inotify have neither read, a pidfd neither, a message
-    #: queue and most /proc/PID files only ``read``, an eventfd only ``write``.
+    #: The file has Linux's ``read_iter``/``write_iter`` (not only ``read``/``write``, or
+    #: nothing): AIO refuses a read or write of a file without (``EINVAL`` at
+    #: submission). Directories, inotify, message queues and most /proc/PID files have a
+    #: plain ``read`` only, epoll, pidfds and io_uring files neither, eventfd, /dev/full,
+    #: timerfd and signalfd no ``write_iter``.
     read_iter = True
     write_iter = True
     #: The file can be a ``splice``/``sendfile`` source (Linux's ``splice_read``, which

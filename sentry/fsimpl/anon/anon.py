@@ -86,5 +86,3 @@ class AnonFileDescription(FileDescription):
 
     def seek(self, t: Any, off: int, whence: int) -> int:
         return 0
-
-

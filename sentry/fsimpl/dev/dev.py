@@ -79,6 +79,7 @@ class FullDevice(ZeroDevice):
 
     swallows_writes = False
     write_fails = errno.ENOSPC
+    write_iter = False  # (full_fops: write only)
 
     def write(self, t: Any, data: bytes) -> int:
         raise err(errno.ENOSPC)

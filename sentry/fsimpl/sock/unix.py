@@ -383,7 +383,6 @@ class UnixSocket(FileDescription):
     def write(self, t: Any, data: bytes) -> int:
         return self.send(t, data, 0)
 
-
     def seek(self, t: Any, off: int, whence: int) -> int:
         raise err(errno.ESPIPE)
 

@@ -294,10 +294,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "a copy through the sentry (its pipes are sentry buffers), Linux's rules: one end a "
          "pipe, offsets, waits and SPLICE_F_NONBLOCK, nothing taken before the output has "
          "room; at most a pipe's worth a call, a file's bytes a slot per page; a host pipe "
-         "(given stdio) the host's splice with another host fd, else a copy; not between a "
-         "host pipe and a sandbox socket"),
-        ("tee", EMULATE, PARTIAL, "between two sandbox pipes, two host pipes (the host's), a "
-         "sandbox pipe into a host pipe; not a host pipe into a sandbox pipe"),
+         "(given stdio) the host's splice with another host fd, else a copy taking only what "
+         "went; not between a host pipe and a sandbox socket or terminal"),
+        ("tee", EMULATE, FULL, "sandbox and host pipes (the host's tee between two host "
+         "pipes)"),
         ("vmsplice", EMULATE, PARTIAL, "a copy into or out of a pipe, a host pipe's too (no "
          "page gifting)"),
     ]),

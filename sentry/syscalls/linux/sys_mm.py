@@ -25,7 +25,6 @@ import ctypes
 import errno
 import fcntl
 import os
-import stat as _stat
 
 from sentry import logger
 from sentry.abi.linux.errors import CONTINUE, LinuxError, err
@@ -128,7 +127,9 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
         try:
             host_fd = private_mapping_fd(t, desc)
         except LinuxError as e:
-            if e.errno != errno.ENODEV or not _stat.S_ISREG(desc.stat(t).mode):
+            # (the inode's own type: a message queue's fstat shows a regular file, and
+            # it has no mmap)
+            if e.errno != errno.ENODEV or desc.inode is None or not desc.inode.is_reg:
                 raise
             host_fd = owned = snapshot_fd(t, desc, off, length)
     else:

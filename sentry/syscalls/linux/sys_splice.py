@@ -9,7 +9,9 @@ copy through the sentry, as ``sendfile`` is; what matters is Linux's contract:
   reader: ``EPIPE`` and ``SIGPIPE``); ``SPLICE_F_NONBLOCK`` or an ``O_NONBLOCK`` pipe
   turns those waits into ``EAGAIN``.  Nothing is taken from the input before the output
   has room, so a call that parks never loses bytes; what a socket or file would not take
-  goes back to the front of the pipe.
+  goes back to the front of the pipe.  A host pipe (the sandbox's stdio) is looked at
+  with the host's ``tee`` first and only what went is read out of it
+  (:func:`_host_peek`, :func:`_host_take`).
 - ``tee``: copy between two pipes without consuming.
 - ``vmsplice``: user memory into a pipe's write end, or out of its read end.
 
@@ -28,7 +30,7 @@ import errno
 import os
 import struct
 
-from sentry.abi.linux.errors import WouldBlock, err
+from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.fsimpl.host.host import HostFileDescription
 from sentry.fsimpl.pipe.pipe import PipeDescription
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
@@ -70,6 +72,44 @@ def _host_io(fn: Any, nonblock: bool) -> Any:
         raise
 
 
+_PEEK: List[int] = []  # the sentry's own host pipe (read end, write end) for _host_peek
+
+
+def _host_peek(t: Any, hp: HostFileDescription, n: int, nonblock: bool) -> bytes:
+    """Up to *n* of the bytes in the host pipe *hp*, left in it (the host's tee into a
+    pipe of the sentry's own, read back): a splice or vmsplice takes from a host pipe only
+    what its output took (:func:`_host_take`), as Linux takes from a pipe only what was
+    written. ``b""`` at its end; a wait parks on *hp* (``EAGAIN`` when *nonblock*)."""
+    if not _PEEK:
+        _PEEK.extend(os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC))
+    r = native.tee(hp.host_fd, _PEEK[1], n, SPLICE_F_NONBLOCK)  # type: ignore[arg-type]
+    if r == -errno.EAGAIN:
+        if nonblock:
+            raise err(errno.EAGAIN)
+        hp._block(EVENT_IN)
+    if r < 0:
+        raise err(-r)
+    out = []
+    while r > 0:  # (the whole of it: the sentry's pipe is left empty)
+        chunk = os.read(_PEEK[0], r)
+        out.append(chunk)
+        r -= len(chunk)
+    return b"".join(out)
+
+
+def _host_take(t: Any, hp: HostFileDescription, k: int) -> None:
+    """Take the *k* bytes :func:`_host_peek` showed out of the host pipe *hp* (they are
+    there: only the sandbox reads it; a reader outside that took them first ends it)."""
+    while k > 0:
+        try:
+            got = os.read(hp.host_fd, k)  # type: ignore[arg-type]
+        except OSError:
+            return
+        if not got:
+            return
+        k -= len(got)
+
+
 def _host_splice(t: Any, in_d: FileDescription, off_in: Optional[int], out_d: FileDescription,
                  off_out: Optional[int], n: int, hp: HostFileDescription, nonblock: bool) -> int:
     """Both ends host fds, one of them the host pipe *hp*: the host's splice, never
@@ -99,8 +139,10 @@ def _splice_host_pipe(t: Any, a: SyscallArgs, in_d: FileDescription, out_d: File
     hin, hout = _host_pipe(in_d), _host_pipe(out_d)
     if hin is not None and op is not None:  # host pipe -> sandbox pipe: room first
         room = _wait_room(t, op, nonblock)
-        data = _host_io(lambda: hin.read(t, min(n, room)), nonblock)
-        return op.write(t, data) if data else 0
+        data = _host_peek(t, hin, min(n, room), nonblock)
+        k = op.write(t, data) if data else 0  # (short if the memory account refuses)
+        _host_take(t, hin, k)
+        return k
     if ip is not None and hout is not None:  # sandbox pipe -> host pipe: what went
         if not _wait_data(ip, nonblock):
             return 0
@@ -135,11 +177,12 @@ def _splice_host_pipe(t: Any, a: SyscallArgs, in_d: FileDescription, out_d: File
         # returned to the host pipe. Not done (Linux can).
         t.kernel.note_unsupported(t, "splice", "a host pipe and a sandbox stream")
         raise err(errno.EINVAL)
-    elif hin is not None:  # host pipe -> a sandbox file (which takes all of it)
-        data = _host_io(lambda: hin.read(t, n), nonblock)
+    elif hin is not None:  # host pipe -> a sandbox file: what it took leaves the pipe
+        data = _host_peek(t, hin, n, nonblock)
         if not data:
             return 0
         k = other.pwrite(t, data, pos) if off is not None else other.write(t, data)
+        _host_take(t, hin, k)
     else:  # a sandbox file -> host pipe: only what went is read
         data = other.pread(t, n, pos)
         if not data:
@@ -274,38 +317,25 @@ def splice(t: Any, a: SyscallArgs) -> int:
 
 
 def tee(t: Any, a: SyscallArgs) -> int:
-    """tee(2): copy between two pipes, leaving the input as it was."""
-    in_d, out_d = t.fdtable.get(a.int(0)), t.fdtable.get(a.int(1))
+    """tee(2): copy between two pipes, leaving the input as it was. In ``sys_tee``'s
+    and ``do_tee``'s order: the flags, a count of 0, the fds (``EBADF`` for the access
+    modes), then two different pipes (``EINVAL``); either pipe's ``O_NONBLOCK`` is
+    ``SPLICE_F_NONBLOCK``."""
     n, flags = min(a[2], MAX_IO), a.uint(3)
     if flags & ~SPLICE_F_ALL:
         raise err(errno.EINVAL)
+    if n == 0:
+        return 0
+    in_d, out_d = t.fdtable.get(a.int(0)), t.fdtable.get(a.int(1))
+    if not in_d.readable() or not out_d.writable():
+        raise err(errno.EBADF)
     ip, op = _pipe(in_d), _pipe(out_d)
     hin, hout = _host_pipe(in_d), _host_pipe(out_d)
-    if hin is not None or hout is not None:
-        return _tee_host_pipe(t, in_d, out_d, n, flags)
-    if ip is None or op is None or not ip.is_reader or not op.is_writer or ip.pipe is op.pipe:
+    if ip is None and hin is None or op is None and hout is None \
+            or ip is not None and op is not None and ip.pipe is op.pipe:
         raise err(errno.EINVAL)
-    if n == 0:
-        return 0
-    nonblock = bool(flags & SPLICE_F_NONBLOCK)
-    if not _wait_data(ip, nonblock or in_d.nonblocking):
-        return 0
-    room = _wait_room(t, op, nonblock or out_d.nonblocking)
-    return op.write(t, bytes(ip.pipe.buf[:min(n, room)]))
-
-
-def _tee_host_pipe(t: Any, in_d: FileDescription, out_d: FileDescription, n: int,
-                   flags: int) -> int:
-    """tee with a host pipe at one end or both: the host's tee between two host pipes,
-    a sandbox pipe's bytes written to a host pipe (nothing taken from it)."""
-    ip, hin, hout = _pipe(in_d), _host_pipe(in_d), _host_pipe(out_d)
-    if ip is None and hin is None or _pipe(out_d) is None and hout is None \
-            or not in_d.readable() or not out_d.writable():
-        raise err(errno.EINVAL)
-    if n == 0:
-        return 0
     nonblock = bool(flags & SPLICE_F_NONBLOCK) or in_d.nonblocking or out_d.nonblocking
-    if hin is not None and hout is not None:
+    if hin is not None and hout is not None:  # two host pipes: the host's tee
         r = native.tee(hin.host_fd, hout.host_fd, n, SPLICE_F_NONBLOCK)  # type: ignore[arg-type]
         if r == -errno.EAGAIN:
             if nonblock:
@@ -313,17 +343,26 @@ def _tee_host_pipe(t: Any, in_d: FileDescription, out_d: FileDescription, n: int
             if hin.readiness(EVENT_IN) & EVENT_IN:
                 hout._block(EVENT_OUT)
             hin._block(EVENT_IN)
+        if r == -errno.EPIPE:
+            t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
         if r < 0:
             raise err(-r)
         return r
-    if ip is not None and hout is not None:
+    if hout is not None:  # a sandbox pipe into a host pipe
+        assert ip is not None
         if not _wait_data(ip, nonblock):
             return 0
         return int(_host_io(lambda: hout.write(t, bytes(ip.pipe.buf[:n])), nonblock))
-    # A host pipe's bytes cannot be looked at without taking them but by the host's tee
-    # into another host pipe. Not done (Linux can).
-    t.kernel.note_unsupported(t, "tee", "a host pipe into a sandbox pipe")
-    raise err(errno.EINVAL)
+    assert op is not None
+    if hin is not None:  # a host pipe into a sandbox pipe: its bytes looked at, not taken
+        room = _wait_room(t, op, nonblock)
+        data = _host_peek(t, hin, min(n, room), nonblock)
+        return op.write(t, data) if data else 0
+    assert ip is not None  # (link_pipe: data in the input first, then room in the output)
+    if not _wait_data(ip, nonblock):
+        return 0
+    room = _wait_room(t, op, nonblock)
+    return op.write(t, bytes(ip.pipe.buf[:min(n, room)]))
 
 
 def _iovecs(t: Any, addr: int, count: int) -> List[Tuple[int, int]]:
@@ -354,14 +393,19 @@ def _vmsplice_host_pipe(t: Any, hp: HostFileDescription, vecs: List[Tuple[int, i
         raise err(errno.EBADF)
     if total == 0:
         return 0
-    data = _host_io(lambda: hp.read(t, total), nonblock)
+    data = _host_peek(t, hp, total, nonblock)
     off = 0
-    for base, ln in vecs:
-        if off >= len(data):
-            break
-        t.mem.write(base, data[off: off + ln])
-        off += min(ln, len(data) - off)
-    return len(data)
+    try:
+        for base, ln in vecs:
+            if off >= len(data):
+                break
+            t.mem.write(base, data[off: off + ln])
+            off += min(ln, len(data) - off)
+    except LinuxError:
+        if not off:
+            raise
+    _host_take(t, hp, off)  # (what reached the memory before a fault)
+    return off
 
 
 def vmsplice(t: Any, a: SyscallArgs) -> int:

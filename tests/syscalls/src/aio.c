@@ -16,9 +16,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 
 struct aio_ring {
@@ -250,18 +252,30 @@ int main(int argc, char **argv)
     prep(&cb, IOCB_CMD_PWRITE, pidfd, buf, 8, 0);
     R("write a pidfd", submit1(&cb));
     close(pidfd);
-    mq_unlink("/aio_c");
-    mqd_t q = mq_open("/aio_c", O_CREAT | O_RDWR, 0600, NULL);
+    char qname[40];
+    unsigned rnd;
+    MUST(getrandom(&rnd, sizeof rnd, 0));
+    snprintf(qname, sizeof qname, "/runsc-test-aio-%08x", rnd);  /* (the host's queues) */
+    mqd_t q = mq_open(qname, O_CREAT | O_EXCL | O_RDWR, 0600, NULL);
     MUST(q);
     prep(&cb, IOCB_CMD_PREAD, q, buf, 64, 0);
     R("read a message queue (its status line has read only)", submit1(&cb));
     prep(&cb, IOCB_CMD_PWRITE, q, "x", 1, 0);
     R("write a message queue", submit1(&cb));
     mq_close(q);
-    mq_unlink("/aio_c");
+    mq_unlink(qname);
     uint64_t one8 = 1;
     prep(&cb, IOCB_CMD_PWRITE, efd, &one8, 8, 0);
     R("write an eventfd (write only, no write_iter)", submit1(&cb));
+    int tfd = timerfd_create(CLOCK_MONOTONIC, 0), full = open("/dev/full", O_WRONLY);
+    MUST(tfd);
+    MUST(full);
+    prep(&cb, IOCB_CMD_PWRITE, tfd, &one8, 8, 0);
+    R("write a timerfd (no write)", submit1(&cb));
+    prep(&cb, IOCB_CMD_PWRITE, full, "x", 1, 0);
+    R("write /dev/full (write only)", submit1(&cb));
+    close(tfd);
+    close(full);
     int pst = open("/proc/self/status", O_RDONLY), pmi = open("/proc/self/mountinfo", O_RDONLY),
         ost = open("/proc/sys/kernel/ostype", O_RDONLY);
     MUST(pst);

@@ -384,6 +384,11 @@ int main(int argc, char **argv)
         R("pwrite of a message queue opened write-only", pwrite(qw, "x", 1, 0));
         R("pwritev2 at 0 of a message queue", pwritev2(q, &one, 1, 0, 0));
         R("pwrite of a message queue opened read-only", pwrite(qr, "x", 1, 0));
+        /* its fstat shows a regular file, and it has no mmap */
+        R("mmap MAP_PRIVATE of a message queue",
+          mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, q, 0) == MAP_FAILED ? -1 : 0);
+        R("mmap MAP_SHARED of a message queue",
+          mmap(NULL, 4096, PROT_READ, MAP_SHARED, q, 0) == MAP_FAILED ? -1 : 0);
         mq_close(q);
         mq_close(qr);
         mq_close(qw);

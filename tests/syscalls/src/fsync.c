@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -84,9 +85,13 @@ int main(int argc, char **argv)
     R("fsync of an O_PATH fd", fsync(open(".", O_PATH)));
     R("fsync of no fd", fsync(999));
 
-    /* a message queue: a regular file of its own file system, without fsync */
-    mq_unlink("/fsync_c");
-    mqd_t q = mq_open("/fsync_c", O_CREAT | O_RDWR, 0640, NULL);
+    /* a message queue: a regular file of its own file system, without fsync (a random
+     * name: native runs share the host's queues and may run side by side) */
+    char qname[40];
+    unsigned rnd;
+    MUST(getrandom(&rnd, sizeof rnd, 0));
+    snprintf(qname, sizeof qname, "/runsc-test-fsync-%08x", rnd);
+    mqd_t q = mq_open(qname, O_CREAT | O_EXCL | O_RDWR, 0640, NULL);
     MUST(q);
     struct stat st;
     MUST(fstat(q, &st));
@@ -95,7 +100,7 @@ int main(int argc, char **argv)
     MUST(fstat(q, &st));
     printf("queue after a message: size %ld\n", (long)st.st_size);
     syncs("a message queue", q);
-    mq_unlink("/fsync_c");
+    mq_unlink(qname);
 
     /* fallocate: ESPIPE for any FIFO, ENODEV for other files that are not regular */
     MUST(pipe(p));

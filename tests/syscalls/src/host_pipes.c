@@ -2,16 +2,21 @@
  * Pipes the sandbox was given: its stdout (a pipe in the harness) and, when the harness
  * feeds it one, its stdin. These are host pipes the sentry holds, not its own, and a
  * container engine gives every container such stdio. Checked: F_GETPIPE_SZ and
- * F_SETPIPE_SZ, splice from a file, from a sandbox pipe and from stdin into stdout and
- * into files, tee of them, vmsplice into stdout and out of stdin, and the errors of each
- * (offsets on a pipe, SPLICE_F_NONBLOCK on a full pipe, an O_APPEND output).
+ * F_SETPIPE_SZ, splice from a file (of the work directory, a host file the sandbox's
+ * gofer opened, and a memfd, the sandbox's own), from a sandbox pipe and from stdin into
+ * stdout, into files and into a sandbox pipe, tee of each kind of pair, vmsplice into
+ * stdout and out of stdin, and the errors (offsets on a pipe, an O_APPEND output, the
+ * access modes, the end of input).
  *
  * What goes into stdout shows in the output, between the report lines: the same bytes
- * natively and in the sandbox. With stdin not a pipe (the harness's /dev/null), the
- * stdin half says so and is skipped.
+ * natively and in the sandbox. A file spliced into stdout is never written again: its
+ * pages are in the pipe (Linux splices page references), and a later write would show
+ * in them before the reader got there. With stdin not a pipe (the harness's /dev/null),
+ * the stdin half says so and is skipped.
  */
 #include "check.h"
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -41,7 +46,7 @@ int main(int argc, char **argv)
     R("F_SETPIPE_SZ stdout 0", fcntl(1, F_SETPIPE_SZ, 0));
     R("F_SETPIPE_SZ stdout -1", fcntl(1, F_SETPIPE_SZ, -1));
     R("F_SETPIPE_SZ stdout 65536", fcntl(1, F_SETPIPE_SZ, 65536));
-    R("F_GETPIPE_SZ of stderr (not a pipe here?)", fcntl(2, F_GETPIPE_SZ) > 0);
+    R("F_GETPIPE_SZ of stdin (a pipe only in the second run)", fcntl(0, F_GETPIPE_SZ) > 0);
 
     int f;
     MUST(f = open("data", O_CREAT | O_RDWR | O_TRUNC, 0600));
@@ -58,6 +63,16 @@ int main(int argc, char **argv)
     off = 0;
     R("sendfile a file into stdout", sendfile(1, f, &off, 5));
     line("\n");
+    int m;
+    MUST(m = memfd_create("host_pipes", 0));
+    MUST(write(m, "memfd bytes\n", 12));
+    off = 6;
+    R("splice a memfd at 6 into stdout", splice(m, &off, 1, NULL, 100, 0));
+    printf("offset then: %lld\n", (long long)off);
+    MUST(lseek(m, 0, SEEK_SET));
+    R("splice a memfd at its offset into stdout", splice(m, NULL, 1, NULL, 6, 0));
+    R("the memfd's offset", lseek(m, 0, SEEK_CUR));
+    line("\n");
 
     int p[2];
     MUST(pipe(p));
@@ -69,7 +84,10 @@ int main(int argc, char **argv)
 
     struct iovec v[2] = {{"vm", 2}, {"splice\n", 7}};
     R("vmsplice into stdout", vmsplice(1, v, 2, 0));
-    R("vmsplice of stdout's read end? (it is a write end)", vmsplice(1, v, 0, 0));
+    R("vmsplice of no segments", vmsplice(1, v, 0, 0));
+    R("tee from stdout (a write end)", tee(1, p[1], 4, 0));
+    R("tee from a sandbox pipe's write end", tee(p[1], 1, 4, 0));
+    R("tee into stdout from a file", tee(f, 1, 4, 0));
 
     MUST(fstat(0, &st));
     if (!S_ISFIFO(st.st_mode)) {
@@ -80,19 +98,41 @@ int main(int argc, char **argv)
     R("F_GETPIPE_SZ stdin", fcntl(0, F_GETPIPE_SZ));
     R("tee stdin into stdout", tee(0, 1, 6, 0));
     line("\n");
-    R("splice stdin into stdout", splice(0, NULL, 1, NULL, 6, 0));
-    line("\n");
-    R("splice stdin with an offset on it", splice(0, &bad, f, NULL, 4, 0));
-    off = 0;
-    R("splice stdin into a file at 0", splice(0, NULL, f, &off, 4, 0));
-    printf("offset then: %lld\n", (long long)off);
-    char b[64] = {0};
-    MUST(pread(f, b, 6, 0));
-    printf("the file starts: %s\n", b);
     int q[2];
     MUST(pipe(q));
-    R("splice stdin into a sandbox pipe", splice(0, NULL, q[1], NULL, 5, 0));
+    char b[64] = {0};
+    R("tee stdin into a sandbox pipe", tee(0, q[1], 3, 0));
+    R("read it back", read(q[0], b, sizeof b));
+    printf("got: %s\n", b);
+    R("splice stdin into stdout", splice(0, NULL, 1, NULL, 6, 0));
+    line("\n");
+    int g;
+    MUST(g = open("from_stdin", O_CREAT | O_RDWR | O_TRUNC, 0600));
+    R("splice stdin with an offset on it", splice(0, &bad, g, NULL, 4, 0));
+    off = 0;
+    R("splice stdin into a file at 0", splice(0, NULL, g, &off, 4, 0));
+    printf("offset then: %lld\n", (long long)off);
     memset(b, 0, sizeof b);
+    MUST(pread(g, b, 6, 0));
+    printf("the file starts: %s\n", b);
+    int m2;  /* (not m, whose pages may still be in stdout) */
+    MUST(m2 = memfd_create("host_pipes_2", 0));
+    MUST(write(m2, "0123456789\n", 11));
+    MUST(lseek(m2, 7, SEEK_SET));
+    off = 2;
+    R("splice stdin into a memfd at 2", splice(0, NULL, m2, &off, 3, 0));
+    R("splice stdin into a memfd at its offset", splice(0, NULL, m2, NULL, 2, 0));
+    R("the memfd's offset", lseek(m2, 0, SEEK_CUR));
+    memset(b, 0, sizeof b);
+    MUST(pread(m2, b, 12, 0));
+    printf("the memfd holds: %s", b);
+    /* a write that fails takes nothing from stdin: the next splice gets those bytes */
+    int sealed;
+    MUST(sealed = memfd_create("sealed", MFD_ALLOW_SEALING));
+    MUST(fcntl(sealed, F_ADD_SEALS, F_SEAL_WRITE));
+    R("splice stdin into a write-sealed memfd", splice(0, NULL, sealed, NULL, 3, 0));
+    memset(b, 0, sizeof b);
+    R("splice stdin into a sandbox pipe", splice(0, NULL, q[1], NULL, 5, 0));
     R("read it back", read(q[0], b, sizeof b));
     printf("got: %s\n", b);
     int ap;
