@@ -30,14 +30,14 @@ import errno
 import os
 import struct
 
-from sentry.abi.linux.errors import LinuxError, WouldBlock, err
+from sentry.abi.linux.errors import WouldBlock, err
 from sentry.fsimpl.host.host import HostFileDescription
 from sentry.fsimpl.pipe.pipe import PipeDescription
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.platform.hybrid import native
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import (
-    MAX_IO, MSG_DONTWAIT, UIO_MAXIOV, verify_area,
+    MAX_IO, MSG_DONTWAIT, UIO_MAXIOV, _scatter, verify_area,
 )
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
@@ -110,6 +110,15 @@ def _host_take(t: Any, hp: HostFileDescription, k: int) -> None:
         k -= len(got)
 
 
+def _park_host(hp: HostFileDescription, other: FileDescription, hp_is_input: bool) -> None:
+    """Park a host call between the host pipe *hp* and *other* that would have waited: on
+    *other* when *hp* is ready (it is the end that is not), else on *hp*."""
+    mask = EVENT_IN if hp_is_input else EVENT_OUT
+    if hp.readiness(mask) & mask and isinstance(other, HostFileDescription):
+        other._block(EVENT_OUT if hp_is_input else EVENT_IN)
+    hp._block(mask)
+
+
 def _host_splice(t: Any, in_d: FileDescription, off_in: Optional[int], out_d: FileDescription,
                  off_out: Optional[int], n: int, hp: HostFileDescription, nonblock: bool) -> int:
     """Both ends host fds, one of them the host pipe *hp*: the host's splice, never
@@ -120,11 +129,7 @@ def _host_splice(t: Any, in_d: FileDescription, off_in: Optional[int], out_d: Fi
     except BlockingIOError:
         if nonblock:
             raise err(errno.EAGAIN) from None
-        other = out_d if hp is in_d else in_d
-        mask = EVENT_IN if hp is in_d else EVENT_OUT
-        if hp.readiness(mask) & mask and isinstance(other, HostFileDescription):
-            other._block(EVENT_OUT if hp is in_d else EVENT_IN)  # (the other end waits)
-        hp._block(mask)
+        _park_host(hp, out_d if hp is in_d else in_d, hp is in_d)
         raise AssertionError("unreachable") from None
     except OSError as e:
         if e.errno == errno.EPIPE:
@@ -157,14 +162,11 @@ def _splice_host_pipe(t: Any, a: SyscallArgs, in_d: FileDescription, out_d: File
         other, off_addr = in_d, a[1]
     off = _offset(t, other, off_addr)
     pos = off if off is not None else other.offset
-    if other is out_d:
-        if other.flags & abi.O_APPEND:
-            raise err(errno.EINVAL)
-        verify_area(other, pos, a[4])
-    else:
-        verify_area(other, pos, a[4])
-        if not other.splice_read:
-            raise err(errno.EINVAL)
+    if other is out_d and other.flags & abi.O_APPEND:
+        raise err(errno.EINVAL)
+    verify_area(other, pos, a[4])
+    if other is in_d and not other.splice_read:
+        raise err(errno.EINVAL)
     hp = hin if hin is not None else hout
     assert hp is not None
     if other.host_fd is not None:  # a host pipe, a gofer or host file, a host socket
@@ -244,9 +246,8 @@ def splice(t: Any, a: SyscallArgs) -> int:
     if not in_d.readable() or not out_d.writable():
         raise err(errno.EBADF)
     ip, op = _pipe(in_d), _pipe(out_d)
-    host_pipes = _host_pipe(in_d) is not None or _host_pipe(out_d) is not None
-    in_pipe = ip is not None or _host_pipe(in_d) is not None
-    out_pipe = op is not None or _host_pipe(out_d) is not None
+    hin, hout = _host_pipe(in_d), _host_pipe(out_d)
+    in_pipe, out_pipe = ip is not None or hin is not None, op is not None or hout is not None
     if not in_pipe and not out_pipe:
         raise err(errno.EINVAL)
     if in_pipe and off_in_addr or out_pipe and off_out_addr:
@@ -255,7 +256,7 @@ def splice(t: Any, a: SyscallArgs) -> int:
     if in_pipe and in_d.nonblocking or out_pipe and out_d.nonblocking:
         flags |= SPLICE_F_NONBLOCK
     nonblock = bool(flags & SPLICE_F_NONBLOCK)
-    if host_pipes:
+    if hin is not None or hout is not None:
         return _splice_host_pipe(t, a, in_d, out_d, n, nonblock)
     if ip is not None and op is not None:
         if ip.pipe is op.pipe:
@@ -340,9 +341,7 @@ def tee(t: Any, a: SyscallArgs) -> int:
         if r == -errno.EAGAIN:
             if nonblock:
                 raise err(errno.EAGAIN)
-            if hin.readiness(EVENT_IN) & EVENT_IN:
-                hout._block(EVENT_OUT)
-            hin._block(EVENT_IN)
+            _park_host(hin, hout, True)
         if r == -errno.EPIPE:
             t.kernel.signal_task(t, signal.SIGPIPE, sender=t)
         if r < 0:
@@ -382,30 +381,26 @@ def _vmsplice_host_pipe(t: Any, hp: HostFileDescription, vecs: List[Tuple[int, i
     if hp.writable():
         if total == 0:
             return 0
-        chunks, want = [], total
-        for base, ln in vecs:
-            if want <= 0:
-                break
-            chunks.append(t.mem.read(base, min(ln, want)))
-            want -= len(chunks[-1])
-        return int(_host_io(lambda: hp.write(t, b"".join(chunks)), nonblock))
+        data = _vm_gather(t, vecs, total)
+        return int(_host_io(lambda: hp.write(t, data), nonblock))
     if not hp.readable():
         raise err(errno.EBADF)
     if total == 0:
         return 0
-    data = _host_peek(t, hp, total, nonblock)
-    off = 0
-    try:
-        for base, ln in vecs:
-            if off >= len(data):
-                break
-            t.mem.write(base, data[off: off + ln])
-            off += min(ln, len(data) - off)
-    except LinuxError:
-        if not off:
-            raise
-    _host_take(t, hp, off)  # (what reached the memory before a fault)
-    return off
+    k = _scatter(t, vecs, _host_peek(t, hp, total, nonblock))
+    _host_take(t, hp, k)  # (what reached the memory before a fault)
+    return k
+
+
+def _vm_gather(t: Any, vecs: List[Tuple[int, int]], want: int) -> bytes:
+    """The first *want* bytes of the segments (``EFAULT`` for any unreadable one)."""
+    chunks = []
+    for base, ln in vecs:
+        if want <= 0:
+            break
+        chunks.append(t.mem.read(base, min(ln, want)))
+        want -= len(chunks[-1])
+    return b"".join(chunks)
 
 
 def vmsplice(t: Any, a: SyscallArgs) -> int:
@@ -427,14 +422,7 @@ def vmsplice(t: Any, a: SyscallArgs) -> int:
         if total == 0:
             return 0
         room = _wait_room(t, p, nonblock)
-        want = min(total, room)
-        chunks = []
-        for base, ln in vecs:
-            if want <= 0:
-                break
-            chunks.append(t.mem.read(base, min(ln, want)))
-            want -= len(chunks[-1])
-        return p.write(t, b"".join(chunks))
+        return p.write(t, _vm_gather(t, vecs, min(total, room)))
     if not p.is_reader:
         raise err(errno.EBADF)
     if total == 0:
