@@ -27,6 +27,7 @@ ffibuilder.cdef(
     #define RT_FD_NOTTY 64
     #define RT_FD_DIRC 128
     #define RT_FD_NULL 256
+    #define RT_FD_FILEC 512
     struct rt_event {
         int32_t kind; int32_t err;
         uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; int32_t listener;
@@ -117,6 +118,12 @@ ffibuilder.cdef(
     #define RT_DIRC_FDS 8
     int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags,
                      uint32_t *index, int *fds, int *cloexec, int *nfds);
+    int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
+                      int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid,
+                      uint32_t gid);
+    int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint32_t gen);
+    int rt_filec_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
+                      int *host_fd, uint64_t *base, uint32_t *gen);
     uint64_t rt_stat_fast(void);
     uint64_t rt_stat_slow(void);
     int rt_stat_fast_nr(uint64_t *out, int n);

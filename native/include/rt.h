@@ -59,6 +59,7 @@ struct rt_task_info {
 #define RT_FD_NOTTY 64     /* a regular file or directory: terminal ioctls are ENOTTY */
 #define RT_FD_DIRC 128     /* a directory C opened: getdents64 from its records, close in C */
 #define RT_FD_NULL 256     /* write swallows the bytes unread: /dev/null, /dev/zero */
+#define RT_FD_FILEC 512    /* a regular file C re-opened from a kept host fd (sc_open_file) */
 
 /* task start: fresh namespaces (nsflags), or join_fds = the sandbox's pid,
  * ipc, uts, net and mnt namespace fds (NULL for fresh ones); the task runs as
@@ -152,6 +153,11 @@ int rt_opened_pop(int *fdt, int *fd, uint64_t *serial);
 #define RT_DIRC_FDS 8
 int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uint32_t *index,
                  int *fds, int *cloexec, int *nfds);
+int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
+                  int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid, uint32_t gid);
+int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint32_t gen);
+int rt_filec_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
+                  int *host_fd, uint64_t *base, uint32_t *gen);
 int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
                      const void *st, int err, uint32_t gen);
 int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,

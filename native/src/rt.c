@@ -577,6 +577,16 @@ struct dirc {
     int32_t nfds;
     struct { int32_t fd, cloexec; } fds[DIRC_FDS];
 };
+/* RT_FD_FILEC: a regular file C re-opened from a host fd kept for its path (sc_open_file),
+ * which Python has no description of yet: the key the fd goes back under when C closes
+ * it, and what Python needs to make the description when it must (rt_filec_info). */
+struct filec {
+    uint64_t serial;               /* its entry in the opened ring */
+    uint64_t base, ino, dev;
+    int32_t tid, flags, plen;
+    uint32_t gen, mode, uid, gid;
+    char *path;
+};
 struct fd_slot {
     int32_t host_fd; int32_t kinds; uint64_t dev; uint32_t uid, gid;
     /* RT_FD_BLOB/RT_FD_EOF: the stat answer Python made, valid in stat-cache
@@ -585,6 +595,8 @@ struct fd_slot {
     uint32_t blob_gen; uint32_t blob_mnt;
     unsigned char *blob;
     struct dirc *dc;               /* RT_FD_DIRC only */
+    struct filec *fc;              /* RT_FD_FILEC only (its host fd is C's until Python
+                                      makes the description) */
     /* RT_FD_BLOB: the stat cache's key prefix of the directory ("/a/b/", base with the
      * search-all bit of the tasks it was made for), valid in generation dkey_gen only: a
      * path relative to this fd is looked up as prefix + path (sc_path) */
@@ -612,7 +624,12 @@ static unsigned closed_head, closed_tail;
 static struct { int fdt, fd; uint64_t serial; } opened_ring[OPENED_RING];
 static unsigned opened_head, opened_tail;
 static uint64_t dirc_serial;
-static int dirc_on;                /* C may open directories (rt_dirc_enable) */
+static int dirc_on;                /* C may open directories and re-open files
+                                      (rt_dirc_enable) */
+static int reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
+                      int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid,
+                      uint32_t gid);
+static void reopen_forget(uint64_t ino);
 
 static unsigned char fast_on[512];
 static uint64_t n_fast, n_slow;
@@ -746,6 +763,27 @@ static int *dirc_cloexec(struct dirc *dc, int fd)
     return NULL;
 }
 
+/* The slot of fd no longer holds the file C re-opened: its entry goes off the opened ring
+ * if it is the last one there.  give_back: C closes it (the host fd goes back under its
+ * key, at offset 0, or is closed); else Python has taken the host fd (its description
+ * owns it now) or closes it itself. */
+static void filec_free(struct fd_slot *s, int give_back)
+{
+    struct filec *fc = s->fc;
+    if (!fc) return;
+    s->fc = NULL;
+    unsigned last = (opened_head - 1) % OPENED_RING;
+    if (opened_head != opened_tail && opened_ring[last].serial == fc->serial) opened_head--;
+    if (give_back) {
+        if (lseek(s->host_fd, 0, SEEK_SET) != 0
+            || !reopen_put(fc->base, (fc->flags & O_NOFOLLOW) != 0, fc->path, fc->plen, fc->gen,
+                           s->host_fd, fc->ino, fc->mode, fc->dev, fc->uid, fc->gid))
+            close(s->host_fd);
+    }
+    free(fc->path);
+    free(fc);
+}
+
 static void fd_used_set(int fdt, int fd, int on)
 {
     if (fd < 0 || fd >= FDT_SIZE) return;
@@ -808,6 +846,7 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
         fdt_cap[fdt] = cap;
     }
     dirc_free(&fdts[fdt][fd], fd);
+    filec_free(&fdts[fdt][fd], 0);
     dkey_free(&fdts[fdt][fd]);
     fdts[fdt][fd].host_fd = host_fd;
     fdts[fdt][fd].kinds = kinds;
@@ -872,6 +911,7 @@ int rt_fd_clear(int fdt, int fd)
     struct fd_slot *s = fd_slot_of(fdt, fd);
     if (!s) return 0;
     dirc_free(s, fd);
+    filec_free(s, 0);
     dkey_free(s);
     s->kinds = 0;
     s->host_fd = 0;
@@ -884,6 +924,10 @@ int rt_fdt_clear(int fdt)
     if (fdt < 0 || fdt >= MAX_FDT) return -EINVAL;
     for (int i = 0; fdts[fdt] && i < fdt_cap[fdt]; i++) {
         free(fdts[fdt][i].blob);
+        if (fdts[fdt][i].fc) {      /* a file no description took: nobody else closes it */
+            filec_free(&fdts[fdt][i], 0);
+            close(fdts[fdt][i].host_fd);
+        }
         dirc_free(&fdts[fdt][i], i);
         dkey_free(&fdts[fdt][i]);
     }
@@ -933,6 +977,26 @@ int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uin
 }
 
 void rt_dirc_enable(int on) { dirc_on = on != 0; }
+
+/* What Python needs to make the description of the file C re-opened at (fdt, fd) as its
+ * entry *serial*: the opener's host tid, the path (into path[4096]), the open's flags, the
+ * host fd (the description takes it) and the key's base and generation.  Returns the
+ * path's length, 0 if that fd no longer holds it (closed in C since). */
+int rt_filec_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
+                  int *host_fd, uint64_t *base, uint32_t *gen)
+{
+    struct fd_slot *s = fd >= 0 && fdt >= 0 && fdt < MAX_FDT && fdts[fdt] && fd < fdt_cap[fdt]
+                        ? &fdts[fdt][fd] : NULL;
+    if (!s || !s->fc || s->fc->serial != serial) return 0;
+    struct filec *fc = s->fc;
+    *tid = fc->tid;
+    memcpy(path, fc->path, (size_t)fc->plen);
+    *flags = fc->flags;
+    *host_fd = s->host_fd;
+    *base = fc->base;
+    *gen = fc->gen;
+    return fc->plen;
+}
 
 int rt_closed_pop(int *fdt, int *fd)
 {
@@ -1159,11 +1223,15 @@ void rt_statcache_forget(uint64_t ino)
         if (!s) continue;
         for (int fd = 0; fd < fdt_cap[fdt]; fd++) {
             uint64_t st_ino;
+            /* a file C re-opened stays open on the lower file, as an open fd does over a
+             * copy-up, but its close no longer keeps the fd for the path */
+            if (s[fd].fc && s[fd].fc->ino == ino) s[fd].fc->gen = sc_gen - 1;
             if (!s[fd].blob || s[fd].blob_gen != sc_gen) continue;
             memcpy(&st_ino, s[fd].blob + offsetof(struct stat, st_ino), sizeof st_ino);
             if (st_ino == ino) s[fd].blob_gen = sc_gen - 1;
         }
     }
+    reopen_forget(ino);
 }
 uint32_t rt_statcache_gen(void) { return sc_gen; }
 uint64_t rt_statcache_hits(void) { return sc_hits; }
@@ -1875,6 +1943,177 @@ static struct sc_entry *sc_get_or_fill(int kind, uint64_t base, int nofollow, co
     return e;
 }
 
+/* ---- files C re-opens (RT_FD_FILEC)
+ * A read-only host fd of a file of the trusted lower layer, kept under the key of the
+ * path a read-only open found it by (base, nofollow, path) in one generation: Python
+ * puts it there when it releases such a description (GoferFileDescription.release: the
+ * open's walk was one the stat cache could keep, statcache.reopen_key), and C when it
+ * closes a file it re-opened.  An open of that key in that generation is then C's
+ * (sc_open_file): the same file (nothing renames, removes or mounts without a bump; a
+ * copy-up forgets the file's fds: reopen_forget), which everyone may read (mode 0444 at
+ * least, as the fd's slot was put).  Nothing is kept while inotify or dnotify watch
+ * (dirc_on).  REOPEN_SLOTS fds at most (the sentry's host fds): a put into a full probe
+ * window closes the fd of a stale entry there, else the oldest. */
+#define REOPEN_SLOTS 1024
+#define REOPEN_PROBE 8
+#define REOPEN_KEY 15                /* sc_hash's key: no stat cache kind has it */
+struct reopen {
+    uint64_t hash, base, ino, dev, stamp;
+    uint32_t gen, mode, uid, gid;
+    int32_t fd, len, nofollow;
+    char *path;                      /* NULL: a free slot */
+};
+static struct reopen reopens[REOPEN_SLOTS];
+static uint64_t reopen_clock;
+static int reopen_count;
+
+static void reopen_drop(struct reopen *r, int close_fd)
+{
+    if (close_fd) close(r->fd);
+    free(r->path);
+    r->path = NULL;
+    reopen_count--;
+}
+
+static struct reopen *reopen_find(uint64_t h, uint64_t base, int nofollow, const char *path,
+                                  int len)
+{
+    for (int i = 0; i < REOPEN_PROBE; i++) {
+        struct reopen *r = &reopens[(h + (uint64_t)i) % REOPEN_SLOTS];
+        if (r->path && r->hash == h && r->base == base && r->nofollow == nofollow
+            && r->len == len && memcmp(r->path, path, (size_t)len) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* Keep fd under the key; 0 (the caller keeps it): another generation, or no memory. */
+static int reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
+                      int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid,
+                      uint32_t gid)
+{
+    if (gen != sc_gen || fd < 0 || len <= 0 || len >= 4096 || !S_ISREG(mode)
+        || (mode & 0444) != 0444)
+        return 0;
+    char *copy = malloc((size_t)len);
+    if (!copy) return 0;
+    memcpy(copy, path, (size_t)len);
+    nofollow = nofollow != 0;
+    uint64_t h = sc_hash(base, REOPEN_KEY | nofollow << 4, path, (size_t)len);
+    struct reopen *r = reopen_find(h, base, nofollow, path, len);
+    if (r) {
+        reopen_drop(r, 1);          /* two opens of one key closed: one is enough */
+    } else {
+        struct reopen *stale = NULL, *oldest = NULL;
+        for (int i = 0; i < REOPEN_PROBE && !r; i++) {
+            struct reopen *c = &reopens[(h + (uint64_t)i) % REOPEN_SLOTS];
+            if (!c->path) r = c;
+            else if (c->gen != sc_gen && !stale) stale = c;
+            else if (!oldest || c->stamp < oldest->stamp) oldest = c;
+        }
+        if (!r) {
+            r = stale ? stale : oldest;
+            reopen_drop(r, 1);
+        }
+    }
+    r->hash = h; r->base = base; r->nofollow = nofollow; r->len = len; r->path = copy;
+    r->gen = gen; r->fd = fd; r->ino = ino; r->mode = mode; r->dev = dev;
+    r->uid = uid; r->gid = gid; r->stamp = ++reopen_clock;
+    reopen_count++;
+    return 1;
+}
+
+/* The fd kept under the key in generation gen (out of the table: the caller owns it), or
+ * NULL; *out gets the entry's fields. */
+static int reopen_take(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
+                       struct reopen *out)
+{
+    if (!reopen_count || len <= 0) return -1;
+    nofollow = nofollow != 0;
+    uint64_t h = sc_hash(base, REOPEN_KEY | nofollow << 4, path, (size_t)len);
+    struct reopen *r = reopen_find(h, base, nofollow, path, len);
+    if (!r) return -1;
+    if (r->gen != gen) {
+        reopen_drop(r, 1);
+        return -1;
+    }
+    *out = *r;
+    reopen_drop(r, 0);
+    return out->fd;
+}
+
+static void reopen_forget(uint64_t ino)
+{
+    for (int i = 0; reopen_count && i < REOPEN_SLOTS; i++)
+        if (reopens[i].path && reopens[i].ino == ino) reopen_drop(&reopens[i], 1);
+}
+
+int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
+                  int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid, uint32_t gid)
+{
+    return reopen_put(base, nofollow, path, len, gen, fd, ino, mode, dev, uid, gid);
+}
+
+/* Python opens the key itself (flags C leaves to it, --strace): the kept fd, -1 if none. */
+int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint32_t gen)
+{
+    struct reopen r;
+    if (gen != sc_gen) return -1;
+    return reopen_take(base, nofollow, path, len, gen, &r);
+}
+
+#define FILEC_OPEN_FLAGS (O_CLOEXEC | 0100000 | O_NOCTTY | O_NOFOLLOW)
+
+/* open of a key a host fd is kept under (read-only, no flag but those above): a fd in the
+ * task's table (the lowest free, under its RLIMIT_NOFILE) on that host fd, which Python
+ * makes a description for only when it handles something (rt_opened_pop,
+ * rt_filec_info).  0: Python opens it. */
+static int sc_open_file(uint32_t pid, const struct rt_task_info *t, const char *path, int len,
+                        uint64_t base, int flags, int64_t *ret)
+{
+    struct reopen r;
+    if (!dirc_on || !reopen_count || (flags & ~FILEC_OPEN_FLAGS) || path[len - 1] == '/'
+        || t->fdt < 0 || t->fdt >= MAX_FDT || opened_head - opened_tail >= OPENED_RING)
+        return 0;
+    int fd = fd_lowest_free(t->fdt);
+    if (fd < 0) return 0;
+    int nofollow = (flags & O_NOFOLLOW) != 0;
+    int hfd = reopen_take(base, nofollow, path, len, sc_gen, &r);
+    if (hfd < 0) return 0;
+    struct filec *fc = calloc(1, sizeof *fc);
+    if (!fc || !(fc->path = malloc((size_t)len))
+        || rt_fd_set(t->fdt, fd, hfd, RT_FD_READ | RT_FD_SEEK | RT_FD_STAT | RT_FD_NOTTY
+                                      | RT_FD_FILEC, r.dev, r.uid, r.gid) < 0) {
+        if (fc) free(fc->path);
+        free(fc);
+        if (!reopen_put(base, nofollow, path, len, r.gen, hfd, r.ino, r.mode, r.dev, r.uid,
+                        r.gid))
+            close(hfd);
+        return 0;
+    }
+    memcpy(fc->path, path, (size_t)len);
+    fc->plen = len;
+    fc->tid = (int32_t)pid;
+    fc->flags = flags;
+    fc->base = base;
+    fc->gen = r.gen;
+    fc->ino = r.ino;
+    fc->mode = r.mode;
+    fc->dev = r.dev;
+    fc->uid = r.uid;
+    fc->gid = r.gid;
+    fc->serial = ++dirc_serial;
+    fdts[t->fdt][fd].fc = fc;
+    fd_used_set(t->fdt, fd, 1);
+    unsigned i = opened_head++ % OPENED_RING;
+    opened_ring[i].fdt = t->fdt;
+    opened_ring[i].fd = fd;
+    opened_ring[i].serial = fc->serial;
+    sc_hits++;
+    *ret = fd;
+    return 1;
+}
+
 /* open/openat: a kept directory (sc_open_dir), or a path the cache knows is missing */
 static int sc_open(uint32_t pid, const struct rt_task_info *t, int dirfd,
                    uint64_t path_addr, int flags, int64_t *ret)
@@ -1889,6 +2128,7 @@ static int sc_open(uint32_t pid, const struct rt_task_info *t, int dirfd,
     int dlen = len;
     while (dlen > 1 && path[dlen - 1] == '/') dlen--;
     if (sc_open_dir(pid, t, path, dlen, base, flags, ret)) return 1;
+    if (sc_open_file(pid, t, path, len, base, flags, ret)) return 1;
     if (!sc_absent(base, path, len)) return 0;
     *ret = -ENOENT;
     sc_hits++;
@@ -2554,7 +2794,9 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
          * the last one: the common open, read, close).  Any other: its description (and
          * host fd) is released by Python, which drains the ring before it handles
          * anything else. */
-        if (!fd_find(t, a[0], RT_FD_DIRC)) {
+        if ((f = fd_find(t, a[0], RT_FD_FILEC))) {
+            filec_free(f, 1);       /* its host fd goes back under its key */
+        } else if (!fd_find(t, a[0], RT_FD_DIRC)) {
             if (!fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT
                                   | RT_FD_BLOB)) return 0;
             if (closed_head - closed_tail >= CLOSED_RING) return 0;

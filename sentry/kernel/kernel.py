@@ -930,7 +930,7 @@ class Kernel:
                              N.statcache_bump_missing, N.statcache_put_listing,
                              N.task_set_exe, N.statcache_put_wire, N.statcache_put_dirc,
                              N.statcache_put_dirc_child, N.statcache_want_statx,
-                             N.statcache_forget)
+                             N.statcache_forget, N.reopen_put, N.reopen_take)
             N.dirc_enable(not fsnotify.active)
             credentials.on_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)

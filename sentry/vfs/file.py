@@ -98,6 +98,9 @@ class FileDescription:
     #: timerfd and signalfd no ``write_iter``.
     read_iter = True
     write_iter = True
+    #: A read-only open of a trusted lower-layer file: the stat cache's key its host fd
+    #: goes back under when it is released, for C to re-open (statcache.reopen_key).
+    reopen_key: Optional[Tuple[Any, ...]] = None
     #: The file can be a ``splice``/``sendfile`` source (Linux's ``splice_read``, which
     #: pipes, anonymous-inode files and /dev/null lack: ``EINVAL``).
     splice_read = True

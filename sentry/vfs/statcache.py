@@ -54,6 +54,10 @@ _put_listing: Optional[Callable[..., None]] = None
 _put_wire: Optional[Callable[..., bool]] = None
 #: Drops every kept answer about one file (native.statcache_forget); None: invalidate.
 _forget: Optional[Callable[[int], None]] = None
+#: Keeps a released read-only host fd for C to re-open (native.reopen_put), and takes one
+#: back for an open Python serves (native.reopen_take); None: nothing is kept.
+_reopen_put: Optional[Callable[..., bool]] = None
+_reopen_take: Optional[Callable[..., int]] = None
 #: sizeof(struct stat)
 _STAT_SIZE = 144
 
@@ -67,10 +71,13 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
            put_dirc: Optional[Callable[..., bool]] = None,
            put_dirc_child: Optional[Callable[..., bool]] = None,
            want_statx: Optional[Callable[[], None]] = None,
-           forget: Optional[Callable[[int], None]] = None) -> None:
+           forget: Optional[Callable[[int], None]] = None,
+           reopen_put: Optional[Callable[..., bool]] = None,
+           reopen_take: Optional[Callable[..., int]] = None) -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
-    global _put_dirc, _put_dirc_child, _want_statx, _forget
+    global _put_dirc, _put_dirc_child, _want_statx, _forget, _reopen_put, _reopen_take
     _bump, _put, _gen, _sync_fs, _forget = bump, put, gen, sync_fs, forget
+    _reopen_put, _reopen_take = reopen_put, reopen_take
     _bump_missing = bump_missing if bump_missing is not None else bump
     _put_listing, _set_exe, _put_wire = put_listing, set_exe, put_wire
     _put_dirc, _put_dirc_child, _want_statx = put_dirc, put_dirc_child, want_statx
@@ -80,9 +87,10 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
 
 def disable() -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
-    global _put_dirc, _put_dirc_child, _want_statx, _forget
+    global _put_dirc, _put_dirc_child, _want_statx, _forget, _reopen_put, _reopen_take
     _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
     _put_wire = _put_dirc = _put_dirc_child = _want_statx = _forget = None
+    _reopen_put = _reopen_take = None
 
 
 def enabled() -> bool:
@@ -210,6 +218,18 @@ def trusted(inode: Any) -> bool:
     return isinstance(inode, GoferInode) and inode.fs.trusted
 
 
+def trusted_gofer_inode(inode: Any) -> Any:
+    """The gofer inode behind *inode* if it is :func:`trusted` (the overlay's lower
+    layer's, not copied up), else None."""
+    GoferInode, OverlayInode = _inode_types()
+
+    if isinstance(inode, OverlayInode):
+        if inode.upper is not None or inode.removed:
+            return None
+        inode = inode.lower
+    return inode if isinstance(inode, GoferInode) and inode.fs.trusted else None
+
+
 #: Directories C may open (rt.c ``sc_open_dir``): one Python listed, and one a tree fetch
 #: brought below it (statcache._keep_dirs).
 _put_dirc: Optional[Callable[..., bool]] = None
@@ -286,6 +306,41 @@ def walk_kept(base: int, track: List[VirtualDentry], found: Optional[VirtualDent
         elif not trusted(inode):  # a symlink followed
             return False
     return found is None or trusted(found.dentry.inode)
+
+
+def reopen_key(t: Any, dirfd: int, path: bytes, flags: int, track: List[VirtualDentry],
+               found: VirtualDentry, root: VirtualDentry) -> Optional[Tuple[Any, ...]]:
+    """The key a read-only open of (*dirfd*, *path*) with *flags* that found *found*
+    through *track* keeps its host fd under when it is released (C re-opens the file by
+    it: rt.c ``sc_open_file``), or None: another root or dirfd, a walk a stat answer could
+    not be kept for (a directory not everyone may search, a symlink or a file that may
+    change), a file not everyone may read, no fast path.  (base, nofollow, path, gen)."""
+    if _reopen_put is None or _gen is None:
+        return None
+    inode = found.dentry.inode
+    if not inode.is_reg or inode.mode & 0o444 != 0o444:
+        return None
+    base = key_base(t, dirfd, path, root)
+    if base is None or path.endswith(b"/") or not walk_kept(base, track, found):
+        return None
+    return (base, bool(flags & 0o400000), path, _gen())  # O_NOFOLLOW
+
+
+def reopen_take(key: Tuple[Any, ...]) -> int:
+    """The host fd C keeps under *key* (the caller owns it now), -1 if none."""
+    if _reopen_take is None:
+        return -1
+    return _reopen_take(key[0], key[1], key[2], key[3])
+
+
+def reopen_put(key: Tuple[Any, ...], fd: int, ino: int, mode: int, dev: int, uid: int,
+               gid: int) -> bool:
+    """Give C the released read-only host *fd* of the file *key* found (reopen_key), which
+    it re-opens for the next open of that key in the same generation; False: not taken
+    (another generation, no fast path), the caller still owns it."""
+    if _reopen_put is None:
+        return False
+    return _reopen_put(key[0], key[1], key[2], key[3], fd, ino, mode, dev, uid, gid)
 
 
 def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,

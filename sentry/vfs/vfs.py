@@ -667,6 +667,20 @@ class VirtualFilesystem:
                     statcache.keep(t, statcache.STAT, dirfd, path, bool(flags & abi.O_NOFOLLOW),
                                    track, None, None, -errno.ENOENT, self.root())
                 raise
+            if track is not None and not flags & (abi.O_ACCMODE | abi.O_PATH | abi.O_TRUNC):
+                # A read-only open of a file of the trusted lower layer: its host fd is
+                # kept under this key when released, for C to re-open (rt.c
+                # sc_open_file); one kept already is this open's.
+                key = statcache.reopen_key(t, dirfd, path, flags, track, vd, self.root())
+                if key is not None:
+                    lower = statcache.trusted_gofer_inode(vd.dentry.inode)
+                    if lower is not None and lower._pending_fd is None:
+                        fd = statcache.reopen_take(key)
+                        if fd >= 0:
+                            lower._pending_fd = (fd, abi.O_RDONLY)
+                    desc = self.open_vd(t, vd, flags, created)
+                    desc.reopen_key = key
+                    return desc
         return self.open_vd(t, vd, flags, created)
 
     def _open_create(

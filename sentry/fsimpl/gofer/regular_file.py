@@ -12,7 +12,7 @@ import fcntl
 import os
 
 from sentry.abi.linux.errors import err
-from sentry.vfs import abi
+from sentry.vfs import abi, statcache
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Inode, Stat
 
@@ -107,19 +107,27 @@ class GoferFileDescription(FileDescription):
         _host(os.posix_fallocate, self._fd, off, length)
 
     def release(self) -> None:
-        # Keep a read-only host fd for the inode's next read-only open: every exec opens
-        # the same program and libraries again, and each open is a gofer round trip.
-        # A fresh open's state: offset 0, no status flags (locks are the sentry's own).
+        # Keep a read-only host fd for the next read-only open: every exec opens the
+        # same program and libraries again, and each open is a gofer round trip.  A
+        # fresh open's state: offset 0, no status flags (locks are the sentry's own).
+        # Kept by C under the key the open found the file by, while nothing changed
+        # (statcache.reopen_key: C re-opens it, rt.c sc_open_file), else by the inode.
         from sentry.fsimpl.gofer.filesystem import GoferInode
 
         inode = self.inode
-        if (self.flags & abi.O_ACCMODE == abi.O_RDONLY and isinstance(inode, GoferInode)
-                and inode._pending_fd is None):
+        if self.flags & abi.O_ACCMODE == abi.O_RDONLY and isinstance(inode, GoferInode):
             try:
                 os.lseek(self._fd, 0, os.SEEK_SET)
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, 0)
-                inode._pending_fd = (self._fd, abi.O_RDONLY)
-                return
+                key = self.reopen_key
+                if key is not None and self.vd is not None and \
+                        statcache.trusted(self.vd.dentry.inode) and \
+                        statcache.reopen_put(key, self._fd, inode.ino, inode.mode,
+                                             inode.fs.dev, inode.uid, inode.gid):
+                    return
+                if inode._pending_fd is None:
+                    inode._pending_fd = (self._fd, abi.O_RDONLY)
+                    return
             except OSError:
                 pass
         try:

@@ -11,6 +11,7 @@ Python handles anything else.
 from __future__ import annotations
 
 import errno
+import os
 
 from sentry import logger
 from sentry.abi.linux.errors import LinuxError
@@ -194,6 +195,9 @@ class FastFDTable(FDTable):
         made shares it), each with its close-on-exec flag.  Nothing if C closed it."""
         info = N.dirc_info(self.fast_id, serial)
         if info is None:
+            finfo = N.filec_info(self.fast_id, fd, serial)
+            if finfo is not None:
+                self._file_opened_in_fast(fd, finfo)
             return
         tid, path, flags, index, fds = info
         t = self.kernel.tasks.get(tid)
@@ -213,6 +217,39 @@ class FastFDTable(FDTable):
             if i:
                 desc.incref()
             self.install_at(other, desc, cloexec=cloexec)
+
+    def _file_opened_in_fast(self, fd: int, info: tuple) -> None:
+        """C re-opened a file at *fd* on the host fd kept for its path (rt.c
+        ``sc_open_file``): make its description, as the opening task's ``openat`` would
+        have, on that host fd (whose offset is where C's reads left it), and install it."""
+        tid, path, flags, host_fd, base, gen = info
+        t = self.kernel.tasks.get(tid)
+        vfs = self.kernel.vfs
+        taken = False  # the description owns host_fd
+        try:
+            if t is None or t.fdtable is not self:
+                raise LinuxError(errno.ESRCH)
+            vd = vfs.resolve(t, abi.AT_FDCWD, path, follow=not flags & abi.O_NOFOLLOW)
+            lower = statcache.trusted_gofer_inode(vd.dentry.inode)
+            if lower is None or not lower.is_reg:
+                raise LinuxError(errno.ESTALE)
+            # The gofer inode's open takes a host fd left for it (GoferInode.open).
+            kept, lower._pending_fd = lower._pending_fd, (host_fd, abi.O_RDONLY)
+            try:
+                desc = vfs.open_vd(t, vd, flags | abi.O_LARGEFILE)
+            finally:
+                taken = lower._pending_fd is None
+                lower._pending_fd = kept
+        except LinuxError as e:
+            # The sentry changed nothing since C opened it (it handles this first): a bug.
+            log.error("cannot make the description of fd %d (%r) C opened: %s", fd, path, e)
+            if not taken:
+                os.close(host_fd)
+            N.fd_clear(self.fast_id, fd)
+            N.fd_used(self.fast_id, fd, False)
+            return
+        desc.reopen_key = (base, bool(flags & abi.O_NOFOLLOW), path, gen)
+        self.install_at(fd, desc, cloexec=bool(flags & abi.O_CLOEXEC))
 
     def fork(self) -> "FastFDTable":
         new = FastFDTable(self.kernel, self.limit)

@@ -432,6 +432,38 @@ def dirc_info(fdt: int, serial: int,
     return _dirc_tid[0], ffi.unpack(_dirc_path, n), _dirc_flags[0], int(_dirc_index[0]), fds
 
 
+def reopen_put(base: int, nofollow: bool, path: bytes, gen: int, fd: int, ino: int,
+               mode: int, dev: int, uid: int, gid: int) -> bool:
+    """Keep the read-only host *fd* of a trusted lower-layer file under the key its open
+    found it by, in generation *gen*, for C to re-open (rt.c ``sc_open_file``): C owns it
+    then.  False: not kept (another generation, a mode not everyone may read): the caller
+    still owns it."""
+    return lib.rt_reopen_put(base, 1 if nofollow else 0, path, len(path), gen, fd, ino, mode,
+                             dev, uid, gid) == 1
+
+
+def reopen_take(base: int, nofollow: bool, path: bytes, gen: int) -> int:
+    """The host fd kept under the key (the caller owns it now), -1 if none."""
+    return lib.rt_reopen_take(base, 1 if nofollow else 0, path, len(path), gen)
+
+
+_filec_host_fd = ffi.new("int *")
+_filec_base = ffi.new("uint64_t *")
+_filec_gen = ffi.new("uint32_t *")
+
+
+def filec_info(fdt: int, fd: int, serial: int,
+               ) -> Optional[Tuple[int, bytes, int, int, int, int]]:
+    """(opener's host tid, path, open flags, host fd, key base, generation) of the file C
+    re-opened at *fd* of table *fdt* as *serial*; None if that fd no longer holds it."""
+    n = lib.rt_filec_info(fdt, fd, serial, _dirc_tid, _dirc_path, _dirc_flags, _filec_host_fd,
+                          _filec_base, _filec_gen)
+    if n <= 0:
+        return None
+    return (_dirc_tid[0], ffi.unpack(_dirc_path, n), _dirc_flags[0], _filec_host_fd[0],
+            int(_filec_base[0]), int(_filec_gen[0]))
+
+
 def statcache_put_dirc(base: int, path: bytes, st: bytes, parent_ino: int, dev: int,
                        mnt_id: int, wire: bytes, n: int, gen: int, filled: bool = False) -> bool:
     """A listed directory C may open (rt.c ``sc_open_dir``) under (base, *path*): its
