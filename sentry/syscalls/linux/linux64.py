@@ -109,8 +109,9 @@ _ACCESS_C = ("C fast path from the stat cache: ENOENT for a path it knows is abs
 #: open/openat answered in C when the stat cache knows the path does not exist.
 _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only lower "
             "layer lacks (the stat cache), and a read-only open of a directory of that layer "
-            "a listing or a tree walk's fetch brought (a fd C hands out; Python makes the "
-            "description before it handles anything else)")
+            "a listing or a tree walk's fetch brought, or of a file of that layer everyone "
+            "may read whose last read-only open by the same path left its host fd (a fd C "
+            "hands out; Python makes the description before it handles anything else)")
 
 # (module, [(name, policy, support, note), ...]).  An emulated or observed row's handler
 # is the module's function of the same name (mmap and execveat say otherwise in _build).
