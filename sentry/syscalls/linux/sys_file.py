@@ -488,8 +488,10 @@ RWF_SUPPORTED = 0x1FF
 
 def _rwf_check(d: FileDescription, flags: int, write: bool) -> None:
     """``kiocb_set_rw_flags``: which RWF_* flags this call may have."""
-    if write and d.write_fails and flags & ~RWF_HIPRI:
-        raise err(errno.EOPNOTSUPP)  # do_loop_readv_writev: no write_iter, no flags
+    if not (d.write_iter if write else d.read_iter) and flags & ~RWF_HIPRI:
+        # do_loop_readv_writev: a file with only read/write (a directory, most /proc/PID
+        # files, inotify, eventfd's and /dev/full's writes) takes no flag but HIPRI
+        raise err(errno.EOPNOTSUPP)
     if flags & ~RWF_SUPPORTED:
         raise err(errno.EOPNOTSUPP)
     if flags & RWF_APPEND and flags & RWF_NOAPPEND:

@@ -2,7 +2,8 @@
  * < -1), each RWF_* flag Linux takes on a regular file and a pipe (HIPRI, DSYNC, SYNC,
  * APPEND and NOAPPEND against O_APPEND, NOWAIT: EAGAIN on an empty pipe, EINVAL for a
  * buffered file write), unknown flags, APPEND|NOAPPEND, zero-length vectors (no flag
- * check), ESPIPE, EBADF. */
+ * check), ESPIPE, EBADF; EOPNOTSUPP for a flag but HIPRI on a file with a plain read or
+ * write only (a directory, /proc/self/stat, /dev/full's write). */
 #include "check.h"
 #include <fcntl.h>
 #include <sys/syscall.h>
@@ -85,6 +86,26 @@ int main(int argc, char **argv)
     R("preadv2 write-only fd", prv2(wo, buf, 4, 0, 0));
     R("pwritev2 read-only", pwv2(open("f", O_RDONLY), "x", 0, 0));
     close(wo);
+
+    /* files with a plain read or write only (do_loop_readv_writev): no flag but HIPRI */
+    int dfd = open(".", O_RDONLY | O_DIRECTORY);
+    MUST(dfd);
+    R("dir: preadv2", prv2(dfd, buf, 4, 0, 0));
+    R("dir: preadv2 HIPRI", prv2(dfd, buf, 4, 0, RWF_HIPRI));
+    R("dir: preadv2 NOWAIT", prv2(dfd, buf, 4, 0, RWF_NOWAIT));
+    R("dir: preadv2 DSYNC at -1", prv2(dfd, buf, 4, -1, RWF_DSYNC));
+    close(dfd);
+    int pf = open("/proc/self/stat", O_RDONLY);
+    MUST(pf);
+    R("/proc/self/stat: preadv2 HIPRI", prv2(pf, buf, 4, 0, RWF_HIPRI));
+    R("/proc/self/stat: preadv2 NOWAIT", prv2(pf, buf, 4, 0, RWF_NOWAIT));
+    R("/proc/self/stat: preadv2 SYNC", prv2(pf, buf, 4, 0, RWF_SYNC));
+    close(pf);
+    int full = open("/dev/full", O_WRONLY);
+    MUST(full);
+    R("/dev/full: pwritev2 HIPRI", pwv2(full, "x", -1, RWF_HIPRI));
+    R("/dev/full: pwritev2 DSYNC", pwv2(full, "x", -1, RWF_DSYNC));
+    close(full);
 
     int p[2];
     MUST(pipe(p));
