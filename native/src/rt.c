@@ -40,6 +40,7 @@
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -3375,4 +3376,17 @@ int rt_sigqueue(int tgid, int tid, int sig, int code, int spid, int suid)
     si.si_pid = spid;
     si.si_uid = (uid_t)suid;
     return syscall(SYS_rt_tgsigqueueinfo, tgid, tid, sig, &si) < 0 ? -errno : 0;
+}
+
+/* fstatfs of a host fd the sentry holds (a donated pipe, terminal or file, a host
+ * socket): out[10] = type, bsize, blocks, bfree, bavail, files, ffree, namelen, frsize,
+ * flags (struct statfs's order); 0 or -errno. */
+int rt_fstatfs(int fd, uint64_t *out)
+{
+    struct statfs s;
+    if (fstatfs(fd, &s) < 0) return -errno;
+    out[0] = (uint64_t)s.f_type; out[1] = (uint64_t)s.f_bsize; out[2] = s.f_blocks;
+    out[3] = s.f_bfree; out[4] = s.f_bavail; out[5] = s.f_files; out[6] = s.f_ffree;
+    out[7] = (uint64_t)s.f_namelen; out[8] = (uint64_t)s.f_frsize; out[9] = (uint64_t)s.f_flags;
+    return 0;
 }

@@ -56,7 +56,7 @@ DEFAULT_POLLMASK = EVENT_IN | EVENT_OUT | 0x040 | 0x100
 
 if TYPE_CHECKING:
     from sentry.vfs.dentry import VirtualDentry
-    from sentry.vfs.inode import Inode, Stat
+    from sentry.vfs.inode import Inode, Stat, StatFS
 
 #: One directory entry as descriptions return them: ``(ino, d_type, name)``.
 if TYPE_CHECKING:  # (an annotation only)
@@ -98,6 +98,11 @@ class FileDescription:
     #: timerfd and signalfd no ``write_iter``.
     read_iter = True
     write_iter = True
+    def own_statfs(self) -> Optional["StatFS"]:
+        """``fstatfs``'s answer where it is not the file system's the description was
+        opened on (None: that one's): a donated host fd's is the host object's."""
+        return None
+
     #: A read-only open of a trusted lower-layer file: the stat cache's key its host fd
     #: goes back under when it is released, for C to re-open (statcache.reopen_key).
     reopen_key: Optional[Tuple[Any, ...]] = None

@@ -67,7 +67,7 @@ def anon_place() -> Tuple[AnonInode, VirtualDentry]:
         fs = AnonFilesystem()
         inode = AnonInode(fs)
         root = Dentry(b"", None, inode)
-        mount = Mount(fs, root, None, None, source="anon_inodefs")
+        mount = Mount(fs, root, None, None, source="anon_inodefs", flags=0)
         _ANON = (inode, VirtualDentry(mount, root))
     return _ANON
 

@@ -29,7 +29,7 @@ from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription
-from sentry.vfs.inode import Filesystem, Inode, Stat
+from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ def anon_vd(inode: Inode, name: bytes) -> VirtualDentry:
     global _HOST_MOUNT
     fs = _hostfs()
     if _HOST_MOUNT is None:
-        _HOST_MOUNT = Mount(fs, Dentry(b"", None, inode), None, None, source="host")
+        _HOST_MOUNT = Mount(fs, Dentry(b"", None, inode), None, None, source="host", flags=0)
     return VirtualDentry(_HOST_MOUNT, Dentry(name, None, inode))
 
 
@@ -341,6 +341,20 @@ class HostFileDescription(FileDescription):
         for _, e in p.poll(0):
             ev |= e
         return ev & (mask | 0x18)
+
+    def own_statfs(self) -> Optional[StatFS]:
+        """The host's answer for the object itself (a pipe is pipefs's, a socket sockfs's,
+        a terminal devpts's, a file its file system's), with the sandbox's fsid."""
+        from sentry.platform.hybrid import native as N
+
+        assert self.host_fd is not None and self.inode is not None
+        try:
+            v = N.fstatfs(self.host_fd)
+        except OSError as e:
+            raise err(e.errno or errno.EIO) from None
+        return StatFS(type=v[0], bsize=v[1], blocks=v[2], bfree=v[3], bavail=v[4],
+                      files=v[5], ffree=v[6], fsid=self.inode.fs.dev, namelen=v[7],
+                      frsize=v[8], flags=v[9])
 
     def truncate(self, t: Any, size: int) -> None:
         if not _st.S_ISREG(self.inode.mode if self.inode else 0):

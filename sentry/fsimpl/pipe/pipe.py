@@ -113,7 +113,7 @@ def _pipefs() -> Tuple[PipeFilesystem, Mount]:
     if _PIPEFS is None or _PIPE_MOUNT is None:
         _PIPEFS = PipeFilesystem()
         root = Dentry(b"", None, _PIPEFS.root_inode())
-        _PIPE_MOUNT = Mount(_PIPEFS, root, None, None, source="pipefs")
+        _PIPE_MOUNT = Mount(_PIPEFS, root, None, None, source="pipefs", flags=0)
     return _PIPEFS, _PIPE_MOUNT
 
 

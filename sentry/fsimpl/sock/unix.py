@@ -89,7 +89,8 @@ def _sockfs() -> Tuple[SockFilesystem, Mount]:
     global _FS
     if _FS is None:
         fs = SockFilesystem()
-        mount = Mount(fs, Dentry(b"", None, fs.root_inode()), None, None, False, "sockfs", "")
+        mount = Mount(fs, Dentry(b"", None, fs.root_inode()), None, None, False, "sockfs", "",
+                      0)
         _FS = (fs, mount)
     return _FS
 

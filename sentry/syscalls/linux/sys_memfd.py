@@ -25,6 +25,7 @@ from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription
+from sentry.vfs.inode import Filesystem, StatFS
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
@@ -34,15 +35,24 @@ MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB = 0x1, 0x2, 0x4
 MFD_NOEXEC_SEAL, MFD_EXEC = 0x8, 0x10
 _NAME_MAX = 249  # NAME_MAX - strlen("memfd:")
 
+class MemfdFilesystem(TmpfsFilesystem):
+    """Where memfd_create's files live: Linux's internal shmem mount, which has no size or
+    inode limit of its own, so its statfs counts nothing (the sandbox's memory account
+    still bounds what the files hold)."""
+
+    def statfs(self, t: Any) -> StatFS:
+        return Filesystem.statfs(self, t)
+
+
 _FS: Optional[Tuple[TmpfsFilesystem, Mount]] = None
 
 
 def _memfs() -> Tuple[TmpfsFilesystem, Mount]:
     global _FS
     if _FS is None:
-        fs = TmpfsFilesystem()
+        fs = MemfdFilesystem()
         _FS = (fs, Mount(fs, Dentry(b"", None, fs.root_inode()), None, None, False,
-                         "memfd", ""))
+                         "memfd", "", 0))
     return _FS
 
 

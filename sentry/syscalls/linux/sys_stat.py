@@ -198,7 +198,10 @@ def statfs(t: Any, a: SyscallArgs) -> int:
 def fstatfs(t: Any, a: SyscallArgs) -> int:
     """fstatfs(2)."""
     d = t.fdtable.get(a.int(0))
-    if d.vd is not None:
+    own = d.own_statfs()
+    if own is not None:
+        s = own
+    elif d.vd is not None:
         s = vfs_of(t).statfs(t, d.vd)
     elif d.inode is not None:
         s = d.inode.fs.statfs(t)
