@@ -77,6 +77,7 @@ def memfd_create(t: Any, a: SyscallArgs) -> int:
     fs, mount = _memfs()
     c = t.creds
     inode = TmpfsFile(fs, 0o666 if flags & MFD_NOEXEC_SEAL else 0o777, c.euid, c.egid)
+    inode.nlink = 0  # it never had a name (fstat says 0 links)
     if flags & MFD_NOEXEC_SEAL:
         inode.seals = F_SEAL_EXEC
     elif flags & MFD_ALLOW_SEALING:

@@ -72,6 +72,9 @@ int main(int argc, char **argv)
     /* without MFD_ALLOW_SEALING: F_SEAL_SEAL, nothing more */
     int plain = memfd_create("plain", 0);
     MUST(plain);
+    struct stat pst;
+    MUST(fstat(plain, &pst));
+    R("plain links", pst.st_nlink); /* never linked: 0 */
     R("plain seals", seals(plain));
     R("plain add write", add(plain, F_SEAL_WRITE));
     R("plain add none", add(plain, 0));
