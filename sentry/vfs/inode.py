@@ -476,18 +476,23 @@ class SimpleStatMixin:
 
     def apply_setattr(self, attr: SetAttr) -> None:
         """Apply the metadata part of *attr* (size is the caller's business)."""
-        n = now_ns()
-        if attr.mode is not None:
-            self.mode = (self.mode & abi.S_IFMT) | (attr.mode & 0o7777)
-        if attr.uid is not None:
-            self.uid = attr.uid
-        if attr.gid is not None:
-            self.gid = attr.gid
-        if attr.atime_ns is not None:
-            self.atime_ns = attr.atime_ns
-        if attr.mtime_ns is not None:
-            self.mtime_ns = attr.mtime_ns
-        self.ctime_ns = n
+        apply_attrs(self, attr)
+
+
+def apply_attrs(inode: Any, attr: SetAttr) -> None:
+    """Set the mode bits, owner and times *attr* gives on *inode*, which keeps them in
+    its fields (``simple_setattr``), and its ctime to now."""
+    if attr.mode is not None:
+        inode.mode = (inode.mode & abi.S_IFMT) | (attr.mode & 0o7777)
+    if attr.uid is not None:
+        inode.uid = attr.uid
+    if attr.gid is not None:
+        inode.gid = attr.gid
+    if attr.atime_ns is not None:
+        inode.atime_ns = attr.atime_ns
+    if attr.mtime_ns is not None:
+        inode.mtime_ns = attr.mtime_ns
+    inode.ctime_ns = now_ns()
 
 
 def dirents_of(entries: Dict[bytes, Inode]) -> List[DirEntry]:

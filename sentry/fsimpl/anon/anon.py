@@ -50,6 +50,12 @@ class AnonInode(Inode):
     def open(self, t: Any, vd: VirtualDentry, flags: int) -> FileDescription:
         raise err(errno.ENXIO)
 
+    def setattr(self, t: Any, attr: Any) -> None:
+        """The inode every anonymous file shares takes no change (fchmod, fchown,
+        futimens of an eventfd, epoll, timerfd, signalfd or inotify fd: Linux's
+        anon_inode_setattr)."""
+        raise err(errno.EOPNOTSUPP)
+
     def stat(self) -> Stat:
         return Stat(
             dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=1, uid=self.uid, gid=self.gid,

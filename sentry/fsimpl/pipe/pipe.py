@@ -50,7 +50,7 @@ from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVEN
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription
-from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS, now_ns
+from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, StatFS, apply_attrs, now_ns
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
@@ -85,7 +85,12 @@ class PipeInode(Inode):
 
     def __init__(self, fs: Filesystem, uid: int, gid: int) -> None:
         super().__init__(fs, fs.next_ino(), abi.S_IFIFO | 0o600, uid, gid)
-        self.t_ns = now_ns()
+        self.atime_ns = self.mtime_ns = self.ctime_ns = now_ns()
+
+    def setattr(self, t: Any, attr: SetAttr) -> None:
+        """fchmod, fchown and futimens of a pipe change its own inode (pipefs's
+        simple_setattr; the VFS checked the caller may)."""
+        apply_attrs(self, attr)
 
     def open(self, t: Any, vd: VirtualDentry, flags: int) -> FileDescription:
         """Re-opening through ``/proc/<pid>/fd/N`` (``/dev/stdin`` of a pipe) opens the same
@@ -100,7 +105,7 @@ class PipeInode(Inode):
         return Stat(
             dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=1, uid=self.uid,
             gid=self.gid, rdev=0, size=0, blksize=4096, blocks=0,
-            atime_ns=self.t_ns, mtime_ns=self.t_ns, ctime_ns=self.t_ns,
+            atime_ns=self.atime_ns, mtime_ns=self.mtime_ns, ctime_ns=self.ctime_ns,
         )
 
 

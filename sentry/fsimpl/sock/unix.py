@@ -37,7 +37,7 @@ from sentry.kernel.waiter import EVENT_ALL, EVENT_ERR, EVENT_HUP, EVENT_IN, EVEN
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
 from sentry.vfs.file import FileDescription
-from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS, now_ns
+from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, StatFS, apply_attrs, now_ns
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
@@ -68,7 +68,12 @@ class SockFilesystem(Filesystem):
 class SockInode(Inode):
     def __init__(self, fs: Filesystem, uid: int, gid: int) -> None:
         super().__init__(fs, fs.next_ino(), abi.S_IFSOCK | 0o777, uid, gid)
-        self.t_ns = now_ns()
+        self.atime_ns = self.mtime_ns = self.ctime_ns = now_ns()
+
+    def setattr(self, t: Any, attr: SetAttr) -> None:
+        """fchmod, fchown and futimens of a socket change its own inode (sockfs_setattr;
+        the VFS checked the caller may)."""
+        apply_attrs(self, attr)
 
     def open(self, t: Any, vd: VirtualDentry, flags: int) -> FileDescription:
         # Opening a socket through /proc/PID/fd is ENXIO on Linux too.
@@ -77,8 +82,8 @@ class SockInode(Inode):
     def stat(self) -> Stat:
         return Stat(
             dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=1, uid=self.uid, gid=self.gid,
-            rdev=0, size=0, blksize=4096, blocks=0, atime_ns=self.t_ns, mtime_ns=self.t_ns,
-            ctime_ns=self.t_ns,
+            rdev=0, size=0, blksize=4096, blocks=0, atime_ns=self.atime_ns,
+            mtime_ns=self.mtime_ns, ctime_ns=self.ctime_ns,
         )
 
 
