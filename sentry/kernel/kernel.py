@@ -77,6 +77,8 @@ SIGRTMIN_KERNEL = 32
 # Sentry-queued siginfo kept per real-time signal and thread (the host's own
 # queue limit, RLIMIT_SIGPENDING, is far above what a workload gets through).
 _MAX_SENT_INFO = 4096
+#: si_value of a signal queued with tgkill (what a real-time record sent so is matched by).
+_NO_VALUE = bytes(8)
 
 # Host uid and gid of a sandbox's workload processes: this base plus the sentry's pid,
 # so no two sandboxes share one (pids stay below 2**22).  The range is one that
@@ -599,11 +601,14 @@ class Kernel:
                 code = SI_USER if sender is not None else SI_KERNEL
             pid, uid = (sender.tgid, sender.creds.uid) if sender is not None else (0, 0)
             info = struct.pack("<iiiiiI", signo, 0, code, 0, pid, uid).ljust(128, b"\0")
-        self._record_siginfo(t, signo, info)
         si_code = struct.unpack_from("<i", info, 8)[0]
         # The host lets no other process queue a kernel-made code (a process's own
         # siginfo to itself may have one): the record carries it to the delivery.
-        if forged or si_code >= 0 or si_code == SI_TKILL:
+        by_tgkill = forged or si_code >= 0 or si_code == SI_TKILL
+        # What the host's siginfo will hold where a queued one has its value: tgkill's
+        # none, sigqueue's this one's (a real-time record is matched by it).
+        self._record_siginfo(t, signo, info, _NO_VALUE if by_tgkill else info[24:32])
+        if by_tgkill:
             ret = N.tgkill(t.tg.host_tgid, t.host_tid, signo)
         else:
             ret = N.sigqueue(t.tg.host_tgid, t.host_tid, signo, info)
@@ -611,8 +616,9 @@ class Kernel:
             return
         self.after_signal(t, signo)
 
-    def _record_siginfo(self, t: Task, signo: int, info: bytes) -> None:
-        """Keep *info* for the delivery of *signo* to *t*.
+    def _record_siginfo(self, t: Task, signo: int, info: bytes, value: bytes) -> None:
+        """Keep *info* for the delivery of *signo* to *t*; *value*: the 8 bytes at
+        ``si_value`` the host's siginfo of it will show.
 
         A standard signal already pending is not queued again (Linux keeps the
         first one's siginfo); real-time signals queue, each with its own.
@@ -620,10 +626,10 @@ class Kernel:
         if signo < SIGRTMIN_KERNEL:
             if self._sigmask_bits(t, "SigPnd") & (1 << (signo - 1)):
                 return
-            t.sent_info[signo] = collections.deque((info,))
+            t.sent_info[signo] = collections.deque(((value, info),))
         else:
             q = t.sent_info.setdefault(signo, collections.deque(maxlen=_MAX_SENT_INFO))
-            q.append(info)
+            q.append((value, info))
 
     def _sandbox_siginfo(self, t: Task, sig: int) -> bool:
         """At *sig*'s delivery stop: give the handler the sandbox's siginfo; False: drop
@@ -677,11 +683,11 @@ class Kernel:
             return None
         rec = None
         if sig < SIGRTMIN_KERNEL:
-            rec = q.popleft()
+            rec = q.popleft()[1]
         else:
             while q:
-                r = q.popleft()
-                if r[24:32] == host[24:32]:
+                value, r = q.popleft()
+                if value == host[24:32]:
                     rec = r
                     break
         if not q:
@@ -888,8 +894,10 @@ class Kernel:
             return 0
 
     def signal_group(self, tg: ThreadGroup, signo: int, sender: Optional[Task] = None,
-                     from_outside: bool = False, code: Optional[int] = None) -> None:
-        """kill(2) semantics for a thread group."""
+                     from_outside: bool = False, code: Optional[int] = None,
+                     info: Optional[bytes] = None) -> None:
+        """kill(2) semantics for a thread group (*info*: a complete siginfo, as
+        :meth:`signal_task` takes it)."""
         if tg is self.init_tg and not from_outside and signo != 0:
             # The pid namespace's init only gets the signals it has a handler
             # for from inside the namespace, SIGKILL and SIGSTOP included.
@@ -901,7 +909,7 @@ class Kernel:
         if signo in (signal.SIGKILL,):
             self._kill_group(tg)
             return
-        self.signal_task(t, signo, sender, code=code)
+        self.signal_task(t, signo, sender, info=info, code=code)
 
     # -- boot -------------------------------------------------------------
 

@@ -11,7 +11,8 @@ description adds to its mask; a mask of 0 ends it.
 Built on :mod:`sentry.vfs.fsnotify`: each request is a watch of the directory's inode
 whose group sends the signal (the events with a name, i.e. on the directory's entries, as
 dnotify's ``FS_EVENT_ON_CHILD``). The signal is ``SIGIO`` with ``si_code`` ``SI_KERNEL``,
-what Linux sends while no ``F_SETSIG`` was set (which the sentry does not emulate).
+or the description's ``F_SETSIG`` signal with ``si_code`` ``POLL_MSG`` and ``si_fd`` the fd
+``F_NOTIFY`` was asked through (:func:`sentry.vfs.fasync.send`).
 A request ends when its description is released; Linux ends it at any close of a
 descriptor of that description by the process that owns the request (``dnotify_flush``).
 """
@@ -19,7 +20,6 @@ descriptor of that description by the process that owns the request (``dnotify_f
 from __future__ import annotations
 
 import errno
-import _signal as signal
 import weakref
 
 from sentry.abi.linux.errors import err
@@ -61,20 +61,19 @@ def _in_mask(dn_mask: int) -> int:
 class _Request:
     """One description's dnotify request: the group of its fsnotify watch."""
 
-    __slots__ = ("desc", "kernel", "mask", "watch")
+    __slots__ = ("desc", "kernel", "mask", "watch", "fd")
 
-    def __init__(self, desc: Any, kernel: Any, mask: int) -> None:
+    def __init__(self, desc: Any, kernel: Any, mask: int, fd: int) -> None:
         self.desc = desc
         self.kernel = kernel
         self.mask = mask  # DN_* bits, DN_MULTISHOT included
         self.watch: Any = None
+        self.fd = fd  # the fd F_NOTIFY was asked through (si_fd)
 
     def deliver(self, wd: int, mask: int, cookie: int, name: bytes) -> None:
         if not name:
             return  # an event of the directory itself: dnotify hears its entries only
-        owner = fasync.get_owner(self.desc)
-        for tg in fasync._groups(self.kernel, owner) if owner else ():
-            self.kernel.signal_group(tg, signal.SIGIO, code=fasync.SI_KERNEL)
+        fasync.send(self.kernel, self.desc, fasync.POLL_MSG, self.fd)
         if not self.mask & DN_MULTISHOT:
             end(self.desc)
 
@@ -96,8 +95,8 @@ def end(desc: Any) -> None:
     fsnotify.detach(req.watch, ignored=False)
 
 
-def notify(t: Any, desc: Any, arg: int) -> None:
-    """``F_NOTIFY`` with *arg* (``DN_*`` bits) on the description *desc*.
+def notify(t: Any, desc: Any, arg: int, fd: int = -1) -> None:
+    """``F_NOTIFY`` with *arg* (``DN_*`` bits) on the description *desc* (through *fd*).
 
     :raises LinuxError: ``ENOTDIR`` for a file that is not a directory (or a description
         opened without a path).
@@ -115,8 +114,9 @@ def notify(t: Any, desc: Any, arg: int) -> None:
     if req is not None:
         fsnotify.detach(req.watch, ignored=False)
         req.mask |= arg
+        req.fd = fd
     else:
-        req = _REQUESTS[desc] = _Request(desc, t.kernel, arg)
+        req = _REQUESTS[desc] = _Request(desc, t.kernel, arg, fd)
         if desc.release_hooks is None:
             desc.release_hooks = {}
         desc.release_hooks[_HOOK] = end

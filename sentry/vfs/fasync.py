@@ -4,10 +4,14 @@ fcntl(2) ``F_SETOWN``/``F_GETOWN`` (and ``F_SETOWN_EX``/``F_GETOWN_EX``), ioctl(
 ``FIOASYNC``, ``FIOSETOWN``/``SIOCSPGRP`` and ``FIOGETOWN``/``SIOCGPGRP``, and ``O_ASYNC``
 through ``F_SETFL``.  The owner (a process, or a process group as a negative number) is
 kept per open file description, as Linux keeps ``f_owner``.  While ``O_ASYNC`` is set and
-there is an owner, a notification of the description's wait queue (new data, buffer space,
-hang-up, error) sends ``SIGIO`` to the owner, with ``si_code`` ``SI_KERNEL`` as Linux's
-default ``send_sigio`` does.  ``F_SETSIG`` (another signal, with ``si_fd``/``si_band``)
-is not emulated (``EINVAL``).
+there is an owner, a notification of the description's wait queue that concerns it (new
+data, buffer space, hang-up, error: :func:`_reasons`) sends ``SIGIO`` to the owner, with
+``si_code`` ``SI_KERNEL`` as Linux's default ``send_sigio`` does.  ``F_SETSIG`` picks
+another signal (0: ``SIGIO`` again), which is then sent with Linux's ``SIGPOLL`` siginfo:
+``si_code`` the reason (``POLL_IN`` for new data or a pipe's writers gone, ``POLL_OUT``
+for buffer space, ``POLL_ERR``, ``POLL_PRI``, ``POLL_HUP``; one signal each), ``si_band``
+the reason's poll bits and ``si_fd`` the fd ``O_ASYNC`` was turned on through, as
+``fasync_helper`` keeps it.
 """
 
 from __future__ import annotations
@@ -30,14 +34,23 @@ F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP = 0, 1, 2
 _EVENTS = EVENT_IN | EVENT_OUT | EVENT_PRI | EVENT_ERR | EVENT_HUP
 
 
+#: (event, si_code, si_band) in the order send_sigio's callers report them
+#: (fs/fcntl.c band_table: POLL_IN .. POLL_HUP).
+_REASONS = ((EVENT_IN, 1, 0x041), (EVENT_OUT, 2, 0x304), (EVENT_ERR, 4, 0x008),
+            (EVENT_PRI, 5, 0x082), (EVENT_HUP, 6, 0x018))
+_NSIG = 64
+
+
 class _Async:
-    __slots__ = ("owner", "owner_type", "key", "kernel", "__weakref__")
+    __slots__ = ("owner", "owner_type", "key", "kernel", "signum", "fd", "__weakref__")
 
     def __init__(self) -> None:
         self.owner = 0  # F_SETOWN's value: pid > 0, -pgid < 0, 0: nobody
         self.owner_type = F_OWNER_PID
         self.key: Optional[int] = None
         self.kernel: Any = None
+        self.signum = 0  # F_SETSIG's value: 0 is SIGIO without siginfo
+        self.fd = -1  # the fd O_ASYNC was turned on through (si_fd)
 
 
 _STATE: "weakref.WeakKeyDictionary[Any, _Async]" = weakref.WeakKeyDictionary()
@@ -108,16 +121,31 @@ def set_owner_ex(t: Any, d: Any, raw: bytes) -> None:
     set_owner(t, d, -pid if kind == F_OWNER_PGRP else pid, kind)
 
 
-def set_async(t: Any, d: Any, on: bool) -> None:
-    """Turn ``O_ASYNC`` on or off for *d*."""
+def get_sig(d: Any) -> int:
+    """``F_GETSIG``: the signal ``O_ASYNC`` sends (0: ``SIGIO``)."""
+    st = _STATE.get(d)
+    return st.signum if st is not None else 0
+
+
+def set_sig(d: Any, signum: int) -> None:
+    """``F_SETSIG``.  :raises LinuxError: ``EINVAL`` for no valid signal number."""
+    if not 0 <= signum <= _NSIG:
+        raise err(errno.EINVAL)
+    _state(d).signum = signum
+
+
+def set_async(t: Any, d: Any, on: bool, fd: int = -1) -> None:
+    """Turn ``O_ASYNC`` on or off for *d* (through *fd*: the ``si_fd`` of F_SETSIG's
+    signals)."""
     st = _state(d)
     st.kernel = t.kernel
     if on:
         d.flags |= abi.O_ASYNC
+        st.fd = fd
         if st.key is None:
             queue = d.wait_queue()
             ref = weakref.ref(d)
-            st.key = queue.subscribe(_EVENTS, lambda events: _fire(ref))
+            st.key = queue.subscribe(_EVENTS, lambda events: _fire(ref, events))
             if d.release_hooks is None:
                 d.release_hooks = {}
             d.release_hooks[_HOOK] = lambda desc: _off(desc, queue)
@@ -136,12 +164,63 @@ def _off(d: Any, queue: Any) -> None:
         d.release_hooks.pop(_HOOK, None)
 
 
-def _fire(ref: "weakref.ref[Any]") -> None:
+def _fire(ref: "weakref.ref[Any]", events: int) -> None:
     d = ref()
     if d is None:
         return
     st = _STATE.get(d)
     if st is None or not st.owner or not d.flags & abi.O_ASYNC:
         return
-    for tg in _groups(st.kernel, st.owner):
-        st.kernel.signal_group(tg, signal.SIGIO, code=SI_KERNEL)
+    reasons = _reasons(d, events)
+    if reasons:
+        send(st.kernel, d, reasons, st.fd)
+
+
+_POLL_IN, _POLL_OUT = _REASONS[0][1:], _REASONS[1][1:]
+
+
+def _reasons(d: Any, events: int) -> List[Any]:
+    """The (``si_code``, ``si_band``) Linux's ``kill_fasync`` callers give for *events*
+    on *d*: a pipe's reader hears ``POLL_IN`` (data, or no writer left) and its writer
+    ``POLL_OUT`` (room, or no reader left), each only its own (``fasync_readers``,
+    ``fasync_writers``); another file a hang-up (``POLL_HUP``) or an error alone, else
+    each of new data, room and urgent data its description can use."""
+    if getattr(d, "pipe", None) is not None:
+        out = []
+        if d.is_reader and events & (EVENT_IN | EVENT_HUP):
+            out.append(_POLL_IN)
+        if d.is_writer and events & (EVENT_OUT | EVENT_ERR):
+            out.append(_POLL_OUT)
+        return out
+    if events & EVENT_HUP:
+        return [_REASONS[4][1:]]
+    if events & EVENT_ERR:
+        return [_REASONS[2][1:]]
+    out = []
+    if events & EVENT_IN and d.readable():
+        out.append(_POLL_IN)
+    if events & EVENT_OUT and d.writable():
+        out.append(_POLL_OUT)
+    if events & EVENT_PRI and d.readable():
+        out.append(_REASONS[3][1:])
+    return out
+
+
+#: dnotify's reason (POLL_MSG) and its poll bits.
+POLL_MSG = ((3, 0x441),)
+
+
+def send(kernel: Any, d: Any, reasons: Any, fd: int) -> None:
+    """``send_sigio``: the signal to *d*'s owner, once for each (``si_code``,
+    ``si_band``) of *reasons* with the ``F_SETSIG`` signal and ``si_fd`` *fd*, or one
+    ``SIGIO`` without one."""
+    st = _STATE.get(d)
+    if st is None or not st.owner:
+        return
+    for tg in _groups(kernel, st.owner):
+        if not st.signum:
+            kernel.signal_group(tg, signal.SIGIO, code=SI_KERNEL)
+            continue
+        for code, band in reasons:
+            info = struct.pack("<iiiiqi", st.signum, 0, code, 0, band, fd)
+            kernel.signal_group(tg, st.signum, info=info)

@@ -154,7 +154,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "O_ASYNC with F_SETOWN(_EX)/F_GETOWN(_EX) (SIGIO on readiness), F_ADD_SEALS/"
          "F_GET_SEALS (memfds and tmpfs files), F_NOTIFY (dnotify: SIGIO for events on a "
          "directory's entries; a request ends when its description is released, not at any "
-         "close by its owner); no F_SETSIG or leases (EINVAL); C fast path: F_GETFD, "
+         "close by its owner), F_SETSIG/F_GETSIG (the signal with SIGPOLL's siginfo: "
+         "si_code the reason, si_band, si_fd), F_GETLEASE (F_UNLCK); F_SETLEASE is EINVAL; "
+         "C fast path: F_GETFD, "
          "F_SETFD, F_GETFL, F_DUPFD(_CLOEXEC) of a directory C opened"),
         ("flock", EMULATE, FULL, ""),
         ("ioctl", EMULATE, PARTIAL, "FIONREAD, FIOCLEX, FIONBIO, FIOASYNC, FIOSETOWN/"

@@ -41,8 +41,11 @@ F_SETLK = 6
 F_SETLKW = 7
 F_SETOWN = 8
 F_GETOWN = 9
+F_SETSIG = 10
+F_GETSIG = 11
 F_SETOWN_EX = 15
 F_GETOWN_EX = 16
+F_GETLEASE = 1025
 F_NOTIFY = 1026
 F_OFD_GETLK = 36
 F_OFD_SETLK = 37
@@ -795,8 +798,8 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
     OFD), pipe size, the ``SIGIO`` owner (:mod:`sentry.vfs.fasync`).
 
     File seals: :mod:`sentry.syscalls.linux.sys_memfd`; directory notifications
-    (``F_NOTIFY``): :mod:`sentry.vfs.dnotify`.  ``F_SETSIG`` and leases are refused with
-    ``EINVAL``.
+    (``F_NOTIFY``): :mod:`sentry.vfs.dnotify`.  ``F_SETLEASE`` is refused with ``EINVAL``
+    (no lease is ever held: ``F_GETLEASE`` says ``F_UNLCK``).
     """
     fd, cmd = a.int(0), a.int(1)
     d = t.fdtable.get(fd)
@@ -823,7 +826,7 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
         flags = a.int(2)
         d.set_status_flags(flags & ~abi.O_ASYNC)
         if d.has_fasync and bool(flags & abi.O_ASYNC) != bool(d.flags & abi.O_ASYNC):
-            fasync.set_async(t, d, bool(flags & abi.O_ASYNC))
+            fasync.set_async(t, d, bool(flags & abi.O_ASYNC), fd)
         return 0
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _fcntl_lock(t, d, cmd, a[2])
@@ -838,6 +841,13 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
     if cmd == F_SETOWN_EX:
         fasync.set_owner_ex(t, d, t.mem.read(a[2], 8))
         return 0
+    if cmd == F_GETSIG:
+        return fasync.get_sig(d)
+    if cmd == F_SETSIG:
+        fasync.set_sig(d, a.int(2))
+        return 0
+    if cmd == F_GETLEASE:
+        return locks.F_UNLCK  # no lease is ever held (F_SETLEASE is refused)
     if cmd in (F_ADD_SEALS, F_GET_SEALS):
         from sentry.syscalls.linux.sys_memfd import add_seals, get_seals
 
@@ -845,7 +855,7 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
     if cmd == F_NOTIFY:
         from sentry.vfs import dnotify
 
-        dnotify.notify(t, d, a.uint(2))
+        dnotify.notify(t, d, a.uint(2), fd)
         return 0
     if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ):
         getter = getattr(d, "get_pipe_size", None)
@@ -894,7 +904,7 @@ def ioctl(t: Any, a: SyscallArgs) -> int:
             if on != bool(d.flags & abi.O_ASYNC):
                 raise err(errno.ENOTTY)
             return 0
-        fasync.set_async(t, d, on)
+        fasync.set_async(t, d, on, fd)
         return 0
     if cmd in (FIOSETOWN, SIOCSPGRP):
         fasync.set_owner(t, d, t.mem.read_i32(arg))
