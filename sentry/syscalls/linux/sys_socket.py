@@ -701,6 +701,8 @@ def _getsockopt(t: Any, a: SyscallArgs) -> int:
             SO_PROTOCOL: 0}
     if opt in _UNIX_FLAG_OPTS or opt in _UNIX_ADMIN_OPTS:
         return _put_opt(t, a[3], a[4], struct.pack("<i", s.flag_opts.get(opt, 0)))
+    if opt in _UNIX_DEFAULTS:
+        return _put_opt(t, a[3], a[4], struct.pack("<i", s.flag_opts.get(opt, _UNIX_DEFAULTS[opt])))
     if opt == SO_LINGER:
         linger = (s.flag_opts.get(SO_LINGER, 0), s.flag_opts.get(_LINGER_SECS, 0))
         return _put_opt(t, a[3], a[4], struct.pack("<ii", *linger))
@@ -764,6 +766,19 @@ def _setsockopt(t: Any, a: SyscallArgs) -> int:
             raise err(errno.EPERM)
         us.flag_opts[opt] = int(val != 0) if opt == SO_DEBUG else val
         return 0
+    if opt == SO_BUSY_POLL:
+        # sk_setsockopt: no negative time, and only CAP_NET_ADMIN may raise it
+        if val < 0:
+            raise err(errno.EINVAL)
+        if val > us.flag_opts.get(opt, 0) and not t.creds.capable(cap.CAP_NET_ADMIN):
+            raise err(errno.EPERM)
+        us.flag_opts[opt] = val
+        return 0
+    if opt == SO_INCOMING_CPU:
+        us.flag_opts[opt] = val
+        return 0
+    if opt == SO_ZEROCOPY:
+        raise err(errno.EOPNOTSUPP)  # inet TCP/UDP and RDS sockets only
     if opt == SO_LINGER:
         if a[4] & 0xFFFFFFFF < 8:
             raise err(errno.EINVAL)
@@ -776,8 +791,16 @@ def _setsockopt(t: Any, a: SyscallArgs) -> int:
 
 
 # SO_REUSEADDR, SO_KEEPALIVE, SO_BROADCAST, SO_DONTROUTE, SO_REUSEPORT, SO_NO_CHECK,
-# SO_WIFI_STATUS, SO_NOFCS, SO_SELECT_ERR_QUEUE: socket flags unix sockets never consult.
-_UNIX_FLAG_OPTS = (2, 9, 6, 5, 15, 11, 41, 43, 45)
+# SO_WIFI_STATUS, SO_NOFCS, SO_SELECT_ERR_QUEUE: socket flags unix sockets never consult;
+# SO_PASSSEC (no security module: no SCM_SECURITY) and SO_OOBINLINE (no MSG_OOB here).
+_UNIX_FLAG_OPTS = (2, 9, 6, 5, 15, 11, 41, 43, 45, 34, 10)
+SO_BUSY_POLL, SO_INCOMING_CPU, SO_ZEROCOPY = 46, 49, 60
+# What getsockopt says of a unix socket's options until they are set (sock_init_data):
+# SO_RCVLOWAT, SO_SNDLOWAT 1; SO_TIMESTAMP, SO_TIMESTAMPNS off; SO_PEEK_OFF -1; SO_BUSY_POLL
+# 0; SO_INCOMING_CPU -1; SO_ZEROCOPY off.  (Setting the low marks, timestamps or a peek
+# offset would change what a read does, which the sentry does not model: ENOPROTOOPT.)
+_UNIX_DEFAULTS = {18: 1, 19: 1, 29: 0, 35: 0, 42: -1, SO_BUSY_POLL: 0, SO_INCOMING_CPU: -1,
+                  SO_ZEROCOPY: 0}
 SO_DEBUG, SO_PRIORITY, SO_LINGER, SO_MARK = 1, 12, 13, 36
 _UNIX_ADMIN_OPTS = (SO_DEBUG, SO_PRIORITY, SO_MARK)
 _LINGER_SECS = -SO_LINGER  # flag_opts key of l_linger (SO_LINGER's is l_onoff)
