@@ -77,6 +77,29 @@ int main(void)
     get_int("root SO_PRIORITY", SO_PRIORITY);
     get_int("root SO_MARK", SO_MARK);
 
+    /* Linux's defaults of options a unix socket has without setting them */
+    get_int("SO_RCVLOWAT", SO_RCVLOWAT);
+    get_int("SO_SNDLOWAT", SO_SNDLOWAT);
+    get_int("SO_PASSSEC", SO_PASSSEC);
+    get_int("SO_OOBINLINE", SO_OOBINLINE);
+    get_int("SO_TIMESTAMP", SO_TIMESTAMP);
+    get_int("SO_TIMESTAMPNS", SO_TIMESTAMPNS);
+    get_int("SO_PEEK_OFF", SO_PEEK_OFF);
+    get_int("SO_BUSY_POLL", SO_BUSY_POLL);
+    get_int("SO_INCOMING_CPU", SO_INCOMING_CPU);
+    get_int("SO_ZEROCOPY", SO_ZEROCOPY);
+    set_int("SO_PASSSEC 1", SOL_SOCKET, SO_PASSSEC, 1);
+    get_int("SO_PASSSEC set", SO_PASSSEC);
+    set_int("SO_OOBINLINE 1", SOL_SOCKET, SO_OOBINLINE, 1);
+    get_int("SO_OOBINLINE set", SO_OOBINLINE);
+    set_int("SO_INCOMING_CPU 1", SOL_SOCKET, SO_INCOMING_CPU, 1);
+    get_int("SO_INCOMING_CPU set", SO_INCOMING_CPU);
+    set_int("SO_BUSY_POLL -1", SOL_SOCKET, SO_BUSY_POLL, -1);
+    set_int("root SO_BUSY_POLL 50", SOL_SOCKET, SO_BUSY_POLL, 50);
+    get_int("SO_BUSY_POLL set", SO_BUSY_POLL);
+    set_int("SO_ZEROCOPY 1", SOL_SOCKET, SO_ZEROCOPY, 1);
+    set_int("SO_SNDLOWAT 1", SOL_SOCKET, SO_SNDLOWAT, 1);
+
     fflush(stdout);
     pid_t c = fork();
     MUST(c);
@@ -86,6 +109,8 @@ int main(void)
         privileged("nobody");
         set_int("nobody SO_DEBUG 0", SOL_SOCKET, SO_DEBUG, 0);
         set_int("nobody SO_PRIORITY 6", SOL_SOCKET, SO_PRIORITY, 6);
+        set_int("nobody SO_BUSY_POLL 100", SOL_SOCKET, SO_BUSY_POLL, 100);
+        set_int("nobody SO_BUSY_POLL 10", SOL_SOCKET, SO_BUSY_POLL, 10);
         fflush(stdout);
         _exit(0);
     }
