@@ -386,7 +386,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("set_tid_address", PASS, FULL, "the caller's own clear_child_tid pointer"),
         ("prctl", EMULATE, PARTIAL,
          "PR_SET_NAME/GET_NAME, PDEATHSIG, DUMPABLE, NO_NEW_PRIVS, KEEPCAPS, CAPBSET_READ/"
-         "DROP, CAP_AMBIENT, SECUREBITS, CHILD_SUBREAPER (sandbox credentials)"),
+         "DROP, CAP_AMBIENT, SECUREBITS, CHILD_SUBREAPER (sandbox credentials); the caller's "
+         "own TSC, TIMERSLACK, MCE_KILL, THP_DISABLE and SPECULATION_CTRL: the host "
+         "(CONTINUE)"),
         ("arch_prctl", PASS, FULL, "the caller's own FS/GS base and CPUID faulting"),
         ("set_robust_list", PASS, FULL, "the caller's own robust futex list"),
         ("getrlimit", EMULATE, FULL, "as prlimit64 (RLIMIT_NOFILE is the sandbox fd table's)"),
