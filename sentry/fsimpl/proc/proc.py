@@ -19,7 +19,7 @@ from sentry.fsimpl.proc.filesystem import (
     ABSENT, Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink,
 )
 from sentry.kernel import aio, ipc
-from sentry.kernel import keys
+from sentry.kernel import keys, memacct
 from sentry.mm.mm import STUB_BASE, STUB_END
 from sentry.vfs.dentry import VirtualDentry
 from sentry.vfs.file import DEFAULT_POLLMASK
@@ -190,6 +190,18 @@ _SYS_TREE: Dict[bytes, Any] = {
         b"pid_max": lambda k: b"4194304\n",
         b"ngroups_max": lambda k: b"65536\n",
         b"cap_last_cap": lambda k: b"40\n",
+        # Global ones programs read: the host's, which it enforces for the sandbox's
+        # processes as for any (as a runc container sees them), read-only; without
+        # them, the defaults fork_init and the version reported compute.
+        b"threads-max": lambda k: _host_sysctl(k, "kernel/threads-max", b"%d" % max(
+            20, min(memacct.HOST_MEMORY // (16384 * 8), 0x3FFFFFFF))),
+        b"perf_event_paranoid": lambda k: _host_sysctl(k, "kernel/perf_event_paranoid", b"2"),
+        b"randomize_va_space": lambda k: _host_sysctl(k, "kernel/randomize_va_space", b"2"),
+        b"core_pattern": lambda k: b"core\n",
+        b"keys": {
+            name.encode(): (lambda k, name=name: b"%d\n" % keys.DEFAULT_LIMITS[name])
+            for name in ("maxkeys", "maxbytes", "root_maxkeys", "root_maxbytes")
+        },
         b"random": {
             b"boot_id": lambda k: _boot_id(k),
             b"uuid": lambda k: _uuid4() + b"\n",
@@ -198,14 +210,44 @@ _SYS_TREE: Dict[bytes, Any] = {
     b"vm": {
         b"overcommit_memory": lambda k: b"0\n",
         b"max_map_count": lambda k: b"65530\n",
+        b"swappiness": lambda k: _host_sysctl(k, "vm/swappiness", b"60"),
+        b"mmap_min_addr": lambda k: _host_sysctl(k, "vm/mmap_min_addr", b"4096"),
+    },
+    # A sandbox makes no user namespace (unshare and clone refuse CLONE_NEWUSER).
+    b"user": {
+        b"max_user_namespaces": lambda k: b"0\n",
     },
     b"fs": {
         b"pipe-max-size": lambda k: b"1048576\n",
         b"nr_open": lambda k: b"1048576\n",
         b"aio-nr": lambda k: b"%d\n" % aio.aio_nr(k),
         b"aio-max-nr": lambda k: b"%d\n" % aio.AIO_MAX_NR,
+        # (files_maxfiles_init: a tenth of memory in KiB)
+        b"file-max": lambda k: _host_sysctl(k, "fs/file-max", b"%d" % max(
+            8192, memacct.HOST_MEMORY // 1024 // 10)),
+        # the sandbox's inotify limits (sentry.fsimpl.inotify.inotify)
+        b"inotify": {
+            b"max_user_instances": lambda k: b"%d\n" % _inotify().MAX_USER_INSTANCES,
+            b"max_user_watches": lambda k: b"%d\n" % _inotify().MAX_USER_WATCHES,
+            b"max_queued_events": lambda k: b"%d\n" % _inotify().MAX_QUEUED_EVENTS,
+        },
     },
 }
+
+
+def _host_sysctl(k: Any, name: str, default: bytes) -> bytes:
+    """The host's ``/proc/sys/<name>``, which it enforces for the sandbox's processes as
+    for any (*default* if it cannot be read)."""
+    try:
+        return k.host_file("sys/" + name)
+    except OSError:
+        return default + b"\n"
+
+
+def _inotify() -> Any:
+    from sentry.fsimpl.inotify import inotify
+
+    return inotify
 
 
 def _uuid4() -> bytes:
@@ -326,6 +368,16 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
     f(b"uid_map", lambda r: _id_map(k.uid_map))
     f(b"gid_map", lambda r: _id_map(k.gid_map))
     f(b"setgroups", lambda r: b"allow\n")
+    # No audit: no login uid or session (the kernel's "unset", AUDIT_UID_UNSET).
+    f(b"loginuid", lambda r: b"4294967295", 0o644)
+    f(b"sessionid", lambda r: b"4294967295")
+    # The default filter (MMF_DUMP_FILTER_DEFAULT: anonymous private and shared, ELF
+    # headers, private huge pages); the sandbox writes no core dump.
+    f(b"coredump_filter", lambda r: b"00000033\n", 0o644)
+    f(b"personality", lambda r: b"%08x\n" % (getattr(task, "personality", 0) & 0xFFFFFFFF),
+      0o400, check)
+    if task is not None:
+        f(b"timerslack_ns", lambda r: b"%d\n" % task.timer_slack, 0o666, check)
 
     def exe_target(r: Any) -> bytes:
         if tg.exe_vd is not None:  # " (deleted)" once replaced or removed
