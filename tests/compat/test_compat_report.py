@@ -81,7 +81,7 @@ def test_unsupported_ioctl_and_fcntl_are_reported_with_their_binary(
     ioctl = found[("ioctl", "FS_IOC_GETFLAGS")]
     assert ioctl["binary"] == str(exe) and ioctl["count"] == 1
     assert ioctl["detail"].endswith("on regular file"), ioctl
-    fcntl = found[("fcntl", "F_SETSIG")]
+    fcntl = found[("fcntl", "F_SETLEASE")]
     assert fcntl["binary"] == str(exe) and fcntl["count"] == 1
     assert found[("xattr", "setxattr")]["detail"] == "setxattr system.*"
     assert found[("clone", "namespace")]["detail"] == "namespace flags CLONE_NEWUSER"

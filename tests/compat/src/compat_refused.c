@@ -1,5 +1,5 @@
 /* Asks for things Linux does and the sandbox refuses: the inode flags of a regular file
- * (FS_IOC_GETFLAGS), a queued signal for I/O readiness (fcntl F_SETSIG), a POSIX ACL (the
+ * (FS_IOC_GETFLAGS), a read lease on a file (fcntl F_SETLEASE), a POSIX ACL (the
  * system.posix_acl_access extended attribute), a child in a new user namespace (clone
  * CLONE_NEWUSER). */
 #define _GNU_SOURCE
@@ -26,8 +26,8 @@ int main(int argc, char **argv)
     long flags = 0;
     int r = ioctl(f, FS_IOC_GETFLAGS, &flags);
     printf("FS_IOC_GETFLAGS: %s\n", r < 0 ? strerror(errno) : "ok");
-    r = fcntl(d, F_SETSIG, SIGRTMIN);
-    printf("F_SETSIG: %s\n", r < 0 ? strerror(errno) : "ok");
+    r = fcntl(f, F_SETLEASE, F_RDLCK);
+    printf("F_SETLEASE: %s\n", r < 0 ? strerror(errno) : "ok");
     /* An ACL that says what the mode says (user rw, group r, other r): version 2, then
      * (tag, permissions, id) entries. */
     struct { uint32_t version; struct { uint16_t tag, perm; uint32_t id; } e[3]; } acl = {

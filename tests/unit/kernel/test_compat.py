@@ -84,11 +84,11 @@ def test_handlers_note_what_they_do_not_implement(env) -> None:
     assert env.call(sys_file.ioctl, fd, 0x5401, buf) == -errno.ENOTTY
     assert _notes(env) == []
     assert env.call(sys_file.ioctl, fd, 0x80086601, buf) == -errno.ENOTTY
-    assert env.call(sys_file.fcntl, fd, 10, 29) == -errno.EINVAL  # F_SETSIG
+    assert env.call(sys_file.fcntl, fd, 1024, 0) == -errno.EINVAL  # F_SETLEASE F_RDLCK
     assert env.call(sys_process.prctl, 0x59616D61, 0) == -errno.EINVAL
     assert env.call(sys_socket.socket, 17, 3, 0x0300) == -errno.EAFNOSUPPORT
     assert sorted(_notes(env)) == [
-        ("fcntl", "F_SETSIG"),
+        ("fcntl", "F_SETLEASE"),
         ("ioctl", "FS_IOC_GETFLAGS (0x80086601) on regular file"),
         ("prctl", "PR_SET_PTRACER"),
         ("socket", "AF_PACKET SOCK_RAW protocol 768"),
