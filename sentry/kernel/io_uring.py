@@ -110,6 +110,7 @@ class IoUringFile(AnonFileDescription):
     list and its waiters (every fd and every process that holds the description)."""
 
     read_iter = write_iter = False
+    can_read = can_write = False
 
     def __init__(self, sq_entries: int, cq_entries: int, setup_flags: int) -> None:
         super().__init__(b"[io_uring]", 0)

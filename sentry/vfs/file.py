@@ -98,6 +98,12 @@ class FileDescription:
     #: timerfd and signalfd no ``write_iter``.
     read_iter = True
     write_iter = True
+    #: The file has a read (or read_iter), a write (or write_iter) at all (Linux's
+    #: ``FMODE_CAN_READ``/``FMODE_CAN_WRITE``): readv and writev of one that has not are
+    #: ``EINVAL`` before anything else is looked at. epoll, pidfds and io_uring files have
+    #: neither; timerfd, signalfd, inotify, message queues and directories no write.
+    can_read = True
+    can_write = True
     def own_statfs(self) -> Optional["StatFS"]:
         """``fstatfs``'s answer where it is not the file system's the description was
         opened on (None: that one's): a donated host fd's is the host object's."""
@@ -375,6 +381,7 @@ class DirectoryDescription(FileDescription):
     """
 
     read_iter = write_iter = False
+    can_write = False
 
     def __init__(self, vd: "VirtualDentry", inode: "Inode", flags: int) -> None:
         super().__init__(vd, inode, flags)

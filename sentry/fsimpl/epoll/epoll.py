@@ -121,6 +121,7 @@ class EpollInstance(AnonFileDescription):
     """
 
     read_iter = write_iter = False
+    can_read = can_write = False
 
     def __init__(self, flags: int, uid: int = 0,
                  sync_host: Optional[Callable[[], None]] = None) -> None:

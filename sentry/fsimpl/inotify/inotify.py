@@ -75,6 +75,7 @@ class InotifyFileDescription(AnonFileDescription):
     """One inotify instance: its watches (by wd) and its event queue."""
 
     read_iter = write_iter = False
+    can_write = False
 
     def __init__(self, flags: int) -> None:
         global instances

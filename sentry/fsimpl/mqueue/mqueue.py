@@ -93,6 +93,7 @@ class MQueueDescription(AnonFileDescription):
     """An open message queue (``mqd_t``)."""
 
     read_iter = write_iter = False
+    can_write = False
 
     positional = True  # (mq_open's dentry_open: pread reads the status line at an offset)
 

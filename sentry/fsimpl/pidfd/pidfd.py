@@ -79,6 +79,7 @@ class PidfdDescription(PidRef, AnonFileDescription):
     ``PIDFD_THREAD``."""
 
     read_iter = write_iter = False
+    can_read = can_write = False
 
     positional = True  # (pidfs's dentry_open; nothing to read: EINVAL)
 

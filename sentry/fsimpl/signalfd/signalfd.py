@@ -126,7 +126,7 @@ def _segments(t: Any, n: int) -> List[Tuple[int, int]]:
 class SignalFileDescription(AnonFileDescription):
     """One signalfd: the signal mask (bit ``signo - 1``) it reads."""
 
-    write_iter = False  # (no write at all)
+    write_iter = can_write = False  # (no write at all)
 
     #: Linux's signalfd has no ``fasync`` (see the module docstring).
     has_fasync = False

@@ -70,7 +70,7 @@ def _ns(sec: int, nsec: int) -> int:
 class TimerFileDescription(AnonFileDescription):
     """One timerfd; *timers* is the sentry's timer queue (``Kernel.ktimers``)."""
 
-    write_iter = False  # (no write at all)
+    write_iter = can_write = False  # (no write at all)
 
     def __init__(self, timers: TimerQueue, clockid: int, flags: int) -> None:
         super().__init__(b"[timerfd]", flags)

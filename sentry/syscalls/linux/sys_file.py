@@ -491,6 +491,8 @@ RWF_SUPPORTED = 0x1FF
 
 def _rwf_check(d: FileDescription, flags: int, write: bool) -> None:
     """``kiocb_set_rw_flags``: which RWF_* flags this call may have."""
+    if not (d.can_write if write else d.can_read):
+        raise err(errno.EINVAL)  # FMODE_CAN_READ/WRITE: no read or write at all
     if not (d.write_iter if write else d.read_iter) and flags & ~RWF_HIPRI:
         # do_loop_readv_writev: a file with only read/write (a directory, most /proc/PID
         # files, inotify, eventfd's and /dev/full's writes) takes no flag but HIPRI

@@ -8,6 +8,9 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 
 #ifndef RWF_NOAPPEND
 #define RWF_NOAPPEND 0x20
@@ -101,6 +104,15 @@ int main(int argc, char **argv)
     R("/proc/self/stat: preadv2 NOWAIT", prv2(pf, buf, 4, 0, RWF_NOWAIT));
     R("/proc/self/stat: preadv2 SYNC", prv2(pf, buf, 4, 0, RWF_SYNC));
     close(pf);
+    /* no read or write at all (FMODE_CAN_READ/WRITE): EINVAL, whatever the flags */
+    int ep = epoll_create1(0), tfd = timerfd_create(CLOCK_MONOTONIC, 0), efd = eventfd(0, 0);
+    MUST(ep); MUST(tfd); MUST(efd);
+    R("epoll: preadv2 NOWAIT", prv2(ep, buf, 4, -1, RWF_NOWAIT));
+    R("epoll: preadv2", prv2(ep, buf, 4, -1, 0));
+    R("epoll: pwritev2 DSYNC", pwv2(ep, "12345678", -1, RWF_DSYNC));
+    R("timerfd: pwritev2 DSYNC", pwv2(tfd, "12345678", -1, RWF_DSYNC));
+    R("eventfd: pwritev2 NOWAIT", pwv2(efd, "12345678", -1, RWF_NOWAIT));
+    close(ep); close(tfd); close(efd);
     int full = open("/dev/full", O_WRONLY);
     MUST(full);
     R("/dev/full: pwritev2 HIPRI", pwv2(full, "x", -1, RWF_HIPRI));
