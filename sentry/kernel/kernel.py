@@ -605,27 +605,29 @@ class Kernel:
         # The host lets no other process queue a kernel-made code (a process's own
         # siginfo to itself may have one): the record carries it to the delivery.
         by_tgkill = forged or si_code >= 0 or si_code == SI_TKILL
-        # What the host's siginfo will hold where a queued one has its value: tgkill's
-        # none, sigqueue's this one's (a real-time record is matched by it).
-        self._record_siginfo(t, signo, info, _NO_VALUE if by_tgkill else info[24:32])
+        # A standard signal already pending keeps the first one's siginfo (asked before
+        # the send, which makes it pending); the record is made once the send worked.
+        keep = signo >= SIGRTMIN_KERNEL or not (
+            self._sigmask_bits(t, "SigPnd") & (1 << (signo - 1)))
         if by_tgkill:
             ret = N.tgkill(t.tg.host_tgid, t.host_tid, signo)
         else:
             ret = N.sigqueue(t.tg.host_tgid, t.host_tid, signo, info)
         if ret < 0:
             return
+        if keep:
+            # What the host's siginfo will hold where a queued one has its value:
+            # tgkill's none, sigqueue's this one's (a real-time record is matched by it).
+            self._record_siginfo(t, signo, info, _NO_VALUE if by_tgkill else info[24:32])
         self.after_signal(t, signo)
 
     def _record_siginfo(self, t: Task, signo: int, info: bytes, value: bytes) -> None:
         """Keep *info* for the delivery of *signo* to *t*; *value*: the 8 bytes at
-        ``si_value`` the host's siginfo of it will show.
-
-        A standard signal already pending is not queued again (Linux keeps the
-        first one's siginfo); real-time signals queue, each with its own.
+        ``si_value`` the host's siginfo of it will show.  A standard signal has one
+        (the caller leaves the record of one that was pending already); real-time
+        signals queue, each with its own.
         """
         if signo < SIGRTMIN_KERNEL:
-            if self._sigmask_bits(t, "SigPnd") & (1 << (signo - 1)):
-                return
             t.sent_info[signo] = collections.deque(((value, info),))
         else:
             q = t.sent_info.setdefault(signo, collections.deque(maxlen=_MAX_SENT_INFO))
@@ -680,6 +682,15 @@ class Kernel:
         if not q:
             return None
         if h_pid != 0 or h_code >= 0:
+            # The host's own, or one the sentry queued whole (sigqueue: the sender's
+            # pid in it): that one's record is used up, not left for a later signal.
+            if sig >= SIGRTMIN_KERNEL and h_code < 0:
+                for i, (_, r) in enumerate(q):
+                    if r[:48] == host[:48]:
+                        del q[i]
+                        break
+                if not q:
+                    t.sent_info.pop(sig, None)
             return None
         rec = None
         if sig < SIGRTMIN_KERNEL:

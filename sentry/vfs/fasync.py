@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from typing import Any, List, Optional
 
 SI_KERNEL = 0x80
+SI_SIGIO = -5
+#: Signals with si_codes of their own (sig_specific_sicodes but SIGPOLL): F_SETSIG's
+#: signal says SI_SIGIO instead of POLL_* for them (SIGILL, SIGTRAP, SIGBUS, SIGFPE,
+#: SIGSEGV, SIGCHLD, SIGSYS).
+_OWN_CODES = frozenset((4, 5, 7, 8, 11, 17, 31))
 F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP = 0, 1, 2
 _EVENTS = EVENT_IN | EVENT_OUT | EVENT_PRI | EVENT_ERR | EVENT_HUP
 
@@ -181,15 +186,21 @@ _POLL_IN, _POLL_OUT = _REASONS[0][1:], _REASONS[1][1:]
 
 def _reasons(d: Any, events: int) -> List[Any]:
     """The (``si_code``, ``si_band``) Linux's ``kill_fasync`` callers give for *events*
-    on *d*: a pipe's reader hears ``POLL_IN`` (data, or no writer left) and its writer
-    ``POLL_OUT`` (room, or no reader left), each only its own (``fasync_readers``,
-    ``fasync_writers``); another file a hang-up (``POLL_HUP``) or an error alone, else
-    each of new data, room and urgent data its description can use."""
-    if getattr(d, "pipe", None) is not None:
+    on *d*, of those that hold now (a queue is also notified to wake its waiters: a
+    FIFO's opens, a terminal's other side): a pipe's reader hears ``POLL_IN`` (data, or
+    no writer left) and its writer ``POLL_OUT`` (room, or no reader left), each only its
+    own (``fasync_readers``, ``fasync_writers``; a pipe the sandbox was given too);
+    another file a hang-up (``POLL_HUP``) or an error alone, else each of new data,
+    room and urgent data its description can use."""
+    try:
+        events &= d.readiness(events)
+    except Exception:  # noqa: BLE001 - a file gone bad: nothing to report
+        return []
+    if getattr(d, "pipe", None) is not None or getattr(d, "fifo", False):
         out = []
-        if d.is_reader and events & (EVENT_IN | EVENT_HUP):
+        if d.readable() and events & (EVENT_IN | EVENT_HUP):
             out.append(_POLL_IN)
-        if d.is_writer and events & (EVENT_OUT | EVENT_ERR):
+        if d.writable() and events & (EVENT_OUT | EVENT_ERR):
             out.append(_POLL_OUT)
         return out
     if events & EVENT_HUP:
@@ -222,5 +233,7 @@ def send(kernel: Any, d: Any, reasons: Any, fd: int) -> None:
             kernel.signal_group(tg, signal.SIGIO, code=SI_KERNEL)
             continue
         for code, band in reasons:
+            if st.signum in _OWN_CODES:
+                code = SI_SIGIO  # a signal with codes of its own: no POLL_* ambiguity
             info = struct.pack("<iiiiqi", st.signum, 0, code, 0, band, fd)
             kernel.signal_group(tg, st.signum, info=info)

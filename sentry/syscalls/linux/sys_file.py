@@ -46,6 +46,8 @@ F_GETSIG = 11
 F_SETOWN_EX = 15
 F_GETOWN_EX = 16
 F_GETLEASE = 1025
+#: fcntl commands an O_PATH fd refuses with EBADF (those added with F_SETSIG).
+_NOT_ON_PATH = frozenset((F_SETSIG, F_GETSIG, F_GETLEASE))
 F_NOTIFY = 1026
 F_OFD_GETLK = 36
 F_OFD_SETLK = 37
@@ -805,6 +807,8 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
     """
     fd, cmd = a.int(0), a.int(1)
     d = t.fdtable.get(fd)
+    if d.is_path and cmd in _NOT_ON_PATH:
+        raise err(errno.EBADF)  # check_fcntl_cmd: an O_PATH fd takes dup, fd and fl flags
     if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
         minfd = a.int(2)
         if minfd < 0:
@@ -846,7 +850,7 @@ def fcntl(t: Any, a: SyscallArgs) -> int:
     if cmd == F_GETSIG:
         return fasync.get_sig(d)
     if cmd == F_SETSIG:
-        fasync.set_sig(d, a.int(2))
+        fasync.set_sig(d, a.int(2))  # do_fcntl takes it as an int (argi)
         return 0
     if cmd == F_GETLEASE:
         return locks.F_UNLCK  # no lease is ever held (F_SETLEASE is refused)

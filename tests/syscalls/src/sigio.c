@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
 /* What the handler saw: each signal's reason, band and fd (SA_SIGINFO) */
@@ -72,6 +73,13 @@ int main(int argc, char **argv)
     R("F_GETSIG fresh", fcntl(20, F_GETSIG));
     R("F_SETSIG 65", fcntl(20, F_SETSIG, 65));
     R("F_SETSIG -1", fcntl(20, F_SETSIG, -1));
+    R("F_SETSIG 1<<32 | 10", syscall(SYS_fcntl, 20, F_SETSIG, (1UL << 32) | 10));
+    int opath = open(".", O_PATH);
+    MUST(opath);
+    R("O_PATH F_SETSIG", fcntl(opath, F_SETSIG, rt));
+    R("O_PATH F_GETSIG", fcntl(opath, F_GETSIG));
+    R("O_PATH F_GETLEASE", fcntl(opath, F_GETLEASE));
+    close(opath);
     R("F_SETSIG rt", fcntl(20, F_SETSIG, rt) == 0);
     R("F_GETSIG rt", fcntl(20, F_GETSIG) == rt);
     R("F_GETSIG through the other fd", fcntl(p[0], F_GETSIG) == rt);
@@ -135,6 +143,25 @@ int main(int argc, char **argv)
     /* the socket's peer goes: a hang-up */
     close(sv[1]);
     stage("socket after its peer closed", rt);
+
+    /* a signal with si_codes of its own says SI_SIGIO */
+    int q[2];
+    MUST(pipe(q));
+    R("SIGCHLD F_SETSIG", fcntl(q[0], F_SETSIG, SIGCHLD));
+    R("SIGCHLD F_SETOWN", fcntl(q[0], F_SETOWN, getpid()));
+    R("SIGCHLD O_ASYNC", fcntl(q[0], F_SETFL, O_ASYNC));
+    mask_signal(SIG_BLOCK, SIGCHLD);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    MUST(sigaction(SIGCHLD, &sa, NULL));
+    R("write q", write(q[1], "x", 1));
+    nseen = 0;
+    mask_signal(SIG_UNBLOCK, SIGCHLD);
+    mask_signal(SIG_BLOCK, SIGCHLD);
+    for (int i = 0; i < nseen; i++)
+        printf("SIGCHLD by F_SETSIG: code %d band %lx fd %d\n", seen[i].code, seen[i].band,
+               seen[i].fd);
 
     /* no lease is held */
     R("F_GETLEASE file", fcntl(f, F_GETLEASE));
