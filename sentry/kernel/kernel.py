@@ -1460,7 +1460,6 @@ class Kernel:
         child = Task(self, tg, tid, child_host, creds, fdtable, fs, HostMemory(child_host))
         child.nice, child.sched_policy = parent.nice, parent.sched_policy
         child.ioprio, child.personality = parent.ioprio, parent.personality
-        child.timer_slack = child.timer_slack_default = parent.timer_slack
         if parent.sched_reset_on_fork:
             # SCHED_FLAG_RESET_ON_FORK: the child starts with nice 0 or more (sched_fork;
             # the sandbox's policies are all normal ones, which it keeps).

@@ -182,10 +182,6 @@ class Task:
         self.sched_reset_on_fork = False
         # personality(2) (inherited, kept at exec but for PER_CLEAR_ON_SETID at a set-ID one).
         self.personality = 0
-        # The timer slack prctl set on the host thread (shown in /proc/PID/timerslack_ns,
-        # which the sentry cannot read from the host without CAP_SYS_NICE), and what 0
-        # resets it to; both inherited.
-        self.timer_slack = self.timer_slack_default = 50000
         # siginfo of signals the sentry queued, by signal, until delivered.
         self.sent_info: Dict[int, Any] = {}
         # ptrace(2) between sandbox processes (sentry.kernel.ptrace): the traced side (a

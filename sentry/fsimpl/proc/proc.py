@@ -368,16 +368,12 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
     f(b"uid_map", lambda r: _id_map(k.uid_map))
     f(b"gid_map", lambda r: _id_map(k.gid_map))
     f(b"setgroups", lambda r: b"allow\n")
-    # No audit: no login uid or session (the kernel's "unset", AUDIT_UID_UNSET).
-    f(b"loginuid", lambda r: b"4294967295", 0o644)
+    # No audit: no session (the kernel's "unset", AUDIT_SID_UNSET). (No loginuid: a
+    # write to it must work or pam_loginuid fails a session, where its absence is
+    # ignored.)
     f(b"sessionid", lambda r: b"4294967295")
-    # The default filter (MMF_DUMP_FILTER_DEFAULT: anonymous private and shared, ELF
-    # headers, private huge pages); the sandbox writes no core dump.
-    f(b"coredump_filter", lambda r: b"00000033\n", 0o644)
     f(b"personality", lambda r: b"%08x\n" % (getattr(task, "personality", 0) & 0xFFFFFFFF),
       0o400, check)
-    if task is not None:
-        f(b"timerslack_ns", lambda r: b"%d\n" % task.timer_slack, 0o666, check)
 
     def exe_target(r: Any) -> bytes:
         if tg.exe_vd is not None:  # " (deleted)" once replaced or removed

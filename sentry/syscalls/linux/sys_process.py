@@ -486,7 +486,6 @@ PR_SET_THP_DISABLE, PR_GET_THP_DISABLE = 41, 42
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_IS_SET, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_LOWER = 1, 2, 3
 PR_CAP_AMBIENT_CLEAR_ALL = 4
-PR_SET_TIMERSLACK = 29
 #: Settings of the caller's own host thread or process that touch nothing else, which the
 #: host keeps, inherits and answers as Linux: PR_GET/SET_TSC, PR_SET/GET_TIMERSLACK,
 #: PR_MCE_KILL(_GET), PR_SET/GET_THP_DISABLE, PR_GET/SET_SPECULATION_CTRL.
@@ -542,9 +541,6 @@ def prctl(t: "Task", a: "SyscallArgs") -> int:
     if op == PR_GET_CHILD_SUBREAPER:
         t.mem.write_i32(a[1], int(getattr(t.tg, "subreaper", False)))
         return 0
-    if op == PR_SET_TIMERSLACK:
-        # The host sets it (below); kept for /proc/PID/timerslack_ns. 0: the default.
-        t.timer_slack = a[1] if a[1] else t.timer_slack_default
     if op in _HOST_OWN:
         return CONTINUE
     from sentry.kernel import compat
