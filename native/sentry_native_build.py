@@ -112,6 +112,7 @@ ffibuilder.cdef(
                                     const char *name, int nlen, const unsigned char *wire,
                                     uint32_t wire_len, int count, uint32_t gen);
     void rt_dirc_enable(int on);
+    void rt_posix_locks(void);
     int rt_fd_used(int fdt, int fd, int on);
     int rt_fdt_set_limit(int fdt, int limit);
     int rt_opened_pop(int *fdt, int *fd, uint64_t *serial);
@@ -123,7 +124,7 @@ ffibuilder.cdef(
                       uint32_t gid);
     int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint32_t gen);
     int rt_filec_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
-                      int *host_fd, uint64_t *base, uint32_t *gen);
+                      int *host_fd, uint64_t *base, uint32_t *gen, uint64_t *ino);
     uint64_t rt_stat_fast(void);
     uint64_t rt_stat_slow(void);
     int rt_stat_fast_nr(uint64_t *out, int n);

@@ -147,6 +147,7 @@ int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, con
                                 int nlen, const unsigned char *wire, uint32_t wire_len,
                                 int count, uint32_t gen);
 void rt_dirc_enable(int on);
+void rt_posix_locks(void);
 int rt_fd_used(int fdt, int fd, int on);
 int rt_fdt_set_limit(int fdt, int limit);
 int rt_opened_pop(int *fdt, int *fd, uint64_t *serial);
@@ -157,7 +158,7 @@ int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32
                   int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid, uint32_t gid);
 int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint32_t gen);
 int rt_filec_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
-                  int *host_fd, uint64_t *base, uint32_t *gen);
+                  int *host_fd, uint64_t *base, uint32_t *gen, uint64_t *ino);
 int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
                      const void *st, int err, uint32_t gen);
 int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,

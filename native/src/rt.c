@@ -618,7 +618,7 @@ static int fdt_limit[MAX_FDT];
 #define CLOSED_RING 256
 static struct { int fdt, fd; } closed_ring[CLOSED_RING];
 static unsigned closed_head, closed_tail;
-/* Directories C opened, in order, for Python to make descriptions of before it handles
+/* Directories and files C opened, in order, for Python to make descriptions of before it handles
  * anything (rt_opened_pop); an entry whose slot no longer has its serial was closed in C
  * meanwhile and is skipped. */
 #define OPENED_RING 256
@@ -627,6 +627,7 @@ static unsigned opened_head, opened_tail;
 static uint64_t dirc_serial;
 static int dirc_on;                /* C may open directories and re-open files
                                       (rt_dirc_enable) */
+static int posix_locks;            /* a classic record lock was set (rt_posix_locks) */
 static int reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
                       int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid,
                       uint32_t gid);
@@ -941,7 +942,8 @@ int rt_fdt_clear(int fdt)
     return 0;
 }
 
-/* The next directory C opened, in order (rt_dirc_info tells whether it is still open) */
+/* The next directory or file C opened, in order (rt_dirc_info or rt_filec_info tells
+ * whether it is still open) */
 int rt_opened_pop(int *fdt, int *fd, uint64_t *serial)
 {
     if (opened_head == opened_tail) return 0;
@@ -979,12 +981,18 @@ int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uin
 
 void rt_dirc_enable(int on) { dirc_on = on != 0; }
 
+/* A process of the sandbox set a classic (POSIX) record lock: from now on a close of a fd
+ * Python never saw (a file C re-opened, a directory C opened) is Python's too, since any
+ * close of a file drops the closing process's locks on it (locks.release_owner). */
+void rt_posix_locks(void) { posix_locks = 1; }
+
 /* What Python needs to make the description of the file C re-opened at (fdt, fd) as its
  * entry *serial*: the opener's host tid, the path (into path[4096]), the open's flags, the
- * host fd (the description takes it) and the key's base and generation.  Returns the
+ * host fd (the description takes it), the key's base and generation and the file's inode
+ * number.  Returns the
  * path's length, 0 if that fd no longer holds it (closed in C since). */
 int rt_filec_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
-                  int *host_fd, uint64_t *base, uint32_t *gen)
+                  int *host_fd, uint64_t *base, uint32_t *gen, uint64_t *ino)
 {
     struct fd_slot *s = fd >= 0 && fdt >= 0 && fdt < MAX_FDT && fdts[fdt] && fd < fdt_cap[fdt]
                         ? &fdts[fdt][fd] : NULL;
@@ -996,6 +1004,7 @@ int rt_filec_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *f
     *host_fd = s->host_fd;
     *base = fc->base;
     *gen = fc->gen;
+    *ino = fc->ino;
     return fc->plen;
 }
 
@@ -1952,12 +1961,12 @@ static struct sc_entry *sc_get_or_fill(int kind, uint64_t base, int nofollow, co
  * closes a file it re-opened.  An open of that key in that generation is then C's
  * (sc_open_file): the same file (nothing renames, removes or mounts without a bump; a
  * copy-up forgets the file's fds: reopen_forget), which everyone may read (mode 0444 at
- * least, as the fd's slot was put).  Nothing is kept while inotify or dnotify watch
+ * least, as the fd's slot was put).  Nothing is re-opened while inotify or dnotify watch
  * (dirc_on).  REOPEN_SLOTS fds at most (the sentry's host fds): a put into a full probe
  * window closes the fd of a stale entry there, else the oldest. */
 #define REOPEN_SLOTS 1024
 #define REOPEN_PROBE 8
-#define REOPEN_KEY 15                /* sc_hash's key: no stat cache kind has it */
+#define REOPEN_KEY 15                /* sc_hash's key argument for these keys */
 struct reopen {
     uint64_t hash, base, ino, dev, stamp;
     uint32_t gen, mode, uid, gid;
@@ -2025,7 +2034,7 @@ static int reopen_put(uint64_t base, int nofollow, const char *path, int len, ui
 }
 
 /* The fd kept under the key in generation gen (out of the table: the caller owns it), or
- * NULL; *out gets the entry's fields. */
+ * -1; *out gets the entry's fields. */
 static int reopen_take(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
                        struct reopen *out)
 {
@@ -2795,9 +2804,11 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
          * the last one: the common open, read, close).  Any other: its description (and
          * host fd) is released by Python, which drains the ring before it handles
          * anything else. */
+        int c_only = fd_find(t, a[0], RT_FD_FILEC | RT_FD_DIRC) != NULL;
+        if (c_only && posix_locks) return 0;   /* it may release record locks: Python */
         if ((f = fd_find(t, a[0], RT_FD_FILEC))) {
             filec_free(f, 1);       /* its host fd goes back under its key */
-        } else if (!fd_find(t, a[0], RT_FD_DIRC)) {
+        } else if (!c_only) {
             if (!fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT
                                   | RT_FD_BLOB)) return 0;
             if (closed_head - closed_tail >= CLOSED_RING) return 0;

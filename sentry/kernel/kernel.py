@@ -39,7 +39,7 @@ from sentry.mm.mm import AddressSpace
 from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import linux64
-from sentry.vfs import fsnotify, statcache
+from sentry.vfs import fsnotify, locks, statcache
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
@@ -951,6 +951,7 @@ class Kernel:
                              N.statcache_put_dirc_child, N.statcache_want_statx,
                              N.statcache_forget, N.reopen_put, N.reopen_take)
             N.dirc_enable(not fsnotify.active)
+            locks.on_classic_lock = N.posix_locks
             credentials.on_change = self._sync_creds
         books, host_limits = _start_rlimits(setup)
         self.cpu_hold.end("spawn")  # the child would inherit the sentry's held mask

@@ -26,7 +26,7 @@ from sentry.kernel.waiter import WaitQueue
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Callable, Dict, List, Optional
 
 F_RDLCK = 0
 F_WRLCK = 1
@@ -39,6 +39,10 @@ LOCK_UN = 8
 
 #: "To end of file and beyond": the end of a lock with ``l_len == 0``.
 OFFSET_MAX = (1 << 63) - 1
+
+#: Called once, at the first classic record lock set (the C fast path then leaves every
+#: close to Python, which releases the closing process's locks: rt.c rt_posix_locks).
+on_classic_lock: Optional[Callable[[], None]] = None
 
 
 @dataclass
@@ -137,6 +141,10 @@ def set_lock(
         return True
     if test_lock(inode, owner, ltype, start, end) is not None:
         return False
+    global on_classic_lock
+    if not ofd and on_classic_lock is not None:
+        hook, on_classic_lock = on_classic_lock, None
+        hook()
     downgraded = _remove_range(st, owner, start, end)
     st.records.append(RecordLock(owner, ltype, start, end, pid, ofd))
     # Coalesce adjacent ranges of the same owner and type (Linux does, and

@@ -30,6 +30,7 @@ import array
 import itertools
 
 from sentry.abi.linux import capability as cap
+from sentry.vfs import abi
 from sentry.vfs.dentry import VirtualDentry
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
@@ -323,7 +324,7 @@ def reopen_key(t: Any, dirfd: int, path: bytes, flags: int, track: List[VirtualD
     base = key_base(t, dirfd, path, root)
     if base is None or path.endswith(b"/") or not walk_kept(base, track, found):
         return None
-    return (base, bool(flags & 0o400000), path, _gen())  # O_NOFOLLOW
+    return (base, bool(flags & abi.O_NOFOLLOW), path, _gen())
 
 
 def reopen_take(key: Tuple[Any, ...]) -> int:

@@ -149,6 +149,39 @@ for i in range(2):
 '''
 
 
+LOCKS = r'''
+import fcntl, os, struct, sys
+
+T = sys.argv[1]
+os.chdir(T)
+F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
+
+def holder(fd):
+    """Who another process finds holding a lock on the file (F_GETLK for a write lock)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        got = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", F_WRLCK, 0, 0, 0, 0))
+        os.write(w, b"locked" if struct.unpack_from("h", got)[0] != F_UNLCK else b"free")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return os.read(r, 16).decode()
+
+p_fd = os.open("f", os.O_RDONLY)
+os.close(os.open("f", os.O_RDONLY))   # its host fd is kept
+fcntl.lockf(p_fd, fcntl.LOCK_SH)
+print("after the lock:", holder(p_fd))
+c_fd = os.open("f", os.O_RDONLY)      # re-opened on the kept fd
+os.read(c_fd, 2)
+os.close(c_fd)                        # any close of the file drops the process's locks
+print("after closing another fd:", holder(p_fd))
+fcntl.lockf(p_fd, fcntl.LOCK_SH)
+os.close(os.open("f", os.O_RDONLY))
+print("after an open and close:", holder(p_fd))
+os.close(p_fd)
+'''
+
+
 def _tree(top: Path) -> Path:
     t = top / "tree"
     (t / "sub").mkdir(parents=True)
@@ -198,3 +231,12 @@ def test_reopens_are_answered_in_c(runsc_root, tmp_path):
     assert report["verdict"] == "same", report["reasons"]
     openat = next(s for s in report["syscalls"] if s["name"] == "openat")
     assert openat["count"] >= 200 and openat["fast"] >= 199, openat
+
+
+@pytest.mark.parametrize("python_only", [False, True], ids=["fast-path", "python-only"])
+def test_closing_a_reopened_file_drops_record_locks(sandbox, tmp_path, python_only):
+    """A record lock goes at any close of the file by its process, a fd C opened and
+    Python never saw included (rt.c rt_posix_locks: such closes are Python's then)."""
+    want, got, _ = sandbox.python_on_trees(LOCKS, _tree, tmp_path, python_only=python_only)
+    assert got.splitlines() == want.splitlines()
+    assert "after closing another fd: free" in want

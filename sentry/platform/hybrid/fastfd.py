@@ -222,7 +222,7 @@ class FastFDTable(FDTable):
         """C re-opened a file at *fd* on the host fd kept for its path (rt.c
         ``sc_open_file``): make its description, as the opening task's ``openat`` would
         have, on that host fd (whose offset is where C's reads left it), and install it."""
-        tid, path, flags, host_fd, base, gen = info
+        tid, path, flags, host_fd, base, gen, ino = info
         t = self.kernel.tasks.get(tid)
         vfs = self.kernel.vfs
         taken = False  # the description owns host_fd
@@ -231,8 +231,8 @@ class FastFDTable(FDTable):
                 raise LinuxError(errno.ESRCH)
             vd = vfs.resolve(t, abi.AT_FDCWD, path, follow=not flags & abi.O_NOFOLLOW)
             lower = statcache.trusted_gofer_inode(vd.dentry.inode)
-            if lower is None or not lower.is_reg:
-                raise LinuxError(errno.ESTALE)
+            if lower is None or not lower.is_reg or lower.ino != ino:
+                raise LinuxError(errno.ESTALE)  # not the file C read (a bug if so)
             # The gofer inode's open takes a host fd left for it (GoferInode.open).
             kept, lower._pending_fd = lower._pending_fd, (host_fd, abi.O_RDONLY)
             try:
@@ -240,13 +240,13 @@ class FastFDTable(FDTable):
             finally:
                 taken = lower._pending_fd is None
                 lower._pending_fd = kept
-        except LinuxError as e:
-            # The sentry changed nothing since C opened it (it handles this first): a bug.
+        except Exception as e:  # noqa: BLE001 - a bug: the fd goes, the sentry goes on
+            # The sentry changed nothing since C opened it (it handles this first).
             log.error("cannot make the description of fd %d (%r) C opened: %s", fd, path, e)
-            if not taken:
-                os.close(host_fd)
             N.fd_clear(self.fast_id, fd)
             N.fd_used(self.fast_id, fd, False)
+            if not taken:
+                os.close(host_fd)
             return
         desc.reopen_key = (base, bool(flags & abi.O_NOFOLLOW), path, gen)
         self.install_at(fd, desc, cloexec=bool(flags & abi.O_CLOEXEC))

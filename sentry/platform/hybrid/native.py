@@ -404,7 +404,8 @@ _opened_serial = ffi.new("uint64_t *")
 
 
 def opened_pop() -> Optional[Tuple[int, int, int]]:
-    """The next directory C opened: (fd table, fd, serial), in order; None: no more."""
+    """The next directory or file C opened: (fd table, fd, serial), in order; None: no
+    more."""
     if lib.rt_opened_pop(_closed_fdt, _closed_fd, _opened_serial):
         return _closed_fdt[0], _closed_fd[0], int(_opened_serial[0])
     return None
@@ -465,18 +466,26 @@ def reopen_take(base: int, nofollow: bool, path: bytes, gen: int) -> int:
 _filec_host_fd = ffi.new("int *")
 _filec_base = ffi.new("uint64_t *")
 _filec_gen = ffi.new("uint32_t *")
+_filec_ino = ffi.new("uint64_t *")
 
 
 def filec_info(fdt: int, fd: int, serial: int,
-               ) -> Optional[Tuple[int, bytes, int, int, int, int]]:
-    """(opener's host tid, path, open flags, host fd, key base, generation) of the file C
-    re-opened at *fd* of table *fdt* as *serial*; None if that fd no longer holds it."""
+               ) -> Optional[Tuple[int, bytes, int, int, int, int, int]]:
+    """(opener's host tid, path, open flags, host fd, key base, generation, inode number)
+    of the file C re-opened at *fd* of table *fdt* as *serial*; None if that fd no longer
+    holds it."""
     n = lib.rt_filec_info(fdt, fd, serial, _dirc_tid, _dirc_path, _dirc_flags, _filec_host_fd,
-                          _filec_base, _filec_gen)
+                          _filec_base, _filec_gen, _filec_ino)
     if n <= 0:
         return None
     return (_dirc_tid[0], ffi.unpack(_dirc_path, n), _dirc_flags[0], _filec_host_fd[0],
-            int(_filec_base[0]), int(_filec_gen[0]))
+            int(_filec_base[0]), int(_filec_gen[0]), int(_filec_ino[0]))
+
+
+def posix_locks() -> None:
+    """A classic record lock was set: C leaves closes of fds Python never saw to Python
+    (rt.c ``rt_posix_locks``)."""
+    lib.rt_posix_locks()
 
 
 def statcache_put_dirc(base: int, path: bytes, st: bytes, parent_ino: int, dev: int,

@@ -106,7 +106,8 @@ _IDS_C = "C fast path (the task's ids mirrored at every change)"
 #: access & co. answered in C from the stat cache.
 _ACCESS_C = ("C fast path from the stat cache: ENOENT for a path it knows is absent, 0 for "
              "F_OK of one it kept a stat answer for; permission questions go to Python")
-#: open/openat answered in C when the stat cache knows the path does not exist.
+#: open/openat answered in C: a path the stat cache knows is absent, a directory it
+#: keeps, a file whose host fd it keeps.
 _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only lower "
             "layer lacks (the stat cache), and a read-only open of a directory of that layer "
             "a listing or a tree walk's fetch brought, or of a file of that layer everyone "
