@@ -104,6 +104,7 @@ class FileDescription:
     #: neither; timerfd, signalfd, inotify, message queues and directories no write.
     can_read = True
     can_write = True
+
     def own_statfs(self) -> Optional["StatFS"]:
         """``fstatfs``'s answer where it is not the file system's the description was
         opened on (None: that one's): a donated host fd's is the host object's."""

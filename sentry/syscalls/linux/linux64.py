@@ -131,8 +131,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("pwritev", EMULATE, FULL, "to /dev/null, /dev/zero the segments' total, never read"),
         ("preadv2", EMULATE, PARTIAL,
          "offset -1 (the file position), RWF_HIPRI (a hint), RWF_NOWAIT (EAGAIN where it "
-         "would wait; accepted on every file), RWF_NOSIGNAL (no effect on a read); "
-         "RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
+         "would wait), RWF_NOSIGNAL (no effect on a read); RWF_ATOMIC/DONTCACHE EOPNOTSUPP; "
+         "a file with a plain read only (directories, /proc/PID files, inotify) takes no "
+         "flag but HIPRI (EOPNOTSUPP), one with no read (epoll, pidfd) is EINVAL"),
         ("pwritev2", EMULATE, PARTIAL,
          "offset -1, RWF_HIPRI, RWF_DSYNC/SYNC (the file synced after the write), RWF_APPEND/"
          "NOAPPEND; RWF_NOWAIT on streams EAGAIN where it would wait, on /dev/null and "
@@ -351,11 +352,14 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "timeout); no MSG_WAITALL on inet"),
         ("shutdown", EMULATE, FULL, ""),
         ("getsockopt", EMULATE, PARTIAL,
-         "unix: SOL_SOCKET basics, SO_PEERCRED; inet: an allowlist of socket/TCP/IP/IPv6 "
-         "options from the host socket, SO_RCVTIMEO/SNDTIMEO kept by the sentry"),
+         "unix: SOL_SOCKET basics, SO_PEERCRED, Linux's defaults of the low marks, "
+         "timestamps, SO_PEEK_OFF, SO_BUSY_POLL, SO_INCOMING_CPU, SO_ZEROCOPY; inet: an "
+         "allowlist of socket/TCP/IP/IPv6 options from the host socket, SO_RCVTIMEO/SNDTIMEO "
+         "kept by the sentry"),
         ("setsockopt", EMULATE, PARTIAL,
-         "unix: SO_PASSCRED; buffer sizes accepted, no effect; inet: the allowlist, others "
-         "ENOPROTOOPT"),
+         "unix: SO_PASSCRED; buffer sizes, socket flags, SO_PASSSEC, SO_OOBINLINE, "
+         "SO_BUSY_POLL, SO_INCOMING_CPU kept with no effect; low marks, timestamps, a peek "
+         "offset ENOPROTOOPT; inet: the allowlist, others ENOPROTOOPT"),
         ("getsockname", EMULATE, PARTIAL, ""), ("getpeername", EMULATE, PARTIAL, ""),
     ]),
     ("sys_process", [

@@ -35,6 +35,7 @@ MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB = 0x1, 0x2, 0x4
 MFD_NOEXEC_SEAL, MFD_EXEC = 0x8, 0x10
 _NAME_MAX = 249  # NAME_MAX - strlen("memfd:")
 
+
 class MemfdFilesystem(TmpfsFilesystem):
     """Where memfd_create's files live: Linux's internal shmem mount, which has no size or
     inode limit of its own, so its statfs counts nothing (the sandbox's memory account
