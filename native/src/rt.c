@@ -942,6 +942,15 @@ int rt_fdt_clear(int fdt)
     return 0;
 }
 
+/* Queue what C opened at (fdt, fd) as *serial* (the callers checked there is room). */
+static void opened_push(int fdt, int fd, uint64_t serial)
+{
+    unsigned i = opened_head++ % OPENED_RING;
+    opened_ring[i].fdt = fdt;
+    opened_ring[i].fd = fd;
+    opened_ring[i].serial = serial;
+}
+
 /* The next directory or file C opened, in order (rt_dirc_info or rt_filec_info tells
  * whether it is still open) */
 int rt_opened_pop(int *fdt, int *fd, uint64_t *serial)
@@ -2115,10 +2124,7 @@ static int sc_open_file(uint32_t pid, const struct rt_task_info *t, const char *
     fc->serial = ++dirc_serial;
     fdts[t->fdt][fd].fc = fc;
     fd_used_set(t->fdt, fd, 1);
-    unsigned i = opened_head++ % OPENED_RING;
-    opened_ring[i].fdt = t->fdt;
-    opened_ring[i].fd = fd;
-    opened_ring[i].serial = fc->serial;
+    opened_push(t->fdt, fd, fc->serial);
     sc_hits++;
     *ret = fd;
     return 1;
@@ -2563,10 +2569,7 @@ static int sc_open_dir(uint32_t pid, const struct rt_task_info *t, const char *p
     if (!(len == 1 && path[0] == '/')) prefix[plen++] = '/';
     if (path[0] == '/') rt_fd_set_dir_key(t->fdt, fd, base, prefix, plen, sc_gen);
     fd_used_set(t->fdt, fd, 1);
-    unsigned i = opened_head++ % OPENED_RING;
-    opened_ring[i].fdt = t->fdt;
-    opened_ring[i].fd = fd;
-    opened_ring[i].serial = dc->serial;
+    opened_push(t->fdt, fd, dc->serial);
     e->used = ++sc_clock;
     dirc_fill(e, base, prefix, plen);
     sc_hits++;
