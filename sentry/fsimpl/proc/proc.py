@@ -235,6 +235,23 @@ _SYS_TREE: Dict[bytes, Any] = {
 }
 
 
+def ns_children(fs: ProcFilesystem, path: bytes, task: Any, uid: int, gid: int,
+                check: Callable[[Any], None]) -> Children:
+    """/proc/PID/ns: a magic link a namespace (:mod:`sentry.fsimpl.proc.nsfs`), read and
+    followed by whoever may inspect the process (``PTRACE_MODE_READ``)."""
+    from sentry.fsimpl.proc import nsfs
+
+    k = fs.kernel
+    c: Children = {}
+    for name in nsfs.NAMES:
+        c[name] = (lambda name=name: ProcSymlink(  # type: ignore[misc]
+            fs, path + b"/ns/" + name,
+            lambda r, name=name: nsfs.link_text(k, task, name),  # type: ignore[misc]
+            lambda r, name=name: nsfs.place(k, task, name),  # type: ignore[misc]
+            uid=uid, gid=gid, check=check))
+    return c
+
+
 def _host_sysctl(k: Any, name: str, default: bytes) -> bytes:
     """The host's ``/proc/sys/<name>``, which it enforces for the sandbox's processes as
     for any (*default* if it cannot be read)."""
@@ -394,6 +411,10 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
         ))
     c[b"fd"] = lambda: ProcDir(fs, path + b"/fd", lambda r: fd_children(fs, path, task),
                                0o500, uid, gid, size=lambda: _fd_count(task))
+    if task is not None:
+        c[b"ns"] = lambda: ProcDir(fs, path + b"/ns",
+                                   lambda r: ns_children(fs, path, task, uid, gid, check),
+                                   0o511, uid, gid)
     c[b"fdinfo"] = lambda: ProcDir(fs, path + b"/fdinfo", lambda r: fdinfo_children(fs, path, task),
                                    0o500, uid, gid)
     if is_process:
