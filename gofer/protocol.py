@@ -1025,7 +1025,7 @@ class Listing:
             end = off + 3 + len(name)
             if wire[off]:  # (has a Stat: _HAS_LEN's flag)
                 ino, mode = ino_mode(wire, end)
-                out.append((name, ino, stat.S_IFMT(mode) >> 12))
+                out.append((name, ino, (mode & 0o170000) >> 12))
             else:
                 out.append((name, u64(wire, end)[0], _DT_DIR))
         return out

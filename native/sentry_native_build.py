@@ -159,7 +159,6 @@ ffibuilder.cdef(
                        const int *fds, const int *targets, int n, int *other_sig);
     int rt_waitpid(int pid, int *status, int flags);
     int rt_pidfd_getfd(int pid, int targetfd);
-    int rt_fstatfs(int fd, uint64_t *out);
     struct rt_listing {
         char *data; uint64_t len; uint32_t *ends; uint32_t count; uint32_t _pad;
         char *subdirs; uint64_t subdirs_len;

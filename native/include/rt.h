@@ -213,7 +213,6 @@ int rt_inject_lend(int pid, int listener, uint64_t batch_entry, uint64_t table, 
                    const int *fds, const int *targets, int n, int *other_sig);
 int rt_waitpid(int pid, int *status, int flags);
 int rt_pidfd_getfd(int pid, int targetfd);
-int rt_fstatfs(int fd, uint64_t *out);
 int rt_tgkill(int tgid, int tid, int sig);
 int rt_sigqueue(int tgid, int tid, int sig, int code, int spid, int suid);
 

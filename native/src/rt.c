@@ -40,7 +40,6 @@
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/vfs.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -583,9 +582,9 @@ struct dirc {
  * it, and what Python needs to make the description when it must (rt_filec_info). */
 struct filec {
     uint64_t serial;               /* its entry in the opened ring */
-    uint64_t base, ino, dev;
+    uint64_t base, ino;
     int32_t tid, flags, plen;
-    uint32_t gen, mode, uid, gid;
+    uint32_t gen, mode;            /* (the device and owner fstat shows: the slot's) */
     char *path;
 };
 struct fd_slot {
@@ -624,13 +623,17 @@ static unsigned closed_head, closed_tail;
 #define OPENED_RING 256
 static struct { int fdt, fd; uint64_t serial; } opened_ring[OPENED_RING];
 static unsigned opened_head, opened_tail;
+/* Take C's open *serial* back off the ring if it is the last entry there (it was closed
+ * before Python saw it: the common open, read, close). */
+static void opened_unpush(uint64_t serial)
+{
+    unsigned last = (opened_head - 1) % OPENED_RING;
+    if (opened_head != opened_tail && opened_ring[last].serial == serial) opened_head--;
+}
 static uint64_t dirc_serial;
 static int dirc_on;                /* C may open directories and re-open files
                                       (rt_dirc_enable) */
 static int posix_locks;            /* a classic record lock was set (rt_posix_locks) */
-static int reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
-                      int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid,
-                      uint32_t gid);
 static void reopen_forget(uint64_t ino);
 
 static unsigned char fast_on[512];
@@ -751,8 +754,7 @@ static void dirc_free(struct fd_slot *s, int fd)
             break;
         }
     if (dc->nfds > 0) return;
-    unsigned last = (opened_head - 1) % OPENED_RING;
-    if (opened_head != opened_tail && opened_ring[last].serial == dc->serial) opened_head--;
+    opened_unpush(dc->serial);
     free(dc->path);
     recs_unref(dc->recs);
     free(dc);
@@ -774,12 +776,11 @@ static void filec_free(struct fd_slot *s, int give_back)
     struct filec *fc = s->fc;
     if (!fc) return;
     s->fc = NULL;
-    unsigned last = (opened_head - 1) % OPENED_RING;
-    if (opened_head != opened_tail && opened_ring[last].serial == fc->serial) opened_head--;
+    opened_unpush(fc->serial);
     if (give_back) {
         if (lseek(s->host_fd, 0, SEEK_SET) != 0
-            || !reopen_put(fc->base, (fc->flags & O_NOFOLLOW) != 0, fc->path, fc->plen, fc->gen,
-                           s->host_fd, fc->ino, fc->mode, fc->dev, fc->uid, fc->gid))
+            || !rt_reopen_put(fc->base, (fc->flags & O_NOFOLLOW) != 0, fc->path, fc->plen,
+                              fc->gen, s->host_fd, fc->ino, fc->mode, s->dev, s->uid, s->gid))
             close(s->host_fd);
     }
     free(fc->path);
@@ -1003,8 +1004,7 @@ void rt_posix_locks(void) { posix_locks = 1; }
 int rt_filec_info(int fdt, int fd, uint64_t serial, int *tid, char *path, int *flags,
                   int *host_fd, uint64_t *base, uint32_t *gen, uint64_t *ino)
 {
-    struct fd_slot *s = fd >= 0 && fdt >= 0 && fdt < MAX_FDT && fdts[fdt] && fd < fdt_cap[fdt]
-                        ? &fdts[fdt][fd] : NULL;
+    struct fd_slot *s = fd_slot_of(fdt, fd);
     if (!s || !s->fc || s->fc->serial != serial) return 0;
     struct filec *fc = s->fc;
     *tid = fc->tid;
@@ -2006,10 +2006,10 @@ static struct reopen *reopen_find(uint64_t h, uint64_t base, int nofollow, const
     return NULL;
 }
 
-/* Keep fd under the key; 0 (the caller keeps it): another generation, or no memory. */
-static int reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
-                      int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid,
-                      uint32_t gid)
+/* Keep fd under the key (Python's release, C's close); 0 (the caller keeps it): another
+ * generation, a mode not everyone may read, or no memory. */
+int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
+                  int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid, uint32_t gid)
 {
     if (gen != sc_gen || fd < 0 || len <= 0 || len >= 4096 || !S_ISREG(mode)
         || (mode & 0444) != 0444)
@@ -2067,12 +2067,6 @@ static void reopen_forget(uint64_t ino)
         if (reopens[i].path && reopens[i].ino == ino) reopen_drop(&reopens[i], 1);
 }
 
-int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
-                  int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid, uint32_t gid)
-{
-    return reopen_put(base, nofollow, path, len, gen, fd, ino, mode, dev, uid, gid);
-}
-
 /* Python opens the key itself (flags C leaves to it, --strace): the kept fd, -1 if none. */
 int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint32_t gen)
 {
@@ -2105,7 +2099,7 @@ static int sc_open_file(uint32_t pid, const struct rt_task_info *t, const char *
                                       | RT_FD_FILEC, r.dev, r.uid, r.gid) < 0) {
         if (fc) free(fc->path);
         free(fc);
-        if (!reopen_put(base, nofollow, path, len, r.gen, hfd, r.ino, r.mode, r.dev, r.uid,
+        if (!rt_reopen_put(base, nofollow, path, len, r.gen, hfd, r.ino, r.mode, r.dev, r.uid,
                         r.gid))
             close(hfd);
         return 0;
@@ -2118,9 +2112,6 @@ static int sc_open_file(uint32_t pid, const struct rt_task_info *t, const char *
     fc->gen = r.gen;
     fc->ino = r.ino;
     fc->mode = r.mode;
-    fc->dev = r.dev;
-    fc->uid = r.uid;
-    fc->gid = r.gid;
     fc->serial = ++dirc_serial;
     fdts[t->fdt][fd].fc = fc;
     fd_used_set(t->fdt, fd, 1);
@@ -2807,13 +2798,13 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
          * the last one: the common open, read, close).  Any other: its description (and
          * host fd) is released by Python, which drains the ring before it handles
          * anything else. */
-        int c_only = fd_find(t, a[0], RT_FD_FILEC | RT_FD_DIRC) != NULL;
-        if (c_only && posix_locks) return 0;   /* it may release record locks: Python */
-        if ((f = fd_find(t, a[0], RT_FD_FILEC))) {
-            filec_free(f, 1);       /* its host fd goes back under its key */
-        } else if (!c_only) {
-            if (!fd_find(t, a[0], RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT
-                                  | RT_FD_BLOB)) return 0;
+        if (!(f = fd_find(t, a[0], ~0))) return 0;
+        if (f->kinds & (RT_FD_FILEC | RT_FD_DIRC)) {
+            if (posix_locks) return 0;   /* it may release record locks: Python */
+            filec_free(f, 1);            /* a file's host fd goes back under its key */
+        } else {
+            if (!(f->kinds & (RT_FD_READ | RT_FD_WRITE | RT_FD_SEEK | RT_FD_STAT | RT_FD_BLOB)))
+                return 0;
             if (closed_head - closed_tail >= CLOSED_RING) return 0;
             closed_ring[closed_head % CLOSED_RING].fdt = t->fdt;
             closed_ring[closed_head % CLOSED_RING].fd = (int)a[0];
@@ -3390,17 +3381,4 @@ int rt_sigqueue(int tgid, int tid, int sig, int code, int spid, int suid)
     si.si_pid = spid;
     si.si_uid = (uid_t)suid;
     return syscall(SYS_rt_tgsigqueueinfo, tgid, tid, sig, &si) < 0 ? -errno : 0;
-}
-
-/* fstatfs of a host fd the sentry holds (a donated pipe, terminal or file, a host
- * socket): out[10] = type, bsize, blocks, bfree, bavail, files, ffree, namelen, frsize,
- * flags (struct statfs's order); 0 or -errno. */
-int rt_fstatfs(int fd, uint64_t *out)
-{
-    struct statfs s;
-    if (fstatfs(fd, &s) < 0) return -errno;
-    out[0] = (uint64_t)s.f_type; out[1] = (uint64_t)s.f_bsize; out[2] = s.f_blocks;
-    out[3] = s.f_bfree; out[4] = s.f_bavail; out[5] = s.f_files; out[6] = s.f_ffree;
-    out[7] = (uint64_t)s.f_namelen; out[8] = (uint64_t)s.f_frsize; out[9] = (uint64_t)s.f_flags;
-    return 0;
 }

@@ -121,6 +121,13 @@ else:  # the same without typing (see sentry.records)
     _VirtualDentry = collections.namedtuple("_VirtualDentry", "mount dentry")
 
 
+def kern_mount(fs: "Filesystem", root: "Inode", source: str) -> Mount:
+    """A kernel-internal mount of *fs* at *root* (Linux's ``kern_mount``: pipefs, sockfs,
+    anon_inodefs, memfd's shmem, nsfs): in no mount tree, and with no mount option, so
+    ``fstatfs`` of its files shows ``ST_VALID`` alone."""
+    return Mount(fs, Dentry(b"", None, root), None, None, source=source, flags=0)
+
+
 class VirtualDentry(_VirtualDentry):
     """A place in the mount tree: a dentry as reached through a mount."""
 

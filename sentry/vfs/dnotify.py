@@ -73,7 +73,7 @@ class _Request:
     def deliver(self, wd: int, mask: int, cookie: int, name: bytes) -> None:
         if not name:
             return  # an event of the directory itself: dnotify hears its entries only
-        fasync.send(self.kernel, self.desc, fasync.POLL_MSG, self.fd)
+        fasync.send(self.kernel, self.desc, [fasync.POLL_MSG], self.fd)
         if not self.mask & DN_MULTISHOT:
             end(self.desc)
 
@@ -95,7 +95,7 @@ def end(desc: Any) -> None:
     fsnotify.detach(req.watch, ignored=False)
 
 
-def notify(t: Any, desc: Any, arg: int, fd: int = -1) -> None:
+def notify(t: Any, desc: Any, arg: int, fd: int) -> None:
     """``F_NOTIFY`` with *arg* (``DN_*`` bits) on the description *desc* (through *fd*).
 
     :raises LinuxError: ``ENOTDIR`` for a file that is not a directory (or a description

@@ -39,10 +39,9 @@ F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP = 0, 1, 2
 _EVENTS = EVENT_IN | EVENT_OUT | EVENT_PRI | EVENT_ERR | EVENT_HUP
 
 
-#: (event, si_code, si_band) in the order send_sigio's callers report them
-#: (fs/fcntl.c band_table: POLL_IN .. POLL_HUP).
-_REASONS = ((EVENT_IN, 1, 0x041), (EVENT_OUT, 2, 0x304), (EVENT_ERR, 4, 0x008),
-            (EVENT_PRI, 5, 0x082), (EVENT_HUP, 6, 0x018))
+#: The reasons send_sigio's callers give, (si_code, si_band) as fs/fcntl.c's band_table.
+POLL_IN, POLL_OUT, POLL_MSG = (1, 0x041), (2, 0x304), (3, 0x441)
+POLL_ERR, POLL_PRI, POLL_HUP = (4, 0x008), (5, 0x082), (6, 0x018)
 _NSIG = 64
 
 
@@ -139,7 +138,7 @@ def set_sig(d: Any, signum: int) -> None:
     _state(d).signum = signum
 
 
-def set_async(t: Any, d: Any, on: bool, fd: int = -1) -> None:
+def set_async(t: Any, d: Any, on: bool, fd: int) -> None:
     """Turn ``O_ASYNC`` on or off for *d* (through *fd*: the ``si_fd`` of F_SETSIG's
     signals)."""
     st = _state(d)
@@ -181,9 +180,6 @@ def _fire(ref: "weakref.ref[Any]", events: int) -> None:
         send(st.kernel, d, reasons, st.fd)
 
 
-_POLL_IN, _POLL_OUT = _REASONS[0][1:], _REASONS[1][1:]
-
-
 def _reasons(d: Any, events: int) -> List[Any]:
     """The (``si_code``, ``si_band``) Linux's ``kill_fasync`` callers give for *events*
     on *d*, of those that hold now (a queue is also notified to wake its waiters: a
@@ -199,26 +195,22 @@ def _reasons(d: Any, events: int) -> List[Any]:
     if getattr(d, "pipe", None) is not None or getattr(d, "fifo", False):
         out = []
         if d.readable() and events & (EVENT_IN | EVENT_HUP):
-            out.append(_POLL_IN)
+            out.append(POLL_IN)
         if d.writable() and events & (EVENT_OUT | EVENT_ERR):
-            out.append(_POLL_OUT)
+            out.append(POLL_OUT)
         return out
     if events & EVENT_HUP:
-        return [_REASONS[4][1:]]
+        return [POLL_HUP]
     if events & EVENT_ERR:
-        return [_REASONS[2][1:]]
+        return [POLL_ERR]
     out = []
     if events & EVENT_IN and d.readable():
-        out.append(_POLL_IN)
+        out.append(POLL_IN)
     if events & EVENT_OUT and d.writable():
-        out.append(_POLL_OUT)
+        out.append(POLL_OUT)
     if events & EVENT_PRI and d.readable():
-        out.append(_REASONS[3][1:])
+        out.append(POLL_PRI)
     return out
-
-
-#: dnotify's reason (POLL_MSG) and its poll bits.
-POLL_MSG = ((3, 0x441),)
 
 
 def send(kernel: Any, d: Any, reasons: Any, fd: int) -> None:
@@ -228,12 +220,12 @@ def send(kernel: Any, d: Any, reasons: Any, fd: int) -> None:
     st = _STATE.get(d)
     if st is None or not st.owner:
         return
+    sig = st.signum
+    # a signal with codes of its own says SI_SIGIO: no POLL_* ambiguity
+    infos = [struct.pack("<iiiiqi", sig, 0, SI_SIGIO if sig in _OWN_CODES else code, 0,
+                         band, fd) for code, band in reasons] if sig else []
     for tg in _groups(kernel, st.owner):
-        if not st.signum:
+        if not sig:
             kernel.signal_group(tg, signal.SIGIO, code=SI_KERNEL)
-            continue
-        for code, band in reasons:
-            if st.signum in _OWN_CODES:
-                code = SI_SIGIO  # a signal with codes of its own: no POLL_* ambiguity
-            info = struct.pack("<iiiiqi", st.signum, 0, code, 0, band, fd)
-            kernel.signal_group(tg, st.signum, info=info)
+        for info in infos:
+            kernel.signal_group(tg, sig, info=info)

@@ -127,8 +127,7 @@ class FileDescription:
     #: /dev/zero), as :mod:`sentry.syscalls.linux.sys_file`'s writes and C serve it.
     swallows_writes = False
     #: Every write fails with this errno without reading the bytes (``write_full``:
-    #: /dev/full), and, as for a file without ``write_iter``, a ``pwritev2`` flag other
-    #: than ``RWF_HIPRI`` is ``EOPNOTSUPP``; 0: writes are the file's.
+    #: /dev/full); 0: writes are the file's.
     write_fails = 0
     #: The file has Linux's ``fasync``: ``O_ASYNC`` makes it send ``SIGIO``
     #: (:mod:`sentry.vfs.fasync`).  Without it ``F_SETFL`` drops ``O_ASYNC`` and

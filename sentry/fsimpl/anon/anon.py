@@ -19,7 +19,7 @@ import errno
 
 from sentry.abi.linux.errors import err
 from sentry.vfs import abi
-from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.dentry import VirtualDentry, kern_mount
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS
 
@@ -72,9 +72,8 @@ def anon_place() -> Tuple[AnonInode, VirtualDentry]:
     if _ANON is None:
         fs = AnonFilesystem()
         inode = AnonInode(fs)
-        root = Dentry(b"", None, inode)
-        mount = Mount(fs, root, None, None, source="anon_inodefs", flags=0)
-        _ANON = (inode, VirtualDentry(mount, root))
+        mount = kern_mount(fs, inode, "anon_inodefs")
+        _ANON = (inode, VirtualDentry(mount, mount.root))
     return _ANON
 
 

@@ -115,15 +115,15 @@ class GoferFileDescription(FileDescription):
         from sentry.fsimpl.gofer.filesystem import GoferInode
 
         inode = self.inode
-        if self.flags & abi.O_ACCMODE == abi.O_RDONLY and isinstance(inode, GoferInode):
+        key = self.reopen_key
+        to_c = key is not None and self.vd is not None and statcache.trusted(self.vd.dentry.inode)
+        if self.flags & abi.O_ACCMODE == abi.O_RDONLY and isinstance(inode, GoferInode) and (
+                to_c or inode._pending_fd is None):
             try:
                 os.lseek(self._fd, 0, os.SEEK_SET)
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, 0)
-                key = self.reopen_key
-                if key is not None and self.vd is not None and \
-                        statcache.trusted(self.vd.dentry.inode) and \
-                        statcache.reopen_put(key, self._fd, inode.ino, inode.mode,
-                                             inode.fs.dev, inode.uid, inode.gid):
+                if key is not None and to_c and statcache.reopen_put(key, self._fd, inode.ino, inode.mode,
+                                                 inode.fs.dev, inode.uid, inode.gid):
                     return
                 if inode._pending_fd is None:
                     inode._pending_fd = (self._fd, abi.O_RDONLY)

@@ -27,7 +27,7 @@ import stat as _st
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
 from sentry.vfs import abi
-from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.dentry import Dentry, Mount, VirtualDentry, kern_mount
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS
 
@@ -72,9 +72,6 @@ def _hostfs() -> HostFilesystem:
     if _HOSTFS is None:
         _HOSTFS = HostFilesystem()
     return _HOSTFS
-
-
-_F_SETPIPE_SZ, _F_GETPIPE_SZ = 1031, 1032
 
 
 def _host(fn: Any, *args: Any) -> Any:
@@ -171,7 +168,7 @@ def anon_vd(inode: Inode, name: bytes) -> VirtualDentry:
     global _HOST_MOUNT
     fs = _hostfs()
     if _HOST_MOUNT is None:
-        _HOST_MOUNT = Mount(fs, Dentry(b"", None, inode), None, None, source="host", flags=0)
+        _HOST_MOUNT = kern_mount(fs, inode, "host")
     return VirtualDentry(_HOST_MOUNT, Dentry(name, None, inode))
 
 
@@ -323,7 +320,7 @@ class HostFileDescription(FileDescription):
         """``F_GETPIPE_SZ`` of a host pipe: the host's (``EBADF`` for any other file)."""
         if not self.fifo:
             raise err(errno.EBADF)
-        return int(_host(fcntl.fcntl, self._fd, _F_GETPIPE_SZ))
+        return int(_host(fcntl.fcntl, self._fd, fcntl.F_GETPIPE_SZ))
 
     def set_pipe_size(self, t: Any, size: int) -> int:
         """``F_SETPIPE_SZ`` of a host pipe: the sandbox's checks (its task's
@@ -332,7 +329,7 @@ class HostFileDescription(FileDescription):
             raise err(errno.EBADF)
         from sentry.fsimpl.pipe.pipe import pipe_size_for
 
-        return int(_host(fcntl.fcntl, self._fd, _F_SETPIPE_SZ, pipe_size_for(t, size)))
+        return int(_host(fcntl.fcntl, self._fd, fcntl.F_SETPIPE_SZ, pipe_size_for(t, size)))
 
     def readiness(self, mask: int) -> int:
         p = select.poll()
@@ -345,16 +342,17 @@ class HostFileDescription(FileDescription):
     def own_statfs(self) -> Optional[StatFS]:
         """The host's answer for the object itself (a pipe is pipefs's, a socket sockfs's,
         a terminal devpts's, a file its file system's), with the sandbox's fsid."""
-        from sentry.platform.hybrid import native as N
+        from gofer import linux  # (loaded in every sentry: confine.empty_root)
 
         assert self.host_fd is not None and self.inode is not None
         try:
-            v = N.fstatfs(self.host_fd)
+            v = linux.fstatfs(self.host_fd)
         except OSError as e:
             raise err(e.errno or errno.EIO) from None
-        return StatFS(type=v[0], bsize=v[1], blocks=v[2], bfree=v[3], bavail=v[4],
-                      files=v[5], ffree=v[6], fsid=self.inode.fs.dev, namelen=v[7],
-                      frsize=v[8], flags=v[9])
+        return StatFS(type=v.f_type, bsize=v.f_bsize, blocks=v.f_blocks, bfree=v.f_bfree,
+                      bavail=v.f_bavail, files=v.f_files, ffree=v.f_ffree,
+                      fsid=self.inode.fs.dev, namelen=v.f_namelen, frsize=v.f_frsize,
+                      flags=v.f_flags)
 
     def truncate(self, t: Any, size: int) -> None:
         if not _st.S_ISREG(self.inode.mode if self.inode else 0):

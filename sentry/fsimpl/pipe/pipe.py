@@ -48,7 +48,7 @@ from sentry.abi.linux.errors import WouldBlock, err
 from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_ALL, WaitQueue
 from sentry.vfs import abi
-from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.dentry import Dentry, Mount, VirtualDentry, kern_mount
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, StatFS, apply_attrs, now_ns
 
@@ -117,8 +117,7 @@ def _pipefs() -> Tuple[PipeFilesystem, Mount]:
     global _PIPEFS, _PIPE_MOUNT
     if _PIPEFS is None or _PIPE_MOUNT is None:
         _PIPEFS = PipeFilesystem()
-        root = Dentry(b"", None, _PIPEFS.root_inode())
-        _PIPE_MOUNT = Mount(_PIPEFS, root, None, None, source="pipefs", flags=0)
+        _PIPE_MOUNT = kern_mount(_PIPEFS, _PIPEFS.root_inode(), "pipefs")
     return _PIPEFS, _PIPE_MOUNT
 
 

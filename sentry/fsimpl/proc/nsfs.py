@@ -18,7 +18,7 @@ import os
 
 from sentry.abi.linux.errors import err
 from sentry.vfs import abi
-from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.dentry import Dentry, Mount, VirtualDentry, kern_mount
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, Stat, StatFS
 
@@ -66,12 +66,6 @@ class NsFileDescription(FileDescription):
     can_read = can_write = False
     read_iter = write_iter = False
 
-    def read(self, t: Any, n: int) -> bytes:
-        raise err(errno.EINVAL)
-
-    def write(self, t: Any, data: bytes) -> int:
-        raise err(errno.EINVAL)
-
 
 _NSFS: Optional[Tuple[NsFilesystem, Mount]] = None
 #: The namespace files made so far, by inode number (a stat sees one inode per namespace).
@@ -82,8 +76,7 @@ def _nsfs() -> Tuple[NsFilesystem, Mount]:
     global _NSFS
     if _NSFS is None:
         fs = NsFilesystem()
-        _NSFS = (fs, Mount(fs, Dentry(b"", None, NsInode(fs, 0)), None, None, source="nsfs",
-                           flags=0))
+        _NSFS = (fs, kern_mount(fs, NsInode(fs, 0), "nsfs"))
     return _NSFS
 
 

@@ -199,8 +199,8 @@ _SYS_TREE: Dict[bytes, Any] = {
         b"randomize_va_space": lambda k: _host_sysctl(k, "kernel/randomize_va_space", b"2"),
         b"core_pattern": lambda k: b"core\n",
         b"keys": {
-            name.encode(): (lambda k, name=name: b"%d\n" % keys.DEFAULT_LIMITS[name])
-            for name in ("maxkeys", "maxbytes", "root_maxkeys", "root_maxbytes")
+            name.encode(): (lambda k, v=v: b"%d\n" % v)
+            for name, v in keys.DEFAULT_LIMITS.items()
         },
         b"random": {
             b"boot_id": lambda k: _boot_id(k),

@@ -35,7 +35,7 @@ from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.waiter import EVENT_ALL, EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_RDHUP, \
     WaitQueue
 from sentry.vfs import abi
-from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.dentry import Dentry, Mount, VirtualDentry, kern_mount
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, StatFS, apply_attrs, now_ns
 
@@ -94,8 +94,7 @@ def _sockfs() -> Tuple[SockFilesystem, Mount]:
     global _FS
     if _FS is None:
         fs = SockFilesystem()
-        mount = Mount(fs, Dentry(b"", None, fs.root_inode()), None, None, False, "sockfs", "",
-                      0)
+        mount = kern_mount(fs, fs.root_inode(), "sockfs")
         _FS = (fs, mount)
     return _FS
 

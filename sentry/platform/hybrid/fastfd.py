@@ -189,15 +189,17 @@ class FastFDTable(FDTable):
             pass
 
     def opened_in_fast(self, fd: int, serial: int) -> None:
-        """C opened a directory (at *fd*; its entry *serial* in the opened ring): make its
-        description, as the opening task's ``openat`` would have, at the place in its
-        listing C's getdents64 left it, and install it at every fd C has it at (a dup C
-        made shares it), each with its close-on-exec flag.  Nothing if C closed it."""
-        info = N.dirc_info(self.fast_id, serial)
+        """C opened a file or a directory (at *fd*; its entry *serial* in the opened
+        ring): make its description, as the opening task's ``openat`` would have (a file:
+        :meth:`_file_opened_in_fast`); a directory's at the place in its listing C's
+        getdents64 left it, installed at every fd C has it at (a dup C made shares it),
+        each with its close-on-exec flag.  Nothing if C closed it."""
+        finfo = N.filec_info(self.fast_id, fd, serial)  # (a look at one slot)
+        if finfo is not None:
+            self._file_opened_in_fast(fd, finfo)
+            return
+        info = N.dirc_info(self.fast_id, serial)  # (a scan of the table)
         if info is None:
-            finfo = N.filec_info(self.fast_id, fd, serial)
-            if finfo is not None:
-                self._file_opened_in_fast(fd, finfo)
             return
         tid, path, flags, index, fds = info
         t = self.kernel.tasks.get(tid)

@@ -433,21 +433,6 @@ def dirc_info(fdt: int, serial: int,
     return _dirc_tid[0], ffi.unpack(_dirc_path, n), _dirc_flags[0], int(_dirc_index[0]), fds
 
 
-_statfs_out = ffi.new("uint64_t[10]")
-
-
-def fstatfs(fd: int) -> Tuple[int, ...]:
-    """The host's fstatfs of *fd*: (type, bsize, blocks, bfree, bavail, files, ffree,
-    namelen, frsize, flags).
-
-    :raises OSError: the host's error.
-    """
-    r = lib.rt_fstatfs(fd, _statfs_out)
-    if r < 0:
-        raise OSError(-r, os.strerror(-r))
-    return tuple(int(_statfs_out[i]) for i in range(10))
-
-
 def reopen_put(base: int, nofollow: bool, path: bytes, gen: int, fd: int, ino: int,
                mode: int, dev: int, uid: int, gid: int) -> bool:
     """Keep the read-only host *fd* of a trusted lower-layer file under the key its open

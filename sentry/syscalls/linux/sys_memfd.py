@@ -23,7 +23,7 @@ from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
 from sentry.fsimpl.tmpfs.regular_file import F_SEAL_EXEC, F_SEAL_SEAL, TmpfsFile
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
-from sentry.vfs.dentry import Dentry, Mount, VirtualDentry
+from sentry.vfs.dentry import Dentry, Mount, VirtualDentry, kern_mount
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, StatFS
 
@@ -52,8 +52,7 @@ def _memfs() -> Tuple[TmpfsFilesystem, Mount]:
     global _FS
     if _FS is None:
         fs = MemfdFilesystem()
-        _FS = (fs, Mount(fs, Dentry(b"", None, fs.root_inode()), None, None, False,
-                         "memfd", "", 0))
+        _FS = (fs, kern_mount(fs, fs.root_inode(), "memfd"))
     return _FS
 
 

@@ -699,8 +699,6 @@ def _getsockopt(t: Any, a: SyscallArgs) -> int:
     ints = {SO_TYPE: s.stype, SO_SNDBUF: 212992, SO_RCVBUF: 212992,
             SO_DOMAIN: AF_UNIX, SO_PASSCRED: int(s.passcred), SO_ACCEPTCONN: int(s.listening),
             SO_PROTOCOL: 0}
-    if opt in _UNIX_FLAG_OPTS or opt in _UNIX_ADMIN_OPTS:
-        return _put_opt(t, a[3], a[4], struct.pack("<i", s.flag_opts.get(opt, 0)))
     if opt in _UNIX_DEFAULTS:
         return _put_opt(t, a[3], a[4], struct.pack("<i", s.flag_opts.get(opt, _UNIX_DEFAULTS[opt])))
     if opt == SO_LINGER:
@@ -766,12 +764,9 @@ def _setsockopt(t: Any, a: SyscallArgs) -> int:
             raise err(errno.EPERM)
         us.flag_opts[opt] = int(val != 0) if opt == SO_DEBUG else val
         return 0
-    if opt == SO_BUSY_POLL:
-        if val < 0:  # sk_setsockopt: any time but a negative one, whoever asks
+    if opt in (SO_BUSY_POLL, SO_INCOMING_CPU):
+        if opt == SO_BUSY_POLL and val < 0:  # sk_setsockopt: any time but a negative one
             raise err(errno.EINVAL)
-        us.flag_opts[opt] = val
-        return 0
-    if opt == SO_INCOMING_CPU:
         us.flag_opts[opt] = val
         return 0
     if opt == SO_ZEROCOPY:
@@ -792,14 +787,17 @@ def _setsockopt(t: Any, a: SyscallArgs) -> int:
 # SO_PASSSEC (no security module: no SCM_SECURITY) and SO_OOBINLINE (no MSG_OOB here).
 _UNIX_FLAG_OPTS = (2, 9, 6, 5, 15, 11, 41, 43, 45, 34, 10)
 SO_BUSY_POLL, SO_INCOMING_CPU, SO_ZEROCOPY = 46, 49, 60
-# What getsockopt says of a unix socket's options until they are set (sock_init_data):
-# SO_RCVLOWAT, SO_SNDLOWAT 1; SO_TIMESTAMP, SO_TIMESTAMPNS off; SO_PEEK_OFF -1; SO_BUSY_POLL
-# 0; SO_INCOMING_CPU -1; SO_ZEROCOPY off.  (Setting the low marks, timestamps or a peek
-# offset would change what a read does, which the sentry does not model: ENOPROTOOPT.)
-_UNIX_DEFAULTS = {18: 1, 19: 1, 29: 0, 35: 0, 42: -1, SO_BUSY_POLL: 0, SO_INCOMING_CPU: -1,
-                  SO_ZEROCOPY: 0}
+SO_RCVLOWAT, SO_SNDLOWAT, SO_TIMESTAMP, SO_TIMESTAMPNS, SO_PEEK_OFF = 18, 19, 29, 35, 42
 SO_DEBUG, SO_PRIORITY, SO_LINGER, SO_MARK = 1, 12, 13, 36
 _UNIX_ADMIN_OPTS = (SO_DEBUG, SO_PRIORITY, SO_MARK)
+# What getsockopt says of a unix socket's options until they are set (sock_init_data):
+# the flags and admin options 0; the low marks 1; timestamps off; no peek offset (-1);
+# SO_BUSY_POLL 0; SO_INCOMING_CPU -1; SO_ZEROCOPY off.  (Setting the low marks, timestamps
+# or a peek offset would change what a read does, which the sentry does not model:
+# ENOPROTOOPT.)
+_UNIX_DEFAULTS = {**dict.fromkeys(_UNIX_FLAG_OPTS + _UNIX_ADMIN_OPTS, 0),
+                  SO_RCVLOWAT: 1, SO_SNDLOWAT: 1, SO_TIMESTAMP: 0, SO_TIMESTAMPNS: 0,
+                  SO_PEEK_OFF: -1, SO_BUSY_POLL: 0, SO_INCOMING_CPU: -1, SO_ZEROCOPY: 0}
 _LINGER_SECS = -SO_LINGER  # flag_opts key of l_linger (SO_LINGER's is l_onoff)
 
 

@@ -138,10 +138,10 @@ def _host_splice(t: Any, in_d: FileDescription, off_in: Optional[int], out_d: Fi
 
 
 def _splice_host_pipe(t: Any, a: SyscallArgs, in_d: FileDescription, out_d: FileDescription,
-                      n: int, nonblock: bool) -> int:
-    """splice with a host pipe at one end or both (the checks of both pipes made)."""
-    ip, op = _pipe(in_d), _pipe(out_d)
-    hin, hout = _host_pipe(in_d), _host_pipe(out_d)
+                      n: int, nonblock: bool, ends: tuple) -> int:
+    """splice with a host pipe at one end or both (the checks of both pipes made; *ends*:
+    ``splice``'s sandbox and host pipes of each side, ``(ip, op, hin, hout)``)."""
+    ip, op, hin, hout = ends
     if hin is not None and op is not None:  # host pipe -> sandbox pipe: room first
         room = _wait_room(t, op, nonblock)
         data = _host_peek(t, hin, min(n, room), nonblock)
@@ -170,10 +170,8 @@ def _splice_host_pipe(t: Any, a: SyscallArgs, in_d: FileDescription, out_d: File
     hp = hin if hin is not None else hout
     assert hp is not None
     if other.host_fd is not None:  # a host pipe, a gofer or host file, a host socket
-        if hin is not None:
-            k = _host_splice(t, in_d, None, out_d, off, n, hp, nonblock)
-        else:
-            k = _host_splice(t, in_d, off, out_d, None, n, hp, nonblock)
+        off_in, off_out = (None, off) if hin is not None else (off, None)
+        k = _host_splice(t, in_d, off_in, out_d, off_out, n, hp, nonblock)
     elif not other.positional:
         # A sandbox socket or terminal: what it would not take (or give back) cannot be
         # returned to the host pipe. Not done (Linux can).
@@ -257,7 +255,7 @@ def splice(t: Any, a: SyscallArgs) -> int:
         flags |= SPLICE_F_NONBLOCK
     nonblock = bool(flags & SPLICE_F_NONBLOCK)
     if hin is not None or hout is not None:
-        return _splice_host_pipe(t, a, in_d, out_d, n, nonblock)
+        return _splice_host_pipe(t, a, in_d, out_d, n, nonblock, (ip, op, hin, hout))
     if ip is not None and op is not None:
         if ip.pipe is op.pipe:
             raise err(errno.EINVAL)
