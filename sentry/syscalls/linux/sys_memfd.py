@@ -99,9 +99,8 @@ def _shmem_file(d: FileDescription) -> Optional[TmpfsFile]:
 
 
 def get_seals(d: FileDescription) -> int:
-    """``fcntl(F_GET_SEALS)``.  :raises LinuxError: ``EINVAL`` for a file that is not shmem."""
-    if d.is_path:
-        raise err(errno.EBADF)
+    """``fcntl(F_GET_SEALS)`` (fcntl refused an O_PATH fd).  :raises LinuxError: ``EINVAL``
+    for a file that is not shmem."""
     inode = _shmem_file(d)
     if inode is None:
         raise err(errno.EINVAL)
@@ -110,9 +109,8 @@ def get_seals(d: FileDescription) -> int:
 
 def add_seals(d: FileDescription, seals: int) -> int:
     """``fcntl(F_ADD_SEALS)``: Linux checks the access mode first (``EPERM``, even for a
-    file that takes no seals), then the seals and the file (``EINVAL``)."""
-    if d.is_path:
-        raise err(errno.EBADF)
+    file that takes no seals), then the seals and the file (``EINVAL``).  (fcntl refused an
+    O_PATH fd.)"""
     if not d.writable():
         raise err(errno.EPERM)
     inode = _shmem_file(d)
