@@ -158,6 +158,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "directory's entries; a request ends when its description is released, not at any "
          "close by its owner), F_SETSIG/F_GETSIG (the signal with SIGPOLL's siginfo: "
          "si_code the reason, si_band, si_fd), F_GETLEASE (F_UNLCK); F_SETLEASE is EINVAL; "
+         "an O_PATH fd takes dup and the fd and file flags only (EBADF); "
          "C fast path: F_GETFD, "
          "F_SETFD, F_GETFL, F_DUPFD(_CLOEXEC) of a directory C opened"),
         ("flock", EMULATE, FULL, ""),
