@@ -166,10 +166,16 @@ def test_no_hold_without_a_task_or_a_choice(child) -> None:
     assert not hold.held
 
 
+def _sleeper() -> subprocess.Popen:
+    """A process started now: it inherits this process's (held) mask, as a fork's child
+    inherits its parent's."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
 def test_a_fork_moves_the_hold_to_the_child(child) -> None:
     """The parent is held over its fork; at the fork event the hold moves to the child
-    (born with the held mask), the parent gets its mask back, and the child gets the
-    parent's when the short fork hold ends."""
+    (born with the held mask) and the parent stays held beside it; both get the parent's
+    mask back when the short fork hold ends."""
     from sentry.kernel.cpuhold import FORK_IDLE
 
     hold, k, clock, parent = _hold(child)
@@ -179,20 +185,19 @@ def test_a_fork_moves_the_hold_to_the_child(child) -> None:
         return
     mine = os.sched_getaffinity(0)
     assert os.sched_getaffinity(child.pid) == mine
-    # The "child": a process started now inherits this process's held mask, as a fork's
-    # child inherits its parent's.
-    kid = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    kid = _sleeper()
     try:
         assert os.sched_getaffinity(kid.pid) == mine
         son = _Task(kid.pid)
         hold.forked(parent, son)
-        assert hold.held and os.sched_getaffinity(child.pid) == CPUS
-        assert os.sched_getaffinity(kid.pid) == mine
+        assert hold.held and hold._task is son
+        assert os.sched_getaffinity(child.pid) == mine and os.sched_getaffinity(kid.pid) == mine
         hold.forked(parent, son)  # not the held task any more: nothing happens
         assert os.sched_getaffinity(kid.pid) == mine
         _fire(k, clock, clock.now + FORK_IDLE)
         assert not hold.held
         assert os.sched_getaffinity(kid.pid) == CPUS and os.sched_getaffinity(0) == CPUS
+        assert os.sched_getaffinity(child.pid) == CPUS
         # Held for another task: a fork leaves the hold where it is.
         k.dispatcher.current = son
         hold.request()
@@ -204,3 +209,95 @@ def test_a_fork_moves_the_hold_to_the_child(child) -> None:
     finally:
         kid.kill()
         kid.wait()
+
+
+def test_the_hold_goes_back_to_the_parent_when_its_child_exits(child) -> None:
+    """A loop of forks keeps the parent, each child and the sentry on one CPU: the child's
+    exit gives the hold back to the parent, until it has not forked for FORK_IDLE."""
+    from sentry.kernel.cpuhold import FORK_IDLE
+
+    hold, k, clock, parent = _hold(child)
+    hold.forking(parent)
+    if not hold.held:
+        return
+    mine = os.sched_getaffinity(0)
+    for _ in range(2):
+        kid = _sleeper()
+        son = _Task(kid.pid)
+        hold.forked(parent, son)
+        kid.kill()
+        kid.wait()
+        son.exited = True
+        hold.task_exited(son)
+        assert hold.held and hold._task is parent and hold.holds == 1
+        assert os.sched_getaffinity(child.pid) == mine
+        _fire(k, clock, clock.now + FORK_IDLE / 2)
+        hold.forking(parent)  # the next fork: still the same hold
+        assert hold.holds == 1
+    kid = _sleeper()
+    try:
+        hold.forked(parent, _Task(kid.pid))
+        kid.kill()
+        kid.wait()
+        hold.task_exited(hold._task)
+        _fire(k, clock, clock.now + FORK_IDLE)  # no fork since: over
+        assert not hold.held
+        assert os.sched_getaffinity(child.pid) == CPUS and os.sched_getaffinity(0) == CPUS
+    finally:
+        kid.kill()
+        kid.wait()
+
+
+def test_a_parent_held_beside_its_child_is_let_go_first(child) -> None:
+    """What the parent does while its child is held never shows or passes on the hold: a
+    look at its mask (the hold ends), a second fork (that child is born with the parent's
+    own mask), its exit (its thread is left alone); and it is let go when its child asks
+    the gofer for something."""
+    hold, k, clock, parent = _hold(child)
+    hold.forking(parent)
+    if not hold.held:
+        return
+    kids = [_sleeper() for _ in range(3)]
+    try:
+        hold.forked(parent, _Task(kids[0].pid))
+        hold.release_task(parent, "affinity")
+        assert not hold.held
+        assert os.sched_getaffinity(kids[0].pid) == CPUS
+        assert os.sched_getaffinity(child.pid) == CPUS and os.sched_getaffinity(0) == CPUS
+
+        hold.forking(parent)
+        mine = os.sched_getaffinity(0)
+        son = _Task(kids[1].pid)
+        os.sched_setaffinity(son.host_tid, mine)  # born with the held mask
+        hold.forked(parent, son)
+        hold.forking(parent)  # a second fork while the first child is held
+        assert os.sched_getaffinity(child.pid) == CPUS
+        assert hold.held and hold._task is son and os.sched_getaffinity(son.host_tid) == mine
+        hold.forked(parent, _Task(kids[2].pid))  # born unheld: nothing to move
+        assert hold._task is son and hold._parent is None
+        hold.end("test")
+
+        # The child asks the gofer for something: at work, its parent may be too.
+        hold.forking(parent)
+        mine = os.sched_getaffinity(0)
+        os.sched_setaffinity(son.host_tid, mine)
+        hold.forked(parent, son)
+        assert os.sched_getaffinity(child.pid) == mine
+        k.dispatcher.current = son
+        hold.request()
+        assert os.sched_getaffinity(child.pid) == CPUS and hold._parent is None
+        assert hold.held and os.sched_getaffinity(son.host_tid) == mine
+        hold.end("test")
+
+        hold.forking(parent)
+        hold.forked(parent, son)
+        parent.exited = True
+        hold.task_exited(parent)  # the child's hold goes on alone
+        assert hold.held and hold._task is son and hold._parent is None
+        son.exited = True
+        hold.task_exited(son)
+        assert not hold.held and os.sched_getaffinity(0) == CPUS
+    finally:
+        for kid in kids:
+            kid.kill()
+            kid.wait()

@@ -1,0 +1,103 @@
+"""A fork's CPU hold (sentry.kernel.cpuhold) is invisible to the workload.
+
+At a fork the sentry holds the parent and the child on its own CPU: the child until it
+has run for a moment, the parent beside it, and the parent again once the child exits.
+Nothing either can see or hand on shows it: whatever the parent does while its child is
+held (look at its own or the child's mask or /proc status, fork again, start a thread),
+and after the child exits, every mask is the program's own."""
+
+from __future__ import annotations
+
+import os
+
+from tests.helpers.runner import runsc
+
+PROGRAM = r'''
+import os, sys, threading
+
+def status_cpus(pid="self"):
+    with open(f"/proc/{pid}/status") as f:
+        return next(l.split()[1] for l in f if l.startswith("Cpus_allowed_list:"))
+
+def in_child(report):
+    """What a forked child reports of its own mask, through a pipe."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, repr(report()).encode())
+        os._exit(0)
+    os.close(w)
+    got = os.read(r, 4096).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    return got
+
+def thread_cpus():
+    out = []
+    t = threading.Thread(target=lambda: out.append(sorted(os.sched_getaffinity(0))))
+    t.start()
+    t.join()
+    return repr(out[0])
+
+mask = lambda pid=0: repr(sorted(os.sched_getaffinity(pid)))
+CHECKS = [
+    ("affinity", lambda kid: mask()),
+    ("status", lambda kid: status_cpus()),
+    ("fork", lambda kid: in_child(lambda: (sorted(os.sched_getaffinity(0)), status_cpus()))),
+    ("thread", lambda kid: thread_cpus()),
+    ("kid-affinity", lambda kid: mask(kid)),
+    ("kid-status", lambda kid: status_cpus(kid)),
+]
+print("start", mask(), status_cpus())
+for i in range(4 * len(CHECKS)):
+    kind, check = CHECKS[i % len(CHECKS)]
+    go_r, go_w = os.pipe()
+    out_r, out_w = os.pipe()
+    kid = os.fork()
+    if kid == 0:
+        os.close(go_w)
+        os.read(go_r, 1)  # held meanwhile, unless something ended the hold
+        os.write(out_w, mask().encode())
+        os._exit(0)
+    os.close(go_r)
+    os.close(out_w)
+    during = (i // len(CHECKS)) % 2  # the parent's check while its child lives, or after
+    if during:
+        print(kind, check(kid))
+    os.close(go_w)
+    print("child", os.read(out_r, 4096).decode())
+    os.close(out_r)
+    os.waitpid(kid, 0)
+    if not during:
+        print(kind, check(os.getpid()))  # (the child is gone: "kid" checks look at itself)
+print("end", mask(), status_cpus())
+'''
+
+
+def test_a_fork_loop_keeps_the_programs_cpus(runsc_root, tmp_path):
+    prog = tmp_path / "prog.py"
+    prog.write_text(PROGRAM)
+    log = tmp_path / "debug.log"
+    res = runsc(["--debug", "do", "--", "/usr/bin/python3", "-I", str(prog)],
+                root=runsc_root, debug_log=str(log), timeout=120)
+    assert res.rc == 0, res.describe()
+    lines = res.stdout.splitlines()
+    mine = repr(sorted(os.sched_getaffinity(0)))
+    assert lines[0].startswith(f"start {mine} ")
+    listed = lines[0].split()[-1]
+    want = {"affinity": mine, "status": listed, "fork": repr((eval(mine), listed)),
+            "thread": mine, "kid-affinity": mine, "kid-status": listed, "child": mine}
+    seen = set()
+    for line in lines[1:-1]:
+        kind, got = line.split(" ", 1)
+        assert got == want[kind], line
+        seen.add(kind)
+    assert seen == set(want)
+    assert lines[-1] == lines[0].replace("start", "end", 1)
+    text = log.read_text()
+    if len(eval(mine)) < 2:
+        assert "cpu hold:" not in text  # one CPU: nothing to hold
+        return
+    assert "cpu hold:" in text
+    # A look at the parent's own mask or status ended a hold it was in beside its child.
+    assert "cpu hold ends: affinity" in text and "cpu hold ends: /proc status" in text
