@@ -619,8 +619,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "IPC_STAT/SET/RMID, IPC_INFO/SEM_INFO, SEM_STAT(_ANY)"),
         ("msgget", EMULATE, FULL, "the sandbox's own IPC namespace (sentry)"),
         ("msgsnd", EMULATE, FULL, "a full queue parks (IPC_NOWAIT: EAGAIN)"),
-        ("msgrcv", EMULATE, PARTIAL, "msgtyp 0/>0/<0, MSG_EXCEPT, MSG_NOERROR, IPC_NOWAIT; "
-         "MSG_COPY ENOSYS"),
+        ("msgrcv", EMULATE, FULL, "msgtyp 0/>0/<0, MSG_EXCEPT, MSG_NOERROR, IPC_NOWAIT, "
+         "MSG_COPY (a copy of the message at index msgtyp, left in the queue)"),
         ("msgctl", EMULATE, FULL, "IPC_STAT/SET/RMID, IPC_INFO/MSG_INFO, MSG_STAT(_ANY)"),
         ("shmget", EMULATE, PARTIAL, "a segment is a memfd the sentry holds; SHM_HUGETLB "
          "EINVAL"),

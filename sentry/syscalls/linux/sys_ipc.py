@@ -436,7 +436,7 @@ def _pick(q: MsgQueue, msgtyp: int, flg: int) -> int:
 
 
 def msgrcv(t: "Task", a: "SyscallArgs") -> int:
-    """msgrcv(2); ``MSG_COPY`` is not implemented (``ENOSYS``)."""
+    """msgrcv(2)."""
     ns = _ns(t)
     msqid, msgp, msgsz, msgtyp, flg = a.int(0), a[1], a.long(2), a.long(3), a.int(4)
     kept = _pending(t, a)
@@ -444,8 +444,7 @@ def msgrcv(t: "Task", a: "SyscallArgs") -> int:
         if msqid < 0 or msgsz < 0:
             raise err(errno.EINVAL)
         if flg & MSG_COPY:
-            t.kernel.note_unsupported(t, "msgrcv", "MSG_COPY")
-            raise err(errno.ENOSYS)
+            return _msgrcv_copy(t, ns, msqid, msgp, msgsz, msgtyp, flg)
         q: MsgQueue = ns.msgs.find(msqid)
         if not ipc.ipcperms(t, q.perm, S_IRUGO):
             raise err(errno.EACCES)
@@ -480,6 +479,37 @@ def msgrcv(t: "Task", a: "SyscallArgs") -> int:
     _finish(t)
     q.queue.notify(EVENT_IN)
     return n
+
+
+def _msgrcv_copy(t: "Task", ns: Any, msqid: int, msgp: int, msgsz: int, index: int,
+                 flg: int) -> int:
+    """msgrcv(2) with ``MSG_COPY`` (CRIU's; Linux with ``CONFIG_CHECKPOINT_RESTORE``, as
+    Debian's): a copy of the message at *index* of the queue (0 the oldest), which stays
+    there, with the queue's times and pids as they were.  Only with ``IPC_NOWAIT`` and
+    without ``MSG_EXCEPT`` (``EINVAL``); no message at *index*: ``ENOMSG``.  As
+    ``do_msgrcv``: the buffer is read first (``prepare_copy`` loads *msgsz* bytes, at
+    most ``msgmax``, from it: ``EFAULT``), and a message longer than that copy is
+    ``EINVAL`` (``copy_msg``), which ``MSG_NOERROR`` with a short buffer meets after
+    ``E2BIG`` is waived."""
+    if flg & MSG_EXCEPT or not flg & IPC_NOWAIT:
+        raise err(errno.EINVAL)
+    room = min(msgsz, _msg_limits(ns)[0])
+    if room:
+        t.mem.read(msgp, room)
+    q: MsgQueue = ns.msgs.find(msqid)
+    if not ipc.ipcperms(t, q.perm, S_IRUGO):
+        raise err(errno.EACCES)
+    if q.perm.removed:
+        raise err(errno.EIDRM)
+    if not 0 <= index < len(q.msgs):
+        raise err(errno.ENOMSG)
+    mtype, text = q.msgs[index]
+    if len(text) > msgsz and not flg & MSG_NOERROR:
+        raise err(errno.E2BIG)
+    if len(text) > room:
+        raise err(errno.EINVAL)
+    t.mem.write(msgp, struct.pack("<q", mtype) + text)
+    return len(text)
 
 
 def msgctl(t: "Task", a: "SyscallArgs") -> int:

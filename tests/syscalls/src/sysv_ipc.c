@@ -1,7 +1,7 @@
 /* sysv_ipc.c -- System V IPC: semaphore sets (semget/semop/semtimedop/semctl: values,
  * blocking waits woken by another process, GETNCNT/GETZCNT, EIDRM, EINTR, SEM_UNDO at
  * exit, IPC_NOWAIT, the timeout), message queues (msgget/msgsnd/msgrcv/msgctl: type
- * selection, MSG_EXCEPT, MSG_NOERROR, E2BIG, a full queue that blocks), shared memory
+ * selection, MSG_EXCEPT, MSG_NOERROR, MSG_COPY, E2BIG, a full queue that blocks), shared memory
  * (shmget/shmat/shmdt/shmctl: pages shared across fork, nattch, address rules,
  * SHM_RDONLY, removal while attached), keys, IPC_CREAT|IPC_EXCL, and permissions for
  * an unprivileged process. */
@@ -15,6 +15,10 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
+
+#ifndef MSG_COPY
+#define MSG_COPY 040000
+#endif
 
 /* Keys of this run: random, since native runs share the host's IPC namespace and may run
  * side by side (no key is printed). */
@@ -302,6 +306,21 @@ static void msgs(void)
     printf("qnum %lu cbytes %lu qbytes %lu lspid %d lrpid %d\n", (unsigned long)ds.msg_qnum,
            (unsigned long)ds.__msg_cbytes, (unsigned long)ds.msg_qbytes, ds.msg_lspid,
            ds.msg_lrpid);
+    /* MSG_COPY: a copy of the message at an index, left in the queue */
+    rcv("copy 0", q, 0, MSG_COPY | IPC_NOWAIT, 64);
+    rcv("copy 3", q, 3, MSG_COPY | IPC_NOWAIT, 64);
+    rcv("copy 4", q, 4, MSG_COPY | IPC_NOWAIT, 64);
+    rcv("copy -1", q, -1, MSG_COPY | IPC_NOWAIT, 64);
+    rcv("copy waiting", q, 0, MSG_COPY, 64);
+    rcv("copy except", q, 0, MSG_COPY | MSG_EXCEPT | IPC_NOWAIT, 64);
+    rcv("copy e2big", q, 0, MSG_COPY | IPC_NOWAIT, 2);
+    rcv("copy noerror short", q, 0, MSG_COPY | MSG_NOERROR | IPC_NOWAIT, 2);
+    rcv("copy noerror", q, 1, MSG_COPY | MSG_NOERROR | IPC_NOWAIT, 64);
+    rcv("copy bad id", q + 1, 0, MSG_COPY | IPC_NOWAIT, 64);
+    R("copy unreadable buffer", msgrcv(q, (void *)16, 64, 0, MSG_COPY | IPC_NOWAIT));
+    MUST(msgctl(q, IPC_STAT, &ds));
+    printf("after copies: qnum %lu cbytes %lu lrpid %d\n", (unsigned long)ds.msg_qnum,
+           (unsigned long)ds.__msg_cbytes, ds.msg_lrpid);
     rcv("rcv type 1", q, 1, 0, 64);
     rcv("rcv type -2", q, -2, 0, 64);
     rcv("rcv except 2", q, 2, MSG_EXCEPT, 64);
@@ -364,7 +383,8 @@ static void msgs(void)
         int e1 = msgget(KEY_MSG, 0400) < 0 ? errno : 0;
         int e2 = msgrcv(k, &r, 8, 0, IPC_NOWAIT) < 0 ? errno : 0;
         int e3 = msgctl(k, IPC_RMID, NULL) < 0 ? errno : 0;
-        printf("msg unprivileged: %s %s %s\n", en(e1), en(e2), en(e3));
+        int e4 = msgrcv(k, &r, 8, 0, MSG_COPY | IPC_NOWAIT) < 0 ? errno : 0;
+        printf("msg unprivileged: %s %s %s %s\n", en(e1), en(e2), en(e3), en(e4));
         fflush(stdout);
         _exit(0);
     }
