@@ -76,6 +76,7 @@ ffibuilder.cdef(
     void rt_statcache_bump(void);
     void rt_statcache_bump_missing(void);
     void rt_statcache_forget(uint64_t ino);
+    void rt_statcache_removed(uint64_t ino);
     int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen);
     int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const char *names,
                                  int names_len, int n, const unsigned char *stats,

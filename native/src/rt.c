@@ -541,7 +541,7 @@ struct task_slot {
     int32_t host;
     struct rt_task_info info;
     char *exe;
-    uint32_t exe_len, exe_gen, exe_ngen;
+    uint32_t exe_len, exe_gen, exe_ngen, exe_egen;
 };
 static struct task_slot tasks[TASK_SLOTS];
 
@@ -1062,6 +1062,8 @@ struct sc_entry {
     uint64_t hash, base;
     uint32_t gen, len;
     uint32_t ngen;                  /* an error answer's: stale once sc_ngen moves */
+    uint32_t egen;                  /* another error's or a readlink EINVAL's: once sc_egen
+                                       moves */
     int32_t err, key;               /* key: nofollow | kind << 1 (RT_SC_STAT/RT_SC_STATX) */
     uint32_t used;                  /* sc_clock when last put or found */
     uint32_t vlen;                  /* RT_SC_LINK: the target's length; RT_SC_DIR: names' */
@@ -1119,14 +1121,20 @@ static uint32_t sc_gen = 1, sc_clock;
  * name, or of a path through it) can go stale then, not the answers about files that
  * exist (see statcache.invalidate_missing for why). */
 static uint32_t sc_ngen = 1;
+/* Moves when a file that is no directory and no symlink loses a name of the lower layer
+ * (rt_statcache_removed): the answers about the file itself go by its inode number
+ * (rt_statcache_forget), and every error but ENOENT with them: "file/x" was ENOTDIR and a
+ * readlink of it EINVAL, both ENOENT now, and an error answer keeps no inode number. */
+static uint32_t sc_egen = 1;
 
-/* An answer is live in its generation; an ENOENT one only until a name appears.  A
- * readlink's EINVAL (a file that is no symlink) is about a file that exists, and stays:
- * a compiler's realpath of every include directory asked them again after each
- * temporary file it made. */
+/* An answer is live in its generation; an ENOENT one only until a name appears, another
+ * error only until a file's name goes.  A readlink's EINVAL (a file that is no symlink)
+ * is about a file that exists, and stays while it does: a compiler's realpath of every
+ * include directory asked them again after each temporary file it made. */
 static inline int sc_live(const struct sc_entry *e)
 {
-    return e->gen == sc_gen && (e->err != -ENOENT || e->ngen == sc_ngen);
+    return e->gen == sc_gen && (e->err == 0 || (e->err == -ENOENT ? e->ngen == sc_ngen
+                                                                  : e->egen == sc_egen));
 }
 /* Bytes of every RT_SC_DIR entry's names: at most SC_NAMES_BUDGET (a workload listing many
  * directories gets no more negative answers, not more sentry memory). */
@@ -1222,6 +1230,12 @@ static int sc_not_link(uint64_t base, const char *path, int len)
 void rt_statcache_bump(void) { sc_gen++; }
 void rt_statcache_bump_missing(void) { sc_ngen++; }
 
+void rt_statcache_removed(uint64_t ino)
+{
+    sc_egen++;
+    rt_statcache_forget(ino);
+}
+
 /* The sentry is about to change the file *ino* (the overlay copies it up: from now on
  * its attributes, and a directory's names, change without a bump; statcache.forget):
  * every kept answer about it goes, the others stay.  That is its stat and statx answers
@@ -1275,6 +1289,7 @@ int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen)
     s->exe_len = (uint32_t)len;
     s->exe_gen = gen;
     s->exe_ngen = sc_ngen;
+    s->exe_egen = sc_egen;
     return 1;
 }
 
@@ -1363,7 +1378,7 @@ static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int l
     if (len <= 0 || len >= 4096 || gen != sc_gen || vlen > SC_STATX) return 0;
     struct sc_entry *e = sc_slot(kind, base, nofollow, path, len);
     if (!e) return -ENOMEM;
-    e->gen = gen; e->err = err; e->ngen = sc_ngen;
+    e->gen = gen; e->err = err; e->ngen = sc_ngen; e->egen = sc_egen;
     e->vlen = err ? 0 : vlen;
     if (!err) memcpy(e->st, v, vlen);
     uint64_t ino = 0;
@@ -2180,7 +2195,9 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
     if (!len) return 0;
     if (kind == RT_SC_LINK && len == 14 && memcmp(path, "/proc/self/exe", 14) == 0) {
         struct task_slot *ts = task_find((int)pid, 0);
-        if (!ts || !ts->exe || ts->exe_gen != sc_gen || ts->exe_ngen != sc_ngen) return 0;
+        if (!ts || !ts->exe || ts->exe_gen != sc_gen || ts->exe_ngen != sc_ngen
+            || ts->exe_egen != sc_egen)
+            return 0;  /* (a removed program's link says " (deleted)") */
         int n = (int)ts->exe_len < bufsiz ? (int)ts->exe_len : bufsiz;
         *ret = rt_mem_write((int)pid, buf, ts->exe, (uint64_t)n) == n ? n : -EFAULT;
         sc_hits++;

@@ -18,7 +18,9 @@ answer is kept (:func:`keep`) only when nothing but the sentry itself could chan
 
 Every change the sentry makes to names, attributes or mounts calls :func:`invalidate`,
 which makes every kept answer stale at once (a generation number): the VFS's name
-operations, ``setattr`` and mounts.  The overlay's copy-up of a file changes nothing
+operations, ``setattr`` and mounts; the removal of a name of a file that is no directory
+and no symlink calls :func:`removed` instead, which drops the answers about that file
+and the kept errors but ``ENOENT``.  The overlay's copy-up of a file changes nothing
 yet, but from then on the file may change without one: it calls :func:`forget`, which
 drops the answers about that file only.  A task's cwd key changes with every
 ``chdir``/``chroot`` (:func:`fs_changed`).
@@ -55,6 +57,9 @@ _put_listing: Optional[Callable[..., None]] = None
 _put_wire: Optional[Callable[..., bool]] = None
 #: Drops every kept answer about one file (native.statcache_forget); None: invalidate.
 _forget: Optional[Callable[[int], None]] = None
+#: The same for a file one of whose names went, with every kept error but ENOENT
+#: (native.statcache_removed); None: invalidate.
+_removed: Optional[Callable[[int], None]] = None
 #: Keeps a released read-only host fd for C to re-open (native.reopen_put), and takes one
 #: back for an open Python serves (native.reopen_take); None: nothing is kept.
 _reopen_put: Optional[Callable[..., bool]] = None
@@ -74,10 +79,13 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
            want_statx: Optional[Callable[[], None]] = None,
            forget: Optional[Callable[[int], None]] = None,
            reopen_put: Optional[Callable[..., bool]] = None,
-           reopen_take: Optional[Callable[..., int]] = None) -> None:
+           reopen_take: Optional[Callable[..., int]] = None,
+           removed: Optional[Callable[[int], None]] = None) -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
     global _put_dirc, _put_dirc_child, _want_statx, _forget, _reopen_put, _reopen_take
+    global _removed
     _bump, _put, _gen, _sync_fs, _forget = bump, put, gen, sync_fs, forget
+    _removed = removed
     _reopen_put, _reopen_take = reopen_put, reopen_take
     _bump_missing = bump_missing if bump_missing is not None else bump
     _put_listing, _set_exe, _put_wire = put_listing, set_exe, put_wire
@@ -89,9 +97,10 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
 def disable() -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
     global _put_dirc, _put_dirc_child, _want_statx, _forget, _reopen_put, _reopen_take
+    global _removed
     _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
     _put_wire = _put_dirc = _put_dirc_child = _want_statx = _forget = None
-    _reopen_put = _reopen_take = None
+    _reopen_put = _reopen_take = _removed = None
 
 
 def enabled() -> bool:
@@ -165,6 +174,26 @@ def forget(ino: int) -> None:
     :func:`trusted` and :func:`_listed` refuse a copied-up file.)"""
     if _forget is not None:
         _forget(ino)
+    elif _bump is not None:
+        _bump()
+
+
+def removed(ino: int) -> None:
+    """A name of the lower layer went, of the file *ino*, which is no directory and no
+    symlink (an unlink): nothing walks through such a file, so the answers that can be
+    wrong now are those about it (its stat and statx under any name, which its inode
+    number finds, as :func:`forget` drops them: a hard link's count changes too; the fds
+    C keeps to re-open it by its path) and the errors of paths that end at or go through
+    it (``file/x`` was ``ENOTDIR``, a readlink of it ``EINVAL``: ``ENOENT`` now), which keep
+    no inode number: every kept error but ``ENOENT`` goes.  Its directory was copied up
+    first (the removal makes a whiteout there), which forgot that directory's answers and
+    listings.  The rest of the tree's answers stay: a build that writes its object file
+    over the last one (as unlinks it first), an editor's backup, a lock file of the lower
+    layer dropped every kept answer, and the next compiler run opened every header
+    through the gofer again.  (A program it runs is shown " (deleted)" by
+    ``/proc/PID/exe``: C's answer of that link goes too.)"""
+    if _removed is not None:
+        _removed(ino)
     elif _bump is not None:
         _bump()
 

@@ -295,6 +295,48 @@ def test_stat_cache_a_new_name_stales_only_errors(world: Tuple[Task, Path]) -> N
     assert call(here) is None and call(new) is None and call(nope) is None
 
 
+def test_stat_cache_a_removed_name_stales_its_file_and_errors(world: Tuple[Task, Path]) -> None:
+    """rt_statcache_removed(ino) (a lower-layer file's name went): the answers about that
+    file go, and every kept error but ENOENT (a readlink's EINVAL); the answers about
+    other files, the kept ENOENTs and the generation stay."""
+    from sentry.vfs import abi
+
+    SYS_READLINK = 89
+    pid = os.getpid()
+    buf, addr = _buf(144)
+    keep = [_cstr(p) for p in (b"/r/gone", b"/r/kept", b"/r/nope", b"/r/file")]
+    gone, kept, nope, file = (a for _, a in keep)
+
+    def st(ino: int) -> bytes:
+        return abi.pack_stat_values(0x99, ino, 1, 0o100644, 0, 0, 0, 7, 4096, 8, 1, 2, 3)
+
+    def call(nr: int, path: int) -> int | None:
+        if nr == SYS_NEWFSTATAT:
+            return N.fast_call(pid, nr, [AT_FDCWD & (2**64 - 1), path, addr,
+                                         AT_SYMLINK_NOFOLLOW, 0, 0])
+        return N.fast_call(pid, nr, [path, addr, 144, 0, 0, 0])  # readlink
+
+    N.task_set_fs(pid, 13, True, False)
+    gen = N.statcache_gen()
+    N.statcache_put(N.SC_STAT, 0, True, b"/r/gone", st(501), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/r/kept", st(502), 0, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/r/nope", None, -2, gen)
+    N.statcache_put(N.SC_LINK, 0, True, b"/r/file", None, -22, gen)
+    assert call(SYS_NEWFSTATAT, gone) == 0 and call(SYS_NEWFSTATAT, kept) == 0
+    assert call(SYS_READLINK, file) == -22 and call(SYS_NEWFSTATAT, nope) == -2
+    assert call(SYS_READLINK, kept) == -22             # (from its lstat answer)
+    N.statcache_removed(501)
+    assert N.statcache_gen() == gen
+    assert call(SYS_NEWFSTATAT, gone) is None          # the file's own answer
+    assert call(SYS_READLINK, file) is None            # a kept EINVAL (no inode number)
+    assert call(SYS_NEWFSTATAT, kept) == 0 and buf.raw == st(502)  # another file's
+    assert call(SYS_READLINK, kept) == -22             # (still from its lstat answer)
+    assert call(SYS_NEWFSTATAT, nope) == -2            # a missing name stays missing
+    N.statcache_put(N.SC_LINK, 0, True, b"/r/file", None, -22, gen)  # kept again
+    assert call(SYS_READLINK, file) == -22
+    N.statcache_bump()
+
+
 def test_stat_cache_forget_drops_one_file(world: Tuple[Task, Path]) -> None:
     """rt_statcache_forget(ino) (the overlay copies the file up): its stat and statx
     answers under every path go, with the listing of a directory of that number (names

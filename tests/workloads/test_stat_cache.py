@@ -9,9 +9,12 @@ same with the fast path (cache) and without it (--python-only).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+
+BUSYBOX = "/bin/busybox"  # static: it runs from the tree as "sh"
 
 PROGRAM = r'''
 import ctypes, errno, os, struct, sys
@@ -183,6 +186,35 @@ os.utime("e/file03", (1, 1))
 os.truncate(root + "/f", 2)
 twice("own-after", "e/file02", "e/file03", "ln", root + "/f")
 print("e/file03 mtime", os.stat("e/file03").st_mtime_ns)
+# A lower-layer file's name goes (an unlink, as a build's "as" removes the object file it
+# writes again): the answers about it, through a symlink to it and the errors of paths
+# through it go; those of its neighbours stay right.
+def link_of(path):
+    try:
+        return os.readlink(path)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+# (readlink first: its EINVAL is kept as such, not found from a listing's lstat answer)
+print("readlink-before", link_of("q/gone"), link_of("q/gone"))
+os.unlink("q/gone")
+print("readlink-removed", link_of("q/gone"), link_of("q/gone"))
+twice("remove-before", "r/gone", "r/gone/x", "r/ln-gone", "r/kept", "r/kept/x", "r/nope")
+twice("remove-before-nofollow", "r/ln-gone", follow=False)
+rfd = os.open("r/gone", os.O_RDONLY)
+os.unlink("r/gone")
+twice("removed", "r/gone", "r/gone/x", "r/ln-gone", "r/kept", "r/kept/x", "r/nope",
+      root + "/r/gone", "r/../r/gone")
+twice("removed-nofollow", "r/ln-gone", follow=False)
+print("read from the removed file's fd", os.read(rfd, 100))
+os.close(rfd)
+os.unlink("r/kept")
+twice("removed-second", "r/kept", "r/kept/x", "r/gone")
+# The program a process runs loses its name: /proc/self/exe says so.
+import subprocess
+out = subprocess.run([root + "/r/sh", "-c", "readlink /proc/self/exe; readlink /proc/self/exe;"
+                      " rm " + root + "/r/sh; readlink /proc/self/exe; readlink /proc/self/exe"],
+                     capture_output=True, text=True).stdout
+print("exe", out.replace(root, "ROOT").split("\n"))
 '''
 
 
@@ -201,8 +233,15 @@ def _tree(base: Path) -> Path:
     (t / "c" / "x" / "sub").mkdir(parents=True)
     (t / "c" / "x" / "y").write_text("y\n")
     (t / "c" / "lnk").symlink_to("x/y")
+    (t / "r").mkdir()
+    (t / "q").mkdir()
+    (t / "q" / "gone").write_text("read as a link\n")
+    (t / "r" / "gone").write_text("to be removed\n")
+    (t / "r" / "kept").write_text("removed later\n")
+    (t / "r" / "ln-gone").symlink_to("gone")
+    shutil.copy2(BUSYBOX, t / "r" / "sh")
     for p in (t, t / "d", t / "d" / "sub", t / "e", t / "e" / "sub", t / "c", t / "c" / "x",
-              t / "c" / "x" / "sub"):
+              t / "c" / "x" / "sub", t / "r", t / "q"):
         p.chmod(0o755)
     return t
 
@@ -239,3 +278,28 @@ def test_listing_does_not_hide_a_mount(sandbox, busybox_bundle):
     assert mnt1.split()[0] != data.split()[0], res.describe()  # another file system
     assert file.split()[0] == data.split()[0]
     assert below_line == "no-below", res.describe()
+
+
+def test_answers_outlive_the_removal_of_another_file(runsc_root, tmp_path):
+    """A lower-layer file's removal drops the answers about that file only (and kept
+    errors): a stat of another file after each of 200 unlinks is still C's (the compat
+    report's count; a removal made every answer stale, as a build's object files did)."""
+    import json
+
+    from helpers.runner import BASE_ENV, runsc
+
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "a").write_text("a\n")
+    for i in range(200):
+        (t / f"b{i:03d}").write_text("b\n")
+    # (compat runs it natively first: the files come back for the sandbox's run)
+    code = ("import os\nfor i in range(200):\n    os.stat('a')\n    os.unlink(f'b{i:03d}')\n"
+            "for i in range(200):\n    open(f'b{i:03d}', 'w').write('b\\n')\n")
+    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
+                root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
+    assert res.rc == 0, res.describe()
+    report = json.loads(res.stdout)
+    assert report["verdict"] == "same", report["reasons"]
+    stats = next(s for s in report["syscalls"] if s["name"] == "newfstatat")
+    assert stats["count"] >= 200 and stats["fast"] >= 190, stats

@@ -418,6 +418,9 @@ class OverlayInode(Inode):
             # A directory's removal bumps every answer: one walked through it to the
             # lower layer ("made/../f", a build directory's "../include") was kept.
             statcache.invalidate_missing()
+        elif not rmdir and not child.is_dir and not child.is_symlink:
+            # A file's name: nothing was walked through it (statcache.removed).
+            statcache.removed(child.ino)
         else:
             statcache.invalidate()
         self.copy_up(t)

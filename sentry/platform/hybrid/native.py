@@ -330,6 +330,12 @@ def statcache_forget(ino: int) -> None:
     lib.rt_statcache_forget(ino)
 
 
+def statcache_removed(ino: int) -> None:
+    """A lower-layer name of the file *ino* (no directory, no symlink) went
+    (rt_statcache_removed): the answers about it go, and every kept error but ENOENT."""
+    lib.rt_statcache_removed(ino)
+
+
 def statcache_put_wire(base: int, prefix: bytes, wire: bytes, n: int, dev: int, skip: bytes,
                        gen: int, mnt_id: Optional[int] = None, ino: int = 0) -> bool:
     """A listed directory's answers, and its names, straight from the *n* entries the gofer
