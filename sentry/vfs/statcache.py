@@ -179,8 +179,9 @@ def forget(ino: int) -> None:
 
 
 def removed(ino: int) -> None:
-    """A name of the lower layer went, of the file *ino*, which is no directory and no
-    symlink (an unlink): nothing walks through such a file, so the answers that can be
+    """A name of the file *ino*, which is no directory and no symlink, went or now names
+    another file (an unlink, a rename of it or over it): nothing walks through such a
+    file, so the answers that can be
     wrong now are those about it (its stat and statx under any name, which its inode
     number finds, as :func:`forget` drops them: a hard link's count changes too; the fds
     C keeps to re-open it by its path) and the errors of paths that end at or go through

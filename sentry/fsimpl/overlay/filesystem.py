@@ -449,7 +449,16 @@ class OverlayInode(Inode):
         self, t: Any, old_name: bytes, child: Inode, new_dir: Inode, new_name: bytes,
         replaced: Optional[Inode], flags: int,
     ) -> None:
-        statcache.invalidate()
+        if flags & ~(abi.RENAME_NOREPLACE | abi.RENAME_EXCHANGE) or any(
+                i is not None and (i.is_dir or i.is_symlink) for i in (child, replaced)):
+            statcache.invalidate()  # a walk went through one, or a new node appears
+        else:
+            # Files: nothing walked through either name (statcache.removed); both are
+            # copied up below, and each name's kept ENOENTs go.
+            statcache.removed(child.ino)
+            if replaced is not None:
+                statcache.removed(replaced.ino)
+            statcache.invalidate_missing()
         if not isinstance(new_dir, OverlayInode) or new_dir.fs is not self.fs:
             raise err(errno.EXDEV)
         assert isinstance(child, OverlayInode)
