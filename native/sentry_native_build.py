@@ -77,6 +77,7 @@ ffibuilder.cdef(
     void rt_statcache_bump_missing(void);
     void rt_statcache_forget(uint64_t ino);
     void rt_statcache_removed(uint64_t ino);
+    void rt_statcache_appeared(uint64_t dir_ino);
     int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen);
     int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const char *names,
                                  int names_len, int n, const unsigned char *stats,
@@ -91,9 +92,9 @@ ffibuilder.cdef(
     #define RT_SC_STAT 0
     #define RT_SC_STATX 1
     int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
-                         const void *st, int err, uint32_t gen);
+                         const void *st, int err, uint32_t gen, uint64_t err_ino);
     int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,
-                              int tlen, int err, uint32_t gen);
+                              int tlen, int err, uint32_t gen, uint64_t err_ino);
     int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char *names,
                              int names_len, uint32_t gen, uint64_t ino);
     int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);

@@ -1062,8 +1062,10 @@ struct sc_entry {
     uint64_t hash, base;
     uint32_t gen, len;
     uint32_t ngen;                  /* an error answer's: stale once sc_ngen moves */
-    uint32_t egen;                  /* another error's or a readlink EINVAL's: once sc_egen
-                                       moves */
+    uint32_t egen;                  /* another error's: once sc_egen moves (0: never, an
+                                       EINVAL of a known file, which forget drops) */
+    uint32_t dslot, dgen;           /* an ENOENT whose directory is known: stale once
+                                       sc_dgen[dslot - 1] moves, not sc_ngen (0: none) */
     int32_t err, key;               /* key: nofollow | kind << 1 (RT_SC_STAT/RT_SC_STATX) */
     uint32_t used;                  /* sc_clock when last put or found */
     uint32_t vlen;                  /* RT_SC_LINK: the target's length; RT_SC_DIR: names' */
@@ -1126,6 +1128,18 @@ static uint32_t sc_ngen = 1;
  * (rt_statcache_forget), and every error but ENOENT with them: "file/x" was ENOTDIR and a
  * readlink of it EINVAL, both ENOENT now, and an error answer keeps no inode number. */
 static uint32_t sc_egen = 1;
+/* Per directory (by a hash of its inode number; two that share a slot share its
+ * generation, which only makes more answers stale): moves when a name appears in it
+ * (rt_statcache_appeared).  A kept ENOENT whose lookup failed in a known directory
+ * depends on that directory's slot only: a compiler's temporary files, a build's outputs
+ * and git's index.lock no longer throw away the missing headers, the include paths'
+ * absent entries and every .gitignore the walks found missing. */
+#define SC_DGEN 4096
+static uint32_t sc_dgen[SC_DGEN];
+static inline uint32_t sc_dslot(uint64_t ino)
+{
+    return (uint32_t)((ino * 0x9E3779B97F4A7C15ULL) >> 52);  /* 0 .. SC_DGEN - 1 */
+}
 
 /* An answer is live in its generation; an ENOENT one only until a name appears, another
  * error only until a file's name goes.  A readlink's EINVAL (a file that is no symlink)
@@ -1133,8 +1147,11 @@ static uint32_t sc_egen = 1;
  * include directory asked them again after each temporary file it made. */
 static inline int sc_live(const struct sc_entry *e)
 {
-    return e->gen == sc_gen && (e->err == 0 || (e->err == -ENOENT ? e->ngen == sc_ngen
-                                                                  : e->egen == sc_egen));
+    if (e->gen != sc_gen) return 0;
+    if (e->err == 0) return 1;
+    if (e->err == -ENOENT)
+        return e->dslot ? sc_dgen[e->dslot - 1] == e->dgen : e->ngen == sc_ngen;
+    return e->egen == 0 || e->egen == sc_egen;
 }
 /* Bytes of every RT_SC_DIR entry's names: at most SC_NAMES_BUDGET (a workload listing many
  * directories gets no more negative answers, not more sentry memory). */
@@ -1228,7 +1245,17 @@ static int sc_not_link(uint64_t base, const char *path, int len)
 }
 
 void rt_statcache_bump(void) { sc_gen++; }
-void rt_statcache_bump_missing(void) { sc_ngen++; }
+void rt_statcache_bump_missing(void)
+{
+    sc_ngen++;
+    for (int i = 0; i < SC_DGEN; i++) sc_dgen[i]++;  /* every directory's ENOENTs too */
+}
+
+void rt_statcache_appeared(uint64_t dir_ino)
+{
+    sc_dgen[sc_dslot(dir_ino)]++;
+    sc_ngen++;  /* the ENOENTs of no known directory, and the /proc/self/exe answers */
+}
 
 void rt_statcache_removed(uint64_t ino)
 {
@@ -1372,13 +1399,16 @@ static struct sc_entry *sc_slot(int kind, uint64_t base, int nofollow, const cha
     return e;
 }
 
+/* *err_ino*: for an ENOENT, the inode number of the directory its lookup failed in; for
+ * another error (a readlink's EINVAL), the file's; 0: not known. */
 static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int len,
-                  const void *v, uint32_t vlen, int err, uint32_t gen)
+                  const void *v, uint32_t vlen, int err, uint32_t gen, uint64_t err_ino)
 {
     if (len <= 0 || len >= 4096 || gen != sc_gen || vlen > SC_STATX) return 0;
     struct sc_entry *e = sc_slot(kind, base, nofollow, path, len);
     if (!e) return -ENOMEM;
     e->gen = gen; e->err = err; e->ngen = sc_ngen; e->egen = sc_egen;
+    e->dslot = e->dgen = 0;
     e->vlen = err ? 0 : vlen;
     if (!err) memcpy(e->st, v, vlen);
     uint64_t ino = 0;
@@ -1386,6 +1416,14 @@ static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int l
         memcpy(&ino, e->st + offsetof(struct stat, st_ino), sizeof ino);
     else if (!err && kind == RT_SC_STATX)
         memcpy(&ino, e->st + offsetof(struct statx, stx_ino), sizeof ino);
+    else if (err == -ENOENT && err_ino) {
+        uint32_t d = sc_dslot(err_ino);
+        e->dslot = d + 1;
+        e->dgen = sc_dgen[d];
+    } else if (err && err_ino) {
+        ino = err_ino;   /* about a file that exists: forget drops it, no sc_egen */
+        e->egen = 0;
+    }
     sc_inos[e - sc] = ino;
     return 1;
 }
@@ -1446,19 +1484,19 @@ int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const 
             int len = plen + (int)l;
             memcpy(path + plen, p, l);
             int r = sc_put(RT_SC_STAT, base, 1, path, len, stats + (size_t)i * SC_STAT, SC_STAT,
-                           0, gen);
+                           0, gen, 0);
             if (r < 0) return r;
             if (statxs)
                 sc_put(RT_SC_STATX, base, 1, path, len, statxs + (size_t)i * SC_STATX, SC_STATX,
-                       0, gen);
+                       0, gen, 0);
             int f = follow[i];
             /* a file that is no symlink: its lstat answer is its stat answer too (sc_get) */
             if (f >= 0 && f < n && f != i && has[f]) {
                 sc_put(RT_SC_STAT, base, 0, path, len, stats + (size_t)f * SC_STAT, SC_STAT, 0,
-                       gen);
+                       gen, 0);
                 if (statxs)
                     sc_put(RT_SC_STATX, base, 0, path, len, statxs + (size_t)f * SC_STATX,
-                           SC_STATX, 0, gen);
+                           SC_STATX, 0, gen, 0);
             }
         }
         p += l + 1;
@@ -1670,22 +1708,22 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
         if (!x->keep || (size_t)plen + x->len >= sizeof path) continue;
         int len = plen + x->len;
         memcpy(path + plen, x->name, x->len);
-        int r = sc_put(RT_SC_STAT, base, 1, path, len, &x->st, SC_STAT, 0, gen);
+        int r = sc_put(RT_SC_STAT, base, 1, path, len, &x->st, SC_STAT, 0, gen, 0);
         if (r < 0) { rc = r; free(tab); goto out; }
         if (x->target && x->tlen)    /* readlink's answer (a target of up to 256 bytes) */
-            sc_put(RT_SC_LINK, base, 1, path, len, x->target, x->tlen, 0, gen);
+            sc_put(RT_SC_LINK, base, 1, path, len, x->target, x->tlen, 0, gen, 0);
         unsigned char sx[SC_STATX];
         if (statx) {
             statx_of(&x->st, mnt_id, sx);
-            sc_put(RT_SC_STATX, base, 1, path, len, sx, SC_STATX, 0, gen);
+            sc_put(RT_SC_STATX, base, 1, path, len, sx, SC_STATX, 0, gen, 0);
         }
         if (x->target && x->tlen && !memchr(x->target, '/', x->tlen)) {
             int j = wire_find(e, tab, mask, x->target, x->tlen);
             if (j >= 0 && e[j].keep && !S_ISLNK(e[j].st.st_mode)) {
-                sc_put(RT_SC_STAT, base, 0, path, len, &e[j].st, SC_STAT, 0, gen);
+                sc_put(RT_SC_STAT, base, 0, path, len, &e[j].st, SC_STAT, 0, gen, 0);
                 if (statx) {
                     statx_of(&e[j].st, mnt_id, sx);
-                    sc_put(RT_SC_STATX, base, 0, path, len, sx, SC_STATX, 0, gen);
+                    sc_put(RT_SC_STATX, base, 0, path, len, sx, SC_STATX, 0, gen, 0);
                 }
             }
         }
@@ -1892,20 +1930,20 @@ static int sc_absent(uint64_t base, const char *path, int len)
 }
 
 int rt_statcache_put(int kind, uint64_t base, int nofollow, const char *path, int len,
-                     const void *st, int err, uint32_t gen)
+                     const void *st, int err, uint32_t gen, uint64_t err_ino)
 {
     if (kind != RT_SC_STAT && kind != RT_SC_STATX) return 0;
     return sc_put(kind, base, nofollow, path, len, st, kind == RT_SC_STATX ? SC_STATX : SC_STAT,
-                  err, gen);
+                  err, gen, err_ino);
 }
 
 /* readlink/readlinkat of a path (the last component not followed): its target (up to
  * 256 bytes; a longer one is not kept), or -EINVAL (not a symlink), -ENOENT */
 int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *target,
-                          int tlen, int err, uint32_t gen)
+                          int tlen, int err, uint32_t gen, uint64_t err_ino)
 {
     if (tlen < 0) return 0;
-    return sc_put(RT_SC_LINK, base, 1, path, len, target, (uint32_t)tlen, err, gen);
+    return sc_put(RT_SC_LINK, base, 1, path, len, target, (uint32_t)tlen, err, gen, err_ino);
 }
 
 /* A path argument read from the task (up to a NUL; page by page, so that a string

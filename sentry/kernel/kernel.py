@@ -950,7 +950,7 @@ class Kernel:
                              N.task_set_exe, N.statcache_put_wire, N.statcache_put_dirc,
                              N.statcache_put_dirc_child, N.statcache_want_statx,
                              N.statcache_forget, N.reopen_put, N.reopen_take,
-                             N.statcache_removed)
+                             N.statcache_removed, N.statcache_appeared)
             N.dirc_enable(not fsnotify.active)
             locks.on_classic_lock = N.posix_locks
             credentials.on_change = self._sync_creds

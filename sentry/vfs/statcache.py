@@ -29,6 +29,7 @@ drops the answers about that file only.  A task's cwd key changes with every
 from __future__ import annotations
 
 import array
+import errno
 import itertools
 
 from sentry.abi.linux import capability as cap
@@ -60,6 +61,9 @@ _forget: Optional[Callable[[int], None]] = None
 #: The same for a file one of whose names went, with every kept error but ENOENT
 #: (native.statcache_removed); None: invalidate.
 _removed: Optional[Callable[[int], None]] = None
+#: Makes the kept ENOENTs of one directory stale (native.statcache_appeared); None:
+#: invalidate_missing.
+_appeared: Optional[Callable[[int], None]] = None
 #: Keeps a released read-only host fd for C to re-open (native.reopen_put), and takes one
 #: back for an open Python serves (native.reopen_take); None: nothing is kept.
 _reopen_put: Optional[Callable[..., bool]] = None
@@ -80,12 +84,13 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
            forget: Optional[Callable[[int], None]] = None,
            reopen_put: Optional[Callable[..., bool]] = None,
            reopen_take: Optional[Callable[..., int]] = None,
-           removed: Optional[Callable[[int], None]] = None) -> None:
+           removed: Optional[Callable[[int], None]] = None,
+           appeared: Optional[Callable[[int], None]] = None) -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
     global _put_dirc, _put_dirc_child, _want_statx, _forget, _reopen_put, _reopen_take
-    global _removed
+    global _removed, _appeared
     _bump, _put, _gen, _sync_fs, _forget = bump, put, gen, sync_fs, forget
-    _removed = removed
+    _removed, _appeared = removed, appeared
     _reopen_put, _reopen_take = reopen_put, reopen_take
     _bump_missing = bump_missing if bump_missing is not None else bump
     _put_listing, _set_exe, _put_wire = put_listing, set_exe, put_wire
@@ -97,10 +102,10 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
 def disable() -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
     global _put_dirc, _put_dirc_child, _want_statx, _forget, _reopen_put, _reopen_take
-    global _removed
+    global _removed, _appeared
     _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
     _put_wire = _put_dirc = _put_dirc_child = _want_statx = _forget = None
-    _reopen_put = _reopen_take = _removed = None
+    _reopen_put = _reopen_take = _removed = _appeared = None
 
 
 def enabled() -> bool:
@@ -199,6 +204,20 @@ def removed(ino: int) -> None:
         _bump()
 
 
+def appeared(dir_ino: int) -> None:
+    """A name appeared in the directory *dir_ino* (or one that only the upper layer had
+    went): :func:`invalidate_missing`, for the kept ``ENOENT``s whose lookup failed in that
+    directory only (:func:`keep` hands each one over with the directory's inode number;
+    the others, and C's ``/proc/self/exe`` answers, as before).  A missing name's answer
+    depends on nothing else a creation changes: the directories before it exist (their
+    removal or rename bumps every answer) and the name is looked up in that directory
+    only.  A directory keeps its inode number over its copy-up (overlay ``ino``)."""
+    if _appeared is not None:
+        _appeared(dir_ino)
+    else:
+        invalidate_missing()
+
+
 def invalidate_missing() -> None:
     """A name appeared in a directory of the root overlay that is copied up already (its
     creation copies it up first otherwise, which :func:`forget` s its answers), or a name
@@ -214,9 +233,26 @@ def invalidate_missing() -> None:
         _bump_missing()
 
 
+#: (root's mount and dentry, cwd's mount and dentry) -> the key of that place, the
+#: oldest dropped past _PLACES_MAX (its next chdir there gets a new key).
+_places: "Dict[Tuple[Any, Any, Any, Any], int]" = {}
+_PLACES_MAX = 1024
+
+
 def fs_changed(fs: Any) -> None:
-    """*fs* (an FSContext) has a new root or cwd: every task sharing it tells the C side."""
-    fs.key = new_key()
+    """*fs* (an FSContext) has a new root or cwd: every task sharing it tells the C side.
+    The key is the place's (the same root and cwd, the same dentries, have the same one):
+    the answers of relative paths kept from there are every such task's.  git changes to
+    its work tree's top at its start, already the cwd: with a new key at every chdir,
+    the next git status found none of the answers the last one left, and its first stat
+    in each directory was Python's again."""
+    place = (fs.root.mount, fs.root.dentry, fs.cwd.mount, fs.cwd.dentry)
+    key = _places.get(place)
+    if key is None:
+        if len(_places) >= _PLACES_MAX:
+            del _places[next(iter(_places))]
+        key = _places[place] = new_key()
+    fs.key = key
     if _sync_fs is not None:
         _sync_fs(fs)
 
@@ -390,7 +426,13 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
     if base is None or not walk_kept(base, track, found):
         return
     any_dir = bool(base & SEARCH_ALL)
-    _put(kind, base, nofollow, path, answer, error, _gen())
+    err_ino = 0  # the directory an ENOENT's lookup failed in; the file a readlink's EINVAL
+    if error == -errno.ENOENT:
+        if track and track[-1].dentry.inode.is_dir:
+            err_ino = track[-1].dentry.inode.ino
+    elif error and found is not None:
+        err_ino = found.dentry.inode.ino
+    _put(kind, base, nofollow, path, answer, error, _gen(), err_ino)
     if found is None:
         # A name missing from a listed directory: the others are asked next (importlib's
         # candidates for a package, a compiler's include path), and are missing too

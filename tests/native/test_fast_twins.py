@@ -334,7 +334,45 @@ def test_stat_cache_a_removed_name_stales_its_file_and_errors(world: Tuple[Task,
     assert call(SYS_NEWFSTATAT, nope) == -2            # a missing name stays missing
     N.statcache_put(N.SC_LINK, 0, True, b"/r/file", None, -22, gen)  # kept again
     assert call(SYS_READLINK, file) == -22
+    # An EINVAL whose file is known: another file's removal leaves it, its own drops it.
+    N.statcache_put(N.SC_LINK, 0, True, b"/r/file", None, -22, gen, 503)
+    N.statcache_removed(502)
+    assert call(SYS_READLINK, file) == -22
+    N.statcache_removed(503)
+    assert call(SYS_READLINK, file) is None
     N.statcache_bump()
+
+
+def test_stat_cache_a_new_name_stales_its_directorys_errors(world: Tuple[Task, Path]) -> None:
+    """rt_statcache_appeared(dir) (a name appeared in a directory): a kept ENOENT whose
+    lookup failed in that directory goes; one of another directory stays; one of no known
+    directory goes (as at rt_statcache_bump_missing)."""
+    pid = os.getpid()
+    buf, addr = _buf(144)
+    keep = [_cstr(p) for p in (b"/a/x", b"/b/y", b"/c/z")]
+    ax, by, cz = (a for _, a in keep)
+
+    def call(path: int) -> int | None:
+        return N.fast_call(pid, SYS_NEWFSTATAT, [AT_FDCWD & (2**64 - 1), path, addr,
+                                                 AT_SYMLINK_NOFOLLOW, 0, 0])
+
+    N.task_set_fs(pid, 14, True, False)
+    gen = N.statcache_gen()
+    N.statcache_put(N.SC_STAT, 0, True, b"/a/x", None, -2, gen, 601)
+    N.statcache_put(N.SC_STAT, 0, True, b"/b/y", None, -2, gen, 602)
+    N.statcache_put(N.SC_STAT, 0, True, b"/c/z", None, -2, gen)  # no directory said
+    assert call(ax) == -2 and call(by) == -2 and call(cz) == -2
+    N.statcache_appeared(602)
+    assert call(ax) == -2 and call(by) is None and call(cz) is None
+    N.statcache_appeared(601)
+    assert call(ax) is None
+    N.statcache_put(N.SC_STAT, 0, True, b"/a/x", None, -2, gen, 601)  # kept again
+    assert call(ax) == -2
+    N.statcache_bump_missing()                           # a name appeared, anywhere
+    assert call(ax) is None
+    N.statcache_put(N.SC_STAT, 0, True, b"/a/x", None, -2, gen, 601)
+    N.statcache_bump()
+    assert call(ax) is None
 
 
 def test_stat_cache_forget_drops_one_file(world: Tuple[Task, Path]) -> None:

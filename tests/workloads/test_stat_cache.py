@@ -215,6 +215,19 @@ out = subprocess.run([root + "/r/sh", "-c", "readlink /proc/self/exe; readlink /
                       " rm " + root + "/r/sh; readlink /proc/self/exe; readlink /proc/self/exe"],
                      capture_output=True, text=True).stdout
 print("exe", out.replace(root, "ROOT").split("\n"))
+# A name appears in one directory: its kept ENOENTs go, whatever path reached it (a
+# symlink to it, "..", an absolute one, a dangling symlink's target); another
+# directory's creation leaves them, and theirs stay right.
+appear = ("m/one/new", "m/two/new", "m/ln-one/new", "m/one/../one/new", root + "/m/one/new",
+          "m/one/new/deeper", "m/dangling")
+twice("appear-before", *appear)
+open("m/two/other", "w").close()
+twice("appear-elsewhere", *appear)
+with open("m/one/new", "w") as fh:
+    fh.write("now here\n")
+twice("appeared", *appear)
+os.mkdir("m/nowhere")
+twice("appeared-target", "m/dangling", "m/dangling/x", "m/two/new")
 # Files renamed (an editor's save, git's index.lock over its index), one over another, one
 # to a missing name, two exchanged: the answers about them and the errors through their
 # names go, a missing name's ENOENT too.
@@ -257,6 +270,10 @@ def _tree(base: Path) -> Path:
     (t / "q").mkdir()
     (t / "s").mkdir()
     (t / "p").mkdir()
+    (t / "m" / "one").mkdir(parents=True)
+    (t / "m" / "two").mkdir()
+    (t / "m" / "ln-one").symlink_to("one")
+    (t / "m" / "dangling").symlink_to("nowhere")
     (t / "p" / "a").write_text("renamed first\n")
     for name, text in (("old", "old\n"), ("target", "the target\n"), ("other", "other!\n"),
                        ("kept", "kept here\n")):
@@ -269,7 +286,8 @@ def _tree(base: Path) -> Path:
     (t / "r" / "ln-gone").symlink_to("gone")
     shutil.copy2(BUSYBOX, t / "r" / "sh")
     for p in (t, t / "d", t / "d" / "sub", t / "e", t / "e" / "sub", t / "c", t / "c" / "x",
-              t / "c" / "x" / "sub", t / "r", t / "q", t / "s", t / "p"):
+              t / "c" / "x" / "sub", t / "r", t / "q", t / "s", t / "p", t / "m",
+              t / "m" / "one", t / "m" / "two"):
         p.chmod(0o755)
     return t
 
@@ -349,6 +367,29 @@ def test_answers_outlive_a_file_renamed_over_another(runsc_root, tmp_path):
     code = ("import os\nfor i in range(200):\n    os.stat('a')\n"
             "    open(f'b{i:03d}.lock', 'w').write('new\\n')\n"
             "    os.rename(f'b{i:03d}.lock', f'b{i:03d}')\n")
+    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
+                root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
+    assert res.rc == 0, res.describe()
+    report = json.loads(res.stdout)
+    assert report["verdict"] == "same", report["reasons"]
+    stats = next(s for s in report["syscalls"] if s["name"] == "newfstatat")
+    assert stats["count"] >= 200 and stats["fast"] >= 190, stats
+
+
+def test_a_directory_gone_back_to_finds_its_answers(runsc_root, tmp_path):
+    """The C side keys relative paths' answers by the place (root and cwd): a process that
+    changes back to a directory, or another one that changes to it (git to its work tree's
+    top), finds the answers made there.  200 stats, each after a chdir there and back:
+    all but the first are C's (the compat report's count; a new key at every chdir made
+    each one Python's)."""
+    import json
+
+    from helpers.runner import BASE_ENV, runsc
+
+    t = tmp_path / "t"
+    (t / "d").mkdir(parents=True)
+    (t / "d" / "f").write_text("f\n")
+    code = "import os\nfor i in range(200):\n    os.chdir('d')\n    os.stat('f')\n    os.chdir('..')\n"
     res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
                 root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
     assert res.rc == 0, res.describe()

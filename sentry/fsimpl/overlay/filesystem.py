@@ -368,13 +368,13 @@ class OverlayInode(Inode):
         return c
 
     def create(self, t: Any, name: bytes, mode: int, flags: int) -> Inode:
-        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
+        statcache.appeared(self.ino)  # a new name; a copy-up below forgets its own files
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().create(t, name, mode, flags))
 
     def mkdir(self, t: Any, name: bytes, mode: int) -> Inode:
-        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
+        statcache.appeared(self.ino)  # a new name; a copy-up below forgets its own files
         self.copy_up(t)
         had_whiteout = self._clear_whiteout(name)
         up = self._upper_dir().mkdir(t, name, mode)
@@ -384,19 +384,19 @@ class OverlayInode(Inode):
         return self._new(name, up)
 
     def mknod(self, t: Any, name: bytes, mode: int, rdev: int) -> Inode:
-        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
+        statcache.appeared(self.ino)  # a new name; a copy-up below forgets its own files
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().mknod(t, name, mode, rdev))
 
     def symlink(self, t: Any, name: bytes, target: bytes) -> Inode:
-        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
+        statcache.appeared(self.ino)  # a new name; a copy-up below forgets its own files
         self.copy_up(t)
         self._clear_whiteout(name)
         return self._new(name, self._upper_dir().symlink(t, name, target))
 
     def link(self, t: Any, name: bytes, target: Inode) -> Inode:
-        statcache.invalidate_missing()  # a new name; a copy-up below forgets its own files
+        statcache.appeared(self.ino)  # a new name; a copy-up below forgets its own files
         if not isinstance(target, OverlayInode) or target.fs is not self.fs:
             raise err(errno.EXDEV)
         target.copy_up(t)
@@ -417,7 +417,7 @@ class OverlayInode(Inode):
             # kept (it is not the lower layer's), and nothing that was missing appears.
             # A directory's removal bumps every answer: one walked through it to the
             # lower layer ("made/../f", a build directory's "../include") was kept.
-            statcache.invalidate_missing()
+            statcache.appeared(self.ino)
         elif not rmdir and not child.is_dir and not child.is_symlink:
             # A file's name: nothing was walked through it (statcache.removed).
             statcache.removed(child.ino)
@@ -458,7 +458,8 @@ class OverlayInode(Inode):
             statcache.removed(child.ino)
             if replaced is not None:
                 statcache.removed(replaced.ino)
-            statcache.invalidate_missing()
+            else:
+                statcache.appeared(new_dir.ino)
         if not isinstance(new_dir, OverlayInode) or new_dir.fs is not self.fs:
             raise err(errno.EXDEV)
         assert isinstance(child, OverlayInode)

@@ -308,13 +308,16 @@ SC_STAT, SC_STATX, SC_LINK = 0, 1, 2
 
 
 def statcache_put(kind: int, base: int, nofollow: bool, path: bytes, st: Optional[bytes],
-                  error: int, gen: int) -> None:
+                  error: int, gen: int, err_ino: int = 0) -> None:
+    """*err_ino*: for an ``ENOENT``, the inode number of the directory the lookup failed
+    in (the answer then stays until a name appears there: :func:`statcache_appeared`);
+    for another error, the file's (:func:`statcache_forget` drops it); 0: not known."""
     if kind == SC_LINK:
         lib.rt_statcache_put_link(base, path, len(path), st if st is not None else ffi.NULL,
-                                  len(st) if st is not None else 0, error, gen)
+                                  len(st) if st is not None else 0, error, gen, err_ino)
         return
     lib.rt_statcache_put(kind, base, 1 if nofollow else 0, path, len(path),
-                         st if st is not None else ffi.NULL, error, gen)
+                         st if st is not None else ffi.NULL, error, gen, err_ino)
 
 
 def statcache_put_dir(base: int, prefix: bytes, names: bytes, gen: int, ino: int = 0) -> None:
@@ -328,6 +331,12 @@ def statcache_forget(ino: int) -> None:
     """Every kept answer about the file *ino* goes (rt_statcache_forget): the overlay is
     about to copy it up."""
     lib.rt_statcache_forget(ino)
+
+
+def statcache_appeared(dir_ino: int) -> None:
+    """A name appeared in the directory *dir_ino* (rt_statcache_appeared): the kept
+    ``ENOENT``s whose lookup failed there go, and those of no known directory."""
+    lib.rt_statcache_appeared(dir_ino)
 
 
 def statcache_removed(ino: int) -> None:
