@@ -57,7 +57,7 @@ from sentry import logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, FrozenSet, Optional, Tuple
+    from typing import Any, Dict, FrozenSet, Optional, Tuple
 
 log = logger.get("sentry")
 
@@ -89,6 +89,10 @@ class CpuHold:
         # The held task's parent (and its pidfd) while the held task is the child a fork
         # made: held on the CPU with it, with the same mask to give back.
         self._parent: "Optional[Tuple[Any, int]]" = None
+        # Forks of the held task in flight: task -> the mask it had before the hold.  The
+        # hold may end before the fork event (its timer; a look at the parent's mask by
+        # another task), and the child was born with the held mask all the same.
+        self._forking: "Dict[Any, FrozenSet[int]]" = {}
         self._timer: "Any" = None
         self._since = self._last = 0.0  # when the hold began; the last request or reply
         self._streaming = False  # a Treadtree reply is coming: no idle end meanwhile
@@ -124,17 +128,25 @@ class CpuHold:
         the child is born on the sentry's CPU, where :meth:`forked` moves the hold to it
         (a new process otherwise starts on the idle CPU, away from the sentry that serves
         it, and is pulled back at its first answer)."""
+        self._forking.pop(task, None)  # (one whose clone failed on the host)
         if self._own is None:
             self.begin(task)
         elif self._parent is not None and self._parent[0] is task:
             # Held beside its child: its next child is born with its own mask instead.
             self._drop_parent()
+        if self._own is not None and self._task is task:
+            assert self._task_mask is not None
+            self._forking[task] = self._task_mask
+            self._last = self._clock()  # (no idle end between here and the fork event)
 
     def forked(self, parent: "Any", child: "Any") -> None:
         """*parent*'s fork made *child*, which inherited the held mask: the hold goes to
         the child (its own mask the one the parent had), the parent stays held beside it
         (a parent held beside the parent before gets its mask back)."""
+        born_held = self._forking.pop(parent, None)
         if self._own is None or self._task is not parent or child.exited:
+            if born_held is not None and not child.exited:
+                _set(child.host_tid, born_held)  # the hold ended meanwhile: its own mask
             return
         mask = self._task_mask
         assert mask is not None
@@ -216,6 +228,7 @@ class CpuHold:
         if own is None:
             return
         log.debug("cpu hold ends: %s", why)
+        self._drop_parent()
         task, mask, pidfd = self._task, self._task_mask, self._pidfd
         self._task = self._task_mask = None
         self._pidfd = -1
@@ -226,16 +239,15 @@ class CpuHold:
             _set(task.host_tid, mask)
         if pidfd >= 0:
             os.close(pidfd)
-        self._drop_parent(mask)
         _set(0, own)
 
-    def _drop_parent(self, mask: "Optional[FrozenSet[int]]" = None) -> None:
+    def _drop_parent(self) -> None:
         """Give the parent held beside the held task (if any) its mask back."""
         parent, self._parent = self._parent, None
         if parent is None:
             return
         task, pidfd = parent
-        mask = mask or self._task_mask
+        mask = self._task_mask
         if mask is not None and not task.exited and _alive(pidfd):
             _set(task.host_tid, mask)
         os.close(pidfd)
@@ -247,10 +259,19 @@ class CpuHold:
                 self._task is task or (self._parent is not None and self._parent[0] is task)):
             self.end(why)
 
+    def release_group(self, tg: "Any", why: str) -> None:
+        """End the hold if it holds a thread of *tg* (a thread of it execs: the exec'ing
+        thread takes the leader's number, and the thread pidfd of either no longer names
+        the thread whose mask the hold changed)."""
+        held = [self._task] + ([self._parent[0]] if self._parent is not None else [])
+        if self._own is not None and any(getattr(x, "tg", None) is tg for x in held):
+            self.end(why)
+
     def task_exited(self, task: "Any") -> None:
         """*task* exited: end a hold of it without touching its (dead) thread, whose
         number the host may give to another; if a parent was held beside it, the hold
         goes back to the parent for :data:`FORK_IDLE`."""
+        self._forking.pop(task, None)
         if self._own is None:
             return
         parent = self._parent
@@ -265,6 +286,7 @@ class CpuHold:
                 self._last = self._clock()
                 self._idle = FORK_IDLE
                 self._arm()
+                log.debug("cpu hold: back to host thread %d", parent[0].host_tid)
                 return
             self._task = None
             self.end("the task exited")

@@ -1682,6 +1682,8 @@ class Kernel:
             return
         if self.cfg.strace:
             self.strace_raw(t, f"execve({plan.execfn!r}, {plan.argv!r}) -> loader")
+        if len(t.tg.tasks) > 1:
+            self.cpu_hold.release_group(t.tg, "exec")
         if t.tg.pending_exec is not None:
             t.tg.pending_exec.release_exe()
         t.tg.pending_exec = plan

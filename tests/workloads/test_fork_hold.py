@@ -49,6 +49,16 @@ CHECKS = [
     ("kid-status", lambda kid: status_cpus(kid)),
 ]
 print("start", mask(), status_cpus())
+# A loop of forks whose children only exit: the hold goes back to the parent at each
+# exit; then the parent's mask, its status and a child's are its own.
+for i in range(20):
+    kid = os.fork()
+    if kid == 0:
+        os._exit(0)
+    os.waitpid(kid, 0)
+print("affinity", mask())
+print("status", status_cpus())
+print("fork", in_child(lambda: (sorted(os.sched_getaffinity(0)), status_cpus())))
 for i in range(4 * len(CHECKS)):
     kind, check = CHECKS[i % len(CHECKS)]
     go_r, go_w = os.pipe()
@@ -99,5 +109,7 @@ def test_a_fork_loop_keeps_the_programs_cpus(runsc_root, tmp_path):
         assert "cpu hold:" not in text  # one CPU: nothing to hold
         return
     assert "cpu hold:" in text
-    # A look at the parent's own mask or status ended a hold it was in beside its child.
+    # A look at the parent's own mask or status ended a hold it was in beside its child;
+    # a child's exit gave the hold back to its parent.
     assert "cpu hold ends: affinity" in text and "cpu hold ends: /proc status" in text
+    assert "cpu hold: back to host thread" in text

@@ -301,3 +301,38 @@ def test_a_parent_held_beside_its_child_is_let_go_first(child) -> None:
         for kid in kids:
             kid.kill()
             kid.wait()
+
+
+def test_a_hold_that_ends_during_a_fork_leaves_the_child_its_own_mask(child) -> None:
+    """The hold can end between the fork's stop and its event (its timer, another task's
+    look at the parent's mask): the child, born with the held mask, gets the parent's own
+    at the event."""
+    hold, k, clock, parent = _hold(child)
+    hold.forking(parent)
+    if not hold.held:
+        return
+    kid = _sleeper()  # born now: the held mask
+    try:
+        assert os.sched_getaffinity(kid.pid) == os.sched_getaffinity(0) != CPUS
+        hold.release_task(parent, "affinity")  # the hold ends before the fork event
+        assert os.sched_getaffinity(kid.pid) != CPUS
+        hold.forked(parent, _Task(kid.pid))
+        assert os.sched_getaffinity(kid.pid) == CPUS and not hold.held
+        assert not hold._forking
+    finally:
+        kid.kill()
+        kid.wait()
+
+
+def test_an_exec_in_a_threaded_process_ends_a_hold_of_its_threads(child) -> None:
+    """A thread that execs takes the leader's number: a hold of any thread of the group
+    (or of one beside its child) ends first."""
+    hold, k, clock, task = _hold(child)
+    task.tg = object()
+    hold.request()
+    if not hold.held:
+        return
+    hold.release_group(object(), "exec")  # another group: nothing happens
+    assert hold.held
+    hold.release_group(task.tg, "exec")
+    assert not hold.held and os.sched_getaffinity(child.pid) == CPUS
