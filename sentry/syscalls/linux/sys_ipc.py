@@ -481,6 +481,10 @@ def msgrcv(t: "Task", a: "SyscallArgs") -> int:
     return n
 
 
+#: How much of a MSG_COPY buffer is read at a time to see that it is readable.
+_PROBE = 4096
+
+
 def _msgrcv_copy(t: "Task", ns: Any, msqid: int, msgp: int, msgsz: int, index: int,
                  flg: int) -> int:
     """msgrcv(2) with ``MSG_COPY`` (CRIU's; Linux with ``CONFIG_CHECKPOINT_RESTORE``, as
@@ -488,14 +492,17 @@ def _msgrcv_copy(t: "Task", ns: Any, msqid: int, msgp: int, msgsz: int, index: i
     there, with the queue's times and pids as they were.  Only with ``IPC_NOWAIT`` and
     without ``MSG_EXCEPT`` (``EINVAL``); no message at *index*: ``ENOMSG``.  As
     ``do_msgrcv``: the buffer is read first (``prepare_copy`` loads *msgsz* bytes, at
-    most ``msgmax``, from it: ``EFAULT``), and a message longer than that copy is
+    most ``msgmax``, from it: ``EFAULT``; ``ENOMEM`` past the memory account, as its
+    allocation), and a message longer than that copy is
     ``EINVAL`` (``copy_msg``), which ``MSG_NOERROR`` with a short buffer meets after
     ``E2BIG`` is waived."""
     if flg & MSG_EXCEPT or not flg & IPC_NOWAIT:
         raise err(errno.EINVAL)
     room = min(msgsz, _msg_limits(ns)[0])
-    if room:
-        t.mem.read(msgp, room)
+    if not ACCOUNT.room(room + MSG_COST):
+        raise err(errno.ENOMEM)  # (Linux's copy is an allocation of that size)
+    for off in range(0, room, _PROBE):  # readable? a page at a time, none of it kept
+        t.mem.read(msgp + off, min(_PROBE, room - off))
     q: MsgQueue = ns.msgs.find(msqid)
     if not ipc.ipcperms(t, q.perm, S_IRUGO):
         raise err(errno.EACCES)
