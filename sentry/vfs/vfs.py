@@ -801,13 +801,17 @@ class VirtualFilesystem:
     def _resolve_exec(self, t: Any, path: bytes) -> VirtualDentry:
         """:meth:`resolve` of an executable's path, kept while nothing can change what it
         walks to (the stat cache's rule and generation, :mod:`sentry.vfs.statcache`): a
-        shell or a build runs the same few programs again and again."""
+        shell or a build runs the same few programs again and again.  A file's own name
+        changes without a new generation (an unlink, a rename of or over it:
+        ``statcache.removed``), but either leaves it no longer :func:`statcache.trusted`
+        (removed, or copied up by the rename): a kept walk to such a file is walked again."""
         gen = statcache.generation()
         base = statcache.key_base(t, abi.AT_FDCWD, path, self.root()) if gen is not None \
             else None
         if base is not None:
             hit = self._exec_walks.get((base, path))
-            if hit is not None and hit[0] == gen:
+            if hit is not None and hit[0] == gen and not hit[1].dentry.dead \
+                    and statcache.trusted(hit[1].dentry.inode):
                 return hit[1]
         track: List[VirtualDentry] = []
         vd = self.resolve(t, abi.AT_FDCWD, path, follow=True, track=track,

@@ -54,6 +54,15 @@ os.chdir(sys.argv[1])
 root = os.getcwd()
 twice("start", "bin/tool", root + "/bin/tool", "bin/link", "bin/dirlink/tool", "bin/missing",
       "bin/plain", "bin")
+# programs unlinked, renamed over another, renamed to a new name, with no other change of
+# names between (a build's link step unlinks the program it writes again)
+twice("x-start", "x/a", "x/b", "x/c", "x/d")
+os.unlink("x/a")
+twice("x-unlinked", "x/a", root + "/x/a")
+os.rename("x/b", "x/c")
+twice("x-renamed-over", "x/c", "x/b")
+os.rename("x/d", "x/e")
+twice("x-renamed-away", "x/d", "x/e")
 # the program rewritten in place (a copy-up), a new one where one was missing
 script("bin/tool", "tool-rewritten")
 script("bin/missing", "now-there")
@@ -92,6 +101,11 @@ def _tree(base: Path) -> Path:
                        ("sub/tool", "sub-tool"), ("other/tool", "other-tool")):
         (base / path).write_text(f"#!/bin/sh\necho {text}\n")
         (base / path).chmod(0o755)
+    (base / "x").mkdir()
+    for name in "abcd":
+        (base / "x" / name).write_text(f"#!/bin/sh\necho x-{name}\n")
+        (base / "x" / name).chmod(0o755)
+    (base / "x").chmod(0o755)
     (base / "bin" / "plain").write_text("#!/bin/sh\necho plain\n")
     (base / "bin" / "plain").chmod(0o644)
     (base / "bin" / "link").symlink_to("tool")
