@@ -1119,9 +1119,10 @@ static void sc_pool_grow(void)
 static uint64_t *sc_inos;
 #define SC_ANY_INO UINT64_MAX
 static uint32_t sc_gen = 1, sc_clock;
-/* Moves when a name appears (rt_statcache_bump_missing): only ENOENT answers (of a
- * name, or of a path through it) can go stale then, not the answers about files that
- * exist (see statcache.invalidate_missing for why). */
+/* Moves when a name appears (rt_statcache_appeared, rt_statcache_bump_missing): the
+ * ENOENT answers of no known directory and the /proc/self/exe answers depend on it (see
+ * statcache.invalidate_missing and appeared for why the answers about files that exist
+ * do not). */
 static uint32_t sc_ngen = 1;
 /* Moves when a file that is no directory and no symlink loses a name of the lower layer
  * (rt_statcache_removed): the answers about the file itself go by its inode number
@@ -2021,8 +2022,8 @@ static struct sc_entry *sc_get_or_fill(int kind, uint64_t base, int nofollow, co
  * puts it there when it releases such a description (GoferFileDescription.release: the
  * open's walk was one the stat cache could keep, statcache.reopen_key), and C when it
  * closes a file it re-opened.  An open of that key in that generation is then C's
- * (sc_open_file): the same file (nothing renames, removes or mounts without a bump; a
- * copy-up forgets the file's fds: reopen_forget), which everyone may read (mode 0444 at
+ * (sc_open_file): the same file (a mount bumps; a copy-up, an unlink and a rename of
+ * or over the file forget its fds: reopen_forget), which everyone may read (mode 0444 at
  * least, as the fd's slot was put).  Nothing is re-opened while inotify or dnotify watch
  * (dirc_on).  REOPEN_SLOTS fds at most (the sentry's host fds): a put into a full probe
  * window closes the fd of a stale entry there, else the oldest. */

@@ -19,7 +19,7 @@ class FSContext:
     """Root, cwd and umask of a task.
 
     :ivar key: names this root and cwd for the C stat cache (:mod:`sentry.vfs.statcache`):
-        a new one at every change, shared by copies that have not changed since.
+        the place's (``statcache.place_key``), the same for every context there.
     """
 
     __slots__ = ("root", "cwd", "umask", "key")
@@ -29,7 +29,7 @@ class FSContext:
         self.root = root
         self.cwd = cwd
         self.umask = umask & 0o777
-        self.key = statcache.new_key() if key is None else key
+        self.key = statcache.place_key(root, cwd) if key is None else key
 
     def fork(self) -> "FSContext":
         """An independent copy (``fork`` or ``clone`` without ``CLONE_FS``)."""

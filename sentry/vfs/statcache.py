@@ -22,8 +22,9 @@ operations, ``setattr`` and mounts; the removal of a name of a file that is no d
 and no symlink calls :func:`removed` instead, which drops the answers about that file
 and the kept errors but ``ENOENT``.  The overlay's copy-up of a file changes nothing
 yet, but from then on the file may change without one: it calls :func:`forget`, which
-drops the answers about that file only.  A task's cwd key changes with every
-``chdir``/``chroot`` (:func:`fs_changed`).
+drops the answers about that file only.  A name appearing in a directory calls
+:func:`appeared`: the kept ``ENOENT``s of that directory go.  A task's cwd key is its
+place's, the same for the same root and cwd (:func:`fs_changed`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import array
 import errno
 import itertools
+import weakref
 
 from sentry.abi.linux import capability as cap
 from sentry.vfs import abi
@@ -169,10 +171,11 @@ def forget(ino: int) -> None:
     answer about it goes (its stat and statx answers under any path, a directory's names
     and the entries C opens it with, the fstat answer of a fd open on it), since from now
     on it may change without an :func:`invalidate` (a file created in a copied-up
-    directory moves its times and names and calls :func:`invalidate_missing` only).  The
-    answers about other files stay, those walked through it included: the copy has the
-    lower directory's names, owner and mode, and a change to any of those invalidates
-    (rename, the removal of a lower-layer name, ``setattr``).  Its parents are copied up
+    directory moves its times and names and calls :func:`appeared` only).  The answers
+    about other files stay, those walked through it included: the copy has the lower
+    directory's names, owner and mode, and a change to any of those invalidates (the
+    removal or rename of a directory or a symlink, ``setattr``) or is the named file's
+    own (:func:`removed`).  Its parents are copied up
     first, each forgotten the same way, so every listing that holds this file's entry
     goes with them.  A git index.lock, a log written in a lower-layer directory: the
     answers of the rest of the tree stay.  (The answers Python keeps later see the copy:
@@ -191,9 +194,9 @@ def removed(ino: int) -> None:
     number finds, as :func:`forget` drops them: a hard link's count changes too; the fds
     C keeps to re-open it by its path) and the errors of paths that end at or go through
     it (``file/x`` was ``ENOTDIR``, a readlink of it ``EINVAL``: ``ENOENT`` now), which keep
-    no inode number: every kept error but ``ENOENT`` goes.  Its directory was copied up
-    first (the removal makes a whiteout there), which forgot that directory's answers and
-    listings.  The rest of the tree's answers stay: a build that writes its object file
+    no inode number: every kept error but ``ENOENT`` goes.  Its directory is copied up
+    next (the removal makes a whiteout there), which forgets that directory's answers
+    and listings.  The rest of the tree's answers stay: a build that writes its object file
     over the last one (as unlinks it first), an editor's backup, a lock file of the lower
     layer dropped every kept answer, and the next compiler run opened every header
     through the gofer again.  (A program it runs is shown " (deleted)" by
@@ -233,10 +236,22 @@ def invalidate_missing() -> None:
         _bump_missing()
 
 
-#: (root's mount and dentry, cwd's mount and dentry) -> the key of that place, the
-#: oldest dropped past _PLACES_MAX (its next chdir there gets a new key).
-_places: "Dict[Tuple[Any, Any, Any, Any], int]" = {}
-_PLACES_MAX = 1024
+#: cwd dentry -> {(root's mount and dentry, cwd's mount): the key of that place}: a
+#: dentry the dentry cache lets go takes its keys with it (its next place gets a new one).
+_places: "weakref.WeakKeyDictionary[Any, Dict[Tuple[Any, Any, Any], int]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def place_key(root: VirtualDentry, cwd: VirtualDentry) -> int:
+    """The cwd key of (*root*, *cwd*): the same for every context at that place."""
+    keys = _places.get(cwd.dentry)
+    if keys is None:
+        keys = _places[cwd.dentry] = {}
+    where = (root.mount, root.dentry, cwd.mount)
+    key = keys.get(where)
+    if key is None:
+        key = keys[where] = new_key()
+    return key
 
 
 def fs_changed(fs: Any) -> None:
@@ -246,13 +261,7 @@ def fs_changed(fs: Any) -> None:
     its work tree's top at its start, already the cwd: with a new key at every chdir,
     the next git status found none of the answers the last one left, and its first stat
     in each directory was Python's again."""
-    place = (fs.root.mount, fs.root.dentry, fs.cwd.mount, fs.cwd.dentry)
-    key = _places.get(place)
-    if key is None:
-        if len(_places) >= _PLACES_MAX:
-            del _places[next(iter(_places))]
-        key = _places[place] = new_key()
-    fs.key = key
+    fs.key = place_key(fs.root, fs.cwd)
     if _sync_fs is not None:
         _sync_fs(fs)
 

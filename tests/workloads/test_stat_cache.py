@@ -219,13 +219,16 @@ print("exe", out.replace(root, "ROOT").split("\n"))
 # symlink to it, "..", an absolute one, a dangling symlink's target); another
 # directory's creation leaves them, and theirs stay right.
 appear = ("m/one/new", "m/two/new", "m/ln-one/new", "m/one/../one/new", root + "/m/one/new",
-          "m/one/new/deeper", "m/dangling")
+          "m/one/new/deeper", "m/dangling", "m/one/../new", "m/ln-one/../new")
 twice("appear-before", *appear)
 open("m/two/other", "w").close()
 twice("appear-elsewhere", *appear)
 with open("m/one/new", "w") as fh:
     fh.write("now here\n")
 twice("appeared", *appear)
+with open("m/new", "w") as fh:  # what "m/one/../new" looked up and missed
+    fh.write("above\n")
+twice("appeared-above", *appear)
 os.mkdir("m/nowhere")
 twice("appeared-target", "m/dangling", "m/dangling/x", "m/two/new")
 # Files renamed (an editor's save, git's index.lock over its index), one over another, one
@@ -326,14 +329,24 @@ def test_listing_does_not_hide_a_mount(sandbox, busybox_bundle):
     assert below_line == "no-below", res.describe()
 
 
-def test_answers_outlive_the_removal_of_another_file(runsc_root, tmp_path):
-    """A lower-layer file's removal drops the answers about that file only (and kept
-    errors): a stat of another file after each of 200 unlinks is still C's (the compat
-    report's count; a removal made every answer stale, as a build's object files did)."""
+def _c_stats(runsc_root, cwd, code):
+    """The compat report's newfstatat row of *code* run in *cwd* (native and sandbox)."""
     import json
 
     from helpers.runner import BASE_ENV, runsc
 
+    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
+                root=runsc_root, env=dict(BASE_ENV), cwd=cwd, timeout=120)
+    assert res.rc == 0, res.describe()
+    report = json.loads(res.stdout)
+    assert report["verdict"] == "same", report["reasons"]
+    return next(s for s in report["syscalls"] if s["name"] == "newfstatat")
+
+
+def test_answers_outlive_the_removal_of_another_file(runsc_root, tmp_path):
+    """A lower-layer file's removal drops the answers about that file only (and kept
+    errors): a stat of another file after each of 200 unlinks is still C's (the compat
+    report's count; a removal made every answer stale, as a build's object files did)."""
     t = tmp_path / "t"
     t.mkdir()
     (t / "a").write_text("a\n")
@@ -342,12 +355,7 @@ def test_answers_outlive_the_removal_of_another_file(runsc_root, tmp_path):
     # (compat runs it natively first: the files come back for the sandbox's run)
     code = ("import os\nfor i in range(200):\n    os.stat('a')\n    os.unlink(f'b{i:03d}')\n"
             "for i in range(200):\n    open(f'b{i:03d}', 'w').write('b\\n')\n")
-    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
-                root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
-    assert res.rc == 0, res.describe()
-    report = json.loads(res.stdout)
-    assert report["verdict"] == "same", report["reasons"]
-    stats = next(s for s in report["syscalls"] if s["name"] == "newfstatat")
+    stats = _c_stats(runsc_root, t, code)
     assert stats["count"] >= 200 and stats["fast"] >= 190, stats
 
 
@@ -355,10 +363,6 @@ def test_answers_outlive_a_file_renamed_over_another(runsc_root, tmp_path):
     """A file renamed over a lower-layer file (git writes its index so, an editor saves
     so) drops the answers about those two only: a stat of another file after each of 200
     such renames is still C's (the compat report's count)."""
-    import json
-
-    from helpers.runner import BASE_ENV, runsc
-
     t = tmp_path / "t"
     t.mkdir()
     (t / "a").write_text("a\n")
@@ -367,12 +371,7 @@ def test_answers_outlive_a_file_renamed_over_another(runsc_root, tmp_path):
     code = ("import os\nfor i in range(200):\n    os.stat('a')\n"
             "    open(f'b{i:03d}.lock', 'w').write('new\\n')\n"
             "    os.rename(f'b{i:03d}.lock', f'b{i:03d}')\n")
-    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
-                root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
-    assert res.rc == 0, res.describe()
-    report = json.loads(res.stdout)
-    assert report["verdict"] == "same", report["reasons"]
-    stats = next(s for s in report["syscalls"] if s["name"] == "newfstatat")
+    stats = _c_stats(runsc_root, t, code)
     assert stats["count"] >= 200 and stats["fast"] >= 190, stats
 
 
@@ -382,18 +381,9 @@ def test_a_directory_gone_back_to_finds_its_answers(runsc_root, tmp_path):
     top), finds the answers made there.  200 stats, each after a chdir there and back:
     all but the first are C's (the compat report's count; a new key at every chdir made
     each one Python's)."""
-    import json
-
-    from helpers.runner import BASE_ENV, runsc
-
     t = tmp_path / "t"
     (t / "d").mkdir(parents=True)
     (t / "d" / "f").write_text("f\n")
     code = "import os\nfor i in range(200):\n    os.chdir('d')\n    os.stat('f')\n    os.chdir('..')\n"
-    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
-                root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
-    assert res.rc == 0, res.describe()
-    report = json.loads(res.stdout)
-    assert report["verdict"] == "same", report["reasons"]
-    stats = next(s for s in report["syscalls"] if s["name"] == "newfstatat")
+    stats = _c_stats(runsc_root, t, code)
     assert stats["count"] >= 200 and stats["fast"] >= 190, stats

@@ -449,9 +449,8 @@ class OverlayInode(Inode):
         self, t: Any, old_name: bytes, child: Inode, new_dir: Inode, new_name: bytes,
         replaced: Optional[Inode], flags: int,
     ) -> None:
-        if flags & ~(abi.RENAME_NOREPLACE | abi.RENAME_EXCHANGE) or any(
-                i is not None and (i.is_dir or i.is_symlink) for i in (child, replaced)):
-            statcache.invalidate()  # a walk went through one, or a new node appears
+        if any(i is not None and (i.is_dir or i.is_symlink) for i in (child, replaced)):
+            statcache.invalidate()  # a walk went through one (no other flag gets here)
         else:
             # Files: nothing walked through either name (statcache.removed); both are
             # copied up below, and each name's kept ENOENTs go.
