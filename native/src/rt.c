@@ -541,7 +541,7 @@ struct task_slot {
     int32_t host;
     struct rt_task_info info;
     char *exe;
-    uint32_t exe_len, exe_gen, exe_ngen, exe_egen;
+    uint32_t exe_len, exe_gen, exe_ngen;
 };
 static struct task_slot tasks[TASK_SLOTS];
 
@@ -1061,9 +1061,8 @@ int rt_stat_fast_nr(uint64_t *out, int n)
 struct sc_entry {
     uint64_t hash, base;
     uint32_t gen, len;
-    uint32_t ngen;                  /* an error answer's: stale once sc_ngen moves */
-    uint32_t egen;                  /* another error's: once sc_egen moves (0: never, an
-                                       EINVAL of a known file, which forget drops) */
+    uint32_t ngen;                  /* an ENOENT's of no known directory: stale once
+                                       sc_ngen moves */
     uint32_t dslot, dgen;           /* an ENOENT whose directory is known: stale once
                                        sc_dgen[dslot - 1] moves, not sc_ngen (0: none) */
     int32_t err, key;               /* key: nofollow | kind << 1 (RT_SC_STAT/RT_SC_STATX) */
@@ -1119,16 +1118,11 @@ static void sc_pool_grow(void)
 static uint64_t *sc_inos;
 #define SC_ANY_INO UINT64_MAX
 static uint32_t sc_gen = 1, sc_clock;
-/* Moves when a name appears (rt_statcache_appeared, rt_statcache_bump_missing): the
- * ENOENT answers of no known directory and the /proc/self/exe answers depend on it (see
- * statcache.invalidate_missing and appeared for why the answers about files that exist
- * do not). */
+/* Moves when a name appears or goes (rt_statcache_appeared, rt_statcache_removed,
+ * rt_statcache_bump_missing): the ENOENT answers of no known directory and the
+ * /proc/self/exe answers depend on it (see statcache.appeared and removed for why the
+ * answers about files that exist do not). */
 static uint32_t sc_ngen = 1;
-/* Moves when a file that is no directory and no symlink loses a name of the lower layer
- * (rt_statcache_removed): the answers about the file itself go by its inode number
- * (rt_statcache_forget), and every error but ENOENT with them: "file/x" was ENOTDIR and a
- * readlink of it EINVAL, both ENOENT now, and an error answer keeps no inode number. */
-static uint32_t sc_egen = 1;
 /* Per directory (by a hash of its inode number; two that share a slot share its
  * generation, which only makes more answers stale): moves when a name appears in it
  * (rt_statcache_appeared).  A kept ENOENT whose lookup failed in a known directory
@@ -1142,17 +1136,16 @@ static inline uint32_t sc_dslot(uint64_t ino)
     return (uint32_t)((ino * 0x9E3779B97F4A7C15ULL) >> 52);  /* 0 .. SC_DGEN - 1 */
 }
 
-/* An answer is live in its generation; an ENOENT one only until a name appears, another
- * error only until a file's name goes.  A readlink's EINVAL (a file that is no symlink)
- * is about a file that exists, and stays while it does: a compiler's realpath of every
- * include directory asked them again after each temporary file it made. */
+/* An answer is live in its generation; an ENOENT one only until a name appears (in its
+ * directory, if known).  Any other error kept is a readlink's EINVAL, about a file that
+ * exists (it is kept only with that file's inode number, which forget drops): a
+ * compiler's realpath of every include directory asked them again after each temporary
+ * file it made. */
 static inline int sc_live(const struct sc_entry *e)
 {
     if (e->gen != sc_gen) return 0;
-    if (e->err == 0) return 1;
-    if (e->err == -ENOENT)
-        return e->dslot ? sc_dgen[e->dslot - 1] == e->dgen : e->ngen == sc_ngen;
-    return e->egen == 0 || e->egen == sc_egen;
+    if (e->err != -ENOENT) return 1;
+    return e->dslot ? sc_dgen[e->dslot - 1] == e->dgen : e->ngen == sc_ngen;
 }
 /* Bytes of every RT_SC_DIR entry's names: at most SC_NAMES_BUDGET (a workload listing many
  * directories gets no more negative answers, not more sentry memory). */
@@ -1260,7 +1253,7 @@ void rt_statcache_appeared(uint64_t dir_ino)
 
 void rt_statcache_removed(uint64_t ino)
 {
-    sc_egen++;
+    sc_ngen++;  /* a removed program's /proc/self/exe says " (deleted)" */
     rt_statcache_forget(ino);
 }
 
@@ -1317,7 +1310,6 @@ int rt_task_set_exe(int host_tid, const char *path, int len, uint32_t gen)
     s->exe_len = (uint32_t)len;
     s->exe_gen = gen;
     s->exe_ngen = sc_ngen;
-    s->exe_egen = sc_egen;
     return 1;
 }
 
@@ -1406,9 +1398,10 @@ static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int l
                   const void *v, uint32_t vlen, int err, uint32_t gen, uint64_t err_ino)
 {
     if (len <= 0 || len >= 4096 || gen != sc_gen || vlen > SC_STATX) return 0;
+    if (err && err != -ENOENT && !err_ino) return 0;  /* nothing would drop it */
     struct sc_entry *e = sc_slot(kind, base, nofollow, path, len);
     if (!e) return -ENOMEM;
-    e->gen = gen; e->err = err; e->ngen = sc_ngen; e->egen = sc_egen;
+    e->gen = gen; e->err = err; e->ngen = sc_ngen;
     e->dslot = e->dgen = 0;
     e->vlen = err ? 0 : vlen;
     if (!err) memcpy(e->st, v, vlen);
@@ -1421,9 +1414,8 @@ static int sc_put(int kind, uint64_t base, int nofollow, const char *path, int l
         uint32_t d = sc_dslot(err_ino);
         e->dslot = d + 1;
         e->dgen = sc_dgen[d];
-    } else if (err && err_ino) {
-        ino = err_ino;   /* about a file that exists: forget drops it, no sc_egen */
-        e->egen = 0;
+    } else if (err) {
+        ino = err_ino;   /* about a file that exists: forget drops it */
     }
     sc_inos[e - sc] = ino;
     return 1;
@@ -2234,8 +2226,7 @@ static int sc_lookup(uint32_t pid, const struct rt_task_info *t, int kind, int d
     if (!len) return 0;
     if (kind == RT_SC_LINK && len == 14 && memcmp(path, "/proc/self/exe", 14) == 0) {
         struct task_slot *ts = task_find((int)pid, 0);
-        if (!ts || !ts->exe || ts->exe_gen != sc_gen || ts->exe_ngen != sc_ngen
-            || ts->exe_egen != sc_egen)
+        if (!ts || !ts->exe || ts->exe_gen != sc_gen || ts->exe_ngen != sc_ngen)
             return 0;  /* (a removed program's link says " (deleted)") */
         int n = (int)ts->exe_len < bufsiz ? (int)ts->exe_len : bufsiz;
         *ret = rt_mem_write((int)pid, buf, ts->exe, (uint64_t)n) == n ? n : -EFAULT;

@@ -192,9 +192,9 @@ def removed(ino: int) -> None:
     file, so the answers that can be
     wrong now are those about it (its stat and statx under any name, which its inode
     number finds, as :func:`forget` drops them: a hard link's count changes too; the fds
-    C keeps to re-open it by its path) and the errors of paths that end at or go through
-    it (``file/x`` was ``ENOTDIR``, a readlink of it ``EINVAL``: ``ENOENT`` now), which keep
-    no inode number: every kept error but ``ENOENT`` goes.  Its directory is copied up
+    C keeps to re-open it by its path, a readlink's ``EINVAL`` of it: :func:`keep` hands
+    that error over with the file's inode number, and C keeps no other error but
+    ``ENOENT``; ``file/x``'s ``ENOTDIR`` is not kept).  Its directory is copied up
     next (the removal makes a whiteout there), which forgets that directory's answers
     and listings.  The rest of the tree's answers stay: a build that writes its object file
     over the last one (as unlinks it first), an editor's backup, a lock file of the lower

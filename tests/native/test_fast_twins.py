@@ -297,8 +297,9 @@ def test_stat_cache_a_new_name_stales_only_errors(world: Tuple[Task, Path]) -> N
 
 def test_stat_cache_a_removed_name_stales_its_file_and_errors(world: Tuple[Task, Path]) -> None:
     """rt_statcache_removed(ino) (a lower-layer file's name went): the answers about that
-    file go, and every kept error but ENOENT (a readlink's EINVAL); the answers about
-    other files, the kept ENOENTs and the generation stay."""
+    file go, a readlink's EINVAL kept with its inode number too; the answers about other
+    files, the kept ENOENTs of a known directory and the generation stay.  An EINVAL with
+    no inode number is not kept (nothing would drop it)."""
     from sentry.vfs import abi
 
     SYS_READLINK = 89
@@ -320,21 +321,21 @@ def test_stat_cache_a_removed_name_stales_its_file_and_errors(world: Tuple[Task,
     gen = N.statcache_gen()
     N.statcache_put(N.SC_STAT, 0, True, b"/r/gone", st(501), 0, gen)
     N.statcache_put(N.SC_STAT, 0, True, b"/r/kept", st(502), 0, gen)
-    N.statcache_put(N.SC_STAT, 0, True, b"/r/nope", None, -2, gen)
+    N.statcache_put(N.SC_STAT, 0, True, b"/r/nope", None, -2, gen, 600)  # missing in /r
     N.statcache_put(N.SC_LINK, 0, True, b"/r/file", None, -22, gen)
+    assert call(SYS_READLINK, file) is None               # no inode number: not kept
+    N.statcache_put(N.SC_LINK, 0, True, b"/r/file", None, -22, gen, 501)
     assert call(SYS_NEWFSTATAT, gone) == 0 and call(SYS_NEWFSTATAT, kept) == 0
     assert call(SYS_READLINK, file) == -22 and call(SYS_NEWFSTATAT, nope) == -2
     assert call(SYS_READLINK, kept) == -22             # (from its lstat answer)
     N.statcache_removed(501)
     assert N.statcache_gen() == gen
     assert call(SYS_NEWFSTATAT, gone) is None          # the file's own answer
-    assert call(SYS_READLINK, file) is None            # a kept EINVAL (no inode number)
+    assert call(SYS_READLINK, file) is None            # its EINVAL went with it
     assert call(SYS_NEWFSTATAT, kept) == 0 and buf.raw == st(502)  # another file's
     assert call(SYS_READLINK, kept) == -22             # (still from its lstat answer)
     assert call(SYS_NEWFSTATAT, nope) == -2            # a missing name stays missing
-    N.statcache_put(N.SC_LINK, 0, True, b"/r/file", None, -22, gen)  # kept again
-    assert call(SYS_READLINK, file) == -22
-    # An EINVAL whose file is known: another file's removal leaves it, its own drops it.
+    # Another file's removal leaves an EINVAL, its own drops it.
     N.statcache_put(N.SC_LINK, 0, True, b"/r/file", None, -22, gen, 503)
     N.statcache_removed(502)
     assert call(SYS_READLINK, file) == -22
@@ -711,7 +712,7 @@ def test_stat_cache_readlink(world: Tuple[Task, Path]) -> None:
     buf, addr = _buf(64)
     gen = N.statcache_gen()
     N.statcache_put(N.SC_LINK, 0, True, b"/usr/bin/cc", b"gcc-12", 0, gen)
-    N.statcache_put(N.SC_LINK, 5, True, b"lib", None, -22, gen)      # EINVAL: no symlink
+    N.statcache_put(N.SC_LINK, 5, True, b"lib", None, -22, gen, 77)  # EINVAL: no symlink
     N.statcache_put(N.SC_LINK, 0, True, b"/long", b"y" * 300, 0, gen)  # not kept
     cc, lib, long_, other = (_cstr(p) for p in (b"/usr/bin/cc", b"lib", b"/long", b"/x"))
 
