@@ -343,15 +343,21 @@ def _c_stats(runsc_root, cwd, code):
     return next(s for s in report["syscalls"] if s["name"] == "newfstatat")
 
 
-def test_answers_outlive_the_removal_of_another_file(runsc_root, tmp_path):
-    """A lower-layer file's removal drops the answers about that file only (and kept
-    errors): a stat of another file after each of 200 unlinks is still C's (the compat
-    report's count; a removal made every answer stale, as a build's object files did)."""
+def _a_and_bs(tmp_path):
+    """A tree of a file "a" and 200 files "b000".."b199"."""
     t = tmp_path / "t"
     t.mkdir()
     (t / "a").write_text("a\n")
     for i in range(200):
         (t / f"b{i:03d}").write_text("b\n")
+    return t
+
+
+def test_answers_outlive_the_removal_of_another_file(runsc_root, tmp_path):
+    """A lower-layer file's removal drops the answers about that file only (and kept
+    errors): a stat of another file after each of 200 unlinks is still C's (the compat
+    report's count; a removal made every answer stale, as a build's object files did)."""
+    t = _a_and_bs(tmp_path)
     # (compat runs it natively first: the files come back for the sandbox's run)
     code = ("import os\nfor i in range(200):\n    os.stat('a')\n    os.unlink(f'b{i:03d}')\n"
             "for i in range(200):\n    open(f'b{i:03d}', 'w').write('b\\n')\n")
@@ -363,11 +369,7 @@ def test_answers_outlive_a_file_renamed_over_another(runsc_root, tmp_path):
     """A file renamed over a lower-layer file (git writes its index so, an editor saves
     so) drops the answers about those two only: a stat of another file after each of 200
     such renames is still C's (the compat report's count)."""
-    t = tmp_path / "t"
-    t.mkdir()
-    (t / "a").write_text("a\n")
-    for i in range(200):
-        (t / f"b{i:03d}").write_text("b\n")
+    t = _a_and_bs(tmp_path)
     code = ("import os\nfor i in range(200):\n    os.stat('a')\n"
             "    open(f'b{i:03d}.lock', 'w').write('new\\n')\n"
             "    os.rename(f'b{i:03d}.lock', f'b{i:03d}')\n")
