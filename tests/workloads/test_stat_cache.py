@@ -389,3 +389,21 @@ def test_a_directory_gone_back_to_finds_its_answers(runsc_root, tmp_path):
     code = "import os\nfor i in range(200):\n    os.chdir('d')\n    os.stat('f')\n    os.chdir('..')\n"
     stats = _c_stats(runsc_root, t, code)
     assert stats["count"] >= 200 and stats["fast"] >= 190, stats
+
+
+def test_a_missing_name_outlives_new_names_elsewhere(runsc_root, tmp_path):
+    """A kept ENOENT goes stale only when a name appears in its own directory: 200 stats
+    of a missing name, each after a file is created in another directory, stay C's (the
+    compat report's count; every creation made every ENOENT stale, as a compiler's
+    temporary files did to its include paths' missing headers).  The name is missing from
+    a directory the sandbox made, whose ENOENTs C keeps one by one (a lower-layer
+    directory's listing answers them)."""
+    t = tmp_path / "t"
+    (t / "B").mkdir(parents=True)
+    # (compat runs it natively first: what it makes is gone for the sandbox's run)
+    code = ("import os\nos.mkdir('A')\nfor i in range(200):\n    try:\n"
+            "        os.stat('A/nope')\n    except FileNotFoundError:\n        pass\n"
+            "    open(f'B/b{i:03d}', 'w').close()\n"
+            "for i in range(200):\n    os.unlink(f'B/b{i:03d}')\nos.rmdir('A')\n")
+    stats = _c_stats(runsc_root, t, code)
+    assert stats["count"] >= 200 and stats["fast"] >= 190, stats
