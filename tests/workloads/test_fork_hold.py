@@ -10,40 +10,15 @@ from __future__ import annotations
 
 import os
 
+from tests.helpers.cpu_checks import PRELUDE
 from tests.helpers.runner import runsc
 
-PROGRAM = r'''
-import os, sys, threading
-
-def status_cpus(pid="self"):
-    with open(f"/proc/{pid}/status") as f:
-        return next(l.split()[1] for l in f if l.startswith("Cpus_allowed_list:"))
-
-def in_child(report):
-    """What a forked child reports of its own mask, through a pipe."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.write(w, repr(report()).encode())
-        os._exit(0)
-    os.close(w)
-    got = os.read(r, 4096).decode()
-    os.close(r)
-    os.waitpid(pid, 0)
-    return got
-
-def thread_cpus():
-    out = []
-    t = threading.Thread(target=lambda: out.append(sorted(os.sched_getaffinity(0))))
-    t.start()
-    t.join()
-    return repr(out[0])
-
+PROGRAM = PRELUDE + r'''
 mask = lambda pid=0: repr(sorted(os.sched_getaffinity(pid)))
 CHECKS = [
     ("affinity", lambda kid: mask()),
     ("status", lambda kid: status_cpus()),
-    ("fork", lambda kid: in_child(lambda: (sorted(os.sched_getaffinity(0)), status_cpus()))),
+    ("fork", lambda kid: fork_cpus()),
     ("thread", lambda kid: thread_cpus()),
     ("kid-affinity", lambda kid: mask(kid)),
     ("kid-status", lambda kid: status_cpus(kid)),
@@ -58,7 +33,7 @@ for i in range(20):
     os.waitpid(kid, 0)
 print("affinity", mask())
 print("status", status_cpus())
-print("fork", in_child(lambda: (sorted(os.sched_getaffinity(0)), status_cpus())))
+print("fork", fork_cpus())
 for i in range(4 * len(CHECKS)):
     kind, check = CHECKS[i % len(CHECKS)]
     go_r, go_w = os.pipe()

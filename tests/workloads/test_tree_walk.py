@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cpu_checks import PRELUDE
+
 PROGRAM = r'''
 import os, sys
 
@@ -82,32 +84,7 @@ def test_walk_matches_native(sandbox, tmp_path, python_only):
     shutil.rmtree(boxed_tree)
 
 
-CPU_PROGRAM = r'''
-import os, sys, threading
-
-def status_cpus():
-    with open("/proc/self/status") as f:
-        return next(l.split()[1] for l in f if l.startswith("Cpus_allowed_list:"))
-
-def fork_cpus():
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.write(w, repr((sorted(os.sched_getaffinity(0)), status_cpus())).encode())
-        os._exit(0)
-    os.close(w)
-    got = os.read(r, 4096).decode()
-    os.close(r)
-    os.waitpid(pid, 0)
-    return got
-
-def thread_cpus():
-    out = []
-    t = threading.Thread(target=lambda: out.append(sorted(os.sched_getaffinity(0))))
-    t.start()
-    t.join()
-    return repr(out[0])
-
+CPU_PROGRAM = PRELUDE + r'''
 CHECKS = [("fork", fork_cpus), ("thread", thread_cpus), ("status", status_cpus),
           ("affinity", lambda: repr(sorted(os.sched_getaffinity(0))))]
 print("start", sorted(os.sched_getaffinity(0)), status_cpus())
