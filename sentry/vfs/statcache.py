@@ -18,9 +18,9 @@ answer is kept (:func:`keep`) only when nothing but the sentry itself could chan
 
 Every change the sentry makes to names, attributes or mounts calls :func:`invalidate`,
 which makes every kept answer stale at once (a generation number): the VFS's name
-operations, ``setattr`` and mounts; the removal of a name of a file that is no directory
-and no symlink calls :func:`removed` instead, which drops the answers about that file
-and the kept errors but ``ENOENT``.  The overlay's copy-up of a file changes nothing
+operations, ``setattr`` and mounts; the removal or rename of a name of a file that is
+no directory and no symlink calls :func:`removed` instead, which drops the answers about
+that file only.  The overlay's copy-up of a file changes nothing
 yet, but from then on the file may change without one: it calls :func:`forget`, which
 drops the answers about that file only.  A name appearing in a directory calls
 :func:`appeared`: the kept ``ENOENT``s of that directory go.  A task's cwd key is its
@@ -60,7 +60,7 @@ _put_listing: Optional[Callable[..., None]] = None
 _put_wire: Optional[Callable[..., bool]] = None
 #: Drops every kept answer about one file (native.statcache_forget); None: invalidate.
 _forget: Optional[Callable[[int], None]] = None
-#: The same for a file one of whose names went, with every kept error but ENOENT
+#: The same for a file one of whose names went, and C's /proc/self/exe answers
 #: (native.statcache_removed); None: invalidate.
 _removed: Optional[Callable[[int], None]] = None
 #: Makes the kept ENOENTs of one directory stale (native.statcache_appeared); None:
@@ -189,17 +189,16 @@ def forget(ino: int) -> None:
 def removed(ino: int) -> None:
     """A name of the file *ino*, which is no directory and no symlink, went or now names
     another file (an unlink, a rename of it or over it): nothing walks through such a
-    file, so the answers that can be
-    wrong now are those about it (its stat and statx under any name, which its inode
-    number finds, as :func:`forget` drops them: a hard link's count changes too; the fds
-    C keeps to re-open it by its path, a readlink's ``EINVAL`` of it: :func:`keep` hands
-    that error over with the file's inode number, and C keeps no other error but
-    ``ENOENT``; ``file/x``'s ``ENOTDIR`` is not kept).  Its directory is copied up
-    next (the removal makes a whiteout there), which forgets that directory's answers
-    and listings.  The rest of the tree's answers stay: a build that writes its object file
-    over the last one (as unlinks it first), an editor's backup, a lock file of the lower
-    layer dropped every kept answer, and the next compiler run opened every header
-    through the gofer again.  (A program it runs is shown " (deleted)" by
+    file, so the answers that can be wrong now are those about it: its stat and statx
+    under any name, which its inode number finds, as :func:`forget` drops them (a hard
+    link's count changes too); the fds C keeps to re-open it by its path; a readlink's
+    ``EINVAL`` of it (:func:`keep` hands that error over with the file's inode number,
+    and C keeps no other error but ``ENOENT``; ``file/x``'s ``ENOTDIR`` is not kept).
+    Its directory is copied up next (the removal makes a whiteout there), which forgets
+    that directory's answers and listings.  The rest of the tree's answers stay: a build
+    that writes its object file over the last one (as unlinks it first), an editor's
+    backup, a lock file of the lower layer dropped every kept answer, and the next
+    compiler run opened every header through the gofer again.  (A program it runs is shown " (deleted)" by
     ``/proc/PID/exe``: C's answer of that link goes too.)"""
     if _removed is not None:
         _removed(ino)

@@ -414,9 +414,11 @@ class OverlayInode(Inode):
         lower_has = self._lower_has(t, name)
         if child.lower is None and not lower_has and not rmdir:
             # Only the upper layer had it (the sandbox made it): no answer about it was
-            # kept (it is not the lower layer's), and nothing that was missing appears.
-            # A directory's removal bumps every answer: one walked through it to the
-            # lower layer ("made/../f", a build directory's "../include") was kept.
+            # kept (it is not the lower layer's), and nothing that was missing appears;
+            # but a program run from it is " (deleted)" now in C's /proc/self/exe answer,
+            # which appeared() stales with this directory's ENOENTs.  A directory's
+            # removal bumps every answer: one walked through it to the lower layer
+            # ("made/../f", a build directory's "../include") was kept.
             statcache.appeared(self.ino)
         elif not rmdir and not child.is_dir and not child.is_symlink:
             # A file's name: nothing was walked through it (statcache.removed).
