@@ -121,6 +121,7 @@ ffibuilder.cdef(
     #define RT_DIRC_FDS 8
     int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags,
                      uint32_t *index, int *fds, int *cloexec, int *nfds);
+    void rt_reopen_cap(int n);
     int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
                       int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid,
                       uint32_t gid);

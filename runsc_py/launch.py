@@ -78,6 +78,8 @@ def entry() -> NoReturn:
     # boot ends, the gofer.  (sentry.prestart.fork also freezes what the two hold.)
     gc.disable()
     verb = _verb(sys.argv[1:])
+    if verb in _SANDBOX_VERBS:
+        _raise_nofile()
     if verb in _SANDBOX_VERBS or verb in _QUICK_VERBS:
         from runsc_py import codebundle
 
@@ -99,6 +101,22 @@ def entry() -> NoReturn:
     from runsc_py.cli import entry as cli_entry
 
     cli_entry()
+
+
+def _raise_nofile() -> None:
+    """Raise the soft RLIMIT_NOFILE to the hard one (as Go's runtime does for runsc),
+    for the sentry, the gofer and the supervisor this process becomes or starts: the
+    sentry holds a host fd for each gofer file the sandbox has open and keeps some for
+    re-opens, and at a shell's usual 1,024 a sandbox's ~1,300th open of a distinct file
+    failed, its gofer channel broken by a reply whose fd could not be received."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):
+            pass  # an unlimited hard limit above fs.nr_open: the soft one stays
 
 
 def exit_now(status: int) -> NoReturn:

@@ -2021,6 +2021,9 @@ static struct sc_entry *sc_get_or_fill(int kind, uint64_t base, int nofollow, co
  * window closes the fd of a stale entry there, else the oldest. */
 #define REOPEN_SLOTS 1024
 #define REOPEN_PROBE 8
+/* At most this many kept at once (rt_reopen_cap: the sentry's share of its RLIMIT_NOFILE
+ * for them, statcache.kept_fds_budget). */
+static int reopen_cap = REOPEN_SLOTS;
 #define REOPEN_KEY 15                /* sc_hash's key argument for these keys */
 struct reopen {
     uint64_t hash, base, ino, dev, stamp;
@@ -2076,7 +2079,11 @@ int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32
             else if (c->gen != sc_gen && !stale) stale = c;
             else if (!oldest || c->stamp < oldest->stamp) oldest = c;
         }
-        if (!r) {
+        if (!r || reopen_count >= reopen_cap) {
+            if (r && !stale && !oldest) {   /* at the cap, nothing here to replace */
+                free(copy);
+                return 0;
+            }
             r = stale ? stale : oldest;
             reopen_drop(r, 1);
         }
@@ -2086,6 +2093,14 @@ int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32
     r->uid = uid; r->gid = gid; r->stamp = ++reopen_clock;
     reopen_count++;
     return 1;
+}
+
+/* Keep at most n fds (0: none) from now on; those over it are closed. */
+void rt_reopen_cap(int n)
+{
+    reopen_cap = n < 0 ? 0 : n > REOPEN_SLOTS ? REOPEN_SLOTS : n;
+    for (int i = 0; reopen_count > reopen_cap && i < REOPEN_SLOTS; i++)
+        if (reopens[i].path) reopen_drop(&reopens[i], 1);
 }
 
 /* The fd kept under the key in generation gen (out of the table: the caller owns it), or

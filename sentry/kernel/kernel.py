@@ -951,6 +951,7 @@ class Kernel:
                              N.statcache_put_dirc_child, N.statcache_want_statx,
                              N.statcache_forget, N.reopen_put, N.reopen_take,
                              N.statcache_removed, N.statcache_appeared)
+            N.reopen_cap(statcache.kept_fds_budget())
             N.dirc_enable(not fsnotify.active)
             locks.on_classic_lock = N.posix_locks
             credentials.on_change = self._sync_creds

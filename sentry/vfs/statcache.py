@@ -110,6 +110,20 @@ def disable() -> None:
     _reopen_put = _reopen_take = _removed = _appeared = None
 
 
+def kept_fds_budget() -> int:
+    """How many released read-only host fds the sentry keeps for re-opens, C's
+    (native.reopen_cap) and, as many again, the gofer inodes' (GoferInode._pending_fd):
+    an eighth of its RLIMIT_NOFILE each.  The rest is for what the sandbox holds (each
+    open gofer file, a task's listener and pidfd...); kept fds past the limit made the
+    sentry's next receipt of a gofer fd fail (MSG_CTRUNC), which breaks the channel."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return soft // 8
+
+
 def enabled() -> bool:
     return _put is not None
 

@@ -36,7 +36,7 @@ from gofer.protocol import MAX_TREE_SUBDIRS, MAX_WALK, Listing
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
-from sentry.vfs import abi
+from sentry.vfs import abi, statcache
 from sentry.vfs import xattr as xa
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
@@ -69,6 +69,11 @@ _HOST_XATTR_PREFIXES = (xa.USER, xa.TRUSTED, xa.SECURITY)
 
 #: Freed handles closed together in one request (release_handles).
 RELEASE_BATCH = 64
+
+#: Released read-only host fds kept on gofer inodes for their next open
+#: (GoferInode.keep_released_fd), and how many may be at once (the limit is the
+#: sentry's: statcache.kept_fds_budget).
+_kept = [0, statcache.kept_fds_budget()]
 
 #: The longest path (bytes of its names) below which subdirectories' listings are
 #: fetched ahead.
@@ -302,6 +307,8 @@ class GoferInode(Inode):
         # Only bookkeeping here: see the module docstring.
         pending = self.__dict__.get("_pending_fd")
         if pending is not None:
+            if len(pending) > 2:
+                _kept[0] -= 1
             try:
                 os.close(pending[0])
             except OSError:
@@ -351,6 +358,26 @@ class GoferInode(Inode):
         if self.handle is None:
             raise err(errno.ESTALE)  # the walk stopped short: the host moved something
         return self.handle
+
+    def _keeps_no_handle(self) -> bool:
+        """A regular file of a trusted file system, which needs a handle only to be
+        opened: its open walks from the nearest handle above in the same request
+        (Twalkopen), as the first did, and its attributes never change.
+
+        Kept, the handle would hold a gofer fd for every file a program opened while the
+        inode is cached, and a walk's ancestors with it (the gofer's nodes on the way,
+        one fd each): opening 2,000 files of /usr left the gofer holding 5,500 fds, and
+        the sandbox got EMFILE at its next open once the gofer's RLIMIT_NOFILE was
+        reached (330 files of a deep tree under a limit of 2,048)."""
+        return self.fs.trusted and self.is_reg and self._up is not None
+
+    def _drop_handle(self) -> None:
+        """Give the handle back (queued for closing); the next walk starts from the
+        parent again."""
+        h, self.handle = self.handle, None
+        self._parent = self._up
+        if h is not None:
+            self.fs.handle_released(h)
 
     def _adopt(self, h: int, st: Any) -> None:
         """Take *h*, just walked by name, as this inode's handle if it is the same file."""
@@ -467,12 +494,18 @@ class GoferInode(Inode):
                 self._not_there(name)
                 return None
             raise err(e.errno or errno.EIO) from None
+        if fd >= 0 and self.fs.trusted:
+            # Opened: the fd is what the open needs, and the handle would hold a gofer
+            # fd for as long as the inode is cached (_keeps_no_handle).
+            self.fs.handle_released(h)
+            h = None
         try:
             child = GoferInode(self.fs, h, st, self, name)
         except BaseException:
             if fd >= 0:
                 os.close(fd)
-            self.fs.handle_released(h)
+            if h is not None:
+                self.fs.handle_released(h)
             raise
         if fd >= 0:
             child._pending_fd = (fd, abi.O_RDONLY)  # for the open that follows
@@ -743,6 +776,8 @@ class GoferInode(Inode):
 
         acc = flags & abi.O_ACCMODE
         pending, self._pending_fd = self._pending_fd, None
+        if pending is not None and len(pending) > 2:
+            _kept[0] -= 1
         if pending is not None and pending[1] == acc:
             fd = pending[0]
         else:
@@ -750,6 +785,16 @@ class GoferInode(Inode):
                 os.close(pending[0])
             fd = self._open_fd(acc | (flags & abi.O_APPEND))
         return GoferFileDescription(vd, self, flags, fd)
+
+    def keep_released_fd(self, fd: int) -> bool:
+        """Keep the read-only host *fd* of a released description for this file's next
+        read-only open, unless one is kept already or the sentry keeps its budget's
+        worth (:data:`_kept`); False: the caller still owns it."""
+        if self._pending_fd is not None or _kept[0] >= _kept[1]:
+            return False
+        self._pending_fd = (fd, abi.O_RDONLY, True)  # (counted in _kept)
+        _kept[0] += 1
+        return True
 
     def _open_fd(self, flags: int) -> int:
         """A host fd from the gofer; an inode without a handle walks its name and opens
@@ -763,6 +808,8 @@ class GoferInode(Inode):
             except BaseException:
                 os.close(fd)
                 raise
+            if self._keeps_no_handle():
+                self._drop_handle()
             return fd
         self.fs.release_handles()
         return call(self.client.open, self.handle, flags)

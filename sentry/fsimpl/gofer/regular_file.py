@@ -125,8 +125,7 @@ class GoferFileDescription(FileDescription):
                 if key is not None and to_c and statcache.reopen_put(key, self._fd, inode.ino, inode.mode,
                                                  inode.fs.dev, inode.uid, inode.gid):
                     return
-                if inode._pending_fd is None:
-                    inode._pending_fd = (self._fd, abi.O_RDONLY)
+                if inode.keep_released_fd(self._fd):
                     return
             except OSError:
                 pass

@@ -458,6 +458,11 @@ def reopen_put(base: int, nofollow: bool, path: bytes, gen: int, fd: int, ino: i
                              dev, uid, gid) == 1
 
 
+def reopen_cap(n: int) -> None:
+    """Keep at most *n* host fds for re-opens (those over it are closed now)."""
+    lib.rt_reopen_cap(n)
+
+
 def reopen_take(base: int, nofollow: bool, path: bytes, gen: int) -> int:
     """The host fd kept under the key (the caller owns it now), -1 if none."""
     return lib.rt_reopen_take(base, 1 if nofollow else 0, path, len(path), gen)
