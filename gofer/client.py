@@ -22,6 +22,7 @@ from gofer.protocol import (
     MAX_TREE_SUBDIRS,
     MSG_CMSG_CLOEXEC,
     MSG_DONTWAIT,
+    MSG_TRUNC,
     MSG_TRUNCATED,
     Listing,
     PackedEntries,
@@ -225,6 +226,7 @@ class GoferClient:
         self._sock = sock
         self._lock = _thread.allocate_lock()  # (threading.Lock; threading is ~0.7 ms)
         self._broken = False
+        self._fds_lost = False  # the last reply came with fds this process could not take
         self._spin = Spin(CLIENT_SPIN)
         # A Treadtree whose reply is still coming (readtree_start): read to its end before
         # any other request is sent, so that every reply is read as its own.
@@ -264,8 +266,14 @@ class GoferClient:
         if flags & MSG_TRUNCATED:
             for fd in fds:
                 os.close(fd)
-            self._broken = True
-            raise _oserror(errno.EPROTO, "sent a malformed reply")
+            if flags & MSG_TRUNC or fds:  # cut short, or more fds than any reply has
+                self._broken = True
+                raise _oserror(errno.EPROTO, "sent a malformed reply")
+            # MSG_CTRUNC with no fd received: this process could not take the fd (its
+            # RLIMIT_NOFILE); the reply itself is whole (_expect).
+            self._fds_lost = True
+            return data, []
+        self._fds_lost = False
         return data, fds
 
     def _decode(self, data: bytes, fds: list[int]) -> Message:
@@ -292,6 +300,8 @@ class GoferClient:
             fd = fds.pop(0)
         for extra in fds:
             os.close(extra)
+        if want_fd and fd < 0 and self._fds_lost and isinstance(msg, rtype):
+            raise self._lost_fd(what, msg)
         if isinstance(msg, Rerror):
             raise _oserror(msg.errno, what)
         if not isinstance(msg, rtype) or (want_fd and fd < 0):
@@ -300,6 +310,21 @@ class GoferClient:
             self._broken = True
             raise _oserror(errno.EPROTO, f"{what} got an unexpected reply")
         return msg, fd
+
+    def _lost_fd(self, what: str, msg: Message) -> OSError:
+        """A reply whose fd this process could not receive (its fd table is full): the
+        handle the gofer made with it is closed, and the request fails with ENFILE while
+        the channel stays usable (it broke, and every later request failed with EPROTO).
+        Called with the lock held."""
+        handle = getattr(msg, "handle", 0)
+        if handle:
+            try:
+                self._send(Tclose(handle))
+                reply, fds = self._recv()
+                self._expect("Tclose", Rclose, reply, fds, False)
+            except OSError:
+                pass  # (a broken channel says so at the next request)
+        return _oserror(errno.ENFILE, f"{what}: no fd left to receive the file's")
 
     def _send(self, req: Message) -> None:
         if self.on_request is not None:

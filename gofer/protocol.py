@@ -1495,7 +1495,8 @@ class Spin:
 #: operation, and every request and reply made three (~3,700 in one tree walk).
 MSG_CMSG_CLOEXEC = int(socket.MSG_CMSG_CLOEXEC)
 MSG_DONTWAIT = int(socket.MSG_DONTWAIT)
-MSG_TRUNCATED = int(socket.MSG_TRUNC) | int(socket.MSG_CTRUNC)
+MSG_TRUNC = int(socket.MSG_TRUNC)
+MSG_TRUNCATED = MSG_TRUNC | int(socket.MSG_CTRUNC)
 
 
 def recvmsg_polling(sock: socket.socket, bufsize: int, ancbufsize: int, flags: int,

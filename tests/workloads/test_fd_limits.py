@@ -76,3 +76,51 @@ def test_many_files_under_a_low_fd_limit(runsc_root, tmp_path, limit, python_onl
     res = run(argv, env=dict(BASE_ENV), timeout=240)
     assert res.rc == 0, res.describe()
     assert res.stdout.strip() == _want()
+
+
+HOLD = r"""
+import errno, os, sys
+top = sys.argv[1]
+names = [f"{top}/a{a:02d}/b{b}/c/f{f:02d}" for a in range(3) for b in range(10) for f in range(20)]
+held, failed = [], set()
+r, w = os.pipe()
+pid = os.fork()  # two processes: each may hold 1,024 fds, the sentry all of theirs
+for name in names:
+    try:
+        held.append(os.open(name, os.O_RDONLY))
+    except OSError as e:
+        failed.add(errno.errorcode[e.errno])
+for fd in held:
+    os.close(fd)
+if pid == 0:
+    os.write(w, (",".join(sorted(failed)) or "none").encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+child = os.read(r, 100).decode()
+# everything still works: opens, reads, a listing
+fd = os.open(names[0], os.O_RDONLY)
+ok = os.read(fd, 8) == b"x" and len(os.listdir(f"{top}/a02/b9/c")) == 20
+os.close(fd)
+print("parent", ",".join(sorted(failed)) or "none", "child", child, "after", ok)
+"""
+
+
+def test_an_fd_the_sentry_cannot_take_fails_that_open_only(runsc_root, tmp_path):
+    """Two processes holding 600 gofer files open each, the sentry under a hard limit of
+    1,024: opens past what it can hold fail with ENFILE (the system's file table is
+    full, as the sandbox sees it), and once they are closed everything works again
+    (the gofer's reply whose fd could not be received broke the channel: EPROTO for
+    every file request after)."""
+    prlimit = shutil.which("prlimit")
+    assert prlimit, "prlimit (util-linux) not found"
+    top = tmp_path / "t"
+    _tree(top)
+    argv = [prlimit, "--nofile=1024:1024", "--", *runsc_argv(),
+            *runsc_global_flags(root=runsc_root),
+            "do", "--", "/usr/bin/python3", "-I", "-c", HOLD, str(top)]
+    res = run(argv, env=dict(BASE_ENV), timeout=240)
+    assert res.rc == 0, res.describe()
+    words = res.stdout.split()
+    assert words[-1] == "True", res.stdout
+    assert "ENFILE" in (words[1] + words[3]), res.stdout
+    assert "EPROTO" not in res.stdout, res.stdout
