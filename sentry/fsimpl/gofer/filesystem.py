@@ -6,7 +6,8 @@ one, a gofer handle (from ``attach``/``walk``/``create``...).  The file access p
 ``exclusive``: the root's lower layer, an ``exclusive`` ``ro`` bind) cannot change at
 all, so a directory is listed once with every entry's attributes (``readdirstat``)
 and later lookups in it, missing names included, cost no request; its inodes get a
-handle only when opened, listed or read as a link.  A ``shared`` one (bind mounts by
+handle only when listed or read as a link (a regular file opened gives it back once it
+has its fd).  A ``shared`` one (bind mounts by
 default) may change behind the sentry's back: the VFS looks each cached name up again
 at every walk (``Filesystem.revalidate``) and ``stat`` asks the gofer.  Regular files
 are read and written through the host fd ``open`` returns
