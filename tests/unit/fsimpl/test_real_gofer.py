@@ -59,6 +59,7 @@ class _Requests:
         self.walks = []
         self.listings = []
         self.walk_opens = []
+        self.walkopens = []
         self.opens = []
 
     def __getattr__(self, name):
@@ -75,6 +76,10 @@ class _Requests:
     def walk_or_open(self, h, name, flags):
         self.walk_opens.append(name)
         return self._c.walk_or_open(h, name, flags)
+
+    def walkopen(self, h, names, flags):
+        self.walkopens.append(names)
+        return self._c.walkopen(h, names, flags)
 
     def open(self, h, flags):
         self.opens.append(flags)
@@ -210,8 +215,14 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
         opened(b"/wide/absent")
     assert e.value.errno == errno.ENOENT
     assert client.walk_opens == [b"absent"] and client.walks == []
-    # A name cached already is opened by its handle, as before.
+    # A name cached already is opened in one request too: a regular file of this trusted
+    # file system gave its handle back once opened, and is walked to from its directory.
+    client.walkopens.clear()
     assert opened(b"/wide/a").read(t, 100) == b"file a"
+    assert client.walk_opens == [] and client.walks == [] and client.opens == []
+    assert client.walkopens == [[b"a"]]
+    # The file that was walked only (not everyone may read it) keeps its handle.
+    assert opened(b"/wide/private").read(t, 100) == b"mine"
     assert client.walk_opens == [] and client.walks == [] and client.opens == [abi.O_RDONLY]
     # Not for an open that asks for a directory, nor one that writes.
     opened(b"/wide/d002", abi.O_RDONLY | abi.O_DIRECTORY)
