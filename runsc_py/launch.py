@@ -111,12 +111,27 @@ def _raise_nofile() -> None:
     failed, its gofer channel broken by a reply whose fd could not be received."""
     import resource
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    global _caller_nofile
+    soft, hard = _caller_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (OSError, ValueError):
             pass  # an unlimited hard limit above fs.nr_open: the soft one stays
+
+
+#: RLIMIT_NOFILE as the caller set it, before _raise_nofile (None: not raised).
+_caller_nofile: tuple[int, int] | None = None
+
+
+def caller_nofile() -> tuple[int, int]:
+    """RLIMIT_NOFILE as the caller of this command has it (what `do` gives the sandbox,
+    as a command run by the caller would have), whatever _raise_nofile did since."""
+    if _caller_nofile is not None:
+        return _caller_nofile
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 def exit_now(status: int) -> NoReturn:

@@ -14,12 +14,11 @@ import copy
 import errno
 import os
 import posixpath
-import resource
 import stat
 from collections.abc import Mapping, Sequence
 from sentry.records import dataclass, field
 
-from runsc_py import jsonc
+from runsc_py import jsonc, launch
 from runsc_py.container.hostns import HostNamespaces
 from runsc_py.errors import InvalidSpec, Unsupported, quote
 from runsc_py.hooks import Hook
@@ -1000,8 +999,9 @@ def host_root_config(
         stdio=(0, 1, 2),
         container_id=container_id,
         exit_on_unhandled_signal=True,
-        # Like a command run by the caller: its open-files limit.
-        nofile=resource.getrlimit(resource.RLIMIT_NOFILE),
+        # Like a command run by the caller: its open-files limit (not the one this
+        # process raised for the sentry and the gofer).
+        nofile=launch.caller_nofile(),
     )
 
 

@@ -124,3 +124,18 @@ def test_an_fd_the_sentry_cannot_take_fails_that_open_only(runsc_root, tmp_path)
     assert words[-1] == "True", res.stdout
     assert "ENFILE" in (words[1] + words[3]), res.stdout
     assert "EPROTO" not in res.stdout, res.stdout
+
+
+def test_do_gives_the_sandbox_the_callers_limit(runsc_root):
+    """The CLI raises its own soft limit for the sentry and the gofer; the sandbox's
+    processes still get the caller's (as a command run by the caller would), here
+    1,000 soft and the hard one."""
+    prlimit = shutil.which("prlimit")
+    assert prlimit, "prlimit (util-linux) not found"
+    cmd = ["/bin/sh", "-c", "ulimit -n; ulimit -Hn"]
+    limit = [prlimit, f"--nofile=1000:{HARD}", "--"]
+    native = run([*limit, *cmd], env=dict(BASE_ENV))
+    boxed = run([*limit, *runsc_argv(), *runsc_global_flags(root=runsc_root), "do", "--", *cmd],
+                env=dict(BASE_ENV))
+    assert native.rc == 0 and boxed.rc == 0, boxed.describe()
+    assert boxed.stdout.split() == native.stdout.split() == ["1000", str(HARD)]
