@@ -97,9 +97,21 @@ def _run_one(kind: str, i: int, hook: Hook, data: bytes, netns_pid: int | None) 
     what = f"error running {kind} hook #{i} ({hook.path})"
     netns_fd = _open_netns(netns_pid) if netns_pid is not None else None
 
-    def enter_netns() -> None:  # in the child, before exec
+    import resource
+
+    from runsc_py import launch
+
+    # The hook gets the caller's open-files limit, not the one this process raised for
+    # the sentry and the gofer (launch._raise_nofile), as Go's os/exec gives runc's.
+    nofile: tuple[int, int] | None = launch.caller_nofile()
+    if nofile == resource.getrlimit(resource.RLIMIT_NOFILE):
+        nofile = None
+
+    def in_child() -> None:  # before exec
         if netns_fd is not None:
             hostns.setns(netns_fd, hostns.CLONE_NEWNET)
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
 
     try:
         proc = subprocess.Popen(
@@ -112,7 +124,7 @@ def _run_one(kind: str, i: int, hook: Hook, data: bytes, netns_pid: int | None) 
             cwd="/",
             close_fds=True,
             start_new_session=True,
-            preexec_fn=enter_netns if netns_fd is not None else None,
+            preexec_fn=in_child if netns_fd is not None or nofile is not None else None,
         )
     except OSError as e:
         raise HookError(f"{what}: {e.strerror}") from None

@@ -940,6 +940,28 @@ def test_hooks_with_run(lc: Lifecycle) -> None:
     assert "does not exist" in lc.cli("state", "c1").stderr
 
 
+def test_hooks_get_the_callers_open_files_limit(lc: Lifecycle) -> None:
+    """The CLI raises its soft RLIMIT_NOFILE for the sentry and the gofer; a hook it runs
+    gets the caller's, as runc's do (here a soft limit of 1,000 under the usual hard one)."""
+    import resource
+
+    out = lc.host / "hooks"
+    out.mkdir()
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": [
+            "sh", "-c", f'cat > /dev/null; ulimit -n > "{out}/soft"; ulimit -Hn > "{out}/hard"']}]}
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1000, hard))
+    try:
+        lc.create("c1", ["sh", "-c", LOOP], edit=edit)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (out / "soft").read_text().split() == ["1000"]
+    assert (out / "hard").read_text().split() == [str(hard)]
+
+
 def test_network_namespace_path_joined(lc: Lifecycle) -> None:
     holder = subprocess.Popen(["unshare", "--net", "sleep", "60"])
     try:
