@@ -2079,11 +2079,22 @@ int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32
             else if (c->gen != sc_gen && !stale) stale = c;
             else if (!oldest || c->stamp < oldest->stamp) oldest = c;
         }
-        if (!r || reopen_count >= reopen_cap) {
-            if (r && !stale && !oldest) {   /* at the cap, nothing here to replace */
+        if (reopen_count >= reopen_cap) {
+            /* At the cap: a stale or the oldest entry goes, the window's or else the
+             * table's (a cap below the slots leaves most windows with a free slot). */
+            struct reopen *victim = stale ? stale : oldest;
+            if (!victim)
+                for (int i = 0; i < REOPEN_SLOTS; i++) {
+                    struct reopen *c = &reopens[i];
+                    if (c->path && (!victim || c->stamp < victim->stamp)) victim = c;
+                }
+            if (!victim) {                  /* a cap of 0 */
                 free(copy);
                 return 0;
             }
+            reopen_drop(victim, 1);
+            if (!r) r = victim;
+        } else if (!r) {
             r = stale ? stale : oldest;
             reopen_drop(r, 1);
         }
