@@ -6,8 +6,8 @@ one, a gofer handle (from ``attach``/``walk``/``create``...).  The file access p
 ``exclusive``: the root's lower layer, an ``exclusive`` ``ro`` bind) cannot change at
 all, so a directory is listed once with every entry's attributes (``readdirstat``)
 and later lookups in it, missing names included, cost no request; its inodes get a
-handle only when listed or read as a link (a regular file opened gives it back once it
-has its fd).  A ``shared`` one (bind mounts by
+handle only when something needs one (an open, a listing, a readlink), and a regular
+file gives it back once the request is done.  A ``shared`` one (bind mounts by
 default) may change behind the sentry's back: the VFS looks each cached name up again
 at every walk (``Filesystem.revalidate``) and ``stat`` asks the gofer.  Regular files
 are read and written through the host fd ``open`` returns
@@ -49,9 +49,10 @@ if TYPE_CHECKING:  # (an annotation only)
 
 #: ``Inode.write_count`` of gofer files, by host identity ``(st_dev, st_ino)``: every
 #: name (hard links) and every mount of one host file counts together, as Linux's
-#: ``i_writecount`` is the inode's.  An entry is live only while some inode holds a
-#: handle of the file (a writer's description, a running program's dentry), so the host
-#: cannot reuse the inode number meanwhile.
+#: ``i_writecount`` is the inode's.  An entry is live only while the file is held open
+#: (a writer's description and its handle; a running program's mapping and the fds its
+#: exec lent, on a trusted file system, where no handle is kept), so the host cannot
+#: reuse the inode number meanwhile.
 _WRITE_COUNTS: Dict[Tuple[int, int], int] = {}
 
 
@@ -361,9 +362,9 @@ class GoferInode(Inode):
         return self.handle
 
     def _keeps_no_handle(self) -> bool:
-        """A regular file of a trusted file system, which needs a handle only to be
-        opened: its open walks from the nearest handle above in the same request
-        (Twalkopen), as the first did, and its attributes never change.
+        """A regular file of a trusted file system, which needs a handle only for the
+        request at hand (an open, an xattr read): its next open walks from the nearest
+        handle above in the same request (Twalkopen), and its attributes never change.
 
         Kept, the handle would hold a gofer fd for every file a program opened while the
         inode is cached, and a walk's ancestors with it (the gofer's nodes on the way,
@@ -740,7 +741,10 @@ class GoferInode(Inode):
             xa.resolve(name, _HOST_XATTR_PREFIXES)
         if not name.startswith(xa.USER) or not (self.is_reg or self.is_dir):
             raise err(errno.ENODATA)
-        return call(self.client.getxattr, self.gofer_handle(), name)
+        value = call(self.client.getxattr, self.gofer_handle(), name)
+        if self._keeps_no_handle():
+            self._drop_handle()  # (tar --xattrs reads every file's)
+        return value
 
     def listxattr(self, t: Any) -> List[bytes]:
         if not (self.is_reg or self.is_dir):
@@ -809,8 +813,9 @@ class GoferInode(Inode):
             except BaseException:
                 os.close(fd)
                 raise
-            if self._keeps_no_handle():
-                self._drop_handle()
-            return fd
-        self.fs.release_handles()
-        return call(self.client.open, self.handle, flags)
+        else:
+            self.fs.release_handles()
+            fd = call(self.client.open, self.handle, flags)
+        if self._keeps_no_handle():
+            self._drop_handle()
+        return fd

@@ -191,6 +191,7 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
     def opened(path, flags=abi.O_RDONLY):
         client.walks.clear()
         client.walk_opens.clear()
+        client.walkopens.clear()
         client.opens.clear()
         return vfs.open_at(t, abi.AT_FDCWD, path, flags, 0)
 
@@ -217,20 +218,20 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
     assert client.walk_opens == [b"absent"] and client.walks == []
     # A name cached already is opened in one request too: a regular file of this trusted
     # file system gave its handle back once opened, and is walked to from its directory.
-    client.walkopens.clear()
     assert opened(b"/wide/a").read(t, 100) == b"file a"
     assert client.walk_opens == [] and client.walks == [] and client.opens == []
     assert client.walkopens == [[b"a"]]
-    # The file that was walked only (not everyone may read it) keeps its handle.
+    # So is the file only its owner may read, opened by the handle its lookup walked to.
     assert opened(b"/wide/private").read(t, 100) == b"mine"
-    assert client.walk_opens == [] and client.walks == [] and client.opens == [abi.O_RDONLY]
+    assert client.walk_opens == [] and client.walks == [] and client.opens == []
+    assert client.walkopens == [[b"private"]]
     # Not for an open that asks for a directory, nor one that writes.
     opened(b"/wide/d002", abi.O_RDONLY | abi.O_DIRECTORY)
-    assert client.walk_opens == [] and client.walks == [[b"d002"]]
+    assert client.walk_opens == [] and client.walks == [[b"d002"]] and client.walkopens == []
     opened(b"/wide/c", abi.O_RDONLY | abi.O_TRUNC)
-    assert client.walk_opens == [] and client.walks == [[b"c"]]
+    assert client.walk_opens == [] and client.walks == [[b"c"]] and client.walkopens == []
     opened(b"/wide/w", abi.O_WRONLY)
-    assert client.walk_opens == [] and client.walks == [[b"w"]]
+    assert client.walk_opens == [] and client.walks == [[b"w"]] and client.walkopens == []
     with open(os.path.join(wide, "w"), "rb") as f:
         assert f.read() == b"file w"  # (copied up, the lower file untouched)
     assert client.listings == []  # (4 blocks of subdirectories: walked all along)
@@ -425,3 +426,39 @@ def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower
             assert d.dentry.inode.stat().size == 3
     assert client.listings == [] and client.walks == []
     assert trees == [(fetched, LEAF_PREFETCH_BUDGET)]
+
+
+def test_released_fds_kept_for_reopens_are_bounded(lower, counted, monkeypatch):
+    """A released read-only description leaves its host fd on its inode for the next
+    open (no request then), as long as the sentry keeps fewer than its budget
+    (statcache.kept_fds_budget); past it the fd is closed, and an open takes its kept
+    fd out of the count."""
+    from sentry.fsimpl.gofer import filesystem as gfs
+
+    for name in ("a", "b", "c"):
+        with open(os.path.join(lower, name), "wb") as f:
+            f.write(name.encode())
+    vfs, t, client = counted()
+    monkeypatch.setattr(gfs, "_kept", [0, 2])
+
+    def opened(path):
+        d = vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY, 0)
+        return d, d.inode.lower if hasattr(d.inode, "lower") else d.inode
+
+    inodes = []
+    for path in (b"/a", b"/b", b"/c"):
+        d, inode = opened(path)
+        inodes.append(inode)
+        d.decref()  # released: its fd kept, if the budget allows
+    assert [i._pending_fd is not None for i in inodes] == [True, True, False]
+    assert gfs._kept[0] == 2
+    client.walkopens.clear()
+    d, inode = opened(b"/a")  # takes its kept fd: no request
+    assert inode is inodes[0] and client.walkopens == [] and gfs._kept[0] == 1
+    assert d.read(t, 10) == b"a"
+    d2, _ = opened(b"/c")  # none kept: walked and opened
+    assert client.walkopens == [[b"c"]] and d2.read(t, 10) == b"c"
+    d.decref()  # a's fd kept again (b's is the other)
+    d2.decref()  # c's closed: the budget is full
+    assert gfs._kept[0] == 2
+    assert [i._pending_fd is not None for i in inodes] == [True, True, False]
