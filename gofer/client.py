@@ -104,6 +104,10 @@ def _oserror(code: int, what: str) -> OSError:
     return OSError(code, f"gofer {what}: {os.strerror(code)}")
 
 
+class FdLost(OSError):
+    """ENFILE: the reply's fd could not be received (GoferClient._lost_fd)."""
+
+
 class TreeFetch:
     """A Treadtree reply as it comes (:meth:`GoferClient.readtree_start`): ``results``
     maps each directory's path below the requested one to its entries once its last batch
@@ -324,7 +328,7 @@ class GoferClient:
                 self._expect("Tclose", Rclose, reply, fds, False)
             except OSError:
                 pass  # (a broken channel says so at the next request)
-        return _oserror(errno.ENFILE, f"{what}: no fd left to receive the file's")
+        return FdLost(errno.ENFILE, f"gofer {what}: no fd left to receive the file's")
 
     def _send(self, req: Message) -> None:
         if self.on_request is not None:
@@ -538,8 +542,17 @@ class GoferClient:
     def create(self, dir_handle: int, name: bytes, flags: int, mode: int, uid: int,
                gid: int) -> tuple[int, Stat, int]:
         """Create a regular file (O_CREAT|O_EXCL) owned by uid:gid; returns (handle, Stat, fd)."""
-        r, fd = self._call_fd(Tcreate(dir_handle, os.fsencode(name), flags, mode, uid, gid),
-                              Rcreate)
+        try:
+            r, fd = self._call_fd(Tcreate(dir_handle, os.fsencode(name), flags, mode, uid,
+                                          gid), Rcreate)
+        except FdLost:
+            # Created, but no fd to show for it: gone again, as if never made (Linux
+            # takes the fd before it creates anything).
+            try:
+                self.unlink(dir_handle, name)
+            except OSError:
+                pass
+            raise
         return r.handle, r.stat, fd
 
     def mkdir(self, dir_handle: int, name: bytes, mode: int, uid: int,
