@@ -97,7 +97,7 @@ def _run_one(kind: str, i: int, hook: Hook, data: bytes, netns_pid: int | None) 
     what = f"error running {kind} hook #{i} ({hook.path})"
     netns_fd = _open_netns(netns_pid) if netns_pid is not None else None
 
-    import resource
+    import resource  # (here, as subprocess: only a container with hooks needs them)
 
     from runsc_py import launch
 

@@ -105,7 +105,8 @@ def entry() -> NoReturn:
 
 def _raise_nofile() -> None:
     """Raise the soft RLIMIT_NOFILE to the hard one (as Go's runtime does for runsc),
-    for the sentry, the gofer and the supervisor this process becomes or starts: the
+    for the sentry, the gofer and the supervisor this process becomes or starts (the
+    verbs that start a sandbox or a process in one: _SANDBOX_VERBS): the
     sentry holds a host fd for each gofer file the sandbox has open and keeps some for
     re-opens, and at a shell's usual 1,024 a sandbox's ~1,300th open of a distinct file
     failed, its gofer channel broken by a reply whose fd could not be received."""
@@ -117,7 +118,7 @@ def _raise_nofile() -> None:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (OSError, ValueError):
-            pass  # an unlimited hard limit above fs.nr_open: the soft one stays
+            pass  # a hard limit above fs.nr_open (lowered since): the soft one stays
 
 
 #: RLIMIT_NOFILE as the caller set it, before _raise_nofile (None: not raised).
