@@ -9,6 +9,7 @@ import signal
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -818,3 +819,53 @@ def test_native_openat2_is_linux_openat2(tree: Path) -> None:
             assert e.value.errno == errno.EINVAL
     finally:
         os.close(root)
+
+
+def _fd_table_full(then: Callable[[], None]) -> None:
+    """Run *then* with this process's soft RLIMIT_NOFILE at the fds it has open (so a
+    received fd cannot be installed: MSG_CTRUNC), the limit restored after."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    top = max(int(n) for n in os.listdir("/proc/self/fd")) + 1
+    resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+    try:
+        # (fill every number below the limit, so the next fd has nowhere to go)
+        held = []
+        try:
+            while True:
+                held.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError as e:
+            assert e.errno == errno.EMFILE
+        try:
+            then()
+        finally:
+            for fd in held:
+                os.close(fd)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_reply_fd_this_process_cannot_take_fails_that_request_only(
+        client: GoferClient, tree: Path) -> None:
+    """A reply whose fd cannot be received (the fd table full) fails its request with
+    ENFILE; the handle the gofer made for it is closed, a file Tcreate made is removed
+    again, and the channel goes on (it was marked broken: EPROTO from then on)."""
+    root = client.attach(0)[0]
+    before = set(os.listdir(tree))
+    errs: list[int] = []
+
+    def requests() -> None:
+        for call in (lambda: client.walkopen(root, [b"file"], os.O_RDONLY),
+                     lambda: client.create(root, b"lost", os.O_RDWR, 0o644, 0, 0)):
+            with pytest.raises(OSError) as e:
+                call()
+            errs.append(e.value.errno)
+
+    _fd_table_full(requests)
+    assert errs == [errno.ENFILE, errno.ENFILE]
+    assert set(os.listdir(tree)) == before  # (no "lost")
+    h, _, fd = client.walkopen(root, [b"file"], os.O_RDONLY)  # the channel still works
+    assert os.read(fd, 100) == (tree / "file").read_bytes()
+    os.close(fd)
+    client.close(h)
