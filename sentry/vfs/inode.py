@@ -33,6 +33,7 @@ from __future__ import annotations
 import abc
 import errno
 import itertools
+import weakref
 from collections import OrderedDict
 import stat as _st
 import time
@@ -55,6 +56,30 @@ _dev_counter = itertools.count(0x40)
 #: How many recently used dentries each file system keeps cached although
 #: nothing else refers to them (see :meth:`Filesystem.touch_dentry`).
 DENTRY_CACHE_SIZE = 4096
+
+#: The least a file system's LRU is cut to by :func:`reclaim_dentries`.
+DENTRY_CACHE_FLOOR = 64
+
+#: Every file system made (for :func:`reclaim_dentries`).
+_filesystems: "weakref.WeakSet[Filesystem]" = weakref.WeakSet()
+
+
+def reclaim_dentries() -> int:
+    """Halve every file system's LRU of cached dentries (not below
+    :data:`DENTRY_CACHE_FLOOR`), for good: the host ran out of fds (a gofer handle, a
+    kept fd on an inode, each is one) and the dentries dropped free what their inodes
+    held, unless something else refers to them.  Linux shrinks its dentry cache under
+    memory pressure the same way.  Returns how many dentries left the LRUs."""
+    dropped = 0
+    for fs in list(_filesystems):
+        lru = fs._dentry_lru
+        if len(lru) <= DENTRY_CACHE_FLOOR:
+            continue
+        fs._lru_cap = max(DENTRY_CACHE_FLOOR, len(lru) // 2)
+        while len(lru) > fs._lru_cap:
+            lru.popitem(last=False)
+            dropped += 1
+    return dropped
 
 
 def now_ns() -> int:
@@ -156,8 +181,11 @@ class Filesystem(abc.ABC):
         self.dev = next(_dev_counter)
         self.readonly = readonly
         self._next_ino = itertools.count(1)
-        # Recently used dentries of this file system, oldest first (values unused).
+        # Recently used dentries of this file system, oldest first (values unused), and
+        # how many it keeps if fewer than DENTRY_CACHE_SIZE (reclaim_dentries).
         self._dentry_lru: "OrderedDict[Dentry, None]" = OrderedDict()
+        self._lru_cap = DENTRY_CACHE_SIZE
+        _filesystems.add(self)
 
     @property
     def sb_readonly(self) -> bool:
@@ -176,7 +204,8 @@ class Filesystem(abc.ABC):
             lru.move_to_end(d)
             return
         lru[d] = None
-        while len(lru) > DENTRY_CACHE_SIZE:
+        cap = min(DENTRY_CACHE_SIZE, self._lru_cap)
+        while len(lru) > cap:
             lru.popitem(last=False)
 
     def same_file(self, cached: "Inode", fresh: "Inode") -> bool:

@@ -161,3 +161,29 @@ def test_do_gives_the_sandbox_the_callers_limit(runsc_root: Path) -> None:
                 env=dict(BASE_ENV))
     assert native.rc == 0 and boxed.rc == 0, boxed.describe()
     assert boxed.stdout.split() == native.stdout.split() == ["1000", str(TOP)]
+
+
+def test_a_shared_bind_mount_walked_whole_under_a_hard_limit_of_1024(
+        runsc_root: Path, busybox_bundle: Path, tmp_path: Path) -> None:
+    """A shared bind mount's cached inodes each hold a gofer handle (its names are looked
+    up again at each walk): 6,000 files of one under a hard limit of 1,024 filled the
+    gofer's fd table, and find and cat got EMFILE. Out of fds, the sentry drops cached
+    dentries (inode.reclaim_dentries) and asks again."""
+    from helpers.bundle import edit_config
+
+    prlimit = shutil.which("prlimit")
+    assert prlimit, "prlimit (util-linux) not found"
+    data = tmp_path / "data"
+    _tree(data)
+    (busybox_bundle / "rootfs" / "data").mkdir(exist_ok=True)
+    script = "find /data -type f | xargs cat | wc -c; find /data -type f | wc -l"
+    edit_config(busybox_bundle, args=["sh", "-c", script], mounts=[
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "rw"]},
+    ])
+    argv = [prlimit, "--nofile=1024:1024", "--", *runsc_argv(), "--root", str(runsc_root),
+            "run", "--bundle", str(busybox_bundle), "fd1"]
+    res = run(argv, env=dict(BASE_ENV), timeout=240)
+    assert res.rc == 0 and res.stderr == "", res.describe()
+    per = sum(1 + f % 3 for f in range(F))
+    assert res.stdout.split() == [str(A * B * per), str(A * B * F)]

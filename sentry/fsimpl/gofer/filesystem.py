@@ -57,11 +57,45 @@ _WRITE_COUNTS: Dict[Tuple[int, int], int] = {}
 
 
 def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
-    """Run a gofer client call, turning :class:`OSError` into :class:`LinuxError`."""
+    """Run a gofer client call (:func:`gofer_call`), turning :class:`OSError` into
+    :class:`LinuxError`."""
+    try:
+        return gofer_call(fn, *args, **kw)
+    except OSError as e:
+        raise err(e.errno or errno.EIO) from None
+
+
+def gofer_call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Run a gofer client call; when the gofer or the sentry is out of fds (the gofer's
+    EMFILE, a reply's fd the sentry could not take), drop cached dentries
+    (:func:`~sentry.vfs.inode.reclaim_dentries`: their inodes' handles and kept fds go
+    with them) and try once more.  Still out: ``ENFILE``, the sandbox's file table being
+    full as it sees it (EMFILE would say its own fd table is).  A request that failed so
+    did nothing (the gofer's open failed; a lost fd's handle was closed and its created
+    file removed), so it may be sent again."""
     try:
         return fn(*args, **kw)
     except OSError as e:
-        raise err(e.errno or errno.EIO) from None
+        if e.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+    if _reclaim():
+        try:
+            return fn(*args, **kw)
+        except OSError as e:
+            if e.errno not in (errno.EMFILE, errno.ENFILE):
+                raise
+    raise OSError(errno.ENFILE, os.strerror(errno.ENFILE))
+
+
+def _reclaim() -> bool:
+    """Free what cached dentries hold on the host; whether anything was dropped."""
+    from sentry.vfs import inode as vfs_inode
+
+    dropped = vfs_inode.reclaim_dentries()
+    for fs in list(vfs_inode._filesystems):
+        if isinstance(fs, GoferFilesystem):
+            fs.release_handles(force=True)
+    return dropped > 0
 
 
 
@@ -231,12 +265,13 @@ class GoferFilesystem(Filesystem):
             raise err(err_no)
         return hu, hg
 
-    def release_handles(self) -> None:
+    def release_handles(self, force: bool = False) -> None:
         """Close the handles of freed inodes (between two gofer requests), RELEASE_BATCH
         at a time: a walk over more files than the dentry cache holds frees one handle per
         lookup, and a round trip for each close would double its cost.  A freed handle
-        only keeps a host fd open in the gofer until then."""
-        if len(self._released) < RELEASE_BATCH:
+        only keeps a host fd open in the gofer until then.  *force*: whatever their
+        number (the gofer is out of fds)."""
+        if not self._released or (len(self._released) < RELEASE_BATCH and not force):
             return
         released, self._released = self._released, []
         try:
@@ -479,7 +514,7 @@ class GoferInode(Inode):
         fd = -1
         try:
             if not opening:
-                res = self.client.walk(dir_handle, [name])
+                res = gofer_call(self.client.walk, dir_handle, [name])
                 if not res:
                     return None
                 for extra, _ in res[1:]:
@@ -490,7 +525,7 @@ class GoferInode(Inode):
                 # it is a regular file everyone may read (Twalkopen with WALKOPEN_OR_WALK;
                 # else walked only, as by Twalk).  Python's imports, ld.so's libraries,
                 # gcc's headers: a lookup and then an open were two round trips each.
-                h, st, fd = self.client.walk_or_open(dir_handle, name, abi.O_RDONLY)
+                h, st, fd = gofer_call(self.client.walk_or_open, dir_handle, name, abi.O_RDONLY)
         except OSError as e:
             if e.errno == errno.ENOENT:
                 self._not_there(name)
