@@ -97,7 +97,8 @@ MAP_ANONYMOUS = 0x20
 MAP_SHARED = 0x01
 
 # Writing a running program (deny_write_access: what a process exec'd, while it runs).
-_TXTBSY = "ETXTBSY when writing (or O_TRUNC of) a running program"
+_TXTBSY = ("ETXTBSY when writing (or O_TRUNC of) a running program; ENFILE when the "
+           "sentry or the gofer is out of host fds even after dropping cached dentries")
 #: fsync & fdatasync.
 _FSYNC = ("EINVAL for a file without an fsync operation (pipes, sockets, devices, anonymous "
           "files, procfs, sysfs's directories, message queues); gofer and host files synced")
