@@ -637,10 +637,16 @@ class GoferServer:
         for i, name in enumerate(msg.names):
             try:
                 node, st = self._lookup(cur, name)
-            except OSError:
+            except OSError as e:
                 # Only the first component's failure is reported; later ones end
-                # the walk and the caller learns the errno by walking on.
+                # the walk and the caller learns the errno by walking on.  Out of fds
+                # is no answer about the name: the whole walk fails with it (the handles
+                # it made are closed), and the caller may ask again once it freed some.
                 if i == 0:
+                    raise
+                if e.errno in (errno.EMFILE, errno.ENFILE):
+                    for h, _ in entries:
+                        self._close_handle(h)
                     raise
                 break
             entries.append((self._register(node), Stat.from_os(st)))
@@ -1022,7 +1028,18 @@ class GoferServer:
             raise _err(errno.ESTALE)
         # flags 0: a symlink target is linked itself, never followed.
         linux.linkat(target.parent.fd, target.name, parent.fd, msg.name, 0)
-        node, st = self._lookup(parent, msg.name)
+        try:
+            node, st = self._lookup(parent, msg.name)
+        except OSError:
+            # (out of fds, say: the request fails, so the link must not stay, as a
+            # create's, mkdir's or symlink's new entry does not)
+            try:
+                now = os.stat(msg.name, dir_fd=parent.fd, follow_symlinks=False)
+                if (now.st_dev, now.st_ino) == target.key:
+                    os.unlink(msg.name, dir_fd=parent.fd)
+            except OSError:
+                pass
+            raise
         if (st.st_dev, st.st_ino) != target.key:
             self._decref_unregistered(node)
             os.unlink(msg.name, dir_fd=parent.fd)

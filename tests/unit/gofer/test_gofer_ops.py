@@ -869,3 +869,42 @@ def test_a_reply_fd_this_process_cannot_take_fails_that_request_only(
     assert os.read(fd, 100) == (tree / "file").read_bytes()
     os.close(fd)
     client.close(h)
+
+
+def _gofer_room(pid: int, room: int) -> None:
+    """Lower the gofer's soft RLIMIT_NOFILE so that exactly *room* more fds fit."""
+    import resource
+
+    used = sorted(int(n) for n in os.listdir(f"/proc/{pid}/fd"))
+    limit = 0
+    for cand in range(used[-1] + room + 2):
+        if cand - sum(1 for fd in used if fd < cand) == room:
+            limit = cand
+    hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)[1]
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+
+
+def test_out_of_fds_a_walk_fails_whole_and_a_link_is_undone(gofer: Gofer, tree: Path) -> None:
+    """The gofer out of fds: a walk whose second name cannot be opened fails with EMFILE
+    (it answered the first name only, which the sentry took for a name moved under it:
+    ESTALE) and keeps no handle of it; a link whose new name it cannot open is removed
+    again (it stayed, and a retry got EEXIST)."""
+    client = gofer.client
+    root = client.attach(0)[0]
+    target = client.walk(root, [b"file"])[0][0]
+    count = lambda: len(os.listdir(f"/proc/{gofer.pid}/fd"))  # noqa: E731
+    before = count()
+    _gofer_room(gofer.pid, 1)
+    with pytest.raises(OSError) as e:
+        client.walk(root, [b"d", b"e"])
+    assert e.value.errno == errno.EMFILE
+    assert count() == before
+    _gofer_room(gofer.pid, 0)
+    with pytest.raises(OSError) as e:
+        client.link(root, b"linked", target)
+    assert e.value.errno == errno.EMFILE
+    assert not (tree / "linked").exists()
+    _gofer_room(gofer.pid, 64)
+    h, _ = client.link(root, b"linked", target)  # with room, as before
+    assert (tree / "linked").read_bytes() == (tree / "file").read_bytes()
+    assert client.walk(root, [b"d", b"e"])
