@@ -14,7 +14,8 @@ cwd or root (:class:`~sentry.vfs.fscontext.FSContext`), a mount (its root or
 mount point), a cached child (through ``parent``), or its file system's LRU of
 recently used dentries (:meth:`Filesystem.touch_dentry
 <sentry.vfs.inode.Filesystem.touch_dentry>`, bounded by
-:data:`~sentry.vfs.inode.DENTRY_CACHE_SIZE`).  When the last reference goes
+:data:`~sentry.vfs.inode.DENTRY_CACHE_SIZE`, less for a while after the host ran out of
+fds: :func:`~sentry.vfs.inode.reclaim_dentries`).  When the last reference goes
 the dentry, and then its inode, are freed; a file system whose inodes hold
 host or gofer resources releases them then (see
 :class:`sentry.fsimpl.gofer.filesystem.GoferInode`).  The next walk of the

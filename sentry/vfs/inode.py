@@ -57,25 +57,31 @@ _dev_counter = itertools.count(0x40)
 #: nothing else refers to them (see :meth:`Filesystem.touch_dentry`).
 DENTRY_CACHE_SIZE = 4096
 
-#: The least a file system's LRU is cut to by :func:`reclaim_dentries`.
+#: The least a file system's LRU is cut to by :func:`reclaim_dentries`, and how long
+#: (seconds) a cut LRU stays at its size before it may hold twice as many again.
 DENTRY_CACHE_FLOOR = 64
+DENTRY_CACHE_REGROW = 10.0
 
-#: Every file system made (for :func:`reclaim_dentries`).
+#: Every file system whose inodes may hold host resources (for :func:`reclaim_dentries`).
 _filesystems: "weakref.WeakSet[Filesystem]" = weakref.WeakSet()
 
 
 def reclaim_dentries() -> int:
-    """Halve every file system's LRU of cached dentries (not below
-    :data:`DENTRY_CACHE_FLOOR`), for good: the host ran out of fds (a gofer handle, a
-    kept fd on an inode, each is one) and the dentries dropped free what their inodes
-    held, unless something else refers to them.  Linux shrinks its dentry cache under
-    memory pressure the same way.  Returns how many dentries left the LRUs."""
+    """Halve the LRU of cached dentries (not below :data:`DENTRY_CACHE_FLOOR`) of every
+    file system whose inodes may hold host fds (:attr:`Filesystem.holds_host_fds`):
+    the host ran out of fds (a gofer handle, a kept fd on an inode, each is one), and
+    the dentries dropped free what their inodes held, unless something else refers to
+    them.  Linux shrinks its dentry cache under memory pressure the same way.  A cut LRU
+    may grow again, twice as large each :data:`DENTRY_CACHE_REGROW` seconds
+    (:meth:`Filesystem.touch_dentry`).  Returns how many dentries left the LRUs."""
     dropped = 0
+    now = time.monotonic()
     for fs in list(_filesystems):
         lru = fs._dentry_lru
         if len(lru) <= DENTRY_CACHE_FLOOR:
             continue
         fs._lru_cap = max(DENTRY_CACHE_FLOOR, len(lru) // 2)
+        fs._lru_cut_at = now
         while len(lru) > fs._lru_cap:
             lru.popitem(last=False)
             dropped += 1
@@ -176,6 +182,9 @@ class Filesystem(abc.ABC):
     cache_dentries = True
     revalidate = False
     dir_fsync = True
+    #: Its inodes may hold host fds (gofer handles, fds kept for re-opens): its cached
+    #: dentries are dropped when the host runs out (reclaim_dentries).
+    holds_host_fds = False
 
     def __init__(self, readonly: bool = False) -> None:
         self.dev = next(_dev_counter)
@@ -185,7 +194,9 @@ class Filesystem(abc.ABC):
         # how many it keeps if fewer than DENTRY_CACHE_SIZE (reclaim_dentries).
         self._dentry_lru: "OrderedDict[Dentry, None]" = OrderedDict()
         self._lru_cap = DENTRY_CACHE_SIZE
-        _filesystems.add(self)
+        self._lru_cut_at = 0.0
+        if self.holds_host_fds:
+            _filesystems.add(self)
 
     @property
     def sb_readonly(self) -> bool:
@@ -195,16 +206,22 @@ class Filesystem(abc.ABC):
     def touch_dentry(self, d: "Dentry") -> None:
         """Keep *d* cached as the most recently used dentry of this file system.
 
-        Beyond :data:`DENTRY_CACHE_SIZE` the least recently used one is
-        dropped from the LRU; it stays cached only while something else refers
-        to it (see :mod:`sentry.vfs.dentry`).
+        Beyond :data:`DENTRY_CACHE_SIZE` (or the smaller size a reclaim cut the
+        LRU to, twice as large again each DENTRY_CACHE_REGROW seconds) the least
+        recently used one is dropped from the LRU; it stays cached only while
+        something else refers to it (see :mod:`sentry.vfs.dentry`).
         """
         lru = self._dentry_lru
         if d in lru:
             lru.move_to_end(d)
             return
         lru[d] = None
-        cap = min(DENTRY_CACHE_SIZE, self._lru_cap)
+        cap = self._lru_cap
+        if cap < DENTRY_CACHE_SIZE and len(lru) > cap and \
+                time.monotonic() - self._lru_cut_at > DENTRY_CACHE_REGROW:
+            cap = self._lru_cap = min(DENTRY_CACHE_SIZE, 2 * cap)
+            self._lru_cut_at = time.monotonic()
+        cap = min(DENTRY_CACHE_SIZE, cap)
         while len(lru) > cap:
             lru.popitem(last=False)
 

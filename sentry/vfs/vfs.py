@@ -31,7 +31,8 @@ independent of the file system (types, permissions, read-only mounts,
 The dentry cache keeps a dentry while something live refers to it (an open
 description, a cwd or root, a mount, a cached child) and, per file system,
 the :data:`~sentry.vfs.inode.DENTRY_CACHE_SIZE` most recently walked ones
-(:meth:`Filesystem.touch_dentry`, called on every lookup); anything else is
+(:meth:`Filesystem.touch_dentry`, called on every lookup; fewer for a while after the
+host ran out of fds: :func:`~sentry.vfs.inode.reclaim_dentries`); anything else is
 evicted and looked up again on the next walk (see :mod:`sentry.vfs.dentry`).
 Removed names leave the cache at once (unlink/rmdir/rename).  A file system others
 may change (``Filesystem.revalidate``: a bind mount with the ``shared`` file access

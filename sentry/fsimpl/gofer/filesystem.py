@@ -65,14 +65,20 @@ def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         raise err(e.errno or errno.EIO) from None
 
 
+#: The client calls that give the sentry a file's fd: out of fds, they fail with ENFILE
+#: as an open does on Linux; the others with ENOMEM, as a lookup that cannot allocate.
+_OPENING_CALLS = frozenset({"open", "walkopen", "walk_or_open", "create"})
+
+
 def gofer_call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     """Run a gofer client call; when the gofer or the sentry is out of fds (the gofer's
     EMFILE, a reply's fd the sentry could not take), drop cached dentries
     (:func:`~sentry.vfs.inode.reclaim_dentries`: their inodes' handles and kept fds go
-    with them) and try once more.  Still out: ``ENFILE``, the sandbox's file table being
-    full as it sees it (EMFILE would say its own fd table is).  A request that failed so
-    did nothing (the gofer's open failed; a lost fd's handle was closed and its created
-    file removed), so it may be sent again."""
+    with them) and try once more.  Still out: ``ENFILE`` for an open (the sandbox's file
+    table is full as it sees it; EMFILE would say its own fd table is), ``ENOMEM`` for
+    anything else.  A request that failed so did nothing (the gofer undoes a creation
+    whose new entry it could not open, and a walk fails whole; a lost fd's handle was
+    closed and its created file removed), so it may be sent again."""
     try:
         return fn(*args, **kw)
     except OSError as e:
@@ -84,18 +90,20 @@ def gofer_call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         except OSError as e:
             if e.errno not in (errno.EMFILE, errno.ENFILE):
                 raise
-    raise OSError(errno.ENFILE, os.strerror(errno.ENFILE))
+    code = errno.ENFILE if getattr(fn, "__name__", "") in _OPENING_CALLS else errno.ENOMEM
+    raise OSError(code, os.strerror(code))
 
 
 def _reclaim() -> bool:
-    """Free what cached dentries hold on the host; whether anything was dropped."""
+    """Free what cached dentries hold on the host; whether anything was freed."""
     from sentry.vfs import inode as vfs_inode
 
-    dropped = vfs_inode.reclaim_dentries()
+    freed = vfs_inode.reclaim_dentries()
     for fs in list(vfs_inode._filesystems):
         if isinstance(fs, GoferFilesystem):
+            freed += len(fs._released)
             fs.release_handles(force=True)
-    return dropped > 0
+    return freed > 0
 
 
 
@@ -179,6 +187,8 @@ class GoferFilesystem(Filesystem):
     :param idmaps: the sandbox's (uid, gid) :class:`~sentry.kernel.idmap.IdMap` when
         ``linux.uidMappings`` are in force: owners go through them both ways.
     """
+
+    holds_host_fds = True
 
     fstype = "9p"
     magic = abi.V9FS_MAGIC

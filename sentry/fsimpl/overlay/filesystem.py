@@ -66,6 +66,7 @@ class OverlayFilesystem(Filesystem):
 
     fstype = "overlay"
     magic = abi.OVERLAYFS_SUPER_MAGIC
+    holds_host_fds = True  # (its inodes hold their lower layer's)
 
     def __init__(self, lower: Filesystem, upper: Optional[TmpfsFilesystem] = None) -> None:
         super().__init__(readonly=False)
