@@ -72,19 +72,27 @@ LIMITS = [
 ]
 
 
-@pytest.mark.parametrize("limit,python_only", LIMITS)
-def test_many_files_under_a_low_fd_limit(runsc_root: Path, tmp_path: Path, limit: str,
-                                        python_only: bool) -> None:
+def _python_on_tree(runsc_root: Path, tmp_path: Path, limit: str, program: str,
+                    python_only: bool = False) -> str:
+    """*program* run by python3 in `do` under `prlimit --nofile=LIMIT`, with the path of
+    a fresh tree (_tree) as its argument; its output (it must succeed)."""
     prlimit = shutil.which("prlimit")
     assert prlimit, "prlimit (util-linux) not found"
     top = tmp_path / "t"
     _tree(top)
     argv = [prlimit, f"--nofile={limit}", "--", *runsc_argv(),
             *runsc_global_flags(root=runsc_root, python_only=python_only),
-            "do", "--", "/usr/bin/python3", "-I", "-c", PROGRAM, str(top)]
+            "do", "--", "/usr/bin/python3", "-I", "-c", program, str(top)]
     res = run(argv, env=dict(BASE_ENV), timeout=240)
     assert res.rc == 0, res.describe()
-    assert res.stdout.strip() == _want()
+    return res.stdout
+
+
+@pytest.mark.parametrize("limit,python_only", LIMITS)
+def test_many_files_under_a_low_fd_limit(runsc_root: Path, tmp_path: Path, limit: str,
+                                        python_only: bool) -> None:
+    out = _python_on_tree(runsc_root, tmp_path, limit, PROGRAM, python_only)
+    assert out.strip() == _want()
 
 
 HOLD = r"""
@@ -115,17 +123,9 @@ print("parent", ",".join(sorted(failed)) or "none", "child", child, "after", ok)
 
 
 def _hold(runsc_root: Path, tmp_path: Path, limit: str) -> list[str]:
-    prlimit = shutil.which("prlimit")
-    assert prlimit, "prlimit (util-linux) not found"
-    top = tmp_path / "t"
-    _tree(top)
-    argv = [prlimit, f"--nofile={limit}", "--", *runsc_argv(),
-            *runsc_global_flags(root=runsc_root),
-            "do", "--", "/usr/bin/python3", "-I", "-c", HOLD, str(top)]
-    res = run(argv, env=dict(BASE_ENV), timeout=240)
-    assert res.rc == 0, res.describe()
-    words = res.stdout.split()
-    assert words[-1] == "True" and "EPROTO" not in res.stdout, res.stdout
+    out = _python_on_tree(runsc_root, tmp_path, limit, HOLD)
+    words = out.split()
+    assert words[-1] == "True" and "EPROTO" not in out, out
     return words
 
 
