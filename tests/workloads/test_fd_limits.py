@@ -187,3 +187,31 @@ def test_a_shared_bind_mount_walked_whole_under_a_hard_limit_of_1024(
     assert res.rc == 0 and res.stderr == "", res.describe()
     per = sum(1 + f % 3 for f in range(F))
     assert res.stdout.split() == [str(A * B * per), str(A * B * F)]
+
+
+SOCKETS = r"""
+import errno, os, socket
+held, failed = [], set()
+pid = os.fork()  # two processes of 700 sockets each: the sentry holds a host socket each
+for i in range(700):
+    try:
+        held.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    except OSError as e:
+        failed.add(errno.errorcode[e.errno])
+for s in held:
+    s.close()
+if pid == 0:
+    os._exit(3 if failed != {"ENFILE"} else 0)
+_, status = os.waitpid(pid, 0)
+s = socket.socket()
+s.close()
+print(sorted(failed), os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_socket_the_sentry_cannot_make_is_enfile(runsc_root: Path, tmp_path: Path) -> None:
+    """Inet sockets past what the sentry can hold under a hard limit of 1,024 fail with
+    ENFILE (the system's file table is full, as the sandbox sees it), not EMFILE (the
+    process's own, which is not), and a socket can be made again after."""
+    out = _python_on_tree(runsc_root, tmp_path, "1024:1024", SOCKETS)
+    assert out.split() == ["['ENFILE']", "0"], out

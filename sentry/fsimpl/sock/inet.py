@@ -185,13 +185,22 @@ def _ifconf(t: Any, arg: int) -> int:
 
 def _host(fn: Any, *args: Any) -> Any:
     """A host socket call; ``BlockingIOError`` propagates, other errors become the
-    sandbox's errno."""
+    sandbox's errno (:func:`_sandbox_errno`)."""
     try:
         return fn(*args)
     except BlockingIOError:
         raise
     except OSError as e:
-        raise err(e.errno or errno.EIO) from None
+        raise err(_sandbox_errno(e)) from None
+
+
+def _sandbox_errno(e: OSError) -> int:
+    """The errno a host socket call's failure is to the sandbox: the sentry's EMFILE (its
+    own fd table full, which every host socket is in) is ENFILE, the system's file table
+    being full as the sandbox sees it; its own table is the sentry's to fill."""
+    if e.errno == errno.EMFILE:
+        return errno.ENFILE
+    return e.errno or errno.EIO
 
 
 #: The sandbox's own TCP/UDP sockets by host inode number (socket diagnostics show only them).
@@ -362,7 +371,7 @@ class InetSocket(HostFileDescription):
             self.wait(t, EVENT_IN)
             raise AssertionError("unreachable") from None
         except OSError as e:
-            raise err(e.errno or errno.EIO) from None
+            raise err(_sandbox_errno(e)) from None
         conn.setblocking(False)
         return InetSocket.adopt(t, conn, self.family, self.stype, self.protocol), addr
 
