@@ -322,7 +322,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "host, changes answered -EPERM), NETLINK_SOCK_DIAG (the sandbox's inet sockets), "
          "NETLINK_CONNECTOR (the proc connector: the sandbox's process events) and "
          "NETLINK_GENERIC (nlctrl and TASKSTATS) served by the sentry; other protocols "
-         "EPROTONOSUPPORT; raw EPERM; other families EAFNOSUPPORT"),
+         "EPROTONOSUPPORT; raw EPERM; other families EAFNOSUPPORT; an inet socket the "
+         "sentry is out of host fds for ENFILE"),
         ("connect", EMULATE, PARTIAL,
          "inet: the host's (a blocking connect parks until done); unix stream/seqpacket: "
          "to a listening socket by path or abstract name; unix datagram: the default "
