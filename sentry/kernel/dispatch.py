@@ -129,6 +129,16 @@ class Dispatcher:
             self.current = None
             self._park(t, notif_id, args, handler, wb)
             return
+        except OSError as ex:
+            if ex.errno in (errno.EMFILE, errno.ENFILE):
+                # The sentry's own fd table is full (the host fds it holds for the
+                # sandbox: files, sockets, memfds): the call fails as Linux's does out
+                # of kernel memory, whichever host call of the handler met it.
+                ret = -errno.ENOMEM
+            else:  # a sentry bug: fail this call only
+                log.exception("handler %s failed for %r",
+                              getattr(handler, "__name__", handler), t)
+                ret = -errno.EFAULT
         except Exception:  # a sentry bug: fail this call only
             log.exception("handler %s failed for %r", getattr(handler, "__name__", handler), t)
             ret = -errno.EFAULT

@@ -215,3 +215,30 @@ def test_a_socket_the_sentry_cannot_make_is_enfile(runsc_root: Path, tmp_path: P
     process's own, which is not), and a socket can be made again after."""
     out = _python_on_tree(runsc_root, tmp_path, "1024:1024", SOCKETS)
     assert out.split() == ["['ENFILE']", "0"], out
+
+
+MAPS = r"""
+import errno, mmap, os
+os.makedirs("/tmp/maps")  # (the overlay's upper layer: tmpfs, in the sentry)
+maps, failed = [], set()
+for i in range(1500):
+    fd = os.open(f"/tmp/maps/f{i}", os.O_RDWR | os.O_CREAT, 0o600)
+    os.write(fd, b"x" * 4096)
+    try:
+        maps.append(mmap.mmap(fd, 4096, mmap.MAP_SHARED))
+    except OSError as e:
+        failed.add(errno.errorcode[e.errno])
+    os.close(fd)
+for m in maps:
+    m.close()
+print(sorted(failed), len(maps) > 500)
+"""
+
+
+def test_a_shared_mapping_the_sentry_has_no_fd_for_is_enomem(runsc_root: Path,
+                                                              tmp_path: Path) -> None:
+    """A tmpfs file mapped MAP_SHARED moves into a memfd the sentry holds: 1,500 of them
+    under a hard limit of 1,024 fail past what it can hold with ENOMEM (mmap(2)'s "no
+    memory is available"), not EFAULT (the sentry's own EMFILE, caught as a bug)."""
+    out = _python_on_tree(runsc_root, tmp_path, "1024:1024", MAPS)
+    assert out.split() == ["['ENOMEM']", "True"], out
