@@ -1032,7 +1032,9 @@ class GoferServer:
             node, st = self._lookup(parent, msg.name)
         except OSError:
             # (out of fds, say: the request fails, so the link must not stay, as a
-            # create's, mkdir's or symlink's new entry does not)
+            # create's, mkdir's or symlink's new entry does not.  Between the stat and
+            # the unlink another process could put a file there; no call unlinks a
+            # name only if it is a given inode, and the window is a syscall's.)
             try:
                 now = os.stat(msg.name, dir_fd=parent.fd, follow_symlinks=False)
                 if (now.st_dev, now.st_ino) == target.key:

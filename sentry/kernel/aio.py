@@ -298,9 +298,9 @@ class AioTable:
         """
         if not aio_nr_room(self.kernel, nr_events):
             raise err(errno.EAGAIN)
+        fd = self.ring_fd()  # (first: a charge made before it failed stayed)
         if not ACCOUNT.charge(size):
             raise err(errno.ENOMEM)
-        fd = self.ring_fd()
         offset = self.rings * RING_STRIDE
         index = 0
         while index in self.contexts:  # the lowest free slot, as ioctx_add_table

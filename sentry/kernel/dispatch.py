@@ -22,7 +22,7 @@ from sentry.syscalls.linux.args import SyscallArgs
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional
+    from typing import Any, Callable, Dict, List, Optional, Set
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 
@@ -68,6 +68,7 @@ class Dispatcher:
         self._respond = respond
         self.ready: List[Parked] = []
         self.timed: Dict[int, Parked] = {}
+        self._out_of_fds: Set[str] = set()  # handlers that met the sentry's EMFILE
         self.strace = kernel.cfg.strace
         # The task whose handler is running (Linux's ``current``): files whose
         # readiness depends on who asks (signalfd) read it.  None between calls.
@@ -133,7 +134,12 @@ class Dispatcher:
             if ex.errno in (errno.EMFILE, errno.ENFILE):
                 # The sentry's own fd table is full (the host fds it holds for the
                 # sandbox: files, sockets, memfds): the call fails as Linux's does out
-                # of kernel memory, whichever host call of the handler met it.
+                # of kernel memory, whichever host call of the handler met it.  Said
+                # once a handler: a sentry leaking fds would show here.
+                name = getattr(handler, "__name__", str(handler))
+                if name not in self._out_of_fds:
+                    self._out_of_fds.add(name)
+                    log.warning("%s: the sentry is out of host fds (ENOMEM)", name)
                 ret = -errno.ENOMEM
             else:  # a sentry bug: fail this call only
                 log.exception("handler %s failed for %r",

@@ -117,8 +117,11 @@ class TmpfsFile(TmpfsInode):
             # A file that may ever be sealed gets a sealable memfd; the seals are
             # added once the data is in.
             sealable = self.seals != F_SEAL_SEAL
-            fd = os.memfd_create("runsc-py-tmpfs", os.MFD_CLOEXEC | (
-                os.MFD_ALLOW_SEALING if sealable else 0))
+            try:
+                fd = os.memfd_create("runsc-py-tmpfs", os.MFD_CLOEXEC | (
+                    os.MFD_ALLOW_SEALING if sealable else 0))
+            except OSError:
+                raise err(errno.ENOMEM) from None  # (the sentry's fds or memory)
             try:
                 os.ftruncate(fd, len(self.data))
                 view = memoryview(self.data)
@@ -150,7 +153,9 @@ class TmpfsFile(TmpfsInode):
                 ro = os.open(f"self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC,
                              dir_fd=t.kernel.procfd)
             except OSError as e:
-                raise err(e.errno or errno.ENOMEM) from None
+                # (the sentry's own EMFILE is no errno of the sandbox's: out of memory)
+                raise err(errno.ENOMEM if e.errno in (errno.EMFILE, errno.ENFILE)
+                          else e.errno or errno.ENOMEM) from None
             self._memfd_ro = ro
             weakref.finalize(self, os.close, ro)
         return self._memfd_ro

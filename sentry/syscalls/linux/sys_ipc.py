@@ -773,7 +773,9 @@ def _ro_fd(t: "Task", seg: ShmSegment) -> int:
             seg.ro_fd = os.open(f"self/fd/{seg.memfd}", os.O_RDONLY | os.O_CLOEXEC,
                                 dir_fd=t.kernel.procfd)
         except OSError as e:
-            raise err(e.errno or errno.ENOMEM) from None
+            # (the sentry's own EMFILE is no errno of the sandbox's: out of memory)
+            raise err(errno.ENOMEM if e.errno in (errno.EMFILE, errno.ENFILE)
+                      else e.errno or errno.ENOMEM) from None
     return seg.ro_fd
 
 
