@@ -354,12 +354,7 @@ class GoferInode(Inode):
         # Only bookkeeping here: see the module docstring.
         pending = self.__dict__.get("_pending_fd")
         if pending is not None:
-            if len(pending) > 2:
-                _kept[0] -= 1
-            try:
-                os.close(pending[0])
-            except OSError:
-                pass
+            self.drop_pending(pending)
         handle = self.__dict__.get("handle")
         if handle is not None:
             self.fs.handle_released(handle)
@@ -835,6 +830,17 @@ class GoferInode(Inode):
                 os.close(pending[0])
             fd = self._open_fd(acc | (flags & abi.O_APPEND))
         return GoferFileDescription(vd, self, flags, fd)
+
+    @staticmethod
+    def drop_pending(pending: tuple) -> None:
+        """Close a ``_pending_fd`` taken off an inode (out of :data:`_kept`'s count if
+        it was in it)."""
+        if len(pending) > 2:
+            _kept[0] -= 1
+        try:
+            os.close(pending[0])
+        except OSError:
+            pass
 
     def keep_released_fd(self, fd: int) -> bool:
         """Keep the read-only host *fd* of a released description for this file's next

@@ -240,7 +240,15 @@ class FastFDTable(FDTable):
             try:
                 desc = vfs.open_vd(t, vd, flags | abi.O_LARGEFILE)
             finally:
-                taken = lower._pending_fd is None
+                now = lower._pending_fd
+                taken = now is None or now[0] != host_fd
+                if now is not None and taken:
+                    # (a release of the file's description during the open kept its fd
+                    # here: one of the two stays, the other is closed)
+                    if kept is None:
+                        kept = now
+                    else:
+                        lower.drop_pending(now)
                 lower._pending_fd = kept
         except Exception as e:  # noqa: BLE001 - a bug: the fd goes, the sentry goes on
             # The sentry changed nothing since C opened it (it handles this first).
