@@ -253,3 +253,24 @@ def test_a_shared_mapping_the_sentry_has_no_fd_for_is_enomem(runsc_root: Path,
     available"), not EFAULT (the sentry's own EMFILE, caught as a bug) nor EMFILE."""
     out = _python_on_tree(runsc_root, tmp_path, "1024:1024", MAPS)
     assert out.split() == ["['ENOMEM']", "True"], out
+
+
+HIGH_FD = r"""
+import mmap, os, resource
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+fd = os.open("/etc/passwd", os.O_RDONLY)
+os.dup2(fd, 5000)
+m = mmap.mmap(5000, 0, mmap.MAP_PRIVATE, mmap.PROT_READ)
+print(m[:5] == open("/etc/passwd", "rb").read(5), soft)
+"""
+
+
+@pytest.mark.skipif(TOP <= 5000, reason="needs a hard RLIMIT_NOFILE above 5,000")
+def test_a_mapping_of_a_high_fd_number(runsc_root: Path, tmp_path: Path) -> None:
+    """A program that raised its soft limit maps a file by fd 5,000, as natively: the host
+    runs the mmap with the file lent at that number in the workload's own host process,
+    which inherited the sentry's soft limit (1,024, the caller's: EBADF before the CLI
+    raised it)."""
+    out = _python_on_tree(runsc_root, tmp_path, f"1024:{TOP}", HIGH_FD)
+    assert out.split() == ["True", "1024"], out
