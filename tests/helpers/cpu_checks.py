@@ -34,3 +34,16 @@ def fork_cpus():
     """A forked child's affinity and status list."""
     return in_child(lambda: (sorted(os.sched_getaffinity(0)), status_cpus()))
 '''
+
+
+def check_report(lines: list[str], want: dict[str, str]) -> None:
+    """Check such a program's output: a "start" line, then "KIND GOT" lines, each GOT
+    the one *want* has for its KIND and every KIND there, then an "end" line equal to
+    the start line."""
+    seen = set()
+    for line in lines[1:-1]:
+        kind, got = line.split(" ", 1)
+        assert got == want[kind], line
+        seen.add(kind)
+    assert seen == set(want)
+    assert lines[-1] == lines[0].replace("start", "end", 1)

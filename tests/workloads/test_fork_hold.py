@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from tests.helpers.cpu_checks import PRELUDE
+from tests.helpers.cpu_checks import PRELUDE, check_report
 from tests.helpers.runner import runsc
 
 PROGRAM = PRELUDE + r'''
@@ -72,13 +72,7 @@ def test_a_fork_loop_keeps_the_programs_cpus(runsc_root, tmp_path):
     listed = lines[0].split()[-1]
     want = {"affinity": mine, "status": listed, "fork": repr((eval(mine), listed)),
             "thread": mine, "kid-affinity": mine, "kid-status": listed, "child": mine}
-    seen = set()
-    for line in lines[1:-1]:
-        kind, got = line.split(" ", 1)
-        assert got == want[kind], line
-        seen.add(kind)
-    assert seen == set(want)
-    assert lines[-1] == lines[0].replace("start", "end", 1)
+    check_report(lines, want)
     text = log.read_text()
     if len(eval(mine)) < 2:
         assert "cpu hold:" not in text  # one CPU: nothing to hold
