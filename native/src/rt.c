@@ -2079,9 +2079,10 @@ int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32
             else if (c->gen != sc_gen && !stale) stale = c;
             else if (!oldest || c->stamp < oldest->stamp) oldest = c;
         }
-        if (reopen_count >= reopen_cap) {
-            /* At the cap: a stale or the oldest entry goes, the window's or else the
-             * table's (a cap below the slots leaves most windows with a free slot). */
+        if (!r || reopen_count >= reopen_cap) {
+            /* Room is made: a stale or the oldest entry goes, the window's (full when
+             * no slot was free), or at the cap the table's (a cap below the slots
+             * leaves most windows with a free slot). */
             struct reopen *victim = stale ? stale : oldest;
             if (!victim)
                 for (int i = 0; i < REOPEN_SLOTS; i++) {
@@ -2094,9 +2095,6 @@ int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32
             }
             reopen_drop(victim, 1);
             if (!r) r = victim;
-        } else if (!r) {
-            r = stale ? stale : oldest;
-            reopen_drop(r, 1);
         }
     }
     r->hash = h; r->base = base; r->nofollow = nofollow; r->len = len; r->path = copy;

@@ -130,24 +130,20 @@ class Dispatcher:
             self.current = None
             self._park(t, notif_id, args, handler, wb)
             return
-        except OSError as ex:
-            if ex.errno in (errno.EMFILE, errno.ENFILE):
+        except Exception as ex:
+            name = getattr(handler, "__name__", str(handler))
+            if isinstance(ex, OSError) and ex.errno in (errno.EMFILE, errno.ENFILE):
                 # The sentry's own fd table is full (the host fds it holds for the
                 # sandbox: files, sockets, memfds): the call fails as Linux's does out
                 # of kernel memory, whichever host call of the handler met it.  Said
                 # once a handler: a sentry leaking fds would show here.
-                name = getattr(handler, "__name__", str(handler))
                 if name not in self._out_of_fds:
                     self._out_of_fds.add(name)
                     log.warning("%s: the sentry is out of host fds (ENOMEM)", name)
                 ret = -errno.ENOMEM
             else:  # a sentry bug: fail this call only
-                log.exception("handler %s failed for %r",
-                              getattr(handler, "__name__", handler), t)
+                log.exception("handler %s failed for %r", name, t)
                 ret = -errno.EFAULT
-        except Exception:  # a sentry bug: fail this call only
-            log.exception("handler %s failed for %r", getattr(handler, "__name__", handler), t)
-            ret = -errno.EFAULT
         self.current = None
         self.answer(t, notif_id, args.nr, ret, args)
 

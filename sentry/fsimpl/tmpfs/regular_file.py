@@ -51,6 +51,16 @@ _HOST_SEALS = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
 _PAGE = 4096
 
 
+def reopen_read_only(t: Any, fd: int) -> int:
+    """The sentry's host *fd* (a memfd) re-opened read-only through its ``/proc`` fd: a
+    mapping of it the host never lets become writable.  :raises LinuxError: the open's
+    errno, ``ENOMEM`` for the sentry's own ``EMFILE`` (no errno of the sandbox's)."""
+    try:
+        return os.open(f"self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=t.kernel.procfd)
+    except OSError as e:
+        raise err(errno.ENOMEM if e.errno in (errno.EMFILE, errno.ENFILE)
+                  else e.errno or errno.ENOMEM) from None
+
 class TmpfsFile(TmpfsInode):
     """A regular file held in memory.
 
@@ -149,13 +159,7 @@ class TmpfsFile(TmpfsInode):
         if writable:
             return fd
         if self._memfd_ro is None:
-            try:
-                ro = os.open(f"self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC,
-                             dir_fd=t.kernel.procfd)
-            except OSError as e:
-                # (the sentry's own EMFILE is no errno of the sandbox's: out of memory)
-                raise err(errno.ENOMEM if e.errno in (errno.EMFILE, errno.ENFILE)
-                          else e.errno or errno.ENOMEM) from None
+            ro = reopen_read_only(t, fd)
             self._memfd_ro = ro
             weakref.finalize(self, os.close, ro)
         return self._memfd_ro

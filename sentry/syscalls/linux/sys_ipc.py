@@ -769,13 +769,9 @@ def _ro_fd(t: "Task", seg: ShmSegment) -> int:
     """The memfd re-opened read-only: a ``SHM_RDONLY`` mapping the host never lets
     become writable (``mprotect`` ``EACCES``, as Linux)."""
     if seg.ro_fd < 0:
-        try:
-            seg.ro_fd = os.open(f"self/fd/{seg.memfd}", os.O_RDONLY | os.O_CLOEXEC,
-                                dir_fd=t.kernel.procfd)
-        except OSError as e:
-            # (the sentry's own EMFILE is no errno of the sandbox's: out of memory)
-            raise err(errno.ENOMEM if e.errno in (errno.EMFILE, errno.ENFILE)
-                      else e.errno or errno.ENOMEM) from None
+        from sentry.fsimpl.tmpfs.regular_file import reopen_read_only
+
+        seg.ro_fd = reopen_read_only(t, seg.memfd)
     return seg.ro_fd
 
 
