@@ -584,7 +584,7 @@ class GoferServer:
         try:
             node, st = self._lookup(parent, name)
         except BaseException:
-            self._remove_created(parent, name, want)
+            self._remove_created(parent, name, lambda st: want(st.st_mode))
             raise
         node.refs += 1  # held until registered or abandoned below
         try:
@@ -594,17 +594,23 @@ class GoferServer:
             st = os.fstat(node.fd)
             handle = self._register(node)
         except BaseException:
-            self._remove_created(parent, name, want)
+            self._remove_created(parent, name, lambda st: want(st.st_mode))
             self._decref(node)
             raise
         self._decref(node)
         return handle, Stat.from_os(st)
 
     @staticmethod
-    def _remove_created(parent: _Node, name: bytes, want: Callable[[int], bool]) -> None:
+    def _remove_created(parent: _Node, name: bytes,
+                        is_it: Callable[[os.stat_result], bool]) -> None:
+        """Remove *name*, a new entry a request made and then failed, if it is still the
+        entry made (*is_it* of its lstat).  Between the stat and the removal another
+        process could put a file there: no call removes a name only if it is a given
+        inode, and the window is a syscall's."""
         try:
-            mode = os.stat(name, dir_fd=parent.fd, follow_symlinks=False).st_mode
-            if want(mode):
+            st = os.stat(name, dir_fd=parent.fd, follow_symlinks=False)
+            mode = st.st_mode
+            if is_it(st):
                 if stat.S_ISDIR(mode):
                     os.rmdir(name, dir_fd=parent.fd)
                 else:
@@ -1032,15 +1038,9 @@ class GoferServer:
             node, st = self._lookup(parent, msg.name)
         except OSError:
             # (out of fds, say: the request fails, so the link must not stay, as a
-            # create's, mkdir's or symlink's new entry does not.  Between the stat and
-            # the unlink another process could put a file there; no call unlinks a
-            # name only if it is a given inode, and the window is a syscall's.)
-            try:
-                now = os.stat(msg.name, dir_fd=parent.fd, follow_symlinks=False)
-                if (now.st_dev, now.st_ino) == target.key:
-                    os.unlink(msg.name, dir_fd=parent.fd)
-            except OSError:
-                pass
+            # create's, mkdir's or symlink's new entry does not)
+            self._remove_created(parent, msg.name,
+                                 lambda st: (st.st_dev, st.st_ino) == target.key)
             raise
         if (st.st_dev, st.st_ino) != target.key:
             self._decref_unregistered(node)

@@ -103,9 +103,7 @@ def _run_one(kind: str, i: int, hook: Hook, data: bytes, netns_pid: int | None) 
 
     # The hook gets the caller's open-files limit, not the one this process raised for
     # the sentry and the gofer (launch._raise_nofile), as Go's os/exec gives runc's.
-    nofile: tuple[int, int] | None = launch.caller_nofile()
-    if nofile == resource.getrlimit(resource.RLIMIT_NOFILE):
-        nofile = None
+    nofile = launch.raised_from()
 
     def in_child() -> None:  # before exec
         if netns_fd is not None:

@@ -113,16 +113,22 @@ def _raise_nofile() -> None:
     import resource
 
     global _caller_nofile
-    soft, hard = _caller_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (OSError, ValueError):
-            pass  # a hard limit above fs.nr_open (lowered since): the soft one stays
+            return  # a hard limit above fs.nr_open (lowered since): the soft one stays
+        _caller_nofile = (soft, hard)
 
 
 #: RLIMIT_NOFILE as the caller set it, before _raise_nofile (None: not raised).
 _caller_nofile: tuple[int, int] | None = None
+
+
+def raised_from() -> tuple[int, int] | None:
+    """The caller's RLIMIT_NOFILE if this process raised its own since, else None."""
+    return _caller_nofile
 
 
 def caller_nofile() -> tuple[int, int]:

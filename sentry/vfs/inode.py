@@ -217,11 +217,12 @@ class Filesystem(abc.ABC):
             return
         lru[d] = None
         cap = self._lru_cap
-        if cap < DENTRY_CACHE_SIZE and len(lru) > cap and \
-                time.monotonic() - self._lru_cut_at > DENTRY_CACHE_REGROW:
-            cap = self._lru_cap = min(DENTRY_CACHE_SIZE, 2 * cap)
-            self._lru_cut_at = time.monotonic()
-        cap = min(DENTRY_CACHE_SIZE, cap)
+        if cap < DENTRY_CACHE_SIZE and len(lru) > cap:
+            now = time.monotonic()
+            if now - self._lru_cut_at > DENTRY_CACHE_REGROW:
+                cap = self._lru_cap = min(DENTRY_CACHE_SIZE, 2 * cap)
+                self._lru_cut_at = now
+        cap = min(DENTRY_CACHE_SIZE, cap)  # (DENTRY_CACHE_SIZE may be set lower later)
         while len(lru) > cap:
             lru.popitem(last=False)
 

@@ -716,7 +716,7 @@ class GoferInode(Inode):
             raise err(errno.EPERM)
         child = self.create(t, name, mode, abi.O_RDONLY)
         assert isinstance(child, GoferInode) and child._pending_fd is not None
-        os.close(child._pending_fd[0])
+        child.drop_pending(child._pending_fd)
         child._pending_fd = None
         return child
 
@@ -821,13 +821,13 @@ class GoferInode(Inode):
 
         acc = flags & abi.O_ACCMODE
         pending, self._pending_fd = self._pending_fd, None
-        if pending is not None and len(pending) > 2:
-            _kept[0] -= 1
         if pending is not None and pending[1] == acc:
+            if len(pending) > 2:
+                _kept[0] -= 1  # (taken)
             fd = pending[0]
         else:
             if pending is not None:
-                os.close(pending[0])
+                self.drop_pending(pending)
             fd = self._open_fd(acc | (flags & abi.O_APPEND))
         return GoferFileDescription(vd, self, flags, fd)
 
@@ -842,11 +842,15 @@ class GoferInode(Inode):
         except OSError:
             pass
 
+    def may_keep_fd(self) -> bool:
+        """Whether :meth:`keep_released_fd` would keep a fd: none kept here yet, and the
+        sentry keeps less than its budget's worth (:data:`_kept`)."""
+        return self._pending_fd is None and _kept[0] < _kept[1]
+
     def keep_released_fd(self, fd: int) -> bool:
         """Keep the read-only host *fd* of a released description for this file's next
-        read-only open, unless one is kept already or the sentry keeps its budget's
-        worth (:data:`_kept`); False: the caller still owns it."""
-        if self._pending_fd is not None or _kept[0] >= _kept[1]:
+        read-only open (if :meth:`may_keep_fd`); False: the caller still owns it."""
+        if not self.may_keep_fd():
             return False
         self._pending_fd = (fd, abi.O_RDONLY, True)  # (counted in _kept)
         _kept[0] += 1

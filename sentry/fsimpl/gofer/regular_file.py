@@ -118,7 +118,7 @@ class GoferFileDescription(FileDescription):
         key = self.reopen_key
         to_c = key is not None and self.vd is not None and statcache.trusted(self.vd.dentry.inode)
         if self.flags & abi.O_ACCMODE == abi.O_RDONLY and isinstance(inode, GoferInode) and (
-                to_c or inode._pending_fd is None):
+                to_c or inode.may_keep_fd()):
             try:
                 os.lseek(self._fd, 0, os.SEEK_SET)
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, 0)
