@@ -39,7 +39,7 @@ else:
     def dataclass_transform() -> object:  # (tells type checkers only)
         return lambda f: f
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 #: Largest datagram either side sends or accepts: an extended attribute's value of
 #: XATTR_SIZE_MAX with its name and the header fit.
@@ -268,7 +268,8 @@ class Stat(_Fields):
             dev, ino, mode, nlink, uid, gid)
         self.rdev, self.size, self.blksize, self.blocks = rdev, size, blksize, blocks
         self.atime_ns, self.mtime_ns, self.ctime_ns = atime_ns, mtime_ns, ctime_ns
-        #: A symlink's target, where a listing carried it (not a field: not in pack()).
+        #: A symlink's target, where a listing or an Rwalk carried it (not a field: not in
+        #: pack(); those messages carry it after the attributes).
         self.target: bytes | None = None
 
     def pack(self) -> bytes:
@@ -743,18 +744,31 @@ class Twalk(_HandleNames):
 
 @dataclass
 class Rwalk(Message):
+    """Each name walked: its handle and attributes; a symlink's entry is followed by its
+    target (empty: the server could not read it), so that a walk through it needs no
+    ``Treadlink`` (ld.so's ``libz.so.1 -> libz.so.1.2.13``, Python's ``python3 ->
+    python3.11``)."""
+
     MSG_ID: ClassVar[int] = MsgId.RWALK
     entries: list[tuple[int, Stat]]
 
     def pack(self) -> bytes:
-        return _U16.pack(len(self.entries)) + b"".join(
-            _U32.pack(h) + st.pack() for h, st in self.entries
-        )
+        out = [_U16.pack(len(self.entries))]
+        for h, st in self.entries:
+            out.append(_U32.pack(h) + st.pack())
+            if stat.S_ISLNK(st.mode):
+                out.append(_name(st.target or b""))
+        return b"".join(out)
 
     @classmethod
     def unpack(cls, body: bytes) -> Rwalk:
         r = _Reader(body)
-        entries = [(r.u32(), r.stat()) for _ in range(r.u16())]
+        entries = []
+        for _ in range(r.u16()):
+            h, st = r.u32(), r.stat()
+            if stat.S_ISLNK(st.mode):
+                st.target = r.name() or None
+            entries.append((h, st))
         r.end()
         return cls(entries)
 

@@ -655,11 +655,23 @@ class GoferServer:
                         self._close_handle(h)
                     raise
                 break
-            entries.append((self._register(node), Stat.from_os(st)))
+            entries.append((self._register(node), self._walked_stat(node, st)))
             if not stat.S_ISDIR(st.st_mode):
                 break
             cur = node
         return Rwalk(entries)
+
+    @staticmethod
+    def _walked_stat(node: _Node, st: os.stat_result) -> Stat:
+        """A walked name's attributes for Rwalk, with a symlink's target (read through
+        the very O_PATH fd the node holds, as :meth:`_readlink`; empty if that fails)."""
+        out = Stat.from_os(st)
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                out.target = os.readlink(b"", dir_fd=node.fd)
+            except OSError:
+                out.target = None
+        return out
 
     def _stat(self, msg: Message) -> Message:
         assert isinstance(msg, Tstat)
@@ -739,7 +751,7 @@ class GoferServer:
                 except OSError:
                     pass  # walked only: the open that follows gets the error
             if fd < 0:
-                return _Reply([Rwalk([(self._register(node), Stat.from_os(st))])])
+                return _Reply([Rwalk([(self._register(node), self._walked_stat(node, st))])])
         except BaseException:
             if fd >= 0:
                 os.close(fd)

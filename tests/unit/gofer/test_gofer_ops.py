@@ -59,9 +59,11 @@ def test_walk_stopping_rules(client: GoferClient) -> None:
     assert e.value.errno == errno.ENOENT
     # a later missing component shortens the result
     assert len(client.walk(root, [b"d", b"missing", b"x"])) == 1
-    # a symlink is returned and not followed
+    # a symlink is returned and not followed, its target with it (no Treadlink needed)
     entries = client.walk(root, [b"lnk", b"anything"])
     assert len(entries) == 1 and stat.S_ISLNK(entries[0][1].mode)
+    assert entries[0][1].target == b"d/f"
+    assert [st.target for _, st in client.walk(root, [b"d", b"f"])] == [None, None]
     # a non-directory ends the walk
     entries = client.walk(root, [b"file", b"x"])
     assert len(entries) == 1 and stat.S_ISREG(entries[0][1].mode)
@@ -566,6 +568,7 @@ def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
             h, st, fd = client.walk_or_open(root, name, os.O_RDONLY)
             assert fd == -1 and kind(st.mode), name
             assert client.stat(h).ino == os.lstat(tree / os.fsdecode(name)).st_ino
+            assert st.target == (b"d/f" if name == b"lnk" else None), name
             if name == b"lnk":
                 assert client.readlink(h) == b"d/f"
             client.close(h)

@@ -127,6 +127,19 @@ def test_listing_carries_symlink_targets() -> None:
         p.decode(bad)
 
 
+def test_walk_carries_symlink_targets() -> None:
+    msg = p.decode(p.encode(p.Rwalk([(1, _dir(1)), (2, _link(b"libz.so.1.2.13"))])))
+    assert isinstance(msg, p.Rwalk)
+    assert [st.target for _, st in msg.entries] == [None, b"libz.so.1.2.13"]
+    # A target the server could not read goes empty: unknown, for a Treadlink to ask.
+    msg = p.decode(p.encode(p.Rwalk([(3, _link(b""))])))
+    assert isinstance(msg, p.Rwalk) and msg.entries[0][1].target is None
+    # A symlink's entry cut short before its target is a malformed reply.
+    data = p.encode(p.Rwalk([(2, _link(b"t"))]))
+    with pytest.raises(p.ProtocolError):
+        p.decode(data[:-3])
+
+
 _LISTINGS = [
     [],
     [(b"f", _stat(1))],
