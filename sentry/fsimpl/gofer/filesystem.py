@@ -34,7 +34,7 @@ import os
 import stat as _st
 
 from gofer.protocol import MAX_TREE_SUBDIRS, MAX_WALK, Listing
-from sentry.abi.linux.errors import err
+from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
 from sentry.vfs import abi, statcache
@@ -714,7 +714,15 @@ class GoferInode(Inode):
     def mknod(self, t: Any, name: bytes, mode: int, rdev: int) -> Inode:
         if not _st.S_ISREG(mode):
             raise err(errno.EPERM)
-        child = self.create(t, name, mode, abi.O_RDONLY)
+        try:
+            child = self.create(t, name, mode, abi.O_RDONLY)
+        except LinuxError as e:
+            if e.errno != errno.ENFILE:
+                raise
+            # The gofer's create opens the file it makes, out of fds it fails as an open
+            # does (gofer_call); mknod(2) opens nothing and has no ENFILE: Linux says
+            # ENOMEM when it cannot get the memory.
+            raise err(errno.ENOMEM) from None
         assert isinstance(child, GoferInode) and child._pending_fd is not None
         child.drop_pending(child._pending_fd)
         child._pending_fd = None

@@ -312,6 +312,27 @@ def test_a_shared_directory_forgets_names_it_has_not_got(real):
     assert d.read(t, 10) == b"now"
 
 
+def test_out_of_fds_mknod_is_enomem_and_an_open_enfile(real, monkeypatch):
+    """The gofer (or the sentry) out of fds even after the cached dentries went: a
+    creating open fails with ENFILE, as Linux's do when the system's file table is full;
+    mknod(2) of a regular file, which the gofer makes with the same Tcreate, with ENOMEM
+    (it opens nothing, and ENFILE is none of its errors)."""
+    vfs, t, bind = real
+    client = vfs.resolve(t, abi.AT_FDCWD, b"/mnt/rw").mount.fs.client
+
+    def create(*args, **kw):  # (gofer_call picks the errno by the method's name)
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(client, "create", create)
+    with pytest.raises(LinuxError) as e:
+        vfs.open_at(t, abi.AT_FDCWD, b"/mnt/rw/new", abi.O_WRONLY | abi.O_CREAT, 0o644)
+    assert e.value.errno == errno.ENFILE
+    with pytest.raises(LinuxError) as e:
+        vfs.mknod_at(t, abi.AT_FDCWD, b"/mnt/rw/node", stat.S_IFREG | 0o644, 0)
+    assert e.value.errno == errno.ENOMEM
+    assert sorted(os.listdir(bind)) == ["f"]
+
+
 def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower, counted,
                                                                          monkeypatch):
     """Each subdirectory a walk lists by a request of its own (its listing was not fetched
