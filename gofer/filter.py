@@ -149,7 +149,8 @@ ALLOWED: tuple[Rule, ...] = (
          "dirfd (stale-handle checks, readdir's DT_UNKNOWN)"),
     _any("fstatfs", "kernel file systems are refused; Tstatfs"),
     Rule("readlinkat", ((_dirfd(0),),),
-         "Treadlink (readlinkat(fd, \"\")); a listing's symlink targets (a name beneath a dirfd)"),
+         "Treadlink, and a symlink's target in Twalk's and Twalkopen's Rwalk (readlinkat(fd, "
+         "\"\")); a listing's symlink targets (a name beneath a dirfd)"),
     _any("getdents64", "Treaddir"),
     Rule("mkdirat", ((_dirfd(0),),), "Tmkdir", writes=True),
     Rule("symlinkat", ((_dirfd(1),),), "Tsymlink", writes=True),

@@ -353,7 +353,11 @@ class Kernel:
             except OSError as e:
                 if e.errno == errno.ESRCH:  # gone, or not in the sandbox's namespace
                     raise OSError(errno.ESRCH, f"no sandbox pid for {host_tid}") from None
-                self._pidns_ioctl = False  # ENOTTY: a kernel without it
+                # ENOTTY: a kernel without it; anything else would be a sentry bug (ns_fds
+                # not starting with the pid namespace's), which /proc's way survives.
+                self._pidns_ioctl = False
+                if e.errno != errno.ENOTTY:
+                    log.warning("NS_GET_PID_IN_PIDNS: %s; pids from /proc from now on", e)
         return self._sandbox_tid_proc(host_tid)
 
     def _sandbox_tid_proc(self, host_tid: int) -> int:

@@ -316,7 +316,10 @@ def test_out_of_fds_mknod_is_enomem_and_an_open_enfile(real, monkeypatch):
     """The gofer (or the sentry) out of fds even after the cached dentries went: a
     creating open fails with ENFILE, as Linux's do when the system's file table is full;
     mknod(2) of a regular file, which the gofer makes with the same Tcreate, with ENOMEM
-    (it opens nothing, and ENFILE is none of its errors)."""
+    (it opens nothing, and ENFILE is none of its errors).  (That the gofer removes a file
+    whose fd could not be sent is test_gofer_ops'.)"""
+    from sentry.fsimpl.gofer import filesystem as gofer_fs
+
     vfs, t, bind = real
     client = vfs.resolve(t, abi.AT_FDCWD, b"/mnt/rw").mount.fs.client
 
@@ -324,13 +327,15 @@ def test_out_of_fds_mknod_is_enomem_and_an_open_enfile(real, monkeypatch):
         raise OSError(errno.EMFILE, "Too many open files")
 
     monkeypatch.setattr(client, "create", create)
+    # Nothing to free: the errno comes at once (the reclaim would also visit file systems
+    # other tests left for the collector, whose fake clients have no close_many).
+    monkeypatch.setattr(gofer_fs, "_reclaim", lambda: False)
     with pytest.raises(LinuxError) as e:
         vfs.open_at(t, abi.AT_FDCWD, b"/mnt/rw/new", abi.O_WRONLY | abi.O_CREAT, 0o644)
     assert e.value.errno == errno.ENFILE
     with pytest.raises(LinuxError) as e:
         vfs.mknod_at(t, abi.AT_FDCWD, b"/mnt/rw/node", stat.S_IFREG | 0o644, 0)
     assert e.value.errno == errno.ENOMEM
-    assert sorted(os.listdir(bind)) == ["f"]
 
 
 def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower, counted,
