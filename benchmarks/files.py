@@ -34,11 +34,12 @@ table can be read idle and on busy CPUs.
 
 ``--profile`` (default; ``--no-profile`` skips it) runs the slowest workload under runsc-py twice
 more: with ``do --compat-report`` (the sentry's Python time by syscall, the calls the C fast
-path answered) and with ``do --profile`` (cProfile of the sentry), and prints the top syscalls
-and functions; ``--profile-only
-NAME`` profiles that workload without the table. proot, gcc and git are optional: a missing one
-is named and its column or row skipped (``apt-get install proot``). Options: ``--reps``,
-``--only walk,walk50k,pass,imports,fork,tar,gcc,git,startup``, ``--files`` (the big tree's size).
+path answered, the gofer requests made for them and their round trips) and with ``do
+--profile`` (cProfile of the sentry), and prints the top syscalls and functions;
+``--profile-only NAME`` profiles that workload without the table. proot, gcc and git are
+optional: a missing one is named and its column or row skipped (``apt-get install
+proot``). Options: ``--reps``, ``--only walk,walk50k,pass,imports,fork,tar,gcc,git,startup``,
+``--files`` (the big tree's size).
 """
 
 from __future__ import annotations
@@ -441,12 +442,16 @@ def syscall_times(w: Workload, work: Path, top: int) -> None:
         names = {}
     rows = sorted(calls.items(), key=lambda kv: -kv[1].get("sentry_us", 0))[:top]
     total = sum(c.get("sentry_us", 0) for c in calls.values())
+    gofer = sum(c.get("gofer_us", 0) for c in calls.values())
     print(f"\nthe sentry's Python time by syscall, {w.label} (wall {wall:.2f} s, "
-          f"{total / 1000:.1f} ms in all; a fork's and an exec's events count as their call's):")
-    table(("syscall", "calls", "C fast path", "sentry ms", "us a Python call"),
+          f"{total / 1000:.1f} ms in all, {gofer / 1000:.1f} of it the gofer's round trips; "
+          "a fork's and an exec's events count as their call's):")
+    table(("syscall", "calls", "C fast path", "sentry ms", "us a Python call", "gofer requests",
+           "gofer ms"),
           [(names.get(nr, nr), str(c["count"]), str(c["fast"]),
             f"{c.get('sentry_us', 0) / 1000:.1f}",
-            f"{c.get('sentry_us', 0) / max(1, c['count'] - c['fast']):.0f}")
+            f"{c.get('sentry_us', 0) / max(1, c['count'] - c['fast']):.0f}",
+            str(c.get("gofer_requests", 0)), f"{c.get('gofer_us', 0) / 1000:.1f}")
            for nr, c in rows])
 
 

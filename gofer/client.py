@@ -16,6 +16,7 @@ import os
 import _socket as socket
 import stat
 import _thread
+import time
 from collections.abc import Callable
 
 from gofer.protocol import (
@@ -243,6 +244,11 @@ class GoferClient:
         # The CPU this process is on (-1: unknown), said in each request's header so that
         # the gofer keeps off it (gofer.server.GoferServer.keep_off); None: not said.
         self.cpu: Callable[[], int] | None = None
+        # Requests sent; with *timing* (the sentry's compat report), also the seconds
+        # spent sending them and waiting for what came back (their round trips).
+        self.requests = 0
+        self.timing = False
+        self.round_trips = 0.0
 
     # ---- transport ----------------------------------------------------------
 
@@ -250,8 +256,11 @@ class GoferClient:
         """The next datagram, not decoded, and the fds that came with it; None if *wait*
         is false and none has come."""
         if wait:
+            t0 = time.perf_counter() if self.timing else 0.0
             data, anc, flags, _ = recvmsg_polling(self._sock, MAX_MESSAGE, _ANC_SPACE,
                                                   MSG_CMSG_CLOEXEC, self._spin)
+            if self.timing:
+                self.round_trips += time.perf_counter() - t0
         else:
             try:
                 data, anc, flags, _ = self._sock.recvmsg(
@@ -341,7 +350,13 @@ class GoferClient:
             data = encode(req, -1 if self.cpu is None else self.cpu())
         except ProtocolError:
             raise _oserror(errno.EINVAL, f"{type(req).__name__} argument out of range") from None
-        self._sock.sendmsg([data])
+        self.requests += 1
+        if self.timing:
+            t0 = time.perf_counter()
+            self._sock.sendmsg([data])
+            self.round_trips += time.perf_counter() - t0
+        else:
+            self._sock.sendmsg([data])
 
     def _call(self, req: Message, rtype: type[R]) -> R:
         with self._lock:

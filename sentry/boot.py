@@ -320,6 +320,7 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
             raise _start_failed(cfg, e) from None
         gofer = GoferClient(sock)
         gofer.version()
+        gofer.timing = kernel.compat.timing  # (the compat report's round trips)
         kernel.gofer = gofer
         gofer.on_stream = kernel.cpu_hold.stream
         gofer.on_request = kernel.cpu_hold.request

@@ -78,8 +78,10 @@ native_bytes, sandbox_bytes}}, normalize [{name, pattern, replacement}], unsuppo
 [{family (syscall|ioctl|fcntl|prctl|socket|setsockopt|getsockopt|xattr|clone),
 detail, binary, count}], syscalls [{nr, name, family, count, fast (answered on the C fast path),
 sentry_us (the sentry's Python time on the others; a fork's and an exec's events count as
-their call's), support (full|partial|unsupported|denied), policy, note}] (missing first),
-totals {calls, distinct, fast, sentry_us}, families [{family, calls, syscalls, calls_by_support,
+their call's), gofer_requests and gofer_us (the gofer requests it made for them and their
+round trips, part of sentry_us), support (full|partial|unsupported|denied), policy, note}]
+(missing first), totals {calls, distinct, fast, sentry_us, gofer_requests, gofer_us},
+families [{family, calls, syscalls, calls_by_support,
 refused_variants?}], not_counted [syscalls the host runs without a stop],
 denied_by_filter [syscalls the seccomp filter refuses before the sentry sees them].
 When a run could not start, only schema, command, verdict and reasons.""",

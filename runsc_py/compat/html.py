@@ -134,7 +134,9 @@ def render(r: dict[str, Any]) -> str:
              '<span class="muted">after normalisation</span></div>'
              f'<div class="card">syscalls<b>{t["calls"]} calls, {t["distinct"]} distinct</b>'
              f'<span class="muted">{t["fast"]} on the C fast path; the others '
-             f'{t.get("sentry_us", 0) / 1000:.1f} ms of the sentry</span></div></div>')
+             f'{t.get("sentry_us", 0) / 1000:.1f} ms of the sentry, '
+             f'{t.get("gofer_us", 0) / 1000:.1f} of it waiting for '
+             f'{t.get("gofer_requests", 0)} gofer requests</span></div></div>')
 
     h.append("<h2>Missing in the sandbox</h2>")
     if r["unsupported"]:
@@ -161,13 +163,16 @@ def render(r: dict[str, Any]) -> str:
     h.append(_chart(r["families"]))
 
     h.append("<h2>Every syscall</h2><table><tr><th>nr</th><th>syscall</th><th>family</th>"
-             "<th>calls</th><th>C fast path</th><th>sentry ms</th><th>support</th>"
+             "<th>calls</th><th>C fast path</th><th>sentry ms</th><th>gofer requests</th>"
+             "<th>gofer ms</th><th>support</th>"
              "<th>policy</th><th>note</th></tr>")
     for x in r["syscalls"]:
         h.append(f"<tr><td class='n'>{x['nr']}</td><td>{escape(x['name'])}</td>"
                  f"<td>{escape(x['family'])}</td><td class='n'>{x['count']}</td>"
                  f"<td class='n'>{x['fast']}</td>"
                  f"<td class='n'>{x.get('sentry_us', 0) / 1000:.1f}</td>"
+                 f"<td class='n'>{x.get('gofer_requests', 0)}</td>"
+                 f"<td class='n'>{x.get('gofer_us', 0) / 1000:.1f}</td>"
                  f"<td>{_badge(x['support'])}</td>"
                  f"<td>{escape(x['policy'])}</td><td class='note'>{escape(x['note'])}</td></tr>")
     h.append("</table>")

@@ -329,8 +329,11 @@ def build(s: RunSettings, native: RunResult, sandbox: RunResult,
         name = e.name if e is not None else f"syscall_{nr}"
         syscalls.append({
             "nr": nr, "name": name, "count": int(c["count"]), "fast": int(c["fast"]),
-            # the sentry's Python time on them (calls answered in C are not timed)
+            # the sentry's Python time on them (calls answered in C are not timed), and
+            # the gofer requests it made for them and their round trips (part of that)
             "sentry_us": int(c.get("sentry_us", 0)),
+            "gofer_requests": int(c.get("gofer_requests", 0)),
+            "gofer_us": int(c.get("gofer_us", 0)),
             "family": families.get(name, OTHER), "support": _support(e),
             "policy": e.policy if e is not None else "emulate",
             "note": (e.note if e is not None else "") or "",
@@ -400,6 +403,8 @@ def build(s: RunSettings, native: RunResult, sandbox: RunResult,
             "calls": sum(r["count"] for r in syscalls),
             "fast": sum(r["fast"] for r in syscalls),
             "sentry_us": sum(r["sentry_us"] for r in syscalls),
+            "gofer_requests": sum(r["gofer_requests"] for r in syscalls),
+            "gofer_us": sum(r["gofer_us"] for r in syscalls),
             "distinct": len(syscalls),
         },
         "families": sorted(fams.values(), key=lambda f: (-f["calls"], f["family"])),
@@ -479,10 +484,15 @@ def render_text(r: dict[str, Any]) -> str:
                  + ".)")
     lines.append(f"(SENTRY MS: the sentry's Python time on the calls it served, "
                  f"{t.get('sentry_us', 0) / 1000:.1f} ms in all; a fork's and an exec's "
-                 "events count as their call's; calls answered in C are not timed.)")
-    rows = [["NR", "SYSCALL", "FAMILY", "CALLS", "FAST", "SENTRY MS", "SUPPORT"]]
+                 "events count as their call's; calls answered in C are not timed. "
+                 f"GOFER: the requests it made for them, {t.get('gofer_requests', 0)} in "
+                 f"all, and the ms of their round trips, {t.get('gofer_us', 0) / 1000:.1f}, "
+                 "part of SENTRY MS.)")
+    rows = [["NR", "SYSCALL", "FAMILY", "CALLS", "FAST", "SENTRY MS", "GOFER", "GOFER MS",
+             "SUPPORT"]]
     rows += [[str(x["nr"]), x["name"], x["family"], str(x["count"]), str(x["fast"]),
-              f"{x.get('sentry_us', 0) / 1000:.1f}", x["support"]] for x in r["syscalls"]]
+              f"{x.get('sentry_us', 0) / 1000:.1f}", str(x.get("gofer_requests", 0)),
+              f"{x.get('gofer_us', 0) / 1000:.1f}", x["support"]] for x in r["syscalls"]]
     lines.append(format_table(rows))
     for stream in ("stdout", "stderr"):
         if r["output"][stream]["diff"]:

@@ -19,12 +19,15 @@ Always on: a list increment per call, and the refusal path is rare.
   wall time the sentry's Python spent on each number's calls: its handler (every retry
   of a parked call included, not the time parked), its traced stop, and a clone's and
   an exec's later event (the fork event for clone, clone3, fork or vfork; the exec event
-  for execve).  Calls answered in C are not timed.
+  for execve).  Calls answered in C are not timed.  With them, the gofer requests the
+  sentry made for each number's calls and the time it spent sending them and waiting for
+  the answers (their round trips as it sees them, part of that wall time).
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 from sentry import logger
 
@@ -42,7 +45,8 @@ NR_SLOTS = 512
 
 
 class CompatRecorder:
-    __slots__ = ("counts", "other_counts", "variants", "timing", "times")
+    __slots__ = ("counts", "other_counts", "variants", "timing", "times", "gofer_requests",
+                 "gofer_times")
 
     def __init__(self) -> None:
         # Indexed by number: the calls the Python side served (the C side counts its own).
@@ -53,6 +57,9 @@ class CompatRecorder:
         # Seconds of Python by number, once time_calls() was called.
         self.timing = False
         self.times: Dict[int, float] = {}
+        # Gofer requests by number, and the seconds of their round trips, when timed.
+        self.gofer_requests: Dict[int, int] = {}
+        self.gofer_times: Dict[int, float] = {}
 
     def time_calls(self) -> None:
         """From now on, add up how long the sentry's Python spends on each number."""
@@ -60,6 +67,25 @@ class CompatRecorder:
 
     def add_time(self, nr: int, seconds: float) -> None:
         self.times[nr] = self.times.get(nr, 0.0) + seconds
+
+    def add_gofer(self, nr: int, requests: int, seconds: float) -> None:
+        if requests:
+            self.gofer_requests[nr] = self.gofer_requests.get(nr, 0) + requests
+            self.gofer_times[nr] = self.gofer_times.get(nr, 0.0) + seconds
+
+    def mark(self, gofer: Any) -> Tuple[float, int, float]:
+        """Where the clock and *gofer* (a ``GoferClient``, or None) stand before a timed
+        piece of work on a call: for :meth:`timed`."""
+        if gofer is None:
+            return time.perf_counter(), 0, 0.0
+        return time.perf_counter(), gofer.requests, gofer.round_trips
+
+    def timed(self, nr: int, gofer: Any, mark: Tuple[float, int, float]) -> None:
+        """Add the time since *mark*, and the gofer requests made since, to *nr*'s."""
+        t0, requests, round_trips = mark
+        self.add_time(nr, time.perf_counter() - t0)
+        if gofer is not None:
+            self.add_gofer(nr, gofer.requests - requests, gofer.round_trips - round_trips)
 
     def count(self, nr: int) -> None:
         if 0 <= nr < NR_SLOTS:
@@ -92,7 +118,10 @@ class CompatRecorder:
             calls[str(nr)] = {"count": n, "fast": 0}
         if self.timing:
             for key, c in calls.items():
-                c["sentry_us"] = round(self.times.get(int(key), 0.0) * 1e6)
+                nr = int(key)
+                c["sentry_us"] = round(self.times.get(nr, 0.0) * 1e6)
+                c["gofer_requests"] = self.gofer_requests.get(nr, 0)
+                c["gofer_us"] = round(self.gofer_times.get(nr, 0.0) * 1e6)
         variants = [
             {"family": f, "detail": d, "binary": exe, "count": n}
             for (f, d, exe), n in sorted(self.variants.items())

@@ -107,10 +107,12 @@ class Dispatcher:
 
     def _run_timed(self, t: "Task", notif_id: int, args: SyscallArgs,
                    handler: Callable[..., int]) -> None:
-        """:meth:`_run`, its time added to the compat report's (``--compat-report``)."""
-        t0 = time.perf_counter()
+        """:meth:`_run`, its time (and its gofer requests') added to the compat report's
+        (``--compat-report``)."""
+        compat, gofer = self.kernel.compat, self.kernel.gofer
+        mark = compat.mark(gofer)
         self._run(t, notif_id, args, handler)
-        self.kernel.compat.add_time(args.nr, time.perf_counter() - t0)
+        compat.timed(args.nr, gofer, mark)
 
     def _run(self, t: "Task", notif_id: int, args: SyscallArgs,
              handler: Callable[..., int]) -> None:

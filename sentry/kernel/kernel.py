@@ -1280,9 +1280,9 @@ class Kernel:
                 nr = plan.nr if plan is not None else SYS_EXECVE
             else:
                 nr = t.clone_nr
-            t0 = time.perf_counter()
+            mark = self.compat.mark(self.gofer)
             self._on_event(t, pid, event, sig, status)
-            self.compat.add_time(nr, time.perf_counter() - t0)
+            self.compat.timed(nr, self.gofer, mark)
             return
         self._on_event(t, pid, event, sig, status)
 
@@ -1304,9 +1304,9 @@ class Kernel:
             self._on_exec_event(t, pid)
         elif event == PTRACE_EVENT_SECCOMP:
             if self.compat.timing:
-                t0 = time.perf_counter()
+                mark = self.compat.mark(self.gofer)
                 nr = self._on_seccomp_stop(t)
-                self.compat.add_time(nr, time.perf_counter() - t0)
+                self.compat.timed(nr, self.gofer, mark)
             else:
                 self._on_seccomp_stop(t)
         elif event == PTRACE_EVENT_STOP:

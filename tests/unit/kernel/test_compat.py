@@ -42,9 +42,36 @@ def test_times_are_reported_once_asked_for() -> None:
     fast = [0] * 512
     fast[0] = 4
     calls = r.report(fast)["syscalls"]
-    assert calls["39"] == {"count": 1, "fast": 0, "sentry_us": 2000}
-    assert calls["1000"] == {"count": 1, "fast": 0, "sentry_us": 2}
-    assert calls["0"] == {"count": 4, "fast": 4, "sentry_us": 0}  # C's: not timed
+    zero = {"gofer_requests": 0, "gofer_us": 0}
+    assert calls["39"] == {"count": 1, "fast": 0, "sentry_us": 2000, **zero}
+    assert calls["1000"] == {"count": 1, "fast": 0, "sentry_us": 2, **zero}
+    assert calls["0"] == {"count": 4, "fast": 4, "sentry_us": 0, **zero}  # C's: not timed
+
+
+class _Gofer:
+    """What the recorder reads of a gofer client: its requests and their round trips."""
+
+    requests = 0
+    round_trips = 0.0
+
+
+def test_gofer_requests_are_added_to_the_calls_that_made_them() -> None:
+    r = CompatRecorder()
+    r.time_calls()
+    g = _Gofer()
+    for nr, requests, seconds in ((257, 2, 0.0003), (257, 1, 0.0001), (39, 0, 0.0)):
+        r.count(nr)
+        mark = r.mark(g)
+        g.requests += requests
+        g.round_trips += seconds
+        r.timed(nr, g, mark)
+    r.count(0)
+    r.timed(0, None, r.mark(None))  # no gofer yet (boot): the time only
+    calls = r.report([])["syscalls"]
+    assert (calls["257"]["gofer_requests"], calls["257"]["gofer_us"]) == (3, 400)
+    assert calls["257"]["sentry_us"] >= 0
+    assert (calls["39"]["gofer_requests"], calls["39"]["gofer_us"]) == (0, 0)
+    assert (calls["0"]["gofer_requests"], calls["0"]["gofer_us"]) == (0, 0)
 
 
 def test_a_variant_is_counted_per_binary_and_logged_once(caplog) -> None:
