@@ -422,7 +422,8 @@ def startup(work: Path, reps: int) -> list[str]:
 
 def syscall_times(w: Workload, work: Path, top: int) -> None:
     """One more run of *w* with a compat report: the syscalls the sentry spent most of
-    its Python time on (and how many of each the C fast path answered)."""
+    its Python time on (how many of each the C fast path answered, and the gofer requests
+    the others made with their round trips)."""
     import json
 
     out = work / f"sentry-{w.name}.compat.json"

@@ -135,7 +135,7 @@ def render(r: dict[str, Any]) -> str:
              f'<div class="card">syscalls<b>{t["calls"]} calls, {t["distinct"]} distinct</b>'
              f'<span class="muted">{t["fast"]} on the C fast path; the others '
              f'{t.get("sentry_us", 0) / 1000:.1f} ms of the sentry, '
-             f'{t.get("gofer_us", 0) / 1000:.1f} of it waiting for '
+             f'{t.get("gofer_us", 0) / 1000:.1f} of it the round trips of '
              f'{t.get("gofer_requests", 0)} gofer requests</span></div></div>')
 
     h.append("<h2>Missing in the sandbox</h2>")

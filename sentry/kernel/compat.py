@@ -21,7 +21,8 @@ Always on: a list increment per call, and the refusal path is rare.
   an exec's later event (the fork event for clone, clone3, fork or vfork; the exec event
   for execve).  Calls answered in C are not timed.  With them, the gofer requests the
   sentry made for each number's calls and the time it spent sending them and waiting for
-  the answers (their round trips as it sees them, part of that wall time).
+  the answers (their round trips as it sees them, part of that wall time; a wait for the
+  rest of a Treadtree reply an earlier call asked for counts, with no request).
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ class CompatRecorder:
         self.times[nr] = self.times.get(nr, 0.0) + seconds
 
     def add_gofer(self, nr: int, requests: int, seconds: float) -> None:
-        if requests:
+        # (seconds without a request: the call waited for the rest of a Treadtree reply
+        # an earlier call asked for, which brought the listing it needed)
+        if requests or seconds:
             self.gofer_requests[nr] = self.gofer_requests.get(nr, 0) + requests
             self.gofer_times[nr] = self.gofer_times.get(nr, 0.0) + seconds
 

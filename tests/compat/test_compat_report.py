@@ -54,8 +54,7 @@ def test_same_command_is_same_and_counts_its_syscalls(runsc_root: Path, tmp_path
                           "gofer_requests", "gofer_us", "support", "policy", "note"}
         assert s["count"] >= s["fast"] >= 0 and s["count"] > 0 and s["sentry_us"] >= 0
         # the gofer's round trips are part of the sentry's time on the same calls
-        assert 0 <= s["gofer_us"] <= s["sentry_us"] and s["gofer_requests"] >= 0
-        assert s["gofer_us"] == 0 or s["gofer_requests"] > 0
+        assert s["gofer_us"] <= s["sentry_us"], s
     assert r["totals"]["calls"] == sum(s["count"] for s in r["syscalls"])
     # the sentry's time: an exec is served in Python (its trap, its event), and adds up
     assert by_name["execve"]["sentry_us"] > 0
@@ -63,8 +62,8 @@ def test_same_command_is_same_and_counts_its_syscalls(runsc_root: Path, tmp_path
     # sh's first exec of /bin/true walks to it and opens it through the gofer (the mount
     # tree's requests at boot are no call's)
     assert by_name["execve"]["gofer_requests"] > 0, by_name["execve"]
-    for key in ("gofer_requests", "gofer_us"):
-        assert r["totals"][key] == sum(s[key] for s in r["syscalls"])
+    assert by_name["execve"]["gofer_us"] > 0, by_name["execve"]
+    assert by_name["write"]["gofer_requests"] == 0, by_name["write"]  # (to a pipe)
     assert r["unsupported"] == []
     assert "futex" in r["not_counted"]  # the host runs it without a stop
     fams = {f["family"] for f in r["families"]}

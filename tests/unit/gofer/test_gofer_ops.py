@@ -52,6 +52,22 @@ def test_walk_and_stat(client: GoferClient, tree: Path) -> None:
     assert client.walk(root, []) == []
 
 
+def test_requests_are_counted_and_timed_only_when_asked(client: GoferClient) -> None:
+    """The client counts the requests it sends (what the compat report gives each call),
+    and adds up their round trips only with ``timing`` (the report's times)."""
+    root, _ = client.attach(0)
+    before = client.requests
+    client.walk(root, [b"d"])
+    client.stat(root)
+    assert client.requests == before + 2
+    assert client.round_trips == 0.0
+    client.timing = True
+    client.stat(root)
+    client.walk(root, [b"file"])
+    assert client.requests == before + 4
+    assert client.round_trips > 0.0
+
+
 def test_walk_stopping_rules(client: GoferClient) -> None:
     root, _ = client.attach(0)
     with pytest.raises(OSError) as e:
