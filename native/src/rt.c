@@ -672,9 +672,24 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt)
         s->info.ids_ok = 0;           /* and getuid & co. go to Python until rt_task_set_ids */
         s->info.stack_ok = 0;         /* and prlimit64 until rt_task_set_stack_limit */
         s->info.sa_ok = 0;            /* and rt_sigaction queries until rt_task_set_sa_forced */
+        s->info.access_ok = 0;        /* and access(2)'s permissions until rt_task_set_access */
     }
     s->host = host_tid;
     s->info.tid = tid; s->info.tgid = tgid; s->info.ppid = ppid; s->info.fdt = fdt;
+    return 0;
+}
+
+/* Whether access(2) (faccessat without AT_EACCESS) may be answered here, and with which
+ * capabilities (RT_ACCESS_DAC_*): Python says so when the task's real ids are its
+ * effective and file-system ones, it has no supplementary group but its own, and the
+ * capabilities access(2) uses are its effective set (so the stat cache's walk, made with
+ * those, is access's too). */
+int rt_task_set_access(int host_tid, int ok, uint32_t caps)
+{
+    struct task_slot *s = task_find(host_tid, 0);
+    if (!s) return -ENOENT;
+    s->info.access_ok = ok;
+    s->info.access_caps = caps;
     return 0;
 }
 
@@ -2227,7 +2242,35 @@ static int sc_access(uint32_t pid, const struct rt_task_info *t, int dirfd,
     int nofollow = (flags & AT_SYMLINK_NOFOLLOW) != 0;
     struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, nofollow, path, len);
     if (e) {
-        if (!e->err && mode) return 0;
+        if (!e->err && mode) {
+            /* permissions.mode_allows with use_real (sys_stat._access's twin): R_OK and
+             * X_OK of a task whose real ids are its own (rt_task_set_access); W_OK (a
+             * read-only mount, a running program) and AT_EACCESS are Python's */
+            if (!t->access_ok || flags || mode & W_OK) return 0;
+            uint32_t fmode, fuid, fgid;
+            memcpy(&fmode, e->st + offsetof(struct stat, st_mode), sizeof fmode);
+            memcpy(&fuid, e->st + offsetof(struct stat, st_uid), sizeof fuid);
+            memcpy(&fgid, e->st + offsetof(struct stat, st_gid), sizeof fgid);
+            /* the overflow id: the owner may be unmapped, where no capability overrides */
+            if (fuid == 65534 || fgid == 65534) return 0;
+            uint32_t bits = t->uid == fuid ? fmode >> 6 & 7
+                          : t->gid == fgid ? fmode >> 3 & 7 : fmode & 7;
+            int ok = ((uint32_t)mode & ~bits) == 0;
+            if (!ok) {
+                int override = t->access_caps & RT_ACCESS_DAC_OVERRIDE;
+                int read_search = t->access_caps & RT_ACCESS_DAC_READ_SEARCH;
+                if (S_ISDIR(fmode))
+                    ok = override || read_search;         /* (no W_OK here) */
+                else if (mode == R_OK && read_search)
+                    ok = 1;
+                else
+                    ok = override && (!(mode & X_OK) || (fmode & 0111));
+            }
+            e->used = ++sc_clock;
+            *ret = ok ? 0 : -EACCES;
+            sc_hits++;
+            return 1;
+        }
         e->used = ++sc_clock;
         *ret = e->err;
     } else if (sc_absent(base, path, len)) {

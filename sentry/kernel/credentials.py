@@ -32,7 +32,8 @@ S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o010
 #: the C fast path answers getuid & co. from a copy of the ids, and the stat cache keys
 #: its answers by whether the task may search any directory (sentry.vfs.statcache).
 on_change: Optional[Callable[["Credentials"], None]] = None
-_MIRRORED = frozenset({"cap_effective", "uid", "euid", "gid", "egid"})
+_MIRRORED = frozenset({"cap_effective", "uid", "euid", "gid", "egid", "fsuid", "fsgid",
+                       "groups", "cap_permitted"})
 
 
 @dataclass

@@ -202,6 +202,8 @@ class SandboxExit(BaseException):
 
 #: pidfd_open's flag for a pidfd of any thread (Linux 6.9; O_EXCL's value).
 _PIDFD_THREAD = os.O_EXCL
+#: capability numbers C's access(2) answers take (N.task_set_access)
+_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 1, 2
 #: nsfs's ``_IOR(0xb7, 0x8, int)``: a pid of the caller's namespace in the fd's.
 _NS_GET_PID_IN_PIDNS = (2 << 30) | (4 << 16) | (0xB7 << 8) | 0x8
 
@@ -433,10 +435,20 @@ class Kernel:
             self._sync_process(t)
 
     def _sync_ids(self, t: Task) -> None:
-        """*t*'s real and effective ids in C, which answers getuid & co. with them."""
+        """*t*'s real and effective ids in C, which answers getuid & co. with them, and
+        whether C may answer its access(2) permission questions (sc_access): only while
+        the ids and capabilities access(2) uses (the real ids; the permitted set for uid 0,
+        none otherwise: permissions.mode_allows) are those the stat cache's walk used (the
+        effective and file-system ones), and no supplementary group but its own could
+        make a file's group its class."""
         if not self.python_only:
             c = t.creds
             N.task_set_ids(t.host_tid, c.uid, c.euid, c.gid, c.egid)
+            caps = c.permitted if c.uid == 0 else 0
+            ok = (c.uid == c.euid == c.fsuid and c.gid == c.egid == c.fsgid
+                  and all(g == c.gid for g in c.groups) and caps == c.effective)
+            N.task_set_access(t.host_tid, ok, (caps >> _CAP_DAC_OVERRIDE & 1)
+                              | (caps >> _CAP_DAC_READ_SEARCH & 1) << 1)
 
     def _sync_stat_view(self, t: Task) -> None:
         """The stat cache's view of *t*: its cwd key, whether its root is the sandbox's, and

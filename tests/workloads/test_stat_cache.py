@@ -9,6 +9,7 @@ same with the fast path (cache) and without it (--python-only).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -407,3 +408,95 @@ def test_a_missing_name_outlives_new_names_elsewhere(runsc_root, tmp_path):
             "for i in range(200):\n    os.unlink(f'B/b{i:03d}')\nos.rmdir('A')\n")
     stats = _c_stats(runsc_root, t, code)
     assert stats["count"] >= 200 and stats["fast"] >= 190, stats
+
+
+ACCESS_PROGRAM = r'''
+import os, sys
+
+top = sys.argv[1]
+MODES = (("R", os.R_OK), ("X", os.X_OK), ("RX", os.R_OK | os.X_OK), ("W", os.W_OK),
+         ("F", os.F_OK))
+
+def ask(who):
+    for name in sorted(os.listdir(top)):
+        for path in (f"{top}/{name}", f"{top}/{name}/inner"):
+            if not os.path.lexists(path) and not path.endswith("inner"):
+                continue
+            answers = []
+            for label, mode in MODES:
+                got = {os.access(path, mode) for _ in range(3)}  # the repeats: C's
+                answers.append(label + "=" + "/".join(str(int(g)) for g in sorted(got)))
+            print(who, path.replace(top, "TREE"), " ".join(answers))
+
+ask("root")
+sys.stdout.flush()
+def as_1000(who):
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(1000)
+            os.setuid(1000)
+            ask(who)
+        except BaseException as e:
+            print(who, "failed:", repr(e))
+        sys.stdout.flush()
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+as_1000("1000")
+# a change the cached answers must follow
+os.chmod(f"{top}/f600", 0o604)
+os.chmod(f"{top}/d755", 0o700)
+ask("root-after")
+as_1000("1000-after")
+'''
+
+
+def _access_tree(top: Path) -> Path:
+    """Files and directories of every class and permission access(2) tells apart: owned
+    by root, by uid 1000, or by root with group 1000; each directory holds a file.  Made
+    in /var/tmp, which uid 1000 may search (pytest's own directories are root's only);
+    the test removes it."""
+    import tempfile
+
+    t = Path(tempfile.mkdtemp(prefix=f"runsc-access-{top.name}-", dir="/var/tmp"))
+    t.chmod(0o755)
+    files = {"f644": (0o644, 0, 0), "f600": (0o600, 0, 0), "f755": (0o755, 0, 0),
+             "f711": (0o711, 0, 0), "f000": (0o000, 0, 0), "f070": (0o070, 0, 0),
+             "f001": (0o001, 0, 0), "u600": (0o600, 1000, 1000), "u640": (0o640, 1000, 1000),
+             "u604": (0o604, 1000, 1000), "u070": (0o070, 1000, 1000),
+             "u007": (0o007, 1000, 1000), "u100": (0o100, 1000, 1000),
+             "g040": (0o040, 0, 1000), "g004": (0o004, 0, 1000), "g050": (0o050, 0, 1000)}
+    for name, (mode, uid, gid) in files.items():
+        p = t / name
+        p.write_text(name)
+        os.chown(p, uid, gid)
+        p.chmod(mode)
+    dirs = {"d700": (0o700, 0, 0), "d755": (0o755, 0, 0), "d711": (0o711, 0, 0),
+            "d000": (0o000, 0, 0), "d750g": (0o750, 0, 1000), "ud700": (0o700, 1000, 1000)}
+    for name, (mode, uid, gid) in dirs.items():
+        d = t / name
+        d.mkdir()
+        (d / "inner").write_text("inner")
+        (d / "inner").chmod(0o644)
+        os.chown(d, uid, gid)
+        d.chmod(mode)
+    return t
+
+
+@pytest.mark.parametrize("python_only", [False, True], ids=["fast-path", "python-only"])
+def test_access_permission_answers(sandbox, tmp_path, python_only):
+    """access(2)'s R_OK and X_OK answers of the trusted lower layer, which C gives a task
+    whose real ids are its own from the stat cache's answer (sc_access) and Python
+    otherwise: as root (CAP_DAC_OVERRIDE: X_OK needs an execute bit on a file) and as
+    uid 1000 without supplementary groups (owner, group and other classes), three times
+    each, before and after a chmod; natively the same."""
+    want, got, boxed = sandbox.python_on_trees(ACCESS_PROGRAM, _access_tree, tmp_path,
+                                               python_only=python_only)
+    shutil.rmtree(boxed)
+    assert got.splitlines() == want.splitlines()
+    # (both users asked, and the chmod's answer is there: a check of the check)
+    assert "1000 TREE/u640 R=1" in got and "1000 TREE/f600 R=0" in got, got
+    assert "1000-after TREE/f600 R=1" in got, got

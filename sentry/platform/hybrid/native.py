@@ -233,6 +233,12 @@ def task_set_ids(host_tid: int, uid: int, euid: int, gid: int, egid: int) -> Non
     lib.rt_task_set_ids(host_tid, uid, euid, gid, egid)
 
 
+def task_set_access(host_tid: int, ok: bool, caps: int) -> None:
+    """Whether C answers a task's access(2) permission questions, and the capabilities
+    those use (RT_ACCESS_DAC_OVERRIDE 1, RT_ACCESS_DAC_READ_SEARCH 2)."""
+    lib.rt_task_set_access(host_tid, int(ok), caps)
+
+
 def task_set_stack_limit(host_tid: int, cur: int, max_: int) -> None:
     """A task's process's RLIMIT_STACK (the sandbox's books), which C gives
     ``prlimit64(0, RLIMIT_STACK, NULL, old)``."""

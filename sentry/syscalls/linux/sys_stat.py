@@ -112,14 +112,16 @@ def statx(t: Any, a: SyscallArgs) -> int:
 
 
 def _access(t: Any, dirfd: int, path_addr: int, mode: int, flags: int) -> int:
-    """faccessat2's work.  A missing path's ``ENOENT`` and an ``F_OK`` answer are handed
-    to the C fast path as newfstatat's (the same walk finds or misses the file): the
-    dynamic loader asks ``access("/etc/ld.so.preload")`` at every exec."""
+    """faccessat2's work.  A missing path's ``ENOENT`` and the file's attributes are
+    handed to the C fast path as newfstatat's (the same walk finds or misses the file),
+    which answers ``F_OK`` from them, and ``R_OK``/``X_OK`` of a task whose real ids are
+    its own (``sc_access``, this function's twin: ``Kernel._sync_ids`` says when): the
+    dynamic loader asks ``access("/etc/ld.so.preload")`` at every exec, git
+    ``access(path, R_OK)`` before it reads each of its config files."""
     if statcache.enabled() and not mode & ~7 and not flags & ~(abi.AT_EACCESS
                                                                | abi.AT_SYMLINK_NOFOLLOW):
         vd, keep = _stat_kept(t, statcache.STAT, dirfd, path_addr, flags)
-        if mode == 0:
-            keep(abi.pack_stat(vd.dentry.inode.stat()))
+        keep(abi.pack_stat(vd.dentry.inode.stat()))
         vfs_of(t).access_check(t, vd, mode, flags)
         return 0
     path = b"" if (path_addr == 0 and flags & abi.AT_EMPTY_PATH) else read_path(t, path_addr)
