@@ -107,8 +107,9 @@ _IDS_C = "C fast path (the task's ids mirrored at every change)"
 #: access & co. answered in C from the stat cache.
 _ACCESS_C = ("C fast path from the stat cache: ENOENT for a path it knows is absent, 0 for "
              "F_OK of one it kept a stat answer for, and R_OK/X_OK from that answer's mode "
-             "and owner for a task whose real ids are its effective ones and that has no "
-             "other group; W_OK, AT_EACCESS and other tasks' questions go to Python")
+             "and owner for a task whose real ids are its effective ones, that has no "
+             "other group and whose effective capabilities are those access(2) uses; W_OK, "
+             "AT_EACCESS and other tasks' questions go to Python")
 #: open/openat answered in C: a path the stat cache knows is absent, a directory it
 #: keeps, a file whose host fd it keeps.
 _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only lower "
