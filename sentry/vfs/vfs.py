@@ -1173,6 +1173,11 @@ class VirtualFilesystem:
         """faccessat2(2)'s question about the file at *vd*.  :raises LinuxError:
         ``EROFS``, ``ETXTBSY``, ``EACCES``."""
         inode = vd.dentry.inode
+        if mode & abi.X_OK and inode.is_reg and vd.mount.noexec:
+            # do_faccessat: a regular file of a noexec mount is no one's to execute, before
+            # any other check (the C fast path answers only the root overlay's files, whose
+            # mount is never noexec).
+            raise err(errno.EACCES)
         if mode & abi.W_OK and (inode.is_reg or inode.is_dir or inode.is_symlink):
             self.check_writable(vd)
         if not perm.mode_allows(

@@ -206,6 +206,8 @@ stat -c '%n %F %t:%T %a %u:%g' /dev/null /dev/zero /dev/full /dev/random /dev/ur
 for l in ptmx fd stdin stdout stderr; do echo "$l -> $(readlink /dev/$l)"; done
 echo "== nodev"; cat /dev/shm/null2 2>&1; echo "rc=$?"; cat /dev/null; echo "rc=$?"
 echo "== noexec"; /mnt/ro/busybox true 2>&1; echo "rc=$?"; /mnt/rw/busybox true; echo "rc=$?"
+cp /bin/busybox /mnt/tmp/bb; credprobe access /mnt/ro/busybox /mnt/rw/busybox /mnt/tmp/bb \
+  /mnt/tmp /bin/busybox
 echo "== ro"; touch /mnt/ro/x 2>&1; echo "rc=$?"
 echo "== tmpfs"; stat -c '%a %u:%g' /mnt/tmp; touch /mnt/tmp/f; echo "rc=$?"
 echo "== mountinfo"; cat /proc/self/mountinfo
@@ -287,6 +289,9 @@ def test_docker_config_seen_as_runc_shows_it(pair: Pair) -> None:
     assert want["masked file"] == ["rc=0"] and want["masked dir"][0] == "0"
     assert "Read-only file system" in want["readonly"][0]
     assert "Permission denied" in want["noexec"][0] and want["noexec"][1] == "rc=126"
+    # access(2)'s X_OK of a regular file on a noexec mount is EACCES, whatever its mode
+    for path in ("/mnt/ro/busybox", "/mnt/tmp/bb"):
+        assert f"{path} X_OK=Permission denied R_OK=ok" in "\n".join(want["noexec"]), path
     ref_mounts, box_mounts = mountinfo(want["mountinfo"]), mountinfo(got["mountinfo"])
     for point in OWN_MOUNTS:
         assert point in box_mounts, f"{point} not mounted in the sandbox:\n{box.stdout}"

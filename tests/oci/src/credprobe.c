@@ -4,6 +4,7 @@
  *   credprobe setuid     setuid(65534), then ids
  *   credprobe kill       kill a child that became uid 65534 (needs CAP_KILL)
  *   credprobe bind PORT  bind a TCP socket to 0.0.0.0:PORT (below 1024: CAP_NET_BIND_SERVICE)
+ *   credprobe access PATH...  access(2) of each with X_OK, R_OK and W_OK
  *
  * Every result is printed (errors as strerror text), so the same static binary run under
  * runc and under runsc-py gives comparable output.
@@ -42,6 +43,15 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (!strcmp(cmd, "ids")) {
         ids();
+    } else if (!strcmp(cmd, "access")) {
+        for (int i = 2; i < argc; i++) {
+            int x = access(argv[i], X_OK);
+            printf("%s X_OK=%s", argv[i], result(x));
+            int r = access(argv[i], R_OK);
+            printf(" R_OK=%s", result(r));
+            int w = access(argv[i], W_OK);
+            printf(" W_OK=%s\n", result(w));
+        }
     } else if (!strcmp(cmd, "setuid")) {
         printf("setuid=%s\n", result(setuid(65534)));
         ids();
