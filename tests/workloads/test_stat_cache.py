@@ -502,7 +502,7 @@ def test_access_permission_answers(sandbox, tmp_path, python_only):
     each, before and after a chmod; natively the same."""
     if os.statvfs("/var/tmp").f_flag & os.ST_NOEXEC:
         pytest.skip("/var/tmp is mounted noexec, where Linux refuses X_OK of a file "
-                    "(the sandbox's access(2) does not look at mount flags)")
+                    "(the sandbox sees it as part of its root, whose mount is not)")
     made: list = []
     try:
         want, got, _ = sandbox.python_on_trees(
