@@ -66,8 +66,8 @@ ffibuilder.cdef(
     int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
     int rt_task_del(int host_tid);
     int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all);
-    int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid);
-    int rt_task_set_access(int host_tid, int ok, uint32_t caps);
+    int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid,
+                        int access_ok, uint32_t access_caps);
     int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max);
     int rt_task_set_sa_forced(int host_tid, uint64_t mask);
     int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen, uint32_t mnt_id);

@@ -47,11 +47,11 @@ struct rt_task_info {
     int32_t sa_ok;         /* sa_forced holds its process's (rt_task_set_sa_forced) */
     uint64_t stack_cur, stack_max;
     uint64_t sa_forced;    /* bit sig-1: the sentry keeps that handler's copy (SA_RESTART) */
-    int32_t access_ok;     /* access(2)'s permission question is C's (rt_task_set_access) */
+    int32_t access_ok;     /* access(2)'s permission question is C's (rt_task_set_ids) */
     uint32_t access_caps;  /* the capabilities access(2) uses: RT_ACCESS_DAC_* */
 };
 
-/* rt_task_set_access's capabilities (permissions.mode_allows' use_real set) */
+/* access_caps: the capabilities access(2) uses (permissions.access_caps) */
 #define RT_ACCESS_DAC_OVERRIDE    1
 #define RT_ACCESS_DAC_READ_SEARCH 2
 
@@ -112,8 +112,8 @@ void rt_set_fast(int nr, int on);
 int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt);
 int rt_task_del(int host_tid);
 int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all);
-int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid);
-int rt_task_set_access(int host_tid, int ok, uint32_t caps);
+int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid,
+                    int access_ok, uint32_t access_caps);
 int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max);
 int rt_task_set_sa_forced(int host_tid, uint64_t mask);
 int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen, uint32_t mnt_id);

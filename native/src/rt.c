@@ -670,26 +670,12 @@ int rt_task_set(int host_tid, int tid, int tgid, int ppid, int fdt)
         s->info.root_ok = 0;
         s->info.search_all = 0;
         s->info.ids_ok = 0;           /* and getuid & co. go to Python until rt_task_set_ids */
+        s->info.access_ok = 0;        /* (its access(2) answers too) */
         s->info.stack_ok = 0;         /* and prlimit64 until rt_task_set_stack_limit */
         s->info.sa_ok = 0;            /* and rt_sigaction queries until rt_task_set_sa_forced */
-        s->info.access_ok = 0;        /* and access(2)'s permissions until rt_task_set_access */
     }
     s->host = host_tid;
     s->info.tid = tid; s->info.tgid = tgid; s->info.ppid = ppid; s->info.fdt = fdt;
-    return 0;
-}
-
-/* Whether access(2) (faccessat without AT_EACCESS) may be answered here, and with which
- * capabilities (RT_ACCESS_DAC_*): Python says so when the task's real ids are its
- * effective and file-system ones, it has no supplementary group but its own, and the
- * capabilities access(2) uses are its effective set (so the stat cache's walk, made with
- * those, is access's too). */
-int rt_task_set_access(int host_tid, int ok, uint32_t caps)
-{
-    struct task_slot *s = task_find(host_tid, 0);
-    if (!s) return -ENOENT;
-    s->info.access_ok = ok;
-    s->info.access_caps = caps;
     return 0;
 }
 
@@ -703,14 +689,22 @@ int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all)
     return 0;
 }
 
-/* The task's real and effective ids, for getuid/geteuid/getgid/getegid: set at every
- * change Python makes to them (Credentials' fields, a task's new credentials). */
-int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid)
+/* The task's real and effective ids, for getuid/geteuid/getgid/getegid, and whether its
+ * access(2) permission questions are C's with the capabilities access_caps
+ * (RT_ACCESS_DAC_*; sc_access): set at every change Python makes to them (Credentials'
+ * fields, a task's new credentials; Kernel._sync_ids says when access_ok holds: its real
+ * ids are its effective and file-system ones, it has no supplementary group but its own,
+ * and the capabilities access(2) uses are its effective set, so that the stat cache's
+ * walk, made with those, is access's too). */
+int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid,
+                    int access_ok, uint32_t access_caps)
 {
     struct task_slot *s = task_find(host_tid, 0);
     if (!s) return -ENOENT;
     s->info.uid = uid; s->info.euid = euid; s->info.gid = gid; s->info.egid = egid;
     s->info.ids_ok = 1;
+    s->info.access_ok = access_ok;
+    s->info.access_caps = access_caps;
     return 0;
 }
 
@@ -2228,9 +2222,11 @@ static int sc_open(uint32_t pid, const struct rt_task_info *t, int dirfd,
 }
 
 /* access/faccessat/faccessat2 from the cache: ENOENT for a path it knows is missing (as
- * sc_absent or a kept -ENOENT), and 0 for F_OK of a path it kept a stat answer for (the
- * walk Python made for it found the file with the task's search permission, as access's
- * own walk does); a permission question (R_OK, W_OK, X_OK), AT_EMPTY_PATH: Python. */
+ * sc_absent or a kept -ENOENT), 0 for F_OK of a path it kept a stat answer for (the walk
+ * Python made for it found the file with the task's search permission, as access's own
+ * walk does), and R_OK/X_OK from that answer's mode and owner for a task whose access_ok
+ * holds (permissions.mode_allows with use_real, sys_stat._access's twin); W_OK (a
+ * read-only mount, a running program), a flag, AT_EMPTY_PATH: Python. */
 static int sc_access(uint32_t pid, const struct rt_task_info *t, int dirfd,
                      uint64_t path_addr, int mode, int flags, int64_t *ret)
 {
@@ -2243,9 +2239,6 @@ static int sc_access(uint32_t pid, const struct rt_task_info *t, int dirfd,
     struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, nofollow, path, len);
     if (e) {
         if (!e->err && mode) {
-            /* permissions.mode_allows with use_real (sys_stat._access's twin): R_OK and
-             * X_OK of a task whose real ids are its own (rt_task_set_access); W_OK (a
-             * read-only mount, a running program) and AT_EACCESS are Python's */
             if (!t->access_ok || flags || mode & W_OK) return 0;
             uint32_t fmode, fuid, fgid;
             memcpy(&fmode, e->st + offsetof(struct stat, st_mode), sizeof fmode);
@@ -2266,13 +2259,11 @@ static int sc_access(uint32_t pid, const struct rt_task_info *t, int dirfd,
                 else
                     ok = override && (!(mode & X_OK) || (fmode & 0111));
             }
-            e->used = ++sc_clock;
             *ret = ok ? 0 : -EACCES;
-            sc_hits++;
-            return 1;
+        } else {
+            *ret = e->err;
         }
         e->used = ++sc_clock;
-        *ret = e->err;
     } else if (sc_absent(base, path, len)) {
         *ret = -ENOENT;
     } else {

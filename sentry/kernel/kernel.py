@@ -40,7 +40,9 @@ from sentry.mm.mm import AddressSpace
 from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import linux64
+from sentry.abi.linux import capability as cap
 from sentry.vfs import fsnotify, locks, statcache
+from sentry.vfs import permissions as perm
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
@@ -202,8 +204,6 @@ class SandboxExit(BaseException):
 
 #: pidfd_open's flag for a pidfd of any thread (Linux 6.9; O_EXCL's value).
 _PIDFD_THREAD = os.O_EXCL
-#: capability numbers C's access(2) answers take (N.task_set_access)
-_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 1, 2
 #: nsfs's ``_IOR(0xb7, 0x8, int)``: a pid of the caller's namespace in the fd's.
 _NS_GET_PID_IN_PIDNS = (2 << 30) | (4 << 16) | (0xB7 << 8) | 0x8
 
@@ -443,12 +443,12 @@ class Kernel:
         make a file's group its class."""
         if not self.python_only:
             c = t.creds
-            N.task_set_ids(t.host_tid, c.uid, c.euid, c.gid, c.egid)
-            caps = c.permitted if c.uid == 0 else 0
+            caps = perm.access_caps(c)
             ok = (c.uid == c.euid == c.fsuid and c.gid == c.egid == c.fsgid
                   and all(g == c.gid for g in c.groups) and caps == c.effective)
-            N.task_set_access(t.host_tid, ok, (caps >> _CAP_DAC_OVERRIDE & 1)
-                              | (caps >> _CAP_DAC_READ_SEARCH & 1) << 1)
+            N.task_set_ids(t.host_tid, c.uid, c.euid, c.gid, c.egid, ok,
+                           (caps >> cap.CAP_DAC_OVERRIDE & 1)
+                           | (caps >> cap.CAP_DAC_READ_SEARCH & 1) << 1)
 
     def _sync_stat_view(self, t: Task) -> None:
         """The stat cache's view of *t*: its cwd key, whether its root is the sandbox's, and

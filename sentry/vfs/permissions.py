@@ -41,7 +41,7 @@ def mode_allows(creds: Any, mode: int, uid: int, gid: int, want: int, use_real: 
         return True
     if use_real:
         fsuid, fsgid = creds.uid, creds.gid
-        caps = creds.permitted if creds.uid == 0 else 0
+        caps = access_caps(creds)
     else:
         fsuid, fsgid = creds.fsuid, creds.fsgid
         caps = creds.effective
@@ -62,6 +62,12 @@ def mode_allows(creds: Any, mode: int, uid: int, gid: int, want: int, use_real: 
     if want == MAY_READ and read_search:
         return True
     return bool(override and (not want & MAY_EXEC or mode & 0o111))
+
+
+def access_caps(creds: Any) -> int:
+    """The capabilities access(2) checks with (``do_faccessat``'s override credentials):
+    the permitted set for a real uid 0, none otherwise."""
+    return creds.permitted if creds.uid == 0 else 0
 
 
 def check(creds: Any, inode: Any, want: int, use_real: bool = False) -> None:

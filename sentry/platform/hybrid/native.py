@@ -228,15 +228,12 @@ def task_del(host_tid: int) -> None:
     lib.rt_task_del(host_tid)
 
 
-def task_set_ids(host_tid: int, uid: int, euid: int, gid: int, egid: int) -> None:
-    """A task's real and effective ids, which C gives getuid/geteuid/getgid/getegid."""
-    lib.rt_task_set_ids(host_tid, uid, euid, gid, egid)
-
-
-def task_set_access(host_tid: int, ok: bool, caps: int) -> None:
-    """Whether C answers a task's access(2) permission questions, and the capabilities
-    those use (RT_ACCESS_DAC_OVERRIDE 1, RT_ACCESS_DAC_READ_SEARCH 2)."""
-    lib.rt_task_set_access(host_tid, int(ok), caps)
+def task_set_ids(host_tid: int, uid: int, euid: int, gid: int, egid: int,
+                 access_ok: bool = False, access_caps: int = 0) -> None:
+    """A task's real and effective ids, which C gives getuid/geteuid/getgid/getegid, and
+    whether C answers its access(2) permission questions, with the capabilities those use
+    (RT_ACCESS_DAC_OVERRIDE 1, RT_ACCESS_DAC_READ_SEARCH 2)."""
+    lib.rt_task_set_ids(host_tid, uid, euid, gid, egid, int(access_ok), access_caps)
 
 
 def task_set_stack_limit(host_tid: int, cur: int, max_: int) -> None:
