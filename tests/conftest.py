@@ -119,10 +119,12 @@ def runsc_root() -> Iterator[Path]:
 TREE_PRELUDE = """\
 import os as _os, sys as _sys
 
-def in_child(fn, uid=None, gid=None):
+def in_child(fn, uid=None, gid=None, groups=None):
     _sys.stdout.flush()
     pid = _os.fork()
     if pid == 0:
+        if groups is not None:
+            _os.setgroups(groups)
         if gid is not None:
             _os.setgid(gid)
         if uid is not None:
@@ -179,7 +181,7 @@ class Sandbox:
         natively on one copy of the tree *make_tree* builds below *scratch*, in the sandbox
         on another.  Both must exit 0; returns their outputs (each tree's path written
         ``TREE``) and the sandbox's tree (the native one is removed).  The program may call
-        ``in_child(fn, uid=None, gid=None)`` (:data:`TREE_PRELUDE`)."""
+        ``in_child(fn, uid=None, gid=None, groups=None)`` (:data:`TREE_PRELUDE`)."""
         import subprocess
 
         prog = scratch / "prog.py"

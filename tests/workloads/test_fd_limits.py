@@ -72,15 +72,20 @@ LIMITS = [
 ]
 
 
+def _prlimit(nofile: str) -> list[str]:
+    """The argv prefix that runs a command under ``prlimit --nofile=NOFILE``."""
+    prlimit = shutil.which("prlimit")
+    assert prlimit, "prlimit (util-linux) not found"
+    return [prlimit, f"--nofile={nofile}", "--"]
+
+
 def _python_on_tree(runsc_root: Path, tmp_path: Path, limit: str, program: str,
                     python_only: bool = False) -> str:
     """*program* run by python3 in `do` under `prlimit --nofile=LIMIT`, with the path of
     a fresh tree (_tree) as its argument; its output (it must succeed)."""
-    prlimit = shutil.which("prlimit")
-    assert prlimit, "prlimit (util-linux) not found"
     top = tmp_path / "t"
     _tree(top)
-    argv = [prlimit, f"--nofile={limit}", "--", *runsc_argv(),
+    argv = [*_prlimit(limit), *runsc_argv(),
             *runsc_global_flags(root=runsc_root, python_only=python_only),
             "do", "--", "/usr/bin/python3", "-I", "-c", program, str(top)]
     res = run(argv, env=dict(BASE_ENV), timeout=240)
@@ -152,10 +157,8 @@ def test_do_gives_the_sandbox_the_callers_limit(runsc_root: Path) -> None:
     """The CLI raises its own soft limit for the sentry and the gofer; the sandbox's
     processes still get the caller's (as a command run by the caller would), here
     1,000 soft and the hard one (at most 2^20, the sandbox's cap)."""
-    prlimit = shutil.which("prlimit")
-    assert prlimit, "prlimit (util-linux) not found"
     cmd = ["/bin/sh", "-c", "ulimit -n; ulimit -Hn"]
-    limit = [prlimit, f"--nofile=1000:{TOP}", "--"]
+    limit = _prlimit(f"1000:{TOP}")
     native = run([*limit, *cmd], env=dict(BASE_ENV))
     boxed = run([*limit, *runsc_argv(), *runsc_global_flags(root=runsc_root), "do", "--", *cmd],
                 env=dict(BASE_ENV))
@@ -171,8 +174,6 @@ def test_a_shared_bind_mount_walked_whole_under_a_hard_limit_of_1024(
     dentries (inode.reclaim_dentries) and asks again."""
     from helpers.bundle import edit_config
 
-    prlimit = shutil.which("prlimit")
-    assert prlimit, "prlimit (util-linux) not found"
     data = tmp_path / "data"
     _tree(data)
     (busybox_bundle / "rootfs" / "data").mkdir(exist_ok=True)
@@ -181,7 +182,7 @@ def test_a_shared_bind_mount_walked_whole_under_a_hard_limit_of_1024(
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "rw"]},
     ])
-    argv = [prlimit, "--nofile=1024:1024", "--", *runsc_argv(), "--root", str(runsc_root),
+    argv = [*_prlimit("1024:1024"), *runsc_argv(), "--root", str(runsc_root),
             "run", "--bundle", str(busybox_bundle), "fd1"]
     res = run(argv, env=dict(BASE_ENV), timeout=240)
     assert res.rc == 0 and res.stderr == "", res.describe()
