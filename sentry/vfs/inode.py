@@ -73,10 +73,13 @@ def reclaim_dentries() -> int:
     the dentries dropped free what their inodes held, unless something else refers to
     them.  Linux shrinks its dentry cache under memory pressure the same way.  A cut LRU
     may grow again, twice as large each :data:`DENTRY_CACHE_REGROW` seconds
-    (:meth:`Filesystem.touch_dentry`).  Returns how many dentries left the LRUs."""
+    (:meth:`Filesystem.touch_dentry`).  Then each file system gives back at once what its
+    freed inodes held (:meth:`Filesystem.release_host_fds`).  Returns how many dentries
+    left the LRUs and host fds were given back."""
     dropped = 0
     now = time.monotonic()
-    for fs in list(_filesystems):
+    filesystems = list(_filesystems)
+    for fs in filesystems:
         lru = fs._dentry_lru
         if len(lru) <= DENTRY_CACHE_FLOOR:
             continue
@@ -85,6 +88,8 @@ def reclaim_dentries() -> int:
         while len(lru) > fs._lru_cap:
             lru.popitem(last=False)
             dropped += 1
+    for fs in filesystems:
+        dropped += fs.release_host_fds()
     return dropped
 
 
@@ -197,6 +202,11 @@ class Filesystem(abc.ABC):
         self._lru_cut_at = 0.0
         if self.holds_host_fds:
             _filesystems.add(self)
+
+    def release_host_fds(self) -> int:
+        """Give back now the host fds freed inodes left to be given back later (a
+        file system that batches them: the gofer's handles); how many (reclaim_dentries)."""
+        return 0
 
     @property
     def sb_readonly(self) -> bool:

@@ -38,6 +38,7 @@ from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
 from sentry.vfs import abi, statcache
+from sentry.vfs import inode as vfs_inode
 from sentry.vfs import xattr as xa
 from sentry.vfs.file import DirectoryDescription, FileDescription
 from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS, open_special
@@ -84,7 +85,7 @@ def gofer_call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     except OSError as e:
         if e.errno not in (errno.EMFILE, errno.ENFILE):
             raise
-    if _reclaim():
+    if vfs_inode.reclaim_dentries():
         try:
             return fn(*args, **kw)
         except OSError as e:
@@ -92,18 +93,6 @@ def gofer_call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
                 raise
     code = errno.ENFILE if getattr(fn, "__name__", "") in _OPENING_CALLS else errno.ENOMEM
     raise OSError(code, os.strerror(code))
-
-
-def _reclaim() -> bool:
-    """Free what cached dentries hold on the host; whether anything was freed."""
-    from sentry.vfs import inode as vfs_inode
-
-    freed = vfs_inode.reclaim_dentries()
-    for fs in list(vfs_inode._filesystems):
-        if isinstance(fs, GoferFilesystem):
-            freed += len(fs._released)
-            fs.release_handles(force=True)
-    return freed > 0
 
 
 
@@ -274,6 +263,11 @@ class GoferFilesystem(Filesystem):
         if (uid is not None and hu is None) or (gid is not None and hg is None):
             raise err(err_no)
         return hu, hg
+
+    def release_host_fds(self) -> int:
+        n = len(self._released)
+        self.release_handles(force=True)
+        return n
 
     def release_handles(self, force: bool = False) -> None:
         """Close the handles of freed inodes (between two gofer requests), RELEASE_BATCH

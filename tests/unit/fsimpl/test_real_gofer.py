@@ -329,7 +329,7 @@ def test_out_of_fds_mknod_is_enomem_and_an_open_enfile(real, monkeypatch):
     monkeypatch.setattr(client, "create", create)
     # Nothing to free: the errno comes at once (the reclaim would also visit file systems
     # other tests left for the collector, whose fake clients have no close_many).
-    monkeypatch.setattr(gofer_fs, "_reclaim", lambda: False)
+    monkeypatch.setattr(gofer_fs.vfs_inode, "reclaim_dentries", lambda: 0)
     with pytest.raises(LinuxError) as e:
         vfs.open_at(t, abi.AT_FDCWD, b"/mnt/rw/new", abi.O_WRONLY | abi.O_CREAT, 0o644)
     assert e.value.errno == errno.ENFILE
