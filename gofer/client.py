@@ -59,6 +59,7 @@ from gofer.protocol import (
     Rversion,
     Rwalk,
     Rwalkopen,
+    Rfetch,
     Rgetxattr,
     Rlistxattr,
     Rremovexattr,
@@ -84,6 +85,7 @@ from gofer.protocol import (
     Tversion,
     Twalk,
     Twalkopen,
+    Tfetch,
     Tgetxattr,
     Tlistxattr,
     Tremovexattr,
@@ -249,6 +251,10 @@ class GoferClient:
         self.requests = 0
         self.timing = False
         self.round_trips = 0.0
+
+    def fileno(self) -> int:
+        """The channel's fd (the sentry's C side sends its own Tfetch on it)."""
+        return self._sock.fileno()
 
     # ---- transport ----------------------------------------------------------
 
@@ -532,6 +538,14 @@ class GoferClient:
         r, fd = self._call_fd(Twalkopen(handle, [os.fsencode(n) for n in names], flags),
                               Rwalkopen)
         return r.handle, r.stat, fd
+
+    def fetch(self, handle: int, path: bytes, flags: int = 0) -> tuple[Stat, int]:
+        """The regular file *path* (names joined by ``/``) beneath ``handle`` opened
+        read-only, if everyone may read it, in one round trip without a handle
+        (Tfetch; what the sentry's C side sends for a file its stat cache knows):
+        its (Stat, fd).  *flags*: ``O_NOFOLLOW`` or 0."""
+        r, fd = self._call_fd(Tfetch(handle, flags, os.fsencode(path)), Rfetch)
+        return r.stat, fd
 
     def walk_or_open(self, handle: int, name: bytes, flags: int) -> tuple[int, Stat, int]:
         """Walk ``name`` beneath ``handle`` and open it for I/O if it is a regular file, in

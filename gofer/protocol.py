@@ -39,7 +39,7 @@ else:
     def dataclass_transform() -> object:  # (tells type checkers only)
         return lambda f: f
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 #: Largest datagram either side sends or accepts: an extended attribute's value of
 #: XATTR_SIZE_MAX with its name and the header fit.
@@ -118,6 +118,8 @@ class MsgId:
     RSETXATTR = 43
     TREMOVEXATTR = 44
     RREMOVEXATTR = 45
+    TFETCH = 46
+    RFETCH = 47
     TREADTREE = 60
     RREADTREE = 61
     RERROR = 255
@@ -1179,6 +1181,47 @@ class Rwalkopen(_HandleStat):
 
 
 @dataclass
+class Tfetch(Message):
+    """Open the regular file *path* (names joined by ``/``, relative) beneath ``handle``
+    read-only, in one ``openat2`` that follows no symlink and crosses no mount, if
+    everyone may read it: its attributes (``Rfetch``) and the fd, no handle made.  The
+    sentry's C side sends it itself for a file its stat cache knows (rt.c ``sc_fetch``);
+    its layout is written out there too."""
+
+    MSG_ID: ClassVar[int] = MsgId.TFETCH
+    handle: int
+    flags: int  # O_NOFOLLOW or 0 (the open's; every component is walked without
+    #             following symlinks anyway)
+    path: bytes
+
+    def pack(self) -> bytes:
+        return _U32.pack(self.handle) + _U32.pack(self.flags) + _name(self.path)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Tfetch:
+        r = _Reader(body)
+        msg = cls(r.u32(), r.u32(), r.name())
+        r.end()
+        return msg
+
+
+@dataclass
+class Rfetch(Message):
+    """The fetched file's attributes (:class:`Stat`'s layout, nothing after it); the fd
+    travels as SCM_RIGHTS."""
+
+    MSG_ID: ClassVar[int] = MsgId.RFETCH
+    stat: Stat
+
+    def pack(self) -> bytes:
+        return self.stat.pack()
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rfetch:
+        return cls(Stat.unpack(body))
+
+
+@dataclass
 class Tcreate(Message):
     MSG_ID: ClassVar[int] = MsgId.TCREATE
     dir_handle: int
@@ -1399,7 +1442,7 @@ MESSAGES: dict[int, type[Message]] = {
         Tsetattr, Rsetattr, Tstatfs, Rstatfs, Tclose, Rclose, Tclosemany, Treaddirstat,
         Rreaddirstat, Twalkopen, Rwalkopen, Treadtree, Rreadtree, Rerror,
         Tlistxattr, Rlistxattr, Tgetxattr, Rgetxattr, Tsetxattr, Rsetxattr, Tremovexattr,
-        Rremovexattr,
+        Rremovexattr, Tfetch, Rfetch,
     )
 }
 #: Every message type id.

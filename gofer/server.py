@@ -91,6 +91,8 @@ from gofer.protocol import (
     Treadtree,
     Twalkopen,
     Rwalkopen,
+    Tfetch,
+    Rfetch,
     Treadlink,
     Trename,
     Tsetattr,
@@ -347,6 +349,7 @@ class GoferServer:
             MsgId.TCLOSEMANY: self._close_many,
             MsgId.TREADDIRSTAT: self._readdirstat,
             MsgId.TWALKOPEN: self._walkopen,
+            MsgId.TFETCH: self._fetch,
             MsgId.TLISTXATTR: self._listxattr,
             MsgId.TGETXATTR: self._getxattr,
             MsgId.TSETXATTR: self._setxattr,
@@ -758,6 +761,29 @@ class GoferServer:
             self._release_walked(parent, node)
             raise
         return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)
+
+    def _fetch(self, msg: Message) -> _Reply:
+        """Tfetch: the regular file a path names beneath the handle, opened read-only in
+        one ``openat2`` (as a listing's: no symlink followed, no mount crossed, nothing
+        registered), if everyone may read it (as ``WALKOPEN_OR_WALK``'s opens: the gofer
+        opens nothing no sandbox user may read).  O_NONBLOCK for the open (a FIFO put
+        there by the host opens without waiting and is refused), cleared after."""
+        assert isinstance(msg, Tfetch)
+        start = self._get(msg.handle)
+        if msg.flags & ~os.O_NOFOLLOW or not msg.path or len(msg.path) >= PATH_MAX:
+            raise _err(errno.EINVAL)
+        for name in msg.path.split(b"/"):
+            _check_name(name)
+        fd = _openat2(start.fd, msg.path, os.O_RDONLY | _IO_FLAGS, _LIST_RESOLVE)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o444 != 0o444:
+                raise _err(errno.EACCES)
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        except BaseException:
+            os.close(fd)
+            raise
+        return _Reply([Rfetch(Stat.from_os(st))], fd)
 
     def _readlink(self, msg: Message) -> Message:
         assert isinstance(msg, Treadlink)

@@ -265,6 +265,34 @@ def _start_failed(cfg: BootConfig, e: Exception) -> Exception:
     return e
 
 
+def _fetch_in_c(kernel: Any, vfs: Any, gofer: Any, native: Any) -> None:
+    """Let C open the root's files it has stat answers for but no kept fd itself, with a
+    Tfetch of its own on the gofer channel (rt.c ``sc_fetch``): when the root is a
+    trusted gofer file system (read-only, exclusive), or the overlay's lower layer is
+    one.  Not while a Treadtree reply streams on the channel."""
+    from sentry.fsimpl.gofer.filesystem import GoferFilesystem
+    from sentry.vfs import statcache
+
+    if kernel.python_only or not statcache.enabled():
+        return
+    fs = vfs.root().mount.fs
+    lower = getattr(fs, "lower", fs)
+    if not isinstance(lower, GoferFilesystem) or not lower.trusted:
+        return
+    handle = getattr(lower.root_inode(), "handle", None)
+    if handle is None:
+        return
+    native.fetch_setup(gofer.fileno(), handle, lower.dev)
+    stream = gofer.on_stream
+
+    def on_stream(started: bool) -> None:
+        native.fetch_pause(started)
+        if stream is not None:
+            stream(started)
+
+    gofer.on_stream = on_stream
+
+
 def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     """The sentry: boot the sandbox, tell the supervisor (*link*,
     :class:`sentry.supervisor.SentryLink`) when init is ready and, with *release*, let it
@@ -334,6 +362,7 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
             raise BootError(str(e)) from None
         kernel.vfs = vfs
         kernel.open_exec = vfs.open_exec
+        _fetch_in_c(kernel, vfs, gofer, native)
         creds = process_credentials(cfg.uid, cfg.gid, cfg.additional_gids, cfg.capabilities)
         root = vfs.root()
         fs = FSContext(root, root, cfg.umask)
@@ -405,8 +434,10 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         status = kernel.run()
         fast, slow = native.fast_stats()
         log.info("exit status %d; the sentry answered %d workload syscalls (%d on the C fast "
-                 "path), besides those the host ran; %d young collections", status,
-                 fast + slow, fast, gc.get_stats()[0]["collections"] - young)
+                 "path, which fetched %d files from the gofer itself, %d asked for in vain), "
+                 "besides those the host ran; %d young collections", status, fast + slow,
+                 fast, native.fetch_count(), native.fetch_count(failures=True),
+                 gc.get_stats()[0]["collections"] - young)
         if report_fd is not None:
             _write_report(report_fd, kernel, status, native.fast_counts())
         return status

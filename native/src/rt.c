@@ -36,6 +36,7 @@
 #include <sys/ptrace.h>
 #include <time.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -2154,6 +2155,173 @@ int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint3
     return reopen_take(base, nofollow, path, len, gen, &r);
 }
 
+/* ---- files C fetches from the gofer (Tfetch)
+ * A read-only open C would re-open (sc_open_file) but has no fd kept for: if the stat cache
+ * has the path's answer (its own, or from its directory's listing: sc_get_or_fill), a
+ * regular file everyone may read, of the trusted lower layer of the sandbox's root
+ * (fetch_dev), C asks the gofer for it itself, in one round trip on the sentry's channel
+ * (which is idle whenever C runs, unless a Treadtree reply streams on it:
+ * rt_fetch_pause), and installs the fd as a re-open's.  Only absolute paths (or relative
+ * to a directory fd whose key is one): the path is the lower layer's below its root
+ * handle.  The gofer opens it with no symlink followed and no mount crossed, and C keeps
+ * the fd only if it is the file the answer describes (inode, mode, size, mtime): a path
+ * the sandbox resolves differently (a symlink on the way: ELOOP, an upper layer's name)
+ * is Python's as before, and a key that failed is not asked again in this generation.
+ * The messages' layout is gofer/protocol.py's Tfetch and Rfetch. */
+#define FETCH_TFETCH 46
+#define FETCH_RFETCH 47
+#define FETCH_RERROR 255
+#define FETCH_STAT 92              /* gofer.protocol.Stat.STRUCT's size */
+#define FETCH_KEY 14               /* sc_hash's key argument for failed fetches */
+#define FETCH_FAILS 1024
+#define FETCH_POLL_NS 200000        /* poll for the reply this long before sleeping */
+static int fetch_sock = -1;         /* the gofer channel; -1: C fetches nothing */
+static uint32_t fetch_root;         /* the handle of the root's lower layer's root */
+static uint64_t fetch_dev;          /* that file system's st_dev in the sandbox */
+static int fetch_paused;
+static uint64_t fetch_count, fetch_failures;
+static struct { uint64_t hash; uint32_t gen; } fetch_failed[FETCH_FAILS];
+static int64_t mono_ns(void);
+
+/* Fetch through *sock* (the sentry's gofer channel) files of the file system whose root
+ * is *root_handle* and whose files show *dev* as their device; sock -1: no more. */
+void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
+{
+    fetch_sock = sock;
+    fetch_root = root_handle;
+    fetch_dev = dev;
+}
+
+/* A reply streams on the channel (Treadtree): no fetch until it ended. */
+void rt_fetch_pause(int paused) { fetch_paused = paused != 0; }
+
+/* How many fetches gave a fd, and how many did not. */
+uint64_t rt_fetch_count(int failures) { return failures ? fetch_failures : fetch_count; }
+
+static void le16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void le32(unsigned char *p, uint32_t v) { le16(p, v); le16(p + 2, v >> 16); }
+static uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/* The channel said something a Tfetch's reply cannot be: nothing is fetched from now on,
+ * and the channel is shut, so that Python's next request fails rather than reads a reply
+ * that is not its own. */
+static void fetch_broken(void)
+{
+    shutdown(fetch_sock, SHUT_RDWR);
+    fetch_sock = -1;
+}
+
+/* One datagram of the channel into buf (at most len bytes) and the one fd it may carry
+ * (*fd, -1 if none; *lost: it carried one this process could not take, its RLIMIT_NOFILE
+ * reached); its length, -1 if the channel failed or the datagram was cut short or
+ * carried more than one fd (closed). */
+static int fetch_recv(unsigned char *buf, int len, int *fd, int *lost)
+{
+    union { struct cmsghdr h; char space[CMSG_SPACE(4 * sizeof(int))]; } c;
+    struct iovec iov = {buf, (size_t)len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.space,
+                       .msg_controllen = sizeof c.space};
+    int64_t deadline = mono_ns() + FETCH_POLL_NS;
+    ssize_t n;
+    for (;;) {
+        int polling = mono_ns() < deadline;
+        m.msg_controllen = sizeof c.space;
+        n = recvmsg(fetch_sock, &m, MSG_CMSG_CLOEXEC | (polling ? MSG_DONTWAIT : 0));
+        if (n >= 0) break;
+        if (errno == EINTR || (polling && errno == EAGAIN)) continue;
+        return -1;
+    }
+    *fd = -1;
+    int extra = 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
+        int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < k; i++) {
+            int f;
+            memcpy(&f, CMSG_DATA(h) + i * sizeof(int), sizeof f);
+            if (*fd < 0) *fd = f;
+            else { close(f); extra = 1; }
+        }
+    }
+    *lost = *fd < 0 && (m.msg_flags & MSG_CTRUNC);
+    if (extra || (m.msg_flags & MSG_TRUNC) || (*fd >= 0 && (m.msg_flags & MSG_CTRUNC))) {
+        if (*fd >= 0) close(*fd);
+        *fd = -1;
+        return -1;
+    }
+    return (int)n;
+}
+
+/* The host fd of the path's file, fetched now (the caller owns it), -1 if C does not or
+ * cannot; *out gets a re-open entry's fields. */
+static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, struct reopen *out)
+{
+    if (fetch_sock < 0 || fetch_paused || (base & ~(1ULL << 63)) || len < 2 || path[0] != '/')
+        return -1;
+    struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, nofollow, path, len);
+    if (!e || e->err) return -1;
+    struct stat st;
+    memcpy(&st, e->st, sizeof st);
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 0444) != 0444 || st.st_dev != fetch_dev)
+        return -1;
+    uint64_t h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
+    unsigned slot = (unsigned)(h % FETCH_FAILS);
+    if (fetch_failed[slot].hash == h && fetch_failed[slot].gen == sc_gen) return -1;
+    int skip = 1;
+    while (skip < len && path[skip] == '/') skip++;
+    int rlen = len - skip;
+    if (rlen <= 0) return -1;
+    /* header (id, 0: no CPU said), handle, flags, the path (u16 length, bytes) */
+    unsigned char req[14 + 4096];
+    le16(req, FETCH_TFETCH);
+    le16(req + 2, 0);
+    le32(req + 4, fetch_root);
+    le32(req + 8, nofollow ? O_NOFOLLOW : 0);
+    le16(req + 12, (uint32_t)rlen);
+    memcpy(req + 14, path + skip, (size_t)rlen);
+    if (send(fetch_sock, req, (size_t)(14 + rlen), MSG_NOSIGNAL) != 14 + rlen) {
+        fetch_broken();
+        return -1;
+    }
+    unsigned char rep[4 + FETCH_STAT + 4];
+    int fd = -1, lost = 0;
+    int n = fetch_recv(rep, (int)sizeof rep, &fd, &lost);
+    uint32_t id = n >= 4 ? (uint32_t)(rep[0] | rep[1] << 8) : 0;
+    if (lost && n == 4 + FETCH_STAT && id == FETCH_RFETCH) {
+        fetch_failures++;                 /* out of fds: Python's open says so */
+        return -1;
+    }
+    if (n == 8 && id == FETCH_RERROR && fd < 0 && rep[2] == 0 && rep[3] == 0) {
+        fetch_failed[slot].hash = h;      /* (ELOOP, EXDEV, a file the host changed...) */
+        fetch_failed[slot].gen = sc_gen;
+        fetch_failures++;
+        return -1;
+    }
+    if (n != 4 + FETCH_STAT || id != FETCH_RFETCH || rep[2] || rep[3] || fd < 0) {
+        if (fd >= 0) close(fd);
+        fetch_broken();
+        return -1;
+    }
+    const unsigned char *s = rep + 4;   /* Stat: dev, ino, mode, nlink, uid, gid, rdev, size,
+                                           blksize, blocks, atime_ns, mtime_ns, ctime_ns */
+    uint64_t mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
+    if (rd64(s + 8) != st.st_ino || rd32(s + 16) != st.st_mode
+        || rd64(s + 44) != (uint64_t)st.st_size || rd64(s + 76) != mtime) {
+        close(fd);                        /* another file than the answer's */
+        fetch_failed[slot].hash = h;
+        fetch_failed[slot].gen = sc_gen;
+        fetch_failures++;
+        return -1;
+    }
+    e->used = ++sc_clock;
+    memset(out, 0, sizeof *out);
+    out->gen = sc_gen; out->fd = fd; out->ino = st.st_ino; out->mode = st.st_mode;
+    out->dev = st.st_dev; out->uid = st.st_uid; out->gid = st.st_gid;
+    fetch_count++;
+    return fd;
+}
+
 #define FILEC_OPEN_FLAGS (O_CLOEXEC | 0100000 | O_NOCTTY | O_NOFOLLOW)
 
 /* open of a key a host fd is kept under (read-only, no flag but those above): a fd in the
@@ -2171,6 +2339,7 @@ static int sc_open_file(uint32_t pid, const struct rt_task_info *t, const char *
     if (fd < 0) return 0;
     int nofollow = (flags & O_NOFOLLOW) != 0;
     int hfd = reopen_take(base, nofollow, path, len, sc_gen, &r);
+    if (hfd < 0) hfd = sc_fetch(base, nofollow, path, len, &r);
     if (hfd < 0) return 0;
     struct filec *fc = calloc(1, sizeof *fc);
     if (!fc || !(fc->path = malloc((size_t)len))

@@ -467,9 +467,17 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
                 _fill(where, lower, prefixes)
         return
     # A program that stats one file of a directory stats its siblings next (git status,
-    # a build's dependency checks): the directory's other answers go with this one, under
-    # the same prefix, when the walk followed no symlink (so the prefix walks to it).
-    if kind == LINK or not track or not track[-1].dentry.inode.is_dir:
+    # a build's dependency checks): the directory's other answers go with this one.
+    if kind != LINK:
+        _fill_siblings(t, base, path, track, found, root)
+
+
+def _fill_siblings(t: Any, base: int, path: bytes, track: List[VirtualDentry],
+                   found: VirtualDentry, root: VirtualDentry) -> None:
+    """The answers of every entry of the directory the walk to *found* ended in, under
+    the same prefix, when the walk followed no symlink (so the prefix walks to it), and
+    the directory for C to open (statcache._keep_dirs)."""
+    if not track or not track[-1].dentry.inode.is_dir:
         return
     d = found.dentry
     name = d.name
@@ -478,6 +486,7 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
     if any(not vd.dentry.inode.is_dir for vd in track):
         return
     where = track[-1]
+    any_dir = bool(base & SEARCH_ALL)
     lower = _listed(where, any_dir)
     if lower is not None and _fill(where, lower, [(base, path[:len(path) - len(name)])]) \
             and _put_dirc is not None:
@@ -486,6 +495,17 @@ def keep(t: Any, kind: int, dirfd: int, path: bytes, nofollow: bool,
         prefixes = _prefixes(t, where, root, any_dir)
         if prefixes:
             _keep_dirs(t.kernel.vfs, where, lower, prefixes)
+
+
+def opened(t: Any, key: Tuple[Any, ...], track: List[VirtualDentry], found: VirtualDentry,
+           root: VirtualDentry) -> None:
+    """A read-only open Python served of a file C could re-open (*key*: reopen_key's):
+    a program that opens one file of a directory opens its siblings next (importlib's
+    ``.pyc`` files in a ``__pycache__``, a compiler's headers), which C then opens
+    itself, fetching each from the gofer (rt.c ``sc_fetch``) by the answers its
+    directory's listing hands over here (as a stat's: :func:`keep`)."""
+    if _put is not None:
+        _fill_siblings(t, key[0], key[2], track, found, root)
 
 
 #: Directories with more entries are not pre-filled: their entries would push the

@@ -681,6 +681,7 @@ class VirtualFilesystem:
                             lower._pending_fd = (fd, abi.O_RDONLY)
                     desc = self.open_vd(t, vd, flags, created)
                     desc.reopen_key = key
+                    statcache.opened(t, key, track, vd, self.root())
                     return desc
         return self.open_vd(t, vd, flags, created)
 

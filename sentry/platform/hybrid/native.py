@@ -466,6 +466,23 @@ def reopen_cap(n: int) -> None:
     lib.rt_reopen_cap(n)
 
 
+def fetch_setup(sock: int, root_handle: int, dev: int) -> None:
+    """Let C fetch the files of the gofer file system whose root is *root_handle* (its
+    files' device: *dev*) itself, through the channel *sock* (rt.c ``sc_fetch``); -1:
+    no more."""
+    lib.rt_fetch_setup(sock, root_handle, dev)
+
+
+def fetch_pause(paused: bool) -> None:
+    """A reply streams on the gofer channel (or no longer does): C fetches nothing then."""
+    lib.rt_fetch_pause(1 if paused else 0)
+
+
+def fetch_count(failures: bool = False) -> int:
+    """How many fetches C made that gave a fd (*failures*: that did not)."""
+    return int(lib.rt_fetch_count(1 if failures else 0))
+
+
 def reopen_take(base: int, nofollow: bool, path: bytes, gen: int) -> int:
     """The host fd kept under the key (the caller owns it now), -1 if none."""
     return lib.rt_reopen_take(base, 1 if nofollow else 0, path, len(path), gen)

@@ -7,6 +7,7 @@ import fcntl
 import os
 import signal
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -559,6 +560,80 @@ def test_walkopen(client: GoferClient, tree: Path) -> None:
         with pytest.raises(OSError) as e:
             client.walkopen(root, names, flags)
         assert e.value.errno == code, names
+
+
+def test_fetch(gofer: Gofer, client: GoferClient, tree: Path) -> None:
+    """Tfetch (the sentry's C side's open of a file its stat cache knows): a regular file
+    everyone may read, named by a path beneath the handle, comes opened read-only with
+    its attributes and no handle; a symlink anywhere on the path is ELOOP (the gofer
+    follows none), a directory, a FIFO (without waiting for a writer) and a file only its
+    owner may read are EACCES, a missing name ENOENT, a mount crossed EXDEV, an empty
+    name, "..", "." or a flag but O_NOFOLLOW EINVAL; nothing leaks."""
+    os.mkfifo(tree / "fifo")
+    (tree / "private").write_bytes(b"mine")
+    os.chmod(tree / "private", 0o600)
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    for path, flags, want in ((b"d/f", 0, b"hello\n"), (b"file", os.O_NOFOLLOW, b"0123456789")):
+        st, fd = client.fetch(root, path, flags)
+        try:
+            host = os.fstat(fd)
+            assert os.read(fd, 100) == want
+            assert (st.dev, st.ino, st.mode, st.size) == (
+                host.st_dev, host.st_ino, host.st_mode, host.st_size)
+            assert st.ino == os.stat(tree / os.fsdecode(path)).st_ino
+            fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+            assert fl & os.O_ACCMODE == os.O_RDONLY and not fl & os.O_NONBLOCK
+            assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        finally:
+            os.close(fd)
+    d_handle = _walk1(client, root, b"d")
+    st, fd = client.fetch(d_handle, b"f")  # beneath any handle
+    os.close(fd)
+    for path, flags, code in ((b"lnk", 0, errno.ELOOP), (b"lnk/x", 0, errno.ENOTDIR),
+                              (b"d", 0, errno.EACCES), (b"fifo", 0, errno.EACCES),
+                              (b"private", 0, errno.EACCES), (b"d/missing", 0, errno.ENOENT),
+                              (b"", 0, errno.EINVAL), (b"d//f", 0, errno.EINVAL),
+                              (b"../root/file", 0, errno.EINVAL), (b"./file", 0, errno.EINVAL),
+                              (b"/file", 0, errno.EINVAL), (b"file", os.O_RDWR, errno.EINVAL),
+                              (b"file", os.O_CREAT, errno.EINVAL)):
+        with pytest.raises(OSError) as e:
+            client.fetch(root, path, flags)
+        assert e.value.errno in ((code, errno.ELOOP) if path == b"lnk/x" else (code,)), path
+    client.close(d_handle)
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def test_fetch_crosses_no_mount(tmp_path: Path, start_gofer: Callable[..., Gofer]) -> None:
+    """Tfetch's one openat2 crosses no mount (RESOLVE_NO_XDEV): a file below a mount
+    point under the root is EXDEV, though a walk would reach it."""
+    root = tmp_path / "root"
+    (root / "mnt").mkdir(parents=True)
+    pid = os.fork()
+    if pid == 0:  # in a mount namespace of its own, so that nothing stays mounted
+        code = 1
+        try:
+            linux.unshare(linux.CLONE_NEWNS)
+            subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+            subprocess.run(["mount", "-t", "tmpfs", "none", str(root / "mnt")], check=True)
+            (root / "mnt" / "inner").write_bytes(b"on tmpfs")
+            g = start_gofer((root, True))
+            try:
+                h, _ = g.client.attach(0)
+                try:
+                    g.client.fetch(h, b"mnt/inner")
+                except OSError as e:
+                    code = 0 if e.errno == errno.EXDEV else 2
+                walked = g.client.walk(h, [b"mnt", b"inner"])
+                code = code if len(walked) == 2 else 3
+            finally:
+                g.stop()
+        except BaseException as e:  # noqa: BLE001 - the child says why, and exits
+            os.write(2, f"{type(e).__name__}: {e}\n".encode())
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:

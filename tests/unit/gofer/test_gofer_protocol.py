@@ -91,6 +91,9 @@ SAMPLES: list[p.Message] = [
     p.Rreaddirstat([(b"ln", _link(b"target/of/it")), (b"ln0", _link(b""))], True),
     p.Twalkopen(2, [b"dir", b"file"], 0o2000),
     p.Rwalkopen(15, _stat(9)),
+    p.Tfetch(1, 0, b"usr/lib/python3.11/os.py"),
+    p.Tfetch(2**32 - 1, 0o400000, b"x"),
+    p.Rfetch(_stat(10)),
     p.Tlistxattr(2, []),
     p.Tlistxattr(2, [b"dir", b"file"]),
     p.Rlistxattr([b"user.a", b"user." + b"x" * 250]),
@@ -370,3 +373,23 @@ def test_a_request_says_its_senders_cpu() -> None:
     reply = p.encode(p.Rclose(), 3)
     assert struct.unpack_from("<HH", reply) == (p.MsgId.RCLOSE, 0)
     assert p.MsgId.TREADTREE in p.REQUEST_IDS and p.MsgId.RREADTREE not in p.REQUEST_IDS
+
+
+def test_fetch_layout_is_the_one_c_writes_and_reads() -> None:
+    """rt.c ``sc_fetch`` writes Tfetch and reads Rfetch (and Rerror) by hand: the header,
+    the handle, the flags and the path's length and bytes; the attributes' inode number,
+    mode, size and modification time at the offsets it reads them from."""
+    assert p.encode(p.Tfetch(0x01020304, 0o400000, b"usr/lib")) == (
+        bytes([46, 0, 0, 0]) + (0x01020304).to_bytes(4, "little")
+        + (0o400000).to_bytes(4, "little") + (7).to_bytes(2, "little") + b"usr/lib")
+    st = p.Stat(dev=11, ino=0x1122334455667788, mode=0o100644, nlink=1, uid=0, gid=0,
+                rdev=0, size=0x0A0B0C0D0E, blksize=4096, blocks=8, atime_ns=5,
+                mtime_ns=0x0102030405060708, ctime_ns=6)
+    data = p.encode(p.Rfetch(st))
+    assert data[:4] == bytes([47, 0, 0, 0]) and len(data) == 4 + 92
+    body = data[4:]
+    assert int.from_bytes(body[8:16], "little") == st.ino
+    assert int.from_bytes(body[16:20], "little") == st.mode
+    assert int.from_bytes(body[44:52], "little") == st.size
+    assert int.from_bytes(body[76:84], "little") == st.mtime_ns
+    assert p.encode(p.Rerror(40)) == bytes([255, 0, 0, 0, 40, 0, 0, 0])

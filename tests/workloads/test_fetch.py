@@ -1,0 +1,144 @@
+"""Files the C fast path fetches from the gofer itself (rt.c ``sc_fetch``, gofer Tfetch)
+behave as files Python opened.
+
+A read-only open of a file C has a stat answer for (its own, or from its directory's
+listing), a regular file of the trusted lower layer everyone may read, by an absolute
+path, is C's even the first time: it asks the gofer for the fd on the sentry's channel
+and installs it as a re-open's.  A program lists directories, opens, reads, maps and
+closes their files, opens a file of a directory and then its siblings, opens through a
+symlinked directory (which the gofer does not follow: Python opens those), a file only
+its owner may read, and files written since: natively and in the sandbox (fast path
+and Python only) it must print the same; and the opens of a listed directory's files
+must have been C's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+PROGRAM = r'''
+import mmap, os, sys
+
+T = sys.argv[1]
+
+def p(*a):
+    print(*a, flush=True)
+
+def once(path, n=6, flags=0):
+    try:
+        fd = os.open(path, os.O_RDONLY | flags)
+    except OSError as e:
+        return e.strerror
+    try:
+        return os.read(fd, n)
+    finally:
+        os.close(fd)
+
+# a listing, then each file opened by its absolute path: read, pread, seek, fstat
+names = sorted(os.listdir(T + "/many"))
+for name in names:
+    path = f"{T}/many/{name}"
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    p(name, os.read(fd, 8), os.pread(fd, 3, 2), os.lseek(fd, 0, os.SEEK_END), st.st_size,
+      oct(st.st_mode), st.st_ino == os.stat(path).st_ino, st.st_dev == os.stat(path).st_dev)
+    os.close(fd)
+# opened again (a kept fd now), and mapped: Python makes the description at the mmap
+for name in names[:3]:
+    with open(f"{T}/many/{name}", "rb") as f:
+        m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        p("mmap", name, m[:10], os.readlink(f"/proc/self/fd/{f.fileno()}"))
+        m.close()
+# a stat's answer is enough
+os.stat(T + "/one/a")
+p("stat then open", once(T + "/one/a"), once(T + "/one/a", flags=os.O_NOFOLLOW))
+# one file of a directory opened, then its siblings
+p("siblings", [once(f"{T}/pyc/{n}") for n in ("x1", "x2", "x3", "x4")])
+# two at once, and a dup: offsets of their own, and a shared one
+a = os.open(T + "/pyc/x5", os.O_RDONLY)
+b = os.open(T + "/pyc/x5", os.O_RDONLY)
+d = os.dup(a)
+p("two", os.read(a, 2), os.read(b, 3), os.read(d, 2))
+for x in (a, b, d):
+    os.close(x)
+# a fork's child reads a file fetched before the fork, and one of its own
+fd = os.open(T + "/many/" + names[5], os.O_RDONLY)
+pid = os.fork()
+if pid == 0:
+    p("child", os.read(fd, 4), once(T + "/many/" + names[6]))
+    os._exit(0)
+os.waitpid(pid, 0)
+p("parent", os.read(fd, 4))
+os.close(fd)
+# through a symlinked directory (the gofer follows no symlink: Python opens these)
+p("via symlink", [once(f"{T}/via/{n}") for n in sorted(os.listdir(T + "/via"))])
+# a file only its owner may read (never fetched; root reads it all the same)
+os.listdir(T + "/priv")
+p("private", once(T + "/priv/secret"), once(T + "/priv/open"))
+# written (the overlay copies it up): later opens read what was written
+os.listdir(T + "/w")
+p("before write", once(T + "/w/f"), once(T + "/w/g"))
+fd = os.open(T + "/w/f", os.O_WRONLY)
+os.write(fd, b"NEW")
+os.close(fd)
+p("after write", once(T + "/w/f"), once(T + "/w/g"))
+os.rename(T + "/w/g", T + "/w/h")
+p("after rename", once(T + "/w/g"), once(T + "/w/h"))
+'''
+
+
+def _tree(top: Path) -> Path:
+    t = top / "tree"
+    for d in ("many", "one", "pyc", "real", "priv", "w"):
+        (t / d).mkdir(parents=True)
+    for i in range(40):
+        (t / "many" / f"m{i:02d}").write_bytes(f"file number {i:02d} ".encode() * (i + 1))
+    (t / "one" / "a").write_bytes(b"just one")
+    for i in range(1, 6):
+        (t / "pyc" / f"x{i}").write_bytes(f"compiled {i}".encode())
+    for i in range(3):
+        (t / "real" / f"r{i}").write_bytes(f"real {i}".encode())
+    (t / "via").symlink_to("real")
+    (t / "priv" / "secret").write_bytes(b"secret")
+    (t / "priv" / "secret").chmod(0o600)
+    (t / "priv" / "open").write_bytes(b"open to all")
+    (t / "w" / "f").write_bytes(b"old f")
+    (t / "w" / "g").write_bytes(b"old g")
+    for p in t.rglob("*"):
+        if p.is_dir() and not p.is_symlink():
+            p.chmod(0o755)
+        elif p.is_file() and not p.is_symlink() and p.name != "secret":
+            p.chmod(0o644)
+    t.chmod(0o755)
+    return t
+
+
+@pytest.mark.parametrize("python_only", [False, True], ids=["fast-path", "python-only"])
+def test_fetched_files_are_opened_files(sandbox, tmp_path, python_only):
+    want, got, boxed_tree = sandbox.python_on_trees(PROGRAM, _tree, tmp_path,
+                                                    python_only=python_only)
+    assert got.splitlines() == want.splitlines()
+    assert "mmap" in want and "after write b'NEW f'" in want
+    # The sandbox wrote its changes to memory: the host tree is as it was.
+    assert (boxed_tree / "w" / "f").read_bytes() == b"old f"
+
+
+def test_opens_of_a_listed_directory_are_answered_in_c(runsc_root, tmp_path):
+    """40 files opened once each after their directory was listed: C fetched them (the
+    compat report's count of openat answered in C; each was the file's first open, so no
+    kept fd could answer it), and once more Python's only for the first few."""
+    from helpers.runner import BASE_ENV, runsc
+
+    t = _tree(tmp_path)
+    code = ("import os, sys\nd = sys.argv[1] + '/many'\nfor n in sorted(os.listdir(d)):\n"
+            "    fd = os.open(d + '/' + n, os.O_RDONLY)\n    os.read(fd, 4)\n    os.close(fd)\n")
+    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code, str(t)],
+                root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
+    assert res.rc == 0, res.describe()
+    report = json.loads(res.stdout)
+    assert report["verdict"] == "same", report["reasons"]
+    openat = next(s for s in report["syscalls"] if s["name"] == "openat")
+    assert openat["count"] >= 40 and openat["fast"] >= 38, openat
