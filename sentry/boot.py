@@ -283,6 +283,16 @@ def _fetch_in_c(kernel: Any, vfs: Any, gofer: Any, native: Any) -> None:
     if handle is None:
         return
     native.fetch_setup(gofer.fileno(), handle, lower.dev)
+    top = vfs.root()
+
+    def new_place(key: int, root: Any, cwd: Any) -> None:
+        # (the sandbox's root and a cwd on its own mount: the path is the lower layer's)
+        if root == top and cwd.mount is top.mount and not cwd.dentry.dead:
+            path, reachable = vfs.path_of(cwd, root)
+            if reachable:
+                native.fetch_place(key, path)
+
+    statcache.on_new_place(new_place)
     stream = gofer.on_stream
 
     def on_stream(started: bool) -> None:

@@ -2161,13 +2161,15 @@ int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint3
  * regular file everyone may read, of the trusted lower layer of the sandbox's root
  * (fetch_dev), C asks the gofer for it itself, in one round trip on the sentry's channel
  * (which is idle whenever C runs, unless a Treadtree reply streams on it:
- * rt_fetch_pause), and installs the fd as a re-open's.  Only absolute paths (or relative
- * to a directory fd whose key is one): the path is the lower layer's below its root
- * handle.  The gofer opens it with no symlink followed and no mount crossed, and C keeps
- * the fd only if it is the file the answer describes (inode, mode, size, mtime): a path
- * the sandbox resolves differently (a symlink on the way: ELOOP, an upper layer's name)
- * is Python's as before, and a key that failed is not asked again in this generation.
- * The messages' layout is gofer/protocol.py's Tfetch and Rfetch. */
+ * rt_fetch_pause), and installs the fd as a re-open's.  The path it asks for is the
+ * lower layer's below its root handle: an absolute one (or relative to a directory fd
+ * whose key is one), or one relative to a place (cwd key) Python said where it is
+ * (rt_fetch_place: git's .git/HEAD, config, refs).  The gofer opens it with no symlink
+ * followed and no mount crossed, and C keeps the fd only if it is the file the answer
+ * describes (inode, mode, size, mtime): a path the sandbox resolves differently (a
+ * symlink on the way: ELOOP, an upper layer's name) is Python's as before, and a key
+ * that failed is not asked again in this generation.  The messages' layout is
+ * gofer/protocol.py's Tfetch and Rfetch (ARCHITECTURE.md, "Files C fetches"). */
 #define FETCH_TFETCH 46
 #define FETCH_RFETCH 47
 #define FETCH_RERROR 255
@@ -2181,6 +2183,11 @@ static uint64_t fetch_dev;          /* that file system's st_dev in the sandbox 
 static int fetch_paused;
 static uint64_t fetch_count, fetch_failures;
 static struct { uint64_t hash; uint32_t gen; } fetch_failed[FETCH_FAILS];
+/* Where the places (cwd keys: statcache.place_key) are, for the paths relative to them:
+ * rt_fetch_place.  A place renamed since gives a path to nothing, or to another file,
+ * which the check of the fd refuses. */
+#define FETCH_PLACES 64
+static struct { uint64_t key; int len; char *path; } fetch_places[FETCH_PLACES];
 static int64_t mono_ns(void);
 
 /* Fetch through *sock* (the sentry's gofer channel) files of the file system whose root
@@ -2192,13 +2199,34 @@ void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
     fetch_dev = dev;
 }
 
+/* The place *key* (a cwd key) is the directory *path* (absolute, from the root the
+ * fetched files are beneath); len 0: forget it. */
+void rt_fetch_place(uint64_t key, const char *path, int len)
+{
+    unsigned i = (unsigned)(key % FETCH_PLACES);
+    free(fetch_places[i].path);
+    fetch_places[i].path = NULL;
+    fetch_places[i].key = 0;
+    if (len <= 0 || len >= 4096 || path[0] != '/') return;
+    char *copy = malloc((size_t)len);
+    if (!copy) return;
+    memcpy(copy, path, (size_t)len);
+    fetch_places[i].key = key;
+    fetch_places[i].path = copy;
+    fetch_places[i].len = len;
+}
+
 /* A reply streams on the channel (Treadtree): no fetch until it ended. */
 void rt_fetch_pause(int paused) { fetch_paused = paused != 0; }
 
 /* How many fetches gave a fd, and how many did not. */
 uint64_t rt_fetch_count(int failures) { return failures ? fetch_failures : fetch_count; }
 
-static void le16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void le16(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
 static void le32(unsigned char *p, uint32_t v) { le16(p, v); le16(p + 2, v >> 16); }
 static uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
@@ -2253,12 +2281,72 @@ static int fetch_recv(unsigned char *buf, int len, int *fd, int *lost)
     return (int)n;
 }
 
+/* The names of the absolute *path* (len bytes) joined by single slashes into out (4096
+ * bytes), "." left out and ".." taking the name before it off (at the root: nothing),
+ * as Tfetch wants them; their length, 0 if none are left.  Not how the sandbox resolves
+ * ".." after a symlink: the gofer then opens another file, which the check of its inode
+ * refuses (gcc's libraries are found by /usr/lib/gcc/x86_64-linux-gnu/12/../../../...). */
+static int fetch_names(char *out, const char *path, int len)
+{
+    int n = 0, i = 0;
+    while (i < len) {
+        while (i < len && path[i] == '/') i++;
+        int start = i;
+        while (i < len && path[i] != '/') i++;
+        int k = i - start;
+        if (k == 0 || (k == 1 && path[start] == '.')) continue;
+        if (k == 2 && path[start] == '.' && path[start + 1] == '.') {
+            while (n > 0 && out[n - 1] != '/') n--;
+            if (n > 0) n--;                 /* the slash before it */
+            continue;
+        }
+        if (n + (n > 0) + k >= 4096) return 0;
+        if (n > 0) out[n++] = '/';
+        memcpy(out + n, path + start, (size_t)k);
+        n += k;
+    }
+    return n;
+}
+
+/* Whether a directory on the path (up to a "..") is a symlink the cache knows of: the
+ * gofer follows none (ld.so's /lib/x86_64-linux-gnu/... with /lib -> usr/lib), so the
+ * fetch would fail, a round trip for nothing. */
+static int fetch_through_link(uint64_t base, const char *path, int len)
+{
+    for (int i = 1; i < len; i++) {
+        if (path[i] != '/' || path[i - 1] == '/') continue;
+        int start = i - 1;
+        while (start > 0 && path[start - 1] != '/') start--;
+        if (i - start == 2 && path[start] == '.' && path[start + 1] == '.') return 0;
+        struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, 1, path, i);
+        if (e && !e->err && sc_is_link(e, RT_SC_STAT)) return 1;
+    }
+    return 0;
+}
+
 /* The host fd of the path's file, fetched now (the caller owns it), -1 if C does not or
  * cannot; *out gets a re-open entry's fields. */
 static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, struct reopen *out)
 {
-    if (fetch_sock < 0 || fetch_paused || (base & ~(1ULL << 63)) || len < 2 || path[0] != '/')
+    if (fetch_sock < 0 || fetch_paused || len <= 0) return -1;
+    /* the path from the root: an absolute one, else the place's and the relative one */
+    const char *from_root = path;
+    int rootlen = len;
+    char joined[4096];
+    if (path[0] != '/') {
+        uint64_t key = base & ~(1ULL << 63);
+        unsigned i = (unsigned)(key % FETCH_PLACES);
+        if (!key || fetch_places[i].key != key || !fetch_places[i].path) return -1;
+        int plen = fetch_places[i].len;
+        if (plen + 1 + len >= (int)sizeof joined) return -1;
+        memcpy(joined, fetch_places[i].path, (size_t)plen);
+        joined[plen] = '/';
+        memcpy(joined + plen + 1, path, (size_t)len);
+        from_root = joined;
+        rootlen = plen + 1 + len;
+    } else if (base & ~(1ULL << 63)) {
         return -1;
+    }
     struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, nofollow, path, len);
     if (!e || e->err) return -1;
     struct stat st;
@@ -2268,18 +2356,20 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     uint64_t h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
     unsigned slot = (unsigned)(h % FETCH_FAILS);
     if (fetch_failed[slot].hash == h && fetch_failed[slot].gen == sc_gen) return -1;
-    int skip = 1;
-    while (skip < len && path[skip] == '/') skip++;
-    int rlen = len - skip;
-    if (rlen <= 0) return -1;
+    if (fetch_through_link(base, path, len)) {
+        fetch_failed[slot].hash = h;
+        fetch_failed[slot].gen = sc_gen;
+        return -1;
+    }
     /* header (id, 0: no CPU said), handle, flags, the path (u16 length, bytes) */
     unsigned char req[14 + 4096];
+    int rlen = fetch_names((char *)req + 14, from_root, rootlen);
+    if (rlen <= 0) return -1;
     le16(req, FETCH_TFETCH);
     le16(req + 2, 0);
     le32(req + 4, fetch_root);
     le32(req + 8, nofollow ? O_NOFOLLOW : 0);
     le16(req + 12, (uint32_t)rlen);
-    memcpy(req + 14, path + skip, (size_t)rlen);
     if (send(fetch_sock, req, (size_t)(14 + rlen), MSG_NOSIGNAL) != 14 + rlen) {
         fetch_broken();
         return -1;
@@ -2332,8 +2422,9 @@ static int sc_open_file(uint32_t pid, const struct rt_task_info *t, const char *
                         uint64_t base, int flags, int64_t *ret)
 {
     struct reopen r;
-    if (!dirc_on || !reopen_count || (flags & ~FILEC_OPEN_FLAGS) || path[len - 1] == '/'
-        || t->fdt < 0 || t->fdt >= MAX_FDT || opened_head - opened_tail >= OPENED_RING)
+    if (!dirc_on || (!reopen_count && fetch_sock < 0) || (flags & ~FILEC_OPEN_FLAGS)
+        || path[len - 1] == '/' || t->fdt < 0 || t->fdt >= MAX_FDT
+        || opened_head - opened_tail >= OPENED_RING)
         return 0;
     int fd = fd_lowest_free(t->fdt);
     if (fd < 0) return 0;

@@ -108,6 +108,7 @@ def disable() -> None:
     _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
     _put_wire = _put_dirc = _put_dirc_child = _want_statx = _forget = None
     _reopen_put = _reopen_take = _removed = _appeared = None
+    on_new_place(None)
 
 
 def kept_fds_budget() -> int:
@@ -264,7 +265,19 @@ def place_key(root: VirtualDentry, cwd: VirtualDentry) -> int:
     key = keys.get(where)
     if key is None:
         key = keys[where] = new_key()
+        if _new_place is not None:
+            _new_place(key, root, cwd)
     return key
+
+
+#: Tells C where a new place is (native.fetch_place, boot._fetch_in_c); None: nothing.
+_new_place: Optional[Callable[[int, VirtualDentry, VirtualDentry], None]] = None
+
+
+def on_new_place(hook: Optional[Callable[[int, VirtualDentry, VirtualDentry], None]]) -> None:
+    """Call *hook* (key, root, cwd) for every place key made from now on."""
+    global _new_place
+    _new_place = hook
 
 
 def fs_changed(fs: Any) -> None:

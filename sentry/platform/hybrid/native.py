@@ -473,6 +473,12 @@ def fetch_setup(sock: int, root_handle: int, dev: int) -> None:
     lib.rt_fetch_setup(sock, root_handle, dev)
 
 
+def fetch_place(key: int, path: bytes) -> None:
+    """The place *key* (a cwd key) is the directory *path* (absolute, from the fetched
+    file system's root): C fetches paths relative to it too."""
+    lib.rt_fetch_place(key, path, len(path))
+
+
 def fetch_pause(paused: bool) -> None:
     """A reply streams on the gofer channel (or no longer does): C fetches nothing then."""
     lib.rt_fetch_pause(1 if paused else 0)

@@ -111,12 +111,14 @@ _ACCESS_C = ("C fast path from the stat cache: ENOENT for a path it knows is abs
              "other group and whose effective capabilities are those access(2) uses; W_OK, "
              "AT_EACCESS and other tasks' questions go to Python")
 #: open/openat answered in C: a path the stat cache knows is absent, a directory it
-#: keeps, a file whose host fd it keeps.
+#: keeps, a file whose host fd it keeps or fetches from the gofer itself.
 _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only lower "
             "layer lacks (the stat cache), and a read-only open of a directory of that layer "
             "a listing or a tree walk's fetch brought, or of a file of that layer everyone "
-            "may read whose last read-only open by the same path left its host fd (a fd C "
-            "hands out; Python makes the description before it handles anything else)")
+            "may read whose last read-only open by the same path left its host fd, or which "
+            "the stat cache has an answer for (C asks the gofer for its fd itself: Tfetch) "
+            "(a fd C hands out; Python makes the description before it handles anything "
+            "else)")
 
 # (module, [(name, policy, support, note), ...]).  An emulated or observed row's handler
 # is the module's function of the same name (mmap and execveat say otherwise in _build).
