@@ -252,6 +252,21 @@ class GoferClient:
         self.timing = False
         self.round_trips = 0.0
 
+    @property
+    def broken(self) -> bool:
+        """Whether the channel is out of step (every request fails with EPROTO)."""
+        return self._broken
+
+    @broken.setter
+    def broken(self, value: bool) -> None:
+        # (the sentry's C side read what no reply of its own request is)
+        self._broken = self._broken or value
+
+    @property
+    def streaming(self) -> bool:
+        """Whether a Treadtree reply is still coming (readtree_start)."""
+        return self._tree is not None
+
     def fileno(self) -> int:
         """The channel's fd (the sentry's C side sends its own Tfetch on it)."""
         return self._sock.fileno()

@@ -763,27 +763,38 @@ class GoferServer:
         return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)
 
     def _fetch(self, msg: Message) -> _Reply:
-        """Tfetch: the regular file a path names beneath the handle, opened read-only in
-        one ``openat2`` (as a listing's: no symlink followed, no mount crossed, nothing
-        registered), if everyone may read it (as ``WALKOPEN_OR_WALK``'s opens: the gofer
-        opens nothing no sandbox user may read).  O_NONBLOCK for the open (a FIFO put
-        there by the host opens without waiting and is refused), cleared after."""
+        """Tfetch: the regular file a path names beneath the handle, opened read-only (as
+        a listing's walk: no symlink followed, no mount crossed, nothing registered), if
+        everyone may read it (as ``WALKOPEN_OR_WALK``'s opens: the gofer opens nothing
+        no sandbox user may read, and no FIFO, device or socket).  The path is looked up
+        ``O_PATH`` and checked first, then opened and checked to be that inode (as
+        :meth:`_reopen`: a name swapped between the two is refused)."""
         assert isinstance(msg, Tfetch)
         start = self._get(msg.handle)
         if msg.flags & ~os.O_NOFOLLOW or not msg.path or len(msg.path) >= PATH_MAX:
             raise _err(errno.EINVAL)
         for name in msg.path.split(b"/"):
             _check_name(name)
+        pfd = _openat2(start.fd, msg.path, _PATH_FLAGS, _LIST_RESOLVE)
+        try:
+            st = os.fstat(pfd)
+        finally:
+            os.close(pfd)
+        if stat.S_ISLNK(st.st_mode):
+            raise _err(errno.ELOOP)  # (O_PATH | O_NOFOLLOW gave the link itself)
+        if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o444 != 0o444:
+            raise _err(errno.EACCES)
         fd = _openat2(start.fd, msg.path, os.O_RDONLY | _IO_FLAGS, _LIST_RESOLVE)
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o444 != 0o444:
-                raise _err(errno.EACCES)
+            now = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(
+                    now.st_mode):
+                raise _err(errno.ESTALE)
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         except BaseException:
             os.close(fd)
             raise
-        return _Reply([Rfetch(Stat.from_os(st))], fd)
+        return _Reply([Rfetch(Stat.from_os(now))], fd)
 
     def _readlink(self, msg: Message) -> Message:
         assert isinstance(msg, Treadlink)

@@ -293,14 +293,26 @@ def _fetch_in_c(kernel: Any, vfs: Any, gofer: Any, native: Any) -> None:
                 native.fetch_place(key, path)
 
     statcache.on_new_place(new_place)
-    stream = gofer.on_stream
+    stream, request = gofer.on_stream, gofer.on_request
 
     def on_stream(started: bool) -> None:
         native.fetch_pause(started)
         if stream is not None:
             stream(started)
 
-    gofer.on_stream = on_stream
+    def on_request() -> None:
+        # (before each of Python's requests: the channel is one for both sides)
+        if native.fetch_broken() and not gofer.broken:
+            log.error("the gofer answered a Tfetch with what no Tfetch reply is: the "
+                      "channel is taken as broken")
+            gofer.broken = True
+        elif gofer.broken:
+            native.fetch_setup(-1, 0, 0)
+        if request is not None:
+            request()
+
+    gofer.on_stream, gofer.on_request = on_stream, on_request
+    native.fetch_pause(gofer.streaming)  # (a listing the mount tree asked for may stream)
 
 
 def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:

@@ -166,6 +166,7 @@ int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uin
 void rt_reopen_cap(int n);
 void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev);
 void rt_fetch_pause(int paused);
+int rt_fetch_broken(void);
 void rt_fetch_place(uint64_t key, const char *path, int len);
 uint64_t rt_fetch_count(int failures);
 int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,

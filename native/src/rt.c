@@ -2166,18 +2166,27 @@ int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint3
  * whose key is one), or one relative to a place (cwd key) Python said where it is
  * (rt_fetch_place: git's .git/HEAD, config, refs).  The gofer opens it with no symlink
  * followed and no mount crossed, and C keeps the fd only if it is the file the answer
- * describes (inode, mode, size, mtime): a path the sandbox resolves differently (a
- * symlink on the way: ELOOP, an upper layer's name) is Python's as before, and a key
- * that failed is not asked again in this generation.  The messages' layout is
- * gofer/protocol.py's Tfetch and Rfetch (ARCHITECTURE.md, "Files C fetches"). */
+ * describes (inode, mode, size, mtime, ctime): a path the sandbox resolves differently (a
+ * symlink on the way: ELOOP, a ".." after one) is Python's as before, and a key that
+ * failed for good is not asked again in this generation.  (fetch_dev does not tell the
+ * overlay's layers apart, which show one device: the cache keeps no answer about a file
+ * copied up, and an upper file's inode number is above any the gofer gives.)  The
+ * messages' layout is gofer/protocol.py's Tfetch and Rfetch (ARCHITECTURE.md, "Files C
+ * fetches"). */
 #define FETCH_TFETCH 46
 #define FETCH_RFETCH 47
 #define FETCH_RERROR 255
 #define FETCH_STAT 92              /* gofer.protocol.Stat.STRUCT's size */
 #define FETCH_KEY 14               /* sc_hash's key argument for failed fetches */
+#define FETCH_DIR_KEY 13           /* and for directories below which every fetch fails */
 #define FETCH_FAILS 1024
-#define FETCH_POLL_NS 200000        /* poll for the reply this long before sleeping */
+#define FETCH_POLL_NS 200000        /* poll for the reply at most this long before sleeping */
 static int fetch_sock = -1;         /* the gofer channel; -1: C fetches nothing */
+static int fetch_is_broken;         /* the channel said what no Tfetch reply is: rt_fetch_broken */
+/* How long the next wait polls: doubled after a reply that came within FETCH_POLL_NS,
+ * halved after one that did not (gofer.protocol.Spin's rule: polling only pays while the
+ * gofer has a CPU of its own) */
+static int64_t fetch_poll_ns = FETCH_POLL_NS;
 static uint32_t fetch_root;         /* the handle of the root's lower layer's root */
 static uint64_t fetch_dev;          /* that file system's st_dev in the sandbox */
 static int fetch_paused;
@@ -2194,6 +2203,10 @@ static int64_t mono_ns(void);
  * is *root_handle* and whose files show *dev* as their device; sock -1: no more. */
 void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
 {
+    if (sock >= 0) {                /* (a channel of its own: tests make several) */
+        fetch_is_broken = 0;
+        fetch_poll_ns = FETCH_POLL_NS;
+    }
     fetch_sock = sock;
     fetch_root = root_handle;
     fetch_dev = dev;
@@ -2204,6 +2217,7 @@ void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
 void rt_fetch_place(uint64_t key, const char *path, int len)
 {
     unsigned i = (unsigned)(key % FETCH_PLACES);
+    if (len <= 0 && fetch_places[i].key != key) return;  /* (another place's slot) */
     free(fetch_places[i].path);
     fetch_places[i].path = NULL;
     fetch_places[i].key = 0;
@@ -2222,6 +2236,11 @@ void rt_fetch_pause(int paused) { fetch_paused = paused != 0; }
 /* How many fetches gave a fd, and how many did not. */
 uint64_t rt_fetch_count(int failures) { return failures ? fetch_failures : fetch_count; }
 
+/* Whether a reply C read was no Tfetch's (a gofer that is broken or hostile): C fetches
+ * nothing more, and Python's client takes the channel as broken (boot._fetch_in_c), since
+ * what it reads next may not be its own reply. */
+int rt_fetch_broken(void) { return fetch_is_broken; }
+
 static void le16(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)v;
@@ -2231,13 +2250,12 @@ static void le32(unsigned char *p, uint32_t v) { le16(p, v); le16(p + 2, v >> 16
 static uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
-/* The channel said something a Tfetch's reply cannot be: nothing is fetched from now on,
- * and the channel is shut, so that Python's next request fails rather than reads a reply
- * that is not its own. */
+/* The channel said something a Tfetch's reply cannot be: nothing is fetched from now on
+ * (rt_fetch_broken). */
 static void fetch_broken(void)
 {
-    shutdown(fetch_sock, SHUT_RDWR);
     fetch_sock = -1;
+    fetch_is_broken = 1;
 }
 
 /* One datagram of the channel into buf (at most len bytes) and the one fd it may carry
@@ -2250,7 +2268,7 @@ static int fetch_recv(unsigned char *buf, int len, int *fd, int *lost)
     struct iovec iov = {buf, (size_t)len};
     struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.space,
                        .msg_controllen = sizeof c.space};
-    int64_t deadline = mono_ns() + FETCH_POLL_NS;
+    int64_t start = mono_ns(), deadline = start + fetch_poll_ns;
     ssize_t n;
     for (;;) {
         int polling = mono_ns() < deadline;
@@ -2260,6 +2278,11 @@ static int fetch_recv(unsigned char *buf, int len, int *fd, int *lost)
         if (errno == EINTR || (polling && errno == EAGAIN)) continue;
         return -1;
     }
+    if (mono_ns() - start <= FETCH_POLL_NS)
+        fetch_poll_ns = fetch_poll_ns * 2 > FETCH_POLL_NS ? FETCH_POLL_NS
+                      : fetch_poll_ns * 2 < 10000 ? 10000 : fetch_poll_ns * 2;
+    else
+        fetch_poll_ns /= 2;
     *fd = -1;
     int extra = 0;
     for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
@@ -2308,20 +2331,32 @@ static int fetch_names(char *out, const char *path, int len)
     return n;
 }
 
-/* Whether a directory on the path (up to a "..") is a symlink the cache knows of: the
- * gofer follows none (ld.so's /lib/x86_64-linux-gnu/... with /lib -> usr/lib), so the
- * fetch would fail, a round trip for nothing. */
-static int fetch_through_link(uint64_t base, const char *path, int len)
+/* Whether a directory on the path (up to a ".."), or its last name when the open follows
+ * it, is a symlink the cache has an answer for: the gofer follows none (ld.so's
+ * /lib/x86_64-linux-gnu/... with /lib -> usr/lib, a library's soname), so the fetch would
+ * fail, a round trip for nothing.  (Only answers kept already: filling a directory's
+ * listing for each name on the way would cost more than the round trip.) */
+static int fetch_through_link(uint64_t base, int nofollow, const char *path, int len)
 {
+    struct sc_entry *e;
     for (int i = 1; i < len; i++) {
         if (path[i] != '/' || path[i - 1] == '/') continue;
         int start = i - 1;
         while (start > 0 && path[start - 1] != '/') start--;
         if (i - start == 2 && path[start] == '.' && path[start + 1] == '.') return 0;
-        struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, 1, path, i);
+        e = sc_get(RT_SC_STAT, base, 1, path, i);
         if (e && !e->err && sc_is_link(e, RT_SC_STAT)) return 1;
     }
-    return 0;
+    e = nofollow ? NULL : sc_get(RT_SC_STAT, base, 1, path, len);
+    return e && !e->err && sc_is_link(e, RT_SC_STAT);
+}
+
+/* An errno of the gofer's that holds for the path for as long as the lower layer does
+ * (the rest, EMFILE, ENOMEM, EIO..., may not hold at the next open) */
+static int fetch_lasting(uint32_t err)
+{
+    return err == ELOOP || err == ENOENT || err == EXDEV || err == EACCES || err == ENOTDIR
+        || err == ENAMETOOLONG || err == EINVAL;
 }
 
 /* The host fd of the path's file, fetched now (the caller owns it), -1 if C does not or
@@ -2349,6 +2384,7 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     }
     struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, nofollow, path, len);
     if (!e || e->err) return -1;
+    e->used = ++sc_clock;
     struct stat st;
     memcpy(&st, e->st, sizeof st);
     if (!S_ISREG(st.st_mode) || (st.st_mode & 0444) != 0444 || st.st_dev != fetch_dev)
@@ -2356,7 +2392,14 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     uint64_t h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
     unsigned slot = (unsigned)(h % FETCH_FAILS);
     if (fetch_failed[slot].hash == h && fetch_failed[slot].gen == sc_gen) return -1;
-    if (fetch_through_link(base, path, len)) {
+    /* below a directory on another host mount every fetch fails (EXDEV: the gofer's clone
+     * of its mounts never changes; /home on a partition of its own under a do root) */
+    int dlen = len;
+    while (dlen > 0 && path[dlen - 1] != '/') dlen--;
+    uint64_t dh = sc_hash(base, FETCH_DIR_KEY, path, (size_t)dlen);
+    unsigned dslot = (unsigned)(dh % FETCH_FAILS);
+    if (dlen && fetch_failed[dslot].hash == dh && fetch_failed[dslot].gen == sc_gen) return -1;
+    if (fetch_through_link(base, nofollow, path, len)) {
         fetch_failed[slot].hash = h;
         fetch_failed[slot].gen = sc_gen;
         return -1;
@@ -2365,15 +2408,16 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     unsigned char req[14 + 4096];
     int rlen = fetch_names((char *)req + 14, from_root, rootlen);
     if (rlen <= 0) return -1;
+    int cpu = sched_getcpu();
     le16(req, FETCH_TFETCH);
-    le16(req + 2, 0);
+    le16(req + 2, cpu >= 0 && cpu < 0xFFFF ? (uint32_t)cpu + 1 : 0);  /* keep_off's hint */
     le32(req + 4, fetch_root);
     le32(req + 8, nofollow ? O_NOFOLLOW : 0);
     le16(req + 12, (uint32_t)rlen);
-    if (send(fetch_sock, req, (size_t)(14 + rlen), MSG_NOSIGNAL) != 14 + rlen) {
-        fetch_broken();
-        return -1;
-    }
+    ssize_t sent;
+    do sent = send(fetch_sock, req, (size_t)(14 + rlen), MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    if (sent != 14 + rlen) return -1;    /* (a datagram goes whole or not at all) */
     unsigned char rep[4 + FETCH_STAT + 4];
     int fd = -1, lost = 0;
     int n = fetch_recv(rep, (int)sizeof rep, &fd, &lost);
@@ -2383,8 +2427,15 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
         return -1;
     }
     if (n == 8 && id == FETCH_RERROR && fd < 0 && rep[2] == 0 && rep[3] == 0) {
-        fetch_failed[slot].hash = h;      /* (ELOOP, EXDEV, a file the host changed...) */
-        fetch_failed[slot].gen = sc_gen;
+        uint32_t err = rd32(rep + 4);
+        if (fetch_lasting(err)) {
+            fetch_failed[slot].hash = h;  /* (ELOOP, EXDEV, a file the host changed...) */
+            fetch_failed[slot].gen = sc_gen;
+        }
+        if (err == EXDEV && dlen) {
+            fetch_failed[dslot].hash = dh;
+            fetch_failed[dslot].gen = sc_gen;
+        }
         fetch_failures++;
         return -1;
     }
@@ -2396,15 +2447,16 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     const unsigned char *s = rep + 4;   /* Stat: dev, ino, mode, nlink, uid, gid, rdev, size,
                                            blksize, blocks, atime_ns, mtime_ns, ctime_ns */
     uint64_t mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
+    uint64_t ctime = (uint64_t)st.st_ctim.tv_sec * 1000000000ULL + (uint64_t)st.st_ctim.tv_nsec;
     if (rd64(s + 8) != st.st_ino || rd32(s + 16) != st.st_mode
-        || rd64(s + 44) != (uint64_t)st.st_size || rd64(s + 76) != mtime) {
+        || rd64(s + 44) != (uint64_t)st.st_size || rd64(s + 76) != mtime
+        || rd64(s + 84) != ctime) {
         close(fd);                        /* another file than the answer's */
         fetch_failed[slot].hash = h;
         fetch_failed[slot].gen = sc_gen;
         fetch_failures++;
         return -1;
     }
-    e->used = ++sc_clock;
     memset(out, 0, sizeof *out);
     out->gen = sc_gen; out->fd = fd; out->ino = st.st_ino; out->mode = st.st_mode;
     out->dev = st.st_dev; out->uid = st.st_uid; out->gid = st.st_gid;

@@ -484,6 +484,11 @@ def fetch_pause(paused: bool) -> None:
     lib.rt_fetch_pause(1 if paused else 0)
 
 
+def fetch_broken() -> bool:
+    """Whether C read a reply that was no Tfetch's (and fetches nothing more)."""
+    return bool(lib.rt_fetch_broken())
+
+
 def fetch_count(failures: bool = False) -> int:
     """How many fetches C made that gave a fd (*failures*: that did not)."""
     return int(lib.rt_fetch_count(1 if failures else 0))

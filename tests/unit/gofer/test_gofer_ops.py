@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from gofer_testlib import Gofer
+from gofer_testlib import Gofer, wait_exit
 from helpers import procs
 
 from gofer import linux
@@ -566,12 +566,23 @@ def test_fetch(gofer: Gofer, client: GoferClient, tree: Path) -> None:
     """Tfetch (the sentry's C side's open of a file its stat cache knows): a regular file
     everyone may read, named by a path beneath the handle, comes opened read-only with
     its attributes and no handle; a symlink anywhere on the path is ELOOP (the gofer
-    follows none), a directory, a FIFO (without waiting for a writer) and a file only its
-    owner may read are EACCES, a missing name ENOENT, a mount crossed EXDEV, an empty
-    name, "..", "." or a flag but O_NOFOLLOW EINVAL; nothing leaks."""
+    follows none), a directory, a FIFO and a file only its owner may read are EACCES
+    and are not opened (a host writer waiting for the FIFO's reader waits on), a missing
+    name ENOENT, an empty name, "..", "." or a flag but O_NOFOLLOW EINVAL; nothing
+    leaks.  (A mount crossed: test_fetch_crosses_no_mount.)"""
     os.mkfifo(tree / "fifo")
     (tree / "private").write_bytes(b"mine")
     os.chmod(tree / "private", 0o600)
+    os.symlink("d", tree / "dl")
+    writer_opened = threading.Event()
+
+    def writer() -> None:
+        fd = os.open(tree / "fifo", os.O_WRONLY)  # waits for a reader
+        writer_opened.set()
+        os.close(fd)
+
+    th = threading.Thread(target=writer, daemon=True)
+    th.start()
     root, _ = client.attach(0)
     base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
     for path, flags, want in ((b"d/f", 0, b"hello\n"), (b"file", os.O_NOFOLLOW, b"0123456789")):
@@ -591,6 +602,7 @@ def test_fetch(gofer: Gofer, client: GoferClient, tree: Path) -> None:
     st, fd = client.fetch(d_handle, b"f")  # beneath any handle
     os.close(fd)
     for path, flags, code in ((b"lnk", 0, errno.ELOOP), (b"lnk/x", 0, errno.ENOTDIR),
+                              (b"dl/f", 0, errno.ELOOP), (b"dl/f", os.O_NOFOLLOW, errno.ELOOP),
                               (b"d", 0, errno.EACCES), (b"fifo", 0, errno.EACCES),
                               (b"private", 0, errno.EACCES), (b"d/missing", 0, errno.ENOENT),
                               (b"", 0, errno.EINVAL), (b"d//f", 0, errno.EINVAL),
@@ -601,6 +613,10 @@ def test_fetch(gofer: Gofer, client: GoferClient, tree: Path) -> None:
             client.fetch(root, path, flags)
         assert e.value.errno in ((code, errno.ELOOP) if path == b"lnk/x" else (code,)), path
     client.close(d_handle)
+    assert not writer_opened.wait(0.2)  # the FIFO was never opened for reading
+    os.close(os.open(tree / "fifo", os.O_RDONLY | os.O_NONBLOCK))  # (releases the writer)
+    th.join(5)
+    assert writer_opened.is_set()
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
 
 
@@ -632,8 +648,11 @@ def test_fetch_crosses_no_mount(tmp_path: Path, start_gofer: Callable[..., Gofer
             os.write(2, f"{type(e).__name__}: {e}\n".encode())
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    status = wait_exit(pid, 60)
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert status is not None and os.waitstatus_to_exitcode(status) == 0
 
 
 def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
