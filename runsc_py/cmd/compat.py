@@ -76,7 +76,8 @@ reasons [str], command [str], native / sandbox {exit_code, signal, signal_name,
 timed_out, seconds}, output {stdout, stderr: {same, diff (unified, normalised),
 native_bytes, sandbox_bytes}}, normalize [{name, pattern, replacement}], unsupported
 [{family (syscall|ioctl|fcntl|prctl|socket|setsockopt|getsockopt|xattr|clone),
-detail, binary, count}], syscalls [{nr, name, family, count, fast (answered on the C fast path),
+detail, binary, count}], syscalls [{nr, name, family, count, fast (answered on the C fast path,
+whose opens may fetch a file from the gofer themselves: not in gofer_requests),
 sentry_us (the sentry's Python time on the others; a fork's and an exec's events count as
 their call's), gofer_requests and gofer_us (the gofer requests it made for them and their
 round trips, part of sentry_us), support (full|partial|unsupported|denied), policy, note}]

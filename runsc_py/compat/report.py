@@ -484,7 +484,8 @@ def render_text(r: dict[str, Any]) -> str:
                  + ".)")
     lines.append(f"(SENTRY MS: the sentry's Python time on the calls it served, "
                  f"{t.get('sentry_us', 0) / 1000:.1f} ms in all; a fork's and an exec's "
-                 "events count as their call's; calls answered in C are not timed. "
+                 "events count as their call's; calls answered in C are not timed, nor "
+                 "counted in GOFER when C fetched a file from the gofer for an open. "
                  f"GOFER: the requests it made for them, {t.get('gofer_requests', 0)} in "
                  f"all, and the ms of their round trips, {t.get('gofer_us', 0) / 1000:.1f}, "
                  "part of SENTRY MS.)")
