@@ -60,6 +60,7 @@ from gofer.protocol import (
     Rwalk,
     Rwalkopen,
     Rfetch,
+    Rlistxattrs,
     Rgetxattr,
     Rlistxattr,
     Rremovexattr,
@@ -86,6 +87,7 @@ from gofer.protocol import (
     Twalk,
     Twalkopen,
     Tfetch,
+    Tlistxattrs,
     Tgetxattr,
     Tlistxattr,
     Tremovexattr,
@@ -643,6 +645,15 @@ class GoferClient:
         The gofer lists no other namespace."""
         return self._call(Tlistxattr(handle, [os.fsencode(n) for n in names or []]),
                           Rlistxattr).names
+
+    def listxattrs(self, handle: int, names: list[bytes]) -> list[list[bytes]]:
+        """:meth:`listxattr` of each file ``names`` walk through beneath ``handle``
+        (``names[:1]`` to ``names``), in one round trip."""
+        lists = self._call(Tlistxattrs(handle, [os.fsencode(n) for n in names]),
+                           Rlistxattrs).lists
+        if len(lists) != len(names):
+            raise _oserror(errno.EPROTO, "Tlistxattrs got a list for another number of names")
+        return lists
 
     def getxattr(self, handle: int, name: bytes) -> bytes:
         """The value of the ``user.*`` attribute *name* of ``handle``'s regular file or

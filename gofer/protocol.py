@@ -120,6 +120,8 @@ class MsgId:
     RREMOVEXATTR = 45
     TFETCH = 46
     RFETCH = 47
+    TLISTXATTRS = 48
+    RLISTXATTRS = 49
     TREADTREE = 60
     RREADTREE = 61
     RERROR = 255
@@ -501,6 +503,39 @@ class Rlistxattr(Message):
         names = [r.name() for _ in range(r.u16())]
         r.end()
         return cls(names)
+
+
+@dataclass
+class Tlistxattrs(_HandleNames):
+    """Tlistxattr of every file ``names`` walk through beneath ``handle`` (``names[:1]``
+    to ``names``: at least one), in one round trip: the copy-up of a path's directories
+    copies each one's attributes."""
+
+    MSG_ID: ClassVar[int] = MsgId.TLISTXATTRS
+    handle: int
+    names: list[bytes]
+
+
+@dataclass
+class Rlistxattrs(Message):
+    """Each walked file's ``user.*`` attribute names, in the walk's order."""
+
+    MSG_ID: ClassVar[int] = MsgId.RLISTXATTRS
+    lists: list[list[bytes]]
+
+    def pack(self) -> bytes:
+        return _U16.pack(len(self.lists)) + b"".join(
+            _U16.pack(len(names)) + b"".join(_name(n) for n in names) for names in self.lists)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Rlistxattrs:
+        r = _Reader(body)
+        count = r.u16()
+        if count > MAX_WALK:
+            raise ProtocolError("too many lists")
+        lists = [[r.name() for _ in range(r.u16())] for _ in range(count)]
+        r.end()
+        return cls(lists)
 
 
 class _HandleXattrName(Message):
@@ -1442,7 +1477,7 @@ MESSAGES: dict[int, type[Message]] = {
         Tsetattr, Rsetattr, Tstatfs, Rstatfs, Tclose, Rclose, Tclosemany, Treaddirstat,
         Rreaddirstat, Twalkopen, Rwalkopen, Treadtree, Rreadtree, Rerror,
         Tlistxattr, Rlistxattr, Tgetxattr, Rgetxattr, Tsetxattr, Rsetxattr, Tremovexattr,
-        Rremovexattr, Tfetch, Rfetch,
+        Rremovexattr, Tfetch, Rfetch, Tlistxattrs, Rlistxattrs,
     )
 }
 #: Every message type id.

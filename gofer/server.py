@@ -93,6 +93,8 @@ from gofer.protocol import (
     Rwalkopen,
     Tfetch,
     Rfetch,
+    Tlistxattrs,
+    Rlistxattrs,
     Treadlink,
     Trename,
     Tsetattr,
@@ -350,6 +352,7 @@ class GoferServer:
             MsgId.TREADDIRSTAT: self._readdirstat,
             MsgId.TWALKOPEN: self._walkopen,
             MsgId.TFETCH: self._fetch,
+            MsgId.TLISTXATTRS: self._listxattrs,
             MsgId.TLISTXATTR: self._listxattr,
             MsgId.TGETXATTR: self._getxattr,
             MsgId.TSETXATTR: self._setxattr,
@@ -1201,9 +1204,13 @@ class GoferServer:
         start = self._get(msg.handle)
         node = self._walk_unregistered(start, msg.names)
         try:
-            fd = self._xattr_fd(node)
+            return Rlistxattr(self._user_xattrs(node))
         finally:
             self._release_walked(start, node)
+
+    def _user_xattrs(self, node: _Node) -> list[bytes]:
+        """The ``user.*`` attribute names of the node's regular file or directory."""
+        fd = self._xattr_fd(node)
         try:
             names = [os.fsencode(n) for n in os.listxattr(fd)]
         finally:
@@ -1211,7 +1218,28 @@ class GoferServer:
         names = [n for n in names if n.startswith(XATTR_USER_PREFIX)]
         if sum(len(n) + 1 for n in names) > XATTR_LIST_MAX:
             raise _err(errno.E2BIG)
-        return Rlistxattr(names)
+        return names
+
+    def _listxattrs(self, msg: Message) -> Message:
+        """Tlistxattrs: Tlistxattr's answer for each file the walk passes (each walked node
+        holds its parent, so the chain is there until the last one is released)."""
+        assert isinstance(msg, Tlistxattrs)
+        start = self._get(msg.handle)
+        if not msg.names:
+            raise _err(errno.EINVAL)
+        node = self._walk_unregistered(start, msg.names)
+        try:
+            chain: list[_Node] = []
+            cur: _Node | None = node
+            while cur is not None and cur is not start and len(chain) < len(msg.names):
+                chain.append(cur)
+                cur = cur.parent
+            lists = [self._user_xattrs(n) for n in reversed(chain)]
+        finally:
+            self._release_walked(start, node)
+        if sum(2 + sum(2 + len(n) for n in names) for names in lists) > XATTR_LIST_MAX:
+            raise _err(errno.E2BIG)
+        return Rlistxattrs(lists)
 
     def _getxattr(self, msg: Message) -> Message:
         assert isinstance(msg, Tgetxattr)

@@ -343,6 +343,8 @@ class GoferInode(Inode):
         # A trusted directory's names walked to and not there, while it is not listed
         # (at most ABSENT_MAX of them).
         self._absent: Optional[set] = None
+        # A trusted file's user.* attribute names, once listed (they cannot change).
+        self._xattrs: Optional[List[bytes]] = None
 
     def __del__(self) -> None:
         # Only bookkeeping here: see the module docstring.
@@ -791,9 +793,40 @@ class GoferInode(Inode):
     def listxattr(self, t: Any) -> List[bytes]:
         if not (self.is_reg or self.is_dir):
             return []
+        if self._xattrs is not None:
+            return list(self._xattrs)
         h, names, _ = self._anchor()
         self.fs.release_handles()
-        return call(self.client.listxattr, h, names)
+        got = call(self.client.listxattr, h, names)
+        if self.fs.trusted:
+            self._xattrs = list(got)
+        return got
+
+    def list_xattrs_up(self) -> None:
+        """Have this trusted file's and its directories' attribute names listed, in one
+        request (Tlistxattrs from the file system's root): the overlay copies a path's
+        directories up one after another, and each copy asked for its names (git's
+        ``.git/index.lock`` under three directories: four round trips).  Nothing if they
+        are known or cannot be asked for so; a failure leaves each to :meth:`listxattr`."""
+        if not self.fs.trusted or self._xattrs is not None or not (self.is_reg or self.is_dir):
+            return
+        chain: List[GoferInode] = []
+        node: Optional[GoferInode] = self
+        while node is not None and node._up is not None:
+            chain.append(node)
+            node = node._up
+        root = self.fs.root_inode()
+        if node is not root or not chain or len(chain) > MAX_WALK:
+            return
+        assert isinstance(root, GoferInode) and root.handle is not None
+        chain.reverse()
+        try:
+            lists = self.client.listxattrs(root.handle, [n._name for n in chain])
+        except OSError:
+            return
+        for inode, names in zip(chain, lists, strict=True):
+            if inode._xattrs is None:
+                inode._xattrs = names
 
     def _xattr_change(self, t: Any, call_name: str, name: bytes) -> int:
         self.fs.check_writable()

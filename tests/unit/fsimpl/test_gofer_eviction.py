@@ -114,6 +114,10 @@ class CountingClient:
         self._use(h)
         return self._c.listxattr(h, names)
 
+    def listxattrs(self, h, names):
+        self._use(h)
+        return self._c.listxattrs(h, names)
+
     def getxattr(self, h, name):
         self._use(h)
         return self._c.getxattr(h, name)

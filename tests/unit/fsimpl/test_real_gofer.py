@@ -61,9 +61,18 @@ class _Requests:
         self.walk_opens = []
         self.walkopens = []
         self.opens = []
+        self.xattr_lists = []
 
     def __getattr__(self, name):
         return getattr(self._c, name)
+
+    def listxattr(self, h, names=None):
+        self.xattr_lists.append(("one", names))
+        return self._c.listxattr(h, names)
+
+    def listxattrs(self, h, names):
+        self.xattr_lists.append(("chain", names))
+        return self._c.listxattrs(h, names)
 
     def walk(self, h, names):
         self.walks.append(names)
@@ -488,3 +497,29 @@ def test_released_fds_kept_for_reopens_are_bounded(lower, counted, monkeypatch):
     d2.decref()  # c's closed: the budget is full
     assert gfs._kept[0] == 2
     assert [i._pending_fd is not None for i in inodes] == [True, True, False]
+
+
+def test_a_paths_directories_copied_up_list_their_attributes_in_one_request(lower, counted):
+    """A file made under lower directories copies each of them up with its attributes:
+    their names are asked for in one request (Tlistxattrs, from the root) rather than one
+    a directory, and kept (a trusted file's cannot change); the copies have them."""
+    deep = os.path.join(lower, "deep", "a", "b", "c")
+    os.makedirs(deep)
+    os.makedirs(os.path.join(lower, "deep", "a", "other"))
+    try:
+        os.setxattr(os.path.join(lower, "deep", "a", "b"), "user.mark", b"on b")
+    except OSError as e:
+        pytest.skip(f"no user xattrs on the test's file system: {e}")
+    vfs, t, client = counted()
+    vfs.resolve(t, abi.AT_FDCWD, b"/deep/a/b/c")
+    client.xattr_lists.clear()
+    vfs.open_at(t, abi.AT_FDCWD, b"/deep/a/b/c/new", abi.O_CREAT | abi.O_WRONLY, 0o644).decref()
+    assert client.xattr_lists == [("chain", [b"deep", b"a", b"b", b"c"])]
+    b = vfs.resolve(t, abi.AT_FDCWD, b"/deep/a/b")
+    assert b.dentry.inode.getxattr(t, b"user.mark") == b"on b"
+    assert b.dentry.inode.listxattr(t) == [b"user.mark"]
+    # a sibling directory copied up later, its parent copied already: its own list only
+    client.xattr_lists.clear()
+    vfs.open_at(t, abi.AT_FDCWD, b"/deep/a/other/new", abi.O_CREAT | abi.O_WRONLY,
+                0o644).decref()
+    assert [kind for kind, _ in client.xattr_lists] == ["one"], client.xattr_lists

@@ -112,3 +112,25 @@ def test_read_only_root_refuses_changes(tree: Path, start_gofer: Callable[..., G
     assert _errno(c.setxattr, f, b"user.new", b"x") == errno.EROFS
     assert _errno(c.removexattr, f, b"user.kept") == errno.EROFS
     assert os.listxattr(tree / "file") == ["user.kept"]
+
+
+def test_lists_of_every_file_a_walk_passes(gofer: Gofer, client: GoferClient,
+                                           tree: Path) -> None:
+    """Tlistxattrs: each file's user.* names, in the walk's order (what a copy-up of a
+    path's directories needs, in one round trip), the same as a Tlistxattr of each; at
+    least one name; a missing one is ENOENT; nothing is registered or leaked."""
+    os.setxattr(tree / "d", "user.on-d", b"1")
+    os.setxattr(tree / "d" / "f", "user.on-f", b"2")
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    assert client.listxattrs(root, [b"d", b"e"]) == [[b"user.on-d"], []]
+    assert client.listxattrs(root, [b"d", b"f"]) == [[b"user.on-d"], [b"user.on-f"]]
+    assert client.listxattrs(root, [b"d", b"f"]) == [client.listxattr(root, [b"d"]),
+                                                     client.listxattr(root, [b"d", b"f"])]
+    d = _walk1(client, root, b"d")
+    assert client.listxattrs(d, [b"f"]) == [[b"user.on-f"]]
+    client.close(d)
+    assert _errno(client.listxattrs, root, []) == errno.EINVAL
+    assert _errno(client.listxattrs, root, [b"d", b"missing"]) == errno.ENOENT
+    assert _errno(client.listxattrs, root, [b".."]) == errno.EINVAL
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base

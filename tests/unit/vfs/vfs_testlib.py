@@ -277,6 +277,16 @@ class FakeGofer:
             path = os.path.join(path, os.fsdecode(n))
         return [os.fsencode(n) for n in os.listxattr(path) if n.startswith("user.")]
 
+    def listxattrs(self, h: int, names: List[bytes]) -> List[List[bytes]]:
+        self.calls.append("listxattrs")
+        if not names:
+            raise OSError(errno.EINVAL, "no names")
+        path, out = self._p(h)[0], []
+        for n in names:
+            path = os.path.join(path, os.fsdecode(n))
+            out.append([os.fsencode(x) for x in os.listxattr(path) if x.startswith("user.")])
+        return out
+
     def getxattr(self, h: int, name: bytes) -> bytes:
         self.calls.append("getxattr")
         if not name.startswith(b"user."):
