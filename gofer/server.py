@@ -1234,11 +1234,15 @@ class GoferServer:
             while cur is not None and cur is not start and len(chain) < len(msg.names):
                 chain.append(cur)
                 cur = cur.parent
-            lists = [self._user_xattrs(n) for n in reversed(chain)]
+            lists, size = [], 0
+            for n in reversed(chain):
+                names = self._user_xattrs(n)
+                size += 2 + sum(2 + len(x) for x in names)
+                if size > XATTR_LIST_MAX:
+                    raise _err(errno.E2BIG)  # (before the rest are listed)
+                lists.append(names)
         finally:
             self._release_walked(start, node)
-        if sum(2 + sum(2 + len(n) for n in names) for names in lists) > XATTR_LIST_MAX:
-            raise _err(errno.E2BIG)
         return Rlistxattrs(lists)
 
     def _getxattr(self, msg: Message) -> Message:

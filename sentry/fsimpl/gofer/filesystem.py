@@ -343,8 +343,10 @@ class GoferInode(Inode):
         # A trusted directory's names walked to and not there, while it is not listed
         # (at most ABSENT_MAX of them).
         self._absent: Optional[set] = None
-        # A trusted file's user.* attribute names, once listed (they cannot change).
+        # A trusted file's user.* attribute names, once listed (they cannot change), and
+        # whether a Tlistxattrs that would have listed them failed (list_xattrs_up).
         self._xattrs: Optional[List[bytes]] = None
+        self._xattrs_failed = False
 
     def __del__(self) -> None:
         # Only bookkeeping here: see the module docstring.
@@ -808,7 +810,8 @@ class GoferInode(Inode):
         directories up one after another, and each copy asked for its names (git's
         ``.git/index.lock`` under three directories: four round trips).  Nothing if they
         are known or cannot be asked for so; a failure leaves each to :meth:`listxattr`."""
-        if not self.fs.trusted or self._xattrs is not None or not (self.is_reg or self.is_dir):
+        if (not self.fs.trusted or self._xattrs is not None or self._xattrs_failed
+                or not (self.is_reg or self.is_dir)):
             return
         chain: List[GoferInode] = []
         node: Optional[GoferInode] = self
@@ -820,9 +823,13 @@ class GoferInode(Inode):
             return
         assert isinstance(root, GoferInode) and root.handle is not None
         chain.reverse()
+        self.fs.release_handles()
         try:
             lists = self.client.listxattrs(root.handle, [n._name for n in chain])
         except OSError:
+            # (not asked again for the directories above, which the copy-up reaches next)
+            for inode in chain:
+                inode._xattrs_failed = True
             return
         for inode, names in zip(chain, lists, strict=True):
             if inode._xattrs is None:

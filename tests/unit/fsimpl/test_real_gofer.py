@@ -523,3 +523,28 @@ def test_a_paths_directories_copied_up_list_their_attributes_in_one_request(lowe
     vfs.open_at(t, abi.AT_FDCWD, b"/deep/a/other/new", abi.O_CREAT | abi.O_WRONLY,
                 0o644).decref()
     assert [kind for kind, _ in client.xattr_lists] == ["one"], client.xattr_lists
+
+
+def test_a_failed_list_of_a_paths_attributes_is_not_asked_again(lower, counted, monkeypatch):
+    """When Tlistxattrs fails, each directory copied up asks Tlistxattr for its own names,
+    and the copy-ups of the directories above do not ask Tlistxattrs again."""
+    deep = os.path.join(lower, "fail", "a", "b")
+    os.makedirs(deep)
+    try:
+        os.setxattr(os.path.join(lower, "fail", "a"), "user.mark", b"on a")
+    except OSError as e:
+        pytest.skip(f"no user xattrs on the test's file system: {e}")
+    vfs, t, client = counted()
+
+    def refused(h, names):
+        client.xattr_lists.append(("chain", names))
+        raise OSError(errno.E2BIG, "refused by the test")
+
+    monkeypatch.setattr(client, "listxattrs", refused)
+    vfs.resolve(t, abi.AT_FDCWD, b"/fail/a/b")
+    client.xattr_lists.clear()
+    vfs.open_at(t, abi.AT_FDCWD, b"/fail/a/b/new", abi.O_CREAT | abi.O_WRONLY, 0o644).decref()
+    kinds = [kind for kind, _ in client.xattr_lists]
+    assert kinds == ["chain", "one", "one", "one"], client.xattr_lists
+    a = vfs.resolve(t, abi.AT_FDCWD, b"/fail/a")
+    assert a.dentry.inode.getxattr(t, b"user.mark") == b"on a"
