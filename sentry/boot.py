@@ -275,7 +275,8 @@ def _fetch_in_c(kernel: Any, vfs: Any, gofer: Any, native: Any) -> None:
 
     if kernel.python_only or not statcache.enabled():
         return
-    fs = vfs.root().mount.fs
+    top = vfs.root()
+    fs = top.mount.fs
     lower = getattr(fs, "lower", fs)
     if not isinstance(lower, GoferFilesystem) or not lower.trusted:
         return
@@ -283,7 +284,6 @@ def _fetch_in_c(kernel: Any, vfs: Any, gofer: Any, native: Any) -> None:
     if handle is None:
         return
     native.fetch_setup(gofer.fileno(), handle, lower.dev)
-    top = vfs.root()
 
     def new_place(key: int, root: Any, cwd: Any) -> None:
         # (the sandbox's root and a cwd on its own mount: the path is the lower layer's)

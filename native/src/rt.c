@@ -2176,7 +2176,6 @@ int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint3
 #define FETCH_TFETCH 46
 #define FETCH_RFETCH 47
 #define FETCH_RERROR 255
-#define FETCH_STAT 92              /* gofer.protocol.Stat.STRUCT's size */
 #define FETCH_KEY 14               /* sc_hash's key argument for failed fetches */
 #define FETCH_DIR_KEY 13           /* and for directories below which every fetch fails */
 #define FETCH_FAILS 1024
@@ -2247,8 +2246,20 @@ static void le16(unsigned char *p, uint32_t v)
     p[1] = (unsigned char)(v >> 8);
 }
 static void le32(unsigned char *p, uint32_t v) { le16(p, v); le16(p + 2, v >> 16); }
-static uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/* A key that failed for good in this generation (fetch_fail), not asked again */
+static int fetch_failed_before(uint64_t h)
+{
+    unsigned slot = (unsigned)(h % FETCH_FAILS);
+    return fetch_failed[slot].hash == h && fetch_failed[slot].gen == sc_gen;
+}
+
+static void fetch_fail(uint64_t h)
+{
+    unsigned slot = (unsigned)(h % FETCH_FAILS);
+    fetch_failed[slot].hash = h;
+    fetch_failed[slot].gen = sc_gen;
+}
 
 /* The channel said something a Tfetch's reply cannot be: nothing is fetched from now on
  * (rt_fetch_broken). */
@@ -2390,18 +2401,15 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     if (!S_ISREG(st.st_mode) || (st.st_mode & 0444) != 0444 || st.st_dev != fetch_dev)
         return -1;
     uint64_t h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
-    unsigned slot = (unsigned)(h % FETCH_FAILS);
-    if (fetch_failed[slot].hash == h && fetch_failed[slot].gen == sc_gen) return -1;
+    if (fetch_failed_before(h)) return -1;
     /* below a directory on another host mount every fetch fails (EXDEV: the gofer's clone
      * of its mounts never changes; /home on a partition of its own under a do root) */
     int dlen = len;
     while (dlen > 0 && path[dlen - 1] != '/') dlen--;
-    uint64_t dh = sc_hash(base, FETCH_DIR_KEY, path, (size_t)dlen);
-    unsigned dslot = (unsigned)(dh % FETCH_FAILS);
-    if (dlen && fetch_failed[dslot].hash == dh && fetch_failed[dslot].gen == sc_gen) return -1;
+    uint64_t dh = dlen ? sc_hash(base, FETCH_DIR_KEY, path, (size_t)dlen) : 0;
+    if (dlen && fetch_failed_before(dh)) return -1;
     if (fetch_through_link(base, nofollow, path, len)) {
-        fetch_failed[slot].hash = h;
-        fetch_failed[slot].gen = sc_gen;
+        fetch_fail(h);
         return -1;
     }
     /* header (id, 0: no CPU said), handle, flags, the path (u16 length, bytes) */
@@ -2418,42 +2426,33 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     do sent = send(fetch_sock, req, (size_t)(14 + rlen), MSG_NOSIGNAL);
     while (sent < 0 && errno == EINTR);
     if (sent != 14 + rlen) return -1;    /* (a datagram goes whole or not at all) */
-    unsigned char rep[4 + FETCH_STAT + 4];
+    unsigned char rep[4 + WIRE_STAT + 4];
     int fd = -1, lost = 0;
     int n = fetch_recv(rep, (int)sizeof rep, &fd, &lost);
-    uint32_t id = n >= 4 ? (uint32_t)(rep[0] | rep[1] << 8) : 0;
-    if (lost && n == 4 + FETCH_STAT && id == FETCH_RFETCH) {
+    uint32_t id = n >= 4 ? wire_u16(rep) : 0;
+    if (lost && n == 4 + WIRE_STAT && id == FETCH_RFETCH) {
         fetch_failures++;                 /* out of fds: Python's open says so */
         return -1;
     }
-    if (n == 8 && id == FETCH_RERROR && fd < 0 && rep[2] == 0 && rep[3] == 0) {
-        uint32_t err = rd32(rep + 4);
-        if (fetch_lasting(err)) {
-            fetch_failed[slot].hash = h;  /* (ELOOP, EXDEV, a file the host changed...) */
-            fetch_failed[slot].gen = sc_gen;
-        }
-        if (err == EXDEV && dlen) {
-            fetch_failed[dslot].hash = dh;
-            fetch_failed[dslot].gen = sc_gen;
-        }
+    if (n == 8 && id == FETCH_RERROR && fd < 0 && wire_u16(rep + 2) == 0) {
+        uint32_t err = wire_u32(rep + 4);
+        if (fetch_lasting(err)) fetch_fail(h);  /* (ELOOP, EXDEV, a file the host changed...) */
+        if (err == EXDEV && dlen) fetch_fail(dh);
         fetch_failures++;
         return -1;
     }
-    if (n != 4 + FETCH_STAT || id != FETCH_RFETCH || rep[2] || rep[3] || fd < 0) {
+    if (n != 4 + WIRE_STAT || id != FETCH_RFETCH || wire_u16(rep + 2) || fd < 0) {
         if (fd >= 0) close(fd);
         fetch_broken();
         return -1;
     }
-    const unsigned char *s = rep + 4;   /* Stat: dev, ino, mode, nlink, uid, gid, rdev, size,
-                                           blksize, blocks, atime_ns, mtime_ns, ctime_ns */
-    uint64_t mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
-    uint64_t ctime = (uint64_t)st.st_ctim.tv_sec * 1000000000ULL + (uint64_t)st.st_ctim.tv_nsec;
-    if (rd64(s + 8) != st.st_ino || rd32(s + 16) != st.st_mode
-        || rd64(s + 44) != (uint64_t)st.st_size || rd64(s + 76) != mtime
-        || rd64(s + 84) != ctime) {
+    struct stat got;
+    wire_stat(rep + 4, st.st_dev, &got);
+    if (got.st_ino != st.st_ino || got.st_mode != st.st_mode || got.st_size != st.st_size
+        || got.st_mtim.tv_sec != st.st_mtim.tv_sec || got.st_mtim.tv_nsec != st.st_mtim.tv_nsec
+        || got.st_ctim.tv_sec != st.st_ctim.tv_sec || got.st_ctim.tv_nsec != st.st_ctim.tv_nsec) {
         close(fd);                        /* another file than the answer's */
-        fetch_failed[slot].hash = h;
-        fetch_failed[slot].gen = sc_gen;
+        fetch_fail(h);
         fetch_failures++;
         return -1;
     }
