@@ -810,17 +810,23 @@ class Rwalk(Message):
         return cls(entries)
 
 
-@dataclass
-class Rstat(Message):
-    MSG_ID: ClassVar[int] = MsgId.RSTAT
+class _StatOnly(Message):
+    """A reply that is one Stat (its layout, nothing after it)."""
+
     stat: Stat
 
     def pack(self) -> bytes:
         return self.stat.pack()
 
     @classmethod
-    def unpack(cls, body: bytes) -> Rstat:
-        return cls(Stat.unpack(body))
+    def unpack(cls, body: bytes) -> Self:
+        return cls(Stat.unpack(body))  # type: ignore[call-arg]
+
+
+@dataclass
+class Rstat(_StatOnly):
+    MSG_ID: ClassVar[int] = MsgId.RSTAT
+    stat: Stat
 
 
 @dataclass
@@ -1241,19 +1247,12 @@ class Tfetch(Message):
 
 
 @dataclass
-class Rfetch(Message):
-    """The fetched file's attributes (:class:`Stat`'s layout, nothing after it); the fd
-    travels as SCM_RIGHTS."""
+class Rfetch(_StatOnly):
+    """The fetched file's attributes; the fd travels as SCM_RIGHTS.  (Not an Rstat: a
+    reply is checked by its class.)"""
 
     MSG_ID: ClassVar[int] = MsgId.RFETCH
     stat: Stat
-
-    def pack(self) -> bytes:
-        return self.stat.pack()
-
-    @classmethod
-    def unpack(cls, body: bytes) -> Rfetch:
-        return cls(Stat.unpack(body))
 
 
 @dataclass

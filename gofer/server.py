@@ -774,9 +774,9 @@ class GoferServer:
         :meth:`_reopen`: a name swapped between the two is refused)."""
         assert isinstance(msg, Tfetch)
         start = self._get(msg.handle)
-        if msg.flags & ~os.O_NOFOLLOW or not msg.path or len(msg.path) >= PATH_MAX:
+        if msg.flags & ~os.O_NOFOLLOW or len(msg.path) >= PATH_MAX:
             raise _err(errno.EINVAL)
-        for name in msg.path.split(b"/"):
+        for name in msg.path.split(b"/"):  # (an empty path is one empty name: EINVAL)
             _check_name(name)
         pfd = _openat2(start.fd, msg.path, _PATH_FLAGS, _LIST_RESOLVE)
         try:
@@ -1230,9 +1230,10 @@ class GoferServer:
         node = self._walk_unregistered(start, msg.names)
         try:
             chain: list[_Node] = []
-            cur: _Node | None = node
-            while cur is not None and cur is not start and len(chain) < len(msg.names):
+            cur = node  # (one new node a name, each its predecessor's child)
+            for _ in msg.names:
                 chain.append(cur)
+                assert cur.parent is not None
                 cur = cur.parent
             lists, size = [], 0
             for n in reversed(chain):

@@ -516,9 +516,9 @@ def opened(t: Any, key: Tuple[Any, ...], track: List[VirtualDentry], found: Virt
     a program that opens one file of a directory opens its siblings next (importlib's
     ``.pyc`` files in a ``__pycache__``, a compiler's headers), which C then opens
     itself, fetching each from the gofer (rt.c ``sc_fetch``) by the answers its
-    directory's listing hands over here (as a stat's: :func:`keep`)."""
-    if _put is not None:
-        _fill_siblings(t, key[0], key[2], track, found, root)
+    directory's listing hands over here (as a stat's: :func:`keep`).  (A key means
+    the C side is there: reopen_key.)"""
+    _fill_siblings(t, key[0], key[2], track, found, root)
 
 
 #: Directories with more entries are not pre-filled: their entries would push the

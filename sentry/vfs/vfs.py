@@ -672,7 +672,8 @@ class VirtualFilesystem:
                 # A read-only open of a file of the trusted lower layer: its host fd is
                 # kept under this key when released, for C to re-open (rt.c
                 # sc_open_file); one kept already is this open's.
-                key = statcache.reopen_key(t, dirfd, path, flags, track, vd, self.root())
+                root = self.root()
+                key = statcache.reopen_key(t, dirfd, path, flags, track, vd, root)
                 if key is not None:
                     lower = statcache.trusted_gofer_inode(vd.dentry.inode)
                     if lower is not None and lower._pending_fd is None:
@@ -681,7 +682,7 @@ class VirtualFilesystem:
                             lower._pending_fd = (fd, abi.O_RDONLY)
                     desc = self.open_vd(t, vd, flags, created)
                     desc.reopen_key = key
-                    statcache.opened(t, key, track, vd, self.root())
+                    statcache.opened(t, key, track, vd, root)
                     return desc
         return self.open_vd(t, vd, flags, created)
 

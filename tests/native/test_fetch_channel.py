@@ -37,19 +37,24 @@ DEV, ROOT_HANDLE, PLACE = 0x5151, 5, 77
 INO, SIZE, MTIME, CTIME = 4242, 11, 1_700_000_000_123_456_789, 1_700_000_001_000_000_007
 
 
+def _stat(ino: int = INO, ctime: int = CTIME) -> Stat:
+    """The attributes a reply gives the test's file (the answers' but *ino* and *ctime*)."""
+    return Stat(dev=1, ino=ino, mode=0o100644, nlink=1, uid=0, gid=0, rdev=0, size=SIZE,
+                blksize=4096, blocks=8, atime_ns=1, mtime_ns=MTIME, ctime_ns=ctime)
+
+
 class World:
-    def __init__(self, t: Task, tmp: Path, sentry: socket.socket, gofer: socket.socket,
-                 ) -> None:
-        self.t, self.tmp, self.sentry, self.gofer = t, tmp, sentry, gofer
+    def __init__(self, tmp: Path, sentry: socket.socket, gofer: socket.socket) -> None:
+        self.sentry, self.gofer = sentry, gofer
         self.file = tmp / "content"
         self.file.write_bytes(b"hello fetch")
         self.keep: List[Any] = []
         self.fds: List[int] = []
 
-    def answer(self, path: bytes, base: int = 0, ino: int = INO) -> None:
-        """The stat cache's answer for *path*: a regular file everyone may read."""
-        st = abi.pack_stat_values(DEV, ino, 1, 0o100644, 0, 0, 0, SIZE, 4096, 8, 1, MTIME,
-                                  CTIME)
+    def answer(self, path: bytes, base: int = 0, ino: int = INO, mode: int = 0o100644,
+               dev: int = DEV) -> None:
+        """The stat cache's answer for *path* (a regular file everyone may read)."""
+        st = abi.pack_stat_values(dev, ino, 1, mode, 0, 0, 0, SIZE, 4096, 8, 1, MTIME, CTIME)
         N.statcache_put(N.SC_STAT, base, False, path, st, 0, N.statcache_gen())
 
     def open(self, path: bytes, reply: Optional[Callable[[Tfetch], Tuple[bytes, int]]]
@@ -108,9 +113,8 @@ class World:
         """A reply with the test's file opened, its attributes those of the answers (but
         *ino* and *ctime*)."""
         def reply(_req: Tfetch) -> Tuple[bytes, int]:
-            st = Stat(dev=1, ino=ino, mode=0o100644, nlink=1, uid=0, gid=0, rdev=0, size=SIZE,
-                      blksize=4096, blocks=8, atime_ns=1, mtime_ns=MTIME, ctime_ns=ctime)
-            return encode(Rfetch(st)), os.open(self.file, os.O_RDONLY | os.O_CLOEXEC)
+            return (encode(Rfetch(_stat(ino, ctime))),
+                    os.open(self.file, os.O_RDONLY | os.O_CLOEXEC))
         return reply
 
 
@@ -131,7 +135,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     N.statcache_bump()  # (a generation of its own: no answer or failure of another test)
     sentry_end, gofer_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     N.fetch_setup(sentry_end.fileno(), ROOT_HANDLE, DEV)
-    w = World(t, tmp_path, sentry_end, gofer_end)
+    w = World(tmp_path, sentry_end, gofer_end)
     try:
         yield w
     finally:
@@ -175,12 +179,9 @@ def test_no_answer_no_fetch(world: World) -> None:
     a regular file everyone may read or is another file system's, or one relative to a
     place C was not told of."""
     assert world.open(b"/fetch-test/unknown", None)[0] is None
-    st = abi.pack_stat_values(DEV, INO, 1, 0o100600, 0, 0, 0, SIZE, 4096, 8, 1, MTIME, CTIME)
-    N.statcache_put(N.SC_STAT, 0, False, b"/fetch-test/private", st, 0, N.statcache_gen())
+    world.answer(b"/fetch-test/private", mode=0o100600)
     assert world.open(b"/fetch-test/private", None)[0] is None
-    st = abi.pack_stat_values(DEV + 1, INO, 1, 0o100644, 0, 0, 0, SIZE, 4096, 8, 1, MTIME,
-                              CTIME)
-    N.statcache_put(N.SC_STAT, 0, False, b"/fetch-test/other-fs", st, 0, N.statcache_gen())
+    world.answer(b"/fetch-test/other-fs", dev=DEV + 1)
     assert world.open(b"/fetch-test/other-fs", None)[0] is None
     world.answer(b"rel/nowhere", base=PLACE)
     assert world.open(b"rel/nowhere", None)[0] is None
@@ -223,16 +224,10 @@ def test_a_reply_that_is_no_fetchs_stops_fetching(world: World) -> None:
     world.answer(b"/fetch-test/a")
     fds = _open_fds()
 
-    def st() -> bytes:
-        return encode(Rfetch(Stat(1, INO, 0o100644, 1, 0, 0, 0, SIZE, 4096, 8, 1, MTIME,
-                                  CTIME)))
-
-    def two_fds(_r: Tfetch) -> Tuple[bytes, int]:
-        # (two fds: the thread's reply sends one; the second rides in the same message)
-        return st(), -2
-
+    fetched = encode(Rfetch(_stat()))
+    # (fd -2: the test's gofer sends two fds, which no reply carries)
     for name, reply in (("another message", lambda _r: (encode(Rwalk([])), -1)),
-                        ("no fd", lambda _r: (st(), -1)), ("two fds", two_fds)):
+                        ("no fd", lambda _r: (fetched, -1)), ("two fds", lambda _r: (fetched, -2))):
         N.fetch_setup(world.sentry.fileno(), ROOT_HANDLE, DEV)
         assert not N.fetch_broken()
         fd, req = world.open(b"/fetch-test/a", reply)

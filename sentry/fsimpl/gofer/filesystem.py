@@ -814,8 +814,8 @@ class GoferInode(Inode):
                 or not (self.is_reg or self.is_dir)):
             return
         chain: List[GoferInode] = []
-        node: Optional[GoferInode] = self
-        while node is not None and node._up is not None:
+        node = self
+        while node._up is not None:
             chain.append(node)
             node = node._up
         root = self.fs.root_inode()
