@@ -124,6 +124,7 @@ class TreeFetch:
         self._client = client
         self.results: dict[tuple[bytes, ...], PackedEntries] = {}
         self._partial: dict[tuple[bytes, ...], list] = {}  # [count, [entries' bytes]]
+        self._drop: tuple[bytes, ...] | None = None  # a listing the asker has (drop)
         self.done = False
         self.error: OSError | None = None  # the request's, or the channel's
         self.tops: set[bytes] = set()  # the named subdirectories whose listings came
@@ -156,6 +157,12 @@ class TreeFetch:
         except ProtocolError:
             self._client._broken = True
             raise _oserror(errno.EPROTO, "sent a malformed reply") from None
+
+    def drop(self, path: tuple[bytes, ...]) -> None:
+        """Keep no listing of *path*, which the asker has already: it is dropped when it
+        comes (and is not in :attr:`arrived`)."""
+        self._drop = path
+        self.results.pop(path, None)
 
     def poll(self) -> None:
         """Read what of the reply has come, without waiting for more."""
@@ -209,10 +216,12 @@ class TreeFetch:
         part[1].append(wire)
         if last:
             del self._partial[key]
-            self.results[key] = PackedEntries(part[0], b"".join(part[1]), [])
-            self.arrived.append(key)
             if len(key) == 1:
                 self.tops.add(key[0])
+            if key == self._drop:
+                return True
+            self.results[key] = PackedEntries(part[0], b"".join(part[1]), [])
+            self.arrived.append(key)
         return True
 
     def _end(self) -> None:

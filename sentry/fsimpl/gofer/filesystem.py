@@ -163,6 +163,13 @@ def _small_leaf(st: Any) -> bool:
         and st.size <= 4096
 
 
+def _may_have_subdirs(st: Any) -> bool:
+    """Whether a directory entry may have subdirectories: a link count other than 2 (more
+    counts them; btrfs gives every directory 1)."""
+    return not isinstance(st, int) and st is not None and _st.S_ISDIR(st.mode) \
+        and st.nlink != 2
+
+
 def _blocks(st: Any) -> int:
     """A directory's size in blocks, for LIST_AFTER_LOOKUPS_PER_BLOCK: its own, or its
     subdirectories' count (link count less 2) per SUBDIRS_PER_BLOCK if that is larger."""
@@ -589,7 +596,7 @@ class GoferInode(Inode):
             self._forget_absent()
             up = self._up
             if up is not None and up._listing is not None:
-                up._prefetch_subdirs(self._name, reading)
+                up._prefetch_subdirs(self, reading)
         return listing
 
     def _fetched(self) -> Optional[Listing]:
@@ -610,14 +617,20 @@ class GoferInode(Inode):
             self._fetch, self._fetch_path = fetch, path
         return listing
 
-    def _prefetch_subdirs(self, listed: bytes, reading: bool) -> None:
-        """A subdirectory of this listed directory was listed by a request of its own, for
-        a program reading it (*reading*) or looking names up in it.  Once PREFETCH_AFTER
-        of them were, a tree walk is going on, which lists the others and what is below
-        them next: ask for those listings now, depth first, in one request (Treadtree) of
-        PREFETCH_BUDGET entries, twice that the next time.  The reply is read as the
-        subdirectories' inodes ask for their listings (:class:`gofer.client.TreeFetch`):
-        the sentry goes on with the first ones while the gofer lists the rest.  (A program
+    def _prefetch_subdirs(self, child: "GoferInode", reading: bool) -> None:
+        """A subdirectory of this listed directory, *child*, was listed by a request of its
+        own, for a program reading it (*reading*) or looking names up in it.  Once
+        PREFETCH_AFTER of them were, a tree walk is going on, which lists the others and
+        what is below them next: ask for those listings now, depth first, in one request
+        (Treadtree) of PREFETCH_BUDGET entries, twice that the next time.  The reply is
+        read as the subdirectories' inodes ask for their listings
+        (:class:`gofer.client.TreeFetch`): the sentry goes on with the first ones while
+        the gofer lists the rest.  A walk reading *child* goes below it next, and every
+        other request waits behind the reply: so the reply starts with *child*'s
+        subdirectories (*child* listed again, its listing dropped as it comes), unless
+        its link count says it has none (os.walk of a 50,000-file tree waited 17, 45 and
+        70 ms for replies about *child*'s siblings before it could list *child*'s
+        first subdirectory; inside 1.03 -> 0.96 s, A/B medians of 9).  (A program
         looking for a file in a few directories lists one or two: listing all their
         siblings would be waste.)  Lookups count only in small leaf directories
         (:func:`_small_leaf`), apart from reads, and fetch only those, at most
@@ -626,6 +639,7 @@ class GoferInode(Inode):
         ~0.3 ms of the sentry each (inside 27.4 -> 26.0 and 27.4 -> 25.2 ms, alternated
         medians of 21; python3 and gcc fetch nothing more, or next to nothing)."""
         assert self._listing is not None
+        listed = child._name
         if self._unfetched == []:
             return  # every subdirectory was listed or fetched (a walk lists each)
         if not reading and not (listed in self._listing and _small_leaf(self._listing[listed])):
@@ -668,6 +682,9 @@ class GoferInode(Inode):
             subdirs = [n for n in unfetched if n in leaves][:MAX_TREE_SUBDIRS]
         if not subdirs:
             return
+        below = reading and child._fetch is None and _may_have_subdirs(self._listing.get(listed))
+        if below:
+            subdirs = [listed, *subdirs[:MAX_TREE_SUBDIRS - 1]]
         if reading:
             budget = min(PREFETCH_BUDGET << self._fetches, PREFETCH_BUDGET_MAX)
             self._fetches += 1
@@ -683,6 +700,9 @@ class GoferInode(Inode):
             return  # the listings will be asked for one by one
         self._fetch_path = ()
         self._fetch_names = set(subdirs)
+        if below:
+            self._fetch.drop((listed,))
+            child._fetch, child._fetch_path = self._fetch, (listed,)
 
     def iterdir(self, t: Any) -> List[DirEntry]:
         if not self.is_dir:

@@ -78,6 +78,9 @@ class FakeTreeFetch:
         got = self.take(path)
         return listing_of(got) if got is not None else None
 
+    def drop(self, path: Tuple[bytes, ...]) -> None:
+        self.results.pop(path, None)
+
     def wait(self) -> None:
         pass
 
