@@ -1578,6 +1578,10 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
                     uint64_t dev, const char *skip, int skip_len, uint32_t gen,
                     int statx, uint64_t mnt_id, uint64_t ino);
 
+/* How many symlinks to siblings a kept stat answer follows at most (statcache.py's
+ * SIBLING_HOPS) */
+#define SC_SIBLING_HOPS 8
+
 /* Whether a listing entry's name is a file name: no NUL, no "/", not "." or ".." (a
  * gofer that sends one is broken or hostile, and "dir/.." kept as an answer would name
  * the wrong file) */
@@ -1722,6 +1726,15 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
         }
         if (x->target && x->tlen && !memchr(x->target, '/', x->tlen)) {
             int j = wire_find(e, tab, mask, x->target, x->tlen);
+            /* a chain of links to siblings, to one that is no link (statcache.sibling_end) */
+            for (int hops = 1; j >= 0 && e[j].keep && S_ISLNK(e[j].st.st_mode); hops++) {
+                const struct wire_entry *y = &e[j];
+                if (hops == SC_SIBLING_HOPS || !y->target || !y->tlen
+                    || memchr(y->target, '/', y->tlen))
+                    j = -1;
+                else
+                    j = wire_find(e, tab, mask, y->target, y->tlen);
+            }
             if (j >= 0 && e[j].keep && !S_ISLNK(e[j].st.st_mode)) {
                 sc_put(RT_SC_STAT, base, 0, path, len, &e[j].st, SC_STAT, 0, gen, 0);
                 if (statx) {

@@ -612,19 +612,15 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> b
             stats.append(fs.packed_stat(st))
             statxs.append(None)
     # stat() follows a symlink: its answer is kept only for a link to a sibling that is no
-    # link itself (os.walk's is_dir on a DT_LNK entry, "libfoo -> libfoo-base").
+    # link, or to one that links on to such a sibling (os.walk's is_dir on a DT_LNK entry,
+    # "libfoo -> libfoo-base", "libpython3.11 -> libpython3.11-stdlib ->
+    # libpython3.11-minimal"): sibling_end.
     follow = array.array("i", [-1]) * len(names)
     for i, name in enumerate(names):
         if stats[i] is None:
             continue
         st = listing[name]
-        if st.mode & 0o170000 != 0o120000:
-            follow[i] = i
-            continue
-        target: bytes = getattr(st, "target", None) or b""
-        j = index.get(target, -1) if b"/" not in target else -1
-        if j >= 0 and stats[j] is not None and listing[target].mode & 0o170000 != 0o120000:
-            follow[i] = j
+        follow[i] = i if st.mode & 0o170000 != 0o120000 else sibling_end(listing, index, stats, st)
     # the whole listing goes too: every other name is missing (the overlay's upper layer
     # has nothing here, or _listed would not have given it)
     blob = b"".join(name + b"\0" for name in names)
@@ -636,6 +632,29 @@ def _fill(vd: VirtualDentry, lower: Any, prefixes: List[Tuple[int, bytes]]) -> b
         _put_listing(base, prefix, blob, len(names), packed, packedx, follow.tobytes(), has, gen,
                      ino)
     return True
+
+
+#: How many symlinks to siblings a kept stat answer follows at most (rt.c's
+#: SC_SIBLING_HOPS): a chain of Debian's package doc links is two or three long; Linux
+#: follows 40 in a path, and the paths these answers are kept under have none.
+SIBLING_HOPS = 8
+
+
+def sibling_end(listing: Any, index: Dict[bytes, int], stats: List[Optional[bytes]],
+                st: Any) -> int:
+    """The index of the entry the symlink *st* of *listing* leads to through siblings
+    only (each target a name of the same directory), if that entry is no symlink and kept
+    (*stats*), within SIBLING_HOPS links; -1 otherwise (a target elsewhere, missing, a
+    mount point, a loop, a longer chain: Python follows it)."""
+    for _ in range(SIBLING_HOPS):
+        target: bytes = getattr(st, "target", None) or b""
+        j = index.get(target, -1) if b"/" not in target else -1
+        if j < 0 or stats[j] is None:
+            return -1
+        st = listing[target]
+        if st.mode & 0o170000 != 0o120000:
+            return j
+    return -1
 
 
 #: (directory dentry, mount, cwd key, search-all) -> (generation of its last prefill(), what

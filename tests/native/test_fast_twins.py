@@ -504,12 +504,14 @@ def test_stat_cache_put_listing(world: Tuple[Task, Path]) -> None:
 def test_stat_cache_put_wire(world: Tuple[Task, Path]) -> None:
     """A listing's answers taken by C from the entries as the gofer sent them are the ones
     statcache._fill's Python loop hands over (each entry's packed lstat, a symlink to a
-    sibling that is no symlink followed to it, nothing for a mount point or a skipped
-    name, the names); entries that do not parse are refused whole."""
+    sibling that is no symlink followed to it, through up to SIBLING_HOPS links to
+    siblings, nothing for a mount point or a skipped name, the names); entries that do not
+    parse are refused whole."""
     import array
 
     from gofer.protocol import Stat, _pack_stat_entries
     from sentry.vfs import abi
+    from sentry.vfs.statcache import SIBLING_HOPS, sibling_end
 
     pid = os.getpid()
     N.task_set_fs(pid, 11, True, False)
@@ -526,7 +528,9 @@ def test_stat_cache_put_wire(world: Tuple[Task, Path]) -> None:
         (b"file", st(10, 0o100644)),
         (b"dir", st(11, 0o40755)),
         (b"to-file", st(12, 0o120777, b"file")),
-        (b"to-link", st(13, 0o120777, b"to-file")),       # a link to a link: Python's
+        (b"to-link", st(13, 0o120777, b"to-file")),       # a link to a link: to file
+        (b"loop-a", st(19, 0o120777, b"loop-b")),         # a loop: Python's (ELOOP)
+        (b"loop-b", st(20, 0o120777, b"loop-a")),
         (b"away", st(14, 0o120777, b"/etc/passwd")),      # elsewhere: Python's
         (b"dangling", st(15, 0o120777, b"nothing")),
         (b"old", st(16, 0o100600, None, -1_500_000_001)),  # before 1970
@@ -534,6 +538,10 @@ def test_stat_cache_put_wire(world: Tuple[Task, Path]) -> None:
         (b"covered", st(17, 0o40700)),                     # the sandbox mounted on it
         (b"plain-link", st(18, 0o120777)),                 # its target not carried
     ]
+    # chains to file: c0 through SIBLING_HOPS links (followed), d0 through one more
+    for p, n in ((b"c", SIBLING_HOPS), (b"d", SIBLING_HOPS + 1)):
+        entries += [(p + b"%d" % k, st(100 + k, 0o120777, p + b"%d" % (k + 1) if k < n - 1
+                                       else b"file")) for k in range(n)]
     wire = _pack_stat_entries(entries)[4:]
     assert N.statcache_put_wire(0, b"/w/", wire, len(entries), dev, b"covered\0", gen)
     # the Python loop's answers, as _fill packs them (fs.packed_stat, follow, has)
@@ -543,15 +551,11 @@ def test_stat_cache_put_wire(world: Tuple[Task, Path]) -> None:
         dev, x.ino, x.nlink, x.mode, x.uid, x.gid, x.rdev, x.size, x.blksize, x.blocks,
         x.atime_ns, x.mtime_ns, x.ctime_ns) for n, x in entries]
     follow = array.array("i", [-1] * len(entries))
+    listing = dict(entries)
     for i, (_n, x) in enumerate(entries):
-        if stats[i] is None:
-            continue
-        if x.mode & 0o170000 != 0o120000:
-            follow[i] = i
-            continue
-        j = index.get(x.target or b"", -1) if b"/" not in (x.target or b"") else -1
-        if j >= 0 and stats[j] is not None and entries[j][1].mode & 0o170000 != 0o120000:
-            follow[i] = j
+        if stats[i] is not None:
+            follow[i] = i if x.mode & 0o170000 != 0o120000 else sibling_end(listing, index,
+                                                                            stats, x)
     N.statcache_put_listing(0, b"/p/", b"".join(n + b"\0" for n in names), len(names),
                             b"".join(a or bytes(144) for a in stats), None, follow.tobytes(),
                             bytes(a is not None for a in stats), gen)
@@ -566,6 +570,10 @@ def test_stat_cache_put_wire(world: Tuple[Task, Path]) -> None:
         for flags in (0, AT_SYMLINK_NOFOLLOW):
             assert call(b"/w/", name, flags) == call(b"/p/", name, flags), (name, flags)
     assert call(b"/w/", b"file", 0)[0] == 0 and call(b"/w/", b"to-file", 0)[0] == 0
+    for name in (b"to-link", b"c0", b"d1"):                       # chains to file
+        assert call(b"/w/", name, 0) == call(b"/w/", b"file", 0), name
+    for name in (b"loop-a", b"d0", b"dangling"):                  # Python's
+        assert call(b"/w/", name, 0)[0] is None, name
     assert call(b"/w/", b"away", 0)[0] is None and call(b"/w/", b"mnt", 0)[0] is None
     assert call(b"/w/", b"missing", 0)[0] == -2
     # readlink of a symlink whose target the entry carried: the target, from C

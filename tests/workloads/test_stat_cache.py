@@ -232,6 +232,16 @@ with open("m/new", "w") as fh:  # what "m/one/../new" looked up and missed
 twice("appeared-above", *appear)
 os.mkdir("m/nowhere")
 twice("appeared-target", "m/dangling", "m/dangling/x", "m/two/new")
+# Chains of symlinks to siblings ("libpython3.11 -> libpython3.11-stdlib ->
+# libpython3.11-minimal"), followed in C up to a limit, a loop, one that dangles; then the
+# middle of one retargeted: what leads through it changes too.
+os.listdir("k")
+chains = ("k/l1", "k/l2", "k/loop-a", "k/c0", "k/c1", "k/c8", "k/d0")
+twice("chain", *chains)
+twice("chain-nofollow", *chains, follow=False)
+os.unlink("k/l2")
+os.symlink("gone", "k/l2")
+twice("chain-retargeted", *chains)
 # Files renamed (an editor's save, git's index.lock over its index), one over another, one
 # to a missing name, two exchanged: the answers about them and the errors through their
 # names go, a missing name's ENOENT too.
@@ -278,6 +288,15 @@ def _tree(base: Path) -> Path:
     (t / "m" / "two").mkdir()
     (t / "m" / "ln-one").symlink_to("one")
     (t / "m" / "dangling").symlink_to("nowhere")
+    (t / "k").mkdir()
+    (t / "k" / "file").write_text("at the end of the chains\n")
+    (t / "k" / "l1").symlink_to("l2")
+    (t / "k" / "l2").symlink_to("file")
+    (t / "k" / "loop-a").symlink_to("loop-b")
+    (t / "k" / "loop-b").symlink_to("loop-a")
+    for k in range(9):  # c0 -> c1 -> ... -> c8 -> file: nine links
+        (t / "k" / f"c{k}").symlink_to(f"c{k + 1}" if k < 8 else "file")
+    (t / "k" / "d0").symlink_to("dangling-nowhere")
     (t / "p" / "a").write_text("renamed first\n")
     for name, text in (("old", "old\n"), ("target", "the target\n"), ("other", "other!\n"),
                        ("kept", "kept here\n")):
@@ -291,7 +310,7 @@ def _tree(base: Path) -> Path:
     shutil.copy2(BUSYBOX, t / "r" / "sh")
     for p in (t, t / "d", t / "d" / "sub", t / "e", t / "e" / "sub", t / "c", t / "c" / "x",
               t / "c" / "x" / "sub", t / "r", t / "q", t / "s", t / "p", t / "m",
-              t / "m" / "one", t / "m" / "two"):
+              t / "m" / "one", t / "m" / "two", t / "k"):
         p.chmod(0o755)
     return t
 
