@@ -128,7 +128,7 @@ class TreeFetch:
         self.done = False
         self.error: OSError | None = None  # the request's, or the channel's
         self.tops: set[bytes] = set()  # the named subdirectories whose listings came
-        self.arrived: list[tuple[bytes, ...]] = []  # every listing's path, as it came
+        self.arrived: list[tuple[bytes, ...]] = []  # each listing's path (not drop's), as it came
         self.handed = 0  # how many of them the sentry has handed on (statcache)
 
     def take(self, path: tuple[bytes, ...]) -> list[tuple[bytes, Stat | int]] | None:
@@ -145,6 +145,8 @@ class TreeFetch:
         return self._take(path, Listing)
 
     def _take(self, path: tuple[bytes, ...], make: Callable[[int, bytes], T]) -> T | None:
+        if path == self._drop:
+            return None  # (never kept: reading the reply to its end would not bring it)
         if path not in self.results and not self.done:
             with self._client._lock:
                 while path not in self.results and not self.done:
@@ -160,7 +162,8 @@ class TreeFetch:
 
     def drop(self, path: tuple[bytes, ...]) -> None:
         """Keep no listing of *path*, which the asker has already: it is dropped when it
-        comes (and is not in :attr:`arrived`)."""
+        comes, and is not in :attr:`arrived` (called before the reply is read: nothing
+        reads it but the asker's takes and polls)."""
         self._drop = path
         self.results.pop(path, None)
 

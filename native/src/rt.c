@@ -1469,8 +1469,8 @@ int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char 
  * rt_statcache_put): *n* entries named in *names* (each NUL-ended, also handed to
  * rt_statcache_put_dir), under *prefix* (as put_dir's).  Entry i with has[i] gets the
  * lstat answer stats[i] (and statxs[i] if statxs is not NULL), and the stat answer of
- * entry follow[i] (itself; a symlink's sibling target; -1: none, the walk goes to
- * Python); *ino* the directory's (put_dir's).  Returns put_dir's result. */
+ * entry follow[i] (itself; the end of a symlink's chain of links to siblings,
+ * statcache.sibling_end; -1: none, the walk goes to Python); *ino* the directory's (put_dir's).  Returns put_dir's result. */
 int rt_statcache_put_listing(uint64_t base, const char *prefix, int plen, const char *names,
                              int names_len, int n, const unsigned char *stats,
                              const unsigned char *statxs, const int32_t *follow,
@@ -1564,8 +1564,8 @@ static int wire_find(const struct wire_entry *e, const int32_t *tab, uint32_t ma
  * number (kind 0: a mount point, whose attributes only a walk may give) or a Stat and,
  * kind 2, a symlink's u16-long target).  Each entry's lstat answer as the sandbox's
  * newfstatat gives it (the file system's device *dev*, the host's owner: a file system
- * without an id mapping) and, for a symlink to a sibling that is no symlink, its stat
- * answer, and a symlink's readlink answer, under *prefix* (as rt_statcache_put_listing's);
+ * without an id mapping) and, for a symlink that leads through up to SC_SIBLING_HOPS links
+ * to siblings to one that is no symlink, its stat answer, and a symlink's readlink answer, under *prefix* (as rt_statcache_put_listing's);
  * then the names
  * (rt_statcache_put_dir).  *skip*: names (each NUL-ended) not to keep (the sandbox
  * mounted something there).  Returns the number of entries, or -EINVAL if the listing

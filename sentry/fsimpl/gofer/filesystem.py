@@ -163,11 +163,25 @@ def _small_leaf(st: Any) -> bool:
         and st.size <= 4096
 
 
-def _may_have_subdirs(st: Any) -> bool:
-    """Whether a directory entry may have subdirectories: a link count other than 2 (more
-    counts them; btrfs gives every directory 1)."""
-    return not isinstance(st, int) and st is not None and _st.S_ISDIR(st.mode) \
-        and st.nlink != 2
+def _walk_goes_below(child: "GoferInode", budget: int) -> bool:
+    """Whether a fetch ahead of *budget* entries, asked as a walk reads *child*, should
+    start below it (_prefetch_subdirs): it has subdirectories (its own listing says,
+    not the link count, which btrfs makes 1) and few enough entries that listing it again
+    takes little of the budget (a large one would take it all, for nothing)."""
+    listing = child._listing
+    if child._fetch is not None or listing is None or len(listing) > budget // 4:
+        return False
+    return any(dtype == _DT_DIR for _, _, dtype in listing.dirents())
+
+
+_DT_DIR = 4
+
+
+def _fetched_below(fetch: Any, path: Tuple[bytes, ...]) -> set:
+    """The names of the subdirectories of the directory at *path* in the Treadtree reply
+    *fetch* whose listings came in it."""
+    depth = len(path)
+    return {k[depth] for k in fetch.arrived if len(k) == depth + 1 and k[:depth] == path}
 
 
 def _blocks(st: Any) -> int:
@@ -664,6 +678,11 @@ class GoferInode(Inode):
         if old is not None:
             old.wait()  # what it brought counts as asked; the rest may be asked again
             asked.update(old.tops)
+        elif self._fetch is not None:
+            # This directory's listing came in its parent's reply, which brought some of
+            # its subdirectories' too: asked already (their walk went on below them).
+            self._fetch.wait()
+            asked.update(_fetched_below(self._fetch, self._fetch_path))
         # (The listing's subdirectories are picked out once: each of a walk's own listings
         # below a large directory went through all its entries again, ~0.1 s of a find of
         # /usr/share/doc's 913 directories.)
@@ -682,9 +701,6 @@ class GoferInode(Inode):
             subdirs = [n for n in unfetched if n in leaves][:MAX_TREE_SUBDIRS]
         if not subdirs:
             return
-        below = reading and child._fetch is None and _may_have_subdirs(self._listing.get(listed))
-        if below:
-            subdirs = [listed, *subdirs[:MAX_TREE_SUBDIRS - 1]]
         if reading:
             budget = min(PREFETCH_BUDGET << self._fetches, PREFETCH_BUDGET_MAX)
             self._fetches += 1
@@ -694,6 +710,9 @@ class GoferInode(Inode):
             # tree walk's budget, which every other request would wait behind)
             budget = LEAF_PREFETCH_BUDGET
             self._leaf_lists = 0
+        below = reading and _walk_goes_below(child, budget)
+        if below:
+            subdirs = [listed, *subdirs[:MAX_TREE_SUBDIRS - 1]]
         try:
             self._fetch = self.client.readtree_start(h, names, subdirs, budget)
         except OSError:
@@ -702,6 +721,7 @@ class GoferInode(Inode):
         self._fetch_names = set(subdirs)
         if below:
             self._fetch.drop((listed,))
+            self._fetch_names.discard(listed)  # (its listing is not in the reply)
             child._fetch, child._fetch_path = self._fetch, (listed,)
 
     def iterdir(self, t: Any) -> List[DirEntry]:

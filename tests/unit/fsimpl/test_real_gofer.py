@@ -456,10 +456,82 @@ def test_a_walk_fetches_below_the_directory_it_is_in_first(lower, counted):
             # the walk was in the last of them: the reply starts with its subdirectories
             assert subdirs == [own[-1], *order[PREFETCH_AFTER:]]
             assert (own[-1],) not in fetch.arrived and (own[-1],) not in fetch.results
+            assert fetch.arrived[0][0] == own[-1] and len(fetch.arrived[0]) == 2
             assert not [n for n in client.listings if n[:2] == [b"top", own[-1]] and len(n) > 2]
         else:  # leaves: nothing below the last to fetch
             assert subdirs == order[PREFETCH_AFTER:]
         assert fetch.error is None
+
+
+def test_a_walk_below_a_fetch_that_ran_out_asks_only_what_did_not_come(lower, counted,
+                                                                      monkeypatch):
+    """The fetch that starts below the directory the walk is in may run out of its budget
+    inside it: the fetch that directory then asks for its own subdirectories leaves out
+    those whose listings came in its parent's reply (they were walked already); and a
+    directory too large to list again for little of the budget is not (budgets made
+    small here: 40 entries, then 80)."""
+    import sentry.fsimpl.gofer.filesystem as gfs
+
+    monkeypatch.setattr(gfs, "PREFETCH_BUDGET", 40)
+    monkeypatch.setattr(gfs, "PREFETCH_BUDGET_MAX", 80)
+    for i in range(4):
+        for j in range(10):
+            os.makedirs(os.path.join(lower, "deep", f"d{i}", f"s{j}"))
+            for k in range(10):
+                with open(os.path.join(lower, "deep", f"d{i}", f"s{j}", f"f{k}"), "wb"):
+                    pass
+        os.makedirs(os.path.join(lower, "big", f"b{i}", "x"))
+        for k in range(20):  # more than a quarter of the budget
+            with open(os.path.join(lower, "big", f"b{i}", f"f{k}"), "wb"):
+                pass
+    vfs, t, client = counted()
+    trees = []
+    real_start = client._c.readtree_start
+
+    def readtree_start(h, names, subdirs, budget):
+        fetch = real_start(h, names, subdirs, budget)
+        trees.append((list(names), list(subdirs), fetch))
+        return fetch
+
+    client.readtree_start = readtree_start
+
+    def listdir(path):
+        d = vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY | abi.O_DIRECTORY, 0)
+        try:
+            return [(n, dt) for _, dt, n in d.getdents(t) if n not in (b".", b"..")]
+        finally:
+            d.decref()
+
+    def walk(path, seen):
+        entries = listdir(path)
+        seen.append((path, sorted(n for n, _ in entries)))
+        for n, dt in entries:
+            if dt == abi.DT_DIR:
+                walk(path + b"/" + n, seen)
+
+    for name in (b"deep", b"big"):
+        order = [n for n, _ in listdir(b"/" + name)]
+        seen: list = []
+        walk(b"/" + name, seen)
+        native = [(os.fsencode("/" + os.path.relpath(p, lower)),
+                   sorted(os.fsencode(n) for n in ds + fs))
+                  for p, ds, fs in os.walk(os.path.join(lower, os.fsdecode(name)))]
+        assert sorted(seen) == sorted(native)
+        top = [(s, f) for n, s, f in trees if n == [name]]
+        assert top, trees
+        subdirs, fetch = top[0]
+        own = order[:gfs.PREFETCH_AFTER]
+        if name == b"big":  # 21 entries each: not listed again
+            assert subdirs == order[gfs.PREFETCH_AFTER:]
+            continue
+        assert subdirs[0] == own[-1]
+        assert fetch.arrived[0][0] == own[-1] and len(fetch.arrived[0]) == 2
+        came = {k[1] for k in fetch.arrived if len(k) == 2 and k[0] == own[-1]}
+        assert 0 < len(came) < 10  # the budget ran out inside it
+        below = [s for n, s, _ in trees if n == [name, own[-1]]]
+        assert below, trees
+        assert not set(below[0]) & came
+        assert len(below[0]) == 10 - len(came) - gfs.PREFETCH_AFTER
 
 
 def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower, counted):
