@@ -395,13 +395,62 @@ def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower,
     assert decoded.count(40) == 1  # /top's listing, picked out once
 
 
+class _RecordedWalk:
+    """A gofer's mount tree over *lower* (``counted``) whose Treadtree requests are
+    recorded (``trees``: names, subdirs, the fetch), walked in os.walk's order."""
+
+    def __init__(self, lower, counted):
+        self.lower = lower
+        self.vfs, self.t, self.client = counted()
+        self.trees = []
+        real_start = self.client._c.readtree_start
+
+        def readtree_start(h, names, subdirs, budget):
+            fetch = real_start(h, names, subdirs, budget)
+            self.trees.append((list(names), list(subdirs), fetch))
+            return fetch
+
+        self.client.readtree_start = readtree_start
+
+    def listdir(self, path):
+        d = self.vfs.open_at(self.t, abi.AT_FDCWD, path, abi.O_RDONLY | abi.O_DIRECTORY, 0)
+        try:
+            return [(n, dt) for _, dt, n in d.getdents(self.t) if n not in (b".", b"..")]
+        finally:
+            d.decref()
+
+    def walk(self, name):
+        """Walk /*name* (a directory, then each subdirectory in turn), check it saw what
+        os.walk sees, and return /*name*'s entries in listing order and the one fetch
+        asked for its subdirectories."""
+        order = [n for n, _ in self.listdir(b"/" + name)]
+        seen = []
+
+        def visit(path):
+            entries = self.listdir(path)
+            seen.append((path, sorted(n for n, _ in entries)))
+            for n, dt in entries:
+                if dt == abi.DT_DIR:
+                    visit(path + b"/" + n)
+
+        visit(b"/" + name)
+        native = [(os.fsencode("/" + os.path.relpath(p, self.lower)),
+                   sorted(os.fsencode(n) for n in ds + fs))
+                  for p, ds, fs in os.walk(os.path.join(self.lower, os.fsdecode(name)))]
+        assert sorted(seen) == sorted(native)
+        asked = [(subdirs, fetch) for names, subdirs, fetch in self.trees if names == [name]]
+        assert len(asked) == 1, self.trees
+        assert asked[0][1].error is None
+        return order, asked[0][0], asked[0][1]
+
+
 def test_a_walk_fetches_below_the_directory_it_is_in_first(lower, counted):
     """A walk that reads the PREFETCH_AFTER-th subdirectory of a directory by a request of
     its own goes below that one next: the fetch ahead of its siblings starts with it (its
     own listing again, dropped as it comes), so its subdirectories' listings come at the
     head of the reply rather than after every sibling's (each own request waited for the
     whole reply: os.walk of a 50,000-file tree stood 17 to 70 ms at each such fetch).  A
-    subdirectory whose link count says it has none below it is not listed again."""
+    subdirectory with no subdirectories is not listed again."""
     from sentry.fsimpl.gofer.filesystem import PREFETCH_AFTER
 
     for i in range(6):
@@ -410,57 +459,16 @@ def test_a_walk_fetches_below_the_directory_it_is_in_first(lower, counted):
             with open(os.path.join(lower, "top", f"d{i}", f"s{j}", "f"), "wb") as f:
                 f.write(b"%d.%d" % (i, j))
         os.makedirs(os.path.join(lower, "flat", f"d{i}"))
-    if os.stat(os.path.join(lower, "top")).st_nlink != 2 + 6:
-        pytest.skip("a file system whose link counts leave subdirectories out (btrfs)")
-    vfs, t, client = counted()
-    trees = []
-    real_start = client._c.readtree_start
-
-    def readtree_start(h, names, subdirs, budget):
-        fetch = real_start(h, names, subdirs, budget)
-        trees.append((list(names), list(subdirs), fetch))
-        return fetch
-
-    client.readtree_start = readtree_start
-
-    def listdir(path):
-        d = vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY | abi.O_DIRECTORY, 0)
-        try:
-            return [(n, dt) for _, dt, n in d.getdents(t) if n not in (b".", b"..")]
-        finally:
-            d.decref()
-
-    seen = []
-
-    def walk(path):  # os.walk's order: a directory, then each subdirectory in turn
-        entries = listdir(path)
-        seen.append((path, sorted(n for n, _ in entries)))
-        for n, dt in entries:
-            if dt == abi.DT_DIR:
-                walk(path + b"/" + n)
-
-    for name in (b"top", b"flat"):
-        order = [n for n, _ in listdir(b"/" + name)]
-        walk(b"/" + name)
-        native = []
-        for dirpath, dirs, files in os.walk(os.path.join(lower, os.fsdecode(name))):
-            native.append((os.fsencode("/" + os.path.relpath(dirpath, lower)),
-                           sorted(os.fsencode(n) for n in dirs + files)))
-        assert sorted(seen) == sorted(native)
-        seen.clear()
-        asked = [(subdirs, fetch) for names, subdirs, fetch in trees if names == [name]]
-        assert len(asked) == 1, trees
-        subdirs, fetch = asked[0]
-        own = order[:PREFETCH_AFTER]  # listed by requests of their own
-        if name == b"top":
-            # the walk was in the last of them: the reply starts with its subdirectories
-            assert subdirs == [own[-1], *order[PREFETCH_AFTER:]]
-            assert (own[-1],) not in fetch.arrived and (own[-1],) not in fetch.results
-            assert fetch.arrived[0][0] == own[-1] and len(fetch.arrived[0]) == 2
-            assert not [n for n in client.listings if n[:2] == [b"top", own[-1]] and len(n) > 2]
-        else:  # leaves: nothing below the last to fetch
-            assert subdirs == order[PREFETCH_AFTER:]
-        assert fetch.error is None
+    w = _RecordedWalk(lower, counted)
+    order, subdirs, fetch = w.walk(b"top")
+    own = order[:PREFETCH_AFTER]  # listed by requests of their own
+    # the walk was in the last of them: the reply starts with its subdirectories
+    assert subdirs == [own[-1], *order[PREFETCH_AFTER:]]
+    assert (own[-1],) not in fetch.arrived and (own[-1],) not in fetch.results
+    assert fetch.arrived[0][0] == own[-1] and len(fetch.arrived[0]) == 2
+    assert not [n for n in w.client.listings if n[:2] == [b"top", own[-1]] and len(n) > 2]
+    order, subdirs, fetch = w.walk(b"flat")
+    assert subdirs == order[PREFETCH_AFTER:]  # leaves: nothing below the last to fetch
 
 
 def test_a_walk_below_a_fetch_that_ran_out_asks_only_what_did_not_come(lower, counted,
@@ -484,54 +492,19 @@ def test_a_walk_below_a_fetch_that_ran_out_asks_only_what_did_not_come(lower, co
         for k in range(20):  # more than a quarter of the budget
             with open(os.path.join(lower, "big", f"b{i}", f"f{k}"), "wb"):
                 pass
-    vfs, t, client = counted()
-    trees = []
-    real_start = client._c.readtree_start
-
-    def readtree_start(h, names, subdirs, budget):
-        fetch = real_start(h, names, subdirs, budget)
-        trees.append((list(names), list(subdirs), fetch))
-        return fetch
-
-    client.readtree_start = readtree_start
-
-    def listdir(path):
-        d = vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY | abi.O_DIRECTORY, 0)
-        try:
-            return [(n, dt) for _, dt, n in d.getdents(t) if n not in (b".", b"..")]
-        finally:
-            d.decref()
-
-    def walk(path, seen):
-        entries = listdir(path)
-        seen.append((path, sorted(n for n, _ in entries)))
-        for n, dt in entries:
-            if dt == abi.DT_DIR:
-                walk(path + b"/" + n, seen)
-
-    for name in (b"deep", b"big"):
-        order = [n for n, _ in listdir(b"/" + name)]
-        seen: list = []
-        walk(b"/" + name, seen)
-        native = [(os.fsencode("/" + os.path.relpath(p, lower)),
-                   sorted(os.fsencode(n) for n in ds + fs))
-                  for p, ds, fs in os.walk(os.path.join(lower, os.fsdecode(name)))]
-        assert sorted(seen) == sorted(native)
-        top = [(s, f) for n, s, f in trees if n == [name]]
-        assert top, trees
-        subdirs, fetch = top[0]
-        own = order[:gfs.PREFETCH_AFTER]
-        if name == b"big":  # 21 entries each: not listed again
-            assert subdirs == order[gfs.PREFETCH_AFTER:]
-            continue
-        assert subdirs[0] == own[-1]
-        assert fetch.arrived[0][0] == own[-1] and len(fetch.arrived[0]) == 2
-        came = {k[1] for k in fetch.arrived if len(k) == 2 and k[0] == own[-1]}
-        assert 0 < len(came) < 10  # the budget ran out inside it
-        below = [s for n, s, _ in trees if n == [name, own[-1]]]
-        assert below, trees
-        assert not set(below[0]) & came
-        assert len(below[0]) == 10 - len(came) - gfs.PREFETCH_AFTER
+    w = _RecordedWalk(lower, counted)
+    order, subdirs, fetch = w.walk(b"deep")
+    own = order[:gfs.PREFETCH_AFTER]
+    assert subdirs[0] == own[-1]
+    assert fetch.arrived[0][0] == own[-1] and len(fetch.arrived[0]) == 2
+    came = {k[1] for k in fetch.arrived if len(k) == 2 and k[0] == own[-1]}
+    assert 0 < len(came) < 10  # the budget ran out inside it
+    below = [s for n, s, _ in w.trees if n == [b"deep", own[-1]]]
+    assert below, w.trees
+    assert not set(below[0]) & came
+    assert len(below[0]) == 10 - len(came) - gfs.PREFETCH_AFTER
+    order, subdirs, fetch = w.walk(b"big")
+    assert subdirs == order[gfs.PREFETCH_AFTER:]  # 21 entries each: not listed again
 
 
 def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower, counted):
