@@ -133,3 +133,46 @@ def test_a_walk_keeps_the_programs_cpus(runsc_root, tmp_path):
     ended = {w for w in ("clone", "/proc status", "affinity") if f"cpu hold ends: {w}" in text}
     assert ended == {"clone", "/proc status", "affinity"}, text[-3000:]
     shutil.rmtree(tree)
+
+
+LAST_READ = '''
+import os, sys
+d = sys.argv[1]
+want = sorted(os.listdir(d))  # Python's first listing: the directory is C's to open then
+for _ in range(50):
+    it = os.scandir(d)  # C opens it and reads it whole
+    names = sorted(next(it).name for _ in range(len(want)))
+    os.uname()  # Python's turn: it makes the description of the directory C opened
+    rest = list(it)  # the last getdents64, at the end of the listing: 0
+    it.close()
+    assert names == want and rest == [], (names, rest)
+print("ok", len(want))
+'''
+
+
+def test_a_directory_c_read_to_its_end_ends_in_c(runsc_root, tmp_path):
+    """A directory C opened and read to the end of its listing, whose description Python
+    made on a turn it took meanwhile (os.walk stats a directory's entries before its last
+    getdents64; a symlink out of the tree is Python's), answers that last read with 0 in
+    C, as after a read of Python's to the end, not in Python."""
+    import json
+
+    from tests.helpers.runner import BASE_ENV, runsc
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(12):
+        (d / f"f{i:02d}").write_text("x" * i)
+    (d / "sub").mkdir()
+    d.chmod(0o755)
+    prog = tmp_path / "prog.py"
+    prog.write_text(LAST_READ)
+    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", str(prog), str(d)],
+                root=runsc_root, env=dict(BASE_ENV), timeout=120)
+    assert res.rc == 0, res.describe()
+    report = json.loads(res.stdout)
+    assert report["verdict"] == "same", report["reasons"]
+    getdents = next(s for s in report["syscalls"] if s["name"] == "getdents64")
+    # 50 scandirs of two reads each, all C's: Python's are the first listing's and the
+    # interpreter's start-up's (6 here; without this, 56)
+    assert getdents["count"] >= 100 and getdents["fast"] >= getdents["count"] - 12, getdents

@@ -219,6 +219,13 @@ class FastFDTable(FDTable):
             if i:
                 desc.incref()
             self.install_at(other, desc, cloexec=cloexec)
+        # C's reader was at the end of the listing already (os.walk read it whole and
+        # stats its entries before its last getdents64; a stat of a symlink out of the
+        # tree gave Python this turn): C answers that last read with 0, as after a read
+        # of Python's to the end (the walk of /usr/share/doc: Python's getdents64 34 -> 22).
+        if index and index >= len(desc.getdents(t)):
+            for other, _ in fds:
+                self.at_end(other, desc)
 
     def _file_opened_in_fast(self, fd: int, info: tuple) -> None:
         """C re-opened a file at *fd* on the host fd kept for its path (rt.c
