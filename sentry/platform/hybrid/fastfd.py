@@ -223,7 +223,11 @@ class FastFDTable(FDTable):
         # stats its entries before its last getdents64; a stat of a symlink out of the
         # tree gave Python this turn): C answers that last read with 0, as after a read
         # of Python's to the end (the walk of /usr/share/doc: Python's getdents64 34 -> 22).
-        if index and index >= len(desc.getdents(t)):
+        try:
+            at_end = bool(index) and index >= len(desc.getdents(t))
+        except LinuxError:
+            at_end = False  # (its next read, Python's, meets the error)
+        if at_end:
             for other, _ in fds:
                 self.at_end(other, desc)
 
