@@ -162,7 +162,7 @@ int rt_fdt_set_limit(int fdt, int limit);
 int rt_opened_pop(int *fdt, int *fd, uint64_t *serial);
 #define RT_DIRC_FDS 8
 int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uint32_t *index,
-                 int *fds, int *cloexec, int *nfds);
+                 int *at_end, int *fds, int *cloexec, int *nfds);
 void rt_reopen_cap(int n);
 void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev);
 void rt_fetch_pause(int paused);

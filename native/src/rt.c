@@ -976,11 +976,12 @@ int rt_opened_pop(int *fdt, int *fd, uint64_t *serial)
 
 /* What Python needs to make the description of the directory C opened in table fdt as
  * its entry *serial*: the opener's host tid, the path (into path[4096]), the open's
- * flags, the index of the next entry, and the fds it is open at with their close-on-exec
- * flags (fds[DIRC_FDS], cloexec[DIRC_FDS], *nfds).  Returns the path's length, 0 if it is
- * open at no fd any more (closed in C since: nothing to make). */
+ * flags, the index of the next entry, whether its reader is at the end of the records
+ * (*at_end), and the fds it is open at with their close-on-exec flags (fds[DIRC_FDS],
+ * cloexec[DIRC_FDS], *nfds).  Returns the path's length, 0 if it is open at no fd any
+ * more (closed in C since: nothing to make). */
 int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uint32_t *index,
-                 int *fds, int *cloexec, int *nfds)
+                 int *at_end, int *fds, int *cloexec, int *nfds)
 {
     if (fdt < 0 || fdt >= MAX_FDT || !fdts[fdt]) return 0;
     struct dirc *dc = NULL;
@@ -991,6 +992,7 @@ int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uin
     memcpy(path, dc->path, (size_t)dc->plen);
     *flags = dc->flags;
     *index = dc->index;
+    *at_end = dc->recs && dc->pos >= dc->recs->len;
     *nfds = dc->nfds;
     for (int i = 0; i < dc->nfds; i++) {
         fds[i] = dc->fds[i].fd;

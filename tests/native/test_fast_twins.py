@@ -1012,7 +1012,7 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
         assert (fdt0, fd0, fdt1, fd1) == (table.fast_id, 0, table.fast_id, 1)
         assert N.dirc_info(fdt0, s0) is None  # closed in C
         assert _c(SYS_GETDENTS64, 1, addr, 0) == -22
-        assert N.dirc_info(fdt1, s1) == (pid, b"/kept", flags, 0, [(1, True)])
+        assert N.dirc_info(fdt1, s1) == (pid, b"/kept", flags, 0, False, [(1, True)])
         # fcntl (fts's): F_GETFD/F_SETFD of the fd, F_GETFL the description's flags as
         # FileDescription keeps them, F_DUPFD_CLOEXEC a second fd sharing the reader
         SYS_FCNTL, F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = \
@@ -1023,20 +1023,22 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
         dup = _c(SYS_FCNTL, 1, F_DUPFD_CLOEXEC, 3)
         assert dup == 3 and _c(SYS_FCNTL, dup, F_GETFD) == 1
         assert _c(SYS_FCNTL, 1, F_DUPFD, 0) == 0  # the lowest free: 0
-        assert N.dirc_info(fdt1, s1)[4] == [(1, False), (3, True), (0, False)]
+        assert N.dirc_info(fdt1, s1)[5] == [(1, False), (3, True), (0, False)]
         assert _c(SYS_CLOSE, 0) == 0
         r1 = _c(SYS_GETDENTS64, 1, addr, 100)
         got = buf.raw[:r1]
+        assert N.dirc_info(fdt1, s1)[4] is False  # records left: not at the end
         while (r := _c(SYS_GETDENTS64, dup, addr, 4096)) > 0:
             got += buf.raw[:r]
         assert got == recs and _c(SYS_GETDENTS64, 1, addr, 4096) == 0  # one reader
+        assert N.dirc_info(fdt1, s1)[4] is True  # read to the end
         assert _c(SYS_NEWFSTATAT, dup, rel[1], raddr, AT_SYMLINK_NOFOLLOW) == 0  # its key
         assert rbuf.raw == abuf.raw
         for args in ((1, F_DUPFD, 1 << 20), (1, F_DUPFD, 2**64 - 1), (1, F_SETFL, 0),
                      (1, 5, 0)):   # past the limit, negative, F_SETFL, F_GETLK: Python's
             assert N.fast_call(pid, SYS_FCNTL, [*args, 0, 0, 0]) is None, args
         assert _c(SYS_CLOSE, 1) == 0
-        assert N.dirc_info(fdt1, s1)[4] == [(3, True)]  # open at the dup still
+        assert N.dirc_info(fdt1, s1)[5] == [(3, True)]  # open at the dup still
         assert _c(SYS_CLOSE, dup) == 0
         assert N.dirc_info(fdt1, s1) is None
         # what C declines: a write open, O_CREAT, a relative path without a kept cwd,

@@ -201,7 +201,7 @@ class FastFDTable(FDTable):
         info = N.dirc_info(self.fast_id, serial)  # (a scan of the table)
         if info is None:
             return
-        tid, path, flags, index, fds = info
+        tid, path, flags, index, at_end, fds = info
         t = self.kernel.tasks.get(tid)
         try:
             if t is None or t.fdtable is not self:
@@ -222,9 +222,10 @@ class FastFDTable(FDTable):
         # C's reader was at the end of the listing already (os.walk read it whole and
         # stats its entries before its last getdents64; a stat of a symlink out of the
         # tree gave Python this turn): C answers that last read with 0, as after a read
-        # of Python's to the end (the walk of /usr/share/doc: Python's getdents64 34 -> 22).
+        # of Python's to the end (the walk of /usr/share/doc: Python's getdents64 34 -> 22),
+        # if the description's own listing ends there too.
         try:
-            at_end = bool(index) and index >= len(desc.getdents(t))
+            at_end = at_end and index >= len(desc.getdents(t))
         except LinuxError:
             at_end = False  # (its next read, Python's, meets the error)
         if at_end:

@@ -432,6 +432,7 @@ def opened_pop() -> Optional[Tuple[int, int, int]]:
 _dirc_tid = ffi.new("int *")
 _dirc_flags = ffi.new("int *")
 _dirc_index = ffi.new("uint32_t *")
+_dirc_at_end = ffi.new("int *")
 _dirc_path = ffi.new("char[4096]")
 _dirc_fds = ffi.new("int[]", lib.RT_DIRC_FDS)
 _dirc_cloexec = ffi.new("int[]", lib.RT_DIRC_FDS)
@@ -439,16 +440,17 @@ _dirc_nfds = ffi.new("int *")
 
 
 def dirc_info(fdt: int, serial: int,
-              ) -> Optional[Tuple[int, bytes, int, int, List[Tuple[int, bool]]]]:
-    """(opener's host tid, path, open flags, index of the next entry, [(fd, close-on-exec)
-    it is open at]) of the directory C opened in table *fdt* as *serial*; None if C closed
-    it at every fd since."""
+              ) -> Optional[Tuple[int, bytes, int, int, bool, List[Tuple[int, bool]]]]:
+    """(opener's host tid, path, open flags, index of the next entry, whether its reader
+    is at the end, [(fd, close-on-exec) it is open at]) of the directory C opened in table
+    *fdt* as *serial*; None if C closed it at every fd since."""
     n = lib.rt_dirc_info(fdt, serial, _dirc_tid, _dirc_path, _dirc_flags, _dirc_index,
-                         _dirc_fds, _dirc_cloexec, _dirc_nfds)
+                         _dirc_at_end, _dirc_fds, _dirc_cloexec, _dirc_nfds)
     if n <= 0:
         return None
     fds = [(_dirc_fds[i], bool(_dirc_cloexec[i])) for i in range(_dirc_nfds[0])]
-    return _dirc_tid[0], ffi.unpack(_dirc_path, n), _dirc_flags[0], int(_dirc_index[0]), fds
+    return (_dirc_tid[0], ffi.unpack(_dirc_path, n), _dirc_flags[0], int(_dirc_index[0]),
+            bool(_dirc_at_end[0]), fds)
 
 
 def reopen_put(base: int, nofollow: bool, path: bytes, gen: int, fd: int, ino: int,
