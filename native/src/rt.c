@@ -992,7 +992,7 @@ int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags, uin
     memcpy(path, dc->path, (size_t)dc->plen);
     *flags = dc->flags;
     *index = dc->index;
-    *at_end = dc->recs && dc->pos >= dc->recs->len;
+    *at_end = dc->pos >= dc->recs->len;
     *nfds = dc->nfds;
     for (int i = 0; i < dc->nfds; i++) {
         fds[i] = dc->fds[i].fd;
@@ -1727,17 +1727,16 @@ static int put_wire(uint64_t base, const char *prefix, int plen,
             sc_put(RT_SC_STATX, base, 1, path, len, sx, SC_STATX, 0, gen, 0);
         }
         if (x->target && x->tlen && !memchr(x->target, '/', x->tlen)) {
-            int j = wire_find(e, tab, mask, x->target, x->tlen);
-            /* a chain of links to siblings, to one that is no link (statcache.sibling_end) */
-            for (int hops = 1; j >= 0 && e[j].keep && S_ISLNK(e[j].st.st_mode); hops++) {
+            /* a chain of links to kept siblings, to one that is no link
+             * (statcache.sibling_end) */
+            int j = i;
+            for (int hops = 0; j >= 0 && S_ISLNK(e[j].st.st_mode); hops++) {
                 const struct wire_entry *y = &e[j];
-                if (hops == SC_SIBLING_HOPS || !y->target || !y->tlen
-                    || memchr(y->target, '/', y->tlen))
-                    j = -1;
-                else
-                    j = wire_find(e, tab, mask, y->target, y->tlen);
+                j = hops < SC_SIBLING_HOPS && y->tlen && !memchr(y->target, '/', y->tlen)
+                    ? wire_find(e, tab, mask, y->target, y->tlen) : -1;
+                if (j >= 0 && !e[j].keep) j = -1;
             }
-            if (j >= 0 && e[j].keep && !S_ISLNK(e[j].st.st_mode)) {
+            if (j >= 0) {
                 sc_put(RT_SC_STAT, base, 0, path, len, &e[j].st, SC_STAT, 0, gen, 0);
                 if (statx) {
                     statx_of(&e[j].st, mnt_id, sx);
@@ -2227,15 +2226,16 @@ void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
 }
 
 /* The place *key* (a cwd key) is the directory *path* (absolute, from the root the
- * fetched files are beneath); len 0: forget it. */
+ * fetched files are beneath); len 0: forget it.  Any other path is no place: ignored. */
 void rt_fetch_place(uint64_t key, const char *path, int len)
 {
     unsigned i = (unsigned)(key % FETCH_PLACES);
+    if (len > 0 && (len >= 4096 || path[0] != '/')) return;
     if (len <= 0 && fetch_places[i].key != key) return;  /* (another place's slot) */
     free(fetch_places[i].path);
     fetch_places[i].path = NULL;
     fetch_places[i].key = 0;
-    if (len <= 0 || len >= 4096 || path[0] != '/') return;
+    if (len <= 0) return;
     char *copy = malloc((size_t)len);
     if (!copy) return;
     memcpy(copy, path, (size_t)len);
@@ -2390,21 +2390,15 @@ static int fetch_lasting(uint32_t err)
 static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, struct reopen *out)
 {
     if (fetch_sock < 0 || fetch_paused || len <= 0) return -1;
-    /* the path from the root: an absolute one, else the place's and the relative one */
-    const char *from_root = path;
-    int rootlen = len;
-    char joined[4096];
+    /* a relative path is fetched from its place's (joined below, once it is asked for) */
+    int place = -1;
     if (path[0] != '/') {
         uint64_t key = base & ~(1ULL << 63);
         unsigned i = (unsigned)(key % FETCH_PLACES);
-        if (!key || fetch_places[i].key != key || !fetch_places[i].path) return -1;
-        int plen = fetch_places[i].len;
-        if (plen + 1 + len >= (int)sizeof joined) return -1;
-        memcpy(joined, fetch_places[i].path, (size_t)plen);
-        joined[plen] = '/';
-        memcpy(joined + plen + 1, path, (size_t)len);
-        from_root = joined;
-        rootlen = plen + 1 + len;
+        if (!key || fetch_places[i].key != key || !fetch_places[i].path
+            || fetch_places[i].len + 1 + len >= 4096)
+            return -1;
+        place = (int)i;
     } else if (base & ~(1ULL << 63)) {
         return -1;
     }
@@ -2426,6 +2420,18 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     if (fetch_through_link(base, nofollow, path, len)) {
         fetch_fail(h);
         return -1;
+    }
+    /* the path from the root: an absolute one, else the place's and the relative one */
+    const char *from_root = path;
+    int rootlen = len;
+    char joined[4096];
+    if (place >= 0) {
+        int plen = fetch_places[place].len;
+        memcpy(joined, fetch_places[place].path, (size_t)plen);
+        joined[plen] = '/';
+        memcpy(joined + plen + 1, path, (size_t)len);
+        from_root = joined;
+        rootlen = plen + 1 + len;
     }
     /* header (id, 0: no CPU said), handle, flags, the path (u16 length, bytes) */
     unsigned char req[14 + 4096];
