@@ -145,8 +145,6 @@ class TreeFetch:
         return self._take(path, Listing)
 
     def _take(self, path: tuple[bytes, ...], make: Callable[[int, bytes], T]) -> T | None:
-        if path == self._drop:
-            return None  # (never kept: reading the reply to its end would not bring it)
         if path not in self.results and not self.done:
             with self._client._lock:
                 while path not in self.results and not self.done:
@@ -162,10 +160,8 @@ class TreeFetch:
 
     def drop(self, path: tuple[bytes, ...]) -> None:
         """Keep no listing of *path*, which the asker has already: it is dropped when it
-        comes, and is not in :attr:`arrived` (called before the reply is read: nothing
-        reads it but the asker's takes and polls)."""
+        comes, and is not in :attr:`arrived` (called before any of the reply is read)."""
         self._drop = path
-        self.results.pop(path, None)
 
     def poll(self) -> None:
         """Read what of the reply has come, without waiting for more."""

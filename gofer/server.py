@@ -768,10 +768,10 @@ class GoferServer:
     def _fetch(self, msg: Message) -> _Reply:
         """Tfetch: the regular file a path names beneath the handle, opened read-only (as
         a listing's walk: no symlink followed, no mount crossed, nothing registered), if
-        everyone may read it (as ``WALKOPEN_OR_WALK``'s opens: the gofer opens nothing
-        no sandbox user may read, and no FIFO, device or socket).  The path is looked up
-        ``O_PATH`` and checked first, then opened and checked to be that inode (as
-        :meth:`_reopen`: a name swapped between the two is refused)."""
+        its mode lets everyone read it (0444, what C asks a fetch for, rt.c ``sc_fetch``:
+        the gofer opens nothing no sandbox user may read, and no FIFO, device or socket).
+        The path is looked up ``O_PATH`` and checked first, then opened and checked to be
+        that inode (as :meth:`_reopen`: a name swapped between the two is refused)."""
         assert isinstance(msg, Tfetch)
         start = self._get(msg.handle)
         if msg.flags & ~os.O_NOFOLLOW or len(msg.path) >= PATH_MAX:

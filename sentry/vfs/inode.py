@@ -365,6 +365,12 @@ class Inode(abc.ABC):
         callers without ``CAP_SYS_ADMIN``)."""
         return []
 
+    def list_xattrs_up(self) -> None:
+        """Have this file's and its directories' attribute names fetched at once, before
+        the overlay copies them up one after another (a gofer file's: Tlistxattrs);
+        nothing for a file system whose names cost no request."""
+        return None
+
     def setxattr(self, t: Any, name: bytes, value: bytes, flags: int) -> None:
         """Set *name* to *value*; *flags* ``XATTR_CREATE`` (``EEXIST`` if it exists) or
         ``XATTR_REPLACE`` (``ENODATA`` if not).  Updates ``st_ctime``.

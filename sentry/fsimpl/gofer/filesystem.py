@@ -171,10 +171,7 @@ def _walk_goes_below(child: "GoferInode", budget: int) -> bool:
     listing = child._listing
     if child._fetch is not None or listing is None or len(listing) > budget // 4:
         return False
-    return any(dtype == _DT_DIR for _, _, dtype in listing.dirents())
-
-
-_DT_DIR = 4
+    return any(dtype == abi.DT_DIR for _, _, dtype in listing.dirents())
 
 
 def _fetched_below(fetch: Any, path: Tuple[bytes, ...]) -> set:
@@ -641,10 +638,11 @@ class GoferInode(Inode):
         (:class:`gofer.client.TreeFetch`): the sentry goes on with the first ones while
         the gofer lists the rest.  A walk reading *child* goes below it next, and every
         other request waits behind the reply: so the reply starts with *child*'s
-        subdirectories (*child* listed again, its listing dropped as it comes), unless
-        its link count says it has none (os.walk of a 50,000-file tree waited 17, 45 and
-        70 ms for replies about *child*'s siblings before it could list *child*'s
-        first subdirectory; inside 1.03 -> 0.96 s, A/B medians of 9).  (A program
+        subdirectories (*child* listed again, its listing dropped as it comes), if its
+        listing has some and few entries (:func:`_walk_goes_below`; os.walk of a
+        50,000-file tree waited 17, 45 and 70 ms for replies about *child*'s siblings
+        before it could list *child*'s first subdirectory; inside 1.03 -> 0.96 s, A/B
+        medians of 9).  (A program
         looking for a file in a few directories lists one or two: listing all their
         siblings would be waste.)  Lookups count only in small leaf directories
         (:func:`_small_leaf`), apart from reads, and fetch only those, at most

@@ -207,9 +207,7 @@ class OverlayInode(Inode):
         if self.parent.upper is None:
             # Its directories are copied up first, each with its attributes: their names
             # are asked for at once (gofer Tlistxattrs).
-            list_up = getattr(self.lower, "list_xattrs_up", None)
-            if list_up is not None:
-                list_up()
+            self.lower.list_xattrs_up()
         self.parent.copy_up(t)
         pup = self.parent._upper_dir()
         lo = self.lower
