@@ -1146,20 +1146,44 @@ def _is_message(data: bytes, msg_id: int) -> bool:
     return _header(data) == msg_id
 
 
+#: A Rreadtree's flags and path depth, after the header.
+_READTREE_HEAD = struct.Struct("<BH")
+
+
 def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, bool] | None:
     """A Rreadtree datagram without decoding its entries (a tree walk's sentry hands most
     listings to its C side as they came, and decodes only those it looks into:
     :func:`unpack_entries`): (path, entry count, the entries, last, done); None for any
-    other message (decode it).
+    other message (decode it).  (The checks :func:`_readtree_head` makes, written out:
+    a walk reads a datagram per directory, and the reader took ~7 us of each.)
 
     :raises ProtocolError: if the header or the path is malformed.
     """
-    if not _is_message(data, MsgId.RREADTREE):
+    if _header(data) != MsgId.RREADTREE:
         return None
-    r = _Reader(memoryview(data)[HEADER.size:])  # type: ignore[arg-type]
-    flags, path = _readtree_head(r)
-    count = r.u32()
-    return path, count, bytes(data[HEADER.size + r.offset:]), bool(flags & 1), bool(flags & 2)
+    end = len(data)
+    off = HEADER.size + _READTREE_HEAD.size
+    if off > end:
+        raise ProtocolError("message too short")
+    flags, depth = _READTREE_HEAD.unpack_from(data, HEADER.size)
+    if flags > 3:
+        raise ProtocolError("bad flag")
+    if depth > MAX_WALK:
+        raise ProtocolError("path too deep")
+    path = []
+    for _ in range(depth):
+        if off + 2 > end:
+            raise ProtocolError("message too short")
+        (n,) = _U16.unpack_from(data, off)
+        off += 2
+        if off + n > end:
+            raise ProtocolError("message too short")
+        path.append(data[off:off + n])
+        off += n
+    if off + 4 > end:
+        raise ProtocolError("message too short")
+    (count,) = _U32.unpack_from(data, off)
+    return path, count, data[off + 4:], bool(flags & 1), bool(flags & 2)
 
 
 def unpack_readdirstat_batch(data: bytes) -> tuple[int, bytes, bool] | None:

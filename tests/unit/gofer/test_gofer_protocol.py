@@ -355,9 +355,12 @@ def test_readtree_batch_undecoded() -> None:
         0, b"", True, True)  # type: ignore[index]
     assert p.unpack_readtree_batch(p.encode(p.Rerror(13))) is None
     data = p.encode(msg)
-    for bad in (data[:3], data[:9], data[:4] + b"\x07" + data[5:]):
+    deep = data[:5] + struct.pack("<H", p.MAX_WALK + 1) + data[7:]
+    # cut in the flags, in a name's length, in a name, in the count; a bad flag; too deep
+    for bad in (data[:5], data[:8], data[:9], data[:16], data[:4] + b"\x07" + data[5:], deep):
         with pytest.raises(p.ProtocolError):
             p.unpack_readtree_batch(bad)
+    assert p.unpack_readtree_batch(data[:19])[:3] == ([b"x", b"sub"], 3, b"")  # type: ignore[index]
     with pytest.raises(p.ProtocolError):
         p.unpack_entries(count + 1, wire)
     with pytest.raises(p.ProtocolError):
