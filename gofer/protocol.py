@@ -1088,6 +1088,16 @@ class Listing:
         return out
 
 
+    def subdirs(self) -> list[bytes]:
+        """The names of the entries whose Stat says directory, in order, read from the wire
+        as :meth:`dirents` does (not the entries with an inode number only): a tree walk's
+        fetch ahead picks them out of /usr/share/doc's 920 entries."""
+        wire = self.wire
+        ino_mode = _INO_MODE.unpack_from
+        return [name for name, off in self._at.items()
+                if wire[off] and ino_mode(wire, off + 3 + len(name))[1] & 0o170000 == stat.S_IFDIR]
+
+
 def _decode_entry(wire: bytes, off: int) -> Stat | int:
     """The Stat (or inode number) of the entry at *off* of checked entries."""
     has, ln = _HAS_LEN.unpack_from(wire, off)

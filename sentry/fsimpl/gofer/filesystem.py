@@ -686,8 +686,7 @@ class GoferInode(Inode):
         # /usr/share/doc's 913 directories.)
         unfetched = self._unfetched
         if unfetched is None:
-            unfetched = [n for n, st in self._listing.items()
-                         if not isinstance(st, int) and _st.S_ISDIR(st.mode)]
+            unfetched = self._listing.subdirs()
         unfetched = self._unfetched = [n for n in unfetched if n not in asked]
         if reading:
             subdirs = unfetched[:MAX_TREE_SUBDIRS]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import struct
 
 import pytest
@@ -171,6 +172,9 @@ def test_listing_is_the_decoded_entries(entries: list) -> None:
     assert listing.dirents() == [
         (name, st, 4) if isinstance(st, int) else (name, st.ino, (st.mode & 0o170000) >> 12)
         for name, st in want.items()]
+    # a fetch ahead's subdirectories: the entries whose Stat says directory
+    assert listing.subdirs() == [name for name, st in want.items()
+                                 if not isinstance(st, int) and stat.S_ISDIR(st.mode)]
     for name, st in want.items():
         assert name in listing
         assert listing[name] == st and listing.get(name) == st
