@@ -1333,6 +1333,9 @@ struct dirc_head {
     unsigned char st[SC_STAT];
     uint64_t ino, parent_ino, dev, mnt_id;
     uint32_t count, wire_len, filled_gen, filled_statx;
+    uint32_t scan;                 /* where rt_statcache_put_dirc_child looks first: after
+                                      the entry it found last (a fetch's listings come
+                                      in the parent's order) */
     struct dirc_recs *recs;        /* made at the first open */
 };
 /* Statx answers are wanted too (a program of the sandbox used statx: statcache.keep) */
@@ -1805,6 +1808,7 @@ static int dirc_put(uint64_t base, const char *path, int plen, const void *st,
     h->wire_len = wire_len;
     h->filled_gen = filled ? gen : 0;
     h->filled_statx = filled ? (uint32_t)sc_statx_wanted : 0;
+    h->scan = 0;
     h->recs = NULL;
     memcpy(blob + sizeof *h, wire, wire_len);
     struct sc_entry *e = sc_slot(RT_SC_DIRC, base, 0, path, plen);
@@ -1880,17 +1884,29 @@ int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, con
     if (plen < 0 || plen >= 4000 || nlen <= 0 || nlen > 255 || gen != sc_gen || !sc) return 0;
     struct sc_entry *pe = sc_get(RT_SC_DIRC, base, 0, parent, plen);
     if (!pe || !pe->names) return 0;
-    const struct dirc_head *ph = (const struct dirc_head *)pe->names;
+    struct dirc_head *ph = (struct dirc_head *)pe->names;
     const unsigned char *pw = (const unsigned char *)pe->names + sizeof *ph;
     int kind, l;
     const char *n;
     const unsigned char *w;
     uint64_t ino;
-    for (uint32_t off = 0; off < ph->wire_len;) {
+    /* from where the last one was found to the end, then from the start: a fetch's
+     * listings come in the parent's order, so a walk below /usr/share/doc's 920 entries
+     * reads each once, not half of them each time */
+    uint32_t start = ph->scan < ph->wire_len ? ph->scan : 0, off = start;
+    for (int wrapped = 0;;) {
+        if (wrapped && off >= start) return 0;      /* came round: not there */
+        if (off >= ph->wire_len) {
+            if (!start) return 0;
+            wrapped = 1;
+            off = 0;
+            continue;
+        }
         off = wire_next(pw, ph->wire_len, off, &kind, &n, &l, &w, &ino);
         if (!off) return 0;
         if (l != nlen || memcmp(n, name, (size_t)nlen) != 0) continue;
         if (kind != 1) return 0;
+        ph->scan = off;
         struct stat st;
         wire_stat(w, ph->dev, &st);
         char path[4096];

@@ -939,7 +939,8 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
     def st(ino: int, mode: int) -> Stat:
         return Stat(77, ino, mode, 2, 1000, 1001, 0, 4096, 4096, 8, 10**18, 2 * 10**18, 3)
 
-    entries: list = [(b"f%03d" % i, st(100 + i, 0o100644)) for i in range(60)]
+    entries: list = [(b"early", st(10, 0o40755))]
+    entries += [(b"f%03d" % i, st(100 + i, 0o100644)) for i in range(60)]
     entries += [(b"sub", st(7, 0o40755)), (b"closed", st(8, 0o40750)), (b"mnt", 99),
                 (b"a-long-name-" + b"x" * 200, st(9, 0o100600))]
     wire = _pack_stat_entries(entries)[4:]
@@ -1066,6 +1067,19 @@ def test_dirc_open_getdents_fstat_close(world: Tuple[Task, Path]) -> None:
             assert not N.statcache_put_dirc_child(0, b"/kept", name, sub_wire, 1, gen)
         assert not N.statcache_put_dirc_child(0, b"/other", b"sub", sub_wire, 1, gen)
         assert not N.statcache_put_dirc_child(11, b"/kept", b"sub", sub_wire, 1, gen)
+        # each search starts after the entry found last (a fetch's listings come in the
+        # parent's order) and comes round to the start: "early" is the first entry, and
+        # "nothing" above went round once and stopped
+        assert N.statcache_put_dirc_child(0, b"/kept", b"early", sub_wire, 1, gen)
+        assert N.statcache_put_dirc_child(0, b"/kept", b"sub", sub_wire, 1, gen)
+        assert N.statcache_put_dirc_child(0, b"/kept", b"early", sub_wire, 1, gen)
+        early = _cstr(b"/kept/early")
+        fd = _c(SYS_OPENAT, AT_FDCWD, early[1], O_DIRECTORY)
+        assert fd >= 0 and _c(SYS_FSTAT, fd, faddr) == 0
+        assert fbuf.raw[8:16] == (10).to_bytes(8, "little")  # its st_ino
+        assert _c(SYS_CLOSE, fd) == 0
+        while N.opened_pop() is not None:
+            pass
         subp = _cstr(b"/kept/sub")
         fd = _c(SYS_OPENAT, AT_FDCWD, subp[1], O_DIRECTORY)
         assert fd == 0
