@@ -2500,7 +2500,9 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     return fd;
 }
 
-#define FILEC_OPEN_FLAGS (O_CLOEXEC | 0100000 | O_NOCTTY | O_NOFOLLOW)
+/* (O_NONBLOCK changes nothing for a regular file but the description's status flags,
+ * which Python's description takes from the open's: tar opens each file with it) */
+#define FILEC_OPEN_FLAGS (O_CLOEXEC | 0100000 | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK)
 
 /* open of a key a host fd is kept under (read-only, no flag but those above): a fd in the
  * task's table (the lowest free, under its RLIMIT_NOFILE) on that host fd, which Python

@@ -61,6 +61,14 @@ for i in range(2):
     p("seek", i, os.lseek(fd, -3, os.SEEK_END), os.read(fd, 10), os.pread(fd, 4, 1))
     os.close(fd)
 
+# with tar's flags (O_NONBLOCK, O_NOCTTY, O_NOFOLLOW): nothing changes for a regular
+# file but its status flags
+for i in range(3):
+    fd = os.open("f", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW)
+    p("nonblock", i, oct(fcntl.fcntl(fd, fcntl.F_GETFL)), os.read(fd, 5), os.read(fd, 100),
+      os.read(fd, 1))
+    os.close(fd)
+
 # a dup and a fork's child share the description (its offset)
 once("f")
 fd = os.open("f", os.O_RDONLY)
@@ -216,14 +224,17 @@ def test_reopened_files_are_fresh_opens(sandbox, tmp_path, python_only):
 
 
 def test_reopens_are_answered_in_c(runsc_root, tmp_path):
-    """200 opens of one file: all but the first are C's (the compat report's count)."""
+    """200 opens of one file: all but the first are C's (the compat report's count),
+    half of them with the flags tar opens its files with (O_NONBLOCK among them)."""
     import json
 
     from helpers.runner import BASE_ENV, runsc
 
     t = _tree(tmp_path)
-    code = ("import os\nfor i in range(200):\n"
-            "    fd = os.open('f', os.O_RDONLY)\n    os.read(fd, 4)\n    os.close(fd)\n")
+    code = ("import os\ntar = os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC\n"
+            "for i in range(200):\n"
+            "    fd = os.open('f', os.O_RDONLY | (tar if i % 2 else 0))\n"
+            "    os.read(fd, 4)\n    os.close(fd)\n")
     res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
                 root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
     assert res.rc == 0, res.describe()
