@@ -379,13 +379,13 @@ def test_a_walk_below_a_large_directory_picks_its_subdirectories_out_once(lower,
 
     assert len(listdir(b"/top")) == 40
     decoded = []
-    real_items = P.Listing.items
+    real_subdirs = P.Listing.subdirs
 
-    def counted_items(self):
+    def counted_subdirs(self):
         decoded.append(len(self))
-        return real_items(self)
+        return real_subdirs(self)
 
-    monkeypatch.setattr(P.Listing, "items", counted_items)
+    monkeypatch.setattr(P.Listing, "subdirs", counted_subdirs)
     for i in range(20):
         assert listdir(b"/top/d%02d" % i) == []
     # every PREFETCH_AFTER listings, the rest was asked for ahead (and not fetched)
