@@ -697,6 +697,20 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> Optional[Tuple[int, bytes
     return prefixes[0]
 
 
+def dir_key(t: Any, desc: Any, root: VirtualDentry) -> Optional[Tuple[int, bytes]]:
+    """The absolute key (base, prefix) :func:`prefill` gives for the directory *desc*,
+    without handing anything over: the C side opened it (its answers went over then),
+    and Python made its description now (FastFDTable.opened_in_fast)."""
+    if _put is None or _gen is None or t.fs.root != root or desc.vd is None:
+        return None
+    any_dir = search_all(t)
+    inode = desc.vd.dentry.inode
+    if inode.dead_dir or trusted_gofer_inode(inode) is None or not _searchable(inode, any_dir):
+        return None
+    prefixes = _prefixes(t, desc.vd, root, any_dir)
+    return prefixes[0] if prefixes else None
+
+
 #: (generation, the absolute paths of every mount point + "/"): _mounted_below
 _mount_paths: List[Any] = [None, ()]
 

@@ -196,3 +196,49 @@ def test_a_directory_c_read_to_its_end_ends_in_c(runsc_root, tmp_path):
     # 50 scandirs of two reads each, all C's: Python's are the first listing's and the
     # interpreter's start-up's (6 here; without this, 56)
     assert getdents["count"] >= 100 and getdents["fast"] >= getdents["count"] - 20, getdents
+
+
+RELATIVE = '''
+import os, sys
+d = sys.argv[1]
+want = sorted(os.listdir(d))  # Python's first listing: the directory is C's to open then
+size = {n: os.stat(os.path.join(d, n)).st_size for n in want}
+for _ in range(20):
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)  # C opens it
+    os.uname()  # Python's turn: it makes the description of the directory C opened
+    for name in want:  # as tar reads a directory's files: through the fd it opened it by
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        f = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW, dir_fd=fd)
+        assert st.st_size == size[name] and os.read(f, 100) == b"x" * size[name]
+        os.close(f)
+    os.close(fd)
+print("ok", len(want))
+'''
+
+
+def test_paths_relative_to_a_directory_c_opened_stay_c_s(runsc_root, tmp_path):
+    """A directory C opened keeps its key when Python makes its description: the stats
+    and opens of its files relative to its fd (tar's) are C's, not Python's."""
+    import json
+
+    from tests.helpers.runner import BASE_ENV, runsc
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(12):
+        (d / f"f{i:02d}").write_text("x" * i)
+        (d / f"f{i:02d}").chmod(0o644)
+    d.chmod(0o755)
+    prog = tmp_path / "prog.py"
+    prog.write_text(RELATIVE)
+    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", str(prog), str(d)],
+                root=runsc_root, env=dict(BASE_ENV), timeout=120)
+    assert res.rc == 0, res.describe()
+    report = json.loads(res.stdout)
+    assert report["verdict"] == "same", report["reasons"]
+    calls = {s["name"]: s for s in report["syscalls"]}
+    # 240 stats and 240 opens relative to the fd, and 20 opens of the directory, all C's:
+    # Python's are the interpreter's start-up's (17 and 26 here; without this, 257 and 266)
+    stat, opened = calls["newfstatat"], calls["openat"]
+    assert stat["count"] >= 240 and stat["fast"] >= stat["count"] - 60, stat
+    assert opened["count"] >= 260 and opened["fast"] >= opened["count"] - 60, opened
