@@ -636,6 +636,7 @@ static int dirc_on;                /* C may open directories and re-open files
                                       (rt_dirc_enable) */
 static int posix_locks;            /* a classic record lock was set (rt_posix_locks) */
 static void reopen_forget(uint64_t ino);
+static void ahead_forget(uint64_t ino);
 
 static unsigned char fast_on[512];
 static uint64_t n_fast, n_slow;
@@ -2175,6 +2176,7 @@ static void reopen_forget(uint64_t ino)
 {
     for (int i = 0; reopen_count && i < REOPEN_SLOTS; i++)
         if (reopens[i].path && reopens[i].ino == ino) reopen_drop(&reopens[i], 1);
+    ahead_forget(ino);
 }
 
 /* Python opens the key itself (flags C leaves to it, --strace): the kept fd, -1 if none. */
@@ -2228,6 +2230,24 @@ static struct { uint64_t hash; uint32_t gen; } fetch_failed[FETCH_FAILS];
 static struct { uint64_t key; int len; char *path; } fetch_places[FETCH_PLACES];
 static int64_t mono_ns(void);
 
+/* A fetch asked for: the key, the stat answer it was asked by, and the keys under which
+ * a failure is remembered (fetch_fail). */
+struct fetch_ask {
+    uint64_t base, h, dh;
+    int nofollow, len, dlen;
+    uint32_t gen;
+    struct stat st;
+    char path[4096];
+};
+
+/* Fetching ahead (ahead_ask, below) */
+static struct fetch_ask ahead;       /* the fetch whose reply is not read yet */
+static int ahead_pending;
+static uint64_t ahead_pred;          /* the key (FETCH_KEY hash) expected next; 0: none */
+static uint64_t ahead_last;          /* the key fetched ahead last */
+static int ahead_in_order;           /* the last open was in listing order */
+static uint64_t ahead_asked, ahead_used;  /* fetched ahead; of those, opened next (tests) */
+
 /* Fetch through *sock* (the sentry's gofer channel) files of the file system whose root
  * is *root_handle* and whose files show *dev* as their device; sock -1: no more. */
 void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
@@ -2236,6 +2256,9 @@ void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
         fetch_is_broken = 0;
         fetch_poll_ns = FETCH_POLL_NS;
     }
+    ahead_pending = 0;              /* (a reply on the old channel is not read) */
+    ahead_pred = ahead_last = 0;
+    ahead_in_order = 0;
     fetch_sock = sock;
     fetch_root = root_handle;
     fetch_dev = dev;
@@ -2401,11 +2424,14 @@ static int fetch_lasting(uint32_t err)
         || err == ENAMETOOLONG || err == EINVAL;
 }
 
-/* The host fd of the path's file, fetched now (the caller owns it), -1 if C does not or
- * cannot; *out gets a re-open entry's fields. */
-static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, struct reopen *out)
+/* Ask the gofer for the path's file (Tfetch, not waiting for the reply): 0 if asked, -1
+ * if C does not (no answer for it, not a regular file everyone may read of the fetched
+ * file system, a key that failed before, a symlink on the way, no place for a relative
+ * path) or the send failed.  *a* gets what fetch_answer checks the reply by. */
+static int fetch_ask(uint64_t base, int nofollow, const char *path, int len,
+                     struct fetch_ask *a)
 {
-    if (fetch_sock < 0 || fetch_paused || len <= 0) return -1;
+    if (fetch_sock < 0 || fetch_paused || len <= 0 || len >= 4096) return -1;
     /* a relative path is fetched from its place's (joined below, once it is asked for) */
     int place = -1;
     if (path[0] != '/') {
@@ -2421,20 +2447,19 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, nofollow, path, len);
     if (!e || e->err) return -1;
     e->used = ++sc_clock;
-    struct stat st;
-    memcpy(&st, e->st, sizeof st);
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 0444) != 0444 || st.st_dev != fetch_dev)
+    memcpy(&a->st, e->st, sizeof a->st);
+    if (!S_ISREG(a->st.st_mode) || (a->st.st_mode & 0444) != 0444 || a->st.st_dev != fetch_dev)
         return -1;
-    uint64_t h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
-    if (fetch_failed_before(h)) return -1;
+    a->h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
+    if (fetch_failed_before(a->h)) return -1;
     /* below a directory on another host mount every fetch fails (EXDEV: the gofer's clone
      * of its mounts never changes; /home on a partition of its own under a do root) */
     int dlen = len;
     while (dlen > 0 && path[dlen - 1] != '/') dlen--;
-    uint64_t dh = dlen ? sc_hash(base, FETCH_DIR_KEY, path, (size_t)dlen) : 0;
-    if (dlen && fetch_failed_before(dh)) return -1;
+    a->dh = dlen ? sc_hash(base, FETCH_DIR_KEY, path, (size_t)dlen) : 0;
+    if (dlen && fetch_failed_before(a->dh)) return -1;
     if (fetch_through_link(base, nofollow, path, len)) {
-        fetch_fail(h);
+        fetch_fail(a->h);
         return -1;
     }
     /* the path from the root: an absolute one, else the place's and the relative one */
@@ -2463,6 +2488,21 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     do sent = send(fetch_sock, req, (size_t)(14 + rlen), MSG_NOSIGNAL);
     while (sent < 0 && errno == EINTR);
     if (sent != 14 + rlen) return -1;    /* (a datagram goes whole or not at all) */
+    a->base = base;
+    a->nofollow = nofollow;
+    a->len = len;
+    a->dlen = dlen;
+    a->gen = sc_gen;
+    memcpy(a->path, path, (size_t)len);
+    return 0;
+}
+
+/* The reply to what fetch_ask asked (*a*): the host fd (the caller owns it), -1 if none
+ * came (an error, remembered if it lasts; another file than the answer's; the sentry
+ * out of fds; a reply no Tfetch has: fetch_broken).  *out* gets a re-open entry's
+ * fields. */
+static int fetch_answer(const struct fetch_ask *a, struct reopen *out)
+{
     unsigned char rep[4 + WIRE_STAT + 4];
     int fd = -1, lost = 0;
     int n = fetch_recv(rep, (int)sizeof rep, &fd, &lost);
@@ -2473,8 +2513,8 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
     }
     if (n == 8 && id == FETCH_RERROR && fd < 0 && wire_u16(rep + 2) == 0) {
         uint32_t err = wire_u32(rep + 4);
-        if (fetch_lasting(err)) fetch_fail(h);  /* (ELOOP, EXDEV, a file the host changed...) */
-        if (err == EXDEV && dlen) fetch_fail(dh);
+        if (fetch_lasting(err)) fetch_fail(a->h);  /* (ELOOP, EXDEV, a file the host changed...) */
+        if (err == EXDEV && a->dlen) fetch_fail(a->dh);
         fetch_failures++;
         return -1;
     }
@@ -2483,21 +2523,151 @@ static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, stru
         fetch_broken();
         return -1;
     }
+    const struct stat *st = &a->st;
     struct stat got;
-    wire_stat(rep + 4, st.st_dev, &got);
-    if (got.st_ino != st.st_ino || got.st_mode != st.st_mode || got.st_size != st.st_size
-        || got.st_mtim.tv_sec != st.st_mtim.tv_sec || got.st_mtim.tv_nsec != st.st_mtim.tv_nsec
-        || got.st_ctim.tv_sec != st.st_ctim.tv_sec || got.st_ctim.tv_nsec != st.st_ctim.tv_nsec) {
+    wire_stat(rep + 4, st->st_dev, &got);
+    if (got.st_ino != st->st_ino || got.st_mode != st->st_mode || got.st_size != st->st_size
+        || got.st_mtim.tv_sec != st->st_mtim.tv_sec || got.st_mtim.tv_nsec != st->st_mtim.tv_nsec
+        || got.st_ctim.tv_sec != st->st_ctim.tv_sec || got.st_ctim.tv_nsec != st->st_ctim.tv_nsec) {
         close(fd);                        /* another file than the answer's */
-        fetch_fail(h);
+        fetch_fail(a->h);
         fetch_failures++;
         return -1;
     }
     memset(out, 0, sizeof *out);
-    out->gen = sc_gen; out->fd = fd; out->ino = st.st_ino; out->mode = st.st_mode;
-    out->dev = st.st_dev; out->uid = st.st_uid; out->gid = st.st_gid;
+    out->gen = a->gen; out->fd = fd; out->ino = st->st_ino; out->mode = st->st_mode;
+    out->dev = st->st_dev; out->uid = st->st_uid; out->gid = st->st_gid;
     fetch_count++;
     return fd;
+}
+
+/* The host fd of the path's file, fetched now (the caller owns it), -1 if C does not or
+ * cannot; *out gets a re-open entry's fields. */
+static int sc_fetch(uint64_t base, int nofollow, const char *path, int len, struct reopen *out)
+{
+    struct fetch_ask a;
+    if (fetch_ask(base, nofollow, path, len, &a) < 0) return -1;
+    return fetch_answer(&a, out);
+}
+
+/* ---- fetching ahead
+ * A program that reads a directory's files one after another in its listing's order
+ * (tar, cp -r, grep -r: each file opened, read and closed) opens the next regular file
+ * of that listing next.  Once an open C served is of the file that came after the one it
+ * served before (ahead_next), C asks the gofer for the file after it too (ahead_ask) and
+ * goes on without waiting: the gofer opens it on its own CPU while the task reads this
+ * one, and the reply is read before anything else uses the channel (rt_fetch_settle: the
+ * next open C serves, Python's next request), its fd kept as a re-open's under its key
+ * (in the generation it was asked in: a change since leaves it unused).  An open of
+ * another file stops it until the order shows again: a program opening files in another
+ * order (importlib's .pyc files) costs the gofer nothing more. */
+#define AHEAD_SCAN 16                /* names after the file looked at for the next one */
+#define AHEAD_FIND 512               /* names searched for the file itself */
+
+/* The file *ino* may change without a bump from now on (a copy-up) or lost a name: the
+ * reply to a fetch of it asked ahead is not kept (as reopen_forget drops a kept one). */
+static void ahead_forget(uint64_t ino)
+{
+    if (ahead_pending && ahead.st.st_ino == ino) ahead.gen = sc_gen - 1;
+}
+
+/* Read the reply to the fetch asked ahead, if any: its fd kept for the re-open. */
+void rt_fetch_settle(void)
+{
+    if (!ahead_pending) return;
+    ahead_pending = 0;
+    struct reopen r;
+    int fd = fetch_answer(&ahead, &r);
+    if (fd < 0) return;
+    if (!rt_reopen_put(ahead.base, ahead.nofollow, ahead.path, ahead.len, r.gen, fd, r.ino,
+                       r.mode, r.dev, r.uid, r.gid))
+        close(fd);                        /* (a change since: its key means nothing now) */
+}
+
+uint64_t rt_fetch_ahead_count(int used) { return used ? ahead_used : ahead_asked; }
+
+/* Whether the stat cache's answer for (base, nofollow, out[0:len]) is a regular file. */
+static int ahead_regular(uint64_t base, int nofollow, const char *path, int len)
+{
+    struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, nofollow, path, len);
+    if (!e || e->err) return 0;
+    uint32_t mode;
+    memcpy(&mode, e->st + offsetof(struct stat, st_mode), sizeof mode);
+    return S_ISREG(mode);
+}
+
+/* The path (into out, 4096 bytes) of the regular file that comes after the file *path*
+ * names in its directory's listing (the stat cache's names of it); its length, 0 if none
+ * is near (a directory, a symlink or a name the cache has no answer for in between is
+ * passed over, up to AHEAD_SCAN names).  *first*: no regular file comes before it (of
+ * AHEAD_SCAN names: a scan in listing order starts a directory with it). */
+static int ahead_next(uint64_t base, int nofollow, const char *path, int len, char *out,
+                      int *first)
+{
+    *first = 0;
+    int dlen = len;
+    while (dlen > 0 && path[dlen - 1] != '/') dlen--;
+    if (!dlen || dlen == len) return 0;
+    struct sc_entry *d = sc_get(RT_SC_DIR, base, 0, path, dlen);
+    if (!d || !d->names) return 0;
+    const char *name = path + dlen, *p = d->names, *stop = d->names + d->vlen;
+    size_t nlen = (size_t)(len - dlen);
+    int before = 1;                       /* every name before it is no regular file */
+    memcpy(out, path, (size_t)dlen);
+    for (int i = 0;; i++) {               /* the file's own name */
+        if (p >= stop || i >= AHEAD_FIND) return 0;
+        size_t l = strlen(p);
+        const char *cand = p;
+        p += l + 1;
+        if (l == nlen && memcmp(cand, name, nlen) == 0) break;
+        if (before && (i >= AHEAD_SCAN || (size_t)dlen + l >= 4096)) before = 0;
+        if (before) {
+            memcpy(out + dlen, cand, l);
+            before = !ahead_regular(base, nofollow, out, dlen + (int)l);
+        }
+    }
+    *first = before;
+    for (int i = 0; i < AHEAD_SCAN && p < stop; i++) {
+        size_t l = strlen(p);
+        const char *cand = p;
+        p += l + 1;
+        if ((size_t)dlen + l >= 4096) continue;
+        memcpy(out + dlen, cand, l);
+        int clen = dlen + (int)l;
+        if (ahead_regular(base, nofollow, out, clen)) return clen;
+    }
+    return 0;
+}
+
+/* An open C served of (base, nofollow, path): if it is in listing order (the file
+ * expected next, or the first file of a directory while opens go in that order), ask
+ * for the one after it ahead. */
+static void ahead_ask(uint64_t base, int nofollow, const char *path, int len)
+{
+    uint64_t h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
+    int expected = ahead_pred && h == ahead_pred;
+    if (expected && h == ahead_last) ahead_used++;
+    ahead_pred = 0;
+    char next[4096];
+    int first;
+    int nlen = ahead_next(base, nofollow, path, len, next, &first);
+    ahead_in_order = expected || (ahead_in_order && first);
+    if (!nlen) return;
+    ahead_pred = sc_hash(base, FETCH_KEY | nofollow << 4, next, (size_t)nlen);
+    if (!ahead_in_order || ahead_pending) return;
+    struct reopen r;
+    int kept = reopen_take(base, nofollow, next, nlen, sc_gen, &r);
+    if (kept >= 0) {                      /* kept already: put back */
+        if (!rt_reopen_put(base, nofollow, next, nlen, r.gen, kept, r.ino, r.mode, r.dev,
+                           r.uid, r.gid))
+            close(kept);
+        return;
+    }
+    if (fetch_ask(base, nofollow, next, nlen, &ahead) == 0) {
+        ahead_pending = 1;
+        ahead_last = ahead_pred;
+        ahead_asked++;
+    }
 }
 
 /* (O_NONBLOCK changes nothing for a regular file but the description's status flags,
@@ -2519,9 +2689,11 @@ static int sc_open_file(uint32_t pid, const struct rt_task_info *t, const char *
     int fd = fd_lowest_free(t->fdt);
     if (fd < 0) return 0;
     int nofollow = (flags & O_NOFOLLOW) != 0;
+    rt_fetch_settle();                    /* (the reply of a fetch ahead may be this file's) */
     int hfd = reopen_take(base, nofollow, path, len, sc_gen, &r);
     if (hfd < 0) hfd = sc_fetch(base, nofollow, path, len, &r);
     if (hfd < 0) return 0;
+    ahead_ask(base, nofollow, path, len);
     struct filec *fc = calloc(1, sizeof *fc);
     if (!fc || !(fc->path = malloc((size_t)len))
         || rt_fd_set(t->fdt, fd, hfd, RT_FD_READ | RT_FD_SEEK | RT_FD_STAT | RT_FD_NOTTY

@@ -234,3 +234,108 @@ def test_a_reply_that_is_no_fetchs_stops_fetching(world: World) -> None:
         assert fd is None and req is not None and N.fetch_broken(), name
         assert world.open(b"/fetch-test/a", None)[0] is None, name
     assert _open_fds() == fds
+
+
+def test_files_opened_in_listing_order_are_fetched_ahead(world: World) -> None:
+    """Once an open is of the file after the one opened before in its directory's listing,
+    C asks for the regular file after it too, without waiting (a directory and a name
+    with no answer are passed over); the next open takes that fd without a request of
+    its own.  A reply that comes after a change (a bump, the file's copy-up) is not kept
+    (its fd is closed), and Python's next request reads a pending reply first
+    (fetch_settle).  An open out of that order asks nothing ahead; while the order holds,
+    the first file of a directory goes on with it."""
+    names = [b"a", b"b", b"sub", b"nothing", b"c", b"d", b"e"]
+    for n in names:
+        if n not in (b"sub", b"nothing"):
+            world.answer(b"/ahead/" + n)
+    N.statcache_put(N.SC_STAT, 0, False, b"/ahead/sub", abi.pack_stat_values(
+        DEV, 9, 2, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, MTIME, CTIME), 0, N.statcache_gen())
+    N.statcache_put_dir(0, b"/ahead/", b"".join(n + b"\0" for n in names), N.statcache_gen())
+    asked, used = N.fetch_ahead_count(), N.fetch_ahead_count(used=True)
+
+    def pending() -> Optional[Tfetch]:
+        world.gofer.setblocking(False)
+        try:
+            req = decode(world.gofer.recv(8192))
+        except BlockingIOError:
+            return None
+        finally:
+            world.gofer.setblocking(True)
+        assert isinstance(req, Tfetch)
+        return req
+
+    def answer(req: Tfetch) -> None:
+        msg, fd = world.fetched()(req)
+        world.gofer.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                     struct.pack("i", fd))])
+        os.close(fd)
+
+    def open_kept(path: bytes) -> int:
+        """openat in C with no request of its own (the reply of one asked ahead)."""
+        c = ctypes.create_string_buffer(path + b"\0")
+        r = N.fast_call(os.getpid(), SYS_OPENAT, [AT_FDCWD, ctypes.addressof(c),
+                                                  os.O_RDONLY, 0, 0, 0])
+        assert r is not None and r >= 0, path
+        world.fds.append(int(r))
+        return int(r)
+
+    assert world.open(b"/ahead/a", world.fetched())[0] is not None
+    assert pending() is None  # one open: no order yet
+    assert world.open(b"/ahead/b", world.fetched())[0] is not None
+    req = pending()  # b came after a: c (past the directory and the unknown name) ahead
+    assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/c")
+    answer(req)
+    fd = open_kept(b"/ahead/c")
+    assert world.read(fd) == b"hello fetch"
+    req = pending()
+    assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/d")
+    assert (N.fetch_ahead_count(), N.fetch_ahead_count(used=True)) == (asked + 2, used + 1)
+    # a change before the reply came: the fd is not kept, d is fetched again
+    answer(req)
+    N.statcache_bump()
+    for n in (b"a", b"b", b"c", b"d", b"e"):
+        world.answer(b"/ahead/" + n)
+    N.statcache_put(N.SC_STAT, 0, False, b"/ahead/sub", abi.pack_stat_values(
+        DEV, 9, 2, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, MTIME, CTIME), 0, N.statcache_gen())
+    N.statcache_put_dir(0, b"/ahead/", b"".join(n + b"\0" for n in names), N.statcache_gen())
+    fds = _open_fds()
+    fd, req = world.open(b"/ahead/d", world.fetched())
+    assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/d") and fd is not None
+    assert _open_fds() == fds + 1  # (d's fd; the one that came ahead was closed)
+    # d was the one expected (the order goes on across the change): e is asked ahead
+    req = pending()
+    assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/e")
+    answer(req)
+    assert world.read(open_kept(b"/ahead/e")) == b"hello fetch"
+    assert pending() is None  # (no file after e)
+    # out of order: c is neither the one expected nor its directory's first
+    assert world.open(b"/ahead/c", world.fetched())[0] is not None
+    assert pending() is None
+    # in order again (d after c): e ahead, whose reply Python's next request reads first
+    world.open(b"/ahead/d", world.fetched())
+    req = pending()
+    assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/e")
+    answer(req)
+    N.fetch_settle()
+    world.gofer.sendmsg([encode(Rerror(errno.EIO))])  # (what Python's request would read)
+    assert decode(world.sentry.recv(8192)) == Rerror(errno.EIO)
+    assert world.read(open_kept(b"/ahead/e")) == b"hello fetch"
+    # a file copied up (statcache.forget: no bump) after it was asked ahead: not kept
+    world.open(b"/ahead/c", world.fetched())
+    world.open(b"/ahead/d", world.fetched())
+    req = pending()
+    assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/e")
+    fds = _open_fds()
+    N.statcache_forget(INO)  # (every answer here is of INO)
+    answer(req)
+    assert world.open(b"/ahead/e", None)[0] is None  # (its answer went too: Python's)
+    assert _open_fds() == fds
+    for n in (b"a", b"b", b"c", b"d", b"e"):
+        world.answer(b"/ahead/" + n)
+    # while the order holds, the first file of the next directory goes on with it
+    for n in (b"x", b"y"):
+        world.answer(b"/ahead2/" + n)
+    N.statcache_put_dir(0, b"/ahead2/", b"x\0y\0", N.statcache_gen())
+    world.open(b"/ahead2/x", world.fetched())
+    assert pending() == Tfetch(ROOT_HANDLE, 0, b"ahead2/y")
+    assert not N.fetch_broken()

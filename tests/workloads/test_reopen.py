@@ -151,6 +151,18 @@ for i in range(2):
 os.rename("sub", "sub2")
 p("sub renamed", once("sub/m"), once("sub2/m"))
 
+# a directory's files read in its listing's order (tar's, cp -r's: C fetches the next
+# one ahead), the next one changed and the one after it removed before their turn
+names = os.listdir("seq")
+got = {}
+for i, n in enumerate(names):
+    got[n] = once("seq/" + n, 20)
+    if i == 3:
+        with open("seq/" + names[4], "wb") as f:
+            f.write(b"changed")
+        os.unlink("seq/" + names[5])
+p("seq", sorted(got.items()))
+
 # a file not everyone may read (no fd is kept for it; root reads it anyway)
 for i in range(2):
     p("private", i, once("private"))
@@ -202,6 +214,11 @@ def _tree(top: Path) -> Path:
     (t / "u").write_bytes(b"uuuu")
     (t / "r1").write_bytes(b"r1r1")
     (t / "r2").write_bytes(b"r2r2")
+    (t / "seq").mkdir()
+    for i in range(8):
+        (t / "seq" / f"s{i}").write_bytes(b"seq file %d" % i)
+        (t / "seq" / f"s{i}").chmod(0o644)
+    (t / "seq").chmod(0o755)
     (t / "private").write_bytes(b"secret")
     (t / "private").chmod(0o600)
     (t / "ln").symlink_to("f")

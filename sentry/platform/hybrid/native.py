@@ -496,6 +496,17 @@ def fetch_count(failures: bool = False) -> int:
     return int(lib.rt_fetch_count(1 if failures else 0))
 
 
+def fetch_settle() -> None:
+    """Read the reply to the fetch C asked ahead, if any (before anything else uses the
+    channel: each of Python's requests)."""
+    lib.rt_fetch_settle()
+
+
+def fetch_ahead_count(used: bool = False) -> int:
+    """How many files C fetched ahead (*used*: of those, how many were opened next)."""
+    return int(lib.rt_fetch_ahead_count(1 if used else 0))
+
+
 def reopen_take(base: int, nofollow: bool, path: bytes, gen: int) -> int:
     """The host fd kept under the key (the caller owns it now), -1 if none."""
     return lib.rt_reopen_take(base, 1 if nofollow else 0, path, len(path), gen)
