@@ -2246,6 +2246,8 @@ static int ahead_pending;
 static uint64_t ahead_pred;          /* the key (FETCH_KEY hash) expected next; 0: none */
 static uint64_t ahead_last;          /* the key fetched ahead last */
 static int ahead_in_order;           /* the last open was in listing order */
+static const char *ahead_names;      /* the names the file expected next was found in */
+static uint32_t ahead_at;            /* and where (ahead_next starts there) */
 static uint64_t ahead_asked, ahead_used;  /* fetched ahead; of those, opened next (tests) */
 
 /* Fetch through *sock* (the sentry's gofer channel) files of the file system whose root
@@ -2259,6 +2261,7 @@ void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
     ahead_pending = 0;              /* (a reply on the old channel is not read) */
     ahead_pred = ahead_last = 0;
     ahead_in_order = 0;
+    ahead_names = NULL;
     fetch_sock = sock;
     fetch_root = root_handle;
     fetch_dev = dev;
@@ -2614,16 +2617,23 @@ static int ahead_next(uint64_t base, int nofollow, const char *path, int len, ch
     size_t nlen = (size_t)(len - dlen);
     int before = 1;                       /* every name before it is no regular file */
     memcpy(out, path, (size_t)dlen);
-    for (int i = 0;; i++) {               /* the file's own name */
-        if (p >= stop || i >= AHEAD_FIND) return 0;
-        size_t l = strlen(p);
-        const char *cand = p;
-        p += l + 1;
-        if (l == nlen && memcmp(cand, name, nlen) == 0) break;
-        if (before && (i >= AHEAD_SCAN || (size_t)dlen + l >= 4096)) before = 0;
-        if (before) {
-            memcpy(out + dlen, cand, l);
-            before = !ahead_regular(base, nofollow, out, dlen + (int)l);
+    const char *at = d->names == ahead_names ? d->names + ahead_at : NULL;
+    if (at && at + nlen < stop && (at == d->names || at[-1] == 0) && at[nlen] == 0
+        && memcmp(at, name, nlen) == 0) {
+        p = at + nlen + 1;                /* the name expected: where the last search left */
+        before = 0;
+    } else {
+        for (int i = 0;; i++) {           /* the file's own name */
+            if (p >= stop || i >= AHEAD_FIND) return 0;
+            size_t l = strlen(p);
+            const char *cand = p;
+            p += l + 1;
+            if (l == nlen && memcmp(cand, name, nlen) == 0) break;
+            if (before && (i >= AHEAD_SCAN || (size_t)dlen + l >= 4096)) before = 0;
+            if (before) {
+                memcpy(out + dlen, cand, l);
+                before = !ahead_regular(base, nofollow, out, dlen + (int)l);
+            }
         }
     }
     *first = before;
@@ -2634,7 +2644,11 @@ static int ahead_next(uint64_t base, int nofollow, const char *path, int len, ch
         if ((size_t)dlen + l >= 4096) continue;
         memcpy(out + dlen, cand, l);
         int clen = dlen + (int)l;
-        if (ahead_regular(base, nofollow, out, clen)) return clen;
+        if (ahead_regular(base, nofollow, out, clen)) {
+            ahead_names = d->names;       /* (the next search starts at this name) */
+            ahead_at = (uint32_t)(cand - d->names);
+            return clen;
+        }
     }
     return 0;
 }
