@@ -116,7 +116,8 @@ _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only
             "layer lacks (the stat cache), and a read-only open of a directory of that layer "
             "a listing or a tree walk's fetch brought, or of a file of that layer everyone "
             "may read whose last read-only open by the same path left its host fd, or which "
-            "the stat cache has an answer for (C asks the gofer for its fd itself: Tfetch) "
+            "the stat cache has an answer for (C asks the gofer for its fd itself: Tfetch; "
+            "for opens in a directory's listing order, the next file's ahead) "
             "(a fd C hands out; Python makes the description before it handles anything "
             "else)")
 
