@@ -458,10 +458,11 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
         status = kernel.run()
         fast, slow = native.fast_stats()
         log.info("exit status %d; the sentry answered %d workload syscalls (%d on the C fast "
-                 "path, which fetched %d files from the gofer itself, %d asked for in vain), "
-                 "besides those the host ran; %d young collections", status, fast + slow,
-                 fast, native.fetch_count(), native.fetch_count(failures=True),
-                 gc.get_stats()[0]["collections"] - young)
+                 "path, which fetched %d files from the gofer itself, %d asked for in vain, "
+                 "%d ahead of their open, %d of those opened next), besides those the host "
+                 "ran; %d young collections", status, fast + slow, fast, native.fetch_count(),
+                 native.fetch_count(failures=True), native.fetch_ahead_count(),
+                 native.fetch_ahead_count(used=True), gc.get_stats()[0]["collections"] - young)
         if report_fd is not None:
             _write_report(report_fd, kernel, status, native.fast_counts())
         return status

@@ -637,6 +637,8 @@ static int dirc_on;                /* C may open directories and re-open files
 static int posix_locks;            /* a classic record lock was set (rt_posix_locks) */
 static void reopen_forget(uint64_t ino);
 static void ahead_forget(uint64_t ino);
+static const char *ahead_names;      /* the names the file expected next was found in
+                                        (fetching ahead: ahead_next starts there) */
 
 static unsigned char fast_on[512];
 static uint64_t n_fast, n_slow;
@@ -1356,6 +1358,7 @@ static void sc_drop_names(struct sc_entry *e)
         } else {
             sc_names_bytes -= e->vlen;
         }
+        if (e->names == ahead_names) ahead_names = NULL;
         free(e->names);
         e->names = NULL;
     }
@@ -2192,8 +2195,9 @@ int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint3
  * has the path's answer (its own, or from its directory's listing: sc_get_or_fill), a
  * regular file everyone may read, of the trusted lower layer of the sandbox's root
  * (fetch_dev), C asks the gofer for it itself, in one round trip on the sentry's channel
- * (which is idle whenever C runs, unless a Treadtree reply streams on it:
- * rt_fetch_pause), and installs the fd as a re-open's.  The path it asks for is the
+ * (which is idle whenever C runs, unless a Treadtree reply streams on it: rt_fetch_pause,
+ * or the reply to C's own fetch ahead is not read yet: rt_fetch_settle), and installs the
+ * fd as a re-open's.  The path it asks for is the
  * lower layer's below its root handle: an absolute one (or relative to a directory fd
  * whose key is one), or one relative to a place (cwd key) Python said where it is
  * (rt_fetch_place: git's .git/HEAD, config, refs).  The gofer opens it with no symlink
@@ -2246,8 +2250,7 @@ static int ahead_pending;
 static uint64_t ahead_pred;          /* the key (FETCH_KEY hash) expected next; 0: none */
 static uint64_t ahead_last;          /* the key fetched ahead last */
 static int ahead_in_order;           /* the last open was in listing order */
-static const char *ahead_names;      /* the names the file expected next was found in */
-static uint32_t ahead_at;            /* and where (ahead_next starts there) */
+static uint32_t ahead_at;            /* where in ahead_names the file expected next is */
 static uint64_t ahead_asked, ahead_used;  /* fetched ahead; of those, opened next (tests) */
 
 /* Fetch through *sock* (the sentry's gofer channel) files of the file system whose root
@@ -2258,7 +2261,8 @@ void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
         fetch_is_broken = 0;
         fetch_poll_ns = FETCH_POLL_NS;
     }
-    ahead_pending = 0;              /* (a reply on the old channel is not read) */
+    if (sock >= 0 && sock == fetch_sock) rt_fetch_settle();  /* (the same channel again) */
+    ahead_pending = 0;              /* (a reply on another channel is not read) */
     ahead_pred = ahead_last = 0;
     ahead_in_order = 0;
     ahead_names = NULL;
@@ -2516,8 +2520,10 @@ static int fetch_answer(const struct fetch_ask *a, struct reopen *out)
     }
     if (n == 8 && id == FETCH_RERROR && fd < 0 && wire_u16(rep + 2) == 0) {
         uint32_t err = wire_u32(rep + 4);
-        if (fetch_lasting(err)) fetch_fail(a->h);  /* (ELOOP, EXDEV, a file the host changed...) */
-        if (err == EXDEV && a->dlen) fetch_fail(a->dh);
+        if (a->gen == sc_gen) {           /* (a failure of a generation gone says nothing) */
+            if (fetch_lasting(err)) fetch_fail(a->h);  /* (ELOOP, EXDEV, a file the host changed...) */
+            if (err == EXDEV && a->dlen) fetch_fail(a->dh);
+        }
         fetch_failures++;
         return -1;
     }
@@ -2533,7 +2539,7 @@ static int fetch_answer(const struct fetch_ask *a, struct reopen *out)
         || got.st_mtim.tv_sec != st->st_mtim.tv_sec || got.st_mtim.tv_nsec != st->st_mtim.tv_nsec
         || got.st_ctim.tv_sec != st->st_ctim.tv_sec || got.st_ctim.tv_nsec != st->st_ctim.tv_nsec) {
         close(fd);                        /* another file than the answer's */
-        fetch_fail(a->h);
+        if (a->gen == sc_gen) fetch_fail(a->h);
         fetch_failures++;
         return -1;
     }
@@ -2589,11 +2595,18 @@ void rt_fetch_settle(void)
 
 uint64_t rt_fetch_ahead_count(int used) { return used ? ahead_used : ahead_asked; }
 
-/* Whether the stat cache's answer for (base, nofollow, out[0:len]) is a regular file. */
+/* Whether the stat cache's answer for (base, nofollow, path) is a regular file that is
+ * no symlink (an open following it is Python's: fetch_through_link).  Answers kept only:
+ * filling them from the directory's listing would put its names again, freeing the
+ * ones ahead_next is reading. */
 static int ahead_regular(uint64_t base, int nofollow, const char *path, int len)
 {
-    struct sc_entry *e = sc_get_or_fill(RT_SC_STAT, base, nofollow, path, len);
-    if (!e || e->err) return 0;
+    struct sc_entry *e = sc_get(RT_SC_STAT, base, 1, path, len);
+    if (!e || e->err || sc_is_link(e, RT_SC_STAT)) return 0;
+    if (!nofollow) {
+        e = sc_get(RT_SC_STAT, base, 0, path, len);
+        if (!e || e->err) return 0;
+    }
     uint32_t mode;
     memcpy(&mode, e->st + offsetof(struct stat, st_mode), sizeof mode);
     return S_ISREG(mode);
@@ -2610,7 +2623,7 @@ static int ahead_next(uint64_t base, int nofollow, const char *path, int len, ch
     *first = 0;
     int dlen = len;
     while (dlen > 0 && path[dlen - 1] != '/') dlen--;
-    if (!dlen || dlen == len) return 0;
+    if (dlen == len) return 0;            /* (dlen 0: a name in the cwd, prefix "") */
     struct sc_entry *d = sc_get(RT_SC_DIR, base, 0, path, dlen);
     if (!d || !d->names) return 0;
     const char *name = path + dlen, *p = d->names, *stop = d->names + d->vlen;

@@ -698,9 +698,10 @@ def prefill(t: Any, desc: Any, root: VirtualDentry) -> Optional[Tuple[int, bytes
 
 
 def dir_key(t: Any, desc: Any, root: VirtualDentry) -> Optional[Tuple[int, bytes]]:
-    """The absolute key (base, prefix) :func:`prefill` gives for the directory *desc*,
-    without handing anything over: the C side opened it (its answers went over then),
-    and Python made its description now (FastFDTable.opened_in_fast)."""
+    """The absolute key (base, prefix) of the directory *desc*, as :func:`prefill` gives
+    one (whatever the size of its listing, which is not needed: nothing is handed over):
+    the C side opened it (its answers went over then), and Python made its description
+    now (FastFDTable.opened_in_fast).  None if no path can be trusted to it."""
     if _put is None or _gen is None or t.fs.root != root or desc.vd is None:
         return None
     any_dir = search_all(t)

@@ -238,20 +238,36 @@ def test_a_reply_that_is_no_fetchs_stops_fetching(world: World) -> None:
 
 def test_files_opened_in_listing_order_are_fetched_ahead(world: World) -> None:
     """Once an open is of the file after the one opened before in its directory's listing,
-    C asks for the regular file after it too, without waiting (a directory and a name
-    with no answer are passed over); the next open takes that fd without a request of
-    its own.  A reply that comes after a change (a bump, the file's copy-up) is not kept
-    (its fd is closed), and Python's next request reads a pending reply first
-    (fetch_settle).  An open out of that order asks nothing ahead; while the order holds,
-    the first file of a directory goes on with it."""
-    names = [b"a", b"b", b"sub", b"nothing", b"c", b"d", b"e"]
-    for n in names:
-        if n not in (b"sub", b"nothing"):
-            world.answer(b"/ahead/" + n)
-    N.statcache_put(N.SC_STAT, 0, False, b"/ahead/sub", abi.pack_stat_values(
-        DEV, 9, 2, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, MTIME, CTIME), 0, N.statcache_gen())
-    N.statcache_put_dir(0, b"/ahead/", b"".join(n + b"\0" for n in names), N.statcache_gen())
-    asked, used = N.fetch_ahead_count(), N.fetch_ahead_count(used=True)
+    C asks for the regular file after it too, without waiting (a directory, a symlink and
+    a name with no answer are passed over); the next open takes that fd without a request
+    of its own.  A reply that comes after a change (a bump, the file's copy-up) is not
+    kept (its fd is closed), and a pending reply is read before anything else uses the
+    channel (fetch_settle, which Python's requests call first).  An open out of that
+    order asks nothing ahead; while the order holds, the first file of a directory goes
+    on with it."""
+    # (a reply that does not come fails the test rather than hanging it)
+    world.sentry.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 5, 0))
+    names = [b"a", b"b", b"sub", b"ln", b"nothing", b"c", b"d", b"e"]
+    files = [b"a", b"b", b"c", b"d", b"e"]
+    ino = {n: INO + 1 + i for i, n in enumerate(files)}
+
+    def answers(top: bytes = b"/ahead/", listing: Optional[List[bytes]] = None) -> None:
+        """This generation's lstat and stat answers, and the directory's names."""
+        gen = N.statcache_gen()
+        for n in files if listing is None else listing:
+            st = abi.pack_stat_values(DEV, ino.get(n, INO), 1, 0o100644, 0, 0, 0, SIZE, 4096,
+                                      8, 1, MTIME, CTIME)
+            for nofollow in (True, False):
+                N.statcache_put(N.SC_STAT, 0, nofollow, top + n, st, 0, gen)
+        if listing is None:
+            N.statcache_put(N.SC_STAT, 0, True, top + b"sub", abi.pack_stat_values(
+                DEV, 9, 2, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, MTIME, CTIME), 0, gen)
+            N.statcache_put(N.SC_STAT, 0, True, top + b"ln", abi.pack_stat_values(
+                DEV, 10, 1, 0o120777, 0, 0, 0, 1, 4096, 8, 1, MTIME, CTIME), 0, gen)
+            N.statcache_put(N.SC_STAT, 0, False, top + b"ln", abi.pack_stat_values(
+                DEV, ino[b"e"], 1, 0o100644, 0, 0, 0, SIZE, 4096, 8, 1, MTIME, CTIME), 0, gen)
+        N.statcache_put_dir(0, top, b"".join(n + b"\0" for n in (
+            names if listing is None else listing)), gen)
 
     def pending() -> Optional[Tfetch]:
         world.gofer.setblocking(False)
@@ -264,8 +280,11 @@ def test_files_opened_in_listing_order_are_fetched_ahead(world: World) -> None:
         assert isinstance(req, Tfetch)
         return req
 
+    def reply_for(req: Tfetch) -> Tuple[bytes, int]:
+        return world.fetched(ino=ino[req.path.rsplit(b"/", 1)[1]])(req)
+
     def answer(req: Tfetch) -> None:
-        msg, fd = world.fetched()(req)
+        msg, fd = reply_for(req)
         world.gofer.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                      struct.pack("i", fd))])
         os.close(fd)
@@ -279,10 +298,12 @@ def test_files_opened_in_listing_order_are_fetched_ahead(world: World) -> None:
         world.fds.append(int(r))
         return int(r)
 
-    assert world.open(b"/ahead/a", world.fetched())[0] is not None
+    answers()
+    asked, used = N.fetch_ahead_count(), N.fetch_ahead_count(used=True)
+    assert world.open(b"/ahead/a", reply_for)[0] is not None
     assert pending() is None  # one open: no order yet
-    assert world.open(b"/ahead/b", world.fetched())[0] is not None
-    req = pending()  # b came after a: c (past the directory and the unknown name) ahead
+    assert world.open(b"/ahead/b", reply_for)[0] is not None
+    req = pending()  # b came after a: c ahead (past a directory, a symlink, no answer)
     assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/c")
     answer(req)
     fd = open_kept(b"/ahead/c")
@@ -293,13 +314,9 @@ def test_files_opened_in_listing_order_are_fetched_ahead(world: World) -> None:
     # a change before the reply came: the fd is not kept, d is fetched again
     answer(req)
     N.statcache_bump()
-    for n in (b"a", b"b", b"c", b"d", b"e"):
-        world.answer(b"/ahead/" + n)
-    N.statcache_put(N.SC_STAT, 0, False, b"/ahead/sub", abi.pack_stat_values(
-        DEV, 9, 2, 0o40755, 0, 0, 0, 4096, 4096, 8, 1, MTIME, CTIME), 0, N.statcache_gen())
-    N.statcache_put_dir(0, b"/ahead/", b"".join(n + b"\0" for n in names), N.statcache_gen())
+    answers()
     fds = _open_fds()
-    fd, req = world.open(b"/ahead/d", world.fetched())
+    fd, req = world.open(b"/ahead/d", reply_for)
     assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/d") and fd is not None
     assert _open_fds() == fds + 1  # (d's fd; the one that came ahead was closed)
     # d was the one expected (the order goes on across the change): e is asked ahead
@@ -309,10 +326,11 @@ def test_files_opened_in_listing_order_are_fetched_ahead(world: World) -> None:
     assert world.read(open_kept(b"/ahead/e")) == b"hello fetch"
     assert pending() is None  # (no file after e)
     # out of order: c is neither the one expected nor its directory's first
-    assert world.open(b"/ahead/c", world.fetched())[0] is not None
+    assert world.open(b"/ahead/c", reply_for)[0] is not None
     assert pending() is None
-    # in order again (d after c): e ahead, whose reply Python's next request reads first
-    world.open(b"/ahead/d", world.fetched())
+    # in order again (d after c): e ahead, whose reply is read before the channel's next
+    # use (Python's request here)
+    world.open(b"/ahead/d", reply_for)
     req = pending()
     assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/e")
     answer(req)
@@ -320,22 +338,35 @@ def test_files_opened_in_listing_order_are_fetched_ahead(world: World) -> None:
     world.gofer.sendmsg([encode(Rerror(errno.EIO))])  # (what Python's request would read)
     assert decode(world.sentry.recv(8192)) == Rerror(errno.EIO)
     assert world.read(open_kept(b"/ahead/e")) == b"hello fetch"
-    # a file copied up (statcache.forget: no bump) after it was asked ahead: not kept
-    world.open(b"/ahead/c", world.fetched())
-    world.open(b"/ahead/d", world.fetched())
+    # e copied up (statcache.forget of its inode: no bump) after it was asked ahead: the
+    # fd that comes is not kept, and e's open is Python's (its answers went too)
+    world.open(b"/ahead/c", reply_for)
+    world.open(b"/ahead/d", reply_for)
     req = pending()
     assert req == Tfetch(ROOT_HANDLE, 0, b"ahead/e")
     fds = _open_fds()
-    N.statcache_forget(INO)  # (every answer here is of INO)
+    N.statcache_forget(ino[b"e"])
     answer(req)
-    assert world.open(b"/ahead/e", None)[0] is None  # (its answer went too: Python's)
+    assert world.open(b"/ahead/e", None)[0] is None
     assert _open_fds() == fds
-    for n in (b"a", b"b", b"c", b"d", b"e"):
-        world.answer(b"/ahead/" + n)
-    # while the order holds, the first file of the next directory goes on with it
-    for n in (b"x", b"y"):
-        world.answer(b"/ahead2/" + n)
-    N.statcache_put_dir(0, b"/ahead2/", b"x\0y\0", N.statcache_gen())
-    world.open(b"/ahead2/x", world.fetched())
-    assert pending() == Tfetch(ROOT_HANDLE, 0, b"ahead2/y")
+    # while the order holds (d, e's open above broke it: a, b restore it), the first file
+    # of the next directory goes on with it
+    answers()
+    world.open(b"/ahead/a", reply_for)
+    world.open(b"/ahead/b", reply_for)
+    answer(pending())
+    open_kept(b"/ahead/c")
+    answer(pending())
+    open_kept(b"/ahead/d")
+    answer(pending())
+    open_kept(b"/ahead/e")
+    assert pending() is None
+    files.extend([b"x", b"y"])
+    ino.update({b"x": INO + 20, b"y": INO + 21})
+    answers(b"/ahead2/", [b"x", b"y"])
+    world.open(b"/ahead2/x", reply_for)
+    req = pending()
+    assert req == Tfetch(ROOT_HANDLE, 0, b"ahead2/y")
+    answer(req)
+    assert world.read(open_kept(b"/ahead2/y")) == b"hello fetch"
     assert not N.fetch_broken()

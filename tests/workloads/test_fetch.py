@@ -176,3 +176,31 @@ def test_opens_of_a_listed_directory_are_answered_in_c(runsc_root, tmp_path):
                         r"in vain", log.read_text())
     assert fetched is not None, log.read_text()[-2000:]
     assert int(fetched.group(1)) >= 47 and int(fetched.group(2)) == 0, fetched.group(0)
+
+
+def test_files_read_in_listing_order_are_fetched_ahead(runsc_root, tmp_path):
+    """A directory's 40 files opened and read in its listing's order: C fetched each next
+    one ahead of its open (the sentry's exit line counts them); in reverse order, none."""
+    import re
+
+    from helpers.runner import BASE_ENV, runsc
+
+    t = _tree(tmp_path)
+    for order, ahead in (("os.listdir(d)", 30), ("reversed(os.listdir(d))", 0)):
+        code = ("import os, sys\nd = sys.argv[1] + '/many'\n"
+                f"for n in {order}:\n"
+                "    with open(d + '/' + n, 'rb') as f:\n        f.read()\n")
+        log = tmp_path / "debug.log"
+        log.unlink(missing_ok=True)
+        res = runsc(["--debug-log", str(log), "do", "--", "/usr/bin/python3", "-I", "-c", code,
+                     str(t)], root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
+        assert res.rc == 0, res.describe()
+        got = re.search(r"(\d+) asked for in vain, (\d+) ahead of their open, (\d+) of those "
+                        r"opened next", log.read_text())
+        assert got is not None, log.read_text()[-2000:]
+        vain, asked, used = map(int, got.groups())
+        assert vain == 0, got.group(0)
+        if ahead:
+            assert asked >= ahead and used >= asked - 2, got.group(0)
+        else:
+            assert asked == 0, got.group(0)

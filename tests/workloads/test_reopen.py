@@ -162,6 +162,14 @@ for i, n in enumerate(names):
             f.write(b"changed")
         os.unlink("seq/" + names[5])
 p("seq", sorted(got.items()))
+# the same, the file after the next one removed while its open is C's to ask ahead
+names = os.listdir("seq2")
+got = {}
+for i, n in enumerate(names):
+    got[n] = once("seq2/" + n, 20)
+    if i == 3:
+        os.unlink("seq2/" + names[4])
+p("seq2", sorted(got.items()))
 
 # a file not everyone may read (no fd is kept for it; root reads it anyway)
 for i in range(2):
@@ -214,11 +222,12 @@ def _tree(top: Path) -> Path:
     (t / "u").write_bytes(b"uuuu")
     (t / "r1").write_bytes(b"r1r1")
     (t / "r2").write_bytes(b"r2r2")
-    (t / "seq").mkdir()
-    for i in range(8):
-        (t / "seq" / f"s{i}").write_bytes(b"seq file %d" % i)
-        (t / "seq" / f"s{i}").chmod(0o644)
-    (t / "seq").chmod(0o755)
+    for d in ("seq", "seq2"):
+        (t / d).mkdir()
+        for i in range(8):
+            (t / d / f"s{i}").write_bytes(b"%s file %d" % (d.encode(), i))
+            (t / d / f"s{i}").chmod(0o644)
+        (t / d).chmod(0o755)
     (t / "private").write_bytes(b"secret")
     (t / "private").chmod(0o600)
     (t / "ln").symlink_to("f")
