@@ -2187,6 +2187,7 @@ int rt_reopen_take(uint64_t base, int nofollow, const char *path, int len, uint3
 {
     struct reopen r;
     if (gen != sc_gen) return -1;
+    rt_fetch_settle();              /* (the file asked ahead may be this one) */
     return reopen_take(base, nofollow, path, len, gen, &r);
 }
 
@@ -2257,11 +2258,11 @@ static uint64_t ahead_asked, ahead_used;  /* fetched ahead; of those, opened nex
  * is *root_handle* and whose files show *dev* as their device; sock -1: no more. */
 void rt_fetch_setup(int sock, uint32_t root_handle, uint64_t dev)
 {
+    if (sock >= 0 && sock == fetch_sock) rt_fetch_settle();  /* (the same channel again) */
     if (sock >= 0) {                /* (a channel of its own: tests make several) */
         fetch_is_broken = 0;
         fetch_poll_ns = FETCH_POLL_NS;
     }
-    if (sock >= 0 && sock == fetch_sock) rt_fetch_settle();  /* (the same channel again) */
     ahead_pending = 0;              /* (a reply on another channel is not read) */
     ahead_pred = ahead_last = 0;
     ahead_in_order = 0;
@@ -2595,10 +2596,12 @@ void rt_fetch_settle(void)
 
 uint64_t rt_fetch_ahead_count(int used) { return used ? ahead_used : ahead_asked; }
 
-/* Whether the stat cache's answer for (base, nofollow, path) is a regular file that is
- * no symlink (an open following it is Python's: fetch_through_link).  Answers kept only:
- * filling them from the directory's listing would put its names again, freeing the
- * ones ahead_next is reading. */
+/* Whether the stat cache's answer for (base, nofollow, path) is a file C would fetch: a
+ * regular file everyone may read, of the fetched file system, no symlink (an open
+ * following one is Python's: fetch_through_link), not failed before (a file Python
+ * opens is no C open, and would break the order).  Answers kept only: filling them from
+ * the directory's listing would put its names again, freeing the ones ahead_next is
+ * reading. */
 static int ahead_regular(uint64_t base, int nofollow, const char *path, int len)
 {
     struct sc_entry *e = sc_get(RT_SC_STAT, base, 1, path, len);
@@ -2607,9 +2610,10 @@ static int ahead_regular(uint64_t base, int nofollow, const char *path, int len)
         e = sc_get(RT_SC_STAT, base, 0, path, len);
         if (!e || e->err) return 0;
     }
-    uint32_t mode;
-    memcpy(&mode, e->st + offsetof(struct stat, st_mode), sizeof mode);
-    return S_ISREG(mode);
+    struct stat st;
+    memcpy(&st, e->st, sizeof st);
+    return S_ISREG(st.st_mode) && (st.st_mode & 0444) == 0444 && st.st_dev == fetch_dev
+           && !fetch_failed_before(sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len));
 }
 
 /* The path (into out, 4096 bytes) of the regular file that comes after the file *path*

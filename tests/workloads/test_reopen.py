@@ -162,7 +162,7 @@ for i, n in enumerate(names):
             f.write(b"changed")
         os.unlink("seq/" + names[5])
 p("seq", sorted(got.items()))
-# the same, the file after the next one removed while its open is C's to ask ahead
+# the same, the next file removed while C has asked for it ahead
 names = os.listdir("seq2")
 got = {}
 for i, n in enumerate(names):
