@@ -2686,14 +2686,9 @@ static void ahead_ask(uint64_t base, int nofollow, const char *path, int len)
     if (!nlen) return;
     ahead_pred = sc_hash(base, FETCH_KEY | nofollow << 4, next, (size_t)nlen);
     if (!ahead_in_order || ahead_pending) return;
-    struct reopen r;
-    int kept = reopen_take(base, nofollow, next, nlen, sc_gen, &r);
-    if (kept >= 0) {                      /* kept already: put back */
-        if (!rt_reopen_put(base, nofollow, next, nlen, r.gen, kept, r.ino, r.mode, r.dev,
-                           r.uid, r.gid))
-            close(kept);
-        return;
-    }
+    struct reopen *kept = reopen_find(sc_hash(base, REOPEN_KEY | nofollow << 4, next,
+                                              (size_t)nlen), base, nofollow, next, nlen);
+    if (kept && kept->gen == sc_gen) return;  /* (a fd is kept for it already) */
     if (fetch_ask(base, nofollow, next, nlen, &ahead) == 0) {
         ahead_pending = 1;
         ahead_last = ahead_pred;

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,8 +153,6 @@ def test_opens_of_a_listed_directory_are_answered_in_c(runsc_root, tmp_path):
     listed, and 7 by paths relative to the cwd: C fetched them (the sentry's exit line
     counts its fetches; each was the file's first open, so no kept fd could answer it),
     and the compat report counts those openats as C's."""
-    import re
-
     from helpers.runner import BASE_ENV, runsc
 
     t = _tree(tmp_path)
@@ -168,37 +167,39 @@ def test_opens_of_a_listed_directory_are_answered_in_c(runsc_root, tmp_path):
     assert report["verdict"] == "same", report["reasons"]
     openat = next(s for s in report["syscalls"] if s["name"] == "openat")
     assert openat["count"] >= 47 and openat["fast"] >= 47, openat
+    fetched = _exit_line(runsc_root, tmp_path, code, t, r"which fetched (\d+) files from "
+                         r"the gofer itself, (\d+) asked for in vain")
+    assert int(fetched.group(1)) >= 47 and int(fetched.group(2)) == 0, fetched.group(0)
+
+
+def _exit_line(runsc_root: Path, tmp_path: Path, code: str, t: Path, pattern: str) -> Any:
+    """*pattern*'s match in the sentry's exit line (the debug log) of a ``do`` of the
+    Python *code* with the tree *t* as its argument."""
+    import re
+
+    from helpers.runner import BASE_ENV, runsc
+
     log = tmp_path / "debug.log"
+    log.unlink(missing_ok=True)
     res = runsc(["--debug-log", str(log), "do", "--", "/usr/bin/python3", "-I", "-c", code,
                  str(t)], root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
     assert res.rc == 0, res.describe()
-    fetched = re.search(r"which fetched (\d+) files from the gofer itself, (\d+) asked for "
-                        r"in vain", log.read_text())
-    assert fetched is not None, log.read_text()[-2000:]
-    assert int(fetched.group(1)) >= 47 and int(fetched.group(2)) == 0, fetched.group(0)
+    got = re.search(pattern, log.read_text())
+    assert got is not None, log.read_text()[-2000:]
+    return got
 
 
 def test_files_read_in_listing_order_are_fetched_ahead(runsc_root, tmp_path):
     """A directory's 40 files opened and read in its listing's order: C fetched each next
     one ahead of its open (the sentry's exit line counts them); in reverse order, none of
     them."""
-    import re
-
-    from helpers.runner import BASE_ENV, runsc
-
     t = _tree(tmp_path)
     for order, ahead in (("os.listdir(d)", 30), ("reversed(os.listdir(d))", 0)):
         code = ("import os, sys\nd = sys.argv[1] + '/many'\n"
                 f"for n in {order}:\n"
                 "    with open(d + '/' + n, 'rb') as f:\n        f.read()\n")
-        log = tmp_path / "debug.log"
-        log.unlink(missing_ok=True)
-        res = runsc(["--debug-log", str(log), "do", "--", "/usr/bin/python3", "-I", "-c", code,
-                     str(t)], root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
-        assert res.rc == 0, res.describe()
-        got = re.search(r"(\d+) asked for in vain, (\d+) ahead of their open, (\d+) of those "
-                        r"opened next", log.read_text())
-        assert got is not None, log.read_text()[-2000:]
+        got = _exit_line(runsc_root, tmp_path, code, t, r"(\d+) asked for in vain, (\d+) "
+                         r"ahead of their open, (\d+) of those opened next")
         vain, asked, used = map(int, got.groups())
         assert vain == 0, got.group(0)
         if ahead:
