@@ -1131,51 +1131,26 @@ class Rreadtree(Message):
 
     @classmethod
     def unpack(cls, body: bytes) -> Rreadtree:
-        r = _Reader(body)
-        flags, path = _readtree_head(r)
-        return cls(path, _unpack_stat_entries(body, r.offset), bool(flags & 1),
-                   bool(flags & 2))
+        flags, path, off = _readtree_head(body, 0)
+        return cls(path, _unpack_stat_entries(body, off), bool(flags & 1), bool(flags & 2))
 
 
-def _readtree_head(r: _Reader) -> tuple[int, list[bytes]]:
-    """A Rreadtree's flags and path (the entries follow)."""
-    flags = r.u8()
-    if flags > 3:
-        raise ProtocolError("bad flag")
-    depth = r.u16()
-    if depth > MAX_WALK:
-        raise ProtocolError("path too deep")
-    return flags, [r.name() for _ in range(depth)]
-
-
-def _is_message(data: bytes, msg_id: int) -> bool:
-    """Whether the datagram *data* is a message *msg_id* (False: another one).
-
-    :raises ProtocolError: if its header is malformed.
-    """
-    return _header(data) == msg_id
-
-
-#: A Rreadtree's flags and path depth, after the header.
+#: A Rreadtree's flags and path depth.
 _READTREE_HEAD = struct.Struct("<BH")
 
 
-def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, bool] | None:
-    """A Rreadtree datagram without decoding its entries (a tree walk's sentry hands most
-    listings to its C side as they came, and decodes only those it looks into:
-    :func:`unpack_entries`): (path, entry count, the entries, last, done); None for any
-    other message (decode it).  (The checks :func:`_readtree_head` makes, written out:
-    a walk reads a datagram per directory, and the reader took ~7 us of each.)
+def _readtree_head(data: bytes, off: int) -> tuple[int, list[bytes], int]:
+    """A Rreadtree's flags and path at *off* of *data* (the entries follow), and the
+    offset after them.  Direct struct reads: a walk reads a datagram per directory
+    (:func:`unpack_readtree_batch`), and a reader took ~7 us of each.
 
-    :raises ProtocolError: if the header or the path is malformed.
+    :raises ProtocolError: if they are cut short or malformed.
     """
-    if _header(data) != MsgId.RREADTREE:
-        return None
     end = len(data)
-    off = HEADER.size + _READTREE_HEAD.size
-    if off > end:
+    if off + _READTREE_HEAD.size > end:
         raise ProtocolError("message too short")
-    flags, depth = _READTREE_HEAD.unpack_from(data, HEADER.size)
+    flags, depth = _READTREE_HEAD.unpack_from(data, off)
+    off += _READTREE_HEAD.size
     if flags > 3:
         raise ProtocolError("bad flag")
     if depth > MAX_WALK:
@@ -1188,9 +1163,31 @@ def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, b
         off += 2
         if off + n > end:
             raise ProtocolError("message too short")
-        path.append(data[off:off + n])
+        path.append(bytes(data[off:off + n]))
         off += n
-    if off + 4 > end:
+    return flags, path, off
+
+
+def _is_message(data: bytes, msg_id: int) -> bool:
+    """Whether the datagram *data* is a message *msg_id* (False: another one).
+
+    :raises ProtocolError: if its header is malformed.
+    """
+    return _header(data) == msg_id
+
+
+def unpack_readtree_batch(data: bytes) -> tuple[list[bytes], int, bytes, bool, bool] | None:
+    """A Rreadtree datagram without decoding its entries (a tree walk's sentry hands most
+    listings to its C side as they came, and decodes only those it looks into:
+    :func:`unpack_entries`): (path, entry count, the entries, last, done); None for any
+    other message (decode it).
+
+    :raises ProtocolError: if the header or the path is malformed.
+    """
+    if _header(data) != MsgId.RREADTREE:
+        return None
+    flags, path, off = _readtree_head(data, HEADER.size)
+    if off + 4 > len(data):
         raise ProtocolError("message too short")
     (count,) = _U32.unpack_from(data, off)
     return path, count, data[off + 4:], bool(flags & 1), bool(flags & 2)
