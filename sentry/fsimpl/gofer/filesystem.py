@@ -672,13 +672,10 @@ class GoferInode(Inode):
         h, names, _ = self._anchor()
         if sum(len(n) for n in names) > PREFETCH_PATH_MAX:
             return  # (until a directory on the way has a handle of its own)
-        old = self._fetch if self._fetch_names is not None else None
-        if old is not None:
-            old.wait()  # what it brought counts as asked; the rest may be asked again
-            asked.update(old.tops)
-        elif self._fetch is not None:
-            # This directory's listing came in its parent's reply, which brought some of
-            # its subdirectories' too: asked already (their walk went on below them).
+        if self._fetch is not None:
+            # What its last fetch brought counts as asked, the rest may be asked again; a
+            # listing that came in its parent's reply brought some of its subdirectories'
+            # too (their walk went on below them).  (A dropped listing was asked already.)
             self._fetch.wait()
             asked.update(_fetched_below(self._fetch, self._fetch_path))
         # (The listing's subdirectories are picked out once: each of a walk's own listings

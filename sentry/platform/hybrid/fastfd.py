@@ -215,15 +215,16 @@ class FastFDTable(FDTable):
                 N.fd_used(self.fast_id, other, False)
             return
         desc.offset = index
+        # Paths relative to its fds stay C's (tar opens and stats a directory's files
+        # through the fd it read it by): the key C had for it goes with the slot, and
+        # the install gives each fd the description's (_mirror).
+        key = statcache.dir_key(t, desc, self.kernel.vfs.root())
+        if key is not None and isinstance(desc, DirectoryDescription):
+            desc.dir_key = (key[0], key[1], N.statcache_gen())
         for i, (other, cloexec) in enumerate(fds):
             if i:
                 desc.incref()
             self.install_at(other, desc, cloexec=cloexec)
-        # Paths relative to its fds stay C's (tar opens and stats a directory's files
-        # through the fd it read it by): the key C had for it went with the slot.
-        key = statcache.dir_key(t, desc, self.kernel.vfs.root())
-        if key is not None:
-            self.set_dir_key(fds[0][0], key)
         # C's reader was at the end of the listing already (os.walk read it whole and
         # stats its entries before its last getdents64; a stat of a symlink out of the
         # tree gave Python this turn): C answers that last read with 0, as after a read
