@@ -303,8 +303,7 @@ def _fetch_in_c(kernel: Any, vfs: Any, gofer: Any, native: Any) -> None:
     def on_request() -> None:
         # (before each of Python's requests: the channel is one for both sides, and the
         # reply to a fetch C asked ahead comes first)
-        native.fetch_settle()
-        if native.fetch_broken() and not gofer.broken:
+        if native.fetch_settle() and not gofer.broken:
             log.error("the gofer answered a Tfetch with what no Tfetch reply is: the "
                       "channel is taken as broken")
             gofer.broken = True

@@ -169,7 +169,7 @@ void rt_fetch_pause(int paused);
 int rt_fetch_broken(void);
 void rt_fetch_place(uint64_t key, const char *path, int len);
 uint64_t rt_fetch_count(int failures);
-void rt_fetch_settle(void);
+int rt_fetch_settle(void);
 uint64_t rt_fetch_ahead_count(int used);
 int rt_reopen_put(uint64_t base, int nofollow, const char *path, int len, uint32_t gen,
                   int fd, uint64_t ino, uint32_t mode, uint64_t dev, uint32_t uid, uint32_t gid);

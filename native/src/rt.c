@@ -1898,12 +1898,11 @@ int rt_statcache_put_dirc_child(uint64_t base, const char *parent, int plen, con
      * listings come in the parent's order, so a walk below /usr/share/doc's 920 entries
      * reads each once, not half of them each time */
     uint32_t start = ph->scan < ph->wire_len ? ph->scan : 0, off = start;
-    for (int wrapped = 0;;) {
-        if (wrapped && off >= start) return 0;      /* came round: not there */
-        if (off >= ph->wire_len) {
-            if (!start) return 0;
-            wrapped = 1;
+    for (uint32_t end = ph->wire_len;;) {
+        if (off >= end) {
+            if (!start || end == start) return 0;   /* came round: not there */
             off = 0;
+            end = start;
             continue;
         }
         off = wire_next(pw, ph->wire_len, off, &kind, &n, &l, &w, &ino);
@@ -1981,6 +1980,13 @@ int rt_statcache_put_link(uint64_t base, const char *path, int len, const void *
 {
     if (tlen < 0) return 0;
     return sc_put(RT_SC_LINK, base, 1, path, len, target, (uint32_t)tlen, err, gen, err_ino);
+}
+
+/* The length of *path*'s directory prefix: up to and with its last '/' (0: none). */
+static int dir_prefix_len(const char *path, int len)
+{
+    while (len > 0 && path[len - 1] != '/') len--;
+    return len;
 }
 
 /* A path argument read from the task (up to a NUL; page by page, so that a string
@@ -2238,16 +2244,16 @@ static int64_t mono_ns(void);
 /* A fetch asked for: the key, the stat answer it was asked by, and the keys under which
  * a failure is remembered (fetch_fail). */
 struct fetch_ask {
-    uint64_t base, h, dh;
-    int nofollow, len, dlen;
+    uint64_t h, dh;
+    int dlen;
     uint32_t gen;
     struct stat st;
-    char path[4096];
 };
 
 /* Fetching ahead (ahead_ask, below) */
 static struct fetch_ask ahead;       /* the fetch whose reply is not read yet */
 static int ahead_pending;
+static struct { uint64_t base; int nofollow, len; char path[4096]; } ahead_key;  /* its key */
 static uint64_t ahead_pred;          /* the key (FETCH_KEY hash) expected next; 0: none */
 static uint64_t ahead_last;          /* the key fetched ahead last */
 static int ahead_in_order;           /* the last open was in listing order */
@@ -2432,6 +2438,15 @@ static int fetch_lasting(uint32_t err)
         || err == ENAMETOOLONG || err == EINVAL;
 }
 
+/* Whether C fetches a file of this answer whose key hashes to *h*: a regular file
+ * everyone may read, of the fetched file system, whose fetch did not fail for good in
+ * this generation. */
+static int fetch_wanted(const struct stat *st, uint64_t h)
+{
+    return S_ISREG(st->st_mode) && (st->st_mode & 0444) == 0444 && st->st_dev == fetch_dev
+           && !fetch_failed_before(h);
+}
+
 /* Ask the gofer for the path's file (Tfetch, not waiting for the reply): 0 if asked, -1
  * if C does not (no answer for it, not a regular file everyone may read of the fetched
  * file system, a key that failed before, a symlink on the way, no place for a relative
@@ -2456,14 +2471,11 @@ static int fetch_ask(uint64_t base, int nofollow, const char *path, int len,
     if (!e || e->err) return -1;
     e->used = ++sc_clock;
     memcpy(&a->st, e->st, sizeof a->st);
-    if (!S_ISREG(a->st.st_mode) || (a->st.st_mode & 0444) != 0444 || a->st.st_dev != fetch_dev)
-        return -1;
     a->h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
-    if (fetch_failed_before(a->h)) return -1;
+    if (!fetch_wanted(&a->st, a->h)) return -1;
     /* below a directory on another host mount every fetch fails (EXDEV: the gofer's clone
      * of its mounts never changes; /home on a partition of its own under a do root) */
-    int dlen = len;
-    while (dlen > 0 && path[dlen - 1] != '/') dlen--;
+    int dlen = dir_prefix_len(path, len);
     a->dh = dlen ? sc_hash(base, FETCH_DIR_KEY, path, (size_t)dlen) : 0;
     if (dlen && fetch_failed_before(a->dh)) return -1;
     if (fetch_through_link(base, nofollow, path, len)) {
@@ -2496,12 +2508,8 @@ static int fetch_ask(uint64_t base, int nofollow, const char *path, int len,
     do sent = send(fetch_sock, req, (size_t)(14 + rlen), MSG_NOSIGNAL);
     while (sent < 0 && errno == EINTR);
     if (sent != 14 + rlen) return -1;    /* (a datagram goes whole or not at all) */
-    a->base = base;
-    a->nofollow = nofollow;
-    a->len = len;
     a->dlen = dlen;
     a->gen = sc_gen;
-    memcpy(a->path, path, (size_t)len);
     return 0;
 }
 
@@ -2581,17 +2589,19 @@ static void ahead_forget(uint64_t ino)
     if (ahead_pending && ahead.st.st_ino == ino) ahead.gen = sc_gen - 1;
 }
 
-/* Read the reply to the fetch asked ahead, if any: its fd kept for the re-open. */
-void rt_fetch_settle(void)
+/* Read the reply to the fetch asked ahead, if any: its fd kept for the re-open.  Returns
+ * rt_fetch_broken's answer (Python's requests ask both in one call). */
+int rt_fetch_settle(void)
 {
-    if (!ahead_pending) return;
+    if (!ahead_pending) return fetch_is_broken;
     ahead_pending = 0;
     struct reopen r;
     int fd = fetch_answer(&ahead, &r);
-    if (fd < 0) return;
-    if (!rt_reopen_put(ahead.base, ahead.nofollow, ahead.path, ahead.len, r.gen, fd, r.ino,
-                       r.mode, r.dev, r.uid, r.gid))
+    if (fd < 0) return fetch_is_broken;
+    if (!rt_reopen_put(ahead_key.base, ahead_key.nofollow, ahead_key.path, ahead_key.len,
+                       r.gen, fd, r.ino, r.mode, r.dev, r.uid, r.gid))
         close(fd);                        /* (a change since: its key means nothing now) */
+    return fetch_is_broken;
 }
 
 uint64_t rt_fetch_ahead_count(int used) { return used ? ahead_used : ahead_asked; }
@@ -2602,37 +2612,31 @@ uint64_t rt_fetch_ahead_count(int used) { return used ? ahead_used : ahead_asked
  * opens is no C open, and would break the order).  Answers kept only: filling them from
  * the directory's listing would put its names again, freeing the ones ahead_next is
  * reading. */
-static int ahead_regular(uint64_t base, int nofollow, const char *path, int len)
+static int ahead_regular(uint64_t base, int nofollow, const char *path, int len, uint64_t *h)
 {
+    /* (the lstat answer of a file that is no symlink is its stat answer too) */
     struct sc_entry *e = sc_get(RT_SC_STAT, base, 1, path, len);
-    if (!e || e->err || sc_is_link(e, RT_SC_STAT)) return 0;
-    if (!nofollow) {
-        e = sc_get(RT_SC_STAT, base, 0, path, len);
-        if (!e || e->err) return 0;
-    }
+    if (!e || e->err) return 0;
     struct stat st;
     memcpy(&st, e->st, sizeof st);
-    return S_ISREG(st.st_mode) && (st.st_mode & 0444) == 0444 && st.st_dev == fetch_dev
-           && !fetch_failed_before(sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len));
+    *h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
+    return fetch_wanted(&st, *h);
 }
 
-/* The path (into out, 4096 bytes) of the regular file that comes after the file *path*
- * names in its directory's listing (the stat cache's names of it); its length, 0 if none
- * is near (a directory, a symlink or a name the cache has no answer for in between is
- * passed over, up to AHEAD_SCAN names).  *first*: no regular file comes before it (of
+/* The path (into out, 4096 bytes) of the regular file C would fetch that comes after the
+ * file *path* names in its directory's listing (the stat cache's names of it), and its
+ * key's hash (*h*); its length, 0 if none is near (anything else in between is passed
+ * over, up to AHEAD_SCAN names).  *first* (if not NULL): no such file comes before it (of
  * AHEAD_SCAN names: a scan in listing order starts a directory with it). */
 static int ahead_next(uint64_t base, int nofollow, const char *path, int len, char *out,
-                      int *first)
+                      uint64_t *h, int *first)
 {
-    *first = 0;
-    int dlen = len;
-    while (dlen > 0 && path[dlen - 1] != '/') dlen--;
-    if (dlen == len) return 0;            /* (dlen 0: a name in the cwd, prefix "") */
+    int dlen = dir_prefix_len(path, len);  /* (0: a name in the cwd, prefix "") */
     struct sc_entry *d = sc_get(RT_SC_DIR, base, 0, path, dlen);
     if (!d || !d->names) return 0;
     const char *name = path + dlen, *p = d->names, *stop = d->names + d->vlen;
     size_t nlen = (size_t)(len - dlen);
-    int before = 1;                       /* every name before it is no regular file */
+    int before = first != NULL;           /* every name before it is no such file */
     memcpy(out, path, (size_t)dlen);
     const char *at = d->names == ahead_names ? d->names + ahead_at : NULL;
     if (at && at + nlen < stop && (at == d->names || at[-1] == 0) && at[nlen] == 0
@@ -2649,11 +2653,11 @@ static int ahead_next(uint64_t base, int nofollow, const char *path, int len, ch
             if (before && (i >= AHEAD_SCAN || (size_t)dlen + l >= 4096)) before = 0;
             if (before) {
                 memcpy(out + dlen, cand, l);
-                before = !ahead_regular(base, nofollow, out, dlen + (int)l);
+                before = !ahead_regular(base, nofollow, out, dlen + (int)l, h);
             }
         }
     }
-    *first = before;
+    if (first) *first = before;
     for (int i = 0; i < AHEAD_SCAN && p < stop; i++) {
         size_t l = strlen(p);
         const char *cand = p;
@@ -2661,7 +2665,7 @@ static int ahead_next(uint64_t base, int nofollow, const char *path, int len, ch
         if ((size_t)dlen + l >= 4096) continue;
         memcpy(out + dlen, cand, l);
         int clen = dlen + (int)l;
-        if (ahead_regular(base, nofollow, out, clen)) {
+        if (ahead_regular(base, nofollow, out, clen, h)) {
             ahead_names = d->names;       /* (the next search starts at this name) */
             ahead_at = (uint32_t)(cand - d->names);
             return clen;
@@ -2670,27 +2674,35 @@ static int ahead_next(uint64_t base, int nofollow, const char *path, int len, ch
     return 0;
 }
 
-/* An open C served of (base, nofollow, path): if it is in listing order (the file
- * expected next, or the first file of a directory while opens go in that order), ask
- * for the one after it ahead. */
+/* An open C served of (base, nofollow, path) (any reply fetched ahead read already): if
+ * it is in listing order (the file expected next, or the first file of a directory while
+ * opens go in that order), ask for the one after it ahead. */
 static void ahead_ask(uint64_t base, int nofollow, const char *path, int len)
 {
+    if (fetch_sock < 0) return;
     uint64_t h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
     int expected = ahead_pred && h == ahead_pred;
     if (expected && h == ahead_last) ahead_used++;
     ahead_pred = 0;
     char next[4096];
-    int first;
-    int nlen = ahead_next(base, nofollow, path, len, next, &first);
-    ahead_in_order = expected || (ahead_in_order && first);
-    if (!nlen) return;
-    ahead_pred = sc_hash(base, FETCH_KEY | nofollow << 4, next, (size_t)nlen);
-    if (!ahead_in_order || ahead_pending) return;
+    int first = 0;                        /* (asked only where it decides the order) */
+    int nlen = ahead_next(base, nofollow, path, len, next, &ahead_pred,
+                          !expected && ahead_in_order ? &first : NULL);
+    ahead_in_order = expected || first;
+    if (!nlen) {
+        ahead_pred = 0;
+        return;
+    }
+    if (!ahead_in_order) return;
     struct reopen *kept = reopen_find(sc_hash(base, REOPEN_KEY | nofollow << 4, next,
                                               (size_t)nlen), base, nofollow, next, nlen);
     if (kept && kept->gen == sc_gen) return;  /* (a fd is kept for it already) */
     if (fetch_ask(base, nofollow, next, nlen, &ahead) == 0) {
         ahead_pending = 1;
+        ahead_key.base = base;
+        ahead_key.nofollow = nofollow;
+        ahead_key.len = nlen;
+        memcpy(ahead_key.path, next, (size_t)nlen);
         ahead_last = ahead_pred;
         ahead_asked++;
     }
@@ -3153,8 +3165,7 @@ static int dirc_fill(struct sc_entry *e, uint64_t base, const char *prefix, int 
  * did: look again. */
 static int sc_fill_parent(uint64_t base, const char *path, int len)
 {
-    int cut = len;
-    while (cut > 0 && path[cut - 1] != '/') cut--;
+    int cut = dir_prefix_len(path, len);
     /* the last component's prefix: "" (the cwd's), "/" or "dir/"; "a//b", "a/", ... never
      * name a kept directory's entry by its key */
     if (cut == len || (cut > 1 && path[cut - 2] == '/')) return 0;

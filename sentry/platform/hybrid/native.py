@@ -496,10 +496,10 @@ def fetch_count(failures: bool = False) -> int:
     return int(lib.rt_fetch_count(1 if failures else 0))
 
 
-def fetch_settle() -> None:
+def fetch_settle() -> bool:
     """Read the reply to the fetch C asked ahead, if any (before anything else uses the
-    channel: each of Python's requests)."""
-    lib.rt_fetch_settle()
+    channel: each of Python's requests); :func:`fetch_broken`'s answer."""
+    return bool(lib.rt_fetch_settle())
 
 
 def fetch_ahead_count(used: bool = False) -> int:
