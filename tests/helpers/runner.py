@@ -252,3 +252,17 @@ def run_bundle(
         # run deletes the container it ran (as runc run does); one a timeout cut short
         # may still be there.
         runsc(["delete", "--force", container_id], root=root, env=BASE_ENV)
+
+
+def compat_calls(argv: Sequence[str], root: str | os.PathLike[str], cwd: Path | None = None,
+                 ) -> dict[str, dict]:
+    """The compat report's rows by syscall name for *argv* run natively and in the
+    sandbox (``runsc-py compat --json``), which must exit 0 with the same verdict."""
+    import json
+
+    res = runsc(["compat", "--json", "--", *argv], root=root, env=dict(BASE_ENV), cwd=cwd,
+                timeout=120)
+    assert res.rc == 0, res.describe()
+    report = json.loads(res.stdout)
+    assert report["verdict"] == "same", report["reasons"]
+    return {s["name"]: s for s in report["syscalls"]}

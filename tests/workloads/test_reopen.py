@@ -252,21 +252,14 @@ def test_reopened_files_are_fresh_opens(sandbox, tmp_path, python_only):
 def test_reopens_are_answered_in_c(runsc_root, tmp_path):
     """200 opens of one file: all but the first are C's (the compat report's count),
     half of them with the flags tar opens its files with (O_NONBLOCK among them)."""
-    import json
-
-    from helpers.runner import BASE_ENV, runsc
+    from helpers.runner import compat_calls
 
     t = _tree(tmp_path)
     code = ("import os\ntar = os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC\n"
             "for i in range(200):\n"
             "    fd = os.open('f', os.O_RDONLY | (tar if i % 2 else 0))\n"
             "    os.read(fd, 4)\n    os.close(fd)\n")
-    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
-                root=runsc_root, env=dict(BASE_ENV), cwd=t, timeout=120)
-    assert res.rc == 0, res.describe()
-    report = json.loads(res.stdout)
-    assert report["verdict"] == "same", report["reasons"]
-    openat = next(s for s in report["syscalls"] if s["name"] == "openat")
+    openat = compat_calls(["/usr/bin/python3", "-I", "-c", code], runsc_root, t)["openat"]
     assert openat["count"] >= 200 and openat["fast"] >= 199, openat
 
 

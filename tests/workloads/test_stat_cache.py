@@ -357,16 +357,9 @@ def _c_stats(runsc_root, cwd, code):
 def _c_row(runsc_root, cwd, code, name):
     """The compat report's row of syscall *name* for *code* run in *cwd* (native and
     sandbox)."""
-    import json
+    from helpers.runner import compat_calls
 
-    from helpers.runner import BASE_ENV, runsc
-
-    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", "-c", code],
-                root=runsc_root, env=dict(BASE_ENV), cwd=cwd, timeout=120)
-    assert res.rc == 0, res.describe()
-    report = json.loads(res.stdout)
-    assert report["verdict"] == "same", report["reasons"]
-    return next(s for s in report["syscalls"] if s["name"] == name)
+    return compat_calls(["/usr/bin/python3", "-I", "-c", code], runsc_root, cwd)[name]
 
 
 def _a_and_bs(tmp_path):

@@ -170,9 +170,7 @@ def test_a_directory_c_read_to_its_end_ends_in_c(runsc_root, tmp_path):
     made on a turn it took meanwhile (os.walk stats a directory's entries before its last
     getdents64; a symlink out of the tree is Python's), answers that last read with 0 in
     C, as after a read of Python's to the end, not in Python."""
-    import json
-
-    from tests.helpers.runner import BASE_ENV, runsc
+    from tests.helpers.runner import compat_calls
 
     d = tmp_path / "d"
     d.mkdir()
@@ -187,12 +185,8 @@ def test_a_directory_c_read_to_its_end_ends_in_c(runsc_root, tmp_path):
     big.chmod(0o755)
     prog = tmp_path / "prog.py"
     prog.write_text(LAST_READ)
-    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", str(prog), str(d), str(big)],
-                root=runsc_root, env=dict(BASE_ENV), timeout=120)
-    assert res.rc == 0, res.describe()
-    report = json.loads(res.stdout)
-    assert report["verdict"] == "same", report["reasons"]
-    getdents = next(s for s in report["syscalls"] if s["name"] == "getdents64")
+    getdents = compat_calls(["/usr/bin/python3", "-I", str(prog), str(d), str(big)],
+                            runsc_root)["getdents64"]
     # 50 scandirs of two reads each, all C's: Python's are the first listing's and the
     # interpreter's start-up's (6 here; without this, 56)
     assert getdents["count"] >= 100 and getdents["fast"] >= getdents["count"] - 20, getdents
@@ -219,9 +213,7 @@ print("ok", len(want))
 def test_paths_relative_to_a_directory_c_opened_stay_c_s(runsc_root, tmp_path):
     """A directory C opened keeps its key when Python makes its description: the stats
     and opens of its files relative to its fd (tar's) are C's, not Python's."""
-    import json
-
-    from tests.helpers.runner import BASE_ENV, runsc
+    from tests.helpers.runner import compat_calls
 
     d = tmp_path / "d"
     d.mkdir()
@@ -231,12 +223,7 @@ def test_paths_relative_to_a_directory_c_opened_stay_c_s(runsc_root, tmp_path):
     d.chmod(0o755)
     prog = tmp_path / "prog.py"
     prog.write_text(RELATIVE)
-    res = runsc(["compat", "--json", "--", "/usr/bin/python3", "-I", str(prog), str(d)],
-                root=runsc_root, env=dict(BASE_ENV), timeout=120)
-    assert res.rc == 0, res.describe()
-    report = json.loads(res.stdout)
-    assert report["verdict"] == "same", report["reasons"]
-    calls = {s["name"]: s for s in report["syscalls"]}
+    calls = compat_calls(["/usr/bin/python3", "-I", str(prog), str(d)], runsc_root)
     # 240 stats and 240 opens relative to the fd, and 20 opens of the directory, all C's:
     # Python's are the interpreter's start-up's (17 and 26 here; without this, 257 and 266)
     stat, opened = calls["newfstatat"], calls["openat"]
