@@ -92,16 +92,23 @@ class World:
         if reply is not None:
             th.join(10)
         else:
-            self.gofer.setblocking(False)
-            try:
-                with pytest.raises(BlockingIOError):
-                    self.gofer.recv(8192)  # C asked nothing
-            finally:
-                self.gofer.setblocking(True)
+            assert self.pending() is None  # C asked nothing
         fd = None if r is None else int(r)
         if fd is not None:
             self.fds.append(fd)
         return fd, (got[0] if got else None)
+
+    def pending(self) -> Optional[Tfetch]:
+        """The request C sent and nobody answered yet (a fetch ahead), None if none."""
+        self.gofer.setblocking(False)
+        try:
+            req = decode(self.gofer.recv(8192))
+        except BlockingIOError:
+            return None
+        finally:
+            self.gofer.setblocking(True)
+        assert isinstance(req, Tfetch)
+        return req
 
     def read(self, fd: int) -> bytes:
         buf = ctypes.create_string_buffer(64)
@@ -269,16 +276,7 @@ def test_files_opened_in_listing_order_are_fetched_ahead(world: World) -> None:
         N.statcache_put_dir(0, top, b"".join(n + b"\0" for n in (
             names if listing is None else listing)), gen)
 
-    def pending() -> Optional[Tfetch]:
-        world.gofer.setblocking(False)
-        try:
-            req = decode(world.gofer.recv(8192))
-        except BlockingIOError:
-            return None
-        finally:
-            world.gofer.setblocking(True)
-        assert isinstance(req, Tfetch)
-        return req
+    pending = world.pending
 
     def reply_for(req: Tfetch) -> Tuple[bytes, int]:
         return world.fetched(ino=ino[req.path.rsplit(b"/", 1)[1]])(req)
