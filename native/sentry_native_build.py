@@ -139,6 +139,7 @@ ffibuilder.cdef(
     uint64_t rt_stat_fast(void);
     uint64_t rt_stat_slow(void);
     int rt_stat_fast_nr(uint64_t *out, int n);
+    int rt_stat_gofer_nr(uint64_t *requests, uint64_t *ns, int n);
     int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
     #define RT_FAST_CONTINUE 2
     int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n);

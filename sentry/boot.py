@@ -231,11 +231,12 @@ def _open_report(path: Optional[str], flag: str) -> Optional[int]:
         raise BootError(f"{flag} {path}: {e.strerror}") from None
 
 
-def _write_report(fd: int, kernel: Any, status: int, fast_counts: List[int]) -> None:
+def _write_report(fd: int, kernel: Any, status: int, fast_counts: List[int],
+                  c_gofer: Tuple[List[int], List[int]]) -> None:
     """The compat report (:meth:`sentry.kernel.compat.CompatRecorder.report`) and how
     init ended: ``exit_code`` or ``signal`` (from its wait status, or the fatal signal
     the sentry gave its thread group)."""
-    report = kernel.compat.report(fast_counts)
+    report = kernel.compat.report(fast_counts, c_gofer)
     raw = kernel.exit_status
     init_tg = kernel.init_tg
     signo = getattr(init_tg, "fatal_signal", 0) or 0
@@ -463,7 +464,8 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
                  native.fetch_count(failures=True), native.fetch_ahead_count(),
                  native.fetch_ahead_count(used=True), gc.get_stats()[0]["collections"] - young)
         if report_fd is not None:
-            _write_report(report_fd, kernel, status, native.fast_counts())
+            _write_report(report_fd, kernel, status, native.fast_counts(),
+                          native.gofer_counts())
         return status
     finally:
         if report_fd is not None:

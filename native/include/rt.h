@@ -189,6 +189,7 @@ int rt_closed_pop(int *fdt, int *fd);
 uint64_t rt_stat_fast(void);
 uint64_t rt_stat_slow(void);
 int rt_stat_fast_nr(uint64_t *out, int n);
+int rt_stat_gofer_nr(uint64_t *requests, uint64_t *ns, int n);
 /* run one C fast handler on a notification-like request, without answering:
  * returns 1 and sets *ret when handled, RT_FAST_CONTINUE when the host is to run the
  * call (SECCOMP_USER_NOTIF_FLAG_CONTINUE), 0 when it is Python's (tests compare with the

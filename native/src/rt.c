@@ -644,6 +644,12 @@ static unsigned char fast_on[512];
 static uint64_t n_fast, n_slow;
 /* Calls the fast handlers answered, by number (the compat report's counts). */
 static uint64_t n_fast_nr[512];
+/* The gofer requests C sent itself (its Tfetch) for the calls of each number, and the ns
+ * C waited for their replies (the compat report's GOFER columns: rt_stat_gofer_nr).  A
+ * fetch asked ahead counts for the open that asked it, and so does the wait for its reply
+ * when C reads it (Python's handler time holds its own wait). */
+static uint64_t n_gofer_nr[512], gofer_ns_nr[512];
+static int call_nr = -1;             /* the number of the call rt_fast_call serves */
 
 static struct task_slot *task_find(int host, int create)
 {
@@ -1054,6 +1060,15 @@ int rt_stat_fast_nr(uint64_t *out, int n)
     if (n > 512) n = 512;
     if (n > 0) memcpy(out, n_fast_nr, (size_t)n * sizeof *out);
     return n < 0 ? 0 : n;
+}
+
+int rt_stat_gofer_nr(uint64_t *requests, uint64_t *ns, int n)
+{
+    if (n > 512) n = 512;
+    if (n <= 0) return 0;
+    memcpy(requests, n_gofer_nr, (size_t)n * sizeof *requests);
+    memcpy(ns, gofer_ns_nr, (size_t)n * sizeof *ns);
+    return n;
 }
 
 /* ------------------------------------------------------------ stat cache
@@ -2245,7 +2260,7 @@ static int64_t mono_ns(void);
  * a failure is remembered (fetch_fail). */
 struct fetch_ask {
     uint64_t h, dh;
-    int dlen;
+    int dlen, nr;                    /* nr: the call's that asked (-1: none) */
     uint32_t gen;
     struct stat st;
 };
@@ -2341,7 +2356,7 @@ static void fetch_broken(void)
  * (*fd, -1 if none; *lost: it carried one this process could not take, its RLIMIT_NOFILE
  * reached); its length, -1 if the channel failed or the datagram was cut short or
  * carried more than one fd (closed). */
-static int fetch_recv(unsigned char *buf, int len, int *fd, int *lost)
+static int fetch_recv(unsigned char *buf, int len, int *fd, int *lost, int64_t *waited)
 {
     union { struct cmsghdr h; char space[CMSG_SPACE(4 * sizeof(int))]; } c;
     struct iovec iov = {buf, (size_t)len};
@@ -2355,9 +2370,11 @@ static int fetch_recv(unsigned char *buf, int len, int *fd, int *lost)
         n = recvmsg(fetch_sock, &m, MSG_CMSG_CLOEXEC | (polling ? MSG_DONTWAIT : 0));
         if (n >= 0) break;
         if (errno == EINTR || (polling && errno == EAGAIN)) continue;
+        *waited = mono_ns() - start;
         return -1;
     }
-    if (mono_ns() - start <= FETCH_POLL_NS)
+    *waited = mono_ns() - start;
+    if (*waited <= FETCH_POLL_NS)
         fetch_poll_ns = fetch_poll_ns * 2 > FETCH_POLL_NS ? FETCH_POLL_NS
                       : fetch_poll_ns * 2 < 10000 ? 10000 : fetch_poll_ns * 2;
     else
@@ -2510,6 +2527,8 @@ static int fetch_ask(uint64_t base, int nofollow, const char *path, int len,
     if (sent != 14 + rlen) return -1;    /* (a datagram goes whole or not at all) */
     a->dlen = dlen;
     a->gen = sc_gen;
+    a->nr = call_nr;
+    if (call_nr >= 0) n_gofer_nr[call_nr]++;
     return 0;
 }
 
@@ -2521,7 +2540,10 @@ static int fetch_answer(const struct fetch_ask *a, struct reopen *out)
 {
     unsigned char rep[4 + WIRE_STAT + 4];
     int fd = -1, lost = 0;
-    int n = fetch_recv(rep, (int)sizeof rep, &fd, &lost);
+    int64_t waited = 0;
+    int n = fetch_recv(rep, (int)sizeof rep, &fd, &lost, &waited);
+    /* (a wait while Python serves a call, its request's settle, is Python's time) */
+    if (a->nr >= 0 && call_nr >= 0) gofer_ns_nr[a->nr] += (uint64_t)waited;
     uint32_t id = n >= 4 ? wire_u16(rep) : 0;
     if (lost && n == 4 + WIRE_STAT && id == FETCH_RFETCH) {
         fetch_failures++;                 /* out of fds: Python's open says so */
@@ -3310,7 +3332,17 @@ static int dirc_fcntl(const struct rt_task_info *t, int fd, struct fd_slot *f, i
     return 0;
 }
 
+static int fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret);
+
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
+{
+    call_nr = nr >= 0 && nr < 512 ? nr : -1;
+    int handled = fast_call(pid, nr, a, ret);
+    call_nr = -1;
+    return handled;
+}
+
+static int fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
 {
     struct task_slot *ts = task_find((int)pid, 0);
     struct fd_slot *f;

@@ -329,8 +329,9 @@ def build(s: RunSettings, native: RunResult, sandbox: RunResult,
         name = e.name if e is not None else f"syscall_{nr}"
         syscalls.append({
             "nr": nr, "name": name, "count": int(c["count"]), "fast": int(c["fast"]),
-            # the sentry's Python time on them (calls answered in C are not timed), and
-            # the gofer requests it made for them and their round trips (part of that)
+            # the sentry's Python time on them (calls answered in C: only C's waits for
+            # its own fetches), and the gofer requests made for them (C's fetches too)
+            # and their round trips (part of that)
             "sentry_us": int(c.get("sentry_us", 0)),
             "gofer_requests": int(c.get("gofer_requests", 0)),
             "gofer_us": int(c.get("gofer_us", 0)),
@@ -484,11 +485,11 @@ def render_text(r: dict[str, Any]) -> str:
                  + ".)")
     lines.append(f"(SENTRY MS: the sentry's Python time on the calls it served, "
                  f"{t.get('sentry_us', 0) / 1000:.1f} ms in all; a fork's and an exec's "
-                 "events count as their call's; calls answered in C are not timed, nor "
-                 "counted in GOFER when C fetched a file from the gofer for an open. "
-                 f"GOFER: the requests it made for them, {t.get('gofer_requests', 0)} in "
-                 f"all, and the ms of their round trips, {t.get('gofer_us', 0) / 1000:.1f}, "
-                 "part of SENTRY MS.)")
+                 "events count as their call's; calls answered in C are timed only while "
+                 "C waits for a file it fetched from the gofer for an open. "
+                 f"GOFER: the requests made for them, C's fetches among them, "
+                 f"{t.get('gofer_requests', 0)} in all, and the ms of their round trips, "
+                 f"{t.get('gofer_us', 0) / 1000:.1f}, part of SENTRY MS.)")
     rows = [["NR", "SYSCALL", "FAMILY", "CALLS", "FAST", "SENTRY MS", "GOFER", "GOFER MS",
              "SUPPORT"]]
     rows += [[str(x["nr"]), x["name"], x["family"], str(x["count"]), str(x["fast"]),

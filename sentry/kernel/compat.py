@@ -22,7 +22,10 @@ Always on: a list increment per call, and the refusal path is rare.
   for execve).  Calls answered in C are not timed.  With them, the gofer requests the
   sentry made for each number's calls and the time it spent sending them and waiting for
   the answers (their round trips as it sees them, part of that wall time; a wait for the
-  rest of a Treadtree reply an earlier call asked for counts, with no request).
+  rest of a Treadtree reply an earlier call asked for counts, with no request).  C's own
+  requests count too (``rt_stat_gofer_nr``: the files it fetches for an open, each
+  counted for the open that asked, its wait for the reply added to that number's time and
+  round trips when C waited; the rest of a call C answered is not timed).
 """
 
 from __future__ import annotations
@@ -107,8 +110,11 @@ class CompatRecorder:
             log.warning("unsupported %s %s by %s", family, detail, exe or "?")
         return n == 0
 
-    def report(self, fast_counts: List[int]) -> Dict[str, Any]:
-        """The counts (Python's plus C's *fast_counts*, by number) and the variants."""
+    def report(self, fast_counts: List[int],
+               c_gofer: Tuple[List[int], List[int]] = ([], [])) -> Dict[str, Any]:
+        """The counts (Python's plus C's *fast_counts*, by number) and the variants; timed,
+        C's own gofer requests (*c_gofer*: their counts and the ns C waited for their
+        replies, by number) added to the calls' (the wait to their time too)."""
         calls: Dict[str, Dict[str, int]] = {}
         for nr, n in enumerate(self.counts):
             fast = fast_counts[nr] if nr < len(fast_counts) else 0
@@ -120,11 +126,14 @@ class CompatRecorder:
         for nr, n in self.other_counts.items():
             calls[str(nr)] = {"count": n, "fast": 0}
         if self.timing:
+            c_requests, c_ns = c_gofer
             for key, c in calls.items():
                 nr = int(key)
-                c["sentry_us"] = round(self.times.get(nr, 0.0) * 1e6)
-                c["gofer_requests"] = self.gofer_requests.get(nr, 0)
-                c["gofer_us"] = round(self.gofer_times.get(nr, 0.0) * 1e6)
+                c_wait = c_ns[nr] / 1e9 if 0 <= nr < len(c_ns) else 0.0
+                c["sentry_us"] = round((self.times.get(nr, 0.0) + c_wait) * 1e6)
+                c["gofer_requests"] = self.gofer_requests.get(nr, 0) + (
+                    c_requests[nr] if 0 <= nr < len(c_requests) else 0)
+                c["gofer_us"] = round((self.gofer_times.get(nr, 0.0) + c_wait) * 1e6)
         variants = [
             {"family": f, "detail": d, "binary": exe, "count": n}
             for (f, d, exe), n in sorted(self.variants.items())

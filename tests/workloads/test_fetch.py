@@ -151,7 +151,8 @@ def test_opens_of_a_listed_directory_are_answered_in_c(runsc_root, tmp_path):
     """40 files opened once each by their absolute paths after their directory was
     listed, and 7 by paths relative to the cwd: C fetched them (the sentry's exit line
     counts its fetches; each was the file's first open, so no kept fd could answer it),
-    and the compat report counts those openats as C's."""
+    and the compat report counts those openats as C's, and C's fetches among openat's
+    gofer requests."""
     from helpers.runner import compat_calls
 
     t = _tree(tmp_path)
@@ -165,6 +166,9 @@ def test_opens_of_a_listed_directory_are_answered_in_c(runsc_root, tmp_path):
     fetched = _exit_line(runsc_root, tmp_path, code, t, r"which fetched (\d+) files from "
                          r"the gofer itself, (\d+) asked for in vain")
     assert int(fetched.group(1)) >= 47 and int(fetched.group(2)) == 0, fetched.group(0)
+    # (Python's own opens made ~35 requests: fewer than C's fetches)
+    assert openat["gofer_requests"] >= int(fetched.group(1)), (openat, fetched.group(0))
+    assert 0 < openat["gofer_us"] <= openat["sentry_us"], openat
 
 
 def _exit_line(runsc_root: Path, tmp_path: Path, code: str, t: Path, pattern: str) -> Any:

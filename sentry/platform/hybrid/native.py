@@ -572,6 +572,14 @@ def fast_counts() -> List[int]:
     return [int(buf[i]) for i in range(n)]
 
 
+def gofer_counts() -> Tuple[List[int], List[int]]:
+    """The gofer requests C sent itself for the calls of each number (its fetches of a
+    file for an open) and the ns it waited for their replies, indexed by number."""
+    reqs, ns = ffi.new("uint64_t[512]"), ffi.new("uint64_t[512]")
+    n = lib.rt_stat_gofer_nr(reqs, ns, 512)
+    return [int(reqs[i]) for i in range(n)], [int(ns[i]) for i in range(n)]
+
+
 def fast_call(pid: int, nr: int, args: Sequence[int]) -> Optional[Any]:
     """Run the C fast handler without answering (tests compare it with the Python twin):
     its return value, ``CONTINUE`` (the host runs the call), or None (Python's)."""

@@ -134,3 +134,20 @@ def test_pipes_and_plain_devices_are_not_gaps(env) -> None:
     null = env.call(sys_file.openat, AT, env.put(b"/dev/null"), abi.O_RDONLY, 0)
     assert env.call(sys_file.ioctl, null, 0x80086601, env.alloc(8)) == -errno.ENOTTY
     assert _notes(env) == []
+
+
+def test_c_gofer_requests_are_added_to_their_calls() -> None:
+    """C's own fetches (rt_stat_gofer_nr: requests and ns waited, by number) add to the
+    calls' gofer columns and, the wait, to their time; not shown untimed."""
+    r = CompatRecorder()
+    r.count(257)
+    r.add_time(257, 0.001)
+    fast = [0] * 512
+    fast[257] = 9
+    c_requests, c_ns = [0] * 512, [0] * 512
+    c_requests[257], c_ns[257] = 7, 3_000_000
+    assert "gofer_requests" not in r.report(fast, (c_requests, c_ns))["syscalls"]["257"]
+    r.time_calls()
+    calls = r.report(fast, (c_requests, c_ns))["syscalls"]
+    assert calls["257"] == {"count": 10, "fast": 9, "sentry_us": 4000, "gofer_requests": 7,
+                            "gofer_us": 3000}
