@@ -25,6 +25,7 @@ from gofer.protocol import (
     MSG_DONTWAIT,
     MSG_TRUNC,
     MSG_TRUNCATED,
+    PATH_MAX,
     Listing,
     PackedEntries,
     unpack_entries,
@@ -488,31 +489,72 @@ class GoferClient:
         to *make* (count, entries)."""
         with self._lock:
             self._send(Treaddirstat(handle, [os.fsencode(n) for n in names or []]))
-            count, wire = 0, []
-            while True:
-                got = self._recv_data()
-                assert got is not None
-                data, fds = got
-                try:
-                    batch = unpack_readdirstat_batch(data)
-                except ProtocolError:
-                    batch = None
-                if batch is None:  # an error, another reply, or a malformed one
-                    self._expect("Treaddirstat", Rreaddirstat, self._decode(data, fds), fds,
-                                 False)
-                    self._broken = True
-                    raise _oserror(errno.EPROTO, "Treaddirstat got an unexpected reply")
-                for fd in fds:  # a listing carries none
-                    os.close(fd)
-                count += batch[0]
-                wire.append(batch[1])
-                if batch[2]:
-                    break
+            return self._read_listing(make)
+
+    def _read_listing(self, make: Callable[[int, bytes], T]) -> T:
+        """The reply to a Treaddirstat just sent (the caller holds the lock): its batches
+        read raw and joined, given to *make* (count, entries)."""
+        count, wire = 0, []
+        while True:
+            got = self._recv_data()
+            assert got is not None
+            data, fds = got
             try:
-                return make(count, b"".join(wire))
+                batch = unpack_readdirstat_batch(data)
             except ProtocolError:
+                batch = None
+            if batch is None:  # an error, another reply, or a malformed one
+                self._expect("Treaddirstat", Rreaddirstat, self._decode(data, fds), fds,
+                             False)
                 self._broken = True
-                raise _oserror(errno.EPROTO, "sent a malformed reply") from None
+                raise _oserror(errno.EPROTO, "Treaddirstat got an unexpected reply")
+            for fd in fds:  # a listing carries none
+                os.close(fd)
+            count += batch[0]
+            wire.append(batch[1])
+            if batch[2]:
+                break
+        try:
+            return make(count, b"".join(wire))
+        except ProtocolError:
+            self._broken = True
+            raise _oserror(errno.EPROTO, "sent a malformed reply") from None
+
+    def listing_fetch(self, handle: int, names: list[bytes], name: bytes,
+                      ) -> tuple[Listing, tuple[Stat, int] | None]:
+        """:meth:`listing` of the directory *names* walk to beneath *handle*, and
+        :meth:`fetch` of its entry *name*, in one round trip (both requests sent before
+        either reply is read): the listing, and the fetched file's (Stat, fd) or None if
+        the fetch failed (not a regular file everyone may read, not there...).  An open
+        of a file in a directory not listed yet: the listing and then the open were two
+        round trips."""
+        path = b"/".join([*names, name])
+        if len(path) >= PATH_MAX:
+            return self.listing(handle, names), None
+        with self._lock:
+            self._send(Treaddirstat(handle, list(names)))
+            self._send(Tfetch(handle, 0, path))
+            try:
+                listing = self._read_listing(Listing)
+            except OSError:
+                if not self._broken:  # (read in its turn: the channel stays in step)
+                    got = self._fetch_reply()
+                    if got is not None:
+                        os.close(got[1])
+                raise
+            return listing, self._fetch_reply()
+
+    def _fetch_reply(self) -> tuple[Stat, int] | None:
+        """A Tfetch's reply, sent after another request's (the caller holds the lock):
+        (Stat, fd), or None if it failed (EPROTO raised if the channel broke)."""
+        msg, fds = self._recv()
+        try:
+            r, fd = self._expect("Tfetch", Rfetch, msg, fds, True)
+        except OSError:
+            if self._broken:
+                raise
+            return None
+        return r.stat, fd
 
     def _batches(self, what: str, rtype: type[R]) -> list:
         """The entries of a reply that comes in batches until one marked ``last``."""

@@ -181,6 +181,14 @@ def _fetched_below(fetch: Any, path: Tuple[bytes, ...]) -> set:
     return {k[depth] for k in fetch.arrived if len(k) == depth + 1 and k[:depth] == path}
 
 
+def _same_file(got: Any, listed: Any) -> bool:
+    """Whether a file the gofer opened by name (*got*, its attributes) is the one a
+    listing showed under that name (*listed*): the inode and what would say it changed
+    (as rt.c's check of a fetch)."""
+    return (got.dev, got.ino, got.mode, got.size, got.mtime_ns, got.ctime_ns) == (
+        listed.dev, listed.ino, listed.mode, listed.size, listed.mtime_ns, listed.ctime_ns)
+
+
 def _blocks(st: Any) -> int:
     """A directory's size in blocks, for LIST_AFTER_LOOKUPS_PER_BLOCK: its own, or its
     subdirectories' count (link count less 2) per SUBDIRS_PER_BLOCK if that is larger."""
@@ -521,6 +529,8 @@ class GoferInode(Inode):
             self._lookups += 1
             blocks = _blocks(self._st)
             if blocks <= 1 or self._lookups >= LIST_AFTER_LOOKUPS_PER_BLOCK * blocks:
+                if opening:
+                    return self._list_opening(name)
                 listing = self._list()
         if listing is not None:
             if name not in listing:
@@ -588,6 +598,33 @@ class GoferInode(Inode):
         if absent:
             self.fs.absent_left += len(absent)
 
+    def _list_opening(self, name: bytes) -> Optional[Inode]:
+        """:meth:`_lookup` of *name*, about to be opened read-only, in this trusted
+        directory about to be listed: the listing and the file's fd asked for in one
+        round trip (``listing_fetch``: a Tfetch after the Treaddirstat), the fd kept for
+        the open that follows if it is the listed file (a regular file everyone may
+        read; else the open asks as it would have).  The locale files, a .git object, a
+        module's .pyc in a directory not listed yet: the listing and then the open were
+        two round trips."""
+        h, names, _ = self._anchor()
+        self.fs.release_handles()
+        listing, got = call(self.client.listing_fetch, h, names, name)
+        fd = got[1] if got is not None else -1
+        try:
+            self._keep_listing(listing, False)
+            st = listing[name] if name in listing else None
+            if st is None:
+                return None  # a trusted directory's listing is complete
+            if isinstance(st, int):
+                return self._lookup(name, True)  # (walked: no fetch is its file)
+            child = GoferInode(self.fs, None, st, self, name)
+            if got is not None and _same_file(got[0], st):
+                child._pending_fd, fd = (fd, abi.O_RDONLY), -1  # for the open that follows
+            return child
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
     def _list(self, reading: bool = False) -> Listing:
         """The entries with their attributes, in one request (kept if trusted), or fetched
         ahead by the parent after this inode was made (looked up before the walk got
@@ -603,12 +640,16 @@ class GoferInode(Inode):
         self.fs.release_handles()
         listing = call(self.client.listing, h, names)
         if self.fs.trusted:
-            self._listing = listing
-            self._forget_absent()
-            up = self._up
-            if up is not None and up._listing is not None:
-                up._prefetch_subdirs(self, reading)
+            self._keep_listing(listing, reading)
         return listing
+
+    def _keep_listing(self, listing: Listing, reading: bool) -> None:
+        """Keep this trusted directory's *listing*, just asked for (see :meth:`_list`)."""
+        self._listing = listing
+        self._forget_absent()
+        up = self._up
+        if up is not None and up._listing is not None:
+            up._prefetch_subdirs(self, reading)
 
     def _fetched(self) -> Optional[Listing]:
         """This directory's listing from the Treadtree reply its parent's listing asked for

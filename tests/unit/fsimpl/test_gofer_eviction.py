@@ -86,6 +86,10 @@ class CountingClient:
         self._use(h)
         return self._c.listing(h, names)
 
+    def listing_fetch(self, h, names, name):
+        self._use(h)  # (no handle made: the fetched file's fd only)
+        return self._c.listing_fetch(h, names, name)
+
     def readtree_start(self, h, names, subdirs, budget):
         self._use(h)
         return self._c.readtree_start(h, names, subdirs, budget)

@@ -62,6 +62,7 @@ class _Requests:
         self.walkopens = []
         self.opens = []
         self.xattr_lists = []
+        self.listing_fetches = []
 
     def __getattr__(self, name):
         return getattr(self._c, name)
@@ -81,6 +82,10 @@ class _Requests:
     def listing(self, h, names=None):
         self.listings.append(names)
         return self._c.listing(h, names)
+
+    def listing_fetch(self, h, names, name):
+        self.listing_fetches.append((names, name))
+        return self._c.listing_fetch(h, names, name)
 
     def walk_or_open(self, h, name, flags):
         self.walk_opens.append(name)
@@ -244,6 +249,59 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
     with open(os.path.join(wide, "w"), "rb") as f:
         assert f.read() == b"file w"  # (copied up, the lower file untouched)
     assert client.listings == []  # (4 blocks of subdirectories: walked all along)
+
+
+def test_an_open_in_a_directory_about_to_be_listed_fetches_the_file_with_the_listing(
+        lower, counted):
+    """The first lookup in a small directory lists it; when that lookup is an open's last
+    name (read-only), the file's fd is asked for in the same round trip (a Tfetch after
+    the Treaddirstat) and the open takes it: no walk, no open request.  A name the
+    fetch does not open (a symlink, a directory, a file only its owner may read, a
+    missing name) is looked up in the listing and opened as before; the listing is kept
+    either way.  (Each directory below a parent of its own: three small leaves listed
+    below one parent would fetch their siblings' listings ahead.)"""
+    for d in ("p1", "p2", "p3", "p4", "p5"):
+        os.makedirs(os.path.join(lower, d, "s"))
+        for name in ("a", "b"):
+            with open(os.path.join(lower, d, "s", name), "wb") as f:
+                f.write(f"{d} {name}".encode())
+    os.symlink("b", os.path.join(lower, "p2", "s", "link"))
+    with open(os.path.join(lower, "p3", "s", "private"), "wb") as f:
+        f.write(b"mine")
+    os.chmod(os.path.join(lower, "p3", "s", "private"), 0o600)
+    os.mkdir(os.path.join(lower, "p5", "s", "sub"))
+    vfs, t, client = counted()
+
+    def opened(path):
+        for log in (client.walks, client.walk_opens, client.walkopens, client.opens,
+                    client.listings, client.listing_fetches):
+            log.clear()
+        return vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY, 0)
+
+    d = opened(b"/p1/s/a")
+    assert d.read(t, 100) == b"p1 a"
+    assert client.listing_fetches == [([b"p1", b"s"], b"a")]
+    assert (client.walks, client.walk_opens, client.walkopens, client.opens) == ([], [], [], [])
+    d = opened(b"/p1/s/b")  # listed now: walked and opened from the nearest handle
+    assert d.read(t, 100) == b"p1 b" and client.listing_fetches == [] \
+        and client.walkopens == [[b"p1", b"s", b"b"]]
+    d = opened(b"/p2/s/link")  # no fetch through a symlink: its target opened as before
+    assert d.read(t, 100) == b"p2 b"
+    assert client.listing_fetches == [([b"p2", b"s"], b"link")]
+    assert client.walkopens == [[b"p2", b"s", b"b"]]
+    d = opened(b"/p3/s/private")  # not everyone's: checked, then opened as before
+    assert d.read(t, 100) == b"mine"
+    assert client.listing_fetches == [([b"p3", b"s"], b"private")]
+    assert client.walkopens == [[b"p3", b"s", b"private"]]
+    with pytest.raises(LinuxError) as e:
+        opened(b"/p4/s/missing")
+    assert e.value.errno == errno.ENOENT
+    assert client.listing_fetches == [([b"p4", b"s"], b"missing")]
+    d = opened(b"/p4/s/a")  # (the listing was kept)
+    assert d.read(t, 100) == b"p4 a" and client.listing_fetches == [] and client.listings == []
+    d = opened(b"/p5/s/sub")  # a directory opened without O_DIRECTORY
+    assert d.inode.is_dir and d.inode.lower._pending_fd is None
+    assert client.listing_fetches == [([b"p5", b"s"], b"sub")]
 
 
 def test_a_trusted_directory_remembers_names_it_has_not_got(lower, counted, monkeypatch):

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -618,6 +619,61 @@ def test_fetch(gofer: Gofer, client: GoferClient, tree: Path) -> None:
     th.join(5)
     assert writer_opened.is_set()
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def test_listing_fetch(gofer: Gofer, client: GoferClient, tree: Path,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """listing_fetch: a directory's listing and a Tfetch of one of its names sent before
+    either reply is read (one round trip); the fetch's (Stat, fd) is the listed file's,
+    None for a name the gofer does not fetch (a symlink, a directory, a file only its
+    owner may read, a missing one); a directory that cannot be listed raises its error
+    with the fetch's reply read too (the channel stays in step); nothing leaks."""
+    (tree / "d" / "private").write_bytes(b"mine")
+    os.chmod(tree / "d" / "private", 0o600)
+    os.symlink("f", tree / "d" / "lnk")
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    mine = len(os.listdir("/proc/self/fd"))
+    sent_at_first_read = []
+    recv = client._recv_data
+
+    def counting_recv(wait: bool = True) -> Any:
+        if not sent_at_first_read:
+            sent_at_first_read.append(client.requests)
+        return recv(wait)
+
+    monkeypatch.setattr(client, "_recv_data", counting_recv)
+    for _ in range(3):
+        sent_at_first_read.clear()
+        before = client.requests
+        listing, got = client.listing_fetch(root, [b"d"], b"f")
+        assert sent_at_first_read == [before + 2]  # both sent, then the replies read
+        assert sorted(listing) == [b"e", b"f", b"lnk", b"private"]
+        assert got is not None
+        st, fd = got
+        try:
+            assert os.read(fd, 100) == b"hello\n"
+            listed = listing[b"f"]
+            assert (st.dev, st.ino, st.mode, st.size, st.mtime_ns) == (
+                listed.dev, listed.ino, listed.mode, listed.size, listed.mtime_ns)
+        finally:
+            os.close(fd)
+        for name in (b"lnk", b"e", b"private", b"missing"):
+            listing, got = client.listing_fetch(root, [b"d"], name)
+            assert got is None and b"f" in listing, name
+        d = _walk1(client, root, b"d")
+        listing, got = client.listing_fetch(d, [], b"f")  # the directory's own handle
+        assert got is not None and b"f" in listing
+        os.close(got[1])
+        client.close(d)
+        for names in ([b"missing"], [b"file"]):
+            with pytest.raises(OSError) as e:
+                client.listing_fetch(root, names, b"f")
+            assert e.value.errno in (errno.ENOENT, errno.ENOTDIR), names
+        assert client.readdirstat(root, [b"d"])  # (in step: its own reply)
+    assert not client.broken
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+    assert len(os.listdir("/proc/self/fd")) == mine
 
 
 def test_fetch_crosses_no_mount(tmp_path: Path, start_gofer: Callable[..., Gofer]) -> None:

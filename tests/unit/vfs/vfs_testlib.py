@@ -167,6 +167,22 @@ class FakeGofer:
     def listing(self, h: int, names: Optional[List[bytes]] = None) -> Listing:
         return listing_of(self.readdirstat(h, names))
 
+    def listing_fetch(self, h: int, names: List[bytes], name: bytes,
+                      ) -> Tuple[Listing, Optional[Tuple[GStat, int]]]:
+        """As GoferClient.listing_fetch: the listing, and *name* opened read-only if it is
+        a regular file everyone may read (else None)."""
+        listing = self.listing(h, names)
+        self.calls.append("fetch")
+        path = os.path.join(self._p(h)[0], *(os.fsdecode(n) for n in names), os.fsdecode(name))
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return listing, None
+        if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o444 != 0o444:
+            return listing, None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return listing, (GStat.of(os.fstat(fd)), fd)
+
     def readtree_start(self, h: int, names: List[bytes], subdirs: List[bytes],
                        budget: int) -> "FakeTreeFetch":
         """As GoferClient.readtree_start: a fetch whose reply has all come."""
