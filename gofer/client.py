@@ -17,7 +17,7 @@ import _socket as socket
 import stat
 import _thread
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from gofer.protocol import (
     MAX_TREE_SUBDIRS,
@@ -614,12 +614,14 @@ class GoferClient:
         r, fd = self._call_fd(Tfetch(handle, flags, os.fsencode(path)), Rfetch)
         return r.stat, fd
 
-    def walk_or_open(self, handle: int, name: bytes, flags: int) -> tuple[int, Stat, int]:
-        """Walk ``name`` beneath ``handle`` and open it for I/O if it is a regular file, in
-        one round trip (Twalkopen with :data:`WALKOPEN_OR_WALK`); returns its (handle,
-        Stat, fd), the fd -1 for anything else (walked only, as :meth:`walk`)."""
+    def walk_or_open(self, handle: int, name: bytes, flags: int, via: Sequence[bytes] = (),
+                     ) -> tuple[int, Stat, int]:
+        """Walk ``name`` beneath ``handle`` (below the directories *via* names from it) and
+        open it for I/O if it is a regular file everyone may read, in one round trip
+        (Twalkopen with :data:`WALKOPEN_OR_WALK`); returns its (handle, Stat, fd), the fd
+        -1 for anything else (walked only, as :meth:`walk`).  Only *name* gets a handle."""
         with self._lock:
-            self._send(Twalkopen(handle, [name], flags | WALKOPEN_OR_WALK))
+            self._send(Twalkopen(handle, [*via, name], flags | WALKOPEN_OR_WALK))
             msg, fds = self._recv()
             if not isinstance(msg, Rwalk):
                 r, fd = self._expect("Twalkopen", Rwalkopen, msg, fds, True)

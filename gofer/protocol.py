@@ -1222,9 +1222,9 @@ def unpack_entries(count: int, wire: bytes) -> Entries:
 class Twalkopen(Message):
     """Walk ``names`` beneath ``handle`` and open the last one for I/O in one round trip
     (Twalk plus Topen); only the last one gets a handle.  With :data:`WALKOPEN_OR_WALK`
-    in ``flags`` (one name, read-only): the name is opened only if it is a regular file
-    everyone may read, and answered as a one-name Twalk would (``Rwalk``, no fd) if it
-    is anything else or its open fails."""
+    in ``flags`` (read-only): the last name is opened only if it is a regular file
+    everyone may read, and answered as a walk to it alone would (``Rwalk`` of one entry,
+    its handle, no fd) if it is anything else or its open fails."""
 
     MSG_ID: ClassVar[int] = MsgId.TWALKOPEN
     handle: int

@@ -741,7 +741,7 @@ class GoferServer:
         or_walk = msg.flags & WALKOPEN_OR_WALK
         if not msg.names or flags & ~_OPEN_ALLOWED or flags & os.O_ACCMODE == os.O_ACCMODE:
             raise _err(errno.EINVAL)
-        if or_walk and (len(msg.names) != 1 or flags & (os.O_ACCMODE | os.O_TRUNC)):
+        if or_walk and flags & (os.O_ACCMODE | os.O_TRUNC):
             raise _err(errno.EINVAL)
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
             self._writable(parent)

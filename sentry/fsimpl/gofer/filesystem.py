@@ -425,6 +425,24 @@ class GoferInode(Inode):
             raise err(errno.ESTALE)  # the walk stopped short: the host moved something
         return self.handle
 
+    def _adopt_steps(self, chain: List["GoferInode"], res: List[Tuple[int, Any]],
+                     ) -> List[Tuple[int, Any]]:
+        """Give the inodes of *chain* (the handle-less directories from an anchor down to
+        this one) the handles a walk through them brought, in order (each must be the
+        same file: else ESTALE, as :meth:`gofer_handle`); returns the walk's entries after
+        them.  A walk that stopped before this directory is ESTALE too (a trusted file
+        system does not change); one that stopped at it did not find the name."""
+        for i, (h, st) in enumerate(res[:len(chain)]):
+            try:
+                chain[i]._adopt(h, st)
+            except BaseException:
+                for extra, _ in res[i + 1:]:
+                    self.fs.handle_released(extra)
+                raise
+        if len(res) < len(chain):
+            raise err(errno.ESTALE)
+        return res[len(chain):]
+
     def _keeps_no_handle(self) -> bool:
         """A regular file of a trusted file system, which needs a handle only for the
         request at hand (an open, an xattr read): its next open walks from the nearest
@@ -540,13 +558,28 @@ class GoferInode(Inode):
                 return GoferInode(self.fs, None, st, self, name)
         elif self._absent is not None and name in self._absent:
             return None
-        dir_handle = self.gofer_handle()
+        # From this directory's handle, or (it has none: it came in its parent's listing)
+        # from the nearest one above, through its names: the walk to this directory for
+        # a handle and then the lookup were two round trips.  An open's walk leaves the
+        # directories on the way without a handle (only the file gets one), so each later
+        # open in this one would walk them again: merged only from the parent's handle.
+        via: List[bytes] = []
+        chain: List[GoferInode] = []
+        if self.handle is not None:
+            start = self.handle
+        else:
+            start, via, chain = self._anchor()
+            if len(via) >= MAX_WALK or (opening and len(via) > 1):
+                start, via, chain = self.gofer_handle(), [], []
         self.fs.release_handles()
         fd = -1
+        h: Optional[int]
         try:
             if not opening:
-                res = gofer_call(self.client.walk, dir_handle, [name])
-                if not res:
+                res = gofer_call(self.client.walk, start, [*via, name])
+                res = self._adopt_steps(chain, res)
+                if not res:  # (the walk stopped at this directory)
+                    self._not_there(name)
                     return None
                 for extra, _ in res[1:]:
                     self.fs.handle_released(extra)
@@ -556,7 +589,8 @@ class GoferInode(Inode):
                 # it is a regular file everyone may read (Twalkopen with WALKOPEN_OR_WALK;
                 # else walked only, as by Twalk).  Python's imports, ld.so's libraries,
                 # gcc's headers: a lookup and then an open were two round trips each.
-                h, st, fd = gofer_call(self.client.walk_or_open, dir_handle, name, abi.O_RDONLY)
+                # (The directories on the way get no handle.)
+                h, st, fd = gofer_call(self.client.walk_or_open, start, name, abi.O_RDONLY, via)
         except OSError as e:
             if e.errno == errno.ENOENT:
                 self._not_there(name)

@@ -94,9 +94,9 @@ class CountingClient:
         self._use(h)
         return self._c.readtree_start(h, names, subdirs, budget)
 
-    def walk_or_open(self, h, name, flags):
+    def walk_or_open(self, h, name, flags, via=()):
         self._use(h)
-        nh, st, fd = self._c.walk_or_open(h, name, flags)
+        nh, st, fd = self._c.walk_or_open(h, name, flags, via)
         self._new(nh)
         return nh, st, fd
 

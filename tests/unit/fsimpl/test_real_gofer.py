@@ -87,9 +87,9 @@ class _Requests:
         self.listing_fetches.append((names, name))
         return self._c.listing_fetch(h, names, name)
 
-    def walk_or_open(self, h, name, flags):
-        self.walk_opens.append(name)
-        return self._c.walk_or_open(h, name, flags)
+    def walk_or_open(self, h, name, flags, via=()):
+        self.walk_opens.append(name if not via else [*via, name])
+        return self._c.walk_or_open(h, name, flags, via)
 
     def walkopen(self, h, names, flags):
         self.walkopens.append(names)
@@ -165,9 +165,9 @@ def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower, count
         st = vfs.resolve(t, abi.AT_FDCWD, b"/wide/d%03d" % i).dentry.inode.stat()
         assert st.ino == os.stat(os.path.join(wide, f"d{i:03d}")).st_ino
     assert client.listings == []
-    # (and /wide's own handle, which its entry in the root's listing did not bring)
-    assert [w for w in client.walks if w != [b"wide"]] == \
-        [[b"d%03d" % i] for i in range(lookups - 1)]
+    # (the first from the root's handle through /wide, which came in the root's listing
+    # without one, in the same request: /wide adopts the handle it brought)
+    assert client.walks == [[b"wide", b"d000"]] + [[b"d%03d" % i] for i in range(1, lookups - 1)]
     client.walks.clear()
     last = b"/wide/d%03d" % (ndirs - 1)
     assert vfs.resolve(t, abi.AT_FDCWD, last).dentry.inode.stat().ino == \
@@ -302,6 +302,55 @@ def test_an_open_in_a_directory_about_to_be_listed_fetches_the_file_with_the_lis
     d = opened(b"/p5/s/sub")  # a directory opened without O_DIRECTORY
     assert d.inode.is_dir and d.inode.lower._pending_fd is None
     assert client.listing_fetches == [([b"p5", b"s"], b"sub")]
+
+
+def test_a_lookup_in_a_directory_without_a_handle_walks_from_the_one_above(lower, counted):
+    """A directory that came in its parent's listing has no gofer handle; a lookup in it
+    that walks (it is not listed: many subdirectories) walks from the nearest handle above
+    through its names in the same request.  A plain lookup (Twalk): the directories on
+    the way adopt the handles it brought, so the next lookup walks from there; a missing
+    name is remembered.  An open's lookup (Twalkopen: only the file gets a handle) only
+    from the parent's handle, else the directory walks for its own first, as before."""
+    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+
+    for d in ("wide", "top/wide", "top/wide2", "deep/er/wide"):
+        _subdirs(os.path.join(lower, d), 4 * SUBDIRS_PER_BLOCK)  # walked, not listed
+        with open(os.path.join(lower, d, "a"), "wb") as f:
+            f.write(b"file a")
+    vfs, t, client = counted()
+
+    def looked_up(path, opening=False):
+        for log in (client.walks, client.walk_opens, client.walkopens, client.opens):
+            log.clear()
+        if opening:
+            d = vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY, 0)
+            assert d.read(t, 100) == b"file a"
+            return
+        if path.endswith(b"/absent"):
+            for _ in range(2):  # (the second time remembered: no request)
+                with pytest.raises(LinuxError) as e:
+                    vfs.resolve(t, abi.AT_FDCWD, path)
+                assert e.value.errno == errno.ENOENT
+            return
+        st = vfs.resolve(t, abi.AT_FDCWD, path).dentry.inode.stat()
+        assert st.ino == os.stat(os.path.join(lower, path.decode()[1:])).st_ino
+
+    dirs = {d: vfs.resolve(t, abi.AT_FDCWD, d).dentry.inode.lower
+            for d in (b"/wide", b"/top/wide", b"/top/wide2", b"/deep/er/wide")}
+    assert all(i.handle is None for i in dirs.values())  # (from their parents' listings)
+    client.listings.clear()
+    looked_up(b"/top/wide2/d001")  # from the root's handle: /top and /top/wide2 adopt
+    assert client.walks == [[b"top", b"wide2", b"d001"]] and dirs[b"/top/wide2"].handle
+    looked_up(b"/top/wide2/absent")
+    assert client.walks == [[b"absent"]]
+    looked_up(b"/top/wide/absent")  # the walk stopped at the directory: still adopted
+    assert client.walks == [[b"wide", b"absent"]] and dirs[b"/top/wide"].handle
+    looked_up(b"/wide/a", opening=True)  # from the root's handle
+    assert client.walk_opens == [[b"wide", b"a"]] and client.walks == []
+    assert client.walkopens == [] and client.opens == [] and dirs[b"/wide"].handle is None
+    looked_up(b"/deep/er/wide/a", opening=True)  # three names up: a walk for its own first
+    assert client.walks == [[b"deep", b"er", b"wide"]] and client.walk_opens == [b"a"]
+    assert client.listings == []  # (the directories are walked: many subdirectories)
 
 
 def test_a_trusted_directory_remembers_names_it_has_not_got(lower, counted, monkeypatch):

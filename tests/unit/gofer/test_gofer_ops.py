@@ -715,7 +715,8 @@ def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
     """Twalkopen with WALKOPEN_OR_WALK: a regular file everyone may read is walked to
     and opened; a symlink, a directory, a FIFO, a file only its owner may read and one
     whose open fails (a write lease held on the host) are walked to only (no fd), each
-    handle as a Twalk's; a missing name is ENOENT; the flag with more than one name or
+    handle as a Twalk's; through directories on the way (*via*: only the last name gets
+    a handle) the same; a missing name, or directory on the way, is ENOENT; the flag
     with a write mode is EINVAL; nothing leaks."""
     os.mkfifo(tree / "fifo")
     (tree / "private").write_bytes(b"mine")
@@ -741,8 +742,20 @@ def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
         with pytest.raises(OSError) as e:
             client.walk_or_open(root, b"missing", os.O_RDONLY)
         assert e.value.errno == errno.ENOENT
-        for names, flags in (([b"d", b"f"], os.O_RDONLY), ([b"file"], os.O_WRONLY),
-                             ([b"file"], os.O_RDONLY | os.O_TRUNC)):
+        h, st, fd = client.walk_or_open(root, b"f", os.O_RDONLY, [b"d"])
+        assert fd >= 0 and os.read(fd, 100) == b"hello\n"
+        assert client.stat(h).ino == os.stat(tree / "d" / "f").st_ino == st.ino
+        os.close(fd)
+        client.close(h)
+        h, st, fd = client.walk_or_open(root, b"e", os.O_RDONLY, [b"d"])
+        assert fd == -1 and stat.S_ISDIR(st.mode)
+        assert client.stat(h).ino == os.stat(tree / "d" / "e").st_ino
+        client.close(h)
+        for name, via in ((b"missing", [b"d"]), (b"f", [b"nodir"])):
+            with pytest.raises(OSError) as e:
+                client.walk_or_open(root, name, os.O_RDONLY, via)
+            assert e.value.errno == errno.ENOENT
+        for names, flags in (([b"file"], os.O_WRONLY), ([b"file"], os.O_RDONLY | os.O_TRUNC)):
             with pytest.raises(OSError) as e:
                 client._call_fd(Twalkopen(root, names, flags | WALKOPEN_OR_WALK), Rwalkopen)
             assert e.value.errno == errno.EINVAL, (names, flags)

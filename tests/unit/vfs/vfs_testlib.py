@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gofer.protocol import Listing, Stat, _pack_stat_entries
 from sentry.abi.linux.errors import LinuxError
@@ -213,11 +213,18 @@ class FakeGofer:
                 visit((n,))
         return out
 
-    def walk_or_open(self, h: int, name: bytes, flags: int) -> Tuple[int, GStat, int]:
+    def walk_or_open(self, h: int, name: bytes, flags: int, via: Sequence[bytes] = (),
+                     ) -> Tuple[int, GStat, int]:
         """As GoferClient.walk_or_open: a regular file everyone may read walked to and
-        opened, anything else (or a failed open) walked to only (fd -1)."""
+        opened, anything else (or a failed open) walked to only (fd -1); only it gets a
+        handle."""
         n_calls = len(self.calls)
-        (wh, st), = self.walk(h, [name])
+        walked = self.walk(h, [*via, name])
+        for extra, _ in walked[:len(via)]:
+            del self.handles[extra]
+        if len(walked) <= len(via):
+            raise OSError(errno.ENOENT, "not there")
+        wh, st = walked[len(via)]
         del self.calls[n_calls:]
         self.calls.append("walk_or_open")
         if stat.S_ISREG(st.mode) and st.mode & stat.S_IROTH:
