@@ -27,6 +27,7 @@ from gofer.protocol import (
     MSG_TRUNCATED,
     PATH_MAX,
     Listing,
+    MsgId,
     PackedEntries,
     unpack_entries,
     unpack_readdirstat_batch,
@@ -131,6 +132,9 @@ class TreeFetch:
         self.tops: set[bytes] = set()  # the named subdirectories whose listings came
         self.arrived: list[tuple[bytes, ...]] = []  # each listing's path (not drop's), as it came
         self.handed = 0  # how many of them the sentry has handed on (statcache)
+        # Once its first message came, the gofer answers other requests between its
+        # messages (their replies come among them: GoferClient._recv_data).
+        self.started = False
 
     def take(self, path: tuple[bytes, ...]) -> list[tuple[bytes, Stat | int]] | None:
         """The listing of *path* (removed from :attr:`results`), reading the reply until
@@ -184,12 +188,17 @@ class TreeFetch:
     def _read_one(self, wait: bool = True) -> bool:
         """One message of the reply (the caller holds the client's lock); False if
         *wait* is false and none has come."""
+        got = self._client._recv_data(wait, stream=True)
+        if got is None:
+            return False
+        self._take_datagram(*got)
+        return True
+
+    def _take_datagram(self, data: bytes, fds: list[int]) -> None:
+        """One message of the reply, read (the caller holds the client's lock)."""
         c = self._client
+        self.started = True
         try:
-            got = c._recv_data(wait)
-            if got is None:
-                return False
-            data, fds = got
             for fd in fds:  # a listing carries none
                 os.close(fd)
             try:
@@ -203,11 +212,11 @@ class TreeFetch:
         except OSError as e:
             self.error = e
             self._end()
-            return True
+            return
         path, count, wire, last, done = batch
         if done:
             self._end()
-            return True
+            return
         key = tuple(path)
         part = self._partial.get(key)
         if part is None:
@@ -219,10 +228,9 @@ class TreeFetch:
             if len(key) == 1:
                 self.tops.add(key[0])
             if key == self._drop:
-                return True
+                return
             self.results[key] = PackedEntries(part[0], b"".join(part[1]), [])
             self.arrived.append(key)
-        return True
 
     def _end(self) -> None:
         was_done, self.done = self.done, True
@@ -246,8 +254,8 @@ class GoferClient:
         self._broken = False
         self._fds_lost = False  # the last reply came with fds this process could not take
         self._spin = Spin(CLIENT_SPIN)
-        # A Treadtree whose reply is still coming (readtree_start): read to its end before
-        # any other request is sent, so that every reply is read as its own.
+        # A Treadtree whose reply is still coming (readtree_start): the gofer answers
+        # other requests between its messages, which _recv_data hands to it as they come.
         self._tree: TreeFetch | None = None
         # The sentry's hooks (sentry.kernel.cpuhold: the task the gofer works for keeps
         # the sentry's CPU meanwhile): on_stream(True) when a Treadtree's reply starts
@@ -284,9 +292,21 @@ class GoferClient:
 
     # ---- transport ----------------------------------------------------------
 
-    def _recv_data(self, wait: bool = True) -> tuple[bytes, list[int]] | None:
+    def _recv_data(self, wait: bool = True, stream: bool = False,
+                   ) -> tuple[bytes, list[int]] | None:
         """The next datagram, not decoded, and the fds that came with it; None if *wait*
-        is false and none has come."""
+        is false and none has come.  While a Treadtree's reply streams, its messages come
+        among the replies to other requests (the gofer answers those in between): unless
+        the stream itself reads (*stream*), they are handed to it as they come."""
+        while True:
+            got = self._recv_datagram(wait)
+            tree = self._tree
+            if (stream or got is None or tree is None or len(got[0]) < 2
+                    or int.from_bytes(got[0][:2], "little") != MsgId.RREADTREE):
+                return got
+            tree._take_datagram(*got)
+
+    def _recv_datagram(self, wait: bool) -> tuple[bytes, list[int]] | None:
         if wait:
             t0 = time.perf_counter() if self.timing else 0.0
             data, anc, flags, _ = recvmsg_polling(self._sock, MAX_MESSAGE, _ANC_SPACE,
@@ -374,8 +394,11 @@ class GoferClient:
     def _send(self, req: Message) -> None:
         if self.on_request is not None:
             self.on_request()
-        if self._tree is not None:
-            self._tree._read_to_end()
+        tree = self._tree
+        if tree is not None and not tree.started:
+            # (its first message tells it from an error reply to the Treadtree, which
+            # would come before the reply to this request)
+            tree._read_one()
         if self._broken:
             raise _oserror(errno.EPROTO, "channel is unusable after a protocol error")
         try:
@@ -589,10 +612,14 @@ class GoferClient:
                        budget: int) -> TreeFetch:
         """Send :meth:`readtree`'s request and return at once: the listings are read as
         they are asked for (:meth:`TreeFetch.take`), in the order the gofer sends them,
-        while it goes on with the next; any other request first reads the rest."""
+        while it goes on with the next.  Another request does not wait for the rest: the
+        gofer answers it between two of the reply's messages, and the messages that came
+        before its answer are kept for the fetch (:meth:`_recv_data`)."""
         if len(subdirs) > MAX_TREE_SUBDIRS:
             raise _oserror(errno.EINVAL, "too many subdirectories in one readtree")
         with self._lock:
+            if self._tree is not None:  # (one stream at a time: the gofer says EBUSY)
+                self._tree._read_to_end()
             self._send(Treadtree(handle, [os.fsencode(n) for n in names], subdirs, budget))
             fetch = self._tree = TreeFetch(self)
         if self.on_stream is not None:

@@ -453,7 +453,11 @@ class Treadtree(Message):
     ``budget`` entries were sent: each listed directory's batches are Rreadtree
     messages naming its path below that directory, the last one marked ``done``.  A
     directory that cannot be listed, a mount point or a symlink is not descended
-    into; the walk registers no handles."""
+    into; the walk registers no handles.  Once its first message is sent, the gofer
+    answers other requests that come meanwhile between two of its messages (the client
+    tells the reply's messages from theirs by type: no reply to anything else is an
+    Rreadtree; the stream never sends an Rerror after its first message); another
+    Treadtree then is ``EBUSY``."""
 
     MSG_ID: ClassVar[int] = MsgId.TREADTREE
     handle: int

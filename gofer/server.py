@@ -34,6 +34,7 @@ import _socket as socket
 import stat
 import struct
 import sys
+import time
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
@@ -43,6 +44,7 @@ from gofer.launch import channel
 from gofer.protocol import (
     MAX_MESSAGE,
     MSG_CMSG_CLOEXEC,
+    MSG_DONTWAIT,
     MSG_TRUNCATED,
     MAX_WALK,
     NAME_MAX,
@@ -159,6 +161,8 @@ _OPEN_ALLOWED = (os.O_ACCMODE | os.O_TRUNC | os.O_APPEND | os.O_DIRECTORY | os.O
 _CREATE_ALLOWED = (os.O_ACCMODE | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
                    | os.O_NOCTTY | os.O_LARGEFILE | os.O_CREAT | os.O_EXCL)
 _ANC_SPACE = socket.CMSG_SPACE(64 * 4)
+#: How often a stream looks for a request to answer between its messages (seconds).
+_STREAM_LOOK = 100e-6
 _DIRENT_HEAD = struct.Struct("<QqHB")
 # Room left in a readdir batch for the header and the batch's own fields.
 _READDIR_BUDGET = MAX_MESSAGE - 64
@@ -217,15 +221,17 @@ class _Node:
 class _Reply:
     """A handler's answer when it is more than one message or carries an fd.  *msgs* may
     be made while they are sent (a generator: Treadtree streams); *done* runs once they
-    were, or could not be."""
+    were, or could not be.  A *stream*'s messages may have other requests' replies
+    between them (GoferServer._send)."""
 
-    __slots__ = ("msgs", "fd", "done")
+    __slots__ = ("msgs", "fd", "done", "stream")
 
     def __init__(self, msgs: Iterable[Message], fd: int = -1,
-                 done: Callable[[], None] | None = None) -> None:
+                 done: Callable[[], None] | None = None, stream: bool = False) -> None:
         self.msgs = msgs
         self.fd = fd
         self.done = done
+        self.stream = stream
 
 
 _Handler = Callable[[Message], Message | _Reply]
@@ -426,10 +432,15 @@ class GoferServer:
         if isinstance(reply, Message):
             reply = _Reply([reply])
         try:
+            next_look = time.perf_counter() + _STREAM_LOOK
             for i, msg in enumerate(reply.msgs):
                 try:
                     data = encode(msg)
                 except ProtocolError:
+                    if reply.stream:  # (ended as a stream ends: an error would read as
+                        # the reply to a request served in between)
+                        self._sock.sendmsg([encode(Rreadtree([], [], True, True))])
+                        break
                     data = encode(Rerror(errno.EIO))
                 if i == 0 and reply.fd >= 0:
                     self._sock.sendmsg(
@@ -437,6 +448,10 @@ class GoferServer:
                     )
                 else:
                     self._sock.sendmsg([data])
+                if reply.stream and time.perf_counter() >= next_look:
+                    if not self._serve_between():
+                        return False
+                    next_look = time.perf_counter() + _STREAM_LOOK
         except (BrokenPipeError, ConnectionResetError):
             return False
         except OSError as e:
@@ -450,6 +465,28 @@ class GoferServer:
             if reply.done is not None:
                 reply.done()
         return True
+
+    def _serve_between(self) -> bool:
+        """Between two messages of a stream (a Treadtree's reply, tens of ms of listing):
+        answer a request that came meanwhile, so that it does not wait for the stream's
+        end (the client reads the stream's messages that come before its reply on the
+        side, by their type: gofer.client.GoferClient._recv_data).  Another Treadtree is
+        EBUSY.  False if the client hung up."""
+        try:
+            data, anc, flags, _ = self._sock.recvmsg(MAX_MESSAGE, _ANC_SPACE,
+                                                     MSG_CMSG_CLOEXEC | MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+        received_fds = self._close_received_fds(anc)
+        if not data and not received_fds and self._peer_gone():
+            return False
+        if received_fds or flags & MSG_TRUNCATED:
+            reply: Message | _Reply = Rerror(errno.EINVAL)
+        elif len(data) >= 2 and int.from_bytes(data[:2], "little") == MsgId.TREADTREE:
+            reply = Rerror(errno.EBUSY)
+        else:
+            reply = self.dispatch(data)
+        return self._send(reply)
 
     def dispatch(self, data: bytes) -> Message | _Reply:
         """Decode one request and run its handler; never raises."""
@@ -953,7 +990,7 @@ class GoferServer:
             msgs.close()  # a reply cut short: the visits' fds close
             self._decref(node)
 
-        return _Reply(msgs, done=done)
+        return _Reply(msgs, done=done, stream=True)
 
     def _tree_messages(self, node: _Node, subdirs: list[bytes], budget: int,
                        ) -> Generator[Message, None, None]:

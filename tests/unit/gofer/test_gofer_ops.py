@@ -855,8 +855,8 @@ def _make_tree(top: Path, suffix: str) -> None:
 
 def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None:
     """readtree_start: listings are taken as they come, before the reply has ended; any
-    other request first reads the rest (every reply stays its request's); a failed one
-    says why."""
+    other request gets its own reply (the reply's messages that came before it are kept
+    for the fetch); a failed one says why."""
     _make_tree(tree / "d", "")
     root, _ = client.attach(0)
     base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
@@ -867,8 +867,10 @@ def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None
     assert not fetch.done  # ~7,400 entries: far more than one channel buffer holds
     assert fetch.take((b"s00", b"n1")) is not None
     assert fetch.take((b"s00", b"n1")) is None  # taken already
-    # Another request: the rest of the reply is read first, then its own reply.
+    # Another request: its own reply, whether the gofer answered it between the stream's
+    # messages or after them.
     assert {n for n, _ in client.readdirstat(root)} == {b"d", b"file", b"lnk"}
+    fetch.wait()
     assert fetch.done and fetch.error is None and len(fetch.tops) == 60
     last = fetch.take((b"s59", b"n2"))
     assert last is not None and len(last) == 40
@@ -876,6 +878,45 @@ def test_readtree_streams(gofer: Gofer, client: GoferClient, tree: Path) -> None
     bad = client.readtree_start(root, [b"missing"], names, 10)
     assert bad.take((b"s00",)) is None and bad.done
     assert bad.error is not None and bad.error.errno == errno.ENOENT
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def test_readtree_answers_requests_between_its_messages(gofer: Gofer, client: GoferClient,
+                                                        tree: Path) -> None:
+    """Requests sent while a Treadtree's reply streams are answered between two of its
+    messages, not after its end: their replies come while the fetch is not done (the
+    stream's messages before each are kept for the fetch), a reply with a fd and a
+    failing one among them; another Treadtree meanwhile waits for the first to end;
+    both fetches complete as they would alone, and nothing leaks.  (A stream lists for
+    tens of ms here; a test process kept off the CPU that long sees it end first: up to
+    three tries.)"""
+    _make_tree(tree / "d", "-" + "y" * 60)
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    names = [f"s{i:02d}".encode() for i in range(60)]
+    between = 0
+    for _ in range(3):
+        fetch = client.readtree_start(root, [b"d"], names, 100000)
+        assert fetch.take((b"s00",)) is not None
+        h, st, fd = client.walkopen(root, [b"file"], os.O_RDONLY)
+        answered_between = not fetch.done
+        assert os.read(fd, 100) == b"0123456789" and stat.S_ISREG(st.mode)
+        os.close(fd)
+        client.close(h)
+        with pytest.raises(OSError) as e:
+            client.walk(root, [b"missing"])
+        assert e.value.errno == errno.ENOENT
+        again = client.readtree_start(root, [b"d"], names[:2], 100000)  # (after the first)
+        assert fetch.done and fetch.error is None and len(fetch.tops) == 60
+        assert sum(len(fetch.take((f"s{i:02d}".encode(), b"n2")) or ()) for i in range(60)) \
+            == 60 * 40
+        again.wait()
+        assert again.error is None and again.tops == {b"s00", b"s01"}
+        between += answered_between
+        if between:
+            break
+    assert between, "every request was answered after the stream's end"
+    assert not client.broken
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
 
 
