@@ -38,6 +38,9 @@ from gofer.protocol import (
     MAX_WALK,
     MAX_CLOSE,
     WALKOPEN_OR_WALK,
+    WALKOPEN_SIBLINGS,
+    SIBLING_HOPS,
+    sibling_target,
     PROTOCOL_VERSION,
     Message,
     ProtocolError,
@@ -649,20 +652,56 @@ class GoferClient:
         -1 for anything else (walked only, as :meth:`walk`).  Only *name* gets a handle."""
         with self._lock:
             self._send(Twalkopen(handle, [*via, name], flags | WALKOPEN_OR_WALK))
-            msg, fds = self._recv()
-            if not isinstance(msg, Rwalk):
-                r, fd = self._expect("Twalkopen", Rwalkopen, msg, fds, True)
-                if not stat.S_ISREG(r.stat.mode):  # (only a regular file is opened)
-                    os.close(fd)
-                    self._broken = True
-                    raise _oserror(errno.EPROTO, "Twalkopen opened what is no regular file")
-                return r.handle, r.stat, fd
-            w = self._expect("Twalkopen", Rwalk, msg, fds, False)[0]
-            if len(w.entries) != 1:
+            return self._walk_or_open_reply()
+
+    def walk_or_open_siblings(self, handle: int, name: bytes, flags: int,
+                              via: Sequence[bytes] = (),
+                              ) -> tuple[int, Stat, int, list[tuple[bytes, int, Stat, int]]]:
+        """:meth:`walk_or_open`, and if *name* is a symlink to a sibling (its target one
+        name), what that names walked to or opened the same way in the same round trip,
+        on through links to siblings up to SIBLING_HOPS (WALKOPEN_SIBLINGS): *name*'s
+        (handle, Stat, fd) and, in order, each link's target's (name, handle, Stat, fd);
+        a target that could not be looked up ends them."""
+        with self._lock:
+            self._send(Twalkopen(handle, [*via, name], flags | WALKOPEN_OR_WALK
+                                 | WALKOPEN_SIBLINGS))
+            h, st, fd = self._walk_or_open_reply()
+            hops: list[tuple[bytes, int, Stat, int]] = []
+            target = st.target if fd < 0 and stat.S_ISLNK(st.mode) else None
+            try:
+                while sibling_target(target) and len(hops) < SIBLING_HOPS:
+                    assert target is not None
+                    try:
+                        hh, hst, hfd = self._walk_or_open_reply()
+                    except OSError:
+                        if self._broken:
+                            raise
+                        break  # (the gofer's error for the target: the last message)
+                    hops.append((target, hh, hst, hfd))
+                    target = hst.target if hfd < 0 and stat.S_ISLNK(hst.mode) else None
+            except BaseException:
+                for _, _, _, hfd in hops:  # (the channel broke: the handles go with it)
+                    if hfd >= 0:
+                        os.close(hfd)
+                raise
+            return h, st, fd, hops
+
+    def _walk_or_open_reply(self) -> tuple[int, Stat, int]:
+        """A WALKOPEN_OR_WALK reply's (handle, Stat, fd), read (the caller holds the lock)."""
+        msg, fds = self._recv()
+        if not isinstance(msg, Rwalk):
+            r, fd = self._expect("Twalkopen", Rwalkopen, msg, fds, True)
+            if not stat.S_ISREG(r.stat.mode):  # (only a regular file is opened)
+                os.close(fd)
                 self._broken = True
-                raise _oserror(errno.EPROTO, "Twalkopen got an unexpected reply")
-            (h, st), = w.entries
-            return h, st, -1
+                raise _oserror(errno.EPROTO, "Twalkopen opened what is no regular file")
+            return r.handle, r.stat, fd
+        w = self._expect("Twalkopen", Rwalk, msg, fds, False)[0]
+        if len(w.entries) != 1:
+            self._broken = True
+            raise _oserror(errno.EPROTO, "Twalkopen got an unexpected reply")
+        (h, st), = w.entries
+        return h, st, -1
 
     def create(self, dir_handle: int, name: bytes, flags: int, mode: int, uid: int,
                gid: int) -> tuple[int, Stat, int]:

@@ -60,6 +60,13 @@ MAX_WALK = 128
 #: some may read, which it checks the opener may before asking for the fd (so the gofer
 #: opens nothing on the host that no sandbox user may).  No open(2) flag has this bit.
 WALKOPEN_OR_WALK = 1 << 31
+#: With WALKOPEN_OR_WALK: when the name is a symlink to a sibling (its target a name, no
+#: slash: a library's soname link, gcc -> gcc-12), the gofer also walks to (or opens, as
+#: the flag says) what it names in the same directory, up to SIBLING_HOPS links, each
+#: one more message of the reply (:func:`sibling_target` says whether one follows): the
+#: lookup of the link and then of its target were two round trips.
+WALKOPEN_SIBLINGS = 1 << 30
+SIBLING_HOPS = 4
 MAX_CLOSE = 256
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -1550,6 +1557,14 @@ def _header(data: bytes) -> int:
     if cpu != 0 and raw_id not in REQUEST_IDS:
         raise ProtocolError("a reply's CPU field is not zero")
     return int(raw_id)
+
+
+def sibling_target(target: bytes | None) -> bool:
+    """Whether a symlink's *target* names a sibling of the link (one name, no slash):
+    after a walked symlink with such a target, a Twalkopen with :data:`WALKOPEN_SIBLINGS`
+    sends one more message, while fewer than :data:`SIBLING_HOPS` were."""
+    return (target is not None and 0 < len(target) <= NAME_MAX and target not in (b".", b"..")
+            and b"/" not in target and b"\0" not in target)
 
 
 def sender_cpu(data: bytes) -> int:

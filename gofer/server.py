@@ -49,6 +49,9 @@ from gofer.protocol import (
     MAX_WALK,
     NAME_MAX,
     WALKOPEN_OR_WALK,
+    WALKOPEN_SIBLINGS,
+    SIBLING_HOPS,
+    sibling_target,
     PATH_MAX,
     PROTOCOL_VERSION,
     SERVER_SPIN,
@@ -224,14 +227,16 @@ class _Reply:
     were, or could not be.  A *stream*'s messages may have other requests' replies
     between them (GoferServer._send)."""
 
-    __slots__ = ("msgs", "fd", "done", "stream")
+    __slots__ = ("msgs", "fd", "done", "stream", "fd_at")
 
     def __init__(self, msgs: Iterable[Message], fd: int = -1,
-                 done: Callable[[], None] | None = None, stream: bool = False) -> None:
+                 done: Callable[[], None] | None = None, stream: bool = False,
+                 fd_at: int = 0) -> None:
         self.msgs = msgs
         self.fd = fd
         self.done = done
         self.stream = stream
+        self.fd_at = fd_at  # the message the fd goes with
 
 
 _Handler = Callable[[Message], Message | _Reply]
@@ -442,7 +447,7 @@ class GoferServer:
                         self._sock.sendmsg([encode(Rreadtree([], [], True, True))])
                         break
                     data = encode(Rerror(errno.EIO))
-                if i == 0 and reply.fd >= 0:
+                if i == reply.fd_at and reply.fd >= 0:
                     self._sock.sendmsg(
                         [data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("<i", reply.fd))]
                     )
@@ -774,11 +779,12 @@ class GoferServer:
     def _walkopen(self, msg: Message) -> _Reply:
         assert isinstance(msg, Twalkopen)
         parent = self._get(msg.handle)
-        flags = msg.flags & ~WALKOPEN_OR_WALK
+        flags = msg.flags & ~(WALKOPEN_OR_WALK | WALKOPEN_SIBLINGS)
         or_walk = msg.flags & WALKOPEN_OR_WALK
+        siblings = msg.flags & WALKOPEN_SIBLINGS
         if not msg.names or flags & ~_OPEN_ALLOWED or flags & os.O_ACCMODE == os.O_ACCMODE:
             raise _err(errno.EINVAL)
-        if or_walk and flags & (os.O_ACCMODE | os.O_TRUNC):
+        if (or_walk and flags & (os.O_ACCMODE | os.O_TRUNC)) or (siblings and not or_walk):
             raise _err(errno.EINVAL)
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
             self._writable(parent)
@@ -788,19 +794,64 @@ class GoferServer:
         try:
             if not or_walk:
                 fd, st = self._reopen_stat(node, flags, st.st_mode)
-            elif stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH:
-                try:
-                    fd, st = self._reopen_stat(node, flags, st.st_mode)
-                except OSError:
-                    pass  # walked only: the open that follows gets the error
-            if fd < 0:
-                return _Reply([Rwalk([(self._register(node), self._walked_stat(node, st))])])
+            else:
+                fd, st = self._open_if_everyones(node, flags, st)
+            walked = self._walked_stat(node, st) if fd < 0 else None
         except BaseException:
             if fd >= 0:
                 os.close(fd)
             self._release_walked(parent, node)
             raise
-        return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)
+        if walked is None:
+            return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)
+        first = Rwalk([(self._register(node), walked)])
+        if siblings and sibling_target(walked.target):
+            assert node.parent is not None  # (names is not empty)
+            return self._sibling_hops(node.parent, first, walked.target, flags)
+        return _Reply([first])
+
+    def _open_if_everyones(self, node: _Node, flags: int, st: os.stat_result,
+                           ) -> tuple[int, os.stat_result]:
+        """WALKOPEN_OR_WALK's open: an fd if *node* is a regular file everyone may read
+        and it opens (-1 and *st* otherwise: walked only, the open that follows gets the
+        error), with its attributes."""
+        if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH:
+            try:
+                return self._reopen_stat(node, flags, st.st_mode)
+            except OSError:
+                pass
+        return -1, st
+
+    def _sibling_hops(self, directory: _Node, first: Rwalk, target: bytes | None,
+                      flags: int) -> _Reply:
+        """WALKOPEN_SIBLINGS: after *first* (the walked symlink), what its *target* names
+        in *directory*, walked or opened as WALKOPEN_OR_WALK says, and on through further
+        links to siblings, up to SIBLING_HOPS messages more; a failed lookup is the last
+        one (Rerror).  The client reads one more message after each walked link whose
+        target :func:`sibling_target` accepts, until SIBLING_HOPS came."""
+        msgs: list[Message] = [first]
+        for _ in range(SIBLING_HOPS):
+            assert target is not None
+            try:
+                child, st = self._lookup(directory, target)
+            except OSError as e:
+                msgs.append(Rerror(e.errno or errno.EIO))
+                break
+            try:
+                fd, st = self._open_if_everyones(child, flags, st)
+                walked = self._walked_stat(child, st) if fd < 0 else None
+            except OSError as e:  # (the handles already in msgs stay the client's)
+                self._decref_unregistered(child)
+                msgs.append(Rerror(e.errno or errno.EIO))
+                break
+            if walked is None:
+                msgs.append(Rwalkopen(self._register(child), Stat.from_os(st)))
+                return _Reply(msgs, fd, fd_at=len(msgs) - 1)
+            msgs.append(Rwalk([(self._register(child), walked)]))
+            if not sibling_target(walked.target):
+                break
+            target = walked.target
+        return _Reply(msgs)
 
     def _fetch(self, msg: Message) -> _Reply:
         """Tfetch: the regular file a path names beneath the handle, opened read-only (as

@@ -68,7 +68,8 @@ def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
 
 #: The client calls that give the sentry a file's fd: out of fds, they fail with ENFILE
 #: as an open does on Linux; the others with ENOMEM, as a lookup that cannot allocate.
-_OPENING_CALLS = frozenset({"open", "walkopen", "walk_or_open", "create"})
+_OPENING_CALLS = frozenset({"open", "walkopen", "walk_or_open", "walk_or_open_siblings",
+                            "create"})
 
 
 def gofer_call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -360,6 +361,9 @@ class GoferInode(Inode):
         self._fetches = 0  # fetches ahead below this directory
         self._st = st
         self._pending_fd: Optional[tuple] = None
+        # A directory's: what a walk through a symlink to a sibling brought for the lookup
+        # of its target here (name -> handle, attributes, fd or -1), taken by that lookup.
+        self._hops: Optional[Dict[bytes, Tuple[int, Any, int]]] = None
         # A symlink's, once read (or as the listing it came from carried it).
         self._target: Optional[bytes] = getattr(st, "target", None)
         # A trusted directory's entries with their attributes (an inode number: walk it),
@@ -382,6 +386,8 @@ class GoferInode(Inode):
         handle = self.__dict__.get("handle")
         if handle is not None:
             self.fs.handle_released(handle)
+        if self.__dict__.get("_hops"):
+            self._drop_hops()
         if self.__dict__.get("_absent"):
             self._forget_absent()
 
@@ -540,6 +546,11 @@ class GoferInode(Inode):
         the same round trip when it is about to be opened read-only (*opening*)."""
         if not self.is_dir:
             raise err(errno.ENOTDIR)
+        if self._hops is not None:
+            hop = self._hops.pop(name, None)
+            if hop is not None:
+                return self._walked_inode(name, *hop)
+            self._drop_hops()  # (looked up for something else: not followed after all)
         listing = self._listing
         if listing is None and self.fs.trusted:
             listing = self._fetched()
@@ -589,29 +600,64 @@ class GoferInode(Inode):
                 # it is a regular file everyone may read (Twalkopen with WALKOPEN_OR_WALK;
                 # else walked only, as by Twalk).  Python's imports, ld.so's libraries,
                 # gcc's headers: a lookup and then an open were two round trips each.
-                # (The directories on the way get no handle.)
-                h, st, fd = gofer_call(self.client.walk_or_open, start, name, abi.O_RDONLY, via)
+                # (The directories on the way get no handle.)  In a trusted directory a
+                # symlink to a sibling (a library's soname link) comes with what it names
+                # (WALKOPEN_SIBLINGS), which the lookup that follows it here takes.
+                if self.fs.trusted:
+                    h, st, fd, hops = gofer_call(self.client.walk_or_open_siblings, start,
+                                                 name, abi.O_RDONLY, via)
+                    if hops:
+                        self._keep_hops(hops)
+                else:
+                    h, st, fd = gofer_call(self.client.walk_or_open, start, name,
+                                           abi.O_RDONLY, via)
         except OSError as e:
             if e.errno == errno.ENOENT:
                 self._not_there(name)
                 return None
             raise err(e.errno or errno.EIO) from None
+        return self._walked_inode(name, h, st, fd)
+
+    def _walked_inode(self, name: bytes, h: int, st: Any, fd: int) -> "GoferInode":
+        """The inode of *name* as a walk (or an open, *fd*) found it, with its handle."""
+        handle: Optional[int] = h
         if fd >= 0 and self.fs.trusted:
             # Opened: the fd is what the open needs, and the handle would hold a gofer
             # fd for as long as the inode is cached (_keeps_no_handle).
             self.fs.handle_released(h)
-            h = None
+            handle = None
         try:
-            child = GoferInode(self.fs, h, st, self, name)
+            child = GoferInode(self.fs, handle, st, self, name)
         except BaseException:
             if fd >= 0:
                 os.close(fd)
-            if h is not None:
-                self.fs.handle_released(h)
+            if handle is not None:
+                self.fs.handle_released(handle)
             raise
         if fd >= 0:
             child._pending_fd = (fd, abi.O_RDONLY)  # for the open that follows
         return child
+
+    def _keep_hops(self, hops: List[Tuple[bytes, int, Any, int]]) -> None:
+        """Keep what a walk through a symlink to a sibling brought, for the lookups of the
+        targets here that follow (a chain that comes back to a name: the latest)."""
+        kept = self._hops = {}
+        for name, h, st, fd in hops:
+            old = kept.pop(name, None)
+            if old is not None:
+                if old[2] >= 0:
+                    os.close(old[2])
+                self.fs.handle_released(old[0])
+            kept[name] = (h, st, fd)
+
+    def _drop_hops(self) -> None:
+        """Give back what a walk through a symlink to a sibling brought for its targets'
+        lookups, which did not come (the handles, the fds)."""
+        hops, self._hops = self._hops, None
+        for h, _, fd in (hops or {}).values():
+            if fd >= 0:
+                os.close(fd)
+            self.fs.handle_released(h)
 
     def _not_there(self, name: bytes) -> None:
         """A walk found no *name* here: in a trusted directory (nothing changes it) the

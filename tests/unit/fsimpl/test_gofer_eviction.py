@@ -94,6 +94,13 @@ class CountingClient:
         self._use(h)
         return self._c.readtree_start(h, names, subdirs, budget)
 
+    def walk_or_open_siblings(self, h, name, flags, via=()):
+        self._use(h)
+        nh, st, fd, hops = self._c.walk_or_open_siblings(h, name, flags, via)
+        for handle in (nh, *(hh for _, hh, _, _ in hops)):
+            self._new(handle)
+        return nh, st, fd, hops
+
     def walk_or_open(self, h, name, flags, via=()):
         self._use(h)
         nh, st, fd = self._c.walk_or_open(h, name, flags, via)

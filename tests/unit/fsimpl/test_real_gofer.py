@@ -91,6 +91,10 @@ class _Requests:
         self.walk_opens.append(name if not via else [*via, name])
         return self._c.walk_or_open(h, name, flags, via)
 
+    def walk_or_open_siblings(self, h, name, flags, via=()):
+        self.walk_opens.append(name if not via else [*via, name])
+        return self._c.walk_or_open_siblings(h, name, flags, via)
+
     def walkopen(self, h, names, flags):
         self.walkopens.append(names)
         return self._c.walkopen(h, names, flags)
@@ -115,6 +119,7 @@ def counted(lower):
         pid, sock = spawn([(lower, True)])
         started.append((pid, sock))
         client = _Requests(GoferClient(sock))
+        client.gofer_pid = pid
         client.version()
         k = FakeKernel()
         vfs = build_mount_tree(BootConfig(argv=["/x"], env=[], root_path=lower, mounts=[]),
@@ -212,9 +217,9 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
     d = opened(b"/wide/a", abi.O_RDONLY | abi.O_CLOEXEC | abi.O_NOFOLLOW)
     assert d.read(t, 100) == b"file a"
     assert client.walk_opens == [b"a"] and client.walks == [] and client.opens == []
-    d = opened(b"/wide/link")  # the link walked; its target then opened the same way
+    d = opened(b"/wide/link")  # the link walked, its target (a sibling) opened with it
     assert d.read(t, 100) == b"file b"
-    assert client.walk_opens == [b"link", b"b"] and client.walks == [] and client.opens == []
+    assert client.walk_opens == [b"link"] and client.walks == [] and client.opens == []
     d = opened(b"/wide/d001")  # a directory opened without O_DIRECTORY
     assert d.inode.is_dir and d.inode.lower._pending_fd is None  # (no fd kept for it)
     assert client.walk_opens == [b"d001"] and client.walks == [] and client.opens == []
@@ -351,6 +356,68 @@ def test_a_lookup_in_a_directory_without_a_handle_walks_from_the_one_above(lower
     looked_up(b"/deep/er/wide/a", opening=True)  # three names up: a walk for its own first
     assert client.walks == [[b"deep", b"er", b"wide"]] and client.walk_opens == [b"a"]
     assert client.listings == []  # (the directories are walked: many subdirectories)
+
+
+def test_a_symlink_to_a_sibling_comes_with_what_it_names(lower, counted):
+    """An open whose last name is a symlink to a sibling (its target one name: a
+    library's soname link, gcc -> gcc-12 -> x86_64-linux-gnu-gcc-12) in a directory that
+    is walked gets what the links name in the same request, and the lookups that follow
+    the links take it: one request for the whole chain.  A link whose target has a slash,
+    a dangling one and one to a directory open or fail as before; what a walk brought
+    that no lookup took (the open was O_NOFOLLOW) is given back at the next lookup
+    there: the gofer holds no fd for it."""
+    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+
+    wide = os.path.join(lower, "wide")
+    _subdirs(wide, 4 * SUBDIRS_PER_BLOCK)  # walked, not listed
+    for name in ("real", "real2"):
+        with open(os.path.join(wide, name), "wb") as f:
+            f.write(b"the file")
+    for link, target in (("l3", "l2"), ("l2", "l1"), ("l1", "real"), ("up", "../wide/real"),
+                         ("dangling", "missing"), ("todir", "d000"),
+                         ("far", "f4"), ("f4", "f3"), ("f3", "f2"), ("f2", "f1"),
+                         ("f1", "f0"), ("f0", "real"), ("loop", "loop"),
+                         ("n2", "n1"), ("n1", "real2")):
+        os.symlink(target, os.path.join(wide, link))
+    vfs, t, client = counted()
+    wide_inode = vfs.resolve(t, abi.AT_FDCWD, b"/wide/d001").dentry.parent.inode.lower
+
+    def opened(path, flags=abi.O_RDONLY):
+        for log in (client.walks, client.walk_opens, client.walkopens, client.opens,
+                    client.listings):
+            log.clear()
+        return vfs.open_at(t, abi.AT_FDCWD, path, flags, 0)
+
+    d = opened(b"/wide/l3")
+    assert d.read(t, 100) == b"the file"
+    assert client.walk_opens == [b"l3"] and client.walks == [] and client.walkopens == []
+    assert client.opens == []
+    d = opened(b"/wide/up")  # a slash in the target: looked up by the link walk
+    assert d.read(t, 100) == b"the file"
+    assert client.walk_opens == [b"up"] and client.walkopens == [[b"real"]]
+    with pytest.raises(LinuxError) as e:
+        opened(b"/wide/dangling")
+    assert e.value.errno == errno.ENOENT
+    assert client.walk_opens == [b"dangling", b"missing"]  # (the gofer's ENOENT ended it)
+    d = opened(b"/wide/todir")
+    assert d.inode.is_dir and client.walk_opens == [b"todir"] and client.walks == []
+    d = opened(b"/wide/far")  # past SIBLING_HOPS links: the rest as before
+    assert d.read(t, 100) == b"the file"
+    assert client.walk_opens == [b"far", b"f0"]
+    with pytest.raises(LinuxError) as e:
+        opened(b"/wide/loop")
+    assert e.value.errno == errno.ELOOP
+    with pytest.raises(LinuxError) as e:  # brought its targets, then did not follow them
+        opened(b"/wide/n2", abi.O_RDONLY | abi.O_NOFOLLOW)
+    assert e.value.errno == errno.ELOOP and client.walk_opens == [b"n2"]
+    hops = dict(wide_inode._hops)
+    assert set(hops) == {b"n1", b"real2"} and hops[b"real2"][2] >= 0  # (opened: its fd)
+    released = len(wide_inode.fs._released)
+    vfs.resolve(t, abi.AT_FDCWD, b"/wide/d002")  # another name: given back
+    assert wide_inode._hops is None
+    assert wide_inode.fs._released[released:] == [hops[b"n1"][0], hops[b"real2"][0]]
+    with pytest.raises(OSError):
+        os.fstat(hops[b"real2"][2])  # (closed)
 
 
 def test_a_trusted_directory_remembers_names_it_has_not_got(lower, counted, monkeypatch):

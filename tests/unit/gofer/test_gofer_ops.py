@@ -773,6 +773,60 @@ def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
 
 
+def test_walk_or_open_siblings(gofer: Gofer, client: GoferClient, tree: Path) -> None:
+    """Twalkopen with WALKOPEN_SIBLINGS: a symlink to a sibling (its target one name)
+    comes with what it names walked to or opened, on through a chain of such links up to
+    SIBLING_HOPS, each with its handle; a target with a slash, a file, a directory end
+    the chain, a missing target ends it with no entry; without WALKOPEN_OR_WALK the flag
+    is EINVAL; nothing leaks."""
+    from gofer.protocol import SIBLING_HOPS, WALKOPEN_SIBLINGS
+
+    for link, target in (("l3", "l2"), ("l2", "l1"), ("l1", "file"), ("dl", "d"),
+                         ("dang", "missing"), ("slash", "d/f"), ("loop", "loop")):
+        os.symlink(target, tree / link)
+    for i in range(SIBLING_HOPS + 2):
+        os.symlink(f"c{i + 1}" if i <= SIBLING_HOPS else "file", tree / f"c{i}")
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    for _ in range(2):
+        h, st, fd, hops = client.walk_or_open_siblings(root, b"l3", os.O_RDONLY)
+        assert fd == -1 and st.target == b"l2"
+        assert [(n, stat.S_ISLNK(s.mode), f >= 0) for n, _, s, f in hops] == [
+            (b"l2", True, False), (b"l1", True, False), (b"file", False, True)]
+        assert os.read(hops[-1][3], 100) == b"0123456789"
+        os.close(hops[-1][3])
+        assert [client.stat(hh).ino for _, hh, _, _ in hops] == [
+            os.lstat(tree / n).st_ino for n in ("l2", "l1", "file")]
+        for handle in (h, *(hh for _, hh, _, _ in hops)):
+            client.close(handle)
+        h, st, fd, hops = client.walk_or_open_siblings(root, b"dl", os.O_RDONLY)
+        assert [(n, stat.S_ISDIR(s.mode), f) for n, _, s, f in hops] == [(b"d", True, -1)]
+        for handle in (h, hops[0][1]):
+            client.close(handle)
+        for name in (b"dang", b"slash", b"file"):
+            h, st, fd, hops = client.walk_or_open_siblings(root, name, os.O_RDONLY)
+            assert hops == [] and (fd >= 0) == (name == b"file"), name
+            if fd >= 0:
+                os.close(fd)
+            client.close(h)
+        h, st, fd, hops = client.walk_or_open_siblings(root, b"loop", os.O_RDONLY)
+        assert [n for n, _, _, _ in hops] == [b"loop"] * SIBLING_HOPS
+        for handle in (h, *(hh for _, hh, _, _ in hops)):
+            client.close(handle)
+        h, st, fd, hops = client.walk_or_open_siblings(root, b"c0", os.O_RDONLY)
+        assert [n for n, _, _, _ in hops] == [f"c{i}".encode() for i in range(1, SIBLING_HOPS + 1)]
+        assert all(f == -1 for _, _, _, f in hops)  # (the chain goes on past them)
+        for handle in (h, *(hh for _, hh, _, _ in hops)):
+            client.close(handle)
+        with pytest.raises(OSError) as e:
+            client._call_fd(Twalkopen(root, [b"l3"], os.O_RDONLY | WALKOPEN_SIBLINGS), Rwalkopen)
+        assert e.value.errno == errno.EINVAL
+        h, _, fd = client.walk_or_open(root, b"l3", os.O_RDONLY)  # (in step: one message)
+        client.close(h)
+    assert not client.broken
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
 def test_walkopen_and_readdirstat_leak_nothing(gofer: Gofer, client: GoferClient) -> None:
     root, _ = client.attach(0)
     base = len(os.listdir(f"/proc/{gofer.pid}/fd"))

@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from gofer.protocol import Listing, Stat, _pack_stat_entries
+from gofer.protocol import SIBLING_HOPS, Listing, Stat, _pack_stat_entries, sibling_target
 from sentry.abi.linux.errors import LinuxError
 from sentry.config import BootConfig, MountSpec
 from sentry.kernel.compat import CompatRecorder
@@ -234,6 +234,25 @@ class FakeGofer:
             except OSError:
                 pass
         return wh, st, -1
+
+    def walk_or_open_siblings(self, h: int, name: bytes, flags: int, via: Sequence[bytes] = (),
+                              ) -> Tuple[int, GStat, int, List[Tuple[bytes, int, GStat, int]]]:
+        """As GoferClient.walk_or_open_siblings: walk_or_open, and the targets of a chain
+        of symlinks to siblings the same way (up to SIBLING_HOPS)."""
+        wh, st, fd = first = self.walk_or_open(h, name, flags, via)
+        n_calls = len(self.calls)
+        hops: List[Tuple[bytes, int, GStat, int]] = []
+        while fd < 0 and stat.S_ISLNK(st.mode) and len(hops) < SIBLING_HOPS:
+            target = os.fsencode(os.readlink(self._p(wh)[0]))
+            if not sibling_target(target):
+                break
+            try:
+                wh, st, fd = self.walk_or_open(h, target, flags, via)
+            except OSError:
+                break
+            hops.append((target, wh, st, fd))
+        del self.calls[n_calls:]
+        return first[0], first[1], first[2], hops
 
     def walkopen(self, h: int, names: List[bytes], flags: int) -> Tuple[int, GStat, int]:
         self.calls.append("walkopen")
