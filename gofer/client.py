@@ -559,7 +559,12 @@ class GoferClient:
             return self.listing(handle, names), None
         with self._lock:
             self._send(Treaddirstat(handle, list(names)))
-            self._send(Tfetch(handle, 0, path))
+            try:
+                self._send(Tfetch(handle, 0, path))
+            except OSError:
+                if self._broken:
+                    raise
+                return self._read_listing(Listing), None  # (not sent: no reply comes)
             try:
                 listing = self._read_listing(Listing)
             except OSError:

@@ -785,6 +785,10 @@ class Tattach(Message):
 
 @dataclass
 class Twalk(_HandleNames):
+    """Walk ``names`` beneath ``handle``, each name getting a handle (Rwalk).  A name
+    after the first that is not there ends the walk, and the entries so far are the
+    answer; a non-directory ends it too; any other failure fails the whole walk."""
+
     MSG_ID: ClassVar[int] = MsgId.TWALK
     handle: int
     names: list[bytes]

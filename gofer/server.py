@@ -439,6 +439,12 @@ class GoferServer:
         try:
             next_look = time.perf_counter() + _STREAM_LOOK
             for i, msg in enumerate(reply.msgs):
+                # (before a message, not after one: after the last, a request is the
+                # next stream's own, which would otherwise be EBUSY)
+                if reply.stream and i > 0 and time.perf_counter() >= next_look:
+                    if not self._serve_between():
+                        return False
+                    next_look = time.perf_counter() + _STREAM_LOOK
                 try:
                     data = encode(msg)
                 except ProtocolError:
@@ -453,10 +459,6 @@ class GoferServer:
                     )
                 else:
                     self._sock.sendmsg([data])
-                if reply.stream and time.perf_counter() >= next_look:
-                    if not self._serve_between():
-                        return False
-                    next_look = time.perf_counter() + _STREAM_LOOK
         except (BrokenPipeError, ConnectionResetError):
             return False
         except OSError as e:
@@ -692,17 +694,18 @@ class GoferServer:
             try:
                 node, st = self._lookup(cur, name)
             except OSError as e:
-                # Only the first component's failure is reported; later ones end
-                # the walk and the caller learns the errno by walking on.  Out of fds
-                # is no answer about the name: the whole walk fails with it (the handles
-                # it made are closed), and the caller may ask again once it freed some.
-                if i == 0:
-                    raise
-                if e.errno in (errno.EMFILE, errno.ENFILE):
-                    for h, _ in entries:
-                        self._close_handle(h)
-                    raise
-                break
+                # A later name that is not there ends the walk (the entries so far are
+                # the answer); any other failure of a name fails the whole walk with its
+                # errno (the handles it made are closed): the sentry walks from a handle
+                # above a directory and the name in one request, and a name it may not
+                # reach (EACCES: a kernel file system's mount point) is no missing one.
+                # Out of fds is no answer about the name either: the caller may ask again
+                # once it freed some.
+                if i > 0 and e.errno == errno.ENOENT:
+                    break
+                for h, _ in entries:
+                    self._close_handle(h)
+                raise
             entries.append((self._register(node), self._walked_stat(node, st)))
             if not stat.S_ISDIR(st.st_mode):
                 break

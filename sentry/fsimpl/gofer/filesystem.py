@@ -613,6 +613,8 @@ class GoferInode(Inode):
                                            abi.O_RDONLY, via)
         except OSError as e:
             if e.errno == errno.ENOENT:
+                if via and not opening:  # (a Twalk fails whole only at its first name)
+                    raise err(errno.ESTALE) from None  # the host moved a directory
                 self._not_there(name)
                 return None
             raise err(e.errno or errno.EIO) from None
@@ -641,6 +643,7 @@ class GoferInode(Inode):
     def _keep_hops(self, hops: List[Tuple[bytes, int, Any, int]]) -> None:
         """Keep what a walk through a symlink to a sibling brought, for the lookups of the
         targets here that follow (a chain that comes back to a name: the latest)."""
+        self._drop_hops()
         kept = self._hops = {}
         for name, h, st, fd in hops:
             old = kept.pop(name, None)
