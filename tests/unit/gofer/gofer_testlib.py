@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import os
 import signal
 import socket
@@ -45,6 +46,35 @@ class Gofer:
             os.waitpid(self.pid, 0)
         self.reaped = True
         return status
+
+
+def in_mount_namespace(mounts: list[list[str]], check: Callable[[], int]) -> int:
+    """Run *check* in a forked child with a mount namespace of its own (so that nothing
+    stays mounted), after the ``mount`` commands *mounts* (their arguments); the child's
+    exit code: *check*'s, 1 if anything raised (said on stderr)."""
+    import subprocess
+
+    from gofer import linux
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            linux.unshare(linux.CLONE_NEWNS)
+            subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+            for args in mounts:
+                subprocess.run(["mount", *args], check=True)
+            code = check()
+        except BaseException as e:  # noqa: BLE001 - the child says why, and exits
+            os.write(2, f"{type(e).__name__}: {e}\n".encode())
+        finally:
+            os._exit(code)
+    status = wait_exit(pid, 60)
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return -1
+    return os.waitstatus_to_exitcode(status)
 
 
 def socketpair() -> tuple[socket.socket, socket.socket]:

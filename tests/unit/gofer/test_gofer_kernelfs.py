@@ -43,42 +43,27 @@ def test_a_walk_refused_at_a_later_name_fails_whole(tmp_path: Path,
     a directory and the name in one request: a refused name must not read as a missing
     one, which a walk that stops short says), while a missing later name ends the walk
     with the entries before it."""
-    import signal
-
-    from gofer import linux
-    from gofer_testlib import wait_exit
+    from gofer_testlib import in_mount_namespace
 
     root = tmp_path / "root"
     (root / "sub" / "p").mkdir(parents=True)
-    pid = os.fork()
-    if pid == 0:  # in a mount namespace of its own, so that nothing stays mounted
-        code = 1
+
+    def check() -> int:
+        g = start_gofer((root, True))
         try:
-            linux.unshare(linux.CLONE_NEWNS)
-            subprocess.run(["mount", "--make-rprivate", "/"], check=True)
-            subprocess.run(["mount", "-t", "proc", "proc", str(root / "sub" / "p")], check=True)
-            g = start_gofer((root, True))
+            c: GoferClient = g.client
+            h, _ = c.attach(0)
             try:
-                c: GoferClient = g.client
-                h, _ = c.attach(0)
-                try:
-                    c.walk(h, [b"sub", b"p"])
-                    code = 2
-                except OSError as e:
-                    code = 0 if e.errno == errno.EACCES else 3
-                if code == 0 and len(c.walk(h, [b"sub", b"missing"])) != 1:
-                    code = 4
-            finally:
-                g.stop()
-        except BaseException as e:  # noqa: BLE001 - the child says why, and exits
-            os.write(2, f"{type(e).__name__}: {e}\n".encode())
+                c.walk(h, [b"sub", b"p"])
+                return 2
+            except OSError as e:
+                if e.errno != errno.EACCES:
+                    return 3
+            return 0 if len(c.walk(h, [b"sub", b"missing"])) == 1 else 4
         finally:
-            os._exit(code)
-    status = wait_exit(pid, 60)
-    if status is None:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    assert status is not None and os.waitstatus_to_exitcode(status) == 0
+            g.stop()
+
+    assert in_mount_namespace([["-t", "proc", "proc", str(root / "sub" / "p")]], check) == 0
 
 
 def test_ordinary_mount_crossing_still_works(start_gofer: Callable) -> None:

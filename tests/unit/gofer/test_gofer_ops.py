@@ -15,7 +15,7 @@ from typing import Any
 from pathlib import Path
 
 import pytest
-from gofer_testlib import Gofer, wait_exit
+from gofer_testlib import Gofer, in_mount_namespace
 from helpers import procs
 
 from gofer import linux
@@ -681,34 +681,23 @@ def test_fetch_crosses_no_mount(tmp_path: Path, start_gofer: Callable[..., Gofer
     point under the root is EXDEV, though a walk would reach it."""
     root = tmp_path / "root"
     (root / "mnt").mkdir(parents=True)
-    pid = os.fork()
-    if pid == 0:  # in a mount namespace of its own, so that nothing stays mounted
-        code = 1
+
+    def check() -> int:
+        (root / "mnt" / "inner").write_bytes(b"on tmpfs")
+        g = start_gofer((root, True))
         try:
-            linux.unshare(linux.CLONE_NEWNS)
-            subprocess.run(["mount", "--make-rprivate", "/"], check=True)
-            subprocess.run(["mount", "-t", "tmpfs", "none", str(root / "mnt")], check=True)
-            (root / "mnt" / "inner").write_bytes(b"on tmpfs")
-            g = start_gofer((root, True))
+            h, _ = g.client.attach(0)
+            code = 1
             try:
-                h, _ = g.client.attach(0)
-                try:
-                    g.client.fetch(h, b"mnt/inner")
-                except OSError as e:
-                    code = 0 if e.errno == errno.EXDEV else 2
-                walked = g.client.walk(h, [b"mnt", b"inner"])
-                code = code if len(walked) == 2 else 3
-            finally:
-                g.stop()
-        except BaseException as e:  # noqa: BLE001 - the child says why, and exits
-            os.write(2, f"{type(e).__name__}: {e}\n".encode())
+                g.client.fetch(h, b"mnt/inner")
+            except OSError as e:
+                code = 0 if e.errno == errno.EXDEV else 2
+            walked = g.client.walk(h, [b"mnt", b"inner"])
+            return code if len(walked) == 2 else 3
         finally:
-            os._exit(code)
-    status = wait_exit(pid, 60)
-    if status is None:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    assert status is not None and os.waitstatus_to_exitcode(status) == 0
+            g.stop()
+
+    assert in_mount_namespace([["-t", "tmpfs", "none", str(root / "mnt")]], check) == 0
 
 
 def test_walk_or_open(gofer: Gofer, client: GoferClient, tree: Path) -> None:
@@ -1005,7 +994,6 @@ def test_listing_loop_in_c_matches_its_python_twin(tmp_path: Path) -> None:
     NAME_MAX, a listing past one batch; each batch within the budget unless it is one
     entry, and the subdirectories a Treadtree visits next."""
     import socket
-    import subprocess
 
     from gofer import server as gs
     from gofer.protocol import PackedEntries, _pack_stat_entries, _unpack_stat_entries
