@@ -448,11 +448,12 @@ class GoferClient:
     def walk(self, handle: int, names: list[bytes]) -> list[tuple[int, Stat]]:
         """Look up ``names`` one component at a time beneath ``handle``.
 
-        The result is the longest prefix that could be walked: it stops after a
-        missing component, after a symlink (returned, not followed) and after a
-        non-directory.  Every returned handle must be closed.
+        The result is the longest prefix that could be walked: it stops before a
+        missing component (after the first), after a symlink (returned, not followed) and
+        after a non-directory.  Every returned handle must be closed.
 
-        :raises OSError: if the first name cannot be walked (ENOENT if missing);
+        :raises OSError: if the first name is missing (ENOENT), or any name cannot be
+            walked for another reason (its errno: the handles walked are closed);
             EINVAL if any name is empty, '.', '..' or contains '/'.
         """
         remaining = [os.fsencode(n) for n in names]
@@ -462,9 +463,12 @@ class GoferClient:
             chunk = remaining[:MAX_WALK]
             try:
                 entries = self._call(Twalk(cur, chunk), Rwalk).entries
-            except OSError:
-                if out:
+            except OSError as e:
+                # (a later chunk's first name: missing ends the walk, as in one chunk)
+                if out and e.errno == errno.ENOENT:
                     return out
+                if out and not self._broken:
+                    self.close_many([h for h, _ in out])
                 raise
             out.extend(entries)
             if len(entries) < len(chunk) or len(remaining) <= MAX_WALK:

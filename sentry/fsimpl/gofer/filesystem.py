@@ -613,8 +613,12 @@ class GoferInode(Inode):
                                            abi.O_RDONLY, via)
         except OSError as e:
             if e.errno == errno.ENOENT:
-                if via and not opening:  # (a Twalk fails whole only at its first name)
-                    raise err(errno.ESTALE) from None  # the host moved a directory
+                # (A Twalk says ENOENT only for its first name, here a directory on the
+                # way: the host moved it.  A Twalkopen through them says it for any
+                # name; those directories are cached ones of a trusted file system,
+                # which does not change: the name is not there.)
+                if via and not opening:
+                    raise err(errno.ESTALE) from None
                 self._not_there(name)
                 return None
             raise err(e.errno or errno.EIO) from None

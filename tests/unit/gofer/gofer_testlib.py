@@ -64,7 +64,8 @@ def in_mount_namespace(mounts: list[list[str]], check: Callable[[], int]) -> int
             subprocess.run(["mount", "--make-rprivate", "/"], check=True)
             for args in mounts:
                 subprocess.run(["mount", *args], check=True)
-            code = check()
+            got = check()
+            code = got if isinstance(got, int) else 1
         except BaseException as e:  # noqa: BLE001 - the child says why, and exits
             os.write(2, f"{type(e).__name__}: {e}\n".encode())
         finally:
