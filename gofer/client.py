@@ -28,6 +28,7 @@ from gofer.protocol import (
     PATH_MAX,
     Listing,
     MsgId,
+    message_id,
     PackedEntries,
     unpack_entries,
     unpack_readdirstat_batch,
@@ -191,7 +192,7 @@ class TreeFetch:
     def _read_one(self, wait: bool = True) -> bool:
         """One message of the reply (the caller holds the client's lock); False if
         *wait* is false and none has come."""
-        got = self._client._recv_data(wait, stream=True)
+        got = self._client._recv_datagram(wait)
         if got is None:
             return False
         self._take_datagram(*got)
@@ -295,21 +296,21 @@ class GoferClient:
 
     # ---- transport ----------------------------------------------------------
 
-    def _recv_data(self, wait: bool = True, stream: bool = False,
-                   ) -> tuple[bytes, list[int]] | None:
-        """The next datagram, not decoded, and the fds that came with it; None if *wait*
-        is false and none has come.  While a Treadtree's reply streams, its messages come
-        among the replies to other requests (the gofer answers those in between): unless
-        the stream itself reads (*stream*), they are handed to it as they come."""
+    def _recv_data(self) -> tuple[bytes, list[int]]:
+        """The next datagram of a reply, not decoded, and the fds that came with it.
+        While a Treadtree's reply streams, its messages come among the replies to other
+        requests (the gofer answers those in between): they are handed to it as they
+        come (the stream itself reads with :meth:`_recv_datagram`)."""
         while True:
-            got = self._recv_datagram(wait)
+            got = self._recv_datagram(True)
+            assert got is not None
             tree = self._tree
-            if (stream or got is None or tree is None or len(got[0]) < 2
-                    or int.from_bytes(got[0][:2], "little") != MsgId.RREADTREE):
+            if tree is None or message_id(got[0]) != MsgId.RREADTREE:
                 return got
             tree._take_datagram(*got)
 
     def _recv_datagram(self, wait: bool) -> tuple[bytes, list[int]] | None:
+        """The next datagram and its fds; None if *wait* is false and none has come."""
         if wait:
             t0 = time.perf_counter() if self.timing else 0.0
             data, anc, flags, _ = recvmsg_polling(self._sock, MAX_MESSAGE, _ANC_SPACE,
@@ -355,9 +356,7 @@ class GoferClient:
 
     def _recv(self) -> tuple[Message, list[int]]:
         """The next message and the fds that came with it."""
-        got = self._recv_data()
-        assert got is not None
-        data, fds = got
+        data, fds = self._recv_data()
         return self._decode(data, fds), fds
 
     def _expect(self, what: str, rtype: type[R], msg: Message, fds: list[int],
@@ -526,9 +525,7 @@ class GoferClient:
         read raw and joined, given to *make* (count, entries)."""
         count, wire = 0, []
         while True:
-            got = self._recv_data()
-            assert got is not None
-            data, fds = got
+            data, fds = self._recv_data()
             try:
                 batch = unpack_readdirstat_batch(data)
             except ProtocolError:
@@ -676,23 +673,18 @@ class GoferClient:
                                  | WALKOPEN_SIBLINGS))
             h, st, fd = self._walk_or_open_reply()
             hops: list[tuple[bytes, int, Stat, int]] = []
-            target = st.target if fd < 0 and stat.S_ISLNK(st.mode) else None
-            try:
-                while sibling_target(target) and len(hops) < SIBLING_HOPS:
-                    assert target is not None
-                    try:
-                        hh, hst, hfd = self._walk_or_open_reply()
-                    except OSError:
-                        if self._broken:
-                            raise
-                        break  # (the gofer's error for the target: the last message)
-                    hops.append((target, hh, hst, hfd))
-                    target = hst.target if hfd < 0 and stat.S_ISLNK(hst.mode) else None
-            except BaseException:
-                for _, _, _, hfd in hops:  # (the channel broke: the handles go with it)
-                    if hfd >= 0:
-                        os.close(hfd)
-                raise
+            # (only a walked symlink's Stat has a target; an opened file, which comes
+            # with the one fd, ends the chain)
+            target = st.target
+            while target is not None and sibling_target(target) and len(hops) < SIBLING_HOPS:
+                try:
+                    hh, hst, hfd = self._walk_or_open_reply()
+                except OSError:
+                    if self._broken:
+                        raise
+                    break  # (the gofer's error for the target: the last message)
+                hops.append((target, hh, hst, hfd))
+                target = hst.target
             return h, st, fd, hops
 
     def _walk_or_open_reply(self) -> tuple[int, Stat, int]:

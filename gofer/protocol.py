@@ -1571,6 +1571,11 @@ def sibling_target(target: bytes | None) -> bool:
             and b"/" not in target and b"\0" not in target)
 
 
+def message_id(data: bytes) -> int:
+    """A datagram's message id (:data:`HEADER`), -1 if it is shorter than the header."""
+    return HEADER.unpack_from(data)[0] if len(data) >= HEADER.size else -1
+
+
 def sender_cpu(data: bytes) -> int:
     """The CPU a request's sender said it is on (:data:`HEADER`), -1 if none."""
     return (HEADER.unpack_from(data)[1] if len(data) >= HEADER.size else 0) - 1

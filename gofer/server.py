@@ -52,6 +52,7 @@ from gofer.protocol import (
     WALKOPEN_SIBLINGS,
     SIBLING_HOPS,
     sibling_target,
+    message_id,
     PATH_MAX,
     PROTOCOL_VERSION,
     SERVER_SPIN,
@@ -386,15 +387,23 @@ class GoferServer:
             except OSError as e:
                 print(f"gofer: channel receive failed: {e}", file=sys.stderr)
                 return 1
-            received_fds = self._close_received_fds(anc)
-            if not data and not received_fds and self._peer_gone():
+            if not self._answer(data, anc, flags):
                 return 0
-            if received_fds or flags & MSG_TRUNCATED:
-                reply: Message | _Reply = Rerror(errno.EINVAL)
-            else:
-                reply = self.dispatch(data)
-            if not self._send(reply):
-                return 0
+
+    def _answer(self, data: bytes, anc: list[tuple[int, int, bytes]], flags: int,
+                between: bool = False) -> bool:
+        """Answer the request just received (*between*: between two messages of a stream,
+        where another Treadtree is EBUSY); False if the client hung up."""
+        received_fds = self._close_received_fds(anc)
+        if not data and not received_fds and self._peer_gone():
+            return False
+        if received_fds or flags & MSG_TRUNCATED:
+            reply: Message | _Reply = Rerror(errno.EINVAL)
+        elif between and message_id(data) == MsgId.TREADTREE:
+            reply = Rerror(errno.EBUSY)
+        else:
+            reply = self.dispatch(data)
+        return self._send(reply)
 
     def keep_off(self, cpu: int) -> None:
         """Run on the CPUs the gofer may use but *cpu*, the one the sentry said it is on
@@ -437,7 +446,7 @@ class GoferServer:
         if isinstance(reply, Message):
             reply = _Reply([reply])
         try:
-            next_look = time.perf_counter() + _STREAM_LOOK
+            next_look = time.perf_counter() + _STREAM_LOOK if reply.stream else 0.0
             for i, msg in enumerate(reply.msgs):
                 # (before a message, not after one: after the last, a request is the
                 # next stream's own, which would otherwise be EBUSY)
@@ -484,16 +493,7 @@ class GoferServer:
                                                      MSG_CMSG_CLOEXEC | MSG_DONTWAIT)
         except BlockingIOError:
             return True
-        received_fds = self._close_received_fds(anc)
-        if not data and not received_fds and self._peer_gone():
-            return False
-        if received_fds or flags & MSG_TRUNCATED:
-            reply: Message | _Reply = Rerror(errno.EINVAL)
-        elif len(data) >= 2 and int.from_bytes(data[:2], "little") == MsgId.TREADTREE:
-            reply = Rerror(errno.EBUSY)
-        else:
-            reply = self.dispatch(data)
-        return self._send(reply)
+        return self._answer(data, anc, flags, between=True)
 
     def dispatch(self, data: bytes) -> Message | _Reply:
         """Decode one request and run its handler; never raises."""
@@ -808,9 +808,10 @@ class GoferServer:
         if walked is None:
             return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)
         first = Rwalk([(self._register(node), walked)])
-        if siblings and sibling_target(walked.target):
+        target = walked.target
+        if siblings and target is not None and sibling_target(target):
             assert node.parent is not None  # (names is not empty)
-            return self._sibling_hops(node.parent, first, walked.target, flags)
+            return self._sibling_hops(node.parent, first, target, flags)
         return _Reply([first])
 
     def _open_if_everyones(self, node: _Node, flags: int, st: os.stat_result,
@@ -825,7 +826,7 @@ class GoferServer:
                 pass
         return -1, st
 
-    def _sibling_hops(self, directory: _Node, first: Rwalk, target: bytes | None,
+    def _sibling_hops(self, directory: _Node, first: Rwalk, target: bytes,
                       flags: int) -> _Reply:
         """WALKOPEN_SIBLINGS: after *first* (the walked symlink), what its *target* names
         in *directory*, walked or opened as WALKOPEN_OR_WALK says, and on through further
@@ -834,24 +835,20 @@ class GoferServer:
         target :func:`sibling_target` accepts, until SIBLING_HOPS came."""
         msgs: list[Message] = [first]
         for _ in range(SIBLING_HOPS):
-            assert target is not None
             try:
                 child, st = self._lookup(directory, target)
             except OSError as e:
                 msgs.append(Rerror(e.errno or errno.EIO))
                 break
-            try:
-                fd, st = self._open_if_everyones(child, flags, st)
-                walked = self._walked_stat(child, st) if fd < 0 else None
-            except OSError as e:  # (the handles already in msgs stay the client's)
-                self._decref_unregistered(child)
-                msgs.append(Rerror(e.errno or errno.EIO))
-                break
-            if walked is None:
+            # (neither raises OSError: a failed open is a walk, an unreadable link's
+            # target None)
+            fd, st = self._open_if_everyones(child, flags, st)
+            if fd >= 0:
                 msgs.append(Rwalkopen(self._register(child), Stat.from_os(st)))
                 return _Reply(msgs, fd, fd_at=len(msgs) - 1)
+            walked = self._walked_stat(child, st)
             msgs.append(Rwalk([(self._register(child), walked)]))
-            if not sibling_target(walked.target):
+            if walked.target is None or not sibling_target(walked.target):
                 break
             target = walked.target
         return _Reply(msgs)

@@ -637,10 +637,10 @@ def test_listing_fetch(gofer: Gofer, client: GoferClient, tree: Path,
     sent_at_first_read = []
     recv = client._recv_data
 
-    def counting_recv(wait: bool = True) -> Any:
+    def counting_recv() -> Any:
         if not sent_at_first_read:
             sent_at_first_read.append(client.requests)
-        return recv(wait)
+        return recv()
 
     monkeypatch.setattr(client, "_recv_data", counting_recv)
     for _ in range(3):
