@@ -421,23 +421,17 @@ class GoferInode(Inode):
             return self.handle
         h, names, chain = self._anchor()
         self.fs.release_handles()
-        res = call(self.client.walk, h, names)
-        for i, (hh, st) in enumerate(res):
-            if i < len(chain):
-                chain[i]._adopt(hh, st)
-            else:
-                self.fs.handle_released(hh)
-        if self.handle is None:
-            raise err(errno.ESTALE)  # the walk stopped short: the host moved something
+        self._adopt_steps(chain, call(self.client.walk, h, names))  # (chain ends with this)
+        assert self.handle is not None
         return self.handle
 
     def _adopt_steps(self, chain: List["GoferInode"], res: List[Tuple[int, Any]],
                      ) -> List[Tuple[int, Any]]:
-        """Give the inodes of *chain* (the handle-less directories from an anchor down to
-        this one) the handles a walk through them brought, in order (each must be the
-        same file: else ESTALE, as :meth:`gofer_handle`); returns the walk's entries after
-        them.  A walk that stopped before this directory is ESTALE too (a trusted file
-        system does not change); one that stopped at it did not find the name."""
+        """Give the inodes of *chain* (the handle-less ones from an anchor down, as
+        :meth:`_anchor` lists them) the handles a walk through them brought, in order
+        (each must be the same file: else ESTALE); returns the walk's entries after them.
+        A walk that stopped before the chain's end is ESTALE too (a trusted file system
+        does not change); a lookup's that stopped at it did not find the name."""
         for i, (h, st) in enumerate(res[:len(chain)]):
             try:
                 chain[i]._adopt(h, st)
@@ -574,17 +568,11 @@ class GoferInode(Inode):
         # a handle and then the lookup were two round trips.  An open's walk leaves the
         # directories on the way without a handle (only the file gets one), so each later
         # open in this one would walk them again: merged only from the parent's handle.
-        via: List[bytes] = []
-        chain: List[GoferInode] = []
-        if self.handle is not None:
-            start = self.handle
-        else:
-            start, via, chain = self._anchor()
-            if len(via) >= MAX_WALK or (opening and len(via) > 1):
-                start, via, chain = self.gofer_handle(), [], []
+        start, via, chain = self._anchor()  # (its own handle, if it has one)
+        if len(via) >= MAX_WALK or (opening and len(via) > 1):
+            start, via, chain = self.gofer_handle(), [], []
         self.fs.release_handles()
         fd = -1
-        h: Optional[int]
         try:
             if not opening:
                 res = gofer_call(self.client.walk, start, [*via, name])
@@ -592,9 +580,7 @@ class GoferInode(Inode):
                 if not res:  # (the walk stopped at this directory)
                     self._not_there(name)
                     return None
-                for extra, _ in res[1:]:
-                    self.fs.handle_released(extra)
-                h, st = res[0]
+                h, st = res[0]  # (the one name after the directory's)
             else:
                 # About to be opened read-only: the gofer opens it in the same request if
                 # it is a regular file everyone may read (Twalkopen with WALKOPEN_OR_WALK;
@@ -635,10 +621,7 @@ class GoferInode(Inode):
         try:
             child = GoferInode(self.fs, handle, st, self, name)
         except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            if handle is not None:
-                self.fs.handle_released(handle)
+            self._give_back(handle, fd)
             raise
         if fd >= 0:
             child._pending_fd = (fd, abi.O_RDONLY)  # for the open that follows
@@ -652,9 +635,7 @@ class GoferInode(Inode):
         for name, h, st, fd in hops:
             old = kept.pop(name, None)
             if old is not None:
-                if old[2] >= 0:
-                    os.close(old[2])
-                self.fs.handle_released(old[0])
+                self._give_back(old[0], old[2])
             kept[name] = (h, st, fd)
 
     def _drop_hops(self) -> None:
@@ -662,8 +643,13 @@ class GoferInode(Inode):
         lookups, which did not come (the handles, the fds)."""
         hops, self._hops = self._hops, None
         for h, _, fd in (hops or {}).values():
-            if fd >= 0:
-                os.close(fd)
+            self._give_back(h, fd)
+
+    def _give_back(self, h: Optional[int], fd: int) -> None:
+        """Release a walked handle (None: none kept) and close its file's fd (-1: none)."""
+        if fd >= 0:
+            os.close(fd)
+        if h is not None:
             self.fs.handle_released(h)
 
     def _not_there(self, name: bytes) -> None:
@@ -699,7 +685,7 @@ class GoferInode(Inode):
         fd = got[1] if got is not None else -1
         try:
             self._keep_listing(listing, False)
-            st = listing[name] if name in listing else None
+            st = listing.get(name)
             if st is None:
                 return None  # a trusted directory's listing is complete
             if isinstance(st, int):

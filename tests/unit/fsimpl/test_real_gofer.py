@@ -119,7 +119,6 @@ def counted(lower):
         pid, sock = spawn([(lower, True)])
         started.append((pid, sock))
         client = _Requests(GoferClient(sock))
-        client.gofer_pid = pid
         client.version()
         k = FakeKernel()
         vfs = build_mount_tree(BootConfig(argv=["/x"], env=[], root_path=lower, mounts=[]),

@@ -68,7 +68,7 @@ class FakeTreeFetch:
 
     def __init__(self, results: Dict[Tuple[bytes, ...], List[Tuple[bytes, Any]]]) -> None:
         self.results = results
-        self.tops = {p[0] for p in results if len(p) == 1}
+        self.arrived = list(results)  # (what _fetched_below reads)
         self.done, self.error = True, None
 
     def take(self, path: Tuple[bytes, ...]) -> Optional[List[Tuple[bytes, Any]]]:
@@ -80,6 +80,8 @@ class FakeTreeFetch:
 
     def drop(self, path: Tuple[bytes, ...]) -> None:
         self.results.pop(path, None)
+        if path in self.arrived:
+            self.arrived.remove(path)
 
     def wait(self) -> None:
         pass
