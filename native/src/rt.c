@@ -2368,12 +2368,10 @@ static int fetch_recv(unsigned char *buf, int len, int *fd, int *lost, int64_t *
         int polling = mono_ns() < deadline;
         m.msg_controllen = sizeof c.space;
         n = recvmsg(fetch_sock, &m, MSG_CMSG_CLOEXEC | (polling ? MSG_DONTWAIT : 0));
-        if (n >= 0) break;
-        if (errno == EINTR || (polling && errno == EAGAIN)) continue;
-        *waited = mono_ns() - start;
-        return -1;
+        if (n >= 0 || (errno != EINTR && !(polling && errno == EAGAIN))) break;
     }
     *waited = mono_ns() - start;
+    if (n < 0) return -1;
     if (*waited <= FETCH_POLL_NS)
         fetch_poll_ns = fetch_poll_ns * 2 > FETCH_POLL_NS ? FETCH_POLL_NS
                       : fetch_poll_ns * 2 < 10000 ? 10000 : fetch_poll_ns * 2;
@@ -2437,8 +2435,7 @@ static int fetch_through_link(uint64_t base, int nofollow, const char *path, int
     struct sc_entry *e;
     for (int i = 1; i < len; i++) {
         if (path[i] != '/' || path[i - 1] == '/') continue;
-        int start = i - 1;
-        while (start > 0 && path[start - 1] != '/') start--;
+        int start = dir_prefix_len(path, i - 1);
         if (i - start == 2 && path[start] == '.' && path[start + 1] == '.') return 0;
         e = sc_get(RT_SC_STAT, base, 1, path, i);
         if (e && !e->err && sc_is_link(e, RT_SC_STAT)) return 1;
@@ -2641,8 +2638,21 @@ static int ahead_regular(uint64_t base, int nofollow, const char *path, int len,
     if (!e || e->err) return 0;
     struct stat st;
     memcpy(&st, e->st, sizeof st);
-    *h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
-    return fetch_wanted(&st, *h);
+    uint64_t key = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
+    if (!fetch_wanted(&st, key)) return 0;
+    *h = key;
+    return 1;
+}
+
+/* The candidate name *cand* (l bytes) after the directory prefix already in out (dlen
+ * bytes): its path's length if it is a file C would fetch (*h: its key's hash), 0 if
+ * not, -1 if the path would be too long. */
+static int ahead_cand(uint64_t base, int nofollow, char *out, int dlen, const char *cand,
+                      size_t l, uint64_t *h)
+{
+    if ((size_t)dlen + l >= 4096) return -1;
+    memcpy(out + dlen, cand, l);
+    return ahead_regular(base, nofollow, out, dlen + (int)l, h) ? dlen + (int)l : 0;
 }
 
 /* The path (into out, 4096 bytes) of the regular file C would fetch that comes after the
@@ -2672,11 +2682,8 @@ static int ahead_next(uint64_t base, int nofollow, const char *path, int len, ch
             const char *cand = p;
             p += l + 1;
             if (l == nlen && memcmp(cand, name, nlen) == 0) break;
-            if (before && (i >= AHEAD_SCAN || (size_t)dlen + l >= 4096)) before = 0;
-            if (before) {
-                memcpy(out + dlen, cand, l);
-                before = !ahead_regular(base, nofollow, out, dlen + (int)l, h);
-            }
+            if (before && (i >= AHEAD_SCAN || ahead_cand(base, nofollow, out, dlen, cand, l, h)))
+                before = 0;
         }
     }
     if (first) *first = before;
@@ -2684,10 +2691,8 @@ static int ahead_next(uint64_t base, int nofollow, const char *path, int len, ch
         size_t l = strlen(p);
         const char *cand = p;
         p += l + 1;
-        if ((size_t)dlen + l >= 4096) continue;
-        memcpy(out + dlen, cand, l);
-        int clen = dlen + (int)l;
-        if (ahead_regular(base, nofollow, out, clen, h)) {
+        int clen = ahead_cand(base, nofollow, out, dlen, cand, l, h);
+        if (clen > 0) {
             ahead_names = d->names;       /* (the next search starts at this name) */
             ahead_at = (uint32_t)(cand - d->names);
             return clen;
@@ -2705,17 +2710,14 @@ static void ahead_ask(uint64_t base, int nofollow, const char *path, int len)
     uint64_t h = sc_hash(base, FETCH_KEY | nofollow << 4, path, (size_t)len);
     int expected = ahead_pred && h == ahead_pred;
     if (expected && h == ahead_last) ahead_used++;
-    ahead_pred = 0;
     char next[4096];
+    uint64_t nh = 0;
     int first = 0;                        /* (asked only where it decides the order) */
-    int nlen = ahead_next(base, nofollow, path, len, next, &ahead_pred,
+    int nlen = ahead_next(base, nofollow, path, len, next, &nh,
                           !expected && ahead_in_order ? &first : NULL);
+    ahead_pred = nlen ? nh : 0;
     ahead_in_order = expected || first;
-    if (!nlen) {
-        ahead_pred = 0;
-        return;
-    }
-    if (!ahead_in_order) return;
+    if (!nlen || !ahead_in_order) return;
     struct reopen *kept = reopen_find(sc_hash(base, REOPEN_KEY | nofollow << 4, next,
                                               (size_t)nlen), base, nofollow, next, nlen);
     if (kept && kept->gen == sc_gen) return;  /* (a fd is kept for it already) */

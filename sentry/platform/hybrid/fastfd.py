@@ -218,9 +218,10 @@ class FastFDTable(FDTable):
         # Paths relative to its fds stay C's (tar opens and stats a directory's files
         # through the fd it read it by): the key C had for it goes with the slot, and
         # the install gives each fd the description's (_mirror).
-        key = statcache.dir_key(t, desc, self.kernel.vfs.root())
-        if key is not None and isinstance(desc, DirectoryDescription):
-            desc.dir_key = (key[0], key[1], N.statcache_gen())
+        if isinstance(desc, DirectoryDescription):
+            key = statcache.dir_key(t, desc, self.kernel.vfs.root())
+            if key is not None:
+                desc.dir_key = (key[0], key[1], N.statcache_gen())
         for i, (other, cloexec) in enumerate(fds):
             if i:
                 desc.incref()
