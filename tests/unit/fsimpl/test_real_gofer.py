@@ -680,6 +680,19 @@ def test_a_walk_below_a_fetch_that_ran_out_asks_only_what_did_not_come(lower, co
     assert subdirs == order[gfs.PREFETCH_AFTER:]  # 21 entries each: not listed again
 
 
+def _recorded_trees(client) -> list:
+    """Each Treadtree *client* asks for from now on: (its subdirectories in order, budget)."""
+    asked = []
+    real_start = client._c.readtree_start
+
+    def readtree_start(h, names, subdirs, budget):
+        asked.append((list(subdirs), budget))
+        return real_start(h, names, subdirs, budget)
+
+    client.readtree_start = readtree_start
+    return asked
+
+
 def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower, counted):
     """A file looked up in one small leaf directory after another (git status's stats)
     lists each; from the PREFETCH_AFTER-th on, the small leaf siblings not listed yet are
@@ -707,14 +720,7 @@ def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower
     if os.stat(repo).st_nlink != 2 + 11:
         pytest.skip("a file system whose link counts leave subdirectories out (btrfs)")
     vfs, t, client = counted()
-    trees = []
-    real_start = client._c.readtree_start
-
-    def readtree_start(h, names, subdirs, budget):
-        trees.append((sorted(subdirs), budget))
-        return real_start(h, names, subdirs, budget)
-
-    client.readtree_start = readtree_start
+    asked = _recorded_trees(client)
     vfs.resolve(t, abi.AT_FDCWD, b"/repo/tree")  # /repo's listing
     # lookups listing directories that are not small leaves count for nothing
     client.listings.clear()
@@ -733,10 +739,11 @@ def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower
     client.listings.clear()
     for i in range(PREFETCH_AFTER - 1):
         vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f1" % i)
-    assert trees == []
+    assert asked == []
     vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f1" % (PREFETCH_AFTER - 1))
     assert len(client.listings) == PREFETCH_AFTER
     fetched = [b"d%d" % i for i in range(PREFETCH_AFTER, 8)]
+    trees = [(sorted(subdirs), budget) for subdirs, budget in asked]
     assert trees == [(fetched, LEAF_PREFETCH_BUDGET)]
     client.listings.clear()
     client.walks.clear()
@@ -745,7 +752,37 @@ def test_lookups_in_small_leaf_directories_fetch_their_small_leaf_siblings(lower
             d = vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f%d" % (i, j))
             assert d.dentry.inode.stat().size == 3
     assert client.listings == [] and client.walks == []
-    assert trees == [(fetched, LEAF_PREFETCH_BUDGET)]
+    assert [(sorted(subdirs), budget) for subdirs, budget in asked] == trees
+
+
+def test_small_leaves_are_fetched_in_the_order_name_scans_want_them(lower, counted):
+    """Lookups going through small leaf directories by name (git status's two threads,
+    one from the start of its index, one from the middle): the fetch ahead brings the
+    directories after each one listed so far in turn, those before the first last, so
+    that neither scan waits for the other's listings to come first."""
+    from sentry.fsimpl.gofer.filesystem import PREFETCH_AFTER, _scan_order
+
+    assert _scan_order([b"b", b"e", b"c", b"a", b"g", b"h"], {b"d", b"f"}) == [
+        b"e", b"g", b"h", b"a", b"b", b"c"]
+    assert _scan_order([b"x", b"y"], set()) == [b"x", b"y"]
+    repo = os.path.join(lower, "repo")
+    for i in range(8):
+        os.makedirs(os.path.join(repo, f"d{i}"))
+        with open(os.path.join(repo, f"d{i}", "f"), "wb"):
+            pass
+    if os.stat(repo).st_nlink != 2 + 8:
+        pytest.skip("a file system whose link counts leave subdirectories out (btrfs)")
+    vfs, t, client = counted()
+    asked = _recorded_trees(client)
+    vfs.resolve(t, abi.AT_FDCWD, b"/repo/d0")  # /repo's listing
+    assert PREFETCH_AFTER == 3
+    for i in (0, 4, 5):
+        vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f" % i)
+    assert [subdirs for subdirs, _ in asked] == [[b"d1", b"d6", b"d2", b"d7", b"d3"]]
+    client.listings.clear()
+    for i in (1, 6, 2, 7, 3):
+        vfs.resolve(t, abi.AT_FDCWD, b"/repo/d%d/f" % i)
+    assert client.listings == []
 
 
 def test_released_fds_kept_for_reopens_are_bounded(lower, counted, monkeypatch):
