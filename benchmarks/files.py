@@ -375,12 +375,13 @@ def startup(work: Path, reps: int) -> list[str]:
     oci.checked(oci.run(["runc", "spec", "--bundle", str(bundle)]), "runc spec")
     (bundle / "config.json").rename(bundle / "config.json.orig")
     cg = f"/runsc-fbench-{work.name}"
-    # (the build the rest of the table measured: RUNSC_PY too, see helpers.runner)
+    # The build the rest of the table measured (RUNSC_PY too: helpers.runner), when that is
+    # one executable; the checkout's otherwise (run + delete starts a binary).
     argv = runsc_argv()
     own = argv[0] if len(argv) == 1 else RUNTIMES["runsc-py"] or "runsc-py"
     runtimes = {"runc": shutil.which("runc") or "runc", "runsc-py": own}
     directs = {name: oci.Direct(name, binary, work, bundle) for name, binary in runtimes.items()}
-    do = [*runsc_argv(), "--root", str(work / "state"), "do", "--", "/bin/true"]
+    do = [*argv, "--root", str(work / "state"), "do", "--", "/bin/true"]
     vals: dict[str, list[float]] = {"runc": [], "runsc-py": [], "do": []}
     lines: list[str] = []
     try:

@@ -14,7 +14,7 @@ from .helpers import TIMEOUT, Containerd, Ctr, describe, run_on_pty, strip_tty
 
 
 def test_exit_status_and_stdout(ctr: Ctr) -> None:
-    # (The pause before the exit: ctr --rm deletes the task once it exited, and the
+    # (The pause before the exit: ctr run deletes the task once it exited, and the
     # containerd client cancels its copy of the output before it waits for it there; the
     # last write was lost now and then, with runc too: once in a full suite run, stderr
     # empty.)

@@ -183,18 +183,18 @@ def _scan_order(names: List[bytes], asked: set) -> List[bytes]:
     (preload_index) that start at the first and the middle entry: with its 1,000-file
     repository's three first listings for dir00, dir10 and dir11, the fetch brings dir01,
     dir12, dir02, dir13, ...  (In the listing's order, hash order, the first lookup after
-    the three waited for most of the reply.)"""
+    the three waited for most of the reply.)  Names compare as git's index has them, a
+    directory as ``name/``."""
     runs: List[List[bytes]] = [[]]
-    for name in sorted([*names, *asked]):
+    for name in sorted([*names, *asked], key=lambda n: n + b"/"):
         if name in asked:
             runs.append([])
         else:
             runs[-1].append(name)
-    out: List[bytes] = []
-    scans = runs[1:]
-    for i in range(max((len(r) for r in scans), default=0)):
-        out.extend(r[i] for r in scans if i < len(r))
-    return out + runs[0]
+    # (*asked* keeps every name listed or fetched before: most of its runs are empty)
+    scans = [r for r in runs[1:] if r]
+    order = sorted((i, k) for k, run in enumerate(scans) for i in range(len(run)))
+    return [scans[k][i] for i, k in order] + runs[0]
 
 
 def _fetched_below(fetch: Any, path: Tuple[bytes, ...]) -> set:

@@ -1140,13 +1140,15 @@ static void *scribbler(void *p)
 
 static int worker(void)
 {
-    /* A worker that died in a call (a signal, the watchdog's SIGKILL) left its slot's seq
-     * odd: the next one's would then read "in a call" between calls and "idle" in one,
-     * and a thread blocked in pause() would never get the watchdog's signal. */
+    /* A worker that died in a call (a signal it could not take, on_signal's _exit) left
+     * its slot's seq odd: the next one's would then read "in a call" between calls and
+     * "idle" in one, and a thread blocked in pause() would never get the watchdog's
+     * signal.  A child batch it was waiting for is ended here, as the watchdog would. */
     for (int i = 0; i < nthreads; i++) {
         struct slot *sl = &sh->slots[i];
         atomic_store(&sl->seq, (atomic_load(&sl->seq) + 1) & ~(uint64_t)1);
-        atomic_store(&sl->child, 0);
+        int c = atomic_exchange(&sl->child, 0);
+        if (c > 0) kill(c, SIGKILL);
     }
     install_handlers();
     int null = open("/dev/null", O_RDWR);
