@@ -649,7 +649,7 @@ static uint64_t n_fast_nr[512];
  * fetch asked ahead counts for the open that asked it, and so does the wait for its reply
  * when C reads it (Python's handler time holds its own wait). */
 static uint64_t n_gofer_nr[512], gofer_ns_nr[512];
-static int call_nr = -1;             /* the number of the call rt_fast_call serves */
+static int call_nr = -1;             /* the number of the call rt_next_event serves in C */
 
 static struct task_slot *task_find(int host, int create)
 {
@@ -2368,7 +2368,9 @@ static int fetch_recv(unsigned char *buf, int len, int *fd, int *lost, int64_t *
         int polling = mono_ns() < deadline;
         m.msg_controllen = sizeof c.space;
         n = recvmsg(fetch_sock, &m, MSG_CMSG_CLOEXEC | (polling ? MSG_DONTWAIT : 0));
-        if (n >= 0 || (errno != EINTR && !(polling && errno == EAGAIN))) break;
+        if (n >= 0) break;
+        if (errno == EINTR || (polling && errno == EAGAIN)) continue;
+        break;
     }
     *waited = mono_ns() - start;
     if (n < 0) return -1;
@@ -3334,17 +3336,7 @@ static int dirc_fcntl(const struct rt_task_info *t, int fd, struct fd_slot *f, i
     return 0;
 }
 
-static int fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret);
-
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
-{
-    call_nr = nr >= 0 && nr < 512 ? nr : -1;
-    int handled = fast_call(pid, nr, a, ret);
-    call_nr = -1;
-    return handled;
-}
-
-static int fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
 {
     struct task_slot *ts = task_find((int)pid, 0);
     struct fd_slot *f;
@@ -3723,8 +3715,10 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
                 }
                 if (req.data.nr >= 0 && req.data.nr < 512 && fast_on[req.data.nr]) {
                     int64_t ret = 0;
+                    call_nr = req.data.nr;  /* (the fetches it makes count for it) */
                     int fast = rt_fast_call(req.pid, req.data.nr,
                                             (const uint64_t *)req.data.args, &ret);
+                    call_nr = -1;
                     if (fast) {
                         struct seccomp_notif_resp resp = {.id = req.id};
                         if (fast == RT_FAST_CONTINUE) resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;

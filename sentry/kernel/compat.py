@@ -37,7 +37,7 @@ from sentry import logger
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Tuple, Union
+    from typing import Any, Dict, List, Sequence, Tuple, Union
 
 log = logger.get("sentry")
 
@@ -46,6 +46,11 @@ REPORT_VERSION = 1
 
 #: Numbers counted in a list (as C's ``n_fast_nr``); others in a dict.
 NR_SLOTS = 512
+
+
+def _at(counts: Sequence[Any], nr: int) -> Any:
+    """*counts*' entry for syscall *nr*; 0 past its end (a C table, or a number beyond it)."""
+    return counts[nr] if 0 <= nr < len(counts) else 0
 
 
 class CompatRecorder:
@@ -117,7 +122,7 @@ class CompatRecorder:
         replies, by number) added to the calls' (the wait to their time too)."""
         calls: Dict[str, Dict[str, int]] = {}
         for nr, n in enumerate(self.counts):
-            fast = fast_counts[nr] if nr < len(fast_counts) else 0
+            fast = _at(fast_counts, nr)
             if n or fast:
                 calls[str(nr)] = {"count": n + fast, "fast": fast}
         for nr in range(len(self.counts), len(fast_counts)):
@@ -129,10 +134,9 @@ class CompatRecorder:
             c_requests, c_ns = c_gofer
             for key, c in calls.items():
                 nr = int(key)
-                c_wait = c_ns[nr] / 1e9 if 0 <= nr < len(c_ns) else 0.0
+                c_wait = _at(c_ns, nr) / 1e9
                 c["sentry_us"] = round((self.times.get(nr, 0.0) + c_wait) * 1e6)
-                c["gofer_requests"] = self.gofer_requests.get(nr, 0) + (
-                    c_requests[nr] if 0 <= nr < len(c_requests) else 0)
+                c["gofer_requests"] = self.gofer_requests.get(nr, 0) + _at(c_requests, nr)
                 c["gofer_us"] = round((self.gofer_times.get(nr, 0.0) + c_wait) * 1e6)
         variants = [
             {"family": f, "detail": d, "binary": exe, "count": n}
