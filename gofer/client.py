@@ -676,7 +676,7 @@ class GoferClient:
             # (only a walked symlink's Stat has a target; an opened file, which comes
             # with the one fd, ends the chain)
             target = st.target
-            while target is not None and sibling_target(target) and len(hops) < SIBLING_HOPS:
+            while sibling_target(target) and len(hops) < SIBLING_HOPS:
                 try:
                     hh, hst, hfd = self._walk_or_open_reply()
                 except OSError:

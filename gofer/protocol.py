@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, ClassVar, Self, dataclass_transform
+    from typing import Any, ClassVar, Self, TypeGuard, dataclass_transform
 else:
     def dataclass_transform() -> object:  # (tells type checkers only)
         return lambda f: f
@@ -1563,7 +1563,7 @@ def _header(data: bytes) -> int:
     return int(raw_id)
 
 
-def sibling_target(target: bytes | None) -> bool:
+def sibling_target(target: bytes | None) -> TypeGuard[bytes]:
     """Whether a symlink's *target* names a sibling of the link (one name, no slash):
     after a walked symlink with such a target, a Twalkopen with :data:`WALKOPEN_SIBLINGS`
     sends one more message, while fewer than :data:`SIBLING_HOPS` were."""

@@ -223,21 +223,24 @@ class _Node:
 
 
 class _Reply:
-    """A handler's answer when it is more than one message or carries an fd.  *msgs* may
-    be made while they are sent (a generator: Treadtree streams); *done* runs once they
-    were, or could not be.  A *stream*'s messages may have other requests' replies
-    between them (GoferServer._send)."""
+    """A handler's answer when it is more than one message or carries an fd, which goes
+    with the last message (*msgs* a list then).  *msgs* may be made while they are sent
+    (a generator: Treadtree streams); *done* runs once they were, or could not be.  A
+    *stream*'s messages may have other requests' replies between them
+    (GoferServer._send)."""
 
     __slots__ = ("msgs", "fd", "done", "stream", "fd_at")
 
     def __init__(self, msgs: Iterable[Message], fd: int = -1,
-                 done: Callable[[], None] | None = None, stream: bool = False,
-                 fd_at: int = 0) -> None:
+                 done: Callable[[], None] | None = None, stream: bool = False) -> None:
         self.msgs = msgs
         self.fd = fd
         self.done = done
         self.stream = stream
-        self.fd_at = fd_at  # the message the fd goes with
+        self.fd_at = -1  # the message the fd goes with: the last
+        if fd >= 0:
+            assert isinstance(msgs, list)
+            self.fd_at = len(msgs) - 1
 
 
 _Handler = Callable[[Message], Message | _Reply]
@@ -462,7 +465,7 @@ class GoferServer:
                         self._sock.sendmsg([encode(Rreadtree([], [], True, True))])
                         break
                     data = encode(Rerror(errno.EIO))
-                if i == reply.fd_at and reply.fd >= 0:
+                if i == reply.fd_at:
                     self._sock.sendmsg(
                         [data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("<i", reply.fd))]
                     )
@@ -809,7 +812,7 @@ class GoferServer:
             return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)
         first = Rwalk([(self._register(node), walked)])
         target = walked.target
-        if siblings and target is not None and sibling_target(target):
+        if siblings and sibling_target(target):
             assert node.parent is not None  # (names is not empty)
             return self._sibling_hops(node.parent, first, target, flags)
         return _Reply([first])
@@ -845,10 +848,10 @@ class GoferServer:
             fd, st = self._open_if_everyones(child, flags, st)
             if fd >= 0:
                 msgs.append(Rwalkopen(self._register(child), Stat.from_os(st)))
-                return _Reply(msgs, fd, fd_at=len(msgs) - 1)
+                return _Reply(msgs, fd)
             walked = self._walked_stat(child, st)
             msgs.append(Rwalk([(self._register(child), walked)]))
-            if walked.target is None or not sibling_target(walked.target):
+            if not sibling_target(walked.target):
                 break
             target = walked.target
         return _Reply(msgs)
