@@ -191,7 +191,8 @@ def _scan_order(names: List[bytes], asked: set) -> List[bytes]:
             runs.append([])
         else:
             runs[-1].append(name)
-    # (*asked* keeps every name listed or fetched before: most of its runs are empty)
+    # (*asked* keeps every name listed or fetched before: most of its runs are empty; the
+    # positions sorted once, not a turn through every run per position)
     scans = [r for r in runs[1:] if r]
     order = sorted((i, k) for k, run in enumerate(scans) for i in range(len(run)))
     return [scans[k][i] for i, k in order] + runs[0]
@@ -441,7 +442,10 @@ class GoferInode(Inode):
         """
         if self.handle is not None:
             return self.handle
-        h, names, chain = self._anchor()
+        return self._walk_here(*self._anchor())
+
+    def _walk_here(self, h: int, names: List[bytes], chain: List["GoferInode"]) -> int:
+        """This file's handle, walked to from its :meth:`_anchor` (*h*, *names*, *chain*)."""
         self.fs.release_handles()
         self._adopt_steps(chain, call(self.client.walk, h, names))  # (chain ends with this)
         assert self.handle is not None
@@ -592,7 +596,7 @@ class GoferInode(Inode):
         # open in this one would walk them again: merged only from the parent's handle.
         start, via, chain = self._anchor()  # (its own handle, if it has one)
         if len(via) >= MAX_WALK or (opening and len(via) > 1):
-            start, via, chain = self.gofer_handle(), [], []
+            start, via, chain = self._walk_here(start, via, chain), [], []
         self.fs.release_handles()
         fd = -1
         try:
@@ -652,7 +656,7 @@ class GoferInode(Inode):
     def _keep_hops(self, hops: List[Tuple[bytes, int, Any, int]]) -> None:
         """Keep what a walk through a symlink to a sibling brought, for the lookups of the
         targets here that follow (a chain that comes back to a name: the latest)."""
-        self._drop_hops()
+        assert self._hops is None  # (_lookup took or gave back the last ones)
         kept = self._hops = {}
         for name, h, st, fd in hops:
             old = kept.pop(name, None)

@@ -223,7 +223,7 @@ class FakeGofer:
         n_calls = len(self.calls)
         walked = self.walk(h, [*via, name])
         for extra, _ in walked[:len(via)]:
-            del self.handles[extra]
+            self.close(extra)
         if len(walked) <= len(via):
             raise OSError(errno.ENOENT, "not there")
         wh, st = walked[len(via)]
