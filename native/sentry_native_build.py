@@ -28,6 +28,27 @@ ffibuilder.cdef(
     #define RT_FD_DIRC 128
     #define RT_FD_NULL 256
     #define RT_FD_FILEC 512
+    #define RT_FD_PIPE_R 1024
+    #define RT_FD_PIPE_W 2048
+    struct rt_pipe {
+        uint32_t size; uint32_t cap; uint32_t nslots; int32_t tail_merge;
+        int32_t readers; int32_t watched;
+        unsigned char *buf; uint32_t head, alloc; uint32_t *slots; uint32_t s_head, s_cap;
+    };
+    struct rt_acct { int64_t limit, used, peak; };
+    struct rt_acct *rt_acct(void);
+    int rt_acct_charge(int64_t n);
+    struct rt_pipe *rt_pipe_new(void);
+    void rt_pipe_free(struct rt_pipe *p);
+    uint32_t rt_pipe_push(struct rt_pipe *p, const void *data, uint32_t n, int64_t file_off);
+    uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n);
+    uint32_t rt_pipe_peek(const struct rt_pipe *p, void *out, uint32_t n);
+    uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n);
+    int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n);
+    void rt_pipe_discard(struct rt_pipe *p);
+    int rt_pipe_resize(struct rt_pipe *p, uint32_t cap);
+    uint32_t rt_pipe_free_bytes(const struct rt_pipe *p);
+    uint32_t rt_pipe_page_room(const struct rt_pipe *p, uint64_t file_off);
     struct rt_event {
         int32_t kind; int32_t err;
         uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; int32_t listener;
@@ -100,6 +121,7 @@ ffibuilder.cdef(
                              int names_len, uint32_t gen, uint64_t ino);
     int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
     int rt_fd_clear(int fdt, int fd);
+    int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds);
     int rt_fdt_clear(int fdt);
     int rt_closed_pop(int *fdt, int *fd);
     int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void *st,
@@ -185,7 +207,8 @@ ffibuilder.cdef(
 ffibuilder.set_source(
     "sentry._native",
     '#include "rt.h"',
-    sources=[str(Path("native/src/rt.c")), str(Path("native/src/listing.c"))],
+    sources=[str(Path("native/src/rt.c")), str(Path("native/src/listing.c")),
+             str(Path("native/src/pipe.c"))],
     include_dirs=[str(Path("native/include"))],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
 )

@@ -66,6 +66,46 @@ struct rt_task_info {
 #define RT_FD_DIRC 128     /* a directory C opened: getdents64 from its records, close in C */
 #define RT_FD_NULL 256     /* write swallows the bytes unread: /dev/null, /dev/zero */
 #define RT_FD_FILEC 512    /* a regular file C re-opened from a kept host fd (sc_open_file) */
+#define RT_FD_PIPE_R 1024  /* a sandbox pipe's read end: read from its buffer (rt_fd_set_pipe) */
+#define RT_FD_PIPE_W 2048  /* its write end: write, and sendfile of a gofer file into it */
+
+/* cffi: a sandbox pipe's buffer (native/src/pipe.c); Python's Pipe holds one.  Python reads
+ * the first three fields and sets readers and watched; the rest is pipe.c's. */
+struct rt_pipe {
+    uint32_t size;         /* bytes held */
+    uint32_t cap;          /* capacity: a power-of-two number of pages (F_SETPIPE_SZ) */
+    uint32_t nslots;       /* occupied slots (pages of the ring) */
+    int32_t tail_merge;    /* a write may add to the last slot (not a file's page) */
+    int32_t readers;       /* descriptions that read it (Python's count) */
+    int32_t watched;       /* its wait queue has subscribers: C leaves its calls to Python */
+    unsigned char *buf;    /* the bytes, buf[head .. head + size); NULL while empty */
+    uint32_t head, alloc;
+    uint32_t *slots;       /* ring of each occupied slot's byte count */
+    uint32_t s_head, s_cap;
+};
+/* cffi: the sandbox's memory account (sentry/kernel/memacct.py's ACCOUNT keeps its
+ * numbers here, so that C charges pipe pages to the same account) */
+struct rt_acct {
+    int64_t limit, used, peak;
+};
+struct rt_acct *rt_acct(void);
+int rt_acct_charge(int64_t n);
+/* whether n more bytes fit the account (C's fast path asks before it charges) */
+int rt_acct_room(int64_t n);
+struct rt_pipe *rt_pipe_new(void);
+void rt_pipe_free(struct rt_pipe *p);
+/* store what fits of n bytes (file_off < 0: a write; else a regular file's bytes from
+ * file_off, spliced: a slot per file page); the count stored */
+uint32_t rt_pipe_push(struct rt_pipe *p, const void *data, uint32_t n, int64_t file_off);
+/* whether a write of n bytes goes in whole (slots and account) */
+uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n);
+uint32_t rt_pipe_peek(const struct rt_pipe *p, void *out, uint32_t n);
+uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n);
+int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n);
+void rt_pipe_discard(struct rt_pipe *p);
+int rt_pipe_resize(struct rt_pipe *p, uint32_t cap);
+uint32_t rt_pipe_free_bytes(const struct rt_pipe *p);
+uint32_t rt_pipe_page_room(const struct rt_pipe *p, uint64_t file_off);
 
 /* task start: fresh namespaces (nsflags), or join_fds = the sandbox's pid,
  * ipc, uts, net and mnt namespace fds (NULL for fresh ones); the task runs as
@@ -184,6 +224,8 @@ int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char 
                          int names_len, uint32_t gen, uint64_t ino);
 int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
 int rt_fd_clear(int fdt, int fd);
+/* the fd is a sandbox pipe's end (kinds: RT_FD_PIPE_R and/or RT_FD_PIPE_W) */
+int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds);
 int rt_fdt_clear(int fdt);
 int rt_closed_pop(int *fdt, int *fd);
 uint64_t rt_stat_fast(void);

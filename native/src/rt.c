@@ -604,6 +604,7 @@ struct fd_slot {
     char *dkey;
     uint64_t dkey_base;
     uint32_t dkey_len, dkey_gen;
+    struct rt_pipe *pipe;          /* RT_FD_PIPE_R/W only (Python's Pipe owns it) */
 };
 static struct fd_slot *fdts[MAX_FDT];
 /* Slots each table has: grown to the highest fd mirrored (64 at first, doubling up to
@@ -876,7 +877,16 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
     fdts[fdt][fd].uid = uid;
     fdts[fdt][fd].gid = gid;
     fdts[fdt][fd].blob_gen = 0;
+    fdts[fdt][fd].pipe = NULL;
     return 0;
+}
+
+int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds)
+{
+    if (!p || kinds & ~(RT_FD_PIPE_R | RT_FD_PIPE_W)) return -EINVAL;
+    int r = rt_fd_set(fdt, fd, -1, kinds, 0, 0, 0);
+    if (r == 0 && fd < FDT_SIZE) fdts[fdt][fd].pipe = p;
+    return r;
 }
 
 static struct fd_slot *fd_slot_of(int fdt, int fd)
@@ -938,6 +948,7 @@ int rt_fd_clear(int fdt, int fd)
     s->kinds = 0;
     s->host_fd = 0;
     s->blob_gen = 0;
+    s->pipe = NULL;
     return 0;
 }
 
@@ -1362,6 +1373,7 @@ void rt_statcache_want_statx(void) { sc_statx_wanted = 1; }
 #define SCRATCH (1 << 20)          /* the scratch buffer; also the most entries kept */
 #define USER_END 0x7ffffffff000ULL  /* TASK_SIZE_MAX (x86-64, 4-level paging): access_ok */
 #define MAX_RW_COUNT 0x7ffff000ULL  /* what one read or write moves at most */
+#define MAX_IO (4ULL << 20)          /* sys_file.MAX_IO: what the sentry moves in one call */
 static size_t sc_dirc_bytes;
 
 static void sc_drop_names(struct sc_entry *e)
@@ -3336,6 +3348,62 @@ static int dirc_fcntl(const struct rt_task_info *t, int fd, struct fd_slot *f, i
     return 0;
 }
 
+/* ------------------------------------------------------------ pipes
+ * read, write, and sendfile of a gofer file into it, of a sandbox pipe (native/src/pipe.c)
+ * that nothing waits on or watches (its wait queue has no subscriber: no one to wake, no
+ * epoll event or SIGIO to make), and only what Python would do whole without waiting:
+ * bytes to read, room for all of a write, a reader at the other end.  Anything else
+ * (empty, full, no reader, a fault, a count of 0) changes nothing here and is Python's
+ * (sys_file.read, write, sendfile and sentry/fsimpl/pipe/pipe.py, the twins). */
+static int pipe_read(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)
+{
+    if (p->watched || !p->size || !n || buf + n < buf || buf + n > USER_END) return 0;
+    uint64_t k = n < p->size ? n : p->size;
+    if (k > MAX_IO) k = MAX_IO;
+    if (rt_mem_write((int)pid, buf, p->buf + p->head, k) != (int64_t)k) return 0;
+    rt_pipe_pop(p, NULL, (uint32_t)k);
+    *ret = (int64_t)k;
+    return 1;
+}
+
+static int pipe_write(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)
+{
+    if (p->watched || p->readers <= 0 || !n || n > SCRATCH || buf + n < buf || buf + n > USER_END
+        || !rt_pipe_fits(p, (uint32_t)n))
+        return 0;
+    if (rt_mem_read((int)pid, buf, scratch, n) != (int64_t)n) return 0;
+    uint32_t k = rt_pipe_push(p, scratch, (uint32_t)n, -1);
+    if (!k) return 0;            /* (out of memory: Python's ENOMEM) */
+    *ret = k;                    /* (short only out of memory, as pipe_write) */
+    return 1;
+}
+
+/* sendfile(pipe, file, NULL, count): a regular file's bytes from its offset, a slot per
+ * file page and only what the free slots take (splice_file_to_pipe, filemap_splice_read) */
+static int pipe_sendfile(const struct rt_task_info *t, struct rt_pipe *p, const uint64_t *a,
+                         int64_t *ret)
+{
+    struct fd_slot *in = fd_find(t, a[1], RT_FD_READ);
+    uint64_t count = a[3];
+    if (!in || (in->kinds & (RT_FD_SEEK | RT_FD_NOTTY)) != (RT_FD_SEEK | RT_FD_NOTTY) || a[2]
+        || !count || count > (1ULL << 40) || p->watched || p->readers <= 0)
+        return 0;
+    off_t pos = lseek(in->host_fd, 0, SEEK_CUR);
+    if (pos < 0) return 0;
+    uint64_t take = rt_pipe_page_room(p, (uint64_t)pos);
+    if (count < take) take = count;
+    uint64_t slots = ((uint64_t)pos % 4096 + take + 4095) / 4096;
+    if (!take || take > MAX_IO || take > SCRATCH || !rt_acct_room((int64_t)slots * 4096))
+        return 0;
+    ssize_t r = pread(in->host_fd, scratch, take, pos);
+    if (r < 0) return 0;
+    uint32_t k = r ? rt_pipe_push(p, scratch, (uint32_t)r, pos) : 0;
+    if (r && !k) return 0;
+    if (k && lseek(in->host_fd, pos + k, SEEK_SET) < 0) return 0;
+    *ret = k;
+    return 1;
+}
+
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
 {
     struct task_slot *ts = task_find((int)pid, 0);
@@ -3373,6 +3441,7 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         return 1;
     }
     case SYS_read:
+        if ((f = fd_find(t, a[0], RT_FD_PIPE_R))) return pipe_read(pid, f->pipe, a[1], a[2], ret);
         if (!(f = fd_find(t, a[0], RT_FD_READ)) || a[2] > SCRATCH) return 0;
         r = read(f->host_fd, scratch, a[2]);
         if (r < 0) { if (errno == EAGAIN || errno == EINTR) return 0; *ret = -errno; return 1; }
@@ -3384,7 +3453,11 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         if (r < 0) { if (errno == EAGAIN || errno == EINTR) return 0; *ret = -errno; return 1; }
         *ret = copy_out_read(pid, a[1], f->host_fd, r, 0);
         return 1;
+    case SYS_sendfile:
+        if (!(f = fd_find(t, a[0], RT_FD_PIPE_W))) return 0;
+        return pipe_sendfile(t, f->pipe, a, ret);
     case SYS_write: {
+        if ((f = fd_find(t, a[0], RT_FD_PIPE_W))) return pipe_write(pid, f->pipe, a[1], a[2], ret);
         if (!(f = fd_find(t, a[0], RT_FD_NULL | RT_FD_WRITE))) return 0;
         if (f->kinds & RT_FD_NULL) {
             /* write_null: vfs_write's range check and clamp, and the bytes never read

@@ -975,7 +975,7 @@ class Kernel:
         for nr in (39, 110, 186) if not self.python_only else ():
             N.set_fast(nr, True)
         if not self.python_only:
-            for nr in (0, 1, 2, 3, 5, 8, 16, 17, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
+            for nr in (0, 1, 2, 3, 5, 8, 16, 17, 40, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
                        SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID,
                        SYS_PRLIMIT64, SYS_RT_SIGACTION, *SYS_GETXATTRS, SYS_FCNTL):
                 N.set_fast(nr, True)

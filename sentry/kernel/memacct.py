@@ -22,7 +22,7 @@ import os
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Any, Optional
 
 #: What a memory limit keeps back for the sentry's own heap, the gofer and the
 #: workload's processes.
@@ -51,40 +51,81 @@ def budget(memory_limit: Optional[int]) -> int:
     return max(memory_limit // 8, memory_limit - RESERVE)
 
 
+class _Numbers:
+    """An account's numbers in Python (an account of its own, a test's)."""
+
+    __slots__ = ("limit", "used", "peak")
+
+    def __init__(self) -> None:
+        self.limit = self.used = self.peak = 0
+
+
 class MemoryAccount:
     """Bytes charged against a limit.  Callers refuse what :meth:`charge` refuses with
-    their own errno (tmpfs: ``ENOSPC``)."""
+    their own errno (tmpfs: ``ENOSPC``).
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self.peak = 0
+    :param numbers: where limit, used and peak live (the sentry's one account keeps them
+        in C's ``struct rt_acct``, so that C's pipe path charges pipe pages to it too).
+    """
+
+    __slots__ = ("_n",)
+
+    def __init__(self, limit: int, numbers: Any = None) -> None:
+        self._n = numbers if numbers is not None else _Numbers()
+        self._n.limit = limit
+        self._n.used = self._n.peak = 0
+
+    @property
+    def limit(self) -> int:
+        return int(self._n.limit)
+
+    @limit.setter
+    def limit(self, v: int) -> None:
+        self._n.limit = v
+
+    @property
+    def used(self) -> int:
+        return int(self._n.used)
+
+    @property
+    def peak(self) -> int:
+        return int(self._n.peak)
 
     def charge(self, n: int) -> bool:
         """Charge *n* bytes; False (nothing charged) if that would pass the limit."""
-        if n > 0 and self.used + n > self.limit:
+        c = self._n
+        if n > 0 and c.used + n > c.limit:
             return False
-        self.used += n
-        if self.used > self.peak:
-            self.peak = self.used
+        c.used += n
+        if c.used > c.peak:
+            c.peak = c.used
         return True
 
     def room(self, n: int) -> bool:
         """Whether *n* more bytes would fit."""
-        return n <= 0 or self.used + n <= self.limit
+        return n <= 0 or self._n.used + n <= self._n.limit
 
     def add(self, n: int) -> None:
         """Count *n* bytes (negative: give back) that the caller checked with :meth:`room`."""
-        self.used += n
-        if self.used > self.peak:
-            self.peak = self.used
+        c = self._n
+        c.used += n
+        if c.used > c.peak:
+            c.peak = c.used
 
     def uncharge(self, n: int) -> None:
-        self.used -= n
+        self._n.used -= n
+
+
+def _c_numbers() -> Any:
+    try:
+        from sentry.platform.hybrid import native
+    except ImportError:  # (no C extension built: nothing in C charges it either)
+        return None
+    return native.acct()
 
 
 #: The sentry's one account (set up by the kernel from the boot configuration).
-ACCOUNT = MemoryAccount(budget(None))
+ACCOUNT = MemoryAccount(budget(None), _c_numbers())
 
 
 def configure(memory_limit: Optional[int]) -> None:

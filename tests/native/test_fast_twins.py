@@ -16,13 +16,10 @@ from typing import Iterator, Optional, Tuple
 
 import pytest
 
-from sentry.config import BootConfig
+from helpers.selftask import drop, self_task
 from sentry.fsimpl.host.host import HostFileDescription
-from sentry.kernel.kernel import Kernel
-from sentry.kernel.task import Credentials, Task, ThreadGroup
+from sentry.kernel.task import Task
 from sentry.platform.hybrid import native as N
-from sentry.platform.hybrid.fastfd import FastFDTable
-from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import sys_file, sys_process, sys_stat
 from sentry.syscalls.linux.args import SyscallArgs
 
@@ -34,20 +31,14 @@ BAD = 1  # an address that is never mapped
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[Tuple[Task, Path]]:
-    kernel = Kernel(BootConfig(argv=["x"], env=[]))
-    table = FastFDTable(kernel)
-    tg = ThreadGroup(kernel, 7, os.getpid())
-    t = Task(kernel, tg, 9, os.getpid(), Credentials(), table, None, HostMemory(os.getpid()))
-    parent = ThreadGroup(kernel, 3, 0)
-    tg.parent = parent
-    N.task_set(os.getpid(), t.tid, t.tgid, t.ppid, table.fast_id)
+    t = self_task()
+    table = t.fdtable
     f = tmp_path / "data"
     f.write_bytes(bytes(range(256)) * 40)
     for fd in (C_FD, PY_FD):
         table.install_at(fd, HostFileDescription(os.open(f, os.O_RDWR | os.O_CLOEXEC), 1000, 1001))
     yield t, f
-    table.release_all()
-    N.task_del(os.getpid())
+    drop(t)
 
 
 def _buf(n: int) -> Tuple[ctypes.Array, int]:

@@ -23,12 +23,8 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 import pytest
 
 from gofer.protocol import Rerror, Rfetch, Rwalk, Stat, Tfetch, decode, encode
-from sentry.config import BootConfig
-from sentry.kernel.kernel import Kernel
-from sentry.kernel.task import Credentials, Task, ThreadGroup
+from helpers.selftask import drop, self_task
 from sentry.platform.hybrid import native as N
-from sentry.platform.hybrid.fastfd import FastFDTable
-from sentry.platform.hybrid.memory import HostMemory
 from sentry.vfs import abi
 
 SYS_READ, SYS_CLOSE, SYS_OPENAT = 0, 3, 257
@@ -131,12 +127,7 @@ def _error(code: int) -> Callable[[Tfetch], Tuple[bytes, int]]:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    kernel = Kernel(BootConfig(argv=["x"], env=[]))
-    table = FastFDTable(kernel)
-    tg = ThreadGroup(kernel, 7, os.getpid())
-    t = Task(kernel, tg, 9, os.getpid(), Credentials(), table, None, HostMemory(os.getpid()))
-    tg.parent = ThreadGroup(kernel, 3, 0)
-    N.task_set(os.getpid(), t.tid, t.tgid, t.ppid, table.fast_id)
+    t = self_task()
     N.task_set_fs(os.getpid(), PLACE, True, False)
     N.dirc_enable(True)
     N.statcache_bump()  # (a generation of its own: no answer or failure of another test)
@@ -153,8 +144,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         N.reopen_cap(0)  # (the fds the closes kept go)
         N.reopen_cap(1 << 30)
         N.statcache_bump()
-        table.release_all()
-        N.task_del(os.getpid())
+        drop(t)
         sentry_end.close()
         gofer_end.close()
 

@@ -1,7 +1,11 @@
 """Pipes and FIFOs, held in sentry memory.
 
 A :class:`Pipe` is a byte buffer (64 KiB by default, ``F_SETPIPE_SZ`` up to
-1 MiB) with reader and writer counts and one :class:`WaitQueue`.  Anonymous
+1 MiB) with reader and writer counts and one :class:`WaitQueue`.  The buffer is C's
+(native/src/pipe.c), shared with the C fast path, which serves ``read``, ``write`` and
+``sendfile`` of a gofer file into it while nothing subscribes to the queue and the call
+needs no wait (bytes to read, room for all of a write, a reader): these methods and the
+syscall handlers are its Python twin (``tests/native/test_pipe_twins.py``).  Anonymous
 pipes (pipe(2)) live in an internal ``pipefs``; a FIFO inode of any file
 system owns a :class:`Pipe` created on its first open (:func:`open_fifo`).
 Its data goes when the last description of either side is closed (Linux frees
@@ -41,11 +45,10 @@ from __future__ import annotations
 
 import errno
 import _signal as signal
-from collections import deque
 
 from sentry.abi.linux.capability import CAP_SYS_RESOURCE
 from sentry.abi.linux.errors import WouldBlock, err
-from sentry.kernel.memacct import ACCOUNT
+from sentry.platform.hybrid import native as N
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT, EVENT_ALL, WaitQueue
 from sentry.vfs import abi
 from sentry.vfs.dentry import Dentry, Mount, VirtualDentry, kern_mount
@@ -54,12 +57,11 @@ from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, StatFS, apply_att
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Deque, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, Optional, Tuple
 
 PIPE_BUF = 4096
 #: The size of one slot of the ring (a page).
 PAGE = 4096
-DEFAULT_CAPACITY = 65536
 #: /proc/sys/fs/pipe-max-size.
 MAX_CAPACITY = 1 << 20
 
@@ -137,128 +139,116 @@ def pipe_size_for(t: Any, size: int) -> int:
     return cap
 
 
+class PipeQueue(WaitQueue):
+    """A pipe's wait queue, which tells its buffer whether anything subscribes: C's fast
+    path serves a pipe's reads and writes only while nothing does (no one to wake, no
+    epoll event or ``SIGIO`` to make)."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self, buf: Any) -> None:
+        super().__init__()
+        self._buf = buf
+
+    def subscribe(self, mask: int, callback: Callable[[int], None], head: bool = False) -> int:
+        key = super().subscribe(mask, callback, head)
+        self._buf.watched = 1
+        return key
+
+    def unsubscribe(self, key: int) -> None:
+        super().unsubscribe(key)
+        self._buf.watched = 1 if len(self) else 0
+
+
 class Pipe:
-    """The shared state of a pipe or FIFO."""
+    """The shared state of a pipe or FIFO.  Its bytes, slots and reader count are in C
+    (:attr:`cbuf`, native/src/pipe.c), where C's fast path reads and writes them too."""
 
     def __init__(self) -> None:
-        self.buf = bytearray()
-        # The bytes of each occupied slot, oldest first (they add up to len(buf)).
-        self.slots: Deque[int] = deque()
-        self.capacity = DEFAULT_CAPACITY
-        # Whether a write may add to the last slot: not a file's page that splice or
-        # sendfile put there (Linux's page-cache buffers lack PIPE_BUF_FLAG_CAN_MERGE).
-        self.tail_merge = True
-        self.readers = 0
+        self.cbuf = N.pipe_new()
         self.writers = 0
         # Opens of each side so far (Linux r_counter/w_counter): a FIFO reader
         # that never saw a writer does not report POLLHUP.
         self.r_counter = 0
         self.w_counter = 0
-        self.queue = WaitQueue()
+        self.queue = PipeQueue(self.cbuf)
         self.waiting_readers: Dict[int, int] = {}
         self.waiting_writers: Dict[int, int] = {}
+
+    @property
+    def readers(self) -> int:
+        return int(self.cbuf.readers)
+
+    @readers.setter
+    def readers(self, n: int) -> None:
+        self.cbuf.readers = n
+
+    @property
+    def size(self) -> int:
+        """The bytes held."""
+        return int(self.cbuf.size)
+
+    @property
+    def capacity(self) -> int:
+        return int(self.cbuf.cap)
+
+    @property
+    def nslots(self) -> int:
+        """The occupied slots."""
+        return int(self.cbuf.nslots)
 
     @property
     def free(self) -> int:
         """The bytes a write would take now, whole: the last slot's tail room and
         the free slots (a write of at most this many bytes is never cut short)."""
-        tail = PAGE - self.slots[-1] if self.slots and self.tail_merge else 0
-        return tail + max(0, self.capacity // PAGE - len(self.slots)) * PAGE
+        return N.pipe_free_bytes(self.cbuf)
 
     def page_room(self, file_off: int) -> int:
         """The bytes of a regular file from *file_off* on that splice or sendfile can put
         in now: a slot per file page (the first from *file_off* to its page's end), in free
         slots only (filemap_splice_read)."""
-        free_slots = self.capacity // PAGE - len(self.slots)
-        return free_slots * PAGE - file_off % PAGE if free_slots > 0 else 0
+        return N.pipe_page_room(self.cbuf, file_off)
 
     @property
     def full(self) -> bool:
         """Every slot is occupied (Linux's ``pipe_full``)."""
-        return len(self.slots) >= self.capacity // PAGE
+        return self.cbuf.nslots >= self.cbuf.cap // PAGE
 
     def push(self, data: bytes) -> int:
         """Store what fits of *data* as ``pipe_write`` does; the count stored.
 
         The sub-page remainder goes into the last slot first if it fits there
-        whole, the rest into new slots a page at a time while slots are free.
+        whole, the rest into new slots a page at a time while slots are free and the
+        memory account takes a page (Linux charges pipe pages to the memory cgroup).
         """
-        n = len(data)
-        done = 0
-        part = n & (PAGE - 1)
-        if part and self.slots and self.tail_merge and self.slots[-1] + part <= PAGE:
-            self.slots[-1] += part
-            done = part
-        done = self._fill(n, done, PAGE)
-        if done:
-            self.buf += data[:done]
-            self.tail_merge = True
-        return done
+        return N.pipe_push(self.cbuf, data)
 
     def push_pages(self, data: bytes, file_off: int) -> int:
         """Store what fits of *data*, a regular file's bytes from *file_off* on, as splice
         and sendfile do: a new slot per file page, none added to the last slot nor taking
-        more (:attr:`tail_merge`); the count stored."""
-        done = self._fill(len(data), 0, PAGE - file_off % PAGE)
-        if done:
-            self.buf += data[:done]
-            self.tail_merge = False
-        return done
-
-    def _fill(self, n: int, done: int, first: int) -> int:
-        """New slots for bytes *done* to *n* of a write, the first taking up to *first*
-        bytes and each other a page, while slots are free; the count stored in all (the
-        caller adds the bytes to the buffer)."""
-        take = first
-        while done < n and not self.full:
-            # Each page is the sandbox's memory (Linux charges pipe pages to the
-            # memory cgroup); none left stops the write here.
-            if not ACCOUNT.charge(PAGE):
-                break
-            k = min(take, n - done)
-            self.slots.append(k)
-            done += k
-            take = PAGE
-        return done
+        more; the count stored."""
+        return N.pipe_push(self.cbuf, data, file_off)
 
     def pop(self, n: int) -> bytes:
         """Take up to *n* bytes from the front, freeing the slots drained."""
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        k = len(out)
-        while k:
-            if self.slots[0] <= k:
-                k -= self.slots.popleft()
-                ACCOUNT.uncharge(PAGE)
-            else:
-                self.slots[0] -= k
-                k = 0
-        return out
+        return N.pipe_pop(self.cbuf, n)
+
+    def peek(self, n: int) -> bytes:
+        """Up to *n* bytes from the front, left there."""
+        return N.pipe_pop(self.cbuf, n, keep=True)
 
     def unpop(self, data: bytes) -> None:
         """Put back bytes just taken by :meth:`pop` (their copy-out failed).  The last
-        slot, and so :attr:`tail_merge`, stays what it was."""
-        self.buf[:0] = data
-        k = len(data)
-        if self.slots and self.slots[0] + k <= PAGE:
-            self.slots[0] += k
-            return
-        while k:
-            c = k % PAGE or PAGE
-            self.slots.appendleft(c)
-            ACCOUNT.add(PAGE)
-            k -= c
+        slot, and so whether a write may add to it, stays what it was."""
+        N.pipe_unpop(self.cbuf, data)
+
+    def resize(self, cap: int) -> None:
+        """A new capacity (the caller checked the occupied slots fit)."""
+        N.pipe_resize(self.cbuf, cap)
 
     def discard(self) -> None:
         """The last description is gone: drop the data, back to the default size."""
-        self.buf.clear()
-        ACCOUNT.uncharge(len(self.slots) * PAGE)
-        self.slots.clear()
-        self.tail_merge = True
-        self.capacity = DEFAULT_CAPACITY
-
-    def __del__(self) -> None:
-        ACCOUNT.uncharge(len(self.slots) * PAGE)
+        N.pipe_discard(self.cbuf)
 
 
 class PipeDescription(FileDescription):
@@ -295,7 +285,7 @@ class PipeDescription(FileDescription):
         p = self.pipe
         if n == 0:
             return b""
-        if p.buf:
+        if p.size:
             # Linux wakes writers only when the pipe was full (pipe_read's was_full):
             # an EPOLLET watcher of the write end sees no event for other reads.
             was_full = p.full
@@ -351,7 +341,7 @@ class PipeDescription(FileDescription):
         p = self.pipe
         r = 0
         if self.is_reader:
-            if p.buf:
+            if p.size:
                 r |= EVENT_IN | _RDNORM
             if p.writers == 0 and p.w_counter != self._w_seen:
                 r |= EVENT_HUP
@@ -364,7 +354,7 @@ class PipeDescription(FileDescription):
 
     def ioctl(self, t: Any, cmd: int, arg: int) -> int:
         if cmd == FIONREAD:
-            t.mem.write_i32(arg, len(self.pipe.buf))
+            t.mem.write_i32(arg, self.pipe.size)
             return 0
         raise err(errno.ENOTTY)
 
@@ -380,9 +370,9 @@ class PipeDescription(FileDescription):
             slots would not fit.
         """
         cap = pipe_size_for(t, size)
-        if cap // PAGE < len(self.pipe.slots):
+        if cap // PAGE < self.pipe.nslots:
             raise err(errno.EBUSY)
-        self.pipe.capacity = cap
+        self.pipe.resize(cap)
         self.pipe.queue.notify(EVENT_OUT)
         return cap
 

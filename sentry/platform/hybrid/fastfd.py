@@ -17,6 +17,7 @@ from sentry import logger
 from sentry.abi.linux.errors import LinuxError
 from sentry.fsimpl.gofer.regular_file import GoferFileDescription
 from sentry.fsimpl.host.host import HostFileDescription
+from sentry.fsimpl.pipe.pipe import PipeDescription
 from sentry.platform.hybrid import native as N
 from sentry.vfs import abi
 from sentry.vfs import fsnotify
@@ -45,6 +46,9 @@ def fast_kinds(desc: FileDescription) -> int:
     """
     if fsnotify.active and desc.notify_inode is not None:
         return 0  # its reads, writes and close make inotify events: Python serves them
+    if isinstance(desc, PipeDescription):
+        # a sandbox pipe's end: C reads and writes its buffer while nothing waits on it
+        return (N.FD_PIPE_R if desc.is_reader else 0) | (N.FD_PIPE_W if desc.is_writer else 0)
     if desc.host_fd is None:
         # A directory of the trusted lower layer: its fstat answer cannot change until
         # the sentry changes something (the stat cache's generation), and getdents at the
@@ -116,7 +120,12 @@ class FastFDTable(FDTable):
 
     def _mirror(self, fd: int, desc: FileDescription) -> None:
         k = 0 if self.kernel.python_only else fast_kinds(desc)
-        if k:
+        if k and isinstance(desc, PipeDescription):
+            try:
+                N.fd_set_pipe(self.fast_id, fd, desc.pipe.cbuf, k)
+            except OSError:
+                return  # more live tables than the C side holds: Python serves this one
+        elif k:
             try:
                 N.fd_set(self.fast_id, fd, desc.host_fd or 0, k, *stat_overrides(desc))
             except OSError:

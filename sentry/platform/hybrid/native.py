@@ -25,6 +25,7 @@ FD_READ, FD_WRITE, FD_SEEK, FD_STAT = lib.RT_FD_READ, lib.RT_FD_WRITE, lib.RT_FD
 FD_BLOB, FD_EOF, FD_NOTTY = lib.RT_FD_BLOB, lib.RT_FD_EOF, lib.RT_FD_NOTTY
 FD_DIRC = lib.RT_FD_DIRC
 FD_NULL = lib.RT_FD_NULL
+FD_PIPE_R, FD_PIPE_W = lib.RT_FD_PIPE_R, lib.RT_FD_PIPE_W
 
 # struct user_regs_struct indexes (x86_64)
 R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8, RAX, RCX, RDX, RSI, RDI, ORIG_RAX, RIP, CS, \
@@ -383,6 +384,65 @@ def statcache_put_listing(base: int, prefix: bytes, names: bytes, n: int, stats:
 def fd_set(fdt: int, fd: int, host_fd: int, kinds: int, dev: int = 0, uid: int = 0,
            gid: int = 0) -> None:
     _check(lib.rt_fd_set(fdt, fd, host_fd, kinds, dev, uid, gid))
+
+
+def fd_set_pipe(fdt: int, fd: int, pipe: Any, kinds: int) -> None:
+    """The fd is an end of the sandbox pipe *pipe* (:func:`pipe_new`'s): ``FD_PIPE_R``
+    and/or ``FD_PIPE_W``."""
+    _check(lib.rt_fd_set_pipe(fdt, fd, pipe, kinds))
+
+
+# ---- sandbox pipes' buffers (native/src/pipe.c): sentry/fsimpl/pipe/pipe.py's Pipe
+def acct() -> Any:
+    """The sandbox's memory account's numbers (``struct rt_acct``: limit, used, peak),
+    which C's pipe path charges too."""
+    return lib.rt_acct()
+
+
+def pipe_new() -> Any:
+    """A new empty pipe buffer (``struct rt_pipe *``: Python reads size, cap and nslots,
+    and sets readers and watched); freed, its pages given back, with the last reference."""
+    p = lib.rt_pipe_new()
+    if p == ffi.NULL:
+        raise MemoryError("pipe buffer")
+    return ffi.gc(p, lib.rt_pipe_free)
+
+
+def pipe_push(p: Any, data: bytes, file_off: int = -1) -> int:
+    """Store what fits of *data* (``file_off`` >= 0: a regular file's bytes from there,
+    a slot per file page); the count stored."""
+    return int(lib.rt_pipe_push(p, ffi.from_buffer(data), len(data), file_off)) if data else 0
+
+
+def pipe_pop(p: Any, n: int, keep: bool = False) -> bytes:
+    """Take up to *n* bytes from the front (*keep*: only look at them)."""
+    k = min(n, p.size)
+    if k <= 0:
+        return b""
+    out = bytearray(k)
+    (lib.rt_pipe_peek if keep else lib.rt_pipe_pop)(p, ffi.from_buffer(out), k)
+    return bytes(out)
+
+
+def pipe_unpop(p: Any, data: bytes) -> None:
+    if data and lib.rt_pipe_unpop(p, ffi.from_buffer(data), len(data)) < 0:
+        raise MemoryError("pipe buffer")
+
+
+def pipe_discard(p: Any) -> None:
+    lib.rt_pipe_discard(p)
+
+
+def pipe_resize(p: Any, cap: int) -> None:
+    _check(lib.rt_pipe_resize(p, cap))
+
+
+def pipe_free_bytes(p: Any) -> int:
+    return int(lib.rt_pipe_free_bytes(p))
+
+
+def pipe_page_room(p: Any, file_off: int) -> int:
+    return int(lib.rt_pipe_page_room(p, file_off))
 
 
 def fd_clear(fdt: int, fd: int) -> None:

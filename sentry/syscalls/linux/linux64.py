@@ -125,9 +125,11 @@ _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only
 # is the module's function of the same name (mmap and execveat say otherwise in _build).
 _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ("sys_file", [
-        ("read", EMULATE, FULL, "C fast path for host-backed files"),
-        ("write", EMULATE, FULL, "C fast path for host-backed files and /dev/null, /dev/zero "
-         "(the count, the bytes never read, as write_null); a blocking stream (pipe, "
+        ("read", EMULATE, FULL, "C fast path for host-backed files and sandbox pipes "
+         "nothing waits on (bytes in them)"),
+        ("write", EMULATE, FULL, "C fast path for host-backed files, /dev/null, /dev/zero "
+         "(the count, the bytes never read, as write_null) and sandbox pipes nothing waits on "
+         "(a reader, room for all of it); a blocking stream (pipe, "
          "socket) takes all bytes, or a partial count when a signal comes"),
         ("pread64", EMULATE, FULL, "C fast path for host-backed files"),
         ("pwrite64", EMULATE, FULL, "to /dev/null, /dev/zero the count, the bytes never read"),
@@ -190,7 +192,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
         ("sync_file_range", EMULATE, FULL, "flags and range checked (EINVAL), EBADF, ESPIPE as "
          "Linux; SYNC_FILE_RANGE_WRITE syncs a file that has fsync as fdatasync"),
         ("sendfile", EMULATE, FULL, "into a pipe: only what fits is read (from a file or a "
-                                    "socket), a file a page to a slot"),
+                                    "socket), a file a page to a slot; C fast path for a gofer "
+                                    "file into a sandbox pipe nothing waits on (no offset)"),
         ("copy_file_range", EMULATE, PARTIAL, ""),
         ("close_range", EMULATE, FULL, ""),
     ]),

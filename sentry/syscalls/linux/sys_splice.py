@@ -151,7 +151,7 @@ def _splice_host_pipe(t: Any, a: SyscallArgs, in_d: FileDescription, out_d: File
     if ip is not None and hout is not None:  # sandbox pipe -> host pipe: what went
         if not _wait_data(ip, nonblock):
             return 0
-        k = _host_io(lambda: hout.write(t, bytes(ip.pipe.buf[:n])), nonblock)
+        k = _host_io(lambda: hout.write(t, ip.pipe.peek(n)), nonblock)
         ip.read(t, k)
         return k
     if hin is not None and hout is not None:
@@ -198,7 +198,7 @@ def _splice_host_pipe(t: Any, a: SyscallArgs, in_d: FileDescription, out_d: File
 def _wait_data(p: PipeDescription, nonblock: bool) -> bool:
     """Wait for bytes in the pipe *p* is the read end of; False at end of file."""
     pipe = p.pipe
-    if pipe.buf:
+    if pipe.size:
         return True
     if pipe.writers == 0:
         return False
@@ -349,7 +349,7 @@ def tee(t: Any, a: SyscallArgs) -> int:
         assert ip is not None
         if not _wait_data(ip, nonblock):
             return 0
-        return int(_host_io(lambda: hout.write(t, bytes(ip.pipe.buf[:n])), nonblock))
+        return int(_host_io(lambda: hout.write(t, ip.pipe.peek(n)), nonblock))
     assert op is not None
     if hin is not None:  # a host pipe into a sandbox pipe: its bytes looked at, not taken
         room = _wait_room(t, op, nonblock)
@@ -359,7 +359,7 @@ def tee(t: Any, a: SyscallArgs) -> int:
     if not _wait_data(ip, nonblock):
         return 0
     room = _wait_room(t, op, nonblock)
-    return op.write(t, bytes(ip.pipe.buf[:min(n, room)]))
+    return op.write(t, ip.pipe.peek(min(n, room)))
 
 
 def _iovecs(t: Any, addr: int, count: int) -> List[Tuple[int, int]]:
