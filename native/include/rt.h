@@ -78,7 +78,7 @@ struct rt_pipe {
     int32_t tail_merge;    /* a write may add to the last slot (not a file's page) */
     int32_t readers;       /* descriptions that read it (Python's count) */
     int32_t watched;       /* its wait queue has subscribers: C leaves its calls to Python */
-    unsigned char *buf;    /* the bytes, buf[head .. head + size); NULL while empty */
+    unsigned char *buf;    /* the bytes: a ring of alloc bytes from head; NULL while empty */
     uint32_t head, alloc;
     uint32_t *slots;       /* ring of each occupied slot's byte count */
     uint32_t s_head, s_cap;
@@ -101,6 +101,9 @@ uint32_t rt_pipe_push(struct rt_pipe *p, const void *data, uint32_t n, int64_t f
 uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n);
 uint32_t rt_pipe_peek(const struct rt_pipe *p, void *out, uint32_t n);
 uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n);
+/* pop up to n bytes into process pid's memory at addr: the count, 0 (nothing taken) if
+ * they could not all be written there */
+uint32_t rt_pipe_pop_to(struct rt_pipe *p, int pid, uint64_t addr, uint32_t n);
 int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n);
 void rt_pipe_discard(struct rt_pipe *p);
 int rt_pipe_resize(struct rt_pipe *p, uint32_t cap);

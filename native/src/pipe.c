@@ -12,14 +12,18 @@
  * occupied slot is a page of the sandbox's memory account (struct rt_acct), as Linux
  * charges pipe pages to the memory cgroup.
  *
- * The bytes are kept in order in one buffer (buf[head .. head + size)), grown up to the
- * capacity as they come and freed whenever the pipe is empty; the slots only count.
- * The sentry is single-threaded: no locks. */
+ * The bytes are kept in a ring buffer, grown by doubling as they come (never past what the
+ * slots hold), halved when a read leaves it a quarter full and freed when the pipe is
+ * empty; the slot ring grows as slots are used.  So the sentry holds about what the
+ * account charges, whatever the capacity.  A write's memory is found before anything
+ * changes (push_plan): one that cannot get it stores nothing.  The sentry is
+ * single-threaded: no locks. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "rt.h"
 
@@ -66,14 +70,14 @@ static inline uint32_t *slot_at(struct rt_pipe *p, uint32_t i)
     return &p->slots[(p->s_head + i) % p->s_cap];
 }
 
-/* Room for the slot ring of the capacity (cap / PAGE entries; at least the occupied
- * ones), keeping their order. */
-static int slots_fit(struct rt_pipe *p, uint32_t want)
+static inline int pipe_full(const struct rt_pipe *p) { return p->nslots >= p->cap / PAGE; }
+
+/* The slot ring holding want entries (not fewer than the occupied ones), their order kept. */
+static int slots_resize(struct rt_pipe *p, uint32_t want)
 {
     if (want < p->nslots) want = p->nslots;
-    if (want == p->s_cap) return 0;
-    uint32_t *n = malloc((size_t)(want ? want : 1) * sizeof *n);
-    if (!n) return -ENOMEM;
+    uint32_t *n = want ? malloc((size_t)want * sizeof *n) : NULL;
+    if (want && !n) return -ENOMEM;
     for (uint32_t i = 0; i < p->nslots; i++) n[i] = *slot_at(p, i);
     free(p->slots);
     p->slots = n;
@@ -82,106 +86,142 @@ static int slots_fit(struct rt_pipe *p, uint32_t want)
     return 0;
 }
 
-/* Room in the buffer for n more bytes at its end (the caller checked they fit the
- * capacity's slots). */
-static int buf_room(struct rt_pipe *p, uint32_t n)
+/* Room in the slot ring for k more entries: it grows by doubling, to the capacity's
+ * slot count (an unpop may pass it by one). */
+static int slots_room(struct rt_pipe *p, uint32_t k)
 {
-    uint64_t need = (uint64_t)p->size + n;
-    if (p->head + need <= p->alloc) return 0;
-    if (need <= p->alloc) {
-        memmove(p->buf, p->buf + p->head, p->size);
-        p->head = 0;
-        return 0;
-    }
-    uint64_t a = p->alloc ? (uint64_t)p->alloc * 2 : 16384;
-    while (a < need) a *= 2;
-    if (a > (uint64_t)p->cap + PAGE) a = need;  /* (an unpop can pass cap by < a page) */
-    if (p->head) {
-        memmove(p->buf, p->buf + p->head, p->size);
-        p->head = 0;
-    }
-    unsigned char *b = realloc(p->buf, a);
-    if (!b) return -ENOMEM;
+    uint64_t need = (uint64_t)p->nslots + k;
+    if (need <= p->s_cap) return 0;
+    uint64_t want = p->s_cap ? (uint64_t)p->s_cap * 2 : 16;
+    if (want > p->cap / PAGE) want = p->cap / PAGE;
+    if (want < need) want = need;
+    return slots_resize(p, (uint32_t)want);
+}
+
+/* The bytes are a ring: buf[head ..] and on from buf[0] past the end (alloc bytes). */
+static void ring_out(const struct rt_pipe *p, uint32_t from, unsigned char *out, uint32_t k)
+{
+    uint32_t at = (uint32_t)(((uint64_t)p->head + from) % p->alloc);
+    uint32_t first = p->alloc - at < k ? p->alloc - at : k;
+    memcpy(out, p->buf + at, first);
+    memcpy(out + first, p->buf, k - first);
+}
+
+static void ring_in(struct rt_pipe *p, uint32_t at, const unsigned char *data, uint32_t k)
+{
+    at %= p->alloc;
+    uint32_t first = p->alloc - at < k ? p->alloc - at : k;
+    memcpy(p->buf + at, data, first);
+    memcpy(p->buf, data + first, k - first);
+}
+
+/* A buffer of a bytes with the pipe's bytes at its start (a 0: none, none held). */
+static int buf_resize(struct rt_pipe *p, uint64_t a)
+{
+    unsigned char *b = NULL;
+    if (a && !(b = malloc(a))) return -ENOMEM;
+    if (p->size) ring_out(p, 0, b, p->size);
+    free(p->buf);
     p->buf = b;
     p->alloc = (uint32_t)a;
+    p->head = 0;
     return 0;
 }
 
-static inline int pipe_full(const struct rt_pipe *p) { return p->nslots >= p->cap / PAGE; }
-
-/* New slots for bytes done..n of a write, the first taking up to first bytes and each
- * other a page, while slots are free and the account takes a page; the count stored in
- * all (the caller adds the bytes). */
-static uint32_t fill(struct rt_pipe *p, uint32_t n, uint32_t done, uint32_t first)
+/* Room in the buffer for n more bytes: it grows by doubling (from 16 KiB), never past
+ * what the pipe can hold (its slots' bytes; an unpop puts back only what was there). */
+static int buf_room(struct rt_pipe *p, uint32_t n)
 {
-    uint32_t take = first;
-    while (done < n && !pipe_full(p)) {
-        if (p->s_cap < p->cap / PAGE && slots_fit(p, p->cap / PAGE) < 0) break;
-        if (!rt_acct_charge(PAGE)) break;
-        uint32_t k = n - done < take ? n - done : take;
-        *slot_at(p, p->nslots++) = k;
-        done += k;
+    uint64_t need = (uint64_t)p->size + n;
+    if (need <= p->alloc) return 0;
+    uint64_t a = p->alloc ? (uint64_t)p->alloc * 2 : 16384;
+    uint64_t most = (uint64_t)(p->nslots > p->cap / PAGE ? p->nslots : p->cap / PAGE) * PAGE;
+    if (a > most) a = most;
+    if (a < need) a = need;
+    return buf_resize(p, a);
+}
+
+/* After a read: an empty pipe holds no buffer, one a quarter full at most half of it,
+ * and its slot ring likewise (what the account charges is the occupied slots' pages: the
+ * sentry's memory must not stay far larger, a reader that keeps a byte in a 1 MiB pipe
+ * would hold 1 MiB).  (If a smaller one cannot be had, the larger one stays.) */
+static void buf_trim(struct rt_pipe *p)
+{
+    if (!p->size) {
+        buf_resize(p, 0);
+    } else if (p->alloc > 16384 && p->size <= p->alloc / 4) {
+        uint64_t a = (uint64_t)p->size * 2 < 16384 ? 16384 : (uint64_t)p->size * 2;
+        buf_resize(p, a);
+    }
+    if (p->s_cap > 64 && p->nslots <= p->s_cap / 4)
+        slots_resize(p, p->nslots * 2 < 16 ? 16 : p->nslots * 2);
+}
+
+/* What a write of n bytes (file_off < 0) or a regular file's n bytes from file_off stores
+ * now: the remainder merged into the last slot (*merge: its bytes), then a new slot a page
+ * (the first of a file's up to its page's end) while slots are free and the account
+ * takes a page (*slots: how many).  Nothing changes. */
+static uint32_t push_plan(const struct rt_pipe *p, uint32_t n, int64_t file_off,
+                          uint32_t *merge, uint32_t *slots)
+{
+    uint32_t done = 0, take = PAGE;
+    *merge = *slots = 0;
+    if (file_off < 0) {
+        uint32_t part = n & (PAGE - 1);
+        if (part && p->nslots && p->tail_merge
+            && p->slots[(p->s_head + p->nslots - 1) % p->s_cap] + part <= PAGE)
+            done = *merge = part;
+    } else {
+        take = PAGE - (uint32_t)(file_off % PAGE);
+    }
+    int64_t room = acct.limit - acct.used;
+    uint32_t free_slots = p->cap / PAGE > p->nslots ? p->cap / PAGE - p->nslots : 0;
+    while (done < n && *slots < free_slots && room >= (int64_t)PAGE) {
+        done += n - done < take ? n - done : take;
         take = PAGE;
+        ++*slots;
+        room -= PAGE;
     }
     return done;
 }
 
 uint32_t rt_pipe_push(struct rt_pipe *p, const void *data, uint32_t n, int64_t file_off)
 {
-    uint32_t done = 0;
-    /* room for what can go in: the last slot's tail and the free slots (a file's pages:
-     * the free slots from its offset's place in its page) */
-    uint32_t most = file_off < 0 ? rt_pipe_free_bytes(p) : rt_pipe_page_room(p, (uint64_t)file_off);
-    if (!most || buf_room(p, n < most ? n : most) < 0) return 0;
-    if (file_off < 0) {
-        /* pipe_write: the sub-page remainder into the last slot if it fits there whole */
-        uint32_t part = n & (PAGE - 1);
-        if (part && p->nslots && p->tail_merge) {
-            uint32_t *last = slot_at(p, p->nslots - 1);
-            if (*last + part <= PAGE) {
-                *last += part;
-                done = part;
-            }
-        }
-        done = fill(p, n, done, PAGE);
-    } else {
-        /* a regular file's pages, spliced: a new slot per file page */
-        done = fill(p, n, 0, PAGE - (uint32_t)(file_off % PAGE));
+    uint32_t merge, slots;
+    uint32_t done = push_plan(p, n, file_off, &merge, &slots);
+    /* room first: a write that cannot get its memory changes nothing */
+    if (!done || buf_room(p, done) < 0 || slots_room(p, slots) < 0) return 0;
+    uint32_t take = file_off < 0 ? PAGE : PAGE - (uint32_t)(file_off % PAGE);
+    if (merge) *slot_at(p, p->nslots - 1) += merge;
+    for (uint32_t put = merge; put < done; take = PAGE) {
+        uint32_t k = done - put < take ? done - put : take;
+        rt_acct_charge(PAGE);
+        *slot_at(p, p->nslots++) = k;
+        put += k;
     }
-    if (done) {
-        memcpy(p->buf + p->head + p->size, data, done);
-        p->size += done;
-        p->tail_merge = file_off < 0;
-    }
+    ring_in(p, (uint32_t)(((uint64_t)p->head + p->size) % p->alloc), data, done);
+    p->size += done;
+    p->tail_merge = file_off < 0;
     return done;
 }
 
 uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n)
 {
-    /* What rt_pipe_push(p, n bytes, -1) would store whole: the merged remainder, then a
-     * slot a page for the rest, each free and each a page the account takes. */
-    uint32_t rest = n;
-    uint32_t part = n & (PAGE - 1);
-    if (part && p->nslots && p->tail_merge
-        && p->slots[(p->s_head + p->nslots - 1) % p->s_cap] + part <= PAGE)
-        rest -= part;
-    uint64_t slots = (rest + PAGE - 1) / PAGE;
-    return p->nslots + slots <= p->cap / PAGE
-        && (slots == 0 || acct.used + (int64_t)(slots * PAGE) <= acct.limit);
+    uint32_t merge, slots;
+    return push_plan(p, n, -1, &merge, &slots) == n;
 }
 
 uint32_t rt_pipe_peek(const struct rt_pipe *p, void *out, uint32_t n)
 {
     uint32_t k = n < p->size ? n : p->size;
-    if (k) memcpy(out, p->buf + p->head, k);
+    if (k) ring_out(p, 0, out, k);
     return k;
 }
 
-uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n)
+/* Take k bytes off the front, freeing the slots drained. */
+static void pop_bytes(struct rt_pipe *p, uint32_t k)
 {
-    uint32_t k = n < p->size ? n : p->size;
-    if (out && k) memcpy(out, p->buf + p->head, k);
-    p->head += k;
+    p->head = k ? (uint32_t)(((uint64_t)p->head + k) % p->alloc) : p->head;
     p->size -= k;
     for (uint32_t left = k; left;) {
         uint32_t *first = slot_at(p, 0);
@@ -195,11 +235,26 @@ uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n)
             left = 0;
         }
     }
-    if (!p->size) {
-        free(p->buf);
-        p->buf = NULL;
-        p->head = p->alloc = 0;
-    }
+    buf_trim(p);
+}
+
+uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n)
+{
+    uint32_t k = n < p->size ? n : p->size;
+    if (out && k) ring_out(p, 0, out, k);
+    pop_bytes(p, k);
+    return k;
+}
+
+uint32_t rt_pipe_pop_to(struct rt_pipe *p, int pid, uint64_t addr, uint32_t n)
+{
+    uint32_t k = n < p->size ? n : p->size;
+    if (!k) return 0;
+    uint32_t first = p->alloc - p->head < k ? p->alloc - p->head : k;
+    struct iovec l[2] = {{p->buf + p->head, first}, {p->buf, k - first}};
+    struct iovec r = {(void *)(uintptr_t)addr, k};
+    if (process_vm_writev(pid, l, k > first ? 2 : 1, &r, 1, 0) != (ssize_t)k) return 0;
+    pop_bytes(p, k);
     return k;
 }
 
@@ -208,20 +263,16 @@ int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n)
     /* Bytes just popped go back in front (their copy-out failed); the last slot, and
      * so tail_merge, stays what it was. */
     if (!n) return 0;
-    if (p->head < n) {
-        if (buf_room(p, n) < 0) return -ENOMEM;
-        if (p->size) memmove(p->buf + n, p->buf + p->head, p->size);
-        p->head = n;
-    }
-    p->head -= n;
-    memcpy(p->buf + p->head, data, n);
+    int merge = p->nslots && *slot_at(p, 0) + n <= PAGE;
+    uint32_t slots = merge ? 0 : (n + PAGE - 1) / PAGE;
+    if (buf_room(p, n) < 0 || slots_room(p, slots) < 0) return -ENOMEM;
+    p->head = (uint32_t)(((uint64_t)p->head + p->alloc - n % p->alloc) % p->alloc);
+    ring_in(p, p->head, data, n);
     p->size += n;
-    if (p->nslots && *slot_at(p, 0) + n <= PAGE) {
+    if (merge) {
         *slot_at(p, 0) += n;
         return 0;
     }
-    uint32_t want = p->nslots + (n + PAGE - 1) / PAGE;
-    if (want > p->s_cap && slots_fit(p, want) < 0) return -ENOMEM;
     for (uint32_t left = n; left;) {
         uint32_t c = left % PAGE ? left % PAGE : PAGE;
         p->s_head = (p->s_head + p->s_cap - 1) % p->s_cap;
@@ -237,19 +288,20 @@ int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n)
 void rt_pipe_discard(struct rt_pipe *p)
 {
     acct.used -= (int64_t)p->nslots * PAGE;
-    p->nslots = p->s_head = 0;
-    p->size = p->head = p->alloc = 0;
-    free(p->buf);
-    p->buf = NULL;
+    p->nslots = p->size = 0;
+    buf_resize(p, 0);
+    slots_resize(p, 0);
     p->tail_merge = 1;
     p->cap = DEFAULT_CAP;
 }
 
 int rt_pipe_resize(struct rt_pipe *p, uint32_t cap)
 {
+    /* (the slot ring grows as slots are used, and keeps its size when the capacity
+     * shrinks: nothing to allocate) */
     if (cap < PAGE || cap / PAGE < p->nslots) return -EBUSY;
     p->cap = cap;
-    return p->s_cap > cap / PAGE ? slots_fit(p, cap / PAGE) : 0;
+    return 0;
 }
 
 uint32_t rt_pipe_free_bytes(const struct rt_pipe *p)

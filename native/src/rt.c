@@ -855,7 +855,17 @@ static int fd_lowest_free(int fdt)
     return fd_lowest_free_from(fdt, 0);
 }
 
+static int slot_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid,
+                    uint32_t gid);
+
 int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid)
+{
+    if (kinds & (RT_FD_PIPE_R | RT_FD_PIPE_W)) return -EINVAL;  /* (rt_fd_set_pipe's) */
+    return slot_set(fdt, fd, host_fd, kinds, dev, uid, gid);
+}
+
+static int slot_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid,
+                    uint32_t gid)
 {
     if (fdt < 0 || fdt >= MAX_FDT || fd < 0) return -EINVAL;
     if (fd >= FDT_SIZE) return 0;   /* served by Python */
@@ -884,7 +894,7 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
 int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds)
 {
     if (!p || kinds & ~(RT_FD_PIPE_R | RT_FD_PIPE_W)) return -EINVAL;
-    int r = rt_fd_set(fdt, fd, -1, kinds, 0, 0, 0);
+    int r = slot_set(fdt, fd, -1, kinds, 0, 0, 0);
     if (r == 0 && fd < FDT_SIZE) fdts[fdt][fd].pipe = p;
     return r;
 }
@@ -3358,11 +3368,9 @@ static int dirc_fcntl(const struct rt_task_info *t, int fd, struct fd_slot *f, i
 static int pipe_read(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)
 {
     if (p->watched || !p->size || !n || buf + n < buf || buf + n > USER_END) return 0;
-    uint64_t k = n < p->size ? n : p->size;
-    if (k > MAX_IO) k = MAX_IO;
-    if (rt_mem_write((int)pid, buf, p->buf + p->head, k) != (int64_t)k) return 0;
-    rt_pipe_pop(p, NULL, (uint32_t)k);
-    *ret = (int64_t)k;
+    uint32_t k = rt_pipe_pop_to(p, (int)pid, buf, n < MAX_IO ? (uint32_t)n : (uint32_t)MAX_IO);
+    if (!k) return 0;            /* (a fault: nothing taken) */
+    *ret = k;
     return 1;
 }
 
@@ -3372,9 +3380,8 @@ static int pipe_write(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n,
         || !rt_pipe_fits(p, (uint32_t)n))
         return 0;
     if (rt_mem_read((int)pid, buf, scratch, n) != (int64_t)n) return 0;
-    uint32_t k = rt_pipe_push(p, scratch, (uint32_t)n, -1);
-    if (!k) return 0;            /* (out of memory: Python's ENOMEM) */
-    *ret = k;                    /* (short only out of memory, as pipe_write) */
+    if (rt_pipe_push(p, scratch, (uint32_t)n, -1) != n) return 0;  /* (out of memory: none) */
+    *ret = (int64_t)n;
     return 1;
 }
 
@@ -3389,7 +3396,8 @@ static int pipe_sendfile(const struct rt_task_info *t, struct rt_pipe *p, const 
         || !count || count > (1ULL << 40) || p->watched || p->readers <= 0)
         return 0;
     off_t pos = lseek(in->host_fd, 0, SEEK_CUR);
-    if (pos < 0) return 0;
+    /* (past the largest offset: rw_verify_area's EINVAL, Python's) */
+    if (pos < 0 || (uint64_t)pos > (uint64_t)INT64_MAX - count) return 0;
     uint64_t take = rt_pipe_page_room(p, (uint64_t)pos);
     if (count < take) take = count;
     uint64_t slots = ((uint64_t)pos % 4096 + take + 4095) / 4096;
@@ -3397,10 +3405,13 @@ static int pipe_sendfile(const struct rt_task_info *t, struct rt_pipe *p, const 
         return 0;
     ssize_t r = pread(in->host_fd, scratch, take, pos);
     if (r < 0) return 0;
-    uint32_t k = r ? rt_pipe_push(p, scratch, (uint32_t)r, pos) : 0;
-    if (r && !k) return 0;
-    if (k && lseek(in->host_fd, pos + k, SEEK_SET) < 0) return 0;
-    *ret = k;
+    /* the offset first: a pipe changed is a call answered */
+    if (r && lseek(in->host_fd, pos + r, SEEK_SET) < 0) return 0;
+    if (r && rt_pipe_push(p, scratch, (uint32_t)r, pos) != (uint32_t)r) {
+        lseek(in->host_fd, pos, SEEK_SET);   /* (out of memory: nothing went) */
+        return 0;
+    }
+    *ret = r;
     return 1;
 }
 

@@ -273,3 +273,12 @@ def test_sendfile_of_anything_but_a_gofer_file_is_pythons(world: Task) -> None:
     for args in ([C_W, C_IN, ctypes.addressof(off), 10], [C_W, C_IN, 0, 0],
                  [C_W, PY_R, 0, 10], [C_R, C_IN, 0, 10]):
         assert N.fast_call(os.getpid(), SYS_SENDFILE, args + [0, 0]) is None
+
+
+def test_a_pipe_slot_needs_its_pipe(world: Task) -> None:
+    """Only rt_fd_set_pipe marks a slot a pipe's end: a pipe kind without its pipe would
+    have C read through no buffer."""
+    with pytest.raises(OSError):
+        N.fd_set(world.fdtable.fast_id, 20, -1, N.FD_PIPE_R)
+    with pytest.raises(OSError):
+        N.fd_set(world.fdtable.fast_id, 20, -1, N.FD_PIPE_W | N.FD_READ)

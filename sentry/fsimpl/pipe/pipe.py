@@ -1,15 +1,16 @@
 """Pipes and FIFOs, held in sentry memory.
 
-A :class:`Pipe` is a byte buffer (64 KiB by default, ``F_SETPIPE_SZ`` up to
-1 MiB) with reader and writer counts and one :class:`WaitQueue`.  The buffer is C's
-(native/src/pipe.c), shared with the C fast path, which serves ``read``, ``write`` and
-``sendfile`` of a gofer file into it while nothing subscribes to the queue and the call
-needs no wait (bytes to read, room for all of a write, a reader): these methods and the
-syscall handlers are its Python twin (``tests/native/test_pipe_twins.py``).  Anonymous
-pipes (pipe(2)) live in an internal ``pipefs``; a FIFO inode of any file
-system owns a :class:`Pipe` created on its first open (:func:`open_fifo`).
-Its data goes when the last description of either side is closed (Linux frees
-the ``pipe_inode_info``), so a FIFO opened again starts empty.
+A :class:`Pipe` is a byte buffer (64 KiB by default, ``F_SETPIPE_SZ`` up to 1 MiB,
+``fs.pipe-max-size``, or 2 GiB with ``CAP_SYS_RESOURCE``) with reader and writer counts
+and one :class:`WaitQueue`.  The buffer is C's (native/src/pipe.c), shared with the C
+fast path, which serves ``read``, ``write`` and ``sendfile`` of a gofer file into it
+while nothing subscribes to the queue and the call needs no wait (bytes to read, room
+for all of a write, a reader): these methods and the syscall handlers are its Python
+twin (``tests/native/test_pipe_twins.py``; the buffer against a model of Linux's fill
+rules: ``test_pipe_buffer.py``).  Anonymous pipes (pipe(2)) live in an internal
+``pipefs``; a FIFO inode of any file system owns a :class:`Pipe` created on its first
+open (:func:`open_fifo`).  Its data goes when the last description of either side is
+closed (Linux frees the ``pipe_inode_info``), so a FIFO opened again starts empty.
 
 Fullness is Linux's: the buffer is a ring of page-sized slots (capacity / 4 KiB
 of them), a write fills new slots after merging its sub-page remainder into the
@@ -239,8 +240,14 @@ class Pipe:
 
     def unpop(self, data: bytes) -> None:
         """Put back bytes just taken by :meth:`pop` (their copy-out failed).  The last
-        slot, and so whether a write may add to it, stays what it was."""
-        N.pipe_unpop(self.cbuf, data)
+        slot, and so whether a write may add to it, stays what it was.
+
+        :raises LinuxError: ``ENOMEM`` if the sentry has no memory for them (they are lost).
+        """
+        try:
+            N.pipe_unpop(self.cbuf, data)
+        except OSError:
+            raise err(errno.ENOMEM) from None
 
     def resize(self, cap: int) -> None:
         """A new capacity (the caller checked the occupied slots fit)."""

@@ -425,8 +425,10 @@ def pipe_pop(p: Any, n: int, keep: bool = False) -> bytes:
 
 
 def pipe_unpop(p: Any, data: bytes) -> None:
-    if data and lib.rt_pipe_unpop(p, ffi.from_buffer(data), len(data)) < 0:
-        raise MemoryError("pipe buffer")
+    """Put bytes just popped back in front.  :raises OSError: ``ENOMEM`` (the sentry's
+    own memory: a buffer trimmed by the pop could not be had again)."""
+    if data:
+        _check(lib.rt_pipe_unpop(p, ffi.from_buffer(data), len(data)))
 
 
 def pipe_discard(p: Any) -> None:
