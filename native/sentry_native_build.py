@@ -34,6 +34,7 @@ ffibuilder.cdef(
         uint32_t size; uint32_t cap; uint32_t nslots; int32_t tail_merge;
         int32_t readers; int32_t watched;
         unsigned char *buf; uint32_t head, alloc; uint32_t *slots; uint32_t s_head, s_cap;
+        int32_t w_on, w_listener; uint32_t w_pid, w_pad; uint64_t w_id, w_addr, w_n;
     };
     struct rt_acct { int64_t limit, used, peak; };
     struct rt_acct *rt_acct(void);
@@ -49,6 +50,10 @@ ffibuilder.cdef(
     int rt_pipe_resize(struct rt_pipe *p, uint32_t cap);
     uint32_t rt_pipe_free_bytes(const struct rt_pipe *p);
     uint32_t rt_pipe_page_room(const struct rt_pipe *p, uint64_t file_off);
+    int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t addr,
+                     uint64_t n);
+    void rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
+    int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked);
     struct rt_event {
         int32_t kind; int32_t err;
         uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; int32_t listener;

@@ -82,6 +82,11 @@ struct rt_pipe {
     uint32_t head, alloc;
     uint32_t *slots;       /* ring of each occupied slot's byte count */
     uint32_t s_head, s_cap;
+    /* a read(2) parked on the pipe, which C completes when it puts bytes in
+     * (rt_pipe_wait: rt.c) */
+    int32_t w_on, w_listener;
+    uint32_t w_pid, w_pad;
+    uint64_t w_id, w_addr, w_n;
 };
 /* cffi: the sandbox's memory account (sentry/kernel/memacct.py's ACCOUNT keeps its
  * numbers here, so that C charges pipe pages to the same account) */
@@ -104,6 +109,18 @@ uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n);
 /* pop up to n bytes into process pid's memory at addr: the count, 0 (nothing taken) if
  * they could not all be written there */
 uint32_t rt_pipe_pop_to(struct rt_pipe *p, int pid, uint64_t addr, uint32_t n);
+/* the same, leaving them in the pipe */
+uint32_t rt_pipe_copy_to(const struct rt_pipe *p, int pid, uint64_t addr, uint32_t n);
+/* A read(2) of n bytes into addr by host task pid, notification id on listener, parked on
+ * the pipe (Python's): C answers it when it puts bytes in and tells Python
+ * (rt_pipe_done_pop).  -EBUSY: one is parked already (Python's alone then). */
+int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t addr,
+                 uint64_t n);
+/* Python ended that wait itself (its call answered otherwise, or gone) */
+void rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
+/* The next wait C ended: its listener and id, and whether C only handed it back
+ * (*kicked: a fault, the task gone; Python retries the read).  0: none. */
+int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked);
 int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n);
 void rt_pipe_discard(struct rt_pipe *p);
 int rt_pipe_resize(struct rt_pipe *p, uint32_t cap);

@@ -246,15 +246,20 @@ uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n)
     return k;
 }
 
-uint32_t rt_pipe_pop_to(struct rt_pipe *p, int pid, uint64_t addr, uint32_t n)
+uint32_t rt_pipe_copy_to(const struct rt_pipe *p, int pid, uint64_t addr, uint32_t n)
 {
     uint32_t k = n < p->size ? n : p->size;
     if (!k) return 0;
     uint32_t first = p->alloc - p->head < k ? p->alloc - p->head : k;
     struct iovec l[2] = {{p->buf + p->head, first}, {p->buf, k - first}};
     struct iovec r = {(void *)(uintptr_t)addr, k};
-    if (process_vm_writev(pid, l, k > first ? 2 : 1, &r, 1, 0) != (ssize_t)k) return 0;
-    pop_bytes(p, k);
+    return process_vm_writev(pid, l, k > first ? 2 : 1, &r, 1, 0) == (ssize_t)k ? k : 0;
+}
+
+uint32_t rt_pipe_pop_to(struct rt_pipe *p, int pid, uint64_t addr, uint32_t n)
+{
+    uint32_t k = rt_pipe_copy_to(p, pid, addr, n);
+    if (k) pop_bytes(p, k);
     return k;
 }
 

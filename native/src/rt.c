@@ -633,7 +633,8 @@ static void opened_unpush(uint64_t serial)
     if (opened_head != opened_tail && opened_ring[last].serial == serial) opened_head--;
 }
 static uint64_t dirc_serial;
-static int dirc_on;                /* C may open directories and re-open files
+static int dirc_on;                /* C may open directories, re-open files and answer
+                                      reads parked on pipes: nothing watches with inotify
                                       (rt_dirc_enable) */
 static int posix_locks;            /* a classic record lock was set (rt_posix_locks) */
 static void reopen_forget(uint64_t ino);
@@ -3365,6 +3366,67 @@ static int dirc_fcntl(const struct rt_task_info *t, int fd, struct fd_slot *f, i
  * bytes to read, room for all of a write, a reader at the other end.  Anything else
  * (empty, full, no reader, a fault, a count of 0) changes nothing here and is Python's
  * (sys_file.read, write, sendfile and sentry/fsimpl/pipe/pipe.py, the twins). */
+/* A read parked on a pipe (Python parked it and asked, rt_pipe_wait) is answered here when
+ * C puts bytes in: Python learns it from the ring below before it handles anything, and
+ * drops its parked call.  One that C cannot answer (a fault, the task gone, inotify
+ * watching: dirc_on) is handed back (kicked): C returns to Python at once, which retries
+ * the read as for any wake-up. */
+#define PIPE_DONE 256
+static struct { uint64_t id; int32_t listener, kicked; } pipe_done[PIPE_DONE];
+static unsigned pipe_done_head, pipe_done_tail;
+static int pipe_kicked;
+
+int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t addr,
+                 uint64_t n)
+{
+    if (p->w_on) return -EBUSY;
+    p->w_on = 1;
+    p->w_listener = listener;
+    p->w_id = id;
+    p->w_pid = (uint32_t)pid;
+    p->w_addr = addr;
+    p->w_n = n < MAX_IO ? n : MAX_IO;
+    return 0;
+}
+
+void rt_pipe_unwait(struct rt_pipe *p, uint64_t id)
+{
+    if (p->w_on && p->w_id == id) p->w_on = 0;
+}
+
+int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked)
+{
+    if (pipe_done_head == pipe_done_tail) return 0;
+    unsigned i = pipe_done_tail++ % PIPE_DONE;
+    *listener = pipe_done[i].listener;
+    *id = pipe_done[i].id;
+    *kicked = pipe_done[i].kicked;
+    return 1;
+}
+
+/* Whether C may put bytes in p: nothing but a parked read of its own waits on it, and the
+ * ring has room to tell Python of that read. */
+static int pipe_unwatched(const struct rt_pipe *p)
+{
+    return !p->watched && (!p->w_on || pipe_done_head - pipe_done_tail < PIPE_DONE);
+}
+
+/* Bytes just went into p: answer its parked read with them (copied out, answered, then
+ * taken), or hand it back to Python. */
+static void pipe_wake(struct rt_pipe *p)
+{
+    if (!p->w_on) return;
+    p->w_on = 0;
+    uint32_t k = dirc_on ? rt_pipe_copy_to(p, (int)p->w_pid, p->w_addr, (uint32_t)p->w_n) : 0;
+    int done = k && rt_respond(p->w_listener, p->w_id, k, 0, 0) == 0;
+    if (done) rt_pipe_pop(p, NULL, k);
+    else pipe_kicked = 1;
+    unsigned i = pipe_done_head++ % PIPE_DONE;
+    pipe_done[i].id = p->w_id;
+    pipe_done[i].listener = p->w_listener;
+    pipe_done[i].kicked = !done;
+}
+
 static int pipe_read(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)
 {
     if (p->watched || !p->size || !n || buf + n < buf || buf + n > USER_END) return 0;
@@ -3376,11 +3438,12 @@ static int pipe_read(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, 
 
 static int pipe_write(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)
 {
-    if (p->watched || p->readers <= 0 || !n || n > SCRATCH || buf + n < buf || buf + n > USER_END
-        || !rt_pipe_fits(p, (uint32_t)n))
+    if (!pipe_unwatched(p) || p->readers <= 0 || !n || n > SCRATCH || buf + n < buf
+        || buf + n > USER_END || !rt_pipe_fits(p, (uint32_t)n))
         return 0;
     if (rt_mem_read((int)pid, buf, scratch, n) != (int64_t)n) return 0;
     if (rt_pipe_push(p, scratch, (uint32_t)n, -1) != n) return 0;  /* (out of memory: none) */
+    pipe_wake(p);
     *ret = (int64_t)n;
     return 1;
 }
@@ -3393,7 +3456,7 @@ static int pipe_sendfile(const struct rt_task_info *t, struct rt_pipe *p, const 
     struct fd_slot *in = fd_find(t, a[1], RT_FD_READ);
     uint64_t count = a[3];
     if (!in || (in->kinds & (RT_FD_SEEK | RT_FD_NOTTY)) != (RT_FD_SEEK | RT_FD_NOTTY) || a[2]
-        || !count || count > (1ULL << 40) || p->watched || p->readers <= 0)
+        || !count || count > (1ULL << 40) || !pipe_unwatched(p) || p->readers <= 0)
         return 0;
     off_t pos = lseek(in->host_fd, 0, SEEK_CUR);
     /* (past the largest offset: rw_verify_area's EINVAL, Python's) */
@@ -3411,6 +3474,7 @@ static int pipe_sendfile(const struct rt_task_info *t, struct rt_pipe *p, const 
         lseek(in->host_fd, pos, SEEK_SET);   /* (out of memory: nothing went) */
         return 0;
     }
+    if (r) pipe_wake(p);
     *ret = r;
     return 1;
 }
@@ -3816,8 +3880,10 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
                          * at the next event, which may never come if what the workload
                          * waits for is that release (the peer of a socket parked for its
                          * FIN, while this thread waits in a host futex). */
-                        if (++burst >= FAST_BURST || closed_head != closed_tail
+                        /* A parked read C could not answer: Python retries it now. */
+                        if (++burst >= FAST_BURST || closed_head != closed_tail || pipe_kicked
                             || (timeout_ms >= 0 && mono_ns() >= deadline)) {
+                            pipe_kicked = 0;
                             ev->kind = RT_EV_TIMEOUT;
                             return 0;
                         }

@@ -22,7 +22,7 @@ from sentry.syscalls.linux.args import SyscallArgs
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Set
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
 
@@ -37,7 +37,7 @@ class Parked:
     """One parked syscall."""
 
     __slots__ = ("task", "notif_id", "args", "handler", "keys", "deadline", "restart", "ready",
-                 "interrupted", "signo", "signals", "sigmask", "on_interrupt")
+                 "interrupted", "signo", "signals", "sigmask", "on_interrupt", "c_pipe")
 
     def __init__(self, task: "Task", notif_id: int, args: SyscallArgs,
                  handler: Callable[..., int]) -> None:
@@ -59,6 +59,8 @@ class Parked:
         # ppoll/pselect6: the mask that decides which signals end the wait.
         self.sigmask: Optional[int] = None
         self.on_interrupt: Optional[Callable[[], None]] = None
+        # A read C may answer when it puts bytes in this pipe (Dispatcher.pipe_wait).
+        self.c_pipe: Any = None
 
 
 class Dispatcher:
@@ -73,6 +75,12 @@ class Dispatcher:
         # The task whose handler is running (Linux's ``current``): files whose
         # readiness depends on who asks (signalfd) read it.  None between calls.
         self.current: Optional["Task"] = None
+        # C answers a read parked on a pipe when it puts bytes in (rt.c "pipes"): the
+        # kernel sets these when C's fast path is on.  pipe_wait(buf, listener, notif id,
+        # host tid, address, count) -> whether C took it; pipe_unwait(buf, notif id).
+        self.pipe_wait: Optional[Callable[..., bool]] = None
+        self.pipe_unwait: Optional[Callable[[Any, int], None]] = None
+        self.c_waits: Dict[Tuple[int, int], Parked] = {}
 
     # -- answering --------------------------------------------------------
 
@@ -158,10 +166,15 @@ class Dispatcher:
         p.on_interrupt = wb.on_interrupt
         for q, mask in wb.queues:
             def wake(events: int, p: Parked = p) -> None:
-                if not p.ready:
-                    p.ready = True
-                    self.ready.append(p)
+                self._wake(p)
             p.keys.append((q, q.subscribe(mask, wake)))
+        if wb.pipe is not None and self.pipe_wait is not None and args.nr == 0 \
+                and p.deadline is None and len(p.keys) == 1:
+            if self.pipe_wait(wb.pipe.cbuf, t.tg.listener, notif_id, t.host_tid, args[1],
+                              args[2]):
+                p.c_pipe = wb.pipe
+                wb.pipe.queue.c_waiter(p.keys[0][1])
+                self.c_waits[(t.tg.listener, notif_id)] = p
         if p.deadline is not None:
             self.timed[id(p)] = p
         t.parked = p
@@ -171,7 +184,31 @@ class Dispatcher:
             # A signal the call's mask unblocks was already pending.
             self.interrupt(t, 0)
 
+    def _wake(self, p: Parked) -> None:
+        if not p.ready:
+            p.ready = True
+            self.ready.append(p)
+
+    def pipe_waits_ended(self, ended: Iterable[Tuple[int, int, bool]]) -> None:
+        """Reads parked on pipes that C ended, (listener, notif id, kicked): answered
+        (drop the parked call), or handed back (*kicked*: retry it, as on a wake-up).
+        The loop applies them before it handles anything else."""
+        for listener, notif_id, kicked in ended:
+            p = self.c_waits.pop((listener, notif_id), None)
+            if p is None:
+                continue
+            p.c_pipe = None
+            if kicked:
+                self._wake(p)
+            else:
+                self._unpark(p)
+
     def _unpark(self, p: Parked) -> None:
+        if p.c_pipe is not None:
+            assert self.pipe_unwait is not None
+            self.pipe_unwait(p.c_pipe.cbuf, p.notif_id)
+            self.c_waits.pop((p.task.tg.listener, p.notif_id), None)
+            p.c_pipe = None
         for q, key in p.keys:
             q.unsubscribe(key)
         p.keys = []

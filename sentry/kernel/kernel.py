@@ -986,6 +986,8 @@ class Kernel:
                              N.statcache_forget, N.reopen_put, N.reopen_take,
                              N.statcache_removed, N.statcache_appeared)
             N.reopen_cap(statcache.kept_fds_budget())
+            self.dispatcher.pipe_wait = self._pipe_wait
+            self.dispatcher.pipe_unwait = N.pipe_unwait
             N.dirc_enable(not fsnotify.active)
             locks.on_classic_lock = N.posix_locks
             credentials.on_change = self._sync_creds
@@ -1224,10 +1226,22 @@ class Kernel:
             self._on_notif(*notif)
         self.dispatcher.run_ready()
 
+    @staticmethod
+    def _pipe_wait(buf: Any, listener: int, notif_id: int, pid: int, addr: int,
+                   n: int) -> bool:
+        """C may answer a read parked on a pipe, unless inotify watches (its events are
+        Python's)."""
+        return not fsnotify.active and N.pipe_wait(buf, listener, notif_id, pid, addr, n)
+
     def _apply_fast_changes(self) -> None:
         """Apply what C did to the fd tables since Python last looked: closes, then the
         directories it opened (a close C served comes back to Python at once, so no
-        open C made later can have reused its number before it is applied)."""
+        open C made later can have reused its number before it is applied), after the
+        parked reads C answered or handed back."""
+        if self.dispatcher.pipe_wait is not None:
+            ended = N.pipe_waits_ended()
+            if ended:
+                self.dispatcher.pipe_waits_ended(ended)
         while True:
             c = N.closed_pop()
             if c is None:

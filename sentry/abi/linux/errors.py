@@ -14,7 +14,7 @@ import errno as _errno
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Callable, Optional, Sequence, Tuple
+    from typing import Any, Callable, Optional, Sequence, Tuple
     from sentry.kernel.waiter import WaitQueue
 
 # Kernel-internal restart codes (include/linux/errno.h).  Returned to a trapped
@@ -73,6 +73,9 @@ class WouldBlock(Exception):
         ``pselect6``); ``None``: the thread's own.
     :param on_interrupt: run when a signal ends the wait, before the answer
         (``select``-family calls write the time left back, as Linux does).
+
+    ``pipe``: a ``read`` waits for bytes in this pipe (:mod:`sentry.fsimpl.pipe.pipe`'s
+    ``Pipe``), which C's fast path may answer it with (:class:`Dispatcher`).
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class WouldBlock(Exception):
         self.deadline = deadline
         self.restart = restart
         self.sigmask = sigmask
+        self.pipe: Any = None
 
 
 class _Continue(int):

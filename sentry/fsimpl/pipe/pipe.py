@@ -143,22 +143,35 @@ def pipe_size_for(t: Any, size: int) -> int:
 class PipeQueue(WaitQueue):
     """A pipe's wait queue, which tells its buffer whether anything subscribes: C's fast
     path serves a pipe's reads and writes only while nothing does (no one to wake, no
-    epoll event or ``SIGIO`` to make)."""
+    epoll event or ``SIGIO`` to make) but a ``read`` parked on it that C answers itself
+    (:meth:`c_waiter`)."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_c_key")
 
     def __init__(self, buf: Any) -> None:
         super().__init__()
         self._buf = buf
+        self._c_key: Optional[int] = None
+
+    def _sync(self) -> None:
+        self._buf.watched = 1 if len(self) > (self._c_key is not None) else 0
 
     def subscribe(self, mask: int, callback: Callable[[int], None], head: bool = False) -> int:
         key = super().subscribe(mask, callback, head)
-        self._buf.watched = 1
+        self._sync()
         return key
 
     def unsubscribe(self, key: int) -> None:
         super().unsubscribe(key)
-        self._buf.watched = 1 if len(self) else 0
+        if key == self._c_key:
+            self._c_key = None
+        self._sync()
+
+    def c_waiter(self, key: int) -> None:
+        """The subscription *key* is a parked ``read`` that C answers when it puts bytes
+        in (``rt_pipe_wait``): it does not keep C from the pipe."""
+        self._c_key = key
+        self._sync()
 
 
 class Pipe:
@@ -304,7 +317,9 @@ class PipeDescription(FileDescription):
             return b""
         if self.nonblocking:
             raise err(errno.EAGAIN)
-        raise WouldBlock([(p.queue, EVENT_IN | EVENT_HUP)])
+        wb = WouldBlock([(p.queue, EVENT_IN | EVENT_HUP)])
+        wb.pipe = p  # (a read(2) C may answer when it puts bytes in: Dispatcher._park)
+        raise wb
 
     def unread(self, t: Any, data: bytes) -> None:
         if data:

@@ -431,6 +431,30 @@ def pipe_unpop(p: Any, data: bytes) -> None:
         _check(lib.rt_pipe_unpop(p, ffi.from_buffer(data), len(data)))
 
 
+def pipe_wait(p: Any, listener: int, notif_id: int, pid: int, addr: int, n: int) -> bool:
+    """A read(2) of *n* bytes into *addr* by host task *pid* (notification *notif_id* on
+    *listener*) is parked on the pipe: C answers it when it puts bytes in.  False if
+    another one is (Python's alone)."""
+    return lib.rt_pipe_wait(p, listener, notif_id, pid, addr, n) == 0
+
+
+def pipe_unwait(p: Any, notif_id: int) -> None:
+    lib.rt_pipe_unwait(p, notif_id)
+
+
+_done_listener = ffi.new("int *")
+_done_id = ffi.new("uint64_t *")
+_done_kicked = ffi.new("int *")
+
+
+def pipe_waits_ended() -> List[Tuple[int, int, bool]]:
+    """The parked reads C ended since: (listener, notification id, handed back)."""
+    out = []
+    while lib.rt_pipe_done_pop(_done_listener, _done_id, _done_kicked):
+        out.append((_done_listener[0], _done_id[0], bool(_done_kicked[0])))
+    return out
+
+
 def pipe_discard(p: Any) -> None:
     lib.rt_pipe_discard(p)
 
