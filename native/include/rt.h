@@ -118,8 +118,9 @@ int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t
                  uint64_t n);
 /* Python ended that wait itself (its call answered otherwise, or gone) */
 void rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
-/* The next wait C ended: its listener and id, and whether C only handed it back
- * (*kicked: a fault, the task gone; Python retries the read).  0: none. */
+/* The next wait C ended: its listener and id, and how (*kicked: 0 answered; 1 handed
+ * back, Python retries the read: a fault; 2 its notification gone, nothing to answer).
+ * 0: none. */
 int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked);
 int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n);
 void rt_pipe_discard(struct rt_pipe *p);

@@ -3368,10 +3368,16 @@ static int dirc_fcntl(const struct rt_task_info *t, int fd, struct fd_slot *f, i
  * (sys_file.read, write, sendfile and sentry/fsimpl/pipe/pipe.py, the twins). */
 /* A read parked on a pipe (Python parked it and asked, rt_pipe_wait) is answered here when
  * C puts bytes in: Python learns it from the ring below before it handles anything, and
- * drops its parked call.  One that C cannot answer (a fault, the task gone, inotify
- * watching: dirc_on) is handed back (kicked): C returns to Python at once, which retries
- * the read as for any wake-up. */
+ * drops its parked call.  One whose notification is gone (the task killed) is only
+ * forgotten (PIPE_GONE), its bytes left in the pipe; one that C cannot answer otherwise
+ * (a fault, inotify watching: dirc_on) is handed back (PIPE_KICKED): C returns to Python
+ * at once, which retries the read as for any wake-up.  (Before a thread group execs,
+ * Python takes its other threads' reads back: the host ends them, and the leader's task
+ * id may run the new program before the sentry hears of it.) */
 #define PIPE_DONE 256
+#define PIPE_ANSWERED 0
+#define PIPE_KICKED 1
+#define PIPE_GONE 2
 static struct { uint64_t id; int32_t listener, kicked; } pipe_done[PIPE_DONE];
 static unsigned pipe_done_head, pipe_done_tail;
 static int pipe_kicked;
@@ -3417,14 +3423,23 @@ static void pipe_wake(struct rt_pipe *p)
 {
     if (!p->w_on) return;
     p->w_on = 0;
-    uint32_t k = dirc_on ? rt_pipe_copy_to(p, (int)p->w_pid, p->w_addr, (uint32_t)p->w_n) : 0;
-    int done = k && rt_respond(p->w_listener, p->w_id, k, 0, 0) == 0;
-    if (done) rt_pipe_pop(p, NULL, k);
-    else pipe_kicked = 1;
+    int end = PIPE_KICKED;
+    if (!rt_notif_id_valid(p->w_listener, p->w_id)) {
+        end = PIPE_GONE;
+    } else if (dirc_on) {
+        uint32_t k = rt_pipe_copy_to(p, (int)p->w_pid, p->w_addr, (uint32_t)p->w_n);
+        if (k && rt_respond(p->w_listener, p->w_id, k, 0, 0) == 0) {
+            rt_pipe_pop(p, NULL, k);
+            end = PIPE_ANSWERED;
+        } else if (k) {
+            end = PIPE_GONE;     /* (killed since: its bytes stay for another reader) */
+        }
+    }
+    if (end == PIPE_KICKED) pipe_kicked = 1;
     unsigned i = pipe_done_head++ % PIPE_DONE;
     pipe_done[i].id = p->w_id;
     pipe_done[i].listener = p->w_listener;
-    pipe_done[i].kicked = !done;
+    pipe_done[i].kicked = end;
 }
 
 static int pipe_read(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)

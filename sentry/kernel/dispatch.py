@@ -20,6 +20,9 @@ from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, WouldBlock, _Contin
 from sentry.syscalls.linux import linux64
 from sentry.syscalls.linux.args import SyscallArgs
 
+#: How C ended a read parked on a pipe (native.PIPE_KICKED): handed it back to Python.
+KICKED = 1
+
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -189,25 +192,38 @@ class Dispatcher:
             p.ready = True
             self.ready.append(p)
 
-    def pipe_waits_ended(self, ended: Iterable[Tuple[int, int, bool]]) -> None:
-        """Reads parked on pipes that C ended, (listener, notif id, kicked): answered
-        (drop the parked call), or handed back (*kicked*: retry it, as on a wake-up).
-        The loop applies them before it handles anything else."""
-        for listener, notif_id, kicked in ended:
+    def pipe_waits_ended(self, ended: Iterable[Tuple[int, int, int]]) -> None:
+        """Reads parked on pipes that C ended, (listener, notif id, how): answered or
+        its notification gone (drop the parked call), or handed back (``KICKED``: retry
+        it, as on a wake-up).  The loop applies them before it handles anything else."""
+        for listener, notif_id, how in ended:
             p = self.c_waits.pop((listener, notif_id), None)
             if p is None:
                 continue
             p.c_pipe = None
-            if kicked:
+            if how == KICKED:
                 self._wake(p)
             else:
                 self._unpark(p)
 
+    def take_back_from_c(self, t: "Task") -> None:
+        """*t*'s parked read is no longer C's to answer (a thread of its group is about to
+        exec: the host ends *t*, and the leader's task id may run the new program before
+        the sentry hears of it); Python's, as any parked call."""
+        p = t.parked
+        if p is not None and p.c_pipe is not None:
+            self._c_release(p)
+            p.c_pipe = None
+
+    def _c_release(self, p: Parked) -> None:
+        assert self.pipe_unwait is not None
+        self.pipe_unwait(p.c_pipe.cbuf, p.notif_id)
+        self.c_waits.pop((p.task.tg.listener, p.notif_id), None)
+        p.c_pipe.queue.c_waiter(None)
+
     def _unpark(self, p: Parked) -> None:
         if p.c_pipe is not None:
-            assert self.pipe_unwait is not None
-            self.pipe_unwait(p.c_pipe.cbuf, p.notif_id)
-            self.c_waits.pop((p.task.tg.listener, p.notif_id), None)
+            self._c_release(p)
             p.c_pipe = None
         for q, key in p.keys:
             q.unsubscribe(key)

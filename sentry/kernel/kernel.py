@@ -1733,6 +1733,9 @@ class Kernel:
             self.strace_raw(t, f"execve({plan.execfn!r}, {plan.argv!r}) -> loader")
         if len(t.tg.tasks) > 1:
             self.cpu_hold.release_group(t.tg, "exec")
+            for other in t.tg.tasks.values():
+                if other is not t:
+                    self.dispatcher.take_back_from_c(other)
         if t.tg.pending_exec is not None:
             t.tg.pending_exec.release_exe()
         t.tg.pending_exec = plan
@@ -1761,7 +1764,11 @@ class Kernel:
         former = N.geteventmsg(pid)
         former_tid = t.tid
         if former != pid:
-            # A non-leader thread exec'd: it now has the leader's tid.
+            # A non-leader thread exec'd: it now has the leader's tid, whose task goes on
+            # as the new program's, with no call of the leader's parked.
+            leader = self.tasks.get(pid)
+            if leader is not None:
+                self.dispatcher.drop(leader)
             old = self.tasks.pop(former, None)
             if old is not None:
                 former_tid = old.tid

@@ -167,9 +167,9 @@ class PipeQueue(WaitQueue):
             self._c_key = None
         self._sync()
 
-    def c_waiter(self, key: int) -> None:
+    def c_waiter(self, key: Optional[int]) -> None:
         """The subscription *key* is a parked ``read`` that C answers when it puts bytes
-        in (``rt_pipe_wait``): it does not keep C from the pipe."""
+        in (``rt_pipe_wait``): it does not keep C from the pipe (None: there is none)."""
         self._c_key = key
         self._sync()
 

@@ -10,6 +10,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <stdint.h>
 #include <sys/sendfile.h>
 
@@ -125,10 +127,54 @@ static void stream(const char *label, int file, int use_poll, int slow_reader)
 static volatile sig_atomic_t got_pipe;
 static void on_pipe(int s) { (void)s; got_pipe++; }
 
+/* A read parked on an empty pipe whose buffer goes away before bytes come: EFAULT, and the
+ * bytes stay in the pipe. */
+static int fault_pipe[2];
+static char *fault_area;
+static long fault_ret;
+static int fault_errno;
+static void *park_in_area(void *arg)
+{
+    (void)arg;
+    errno = 0;
+    fault_ret = read(fault_pipe[0], fault_area, 100);
+    fault_errno = errno;
+    return NULL;
+}
+
+/* A thread execs while the leader is parked reading a pipe, and bytes come after: the new
+ * program (at the leader's task id) finds its memory untouched and the bytes in the pipe.
+ * The leader reads into a global the new program has at the same address (static builds). */
+static char target[100];
+static char *self_path;
+static int exec_pipe[2];
+static void *exec_soon(void *arg)
+{
+    (void)arg;
+    usleep(100 * 1000);
+    char fd[16];
+    snprintf(fd, sizeof fd, "%d", exec_pipe[0]);
+    execl(self_path, self_path, "after-exec", fd, (char *)NULL);
+    return NULL;
+}
+
+static int after_exec(const char *fd_arg)
+{
+    int fd = atoi(fd_arg);
+    usleep(500 * 1000);           /* the writer wrote at 300 ms */
+    int untouched = 1;
+    for (size_t i = 0; i < sizeof target; i++) untouched &= target[i] == 0;
+    T("after exec: memory untouched", untouched);
+    char buf[16] = {0};
+    R("after exec: the bytes are in the pipe", read(fd, buf, sizeof buf));
+    printf("after exec: read %s\n", buf);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    (void)argc;
     out_init();
+    if (argc > 2 && strcmp(argv[1], "after-exec") == 0) return after_exec(argv[2]);
     /* the input sendfile reads: this program's own file, one the sandbox did not write
      * (a file of its image, which the C path takes) */
     int file = open(argv[0], O_RDONLY);
@@ -149,5 +195,32 @@ int main(int argc, char **argv)
     R("sendfile after the reader went", sendfile(p[1], file, NULL, 100));
     R("SIGPIPEs", got_pipe);
     close(p[1]);
-    return 0;
+
+    R("pipe for a fault", pipe(fault_pipe));
+    fault_area = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pthread_t reader;
+    pthread_create(&reader, NULL, park_in_area, NULL);
+    usleep(100 * 1000);
+    munmap(fault_area, 4096);
+    R("write to the parked reader", write(fault_pipe[1], "hello", 5));
+    pthread_join(reader, NULL);
+    printf("read into a buffer unmapped while it waited: %ld %s\n", fault_ret,
+           fault_ret < 0 ? en(fault_errno) : "");
+    char left[16];
+    R("the bytes stayed", read(fault_pipe[0], left, sizeof left));
+
+    /* last: the process goes on as the program it execs */
+    fflush(stdout);
+    self_path = argv[0];
+    R("pipe for an exec", pipe(exec_pipe));
+    pid_t writer = fork();
+    if (writer == 0) {
+        usleep(300 * 1000);
+        _exit(write(exec_pipe[1], "world", 5) == 5 ? 0 : 1);
+    }
+    pthread_t execer;
+    pthread_create(&execer, NULL, exec_soon, NULL);
+    read(exec_pipe[0], target, sizeof target);   /* parked until the exec ends it */
+    printf("FATAL: the leader's read returned\n");
+    return 1;
 }
