@@ -210,21 +210,21 @@ class Dispatcher:
         """*t*'s parked read is no longer C's to answer (a thread of its group is about to
         exec: the host ends *t*, and the leader's task id may run the new program before
         the sentry hears of it); Python's, as any parked call."""
-        p = t.parked
-        if p is not None and p.c_pipe is not None:
-            self._c_release(p)
-            p.c_pipe = None
+        if t.parked is not None:
+            self._c_release(t.parked)
 
     def _c_release(self, p: Parked) -> None:
+        """Take *p* back from C, if C may answer it."""
+        if p.c_pipe is None:
+            return
         assert self.pipe_unwait is not None
         self.pipe_unwait(p.c_pipe.cbuf, p.notif_id)
         self.c_waits.pop((p.task.tg.listener, p.notif_id), None)
         p.c_pipe.queue.c_waiter(None)
+        p.c_pipe = None
 
     def _unpark(self, p: Parked) -> None:
-        if p.c_pipe is not None:
-            self._c_release(p)
-            p.c_pipe = None
+        self._c_release(p)
         for q, key in p.keys:
             q.unsubscribe(key)
         p.keys = []
