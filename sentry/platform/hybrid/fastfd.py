@@ -3,7 +3,7 @@
 :class:`FastFDTable` is the sentry's :class:`~sentry.vfs.fdtable.FDTable` plus a
 copy, in C, of the fds whose descriptions are backed by a host fd with the
 sandbox's semantics (``read``/``write``/``lseek``/``fstat`` can go straight to
-the host fd).  Every mutation of the table updates the copy.  A ``close`` the C
+the host fd), and of the ends of sandbox pipes (whose buffer is C's).  Every mutation of the table updates the copy.  A ``close`` the C
 side served is queued there and applied here (:meth:`close_from_fast`) before
 Python handles anything else.
 """
@@ -37,7 +37,8 @@ def fast_kinds(desc: FileDescription) -> int:
     """Which calls the C side may serve for *desc* (``N.FD_*`` bits; 0: none).
 
     Host-backed descriptions whose Python handlers do exactly the host call:
-    donated stdio (``HostFileDescription``) and the gofer's regular files.
+    donated stdio (``HostFileDescription``) and the gofer's regular files; and a
+    sandbox pipe's ends (``FD_PIPE_R``/``FD_PIPE_W``: C reads and writes its buffer).
     ``fstat`` is served when the Python stat is the host's ``fstat`` with the
     sandbox's device number and owner, which the C side substitutes
     (:func:`stat_overrides`): always for stdio, and for gofer files on
