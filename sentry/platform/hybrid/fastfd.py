@@ -3,9 +3,10 @@
 :class:`FastFDTable` is the sentry's :class:`~sentry.vfs.fdtable.FDTable` plus a
 copy, in C, of the fds whose descriptions are backed by a host fd with the
 sandbox's semantics (``read``/``write``/``lseek``/``fstat`` can go straight to
-the host fd), and of the ends of sandbox pipes (whose buffer is C's).  Every mutation of the table updates the copy.  A ``close`` the C
-side served is queued there and applied here (:meth:`close_from_fast`) before
-Python handles anything else.
+the host fd), and of the ends of sandbox pipes (whose buffer is C's).  Every
+mutation of the table updates the copy.  A ``close`` the C side served is queued
+there and applied here (:meth:`close_from_fast`) before Python handles anything
+else.
 """
 
 from __future__ import annotations
