@@ -38,11 +38,10 @@ ffibuilder.cdef(
     };
     struct rt_acct { int64_t limit, used, peak; };
     struct rt_acct *rt_acct(void);
-    int rt_acct_charge(int64_t n);
     struct rt_pipe *rt_pipe_new(void);
     void rt_pipe_free(struct rt_pipe *p);
     uint32_t rt_pipe_push(struct rt_pipe *p, const void *data, uint32_t n, int64_t file_off);
-    uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n);
+    uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n, int64_t file_off);
     uint32_t rt_pipe_peek(const struct rt_pipe *p, void *out, uint32_t n);
     uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n);
     int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n);

@@ -94,16 +94,13 @@ struct rt_acct {
     int64_t limit, used, peak;
 };
 struct rt_acct *rt_acct(void);
-int rt_acct_charge(int64_t n);
-/* whether n more bytes fit the account (C's fast path asks before it charges) */
-int rt_acct_room(int64_t n);
 struct rt_pipe *rt_pipe_new(void);
 void rt_pipe_free(struct rt_pipe *p);
 /* store what fits of n bytes (file_off < 0: a write; else a regular file's bytes from
  * file_off, spliced: a slot per file page); the count stored */
 uint32_t rt_pipe_push(struct rt_pipe *p, const void *data, uint32_t n, int64_t file_off);
-/* whether a write of n bytes goes in whole (slots and account) */
-uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n);
+/* whether n bytes go in whole (slots and account; file_off as rt_pipe_push's) */
+uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n, int64_t file_off);
 uint32_t rt_pipe_peek(const struct rt_pipe *p, void *out, uint32_t n);
 uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n);
 /* pop up to n bytes into process pid's memory at addr: the count, 0 (nothing taken) if

@@ -34,17 +34,11 @@ static struct rt_acct acct = { INT64_MAX / 2, 0, 0 };
 
 struct rt_acct *rt_acct(void) { return &acct; }
 
-int rt_acct_charge(int64_t n)
+/* Count n bytes the caller found room for (push_plan), or give them back. */
+static void acct_add(int64_t n)
 {
-    if (n > 0 && acct.used + n > acct.limit) return 0;
     acct.used += n;
     if (acct.used > acct.peak) acct.peak = acct.used;
-    return 1;
-}
-
-int rt_acct_room(int64_t n)
-{
-    return n <= 0 || acct.used + n <= acct.limit;
 }
 
 struct rt_pipe *rt_pipe_new(void)
@@ -59,18 +53,29 @@ struct rt_pipe *rt_pipe_new(void)
 void rt_pipe_free(struct rt_pipe *p)
 {
     if (!p) return;
-    acct.used -= (int64_t)p->nslots * PAGE;
-    free(p->buf);
-    free(p->slots);
+    rt_pipe_discard(p);
     free(p);
 }
 
-static inline uint32_t *slot_at(struct rt_pipe *p, uint32_t i)
+static inline uint32_t *slot_at(const struct rt_pipe *p, uint32_t i)
 {
     return &p->slots[(p->s_head + i) % p->s_cap];
 }
 
-static inline int pipe_full(const struct rt_pipe *p) { return p->nslots >= p->cap / PAGE; }
+/* The room a write may add to the last slot (none for a file's page). */
+static inline uint32_t tail_room(const struct rt_pipe *p)
+{
+    return p->nslots && p->tail_merge ? PAGE - *slot_at(p, p->nslots - 1) : 0;
+}
+
+/* What a ring of cur entries grows to for need: doubled (from first), not past most,
+ * never short of need. */
+static uint64_t grown(uint64_t cur, uint64_t first, uint64_t most, uint64_t need)
+{
+    uint64_t a = cur ? cur * 2 : first;
+    if (a > most) a = most;
+    return a < need ? need : a;
+}
 
 /* The slot ring holding want entries (not fewer than the occupied ones), their order kept. */
 static int slots_resize(struct rt_pipe *p, uint32_t want)
@@ -91,19 +96,14 @@ static int slots_resize(struct rt_pipe *p, uint32_t want)
 static int slots_room(struct rt_pipe *p, uint32_t k)
 {
     uint64_t need = (uint64_t)p->nslots + k;
-    if (need <= p->s_cap) return 0;
-    uint64_t want = p->s_cap ? (uint64_t)p->s_cap * 2 : 16;
-    if (want > p->cap / PAGE) want = p->cap / PAGE;
-    if (want < need) want = need;
-    return slots_resize(p, (uint32_t)want);
+    return need <= p->s_cap ? 0 : slots_resize(p, (uint32_t)grown(p->s_cap, 16, p->cap / PAGE, need));
 }
 
 /* The bytes are a ring: buf[head ..] and on from buf[0] past the end (alloc bytes). */
-static void ring_out(const struct rt_pipe *p, uint32_t from, unsigned char *out, uint32_t k)
+static void ring_out(const struct rt_pipe *p, unsigned char *out, uint32_t k)
 {
-    uint32_t at = (uint32_t)(((uint64_t)p->head + from) % p->alloc);
-    uint32_t first = p->alloc - at < k ? p->alloc - at : k;
-    memcpy(out, p->buf + at, first);
+    uint32_t first = p->alloc - p->head < k ? p->alloc - p->head : k;
+    memcpy(out, p->buf + p->head, first);
     memcpy(out + first, p->buf, k - first);
 }
 
@@ -120,7 +120,7 @@ static int buf_resize(struct rt_pipe *p, uint64_t a)
 {
     unsigned char *b = NULL;
     if (a && !(b = malloc(a))) return -ENOMEM;
-    if (p->size) ring_out(p, 0, b, p->size);
+    if (p->size) ring_out(p, b, p->size);
     free(p->buf);
     p->buf = b;
     p->alloc = (uint32_t)a;
@@ -133,12 +133,8 @@ static int buf_resize(struct rt_pipe *p, uint64_t a)
 static int buf_room(struct rt_pipe *p, uint32_t n)
 {
     uint64_t need = (uint64_t)p->size + n;
-    if (need <= p->alloc) return 0;
-    uint64_t a = p->alloc ? (uint64_t)p->alloc * 2 : 16384;
     uint64_t most = (uint64_t)(p->nslots > p->cap / PAGE ? p->nslots : p->cap / PAGE) * PAGE;
-    if (a > most) a = most;
-    if (a < need) a = need;
-    return buf_resize(p, a);
+    return need <= p->alloc ? 0 : buf_resize(p, grown(p->alloc, 16384, most, need));
 }
 
 /* After a read: an empty pipe holds no buffer, one a quarter full at most half of it,
@@ -168,8 +164,7 @@ static uint32_t push_plan(const struct rt_pipe *p, uint32_t n, int64_t file_off,
     *merge = *slots = 0;
     if (file_off < 0) {
         uint32_t part = n & (PAGE - 1);
-        if (part && p->nslots && p->tail_merge
-            && p->slots[(p->s_head + p->nslots - 1) % p->s_cap] + part <= PAGE)
+        if (part && part <= tail_room(p))
             done = *merge = part;
     } else {
         take = PAGE - (uint32_t)(file_off % PAGE);
@@ -195,26 +190,26 @@ uint32_t rt_pipe_push(struct rt_pipe *p, const void *data, uint32_t n, int64_t f
     if (merge) *slot_at(p, p->nslots - 1) += merge;
     for (uint32_t put = merge; put < done; take = PAGE) {
         uint32_t k = done - put < take ? done - put : take;
-        rt_acct_charge(PAGE);
+        acct_add(PAGE);
         *slot_at(p, p->nslots++) = k;
         put += k;
     }
-    ring_in(p, (uint32_t)(((uint64_t)p->head + p->size) % p->alloc), data, done);
+    ring_in(p, (uint32_t)((uint64_t)p->head + p->size), data, done);
     p->size += done;
     p->tail_merge = file_off < 0;
     return done;
 }
 
-uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n)
+uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n, int64_t file_off)
 {
     uint32_t merge, slots;
-    return push_plan(p, n, -1, &merge, &slots) == n;
+    return push_plan(p, n, file_off, &merge, &slots) == n;
 }
 
 uint32_t rt_pipe_peek(const struct rt_pipe *p, void *out, uint32_t n)
 {
     uint32_t k = n < p->size ? n : p->size;
-    if (k) ring_out(p, 0, out, k);
+    if (k) ring_out(p, out, k);
     return k;
 }
 
@@ -241,7 +236,7 @@ static void pop_bytes(struct rt_pipe *p, uint32_t k)
 uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n)
 {
     uint32_t k = n < p->size ? n : p->size;
-    if (out && k) ring_out(p, 0, out, k);
+    if (out && k) ring_out(p, out, k);
     pop_bytes(p, k);
     return k;
 }
@@ -283,8 +278,7 @@ int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n)
         p->s_head = (p->s_head + p->s_cap - 1) % p->s_cap;
         p->slots[p->s_head] = c;
         p->nslots++;
-        acct.used += PAGE;
-        if (acct.used > acct.peak) acct.peak = acct.used;
+        acct_add(PAGE);
         left -= c;
     }
     return 0;
@@ -311,11 +305,8 @@ int rt_pipe_resize(struct rt_pipe *p, uint32_t cap)
 
 uint32_t rt_pipe_free_bytes(const struct rt_pipe *p)
 {
-    uint32_t tail = 0;
-    if (p->nslots && p->tail_merge)
-        tail = PAGE - p->slots[(p->s_head + p->nslots - 1) % p->s_cap];
     uint32_t slots = p->cap / PAGE;
-    return tail + (slots > p->nslots ? (slots - p->nslots) * PAGE : 0);
+    return tail_room(p) + (slots > p->nslots ? (slots - p->nslots) * PAGE : 0);
 }
 
 uint32_t rt_pipe_page_room(const struct rt_pipe *p, uint64_t file_off)

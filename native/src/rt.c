@@ -856,17 +856,9 @@ static int fd_lowest_free(int fdt)
     return fd_lowest_free_from(fdt, 0);
 }
 
+/* fd's slot: a host fd's kinds, or a pipe's (p) */
 static int slot_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid,
-                    uint32_t gid);
-
-int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid)
-{
-    if (kinds & (RT_FD_PIPE_R | RT_FD_PIPE_W)) return -EINVAL;  /* (rt_fd_set_pipe's) */
-    return slot_set(fdt, fd, host_fd, kinds, dev, uid, gid);
-}
-
-static int slot_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid,
-                    uint32_t gid)
+                    uint32_t gid, struct rt_pipe *p)
 {
     if (fdt < 0 || fdt >= MAX_FDT || fd < 0) return -EINVAL;
     if (fd >= FDT_SIZE) return 0;   /* served by Python */
@@ -888,16 +880,20 @@ static int slot_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint3
     fdts[fdt][fd].uid = uid;
     fdts[fdt][fd].gid = gid;
     fdts[fdt][fd].blob_gen = 0;
-    fdts[fdt][fd].pipe = NULL;
+    fdts[fdt][fd].pipe = p;
     return 0;
+}
+
+int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid)
+{
+    if (kinds & (RT_FD_PIPE_R | RT_FD_PIPE_W)) return -EINVAL;  /* (rt_fd_set_pipe's) */
+    return slot_set(fdt, fd, host_fd, kinds, dev, uid, gid, NULL);
 }
 
 int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds)
 {
     if (!p || kinds & ~(RT_FD_PIPE_R | RT_FD_PIPE_W)) return -EINVAL;
-    int r = slot_set(fdt, fd, -1, kinds, 0, 0, 0);
-    if (r == 0 && fd < FDT_SIZE) fdts[fdt][fd].pipe = p;
-    return r;
+    return slot_set(fdt, fd, -1, kinds, 0, 0, 0, p);
 }
 
 static struct fd_slot *fd_slot_of(int fdt, int fd)
@@ -3442,9 +3438,15 @@ static void pipe_wake(struct rt_pipe *p)
     pipe_done[i].kicked = end;
 }
 
+/* access_ok: the range [addr, addr + n) ends inside the user address space */
+static inline int user_range_ok(uint64_t addr, uint64_t n)
+{
+    return addr + n >= addr && addr + n <= USER_END;
+}
+
 static int pipe_read(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)
 {
-    if (p->watched || !p->size || !n || buf + n < buf || buf + n > USER_END) return 0;
+    if (p->watched || !user_range_ok(buf, n)) return 0;   /* (empty, or n 0: copies none) */
     uint32_t k = rt_pipe_pop_to(p, (int)pid, buf, n < MAX_IO ? (uint32_t)n : (uint32_t)MAX_IO);
     if (!k) return 0;            /* (a fault: nothing taken) */
     *ret = k;
@@ -3453,8 +3455,8 @@ static int pipe_read(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, 
 
 static int pipe_write(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)
 {
-    if (!pipe_unwatched(p) || p->readers <= 0 || !n || n > SCRATCH || buf + n < buf
-        || buf + n > USER_END || !rt_pipe_fits(p, (uint32_t)n))
+    if (!pipe_unwatched(p) || p->readers <= 0 || !n || n > SCRATCH || !user_range_ok(buf, n)
+        || !rt_pipe_fits(p, (uint32_t)n, -1))
         return 0;
     if (rt_mem_read((int)pid, buf, scratch, n) != (int64_t)n) return 0;
     if (rt_pipe_push(p, scratch, (uint32_t)n, -1) != n) return 0;  /* (out of memory: none) */
@@ -3478,13 +3480,10 @@ static int pipe_sendfile(const struct rt_task_info *t, struct rt_pipe *p, const 
     if (pos < 0 || (uint64_t)pos > (uint64_t)INT64_MAX - count) return 0;
     uint64_t take = rt_pipe_page_room(p, (uint64_t)pos);
     if (count < take) take = count;
-    uint64_t slots = ((uint64_t)pos % 4096 + take + 4095) / 4096;
-    if (!take || take > MAX_IO || take > SCRATCH || !rt_acct_room((int64_t)slots * 4096))
-        return 0;
-    ssize_t r = pread(in->host_fd, scratch, take, pos);
+    if (!take || take > SCRATCH || !rt_pipe_fits(p, (uint32_t)take, pos)) return 0;
+    /* (read moves the offset first: a pipe changed is a call answered) */
+    ssize_t r = read(in->host_fd, scratch, take);
     if (r < 0) return 0;
-    /* the offset first: a pipe changed is a call answered */
-    if (r && lseek(in->host_fd, pos + r, SEEK_SET) < 0) return 0;
     if (r && rt_pipe_push(p, scratch, (uint32_t)r, pos) != (uint32_t)r) {
         lseek(in->host_fd, pos, SEEK_SET);   /* (out of memory: nothing went) */
         return 0;
@@ -3552,7 +3551,7 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         if (f->kinds & RT_FD_NULL) {
             /* write_null: vfs_write's range check and clamp, and the bytes never read
              * (sys_file.write's twin) */
-            if (a[1] + a[2] < a[1] || a[1] + a[2] > USER_END) *ret = -EFAULT;
+            if (!user_range_ok(a[1], a[2])) *ret = -EFAULT;
             else *ret = (int64_t)(a[2] < MAX_RW_COUNT ? a[2] : MAX_RW_COUNT);
             return 1;
         }

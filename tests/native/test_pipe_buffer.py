@@ -164,7 +164,7 @@ def test_random_sequences_match_the_model(seed: int, account: None) -> None:
                 twin = Model(m.limit)
                 twin.buf, twin.slots = bytearray(m.buf), deque(m.slots)
                 twin.cap, twin.tail_merge, twin.used = m.cap, m.tail_merge, m.used
-                assert bool(N.lib.rt_pipe_fits(p, n)) == (twin.push(b"x" * n) == n), ctx
+                assert bool(N.lib.rt_pipe_fits(p, n, -1)) == (twin.push(b"x" * n) == n), ctx
             else:
                 off = rng.randrange(0, 1 << 40)
                 assert N.pipe_page_room(p, off) == m.page_room(off), ctx
