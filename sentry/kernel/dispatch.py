@@ -20,9 +20,6 @@ from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, WouldBlock, _Contin
 from sentry.syscalls.linux import linux64
 from sentry.syscalls.linux.args import SyscallArgs
 
-#: How C ended a read parked on a pipe (native.PIPE_KICKED): handed it back to Python.
-KICKED = 1
-
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -192,16 +189,16 @@ class Dispatcher:
             p.ready = True
             self.ready.append(p)
 
-    def pipe_waits_ended(self, ended: Iterable[Tuple[int, int, int]]) -> None:
-        """Reads parked on pipes that C ended, (listener, notif id, how): answered or
-        its notification gone (drop the parked call), or handed back (``KICKED``: retry
-        it, as on a wake-up).  The loop applies them before it handles anything else."""
-        for listener, notif_id, how in ended:
+    def pipe_waits_ended(self, ended: Iterable[Tuple[int, int, bool]]) -> None:
+        """Reads parked on pipes that C ended, (listener, notif id, kicked): answered or
+        its notification gone (drop the parked call), or handed back (*kicked*: retry it,
+        as on a wake-up).  The loop applies them before it handles anything else."""
+        for listener, notif_id, kicked in ended:
             p = self.c_waits.pop((listener, notif_id), None)
             if p is None:
                 continue
             p.c_pipe = None
-            if how == KICKED:
+            if kicked:
                 self._wake(p)
             else:
                 self._unpark(p)

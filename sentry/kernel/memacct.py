@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import os
 
+from sentry.platform.hybrid import native
+
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Optional
 
 #: What a memory limit keeps back for the sentry's own heap, the gofer and the
 #: workload's processes.
@@ -51,29 +53,19 @@ def budget(memory_limit: Optional[int]) -> int:
     return max(memory_limit // 8, memory_limit - RESERVE)
 
 
-class _Numbers:
-    """An account's numbers in Python (an account of its own, a test's)."""
-
-    __slots__ = ("limit", "used", "peak")
-
-    def __init__(self) -> None:
-        self.limit = self.used = self.peak = 0
-
-
 class MemoryAccount:
     """Bytes charged against a limit.  Callers refuse what :meth:`charge` refuses with
     their own errno (tmpfs: ``ENOSPC``).
 
-    :param numbers: where limit, used and peak live (the sentry's one account keeps them
-        in C's ``struct rt_acct``, so that C's pipe path charges pipe pages to it too).
+    Its numbers (limit, used, peak) are C's ``struct rt_acct``, so that C's pipe path
+    charges pipe pages to the same account.
     """
 
     __slots__ = ("_n",)
 
-    def __init__(self, limit: int, numbers: Any = None) -> None:
-        self._n = numbers if numbers is not None else _Numbers()
+    def __init__(self, limit: int) -> None:
+        self._n = native.acct()
         self._n.limit = limit
-        self._n.used = self._n.peak = 0
 
     @property
     def limit(self) -> int:
@@ -116,16 +108,8 @@ class MemoryAccount:
         self._n.used -= n
 
 
-def _c_numbers() -> Any:
-    try:
-        from sentry.platform.hybrid import native
-    except ImportError:  # (no C extension built: nothing in C charges it either)
-        return None
-    return native.acct()
-
-
 #: The sentry's one account (set up by the kernel from the boot configuration).
-ACCOUNT = MemoryAccount(budget(None), _c_numbers())
+ACCOUNT = MemoryAccount(budget(None))
 
 
 def configure(memory_limit: Optional[int]) -> None:

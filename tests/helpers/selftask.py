@@ -14,6 +14,7 @@ from sentry.kernel.task import Credentials, Task, ThreadGroup
 from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.fastfd import FastFDTable
 from sentry.platform.hybrid.memory import HostMemory
+from sentry.syscalls.linux.args import SyscallArgs
 
 
 def self_task() -> Task:
@@ -32,3 +33,12 @@ def drop(t: Task) -> None:
     """Release the task's fds and take it out of the C tables."""
     t.fdtable.release_all()
     N.task_del(os.getpid())
+
+
+def py_call(t: Task, handler, nr: int, *args: int) -> int:
+    """The Python handler *handler* of syscall *nr* for *t*: its result, ``-errno`` for a
+    Linux error (what C's twin answers)."""
+    try:
+        return handler(t, SyscallArgs(nr, tuple(list(args) + [0] * (6 - len(args)))))
+    except Exception as e:  # LinuxError
+        return -e.errno  # type: ignore[attr-defined]

@@ -16,12 +16,11 @@ from typing import Iterator, Optional, Tuple
 
 import pytest
 
-from helpers.selftask import drop, self_task
+from helpers.selftask import drop, py_call, self_task
 from sentry.fsimpl.host.host import HostFileDescription
 from sentry.kernel.task import Task
 from sentry.platform.hybrid import native as N
 from sentry.syscalls.linux import sys_file, sys_process, sys_stat
-from sentry.syscalls.linux.args import SyscallArgs
 
 SYS_READ, SYS_WRITE, SYS_CLOSE, SYS_FSTAT, SYS_LSEEK, SYS_PREAD64 = 0, 1, 3, 5, 8, 17
 SYS_GETPID, SYS_GETPPID, SYS_GETTID = 39, 110, 186
@@ -58,13 +57,6 @@ def _fast_lstat(path_addr: int, addr: int) -> Optional[int]:
                        [AT_FDCWD & (2**64 - 1), path_addr, addr, AT_SYMLINK_NOFOLLOW, 0, 0])
 
 
-def _py(t: Task, handler, nr: int, *args: int) -> int:
-    try:
-        return handler(t, SyscallArgs(nr, tuple(list(args) + [0] * (6 - len(args)))))
-    except Exception as e:  # LinuxError
-        return -e.errno  # type: ignore[attr-defined]
-
-
 def _offsets(t: Task) -> Tuple[int, int]:
     return tuple(os.lseek(t.fdtable.get(fd).host_fd, 0, os.SEEK_CUR) for fd in (C_FD, PY_FD))
 
@@ -73,7 +65,7 @@ def test_ids(world: Tuple[Task, Path]) -> None:
     t, _ = world
     for nr, handler in ((SYS_GETPID, sys_process.getpid), (SYS_GETTID, sys_process.gettid),
                         (SYS_GETPPID, sys_process.getppid)):
-        assert _c(nr) == _py(t, handler, nr)
+        assert _c(nr) == py_call(t, handler, nr)
     assert (_c(SYS_GETPID), _c(SYS_GETTID), _c(SYS_GETPPID)) == (7, 9, 3)
 
 
@@ -103,12 +95,12 @@ def test_user_and_group_ids(world: Tuple[Task, Path]) -> None:
     try:
         sync(t.creds)
         for nr, h in calls:
-            assert _c(nr) == _py(t, h, nr)
+            assert _c(nr) == py_call(t, h, nr)
         assert [_c(nr) for nr, _h in calls] == [1000, 1001, 2000, 2001]
         t.creds.euid = 0                                            # seteuid(0)
         t.creds.egid = 7
         assert [_c(nr) for nr, _h in calls] == [1000, 0, 2000, 7]
-        assert all(_c(nr) == _py(t, h, nr) for nr, h in calls)
+        assert all(_c(nr) == py_call(t, h, nr) for nr, h in calls)
     finally:
         credentials.on_change = old
 
@@ -119,7 +111,7 @@ def test_read(world: Tuple[Task, Path], n: int) -> None:
     for _ in range(3):
         b1, a1 = _buf(max(n, 1))
         b2, a2 = _buf(max(n, 1))
-        assert _c(SYS_READ, C_FD, a1, n) == _py(t, sys_file.read, SYS_READ, PY_FD, a2, n)
+        assert _c(SYS_READ, C_FD, a1, n) == py_call(t, sys_file.read, SYS_READ, PY_FD, a2, n)
         assert b1.raw == b2.raw
         o1, o2 = _offsets(t)
         assert o1 == o2
@@ -127,7 +119,7 @@ def test_read(world: Tuple[Task, Path], n: int) -> None:
 
 def test_read_into_a_bad_buffer(world: Tuple[Task, Path]) -> None:
     t, _ = world
-    assert _c(SYS_READ, C_FD, BAD, 10) == _py(t, sys_file.read, SYS_READ, PY_FD, BAD, 10) == -14
+    assert _c(SYS_READ, C_FD, BAD, 10) == py_call(t, sys_file.read, SYS_READ, PY_FD, BAD, 10) == -14
     assert _offsets(t) == (0, 0)
 
 
@@ -137,20 +129,20 @@ def test_pread_and_lseek(world: Tuple[Task, Path]) -> None:
         b1, a1 = _buf(64)
         b2, a2 = _buf(64)
         assert _c(SYS_PREAD64, C_FD, a1, 64, off) == \
-            _py(t, sys_file.pread64, SYS_PREAD64, PY_FD, a2, 64, off)
+            py_call(t, sys_file.pread64, SYS_PREAD64, PY_FD, a2, 64, off)
         assert b1.raw == b2.raw
     for off, whence in ((5, 0), (3, 1), (-10, 2), (0, 3), (-1, 0), (0, 9)):
         assert _c(SYS_LSEEK, C_FD, off & (2**64 - 1), whence) == \
-            _py(t, sys_file.lseek, SYS_LSEEK, PY_FD, off & (2**64 - 1), whence)
+            py_call(t, sys_file.lseek, SYS_LSEEK, PY_FD, off & (2**64 - 1), whence)
 
 
 def test_write(world: Tuple[Task, Path]) -> None:
     t, f = world
     payload = ctypes.create_string_buffer(b"hello, twins", 12)
     addr = ctypes.addressof(payload)
-    assert _c(SYS_WRITE, C_FD, addr, 12) == _py(t, sys_file.write, SYS_WRITE, PY_FD, addr, 12) == 12
+    assert _c(SYS_WRITE, C_FD, addr, 12) == py_call(t, sys_file.write, SYS_WRITE, PY_FD, addr, 12) == 12
     assert _offsets(t) == (12, 12)
-    assert _c(SYS_WRITE, C_FD, BAD, 5) == _py(t, sys_file.write, SYS_WRITE, PY_FD, BAD, 5)
+    assert _c(SYS_WRITE, C_FD, BAD, 5) == py_call(t, sys_file.write, SYS_WRITE, PY_FD, BAD, 5)
     assert f.read_bytes()[:12] == b"hello, twins"
 
 
@@ -158,12 +150,12 @@ def test_fstat(world: Tuple[Task, Path]) -> None:
     t, _ = world
     b1, a1 = _buf(144)
     b2, a2 = _buf(144)
-    assert _c(SYS_FSTAT, C_FD, a1) == _py(t, sys_stat.fstat, SYS_FSTAT, PY_FD, a2) == 0
+    assert _c(SYS_FSTAT, C_FD, a1) == py_call(t, sys_stat.fstat, SYS_FSTAT, PY_FD, a2) == 0
     # same file: only st_ino may not differ either; the whole struct must match
     assert b1.raw == b2.raw
     uid, gid = int.from_bytes(b1.raw[28:32], "little"), int.from_bytes(b1.raw[32:36], "little")
     assert (uid, gid) == (1000, 1001)  # the sandbox owner, not the host's
-    assert _c(SYS_FSTAT, C_FD, BAD) == _py(t, sys_stat.fstat, SYS_FSTAT, PY_FD, BAD) == -14
+    assert _c(SYS_FSTAT, C_FD, BAD) == py_call(t, sys_stat.fstat, SYS_FSTAT, PY_FD, BAD) == -14
 
 
 def test_close(world: Tuple[Task, Path]) -> None:
@@ -172,11 +164,11 @@ def test_close(world: Tuple[Task, Path]) -> None:
     # queued for the Python table, which the loop drains before anything else
     assert N.closed_pop() == (t.fdtable.fast_id, C_FD)
     t.fdtable.close_from_fast(C_FD)
-    assert _py(t, sys_file.close, SYS_CLOSE, PY_FD) == 0
+    assert py_call(t, sys_file.close, SYS_CLOSE, PY_FD) == 0
     assert C_FD not in t.fdtable and PY_FD not in t.fdtable
     # both now EBADF: C declines (Python answers), Python says EBADF
     assert N.fast_call(os.getpid(), SYS_CLOSE, [C_FD, 0, 0, 0, 0, 0]) is None
-    assert _py(t, sys_file.close, SYS_CLOSE, C_FD) == -9
+    assert py_call(t, sys_file.close, SYS_CLOSE, C_FD) == -9
 
 
 def test_terminal_ioctls_on_a_regular_file(world: Tuple[Task, Path]) -> None:
@@ -190,7 +182,7 @@ def test_terminal_ioctls_on_a_regular_file(world: Tuple[Task, Path]) -> None:
     N.fd_set(table.fast_id, C_FD, d.host_fd, N.FD_READ | N.FD_NOTTY)
     for cmd in (TCGETS, TIOCGWINSZ):
         assert _c(SYS_IOCTL, C_FD, cmd, addr) == -25
-        assert _py(t, sys_file.ioctl, SYS_IOCTL, PY_FD, cmd, addr) == -25
+        assert py_call(t, sys_file.ioctl, SYS_IOCTL, PY_FD, cmd, addr) == -25
     assert N.fast_call(os.getpid(), SYS_IOCTL, [C_FD, FIONREAD, addr, 0, 0, 0]) is None
     assert N.fast_call(os.getpid(), SYS_IOCTL, [PY_FD, TCGETS, addr, 0, 0, 0]) is None  # no NOTTY
 
@@ -210,7 +202,7 @@ def test_fstatat_empty_path(world: Tuple[Task, Path]) -> None:
     b1, a1 = _buf(144)
     b2, a2 = _buf(144)
     assert _c(SYS_NEWFSTATAT, C_FD, empty, a1, AT_EMPTY_PATH) == \
-        _py(t, sys_stat.newfstatat, SYS_NEWFSTATAT, PY_FD, empty, a2, AT_EMPTY_PATH) == 0
+        py_call(t, sys_stat.newfstatat, SYS_NEWFSTATAT, PY_FD, empty, a2, AT_EMPTY_PATH) == 0
     assert b1.raw == b2.raw
     # a non-empty path is not an fstat: only the cache may answer, and it is empty here
     name_buf, name = _cstr(b"x")
@@ -855,9 +847,9 @@ def test_prlimit64_stack_query(world: Tuple[Task, Path], monkeypatch: pytest.Mon
     p_buf, p_addr = _buf(16)
     for who in (0, t.tgid):
         assert _c(SYS_PRLIMIT64, who, RLIMIT_STACK, 0, c_addr) == 0
-        assert _py(t, sys_process.prlimit64, SYS_PRLIMIT64, who, RLIMIT_STACK, 0, p_addr) == 0
+        assert py_call(t, sys_process.prlimit64, SYS_PRLIMIT64, who, RLIMIT_STACK, 0, p_addr) == 0
         assert c_buf.raw == p_buf.raw == (8 << 20).to_bytes(8, "little") + b"\xff" * 8
-    assert _c(SYS_PRLIMIT64, 0, RLIMIT_STACK, 0, BAD) == _py(
+    assert _c(SYS_PRLIMIT64, 0, RLIMIT_STACK, 0, BAD) == py_call(
         t, sys_process.prlimit64, SYS_PRLIMIT64, 0, RLIMIT_STACK, 0, BAD) == -14  # EFAULT
     # Lowered through Python (the set path): C's copy follows.
     new_buf, new_addr = _buf(16)
@@ -892,11 +884,11 @@ def test_rt_sigaction_query(world: Tuple[Task, Path]) -> None:
     for sig in (1, SIGUSR1, SIGTERM, 64, 0, 65, 1 << 31):
         for oact in (0, addr):
             assert _c(SYS_RT_SIGACTION, sig, 0, oact, 8) is CONTINUE
-            assert _py(t, sys_signal.rt_sigaction, SYS_RT_SIGACTION, sig, 0, oact, 8) is CONTINUE
+            assert py_call(t, sys_signal.rt_sigaction, SYS_RT_SIGACTION, sig, 0, oact, 8) is CONTINUE
     t.tg.sa_forced[SIGUSR1] = (0x1234, 0x04000000, 0x5678, 0)
     t.kernel.sync_process(t.tg)
     assert N.fast_call(pid, SYS_RT_SIGACTION, [SIGUSR1, 0, addr, 8, 0, 0]) is None
-    assert _py(t, sys_signal.rt_sigaction, SYS_RT_SIGACTION, SIGUSR1, 0, addr, 8) == 0
+    assert py_call(t, sys_signal.rt_sigaction, SYS_RT_SIGACTION, SIGUSR1, 0, addr, 8) == 0
     assert buf.raw[:8] == (0x1234).to_bytes(8, "little")
     assert _c(SYS_RT_SIGACTION, SIGUSR1, 0, 0, 8) is CONTINUE  # no old buffer
     assert _c(SYS_RT_SIGACTION, SIGTERM, 0, addr, 8) is CONTINUE

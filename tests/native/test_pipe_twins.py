@@ -18,7 +18,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from helpers.selftask import drop, self_task
+from helpers.selftask import drop, py_call, self_task
 from sentry.fsimpl.gofer.regular_file import GoferFileDescription
 from sentry.fsimpl.host.host import HostInode
 from sentry.fsimpl.pipe.pipe import Pipe, new_pipe
@@ -26,7 +26,6 @@ from sentry.kernel.memacct import ACCOUNT
 from sentry.kernel.task import Task
 from sentry.platform.hybrid import native as N
 from sentry.syscalls.linux import sys_file
-from sentry.syscalls.linux.args import SyscallArgs
 from sentry.vfs import abi
 
 SYS_READ, SYS_WRITE, SYS_SENDFILE = 0, 1, 40
@@ -59,13 +58,6 @@ def _pipe(t: Task, fd: int) -> Pipe:
     return t.fdtable.get(fd).pipe  # type: ignore[attr-defined, no-any-return]
 
 
-def _py(t: Task, handler, nr: int, *args: int) -> int:
-    try:
-        return handler(t, SyscallArgs(nr, tuple(list(args) + [0] * (6 - len(args)))))
-    except Exception as e:  # LinuxError
-        return -e.errno  # type: ignore[attr-defined]
-
-
 _HANDLERS = {SYS_READ: sys_file.read, SYS_WRITE: sys_file.write, SYS_SENDFILE: sys_file.sendfile}
 
 
@@ -75,7 +67,7 @@ def _c_then_py(t: Task, nr: int, *args: int) -> Tuple[int, bool]:
     r = N.fast_call(os.getpid(), nr, list(args) + [0] * (6 - len(args)))
     if r is not None:
         return r, True
-    return _py(t, _HANDLERS[nr], nr, *args), False
+    return py_call(t, _HANDLERS[nr], nr, *args), False
 
 
 def _state(p: Pipe) -> Tuple[int, int, int, bool]:
@@ -100,7 +92,7 @@ class _Twin:
         rc, by_c = _c_then_py(self.t, SYS_WRITE, C_W, addr, len(data))
         c_charged = ACCOUNT.used - used
         used = ACCOUNT.used
-        rp = _py(self.t, sys_file.write, SYS_WRITE, PY_W, addr, len(data))
+        rp = py_call(self.t, sys_file.write, SYS_WRITE, PY_W, addr, len(data))
         assert (rc, c_charged) == (rp, ACCOUNT.used - used), f"write of {len(data)}"
         _same(self.t)
         self.served.append((SYS_WRITE, len(data), by_c))
@@ -110,7 +102,7 @@ class _Twin:
         b1 = ctypes.create_string_buffer(max(n, 1))
         b2 = ctypes.create_string_buffer(max(n, 1))
         rc, by_c = _c_then_py(self.t, SYS_READ, C_R, ctypes.addressof(b1), n)
-        rp = _py(self.t, sys_file.read, SYS_READ, PY_R, ctypes.addressof(b2), n)
+        rp = py_call(self.t, sys_file.read, SYS_READ, PY_R, ctypes.addressof(b2), n)
         assert rc == rp, f"read of {n}"
         assert b1.raw == b2.raw
         _same(self.t)
@@ -119,7 +111,7 @@ class _Twin:
 
     def sendfile(self, count: int) -> int:
         rc, by_c = _c_then_py(self.t, SYS_SENDFILE, C_W, C_IN, 0, count)
-        rp = _py(self.t, sys_file.sendfile, SYS_SENDFILE, PY_W, PY_IN, 0, count)
+        rp = py_call(self.t, sys_file.sendfile, SYS_SENDFILE, PY_W, PY_IN, 0, count)
         assert rc == rp, f"sendfile of {count}"
         offsets = [self.t.fdtable.get(fd).offset for fd in (C_IN, PY_IN)]
         assert offsets[0] == offsets[1]
@@ -176,7 +168,7 @@ def test_read_faults(world: Task) -> None:
     tw.write(bytes(range(256)) * 40)
     rc, by_c = _c_then_py(world, SYS_READ, C_R, BAD, 10)
     assert (rc, by_c) == (-EFAULT, False)
-    assert _py(world, sys_file.read, SYS_READ, PY_R, BAD, 10) == -EFAULT
+    assert py_call(world, sys_file.read, SYS_READ, PY_R, BAD, 10) == -EFAULT
     _same(world)
     area = mmap.mmap(-1, 2 * mmap.PAGESIZE)
     base = ctypes.addressof(ctypes.c_char.from_buffer(area))
@@ -186,7 +178,7 @@ def test_read_faults(world: Task) -> None:
     rc, by_c = _c_then_py(world, SYS_READ, C_R, at, 5000)
     first = area[mmap.PAGESIZE - 100:mmap.PAGESIZE]
     assert (rc, by_c) == (100, False)
-    assert _py(world, sys_file.read, SYS_READ, PY_R, at, 5000) == 100
+    assert py_call(world, sys_file.read, SYS_READ, PY_R, at, 5000) == 100
     assert area[mmap.PAGESIZE - 100:mmap.PAGESIZE] == first == bytes(range(100))
     _same(world)
     assert tw.read(20000) == (bytes(range(256)) * 40)[100:]
@@ -300,7 +292,7 @@ def test_a_parked_read_whose_call_is_gone_is_forgotten(world: Task) -> None:
         assert _c_then_py(world, SYS_WRITE, C_W, ctypes.addressof(data), 5) == (5, True)
     finally:
         N.dirc_enable(False)
-    assert N.pipe_waits_ended() == [(-1, 77, N.PIPE_GONE)]
+    assert N.pipe_waits_ended() == [(-1, 77, False)]  # (not handed back: gone)
     assert p.size == 5 and buf.raw[:5] == b"\0" * 5
     assert N.pipe_wait(p.cbuf, -1, 79, os.getpid(), ctypes.addressof(buf), 100)
     N.pipe_unwait(p.cbuf, 79)

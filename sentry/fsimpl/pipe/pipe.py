@@ -228,19 +228,16 @@ class Pipe:
         """Every slot is occupied (Linux's ``pipe_full``)."""
         return self.cbuf.nslots >= self.cbuf.cap // PAGE
 
-    def push(self, data: bytes) -> int:
+    def push(self, data: bytes, file_off: int = -1) -> int:
         """Store what fits of *data* as ``pipe_write`` does; the count stored.
 
         The sub-page remainder goes into the last slot first if it fits there
         whole, the rest into new slots a page at a time while slots are free and the
         memory account takes a page (Linux charges pipe pages to the memory cgroup).
+        *file_off* >= 0: *data* are a regular file's bytes from there on, as splice and
+        sendfile put them in: a new slot per file page, none added to the last slot nor
+        taking more.
         """
-        return N.pipe_push(self.cbuf, data)
-
-    def push_pages(self, data: bytes, file_off: int) -> int:
-        """Store what fits of *data*, a regular file's bytes from *file_off* on, as splice
-        and sendfile do: a new slot per file page, none added to the last slot nor taking
-        more; the count stored."""
         return N.pipe_push(self.cbuf, data, file_off)
 
     def pop(self, n: int) -> bytes:
@@ -331,7 +328,7 @@ class PipeDescription(FileDescription):
 
     def write_file_pages(self, t: Any, data: bytes, file_off: int) -> int:
         """:meth:`write` of a regular file's bytes from *file_off* on, spliced or sent
-        (``sendfile``) into the pipe: a slot per file page (:meth:`Pipe.push_pages`)."""
+        (``sendfile``) into the pipe: a slot per file page (:meth:`Pipe.push`)."""
         return self._store(t, data, file_off)
 
     def check_reader(self, t: Any) -> None:
@@ -348,7 +345,7 @@ class PipeDescription(FileDescription):
         if n == 0:
             return 0  # pipe_write: a null write succeeds, reader or not
         self.check_reader(t)
-        k = p.push(data) if file_off < 0 else p.push_pages(data, file_off)
+        k = p.push(data, file_off)
         if k == 0:
             if not p.full:
                 # The sandbox's memory account is spent (pipe_write's failed alloc_page).

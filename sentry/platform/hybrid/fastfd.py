@@ -122,14 +122,12 @@ class FastFDTable(FDTable):
 
     def _mirror(self, fd: int, desc: FileDescription) -> None:
         k = 0 if self.kernel.python_only else fast_kinds(desc)
-        if k and isinstance(desc, PipeDescription):
+        if k:
             try:
-                N.fd_set_pipe(self.fast_id, fd, desc.pipe.cbuf, k)
-            except OSError:
-                return  # more live tables than the C side holds: Python serves this one
-        elif k:
-            try:
-                N.fd_set(self.fast_id, fd, desc.host_fd or 0, k, *stat_overrides(desc))
+                if isinstance(desc, PipeDescription):
+                    N.fd_set_pipe(self.fast_id, fd, desc.pipe.cbuf, k)
+                else:
+                    N.fd_set(self.fast_id, fd, desc.host_fd or 0, k, *stat_overrides(desc))
             except OSError:
                 return  # more live tables than the C side holds: Python serves this one
             if k & N.FD_BLOB:

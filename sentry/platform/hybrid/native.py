@@ -447,16 +447,12 @@ _done_id = ffi.new("uint64_t *")
 _done_kicked = ffi.new("int *")
 
 
-#: How C ended a parked read (pipe_waits_ended): answered it; handed it back to Python
-#: (which retries it); found its notification gone (nothing to answer).
-PIPE_ANSWERED, PIPE_KICKED, PIPE_GONE = 0, 1, 2
-
-
-def pipe_waits_ended() -> List[Tuple[int, int, int]]:
-    """The parked reads C ended since: (listener, notification id, PIPE_*)."""
+def pipe_waits_ended() -> List[Tuple[int, int, bool]]:
+    """The parked reads C ended since: (listener, notification id, handed back: Python
+    retries it; else C answered it, or found its notification gone)."""
     out = []
     while lib.rt_pipe_done_pop(_done_listener, _done_id, _done_kicked):
-        out.append((_done_listener[0], _done_id[0], _done_kicked[0]))
+        out.append((_done_listener[0], _done_id[0], _done_kicked[0] == 1))
     return out
 
 

@@ -211,8 +211,9 @@ def _wait_room(t: Any, p: PipeDescription, nonblock: bool) -> int:
     """Wait for room in the pipe *p* is the write end of; the free bytes."""
     p.check_reader(t)
     pipe = p.pipe
-    if pipe.free > 0:
-        return pipe.free
+    free = pipe.free
+    if free > 0:
+        return free
     if nonblock:
         raise err(errno.EAGAIN)
     raise WouldBlock([(pipe.queue, EVENT_OUT | EVENT_ERR)])
