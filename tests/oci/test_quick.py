@@ -301,3 +301,13 @@ def test_control_client_imports_none_of_them() -> None:
     proc = subprocess.run([sys.executable, "-c", code, *_NOT_IMPORTED], capture_output=True,
                           text=True, timeout=60, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_sandbox_verbs_import_no_socket_py() -> None:
+    """What do, run and create import before the sandbox starts (the container's
+    namespaces, the hostname): _socket, not socket.py with enum and selectors."""
+    code = ("import sys; import runsc_py.verbs, runsc_py.container.hostns; "
+            "print(sorted(set(sys.modules) & set(sys.argv[1:])))")
+    proc = subprocess.run([sys.executable, "-c", code, "socket", "selectors", "enum"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.strip() == "[]"
