@@ -303,11 +303,15 @@ def test_control_client_imports_none_of_them() -> None:
     assert proc.stdout.strip() == "[]"
 
 
-def test_sandbox_verbs_import_no_socket_py() -> None:
-    """What do, run and create import before the sandbox starts (the container's
-    namespaces, the hostname): _socket, not socket.py with enum and selectors."""
-    code = ("import sys; import runsc_py.verbs, runsc_py.container.hostns; "
-            "print(sorted(set(sys.modules) & set(sys.argv[1:])))")
-    proc = subprocess.run([sys.executable, "-c", code, "socket", "selectors", "enum"],
-                          capture_output=True, text=True, timeout=60, check=True)
-    assert proc.stdout.strip() == "[]"
+def test_sandbox_verbs_import_no_socket_py(tmp_path: Path) -> None:
+    """What a sandbox's processes import (the CLI of do, run and create for the
+    container's namespaces and the hostname, the sentry, the gofer): _socket, not
+    socket.py with enum and selectors (each process's imports go to the one stderr)."""
+    proc = _run([sys.executable, "-X", "importtime", "-c",
+                 "from runsc_py.launch import entry; entry()"],
+                ["--root", str(tmp_path), "do", "--", "/bin/true"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "runsc_py.verbs" in imported and "runsc_py.container.hostns" in imported
+    assert not imported & {"socket", "selectors", "enum"}
