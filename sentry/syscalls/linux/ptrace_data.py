@@ -71,9 +71,11 @@ elif not _bundled("_runsc_py_ptrace_prototypes"):
     SYSCALL_PROTOTYPES = _load("prototypes").SYSCALL_PROTOTYPES
 
 
-def __getattr__(name: str) -> dict:
-    if name != "SYSCALL_PROTOTYPES":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value: dict = _load("prototypes").SYSCALL_PROTOTYPES
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # (mypy would type every name of the module as its result)
+
+    def __getattr__(name: str) -> dict:
+        if name != "SYSCALL_PROTOTYPES":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value: dict = _load("prototypes").SYSCALL_PROTOTYPES
+        globals()[name] = value
+        return value
