@@ -68,6 +68,12 @@ static inline uint32_t tail_room(const struct rt_pipe *p)
     return p->nslots && p->tail_merge ? PAGE - *slot_at(p, p->nslots - 1) : 0;
 }
 
+/* The slots left (none while a shrink left more in use than the capacity holds). */
+static inline uint32_t free_slots(const struct rt_pipe *p)
+{
+    return p->cap / PAGE > p->nslots ? p->cap / PAGE - p->nslots : 0;
+}
+
 /* What a ring of cur entries grows to for need: doubled (from first), not past most,
  * never short of need. */
 static uint64_t grown(uint64_t cur, uint64_t first, uint64_t most, uint64_t need)
@@ -170,8 +176,8 @@ static uint32_t push_plan(const struct rt_pipe *p, uint32_t n, int64_t file_off,
         take = PAGE - (uint32_t)(file_off % PAGE);
     }
     int64_t room = acct.limit - acct.used;
-    uint32_t free_slots = p->cap / PAGE > p->nslots ? p->cap / PAGE - p->nslots : 0;
-    while (done < n && *slots < free_slots && room >= (int64_t)PAGE) {
+    uint32_t left = free_slots(p);
+    while (done < n && *slots < left && room >= (int64_t)PAGE) {
         done += n - done < take ? n - done : take;
         take = PAGE;
         ++*slots;
@@ -305,13 +311,11 @@ int rt_pipe_resize(struct rt_pipe *p, uint32_t cap)
 
 uint32_t rt_pipe_free_bytes(const struct rt_pipe *p)
 {
-    uint32_t slots = p->cap / PAGE;
-    return tail_room(p) + (slots > p->nslots ? (slots - p->nslots) * PAGE : 0);
+    return tail_room(p) + free_slots(p) * PAGE;
 }
 
 uint32_t rt_pipe_page_room(const struct rt_pipe *p, uint64_t file_off)
 {
-    uint32_t slots = p->cap / PAGE;
-    if (slots <= p->nslots) return 0;
-    return (slots - p->nslots) * PAGE - (uint32_t)(file_off % PAGE);
+    uint32_t slots = free_slots(p);
+    return slots ? slots * PAGE - (uint32_t)(file_off % PAGE) : 0;
 }

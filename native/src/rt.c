@@ -3530,8 +3530,9 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         return 1;
     }
     case SYS_read:
-        if ((f = fd_find(t, a[0], RT_FD_PIPE_R))) return pipe_read(pid, f->pipe, a[1], a[2], ret);
-        if (!(f = fd_find(t, a[0], RT_FD_READ)) || a[2] > SCRATCH) return 0;
+        if (!(f = fd_find(t, a[0], RT_FD_PIPE_R | RT_FD_READ))) return 0;
+        if (f->kinds & RT_FD_PIPE_R) return pipe_read(pid, f->pipe, a[1], a[2], ret);
+        if (a[2] > SCRATCH) return 0;
         r = read(f->host_fd, scratch, a[2]);
         if (r < 0) { if (errno == EAGAIN || errno == EINTR) return 0; *ret = -errno; return 1; }
         *ret = copy_out_read(pid, a[1], f->host_fd, r, 1);
@@ -3546,8 +3547,8 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         if (!(f = fd_find(t, a[0], RT_FD_PIPE_W))) return 0;
         return pipe_sendfile(t, f->pipe, a, ret);
     case SYS_write: {
-        if ((f = fd_find(t, a[0], RT_FD_PIPE_W))) return pipe_write(pid, f->pipe, a[1], a[2], ret);
-        if (!(f = fd_find(t, a[0], RT_FD_NULL | RT_FD_WRITE))) return 0;
+        if (!(f = fd_find(t, a[0], RT_FD_PIPE_W | RT_FD_NULL | RT_FD_WRITE))) return 0;
+        if (f->kinds & RT_FD_PIPE_W) return pipe_write(pid, f->pipe, a[1], a[2], ret);
         if (f->kinds & RT_FD_NULL) {
             /* write_null: vfs_write's range check and clamp, and the bytes never read
              * (sys_file.write's twin) */
