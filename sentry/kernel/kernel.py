@@ -1238,10 +1238,8 @@ class Kernel:
         directories it opened (a close C served comes back to Python at once, so no
         open C made later can have reused its number before it is applied), after the
         parked reads C answered or handed back."""
-        if self.dispatcher.pipe_wait is not None:
-            ended = N.pipe_waits_ended()
-            if ended:
-                self.dispatcher.pipe_waits_ended(ended)
+        if self.dispatcher.c_waits:  # (C ends only the reads Python gave it)
+            self.dispatcher.pipe_waits_ended(N.pipe_waits_ended())
         while True:
             c = N.closed_pop()
             if c is None:

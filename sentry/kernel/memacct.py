@@ -88,9 +88,7 @@ class MemoryAccount:
         c = self._n
         if n > 0 and c.used + n > c.limit:
             return False
-        c.used += n
-        if c.used > c.peak:
-            c.peak = c.used
+        self.add(n)
         return True
 
     def room(self, n: int) -> bool:
