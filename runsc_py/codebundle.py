@@ -128,6 +128,8 @@ class BundleFinder:
         file, as a confined sentry must (``sentry.confine.preload``): it is in the bundle
         and up to date (checked now, and not again), and what it imports from outside the
         project is imported now.  False: it must be imported now, from its file."""
+        if name in self.checked:
+            return True
         e = self.entries.get(name)
         if e is None or not self._fresh(e):
             return False

@@ -28,7 +28,7 @@ def _bundled(name: str) -> bool:
     """Whether the code bundle serves module *name* (its file stat'ed once, the first
     time: a confined sentry asks again without a stat)."""
     finder = codebundle.installed()
-    if finder is None or not (name in finder.checked or finder.importable_later(name)):
+    if finder is None or not finder.importable_later(name):
         return False
     BUNDLE_MODULES[name] = finder.entries[name][1]  # (a bundle built here keeps it)
     return True
