@@ -280,6 +280,12 @@ _NOT_IMPORTED = {"click", "logging", "runsc_py.cli", "typing", "json", "re", "en
                  "importlib", "datetime"}
 
 
+def _imported(proc: subprocess.CompletedProcess[str]) -> set[str]:
+    """The modules a ``-X importtime`` run's stderr says were imported."""
+    return {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
 @pytest.mark.parametrize("args", [["state", "nope"], ["delete", "nope"], ["kill", "nope", "9"],
                                   ["start", "nope"]])
 def test_quick_path_imports_no_cli_framework(tmp_path: Path, args: list[str]) -> None:
@@ -288,8 +294,7 @@ def test_quick_path_imports_no_cli_framework(tmp_path: Path, args: list[str]) ->
                  "from runsc_py.launch import entry; entry()"],
                 ["--root", str(tmp_path), *args])
     assert proc.returncode == 1
-    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = _imported(proc)
     assert "runsc_py.quick" in imported and "runsc_py.container.lifecycle" in imported
     assert not imported & _NOT_IMPORTED
 
@@ -311,7 +316,6 @@ def test_sandbox_verbs_import_no_socket_py(tmp_path: Path) -> None:
                  "from runsc_py.launch import entry; entry()"],
                 ["--root", str(tmp_path), "do", "--", "/bin/true"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = _imported(proc)
     assert "runsc_py.verbs" in imported and "runsc_py.container.hostns" in imported
     assert not imported & {"socket", "selectors", "enum"}
