@@ -36,6 +36,7 @@ from gofer.protocol import (
     CLIENT_SPIN,
     Spin,
     MAX_MESSAGE,
+    MAX_ALONG,
     MAX_WALK,
     MAX_CLOSE,
     WALKOPEN_OR_WALK,
@@ -53,6 +54,7 @@ from gofer.protocol import (
     Rmkdir,
     Ropen,
     Rreaddir,
+    Rlistalong,
     Rreaddirstat,
     Rreadtree,
     Rreadlink,
@@ -93,6 +95,7 @@ from gofer.protocol import (
     Twalk,
     Twalkopen,
     Tfetch,
+    Tlistalong,
     Tlistxattrs,
     Tgetxattr,
     Tlistxattr,
@@ -546,6 +549,21 @@ class GoferClient:
         except ProtocolError:
             self._broken = True
             raise _oserror(errno.EPROTO, "sent a malformed reply") from None
+
+    def listing_along(self, handle: int, names: list[bytes], along: list[bytes],
+                      ) -> list[Listing]:
+        """:meth:`listing` of the directory *names* walk to beneath *handle*, then of each
+        directory the names *along* go down to from it while the gofer lists them (small
+        directories, no symlink, no mount crossed: ``Tlistalong``), in one round trip:
+        the listings in order, at least the first."""
+        with self._lock:
+            self._send(Tlistalong(handle, list(names), list(along[:MAX_ALONG])))
+            msg, fds = self._recv()
+            count = self._expect("Tlistalong", Rlistalong, msg, fds, False)[0].count
+            if count > 1 + min(len(along), MAX_ALONG):
+                self._broken = True
+                raise _oserror(errno.EPROTO, "Tlistalong got more listings than it asked")
+            return [self._read_listing(Listing) for _ in range(count)]
 
     def listing_fetch(self, handle: int, names: list[bytes], name: bytes,
                       ) -> tuple[Listing, tuple[Stat, int] | None]:

@@ -55,6 +55,9 @@ from gofer.protocol import (
     message_id,
     PATH_MAX,
     PROTOCOL_VERSION,
+    Rlistalong,
+    Tlistalong,
+    dir_blocks,
     SERVER_SPIN,
     Spin,
     Message,
@@ -373,6 +376,7 @@ class GoferServer:
             MsgId.TSETXATTR: self._setxattr,
             MsgId.TREMOVEXATTR: self._removexattr,
             MsgId.TREADTREE: self._readtree,
+            MsgId.TLISTALONG: self._listalong,
         }
 
     # ---- the loop -----------------------------------------------------------
@@ -922,24 +926,62 @@ class GoferServer:
 
     def _readdirstat(self, msg: Message) -> _Reply:
         assert isinstance(msg, Treaddirstat)
-        start = self._get(msg.handle)
-        if msg.names:
-            fd = self._open_dir_beneath(start, msg.names)
+        fd, dev = self._listing_fd(self._get(msg.handle), msg.names)
+        try:
+            return _listing_reply(self._entry_batches(fd, dev, _READDIR_BUDGET))
+        finally:
+            os.close(fd)
+
+    def _listing_fd(self, start: _Node, names: list[bytes]) -> tuple[int, int]:
+        """The directory *names* walk to beneath *start*, opened for listing (the caller
+        closes it), and its device: in one ``openat2`` if it can, else walked a name at
+        a time, which gives the walk's own error."""
+        if names:
+            fd = self._open_dir_beneath(start, names)
             if fd >= 0:
                 try:
-                    return _listing_reply(
-                        self._entry_batches(fd, os.fstat(fd).st_dev, _READDIR_BUDGET))
-                finally:
+                    return fd, os.fstat(fd).st_dev
+                except BaseException:
                     os.close(fd)
-        node = self._walk_unregistered(start, msg.names)
+                    raise
+        node = self._walk_unregistered(start, names)
         try:
-            fd = self._open_for_listing(node)
-            try:
-                return _listing_reply(self._entry_batches(fd, node.key[0], _READDIR_BUDGET))
-            finally:
-                os.close(fd)
+            return self._open_for_listing(node), node.key[0]
         finally:
             self._release_walked(start, node)
+
+    def _listalong(self, msg: Message) -> _Reply:
+        """Tlistalong: the first directory's listing as Treaddirstat's, then each small
+        directory along (see the message) opened beneath the one before (one name, no
+        symlink, no mount crossed: what a Treadtree's visits open) and listed, until one
+        is not there, is no such directory or cannot be listed."""
+        assert isinstance(msg, Tlistalong)
+        for name in msg.along:
+            _check_name(name)
+        fd, dev = self._listing_fd(self._get(msg.handle), msg.names)
+        listings = []
+        try:
+            listings.append(self._entry_batches(fd, dev, _READDIR_BUDGET))
+            for name in msg.along:
+                try:
+                    nfd = _openat2(fd, name, _LIST_FLAGS, _LIST_RESOLVE)
+                except OSError:
+                    break
+                os.close(fd)
+                fd = nfd
+                try:
+                    st = os.fstat(fd)
+                    if dir_blocks(st.st_size, st.st_nlink) > 1:
+                        break
+                    listings.append(self._entry_batches(fd, dev, _READDIR_BUDGET))
+                except OSError:
+                    break
+        finally:
+            os.close(fd)
+        msgs: list[Message] = [Rlistalong(len(listings))]
+        for batches in listings:
+            msgs.extend(_listing_reply(batches).msgs)
+        return _Reply(msgs)
 
     def _open_for_listing(self, node: _Node) -> int:
         """The node's directory opened for this process to list and close.

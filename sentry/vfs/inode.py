@@ -395,6 +395,15 @@ class Inode(abc.ABC):
         the same one (the gofer's ``Twalkopen``)."""
         return self.lookup(t, name)
 
+    def lookup_on(self, t: Any, name: bytes, rest: List[bytes],
+                  opening: bool) -> Optional["Inode"]:
+        """:meth:`lookup` of a name a path walk goes on from, through the names *rest*
+        (reversed: the next is last, as the walk's stack holds them; the caller's, read
+        during the call only), whose last is about to be opened read-only if *opening*
+        (:meth:`lookup_open`): a file system whose lookups are round trips may list the
+        directories along in the same one (the gofer's ``Tlistalong``)."""
+        return self.lookup(t, name)
+
     def iterdir(self, t: Any) -> List[DirEntry]:
         """All entries except ``.`` and ``..``."""
         raise err(errno.ENOTDIR)

@@ -367,7 +367,9 @@ class VirtualFilesystem:
             perm.check(t.creds, inode, perm.MAY_EXEC)
 
     def _lookup_dentry(self, t: Any, vd: VirtualDentry, name: bytes,
-                       cached: bool = False, opening: bool = False) -> Optional[Dentry]:
+                       cached: bool = False, opening: bool = False,
+                       rest: Optional[List[bytes]] = None,
+                       rest_opens: bool = False) -> Optional[Dentry]:
         d = vd.dentry
         if d.inode.dead_dir:
             return None  # A removed directory has no entries (IS_DEADDIR).
@@ -382,7 +384,12 @@ class VirtualFilesystem:
             return self._revalidate(t, d, name, child, fs)
         if cached:
             raise err(errno.EAGAIN)  # RESOLVE_CACHED: it would take a lookup
-        inode = d.inode.lookup_open(t, name) if opening else d.inode.lookup(t, name)
+        if opening:
+            inode = d.inode.lookup_open(t, name)
+        elif rest:
+            inode = d.inode.lookup_on(t, name, rest, rest_opens)
+        else:
+            inode = d.inode.lookup(t, name)
         if inode is None:
             return None
         child = Dentry(name, d, inode)
@@ -415,9 +422,10 @@ class VirtualFilesystem:
     def _lookup(
         self, t: Any, vd: VirtualDentry, name: bytes, follow_mounts: bool = True,
         res: Optional[Resolve] = None, opening: bool = False,
+        rest: Optional[List[bytes]] = None, rest_opens: bool = False,
     ) -> Optional[VirtualDentry]:
         cached = res is not None and bool(res.flags & RESOLVE_CACHED)
-        child = self._lookup_dentry(t, vd, name, cached, opening)
+        child = self._lookup_dentry(t, vd, name, cached, opening, rest, rest_opens)
         if child is None:
             return None
         out = VirtualDentry(vd.mount, child)
@@ -485,7 +493,8 @@ class VirtualFilesystem:
             if len(name) > 255:
                 raise err(errno.ENAMETOOLONG)
             child = self._lookup(t, cur, name, res=res,
-                                 opening=opening and last and not trailing)
+                                 opening=opening and last and not trailing, rest=stack,
+                                 rest_opens=opening and not trailing)
             if child is None:
                 raise err(errno.ENOENT)
             if child.dentry.inode.is_symlink and (not last or follow_last or trailing):

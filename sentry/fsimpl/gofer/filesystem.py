@@ -33,7 +33,7 @@ import errno
 import os
 import stat as _st
 
-from gofer.protocol import MAX_TREE_SUBDIRS, MAX_WALK, Listing
+from gofer.protocol import MAX_ALONG, MAX_TREE_SUBDIRS, MAX_WALK, Listing, dir_blocks
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
@@ -137,13 +137,6 @@ FILE_ACCESS_POLICIES = (FILE_ACCESS_EXCLUSIVE, FILE_ACCESS_SHARED)
 #: list, a walk ~60 us; at 1 a block, the ninth lookup of a Python start-up listed it,
 #: for nothing: python3 -I -c pass 88.9 -> 85.6 ms at 4, the imports workload 202 -> 186.)
 LIST_AFTER_LOOKUPS_PER_BLOCK = 4
-#: A directory counts one block per this many subdirectories if that makes more blocks
-#: than its size does: ext4 packs ~150 short names into one block, so by size alone /etc
-#: (149 entries, 79 of them directories), /usr/share/locale (198) and a git repository's
-#: .git/objects (255) were one block and listed at their first lookup, ~0.3-0.6 ms each
-#: here, where git status and a C start-up look up a few names in them (~50 us a walk).
-#: git status inside 29.8 -> 27.8 ms (A/B medians of 21), the imports workload the same.
-SUBDIRS_PER_BLOCK = 32
 
 #: How many names a trusted directory that is not listed remembers it has not got (a
 #: lookup of one asks the gofer again once there are more), and how many all of a file
@@ -214,9 +207,9 @@ def _same_file(got: Any, listed: Any) -> bool:
 
 
 def _blocks(st: Any) -> int:
-    """A directory's size in blocks, for LIST_AFTER_LOOKUPS_PER_BLOCK: its own, or its
-    subdirectories' count (link count less 2) per SUBDIRS_PER_BLOCK if that is larger."""
-    return max(st.size // 4096, (st.nlink - 2) // SUBDIRS_PER_BLOCK)
+    """A directory's size in blocks, for LIST_AFTER_LOOKUPS_PER_BLOCK (the gofer's
+    Tlistalong weighs the directories it lists along by the same measure)."""
+    return dir_blocks(st.size, st.nlink)
 
 
 class GoferFilesystem(Filesystem):
@@ -393,6 +386,10 @@ class GoferInode(Inode):
         # once listed; and how many lookups missed before that.
         self._listing: Optional[Listing] = None
         self._lookups = 0
+        # A trusted directory's: the listings a Tlistalong brought along for the walk
+        # going on below it (the names down from it, each listing's), taken by its next
+        # lookup (_lookup).
+        self._along: Optional[Tuple[List[bytes], List[Listing]]] = None
         # A trusted directory's names walked to and not there, while it is not listed
         # (at most ABSENT_MAX of them).
         self._absent: Optional[set] = None
@@ -561,11 +558,20 @@ class GoferInode(Inode):
     def lookup_open(self, t: Any, name: bytes) -> Optional[Inode]:
         return self._lookup(name, True)
 
-    def _lookup(self, name: bytes, opening: bool) -> Optional[Inode]:
+    def lookup_on(self, t: Any, name: bytes, rest: List[bytes],
+                  opening: bool) -> Optional[Inode]:
+        return self._lookup(name, False, rest, opening)
+
+    def _lookup(self, name: bytes, opening: bool, rest: Optional[List[bytes]] = None,
+                opens: bool = False) -> Optional[Inode]:
         """*name*'s inode, from the listing if there is one; else walked to, and opened in
-        the same round trip when it is about to be opened read-only (*opening*)."""
+        the same round trip when it is about to be opened read-only (*opening*).  A
+        listing made for a walk that goes on through more names (*rest*, reversed; the
+        last of them about to be opened if *opens*) lists the directories along too
+        (:meth:`_list_along`)."""
         if not self.is_dir:
             raise err(errno.ENOTDIR)
+        along, self._along = self._along, None  # (its first name's lookup takes it)
         if self._hops is not None:
             hop = self._hops.pop(name, None)
             if hop is not None:
@@ -580,13 +586,19 @@ class GoferInode(Inode):
             if blocks <= 1 or self._lookups >= LIST_AFTER_LOOKUPS_PER_BLOCK * blocks:
                 if opening:
                     return self._list_opening(name)
-                listing = self._list()
+                if rest:
+                    listing, along = self._list_along(name, rest, opens)
+                else:
+                    listing = self._list()
         if listing is not None:
             if name not in listing:
                 return None  # a trusted directory's listing is complete
             st = listing[name]
             if not isinstance(st, int):
-                return GoferInode(self.fs, None, st, self, name)
+                child = GoferInode(self.fs, None, st, self, name)
+                if along is not None and along[0][0] == name and child.is_dir:
+                    child._take_along(along)
+                return child
         elif self._absent is not None and name in self._absent:
             return None
         # From this directory's handle, or (it has none: it came in its parent's listing)
@@ -723,6 +735,46 @@ class GoferInode(Inode):
         finally:
             if fd >= 0:
                 os.close(fd)
+
+    def _list_along(self, name: bytes, rest: List[bytes], opens: bool,
+                    ) -> Tuple[Listing, Optional[Tuple[List[bytes], List[Listing]]]]:
+        """:meth:`_list` (not fetched ahead) of this trusted directory for the lookup of
+        *name*, a directory a walk goes on from through *rest* (reversed, as the walk's
+        stack): the directories *name* and the names after it go down to are listed in
+        the same round trip while each is small (one block: the listing its own first
+        lookup would make), down to a ``.`` or ``..`` at most (``Tlistalong``).  Its
+        listing, and the others for *name*'s inode to take (:meth:`_take_along`).
+        /tmp/x/repo/.git/refs/heads, usr/local/lib/python3.11/dist-packages: a round trip
+        a directory.  Not the walk's last name (a walk to a directory does not list it);
+        when that name is about to be opened (*opens*), the directory it is in is left to
+        its own lookup, which lists it and fetches the file in one round trip
+        (:meth:`_list_opening`)."""
+        names_along = [name]
+        for n in reversed(rest):
+            if n in (b".", b"..") or len(names_along) >= MAX_ALONG:
+                break
+            names_along.append(n)
+        else:
+            # (not the walk's last name, which only needs its directory's listing; nor,
+            # when it is to be opened, that directory, which _list_opening lists)
+            del names_along[-2 if opens else -1:]
+        if not names_along:
+            return self._list(), None
+        h, names, _ = self._anchor()
+        self.fs.release_handles()
+        listings = call(self.client.listing_along, h, names, names_along)
+        self._keep_listing(listings[0], False)
+        more = listings[1:]
+        return listings[0], ((names_along[:len(more)], more) if more else None)
+
+    def _take_along(self, along: Tuple[List[bytes], List[Listing]]) -> None:
+        """Keep this new directory's listing, which a Tlistalong brought with its parent's
+        (*along*: the names from this one down and their listings), as if listed by a
+        request of its own; the ones below wait for the lookup of the next name here."""
+        names, listings = along
+        self._keep_listing(listings[0], False)
+        if len(listings) > 1:
+            self._along = (names[1:], listings[1:])
 
     def _list(self, reading: bool = False) -> Listing:
         """The entries with their attributes, in one request (kept if trusted), or fetched

@@ -314,7 +314,13 @@ class OverlayInode(Inode):
         # A name only the lower layer has is opened there (until a write copies it up).
         return self._lookup(t, name, True)
 
-    def _lookup(self, t: Any, name: bytes, opening: bool) -> Optional["OverlayInode"]:
+    def lookup_on(self, t: Any, name: bytes, rest: List[bytes],
+                  opening: bool) -> Optional["OverlayInode"]:
+        return self._lookup(t, name, False, rest, opening)
+
+    def _lookup(self, t: Any, name: bytes, opening: bool,
+                rest: Optional[List[bytes]] = None,
+                opens: bool = False) -> Optional["OverlayInode"]:
         if not self.is_dir:
             raise err(errno.ENOTDIR)
         c = self._children.get(name)
@@ -327,8 +333,12 @@ class OverlayInode(Inode):
         if self._lower_visible() and self.lower is not None and (
             up is None or (up.is_dir and not getattr(up, "opaque", False))
         ):
-            lo = (self.lower.lookup_open(t, name) if opening and up is None
-                  else self.lower.lookup(t, name))
+            if opening and up is None:
+                lo = self.lower.lookup_open(t, name)
+            elif rest and up is None:
+                lo = self.lower.lookup_on(t, name, rest, opens)
+            else:
+                lo = self.lower.lookup(t, name)
             if up is not None and (lo is None or not lo.is_dir):
                 lo = None
         if up is None and lo is None:

@@ -86,6 +86,10 @@ class CountingClient:
         self._use(h)
         return self._c.listing(h, names)
 
+    def listing_along(self, h, names, along):
+        self._use(h)  # (no handle made)
+        return self._c.listing_along(h, names, along)
+
     def listing_fetch(self, h, names, name):
         self._use(h)  # (no handle made: the fetched file's fd only)
         return self._c.listing_fetch(h, names, name)

@@ -63,6 +63,7 @@ class _Requests:
         self.opens = []
         self.xattr_lists = []
         self.listing_fetches = []
+        self.alongs = []  # (names, along, directories listed)
 
     def __getattr__(self, name):
         return getattr(self._c, name)
@@ -82,6 +83,13 @@ class _Requests:
     def listing(self, h, names=None):
         self.listings.append(names)
         return self._c.listing(h, names)
+
+    def listing_along(self, h, names, along):
+        got = self._c.listing_along(h, names, along)
+        self.alongs.append((names, along, len(got)))
+        # (each directory listed, as if listed on its own)
+        self.listings.extend([*names, *along[:i]] for i in range(len(got)))
+        return got
 
     def listing_fetch(self, h, names, name):
         self.listing_fetches.append((names, name))
@@ -144,7 +152,8 @@ def test_a_directory_of_many_subdirectories_is_walked_before_listed(lower, count
     many subdirectories (/etc, /usr/share/locale: one 4 KiB block on ext4 for all that)
     only after LIST_AFTER_LOOKUPS_PER_BLOCK lookups per 32 of them, walked until then;
     its entries are the same either way."""
-    from sentry.fsimpl.gofer.filesystem import LIST_AFTER_LOOKUPS_PER_BLOCK, SUBDIRS_PER_BLOCK
+    from gofer.protocol import SUBDIRS_PER_BLOCK
+    from sentry.fsimpl.gofer.filesystem import LIST_AFTER_LOOKUPS_PER_BLOCK
 
     few = os.path.join(lower, "few")
     wide = os.path.join(lower, "wide")
@@ -190,7 +199,7 @@ def test_a_name_looked_up_to_be_opened_is_walked_and_opened_in_one_request(lower
     walk would (no second walk for them), and what they name opens as before.  Opens
     that write or create, or ask for a directory, look the name up as before (a walk,
     then an open or a copy-up)."""
-    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+    from gofer.protocol import SUBDIRS_PER_BLOCK
 
     wide = os.path.join(lower, "wide")
     _subdirs(wide, 4 * SUBDIRS_PER_BLOCK)  # walked, not listed, for its first 16 lookups
@@ -315,7 +324,7 @@ def test_a_lookup_in_a_directory_without_a_handle_walks_from_the_one_above(lower
     the way adopt the handles it brought, so the next lookup walks from there; a missing
     name is remembered.  An open's lookup (Twalkopen: only the file gets a handle) only
     from the parent's handle, else the directory walks for its own first, as before."""
-    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+    from gofer.protocol import SUBDIRS_PER_BLOCK
 
     for d in ("wide", "top/wide", "top/wide2", "deep/er/wide"):
         _subdirs(os.path.join(lower, d), 4 * SUBDIRS_PER_BLOCK)  # walked, not listed
@@ -365,7 +374,7 @@ def test_a_symlink_to_a_sibling_comes_with_what_it_names(lower, counted):
     a dangling one and one to a directory open or fail as before; what a walk brought
     that no lookup took (the open was O_NOFOLLOW) is given back at the next lookup
     there: the gofer holds no fd for it."""
-    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+    from gofer.protocol import SUBDIRS_PER_BLOCK
 
     wide = os.path.join(lower, "wide")
     _subdirs(wide, 4 * SUBDIRS_PER_BLOCK)  # walked, not listed
@@ -425,7 +434,7 @@ def test_a_trusted_directory_remembers_names_it_has_not_got(lower, counted, monk
     ABSENT_MAX names, past which the gofer is asked each time; a listing made later
     answers as before."""
     from sentry.fsimpl.gofer import filesystem
-    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+    from gofer.protocol import SUBDIRS_PER_BLOCK
 
     monkeypatch.setattr(filesystem, "ABSENT_MAX", 5)
     wide = os.path.join(lower, "wide")
@@ -459,7 +468,7 @@ def test_the_names_remembered_not_there_are_bounded_per_file_system(lower, count
     """The workload chooses the names: all of a file system's directories remember at
     most ABSENT_TOTAL of them; a directory listed since gives its share back."""
     from sentry.fsimpl.gofer import filesystem
-    from sentry.fsimpl.gofer.filesystem import SUBDIRS_PER_BLOCK
+    from gofer.protocol import SUBDIRS_PER_BLOCK
 
     monkeypatch.setattr(filesystem, "ABSENT_TOTAL", 2)
     for top in ("a", "b"):
@@ -870,3 +879,67 @@ def test_a_failed_list_of_a_paths_attributes_is_not_asked_again(lower, counted, 
     assert kinds == ["chain", "one", "one", "one"], client.xattr_lists
     a = vfs.resolve(t, abi.AT_FDCWD, b"/fail/a")
     assert a.dentry.inode.getxattr(t, b"user.mark") == b"on a"
+
+
+def test_a_walk_through_small_directories_lists_them_in_one_request(lower, counted):
+    """A lookup that lists a small directory for a walk going on below it lists the small
+    directories the walk goes through in the same request (Tlistalong), but not its last
+    name, nor, when that name is opened, the directory it is in (listed with the file's
+    fetch: listing_fetch); the lookups below then make none.  It stops at a directory of
+    more than one block, a symlink and a ``..``, each then looked up as before; what
+    every walk finds is the host's file."""
+    from gofer.protocol import SUBDIRS_PER_BLOCK
+
+    deep = os.path.join(lower, "a", "b", "c", "d")
+    os.makedirs(os.path.join(deep, "sub"))
+    for d in (deep, os.path.join(lower, "a", "b")):
+        with open(os.path.join(d, "file"), "wb") as f:
+            f.write(b"in " + d.encode())
+    os.symlink("b", os.path.join(lower, "a", "lnk"))
+    _subdirs(os.path.join(lower, "w"), 2 * SUBDIRS_PER_BLOCK + 6)
+    os.makedirs(os.path.join(lower, "w", "d000", "x", "y"))
+    with open(os.path.join(lower, "w", "d000", "x", "y", "f"), "wb") as f:
+        f.write(b"wide")
+    os.makedirs(os.path.join(lower, "o", "p", "q"))
+    with open(os.path.join(lower, "o", "p", "q", "file"), "wb") as f:
+        f.write(b"dotdot")
+    os.makedirs(os.path.join(lower, "r", "s", "u"))
+    with open(os.path.join(lower, "r", "s", "u", "g"), "wb") as f:
+        f.write(b"fetched")
+    vfs, t, client = counted()
+
+    def found(path):
+        for log in (client.alongs, client.listings, client.walks, client.listing_fetches,
+                    client.walk_opens, client.walkopens):
+            log.clear()
+        st = vfs.resolve(t, abi.AT_FDCWD, path).dentry.inode.stat()
+        host = os.stat(os.path.join(lower, os.fsdecode(path).lstrip("/")))
+        assert (st.ino, st.mode, st.size) == (host.st_ino, host.st_mode, host.st_size), path
+        return client.alongs[:]
+
+    assert found(b"/a/b/c/d/file") == [([], [b"a", b"b", b"c", b"d"], 5)]
+    assert client.listings == [[], [b"a"], [b"a", b"b"], [b"a", b"b", b"c"],
+                               [b"a", b"b", b"c", b"d"]]
+    for path in (b"/a/b/c/d/sub", b"/a/b/file", b"/a/b/c/d"):
+        assert found(path) == [] and client.listings == [] and client.walks == [], path
+    assert found(b"/a/lnk/c/d/file") == []  # (all listed by now)
+    with pytest.raises(LinuxError) as e:
+        vfs.resolve(t, abi.AT_FDCWD, b"/a/b/c/d/missing")
+    assert e.value.errno == errno.ENOENT and client.walks == []
+    # a directory of many subdirectories ends the listings along; walked as before
+    assert found(b"/w/d000/x/y/f") == [([], [b"x", b"y"], 3)]  # (from d000's handle)
+    assert client.walks == [[b"w", b"d000"]]
+    assert found(b"/w/d000/x/y/f") == [] and client.walks == []
+    # '..' ends them; the walk is the host's
+    assert found(b"/o/p/../p/q/file") == [([b"o"], [b"p"], 2)]
+    # an open: the file's directory is listed with the fetch of the file, not along
+    for log in (client.alongs, client.listings, client.listing_fetches, client.walkopens):
+        log.clear()
+    d = vfs.open_at(t, abi.AT_FDCWD, b"/r/s/u/g", abi.O_RDONLY, 0)
+    try:
+        assert d.read(t, 100) == b"fetched"
+    finally:
+        d.decref()
+    assert client.alongs == [([b"r"], [b"s"], 2)]  # (/ was listed)
+    assert client.listing_fetches == [([b"r", b"s", b"u"], b"g")]
+    assert client.walkopens == []

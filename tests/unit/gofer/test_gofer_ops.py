@@ -676,6 +676,89 @@ def test_listing_fetch(gofer: Gofer, client: GoferClient, tree: Path,
     assert len(os.listdir("/proc/self/fd")) == mine
 
 
+def test_listing_along(gofer: Gofer, client: GoferClient, tree: Path) -> None:
+    """listing_along (Tlistalong): the first directory's listing as ``listing`` gives it,
+    then each small directory the names along go down to, in one request, each listing
+    what its own ``listing`` would be; it stops (no error) at a missing name, a file, a
+    symlink, a directory of more than one block (dir_blocks: its subdirectories counted)
+    and after MAX_ALONG; the first directory's errors are Treaddirstat's; a bad name is
+    EINVAL; the channel stays in step and nothing leaks."""
+    from gofer.protocol import MAX_ALONG, SUBDIRS_PER_BLOCK
+
+    chain = tree / "a" / "b" / "c"
+    chain.mkdir(parents=True)
+    (chain / "file").write_bytes(b"x")
+    (tree / "a" / "b" / "f").write_bytes(b"y")
+    os.symlink("c", tree / "a" / "b" / "clnk")
+    for i in range(2 * SUBDIRS_PER_BLOCK + 4):  # (two blocks by its subdirectories)
+        (tree / "a" / "wide" / f"s{i:03d}").mkdir(parents=True)
+    deep = tree / "deep"
+    names = [b"x%d" % i for i in range(MAX_ALONG + 3)]
+    deep.joinpath(*[n.decode() for n in names]).mkdir(parents=True)
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+
+    def plain(listing: Any) -> dict:  # (listing a directory moves its atime)
+        return {n: st if isinstance(st, int) else (st.ino, st.mode, st.size, st.mtime_ns)
+                for n, st in listing.items()}
+
+    def listings(names: list[bytes], along: list[bytes]) -> list[dict]:
+        before = client.requests
+        got = client.listing_along(root, names, along)
+        assert client.requests == before + 1
+        return [plain(x) for x in got]
+
+    def own(*names: bytes) -> dict:
+        return plain(client.listing(root, list(names)))
+
+    for _ in range(2):
+        full = listings([], [b"a", b"b", b"c", b"file"])
+        assert full == [own(), own(b"a"), own(b"a", b"b"), own(b"a", b"b", b"c")]
+        assert listings([b"a"], [b"b", b"c"]) == [own(b"a"), own(b"a", b"b"),
+                                                    own(b"a", b"b", b"c")]
+        assert listings([b"a"], []) == [own(b"a")]
+        for along, n in (([b"missing", b"b"], 1), ([b"b", b"f", b"c"], 2),
+                         ([b"b", b"clnk", b"file"], 2), ([b"wide", b"s000"], 1),
+                         ([b"b", b"missing"], 2)):
+            assert len(listings([b"a"], along)) == n, along
+        got = listings([b"deep"], names)
+        assert len(got) == 1 + MAX_ALONG and got[-1] == own(b"deep", *names[:MAX_ALONG])
+        for names_, code in (([b"file"], errno.ENOTDIR), ([b"missing"], errno.ENOENT),
+                             ([b"lnk"], errno.ENOTDIR)):
+            with pytest.raises(OSError) as e:
+                client.listing_along(root, names_, [b"x"])
+            assert e.value.errno == code, names_
+        for along in ([b".."], [b"b/c"], [b""], [b"b", b"."]):
+            with pytest.raises(OSError) as e:
+                client.listing_along(root, [b"a"], along)
+            assert e.value.errno == errno.EINVAL, along
+        assert own(b"a")  # (in step: its own reply)
+    assert not client.broken
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def test_listing_along_crosses_no_mount(tmp_path: Path,
+                                        start_gofer: Callable[..., Gofer]) -> None:
+    """A Tlistalong lists no directory beyond a mount point (RESOLVE_NO_XDEV): the
+    listings stop before it, though a walk and a listing of its own reach it."""
+    root = tmp_path / "root"
+    (root / "d" / "mnt").mkdir(parents=True)
+
+    def check() -> int:
+        (root / "d" / "mnt" / "inner").mkdir()
+        g = start_gofer((root, True))
+        try:
+            h, _ = g.client.attach(0)
+            got = g.client.listing_along(h, [], [b"d", b"mnt", b"inner"])
+            if len(got) != 2:
+                return 1
+            return 0 if b"inner" in g.client.listing(h, [b"d", b"mnt"]) else 2
+        finally:
+            g.stop()
+
+    assert in_mount_namespace([["-t", "tmpfs", "none", str(root / "d" / "mnt")]], check) == 0
+
+
 def test_fetch_crosses_no_mount(tmp_path: Path, start_gofer: Callable[..., Gofer]) -> None:
     """Tfetch's one openat2 crosses no mount (RESOLVE_NO_XDEV): a file below a mount
     point under the root is EXDEV, though a walk would reach it."""

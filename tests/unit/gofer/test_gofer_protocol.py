@@ -85,6 +85,10 @@ SAMPLES: list[p.Message] = [
     p.Treaddirstat(6, [b"a", b"b"]),
     p.Rreaddirstat([(b"a", _stat(8)), (b"mnt", 2**64 - 1)], False),
     p.Rreaddirstat([], True),
+    p.Tlistalong(6, [b"a"], [b"x", b"y"]),
+    p.Tlistalong(6, [], []),
+    p.Rlistalong(1),
+    p.Rlistalong(p.MAX_ALONG + 1),
     p.Treadtree(6, [b"a"], [b"x", b"y"], 4096),
     p.Treadtree(6, [], [], 0),
     p.Rreadtree([b"x", b"sub"], [(b"a", _stat(8)), (b"mnt", 7)], True, False),
@@ -269,6 +273,10 @@ def test_setattr_none_fields_stay_none() -> None:
         + struct.pack("<I", p.XATTR_SIZE_MAX + 1) + b"v" * (p.XATTR_SIZE_MAX + 1)
         + struct.pack("<I", 0),  # a value longer than Linux takes
         struct.pack("<HHI", p.MsgId.RGETXATTR, 0, 5) + b"abc",  # short value
+        struct.pack("<HHIHH", p.MsgId.TLISTALONG, 0, 1, 0, p.MAX_ALONG + 1)
+        + b"".join(struct.pack("<H", 1) + b"a" for _ in range(p.MAX_ALONG + 1)),
+        struct.pack("<HHH", p.MsgId.RLISTALONG, 0, 0),  # no listing
+        struct.pack("<HHH", p.MsgId.RLISTALONG, 0, p.MAX_ALONG + 2),  # more than asked
     ],
 )
 def test_malformed_is_refused(data: bytes) -> None:

@@ -16,7 +16,15 @@ import stat
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from gofer.protocol import SIBLING_HOPS, Listing, Stat, _pack_stat_entries, sibling_target
+from gofer.protocol import (
+    MAX_ALONG,
+    SIBLING_HOPS,
+    Listing,
+    Stat,
+    _pack_stat_entries,
+    dir_blocks,
+    sibling_target,
+)
 from sentry.abi.linux.errors import LinuxError
 from sentry.config import BootConfig, MountSpec
 from sentry.kernel.compat import CompatRecorder
@@ -168,6 +176,24 @@ class FakeGofer:
 
     def listing(self, h: int, names: Optional[List[bytes]] = None) -> Listing:
         return listing_of(self.readdirstat(h, names))
+
+    def listing_along(self, h: int, names: List[bytes], along: List[bytes]) -> List[Listing]:
+        """As GoferClient.listing_along: the listing, then each directory along while it
+        is one of at most one block reached without a symlink on the same device."""
+        out = [self.listing(h, names)]
+        path = os.path.join(self._p(h)[0], *(os.fsdecode(n) for n in names))
+        dev = os.stat(path).st_dev
+        for n in along[:MAX_ALONG]:
+            path = os.path.join(path, os.fsdecode(n))
+            try:
+                st = os.lstat(path)
+            except OSError:
+                break
+            if (not stat.S_ISDIR(st.st_mode) or st.st_dev != dev
+                    or dir_blocks(st.st_size, st.st_nlink) > 1):
+                break
+            out.append(listing_of(self.readdirstat(h, [*names, *along[:len(out)]])))
+        return out
 
     def listing_fetch(self, h: int, names: List[bytes], name: bytes,
                       ) -> Tuple[Listing, Optional[Tuple[GStat, int]]]:
