@@ -33,7 +33,7 @@ import errno
 import os
 import stat as _st
 
-from gofer.protocol import MAX_ALONG, MAX_TREE_SUBDIRS, MAX_WALK, Listing, dir_blocks
+from gofer.protocol import MAX_ALONG, MAX_TREE_SUBDIRS, MAX_WALK, NAME_MAX, Listing, dir_blocks
 from sentry.abi.linux.errors import LinuxError, err
 from sentry.fsimpl.tmpfs.filesystem import owner_of
 from sentry.kernel.idmap import OVERFLOW_ID, IdMap
@@ -751,7 +751,9 @@ class GoferInode(Inode):
         (:meth:`_list_opening`)."""
         names_along = [name]
         for n in reversed(rest):
-            if n in (b".", b"..") or len(names_along) >= MAX_ALONG:
+            # (a name too long is the walk's ENAMETOOLONG when it gets there, after any
+            # error before it: the gofer would refuse the whole request for it)
+            if n in (b".", b"..") or len(n) > NAME_MAX or len(names_along) >= MAX_ALONG:
                 break
             names_along.append(n)
         else:

@@ -906,6 +906,7 @@ def test_a_walk_through_small_directories_lists_them_in_one_request(lower, count
     os.makedirs(os.path.join(lower, "r", "s", "u"))
     with open(os.path.join(lower, "r", "s", "u", "g"), "wb") as f:
         f.write(b"fetched")
+    os.makedirs(os.path.join(lower, "m", "n"))
     vfs, t, client = counted()
 
     def found(path):
@@ -926,6 +927,12 @@ def test_a_walk_through_small_directories_lists_them_in_one_request(lower, count
     with pytest.raises(LinuxError) as e:
         vfs.resolve(t, abi.AT_FDCWD, b"/a/b/c/d/missing")
     assert e.value.errno == errno.ENOENT and client.walks == []
+    # a name too long after a missing one: the walk's ENOENT comes first, as Linux's
+    for path, code in ((b"/m/n/missing/" + b"x" * 256 + b"/y", errno.ENOENT),
+                       (b"/m/n/" + b"x" * 256 + b"/y", errno.ENAMETOOLONG)):
+        with pytest.raises(LinuxError) as e:
+            vfs.resolve(t, abi.AT_FDCWD, path)
+        assert e.value.errno == code, path
     # a directory of many subdirectories ends the listings along; walked as before
     assert found(b"/w/d000/x/y/f") == [([], [b"x", b"y"], 3)]  # (from d000's handle)
     assert client.walks == [[b"w", b"d000"]]
