@@ -689,21 +689,81 @@ class GoferClient:
         with self._lock:
             self._send(Twalkopen(handle, [*via, name], flags | WALKOPEN_OR_WALK
                                  | WALKOPEN_SIBLINGS))
-            h, st, fd = self._walk_or_open_reply()
-            hops: list[tuple[bytes, int, Stat, int]] = []
-            # (only a walked symlink's Stat has a target; an opened file, which comes
-            # with the one fd, ends the chain)
-            target = st.target
-            while sibling_target(target) and len(hops) < SIBLING_HOPS:
-                try:
-                    hh, hst, hfd = self._walk_or_open_reply()
+            return self._siblings_reply()
+
+    def _siblings_reply(self) -> tuple[int, Stat, int, list[tuple[bytes, int, Stat, int]]]:
+        """The reply to a Twalkopen with WALKOPEN_SIBLINGS, read (the caller holds the
+        lock): :meth:`walk_or_open_siblings`'s answer."""
+        h, st, fd = self._walk_or_open_reply()
+        hops: list[tuple[bytes, int, Stat, int]] = []
+        # (only a walked symlink's Stat has a target; an opened file, which comes
+        # with the one fd, ends the chain)
+        target = st.target
+        while sibling_target(target) and len(hops) < SIBLING_HOPS:
+            try:
+                hh, hst, hfd = self._walk_or_open_reply()
+            except OSError:
+                if self._broken:
+                    raise
+                break  # (the gofer's error for the target: the last message)
+            hops.append((target, hh, hst, hfd))
+            target = hst.target
+        return h, st, fd, hops
+
+    def walk_and_open_siblings(
+            self, handle: int, via: Sequence[bytes], name: bytes, flags: int,
+    ) -> tuple[list[tuple[int, Stat]],
+               tuple[int, Stat, int, list[tuple[bytes, int, Stat, int]]] | OSError]:
+        """:meth:`walk` of the directories *via* names beneath *handle* (a handle for each)
+        and :meth:`walk_or_open_siblings` of *name* below them, both sent before either
+        reply is read: one round trip where the walk for the directory's handle and then
+        the open were two (an open's first name looked up in a directory that is not
+        listed, reached through others without a handle: /usr/bin's programs, the C
+        library's locale and gconv files).  The walk's entries, and the open's answer or
+        its error (the caller adopts the entries either way).  The walk's error is
+        raised, once the open's reply was read and what it brought given back."""
+        via = [os.fsencode(n) for n in via]
+        with self._lock:
+            self._send(Twalk(handle, via))
+            try:
+                self._send(Twalkopen(handle, [*via, name], flags | WALKOPEN_OR_WALK
+                                     | WALKOPEN_SIBLINGS))
+            except OSError as e:
+                if self._broken:
+                    raise
+                msg, fds = self._recv()  # (not sent: the walk's reply alone comes)
+                entries = self._expect("Twalk", Rwalk, msg, fds, False)[0].entries
+                return entries, e
+            try:
+                msg, fds = self._recv()
+                entries = self._expect("Twalk", Rwalk, msg, fds, False)[0].entries
+            except OSError:
+                if self._broken:
+                    raise
+                try:  # (read in its turn: the channel stays in step)
+                    h, _, fd, hops = self._siblings_reply()
                 except OSError:
                     if self._broken:
                         raise
-                    break  # (the gofer's error for the target: the last message)
-                hops.append((target, hh, hst, hfd))
-                target = hst.target
-            return h, st, fd, hops
+                else:
+                    self._give_back([h, *(hh for _, hh, _, _ in hops)],
+                                    [fd, *(hfd for _, _, _, hfd in hops)])
+                raise
+            try:
+                return entries, self._siblings_reply()
+            except OSError as e:
+                if self._broken:
+                    raise
+                return entries, e
+
+    def _give_back(self, handles: list[int], fds: list[int]) -> None:
+        """Close *fds* (-1: none) and the gofer's *handles* (the caller holds the lock)."""
+        for fd in fds:
+            if fd >= 0:
+                os.close(fd)
+        self._send(Tclosemany(handles))
+        msg, fds = self._recv()
+        self._expect("Tclosemany", Rclose, msg, fds, False)
 
     def _walk_or_open_reply(self) -> tuple[int, Stat, int]:
         """A WALKOPEN_OR_WALK reply's (handle, Stat, fd), read (the caller holds the lock)."""

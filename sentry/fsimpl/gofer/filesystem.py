@@ -605,14 +605,19 @@ class GoferInode(Inode):
         # from the nearest one above, through its names: the walk to this directory for
         # a handle and then the lookup were two round trips.  An open's walk leaves the
         # directories on the way without a handle (only the file gets one), so each later
-        # open in this one would walk them again: merged only from the parent's handle.
+        # open in this one would walk them again: merged only from the parent's handle,
+        # else sent behind a walk that gives them their handles (one round trip too).
         start, via, chain = self._anchor()  # (its own handle, if it has one)
-        if len(via) >= MAX_WALK or (opening and len(via) > 1):
+        steps = opening and len(via) > 1 and self.fs.trusted
+        if len(via) >= MAX_WALK or (opening and len(via) > 1 and not steps):
             start, via, chain = self._walk_here(start, via, chain), [], []
+            steps = False
         self.fs.release_handles()
         fd = -1
         try:
-            if not opening:
+            if steps:
+                h, st, fd = self._walk_and_open(start, via, chain, name)
+            elif not opening:
                 res = gofer_call(self.client.walk, start, [*via, name])
                 res = self._adopt_steps(chain, res)
                 if not res:  # (the walk stopped at this directory)
@@ -647,6 +652,39 @@ class GoferInode(Inode):
                 return None
             raise err(e.errno or errno.EIO) from None
         return self._walked_inode(name, h, st, fd)
+
+    def _walk_and_open(self, start: int, via: List[bytes], chain: List["GoferInode"],
+                       name: bytes) -> Tuple[int, Any, int]:
+        """The lookup of *name*, about to be opened read-only, in this trusted directory
+        reached from the handle *start* through *via* (*chain*'s names, handle-less
+        inodes): the walk that gives them their handles and the Twalkopen of *name*
+        below them in one round trip (``walk_and_open_siblings``); the open's answer as
+        ``walk_or_open_siblings`` gives it, its error raised once the walk's handles
+        were taken.  /usr/bin/git's exec, ld.so's directory, the locale and gconv files
+        of every C program's start: the walk for this directory's handle and then the
+        open were two round trips."""
+        # (the walk's error is the directories' own, as _walk_here's)
+        entries, opened = call(self.client.walk_and_open_siblings, start, via, name,
+                               abi.O_RDONLY)
+        try:
+            self._adopt_steps(chain, entries)
+        except BaseException:
+            if not isinstance(opened, OSError):
+                oh, _, ofd, hops = opened
+                for hh, hfd in [(oh, ofd), *((hh, hfd) for _, hh, _, hfd in hops)]:
+                    self._give_back(hh, hfd)
+            raise
+        if isinstance(opened, OSError):
+            if opened.errno in (errno.EMFILE, errno.ENFILE):  # (as gofer_call would)
+                oh, ost, ofd, hops = gofer_call(self.client.walk_or_open_siblings,
+                                                self.gofer_handle(), name, abi.O_RDONLY)
+            else:
+                raise opened
+        else:
+            oh, ost, ofd, hops = opened
+        if hops:
+            self._keep_hops(hops)
+        return oh, ost, ofd
 
     def _walked_inode(self, name: bytes, h: int, st: Any, fd: int) -> "GoferInode":
         """The inode of *name* as a walk (or an open, *fd*) found it, with its handle."""

@@ -105,6 +105,17 @@ class CountingClient:
             self._new(handle)
         return nh, st, fd, hops
 
+    def walk_and_open_siblings(self, h, via, name, flags):
+        self._use(h)
+        entries, opened = self._c.walk_and_open_siblings(h, via, name, flags)
+        for nh, _ in entries:
+            self._new(nh)
+        if not isinstance(opened, OSError):
+            nh, st, fd, hops = opened
+            for handle in (nh, *(hh for _, hh, _, _ in hops)):
+                self._new(handle)
+        return entries, opened
+
     def walk_or_open(self, h, name, flags, via=()):
         self._use(h)
         nh, st, fd = self._c.walk_or_open(h, name, flags, via)

@@ -64,6 +64,7 @@ class _Requests:
         self.xattr_lists = []
         self.listing_fetches = []
         self.alongs = []  # (names, along, directories listed)
+        self.walks_and_opens = []  # (via, name) walked and opened in one round trip
 
     def __getattr__(self, name):
         return getattr(self._c, name)
@@ -94,6 +95,13 @@ class _Requests:
     def listing_fetch(self, h, names, name):
         self.listing_fetches.append((names, name))
         return self._c.listing_fetch(h, names, name)
+
+    def walk_and_open_siblings(self, h, via, name, flags):
+        # (both logged as the two requests they are; sent together: one round trip)
+        self.walks.append(list(via))
+        self.walk_opens.append(name)
+        self.walks_and_opens.append((list(via), name))
+        return self._c.walk_and_open_siblings(h, via, name, flags)
 
     def walk_or_open(self, h, name, flags, via=()):
         self.walk_opens.append(name if not via else [*via, name])
@@ -323,7 +331,8 @@ def test_a_lookup_in_a_directory_without_a_handle_walks_from_the_one_above(lower
     through its names in the same request.  A plain lookup (Twalk): the directories on
     the way adopt the handles it brought, so the next lookup walks from there; a missing
     name is remembered.  An open's lookup (Twalkopen: only the file gets a handle) only
-    from the parent's handle, else the directory walks for its own first, as before."""
+    from the parent's handle, else behind a walk that gives the directories on the way
+    their handles, sent before either reply is read (one round trip)."""
     from gofer.protocol import SUBDIRS_PER_BLOCK
 
     for d in ("wide", "top/wide", "top/wide2", "deep/er/wide"):
@@ -361,8 +370,13 @@ def test_a_lookup_in_a_directory_without_a_handle_walks_from_the_one_above(lower
     looked_up(b"/wide/a", opening=True)  # from the root's handle
     assert client.walk_opens == [[b"wide", b"a"]] and client.walks == []
     assert client.walkopens == [] and client.opens == [] and dirs[b"/wide"].handle is None
-    looked_up(b"/deep/er/wide/a", opening=True)  # three names up: a walk for its own first
+    client.walks_and_opens.clear()
+    looked_up(b"/deep/er/wide/a", opening=True)  # three names up: a walk for its own too
     assert client.walks == [[b"deep", b"er", b"wide"]] and client.walk_opens == [b"a"]
+    assert client.walks_and_opens == [([b"deep", b"er", b"wide"], b"a")]
+    assert dirs[b"/deep/er/wide"].handle is not None
+    looked_up(b"/deep/er/wide/a", opening=True)  # (cached: no lookup)
+    assert client.walks == [] and client.walk_opens == []
     assert client.listings == []  # (the directories are walked: many subdirectories)
 
 

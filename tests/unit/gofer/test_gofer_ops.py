@@ -621,6 +621,21 @@ def test_fetch(gofer: Gofer, client: GoferClient, tree: Path) -> None:
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
 
 
+def _sent_at_first_read(client: GoferClient, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets how many requests *client* had sent when it first read a reply
+    after the list was cleared: two requests sent together show as the count after both."""
+    sent: list[int] = []
+    recv = client._recv_data
+
+    def counting_recv() -> Any:
+        if not sent:
+            sent.append(client.requests)
+        return recv()
+
+    monkeypatch.setattr(client, "_recv_data", counting_recv)
+    return sent
+
+
 def test_listing_fetch(gofer: Gofer, client: GoferClient, tree: Path,
                        monkeypatch: pytest.MonkeyPatch) -> None:
     """listing_fetch: a directory's listing and a Tfetch of one of its names sent before
@@ -634,15 +649,7 @@ def test_listing_fetch(gofer: Gofer, client: GoferClient, tree: Path,
     root, _ = client.attach(0)
     base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
     mine = len(os.listdir("/proc/self/fd"))
-    sent_at_first_read = []
-    recv = client._recv_data
-
-    def counting_recv() -> Any:
-        if not sent_at_first_read:
-            sent_at_first_read.append(client.requests)
-        return recv()
-
-    monkeypatch.setattr(client, "_recv_data", counting_recv)
+    sent_at_first_read = _sent_at_first_read(client, monkeypatch)
     for _ in range(3):
         sent_at_first_read.clear()
         before = client.requests
@@ -670,6 +677,57 @@ def test_listing_fetch(gofer: Gofer, client: GoferClient, tree: Path,
             with pytest.raises(OSError) as e:
                 client.listing_fetch(root, names, b"f")
             assert e.value.errno in (errno.ENOENT, errno.ENOTDIR), names
+        assert client.readdirstat(root, [b"d"])  # (in step: its own reply)
+    assert not client.broken
+    assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+    assert len(os.listdir("/proc/self/fd")) == mine
+
+
+def test_walk_and_open_siblings(gofer: Gofer, client: GoferClient, tree: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """walk_and_open_siblings: a Twalk of the directories on the way (a handle for each)
+    and a Twalkopen of the name below them, both sent before either reply is read; the
+    open's answer as walk_or_open_siblings gives it (a sibling symlink's target with
+    it), its error returned beside the walk's entries; the walk's own error raised with
+    the open's reply read and given back; the channel stays in step, nothing leaks."""
+    (tree / "d" / "e" / "g").write_bytes(b"below")
+    os.symlink("g", tree / "d" / "e" / "lnk")
+    root, _ = client.attach(0)
+    base = len(os.listdir(f"/proc/{gofer.pid}/fd"))
+    mine = len(os.listdir("/proc/self/fd"))
+    sent_at_first_read = _sent_at_first_read(client, monkeypatch)
+    for _ in range(3):
+        sent_at_first_read.clear()
+        before = client.requests
+        entries, opened = client.walk_and_open_siblings(root, [b"d", b"e"], b"g", os.O_RDONLY)
+        assert sent_at_first_read == [before + 2]  # both sent, then the replies read
+        assert [st.ino for _, st in entries] == [os.stat(tree / "d").st_ino,
+                                                 os.stat(tree / "d" / "e").st_ino]
+        assert not isinstance(opened, OSError)
+        h, st, fd, hops = opened
+        assert os.read(fd, 100) == b"below" and hops == []
+        os.close(fd)
+        client.close_many([h, *(eh for eh, _ in entries)])
+        entries, opened = client.walk_and_open_siblings(root, [b"d", b"e"], b"lnk", os.O_RDONLY)
+        assert not isinstance(opened, OSError)
+        h, st, fd, hops = opened
+        assert fd < 0 and stat.S_ISLNK(st.mode) and [n for n, _, _, _ in hops] == [b"g"]
+        os.close(hops[0][3])
+        client.close_many([h, hops[0][1], *(eh for eh, _ in entries)])
+        entries, opened = client.walk_and_open_siblings(root, [b"d", b"e"], b"missing",
+                                                        os.O_RDONLY)
+        assert len(entries) == 2
+        assert isinstance(opened, OSError) and opened.errno == errno.ENOENT
+        client.close_many([eh for eh, _ in entries])
+        with pytest.raises(OSError) as e:  # (the walk's first name: its error)
+            client.walk_and_open_siblings(root, [b"missing", b"e"], b"g", os.O_RDONLY)
+        assert e.value.errno == errno.ENOENT
+        # a walk that stops short (at a file): its entries, and the open's error
+        entries, opened = client.walk_and_open_siblings(root, [b"file", b"e"], b"g",
+                                                        os.O_RDONLY)
+        assert len(entries) == 1 and isinstance(opened, OSError)
+        assert opened.errno == errno.ENOTDIR
+        client.close_many([eh for eh, _ in entries])
         assert client.readdirstat(root, [b"d"])  # (in step: its own reply)
     assert not client.broken
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base

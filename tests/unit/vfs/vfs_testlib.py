@@ -282,6 +282,16 @@ class FakeGofer:
         del self.calls[n_calls:]
         return first[0], first[1], first[2], hops
 
+    def walk_and_open_siblings(self, h: int, via: Sequence[bytes], name: bytes, flags: int,
+                               ) -> Tuple[List[Tuple[int, GStat]], Any]:
+        """As GoferClient.walk_and_open_siblings: the walk of *via*, and
+        walk_or_open_siblings of *name* below it or its error."""
+        entries = self.walk(h, list(via))
+        try:
+            return entries, self.walk_or_open_siblings(h, name, flags, via)
+        except OSError as e:
+            return entries, e
+
     def walkopen(self, h: int, names: List[bytes], flags: int) -> Tuple[int, GStat, int]:
         self.calls.append("walkopen")
         path, ro = self._p(h)
