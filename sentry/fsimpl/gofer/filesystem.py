@@ -206,6 +206,12 @@ def _same_file(got: Any, listed: Any) -> bool:
         listed.dev, listed.ino, listed.mode, listed.size, listed.mtime_ns, listed.ctime_ns)
 
 
+def _walkable_name(name: bytes) -> bool:
+    """Whether the gofer walks *name* as it is (no ``.``/``..``, not longer than
+    NAME_MAX): a request naming any other fails whole."""
+    return name not in (b".", b"..") and len(name) <= NAME_MAX
+
+
 def _blocks(st: Any) -> int:
     """A directory's size in blocks, for LIST_AFTER_LOOKUPS_PER_BLOCK (the gofer's
     Tlistalong weighs the directories it lists along by the same measure)."""
@@ -614,12 +620,17 @@ class GoferInode(Inode):
             steps = False
         self.fs.release_handles()
         fd = -1
+        ahead: Optional[List[Tuple[bytes, int, Any, int]]] = None
         try:
             if steps:
                 h, st, fd = self._walk_and_open(start, via, chain, name)
             elif not opening:
-                res = gofer_call(self.client.walk, start, [*via, name])
-                res = self._adopt_steps(chain, res)
+                last = rest[0] if rest is not None and len(rest) == 1 and opens else None
+                if last is not None and self.fs.trusted and _walkable_name(last):
+                    res, ahead = self._walk_opening_ahead(start, via, chain, name, last)
+                else:
+                    res = gofer_call(self.client.walk, start, [*via, name])
+                    res = self._adopt_steps(chain, res)
                 if not res:  # (the walk stopped at this directory)
                     self._not_there(name)
                     return None
@@ -651,7 +662,55 @@ class GoferInode(Inode):
                 self._not_there(name)
                 return None
             raise err(e.errno or errno.EIO) from None
-        return self._walked_inode(name, h, st, fd)
+        if ahead is None:
+            return self._walked_inode(name, h, st, fd)
+        try:
+            child = self._walked_inode(name, h, st, fd)
+        except BaseException:
+            for _, hh, _, hfd in ahead:
+                self._give_back(hh, hfd)
+            raise
+        child._keep_hops(ahead)
+        return child
+
+    def _walk_opening_ahead(self, start: int, via: List[bytes], chain: List["GoferInode"],
+                            name: bytes, last: bytes,
+                            ) -> Tuple[List[Tuple[int, Any]],
+                                       Optional[List[Tuple[bytes, int, Any, int]]]]:
+        """The walk to *name* in this trusted directory (from *start* through *via*, as
+        :meth:`_lookup` walks), when the walk's one name after it, *last*, is about to be
+        opened read-only: that open's Twalkopen (WALKOPEN_OR_WALK, WALKOPEN_SIBLINGS)
+        below it is sent with the walk (``walk_and_open_siblings``), and what it brought
+        is kept on *name*'s inode for the lookup of *last* there, as the targets of a
+        symlink to a sibling are (:meth:`_keep_hops`: taken by that lookup, given back
+        by any other).  The walk's entries after *chain* (as :meth:`_adopt_steps`), and
+        that (name, handle, Stat, fd) list, None if the open failed (its lookup asks on
+        its own).  /usr/share/locale/locale.alias, .../gconv/gconv-modules.cache, a
+        loose .git object, a package's first .pyc: the walk and then the open were two
+        round trips."""
+        entries, opened = gofer_call(self.client.walk_and_open_siblings, start,
+                                     [*via, name], last, abi.O_RDONLY)
+        try:
+            res = self._adopt_steps(chain, entries)
+        except BaseException:
+            if not isinstance(opened, OSError):
+                self._give_back_opened(opened)
+            raise
+        if isinstance(opened, OSError):
+            return res, None
+        if not res or not _st.S_ISDIR(res[0][1].mode):  # (a walk's answer, never opened's)
+            self._give_back_opened(opened)
+            return res, None
+        h, st, fd, hops = opened
+        return res, [(last, h, st, fd), *hops]
+
+    def _give_back_opened(self, opened: Tuple[int, Any, int, List[Tuple[bytes, int, Any, int]]],
+                          ) -> None:
+        """Give back what a walk_or_open_siblings answer brought (handles, fds)."""
+        h, _, fd, hops = opened
+        self._give_back(h, fd)
+        for _, hh, _, hfd in hops:
+            self._give_back(hh, hfd)
 
     def _walk_and_open(self, start: int, via: List[bytes], chain: List["GoferInode"],
                        name: bytes) -> Tuple[int, Any, int]:
@@ -670,9 +729,7 @@ class GoferInode(Inode):
             self._adopt_steps(chain, entries)
         except BaseException:
             if not isinstance(opened, OSError):
-                oh, _, ofd, hops = opened
-                for hh, hfd in [(oh, ofd), *((hh, hfd) for _, hh, _, hfd in hops)]:
-                    self._give_back(hh, hfd)
+                self._give_back_opened(opened)
             raise
         if isinstance(opened, OSError):
             if opened.errno in (errno.EMFILE, errno.ENFILE):  # (as gofer_call would)
@@ -791,7 +848,7 @@ class GoferInode(Inode):
         for n in reversed(rest):
             # (a name too long is the walk's ENAMETOOLONG when it gets there, after any
             # error before it: the gofer would refuse the whole request for it)
-            if n in (b".", b"..") or len(n) > NAME_MAX or len(names_along) >= MAX_ALONG:
+            if not _walkable_name(n) or len(names_along) >= MAX_ALONG:
                 break
             names_along.append(n)
         else:

@@ -964,3 +964,62 @@ def test_a_walk_through_small_directories_lists_them_in_one_request(lower, count
     assert client.alongs == [([b"r"], [b"s"], 2)]  # (/ was listed)
     assert client.listing_fetches == [([b"r", b"s", b"u"], b"g")]
     assert client.walkopens == []
+
+
+def test_an_open_below_a_walked_directory_walks_and_opens_in_one_round_trip(lower, counted):
+    """An open whose path's next-to-last name is walked to (its directory is not listed)
+    sends the Twalkopen of the last name with that walk (walk_and_open_siblings), and
+    the last name's lookup takes what it brought: one round trip, where the walk and
+    then the open were two.  A symlink to a sibling comes with its target; a missing
+    last name, a directory or a file on the way are looked up as before; what the
+    lookup did not take is given back at the next lookup there."""
+    from gofer.protocol import SUBDIRS_PER_BLOCK
+
+    wide = os.path.join(lower, "wide")
+    _subdirs(wide, 4 * SUBDIRS_PER_BLOCK)  # walked, not listed
+    for d in ("d000", "d001", "d002", "d003"):
+        with open(os.path.join(wide, d, "f"), "wb") as f:
+            f.write(d.encode())
+    os.symlink("f", os.path.join(wide, "d001", "lnk"))
+    with open(os.path.join(wide, "file"), "wb") as f:
+        f.write(b"a file")
+    vfs, t, client = counted()
+    vfs.resolve(t, abi.AT_FDCWD, b"/wide/d009")  # (/wide's handle)
+
+    def logs():
+        return (client.walks, client.walk_opens, client.walkopens, client.opens,
+                client.listings, client.listing_fetches, client.walks_and_opens)
+
+    def opened(path):
+        for log in logs():
+            log.clear()
+        d = vfs.open_at(t, abi.AT_FDCWD, path, abi.O_RDONLY, 0)
+        try:
+            return d.read(t, 100)
+        finally:
+            d.decref()
+
+    assert opened(b"/wide/d000/f") == b"d000"
+    assert client.walks_and_opens == [([b"d000"], b"f")]
+    assert (client.walkopens, client.opens, client.listings, client.listing_fetches) == \
+        ([], [], [], [])
+    assert opened(b"/wide/d001/lnk") == b"d001"  # (the link's target came with it)
+    assert client.walks_and_opens == [([b"d001"], b"lnk")]
+    assert (client.walkopens, client.opens, client.listing_fetches) == ([], [], [])
+    with pytest.raises(LinuxError) as e:
+        opened(b"/wide/d002/missing")
+    assert e.value.errno == errno.ENOENT
+    assert opened(b"/wide/d002/f") == b"d002"  # (d002 was walked: its own lookup now)
+    with pytest.raises(LinuxError) as e:
+        opened(b"/wide/file/x")
+    assert e.value.errno == errno.ENOTDIR
+    # what the lookup of the last name did not take (a walk that stopped before it) is
+    # given back by the next lookup there
+    parent = vfs.resolve(t, abi.AT_FDCWD, b"/wide").dentry.inode.lower
+    child = parent.lookup_on(t, b"d003", [b"f"], True)
+    (h, _, fd), = child._hops.values()
+    assert fd >= 0
+    assert child.lookup(t, b"missing") is None
+    assert child._hops is None
+    with pytest.raises(OSError):
+        os.fstat(fd)  # (closed)
