@@ -553,17 +553,24 @@ class GoferClient:
     def listing_along(self, handle: int, names: list[bytes], along: list[bytes],
                       ) -> list[Listing]:
         """:meth:`listing` of the directory *names* walk to beneath *handle*, then of each
-        directory the names *along* go down to from it while the gofer lists them (small
-        directories, no symlink, no mount crossed: ``Tlistalong``), in one round trip:
-        the listings in order, at least the first."""
+        directory the names *along* (the first MAX_ALONG) go down to from it while the
+        gofer lists them (small directories, no symlink, no mount crossed:
+        ``Tlistalong``), in one round trip: the listings in order, at least the first."""
+        along = [os.fsencode(n) for n in along[:MAX_ALONG]]
         with self._lock:
-            self._send(Tlistalong(handle, list(names), list(along[:MAX_ALONG])))
+            self._send(Tlistalong(handle, [os.fsencode(n) for n in names], along))
             msg, fds = self._recv()
             count = self._expect("Tlistalong", Rlistalong, msg, fds, False)[0].count
-            if count > 1 + min(len(along), MAX_ALONG):
+            if count > 1 + len(along):
                 self._broken = True
                 raise _oserror(errno.EPROTO, "Tlistalong got more listings than it asked")
-            return [self._read_listing(Listing) for _ in range(count)]
+            try:
+                return [self._read_listing(Listing) for _ in range(count)]
+            except OSError:
+                # (an error among the listings, which the gofer never sends: the rest of
+                # them would read as other requests' replies)
+                self._broken = True
+                raise
 
     def listing_fetch(self, handle: int, names: list[bytes], name: bytes,
                       ) -> tuple[Listing, tuple[Stat, int] | None]:
@@ -720,8 +727,9 @@ class GoferClient:
         the open were two (an open's first name looked up in a directory that is not
         listed, reached through others without a handle: /usr/bin's programs, the C
         library's locale and gconv files).  The walk's entries, and the open's answer or
-        its error (the caller adopts the entries either way).  The walk's error is
-        raised, once the open's reply was read and what it brought given back."""
+        its error (the caller adopts the entries either way; a Twalkopen that cannot
+        be encoded is not sent, and its error is that local EINVAL).  The walk's error
+        is raised, once the open's reply was read and what it brought given back."""
         via = [os.fsencode(n) for n in via]
         with self._lock:
             self._send(Twalk(handle, via))
@@ -742,13 +750,12 @@ class GoferClient:
                     raise
                 try:  # (read in its turn: the channel stays in step)
                     h, _, fd, hops = self._siblings_reply()
+                    self._give_back([h, *(hh for _, hh, _, _ in hops)],
+                                    [fd, *(hfd for _, _, _, hfd in hops)])
                 except OSError:
                     if self._broken:
                         raise
-                else:
-                    self._give_back([h, *(hh for _, hh, _, _ in hops)],
-                                    [fd, *(hfd for _, _, _, hfd in hops)])
-                raise
+                raise  # (the walk's error)
             try:
                 return entries, self._siblings_reply()
             except OSError as e:
@@ -761,9 +768,7 @@ class GoferClient:
         for fd in fds:
             if fd >= 0:
                 os.close(fd)
-        self._send(Tclosemany(handles))
-        msg, fds = self._recv()
-        self._expect("Tclosemany", Rclose, msg, fds, False)
+        self._close_many_locked(handles)
 
     def _walk_or_open_reply(self) -> tuple[int, Stat, int]:
         """A WALKOPEN_OR_WALK reply's (handle, Stat, fd), read (the caller holds the lock)."""
@@ -882,5 +887,12 @@ class GoferClient:
 
         :raises OSError: EBADF if one was not open (the others are closed all the same).
         """
+        with self._lock:
+            self._close_many_locked(handles)
+
+    def _close_many_locked(self, handles: list[int]) -> None:
+        """:meth:`close_many`, the caller holding the lock."""
         for i in range(0, len(handles), MAX_CLOSE):
-            self._call(Tclosemany(handles[i:i + MAX_CLOSE]), Rclose)
+            self._send(Tclosemany(handles[i:i + MAX_CLOSE]))
+            msg, fds = self._recv()
+            self._expect("Tclosemany", Rclose, msg, fds, False)

@@ -475,11 +475,14 @@ class Tlistalong(Message):
     """List the directory ``names`` walks to beneath ``handle``, as Treaddirstat does,
     then each directory the names ``along`` go down to from it, one after another, for
     as long as the next is a directory of at most one block (:func:`dir_blocks`)
-    reached without a symlink and on the same device: an ``Rlistalong`` saying how many
-    were listed (at least the first), then each one's Rreaddirstat batches in order.
-    The sentry walking through small directories it has not listed yet (/tmp/x/repo/
-    .git/refs/heads, site-packages/pkg/__pycache__) made one request a directory.
-    Nothing is registered; what cannot be listed after the first ends the listings
+    reached without a symlink, crossing no mount and on the same device, and the
+    entries listed after the first stay under the gofer's budget: an ``Rlistalong``
+    saying how many were listed (at least the first), then each one's Rreaddirstat
+    batches in order.  The sentry walking through small directories it has not listed
+    yet (/tmp/x/repo/.git/refs/heads, site-packages/pkg/__pycache__) made one request a
+    directory.  Nothing is registered.  A name along that no walk takes (empty, ``.``,
+    ``..``, with a slash, longer than NAME_MAX) fails the request as Twalk's names do
+    (EINVAL, ENAMETOOLONG); a directory along that cannot be listed ends the listings
     without an error (the client asks for it on its own, and gets the error then)."""
 
     MSG_ID: ClassVar[int] = MsgId.TLISTALONG

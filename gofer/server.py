@@ -176,6 +176,9 @@ _READDIR_BUDGET = MAX_MESSAGE - 64
 #: Most entries one Treadtree reply carries (the client asks for fewer), and the longest
 #: path below the requested directory it descends to (encoded: 2 bytes a name).
 _TREE_BUDGET_MAX = 16384
+#: Most entries a Tlistalong lists after its first directory (each of those is a small
+#: directory by dir_blocks, but sizes and link counts say little on some file systems).
+_ALONG_ENTRIES = 4096
 _TREE_PATH_MAX = 4096
 
 
@@ -954,7 +957,10 @@ class GoferServer:
         """Tlistalong: the first directory's listing as Treaddirstat's, then each small
         directory along (see the message) opened beneath the one before (one name, no
         symlink, no mount crossed: what a Treadtree's visits open) and listed, until one
-        is not there, is no such directory or cannot be listed."""
+        is not there, is no such directory, is on another device, takes more than one
+        block, cannot be listed, or the entries listed after the first reach
+        _ALONG_ENTRIES (a file system whose directory sizes say little: the reply is
+        built whole before it is sent)."""
         assert isinstance(msg, Tlistalong)
         for name in msg.along:
             _check_name(name)
@@ -962,20 +968,25 @@ class GoferServer:
         listings = []
         try:
             listings.append(self._entry_batches(fd, dev, _READDIR_BUDGET))
+            left = _ALONG_ENTRIES
             for name in msg.along:
+                if left <= 0:
+                    break
                 try:
                     nfd = _openat2(fd, name, _LIST_FLAGS, _LIST_RESOLVE)
                 except OSError:
                     break
-                os.close(fd)
-                fd = nfd
+                old, fd = fd, nfd
+                os.close(old)
                 try:
                     st = os.fstat(fd)
-                    if dir_blocks(st.st_size, st.st_nlink) > 1:
+                    if st.st_dev != dev or dir_blocks(st.st_size, st.st_nlink) > 1:
                         break
-                    listings.append(self._entry_batches(fd, dev, _READDIR_BUDGET))
+                    batches = self._entry_batches(fd, dev, _READDIR_BUDGET)
                 except OSError:
                     break
+                listings.append(batches)
+                left -= sum(len(b) for b in batches)
         finally:
             os.close(fd)
         msgs: list[Message] = [Rlistalong(len(listings))]

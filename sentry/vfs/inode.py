@@ -396,12 +396,13 @@ class Inode(abc.ABC):
         return self.lookup(t, name)
 
     def lookup_on(self, t: Any, name: bytes, rest: List[bytes],
-                  opening: bool) -> Optional["Inode"]:
+                  last_opens: bool) -> Optional["Inode"]:
         """:meth:`lookup` of a name a path walk goes on from, through the names *rest*
         (reversed: the next is last, as the walk's stack holds them; the caller's, read
-        during the call only), whose last is about to be opened read-only if *opening*
-        (:meth:`lookup_open`): a file system whose lookups are round trips may list the
-        directories along in the same one (the gofer's ``Tlistalong``)."""
+        during the call only), whose last is about to be opened read-only if
+        *last_opens* (:meth:`lookup_open`): a file system whose lookups are round trips
+        may list the directories along, or send that open, in the same one (the
+        gofer's ``Tlistalong``, a ``Twalkopen`` sent with the walk)."""
         return self.lookup(t, name)
 
     def iterdir(self, t: Any) -> List[DirEntry]:

@@ -45,7 +45,7 @@ from sentry.vfs.inode import DirEntry, Filesystem, Inode, SetAttr, Stat, StatFS,
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:  # (an annotation only)
-    from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
     T = TypeVar("T")
 
 #: ``Inode.write_count`` of gofer files, by host identity ``(st_dev, st_ino)``: every
@@ -565,19 +565,23 @@ class GoferInode(Inode):
         return self._lookup(name, True)
 
     def lookup_on(self, t: Any, name: bytes, rest: List[bytes],
-                  opening: bool) -> Optional[Inode]:
-        return self._lookup(name, False, rest, opening)
+                  last_opens: bool) -> Optional[Inode]:
+        return self._lookup(name, False, rest, last_opens)
 
     def _lookup(self, name: bytes, opening: bool, rest: Optional[List[bytes]] = None,
                 opens: bool = False) -> Optional[Inode]:
         """*name*'s inode, from the listing if there is one; else walked to, and opened in
-        the same round trip when it is about to be opened read-only (*opening*).  A
-        listing made for a walk that goes on through more names (*rest*, reversed; the
-        last of them about to be opened if *opens*) lists the directories along too
-        (:meth:`_list_along`)."""
+        the same round trip when it is about to be opened read-only (*opening*).  For a
+        walk that goes on through more names (*rest*, reversed; the last of them about
+        to be opened if *opens*), a listing made lists the directories along too
+        (:meth:`_list_along`), and a walk to a directory whose one name after it is
+        opened sends that open with it (:meth:`_walk_then_open`, kept for the lookup
+        there as a sibling symlink's targets are: :meth:`_keep_hops`)."""
         if not self.is_dir:
             raise err(errno.ENOTDIR)
-        along, self._along = self._along, None  # (its first name's lookup takes it)
+        # (listings a Tlistalong brought for the walk's next name here: the next lookup
+        # takes them, and keeps them only if it is of that name)
+        along, self._along = self._along, None
         if self._hops is not None:
             hop = self._hops.pop(name, None)
             if hop is not None:
@@ -614,19 +618,22 @@ class GoferInode(Inode):
         # open in this one would walk them again: merged only from the parent's handle,
         # else sent behind a walk that gives them their handles (one round trip too).
         start, via, chain = self._anchor()  # (its own handle, if it has one)
-        steps = opening and len(via) > 1 and self.fs.trusted
-        if len(via) >= MAX_WALK or (opening and len(via) > 1 and not steps):
+        trusted = self.fs.trusted
+        if len(via) >= MAX_WALK or (opening and len(via) > 1 and not trusted):
             start, via, chain = self._walk_here(start, via, chain), [], []
-            steps = False
         self.fs.release_handles()
         fd = -1
-        ahead: Optional[List[Tuple[bytes, int, Any, int]]] = None
+        ahead: List[Tuple[bytes, int, Any, int]] = []  # (for the lookups in *name*)
         try:
-            if steps:
-                h, st, fd = self._walk_and_open(start, via, chain, name)
+            if opening and len(via) > 1:
+                # (the directories on the way get their handles with it: below)
+                h, st, fd, sibling_hops = self._walk_and_open(start, via, chain, name)
+                if sibling_hops:
+                    self._keep_hops(sibling_hops)
             elif not opening:
                 last = rest[0] if rest is not None and len(rest) == 1 and opens else None
-                if last is not None and self.fs.trusted and _walkable_name(last):
+                if (last is not None and trusted and _walkable_name(last)
+                        and len(via) + 2 <= MAX_WALK):
                     res, ahead = self._walk_opening_ahead(start, via, chain, name, last)
                 else:
                     res = gofer_call(self.client.walk, start, [*via, name])
@@ -643,11 +650,11 @@ class GoferInode(Inode):
                 # (The directories on the way get no handle.)  In a trusted directory a
                 # symlink to a sibling (a library's soname link) comes with what it names
                 # (WALKOPEN_SIBLINGS), which the lookup that follows it here takes.
-                if self.fs.trusted:
-                    h, st, fd, hops = gofer_call(self.client.walk_or_open_siblings, start,
-                                                 name, abi.O_RDONLY, via)
-                    if hops:
-                        self._keep_hops(hops)
+                if trusted:
+                    h, st, fd, sibling_hops = gofer_call(self.client.walk_or_open_siblings,
+                                                         start, name, abi.O_RDONLY, via)
+                    if sibling_hops:
+                        self._keep_hops(sibling_hops)
                 else:
                     h, st, fd = gofer_call(self.client.walk_or_open, start, name,
                                            abi.O_RDONLY, via)
@@ -662,45 +669,69 @@ class GoferInode(Inode):
                 self._not_there(name)
                 return None
             raise err(e.errno or errno.EIO) from None
-        if ahead is None:
-            return self._walked_inode(name, h, st, fd)
-        try:
-            child = self._walked_inode(name, h, st, fd)
-        except BaseException:
-            for _, hh, _, hfd in ahead:
-                self._give_back(hh, hfd)
-            raise
-        child._keep_hops(ahead)
-        return child
+        return self._walked_inode(name, h, st, fd, ahead)
 
-    def _walk_opening_ahead(self, start: int, via: List[bytes], chain: List["GoferInode"],
-                            name: bytes, last: bytes,
-                            ) -> Tuple[List[Tuple[int, Any]],
-                                       Optional[List[Tuple[bytes, int, Any, int]]]]:
-        """The walk to *name* in this trusted directory (from *start* through *via*, as
-        :meth:`_lookup` walks), when the walk's one name after it, *last*, is about to be
-        opened read-only: that open's Twalkopen (WALKOPEN_OR_WALK, WALKOPEN_SIBLINGS)
-        below it is sent with the walk (``walk_and_open_siblings``), and what it brought
-        is kept on *name*'s inode for the lookup of *last* there, as the targets of a
-        symlink to a sibling are (:meth:`_keep_hops`: taken by that lookup, given back
-        by any other).  The walk's entries after *chain* (as :meth:`_adopt_steps`), and
-        that (name, handle, Stat, fd) list, None if the open failed (its lookup asks on
-        its own).  /usr/share/locale/locale.alias, .../gconv/gconv-modules.cache, a
-        loose .git object, a package's first .pyc: the walk and then the open were two
-        round trips."""
-        entries, opened = gofer_call(self.client.walk_and_open_siblings, start,
-                                     [*via, name], last, abi.O_RDONLY)
+    def _walk_then_open(self, start: int, names: List[bytes], chain: List["GoferInode"],
+                        last: bytes) -> Tuple[List[Tuple[int, Any]], Any]:
+        """The walk of *names* from the handle *start* (through *chain*, the handle-less
+        inodes they name, which adopt its steps) and the Twalkopen of *last* below it
+        (WALKOPEN_OR_WALK, WALKOPEN_SIBLINGS), in one round trip
+        (``walk_and_open_siblings``): the walk's entries after *chain* (as
+        :meth:`_adopt_steps`), and the open's answer (as ``walk_or_open_siblings``
+        gives it) or its error.  What the open brought is given back if the adoption
+        fails; the walk's error is raised."""
+        entries, opened = gofer_call(self.client.walk_and_open_siblings, start, names,
+                                     last, abi.O_RDONLY)
         try:
-            res = self._adopt_steps(chain, entries)
+            return self._adopt_steps(chain, entries), opened
         except BaseException:
             if not isinstance(opened, OSError):
                 self._give_back_opened(opened)
             raise
+
+    def _walk_and_open(self, start: int, via: List[bytes], chain: List["GoferInode"],
+                       name: bytes) -> Tuple[int, Any, int, List[Tuple[bytes, int, Any, int]]]:
+        """The lookup of *name*, about to be opened read-only, in this trusted directory
+        reached from the handle *start* through *via* (*chain*'s names, handle-less
+        inodes): the walk that gives them their handles and the Twalkopen of *name*
+        below them in one round trip (:meth:`_walk_then_open`); the open's answer as
+        ``walk_or_open_siblings`` gives it, its error raised once the walk's handles
+        were taken.  /usr/bin/git's exec, ld.so's directory, the locale and gconv files
+        of every C program's start: the walk for this directory's handle and then the
+        open were two round trips."""
+        _, opened = self._walk_then_open(start, via, chain, name)
+        if not isinstance(opened, OSError):
+            return opened
+        if opened.errno not in (errno.EMFILE, errno.ENFILE):
+            raise opened
+        # (out of fds: ask again from the new handle, as gofer_call would)
+        return gofer_call(self.client.walk_or_open_siblings, self.gofer_handle(), name,
+                          abi.O_RDONLY)
+
+    def _walk_opening_ahead(self, start: int, via: List[bytes], chain: List["GoferInode"],
+                            name: bytes, last: bytes,
+                            ) -> Tuple[List[Tuple[int, Any]], List[Tuple[bytes, int, Any, int]]]:
+        """The walk to *name* in this trusted directory (from *start* through *via*, as
+        :meth:`_lookup` walks), when the walk's one name after it, *last*, is about to be
+        opened read-only: that open's Twalkopen is sent with the walk
+        (:meth:`_walk_then_open`), and what it brought is kept on *name*'s inode for the
+        lookup of *last* there, as the targets of a symlink to a sibling are
+        (:meth:`_keep_hops`: taken by that lookup, given back by any other, or at the
+        inode's end).  The walk's entries after *chain*, and that (name, handle, Stat,
+        fd) list: empty if the open failed, or the walk ended at no directory or at one
+        not everyone may search (whose caller may not get to the lookup of *last*: the
+        gofer's fd is not held for it), and the lookup of *last* asks on its own.
+        /usr/share/locale/locale.alias, .../gconv/gconv-modules.cache, a loose .git
+        object, a package's first .pyc: the walk and then the open were two round trips.
+        (A small directory reached so is not listed at that first open, as a lookup in
+        it would have listed it: at its next lookup, if any.)"""
+        res, opened = self._walk_then_open(start, [*via, name], chain, last)
         if isinstance(opened, OSError):
-            return res, None
-        if not res or not _st.S_ISDIR(res[0][1].mode):  # (a walk's answer, never opened's)
+            return res, []
+        mode = res[0][1].mode if res else 0
+        if not _st.S_ISDIR(mode) or mode & 0o111 != 0o111:
             self._give_back_opened(opened)
-            return res, None
+            return res, []
         h, st, fd, hops = opened
         return res, [(last, h, st, fd), *hops]
 
@@ -712,39 +743,11 @@ class GoferInode(Inode):
         for _, hh, _, hfd in hops:
             self._give_back(hh, hfd)
 
-    def _walk_and_open(self, start: int, via: List[bytes], chain: List["GoferInode"],
-                       name: bytes) -> Tuple[int, Any, int]:
-        """The lookup of *name*, about to be opened read-only, in this trusted directory
-        reached from the handle *start* through *via* (*chain*'s names, handle-less
-        inodes): the walk that gives them their handles and the Twalkopen of *name*
-        below them in one round trip (``walk_and_open_siblings``); the open's answer as
-        ``walk_or_open_siblings`` gives it, its error raised once the walk's handles
-        were taken.  /usr/bin/git's exec, ld.so's directory, the locale and gconv files
-        of every C program's start: the walk for this directory's handle and then the
-        open were two round trips."""
-        # (the walk's error is the directories' own, as _walk_here's)
-        entries, opened = call(self.client.walk_and_open_siblings, start, via, name,
-                               abi.O_RDONLY)
-        try:
-            self._adopt_steps(chain, entries)
-        except BaseException:
-            if not isinstance(opened, OSError):
-                self._give_back_opened(opened)
-            raise
-        if isinstance(opened, OSError):
-            if opened.errno in (errno.EMFILE, errno.ENFILE):  # (as gofer_call would)
-                oh, ost, ofd, hops = gofer_call(self.client.walk_or_open_siblings,
-                                                self.gofer_handle(), name, abi.O_RDONLY)
-            else:
-                raise opened
-        else:
-            oh, ost, ofd, hops = opened
-        if hops:
-            self._keep_hops(hops)
-        return oh, ost, ofd
-
-    def _walked_inode(self, name: bytes, h: int, st: Any, fd: int) -> "GoferInode":
-        """The inode of *name* as a walk (or an open, *fd*) found it, with its handle."""
+    def _walked_inode(self, name: bytes, h: int, st: Any, fd: int,
+                      hops: Sequence[Tuple[bytes, int, Any, int]] = ()) -> "GoferInode":
+        """The inode of *name* as a walk (or an open, *fd*) found it, with its handle;
+        *hops*: what its lookups are to take (:meth:`_keep_hops`), given back if the
+        inode cannot be made."""
         handle: Optional[int] = h
         if fd >= 0 and self.fs.trusted:
             # Opened: the fd is what the open needs, and the handle would hold a gofer
@@ -755,9 +758,13 @@ class GoferInode(Inode):
             child = GoferInode(self.fs, handle, st, self, name)
         except BaseException:
             self._give_back(handle, fd)
+            for _, hh, _, hfd in hops:
+                self._give_back(hh, hfd)
             raise
         if fd >= 0:
             child._pending_fd = (fd, abi.O_RDONLY)  # for the open that follows
+        if hops:
+            child._keep_hops(list(hops))
         return child
 
     def _keep_hops(self, hops: List[Tuple[bytes, int, Any, int]]) -> None:
@@ -840,12 +847,18 @@ class GoferInode(Inode):
         lookup would make), down to a ``.`` or ``..`` at most (``Tlistalong``).  Its
         listing, and the others for *name*'s inode to take (:meth:`_take_along`).
         /tmp/x/repo/.git/refs/heads, usr/local/lib/python3.11/dist-packages: a round trip
-        a directory.  Not the walk's last name (a walk to a directory does not list it);
-        when that name is about to be opened (*opens*), the directory it is in is left to
-        its own lookup, which lists it and fetches the file in one round trip
-        (:meth:`_list_opening`)."""
+        a directory.  Not the walk's last name (a walk to a directory does not list it),
+        nor one a ``..`` goes back up from (the walk looks nothing up in it; a ``.`` is
+        passed over); when the last name is about to be opened (*opens*), the directory
+        it is in is left to its own lookup, which lists it and fetches the file in one
+        round trip (:meth:`_list_opening`)."""
         names_along = [name]
         for n in reversed(rest):
+            if n == b".":
+                continue  # (the walk stays where it is)
+            if n == b"..":
+                names_along.pop()  # (the walk looks nothing up in the one before)
+                break
             # (a name too long is the walk's ENAMETOOLONG when it gets there, after any
             # error before it: the gofer would refuse the whole request for it)
             if not _walkable_name(n) or len(names_along) >= MAX_ALONG:

@@ -315,8 +315,8 @@ class OverlayInode(Inode):
         return self._lookup(t, name, True)
 
     def lookup_on(self, t: Any, name: bytes, rest: List[bytes],
-                  opening: bool) -> Optional["OverlayInode"]:
-        return self._lookup(t, name, False, rest, opening)
+                  last_opens: bool) -> Optional["OverlayInode"]:
+        return self._lookup(t, name, False, rest, last_opens)
 
     def _lookup(self, t: Any, name: bytes, opening: bool,
                 rest: Optional[List[bytes]] = None,

@@ -51,6 +51,33 @@ def test_real_gofer_roundtrip(real, lower):
     assert {n for _, _, n in dd.getdents(t)} >= {b"passwd", b"newdir"}
 
 
+def test_a_shared_mount_walks_as_before(real):
+    """A file system others may change (a rw bind mount: shared) lists nothing along a
+    walk and sends no open with a walk: its lookups ask as before, name by name."""
+    vfs, t, bind = real
+    os.makedirs(os.path.join(bind, "x", "y"))
+    with open(os.path.join(bind, "x", "y", "f"), "wb") as f:
+        f.write(b"shared")
+    inode = vfs.resolve(t, abi.AT_FDCWD, b"/mnt/rw").dentry.inode
+    assert not inode.fs.trusted
+    client = inode.client
+
+    def refused(*args):
+        raise AssertionError("not on a shared file system")
+
+    client.listing_along = client.walk_and_open_siblings = refused
+    try:
+        d = vfs.open_at(t, abi.AT_FDCWD, b"/mnt/rw/x/y/f", abi.O_RDONLY, 0)
+        try:
+            assert d.read(t, 100) == b"shared"
+        finally:
+            d.decref()
+        st = vfs.resolve(t, abi.AT_FDCWD, b"/mnt/rw/x/y/f").dentry.inode.stat()
+        assert st.ino == os.stat(os.path.join(bind, "x", "y", "f")).st_ino
+    finally:
+        del client.listing_along, client.walk_and_open_siblings
+
+
 class _Requests:
     """A GoferClient that counts the walks and listings asked of it."""
 
@@ -921,6 +948,11 @@ def test_a_walk_through_small_directories_lists_them_in_one_request(lower, count
     with open(os.path.join(lower, "r", "s", "u", "g"), "wb") as f:
         f.write(b"fetched")
     os.makedirs(os.path.join(lower, "m", "n"))
+    os.makedirs(os.path.join(lower, "d1", "d2", "d3"))
+    os.makedirs(os.path.join(lower, "k", "s1", "s2"))
+    os.makedirs(os.path.join(lower, "k", "t1", "t2"))
+    with open(os.path.join(lower, "d1", "d2", "d3", "f"), "wb") as f:
+        f.write(b"dots")
     vfs, t, client = counted()
 
     def found(path):
@@ -951,8 +983,27 @@ def test_a_walk_through_small_directories_lists_them_in_one_request(lower, count
     assert found(b"/w/d000/x/y/f") == [([], [b"x", b"y"], 3)]  # (from d000's handle)
     assert client.walks == [[b"w", b"d000"]]
     assert found(b"/w/d000/x/y/f") == [] and client.walks == []
-    # '..' ends them; the walk is the host's
-    assert found(b"/o/p/../p/q/file") == [([b"o"], [b"p"], 2)]
+    # '..' ends them, the name before it not listed (nothing is looked up in it); '.' is
+    # passed over; the walk is the host's
+    assert found(b"/o/p/../p/q/file") == [([b"o", b"p"], [b"q"], 2)]
+    assert client.listings == [[b"o"], [b"o", b"p"], [b"o", b"p", b"q"]]
+    assert found(b"/d1/./d2/./d3/f") == [([b"d1"], [b"d2", b"d3"], 3)]  # (/ was listed)
+    # listings brought along for the next name are dropped by a lookup of another
+    k = vfs.resolve(t, abi.AT_FDCWD, b"/k").dentry.inode.lower
+    s1 = k.lookup_on(t, b"s1", [b"f", b"s2"], False)
+    assert s1._listing is not None and s1._along is not None
+    assert s1.lookup(t, b"other") is None and s1._along is None
+    assert s1.lookup(t, b"s2")._listing is None
+    # RESOLVE_CACHED: a name not cached is EAGAIN, with no request
+    from sentry.vfs.vfs import RESOLVE_CACHED
+    for log in (client.alongs, client.listings, client.walks, client.walks_and_opens):
+        log.clear()
+    res = vfs.resolve_flags(t, abi.AT_FDCWD, b"/k/t1/t2/f", RESOLVE_CACHED)
+    with pytest.raises(LinuxError) as e:
+        vfs.open_at(t, abi.AT_FDCWD, b"/k/t1/t2/f", abi.O_RDONLY, 0, res)
+    assert e.value.errno == errno.EAGAIN
+    assert (client.alongs, client.listings, client.walks, client.walks_and_opens) == \
+        ([], [], [], [])
     # an open: the file's directory is listed with the fetch of the file, not along
     for log in (client.alongs, client.listings, client.listing_fetches, client.walkopens):
         log.clear()
@@ -977,9 +1028,10 @@ def test_an_open_below_a_walked_directory_walks_and_opens_in_one_round_trip(lowe
 
     wide = os.path.join(lower, "wide")
     _subdirs(wide, 4 * SUBDIRS_PER_BLOCK)  # walked, not listed
-    for d in ("d000", "d001", "d002", "d003"):
+    for d in ("d000", "d001", "d002", "d003", "d004"):
         with open(os.path.join(wide, d, "f"), "wb") as f:
             f.write(d.encode())
+    os.chmod(os.path.join(wide, "d004"), 0o700)
     os.symlink("f", os.path.join(wide, "d001", "lnk"))
     with open(os.path.join(wide, "file"), "wb") as f:
         f.write(b"a file")
@@ -1013,13 +1065,25 @@ def test_an_open_below_a_walked_directory_walks_and_opens_in_one_round_trip(lowe
     with pytest.raises(LinuxError) as e:
         opened(b"/wide/file/x")
     assert e.value.errno == errno.ENOTDIR
-    # what the lookup of the last name did not take (a walk that stopped before it) is
-    # given back by the next lookup there
+    # what the lookup of the last name did not take (here the lookup is called alone,
+    # as if the walk stopped before that name) is given back by the next lookup there
     parent = vfs.resolve(t, abi.AT_FDCWD, b"/wide").dentry.inode.lower
     child = parent.lookup_on(t, b"d003", [b"f"], True)
     (h, _, fd), = child._hops.values()
-    assert fd >= 0
-    assert child.lookup(t, b"missing") is None
-    assert child._hops is None
+    released = []
+    real_release = child.fs.handle_released
+    child.fs.handle_released = lambda handle: (released.append(handle),
+                                               real_release(handle))
+    try:
+        assert fd >= 0
+        assert child.lookup(t, b"missing") is None
+        assert child._hops is None and released == [h]
+    finally:
+        del child.fs.handle_released
     with pytest.raises(OSError):
         os.fstat(fd)  # (closed)
+    # a directory not everyone may search: nothing kept for a lookup its caller may not
+    # get to (the gofer holds no fd for it)
+    child = parent.lookup_on(t, b"d004", [b"f"], True)
+    assert child._hops is None
+

@@ -6,6 +6,7 @@ import errno
 import fcntl
 import os
 import signal
+import socket
 import stat
 import subprocess
 import threading
@@ -20,7 +21,14 @@ from helpers import procs
 
 from gofer import linux
 from gofer.client import GoferClient
-from gofer.protocol import PROTOCOL_VERSION, WALKOPEN_OR_WALK, Rwalkopen, Twalkopen
+from gofer.protocol import (
+    PROTOCOL_VERSION,
+    WALKOPEN_OR_WALK,
+    Rerror,
+    Rwalk,
+    Rwalkopen,
+    Twalkopen,
+)
 
 
 def _walk1(c: GoferClient, h: int, *names: bytes) -> int:
@@ -729,7 +737,28 @@ def test_walk_and_open_siblings(gofer: Gofer, client: GoferClient, tree: Path,
         assert opened.errno == errno.ENOTDIR
         client.close_many([eh for eh, _ in entries])
         assert client.readdirstat(root, [b"d"])  # (in step: its own reply)
-    assert not client.broken
+    # the walk's error with an open that succeeded: the open's handle and fds given back
+    real_recv = client._recv
+    swapped = []
+
+    def walk_fails() -> Any:
+        msg, fds = real_recv()
+        if isinstance(msg, Rwalk) and not swapped:
+            swapped.extend(h for h, _ in msg.entries)
+            return Rerror(errno.EACCES), fds
+        return msg, fds
+
+    monkeypatch.setattr(client, "_recv", walk_fails)
+    for name in (b"g", b"lnk"):
+        swapped.clear()
+        with pytest.raises(OSError) as e:
+            client.walk_and_open_siblings(root, [b"d", b"e"], name, os.O_RDONLY)
+        assert e.value.errno == errno.EACCES and len(swapped) == 2
+        monkeypatch.setattr(client, "_recv", real_recv)
+        client.close_many(swapped)  # (the walk's, which the test took)
+        monkeypatch.setattr(client, "_recv", walk_fails)
+    monkeypatch.setattr(client, "_recv", real_recv)
+    assert not client.broken and client.readdirstat(root, [b"d"])
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
     assert len(os.listdir("/proc/self/fd")) == mine
 
@@ -748,8 +777,9 @@ def test_listing_along(gofer: Gofer, client: GoferClient, tree: Path) -> None:
     (chain / "file").write_bytes(b"x")
     (tree / "a" / "b" / "f").write_bytes(b"y")
     os.symlink("c", tree / "a" / "b" / "clnk")
-    for i in range(2 * SUBDIRS_PER_BLOCK + 4):  # (two blocks by its subdirectories)
-        (tree / "a" / "wide" / f"s{i:03d}").mkdir(parents=True)
+    for i in range(2 * SUBDIRS_PER_BLOCK + 4):  # (two blocks by its subdirectories,
+        # and by its size where link counts leave subdirectories out: btrfs)
+        (tree / "a" / "wide" / (f"s{i:03d}" + "w" * 100)).mkdir(parents=True)
     deep = tree / "deep"
     names = [b"x%d" % i for i in range(MAX_ALONG + 3)]
     deep.joinpath(*[n.decode() for n in names]).mkdir(parents=True)
@@ -776,7 +806,7 @@ def test_listing_along(gofer: Gofer, client: GoferClient, tree: Path) -> None:
                                                     own(b"a", b"b", b"c")]
         assert listings([b"a"], []) == [own(b"a")]
         for along, n in (([b"missing", b"b"], 1), ([b"b", b"f", b"c"], 2),
-                         ([b"b", b"clnk", b"file"], 2), ([b"wide", b"s000"], 1),
+                         ([b"b", b"clnk", b"file"], 2), ([b"wide", b"s000" + b"w" * 100], 1),
                          ([b"b", b"missing"], 2)):
             assert len(listings([b"a"], along)) == n, along
         got = listings([b"deep"], names)
@@ -793,6 +823,37 @@ def test_listing_along(gofer: Gofer, client: GoferClient, tree: Path) -> None:
         assert own(b"a")  # (in step: its own reply)
     assert not client.broken
     assert len(os.listdir(f"/proc/{gofer.pid}/fd")) == base
+
+
+def test_listing_along_has_a_budget(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The directories along stop once the entries listed after the first reach the
+    gofer's budget (the reply is built whole; sizes say little on some file systems)."""
+    from gofer import server as gs
+    from gofer.protocol import Rlistalong, Tattach, Tlistalong, Tversion, encode
+
+    (tree / "d" / "e" / "x" / "y").mkdir(parents=True)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    root = os.open(tree, os.O_PATH | os.O_DIRECTORY)
+    try:
+        srv = gs.GoferServer(a, [(root, True)])
+        srv.dispatch(encode(Tversion(PROTOCOL_VERSION)))
+        srv.dispatch(encode(Tattach(0)))
+
+        def count(budget: int) -> int:
+            monkeypatch.setattr(gs, "_ALONG_ENTRIES", budget)
+            reply = srv.dispatch(encode(Tlistalong(1, [], [b"d", b"e", b"x", b"y"])))
+            assert isinstance(reply, gs._Reply)
+            first = next(iter(reply.msgs))
+            assert isinstance(first, Rlistalong)
+            return first.count
+
+        assert count(4096) == 5
+        assert count(1) == 2  # (d's two entries spend it)
+        assert count(3) == 3  # (and e's one)
+    finally:
+        os.close(root)
+        a.close()
+        b.close()
 
 
 def test_listing_along_crosses_no_mount(tmp_path: Path,
