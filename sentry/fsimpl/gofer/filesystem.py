@@ -47,6 +47,9 @@ TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:  # (an annotation only)
     from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
     T = TypeVar("T")
+    #: What a walk brought for a lookup to take (GoferInode._keep_hops): the name, its
+    #: handle, Stat and fd (-1: none); a name found missing has no handle and no Stat.
+    _Hop = Tuple[bytes, Optional[int], Any, int]
 
 #: ``Inode.write_count`` of gofer files, by host identity ``(st_dev, st_ino)``: every
 #: name (hard links) and every mount of one host file counts together, as Linux's
@@ -385,7 +388,7 @@ class GoferInode(Inode):
         self._pending_fd: Optional[tuple] = None
         # A directory's: what a walk through a symlink to a sibling brought for the lookup
         # of its target here (name -> handle, attributes, fd or -1), taken by that lookup.
-        self._hops: Optional[Dict[bytes, Tuple[int, Any, int]]] = None
+        self._hops: Optional[Dict[bytes, Tuple[Optional[int], Any, int]]] = None
         # A symlink's, once read (or as the listing it came from carried it).
         self._target: Optional[bytes] = getattr(st, "target", None)
         # A trusted directory's entries with their attributes (an inode number: walk it),
@@ -585,7 +588,11 @@ class GoferInode(Inode):
         if self._hops is not None:
             hop = self._hops.pop(name, None)
             if hop is not None:
-                return self._walked_inode(name, *hop)
+                h, st, fd = hop
+                if st is None:
+                    return None  # (an open sent with the walk here found it missing)
+                assert h is not None
+                return self._walked_inode(name, h, st, fd)
             self._drop_hops()  # (looked up for something else: not followed after all)
         listing = self._listing
         if listing is None and self.fs.trusted:
@@ -623,7 +630,7 @@ class GoferInode(Inode):
             start, via, chain = self._walk_here(start, via, chain), [], []
         self.fs.release_handles()
         fd = -1
-        ahead: List[Tuple[bytes, int, Any, int]] = []  # (for the lookups in *name*)
+        ahead: List[_Hop] = []  # (for the lookups in *name*)
         try:
             if opening and len(via) > 1:
                 # (the directories on the way get their handles with it: below)
@@ -710,7 +717,7 @@ class GoferInode(Inode):
 
     def _walk_opening_ahead(self, start: int, via: List[bytes], chain: List["GoferInode"],
                             name: bytes, last: bytes,
-                            ) -> Tuple[List[Tuple[int, Any]], List[Tuple[bytes, int, Any, int]]]:
+                            ) -> Tuple[List[Tuple[int, Any]], List["_Hop"]]:
         """The walk to *name* in this trusted directory (from *start* through *via*, as
         :meth:`_lookup` walks), when the walk's one name after it, *last*, is about to be
         opened read-only: that open's Twalkopen is sent with the walk
@@ -718,20 +725,25 @@ class GoferInode(Inode):
         lookup of *last* there, as the targets of a symlink to a sibling are
         (:meth:`_keep_hops`: taken by that lookup, given back by any other, or at the
         inode's end).  The walk's entries after *chain*, and that (name, handle, Stat,
-        fd) list: empty if the open failed, or the walk ended at no directory or at one
-        not everyone may search (whose caller may not get to the lookup of *last*: the
-        gofer's fd is not held for it), and the lookup of *last* asks on its own.
+        fd) list: a missing *last* as (*last*, None, None, -1), which its lookup answers
+        without a request; empty if the open failed otherwise, or the walk ended at no
+        directory or at one not everyone may search (whose caller may not get to the
+        lookup of *last*: the gofer's fd is not held for it), and that lookup asks on
+        its own.
         /usr/share/locale/locale.alias, .../gconv/gconv-modules.cache, a loose .git
         object, a package's first .pyc: the walk and then the open were two round trips.
         (A small directory reached so is not listed at that first open, as a lookup in
         it would have listed it: at its next lookup, if any.)"""
         res, opened = self._walk_then_open(start, [*via, name], chain, last)
-        if isinstance(opened, OSError):
-            return res, []
         mode = res[0][1].mode if res else 0
         if not _st.S_ISDIR(mode) or mode & 0o111 != 0o111:
-            self._give_back_opened(opened)
+            if not isinstance(opened, OSError):
+                self._give_back_opened(opened)
             return res, []
+        if isinstance(opened, OSError):
+            # (not there: the lookup of *last* needs no request; any other error is
+            # its own to get)
+            return res, [(last, None, None, -1)] if opened.errno == errno.ENOENT else []
         h, st, fd, hops = opened
         return res, [(last, h, st, fd), *hops]
 
@@ -744,7 +756,7 @@ class GoferInode(Inode):
             self._give_back(hh, hfd)
 
     def _walked_inode(self, name: bytes, h: int, st: Any, fd: int,
-                      hops: Sequence[Tuple[bytes, int, Any, int]] = ()) -> "GoferInode":
+                      hops: Sequence["_Hop"] = ()) -> "GoferInode":
         """The inode of *name* as a walk (or an open, *fd*) found it, with its handle;
         *hops*: what its lookups are to take (:meth:`_keep_hops`), given back if the
         inode cannot be made."""
@@ -764,12 +776,13 @@ class GoferInode(Inode):
         if fd >= 0:
             child._pending_fd = (fd, abi.O_RDONLY)  # for the open that follows
         if hops:
-            child._keep_hops(list(hops))
+            child._keep_hops(hops)
         return child
 
-    def _keep_hops(self, hops: List[Tuple[bytes, int, Any, int]]) -> None:
-        """Keep what a walk through a symlink to a sibling brought, for the lookups of the
-        targets here that follow (a chain that comes back to a name: the latest)."""
+    def _keep_hops(self, hops: Sequence["_Hop"]) -> None:
+        """Keep what a walk through a symlink to a sibling (or an open sent with the walk
+        to this directory) brought, for the lookups here that follow (a chain that comes
+        back to a name: the latest); a name found missing has no handle and no Stat."""
         assert self._hops is None  # (_lookup took or gave back the last ones)
         kept = self._hops = {}
         for name, h, st, fd in hops:
@@ -844,7 +857,7 @@ class GoferInode(Inode):
         *name*, a directory a walk goes on from through *rest* (reversed, as the walk's
         stack): the directories *name* and the names after it go down to are listed in
         the same round trip while each is small (one block: the listing its own first
-        lookup would make), down to a ``.`` or ``..`` at most (``Tlistalong``).  Its
+        lookup would make), down to a ``..`` at most (``Tlistalong``).  Its
         listing, and the others for *name*'s inode to take (:meth:`_take_along`).
         /tmp/x/repo/.git/refs/heads, usr/local/lib/python3.11/dist-packages: a round trip
         a directory.  Not the walk's last name (a walk to a directory does not list it),

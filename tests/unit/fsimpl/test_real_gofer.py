@@ -1021,9 +1021,9 @@ def test_an_open_below_a_walked_directory_walks_and_opens_in_one_round_trip(lowe
     """An open whose path's next-to-last name is walked to (its directory is not listed)
     sends the Twalkopen of the last name with that walk (walk_and_open_siblings), and
     the last name's lookup takes what it brought: one round trip, where the walk and
-    then the open were two.  A symlink to a sibling comes with its target; a missing
-    last name, a directory or a file on the way are looked up as before; what the
-    lookup did not take is given back at the next lookup there."""
+    then the open were two.  A symlink to a sibling comes with its target, a missing
+    last name is answered without a request; a file on the way is looked up as
+    before; what the lookup did not take is given back at the next lookup there."""
     from gofer.protocol import SUBDIRS_PER_BLOCK
 
     wide = os.path.join(lower, "wide")
@@ -1059,8 +1059,11 @@ def test_an_open_below_a_walked_directory_walks_and_opens_in_one_round_trip(lowe
     assert client.walks_and_opens == [([b"d001"], b"lnk")]
     assert (client.walkopens, client.opens, client.listing_fetches) == ([], [], [])
     with pytest.raises(LinuxError) as e:
-        opened(b"/wide/d002/missing")
+        opened(b"/wide/d002/missing")  # (the open sent with the walk found it missing)
     assert e.value.errno == errno.ENOENT
+    assert client.walks_and_opens == [([b"d002"], b"missing")]
+    assert (client.walkopens, client.opens, client.listings, client.listing_fetches) == \
+        ([], [], [], [])
     assert opened(b"/wide/d002/f") == b"d002"  # (d002 was walked: its own lookup now)
     with pytest.raises(LinuxError) as e:
         opened(b"/wide/file/x")
