@@ -803,40 +803,42 @@ class GoferServer:
             self._writable(parent)
         node, st = self._walk_unregistered_stat(parent, msg.names)
         assert st is not None  # (names is not empty)
-        fd = -1
-        try:
-            if not or_walk:
+        if not or_walk:
+            try:
                 fd, st = self._reopen_stat(node, flags, st.st_mode)
-            else:
-                fd, st = self._open_if_everyones(node, flags, st)
-            walked = self._walked_stat(node, st) if fd < 0 else None
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
+            except BaseException:
+                self._release_walked(parent, node)
+                raise
+            return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)
+        try:
+            first, fd, target = self._opened_or_walked(node, flags, st)
+        except BaseException:  # (a bug: the node is registered last)
             self._release_walked(parent, node)
             raise
-        if walked is None:
-            return _Reply([Rwalkopen(self._register(node), Stat.from_os(st))], fd)
-        first = Rwalk([(self._register(node), walked)])
-        target = walked.target
+        if fd >= 0:
+            return _Reply([first], fd)
         if siblings and sibling_target(target):
             assert node.parent is not None  # (names is not empty)
             return self._sibling_hops(node.parent, first, target, flags)
         return _Reply([first])
 
-    def _open_if_everyones(self, node: _Node, flags: int, st: os.stat_result,
-                           ) -> tuple[int, os.stat_result]:
-        """WALKOPEN_OR_WALK's open: an fd if *node* is a regular file everyone may read
-        and it opens (-1 and *st* otherwise: walked only, the open that follows gets the
-        error), with its attributes."""
+    def _opened_or_walked(self, node: _Node, flags: int, st: os.stat_result,
+                          ) -> tuple[Message, int, bytes | None]:
+        """WALKOPEN_OR_WALK's answer for the walked *node* (*st*: its lookup's), which
+        it registers: an Rwalkopen and the fd if it is a regular file everyone may read
+        and it opens; else an Rwalk of it (the open that follows gets the error), no fd
+        (-1), and its symlink target if it is one.  Raises no OSError."""
         if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH:
             try:
-                return self._reopen_stat(node, flags, st.st_mode)
+                fd, st = self._reopen_stat(node, flags, st.st_mode)
             except OSError:
                 pass
-        return -1, st
+            else:
+                return Rwalkopen(self._register(node), Stat.from_os(st)), fd, None
+        walked = self._walked_stat(node, st)  # (an unreadable link's target: None)
+        return Rwalk([(self._register(node), walked)]), -1, walked.target
 
-    def _sibling_hops(self, directory: _Node, first: Rwalk, target: bytes,
+    def _sibling_hops(self, directory: _Node, first: Message, target: bytes,
                       flags: int) -> _Reply:
         """WALKOPEN_SIBLINGS: after *first* (the walked symlink), what its *target* names
         in *directory*, walked or opened as WALKOPEN_OR_WALK says, and on through further
@@ -850,17 +852,14 @@ class GoferServer:
             except OSError as e:
                 msgs.append(Rerror(e.errno or errno.EIO))
                 break
-            # (neither raises OSError: a failed open is a walk, an unreadable link's
-            # target None)
-            fd, st = self._open_if_everyones(child, flags, st)
+            msg, fd, next_target = self._opened_or_walked(child, flags, st)
+            msgs.append(msg)
             if fd >= 0:
-                msgs.append(Rwalkopen(self._register(child), Stat.from_os(st)))
                 return _Reply(msgs, fd)
-            walked = self._walked_stat(child, st)
-            msgs.append(Rwalk([(self._register(child), walked)]))
-            if not sibling_target(walked.target):
+            if not sibling_target(next_target):
                 break
-            target = walked.target
+            assert next_target is not None
+            target = next_target
         return _Reply(msgs)
 
     def _fetch(self, msg: Message) -> _Reply:
