@@ -32,9 +32,10 @@ ffibuilder.cdef(
     #define RT_FD_PIPE_W 2048
     struct rt_pipe {
         uint32_t size; uint32_t cap; uint32_t nslots; int32_t tail_merge;
-        int32_t readers; int32_t watched;
+        int32_t readers; int32_t writers; int32_t watched;
         unsigned char *buf; uint32_t head, alloc; uint32_t *slots; uint32_t s_head, s_cap;
         int32_t w_on, w_listener; uint32_t w_pid, w_pad; uint64_t w_id, w_addr, w_n;
+        int32_t wr_on, wr_listener; uint32_t wr_pid; int32_t wr_nr; uint64_t wr_id, wr_a[3];
     };
     struct rt_acct { int64_t limit, used, peak; };
     struct rt_acct *rt_acct(void);
@@ -51,6 +52,8 @@ ffibuilder.cdef(
     uint32_t rt_pipe_page_room(const struct rt_pipe *p, uint64_t file_off);
     int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t addr,
                      uint64_t n);
+    int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr,
+                           uint64_t a1, uint64_t a2, uint64_t a3);
     void rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
     int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked);
     struct rt_event {
@@ -125,7 +128,7 @@ ffibuilder.cdef(
                              int names_len, uint32_t gen, uint64_t ino);
     int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
     int rt_fd_clear(int fdt, int fd);
-    int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds);
+    int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds, const int32_t *nonblock);
     int rt_fdt_clear(int fdt);
     int rt_closed_pop(int *fdt, int *fd);
     int rt_statcache_put_dirc(uint64_t base, const char *path, int plen, const void *st,
@@ -168,6 +171,8 @@ ffibuilder.cdef(
     int rt_stat_gofer_nr(uint64_t *requests, uint64_t *ns, int n);
     int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
     #define RT_FAST_CONTINUE 2
+    #define RT_FAST_PARKED 3
+    int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t *args);
     int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n);
     int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n);
     int64_t rt_read_strv(int pid, uint64_t addr, uint64_t max_total, uint64_t max_str,

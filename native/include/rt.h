@@ -77,6 +77,7 @@ struct rt_pipe {
     uint32_t nslots;       /* occupied slots (pages of the ring) */
     int32_t tail_merge;    /* a write may add to the last slot (not a file's page) */
     int32_t readers;       /* descriptions that read it (Python's count) */
+    int32_t writers;       /* descriptions that write it (Python's count) */
     int32_t watched;       /* its wait queue has subscribers: C leaves its calls to Python */
     unsigned char *buf;    /* the bytes: a ring of alloc bytes from head; NULL while empty */
     uint32_t head, alloc;
@@ -87,6 +88,12 @@ struct rt_pipe {
     int32_t w_on, w_listener;
     uint32_t w_pid, w_pad;
     uint64_t w_id, w_addr, w_n;
+    /* a write(2) or sendfile(2) parked on the full pipe, which C completes when its
+     * reads make room (rt_pipe_wait_write: rt.c); wr_a: the call's arguments 1-3 */
+    int32_t wr_on, wr_listener;
+    uint32_t wr_pid;
+    int32_t wr_nr;
+    uint64_t wr_id, wr_a[3];
 };
 /* cffi: the sandbox's memory account (sentry/kernel/memacct.py's ACCOUNT keeps its
  * numbers here, so that C charges pipe pages to the same account) */
@@ -101,6 +108,8 @@ void rt_pipe_free(struct rt_pipe *p);
 uint32_t rt_pipe_push(struct rt_pipe *p, const void *data, uint32_t n, int64_t file_off);
 /* whether n bytes go in whole (slots and account; file_off as rt_pipe_push's) */
 uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n, int64_t file_off);
+/* how much of n bytes a push would store now (rt_pipe_push's count, nothing stored) */
+uint32_t rt_pipe_push_room(const struct rt_pipe *p, uint32_t n, int64_t file_off);
 uint32_t rt_pipe_peek(const struct rt_pipe *p, void *out, uint32_t n);
 uint32_t rt_pipe_pop(struct rt_pipe *p, void *out, uint32_t n);
 /* pop up to n bytes into process pid's memory at addr: the count, 0 (nothing taken) if
@@ -113,11 +122,21 @@ uint32_t rt_pipe_copy_to(const struct rt_pipe *p, int pid, uint64_t addr, uint32
  * (rt_pipe_done_pop).  -EBUSY: one is parked already (Python's alone then). */
 int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t addr,
                  uint64_t n);
-/* Python ended that wait itself (its call answered otherwise, or gone) */
+/* A write(fd, buf, count) (nr SYS_write; a1 where in buf what is left of it starts,
+ * a2 its length, a3 the bytes that went before it parked, which the answer adds) or a
+ * sendfile(fd, a1 in_fd, a2 NULL, a3 count) (nr SYS_sendfile) by host task pid, parked
+ * on the pipe because it was full (Python's): C completes it when one of its reads makes
+ * room, as its fast path would have, and tells Python (rt_pipe_done_pop); what it cannot
+ * complete once there is room it hands back.  -EBUSY: one is parked already; -EINVAL:
+ * another call. */
+int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr,
+                       uint64_t a1, uint64_t a2, uint64_t a3);
+/* Python ended that wait (a read's or a write's) itself (its call answered otherwise,
+ * or gone) */
 void rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
 /* The next wait C ended: its listener and id, and how (*kicked: 0 answered; 1 handed
- * back, Python retries the read: a fault; 2 its notification gone, nothing to answer).
- * 0: none. */
+ * back, Python retries the call: a fault, no reader left, a write C does not make;
+ * 2 its notification gone, nothing to answer).  0: none. */
 int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked);
 int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n);
 void rt_pipe_discard(struct rt_pipe *p);
@@ -243,7 +262,9 @@ int rt_statcache_put_dir(uint64_t base, const char *prefix, int len, const char 
 int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t uid, uint32_t gid);
 int rt_fd_clear(int fdt, int fd);
 /* the fd is a sandbox pipe's end (kinds: RT_FD_PIPE_R and/or RT_FD_PIPE_W) */
-int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds);
+/* nonblock: the description's O_NONBLOCK, which Python keeps (0 or 1; NULL: C parks
+ * none of its calls) */
+int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds, const int32_t *nonblock);
 int rt_fdt_clear(int fdt);
 int rt_closed_pop(int *fdt, int *fd);
 uint64_t rt_stat_fast(void);
@@ -255,7 +276,14 @@ int rt_stat_gofer_nr(uint64_t *requests, uint64_t *ns, int n);
  * call (SECCOMP_USER_NOTIF_FLAG_CONTINUE), 0 when it is Python's (tests compare with the
  * Python twin) */
 #define RT_FAST_CONTINUE 2
+/* (rt_next_event only: C parked the call on a pipe, rt_parked_pop tells Python) */
+#define RT_FAST_PARKED 3
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
+/* The next call C parked on a pipe itself (a read of an empty one, a write or sendfile
+ * into a full one, as Python would have): its listener, notification id, host task, number
+ * and arguments; Python makes its parked call before it handles anything else
+ * (Dispatcher.adopt).  0: none. */
+int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t *args);
 
 /* memory */
 int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n);

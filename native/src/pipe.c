@@ -212,6 +212,12 @@ uint32_t rt_pipe_fits(const struct rt_pipe *p, uint32_t n, int64_t file_off)
     return push_plan(p, n, file_off, &merge, &slots) == n;
 }
 
+uint32_t rt_pipe_push_room(const struct rt_pipe *p, uint32_t n, int64_t file_off)
+{
+    uint32_t merge, slots;
+    return push_plan(p, n, file_off, &merge, &slots);
+}
+
 uint32_t rt_pipe_peek(const struct rt_pipe *p, void *out, uint32_t n)
 {
     uint32_t k = n < p->size ? n : p->size;

@@ -605,6 +605,8 @@ struct fd_slot {
     uint64_t dkey_base;
     uint32_t dkey_len, dkey_gen;
     struct rt_pipe *pipe;          /* RT_FD_PIPE_R/W only (Python's Pipe owns it) */
+    const int32_t *nonblock;       /* RT_FD_PIPE_R/W: the description's O_NONBLOCK (its
+                                      PipeDescription owns it), NULL: unknown */
 };
 static struct fd_slot *fdts[MAX_FDT];
 /* Slots each table has: grown to the highest fd mirrored (64 at first, doubling up to
@@ -652,6 +654,10 @@ static uint64_t n_fast_nr[512];
  * when C reads it (Python's handler time holds its own wait). */
 static uint64_t n_gofer_nr[512], gofer_ns_nr[512];
 static int call_nr = -1;             /* the number of the call rt_next_event serves in C */
+/* ... and its notification (listener -1: a call of the tests' rt_fast_call, which C never
+ * parks) */
+static int call_listener = -1;
+static uint64_t call_id;
 
 static struct task_slot *task_find(int host, int create)
 {
@@ -881,6 +887,7 @@ static int slot_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint3
     fdts[fdt][fd].gid = gid;
     fdts[fdt][fd].blob_gen = 0;
     fdts[fdt][fd].pipe = p;
+    fdts[fdt][fd].nonblock = NULL;
     return 0;
 }
 
@@ -890,10 +897,12 @@ int rt_fd_set(int fdt, int fd, int host_fd, int kinds, uint64_t dev, uint32_t ui
     return slot_set(fdt, fd, host_fd, kinds, dev, uid, gid, NULL);
 }
 
-int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds)
+int rt_fd_set_pipe(int fdt, int fd, struct rt_pipe *p, int kinds, const int32_t *nonblock)
 {
     if (!p || kinds & ~(RT_FD_PIPE_R | RT_FD_PIPE_W)) return -EINVAL;
-    return slot_set(fdt, fd, -1, kinds, 0, 0, 0, p);
+    int r = slot_set(fdt, fd, -1, kinds, 0, 0, 0, p);
+    if (r == 0 && fd < fdt_cap[fdt]) fdts[fdt][fd].nonblock = nonblock;
+    return r;
 }
 
 static struct fd_slot *fd_slot_of(int fdt, int fd)
@@ -956,6 +965,7 @@ int rt_fd_clear(int fdt, int fd)
     s->host_fd = 0;
     s->blob_gen = 0;
     s->pipe = NULL;
+    s->nonblock = NULL;
     return 0;
 }
 
@@ -3391,9 +3401,26 @@ int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t
     return 0;
 }
 
+int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr,
+                       uint64_t a1, uint64_t a2, uint64_t a3)
+{
+    if (nr != SYS_write && nr != SYS_sendfile) return -EINVAL;
+    if (p->wr_on) return -EBUSY;
+    p->wr_on = 1;
+    p->wr_listener = listener;
+    p->wr_id = id;
+    p->wr_pid = (uint32_t)pid;
+    p->wr_nr = nr;
+    p->wr_a[0] = a1;
+    p->wr_a[1] = a2;
+    p->wr_a[2] = a3;
+    return 0;
+}
+
 void rt_pipe_unwait(struct rt_pipe *p, uint64_t id)
 {
     if (p->w_on && p->w_id == id) p->w_on = 0;
+    if (p->wr_on && p->wr_id == id) p->wr_on = 0;
 }
 
 int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked)
@@ -3406,11 +3433,21 @@ int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked)
     return 1;
 }
 
-/* Whether C may put bytes in p: nothing but a parked read of its own waits on it, and the
- * ring has room to tell Python of that read. */
+/* Whether C may change p: nothing but parked calls of its own wait on it, and the ring
+ * has room to tell Python of those. */
 static int pipe_unwatched(const struct rt_pipe *p)
 {
-    return !p->watched && (!p->w_on || pipe_done_head - pipe_done_tail < PIPE_DONE);
+    return !p->watched && pipe_done_head - pipe_done_tail + (unsigned)p->w_on
+                          + (unsigned)p->wr_on <= PIPE_DONE;
+}
+
+static void pipe_done_push(int listener, uint64_t id, int end)
+{
+    if (end == PIPE_KICKED) pipe_kicked = 1;
+    unsigned i = pipe_done_head++ % PIPE_DONE;
+    pipe_done[i].id = id;
+    pipe_done[i].listener = listener;
+    pipe_done[i].kicked = end;
 }
 
 /* Bytes just went into p: answer its parked read with them (copied out, answered, then
@@ -3431,11 +3468,7 @@ static void pipe_wake(struct rt_pipe *p)
             end = PIPE_GONE;     /* (killed since: its bytes stay for another reader) */
         }
     }
-    if (end == PIPE_KICKED) pipe_kicked = 1;
-    unsigned i = pipe_done_head++ % PIPE_DONE;
-    pipe_done[i].id = p->w_id;
-    pipe_done[i].listener = p->w_listener;
-    pipe_done[i].kicked = end;
+    pipe_done_push(p->w_listener, p->w_id, end);
 }
 
 /* access_ok: the range [addr, addr + n) ends inside the user address space */
@@ -3444,19 +3477,98 @@ static inline int user_range_ok(uint64_t addr, uint64_t n)
     return addr + n >= addr && addr + n <= USER_END;
 }
 
-static int pipe_read(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)
+static void pipe_room(struct rt_pipe *p);
+
+/* ---- calls C parks itself
+ * A read of an empty pipe, a write or sendfile into a full one, that Python would park
+ * (blocking, the other end open, nothing else that could end it otherwise) C parks
+ * itself in the pipe's wait slots (w_*, wr_*: as rt_pipe_wait and rt_pipe_wait_write
+ * would) and answers nothing; Python makes its parked call (Dispatcher.adopt, from
+ * rt_parked_pop) before it handles anything else, so that a signal, an exec or an exit
+ * finds it.  Only for the call rt_next_event serves (call_listener), a description whose
+ * O_NONBLOCK C knows (nonblock), and while nothing watches the pipe. */
+#define PARKED_MAX 256
+static struct parked_call {
+    int32_t listener, nr;
+    uint32_t pid;
+    uint64_t id, args[6];
+} parked_calls[PARKED_MAX];
+static unsigned parked_head, parked_tail;
+
+int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t *args)
 {
-    if (p->watched || !user_range_ok(buf, n)) return 0;   /* (empty, or n 0: copies none) */
-    uint32_t k = rt_pipe_pop_to(p, (int)pid, buf, n < MAX_IO ? (uint32_t)n : (uint32_t)MAX_IO);
-    if (!k) return 0;            /* (a fault: nothing taken) */
-    *ret = k;
+    if (parked_head == parked_tail) return 0;
+    struct parked_call *c = &parked_calls[parked_tail++ % PARKED_MAX];
+    *listener = c->listener;
+    *id = c->id;
+    *pid = c->pid;
+    *nr = c->nr;
+    memcpy(args, c->args, sizeof c->args);
     return 1;
 }
 
-static int pipe_write(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int64_t *ret)
+/* Whether C may park the call it serves on p: blocking, and room in both rings (the
+ * parked call's, and the done ring for the wait slot it takes). */
+static int may_park(const struct rt_pipe *p, const int32_t *nonblock)
 {
-    if (!pipe_unwatched(p) || p->readers <= 0 || !n || n > SCRATCH || !user_range_ok(buf, n)
-        || !rt_pipe_fits(p, (uint32_t)n, -1))
+    return call_listener >= 0 && nonblock && !*nonblock && dirc_on && !p->watched
+           && parked_head - parked_tail < PARKED_MAX
+           && pipe_done_head - pipe_done_tail + (unsigned)p->w_on + (unsigned)p->wr_on
+              < PIPE_DONE;
+}
+
+static int park(uint32_t pid, int nr, const uint64_t *a)
+{
+    struct parked_call *c = &parked_calls[parked_head++ % PARKED_MAX];
+    c->listener = call_listener;
+    c->id = call_id;
+    c->pid = pid;
+    c->nr = nr;
+    memcpy(c->args, a, sizeof c->args);
+    return RT_FAST_PARKED;
+}
+
+static int pipe_read(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock, const uint64_t *a,
+                     int64_t *ret)
+{
+    uint64_t buf = a[1], n = a[2];
+    if (!pipe_unwatched(p) || !user_range_ok(buf, n)) return 0;
+    if (!p->size) {
+        /* empty: a blocking read with a writer left waits (PipeDescription.read) */
+        if (!n || p->writers <= 0 || !may_park(p, nonblock)
+            || rt_pipe_wait(p, call_listener, call_id, (int)pid, buf, n) < 0)
+            return 0;
+        return park(pid, SYS_read, a);
+    }
+    uint32_t k = rt_pipe_pop_to(p, (int)pid, buf, n < MAX_IO ? (uint32_t)n : (uint32_t)MAX_IO);
+    if (!k) return 0;            /* (a fault: nothing taken) */
+    *ret = k;
+    pipe_room(p);
+    return 1;
+}
+
+/* Park a write (a1 buffer, a2 count) or sendfile (a1 input fd, a3 count) that found p
+ * full with nothing of it fitting, as Python's would park (PipeDescription._store,
+ * sendfile's wait for room). */
+static int park_writer(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock, int nr,
+                       const uint64_t *a)
+{
+    if (p->readers <= 0 || p->nslots < p->cap / 4096 || !may_park(p, nonblock)
+        || rt_pipe_wait_write(p, call_listener, call_id, (int)pid, nr, a[1], a[2],
+                              nr == SYS_write ? 0 : a[3]) < 0)
+        return 0;
+    return park(pid, nr, a);
+}
+
+static int pipe_write(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock, const uint64_t *a,
+                      int64_t *ret)
+{
+    uint64_t buf = a[1], n = a[2];
+    if (!pipe_unwatched(p) || p->readers <= 0 || !n || !user_range_ok(buf, n))
+        return 0;
+    if (!rt_pipe_push_room(p, n > MAX_IO ? MAX_IO : (uint32_t)n, -1))
+        return park_writer(pid, p, nonblock, SYS_write, a);
+    if (n > SCRATCH || !rt_pipe_fits(p, (uint32_t)n, -1))
         return 0;
     if (rt_mem_read((int)pid, buf, scratch, n) != (int64_t)n) return 0;
     if (rt_pipe_push(p, scratch, (uint32_t)n, -1) != n) return 0;  /* (out of memory: none) */
@@ -3467,8 +3579,8 @@ static int pipe_write(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n,
 
 /* sendfile(pipe, file, NULL, count): a regular file's bytes from its offset, a slot per
  * file page and only what the free slots take (splice_file_to_pipe, filemap_splice_read) */
-static int pipe_sendfile(const struct rt_task_info *t, struct rt_pipe *p, const uint64_t *a,
-                         int64_t *ret)
+static int pipe_sendfile(uint32_t pid, const struct rt_task_info *t, struct rt_pipe *p,
+                         const int32_t *nonblock, const uint64_t *a, int64_t *ret)
 {
     struct fd_slot *in = fd_find(t, a[1], RT_FD_READ);
     uint64_t count = a[3];
@@ -3479,8 +3591,9 @@ static int pipe_sendfile(const struct rt_task_info *t, struct rt_pipe *p, const 
     /* (past the largest offset: rw_verify_area's EINVAL, Python's) */
     if (pos < 0 || (uint64_t)pos > (uint64_t)INT64_MAX - count) return 0;
     uint64_t take = rt_pipe_page_room(p, (uint64_t)pos);
+    if (!take) return park_writer(pid, p, nonblock, SYS_sendfile, a);   /* (full) */
     if (count < take) take = count;
-    if (!take || take > SCRATCH || !rt_pipe_fits(p, (uint32_t)take, pos)) return 0;
+    if (take > SCRATCH || !rt_pipe_fits(p, (uint32_t)take, pos)) return 0;
     /* (read moves the offset first: a pipe changed is a call answered) */
     ssize_t r = read(in->host_fd, scratch, take);
     if (r < 0) return 0;
@@ -3491,6 +3604,40 @@ static int pipe_sendfile(const struct rt_task_info *t, struct rt_pipe *p, const 
     if (r) pipe_wake(p);
     *ret = r;
     return 1;
+}
+
+/* A read just took bytes out of p: complete its parked write or sendfile, if there is
+ * room now, as the fast path makes them (copied in, answered, then told), or hand it back
+ * to Python when C would not make it (no reader left: EPIPE and SIGPIPE; a write past
+ * PIPE_BUF that fits only in part; an input C does not read; inotify watching) — a write
+ * of at most PIPE_BUF bytes waits on until it fits whole, as Linux's does. */
+static void pipe_room(struct rt_pipe *p)
+{
+    if (!p->wr_on || p->nslots >= p->cap / 4096) return;   /* (still full) */
+    /* A write of at most PIPE_BUF: all of it or nothing, once the slots have room for it
+     * (no room in the memory account is Python's ENOMEM, no reader its EPIPE). */
+    if (p->wr_nr == SYS_write && !p->wr_a[2] && p->wr_a[1] <= 4096 && p->readers > 0
+        && rt_pipe_free_bytes(p) < p->wr_a[1])
+        return;
+    p->wr_on = 0;
+    int end = PIPE_KICKED, done = 0;
+    int64_t ret = 0;
+    struct task_slot *ts;
+    if (!rt_notif_id_valid(p->wr_listener, p->wr_id)) {
+        end = PIPE_GONE;
+    } else if (dirc_on && p->readers > 0 && (ts = task_find((int)p->wr_pid, 0))) {
+        if (p->wr_nr == SYS_write) {
+            uint64_t a[6] = {0, p->wr_a[0], p->wr_a[1], 0, 0, 0};
+            done = pipe_write(p->wr_pid, p, NULL, a, &ret);
+            ret += (int64_t)p->wr_a[2];
+        } else {
+            uint64_t a[6] = {0, p->wr_a[0], 0, p->wr_a[2], 0, 0};
+            done = pipe_sendfile(p->wr_pid, &ts->info, p, NULL, a, &ret);
+        }
+        if (done)
+            end = rt_respond(p->wr_listener, p->wr_id, ret, 0, 0) == 0 ? PIPE_ANSWERED : PIPE_GONE;
+    }
+    pipe_done_push(p->wr_listener, p->wr_id, end);
 }
 
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
@@ -3531,7 +3678,7 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
     }
     case SYS_read:
         if (!(f = fd_find(t, a[0], RT_FD_PIPE_R | RT_FD_READ))) return 0;
-        if (f->kinds & RT_FD_PIPE_R) return pipe_read(pid, f->pipe, a[1], a[2], ret);
+        if (f->kinds & RT_FD_PIPE_R) return pipe_read(pid, f->pipe, f->nonblock, a, ret);
         if (a[2] > SCRATCH) return 0;
         r = read(f->host_fd, scratch, a[2]);
         if (r < 0) { if (errno == EAGAIN || errno == EINTR) return 0; *ret = -errno; return 1; }
@@ -3545,10 +3692,10 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         return 1;
     case SYS_sendfile:
         if (!(f = fd_find(t, a[0], RT_FD_PIPE_W))) return 0;
-        return pipe_sendfile(t, f->pipe, a, ret);
+        return pipe_sendfile(pid, t, f->pipe, f->nonblock, a, ret);
     case SYS_write: {
         if (!(f = fd_find(t, a[0], RT_FD_PIPE_W | RT_FD_NULL | RT_FD_WRITE))) return 0;
-        if (f->kinds & RT_FD_PIPE_W) return pipe_write(pid, f->pipe, a[1], a[2], ret);
+        if (f->kinds & RT_FD_PIPE_W) return pipe_write(pid, f->pipe, f->nonblock, a, ret);
         if (f->kinds & RT_FD_NULL) {
             /* write_null: vfs_write's range check and clamp, and the bytes never read
              * (sys_file.write's twin) */
@@ -3879,18 +4026,25 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
                 if (req.data.nr >= 0 && req.data.nr < 512 && fast_on[req.data.nr]) {
                     int64_t ret = 0;
                     call_nr = req.data.nr;  /* (the fetches it makes count for it) */
+                    call_listener = listener;
+                    call_id = req.id;
                     int fast = rt_fast_call(req.pid, req.data.nr,
                                             (const uint64_t *)req.data.args, &ret);
-                    call_nr = -1;
+                    call_nr = call_listener = -1;
                     if (fast) {
-                        struct seccomp_notif_resp resp = {.id = req.id};
-                        if (fast == RT_FAST_CONTINUE) resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-                        else if (ret < 0) resp.error = (int32_t)ret;
-                        else resp.val = ret;
                         n_fast++;
                         n_fast_nr[req.data.nr]++;
-                        /* ENOENT: the task died meanwhile; nothing to answer. */
-                        ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+                        /* (RT_FAST_PARKED: answered later, by pipe_wake or pipe_room, or
+                         * by Python) */
+                        if (fast != RT_FAST_PARKED) {
+                            struct seccomp_notif_resp resp = {.id = req.id};
+                            if (fast == RT_FAST_CONTINUE)
+                                resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+                            else if (ret < 0) resp.error = (int32_t)ret;
+                            else resp.val = ret;
+                            /* ENOENT: the task died meanwhile; nothing to answer. */
+                            ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+                        }
                         /* A close was queued: Python releases the description now, not
                          * at the next event, which may never come if what the workload
                          * waits for is that release (the peer of a socket parked for its

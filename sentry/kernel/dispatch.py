@@ -17,6 +17,7 @@ import time
 
 from sentry import logger
 from sentry.abi.linux.errors import ERESTARTSYS, LinuxError, WouldBlock, _Continue
+from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux import linux64
 from sentry.syscalls.linux.args import SyscallArgs
 
@@ -59,7 +60,8 @@ class Parked:
         # ppoll/pselect6: the mask that decides which signals end the wait.
         self.sigmask: Optional[int] = None
         self.on_interrupt: Optional[Callable[[], None]] = None
-        # A read C may answer when it puts bytes in this pipe (Dispatcher.pipe_wait).
+        # The pipe C may end this call in (Dispatcher._c_may_end): a read when it puts
+        # bytes in, a write or sendfile when its reads make room.
         self.c_pipe: Any = None
 
 
@@ -75,10 +77,13 @@ class Dispatcher:
         # The task whose handler is running (Linux's ``current``): files whose
         # readiness depends on who asks (signalfd) read it.  None between calls.
         self.current: Optional["Task"] = None
-        # C answers a read parked on a pipe when it puts bytes in (rt.c "pipes"): the
+        # C answers a read parked on a pipe when it puts bytes in, and completes a write
+        # or sendfile parked on a full one when its reads make room (rt.c "pipes"): the
         # kernel sets these when C's fast path is on.  pipe_wait(buf, listener, notif id,
-        # host tid, address, count) -> whether C took it; pipe_unwait(buf, notif id).
+        # host tid, address, count) and pipe_wait_write(buf, listener, notif id, host
+        # tid, nr, args 1-3) -> whether C took it; pipe_unwait(buf, notif id).
         self.pipe_wait: Optional[Callable[..., bool]] = None
+        self.pipe_wait_write: Optional[Callable[..., bool]] = None
         self.pipe_unwait: Optional[Callable[[Any, int], None]] = None
         self.c_waits: Dict[Tuple[int, int], Parked] = {}
 
@@ -168,13 +173,11 @@ class Dispatcher:
             def wake(events: int, p: Parked = p) -> None:
                 self._wake(p)
             p.keys.append((q, q.subscribe(mask, wake)))
-        if wb.pipe is not None and self.pipe_wait is not None and args.nr == 0 \
-                and p.deadline is None and len(p.keys) == 1:
-            if self.pipe_wait(wb.pipe.cbuf, t.tg.listener, notif_id, t.host_tid, args[1],
-                              args[2]):
-                p.c_pipe = wb.pipe
-                wb.pipe.queue.c_waiter(p.keys[0][1])
-                self.c_waits[(t.tg.listener, notif_id)] = p
+        if wb.pipe is not None and self.pipe_wait is not None \
+                and p.deadline is None and len(p.keys) == 1 and self._c_may_end(t, p, wb.pipe):
+            p.c_pipe = wb.pipe
+            wb.pipe.queue.c_waiter(p.keys[0][1])
+            self.c_waits[(t.tg.listener, notif_id)] = p
         if p.deadline is not None:
             self.timed[id(p)] = p
         t.parked = p
@@ -184,13 +187,68 @@ class Dispatcher:
             # A signal the call's mask unblocks was already pending.
             self.interrupt(t, 0)
 
+    def _c_may_end(self, t: "Task", p: Parked, pipe: Any) -> bool:
+        """Hand the call *p* parked on *pipe* to C, if it is one C completes: a ``read``
+        (when C puts bytes in), the rest of a ``write`` or a ``sendfile`` without an
+        offset (when its reads make room).  Whether C took it."""
+        assert self.pipe_wait is not None and self.pipe_wait_write is not None
+        a, listener = p.args, t.tg.listener
+        if a.nr == 0:
+            return self.pipe_wait(pipe.cbuf, listener, p.notif_id, t.host_tid, a[1], a[2])
+        if a.nr == 1 and a[2] > a.done:
+            # (what is left of it: stream_write keeps what went before it parked in done,
+            # which C's answer adds)
+            return self.pipe_wait_write(pipe.cbuf, listener, p.notif_id, t.host_tid, a.nr,
+                                        a[1] + a.done, a[2] - a.done, a.done)
+        if a.nr == 40 and a[2] == 0:
+            return self.pipe_wait_write(pipe.cbuf, listener, p.notif_id, t.host_tid, a.nr,
+                                        a[1], a[2], a[3])
+        return False
+
+    def adopt(self, parked: Iterable[Tuple[int, int, int, int, Tuple[int, int, int, int, int, int]]],
+              ) -> None:
+        """Calls C parked on pipes itself (rt.c ``park``), (listener, notif id, host tid,
+        nr, args): each becomes the parked call its handler would have made (a read
+        waiting for bytes, a write or sendfile for room), which C ends as those Python
+        hands it (:meth:`_c_may_end`).  The loop adopts them before it handles anything
+        else, first of all before the closes C queued after them."""
+        for listener, notif_id, host_tid, nr, raw in parked:
+            t = self.kernel.tasks.get(host_tid)
+            if t is None:  # (C parks only a task it knows, as Python does)
+                self._respond(listener, notif_id, 0, -errno.ENOSYS, 0)
+                continue
+            desc = t.fdtable.get(raw[0] & 0xFFFFFFFF)
+            pipe = getattr(desc, "pipe", None)
+            if pipe is None:
+                # (C parks only at a pipe's end, which nothing can have closed before
+                # this): served as any call, C's wait slot for it is a stale one
+                self.syscall(t, notif_id, nr, raw)
+                continue
+            args = SyscallArgs(nr, raw)
+            args.notif_id = notif_id
+            handler = linux64.handler(nr)
+            assert handler is not None
+            p = Parked(t, notif_id, args, handler)
+            p.restart = ERESTARTSYS  # (WouldBlock's, as read and _store raise it)
+            mask = EVENT_IN | EVENT_HUP if nr == 0 else \
+                EVENT_OUT | EVENT_ERR if nr == 1 else EVENT_OUT
+
+            def wake(events: int, p: Parked = p) -> None:
+                self._wake(p)
+            key = pipe.queue.subscribe(mask, wake)
+            p.keys.append((pipe.queue, key))
+            p.c_pipe = pipe
+            pipe.queue.c_waiter(key)
+            self.c_waits[(listener, notif_id)] = p
+            t.parked = p
+
     def _wake(self, p: Parked) -> None:
         if not p.ready:
             p.ready = True
             self.ready.append(p)
 
     def pipe_waits_ended(self, ended: Iterable[Tuple[int, int, bool]]) -> None:
-        """Reads parked on pipes that C ended, (listener, notif id, kicked): answered or
+        """Calls parked on pipes that C ended, (listener, notif id, kicked): answered or
         its notification gone (drop the parked call), or handed back (*kicked*: retry it,
         as on a wake-up).  The loop applies them before it handles anything else."""
         for listener, notif_id, kicked in ended:
@@ -204,7 +262,7 @@ class Dispatcher:
                 self._unpark(p)
 
     def take_back_from_c(self, t: "Task") -> None:
-        """*t*'s parked read is no longer C's to answer (a thread of its group is about to
+        """*t*'s parked call is no longer C's to end (a thread of its group is about to
         exec: the host ends *t*, and the leader's task id may run the new program before
         the sentry hears of it); Python's, as any parked call."""
         if t.parked is not None:
@@ -217,7 +275,7 @@ class Dispatcher:
         assert self.pipe_unwait is not None
         self.pipe_unwait(p.c_pipe.cbuf, p.notif_id)
         self.c_waits.pop((p.task.tg.listener, p.notif_id), None)
-        p.c_pipe.queue.c_waiter(None)
+        p.c_pipe.queue.c_waiter(p.keys[0][1], False)
         p.c_pipe = None
 
     def _unpark(self, p: Parked) -> None:

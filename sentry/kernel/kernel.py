@@ -46,7 +46,7 @@ from sentry.vfs import permissions as perm
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 log = logger.get("sentry")
 
@@ -165,6 +165,14 @@ def _spawn(k: "Kernel", nsflags: int, join_fds: Optional[List[int]],
         return N.spawn_task(k.stub_fd, k.bpf, nsflags, k.host_id, join_fds, rlimits)
     except N.RlimitError as e:
         raise _rlimit_refused(rlimits, e) from None
+
+
+def _drain(first: Any, pop: Callable[[], Any]) -> Iterator[Any]:
+    """*first*, then what *pop* gives until it gives None."""
+    item = first
+    while item is not None:
+        yield item
+        item = pop()
 
 
 def _rlimit_refused(rlimits: List[Tuple[int, int, int]], e: Any) -> ProcessSetupError:
@@ -987,6 +995,7 @@ class Kernel:
                              N.statcache_removed, N.statcache_appeared)
             N.reopen_cap(statcache.kept_fds_budget())
             self.dispatcher.pipe_wait = self._pipe_wait
+            self.dispatcher.pipe_wait_write = self._pipe_wait_write
             self.dispatcher.pipe_unwait = N.pipe_unwait
             N.dirc_enable(not fsnotify.active)
             locks.on_classic_lock = N.posix_locks
@@ -1233,12 +1242,24 @@ class Kernel:
         Python's)."""
         return not fsnotify.active and N.pipe_wait(buf, listener, notif_id, pid, addr, n)
 
+    @staticmethod
+    def _pipe_wait_write(buf: Any, listener: int, notif_id: int, pid: int, nr: int,
+                         a1: int, a2: int, a3: int) -> bool:
+        """C may complete a write or sendfile parked on a full pipe, unless inotify
+        watches (its events are Python's)."""
+        return not fsnotify.active and N.pipe_wait_write(buf, listener, notif_id, pid, nr,
+                                                         a1, a2, a3)
+
     def _apply_fast_changes(self) -> None:
-        """Apply what C did to the fd tables since Python last looked: closes, then the
-        directories it opened (a close C served comes back to Python at once, so no
-        open C made later can have reused its number before it is applied), after the
-        parked reads C answered or handed back."""
-        if self.dispatcher.c_waits:  # (C ends only the reads Python gave it)
+        """Apply what C did since Python last looked: the calls it parked on pipes (at
+        the fds they name, so before any close), the parked calls it answered or handed
+        back, then its closes, then the directories it opened (a close C served comes back
+        to Python at once, so no open C made later can have reused its number before it
+        is applied)."""
+        parked = N.parked_pop()
+        if parked is not None:
+            self.dispatcher.adopt(_drain(parked, N.parked_pop))
+        if self.dispatcher.c_waits:  # (C ends only the calls parked there)
             self.dispatcher.pipe_waits_ended(N.pipe_waits_ended())
         while True:
             c = N.closed_pop()

@@ -75,7 +75,8 @@ class WouldBlock(Exception):
         (``select``-family calls write the time left back, as Linux does).
 
     ``pipe``: a ``read`` waits for bytes in this pipe (:mod:`sentry.fsimpl.pipe.pipe`'s
-    ``Pipe``), which C's fast path may answer it with (:class:`Dispatcher`).
+    ``Pipe``), which C's fast path may answer it with, or a ``write`` or ``sendfile``
+    waits for room in it, which C may complete it in (:class:`Dispatcher`).
     """
 
     def __init__(

@@ -58,7 +58,7 @@ from sentry.vfs.inode import Filesystem, Inode, SetAttr, Stat, StatFS, apply_att
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 PIPE_BUF = 4096
 #: The size of one slot of the ring (a page).
@@ -143,18 +143,19 @@ def pipe_size_for(t: Any, size: int) -> int:
 class PipeQueue(WaitQueue):
     """A pipe's wait queue, which tells its buffer whether anything subscribes: C's fast
     path serves a pipe's reads and writes only while nothing does (no one to wake, no
-    epoll event or ``SIGIO`` to make) but a ``read`` parked on it that C answers itself
-    (:meth:`c_waiter`)."""
+    epoll event or ``SIGIO`` to make) but the calls parked on it that C completes itself
+    (:meth:`c_waiter`): a ``read`` when it puts bytes in, a ``write`` or ``sendfile``
+    when its reads make room."""
 
-    __slots__ = ("_buf", "_c_key")
+    __slots__ = ("_buf", "_c_keys")
 
     def __init__(self, buf: Any) -> None:
         super().__init__()
         self._buf = buf
-        self._c_key: Optional[int] = None
+        self._c_keys: Set[int] = set()
 
     def _sync(self) -> None:
-        self._buf.watched = 1 if len(self) > (self._c_key is not None) else 0
+        self._buf.watched = 1 if len(self) > len(self._c_keys) else 0
 
     def subscribe(self, mask: int, callback: Callable[[int], None], head: bool = False) -> int:
         key = super().subscribe(mask, callback, head)
@@ -163,14 +164,16 @@ class PipeQueue(WaitQueue):
 
     def unsubscribe(self, key: int) -> None:
         super().unsubscribe(key)
-        if key == self._c_key:
-            self._c_key = None
+        self._c_keys.discard(key)
         self._sync()
 
-    def c_waiter(self, key: Optional[int]) -> None:
-        """The subscription *key* is a parked ``read`` that C answers when it puts bytes
-        in (``rt_pipe_wait``): it does not keep C from the pipe (None: there is none)."""
-        self._c_key = key
+    def c_waiter(self, key: int, on: bool = True) -> None:
+        """The subscription *key* is a parked call C completes itself (``rt_pipe_wait``,
+        ``rt_pipe_wait_write``): it does not keep C from the pipe; *on* false: no longer."""
+        if on:
+            self._c_keys.add(key)
+        else:
+            self._c_keys.discard(key)
         self._sync()
 
 
@@ -180,7 +183,6 @@ class Pipe:
 
     def __init__(self) -> None:
         self.cbuf = N.pipe_new()
-        self.writers = 0
         # Opens of each side so far (Linux r_counter/w_counter): a FIFO reader
         # that never saw a writer does not report POLLHUP.
         self.r_counter = 0
@@ -196,6 +198,14 @@ class Pipe:
     @readers.setter
     def readers(self, n: int) -> None:
         self.cbuf.readers = n
+
+    @property
+    def writers(self) -> int:
+        return int(self.cbuf.writers)
+
+    @writers.setter
+    def writers(self, n: int) -> None:
+        self.cbuf.writers = n
 
     @property
     def size(self) -> int:
@@ -279,6 +289,9 @@ class PipeDescription(FileDescription):
     def __init__(
         self, pipe: Pipe, vd: VirtualDentry, inode: Inode, flags: int, fifo: bool = False
     ) -> None:
+        # Its O_NONBLOCK where C reads it (rt_fd_set_pipe): C parks its blocking calls
+        # itself, as read and _store would park them (Dispatcher.adopt).
+        self.nonblock_cell = N.flag_cell()
         super().__init__(vd, inode, flags)
         self.pipe = pipe
         self.is_reader = self.readable()
@@ -294,6 +307,15 @@ class PipeDescription(FileDescription):
         if not fifo:
             self.anon_name = b"pipe:[%d]" % inode.ino
         pipe.queue.notify(EVENT_ALL)
+
+    @property  # type: ignore[override]
+    def flags(self) -> int:
+        return self._flags
+
+    @flags.setter
+    def flags(self, v: int) -> None:
+        self._flags = v
+        self.nonblock_cell[0] = 1 if v & abi.O_NONBLOCK else 0
 
     def wait_queue(self) -> WaitQueue:
         return self.pipe.queue
@@ -352,9 +374,19 @@ class PipeDescription(FileDescription):
                 raise err(errno.ENOMEM)
             if self.nonblocking:
                 raise err(errno.EAGAIN)
-            raise WouldBlock([(p.queue, EVENT_OUT | EVENT_ERR)])
+            wb = WouldBlock([(p.queue, EVENT_OUT | EVENT_ERR)])
+            wb.pipe = p  # (a write(2) C may complete when its reads make room: _park)
+            raise wb
         p.queue.notify(EVENT_IN)
         return k
+
+    def ready_or_block(self, mask: int) -> None:
+        try:
+            super().ready_or_block(mask)
+        except WouldBlock as wb:
+            if mask == EVENT_OUT and self.is_writer:
+                wb.pipe = self.pipe  # (sendfile's wait for room, which C may end: _park)
+            raise
 
     def readiness(self, mask: int) -> int:
         p = self.pipe

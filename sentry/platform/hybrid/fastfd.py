@@ -125,7 +125,7 @@ class FastFDTable(FDTable):
         if k:
             try:
                 if isinstance(desc, PipeDescription):
-                    N.fd_set_pipe(self.fast_id, fd, desc.pipe.cbuf, k)
+                    N.fd_set_pipe(self.fast_id, fd, desc.pipe.cbuf, k, desc.nonblock_cell)
                 else:
                     N.fd_set(self.fast_id, fd, desc.host_fd or 0, k, *stat_overrides(desc))
             except OSError:

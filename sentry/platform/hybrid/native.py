@@ -386,10 +386,33 @@ def fd_set(fdt: int, fd: int, host_fd: int, kinds: int, dev: int = 0, uid: int =
     _check(lib.rt_fd_set(fdt, fd, host_fd, kinds, dev, uid, gid))
 
 
-def fd_set_pipe(fdt: int, fd: int, pipe: Any, kinds: int) -> None:
+def fd_set_pipe(fdt: int, fd: int, pipe: Any, kinds: int, nonblock: Any = None) -> None:
     """The fd is an end of the sandbox pipe *pipe* (:func:`pipe_new`'s): ``FD_PIPE_R``
-    and/or ``FD_PIPE_W``."""
-    _check(lib.rt_fd_set_pipe(fdt, fd, pipe, kinds))
+    and/or ``FD_PIPE_W``; *nonblock*: its description's O_NONBLOCK (:func:`flag_cell`),
+    which C reads to park its blocking calls itself (None: it parks none)."""
+    _check(lib.rt_fd_set_pipe(fdt, fd, pipe, kinds, ffi.NULL if nonblock is None else nonblock))
+
+
+def flag_cell() -> Any:
+    """An ``int32_t`` both sides read (0 at first): it lives as long as the object
+    returned."""
+    return ffi.new("int32_t *")
+
+
+_pk_listener = ffi.new("int *")
+_pk_id = ffi.new("uint64_t *")
+_pk_pid = ffi.new("uint32_t *")
+_pk_nr = ffi.new("int *")
+_pk_args = ffi.new("uint64_t[6]")
+
+
+def parked_pop() -> Optional[Tuple[int, int, int, int, Tuple[int, int, int, int, int, int]]]:
+    """The next call C parked on a pipe itself: (listener, notification id, host tid,
+    number, arguments), or None."""
+    if not lib.rt_parked_pop(_pk_listener, _pk_id, _pk_pid, _pk_nr, _pk_args):
+        return None
+    a = _pk_args
+    return _pk_listener[0], _pk_id[0], _pk_pid[0], _pk_nr[0], (a[0], a[1], a[2], a[3], a[4], a[5])
 
 
 # ---- sandbox pipes' buffers (native/src/pipe.c): sentry/fsimpl/pipe/pipe.py's Pipe
@@ -438,6 +461,15 @@ def pipe_wait(p: Any, listener: int, notif_id: int, pid: int, addr: int, n: int)
     return lib.rt_pipe_wait(p, listener, notif_id, pid, addr, n) == 0
 
 
+def pipe_wait_write(p: Any, listener: int, notif_id: int, pid: int, nr: int, a1: int,
+                    a2: int, a3: int) -> bool:
+    """A write(2) (*nr* 1: fd, *a1* buffer, *a2* count) or sendfile(2) (*nr* 40: fd, *a1*
+    input fd, *a2* NULL, *a3* count) by host task *pid* is parked on the full pipe: C
+    completes it when its reads make room, or hands it back.  False if another one is
+    (Python's alone)."""
+    return lib.rt_pipe_wait_write(p, listener, notif_id, pid, nr, a1, a2, a3) == 0
+
+
 def pipe_unwait(p: Any, notif_id: int) -> None:
     lib.rt_pipe_unwait(p, notif_id)
 
@@ -448,7 +480,7 @@ _done_kicked = ffi.new("int *")
 
 
 def pipe_waits_ended() -> List[Tuple[int, int, bool]]:
-    """The parked reads C ended since: (listener, notification id, handed back: Python
+    """The parked calls C ended since: (listener, notification id, handed back: Python
     retries it; else C answered it, or found its notification gone)."""
     out = []
     while lib.rt_pipe_done_pop(_done_listener, _done_id, _done_kicked):
