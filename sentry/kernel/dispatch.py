@@ -240,6 +240,7 @@ class Dispatcher:
             p.c_pipe = pipe
             pipe.queue.c_waiter(key)
             self.c_waits[(listener, notif_id)] = p
+            t.syscall_args = args  # (as _run leaves it for a call that parks)
             t.parked = p
 
     def _wake(self, p: Parked) -> None:
