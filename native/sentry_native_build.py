@@ -54,8 +54,8 @@ ffibuilder.cdef(
                      uint64_t n);
     int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr,
                            uint64_t a1, uint64_t a2, uint64_t a3);
-    void rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
-    int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked);
+    int64_t rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
+    int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked, uint64_t *done);
     struct rt_event {
         int32_t kind; int32_t err;
         uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; int32_t listener;
@@ -172,7 +172,8 @@ ffibuilder.cdef(
     int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
     #define RT_FAST_CONTINUE 2
     #define RT_FAST_PARKED 3
-    int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t *args);
+    int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t *args,
+                      uint64_t *done, struct rt_pipe **pipe);
     int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n);
     int64_t rt_mem_write(int pid, uint64_t addr, const void *buf, uint64_t n);
     int64_t rt_read_strv(int pid, uint64_t addr, uint64_t max_total, uint64_t max_str,

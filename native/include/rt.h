@@ -89,7 +89,8 @@ struct rt_pipe {
     uint32_t w_pid, w_pad;
     uint64_t w_id, w_addr, w_n;
     /* a write(2) or sendfile(2) parked on the full pipe, which C completes when its
-     * reads make room (rt_pipe_wait_write: rt.c); wr_a: the call's arguments 1-3 */
+     * reads make room (rt_pipe_wait_write: rt.c); wr_a: a write's rest (where, how
+     * long) and the bytes of it that went, a sendfile's arguments 1-3 */
     int32_t wr_on, wr_listener;
     uint32_t wr_pid;
     int32_t wr_nr;
@@ -132,12 +133,14 @@ int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t
 int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr,
                        uint64_t a1, uint64_t a2, uint64_t a3);
 /* Python ended that wait (a read's or a write's) itself (its call answered otherwise,
- * or gone) */
-void rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
+ * or gone): a write's bytes that went (C puts the rest of a long one in as room comes),
+ * 0 for a sendfile's, -1 for a read's or none */
+int64_t rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
 /* The next wait C ended: its listener and id, and how (*kicked: 0 answered; 1 handed
  * back, Python retries the call: a fault, no reader left, a write C does not make;
- * 2 its notification gone, nothing to answer).  0: none. */
-int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked);
+ * 2 its notification gone, nothing to answer); *done: a write's bytes that went.
+ * 0: none. */
+int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked, uint64_t *done);
 int rt_pipe_unpop(struct rt_pipe *p, const void *data, uint32_t n);
 void rt_pipe_discard(struct rt_pipe *p);
 int rt_pipe_resize(struct rt_pipe *p, uint32_t cap);
@@ -281,9 +284,11 @@ int rt_stat_gofer_nr(uint64_t *requests, uint64_t *ns, int n);
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *args, int64_t *ret);
 /* The next call C parked on a pipe itself (a read of an empty one, a write or sendfile
  * into a full one, as Python would have): its listener, notification id, host task, number
- * and arguments; Python makes its parked call before it handles anything else
- * (Dispatcher.adopt).  0: none. */
-int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t *args);
+ * and arguments, for a write the bytes of it that went (the rest waits for room), and the
+ * pipe; Python makes its parked call before it handles anything else (Dispatcher.adopt).
+ * 0: none. */
+int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t *args,
+                  uint64_t *done, struct rt_pipe **pipe);
 
 /* memory */
 int64_t rt_mem_read(int pid, uint64_t addr, void *buf, uint64_t n);

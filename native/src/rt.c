@@ -3384,7 +3384,7 @@ static int dirc_fcntl(const struct rt_task_info *t, int fd, struct fd_slot *f, i
 #define PIPE_ANSWERED 0
 #define PIPE_KICKED 1
 #define PIPE_GONE 2
-static struct { uint64_t id; int32_t listener, kicked; } pipe_done[PIPE_DONE];
+static struct { uint64_t id, done; int32_t listener, kicked; } pipe_done[PIPE_DONE];
 static unsigned pipe_done_head, pipe_done_tail;
 static int pipe_kicked;
 
@@ -3417,19 +3417,24 @@ int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, in
     return 0;
 }
 
-void rt_pipe_unwait(struct rt_pipe *p, uint64_t id)
+int64_t rt_pipe_unwait(struct rt_pipe *p, uint64_t id)
 {
     if (p->w_on && p->w_id == id) p->w_on = 0;
-    if (p->wr_on && p->wr_id == id) p->wr_on = 0;
+    if (p->wr_on && p->wr_id == id) {
+        p->wr_on = 0;
+        return p->wr_nr == SYS_write ? (int64_t)p->wr_a[2] : 0;
+    }
+    return -1;
 }
 
-int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked)
+int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked, uint64_t *done)
 {
     if (pipe_done_head == pipe_done_tail) return 0;
     unsigned i = pipe_done_tail++ % PIPE_DONE;
     *listener = pipe_done[i].listener;
     *id = pipe_done[i].id;
     *kicked = pipe_done[i].kicked;
+    *done = pipe_done[i].done;
     return 1;
 }
 
@@ -3441,11 +3446,13 @@ static int pipe_unwatched(const struct rt_pipe *p)
                           + (unsigned)p->wr_on <= PIPE_DONE;
 }
 
-static void pipe_done_push(int listener, uint64_t id, int end)
+/* done: a write's bytes that went (Python's args.done, for a call handed back) */
+static void pipe_done_push(int listener, uint64_t id, int end, uint64_t done)
 {
     if (end == PIPE_KICKED) pipe_kicked = 1;
     unsigned i = pipe_done_head++ % PIPE_DONE;
     pipe_done[i].id = id;
+    pipe_done[i].done = done;
     pipe_done[i].listener = listener;
     pipe_done[i].kicked = end;
 }
@@ -3468,7 +3475,7 @@ static void pipe_wake(struct rt_pipe *p)
             end = PIPE_GONE;     /* (killed since: its bytes stay for another reader) */
         }
     }
-    pipe_done_push(p->w_listener, p->w_id, end);
+    pipe_done_push(p->w_listener, p->w_id, end, 0);
 }
 
 /* access_ok: the range [addr, addr + n) ends inside the user address space */
@@ -3491,11 +3498,13 @@ static void pipe_room(struct rt_pipe *p);
 static struct parked_call {
     int32_t listener, nr;
     uint32_t pid;
-    uint64_t id, args[6];
+    uint64_t id, args[6], done;
+    struct rt_pipe *pipe;
 } parked_calls[PARKED_MAX];
 static unsigned parked_head, parked_tail;
 
-int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t *args)
+int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t *args,
+                  uint64_t *done, struct rt_pipe **pipe)
 {
     if (parked_head == parked_tail) return 0;
     struct parked_call *c = &parked_calls[parked_tail++ % PARKED_MAX];
@@ -3504,6 +3513,8 @@ int rt_parked_pop(int *listener, uint64_t *id, uint32_t *pid, int *nr, uint64_t 
     *pid = c->pid;
     *nr = c->nr;
     memcpy(args, c->args, sizeof c->args);
+    *done = c->done;
+    *pipe = c->pipe;
     return 1;
 }
 
@@ -3517,14 +3528,17 @@ static int may_park(const struct rt_pipe *p, const int32_t *nonblock)
               < PIPE_DONE;
 }
 
-static int park(uint32_t pid, int nr, const uint64_t *a)
+/* done: the bytes of a write that went before it parked */
+static int park(struct rt_pipe *p, uint32_t pid, int nr, const uint64_t *a, uint64_t done)
 {
     struct parked_call *c = &parked_calls[parked_head++ % PARKED_MAX];
+    c->pipe = p;
     c->listener = call_listener;
     c->id = call_id;
     c->pid = pid;
     c->nr = nr;
     memcpy(c->args, a, sizeof c->args);
+    c->done = done;
     return RT_FAST_PARKED;
 }
 
@@ -3538,7 +3552,7 @@ static int pipe_read(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock, c
         if (!n || p->writers <= 0 || !may_park(p, nonblock)
             || rt_pipe_wait(p, call_listener, call_id, (int)pid, buf, n) < 0)
             return 0;
-        return park(pid, SYS_read, a);
+        return park(p, pid, SYS_read, a, 0);
     }
     uint32_t k = rt_pipe_pop_to(p, (int)pid, buf, n < MAX_IO ? (uint32_t)n : (uint32_t)MAX_IO);
     if (!k) return 0;            /* (a fault: nothing taken) */
@@ -3547,17 +3561,36 @@ static int pipe_read(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock, c
     return 1;
 }
 
-/* Park a write (a1 buffer, a2 count) or sendfile (a1 input fd, a3 count) that found p
- * full with nothing of it fitting, as Python's would park (PipeDescription._store,
- * sendfile's wait for room). */
+/* Park a write (buf, n: what is left of it; done: what went) or a sendfile (a1 input fd,
+ * a3 count) that found p full, as Python's would park (PipeDescription._store,
+ * stream_write, sendfile's wait for room). */
 static int park_writer(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock, int nr,
-                       const uint64_t *a)
+                       const uint64_t *a, uint64_t buf, uint64_t n, uint64_t done)
 {
     if (p->readers <= 0 || p->nslots < p->cap / 4096 || !may_park(p, nonblock)
-        || rt_pipe_wait_write(p, call_listener, call_id, (int)pid, nr, a[1], a[2],
-                              nr == SYS_write ? 0 : a[3]) < 0)
+        || rt_pipe_wait_write(p, call_listener, call_id, (int)pid, nr,
+                              nr == SYS_write ? buf : a[1], nr == SYS_write ? n : a[2],
+                              nr == SYS_write ? done : a[3]) < 0)
         return 0;
-    return park(pid, nr, a);
+    return park(p, pid, nr, a, done);
+}
+
+/* Put what fits of n bytes at buf in p, while it fits (a reader parked in C may take
+ * some meanwhile): the count, -1 if the first bytes could not be read. */
+static int64_t write_some(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n)
+{
+    uint64_t put = 0;
+    while (put < n) {
+        uint64_t left = n - put;
+        uint32_t k = rt_pipe_push_room(p, left > MAX_IO ? (uint32_t)MAX_IO : (uint32_t)left, -1);
+        if (!k || k > SCRATCH) break;
+        if (rt_mem_read((int)pid, buf + put, scratch, k) != (int64_t)k
+            || rt_pipe_push(p, scratch, k, -1) != k)
+            return put ? (int64_t)put : -1;   /* (a fault, or out of memory: none of it) */
+        put += k;
+        pipe_wake(p);
+    }
+    return (int64_t)put;
 }
 
 static int pipe_write(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock, const uint64_t *a,
@@ -3566,10 +3599,27 @@ static int pipe_write(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock, 
     uint64_t buf = a[1], n = a[2];
     if (!pipe_unwatched(p) || p->readers <= 0 || !n || !user_range_ok(buf, n))
         return 0;
-    if (!rt_pipe_push_room(p, n > MAX_IO ? MAX_IO : (uint32_t)n, -1))
-        return park_writer(pid, p, nonblock, SYS_write, a);
-    if (n > SCRATCH || !rt_pipe_fits(p, (uint32_t)n, -1))
-        return 0;
+    if (n > MAX_IO) n = MAX_IO;          /* (sys_file._io_count) */
+    uint32_t room = rt_pipe_push_room(p, (uint32_t)n, -1);
+    if (!room) return park_writer(pid, p, nonblock, SYS_write, a, buf, n, 0);
+    if (room < n) {
+        /* Linux's pipe_write: a blocking write of more than PIPE_BUF bytes puts what fits
+         * and waits for room for the rest (one of at most PIPE_BUF waits for room for all
+         * of it: Python's); a nonblocking one returns what went */
+        int blocking = nonblock && !*nonblock;
+        if (!nonblock || n <= 4096 || (blocking && (p->wr_on || !may_park(p, nonblock))))
+            return 0;
+        int64_t k = write_some(pid, p, buf, n);
+        if (k <= 0) return 0;
+        if ((uint64_t)k < n && blocking && p->nslots >= p->cap / 4096) {
+            rt_pipe_wait_write(p, call_listener, call_id, (int)pid, SYS_write, buf + (uint64_t)k,
+                               n - (uint64_t)k, (uint64_t)k);
+            return park(p, pid, SYS_write, a, (uint64_t)k);
+        }
+        *ret = k;                        /* (or the account is spent: what went) */
+        return 1;
+    }
+    if (n > SCRATCH) return 0;
     if (rt_mem_read((int)pid, buf, scratch, n) != (int64_t)n) return 0;
     if (rt_pipe_push(p, scratch, (uint32_t)n, -1) != n) return 0;  /* (out of memory: none) */
     pipe_wake(p);
@@ -3591,7 +3641,7 @@ static int pipe_sendfile(uint32_t pid, const struct rt_task_info *t, struct rt_p
     /* (past the largest offset: rw_verify_area's EINVAL, Python's) */
     if (pos < 0 || (uint64_t)pos > (uint64_t)INT64_MAX - count) return 0;
     uint64_t take = rt_pipe_page_room(p, (uint64_t)pos);
-    if (!take) return park_writer(pid, p, nonblock, SYS_sendfile, a);   /* (full) */
+    if (!take) return park_writer(pid, p, nonblock, SYS_sendfile, a, 0, 0, 0);   /* (full) */
     if (count < take) take = count;
     if (take > SCRATCH || !rt_pipe_fits(p, (uint32_t)take, pos)) return 0;
     /* (read moves the offset first: a pipe changed is a call answered) */
@@ -3606,38 +3656,49 @@ static int pipe_sendfile(uint32_t pid, const struct rt_task_info *t, struct rt_p
     return 1;
 }
 
-/* A read just took bytes out of p: complete its parked write or sendfile, if there is
- * room now, as the fast path makes them (copied in, answered, then told), or hand it back
- * to Python when C would not make it (no reader left: EPIPE and SIGPIPE; a write past
- * PIPE_BUF that fits only in part; an input C does not read; inotify watching) — a write
- * of at most PIPE_BUF bytes waits on until it fits whole, as Linux's does. */
+/* A read just took bytes out of p: go on with its parked write or sendfile, if there is
+ * room now, as the fast path makes them: a sendfile takes what the room takes and is
+ * answered; a write puts what fits of its rest (the first of its bytes go in before it
+ * is answered, as Linux's pipe_write puts them) and is answered once all of it went,
+ * else waits on; then Python is told.  What C would not make it hands back to Python
+ * (no reader left: EPIPE and SIGPIPE; a fault; the memory account spent; an input C
+ * does not read; inotify watching), with the bytes of a write that went. */
 static void pipe_room(struct rt_pipe *p)
 {
-    if (!p->wr_on || p->nslots >= p->cap / 4096) return;   /* (still full) */
-    /* A write of at most PIPE_BUF: all of it or nothing, once the slots have room for it
-     * (no room in the memory account is Python's ENOMEM, no reader its EPIPE). */
-    if (p->wr_nr == SYS_write && !p->wr_a[2] && p->wr_a[1] <= 4096 && p->readers > 0
-        && rt_pipe_free_bytes(p) < p->wr_a[1])
-        return;
+    /* (still full; once it is not, a free slot takes a write of at most PIPE_BUF whole) */
+    if (!p->wr_on || p->nslots >= p->cap / 4096) return;
+    uint64_t buf = p->wr_a[0], left = p->wr_a[1], done = p->wr_a[2];
     p->wr_on = 0;
-    int end = PIPE_KICKED, done = 0;
+    int end = PIPE_KICKED, answer = 0;
     int64_t ret = 0;
     struct task_slot *ts;
     if (!rt_notif_id_valid(p->wr_listener, p->wr_id)) {
         end = PIPE_GONE;
     } else if (dirc_on && p->readers > 0 && (ts = task_find((int)p->wr_pid, 0))) {
         if (p->wr_nr == SYS_write) {
-            uint64_t a[6] = {0, p->wr_a[0], p->wr_a[1], 0, 0, 0};
-            done = pipe_write(p->wr_pid, p, NULL, a, &ret);
-            ret += (int64_t)p->wr_a[2];
+            /* what fits of the rest; the call ends when all of it went */
+            int64_t k = write_some(p->wr_pid, p, buf, left);
+            if (k > 0) {
+                done += (uint64_t)k;
+                if ((uint64_t)k == left) {
+                    answer = 1;
+                    ret = (int64_t)done;
+                } else if (p->nslots >= p->cap / 4096) {
+                    p->wr_on = 1;        /* (full again: waits on for the rest) */
+                    p->wr_a[0] = buf + (uint64_t)k;
+                    p->wr_a[1] = left - (uint64_t)k;
+                    p->wr_a[2] = done;
+                    return;
+                }
+            }
         } else {
             uint64_t a[6] = {0, p->wr_a[0], 0, p->wr_a[2], 0, 0};
-            done = pipe_sendfile(p->wr_pid, &ts->info, p, NULL, a, &ret);
+            answer = pipe_sendfile(p->wr_pid, &ts->info, p, NULL, a, &ret);
         }
-        if (done)
+        if (answer)
             end = rt_respond(p->wr_listener, p->wr_id, ret, 0, 0) == 0 ? PIPE_ANSWERED : PIPE_GONE;
     }
-    pipe_done_push(p->wr_listener, p->wr_id, end);
+    pipe_done_push(p->wr_listener, p->wr_id, end, p->wr_nr == SYS_write ? done : 0);
 }
 
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
+    from sentry.platform.hybrid.native import ParkedCall
 
 log = logger.get("sentry")
 
@@ -81,10 +82,11 @@ class Dispatcher:
         # or sendfile parked on a full one when its reads make room (rt.c "pipes"): the
         # kernel sets these when C's fast path is on.  pipe_wait(buf, listener, notif id,
         # host tid, address, count) and pipe_wait_write(buf, listener, notif id, host
-        # tid, nr, args 1-3) -> whether C took it; pipe_unwait(buf, notif id).
+        # tid, nr, args 1-3) -> whether C took it; pipe_unwait(buf, notif id) -> a
+        # write's bytes that went.
         self.pipe_wait: Optional[Callable[..., bool]] = None
         self.pipe_wait_write: Optional[Callable[..., bool]] = None
-        self.pipe_unwait: Optional[Callable[[Any, int], None]] = None
+        self.pipe_unwait: Optional[Callable[[Any, int], int]] = None
         self.c_waits: Dict[Tuple[int, int], Parked] = {}
 
     # -- answering --------------------------------------------------------
@@ -195,37 +197,43 @@ class Dispatcher:
         a, listener = p.args, t.tg.listener
         if a.nr == 0:
             return self.pipe_wait(pipe.cbuf, listener, p.notif_id, t.host_tid, a[1], a[2])
-        if a.nr == 1 and a[2] > a.done:
+        from sentry.syscalls.linux.sys_file import MAX_IO  # (loaded: its handler parked it)
+
+        total = min(a[2], MAX_IO)  # (_io_count's)
+        if a.nr == 1 and total > a.done:
             # (what is left of it: stream_write keeps what went before it parked in done,
             # which C's answer adds)
             return self.pipe_wait_write(pipe.cbuf, listener, p.notif_id, t.host_tid, a.nr,
-                                        a[1] + a.done, a[2] - a.done, a.done)
+                                        a[1] + a.done, total - a.done, a.done)
         if a.nr == 40 and a[2] == 0:
             return self.pipe_wait_write(pipe.cbuf, listener, p.notif_id, t.host_tid, a.nr,
                                         a[1], a[2], a[3])
         return False
 
-    def adopt(self, parked: Iterable[Tuple[int, int, int, int, Tuple[int, int, int, int, int, int]]],
-              ) -> None:
-        """Calls C parked on pipes itself (rt.c ``park``), (listener, notif id, host tid,
-        nr, args): each becomes the parked call its handler would have made (a read
-        waiting for bytes, a write or sendfile for room), which C ends as those Python
-        hands it (:meth:`_c_may_end`).  The loop adopts them before it handles anything
-        else, first of all before the closes C queued after them."""
-        for listener, notif_id, host_tid, nr, raw in parked:
+    def adopt(self, parked: Iterable["ParkedCall"]) -> None:
+        """Calls C parked on pipes itself (rt.c ``park``): each becomes the parked call
+        its handler would have made (a read waiting for bytes, a write or sendfile for
+        room; a write with the bytes of it that went, as ``stream_write`` keeps them),
+        which C ends as those Python hands it (:meth:`_c_may_end`).  The loop adopts them
+        before it handles anything else, first of all before the closes C queued after
+        them."""
+        for listener, notif_id, host_tid, nr, raw, done, cbuf in parked:
             t = self.kernel.tasks.get(host_tid)
-            if t is None:  # (C parks only a task it knows, as Python does)
-                self._respond(listener, notif_id, 0, -errno.ENOSYS, 0)
-                continue
-            desc = t.fdtable.get(raw[0] & 0xFFFFFFFF)
+            desc = t.fdtable.lookup(raw[0] & 0xFFFFFFFF) if t is not None else None
             pipe = getattr(desc, "pipe", None)
-            if pipe is None:
-                # (C parks only at a pipe's end, which nothing can have closed before
-                # this): served as any call, C's wait slot for it is a stale one
-                self.syscall(t, notif_id, nr, raw)
+            if t is None or pipe is None or pipe.cbuf != cbuf:
+                # (C parks only a task Python knows, at an end of that pipe, which only
+                # Python closes): taken back from C, then answered as any call
+                assert self.pipe_unwait is not None
+                self.pipe_unwait(cbuf, notif_id)
+                if t is None:
+                    self._respond(listener, notif_id, 0, -errno.ENOSYS, 0)
+                else:
+                    self.syscall(t, notif_id, nr, raw)
                 continue
             args = SyscallArgs(nr, raw)
             args.notif_id = notif_id
+            args.done = done
             handler = linux64.handler(nr)
             assert handler is not None
             p = Parked(t, notif_id, args, handler)
@@ -248,15 +256,17 @@ class Dispatcher:
             p.ready = True
             self.ready.append(p)
 
-    def pipe_waits_ended(self, ended: Iterable[Tuple[int, int, bool]]) -> None:
-        """Calls parked on pipes that C ended, (listener, notif id, kicked): answered or
-        its notification gone (drop the parked call), or handed back (*kicked*: retry it,
-        as on a wake-up).  The loop applies them before it handles anything else."""
-        for listener, notif_id, kicked in ended:
+    def pipe_waits_ended(self, ended: Iterable[Tuple[int, int, bool, int]]) -> None:
+        """Calls parked on pipes that C ended, (listener, notif id, kicked, a write's
+        bytes that went): answered or its notification gone (drop the parked call), or
+        handed back (*kicked*: retry it, as on a wake-up, from where C left it).  The loop
+        applies them before it handles anything else."""
+        for listener, notif_id, kicked, done in ended:
             p = self.c_waits.pop((listener, notif_id), None)
             if p is None:
                 continue
             p.c_pipe = None
+            p.args.done = max(p.args.done, done)
             if kicked:
                 self._wake(p)
             else:
@@ -274,7 +284,8 @@ class Dispatcher:
         if p.c_pipe is None:
             return
         assert self.pipe_unwait is not None
-        self.pipe_unwait(p.c_pipe.cbuf, p.notif_id)
+        # (a write's bytes that went meanwhile: the answer to a signal counts them)
+        p.args.done = max(p.args.done, self.pipe_unwait(p.c_pipe.cbuf, p.notif_id))
         self.c_waits.pop((p.task.tg.listener, p.notif_id), None)
         p.c_pipe.queue.c_waiter(p.keys[0][1], False)
         p.c_pipe = None

@@ -16,6 +16,10 @@ TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
     from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
+    #: A call C parked on a pipe (rt_parked_pop): (listener, notification id, host tid,
+    #: number, arguments, for a write the bytes of it that went, the pipe's buffer)
+    ParkedCall = Tuple[int, int, int, int, Tuple[int, int, int, int, int, int], int, Any]
+
 EV_NOTIF = lib.RT_EV_NOTIF
 EV_PTRACE = lib.RT_EV_PTRACE
 EV_FD = lib.RT_EV_FD
@@ -404,15 +408,18 @@ _pk_id = ffi.new("uint64_t *")
 _pk_pid = ffi.new("uint32_t *")
 _pk_nr = ffi.new("int *")
 _pk_args = ffi.new("uint64_t[6]")
+_pk_done = ffi.new("uint64_t *")
+_pk_pipe = ffi.new("struct rt_pipe **")
 
 
-def parked_pop() -> Optional[Tuple[int, int, int, int, Tuple[int, int, int, int, int, int]]]:
-    """The next call C parked on a pipe itself: (listener, notification id, host tid,
-    number, arguments), or None."""
-    if not lib.rt_parked_pop(_pk_listener, _pk_id, _pk_pid, _pk_nr, _pk_args):
+def parked_pop() -> Optional["ParkedCall"]:
+    """The next call C parked on a pipe itself, or None."""
+    if not lib.rt_parked_pop(_pk_listener, _pk_id, _pk_pid, _pk_nr, _pk_args, _pk_done,
+                             _pk_pipe):
         return None
     a = _pk_args
-    return _pk_listener[0], _pk_id[0], _pk_pid[0], _pk_nr[0], (a[0], a[1], a[2], a[3], a[4], a[5])
+    return (_pk_listener[0], _pk_id[0], _pk_pid[0], _pk_nr[0],
+            (a[0], a[1], a[2], a[3], a[4], a[5]), _pk_done[0], _pk_pipe[0])
 
 
 # ---- sandbox pipes' buffers (native/src/pipe.c): sentry/fsimpl/pipe/pipe.py's Pipe
@@ -470,21 +477,25 @@ def pipe_wait_write(p: Any, listener: int, notif_id: int, pid: int, nr: int, a1:
     return lib.rt_pipe_wait_write(p, listener, notif_id, pid, nr, a1, a2, a3) == 0
 
 
-def pipe_unwait(p: Any, notif_id: int) -> None:
-    lib.rt_pipe_unwait(p, notif_id)
+def pipe_unwait(p: Any, notif_id: int) -> int:
+    """Python ends that wait itself: the bytes of a write that went meanwhile (C puts the
+    rest of a long one in as room comes), 0 for a sendfile, -1 for a read or none."""
+    return int(lib.rt_pipe_unwait(p, notif_id))
 
 
 _done_listener = ffi.new("int *")
 _done_id = ffi.new("uint64_t *")
 _done_kicked = ffi.new("int *")
+_done_done = ffi.new("uint64_t *")
 
 
-def pipe_waits_ended() -> List[Tuple[int, int, bool]]:
+def pipe_waits_ended() -> List[Tuple[int, int, bool, int]]:
     """The parked calls C ended since: (listener, notification id, handed back: Python
-    retries it; else C answered it, or found its notification gone)."""
+    retries it, else C answered it or found its notification gone; a write's bytes that
+    went)."""
     out = []
-    while lib.rt_pipe_done_pop(_done_listener, _done_id, _done_kicked):
-        out.append((_done_listener[0], _done_id[0], _done_kicked[0] == 1))
+    while lib.rt_pipe_done_pop(_done_listener, _done_id, _done_kicked, _done_done):
+        out.append((_done_listener[0], _done_id[0], _done_kicked[0] == 1, int(_done_done[0])))
     return out
 
 

@@ -133,6 +133,27 @@ int main(int argc, char **argv)
     R("a write of 200000 bytes", write(p[1], big, sizeof big));
     R("reader", reaped(c));
 
+    /* a long write interrupted once some of it went: the count of what went, all of
+     * which is in the pipe */
+    alarm_in_ms(100);
+    ssize_t part = write(p[1], big, sizeof big);
+    R("a long write, interrupted: what went", part);
+    c = drain_later(p[0], p[1], 0, part);
+    R("reader of what went", reaped(c));
+
+    /* ... and one whose reader goes midway: what went, then SIGPIPE */
+    handle(SIGPIPE, on_pipe, 0);
+    int q[2];
+    R("pipe", pipe(q));
+    c = drain_later(q[0], q[1], 50, 100000);
+    close(q[0]);
+    part = write(q[1], big, sizeof big);
+    T("a long write, the reader gone midway: at least what it read", part >= 100000);
+    T("... at most that and a pipe's worth", part <= 100000 + 65536);
+    R("SIGPIPEs", pipes);
+    R("reader", reaped(c));
+    close(q[1]);
+
     /* sendfile of a file into the full pipe: what the room it finds takes */
     int file = open(argv[0], O_RDONLY);
     T("a file to send", file >= 0);
@@ -154,7 +175,6 @@ int main(int argc, char **argv)
     R("blocking again: interrupted", write(p[1], buf, 1));
 
     /* the reader goes while a write waits: EPIPE and SIGPIPE */
-    handle(SIGPIPE, on_pipe, 0);
     c = fork();
     if (c == 0) {
         usleep(100 * 1000);
