@@ -126,10 +126,12 @@ _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only
 _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
     ("sys_file", [
         ("read", EMULATE, FULL, "C fast path for host-backed files and sandbox pipes "
-         "nothing waits on (bytes in them)"),
+         "nothing else waits on (bytes in them; a blocking read of an empty one waits in C "
+         "for a writer's bytes)"),
         ("write", EMULATE, FULL, "C fast path for host-backed files, /dev/null, /dev/zero "
-         "(the count, the bytes never read, as write_null) and sandbox pipes nothing waits on "
-         "(a reader, room for all of it); a blocking stream (pipe, "
+         "(the count, the bytes never read, as write_null) and sandbox pipes nothing else "
+         "waits on (a reader, room for all of it; past PIPE_BUF what fits; a blocking one "
+         "waits in C for room for the rest); a blocking stream (pipe, "
          "socket) takes all bytes, or a partial count when a signal comes"),
         ("pread64", EMULATE, FULL, "C fast path for host-backed files"),
         ("pwrite64", EMULATE, FULL, "to /dev/null, /dev/zero the count, the bytes never read"),
@@ -193,7 +195,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "Linux; SYNC_FILE_RANGE_WRITE syncs a file that has fsync as fdatasync"),
         ("sendfile", EMULATE, FULL, "into a pipe: only what fits is read (from a file or a "
                                     "socket), a file a page to a slot; C fast path for a gofer "
-                                    "file into a sandbox pipe nothing waits on (no offset)"),
+                                    "file into a sandbox pipe nothing else waits on (no "
+                                    "offset; a blocking one into a full pipe waits in C)"),
         ("copy_file_range", EMULATE, PARTIAL, ""),
         ("close_range", EMULATE, FULL, ""),
     ]),
