@@ -35,7 +35,8 @@ ffibuilder.cdef(
         int32_t readers; int32_t writers; int32_t watched;
         unsigned char *buf; uint32_t head, alloc; uint32_t *slots; uint32_t s_head, s_cap;
         int32_t w_on, w_listener; uint32_t w_pid, w_pad; uint64_t w_id, w_addr, w_n;
-        int32_t wr_on, wr_listener; uint32_t wr_pid; int32_t wr_nr; uint64_t wr_id, wr_a[3];
+        int32_t wr_on, wr_listener; uint32_t wr_pid; int32_t wr_nr, wr_fd, wr_pad;
+        uint64_t wr_id, wr_a[3];
     };
     struct rt_acct { int64_t limit, used, peak; };
     struct rt_acct *rt_acct(void);
@@ -52,9 +53,9 @@ ffibuilder.cdef(
     uint32_t rt_pipe_page_room(const struct rt_pipe *p, uint64_t file_off);
     int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t addr,
                      uint64_t n);
-    int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr,
+    int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr, int fd,
                            uint64_t a1, uint64_t a2, uint64_t a3);
-    int64_t rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
+    int64_t rt_pipe_unwait(struct rt_pipe *p, int listener, uint64_t id);
     int rt_pipe_done_pop(int *listener, uint64_t *id, int *kicked, uint64_t *done);
     struct rt_event {
         int32_t kind; int32_t err;

@@ -93,7 +93,7 @@ struct rt_pipe {
      * long) and the bytes of it that went, a sendfile's arguments 1-3 */
     int32_t wr_on, wr_listener;
     uint32_t wr_pid;
-    int32_t wr_nr;
+    int32_t wr_nr, wr_fd, wr_pad;
     uint64_t wr_id, wr_a[3];
 };
 /* cffi: the sandbox's memory account (sentry/kernel/memacct.py's ACCOUNT keeps its
@@ -123,19 +123,19 @@ uint32_t rt_pipe_copy_to(const struct rt_pipe *p, int pid, uint64_t addr, uint32
  * (rt_pipe_done_pop).  -EBUSY: one is parked already (Python's alone then). */
 int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t addr,
                  uint64_t n);
-/* A write(fd, buf, count) (nr SYS_write; a1 where in buf what is left of it starts,
+/* A write(fd, buf, count) (nr SYS_write; fd the call's, a1 where in buf what is left of it starts,
  * a2 its length, a3 the bytes that went before it parked, which the answer adds) or a
  * sendfile(fd, a1 in_fd, a2 NULL, a3 count) (nr SYS_sendfile) by host task pid, parked
  * on the pipe because it was full (Python's): C completes it when one of its reads makes
  * room, as its fast path would have, and tells Python (rt_pipe_done_pop); what it cannot
  * complete once there is room it hands back.  -EBUSY: one is parked already; -EINVAL:
  * another call. */
-int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr,
+int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr, int fd,
                        uint64_t a1, uint64_t a2, uint64_t a3);
 /* Python ended that wait (a read's or a write's) itself (its call answered otherwise,
  * or gone): a write's bytes that went (C puts the rest of a long one in as room comes),
  * 0 for a sendfile's, -1 for a read's or none */
-int64_t rt_pipe_unwait(struct rt_pipe *p, uint64_t id);
+int64_t rt_pipe_unwait(struct rt_pipe *p, int listener, uint64_t id);
 /* The next wait C ended: its listener and id, and how (*kicked: 0 answered; 1 handed
  * back, Python retries the call: a fault, no reader left, a write C does not make;
  * 2 its notification gone, nothing to answer); *done: a write's bytes that went.

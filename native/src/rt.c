@@ -3401,7 +3401,7 @@ int rt_pipe_wait(struct rt_pipe *p, int listener, uint64_t id, int pid, uint64_t
     return 0;
 }
 
-int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr,
+int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, int nr, int fd,
                        uint64_t a1, uint64_t a2, uint64_t a3)
 {
     if (nr != SYS_write && nr != SYS_sendfile) return -EINVAL;
@@ -3411,16 +3411,20 @@ int rt_pipe_wait_write(struct rt_pipe *p, int listener, uint64_t id, int pid, in
     p->wr_id = id;
     p->wr_pid = (uint32_t)pid;
     p->wr_nr = nr;
+    p->wr_fd = fd;
     p->wr_a[0] = a1;
     p->wr_a[1] = a2;
     p->wr_a[2] = a3;
     return 0;
 }
 
-int64_t rt_pipe_unwait(struct rt_pipe *p, uint64_t id)
+int64_t rt_pipe_unwait(struct rt_pipe *p, int listener, uint64_t id)
 {
-    if (p->w_on && p->w_id == id) p->w_on = 0;
-    if (p->wr_on && p->wr_id == id) {
+    if (p->w_on && p->w_id == id && p->w_listener == listener) {
+        p->w_on = 0;
+        return -1;
+    }
+    if (p->wr_on && p->wr_id == id && p->wr_listener == listener) {
         p->wr_on = 0;
         return p->wr_nr == SYS_write ? (int64_t)p->wr_a[2] : 0;
     }
@@ -3568,7 +3572,7 @@ static int park_writer(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock,
                        const uint64_t *a, uint64_t buf, uint64_t n, uint64_t done)
 {
     if (p->readers <= 0 || p->nslots < p->cap / 4096 || !may_park(p, nonblock)
-        || rt_pipe_wait_write(p, call_listener, call_id, (int)pid, nr,
+        || rt_pipe_wait_write(p, call_listener, call_id, (int)pid, nr, (int)a[0],
                               nr == SYS_write ? buf : a[1], nr == SYS_write ? n : a[2],
                               nr == SYS_write ? done : a[3]) < 0)
         return 0;
@@ -3576,11 +3580,12 @@ static int park_writer(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock,
 }
 
 /* Put what fits of n bytes at buf in p, while it fits (a reader parked in C may take
- * some meanwhile): the count, -1 if the first bytes could not be read. */
-static int64_t write_some(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n)
+ * some meanwhile; once: one pass, as a nonblocking write makes): the count, -1 if the
+ * first bytes could not be read. */
+static int64_t write_some(uint32_t pid, struct rt_pipe *p, uint64_t buf, uint64_t n, int once)
 {
     uint64_t put = 0;
-    while (put < n) {
+    for (int pass = 0; put < n && !(once && pass); pass++) {
         uint64_t left = n - put;
         uint32_t k = rt_pipe_push_room(p, left > MAX_IO ? (uint32_t)MAX_IO : (uint32_t)left, -1);
         if (!k || k > SCRATCH) break;
@@ -3609,11 +3614,11 @@ static int pipe_write(uint32_t pid, struct rt_pipe *p, const int32_t *nonblock, 
         int blocking = nonblock && !*nonblock;
         if (!nonblock || n <= 4096 || (blocking && (p->wr_on || !may_park(p, nonblock))))
             return 0;
-        int64_t k = write_some(pid, p, buf, n);
+        int64_t k = write_some(pid, p, buf, n, !blocking);
         if (k <= 0) return 0;
         if ((uint64_t)k < n && blocking && p->nslots >= p->cap / 4096) {
-            rt_pipe_wait_write(p, call_listener, call_id, (int)pid, SYS_write, buf + (uint64_t)k,
-                               n - (uint64_t)k, (uint64_t)k);
+            rt_pipe_wait_write(p, call_listener, call_id, (int)pid, SYS_write, (int)a[0],
+                               buf + (uint64_t)k, n - (uint64_t)k, (uint64_t)k);
             return park(p, pid, SYS_write, a, (uint64_t)k);
         }
         *ret = k;                        /* (or the account is spent: what went) */
@@ -3677,14 +3682,19 @@ static void pipe_room(struct rt_pipe *p)
     } else if (dirc_on && p->readers > 0 && (ts = task_find((int)p->wr_pid, 0))) {
         if (p->wr_nr == SYS_write) {
             /* what fits of the rest; the call ends when all of it went */
-            int64_t k = write_some(p->wr_pid, p, buf, left);
+            int64_t k = write_some(p->wr_pid, p, buf, left, 0);
             if (k > 0) {
                 done += (uint64_t)k;
-                if ((uint64_t)k == left) {
+                /* full again: it waits on for the rest, unless its description turned
+                 * nonblocking meanwhile (Linux's pipe_write looks each time: what went);
+                 * its fd closed or another file there since is Python's */
+                struct fd_slot *f = (uint64_t)k < left && p->nslots >= p->cap / 4096
+                    ? fd_find(&ts->info, (uint64_t)(uint32_t)p->wr_fd, RT_FD_PIPE_W) : NULL;
+                if ((uint64_t)k == left || (f && f->pipe == p && f->nonblock && *f->nonblock)) {
                     answer = 1;
                     ret = (int64_t)done;
-                } else if (p->nslots >= p->cap / 4096) {
-                    p->wr_on = 1;        /* (full again: waits on for the rest) */
+                } else if (f && f->pipe == p && f->nonblock) {
+                    p->wr_on = 1;
                     p->wr_a[0] = buf + (uint64_t)k;
                     p->wr_a[1] = left - (uint64_t)k;
                     p->wr_a[2] = done;

@@ -82,11 +82,11 @@ class Dispatcher:
         # or sendfile parked on a full one when its reads make room (rt.c "pipes"): the
         # kernel sets these when C's fast path is on.  pipe_wait(buf, listener, notif id,
         # host tid, address, count) and pipe_wait_write(buf, listener, notif id, host
-        # tid, nr, args 1-3) -> whether C took it; pipe_unwait(buf, notif id) -> a
-        # write's bytes that went.
+        # tid, nr, fd, args 1-3) -> whether C took it; pipe_unwait(buf, listener, notif
+        # id) -> a write's bytes that went.
         self.pipe_wait: Optional[Callable[..., bool]] = None
         self.pipe_wait_write: Optional[Callable[..., bool]] = None
-        self.pipe_unwait: Optional[Callable[[Any, int], int]] = None
+        self.pipe_unwait: Optional[Callable[[Any, int, int], int]] = None
         self.c_waits: Dict[Tuple[int, int], Parked] = {}
 
     # -- answering --------------------------------------------------------
@@ -204,10 +204,10 @@ class Dispatcher:
             # (what is left of it: stream_write keeps what went before it parked in done,
             # which C's answer adds)
             return self.pipe_wait_write(pipe.cbuf, listener, p.notif_id, t.host_tid, a.nr,
-                                        a[1] + a.done, total - a.done, a.done)
+                                        a.int(0), a[1] + a.done, total - a.done, a.done)
         if a.nr == 40 and a[2] == 0:
             return self.pipe_wait_write(pipe.cbuf, listener, p.notif_id, t.host_tid, a.nr,
-                                        a[1], a[2], a[3])
+                                        a.int(0), a[1], a[2], a[3])
         return False
 
     def adopt(self, parked: Iterable["ParkedCall"]) -> None:
@@ -223,10 +223,13 @@ class Dispatcher:
             pipe = getattr(desc, "pipe", None)
             if t is None or pipe is None or pipe.cbuf != cbuf:
                 # (C parks only a task Python knows, at an end of that pipe, which only
-                # Python closes): taken back from C, then answered as any call
+                # Python closes): taken back from C, then answered as any call, or with
+                # the count of a write's bytes that went
                 assert self.pipe_unwait is not None
-                self.pipe_unwait(cbuf, notif_id)
-                if t is None:
+                done = max(done, self.pipe_unwait(cbuf, listener, notif_id))
+                if done > 0:
+                    self._respond(listener, notif_id, done, 0, 0)
+                elif t is None:
                     self._respond(listener, notif_id, 0, -errno.ENOSYS, 0)
                 else:
                     self.syscall(t, notif_id, nr, raw)
@@ -285,7 +288,8 @@ class Dispatcher:
             return
         assert self.pipe_unwait is not None
         # (a write's bytes that went meanwhile: the answer to a signal counts them)
-        p.args.done = max(p.args.done, self.pipe_unwait(p.c_pipe.cbuf, p.notif_id))
+        p.args.done = max(p.args.done, self.pipe_unwait(p.c_pipe.cbuf, p.task.tg.listener,
+                                                        p.notif_id))
         self.c_waits.pop((p.task.tg.listener, p.notif_id), None)
         p.c_pipe.queue.c_waiter(p.keys[0][1], False)
         p.c_pipe = None

@@ -1243,11 +1243,11 @@ class Kernel:
         return not fsnotify.active and N.pipe_wait(buf, listener, notif_id, pid, addr, n)
 
     @staticmethod
-    def _pipe_wait_write(buf: Any, listener: int, notif_id: int, pid: int, nr: int,
+    def _pipe_wait_write(buf: Any, listener: int, notif_id: int, pid: int, nr: int, fd: int,
                          a1: int, a2: int, a3: int) -> bool:
         """C may complete a write or sendfile parked on a full pipe, unless inotify
         watches (its events are Python's)."""
-        return not fsnotify.active and N.pipe_wait_write(buf, listener, notif_id, pid, nr,
+        return not fsnotify.active and N.pipe_wait_write(buf, listener, notif_id, pid, nr, fd,
                                                          a1, a2, a3)
 
     def _apply_fast_changes(self) -> None:

@@ -299,6 +299,6 @@ def test_a_parked_read_whose_call_is_gone_is_forgotten(world: Task) -> None:
     assert N.pipe_waits_ended() == [(-1, 77, False, 0)]  # (not handed back: gone)
     assert p.size == 5 and buf.raw[:5] == b"\0" * 5
     assert N.pipe_wait(p.cbuf, -1, 79, os.getpid(), ctypes.addressof(buf), 100)
-    assert N.pipe_unwait(p.cbuf, 79) == -1  # (a read's)
+    assert N.pipe_unwait(p.cbuf, -1, 79) == -1  # (a read's)
     assert _c_then_py(world, SYS_WRITE, C_W, ctypes.addressof(data), 5) == (5, True)
     assert N.pipe_waits_ended() == [] and p.size == 10

@@ -468,19 +468,19 @@ def pipe_wait(p: Any, listener: int, notif_id: int, pid: int, addr: int, n: int)
     return lib.rt_pipe_wait(p, listener, notif_id, pid, addr, n) == 0
 
 
-def pipe_wait_write(p: Any, listener: int, notif_id: int, pid: int, nr: int, a1: int,
-                    a2: int, a3: int) -> bool:
+def pipe_wait_write(p: Any, listener: int, notif_id: int, pid: int, nr: int, fd: int,
+                    a1: int, a2: int, a3: int) -> bool:
     """A write(2) (*nr* 1: fd, *a1* buffer, *a2* count) or sendfile(2) (*nr* 40: fd, *a1*
     input fd, *a2* NULL, *a3* count) by host task *pid* is parked on the full pipe: C
     completes it when its reads make room, or hands it back.  False if another one is
     (Python's alone)."""
-    return lib.rt_pipe_wait_write(p, listener, notif_id, pid, nr, a1, a2, a3) == 0
+    return lib.rt_pipe_wait_write(p, listener, notif_id, pid, nr, fd, a1, a2, a3) == 0
 
 
-def pipe_unwait(p: Any, notif_id: int) -> int:
+def pipe_unwait(p: Any, listener: int, notif_id: int) -> int:
     """Python ends that wait itself: the bytes of a write that went meanwhile (C puts the
     rest of a long one in as room comes), 0 for a sendfile, -1 for a read or none."""
-    return int(lib.rt_pipe_unwait(p, notif_id))
+    return int(lib.rt_pipe_unwait(p, listener, notif_id))
 
 
 _done_listener = ffi.new("int *")

@@ -353,7 +353,9 @@ def write(t: Any, a: SyscallArgs) -> int:
     _verify_at_offset(d, a[2], n)
     k = _unread_write(d, min(a[2], MAX_RW_COUNT))
     if k is None:
-        if d.stream and not d.nonblocking and n:
+        # (a write that parked midway goes on from where it was, whatever O_NONBLOCK
+        # says now: then it puts what fits and returns what went, as pipe_write)
+        if d.stream and n and (not d.nonblocking or a.done):
             k = stream_write(t, a, n, lambda off: _copy_in(t, a[1] + off, n - off),
                              lambda b: d.write(t, b))
         else:

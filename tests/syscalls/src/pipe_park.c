@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/sendfile.h>
 #include <sys/time.h>
 
@@ -65,6 +66,16 @@ static pid_t drain_later(int r, int w, int ms, long want)
         _exit(got == want ? 0 : 1);
     }
     return c;
+}
+
+static char big[1 << 20];
+static int long_fd;
+static ssize_t long_ret;
+static void *long_write(void *arg)
+{
+    (void)arg;
+    long_ret = write(long_fd, big, sizeof big);
+    return NULL;
 }
 
 static int reaped(pid_t c)
@@ -127,16 +138,15 @@ int main(int argc, char **argv)
     R("reader", reaped(c));
 
     /* a write past the pipe's size, read as it goes */
-    static char big[200000];
     for (size_t i = 0; i < sizeof big; i++) big[i] = (char)(i * 7);
-    c = drain_later(p[0], p[1], 50, sizeof big);
-    R("a write of 200000 bytes", write(p[1], big, sizeof big));
+    c = drain_later(p[0], p[1], 50, 200000);
+    R("a write of 200000 bytes", write(p[1], big, 200000));
     R("reader", reaped(c));
 
     /* a long write interrupted once some of it went: the count of what went, all of
      * which is in the pipe */
     alarm_in_ms(100);
-    ssize_t part = write(p[1], big, sizeof big);
+    ssize_t part = write(p[1], big, 200000);
     R("a long write, interrupted: what went", part);
     c = drain_later(p[0], p[1], 0, part);
     R("reader of what went", reaped(c));
@@ -147,11 +157,45 @@ int main(int argc, char **argv)
     R("pipe", pipe(q));
     c = drain_later(q[0], q[1], 50, 100000);
     close(q[0]);
-    part = write(q[1], big, sizeof big);
+    part = write(q[1], big, 200000);
     T("a long write, the reader gone midway: at least what it read", part >= 100000);
     T("... at most that and a pipe's worth", part <= 100000 + 65536);
     R("SIGPIPEs", pipes);
     R("reader", reaped(c));
+    close(q[1]);
+
+    /* a long write that waits while another thread turns O_NONBLOCK on: once the pipe is
+     * full again it returns what went, all of which is in the pipe */
+    R("pipe", pipe(q));
+    long_fd = q[1];
+    pthread_t th;
+    pthread_create(&th, NULL, long_write, NULL);
+    usleep(100 * 1000);
+    set_nonblock(q[1], 1);
+    static char chunk[4096];
+    long got = read(q[0], chunk, sizeof chunk);  /* room: it goes on, finds the pipe full */
+    pthread_join(th, NULL);
+    T("a long write, turned nonblocking: returned part of it",
+      long_ret > 0 && long_ret < (ssize_t)sizeof big);
+    set_nonblock(q[0], 1);
+    for (ssize_t k; (k = read(q[0], chunk, sizeof chunk)) > 0;) got += k;
+    T("... all of which was read", got == long_ret);
+    close(q[0]);
+    close(q[1]);
+
+    /* a nonblocking write past the pipe's size while a reader waits: one pipe's worth */
+    R("pipe", pipe(q));
+    c = fork();
+    if (c == 0) {
+        close(q[1]);
+        static char all[65536];
+        _exit(read(q[0], all, sizeof all) > 0 ? 0 : 1);
+    }
+    usleep(100 * 1000);
+    set_nonblock(q[1], 1);
+    R("a nonblocking write of 300000, a reader waiting", write(q[1], big, 300000));
+    R("reader", reaped(c));
+    close(q[0]);
     close(q[1]);
 
     /* sendfile of a file into the full pipe: what the room it finds takes */
