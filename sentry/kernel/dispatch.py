@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
-    from sentry.platform.hybrid.native import ParkedCall
 
 log = logger.get("sentry")
 
@@ -165,7 +164,8 @@ class Dispatcher:
         self.answer(t, notif_id, args.nr, ret, args)
 
     def _park(self, t: "Task", notif_id: int, args: SyscallArgs,
-              handler: Callable[..., int], wb: WouldBlock) -> None:
+              handler: Callable[..., int], wb: WouldBlock, c_holds: bool = False) -> None:
+        """Park the call *wb* ended (*c_holds*: one C parked on ``wb.pipe`` itself)."""
         p = Parked(t, notif_id, args, handler)
         p.restart = wb.restart
         p.deadline = wb.deadline
@@ -175,8 +175,8 @@ class Dispatcher:
             def wake(events: int, p: Parked = p) -> None:
                 self._wake(p)
             p.keys.append((q, q.subscribe(mask, wake)))
-        if wb.pipe is not None and self.pipe_wait is not None \
-                and p.deadline is None and len(p.keys) == 1 and self._c_may_end(t, p, wb.pipe):
+        if wb.pipe is not None and self.pipe_wait is not None and p.deadline is None \
+                and len(p.keys) == 1 and (c_holds or self._c_may_end(t, p, wb.pipe)):
             p.c_pipe = wb.pipe
             wb.pipe.queue.c_waiter(p.keys[0][1])
             self.c_waits[(t.tg.listener, notif_id)] = p
@@ -210,49 +210,41 @@ class Dispatcher:
                                         a.int(0), a[1], a[2], a[3])
         return False
 
-    def adopt(self, parked: Iterable["ParkedCall"]) -> None:
-        """Calls C parked on pipes itself (rt.c ``park``): each becomes the parked call
-        its handler would have made (a read waiting for bytes, a write or sendfile for
-        room; a write with the bytes of it that went, as ``stream_write`` keeps them),
-        which C ends as those Python hands it (:meth:`_c_may_end`).  The loop adopts them
-        before it handles anything else, first of all before the closes C queued after
-        them."""
-        for listener, notif_id, host_tid, nr, raw, done, cbuf in parked:
-            t = self.kernel.tasks.get(host_tid)
-            desc = t.fdtable.lookup(raw[0] & 0xFFFFFFFF) if t is not None else None
-            pipe = getattr(desc, "pipe", None)
-            if t is None or pipe is None or pipe.cbuf != cbuf:
-                # (C parks only a task Python knows, at an end of that pipe, which only
-                # Python closes): taken back from C, then answered as any call, or with
-                # the count of a write's bytes that went
-                assert self.pipe_unwait is not None
-                done = max(done, self.pipe_unwait(cbuf, listener, notif_id))
-                if done > 0:
-                    self._respond(listener, notif_id, done, 0, 0)
-                elif t is None:
-                    self._respond(listener, notif_id, 0, -errno.ENOSYS, 0)
-                else:
-                    self.syscall(t, notif_id, nr, raw)
-                continue
-            args = SyscallArgs(nr, raw)
-            args.notif_id = notif_id
-            args.done = done
-            handler = linux64.handler(nr)
-            assert handler is not None
-            p = Parked(t, notif_id, args, handler)
-            p.restart = ERESTARTSYS  # (WouldBlock's, as read and _store raise it)
-            mask = EVENT_IN | EVENT_HUP if nr == 0 else \
-                EVENT_OUT | EVENT_ERR if nr == 1 else EVENT_OUT
-
-            def wake(events: int, p: Parked = p) -> None:
-                self._wake(p)
-            key = pipe.queue.subscribe(mask, wake)
-            p.keys.append((pipe.queue, key))
-            p.c_pipe = pipe
-            pipe.queue.c_waiter(key)
-            self.c_waits[(listener, notif_id)] = p
-            t.syscall_args = args  # (as _run leaves it for a call that parks)
-            t.parked = p
+    def adopt(self, listener: int, notif_id: int, host_tid: int, nr: int,
+              raw: Tuple[int, int, int, int, int, int], done: int, cbuf: Any) -> None:
+        """A call C parked on the pipe *cbuf* itself (rt.c ``park``, ``rt_parked_pop``)
+        becomes the parked call its handler would have made: a read waiting for bytes,
+        a write or sendfile for room (a write with *done*, the bytes of it that went, as
+        ``stream_write`` keeps them), which C ends as those Python hands it
+        (:meth:`_c_may_end`).  The loop adopts them before it handles anything else,
+        first of all before the closes C queued after them."""
+        t = self.kernel.tasks.get(host_tid)
+        desc = t.fdtable.lookup(raw[0] & 0xFFFFFFFF) if t is not None else None
+        pipe = getattr(desc, "pipe", None)
+        if t is None or pipe is None or pipe.cbuf != cbuf:
+            # (C parks only a task Python knows, at an end of that pipe, which only
+            # Python closes): taken back from C, then answered as any call, or with the
+            # count of a write's bytes that went
+            assert self.pipe_unwait is not None
+            done = max(done, self.pipe_unwait(cbuf, listener, notif_id))
+            if done > 0:
+                self._respond(listener, notif_id, done, 0, 0)
+            elif t is None:
+                self._respond(listener, notif_id, 0, -errno.ENOSYS, 0)
+            else:
+                self.syscall(t, notif_id, nr, raw)
+            return
+        args = SyscallArgs(nr, raw)
+        args.notif_id = notif_id
+        args.done = done
+        handler = linux64.handler(nr)
+        assert handler is not None
+        # (what read, _store and sendfile's ready_or_block raise)
+        wb = WouldBlock([(pipe.queue, EVENT_IN | EVENT_HUP if nr == 0 else
+                          EVENT_OUT | EVENT_ERR if nr == 1 else EVENT_OUT)])
+        wb.pipe = pipe
+        t.syscall_args = args  # (as _run leaves it for a call that parks)
+        self._park(t, notif_id, args, handler, wb, c_holds=True)
 
     def _wake(self, p: Parked) -> None:
         if not p.ready:

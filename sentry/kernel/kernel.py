@@ -46,7 +46,7 @@ from sentry.vfs import permissions as perm
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 log = logger.get("sentry")
 
@@ -165,14 +165,6 @@ def _spawn(k: "Kernel", nsflags: int, join_fds: Optional[List[int]],
         return N.spawn_task(k.stub_fd, k.bpf, nsflags, k.host_id, join_fds, rlimits)
     except N.RlimitError as e:
         raise _rlimit_refused(rlimits, e) from None
-
-
-def _drain(first: Any, pop: Callable[[], Any]) -> Iterator[Any]:
-    """*first*, then what *pop* gives until it gives None."""
-    item = first
-    while item is not None:
-        yield item
-        item = pop()
 
 
 def _rlimit_refused(rlimits: List[Tuple[int, int, int]], e: Any) -> ProcessSetupError:
@@ -1256,9 +1248,11 @@ class Kernel:
         back, then its closes, then the directories it opened (a close C served comes back
         to Python at once, so no open C made later can have reused its number before it
         is applied)."""
-        parked = N.parked_pop()
-        if parked is not None:
-            self.dispatcher.adopt(_drain(parked, N.parked_pop))
+        while True:
+            parked = N.parked_pop()
+            if parked is None:
+                break
+            self.dispatcher.adopt(*parked)
         if self.dispatcher.c_waits:  # (C ends only the calls parked there)
             self.dispatcher.pipe_waits_ended(N.pipe_waits_ended())
         while True:
