@@ -30,6 +30,8 @@ ffibuilder.cdef(
     #define RT_FD_FILEC 512
     #define RT_FD_PIPE_R 1024
     #define RT_FD_PIPE_W 2048
+    #define RT_FD_MAP 4096
+    #define RT_FD_MAPX 8192
     struct rt_pipe {
         uint32_t size; uint32_t cap; uint32_t nslots; int32_t tail_merge;
         int32_t readers; int32_t writers; int32_t watched;
@@ -149,6 +151,9 @@ ffibuilder.cdef(
     int rt_fd_used(int fdt, int fd, int on);
     int rt_fdt_set_limit(int fdt, int limit);
     int rt_opened_pop(int *fdt, int *fd, uint64_t *serial);
+    int rt_mapped_pop(int *tid, int *fdt, int *fd, uint64_t *hdev, uint64_t *hino, char *path,
+                      uint64_t *base, int *flags, uint32_t *gen);
+    void rt_filec_mapx(int on);
     #define RT_DIRC_FDS 8
     int rt_dirc_info(int fdt, uint64_t serial, int *tid, char *path, int *flags,
                      uint32_t *index, int *at_end, int *fds, int *cloexec, int *nfds);

@@ -68,6 +68,8 @@ struct rt_task_info {
 #define RT_FD_FILEC 512    /* a regular file C re-opened from a kept host fd (sc_open_file) */
 #define RT_FD_PIPE_R 1024  /* a sandbox pipe's read end: read from its buffer (rt_fd_set_pipe) */
 #define RT_FD_PIPE_W 2048  /* its write end: write, and sendfile of a gofer file into it */
+#define RT_FD_MAP 4096     /* mmap lends the host fd (a gofer regular file: sys_mm.mmap_file's) */
+#define RT_FD_MAPX 8192    /* ... with PROT_EXEC too (not on a noexec mount) */
 
 /* cffi: a sandbox pipe's buffer (native/src/pipe.c); Python's Pipe holds one.  Python reads
  * the first three fields and sets readers and watched; the rest is pipe.c's. */

@@ -19,6 +19,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/kcmp.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
@@ -634,6 +635,22 @@ static void opened_unpush(uint64_t serial)
     unsigned last = (opened_head - 1) % OPENED_RING;
     if (opened_head != opened_tail && opened_ring[last].serial == serial) opened_head--;
 }
+/* File mappings C lent a host fd for (fast_mmap), for Python to name in the task's
+ * /proc/PID/maps before it handles anything else (rt_mapped_pop): by the description at
+ * (fdt, fd), Python's (its closes come after), or, for a file C re-opened (which may
+ * never get a description: ld.so opens, maps and closes a library in C), by the path it
+ * was opened by, kept here. */
+#define MAPPED_RING 256
+static struct {
+    int32_t tid, fdt, fd, flags, plen;
+    uint32_t gen;
+    uint64_t base, hdev, hino, serial;
+    char *path;                    /* a file C re-opened: its open's path; NULL: Python's */
+} mapped_ring[MAPPED_RING];
+static unsigned mapped_head, mapped_tail;
+/* A file C re-opens may be mapped PROT_EXEC by C: no mount a file C re-opens may be on is
+ * noexec (Python's rt_filec_mapx; off: such maps are Python's, which refuses them) */
+static int filec_mapx;
 static uint64_t dirc_serial;
 static int dirc_on;                /* C may open directories, re-open files and answer
                                       reads parked on pipes: nothing watches with inotify
@@ -1001,6 +1018,36 @@ static void opened_push(int fdt, int fd, uint64_t serial)
 
 /* The next directory or file C opened, in order (rt_dirc_info or rt_filec_info tells
  * whether it is still open) */
+/* The next mapping C lent a host fd for (fast_mmap): the task's host tid, the fd table
+ * and fd, the host file's device and inode (what /proc/PID/maps prints), and for a file C
+ * re-opened the path its open named (into path[4096]; *base, *flags and *gen as in
+ * rt_filec_info).  Returns 0 if there is none, else 1 + the path's length (1: none, the
+ * description at (fdt, fd) is Python's). */
+int rt_mapped_pop(int *tid, int *fdt, int *fd, uint64_t *hdev, uint64_t *hino, char *path,
+                  uint64_t *base, int *flags, uint32_t *gen)
+{
+    if (mapped_head == mapped_tail) return 0;
+    unsigned i = mapped_tail++ % MAPPED_RING;
+    int plen = mapped_ring[i].path ? mapped_ring[i].plen : 0;
+    *tid = mapped_ring[i].tid;
+    *fdt = mapped_ring[i].fdt;
+    *fd = mapped_ring[i].fd;
+    *hdev = mapped_ring[i].hdev;
+    *hino = mapped_ring[i].hino;
+    *base = mapped_ring[i].base;
+    *flags = mapped_ring[i].flags;
+    *gen = mapped_ring[i].gen;
+    if (plen) memcpy(path, mapped_ring[i].path, (size_t)plen);
+    free(mapped_ring[i].path);
+    mapped_ring[i].path = NULL;
+    return 1 + plen;
+}
+
+void rt_filec_mapx(int on)
+{
+    filec_mapx = on != 0;
+}
+
 int rt_opened_pop(int *fdt, int *fd, uint64_t *serial)
 {
     if (opened_head == opened_tail) return 0;
@@ -2790,7 +2837,8 @@ static int sc_open_file(uint32_t pid, const struct rt_task_info *t, const char *
     struct filec *fc = calloc(1, sizeof *fc);
     if (!fc || !(fc->path = malloc((size_t)len))
         || rt_fd_set(t->fdt, fd, hfd, RT_FD_READ | RT_FD_SEEK | RT_FD_STAT | RT_FD_NOTTY
-                                      | RT_FD_FILEC, r.dev, r.uid, r.gid) < 0) {
+                                      | RT_FD_FILEC | RT_FD_MAP | (filec_mapx ? RT_FD_MAPX : 0),
+                     r.dev, r.uid, r.gid) < 0) {
         if (fc) free(fc->path);
         free(fc);
         if (!rt_reopen_put(base, nofollow, path, len, r.gen, hfd, r.ino, r.mode, r.dev, r.uid,
@@ -3711,6 +3759,68 @@ static void pipe_room(struct rt_pipe *p)
     pipe_done_push(p->wr_listener, p->wr_id, end, p->wr_nr == SYS_write ? done : 0);
 }
 
+/* mmap(2) of a file (the filter notifies no anonymous one) whose slot's host fd is the one
+ * sys_mm.mmap_file would lend (RT_FD_MAP: a gofer regular file; RT_FD_MAPX: PROT_EXEC
+ * too): after the checks Python makes before the host's (a length, an aligned offset, a
+ * mapping type; a readable description, a writable one for a shared writable mapping, no
+ * noexec mount for PROT_EXEC, not the numbers of the stub and of a program an exec lends),
+ * that host fd goes into the task at the fd's number (SECCOMP_IOCTL_NOTIF_ADDFD,
+ * close-on-exec, unless kcmp says it is there already: ld.so maps a library with four or
+ * five mmaps of one fd) and the host runs the unchanged call.  Python names the mapping
+ * (rt_mapped_pop).  Anything else, or a failure, is Python's, which fails or does the same. */
+static int fast_mmap(uint32_t pid, const struct rt_task_info *t, const uint64_t *a)
+{
+    uint64_t len = a[1], off = a[5];
+    uint32_t prot = (uint32_t)a[2], kind = (uint32_t)a[3] & (MAP_SHARED | MAP_PRIVATE);
+    int fd = (int)a[4];
+    struct fd_slot *f;
+    struct stat st;
+    char *path = NULL;
+    if (len == 0 || (off & 4095) || kind == 0 || fd < 0 || fd >= STUB_FD
+        || mapped_head - mapped_tail >= MAPPED_RING
+        || !(f = fd_find(t, a[4], RT_FD_MAP)) || !(f->kinds & RT_FD_READ)
+        || ((prot & PROT_EXEC) && !(f->kinds & RT_FD_MAPX))
+        || (kind != MAP_PRIVATE && (prot & PROT_WRITE) && !(f->kinds & RT_FD_WRITE))
+        || fstat(f->host_fd, &st) < 0)
+        return 0;
+    /* The same fd mapped again by the same task, its last mapping not named yet: that name
+     * is this one's (the fd's file cannot change without Python seeing it first) */
+    uint64_t serial = f->fc ? f->fc->serial : 0;
+    unsigned last = (mapped_head - 1) % MAPPED_RING;
+    int again = mapped_head != mapped_tail && mapped_ring[last].tid == (int32_t)pid
+                && mapped_ring[last].fdt == t->fdt && mapped_ring[last].fd == fd
+                && mapped_ring[last].serial == serial && mapped_ring[last].hdev == st.st_dev
+                && mapped_ring[last].hino == st.st_ino;
+    if (f->fc && !again && !(path = malloc((size_t)f->fc->plen))) return 0;
+    if (syscall(SYS_kcmp, (pid_t)pid, getpid(), KCMP_FILE, fd, f->host_fd) != 0) {
+        struct seccomp_notif_addfd ad = {
+            .id = call_id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (uint32_t)f->host_fd,
+            .newfd = (uint32_t)fd, .newfd_flags = O_CLOEXEC,
+        };
+        if (ioctl(call_listener, SECCOMP_IOCTL_NOTIF_ADDFD, &ad) < 0) {
+            free(path);
+            return 0;
+        }
+    }
+    if (again) return RT_FAST_CONTINUE;
+    unsigned i = mapped_head++ % MAPPED_RING;
+    mapped_ring[i].serial = serial;
+    mapped_ring[i].tid = (int32_t)pid;
+    mapped_ring[i].fdt = t->fdt;
+    mapped_ring[i].fd = fd;
+    mapped_ring[i].hdev = st.st_dev;
+    mapped_ring[i].hino = st.st_ino;
+    mapped_ring[i].path = path;
+    if (path) {
+        memcpy(path, f->fc->path, (size_t)f->fc->plen);
+        mapped_ring[i].plen = f->fc->plen;
+        mapped_ring[i].base = f->fc->base;
+        mapped_ring[i].flags = f->fc->flags;
+        mapped_ring[i].gen = f->fc->gen;
+    }
+    return RT_FAST_CONTINUE;
+}
+
 int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
 {
     struct task_slot *ts = task_find((int)pid, 0);
@@ -3747,6 +3857,8 @@ int rt_fast_call(uint32_t pid, int nr, const uint64_t *a, int64_t *ret)
         *ret = rt_mem_write((int)pid, a[3], lim, sizeof lim) == (int64_t)sizeof lim ? 0 : -EFAULT;
         return 1;
     }
+    case SYS_mmap:
+        return fast_mmap(pid, t, a);
     case SYS_read:
         if (!(f = fd_find(t, a[0], RT_FD_PIPE_R | RT_FD_READ))) return 0;
         if (f->kinds & RT_FD_PIPE_R) return pipe_read(pid, f->pipe, f->nonblock, a, ret);

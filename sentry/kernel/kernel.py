@@ -41,7 +41,8 @@ from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import linux64
 from sentry.abi.linux import capability as cap
-from sentry.vfs import fsnotify, locks, statcache
+from sentry.abi.linux.errors import LinuxError
+from sentry.vfs import abi, fsnotify, locks, statcache
 from sentry.vfs import permissions as perm
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
@@ -266,6 +267,9 @@ class Kernel:
         self.pids_limit = max(0, limit)
         memacct.configure(cfg.memory_limit)
         self.fdtables_by_id: Dict[int, Any] = {}
+        # (key base, O_NOFOLLOW, path, generation) of a file C re-opened -> the name its
+        # mappings show in /proc/PID/maps (_name_mapping)
+        self._filec_names: Dict[Tuple[int, int, bytes, int], bytes] = {}
         self.gofer: Any = None
         self.stub_fd = -1
         self.bpf = b""
@@ -975,7 +979,7 @@ class Kernel:
         for nr in (39, 110, 186) if not self.python_only else ():
             N.set_fast(nr, True)
         if not self.python_only:
-            for nr in (0, 1, 2, 3, 5, 8, 16, 17, 40, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
+            for nr in (0, 1, 2, 3, 5, 8, 9, 16, 17, 40, SYS_GETDENTS64, SYS_NEWFSTATAT, SYS_STATX,
                        SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID,
                        SYS_PRLIMIT64, SYS_RT_SIGACTION, *SYS_GETXATTRS, SYS_FCNTL):
                 N.set_fast(nr, True)
@@ -984,7 +988,7 @@ class Kernel:
                              N.task_set_exe, N.statcache_put_wire, N.statcache_put_dirc,
                              N.statcache_put_dirc_child, N.statcache_want_statx,
                              N.statcache_forget, N.reopen_put, N.reopen_take,
-                             N.statcache_removed, N.statcache_appeared)
+                             N.statcache_removed, N.statcache_appeared, N.filec_mapx)
             N.reopen_cap(statcache.kept_fds_budget())
             self.dispatcher.pipe_wait = self._pipe_wait
             self.dispatcher.pipe_wait_write = self._pipe_wait_write
@@ -1245,9 +1249,10 @@ class Kernel:
     def _apply_fast_changes(self) -> None:
         """Apply what C did since Python last looked: the calls it parked on pipes (at
         the fds they name, so before any close), the parked calls it answered or handed
-        back, then its closes, then the directories it opened (a close C served comes back
-        to Python at once, so no open C made later can have reused its number before it
-        is applied)."""
+        back, the file mappings it made (named by the descriptions at their fds, so before
+        any close), then its closes, then the directories it opened (a close C served comes
+        back to Python at once, so no open C made later can have reused its number before
+        it is applied)."""
         while True:
             parked = N.parked_pop()
             if parked is None:
@@ -1255,6 +1260,11 @@ class Kernel:
             self.dispatcher.adopt(*parked)
         if self.dispatcher.c_waits:  # (C ends only the calls parked there)
             self.dispatcher.pipe_waits_ended(N.pipe_waits_ended())
+        while True:
+            m = N.mapped_pop()
+            if m is None:
+                break
+            self._name_mapping(*m)
         while True:
             c = N.closed_pop()
             if c is None:
@@ -1271,6 +1281,40 @@ class Kernel:
             table = self.fdtables_by_id.get(fdt_id)
             if table is not None:
                 table.opened_in_fast(fd, serial)
+
+    def _name_mapping(self, tid: int, fdt_id: int, fd: int, dev: int, ino: int,
+                      path: Optional[bytes], base: int, flags: int, gen: int) -> None:
+        """Name in /proc/PID/maps a mapping C made of the host file (*dev*, *ino*) at *fd*
+        of table *fdt_id* for the task *tid*, as ``sys_mm.mmap_file`` does: by the
+        description there, or, for a file C re-opened by *path* (*base*, *flags*, *gen*:
+        its key; it may have no description, closed in C since), by what that path names
+        (kept by key: the next exec maps the same libraries by the same paths)."""
+        t = self.tasks.get(tid)
+        mm = t.tg.mm if t is not None else None
+        if t is None or mm is None:
+            return
+        if path is None:
+            table = self.fdtables_by_id.get(fdt_id)
+            desc = table.lookup(fd) if table is not None else None
+            if desc is None:
+                return
+            name = self.vfs.describe(t, desc)
+        else:
+            key = (base, flags & abi.O_NOFOLLOW, path, gen)
+            name = self._filec_names.get(key)
+            if name is None:
+                try:
+                    vd = self.vfs.resolve(t, abi.AT_FDCWD, path,
+                                          follow=not flags & abi.O_NOFOLLOW)
+                except LinuxError as e:
+                    # The sentry changed nothing since C mapped it (it handles this first).
+                    log.error("cannot name the mapping of %r C made: %s", path, e)
+                    return
+                name = self.vfs.path_for_task(t, vd)
+                if len(self._filec_names) >= 4096:
+                    self._filec_names.clear()
+                self._filec_names[key] = name
+        mm.name_host_key(dev, ino, os.fsdecode(name))
 
     def _on_notif(self, listener: int, notif_id: int, pid: int, nr: int, args: tuple) -> None:
         t = self.tasks.get(pid)

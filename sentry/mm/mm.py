@@ -73,7 +73,11 @@ class AddressSpace:
     def name_host_file(self, host_fd: int, name: str) -> None:
         """Name the mappings of host fd *host_fd* (lent to the task) *name* in /proc/PID/maps."""
         st = os.fstat(host_fd)
-        key = host_file_key(st.st_dev, st.st_ino)
+        self.name_host_key(st.st_dev, st.st_ino, name)
+
+    def name_host_key(self, dev: int, ino: int, name: str) -> None:
+        """Name the mappings of the host file (*dev*, *ino*) *name* in /proc/PID/maps."""
+        key = host_file_key(dev, ino)
         if self.file_names.get(key) == name:
             return
         if self._names_shared:

@@ -87,12 +87,13 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
            reopen_put: Optional[Callable[..., bool]] = None,
            reopen_take: Optional[Callable[..., int]] = None,
            removed: Optional[Callable[[int], None]] = None,
-           appeared: Optional[Callable[[int], None]] = None) -> None:
+           appeared: Optional[Callable[[int], None]] = None,
+           filec_mapx: Optional[Callable[[bool], None]] = None) -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
     global _put_dirc, _put_dirc_child, _want_statx, _forget, _reopen_put, _reopen_take
-    global _removed, _appeared
+    global _removed, _appeared, _filec_mapx
     _bump, _put, _gen, _sync_fs, _forget = bump, put, gen, sync_fs, forget
-    _removed, _appeared = removed, appeared
+    _removed, _appeared, _filec_mapx = removed, appeared, filec_mapx
     _reopen_put, _reopen_take = reopen_put, reopen_take
     _bump_missing = bump_missing if bump_missing is not None else bump
     _put_listing, _set_exe, _put_wire = put_listing, set_exe, put_wire
@@ -104,10 +105,10 @@ def enable(bump: Callable[[], None], put: Callable[..., None], gen: Callable[[],
 def disable() -> None:
     global _bump, _put, _gen, _sync_fs, _bump_missing, _put_listing, _set_exe, _put_wire
     global _put_dirc, _put_dirc_child, _want_statx, _forget, _reopen_put, _reopen_take
-    global _removed, _appeared
+    global _removed, _appeared, _filec_mapx
     _bump = _put = _gen = _sync_fs = _bump_missing = _put_listing = _set_exe = None
     _put_wire = _put_dirc = _put_dirc_child = _want_statx = _forget = None
-    _reopen_put = _reopen_take = _removed = _appeared = None
+    _reopen_put = _reopen_take = _removed = _appeared = _filec_mapx = None
     on_new_place(None)
 
 
@@ -179,6 +180,19 @@ def invalidate() -> None:
     """Something that a kept answer may depend on changed."""
     if _bump is not None:
         _bump()
+
+
+#: Tells C whether it may map a file it re-opened ``PROT_EXEC`` (native.filec_mapx).
+_filec_mapx: Optional[Callable[[bool], None]] = None
+
+
+def mounted(mounts: List[Any]) -> None:
+    """The mount tree is now *mounts*: C may map the files it re-opens (rt.c
+    ``sc_open_file``, of gofer and overlay file systems, which it does not know the mount
+    of) with ``PROT_EXEC`` only while no mount of such a file system is ``noexec``; else
+    those mappings are Python's (``sys_mm.mmap_file``), which refuses them on one."""
+    if _filec_mapx is not None:
+        _filec_mapx(not any(m.noexec and m.fs.holds_host_fds for m in mounts))
 
 
 def forget(ino: int) -> None:

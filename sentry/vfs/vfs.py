@@ -234,6 +234,7 @@ class VirtualFilesystem:
             at.dentry.mounts += 1
             self._covering[at] = m
         self.mounts.append(m)
+        statcache.mounted(self.mounts)
         return m
 
     def root(self) -> VirtualDentry:

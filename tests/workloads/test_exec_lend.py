@@ -143,6 +143,66 @@ def test_bind_mounts_and_maps_names(sandbox, c_program, busybox_bundle, tmp_path
         assert {"/b/mapper", "/a/four", "/bin/busybox"} <= names, json.dumps(sorted(names))
 
 
+PROT_SRC = textwrap.dedent(r"""
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <stdio.h>
+    #include <string.h>
+    #include <sys/mman.h>
+    #include <unistd.h>
+    /* open each file three times (a file of a trusted mount is re-opened by the sandbox's
+     * C path from the second time on) and map it readable, then executable */
+    int main(int argc, char **argv)
+    {
+        for (int a = 1; a < argc; a++)
+            for (int i = 0; i < 3; i++) {
+                int fd = open(argv[a], O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                    return 2;
+                void *r = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+                void *x = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+                int e = errno;
+                printf("%s %d read %s exec %s\n", argv[a], i, r == MAP_FAILED ? "no" : "ok",
+                       x == MAP_FAILED ? strerror(e) : "ok");
+                close(fd);
+            }
+        return 0;
+    }
+""")
+
+
+def test_noexec_bind_mount_maps_nothing_executable(sandbox, c_program, busybox_bundle, tmp_path):
+    """A file of a ``noexec`` bind mount maps readable but not executable (EPERM, do_mmap),
+    also once the sandbox re-opens it itself (the mount read-only and exclusive: trusted),
+    while the same file through a mount without ``noexec`` maps executable."""
+    data = tmp_path / "data"
+    data.mkdir()
+    src = tmp_path / "prot.c"
+    src.write_text(PROT_SRC)
+    (data / "prot").write_bytes(c_program(src, static=True).read_bytes())
+    (data / "prot").chmod(0o755)
+    (busybox_bundle / "rootfs" / "x").mkdir(exist_ok=True)
+    (busybox_bundle / "rootfs" / "n").mkdir(exist_ok=True)
+    trusted = ["rbind", "ro", "runsc-py.file-access=exclusive"]
+    edit_config(
+        busybox_bundle,
+        args=["/x/prot", "/n/prot", "/x/prot"],  # (the program, then the files it maps)
+        env=["PATH=/bin"],
+        cwd="/",
+        mounts=[
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/x", "type": "bind", "source": str(data), "options": trusted},
+            {"destination": "/n", "type": "bind", "source": str(data),
+             "options": [*trusted, "noexec"]},
+        ],
+    )  # fmt: skip
+    res = sandbox.run_bundle(busybox_bundle, timeout=60)
+    assert res.rc == 0, res.describe()
+    want = [f"/n/prot {i} read ok exec Operation not permitted" for i in range(3)]
+    assert res.stdout.splitlines() == [*want, *(f"/x/prot {i} read ok exec ok" for i in range(3))
+                                       ], res.describe()
+
+
 NOEXEC = textwrap.dedent("""\
     import mmap, os, shutil, subprocess
     shutil.copy("/bin/true", "/dev/shm/t")

@@ -70,6 +70,9 @@ def fast_kinds(desc: FileDescription) -> int:
         if vd is not None and (vd.mount.readonly or vd.mount.fs.readonly
                                or statcache.trusted(desc.inode)):
             k |= N.FD_STAT
+        if desc.readable():
+            # mmap lends its host fd (sys_mm.mmap_file), PROT_EXEC unless noexec
+            k |= N.FD_MAP if vd is not None and vd.mount.noexec else N.FD_MAP | N.FD_MAPX
     else:
         return 0
     if desc.readable():

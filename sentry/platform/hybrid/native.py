@@ -30,6 +30,7 @@ FD_BLOB, FD_EOF, FD_NOTTY = lib.RT_FD_BLOB, lib.RT_FD_EOF, lib.RT_FD_NOTTY
 FD_DIRC = lib.RT_FD_DIRC
 FD_NULL = lib.RT_FD_NULL
 FD_PIPE_R, FD_PIPE_W = lib.RT_FD_PIPE_R, lib.RT_FD_PIPE_W
+FD_MAP, FD_MAPX = lib.RT_FD_MAP, lib.RT_FD_MAPX
 
 # struct user_regs_struct indexes (x86_64)
 R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8, RAX, RCX, RDX, RSI, RDI, ORIG_RAX, RIP, CS, \
@@ -659,6 +660,29 @@ def filec_info(fdt: int, fd: int, serial: int,
         return None
     return (_dirc_tid[0], ffi.unpack(_dirc_path, n), _dirc_flags[0], _filec_host_fd[0],
             int(_filec_base[0]), int(_filec_gen[0]), int(_filec_ino[0]))
+
+
+_mapped_hdev = ffi.new("uint64_t *")
+_mapped_hino = ffi.new("uint64_t *")
+
+
+def mapped_pop() -> Optional[Tuple[int, int, int, int, int, Optional[bytes], int, int, int]]:
+    """The next file mapping C lent a host fd for, in order: (host tid, fd table, fd, host
+    device, host inode, the path C re-opened the file by or None (then the description at
+    that fd is Python's), that open's key base, flags and generation); None: no more."""
+    n = lib.rt_mapped_pop(_dirc_tid, _closed_fdt, _closed_fd, _mapped_hdev, _mapped_hino,
+                          _dirc_path, _filec_base, _dirc_flags, _filec_gen)
+    if n == 0:
+        return None
+    return (_dirc_tid[0], _closed_fdt[0], _closed_fd[0], int(_mapped_hdev[0]),
+            int(_mapped_hino[0]), ffi.unpack(_dirc_path, n - 1) if n > 1 else None,
+            int(_filec_base[0]), _dirc_flags[0], int(_filec_gen[0]))
+
+
+def filec_mapx(on: bool) -> None:
+    """Whether C may map a file it re-opened with ``PROT_EXEC`` (no mount such a file may
+    be on is ``noexec``)."""
+    lib.rt_filec_mapx(1 if on else 0)
 
 
 def posix_locks() -> None:

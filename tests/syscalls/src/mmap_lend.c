@@ -1,0 +1,186 @@
+/* mmap_lend.c -- file mappings made by lending the file's host fd to the task (in the
+ * sandbox: by the C fast path for a gofer file, a re-opened one included, which may never
+ * get a description of Python's): the name /proc/self/maps shows for each (the canonical
+ * path, through a symlinked directory), ld.so's pattern of several mappings of one fd,
+ * PROT_EXEC, the checks made before the host's (a length of 0, an unaligned offset, no
+ * mapping type, a shared writable mapping of a read-only fd, a write-only fd, a bad fd),
+ * a dup, a fd number closed and reused for another file, a forked child's mapping, a
+ * shared writable mapping of a file of the work directory, and a fd inherited across an
+ * exec mapped by the new program. */
+#include "check.h"
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+/* the path /proc/self/maps names the mapping at addr by ("-": no such line or none);
+ * only its last name with base */
+static void show_name(const char *label, void *addr, int base)
+{
+    char want[32], line[512], name[400] = "-";
+    snprintf(want, sizeof want, "%lx-", (unsigned long)addr);
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, want, strlen(want)) != 0)
+            continue;
+        line[strcspn(line, "\n")] = 0;
+        char *slash = base ? strrchr(line, '/') : strchr(line, '/');
+        snprintf(name, sizeof name, "%s", slash ? slash : "-");
+    }
+    if (f)
+        fclose(f);
+    printf("%s: %s\n", label, name);
+}
+
+static void show(const char *label, void *addr)
+{
+    show_name(label, addr, 0);
+}
+
+/* map fd's first page (prot), show its name, check it holds an ELF header, unmap */
+static void map_show(const char *label, int fd, int prot, int flags, off_t off)
+{
+    char l[96];
+    void *p = mmap(NULL, 4096, prot, flags, fd, off);
+    if (p == MAP_FAILED) {
+        printf("%s: -1 %s\n", label, en(errno));
+        return;
+    }
+    show(label, p);
+    if (off == 0) {
+        snprintf(l, sizeof l, "%s elf", label);
+        T(l, memcmp(p, "\177ELF", 4) == 0);
+    }
+    munmap(p, 4096);
+}
+
+static void reopen_rounds(const char *path)
+{
+    char l[96];
+    for (int i = 1; i <= 3; i++) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        MUST(fd);
+        /* as ld.so: the whole file, then segments of it at fixed addresses within */
+        void *all = mmap(NULL, 4 * 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+        MUST(all == MAP_FAILED ? -1 : 0);
+        snprintf(l, sizeof l, "round %d whole", i);
+        show(l, all);
+        void *text = mmap((char *)all + 4096, 4096, PROT_READ | PROT_EXEC,
+                          MAP_PRIVATE | MAP_FIXED, fd, 4096);
+        snprintf(l, sizeof l, "round %d text", i);
+        if (text == MAP_FAILED)
+            printf("%s: -1 %s\n", l, en(errno));
+        else
+            show(l, text);
+        void *data = mmap((char *)all + 2 * 4096, 4096, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_FIXED, fd, 8192);
+        snprintf(l, sizeof l, "round %d data", i);
+        if (data == MAP_FAILED) {
+            printf("%s: -1 %s\n", l, en(errno));
+        } else {
+            show(l, data);
+            ((char *)data)[0] ^= 1; /* copy on write: never reaches the file */
+        }
+        munmap(all, 4 * 4096);
+        close(fd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    char l[96];
+    if (argc > 3 && strcmp(argv[2], "exec") == 0) {
+        /* the new program: map the fd it inherited */
+        map_show("after exec", atoi(argv[3]), PROT_READ | PROT_EXEC, MAP_PRIVATE, 0);
+        return 0;
+    }
+    setvbuf(stdout, NULL, _IONBF, 0);
+    MUST(chdir(argv[1]));
+
+    reopen_rounds("/bin/true");
+    reopen_rounds("/usr/lib/x86_64-linux-gnu/libc.so.6");
+
+    /* the checks before the host's, on a re-opened file */
+    for (int i = 0; i < 2; i++)
+        close(open("/bin/true", O_RDONLY));
+    int fd = open("/bin/true", O_RDONLY);
+    MUST(fd);
+    errno = 0;
+    R("length 0", mmap(NULL, 0, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED ? -1 : 0);
+    R("unaligned offset", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 100) == MAP_FAILED ? -1 : 0);
+    R("no mapping type", mmap(NULL, 4096, PROT_READ, 0, fd, 0) == MAP_FAILED ? -1 : 0);
+    R("shared writable of read-only",
+      mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED ? -1 : 0);
+    map_show("shared read-only", fd, PROT_READ, MAP_SHARED, 0);
+    map_show("shared validate", fd, PROT_READ, MAP_SHARED_VALIDATE, 0);
+    map_show("private writable of read-only", fd, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
+    R("bad fd", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 999, 0) == MAP_FAILED ? -1 : 0);
+    R("fd -1", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, -1, 0) == MAP_FAILED ? -1 : 0);
+    int d = dup(fd);
+    MUST(d);
+    map_show("dup", d, PROT_READ | PROT_EXEC, MAP_PRIVATE, 0);
+    close(d);
+
+    /* a number closed and reused for another file at once */
+    close(fd);
+    close(open("/usr/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY));
+    int fd2 = open("/usr/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY);
+    T("same number again", fd2 == fd);
+    map_show("reused number", fd2, PROT_READ, MAP_PRIVATE, 0);
+
+    /* a forked child maps it too */
+    pid_t pid = fork();
+    MUST(pid);
+    if (pid == 0) {
+        map_show("child", fd2, PROT_READ | PROT_EXEC, MAP_PRIVATE, 0);
+        _exit(0);
+    }
+    int st;
+    MUST(waitpid(pid, &st, 0));
+    T("child exited 0", WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    map_show("parent after child", fd2, PROT_READ, MAP_PRIVATE, 0);
+    close(fd2);
+
+    /* a write-only fd, and a shared writable mapping of a file of the work directory */
+    int w = open("file", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    MUST(w);
+    MUST(ftruncate(w, 4096));
+    R("write-only fd", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, w, 0) == MAP_FAILED ? -1 : 0);
+    close(w);
+    for (int i = 0; i < 2; i++) {
+        int rw = open("file", O_RDWR);
+        MUST(rw);
+        char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+        snprintf(l, sizeof l, "shared writable %d", i);
+        if (p == MAP_FAILED) {
+            printf("%s: -1 %s\n", l, en(errno));
+        } else {
+            char buf[8] = {0};
+            memcpy(p, i ? "second" : "first", i ? 7 : 6);
+            MUST(msync(p, 4096, MS_SYNC));
+            MUST(pread(rw, buf, sizeof buf - 1, 0));
+            printf("%s: %s\n", l, buf);
+            snprintf(l, sizeof l, "shared writable %d name", i);
+            show_name(l, p, 1); /* (the work directory's path is the test's) */
+            munmap(p, 4096);
+        }
+        close(rw);
+    }
+
+    /* a fd inherited across an exec, mapped by the new program */
+    for (int i = 0; i < 2; i++)
+        close(open("/bin/true", O_RDONLY));
+    int keep = open("/bin/true", O_RDONLY);
+    MUST(keep);
+    map_show("before exec", keep, PROT_READ | PROT_EXEC, MAP_PRIVATE, 0);
+    char num[16];
+    snprintf(num, sizeof num, "%d", keep);
+    pid = fork();
+    MUST(pid);
+    if (pid == 0) {
+        execl("/proc/self/exe", argv[0], argv[1], "exec", num, (char *)NULL);
+        _exit(98);
+    }
+    MUST(waitpid(pid, &st, 0));
+    T("exec'd child exited 0", WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return 0;
+}
