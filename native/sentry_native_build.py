@@ -100,7 +100,8 @@ ffibuilder.cdef(
     int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid,
                         int access_ok, uint32_t access_caps);
     int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max);
-    int rt_task_set_sa_forced(int host_tid, uint64_t mask);
+    int rt_task_set_sa_forced(int host_tid, uint64_t mask, uint64_t restart);
+    void rt_stops_plain(int on);
     int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen, uint32_t mnt_id);
     int rt_fd_set_dir_key(int fdt, int fd, uint64_t base, const char *prefix, int plen,
                           uint32_t gen);

@@ -47,6 +47,7 @@ struct rt_task_info {
     int32_t sa_ok;         /* sa_forced holds its process's (rt_task_set_sa_forced) */
     uint64_t stack_cur, stack_max;
     uint64_t sa_forced;    /* bit sig-1: the sentry keeps that handler's copy (SA_RESTART) */
+    uint64_t sa_restart;   /* bit sig-1: the workload's handler has its own SA_RESTART */
     int32_t access_ok;     /* access(2)'s permission question is C's (rt_task_set_ids) */
     uint32_t access_caps;  /* the capabilities access(2) uses: RT_ACCESS_DAC_* */
 };
@@ -197,7 +198,8 @@ int rt_task_set_fs(int host_tid, uint64_t cwd_key, int root_ok, int search_all);
 int rt_task_set_ids(int host_tid, uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid,
                     int access_ok, uint32_t access_caps);
 int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max);
-int rt_task_set_sa_forced(int host_tid, uint64_t mask);
+int rt_task_set_sa_forced(int host_tid, uint64_t mask, uint64_t restart);
+void rt_stops_plain(int on);
 int rt_fd_set_blob(int fdt, int fd, const void *st, uint32_t gen, uint32_t mnt_id);
 int rt_fd_set_eof(int fdt, int fd, int on);
 int rt_fd_set_dir_key(int fdt, int fd, uint64_t base, const char *prefix, int plen,

@@ -758,12 +758,14 @@ int rt_task_set_stack_limit(int host_tid, uint64_t cur, uint64_t max)
 
 /* The signals whose handler the sentry installed with a forced SA_RESTART and keeps a
  * copy of (sys_signal.sigaction_stop): a query of one of those is Python's, any other
- * the host answers. Set at registration and at every change of the process's set. */
-int rt_task_set_sa_forced(int host_tid, uint64_t mask)
+ * the host answers; and those whose handler the workload gave SA_RESTART itself (restart,
+ * tg.sa_restart). Set at registration and at every change of the process's sets. */
+int rt_task_set_sa_forced(int host_tid, uint64_t mask, uint64_t restart)
 {
     struct task_slot *s = task_find(host_tid, 0);
     if (!s) return -ENOENT;
     s->info.sa_forced = mask;
+    s->info.sa_restart = restart;
     s->info.sa_ok = 1;
     return 0;
 }
@@ -4162,6 +4164,43 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* C may resume the seccomp stops sigaction_stop_c takes: no task of the sandbox has been
+ * traced by another (its tracer decides how its stops resume) and it is not paused (its
+ * stops wait for the resume): rt_stops_plain, Python's. */
+static int stops_plain;
+
+void rt_stops_plain(int on)
+{
+    stops_plain = on != 0;
+}
+
+/* The RET_TRACE stop of an rt_sigaction(sig, act, oact, 8) whose new action is SIG_DFL or
+ * SIG_IGN, of a signal the sentry keeps nothing about (no handler copy of its own, not
+ * the workload's SA_RESTART, not SIGCHLD, whose SA_NOCLDSTOP it keeps): all
+ * sys_signal.sigaction_stop would do is resume it (PTRACE_CONT) for the host to run the
+ * call as asked.  A shell's child sets six such before its exec.  1: done. */
+static int sigaction_stop_c(int w, int st)
+{
+    struct user_regs_struct regs;
+    uint64_t handler;
+    if (!stops_plain || !WIFSTOPPED(st) || (st >> 8) != (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8)))
+        return 0;
+    struct task_slot *ts = task_find(w, 0);
+    if (!ts || !ts->info.sa_ok || ptrace(PTRACE_GETREGS, w, 0, &regs) < 0
+        || regs.orig_rax != SYS_rt_sigaction)
+        return 0;
+    uint32_t sig = (uint32_t)regs.rdi;
+    if (sig < 1 || sig > 64 || sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD
+        || regs.r10 != 8 || !regs.rsi
+        || ((ts->info.sa_forced | ts->info.sa_restart) >> (sig - 1) & 1)
+        || rt_mem_read(w, regs.rsi, &handler, sizeof handler) != (int64_t)sizeof handler
+        || handler > 1 /* SIG_IGN */ || ptrace(PTRACE_CONT, w, 0, 0) < 0)
+        return 0;
+    n_fast++;
+    n_fast_nr[SYS_rt_sigaction]++;
+    return 1;
+}
+
 /* timeout_ms is a deadline (the sentry's next timer), not an idle time: it is
  * reported as RT_EV_TIMEOUT when it passes, also while fast calls keep coming. */
 int rt_next_event(struct rt_event *ev, int timeout_ms)
@@ -4173,6 +4212,14 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
         if (reap_pending) {
             int w = waitpid(-1, &st, WNOHANG | __WALL);
             if (w > 0) {
+                if (sigaction_stop_c(w, st)) {
+                    /* (a loop of them lets the timers and Python run, as fast calls do) */
+                    if (++burst >= FAST_BURST || (timeout_ms >= 0 && mono_ns() >= deadline)) {
+                        ev->kind = RT_EV_TIMEOUT;
+                        return 0;
+                    }
+                    continue;
+                }
                 ev->kind = RT_EV_PTRACE; ev->wpid = w; ev->wstatus = st;
                 return 0;
             }

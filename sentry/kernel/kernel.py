@@ -288,6 +288,8 @@ class Kernel:
         self.reopen: Optional[Callable[[int, int], int]] = None
         # pause: ptrace stops and notifications kept until resume.
         self.paused = False
+        # A task of the sandbox has been traced by another (ptrace._link): for good.
+        self.ptrace_used = False
         self._paused_stops: List[Any] = []
         self._paused_notifs: List[Any] = []
 
@@ -430,7 +432,7 @@ class Kernel:
         if not self.python_only:
             cur, mx = t.tg.rlimits.get(resource.RLIMIT_STACK, (_RLIM_INFINITY, _RLIM_INFINITY))
             N.task_set_stack_limit(t.host_tid, cur, mx)
-            N.task_set_sa_forced(t.host_tid, t.tg.sa_forced)
+            N.task_set_sa_forced(t.host_tid, t.tg.sa_forced, t.tg.sa_restart)
 
     def sync_process(self, tg: ThreadGroup) -> None:
         """*tg*'s resource limits or kept handler copies changed (``setrlimit``,
@@ -983,6 +985,7 @@ class Kernel:
                        SYS_READLINK, SYS_READLINKAT, SYS_OPENAT, *SYS_ACCESS, *SYS_GETXID,
                        SYS_PRLIMIT64, SYS_RT_SIGACTION, *SYS_GETXATTRS, SYS_FCNTL):
                 N.set_fast(nr, True)
+            self.sync_stops_plain()
             statcache.enable(N.statcache_bump, N.statcache_put, N.statcache_gen, self._sync_fs,
                              N.statcache_bump_missing, N.statcache_put_listing,
                              N.task_set_exe, N.statcache_put_wire, N.statcache_put_dirc,
@@ -1216,13 +1219,22 @@ class Kernel:
         if self.paused:
             return
         self.paused = True
+        self.sync_stops_plain()
         for t in list(self.tasks.values()):
             N.interrupt(t.host_tid)
+
+    def sync_stops_plain(self) -> None:
+        """Tell C whether it may resume the host stops it resumes as Python would
+        (rt.c ``sigaction_stop_c``): not while paused (they wait for the resume), never
+        again once a task of the sandbox was traced by another (its tracer decides)."""
+        if not self.python_only:
+            N.stops_plain(not self.paused and not self.ptrace_used)
 
     def resume(self) -> None:
         if not self.paused:
             return
         self.paused = False
+        self.sync_stops_plain()
         stops, self._paused_stops = self._paused_stops, []
         notifs, self._paused_notifs = self._paused_notifs, []
         for pid, status in stops:

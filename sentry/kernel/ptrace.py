@@ -380,6 +380,10 @@ def _exec_exit(k: "Kernel", t: "Task") -> bool:
 def _link(tracee: "Task", tracer: "Task", seized: bool, options: int) -> None:
     tracee.ptrace = Tracee(tracer, seized, options)
     tracer.ptracees[tracee.tid] = tracee
+    k = tracee.kernel
+    if not k.ptrace_used:  # (C resumes no stop of its own from now on)
+        k.ptrace_used = True
+        k.sync_stops_plain()
 
 
 def _sync_host_options(t: "Task") -> None:

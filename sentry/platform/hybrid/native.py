@@ -248,14 +248,26 @@ def task_set_stack_limit(host_tid: int, cur: int, max_: int) -> None:
     lib.rt_task_set_stack_limit(host_tid, cur, max_)
 
 
-def task_set_sa_forced(host_tid: int, sigs: Iterable[int]) -> None:
-    """The signals whose handler copy the sentry keeps (a query of one is Python's; C has
-    the host answer any other: ``rt_sigaction(sig, NULL, old)``)."""
+def _sig_mask(sigs: Iterable[int]) -> int:
     mask = 0
     for sig in sigs:
         if 1 <= sig <= 64:
             mask |= 1 << (sig - 1)
-    lib.rt_task_set_sa_forced(host_tid, mask)
+    return mask
+
+
+def task_set_sa_forced(host_tid: int, sigs: Iterable[int], restart: Iterable[int]) -> None:
+    """The signals whose handler copy the sentry keeps (a query of one is Python's; C has
+    the host answer any other: ``rt_sigaction(sig, NULL, old)``), and those whose handler
+    has the workload's own ``SA_RESTART`` (*restart*): C resumes the stop of an
+    ``rt_sigaction`` to ``SIG_DFL`` or ``SIG_IGN`` of a signal in neither itself."""
+    lib.rt_task_set_sa_forced(host_tid, _sig_mask(sigs), _sig_mask(restart))
+
+
+def stops_plain(on: bool) -> None:
+    """Whether C may resume the stops it would resume as Python does (no task was traced by
+    another, the sandbox is not paused)."""
+    lib.rt_stops_plain(1 if on else 0)
 
 
 def task_set_fs(host_tid: int, cwd_key: int, root_ok: bool, search_all: bool) -> None:
