@@ -505,7 +505,8 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "that ends a trapped call before the sentry received it restarts it; the sentry "
          "keeps the workload's own SA_RESTART and answers parked calls by it; a query (no "
          "new action) is notified instead and run by the host (CONTINUE, given in C), or "
-         "answered from the sentry's copy of a handler it added SA_RESTART to"),
+         "answered from the sentry's copy of a handler it added SA_RESTART to; the stop of "
+         "a SIG_DFL or SIG_IGN the sentry keeps nothing about is resumed in C"),
         ("rt_sigprocmask", PASS, FULL, "the caller's own mask"),
         ("rt_sigreturn", PASS, FULL, "returns from the caller's own handler frame"),
         ("restart_syscall", PASS, FULL,
@@ -592,7 +593,7 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "anonymous: host; file: the file's host fd (the gofer's, a memfd for tmpfs; "
          "read-only for a read-only description) installed in the task and the call run "
          "by the host, so MAP_PRIVATE is the host's copy-on-write; PROT_EXEC of a file on "
-         "a noexec mount EPERM"),
+         "a noexec mount EPERM; a gofer file's given in C (ld.so's libraries)"),
         ("munmap", PASS, FULL, "the caller's own address space"),
         ("mprotect", PASS, FULL, "the caller's own address space"),
         ("madvise", PASS, FULL, "the caller's own address space"),
