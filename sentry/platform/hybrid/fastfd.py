@@ -63,6 +63,11 @@ def fast_kinds(desc: FileDescription) -> int:
         return 0
     if isinstance(desc, HostFileDescription):
         k = N.FD_STAT | (N.FD_SEEK if desc.seekable else 0)
+        if not desc.is_tty:
+            # isatty(3), a terminal's size: ENOTTY, as HostFileDescription.ioctl answers
+            # every request but FIONREAD of a host file that is no terminal (a shell asks
+            # the size of its stderr after each command)
+            k |= N.FD_NOTTY
     elif isinstance(desc, GoferFileDescription):
         # a regular file: isatty(3) is ENOTTY (Python's open() asks of every file)
         k = N.FD_SEEK | N.FD_NOTTY

@@ -6,7 +6,7 @@
  * gofer opened, and a memfd, the sandbox's own), from a sandbox pipe and from stdin into
  * stdout, into files and into a sandbox pipe, tee of each kind of pair, vmsplice into
  * stdout and out of stdin, and the errors (offsets on a pipe, an O_APPEND output, the
- * access modes, the end of input).
+ * access modes, the end of input); terminal requests on stdio that is no terminal.
  *
  * What goes into stdout shows in the output, between the report lines: the same bytes
  * natively and in the sandbox. A file spliced into stdout is never written again: its
@@ -16,10 +16,12 @@
  */
 #include "check.h"
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <termios.h>
 
 static void line(const char *s)
 {
@@ -47,6 +49,20 @@ int main(int argc, char **argv)
     R("F_SETPIPE_SZ stdout -1", fcntl(1, F_SETPIPE_SZ, -1));
     R("F_SETPIPE_SZ stdout 65536", fcntl(1, F_SETPIPE_SZ, 65536));
     R("F_GETPIPE_SZ of stdin (a pipe only in the second run)", fcntl(0, F_GETPIPE_SZ) > 0);
+    /* no terminal: isatty(3), a terminal's size and its foreground group are ENOTTY */
+    struct winsize ws;
+    struct termios tio;
+    int avail = -1;
+    for (int fd = 0; fd <= 2; fd++) {
+        char l[64];
+        snprintf(l, sizeof l, "TCGETS fd %d", fd);
+        R(l, ioctl(fd, TCGETS, &tio));
+        snprintf(l, sizeof l, "TIOCGWINSZ fd %d", fd);
+        R(l, ioctl(fd, TIOCGWINSZ, &ws));
+        snprintf(l, sizeof l, "TIOCGPGRP fd %d", fd);
+        R(l, ioctl(fd, TIOCGPGRP, &avail));
+    }
+    R("FIONREAD stdout (what it holds: the reader's pace)", ioctl(1, FIONREAD, &avail));
 
     int f;
     MUST(f = open("data", O_CREAT | O_RDWR | O_TRUNC, 0600));
