@@ -1018,8 +1018,6 @@ static void opened_push(int fdt, int fd, uint64_t serial)
     opened_ring[i].serial = serial;
 }
 
-/* The next directory or file C opened, in order (rt_dirc_info or rt_filec_info tells
- * whether it is still open) */
 /* The next mapping C lent a host fd for (fast_mmap): the task's host tid, the fd table
  * and fd, the host file's device and inode (what /proc/PID/maps prints), and for a file C
  * re-opened the path its open named (into path[4096]; *base, *flags and *gen as in
@@ -1050,6 +1048,8 @@ void rt_filec_mapx(int on)
     filec_mapx = on != 0;
 }
 
+/* The next directory or file C opened, in order (rt_dirc_info or rt_filec_info tells
+ * whether it is still open) */
 int rt_opened_pop(int *fdt, int *fd, uint64_t *serial)
 {
     if (opened_head == opened_tail) return 0;
@@ -3781,6 +3781,10 @@ static int fast_mmap(uint32_t pid, const struct rt_task_info *t, const uint64_t 
     if (len == 0 || (off & 4095) || kind == 0 || fd < 0 || fd >= STUB_FD
         || mapped_head - mapped_tail >= MAPPED_RING
         || !(f = fd_find(t, a[4], RT_FD_MAP)) || !(f->kinds & RT_FD_READ)
+        /* a file C re-opened is named by what its path names from the opener's place
+         * (cwd, root), which nothing changed since: no Python call came in between, or
+         * it would have a description by now.  Another task's place may differ. */
+        || (f->fc && f->fc->tid != (int32_t)pid)
         || ((prot & PROT_EXEC) && !(f->kinds & RT_FD_MAPX))
         || (kind != MAP_PRIVATE && (prot & PROT_WRITE) && !(f->kinds & RT_FD_WRITE))
         || fstat(f->host_fd, &st) < 0)
@@ -3806,6 +3810,7 @@ static int fast_mmap(uint32_t pid, const struct rt_task_info *t, const uint64_t 
     }
     if (again) return RT_FAST_CONTINUE;
     unsigned i = mapped_head++ % MAPPED_RING;
+    mapped_ring[i].plen = 0;
     mapped_ring[i].serial = serial;
     mapped_ring[i].tid = (int32_t)pid;
     mapped_ring[i].fdt = t->fdt;

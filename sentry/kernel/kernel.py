@@ -41,7 +41,6 @@ from sentry.platform.hybrid import native as N
 from sentry.platform.hybrid.memory import HostMemory
 from sentry.syscalls.linux import linux64
 from sentry.abi.linux import capability as cap
-from sentry.abi.linux.errors import LinuxError
 from sentry.vfs import abi, fsnotify, locks, statcache
 from sentry.vfs import permissions as perm
 
@@ -1259,12 +1258,17 @@ class Kernel:
                                                          a1, a2, a3)
 
     def _apply_fast_changes(self) -> None:
-        """Apply what C did since Python last looked: the calls it parked on pipes (at
-        the fds they name, so before any close), the parked calls it answered or handed
-        back, the file mappings it made (named by the descriptions at their fds, so before
-        any close), then its closes, then the directories it opened (a close C served comes
-        back to Python at once, so no open C made later can have reused its number before
-        it is applied)."""
+        """Apply what C did since Python last looked: the file mappings it made (named by
+        the descriptions at their fds, so before any close), the calls it parked on pipes
+        (at the fds they name, so before any close), the parked calls it answered or handed
+        back, then its closes, then the directories it opened (a close C served comes back
+        to Python at once, so no open C made later can have reused its number before it is
+        applied)."""
+        while True:
+            m = N.mapped_pop()
+            if m is None:
+                break
+            self._name_mapping(*m)
         while True:
             parked = N.parked_pop()
             if parked is None:
@@ -1272,11 +1276,6 @@ class Kernel:
             self.dispatcher.adopt(*parked)
         if self.dispatcher.c_waits:  # (C ends only the calls parked there)
             self.dispatcher.pipe_waits_ended(N.pipe_waits_ended())
-        while True:
-            m = N.mapped_pop()
-            if m is None:
-                break
-            self._name_mapping(*m)
         while True:
             c = N.closed_pop()
             if c is None:
@@ -1298,9 +1297,10 @@ class Kernel:
                       path: Optional[bytes], base: int, flags: int, gen: int) -> None:
         """Name in /proc/PID/maps a mapping C made of the host file (*dev*, *ino*) at *fd*
         of table *fdt_id* for the task *tid*, as ``sys_mm.mmap_file`` does: by the
-        description there, or, for a file C re-opened by *path* (*base*, *flags*, *gen*:
-        its key; it may have no description, closed in C since), by what that path names
-        (kept by key: the next exec maps the same libraries by the same paths)."""
+        description there, or, for a file *tid* re-opened in C by *path* (*base*, *flags*,
+        *gen*: its key; it may have no description, closed in C since), by what that path
+        names from its place, which nothing changed since the open (kept by key: the next
+        exec maps the same libraries by the same paths)."""
         t = self.tasks.get(tid)
         mm = t.tg.mm if t is not None else None
         if t is None or mm is None:
@@ -1318,7 +1318,7 @@ class Kernel:
                 try:
                     vd = self.vfs.resolve(t, abi.AT_FDCWD, path,
                                           follow=not flags & abi.O_NOFOLLOW)
-                except LinuxError as e:
+                except Exception as e:  # noqa: BLE001 - a bug: unnamed, the sentry goes on
                     # The sentry changed nothing since C mapped it (it handles this first).
                     log.error("cannot name the mapping of %r C made: %s", path, e)
                     return

@@ -41,6 +41,9 @@ log = logger.get("sentry")
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE = 1, 2, 3
 MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
+MAP_TYPE = 0x0F
+_TASK_SIZE = (1 << 47) - 4096  # x86-64's user space (4-level page tables)
+_MAX_LFS_FILESIZE = (1 << 63) - 1
 PAGE = 4096
 _SNAPSHOT_SEALS = (fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
                    | fcntl.F_SEAL_WRITE)
@@ -105,11 +108,27 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
     from sentry.loader.loader import LEND_FDS
 
     # The filter sends only calls without MAP_ANONYMOUS here; the host validates the
-    # other flags when it runs the call.
-    length, prot, kind, fd, off = a[1], a.uint(2), a.uint(3) & MAP_SHARED_VALIDATE, a.int(4), a[5]
-    if length == 0 or off & (PAGE - 1) or kind == 0:
+    # other flags when it runs the call.  Linux's order: the offset (sys_mmap), the fd
+    # (ksys_mmap_pgoff's fget, which no O_PATH fd passes), the length (do_mmap), the
+    # mapping type and its checks.  (MAP_SHARED_VALIDATE's unknown flags are the host's
+    # EOPNOTSUPP, after the access checks here, where Linux checks them first.)
+    length, prot, fd, off = a[1], a.uint(2), a.int(4), a[5]
+    kind = a.uint(3) & MAP_TYPE
+    if off & (PAGE - 1):
         raise err(errno.EINVAL)
     desc = t.fdtable.get(fd)
+    if desc.is_path:
+        raise err(errno.EBADF)
+    if length == 0:
+        raise err(errno.EINVAL)
+    aligned = (length + PAGE - 1) & 0xFFFF_FFFF_FFFF_F000  # (64-bit: wraps to 0)
+    if aligned == 0 or aligned > _TASK_SIZE:  # PAGE_ALIGN wrapped; get_unmapped_area
+        raise err(errno.ENOMEM)
+    if desc.inode is not None and desc.inode.is_reg and \
+            off >> 12 > (_MAX_LFS_FILESIZE - aligned) >> 12:
+        raise err(errno.EOVERFLOW)  # file_mmap_ok
+    if kind not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
+        raise err(errno.EINVAL)
     if not desc.readable():
         raise err(errno.EACCES)
     if kind != MAP_PRIVATE and prot & PROT_WRITE and not desc.writable():

@@ -5,10 +5,12 @@
  * PROT_EXEC, the checks made before the host's (a length of 0, an unaligned offset, no
  * mapping type, a shared writable mapping of a read-only fd, a write-only fd, a bad fd),
  * a dup, a fd number closed and reused for another file, a forked child's mapping, a
- * shared writable mapping of a file of the work directory, and a fd inherited across an
- * exec mapped by the new program. */
+ * shared writable mapping of a file of the work directory, a file opened by a relative
+ * path mapped by a process that shares the fd table but not the cwd, a fd inherited across
+ * an exec mapped by the new program, and the order of the errors. */
 #include "check.h"
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -53,6 +55,22 @@ static void map_show(const char *label, int fd, int prot, int flags, off_t off)
     munmap(p, 4096);
 }
 
+/* clone(CLONE_FILES) child: its own cwd; maps the fd the parent opened as soon as it
+ * is told (sh[0] the fd, sh[1] go, sh[2] done: shared memory, no syscall between the
+ * parent's open and this mmap) */
+static int files_child(void *arg)
+{
+    volatile int *sh = arg;
+    if (chdir("/usr/bin") < 0)
+        _exit(3);
+    sh[3] = 1; /* ready */
+    while (!__atomic_load_n(&sh[1], __ATOMIC_ACQUIRE))
+        ;
+    map_show("mapped by a fd-sharing child with another cwd", sh[0], PROT_READ, MAP_PRIVATE, 0);
+    __atomic_store_n(&sh[2], 1, __ATOMIC_RELEASE);
+    _exit(0);
+}
+
 static void reopen_rounds(const char *path)
 {
     char l[96];
@@ -94,6 +112,29 @@ int main(int argc, char **argv)
         return 0;
     }
     setvbuf(stdout, NULL, _IONBF, 0);
+    /* a file re-opened by one process, by a path relative to its cwd, mapped by another
+     * that shares its fd table but not its cwd: named by what the opener opened */
+    volatile int *sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                            -1, 0);
+    MUST(sh == MAP_FAILED ? -1 : 0);
+    static char stack[65536];
+    MUST(chdir("/usr/lib/x86_64-linux-gnu"));
+    pid_t pid = clone(files_child, stack + sizeof stack, CLONE_FILES | SIGCHLD, (void *)sh);
+    MUST(pid);
+    while (!__atomic_load_n(&sh[3], __ATOMIC_ACQUIRE))
+        ;
+    for (int i = 0; i < 2; i++)
+        close(open("libc.so.6", O_RDONLY));
+    int rel = open("libc.so.6", O_RDONLY);
+    MUST(rel);
+    sh[0] = rel;
+    __atomic_store_n(&sh[1], 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&sh[2], __ATOMIC_ACQUIRE))
+        ;
+    int st;
+    MUST(waitpid(pid, &st, 0));
+    T("fd-sharing child exited 0", WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(rel);
     MUST(chdir(argv[1]));
 
     reopen_rounds("/bin/true");
@@ -115,6 +156,21 @@ int main(int argc, char **argv)
     map_show("private writable of read-only", fd, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
     R("bad fd", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 999, 0) == MAP_FAILED ? -1 : 0);
     R("fd -1", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, -1, 0) == MAP_FAILED ? -1 : 0);
+    /* Linux's order: the offset, the fd, the length, the file's size limit, the type */
+    R("bad fd, length 0", mmap(NULL, 0, PROT_READ, MAP_PRIVATE, 999, 0) == MAP_FAILED ? -1 : 0);
+    R("bad fd, no type", mmap(NULL, 4096, PROT_READ, 0, 999, 0) == MAP_FAILED ? -1 : 0);
+    R("bad fd, unaligned", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 999, 1) == MAP_FAILED ? -1 : 0);
+    int op = open("/bin/true", O_PATH);
+    MUST(op);
+    R("O_PATH fd", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, op, 0) == MAP_FAILED ? -1 : 0);
+    close(op);
+    R("huge offset, shared writable of read-only",
+      mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)0x7ffffffffffff000LL)
+      == MAP_FAILED ? -1 : 0);
+    R("huge length", mmap(NULL, ~0UL - 100, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED ? -1 : 0);
+    R("length past user space, no type",
+      mmap(NULL, 1UL << 48, PROT_READ, 0, fd, 0) == MAP_FAILED ? -1 : 0);
+    R("type 7", mmap(NULL, 4096, PROT_READ, 7, fd, 0) == MAP_FAILED ? -1 : 0);
     int d = dup(fd);
     MUST(d);
     map_show("dup", d, PROT_READ | PROT_EXEC, MAP_PRIVATE, 0);
@@ -128,13 +184,12 @@ int main(int argc, char **argv)
     map_show("reused number", fd2, PROT_READ, MAP_PRIVATE, 0);
 
     /* a forked child maps it too */
-    pid_t pid = fork();
+    pid = fork();
     MUST(pid);
     if (pid == 0) {
         map_show("child", fd2, PROT_READ | PROT_EXEC, MAP_PRIVATE, 0);
         _exit(0);
     }
-    int st;
     MUST(waitpid(pid, &st, 0));
     T("child exited 0", WIFEXITED(st) && WEXITSTATUS(st) == 0);
     map_show("parent after child", fd2, PROT_READ, MAP_PRIVATE, 0);
