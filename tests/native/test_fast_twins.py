@@ -20,6 +20,7 @@ from helpers.selftask import drop, py_call, self_task
 from sentry.fsimpl.host.host import HostFileDescription
 from sentry.kernel.task import Task
 from sentry.platform.hybrid import native as N
+from sentry.platform.hybrid.fastfd import fast_kinds
 from sentry.syscalls.linux import sys_file, sys_process, sys_stat
 
 SYS_READ, SYS_WRITE, SYS_CLOSE, SYS_FSTAT, SYS_LSEEK, SYS_PREAD64 = 0, 1, 3, 5, 8, 17
@@ -184,6 +185,10 @@ def test_terminal_ioctls_on_a_regular_file(world: Tuple[Task, Path]) -> None:
         assert _c(SYS_IOCTL, C_FD, cmd, addr) == -25
         assert py_call(t, sys_file.ioctl, SYS_IOCTL, PY_FD, cmd, addr) == -25
     assert N.fast_call(os.getpid(), SYS_IOCTL, [C_FD, FIONREAD, addr, 0, 0, 0]) is None
+    # a host file that is no terminal is mirrored FD_NOTTY: C's answer is Python's
+    assert fast_kinds(table.get(PY_FD)) & N.FD_NOTTY
+    assert _c(SYS_IOCTL, PY_FD, TIOCGWINSZ, addr) == -25
+    N.fd_set(table.fast_id, PY_FD, table.get(PY_FD).host_fd, N.FD_READ)
     assert N.fast_call(os.getpid(), SYS_IOCTL, [PY_FD, TCGETS, addr, 0, 0, 0]) is None  # no NOTTY
 
 
