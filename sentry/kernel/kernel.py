@@ -1358,13 +1358,12 @@ class Kernel:
             # A new child stopped before its parent's fork event was handled.
             self._early_stops[pid] = status
             return
-        if t.clone3_saved is not None and t.pending_clone is None and event not in (
-                PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
+        if t.clone3_child_regs is not None:
             # The first stop of a child of a clone3 run as clone (it has run no code yet).
             from sentry.syscalls.linux.sys_process import restore_clone3_regs
 
-            restore_clone3_regs(pid, t.clone3_saved)
-            t.clone3_saved = None
+            restore_clone3_regs(pid, t.clone3_child_regs)
+            t.clone3_child_regs = None
         if t.ptrace_leftover and ptrace.leftover_stop(self, t, status):
             return
         if self.compat.timing and event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK,
@@ -1539,6 +1538,7 @@ class Kernel:
         flags = parent.pending_clone
         parent.pending_clone = None
         saved, parent.clone3_saved = parent.clone3_saved, None
+        parent.clone3_as_clone = None
         if saved is not None:
             # A clone3 run as clone: both threads get back the registers it changed.
             from sentry.syscalls.linux.sys_process import restore_clone3_regs
@@ -1605,7 +1605,7 @@ class Kernel:
             if st is not None:
                 restore_clone3_regs(child_host, saved)
             else:
-                child.clone3_saved = saved  # put back at its first stop (_on_wait)
+                child.clone3_child_regs = saved  # put back at its first stop (_on_wait)
         if st is not None and not ptrace.on_event_stop(self, child, st):
             N.cont(child_host, 0)
         return child
@@ -1681,9 +1681,13 @@ class Kernel:
     # -- exec ---------------------------------------------------------------
 
     def _on_seccomp_stop(self, t: Task) -> int:
-        """A traced call's stop; returns its number."""
+        """A traced call's stop; returns its number (-1: the task is gone already, killed
+        since the stop: its exit comes next)."""
         pid = t.host_tid
-        regs = N.getregs(pid)
+        try:
+            regs = N.getregs(pid)
+        except OSError:
+            return -1
         nr = regs[N.ORIG_RAX]
         if not (nr in (SYS_EXECVE, SYS_EXECVEAT) and t.tg.pending_exec_rewritten == pid):
             self.compat.count(nr)  # (a rewritten exec's second stop is the same call)
@@ -1698,18 +1702,29 @@ class Kernel:
         elif nr in (SYS_CLONE, SYS_FORK, SYS_VFORK, SYS_CLONE3):
             from sentry.abi.linux.errors import LinuxError
             from sentry.syscalls.linux import sys_process
-            t.clone_nr = nr
+            # The clone a clone3 became, started again (a signal came before the host ran
+            # it: ERESTARTNOINTR): still that clone3, whose registers its parent and child
+            # get back (its registers and rip are those the sentry set).
+            again = nr == SYS_CLONE and t.clone3_saved is not None and t.clone3_as_clone == (
+                regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8], regs[N.RIP])
+            t.clone_nr = SYS_CLONE3 if again else nr
             try:
-                if nr == SYS_CLONE3:
+                if again:
+                    if t.pending_clone is None:  # (a handler's call came between: booked again)
+                        sys_process.clone_stop(t, nr, regs[N.RDI], regs[N.RDX])
+                elif nr == SYS_CLONE3:
                     t.clone3_saved = sys_process.clone3_stop(t, regs)
                     N.setregs(pid, regs)  # now a clone(2) with its arguments in registers
+                    t.clone3_as_clone = (regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10],
+                                         regs[N.R8], regs[N.RIP])
                 else:
-                    t.clone3_saved = None
+                    t.clone3_saved = t.clone3_as_clone = None
                     sys_process.clone_stop(t, nr, regs[N.RDI], regs[N.RDX])
                     if nr == SYS_CLONE and regs[N.RDI] & sys_process.CLONE_PIDFD:
                         regs[N.RDI] &= ~sys_process.CLONE_PIDFD  # the sentry's pidfd
                         N.setregs(pid, regs)
             except LinuxError as e:
+                t.clone3_saved = t.clone3_as_clone = None
                 regs[N.ORIG_RAX] = U64
                 regs[N.RAX] = (-e.errno) & U64
                 N.setregs(pid, regs)

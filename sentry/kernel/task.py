@@ -153,8 +153,13 @@ class Task:
         self.pending_clone: Optional[int] = None
         # Where a booked CLONE_PIDFD clone stores the pidfd (sys_process.clone_pidfd).
         self.pending_pidfd_addr = 0
-        # Registers a clone3 rewritten into clone must get back (sys_process.clone3_stop).
+        # Registers a clone3 rewritten into clone must get back (sys_process.clone3_stop):
+        # the parent's at its clone event, until its next clone-family stop; and the
+        # registers the rewritten clone has (with rip), by which its restart is known.
         self.clone3_saved: Optional[Tuple[int, ...]] = None
+        self.clone3_as_clone: Optional[Tuple[int, ...]] = None
+        # A child of a clone3 run as clone: what it gets back at its first stop (_on_wait).
+        self.clone3_child_regs: Optional[Tuple[int, ...]] = None
         # The number of its last clone-family call (the compat report's times).
         self.clone_nr = 56
         # Exec prepared at the execve trap, consumed at the exec event.

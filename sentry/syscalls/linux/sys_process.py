@@ -206,10 +206,14 @@ def clone3_stop(t: "Task", regs: List[int]) -> Tuple[int, ...]:
 
 
 def restore_clone3_regs(host_tid: int, saved: Tuple[int, ...]) -> None:
-    """Put back the registers a rewritten clone3 used (the thread is in a ptrace stop)."""
-    regs = N.getregs(host_tid)
-    regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8] = saved
-    N.setregs(host_tid, regs)
+    """Put back the registers a rewritten clone3 used (the thread is in a ptrace stop;
+    nothing if it is gone: killed since, its exit comes next)."""
+    try:
+        regs = N.getregs(host_tid)
+        regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8] = saved
+        N.setregs(host_tid, regs)
+    except OSError:
+        pass
 
 
 
