@@ -63,7 +63,7 @@ struct rt_task_info {
 #define RT_FD_STAT   8     /* fstat is the host fd's fstat */
 #define RT_FD_BLOB  16     /* fstat is a stat answer Python left (rt_fd_set_blob) */
 #define RT_FD_EOF   32     /* getdents64 returns 0 (a listing read to its end) */
-#define RT_FD_NOTTY 64     /* a regular file or directory: terminal ioctls are ENOTTY */
+#define RT_FD_NOTTY 64     /* terminal ioctls are ENOTTY (with RT_FD_SEEK: a regular file) */
 #define RT_FD_DIRC 128     /* a directory C opened: getdents64 from its records, close in C */
 #define RT_FD_NULL 256     /* write swallows the bytes unread: /dev/null, /dev/zero */
 #define RT_FD_FILEC 512    /* a regular file C re-opened from a kept host fd (sc_open_file) */
