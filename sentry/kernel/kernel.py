@@ -1383,9 +1383,15 @@ class Kernel:
     def _on_event(self, t: Task, pid: int, event: int, sig: int = 0, status: int = 0) -> None:
         """_on_wait's stop of task *t* (host tid *pid*): *event* (status >> 16), *sig*."""
         if event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
-            child = self._on_clone(t, event)
-            if not ptrace.event(self, t, event, child.tid):
-                ptrace.host_resume(t)
+            try:
+                child = self._on_clone(t, event)
+                if not ptrace.event(self, t, event, child.tid):
+                    ptrace.host_resume(t)
+            except ProcessLookupError:
+                # Killed at its event (another thread's exit_group): its exit comes next.
+                # (A process it forked then stays stopped, unknown, in _early_stops, until
+                # the sandbox's end.)
+                pass
         elif event in (ptrace.PTRACE_EVENT_EXIT, ptrace.PTRACE_EVENT_VFORK_DONE):
             # Host events only a workload tracer asks for (ptrace._sync_host_options).
             msg = N.geteventmsg(pid)
@@ -1397,12 +1403,15 @@ class Kernel:
         elif event == PTRACE_EVENT_EXEC:
             self._on_exec_event(t, pid)
         elif event == PTRACE_EVENT_SECCOMP:
-            if self.compat.timing:
-                mark = self.compat.mark(self.gofer)
-                nr = self._on_seccomp_stop(t)
-                self.compat.timed(nr, self.gofer, mark)
-            else:
-                self._on_seccomp_stop(t)
+            try:
+                if self.compat.timing:
+                    mark = self.compat.mark(self.gofer)
+                    nr = self._on_seccomp_stop(t)
+                    self.compat.timed(nr, self.gofer, mark)
+                else:
+                    self._on_seccomp_stop(t)
+            except ProcessLookupError:
+                pass  # killed during its stop (another thread's exit_group): its exit next
         elif event == PTRACE_EVENT_STOP:
             hook, t.stop_hook = t.stop_hook, None
             if sig not in STOP_SIGNALS and hook is not None and hook(t):
@@ -1681,13 +1690,11 @@ class Kernel:
     # -- exec ---------------------------------------------------------------
 
     def _on_seccomp_stop(self, t: Task) -> int:
-        """A traced call's stop; returns its number (-1: the task is gone already, killed
-        since the stop: its exit comes next)."""
+        """A traced call's stop; returns its number.
+
+        :raises ProcessLookupError: the task is gone (killed since the stop)."""
         pid = t.host_tid
-        try:
-            regs = N.getregs(pid)
-        except OSError:
-            return -1
+        regs = N.getregs(pid)
         nr = regs[N.ORIG_RAX]
         if not (nr in (SYS_EXECVE, SYS_EXECVEAT) and t.tg.pending_exec_rewritten == pid):
             self.compat.count(nr)  # (a rewritten exec's second stop is the same call)
@@ -1711,7 +1718,7 @@ class Kernel:
             try:
                 if again:
                     if t.pending_clone is None:  # (a handler's call came between: booked again)
-                        sys_process.clone_stop(t, nr, regs[N.RDI], regs[N.RDX])
+                        sys_process.book_clone(t, *t.clone3_booking)
                 elif nr == SYS_CLONE3:
                     t.clone3_saved = sys_process.clone3_stop(t, regs)
                     N.setregs(pid, regs)  # now a clone(2) with its arguments in registers

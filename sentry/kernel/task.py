@@ -158,6 +158,8 @@ class Task:
         # registers the rewritten clone has (with rip), by which its restart is known.
         self.clone3_saved: Optional[Tuple[int, ...]] = None
         self.clone3_as_clone: Optional[Tuple[int, ...]] = None
+        # Its flags (CLONE_PIDFD with them) and pidfd address, to book it again.
+        self.clone3_booking: Tuple[int, int] = (0, 0)
         # A child of a clone3 run as clone: what it gets back at its first stop (_on_wait).
         self.clone3_child_regs: Optional[Tuple[int, ...]] = None
         # The number of its last clone-family call (the compat report's times).

@@ -1,25 +1,37 @@
 /* clone3 started again or refused (in the sandbox a clone3 is rewritten into a clone at
  * its ptrace stop, and both threads get the registers it took back): a process creating
  * threads (pthread_create's clone3) while another stops and continues it (a stop before
- * the host ran the clone starts it again), and the calls that follow a clone3 the host
- * refuses (CLONE_PARENT from a pid namespace's init: EINVAL). */
+ * the host ran the clone starts it again), clone3 with CLONE_PIDFD under signals whose
+ * handler makes a call (the pidfd of each child is there), and the calls that follow a
+ * clone3 the host refuses (CLONE_PARENT from a pid namespace's init: EINVAL). */
 #include "check.h"
 #include <linux/sched.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 
 static void *nothing(void *arg)
 {
     return arg;
 }
 
-static volatile int hups;
+static volatile int hups, usr1s;
 static void on_hup(int s)
 {
     (void)s;
     hups++;
+}
+
+/* a handler that makes a call the sandbox serves in Python (before the interrupted
+ * clone3 starts again, which has to be booked again then) */
+static void on_usr1(int s)
+{
+    (void)s;
+    struct utsname u;
+    usr1s++;
+    syscall(SYS_uname, &u);
 }
 
 int main(int argc, char **argv)
@@ -63,6 +75,50 @@ int main(int argc, char **argv)
     T("thread maker exited 0", WIFEXITED(st) && WEXITSTATUS(st) == 0);
     if (WIFSIGNALED(st))
         printf("thread maker killed by %d\n", WTERMSIG(st));
+
+    /* clone3 with CLONE_PIDFD while a sibling keeps signalling: each child's pidfd is
+     * there, however often the call started again */
+    struct sigaction su;
+    memset(&su, 0, sizeof su);
+    su.sa_handler = on_usr1;
+    su.sa_flags = SA_RESTART;
+    MUST(sigaction(SIGUSR1, &su, NULL));
+    *done = 0;
+    pid_t me = getpid(), k = fork();
+    MUST(k);
+    if (k == 0) {
+        while (!__atomic_load_n(done, __ATOMIC_ACQUIRE)) {
+            kill(me, SIGUSR1);
+            usleep(100);
+        }
+        _exit(0);
+    }
+    int no_pidfd = 0, failed = 0;
+    for (int i = 0; i < 1000; i++) {
+        int pfd = -7;
+        struct clone_args cp;
+        memset(&cp, 0, sizeof cp);
+        cp.flags = CLONE_PIDFD;
+        cp.pidfd = (uintptr_t)&pfd;
+        cp.exit_signal = SIGCHLD;
+        long child = syscall(SYS_clone3, &cp, sizeof cp);
+        if (child == 0)
+            _exit(0);
+        if (child < 0) {
+            failed++;
+            continue;
+        }
+        if (pfd < 0)
+            no_pidfd++;
+        else
+            close(pfd);
+        while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+            ;
+    }
+    __atomic_store_n(done, 1, __ATOMIC_RELEASE);
+    MUST(waitpid(k, &st, 0));
+    T("signalled meanwhile", usr1s > 0);
+    printf("clone3 CLONE_PIDFD: failed %d, without a pidfd %d\n", failed, no_pidfd);
 
     /* a clone3 the host refuses, then the calls after it */
     printf("pid is 1: %s\n", getpid() == 1 ? "yes" : "no");
