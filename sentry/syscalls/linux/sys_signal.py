@@ -236,12 +236,13 @@ def sigaction_stop(k: Any, t: "Task", regs: List[int]) -> None:
     old_restart = sig in t.tg.sa_restart
     ok = valid
     at_exit = False
-    # Only a handler's old flags need the workload's own SA_RESTART shown back, and the
-    # books say whether there is one (every handler is installed through this stop; exec
-    # resets them): for SIG_DFL or SIG_IGN the host's answer is right as it is, and the
-    # call needs no run to its exit (~0.1-0.4 ms a stop here).  The new action is
-    # installed whatever happens to oact, as Linux does it first.
-    if oact and valid and (old_restart or sig in t.tg.sa_forced):
+    # Only a handler the sentry added SA_RESTART to needs its old flags shown back as the
+    # workload gave them, and the books say whether there is one (every handler is
+    # installed through this stop; exec resets them): for SIG_DFL or SIG_IGN, and for a
+    # handler with the workload's own SA_RESTART (installed as given), the host's answer
+    # is right as it is, and the call needs no run to its exit (~0.1-0.4 ms a stop here).
+    # The new action is installed whatever happens to oact, as Linux does it first.
+    if oact and valid and sig in t.tg.sa_forced:
         res = k.run_to_syscall_exit(t)
         if res is None:
             return
