@@ -134,6 +134,12 @@ def _signed(v: int) -> int:
 RLIMIT_NPROC, RLIMIT_NOFILE, RLIM_NLIMITS = 6, 7, 16
 
 
+def _clone_regs(regs: List[int]) -> Tuple[int, ...]:
+    """What a clone3 rewritten into clone is known by when it starts again: the registers
+    clone takes and the rip of its syscall instruction."""
+    return (regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8], regs[N.RIP])
+
+
 def _start_rlimits(setup: Optional["ProcessSetup"]) -> Tuple[Dict[int, Tuple[int, int]],
                                                             List[Tuple[int, int, int]]]:
     """The resource limits a process the sentry starts has (unsigned; RLIMIT_NOFILE is
@@ -1712,18 +1718,20 @@ class Kernel:
             # The clone a clone3 became, started again (a signal came before the host ran
             # it: ERESTARTNOINTR): still that clone3, whose registers its parent and child
             # get back (its registers and rip are those the sentry set).
-            again = nr == SYS_CLONE and t.clone3_saved is not None and t.clone3_as_clone == (
-                regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8], regs[N.RIP])
+            booked = t.clone3_as_clone
+            again = nr == SYS_CLONE and t.clone3_saved is not None and booked is not None \
+                and booked[0] == _clone_regs(regs)
             t.clone_nr = SYS_CLONE3 if again else nr
             try:
                 if again:
+                    assert booked is not None
                     if t.pending_clone is None:  # (a handler's call came between: booked again)
-                        sys_process.book_clone(t, *t.clone3_booking)
+                        sys_process.book_clone(t, booked[1] or 0, booked[2])
                 elif nr == SYS_CLONE3:
                     t.clone3_saved = sys_process.clone3_stop(t, regs)
                     N.setregs(pid, regs)  # now a clone(2) with its arguments in registers
-                    t.clone3_as_clone = (regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10],
-                                         regs[N.R8], regs[N.RIP])
+                    t.clone3_as_clone = (_clone_regs(regs), t.pending_clone,
+                                         t.pending_pidfd_addr)
                 else:
                     t.clone3_saved = t.clone3_as_clone = None
                     sys_process.clone_stop(t, nr, regs[N.RDI], regs[N.RDX])

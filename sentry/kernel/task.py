@@ -155,11 +155,10 @@ class Task:
         self.pending_pidfd_addr = 0
         # Registers a clone3 rewritten into clone must get back (sys_process.clone3_stop):
         # the parent's at its clone event, until its next clone-family stop; and the
-        # registers the rewritten clone has (with rip), by which its restart is known.
+        # registers the rewritten clone has (with rip), by which its restart is known, with
+        # its booking (flags, CLONE_PIDFD among them, and pidfd address) to make again.
         self.clone3_saved: Optional[Tuple[int, ...]] = None
-        self.clone3_as_clone: Optional[Tuple[int, ...]] = None
-        # Its flags (CLONE_PIDFD with them) and pidfd address, to book it again.
-        self.clone3_booking: Tuple[int, int] = (0, 0)
+        self.clone3_as_clone: Optional[Tuple[Tuple[int, ...], Optional[int], int]] = None
         # A child of a clone3 run as clone: what it gets back at its first stop (_on_wait).
         self.clone3_child_regs: Optional[Tuple[int, ...]] = None
         # The number of its last clone-family call (the compat report's times).

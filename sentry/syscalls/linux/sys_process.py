@@ -67,7 +67,7 @@ def _ns_names(flags: int) -> str:
     return "|".join(n for bit, n in names.items() if flags & bit)
 
 
-def _clone(t: "Task", flags: int, pidfd_addr: int = 0) -> None:
+def book_clone(t: "Task", flags: int, pidfd_addr: int = 0) -> None:
     """Check and book a clone.  ``CLONE_PIDFD`` is the sentry's: the host's clone runs
     without it (the caller strips it), and a sandbox pidfd of the child is installed
     in the parent and stored at *pidfd_addr* at the clone event (:func:`clone_pidfd`).
@@ -100,13 +100,6 @@ def _clone(t: "Task", flags: int, pidfd_addr: int = 0) -> None:
     # thread cannot start another syscall in between.
     t.pending_clone = flags
     t.pending_pidfd_addr = pidfd_addr
-
-
-def book_clone(t: "Task", flags: int, pidfd_addr: int = 0) -> None:
-    """Check and book again a clone3 run as clone that a signal started again, after
-    a call of the task's (a handler's) took its booking for a failed clone (its flags and
-    pidfd address as clone3_stop booked them first)."""
-    _clone(t, flags, pidfd_addr)
 
 
 def clone_pidfd(parent: "Task", child: "Task") -> None:
@@ -155,7 +148,7 @@ def clone_stop(t: "Task", nr: int, rdi: int, pidfd_addr: int = 0) -> None:
     # clone(2)'s CLONE_PIDFD stores the pidfd where CLONE_PARENT_SETTID stores the tid.
     if flags & CLONE_PIDFD and flags & CLONE_PARENT_SETTID:
         raise err(errno.EINVAL)
-    _clone(t, flags, pidfd_addr)
+    book_clone(t, flags, pidfd_addr)
 
 
 SYS_CLONE3 = 435
@@ -207,8 +200,7 @@ def clone3_stop(t: "Task", regs: List[int]) -> Tuple[int, ...]:
     if flags & CLONE_PIDFD and flags & CLONE_PARENT_SETTID and pidfd == parent_tid:
         raise err(errno.EINVAL)
     cflags = flags | exit_signal
-    _clone(t, cflags, pidfd)
-    t.clone3_booking = (cflags, pidfd)
+    book_clone(t, cflags, pidfd)
     cflags &= ~CLONE_PIDFD
     saved = (regs[N.RDI], regs[N.RSI], regs[N.RDX], regs[N.R10], regs[N.R8])
     regs[N.ORIG_RAX] = SYS_CLONE
