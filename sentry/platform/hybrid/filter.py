@@ -117,6 +117,10 @@ def build_filter() -> bytes:
     # Only x86_64 is in the filter; libseccomp kills any other arch and x32 numbers
     # with the bad-arch action.
     f.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)
+    # A binary search on the number (libseccomp's level 2) rather than its default chain
+    # of comparisons: every notified call is the chain's default, so it ran ~108
+    # instructions before it was notified.
+    f.set_attr(sc.Attr.CTL_OPTIMIZE, 2)
     for e in linux64.TABLE:
         if e is None:
             continue
