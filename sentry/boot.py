@@ -317,6 +317,22 @@ def _fetch_in_c(kernel: Any, vfs: Any, gofer: Any, native: Any) -> None:
     native.fetch_pause(gofer.streaming)  # (a listing the mount tree asked for may stream)
 
 
+def _host_zero() -> Tuple[int, int]:
+    """The host's /dev/zero, read-only and read-write ((-1, -1) if it cannot be opened):
+    what a mapping of the sandbox's /dev/zero maps (``ZeroDevice.shared_mapping_fd``),
+    so that the host makes it as Linux does, anonymous or (``MAP_SHARED``) shared memory
+    of its own."""
+    try:
+        ro = os.open("/dev/zero", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return -1, -1
+    try:
+        return ro, os.open("/dev/zero", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        os.close(ro)
+        return -1, -1
+
+
 def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     """The sentry: boot the sandbox, tell the supervisor (*link*,
     :class:`sentry.supervisor.SentryLink`) when init is ready and, with *release*, let it
@@ -344,12 +360,14 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
     from sentry.fsimpl.proc.sysctl import sysctl_table
     from sentry.vfs.mount_tree import MountError, apply_config_view, build_mount_tree
     procfd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    zero_fds = _host_zero()
     stub_fd, gadget = _stub_memfd()
     kernel = Kernel(cfg)
     if report_fd is not None:
         kernel.compat.time_calls()  # the report says where the sentry's time went
     kernel.sandbox_pid = os.getppid()
     kernel.procfd = procfd
+    kernel.zero_fds = zero_fds
     kernel.host_oom_floor = host_oom
     kernel.sysctl = sysctl_table(cfg.sysctl)
     kernel.domainname = kernel.sysctl.pop("kernel.domainname")
@@ -487,6 +505,9 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
             pass
         os.close(stub_fd)
         os.close(procfd)
+        for fd in zero_fds:
+            if fd >= 0:
+                os.close(fd)
         if handler is not None:
             import logging
 

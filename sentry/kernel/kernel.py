@@ -240,6 +240,7 @@ class Kernel:
         self.vfs: Any = None                      # set by boot: the sandbox's VirtualFilesystem
         self.open_exec: Optional[Callable[..., Any]] = None
         self.procfd = -1                          # host /proc, opened at boot (see ARCHITECTURE.md)
+        self.zero_fds = (-1, -1)                  # host /dev/zero read-only, read-write (boot)
         self.gadget = 0
         #: init's host process (setting itself up: native.Spawning) and its limits'
         #: books, between :meth:`spawn_init` and :meth:`start_init`.

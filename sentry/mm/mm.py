@@ -24,6 +24,7 @@ STUB_BASE = 0x7E0000000000
 STUB_END = 0x7E0000002000
 #: How /proc/PID/maps names an AIO ring (sentry.kernel.aio), as Linux's aio file.
 AIO_RING_NAME = "/[aio] (deleted)"
+_SHARED_ZERO = "/dev/zero (deleted)"
 AIO_RING_STRIDE = 1 << 32
 
 
@@ -131,7 +132,13 @@ class AddressSpace:
             if STUB_BASE <= lo < STUB_END:
                 continue
             host_name = parts[5] if len(parts) > 5 else ""
-            if parts[4] != "0":
+            if parts[3] == "00:01" and host_name == _SHARED_ZERO:
+                # Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, a shared mapping of
+                # /dev/zero): an object of the kernel's internal shmem mount, which Linux
+                # names so; nothing else there is (SysV segments and memfds have names of
+                # their own).
+                name, off = _SHARED_ZERO, int(parts[2], 16)
+            elif parts[4] != "0":
                 # A file mapping runs on the host: named by the file's host identity
                 # (never the host's path).
                 known = self.file_names.get((parts[3], parts[4]))

@@ -104,6 +104,15 @@ class FileDescription:
     #: neither; timerfd, signalfd, inotify, message queues and directories no write.
     can_read = True
     can_write = True
+    #: A regular file with no host fd to map whose ``MAP_PRIVATE`` mapping is a copy of
+    #: its bytes (``sys_mm.snapshot_fd``): a donated host file.  Linux maps no file whose
+    #: file system has no ``mmap`` (procfs: ``ENODEV``, after the access checks).
+    mmap_copies = False
+    #: ``MAP_SHARED_VALIDATE`` takes ``MAP_SYNC`` (Linux's ``FOP_MMAP_SYNC``): a file
+    #: whose mapping is its host file's, whose file system answers (ext4 and xfs take
+    #: the flag and refuse it later, after the access checks, for a file that is not
+    #: DAX); tmpfs has no such flag (``EOPNOTSUPP`` before them).
+    takes_map_sync = False
 
     def own_statfs(self) -> Optional["StatFS"]:
         """``fstatfs``'s answer where it is not the file system's the description was

@@ -62,7 +62,10 @@ class NullDevice(_CharDevice):
 
 
 class ZeroDevice(_CharDevice):
-    """``/dev/zero``: zeros; writes are swallowed."""
+    """``/dev/zero``: zeros; writes are swallowed; a mapping is the host's /dev/zero's
+    (``mmap_zero``: private anonymous memory, or shared memory of its own for
+    ``MAP_SHARED``), read-only for a read-only description as a file's (no
+    ``mprotect(PROT_WRITE)`` of its shared mapping)."""
 
     swallows_writes = True
 
@@ -72,6 +75,12 @@ class ZeroDevice(_CharDevice):
     def write(self, t: Any, data: bytes) -> int:
         return len(data)
 
+    def shared_mapping_fd(self, t: Any) -> int:
+        fd = t.kernel.zero_fds[1 if self.writable() else 0]
+        if fd < 0:
+            raise err(errno.ENODEV)
+        return int(fd)
+
 
 class FullDevice(ZeroDevice):
     """``/dev/full``: zeros; writes fail with ``ENOSPC`` (``write_fails``: sys_file never
@@ -80,6 +89,9 @@ class FullDevice(ZeroDevice):
     swallows_writes = False
     write_fails = errno.ENOSPC
     write_iter = False  # (full_fops: write only)
+
+    def shared_mapping_fd(self, t: Any) -> int:
+        raise err(errno.ENODEV)  # (full_fops has no mmap)
 
     def write(self, t: Any, data: bytes) -> int:
         raise err(errno.ENOSPC)

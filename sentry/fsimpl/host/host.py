@@ -180,6 +180,7 @@ class HostFileDescription(FileDescription):
     """
 
     host_offset = True
+    mmap_copies = True
 
     def __init__(self, fd: int, uid: int = 0, gid: int = 0) -> None:
         inode = HostInode(fd)

@@ -41,7 +41,15 @@ log = logger.get("sentry")
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE = 1, 2, 3
 MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
+MAP_HUGETLB, MAP_SYNC = 0x40000, 0x80000
 MAP_TYPE = 0x0F
+#: The flags a ``MAP_SHARED_VALIDATE`` mapping of a file takes (Linux's
+#: ``LEGACY_MAP_MASK`` on x86-64: the type, ``MAP_FIXED``, ``MAP_ANONYMOUS``,
+#: ``MAP_32BIT``, ``MAP_ABOVE4G``, ``MAP_GROWSDOWN``, ``MAP_DENYWRITE`` to ``MAP_STACK``,
+#: ``MAP_HUGETLB``, ``MAP_UNINITIALIZED`` and the huge page size bits of ``MAP_HUGE_2MB``
+#: and ``MAP_HUGE_1GB``); any other (``MAP_FIXED_NOREPLACE``, an unknown bit; ``MAP_SYNC``
+#: but where the file takes it: ``FileDescription.takes_map_sync``) is ``EOPNOTSUPP``.
+_VALIDATE_MASK = 0x0F | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x3F800 | 0x40000 | 0x7C000000
 _TASK_SIZE = (1 << 47) - 4096  # x86-64's user space (4-level page tables)
 _MAX_LFS_FILESIZE = (1 << 63) - 1
 PAGE = 4096
@@ -70,7 +78,8 @@ def _check_noexec(desc: Any, prot: int) -> None:
 
 def snapshot_fd(t: "Task", desc: Any, off: int, length: int) -> int:
     """A sealed memfd holding what a private mapping of *desc* at *off* shows, for a
-    regular file without a host fd of its own (a /proc file, a host-backed file): its
+    regular file without a host fd of its own (a donated host file,
+    ``FileDescription.mmap_copies``): its
     bytes, then zeros to the end of the mapping (as the anonymous copy this replaced).
     The caller closes it.
 
@@ -109,16 +118,19 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
 
     # The filter sends only calls without MAP_ANONYMOUS here; the host validates the
     # other flags when it runs the call.  Linux's order: the offset (sys_mmap), the fd
-    # (ksys_mmap_pgoff's fget, which no O_PATH fd passes), the length (do_mmap), the
-    # mapping type and its checks.  (MAP_SHARED_VALIDATE's unknown flags are the host's
-    # EOPNOTSUPP, after the access checks here, where Linux checks them first.)
+    # (ksys_mmap_pgoff's fget, which no O_PATH fd passes), MAP_HUGETLB of a file not of
+    # hugetlbfs (none here), the length (do_mmap), the mapping type, the flags
+    # MAP_SHARED_VALIDATE does not take, the access the fd gives.
     length, prot, fd, off = a[1], a.uint(2), a.int(4), a[5]
-    kind = a.uint(3) & MAP_TYPE
+    flags = a.uint(3)
+    kind = flags & MAP_TYPE
     if off & (PAGE - 1):
         raise err(errno.EINVAL)
     desc = t.fdtable.get(fd)
     if desc.is_path:
         raise err(errno.EBADF)
+    if flags & MAP_HUGETLB:
+        raise err(errno.EINVAL)
     if length == 0:
         raise err(errno.EINVAL)
     aligned = (length + PAGE - 1) & 0xFFFF_FFFF_FFFF_F000  # (64-bit: wraps to 0)
@@ -129,6 +141,9 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
         raise err(errno.EOVERFLOW)  # file_mmap_ok
     if kind not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
         raise err(errno.EINVAL)
+    if kind == MAP_SHARED_VALIDATE and flags & ~(
+            _VALIDATE_MASK | (MAP_SYNC if desc.takes_map_sync else 0)):
+        raise err(errno.EOPNOTSUPP)
     if not desc.readable():
         raise err(errno.EACCES)
     if kind != MAP_PRIVATE and prot & PROT_WRITE and not desc.writable():
@@ -148,7 +163,8 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
         except LinuxError as e:
             # (the inode's own type: a message queue's fstat shows a regular file, and
             # it has no mmap)
-            if e.errno != errno.ENODEV or desc.inode is None or not desc.inode.is_reg:
+            if e.errno != errno.ENODEV or not desc.mmap_copies or desc.inode is None \
+                    or not desc.inode.is_reg:
                 raise
             host_fd = owned = snapshot_fd(t, desc, off, length)
     else:
