@@ -102,11 +102,15 @@ class Dispatcher:
 
     # -- running ----------------------------------------------------------
 
-    def syscall(self, t: "Task", notif_id: int, nr: int, raw: tuple) -> None:
+    def syscall(self, t: "Task", notif_id: int, nr: int, raw: tuple,
+                counted: bool = False) -> None:
+        """Serve the notification *notif_id* of *t*, call *nr* with *raw* arguments
+        (*counted*: C counted it already, parking it first)."""
         if t.pending_clone is not None:
             # Its clone failed on the host (no fork event came): it holds no pid.
             t.pending_clone = None
-        self.kernel.compat.count(nr)
+        if not counted:
+            self.kernel.compat.count(nr)
         args = SyscallArgs(nr, raw)
         args.notif_id = notif_id
         handler = linux64.handler(nr)
@@ -232,7 +236,7 @@ class Dispatcher:
             elif t is None:
                 self._respond(listener, notif_id, 0, -errno.ENOSYS, 0)
             else:
-                self.syscall(t, notif_id, nr, raw)
+                self.syscall(t, notif_id, nr, raw, counted=True)
             return
         args = SyscallArgs(nr, raw)
         args.notif_id = notif_id

@@ -151,3 +151,31 @@ def test_c_gofer_requests_are_added_to_their_calls() -> None:
     calls = r.report(fast, (c_requests, c_ns))["syscalls"]
     assert calls["257"] == {"count": 10, "fast": 9, "sentry_us": 4000, "gofer_requests": 7,
                             "gofer_us": 3000}
+
+
+def test_a_call_c_parked_and_handed_back_counts_once() -> None:
+    """A read C parked on a pipe (and counted) whose fd no longer holds that pipe when
+    Python adopts it is served as any call, without a second count."""
+    from types import SimpleNamespace
+
+    from sentry.abi.linux.errors import err
+    from sentry.kernel.dispatch import Dispatcher
+
+    class _FDs:
+        def lookup(self, fd: int) -> None:
+            return None  # (closed by another thread since C parked the read)
+
+        def get(self, fd: int) -> None:
+            raise err(errno.EBADF)
+
+    kernel = SimpleNamespace(cfg=SimpleNamespace(strace=False), compat=CompatRecorder(),
+                             tasks={})
+    answers = []
+    d = Dispatcher(kernel, lambda *a: answers.append(a) or 0)  # type: ignore[arg-type]
+    d.pipe_unwait = lambda cbuf, listener, notif_id: 0
+    t = SimpleNamespace(tg=SimpleNamespace(listener=7), fdtable=_FDs(), pending_clone=None,
+                        host_tid=123, syscall_args=None)
+    kernel.tasks[123] = t
+    d.adopt(7, 99, 123, 0, (5, 0x1000, 16, 0, 0, 0), 0, object())
+    assert answers == [(7, 99, 0, -errno.EBADF, 0)]
+    assert kernel.compat.counts[0] == 0  # (C's count is the call's one)
