@@ -3770,6 +3770,12 @@ static void pipe_room(struct rt_pipe *p)
  * close-on-exec, unless kcmp says it is there already: ld.so maps a library with four or
  * five mmaps of one fd) and the host runs the unchanged call.  Python names the mapping
  * (rt_mapped_pop).  Anything else, or a failure, is Python's, which fails or does the same. */
+/* The flags MAP_SHARED_VALIDATE takes on x86-64 (LEGACY_MAP_MASK; sys_mm._VALIDATE_MASK's
+ * twin): one with any other bit is Python's, which says EOPNOTSUPP where Linux does, before
+ * the access checks (MAP_SYNC: when the host file's file system does not take it). */
+#define VALIDATE_MASK (0x0fULL | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x3F800 | 0x40000 \
+                       | 0x7C000000ULL)
+
 static int fast_mmap(uint32_t pid, const struct rt_task_info *t, const uint64_t *a)
 {
     uint64_t len = a[1], off = a[5];
@@ -3779,6 +3785,7 @@ static int fast_mmap(uint32_t pid, const struct rt_task_info *t, const uint64_t 
     struct stat st;
     char *path = NULL;
     if (len == 0 || (off & 4095) || kind == 0 || fd < 0 || fd >= STUB_FD
+        || ((a[3] & 3) == 3 && (a[3] & ~VALIDATE_MASK))
         || mapped_head - mapped_tail >= MAPPED_RING
         || !(f = fd_find(t, a[4], RT_FD_MAP)) || !(f->kinds & RT_FD_READ)
         /* a file C re-opened is named by what its path names from the opener's place

@@ -108,11 +108,10 @@ class FileDescription:
     #: its bytes (``sys_mm.snapshot_fd``): a donated host file.  Linux maps no file whose
     #: file system has no ``mmap`` (procfs: ``ENODEV``, after the access checks).
     mmap_copies = False
-    #: ``MAP_SHARED_VALIDATE`` takes ``MAP_SYNC`` (Linux's ``FOP_MMAP_SYNC``): a file
-    #: whose mapping is its host file's, whose file system answers (ext4 and xfs take
-    #: the flag and refuse it later, after the access checks, for a file that is not
-    #: DAX); tmpfs has no such flag (``EOPNOTSUPP`` before them).
-    takes_map_sync = False
+    #: The file is a host file (``host_fd``: a gofer file, a donated one) whose file
+    #: system says whether ``MAP_SHARED_VALIDATE`` takes ``MAP_SYNC``
+    #: (``sys_mm.takes_map_sync``).
+    validates_on_host = False
 
     def own_statfs(self) -> Optional["StatFS"]:
         """``fstatfs``'s answer where it is not the file system's the description was

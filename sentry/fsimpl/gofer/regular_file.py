@@ -33,7 +33,7 @@ class GoferFileDescription(FileDescription):
 
     host_offset = True
     fsync_op = True
-    takes_map_sync = True
+    validates_on_host = True
 
     def __init__(self, vd: Any, inode: Inode, flags: int, fd: int) -> None:
         super().__init__(vd, inode, flags)

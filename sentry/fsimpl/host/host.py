@@ -181,6 +181,7 @@ class HostFileDescription(FileDescription):
 
     host_offset = True
     mmap_copies = True
+    validates_on_host = True
 
     def __init__(self, fd: int, uid: int = 0, gid: int = 0) -> None:
         inode = HostInode(fd)

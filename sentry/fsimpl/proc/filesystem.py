@@ -56,6 +56,9 @@ class ProcFilesystem(Filesystem):
     magic = abi.PROC_SUPER_MAGIC
     cache_dentries = False
     dir_fsync = False
+    #: Runs nothing (Linux's ``SB_I_NOEXEC``): an executable mapping of a file is
+    #: ``EPERM`` whatever the mount's flags (``sys_mm._check_noexec``).
+    sb_noexec = True
 
     def __init__(self, kernel: Any, vfs: Any) -> None:
         super().__init__(readonly=False)
@@ -257,6 +260,15 @@ class ProcFileDescription(FileDescription):
 
     def pwrite(self, t: Any, data: bytes, off: int) -> int:
         return self.write(t, data)
+
+    def shared_mapping_fd(self, t: Any) -> int:
+        """None to map: a process's files and the sysctls have no ``mmap`` (``ENODEV``,
+        before ``MAP_GROWSDOWN``'s check); the rest (``proc_create``'s: /proc/meminfo,
+        /proc/sysvipc/shm, ...) go through ``proc_reg_mmap``, which has no ``proc_mmap``
+        to call (``EIO``)."""
+        path = getattr(self.inode, "path", b"")
+        first = path.split(b"/", 2)[1] if path.count(b"/") else b""
+        raise err(errno.ENODEV if first.isdigit() or first == b"sys" else errno.EIO)
 
 
 class ProcSymlink(ProcInode):

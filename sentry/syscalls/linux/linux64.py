@@ -594,8 +594,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "read-only for a read-only description) installed in the task and the call run "
          "by the host, so MAP_PRIVATE is the host's copy-on-write; PROT_EXEC of a file on "
          "a noexec mount EPERM; a gofer file's given in C (ld.so's libraries); /dev/zero: "
-         "the host's; /proc files ENODEV; MAP_SHARED_VALIDATE's unknown flags EOPNOTSUPP "
-         "and MAP_HUGETLB EINVAL before the access checks"),
+         "the host's; /proc files ENODEV (proc_create's EIO); Linux's order of the "
+         "address, offset, type, flag and access checks; no map below mmap_min_addr nor "
+         "MAP_LOCKED past RLIMIT_MEMLOCK for root (the host process has no capability)"),
         ("munmap", PASS, FULL, "the caller's own address space"),
         ("mprotect", PASS, FULL, "the caller's own address space"),
         ("madvise", PASS, FULL, "the caller's own address space"),

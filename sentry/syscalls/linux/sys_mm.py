@@ -40,15 +40,24 @@ log = logger.get("sentry")
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE = 1, 2, 3
-MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
-MAP_HUGETLB, MAP_SYNC = 0x40000, 0x80000
+MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN = 0x10, 0x20, 0x100
+MAP_HUGETLB, MAP_SYNC, MAP_FIXED_NOREPLACE = 0x40000, 0x80000, 0x100000
+#: ``vm.mmap_min_addr`` (Linux's default): a fixed mapping below it is ``EPERM`` without
+#: ``CAP_SYS_RAWIO``.  (With it, the workload's host process, which has no capability,
+#: is refused by the host all the same, after the checks Linux makes after this one.)
+_MMAP_MIN_ADDR = 65536
+_CAP_SYS_RAWIO = 17
+#: Host file systems whose files take ``MAP_SYNC`` (``FOP_MMAP_SYNC``: ext4, xfs); they
+#: refuse it for a file that is not DAX only after the access checks.
+_MAP_SYNC_MAGICS = frozenset((0xEF53, 0x58465342))
 MAP_TYPE = 0x0F
 #: The flags a ``MAP_SHARED_VALIDATE`` mapping of a file takes (Linux's
 #: ``LEGACY_MAP_MASK`` on x86-64: the type, ``MAP_FIXED``, ``MAP_ANONYMOUS``,
 #: ``MAP_32BIT``, ``MAP_ABOVE4G``, ``MAP_GROWSDOWN``, ``MAP_DENYWRITE`` to ``MAP_STACK``,
 #: ``MAP_HUGETLB``, ``MAP_UNINITIALIZED`` and the huge page size bits of ``MAP_HUGE_2MB``
-#: and ``MAP_HUGE_1GB``); any other (``MAP_FIXED_NOREPLACE``, an unknown bit; ``MAP_SYNC``
-#: but where the file takes it: ``FileDescription.takes_map_sync``) is ``EOPNOTSUPP``.
+#: and ``MAP_HUGE_1GB``); any other of the 64 bits (``MAP_FIXED_NOREPLACE``, an unknown
+#: one; ``MAP_SYNC`` but where the file takes it: :func:`takes_map_sync`) is
+#: ``EOPNOTSUPP``.
 _VALIDATE_MASK = 0x0F | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x3F800 | 0x40000 | 0x7C000000
 _TASK_SIZE = (1 << 47) - 4096  # x86-64's user space (4-level page tables)
 _MAX_LFS_FILESIZE = (1 << 63) - 1
@@ -71,9 +80,51 @@ def task_holds(host_tid: int, task_fd: int, own_fd: int) -> bool:
 
 
 def _check_noexec(desc: Any, prot: int) -> None:
-    """An executable mapping of a file on a ``noexec`` mount is ``EPERM`` (do_mmap)."""
-    if prot & PROT_EXEC and desc.vd is not None and desc.vd.mount.noexec:
+    """An executable mapping of a file on a ``noexec`` mount, or of a file system that
+    runs nothing (procfs: ``SB_I_NOEXEC``), is ``EPERM`` (do_mmap's ``path_noexec``)."""
+    if prot & PROT_EXEC and desc.vd is not None and (
+            desc.vd.mount.noexec or getattr(desc.inode.fs, "sb_noexec", False)):
         raise err(errno.EPERM)
+
+
+def takes_map_sync(desc: Any) -> bool:
+    """Whether ``MAP_SHARED_VALIDATE`` takes ``MAP_SYNC`` for the file (Linux's
+    ``FOP_MMAP_SYNC``): a host file's (a gofer file, a donated one) on ext4 or xfs;
+    never tmpfs's."""
+    fd = getattr(desc, "host_fd", None)
+    if fd is None or not desc.validates_on_host:
+        return False
+    from gofer import linux
+
+    try:
+        return linux.fstatfs(fd).f_type in _MAP_SYNC_MAGICS
+    except OSError:
+        return False
+
+
+def _check_place(t: "Task", addr: int, aligned: int, flags: int) -> None:
+    """A fixed mapping's address, checked before anything about the file
+    (``__get_unmapped_area``, then ``MAP_FIXED_NOREPLACE``'s overlap): past the address
+    space ``ENOMEM``, not page-aligned ``EINVAL``, below ``mmap_min_addr`` ``EPERM``, over a
+    mapping with ``MAP_FIXED_NOREPLACE`` ``EEXIST``."""
+    if not flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+        return
+    if addr > _TASK_SIZE - aligned:
+        raise err(errno.ENOMEM)
+    if addr & (PAGE - 1):
+        raise err(errno.EINVAL)
+    if addr < _MMAP_MIN_ADDR and not t.creds.capable(_CAP_SYS_RAWIO):
+        raise err(errno.EPERM)
+    if flags & MAP_FIXED_NOREPLACE:
+        try:
+            maps = t.kernel.host_file(f"{t.host_tid}/maps")
+        except OSError:
+            return  # (the host checks it when it runs the call)
+        end = addr + aligned
+        for line in maps.splitlines():
+            lo, _, hi = line.partition(b" ")[0].partition(b"-")
+            if int(lo, 16) < end and addr < int(hi, 16):
+                raise err(errno.EEXIST)
 
 
 def snapshot_fd(t: "Task", desc: Any, off: int, length: int) -> int:
@@ -119,10 +170,11 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
     # The filter sends only calls without MAP_ANONYMOUS here; the host validates the
     # other flags when it runs the call.  Linux's order: the offset (sys_mmap), the fd
     # (ksys_mmap_pgoff's fget, which no O_PATH fd passes), MAP_HUGETLB of a file not of
-    # hugetlbfs (none here), the length (do_mmap), the mapping type, the flags
-    # MAP_SHARED_VALIDATE does not take, the access the fd gives.
+    # hugetlbfs (none here), the length (do_mmap), a fixed address, the size the file
+    # takes, the mapping type, the flags MAP_SHARED_VALIDATE does not take, the access
+    # the fd gives, noexec, a file without mmap, MAP_GROWSDOWN, the file's own mmap.
     length, prot, fd, off = a[1], a.uint(2), a.int(4), a[5]
-    flags = a.uint(3)
+    flags = a[3]  # (unsigned long: MAP_SHARED_VALIDATE checks all 64 bits)
     kind = flags & MAP_TYPE
     if off & (PAGE - 1):
         raise err(errno.EINVAL)
@@ -136,13 +188,18 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
     aligned = (length + PAGE - 1) & 0xFFFF_FFFF_FFFF_F000  # (64-bit: wraps to 0)
     if aligned == 0 or aligned > _TASK_SIZE:  # PAGE_ALIGN wrapped; get_unmapped_area
         raise err(errno.ENOMEM)
-    if desc.inode is not None and desc.inode.is_reg and \
-            off >> 12 > (_MAX_LFS_FILESIZE - aligned) >> 12:
-        raise err(errno.EOVERFLOW)  # file_mmap_ok
+    _check_place(t, a[0], aligned, flags)
+    # file_mmap_ok: a regular file, a block device or a socket takes offsets up to
+    # MAX_LFS_FILESIZE, anything else (a character device) up to ULONG_MAX
+    mode = desc.inode.mode if desc.inode is not None else 0
+    size_max = _MAX_LFS_FILESIZE if mode & 0o170000 in (0o100000, 0o060000, 0o140000) \
+        else (1 << 64) - 1
+    if off >> 12 > (size_max - aligned) >> 12:
+        raise err(errno.EOVERFLOW)
     if kind not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
         raise err(errno.EINVAL)
-    if kind == MAP_SHARED_VALIDATE and flags & ~(
-            _VALIDATE_MASK | (MAP_SYNC if desc.takes_map_sync else 0)):
+    if kind == MAP_SHARED_VALIDATE and flags & ~_VALIDATE_MASK and flags & ~(
+            _VALIDATE_MASK | (MAP_SYNC if takes_map_sync(desc) else 0)):
         raise err(errno.EOPNOTSUPP)
     if not desc.readable():
         raise err(errno.EACCES)
@@ -157,18 +214,25 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
     if host_off != off:
         return _map_elsewhere(t, a, desc, host_off)
     owned = -1
-    if kind == MAP_PRIVATE:
-        try:
-            host_fd = private_mapping_fd(t, desc)
-        except LinuxError as e:
-            # (the inode's own type: a message queue's fstat shows a regular file, and
-            # it has no mmap)
-            if e.errno != errno.ENODEV or not desc.mmap_copies or desc.inode is None \
-                    or not desc.inode.is_reg:
-                raise
-            host_fd = owned = snapshot_fd(t, desc, off, length)
-    else:
-        host_fd = desc.shared_mapping_fd(t)
+    try:
+        if kind == MAP_PRIVATE:
+            try:
+                host_fd = private_mapping_fd(t, desc)
+            except LinuxError as e:
+                # (the inode's own type: a message queue's fstat shows a regular file,
+                # and it has no mmap)
+                if e.errno != errno.ENODEV or not desc.mmap_copies or desc.inode is None \
+                        or not desc.inode.is_reg:
+                    raise
+                host_fd = owned = snapshot_fd(t, desc, off, length)
+        else:
+            host_fd = desc.shared_mapping_fd(t)
+    except LinuxError as e:
+        # ENODEV is a file without mmap, which Linux says before MAP_GROWSDOWN's EINVAL;
+        # any other error is the file's own mmap's, after it.
+        if e.errno != errno.ENODEV and flags & MAP_GROWSDOWN:
+            raise err(errno.EINVAL) from None
+        raise
     try:
         if owned >= 0 or not task_holds(t.host_tid, fd, host_fd):
             N.addfd(t.tg.listener, a.notif_id, host_fd, fd)

@@ -4,12 +4,16 @@
  * that is not DAX) and MAP_SHARED ignores, MAP_HUGETLB on a file not of hugetlbfs, the
  * other flags a file mapping takes, each against the access the fd's mode gives
  * (read-only, write-only, read-write) and the protection asked for; on a memfd, a
- * read-only file of the root, /dev/zero, and /dev/null, /dev/full and a /proc file, which
- * have no mmap (ENODEV, a private mapping too).  (Not on a file of the work directory: what MAP_SYNC gets there is its
+ * read-only file of the root, /dev/zero, and /dev/null, /dev/full and /proc files, which
+ * have no mmap (ENODEV, or EIO for proc_create's files; PROT_EXEC EPERM); and, before all
+ * of these, a fixed address past the address space, unaligned or over a mapping
+ * (MAP_FIXED_NOREPLACE), then an offset past what the file takes (a character device:
+ * ULONG_MAX); all 64 bits of the flags.  (Not on a file of the work directory: what MAP_SYNC gets there is its
  * file system's, ext4 or tmpfs.) */
 #include "check.h"
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
@@ -36,15 +40,66 @@ static void try_map(const char *what, int fd, int prot, int flags)
     munmap(p, 4096);
 }
 
+/* mmap through syscall(2): the flags are an unsigned long */
+static void try_raw(const char *what, const char *label, void *addr, size_t len, int prot,
+                    unsigned long flags, int fd, off_t off)
+{
+    errno = 0;
+    void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    if (p == MAP_FAILED) {
+        printf("%s %s: -1 %s\n", what, label, en(errno));
+        return;
+    }
+    printf("%s %s: ok\n", what, label);
+    if (p != addr)
+        munmap(p, len);
+}
+
+/* the address is checked before anything about the file (__get_unmapped_area and
+ * MAP_FIXED_NOREPLACE's overlap), then the offset the file takes (file_mmap_ok: up to
+ * ULONG_MAX for a character device), the type, the flags, the access */
+static void order_cases(const char *what, int fd, char *taken)
+{
+    static const int rw = PROT_READ | PROT_WRITE;
+    try_raw(what, "noreplace over a mapping, shared write", taken, 4096, rw,
+            MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    try_raw(what, "noreplace over a mapping, bad type", taken, 4096, PROT_READ,
+            0x0f | MAP_FIXED_NOREPLACE, fd, 0);
+    try_raw(what, "noreplace over a mapping, unknown flag", taken, 4096, PROT_READ,
+            MAP_SHARED_VALIDATE | MAP_UNKNOWN_BIT | MAP_FIXED_NOREPLACE, fd, 0);
+    try_raw(what, "fixed unaligned, shared write", taken + 1, 4096, rw,
+            MAP_SHARED | MAP_FIXED, fd, 0);
+    try_raw(what, "fixed past the address space, shared write", (void *)0x7ffffffff000UL,
+            8192, rw, MAP_SHARED | MAP_FIXED, fd, 0);
+    try_raw(what, "fixed past the address space, bad type", (void *)0x7ffffffff000UL,
+            8192, PROT_READ, 0x0f | MAP_FIXED, fd, 0);
+    try_raw(what, "validate, bit 32", NULL, 4096, PROT_READ,
+            MAP_SHARED_VALIDATE | (1UL << 32), fd, 0);
+    try_raw(what, "validate, bit 32, write", NULL, 4096, rw,
+            MAP_SHARED_VALIDATE | (1UL << 32), fd, 0);
+    try_raw(what, "shared, bit 32", NULL, 4096, PROT_READ, MAP_SHARED | (1UL << 32), fd, 0);
+    try_raw(what, "growsdown private", NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_GROWSDOWN,
+            fd, 0);
+    try_raw(what, "offset near 2^64", NULL, 4096, PROT_READ, MAP_PRIVATE, fd,
+            (off_t)0xfffffffffffff000UL);
+    try_raw(what, "offset near 2^64, shared write", NULL, 4096, rw, MAP_SHARED, fd,
+            (off_t)0xfffffffffffff000UL);
+    try_raw(what, "offset 2^62", NULL, 4096, PROT_READ, MAP_PRIVATE, fd,
+            (off_t)1 << 62);
+}
+
 static const int types[] = {0, MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE, 0x0f};
 static const int extras[] = {0, MAP_UNKNOWN_BIT, MAP_SYNC, MAP_HUGETLB,
                              MAP_NORESERVE | MAP_POPULATE, MAP_32BIT, MAP_STACK,
                              MAP_SYNC | MAP_UNKNOWN_BIT};
 static const int prots[] = {PROT_READ, PROT_READ | PROT_WRITE, PROT_WRITE, PROT_NONE};
 
+static char *taken; /* a page mapped for the whole run */
+
 static void all(const char *what, int fd)
 {
     char l[96];
+    order_cases(what, fd, taken);
     for (unsigned t = 0; t < sizeof types / sizeof *types; t++)
         for (unsigned e = 0; e < sizeof extras / sizeof *extras; e++)
             for (unsigned p = 0; p < sizeof prots / sizeof *prots; p++) {
@@ -56,6 +111,8 @@ static void all(const char *what, int fd)
 int main(int argc, char **argv)
 {
     enter_workdir(argc, argv);
+    taken = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MUST(taken == MAP_FAILED ? -1 : 0);
     static const struct { const char *name; int mode; } modes[] = {
         {"ro", O_RDONLY}, {"wo", O_WRONLY}, {"rw", O_RDWR}};
     char what[64], path[64];
@@ -90,9 +147,24 @@ int main(int argc, char **argv)
     MUST(full);
     all("full rw", full);
     close(full);
-    int proc = open("/proc/self/status", O_RDONLY);
-    MUST(proc);
-    all("proc ro", proc);
-    close(proc);
+    /* a process's file and a sysctl have no mmap (ENODEV); proc_create's files have
+     * proc_reg_mmap, with nothing to call (EIO); procfs runs nothing (PROT_EXEC EPERM) */
+    static const char *procs[] = {"/proc/self/status", "/proc/self/maps",
+                                  "/proc/sys/kernel/ostype", "/proc/meminfo",
+                                  "/proc/version", "/proc/uptime"};
+    for (unsigned i = 0; i < sizeof procs / sizeof *procs; i++) {
+        int proc = open(procs[i], O_RDONLY);
+        MUST(proc);
+        snprintf(what, sizeof what, "proc %s", procs[i]);
+        if (i == 0) {
+            all(what, proc);
+        } else {
+            try_map(what, proc, PROT_READ, MAP_PRIVATE);
+            try_map(what, proc, PROT_READ | PROT_EXEC, MAP_PRIVATE);
+            try_map(what, proc, PROT_READ, MAP_SHARED);
+            try_map(what, proc, PROT_READ, MAP_PRIVATE | MAP_GROWSDOWN);
+        }
+        close(proc);
+    }
     return 0;
 }
