@@ -112,6 +112,15 @@ class FileDescription:
     #: system says whether ``MAP_SHARED_VALIDATE`` takes ``MAP_SYNC``
     #: (``sys_mm.takes_map_sync``).
     validates_on_host = False
+    #: Its ``ENODEV`` for a mapping is its own ``mmap``'s (a socket's ``sock_mmap``),
+    #: which Linux calls after ``MAP_GROWSDOWN``'s check, not a missing ``mmap`` (before).
+    mmap_refuses_late = False
+
+    @property
+    def on_noexec_sb(self) -> bool:
+        """Its file system runs nothing (``Filesystem.sb_noexec``)."""
+        inode = self.inode
+        return inode is not None and inode.fs.sb_noexec
 
     def own_statfs(self) -> Optional["StatFS"]:
         """``fstatfs``'s answer where it is not the file system's the description was

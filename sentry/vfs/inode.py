@@ -184,6 +184,10 @@ class Filesystem(abc.ABC):
 
     fstype = "none"
     magic = 0
+    #: Runs nothing (Linux's ``SB_I_NOEXEC``: procfs and the kernel's internal pipefs,
+    #: sockfs, anon_inodefs, nsfs): an executable mapping of its files is ``EPERM``
+    #: whatever the mount (``sys_mm._check_noexec``).
+    sb_noexec = False
     cache_dentries = True
     revalidate = False
     dir_fsync = True

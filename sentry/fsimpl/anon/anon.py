@@ -33,6 +33,7 @@ class AnonFilesystem(Filesystem):
 
     fstype = "anon_inodefs"
     magic = abi.ANON_INODE_FS_MAGIC
+    sb_noexec = True
 
     def root_inode(self) -> Inode:
         return AnonInode(self)

@@ -78,6 +78,8 @@ class PidfdDescription(PidRef, AnonFileDescription):
     leader, which only a thread pidfd names).  *flags*: ``PIDFD_NONBLOCK``,
     ``PIDFD_THREAD``."""
 
+    on_noexec_sb = True  # type: ignore[assignment]  # (pidfs's)
+
     read_iter = write_iter = False
     can_read = can_write = False
 

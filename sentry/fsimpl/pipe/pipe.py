@@ -75,6 +75,7 @@ class PipeFilesystem(Filesystem):
 
     fstype = "pipefs"
     magic = abi.PIPEFS_MAGIC
+    sb_noexec = True
 
     def root_inode(self) -> Inode:
         return PipeInode(self, 0, 0)

@@ -56,8 +56,6 @@ class ProcFilesystem(Filesystem):
     magic = abi.PROC_SUPER_MAGIC
     cache_dentries = False
     dir_fsync = False
-    #: Runs nothing (Linux's ``SB_I_NOEXEC``): an executable mapping of a file is
-    #: ``EPERM`` whatever the mount's flags (``sys_mm._check_noexec``).
     sb_noexec = True
 
     def __init__(self, kernel: Any, vfs: Any) -> None:

@@ -37,6 +37,7 @@ class NsFilesystem(Filesystem):
 
     fstype = "nsfs"
     magic = NSFS_MAGIC
+    sb_noexec = True
 
     def root_inode(self) -> Inode:
         raise err(errno.ENOENT)

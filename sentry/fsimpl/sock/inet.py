@@ -210,6 +210,10 @@ BY_HOST_INO: "weakref.WeakValueDictionary[int, InetSocket]" = weakref.WeakValueD
 class InetSocket(HostFileDescription):
     """A sandbox TCP/UDP socket over a non-blocking host socket."""
 
+    on_noexec_sb = True  # type: ignore[assignment]  # (sockfs's, not the host file's)
+    mmap_refuses_late = True  # (sock_mmap: no tcp_mmap here, sock_no_mmap for UDP)
+    validates_on_host = False
+
     def __init__(self, sock: socket.socket, family: int, stype: int, protocol: int,
                  uid: int = 0, gid: int = 0) -> None:
         self.sock = sock

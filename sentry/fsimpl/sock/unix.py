@@ -57,6 +57,7 @@ class SockFilesystem(Filesystem):
 
     fstype = "sockfs"
     magic = SOCKFS_MAGIC
+    sb_noexec = True
 
     def root_inode(self) -> Inode:
         return SockInode(self, 0, 0)
@@ -200,6 +201,7 @@ class UnixSocket(FileDescription):
     """One end of a unix socket."""
 
     pollable = True
+    mmap_refuses_late = True  # (sock_no_mmap)
     positional = False
 
     def __init__(self, vd: VirtualDentry, inode: Inode, stype: int, flags: int) -> None:

@@ -42,11 +42,14 @@ PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE = 1, 2, 3
 MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN = 0x10, 0x20, 0x100
 MAP_HUGETLB, MAP_SYNC, MAP_FIXED_NOREPLACE = 0x40000, 0x80000, 0x100000
-#: ``vm.mmap_min_addr`` (Linux's default): a fixed mapping below it is ``EPERM`` without
-#: ``CAP_SYS_RAWIO``.  (With it, the workload's host process, which has no capability,
-#: is refused by the host all the same, after the checks Linux makes after this one.)
-_MMAP_MIN_ADDR = 65536
-_CAP_SYS_RAWIO = 17
+#: ``vm.mmap_min_addr``, the host's (:func:`_mmap_min_addr`, read once): a fixed mapping
+#: below it is ``EPERM`` without ``CAP_SYS_RAWIO``.  (With it, the workload's host
+#: process, which has no capability, is refused by the host all the same, after the
+#: checks Linux makes after this one.)
+_min_addr: "int | None" = None
+_CAP_IPC_LOCK, _CAP_SYS_RAWIO = 14, 17
+_RLIMIT_MEMLOCK = 8
+MAP_LOCKED = 0x2000
 #: Host file systems whose files take ``MAP_SYNC`` (``FOP_MMAP_SYNC``: ext4, xfs); they
 #: refuse it for a file that is not DAX only after the access checks.
 _MAP_SYNC_MAGICS = frozenset((0xEF53, 0x58465342))
@@ -81,9 +84,10 @@ def task_holds(host_tid: int, task_fd: int, own_fd: int) -> bool:
 
 def _check_noexec(desc: Any, prot: int) -> None:
     """An executable mapping of a file on a ``noexec`` mount, or of a file system that
-    runs nothing (procfs: ``SB_I_NOEXEC``), is ``EPERM`` (do_mmap's ``path_noexec``)."""
-    if prot & PROT_EXEC and desc.vd is not None and (
-            desc.vd.mount.noexec or getattr(desc.inode.fs, "sb_noexec", False)):
+    runs nothing (procfs, pipes, sockets, anonymous files: ``SB_I_NOEXEC``), is
+    ``EPERM`` (do_mmap's ``path_noexec``)."""
+    if prot & PROT_EXEC and (
+            (desc.vd is not None and desc.vd.mount.noexec) or desc.on_noexec_sb):
         raise err(errno.EPERM)
 
 
@@ -94,12 +98,48 @@ def takes_map_sync(desc: Any) -> bool:
     fd = getattr(desc, "host_fd", None)
     if fd is None or not desc.validates_on_host:
         return False
+    if desc.vd is not None and desc.vd.mount.fs.fstype == "overlay":
+        return False  # (the sandbox's overlay root: overlayfs takes no MAP_SYNC)
     from gofer import linux
 
     try:
         return linux.fstatfs(fd).f_type in _MAP_SYNC_MAGICS
     except OSError:
         return False
+
+
+def _mmap_min_addr(t: "Task") -> int:
+    global _min_addr
+    if _min_addr is None:
+        try:
+            _min_addr = int(t.kernel.host_file("sys/vm/mmap_min_addr"))
+        except (OSError, ValueError):
+            _min_addr = 4096
+    return _min_addr
+
+
+def _check_locked(t: "Task", aligned: int, flags: int) -> None:
+    """``MAP_LOCKED`` without ``CAP_IPC_LOCK``: ``EPERM`` while ``RLIMIT_MEMLOCK`` is 0
+    (``can_do_mlock``), ``EAGAIN`` past it with what the process has locked already
+    (``mlock_future_ok``), after the address checks, before the file's."""
+    if not flags & MAP_LOCKED or t.creds.capable(_CAP_IPC_LOCK):
+        return
+    from sentry.syscalls.linux.sys_process import RLIM_INFINITY, get_rlimit
+
+    soft = get_rlimit(t, _RLIMIT_MEMLOCK)[0]
+    if soft == 0:
+        raise err(errno.EPERM)
+    if soft == RLIM_INFINITY:
+        return
+    locked = aligned >> 12
+    try:
+        for line in t.kernel.host_file(f"{t.host_tid}/status").splitlines():
+            if line.startswith(b"VmLck:"):
+                locked += int(line.split()[1]) // 4
+    except (OSError, ValueError, IndexError):
+        pass
+    if locked > soft >> 12:
+        raise err(errno.EAGAIN)
 
 
 def _check_place(t: "Task", addr: int, aligned: int, flags: int) -> None:
@@ -113,7 +153,7 @@ def _check_place(t: "Task", addr: int, aligned: int, flags: int) -> None:
         raise err(errno.ENOMEM)
     if addr & (PAGE - 1):
         raise err(errno.EINVAL)
-    if addr < _MMAP_MIN_ADDR and not t.creds.capable(_CAP_SYS_RAWIO):
+    if addr < _mmap_min_addr(t) and not t.creds.capable(_CAP_SYS_RAWIO):
         raise err(errno.EPERM)
     if flags & MAP_FIXED_NOREPLACE:
         try:
@@ -189,6 +229,7 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
     if aligned == 0 or aligned > _TASK_SIZE:  # PAGE_ALIGN wrapped; get_unmapped_area
         raise err(errno.ENOMEM)
     _check_place(t, a[0], aligned, flags)
+    _check_locked(t, aligned, flags)
     # file_mmap_ok: a regular file, a block device or a socket takes offsets up to
     # MAX_LFS_FILESIZE, anything else (a character device) up to ULONG_MAX
     mode = desc.inode.mode if desc.inode is not None else 0
@@ -230,7 +271,7 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
     except LinuxError as e:
         # ENODEV is a file without mmap, which Linux says before MAP_GROWSDOWN's EINVAL;
         # any other error is the file's own mmap's, after it.
-        if e.errno != errno.ENODEV and flags & MAP_GROWSDOWN:
+        if flags & MAP_GROWSDOWN and (e.errno != errno.ENODEV or desc.mmap_refuses_late):
             raise err(errno.EINVAL) from None
         raise
     try:
