@@ -202,9 +202,8 @@ class ProcessSetupError(OSError):
 _MAX_WAIT_MS = 1 << 30
 #: Seconds a new child may wait, stopped, for its parent's fork event (_early_stops): it
 #: comes within the same turns of the loop, unless the parent was killed at its event or
-#: before it (another thread's exit_group), when none ever comes (_sweep_early).  Long
-#: enough for a loop held up by one slow call of its own.
-_ORPHAN_GRACE = 5.0
+#: before it (another thread's exit_group), when none ever comes (_sweep_early).
+_ORPHAN_GRACE = 1.0
 
 
 class SandboxExit(BaseException):
