@@ -200,10 +200,6 @@ class ProcessSetupError(OSError):
 
 # The longest one wait of the event loop (it recomputes the next deadline after it).
 _MAX_WAIT_MS = 1 << 30
-#: Seconds a new child may wait, stopped, for its parent's fork event (_early_stops): it
-#: comes within the same turns of the loop, unless the parent was killed at its event or
-#: before it (another thread's exit_group), when none ever comes (_sweep_early).
-_ORPHAN_GRACE = 1.0
 
 
 class SandboxExit(BaseException):
@@ -257,11 +253,8 @@ class Kernel:
         # The donated terminal (a console's replica) whose job-control signals the sentry
         # passes on to the sandbox's foreground process group (boot sets it).
         self.console: Any = None
-        # host tid → wait status of a new child seen before its parent's fork event, and
-        # when it was seen (_sweep_early)
+        # host tid → wait status of a new child seen before its parent's fork event
         self._early_stops: Dict[int, int] = {}
-        self._early_at: Dict[int, float] = {}
-        self._early_sweep: Any = None
         # fd tables a CLONE_FILES clone shared between processes (the loader lends no
         # fds to an exec of a process using one).
         self._files_shared_by_processes: "weakref.WeakSet[Any]" = weakref.WeakSet()
@@ -1371,9 +1364,6 @@ class Kernel:
         if t is None:
             # A new child stopped before its parent's fork event was handled.
             self._early_stops[pid] = status
-            self._early_at[pid] = now = time.monotonic()
-            if self._early_sweep is None:
-                self._early_sweep = self.ktimers.add(now + _ORPHAN_GRACE, self._sweep_early)
             return
         if t.clone3_child_regs is not None:
             # The first stop of a child of a clone3 run as clone (it has run no code yet).
@@ -1397,31 +1387,6 @@ class Kernel:
             return
         self._on_event(t, pid, event, sig, status)
 
-    def _sweep_early(self) -> None:
-        """End the new children no fork event claimed within :data:`_ORPHAN_GRACE`.
-
-        A task killed at its fork event (``geteventmsg`` fails: ``ProcessLookupError``)
-        or before it stopped there leaves its new child stopped at its first stop,
-        unknown to the sandbox, its parent's state gone: it has run nothing yet, and no
-        event will ever say what it is.  As Linux, which abandons a fork whose parent a
-        fatal signal is pending for, it goes: SIGKILL (its exit reaches
-        :meth:`_on_exit`).  Such children would otherwise stay, uncounted by the
-        sandbox's task limit, until the sandbox's end.  (The loop runs no timer while
-        paused, and :meth:`resume` handles the stops it kept first.)"""
-        self._early_sweep = None
-        now = time.monotonic()
-        for pid, at in list(self._early_at.items()):
-            if now - at >= _ORPHAN_GRACE:
-                del self._early_at[pid]
-                self._early_stops.pop(pid, None)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass  # (gone already: its exit comes)
-        if self._early_at:
-            self._early_sweep = self.ktimers.add(
-                max(min(self._early_at.values()) + _ORPHAN_GRACE, now + 0.1), self._sweep_early)
-
     def _on_event(self, t: Task, pid: int, event: int, sig: int = 0, status: int = 0) -> None:
         """_on_wait's stop of task *t* (host tid *pid*): *event* (status >> 16), *sig*."""
         if event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
@@ -1431,8 +1396,8 @@ class Kernel:
                     ptrace.host_resume(t)
             except ProcessLookupError:
                 # Killed at its event (another thread's exit_group): its exit comes next.
-                # (A process it forked stays stopped, unknown, in _early_stops, until
-                # _sweep_early ends it.)
+                # (A process it forked then stays stopped, unknown, in _early_stops, until
+                # the sandbox's end.)
                 pass
         elif event in (ptrace.PTRACE_EVENT_EXIT, ptrace.PTRACE_EVENT_VFORK_DONE):
             # Host events only a workload tracer asks for (ptrace._sync_host_options).
@@ -1652,7 +1617,6 @@ class Kernel:
         if not flags & CLONE_THREAD:
             self.cpu_hold.forked(parent, child)
         st = self._early_stops.pop(child_host, None)
-        self._early_at.pop(child_host, None)
         if saved is not None:
             if st is not None:
                 restore_clone3_regs(child_host, saved)
@@ -1667,7 +1631,6 @@ class Kernel:
         N.task_del(pid)
         if t is None:
             self._early_stops.pop(pid, None)
-            self._early_at.pop(pid, None)
             return
         t.exited = True
         self.cpu_hold.task_exited(t)
