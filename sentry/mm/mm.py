@@ -24,8 +24,9 @@ STUB_BASE = 0x7E0000000000
 STUB_END = 0x7E0000002000
 #: How /proc/PID/maps names an AIO ring (sentry.kernel.aio), as Linux's aio file.
 AIO_RING_NAME = "/[aio] (deleted)"
-_SHARED_ZERO = "/dev/zero (deleted)"
 AIO_RING_STRIDE = 1 << 32
+#: How it names shared anonymous memory (a shared mapping of /dev/zero too).
+_SHARED_ZERO = "/dev/zero (deleted)"
 
 
 def host_file_key(dev: int, ino: int) -> Tuple[str, str]:

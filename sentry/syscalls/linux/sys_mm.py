@@ -25,8 +25,10 @@ import ctypes
 import errno
 import fcntl
 import os
+import resource
 
 from sentry import logger
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import CONTINUE, LinuxError, err
 from sentry.platform.hybrid import native as N
 
@@ -47,8 +49,6 @@ MAP_HUGETLB, MAP_SYNC, MAP_FIXED_NOREPLACE = 0x40000, 0x80000, 0x100000
 #: process, which has no capability, is refused by the host all the same, after the
 #: checks Linux makes after this one.)
 _min_addr: "int | None" = None
-_CAP_IPC_LOCK, _CAP_SYS_RAWIO = 14, 17
-_RLIMIT_MEMLOCK = 8
 MAP_LOCKED = 0x2000
 #: Host file systems whose files take ``MAP_SYNC`` (``FOP_MMAP_SYNC``: ext4, xfs); they
 #: refuse it for a file that is not DAX only after the access checks.
@@ -122,11 +122,11 @@ def _check_locked(t: "Task", aligned: int, flags: int) -> None:
     """``MAP_LOCKED`` without ``CAP_IPC_LOCK``: ``EPERM`` while ``RLIMIT_MEMLOCK`` is 0
     (``can_do_mlock``), ``EAGAIN`` past it with what the process has locked already
     (``mlock_future_ok``), after the address checks, before the file's."""
-    if not flags & MAP_LOCKED or t.creds.capable(_CAP_IPC_LOCK):
+    if not flags & MAP_LOCKED or t.creds.capable(cap.CAP_IPC_LOCK):
         return
     from sentry.syscalls.linux.sys_process import RLIM_INFINITY, get_rlimit
 
-    soft = get_rlimit(t, _RLIMIT_MEMLOCK)[0]
+    soft = get_rlimit(t, resource.RLIMIT_MEMLOCK)[0]
     if soft == 0:
         raise err(errno.EPERM)
     if soft == RLIM_INFINITY:
@@ -153,7 +153,7 @@ def _check_place(t: "Task", addr: int, aligned: int, flags: int) -> None:
         raise err(errno.ENOMEM)
     if addr & (PAGE - 1):
         raise err(errno.EINVAL)
-    if addr < _mmap_min_addr(t) and not t.creds.capable(_CAP_SYS_RAWIO):
+    if addr < _mmap_min_addr(t) and not t.creds.capable(cap.CAP_SYS_RAWIO):
         raise err(errno.EPERM)
     if flags & MAP_FIXED_NOREPLACE:
         try:
@@ -239,8 +239,8 @@ def mmap_file(t: "Task", a: "SyscallArgs") -> Any:
         raise err(errno.EOVERFLOW)
     if kind not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
         raise err(errno.EINVAL)
-    if kind == MAP_SHARED_VALIDATE and flags & ~_VALIDATE_MASK and flags & ~(
-            _VALIDATE_MASK | (MAP_SYNC if takes_map_sync(desc) else 0)):
+    unknown = flags & ~_VALIDATE_MASK if kind == MAP_SHARED_VALIDATE else 0
+    if unknown and (unknown != MAP_SYNC or not takes_map_sync(desc)):
         raise err(errno.EOPNOTSUPP)
     if not desc.readable():
         raise err(errno.EACCES)

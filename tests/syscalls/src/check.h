@@ -115,6 +115,25 @@ static inline void msleep(long ms)
     while (nanosleep(&ts, &ts) && errno == EINTR)
         ;
 }
+/* Print "label: NAME", the path /proc/self/maps names the mapping at addr by ("-": no
+ * such line, or no name); only its last component with base. */
+static inline void show_maps_name(const char *label, void *addr, int base)
+{
+    char want[32], line[512], name[400] = "-";
+    snprintf(want, sizeof want, "%lx-", (unsigned long)addr);
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, want, strlen(want)) != 0)
+            continue;
+        line[strcspn(line, "\n")] = 0;
+        char *slash = base ? strrchr(line, '/') : strchr(line, '/');
+        snprintf(name, sizeof name, "%s", slash ? slash : "-");
+    }
+    if (f)
+        fclose(f);
+    printf("%s: %s\n", label, name);
+}
+
 /* Reap *pid* and print how it ended: "label: exit N" or "label: signal N". */
 static inline void show_wait(const char *label, pid_t pid)
 {

@@ -14,28 +14,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-/* the path /proc/self/maps names the mapping at addr by ("-": no such line or none);
- * only its last name with base */
-static void show_name(const char *label, void *addr, int base)
-{
-    char want[32], line[512], name[400] = "-";
-    snprintf(want, sizeof want, "%lx-", (unsigned long)addr);
-    FILE *f = fopen("/proc/self/maps", "r");
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, want, strlen(want)) != 0)
-            continue;
-        line[strcspn(line, "\n")] = 0;
-        char *slash = base ? strrchr(line, '/') : strchr(line, '/');
-        snprintf(name, sizeof name, "%s", slash ? slash : "-");
-    }
-    if (f)
-        fclose(f);
-    printf("%s: %s\n", label, name);
-}
-
 static void show(const char *label, void *addr)
 {
-    show_name(label, addr, 0);
+    show_maps_name(label, addr, 0);
 }
 
 /* map fd's first page (prot), show its name, check it holds an ELF header, unmap */
@@ -215,7 +196,7 @@ int main(int argc, char **argv)
             MUST(pread(rw, buf, sizeof buf - 1, 0));
             printf("%s: %s\n", l, buf);
             snprintf(l, sizeof l, "shared writable %d name", i);
-            show_name(l, p, 1); /* (the work directory's path is the test's) */
+            show_maps_name(l, p, 1); /* (the work directory's path is the test's) */
             munmap(p, 4096);
         }
         close(rw);

@@ -17,22 +17,9 @@ static void on_bus(int sig)
     siglongjmp(jb, 1);
 }
 
-/* the name /proc/self/maps gives the mapping at addr ("-": no name) */
 static void show(const char *label, void *addr)
 {
-    char want[32], line[512], name[400] = "-";
-    snprintf(want, sizeof want, "%lx-", (unsigned long)addr);
-    FILE *f = fopen("/proc/self/maps", "r");
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, want, strlen(want)) != 0)
-            continue;
-        line[strcspn(line, "\n")] = 0;
-        char *slash = strchr(line, '/');
-        snprintf(name, sizeof name, "%s", slash ? slash : "-");
-    }
-    if (f)
-        fclose(f);
-    printf("%s: %s\n", label, name);
+    show_maps_name(label, addr, 0);
 }
 
 int main(int argc, char **argv)
