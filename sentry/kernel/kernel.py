@@ -514,8 +514,15 @@ class Kernel:
 
     def pids_in_use(self) -> int:
         """Tasks that hold a pid, as the pids cgroup counts them: live threads, zombie
-        processes not yet reaped, and clones checked but not yet seen to happen."""
-        n = len(self.tasks)
+        processes not yet reaped, clones checked but not yet seen to happen, and new
+        children seen stopped before a fork event said whose they are.
+
+        Such a child is counted as soon as it is seen, not when its event claims it: one
+        whose parent was killed at its fork event (or before it stopped there) is never
+        claimed, and stays stopped until the sandbox ends; uncounted, a workload could
+        pile up any number of them on the host.  Until its event comes, a claimed one is
+        counted twice (its parent's pending clone too), for a turn or two of the loop."""
+        n = len(self.tasks) + len(self._early_stops)
         for tg in self.thread_groups.values():
             if tg.zombie:
                 n += 1
@@ -533,7 +540,8 @@ class Kernel:
         """
         limit = self.pids_limit
         # A bound of pids_in_use first: the exact count walks every task.
-        if not limit or 2 * len(self.tasks) + len(self.thread_groups) < limit:
+        if not limit or (2 * len(self.tasks) + len(self.thread_groups) + len(self._early_stops)
+                         < limit):
             return
         if self.pids_in_use() < limit:
             return
@@ -1397,7 +1405,7 @@ class Kernel:
             except ProcessLookupError:
                 # Killed at its event (another thread's exit_group): its exit comes next.
                 # (A process it forked then stays stopped, unknown, in _early_stops, until
-                # the sandbox's end.)
+                # the sandbox's end, counted by the pids limit: pids_in_use.)
                 pass
         elif event in (ptrace.PTRACE_EVENT_EXIT, ptrace.PTRACE_EVENT_VFORK_DONE):
             # Host events only a workload tracer asks for (ptrace._sync_host_options).

@@ -6,6 +6,12 @@
  *   limits nofile     past fs.nr_open is EPERM even for root; then as nobody: open fds
  *                     until EMFILE, raise the soft limit to the hard one and go on;
  *                     above the hard limit is EPERM
+ *   limits orphans N  N rounds of a process whose second thread keeps forking while
+ *                     its first ends the process (exit_group after a delay that varies
+ *                     from round to round), so that the forking thread is often killed
+ *                     at its fork event with its child made; stops at the first fork of
+ *                     its own that fails; then waits for a line on stdin (the test
+ *                     counts the host's processes meanwhile)
  *
  * Each prints what failed and how, then "ok" lines; the exit status is 0 unless a step
  * went wrong.  Never run it outside a sandbox: the bomb is bounded only by the limits.
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +119,40 @@ static int threads(void) {
     return 0;
 }
 
+static void *fork_loop(void *arg) {
+    (void)arg;
+    for (;;) {
+        pid_t c = fork();
+        if (c == 0) _exit(0);
+        if (c > 0) waitpid(c, NULL, 0);
+    }
+    return NULL;
+}
+
+static int orphans(int rounds) {
+    int r;
+    for (r = 0; r < rounds; r++) {
+        pid_t p = fork();
+        if (p < 0) {
+            printf("fork failed: %s after %d rounds\n", errno == EAGAIN ? "EAGAIN" : strerror(errno), r);
+            break;
+        }
+        if (p == 0) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, fork_loop, NULL)) _exit(3);
+            struct timespec ts = {0, (r % 20) * 50000L};
+            nanosleep(&ts, NULL);
+            syscall(SYS_exit_group, 0);
+        }
+        waitpid(p, NULL, 0);
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ; /* children of the forking thread, reparented to us when it died */
+    }
+    if (r == rounds) printf("%d rounds\n", rounds);
+    char line[16];
+    return fgets(line, sizeof line, stdin) ? 0 : 1;
+}
+
 static int open_until_fail(int *n) {
     for (;;) {
         int fd = open("/dev/null", O_RDONLY);
@@ -156,5 +197,6 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "forkbomb")) return forkbomb();
     if (!strcmp(argv[1], "threads")) return threads();
     if (!strcmp(argv[1], "nofile")) return nofile();
+    if (!strcmp(argv[1], "orphans") && argc > 2) return orphans(atoi(argv[2]));
     return 2;
 }
