@@ -4022,6 +4022,32 @@ static int ep = -1, sigfd = -1, reap_pending;
 static struct epoll_event evq[64];
 static int evq_n, evq_i;
 
+/* Tracees' wait statuses, taken from the host a batch at a time: every stop or exit
+ * there is to report when the batch is taken, handed out in that order before the host
+ * is asked again.  The host's waitpid(-1) reports the tracee attached last first (its
+ * list of tracees is last in, first out), so one that stops again as soon as it is
+ * resumed (a loop of forks refused at the pids limit, of execs of a missing file) got
+ * every turn, and an older tracee's exec or clone waited behind it: for seconds, or
+ * for ever beside a few of them.  A wait for one tracee takes its status from here
+ * first (wq_take): the host reports a status once. */
+#define WQ_MAX 256
+static struct { int pid, st; } wq[WQ_MAX];
+static int wq_n, wq_i;
+
+/* The first status queued for *pid* (-1: any), taken out of the queue; 0 if none. */
+static int wq_take(int pid, int *st)
+{
+    for (int i = wq_i; i < wq_n; i++) {
+        if (pid != -1 && wq[i].pid != pid) continue;
+        int w = wq[i].pid;
+        *st = wq[i].st;
+        memmove(&wq[i], &wq[i + 1], (size_t)(wq_n - i - 1) * sizeof wq[0]);
+        wq_n--;
+        return w;
+    }
+    return 0;
+}
+
 /* Every task started by rt_spawn_task has its own filter and so its own
  * listener (an exec'd process cannot share init's): tokens TOK_LISTENER - i. */
 #define MAX_LISTENERS 1024
@@ -4055,6 +4081,7 @@ int rt_loop_init(void)
     }
     inited = 1;
     reap_pending = 1;
+    wq_n = wq_i = 0;
     return 0;
 }
 
@@ -4221,21 +4248,30 @@ int rt_next_event(struct rt_event *ev, int timeout_ms)
     int st, burst = 0;
     int64_t deadline = timeout_ms >= 0 ? mono_ns() + (int64_t)timeout_ms * 1000000 : 0;
     for (;;) {
-        if (reap_pending) {
-            int w = waitpid(-1, &st, WNOHANG | __WALL);
-            if (w > 0) {
-                if (sigaction_stop_c(w, st)) {
-                    /* (a loop of them lets the timers and Python run, as fast calls do) */
-                    if (++burst >= FAST_BURST || (timeout_ms >= 0 && mono_ns() >= deadline)) {
-                        ev->kind = RT_EV_TIMEOUT;
-                        return 0;
-                    }
-                    continue;
-                }
-                ev->kind = RT_EV_PTRACE; ev->wpid = w; ev->wstatus = st;
-                return 0;
+        if (wq_i == wq_n && reap_pending) {
+            int w;
+            wq_i = wq_n = 0;
+            while (wq_n < WQ_MAX && (w = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+                wq[wq_n].pid = w;
+                wq[wq_n].st = st;
+                wq_n++;
             }
-            reap_pending = 0;
+            if (wq_n < WQ_MAX) reap_pending = 0;
+        }
+        if (wq_i < wq_n) {
+            int w = wq[wq_i].pid;
+            st = wq[wq_i].st;
+            wq_i++;
+            if (sigaction_stop_c(w, st)) {
+                /* (a loop of them lets the timers and Python run, as fast calls do) */
+                if (++burst >= FAST_BURST || (timeout_ms >= 0 && mono_ns() >= deadline)) {
+                    ev->kind = RT_EV_TIMEOUT;
+                    return 0;
+                }
+                continue;
+            }
+            ev->kind = RT_EV_PTRACE; ev->wpid = w; ev->wstatus = st;
+            return 0;
         }
         if (evq_i < evq_n) {
             struct epoll_event *e = &evq[evq_i++];
@@ -4449,6 +4485,8 @@ static int held_with_sentry(int pid)
 
 static int wait_tracee(int pid, int *status, int flags)
 {
+    int q = wq_take(pid, status);
+    if (q) return q;
     if (!(flags & WNOHANG) && !held_with_sentry(pid)) {
         struct timespec t0, now;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -4571,7 +4609,8 @@ int rt_inject_lend(int pid, int listener, uint64_t batch_entry, uint64_t table, 
     while (!answered) {
         /* The call's notification; a stop on the way (a signal) is suppressed, as an
          * inject's. */
-        int w = waitpid(pid, &st, WNOHANG | __WALL);
+        int w = wq_take(pid, &st);
+        if (!w) w = waitpid(pid, &st, WNOHANG | __WALL);
         if (w < 0) return -errno;
         if (w == pid) {
             if (!WIFSTOPPED(st)) return -ESRCH;
