@@ -20,6 +20,7 @@ import errno
 import os
 import weakref
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.directory import TmpfsDir
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
@@ -33,6 +34,17 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Tuple
 
 MAX_READ = 1 << 20
+
+# random(4)'s requests (include/uapi/linux/random.h).
+RNDGETENTCNT = 0x80045200
+RNDADDTOENTCNT = 0x40045201
+RNDADDENTROPY = 0x40085203
+RNDZAPENTCNT = 0x5204
+RNDCLEARPOOL = 0x5206
+RNDRESEEDCRNG = 0x5207
+#: The input pool's entropy count once it is ready (``POOL_READY_BITS``): what Linux
+#: says from boot on (the sandbox's bytes come from the host's pool, ready by then).
+POOL_READY_BITS = 256
 
 
 class _CharDevice(FileDescription):
@@ -115,6 +127,38 @@ class RandomDevice(_CharDevice):
 
     def write(self, t: Any, data: bytes) -> int:
         return len(data)
+
+    def ioctl(self, t: Any, cmd: int, arg: int) -> int:
+        return random_ioctl(t, cmd, arg)
+
+
+def random_ioctl(t: Any, cmd: int, arg: int) -> int:
+    """random(4)'s ``random_ioctl`` (the sentry's devices, a donated host one): the
+    entropy count; crediting or adding entropy, zapping the count, clearing the pool
+    and reseeding take ``CAP_SYS_ADMIN`` and change nothing (the bytes are the host's,
+    as a write's are); anything else, a terminal's request included (isatty(3)), is
+    ``EINVAL``."""
+    if cmd == RNDGETENTCNT:
+        t.mem.write_i32(arg, POOL_READY_BITS)
+        return 0
+    if cmd not in (RNDADDTOENTCNT, RNDADDENTROPY, RNDZAPENTCNT, RNDCLEARPOOL, RNDRESEEDCRNG):
+        raise err(errno.EINVAL)
+    if not t.creds.capable(cap.CAP_SYS_ADMIN):
+        raise err(errno.EPERM)
+    if cmd in (RNDADDTOENTCNT, RNDADDENTROPY) and t.mem.read_i32(arg) < 0:
+        raise err(errno.EINVAL)
+    if cmd == RNDADDENTROPY:
+        # Its buffer is read whole, as a write's (a negative length is a huge one).
+        n = t.mem.read_i32(arg + 4)
+        if n < 0:
+            raise err(errno.EFAULT)
+        addr = arg + 8
+        while n > 0:
+            step = min(n, MAX_READ)
+            t.mem.read(addr, step)
+            addr += step
+            n -= step
+    return 0
 
 
 def _tty(t: Any, inode: Inode, vd: Any, flags: int) -> FileDescription:

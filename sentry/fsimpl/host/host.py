@@ -182,6 +182,8 @@ class HostFileDescription(FileDescription):
     host_offset = True
     mmap_copies = True
     validates_on_host = True
+    #: The host's /dev/random or /dev/urandom (1:8, 1:9): its ioctls are random(4)'s.
+    random = False
 
     def __init__(self, fd: int, uid: int = 0, gid: int = 0) -> None:
         inode = HostInode(fd)
@@ -203,6 +205,8 @@ class HostFileDescription(FileDescription):
         # A host file system's file or directory; the host says EINVAL for the others.
         self.fsync_op = self.seekable or _st.S_ISDIR(mode)
         self._rdev = os.fstat(fd).st_rdev if self.is_tty else 0
+        rdev = os.fstat(fd).st_rdev if _st.S_ISCHR(mode) and not self.is_tty else 0
+        self.random = os.major(rdev) == 1 and os.minor(rdev) in (8, 9)
         if _st.S_ISFIFO(mode):
             self.anon_name = b"pipe:[%d]" % inode.ino
         elif _st.S_ISSOCK(mode):
@@ -371,6 +375,10 @@ class HostFileDescription(FileDescription):
             t.mem.write(arg, buf)
             return 0
         if not self.is_tty:
+            if self.random:
+                from sentry.fsimpl.dev.dev import random_ioctl
+
+                return random_ioctl(t, cmd, arg)
             raise err(errno.ENOTTY)
         if cmd == TCGETS:
             t.mem.write(arg, _host(fcntl.ioctl, self._fd, TCGETS, b"\0" * _TERMIOS_SIZE))

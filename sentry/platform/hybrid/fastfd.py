@@ -64,11 +64,12 @@ def fast_kinds(desc: FileDescription) -> int:
     if isinstance(desc, HostFileDescription):
         k = N.FD_STAT | (N.FD_SEEK if desc.seekable else 0)
         regular = desc.inode is not None and desc.inode.is_reg
-        if not desc.is_tty and (regular or not desc.seekable):
+        if not desc.is_tty and not desc.random and (regular or not desc.seekable):
             # isatty(3), a terminal's size: ENOTTY, as HostFileDescription.ioctl answers
             # every request but FIONREAD of a host file that is no terminal (a shell asks
-            # the size of its stderr after each command); not for a block device, which
-            # FD_SEEK | FD_NOTTY would make a regular file to C's sendfile
+            # the size of its stderr after each command), but random(4)'s (EINVAL); not
+            # for a block device, which FD_SEEK | FD_NOTTY would make a regular file to
+            # C's sendfile
             k |= N.FD_NOTTY
     elif isinstance(desc, GoferFileDescription):
         # a regular file: isatty(3) is ENOTTY (Python's open() asks of every file)

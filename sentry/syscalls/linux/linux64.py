@@ -181,8 +181,9 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "TIOCCONS: ENOTTY); a donated terminal: termios, window size, TIOCGPGRP/TIOCSPGRP/"
          "TIOCGSID in the sentry; sockets: SIOCINQ/OUTQ, the "
          "netdevice SIOCGIF* queries and SIOCGIFCONF (the sandbox's network namespace), "
-         "SIOCSIF*/SIOCADDRT EPERM; C fast path: TCGETS/TIOCGWINSZ on a regular file "
-         "or directory (ENOTTY)"),
+         "SIOCSIF*/SIOCADDRT EPERM; random(4) (the sandbox's and a donated host one): "
+         "RNDGETENTCNT (256), the CAP_SYS_ADMIN requests (no effect), EINVAL for any other; "
+         "C fast path: TCGETS/TIOCGWINSZ on a regular file or directory (ENOTTY)"),
         ("ftruncate", EMULATE, FULL, ""), ("truncate", EMULATE, FULL, _TXTBSY),
         ("fsync", EMULATE, FULL, _FSYNC), ("fdatasync", EMULATE, FULL, _FSYNC),
         ("fallocate", EMULATE, PARTIAL,
