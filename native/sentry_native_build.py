@@ -209,7 +209,6 @@ ffibuilder.cdef(
     int rt_inject_lend(int pid, int listener, uint64_t batch_entry, uint64_t table, int64_t nr,
                        const int *fds, const int *targets, int n, int *other_sig);
     int rt_waitpid(int pid, int *status, int flags);
-    void rt_wq_forget(int pid);
     int rt_pidfd_getfd(int pid, int targetfd);
     struct rt_listing {
         char *data; uint64_t len; uint32_t *ends; uint32_t count; uint32_t _pad;

@@ -327,7 +327,6 @@ int rt_inject_batch(int pid, uint64_t batch_entry, uint64_t table, uint64_t *ent
 int rt_inject_lend(int pid, int listener, uint64_t batch_entry, uint64_t table, int64_t nr,
                    const int *fds, const int *targets, int n, int *other_sig);
 int rt_waitpid(int pid, int *status, int flags);
-void rt_wq_forget(int pid);
 int rt_pidfd_getfd(int pid, int targetfd);
 int rt_tgkill(int tgid, int tid, int sig);
 int rt_sigqueue(int tgid, int tid, int sig, int code, int spid, int suid);

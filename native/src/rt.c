@@ -4034,18 +4034,6 @@ static int evq_n, evq_i;
 static struct { int pid, st; } wq[WQ_MAX];
 static int wq_n, wq_i;
 
-/* Drop every status queued for *pid*: a thread that exec'd took its process's leader's
- * tid, and what was queued for that tid (the old leader's stop, taken before the exec's
- * de_thread killed it) or for the process's other threads (gone with it) would read as
- * the new program's.  (The host's own report of their exits comes as any other.) */
-void rt_wq_forget(int pid)
-{
-    int k = wq_i;
-    for (int i = wq_i; i < wq_n; i++)
-        if (wq[i].pid != pid) wq[k++] = wq[i];
-    wq_n = k;
-}
-
 /* The first status queued for *pid* (-1: any), taken out of the queue; 0 if none. */
 static int wq_take(int pid, int *st)
 {

@@ -1871,12 +1871,6 @@ class Kernel:
         tg = t.tg
         former = N.geteventmsg(pid)
         former_tid = t.tid
-        # What the loop took from the host for the process's other threads (gone) or for
-        # this tid (the old leader's, if another thread exec'd) before this event is stale.
-        N.wq_forget(pid)
-        for other in tg.tasks.values():
-            if other.host_tid != pid:
-                N.wq_forget(other.host_tid)
         if former != pid:
             # A non-leader thread exec'd: it now has the leader's tid, whose task goes on
             # as the new program's, with no call of the leader's parked.

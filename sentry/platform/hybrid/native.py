@@ -957,13 +957,6 @@ def waitpid(pid: int, flags: int = 0) -> Tuple[int, int]:
     return w, st[0]
 
 
-def wq_forget(pid: int) -> None:
-    """Drop the statuses the event loop took from the host for *pid* and has not handed
-    out yet (rt.c ``wq``): they are stale once an exec's ``de_thread`` gave the leader's
-    tid to the thread that exec'd."""
-    lib.rt_wq_forget(pid)
-
-
 def pidfd_getfd(pid: int, fd: int) -> int:
     return _check(lib.rt_pidfd_getfd(pid, fd))
 
