@@ -45,6 +45,16 @@ RNDRESEEDCRNG = 0x5207
 #: The input pool's entropy count once it is ready (``POOL_READY_BITS``): what Linux
 #: says from boot on (the sandbox's bytes come from the host's pool, ready by then).
 POOL_READY_BITS = 256
+#: The longest read or write Linux makes (``MAX_RW_COUNT``): a longer RNDADDENTROPY
+#: buffer is cut to it, and then fails for not being taken whole.
+MAX_RW_COUNT = 0x7FFFF000
+# Requests do_vfs_ioctl answers for any file before its driver sees them.
+FIOQSIZE = 0x5460
+FIGETBSZ = 0x2
+FIFREEZE = 0xC0045877
+FITHAW = 0xC0045878
+#: devtmpfs's block size, what FIGETBSZ says of a device node there.
+DEV_BLOCK_SIZE = 4096
 
 
 class _CharDevice(FileDescription):
@@ -138,6 +148,17 @@ def random_ioctl(t: Any, cmd: int, arg: int) -> int:
     and reseeding take ``CAP_SYS_ADMIN`` and change nothing (the bytes are the host's,
     as a write's are); anything else, a terminal's request included (isatty(3)), is
     ``EINVAL``."""
+    if cmd == FIOQSIZE:  # (regular files, directories and symlinks only)
+        raise err(errno.ENOTTY)
+    if cmd == FIGETBSZ:
+        t.mem.write_i32(arg, DEV_BLOCK_SIZE)
+        return 0
+    if cmd in (FIFREEZE, FITHAW):
+        # No sandbox freezes a file system: devtmpfs has no freeze (EOPNOTSUPP), and a
+        # thaw of one not frozen is EINVAL; both take CAP_SYS_ADMIN first.
+        if not t.creds.capable(cap.CAP_SYS_ADMIN):
+            raise err(errno.EPERM)
+        raise err(errno.EOPNOTSUPP if cmd == FIFREEZE else errno.EINVAL)
     if cmd == RNDGETENTCNT:
         t.mem.write_i32(arg, POOL_READY_BITS)
         return 0
@@ -148,17 +169,39 @@ def random_ioctl(t: Any, cmd: int, arg: int) -> int:
     if cmd in (RNDADDTOENTCNT, RNDADDENTROPY) and t.mem.read_i32(arg) < 0:
         raise err(errno.EINVAL)
     if cmd == RNDADDENTROPY:
-        # Its buffer is read whole, as a write's (a negative length is a huge one).
+        # The buffer must be readable whole (a negative length is a huge one, and past
+        # MAX_RW_COUNT it is cut and then not taken whole: EFAULT).  Linux mixes it in on
+        # the caller's time; the sentry's is every task's, so it reads a small one and
+        # looks a large one up in the host's maps instead of copying it.
         n = t.mem.read_i32(arg + 4)
-        if n < 0:
+        if n < 0 or n > MAX_RW_COUNT:
             raise err(errno.EFAULT)
-        addr = arg + 8
-        while n > 0:
-            step = min(n, MAX_READ)
-            t.mem.read(addr, step)
-            addr += step
-            n -= step
+        if n <= MAX_READ:
+            t.mem.read(arg + 8, n)
+        elif not _readable(t, arg + 8, n):
+            raise err(errno.EFAULT)
     return 0
+
+
+def _readable(t: Any, addr: int, n: int) -> bool:
+    """Whether [addr, addr + n) is mapped readable throughout (the host's maps of *t*)."""
+    try:
+        maps = t.kernel.host_file(f"{t.host_tid}/maps")
+    except OSError:
+        return False
+    end = addr + n
+    for line in maps.splitlines():
+        span, _, rest = line.partition(b" ")
+        lo, _, hi = span.partition(b"-")
+        start, stop = int(lo, 16), int(hi, 16)
+        if stop <= addr:
+            continue
+        if start > addr or not rest.startswith(b"r"):
+            return False
+        addr = stop
+        if addr >= end:
+            return True
+    return False
 
 
 def _tty(t: Any, inode: Inode, vd: Any, flags: int) -> FileDescription:

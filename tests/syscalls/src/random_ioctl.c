@@ -1,12 +1,16 @@
 /* random_ioctl.c -- random(4)'s ioctls on /dev/random and /dev/urandom: the entropy
  * count, the requests that take CAP_SYS_ADMIN (as root and as uid 1000), their argument
- * checks, and EINVAL for anything else (a terminal request: isatty(3) says EINVAL, not
- * ENOTTY); /dev/null and /dev/zero have no ioctl (ENOTTY).  When its stdin is the host's
+ * checks (a buffer far too long or not readable throughout), what the VFS answers first
+ * (FIOQSIZE, FIGETBSZ, FIFREEZE, FITHAW), and EINVAL for anything else (a terminal
+ * request: isatty(3) says EINVAL, not ENOTTY); /dev/null and /dev/zero have no ioctl
+ * (ENOTTY).  When its stdin is the host's
  * /dev/random or /dev/urandom (tests/workloads/test_stdio.py), the same of it. */
 #include "check.h"
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/random.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
@@ -42,6 +46,30 @@ static void requests(const char *who, int fd)
     Q("RNDRESEEDCRNG", ioctl(fd, RNDRESEEDCRNG, 0));
     Q("RNDGETPOOL (gone)", ioctl(fd, _IOR('R', 0x02, int[2]), &n));
     Q("an unknown 'R' request", ioctl(fd, _IO('R', 0x20), 0));
+    /* a large buffer: readable throughout, its last page not, far too long */
+    size_t big = 4 << 20;
+    char *m = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MUST(m == MAP_FAILED ? -1 : 0);
+    int *head = (int *)m;
+    head[0] = 0;
+    head[1] = (int)(big - 4096 - 8);
+    Q("RNDADDENTROPY of 4 MiB", ioctl(fd, RNDADDENTROPY, head));
+    MUST(mprotect(m + big - 4096, 4096, PROT_NONE));
+    head[1] = (int)(big - 8);
+    Q("RNDADDENTROPY into a page not readable", ioctl(fd, RNDADDENTROPY, head));
+    head[1] = 0x7ffff001;
+    Q("RNDADDENTROPY past MAX_RW_COUNT", ioctl(fd, RNDADDENTROPY, head));
+    munmap(m, big);
+    /* what the VFS answers before random(4) sees the request */
+    long long q = -1;
+    Q("FIOQSIZE", ioctl(fd, FIOQSIZE, &q));
+    n = -1;
+    Q("FIGETBSZ", ioctl(fd, FIGETBSZ, &n));
+    snprintf(l, sizeof l, "%s block size", who);
+    R(l, n);
+    Q("FIGETBSZ to NULL", ioctl(fd, FIGETBSZ, NULL));
+    Q("FIFREEZE", ioctl(fd, FIFREEZE, 0));
+    Q("FITHAW", ioctl(fd, FITHAW, 0));
 #undef Q
 }
 
