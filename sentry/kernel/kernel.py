@@ -1359,6 +1359,11 @@ class Kernel:
 
     def _on_wait(self, pid: int, status: int) -> None:
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            if self._paused_stops:
+                # A stop kept while paused, of a task that exited since (killed): replayed
+                # at the resume, with the task gone, it would read as a new child's first
+                # stop and be counted by the pids limit for ever.
+                self._paused_stops = [(p, st) for p, st in self._paused_stops if p != pid]
             self._on_exit(pid, status)
             return
         if not os.WIFSTOPPED(status):
@@ -1737,12 +1742,17 @@ class Kernel:
                     if t.pending_clone is None:  # (a handler's call came between: booked again)
                         sys_process.book_clone(t, booked[1] or 0, booked[2])
                 elif nr == SYS_CLONE3:
+                    # A booking still here is of a clone the host never made (no event
+                    # came: a signal restarted it, ERESTARTNOINTR); counted again by the
+                    # pids check, it refused a fork at the limit (299 of 300).
+                    t.pending_clone = None
                     t.clone3_saved = sys_process.clone3_stop(t, regs)
                     N.setregs(pid, regs)  # now a clone(2) with its arguments in registers
                     t.clone3_as_clone = (_clone_regs(regs), t.pending_clone,
                                          t.pending_pidfd_addr)
                 else:
                     t.clone3_saved = t.clone3_as_clone = None
+                    t.pending_clone = None  # (as above)
                     sys_process.clone_stop(t, nr, regs[N.RDI], regs[N.RDX])
                     if nr == SYS_CLONE and regs[N.RDI] & sys_process.CLONE_PIDFD:
                         regs[N.RDI] &= ~sys_process.CLONE_PIDFD  # the sentry's pidfd

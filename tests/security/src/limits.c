@@ -6,6 +6,9 @@
  *   limits nofile     past fs.nr_open is EPERM even for root; then as nobody: open fds
  *                     until EMFILE, raise the soft limit to the hard one and go on;
  *                     above the hard limit is EPERM
+ *   limits restarted N  N forks, each reaped, while a sibling keeps sending the forker
+ *                     a handled signal (some forks are restarted: ERESTARTNOINTR); at
+ *                     most three tasks at once, so under a limit of 3 none may fail
  *   limits orphans N  N rounds of a process whose second thread keeps forking while
  *                     its first ends the process (exit_group after a delay that varies
  *                     from round to round), so that the forking thread is often killed
@@ -119,6 +122,33 @@ static int threads(void) {
     return 0;
 }
 
+static volatile long signals_seen;
+static void count_signal(int sig) { (void)sig; signals_seen++; }
+
+static int restarted(int n) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = count_signal;
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGUSR1, &sa, NULL)) return 1;
+    pid_t me = getpid();
+    pid_t s = fork();
+    if (s < 0) return 1;
+    if (s == 0)
+        for (;;) kill(me, SIGUSR1);
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p == 0) _exit(0);
+        if (p < 0) { failed++; continue; }
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+    }
+    kill(s, SIGKILL);
+    waitpid(s, NULL, 0);
+    printf("forks %d failed %d%s\n", n, failed, signals_seen ? "" : " (no signal came)");
+    return 0;
+}
+
 static void *fork_loop(void *arg) {
     (void)arg;
     for (;;) {
@@ -198,5 +228,6 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "threads")) return threads();
     if (!strcmp(argv[1], "nofile")) return nofile();
     if (!strcmp(argv[1], "orphans") && argc > 2) return orphans(atoi(argv[2]));
+    if (!strcmp(argv[1], "restarted") && argc > 2) return restarted(atoi(argv[2]));
     return 2;
 }
