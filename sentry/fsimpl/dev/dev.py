@@ -143,11 +143,12 @@ class RandomDevice(_CharDevice):
 
 
 def random_ioctl(t: Any, cmd: int, arg: int) -> int:
-    """random(4)'s ``random_ioctl`` (the sentry's devices, a donated host one): the
-    entropy count; crediting or adding entropy, zapping the count, clearing the pool
-    and reseeding take ``CAP_SYS_ADMIN`` and change nothing (the bytes are the host's,
-    as a write's are); anything else, a terminal's request included (isatty(3)), is
-    ``EINVAL``."""
+    """random(4)'s ``random_ioctl`` (the sentry's devices, a donated host one), after
+    the requests Linux's ``do_vfs_ioctl`` answers first for any file (``FIOQSIZE``,
+    ``FIGETBSZ``, ``FIFREEZE``, ``FITHAW``): the entropy count; crediting or adding
+    entropy, zapping the count, clearing the pool and reseeding take ``CAP_SYS_ADMIN``
+    and change nothing (the bytes are the host's, as a write's are); anything else, a
+    terminal's request included (isatty(3)), is ``EINVAL``."""
     if cmd == FIOQSIZE:  # (regular files, directories and symlinks only)
         raise err(errno.ENOTTY)
     if cmd == FIGETBSZ:
