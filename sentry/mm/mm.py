@@ -29,6 +29,31 @@ AIO_RING_STRIDE = 1 << 32
 _SHARED_ZERO = "/dev/zero (deleted)"
 
 
+def host_mapped(t: "Any", lo: int, hi: int, readable: bool = False) -> bool:
+    """Whether [lo, hi) is covered by *t*'s process's mappings (*readable*: each one
+    readable), from the host's ``/proc/PID/maps``: one read whatever the range's size,
+    where looking at each page, or copying the range, kept the sentry busy for seconds."""
+    if lo >= hi:
+        return True
+    try:
+        maps = t.kernel.host_file(f"{t.tg.host_tgid}/maps")
+    except OSError:
+        return False
+    cur = lo
+    for line in maps.splitlines():
+        span, _, rest = line.partition(b" ")
+        start, _, end = span.partition(b"-")
+        a, b = int(start, 16), int(end, 16)
+        if b <= cur:
+            continue
+        if a > cur or (readable and not rest.startswith(b"r")):
+            return False
+        cur = b
+        if cur >= hi:
+            return True
+    return False
+
+
 def host_file_key(dev: int, ino: int) -> Tuple[str, str]:
     """A host file's identity as /proc/PID/maps prints it: ("maj:min", "ino")."""
     return f"{os.major(dev):02x}:{os.minor(dev):02x}", str(ino)

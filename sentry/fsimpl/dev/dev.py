@@ -25,6 +25,7 @@ from sentry.abi.linux.errors import err
 from sentry.fsimpl.tmpfs.directory import TmpfsDir
 from sentry.fsimpl.tmpfs.filesystem import TmpfsFilesystem
 from sentry.fsimpl.tmpfs.tmpfs import TmpfsSpecial, TmpfsSymlink
+from sentry.mm.mm import host_mapped
 from sentry.vfs import abi
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Inode
@@ -179,30 +180,9 @@ def random_ioctl(t: Any, cmd: int, arg: int) -> int:
             raise err(errno.EFAULT)
         if n <= MAX_READ:
             t.mem.read(arg + 8, n)
-        elif not _readable(t, arg + 8, n):
+        elif not host_mapped(t, arg + 8, arg + 8 + n, readable=True):
             raise err(errno.EFAULT)
     return 0
-
-
-def _readable(t: Any, addr: int, n: int) -> bool:
-    """Whether [addr, addr + n) is mapped readable throughout (the host's maps of *t*)."""
-    try:
-        maps = t.kernel.host_file(f"{t.host_tid}/maps")
-    except OSError:
-        return False
-    end = addr + n
-    for line in maps.splitlines():
-        span, _, rest = line.partition(b" ")
-        lo, _, hi = span.partition(b"-")
-        start, stop = int(lo, 16), int(hi, 16)
-        if stop <= addr:
-            continue
-        if start > addr or not rest.startswith(b"r"):
-            return False
-        addr = stop
-        if addr >= end:
-            return True
-    return False
 
 
 def _tty(t: Any, inode: Inode, vd: Any, flags: int) -> FileDescription:

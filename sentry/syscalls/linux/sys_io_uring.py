@@ -41,6 +41,7 @@ from sentry.syscalls.linux.sys_file import (
 )
 from sentry.fsimpl.inotify.inotify import InotifyFileDescription
 from sentry.kernel.memacct import ACCOUNT
+from sentry.mm.mm import host_mapped
 from sentry.kernel.waiter import EVENT_ERR, EVENT_HUP, EVENT_IN, EVENT_OUT
 from sentry.syscalls.linux.sys_poll import _sigmask
 
@@ -344,33 +345,9 @@ def _op_madvise(t: "Task", r: _Req) -> int:
     end = (addr + length + _PAGE - 1) & ~(_PAGE - 1)
     if end < addr or end > 1 << 47:
         raise err(errno.EINVAL if end < addr else errno.ENOMEM)
-    if not _mapped(t, addr, end):
+    if not host_mapped(t, addr, end):
         raise err(errno.ENOMEM)
     return 0
-
-
-def _mapped(t: "Task", lo: int, hi: int) -> bool:
-    """Whether [lo, hi) is covered by the process's mappings, from the host's
-    ``/proc/PID/maps`` (one read, whatever the range's size: looking at each page let one
-    SQE keep the sentry busy for seconds)."""
-    if lo >= hi:
-        return True
-    try:
-        maps = t.kernel.host_file(f"{t.tg.host_tgid}/maps")
-    except OSError:
-        return False
-    cur = lo
-    for line in maps.splitlines():
-        start, _, end = line.split(b" ", 1)[0].partition(b"-")
-        a, b = int(start, 16), int(end, 16)
-        if b <= cur:
-            continue
-        if a > cur:
-            return False
-        cur = b
-        if cur >= hi:
-            return True
-    return False
 
 
 _OPS: Dict[int, Callable[["Task", _Req], int]] = {
