@@ -134,6 +134,20 @@ static inline void show_maps_name(const char *label, void *addr, int base)
     printf("%s: %s\n", label, name);
 }
 
+/* Fork a child that runs as *id* (uid and gid), stdout flushed first: 0 in the child,
+ * its pid in the parent. */
+static inline pid_t fork_as(unsigned id)
+{
+    fflush(stdout);
+    pid_t c = fork();
+    MUST(c);
+    if (c == 0) {
+        MUST(setgid(id));
+        MUST(setuid(id));
+    }
+    return c;
+}
+
 /* Reap *pid* and print how it ended: "label: exit N" or "label: signal N". */
 static inline void show_wait(const char *label, pid_t pid)
 {

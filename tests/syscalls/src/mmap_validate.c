@@ -183,11 +183,8 @@ int main(int argc, char **argv)
     int z = open("/dev/zero", O_RDONLY);
     MUST(z);
     /* as a user without CAP_SYS_RAWIO, at 0x2000: above the host's mmap_min_addr */
-    pid_t child = fork();
-    MUST(child);
+    pid_t child = fork_as(1000);
     if (child == 0) {
-        MUST(setgid(1000));
-        MUST(setuid(1000));
         try_raw("zero", "fixed at 0x2000 by a user", (void *)0x2000UL, 4096, PROT_READ,
                 MAP_PRIVATE | MAP_FIXED_NOREPLACE, z, 0);
         /* MAP_LOCKED without CAP_IPC_LOCK: past RLIMIT_MEMLOCK EAGAIN, with a limit of 0

@@ -109,11 +109,8 @@ int main(int argc, char **argv)
     }
     int fd = open("/dev/urandom", O_RDONLY);
     MUST(fd);
-    pid_t c = fork();
-    MUST(c);
+    pid_t c = fork_as(1000);
     if (c == 0) {
-        MUST(setgid(1000));
-        MUST(setuid(1000));
         requests("uid 1000", fd);
         if (stdin_random)
             requests("uid 1000 stdin", 0);

@@ -100,12 +100,8 @@ int main(void)
     set_int("SO_ZEROCOPY 1", SOL_SOCKET, SO_ZEROCOPY, 1);
     set_int("SO_SNDLOWAT 1", SOL_SOCKET, SO_SNDLOWAT, 1);
 
-    fflush(stdout);
-    pid_t c = fork();
-    MUST(c);
+    pid_t c = fork_as(65534);
     if (c == 0) {
-        MUST(setgid(65534));
-        MUST(setuid(65534));
         privileged("nobody");
         set_int("nobody SO_DEBUG 0", SOL_SOCKET, SO_DEBUG, 0);
         set_int("nobody SO_PRIORITY 6", SOL_SOCKET, SO_PRIORITY, 6);
