@@ -1447,11 +1447,11 @@ class Kernel:
                 # tracee stays in it for its tracer, who reports it instead.
                 if not ptrace.on_group_stop(self, t, status):
                     N.listen(pid)
-                    self.group_stopped(t.tg, True)
+                self.task_group_stopped(t)
             elif not ptrace.on_event_stop(self, t, status):
                 # The first stop of an auto-attached child, or the end of a
                 # group stop (SIGCONT): run on.
-                if t.tg.stopped:
+                if t.group_stop:
                     self.group_stopped(t.tg, False)
                 ptrace.host_resume(t)
         elif t.mask_wait is not None and t.mask_wait.own is not None:
@@ -1546,14 +1546,35 @@ class Kernel:
         return [tg for tg in self.thread_groups.values()
                 if tg.pgid == pgid and not tg.zombie and not tg.reaped and tg.tasks]
 
+    def task_group_stopped(self, t: Task) -> None:
+        """*t* stopped for its group's job-control stop (a tracee for its tracer too)."""
+        t.group_stop = True
+        self.group_stop_done(t.tg)
+
+    def group_stop_done(self, tg: ThreadGroup) -> None:
+        """Book *tg*'s stop once every thread left has taken part in it (at a thread's
+        stop or exit), as the kernel does (SIGNAL_STOP_STOPPED, the parent's SIGCHLD):
+        before that, the host's wait(WUNTRACED) the sentry lets run has nothing to
+        report and blocks, and a signal that ends it (another child's SIGCHLD) restarts
+        it into a wait the sentry would take for an already reported stop."""
+        if not tg.stopped and tg.tasks and all(x.group_stop for x in tg.tasks.values()):
+            self.group_stopped(tg, True)
+
     def group_stopped(self, tg: ThreadGroup, stopped: bool) -> None:
-        """Book a job-control stop or continue for wait(WUNTRACED/WCONTINUED)."""
-        if tg.stopped == stopped:
-            return
-        tg.stopped = stopped
+        """Book a job-control stop or continue for wait(WUNTRACED/WCONTINUED).  A
+        continue of a stop some threads took part in, not all, is one too (the kernel's
+        SIGNAL_STOP_CONTINUED is set whether or not the stop had ended)."""
         if stopped:
+            if tg.stopped:
+                return
+            tg.stopped = True
             tg.stop_pending, tg.cont_pending = True, False
         else:
+            if not tg.stopped and not any(x.group_stop for x in tg.tasks.values()):
+                return
+            for x in tg.tasks.values():
+                x.group_stop = False
+            tg.stopped = False
             tg.stop_pending, tg.cont_pending = False, True
         parent = tg.parent
         if parent is not None:
@@ -1635,8 +1656,11 @@ class Kernel:
                 restore_clone3_regs(child_host, saved)
             else:
                 child.clone3_child_regs = saved  # put back at its first stop (_on_wait)
-        if st is not None and not ptrace.on_event_stop(self, child, st):
-            N.cont(child_host, 0)
+        if st is not None:
+            # Its first stop, as if it came now: the trap of an auto-attached child, or
+            # the stop of a group stop it joined at its birth (the host counts it as
+            # taken part: it must stay stopped, and the sentry count it, as any other).
+            self._on_event(child, child_host, st >> 16, os.WSTOPSIG(st), st)
         return child
 
     def _on_exit(self, pid: int, status: int) -> None:
@@ -1657,6 +1681,7 @@ class Kernel:
         tg.tasks.pop(t.tid, None)
         if t.tid != tg.tgid:
             tg.pidfd_queue.notify(EVENT_IN | EVENT_HUP)  # a thread pidfd's thread is reaped
+            self.group_stop_done(tg)  # (the stop waited for this thread no more)
             return
         # The leader's exit, as the tracer sees it, is the process's exit.
         for other in list(tg.tasks.values()):

@@ -429,7 +429,7 @@ def unlink(k: "Kernel", t: "Task", sig: int = 0) -> None:
     if stop.kind == GROUP:
         # Back in its group stop (__ptrace_unlink), the sentry's to keep.
         N.listen(t.host_tid)
-        k.group_stopped(t.tg, True)
+        k.task_group_stopped(t)
         return
     if stop.kind == EVENT:
         sig = 0
@@ -589,7 +589,7 @@ def attach(t: "Task", pid: int, seize: bool, addr: int, flags: int) -> int:
     cn_proc.proc_ptrace(target, t)
     st = target.ptrace
     assert st is not None
-    if target.tg.stopped:
+    if target.group_stop:
         # Already in a group stop, where the sentry let its host task listen: it re-traps
         # and stops for the tracer (JOBCTL_TRAP_STOP).
         st.interrupt = N.interrupt(target.host_tid) == 0

@@ -69,7 +69,8 @@ class ThreadGroup:
         self.zombie = False
         self.reaped = False
         self.exit_signal = 17  # SIGCHLD
-        # Job control: stopped now; a stop / continue not yet reported to wait().
+        # Job control: stopped now (every thread took part in the stop: the kernel's
+        # SIGNAL_STOP_STOPPED); a stop / continue not yet reported to wait().
         self.stopped = False
         self.dumpable = 1
         # The signal the sentry ended this process for (an unhandled fault in
@@ -144,6 +145,9 @@ class Task:
         self.fs = fs
         self.mem = mem
         self.exited = False
+        # Stopped for its group's job-control stop (the kernel's group_stop_count
+        # share): the group's stop is booked once every thread has (Kernel.group_stopped).
+        self.group_stop = False
         # Syscall currently parked for this thread (set by the dispatcher).
         self.parked: Any = None
         # The SyscallArgs of the call being served (set by the dispatcher).

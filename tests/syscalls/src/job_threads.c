@@ -1,0 +1,130 @@
+/*
+ * job_threads.c -- job-control stops of multithreaded children, as their parent's
+ * wait(WUNTRACED/WCONTINUED) sees them.
+ *
+ * The kernel reports a group stop to the parent once every thread took part in it
+ * (SIGNAL_STOP_STOPPED), and a SIGCHLD of another child's stop ends (and restarts) a
+ * wait for one that has not finished stopping.  The sentry booked the stop at its
+ * first thread's and let the host's wait run, which then blocked, got restarted by
+ * another child's SIGCHLD and parked for ever (a stop already taken as reported).  A
+ * thread born into a pending stop whose first stop came before its creator's clone event
+ * was let run out of it, uncounted.
+ *
+ *   group: three children of two extra threads each in one process group get SIGSTOP,
+ *          SIGCONT, SIGTSTP, SIGKILL through the group, the parent waiting for each
+ *          child in turn;
+ *   churn: a child whose threads come and go (a thread made and joined in a loop) is
+ *          stopped and continued: a stop that a thread's exit completes, and threads
+ *          made while it is pending (they join it).
+ */
+#include "check.h"
+#include <pthread.h>
+
+#define KIDS 3
+#define ROUNDS 40
+
+static void *sleeper(void *a)
+{
+    (void)a;
+    for (;;)
+        pause();
+    return 0;
+}
+
+static void *brief(void *a)
+{
+    return a;
+}
+
+static int status_is(int st, int sig)
+{
+    if (sig == SIGCONT)
+        return WIFCONTINUED(st);
+    if (sig == SIGKILL)
+        return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+    return WIFSTOPPED(st) && WSTOPSIG(st) == sig;
+}
+
+static int group(void)
+{
+    int bad = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        pid_t c[KIDS], pg = 0;
+        for (int i = 0; i < KIDS; i++) {
+            MUST(c[i] = fork());
+            if (c[i] == 0) {
+                pthread_t th;
+                pthread_create(&th, 0, sleeper, 0);
+                pthread_create(&th, 0, sleeper, 0);
+                for (;;)
+                    pause();
+            }
+            MUST(setpgid(c[i], pg));
+            if (!pg)
+                pg = c[i];
+        }
+        int sigs[] = {SIGSTOP, SIGCONT, SIGTSTP, SIGCONT, SIGKILL};
+        for (unsigned s = 0; s < sizeof sigs / sizeof *sigs; s++) {
+            int opt = sigs[s] == SIGCONT ? WCONTINUED : sigs[s] == SIGKILL ? 0 : WUNTRACED, st;
+            MUST(kill(-pg, sigs[s]));
+            for (int i = 0; i < KIDS; i++)
+                if (waitpid(c[i], &st, opt) != c[i] || !status_is(st, sigs[s]))
+                    bad++;
+        }
+    }
+    return bad;
+}
+
+static int churn(void)
+{
+    int bad = 0, st;
+    pid_t c;
+    MUST(c = fork());
+    if (c == 0) {
+        for (;;) {
+            pthread_t th;
+            if (pthread_create(&th, 0, brief, 0) == 0)
+                pthread_join(th, 0);
+        }
+    }
+    MUST(setpgid(c, c)); /* (its parent's group may be orphaned: SIGTSTP would not stop) */
+    for (int r = 0; r < 4 * ROUNDS; r++) {
+        MUST(kill(c, r & 1 ? SIGTSTP : SIGSTOP));
+        if (waitpid(c, &st, WUNTRACED) != c || !status_is(st, r & 1 ? SIGTSTP : SIGSTOP))
+            bad++;
+        MUST(kill(c, SIGCONT));
+        if (waitpid(c, &st, WCONTINUED) != c || !WIFCONTINUED(st))
+            bad++;
+    }
+    MUST(kill(c, SIGKILL));
+    if (waitpid(c, &st, 0) != c || !status_is(st, SIGKILL))
+        bad++;
+    return bad;
+}
+
+int main(int argc, char **argv)
+{
+    enter_workdir(argc, argv);
+    R("group: wrong or missing reports", group());
+    R("churn: wrong or missing reports", churn());
+    /* a stopped child's stop is reported once; WNOHANG finds nothing more */
+    pid_t c;
+    int st;
+    MUST(c = fork());
+    if (c == 0) {
+        pthread_t th;
+        pthread_create(&th, 0, sleeper, 0);
+        for (;;)
+            pause();
+    }
+    MUST(kill(c, SIGSTOP));
+    R("stop reported", waitpid(c, &st, WUNTRACED) == c && status_is(st, SIGSTOP));
+    R("reported once", waitpid(c, &st, WUNTRACED | WNOHANG));
+    MUST(kill(c, SIGCONT));
+    R("continue reported", waitpid(c, &st, WCONTINUED) == c && WIFCONTINUED(st));
+    R("continue reported once", waitpid(c, &st, WCONTINUED | WNOHANG));
+    MUST(kill(c, SIGKILL));
+    R("killed", waitpid(c, &st, 0) == c && status_is(st, SIGKILL));
+    R("no child left", waitpid(-1, &st, WNOHANG));
+    return 0;
+}
