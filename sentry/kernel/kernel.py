@@ -1474,6 +1474,13 @@ class Kernel:
                 return
             if sig in FAULT_SIGNALS and t.tg is self.init_tg and self._init_fault(t, sig):
                 return
+            if (sig in STOP_SIGNALS and sig != signal.SIGSTOP and self.pgrp_orphaned(t.tg.pgid)
+                    and not self._sigmask_bits(t, "SigCgt") & 1 << (sig - 1)):
+                # get_signal: the stop of a SIGTSTP, SIGTTIN or SIGTTOU without a handler
+                # is not taken in a process group no parent can continue (the host's
+                # groups are not the sandbox's, so its own check cannot say).
+                ptrace.host_resume(t)
+                return
             ptrace.host_resume(t, sig)
 
     def _init_fault(self, t: Task, sig: int) -> bool:
@@ -1540,6 +1547,18 @@ class Kernel:
         pgrp = fg if fg is not None else (init.pgid if init is not None else 1)
         for tg in self.process_group(pgrp):
             self.signal_group(tg, signo, code=SI_KERNEL)
+
+    def pgrp_orphaned(self, pgrp: int) -> bool:
+        """``will_become_orphaned_pgrp``: no member of process group *pgrp* has a parent
+        in another group of its session (the only link through which job control can
+        continue it)."""
+        for tg in self.process_group(pgrp):
+            p = tg.parent
+            if p is None or p.zombie:
+                continue
+            if p.pgid != pgrp and p.sid == tg.sid:
+                return False
+        return True
 
     def process_group(self, pgid: int) -> List[ThreadGroup]:
         """The thread groups of process group *pgid* that can still take a signal."""

@@ -80,18 +80,6 @@ def _status_bits(t: Any, field: str) -> int:
         return 0
 
 
-def _pgrp_orphaned(kernel: Any, pgrp: int) -> bool:
-    """``will_become_orphaned_pgrp``: no member has a parent in another group of its
-    session (the only link through which job control can continue it)."""
-    for tg in kernel.process_group(pgrp):
-        p = tg.parent
-        if p is None or p.zombie:
-            continue
-        if p.pgid != pgrp and p.sid == tg.sid:
-            return False
-    return True
-
-
 def _encode_dev(major: int, minor: int) -> int:
     """``new_encode_dev``."""
     return (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)
@@ -178,7 +166,7 @@ class Terminal:
             if sig == signal.SIGTTIN:
                 raise err(errno.EIO)
             return
-        if _pgrp_orphaned(self.kernel, t.tg.pgid):
+        if self.kernel.pgrp_orphaned(t.tg.pgid):
             raise err(errno.EIO)
         handled = _status_bits(t, "SigCgt") & bit
         for tg in self.kernel.process_group(t.tg.pgid):

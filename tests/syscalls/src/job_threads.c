@@ -15,9 +15,14 @@
  *          child in turn;
  *   churn: a child whose threads come and go (a thread made and joined in a loop) is
  *          stopped and continued: a stop that a thread's exit completes, and threads
- *          made while it is pending (they join it).
+ *          made while it is pending (they join it);
+ *   orphaned: SIGTSTP and SIGTTIN without a handler do not stop a process of an orphaned
+ *          process group (get_signal), SIGSTOP does; in a group of its own with its
+ *          parent in the same session, SIGTSTP stops it.  The host's groups are not the
+ *          sandbox's, so the sentry decides.
  */
 #include "check.h"
+#include <poll.h>
 #include <pthread.h>
 
 #define KIDS 3
@@ -102,6 +107,64 @@ static int churn(void)
     return bad;
 }
 
+static int ticks[2];
+
+static void tick(int sig)
+{
+    (void)sig;
+    if (write(ticks[1], "t", 1) < 0)
+        _exit(3);
+}
+
+/* Whether *sig* stops a child of this process in process group *pg* (0: this one's):
+   the signal, then a real-time one whose handler answers (taken after *sig*, the lower
+   number, if both are pending); stopped if no answer came. */
+static int stops(int sig, int own_group)
+{
+    pid_t g;
+    int st;
+    char b;
+    MUST(pipe(ticks));
+    MUST(g = fork());
+    if (g == 0) {
+        signal(SIGRTMIN, tick);
+        for (;;)
+            pause();
+    }
+    if (own_group)
+        MUST(setpgid(g, g));
+    usleep(20000); /* (its handler installed) */
+    MUST(kill(g, sig));
+    MUST(kill(g, SIGRTMIN));
+    struct pollfd p = {ticks[0], POLLIN, 0};
+    int answered = poll(&p, 1, 5000) == 1 && read(ticks[0], &b, 1) == 1;
+    int stopped = waitpid(g, &st, WUNTRACED | WNOHANG) == g && WIFSTOPPED(st);
+    kill(g, SIGKILL);
+    waitpid(g, &st, 0);
+    close(ticks[0]);
+    close(ticks[1]);
+    return stopped && !answered;
+}
+
+static void orphaned(void)
+{
+    pid_t c;
+    int st;
+    MUST(c = fork());
+    if (c == 0) {
+        /* a session and group of its own: its children in it have no parent in another
+           group of the session (orphaned); one in a group of its own has (this one) */
+        MUST(setsid());
+        T("orphaned group: SIGTSTP stops", stops(SIGTSTP, 0));
+        T("orphaned group: SIGTTIN stops", stops(SIGTTIN, 0));
+        T("orphaned group: SIGSTOP stops", stops(SIGSTOP, 0));
+        T("group of its own: SIGTSTP stops", stops(SIGTSTP, 1));
+        fflush(stdout);
+        _exit(0);
+    }
+    MUST(waitpid(c, &st, 0));
+}
+
 int main(int argc, char **argv)
 {
     enter_workdir(argc, argv);
@@ -126,5 +189,6 @@ int main(int argc, char **argv)
     MUST(kill(c, SIGKILL));
     R("killed", waitpid(c, &st, 0) == c && status_is(st, SIGKILL));
     R("no child left", waitpid(-1, &st, WNOHANG));
+    orphaned();
     return 0;
 }
