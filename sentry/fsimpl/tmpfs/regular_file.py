@@ -204,11 +204,20 @@ class TmpfsFile(TmpfsInode):
             return allowed
         return n
 
-    def resize(self, size: int) -> None:
-        """Set the length (zero-filling growth).  :raises LinuxError: ``ENOSPC``, ``EFBIG``."""
+    def _hole_page(self, hole_end: int) -> bool:
+        """Whether a dense file grown unwritten to *hole_end* would have a whole page
+        there."""
+        return (len(self.data) + _PAGE - 1) // _PAGE < hole_end // _PAGE
+
+    def resize(self, size: int, hole_end: int = -1) -> None:
+        """Set the length (zero-filling growth), the growth up to *hole_end* never
+        written (a truncate's: all of it; a write past the end: up to the write; -1:
+        none, fallocate's).  A dense file whose hole would hold a whole page moves into a
+        memfd first, whose pages are allocated as Linux's tmpfs's are, when written
+        (``st_blocks``).  :raises LinuxError: ``ENOSPC``, ``EFBIG``."""
         if size > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
-        if self.memfd is None and size > DENSE_MAX:
+        if self.memfd is None and (size > DENSE_MAX or self._hole_page(min(hole_end, size))):
             self.shared_fd()
         if self.memfd is not None:
             try:
@@ -236,10 +245,11 @@ class TmpfsFile(TmpfsInode):
         end = off + len(data)
         if end > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
-        if self.memfd is not None or end > DENSE_MAX:
+        if self.memfd is not None or end > DENSE_MAX or (
+                end > len(self.data) and self._hole_page(off)):  # (moves into a memfd)
             self._room(len(data))  # at most this many new pages' worth
         if end > self.data_size():
-            self.resize(end)
+            self.resize(end, off)
         if self.memfd is not None:
             view = memoryview(data)
             pos = 0
@@ -284,7 +294,7 @@ class TmpfsFile(TmpfsInode):
                         or attr.size > size and self.seals & F_SEAL_GROW):
                     raise err(errno.EPERM)
         if attr.size is not None:
-            self.resize(attr.size)
+            self.resize(attr.size, attr.size)
         self.apply_setattr(attr)
 
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
