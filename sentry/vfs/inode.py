@@ -191,6 +191,9 @@ class Filesystem(abc.ABC):
     cache_dentries = True
     revalidate = False
     dir_fsync = True
+    #: ``s_blocksize``, what ``FIGETBSZ`` says of any of its files (procfs and devpts:
+    #: 1024; the page size for the others the sandbox has).
+    block_size = 4096
     #: Its inodes may hold host fds (gofer handles, fds kept for re-opens): its cached
     #: dentries are dropped when the host runs out (reclaim_dentries).
     holds_host_fds = False
@@ -345,6 +348,10 @@ class Inode(abc.ABC):
     @abc.abstractmethod
     def stat(self) -> Stat:
         """The file's attributes."""
+
+    def block_size(self) -> int:
+        """``FIGETBSZ``: its file system's ``s_blocksize``."""
+        return self.fs.block_size
 
     def setattr(self, t: Any, attr: SetAttr) -> None:
         """Change metadata (the VFS has checked permission).

@@ -50,12 +50,6 @@ POOL_READY_BITS = 256
 #: buffer is cut to it, and then fails for not being taken whole.
 MAX_RW_COUNT = 0x7FFFF000
 # Requests do_vfs_ioctl answers for any file before its driver sees them.
-FIOQSIZE = 0x5460
-FIGETBSZ = 0x2
-FIFREEZE = 0xC0045877
-FITHAW = 0xC0045878
-#: devtmpfs's block size, what FIGETBSZ says of a device node there.
-DEV_BLOCK_SIZE = 4096
 
 
 class _CharDevice(FileDescription):
@@ -145,22 +139,11 @@ class RandomDevice(_CharDevice):
 
 def random_ioctl(t: Any, cmd: int, arg: int) -> int:
     """random(4)'s ``random_ioctl`` (the sentry's devices, a donated host one), after
-    the requests Linux's ``do_vfs_ioctl`` answers first for any file (``FIOQSIZE``,
-    ``FIGETBSZ``, ``FIFREEZE``, ``FITHAW``): the entropy count; crediting or adding
-    entropy, zapping the count, clearing the pool and reseeding take ``CAP_SYS_ADMIN``
-    and change nothing (the bytes are the host's, as a write's are); anything else, a
-    terminal's request included (isatty(3)), is ``EINVAL``."""
-    if cmd == FIOQSIZE:  # (regular files, directories and symlinks only)
-        raise err(errno.ENOTTY)
-    if cmd == FIGETBSZ:
-        t.mem.write_i32(arg, DEV_BLOCK_SIZE)
-        return 0
-    if cmd in (FIFREEZE, FITHAW):
-        # No sandbox freezes a file system: devtmpfs has no freeze (EOPNOTSUPP), and a
-        # thaw of one not frozen is EINVAL; both take CAP_SYS_ADMIN first.
-        if not t.creds.capable(cap.CAP_SYS_ADMIN):
-            raise err(errno.EPERM)
-        raise err(errno.EOPNOTSUPP if cmd == FIFREEZE else errno.EINVAL)
+    the requests Linux's ``do_vfs_ioctl`` answers first for any file
+    (``sys_file.ioctl``): the entropy count; crediting or adding entropy, zapping the
+    count, clearing the pool and reseeding take ``CAP_SYS_ADMIN`` and change nothing
+    (the bytes are the host's, as a write's are); anything else, a terminal's request
+    included (isatty(3)), is ``EINVAL``."""
     if cmd == RNDGETENTCNT:
         t.mem.write_i32(arg, POOL_READY_BITS)
         return 0

@@ -51,6 +51,7 @@ class DevptsFilesystem(Filesystem):
 
     fstype = "devpts"
     magic = DEVPTS_SUPER_MAGIC
+    block_size = 1024
     # Nodes come and go with their masters: every walk asks the root.
     cache_dentries = False
 

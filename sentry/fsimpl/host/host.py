@@ -23,6 +23,7 @@ import os
 import select
 import _signal as signal
 import stat as _st
+import struct
 
 from sentry.abi.linux.errors import WouldBlock, err
 from sentry.kernel.waiter import EVENT_IN, EVENT_OUT, WaitQueue
@@ -44,6 +45,7 @@ TIOCSPGRP = 0x5410
 TIOCGWINSZ = 0x5413
 TIOCSWINSZ = 0x5414
 FIONREAD = 0x541B
+_FIGETBSZ = 0x2
 TIOCGSID = 0x5429
 # The kernel's struct termios (asm-generic/termbits.h: 4 flags, c_line, 19 c_cc) is 36
 # bytes; glibc's 60-byte one never crosses the syscall boundary. Writing 60 smashed
@@ -93,6 +95,13 @@ class HostInode(Inode):
         # What the caller handed over.  A re-open is done by the sentry, whose host
         # credentials would get it any access to the file: it gets only this one.
         self.access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+
+    def block_size(self) -> int:
+        """The host file system's (a terminal's devpts says 1024), asked of the host."""
+        try:
+            return struct.unpack("<i", fcntl.ioctl(self.fd, _FIGETBSZ, bytes(4)))[0]
+        except OSError:
+            return 4096
 
     def _may(self, acc: int) -> None:
         """:raises LinuxError: ``EACCES`` for access the donated fd does not have."""

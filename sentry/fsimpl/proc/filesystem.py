@@ -54,6 +54,7 @@ class ProcFilesystem(Filesystem):
 
     fstype = "proc"
     magic = abi.PROC_SUPER_MAGIC
+    block_size = 1024
     cache_dentries = False
     dir_fsync = False
     sb_noexec = True

@@ -174,8 +174,10 @@ _ROWS: List[Tuple[str, List[Tuple[str, str, str, str]]]] = [
          "F_SETFD, F_GETFL, F_DUPFD(_CLOEXEC) of a directory C opened"),
         ("flock", EMULATE, FULL, ""),
         ("ioctl", EMULATE, PARTIAL, "FIONREAD, FIOCLEX, FIONBIO, FIOASYNC, FIOSETOWN/"
-         "FIOGETOWN, SIOCSPGRP/SIOCGPGRP; ptys: tty_ioctl(4) (termios incl. TCGETS2/TCGETA, "
-         "window size, process group, session, TIOCSCTTY/TIOCNOTTY, TCFLSH, TCXONC, TIOCPKT, "
+         "FIOGETOWN, SIOCSPGRP/SIOCGPGRP, FIOQSIZE, FIGETBSZ (procfs, devpts 1024, else 4096), "
+         "FIFREEZE/FITHAW (no freeze: EOPNOTSUPP/EINVAL after the EPERM check); ptys: "
+         "tty_ioctl(4) (termios incl. TCGETS2/TCGETA, window size, process group, session, "
+         "TIOCSCTTY/TIOCNOTTY, TCFLSH, TCXONC, TIOCPKT, "
          "TIOCSTI, TIOCSIG, TIOCGPTN/TIOCSPTLCK/TIOCGPTPEER, TIOCGLCKTRMIOS/TIOCSLCKTRMIOS; "
          "no modem lines, TIOCGSERIAL, "
          "TIOCCONS: ENOTTY); a donated terminal: termios, window size, TIOCGPGRP/TIOCSPGRP/"

@@ -10,8 +10,10 @@ allocate without bound.
 from __future__ import annotations
 
 import errno
+import stat
 import struct
 
+from sentry.abi.linux import capability as cap
 from sentry.abi.linux.errors import LinuxError, WouldBlock, err
 from sentry.kernel import compat
 from sentry.kernel.waiter import EVENT_ALL, EVENT_OUT
@@ -66,6 +68,7 @@ FIONCLEX = 0x5450
 FIOCLEX = 0x5451
 FIOASYNC = 0x5452
 FIOSETOWN, SIOCSPGRP, FIOGETOWN, SIOCGPGRP = 0x8901, 0x8902, 0x8903, 0x8904
+FIOQSIZE, FIGETBSZ, FIFREEZE, FITHAW = 0x5460, 0x2, 0xC0045877, 0xC0045878
 
 CLOSE_RANGE_UNSHARE = 2
 CLOSE_RANGE_CLOEXEC = 4
@@ -889,7 +892,9 @@ def flock(t: Any, a: SyscallArgs) -> int:
 
 
 def ioctl(t: Any, a: SyscallArgs) -> int:
-    """ioctl(2): FIOCLEX/FIONCLEX, FIONBIO, FIONREAD, then the file's own (ttys, pipes)."""
+    """ioctl(2): what Linux's ``do_vfs_ioctl`` answers for any file (FIOCLEX/FIONCLEX,
+    FIONBIO, FIOASYNC, FIOQSIZE, FIGETBSZ, FIFREEZE/FITHAW, a regular file's FIONREAD),
+    then the file's own (ttys, pipes, sockets, random(4))."""
     fd, cmd, arg = a.int(0), a.uint(1), a[2]
     d = t.fdtable.get(fd)
     if d.is_path:
@@ -922,6 +927,23 @@ def ioctl(t: Any, a: SyscallArgs) -> int:
     if cmd == FIONREAD and d.inode is not None and d.inode.is_reg:
         t.mem.write_i32(arg, max(0, min(d.size() - d.offset, 0x7FFFFFFF)))
         return 0
+    if cmd == FIOQSIZE:
+        # The bytes a regular file, directory or symlink holds (inode_get_bytes).
+        st = d.stat(t)
+        if stat.S_IFMT(st.mode) not in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
+            raise err(errno.ENOTTY)
+        t.mem.write(arg, struct.pack("<q", st.blocks * 512))
+        return 0
+    if cmd == FIGETBSZ:
+        t.mem.write_i32(arg, d.inode.block_size() if d.inode is not None else 4096)
+        return 0
+    if cmd in (FIFREEZE, FITHAW):
+        # No sandbox freezes a file system (its own have no freeze; the host's are not
+        # its to freeze): EOPNOTSUPP, and a thaw of one not frozen is EINVAL; both take
+        # CAP_SYS_ADMIN first.
+        if not t.creds.capable(cap.CAP_SYS_ADMIN):
+            raise err(errno.EPERM)
+        raise err(errno.EOPNOTSUPP if cmd == FIFREEZE else errno.EINVAL)
     try:
         return d.ioctl(t, cmd, arg)
     except LinuxError as e:
