@@ -18,6 +18,7 @@ from sentry.abi.linux.errors import err
 from sentry.fsimpl.proc.filesystem import (
     ABSENT, Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink,
 )
+from sentry.fsimpl.proc.net import net_children
 from sentry.kernel import aio, ipc
 from sentry.kernel import keys, memacct
 from sentry.mm.mm import STUB_BASE, STUB_END
@@ -136,6 +137,7 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
         c[name] = (lambda name=name, fn=fn: ProcFile(  # type: ignore[misc]
             fs, b"/" + name, fn, poll=DEFAULT_POLLMASK, read_iter=True))
     c[b"mounts"] = lambda: ProcSymlink(fs, b"/mounts", lambda r: b"self/mounts")
+    c[b"net"] = lambda: ProcSymlink(fs, b"/net", lambda r: b"self/net")
     c[b"sys"] = lambda: ProcDir(fs, b"/sys", lambda r: sys_children(fs, b"/sys", _sys_tree(k)),
                                 nlink=1)
     c[b"sysvipc"] = lambda: ProcDir(fs, b"/sysvipc", lambda r: sys_children(
@@ -417,6 +419,8 @@ def task_children(fs: ProcFilesystem, path: bytes, tg: Any, task: Any, is_proces
                                    0o511, uid, gid)
     c[b"fdinfo"] = lambda: ProcDir(fs, path + b"/fdinfo", lambda r: fdinfo_children(fs, path, task),
                                    0o500, uid, gid)
+    # The sandbox's one network namespace (sentry.fsimpl.proc.net).
+    c[b"net"] = lambda: ProcDir(fs, path + b"/net", lambda r: net_children(fs, path + b"/net"))
     if is_process:
         c[b"task"] = lambda: ProcDir(fs, path + b"/task", lambda r: _threads(fs, path, tg))
     return c

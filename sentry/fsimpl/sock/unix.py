@@ -235,6 +235,7 @@ class UnixSocket(FileDescription):
         self.released = False
         if stype == SOCK_DGRAM:
             self.rx = Channel(False)  # its inbox
+        LIVE[inode.ino] = self
 
     # -- connection state ------------------------------------------------------
     def wait_queue(self) -> WaitQueue:
@@ -267,6 +268,8 @@ class UnixSocket(FileDescription):
 
     def release(self) -> None:
         self.released = True
+        if self.inode is not None and LIVE.get(self.inode.ino) is self:
+            del LIVE[self.inode.ino]
         if self.bound_key is not None and _BOUND.get(self.bound_key) is self:
             del _BOUND[self.bound_key]
         if self.name is not None and self.name[:1] == b"\0" and _ABSTRACT.get(self.name) is self:
@@ -633,6 +636,33 @@ def collect() -> None:
         for sock in [s, *s.pending]:
             if sock.rx is not None:
                 sock.rx.purge()
+
+
+#: Every unix socket of the sandbox not released yet, by its inode number (/proc/net/unix).
+LIVE: Dict[int, "UnixSocket"] = {}
+
+
+def proc_net_unix() -> bytes:
+    """``/proc/net/unix`` (``unix_seq_show``), in inode order: a socket's kernel address
+    (hashed, as Linux shows one), its references (3 connected, as Linux counts its
+    peer's; else 2), ``__SO_ACCEPTCON`` for a listener, its type, its state
+    (``SS_CONNECTED``, ``SS_UNCONNECTED``, or ``SS_CONNECTING`` and no inode for a
+    connection not accepted yet), and its name (an abstract one with ``@`` for NULs; an
+    accepted connection its listener's)."""
+    embryos = {id(p) for s in LIVE.values() if s.listening for p in s.pending}
+    out = [b"Num       RefCount Protocol Flags    Type St Inode Path\n"]
+    for ino, s in sorted(LIVE.items()):
+        embryo = id(s) in embryos
+        connected = s.peer is not None or s.dgram_peer is not None
+        line = b"%016x: %08X %08X %08X %04X %02X %5d" % (
+            (ino * 0x9E3779B1) & 0xFFFFFFFF, 3 if connected else 2, 0,
+            0x10000 if s.listening else 0, s.stype, 2 if embryo else 3 if connected else 1,
+            0 if embryo else ino)
+        if s.name is not None:
+            line += (b" @" + s.name[1:].replace(b"\0", b"@") if s.name[:1] == b"\0"
+                     else b" " + s.name)
+        out.append(line + b"\n")
+    return b"".join(out)
 
 
 # Bound names of this sandbox: path names by their socket node's (dev, ino), abstract ones
