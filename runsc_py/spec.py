@@ -39,9 +39,10 @@ HOST_NAME_MAX = 64
 # (uid_t)-1 means "unchanged" to setresuid(2) and friends, so it is not a valid identity.
 MAX_ID = 2**32 - 2
 
-# Mount types with no counterpart in the sandbox: the sentry shows the container its own
-# cgroup view, so these are dropped (with a debug line) rather than refused.
-SKIPPED_MOUNT_TYPES = frozenset({"cgroup", "cgroup2"})
+# Mount types of the host's cgroup hierarchies: the sandbox gets its own cgroup there, read
+# only (sentry.fsimpl.proc.cgroupfs: cgroup v2 whatever the host has, as /proc/PID/cgroup
+# says), with the sandbox's limits.
+CGROUP_MOUNT_TYPES = frozenset({"cgroup", "cgroup2"})
 
 # Fields that describe host-kernel confinement of the container's processes. The sentry is the
 # workload's kernel, so they do not apply as written; logged so a reader of the debug log knows.
@@ -200,6 +201,9 @@ class BundleSpec:
         mem = (self.resources.get("memory") or {}).get("limit")
         if mem is not None and mem > 0:
             cfg.memory_limit = int(mem)
+        cpu = self.resources.get("cpu") or {}
+        cfg.cpu_quota, cfg.cpu_period, cfg.cpu_shares = (
+            cpu.get("quota"), cpu.get("period"), cpu.get("shares"))
         if _wants_tmp_tmpfs(self.rootfs, self.mounts):
             cfg.mounts.insert(0, MountSpec(destination="/tmp", type="tmpfs", source="tmpfs"))
         return cfg
@@ -484,9 +488,13 @@ def _mount(value: object, i: int, bundle: str) -> MountSpec | None:
         )
     if not mtype:
         _fail(f"{where}.type", "missing (and no bind option)")
-    if mtype in SKIPPED_MOUNT_TYPES:
-        logger.debug("mount %s of type %s skipped: emulated by the sentry", dest, mtype)
-        return None
+    if mtype in CGROUP_MOUNT_TYPES:
+        logger.debug("mount %s of type %s: the sandbox's own cgroup (cgroup2, read-only)",
+                     dest, mtype)
+        # (a cgroup v1 mount's controller names are its data: not the sandbox's cgroup's)
+        rest = [o for o in rest if mount_options.has_flag_options([o])]
+        return MountSpec(destination=dest, type="cgroup2", source=source, readonly=True,
+                         options=rest)
     if mtype == "tmpfs":
         # The OCI /dev tmpfs is where runc populates device nodes; the sentry has its own /dev.
         kind = "dev" if dest == "/dev" else "tmpfs"
@@ -995,6 +1003,8 @@ def host_root_config(
             MountSpec(destination="/proc", type="proc"),
             MountSpec(destination="/dev", type="dev"),
             MountSpec(destination="/sys", type="sysfs"),
+            MountSpec(destination="/sys/fs/cgroup", type="cgroup2",
+                      options=["nosuid", "nodev", "noexec", "relatime"]),
         ],
         stdio=(0, 1, 2),
         container_id=container_id,

@@ -20,7 +20,8 @@ class MountSpec:
 
     :param destination: absolute path inside the sandbox.
     :param type: ``"bind"`` (served by the gofer from *source*), ``"tmpfs"``, ``"proc"``,
-        ``"devtmpfs"``-like ``"dev"`` (the sentry's /dev), ``"sysfs"``.
+        ``"devtmpfs"``-like ``"dev"`` (the sentry's /dev), ``"sysfs"``, ``"cgroup2"``
+        (the sandbox's cgroup, for an OCI ``cgroup`` or ``cgroup2`` mount).
     :param source: host path for ``bind``; ignored otherwise.
     :param readonly: the ``ro`` option.
     :param options: the remaining OCI options: per-mount flags (``nosuid``, ``noexec``,
@@ -121,6 +122,11 @@ class BootConfig:
     # linux.resources.memory.limit (bytes): bounds what the sentry holds for the sandbox
     # (tmpfs data of every instance); None: half the host's memory (sentry.kernel.memacct).
     memory_limit: Optional[int] = None
+    # linux.resources.cpu quota, period (µs) and shares: the host cgroup's; shown to the
+    # sandbox in its cgroup's cpu.max and cpu.weight (sentry.fsimpl.proc.cgroupfs).
+    cpu_quota: Optional[int] = None
+    cpu_period: Optional[int] = None
+    cpu_shares: Optional[int] = None
     # process.capabilities; None: every capability for uid 0, none otherwise (do mode).
     capabilities: Optional[Capabilities] = None
     no_new_privileges: bool = False

@@ -27,6 +27,7 @@ Then ``cfg.mounts`` in order:
   ``devices/system/cpu`` (``online``, ``possible``, ``present``, ``offline`` and a
   ``cpuN`` directory each, for the CPUs of the sentry's affinity mask); programs that
   probe anything else find nothing rather than the host's;
+- ``cgroup2``: the sandbox's own cgroup, read-only (:mod:`sentry.fsimpl.proc.cgroupfs`);
 - ``devpts``: a new devpts instance (:mod:`sentry.fsimpl.devpts`);
   ``mqueue``: an empty tmpfs reported as ``mqueue``.
 
@@ -184,6 +185,13 @@ def build_mount_tree(cfg: Any, gofer: Any, kernel: Any) -> VirtualFilesystem:
                 from sentry.fsimpl.proc.filesystem import ProcFilesystem
 
                 vfs.mount(ProcFilesystem(kernel, vfs), at, readonly=m.readonly, source="proc",
+                          flags=opts.flags)
+            elif m.type == "cgroup2":
+                from sentry.fsimpl.proc.cgroupfs import CgroupFilesystem
+
+                # Read-only whatever the options say: the sentry's limits are not the
+                # workload's to change (a container's /sys/fs/cgroup is read-only too).
+                vfs.mount(CgroupFilesystem(kernel, vfs), at, readonly=True, source="cgroup2",
                           flags=opts.flags)
             elif m.type == "dev":
                 ts = TmpfsSettings(opts.data or ["mode=755"], default_size=64 << 20)

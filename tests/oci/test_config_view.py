@@ -305,6 +305,47 @@ def test_docker_config_seen_as_runc_shows_it(pair: Pair) -> None:
     assert "/no/such/path" not in box_mounts and "/no/such/other" not in box_mounts
 
 
+# -- the container's cgroup: its limits as the workload reads them ---------------------------
+
+# runc mounts the host's hierarchies (v1 here: a directory a controller, cpu shares; v2: one
+# cgroup); the sandbox its own cgroup v2.  The probe reads whichever is there and prints what
+# a program sizing itself takes from it.
+CGROUP_SCRIPT = r"""
+cg=/sys/fs/cgroup
+first() { for f in "$@"; do if [ -r "$cg/$f" ]; then cat "$cg/$f"; return; fi; done; echo none; }
+echo "== memory"; first memory.max memory/memory.limit_in_bytes
+echo "== pids"; first pids.max pids/pids.max
+if [ -r $cg/cpu.max ]; then read q p < $cg/cpu.max; w=$(cat $cg/cpu.weight)
+else q=$(first cpu/cpu.cfs_quota_us); p=$(first cpu/cpu.cfs_period_us)
+     w=$(( 1 + ($(first cpu/cpu.shares) - 2) * 9999 / 262142 )); fi
+echo "== cpu"; echo "quota $q period $p weight $w"
+echo "== write"; f=$cg/pids.max; [ -e $f ] || f=$cg/pids/pids.max; echo 5 2>&1 > $f; echo "rc=$?"
+echo "== fstype"; grep -c ' /sys/fs/cgroup[/ ].* - cgroup2\? ' /proc/self/mountinfo
+"""
+
+
+def test_cgroup_limits_seen_as_runc_shows_them(pair: Pair) -> None:
+    def make(bundle: Path) -> dict[str, Any]:
+        cfg = base_config(["sh", "-c", CGROUP_SCRIPT])
+        cfg["linux"]["resources"].update({
+            "memory": {"limit": 256 << 20}, "pids": {"limit": 64},
+            "cpu": {"quota": 50000, "period": 100000, "shares": 512},
+        })
+        return cfg
+
+    ref, box = pair.run(make)
+    _both_ok(ref, box)
+    want, got = sections(ref.stdout), sections(box.stdout)
+    assert want["memory"] == [str(256 << 20)] and want["pids"] == ["64"], ref.stdout
+    assert want["cpu"] == ["quota 50000 period 100000 weight 20"], ref.stdout
+    for name in ("memory", "pids", "cpu"):
+        assert got[name] == want[name], (name, want[name], got[name], box.describe())
+    # read-only, as runc mounts it; and found as a cgroup mount (v2: one line, cgroup2)
+    assert "Read-only file system" in want["write"][0] and want["write"][1] == "rc=1"
+    assert "Read-only file system" in got["write"][0] and got["write"][1] == "rc=1", box.stdout
+    assert int(want["fstype"][0]) >= 1 and got["fstype"] == ["1"], box.stdout
+
+
 # -- capabilities: what root may do -------------------------------------------------------------
 
 CAPS_SCRIPT = r"""

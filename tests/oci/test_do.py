@@ -47,6 +47,7 @@ def test_do_defaults(
         ("/proc", "proc"),
         ("/dev", "dev"),
         ("/sys", "sysfs"),
+        ("/sys/fs/cgroup", "cgroup2"),
     ]
     # While it runs, the sandbox is a container like any other; afterwards it is gone.
     assert during["entries"] == [boot.container_id]

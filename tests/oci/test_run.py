@@ -155,6 +155,7 @@ def test_run_boot_config(
         ("/dev/pts", "devpts", False),
         ("/sys", "sysfs", True),
         ("/tmp", "tmpfs", False),
+        ("/sys/fs/cgroup", "cgroup2", True),
         ("/dev/mqueue", "mqueue", False),
     ]
     assert boot.mounts[1].options == ["mode=755"]

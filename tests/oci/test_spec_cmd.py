@@ -97,4 +97,5 @@ def test_default_spec_runs(
         ("/dev/shm", "tmpfs", False),
         ("/dev/mqueue", "mqueue", False),
         ("/sys", "sysfs", True),
+        ("/sys/fs/cgroup", "cgroup2", True),
     ]

@@ -69,10 +69,13 @@ class ProcFilesystem(Filesystem):
         # (the overflow id when they leave it unmapped, as in a user namespace).
         self.global_root = (_inside(getattr(kernel, "uid_map", None)),
                             _inside(getattr(kernel, "gid_map", None)))
+        self._root = self._make_root()
+
+    def _make_root(self) -> "ProcDir":
         from sentry.fsimpl.proc.proc import root_children, root_lookup
 
-        self._root = ProcDir(self, b"/", lambda t: root_children(self, t),
-                             lookup_one=lambda t, name: root_lookup(self, t, name))
+        return ProcDir(self, b"/", lambda t: root_children(self, t),
+                       lookup_one=lambda t, name: root_lookup(self, t, name))
 
     def ino_for(self, path: bytes) -> int:
         """A stable inode number for *path*."""

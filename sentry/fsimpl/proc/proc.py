@@ -18,6 +18,7 @@ from sentry.abi.linux.errors import err
 from sentry.fsimpl.proc.filesystem import (
     ABSENT, Children, ProcDir, ProcFile, ProcFilesystem, ProcSymlink,
 )
+from sentry.fsimpl.proc.cgroupfs import proc_cgroups
 from sentry.fsimpl.proc.net import net_children
 from sentry.kernel import aio, ipc
 from sentry.kernel import keys, memacct
@@ -37,7 +38,7 @@ KERNEL_VERSION = b"Linux version %s (runsc-py@sandbox) (gcc) #1 SMP Sun Jan 10 1
 )
 FILESYSTEMS = b"".join(
     b"nodev\t%s\n" % n for n in (b"sysfs", b"tmpfs", b"proc", b"devpts", b"mqueue", b"overlay",
-                                 b"9p", b"pipefs")
+                                 b"9p", b"pipefs", b"cgroup2")
 )
 #: /proc/PID/limits rows by resource number (fs/proc/base.c ``lnames``).
 LIMIT_NAMES = (
@@ -130,6 +131,7 @@ def root_children(fs: ProcFilesystem, t: Any) -> Children:
         b"version": lambda r: KERNEL_VERSION,
         b"stat": lambda r: _stat(k),
         b"filesystems": lambda r: FILESYSTEMS,
+        b"cgroups": lambda r: proc_cgroups(),
         b"keys": lambda r: keys.proc_keys(k, r),
         b"key-users": lambda r: keys.proc_key_users(k),
     }
