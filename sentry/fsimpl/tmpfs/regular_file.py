@@ -33,7 +33,7 @@ from sentry.vfs.inode import SetAttr, now_ns
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Any, Optional, Set
 
 #: Largest file offset (MAX_LFS_FILESIZE); writes past it: ``EFBIG``.
 MAX_FILE_SIZE = (1 << 63) - 1
@@ -82,6 +82,11 @@ class TmpfsFile(TmpfsInode):
     def __init__(self, fs: TmpfsFilesystem, mode: int, uid: int, gid: int) -> None:
         super().__init__(fs, abi.S_IFREG | (mode & 0o7777), uid, gid)
         self.data = bytearray()
+        # The pages of a dense file that were written (or allocated), once it has a hole
+        # (a truncate or a write past its end leaving a whole page never written); None:
+        # every page up to its length.  st_blocks counts them, as Linux's tmpfs counts
+        # the pages it allocated.
+        self._pages: Optional[Set[int]] = None
         # Once moved: the memfd holding the data (``data`` is then unused).
         self.memfd: Optional[int] = None
         self._size = 0
@@ -94,8 +99,22 @@ class TmpfsFile(TmpfsInode):
     def data_blocks(self, size: int) -> int:
         if self.memfd is not None:
             return os.fstat(self.memfd).st_blocks
-        # Linux tmpfs counts whole pages.
+        # Linux tmpfs counts the pages it allocated: those written.
+        if self._pages is not None:
+            return len(self._pages) * 8
         return (size + 4095) // 4096 * 8
+
+    def _unwritten_to(self, end: int) -> None:
+        """A dense file grows, its growth up to *end* never written: a page there (a
+        partial one too) is a hole, and the written pages are tracked from then on."""
+        have = (len(self.data) + _PAGE - 1) // _PAGE
+        if self._pages is None and (end + _PAGE - 1) // _PAGE > have:
+            self._pages = set(range(have))
+
+    def _written(self, off: int, end: int) -> None:
+        """``[off, end)`` of a dense file was written (or allocated)."""
+        if self._pages is not None and end > off:
+            self._pages.update(range(off // _PAGE, (end + _PAGE - 1) // _PAGE))
 
     def _recharge(self) -> None:
         cost = os.fstat(self.memfd).st_blocks * 512 if self.memfd is not None else len(self.data)
@@ -135,9 +154,13 @@ class TmpfsFile(TmpfsInode):
             try:
                 os.ftruncate(fd, len(self.data))
                 view = memoryview(self.data)
-                pos = 0
-                while pos < len(view):
-                    pos += os.pwrite(fd, view[pos:], pos)
+                # (only the pages written: the memfd's holes stay holes, st_blocks the same)
+                spans = ([(0, len(view))] if self._pages is None else
+                         [(p * _PAGE, min((p + 1) * _PAGE, len(view))) for p in sorted(self._pages)])
+                for lo, hi in spans:
+                    pos = lo
+                    while pos < hi:
+                        pos += os.pwrite(fd, view[pos:hi], pos)
                 if sealable:
                     fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
                                 self.seals & (_HOST_SEALS | F_SEAL_SEAL))
@@ -146,6 +169,7 @@ class TmpfsFile(TmpfsInode):
                 raise err(errno.ENOMEM) from None
             self._size = len(self.data)
             self.data = bytearray()
+            self._pages = None
             self.memfd = fd
             weakref.finalize(self, os.close, fd)
             self._recharge()
@@ -204,20 +228,13 @@ class TmpfsFile(TmpfsInode):
             return allowed
         return n
 
-    def _hole_page(self, hole_end: int) -> bool:
-        """Whether a dense file grown unwritten to *hole_end* would have a whole page
-        there."""
-        return (len(self.data) + _PAGE - 1) // _PAGE < hole_end // _PAGE
-
     def resize(self, size: int, hole_end: int = -1) -> None:
-        """Set the length (zero-filling growth), the growth up to *hole_end* never
-        written (a truncate's: all of it; a write past the end: up to the write; -1:
-        none, fallocate's).  A dense file whose hole would hold a whole page moves into a
-        memfd first, whose pages are allocated as Linux's tmpfs's are, when written
-        (``st_blocks``).  :raises LinuxError: ``ENOSPC``, ``EFBIG``."""
+        """Set the length (zero-filling growth), the growth up to *hole_end* (-1: all of
+        it, a truncate's) left unwritten: a write's or fallocate's past the end is
+        written from there.  :raises LinuxError: ``ENOSPC``, ``EFBIG``."""
         if size > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
-        if self.memfd is None and (size > DENSE_MAX or self._hole_page(min(hole_end, size))):
+        if self.memfd is None and size > DENSE_MAX:
             self.shared_fd()
         if self.memfd is not None:
             try:
@@ -229,9 +246,13 @@ class TmpfsFile(TmpfsInode):
             delta = size - len(self.data)
             self._room(delta)
             if delta > 0:
+                self._unwritten_to(size if hole_end < 0 else min(hole_end, size))
                 self.data.extend(bytes(delta))
             elif delta < 0:
                 del self.data[size:]
+                if self._pages is not None:  # (the pages past the end go)
+                    last = (size + _PAGE - 1) // _PAGE
+                    self._pages = {p for p in self._pages if p < last}
         self._recharge()
 
     def write_at(self, off: int, data: bytes) -> int:
@@ -245,8 +266,7 @@ class TmpfsFile(TmpfsInode):
         end = off + len(data)
         if end > MAX_FILE_SIZE:
             raise err(errno.EFBIG)
-        if self.memfd is not None or end > DENSE_MAX or (
-                end > len(self.data) and self._hole_page(off)):  # (moves into a memfd)
+        if self.memfd is not None or end > DENSE_MAX:
             self._room(len(data))  # at most this many new pages' worth
         if end > self.data_size():
             self.resize(end, off)
@@ -258,6 +278,7 @@ class TmpfsFile(TmpfsInode):
             self._recharge()
         else:
             self.data[off:end] = data
+            self._written(off, end)
         self.mtime_ns = self.ctime_ns = now_ns()
         return len(data)
 
@@ -294,7 +315,7 @@ class TmpfsFile(TmpfsInode):
                         or attr.size > size and self.seals & F_SEAL_GROW):
                     raise err(errno.EPERM)
         if attr.size is not None:
-            self.resize(attr.size, attr.size)
+            self.resize(attr.size)
         self.apply_setattr(attr)
 
     def open(self, t: Any, vd: Any, flags: int) -> FileDescription:
@@ -360,8 +381,10 @@ class TmpfsFileDescription(FileDescription):
                 raise err(errno.EPERM)
         if mode == 0:
             if end > self.inode.data_size():
-                self.inode.resize(end)
+                self.inode.resize(end, off)
                 self.inode.ctime_ns = now_ns()
+            if self.inode.memfd is None:
+                self.inode._written(off, end)  # (holes in the range are allocated)
             return
         if mode == FALLOC_FL_KEEP_SIZE:
             if not self.inode.fs.has_room(end - self.inode.data_size()):

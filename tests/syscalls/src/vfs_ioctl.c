@@ -4,7 +4,8 @@
  * inode_get_bytes; ENOTTY for others), FIGETBSZ (the file system's s_blocksize: 1024
  * for procfs and devpts, the page size for the others here), FIFREEZE/FITHAW
  * (CAP_SYS_ADMIN first).  The sandbox answered ENOTTY to all of them but on random(4).
- * And st_blocks of a sparse file: the pages written, not the pages its size spans.
+ * And st_blocks of a sparse file: the pages written (partial ones too), not the pages
+ * its size spans (a dense tmpfs file counted every page up to its length).
  *
  * Files in the work directory are on the host's file system natively and in the
  * sandbox's overlay tmpfs: only what both must say is printed of them (a value after
@@ -73,6 +74,35 @@ int main(int argc, char **argv)
     bsize("sparse file", fd);
     MUST(pwrite(fd, page, sizeof page, 200000)); /* a write past the end: a hole before */
     R("sparse file (a write past its end) st_blocks", blocks(fd));
+    close(fd);
+    /* the pages written count, partial ones included; a truncate allocates none */
+    MUST(fd = open("steps", O_RDWR | O_CREAT, 0644));
+    MUST(ftruncate(fd, 4000));
+    R("truncated to 4000 st_blocks", blocks(fd));
+    MUST(pwrite(fd, "x", 1, 0));
+    MUST(ftruncate(fd, 6000));
+    R("a byte written, truncated to 6000 st_blocks", blocks(fd));
+    MUST(ftruncate(fd, 10000));
+    R("truncated to 10000 st_blocks", blocks(fd));
+    MUST(pwrite(fd, "y", 1, 9000));
+    R("a byte written at 9000 st_blocks", blocks(fd));
+    MUST(ftruncate(fd, 9002));
+    R("truncated to 9002 st_blocks", blocks(fd));
+    MUST(ftruncate(fd, 3000));
+    R("truncated to 3000 st_blocks", blocks(fd));
+    MUST(ftruncate(fd, 100000));
+    MUST(fallocate(fd, 0, 20000, 10000));
+    R("fallocate of 20000+10000 st_blocks", blocks(fd));
+    char z[4] = {1, 1, 1, 1};
+    MUST(pread(fd, z, 4, 50000));
+    T("a hole reads zeros", !z[0] && !z[1] && !z[2] && !z[3]);
+    char *map = mmap(NULL, 100000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    T("mapped shared, data kept", map != MAP_FAILED && map[0] == 'x');
+    R("mapped st_blocks", blocks(fd));
+    map[60000] = 'z';
+    MUST(msync(map, 100000, MS_SYNC));
+    R("a page written through the mapping st_blocks", blocks(fd));
+    munmap(map, 100000);
     close(fd);
     MUST(fd = open("full", O_RDWR | O_CREAT, 0644));
     MUST(write(fd, page, sizeof page));
