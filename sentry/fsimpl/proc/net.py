@@ -89,12 +89,11 @@ def socket_table(k: Any, name: bytes) -> bytes:
             continue
         if sock is None or sock.inode is None:
             continue
-        (s0, e0), e6, e7 = f[0], f[6][1], f[7][1]
-        lead, num = line[:s0], line[s0:e0 - 1]
+        e0, e6, e7 = f[0][1], f[6][1], f[7][1]
+        num = line[:e0 - 1]
         if name in _NUMBERED:
-            num = b"%d" % n
-            lead = b" " * max(0, e0 - 1 - len(num))
-        row = b"%s%s%s %5d%s" % (lead, num, line[e0 - 1:e6], sock.inode.uid, line[e7:])
+            num = b"%4d" % n  # (tcp4_seq_show's "%4d:", whatever the host's count)
+        row = b"%s%s %5d%s" % (num, line[e0 - 1:e6], sock.inode.uid, line[e7:])
         if line.endswith(b" "):  # (padded to the table's width: seq_pad)
             row = row.rstrip(b" ").ljust(len(line))
         out.append(row)

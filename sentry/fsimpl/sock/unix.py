@@ -226,6 +226,9 @@ class UnixSocket(FileDescription):
         self.pending: Deque["UnixSocket"] = deque()
         self.flag_opts: Dict[int, int] = {}  # setsockopt flags with no effect (SO_REUSEADDR…)
         self.dgram_peer: Optional["UnixSocket"] = None  # a datagram socket's connect() target
+        # A datagram socket connected, or connected to (Linux's TCP_ESTABLISHED, which the
+        # target keeps: /proc/net/unix's state).
+        self.dgram_connected = False
         self.last_src: Optional[bytes] = None  # sender name of the message last received
         self.passcred = False  # SO_PASSCRED
         self.inflight = 0  # messages in flight that carry this socket (garbage collection)
@@ -644,18 +647,25 @@ LIVE: Dict[int, "UnixSocket"] = {}
 
 def proc_net_unix() -> bytes:
     """``/proc/net/unix`` (``unix_seq_show``), in inode order: a socket's kernel address
-    (hashed, as Linux shows one), its references (3 connected, as Linux counts its
-    peer's; else 2), ``__SO_ACCEPTCON`` for a listener, its type, its state
-    (``SS_CONNECTED``, ``SS_UNCONNECTED``, or ``SS_CONNECTING`` and no inode for a
-    connection not accepted yet), and its name (an abstract one with ``@`` for NULs; an
-    accepted connection its listener's)."""
-    embryos = {id(p) for s in LIVE.values() if s.listening for p in s.pending}
+    (hashed, as Linux shows one), its references (2, the file's and the reader's, and one
+    for each open socket whose peer or datagram destination it is), ``__SO_ACCEPTCON``
+    for a listener, its type, its state (``SS_CONNECTED`` once connected, a datagram
+    socket's destination too; ``SS_CONNECTING`` and no inode for a connection not
+    accepted yet; else ``SS_UNCONNECTED``), and its name (an abstract one with ``@`` for
+    NULs; an accepted connection its listener's)."""
+    live = list(LIVE.values())
+    embryos = {id(p) for s in live if s.listening for p in s.pending}
+    held: Dict[int, int] = {}
+    for s in live:
+        for other in (s.peer, s.dgram_peer):
+            if other is not None:
+                held[id(other)] = held.get(id(other), 0) + 1
     out = [b"Num       RefCount Protocol Flags    Type St Inode Path\n"]
     for ino, s in sorted(LIVE.items()):
         embryo = id(s) in embryos
-        connected = s.peer is not None or s.dgram_peer is not None
+        connected = s.peer is not None or s.dgram_connected
         line = b"%016x: %08X %08X %08X %04X %02X %5d" % (
-            (ino * 0x9E3779B1) & 0xFFFFFFFF, 3 if connected else 2, 0,
+            (ino * 0x9E3779B1) & 0xFFFFFFFF, 2 + held.get(id(s), 0), 0,
             0x10000 if s.listening else 0, s.stype, 2 if embryo else 3 if connected else 1,
             0 if embryo else ino)
         if s.name is not None:
@@ -717,6 +727,7 @@ def connect_dgram(t: Any, s: UnixSocket, name: bytes) -> None:
     target = _dgram_target(t, name)
     s.dgram_peer = target
     s.peer_name = target.name
+    s.dgram_connected = target.dgram_connected = True
 
 
 def send_to(t: Any, s: UnixSocket, name: bytes, data: bytes, flags: int,
@@ -739,6 +750,7 @@ def deliver(t: Any, s: UnixSocket, target: UnixSocket, data: bytes, flags: int,
             # unix_dgram_disconnected: the dead peer is forgotten, and so is what was queued.
             s.dgram_peer = None
             s.peer_name = None
+            s.dgram_connected = False  # (TCP_CLOSE again)
             assert s.rx is not None
             s.rx.purge()
         raise err(errno.ECONNREFUSED)
@@ -851,6 +863,7 @@ def new_pair(t: Any, stype: int, flags: int) -> Tuple[UnixSocket, UnixSocket]:
     a.peer_cred = b.peer_cred = _cred(t)  # init_peercred: the creator's, for both
     if stype == SOCK_DGRAM:
         a.dgram_peer, b.dgram_peer = b, a
+        a.dgram_connected = b.dgram_connected = True
         return a, b
     stream = stype == SOCK_STREAM
     ab, ba = Channel(stream), Channel(stream)

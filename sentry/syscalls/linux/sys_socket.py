@@ -127,6 +127,8 @@ def _socket(t: Any, a: SyscallArgs) -> int:
     stype, flags, cloexec = _decode_type(raw)
     if proto != 0:
         raise err(errno.EPROTONOSUPPORT)
+    if not t.fdtable.free_below_limit(1):
+        raise err(errno.EMFILE)  # (before a socket exists: /proc/net/unix lists them)
     return t.fdtable.install(new_socket(t, stype, flags), cloexec)
 
 

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <stddef.h>
@@ -218,6 +219,42 @@ int main(int argc, char **argv)
     unsigned long udino = ino_of(ud);
     close(ud);
     unix_row("closed", udino, NULL);
+    /* references: one per socket whose peer or destination it is */
+    struct sockaddr_un dn = {.sun_family = AF_UNIX, .sun_path = "dsock"};
+    int ds, dc1, dc2;
+    MUST(ds = socket(AF_UNIX, SOCK_DGRAM, 0));
+    MUST(bind(ds, (struct sockaddr *)&dn, sizeof dn));
+    MUST(dc1 = socket(AF_UNIX, SOCK_DGRAM, 0));
+    MUST(connect(dc1, (struct sockaddr *)&dn, sizeof dn));
+    MUST(dc2 = socket(AF_UNIX, SOCK_DGRAM, 0));
+    MUST(connect(dc2, (struct sockaddr *)&dn, sizeof dn));
+    unix_row("datagram destination of two", ino_of(ds), NULL);
+    unix_row("datagram connected to it", ino_of(dc1), NULL);
+    close(sp[1]);
+    unix_row("stream pair, the other end closed", ino_of(sp[0]), NULL);
+    /* a socket() refused for want of an fd leaves no row */
+    slurp("/proc/net/unix");
+    int before = 0, after = 0;
+    for (char *q = buf; (q = strchr(q, '\n')); q++)
+        before++;
+    struct rlimit rl, low;
+    MUST(getrlimit(RLIMIT_NOFILE, &rl));
+    int top;
+    MUST(top = dup(0));
+    close(top);
+    low.rlim_cur = top;
+    low.rlim_max = rl.rlim_max;
+    MUST(setrlimit(RLIMIT_NOFILE, &low));
+    int refused = 0;
+    for (int i = 0; i < 100; i++)
+        if (socket(AF_UNIX, SOCK_STREAM, 0) < 0 && errno == EMFILE)
+            refused++;
+    MUST(setrlimit(RLIMIT_NOFILE, &rl));
+    R("sockets refused (EMFILE)", refused);
+    slurp("/proc/net/unix");
+    for (char *q = buf; (q = strchr(q, '\n')); q++)
+        after++;
+    R("rows added by them", after - before);
 
     /* a socket of another user: its owner's uid */
     pid_t p = fork_as(1000);
