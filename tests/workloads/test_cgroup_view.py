@@ -26,6 +26,11 @@ echo "pids.current=$(cat pids.current)"
 kill $sleeper
 (echo 5 > pids.max) 2>&1 | tail -1
 echo "memory.current>1MiB=$([ "$(cat memory.current)" -gt 1048576 ] && echo yes)"
+echo "memory.current in pages=$([ $(( $(cat memory.current) % 4096 )) = 0 ] && echo yes)"
+sh -c 'exit 0'; sh -c 'exit 0'
+echo "pids.current after reaped children=$(cat pids.current)"
+echo "cpus=$(cat cpuset.cpus.effective) $(cat cpuset.cpus.effective) $(cat cpuset.cpus.effective)"
+stat -c 'mode=%a' .
 """
 
 
@@ -46,6 +51,29 @@ def test_do_limits_are_the_cgroups(runsc_root):
     assert 3 <= current <= 6, r.stdout
     assert any("Read-only file system" in x for x in lines), r.stdout
     assert "memory.current>1MiB=yes" in lines, r.stdout
+    assert "memory.current in pages=yes" in lines, r.stdout
+    # reaped children are not counted: sh and the $(cat) subshell with its cat, at most
+    assert int(next(x for x in lines if x.startswith("pids.current after")).split("=")[1]) <= 3
+    # the boot's CPUs every time (not the one the sentry holds a moment)
+    cpus = next(x for x in lines if x.startswith("cpus=")).split("=")[1].split()
+    assert len(set(cpus)) == 1 and cpus[0] == _cpu_list(sorted(os.sched_getaffinity(0))), lines
+    assert "mode=755" in lines, r.stdout
+
+
+def _cpu_list(cpus: list[int]) -> str:
+    from sentry.vfs.mount_tree import cpu_list
+
+    return cpu_list(cpus)
+
+
+def test_cgroup_files_can_be_watched(runsc_root):
+    """epoll takes them (procfs's default readiness: readable), as the kernel's."""
+    r = runsc(["do", "--", "/usr/bin/python3", "-c",
+               "import select; e = select.epoll(); f = open('/sys/fs/cgroup/cgroup.events');"
+               " e.register(f, select.EPOLLIN | select.EPOLLPRI); print(len(e.poll(1)))"],
+              root=runsc_root, timeout=60)
+    assert r.rc == 0, r.describe()
+    assert r.stdout.strip() == "1"
 
 
 def test_without_limits_the_cgroup_says_max(runsc_root):

@@ -9,14 +9,16 @@ processor count, Go's ``GOMAXPROCS``, libuv's constrained memory read ``memory.m
 values are the sandbox's configuration (``linux.resources``, ``do --memory-limit`` and
 ``--pids-limit``) and the sentry's counts, read at each open:
 
-- ``memory.max`` the memory limit (``max`` for none), ``memory.current`` what the
-  sandbox's processes hold resident on the host plus what the sentry holds for it
-  (tmpfs data, pipes: the memory account), ``memory.high``/``swap.max`` ``max``,
-  ``memory.low``/``min`` 0;
+- ``memory.max`` the memory limit in whole pages (``max`` for none),
+  ``memory.current`` the sum of the sandbox's processes' proportional set sizes on the
+  host (a shared page once) plus what the sentry holds for it (tmpfs data, pipes: the
+  memory account), ``memory.high``/``swap.max`` ``max``, ``memory.low``/``min`` 0;
 - ``cpu.max`` the CFS quota and period (``max 100000`` for none), ``cpu.weight`` from
   the shares as runc converts them (100 for none);
-- ``pids.max`` the pids limit, ``pids.current`` the tasks the sentry counts against it;
-- ``cpuset.cpus.effective`` the CPUs of the sentry's affinity (as ``/sys`` shows them);
+- ``pids.max`` the pids limit, ``pids.current`` the tasks the sentry counts against it
+  (children the host reaped for a wait dropped first);
+- ``cpuset.cpus.effective`` the CPUs of the sentry's affinity at boot (as ``/sys``
+  shows them);
 - ``cgroup.procs``/``cgroup.threads`` the sandbox's processes and threads,
   ``cgroup.controllers`` ``cpuset cpu memory pids``, and the core files of a non-root
   cgroup; ``/proc/cgroups`` lists those controllers on the unified hierarchy.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import os
 
 from sentry.fsimpl.proc.filesystem import ProcDir, ProcFile, ProcFilesystem
+from sentry.vfs.file import DEFAULT_POLLMASK
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
 if TYPE_CHECKING:
@@ -50,11 +53,19 @@ class CgroupFilesystem(ProcFilesystem):
     dir_fsync = True
 
     def _make_root(self) -> ProcDir:
-        return ProcDir(self, b"/", lambda t: _children(self))
+        # The CPUs at boot (build_mount_tree), before the sentry holds one for a task
+        # (sentry.kernel.cpuhold), as /sys's lists.
+        self.cpus = _cpus()
+        return ProcDir(self, b"/", lambda t: _children(self), mode=0o755)
 
 
 def _max(v: "Optional[int]") -> bytes:
     return b"max\n" if not v or v <= 0 else b"%d\n" % v
+
+
+def _memory_max(v: "Optional[int]") -> bytes:
+    """A memory limit as the kernel keeps it: in whole pages."""
+    return _max(v // 4096 * 4096 if v and v > 0 else v)
 
 
 def cpu_max(cfg: Any) -> bytes:
@@ -77,8 +88,10 @@ def cpu_weight(cfg: Any) -> bytes:
 
 
 def memory_current(k: Any) -> int:
-    """What the sandbox holds: its processes' resident pages on the host (their
-    ``statm``) and the sentry's memory account (tmpfs data, pipe pages)."""
+    """What the sandbox holds, in whole pages: its processes' memory on the host, each
+    page once (the sum of their proportional set sizes, ``smaps_rollup``'s ``Pss``: a
+    page shared by N of them counts 1/N in each) and the sentry's memory account (tmpfs
+    data, pipe pages)."""
     from sentry.kernel.memacct import ACCOUNT
 
     total = ACCOUNT.used
@@ -86,10 +99,12 @@ def memory_current(k: Any) -> int:
         if tg.zombie or not tg.tasks:
             continue
         try:
-            total += int(k.host_file(f"{tg.host_tgid}/statm").split()[1]) * 4096
-        except (OSError, IndexError, ValueError):
+            raw = k.host_file(f"{tg.host_tgid}/smaps_rollup")
+            at = raw.index(b"\nPss:") + 5
+            total += int(raw[at:raw.index(b"kB", at)]) * 1024
+        except (OSError, ValueError):
             pass  # (gone meanwhile)
-    return total
+    return total // 4096 * 4096
 
 
 def _cpus() -> bytes:
@@ -115,8 +130,22 @@ def _procs(k: Any) -> bytes:
 
 
 def _threads(k: Any) -> bytes:
-    return b"".join(b"%d\n" % tid for tid in sorted(
-        t.tid for t in list(k.tasks.values()) if not t.exited))
+    """The live threads: not a leader that has exited while its threads run on (the
+    host's zombie, of which the sentry hears only when the last one goes)."""
+    out = []
+    for t in list(k.tasks.values()):
+        if t.exited:
+            continue
+        if t.tid == t.tg.tgid and len(t.tg.tasks) > 1 and k.host_task_status(
+                t.host_tid).get("State", "").startswith("Z"):
+            continue
+        out.append(t.tid)
+    return b"".join(b"%d\n" % tid for tid in sorted(out))
+
+
+def _pids_current(k: Any) -> int:
+    k.prune_reaped()  # (children the host reaped for a wait: no longer counted)
+    return k.pids_in_use()
 
 
 #: Files whose contents never change here (a cgroup without children, never frozen).
@@ -140,11 +169,11 @@ def _children(fs: CgroupFilesystem) -> "Dict[bytes, Any]":
         b"cgroup.threads": lambda r: _threads(k),
         b"cpu.max": lambda r: cpu_max(cfg),
         b"cpu.weight": lambda r: cpu_weight(cfg),
-        b"cpuset.cpus.effective": lambda r: _cpus(),
-        b"memory.max": lambda r: _max(cfg.memory_limit),
+        b"cpuset.cpus.effective": lambda r: fs.cpus,
+        b"memory.max": lambda r: _memory_max(cfg.memory_limit),
         b"memory.current": lambda r: b"%d\n" % memory_current(k),
         b"pids.max": lambda r: _max(k.pids_limit),
-        b"pids.current": lambda r: b"%d\n" % k.pids_in_use(),
+        b"pids.current": lambda r: b"%d\n" % _pids_current(k),
     }
     for name, data in _FIXED.items():
         files[name] = lambda r, data=data: data  # type: ignore[misc]
@@ -153,7 +182,7 @@ def _children(fs: CgroupFilesystem) -> "Dict[bytes, Any]":
         # (cgroup files are 0644 or 0444; the mount is read-only either way)
         mode = 0o444 if name in _READ_ONLY else 0o644
         c[name] = (lambda name=name, fn=fn, mode=mode: ProcFile(  # type: ignore[misc]
-            fs, b"/" + name, fn, mode, read_iter=True))
+            fs, b"/" + name, fn, mode, poll=DEFAULT_POLLMASK, read_iter=True))
     return c
 
 
