@@ -534,6 +534,11 @@ class GoferInode(Inode):
         st = self._st if self.fs.trusted else self._refresh()
         return self.fs.stat_of(st, self.uid, self.gid)
 
+    def block_size(self) -> int:
+        """The host file system's, as its ``st_blksize`` gives it (ext4's block size: a
+        file system made with 1 KiB blocks says 1024)."""
+        return self.stat().blksize or 4096
+
     def listed(self) -> Optional[Listing]:
         """A trusted directory's entries with their gofer attributes, if listed already."""
         return self._listing

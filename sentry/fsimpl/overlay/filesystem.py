@@ -154,6 +154,9 @@ class OverlayInode(Inode):
             return self.lower.ino
         return self.layer.ino
 
+    def block_size(self) -> int:
+        return self.layer.block_size()
+
     def stat(self) -> Stat:
         s = self.layer.stat()
         s.dev = self.fs.dev
