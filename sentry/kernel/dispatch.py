@@ -192,6 +192,8 @@ class Dispatcher:
         if p.sigmask is not None and self.kernel.pending_acts(t, p.sigmask):
             # A signal the call's mask unblocks was already pending.
             self.interrupt(t, 0)
+        elif t.tg.stopping and not t.group_stop:
+            self.stop_parked(t)  # (its process is stopping: no sleep now)
 
     def _c_may_end(self, t: "Task", p: Parked, pipe: Any) -> bool:
         """Hand the call *p* parked on *pipe* to C, if it is one C completes: a ``read``
@@ -370,6 +372,26 @@ class Dispatcher:
             code = errno.EINTR
         self.answer(t, p.notif_id, p.args.nr, -code, p.args)
         return True
+
+    def stop_parked(self, t: "Task") -> None:
+        """A group stop is under way in *t*'s process: end its parked call as the stop's
+        wake-up ends an interruptible sleep on Linux, with the call's restart code, so
+        that its host thread reaches the stop (the seccomp notification it waits in
+        takes no signal but SIGKILL).  The call restarts after the continue; one that
+        never restarts fails with EINTR (epoll_wait, semop, ...: signal(7) says so of
+        stops too).  A call whose event came is about to run again: if it parks again,
+        it ends then."""
+        p = t.parked
+        if p is None or p.ready:
+            return
+        self._unpark(p)
+        if p.on_interrupt is not None:
+            try:
+                p.on_interrupt()
+            except LinuxError:
+                pass
+        # (a stream write that moved some bytes returns their count, as Linux's does)
+        self.answer(t, p.notif_id, p.args.nr, p.args.done or -p.restart, p.args)
 
     def drop(self, t: "Task") -> None:
         """*t* is gone: forget its parked call."""

@@ -911,16 +911,18 @@ class Kernel:
         cands = sorted(tg.tasks.values(), key=lambda x: x.tid != tg.tgid)
         if len(cands) == 1 and not cands[0].exited:
             return cands[0]  # blocked or not (no /proc read: a SIGCHLD at every child's exit)
+        live = None
         for t in cands:
-            if t.exited:
-                continue
+            if t.exited or (t.tid == tg.tgid and self.host_zombie(t)):
+                continue  # (a main thread that exited while its threads run on)
+            live = live or t
             p = t.parked
             blocked = p.sigmask if p is not None and p.sigmask is not None else None
             if blocked is None:
                 blocked = self._sigmask_bits(t, "SigBlk")
             if not blocked & bit:
                 return t
-        return cands[0] if cands else None
+        return live if live is not None else cands[0] if cands else None
 
     def init_has_handler(self, signo: int) -> bool:
         """Whether the namespace's init takes *signo* from inside the sandbox.
@@ -1448,12 +1450,14 @@ class Kernel:
                 if not ptrace.on_group_stop(self, t, status):
                     N.listen(pid)
                 self.task_group_stopped(t)
-            elif not ptrace.on_event_stop(self, t, status):
-                # The first stop of an auto-attached child, or the end of a
-                # group stop (SIGCONT): run on.
+            else:
+                # The first stop of an auto-attached child, or the end of a group stop
+                # (SIGCONT): run on.  The end is the process's continue whether or not a
+                # tracer holds the thread for itself (a listening one re-traps).
                 if t.group_stop:
                     self.group_stopped(t.tg, False)
-                ptrace.host_resume(t)
+                if not ptrace.on_event_stop(self, t, status):
+                    ptrace.host_resume(t)
         elif t.mask_wait is not None and t.mask_wait.own is not None:
             if t.mask_wait.frame_pending and sig == signal.SIGTRAP:
                 self._mask_wait_frame(t)
@@ -1474,14 +1478,7 @@ class Kernel:
                 return
             if sig in FAULT_SIGNALS and t.tg is self.init_tg and self._init_fault(t, sig):
                 return
-            if (sig in STOP_SIGNALS and sig != signal.SIGSTOP and self.pgrp_orphaned(t.tg.pgid)
-                    and not self._sigmask_bits(t, "SigCgt") & 1 << (sig - 1)):
-                # get_signal: the stop of a SIGTSTP, SIGTTIN or SIGTTOU without a handler
-                # is not taken in a process group no parent can continue (the host's
-                # groups are not the sandbox's, so its own check cannot say).
-                ptrace.host_resume(t)
-                return
-            ptrace.host_resume(t, sig)
+            ptrace.host_resume(t, 0 if self.orphaned_stop(t, sig) else sig)
 
     def _init_fault(self, t: Task, sig: int) -> bool:
         """A fault (SIGSEGV…) in the namespace's init that no handler takes.
@@ -1548,6 +1545,35 @@ class Kernel:
         for tg in self.process_group(pgrp):
             self.signal_group(tg, signo, code=SI_KERNEL)
 
+    def orphaned_stop(self, t: Task, sig: int) -> bool:
+        """Whether delivering *sig* to *t* is a job-control stop Linux does not take
+        (``get_signal``: SIGTSTP, SIGTTIN or SIGTTOU without a handler, in a process
+        group no parent can continue).  The host's groups are not the sandbox's, so its
+        own check cannot say: the sentry drops the signal (after a tracer's say)."""
+        return (sig in STOP_SIGNALS and sig != signal.SIGSTOP and self.pgrp_orphaned(t.tg.pgid)
+                and not self._sigmask_bits(t, "SigCgt") & 1 << (sig - 1))
+
+    def _kill_orphaned_pgrps(self, tg: ThreadGroup, orphans: List[ThreadGroup]) -> None:
+        """``kill_orphaned_pgrp`` at *tg*'s exit: a process group the exit leaves with no
+        parent in another group of its session (*tg*'s own, if its parent was that link;
+        a child's, the child reparented already) gets SIGHUP then SIGCONT if one of its
+        processes is stopped, so that a stopped job nobody can continue ends (or goes on,
+        with a handler).  The host's groups are not the sandbox's: its own check cannot."""
+        candidates = []
+        p = tg.parent
+        if p is not None and p.pgid != tg.pgid and p.sid == tg.sid:
+            candidates.append(tg.pgid)
+        for ctg in orphans:
+            if ctg.pgid != tg.pgid and ctg.sid == tg.sid and ctg.pgid not in candidates:
+                candidates.append(ctg.pgid)
+        for pgid in candidates:
+            members = self.process_group(pgid)
+            if not any(x.stopped for x in members) or not self.pgrp_orphaned(pgid):
+                continue
+            for signo in (signal.SIGHUP, signal.SIGCONT):
+                for x in members:
+                    self.signal_group(x, signo, code=SI_KERNEL)
+
     def pgrp_orphaned(self, pgrp: int) -> bool:
         """``will_become_orphaned_pgrp``: no member of process group *pgrp* has a parent
         in another group of its session (the only link through which job control can
@@ -1566,9 +1592,15 @@ class Kernel:
                 if tg.pgid == pgid and not tg.zombie and not tg.reaped and tg.tasks]
 
     def task_group_stopped(self, t: Task) -> None:
-        """*t* stopped for its group's job-control stop (a tracee for its tracer too)."""
+        """*t* stopped for its group's job-control stop (a tracee for its tracer too).
+        The others' calls the sentry holds end, so that they reach the stop too."""
         t.group_stop = True
-        self.group_stop_done(t.tg)
+        tg = t.tg
+        tg.stopping = True
+        for x in list(tg.tasks.values()):
+            if x.parked is not None and not x.group_stop:
+                self.dispatcher.stop_parked(x)
+        self.group_stop_done(tg)
 
     def group_stop_done(self, tg: ThreadGroup) -> None:
         """Book *tg*'s stop once every thread left has taken part in it (at a thread's
@@ -1576,8 +1608,23 @@ class Kernel:
         before that, the host's wait(WUNTRACED) the sentry lets run has nothing to
         report and blocks, and a signal that ends it (another child's SIGCHLD) restarts
         it into a wait the sentry would take for an already reported stop."""
-        if not tg.stopped and tg.tasks and all(x.group_stop for x in tg.tasks.values()):
+        if tg.stopped or not tg.tasks:
+            return
+        missing = [x for x in tg.tasks.values() if not x.group_stop]
+        if not missing or (len(missing) == 1 and missing[0].tid == tg.tgid and len(tg.tasks) > 1
+                           and self.host_zombie(missing[0])):
+            # (a main thread that exited while the others run on is a zombie the tracer
+            # hears of only at the end: the kernel does not wait for it either)
             self.group_stopped(tg, True)
+
+    def host_zombie(self, t: Task) -> bool:
+        """Whether *t*'s host thread has exited: a leader that did while its threads run
+        on is the host's zombie, of which the sentry hears only when the last one goes."""
+        try:
+            raw = self.host_file(f"{t.host_tid}/status")
+        except OSError:
+            return True
+        return b"\nState:\tZ" in raw or b"\nState:\tX" in raw
 
     def group_stopped(self, tg: ThreadGroup, stopped: bool) -> None:
         """Book a job-control stop or continue for wait(WUNTRACED/WCONTINUED).  A
@@ -1593,7 +1640,7 @@ class Kernel:
                 return
             for x in tg.tasks.values():
                 x.group_stop = False
-            tg.stopped = False
+            tg.stopped = tg.stopping = False
             tg.stop_pending, tg.cont_pending = False, True
         parent = tg.parent
         if parent is not None:
@@ -1736,13 +1783,15 @@ class Kernel:
         tg.on_exit.clear()
         # Orphans go to init, as the host kernel does in the pid namespace.
         init = self.init_tg
-        for ctg in list(tg.children.values()):
+        orphans = list(tg.children.values())
+        for ctg in orphans:
             ctg.parent = init
             if init is not None:
                 init.children[ctg.tgid] = ctg
             for ct in ctg.tasks.values():
                 self.sync_fast(ct)
         tg.children.clear()
+        self._kill_orphaned_pgrps(tg, orphans)
         parent = tg.parent
         if parent is not None:
             parent.child_events.notify()

@@ -438,7 +438,7 @@ def unlink(k: "Kernel", t: "Task", sig: int = 0) -> None:
         if sig:
             k.signal_task(t, sig)
     else:
-        N.cont(t.host_tid, sig)
+        N.cont(t.host_tid, 0 if k.orphaned_stop(t, sig) else sig)
 
 
 def on_exit(k: "Kernel", t: "Task", status: int) -> None:
@@ -594,7 +594,7 @@ def attach(t: "Task", pid: int, seize: bool, addr: int, flags: int) -> int:
         # and stops for the tracer (JOBCTL_TRAP_STOP).
         st.interrupt = N.interrupt(target.host_tid) == 0
     elif not seize:
-        k.signal_task(target, signal.SIGSTOP, sender=t)
+        k.signal_task(target, signal.SIGSTOP)  # (send_sig_info(SEND_SIG_PRIV): SI_KERNEL)
     # (Host options a seize asks for are given at the tracee's first stop: it runs.)
     return 0
 
@@ -620,7 +620,7 @@ def resume(t: "Task", req: int, pid: int, sig: int) -> int:
         if sig:
             t.kernel.signal_task(target, sig)
     else:
-        host_resume(target, sig)
+        host_resume(target, 0 if t.kernel.orphaned_stop(target, sig) else sig)
     return 0
 
 

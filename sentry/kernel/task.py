@@ -72,6 +72,9 @@ class ThreadGroup:
         # Job control: stopped now (every thread took part in the stop: the kernel's
         # SIGNAL_STOP_STOPPED); a stop / continue not yet reported to wait().
         self.stopped = False
+        # A group stop is under way (from its first thread's stop to the continue): a
+        # call the sentry holds for another thread ends, so that thread reaches it.
+        self.stopping = False
         self.dumpable = 1
         # The signal the sentry ended this process for (an unhandled fault in
         # init, or a signal to the sentry in `do` mode): its exit status.

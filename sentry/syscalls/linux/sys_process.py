@@ -284,10 +284,12 @@ def _wait(t: "Task", match, options: int, exited: bool = True, tmatch=None,
         # sandbox's pid namespace holds nothing else) and reports what the
         # sentry saw; a reported stop/continue is consumed unless WNOWAIT.
         if not options & WNOWAIT:
-            for c in ready:
-                if not c.zombie:
-                    c.stop_pending = c.cont_pending = False
-                    break
+            # The host reports the first ready child in the same order (its children
+            # list, oldest first): a zombie before a stopped child is what it reports,
+            # and the stop stays to be reported.
+            c = ready[0] if ready else None
+            if c is not None and not c.zombie:
+                c.stop_pending = c.cont_pending = False
         return CONTINUE
     raise WouldBlock([(t.tg.child_events, EVENT_ALL)])
 

@@ -19,7 +19,13 @@
  *   orphaned: SIGTSTP and SIGTTIN without a handler do not stop a process of an orphaned
  *          process group (get_signal), SIGSTOP does; in a group of its own with its
  *          parent in the same session, SIGTSTP stops it.  The host's groups are not the
- *          sandbox's, so the sentry decides.
+ *          sandbox's, so the sentry decides;
+ *   and, found by a review: a process whose main thread exited (the stop was waited
+ *   for from it for ever); a thread blocked in a call the sentry holds (a pipe read:
+ *   it never reached the stop); a zombie child older than a stopped one (the host
+ *   reports the zombie first, the stop was taken as reported); a process group left
+ *   orphaned with a stopped member by its parent's exit (kill_orphaned_pgrp: SIGHUP,
+ *   SIGCONT).
  */
 #include "check.h"
 #include <poll.h>
@@ -165,6 +171,144 @@ static void orphaned(void)
     MUST(waitpid(c, &st, 0));
 }
 
+static void *main_gone(void *a)
+{
+    (void)a;
+    for (;;)
+        pause();
+    return 0;
+}
+
+static int rd_pipe[2];
+
+static void *reader(void *a)
+{
+    char b;
+    (void)a;
+    printf("reader: read %zd\n", read(rd_pipe[0], &b, 1));
+    return 0;
+}
+
+/* SIGSTOP then SIGCONT to *c*, each reported to this parent */
+static void stop_and_continue(const char *what, pid_t c)
+{
+    int st;
+    char label[96];
+    usleep(100000);
+    MUST(kill(c, SIGSTOP));
+    snprintf(label, sizeof label, "%s: stop reported", what);
+    R(label, waitpid(c, &st, WUNTRACED) == c && status_is(st, SIGSTOP));
+    MUST(kill(c, SIGCONT));
+    snprintf(label, sizeof label, "%s: continue reported", what);
+    R(label, waitpid(c, &st, WCONTINUED) == c && WIFCONTINUED(st));
+}
+
+static void leader_gone_and_reader(void)
+{
+    int st;
+    pid_t c;
+    MUST(c = fork());
+    if (c == 0) {
+        pthread_t th;
+        pthread_create(&th, 0, main_gone, 0);
+        pthread_exit(0);
+    }
+    stop_and_continue("main thread exited", c);
+    MUST(kill(c, SIGKILL));
+    R("main thread exited: killed", waitpid(c, &st, 0) == c && status_is(st, SIGKILL));
+
+    MUST(pipe(rd_pipe));
+    MUST(c = fork());
+    if (c == 0) {
+        pthread_t th;
+        pthread_create(&th, 0, reader, 0);
+        pthread_join(th, 0);
+        _exit(0);
+    }
+    stop_and_continue("thread in read", c);
+    MUST(write(rd_pipe[1], "x", 1));
+    R("thread in read: its read restarted", waitpid(c, &st, 0) == c && WIFEXITED(st));
+    close(rd_pipe[0]);
+    close(rd_pipe[1]);
+}
+
+static void zombie_then_stopped(void)
+{
+    int st;
+    pid_t z, x;
+    MUST(z = fork());
+    if (z == 0)
+        _exit(3);
+    MUST(x = fork());
+    if (x == 0) {
+        for (;;)
+            pause();
+    }
+    usleep(100000);
+    MUST(kill(x, SIGSTOP));
+    usleep(100000);
+    pid_t w = waitpid(-1, &st, WUNTRACED);
+    R("older zombie first", w == z && WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    w = waitpid(-1, &st, WUNTRACED);
+    R("then the stop", w == x && status_is(st, SIGSTOP));
+    MUST(kill(x, SIGKILL));
+    MUST(waitpid(x, &st, 0));
+}
+
+static int hup_pipe[2];
+
+static void note_signal(int sig)
+{
+    char b = (char)sig;
+    if (write(hup_pipe[1], &b, 1) < 0)
+        _exit(4);
+}
+
+static void orphaned_by_exit(void)
+{
+    pid_t s;
+    int st;
+    MUST(pipe(hup_pipe));
+    MUST(s = fork());
+    if (s == 0) {
+        /* a session of its own; its child p leaves a grandchild stopped in a group of
+           its own, which p's exit orphans */
+        MUST(setsid());
+        pid_t p;
+        MUST(p = fork());
+        if (p == 0) {
+            pid_t c;
+            MUST(c = fork());
+            if (c == 0) {
+                signal(SIGHUP, note_signal);
+                signal(SIGCONT, note_signal);
+                setpgid(0, 0);
+                raise(SIGSTOP);
+                usleep(300000); /* (continued, its handlers run: then it goes) */
+                _exit(0);
+            }
+            MUST(waitpid(c, &st, WUNTRACED));
+            _exit(0);
+        }
+        MUST(waitpid(p, &st, 0));
+        char b;
+        int hup = 0, cont = 0;
+        for (int i = 0; i < 2; i++) {
+            struct pollfd pf = {hup_pipe[0], POLLIN, 0};
+            if (poll(&pf, 1, 5000) != 1 || read(hup_pipe[0], &b, 1) != 1)
+                break;
+            hup += b == SIGHUP;
+            cont += b == SIGCONT;
+        }
+        printf("orphaned by its parent's exit: SIGHUP %d SIGCONT %d\n", hup, cont);
+        fflush(stdout);
+        _exit(0);
+    }
+    MUST(waitpid(s, &st, 0));
+    close(hup_pipe[0]);
+    close(hup_pipe[1]);
+}
+
 int main(int argc, char **argv)
 {
     enter_workdir(argc, argv);
@@ -190,5 +334,10 @@ int main(int argc, char **argv)
     R("killed", waitpid(c, &st, 0) == c && status_is(st, SIGKILL));
     R("no child left", waitpid(-1, &st, WNOHANG));
     orphaned();
+    leader_gone_and_reader();
+    zombie_then_stopped();
+    orphaned_by_exit();
+    while (wait(NULL) > 0) /* (the orphaned grandchild, init's now, once it is gone) */
+        ;
     return 0;
 }
