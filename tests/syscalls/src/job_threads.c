@@ -143,7 +143,8 @@ static int stops(int sig, int own_group)
     MUST(kill(g, sig));
     MUST(kill(g, SIGRTMIN));
     struct pollfd p = {ticks[0], POLLIN, 0};
-    int answered = poll(&p, 1, 5000) == 1 && read(ticks[0], &b, 1) == 1;
+    /* (a stopped child never answers: 2 s, where a running one answers at once) */
+    int answered = poll(&p, 1, 2000) == 1 && read(ticks[0], &b, 1) == 1;
     int stopped = waitpid(g, &st, WUNTRACED | WNOHANG) == g && WIFSTOPPED(st);
     kill(g, SIGKILL);
     waitpid(g, &st, 0);
