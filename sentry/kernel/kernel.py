@@ -1608,8 +1608,8 @@ class Kernel:
         before that, the host's wait(WUNTRACED) the sentry lets run has nothing to
         report and blocks, and a signal that ends it (another child's SIGCHLD) restarts
         it into a wait the sentry would take for an already reported stop."""
-        if tg.stopped or not tg.tasks:
-            return
+        if tg.stopped or not tg.stopping or not tg.tasks:
+            return  # (no stop under way: a thread's exit costs no walk of the others)
         missing = [x for x in tg.tasks.values() if not x.group_stop]
         if not missing or (len(missing) == 1 and missing[0].tid == tg.tgid and len(tg.tasks) > 1
                            and self.host_zombie(missing[0])):
