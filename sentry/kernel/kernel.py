@@ -913,8 +913,8 @@ class Kernel:
             return cands[0]  # blocked or not (no /proc read: a SIGCHLD at every child's exit)
         live = None
         for t in cands:
-            if t.exited or (t.tid == tg.tgid and self.host_zombie(t)):
-                continue  # (a main thread that exited while its threads run on)
+            if t.exited or self.leader_gone(t):
+                continue
             live = live or t
             p = t.parked
             blocked = p.sigmask if p is not None and p.sigmask is not None else None
@@ -1599,7 +1599,7 @@ class Kernel:
         tg.stopping = True
         for x in list(tg.tasks.values()):
             if x.parked is not None and not x.group_stop:
-                self.dispatcher.stop_parked(x)
+                self.dispatcher.interrupt(x, 0, stopping=True)
         self.group_stop_done(tg)
 
     def group_stop_done(self, tg: ThreadGroup) -> None:
@@ -1611,15 +1611,16 @@ class Kernel:
         if tg.stopped or not tg.stopping or not tg.tasks:
             return  # (no stop under way: a thread's exit costs no walk of the others)
         missing = [x for x in tg.tasks.values() if not x.group_stop]
-        if not missing or (len(missing) == 1 and missing[0].tid == tg.tgid and len(tg.tasks) > 1
-                           and self.host_zombie(missing[0])):
-            # (a main thread that exited while the others run on is a zombie the tracer
-            # hears of only at the end: the kernel does not wait for it either)
+        if not missing or (len(missing) == 1 and self.leader_gone(missing[0])):
+            # (the kernel does not wait for an exited main thread either)
             self.group_stopped(tg, True)
 
-    def host_zombie(self, t: Task) -> bool:
-        """Whether *t*'s host thread has exited: a leader that did while its threads run
-        on is the host's zombie, of which the sentry hears only when the last one goes."""
+    def leader_gone(self, t: Task) -> bool:
+        """Whether *t* is a main thread that exited while its threads run on: the host's
+        zombie, of which the sentry hears only when the last one goes (so it is still in
+        its books).  It takes no signal and no part in a stop, and lists as no thread."""
+        if t.tid != t.tg.tgid or len(t.tg.tasks) < 2:
+            return False
         try:
             raw = self.host_file(f"{t.host_tid}/status")
         except OSError:

@@ -93,7 +93,7 @@ class SysFilesystem(TmpfsFilesystem):
         # numbers): online, possible and present alike; none offline.  Made at boot
         # (build_mount_tree), before any task exists to hold (sentry.kernel.cpuhold).
         cpus = sorted(os.sched_getaffinity(0))
-        text = cpu_list(cpus).encode() + b"\n"
+        text = affinity_list()
         for name, data in ((b"online", text), (b"possible", text), (b"present", text),
                            (b"offline", b"\n")):
             f = TmpfsFile(self, 0o444, 0, 0)
@@ -101,6 +101,13 @@ class SysFilesystem(TmpfsFilesystem):
             d.add(name, f)
         for n in cpus:
             d.add(b"cpu%d" % n, TmpfsDir(self, 0o755, 0, 0))
+
+
+def affinity_list() -> bytes:
+    """The CPUs the sandbox may run on (the sentry's affinity mask, read at boot, before
+    the CPU hold narrows it), as /sys and the cgroup's ``cpuset.cpus.effective`` list
+    them."""
+    return cpu_list(sorted(os.sched_getaffinity(0))).encode() + b"\n"
 
 
 def cpu_list(cpus: "list[int]") -> str:

@@ -29,8 +29,6 @@ Statistics the sentry does not keep (``cpu.stat``, ``memory.stat``, ``memory.eve
 
 from __future__ import annotations
 
-import os
-
 from sentry.fsimpl.proc.filesystem import ProcDir, ProcFile, ProcFilesystem
 from sentry.vfs.file import DEFAULT_POLLMASK
 
@@ -55,7 +53,9 @@ class CgroupFilesystem(ProcFilesystem):
     def _make_root(self) -> ProcDir:
         # The CPUs at boot (build_mount_tree), before the sentry holds one for a task
         # (sentry.kernel.cpuhold), as /sys's lists.
-        self.cpus = _cpus()
+        from sentry.vfs.mount_tree import affinity_list
+
+        self.cpus = affinity_list()
         return ProcDir(self, b"/", lambda t: _children(self), mode=0o755)
 
 
@@ -107,13 +107,6 @@ def memory_current(k: Any) -> int:
     return total // 4096 * 4096
 
 
-def _cpus() -> bytes:
-    """The CPUs the sandbox may run on (the sentry's affinity), as /sys shows them."""
-    from sentry.vfs.mount_tree import cpu_list
-
-    return cpu_list(sorted(os.sched_getaffinity(0))).encode() + b"\n"
-
-
 def proc_cgroups() -> bytes:
     """``/proc/cgroups``: the controllers the sandbox's cgroup has, each on the unified
     hierarchy (0), as on a cgroup v2 host; a JVM reads it first to tell v2 from v1 (and
@@ -132,15 +125,8 @@ def _procs(k: Any) -> bytes:
 def _threads(k: Any) -> bytes:
     """The live threads: not a leader that has exited while its threads run on (the
     host's zombie, of which the sentry hears only when the last one goes)."""
-    out = []
-    for t in list(k.tasks.values()):
-        if t.exited:
-            continue
-        if t.tid == t.tg.tgid and len(t.tg.tasks) > 1 and k.host_task_status(
-                t.host_tid).get("State", "").startswith("Z"):
-            continue
-        out.append(t.tid)
-    return b"".join(b"%d\n" % tid for tid in sorted(out))
+    return b"".join(b"%d\n" % tid for tid in sorted(
+        t.tid for t in list(k.tasks.values()) if not t.exited and not k.leader_gone(t)))
 
 
 def _pids_current(k: Any) -> int:
