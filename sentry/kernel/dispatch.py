@@ -193,7 +193,7 @@ class Dispatcher:
             # A signal the call's mask unblocks was already pending.
             self.interrupt(t, 0)
         elif t.tg.stopping and not t.group_stop:
-            self.stop_parked(t)  # (its process is stopping: no sleep now)
+            self.interrupt(t, 0, stopping=True)  # (its process is stopping: no sleep now)
 
     def _c_may_end(self, t: "Task", p: Parked, pipe: Any) -> bool:
         """Hand the call *p* parked on *pipe* to C, if it is one C completes: a ``read``
@@ -335,12 +335,19 @@ class Dispatcher:
         ds = [p.deadline for p in self.timed.values() if p.deadline is not None]
         return min(ds) if ds else None
 
-    def interrupt(self, t: "Task", signo: int = 0) -> bool:
+    def interrupt(self, t: "Task", signo: int = 0, stopping: bool = False) -> bool:
         """A handled signal is pending on *t*: end its parked call with the restart code.
 
         The host runs every workload handler with ``SA_RESTART`` (see
         :mod:`sentry.syscalls.linux.sys_signal`), so a call that Linux would restart
         only under ``SA_RESTART`` gets ``EINTR`` here unless the workload asked for it.
+
+        *stopping*: a group stop is under way in *t*'s process instead.  The call ends
+        as the stop's wake-up ends an interruptible sleep on Linux, so that its host
+        thread reaches the stop (the seccomp notification it waits in takes no signal
+        but SIGKILL): it restarts after the continue, and one that never restarts fails
+        with EINTR (epoll_wait, semop, ...: signal(7) says so of stops too).  No handler
+        runs, so a ppoll's mask needs no steering.
         """
         p = t.parked
         if p is None:
@@ -360,7 +367,7 @@ class Dispatcher:
             # io_submit and io_getevents: the requests submitted, the events taken).
             self.answer(t, p.notif_id, p.args.nr, p.args.done, p.args)
             return True
-        if p.sigmask is not None:
+        if p.sigmask is not None and not stopping:
             # ppoll/pselect6: the host must run the handler under the call's
             # mask, then restore the thread's own; the kernel steers the thread
             # there, and the call restarts if no handler runs after all.
@@ -372,26 +379,6 @@ class Dispatcher:
             code = errno.EINTR
         self.answer(t, p.notif_id, p.args.nr, -code, p.args)
         return True
-
-    def stop_parked(self, t: "Task") -> None:
-        """A group stop is under way in *t*'s process: end its parked call as the stop's
-        wake-up ends an interruptible sleep on Linux, with the call's restart code, so
-        that its host thread reaches the stop (the seccomp notification it waits in
-        takes no signal but SIGKILL).  The call restarts after the continue; one that
-        never restarts fails with EINTR (epoll_wait, semop, ...: signal(7) says so of
-        stops too).  A call whose event came is about to run again: if it parks again,
-        it ends then."""
-        p = t.parked
-        if p is None or p.ready:
-            return
-        self._unpark(p)
-        if p.on_interrupt is not None:
-            try:
-                p.on_interrupt()
-            except LinuxError:
-                pass
-        # (a stream write that moved some bytes returns their count, as Linux's does)
-        self.answer(t, p.notif_id, p.args.nr, p.args.done or -p.restart, p.args)
 
     def drop(self, t: "Task") -> None:
         """*t* is gone: forget its parked call."""
