@@ -224,6 +224,9 @@ def enter_stop(k: "Kernel", t: "Task", stop: Stop) -> None:
         return
     st.stop = stop
     st.listening = False
+    # Any trap ends a pending PTRACE_INTERRUPT (ptrace_stop clears JOBCTL_TRAP_STOP; a
+    # host trap cleared the host's, and one still pending is resumed as nobody's).
+    st.interrupt = False
     _sync_host_options(t)
     _notify(k, st.tracer, t.tid, t.creds.uid, CLD_TRAPPED, stop.code & 0x7F)
 
@@ -433,6 +436,11 @@ def unlink(k: "Kernel", t: "Task", sig: int = 0) -> None:
         return
     if stop.kind == EVENT:
         sig = 0
+    if t.tg.stopped:
+        # Its process is still stopped: it goes back into the group stop on its way
+        # out (__ptrace_unlink sets JOBCTL_STOP_PENDING again), after *sig*.  The host's
+        # stop is still in force, so an interrupt re-traps it as one.
+        N.interrupt(t.host_tid)
     if stop.synthetic:
         N.cont(t.host_tid, 0)
         if sig:
@@ -593,8 +601,10 @@ def attach(t: "Task", pid: int, seize: bool, addr: int, flags: int) -> int:
         # Already in a group stop, where the sentry let its host task listen: it re-traps
         # and stops for the tracer (JOBCTL_TRAP_STOP).
         st.interrupt = N.interrupt(target.host_tid) == 0
-    elif not seize:
-        k.signal_task(target, signal.SIGSTOP)  # (send_sig_info(SEND_SIG_PRIV): SI_KERNEL)
+    if not seize:
+        # (send_sig_info(SEND_SIG_PRIV): SI_KERNEL; pending behind a group stop's re-trap,
+        # it is the tracer's next stop once it resumes the tracee there, as gdb shows.)
+        k.signal_task(target, signal.SIGSTOP)
     # (Host options a seize asks for are given at the tracee's first stop: it runs.)
     return 0
 
@@ -647,11 +657,14 @@ def interrupt(t: "Task", pid: int) -> int:
     assert st is not None
     if not st.seized:
         raise err(errno.EIO)
-    if st.stop is not None or st.interrupt:
+    if st.interrupt:
         return 0
+    # (Stopped, the host task keeps the trap pending until it is resumed: Linux's
+    # JOBCTL_TRAP_STOP, which get_signal takes before any signal, so the interrupt's stop
+    # comes before a signal pending meanwhile, a SIGCONT's say.)
     if N.interrupt(target.host_tid) == 0:
         st.interrupt = True
-        if target.parked is not None:
+        if st.stop is None and target.parked is not None:
             # A call the sentry holds: end it with its restart code, so the thread
             # reaches the stop (Linux's interruptible sleep ends the same way).
             t.kernel.dispatcher.interrupt(target, 0)
@@ -662,8 +675,8 @@ def listen(t: "Task", pid: int) -> int:
     target = _stopped_tracee(t, pid)
     st = target.ptrace
     assert st is not None and st.stop is not None
-    if not st.seized or st.stop.kind != GROUP:
-        raise err(errno.EIO)
+    if not st.seized or _si_code(st.stop) >> 8 != PTRACE_EVENT_STOP:
+        raise err(errno.EIO)  # (ptrace_listen asks the stop's siginfo, as set)
     st.stop = None
     st.listening = True
     N.listen(target.host_tid)
@@ -687,6 +700,30 @@ def _in_stub(addr: int, n: int) -> bool:
     from sentry.mm.mm import STUB_BASE, STUB_END
 
     return addr < STUB_END and addr + n > STUB_BASE
+
+
+def _no_siginfo(st: Tracee) -> bool:
+    """Whether the tracee's stop has no siginfo: a group stop reported to a tracer that
+    did not seize it (``do_signal_stop``'s ``ptrace_stop`` passes none, and Linux's
+    ``PTRACE_GETSIGINFO``/``PTRACE_SETSIGINFO`` fail with ``EINVAL``: how gdb tells a
+    group stop from a signal's)."""
+    return st.stop is not None and st.stop.kind == GROUP and not st.seized
+
+
+def _si_code(stop: Stop) -> int:
+    """The ``si_code`` of the stop's siginfo (a tracer may have set it): a group or
+    event stop's is its exit code."""
+    if stop.info is not None:
+        return int.from_bytes(stop.info[8:12], "little", signed=True)
+    return stop.code if stop.kind != SIGNAL else 0
+
+
+def _notify_info(t: "Task", code: int) -> bytes:
+    """The siginfo of a syscall, event or (seized) group stop of *t*, as
+    ``ptrace_do_notify`` makes it: the stop's signal, its exit code, and the tracee's own
+    pid and real uid.  (The host's names the host task: its uid is the workload's
+    unprivileged host id, which the sandbox never shows.)"""
+    return _SIGINFO.pack(code & 0x7F, 0, code, 0, t.tid, t.creds.uid, 0).ljust(128, b"\0")
 
 
 def request(t: "Task", req: int, pid: int, addr: int, data: int) -> int:
@@ -746,20 +783,19 @@ def request(t: "Task", req: int, pid: int, addr: int, data: int) -> int:
             else:
                 N.ptrace_regset(req, host, addr, t.mem.read(base, length))
             return 0
+        if req in (PTRACE_GETSIGINFO, PTRACE_SETSIGINFO) and _no_siginfo(st):
+            raise err(errno.EINVAL)
         if req == PTRACE_GETSIGINFO:
-            info = st.stop.info if st.stop.synthetic else None
-            if info is None and st.stop.synthetic and st.stop.kind == SYSCALL:
-                info = _SIGINFO.pack(signal.SIGTRAP, 0, st.stop.code, 0, 0, 0, 0)
-                info = info.ljust(128, b"\0")
-            if info is None:
+            info = st.stop.info
+            if info is None and st.stop.kind != SIGNAL:
+                info = _notify_info(target, st.stop.code)
+            elif info is None:
                 info = N.ptrace_get(req, host, 0, 128)[1]
-                if st.stop.kind == SYSCALL:  # the host's has no TRACESYSGOOD bit
-                    info = info[:8] + struct.pack("<i", st.stop.code) + info[12:]
             t.mem.write(data, info)
             return 0
         if req == PTRACE_SETSIGINFO:
             info = t.mem.read(data, 128)
-            if st.stop.synthetic:
+            if st.stop.synthetic or st.stop.kind != SIGNAL:
                 st.stop.info = info
                 return 0
             return N.ptrace_set(req, host, 0, info)
