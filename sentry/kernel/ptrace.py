@@ -109,15 +109,16 @@ _ARCH_SET_GS, _ARCH_SET_FS, _ARCH_GET_FS, _ARCH_GET_GS = 0x1001, 0x1002, 0x1003,
 class Stop:
     """One stop the tracer may see: Linux's ``exit_code`` (signal | event << 8)."""
 
-    __slots__ = ("code", "kind", "synthetic", "reported", "info")
+    __slots__ = ("code", "kind", "synthetic", "reported", "info", "entry")
 
     def __init__(self, code: int, kind: str, synthetic: bool = False,
-                 info: Optional[bytes] = None) -> None:
+                 info: Optional[bytes] = None, entry: bool = False) -> None:
         self.code = code
         self.kind = kind
         self.synthetic = synthetic
         self.reported = False        # a wait took it (the tracee stays stopped)
-        self.info = info             # the siginfo of a synthetic stop
+        self.info = info             # the siginfo of a synthetic stop, or a tracer's
+        self.entry = entry           # a syscall-entry stop
 
     @property
     def status(self) -> int:
@@ -244,24 +245,27 @@ def syscall_stop(k: "Kernel", t: "Task") -> bool:
     st = t.ptrace
     if st is None or st.resume != PTRACE_SYSCALL:
         return False
+    entry = False
     try:
         _n, raw = N.ptrace_get(PTRACE_GET_SYSCALL_INFO, t.host_tid, _SYSCALL_INFO_SIZE,
                                _SYSCALL_INFO_SIZE)
         if raw[0] == PTRACE_SYSCALL_INFO_ENTRY:
             st.nr = struct.unpack_from("<Q", raw, 24)[0]
+            entry = True
     except OSError:
         pass
-    return syscall_exit(k, t)
+    return syscall_exit(k, t, entry)
 
 
-def syscall_exit(k: "Kernel", t: "Task") -> bool:
-    """*t* is at a syscall stop (one the sentry ran its call to, or the host's): it stops
-    there for its tracer if that resumed it with ``PTRACE_SYSCALL`` (True)."""
+def syscall_exit(k: "Kernel", t: "Task", entry: bool = False) -> bool:
+    """*t* is at a syscall stop (one the sentry ran its call to, or the host's; *entry*:
+    a syscall-entry stop): it stops there for its tracer if that resumed it with
+    ``PTRACE_SYSCALL`` (True)."""
     st = t.ptrace
     if st is None or st.resume != PTRACE_SYSCALL:
         return False
     good = 0x80 if st.options & PTRACE_O_TRACESYSGOOD else 0
-    enter_stop(k, t, Stop(signal.SIGTRAP | good, SYSCALL))
+    enter_stop(k, t, Stop(signal.SIGTRAP | good, SYSCALL, entry=entry))
     return True
 
 
@@ -661,7 +665,13 @@ def interrupt(t: "Task", pid: int) -> int:
         return 0
     # (Stopped, the host task keeps the trap pending until it is resumed: Linux's
     # JOBCTL_TRAP_STOP, which get_signal takes before any signal, so the interrupt's stop
-    # comes before a signal pending meanwhile, a SIGCONT's say.)
+    # comes before a signal pending meanwhile, a SIGCONT's say.  Not at a syscall-entry
+    # stop: the call runs first, and the host's pending trap would end the sentry's own
+    # wait or stop for it (a -ERESTARTSYS exit and a restart the tracer sees, or the trap
+    # spent on the sentry's stop).  Under PTRACE_SYSCALL the exit stop ends it, as on
+    # Linux; under PTRACE_CONT it is lost.)
+    if st.stop is not None and st.stop.entry:
+        return 0
     if N.interrupt(target.host_tid) == 0:
         st.interrupt = True
         if st.stop is None and target.parked is not None:
@@ -675,11 +685,18 @@ def listen(t: "Task", pid: int) -> int:
     target = _stopped_tracee(t, pid)
     st = target.ptrace
     assert st is not None and st.stop is not None
-    if not st.seized or _si_code(st.stop) >> 8 != PTRACE_EVENT_STOP:
-        raise err(errno.EIO)  # (ptrace_listen asks the stop's siginfo, as set)
+    # (ptrace_listen asks the stop's siginfo, as the tracer may have set it; the host's
+    # stop must be a PTRACE_EVENT_STOP too for the host's listen: a group or interrupt
+    # stop, not one whose siginfo a tracer only made look like one.)
+    stop = st.stop
+    if (not st.seized or _si_code(stop) >> 8 != PTRACE_EVENT_STOP
+            or stop.kind not in (GROUP, EVENT) or stop.synthetic
+            or (stop.kind == EVENT and stop.code >> 8 != PTRACE_EVENT_STOP)):
+        raise err(errno.EIO)
+    if N.listen(target.host_tid) < 0:
+        raise err(errno.EIO)
     st.stop = None
     st.listening = True
-    N.listen(target.host_tid)
     return 0
 
 

@@ -533,7 +533,19 @@ def _state(k: Any, task: Any, reader: Any = None) -> str:
     if task is reader:
         # The reader is running (in this read); its host thread waits for the sentry's answer.
         return "R (running)"
-    return k.host_task_status(task.host_tid).get("State", "S (sleeping)")
+    state = k.host_task_status(task.host_tid).get("State", "S (sleeping)")
+    if state.startswith("t"):
+        # Every workload thread is the sentry's host tracee, so any host stop is a tracing
+        # stop: the sandbox's is one only for a stop its own tracer holds; a group stop
+        # (the host task listening for the sentry) is "T", a stop of the sentry's own
+        # (an injection, a call it runs to its exit) a sleep.
+        st = task.ptrace
+        if st is not None and st.stop is not None:
+            return "t (tracing stop)"
+        if task.group_stop or task.tg.stopped:
+            return "T (stopped)"
+        return "S (sleeping)"
+    return state
 
 
 def _without_stub_kb(value: str) -> str:

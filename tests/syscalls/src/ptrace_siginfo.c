@@ -133,6 +133,21 @@ static void said(const char *label)
     printf("%s: \"%s\"\n", label, buf);
 }
 
+/* the tracee's state letter in /proc/PID/stat */
+static void state(const char *label)
+{
+    char path[64], buf[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)tracee);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = 0;
+        fclose(f);
+    }
+    char *p = strrchr(buf, ')');
+    printf("%s: state %c\n", label, p && p[1] ? p[2] : '?');
+}
+
 static void end(void)
 {
     kill(tracee, SIGKILL);
@@ -159,10 +174,13 @@ int main(void)
      * SIGSTOP when resumed; detached, it is still stopped until a SIGCONT. */
     MUST(pipe(out));
     tracee = child(stops_then_says);
+    state("stopped");
     step(PTRACE_ATTACH, 0, "attach to stopped");
+    state("traced");
     step(PTRACE_CONT, 0, "resumed there");
     MUST(ptrace(PTRACE_DETACH, tracee, 0, 0));
     said("detached");
+    state("detached");
     MUST(kill(tracee, SIGCONT));
     said("continued");
     int status;
