@@ -130,7 +130,8 @@ class Tracee:
     """A traced task's side of the relation."""
 
     __slots__ = ("tracer", "seized", "options", "stop", "resume", "message", "first_stop",
-                 "interrupt", "listening", "host_options", "nr", "exec_exit")
+                 "interrupt", "listening", "host_options", "nr", "exec_exit",
+                 "interrupt_after_call")
 
     def __init__(self, tracer: "Task", seized: bool, options: int) -> None:
         self.tracer = tracer
@@ -148,6 +149,9 @@ class Tracee:
         self.nr = -1                 # the call of the last syscall-entry stop
         # The exit of an exec whose event stop the tracer has not resumed yet.
         self.exec_exit = False
+        # PTRACE_INTERRUPT asked at a syscall-entry stop: the stop comes once the call
+        # has run (its host exit stop, which the sentry asks for, sends the interrupt).
+        self.interrupt_after_call = False
 
 
 if TYPE_CHECKING:
@@ -227,7 +231,7 @@ def enter_stop(k: "Kernel", t: "Task", stop: Stop) -> None:
     st.listening = False
     # Any trap ends a pending PTRACE_INTERRUPT (ptrace_stop clears JOBCTL_TRAP_STOP; a
     # host trap cleared the host's, and one still pending is resumed as nobody's).
-    st.interrupt = False
+    st.interrupt = st.interrupt_after_call = False
     _sync_host_options(t)
     _notify(k, st.tracer, t.tid, t.creds.uid, CLD_TRAPPED, stop.code & 0x7F)
 
@@ -243,6 +247,12 @@ def syscall_stop(k: "Kernel", t: "Task") -> bool:
     call a signal interrupted.
     """
     st = t.ptrace
+    if st is not None and st.interrupt_after_call and st.resume != PTRACE_SYSCALL:
+        # The exit of the call an interrupt was asked at the entry of: the tracee stops
+        # for it on its way out, before any signal (the caller resumes it).
+        st.interrupt_after_call = False
+        st.interrupt = N.interrupt(t.host_tid) == 0
+        return False
     if st is None or st.resume != PTRACE_SYSCALL:
         return False
     entry = False
@@ -629,6 +639,15 @@ def resume(t: "Task", req: int, pid: int, sig: int) -> int:
         sig = 0
     if st.exec_exit and _exec_exit(t.kernel, target):
         return 0  # the exec's exit comes first
+    if st.interrupt_after_call:
+        if req == PTRACE_SYSCALL:
+            st.interrupt_after_call = False  # (its exit stop ends it)
+        else:
+            # The call's exit stop is the sentry's, to send the interrupt at (a stop the
+            # sentry makes for the call itself, rt_sigaction's, clone's, resumes as the
+            # tracer asked: the interrupt is lost there).
+            N.syscall_cont(target.host_tid, 0 if t.kernel.orphaned_stop(target, sig) else sig)
+            return 0
     if stop.synthetic:
         host_resume(target, 0)
         if sig:
@@ -669,8 +688,9 @@ def interrupt(t: "Task", pid: int) -> int:
     # stop: the call runs first, and the host's pending trap would end the sentry's own
     # wait or stop for it (a -ERESTARTSYS exit and a restart the tracer sees, or the trap
     # spent on the sentry's stop).  Under PTRACE_SYSCALL the exit stop ends it, as on
-    # Linux; under PTRACE_CONT it is lost.)
+    # Linux; otherwise the call's host exit stop sends it: resume.)
     if st.stop is not None and st.stop.entry:
+        st.interrupt_after_call = True
         return 0
     if N.interrupt(target.host_tid) == 0:
         st.interrupt = True

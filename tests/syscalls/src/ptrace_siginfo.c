@@ -106,6 +106,8 @@ static void syscaller(void)
     raise(SIGSTOP);
     getppid();
     getppid();
+    getppid();
+    getppid();
     pid_t c = fork();
     if (c == 0)
         _exit(3);
@@ -235,6 +237,15 @@ int main(void)
     step(PTRACE_SYSCALL, 0, "next entry");
     MUST(ptrace(PTRACE_SYSCALL, tracee, 0, 0));
     stopped("next exit");
+    /* An interrupt at a syscall-entry stop: the call runs first; its exit stop ends the
+     * interrupt under PTRACE_SYSCALL, and under PTRACE_CONT the tracee stops for it
+     * on its way out of the call. */
+    step(PTRACE_SYSCALL, 0, "third entry");
+    R("interrupt at entry", ptrace(PTRACE_INTERRUPT, tracee, 0, 0));
+    step(PTRACE_SYSCALL, 0, "third exit");
+    step(PTRACE_SYSCALL, 0, "fourth entry");
+    R("interrupt at entry, then cont", ptrace(PTRACE_INTERRUPT, tracee, 0, 0));
+    step(PTRACE_CONT, 0, "after the call");
     step(PTRACE_CONT, 0, "fork event");
     unsigned long msg = 0;
     MUST(ptrace(PTRACE_GETEVENTMSG, tracee, 0, &msg));
