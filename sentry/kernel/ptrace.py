@@ -639,21 +639,21 @@ def resume(t: "Task", req: int, pid: int, sig: int) -> int:
         sig = 0
     if st.exec_exit and _exec_exit(t.kernel, target):
         return 0  # the exec's exit comes first
-    if st.interrupt_after_call:
-        if req == PTRACE_SYSCALL:
-            st.interrupt_after_call = False  # (its exit stop ends it)
-        else:
-            # The call's exit stop is the sentry's, to send the interrupt at (a stop the
-            # sentry makes for the call itself, rt_sigaction's, clone's, resumes as the
-            # tracer asked: the interrupt is lost there).
-            N.syscall_cont(target.host_tid, 0 if t.kernel.orphaned_stop(target, sig) else sig)
-            return 0
+    if req == PTRACE_SYSCALL:
+        st.interrupt_after_call = False  # (the call's exit stop ends it)
     if stop.synthetic:
         host_resume(target, 0)
         if sig:
             t.kernel.signal_task(target, sig)
+        return 0
+    sig = 0 if t.kernel.orphaned_stop(target, sig) else sig
+    if st.interrupt_after_call:
+        # (At a syscall-entry stop: the call's exit stop is the sentry's, to send the
+        # interrupt at.  A stop the sentry makes for the call itself, rt_sigaction's,
+        # clone's, resumes as the tracer asked: the interrupt is lost there.)
+        N.syscall_cont(target.host_tid, sig)
     else:
-        host_resume(target, 0 if t.kernel.orphaned_stop(target, sig) else sig)
+        host_resume(target, sig)
     return 0
 
 
@@ -709,9 +709,8 @@ def listen(t: "Task", pid: int) -> int:
     # stop must be a PTRACE_EVENT_STOP too for the host's listen: a group or interrupt
     # stop, not one whose siginfo a tracer only made look like one.)
     stop = st.stop
-    if (not st.seized or _si_code(stop) >> 8 != PTRACE_EVENT_STOP
-            or stop.kind not in (GROUP, EVENT) or stop.synthetic
-            or (stop.kind == EVENT and stop.code >> 8 != PTRACE_EVENT_STOP)):
+    if (not st.seized or stop.synthetic or stop.code >> 8 != PTRACE_EVENT_STOP
+            or _si_code(stop) >> 8 != PTRACE_EVENT_STOP):
         raise err(errno.EIO)
     if N.listen(target.host_tid) < 0:
         raise err(errno.EIO)
