@@ -69,6 +69,22 @@ def test_no_bundle_or_a_foreign_one_changes_nothing(tmp_path):
     assert _probe(other)[0].split()[0] == "False"
 
 
+def test_another_build_of_the_interpreter_uses_it_unless_its_bytecode_differs(
+        tmp_path, monkeypatch):
+    """A bundle built by another build of this Python (a security update: another
+    ``sys.version``, the same bytecode magic) is used; one built for other bytecode is not."""
+    bundle = tmp_path / "code.bundle"
+    monkeypatch.setattr(sys, "version", "3.11.2 (main, Jan  1 2020, 00:00:00) [GCC 1.0]")
+    codebundle.build(str(bundle))
+    first = _probe(bundle)[0].split()
+    assert first[0] == "True" and first[2] == "BundleFinder"
+    monkeypatch.undo()
+    external = sys.modules["_frozen_importlib_external"]
+    monkeypatch.setattr(external, "MAGIC_NUMBER", b"\x00\x00\r\n")
+    codebundle.build(str(bundle))
+    assert _probe(bundle)[0].split()[:3] == ["False", "0", "SourceFileLoader"]
+
+
 def test_a_truncated_bundle_is_not_used(tmp_path):
     """An index naming code past the file's end (a copy cut short) is refused whole: a
     mapping read past its end would be a SIGBUS, not an ImportError."""
