@@ -261,6 +261,30 @@ def workloads(work: Path, opts: argparse.Namespace) -> list[Workload]:
     return wl
 
 
+BUNDLE_PROBE = "from runsc_py import codebundle; print(codebundle.install() is not None)"
+
+
+def bundle_unused(argv: list[str]) -> str:
+    """Why the build *argv* starts imports its modules from their files rather than from its
+    code bundle (a bundle built for another interpreter, or none), or '' if it uses it (or
+    this cannot tell: not a launcher script). Every start then costs ~20 ms more: a table
+    measured so says little about the code."""
+    try:
+        with open(argv[0], "rb") as f:
+            first = f.readline()
+    except OSError:
+        return ""
+    if len(argv) != 1 or not first.startswith(b"#!"):
+        return ""
+    python = first[2:].split()[0].decode()
+    probe = subprocess.run([python, "-c", BUNDLE_PROBE], capture_output=True, text=True, cwd="/",
+                           timeout=TIMEOUT, check=False)  # fmt: skip
+    if probe.stdout.strip() == "True":
+        return ""
+    return (f"{argv[0]} does not use its code bundle (built for another interpreter, or none: "
+            f"{python} -m sentry.precompute builds it): each start imports from files")
+
+
 def prefixes(work: Path) -> dict[str, list[str] | None]:
     proot = shutil.which("proot")
     return {
@@ -512,6 +536,9 @@ def main() -> int:
               f"and inside the workload")  # fmt: skip
         if pre["proot"] is None:
             print("proot not installed: apt-get install proot (its column is skipped)")
+        stale = bundle_unused(runsc_argv())
+        if stale:
+            print(f"WARNING: {stale}")
         cells = measure(wl, pre, opts.reps)
         verdicts = report(wl, cells)
         if "startup" in opts.only.split(","):
