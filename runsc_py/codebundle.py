@@ -90,6 +90,8 @@ class BundleFinder:
         #: source -> where its code is: what ``sentry.records`` compiles at import
         self.generated_at = generated or {}
         self.served = 0
+        #: The modules imported before it was installed (it could serve none of them).
+        self.before = frozenset(sys.modules)
         #: The modules found up to date by :meth:`importable_later`: served without a stat.
         self.checked: set = set()
 
@@ -167,6 +169,21 @@ def installed() -> Optional[BundleFinder]:
         if isinstance(f, BundleFinder):
             return f
     return None
+
+
+def summary() -> str:
+    """Where this process's modules of the project came from, for a debug log: a bundle
+    not used (built for another interpreter, or none) costs every start ~20 ms."""
+    f = installed()
+    if f is None:
+        return (f"no code bundle in use ({PATH}: none, or built for another interpreter; "
+                f"python -m sentry.precompute builds it): the project's modules came from "
+                f"their files")
+    files = sorted(name for name, m in list(sys.modules.items())
+                   if name in f.entries and name not in f.before
+                   and not isinstance(getattr(m.__spec__, "loader", None), BundleFinder))
+    out = f"{f.served} modules from the code bundle, {len(files)} from their files"
+    return out + (f" ({', '.join(files[:8])}{', ...' if len(files) > 8 else ''})" if files else "")
 
 
 def install(path: str = PATH) -> Optional[BundleFinder]:

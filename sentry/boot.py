@@ -351,6 +351,10 @@ def _run_sentry(cfg: BootConfig, release: bool, link: Any) -> int:
 
     # Everything the confined sentry may import, while the gofer starts up.
     preload()
+    if logger.enabled(logger.INFO):
+        from runsc_py import codebundle
+
+        log.info("imports: %s", codebundle.summary())
     from gofer.client import GoferClient
     from sentry.kernel.kernel import Kernel, ProcessSetup
     from sentry.kernel.task import Task, ThreadGroup

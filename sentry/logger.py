@@ -36,6 +36,11 @@ def set_threshold(level: int) -> None:
     _threshold = level
 
 
+def enabled(level: int) -> bool:
+    """Whether a record of *level* would be passed on (to skip the work of making one)."""
+    return level >= _threshold
+
+
 class Logger:
     """``logging.getLogger(name)``, imported at the first record it passes on."""
 
