@@ -265,8 +265,8 @@ BUNDLE_PROBE = "from runsc_py import codebundle; print(codebundle.install() is n
 
 
 def bundle_unused(argv: list[str]) -> str:
-    """Why the build *argv* starts imports its modules from their files rather than from its
-    code bundle (a bundle built for another interpreter, or none), or '' if it uses it (or
+    """Why the build *argv* imports its modules from their files at each start rather than
+    from its code bundle (a bundle built for another interpreter, or none), or '' if it uses it (or
     this cannot tell: not a launcher script). Every start then costs ~20 ms more: a table
     measured so says little about the code."""
     try:

@@ -180,7 +180,7 @@ def summary() -> str:
                 f"python -m sentry.precompute builds it): the project's modules came from "
                 f"their files")
     files = sorted(name for name, m in list(sys.modules.items())
-                   if name in f.entries and name not in f.before
+                   if name in f.entries and name not in f.before and m is not None
                    and not isinstance(getattr(m.__spec__, "loader", None), BundleFinder))
     out = f"{f.served} modules from the code bundle, {len(files)} from their files"
     return out + (f" ({', '.join(files[:8])}{', ...' if len(files) > 8 else ''})" if files else "")
