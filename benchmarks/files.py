@@ -28,6 +28,10 @@ Start-up (root, runc, busybox-static): ``runsc-py run`` + ``delete`` of a busybo
 ``true`` and ``runsc-py do -- /bin/true`` against runc's ``run`` (+ ``delete`` if it kept the
 container) of the same bundle (``oci.py``'s bundle and runtime driver); target <= 3x runc.
 
+A second table gives each whole command's CPU time (user + sys of all its processes, the
+sandbox's sentry, gofer and supervisor included): what busy CPUs make a command wait for,
+and steadier than wall time on a shared VM.
+
 ``--hog N`` runs the whole measurement beside N busy loops (processes spinning in user
 space, as a CPU-bound neighbour does; started before and killed after), so that the same
 table can be read idle and on busy CPUs.
@@ -48,6 +52,7 @@ import argparse
 import os
 import pstats
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -127,6 +132,7 @@ class Workload:
 class Cell:
     wall: list[float] = field(default_factory=list)  # s
     inside: list[float] = field(default_factory=list)  # s
+    cpu: list[float] = field(default_factory=list)  # s, user + sys of all its processes
     error: str = ""
     output: str = ""
 
@@ -134,9 +140,27 @@ class Cell:
         v = self.inside if inside else self.wall
         return statistics.median(v) if v and not self.error else None
 
+    def med_cpu(self) -> float | None:
+        return statistics.median(self.cpu) if self.cpu and not self.error else None
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+#: The CPU time (user + sys) of the command :func:`run_once` ran last, every process of it
+#: that was waited for (the sandbox's and proot's are: their supervisor or tracer reaps
+#: them), read as this process's children's before and after it (the busy loops of --hog
+#: are reaped only at the end).
+last_cpu = 0.0
+
 
 def run_once(argv: list[str], cwd: Path) -> tuple[float, float | None, str]:
-    """Wall time, the time the workload printed (if any), and its output less timings."""
+    """Wall time, the time the workload printed (if any), and its output less timings;
+    its CPU time in :data:`last_cpu`."""
+    global last_cpu
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -146,6 +170,7 @@ def run_once(argv: list[str], cwd: Path) -> tuple[float, float | None, str]:
     except subprocess.TimeoutExpired as e:
         raise BenchError(f"timeout after {TIMEOUT} s") from e
     wall = time.perf_counter() - t0
+    last_cpu = _children_cpu() - cpu0
     if proc.returncode != 0:
         msg = (proc.stderr or proc.stdout).strip().splitlines()
         raise BenchError(f"rc={proc.returncode}: {msg[-1] if msg else ''}"[:80])
@@ -316,6 +341,7 @@ def measure(wl: list[Workload], pre: dict[str, list[str] | None], reps: int) -> 
                     c.error = str(e)
                     continue
                 c.wall.append(wall)
+                c.cpu.append(last_cpu)
                 if inside is not None:
                     c.inside.append(inside)
                 c.output = out
@@ -346,6 +372,7 @@ def report(wl: list[Workload], cells: dict[tuple[str, str], Cell]) -> list[str]:
     head = ("workload", "native", "proot", "runsc-py", "rs/native", "rs/proot", "target",
             "inside: native", "proot", "runsc-py", "rs/native", "target")  # fmt: skip
     rows: list[tuple[str, ...]] = []
+    cpu_rows: list[tuple[str, ...]] = []
     verdicts: list[str] = []
     notes: list[str] = []
     for w in wl:
@@ -365,6 +392,8 @@ def report(wl: list[Workload], cells: dict[tuple[str, str], Cell]) -> list[str]:
         itarget = f"<= {w.inside_target:g}x" if w.inside_target else ""
         inside = (secs(ni), secs(pi), secs(bi), ratio(bi, ni), itarget) if has_inside else ("",) * 5
         rows.append((w.label, secs(n), secs(p), secs(b), ratio(b, n), ratio(b, p), "< 1x proot", *inside))
+        nc, pc, bc = nat.med_cpu(), pro.med_cpu(), box.med_cpu()
+        cpu_rows.append((w.label, secs(nc), secs(pc), secs(bc), ratio(bc, nc), ratio(bc, pc)))
         if b is not None and p is not None:
             verdicts.append(f"{w.name}: whole command runsc-py/proot {b / p:.2f} (target < 1): "
                             + ("met" if b < p else "MISSED"))  # fmt: skip
@@ -373,6 +402,11 @@ def report(wl: list[Workload], cells: dict[tuple[str, str], Cell]) -> list[str]:
             verdicts.append(f"{w.name}: inside runsc-py/native {bi / ni:.2f} "
                             f"(target <= {w.inside_target:g}): " + ("met" if ok else "MISSED"))  # fmt: skip
     table(head, rows)
+    # What a busy CPU makes each runner's whole command wait for (and steadier than wall
+    # time on a shared VM: a change of a few per cent shows here first).
+    print()
+    table(("CPU time, user + sys of every process", "native", "proot", "runsc-py", "rs/native",
+           "rs/proot"), cpu_rows)
     for n_ in notes:
         print("note: " + n_)
     return verdicts
