@@ -29,8 +29,9 @@ Start-up (root, runc, busybox-static): ``runsc-py run`` + ``delete`` of a busybo
 container) of the same bundle (``oci.py``'s bundle and runtime driver); target <= 3x runc.
 
 A second table gives each whole command's CPU time (user + sys of all its processes, the
-sandbox's sentry, gofer and supervisor included): what busy CPUs make a command wait for,
-and steadier than wall time on a shared VM.
+sandbox's sentry, gofer and supervisor included): what busy CPUs make a command wait for
+(it is as noisy as wall time on these VMs: 15 runs of ``do -- python3 -I -c pass``, CPU
+97-141 ms, wall 72-102).
 
 ``--hog N`` runs the whole measurement beside N busy loops (processes spinning in user
 space, as a CPU-bound neighbour does; started before and killed after), so that the same
@@ -402,8 +403,7 @@ def report(wl: list[Workload], cells: dict[tuple[str, str], Cell]) -> list[str]:
             verdicts.append(f"{w.name}: inside runsc-py/native {bi / ni:.2f} "
                             f"(target <= {w.inside_target:g}): " + ("met" if ok else "MISSED"))  # fmt: skip
     table(head, rows)
-    # What a busy CPU makes each runner's whole command wait for (and steadier than wall
-    # time on a shared VM: a change of a few per cent shows here first).
+    # What a busy CPU makes each runner's whole command wait for.
     print()
     table(("CPU time, user + sys of every process", "native", "proot", "runsc-py", "rs/native",
            "rs/proot"), cpu_rows)
