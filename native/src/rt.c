@@ -2888,16 +2888,21 @@ static int sc_open(uint32_t pid, const struct rt_task_info *t, int dirfd,
 
 /* access/faccessat/faccessat2 from the cache: ENOENT for a path it knows is missing (as
  * sc_absent or a kept -ENOENT), 0 for F_OK of a path it kept a stat answer for (the walk
- * Python made for it found the file with the task's search permission, as access's own
- * walk does), and R_OK/X_OK from that answer's mode and owner for a task whose access_ok
- * holds (permissions.mode_allows with use_real, sys_stat._access's twin); W_OK (a
- * read-only mount, a running program), a flag, AT_EMPTY_PATH: Python. */
+ * Python made for it found the file with the task's search permission), and R_OK/X_OK
+ * from that answer's mode and owner, for a task whose access_ok holds (permissions.
+ * mode_allows with use_real, sys_stat._access's twin). Without AT_EACCESS, access walks
+ * the whole path with the real ids and access's capabilities (access_override_creds),
+ * which are the stat walk's only while access_ok holds: Python's otherwise (a real uid
+ * that may not search a directory the effective one may gets EACCES there, not the kept
+ * answer or ENOENT). W_OK (a read-only mount, a running program), a flag but for F_OK's
+ * AT_EACCESS, AT_EMPTY_PATH: Python. */
 static int sc_access(uint32_t pid, const struct rt_task_info *t, int dirfd,
                      uint64_t path_addr, int mode, int flags, int64_t *ret)
 {
     char path[4096];
     uint64_t base;
     if (mode & ~7 || flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW)) return 0;
+    if (!t->access_ok && !(flags & AT_EACCESS)) return 0;
     int len = sc_path(pid, t, dirfd, path_addr, path, &base);
     if (!len) return 0;
     int nofollow = (flags & AT_SYMLINK_NOFOLLOW) != 0;

@@ -29,13 +29,14 @@ S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o010
 
 
 #: Called with a Credentials whose effective or permitted set, a real, effective or
-#: file-system id or its groups were assigned: the C fast path answers getuid & co. from
-#: a copy of the ids, and access(2) while the ids access uses are those (Kernel._sync_ids);
+#: file-system id, its groups or its securebits were assigned: the C fast path answers
+#: getuid & co. from a copy of the ids, and access(2) while the ids and capabilities
+#: access uses are those (Kernel._sync_ids; SECBIT_NO_SETUID_FIXUP changes the latter);
 #: the stat cache keys its answers by whether the task may search any directory
 #: (sentry.vfs.statcache).
 on_change: Optional[Callable[["Credentials"], None]] = None
 _MIRRORED = frozenset({"cap_effective", "uid", "euid", "gid", "egid", "fsuid", "fsgid",
-                       "groups", "cap_permitted"})
+                       "groups", "cap_permitted", "securebits"})
 
 
 @dataclass

@@ -65,9 +65,22 @@ def mode_allows(creds: Any, mode: int, uid: int, gid: int, want: int, use_real: 
 
 
 def access_caps(creds: Any) -> int:
-    """The capabilities access(2) checks with (``do_faccessat``'s override credentials):
-    the permitted set for a real uid 0, none otherwise."""
+    """The capabilities access(2) checks with (``access_override_creds``): the permitted
+    set for a real uid 0, none otherwise; the effective set unchanged under
+    ``SECBIT_NO_SETUID_FIXUP``."""
+    if creds.securebits & cap.SECBIT_NO_SETUID_FIXUP:
+        return creds.effective
     return creds.permitted if creds.uid == 0 else 0
+
+
+def access_creds(creds: Any) -> Any:
+    """The credentials access(2) without ``AT_EACCESS`` walks the path and checks the file
+    with (``access_override_creds``): the real uid and gid as the file-system ones and
+    :func:`access_caps` as the effective set; *creds* itself when those are its own."""
+    caps = access_caps(creds)
+    if creds.fsuid == creds.uid and creds.fsgid == creds.gid and creds.effective == caps:
+        return creds
+    return creds.copy(fsuid=creds.uid, fsgid=creds.gid, cap_effective=caps)
 
 
 def check(creds: Any, inode: Any, want: int, use_real: bool = False) -> None:

@@ -9,8 +9,10 @@ same with the fast path (cache) and without it (--python-only).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -487,6 +489,21 @@ def _access_tree(top: Path, made: list) -> Path:
     return t
 
 
+@contextlib.contextmanager
+def _access_trees() -> Iterator[list]:
+    """The list :func:`_access_tree` adds its trees to; each is removed at the end. Skips
+    where /var/tmp is mounted noexec: Linux refuses X_OK of a file there (the sandbox sees
+    it as part of its root, whose mount is not)."""
+    if os.statvfs("/var/tmp").f_flag & os.ST_NOEXEC:
+        pytest.skip("/var/tmp is mounted noexec")
+    made: list = []
+    try:
+        yield made
+    finally:
+        for t in made:
+            shutil.rmtree(t, ignore_errors=True)
+
+
 @pytest.mark.parametrize("python_only", [False, True], ids=["fast-path", "python-only"])
 def test_access_permission_answers(sandbox, tmp_path, python_only):
     """access(2)'s R_OK and X_OK answers of the trusted lower layer, which C gives a task
@@ -494,11 +511,7 @@ def test_access_permission_answers(sandbox, tmp_path, python_only):
     otherwise: as root (CAP_DAC_OVERRIDE: X_OK needs an execute bit on a file) and as
     uid 1000 without supplementary groups (owner, group and other classes), three times
     each, before and after a chmod; natively the same."""
-    if os.statvfs("/var/tmp").f_flag & os.ST_NOEXEC:
-        pytest.skip("/var/tmp is mounted noexec, where Linux refuses X_OK of a file "
-                    "(the sandbox sees it as part of its root, whose mount is not)")
-    made: list = []
-    try:
+    with _access_trees() as made:
         want, got, _ = sandbox.python_on_trees(
             ACCESS_PROGRAM, lambda top: _access_tree(top, made), tmp_path,
             python_only=python_only)
@@ -513,6 +526,84 @@ def test_access_permission_answers(sandbox, tmp_path, python_only):
             code = f"import os\nfor _ in range(5): assert os.access({path!r}, os.R_OK)"
             row = _c_row(sandbox.root, tmp_path, code, "access")
             assert row["fast"] >= 4, row
-    finally:
-        for t in made:
-            shutil.rmtree(t, ignore_errors=True)
+
+
+ACCESS_CREDS_PROGRAM = r'''
+import ctypes, errno, os, struct, sys
+
+top = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, AT_EACCESS = -100, 0x200
+PATHS = ("d700/inner", "d700/missing", "ud700/inner", "ud700/missing", "d755/inner",
+         "f600", "u600")
+
+def acc(path, mode, flags):
+    ctypes.set_errno(0)
+    r = libc.faccessat(AT_FDCWD, path.encode(), mode, flags)
+    return "0" if r == 0 else errno.errorcode[ctypes.get_errno()]
+
+def ask(who):
+    for name in PATHS:
+        row = []
+        for label, flags in (("real", 0), ("eaccess", AT_EACCESS)):
+            for m, mode in (("F", os.F_OK), ("R", os.R_OK)):
+                got = {acc(f"{top}/{name}", mode, flags) for _ in range(3)}  # repeats: C's
+                row.append(f"{label}-{m}=" + "/".join(sorted(got)))
+        print(who, name, " ".join(row), flush=True)
+
+def capset_effective(effective):
+    hdr = struct.pack("II", 0x20080522, 0)
+    data = ctypes.create_string_buffer(24)
+    assert libc.syscall(125, hdr, data) == 0  # capget
+    words = list(struct.unpack("6I", data.raw))
+    words[0], words[3] = effective & 0xFFFFFFFF, effective >> 32
+    assert libc.syscall(126, hdr, struct.pack("6I", *words)) == 0  # capset
+
+def child(label, setup):
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        setup()
+        ask(label)
+        sys.stdout.flush()
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+# root first: the answers its walks keep are the ones C would find for the children
+ask("root")
+child("real-65534", lambda: os.setresuid(65534, 0, 0))
+child("real-1000", lambda: os.setresuid(1000, 0, 0))
+child("fsuid-65534", lambda: libc.setfsuid(65534))
+child("no-effective-caps", lambda: capset_effective(0))
+def no_fixup():
+    assert libc.prctl(28, 1 << 2, 0, 0, 0) == 0  # PR_SET_SECUREBITS, NO_SETUID_FIXUP
+    os.setresuid(65534, 0, 0)
+child("no-fixup-real-65534", no_fixup)
+def fixup_cleared():  # the bit set, the effective set cut to CAP_SETPCAP, the bit cleared
+    assert libc.prctl(28, 1 << 2, 0, 0, 0) == 0
+    capset_effective(1 << 8)
+    assert libc.prctl(28, 0, 0, 0, 0) == 0
+child("fixup-cleared", fixup_cleared)
+'''
+
+
+@pytest.mark.parametrize("python_only", [False, True], ids=["fast-path", "python-only"])
+def test_access_walks_with_the_real_ids(sandbox, tmp_path, python_only):
+    """access(2) without AT_EACCESS walks the whole path, not only checks the file, with
+    the real ids and access's capabilities (the permitted set for a real uid 0, none
+    otherwise; the effective set under SECBIT_NO_SETUID_FIXUP: access_override_creds),
+    and with AT_EACCESS with the file-system ids and the effective set: a real uid that
+    may not search a directory gets EACCES, not the file's answer nor ENOENT, also where
+    the stat cache kept root's answers (C leaves those tasks' access to Python); and a
+    file-system uid or an effective set that may not search does not stop access. A
+    change of the securebits alone changes access's capabilities (C hears of it)."""
+    with _access_trees() as made:
+        want, got, _ = sandbox.python_on_trees(
+            ACCESS_CREDS_PROGRAM, lambda top: _access_tree(top, made), tmp_path,
+            python_only=python_only)
+        assert got.splitlines() == want.splitlines()
+        # (a check of the check: each credential's own answers are there)
+        assert "real-65534 d700/inner real-F=EACCES" in got, got
+        assert "fsuid-65534 d700/inner real-F=0 real-R=0 eaccess-F=EACCES" in got, got
+        assert "no-effective-caps ud700/inner real-F=0" in got, got
+        assert "fixup-cleared u600 real-F=0 real-R=0 eaccess-F=0 eaccess-R=EACCES" in got, got

@@ -109,7 +109,9 @@ _ACCESS_C = ("C fast path from the stat cache: ENOENT for a path it knows is abs
              "F_OK of one it kept a stat answer for, and R_OK/X_OK from that answer's mode "
              "and owner for a task whose real ids are its effective ones, that has no "
              "other group and whose effective capabilities are those access(2) uses; W_OK, "
-             "AT_EACCESS and other tasks' questions go to Python")
+             "AT_EACCESS and other tasks' questions go to Python, which walks the whole path "
+             "with access's credentials (the real ids; the permitted set for a real uid 0, "
+             "none otherwise) as Linux's access_override_creds does")
 #: open/openat answered in C: a path the stat cache knows is absent, a directory it
 #: keeps, a file whose host fd it keeps or fetches from the gofer itself.
 _ABSENT = ("; C fast path: ENOENT for a name a listed directory of the read-only lower "

@@ -11,6 +11,7 @@ from sentry.abi.linux.errors import LinuxError, err
 from sentry.syscalls.linux.args import SyscallArgs
 from sentry.syscalls.linux.sys_file import read_path, vfs_of
 from sentry.vfs import abi, statcache
+from sentry.vfs import permissions as perm
 from sentry.vfs.inode import Stat
 
 TYPE_CHECKING = False  # (typing: see sentry.records)
@@ -118,14 +119,23 @@ def _access(t: Any, dirfd: int, path_addr: int, mode: int, flags: int) -> int:
     its own (``sc_access``, this function's twin: ``Kernel._sync_ids`` says when): the
     dynamic loader asks ``access("/etc/ld.so.preload")`` at every exec, git
     ``access(path, R_OK)`` before it reads each of its config files."""
-    if statcache.enabled() and not mode & ~7 and not flags & ~(abi.AT_EACCESS
-                                                               | abi.AT_SYMLINK_NOFOLLOW):
+    own = t.creds
+    walker = own if flags & abi.AT_EACCESS else perm.access_creds(own)
+    if walker is own and statcache.enabled() and not mode & ~7 and not flags & ~(
+            abi.AT_EACCESS | abi.AT_SYMLINK_NOFOLLOW):
         vd, keep = _stat_kept(t, statcache.STAT, dirfd, path_addr, flags)
         keep(abi.pack_stat(vd.dentry.inode.stat()))
         vfs_of(t).access_check(t, vd, mode, flags)
         return 0
     path = b"" if (path_addr == 0 and flags & abi.AT_EMPTY_PATH) else read_path(t, path_addr)
-    vfs_of(t).access_at(t, dirfd, path, mode, flags)
+    # do_faccessat: the whole walk, not only the file's own check, is made with the real
+    # ids (and access's capabilities), as the task for the length of this call (the
+    # sentry is one thread; nothing of this walk is kept for the stat cache)
+    t.creds = walker
+    try:
+        vfs_of(t).access_at(t, dirfd, path, mode, flags)
+    finally:
+        t.creds = own
     return 0
 
 
