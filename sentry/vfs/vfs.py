@@ -756,10 +756,12 @@ class VirtualFilesystem:
             if flags & abi.O_DIRECTORY and not inode.is_dir:
                 raise err(errno.ENOTDIR)
             return PathDescription(vd, inode, flags)
-        if inode.is_symlink:
-            raise err(errno.ELOOP)
+        # (do_open's O_DIRECTORY check before may_open's ELOOP: O_NOFOLLOW|O_DIRECTORY
+        # of a symlink is ENOTDIR)
         if flags & abi.O_DIRECTORY and not inode.is_dir:
             raise err(errno.ENOTDIR)
+        if inode.is_symlink:
+            raise err(errno.ELOOP)
         if vd.mount.nodev and (inode.mode & abi.S_IFMT) in (abi.S_IFCHR, abi.S_IFBLK):
             raise err(errno.EACCES)  # may_open_dev
         acc = flags & abi.O_ACCMODE

@@ -115,6 +115,12 @@ int main(int argc, char **argv)
     R("symlink loop b", symlink("loopa", "d/loopb"));
     R("open loop", open("d/loopa", O_RDONLY));
     R("open O_NOFOLLOW link", open("d/ln", O_RDONLY | O_NOFOLLOW));
+    /* do_open's O_DIRECTORY check comes before may_open's ELOOP of a symlink */
+    R("open O_NOFOLLOW|O_DIRECTORY link", open("d/ln", O_RDONLY | O_NOFOLLOW | O_DIRECTORY));
+    R("symlink to a directory", symlink(".", "d/lndir"));
+    R("open O_NOFOLLOW|O_DIRECTORY link to a directory",
+      open("d/lndir", O_RDONLY | O_NOFOLLOW | O_DIRECTORY));
+    R("unlink the link to a directory", unlink("d/lndir"));
     R("open trailing slash on file", open("d/f1/", O_RDONLY));
     R("open empty path", open("", O_RDONLY));
     char longname[300];
