@@ -800,14 +800,18 @@ def test_stat_cache_search_all_key(world: Tuple[Task, Path]) -> None:
 
 
 def test_stat_cache_access(world: Tuple[Task, Path]) -> None:
-    """access/faccessat/faccessat2: ENOENT for a missing path (kept or of a listed
-    directory), 0 for F_OK of a path with a kept stat answer (the nofollow one for
-    AT_SYMLINK_NOFOLLOW); a permission question, a bad mode or flag, AT_EMPTY_PATH or an
-    unknown path go to Python."""
+    """access/faccessat/faccessat2 of a task whose access_ok holds: ENOENT for a missing
+    path (kept or of a listed directory), 0 for F_OK of a path with a kept stat answer (the
+    nofollow one for AT_SYMLINK_NOFOLLOW), a permission question from that answer
+    (test_stat_cache.py's test_access_permission_answers has the rest); a bad mode or
+    flag, AT_EMPTY_PATH or an unknown path go to Python. For a task whose access(2)
+    credentials are not its own (access walks with the real ids) all go to Python but F_OK
+    with AT_EACCESS."""
     SYS_ACCESS, SYS_FACCESSAT, SYS_FACCESSAT2 = 21, 269, 439
     AT_EACCESS, R_OK, X_OK = 0x200, 4, 1
     pid = os.getpid()
     N.task_set_fs(pid, 11, True, False)
+    N.task_set_ids(pid, 0, 0, 0, 0, True, 3)
     gen = N.statcache_gen()
     N.statcache_put(N.SC_STAT, 0, False, b"/etc/gitconfig", bytes(144), 0, gen)
     N.statcache_put(N.SC_STAT, 0, True, b"/etc/link", _answer(0, S_IFLNK), 0, gen)
@@ -825,13 +829,19 @@ def test_stat_cache_access(world: Tuple[Task, Path]) -> None:
         assert call(nr, here[1]) == 0
         assert call(nr, there[1]) == -2 and call(nr, there[1], R_OK) == -2
         assert call(nr, gone[1], R_OK | X_OK) == -2
-        assert call(nr, here[1], R_OK) is None          # a permission question
+        assert call(nr, here[1], R_OK) == 0    # (mode 0: CAP_DAC_OVERRIDE, access_caps 3)
         assert call(nr, here[1], 8) is None             # EINVAL is Python's
         assert call(nr, link[1]) is None                # only its nofollow answer is kept
     assert call(SYS_FACCESSAT2, link[1], 0, AT_SYMLINK_NOFOLLOW) == 0
     assert call(SYS_FACCESSAT2, here[1], 0, AT_EACCESS) == 0
     assert call(SYS_FACCESSAT2, here[1], 0, AT_EMPTY_PATH) is None
     assert call(SYS_FACCESSAT2, here[1], 0, 0x8000) is None
+    N.task_set_ids(pid, 65534, 0, 0, 0, False, 0)   # setresuid(65534, 0, 0)
+    for nr in (SYS_ACCESS, SYS_FACCESSAT, SYS_FACCESSAT2):
+        assert call(nr, here[1]) is None and call(nr, there[1]) is None
+        assert call(nr, here[1], R_OK) is None
+    assert call(SYS_FACCESSAT2, here[1], 0, AT_EACCESS) == 0
+    N.task_set_ids(pid, 0, 0, 0, 0, True, 3)
     N.statcache_bump()
     assert call(SYS_ACCESS, here[1]) is None and call(SYS_ACCESS, there[1]) is None
 
@@ -1123,6 +1133,7 @@ def test_a_stat_under_a_kept_directory_hands_its_entries_over(world: Tuple[Task,
     t, _ = world
     pid = os.getpid()
     N.task_set_fs(pid, 11, True, False)
+    N.task_set_ids(pid, 0, 0, 0, 0, True, 3)  # (its access(2) questions are C's)
     gen = N.statcache_gen()
     dev = 0x4321
 
