@@ -16,6 +16,8 @@ import select
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from helpers.bundle import edit_config
 from helpers.runner import BASE_ENV, runsc_argv
 
@@ -82,6 +84,77 @@ def test_shared_bind_sees_the_host_change_it(runsc_root, busybox_bundle, tmp_pat
         proc.stdin.write(b"\n")
         proc.stdin.flush()
         assert _until(proc, b"done") == [b"g", b"sub2", b"no-f"]
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+        subprocess.run([*runsc_argv(), "--root", str(runsc_root), "delete", "--force", "fa1"],
+                       env=BASE_ENV, capture_output=True)
+
+
+FSTAT_PROGRAM = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static void show(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) < 0) { perror("fstat"); return; }
+    printf("%u %u %o %lld\n", st.st_uid, st.st_gid, st.st_mode & 07777, (long long)st.st_size);
+}
+int main(void) {
+    char c;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int fd = open("/data/f", O_RDONLY);
+    if (fd < 0) { perror("open"); return 1; }
+    show(fd);
+    puts("step1");
+    if (read(0, &c, 1) != 1) return 1;
+    show(fd);
+    puts("done");
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("mode", ["rw", "ro"])
+def test_shared_bind_fstat_sees_the_host_change_an_open_file(runsc_root, busybox_bundle,
+                                                             tmp_path, c_program, mode):
+    """fstat of an open file of a shared bind mount shows the host's chown, chmod and
+    write of it (the C fast path's fstat substituted the owner it saw at the open, for
+    good on a read-only mount: the host may change a shared one whatever the sandbox
+    may do)."""
+    src = tmp_path / "fstat_open.c"
+    src.write_text(FSTAT_PROGRAM)
+    exe = c_program(src, static=True)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f").write_text("one\n")
+    (data / "f").chmod(0o644)
+    (busybox_bundle / "rootfs" / "data").mkdir(exist_ok=True)
+    (busybox_bundle / "rootfs" / "fstat_open").write_bytes(exe.read_bytes())
+    (busybox_bundle / "rootfs" / "fstat_open").chmod(0o755)
+    edit_config(busybox_bundle, args=["/fstat_open"], mounts=[
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/data", "type": "bind", "source": str(data),
+         "options": ["rbind", mode]},
+    ])
+    proc = _start(runsc_root, busybox_bundle)
+    try:
+        assert _until(proc, b"step1") == [b"0 0 644 4"]
+        os.chown(data / "f", 1234, 4321)
+        os.chmod(data / "f", 0o600)
+        with open(data / "f", "a") as f:
+            f.write("two\n")
+        assert proc.stdin is not None
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+        assert _until(proc, b"done") == [b"1234 4321 600 8"]
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
     finally:

@@ -28,6 +28,16 @@ def _host(fn: Any, *args: Any) -> Any:
         raise err(e.errno or errno.EIO) from None
 
 
+class _HostOwner:
+    """A host fstat's owner and group, for ``GoferFilesystem.sandbox_ids``."""
+
+    __slots__ = ("uid", "gid")
+
+    def __init__(self, uid: int, gid: int) -> None:
+        self.uid = uid
+        self.gid = gid
+
+
 class GoferFileDescription(FileDescription):
     """A regular file opened through the gofer."""
 
@@ -71,10 +81,17 @@ class GoferFileDescription(FileDescription):
 
     def stat(self, t: Any) -> Stat:
         st = _host(os.fstat, self._fd)
-        assert self.inode is not None
+        inode = self.inode
+        assert inode is not None
+        uid, gid = inode.uid, inode.gid
+        fs: Any = inode.fs
+        if fs.revalidate:
+            # a shared mount's file: the host may have changed its owner since the inode
+            # last looked (a walk through its name revalidates that; an fd does not)
+            uid, gid, _ = fs.sandbox_ids(_HostOwner(st.st_uid, st.st_gid))
         return Stat(
-            dev=self.inode.fs.dev, ino=st.st_ino, mode=st.st_mode, nlink=st.st_nlink,
-            uid=self.inode.uid, gid=self.inode.gid, rdev=0, size=st.st_size,
+            dev=fs.dev, ino=st.st_ino, mode=st.st_mode, nlink=st.st_nlink,
+            uid=uid, gid=gid, rdev=0, size=st.st_size,
             blksize=st.st_blksize, blocks=st.st_blocks, atime_ns=st.st_atime_ns,
             mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
         )

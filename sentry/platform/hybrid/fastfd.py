@@ -44,7 +44,9 @@ def fast_kinds(desc: FileDescription) -> int:
     sandbox's device number and owner, which the C side substitutes
     (:func:`stat_overrides`): always for stdio, and for gofer files on
     read-only mounts or of the trusted lower layer (an overlay copies such a file
-    up to change it), whose owner cannot change under an open description.
+    up to change it), whose owner cannot change under an open description; not those
+    of a shared bind mount, whose owner the host may change (a chown there showed in
+    fstat only through a path's stat, and never on a read-only one).
     """
     if fsnotify.active and desc.notify_inode is not None:
         return 0  # its reads, writes and close make inotify events: Python serves them
@@ -75,8 +77,11 @@ def fast_kinds(desc: FileDescription) -> int:
         # a regular file: isatty(3) is ENOTTY (Python's open() asks of every file)
         k = N.FD_SEEK | N.FD_NOTTY
         vd = desc.vd
-        if vd is not None and (vd.mount.readonly or vd.mount.fs.readonly
-                               or statcache.trusted(desc.inode)):
+        # (not a shared mount's: others change its files' owners, and its stat asks the
+        # gofer each time)
+        shared = desc.inode is not None and getattr(desc.inode.fs, "revalidate", False)
+        if vd is not None and not shared and (
+                vd.mount.readonly or vd.mount.fs.readonly or statcache.trusted(desc.inode)):
             k |= N.FD_STAT
         if desc.readable():
             # mmap lends its host fd (sys_mm.mmap_file), PROT_EXEC unless noexec
