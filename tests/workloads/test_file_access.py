@@ -42,6 +42,18 @@ def _start(runsc_root: Path, bundle: Path) -> subprocess.Popen[bytes]:
         start_new_session=True, bufsize=0)  # unbuffered: select() sees every line
 
 
+def _stop(proc: subprocess.Popen[bytes], runsc_root: Path) -> None:
+    """Kill the sandbox if it still runs, close its pipes and delete its container."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, 9)
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None and not pipe.closed:
+            pipe.close()
+    subprocess.run([*runsc_argv(), "--root", str(runsc_root), "delete", "--force", "fa1"],
+                   env=BASE_ENV, capture_output=True)
+
+
 def _until(proc: subprocess.Popen[bytes], marker: bytes, timeout: float = 60) -> list[bytes]:
     assert proc.stdout is not None
     lines: list[bytes] = []
@@ -87,14 +99,7 @@ def test_shared_bind_sees_the_host_change_it(runsc_root, busybox_bundle, tmp_pat
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 9)
-        proc.wait()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
-        subprocess.run([*runsc_argv(), "--root", str(runsc_root), "delete", "--force", "fa1"],
-                       env=BASE_ENV, capture_output=True)
+        _stop(proc, runsc_root)
 
 
 FSTAT_PROGRAM = r"""
@@ -158,14 +163,7 @@ def test_shared_bind_fstat_sees_the_host_change_an_open_file(runsc_root, busybox
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 9)
-        proc.wait()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
-        subprocess.run([*runsc_argv(), "--root", str(runsc_root), "delete", "--force", "fa1"],
-                       env=BASE_ENV, capture_output=True)
+        _stop(proc, runsc_root)
 
 
 EXCLUSIVE_SCRIPT = r"""
