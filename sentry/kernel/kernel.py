@@ -448,16 +448,16 @@ class Kernel:
 
     def _sync_ids(self, t: Task) -> None:
         """*t*'s real and effective ids in C, which answers getuid & co. with them, and
-        whether C may answer its access(2) permission questions (sc_access): only while
-        the ids and capabilities access(2) uses (the real ids; the permitted set for uid 0,
-        none otherwise: permissions.mode_allows) are those the stat cache's walk used (the
-        effective and file-system ones), and no supplementary group but its own could
-        make a file's group its class."""
+        whether C may answer its access(2) questions (sc_access): only while the
+        credentials access(2) walks and checks with are the task's own
+        (permissions.access_creds), so that the stat cache's walk was access's, its real
+        ids are its effective ones (C checks with the former) and no supplementary group
+        but its own could make a file's group its class."""
         if not self.python_only:
             c = t.creds
             caps = perm.access_caps(c)
-            ok = (c.uid == c.euid == c.fsuid and c.gid == c.egid == c.fsgid
-                  and all(g == c.gid for g in c.groups) and caps == c.effective)
+            ok = (perm.access_creds(c) is c and c.uid == c.euid and c.gid == c.egid
+                  and all(g == c.gid for g in c.groups))
             N.task_set_ids(t.host_tid, c.uid, c.euid, c.gid, c.egid, ok,
                            (caps >> cap.CAP_DAC_OVERRIDE & 1)
                            | (caps >> cap.CAP_DAC_READ_SEARCH & 1) << 1)
